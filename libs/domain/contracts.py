@@ -1,0 +1,48 @@
+"""What every published event shares: its context, type name, schema version and sealed fields.
+
+Event classes of each context (libs/domain/<context>.py) subclass `Aggregate.Event` or
+`Aggregate.Created` from eventsourcing and carry these class attributes. Aggregates in the
+services re-use them with `@event(...)`, so producer and consumers speak one contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+TYPE_PREFIX = "jp.tsunagu"
+# Namespace of derived ids (CloudEvents ids, idempotent aggregate ids).
+TSUNAGU_NS = uuid5(NAMESPACE_URL, "https://tsunagu.jp/ns")
+
+
+class Contract:
+    """Mix-in of class attributes describing a published event."""
+
+    CONTEXT: ClassVar[str] = ""
+    SCHEMA_VERSION: ClassVar[int] = 1
+    # Fields holding sealed values (libs/platform/sealing): ciphertext, never plaintext PII.
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+
+def contract_of(event_cls: type) -> type[Contract] | None:
+    """The libs/domain contract class behind an event class (the aggregate subclasses it)."""
+    for klass in event_cls.__mro__:
+        if klass.__module__.startswith("libs.domain.") and issubclass(klass, Contract):
+            if klass.CONTEXT:
+                return klass
+    return None
+
+
+def event_type(contract: type[Contract]) -> str:
+    """CloudEvents `type`: jp.tsunagu.<context>.<EventName>.v<N>."""
+    return f"{TYPE_PREFIX}.{contract.CONTEXT}.{contract.__name__}.v{contract.SCHEMA_VERSION}"
+
+
+def event_id(originator_id: UUID | str, version: int) -> str:
+    """Stable event id from aggregate id and version: re-publishing gives the same id."""
+    return str(uuid5(TSUNAGU_NS, f"{originator_id}/{version}"))
+
+
+def derived_id(*parts: Any) -> UUID:
+    """A deterministic aggregate id, e.g. from a tenant and an Idempotency-Key."""
+    return uuid5(TSUNAGU_NS, "/".join(str(p) for p in parts))

@@ -1,0 +1,46 @@
+"""Named domain errors. Each maps to one stable RFC 9457 problem type (libs/platform/problems)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A broken rule. `problem` is the slug of the problem type, `status` the HTTP status."""
+
+    problem = "domain-rule"
+    title = "Domain rule violated"
+    status = 422
+
+    def __init__(self, detail: str, **extensions: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class InvalidInput(DomainError):
+    problem = "invalid-input"
+    title = "Invalid input"
+    status = 422
+
+
+class NotFound(DomainError):
+    problem = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class Forbidden(DomainError):
+    problem = "forbidden"
+    title = "Forbidden"
+    status = 403
+
+
+class Conflict(DomainError):
+    problem = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class VersionMismatch(DomainError):
+    problem = "version-mismatch"
+    title = "The resource changed since the version you sent in If-Match"
+    status = 412

@@ -1,0 +1,62 @@
+"""Event contracts of the intake context (ひきこもり地域支援センター and municipal windows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from libs.domain.contracts import Contract
+
+CONTEXT = "intake"
+
+CENTRE_KINDS = ("child", "adult")  # 児童 (< 18) / 成人 (≥ 18) centre types
+CENTRE_SITES = ("main", "satellite")  # 本所 / サテライト
+CLIENT_KINDS = ("person", "family", "agency")  # 本人 / 家族 / 関係機関
+AGE_GROUPS = ("child", "adult")  # < 18 / ≥ 18
+# 電話・来所・メール・訪問・その他
+CHANNELS = ("phone", "visit", "email", "outreach", "other")
+
+
+class _Intake(Contract):
+    CONTEXT: ClassVar[str] = CONTEXT
+
+
+class CentreRegistered(_Intake, Aggregate.Created):
+    """ひきこもり地域支援センター registered by its prefecture or designated city (`tenant`)."""
+
+    tenant: str
+    name: str
+    kind: str
+    site: str
+
+
+class CaseOpened(_Intake, Aggregate.Created):
+    """A case (相談ケース) of a person (本人), their family (家族) or a referring agency."""
+
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("personal_details",)
+
+    tenant: str
+    centre_id: UUID
+    client_kind: str
+    age_group: str
+    personal_details: dict | None
+
+
+class ConsultationRecorded(_Intake, Aggregate.Event):
+    """One consultation (相談); every one counts in 延べ相談件数, repeat ones included."""
+
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
+
+    consultation_id: UUID
+    centre_id: UUID
+    channel: str
+    consulted_by: str
+    occurred_at: datetime
+    summary: dict | None
+    idempotency_key: str | None
+
+
+EVENTS: tuple[type[Contract], ...] = (CentreRegistered, CaseOpened, ConsultationRecorded)

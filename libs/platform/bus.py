@@ -1,0 +1,76 @@
+"""The NATS connection of a service: connects in the background, reconnects forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from libs.platform.streams import DUPLICATE_WINDOW_SECONDS, StreamSpec
+
+log = logging.getLogger(__name__)
+
+
+class Bus:
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.nc: Client | None = None
+        self._ready = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self.nc is None:
+            raise RuntimeError("not connected to NATS")
+        return self.nc.jetstream(timeout=5)
+
+    async def connect(self) -> None:
+        """Try until a server answers; afterwards nats-py reconnects by itself."""
+        delay = 0.1
+        while self.nc is None:
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    name=self.name,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.25,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                )
+            except Exception as e:  # noqa: BLE001 - any failure to connect is retried
+                log.info("NATS at %s not reachable yet (%s); retrying", self.url, type(e).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._ready.set()
+
+    async def wait_connected(self) -> None:
+        await self._ready.wait()
+
+    async def ensure_stream(self, spec: StreamSpec) -> None:
+        config = StreamConfig(
+            name=spec.name,
+            subjects=spec.subjects,
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            try:
+                await self.nc.drain()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                await self.nc.close()

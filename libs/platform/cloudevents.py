@@ -1,0 +1,123 @@
+"""The one CloudEvents 1.0 JSON codec of Tsunagu (DESIGN §2).
+
+An envelope carries a stable `id` (aggregate id + version), `source` /tsunagu/<service>,
+`type` jp.tsunagu.<context>.<EventName>.v<N>, `subject` (aggregate id), `time`, `data`, and
+the extensions `tenant` (全国地方公共団体コード), `sequence` (position in the service's log),
+`aggregate` (aggregate type) and `chainhash` (SHA-256 chain over the log).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from libs.domain.contracts import contract_of, event_id, event_type
+
+_ENVELOPE_FIELDS = ("id", "source", "type", "subject", "time", "tenant", "sequence", "data")
+_NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+GENESIS = "0" * 64
+
+
+class InvalidEnvelope(ValueError):
+    """Bytes that are not a Tsunagu CloudEvent."""
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, (UUID,)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: str
+    tenant: str
+    sequence: int
+    aggregate: str
+    data: dict[str, Any]
+    chainhash: str = ""
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
+
+    @property
+    def context(self) -> str:
+        return self.type.split(".")[2]
+
+    @property
+    def name(self) -> str:
+        return self.type.split(".")[3]
+
+    @property
+    def version(self) -> int:
+        return int(self.type.rsplit(".v", 1)[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        return canonical(self.to_dict())
+
+    def chained(self, previous_hash: str) -> Envelope:
+        """This envelope with chainhash = SHA-256(previous ‖ canonical(envelope sans chainhash))."""
+        body = self.to_dict()
+        body.pop("chainhash")
+        digest = hashlib.sha256(previous_hash.encode() + canonical(body)).hexdigest()
+        return Envelope(**{**self.to_dict(), "chainhash": digest})
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Envelope:
+        try:
+            obj = json.loads(raw)
+        except ValueError as e:
+            raise InvalidEnvelope(f"not JSON: {e}") from e
+        if not isinstance(obj, dict) or obj.get("specversion") != "1.0":
+            raise InvalidEnvelope("not a CloudEvents 1.0 envelope")
+        missing = [f for f in _ENVELOPE_FIELDS if f not in obj]
+        if missing:
+            raise InvalidEnvelope(f"missing attributes: {', '.join(missing)}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in obj.items() if k in known})
+
+
+def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int) -> Envelope:
+    """The CloudEvent for a stored domain event (unchained)."""
+    contract = contract_of(type(domain_event))
+    if contract is None:
+        raise TypeError(f"{type(domain_event).__qualname__} has no libs/domain contract")
+    data = {
+        k: jsonable(v) for k, v in domain_event.__dict__.items() if k not in _NOT_DATA
+    }
+    return Envelope(
+        id=event_id(domain_event.originator_id, domain_event.originator_version),
+        source=f"/tsunagu/{service}",
+        type=event_type(contract),
+        subject=str(domain_event.originator_id),
+        time=domain_event.timestamp.isoformat(),
+        tenant=tenant,
+        sequence=sequence,
+        aggregate=type(domain_event).__qualname__.split(".")[0].lower(),
+        data=data,
+    )
+
+
+def nats_subject(service: str, envelope: Envelope) -> str:
+    """<service>.<tenant>.<aggregate>.<EventName> (DESIGN §2)."""
+    return f"{service}.{envelope.tenant}.{envelope.aggregate}.{envelope.name}"

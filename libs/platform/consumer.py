@@ -1,0 +1,136 @@
+"""The consumer runner: a durable pull consumer applying one stream strictly in order.
+
+A handler writes its effect and the stream position in one transaction; the runner acks after
+that. A redelivered message at or below the recorded position is acked and skipped. A failure
+stops the batch there (the rest is nak'ed, so nothing after it is applied first). A message that
+keeps failing (max_deliver) or is not a CloudEvent goes to `deadletter.<durable>` with the
+reason, its position is recorded as skipped, and the runner reports it for readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from libs.platform.bus import Bus
+from libs.platform.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.streams import StreamSpec
+
+log = logging.getLogger(__name__)
+
+
+class Handler(Protocol):
+    name: str
+
+    def position(self, stream: str) -> int: ...
+
+    def apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        """Write the effect and the new position in one transaction."""
+
+    def skip(self, stream: str, position: int, reason: str) -> None:
+        """Record the position of a dead-lettered message, with no effect."""
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        spec: StreamSpec,
+        handler: Handler,
+        ack_wait: float = 30.0,
+        max_deliver: int = 5,
+        batch_size: int = 200,
+        before_ack: Callable[[int], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.handler = handler
+        self.durable = f"{handler.name}-{spec.name.lower()}"
+        self.ack_wait = ack_wait
+        self.max_deliver = max_deliver
+        self.batch_size = batch_size
+        self.before_ack = before_ack  # fault-injection hook: after the commit, before the ack
+        self.dead_lettered = 0
+        self.applied = 0
+        self._sub = None
+
+    async def subscribe(self) -> None:
+        await self.bus.ensure_stream(self.spec)
+        self._sub = await self.bus.js.pull_subscribe(
+            f"{self.spec.service}.>",
+            durable=self.durable,
+            stream=self.spec.name,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.ack_wait,
+                max_ack_pending=10_000,
+            ),
+        )
+
+    async def step(self, timeout: float = 1.0) -> int:
+        """Fetch one batch and apply it in order; returns the number of messages handled."""
+        if self._sub is None:
+            await self.subscribe()
+        try:
+            msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
+        except NatsTimeout:
+            return 0
+        stream = self.spec.name
+        position = await asyncio.to_thread(self.handler.position, stream)
+        for i, msg in enumerate(msgs):
+            seq = msg.metadata.sequence.stream
+            if seq <= position:
+                await msg.ack()
+                continue
+            try:
+                envelope = Envelope.from_json(msg.data)
+                await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
+                self.applied += 1
+            except InvalidEnvelope as e:
+                await self._dead_letter(msg, seq, f"invalid envelope: {e}")
+            except Exception as e:  # noqa: BLE001 - stop the batch here; redelivery retries it
+                if msg.metadata.num_delivered >= self.max_deliver:
+                    await self._dead_letter(msg, seq, f"{type(e).__name__}: {e}")
+                    position = seq
+                    continue
+                log.error("consumer %s: seq %s failed (%s); stopping the batch", self.durable, seq, e)
+                await msg.nak(delay=min(0.2 * msg.metadata.num_delivered, 2.0))
+                for rest in msgs[i + 1 :]:
+                    await rest.nak()
+                return i
+            position = seq
+            if self.before_ack is not None:
+                self.before_ack(seq)
+            await msg.ack()
+        return len(msgs)
+
+    async def _dead_letter(self, msg, seq: int, reason: str) -> None:  # noqa: ANN001
+        body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
+        await self.bus.nc.publish(
+            f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
+        )
+        await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
+        self.dead_lettered += 1
+        log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
+        await msg.ack()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.bus.wait_connected()
+        while not stop.is_set():
+            try:
+                await self.step()
+            except Exception as e:  # noqa: BLE001 - bus hiccup: resubscribe and go on
+                log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
+                self._sub = None
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    pass

@@ -1,0 +1,82 @@
+"""SQL read models fed by the consumer runner: effect and position in one transaction.
+
+Subclasses define their tables on `metadata` and `project(conn, envelope)`. Each event id is
+applied once per projection (`projected_events`), so a duplicate stored again outside
+JetStream's duplicate window still counts once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, Text, select
+
+from libs.platform.cloudevents import Envelope
+
+
+class SqlProjection:
+    name = "projection"
+
+    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+        self.engine = engine
+        self.metadata = metadata
+        self.positions = _table(metadata, "projection_positions",
+            Column("projection", String(64), primary_key=True),
+            Column("stream", String(64), primary_key=True),
+            Column("position", BigInteger, nullable=False))
+        self.seen = _table(metadata, "projected_events",
+            Column("projection", String(64), primary_key=True),
+            Column("event_id", String(64), primary_key=True))
+        self.skipped = _table(metadata, "skipped_messages",
+            Column("projection", String(64), primary_key=True),
+            Column("stream", String(64), primary_key=True),
+            Column("position", BigInteger, primary_key=True),
+            Column("reason", Text, nullable=False))
+        metadata.create_all(engine)
+
+    def project(self, conn: Connection, envelope: Envelope) -> None:
+        raise NotImplementedError
+
+    def position(self, stream: str) -> int:
+        with self.engine.connect() as conn:
+            return self._position(conn, stream)
+
+    def _position(self, conn: Connection, stream: str) -> int:
+        row = conn.execute(
+            select(self.positions.c.position).where(
+                self.positions.c.projection == self.name, self.positions.c.stream == stream
+            )
+        ).first()
+        return row.position if row else 0
+
+    def _advance(self, conn: Connection, stream: str, position: int) -> None:
+        current = self._position(conn, stream)
+        if position <= current:
+            raise StalePosition(f"{self.name}/{stream}: {position} ≤ recorded {current}")
+        where = (self.positions.c.projection == self.name) & (self.positions.c.stream == stream)
+        if conn.execute(self.positions.update().where(where).values(position=position)).rowcount == 0:
+            conn.execute(self.positions.insert().values(projection=self.name, stream=stream, position=position))
+
+    def apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        with self.engine.begin() as conn:
+            self._advance(conn, stream, position)
+            seen = conn.execute(
+                select(self.seen.c.event_id).where(
+                    self.seen.c.projection == self.name, self.seen.c.event_id == envelope.id
+                )
+            ).first()
+            if seen is None:
+                conn.execute(self.seen.insert().values(projection=self.name, event_id=envelope.id))
+                self.project(conn, envelope)
+
+    def skip(self, stream: str, position: int, reason: str) -> None:
+        with self.engine.begin() as conn:
+            self._advance(conn, stream, position)
+            conn.execute(self.skipped.insert().values(
+                projection=self.name, stream=stream, position=position, reason=reason))
+
+
+class StalePosition(Exception):
+    """A position at or below the recorded one: the message was applied already."""
+
+
+def _table(metadata: MetaData, name: str, *columns: Column) -> Table:
+    return metadata.tables.get(name) or Table(name, metadata, *columns)

@@ -1,0 +1,160 @@
+"""The relay: follows a service's notification log (the outbox) and publishes it to JetStream.
+
+Publishes are pipelined and the position is recorded only after every PubAck of a batch has
+arrived. A crash between publish and record re-publishes the batch with the same
+`Nats-Msg-Id`s, which JetStream drops as duplicates (and consumers skip by position anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
+
+from libs.platform.bus import Bus
+from libs.platform.cloudevents import GENESIS, Envelope, envelope_of, nats_subject
+from libs.platform.streams import StreamSpec
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+relay_positions = Table(
+    "relay_positions",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("chainhash", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        spec: StreamSpec,
+        application: Any,
+        engine: Engine,
+        bus: Bus,
+        batch_size: int = 500,
+        poll_seconds: float = 0.05,
+        ack_timeout: float = 5.0,
+        after_publish: Callable[[int], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.app = application
+        self.engine = engine
+        self.bus = bus
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.ack_timeout = ack_timeout
+        # Fault-injection hook, called after the PubAcks and before the position is recorded.
+        self.after_publish = after_publish
+        self._tenants: dict[str, str] = {}
+        metadata.create_all(engine)
+
+    # -- position -----------------------------------------------------------------------
+    def position(self) -> tuple[int, str]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(relay_positions.c.position, relay_positions.c.chainhash).where(
+                    relay_positions.c.stream == self.spec.name
+                )
+            ).first()
+        return (row.position, row.chainhash) if row else (0, GENESIS)
+
+    def _record(self, position: int, chainhash: str) -> None:
+        values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(timezone.utc)}
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                relay_positions.update().where(relay_positions.c.stream == self.spec.name).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(relay_positions.insert().values(stream=self.spec.name, **values))
+
+    def lag(self) -> int:
+        return (self.app.recorder.max_notification_id() or 0) - self.position()[0]
+
+    # -- envelopes ------------------------------------------------------------------------
+    def _tenant_of(self, domain_event: Any) -> str:
+        key = str(domain_event.originator_id)
+        tenant = getattr(domain_event, "tenant", None) or self._tenants.get(key)
+        if tenant is None:  # created before this relay started: read the created event
+            created = next(iter(self.app.events.get(domain_event.originator_id, lte=1)))
+            tenant = created.tenant
+        self._tenants[key] = tenant
+        return tenant
+
+    def pending(self) -> tuple[list[Envelope], str]:
+        """The next batch of unpublished envelopes, chained from the recorded position."""
+        position, chainhash = self.position()
+        notifications = self.app.recorder.select_notifications(
+            start=position, limit=self.batch_size, inclusive_of_start=False
+        )
+        envelopes = []
+        for n in notifications:
+            domain_event = self.app.mapper.to_domain_event(n)
+            envelope = envelope_of(
+                self.spec.service, domain_event, tenant=self._tenant_of(domain_event), sequence=n.id
+            ).chained(chainhash)
+            chainhash = envelope.chainhash
+            envelopes.append(envelope)
+        return envelopes, chainhash
+
+    # -- publishing -----------------------------------------------------------------------
+    async def publish_batch(self) -> int:
+        """Publish one batch and record its position; returns how many were published."""
+        envelopes, chainhash = await asyncio.to_thread(self.pending)
+        if not envelopes:
+            return 0
+        js = self.bus.js
+        futures = [
+            await js.publish_async(
+                nats_subject(self.spec.service, e), e.to_json(), headers={"Nats-Msg-Id": e.id}
+            )
+            for e in envelopes
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        last = envelopes[-1].sequence
+        if self.after_publish is not None:
+            self.after_publish(last)
+        await asyncio.to_thread(self._record, last, chainhash)
+        return len(envelopes)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.bus.wait_connected()
+        while not stop.is_set():
+            try:
+                await self.bus.ensure_stream(self.spec)
+                break
+            except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
+                log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)
+                await _sleep_or_stop(stop, 0.5)
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                published = await self.publish_batch()
+                backoff = 0.1
+            except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
+                log.warning("relay %s: publish failed (%s: %s); retrying", self.spec.name, type(e).__name__, e)
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if published < self.batch_size:
+                await _sleep_or_stop(stop, self.poll_seconds)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass

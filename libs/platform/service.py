@@ -1,0 +1,146 @@
+"""The one service factory: every service is a FastAPI app with the same runtime and lifespan.
+
+`create_service_app` wires settings → database → sealer → eventsourcing Application → NATS bus
+→ relay → consumers, and mounts /healthz, /readyz and the service's routers. Nothing connects at
+import time; everything is built in the lifespan and torn down on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
+
+from libs.platform.auth import Authenticator
+from libs.platform.bus import Bus
+from libs.platform.consumer import ConsumerRunner, Handler
+from libs.platform.db import make_engine, ping
+from libs.platform.problems import install_problem_handlers, problem
+from libs.platform.relay import Relay
+from libs.platform.sealing import Sealer
+from libs.platform.settings import Settings
+from libs.platform.streams import STREAMS, StreamSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sealer: Sealer
+    bus: Bus
+    authenticator: Authenticator
+    application: Any = None
+    relay: Relay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service different from the others."""
+
+    name: str
+    title: str
+    routers: Sequence[APIRouter]
+    # Builds the eventsourcing Application (None for a projection-only service).
+    make_application: Callable[[Runtime], Any] | None = None
+    # The streams this service consumes and the handler of each.
+    make_consumers: Callable[[Runtime], list[tuple[StreamSpec, Handler]]] = lambda rt: []
+    description: str = ""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable OpenAPI operation ids: the endpoint function's name."""
+    return route.name
+
+
+def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    engine = make_engine(settings)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sealer=Sealer(engine, bytes.fromhex(settings.master_key_hex)),
+        bus=Bus(settings.nats_url, name=f"tsunagu-{spec.name}"),
+        authenticator=Authenticator(secret=settings.jwt_secret, jwks_url=settings.jwks_url),
+    )
+    if spec.make_application is not None:
+        runtime.application = spec.make_application(runtime)
+        runtime.relay = Relay(
+            spec=STREAMS[spec.name], application=runtime.application, engine=engine,
+            bus=runtime.bus, poll_seconds=settings.relay_poll_seconds,
+        )
+    for stream, handler in spec.make_consumers(runtime):
+        runtime.consumers.append(ConsumerRunner(
+            bus=runtime.bus, spec=stream, handler=handler,
+            ack_wait=settings.consumer_ack_wait, max_deliver=settings.consumer_max_deliver,
+        ))
+    return runtime
+
+
+def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env(spec.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await asyncio.to_thread(build_runtime, spec, settings)
+        app.state.runtime = runtime
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(runtime.bus.connect())]
+        if runtime.relay is not None:
+            tasks.append(asyncio.create_task(runtime.relay.run(stop)))
+        tasks += [asyncio.create_task(c.run(stop)) for c in runtime.consumers]
+        try:
+            yield
+        finally:
+            stop.set()
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            for t in pending:
+                t.cancel()
+            await runtime.bus.close()
+            if runtime.application is not None:
+                runtime.application.close()
+            runtime.engine.dispose()
+
+    app = FastAPI(
+        title=spec.title, version="1.0.0", description=spec.description, lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    install_problem_handlers(app)
+    _mount_health(app)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def _mount_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> Any:
+        runtime: Runtime = app.state.runtime
+        checks: dict[str, Any] = {}
+        try:
+            ping(runtime.engine)
+            checks["database"] = "ok"
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"unreachable: {type(e).__name__}"
+        checks["nats"] = "ok" if runtime.bus.connected else "unreachable"
+        if runtime.relay is not None:
+            checks["relay_lag"] = runtime.relay.lag()
+        dead = sum(c.dead_lettered for c in runtime.consumers)
+        checks["dead_lettered"] = dead
+        ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0
+        if not ready:
+            return problem(503, "not-ready", "Service not ready", checks=checks)
+        return {"status": "ready", "checks": checks}

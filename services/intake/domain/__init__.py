@@ -1,0 +1,1 @@
+"""Intake domain: centres and cases. Plain Python; events come from libs/domain/intake."""

@@ -1,0 +1,14 @@
+"""What reporting does with other services' events: it projects them into its read models."""
+
+from __future__ import annotations
+
+from libs.platform.consumer import Handler
+from libs.platform.service import Runtime
+from libs.platform.streams import STREAMS, StreamSpec
+from services.reporting.projections import ReportingProjection
+
+
+def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
+    projection = ReportingProjection(runtime.engine)
+    runtime.state["projection"] = projection
+    return [(spec, projection) for spec in STREAMS.values()]

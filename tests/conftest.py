@@ -1,0 +1,53 @@
+"""Fixtures shared by the whole suite: a real nats-server per test run, real databases."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Services resolve var/ from here; keep a test run's dev files out of the working tree.
+os.environ.setdefault("TSUNAGU_VAR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+
+from libs.platform.natsserver import EmbeddedNats  # noqa: E402
+from tests.harness import Database, ServiceServer  # noqa: E402
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A nats-server of this test alone (it starts in milliseconds): its streams are never seen
+    by another test or run, and fault tests may stop and restart it."""
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(tmp_path)
+    yield db
+    db.drop()
+
+
+@pytest.fixture
+def start_service(database: Database) -> Iterator:
+    """start_service(name, nats_url, **settings) → a running ServiceServer, stopped after the test."""
+    started: list[ServiceServer] = []
+
+    def start(name: str, nats_url: str, **overrides) -> ServiceServer:
+        module = __import__(f"services.{name}.bootstrap", fromlist=["create_app"])
+        server = ServiceServer(name, module.create_app, database.settings(name, nats_url, **overrides))
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"tsunagu database backend: {os.environ.get('TSUNAGU_TEST_DB', 'sqlite')} (python {sys.version.split()[0]})"
