@@ -45,12 +45,24 @@ class Bus:
                     reconnect_time_wait=0.25,
                     connect_timeout=2,
                     allow_reconnect=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
                 )
             except Exception as e:  # noqa: BLE001 - any failure to connect is retried
                 log.info("NATS at %s not reachable yet (%s); retrying", self.url, type(e).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self._ready.set()
+
+    async def _on_error(self, e: Exception) -> None:
+        log.info("NATS %s: %s: %s", self.name, type(e).__name__, e)
+
+    async def _on_disconnected(self) -> None:
+        log.warning("NATS %s: disconnected", self.name)
+
+    async def _on_reconnected(self) -> None:
+        log.warning("NATS %s: reconnected", self.name)
 
     async def wait_connected(self) -> None:
         await self._ready.wait()
@@ -69,8 +81,7 @@ class Bus:
             await self.js.update_stream(config)
 
     async def close(self) -> None:
+        # close, not drain: every publish we care about was awaited (PubAck) and every
+        # unacked message is redelivered, so draining would only wait for in-flight fetches.
         if self.nc is not None:
-            try:
-                await self.nc.drain()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                await self.nc.close()
+            await self.nc.close()
