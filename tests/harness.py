@@ -4,6 +4,7 @@ real nats-server. Nothing is mocked."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid
@@ -16,7 +17,6 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from libs.platform.auth import mint_token
-from libs.platform.natsserver import free_port
 from libs.platform.service import Runtime
 from libs.platform.settings import Settings
 
@@ -46,7 +46,7 @@ class Database:
             schema = None
             url = f"sqlite:///{self.tmp / (service + '.db')}?timeout=30"
         base = Settings(
-            service=service, port=free_port(), database_url=url, db_schema=schema, nats_url=nats_url,
+            service=service, port=0, database_url=url, db_schema=schema, nats_url=nats_url,
             jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(),
             environment="test", relay_poll_seconds=0.02, consumer_ack_wait=2.0, consumer_max_deliver=3,
         )
@@ -69,13 +69,14 @@ class ServiceServer:
         self.name = name
         self.create_app = create_app
         self.settings = settings
+        self.port = 0
         self.app = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def runtime(self) -> Runtime:
@@ -83,10 +84,16 @@ class ServiceServer:
 
     def start(self) -> ServiceServer:
         self.app = self.create_app(self.settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.settings.port,
-                                log_level="warning", lifespan="on")
+        # Bind here (port 0 the first time) so that two services never race for one port;
+        # a restarted service keeps its port.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port or 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"svc-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"svc-{self.name}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
@@ -122,3 +129,31 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
             last = e
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
+
+
+def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[Any]:
+    """Every message currently stored in a JetStream stream (subject, headers, data), in order."""
+    import asyncio
+
+    import nats
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    async def read() -> list[Any]:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info(stream)
+            sub = await js.pull_subscribe("", stream=stream, config=ConsumerConfig(
+                ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+            out: list[Any] = []
+            while len(out) < info.state.messages:
+                try:
+                    out += await sub.fetch(500, timeout=timeout)
+                except NatsTimeout:
+                    break
+            return out
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())

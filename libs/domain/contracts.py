@@ -19,6 +19,8 @@ class Contract:
     """Mix-in of class attributes describing a published event."""
 
     CONTEXT: ClassVar[str] = ""
+    # The aggregate type that records the event (third token of its NATS subject).
+    AGGREGATE: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
     # Fields holding sealed values (libs/platform/sealing): ciphertext, never plaintext PII.
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ()

@@ -27,6 +27,8 @@ class _Intake(Contract):
 class CentreRegistered(_Intake, Aggregate.Created):
     """ひきこもり地域支援センター registered by its prefecture or designated city (`tenant`)."""
 
+    AGGREGATE: ClassVar[str] = "centre"
+
     tenant: str
     name: str
     kind: str
@@ -36,6 +38,7 @@ class CentreRegistered(_Intake, Aggregate.Created):
 class CaseOpened(_Intake, Aggregate.Created):
     """A case (相談ケース) of a person (本人), their family (家族) or a referring agency."""
 
+    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("personal_details",)
 
     tenant: str
@@ -48,6 +51,7 @@ class CaseOpened(_Intake, Aggregate.Created):
 class ConsultationRecorded(_Intake, Aggregate.Event):
     """One consultation (相談); every one counts in 延べ相談件数, repeat ones included."""
 
+    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
 
     consultation_id: UUID

@@ -17,7 +17,9 @@ from uuid import UUID
 
 from libs.domain.contracts import contract_of, event_id, event_type
 
-_ENVELOPE_FIELDS = ("id", "source", "type", "subject", "time", "tenant", "sequence", "data")
+_ENVELOPE_FIELDS = (
+    "id", "source", "type", "subject", "time", "tenant", "sequence", "aggregate", "data",
+)
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 GENESIS = "0" * 64
 
@@ -113,7 +115,7 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int) 
         time=domain_event.timestamp.isoformat(),
         tenant=tenant,
         sequence=sequence,
-        aggregate=type(domain_event).__qualname__.split(".")[0].lower(),
+        aggregate=contract.AGGREGATE,
         data=data,
     )
 

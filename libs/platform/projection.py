@@ -79,4 +79,6 @@ class StalePosition(Exception):
 
 
 def _table(metadata: MetaData, name: str, *columns: Column) -> Table:
-    return metadata.tables.get(name) or Table(name, metadata, *columns)
+    if name in metadata.tables:  # a second projection instance in this process
+        return metadata.tables[name]
+    return Table(name, metadata, *columns)

@@ -73,14 +73,25 @@ class Sealer:
         return json.loads(plaintext)
 
     def forget(self, subject: str) -> None:
-        """Destroy the subject's data key; idempotent."""
+        """Destroy the subject's data key; idempotent. A subject with no key yet is recorded
+        as forgotten too, so nothing can be sealed for it afterwards."""
         now = datetime.now(timezone.utc)
-        with self._engine.begin() as conn:
-            conn.execute(
-                subject_keys.update()
-                .where(subject_keys.c.subject == str(subject))
-                .values(wrapped_key=None, forgotten_at=now)
-            )
+        try:
+            with self._engine.begin() as conn:
+                updated = conn.execute(
+                    subject_keys.update()
+                    .where(subject_keys.c.subject == str(subject))
+                    .values(wrapped_key=None, forgotten_at=now)
+                ).rowcount
+                if not updated:
+                    conn.execute(
+                        subject_keys.insert().values(
+                            subject=str(subject), wrapped_key=None, created_at=now,
+                            forgotten_at=now,
+                        )
+                    )
+        except IntegrityError:  # a key was made meanwhile: destroy that one
+            self.forget(subject)
 
     def _data_key(self, subject: str, *, create: bool) -> bytes | None:
         with self._engine.begin() as conn:

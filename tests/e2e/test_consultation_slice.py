@@ -42,3 +42,45 @@ def test_a_recorded_consultation_is_counted_in_the_fiscal_year_report(nats_serve
                                 "site": "main", "tenant": PREF, "consultations": 2}]
     with reporting.client(role="ministry", org="mhlw") as ministry:
         assert ministry.get("/v1/reports/consultations", params={"fy": 2017}).json()["total"] == 1
+
+
+PII = ("山田太郎", "東京都千代田区1-1", "母親から電話相談")
+
+
+def test_events_on_nats_match_the_asyncapi_contract_and_carry_no_plaintext_personal_data(
+        nats_server, start_service, caplog):
+    import logging
+
+    import jsonschema
+
+    from libs.platform.asyncapi import asyncapi_document
+    from libs.platform.cloudevents import Envelope, nats_subject
+    from tests.harness import stream_messages
+
+    caplog.set_level(logging.DEBUG)
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        r = staff.post(f"/v1/cases/{case_id}/consultations",
+                       json={"channel": "visit", "occurred_at": "2016-05-01T10:00:00+09:00", "summary": PII[2]})
+        assert r.status_code == 201
+        # Staff of the centre read the details back in plaintext: they are sealed, not lost.
+        assert staff.get(f"/v1/cases/{case_id}").json()["personal_details"]["name"] == PII[0]
+
+    messages = eventually(lambda: (m := stream_messages(nats_server.url, "INTAKE")) and len(m) == 3 and m)
+    document = asyncapi_document()
+    names = []
+    for msg in messages:
+        raw = msg.data.decode()
+        for secret in PII:
+            assert secret not in raw
+        envelope = Envelope.from_json(msg.data)
+        names.append(envelope.name)
+        assert msg.headers["Nats-Msg-Id"] == envelope.id
+        assert msg.subject == nats_subject("intake", envelope)
+        schema = {"$ref": f"#/components/schemas/{envelope.name}", "components": document["components"]}
+        jsonschema.validate(envelope.to_dict(), schema)
+    assert names == ["CentreRegistered", "CaseOpened", "ConsultationRecorded"]
+    assert [Envelope.from_json(m.data).sequence for m in messages] == [1, 2, 3]
+    for secret in PII:
+        assert secret not in caplog.text

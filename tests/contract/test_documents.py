@@ -1,0 +1,42 @@
+"""openapi/*.yaml and the AsyncAPI document stay in sync with the code."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import libs.domain
+from libs.domain.contracts import Contract
+from libs.platform.asyncapi import CONTRACTS, asyncapi_document
+from libs.platform.openapi import stale_documents
+
+
+def _all_contracts() -> set[type]:
+    for module in pkgutil.iter_modules(libs.domain.__path__):
+        importlib.import_module(f"libs.domain.{module.name}")
+    found, todo = set(), [Contract]
+    while todo:
+        klass = todo.pop()
+        for sub in klass.__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("libs.domain.") and sub.CONTEXT and not sub.__name__.startswith("_"):
+                found.add(sub)
+    return found
+
+
+def test_the_committed_openapi_and_asyncapi_documents_match_the_code():
+    assert stale_documents() == [], "run `make openapi` and commit openapi/"
+
+
+def test_every_event_contract_is_published_in_the_asyncapi_document():
+    listed = {c for contracts in CONTRACTS.values() for c in contracts}
+    assert _all_contracts() <= listed
+    messages = asyncapi_document()["components"]["messages"]
+    assert {c.__name__ for c in listed} <= set(messages)
+
+
+def test_every_contract_names_its_aggregate_and_sealed_fields_exist():
+    for contract in _all_contracts():
+        assert contract.AGGREGATE, contract
+        fields = set(contract.__annotations__)
+        assert set(contract.SEALED_FIELDS) <= fields | {f for b in contract.__mro__ for f in getattr(b, "__annotations__", {})}
