@@ -59,6 +59,7 @@ class ConsumerRunner:
         self.before_ack = before_ack  # fault-injection hook: after the commit, before the ack
         self.dead_lettered = 0
         self.applied = 0
+        self.redelivered_skipped = 0
         self._sub = None
 
     async def subscribe(self) -> None:
@@ -88,6 +89,7 @@ class ConsumerRunner:
         for i, msg in enumerate(msgs):
             seq = msg.metadata.sequence.stream
             if seq <= position:
+                self.redelivered_skipped += 1
                 await msg.ack()
                 continue
             try:

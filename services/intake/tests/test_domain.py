@@ -1,0 +1,288 @@
+"""Intake domain rules: cases, consultations and centres, without a database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from uuid import UUID, uuid4
+
+import pytest
+
+from libs.domain import intake
+from libs.domain.codes import InvalidLgCode
+from libs.domain.errors import InvalidInput
+from services.intake.domain.case import CLOCK_SKEW, Case
+from services.intake.domain.centre import Centre
+from services.intake.domain.errors import InvalidCase, InvalidCentre, InvalidConsultation
+
+JST = timezone(timedelta(hours=9))
+TOKYO = "130001"
+CENTRE_ID = UUID("5e2f7c10-8a4b-4d6e-b1f3-2c9d0a7e6b58")
+
+
+def _open_case(**overrides: object) -> Case:
+    arguments = dict(
+        id=uuid4(), tenant=TOKYO, centre_id=CENTRE_ID, client_kind="person",
+        age_group="adult", personal_details=None,
+    )
+    arguments.update(overrides)
+    return Case.open(**arguments)  # type: ignore[arg-type]
+
+
+def _consultation(**overrides: object) -> dict:
+    arguments = dict(
+        consultation_id=uuid4(), channel="phone", consulted_by="family",
+        occurred_at=datetime(2017, 4, 1, 0, 0, tzinfo=JST), summary=None, idempotency_key=None,
+    )
+    arguments.update(overrides)
+    return arguments
+
+
+@pytest.fixture
+def case() -> Case:
+    case = _open_case()
+    case.collect_events()  # only what the test itself does stays pending
+    return case
+
+
+# -- opening a case -------------------------------------------------------------------------
+
+def test_opening_a_case_records_one_case_opened_event() -> None:
+    case_id = uuid4()
+    case = _open_case(id=case_id, client_kind="family", age_group="child")
+    events = case.collect_events()
+    assert [type(e).__name__ for e in events] == ["CaseOpened"]
+    assert events[0].originator_id == case_id
+    assert (case.tenant, case.centre_id, case.client_kind, case.age_group) == (
+        TOKYO, CENTRE_ID, "family", "child",
+    )
+    assert case.consultations == []
+    assert case.version == 1
+
+
+@pytest.mark.parametrize("client_kind", ["", "Person", "friend", "本人"])
+def test_a_case_of_an_unknown_client_kind_is_rejected(client_kind: str) -> None:
+    with pytest.raises(InvalidCase, match="client_kind"):
+        _open_case(client_kind=client_kind)
+
+
+@pytest.mark.parametrize("age_group", ["", "senior", "Adult", "18+"])
+def test_a_case_of_an_unknown_age_group_is_rejected(age_group: str) -> None:
+    with pytest.raises(InvalidCase, match="age_group"):
+        _open_case(age_group=age_group)
+
+
+@pytest.mark.parametrize("client_kind", intake.CLIENT_KINDS)
+def test_a_case_may_be_opened_for_a_person_a_family_or_an_agency(client_kind: str) -> None:
+    assert _open_case(client_kind=client_kind).client_kind == client_kind
+
+
+# -- recording consultations ----------------------------------------------------------------
+
+def test_a_valid_consultation_is_recorded_as_one_event(case: Case) -> None:
+    arguments = _consultation(summary={"alg": "A256GCM", "kid": "x", "iv": "aQ==", "ct": "Yw=="})
+    returned = case.record_consultation(**arguments)
+    assert returned == arguments["consultation_id"]
+    events = case.collect_events()
+    assert [type(e).__name__ for e in events] == ["ConsultationRecorded"]
+    event = events[0]
+    assert event.consultation_id == arguments["consultation_id"]
+    assert event.centre_id == CENTRE_ID
+    assert event.channel == "phone"
+    assert event.consulted_by == "family"
+    assert event.occurred_at == arguments["occurred_at"]
+    assert event.summary == arguments["summary"]
+    assert case.consultations[0]["consultation_id"] == arguments["consultation_id"]
+    assert case.version == 2
+
+
+@pytest.mark.parametrize("channel", intake.CHANNELS)
+def test_every_listed_channel_is_accepted(case: Case, channel: str) -> None:
+    case.record_consultation(**_consultation(channel=channel))
+    assert case.consultations[-1]["channel"] == channel
+
+
+def test_repeat_consultations_without_a_key_all_count(case: Case) -> None:
+    for _ in range(3):
+        case.record_consultation(**_consultation())
+    assert len(case.collect_events()) == 3
+    assert len(case.consultations) == 3
+
+
+@pytest.mark.parametrize("channel", ["", "fax", "Phone", "電話", "line"])
+def test_an_unknown_channel_is_rejected_and_nothing_is_recorded(case: Case, channel: str) -> None:
+    with pytest.raises(InvalidConsultation, match="channel"):
+        case.record_consultation(**_consultation(channel=channel))
+    assert case.pending_events == []
+    assert case.consultations == []
+    assert case.version == 1
+
+
+@pytest.mark.parametrize("consulted_by", ["", "friend", "Family", "家族", "school"])
+def test_an_unknown_consulted_by_is_rejected_and_nothing_is_recorded(
+    case: Case, consulted_by: str
+) -> None:
+    with pytest.raises(InvalidConsultation, match="consulted_by"):
+        case.record_consultation(**_consultation(consulted_by=consulted_by))
+    assert case.pending_events == []
+    assert case.consultations == []
+
+
+def test_a_consultation_time_without_a_timezone_is_rejected_and_nothing_is_recorded(
+    case: Case,
+) -> None:
+    with pytest.raises(InvalidConsultation, match="timezone"):
+        case.record_consultation(**_consultation(occurred_at=datetime(2017, 4, 1, 0, 0)))
+    assert case.pending_events == []
+    assert case.consultations == []
+
+
+def test_a_consultation_in_the_future_is_rejected_and_nothing_is_recorded(case: Case) -> None:
+    tomorrow = datetime.now(JST) + timedelta(days=1)
+    with pytest.raises(InvalidConsultation, match="future"):
+        case.record_consultation(**_consultation(occurred_at=tomorrow))
+    assert case.pending_events == []
+    assert case.consultations == []
+
+
+def test_a_consultation_just_beyond_the_clock_skew_is_in_the_future(case: Case) -> None:
+    too_late = datetime.now(timezone.utc) + CLOCK_SKEW + timedelta(minutes=1)
+    with pytest.raises(InvalidConsultation, match="future"):
+        case.record_consultation(**_consultation(occurred_at=too_late))
+    assert case.pending_events == []
+
+
+def test_a_consultation_a_little_ahead_within_the_clock_skew_is_accepted(case: Case) -> None:
+    assert CLOCK_SKEW == timedelta(minutes=10)
+    slightly_ahead = datetime.now(JST) + CLOCK_SKEW - timedelta(minutes=2)
+    case.record_consultation(**_consultation(occurred_at=slightly_ahead))
+    assert len(case.collect_events()) == 1
+
+
+def test_a_consultation_happening_now_is_accepted(case: Case) -> None:
+    case.record_consultation(**_consultation(occurred_at=datetime.now(JST)))
+    assert len(case.collect_events()) == 1
+
+
+def test_the_consultation_errors_are_invalid_input_problems() -> None:
+    assert issubclass(InvalidConsultation, InvalidInput)
+    assert InvalidConsultation.problem == "invalid-consultation"
+    assert InvalidConsultation.status == 422
+    assert InvalidCase.problem == "invalid-case"
+
+
+# -- idempotency ----------------------------------------------------------------------------
+
+def test_a_repeated_idempotency_key_returns_the_first_consultation_id_and_adds_no_event(
+    case: Case,
+) -> None:
+    first_id = uuid4()
+    assert case.record_consultation(**_consultation(
+        consultation_id=first_id, idempotency_key="req-1",
+    )) == first_id
+    assert len(case.collect_events()) == 1
+
+    second_id = uuid4()
+    returned = case.record_consultation(**_consultation(
+        consultation_id=second_id, idempotency_key="req-1", channel="visit",
+    ))
+    assert returned == first_id
+    assert case.pending_events == []
+    assert len(case.consultations) == 1
+    assert case.consultations[0]["channel"] == "phone"
+    assert case.version == 2
+
+
+def test_a_repeated_idempotency_key_wins_even_before_validation(case: Case) -> None:
+    first_id = case.record_consultation(**_consultation(idempotency_key="req-1"))
+    case.collect_events()
+    # A retry of an accepted request is answered with its result, not re-validated.
+    assert case.record_consultation(**_consultation(
+        idempotency_key="req-1", channel="fax",
+    )) == first_id
+    assert case.pending_events == []
+
+
+def test_different_idempotency_keys_record_different_consultations(case: Case) -> None:
+    a = case.record_consultation(**_consultation(idempotency_key="req-1"))
+    b = case.record_consultation(**_consultation(idempotency_key="req-2"))
+    assert a != b
+    assert len(case.collect_events()) == 2
+    assert case.idempotency_keys == {"req-1": a, "req-2": b}
+
+
+def test_a_rejected_consultation_does_not_claim_its_idempotency_key(case: Case) -> None:
+    with pytest.raises(InvalidConsultation):
+        case.record_consultation(**_consultation(idempotency_key="req-1", channel="fax"))
+    assert "req-1" not in case.idempotency_keys
+    good_id = uuid4()
+    assert case.record_consultation(**_consultation(
+        consultation_id=good_id, idempotency_key="req-1",
+    )) == good_id
+    assert len(case.collect_events()) == 1
+
+
+def test_idempotency_keys_survive_replaying_the_events() -> None:
+    case = _open_case()
+    first_id = case.record_consultation(**_consultation(idempotency_key="req-1"))
+    events = case.collect_events()
+    replayed = None
+    for event in events:
+        replayed = event.mutate(replayed)
+    assert replayed is not None
+    assert replayed.idempotency_keys == {"req-1": first_id}
+    assert replayed.record_consultation(**_consultation(idempotency_key="req-1")) == first_id
+    assert replayed.pending_events == []
+
+
+# -- centres --------------------------------------------------------------------------------
+
+def _register(**overrides: object) -> Centre:
+    arguments = dict(
+        id=uuid4(), tenant=TOKYO, name="東京都ひきこもりサポートネット", kind="adult",
+        site="main",
+    )
+    arguments.update(overrides)
+    return Centre.register(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_centre_is_registered_with_one_event_and_a_trimmed_name() -> None:
+    centre = _register(name="  東京都ひきこもりサポートネット　", kind="child", site="satellite")
+    events = centre.collect_events()
+    assert [type(e).__name__ for e in events] == ["CentreRegistered"]
+    assert centre.name == "東京都ひきこもりサポートネット"
+    assert events[0].name == "東京都ひきこもりサポートネット"
+    assert (centre.tenant, centre.kind, centre.site) == (TOKYO, "child", "satellite")
+
+
+@pytest.mark.parametrize("tenant", ["141003", "011002", "271004", "401307", "010006"])
+def test_a_centre_may_be_registered_by_a_prefecture_or_designated_city(tenant: str) -> None:
+    assert _register(tenant=tenant).tenant == tenant
+
+
+@pytest.mark.parametrize("tenant", ["130002", "13000", "1300010", "13000A", "", "１３０００１"])
+def test_a_centre_with_a_bad_local_government_code_is_rejected(tenant: str) -> None:
+    with pytest.raises(InvalidLgCode):
+        _register(tenant=tenant)
+
+
+@pytest.mark.parametrize("name", ["", " ", "   ", "\t\n", "　"])
+def test_a_centre_with_a_blank_name_is_rejected(name: str) -> None:
+    with pytest.raises(InvalidCentre, match="name"):
+        _register(name=name)
+
+
+@pytest.mark.parametrize("kind", ["", "youth", "Adult", "成人"])
+def test_a_centre_of_an_unknown_kind_is_rejected(kind: str) -> None:
+    with pytest.raises(InvalidCentre, match="kind"):
+        _register(kind=kind)
+
+
+@pytest.mark.parametrize("site", ["", "branch", "Main", "本所"])
+def test_a_centre_at_an_unknown_site_is_rejected(site: str) -> None:
+    with pytest.raises(InvalidCentre, match="site"):
+        _register(site=site)
+
+
+def test_the_lg_code_is_checked_before_anything_else() -> None:
+    with pytest.raises(InvalidLgCode):
+        _register(tenant="999999", name="", kind="?", site="?")

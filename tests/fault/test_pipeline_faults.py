@@ -1,0 +1,118 @@
+"""Crashes and outages lose nothing and duplicate nothing (DESIGN §3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.platform.cloudevents import GENESIS, Envelope
+from tests.e2e.test_consultation_slice import PREF, _setup_case
+from tests.harness import eventually, stream_messages
+
+pytestmark = pytest.mark.fault
+
+
+def _consult(intake, centre_id: str, case_id: str, n: int, **headers) -> list[str]:
+    ids = []
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        for _ in range(n):
+            r = staff.post(f"/v1/cases/{case_id}/consultations", headers=headers,
+                           json={"channel": "phone", "occurred_at": "2016-07-01T10:00:00+09:00"})
+            assert r.status_code in (200, 201), r.text
+            ids.append(r.json()["id"])
+    return ids
+
+
+def _fy2016_total(reporting) -> int:
+    with reporting.client(role="prefecture_officer", org=PREF) as pref:
+        return pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"]
+
+
+def _assert_stream_is_the_log_once(nats_url: str, expected: int) -> None:
+    envelopes = [Envelope.from_json(m.data) for m in stream_messages(nats_url, "INTAKE")]
+    assert [e.sequence for e in envelopes] == list(range(1, expected + 1))
+    previous = GENESIS
+    for e in envelopes:  # the chain links every published event to the one before
+        assert e.chained(previous).chainhash == e.chainhash
+        previous = e.chainhash
+
+
+def test_a_relay_killed_between_publish_and_position_save_loses_and_duplicates_nothing(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    published_but_unrecorded = []
+
+    def killed(last: int) -> None:
+        published_but_unrecorded.append(last)
+        raise RuntimeError("relay killed before recording its position")
+
+    intake.runtime.relay.after_publish = killed
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 5)
+    eventually(lambda: published_but_unrecorded and published_but_unrecorded[-1] == 7)
+    assert intake.runtime.relay.position()[0] == 0
+    intake.stop()  # the process dies with its position unrecorded
+    intake.start()  # a new relay resumes from the recorded position and publishes again
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    _assert_stream_is_the_log_once(nats_server.url, 7)
+    assert eventually(lambda: _fy2016_total(reporting) == 5)
+
+
+def test_commands_succeed_while_nats_is_down_and_the_backlog_drains_after_restart(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    nats_server.stop()
+    with intake.client() as anonymous:
+        eventually(lambda: anonymous.get("/readyz").status_code == 503)
+        assert anonymous.get("/readyz").json()["checks"]["nats"] == "unreachable"
+    _consult(intake, centre_id, case_id, 6)
+    assert intake.runtime.relay.lag() == 6
+    nats_server.start()
+    eventually(lambda: intake.runtime.relay.lag() == 0, timeout=30)
+    assert eventually(lambda: _fy2016_total(reporting) == 6, timeout=30)
+    _assert_stream_is_the_log_once(nats_server.url, 8)
+    with intake.client() as anonymous:
+        assert eventually(lambda: anonymous.get("/readyz").status_code == 200)
+
+
+def test_a_consumer_crash_after_commit_before_ack_is_redelivered_and_skipped(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
+    crashed = []
+
+    def crash_before_ack(seq: int) -> None:
+        if seq == 4 and not crashed:
+            crashed.append(seq)
+            raise RuntimeError("consumer crashed before ack")
+
+    runner.before_ack = crash_before_ack
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 4)
+    assert eventually(lambda: _fy2016_total(reporting) == 4)
+    # Wait past ack_wait so the unacked messages come back, then check nothing counted twice.
+    eventually(lambda: runner.redelivered_skipped >= 1, timeout=20)
+    assert crashed == [4]
+    assert _fy2016_total(reporting) == 4
+    assert runner.applied == 6
+
+
+def test_the_same_post_retried_with_one_idempotency_key_creates_one_consultation(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    ids = _consult(intake, centre_id, case_id, 3, **{"Idempotency-Key": "retry-me"})
+    assert len(set(ids)) == 1
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        assert staff.get(f"/v1/cases/{case_id}/consultations").json()["count"] == 1
+        first = staff.post("/v1/cases", headers={"Idempotency-Key": "case-1"},
+                           json={"centre_id": centre_id, "client_kind": "person", "age_group": "adult"})
+        again = staff.post("/v1/cases", headers={"Idempotency-Key": "case-1"},
+                           json={"centre_id": centre_id, "client_kind": "person", "age_group": "adult"})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+    assert eventually(lambda: _fy2016_total(reporting) == 1)
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    _assert_stream_is_the_log_once(nats_server.url, 4)
