@@ -3,7 +3,7 @@
 A handler writes its effect and the stream position in one transaction; the runner acks after
 that. A redelivered message at or below the recorded position is acked and skipped. A failure
 stops the batch there (the rest is nak'ed, so nothing after it is applied first). A message that
-keeps failing (max_deliver) or is not a CloudEvent goes to `deadletter.<durable>` with the
+keeps failing (max_deliver attempts) or is not a CloudEvent goes to `deadletter.<durable>` with the
 reason, its position is recorded as skipped, and the runner reports it for readiness.
 """
 
@@ -60,6 +60,7 @@ class ConsumerRunner:
         self.dead_lettered = 0
         self.applied = 0
         self.redelivered_skipped = 0
+        self._failures: dict[int, int] = {}
         self._sub = None
 
     async def subscribe(self) -> None:
@@ -82,7 +83,7 @@ class ConsumerRunner:
             await self.subscribe()
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
-        except NatsTimeout:
+        except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either when nothing came
             return 0
         stream = self.spec.name
         position = await asyncio.to_thread(self.handler.position, stream)
@@ -92,21 +93,29 @@ class ConsumerRunner:
                 self.redelivered_skipped += 1
                 await msg.ack()
                 continue
+            if seq > position + 1 and not await self._gap_is_real(position):
+                # An earlier message is still on its way back (redelivery): wait for it.
+                await self._nak_all(msgs[i:], delay=0.1)
+                return i
             try:
                 envelope = Envelope.from_json(msg.data)
                 await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
                 self.applied += 1
+                self._failures.pop(seq, None)
             except InvalidEnvelope as e:
                 await self._dead_letter(msg, seq, f"invalid envelope: {e}")
+                position = seq
+                continue
             except Exception as e:  # noqa: BLE001 - stop the batch here; redelivery retries it
-                if msg.metadata.num_delivered >= self.max_deliver:
+                # Count our own attempts: num_delivered also counts out-of-order send-backs.
+                failures = self._failures[seq] = self._failures.get(seq, 0) + 1
+                if failures >= self.max_deliver:
                     await self._dead_letter(msg, seq, f"{type(e).__name__}: {e}")
                     position = seq
                     continue
                 log.error("consumer %s: seq %s failed (%s); stopping the batch", self.durable, seq, e)
-                await msg.nak(delay=min(0.2 * msg.metadata.num_delivered, 2.0))
-                for rest in msgs[i + 1 :]:
-                    await rest.nak()
+                delay = min(0.2 * failures, 2.0)
+                await self._nak_all(msgs[i:], delay=delay)
                 return i
             position = seq
             if self.before_ack is not None:
@@ -114,12 +123,25 @@ class ConsumerRunner:
             await msg.ack()
         return len(msgs)
 
+    async def _nak_all(self, msgs: list, *, delay: float) -> None:
+        # The first one comes back first; the rest a little later, and the sequence check
+        # above sends back any that overtake it.
+        for k, msg in enumerate(msgs):
+            await msg.nak(delay=delay + (0.05 if k else 0))
+
+    async def _gap_is_real(self, position: int) -> bool:
+        """Messages before the stream's first sequence were purged: they will not come back.
+        (Our streams are never trimmed inside, so there are no other gaps.)"""
+        info = await self.bus.js.stream_info(self.spec.name)
+        return position + 1 < info.state.first_seq
+
     async def _dead_letter(self, msg, seq: int, reason: str) -> None:  # noqa: ANN001
         body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
         await self.bus.nc.publish(
             f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
         )
         await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
+        self._failures.pop(seq, None)
         self.dead_lettered += 1
         log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
         await msg.ack()
