@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -24,20 +25,55 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
+from libs.platform.auth import mint_token
 from libs.platform.db import make_engine
-from libs.platform.natsserver import EmbeddedNats
+from libs.platform.natsserver import EmbeddedNats, free_port
 from libs.platform.settings import Settings
 from services.intake.api.schemas import ConsultationCreate
 from services.intake.bootstrap import create_app as create_intake_app
-from tests.harness import Database, ServiceServer
+from tests.harness import JWT_SECRET, Database
 
 RESULTS = Path(__file__).resolve().parent / "results" / "consultations.json"
 BODY = {"channel": "phone", "occurred_at": "2016-05-01T10:00:00+09:00",
         "summary": "電話相談。本人は外出が難しく、家族が今後の支援について相談。"}
 WARMUP = 10
+
+
+class Served:
+    """An app under uvicorn in a thread on a loopback port. uvicorn binds the port itself, so
+    accepted sockets get TCP_NODELAY from asyncio; a pre-bound socket.socket() (proto 0) does not,
+    and then every response stalls ~40 ms on delayed ACKs, which would swamp what we measure."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                     log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> Served:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.app.title} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+    def client(self, role: str | None = None, org: str = "") -> httpx.Client:
+        token = role and mint_token(JWT_SECRET, sub="bench", org=org, roles=[role])
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"Authorization": f"Bearer {token}"} if token else {})
+
 
 # -- baseline: the same row, plain FastAPI + SQLAlchemy Core -------------------------------------
 metadata = MetaData()
@@ -86,12 +122,12 @@ def post_all(client: httpx.Client, paths: list[str], n: int) -> float:
     return time.perf_counter() - started
 
 
-def drain(server: ServiceServer, timeout: float = 300.0) -> float:
+def drain(server: Served, timeout: float = 300.0) -> float:
     """Seconds until the relay has published everything recorded so far."""
     started = time.perf_counter()
-    while server.runtime.relay.lag() > 0:
+    while server.app.state.runtime.relay.lag() > 0:
         if time.perf_counter() - started > timeout:
-            raise RuntimeError(f"relay still {server.runtime.relay.lag()} behind after {timeout}s")
+            raise RuntimeError(f"relay still {server.app.state.runtime.relay.lag()} behind after {timeout}s")
         time.sleep(0.005)
     return time.perf_counter() - started
 
@@ -102,11 +138,11 @@ def created(r: httpx.Response) -> dict:
     return r.json()
 
 
-def open_cases(intake: ServiceServer, count: int) -> tuple[httpx.Client, list[str]]:
-    with intake.client(role="prefecture_officer", org="130001") as officer:
+def open_cases(intake: Served, count: int) -> tuple[httpx.Client, list[str]]:
+    with intake.client("prefecture_officer", "130001") as officer:
         centre = created(officer.post("/v1/centres", json={
             "name": "東京都ひきこもりサポートネット", "kind": "adult", "prefecture": "130001"}))
-    staff = intake.client(role="centre_staff", org=centre["id"])
+    staff = intake.client("centre_staff", centre["id"])
     case = {"centre_id": centre["id"], "client_kind": "person", "age_group": "adult"}
     ids = [created(staff.post("/v1/cases", json=case))["id"] for _ in range(count)]
     return staff, ids
@@ -115,12 +151,12 @@ def open_cases(intake: ServiceServer, count: int) -> tuple[httpx.Client, list[st
 def run(n: int, spread: int, tmp: Path) -> list[dict]:
     db = Database(tmp)
     nats = EmbeddedNats(tmp / "nats")
-    servers: list[ServiceServer] = []
+    servers: list[Served] = []
     clients: list[httpx.Client] = []
     try:
         nats.start()
-        baseline = ServiceServer("baseline", create_baseline_app, db.settings("baseline", nats.url))
-        intake = ServiceServer("intake", create_intake_app, db.settings("intake", nats.url))
+        baseline = Served(create_baseline_app(db.settings("baseline", nats.url)))
+        intake = Served(create_intake_app(db.settings("intake", nats.url)))
         for server in (baseline, intake):
             servers.append(server.start())
 

@@ -8,12 +8,14 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from libs.domain import intake
+from libs.domain import intake, registry
 from libs.domain.contracts import Contract, event_type
 from libs.platform.streams import STREAMS
 
 # Every published event contract, by publishing service.
-CONTRACTS: dict[str, tuple[type[Contract], ...]] = {"intake": intake.EVENTS, "registry": (), "dispatch": ()}
+CONTRACTS: dict[str, tuple[type[Contract], ...]] = {
+    "intake": intake.EVENTS, "registry": registry.EVENTS, "dispatch": (),
+}
 _ORIGINATOR_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 _SCALARS = {
     str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},

@@ -18,18 +18,20 @@ PROBLEM_BASE = "https://tsunagu.jp/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, slug: str, title: str, detail: str | None = None, **ext: object) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
+def problem(status: int, slug: str, title: str, detail: str | None = None,
+            extensions: dict[str, object] | None = None) -> JSONResponse:
+    body: dict[str, object] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    body.update(ext)
+    # Extension members never replace the standard ones (RFC 9457 §3.2).
+    body.update({k: v for k, v in (extensions or {}).items() if k not in body})
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.problem, exc.title, exc.detail, **exc.extensions)
+        return problem(exc.status, exc.problem, exc.title, exc.detail, exc.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -37,7 +39,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return problem(422, "invalid-input", "Invalid input", "the request does not match the schema", errors=errors)
+        return problem(422, "invalid-input", "Invalid input", "the request does not match the schema",
+                       {"errors": errors})
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
 
 from libs.platform.bus import Bus
-from libs.platform.cloudevents import GENESIS, Envelope, envelope_of, nats_subject
+from libs.platform.cloudevents import GENESIS, Envelope, nats_subject
+from libs.platform.log import LogReader
 from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Relay:
         self.ack_timeout = ack_timeout
         # Fault-injection hook, called after the PubAcks and before the position is recorded.
         self.after_publish = after_publish
-        self._tenants: dict[str, str] = {}
+        self.log = LogReader(spec.service, application)
         metadata.create_all(engine)
 
     # -- position -----------------------------------------------------------------------
@@ -77,30 +78,15 @@ class Relay:
                 conn.execute(relay_positions.insert().values(stream=self.spec.name, **values))
 
     def lag(self) -> int:
-        return (self.app.recorder.max_notification_id() or 0) - self.position()[0]
+        return self.log.max_position() - self.position()[0]
 
     # -- envelopes ------------------------------------------------------------------------
-    def _tenant_of(self, domain_event: Any) -> str:
-        key = str(domain_event.originator_id)
-        tenant = getattr(domain_event, "tenant", None) or self._tenants.get(key)
-        if tenant is None:  # created before this relay started: read the created event
-            created = next(iter(self.app.events.get(domain_event.originator_id, lte=1)))
-            tenant = created.tenant
-        self._tenants[key] = tenant
-        return tenant
-
     def pending(self) -> tuple[list[Envelope], str]:
         """The next batch of unpublished envelopes, chained from the recorded position."""
         position, chainhash = self.position()
-        notifications = self.app.recorder.select_notifications(
-            start=position, limit=self.batch_size, inclusive_of_start=False
-        )
         envelopes = []
-        for n in notifications:
-            domain_event = self.app.mapper.to_domain_event(n)
-            envelope = envelope_of(
-                self.spec.service, domain_event, tenant=self._tenant_of(domain_event), sequence=n.id
-            ).chained(chainhash)
+        for envelope in self.log.read(position, self.batch_size):
+            envelope = envelope.chained(chainhash)
             chainhash = envelope.chainhash
             envelopes.append(envelope)
         return envelopes, chainhash

@@ -22,6 +22,8 @@ from libs.platform.auth import Authenticator
 from libs.platform.bus import Bus
 from libs.platform.consumer import ConsumerRunner, Handler
 from libs.platform.db import make_engine, ping
+from libs.platform.follower import LogFollower
+from libs.platform.log import LogReader
 from libs.platform.problems import install_problem_handlers, problem
 from libs.platform.relay import Relay
 from libs.platform.sealing import Sealer
@@ -41,7 +43,13 @@ class Runtime:
     application: Any = None
     relay: Relay | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    followers: list[LogFollower] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+
+    def catch_up(self) -> None:
+        """Bring the service's own read models up to its log: a read after a write sees it."""
+        for follower in self.followers:
+            follower.catch_up()
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,10 @@ class ServiceSpec:
     make_application: Callable[[Runtime], Any] | None = None
     # The streams this service consumes and the handler of each.
     make_consumers: Callable[[Runtime], list[tuple[StreamSpec, Handler]]] = lambda rt: []
+    # Read models fed from the service's own log (list and search endpoints).
+    make_read_models: Callable[[Runtime], list[Handler]] = lambda rt: []
+    # Periodic jobs (e.g. expiring registrations): (name, seconds, function of the runtime).
+    jobs: Sequence[tuple[str, float, Callable[[Runtime], Any]]] = ()
     description: str = ""
 
 
@@ -78,6 +90,11 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=settings.relay_poll_seconds,
         )
+        reader = LogReader(spec.name, runtime.application)
+        runtime.followers = [
+            LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds)
+            for handler in spec.make_read_models(runtime)
+        ]
     for stream, handler in spec.make_consumers(runtime):
         runtime.consumers.append(ConsumerRunner(
             bus=runtime.bus, spec=stream, handler=handler,
@@ -98,6 +115,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         if runtime.relay is not None:
             tasks.append(asyncio.create_task(runtime.relay.run(stop)))
         tasks += [asyncio.create_task(c.run(stop)) for c in runtime.consumers]
+        tasks += [asyncio.create_task(f.run(stop)) for f in runtime.followers]
+        tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, name))
+                  for name, seconds, job in spec.jobs]
         try:
             yield
         finally:
@@ -121,6 +141,19 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     return app
 
 
+async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime,
+                 stop: asyncio.Event, name: str) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(job, runtime)
+        except Exception as e:  # noqa: BLE001 - logged; the next round tries again
+            log.error("job %s: %s: %s", name, type(e).__name__, e)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
 def _mount_health(app: FastAPI) -> None:
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -138,9 +171,11 @@ def _mount_health(app: FastAPI) -> None:
         checks["nats"] = "ok" if runtime.bus.connected else "unreachable"
         if runtime.relay is not None:
             checks["relay_lag"] = runtime.relay.lag()
+        if runtime.followers:
+            checks["read_model_lag"] = sum(f.lag() for f in runtime.followers)
         dead = sum(c.dead_lettered for c in runtime.consumers)
         checks["dead_lettered"] = dead
         ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0
         if not ready:
-            return problem(503, "not-ready", "Service not ready", checks=checks)
+            return problem(503, "not-ready", "Service not ready", extensions={"checks": checks})
         return {"status": "ready", "checks": checks}

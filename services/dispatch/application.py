@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from eventsourcing.application import Application
-
-from libs.platform.sealing import Sealer
+from libs.platform.application import ServiceApplication
 
 
-class DispatchApplication(Application):
+class DispatchApplication(ServiceApplication):
     name = "dispatch"
-
-    def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
-        super().__init__(env=env)
-        self.sealer = sealer

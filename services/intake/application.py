@@ -7,13 +7,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
-
-from libs.domain.contracts import derived_id
 from libs.domain.errors import VersionMismatch
+from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
-from libs.platform.sealing import Sealer
 from services.intake.domain.case import Case
 from services.intake.domain.centre import Centre
 from services.intake.domain.errors import CaseNotFound, UnknownCentre
@@ -26,12 +22,8 @@ class Recorded:
     created: bool
 
 
-class IntakeApplication(Application):
+class IntakeApplication(ServiceApplication):
     name = "intake"
-
-    def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
-        super().__init__(env=env)
-        self.sealer = sealer
 
     # -- centres ----------------------------------------------------------------------------
     def register_centre(self, actor: Principal, *, tenant: str, name: str, kind: str, site: str,
@@ -39,15 +31,15 @@ class IntakeApplication(Application):
         actor.require("prefecture_officer")
         if actor.org != tenant:
             raise NotAllowed("a prefecture or designated city registers only its own centres")
-        centre_id = _new_id("centre", actor.org, idempotency_key)
-        existing = self._existing(Centre, centre_id)
+        centre_id = new_id("centre", actor.org, idempotency_key)
+        existing = self.existing(Centre, centre_id)
         if existing is not None:
             return existing, False
         centre = Centre.register(id=centre_id, tenant=tenant, name=name, kind=kind, site=site)
-        return self._save_new(centre), True
+        return self.save_new(centre), True
 
     def get_centre(self, actor: Principal, centre_id: UUID) -> Centre:
-        centre = self._existing(Centre, centre_id)
+        centre = self.existing(Centre, centre_id)
         if centre is None or not _sees_centre(actor, centre):
             raise UnknownCentre(f"no centre {centre_id} visible to you")
         return centre
@@ -57,20 +49,20 @@ class IntakeApplication(Application):
                   personal_details: dict[str, Any] | None,
                   idempotency_key: str | None) -> tuple[Case, bool]:
         actor.require("centre_staff")
-        centre = self._existing(Centre, centre_id)
+        centre = self.existing(Centre, centre_id)
         if centre is None or str(centre_id) != actor.org:
             raise UnknownCentre(f"no centre {centre_id} of yours")
-        case_id = _new_id("case", actor.org, idempotency_key)
-        existing = self._existing(Case, case_id)
+        case_id = new_id("case", actor.org, idempotency_key)
+        existing = self.existing(Case, case_id)
         if existing is not None:
             return existing, False
         sealed = self.sealer.seal(str(case_id), personal_details) if personal_details else None
         case = Case.open(id=case_id, tenant=centre.tenant, centre_id=centre_id,
                          client_kind=client_kind, age_group=age_group, personal_details=sealed)
-        return self._save_new(case), True
+        return self.save_new(case), True
 
     def get_case(self, actor: Principal, case_id: UUID) -> Case:
-        case = self._existing(Case, case_id)
+        case = self.existing(Case, case_id)
         if case is None or not (actor.has("centre_staff") and actor.org == str(case.centre_id)):
             raise CaseNotFound(f"no case {case_id} visible to you")
         return case
@@ -91,25 +83,6 @@ class IntakeApplication(Application):
         )
         self.save(case)
         return Recorded(case, consultation_id, created=True)
-
-    # -- helpers ----------------------------------------------------------------------------
-    def _existing(self, kind: type, aggregate_id: UUID) -> Any:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, kind) else None
-
-    def _save_new(self, aggregate: Any) -> Any:
-        try:
-            self.save(aggregate)
-        except IntegrityError:  # the same Idempotency-Key won a race: return what it made
-            return self.repository.get(aggregate.id)
-        return aggregate
-
-
-def _new_id(kind: str, org: str, idempotency_key: str | None) -> UUID:
-    return derived_id(kind, org, idempotency_key) if idempotency_key else uuid4()
 
 
 def _sees_centre(actor: Principal, centre: Centre) -> bool:

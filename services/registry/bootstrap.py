@@ -7,7 +7,10 @@ from fastapi import FastAPI
 from libs.platform.db import eventsourcing_env
 from libs.platform.service import Runtime, ServiceSpec, create_service_app
 from libs.platform.settings import Settings
+from services.registry.api.routes import rosters, supporters, training
 from services.registry.application import RegistryApplication
+from services.registry.consumers import make_read_models
+from services.registry.jobs import EXPIRY_INTERVAL_SECONDS, expire_registrations
 
 
 def make_application(runtime: Runtime) -> RegistryApplication:
@@ -17,8 +20,12 @@ def make_application(runtime: Runtime) -> RegistryApplication:
 SPEC = ServiceSpec(
     name="registry",
     title="Tsunagu registry",
-    routers=[],
+    description="ひきこもりサポーター: training, consented registration, roster provision, renewal, "
+                "withdrawal and revocation (要綱例 第5条〜第17条).",
+    routers=[training.router, supporters.router, rosters.router],
     make_application=make_application,
+    make_read_models=make_read_models,
+    jobs=[("expire-registrations", EXPIRY_INTERVAL_SECONDS, expire_registrations)],
 )
 
 

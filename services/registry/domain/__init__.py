@@ -1,1 +1,2 @@
-"""Registry domain. Its aggregates arrive with the registry issue; events live in libs/domain/registry."""
+"""Registry domain: registrar, training courses, supporters and roster provisions.
+Plain Python; events come from libs/domain/registry."""

@@ -1,0 +1,265 @@
+"""Event contracts of the registry context: ひきこもりサポーター training and registration.
+
+Source: ひきこもりサポーター養成・派遣事業実施要綱（例） (seeds/004): 第5条 養成研修 and 修了証書,
+第6条 登録申込書・同意書 and 講義・面談, 第7条 登録証, 第8条 登録名簿, 第9条 登録期間 (再登録),
+第13条 継続研修, 第14条 登録事項の変更, 第15条 登録の辞退, 第16条 登録の取消し, 第17条 秘密の保持;
+資料3 登録申込書, 資料4 同意書, 資料5 登録証, 資料6 登録名簿.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from libs.domain.contracts import Contract
+
+CONTEXT = "registry"
+
+COURSE_KINDS = ("initial", "continuing")  # 養成研修 / 継続研修 (第13条)
+SCREENING_KINDS = ("lecture", "interview")  # 講義 / 面談 (第6条2)
+NUMBER_SERIES = ("certificate", "registration")  # 修了番号 / 登録番号
+
+# 同意書 (資料4): the five items a supporter must affirm, in the form's order.
+CONSENT_ITEMS = (
+    "roster_listing",  # 1 氏名・性別・生年月日・住所・連絡先等を名簿に登載し派遣事業に供用
+    "follow_instructions",  # 2 実施機関の指示のもとに活動し、約束・時間等を遵守
+    "confidentiality",  # 3 知り得た個人情報等を外部に漏らさない（辞めた後も同様）
+    "no_discrediting_conduct",  # 4 サポーターの信用を失墜する行為をしない
+    "continuing_training",  # 5 研修等に積極的に参加
+)
+# 登録名簿 (資料6): the items a roster entry may carry to a municipality.
+ROSTER_ITEMS = ("registration_number", "term", "name", "gender", "birth_date", "address", "contact")
+CONFIDENTIALITY_NOTE = "第17条: 活動により知り得た秘密の保持義務は辞退・取消し後も存続する"
+
+
+class _Registry(Contract):
+    CONTEXT: ClassVar[str] = CONTEXT
+
+
+# -- registrar (実施主体) -----------------------------------------------------------------------
+class RegistrarOpened(_Registry, Aggregate.Created):
+    """The local government that trains and registers supporters (実施主体, 第3条)."""
+
+    AGGREGATE: ClassVar[str] = "registrar"
+
+    tenant: str
+    max_term_years: int
+    default_term_years: int
+    consent_text_version: str
+
+
+class RegistrarConfigured(_Registry, Aggregate.Event):
+    """登録期間 limit (第9条: 交付日から〇年を超えない範囲内) and the current consent text."""
+
+    AGGREGATE: ClassVar[str] = "registrar"
+
+    max_term_years: int
+    default_term_years: int
+    consent_text_version: str
+
+
+class NumberAllocated(_Registry, Aggregate.Event):
+    """A 修了番号 (per fiscal year) or 登録番号 allocated once, never reused."""
+
+    AGGREGATE: ClassVar[str] = "registrar"
+
+    series: str
+    fy: int | None
+    number: str
+    allocated_to: UUID
+
+
+# -- training (養成研修・継続研修) --------------------------------------------------------------
+class TrainingCourseScheduled(_Registry, Aggregate.Created):
+    AGGREGATE: ClassVar[str] = "course"
+
+    tenant: str
+    kind: str
+    fy: int
+    title: str
+    starts_on: date
+    ends_on: date
+    venue: str
+
+
+class TrainingAttended(_Registry, Aggregate.Event):
+    """A trainee (or, in a continuing course, a registered supporter) attended."""
+
+    AGGREGATE: ClassVar[str] = "course"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("trainee",)
+
+    trainee_id: UUID
+    attended_on: date
+    trainee: dict | None
+
+
+class TrainingCompleted(_Registry, Aggregate.Event):
+    """修了証書 issued with its 修了番号 (第5条2)."""
+
+    AGGREGATE: ClassVar[str] = "course"
+
+    trainee_id: UUID
+    certificate_number: str
+    completed_on: date
+
+
+# -- supporter (ひきこもりサポーター) ----------------------------------------------------------
+class RegistrationApplied(_Registry, Aggregate.Created):
+    """登録申込書 (資料3) received; the applicant's details are sealed. The supporter's id is the
+    trainee id of the training that issued the 修了番号: one data subject, one key."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("applicant",)
+
+    tenant: str
+    certificate_number: str
+    applied_on: date
+    applicant: dict
+
+
+class RegistrationConsented(_Registry, Aggregate.Event):
+    """同意書 (資料4): all five items affirmed, with the consent text version shown."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    consent_id: UUID
+    items: list[str]
+    consent_text_version: str
+    signed_on: date
+    purpose: str
+
+
+class ScreeningRecorded(_Registry, Aggregate.Event):
+    """講義・面談 after the application (第6条2)."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
+
+    kind: str
+    held_on: date
+    note: dict | None
+
+
+class SupporterRegistered(_Registry, Aggregate.Event):
+    """登録証 (資料5) issued: 登録番号 and 登録期間 from the issue date (第7条, 第9条)."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    registration_number: str
+    issued_on: date
+    term_starts_on: date
+    term_ends_on: date
+
+
+class RegistrationRefused(_Registry, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
+
+    refused_on: date
+    reason: dict | None
+
+
+class SupporterDetailsChanged(_Registry, Aggregate.Event):
+    """登録事項の変更 (第14条): which fields changed (names only) and the new values, sealed."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("changes",)
+
+    changed_fields: list[str]
+    changes: dict
+    changed_on: date
+
+
+class RegistrationRenewed(_Registry, Aggregate.Event):
+    """再登録 (第9条ただし書): a new term, resting on a re-confirmed consent."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    consent_id: UUID
+    issued_on: date
+    term_starts_on: date
+    term_ends_on: date
+
+
+class RegistrationExpired(_Registry, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    term_ended_on: date
+
+
+class RegistrationConsentWithdrawn(_Registry, Aggregate.Event):
+    """The supporter withdrew the consent: no roster provision rests on it any more."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    consent_id: UUID
+    withdrawn_on: date
+
+
+class RegistrationWithdrawn(_Registry, Aggregate.Event):
+    """登録の辞退 (第15条): reason confirmed, then the registration is cancelled."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
+
+    withdrawn_on: date
+    reason: dict | None
+    confidentiality_duty: str
+
+
+class RevocationInquiryRecorded(_Registry, Aggregate.Event):
+    """必要な調査及び面接 before a revocation (第16条)."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("findings",)
+
+    kind: str  # investigation | interview
+    held_on: date
+    findings: dict | None
+
+
+class RegistrationRevoked(_Registry, Aggregate.Event):
+    """登録の取消し (第16条), only after an investigation and an interview."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("grounds",)
+
+    revoked_on: date
+    grounds: dict
+    confidentiality_duty: str
+
+
+class ContinuingTrainingAttended(_Registry, Aggregate.Event):
+    """継続研修 attended (第13条), on the supporter's record."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    course_id: UUID
+    attended_on: date
+
+
+# -- roster (登録名簿) -------------------------------------------------------------------------
+class RosterProvided(_Registry, Aggregate.Created):
+    """登録名簿 provided to a municipality: the APPI third-party provision record
+    (recipient, date, items, and for each supporter the consent it rests on)."""
+
+    AGGREGATE: ClassVar[str] = "roster"
+
+    tenant: str
+    recipient: str
+    provided_on: date
+    items: list[str]
+    entries: list[dict]
+
+
+EVENTS: tuple[type[Contract], ...] = (
+    RegistrarOpened, RegistrarConfigured, NumberAllocated,
+    TrainingCourseScheduled, TrainingAttended, TrainingCompleted,
+    RegistrationApplied, RegistrationConsented, ScreeningRecorded, SupporterRegistered,
+    RegistrationRefused, SupporterDetailsChanged, RegistrationRenewed, RegistrationExpired,
+    RegistrationConsentWithdrawn, RegistrationWithdrawn, RevocationInquiryRecorded,
+    RegistrationRevoked, ContinuingTrainingAttended, RosterProvided,
+)

@@ -1,0 +1,57 @@
+"""The base of every service's eventsourcing Application."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from libs.domain.contracts import derived_id
+from libs.platform.sealing import Sealer
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ServiceApplication(Application):
+    """An Application with our transcodings, the service's sealer and shared command helpers."""
+
+    def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
+        super().__init__(env=env)
+        self.sealer = sealer
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def existing(self, kind: type, aggregate_id: UUID) -> Any:
+        """The aggregate of that type with that id, or None."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    def save_new(self, *aggregates: Any) -> Any:
+        """Save newly created aggregates; if the same Idempotency-Key won a race, return its result."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            return self.repository.get(aggregates[0].id)
+        return aggregates[0]
+
+
+def new_id(kind: str, org: str, idempotency_key: str | None) -> UUID:
+    """A fresh id, or one derived from the caller's Idempotency-Key so that a retry finds it."""
+    return derived_id(kind, org, idempotency_key) if idempotency_key else uuid4()

@@ -1,0 +1,165 @@
+"""/v1/registrations and /v1/supporters: application with consent, decision, life cycle, reads."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from libs.platform.cloudevents import envelope_of
+from libs.platform.deps import IfMatch, PrincipalDep, RuntimeDep, expected_version
+from services.registry.api.deps import RegistryDep
+from services.registry.api.schemas import (
+    ApprovalCreate,
+    ConsentForm,
+    ConsentWithdrawalCreate,
+    DetailsChange,
+    HistoryPublic,
+    InquiryCreate,
+    RefusalCreate,
+    RegistrationCreate,
+    RenewalCreate,
+    RevocationCreate,
+    ScreeningCreate,
+    Status,
+    SupporterPublic,
+    SupportersPublic,
+    WithdrawalCreate,
+)
+from services.registry.application import RegistryApplication, details_of
+from services.registry.domain.supporter import Supporter
+from services.registry.queries import search_supporters
+
+router = APIRouter(prefix="/v1", tags=["supporters"])
+
+
+def supporter_public(app: RegistryApplication, s: Supporter) -> SupporterPublic:
+    return SupporterPublic(
+        id=s.id, tenant=s.tenant, status=s.status, certificate_number=s.certificate_number,
+        registration_number=s.registration_number, applied_on=s.applied_on, term_starts_on=s.term_starts_on,
+        term_ends_on=s.term_ends_on, consent_active=s.consent_active, consent_text_version=s.consent_text_version,
+        continuing_trainings=len(s.continuing_trainings), details=details_of(app, s), version=s.version,
+    )
+
+
+def _items(consent: ConsentForm) -> dict[str, bool]:
+    return consent.model_dump(exclude={"consent_text_version", "signed_on"})
+
+
+def _respond(app: RegistryApplication, supporter: Supporter, response: Response) -> SupporterPublic:
+    response.headers["ETag"] = f'"{supporter.version}"'
+    return supporter_public(app, supporter)
+
+
+@router.post("/registrations", status_code=201, response_model=SupporterPublic)
+def apply_for_registration(body: RegistrationCreate, actor: PrincipalDep, app: RegistryDep,
+                           response: Response) -> SupporterPublic:
+    supporter, created = app.apply_for_registration(
+        actor, certificate_number=body.certificate_number, applied_on=body.applied_on,
+        applicant=body.applicant.model_dump(mode="json", exclude_none=True), consent_items=_items(body.consent),
+        consent_text_version=body.consent.consent_text_version, signed_on=body.consent.signed_on,
+    )
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/supporters/{supporter.id}"
+    return _respond(app, supporter, response)
+
+
+@router.get("/supporters", response_model=SupportersPublic)
+def search(actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep, status: Status | None = None,
+           term_ends_before: date | None = Query(default=None, description="e.g. who expires in the next 60 days"),
+           cursor: str | None = None, limit: int = Query(default=50, ge=1, le=500)) -> SupportersPublic:
+    runtime.catch_up()
+    rows = search_supporters(runtime.engine, app.officer_tenant(actor), status=status,
+                             term_ends_before=term_ends_before, after=cursor, limit=limit)
+    return SupportersPublic(data=rows, next_cursor=rows[-1]["supporter_id"] if len(rows) == limit else None)
+
+
+@router.get("/supporters/{supporter_id}", response_model=SupporterPublic)
+def get_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, response: Response) -> SupporterPublic:
+    return _respond(app, app.get_supporter(actor, supporter_id), response)
+
+
+@router.get("/supporters/{supporter_id}/history", response_model=HistoryPublic)
+def supporter_history(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> HistoryPublic:
+    """Every event of the supporter's record, sealed fields left sealed."""
+    supporter = app.get_supporter(actor, supporter_id)
+    events = [envelope_of("registry", e, tenant=supporter.tenant, sequence=e.originator_version)
+              for e in app.events.get(supporter_id)]
+    return HistoryPublic(supporter_id=supporter_id, events=[
+        {"version": e.sequence, "type": e.type, "time": e.time, "data": e.data} for e in events])
+
+
+@router.post("/supporters/{supporter_id}/screenings", response_model=SupporterPublic)
+def record_screening(supporter_id: UUID, body: ScreeningCreate, actor: PrincipalDep, app: RegistryDep,
+                     response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.record_screening(
+        kind=body.kind, held_on=body.held_on, note=app.seal_for(supporter_id, body.note)))
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/approval", response_model=SupporterPublic)
+def approve_registration(supporter_id: UUID, body: ApprovalCreate, actor: PrincipalDep, app: RegistryDep,
+                         response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.approve(actor, supporter_id, expected_version=expected_version(if_match),
+                    issued_on=body.issued_on, term_years=body.term_years)
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/refusal", response_model=SupporterPublic)
+def refuse_registration(supporter_id: UUID, body: RefusalCreate, actor: PrincipalDep, app: RegistryDep,
+                        response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.refuse(
+        refused_on=body.refused_on, reason=app.seal_for(supporter_id, body.reason)))
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/details-changes", response_model=SupporterPublic)
+def change_details(supporter_id: UUID, body: DetailsChange, actor: PrincipalDep, app: RegistryDep,
+                   response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    changes = body.model_dump(mode="json", exclude_none=True, exclude={"changed_on"})
+    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.change_details(
+        changed_fields=list(changes), changes=app.seal_for(supporter_id, changes) or {},
+        changed_on=body.changed_on), self_service=True)
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/renewals", response_model=SupporterPublic)
+def renew_registration(supporter_id: UUID, body: RenewalCreate, actor: PrincipalDep, app: RegistryDep,
+                       response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.renew(actor, supporter_id, expected_version=expected_version(if_match), issued_on=body.issued_on,
+                  term_years=body.term_years, consent_items=_items(body.consent),
+                  consent_text_version=body.consent.consent_text_version)
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/consent-withdrawal", response_model=SupporterPublic)
+def withdraw_consent(supporter_id: UUID, body: ConsentWithdrawalCreate, actor: PrincipalDep, app: RegistryDep,
+                     response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.act(actor, supporter_id, expected_version(if_match),
+                lambda s: s.withdraw_consent(withdrawn_on=body.withdrawn_on), self_service=True)
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/withdrawal", response_model=SupporterPublic)
+def withdraw_registration(supporter_id: UUID, body: WithdrawalCreate, actor: PrincipalDep, app: RegistryDep,
+                          response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.withdraw(
+        withdrawn_on=body.withdrawn_on, reason=app.seal_for(supporter_id, body.reason)))
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/revocation-inquiries", response_model=SupporterPublic)
+def record_revocation_inquiry(supporter_id: UUID, body: InquiryCreate, actor: PrincipalDep, app: RegistryDep,
+                              response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.record_inquiry(
+        kind=body.kind, held_on=body.held_on, findings=app.seal_for(supporter_id, body.findings)))
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/revocation", response_model=SupporterPublic)
+def revoke_registration(supporter_id: UUID, body: RevocationCreate, actor: PrincipalDep, app: RegistryDep,
+                        response: Response, if_match: IfMatch = None) -> SupporterPublic:
+    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.revoke(
+        revoked_on=body.revoked_on, grounds=app.seal_for(supporter_id, body.grounds)))
+    return _respond(app, s, response)

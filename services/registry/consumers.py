@@ -1,0 +1,13 @@
+"""Registry consumes no other service's events yet; its read models follow its own log."""
+
+from __future__ import annotations
+
+from libs.platform.consumer import Handler
+from libs.platform.service import Runtime
+from services.registry.projections import RegistryReadModel
+
+
+def make_read_models(runtime: Runtime) -> list[Handler]:
+    model = RegistryReadModel(runtime.engine)
+    runtime.state["read_model"] = model
+    return [model]
