@@ -24,6 +24,8 @@ class Recorded:
 
 class IntakeApplication(ServiceApplication):
     name = "intake"
+    # A case collects every consultation: snapshots keep loading it cheap as it grows.
+    snapshotting_intervals = {Case: 50}
 
     # -- centres ----------------------------------------------------------------------------
     def register_centre(self, actor: Principal, *, tenant: str, name: str, kind: str, site: str,
