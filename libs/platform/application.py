@@ -6,8 +6,14 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    Tracking,
+    Transcoding,
+)
 
 from libs.domain.contracts import derived_id
 from libs.platform.sealing import Sealer
@@ -34,6 +40,23 @@ class ServiceApplication(Application):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+
+    def construct_recorder(self) -> ProcessRecorder:
+        # A process recorder: the same events table plus <name>_tracking, so that events caused
+        # by another stream's message are stored atomically with that message's position.
+        return self.factory.process_recorder()
+
+    def tracked_position(self, upstream: str) -> int:
+        return self.recorder.max_tracking_id(upstream) or 0
+
+    def save_tracked(self, *aggregates: Any, upstream: str, position: int) -> None:
+        """Save the aggregates' new events and the upstream position in one transaction.
+        A position at or below the recorded one raises IntegrityError and writes nothing."""
+        processing = ProcessingEvent(tracking=Tracking(notification_id=position, application_name=upstream))
+        processing.collect_events(*aggregates)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
 
     def existing(self, kind: type, aggregate_id: UUID) -> Any:
         """The aggregate of that type with that id, or None."""
