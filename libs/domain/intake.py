@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -63,4 +63,22 @@ class ConsultationRecorded(_Intake, Aggregate.Event):
     idempotency_key: str | None
 
 
-EVENTS: tuple[type[Contract], ...] = (CentreRegistered, CaseOpened, ConsultationRecorded)
+# What a person may ask a supporter for (実施要領 第3 3(2)ア: 訪問支援、情報の提供等).
+SUPPORT_NEEDS = ("visit", "interview", "accompanied_outing", "case_meeting", "information", "place")
+
+
+class SupporterRequested(_Intake, Aggregate.Event):
+    """The person (or family) asks for a ひきこもりサポーター; the municipality that runs dispatch
+    receives it. Pseudonymous: needs and preferences are codes, never free text."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    request_id: UUID
+    subject_ref: str
+    municipality: str
+    needs: list[str]
+    preferences: dict
+    requested_on: date
+
+
+EVENTS: tuple[type[Contract], ...] = (CentreRegistered, CaseOpened, ConsultationRecorded, SupporterRequested)

@@ -8,13 +8,13 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from libs.domain import intake, registry
+from libs.domain import dispatch, intake, registry
 from libs.domain.contracts import Contract, event_type
 from libs.platform.streams import STREAMS
 
 # Every published event contract, by publishing service.
 CONTRACTS: dict[str, tuple[type[Contract], ...]] = {
-    "intake": intake.EVENTS, "registry": registry.EVENTS, "dispatch": (),
+    "intake": intake.EVENTS, "registry": registry.EVENTS, "dispatch": dispatch.EVENTS,
 }
 _ORIGINATOR_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 _SCALARS = {

@@ -1,9 +1,137 @@
-"""The dispatch Application. Commands arrive with the dispatch issue; the store and relay run already."""
+"""The dispatch Application: commands in, events out; scoping by the caller lives here.
+
+Municipal officers of the tenant run dispatches; a supporter sees only the dispatches assigned
+to them (sub == supporter id); nobody else sees anything (404).
+"""
 
 from __future__ import annotations
 
-from libs.platform.application import ServiceApplication
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+from libs.domain.codes import validate_lg_code
+from libs.domain.contracts import derived_id
+from libs.domain.errors import VersionMismatch
+from libs.domain.fiscal import JST
+from libs.platform.application import ServiceApplication, new_id
+from libs.platform.auth import NotAllowed, Principal
+from services.dispatch.domain.dispatch import Dispatch
+from services.dispatch.domain.errors import DispatchNotFound, RosterEntryNotFound, SupporterNotEligible
+from services.dispatch.domain.roster_entry import RosterEntry
+
+OFFICER = "municipal_officer"
+
+
+def today_jst() -> date:
+    return datetime.now(JST).date()
 
 
 class DispatchApplication(ServiceApplication):
     name = "dispatch"
+
+    # -- roster -------------------------------------------------------------------------------
+    def roster_entry(self, actor: Principal, supporter_id: UUID) -> RosterEntry:
+        tenant = self.officer_tenant(actor)
+        entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))
+        if entry is None:
+            raise RosterEntryNotFound(f"supporter {supporter_id} is not on your roster")
+        return entry
+
+    def reconfirm_intent(self, actor: Principal, supporter_id: UUID, *, confirmed_on: date) -> RosterEntry:
+        entry = self.roster_entry(actor, supporter_id)
+        entry.reconfirm_intent(confirmed_on=confirmed_on)
+        self.save(entry)
+        return entry
+
+    # -- dispatches ---------------------------------------------------------------------------
+    def request_dispatch(self, actor: Principal, *, subject_ref: str | None, needs: list[str],
+                         preferences: dict, requested_on: date, details: dict | None,
+                         idempotency_key: str | None) -> tuple[Dispatch, bool]:
+        tenant = self.officer_tenant(actor)
+        dispatch_id = new_id("dispatch", tenant, idempotency_key)
+        existing = self.existing(Dispatch, dispatch_id)
+        if existing is not None:
+            return existing, False
+        dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
+                                    source="municipality", intake_request_id=None, needs=needs,
+                                    preferences=preferences, requested_on=requested_on)
+        if details:
+            dispatch.record_subject_details(details=self.sealer.seal(dispatch.subject_ref, details))
+        return self.save_new(dispatch), True
+
+    def get_dispatch(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        dispatch = self.existing(Dispatch, dispatch_id)
+        if dispatch is None or not _sees(actor, dispatch):
+            raise DispatchNotFound(f"no dispatch {dispatch_id} visible to you")
+        return dispatch
+
+    def act(self, actor: Principal, dispatch_id: UUID, expected_version: int | None,
+            command: Callable[[Dispatch], Any], *, by_supporter: bool = False) -> Dispatch:
+        """One command on a dispatch, as an officer of its municipality (or as its supporter)."""
+        dispatch = self.get_dispatch(actor, dispatch_id)
+        if by_supporter:
+            actor.require("supporter")
+        elif not (actor.has(OFFICER) and actor.org == dispatch.tenant):
+            raise NotAllowed("only an officer of the municipality may do this")
+        if expected_version is not None and expected_version != dispatch.version:
+            raise VersionMismatch(f"the dispatch is at version {dispatch.version}, not {expected_version}")
+        command(dispatch)
+        self.save(dispatch)
+        return dispatch
+
+    def assign(self, actor: Principal, dispatch_id: UUID, *, supporter_id: UUID, assigned_on: date,
+               expected_version: int | None) -> Dispatch:
+        entry = self.existing(RosterEntry, RosterEntry.id_for(self.officer_tenant(actor), supporter_id))
+        if entry is None:
+            raise SupporterNotEligible(f"supporter {supporter_id} was never provided to your municipality",
+                                       reasons=["not on the roster provided to this municipality"])
+        problems = entry.eligibility_problems(assigned_on)
+        if problems:
+            raise SupporterNotEligible(f"supporter {supporter_id} may not be dispatched", reasons=problems)
+        return self.act(actor, dispatch_id, expected_version, lambda d: d.assign(
+            supporter_id=supporter_id, registration_number=entry.registration_number,
+            roster_entry_id=entry.id, assigned_on=assigned_on))
+
+    def start(self, actor: Principal, dispatch_id: UUID, *, started_on: date,
+              expected_version: int | None) -> Dispatch:
+        return self.act(actor, dispatch_id, expected_version, lambda d: d.start(
+            started_on=started_on, supporter_problems=self._supporter_problems(d, started_on)))
+
+    def resume(self, actor: Principal, dispatch_id: UUID, *, resumed_on: date,
+               expected_version: int | None) -> Dispatch:
+        return self.act(actor, dispatch_id, expected_version, lambda d: d.resume(
+            resumed_on=resumed_on, supporter_problems=self._supporter_problems(d, resumed_on)))
+
+    def disclose(self, actor: Principal, dispatch_id: UUID) -> tuple[Dispatch, dict]:
+        """The supporter reads the person's details: only consented items, each time recorded."""
+        dispatch = self.get_dispatch(actor, dispatch_id)
+        actor.require("supporter")
+        items = dispatch.disclose_to_supporter(supporter_id=UUID(actor.sub), disclosed_at=datetime.now(timezone.utc))
+        self.save(dispatch)
+        opened = self.sealer.open(dispatch.details) if dispatch.details else {}
+        if not isinstance(opened, dict):
+            return dispatch, {}
+        return dispatch, {k: v for k, v in opened.items() if k in items}
+
+    def _supporter_problems(self, dispatch: Dispatch, on: date) -> list[str]:
+        if dispatch.supporter_id is None:
+            return []
+        entry = self.existing(RosterEntry, RosterEntry.id_for(dispatch.tenant, dispatch.supporter_id))
+        return entry.eligibility_problems(on) if entry else ["not on the roster"]
+
+    @staticmethod
+    def officer_tenant(actor: Principal) -> str:
+        actor.require(OFFICER)
+        return validate_lg_code(actor.org)
+
+
+def _sees(actor: Principal, dispatch: Dispatch) -> bool:
+    if actor.has(OFFICER) and actor.org == dispatch.tenant:
+        return True
+    return actor.has("supporter") and dispatch.supporter_id is not None and actor.sub == str(dispatch.supporter_id)
+
+
+def dispatch_id_for_intake_request(request_id: str) -> UUID:
+    return derived_id("dispatch-from-intake", request_id)

@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from libs.platform.db import eventsourcing_env
 from libs.platform.service import Runtime, ServiceSpec, create_service_app
 from libs.platform.settings import Settings
+from services.dispatch.api.routes import dispatches, roster
 from services.dispatch.application import DispatchApplication
+from services.dispatch.consumers import make_consumers, make_read_models
 
 
 def make_application(runtime: Runtime) -> DispatchApplication:
@@ -17,8 +19,12 @@ def make_application(runtime: Runtime) -> DispatchApplication:
 SPEC = ServiceSpec(
     name="dispatch",
     title="Tsunagu dispatch",
-    routers=[],
+    description="ひきこもりサポーター派遣: a registered supporter sent to a person who asks, with both "
+                "sides' consent, activity reports (資料8), and a stop on request.",
+    routers=[roster.router, dispatches.router],
     make_application=make_application,
+    make_consumers=make_consumers,
+    make_read_models=make_read_models,
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -85,6 +85,17 @@ class IntakeApplication(ServiceApplication):
         )
         self.save(case)
         return Recorded(case, consultation_id, created=True)
+
+
+    def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
+                          preferences: dict[str, str], requested_on: date,
+                          idempotency_key: str | None) -> tuple[Case, UUID]:
+        case = self.get_case(actor, case_id)
+        request_id = new_id("supporter-request", str(case_id), idempotency_key)
+        case.request_supporter(request_id=request_id, municipality=municipality, needs=needs,
+                               preferences=preferences, requested_on=requested_on)
+        self.save(case)
+        return case, request_id
 
 
 def _sees_centre(actor: Principal, centre: Centre) -> bool:

@@ -1,1 +1,2 @@
-"""Dispatch domain. Its aggregates arrive with the dispatch issue; events live in libs/domain/dispatch."""
+"""Dispatch domain: the municipality's roster entries and dispatches.
+Plain Python; events come from libs/domain/dispatch."""

@@ -84,3 +84,23 @@ class ConsultationPublic(BaseModel):
 class ConsultationsPublic(BaseModel):
     data: list[ConsultationPublic]
     count: int
+
+
+SupportNeed = Literal["visit", "interview", "accompanied_outing", "case_meeting", "information", "place"]
+
+
+class SupporterRequestCreate(_Strict):
+    """The person asks for a ひきこもりサポーター from the municipality that runs dispatch."""
+
+    municipality: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the dispatching municipality")
+    needs: list[SupportNeed] = Field(min_length=1)
+    preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"], str] = Field(
+        default_factory=dict, description="codes only, never free text (no personal data on the bus)")
+    requested_on: date
+
+
+class SupporterRequestPublic(BaseModel):
+    request_id: UUID
+    case_id: UUID
+    municipality: str
+    case_version: int

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import intake
+from libs.domain.codes import validate_lg_code
 from services.intake.domain.errors import InvalidCase, InvalidConsultation
 
 # Clocks of portals drift; a consultation "in the future" beyond this is a typo.
@@ -21,6 +22,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 class Case(Aggregate):
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
+    SupporterRequested = intake.SupporterRequested
 
     @event(CaseOpened)
     def __init__(  # noqa: PLR0913
@@ -34,6 +36,7 @@ class Case(Aggregate):
         self.personal_details = personal_details
         self.consultations: list[dict] = []
         self.idempotency_keys: dict[str, UUID] = {}
+        self.supporter_requests: dict[UUID, str] = {}  # request id → municipality
 
     @classmethod
     def open(cls, *, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,  # noqa: A002
@@ -77,3 +80,19 @@ class Case(Aggregate):
         })
         if idempotency_key:
             self.idempotency_keys[idempotency_key] = consultation_id
+
+    def request_supporter(self, *, request_id: UUID, municipality: str, needs: list[str],
+                          preferences: dict[str, str], requested_on: date) -> None:
+        validate_lg_code(municipality)
+        unknown = set(needs) - set(intake.SUPPORT_NEEDS)
+        if not needs or unknown:
+            raise InvalidCase(f"needs must be some of {intake.SUPPORT_NEEDS}")
+        if request_id in self.supporter_requests:
+            return
+        self._request_supporter(request_id=request_id, subject_ref=str(self.id), municipality=municipality,
+                                needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)
+
+    @event(SupporterRequested)
+    def _request_supporter(self, request_id: UUID, subject_ref: str, municipality: str, needs: list[str],
+                           preferences: dict, requested_on: date) -> None:
+        self.supporter_requests[request_id] = municipality

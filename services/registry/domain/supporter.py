@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import registry as contracts
+from libs.domain.errors import InvalidInput
 from services.registry.domain.errors import (
     ConsentMissing,
     InvalidDates,
@@ -23,16 +24,14 @@ from services.registry.domain.errors import (
 CONSENT_PURPOSE = "ひきこもりサポーター登録名簿への登載と派遣事業への供用 (資料4)"
 
 
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a year without one
-        return day.replace(year=day.year + years, day=28)
-
-
 def term_end(issued_on: date, years: int) -> date:
-    """登録期間: from the issue date for `years` years (the last day included)."""
-    return add_years(issued_on, years) - timedelta(days=1)
+    """登録期間: from the issue date for `years` years, the last day included. Counted as 民法
+    第143条: it ends the day before the corresponding day, or at the end of the month that has
+    no corresponding day (29 February 2016 + 1 year ends on 28 February 2017)."""
+    try:
+        return issued_on.replace(year=issued_on.year + years) - timedelta(days=1)
+    except ValueError:
+        return date(issued_on.year + years, 2, 28)
 
 
 def check_consent(items: dict[str, bool]) -> list[str]:
@@ -100,7 +99,7 @@ class Supporter(Aggregate):
     def record_screening(self, *, kind: str, held_on: date, note: dict | None) -> None:
         self._require("applied")
         if kind not in contracts.SCREENING_KINDS:
-            raise InvalidDates(f"kind must be one of {contracts.SCREENING_KINDS}")
+            raise InvalidInput(f"kind must be one of {contracts.SCREENING_KINDS}")
         if held_on < self.applied_on:
             raise InvalidDates("a screening cannot precede the application")
         self._screening(kind=kind, held_on=held_on, note=note)
@@ -141,7 +140,7 @@ class Supporter(Aggregate):
     def change_details(self, *, changed_fields: list[str], changes: dict, changed_on: date) -> None:
         self._require("applied", "registered")
         if not changed_fields:
-            raise InvalidDates("nothing to change")
+            raise InvalidInput("nothing to change")
         self._changed(changed_fields=sorted(changed_fields), changes=changes, changed_on=changed_on)
 
     @event(SupporterDetailsChanged)
@@ -205,7 +204,7 @@ class Supporter(Aggregate):
     def record_inquiry(self, *, kind: str, held_on: date, findings: dict | None) -> None:
         self._require("registered", "expired")
         if kind not in ("investigation", "interview"):
-            raise InvalidDates("kind must be investigation or interview")
+            raise InvalidInput("kind must be investigation or interview")
         self._inquiry(kind=kind, held_on=held_on, findings=findings)
 
     @event(RevocationInquiryRecorded)

@@ -15,6 +15,8 @@ from services.intake.api.schemas import (
     ConsultationCreate,
     ConsultationPublic,
     ConsultationsPublic,
+    SupporterRequestCreate,
+    SupporterRequestPublic,
 )
 from services.intake.domain.case import Case
 
@@ -78,3 +80,13 @@ def list_consultations(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
     case = intake.get_case(actor, case_id)
     data = [consultation_public(case, c, intake.sealer) for c in case.consultations]
     return ConsultationsPublic(data=data, count=len(data))
+
+
+@router.post("/{case_id}/supporter-requests", status_code=201, response_model=SupporterRequestPublic)
+def request_supporter(case_id: UUID, body: SupporterRequestCreate, actor: PrincipalDep, intake: IntakeDep,
+                      idempotency_key: IdempotencyKey = None) -> SupporterRequestPublic:
+    case, request_id = intake.request_supporter(
+        actor, case_id, municipality=body.municipality, needs=list(body.needs), preferences=body.preferences,
+        requested_on=body.requested_on, idempotency_key=idempotency_key)
+    return SupporterRequestPublic(request_id=request_id, case_id=case.id, municipality=body.municipality,
+                                  case_version=case.version)

@@ -1,0 +1,263 @@
+"""Event contracts of the dispatch context: ひきこもりサポーター派遣 run by a municipality.
+
+Source: 実施要領 第3 3 (seeds/000: 派遣目的・活動計画・活動内容を明確にし双方の同意を得る;
+中止及び終了の希望が示された場合には速やかに中止及び終了; 名簿管理: 活動する意向を再度確認;
+事故等への対応), 要綱例 第10条〜第12条 (seeds/004), 資料7 (本人の同意), 資料8 (活動報告書).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from libs.domain.contracts import Contract
+
+CONTEXT = "dispatch"
+
+# 資料7: the items a municipality may give the supporter, each chosen separately.
+# 氏名・性別・生年月日・住所・連絡先・相談内容・生活歴・既往歴
+DISCLOSURE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultation",
+                    "life_history", "medical_history")
+SENSITIVE_ITEMS = ("medical_history",)  # 要配慮個人情報
+CONSENT_GIVERS = ("person", "legal_guardian")  # 本人 / 法定代理人
+# 資料8 活動種別: 訪問・面接・外出同行・関係者会議等・その他
+ACTIVITY_TYPES = ("visit", "interview", "accompanied_outing", "case_meeting", "other")
+# 資料8 今後の方針: 継続・中断・終了・その他
+NEXT_STEPS = ("continue", "pause", "end", "other")
+END_REASONS = (
+    "plan_completed", "subject_requested_stop", "subject_consent_withdrawn", "supporter_withdrew",
+    "supporter_registration_revoked", "supporter_registration_expired", "other",
+)
+INCIDENT_SEVERITIES = ("minor", "moderate", "serious")
+# Why a supporter's registration ended, as dispatch learns it from REGISTRY.
+REGISTRATION_ENDINGS = ("withdrawn", "revoked", "expired", "consent_withdrawn")
+
+
+class _Dispatch(Contract):
+    CONTEXT: ClassVar[str] = CONTEXT
+
+
+# -- the municipality's roster (名簿管理) ---------------------------------------------------------
+class RosterReceived(_Dispatch, Aggregate.Created):
+    """受領記録 of a roster entry (APPI 第30条): from which registrar, when, resting on which consent."""
+
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    tenant: str
+    supporter_id: UUID
+    registrar: str
+    roster_id: UUID
+    registration_number: str
+    term_ends_on: date
+    consent_id: UUID
+    received_on: date
+
+
+class RosterEntryRefreshed(_Dispatch, Aggregate.Event):
+    """A later roster provision of the same supporter."""
+
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    roster_id: UUID
+    registration_number: str
+    term_ends_on: date
+    consent_id: UUID
+    received_on: date
+
+
+class SupporterIntentReconfirmed(_Dispatch, Aggregate.Event):
+    """名簿の提供を受けた実施主体は…活動する意向があることを再度確認した上で名簿を管理する."""
+
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    confirmed_on: date
+
+
+class SupporterTermRenewed(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    term_ends_on: date
+
+
+class SupporterRegistrationEnded(_Dispatch, Aggregate.Event):
+    """The registrar says the supporter withdrew, was revoked, expired or withdrew consent."""
+
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    reason: str
+    effective_on: date
+    cause_event_id: str
+
+
+# -- the dispatch (派遣) -------------------------------------------------------------------------
+class DispatchRequested(_Dispatch, Aggregate.Created):
+    """A person (or their family) asked for a supporter: from intake or entered by the municipality."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    tenant: str
+    subject_ref: str
+    source: str
+    intake_request_id: UUID | None
+    needs: list[str]
+    preferences: dict
+    requested_on: date
+
+
+class SubjectDetailsRecorded(_Dispatch, Aggregate.Event):
+    """The person's details held by the municipality for disclosure under the consent; sealed."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("details",)
+
+    details: dict
+
+
+class SupporterAssigned(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    supporter_id: UUID
+    registration_number: str
+    roster_entry_id: UUID
+    assigned_on: date
+
+
+class SubjectConsented(_Dispatch, Aggregate.Event):
+    """資料7: which items may be given to the supporter, support meetings, self-paid costs."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    consent_id: UUID
+    given_by: str
+    items: list[str]
+    support_meetings: bool
+    costs_self_paid: bool
+    signed_on: date
+
+
+class SupporterConsented(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    supporter_id: UUID
+    accepted_on: date
+
+
+class ActivityPlanAgreed(_Dispatch, Aggregate.Event):
+    """派遣目的・活動計画・活動内容, agreed by both sides."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("plan",)
+
+    activities: list[str]
+    plan: dict
+    agreed_on: date
+
+
+class DispatchStarted(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    supporter_id: UUID
+    started_on: date
+
+
+class InformationDisclosed(_Dispatch, Aggregate.Event):
+    """Personal information given to the supporter: recipient, items, the consent it rests on."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    recipient_supporter_id: UUID
+    items: list[str]
+    consent_id: UUID
+    disclosed_at: datetime
+
+
+class ActivityReported(_Dispatch, Aggregate.Event):
+    """活動報告書 (資料8). Narrative fields (place, content, record, next, plan) are sealed."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("narrative",)
+
+    report_id: UUID
+    supporter_id: UUID
+    reported_on: date
+    activity_date: date
+    starts_at: str
+    ends_at: str
+    activity_type: str
+    activity_type_other: str | None
+    next_step: str
+    next_step_other: str | None
+    narrative: dict
+
+
+class ReportReviewed(_Dispatch, Aggregate.Event):
+    """The officer closed the task a report opened (方針 中断・終了・その他)."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    report_id: UUID
+    reviewed_on: date
+
+
+class GuidanceGiven(_Dispatch, Aggregate.Event):
+    """助言及び指導 to the supporter from the municipal officer or the support centre."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("guidance",)
+
+    given_by: str
+    given_on: date
+    guidance: dict
+
+
+class IncidentReported(_Dispatch, Aggregate.Event):
+    """事故報告 with severity and follow-up."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("account",)
+
+    incident_id: UUID
+    occurred_on: date
+    severity: str
+    account: dict
+
+
+class DispatchSuspended(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    reason: str
+    suspended_on: date
+
+
+class DispatchResumed(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    resumed_on: date
+
+
+class SubjectConsentWithdrawn(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    consent_id: UUID
+    withdrawn_on: date
+
+
+class DispatchEnded(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    reason: str
+    ended_on: date
+    supporter_id: UUID | None
+    cause_event_id: str | None
+
+
+EVENTS: tuple[type[Contract], ...] = (
+    RosterReceived, RosterEntryRefreshed, SupporterIntentReconfirmed, SupporterTermRenewed,
+    SupporterRegistrationEnded, DispatchRequested, SubjectDetailsRecorded, SupporterAssigned,
+    SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
+    ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,
+    DispatchResumed, SubjectConsentWithdrawn, DispatchEnded,
+)

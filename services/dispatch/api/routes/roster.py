@@ -1,0 +1,38 @@
+"""/v1/roster: the supporters provided to this municipality (名簿管理) and /v1/tasks."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from libs.platform.deps import PrincipalDep, RuntimeDep
+from services.dispatch.api.deps import DispatchDep
+from services.dispatch.api.schemas import DatedCreate, RosterEntryPublic, RosterPublic, TasksPublic
+from services.dispatch.queries import open_tasks, roster_of
+
+router = APIRouter(prefix="/v1", tags=["roster"])
+
+
+@router.get("/roster", response_model=RosterPublic)
+def get_roster(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep) -> RosterPublic:
+    tenant = app.officer_tenant(actor)
+    runtime.catch_up()
+    return RosterPublic(data=roster_of(runtime.engine, tenant))
+
+
+@router.post("/roster/{supporter_id}/intent-reconfirmation", response_model=RosterEntryPublic)
+def reconfirm_intent(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep, app: DispatchDep) -> RosterEntryPublic:
+    e = app.reconfirm_intent(actor, supporter_id, confirmed_on=body.on)
+    return RosterEntryPublic(supporter_id=e.supporter_id, registrar=e.registrar,
+                             registration_number=e.registration_number, term_ends_on=e.term_ends_on,
+                             received_on=e.received_on, intent_reconfirmed_on=e.intent_reconfirmed_on,
+                             ended=e.ended)
+
+
+@router.get("/tasks", response_model=TasksPublic)
+def get_open_tasks(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep) -> TasksPublic:
+    """Reports whose 今後の方針 is 中断・終了・その他, waiting for the officer."""
+    tenant = app.officer_tenant(actor)
+    runtime.catch_up()
+    return TasksPublic(data=open_tasks(runtime.engine, tenant))

@@ -1,0 +1,204 @@
+"""Request and response schemas of the dispatch API (資料7 and 資料8 as JSON)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Need = Literal["visit", "interview", "accompanied_outing", "case_meeting", "information", "place"]
+Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
+               "medical_history"]
+ActivityType = Literal["visit", "interview", "accompanied_outing", "case_meeting", "other"]
+NextStep = Literal["continue", "pause", "end", "other"]
+Status = Literal["requested", "active", "suspended", "ended"]
+HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SubjectDetails(_Strict):
+    """The person's details (資料7 items); sealed, given to the supporter only as consented."""
+
+    name: str | None = Field(default=None, max_length=200)
+    gender: str | None = Field(default=None, max_length=50)
+    birth_date: date | None = None
+    address: str | None = Field(default=None, max_length=500)
+    contact: str | None = Field(default=None, max_length=200)
+    consultation: str | None = Field(default=None, max_length=8000, description="相談内容")
+    life_history: str | None = Field(default=None, max_length=8000, description="生活歴")
+    medical_history: str | None = Field(default=None, max_length=8000, description="既往歴 (要配慮個人情報)")
+
+
+class DispatchCreate(_Strict):
+    subject_ref: str | None = Field(default=None, max_length=64, description="pseudonymous id of the person")
+    needs: list[Need] = Field(min_length=1)
+    preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"], str] = Field(default_factory=dict)
+    requested_on: date
+    subject_details: SubjectDetails | None = None
+
+
+class DetailsCreate(_Strict):
+    details: SubjectDetails
+
+
+class AssignmentCreate(_Strict):
+    supporter_id: UUID
+    assigned_on: date
+
+
+class SubjectConsentCreate(_Strict):
+    """資料7: each item chosen separately; meetings; acknowledgement that costs are self-paid."""
+
+    given_by: Literal["person", "legal_guardian"] = "person"
+    items: list[Item]
+    support_meetings: bool
+    costs_self_paid: bool
+    signed_on: date
+
+
+class AcceptanceCreate(_Strict):
+    accepted_on: date
+
+
+class PlanCreate(_Strict):
+    """派遣目的・活動計画・活動内容 (sealed: they describe the person)."""
+
+    activities: list[ActivityType] = Field(min_length=1)
+    purpose: str = Field(min_length=1, max_length=4000)
+    activity_plan: str = Field(min_length=1, max_length=8000)
+    content: str = Field(min_length=1, max_length=8000)
+    agreed_on: date
+
+
+class DatedCreate(_Strict):
+    on: date
+
+
+class SuspensionCreate(_Strict):
+    reason: str = Field(min_length=1, max_length=200)
+    on: date
+
+
+class EndCreate(_Strict):
+    reason: Literal["plan_completed", "other"]
+    on: date
+
+
+class ActivityReportCreate(_Strict):
+    """活動報告書 (資料8)."""
+
+    reported_on: date
+    activity_date: date
+    starts_at: str = HHMM
+    ends_at: str = HHMM
+    place: str = Field(min_length=1, max_length=500)
+    activity_type: ActivityType
+    activity_type_other: str | None = Field(default=None, max_length=200)
+    content: str = Field(min_length=1, max_length=8000, description="具体的活動内容")
+    record: str | None = Field(default=None, max_length=8000, description="記録")
+    next_appointment: str | None = Field(default=None, max_length=4000, description="次回")
+    plan_with_officer: str | None = Field(default=None, max_length=4000, description="今後の活動内容")
+    next_step: NextStep
+    next_step_other: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=4000, description="備考")
+
+
+class GuidanceCreate(_Strict):
+    given_by: Literal["municipal_officer", "centre"] = "municipal_officer"
+    given_on: date
+    guidance: str = Field(min_length=1, max_length=8000)
+
+
+class IncidentCreate(_Strict):
+    occurred_on: date
+    severity: Literal["minor", "moderate", "serious"]
+    description: str = Field(min_length=1, max_length=8000)
+    follow_up: str | None = Field(default=None, max_length=8000)
+
+
+class ReviewCreate(_Strict):
+    reviewed_on: date
+
+
+class DispatchPublic(BaseModel):
+    id: UUID
+    tenant: str
+    status: Status
+    source: str
+    subject_ref: str
+    needs: list[str]
+    requested_on: date
+    supporter_id: UUID | None
+    supporter_consented: bool
+    subject_consent_items: list[str] | None
+    plan_agreed: bool
+    missing_for_start: list[str]
+    open_tasks: list[UUID]
+    end_reason: str | None
+    version: int
+
+
+class DispatchSummary(BaseModel):
+    dispatch_id: UUID
+    status: Status
+    source: str
+    subject_ref: str
+    supporter_id: UUID | None
+    requested_on: date
+    started_on: date | None
+    ended_on: date | None
+    end_reason: str | None
+
+
+class DispatchesPublic(BaseModel):
+    data: list[DispatchSummary]
+    next_cursor: str | None
+
+
+class TimelineEvent(BaseModel):
+    version: int
+    type: str
+    time: str
+    data: dict
+
+
+class TimelinePublic(BaseModel):
+    dispatch_id: UUID
+    events: list[TimelineEvent]
+
+
+class Disclosure(BaseModel):
+    dispatch_id: UUID
+    items: list[str]
+    details: dict
+
+
+class TaskPublic(BaseModel):
+    report_id: UUID
+    dispatch_id: UUID
+    supporter_id: UUID
+    next_step: NextStep
+    reported_on: date
+
+
+class TasksPublic(BaseModel):
+    data: list[TaskPublic]
+
+
+class RosterEntryPublic(BaseModel):
+    supporter_id: UUID
+    registrar: str
+    registration_number: str
+    term_ends_on: date
+    received_on: date
+    intent_reconfirmed_on: date | None
+    ended: str | None
+
+
+class RosterPublic(BaseModel):
+    data: list[RosterEntryPublic]

@@ -1,0 +1,293 @@
+"""Dispatch: a registered supporter sent to a person who asked (ひきこもりサポーター派遣).
+
+実施要領 第3 3(2)ア: the dispatch starts only with 派遣目的・活動計画・活動内容 made clear and both
+sides' consent; the person's wish to stop ends it at once. 要綱例 第11条 (派遣は当事者及び家族の同意が
+前提), 第12条 (活動報告書), 資料7 (本人の同意), 資料8 (活動報告書).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from libs.domain import dispatch as contracts
+from services.dispatch.domain.errors import (
+    ConsentMissing,
+    DispatchNotActive,
+    DispatchNotReady,
+    InvalidDispatchInput,
+    WrongDispatchStatus,
+)
+
+
+def _check_codes(values: list[str], allowed: tuple[str, ...], what: str) -> None:
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise InvalidDispatchInput(f"unknown {what}: {', '.join(unknown)}", allowed=list(allowed))
+
+
+class Dispatch(Aggregate):
+    DispatchRequested = contracts.DispatchRequested
+    SubjectDetailsRecorded = contracts.SubjectDetailsRecorded
+    SupporterAssigned = contracts.SupporterAssigned
+    SubjectConsented = contracts.SubjectConsented
+    SupporterConsented = contracts.SupporterConsented
+    ActivityPlanAgreed = contracts.ActivityPlanAgreed
+    DispatchStarted = contracts.DispatchStarted
+    InformationDisclosed = contracts.InformationDisclosed
+    ActivityReported = contracts.ActivityReported
+    ReportReviewed = contracts.ReportReviewed
+    GuidanceGiven = contracts.GuidanceGiven
+    IncidentReported = contracts.IncidentReported
+    DispatchSuspended = contracts.DispatchSuspended
+    DispatchResumed = contracts.DispatchResumed
+    SubjectConsentWithdrawn = contracts.SubjectConsentWithdrawn
+    DispatchEnded = contracts.DispatchEnded
+
+    @event(DispatchRequested)
+    def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
+                 intake_request_id: UUID | None, needs: list[str], preferences: dict,
+                 requested_on: date) -> None:
+        self.tenant = tenant
+        self.subject_ref = subject_ref
+        self.source = source
+        self.needs = needs
+        self.requested_on = requested_on
+        self.status = "requested"
+        self.details: dict | None = None
+        self.supporter_id: UUID | None = None
+        self.supporter_consented = False
+        self.consent: dict | None = None  # the person's current consent (資料7)
+        self.plan_agreed = False
+        self.reports: dict[UUID, str] = {}  # report id → 今後の方針
+        self.reviewed: set[UUID] = set()
+        self.disclosures = 0
+        self.end_reason: str | None = None
+
+    @classmethod
+    def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
+                intake_request_id: UUID | None, needs: list[str], preferences: dict,
+                requested_on: date) -> Dispatch:
+        if not needs:
+            raise InvalidDispatchInput("a request names at least one need")
+        return cls(id=id, tenant=tenant, subject_ref=subject_ref, source=source,
+                   intake_request_id=intake_request_id, needs=sorted(set(needs)), preferences=preferences,
+                   requested_on=requested_on)
+
+    # -- preparing (before the start) -------------------------------------------------------------
+    def record_subject_details(self, *, details: dict) -> None:
+        self._require("requested", "active", "suspended")
+        self._details(details=details)
+
+    @event(SubjectDetailsRecorded)
+    def _details(self, details: dict) -> None:
+        self.details = details
+
+    def assign(self, *, supporter_id: UUID, registration_number: str, roster_entry_id: UUID,
+               assigned_on: date) -> None:
+        self._require("requested")
+        self._assigned(supporter_id=supporter_id, registration_number=registration_number,
+                       roster_entry_id=roster_entry_id, assigned_on=assigned_on)
+
+    @event(SupporterAssigned)
+    def _assigned(self, supporter_id: UUID, registration_number: str, roster_entry_id: UUID,
+                  assigned_on: date) -> None:
+        self.supporter_id = supporter_id
+        self.supporter_consented = False  # a new supporter accepts afresh
+
+    def record_subject_consent(self, *, consent_id: UUID, given_by: str, items: list[str],
+                               support_meetings: bool, costs_self_paid: bool, signed_on: date) -> None:
+        self._require("requested", "active", "suspended")
+        if given_by not in contracts.CONSENT_GIVERS:
+            raise InvalidDispatchInput(f"given_by must be one of {contracts.CONSENT_GIVERS}")
+        _check_codes(items, contracts.DISCLOSURE_ITEMS, "items")
+        ordered = [i for i in contracts.DISCLOSURE_ITEMS if i in items]
+        self._subject_consented(consent_id=consent_id, given_by=given_by, items=ordered,
+                                support_meetings=support_meetings, costs_self_paid=costs_self_paid,
+                                signed_on=signed_on)
+
+    @event(SubjectConsented)
+    def _subject_consented(self, consent_id: UUID, given_by: str, items: list[str], support_meetings: bool,
+                           costs_self_paid: bool, signed_on: date) -> None:
+        self.consent = {"consent_id": consent_id, "items": items, "costs_self_paid": costs_self_paid,
+                        "support_meetings": support_meetings}
+
+    def accept_as_supporter(self, *, supporter_id: UUID, accepted_on: date) -> None:
+        self._require("requested")
+        if self.supporter_id != supporter_id:
+            raise WrongDispatchStatus("only the assigned supporter accepts")
+        self._supporter_consented(supporter_id=supporter_id, accepted_on=accepted_on)
+
+    @event(SupporterConsented)
+    def _supporter_consented(self, supporter_id: UUID, accepted_on: date) -> None:
+        self.supporter_consented = True
+
+    def agree_plan(self, *, activities: list[str], plan: dict, agreed_on: date) -> None:
+        self._require("requested", "active", "suspended")
+        if not activities:
+            raise InvalidDispatchInput("the plan names at least one activity")
+        _check_codes(activities, contracts.ACTIVITY_TYPES, "activities")
+        self._plan(activities=activities, plan=plan, agreed_on=agreed_on)
+
+    @event(ActivityPlanAgreed)
+    def _plan(self, activities: list[str], plan: dict, agreed_on: date) -> None:
+        self.plan_agreed = True
+
+    def missing_for_start(self) -> list[str]:
+        missing = []
+        if self.supporter_id is None:
+            missing.append("supporter_assigned")
+        if self.consent is None:
+            missing.append("subject_consent")
+        elif not self.consent["costs_self_paid"]:
+            missing.append("subject_consent.costs_self_paid")
+        if not self.supporter_consented:
+            missing.append("supporter_consent")
+        if not self.plan_agreed:
+            missing.append("activity_plan")
+        return missing
+
+    def start(self, *, started_on: date, supporter_problems: list[str]) -> None:
+        self._require("requested")
+        missing = self.missing_for_start() + [f"supporter_eligible: {p}" for p in supporter_problems]
+        if missing:
+            raise DispatchNotReady(f"missing: {', '.join(missing)}", missing=missing)
+        self._started(supporter_id=self.supporter_id, started_on=started_on)
+
+    @event(DispatchStarted)
+    def _started(self, supporter_id: UUID, started_on: date) -> None:
+        self.status = "active"
+
+    # -- while active ---------------------------------------------------------------------------
+    def disclose_to_supporter(self, *, supporter_id: UUID, disclosed_at: datetime) -> list[str]:
+        """Give the supporter the consented items; each time is a recorded disclosure."""
+        self._require_supporter(supporter_id)
+        if self.status not in ("active", "suspended"):
+            raise DispatchNotActive(f"the dispatch is {self.status}")
+        if self.consent is None or not self.consent["items"]:
+            raise ConsentMissing("the person consented to no item being given to the supporter")
+        self._disclosed(recipient_supporter_id=supporter_id, items=self.consent["items"],
+                        consent_id=self.consent["consent_id"], disclosed_at=disclosed_at)
+        return self.consent["items"]
+
+    @event(InformationDisclosed)
+    def _disclosed(self, recipient_supporter_id: UUID, items: list[str], consent_id: UUID,
+                   disclosed_at: datetime) -> None:
+        self.disclosures += 1
+
+    def report_activity(self, *, report_id: UUID, supporter_id: UUID, reported_on: date, activity_date: date,
+                        starts_at: str, ends_at: str, activity_type: str, activity_type_other: str | None,
+                        next_step: str, next_step_other: str | None, narrative: dict) -> None:
+        self._require_supporter(supporter_id)
+        if self.status != "active":
+            raise DispatchNotActive(f"activity reports are filed only while the dispatch is active (it is {self.status})")
+        if report_id in self.reports:
+            return
+        _check_codes([activity_type], contracts.ACTIVITY_TYPES, "activity_type")
+        _check_codes([next_step], contracts.NEXT_STEPS, "next_step")
+        if activity_type == "other" and not activity_type_other:
+            raise InvalidDispatchInput("activity_type other needs activity_type_other (その他の内容)")
+        if ends_at <= starts_at:
+            raise InvalidDispatchInput("ends_at must be after starts_at")
+        if reported_on < activity_date:
+            raise InvalidDispatchInput("reported_on is before the activity")
+        self._reported(report_id=report_id, supporter_id=supporter_id, reported_on=reported_on,
+                       activity_date=activity_date, starts_at=starts_at, ends_at=ends_at,
+                       activity_type=activity_type, activity_type_other=activity_type_other,
+                       next_step=next_step, next_step_other=next_step_other, narrative=narrative)
+
+    @event(ActivityReported)
+    def _reported(self, report_id: UUID, supporter_id: UUID, reported_on: date, activity_date: date,
+                  starts_at: str, ends_at: str, activity_type: str, activity_type_other: str | None,
+                  next_step: str, next_step_other: str | None, narrative: dict) -> None:
+        self.reports[report_id] = next_step
+
+    def review_report(self, *, report_id: UUID, reviewed_on: date) -> None:
+        if report_id not in self.reports:
+            raise InvalidDispatchInput("no such report on this dispatch")
+        if report_id not in self.reviewed:
+            self._reviewed(report_id=report_id, reviewed_on=reviewed_on)
+
+    @event(ReportReviewed)
+    def _reviewed(self, report_id: UUID, reviewed_on: date) -> None:
+        self.reviewed.add(report_id)
+
+    def give_guidance(self, *, given_by: str, given_on: date, guidance: dict) -> None:
+        self._require("requested", "active", "suspended")
+        if given_by not in ("municipal_officer", "centre"):
+            raise InvalidDispatchInput("given_by must be municipal_officer or centre")
+        self._guidance(given_by=given_by, given_on=given_on, guidance=guidance)
+
+    @event(GuidanceGiven)
+    def _guidance(self, given_by: str, given_on: date, guidance: dict) -> None:
+        pass
+
+    def report_incident(self, *, incident_id: UUID, occurred_on: date, severity: str, account: dict) -> None:
+        self._require("active", "suspended", "ended")
+        _check_codes([severity], contracts.INCIDENT_SEVERITIES, "severity")
+        self._incident(incident_id=incident_id, occurred_on=occurred_on, severity=severity, account=account)
+
+    @event(IncidentReported)
+    def _incident(self, incident_id: UUID, occurred_on: date, severity: str, account: dict) -> None:
+        pass
+
+    def suspend(self, *, reason: str, suspended_on: date) -> None:
+        self._require("active")
+        self._suspended(reason=reason, suspended_on=suspended_on)
+
+    @event(DispatchSuspended)
+    def _suspended(self, reason: str, suspended_on: date) -> None:
+        self.status = "suspended"
+
+    def resume(self, *, resumed_on: date, supporter_problems: list[str]) -> None:
+        self._require("suspended")
+        if supporter_problems:
+            raise DispatchNotReady(f"the supporter may not act: {', '.join(supporter_problems)}",
+                                   missing=supporter_problems)
+        self._resumed(resumed_on=resumed_on)
+
+    @event(DispatchResumed)
+    def _resumed(self, resumed_on: date) -> None:
+        self.status = "active"
+
+    # -- endings --------------------------------------------------------------------------------
+    def withdraw_subject_consent(self, *, withdrawn_on: date) -> None:
+        if self.consent is None:
+            raise ConsentMissing("there is no consent to withdraw")
+        self._consent_withdrawn(consent_id=self.consent["consent_id"], withdrawn_on=withdrawn_on)
+        self.end(reason="subject_consent_withdrawn", ended_on=withdrawn_on)
+
+    @event(SubjectConsentWithdrawn)
+    def _consent_withdrawn(self, consent_id: UUID, withdrawn_on: date) -> None:
+        self.consent = None  # no further disclosure
+
+    def end(self, *, reason: str, ended_on: date, cause_event_id: str | None = None) -> bool:
+        """End the dispatch; False (and nothing recorded) when it had ended already."""
+        if reason not in contracts.END_REASONS:
+            raise InvalidDispatchInput(f"reason must be one of {contracts.END_REASONS}")
+        if self.status == "ended":
+            return False
+        self._ended(reason=reason, ended_on=ended_on, supporter_id=self.supporter_id,
+                    cause_event_id=cause_event_id)
+        return True
+
+    @event(DispatchEnded)
+    def _ended(self, reason: str, ended_on: date, supporter_id: UUID | None, cause_event_id: str | None) -> None:
+        self.status = "ended"
+        self.end_reason = reason
+
+    # -- helpers --------------------------------------------------------------------------------
+    def open_tasks(self) -> list[UUID]:
+        """Reports whose 今後の方針 is 中断・終了・その他 and that no officer has reviewed."""
+        return [r for r, step in self.reports.items() if step != "continue" and r not in self.reviewed]
+
+    def _require(self, *statuses: str) -> None:
+        if self.status not in statuses:
+            raise WrongDispatchStatus(f"the dispatch is {self.status}; this needs {' or '.join(statuses)}",
+                                      current_status=self.status)
+
+    def _require_supporter(self, supporter_id: UUID) -> None:
+        if self.supporter_id != supporter_id:
+            raise WrongDispatchStatus("only the assigned supporter may do this")

@@ -1,0 +1,48 @@
+"""Reads over dispatch's read models."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import Engine, select
+
+from services.dispatch.projections import dispatches, roster, tasks
+
+
+def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def list_dispatches(engine: Engine, tenant: str, *, status: str | None, after: str | None, limit: int) -> list[dict]:
+    query = select(dispatches).where(dispatches.c.tenant == tenant)
+    if status:
+        query = query.where(dispatches.c.status == status)
+    if after:
+        query = query.where(dispatches.c.dispatch_id > after)
+    return _rows(engine, query.order_by(dispatches.c.dispatch_id).limit(limit))
+
+
+def supporter_dispatches(engine: Engine, supporter_id: str) -> list[dict]:
+    query = select(dispatches).where(dispatches.c.supporter_id == supporter_id)
+    return _rows(engine, query.order_by(dispatches.c.requested_on, dispatches.c.dispatch_id))
+
+
+def open_tasks(engine: Engine, tenant: str) -> list[dict]:
+    query = select(tasks).where(tasks.c.tenant == tenant, tasks.c.open.is_(True)).order_by(tasks.c.reported_on)
+    return _rows(engine, query)
+
+
+def roster_of(engine: Engine, tenant: str) -> list[dict]:
+    return _rows(engine, select(roster).where(roster.c.tenant == tenant).order_by(roster.c.registration_number))
+
+
+def entries_of_supporter(engine: Engine, supporter_id: str) -> list[UUID]:
+    query = select(roster.c.entry_id).where(roster.c.supporter_id == supporter_id)
+    return [UUID(r["entry_id"]) for r in _rows(engine, query)]
+
+
+def running_dispatches_of_supporter(engine: Engine, supporter_id: str) -> list[UUID]:
+    query = select(dispatches.c.dispatch_id).where(
+        dispatches.c.supporter_id == supporter_id, dispatches.c.status.in_(("active", "suspended")))
+    return [UUID(r["dispatch_id"]) for r in _rows(engine, query)]

@@ -1,0 +1,161 @@
+"""Registry → dispatch over real NATS: roster, request, consents, start, reports, automatic end."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+import nats
+
+from libs.platform.cloudevents import Envelope
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+from tests.harness import eventually, stream_messages
+
+CITY = "131016"  # 千代田区 runs dispatch
+TODAY = date.today()
+DAY = TODAY.isoformat()
+SUBJECT = {"name": "佐藤一郎", "address": "東京都千代田区九段南1-2", "contact": "090-0000-0000",
+           "medical_history": "うつ病の既往"}
+REPORT = {"reported_on": DAY, "activity_date": DAY, "starts_at": "14:00", "ends_at": "15:30",
+          "place": "本人宅", "activity_type": "visit", "content": "玄関先で会話", "record": "表情は穏やか",
+          "next_step": "continue"}
+
+
+def _republish(nats_url: str, message) -> None:  # noqa: ANN001
+    async def go() -> None:
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().publish(message.subject, message.data, headers={"Nats-Msg-Id": "redelivered-copy"})
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    intake = start_service("intake", nats_server.url)
+
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        supporter = registered(officer)
+        sid = supporter["id"]
+        r = officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY})
+        assert r.status_code == 201, r.text
+
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        r = staff.post(f"/v1/cases/{case_id}/supporter-requests", json={
+            "municipality": CITY, "needs": ["visit", "information"], "preferences": {"supporter_gender": "female"},
+            "requested_on": DAY})
+        assert r.status_code == 201, r.text
+
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        entry = eventually(lambda: city.get("/v1/roster").json()["data"])[0]
+        assert (entry["supporter_id"], entry["registrar"], entry["ended"]) == (sid, REGISTRAR, None)
+        requested = eventually(lambda: city.get("/v1/dispatches", params={"status": "requested"}).json()["data"])
+        assert requested[0]["source"] == "intake" and requested[0]["subject_ref"] == case_id
+        did = requested[0]["dispatch_id"]
+        base = f"/v1/dispatches/{did}"
+
+        r = city.post(f"{base}/start", json={"on": DAY})
+        assert r.status_code == 409 and r.json()["missing"] == [
+            "supporter_assigned", "subject_consent", "supporter_consent", "activity_plan"]
+        r = city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY})
+        assert r.status_code == 409 and r.json()["type"].endswith("/supporter-not-eligible")
+        assert "intent" in r.json()["reasons"][0]
+        assert city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).status_code == 200
+        assert city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).status_code == 200
+        assert city.post(f"{base}/subject-details", json={"details": SUBJECT}).status_code == 200
+        assert city.post(f"{base}/subject-consent", json={
+            "items": ["name", "address", "contact"], "support_meetings": True, "costs_self_paid": True,
+            "signed_on": DAY}).status_code == 200
+        assert city.post(f"{base}/plan", json={
+            "activities": ["visit"], "purpose": "外出のきっかけづくり", "activity_plan": "週1回訪問",
+            "content": "趣味の話", "agreed_on": DAY}).status_code == 200
+        r = city.post(f"{base}/start", json={"on": DAY})
+        assert r.status_code == 409 and r.json()["missing"] == ["supporter_consent"]
+
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        assert me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).status_code == 200
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        r = city.post(f"{base}/start", json={"on": DAY})
+        assert r.status_code == 200 and r.json()["status"] == "active"
+
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        shown = me.get(f"{base}/subject").json()
+        assert shown["details"] == {k: SUBJECT[k] for k in ("name", "address", "contact")}
+        assert [d["dispatch_id"] for d in me.get("/v1/my/dispatches").json()["data"]] == [did]
+        r = me.post(f"{base}/activity-reports", json={**REPORT, "next_step": "pause", "next_step_other": None})
+        assert r.status_code == 201, r.text
+        report_id = r.json()["open_tasks"][0]
+    with dispatch.client(role="supporter", org=REGISTRAR, sub="00000000-0000-0000-0000-000000000001") as other:
+        assert other.get(f"{base}/subject").status_code == 404
+        assert other.get(base).status_code == 404
+
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        tasks = city.get("/v1/tasks").json()["data"]
+        assert [(t["report_id"], t["next_step"]) for t in tasks] == [(report_id, "pause")]
+        assert city.get(base).json()["status"] == "active"  # 中断 prompts the officer; it ends nothing
+        city.post(f"{base}/activity-reports/{report_id}/review", json={"reviewed_on": DAY}).raise_for_status()
+        assert city.get("/v1/tasks").json()["data"] == []
+        timeline = [e["type"].split(".")[3] for e in city.get(f"{base}/timeline").json()["events"]]
+        assert "InformationDisclosed" in timeline
+
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        for kind in ("investigation", "interview"):
+            officer.post(f"/v1/supporters/{sid}/revocation-inquiries", json={
+                "kind": kind, "held_on": DAY, "findings": "調査"}).raise_for_status()
+        officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": DAY, "grounds": "取消し"}).raise_for_status()
+
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        ended = eventually(lambda: (b := city.get(base).json())["status"] == "ended" and b)
+        assert ended["end_reason"] == "supporter_registration_revoked"
+        # The same RegistrationRevoked delivered again (outside the duplicate window) ends nothing more.
+        revoked = next(m for m in stream_messages(nats_server.url, "REGISTRY")
+                       if Envelope.from_json(m.data).name == "RegistrationRevoked")
+        _republish(nats_server.url, revoked)
+        last = len(stream_messages(nats_server.url, "REGISTRY"))
+        eventually(lambda: dispatch.runtime.application.tracked_position("REGISTRY") == last)
+        timeline = [e["type"].split(".")[3] for e in city.get(f"{base}/timeline").json()["events"]]
+        assert timeline.count("DispatchEnded") == 1
+        assert eventually(lambda: city.get("/v1/roster").json()["data"][0]["ended"]) == "revoked"
+
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        r = me.post(f"{base}/activity-reports", json=REPORT)
+        assert r.status_code == 409 and r.json()["type"].endswith("/dispatch-not-active")
+
+    for m in stream_messages(nats_server.url, "DISPATCH"):
+        for secret in ("佐藤一郎", "九段南", "090-0000-0000", "うつ病", "玄関先", "外出のきっかけ"):
+            assert secret not in m.data.decode()
+
+
+def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sid = registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/roster").json()["data"])
+        city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
+                                               "subject_details": SUBJECT}).json()
+        base = f"/v1/dispatches/{d['id']}"
+        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": ["name"], "support_meetings": False,
+                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
+        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
+                                         "content": "c", "agreed_on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+        city.post(f"{base}/suspension", json={"reason": "本人の体調", "on": DAY}).raise_for_status()
+        r = city.post(f"{base}/stop-request", json={"on": DAY})
+        assert (r.json()["status"], r.json()["end_reason"]) == ("ended", "subject_requested_stop")
+        assert city.post(f"{base}/resumption", json={"on": DAY}).status_code == 409
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        assert me.get(f"{base}/subject").status_code == 409  # no disclosure after the end
+    with dispatch.client(role="municipal_officer", org="131024") as other_city:  # 中央区
+        assert other_city.get(base).status_code == 404
+        assert other_city.post(f"{base}/stop-request", json={"on": DAY}).status_code == 404
