@@ -1,12 +1,12 @@
 """Database engines: SQLite file by default, PostgreSQL when DATABASE_URL says so.
 
-On PostgreSQL every service keeps its tables in its own schema (`Settings.db_schema`): the
-eventsourcing tables through SQLALCHEMY_SCHEMA, ours through the connection's search_path.
+On PostgreSQL every service keeps all its tables in its own schema (`Settings.db_schema`),
+through the connections' search_path.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
 from libs.platform.settings import Settings
 
@@ -43,15 +43,17 @@ def _create_schema(url: str, schema: str | None) -> None:
 
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
-    """The environment an eventsourcing Application reads its persistence settings from."""
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
-        "SQLALCHEMY_URL": settings.database_url,
-        "CREATE_TABLE": "y",
-    }
+    """The environment an eventsourcing Application reads its persistence settings from.
+
+    On PostgreSQL the schema goes into the connection's search_path, not SQLALCHEMY_SCHEMA:
+    eventsourcing-sqlalchemy 1.0.1's tracking recorder drops schema_name before it reaches the
+    events table of a process recorder, which then lands in `public` (seen, and tested).
+    """
+    url = settings.database_url
     if settings.is_postgres and settings.db_schema:
-        env["SQLALCHEMY_SCHEMA"] = settings.db_schema
-    return env
+        url = make_url(url).update_query_dict({"options": f"-csearch_path={settings.db_schema}"})
+        url = url.render_as_string(hide_password=False)
+    return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
 
 
 def ping(engine: Engine) -> None:
