@@ -70,7 +70,11 @@ def run_system(*, demo: bool = True) -> int:
         if demo:
             from libs.platform.demo import load_demo
 
-            load_demo()
+            try:
+                load_demo()
+            except Exception as e:  # noqa: BLE001 - the system runs on; say what went wrong
+                print(f"loading the demo data failed ({type(e).__name__}: {e}); see var/*.log",
+                      file=sys.stderr)
         print("\nTsunagu is running:")
         for name in SERVICES:
             print(f"  {name:<10} http://127.0.0.1:{PORTS[name]}/docs")
