@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import httpx
 
 from libs.platform.auth import mint_token
-from libs.platform.settings import PORTS, Settings, var_dir
+from libs.platform.settings import Settings, port_of, var_dir
 
 # Two prefectures, three centres (adult, child, satellite), a few cases and consultations.
 CENTRES = [
@@ -34,7 +34,7 @@ class Portal:
 
     def client(self, service: str, role: str, org: str, sub: str = "demo") -> httpx.Client:
         token = mint_token(self.secret, sub=sub, org=org, roles=[role])
-        return httpx.Client(base_url=f"http://127.0.0.1:{PORTS[service]}", timeout=30,
+        return httpx.Client(base_url=f"http://127.0.0.1:{port_of(service)}", timeout=30,
                             headers={"Authorization": f"Bearer {token}"})
 
 

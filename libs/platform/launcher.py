@@ -16,7 +16,7 @@ import time
 import httpx
 
 from libs.platform.natsserver import EmbeddedNats, answers
-from libs.platform.settings import PORTS, var_dir
+from libs.platform.settings import port_of, var_dir
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 
@@ -62,11 +62,11 @@ def run_system(*, demo: bool = True) -> int:
             log = open(var / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.bootstrap:create_app",
-                 "--host", "127.0.0.1", "--port", str(PORTS[name]), "--log-level", "warning"],
+                 "--host", "127.0.0.1", "--port", str(port_of(name)), "--log-level", "warning"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             ))
         for name, proc in zip(SERVICES, procs, strict=True):
-            _wait_healthy(f"http://127.0.0.1:{PORTS[name]}", proc)
+            _wait_healthy(f"http://127.0.0.1:{port_of(name)}", proc)
         if demo:
             from libs.platform.demo import load_demo
 
@@ -77,7 +77,7 @@ def run_system(*, demo: bool = True) -> int:
                       file=sys.stderr)
         print("\nTsunagu is running:")
         for name in SERVICES:
-            print(f"  {name:<10} http://127.0.0.1:{PORTS[name]}/docs")
+            print(f"  {name:<10} http://127.0.0.1:{port_of(name)}/docs")
         print(f"  logs and data in {var}; a dev token: .venv/bin/tsunagu token --role ministry --org mhlw")
         print("Ctrl-C stops everything.")
         while not stopping:

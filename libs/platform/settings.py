@@ -8,6 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
+
+
+def port_of(service: str) -> int:
+    """The service's port: <SERVICE>_PORT, else its default."""
+    return int(os.environ.get(f"{service.upper()}_PORT", PORTS.get(service, 8000)))
 DEV_ENVIRONMENTS = ("dev", "test")
 
 
@@ -49,7 +54,7 @@ class Settings:
         default_db = f"sqlite:///{var_dir() / (service + '.db')}?timeout=30"
         settings = cls(
             service=service,
-            port=int(env.get(f"{service.upper()}_PORT", PORTS.get(service, 8000))),
+            port=port_of(service),
             database_url=env.get(f"{service.upper()}_DATABASE_URL")
             or env.get("DATABASE_URL")
             or default_db,

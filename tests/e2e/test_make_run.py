@@ -1,0 +1,60 @@
+"""`make run`'s launcher: embedded NATS, four services on SQLite, demo data once, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from libs.platform.auth import mint_token
+from libs.platform.natsserver import answers, free_port
+
+SERVICES = ("intake", "registry", "dispatch", "reporting")
+
+
+def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(tmp_path):
+    ports = {name: free_port() for name in SERVICES}
+    nats_url = f"nats://127.0.0.1:{free_port()}"
+    env = {**os.environ, "TSUNAGU_VAR": str(tmp_path / "var"), "NATS_URL": nats_url,
+           **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+    env.pop("DATABASE_URL", None)  # embedded defaults: SQLite files under var/
+    proc = subprocess.Popen([sys.executable, "-m", "libs.platform.cli", "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any("Tsunagu is running" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "".join(lines)
+            lines.append(line)
+            assert time.monotonic() < deadline, "".join(lines)
+        output = "".join(lines)
+        assert "started embedded nats-server" in output and "demo data loaded" in output, output
+        secret = (tmp_path / "var" / "dev-jwt.key").read_text().strip()
+        ministry = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="mhlw", roles=["ministry"])}
+        city = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="131016", roles=["municipal_officer"])}
+
+        def total() -> int:
+            r = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/consultations",
+                          params={"fy": 2016}, headers=ministry)
+            return r.json()["total"]
+
+        deadline = time.monotonic() + 30
+        while total() != 15 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert total() == 15
+        dispatches = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/dispatches", headers=city).json()["data"]
+        assert sorted(d["status"] for d in dispatches) == ["active", "ended", "requested"]
+        assert (tmp_path / "var" / "intake.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "stopped" in rest
+    assert not answers(nats_url)
+    for port in ports.values():
+        assert not answers(f"nats://127.0.0.1:{port}")
