@@ -96,7 +96,7 @@ def _registry(portal: Portal) -> list[str]:
                                    json={"attended_on": "2016-05-10", "trainee": {"name": name}}).json()["trainee_id"]
             number = officer.post(f"/v1/training-courses/{course['id']}/completions",
                                   json={"trainee_id": trainee, "completed_on": "2016-05-12"}).json()["certificate_number"]
-            officer.post("/v1/registrations", json={
+            officer.post("/v1/registrations", headers={"Idempotency-Key": f"demo-registration-{n}"}, json={
                 "certificate_number": number, "applied_on": "2016-06-01",
                 "applicant": {"furigana": "でも", "name": name, "gender": "unspecified", "birth_date": "1970-01-01",
                               "address": "東京都千代田区", "phone": "03-0000-0000"},

@@ -19,6 +19,7 @@ from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import Principal
 from services.registry.domain.course import TrainingCourse
 from services.registry.domain.errors import (
+    AlreadyApplied,
     CourseNotFound,
     NotEligibleForRoster,
     SupporterNotFound,
@@ -105,7 +106,7 @@ class RegistryApplication(ServiceApplication):
     # -- registration -------------------------------------------------------------------------
     def apply_for_registration(self, actor: Principal, *, certificate_number: str, applied_on: date,
                                applicant: dict, consent_items: dict[str, bool], consent_text_version: str,
-                               signed_on: date) -> tuple[Supporter, bool]:
+                               signed_on: date, idempotency_key: str | None) -> tuple[Supporter, bool]:
         tenant = self.officer_tenant(actor)
         registrar = self.registrar(tenant)
         trainee_id = registrar.certificates.get(certificate_number)
@@ -113,7 +114,10 @@ class RegistryApplication(ServiceApplication):
             raise UnknownCertificate(f"修了番号 {certificate_number!r} was not issued by {tenant}")
         existing = self.existing(Supporter, trainee_id)
         if existing is not None:
-            return existing, False
+            if idempotency_key:  # a retry of the application that made it
+                return existing, False
+            raise AlreadyApplied(f"修了番号 {certificate_number} was used by an application already",
+                                 supporter_id=str(existing.id))
         if consent_text_version != registrar.consent_text_version:
             raise InvalidInput(f"the consent form shown must be {registrar.consent_text_version!r}")
         supporter = Supporter.apply_for_registration(

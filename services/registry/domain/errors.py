@@ -51,3 +51,8 @@ class CourseNotFound(NotFound):
 class InvalidTraining(InvalidInput):
     problem = "invalid-training"
     title = "Invalid training record"
+
+
+class AlreadyApplied(Conflict):
+    problem = "already-applied"
+    title = "An application with this 修了番号 exists"

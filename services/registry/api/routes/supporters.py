@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.cloudevents import envelope_of
-from libs.platform.deps import IfMatch, PrincipalDep, RuntimeDep, expected_version
+from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
     ApprovalCreate,
@@ -54,11 +54,12 @@ def _respond(app: RegistryApplication, supporter: Supporter, response: Response)
 
 @router.post("/registrations", status_code=201, response_model=SupporterPublic)
 def apply_for_registration(body: RegistrationCreate, actor: PrincipalDep, app: RegistryDep,
-                           response: Response) -> SupporterPublic:
+                           response: Response, idempotency_key: IdempotencyKey = None) -> SupporterPublic:
     supporter, created = app.apply_for_registration(
         actor, certificate_number=body.certificate_number, applied_on=body.applied_on,
         applicant=body.applicant.model_dump(mode="json", exclude_none=True), consent_items=_items(body.consent),
         consent_text_version=body.consent.consent_text_version, signed_on=body.consent.signed_on,
+        idempotency_key=idempotency_key,
     )
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/supporters/{supporter.id}"
