@@ -102,6 +102,7 @@ class DispatchRequested(_Dispatch, Aggregate.Created):
     subject_ref: str
     source: str
     intake_request_id: UUID | None
+    referring_centre_id: UUID | None
     needs: list[str]
     preferences: dict
     requested_on: date

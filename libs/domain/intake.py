@@ -75,6 +75,7 @@ class SupporterRequested(_Intake, Aggregate.Event):
 
     request_id: UUID
     subject_ref: str
+    centre_id: UUID
     municipality: str
     needs: list[str]
     preferences: dict

@@ -1,7 +1,8 @@
 """The dispatch Application: commands in, events out; scoping by the caller lives here.
 
 Municipal officers of the tenant run dispatches; a supporter sees only the dispatches assigned
-to them (sub == supporter id); nobody else sees anything (404).
+to them (sub == supporter id); staff of the centre that asked for it follow it (read only) while
+the person consents to support meetings; nobody else sees anything (404).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class DispatchApplication(ServiceApplication):
         if existing is not None:
             return existing, False
         dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
-                                    source="municipality", intake_request_id=None, needs=needs,
-                                    preferences=preferences, requested_on=requested_on)
+                                    source="municipality", needs=needs, preferences=preferences,
+                                    requested_on=requested_on)
         if details:
             dispatch.record_subject_details(details=self.sealer.seal(dispatch.subject_ref, details))
         return self.save_new(dispatch), True
@@ -129,6 +130,8 @@ class DispatchApplication(ServiceApplication):
 
 def _sees(actor: Principal, dispatch: Dispatch) -> bool:
     if actor.has(OFFICER) and actor.org == dispatch.tenant:
+        return True
+    if actor.has("centre_staff") and dispatch.shared_with_centre(actor.org):
         return True
     return actor.has("supporter") and dispatch.supporter_id is not None and actor.sub == str(dispatch.supporter_id)
 

@@ -61,7 +61,8 @@ class Policies:
             return []
         return [Dispatch.request(
             id=dispatch_id, tenant=d["municipality"], subject_ref=d["subject_ref"], source="intake",
-            intake_request_id=UUID(d["request_id"]), needs=d["needs"], preferences=d["preferences"],
+            intake_request_id=UUID(d["request_id"]), referring_centre_id=UUID(d["centre_id"]),
+            needs=d["needs"], preferences=d["preferences"],
             requested_on=date.fromisoformat(d["requested_on"]))]
 
     def _roster_provided(self, e: Envelope) -> list[Any]:

@@ -74,7 +74,8 @@ class DispatchReadModel(SqlProjection):
             case "SupporterIntentReconfirmed":
                 conn.execute(roster.update().where(entry).values(intent_reconfirmed_on=_d(d["confirmed_on"])))
             case "SupporterTermRenewed":
-                conn.execute(roster.update().where(entry).values(term_ends_on=_d(d["term_ends_on"]), ended=None))
+                conn.execute(roster.update().where(entry).values(term_ends_on=_d(d["term_ends_on"])))
+                conn.execute(roster.update().where(entry, roster.c.ended == "expired").values(ended=None))
             case "SupporterRegistrationEnded":
                 conn.execute(roster.update().where(entry).values(ended=d["reason"]))
             case "DispatchRequested":

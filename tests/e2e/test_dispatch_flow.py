@@ -75,6 +75,12 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         r = city.post(f"{base}/start", json={"on": DAY})
         assert r.status_code == 409 and r.json()["missing"] == ["supporter_consent"]
 
+    with dispatch.client(role="centre_staff", org=centre_id) as centre:  # the person consented to meetings
+        assert centre.get(base).json()["referring_centre_id"] == centre_id
+        assert centre.get(f"{base}/subject").status_code == 403  # but never the details
+        assert centre.post(f"{base}/start", json={"on": DAY}).status_code == 403
+    with dispatch.client(role="centre_staff", org="00000000-0000-0000-0000-00000000000c") as stranger:
+        assert stranger.get(base).status_code == 404
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         assert me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).status_code == 200
     with dispatch.client(role="municipal_officer", org=CITY) as city:

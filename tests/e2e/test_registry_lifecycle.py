@@ -95,6 +95,9 @@ def test_the_supporter_life_cycle_from_training_to_revocation(nats_server, start
 
     with registry.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         assert me.get(f"/v1/supporters/{sid}").json()["registration_number"] == "001"
+        card = me.get(f"/v1/supporters/{sid}/card").json()
+        assert (card["registration_number"], card["name"], card["term_ends_on"]) == (
+            "001", "山田花子", body["term_ends_on"])
         assert me.post(f"/v1/supporters/{sid}/details-changes", json={
             "changed_on": TODAY.isoformat(), "address": "東京都千代田区丸の内2-2"}).status_code == 200
         assert me.post(f"/v1/supporters/{sid}/approval", json={"issued_on": TODAY.isoformat()}).status_code == 403

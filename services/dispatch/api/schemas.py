@@ -131,6 +131,7 @@ class DispatchPublic(BaseModel):
     status: Status
     source: str
     subject_ref: str
+    referring_centre_id: UUID | None
     needs: list[str]
     requested_on: date
     supporter_id: UUID | None

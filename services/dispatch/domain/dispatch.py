@@ -48,9 +48,10 @@ class Dispatch(Aggregate):
 
     @event(DispatchRequested)
     def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
-                 intake_request_id: UUID | None, needs: list[str], preferences: dict,
-                 requested_on: date) -> None:
+                 intake_request_id: UUID | None, referring_centre_id: UUID | None, needs: list[str],
+                 preferences: dict, requested_on: date) -> None:
         self.tenant = tenant
+        self.referring_centre_id = referring_centre_id
         self.subject_ref = subject_ref
         self.source = source
         self.needs = needs
@@ -68,13 +69,19 @@ class Dispatch(Aggregate):
 
     @classmethod
     def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
-                intake_request_id: UUID | None, needs: list[str], preferences: dict,
-                requested_on: date) -> Dispatch:
+                intake_request_id: UUID | None = None, referring_centre_id: UUID | None = None,
+                needs: list[str], preferences: dict, requested_on: date) -> Dispatch:
         if not needs:
             raise InvalidDispatchInput("a request names at least one need")
         return cls(id=id, tenant=tenant, subject_ref=subject_ref, source=source,
-                   intake_request_id=intake_request_id, needs=sorted(set(needs)), preferences=preferences,
-                   requested_on=requested_on)
+                   intake_request_id=intake_request_id, referring_centre_id=referring_centre_id,
+                   needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)
+
+    def shared_with_centre(self, centre_id: str) -> bool:
+        """The referring centre follows the dispatch only while the person consents to support
+        meetings (資料7: 支援内容や支援方針等を検討するための会議)."""
+        return (self.referring_centre_id is not None and str(self.referring_centre_id) == centre_id
+                and self.consent is not None and self.consent["support_meetings"])
 
     # -- preparing (before the start) -------------------------------------------------------------
     def record_subject_details(self, *, details: dict) -> None:
@@ -170,7 +177,7 @@ class Dispatch(Aggregate):
             raise ConsentMissing("the person consented to no item being given to the supporter")
         self._disclosed(recipient_supporter_id=supporter_id, items=self.consent["items"],
                         consent_id=self.consent["consent_id"], disclosed_at=disclosed_at)
-        return self.consent["items"]
+        return list(self.consent["items"])
 
     @event(InformationDisclosed)
     def _disclosed(self, recipient_supporter_id: UUID, items: list[str], consent_id: UUID,
@@ -181,14 +188,16 @@ class Dispatch(Aggregate):
                         starts_at: str, ends_at: str, activity_type: str, activity_type_other: str | None,
                         next_step: str, next_step_other: str | None, narrative: dict) -> None:
         self._require_supporter(supporter_id)
+        if report_id in self.reports:
+            return  # a retry of a report already filed
         if self.status != "active":
             raise DispatchNotActive(f"activity reports are filed only while the dispatch is active (it is {self.status})")
-        if report_id in self.reports:
-            return
         _check_codes([activity_type], contracts.ACTIVITY_TYPES, "activity_type")
         _check_codes([next_step], contracts.NEXT_STEPS, "next_step")
         if activity_type == "other" and not activity_type_other:
             raise InvalidDispatchInput("activity_type other needs activity_type_other (その他の内容)")
+        if next_step == "other" and not next_step_other:
+            raise InvalidDispatchInput("next_step other needs next_step_other (その他の内容)")
         if ends_at <= starts_at:
             raise InvalidDispatchInput("ends_at must be after starts_at")
         if reported_on < activity_date:

@@ -79,7 +79,8 @@ class RosterEntry(Aggregate):
     @event(SupporterTermRenewed)
     def _renew(self, term_ends_on: date) -> None:
         self.term_ends_on = term_ends_on
-        self.ended = None
+        if self.ended == "expired":  # 再登録 lifts an expiry, never a withdrawal or revocation
+            self.ended = None
 
     def end_registration(self, *, reason: str, effective_on: date, cause_event_id: str) -> bool:
         """Record once that the registration ended; False if it had ended already."""

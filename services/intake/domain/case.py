@@ -89,10 +89,12 @@ class Case(Aggregate):
             raise InvalidCase(f"needs must be some of {intake.SUPPORT_NEEDS}")
         if request_id in self.supporter_requests:
             return
-        self._request_supporter(request_id=request_id, subject_ref=str(self.id), municipality=municipality,
+        self._request_supporter(request_id=request_id, subject_ref=str(self.id), centre_id=self.centre_id,
+                                municipality=municipality,
                                 needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)
 
     @event(SupporterRequested)
-    def _request_supporter(self, request_id: UUID, subject_ref: str, municipality: str, needs: list[str],
+    def _request_supporter(self, request_id: UUID, subject_ref: str, centre_id: UUID, municipality: str,
+                           needs: list[str],
                            preferences: dict, requested_on: date) -> None:
         self.supporter_requests[request_id] = municipality

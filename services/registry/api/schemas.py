@@ -253,3 +253,19 @@ class RosterReceivedEntry(BaseModel):
 class RosterReceived(BaseModel):
     municipality: str
     entries: list[RosterReceivedEntry]
+
+
+class RegistrationCard(BaseModel):
+    """登録証 (資料5)."""
+
+    registrar: str
+    registration_number: str = Field(description="登録番号")
+    term_starts_on: date = Field(description="登録期間（から）")
+    term_ends_on: date = Field(description="登録期間（まで）")
+    furigana: str | None
+    name: str | None
+    birth_date: date | None
+    gender: str | None
+    postal_code: str | None
+    address: str | None
+    phone: str | None

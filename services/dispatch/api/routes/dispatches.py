@@ -39,7 +39,8 @@ router = APIRouter(prefix="/v1", tags=["dispatches"])
 
 def dispatch_public(d: Dispatch) -> DispatchPublic:
     return DispatchPublic(
-        id=d.id, tenant=d.tenant, status=d.status, source=d.source, subject_ref=d.subject_ref, needs=d.needs,
+        id=d.id, tenant=d.tenant, status=d.status, source=d.source, subject_ref=d.subject_ref,
+        referring_centre_id=d.referring_centre_id, needs=d.needs,
         requested_on=d.requested_on, supporter_id=d.supporter_id, supporter_consented=d.supporter_consented,
         subject_consent_items=d.consent["items"] if d.consent else None, plan_agreed=d.plan_agreed,
         missing_for_start=d.missing_for_start() if d.status == "requested" else [],

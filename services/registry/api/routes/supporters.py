@@ -18,6 +18,7 @@ from services.registry.api.schemas import (
     HistoryPublic,
     InquiryCreate,
     RefusalCreate,
+    RegistrationCard,
     RegistrationCreate,
     RenewalCreate,
     RevocationCreate,
@@ -28,6 +29,7 @@ from services.registry.api.schemas import (
     WithdrawalCreate,
 )
 from services.registry.application import RegistryApplication, details_of
+from services.registry.domain.errors import WrongStatus
 from services.registry.domain.supporter import Supporter
 from services.registry.queries import search_supporters
 
@@ -79,6 +81,20 @@ def search(actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep, status: S
 @router.get("/supporters/{supporter_id}", response_model=SupporterPublic)
 def get_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, response: Response) -> SupporterPublic:
     return _respond(app, app.get_supporter(actor, supporter_id), response)
+
+
+@router.get("/supporters/{supporter_id}/card", response_model=RegistrationCard)
+def registration_card(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> RegistrationCard:
+    """The 登録証 of a registered supporter, for the registrar to print and the supporter to carry."""
+    s = app.get_supporter(actor, supporter_id)
+    if s.status != "registered":
+        raise WrongStatus(f"no 登録証: the supporter is {s.status}", current_status=s.status)
+    details = details_of(app, s)
+    details = details if isinstance(details, dict) else {}
+    return RegistrationCard(registrar=s.tenant, registration_number=s.registration_number,
+                            term_starts_on=s.term_starts_on, term_ends_on=s.term_ends_on,
+                            **{f: details.get(f) for f in ("furigana", "name", "birth_date", "gender",
+                                                           "postal_code", "address", "phone")})
 
 
 @router.get("/supporters/{supporter_id}/history", response_model=HistoryPublic)
