@@ -13,7 +13,7 @@ from libs.domain.contracts import Contract
 CONTEXT = "intake"
 
 CENTRE_KINDS = ("child", "adult")  # 児童 (< 18) / 成人 (≥ 18) centre types
-CENTRE_SITES = ("main", "satellite")  # 本所 / サテライト
+CENTRE_SITES = ("main", "satellite", "window")  # 本所 / サテライト / 市町村の相談窓口
 CLIENT_KINDS = ("person", "family", "agency")  # 本人 / 家族 / 関係機関
 AGE_GROUPS = ("child", "adult")  # < 18 / ≥ 18
 # 電話・来所・メール・訪問・その他
@@ -45,6 +45,7 @@ class CaseOpened(_Intake, Aggregate.Created):
     centre_id: UUID
     client_kind: str
     age_group: str
+    residence_municipality: str | None
     personal_details: dict | None
 
 
@@ -82,4 +83,191 @@ class SupporterRequested(_Intake, Aggregate.Event):
     requested_on: date
 
 
-EVENTS: tuple[type[Contract], ...] = (CentreRegistered, CaseOpened, ConsultationRecorded, SupporterRequested)
+# 情報共有の同意 (実施要領 第2 5(1)): the items a centre may share with an agency.
+SHARE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
+               "medical_history")
+STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")  # コーディネーター / 訪問相談支援員 / 市町村等支援員
+QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent", "none")
+PROFESSIONAL_QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent")
+CLOSE_REASONS = ("support_decided", "resolved", "moved_away", "no_contact", "other")
+BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後方支援: 助言・相談対応等
+
+
+class CentreProfileSet(_Intake, Aggregate.Event):
+    """Opening fiscal year, weekly hours, public contact and, for a satellite, its fixed term."""
+
+    AGGREGATE: ClassVar[str] = "centre"
+
+    opened_fy: int
+    municipality: str
+    address: str
+    phone: str
+    hours: dict
+    satellite_term: dict | None
+
+
+class CentreStaffingSet(_Intake, Aggregate.Event):
+    """ひきこもり支援コーディネーター (qualifications only, no names) and extra staff."""
+
+    AGGREGATE: ClassVar[str] = "centre"
+
+    coordinators: list[str]
+    outreach_workers: int
+    municipal_support_workers: int
+
+
+class BackOfficeSupportGiven(_Intake, Aggregate.Event):
+    """後方支援: advice or case consultation for a municipality or an agency."""
+
+    AGGREGATE: ClassVar[str] = "centre"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
+
+    support_id: UUID
+    given_on: date
+    recipient_kind: str
+    recipient: str
+    kind: str
+    note: dict | None
+
+
+class AgencyRegistered(_Intake, Aggregate.Created):
+    """関係機関 in the directory, with its ministry category (libs/domain/agencies)."""
+
+    AGGREGATE: ClassVar[str] = "agency"
+
+    tenant: str
+    name: str
+    category: str
+    category_version: str
+    municipality: str
+    address: str
+    phone: str
+
+
+class OutreachVisitRecorded(_Intake, Aggregate.Event):
+    """訪問支援 (家庭訪問を中心とするアウトリーチ型の支援)."""
+
+    AGGREGATE: ClassVar[str] = "case"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
+
+    visit_id: UUID
+    centre_id: UUID
+    staff_role: str
+    occurred_at: datetime
+    summary: dict | None
+
+
+class InfoSharingConsented(_Intake, Aggregate.Event):
+    """利用者の了承: explained and agreed, naming recipients (agencies or categories) and items."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    consent_id: UUID
+    given_by: str
+    agency_ids: list[str]
+    categories: list[str]
+    items: list[str]
+    explained_on: date
+    consent_text_version: str
+
+
+class InfoSharingWithdrawn(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+
+    consent_id: UUID
+    withdrawn_on: date
+
+
+class CaseInfoDisclosed(_Intake, Aggregate.Event):
+    """Case information given to an agency: recipient, items, the consent it rests on."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    recipient_agency_id: UUID
+    items: list[str]
+    consent_id: UUID
+    disclosed_on: date
+    purpose: str
+
+
+class ReferralMade(_Intake, Aggregate.Event):
+    """つなぎ: the case handed to an agency (関係機関につないだ件数)."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    referral_id: UUID
+    centre_id: UUID
+    agency_id: UUID
+    agency_category: str
+    referred_on: date
+
+
+class ReferralFollowedUp(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
+
+    referral_id: UUID
+    followed_up_on: date
+    note: dict | None
+
+
+class SupportDecided(_Intake, Aggregate.Event):
+    """専門機関での支援決定: the ministry's outcome indicator (成果目標)."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    referral_id: UUID
+    centre_id: UUID
+    agency_id: UUID
+    agency_category: str
+    decided_on: date
+
+
+class ReferralDeclined(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
+
+    referral_id: UUID
+    declined_on: date
+    reason: dict | None
+
+
+class ReferralClosed(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+
+    referral_id: UUID
+    closed_on: date
+
+
+class SupportMeetingHeld(_Intake, Aggregate.Event):
+    """支援会議 on the case, with the agencies present."""
+
+    AGGREGATE: ClassVar[str] = "case"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
+
+    meeting_id: UUID
+    held_on: date
+    agency_ids: list[str]
+    note: dict | None
+
+
+class CaseClosed(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+
+    reason: str
+    closed_on: date
+
+
+class CaseReopened(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+
+    reopened_on: date
+
+
+EVENTS: tuple[type[Contract], ...] = (
+    CentreRegistered, CentreProfileSet, CentreStaffingSet, BackOfficeSupportGiven, AgencyRegistered,
+    CaseOpened, ConsultationRecorded, OutreachVisitRecorded, InfoSharingConsented, InfoSharingWithdrawn,
+    CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined, ReferralClosed,
+    SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened,
+)
+

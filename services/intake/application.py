@@ -1,18 +1,28 @@
-"""The intake Application: commands in, events out. Scoping by the caller's org lives here."""
+"""The intake Application: commands in, events out. Scoping by the caller's org lives here.
+
+Centres (main/satellite) are registered by their prefecture or designated city; municipal
+consultation windows by their municipality. A case is seen by staff of its centre (org == centre
+id) and, for a window, by the municipality's officers; nobody else (404).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from libs.domain.codes import validate_lg_code
 from libs.domain.errors import VersionMismatch
 from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
+from services.intake.domain.agency import Agency
 from services.intake.domain.case import Case
 from services.intake.domain.centre import Centre
-from services.intake.domain.errors import CaseNotFound, UnknownCentre
+from services.intake.domain.errors import CaseNotFound, UnknownAgency, UnknownCentre
+
+OFFICERS = ("prefecture_officer", "municipal_officer")
 
 
 @dataclass(frozen=True)
@@ -30,9 +40,9 @@ class IntakeApplication(ServiceApplication):
     # -- centres ----------------------------------------------------------------------------
     def register_centre(self, actor: Principal, *, tenant: str, name: str, kind: str, site: str,
                         idempotency_key: str | None) -> tuple[Centre, bool]:
-        actor.require("prefecture_officer")
+        actor.require("municipal_officer" if site == "window" else "prefecture_officer")
         if actor.org != tenant:
-            raise NotAllowed("a prefecture or designated city registers only its own centres")
+            raise NotAllowed("a local government registers only its own centres and windows")
         centre_id = new_id("centre", actor.org, idempotency_key)
         existing = self.existing(Centre, centre_id)
         if existing is not None:
@@ -46,9 +56,46 @@ class IntakeApplication(ServiceApplication):
             raise UnknownCentre(f"no centre {centre_id} visible to you")
         return centre
 
+    def update_centre(self, actor: Principal, centre_id: UUID, command: Callable[[Centre], Any]) -> Centre:
+        """A command on a centre by the local government that runs it."""
+        centre = self.get_centre(actor, centre_id)
+        if not (actor.has(*OFFICERS) and actor.org == centre.tenant):
+            raise NotAllowed("only the local government running the centre")
+        command(centre)
+        self.save(centre)
+        return centre
+
+    def give_backoffice_support(self, actor: Principal, centre_id: UUID, **kwargs: Any) -> Centre:
+        centre = self.get_centre(actor, centre_id)
+        actor.require("centre_staff")
+        note = kwargs.pop("note")
+        centre.give_backoffice_support(support_id=uuid4(), note=self.sealer.seal(str(centre_id), note) if note else None,
+                                       **kwargs)
+        self.save(centre)
+        return centre
+
+    # -- agencies ---------------------------------------------------------------------------
+    def register_agency(self, actor: Principal, *, name: str, category: str, municipality: str, address: str,
+                        phone: str, idempotency_key: str | None) -> tuple[Agency, bool]:
+        actor.require(*OFFICERS)
+        tenant = validate_lg_code(actor.org)
+        agency_id = new_id("agency", tenant, idempotency_key)
+        existing = self.existing(Agency, agency_id)
+        if existing is not None:
+            return existing, False
+        agency = Agency.register(id=agency_id, tenant=tenant, name=name, category=category,
+                                 municipality=municipality, address=address, phone=phone)
+        return self.save_new(agency), True
+
+    def agency(self, agency_id: UUID) -> Agency:
+        agency = self.existing(Agency, agency_id)
+        if agency is None:
+            raise UnknownAgency(f"no agency {agency_id} in the directory")
+        return agency
+
     # -- cases ------------------------------------------------------------------------------
     def open_case(self, actor: Principal, *, centre_id: UUID, client_kind: str, age_group: str,
-                  personal_details: dict[str, Any] | None,
+                  residence_municipality: str | None, personal_details: dict[str, Any] | None,
                   idempotency_key: str | None) -> tuple[Case, bool]:
         actor.require("centre_staff")
         centre = self.existing(Centre, centre_id)
@@ -59,15 +106,29 @@ class IntakeApplication(ServiceApplication):
         if existing is not None:
             return existing, False
         sealed = self.sealer.seal(str(case_id), personal_details) if personal_details else None
-        case = Case.open(id=case_id, tenant=centre.tenant, centre_id=centre_id,
-                         client_kind=client_kind, age_group=age_group, personal_details=sealed)
+        case = Case.open(id=case_id, tenant=centre.tenant, centre_id=centre_id, client_kind=client_kind,
+                         age_group=age_group, residence_municipality=residence_municipality,
+                         personal_details=sealed)
         return self.save_new(case), True
 
     def get_case(self, actor: Principal, case_id: UUID) -> Case:
         case = self.existing(Case, case_id)
-        if case is None or not (actor.has("centre_staff") and actor.org == str(case.centre_id)):
+        if case is None or not self._sees_case(actor, case):
             raise CaseNotFound(f"no case {case_id} visible to you")
         return case
+
+    def act(self, actor: Principal, case_id: UUID, expected_version: int | None,
+            command: Callable[[Case], Any]) -> tuple[Case, Any]:
+        """One command on a case by someone who may see it, honouring If-Match."""
+        case = self.get_case(actor, case_id)
+        if expected_version is not None and expected_version != case.version:
+            raise VersionMismatch(f"case is at version {case.version}, not {expected_version}")
+        result = command(case)
+        self.save(case)
+        return case, result
+
+    def seal(self, case_id: UUID, value: Any) -> dict | None:
+        return self.sealer.seal(str(case_id), value) if value else None
 
     def record_consultation(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
                             channel: str, consulted_by: str, occurred_at: datetime,
@@ -75,30 +136,48 @@ class IntakeApplication(ServiceApplication):
         case = self.get_case(actor, case_id)
         if idempotency_key and idempotency_key in case.idempotency_keys:
             return Recorded(case, case.idempotency_keys[idempotency_key], created=False)
-        if expected_version is not None and expected_version != case.version:
-            raise VersionMismatch(f"case is at version {case.version}, not {expected_version}")
-        consultation_id = uuid4()
-        sealed = self.sealer.seal(str(case_id), summary) if summary else None
-        case.record_consultation(
-            consultation_id=consultation_id, channel=channel, consulted_by=consulted_by,
-            occurred_at=occurred_at, summary=sealed, idempotency_key=idempotency_key,
-        )
-        self.save(case)
+        case, consultation_id = self.act(actor, case_id, expected_version, lambda c: c.record_consultation(
+            consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,
+            summary=self.seal(case_id, summary), idempotency_key=idempotency_key))
         return Recorded(case, consultation_id, created=True)
 
+    def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
+              idempotency_key: str | None) -> tuple[Case, UUID]:
+        agency = self.agency(agency_id)
+        referral_id = new_id("referral", str(case_id), idempotency_key)
+        case = self.get_case(actor, case_id)
+        if str(referral_id) in case.referrals:
+            return case, referral_id
+        self.act(actor, case_id, None, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id,
+                                                         category=agency.category, items=items,
+                                                         referred_on=referred_on))
+        return self.get_case(actor, case_id), referral_id
+
+    def share(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], on: date,
+              purpose: str) -> tuple[Case, UUID]:
+        agency = self.agency(agency_id)
+        return self.act(actor, case_id, None, lambda c: c.share_with(
+            agency_id=agency.id, category=agency.category, items=items, disclosed_on=on, purpose=purpose))
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date,
                           idempotency_key: str | None) -> tuple[Case, UUID]:
-        case = self.get_case(actor, case_id)
         request_id = new_id("supporter-request", str(case_id), idempotency_key)
-        case.request_supporter(request_id=request_id, municipality=municipality, needs=needs,
-                               preferences=preferences, requested_on=requested_on)
-        self.save(case)
+        case, _ = self.act(actor, case_id, None, lambda c: c.request_supporter(
+            request_id=request_id, municipality=municipality, needs=needs, preferences=preferences,
+            requested_on=requested_on))
         return case, request_id
+
+    def _sees_case(self, actor: Principal, case: Case) -> bool:
+        if actor.has("centre_staff") and actor.org == str(case.centre_id):
+            return True
+        if actor.has("municipal_officer") and actor.org == case.tenant:
+            centre = self.existing(Centre, case.centre_id)
+            return centre is not None and centre.site == "window"
+        return False
 
 
 def _sees_centre(actor: Principal, centre: Centre) -> bool:
     if actor.has("centre_staff") and actor.org == str(centre.id):
         return True
-    return actor.has("prefecture_officer") and actor.org == centre.tenant
+    return actor.has(*OFFICERS) and actor.org == centre.tenant

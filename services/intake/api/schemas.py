@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 CentreKind = Literal["child", "adult"]
-CentreSite = Literal["main", "satellite"]
+CentreSite = Literal["main", "satellite", "window"]
 ClientKind = Literal["person", "family", "agency"]
 AgeGroup = Literal["child", "adult"]
 Channel = Literal["phone", "visit", "email", "outreach", "other"]
@@ -23,7 +23,8 @@ class CentreCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: CentreKind
     site: CentreSite = "main"
-    prefecture: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the prefecture or designated city")
+    prefecture: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the prefecture or "
+                            "designated city (of the municipality, for a consultation window)")
 
 
 class CentrePublic(BaseModel):
@@ -32,6 +33,11 @@ class CentrePublic(BaseModel):
     kind: CentreKind
     site: CentreSite
     prefecture: str
+    profile: dict | None
+    coordinators: list[str]
+    outreach_workers: int
+    municipal_support_workers: int
+    shortfalls: list[str] = Field(description="where the centre falls short of the guideline (flagged, not refused)")
     version: int
 
 
@@ -51,6 +57,7 @@ class CaseCreate(_Strict):
     centre_id: UUID
     client_kind: ClientKind
     age_group: AgeGroup
+    residence_municipality: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     personal_details: PersonalDetails | None = None
 
 
@@ -59,8 +66,13 @@ class CasePublic(BaseModel):
     centre_id: UUID
     client_kind: ClientKind
     age_group: AgeGroup
+    residence_municipality: str | None
+    status: Literal["open", "closed"]
     personal_details: dict | str | None = Field(description="opened for staff of the centre; '[erased]' after erasure")
     consultation_count: int
+    outreach_visits: int
+    consents: dict[str, dict] = Field(description="current consents to share, by id")
+    referrals: dict[str, dict]
     version: int
 
 
@@ -104,3 +116,177 @@ class SupporterRequestPublic(BaseModel):
     case_id: UUID
     municipality: str
     case_version: int
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
+               "medical_history"]
+
+
+class SatelliteTerm(_Strict):
+    starts_on: date
+    ends_on: date
+
+
+class CentreProfile(_Strict):
+    opened_fy: int = Field(ge=2009, le=2100, description="設置年度")
+    municipality: str = Field(pattern=r"^[0-9]{6}$", description="where the centre is")
+    address: str = Field(min_length=1, max_length=500)
+    phone: str = Field(min_length=1, max_length=50)
+    hours: dict[Weekday, tuple[str, str]] = Field(description='e.g. {"mon": ["09:00", "17:00"]}')
+    satellite_term: SatelliteTerm | None = None
+
+
+class CentreStaffing(_Strict):
+    coordinators: list[Literal["social_worker", "psychiatric_social_worker", "public_health_nurse",
+                               "equivalent", "none"]] = Field(description="one qualification per コーディネーター")
+    outreach_workers: int = Field(ge=0, le=100, description="訪問相談支援員")
+    municipal_support_workers: int = Field(ge=0, le=100, description="市町村等支援員")
+
+
+class BackOfficeSupportCreate(_Strict):
+    given_on: date
+    recipient_kind: Literal["municipality", "agency"]
+    recipient: str = Field(min_length=1, max_length=64, description="全国地方公共団体コード or agency id")
+    kind: Literal["advice", "case_consultation", "training", "other"]
+    note: str | None = Field(default=None, max_length=8000)
+
+
+class AgencyCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(min_length=1, max_length=64, description="a code of libs/domain/agencies")
+    municipality: str = Field(pattern=r"^[0-9]{6}$")
+    address: str = Field(min_length=1, max_length=500)
+    phone: str = Field(min_length=1, max_length=50)
+
+
+class AgencyPublic(BaseModel):
+    id: UUID
+    name: str
+    category: str
+    category_label: str
+    municipality: str
+    address: str
+    phone: str
+
+
+class OutreachCreate(_Strict):
+    staff_role: Literal["coordinator", "outreach_worker", "municipal_support_worker"]
+    occurred_at: AwareDatetime
+    summary: str | None = Field(default=None, max_length=20_000)
+
+
+class ShareConsentCreate(_Strict):
+    """説明した上での了承: recipients (agencies and/or categories) and items."""
+
+    given_by: Literal["person", "legal_guardian"] = "person"
+    agency_ids: list[UUID] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    items: list[Item] = Field(min_length=1)
+    explained_on: date
+    consent_text_version: str = Field(min_length=1, max_length=64)
+
+
+class DatedCreate(_Strict):
+    on: date
+
+
+class ShareCreate(_Strict):
+    agency_id: UUID
+    items: list[Item] = Field(min_length=1)
+    on: date
+    purpose: str = Field(min_length=1, max_length=200)
+
+
+class ReferralCreate(_Strict):
+    agency_id: UUID
+    items: list[Item] = Field(default_factory=list, description="what the agency receives with the referral")
+    referred_on: date
+
+
+class FollowUpCreate(_Strict):
+    followed_up_on: date
+    note: str | None = Field(default=None, max_length=8000)
+
+
+class OutcomeCreate(_Strict):
+    outcome: Literal["support_decided", "declined"]
+    on: date
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class MeetingCreate(_Strict):
+    held_on: date
+    agency_ids: list[UUID] = Field(default_factory=list)
+    note: str | None = Field(default=None, max_length=8000)
+
+
+class CloseCreate(_Strict):
+    reason: Literal["support_decided", "resolved", "moved_away", "no_contact", "other"]
+    on: date
+
+
+class TimelineEvent(BaseModel):
+    version: int
+    type: str
+    time: str
+    data: dict
+
+
+class TimelinePublic(BaseModel):
+    case_id: UUID
+    events: list[TimelineEvent]
+
+
+class ReferralSummary(BaseModel):
+    referral_id: UUID
+    case_id: UUID
+    agency_id: UUID
+    category: str
+    referred_on: date
+
+
+class ReferralsPublic(BaseModel):
+    data: list[ReferralSummary]
+
+
+class Workload(BaseModel):
+    centre_id: UUID
+    fy: int
+    open_cases: int
+    referrals_awaiting_outcome: int
+    consultations: int
+    outreach_visits: int
+    support_meetings: int
+    backoffice_supports: int
+
+
+class DirectoryCentre(BaseModel):
+    centre_id: UUID
+    name: str
+    kind: str
+    site: str
+    tenant: str
+    municipality: str | None
+    address: str | None
+    phone: str | None
+    hours: dict | None
+
+
+class DirectoryCentres(BaseModel):
+    data: list[DirectoryCentre]
+
+
+class DirectoryAgency(BaseModel):
+    agency_id: UUID
+    name: str
+    category: str
+    category_label: str
+    municipality: str
+    address: str
+    phone: str
+
+
+class DirectoryAgencies(BaseModel):
+    data: list[DirectoryAgency]

@@ -11,9 +11,15 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from libs.domain import intake
+from libs.domain import agencies, intake
 from libs.domain.codes import validate_lg_code
-from services.intake.domain.errors import InvalidCase, InvalidConsultation
+from services.intake.domain.errors import (
+    ConsentMissing,
+    InvalidCase,
+    InvalidConsultation,
+    InvalidReferral,
+    WrongCaseStatus,
+)
 
 # Clocks of portals drift; a consultation "in the future" beyond this is a typo.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -23,30 +29,51 @@ class Case(Aggregate):
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
     SupporterRequested = intake.SupporterRequested
+    OutreachVisitRecorded = intake.OutreachVisitRecorded
+    InfoSharingConsented = intake.InfoSharingConsented
+    InfoSharingWithdrawn = intake.InfoSharingWithdrawn
+    CaseInfoDisclosed = intake.CaseInfoDisclosed
+    ReferralMade = intake.ReferralMade
+    ReferralFollowedUp = intake.ReferralFollowedUp
+    SupportDecided = intake.SupportDecided
+    ReferralDeclined = intake.ReferralDeclined
+    ReferralClosed = intake.ReferralClosed
+    SupportMeetingHeld = intake.SupportMeetingHeld
+    CaseClosed = intake.CaseClosed
+    CaseReopened = intake.CaseReopened
 
     @event(CaseOpened)
     def __init__(  # noqa: PLR0913
         self, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,  # noqa: A002
-        personal_details: dict | None,
+        residence_municipality: str | None, personal_details: dict | None,
     ) -> None:
         self.tenant = tenant
         self.centre_id = centre_id
         self.client_kind = client_kind
         self.age_group = age_group
+        self.residence_municipality = residence_municipality
         self.personal_details = personal_details
+        self.status = "open"
+        self.outreach_visits = 0
+        self.consents: dict[str, dict] = {}  # current (unwithdrawn) consents to share, by id
+        self.referrals: dict[str, dict] = {}
+        self.disclosures = 0
+        self.meetings = 0
         self.consultations: list[dict] = []
         self.idempotency_keys: dict[str, UUID] = {}
-        self.supporter_requests: dict[UUID, str] = {}  # request id → municipality
+        self.supporter_requests: dict[str, str] = {}  # request id → municipality (str keys: snapshots are JSON)
 
     @classmethod
     def open(cls, *, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,  # noqa: A002
-             personal_details: dict | None) -> Case:
+             residence_municipality: str | None = None, personal_details: dict | None) -> Case:
         if client_kind not in intake.CLIENT_KINDS:
             raise InvalidCase(f"client_kind must be one of {intake.CLIENT_KINDS}")
         if age_group not in intake.AGE_GROUPS:
             raise InvalidCase(f"age_group must be one of {intake.AGE_GROUPS}")
-        return cls(id=id, tenant=tenant, centre_id=centre_id, client_kind=client_kind,
-                   age_group=age_group, personal_details=personal_details)
+        if residence_municipality is not None:
+            validate_lg_code(residence_municipality)
+        return cls(id=id, tenant=tenant, centre_id=centre_id, client_kind=client_kind, age_group=age_group,
+                   residence_municipality=residence_municipality, personal_details=personal_details)
 
     def record_consultation(self, *, consultation_id: UUID, channel: str, consulted_by: str,
                             occurred_at: datetime, summary: dict | None,
@@ -54,6 +81,7 @@ class Case(Aggregate):
         """Record one consultation; a repeated Idempotency-Key returns the first one's id."""
         if idempotency_key and idempotency_key in self.idempotency_keys:
             return self.idempotency_keys[idempotency_key]
+        self.require_open()
         if channel not in intake.CHANNELS:
             raise InvalidConsultation(f"channel must be one of {intake.CHANNELS}")
         if consulted_by not in intake.CLIENT_KINDS:
@@ -83,11 +111,12 @@ class Case(Aggregate):
 
     def request_supporter(self, *, request_id: UUID, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date) -> None:
+        self.require_open()
         validate_lg_code(municipality)
         unknown = set(needs) - set(intake.SUPPORT_NEEDS)
         if not needs or unknown:
             raise InvalidCase(f"needs must be some of {intake.SUPPORT_NEEDS}")
-        if request_id in self.supporter_requests:
+        if str(request_id) in self.supporter_requests:
             return
         self._request_supporter(request_id=request_id, subject_ref=str(self.id), centre_id=self.centre_id,
                                 municipality=municipality,
@@ -97,4 +126,177 @@ class Case(Aggregate):
     def _request_supporter(self, request_id: UUID, subject_ref: str, centre_id: UUID, municipality: str,
                            needs: list[str],
                            preferences: dict, requested_on: date) -> None:
-        self.supporter_requests[request_id] = municipality
+        self.supporter_requests[str(request_id)] = municipality
+
+    # -- outreach (訪問支援) ------------------------------------------------------------------------
+    def record_outreach_visit(self, *, visit_id: UUID, staff_role: str, occurred_at: datetime,
+                              summary: dict | None) -> None:
+        self.require_open()
+        if staff_role not in intake.STAFF_ROLES:
+            raise InvalidCase(f"staff_role must be one of {intake.STAFF_ROLES}")
+        _check_moment(occurred_at)
+        self._outreach(visit_id=visit_id, centre_id=self.centre_id, staff_role=staff_role,
+                       occurred_at=occurred_at, summary=summary)
+
+    @event(OutreachVisitRecorded)
+    def _outreach(self, visit_id: UUID, centre_id: UUID, staff_role: str, occurred_at: datetime,
+                  summary: dict | None) -> None:
+        self.outreach_visits += 1
+
+    # -- consent to share (実施要領 第2 5(1)) ---------------------------------------------------------
+    def consent_to_share(self, *, consent_id: UUID, given_by: str, agency_ids: list[str], categories: list[str],
+                         items: list[str], explained_on: date, consent_text_version: str) -> None:
+        self.require_open()
+        if given_by not in ("person", "legal_guardian"):
+            raise InvalidCase("given_by must be person or legal_guardian (法定代理人)")
+        if not agency_ids and not categories:
+            raise InvalidCase("a consent names at least one recipient (an agency or a category)")
+        unknown = sorted(set(categories) - set(agencies.BY_CODE))
+        if unknown:
+            raise InvalidCase(f"unknown agency categories: {', '.join(unknown)}")
+        if not items or set(items) - set(intake.SHARE_ITEMS):
+            raise InvalidCase(f"items must be some of {intake.SHARE_ITEMS}")
+        self._consented(consent_id=consent_id, given_by=given_by, agency_ids=sorted(set(agency_ids)),
+                        categories=sorted(set(categories)),
+                        items=[i for i in intake.SHARE_ITEMS if i in items], explained_on=explained_on,
+                        consent_text_version=consent_text_version)
+
+    @event(InfoSharingConsented)
+    def _consented(self, consent_id: UUID, given_by: str, agency_ids: list[str], categories: list[str],
+                   items: list[str], explained_on: date, consent_text_version: str) -> None:
+        self.consents[str(consent_id)] = {"agency_ids": agency_ids, "categories": categories, "items": items}
+
+    def withdraw_consent(self, *, consent_id: UUID, withdrawn_on: date) -> None:
+        if str(consent_id) not in self.consents:
+            raise ConsentMissing(f"no current consent {consent_id} on this case")
+        self._withdrawn(consent_id=consent_id, withdrawn_on=withdrawn_on)
+
+    @event(InfoSharingWithdrawn)
+    def _withdrawn(self, consent_id: UUID, withdrawn_on: date) -> None:
+        self.consents.pop(str(consent_id), None)
+
+    def consent_for(self, agency_id: UUID, category: str, items: list[str]) -> UUID:
+        """The current consent naming this agency (or its category) and covering the items."""
+        for consent_id, c in self.consents.items():
+            names = str(agency_id) in c["agency_ids"] or category in c["categories"]
+            if names and set(items) <= set(c["items"]):
+                return UUID(consent_id)
+        raise ConsentMissing(
+            f"no current consent to share {', '.join(items) or 'this case'} with agency {agency_id} ({category})",
+            recipient=str(agency_id), category=category, items=items)
+
+    def share_with(self, *, agency_id: UUID, category: str, items: list[str], disclosed_on: date,
+                   purpose: str) -> UUID:
+        self.require_open()
+        consent_id = self.consent_for(agency_id, category, items)
+        self._disclosed(recipient_agency_id=agency_id, items=[i for i in intake.SHARE_ITEMS if i in items],
+                        consent_id=consent_id, disclosed_on=disclosed_on, purpose=purpose)
+        return consent_id
+
+    @event(CaseInfoDisclosed)
+    def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID, disclosed_on: date,
+                   purpose: str) -> None:
+        self.disclosures += 1
+
+    # -- referrals (つなぎ) -------------------------------------------------------------------------
+    def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],
+              referred_on: date) -> None:
+        """Hand the case to an agency: only under a current consent naming it, and the items the
+        agency receives are a recorded disclosure."""
+        self.require_open()
+        self.share_with(agency_id=agency_id, category=category, items=items, disclosed_on=referred_on,
+                        purpose="referral")
+        self._referred(referral_id=referral_id, centre_id=self.centre_id, agency_id=agency_id,
+                       agency_category=category, referred_on=referred_on)
+
+    @event(ReferralMade)
+    def _referred(self, referral_id: UUID, centre_id: UUID, agency_id: UUID, agency_category: str,
+                  referred_on: date) -> None:
+        self.referrals[str(referral_id)] = {"agency_id": agency_id, "category": agency_category,
+                                       "referred_on": referred_on, "outcome": None, "closed": False}
+
+    def _referral(self, referral_id: UUID) -> dict:
+        if str(referral_id) not in self.referrals:
+            raise InvalidReferral(f"no referral {referral_id} on this case")
+        return self.referrals[str(referral_id)]
+
+    def follow_up(self, *, referral_id: UUID, followed_up_on: date, note: dict | None) -> None:
+        if self._referral(referral_id)["closed"]:
+            raise WrongCaseStatus("the referral is closed")
+        self._followed_up(referral_id=referral_id, followed_up_on=followed_up_on, note=note)
+
+    @event(ReferralFollowedUp)
+    def _followed_up(self, referral_id: UUID, followed_up_on: date, note: dict | None) -> None:
+        pass
+
+    def record_outcome(self, *, referral_id: UUID, decided: bool, on: date, reason: dict | None) -> None:
+        referral = self._referral(referral_id)
+        if referral["outcome"] is not None:
+            raise WrongCaseStatus(f"the referral's outcome was recorded already ({referral['outcome']})")
+        if on < referral["referred_on"]:
+            raise InvalidReferral("the outcome cannot precede the referral")
+        if decided:
+            self._decided(referral_id=referral_id, centre_id=self.centre_id, agency_id=referral["agency_id"],
+                          agency_category=referral["category"], decided_on=on)
+        else:
+            self._declined(referral_id=referral_id, declined_on=on, reason=reason)
+
+    @event(SupportDecided)
+    def _decided(self, referral_id: UUID, centre_id: UUID, agency_id: UUID, agency_category: str,
+                 decided_on: date) -> None:
+        self.referrals[str(referral_id)]["outcome"] = "support_decided"
+
+    @event(ReferralDeclined)
+    def _declined(self, referral_id: UUID, declined_on: date, reason: dict | None) -> None:
+        self.referrals[str(referral_id)]["outcome"] = "declined"
+
+    def close_referral(self, *, referral_id: UUID, closed_on: date) -> None:
+        if self._referral(referral_id)["closed"]:
+            raise WrongCaseStatus("the referral is closed already")
+        self._referral_closed(referral_id=referral_id, closed_on=closed_on)
+
+    @event(ReferralClosed)
+    def _referral_closed(self, referral_id: UUID, closed_on: date) -> None:
+        self.referrals[str(referral_id)]["closed"] = True
+
+    # -- meetings and the case's end ----------------------------------------------------------------
+    def hold_meeting(self, *, meeting_id: UUID, held_on: date, agency_ids: list[str], note: dict | None) -> None:
+        self.require_open()
+        self._meeting(meeting_id=meeting_id, held_on=held_on, agency_ids=sorted(set(agency_ids)), note=note)
+
+    @event(SupportMeetingHeld)
+    def _meeting(self, meeting_id: UUID, held_on: date, agency_ids: list[str], note: dict | None) -> None:
+        self.meetings += 1
+
+    def close(self, *, reason: str, closed_on: date) -> None:
+        self.require_open()
+        if reason not in intake.CLOSE_REASONS:
+            raise InvalidCase(f"reason must be one of {intake.CLOSE_REASONS}")
+        self._closed(reason=reason, closed_on=closed_on)
+
+    @event(CaseClosed)
+    def _closed(self, reason: str, closed_on: date) -> None:
+        self.status = "closed"
+
+    def reopen(self, *, reopened_on: date) -> None:
+        if self.status != "closed":
+            raise WrongCaseStatus("only a closed case can be reopened")
+        self._reopened(reopened_on=reopened_on)
+
+    @event(CaseReopened)
+    def _reopened(self, reopened_on: date) -> None:
+        self.status = "open"
+
+    def require_open(self) -> None:
+        if self.status != "open":
+            raise WrongCaseStatus("the case is closed; reopen it first")
+
+    def open_referrals(self) -> list[str]:
+        return [r for r, v in self.referrals.items() if v["outcome"] is None and not v["closed"]]
+
+
+def _check_moment(moment: datetime) -> None:
+    if moment.tzinfo is None:
+        raise InvalidCase("the time needs a timezone (e.g. +09:00)")
+    if moment > datetime.now(timezone.utc) + CLOCK_SKEW:
+        raise InvalidCase("the time is in the future")

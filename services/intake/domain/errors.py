@@ -1,6 +1,6 @@
 """Named errors of the intake rules."""
 
-from libs.domain.errors import InvalidInput, NotFound
+from libs.domain.errors import Conflict, InvalidInput, NotFound
 
 
 class UnknownCentre(NotFound):
@@ -26,3 +26,28 @@ class InvalidCase(InvalidInput):
 class InvalidCentre(InvalidInput):
     problem = "invalid-centre"
     title = "Invalid centre"
+
+
+class InvalidAgency(InvalidInput):
+    problem = "invalid-agency"
+    title = "Invalid agency"
+
+
+class UnknownAgency(NotFound):
+    problem = "unknown-agency"
+    title = "No such agency"
+
+
+class ConsentMissing(Conflict):
+    problem = "consent-missing"
+    title = "No current consent to share with this recipient"
+
+
+class WrongCaseStatus(Conflict):
+    problem = "wrong-status"
+    title = "Not allowed in the case's current status"
+
+
+class InvalidReferral(InvalidInput):
+    problem = "invalid-referral"
+    title = "Invalid referral"

@@ -1,22 +1,33 @@
-"""/v1/cases and their consultations."""
+"""/v1/cases: consultations, outreach, consent to share, referrals, meetings, closing."""
 
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response
 
+from libs.platform.cloudevents import envelope_of
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
-from libs.platform.sealing import Sealer
+from libs.platform.sealing import Sealer, is_sealed
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     CaseCreate,
     CasePublic,
+    CloseCreate,
     ConsultationCreate,
     ConsultationPublic,
     ConsultationsPublic,
+    DatedCreate,
+    FollowUpCreate,
+    MeetingCreate,
+    OutcomeCreate,
+    OutreachCreate,
+    ReferralCreate,
+    ShareConsentCreate,
+    ShareCreate,
     SupporterRequestCreate,
     SupporterRequestPublic,
+    TimelinePublic,
 )
 from services.intake.domain.case import Case
 
@@ -26,9 +37,17 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 def case_public(case: Case, sealer: Sealer) -> CasePublic:
     return CasePublic(
         id=case.id, centre_id=case.centre_id, client_kind=case.client_kind, age_group=case.age_group,
+        residence_municipality=case.residence_municipality, status=case.status,
         personal_details=sealer.open(case.personal_details), consultation_count=len(case.consultations),
+        outreach_visits=case.outreach_visits, consents=case.consents,
+        referrals={k: {**v, "agency_id": str(v["agency_id"])} for k, v in case.referrals.items()},
         version=case.version,
     )
+
+
+def _out(case: Case, response: Response, sealer: Sealer) -> CasePublic:
+    response.headers["ETag"] = f'"{case.version}"'
+    return case_public(case, sealer)
 
 
 def consultation_public(case: Case, entry: dict, sealer: Sealer) -> ConsultationPublic:
@@ -45,19 +64,29 @@ def open_case(body: CaseCreate, actor: PrincipalDep, intake: IntakeDep, response
     details = body.personal_details.model_dump(mode="json", exclude_none=True) if body.personal_details else None
     case, created = intake.open_case(
         actor, centre_id=body.centre_id, client_kind=body.client_kind, age_group=body.age_group,
-        personal_details=details or None, idempotency_key=idempotency_key,
+        residence_municipality=body.residence_municipality, personal_details=details or None,
+        idempotency_key=idempotency_key,
     )
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/cases/{case.id}"
-    response.headers["ETag"] = f'"{case.version}"'
-    return case_public(case, intake.sealer)
+    return _out(case, response, intake.sealer)
 
 
 @router.get("/{case_id}", response_model=CasePublic)
 def get_case(case_id: UUID, actor: PrincipalDep, intake: IntakeDep, response: Response) -> CasePublic:
+    return _out(intake.get_case(actor, case_id), response, intake.sealer)
+
+
+@router.get("/{case_id}/timeline", response_model=TimelinePublic)
+def get_case_timeline(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> TimelinePublic:
+    """Every event of the case, sealed fields opened for the centre's staff."""
     case = intake.get_case(actor, case_id)
-    response.headers["ETag"] = f'"{case.version}"'
-    return case_public(case, intake.sealer)
+    events = []
+    for e in intake.events.get(case_id):
+        envelope = envelope_of("intake", e, tenant=case.tenant, sequence=e.originator_version)
+        data = {k: intake.sealer.open(v) if is_sealed(v) else v for k, v in envelope.data.items()}
+        events.append({"version": envelope.sequence, "type": envelope.type, "time": envelope.time, "data": data})
+    return TimelinePublic(case_id=case_id, events=events)
 
 
 @router.post("/{case_id}/consultations", status_code=201, response_model=ConsultationPublic)
@@ -80,6 +109,100 @@ def list_consultations(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
     case = intake.get_case(actor, case_id)
     data = [consultation_public(case, c, intake.sealer) for c in case.consultations]
     return ConsultationsPublic(data=data, count=len(data))
+
+
+@router.post("/{case_id}/outreach-visits", status_code=201, response_model=CasePublic)
+def record_outreach_visit(case_id: UUID, body: OutreachCreate, actor: PrincipalDep, intake: IntakeDep,
+                          response: Response, if_match: IfMatch = None) -> CasePublic:
+    """訪問支援 by a coordinator, a 訪問相談支援員 or a 市町村等支援員."""
+    case, _ = intake.act(actor, case_id, expected_version(if_match), lambda c: c.record_outreach_visit(
+        visit_id=uuid4(), staff_role=body.staff_role, occurred_at=body.occurred_at,
+        summary=intake.seal(case_id, body.summary)))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/share-consents", status_code=201, response_model=CasePublic)
+def consent_to_share(case_id: UUID, body: ShareConsentCreate, actor: PrincipalDep, intake: IntakeDep,
+                     response: Response) -> CasePublic:
+    case, _ = intake.act(actor, case_id, None, lambda c: c.consent_to_share(
+        consent_id=uuid4(), given_by=body.given_by, agency_ids=[str(a) for a in body.agency_ids],
+        categories=body.categories, items=list(body.items), explained_on=body.explained_on,
+        consent_text_version=body.consent_text_version))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/share-consents/{consent_id}/withdrawal", response_model=CasePublic)
+def withdraw_share_consent(case_id: UUID, consent_id: UUID, body: DatedCreate, actor: PrincipalDep,
+                           intake: IntakeDep, response: Response) -> CasePublic:
+    case, _ = intake.act(actor, case_id, None, lambda c: c.withdraw_consent(consent_id=consent_id, withdrawn_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/disclosures", status_code=201, response_model=CasePublic)
+def share_with_agency(case_id: UUID, body: ShareCreate, actor: PrincipalDep, intake: IntakeDep,
+                      response: Response) -> CasePublic:
+    """Give case information to an agency: refused without a current consent naming it."""
+    case, _ = intake.share(actor, case_id, agency_id=body.agency_id, items=list(body.items), on=body.on,
+                           purpose=body.purpose)
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/referrals", status_code=201, response_model=CasePublic)
+def refer_to_agency(case_id: UUID, body: ReferralCreate, actor: PrincipalDep, intake: IntakeDep,
+                    response: Response, idempotency_key: IdempotencyKey = None) -> CasePublic:
+    case, referral_id = intake.refer(actor, case_id, agency_id=body.agency_id, items=list(body.items),
+                                     referred_on=body.referred_on, idempotency_key=idempotency_key)
+    response.headers["Location"] = f"/v1/cases/{case_id}/referrals/{referral_id}"
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/referrals/{referral_id}/follow-ups", response_model=CasePublic)
+def follow_up_referral(case_id: UUID, referral_id: UUID, body: FollowUpCreate, actor: PrincipalDep,
+                       intake: IntakeDep, response: Response) -> CasePublic:
+    case, _ = intake.act(actor, case_id, None, lambda c: c.follow_up(
+        referral_id=referral_id, followed_up_on=body.followed_up_on, note=intake.seal(case_id, body.note)))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/referrals/{referral_id}/outcome", response_model=CasePublic)
+def record_referral_outcome(case_id: UUID, referral_id: UUID, body: OutcomeCreate, actor: PrincipalDep,
+                            intake: IntakeDep, response: Response) -> CasePublic:
+    """The agency's answer: 支援決定 (the outcome indicator) or declined."""
+    case, _ = intake.act(actor, case_id, None, lambda c: c.record_outcome(
+        referral_id=referral_id, decided=body.outcome == "support_decided", on=body.on,
+        reason=intake.seal(case_id, body.reason)))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/referrals/{referral_id}/closure", response_model=CasePublic)
+def close_referral(case_id: UUID, referral_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
+                   response: Response) -> CasePublic:
+    case, _ = intake.act(actor, case_id, None, lambda c: c.close_referral(referral_id=referral_id, closed_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/meetings", status_code=201, response_model=CasePublic)
+def hold_support_meeting(case_id: UUID, body: MeetingCreate, actor: PrincipalDep, intake: IntakeDep,
+                         response: Response) -> CasePublic:
+    """支援会議 on the case."""
+    case, _ = intake.act(actor, case_id, None, lambda c: c.hold_meeting(
+        meeting_id=uuid4(), held_on=body.held_on, agency_ids=[str(a) for a in body.agency_ids],
+        note=intake.seal(case_id, body.note)))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/closure", response_model=CasePublic)
+def close_case(case_id: UUID, body: CloseCreate, actor: PrincipalDep, intake: IntakeDep, response: Response,
+               if_match: IfMatch = None) -> CasePublic:
+    case, _ = intake.act(actor, case_id, expected_version(if_match), lambda c: c.close(reason=body.reason, closed_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/reopening", response_model=CasePublic)
+def reopen_case(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
+                response: Response) -> CasePublic:
+    case, _ = intake.act(actor, case_id, None, lambda c: c.reopen(reopened_on=body.on))
+    return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/supporter-requests", status_code=201, response_model=SupporterRequestPublic)

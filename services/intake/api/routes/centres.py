@@ -1,23 +1,42 @@
-"""/v1/centres"""
+"""/v1/centres: registration, profile, staffing, 後方支援, workload and open referrals."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from libs.domain.codes import validate_lg_code
-from libs.platform.deps import IdempotencyKey, PrincipalDep
+from libs.domain.fiscal import JST, fiscal_year
+from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.intake.api.deps import IntakeDep
-from services.intake.api.schemas import CentreCreate, CentrePublic
+from services.intake.api.schemas import (
+    BackOfficeSupportCreate,
+    CentreCreate,
+    CentreProfile,
+    CentrePublic,
+    CentreStaffing,
+    ReferralsPublic,
+    Workload,
+)
 from services.intake.domain.centre import Centre
+from services.intake.queries import open_referrals, workload
 
 router = APIRouter(prefix="/v1/centres", tags=["centres"])
 
 
 def centre_public(centre: Centre) -> CentrePublic:
     return CentrePublic(id=centre.id, name=centre.name, kind=centre.kind, site=centre.site,
-                        prefecture=centre.tenant, version=centre.version)
+                        prefecture=centre.tenant, profile=centre.profile, coordinators=centre.coordinators,
+                        outreach_workers=centre.outreach_workers,
+                        municipal_support_workers=centre.municipal_support_workers,
+                        shortfalls=centre.shortfalls(), version=centre.version)
+
+
+def _out(centre: Centre, response: Response) -> CentrePublic:
+    response.headers["ETag"] = f'"{centre.version}"'
+    return centre_public(centre)
 
 
 @router.post("", status_code=201, response_model=CentrePublic)
@@ -29,12 +48,46 @@ def register_centre(body: CentreCreate, actor: PrincipalDep, intake: IntakeDep, 
     )
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/centres/{centre.id}"
-    response.headers["ETag"] = f'"{centre.version}"'
-    return centre_public(centre)
+    return _out(centre, response)
 
 
 @router.get("/{centre_id}", response_model=CentrePublic)
 def get_centre(centre_id: UUID, actor: PrincipalDep, intake: IntakeDep, response: Response) -> CentrePublic:
+    return _out(intake.get_centre(actor, centre_id), response)
+
+
+@router.put("/{centre_id}/profile", response_model=CentrePublic)
+def set_centre_profile(centre_id: UUID, body: CentreProfile, actor: PrincipalDep, intake: IntakeDep,
+                       response: Response) -> CentrePublic:
+    values = body.model_dump(mode="json")
+    values["hours"] = {day: list(span) for day, span in values["hours"].items()}
+    return _out(intake.update_centre(actor, centre_id, lambda c: c.set_profile(**values)), response)
+
+
+@router.put("/{centre_id}/staffing", response_model=CentrePublic)
+def set_centre_staffing(centre_id: UUID, body: CentreStaffing, actor: PrincipalDep, intake: IntakeDep,
+                        response: Response) -> CentrePublic:
+    return _out(intake.update_centre(actor, centre_id, lambda c: c.set_staffing(**body.model_dump())), response)
+
+
+@router.post("/{centre_id}/backoffice-supports", status_code=201, response_model=CentrePublic)
+def give_backoffice_support(centre_id: UUID, body: BackOfficeSupportCreate, actor: PrincipalDep,
+                            intake: IntakeDep, response: Response) -> CentrePublic:
+    """後方支援: advice or a case consultation for a municipality or an agency."""
+    return _out(intake.give_backoffice_support(actor, centre_id, **body.model_dump()), response)
+
+
+@router.get("/{centre_id}/workload", response_model=Workload)
+def get_workload(centre_id: UUID, actor: PrincipalDep, intake: IntakeDep, runtime: RuntimeDep,
+                 fy: int | None = Query(default=None, ge=2009, le=2100)) -> dict:
     centre = intake.get_centre(actor, centre_id)
-    response.headers["ETag"] = f'"{centre.version}"'
-    return centre_public(centre)
+    runtime.catch_up()
+    return workload(runtime.engine, str(centre.id), fy or fiscal_year(datetime.now(JST)))
+
+
+@router.get("/{centre_id}/open-referrals", response_model=ReferralsPublic)
+def get_open_referrals(centre_id: UUID, actor: PrincipalDep, intake: IntakeDep, runtime: RuntimeDep) -> ReferralsPublic:
+    """Referrals awaiting the agency's outcome."""
+    centre = intake.get_centre(actor, centre_id)
+    runtime.catch_up()
+    return ReferralsPublic(data=open_referrals(runtime.engine, str(centre.id)))

@@ -1,0 +1,56 @@
+"""/public/v1: the open directory (情報発信) for portals and residents. No token, no personal data.
+
+Responses carry an ETag derived from the read model's position and the query, so a client's
+If-None-Match is answered 304 without touching the tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Query, Request, Response
+
+from libs.domain import agencies
+from libs.platform.deps import RuntimeDep
+from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres
+from services.intake.queries import directory_agencies, directory_centres
+
+router = APIRouter(prefix="/public/v1", tags=["public directory"])
+CODE = Query(default=None, pattern=r"^[0-9]{6}$")
+
+
+def _etag(runtime, request: Request) -> str:  # noqa: ANN001
+    runtime.catch_up()
+    position = runtime.followers[0].handler.position(runtime.followers[0].stream)
+    digest = hashlib.sha256(f"{position}|{request.url.path}|{request.url.query}".encode()).hexdigest()[:32]
+    return f'W/"{digest}"'
+
+
+def _not_modified(request: Request, response: Response, etag: str) -> bool:
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "public, max-age=60"
+    if request.headers.get("if-none-match") == etag:
+        response.status_code = 304
+        return True
+    return False
+
+
+@router.get("/centres", response_model=DirectoryCentres, responses={304: {"description": "not modified"}})
+def public_centres(request: Request, response: Response, runtime: RuntimeDep,
+                   municipality: str | None = CODE) -> DirectoryCentres | Response:
+    """Centres, satellites and consultation windows serving a municipality, with hours and contact."""
+    etag = _etag(runtime, request)
+    if _not_modified(request, response, etag):
+        return Response(status_code=304, headers=dict(response.headers))
+    return DirectoryCentres(data=directory_centres(runtime.engine, municipality))
+
+
+@router.get("/agencies", response_model=DirectoryAgencies, responses={304: {"description": "not modified"}})
+def public_agencies(request: Request, response: Response, runtime: RuntimeDep, category: str | None = None,
+                    municipality: str | None = CODE) -> DirectoryAgencies | Response:
+    """関係機関 by the ministry's category (libs/domain/agencies)."""
+    etag = _etag(runtime, request)
+    if _not_modified(request, response, etag):
+        return Response(status_code=304, headers=dict(response.headers))
+    rows = directory_agencies(runtime.engine, category=category, municipality=municipality)
+    return DirectoryAgencies(data=[{**r, "category_label": agencies.category(r["category"]).label} for r in rows])

@@ -1,0 +1,52 @@
+"""Reads over intake's read models: the public directory, open referrals, a centre's workload."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, func, or_, select
+
+from libs.domain.codes import prefecture_of
+from services.intake.projections import activity, agencies, cases, centres, referrals
+
+
+def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def directory_centres(engine: Engine, municipality: str | None) -> list[dict]:
+    """Centres and windows serving a municipality: its own windows and satellites, and the
+    centres of its prefecture (and of itself, when it is a designated city)."""
+    query = select(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant,
+                   centres.c.municipality, centres.c.address, centres.c.phone, centres.c.hours)
+    if municipality:
+        query = query.where(or_(centres.c.municipality == municipality, centres.c.tenant == municipality,
+                                centres.c.tenant == prefecture_of(municipality)))
+    return _rows(engine, query.order_by(centres.c.site, centres.c.name, centres.c.centre_id))
+
+
+def directory_agencies(engine: Engine, *, category: str | None, municipality: str | None) -> list[dict]:
+    query = select(agencies)
+    if category:
+        query = query.where(agencies.c.category == category)
+    if municipality:
+        query = query.where(agencies.c.municipality == municipality)
+    return _rows(engine, query.order_by(agencies.c.category, agencies.c.name, agencies.c.agency_id))
+
+
+def open_referrals(engine: Engine, centre_id: str) -> list[dict]:
+    query = select(referrals).where(referrals.c.centre_id == centre_id, referrals.c.outcome.is_(None),
+                                    referrals.c.closed.is_(False)).order_by(referrals.c.referred_on)
+    return _rows(engine, query)
+
+
+def workload(engine: Engine, centre_id: str, fy: int) -> dict:
+    with engine.connect() as conn:
+        by_kind = dict(conn.execute(select(activity.c.kind, func.count()).where(
+            activity.c.centre_id == centre_id, activity.c.fy == fy).group_by(activity.c.kind)).all())
+        open_cases = conn.execute(select(func.count()).select_from(cases).where(
+            cases.c.centre_id == centre_id, cases.c.status == "open")).scalar_one()
+        waiting = conn.execute(select(func.count()).select_from(referrals).where(
+            referrals.c.centre_id == centre_id, referrals.c.outcome.is_(None), referrals.c.closed.is_(False))).scalar_one()
+    return {"centre_id": centre_id, "fy": fy, "open_cases": open_cases, "referrals_awaiting_outcome": waiting,
+            "consultations": by_kind.get("consultation", 0), "outreach_visits": by_kind.get("outreach", 0),
+            "support_meetings": by_kind.get("meeting", 0), "backoffice_supports": by_kind.get("backoffice", 0)}
