@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("TSUNAGU_VAR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 from libs.platform.natsserver import EmbeddedNats  # noqa: E402
-from tests.harness import Database, ServiceServer  # noqa: E402
+from tests.harness import Database, ServiceServer, check_published_messages  # noqa: E402
 
 
 @pytest.fixture
@@ -23,7 +23,11 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     server = EmbeddedNats(tmp_path / "nats")
     server.start()
     yield server
-    server.stop()
+    try:
+        if server.proc is not None:
+            check_published_messages(server.url)
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -23,6 +23,10 @@ CONSULTATIONS = [
     ("email", "family", "2017-04-01T00:00:00+09:00"),
 ]
 REGISTRAR, CITY = "130001", "131016"  # 東京都 trains and registers; 千代田区 dispatches
+MUNICIPALITY_OF = {"130001": "131041", "270008": "271004"}  # where each prefecture's centres are (新宿区, 大阪市)
+HOURS = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+AGENCIES = [("千代田区保健所", "public_health_centre"), ("ハローワーク飯田橋", "hello_work"),
+            ("東京都立精神保健福祉センター", "mental_health_welfare_centre"), ("NPO法人つなぐ会", "private_support_group")]
 CONSENT = {"roster_listing": True, "follow_instructions": True, "confidentiality": True,
            "no_discrediting_conduct": True, "continuing_training": True, "consent_text_version": "資料4-v1"}
 SUPPORTERS = ["デモ 花子", "デモ 次郎", "デモ 三郎", "デモ 四郎", "デモ 五月"]
@@ -62,6 +66,13 @@ def _intake(portal: Portal) -> list[str]:
                              headers={"Idempotency-Key": f"demo-centre-{i}"})
             r.raise_for_status()
             centre_id = r.json()["id"]
+            term = {"starts_on": "2025-04-01", "ends_on": "2027-03-31"} if site == "satellite" else None
+            officer.put(f"/v1/centres/{centre_id}/profile", json={
+                "opened_fy": 2009 + i, "municipality": MUNICIPALITY_OF[pref], "address": f"{name} 所在地",
+                "phone": "03-0000-0000", "hours": HOURS, "satellite_term": term}).raise_for_status()
+            officer.put(f"/v1/centres/{centre_id}/staffing", json={
+                "coordinators": ["psychiatric_social_worker", "public_health_nurse"][: 2 - (i == 2)],
+                "outreach_workers": 1, "municipal_support_workers": 0}).raise_for_status()
         with portal.client("intake", "centre_staff", centre_id) as staff:
             for j in range(2):
                 r = staff.post("/v1/cases", headers={"Idempotency-Key": f"demo-case-{i}-{j}"}, json={
@@ -76,7 +87,35 @@ def _intake(portal: Portal) -> list[str]:
                                headers={"Idempotency-Key": f"demo-consultation-{i}-{j}-{k}"},
                                json={"channel": channel, "consulted_by": by, "occurred_at": when,
                                      "summary": "デモ相談"}).raise_for_status()
+    _referrals(portal, case_ids)
     return case_ids
+
+
+def _referrals(portal: Portal, case_ids: list[tuple[str, str]]) -> None:
+    """Agencies of several categories; one referral decided, one awaiting; one case closed."""
+    ids = {}
+    with portal.client("intake", "prefecture_officer", "130001") as officer:
+        for n, (name, category) in enumerate(AGENCIES):
+            ids[category] = officer.post("/v1/agencies", headers={"Idempotency-Key": f"demo-agency-{n}"}, json={
+                "name": name, "category": category, "municipality": CITY, "address": "東京都千代田区",
+                "phone": "03-1111-1111"}).json()["id"]
+    centre_id, case_id = case_ids[0]
+    with portal.client("intake", "centre_staff", centre_id) as staff:
+        base = f"/v1/cases/{case_id}"
+        staff.post(f"{base}/share-consents", json={
+            "categories": ["hello_work", "mental_health_welfare_centre"], "items": ["name", "contact"],
+            "explained_on": "2016-06-01", "consent_text_version": "demo-v1"}).raise_for_status()
+        for n, category in enumerate(("hello_work", "mental_health_welfare_centre")):
+            r = staff.post(f"{base}/referrals", headers={"Idempotency-Key": f"demo-referral-{n}"},
+                           json={"agency_id": ids[category], "items": ["name"], "referred_on": "2016-07-01"})
+            r.raise_for_status()
+            if n == 0:
+                referral = r.headers["location"].rsplit("/", 1)[1]
+                staff.post(f"{base}/referrals/{referral}/outcome",
+                           json={"outcome": "support_decided", "on": "2016-08-01"}).raise_for_status()
+    centre_id, case_id = case_ids[1]
+    with portal.client("intake", "centre_staff", centre_id) as staff:
+        staff.post(f"/v1/cases/{case_id}/closure", json={"reason": "resolved", "on": "2017-03-01"})
 
 
 def _registry(portal: Portal) -> list[str]:
