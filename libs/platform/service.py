@@ -138,6 +138,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     _mount_health(app)
     for router in spec.routers:
         app.include_router(router)
+    if spec.make_application is not None:
+        from libs.platform.audit import router as audit_router  # imports deps, which imports this module
+
+        app.include_router(audit_router)
     return app
 
 
