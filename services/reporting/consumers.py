@@ -1,4 +1,5 @@
-"""What reporting does with other services' events: it projects them into its read models."""
+"""What reporting does with other services' events: one projection (services/reporting/projections)
+follows INTAKE, REGISTRY and DISPATCH, one durable consumer and one recorded position per stream."""
 
 from __future__ import annotations
 

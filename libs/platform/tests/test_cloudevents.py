@@ -159,7 +159,7 @@ def test_the_data_holds_the_event_fields_without_eventsourcing_bookkeeping(
         "idempotency_key",
     }
     assert set(opened.data) == {
-        "tenant", "centre_id", "client_kind", "age_group", "personal_details",
+        "tenant", "centre_id", "client_kind", "age_group", "residence_municipality", "personal_details",
     }
 
 

@@ -1,37 +1,36 @@
-"""/v1/reports"""
+"""/v1/reports: the ministry's yearly statistics of the support centres (活動指標・成果目標)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter
 
 from libs.platform.deps import PrincipalDep, RuntimeDep
-from services.reporting.queries import consultation_report
+from services.reporting.api.deps import AsOf, FiscalYear
+from services.reporting.api.schemas import CentresReport, ConsultationReport, OutcomeReport, ReferralReport
+from services.reporting.queries import centres_report, consultation_report, outcome_report, referral_report
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
-class CentreConsultations(BaseModel):
-    centre_id: str
-    name: str
-    kind: str
-    site: str
-    tenant: str
-    consultations: int
-
-
-class ConsultationReport(BaseModel):
-    """延べ相談件数 of one fiscal year (年度)."""
-
-    fy: int
-    label: str
-    centres: list[CentreConsultations]
-    total: int
-
-
 @router.get("/consultations", response_model=ConsultationReport)
-def get_consultation_report(
-    actor: PrincipalDep, runtime: RuntimeDep,
-    fy: int = Query(ge=2009, le=2100, description="fiscal year (April–March), e.g. 2016 = 平成28年度"),
-) -> dict:
-    return consultation_report(runtime.engine, actor, fy)
+def get_consultation_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear, as_of: AsOf = None) -> dict:
+    """延べ相談件数 per centre, by channel, client kind and age group; 訪問支援 separately."""
+    return consultation_report(runtime.engine, actor, fy, as_of=as_of)
+
+
+@router.get("/referrals", response_model=ReferralReport)
+def get_referral_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear, as_of: AsOf = None) -> dict:
+    """関係機関につないだ件数: 9-column summary and 21-category detailed table, with 率."""
+    return referral_report(runtime.engine, actor, fy, as_of=as_of)
+
+
+@router.get("/outcome", response_model=OutcomeReport)
+def get_outcome_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear, as_of: AsOf = None) -> dict:
+    """成果目標: 専門機関での支援が決定した件数 against 前年度の1センターあたりの決定件数×設置数."""
+    return outcome_report(runtime.engine, actor, fy, as_of=as_of)
+
+
+@router.get("/centres", response_model=CentresReport)
+def get_centres_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear, as_of: AsOf = None) -> dict:
+    """年度別設置自治体数 (新規・累計) up to the fiscal year, and site counts."""
+    return centres_report(runtime.engine, actor, fy, as_of=as_of)

@@ -1,0 +1,35 @@
+"""Dispatch facts: 派遣の開始・終了 and サポーターの活動 (活動報告書 資料8), per municipality."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from libs.platform.cloudevents import Envelope
+from services.reporting.projections.common import Handlers, day, fact
+from services.reporting.projections.tables import activities, dispatch_events
+
+
+def dispatch_started(conn: Connection, e: Envelope) -> None:
+    on = day(e.data["started_on"])
+    conn.execute(dispatch_events.insert().values(fact(
+        e, on, dispatch_id=e.subject, kind="started", reason=None, happened_on=on)))
+
+
+def dispatch_ended(conn: Connection, e: Envelope) -> None:
+    on = day(e.data["ended_on"])
+    conn.execute(dispatch_events.insert().values(fact(
+        e, on, dispatch_id=e.subject, kind="ended", reason=e.data["reason"], happened_on=on)))
+
+
+def activity_reported(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["activity_date"])
+    conn.execute(activities.insert().values(fact(
+        e, on, report_id=d["report_id"], dispatch_id=e.subject, activity_type=d["activity_type"],
+        activity_date=on)))
+
+
+HANDLERS: Handlers = {
+    ("dispatch", "DispatchStarted"): dispatch_started,
+    ("dispatch", "DispatchEnded"): dispatch_ended,
+    ("dispatch", "ActivityReported"): activity_reported,
+}

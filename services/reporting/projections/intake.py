@@ -1,0 +1,73 @@
+"""Intake facts: centres (設置状況), cases, 延べ相談件数, 訪問支援, 関係機関へのつなぎ and 支援決定."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from libs.domain.fiscal import fiscal_year
+from libs.platform.cloudevents import Envelope
+from services.reporting.projections.common import Handlers, day, fact, instant
+from services.reporting.projections.tables import (
+    cases, centre_profiles, centres, consultations, outreach_visits, referrals, support_decisions,
+)
+
+
+def centre_registered(conn: Connection, e: Envelope) -> None:
+    d, at = e.data, instant(e.time)
+    conn.execute(centres.insert().values(
+        centre_id=e.subject, tenant=d["tenant"], name=d["name"], kind=d["kind"], site=d["site"],
+        registered_at=at, registered_fy=fiscal_year(at)))
+
+
+def centre_profile_set(conn: Connection, e: Envelope) -> None:
+    """開所年度 and the centre's municipality; a later profile replaces an earlier one."""
+    d = e.data
+    conn.execute(centre_profiles.insert().values(
+        event_id=e.id, centre_id=e.subject, opened_fy=int(d["opened_fy"]), municipality=d["municipality"],
+        sequence=e.sequence, time=instant(e.time)))
+
+
+def case_opened(conn: Connection, e: Envelope) -> None:
+    d = e.data
+    conn.execute(cases.insert().values(
+        case_id=e.subject, centre_id=d["centre_id"], tenant=d["tenant"], client_kind=d["client_kind"],
+        age_group=d["age_group"], residence_municipality=d.get("residence_municipality")))
+
+
+def consultation_recorded(conn: Connection, e: Envelope) -> None:
+    d, occurred_at = e.data, instant(e.data["occurred_at"])
+    conn.execute(consultations.insert().values(fact(
+        e, occurred_at, consultation_id=d["consultation_id"], case_id=e.subject, centre_id=d["centre_id"],
+        channel=d["channel"], consulted_by=d["consulted_by"], occurred_at=occurred_at)))
+
+
+def outreach_visit_recorded(conn: Connection, e: Envelope) -> None:
+    d, occurred_at = e.data, instant(e.data["occurred_at"])
+    conn.execute(outreach_visits.insert().values(fact(
+        e, occurred_at, visit_id=d["visit_id"], case_id=e.subject, centre_id=d["centre_id"],
+        staff_role=d["staff_role"], occurred_at=occurred_at)))
+
+
+def referral_made(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["referred_on"])
+    conn.execute(referrals.insert().values(fact(
+        e, on, referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],
+        agency_id=d["agency_id"], agency_category=d["agency_category"], referred_on=on)))
+
+
+def support_decided(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["decided_on"])
+    conn.execute(support_decisions.insert().values(fact(
+        e, on, referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],
+        agency_id=d["agency_id"], agency_category=d["agency_category"], decided_on=on)))
+
+
+HANDLERS: Handlers = {
+    ("intake", "CentreRegistered"): centre_registered,
+    ("intake", "CentreProfileSet"): centre_profile_set,
+    ("intake", "CaseOpened"): case_opened,
+    ("intake", "ConsultationRecorded"): consultation_recorded,
+    ("intake", "OutreachVisitRecorded"): outreach_visit_recorded,
+    ("intake", "ReferralMade"): referral_made,
+    ("intake", "SupportDecided"): support_decided,
+}

@@ -1,0 +1,71 @@
+"""ひきこもりサポーター派遣 per municipality and fiscal year, and the second 成果目標:
+サポーターの活動件数が前年度を上回ること (活動報告書 資料8, by activity date)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from libs.domain import dispatch
+from libs.domain.fiscal import wareki_label
+from libs.platform.auth import Principal
+from services.reporting.projections import activities, dispatch_events
+from services.reporting.queries.common import by_tenant, grouped
+from services.reporting.queries.scope import as_of_utc, of_visible_tenants
+
+
+def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict:
+    d, a = dispatch_events, activities
+    events, acts = of_visible_tenants(d, actor, as_of), of_visible_tenants(a, actor, as_of)
+    return {
+        "started": by_tenant(conn, d, d.c.tenant, events, d.c.kind == "started", d.c.fy == fy),
+        "ended": grouped(conn, d, (d.c.tenant, d.c.reason), events, d.c.kind == "ended", d.c.fy == fy),
+        "activities": grouped(conn, a, (a.c.tenant, a.c.activity_type), acts, a.c.fy == fy),
+        "previous": by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1),
+    }
+
+
+def _codes(found: dict[tuple, int], tenant: str | None, known: tuple[str, ...]) -> dict[str, int]:
+    """Counts by code of one tenant (None: all tenants), every known code first."""
+    out = dict.fromkeys(known, 0)
+    for (t, code), n in sorted(found.items()):
+        if tenant is None or t == tenant:
+            out[code] = out.get(code, 0) + n
+    return out
+
+
+def _row(facts: dict, tenant: str | None) -> dict:
+    def one(counts: dict[str, int]) -> int:
+        return sum(counts.values()) if tenant is None else counts.get(tenant, 0)
+
+    by_type = _codes(facts["activities"], tenant, dispatch.ACTIVITY_TYPES)
+    ended = _codes(facts["ended"], tenant, dispatch.END_REASONS)
+    total, previous = sum(by_type.values()), one(facts["previous"])
+    return {
+        "started": one(facts["started"]),
+        "ended": sum(ended.values()),
+        "ended_by_reason": ended,
+        "activities": by_type,
+        "activity_total": total,
+        "previous_activity_total": previous,
+        "met": total > previous,  # 前年度を上回ること: strictly more
+    }
+
+
+def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+    """派遣 started and ended and サポーターの活動件数 by activity type, per municipality and in total,
+    each against the previous fiscal year."""
+    as_of = as_of_utc(as_of)
+    with engine.connect() as conn:
+        facts = _facts(conn, actor, fy, as_of)
+    tenants = sorted(set(facts["started"]) | set(facts["previous"])
+                     | {key[0] for key in facts["ended"]} | {key[0] for key in facts["activities"]})
+    return {
+        "fy": fy,
+        "label": wareki_label(fy),
+        "previous_fy": fy - 1,
+        "previous_label": wareki_label(fy - 1),
+        "municipalities": [{"tenant": t, **_row(facts, t)} for t in tenants],
+        "total": _row(facts, None),
+    }

@@ -1,0 +1,81 @@
+"""Who may see which rows of a report, and which rows existed "as of" an instant.
+
+- ministry, auditor: the whole nation;
+- prefecture_officer: a prefecture (PP000C) sees itself and every local government inside it
+  (same first two digits); a designated city sees itself;
+- centre_staff: its own centre (intake tables only);
+- municipal_officer: its own municipality (supporter and dispatch tables only);
+- anyone else: 403.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, Select, Table, func, select, true
+
+from libs.domain.codes import is_prefecture
+from libs.domain.errors import InvalidInput
+from libs.platform.auth import NotAllowed, Principal
+from services.reporting.projections import centres
+
+NATIONWIDE_ROLES = ("ministry", "auditor")
+
+
+def visible_centres(actor: Principal) -> ColumnElement[bool] | None:
+    """The rp_centres rows the caller may see (None: all of them)."""
+    if actor.has(*NATIONWIDE_ROLES):
+        return None
+    if actor.has("prefecture_officer"):
+        return _region(actor, centres.c.tenant)
+    if actor.has("centre_staff"):
+        return centres.c.centre_id == actor.org
+    raise NotAllowed("centre reports are for the ministry, prefectures, designated cities and centres")
+
+
+def visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
+    """The rows of a per-local-government table (supporters, dispatch) the caller may see."""
+    if actor.has(*NATIONWIDE_ROLES):
+        return None
+    if actor.has("prefecture_officer"):
+        return _region(actor, tenant)
+    if actor.has("municipal_officer"):
+        return tenant == actor.org
+    raise NotAllowed("supporter and dispatch reports are for the ministry, prefectures and municipalities")
+
+
+def _region(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool]:
+    if is_prefecture(actor.org):
+        return func.substr(tenant, 1, 2) == actor.org[:2]
+    return tenant == actor.org
+
+
+def centre_ids(actor: Principal, as_of: datetime | None) -> Select:
+    """The ids of the centres in scope (and registered by `as_of`), to filter facts by centre."""
+    query = select(centres.c.centre_id).where(until(centres.c.registered_at, as_of))
+    visible = visible_centres(actor)
+    return query if visible is None else query.where(visible)
+
+
+def of_visible_centres(table: Table, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:
+    """Facts of a centre-owned table that the caller may see and that existed at `as_of`."""
+    return table.c.centre_id.in_(centre_ids(actor, as_of)) & until(table.c.time, as_of)
+
+
+def of_visible_tenants(table: Table, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:
+    visible = visible_tenants(actor, table.c.tenant)
+    clause = until(table.c.time, as_of)
+    return clause if visible is None else clause & visible
+
+
+def until(column: ColumnElement[datetime], as_of: datetime | None) -> ColumnElement[bool]:
+    return true() if as_of is None else column <= as_of
+
+
+def as_of_utc(as_of: datetime | None) -> datetime | None:
+    """The as-of instant in UTC, as the projections store envelope times; a naive one is refused."""
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
+        raise InvalidInput("as_of needs a timezone, e.g. 2017-03-31T23:59:59+09:00")
+    return as_of.astimezone(UTC)

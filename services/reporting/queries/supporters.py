@@ -1,0 +1,77 @@
+"""ひきこもりサポーター per registrar (実施主体: the prefecture, designated city or municipality that
+trains and registers them) and fiscal year: 新規登録, 再登録, 辞退, 取消し, 期間満了, 登録名簿の
+提供, and the supporters registered at the end of the year (31 March)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Engine, distinct, func, select
+
+from libs.domain.fiscal import wareki_label
+from libs.platform.auth import Principal
+from services.reporting.projections import rosters, supporter_endings, supporter_terms
+from services.reporting.queries.common import by_tenant
+from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until
+
+METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
+           "rosters_provided", "roster_entries")
+# A withdrawal (辞退) or revocation (取消し) ends a term at once; expiry is the term's own end date.
+CANCELLING = ("withdrawn", "revoked")
+
+
+def fiscal_year_end(fy: int) -> date:
+    return date(fy + 1, 3, 31)
+
+
+def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, day: date) -> dict[str, int]:
+    """Supporters registered on `day`, per registrar: a term with term_starts_on ≤ day ≤
+    term_ends_on, not withdrawn or revoked on or before `day` (and after that term started)."""
+    t, e = supporter_terms, supporter_endings
+    cancelled = (
+        select(e.c.event_id)
+        .where(e.c.supporter_id == t.c.supporter_id, e.c.reason.in_(CANCELLING),
+               e.c.ended_on >= t.c.term_starts_on, e.c.ended_on <= day, until(e.c.time, as_of))
+        .exists()
+    )
+    query = (
+        select(t.c.tenant, func.count(distinct(t.c.supporter_id)).label("n"))
+        .where(of_visible_tenants(t, actor, as_of), t.c.term_starts_on <= day, t.c.term_ends_on >= day,
+               ~cancelled)
+        .group_by(t.c.tenant)
+    )
+    return {r.tenant: r.n for r in conn.execute(query)}
+
+
+def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict[str, dict[str, int]]:
+    t, e, r = supporter_terms, supporter_endings, rosters
+    terms, endings, provided = (of_visible_tenants(x, actor, as_of) for x in (t, e, r))
+
+    def ended(reason: str) -> dict[str, int]:
+        return by_tenant(conn, e, e.c.tenant, endings, e.c.reason == reason, e.c.fy == fy)
+
+    return {
+        "newly_registered": by_tenant(conn, t, t.c.tenant, terms, t.c.kind == "registered", t.c.fy == fy),
+        "renewed": by_tenant(conn, t, t.c.tenant, terms, t.c.kind == "renewed", t.c.fy == fy),
+        "withdrawn": ended("withdrawn"),
+        "revoked": ended("revoked"),
+        "expired": ended("expired"),
+        "registered_at_fy_end": registered_on(conn, actor, as_of, fiscal_year_end(fy)),
+        "rosters_provided": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy),
+        "roster_entries": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy, value=r.c.entries),
+    }
+
+
+def supporters_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+    """ひきこもりサポーターの登録状況 of one fiscal year, per registrar and in total."""
+    as_of = as_of_utc(as_of)
+    with engine.connect() as conn:
+        metrics = _metrics(conn, actor, fy, as_of)
+    tenants = sorted(set().union(*metrics.values()))
+    return {
+        "fy": fy,
+        "label": wareki_label(fy),
+        "fy_end": fiscal_year_end(fy).isoformat(),
+        "registrars": [{"tenant": tenant, **{k: metrics[k].get(tenant, 0) for k in METRICS}} for tenant in tenants],
+        "total": {k: sum(metrics[k].values()) for k in METRICS},
+    }

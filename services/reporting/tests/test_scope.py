@@ -1,0 +1,67 @@
+"""Each caller sees only its own: a prefecture its region, a centre itself, a municipality itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.platform.auth import NotAllowed
+from services.reporting.queries import (
+    centres_report, consultation_report, dispatch_report, outcome_report, referral_report, supporters_report,
+)
+from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, OSAKA, OSAKA_CITY, TOKYO, principal
+
+
+@pytest.fixture
+def two_prefectures(feed) -> dict[str, str]:
+    centres = {org: feed.centre(org, opened_fy=2012) for org in (TOKYO, CHIYODA, OSAKA)}
+    for org, centre in centres.items():
+        case = feed.case(centre)
+        feed.consultation(case, "2016-05-01T10:00:00+09:00")
+        feed.referral(case, "medical_institution", "2016-05-02")
+        feed.decision(case, "2016-06-01")
+    for org in (CHIYODA, CHUO, OSAKA_CITY):
+        dispatch_id = feed.dispatch_started(org, "2016-06-01")
+        feed.activity(org, dispatch_id, "2016-06-02")
+    for org in (TOKYO, OSAKA):
+        feed.registered(org, "2016-04-01", "2019-03-31")
+    return centres
+
+
+def test_a_prefecture_officer_sees_its_own_prefecture_and_the_local_governments_inside_it(engine, two_prefectures):
+    tokyo = principal("prefecture_officer", TOKYO)
+    report = consultation_report(engine, tokyo, 2016)
+    assert {c["tenant"] for c in report["centres"]} == {TOKYO, CHIYODA} and report["total"] == 2
+    assert referral_report(engine, tokyo, 2016)["summary"]["total"] == 2
+    assert outcome_report(engine, tokyo, 2016)["decided"] == 2
+    assert centres_report(engine, tokyo, 2016)["local_governments"] == 2
+    assert {r["tenant"] for r in dispatch_report(engine, tokyo, 2016)["municipalities"]} == {CHIYODA, CHUO}
+    assert [r["tenant"] for r in supporters_report(engine, tokyo, 2016)["registrars"]] == [TOKYO]
+    assert referral_report(engine, MINISTRY, 2016)["summary"]["total"] == 3
+
+
+def test_centre_staff_see_their_own_centre_only(engine, two_prefectures):
+    staff = principal("centre_staff", two_prefectures[CHIYODA])
+    assert [c["tenant"] for c in consultation_report(engine, staff, 2016)["centres"]] == [CHIYODA]
+    assert referral_report(engine, staff, 2016)["summary"]["total"] == 1
+    assert outcome_report(engine, staff, 2016)["centres"] == 1
+    with pytest.raises(NotAllowed):
+        dispatch_report(engine, staff, 2016)
+
+
+def test_a_municipal_officer_sees_its_own_municipality_in_dispatch_and_supporter_tables_only(engine, two_prefectures):
+    chuo = principal("municipal_officer", CHUO)
+    assert [r["tenant"] for r in dispatch_report(engine, chuo, 2016)["municipalities"]] == [CHUO]
+    assert dispatch_report(engine, chuo, 2016)["total"]["activity_total"] == 1
+    assert supporters_report(engine, chuo, 2016)["registrars"] == []
+    for centre_report in (consultation_report, referral_report, outcome_report, centres_report):
+        with pytest.raises(NotAllowed):
+            centre_report(engine, chuo, 2016)
+
+
+@pytest.mark.parametrize("role", ["supporter", "integrator", "portal"])
+def test_other_roles_are_refused_every_report(engine, projection, role):
+    caller = principal(role, TOKYO)
+    for report in (consultation_report, referral_report, outcome_report, centres_report, dispatch_report,
+                   supporters_report):
+        with pytest.raises(NotAllowed):
+            report(engine, caller, 2016)

@@ -1,0 +1,58 @@
+"""ひきこもりサポーター per registrar, and サポーターの活動件数 per municipality against last year."""
+
+from __future__ import annotations
+
+from services.reporting.queries import dispatch_report, supporters_report
+from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, TOKYO
+
+
+def test_registered_at_the_end_of_the_year_is_the_terms_current_on_31_march(feed, engine):
+    feed.registered(TOKYO, "2016-05-01", "2019-03-31")
+    ended = feed.registered(TOKYO, "2015-04-01", "2017-03-30")  # term ended the day before
+    feed.registered(TOKYO, "2016-06-01", "2019-03-31", supporter_id="withdrew")
+    feed.withdrawn(TOKYO, "withdrew", "2017-03-31")  # withdrawn on 31 March: not registered that night
+    revoked = feed.registered(TOKYO, "2016-07-01", "2019-03-31")
+    feed.revoked(TOKYO, revoked, "2017-04-02")  # revoked after the year's end: still counted
+    renewed = feed.registered(TOKYO, "2014-04-01", "2016-12-31")
+    feed.renewed(TOKYO, renewed, "2016-12-01", "2017-01-01", "2019-12-31")
+    feed.expired(TOKYO, ended, "2017-03-30")
+    feed.roster(TOKYO, CHIYODA, "2016-09-01", entries=3)
+    feed.roster(TOKYO, CHUO, "2016-09-02", entries=2)
+    report = supporters_report(engine, MINISTRY, 2016)
+    assert report["fy_end"] == "2017-03-31"
+    assert report["total"] == {"newly_registered": 3, "renewed": 1, "withdrawn": 1, "revoked": 0, "expired": 1,
+                               "registered_at_fy_end": 3, "rosters_provided": 2, "roster_entries": 5}
+    assert [r["tenant"] for r in report["registrars"]] == [TOKYO]
+    assert supporters_report(engine, MINISTRY, 2017)["total"]["revoked"] == 1
+
+
+def test_a_supporter_who_withdrew_and_registered_again_counts_with_the_new_term(feed, engine):
+    s = feed.registered(TOKYO, "2015-04-01", "2018-03-31")
+    feed.withdrawn(TOKYO, s, "2015-10-01")
+    feed.registered(TOKYO, "2016-04-01", "2019-03-31", supporter_id=s)
+    assert supporters_report(engine, MINISTRY, 2015)["total"]["registered_at_fy_end"] == 0
+    assert supporters_report(engine, MINISTRY, 2016)["total"]["registered_at_fy_end"] == 1
+
+
+def test_activity_counts_by_type_are_compared_with_the_previous_year_per_municipality_and_in_total(feed, engine):
+    chiyoda = feed.dispatch_started(CHIYODA, "2015-06-01")
+    chuo = feed.dispatch_started(CHUO, "2016-06-01")
+    for day in ("2015-06-10", "2016-03-31"):
+        feed.activity(CHIYODA, chiyoda, day)
+    feed.activity(CHIYODA, chiyoda, "2016-04-01", "interview")
+    feed.activity(CHIYODA, chiyoda, "2016-05-01", "accompanied_outing")
+    feed.activity(CHUO, chuo, "2016-06-10", "case_meeting")
+    feed.dispatch_ended(CHIYODA, chiyoda, "2016-06-30", "subject_requested_stop")
+    report = dispatch_report(engine, MINISTRY, 2016)
+    rows = {r["tenant"]: r for r in report["municipalities"]}
+    assert rows[CHIYODA]["activities"] == {"visit": 0, "interview": 1, "accompanied_outing": 1, "case_meeting": 0,
+                                           "other": 0}
+    def against_last_year(row: dict) -> tuple[int, int, bool]:
+        return row["activity_total"], row["previous_activity_total"], row["met"]
+
+    assert against_last_year(rows[CHIYODA]) == (2, 2, False)  # equal is not above
+    assert against_last_year(rows[CHUO]) == (1, 0, True)
+    assert rows[CHIYODA]["ended_by_reason"]["subject_requested_stop"] == 1 and rows[CHUO]["started"] == 1
+    total = report["total"]
+    assert against_last_year(total) == (3, 2, True)
+    assert (report["previous_fy"], report["previous_label"]) == (2015, "平成27年度")
