@@ -167,3 +167,32 @@ def test_bad_intake_input_changes_nothing(nats_server, start_service):
             "opened_fy": 2009, "municipality": "131016", "address": "x", "phone": "0", "hours": {"mon": ["17:00", "09:00"]}})
         assert r.status_code == 422
     assert recorder.max_notification_id() == before
+
+
+def test_referrals_and_support_decisions_reach_the_ministrys_tables(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    agencies = {c: _agency(intake, c, c) for c in ("hello_work", "employment_other", "medical_institution")}
+    base = f"/v1/cases/{case_id}"
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"{base}/share-consents", json={"categories": list(agencies), "items": ["name"],
+                                                   "explained_on": "2016-04-01", "consent_text_version": "v"})
+        made = {}
+        for category, on in (("hello_work", "2016-06-01"), ("employment_other", "2017-03-31"),
+                             ("medical_institution", "2017-04-01")):
+            r = staff.post(f"{base}/referrals", json={"agency_id": agencies[category], "referred_on": on})
+            assert r.status_code == 201, r.text
+            made[category] = r.headers["location"].rsplit("/", 1)[1]
+        staff.post(f"{base}/referrals/{made['hello_work']}/outcome", json={"outcome": "support_decided", "on": "2016-07-01"})
+    with reporting.client(role="ministry", org="mhlw") as ministry:
+        body = eventually(lambda: (b := ministry.get("/v1/reports/referrals", params={"fy": 2016}).json())
+                          and b["summary"]["total"] == 2 and b)
+        summary = {c["code"]: (c["count"], c["rate"]) for c in body["summary"]["columns"]}
+        assert summary["hello_work"] == (1, 50.0) and summary["other"] == (1, 50.0)  # the duplicate column → その他
+        outcome = eventually(lambda: (o := ministry.get("/v1/reports/outcome", params={"fy": 2016}).json())
+                             and o["decided"] == 1 and o)
+        assert outcome["label"] == "平成28年度"
+        csv = ministry.get("/v1/reports/referrals/export", params={"fy": 2016, "format": "csv"})
+        assert csv.content.startswith("\ufeff".encode()) and "ハローワーク" in csv.content.decode("utf-8-sig")
+        assert ministry.get("/v1/reports/referrals", params={"fy": 2017}).json()["summary"]["total"] == 1
