@@ -17,6 +17,7 @@ from typing import Protocol
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from libs.platform.bus import Bus
 from libs.platform.cloudevents import Envelope, InvalidEnvelope
@@ -64,14 +65,28 @@ class ConsumerRunner:
         self._sub = None
 
     async def subscribe(self) -> None:
+        """Bind the durable consumer. When the handler's recorded position is behind what the
+        durable has acknowledged (its read model was rebuilt or restored from a backup), the
+        durable is recreated to deliver again from the handler's position."""
         await self.bus.ensure_stream(self.spec)
-        self._sub = await self.bus.js.pull_subscribe(
+        js = self.bus.js
+        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        try:
+            info = await js.consumer_info(self.spec.name, self.durable)
+            if info.ack_floor is not None and (info.ack_floor.stream_seq or 0) > position:
+                log.warning("consumer %s: handler at %s, durable acked %s: replaying", self.durable, position,
+                            info.ack_floor.stream_seq)
+                await js.delete_consumer(self.spec.name, self.durable)
+        except NotFoundError:
+            pass
+        self._sub = await js.pull_subscribe(
             f"{self.spec.service}.>",
             durable=self.durable,
             stream=self.spec.name,
             config=ConsumerConfig(
                 ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=position + 1,
                 ack_wait=self.ack_wait,
                 max_ack_pending=10_000,
             ),

@@ -5,25 +5,20 @@ Run it with the reporting service stopped: `python -m services.reporting.rebuild
 1. `rebuild(engine)` drops and recreates every rp_* table and deletes this projection's rows in
    projection_positions, projected_events and skipped_messages, in one transaction: the recorded
    position of every stream is 0 again.
-2. `reset_consumers(bus)` deletes the projection's durable JetStream consumers. The consumer runner
-   creates them again with DeliverPolicy.ALL, so the streams (kept forever) are delivered from their
-   first message. Without this step the old durables, having acked everything, would only deliver
-   new messages, and the runner would wait for the missing ones forever.
+2. When the service starts again, the consumer runner sees each durable ahead of the recorded
+   position and recreates it from position + 1, so the streams (kept forever) are replayed from
+   their first message.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
-from nats.js.errors import NotFoundError
 from sqlalchemy import Engine, Table
 
-from libs.platform.bus import Bus
 from libs.platform.db import make_engine
 from libs.platform.settings import Settings
-from libs.platform.streams import STREAMS
 from services.reporting.projections import ReportingProjection, metadata
 
 log = logging.getLogger(__name__)
@@ -44,32 +39,6 @@ def rebuild(engine: Engine) -> None:
         metadata.create_all(conn, tables=tables)
 
 
-def durable_names() -> list[tuple[str, str]]:
-    """(stream, durable) of each consumer of this projection, named as the consumer runner names them."""
-    return [(spec.name, f"{ReportingProjection.name}-{spec.name.lower()}") for spec in STREAMS.values()]
-
-
-async def reset_consumers(bus: Bus) -> list[str]:
-    """Delete the projection's durable consumers; returns the ones that existed."""
-    deleted = []
-    for stream, durable in durable_names():
-        try:
-            await bus.js.delete_consumer(stream, durable)
-            deleted.append(durable)
-        except NotFoundError:
-            pass
-    return deleted
-
-
-async def _reset(settings: Settings, timeout: float) -> list[str]:
-    bus = Bus(settings.nats_url, name="tsunagu-reporting-rebuild")
-    await asyncio.wait_for(bus.connect(), timeout)
-    try:
-        return await reset_consumers(bus)
-    finally:
-        await bus.close()
-
-
 def main() -> int:
     settings = Settings.from_env("reporting")
     engine = make_engine(settings)
@@ -77,14 +46,7 @@ def main() -> int:
         rebuild(engine)
     finally:
         engine.dispose()
-    print("reporting read models dropped and recreated; positions reset to 0")
-    try:
-        deleted = asyncio.run(_reset(settings, timeout=5))
-    except (TimeoutError, asyncio.TimeoutError):
-        print(f"NATS at {settings.nats_url} did not answer: delete the durables "
-              f"{', '.join(d for _, d in durable_names())} before starting reporting", file=sys.stderr)
-        return 1
-    print(f"durable consumers deleted: {', '.join(deleted) or 'none existed'}")
+    print("reporting read models dropped and recreated; positions reset to 0: start reporting to replay")
     return 0
 
 

@@ -12,7 +12,7 @@ from services.reporting.projections import OutdatedReadModels, ReportingProjecti
 from services.reporting.queries import (
     centres_report, consultation_report, dispatch_report, outcome_report, referral_report, supporters_report,
 )
-from services.reporting.rebuild import durable_names, rebuild, reporting_tables
+from services.reporting.rebuild import rebuild, reporting_tables
 from services.reporting.tests.conftest import CHIYODA, MINISTRY, TOKYO
 
 JST = timezone(timedelta(hours=9))
@@ -68,11 +68,6 @@ def test_rebuild_empties_the_read_models_and_resets_the_positions_so_a_replay_gi
     assert referral_report(engine, MINISTRY, 2016)["summary"]["total"] == 0
     feed.replay()
     assert [report(engine, MINISTRY, 2016) for report in reports] == before
-
-
-def test_the_durables_to_reset_are_the_ones_the_consumer_runner_names():
-    assert durable_names() == [("INTAKE", "reporting-intake"), ("REGISTRY", "reporting-registry"),
-                               ("DISPATCH", "reporting-dispatch")]
 
 
 def test_tables_of_an_older_shape_stop_the_start_until_they_are_rebuilt(engine, projection):
