@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres bench openapi install clean
+.PHONY: run test test-sqlite test-postgres bench openapi install browser clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,21 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium and a CJK font for the dashboard's browser test (no browser download).
+# Installed when missing and we may (root); otherwise that one test says it was skipped.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
+	      || echo "could not install chromium: the dashboard browser test will be skipped"; \
+	  else echo "chromium missing and not root: the dashboard browser test will be skipped"; fi; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/tsunagu run
 
 # The whole suite on SQLite, then on PostgreSQL when one answers (CI requires it).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m tests.runner
 
 test-sqlite: $(STAMP)

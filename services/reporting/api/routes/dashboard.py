@@ -1,0 +1,26 @@
+"""/dashboard: a small static page over the JSON API (tables and trend charts).
+
+The page itself holds no data; it reads the reports with the bearer token given in the URL
+fragment, so every number on it is scoped by the same rules as the API.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+router = APIRouter(tags=["dashboard"])
+
+
+@cache
+def _page() -> str:
+    return (Path(__file__).resolve().parents[2] / "dashboard" / "index.html").read_text(encoding="utf-8")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard() -> HTMLResponse:
+    return HTMLResponse(_page(), headers={"Cache-Control": "no-store", "Content-Security-Policy":
+                                       "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"})
