@@ -68,6 +68,17 @@ class ConsultationRecorded(_Intake, Aggregate.Event):
 SUPPORT_NEEDS = ("visit", "interview", "accompanied_outing", "case_meeting", "information", "place")
 
 
+class ConsultationVoided(_Intake, Aggregate.Event):
+    """A consultation recorded by mistake (e.g. entered twice) no longer counts in 延べ相談件数 of
+    the year it belongs to; the original event stays in the log."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    consultation_id: UUID
+    voided_on: date
+    reason: str
+
+
 class SupporterRequested(_Intake, Aggregate.Event):
     """The person (or family) asks for a ひきこもりサポーター; the municipality that runs dispatch
     receives it. Pseudonymous: needs and preferences are codes, never free text."""
@@ -89,6 +100,7 @@ SHARE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultati
 STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")  # コーディネーター / 訪問相談支援員 / 市町村等支援員
 QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent", "none")
 PROFESSIONAL_QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent")
+VOID_REASONS = ("duplicate_entry", "wrong_case", "not_a_consultation")
 CLOSE_REASONS = ("support_decided", "resolved", "moved_away", "no_contact", "other")
 BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後方支援: 助言・相談対応等
 
@@ -266,7 +278,7 @@ class CaseReopened(_Intake, Aggregate.Event):
 
 EVENTS: tuple[type[Contract], ...] = (
     CentreRegistered, CentreProfileSet, CentreStaffingSet, BackOfficeSupportGiven, AgencyRegistered,
-    CaseOpened, ConsultationRecorded, OutreachVisitRecorded, InfoSharingConsented, InfoSharingWithdrawn,
+    CaseOpened, ConsultationRecorded, ConsultationVoided, OutreachVisitRecorded, InfoSharingConsented, InfoSharingWithdrawn,
     CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined, ReferralClosed,
     SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened,
 )

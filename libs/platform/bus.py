@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import nats
 from nats.aio.client import Client
@@ -17,9 +18,11 @@ log = logging.getLogger(__name__)
 
 
 class Bus:
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, replicas: int | None = None) -> None:
         self.url = url
         self.name = name
+        # R3 in a cluster (DESIGN §2); NATS_STREAM_REPLICAS says so, 1 on a single server.
+        self.replicas = replicas or int(os.environ.get("NATS_STREAM_REPLICAS", "1"))
         self.nc: Client | None = None
         self._ready = asyncio.Event()
 
@@ -39,7 +42,7 @@ class Bus:
         while self.nc is None:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    [u.strip() for u in self.url.split(",")],  # a cluster: every node's URL
                     name=self.name,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.25,
@@ -74,6 +77,7 @@ class Bus:
             storage=StorageType.FILE,
             retention=RetentionPolicy.LIMITS,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=self.replicas,
         )
         try:
             await self.js.add_stream(config)

@@ -58,6 +58,7 @@ activity = Table(
     Column("event_id", String(36), primary_key=True),
     Column("centre_id", String(36), nullable=False, index=True),
     Column("kind", String(32), nullable=False),  # consultation | outreach | meeting | backoffice
+    Column("ref", String(36), index=True),  # the consultation id, for a later void
     Column("fy", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
@@ -82,7 +83,8 @@ class IntakeReadModel(SqlProjection):
             kind, field = _ACTIVITY[e.name]
             at = _moment(d[field])
             centre = e.subject if e.aggregate == "centre" else d.get("centre_id") or self._centre_of(conn, e.subject)
-            conn.execute(activity.insert().values(event_id=e.id, centre_id=centre, kind=kind, fy=fiscal_year(at), at=at))
+            conn.execute(activity.insert().values(event_id=e.id, centre_id=centre, kind=kind, fy=fiscal_year(at), at=at,
+                                                  ref=d.get("consultation_id")))
         match e.name:
             case "CentreRegistered":
                 conn.execute(centres.insert().values(centre_id=e.subject, tenant=d["tenant"], name=d["name"],
@@ -101,6 +103,9 @@ class IntakeReadModel(SqlProjection):
             case "CaseClosed" | "CaseReopened":
                 status = "closed" if e.name == "CaseClosed" else "open"
                 conn.execute(cases.update().where(cases.c.case_id == e.subject).values(status=status))
+            case "ConsultationVoided":
+                conn.execute(activity.delete().where(activity.c.kind == "consultation",
+                                                     activity.c.ref == d["consultation_id"]))
             case "ReferralMade":
                 conn.execute(referrals.insert().values(
                     referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],

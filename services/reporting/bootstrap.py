@@ -6,14 +6,14 @@ from fastapi import FastAPI
 
 from libs.platform.service import ServiceSpec, create_service_app
 from libs.platform.settings import Settings
-from services.reporting.api.routes import dashboard, exports, reports, supporters
+from services.reporting.api.routes import dashboard, exports, reports, submissions, supporters
 from services.reporting.consumers import make_consumers
 
 SPEC = ServiceSpec(
     name="reporting",
     title="Tsunagu reporting",
     description="The ministry's yearly statistics (活動指標・成果目標) as projections of the event streams.",
-    routers=[reports.router, supporters.router, exports.router, dashboard.router],
+    routers=[reports.router, supporters.router, exports.router, submissions.router, dashboard.router],
     make_consumers=make_consumers,
 )
 

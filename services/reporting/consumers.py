@@ -7,9 +7,11 @@ from libs.platform.consumer import Handler
 from libs.platform.service import Runtime
 from libs.platform.streams import STREAMS, StreamSpec
 from services.reporting.projections import ReportingProjection
+from services.reporting.submissions import create_tables as create_submission_tables
 
 
 def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
     projection = ReportingProjection(runtime.engine)
     runtime.state["projection"] = projection
+    create_submission_tables(runtime.engine)
     return [(spec, projection) for spec in STREAMS.values()]

@@ -51,3 +51,33 @@ def _rows(reporting) -> int:  # noqa: ANN001
     table = metadata.tables["rp_consultations"]
     with reporting.runtime.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_a_voided_consultation_changes_its_year_and_the_submitted_report_shows_it(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        ids = [staff.post(f"/v1/cases/{case_id}/consultations", json={
+            "channel": "phone", "occurred_at": "2016-05-01T10:00:00+09:00"}).json()["id"] for _ in range(2)]
+    with reporting.client(role="prefecture_officer", org=PREF) as pref:
+        eventually(lambda: pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"] == 2)
+        submitted = pref.post("/v1/reports/consultations/submissions", params={"fy": 2016})
+        assert submitted.status_code == 201, submitted.text
+        assert not pref.get("/v1/reports/consultations/submissions",
+                            params={"fy": 2016}).json()["data"][0]["changed_since_submission"]
+    with intake.client(role="centre_staff", org=centre_id) as staff:  # entered twice: void one
+        r = staff.post(f"/v1/cases/{case_id}/consultations/{ids[1]}/void", json={"reason": "duplicate_entry",
+                                                                                 "on": "2016-05-02"})
+        assert r.status_code == 200 and r.json()["consultation_count"] == 1
+        again = staff.post(f"/v1/cases/{case_id}/consultations/{ids[1]}/void", json={"reason": "duplicate_entry",
+                                                                                     "on": "2016-05-02"})
+        assert again.status_code == 409
+    with reporting.client(role="prefecture_officer", org=PREF) as pref:
+        eventually(lambda: pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"] == 1)
+        row = pref.get("/v1/reports/consultations/submissions", params={"fy": 2016}).json()["data"][0]
+        assert row["changed_since_submission"]
+        assert {"path": "total", "submitted": 2, "current": 1} in row["changes"]
+        as_submitted = pref.get("/v1/reports/consultations", params={"fy": 2016, "as_of": row["submitted_at"]})
+        assert as_submitted.json()["total"] == 2  # the report as it stood when it was submitted
+        assert pref.get("/v1/reports/nonsense/submissions", params={"fy": 2016}).status_code == 404

@@ -90,6 +90,7 @@ class ConsultationPublic(BaseModel):
     consulted_by: ClientKind
     occurred_at: datetime
     summary: str | None
+    voided: bool = False
     case_version: int
 
 
@@ -290,3 +291,8 @@ class DirectoryAgency(BaseModel):
 
 class DirectoryAgencies(BaseModel):
     data: list[DirectoryAgency]
+
+
+class VoidCreate(_Strict):
+    reason: Literal["duplicate_entry", "wrong_case", "not_a_consultation"]
+    on: date

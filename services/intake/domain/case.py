@@ -29,6 +29,7 @@ class Case(Aggregate):
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
     SupporterRequested = intake.SupporterRequested
+    ConsultationVoided = intake.ConsultationVoided
     OutreachVisitRecorded = intake.OutreachVisitRecorded
     InfoSharingConsented = intake.InfoSharingConsented
     InfoSharingWithdrawn = intake.InfoSharingWithdrawn
@@ -96,6 +97,22 @@ class Case(Aggregate):
             idempotency_key=idempotency_key,
         )
         return consultation_id
+
+    def void_consultation(self, *, consultation_id: UUID, voided_on: date, reason: str) -> None:
+        entry = next((c for c in self.consultations if c["consultation_id"] == consultation_id), None)
+        if entry is None:
+            raise InvalidConsultation(f"no consultation {consultation_id} on this case")
+        if entry.get("voided"):
+            raise WrongCaseStatus("the consultation was voided already")
+        if reason not in intake.VOID_REASONS:
+            raise InvalidConsultation(f"reason must be one of {intake.VOID_REASONS}")
+        self._void(consultation_id=consultation_id, voided_on=voided_on, reason=reason)
+
+    @event(ConsultationVoided)
+    def _void(self, consultation_id: UUID, voided_on: date, reason: str) -> None:
+        for entry in self.consultations:
+            if entry["consultation_id"] == consultation_id:
+                entry["voided"] = True
 
     @event(ConsultationRecorded)
     def _record_consultation(  # noqa: PLR0913

@@ -41,6 +41,12 @@ def consultation_recorded(conn: Connection, e: Envelope) -> None:
         channel=d["channel"], consulted_by=d["consulted_by"], occurred_at=occurred_at)))
 
 
+def consultation_voided(conn: Connection, e: Envelope) -> None:
+    """A consultation entered by mistake stops counting from the void's time on (as_of sees both)."""
+    conn.execute(consultations.update().where(consultations.c.consultation_id == e.data["consultation_id"])
+                 .values(voided_at=instant(e.time)))
+
+
 def outreach_visit_recorded(conn: Connection, e: Envelope) -> None:
     d, occurred_at = e.data, instant(e.data["occurred_at"])
     conn.execute(outreach_visits.insert().values(fact(
@@ -67,6 +73,7 @@ HANDLERS: Handlers = {
     ("intake", "CentreProfileSet"): centre_profile_set,
     ("intake", "CaseOpened"): case_opened,
     ("intake", "ConsultationRecorded"): consultation_recorded,
+    ("intake", "ConsultationVoided"): consultation_voided,
     ("intake", "OutreachVisitRecorded"): outreach_visit_recorded,
     ("intake", "ReferralMade"): referral_made,
     ("intake", "SupportDecided"): support_decided,

@@ -60,6 +60,7 @@ consultations = _fact(
     Column("channel", String(16), nullable=False),
     Column("consulted_by", String(16), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("voided_at", DateTime(timezone=True), nullable=True),  # envelope time of ConsultationVoided
 )
 outreach_visits = _fact(
     "rp_outreach_visits",

@@ -11,7 +11,7 @@ from libs.domain.fiscal import wareki_label
 from libs.platform.auth import Principal
 from services.reporting.projections import cases, centres, consultations, outreach_visits
 from services.reporting.queries.common import count, count_by
-from services.reporting.queries.scope import as_of_utc, of_visible_centres, until, visible_centres
+from services.reporting.queries.scope import as_of_utc, not_voided, of_visible_centres, until, visible_centres
 
 
 def _per_centre(engine: Engine, actor: Principal, fy: int, as_of: datetime | None) -> list[dict]:
@@ -22,7 +22,7 @@ def _per_centre(engine: Engine, actor: Principal, fy: int, as_of: datetime | Non
                n.label("consultations"))
         .select_from(centres.outerjoin(consultations, and_(
             consultations.c.centre_id == centres.c.centre_id, consultations.c.fy == fy,
-            until(consultations.c.time, as_of))))
+            until(consultations.c.time, as_of), not_voided(consultations.c.voided_at, as_of))))
         .where(until(centres.c.registered_at, as_of))
         .group_by(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant)
         .order_by(centres.c.tenant, centres.c.name, centres.c.centre_id)
@@ -39,7 +39,8 @@ def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: dat
     (outreach visits) are counted separately."""
     as_of = as_of_utc(as_of)
     rows = _per_centre(engine, actor, fy, as_of)
-    seen = (of_visible_centres(consultations, actor, as_of), consultations.c.fy == fy)
+    seen = (of_visible_centres(consultations, actor, as_of), consultations.c.fy == fy,
+            not_voided(consultations.c.voided_at, as_of))
     with_case = consultations.outerjoin(cases, cases.c.case_id == consultations.c.case_id)
     visits = (of_visible_centres(outreach_visits, actor, as_of), outreach_visits.c.fy == fy)
     with engine.connect() as conn:

@@ -72,6 +72,11 @@ def until(column: ColumnElement[datetime], as_of: datetime | None) -> ColumnElem
     return true() if as_of is None else column <= as_of
 
 
+def not_voided(column: ColumnElement[datetime], as_of: datetime | None) -> ColumnElement[bool]:
+    """A fact that was not voided (by `as_of`, when given: a later void did not exist yet)."""
+    return column.is_(None) if as_of is None else column.is_(None) | (column > as_of)
+
+
 def as_of_utc(as_of: datetime | None) -> datetime | None:
     """The as-of instant in UTC, as the projections store envelope times; a naive one is refused."""
     if as_of is None:

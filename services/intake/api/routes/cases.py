@@ -28,6 +28,7 @@ from services.intake.api.schemas import (
     SupporterRequestCreate,
     SupporterRequestPublic,
     TimelinePublic,
+    VoidCreate,
 )
 from services.intake.domain.case import Case
 
@@ -38,7 +39,8 @@ def case_public(case: Case, sealer: Sealer) -> CasePublic:
     return CasePublic(
         id=case.id, centre_id=case.centre_id, client_kind=case.client_kind, age_group=case.age_group,
         residence_municipality=case.residence_municipality, status=case.status,
-        personal_details=sealer.open(case.personal_details), consultation_count=len(case.consultations),
+        personal_details=sealer.open(case.personal_details),
+        consultation_count=sum(not c.get("voided") for c in case.consultations),
         outreach_visits=case.outreach_visits, consents=case.consents,
         referrals={k: {**v, "agency_id": str(v["agency_id"])} for k, v in case.referrals.items()},
         version=case.version,
@@ -54,7 +56,7 @@ def consultation_public(case: Case, entry: dict, sealer: Sealer) -> Consultation
     return ConsultationPublic(
         id=entry["consultation_id"], case_id=case.id, channel=entry["channel"],
         consulted_by=entry["consulted_by"], occurred_at=entry["occurred_at"],
-        summary=sealer.open(entry["summary"]), case_version=case.version,
+        summary=sealer.open(entry["summary"]), voided=entry.get("voided", False), case_version=case.version,
     )
 
 
@@ -109,6 +111,15 @@ def list_consultations(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
     case = intake.get_case(actor, case_id)
     data = [consultation_public(case, c, intake.sealer) for c in case.consultations]
     return ConsultationsPublic(data=data, count=len(data))
+
+
+@router.post("/{case_id}/consultations/{consultation_id}/void", response_model=CasePublic)
+def void_consultation(case_id: UUID, consultation_id: UUID, body: VoidCreate, actor: PrincipalDep,
+                      intake: IntakeDep, response: Response) -> CasePublic:
+    """A consultation entered by mistake stops counting in its year (the report shows the change)."""
+    case, _ = intake.act(actor, case_id, None, lambda c: c.void_consultation(
+        consultation_id=consultation_id, voided_on=body.on, reason=body.reason))
+    return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/outreach-visits", status_code=201, response_model=CasePublic)

@@ -1,0 +1,69 @@
+"""/v1/reports/{report}/submissions: submit a year's table, and see whether it changed since."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from libs.domain.errors import NotFound
+from libs.platform.deps import PrincipalDep, RuntimeDep
+from services.reporting.api.deps import FiscalYear
+from services.reporting.queries import (
+    centres_report,
+    consultation_report,
+    dispatch_report,
+    outcome_report,
+    referral_report,
+    supporters_report,
+)
+from services.reporting.submissions import compared, submit
+
+router = APIRouter(prefix="/v1/reports", tags=["submissions"])
+REPORTS = {"consultations": consultation_report, "referrals": referral_report, "outcome": outcome_report,
+           "centres": centres_report, "supporters": supporters_report, "dispatch": dispatch_report}
+SUBMITTERS = ("prefecture_officer", "municipal_officer", "ministry")
+
+
+class Change(BaseModel):
+    path: str
+    submitted: object
+    current: object
+
+
+class Submission(BaseModel):
+    submission_id: str
+    report: str
+    fy: int
+    org: str
+    submitted_by: str
+    submitted_at: str
+    changed_since_submission: bool = False
+    changes: list[Change] = []
+
+
+class Submissions(BaseModel):
+    data: list[Submission]
+
+
+def _report(name: str):  # noqa: ANN202
+    if name not in REPORTS:
+        raise NotFound(f"no report {name!r}; one of {', '.join(REPORTS)}")
+    return REPORTS[name]
+
+
+@router.post("/{report}/submissions", status_code=201, response_model=Submission)
+def submit_report(report: str, actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear) -> dict:
+    """Record the table as it stands now as submitted for that year (by the caller's org)."""
+    actor.require(*SUBMITTERS)
+    body = _report(report)(runtime.engine, actor, fy)
+    row = submit(runtime.engine, actor, report, fy, body)
+    return {**row, "submitted_at": row["submitted_at"].isoformat()}
+
+
+@router.get("/{report}/submissions", response_model=Submissions)
+def list_submissions(report: str, actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear) -> Submissions:
+    """Each submission with whether the year's table changed since (late or corrected facts)."""
+    actor.require(*SUBMITTERS)
+    current = _report(report)(runtime.engine, actor, fy)
+    rows = compared(runtime.engine, actor, report, fy, current)
+    return Submissions(data=[{**r, "submitted_at": r["submitted_at"].isoformat()} for r in rows])

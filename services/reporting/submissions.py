@@ -1,0 +1,66 @@
+"""Submitted reports: what a prefecture (or the ministry) sent for a fiscal year, kept so that a
+late or corrected fact (e.g. a voided consultation) shows as a change since submission.
+
+Kept apart from the projections: a rebuild replays the facts but never forgets a submission.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, select
+
+from libs.platform.auth import Principal
+
+metadata = MetaData()
+submissions = Table(
+    "report_submissions", metadata,
+    Column("submission_id", String(36), primary_key=True),
+    Column("report", String(32), nullable=False),
+    Column("fy", Integer, nullable=False),
+    Column("org", String(64), nullable=False, index=True),
+    Column("submitted_by", String(200), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+
+def create_tables(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def submit(engine: Engine, actor: Principal, report: str, fy: int, body: dict[str, Any]) -> dict:
+    row = {"submission_id": str(uuid4()), "report": report, "fy": fy, "org": actor.org, "submitted_by": actor.sub,
+           "submitted_at": datetime.now(timezone.utc), "body": json.loads(json.dumps(body, default=str))}
+    with engine.begin() as conn:
+        conn.execute(submissions.insert().values(**row))
+    return row
+
+
+def compared(engine: Engine, actor: Principal, report: str, fy: int, current: dict[str, Any]) -> list[dict]:
+    """Each submission of this org for the report and year, with whether today's report differs."""
+    now = json.loads(json.dumps(current, default=str))
+    query = (select(submissions).where(submissions.c.report == report, submissions.c.fy == fy,
+                                       submissions.c.org == actor.org).order_by(submissions.c.submitted_at))
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for r in rows:  # SQLite gives the instant back without its offset; it was stored in UTC
+        if r["submitted_at"].tzinfo is None:
+            r["submitted_at"] = r["submitted_at"].replace(tzinfo=timezone.utc)
+    return [{**r, "changed_since_submission": r["body"] != now,
+             "changes": _changes(r["body"], now)} for r in rows]
+
+
+def _changes(before: Any, after: Any, path: str = "") -> list[dict]:
+    """The leaves that differ, as {path, submitted, current}."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = []
+        for key in sorted(set(before) | set(after), key=str):
+            out += _changes(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [c for i, (b, a) in enumerate(zip(before, after)) for c in _changes(b, a, f"{path}[{i}]")]
+    return [] if before == after else [{"path": path, "submitted": before, "current": after}]

@@ -1,0 +1,283 @@
+"""deploy/ stays usable: its YAML parses, and the NATS cluster config really forms a cluster.
+
+The last test starts the loopback variant (deploy/nats/local/node-{1,2,3}.conf, which include
+the production accounts and permissions) as three nats-server processes, writes to an R3 stream,
+loses a node and still writes and reads everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import yaml
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import APIError
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+LOCAL = DEPLOY / "nats" / "local"
+SERVICES = ("intake", "registry", "dispatch", "reporting")
+NODES = {n: (f"node-{n}", 14220 + n) for n in (1, 2, 3)}  # name, client port (deploy/nats/local)
+USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "sys")
+
+
+# -- the files ------------------------------------------------------------------------------
+def _documents(path: Path) -> list:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def test_every_yaml_file_parses_and_compose_names_the_services_and_three_nats_nodes():
+    files = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
+    assert DEPLOY / "compose.yaml" in files
+    for path in files:
+        assert _documents(path), f"{path} holds no YAML document"
+
+    compose = _documents(DEPLOY / "compose.yaml")[0]
+    services = compose["services"]
+    assert set(SERVICES) | {"nats-1", "nats-2", "nats-3", "postgres"} <= set(services)
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["NATS_URL"].startswith(f"nats://{name}:"), "each service connects as its own user"
+        assert env["TSUNAGU_ENV"] == "production"
+    for n in (1, 2, 3):
+        command = " ".join(services[f"nats-{n}"]["command"])
+        assert f"cluster-{n}.conf" in command
+
+    kinds = {(d["kind"], d["metadata"]["name"]) for p in (DEPLOY / "kubernetes").glob("*.yaml")
+             for d in _documents(p) if "metadata" in d}  # not kustomization.yaml
+    assert {("Deployment", s) for s in SERVICES} <= kinds
+    assert {("Service", s) for s in SERVICES} <= kinds
+    assert ("StatefulSet", "nats") in kinds
+
+
+def test_the_nats_configs_share_one_set_of_accounts_and_every_password_is_configurable():
+    accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
+    for n in (1, 2, 3):
+        assert "include ./accounts.conf" in (DEPLOY / "nats" / f"cluster-{n}.conf").read_text()
+        assert "include ../accounts.conf" in (LOCAL / f"node-{n}.conf").read_text()
+    # Kubernetes mounts a copy from its ConfigMap: it must be the same file.
+    configmaps = [d for d in _documents(DEPLOY / "kubernetes" / "nats.yaml") if d["kind"] == "ConfigMap"]
+    assert configmaps[0]["data"]["accounts.conf"].strip() == accounts.strip()
+
+    variables = set(re.findall(r"password: \$(\w+)", accounts))
+    assert variables == {f"{u.upper()}_NATS_PASSWORD" for u in USERS}
+    example = (DEPLOY / ".env.example").read_text()
+    secret = (DEPLOY / "kubernetes" / "secret.example.yaml").read_text()
+    for variable in variables:
+        assert re.search(rf"^{variable}=", example, re.M), f"{variable} missing in .env.example"
+        assert variable in secret, f"{variable} missing in the Kubernetes Secret template"
+
+
+# -- the loopback cluster -------------------------------------------------------------------
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class LocalCluster:
+    """The three processes of deploy/nats/local, each with its own store dir and log."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.passwords = {u: secrets.token_hex(16) for u in USERS}
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.logs: list = []
+
+    def url(self, n: int, user: str) -> str:
+        return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{NODES[n][1]}"
+
+    def urls(self, user: str) -> list[str]:
+        return [self.url(n, user) for n in NODES]
+
+    def start(self) -> None:
+        busy = [port for n, (_, port) in NODES.items() if _answers(port)]
+        if busy:
+            pytest.fail(f"loopback ports {busy} are taken: is another local NATS cluster running?")
+        binary = Path(sys.prefix) / "bin" / "nats-server"
+        env = {**os.environ, **{f"{u.upper()}_NATS_PASSWORD": p for u, p in self.passwords.items()}}
+        for n in NODES:
+            store = self.tmp / f"node{n}"
+            store.mkdir(parents=True)
+            log = open(self.tmp / f"node{n}.log", "wb")  # noqa: SIM115 - closed in stop()
+            self.logs.append(log)
+            self.procs[n] = subprocess.Popen(
+                [str(binary), "-c", str(LOCAL / f"node-{n}.conf")],
+                stdout=log, stderr=subprocess.STDOUT, env={**env, "NATS_STORE_DIR": str(store)},
+            )
+        deadline = time.monotonic() + 10
+        while not all(_answers(port) for _, port in NODES.values()):
+            for n, proc in self.procs.items():
+                if proc.poll() is not None:
+                    pytest.fail(f"node-{n} exited with {proc.returncode}:\n{self.log(n)}")
+            if time.monotonic() > deadline:
+                pytest.fail("the loopback NATS cluster did not start in 10 s")
+            time.sleep(0.05)
+
+    def log(self, n: int) -> str:
+        return (self.tmp / f"node{n}.log").read_text(errors="replace")[-4000:]
+
+    def kill(self, n: int) -> None:
+        """A crash, not a shutdown: the node gets no chance to hand over."""
+        proc = self.procs[n]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in self.logs:
+            log.close()
+
+
+@pytest.fixture
+def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()  # also when start() or the test failed half-way
+
+
+async def _connect(cluster: LocalCluster, user: str, errors: list[str] | None = None):
+    async def on_error(e: Exception) -> None:
+        if errors is not None:
+            errors.append(str(e))
+
+    return await nats.connect(
+        servers=cluster.urls(user), name=f"test-{user}", connect_timeout=2,
+        reconnect_time_wait=0.1, max_reconnect_attempts=-1, error_cb=on_error,
+    )
+
+
+async def _retry(what: str, attempt, seconds: float):  # noqa: ANN001
+    """Run attempt() until it succeeds: the cluster elects leaders for a few seconds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await attempt()
+        except (APIError, nats.errors.Error, asyncio.TimeoutError) as e:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: still failing after {seconds} s: {e!r}") from e
+            await asyncio.sleep(0.25)
+
+
+async def _read_all(sub, count: int, seconds: float = 15) -> list[int]:  # noqa: ANN001
+    """Stream sequences of everything the consumer delivers until `count` distinct ones came.
+    A fetch may time out while the consumer's leader settles: that is retried, not fatal."""
+    seen: list[int] = []
+    deadline = time.monotonic() + seconds
+    while len(set(seen)) < count:
+        try:
+            msgs = await sub.fetch(count - len(set(seen)), timeout=2)
+        except (nats.errors.Error, asyncio.TimeoutError) as e:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"read {len(set(seen))} of {count} in {seconds} s: {e!r}") from e
+            continue
+        for msg in msgs:
+            seen.append(msg.metadata.sequence.stream)
+            await msg.ack()
+    return seen
+
+
+def _violations(errors: list[str]) -> list[str]:
+    return [e for e in errors if "permissions violation" in e.lower()]
+
+
+async def _refused(errors: list[str], subject: str) -> bool:
+    """The server reports a denied publish asynchronously, through the error callback (nats-py
+    lowercases the message, subject included)."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if any(subject.lower() in e.lower() for e in _violations(errors)):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_when_a_node_dies(
+    local_cluster: LocalCluster,
+):
+    cluster = local_cluster
+    errors: dict[str, list[str]] = {u: [] for u in ("intake", "reporting", "integrator")}
+    clients = {u: await _connect(cluster, u, errors[u]) for u in errors}
+    try:
+        js = clients["intake"].jetstream(timeout=2)
+        config = StreamConfig(
+            name="INTAKE", subjects=["intake.>"], storage=StorageType.FILE, num_replicas=3,
+            duplicate_window=600,
+        )
+        await _retry("creating the R3 stream", lambda: js.add_stream(config), 20)
+
+        for i in range(100):
+            ack = await js.publish(f"intake.13100.case.CaseOpened.{i}", f"event {i}".encode(),
+                                   headers={"Nats-Msg-Id": f"id-{i}"})
+            assert ack.seq == i + 1 and not ack.duplicate
+        again = await js.publish("intake.13100.case.CaseOpened.0", b"event 0",
+                                 headers={"Nats-Msg-Id": "id-0"})
+        assert again.duplicate is True and again.seq == 1
+
+        info = await js.stream_info("INTAKE")
+        assert info.state.messages == 100
+        assert len(info.cluster.replicas) == 2, "R3: a leader and two replicas"
+
+        # Kill the stream's leader: the two others hold every acked message and elect a new one.
+        leader = next(n for n, (name, _) in NODES.items() if name == info.cluster.leader)
+        cluster.kill(leader)
+        for i in range(100, 110):
+            ack = await _retry(
+                f"publishing after node-{leader} died",
+                lambda i=i: js.publish(f"intake.13100.case.CaseOpened.{i}", f"event {i}".encode(),
+                                       headers={"Nats-Msg-Id": f"id-{i}"}),
+                15,
+            )
+            assert ack.seq == i + 1, "a retried publish is deduplicated, not stored twice"
+
+        # A fresh durable of the consume-only reporting user reads everything, in order; so does
+        # the integrator's own durable. (Created together: each R3 consumer elects its leader
+        # among the two live nodes, which can take a raft election timeout, 4-9 s.)
+        def durable(user: str):  # noqa: ANN202
+            ujs = clients[user].jetstream(timeout=2)
+            return _retry(
+                f"creating the {user} durable",
+                lambda: ujs.pull_subscribe("intake.>", durable=f"{user}-intake", stream="INTAKE"),
+                15,
+            )
+
+        for sub in await asyncio.gather(durable("reporting"), durable("integrator")):
+            first_deliveries = list(dict.fromkeys(await _read_all(sub, 110)))
+            assert first_deliveries == list(range(1, 111)), "every message, in stream order"
+        assert not [e for u in errors for e in _violations(errors[u])], errors
+
+        # Neither may write: a forged event and a stream deletion are refused by the server.
+        await clients["reporting"].publish("intake.13100.case.CaseOpened.forged", b"forged")
+        assert await _refused(errors["reporting"], "intake.13100.case.CaseOpened.forged"), errors
+        with pytest.raises(nats.errors.Error):  # the denied request gets no answer
+            await clients["integrator"].jetstream(timeout=1).delete_stream("INTAKE")
+        assert await _refused(errors["integrator"], "$JS.API.STREAM.DELETE.INTAKE")
+        assert (await js.stream_info("INTAKE")).state.messages == 110
+    finally:
+        for nc in clients.values():
+            await nc.close()
