@@ -40,6 +40,7 @@ test-postgres: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.consultations
+	$(BIN)/python -m bench.rebuild
 
 openapi: $(STAMP)
 	$(BIN)/tsunagu openapi --write

@@ -56,14 +56,20 @@ class SqlProjection:
             conn.execute(self.positions.insert().values(projection=self.name, stream=stream, position=position))
 
     def apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        self.apply_batch([envelope], stream, position)
+
+    def apply_batch(self, envelopes: list[Envelope], stream: str, position: int) -> None:
+        """Apply consecutive messages ending at `position` in one transaction (rebuilds and
+        catch-ups go fast); all or nothing."""
         with self.engine.begin() as conn:
             self._advance(conn, stream, position)
-            seen = conn.execute(
-                select(self.seen.c.event_id).where(
-                    self.seen.c.projection == self.name, self.seen.c.event_id == envelope.id
-                )
-            ).first()
-            if seen is None:
+            ids = [e.id for e in envelopes]
+            seen = {r.event_id for r in conn.execute(
+                select(self.seen.c.event_id).where(self.seen.c.projection == self.name, self.seen.c.event_id.in_(ids)))}
+            for envelope in envelopes:
+                if envelope.id in seen:
+                    continue
+                seen.add(envelope.id)
                 conn.execute(self.seen.insert().values(projection=self.name, event_id=envelope.id))
                 self.project(conn, envelope)
 
