@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import nats
 
+from libs.domain.fiscal import JST, fiscal_year
 from libs.platform.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
@@ -165,3 +166,47 @@ def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_
     with dispatch.client(role="municipal_officer", org="131024") as other_city:  # 中央区
         assert other_city.get(base).status_code == 404
         assert other_city.post(f"{base}/stop-request", json={"on": DAY}).status_code == 404
+
+
+def test_supporter_and_dispatch_statistics_come_from_the_registry_and_dispatch_apis(nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    fy = fiscal_year(datetime.now(JST))
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sids = [registered(officer)["id"] for _ in range(2)]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+        officer.post(f"/v1/supporters/{sids[1]}/withdrawal", json={"withdrawn_on": DAY, "reason": "r"}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: len(city.get("/v1/roster").json()["data"]) == 2)
+        city.post(f"/v1/roster/{sids[0]}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
+        base = f"/v1/dispatches/{d['id']}"
+        city.post(f"{base}/assignment", json={"supporter_id": sids[0], "assigned_on": DAY}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
+                                                   "signed_on": DAY}).raise_for_status()
+        city.post(f"{base}/plan", json={"activities": ["visit", "accompanied_outing"], "purpose": "p",
+                                         "activity_plan": "a", "content": "c", "agreed_on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sids[0]) as me:
+        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sids[0]) as me:
+        for kind in ("visit", "visit", "accompanied_outing"):
+            me.post(f"{base}/activity-reports", json={**REPORT, "activity_type": kind}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/end", json={"reason": "plan_completed", "on": DAY}).raise_for_status()
+
+    with reporting.client(role="ministry", org="mhlw") as ministry:
+        supporters = eventually(lambda: (r := ministry.get("/v1/reports/supporters", params={"fy": fy}).json())
+                                ["total"]["withdrawn"] == 1 and r)
+        assert supporters["total"]["newly_registered"] == 2 and supporters["total"]["roster_entries"] == 2
+        assert [r["tenant"] for r in supporters["registrars"]] == [REGISTRAR]
+        report = eventually(lambda: (r := ministry.get("/v1/reports/dispatch", params={"fy": fy}).json())
+                            ["total"]["ended"] == 1 and r)
+        assert report["total"]["started"] == 1
+        assert report["total"]["activities"]["visit"] == 2 and report["total"]["activities"]["accompanied_outing"] == 1
+        assert report["total"]["activity_total"] == 3 and report["total"]["met"] is True  # 3 > 0 last year
+    with reporting.client(role="municipal_officer", org="131024") as other_city:
+        body = other_city.get("/v1/reports/dispatch", params={"fy": fy}).json()
+        assert body["municipalities"] == [] and body["total"]["started"] == 0
