@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from libs.domain.errors import InvalidInput
+from libs.platform import merkle
 from libs.platform.cloudevents import GENESIS
 from libs.platform.deps import PrincipalDep, RuntimeDep
 
@@ -21,6 +23,33 @@ AUDITORS = ("auditor",)
 class AuditEvents(BaseModel):
     data: list[dict]
     next_after: int | None
+
+
+class StoredRecords(BaseModel):
+    data: list[dict]
+    next_after: int | None
+
+
+class Checkpoint(BaseModel):
+    tree_size: int
+    root_hash: str
+    made_at: str
+    signature: str
+
+
+class Checkpoints(BaseModel):
+    service: str
+    public_key: str = Field(description="Ed25519 public key (hex) that signs the checkpoints")
+    data: list[Checkpoint]
+
+
+class Proof(BaseModel):
+    tree_size: int
+    root_hash: str
+    proof: list[str]
+    leaf_hash: str | None = None
+    first_size: int | None = None
+    first_root: str | None = None
 
 
 class Verification(BaseModel):
@@ -38,6 +67,58 @@ def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(de
     envelopes = runtime.relay.log.read(after, limit)
     data = [e.to_dict() for e in envelopes]
     return AuditEvents(data=data, next_after=envelopes[-1].sequence if len(envelopes) == limit else None)
+
+
+@router.get("/records", response_model=StoredRecords)
+def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0),
+                  limit: int = Query(default=1000, ge=1, le=5000)) -> StoredRecords:
+    """The stored form of the log (the Merkle leaves): sealed personal data stays sealed."""
+    actor.require(*AUDITORS)
+    rows = runtime.audit.records_with_leaves(after, limit)
+    return StoredRecords(data=rows, next_after=rows[-1]["sequence"] if len(rows) == limit else None)
+
+
+@router.get("/checkpoints", response_model=Checkpoints)
+def audit_checkpoints(actor: PrincipalDep, runtime: RuntimeDep) -> Checkpoints:
+    actor.require(*AUDITORS)
+    return Checkpoints(service=runtime.settings.service, public_key=runtime.audit.public_key_hex,
+                       data=runtime.audit.checkpoints())
+
+
+@router.post("/checkpoints", status_code=201, response_model=Checkpoint)
+def make_checkpoint(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
+    """A checkpoint on demand (the service also makes them periodically)."""
+    actor.require(*AUDITORS)
+    return runtime.audit.checkpoint()
+
+
+@router.get("/proofs/inclusion", response_model=Proof)
+def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge=1),
+              tree_size: int = Query(ge=1)) -> Proof:
+    actor.require(*AUDITORS)
+    leaves = _leaves(runtime, tree_size)
+    if sequence > tree_size:
+        raise InvalidInput("sequence is beyond tree_size")
+    return Proof(tree_size=tree_size, root_hash=merkle.root(leaves).hex(), leaf_hash=leaves[sequence - 1].hex(),
+                 proof=[p.hex() for p in merkle.inclusion_proof(sequence - 1, leaves)])
+
+
+@router.get("/proofs/consistency", response_model=Proof)
+def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1),
+                to: int = Query(ge=1)) -> Proof:
+    actor.require(*AUDITORS)
+    leaves = _leaves(runtime, to)
+    if from_ > to:
+        raise InvalidInput("from must not exceed to")
+    return Proof(tree_size=to, root_hash=merkle.root(leaves).hex(), first_size=from_,
+                 first_root=merkle.root(leaves[:from_]).hex(),
+                 proof=[p.hex() for p in merkle.consistency_proof(from_, leaves)])
+
+
+def _leaves(runtime, size: int) -> list[bytes]:  # noqa: ANN001
+    if runtime.audit.extend() < size:
+        raise InvalidInput(f"the log has fewer than {size} events")
+    return runtime.audit.leaf_hashes(size)
 
 
 @router.get("/verify", response_model=Verification)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from libs.platform.auth import ROLES, mint_token
@@ -43,6 +44,46 @@ def _openapi(args: argparse.Namespace) -> int:
     return 1 if stale else 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from libs.platform.auditverify import AuditClient
+    from libs.platform.cloudevents import Envelope
+    from libs.platform.replay import read_stream
+
+    token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org="audit",
+                                     roles=["auditor"])
+    bus = None
+    if args.nats:
+        bus = [Envelope.from_json(raw) for raw in asyncio.run(read_stream(args.nats, args.stream))]
+    report = AuditClient(args.url, token).verify(bus)
+    print(f"{report.service}: {report.events} events, {report.checkpoints} checkpoints"
+          + (f", {report.bus_messages} bus messages" if report.bus_messages is not None else ""))
+    for problem in report.problems:
+        print(f"  PROBLEM: {problem}")
+    if report.ok:
+        print("  verified")
+        return 0
+    print(f"  first bad sequence: {report.first_bad_sequence}")
+    return 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import datetime
+
+    from libs.platform.replay import read_stream
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    until = datetime.fromisoformat(args.until) if args.until else None
+    events = asyncio.run(read_stream(args.nats, args.stream, from_seq=args.from_seq, since=since, until=until))
+    with open(args.out, "wb") as out:
+        for raw in events:
+            out.write(raw + b"\n")
+    print(f"wrote {len(events)} events of {args.stream} to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsunagu", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +107,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("openapi", help="check (or --write) openapi/<service>.yaml")
     p.add_argument("--write", action="store_true")
     p.set_defaults(func=_openapi)
+
+    p = sub.add_parser("audit", help="auditors' tools")
+    audit = p.add_subparsers(dest="audit_command", required=True)
+    v = audit.add_parser("verify", help="verify a service's log, checkpoints and bus copy")
+    v.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8002")
+    v.add_argument("--token", help="an auditor's bearer token (default: a dev token)")
+    v.add_argument("--nats", help="also compare with the stream on this NATS server")
+    v.add_argument("--stream", help="the stream to compare (INTAKE, REGISTRY, DISPATCH)")
+    v.set_defaults(func=_audit_verify)
+
+    p = sub.add_parser("replay", help="write a stream's CloudEvents, as published, to a JSON-lines file")
+    p.add_argument("--nats", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    p.add_argument("--stream", required=True, choices=["INTAKE", "REGISTRY", "DISPATCH"])
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--from-seq", type=int)
+    start.add_argument("--since", help="ISO instant with offset")
+    p.add_argument("--until", help="ISO instant with offset")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_replay)
 
     args = parser.parse_args(argv)
     return args.func(args)

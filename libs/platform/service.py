@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
+from libs.platform.auditlog import AuditLog
 from libs.platform.auth import Authenticator
 from libs.platform.bus import Bus
 from libs.platform.consumer import ConsumerRunner, Handler
@@ -44,6 +46,7 @@ class Runtime:
     relay: Relay | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
     followers: list[LogFollower] = field(default_factory=list)
+    audit: AuditLog | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
     def catch_up(self) -> None:
@@ -90,6 +93,7 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=settings.relay_poll_seconds,
         )
+        runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex)
         reader = LogReader(spec.name, runtime.application)
         runtime.followers = [
             LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds)
@@ -116,6 +120,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             tasks.append(asyncio.create_task(runtime.relay.run(stop)))
         tasks += [asyncio.create_task(c.run(stop)) for c in runtime.consumers]
         tasks += [asyncio.create_task(f.run(stop)) for f in runtime.followers]
+        if runtime.audit is not None:
+            tasks.append(asyncio.create_task(_checkpoints(runtime, stop)))
         tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, name))
                   for name, seconds, job in spec.jobs]
         try:
@@ -143,6 +149,25 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
 
         app.include_router(audit_router)
     return app
+
+
+async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Sign the log's Merkle root periodically and publish each new checkpoint on
+    `audit.<service>.checkpoint`, so a witness outside our control can keep them."""
+    published = -1
+    while not stop.is_set():
+        try:
+            cp = await asyncio.to_thread(runtime.audit.checkpoint)
+            if cp["tree_size"] != published and runtime.bus.connected:
+                body = {**cp, "service": runtime.settings.service, "public_key": runtime.audit.public_key_hex}
+                await runtime.bus.nc.publish(f"audit.{runtime.settings.service}.checkpoint", json.dumps(body).encode())
+                published = cp["tree_size"]
+        except Exception as e:  # noqa: BLE001 - logged; the next round tries again
+            log.error("audit checkpoint: %s: %s", type(e).__name__, e)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.audit_interval_seconds)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime,

@@ -42,6 +42,9 @@ class Settings:
     jwks_url: str | None
     master_key_hex: str
     environment: str = "dev"
+    # Ed25519 seed that signs the audit checkpoints; made on first use in dev.
+    audit_key_hex: str = ""
+    audit_interval_seconds: float = 60.0
     relay_poll_seconds: float = 0.05
     consumer_ack_wait: float = 30.0
     consumer_max_deliver: int = 5
@@ -66,6 +69,7 @@ class Settings:
             master_key_hex=env.get(f"{service.upper()}_MASTER_KEY")
             or _dev_or_refuse(environment, f"{service}-master.key"),
             environment=environment,
+            audit_key_hex=env.get(f"{service.upper()}_AUDIT_KEY") or _dev_or_refuse(environment, f"{service}-audit.key"),
         )
         return replace(settings, **overrides) if overrides else settings
 

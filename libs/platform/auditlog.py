@@ -1,0 +1,126 @@
+"""The tamper-evident log of a service: an RFC 9162 Merkle tree over its stored events and signed
+checkpoints (Ed25519) of (tree size, root hash, time).
+
+Leaves are the stored form (already PII-sealed): destroying a person's key never changes a leaf,
+so erasure never breaks verification.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import BigInteger, Column, DateTime, Engine, LargeBinary, MetaData, String, Table, func, select
+
+from libs.platform import merkle
+
+metadata = MetaData()
+leaves = Table(
+    "audit_leaves", metadata,
+    Column("sequence", BigInteger, primary_key=True),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+)
+checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("tree_size", BigInteger, primary_key=True),
+    Column("root_hash", String(64), nullable=False),
+    Column("made_at", String(40), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+
+
+def record_of(notification: Any) -> dict[str, Any]:
+    """A stored event as a verifier sees it: position, aggregate, version, topic, stored state."""
+    return {"sequence": notification.id, "originator_id": str(notification.originator_id),
+            "originator_version": notification.originator_version, "topic": notification.topic,
+            "state": base64.b64encode(notification.state).decode()}
+
+
+def leaf_of(record: dict[str, Any]) -> bytes:
+    body = {k: record[k] for k in ("sequence", "originator_id", "originator_version", "topic", "state")}
+    return merkle.leaf_hash(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
+def signed_text(service: str, tree_size: int, root_hex: str, made_at: str) -> bytes:
+    return f"tsunagu-checkpoint/v1\n{service}\n{tree_size}\n{root_hex}\n{made_at}\n".encode()
+
+
+def verify_signature(public_key_hex: str, service: str, cp: dict[str, Any]) -> bool:
+    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+    try:
+        key.verify(bytes.fromhex(cp["signature"]),
+                   signed_text(service, cp["tree_size"], cp["root_hash"], cp["made_at"]))
+        return True
+    except Exception:  # noqa: BLE001 - any failure is a bad signature
+        return False
+
+
+class AuditLog:
+    def __init__(self, service: str, application: Any, engine: Engine, key_hex: str) -> None:
+        self.service = service
+        self.app = application
+        self.engine = engine
+        self._key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_hex)[:32])
+        metadata.create_all(engine)
+
+    @property
+    def public_key_hex(self) -> str:
+        return self._key.public_key().public_bytes_raw().hex()
+
+    def records(self, after: int, limit: int) -> list[dict[str, Any]]:
+        return [record_of(n) for n in
+                self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)]
+
+    def records_with_leaves(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """Stored records with the leaf hash recorded when each first joined the tree (None if it
+        has not yet): a verifier recomputes the leaf and compares."""
+        self.extend()
+        rows = self.records(after, limit)
+        if not rows:
+            return rows
+        with self.engine.connect() as conn:
+            known = {r.sequence: bytes(r.leaf_hash).hex() for r in conn.execute(select(leaves).where(
+                leaves.c.sequence > after, leaves.c.sequence <= rows[-1]["sequence"]))}
+        return [{**r, "leaf_hash": known.get(r["sequence"])} for r in rows]
+
+    def extend(self) -> int:
+        """Add the leaves of events recorded since the last call; returns the tree size."""
+        with self.engine.connect() as conn:
+            size = conn.execute(select(func.coalesce(func.max(leaves.c.sequence), 0))).scalar_one()
+        while True:
+            batch = self.records(size, 1000)
+            if not batch:
+                return size
+            with self.engine.begin() as conn:
+                conn.execute(leaves.insert(), [{"sequence": r["sequence"], "leaf_hash": leaf_of(r)} for r in batch])
+            size = batch[-1]["sequence"]
+
+    def leaf_hashes(self, size: int | None = None) -> list[bytes]:
+        query = select(leaves.c.leaf_hash).order_by(leaves.c.sequence)
+        if size is not None:
+            query = query.where(leaves.c.sequence <= size)
+        with self.engine.connect() as conn:
+            return [bytes(r.leaf_hash) for r in conn.execute(query)]
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Sign the current tree (or return the latest checkpoint when the tree did not grow)."""
+        size = self.extend()
+        latest = self.checkpoints()[-1:] or [None]
+        if latest[0] is not None and latest[0]["tree_size"] == size:
+            return latest[0]
+        root_hex = merkle.root(self.leaf_hashes(size)).hex()
+        made_at = datetime.now(timezone.utc).isoformat()
+        signature = self._key.sign(signed_text(self.service, size, root_hex, made_at)).hex()
+        row = {"tree_size": size, "root_hash": root_hex, "made_at": made_at, "signature": signature}
+        if size == 0:
+            return row  # nothing to witness yet: signed, not kept
+        with self.engine.begin() as conn:
+            conn.execute(checkpoints.insert().values(**row))
+        return row
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.tree_size))]

@@ -1,0 +1,116 @@
+"""Verifying a service's log as an auditor would: from its audit API, and against its stream.
+
+Checks, each reporting the first bad sequence number where it can be located:
+- the stored log is contiguous (a deleted event leaves a gap);
+- every stored event still hashes to the leaf recorded when it joined the tree (an edit, or two
+  events whose contents were swapped, change their leaves);
+- every checkpoint's Ed25519 signature, its root over the recomputed leaves, and consistency
+  between consecutive checkpoints (RFC 9162 proofs from the service);
+- the bus copy equals the store (same CloudEvents, a continuous hash chain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from libs.platform import merkle
+from libs.platform.auditlog import leaf_of, verify_signature
+from libs.platform.cloudevents import GENESIS, Envelope
+
+
+@dataclass
+class Report:
+    service: str
+    events: int = 0
+    checkpoints: int = 0
+    bus_messages: int | None = None
+    problems: list[str] = field(default_factory=list)
+    first_bad_sequence: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def bad(self, sequence: int | None, problem: str) -> None:
+        self.problems.append(problem)
+        if sequence is not None and (self.first_bad_sequence is None or sequence < self.first_bad_sequence):
+            self.first_bad_sequence = sequence
+
+
+def verify_store(service: str, records: list[dict], checkpoints: list[dict], public_key: str,
+                 consistency: Any = None) -> Report:
+    report = Report(service, events=len(records), checkpoints=len(checkpoints))
+    for expected, record in enumerate(records, start=1):
+        if record["sequence"] != expected:
+            report.bad(expected, f"event {expected} is missing from the store (next is {record['sequence']})")
+            break
+    leaves = [leaf_of(r) for r in records]
+    for record, leaf in zip(records, leaves, strict=True):
+        if record.get("leaf_hash") and record["leaf_hash"] != leaf.hex():
+            report.bad(record["sequence"], f"event {record['sequence']} no longer hashes to its recorded leaf")
+    previous = None
+    for cp in checkpoints:
+        size = cp["tree_size"]
+        if not verify_signature(public_key, service, cp):
+            report.bad(None, f"checkpoint {size}: the signature does not verify")
+        if size > len(leaves):
+            report.bad(len(leaves) + 1, f"checkpoint {size}: the store holds only {len(leaves)} events")
+        elif merkle.root(leaves[:size]).hex() != cp["root_hash"]:
+            report.bad(None, f"checkpoint {size}: the recomputed root differs from the signed one")
+        if previous is not None and consistency is not None and previous["tree_size"] < size:
+            proof = consistency(previous["tree_size"], size)
+            if not merkle.verify_consistency(previous["tree_size"], size, bytes.fromhex(previous["root_hash"]),
+                                             bytes.fromhex(cp["root_hash"]), [bytes.fromhex(p) for p in proof]):
+                report.bad(None, f"checkpoints {previous['tree_size']} → {size} are not consistent")
+        previous = cp
+    return report
+
+
+def compare_bus(report: Report, store: list[Envelope], bus: list[Envelope]) -> None:
+    """The published copy must equal the stored log, and its hash chain must be unbroken."""
+    report.bus_messages = len(bus)
+    chain = GENESIS
+    by_sequence = {e.sequence: e for e in store}
+    for envelope in bus:
+        if envelope.chained(chain).chainhash != envelope.chainhash:
+            report.bad(envelope.sequence, f"bus message {envelope.sequence} breaks the hash chain")
+        chain = envelope.chainhash
+        stored = by_sequence.get(envelope.sequence)
+        if stored is None or stored.to_dict() | {"chainhash": ""} != envelope.to_dict() | {"chainhash": ""}:
+            report.bad(envelope.sequence, f"bus message {envelope.sequence} differs from the stored event")
+
+
+class AuditClient:
+    """Reads a service's audit API with an auditor's token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+    def _pages(self, path: str) -> list[dict]:
+        rows, after = [], 0
+        while True:
+            body = self.http.get(path, params={"after": after}).raise_for_status().json()
+            rows += body["data"]
+            if body["next_after"] is None:
+                return rows
+            after = body["next_after"]
+
+    def verify(self, bus: list[Envelope] | None = None) -> Report:
+        cps = self.http.get("/v1/audit/checkpoints").raise_for_status().json()
+        records = self._pages("/v1/audit/records")
+        report = verify_store(cps["service"], records, cps["data"], cps["public_key"], self._consistency)
+        if bus is not None:
+            try:
+                store = [Envelope(**e) for e in self._pages("/v1/audit/events")]
+            except httpx.HTTPStatusError as e:
+                report.bad(None, f"the service cannot decode its own log ({e.response.status_code})")
+                store = []
+            compare_bus(report, store, bus)
+        return report
+
+    def _consistency(self, first: int, second: int) -> list[str]:
+        body = self.http.get("/v1/audit/proofs/consistency", params={"from": first, "to": second})
+        return body.raise_for_status().json()["proof"]

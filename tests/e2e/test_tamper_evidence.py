@@ -1,0 +1,115 @@
+"""RFC 9162 Merkle tree, signed checkpoints and `tsunagu audit verify`: an edited, a deleted and
+two reordered stored events are each detected, with the first bad sequence number."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from libs.platform import merkle
+from libs.platform.auditverify import AuditClient
+from libs.platform.cloudevents import Envelope
+from libs.platform.replay import read_stream
+from libs.platform.auth import mint_token
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.harness import JWT_SECRET, eventually
+
+AUDITOR = mint_token(JWT_SECRET, sub="auditor", org="ppc", roles=["auditor"])
+
+
+def _log_of_seven(nats_server, start_service):  # noqa: ANN001, ANN202
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        for channel in ("phone", "visit", "email", "other", "phone"):
+            staff.post(f"/v1/cases/{case_id}/consultations", json={
+                "channel": channel, "occurred_at": "2016-06-01T10:00:00+09:00"}).raise_for_status()
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    with intake.client(role="auditor", org="ppc") as auditor:
+        first = auditor.post("/v1/audit/checkpoints").json()
+    return intake, first
+
+
+def _bus(nats_server) -> list[Envelope]:  # noqa: ANN001
+    return [Envelope.from_json(raw) for raw in asyncio.run(read_stream(nats_server.url, "INTAKE"))]
+
+
+def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats_server, start_service):
+    intake, first = _log_of_seven(nats_server, start_service)
+    assert first["tree_size"] == 7
+    with intake.client(role="centre_staff", org="some-centre") as nobody:
+        assert nobody.get("/v1/audit/checkpoints").status_code == 403
+    with intake.client(role="auditor", org="ppc") as auditor:
+        proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 3, "tree_size": 7}).json()
+        assert proof["root_hash"] == first["root_hash"]
+        assert merkle.verify_inclusion(2, 7, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(p) for p in proof["proof"]],
+                                       bytes.fromhex(first["root_hash"]))
+        assert auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 9, "tree_size": 7}).status_code == 422
+    report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
+    assert report.ok, report.problems
+    assert (report.events, report.checkpoints, report.bus_messages) == (7, 1, 7)
+
+    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+                          "--token", AUDITOR, "--nats", nats_server.url, "--stream", "INTAKE"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
+
+
+def _tampered(intake, sql: str) -> None:  # noqa: ANN001
+    with intake.runtime.engine.begin() as conn:
+        conn.execute(text(sql))
+
+
+EDIT_SQLITE = "UPDATE intake_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'visit', 'email') AS BLOB) WHERE id = 4"
+EDIT_PG = ("UPDATE intake_events SET state = convert_to(replace(convert_from(state, 'UTF8'), 'visit', 'email'), "
+           "'UTF8') WHERE id = 4")
+SWAP = ("UPDATE intake_events SET state = CASE id WHEN 5 THEN (SELECT state FROM intake_events WHERE id = 6) "
+        "ELSE (SELECT state FROM intake_events WHERE id = 5) END WHERE id IN (5, 6)")
+
+
+@pytest.mark.parametrize(("change", "first_bad"), [("edit", 4), ("delete", 3), ("reorder", 5)])
+def test_tampering_with_the_store_is_detected_at_the_first_bad_sequence(nats_server, start_service, change, first_bad):
+    intake, _ = _log_of_seven(nats_server, start_service)
+    dialect = intake.runtime.engine.dialect.name
+    sql = {"edit": EDIT_SQLITE if dialect == "sqlite" else EDIT_PG,
+           "delete": "DELETE FROM intake_events WHERE id = 3", "reorder": SWAP}[change]
+    _tampered(intake, sql)
+    report = AuditClient(intake.url, AUDITOR).verify()
+    assert not report.ok and report.first_bad_sequence == first_bad, report.problems
+    assert any("checkpoint 7" in p or "missing" in p for p in report.problems)
+    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+                          "--token", AUDITOR], capture_output=True, text=True)
+    assert out.returncode == 1 and f"first bad sequence: {first_bad}" in out.stdout, out.stdout
+
+
+def test_checkpoints_are_published_for_witnesses_and_replay_writes_the_stream(nats_server, start_service, tmp_path):
+    intake, first = _log_of_seven(nats_server, start_service)
+    seen = asyncio.run(_wait_for_checkpoint(nats_server.url, intake))
+    assert seen == {**first, "service": "intake", "public_key": seen["public_key"]} and len(seen["public_key"]) == 64
+
+    out = tmp_path / "intake.jsonl"
+    r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "replay", "--nats", nats_server.url,
+                        "--stream", "INTAKE", "--from-seq", "3", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["sequence"] for e in lines] == [3, 4, 5, 6, 7]
+    assert all(e["type"].startswith("jp.tsunagu.intake.") for e in lines)
+
+
+async def _wait_for_checkpoint(url: str, intake) -> dict:  # noqa: ANN001
+    """A witness subscribes; on (re)start the service publishes its current checkpoint."""
+    import nats
+
+    nc = await nats.connect(url)
+    sub = await nc.subscribe("audit.intake.checkpoint")
+    await nc.flush()
+    await asyncio.to_thread(intake.stop)
+    await asyncio.to_thread(intake.start)
+    msg = await sub.next_msg(timeout=30)
+    await nc.close()
+    return json.loads(msg.data)
