@@ -100,6 +100,8 @@ SHARE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultati
 STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")  # コーディネーター / 訪問相談支援員 / 市町村等支援員
 QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent", "none")
 PROFESSIONAL_QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent")
+# Why personal data may be erased: the retention period ended, or the person's request was granted.
+ERASURE_BASES = ("retention_ended", "request_granted")
 VOID_REASONS = ("duplicate_entry", "wrong_case", "not_a_consultation")
 CLOSE_REASONS = ("support_decided", "resolved", "moved_away", "no_contact", "other")
 BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後方支援: 助言・相談対応等
@@ -270,6 +272,17 @@ class CaseClosed(_Intake, Aggregate.Event):
     closed_on: date
 
 
+class SubjectErased(_Intake, Aggregate.Event):
+    """The person's key was destroyed (crypto-shredding): every sealed value of this case reads as
+    erased from now on. Carries no personal data; the log and its Merkle tree stay verifiable."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    subject_ref: str
+    erased_on: date
+    basis: str
+
+
 class CaseReopened(_Intake, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "case"
 
@@ -280,6 +293,6 @@ EVENTS: tuple[type[Contract], ...] = (
     CentreRegistered, CentreProfileSet, CentreStaffingSet, BackOfficeSupportGiven, AgencyRegistered,
     CaseOpened, ConsultationRecorded, ConsultationVoided, OutreachVisitRecorded, InfoSharingConsented, InfoSharingWithdrawn,
     CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined, ReferralClosed,
-    SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened,
+    SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
 )
 

@@ -168,6 +168,16 @@ class IntakeApplication(ServiceApplication):
             requested_on=requested_on))
         return case, request_id
 
+    def erase_subject(self, actor: Principal, case_id: UUID, *, erased_on: date, basis: str) -> Case:
+        """Crypto-shredding: record SubjectErased, then destroy the person's key. A crash between the
+        two leaves the event recorded and the key alive; repeating the call finishes the job."""
+        case = self.get_case(actor, case_id)
+        if not case.erased:
+            case.erase(erased_on=erased_on, basis=basis)
+            self.save(case)
+        self.sealer.forget(str(case_id))
+        return case
+
     def _sees_case(self, actor: Principal, case: Case) -> bool:
         if actor.has("centre_staff") and actor.org == str(case.centre_id):
             return True

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
@@ -113,3 +114,23 @@ async def _wait_for_checkpoint(url: str, intake) -> dict:  # noqa: ANN001
     msg = await sub.next_msg(timeout=30)
     await nc.close()
     return json.loads(msg.data)
+
+
+def test_erasing_a_person_destroys_their_data_but_the_log_still_verifies(nats_server, start_service):
+    intake, before = _log_of_seven(nats_server, start_service)
+    case_id = next(r for r in AuditClient(intake.url, AUDITOR)._pages("/v1/audit/records")
+                   if r["topic"].endswith("Case.CaseOpened"))["originator_id"]
+    centre_id = str(intake.runtime.application.repository.get(UUID(case_id)).centre_id)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        assert staff.get(f"/v1/cases/{case_id}").json()["personal_details"]["name"] == "山田太郎"
+        r = staff.post(f"/v1/cases/{case_id}/erasure", json={"basis": "request_granted", "on": "2026-01-05"})
+        assert r.status_code == 200 and r.json()["personal_details"] == "[erased]"
+        assert staff.post(f"/v1/cases/{case_id}/reopening", json={"on": "2026-01-06"}).status_code == 409
+        timeline = staff.get(f"/v1/cases/{case_id}/timeline").json()["events"]
+        assert timeline[0]["data"]["personal_details"] == "[erased]"
+        assert timeline[-1]["type"].endswith("SubjectErased.v1") and "山田" not in str(timeline[-1])
+    with intake.client(role="auditor", org="ppc") as auditor:
+        after = auditor.post("/v1/audit/checkpoints").json()
+    assert after["tree_size"] == before["tree_size"] + 1
+    report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
+    assert report.ok, report.problems  # the stored, sealed form is unchanged: every root still holds

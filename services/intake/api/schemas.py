@@ -296,3 +296,8 @@ class DirectoryAgencies(BaseModel):
 class VoidCreate(_Strict):
     reason: Literal["duplicate_entry", "wrong_case", "not_a_consultation"]
     on: date
+
+
+class ErasureCreate(_Strict):
+    basis: Literal["retention_ended", "request_granted"]
+    on: date

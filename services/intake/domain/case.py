@@ -30,6 +30,7 @@ class Case(Aggregate):
     ConsultationRecorded = intake.ConsultationRecorded
     SupporterRequested = intake.SupporterRequested
     ConsultationVoided = intake.ConsultationVoided
+    SubjectErased = intake.SubjectErased
     OutreachVisitRecorded = intake.OutreachVisitRecorded
     InfoSharingConsented = intake.InfoSharingConsented
     InfoSharingWithdrawn = intake.InfoSharingWithdrawn
@@ -55,6 +56,7 @@ class Case(Aggregate):
         self.residence_municipality = residence_municipality
         self.personal_details = personal_details
         self.status = "open"
+        self.erased = False
         self.outreach_visits = 0
         self.consents: dict[str, dict] = {}  # current (unwithdrawn) consents to share, by id
         self.referrals: dict[str, dict] = {}
@@ -296,6 +298,8 @@ class Case(Aggregate):
         self.status = "closed"
 
     def reopen(self, *, reopened_on: date) -> None:
+        if self.erased:
+            raise WrongCaseStatus("an erased case cannot be reopened")
         if self.status != "closed":
             raise WrongCaseStatus("only a closed case can be reopened")
         self._reopened(reopened_on=reopened_on)
@@ -303,6 +307,19 @@ class Case(Aggregate):
     @event(CaseReopened)
     def _reopened(self, reopened_on: date) -> None:
         self.status = "open"
+
+    def erase(self, *, erased_on: date, basis: str) -> None:
+        """Record that the person's data is destroyed; the service then forgets the key."""
+        if basis not in intake.ERASURE_BASES:
+            raise InvalidCase(f"basis must be one of {intake.ERASURE_BASES}")
+        if self.erased:
+            raise WrongCaseStatus("the case's personal data was erased already")
+        self._erased(subject_ref=str(self.id), erased_on=erased_on, basis=basis)
+
+    @event(SubjectErased)
+    def _erased(self, subject_ref: str, erased_on: date, basis: str) -> None:
+        self.erased = True
+        self.status = "closed"
 
     def require_open(self) -> None:
         if self.status != "open":

@@ -18,6 +18,7 @@ from services.intake.api.schemas import (
     ConsultationPublic,
     ConsultationsPublic,
     DatedCreate,
+    ErasureCreate,
     FollowUpCreate,
     MeetingCreate,
     OutcomeCreate,
@@ -213,6 +214,14 @@ def close_case(case_id: UUID, body: CloseCreate, actor: PrincipalDep, intake: In
 def reopen_case(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
                 response: Response) -> CasePublic:
     case, _ = intake.act(actor, case_id, None, lambda c: c.reopen(reopened_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/erasure", response_model=CasePublic)
+def erase_case_subject(case_id: UUID, body: ErasureCreate, actor: PrincipalDep, intake: IntakeDep,
+                       response: Response) -> CasePublic:
+    """Destroy the person's key: their sealed data reads as erased everywhere, the log stays whole."""
+    case = intake.erase_subject(actor, case_id, erased_on=body.on, basis=body.basis)
     return _out(case, response, intake.sealer)
 
 
