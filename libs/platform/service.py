@@ -154,18 +154,21 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
 async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
     """Sign the log's Merkle root periodically and publish each new checkpoint on
     `audit.<service>.checkpoint`, so a witness outside our control can keep them."""
-    published = -1
+    published, pending = -1, False
     while not stop.is_set():
         try:
             cp = await asyncio.to_thread(runtime.audit.checkpoint)
-            if cp["tree_size"] != published and runtime.bus.connected:
+            pending = cp["tree_size"] != published
+            if pending and runtime.bus.connected:
                 body = {**cp, "service": runtime.settings.service, "public_key": runtime.audit.public_key_hex}
                 await runtime.bus.nc.publish(f"audit.{runtime.settings.service}.checkpoint", json.dumps(body).encode())
-                published = cp["tree_size"]
+                published, pending = cp["tree_size"], False
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
+        # Not yet published (NATS not connected): try again soon rather than a whole interval later.
+        wait = 0.5 if pending else runtime.settings.audit_interval_seconds
         try:
-            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.audit_interval_seconds)
+            await asyncio.wait_for(stop.wait(), timeout=wait)
         except asyncio.TimeoutError:
             pass
 
