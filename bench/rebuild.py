@@ -48,7 +48,7 @@ def envelopes(n: int, cases: int = 500) -> list[Envelope]:
                     data={"tenant": TENANT, "name": "bench", "kind": "adult", "site": "main"})]
     case_ids = [uuid4() for _ in range(cases)]
     for c in case_ids:
-        out.append(Envelope(id=event_id(c, 1), source="/tsunagu/intake", type="jp.tsunagu.intake.CaseOpened.v1",
+        out.append(Envelope(id=event_id(c, 1), source="/tsunagu/intake", type="jp.tsunagu.intake.CaseOpened.v2",
                             subject=str(c), time=start.isoformat(), tenant=TENANT, sequence=len(out) + 1,
                             aggregate="case", data={"tenant": TENANT, "centre_id": str(centre), "client_kind": "person",
                                                     "age_group": "adult", "residence_municipality": None,

@@ -40,6 +40,10 @@ class CaseOpened(_Intake, Aggregate.Created):
 
     AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("personal_details",)
+    # v2 added the municipality of residence. SCHEMA_VERSION is the published type's version;
+    # class_version is eventsourcing's stored version, upcast on read by upcast_v1_v2.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     tenant: str
     centre_id: UUID
@@ -47,6 +51,11 @@ class CaseOpened(_Intake, Aggregate.Created):
     age_group: str
     residence_municipality: str | None
     personal_details: dict | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """v1 (the Foundation slice) did not record the municipality of residence."""
+        state["residence_municipality"] = None
 
 
 class ConsultationRecorded(_Intake, Aggregate.Event):

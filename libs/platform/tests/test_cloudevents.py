@@ -106,7 +106,7 @@ def test_the_type_names_context_event_and_schema_version(recorded: Envelope) -> 
 
 
 def test_the_opened_event_has_its_own_type(opened: Envelope) -> None:
-    assert opened.type == "jp.tsunagu.intake.CaseOpened.v1"
+    assert opened.type == "jp.tsunagu.intake.CaseOpened.v2"  # v2: municipality of residence
 
 
 def test_the_source_is_the_producing_service(recorded: Envelope) -> None:
