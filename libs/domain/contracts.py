@@ -24,6 +24,16 @@ class Contract:
     SCHEMA_VERSION: ClassVar[int] = 1
     # Fields holding sealed values (libs/platform/sealing): ciphertext, never plaintext PII.
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Privacy records (APPI 第27条〜第30条), read generically by libs/platform/records:
+    # PROVISION: personal data given to a third party — which data fields hold the recipient, the
+    #   items, the consent (or legal basis) and the date; "entries" when one event provides
+    #   several people (a roster), each entry naming "subject" and "basis".
+    # RECEIPT: the same, on the receiving side. CONSENT: "given" or "withdrawn" and its id field.
+    # SUBJECT_FIELD: on a created event, the field naming the person when the aggregate is not.
+    PROVISION: ClassVar[dict[str, str] | None] = None
+    RECEIPT: ClassVar[dict[str, str] | None] = None
+    CONSENT: ClassVar[tuple[str, str] | None] = None
+    SUBJECT_FIELD: ClassVar[str | None] = None
 
 
 def contract_of(event_cls: type) -> type[Contract] | None:

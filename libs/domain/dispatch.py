@@ -43,6 +43,7 @@ class _Dispatch(Contract):
 # -- the municipality's roster (名簿管理) ---------------------------------------------------------
 class RosterReceived(_Dispatch, Aggregate.Created):
     """受領記録 of a roster entry (APPI 第30条): from which registrar, when, resting on which consent."""
+    RECEIPT: ClassVar[dict[str, str] | None] = {"sender": "registrar", "subject": "supporter_id", "basis": "consent_id", "on": "received_on"}
 
     AGGREGATE: ClassVar[str] = "rosterentry"
 
@@ -95,6 +96,7 @@ class SupporterRegistrationEnded(_Dispatch, Aggregate.Event):
 # -- the dispatch (派遣) -------------------------------------------------------------------------
 class DispatchRequested(_Dispatch, Aggregate.Created):
     """A person (or their family) asked for a supporter: from intake or entered by the municipality."""
+    SUBJECT_FIELD: ClassVar[str | None] = "subject_ref"
 
     AGGREGATE: ClassVar[str] = "dispatch"
 
@@ -128,6 +130,7 @@ class SupporterAssigned(_Dispatch, Aggregate.Event):
 
 class SubjectConsented(_Dispatch, Aggregate.Event):
     """資料7: which items may be given to the supporter, support meetings, self-paid costs."""
+    CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
 
     AGGREGATE: ClassVar[str] = "dispatch"
 
@@ -166,6 +169,7 @@ class DispatchStarted(_Dispatch, Aggregate.Event):
 
 class InformationDisclosed(_Dispatch, Aggregate.Event):
     """Personal information given to the supporter: recipient, items, the consent it rests on."""
+    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient_supporter_id", "items": "items", "basis": "consent_id", "on": "disclosed_at"}
 
     AGGREGATE: ClassVar[str] = "dispatch"
 
@@ -240,6 +244,7 @@ class DispatchResumed(_Dispatch, Aggregate.Event):
 
 
 class SubjectConsentWithdrawn(_Dispatch, Aggregate.Event):
+    CONSENT: ClassVar[tuple[str, str] | None] = ("withdrawn", "consent_id")
     AGGREGATE: ClassVar[str] = "dispatch"
 
     consent_id: UUID

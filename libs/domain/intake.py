@@ -182,6 +182,7 @@ class OutreachVisitRecorded(_Intake, Aggregate.Event):
 
 class InfoSharingConsented(_Intake, Aggregate.Event):
     """利用者の了承: explained and agreed, naming recipients (agencies or categories) and items."""
+    CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
 
     AGGREGATE: ClassVar[str] = "case"
 
@@ -195,6 +196,7 @@ class InfoSharingConsented(_Intake, Aggregate.Event):
 
 
 class InfoSharingWithdrawn(_Intake, Aggregate.Event):
+    CONSENT: ClassVar[tuple[str, str] | None] = ("withdrawn", "consent_id")
     AGGREGATE: ClassVar[str] = "case"
 
     consent_id: UUID
@@ -203,6 +205,7 @@ class InfoSharingWithdrawn(_Intake, Aggregate.Event):
 
 class CaseInfoDisclosed(_Intake, Aggregate.Event):
     """Case information given to an agency: recipient, items, the consent it rests on."""
+    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient_agency_id", "items": "items", "basis": "consent_id", "on": "disclosed_on"}
 
     AGGREGATE: ClassVar[str] = "case"
 

@@ -122,6 +122,7 @@ class RegistrationApplied(_Registry, Aggregate.Created):
 
 class RegistrationConsented(_Registry, Aggregate.Event):
     """同意書 (資料4): all five items affirmed, with the consent text version shown."""
+    CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
 
     AGGREGATE: ClassVar[str] = "supporter"
 
@@ -192,6 +193,7 @@ class RegistrationExpired(_Registry, Aggregate.Event):
 
 class RegistrationConsentWithdrawn(_Registry, Aggregate.Event):
     """The supporter withdrew the consent: no roster provision rests on it any more."""
+    CONSENT: ClassVar[tuple[str, str] | None] = ("withdrawn", "consent_id")
 
     AGGREGATE: ClassVar[str] = "supporter"
 
@@ -245,6 +247,7 @@ class ContinuingTrainingAttended(_Registry, Aggregate.Event):
 class RosterProvided(_Registry, Aggregate.Created):
     """登録名簿 provided to a municipality: the APPI third-party provision record
     (recipient, date, items, and for each supporter the consent it rests on)."""
+    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient", "items": "items", "on": "provided_on", "entries": "entries", "subject": "supporter_id", "basis": "consent_id"}
 
     AGGREGATE: ClassVar[str] = "roster"
 

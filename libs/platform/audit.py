@@ -7,6 +7,8 @@ hash chain from the first event and compares it with what the relay recorded and
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -14,6 +16,7 @@ from pydantic import BaseModel, Field
 from libs.domain.errors import InvalidInput
 from libs.platform import merkle
 from libs.platform.cloudevents import GENESIS
+from libs.platform.records import consents_of, transfers_of
 from libs.platform.deps import PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -119,6 +122,39 @@ def _leaves(runtime, size: int) -> list[bytes]:  # noqa: ANN001
     if runtime.audit.extend() < size:
         raise InvalidInput(f"the log has fewer than {size} events")
     return runtime.audit.leaf_hashes(size)
+
+
+class Transfers(BaseModel):
+    data: list[dict]
+
+
+class ConsentStates(BaseModel):
+    subject: str
+    as_of: str | None
+    data: list[dict]
+
+
+@router.get("/provisions", response_model=Transfers)
+def provisions(actor: PrincipalDep, runtime: RuntimeDep, subject: str | None = None,
+               recipient: str | None = None) -> Transfers:
+    """Provision and receipt records (APPI 第29条/第30条): all to a recipient, or all about a person."""
+    actor.require(*AUDITORS)
+    if not subject and not recipient:
+        raise InvalidInput("name a subject or a recipient")
+    runtime.catch_up()
+    return Transfers(data=transfers_of(runtime.engine, subject=subject, counterpart=recipient))
+
+
+@router.get("/consents", response_model=ConsentStates)
+def consent_states(actor: PrincipalDep, runtime: RuntimeDep, subject: str = Query(min_length=1),
+                   as_of: datetime | None = None) -> ConsentStates:
+    """Every consent of a person (or supporter) and its state at a past instant (default: now)."""
+    actor.require(*AUDITORS)
+    if as_of is not None and as_of.tzinfo is None:
+        raise InvalidInput("as_of needs a timezone")
+    runtime.catch_up()
+    return ConsentStates(subject=subject, as_of=as_of.isoformat() if as_of else None,
+                         data=consents_of(runtime.engine, subject, as_of))
 
 
 @router.get("/verify", response_model=Verification)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
+from libs.platform.asyncapi import CONTRACTS
 from libs.platform.auditlog import AuditLog
 from libs.platform.auth import Authenticator
 from libs.platform.bus import Bus
@@ -27,6 +28,7 @@ from libs.platform.db import make_engine, ping
 from libs.platform.follower import LogFollower
 from libs.platform.log import LogReader
 from libs.platform.problems import install_problem_handlers, problem
+from libs.platform.records import PrivacyRecords
 from libs.platform.relay import Relay
 from libs.platform.sealing import Sealer
 from libs.platform.settings import Settings
@@ -95,9 +97,11 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         )
         runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex)
         reader = LogReader(spec.name, runtime.application)
+        records = PrivacyRecords(engine, CONTRACTS[spec.name])
+        runtime.state["privacy_records"] = records
         runtime.followers = [
             LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds)
-            for handler in spec.make_read_models(runtime)
+            for handler in [*spec.make_read_models(runtime), records]
         ]
     for stream, handler in spec.make_consumers(runtime):
         runtime.consumers.append(ConsumerRunner(
