@@ -70,6 +70,9 @@ class AuditLog:
     def public_key_hex(self) -> str:
         return self._key.public_key().public_bytes_raw().hex()
 
+    def sign(self, payload: bytes) -> bytes:
+        return self._key.sign(payload)
+
     def records(self, after: int, limit: int) -> list[dict[str, Any]]:
         return [record_of(n) for n in
                 self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)]

@@ -123,3 +123,15 @@ def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[di
         withdrawn = r["withdrawn_at"]
         r["status"] = "withdrawn" if withdrawn is not None and (as_of is None or withdrawn <= as_of) else "active"
     return rows
+
+
+def consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(consents).where(consents.c.consent_id == consent_id)).first()
+    if row is None:
+        return None
+    r = dict(row._mapping)
+    for key in ("given_at", "withdrawn_at"):
+        if r[key] is not None and r[key].tzinfo is None:
+            r[key] = r[key].replace(tzinfo=timezone.utc)
+    return r

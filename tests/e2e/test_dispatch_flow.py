@@ -73,6 +73,10 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         assert city.post(f"{base}/plan", json={
             "activities": ["visit"], "purpose": "外出のきっかけづくり", "activity_plan": "週1回訪問",
             "content": "趣味の話", "agreed_on": DAY}).status_code == 200
+        receipt = eventually(lambda: (r := city.get(f"{base}/consent-receipt")).status_code == 200 and r.json())
+        assert receipt["receipt"]["piiPrincipalId"] == case_id  # the person, pseudonymous
+        purposes = receipt["receipt"]["services"][0]["purposes"]
+        assert purposes[0]["piiCategory"] == ["name", "address", "contact"] and purposes[0]["thirdPartyName"] == [sid]
         r = city.post(f"{base}/start", json={"on": DAY})
         assert r.status_code == 409 and r.json()["missing"] == ["supporter_consent"]
 

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from libs.platform.application import new_id
 from libs.platform.cloudevents import envelope_of
+from libs.platform.receipts import consent_receipt
+from libs.platform.records import consents_of
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
@@ -32,6 +34,7 @@ from services.dispatch.api.schemas import (
 )
 from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.dispatch import Dispatch
+from services.dispatch.domain.errors import ConsentMissing
 from services.dispatch.queries import list_dispatches, supporter_dispatches
 
 router = APIRouter(prefix="/v1", tags=["dispatches"])
@@ -126,6 +129,26 @@ def record_subject_consent(dispatch_id: UUID, body: SubjectConsentCreate, actor:
         consent_id=uuid4(), given_by=body.given_by, items=list(body.items), support_meetings=body.support_meetings,
         costs_self_paid=body.costs_self_paid, signed_on=body.signed_on))
     return _out(d, response)
+
+
+@router.get("/dispatches/{dispatch_id}/consent-receipt")
+def subject_consent_receipt(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep) -> dict:
+    """The signed receipt of the person's consent (資料7), for the municipality to hand over."""
+    d = app.get_dispatch(actor, dispatch_id)
+    app.officer_tenant(actor)
+    runtime.catch_up()
+    record = next((c for c in consents_of(runtime.engine, d.subject_ref, None)
+                   if c["aggregate_id"] == str(d.id)), None)
+    if record is None:
+        raise ConsentMissing("the person has not consented on this dispatch")
+    data = record["data"]
+    return consent_receipt(runtime.audit, consent_id=record["consent_id"], subject=d.subject_ref,
+                           given_by=data["given_by"], controller=d.tenant, given_at=record["given_at"],
+                           withdrawn_at=record["withdrawn_at"],
+                           purposes=["ひきこもりサポーターによる支援 (資料7)"]
+                           + (["支援内容等を検討するための会議"] if data["support_meetings"] else []),
+                           items=data["items"], recipients=[str(d.supporter_id)] if d.supporter_id else [],
+                           notice_version="資料7")
 
 
 @router.post("/dispatches/{dispatch_id}/supporter-acceptance", response_model=DispatchPublic)

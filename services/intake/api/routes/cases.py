@@ -7,7 +7,10 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Response
 
 from libs.platform.cloudevents import envelope_of
-from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
+from libs.domain import agencies
+from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
+from libs.platform.receipts import consent_receipt
+from libs.platform.records import consent_record
 from libs.platform.sealing import Sealer, is_sealed
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
@@ -32,6 +35,7 @@ from services.intake.api.schemas import (
     VoidCreate,
 )
 from services.intake.domain.case import Case
+from services.intake.domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -148,6 +152,23 @@ def withdraw_share_consent(case_id: UUID, consent_id: UUID, body: DatedCreate, a
                            intake: IntakeDep, response: Response) -> CasePublic:
     case, _ = intake.act(actor, case_id, None, lambda c: c.withdraw_consent(consent_id=consent_id, withdrawn_on=body.on))
     return _out(case, response, intake.sealer)
+
+
+@router.get("/{case_id}/share-consents/{consent_id}/receipt")
+def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                          runtime: RuntimeDep) -> dict:
+    """A signed consent receipt (Kantara v1.1 / ISO/IEC TS 27560) to hand to the person."""
+    case = intake.get_case(actor, case_id)
+    runtime.catch_up()
+    record = consent_record(runtime.engine, str(consent_id))
+    if record is None or record["aggregate_id"] != str(case.id):
+        raise CaseNotFound(f"no consent {consent_id} on this case")
+    d = record["data"]
+    recipients = d["agency_ids"] + [agencies.category(c).label for c in d["categories"]]
+    return consent_receipt(runtime.audit, consent_id=str(consent_id), subject=str(case.id), given_by=d["given_by"],
+                           controller=case.tenant, given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
+                           purposes=["関係機関への情報提供（つなぎ・連携）"], items=d["items"],
+                           recipients=recipients, notice_version=d["consent_text_version"])
 
 
 @router.post("/{case_id}/disclosures", status_code=201, response_model=CasePublic)

@@ -8,6 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.cloudevents import envelope_of
+from libs.platform.receipts import consent_receipt
+from libs.platform.records import consent_record
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
@@ -95,6 +97,21 @@ def registration_card(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep)
                             term_starts_on=s.term_starts_on, term_ends_on=s.term_ends_on,
                             **{f: details.get(f) for f in ("furigana", "name", "birth_date", "gender",
                                                            "postal_code", "address", "phone")})
+
+
+@router.get("/supporters/{supporter_id}/consent-receipt")
+def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep) -> dict:
+    """The signed receipt of the supporter's current (or last) 同意書 (資料4)."""
+    s = app.get_supporter(actor, supporter_id)
+    runtime.catch_up()
+    record = consent_record(runtime.engine, str(s.consent_id))
+    d = record["data"]
+    return consent_receipt(runtime.audit, consent_id=str(s.consent_id), subject=str(s.id), given_by="person",
+                           controller=s.tenant, given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
+                           purposes=[d["purpose"]],
+                           items=["name", "gender", "birth_date", "address", "contact"],
+                           recipients=["ひきこもりサポーター派遣事業を実施する市町村"],
+                           notice_version=d["consent_text_version"])
 
 
 @router.get("/supporters/{supporter_id}/history", response_model=HistoryPublic)
