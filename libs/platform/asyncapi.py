@@ -8,13 +8,14 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from libs.domain import dispatch, intake, registry
+from libs.domain import audit, dispatch, intake, registry
 from libs.domain.contracts import Contract, event_type
 from libs.platform.streams import STREAMS
 
 # Every published event contract, by publishing service.
 CONTRACTS: dict[str, tuple[type[Contract], ...]] = {
-    "intake": intake.EVENTS, "registry": registry.EVENTS, "dispatch": dispatch.EVENTS,
+    "intake": intake.EVENTS + audit.EVENTS, "registry": registry.EVENTS + audit.EVENTS,
+    "dispatch": dispatch.EVENTS + audit.EVENTS,
 }
 _ORIGINATOR_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 _SCALARS = {
@@ -58,7 +59,8 @@ def data_schema(contract: type[Contract]) -> dict[str, Any]:
     return {"type": "object", "required": list(hints), "properties": properties, "additionalProperties": False}
 
 
-def envelope_schema(contract: type[Contract]) -> dict[str, Any]:
+def envelope_schema(contract: type[Contract], service: str | None) -> dict[str, Any]:
+    """`service` None: a contract every service publishes (e.g. audit), from its own source."""
     return {
         "type": "object",
         "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype",
@@ -66,12 +68,13 @@ def envelope_schema(contract: type[Contract]) -> dict[str, Any]:
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {"type": "string", "format": "uuid"},
-            "source": {"const": f"/tsunagu/{contract.CONTEXT}"},
+            "source": {"const": f"/tsunagu/{service}"} if service else {"type": "string", "pattern": "^/tsunagu/[a-z]+$"},
             "type": {"const": event_type(contract)},
             "subject": {"type": "string", "description": "aggregate id"},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
-            "tenant": {"type": "string", "pattern": "^[0-9]{6}$", "description": "全国地方公共団体コード"},
+            "tenant": {"type": "string", "pattern": "^[0-9]{6}$",
+                       "description": "全国地方公共団体コード (000000: national, no local government)"},
             "sequence": {"type": "integer", "minimum": 1},
             "aggregate": {"type": "string"},
             "chainhash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
@@ -97,7 +100,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "parameters": {"tenant": {"description": "全国地方公共団体コード of the owning local government"}},
                 "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             }
-            operations[f"publish{name}"] = {
+            operations[f"publish{name}" if contract.CONTEXT == service else f"publish{name}From{service.title()}"] = {
                 "action": "send", "channel": {"$ref": f"#/channels/{channel}"},
                 "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"}],
             }
@@ -108,7 +111,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "headers": {"type": "object", "properties": {"Nats-Msg-Id": {"type": "string"}}},
                 "payload": {"$ref": f"#/components/schemas/{name}"},
             }
-            schemas[name] = envelope_schema(contract)
+            schemas[name] = envelope_schema(contract, service if contract.CONTEXT == service else None)
             schemas[f"{name}Data"] = data_schema(contract)
     return {
         "asyncapi": "3.0.0",

@@ -7,20 +7,25 @@ hash chain from the first event and compares it with what the relay recorded and
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from uuid import uuid4
 
 from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from libs.domain.audit import NATIONAL
 from libs.domain.errors import InvalidInput
+from libs.platform.access import PersonalDataAccess
 from libs.platform import merkle
 from libs.platform.cloudevents import GENESIS
 from libs.platform.records import consents_of, transfers_of
+from libs.platform.sealing import is_sealed
 from libs.platform.deps import PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 AUDITORS = ("auditor",)
+PII_AUDITOR = "auditor_pii"  # may open sealed fields, for a stated purpose, and is recorded doing so
 
 
 class AuditEvents(BaseModel):
@@ -65,10 +70,25 @@ class Verification(BaseModel):
 
 @router.get("/events", response_model=AuditEvents)
 def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0),
-                 limit: int = Query(default=100, ge=1, le=1000)) -> AuditEvents:
-    actor.require(*AUDITORS)
+                 limit: int = Query(default=100, ge=1, le=1000),
+                 purpose: str | None = Query(default=None, min_length=10, max_length=500,
+                                             description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
+    """The authoritative log as CloudEvents. Sealed fields stay sealed, unless the caller has the
+    role auditor_pii and states a purpose: then they are opened, and that access is recorded as a
+    PersonalDataAccessed event before anything is returned."""
+    actor.require(*AUDITORS, PII_AUDITOR)
     envelopes = runtime.relay.log.read(after, limit)
     data = [e.to_dict() for e in envelopes]
+    if purpose is not None:
+        actor.require(PII_AUDITOR)
+        if envelopes:
+            access = PersonalDataAccess(
+                id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
+                first_sequence=envelopes[0].sequence, last_sequence=envelopes[-1].sequence,
+                accessed_at=datetime.now(timezone.utc))
+            runtime.application.save(access)
+        for item in data:
+            item["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in item["data"].items()}
     return AuditEvents(data=data, next_after=envelopes[-1].sequence if len(envelopes) == limit else None)
 
 

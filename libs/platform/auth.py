@@ -14,7 +14,7 @@ import jwt
 from libs.domain.errors import DomainError
 
 ROLES = frozenset(
-    {"centre_staff", "municipal_officer", "prefecture_officer", "supporter", "auditor",
+    {"centre_staff", "municipal_officer", "prefecture_officer", "supporter", "auditor", "auditor_pii",
      "integrator", "portal", "ministry"}
 )
 ISSUER = "tsunagu-dev"

@@ -47,3 +47,26 @@ def test_a_stored_event_that_no_longer_decodes_is_reported_as_the_first_mismatch
     with intake.client(role="auditor", org="ppc") as auditor:
         verdict = auditor.get("/v1/audit/verify").json()
     assert (verdict["verified"], verdict["first_mismatch"]) == (False, 2)
+
+
+def test_an_auditor_may_open_sealed_fields_only_with_the_role_and_a_purpose_and_is_recorded(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"/v1/cases/{case_id}/consultations", json={
+            "channel": "phone", "occurred_at": "2016-06-01T10:00:00+09:00", "summary": "秘密の相談"}).raise_for_status()
+    purpose = "個人情報保護委員会による立入検査（令和8年 第12号）"
+    with intake.client(role="auditor", org="ppc") as auditor:
+        assert auditor.get("/v1/audit/events", params={"purpose": purpose}).status_code == 403
+    with intake.client(role="auditor_pii", org="ppc", sub="inspector-7") as inspector:
+        sealed = inspector.get("/v1/audit/events").json()["data"]
+        assert "秘密の相談" not in str(sealed)
+        opened = inspector.get("/v1/audit/events", params={"purpose": purpose, "limit": 3}).json()["data"]
+        assert opened[2]["data"]["summary"] == "秘密の相談"
+        assert inspector.get("/v1/audit/events", params={"purpose": "short"}).status_code == 422
+    with intake.client(role="auditor", org="ppc") as auditor:
+        log = auditor.get("/v1/audit/events", params={"after": 3}).json()["data"]
+        access = [e for e in log if e["type"] == "jp.tsunagu.audit.PersonalDataAccessed.v1"]
+        assert [(a["data"]["accessed_by"], a["data"]["purpose"], a["data"]["first_sequence"],
+                 a["data"]["last_sequence"]) for a in access] == [("inspector-7", purpose, 1, 3)]
+        assert access[0]["tenant"] == "000000" and "秘密" not in str(access)
