@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import ClassVar
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -29,7 +28,8 @@ class PersonalDataAccessed(Contract, Aggregate.Created):
     accessed_by: str
     accessor_org: str
     purpose: str
-    first_sequence: int
+    subject: str | None  # the person, when one person's records were opened (開示請求)
+    first_sequence: int  # the log range opened; 0 and 0 when the records of `subject` were opened
     last_sequence: int
     accessed_at: datetime
 

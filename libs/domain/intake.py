@@ -109,6 +109,9 @@ SHARE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultati
 STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")  # コーディネーター / 訪問相談支援員 / 市町村等支援員
 QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent", "none")
 PROFESSIONAL_QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent")
+RIGHTS_KINDS = ("disclosure", "correction", "suspension", "erasure")  # 開示・訂正・利用停止・消去
+RIGHTS_OUTCOMES = ("granted", "partially_granted", "refused")
+RIGHTS_DEADLINE_DAYS = 30
 # Why personal data may be erased: the retention period ended, or the person's request was granted.
 ERASURE_BASES = ("retention_ended", "request_granted")
 VOID_REASONS = ("duplicate_entry", "wrong_case", "not_a_consultation")
@@ -295,6 +298,50 @@ class SubjectErased(_Intake, Aggregate.Event):
     basis: str
 
 
+class PersonalDetailsCorrected(_Intake, Aggregate.Event):
+    """訂正: the person's details as corrected (sealed), e.g. on the person's request."""
+
+    AGGREGATE: ClassVar[str] = "case"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("personal_details",)
+
+    personal_details: dict
+    corrected_on: date
+
+
+class UseSuspended(_Intake, Aggregate.Event):
+    """利用停止: no sharing or referral of the person's data until use is resumed."""
+
+    AGGREGATE: ClassVar[str] = "case"
+
+    suspended_on: date
+
+
+class UseResumed(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "case"
+
+    resumed_on: date
+
+
+class RightsRequestReceived(_Intake, Aggregate.Created):
+    """A person's request about their data (開示・訂正・利用停止・消去), with its deadline."""
+
+    AGGREGATE: ClassVar[str] = "rightsrequest"
+
+    tenant: str
+    case_id: UUID
+    centre_id: UUID
+    kind: str
+    received_on: date
+    due_on: date
+
+
+class RightsRequestAnswered(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "rightsrequest"
+
+    answered_on: date
+    outcome: str
+
+
 class CaseReopened(_Intake, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "case"
 
@@ -306,5 +353,6 @@ EVENTS: tuple[type[Contract], ...] = (
     CaseOpened, ConsultationRecorded, ConsultationVoided, OutreachVisitRecorded, InfoSharingConsented, InfoSharingWithdrawn,
     CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined, ReferralClosed,
     SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
+    PersonalDetailsCorrected, UseSuspended, UseResumed, RightsRequestReceived, RightsRequestAnswered,
 )
 

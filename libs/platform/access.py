@@ -15,6 +15,6 @@ class PersonalDataAccess(Aggregate):
 
     @event(PersonalDataAccessed)
     def __init__(self, id: UUID, tenant: str, accessed_by: str, accessor_org: str, purpose: str,  # noqa: A002
-                 first_sequence: int, last_sequence: int, accessed_at: datetime) -> None:
+                 subject: str | None, first_sequence: int, last_sequence: int, accessed_at: datetime) -> None:
         self.tenant = tenant
         self.purpose = purpose

@@ -8,7 +8,7 @@ hash chain from the first event and compares it with what the relay recorded and
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Query
@@ -18,8 +18,8 @@ from libs.domain.audit import NATIONAL
 from libs.domain.errors import InvalidInput
 from libs.platform.access import PersonalDataAccess
 from libs.platform import merkle
-from libs.platform.cloudevents import GENESIS
-from libs.platform.records import consents_of, transfers_of
+from libs.platform.cloudevents import GENESIS, envelope_of
+from libs.platform.records import consents_of, records_about, transfers_of
 from libs.platform.sealing import is_sealed
 from libs.platform.deps import PrincipalDep, RuntimeDep
 
@@ -84,12 +84,49 @@ def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(de
         if envelopes:
             access = PersonalDataAccess(
                 id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
-                first_sequence=envelopes[0].sequence, last_sequence=envelopes[-1].sequence,
+                subject=None, first_sequence=envelopes[0].sequence, last_sequence=envelopes[-1].sequence,
                 accessed_at=datetime.now(timezone.utc))
             runtime.application.save(access)
         for item in data:
             item["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in item["data"].items()}
     return AuditEvents(data=data, next_after=envelopes[-1].sequence if len(envelopes) == limit else None)
+
+
+class SubjectDisclosure(BaseModel):
+    service: str
+    subject: str
+    events: list[dict]
+    provisions: list[dict]
+    consents: list[dict]
+
+
+@router.get("/subjects/{subject}", response_model=SubjectDisclosure)
+def disclose_subject(subject: str, actor: PrincipalDep, runtime: RuntimeDep,
+                     purpose: str = Query(min_length=10, max_length=500)) -> SubjectDisclosure:
+    """Everything this service holds about one person (開示請求): the events of every record about
+    them with sealed fields opened, the provisions of their data and their consents. Needs the
+    role auditor_pii and a purpose; the access is recorded like any other opening of sealed data."""
+    actor.require(PII_AUDITOR)
+    runtime.catch_up()
+    aggregates = [subject, *records_about(runtime.engine, subject)]
+    events = []
+    for aggregate_id in dict.fromkeys(aggregates):
+        try:
+            stored = list(runtime.application.events.get(UUID(aggregate_id)))
+        except ValueError:
+            continue
+        tenant = getattr(stored[0], "tenant", NATIONAL) if stored else NATIONAL
+        for e in stored:
+            envelope = envelope_of(runtime.settings.service, e, tenant=tenant, sequence=e.originator_version).to_dict()
+            envelope["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in envelope["data"].items()}
+            events.append(envelope)
+    if events:
+        runtime.application.save(PersonalDataAccess(
+            id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
+            subject=subject, first_sequence=0, last_sequence=0, accessed_at=datetime.now(timezone.utc)))
+    return SubjectDisclosure(service=runtime.settings.service, subject=subject, events=events,
+                             provisions=transfers_of(runtime.engine, subject=subject, counterpart=None),
+                             consents=consents_of(runtime.engine, subject, None))
 
 
 @router.get("/records", response_model=StoredRecords)

@@ -84,6 +84,27 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _disclose(args: argparse.Namespace) -> int:
+    """Everything held about one person across the services, as one JSON document."""
+    import json
+
+    import httpx
+
+    token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org="disclosure",
+                                     roles=["auditor_pii"])
+    document = {"subject": args.subject, "purpose": args.purpose, "services": []}
+    for url in args.url:
+        r = httpx.get(f"{url.rstrip('/')}/v1/audit/subjects/{args.subject}", params={"purpose": args.purpose},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        r.raise_for_status()
+        document["services"].append(r.json())
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump(document, out, ensure_ascii=False, indent=2, default=str)
+    counts = ", ".join(f"{s['service']}: {len(s['events'])} events" for s in document["services"])
+    print(f"wrote {args.out} ({counts})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsunagu", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", help="ISO instant with offset")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("disclose", help="everything held about a person across the services (開示請求)")
+    p.add_argument("--subject", required=True, help="the person's pseudonymous id (case id, supporter id)")
+    p.add_argument("--purpose", required=True, help="why (recorded in every service's log)")
+    p.add_argument("--url", action="append", required=True, help="a service URL (repeat for each)")
+    p.add_argument("--token", help="a token with the auditor_pii role (default: a dev token)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_disclose)
 
     args = parser.parse_args(argv)
     return args.func(args)

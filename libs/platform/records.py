@@ -135,3 +135,9 @@ def consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | None:
         if r[key] is not None and r[key].tzinfo is None:
             r[key] = r[key].replace(tzinfo=timezone.utc)
     return r
+
+
+def records_about(engine: Engine, subject: str) -> list[str]:
+    """Aggregates of this service about a person named by a field (e.g. dispatches of subject_ref)."""
+    with engine.connect() as conn:
+        return [r.aggregate_id for r in conn.execute(select(subjects.c.aggregate_id).where(subjects.c.subject == subject))]

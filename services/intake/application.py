@@ -21,6 +21,7 @@ from services.intake.domain.agency import Agency
 from services.intake.domain.case import Case
 from services.intake.domain.centre import Centre
 from services.intake.domain.errors import CaseNotFound, UnknownAgency, UnknownCentre
+from services.intake.domain.rights import RightsRequest
 
 OFFICERS = ("prefecture_officer", "municipal_officer")
 
@@ -177,6 +178,26 @@ class IntakeApplication(ServiceApplication):
             self.save(case)
         self.sealer.forget(str(case_id))
         return case
+
+    def receive_rights_request(self, actor: Principal, *, case_id: UUID, kind: str, received_on: date,
+                               idempotency_key: str | None) -> RightsRequest:
+        case = self.get_case(actor, case_id)
+        request_id = new_id("rights-request", str(case_id), idempotency_key)
+        existing = self.existing(RightsRequest, request_id)
+        if existing is not None:
+            return existing
+        request = RightsRequest.receive(id=request_id, tenant=case.tenant, case_id=case.id, centre_id=case.centre_id,
+                                        kind=kind, received_on=received_on)
+        return self.save_new(request)
+
+    def answer_rights_request(self, actor: Principal, request_id: UUID, *, answered_on: date,
+                              outcome: str) -> RightsRequest:
+        request = self.existing(RightsRequest, request_id)
+        if request is None or not actor.has("centre_staff") or actor.org != str(request.centre_id):
+            raise CaseNotFound(f"no request {request_id} visible to you")
+        request.answer(answered_on=answered_on, outcome=outcome)
+        self.save(request)
+        return request
 
     def _sees_case(self, actor: Principal, case: Case) -> bool:
         if actor.has("centre_staff") and actor.org == str(case.centre_id):

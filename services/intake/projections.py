@@ -53,6 +53,17 @@ referrals = Table(
     Column("outcome", String(32)),
     Column("closed", Boolean, nullable=False),
 )
+rights_requests = Table(
+    "in_rights_requests", metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False),
+    Column("centre_id", String(36), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("answered_on", Date),
+    Column("outcome", String(32)),
+)
 activity = Table(
     "in_activity", metadata,
     Column("event_id", String(36), primary_key=True),
@@ -106,6 +117,13 @@ class IntakeReadModel(SqlProjection):
             case "ConsultationVoided":
                 conn.execute(activity.delete().where(activity.c.kind == "consultation",
                                                      activity.c.ref == d["consultation_id"]))
+            case "RightsRequestReceived":
+                conn.execute(rights_requests.insert().values(
+                    request_id=e.subject, case_id=d["case_id"], centre_id=d["centre_id"], kind=d["kind"],
+                    received_on=date.fromisoformat(d["received_on"]), due_on=date.fromisoformat(d["due_on"])))
+            case "RightsRequestAnswered":
+                conn.execute(rights_requests.update().where(rights_requests.c.request_id == e.subject).values(
+                    answered_on=date.fromisoformat(d["answered_on"]), outcome=d["outcome"]))
             case "ReferralMade":
                 conn.execute(referrals.insert().values(
                     referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import Engine, func, or_, select
 
 from libs.domain.codes import prefecture_of
-from services.intake.projections import activity, agencies, cases, centres, referrals
+from services.intake.projections import activity, agencies, cases, centres, referrals, rights_requests
 
 
 def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
@@ -50,3 +52,12 @@ def workload(engine: Engine, centre_id: str, fy: int) -> dict:
     return {"centre_id": centre_id, "fy": fy, "open_cases": open_cases, "referrals_awaiting_outcome": waiting,
             "consultations": by_kind.get("consultation", 0), "outreach_visits": by_kind.get("outreach", 0),
             "support_meetings": by_kind.get("meeting", 0), "backoffice_supports": by_kind.get("backoffice", 0)}
+
+
+def rights_requests_of(engine: Engine, centre_id: str, *, open_only: bool, today: date) -> list[dict]:
+    """A centre's requests about personal data, oldest deadline first, with whether each is overdue."""
+    query = select(rights_requests).where(rights_requests.c.centre_id == centre_id)
+    if open_only:
+        query = query.where(rights_requests.c.answered_on.is_(None))
+    rows = _rows(engine, query.order_by(rights_requests.c.due_on, rights_requests.c.request_id))
+    return [{**r, "overdue": r["answered_on"] is None and today > r["due_on"]} for r in rows]

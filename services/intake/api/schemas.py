@@ -301,3 +301,35 @@ class VoidCreate(_Strict):
 class ErasureCreate(_Strict):
     basis: Literal["retention_ended", "request_granted"]
     on: date
+
+
+class CorrectionCreate(_Strict):
+    personal_details: PersonalDetails
+    on: date
+
+
+class RightsRequestCreate(_Strict):
+    case_id: UUID
+    kind: Literal["disclosure", "correction", "suspension", "erasure"]
+    received_on: date
+
+
+class RightsAnswerCreate(_Strict):
+    answered_on: date
+    outcome: Literal["granted", "partially_granted", "refused"]
+
+
+class RightsRequestPublic(BaseModel):
+    request_id: UUID
+    case_id: UUID
+    centre_id: UUID
+    kind: str
+    received_on: date
+    due_on: date
+    answered_on: date | None
+    outcome: str | None
+    overdue: bool
+
+
+class RightsRequestsPublic(BaseModel):
+    data: list[RightsRequestPublic]

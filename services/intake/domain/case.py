@@ -16,6 +16,7 @@ from libs.domain.codes import validate_lg_code
 from services.intake.domain.errors import (
     ConsentMissing,
     InvalidCase,
+    UseIsSuspended,
     InvalidConsultation,
     InvalidReferral,
     WrongCaseStatus,
@@ -31,6 +32,9 @@ class Case(Aggregate):
     SupporterRequested = intake.SupporterRequested
     ConsultationVoided = intake.ConsultationVoided
     SubjectErased = intake.SubjectErased
+    PersonalDetailsCorrected = intake.PersonalDetailsCorrected
+    UseSuspended = intake.UseSuspended
+    UseResumed = intake.UseResumed
     OutreachVisitRecorded = intake.OutreachVisitRecorded
     InfoSharingConsented = intake.InfoSharingConsented
     InfoSharingWithdrawn = intake.InfoSharingWithdrawn
@@ -57,6 +61,7 @@ class Case(Aggregate):
         self.personal_details = personal_details
         self.status = "open"
         self.erased = False
+        self.use_suspended = False
         self.outreach_visits = 0
         self.consents: dict[str, dict] = {}  # current (unwithdrawn) consents to share, by id
         self.referrals: dict[str, dict] = {}
@@ -207,6 +212,8 @@ class Case(Aggregate):
     def share_with(self, *, agency_id: UUID, category: str, items: list[str], disclosed_on: date,
                    purpose: str) -> UUID:
         self.require_open()
+        if self.use_suspended:
+            raise UseIsSuspended("the person asked to stop the use of their data (利用停止)")
         consent_id = self.consent_for(agency_id, category, items)
         self._disclosed(recipient_agency_id=agency_id, items=[i for i in intake.SHARE_ITEMS if i in items],
                         consent_id=consent_id, disclosed_on=disclosed_on, purpose=purpose)
@@ -320,6 +327,33 @@ class Case(Aggregate):
     def _erased(self, subject_ref: str, erased_on: date, basis: str) -> None:
         self.erased = True
         self.status = "closed"
+
+    def correct_details(self, *, personal_details: dict, corrected_on: date) -> None:
+        if self.erased:
+            raise WrongCaseStatus("the case's personal data was erased")
+        self._corrected(personal_details=personal_details, corrected_on=corrected_on)
+
+    @event(PersonalDetailsCorrected)
+    def _corrected(self, personal_details: dict, corrected_on: date) -> None:
+        self.personal_details = personal_details
+
+    def suspend_use(self, *, suspended_on: date) -> None:
+        if self.use_suspended:
+            raise WrongCaseStatus("the use is suspended already")
+        self._suspended(suspended_on=suspended_on)
+
+    @event(UseSuspended)
+    def _suspended(self, suspended_on: date) -> None:
+        self.use_suspended = True
+
+    def resume_use(self, *, resumed_on: date) -> None:
+        if not self.use_suspended:
+            raise WrongCaseStatus("the use is not suspended")
+        self._resumed(resumed_on=resumed_on)
+
+    @event(UseResumed)
+    def _resumed(self, resumed_on: date) -> None:
+        self.use_suspended = False
 
     def require_open(self) -> None:
         if self.status != "open":

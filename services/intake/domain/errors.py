@@ -51,3 +51,13 @@ class WrongCaseStatus(Conflict):
 class InvalidReferral(InvalidInput):
     problem = "invalid-referral"
     title = "Invalid referral"
+
+
+class UseIsSuspended(Conflict):
+    problem = "use-suspended"
+    title = "The person suspended the use of their data (利用停止)"
+
+
+class InvalidRightsRequest(InvalidInput):
+    problem = "invalid-rights-request"
+    title = "Invalid request about personal data"

@@ -17,6 +17,7 @@ from services.intake.api.schemas import (
     CaseCreate,
     CasePublic,
     CloseCreate,
+    CorrectionCreate,
     ConsultationCreate,
     ConsultationPublic,
     ConsultationsPublic,
@@ -235,6 +236,31 @@ def close_case(case_id: UUID, body: CloseCreate, actor: PrincipalDep, intake: In
 def reopen_case(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
                 response: Response) -> CasePublic:
     case, _ = intake.act(actor, case_id, None, lambda c: c.reopen(reopened_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/corrections", response_model=CasePublic)
+def correct_personal_details(case_id: UUID, body: CorrectionCreate, actor: PrincipalDep, intake: IntakeDep,
+                             response: Response) -> CasePublic:
+    """訂正: the person's details as corrected (sealed again under the person's key)."""
+    details = body.personal_details.model_dump(mode="json", exclude_none=True)
+    case, _ = intake.act(actor, case_id, None, lambda c: c.correct_details(
+        personal_details=intake.seal(case_id, details) or {}, corrected_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/use-suspension", response_model=CasePublic)
+def suspend_use(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
+                response: Response) -> CasePublic:
+    """利用停止: no sharing or referral of the person's data until resumed."""
+    case, _ = intake.act(actor, case_id, None, lambda c: c.suspend_use(suspended_on=body.on))
+    return _out(case, response, intake.sealer)
+
+
+@router.post("/{case_id}/use-resumption", response_model=CasePublic)
+def resume_use(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
+               response: Response) -> CasePublic:
+    case, _ = intake.act(actor, case_id, None, lambda c: c.resume_use(resumed_on=body.on))
     return _out(case, response, intake.sealer)
 
 

@@ -1,0 +1,80 @@
+"""Rights of the person (APPI 第33条〜第35条): requests with deadlines, disclosure across services,
+correction, suspension of use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+
+from libs.platform.auth import mint_token
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.e2e.test_dispatch_flow import CITY, DAY
+from tests.e2e.test_intake_flow import _agency
+from tests.harness import JWT_SECRET, eventually
+
+PURPOSE = "本人からの開示請求（受付番号 2026-001）への回答"
+
+
+def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_held_about_them(
+        nats_server, start_service, tmp_path):
+    intake = start_service("intake", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    agency = _agency(intake, "保健所", "public_health_centre")
+    base = f"/v1/cases/{case_id}"
+    old = (date.today() - timedelta(days=40)).isoformat()
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"{base}/consultations", json={"channel": "phone", "occurred_at": "2016-06-01T10:00:00+09:00",
+                                                  "summary": "眠れない日が続く"}).raise_for_status()
+        staff.post(f"{base}/share-consents", json={"agency_ids": [agency], "items": ["name"], "explained_on": DAY,
+                                                   "consent_text_version": "v"}).raise_for_status()
+        staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY,
+                                                 "purpose": "連携"}).raise_for_status()
+        staff.post(f"{base}/supporter-requests", json={"municipality": CITY, "needs": ["visit"],
+                                                        "requested_on": DAY}).raise_for_status()
+        late = staff.post("/v1/rights-requests", json={"case_id": case_id, "kind": "disclosure", "received_on": old})
+        assert late.status_code == 201 and late.json()["due_on"] == (date.fromisoformat(old) + timedelta(days=30)).isoformat()
+        fresh = staff.post("/v1/rights-requests", json={"case_id": case_id, "kind": "suspension", "received_on": DAY})
+        listed = eventually(lambda: (r := staff.get("/v1/rights-requests").json()["data"]) and len(r) == 2 and r)
+        assert [(r["kind"], r["overdue"]) for r in listed] == [("disclosure", True), ("suspension", False)]
+
+    # The person's dispatch request reached the municipality; disclose across both services.
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/dispatches").json()["data"])
+    out = tmp_path / "disclosure.json"
+    token = mint_token(JWT_SECRET, sub="centre-dpo", org=centre_id, roles=["auditor_pii"])
+    r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "disclose", "--subject", case_id,
+                        "--purpose", PURPOSE, "--url", intake.url, "--url", dispatch.url, "--token", token,
+                        "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    document = json.loads(out.read_text())
+    by_service = {s["service"]: s for s in document["services"]}
+    intake_part = by_service["intake"]
+    assert intake_part["events"][0]["data"]["personal_details"]["name"] == "山田太郎"  # opened for the person
+    assert any(e["data"].get("summary") == "眠れない日が続く" for e in intake_part["events"])
+    assert [p["counterpart"] for p in intake_part["provisions"]] == [agency]
+    assert [c["status"] for c in intake_part["consents"]] == ["active"]
+    assert [e["type"].split(".")[3] for e in by_service["dispatch"]["events"]] == ["DispatchRequested"]
+    with intake.client(role="auditor", org="ppc") as auditor:
+        log = auditor.get("/v1/audit/events", params={"limit": 1000}).json()["data"]
+        access = [e["data"] for e in log if e["type"].endswith("PersonalDataAccessed.v1")]
+        assert [(a["subject"], a["purpose"]) for a in access] == [(case_id, PURPOSE)]
+
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        answered = staff.post(f"/v1/rights-requests/{late.json()['request_id']}/answer",
+                              json={"answered_on": DAY, "outcome": "granted"})
+        assert answered.status_code == 200 and not answered.json()["overdue"]
+        assert staff.post(f"/v1/rights-requests/{late.json()['request_id']}/answer",
+                          json={"answered_on": DAY, "outcome": "granted"}).status_code == 409
+        # 利用停止 then sharing is refused; 訂正 replaces the details.
+        assert staff.post(f"{base}/use-suspension", json={"on": DAY}).status_code == 200
+        r = staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY, "purpose": "x"})
+        assert r.status_code == 409 and r.json()["type"].endswith("/use-suspended")
+        staff.post(f"{base}/use-resumption", json={"on": DAY}).raise_for_status()
+        r = staff.post(f"{base}/corrections", json={"personal_details": {"name": "山田 太朗"}, "on": DAY})
+        assert r.status_code == 200 and r.json()["personal_details"] == {"name": "山田 太朗"}
+        staff.post(f"/v1/rights-requests/{fresh.json()['request_id']}/answer",
+                   json={"answered_on": DAY, "outcome": "granted"}).raise_for_status()
+        assert eventually(lambda: staff.get("/v1/rights-requests").json()["data"] == [])
