@@ -199,6 +199,19 @@ class IntakeApplication(ServiceApplication):
         self.save(request)
         return request
 
+    def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
+        """The retention job: erase every candidate whose retention period has ended; the
+        SubjectErased event (basis retention_ended) is the record that it did."""
+        erased = []
+        for case_id in candidates:
+            case = self.existing(Case, case_id)
+            if case is not None and case.retention_ended(today, years):
+                case.erase(erased_on=today, basis="retention_ended")
+                self.save(case)
+                self.sealer.forget(str(case_id))
+                erased.append(case_id)
+        return erased
+
     def _sees_case(self, actor: Principal, case: Case) -> bool:
         if actor.has("centre_staff") and actor.org == str(case.centre_id):
             return True

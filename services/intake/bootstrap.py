@@ -10,6 +10,7 @@ from libs.platform.settings import Settings
 from services.intake.api.routes import agencies, cases, centres, public, rights
 from services.intake.application import IntakeApplication
 from services.intake.consumers import make_read_models
+from services.intake.jobs import RETENTION_INTERVAL_SECONDS, end_retention
 
 
 def make_application(runtime: Runtime) -> IntakeApplication:
@@ -24,6 +25,7 @@ SPEC = ServiceSpec(
     routers=[centres.router, agencies.router, cases.router, rights.router, public.router],
     make_application=make_application,
     make_read_models=make_read_models,
+    jobs=[("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],
 )
 
 

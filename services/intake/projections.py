@@ -41,6 +41,8 @@ cases = Table(
     Column("centre_id", String(36), nullable=False, index=True),
     Column("status", String(16), nullable=False),
     Column("opened_on", Date, nullable=False),
+    Column("closed_on", Date),
+    Column("erased", Boolean, nullable=False, default=False),
 )
 referrals = Table(
     "in_referrals", metadata,
@@ -110,10 +112,14 @@ class IntakeReadModel(SqlProjection):
                     municipality=d["municipality"], address=d["address"], phone=d["phone"]))
             case "CaseOpened":
                 conn.execute(cases.insert().values(case_id=e.subject, centre_id=d["centre_id"], status="open",
-                                                   opened_on=_moment(e.time).date()))
-            case "CaseClosed" | "CaseReopened":
-                status = "closed" if e.name == "CaseClosed" else "open"
-                conn.execute(cases.update().where(cases.c.case_id == e.subject).values(status=status))
+                                                   opened_on=_moment(e.time).date(), erased=False))
+            case "CaseClosed":
+                conn.execute(cases.update().where(cases.c.case_id == e.subject).values(
+                    status="closed", closed_on=date.fromisoformat(d["closed_on"])))
+            case "CaseReopened":
+                conn.execute(cases.update().where(cases.c.case_id == e.subject).values(status="open", closed_on=None))
+            case "SubjectErased":
+                conn.execute(cases.update().where(cases.c.case_id == e.subject).values(status="closed", erased=True))
             case "ConsultationVoided":
                 conn.execute(activity.delete().where(activity.c.kind == "consultation",
                                                      activity.c.ref == d["consultation_id"]))

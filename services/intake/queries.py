@@ -61,3 +61,10 @@ def rights_requests_of(engine: Engine, centre_id: str, *, open_only: bool, today
         query = query.where(rights_requests.c.answered_on.is_(None))
     rows = _rows(engine, query.order_by(rights_requests.c.due_on, rights_requests.c.request_id))
     return [{**r, "overdue": r["answered_on"] is None and today > r["due_on"]} for r in rows]
+
+
+def retention_candidates(engine: Engine, closed_before: date) -> list[str]:
+    """Closed, not yet erased cases closed before the date (the aggregate has the final say)."""
+    query = select(cases.c.case_id).where(cases.c.status == "closed", cases.c.erased.is_(False),
+                                          cases.c.closed_on < closed_before)
+    return [r["case_id"] for r in _rows(engine, query)]

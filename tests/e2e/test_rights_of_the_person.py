@@ -78,3 +78,23 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
         staff.post(f"/v1/rights-requests/{fresh.json()['request_id']}/answer",
                    json={"answered_on": DAY, "outcome": "granted"}).raise_for_status()
         assert eventually(lambda: staff.get("/v1/rights-requests").json()["data"] == [])
+
+
+def test_the_retention_job_erases_only_what_may_go_and_records_that_it_did(nats_server, start_service):
+    from services.intake.jobs import end_retention
+
+    intake = start_service("intake", nats_server.url)
+    centre_id, old_case = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        recent_case = staff.post("/v1/cases", json={"centre_id": centre_id, "client_kind": "person", "age_group": "adult",
+                                                    "personal_details": {"name": "新しい人"}}).json()["id"]
+        staff.post(f"/v1/cases/{old_case}/closure", json={"reason": "resolved", "on": "2016-08-01"}).raise_for_status()
+        yesterday = (date.today() - timedelta(days=1)).isoformat()
+        staff.post(f"/v1/cases/{recent_case}/closure", json={"reason": "resolved", "on": yesterday}).raise_for_status()
+    assert [str(i) for i in end_retention(intake.runtime)] == [old_case]
+    assert end_retention(intake.runtime) == []  # once
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        assert staff.get(f"/v1/cases/{old_case}").json()["personal_details"] == "[erased]"
+        assert staff.get(f"/v1/cases/{recent_case}").json()["personal_details"] == {"name": "新しい人"}
+        last = staff.get(f"/v1/cases/{old_case}/timeline").json()["events"][-1]
+        assert last["type"].endswith("SubjectErased.v1") and last["data"]["basis"] == "retention_ended"

@@ -66,6 +66,8 @@ class Case(Aggregate):
         self.consents: dict[str, dict] = {}  # current (unwithdrawn) consents to share, by id
         self.referrals: dict[str, dict] = {}
         self.disclosures = 0
+        self.closed_on: date | None = None
+        self.last_provision_on: date | None = None
         self.meetings = 0
         self.consultations: list[dict] = []
         self.idempotency_keys: dict[str, UUID] = {}
@@ -223,6 +225,7 @@ class Case(Aggregate):
     def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID, disclosed_on: date,
                    purpose: str) -> None:
         self.disclosures += 1
+        self.last_provision_on = max(filter(None, (self.last_provision_on, disclosed_on)))
 
     # -- referrals (つなぎ) -------------------------------------------------------------------------
     def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],
@@ -303,6 +306,7 @@ class Case(Aggregate):
     @event(CaseClosed)
     def _closed(self, reason: str, closed_on: date) -> None:
         self.status = "closed"
+        self.closed_on = closed_on
 
     def reopen(self, *, reopened_on: date) -> None:
         if self.erased:
@@ -355,6 +359,14 @@ class Case(Aggregate):
     def _resumed(self, resumed_on: date) -> None:
         self.use_suspended = False
 
+    def retention_ended(self, today: date, years: int) -> bool:
+        """Closed, and both the closing and the last provision of the person's data are more than
+        `years` ago (provision records are kept ≥ 3 years: APPI 規則第20条〜第25条)."""
+        if self.status != "closed" or self.erased or self.closed_on is None:
+            return False
+        latest = max(filter(None, (self.closed_on, self.last_provision_on)))
+        return _add_years(latest, years) < today
+
     def require_open(self) -> None:
         if self.status != "open":
             raise WrongCaseStatus("the case is closed; reopen it first")
@@ -368,3 +380,10 @@ def _check_moment(moment: datetime) -> None:
         raise InvalidCase("the time needs a timezone (e.g. +09:00)")
     if moment > datetime.now(timezone.utc) + CLOCK_SKEW:
         raise InvalidCase("the time is in the future")
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
