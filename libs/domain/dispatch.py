@@ -251,6 +251,16 @@ class SubjectConsentWithdrawn(_Dispatch, Aggregate.Event):
     withdrawn_on: date
 
 
+class SubjectDataErased(_Dispatch, Aggregate.Event):
+    """The person's key in dispatch was destroyed after the dispatch ended: their details, plan
+    and report narratives read as erased; dates, codes and disclosure records remain."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+
+    erased_on: date
+    basis: str
+
+
 class DispatchEnded(_Dispatch, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "dispatch"
 
@@ -265,5 +275,5 @@ EVENTS: tuple[type[Contract], ...] = (
     SupporterRegistrationEnded, DispatchRequested, SubjectDetailsRecorded, SupporterAssigned,
     SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
     ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,
-    DispatchResumed, SubjectConsentWithdrawn, DispatchEnded,
+    DispatchResumed, SubjectConsentWithdrawn, DispatchEnded, SubjectDataErased,
 )

@@ -243,6 +243,16 @@ class ContinuingTrainingAttended(_Registry, Aggregate.Event):
     attended_on: date
 
 
+class SupporterDataErased(_Registry, Aggregate.Event):
+    """The supporter's key was destroyed after the registration ended: every sealed value of the
+    record reads as erased; 登録番号, dates and provision records (no personal data) remain."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    erased_on: date
+    basis: str
+
+
 # -- roster (登録名簿) -------------------------------------------------------------------------
 class RosterProvided(_Registry, Aggregate.Created):
     """登録名簿 provided to a municipality: the APPI third-party provision record
@@ -264,5 +274,5 @@ EVENTS: tuple[type[Contract], ...] = (
     RegistrationApplied, RegistrationConsented, ScreeningRecorded, SupporterRegistered,
     RegistrationRefused, SupporterDetailsChanged, RegistrationRenewed, RegistrationExpired,
     RegistrationConsentWithdrawn, RegistrationWithdrawn, RevocationInquiryRecorded,
-    RegistrationRevoked, ContinuingTrainingAttended, RosterProvided,
+    RegistrationRevoked, ContinuingTrainingAttended, SupporterDataErased, RosterProvided,
 )

@@ -105,6 +105,14 @@ class DispatchApplication(ServiceApplication):
         return self.act(actor, dispatch_id, expected_version, lambda d: d.resume(
             resumed_on=resumed_on, supporter_problems=self._supporter_problems(d, resumed_on)))
 
+    def erase_subject(self, actor: Principal, dispatch_id: UUID, *, erased_on: date, basis: str) -> Dispatch:
+        """Record SubjectDataErased, then destroy the person's key (repeatable if that step failed)."""
+        dispatch = self.get_dispatch(actor, dispatch_id)
+        if not dispatch.erased:
+            dispatch = self.act(actor, dispatch_id, None, lambda d: d.erase(erased_on=erased_on, basis=basis))
+        self.sealer.forget(dispatch.subject_ref)
+        return dispatch
+
     def disclose(self, actor: Principal, dispatch_id: UUID) -> tuple[Dispatch, dict]:
         """The supporter reads the person's details: only consented items, each time recorded."""
         dispatch = self.get_dispatch(actor, dispatch_id)

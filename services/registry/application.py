@@ -169,6 +169,14 @@ class RegistryApplication(ServiceApplication):
             issued_on=issued_on, term_years=term_years or registrar.default_term_years,
             max_term_years=registrar.max_term_years))
 
+    def erase_supporter(self, actor: Principal, supporter_id: UUID, *, erased_on: date, basis: str) -> Supporter:
+        """Record SupporterDataErased, then destroy the key (repeatable if the second step failed)."""
+        supporter = self.get_supporter(actor, supporter_id)
+        if not supporter.erased:
+            self.act(actor, supporter_id, None, lambda s: s.erase(erased_on=erased_on, basis=basis))
+        self.sealer.forget(str(supporter_id))
+        return self.get_supporter(actor, supporter_id)
+
     def seal_for(self, supporter_id: UUID, value: Any) -> dict | None:
         return self.sealer.seal(str(supporter_id), value) if value else None
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from datetime import date, timedelta
+from uuid import UUID
 
 from libs.platform.auth import mint_token
 from tests.e2e.test_consultation_slice import _setup_case
@@ -98,3 +99,29 @@ def test_the_retention_job_erases_only_what_may_go_and_records_that_it_did(nats_
         assert staff.get(f"/v1/cases/{recent_case}").json()["personal_details"] == {"name": "新しい人"}
         last = staff.get(f"/v1/cases/{old_case}/timeline").json()["events"][-1]
         assert last["type"].endswith("SubjectErased.v1") and last["data"]["basis"] == "retention_ended"
+
+
+def test_registry_and_dispatch_erase_only_after_the_end_and_keep_their_records(nats_server, start_service):
+    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        supporter = registered(officer)
+        sid = supporter["id"]
+        early = officer.post(f"/v1/supporters/{sid}/erasure", json={"basis": "request_granted", "on": DAY})
+        assert early.status_code == 409  # still registered
+        officer.post(f"/v1/supporters/{sid}/withdrawal", json={"withdrawn_on": DAY, "reason": "r"}).raise_for_status()
+        erased = officer.post(f"/v1/supporters/{sid}/erasure", json={"basis": "request_granted", "on": DAY}).json()
+        assert erased["details"] == "[erased]" and erased["registration_number"] == supporter["registration_number"]
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
+                                               "subject_details": {"name": "消される人"}}).json()
+        base = f"/v1/dispatches/{d['id']}"
+        assert city.post(f"{base}/erasure", json={"basis": "request_granted", "on": DAY}).status_code == 409
+        city.post(f"{base}/stop-request", json={"on": DAY}).raise_for_status()
+        assert city.post(f"{base}/erasure", json={"basis": "request_granted", "on": DAY}).status_code == 200
+        names = [e["type"].split(".")[3] for e in city.get(f"{base}/timeline").json()["events"]]
+        assert names[-1] == "SubjectDataErased" and "SubjectDetailsRecorded" in names
+    stored = dispatch.runtime.application.repository.get(UUID(d["id"]))
+    assert dispatch.runtime.sealer.open(stored.details) == "[erased]"

@@ -203,3 +203,8 @@ class RosterEntryPublic(BaseModel):
 
 class RosterPublic(BaseModel):
     data: list[RosterEntryPublic]
+
+
+class ErasureCreate(_Strict):
+    basis: Literal["retention_ended", "request_granted"]
+    on: date

@@ -45,6 +45,7 @@ class Dispatch(Aggregate):
     DispatchResumed = contracts.DispatchResumed
     SubjectConsentWithdrawn = contracts.SubjectConsentWithdrawn
     DispatchEnded = contracts.DispatchEnded
+    SubjectDataErased = contracts.SubjectDataErased
 
     @event(DispatchRequested)
     def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
@@ -66,6 +67,7 @@ class Dispatch(Aggregate):
         self.reviewed: set[UUID] = set()
         self.disclosures = 0
         self.end_reason: str | None = None
+        self.erased = False
 
     @classmethod
     def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
@@ -286,6 +288,18 @@ class Dispatch(Aggregate):
     def _ended(self, reason: str, ended_on: date, supporter_id: UUID | None, cause_event_id: str | None) -> None:
         self.status = "ended"
         self.end_reason = reason
+
+    def erase(self, *, erased_on: date, basis: str) -> None:
+        self._require("ended")
+        if basis not in ("retention_ended", "request_granted"):
+            raise InvalidDispatchInput("basis must be retention_ended or request_granted")
+        if self.erased:
+            raise WrongDispatchStatus("the person's data in this dispatch was erased already")
+        self._erased(erased_on=erased_on, basis=basis)
+
+    @event(SubjectDataErased)
+    def _erased(self, erased_on: date, basis: str) -> None:
+        self.erased = True
 
     # -- helpers --------------------------------------------------------------------------------
     def open_tasks(self) -> list[UUID]:

@@ -269,3 +269,8 @@ class RegistrationCard(BaseModel):
     postal_code: str | None
     address: str | None
     phone: str | None
+
+
+class ErasureCreate(_Strict):
+    basis: Literal["retention_ended", "request_granted"]
+    on: date

@@ -56,6 +56,7 @@ class Supporter(Aggregate):
     RevocationInquiryRecorded = contracts.RevocationInquiryRecorded
     RegistrationRevoked = contracts.RegistrationRevoked
     ContinuingTrainingAttended = contracts.ContinuingTrainingAttended
+    SupporterDataErased = contracts.SupporterDataErased
 
     @event(RegistrationApplied)
     def __init__(self, id: UUID, tenant: str, certificate_number: str, applied_on: date,  # noqa: A002
@@ -75,6 +76,7 @@ class Supporter(Aggregate):
         self.inquiries: set[str] = set()
         self.continuing_trainings: list[tuple[UUID, date]] = []
         self.changes: list[dict] = []
+        self.erased = False
 
     @classmethod
     def apply_for_registration(cls, *, id: UUID, tenant: str, certificate_number: str,  # noqa: A002
@@ -223,6 +225,19 @@ class Supporter(Aggregate):
     @event(RegistrationRevoked)
     def _revoked(self, revoked_on: date, grounds: dict, confidentiality_duty: str) -> None:
         self.status = "revoked"
+
+    def erase(self, *, erased_on: date, basis: str) -> None:
+        """Only once the registration is over; the registrar then forgets the key."""
+        self._require("refused", "withdrawn", "revoked", "expired")
+        if basis not in ("retention_ended", "request_granted"):
+            raise InvalidInput("basis must be retention_ended or request_granted")
+        if self.erased:
+            raise WrongStatus("the supporter's data was erased already")
+        self._erased(erased_on=erased_on, basis=basis)
+
+    @event(SupporterDataErased)
+    def _erased(self, erased_on: date, basis: str) -> None:
+        self.erased = True
 
     # -- queries ---------------------------------------------------------------------------------
     def is_current(self, today: date) -> bool:

@@ -23,6 +23,7 @@ from services.dispatch.api.schemas import (
     DispatchesPublic,
     DispatchPublic,
     EndCreate,
+    ErasureCreate,
     GuidanceCreate,
     IncidentCreate,
     PlanCreate,
@@ -249,6 +250,13 @@ def withdraw_subject_consent(dispatch_id: UUID, body: DatedCreate, actor: Princi
                              response: Response) -> DispatchPublic:
     d = app.act(actor, dispatch_id, None, lambda d: d.withdraw_subject_consent(withdrawn_on=body.on))
     return _out(d, response)
+
+
+@router.post("/dispatches/{dispatch_id}/erasure", response_model=DispatchPublic)
+def erase_subject_data(dispatch_id: UUID, body: ErasureCreate, actor: PrincipalDep, app: DispatchDep,
+                       response: Response) -> DispatchPublic:
+    """After the end: destroy the person's key held by the municipality (the record remains)."""
+    return _out(app.erase_subject(actor, dispatch_id, erased_on=body.on, basis=body.basis), response)
 
 
 @router.post("/dispatches/{dispatch_id}/end", response_model=DispatchPublic)

@@ -17,6 +17,7 @@ from services.registry.api.schemas import (
     ConsentForm,
     ConsentWithdrawalCreate,
     DetailsChange,
+    ErasureCreate,
     HistoryPublic,
     InquiryCreate,
     RefusalCreate,
@@ -181,6 +182,13 @@ def withdraw_registration(supporter_id: UUID, body: WithdrawalCreate, actor: Pri
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.withdraw(
         withdrawn_on=body.withdrawn_on, reason=app.seal_for(supporter_id, body.reason)))
     return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/erasure", response_model=SupporterPublic)
+def erase_supporter_data(supporter_id: UUID, body: ErasureCreate, actor: PrincipalDep, app: RegistryDep,
+                         response: Response) -> SupporterPublic:
+    """After the registration ended: destroy the supporter's key (the record and numbers remain)."""
+    return _respond(app, app.erase_supporter(actor, supporter_id, erased_on=body.on, basis=body.basis), response)
 
 
 @router.post("/supporters/{supporter_id}/revocation-inquiries", response_model=SupporterPublic)
