@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -65,6 +66,14 @@ class ServiceApplication(Application):
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None
+
+    def create_once(self, kind: type, aggregate_id: UUID, make: Callable[[], Any]) -> tuple[Any, bool]:
+        """The aggregate with this id if it exists (a retry with the same Idempotency-Key), else
+        the one `make` builds, saved; returns it and whether it was created now."""
+        existing = self.existing(kind, aggregate_id)
+        if existing is not None:
+            return existing, False
+        return self.save_new(make()), True
 
     def save_new(self, *aggregates: Any) -> Any:
         """Save newly created aggregates; if the same Idempotency-Key won a race, return its result."""

@@ -52,15 +52,15 @@ class DispatchApplication(ServiceApplication):
                          idempotency_key: str | None) -> tuple[Dispatch, bool]:
         tenant = self.officer_tenant(actor)
         dispatch_id = new_id("dispatch", tenant, idempotency_key)
-        existing = self.existing(Dispatch, dispatch_id)
-        if existing is not None:
-            return existing, False
-        dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
-                                    source="municipality", needs=needs, preferences=preferences,
-                                    requested_on=requested_on)
-        if details:
-            dispatch.record_subject_details(details=self.sealer.seal(dispatch.subject_ref, details))
-        return self.save_new(dispatch), True
+        def make() -> Dispatch:
+            dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
+                                        source="municipality", needs=needs, preferences=preferences,
+                                        requested_on=requested_on)
+            if details:
+                dispatch.record_subject_details(details=self.sealer.seal(dispatch.subject_ref, details))
+            return dispatch
+
+        return self.create_once(Dispatch, dispatch_id, make)
 
     def get_dispatch(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
         dispatch = self.existing(Dispatch, dispatch_id)

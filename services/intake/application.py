@@ -45,11 +45,8 @@ class IntakeApplication(ServiceApplication):
         if actor.org != tenant:
             raise NotAllowed("a local government registers only its own centres and windows")
         centre_id = new_id("centre", actor.org, idempotency_key)
-        existing = self.existing(Centre, centre_id)
-        if existing is not None:
-            return existing, False
-        centre = Centre.register(id=centre_id, tenant=tenant, name=name, kind=kind, site=site)
-        return self.save_new(centre), True
+        return self.create_once(Centre, centre_id, lambda: Centre.register(
+            id=centre_id, tenant=tenant, name=name, kind=kind, site=site))
 
     def get_centre(self, actor: Principal, centre_id: UUID) -> Centre:
         centre = self.existing(Centre, centre_id)
@@ -81,12 +78,9 @@ class IntakeApplication(ServiceApplication):
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
         agency_id = new_id("agency", tenant, idempotency_key)
-        existing = self.existing(Agency, agency_id)
-        if existing is not None:
-            return existing, False
-        agency = Agency.register(id=agency_id, tenant=tenant, name=name, category=category,
-                                 municipality=municipality, address=address, phone=phone)
-        return self.save_new(agency), True
+        return self.create_once(Agency, agency_id, lambda: Agency.register(
+            id=agency_id, tenant=tenant, name=name, category=category, municipality=municipality,
+            address=address, phone=phone))
 
     def agency(self, agency_id: UUID) -> Agency:
         agency = self.existing(Agency, agency_id)
@@ -103,14 +97,9 @@ class IntakeApplication(ServiceApplication):
         if centre is None or str(centre_id) != actor.org:
             raise UnknownCentre(f"no centre {centre_id} of yours")
         case_id = new_id("case", actor.org, idempotency_key)
-        existing = self.existing(Case, case_id)
-        if existing is not None:
-            return existing, False
-        sealed = self.sealer.seal(str(case_id), personal_details) if personal_details else None
-        case = Case.open(id=case_id, tenant=centre.tenant, centre_id=centre_id, client_kind=client_kind,
-                         age_group=age_group, residence_municipality=residence_municipality,
-                         personal_details=sealed)
-        return self.save_new(case), True
+        return self.create_once(Case, case_id, lambda: Case.open(
+            id=case_id, tenant=centre.tenant, centre_id=centre_id, client_kind=client_kind, age_group=age_group,
+            residence_municipality=residence_municipality, personal_details=self.seal(case_id, personal_details)))
 
     def get_case(self, actor: Principal, case_id: UUID) -> Case:
         case = self.existing(Case, case_id)
@@ -183,12 +172,10 @@ class IntakeApplication(ServiceApplication):
                                idempotency_key: str | None) -> RightsRequest:
         case = self.get_case(actor, case_id)
         request_id = new_id("rights-request", str(case_id), idempotency_key)
-        existing = self.existing(RightsRequest, request_id)
-        if existing is not None:
-            return existing
-        request = RightsRequest.receive(id=request_id, tenant=case.tenant, case_id=case.id, centre_id=case.centre_id,
-                                        kind=kind, received_on=received_on)
-        return self.save_new(request)
+        request, _ = self.create_once(RightsRequest, request_id, lambda: RightsRequest.receive(
+            id=request_id, tenant=case.tenant, case_id=case.id, centre_id=case.centre_id, kind=kind,
+            received_on=received_on))
+        return request
 
     def answer_rights_request(self, actor: Principal, request_id: UUID, *, answered_on: date,
                               outcome: str) -> RightsRequest:

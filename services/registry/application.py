@@ -58,12 +58,8 @@ class RegistryApplication(ServiceApplication):
                         venue: str, idempotency_key: str | None) -> tuple[TrainingCourse, bool]:
         tenant = self.officer_tenant(actor)
         course_id = new_id("course", tenant, idempotency_key)
-        existing = self.existing(TrainingCourse, course_id)
-        if existing is not None:
-            return existing, False
-        course = TrainingCourse.schedule(id=course_id, tenant=tenant, kind=kind, title=title,
-                                         starts_on=starts_on, ends_on=ends_on, venue=venue)
-        return self.save_new(course), True
+        return self.create_once(TrainingCourse, course_id, lambda: TrainingCourse.schedule(
+            id=course_id, tenant=tenant, kind=kind, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue))
 
     def get_course(self, actor: Principal, course_id: UUID) -> TrainingCourse:
         course = self.existing(TrainingCourse, course_id)
@@ -198,9 +194,11 @@ class RegistryApplication(ServiceApplication):
         if provided_on > today_jst():
             raise InvalidInput("provided_on is in the future")
         roster_id = new_id("roster", tenant, idempotency_key)
-        existing = self.existing(RosterProvision, roster_id)
-        if existing is not None:
-            return existing, False
+        return self.create_once(RosterProvision, roster_id, lambda: self._roster(
+            roster_id, tenant, recipient, provided_on, items, supporter_ids))
+
+    def _roster(self, roster_id: UUID, tenant: str, recipient: str, provided_on: date, items: list[str],
+                supporter_ids: list[UUID]) -> RosterProvision:
         entries = []
         for supporter_id in dict.fromkeys(supporter_ids):
             supporter = self._supporter_of(tenant, supporter_id)
@@ -210,9 +208,8 @@ class RegistryApplication(ServiceApplication):
                     supporter_id=str(supporter_id), current_status=supporter.status)
             entries.append({"supporter_id": str(supporter.id), "registration_number": supporter.registration_number,
                             "consent_id": str(supporter.consent_id), "term_ends_on": supporter.term_ends_on.isoformat()})
-        roster = RosterProvision.provide(id=roster_id, tenant=tenant, recipient=recipient,
-                                         provided_on=provided_on, items=items, entries=entries)
-        return self.save_new(roster), True
+        return RosterProvision.provide(id=roster_id, tenant=tenant, recipient=recipient, provided_on=provided_on,
+                                       items=items, entries=entries)
 
     # -- helpers ------------------------------------------------------------------------------
     def _supporter_of(self, tenant: str, supporter_id: UUID) -> Supporter:
