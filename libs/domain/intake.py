@@ -109,6 +109,19 @@ SHARE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultati
 STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")  # コーディネーター / 訪問相談支援員 / 市町村等支援員
 QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent", "none")
 PROFESSIONAL_QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent")
+# 実施体制 (seeds/002 資料1, 003): who runs what. A satellite and the 小規模市町村 acceleration
+# support are fixed-term (in principle 2 years) and then handed over to the municipality.
+PROGRAMME_KINDS = ("prefectural_centre", "municipal_centre", "station", "support_programme", "satellite",
+                   "acceleration_support")
+FIXED_TERM_KINDS = ("satellite", "acceleration_support")
+# ひきこもりサポート事業: the optional activities a municipality chooses (003).
+SUPPORT_ACTIVITIES = ("place", "network", "family_class", "peer_meeting", "supporter_training_dispatch",
+                      "private_group_liaison", "public_lecture", "startup_preparation")
+FUNDERS = ("national", "prefecture", "municipality")
+# Group activities counted for the programme (家族教室, 当事者会・家族会, 普及啓発, 支援従事者養成研修,
+# 連絡協議会・ネットワーク会議・プラットフォーム).
+GROUP_ACTIVITY_KINDS = ("family_class", "peer_meeting", "family_meeting", "public_lecture", "leaflet",
+                        "staff_training", "network_meeting")
 RIGHTS_KINDS = ("disclosure", "correction", "suspension", "erasure")  # 開示・訂正・利用停止・消去
 RIGHTS_OUTCOMES = ("granted", "partially_granted", "refused")
 RIGHTS_DEADLINE_DAYS = 30
@@ -342,6 +355,78 @@ class RightsRequestAnswered(_Intake, Aggregate.Event):
     outcome: str
 
 
+class ProgrammeStarted(_Intake, Aggregate.Created):
+    """A local government (alone or jointly) starts a programme of the 推進事業, with its funding shares."""
+
+    AGGREGATE: ClassVar[str] = "programme"
+
+    tenant: str
+    kind: str
+    name: str
+    operators: list[str]
+    activities: list[str]
+    starts_on: date
+    ends_on: date | None
+    funding: dict
+
+
+class ProgrammeChanged(_Intake, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "programme"
+
+    activities: list[str]
+    funding: dict
+    changed_on: date
+
+
+class ProgrammeEnded(_Intake, Aggregate.Event):
+    """Ended, or handed over (a satellite or acceleration support passes to the municipality)."""
+
+    AGGREGATE: ClassVar[str] = "programme"
+
+    ended_on: date
+    handed_over_to: str | None
+
+
+class GroupActivityHeld(_Intake, Aggregate.Event):
+    """家族教室・当事者会・家族会・普及啓発・支援従事者養成研修・ネットワーク会議: counts, no names."""
+
+    AGGREGATE: ClassVar[str] = "programme"
+
+    activity_id: UUID
+    kind: str
+    held_on: date
+    participants: int
+    agency_ids: list[str]
+
+
+class PlaceOpened(_Intake, Aggregate.Created):
+    """居場所: a safe place with its operator and weekly schedule (public, no personal data)."""
+
+    AGGREGATE: ClassVar[str] = "place"
+
+    tenant: str
+    programme_id: UUID | None
+    name: str
+    operator: str
+    municipality: str
+    address: str
+    schedule: dict
+
+
+class PlaceSessionHeld(_Intake, Aggregate.Event):
+    """One session of a place: how many came (names not needed; registered participants may be
+    linked pseudonymously) and who helped (staff count, supporters by id)."""
+
+    AGGREGATE: ClassVar[str] = "place"
+
+    session_id: UUID
+    held_on: date
+    participants: int
+    registered_participants: list[str]
+    staff: int
+    supporter_ids: list[str]
+
+
 class CaseReopened(_Intake, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "case"
 
@@ -354,5 +439,6 @@ EVENTS: tuple[type[Contract], ...] = (
     CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined, ReferralClosed,
     SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
     PersonalDetailsCorrected, UseSuspended, UseResumed, RightsRequestReceived, RightsRequestAnswered,
+    ProgrammeStarted, ProgrammeChanged, ProgrammeEnded, GroupActivityHeld, PlaceOpened, PlaceSessionHeld,
 )
 

@@ -38,6 +38,15 @@ class ServiceApplication(Application):
         super().__init__(env=env)
         self.sealer = sealer
 
+    def close(self) -> None:
+        """Also release the event store's connections: eventsourcing-sqlalchemy keeps its own engine
+        and its factory's close() leaves the pool open (on PostgreSQL, one idle connection per
+        pooled slot per application, which adds up when services start and stop)."""
+        super().close()
+        engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
+        if engine is not None and hasattr(engine, "dispose"):
+            engine.dispose()
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())

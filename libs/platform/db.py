@@ -18,6 +18,8 @@ def make_engine(settings: Settings) -> Engine:
             settings.database_url,
             connect_args={"options": f"-csearch_path={settings.db_schema}"},
             pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
         )
     engine = create_engine(settings.database_url)
 

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from libs.domain.codes import validate_lg_code
+from libs.domain.codes import is_prefecture, prefecture_of, validate_lg_code
 from libs.domain.errors import VersionMismatch
 from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
@@ -21,6 +21,8 @@ from services.intake.domain.agency import Agency
 from services.intake.domain.case import Case
 from services.intake.domain.centre import Centre
 from services.intake.domain.errors import CaseNotFound, UnknownAgency, UnknownCentre
+from services.intake.domain.place import Place
+from services.intake.domain.programme import Programme
 from services.intake.domain.rights import RightsRequest
 
 OFFICERS = ("prefecture_officer", "municipal_officer")
@@ -186,6 +188,45 @@ class IntakeApplication(ServiceApplication):
         self.save(request)
         return request
 
+    # -- programmes and places (実施体制・居場所) ---------------------------------------------------
+    def start_programme(self, actor: Principal, *, idempotency_key: str | None, **fields: Any) -> tuple[Programme, bool]:
+        actor.require(*OFFICERS)
+        tenant = validate_lg_code(actor.org)
+        programme_id = new_id("programme", tenant, idempotency_key)
+        return self.create_once(Programme, programme_id, lambda: Programme.start(id=programme_id, tenant=tenant, **fields))
+
+    def get_programme(self, actor: Principal, programme_id: UUID) -> Programme:
+        programme = self.existing(Programme, programme_id)
+        if programme is None or not _sees_local(actor, programme.tenant, programme.operators):
+            raise UnknownCentre(f"no programme {programme_id} visible to you")
+        return programme
+
+    def run_programme(self, actor: Principal, programme_id: UUID, command: Callable[[Programme], Any]) -> Programme:
+        programme = self.get_programme(actor, programme_id)
+        if not (actor.has(*OFFICERS) and actor.org in programme.operators):
+            raise NotAllowed("only a local government running the programme")
+        command(programme)
+        self.save(programme)
+        return programme
+
+    def open_place(self, actor: Principal, *, programme_id: UUID | None, idempotency_key: str | None,
+                   **fields: Any) -> tuple[Place, bool]:
+        actor.require(*OFFICERS)
+        tenant = validate_lg_code(actor.org)
+        if programme_id is not None:
+            self.get_programme(actor, programme_id)
+        place_id = new_id("place", tenant, idempotency_key)
+        return self.create_once(Place, place_id, lambda: Place.open(id=place_id, tenant=tenant,
+                                                                     programme_id=programme_id, **fields))
+
+    def hold_place_session(self, actor: Principal, place_id: UUID, **fields: Any) -> Place:
+        place = self.existing(Place, place_id)
+        if place is None or not (actor.has(*OFFICERS) and actor.org == place.tenant):
+            raise UnknownCentre(f"no place {place_id} of yours")
+        place.hold_session(**fields)
+        self.save(place)
+        return place
+
     def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
         """The retention job: erase every candidate whose retention period has ended; the
         SubjectErased event (basis retention_ended) is the record that it did."""
@@ -206,6 +247,13 @@ class IntakeApplication(ServiceApplication):
             centre = self.existing(Centre, case.centre_id)
             return centre is not None and centre.site == "window"
         return False
+
+
+def _sees_local(actor: Principal, tenant: str, operators: list[str]) -> bool:
+    """The running local governments, and the prefecture that backs them up (後方支援)."""
+    if not actor.has(*OFFICERS):
+        return False
+    return actor.org in operators or (is_prefecture(actor.org) and prefecture_of(tenant) == actor.org)
 
 
 def _sees_centre(actor: Principal, centre: Centre) -> bool:

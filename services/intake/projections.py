@@ -55,6 +55,16 @@ referrals = Table(
     Column("outcome", String(32)),
     Column("closed", Boolean, nullable=False),
 )
+places = Table(
+    "in_places", metadata,
+    Column("place_id", String(36), primary_key=True),
+    Column("tenant", String(6), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("operator", String(200), nullable=False),
+    Column("municipality", String(6), nullable=False, index=True),
+    Column("address", String(500), nullable=False),
+    Column("schedule", JSON, nullable=False),
+)
 rights_requests = Table(
     "in_rights_requests", metadata,
     Column("request_id", String(36), primary_key=True),
@@ -123,6 +133,10 @@ class IntakeReadModel(SqlProjection):
             case "ConsultationVoided":
                 conn.execute(activity.delete().where(activity.c.kind == "consultation",
                                                      activity.c.ref == d["consultation_id"]))
+            case "PlaceOpened":
+                conn.execute(places.insert().values(
+                    place_id=e.subject, tenant=d["tenant"], name=d["name"], operator=d["operator"],
+                    municipality=d["municipality"], address=d["address"], schedule=d["schedule"]))
             case "RightsRequestReceived":
                 conn.execute(rights_requests.insert().values(
                     request_id=e.subject, case_id=d["case_id"], centre_id=d["centre_id"], kind=d["kind"],

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import Engine, func, or_, select
 
 from libs.domain.codes import prefecture_of
-from services.intake.projections import activity, agencies, cases, centres, referrals, rights_requests
+from services.intake.projections import activity, agencies, cases, centres, places, referrals, rights_requests
 
 
 def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
@@ -68,3 +68,11 @@ def retention_candidates(engine: Engine, closed_before: date) -> list[str]:
     query = select(cases.c.case_id).where(cases.c.status == "closed", cases.c.erased.is_(False),
                                           cases.c.closed_on < closed_before)
     return [r["case_id"] for r in _rows(engine, query)]
+
+
+def directory_places(engine: Engine, municipality: str | None) -> list[dict]:
+    query = select(places.c.place_id, places.c.name, places.c.operator, places.c.municipality, places.c.address,
+                   places.c.schedule)
+    if municipality:
+        query = query.where(places.c.municipality == municipality)
+    return _rows(engine, query.order_by(places.c.name, places.c.place_id))

@@ -333,3 +333,95 @@ class RightsRequestPublic(BaseModel):
 
 class RightsRequestsPublic(BaseModel):
     data: list[RightsRequestPublic]
+
+
+ProgrammeKind = Literal["prefectural_centre", "municipal_centre", "station", "support_programme", "satellite",
+                        "acceleration_support"]
+SupportActivity = Literal["place", "network", "family_class", "peer_meeting", "supporter_training_dispatch",
+                          "private_group_liaison", "public_lecture", "startup_preparation"]
+Funder = Literal["national", "prefecture", "municipality"]
+Share = Field(pattern=r"^[0-9]+/[0-9]+$")
+
+
+class ProgrammeCreate(_Strict):
+    kind: ProgrammeKind
+    name: str = Field(min_length=1, max_length=200)
+    operators: list[str] = Field(default_factory=list, description="other local governments running it jointly")
+    activities: list[SupportActivity] = Field(default_factory=list, description="サポート事業: the activities chosen")
+    starts_on: date
+    ends_on: date | None = Field(default=None, description="fixed-term kinds default to 2 years")
+    funding: dict[Funder, str] = Field(description='e.g. {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}')
+
+
+class ProgrammeChange(_Strict):
+    activities: list[SupportActivity] = Field(default_factory=list)
+    funding: dict[Funder, str]
+    changed_on: date
+
+
+class ProgrammeEnd(_Strict):
+    ended_on: date
+    handed_over_to: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+
+
+class GroupActivityCreate(_Strict):
+    kind: Literal["family_class", "peer_meeting", "family_meeting", "public_lecture", "leaflet", "staff_training",
+                  "network_meeting"]
+    held_on: date
+    participants: int = Field(ge=0, le=100_000)
+    agency_ids: list[UUID] = Field(default_factory=list)
+
+
+class ProgrammePublic(BaseModel):
+    id: UUID
+    tenant: str
+    kind: ProgrammeKind
+    name: str
+    operators: list[str]
+    activities: list[str]
+    starts_on: date
+    ends_on: date | None
+    funding: dict[str, str]
+    ended_on: date | None
+    handed_over_to: str | None
+    group_activities: int
+    version: int
+
+
+class PlaceCreate(_Strict):
+    programme_id: UUID | None = None
+    name: str = Field(min_length=1, max_length=200)
+    operator: str = Field(min_length=1, max_length=200)
+    municipality: str = Field(pattern=r"^[0-9]{6}$")
+    address: str = Field(min_length=1, max_length=500)
+    schedule: dict[Weekday, tuple[str, str]]
+
+
+class PlaceSessionCreate(_Strict):
+    held_on: date
+    participants: int = Field(ge=0, le=10_000)
+    registered_participants: list[str] = Field(default_factory=list, description="pseudonymous ids, never names")
+    staff: int = Field(ge=0, le=1000)
+    supporter_ids: list[UUID] = Field(default_factory=list)
+
+
+class PlacePublic(BaseModel):
+    id: UUID
+    tenant: str
+    name: str
+    municipality: str
+    sessions: int
+    version: int
+
+
+class DirectoryPlace(BaseModel):
+    place_id: UUID
+    name: str
+    operator: str
+    municipality: str
+    address: str
+    schedule: dict
+
+
+class DirectoryPlaces(BaseModel):
+    data: list[DirectoryPlace]

@@ -61,3 +61,8 @@ class UseIsSuspended(Conflict):
 class InvalidRightsRequest(InvalidInput):
     problem = "invalid-rights-request"
     title = "Invalid request about personal data"
+
+
+class InvalidProgramme(InvalidInput):
+    problem = "invalid-programme"
+    title = "Invalid programme, place or activity"

@@ -16,8 +16,11 @@ from tests.harness import Database
 def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_snapshot(tmp_path):
     database = Database(tmp_path)
     settings = database.settings("intake", "nats://127.0.0.1:1")
+    opened: list = []  # applications and engines, released even when the test fails
     try:
-        app = IntakeApplication(eventsourcing_env(settings), Sealer(make_engine(settings), os.urandom(32)))
+        engine = make_engine(settings)
+        app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened += [engine, app]
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
                          residence_municipality="131016", personal_details=None)
         agency = uuid4()
@@ -38,4 +41,6 @@ def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_sn
         assert reloaded.consents == case.consents and reloaded.referrals == case.referrals
         assert reloaded.idempotency_keys == case.idempotency_keys
     finally:
+        for closable in opened:
+            closable.dispose() if hasattr(closable, "dispose") else closable.close()
         database.drop()

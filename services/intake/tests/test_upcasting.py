@@ -22,9 +22,11 @@ from tests.harness import Database
 def test_an_old_v1_case_opened_is_read_and_published_through_the_current_code(tmp_path):
     database = Database(tmp_path)
     settings = database.settings("intake", "nats://127.0.0.1:1")
+    opened: list = []  # applications and engines, released even when the test fails
     try:
         engine = make_engine(settings)
         app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened += [engine, app]
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="family", age_group="adult",
                          residence_municipality="131016", personal_details=None)
         app.save(case)
@@ -35,10 +37,13 @@ def test_an_old_v1_case_opened_is_read_and_published_through_the_current_code(tm
             conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
 
         fresh = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened.append(fresh)
         reloaded = fresh.repository.get(case.id)
         assert (reloaded.residence_municipality, reloaded.client_kind) == (None, "family")
         [envelope] = LogReader("intake", fresh).read(0, 10)
         assert envelope.type == event_type(CaseOpened) == "jp.tsunagu.intake.CaseOpened.v2"
         assert envelope.data["residence_municipality"] is None and envelope.data["client_kind"] == "family"
     finally:
+        for closable in opened:
+            closable.dispose() if hasattr(closable, "dispose") else closable.close()
         database.drop()

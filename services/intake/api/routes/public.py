@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from libs.domain import agencies
 from libs.platform.deps import RuntimeDep
-from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres
-from services.intake.queries import directory_agencies, directory_centres
+from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres, DirectoryPlaces
+from services.intake.queries import directory_agencies, directory_centres, directory_places
 
 router = APIRouter(prefix="/public/v1", tags=["public directory"])
 CODE = Query(default=None, pattern=r"^[0-9]{6}$")
@@ -54,3 +54,13 @@ def public_agencies(request: Request, response: Response, runtime: RuntimeDep, c
         return Response(status_code=304, headers=dict(response.headers))
     rows = directory_agencies(runtime.engine, category=category, municipality=municipality)
     return DirectoryAgencies(data=[{**r, "category_label": agencies.category(r["category"]).label} for r in rows])
+
+
+@router.get("/places", response_model=DirectoryPlaces, responses={304: {"description": "not modified"}})
+def public_places(request: Request, response: Response, runtime: RuntimeDep,
+                  municipality: str | None = CODE) -> DirectoryPlaces | Response:
+    """居場所 and their weekly schedules."""
+    etag = _etag(runtime, request)
+    if _not_modified(request, response, etag):
+        return Response(status_code=304, headers=dict(response.headers))
+    return DirectoryPlaces(data=directory_places(runtime.engine, municipality))

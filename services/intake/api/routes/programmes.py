@@ -1,0 +1,90 @@
+"""/v1/programmes and /v1/places: who runs what (実施体制), group activities, 居場所 and sessions."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Response
+
+from libs.platform.application import new_id
+from libs.platform.deps import IdempotencyKey, PrincipalDep
+from services.intake.api.deps import IntakeDep
+from services.intake.api.schemas import (
+    GroupActivityCreate,
+    PlaceCreate,
+    PlacePublic,
+    PlaceSessionCreate,
+    ProgrammeChange,
+    ProgrammeCreate,
+    ProgrammeEnd,
+    ProgrammePublic,
+)
+from services.intake.domain.place import Place
+from services.intake.domain.programme import Programme
+
+router = APIRouter(prefix="/v1", tags=["programmes and places"])
+
+
+def programme_public(p: Programme) -> ProgrammePublic:
+    return ProgrammePublic(id=p.id, tenant=p.tenant, kind=p.kind, name=p.name, operators=p.operators,
+                           activities=p.activities, starts_on=p.starts_on, ends_on=p.ends_on, funding=p.funding,
+                           ended_on=p.ended_on, handed_over_to=p.handed_over_to,
+                           group_activities=p.group_activities, version=p.version)
+
+
+def place_public(p: Place) -> PlacePublic:
+    return PlacePublic(id=p.id, tenant=p.tenant, name=p.name, municipality=p.municipality,
+                       sessions=len(p.sessions), version=p.version)
+
+
+@router.post("/programmes", status_code=201, response_model=ProgrammePublic)
+def start_programme(body: ProgrammeCreate, actor: PrincipalDep, intake: IntakeDep, response: Response,
+                    idempotency_key: IdempotencyKey = None) -> ProgrammePublic:
+    programme, created = intake.start_programme(actor, idempotency_key=idempotency_key, **body.model_dump())
+    response.status_code = 201 if created else 200
+    return programme_public(programme)
+
+
+@router.get("/programmes/{programme_id}", response_model=ProgrammePublic)
+def get_programme(programme_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+    return programme_public(intake.get_programme(actor, programme_id))
+
+
+@router.post("/programmes/{programme_id}/changes", response_model=ProgrammePublic)
+def change_programme(programme_id: UUID, body: ProgrammeChange, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+    return programme_public(intake.run_programme(actor, programme_id, lambda p: p.change(**body.model_dump())))
+
+
+@router.post("/programmes/{programme_id}/end", response_model=ProgrammePublic)
+def end_programme(programme_id: UUID, body: ProgrammeEnd, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+    """Ended, or handed over to a municipality (a satellite or acceleration support after its term)."""
+    return programme_public(intake.run_programme(actor, programme_id, lambda p: p.end(**body.model_dump())))
+
+
+@router.post("/programmes/{programme_id}/group-activities", status_code=201, response_model=ProgrammePublic)
+def hold_group_activity(programme_id: UUID, body: GroupActivityCreate, actor: PrincipalDep,
+                        intake: IntakeDep) -> ProgrammePublic:
+    return programme_public(intake.run_programme(actor, programme_id, lambda p: p.hold_group_activity(
+        activity_id=uuid4(), kind=body.kind, held_on=body.held_on, participants=body.participants,
+        agency_ids=[str(a) for a in body.agency_ids])))
+
+
+@router.post("/places", status_code=201, response_model=PlacePublic)
+def open_place(body: PlaceCreate, actor: PrincipalDep, intake: IntakeDep, response: Response,
+               idempotency_key: IdempotencyKey = None) -> PlacePublic:
+    values = body.model_dump(mode="json", exclude={"programme_id"})
+    values["schedule"] = {day: list(span) for day, span in values["schedule"].items()}
+    place, created = intake.open_place(actor, programme_id=body.programme_id, idempotency_key=idempotency_key,
+                                       **values)
+    response.status_code = 201 if created else 200
+    return place_public(place)
+
+
+@router.post("/places/{place_id}/sessions", status_code=201, response_model=PlacePublic)
+def hold_place_session(place_id: UUID, body: PlaceSessionCreate, actor: PrincipalDep, intake: IntakeDep,
+                       idempotency_key: IdempotencyKey = None) -> PlacePublic:
+    session_id = new_id("place-session", str(place_id), idempotency_key)
+    return place_public(intake.hold_place_session(
+        actor, place_id, session_id=session_id, held_on=body.held_on, participants=body.participants,
+        registered_participants=body.registered_participants, staff=body.staff,
+        supporter_ids=[str(s) for s in body.supporter_ids]))

@@ -1,0 +1,54 @@
+"""Place: 居場所 — a safe place where people can spend time, with its sessions (seeds/002, 003)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from libs.domain import intake
+from libs.domain.codes import validate_lg_code
+from services.intake.domain.centre import check_hours
+from services.intake.domain.errors import InvalidProgramme
+
+
+class Place(Aggregate):
+    PlaceOpened = intake.PlaceOpened
+    PlaceSessionHeld = intake.PlaceSessionHeld
+
+    @event(PlaceOpened)
+    def __init__(self, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,  # noqa: A002
+                 municipality: str, address: str, schedule: dict) -> None:
+        self.tenant = tenant
+        self.programme_id = programme_id
+        self.name = name
+        self.municipality = municipality
+        self.sessions: dict[str, int] = {}  # session id → participants
+
+    @classmethod
+    def open(cls, *, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,  # noqa: A002
+             municipality: str, address: str, schedule: dict) -> Place:
+        validate_lg_code(municipality)
+        check_hours(schedule)
+        if not name.strip() or not operator.strip():
+            raise InvalidProgramme("a place needs a name and an operator")
+        return cls(id=id, tenant=tenant, programme_id=programme_id, name=name.strip(), operator=operator.strip(),
+                   municipality=municipality, address=address, schedule=schedule)
+
+    def hold_session(self, *, session_id: UUID, held_on: date, participants: int, registered_participants: list[str],
+                     staff: int, supporter_ids: list[str]) -> None:
+        if str(session_id) in self.sessions:
+            return
+        if participants < 0 or staff < 0:
+            raise InvalidProgramme("counts cannot be negative")
+        if len(set(registered_participants)) > participants:
+            raise InvalidProgramme("more registered participants than participants")
+        self._session(session_id=session_id, held_on=held_on, participants=participants,
+                      registered_participants=sorted(set(registered_participants)), staff=staff,
+                      supporter_ids=sorted(set(supporter_ids)))
+
+    @event(PlaceSessionHeld)
+    def _session(self, session_id: UUID, held_on: date, participants: int, registered_participants: list[str],
+                 staff: int, supporter_ids: list[str]) -> None:
+        self.sessions[str(session_id)] = participants

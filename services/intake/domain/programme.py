@@ -1,0 +1,116 @@
+"""Programme: who runs which part of the ひきこもり対策推進事業 (seeds/002 資料1, 003): a prefectural or
+municipal センター, a ひきこもり支援ステーション, a ひきこもりサポート事業 with its chosen activities, a
+satellite or the acceleration support — since when, until when, jointly with whom, and who pays."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from fractions import Fraction
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from libs.domain import intake
+from libs.domain.codes import validate_lg_code
+from services.intake.domain.errors import InvalidProgramme, WrongCaseStatus
+
+FIXED_TERM = timedelta(days=2 * 365)  # in principle 2 years
+
+
+def check_funding(funding: dict[str, str]) -> dict[str, str]:
+    """Shares like {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"} adding up to 1."""
+    unknown = set(funding) - set(intake.FUNDERS)
+    try:
+        total = sum((Fraction(v) for v in funding.values()), Fraction(0))
+    except (ValueError, ZeroDivisionError):
+        raise InvalidProgramme("funding shares are fractions such as 1/2") from None
+    if unknown or total != 1 or any(Fraction(v) <= 0 for v in funding.values()):
+        raise InvalidProgramme(f"funding shares of {intake.FUNDERS} must be positive and add up to 1")
+    return {k: str(Fraction(v)) for k, v in funding.items()}
+
+
+def check_activities(kind: str, activities: list[str]) -> list[str]:
+    unknown = set(activities) - set(intake.SUPPORT_ACTIVITIES)
+    if unknown:
+        raise InvalidProgramme(f"activities must be some of {intake.SUPPORT_ACTIVITIES}")
+    if kind == "support_programme" and not activities:
+        raise InvalidProgramme("a サポート事業 names the activities it chose")
+    return [a for a in intake.SUPPORT_ACTIVITIES if a in activities]
+
+
+class Programme(Aggregate):
+    ProgrammeStarted = intake.ProgrammeStarted
+    ProgrammeChanged = intake.ProgrammeChanged
+    ProgrammeEnded = intake.ProgrammeEnded
+    GroupActivityHeld = intake.GroupActivityHeld
+
+    @event(ProgrammeStarted)
+    def __init__(self, id: UUID, tenant: str, kind: str, name: str, operators: list[str],  # noqa: A002
+                 activities: list[str], starts_on: date, ends_on: date | None, funding: dict) -> None:
+        self.tenant = tenant
+        self.kind = kind
+        self.name = name
+        self.operators = operators
+        self.activities = activities
+        self.starts_on = starts_on
+        self.ends_on = ends_on
+        self.funding = funding
+        self.ended_on: date | None = None
+        self.handed_over_to: str | None = None
+        self.group_activities = 0
+
+    @classmethod
+    def start(cls, *, id: UUID, tenant: str, kind: str, name: str, operators: list[str],  # noqa: A002
+              activities: list[str], starts_on: date, ends_on: date | None, funding: dict) -> Programme:
+        if kind not in intake.PROGRAMME_KINDS:
+            raise InvalidProgramme(f"kind must be one of {intake.PROGRAMME_KINDS}")
+        for code in [tenant, *operators]:
+            validate_lg_code(code)
+        if kind in intake.FIXED_TERM_KINDS and ends_on is None:
+            ends_on = starts_on + FIXED_TERM
+        if ends_on is not None and ends_on <= starts_on:
+            raise InvalidProgramme("ends_on must be after starts_on")
+        return cls(id=id, tenant=tenant, kind=kind, name=name.strip(), operators=sorted({tenant, *operators}),
+                   activities=check_activities(kind, activities), starts_on=starts_on, ends_on=ends_on,
+                   funding=check_funding(funding))
+
+    def change(self, *, activities: list[str], funding: dict, changed_on: date) -> None:
+        self._require_running()
+        self._changed(activities=check_activities(self.kind, activities), funding=check_funding(funding),
+                      changed_on=changed_on)
+
+    @event(ProgrammeChanged)
+    def _changed(self, activities: list[str], funding: dict, changed_on: date) -> None:
+        self.activities = activities
+        self.funding = funding
+
+    def end(self, *, ended_on: date, handed_over_to: str | None) -> None:
+        self._require_running()
+        if handed_over_to is not None:
+            validate_lg_code(handed_over_to)
+        if ended_on < self.starts_on:
+            raise InvalidProgramme("a programme cannot end before it starts")
+        self._ended(ended_on=ended_on, handed_over_to=handed_over_to)
+
+    @event(ProgrammeEnded)
+    def _ended(self, ended_on: date, handed_over_to: str | None) -> None:
+        self.ended_on = ended_on
+        self.handed_over_to = handed_over_to
+
+    def hold_group_activity(self, *, activity_id: UUID, kind: str, held_on: date, participants: int,
+                            agency_ids: list[str]) -> None:
+        self._require_running()
+        if kind not in intake.GROUP_ACTIVITY_KINDS:
+            raise InvalidProgramme(f"kind must be one of {intake.GROUP_ACTIVITY_KINDS}")
+        if participants < 0:
+            raise InvalidProgramme("participants cannot be negative")
+        self._activity(activity_id=activity_id, kind=kind, held_on=held_on, participants=participants,
+                       agency_ids=sorted(set(agency_ids)))
+
+    @event(GroupActivityHeld)
+    def _activity(self, activity_id: UUID, kind: str, held_on: date, participants: int, agency_ids: list[str]) -> None:
+        self.group_activities += 1
+
+    def _require_running(self) -> None:
+        if self.ended_on is not None:
+            raise WrongCaseStatus("the programme has ended")

@@ -1,0 +1,59 @@
+"""Municipal programmes and places (seeds/002 資料1, 003): who runs what, funding, fixed terms and
+handover, group activities, 居場所 with sessions, and the public directory of places."""
+
+from __future__ import annotations
+
+from tests.harness import eventually
+
+TOWN = "131016"  # 千代田区 runs a station
+PREF = "130001"
+HOURS = {d: ["13:00", "17:00"] for d in ("tue", "thu")}
+
+
+def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_term(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    with intake.client(role="municipal_officer", org=TOWN) as town:
+        r = town.post("/v1/programmes", json={
+            "kind": "station", "name": "千代田区ひきこもり支援ステーション", "starts_on": "2024-04-01",
+            "funding": {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}})
+        assert r.status_code == 201, r.text
+        station = r.json()
+        assert station["ends_on"] is None and station["operators"] == [TOWN]
+        bad = town.post("/v1/programmes", json={"kind": "support_programme", "name": "x", "starts_on": "2024-04-01",
+                                                 "funding": {"national": "1/2", "municipality": "1/4"}})
+        assert bad.status_code == 422  # shares add up to 3/4
+        bad = town.post("/v1/programmes", json={"kind": "support_programme", "name": "x", "starts_on": "2024-04-01",
+                                                 "funding": {"national": "1/2", "municipality": "1/2"}})
+        assert bad.status_code == 422 and "activities" in bad.json()["detail"]
+        r = town.post(f"/v1/programmes/{station['id']}/group-activities", json={
+            "kind": "family_class", "held_on": "2024-06-01", "participants": 12})
+        assert r.status_code == 201 and r.json()["group_activities"] == 1
+        place = town.post("/v1/places", json={"programme_id": station["id"], "name": "居場所ひだまり",
+                                               "operator": "NPO法人ひだまり", "municipality": TOWN,
+                                               "address": "千代田区神田1-1", "schedule": HOURS}).json()
+        for n in (5, 7):
+            r = town.post(f"/v1/places/{place['id']}/sessions", json={
+                "held_on": "2024-06-04", "participants": n, "registered_participants": ["p-1"], "staff": 2})
+            assert r.status_code == 201
+        assert r.json()["sessions"] == 2
+        r = town.post(f"/v1/places/{place['id']}/sessions", json={
+            "held_on": "2024-06-06", "participants": 1, "registered_participants": ["p-1", "p-2"], "staff": 1})
+        assert r.status_code == 422  # more registered participants than people present
+    with intake.client(role="prefecture_officer", org=PREF) as pref:
+        assert pref.get(f"/v1/programmes/{station['id']}").status_code == 200  # back-up sees its municipalities
+        r = pref.post("/v1/programmes", json={"kind": "satellite", "name": "サテライト千代田", "starts_on": "2024-04-01",
+                                               "operators": [TOWN], "funding": {"national": "1/2", "prefecture": "1/2"}})
+        satellite = r.json()
+        assert satellite["ends_on"] == "2026-04-01" and satellite["operators"] == [PREF, TOWN]
+        r = pref.post(f"/v1/programmes/{satellite['id']}/end", json={"ended_on": "2026-03-31", "handed_over_to": TOWN})
+        assert r.json()["handed_over_to"] == TOWN
+        assert pref.post(f"/v1/programmes/{satellite['id']}/group-activities", json={
+            "kind": "network_meeting", "held_on": "2026-05-01", "participants": 8}).status_code == 409
+    with intake.client(role="municipal_officer", org="131024") as other:
+        assert other.get(f"/v1/programmes/{station['id']}").status_code == 404
+        assert other.post(f"/v1/places/{place['id']}/sessions", json={
+            "held_on": "2024-06-04", "participants": 1, "staff": 1}).status_code == 404
+    with intake.client() as anonymous:
+        places = eventually(lambda: anonymous.get("/public/v1/places", params={"municipality": TOWN}).json()["data"])
+        assert [(p["name"], p["schedule"]["tue"]) for p in places] == [("居場所ひだまり", ["13:00", "17:00"])]
+        assert "p-1" not in anonymous.get("/public/v1/places").text
