@@ -12,6 +12,7 @@ HOURS = {d: ["13:00", "17:00"] for d in ("tue", "thu")}
 
 def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_term(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
     with intake.client(role="municipal_officer", org=TOWN) as town:
         r = town.post("/v1/programmes", json={
             "kind": "station", "name": "千代田区ひきこもり支援ステーション", "starts_on": "2024-04-01",
@@ -57,3 +58,18 @@ def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_
         places = eventually(lambda: anonymous.get("/public/v1/places", params={"municipality": TOWN}).json()["data"])
         assert [(p["name"], p["schedule"]["tue"]) for p in places] == [("居場所ひだまり", ["13:00", "17:00"])]
         assert "p-1" not in anonymous.get("/public/v1/places").text
+
+    with reporting.client(role="ministry", org="mhlw") as ministry:
+        report = eventually(lambda: (r := ministry.get("/v1/reports/programmes", params={"fy": 2024}).json())
+                            ["place_sessions"] == 2 and r)
+        assert report["label"] == "令和6年度"
+        assert report["local_governments_by_programme"]["station"] == 1
+        assert report["local_governments_by_programme"]["satellite"] == 1 and report["local_governments"] == 2
+        assert (report["places"], report["place_participants"]) == (1, 12)
+        assert report["group_activities"]["family_class"] == 1
+        last = ministry.get("/v1/reports/programmes", params={"fy": 2025}).json()
+        after = ministry.get("/v1/reports/programmes", params={"fy": 2026}).json()
+        assert last["local_governments_by_programme"]["satellite"] == 1  # handed over on 31 March 2026,
+        assert after["local_governments_by_programme"]["satellite"] == 0  # so FY2025 is its last year
+    with reporting.client(role="municipal_officer", org="131024") as other:
+        assert other.get("/v1/reports/programmes", params={"fy": 2024}).json()["local_governments"] == 0

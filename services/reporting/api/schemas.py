@@ -150,3 +150,18 @@ class DispatchReport(BaseModel):
     previous_label: str
     municipalities: list[MunicipalityDispatch]
     total: DispatchCounts
+
+
+class ProgrammesReport(BaseModel):
+    """市町村等の実施体制 and the programme's group work in one fiscal year."""
+
+    fy: int
+    label: str
+    local_governments_by_programme: dict[str, int] = Field(description="local governments running each kind in the year")
+    local_governments: int
+    places: int
+    place_sessions: int
+    place_participants: int
+    supporters_at_places: int
+    group_activities: dict[str, int]
+    backoffice_supports: dict[str, int]

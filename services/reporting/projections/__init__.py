@@ -10,14 +10,14 @@ from sqlalchemy import Connection, Engine, inspect
 
 from libs.platform.cloudevents import Envelope
 from libs.platform.projection import SqlProjection
-from services.reporting.projections import dispatch, intake, registry
+from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.common import Handlers
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
     activities, cases, centre_profiles, centres, consultations, dispatch_events, metadata,
     outreach_visits, referrals, rosters, support_decisions, supporter_endings, supporter_terms,
 )
 
-HANDLERS: Handlers = {**intake.HANDLERS, **registry.HANDLERS, **dispatch.HANDLERS}
+HANDLERS: Handlers = {**intake.HANDLERS, **programmes.HANDLERS, **registry.HANDLERS, **dispatch.HANDLERS}
 
 
 class ReportingProjection(SqlProjection):

@@ -127,3 +127,36 @@ activities = _fact(  # サポーターの活動件数 (活動報告書 資料8)
     Column("activity_type", String(32), nullable=False),
     Column("activity_date", Date, nullable=False),
 )
+
+
+# -- programmes (実施体制), places (居場所), group activities and 後方支援 ------------------------------
+programmes = Table(
+    "rp_programmes", metadata,
+    Column("programme_id", String(36), primary_key=True),
+    Column("tenant", String(6), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=True),  # the planned end (fixed-term kinds)
+    Column("ended_on", Date, nullable=True),  # the actual end or handover
+    Column("time", DateTime(timezone=True), nullable=False),
+)
+place_sessions = _fact(
+    "rp_place_sessions",
+    Column("place_id", String(36), nullable=False),
+    Column("held_on", Date, nullable=False),
+    Column("participants", Integer, nullable=False),
+    Column("supporters", Integer, nullable=False),
+)
+group_activities = _fact(
+    "rp_group_activities",
+    Column("kind", String(32), nullable=False),
+    Column("held_on", Date, nullable=False),
+    Column("participants", Integer, nullable=False),
+)
+backoffice_supports = _fact(
+    "rp_backoffice_supports",
+    Column("centre_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("recipient_kind", String(16), nullable=False),
+    Column("given_on", Date, nullable=False),
+)

@@ -6,8 +6,20 @@ from fastapi import APIRouter
 
 from libs.platform.deps import PrincipalDep, RuntimeDep
 from services.reporting.api.deps import AsOf, FiscalYear
-from services.reporting.api.schemas import CentresReport, ConsultationReport, OutcomeReport, ReferralReport
-from services.reporting.queries import centres_report, consultation_report, outcome_report, referral_report
+from services.reporting.api.schemas import (
+    CentresReport,
+    ConsultationReport,
+    OutcomeReport,
+    ProgrammesReport,
+    ReferralReport,
+)
+from services.reporting.queries import (
+    centres_report,
+    consultation_report,
+    outcome_report,
+    programmes_report,
+    referral_report,
+)
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -34,3 +46,9 @@ def get_outcome_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear,
 def get_centres_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear, as_of: AsOf = None) -> dict:
     """年度別設置自治体数 (新規・累計) up to the fiscal year, and site counts."""
     return centres_report(runtime.engine, actor, fy, as_of=as_of)
+
+
+@router.get("/programmes", response_model=ProgrammesReport)
+def get_programmes_report(actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear, as_of: AsOf = None) -> dict:
+    """市町村等の実施体制 (local governments running each programme), 居場所, group activities, 後方支援."""
+    return programmes_report(runtime.engine, actor, fy, as_of=as_of)

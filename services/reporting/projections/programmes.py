@@ -1,0 +1,48 @@
+"""Programme facts from INTAKE: who runs which programme, 居場所 sessions, group activities, 後方支援."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from libs.platform.cloudevents import Envelope
+from services.reporting.projections.common import Handlers, day, fact, instant
+from services.reporting.projections.tables import backoffice_supports, group_activities, place_sessions, programmes
+
+
+def programme_started(conn: Connection, e: Envelope) -> None:
+    d = e.data
+    conn.execute(programmes.insert().values(
+        programme_id=e.subject, tenant=d["tenant"], kind=d["kind"], starts_on=day(d["starts_on"]),
+        ends_on=day(d["ends_on"]) if d["ends_on"] else None, time=instant(e.time)))
+
+
+def programme_ended(conn: Connection, e: Envelope) -> None:
+    conn.execute(programmes.update().where(programmes.c.programme_id == e.subject)
+                 .values(ended_on=day(e.data["ended_on"])))
+
+
+def place_session_held(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["held_on"])
+    conn.execute(place_sessions.insert().values(fact(
+        e, on, place_id=e.subject, held_on=on, participants=d["participants"], supporters=len(d["supporter_ids"]))))
+
+
+def group_activity_held(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["held_on"])
+    conn.execute(group_activities.insert().values(fact(e, on, kind=d["kind"], held_on=on,
+                                                       participants=d["participants"])))
+
+
+def backoffice_support_given(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["given_on"])
+    conn.execute(backoffice_supports.insert().values(fact(
+        e, on, centre_id=e.subject, kind=d["kind"], recipient_kind=d["recipient_kind"], given_on=on)))
+
+
+HANDLERS: Handlers = {
+    ("intake", "ProgrammeStarted"): programme_started,
+    ("intake", "ProgrammeEnded"): programme_ended,
+    ("intake", "PlaceSessionHeld"): place_session_held,
+    ("intake", "GroupActivityHeld"): group_activity_held,
+    ("intake", "BackOfficeSupportGiven"): backoffice_support_given,
+}

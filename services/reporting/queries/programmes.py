@@ -1,0 +1,47 @@
+"""市町村等の実施体制 by fiscal year (seeds/002: in 令和6年度 303 municipalities — 38 centres, 110
+stations, 155 support programmes), 居場所 sessions and participants, group activities, 後方支援."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from libs.domain import intake
+from libs.domain.fiscal import fiscal_year_bounds, wareki_label
+from libs.platform.auth import Principal
+from services.reporting.projections.tables import backoffice_supports, group_activities, place_sessions, programmes
+from services.reporting.queries.common import count_by
+from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until, visible_tenants
+
+
+def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+    as_of = as_of_utc(as_of)
+    start, end = (b.date() for b in fiscal_year_bounds(fy))
+    p = programmes
+    running = and_(p.c.starts_on < end, or_(p.c.ended_on.is_(None), p.c.ended_on >= start), until(p.c.time, as_of))
+    visible = visible_tenants(actor, p.c.tenant)
+    where = running if visible is None else and_(running, visible)
+    with engine.connect() as conn:
+        governments = dict(conn.execute(
+            select(p.c.kind, func.count(func.distinct(p.c.tenant))).where(where).group_by(p.c.kind)).all())
+        all_governments = conn.execute(select(func.count(func.distinct(p.c.tenant))).where(where)).scalar_one()
+        s = place_sessions
+        seen = (of_visible_tenants(s, actor, as_of), s.c.fy == fy)
+        sessions = conn.execute(select(func.count(), func.coalesce(func.sum(s.c.participants), 0),
+                                       func.coalesce(func.sum(s.c.supporters), 0)).where(*seen)).one()
+        places = conn.execute(select(func.count(func.distinct(s.c.place_id))).where(*seen)).scalar_one()
+        g = group_activities
+        activities = count_by(conn, g, g.c.kind, of_visible_tenants(g, actor, as_of), g.c.fy == fy,
+                              known=intake.GROUP_ACTIVITY_KINDS)
+        b = backoffice_supports
+        backoffice = count_by(conn, b, b.c.kind, of_visible_tenants(b, actor, as_of), b.c.fy == fy,
+                              known=intake.BACKOFFICE_KINDS)
+    return {
+        "fy": fy, "label": wareki_label(fy),
+        "local_governments_by_programme": {k: governments.get(k, 0) for k in intake.PROGRAMME_KINDS},
+        "local_governments": all_governments,
+        "places": places, "place_sessions": sessions[0], "place_participants": int(sessions[1]),
+        "supporters_at_places": int(sessions[2]),
+        "group_activities": activities, "backoffice_supports": backoffice,
+    }
