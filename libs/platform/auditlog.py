@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -64,6 +65,9 @@ class AuditLog:
         self.app = application
         self.engine = engine
         self._key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_hex)[:32])
+        # The checkpoint task and auditors' requests extend the tree from several threads: one at a
+        # time (a second process would lose on the primary key and simply retry).
+        self._lock = threading.RLock()
         metadata.create_all(engine)
 
     @property
@@ -91,6 +95,10 @@ class AuditLog:
 
     def extend(self) -> int:
         """Add the leaves of events recorded since the last call; returns the tree size."""
+        with self._lock:
+            return self._extend()
+
+    def _extend(self) -> int:
         with self.engine.connect() as conn:
             size = conn.execute(select(func.coalesce(func.max(leaves.c.sequence), 0))).scalar_one()
         while True:
@@ -110,7 +118,11 @@ class AuditLog:
 
     def checkpoint(self) -> dict[str, Any]:
         """Sign the current tree (or return the latest checkpoint when the tree did not grow)."""
-        size = self.extend()
+        with self._lock:
+            return self._checkpoint()
+
+    def _checkpoint(self) -> dict[str, Any]:
+        size = self._extend()
         latest = self.checkpoints()[-1:] or [None]
         if latest[0] is not None and latest[0]["tree_size"] == size:
             return latest[0]

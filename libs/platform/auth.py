@@ -56,9 +56,12 @@ def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds
 
 
 class Authenticator:
-    def __init__(self, *, secret: str, jwks_url: str | None = None) -> None:
+    def __init__(self, *, secret: str, jwks_url: str | None = None, audience: str | None = None,
+                 issuer: str | None = None) -> None:
         self._secret = secret
         self._jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
+        self._audience = audience
+        self._issuer = issuer
 
     def principal(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -67,10 +70,12 @@ class Authenticator:
         try:
             if self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key
-                claims = jwt.decode(token, key, algorithms=["RS256", "ES256", "EdDSA"],
-                                    options={"verify_aud": False})
+                claims = jwt.decode(token, key, algorithms=["RS256", "ES256", "EdDSA"], audience=self._audience,
+                                    issuer=self._issuer, options={"require": ["exp", "sub"],
+                                                                 "verify_aud": self._audience is not None})
             else:
-                claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER)
+                claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
+                                    options={"require": ["exp", "sub"]})
         except jwt.PyJWTError as e:
             raise Unauthenticated(f"invalid token: {e}") from e
         roles = claims.get("roles") or []

@@ -10,7 +10,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from libs.platform.streams import DUPLICATE_WINDOW_SECONDS, StreamSpec
 
@@ -79,10 +79,15 @@ class Bus:
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             num_replicas=self.replicas,
         )
+        # Create when missing; never rewrite an existing stream's settings from here (an operator's
+        # R3, limits or placement stay as they are).
         try:
-            await self.js.add_stream(config)
-        except BadRequestError:
-            await self.js.update_stream(config)
+            await self.js.stream_info(spec.name)
+        except NotFoundError:
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:  # another service created it meanwhile
+                pass
 
     async def close(self) -> None:
         # close, not drain: every publish we care about was awaited (PubAck) and every

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +88,9 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         engine=engine,
         sealer=Sealer(engine, bytes.fromhex(settings.master_key_hex)),
         bus=Bus(settings.nats_url, name=f"tsunagu-{spec.name}"),
-        authenticator=Authenticator(secret=settings.jwt_secret, jwks_url=settings.jwks_url),
+        authenticator=Authenticator(secret=settings.jwt_secret, jwks_url=settings.jwks_url,
+                                    audience=os.environ.get("TSUNAGU_JWT_AUDIENCE"),
+                                    issuer=os.environ.get("TSUNAGU_JWT_ISSUER")),
     )
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
@@ -205,10 +208,11 @@ def _mount_health(app: FastAPI) -> None:
         except Exception as e:  # noqa: BLE001 - reported, not raised
             checks["database"] = f"unreachable: {type(e).__name__}"
         checks["nats"] = "ok" if runtime.bus.connected else "unreachable"
-        if runtime.relay is not None:
-            checks["relay_lag"] = runtime.relay.lag()
-        if runtime.followers:
-            checks["read_model_lag"] = sum(f.lag() for f in runtime.followers)
+        if checks["database"] == "ok":  # the lags are read from the database
+            if runtime.relay is not None:
+                checks["relay_lag"] = runtime.relay.lag()
+            if runtime.followers:
+                checks["read_model_lag"] = sum(f.lag() for f in runtime.followers)
         dead = sum(c.dead_lettered for c in runtime.consumers)
         checks["dead_lettered"] = dead
         ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0

@@ -57,7 +57,7 @@ class DispatchApplication(ServiceApplication):
                                         source="municipality", needs=needs, preferences=preferences,
                                         requested_on=requested_on)
             if details:
-                dispatch.record_subject_details(details=self.sealer.seal(dispatch.subject_ref, details))
+                dispatch.record_subject_details(details=self.sealer.seal(str(dispatch_id), details))
             return dispatch
 
         return self.create_once(Dispatch, dispatch_id, make)
@@ -106,11 +106,13 @@ class DispatchApplication(ServiceApplication):
             resumed_on=resumed_on, supporter_problems=self._supporter_problems(d, resumed_on)))
 
     def erase_subject(self, actor: Principal, dispatch_id: UUID, *, erased_on: date, basis: str) -> Dispatch:
-        """Record SubjectDataErased, then destroy the person's key (repeatable if that step failed)."""
+        """Record SubjectDataErased, then destroy this dispatch's key (repeatable if that step failed).
+        Each dispatch seals under its own key, so erasing one never touches another dispatch of the
+        same person, here or in another municipality."""
         dispatch = self.get_dispatch(actor, dispatch_id)
         if not dispatch.erased:
             dispatch = self.act(actor, dispatch_id, None, lambda d: d.erase(erased_on=erased_on, basis=basis))
-        self.sealer.forget(dispatch.subject_ref)
+        self.sealer.forget(str(dispatch.id))
         return dispatch
 
     def disclose(self, actor: Principal, dispatch_id: UUID) -> tuple[Dispatch, dict]:

@@ -234,9 +234,12 @@ class IntakeApplication(ServiceApplication):
         for case_id in candidates:
             case = self.existing(Case, case_id)
             if case is not None and case.retention_ended(today, years):
+                # Key first: forgetting is idempotent, so a crash before the event is recorded
+                # leaves the case a candidate and the next run records it; the reverse order could
+                # leave a case marked erased whose key lives on.
+                self.sealer.forget(str(case_id))
                 case.erase(erased_on=today, basis="retention_ended")
                 self.save(case)
-                self.sealer.forget(str(case_id))
                 erased.append(case_id)
         return erased
 

@@ -16,7 +16,7 @@ from libs.domain.codes import validate_lg_code
 from libs.domain.errors import InvalidInput, VersionMismatch
 from libs.domain.fiscal import JST
 from libs.platform.application import ServiceApplication, new_id
-from libs.platform.auth import Principal
+from libs.platform.auth import NotAllowed, Principal
 from services.registry.domain.course import TrainingCourse
 from services.registry.domain.errors import (
     AlreadyApplied,
@@ -134,8 +134,10 @@ class RegistryApplication(ServiceApplication):
         """Run one command on a supporter as an officer of its registrar (or, where allowed, as
         the supporter), honouring If-Match; `others` are saved in the same transaction."""
         supporter = self.get_supporter(actor, supporter_id)
-        if not (actor.has(*OFFICERS) and actor.org == supporter.tenant) and not self_service:
-            raise SupporterNotFound(f"no supporter {supporter_id} of yours")
+        officer = actor.has(*OFFICERS) and actor.org == supporter.tenant
+        themself = self_service and actor.has("supporter") and actor.sub == str(supporter.id)
+        if not (officer or themself):
+            raise NotAllowed("only the registrar's officers (or, for this, the supporter)")
         if expected_version is not None and expected_version != supporter.version:
             raise VersionMismatch(f"the supporter is at version {supporter.version}, not {expected_version}")
         command(supporter)

@@ -70,10 +70,10 @@ def test_sharing_and_referring_need_a_current_consent_naming_the_recipient(nats_
         assert r.status_code == 201, r.text
         consent_id = next(iter(r.json()["consents"]))
         r = staff.post(f"{base}/disclosures", json={"agency_id": clinic, "items": ["name", "medical_history"],
-                                                     "on": "2016-06-01", "purpose": "受診調整"})
+                                                     "on": "2016-06-01", "purpose": "coordination"})
         assert r.status_code == 409 and r.json()["items"] == ["name", "medical_history"]
         assert staff.post(f"{base}/disclosures", json={"agency_id": clinic, "items": ["name"], "on": "2016-06-01",
-                                                        "purpose": "受診調整"}).status_code == 201
+                                                        "purpose": "coordination"}).status_code == 201
         r = staff.post(f"{base}/referrals", json={"agency_id": hello_work, "items": ["name"], "referred_on": "2016-06-01"})
         assert r.status_code == 201, r.text
         referral_id = r.headers["location"].rsplit("/", 1)[1]
@@ -90,7 +90,7 @@ def test_sharing_and_referring_need_a_current_consent_naming_the_recipient(nats_
         r = staff.post(f"{base}/referrals", json={"agency_id": hello_work, "referred_on": "2016-07-02"})
         assert r.status_code == 409 and r.json()["type"].endswith("/consent-missing")
         r = staff.post(f"{base}/disclosures", json={"agency_id": clinic, "items": ["name"], "on": "2016-07-02",
-                                                     "purpose": "x"})
+                                                     "purpose": "other"})
         assert r.status_code == 409
 
         timeline = staff.get(f"{base}/timeline").json()["events"]

@@ -22,7 +22,7 @@ def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state
             "agency_ids": [agency], "items": ["name", "contact"], "explained_on": "2016-05-01",
             "consent_text_version": "v"}).json()["consents"]))
         staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": "2016-05-02",
-                                                 "purpose": "つなぎ"}).raise_for_status()
+                                                 "purpose": "referral"}).raise_for_status()
         between = datetime.now(timezone.utc).isoformat()
         staff.post(f"{base}/share-consents/{consent}/withdrawal", json={"on": "2016-06-01"}).raise_for_status()
     with intake.client(role="auditor", org="ppc") as auditor:

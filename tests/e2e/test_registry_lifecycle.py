@@ -181,3 +181,12 @@ def test_two_officers_approving_one_application_one_wins(nats_server, start_serv
         assert osaka.post(url, json={"issued_on": TODAY.isoformat()}).status_code == 404
     with registry.client(role="supporter", org=REGISTRAR, sub="someone-else") as stranger:
         assert stranger.get(f"/v1/supporters/{applied['id']}").status_code == 404
+    with registry.client(role="auditor", org=REGISTRAR) as auditor:  # reads the record, not the person
+        seen = auditor.get(f"/v1/supporters/{applied['id']}").json()
+        assert seen["status"] == "registered" and seen["details"] is None
+        r = auditor.post(f"/v1/supporters/{applied['id']}/details-changes", json={"changed_on": TODAY.isoformat(),
+                                                                                  "address": "x"})
+        assert r.status_code == 403
+        assert auditor.post(f"/v1/supporters/{applied['id']}/consent-withdrawal",
+                            json={"withdrawn_on": TODAY.isoformat()}).status_code == 403
+        assert auditor.get(f"/v1/supporters/{applied['id']}/card").status_code == 403

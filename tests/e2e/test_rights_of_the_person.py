@@ -32,7 +32,7 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
         staff.post(f"{base}/share-consents", json={"agency_ids": [agency], "items": ["name"], "explained_on": DAY,
                                                    "consent_text_version": "v"}).raise_for_status()
         staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY,
-                                                 "purpose": "連携"}).raise_for_status()
+                                                 "purpose": "coordination"}).raise_for_status()
         staff.post(f"{base}/supporter-requests", json={"municipality": CITY, "needs": ["visit"],
                                                         "requested_on": DAY}).raise_for_status()
         late = staff.post("/v1/rights-requests", json={"case_id": case_id, "kind": "disclosure", "received_on": old})
@@ -71,7 +71,7 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
                           json={"answered_on": DAY, "outcome": "granted"}).status_code == 409
         # 利用停止 then sharing is refused; 訂正 replaces the details.
         assert staff.post(f"{base}/use-suspension", json={"on": DAY}).status_code == 200
-        r = staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY, "purpose": "x"})
+        r = staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY, "purpose": "other"})
         assert r.status_code == 409 and r.json()["type"].endswith("/use-suspended")
         staff.post(f"{base}/use-resumption", json={"on": DAY}).raise_for_status()
         r = staff.post(f"{base}/corrections", json={"personal_details": {"name": "山田 太朗"}, "on": DAY})
@@ -114,8 +114,11 @@ def test_registry_and_dispatch_erase_only_after_the_end_and_keep_their_records(n
         officer.post(f"/v1/supporters/{sid}/withdrawal", json={"withdrawn_on": DAY, "reason": "r"}).raise_for_status()
         erased = officer.post(f"/v1/supporters/{sid}/erasure", json={"basis": "request_granted", "on": DAY}).json()
         assert erased["details"] == "[erased]" and erased["registration_number"] == supporter["registration_number"]
+    person = str(UUID(int=7))
     with dispatch.client(role="municipal_officer", org=CITY) as city:
-        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
+        kept = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY, "subject_ref": person,
+                                                  "subject_details": {"name": "同じ人"}}).json()
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY, "subject_ref": person,
                                                "subject_details": {"name": "消される人"}}).json()
         base = f"/v1/dispatches/{d['id']}"
         assert city.post(f"{base}/erasure", json={"basis": "request_granted", "on": DAY}).status_code == 409
@@ -125,3 +128,5 @@ def test_registry_and_dispatch_erase_only_after_the_end_and_keep_their_records(n
         assert names[-1] == "SubjectDataErased" and "SubjectDetailsRecorded" in names
     stored = dispatch.runtime.application.repository.get(UUID(d["id"]))
     assert dispatch.runtime.sealer.open(stored.details) == "[erased]"
+    other = dispatch.runtime.application.repository.get(UUID(kept["id"]))  # the same person's other dispatch
+    assert dispatch.runtime.sealer.open(other.details) == {"name": "同じ人"}

@@ -68,11 +68,21 @@ def jwks_issuer():
     server.shutdown()
 
 
-def test_with_a_jwks_url_only_the_issuers_tokens_are_accepted(jwks_issuer):
+def test_with_a_jwks_url_only_the_issuers_tokens_for_us_are_accepted(jwks_issuer):
+    import time
+
     key, url = jwks_issuer
-    auth = Authenticator(secret="dev-secret-" + "x" * 30, jwks_url=url)
-    token = jwt.encode({"sub": "u1", "org": "130001", "roles": ["ministry"]}, key, algorithm="RS256",
-                       headers={"kid": "k1"})
-    assert auth.principal(f"Bearer {token}").roles == {"ministry"}
+    auth = Authenticator(secret="dev-secret-" + "x" * 30, jwks_url=url, audience="tsunagu", issuer="https://idp.example")
+    claims = {"sub": "u1", "org": "130001", "roles": ["ministry"], "aud": "tsunagu", "iss": "https://idp.example",
+              "exp": int(time.time()) + 60}
+
+    def token(**changes):  # noqa: ANN003, ANN202
+        body = {k: v for k, v in {**claims, **changes}.items() if v is not None}
+        return "Bearer " + jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+
+    assert auth.principal(token()).roles == {"ministry"}
+    for bad in ({"aud": "another-app"}, {"iss": "https://evil.example"}, {"exp": None}):
+        with pytest.raises(Unauthenticated):
+            auth.principal(token(**bad))
     with pytest.raises(Unauthenticated):  # a dev token is no good once an issuer is configured
         auth.principal("Bearer " + mint_token("dev-secret-" + "x" * 30, sub="a", org="1", roles=["ministry"]))

@@ -15,6 +15,9 @@ ActivityType = Literal["visit", "interview", "accompanied_outing", "case_meeting
 NextStep = Literal["continue", "pause", "end", "other"]
 Status = Literal["requested", "active", "suspended", "ended"]
 HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+# Codes only: preferences travel on the bus, so no free text (no personal data) can be put there.
+Preferences = dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
+                   Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]]
 
 
 class _Strict(BaseModel):
@@ -35,9 +38,9 @@ class SubjectDetails(_Strict):
 
 
 class DispatchCreate(_Strict):
-    subject_ref: str | None = Field(default=None, max_length=64, description="pseudonymous id of the person")
+    subject_ref: UUID | None = Field(default=None, description="pseudonymous id of the person (never a name)")
     needs: list[Need] = Field(min_length=1)
-    preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"], str] = Field(default_factory=dict)
+    preferences: Preferences = Field(default_factory=dict)
     requested_on: date
     subject_details: SubjectDetails | None = None
 

@@ -107,7 +107,8 @@ class SupporterRequestCreate(_Strict):
 
     municipality: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the dispatching municipality")
     needs: list[SupportNeed] = Field(min_length=1)
-    preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"], str] = Field(
+    preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
+                      Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]] = Field(
         default_factory=dict, description="codes only, never free text (no personal data on the bus)")
     requested_on: date
 
@@ -197,7 +198,8 @@ class ShareCreate(_Strict):
     agency_id: UUID
     items: list[Item] = Field(min_length=1)
     on: date
-    purpose: str = Field(min_length=1, max_length=200)
+    purpose: Literal["referral", "coordination", "support_meeting", "other"] = Field(
+        description="a code: the disclosure record travels on the bus, so no free text")
 
 
 class ReferralCreate(_Strict):

@@ -58,15 +58,16 @@ def _out(d: Dispatch, response: Response) -> DispatchPublic:
 
 
 def _seal(app: DispatchApplication, actor, dispatch_id: UUID, value: dict) -> dict:  # noqa: ANN001
-    """Seal narrative text under the person's key (the dispatch's subject)."""
-    return app.sealer.seal(app.get_dispatch(actor, dispatch_id).subject_ref, value)
+    """Seal text about the person under this dispatch's own key (erasable with the dispatch)."""
+    return app.sealer.seal(str(app.get_dispatch(actor, dispatch_id).id), value)
 
 
 @router.post("/dispatches", status_code=201, response_model=DispatchPublic)
 def request_dispatch(body: DispatchCreate, actor: PrincipalDep, app: DispatchDep, response: Response,
                      idempotency_key: IdempotencyKey = None) -> DispatchPublic:
     details = body.subject_details.model_dump(mode="json", exclude_none=True) if body.subject_details else None
-    d, created = app.request_dispatch(actor, subject_ref=body.subject_ref, needs=list(body.needs),
+    d, created = app.request_dispatch(actor, subject_ref=str(body.subject_ref) if body.subject_ref else None,
+                                      needs=list(body.needs),
                                       preferences=body.preferences, requested_on=body.requested_on,
                                       details=details or None, idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200

@@ -31,7 +31,8 @@ from services.registry.api.schemas import (
     SupportersPublic,
     WithdrawalCreate,
 )
-from services.registry.application import RegistryApplication, details_of
+from libs.platform.auth import NotAllowed, Principal
+from services.registry.application import OFFICERS, RegistryApplication, details_of
 from services.registry.domain.errors import WrongStatus
 from services.registry.domain.supporter import Supporter
 from services.registry.queries import search_supporters
@@ -39,12 +40,15 @@ from services.registry.queries import search_supporters
 router = APIRouter(prefix="/v1", tags=["supporters"])
 
 
-def supporter_public(app: RegistryApplication, s: Supporter) -> SupporterPublic:
+def supporter_public(app: RegistryApplication, s: Supporter, actor: Principal | None = None) -> SupporterPublic:
+    # Auditors see the record, not the person's details (those open only through auditor_pii).
+    details = None if actor is not None and actor.has("auditor") and not actor.has(*OFFICERS, "supporter") \
+        else details_of(app, s)
     return SupporterPublic(
         id=s.id, tenant=s.tenant, status=s.status, certificate_number=s.certificate_number,
         registration_number=s.registration_number, applied_on=s.applied_on, term_starts_on=s.term_starts_on,
         term_ends_on=s.term_ends_on, consent_active=s.consent_active, consent_text_version=s.consent_text_version,
-        continuing_trainings=len(s.continuing_trainings), details=details_of(app, s), version=s.version,
+        continuing_trainings=len(s.continuing_trainings), details=details, version=s.version,
     )
 
 
@@ -83,13 +87,17 @@ def search(actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep, status: S
 
 @router.get("/supporters/{supporter_id}", response_model=SupporterPublic)
 def get_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, response: Response) -> SupporterPublic:
-    return _respond(app, app.get_supporter(actor, supporter_id), response)
+    supporter = app.get_supporter(actor, supporter_id)
+    response.headers["ETag"] = f'"{supporter.version}"'
+    return supporter_public(app, supporter, actor)
 
 
 @router.get("/supporters/{supporter_id}/card", response_model=RegistrationCard)
 def registration_card(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> RegistrationCard:
     """The 登録証 of a registered supporter, for the registrar to print and the supporter to carry."""
     s = app.get_supporter(actor, supporter_id)
+    if not actor.has(*OFFICERS, "supporter"):
+        raise NotAllowed("the 登録証 is for the registrar and the supporter")
     if s.status != "registered":
         raise WrongStatus(f"no 登録証: the supporter is {s.status}", current_status=s.status)
     details = details_of(app, s)
