@@ -157,10 +157,11 @@ def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge
               tree_size: int = Query(ge=1)) -> Proof:
     actor.require(*AUDITORS)
     leaves = _leaves(runtime, tree_size)
-    if sequence > tree_size:
-        raise InvalidInput("sequence is beyond tree_size")
-    return Proof(tree_size=tree_size, root_hash=merkle.root(leaves).hex(), leaf_hash=leaves[sequence - 1].hex(),
-                 proof=[p.hex() for p in merkle.inclusion_proof(sequence - 1, leaves)])
+    index = runtime.audit.leaf_index_of(sequence)
+    if index is None or index >= tree_size:
+        raise InvalidInput(f"event {sequence} is not in the first {tree_size} leaves")
+    return Proof(tree_size=tree_size, root_hash=merkle.root(leaves).hex(), leaf_hash=leaves[index].hex(),
+                 proof=[p.hex() for p in merkle.inclusion_proof(index, leaves)])
 
 
 @router.get("/proofs/consistency", response_model=Proof)

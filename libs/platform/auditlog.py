@@ -19,9 +19,10 @@ from sqlalchemy import BigInteger, Column, DateTime, Engine, LargeBinary, MetaDa
 from libs.platform import merkle
 
 metadata = MetaData()
-leaves = Table(
-    "audit_leaves", metadata,
+leaves = Table(  # leaf i of the tree is the i-th stored event; its notification id may skip numbers
+    "audit_leaves", metadata,  # (PostgreSQL spends an id on every failed insert, e.g. a 409)
     Column("sequence", BigInteger, primary_key=True),
+    Column("leaf_index", BigInteger, nullable=False, unique=True),
     Column("leaf_hash", LargeBinary(32), nullable=False),
 )
 checkpoints = Table(
@@ -82,16 +83,17 @@ class AuditLog:
                 self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)]
 
     def records_with_leaves(self, after: int, limit: int) -> list[dict[str, Any]]:
-        """Stored records with the leaf hash recorded when each first joined the tree (None if it
-        has not yet): a verifier recomputes the leaf and compares."""
+        """The tree's leaves after a notification id, each with its stored record as it is now (or
+        `missing` when the event is gone) and the leaf hash recorded when it joined the tree."""
         self.extend()
-        rows = self.records(after, limit)
-        if not rows:
-            return rows
         with self.engine.connect() as conn:
-            known = {r.sequence: bytes(r.leaf_hash).hex() for r in conn.execute(select(leaves).where(
-                leaves.c.sequence > after, leaves.c.sequence <= rows[-1]["sequence"]))}
-        return [{**r, "leaf_hash": known.get(r["sequence"])} for r in rows]
+            rows = conn.execute(select(leaves).where(leaves.c.sequence > after)
+                                .order_by(leaves.c.leaf_index).limit(limit)).all()
+        if not rows:
+            return []
+        stored = {r["sequence"]: r for r in self.records(after, rows[-1].sequence - after)}
+        return [{**(stored.get(r.sequence) or {"sequence": r.sequence, "missing": True}),
+                 "leaf_index": r.leaf_index, "leaf_hash": bytes(r.leaf_hash).hex()} for r in rows]
 
     def extend(self) -> int:
         """Add the leaves of events recorded since the last call; returns the tree size."""
@@ -100,21 +102,27 @@ class AuditLog:
 
     def _extend(self) -> int:
         with self.engine.connect() as conn:
-            size = conn.execute(select(func.coalesce(func.max(leaves.c.sequence), 0))).scalar_one()
+            last, size = conn.execute(select(func.coalesce(func.max(leaves.c.sequence), 0), func.count())
+                                      .select_from(leaves)).one()
         while True:
-            batch = self.records(size, 1000)
+            batch = self.records(last, 1000)
             if not batch:
                 return size
             with self.engine.begin() as conn:
-                conn.execute(leaves.insert(), [{"sequence": r["sequence"], "leaf_hash": leaf_of(r)} for r in batch])
-            size = batch[-1]["sequence"]
+                conn.execute(leaves.insert(), [{"sequence": r["sequence"], "leaf_index": size + i,
+                                                "leaf_hash": leaf_of(r)} for i, r in enumerate(batch)])
+            last, size = batch[-1]["sequence"], size + len(batch)
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:
-        query = select(leaves.c.leaf_hash).order_by(leaves.c.sequence)
+        query = select(leaves.c.leaf_hash).order_by(leaves.c.leaf_index)
         if size is not None:
-            query = query.where(leaves.c.sequence <= size)
+            query = query.where(leaves.c.leaf_index < size)
         with self.engine.connect() as conn:
             return [bytes(r.leaf_hash) for r in conn.execute(query)]
+
+    def leaf_index_of(self, sequence: int) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(leaves.c.leaf_index).where(leaves.c.sequence == sequence)).scalar()
 
     def checkpoint(self) -> dict[str, Any]:
         """Sign the current tree (or return the latest checkpoint when the tree did not grow)."""

@@ -7,7 +7,8 @@ import asyncio
 import json
 import subprocess
 import sys
-from uuid import UUID
+from datetime import datetime, timezone
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import text
@@ -134,3 +135,29 @@ def test_erasing_a_person_destroys_their_data_but_the_log_still_verifies(nats_se
     assert after["tree_size"] == before["tree_size"] + 1
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
     assert report.ok, report.problems  # the stored, sealed form is unchanged: every root still holds
+
+
+def test_a_failed_concurrent_save_leaves_a_gap_in_the_ids_but_not_in_the_tree(nats_server, start_service):
+    from eventsourcing.persistence import IntegrityError
+
+    intake, _ = _log_of_seven(nats_server, start_service)
+    app = intake.runtime.application
+    case_id = next(r for r in AuditClient(intake.url, AUDITOR)._pages("/v1/audit/records")
+                   if r["topic"].endswith("Case.CaseOpened"))["originator_id"]
+    stale, fresh = app.repository.get(UUID(case_id)), app.repository.get(UUID(case_id))
+    for copy in (fresh, stale):  # two officers' concurrent saves: the second one loses
+        copy.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
+                                 occurred_at=datetime(2016, 6, 2, tzinfo=timezone.utc), summary=None,
+                                 idempotency_key=None)
+    app.save(fresh)
+    with pytest.raises(IntegrityError):
+        app.save(stale)  # on PostgreSQL this spends a notification id
+    with intake.client(role="auditor", org="ppc") as auditor:
+        cp = auditor.post("/v1/audit/checkpoints").json()
+        proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": app.recorder.max_notification_id(),
+                                                                  "tree_size": cp["tree_size"]}).json()
+    assert cp["tree_size"] == 8
+    assert merkle.verify_inclusion(7, 8, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(p) for p in proof["proof"]],
+                                   bytes.fromhex(cp["root_hash"]))
+    report = AuditClient(intake.url, AUDITOR).verify()
+    assert report.ok, report.problems
