@@ -214,3 +214,39 @@ def test_supporter_and_dispatch_statistics_come_from_the_registry_and_dispatch_a
     with reporting.client(role="municipal_officer", org="131024") as other_city:
         body = other_city.get("/v1/reports/dispatch", params={"fy": fy}).json()
         assert body["municipalities"] == [] and body["total"]["started"] == 0
+
+
+def test_a_dispatch_started_as_the_registration_ended_is_ended_by_the_sweep(nats_server, start_service):
+    from uuid import UUID
+
+    from services.dispatch.domain.roster_entry import RosterEntry
+    from services.dispatch.jobs import end_dispatches_of_ended_supporters
+
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sid = registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/roster").json()["data"])
+        city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
+        base = f"/v1/dispatches/{d['id']}"
+        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
+                                                   "signed_on": DAY}).raise_for_status()
+        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a", "content": "c",
+                                         "agreed_on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    # The race: the entry is marked ended while the dispatch starts, so the consumer saw no running one.
+    app = dispatch.runtime.application
+    entry = app.repository.get(RosterEntry.id_for(CITY, sid))
+    entry.end_registration(reason="revoked", effective_on=date.fromisoformat(DAY), cause_event_id="race")
+    app.save(entry)
+    assert [str(i) for i in end_dispatches_of_ended_supporters(dispatch.runtime)] == [d["id"]]
+    assert end_dispatches_of_ended_supporters(dispatch.runtime) == []
+    ended = app.repository.get(UUID(d["id"]))
+    assert (ended.status, ended.end_reason) == ("ended", "supporter_registration_revoked")

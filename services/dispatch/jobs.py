@@ -1,0 +1,39 @@
+"""Periodic work of dispatch: no dispatch runs on with a supporter whose registration ended.
+
+The REGISTRY consumer ends running dispatches when it learns of the end. A dispatch started at the
+very moment the end arrived (the start read the entry before the consumer marked it, the consumer
+looked for running dispatches before the start committed) would escape it; this sweep ends such a
+dispatch within a minute.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import and_, select
+
+from libs.domain.fiscal import JST
+from libs.platform.service import Runtime
+from services.dispatch.consumers import ENDINGS
+from services.dispatch.domain.dispatch import Dispatch
+from services.dispatch.projections import dispatches, roster
+
+SWEEP_INTERVAL_SECONDS = 60.0
+END_REASON = {why: reason for why, _, _, reason in ENDINGS.values()}
+
+
+def end_dispatches_of_ended_supporters(runtime: Runtime) -> list[UUID]:
+    runtime.catch_up()
+    query = select(dispatches.c.dispatch_id, roster.c.ended).select_from(dispatches.join(roster, and_(
+        roster.c.tenant == dispatches.c.tenant, roster.c.supporter_id == dispatches.c.supporter_id))).where(
+        dispatches.c.status.in_(("active", "suspended")), roster.c.ended.is_not(None))
+    with runtime.engine.connect() as conn:
+        found = [(UUID(r.dispatch_id), r.ended) for r in conn.execute(query)]
+    ended = []
+    for dispatch_id, why in found:
+        dispatch = runtime.application.existing(Dispatch, dispatch_id)
+        if dispatch.end(reason=END_REASON[why], ended_on=datetime.now(JST).date()):
+            runtime.application.save(dispatch)
+            ended.append(dispatch_id)
+    return ended
