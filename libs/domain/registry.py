@@ -118,6 +118,7 @@ class RegistrationApplied(_Registry, Aggregate.Created):
     certificate_number: str
     applied_on: date
     applicant: dict
+    idempotency_key: str | None
 
 
 class RegistrationConsented(_Registry, Aggregate.Event):

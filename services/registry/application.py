@@ -110,7 +110,7 @@ class RegistryApplication(ServiceApplication):
             raise UnknownCertificate(f"修了番号 {certificate_number!r} was not issued by {tenant}")
         existing = self.existing(Supporter, trainee_id)
         if existing is not None:
-            if idempotency_key:  # a retry of the application that made it
+            if idempotency_key and idempotency_key == existing.idempotency_key:  # a retry of that application
                 return existing, False
             raise AlreadyApplied(f"修了番号 {certificate_number} was used by an application already",
                                  supporter_id=str(existing.id))
@@ -120,6 +120,7 @@ class RegistryApplication(ServiceApplication):
             id=trainee_id, tenant=tenant, certificate_number=certificate_number, applied_on=applied_on,
             applicant=self.sealer.seal(str(trainee_id), applicant), consent_id=uuid4(),
             consent_items=consent_items, consent_text_version=consent_text_version, signed_on=signed_on,
+            idempotency_key=idempotency_key,
         )
         return self.save_new(supporter), True
 

@@ -78,3 +78,16 @@ def test_bad_dispatch_input_changes_nothing(nats_server, start_service):
             (city, "POST", "/v1/roster/00000000-0000-0000-0000-000000000009/intent-reconfirmation",
              {"on": "2026-01-10"}, 404),
         ])
+
+
+def test_a_retried_application_is_one_and_another_application_for_the_same_certificate_is_refused(
+        nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        body = {"certificate_number": trained(officer), "applied_on": "2016-06-01", "applicant": APPLICANT,
+                "consent": CONSENT}
+        first = officer.post("/v1/registrations", json=body, headers={"Idempotency-Key": "app-1"})
+        again = officer.post("/v1/registrations", json=body, headers={"Idempotency-Key": "app-1"})
+        other = officer.post("/v1/registrations", json=body, headers={"Idempotency-Key": "app-2"})
+        assert (first.status_code, again.status_code, other.status_code) == (201, 200, 409)
+        assert first.json()["id"] == again.json()["id"] and other.json()["type"].endswith("/already-applied")

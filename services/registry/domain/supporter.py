@@ -60,8 +60,9 @@ class Supporter(Aggregate):
 
     @event(RegistrationApplied)
     def __init__(self, id: UUID, tenant: str, certificate_number: str, applied_on: date,  # noqa: A002
-                 applicant: dict) -> None:
+                 applicant: dict, idempotency_key: str | None) -> None:
         self.tenant = tenant
+        self.idempotency_key = idempotency_key
         self.certificate_number = certificate_number
         self.applied_on = applied_on
         self.applicant = applicant
@@ -82,10 +83,10 @@ class Supporter(Aggregate):
     def apply_for_registration(cls, *, id: UUID, tenant: str, certificate_number: str,  # noqa: A002
                                applied_on: date, applicant: dict, consent_id: UUID,
                                consent_items: dict[str, bool], consent_text_version: str,
-                               signed_on: date) -> Supporter:
+                               signed_on: date, idempotency_key: str | None = None) -> Supporter:
         items = check_consent(consent_items)
         supporter = cls(id=id, tenant=tenant, certificate_number=certificate_number,
-                        applied_on=applied_on, applicant=applicant)
+                        applied_on=applied_on, applicant=applicant, idempotency_key=idempotency_key)
         supporter._consent(consent_id=consent_id, items=items, consent_text_version=consent_text_version,
                            signed_on=signed_on, purpose=CONSENT_PURPOSE)
         return supporter
