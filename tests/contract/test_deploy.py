@@ -95,31 +95,44 @@ class LocalCluster:
         self.tmp = tmp
         self.passwords = {u: secrets.token_hex(16) for u in USERS}
         self.procs: dict[int, subprocess.Popen] = {}
+        self.ports: dict[int, int] = {}
         self.logs: list = []
 
     def url(self, n: int, user: str) -> str:
-        return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{NODES[n][1]}"
+        return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{self.ports[n]}"
 
     def urls(self, user: str) -> list[str]:
         return [self.url(n, user) for n in NODES]
 
     def start(self) -> None:
-        busy = [port for n, (_, port) in NODES.items() if _answers(port)]
-        if busy:
-            pytest.fail(f"loopback ports {busy} are taken: is another local NATS cluster running?")
+        """The committed loopback configs, with their ports moved to free ones for this run (so that
+        two runs on one machine never collide); everything else is as committed."""
+        from libs.platform.natsserver import free_port
+
+        mapping = {}
+        for n in NODES:
+            mapping[str(14220 + n)] = str(free_port())
+            mapping[str(16220 + n)] = str(free_port())
+            self.ports[n] = int(mapping[str(14220 + n)])
+        (self.tmp / "local").mkdir(parents=True)
+        (self.tmp / "accounts.conf").write_text((LOCAL.parent / "accounts.conf").read_text())
         binary = Path(sys.prefix) / "bin" / "nats-server"
         env = {**os.environ, **{f"{u.upper()}_NATS_PASSWORD": p for u, p in self.passwords.items()}}
         for n in NODES:
+            conf = (LOCAL / f"node-{n}.conf").read_text()
+            for old, new in mapping.items():
+                conf = conf.replace(old, new)
+            (self.tmp / "local" / f"node-{n}.conf").write_text(conf)
             store = self.tmp / f"node{n}"
             store.mkdir(parents=True)
             log = open(self.tmp / f"node{n}.log", "wb")  # noqa: SIM115 - closed in stop()
             self.logs.append(log)
             self.procs[n] = subprocess.Popen(
-                [str(binary), "-c", str(LOCAL / f"node-{n}.conf")],
+                [str(binary), "-c", str(self.tmp / "local" / f"node-{n}.conf")],
                 stdout=log, stderr=subprocess.STDOUT, env={**env, "NATS_STORE_DIR": str(store)},
             )
         deadline = time.monotonic() + 10
-        while not all(_answers(port) for _, port in NODES.values()):
+        while not all(_answers(port) for port in self.ports.values()):
             for n, proc in self.procs.items():
                 if proc.poll() is not None:
                     pytest.fail(f"node-{n} exited with {proc.returncode}:\n{self.log(n)}")
