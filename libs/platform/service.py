@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,19 +162,22 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
 async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
     """Sign the log's Merkle root periodically and publish each new checkpoint on
     `audit.<service>.checkpoint`, so a witness outside our control can keep them."""
-    published, pending = -1, False
+    interval = runtime.settings.audit_interval_seconds
+    cp, made_at, published = None, 0.0, 0
     while not stop.is_set():
         try:
-            cp = await asyncio.to_thread(runtime.audit.checkpoint)
-            pending = cp["tree_size"] != published
-            if pending and runtime.bus.connected:
+            if cp is None or time.monotonic() - made_at >= interval:
+                cp, made_at = await asyncio.to_thread(runtime.audit.checkpoint), time.monotonic()
+            if cp["tree_size"] != published and runtime.bus.connected:
                 body = {**cp, "service": runtime.settings.service, "public_key": runtime.audit.public_key_hex}
                 await runtime.bus.nc.publish(f"audit.{runtime.settings.service}.checkpoint", json.dumps(body).encode())
-                published, pending = cp["tree_size"], False
+                published = cp["tree_size"]
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
-        # Not yet published (NATS not connected): try again soon rather than a whole interval later.
-        wait = 0.5 if pending else runtime.settings.audit_interval_seconds
+        # A checkpoint not yet published (NATS not connected) is retried soon; a new one is made
+        # only every interval.
+        pending = cp is not None and cp["tree_size"] != published
+        wait = 0.5 if pending else max(0.5, interval - (time.monotonic() - made_at))
         try:
             await asyncio.wait_for(stop.wait(), timeout=wait)
         except asyncio.TimeoutError:
