@@ -51,11 +51,13 @@ def load_demo(*, force: bool = False) -> None:
     case_ids = _intake(portal)
     supporters = _registry(portal)
     _dispatch(portal, supporters, case_ids)
+    _programmes(portal)
     with portal.client("registry", "prefecture_officer", REGISTRAR) as officer:  # 辞退 after the roster
         officer.post(f"/v1/supporters/{supporters[2]}/withdrawal", json={
             "withdrawn_on": date.today().isoformat(), "reason": "デモ: 転居"}).raise_for_status()
     marker.write_text("loaded\n")
-    print(f"demo data loaded: {len(CENTRES)} centres, {len(case_ids)} cases, {len(supporters)} supporters, 3 dispatches")
+    print(f"demo data loaded: {len(CENTRES)} centres, {len(case_ids)} cases, {len(supporters)} supporters, "
+          "3 dispatches, a station with a place, a satellite")
 
 
 def _intake(portal: Portal) -> list[str]:
@@ -116,6 +118,28 @@ def _referrals(portal: Portal, case_ids: list[tuple[str, str]]) -> None:
     centre_id, case_id = case_ids[1]
     with portal.client("intake", "centre_staff", centre_id) as staff:
         staff.post(f"/v1/cases/{case_id}/closure", json={"reason": "resolved", "on": "2017-03-01"})
+
+
+def _programmes(portal: Portal) -> None:
+    """A station of 千代田区 with a 居場所 and its sessions, and a satellite of 東京都 in its second year."""
+    year = date.today().year - (1 if date.today().month < 4 else 0)  # this fiscal year
+    with portal.client("intake", "municipal_officer", CITY) as city:
+        station = city.post("/v1/programmes", headers={"Idempotency-Key": "demo-station"}, json={
+            "kind": "station", "name": "千代田区ひきこもり支援ステーション", "starts_on": f"{year - 1}-04-01",
+            "funding": {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}}).json()
+        city.post(f"/v1/programmes/{station['id']}/group-activities", json={
+            "kind": "family_class", "held_on": f"{year}-06-01", "participants": 9}).raise_for_status()
+        place = city.post("/v1/places", headers={"Idempotency-Key": "demo-place"}, json={
+            "programme_id": station["id"], "name": "居場所ひだまり（デモ）", "operator": "NPO法人ひだまり",
+            "municipality": CITY, "address": "千代田区神田1-1", "schedule": {"tue": ["13:00", "17:00"],
+                                                                            "thu": ["13:00", "17:00"]}}).json()
+        for n, people in enumerate((4, 6, 5)):
+            city.post(f"/v1/places/{place['id']}/sessions", headers={"Idempotency-Key": f"demo-session-{n}"}, json={
+                "held_on": f"{year}-05-{7 + n * 7:02d}", "participants": people, "staff": 2}).raise_for_status()
+    with portal.client("intake", "prefecture_officer", REGISTRAR) as pref:
+        pref.post("/v1/programmes", headers={"Idempotency-Key": "demo-satellite"}, json={
+            "kind": "satellite", "name": "東京都ひきこもりサポートネット 千代田サテライト", "operators": [CITY],
+            "starts_on": f"{year - 1}-04-01", "funding": {"national": "1/2", "prefecture": "1/2"}}).raise_for_status()
 
 
 def _registry(portal: Portal) -> list[str]:

@@ -50,6 +50,8 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
         dispatches = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/dispatches", headers=city).json()["data"]
         assert sorted(d["status"] for d in dispatches) == ["active", "ended", "requested"]
         assert (tmp_path / "var" / "intake.db").exists()
+        places = httpx.get(f"http://127.0.0.1:{ports['intake']}/public/v1/places").json()["data"]
+        assert [p["name"] for p in places] == ["居場所ひだまり（デモ）"]
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
