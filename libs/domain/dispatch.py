@@ -103,6 +103,7 @@ class DispatchRequested(_Dispatch, Aggregate.Created):
     tenant: str
     subject_ref: str
     source: str
+    requested_by: str  # person / family / agency; the dispatch still needs the person's own consent
     intake_request_id: UUID | None
     referring_centre_id: UUID | None
     needs: list[str]

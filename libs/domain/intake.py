@@ -97,6 +97,7 @@ class SupporterRequested(_Intake, Aggregate.Event):
     request_id: UUID
     subject_ref: str
     centre_id: UUID
+    requested_by: str  # person / family / agency: who asked (the person must still consent)
     municipality: str
     needs: list[str]
     preferences: dict

@@ -47,14 +47,15 @@ class DispatchApplication(ServiceApplication):
         return entry
 
     # -- dispatches ---------------------------------------------------------------------------
-    def request_dispatch(self, actor: Principal, *, subject_ref: str | None, needs: list[str],
+    def request_dispatch(self, actor: Principal, *, subject_ref: str | None, requested_by: str, needs: list[str],
                          preferences: dict, requested_on: date, details: dict | None,
                          idempotency_key: str | None) -> tuple[Dispatch, bool]:
         tenant = self.officer_tenant(actor)
         dispatch_id = new_id("dispatch", tenant, idempotency_key)
         def make() -> Dispatch:
             dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
-                                        source="municipality", needs=needs, preferences=preferences,
+                                        source="municipality", requested_by=requested_by, needs=needs,
+                                        preferences=preferences,
                                         requested_on=requested_on)
             if details:
                 dispatch.record_subject_details(details=self.sealer.seal(str(dispatch_id), details))

@@ -62,6 +62,7 @@ class Policies:
         return [Dispatch.request(
             id=dispatch_id, tenant=d["municipality"], subject_ref=d["subject_ref"], source="intake",
             intake_request_id=UUID(d["request_id"]), referring_centre_id=UUID(d["centre_id"]),
+            requested_by=d["requested_by"],
             needs=d["needs"], preferences=d["preferences"],
             requested_on=date.fromisoformat(d["requested_on"]))]
 

@@ -152,12 +152,12 @@ class IntakeApplication(ServiceApplication):
             agency_id=agency.id, category=agency.category, items=items, disclosed_on=on, purpose=purpose))
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
-                          preferences: dict[str, str], requested_on: date,
+                          preferences: dict[str, str], requested_on: date, requested_by: str | None,
                           idempotency_key: str | None) -> tuple[Case, UUID]:
         request_id = new_id("supporter-request", str(case_id), idempotency_key)
         case, _ = self.act(actor, case_id, None, lambda c: c.request_supporter(
             request_id=request_id, municipality=municipality, needs=needs, preferences=preferences,
-            requested_on=requested_on))
+            requested_on=requested_on, requested_by=requested_by or c.client_kind))
         return case, request_id
 
     def erase_subject(self, actor: Principal, case_id: UUID, *, erased_on: date, basis: str) -> Case:

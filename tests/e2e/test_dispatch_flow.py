@@ -57,6 +57,7 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         assert requested[0]["source"] == "intake" and requested[0]["subject_ref"] == case_id
         did = requested[0]["dispatch_id"]
         base = f"/v1/dispatches/{did}"
+        assert city.get(base).json()["requested_by"] == "family"  # the family asked (a 家族 case)...
 
         r = city.post(f"{base}/start", json={"on": DAY})
         assert r.status_code == 409 and r.json()["missing"] == [
@@ -75,6 +76,7 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
             "content": "趣味の話", "agreed_on": DAY}).status_code == 200
         receipt = eventually(lambda: (r := city.get(f"{base}/consent-receipt")).status_code == 200 and r.json())
         assert receipt["receipt"]["piiPrincipalId"] == case_id  # the person, pseudonymous
+        assert receipt["receipt"]["givenBy"] == "person"  # ...but the person consented (002: not forced)
         purposes = receipt["receipt"]["services"][0]["purposes"]
         assert purposes[0]["piiCategory"] == ["name", "address", "contact"] and purposes[0]["thirdPartyName"] == [sid]
         r = city.post(f"{base}/start", json={"on": DAY})

@@ -39,6 +39,8 @@ class SubjectDetails(_Strict):
 
 class DispatchCreate(_Strict):
     subject_ref: UUID | None = Field(default=None, description="pseudonymous id of the person (never a name)")
+    requested_by: Literal["person", "family", "agency"] = Field(
+        default="person", description="who asked; the dispatch still needs the person's own consent (資料7)")
     needs: list[Need] = Field(min_length=1)
     preferences: Preferences = Field(default_factory=dict)
     requested_on: date
@@ -134,6 +136,7 @@ class DispatchPublic(BaseModel):
     status: Status
     source: str
     subject_ref: str
+    requested_by: str
     referring_centre_id: UUID | None
     needs: list[str]
     requested_on: date

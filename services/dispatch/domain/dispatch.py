@@ -48,10 +48,11 @@ class Dispatch(Aggregate):
     SubjectDataErased = contracts.SubjectDataErased
 
     @event(DispatchRequested)
-    def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str, requested_by: str,  # noqa: A002
                  intake_request_id: UUID | None, referring_centre_id: UUID | None, needs: list[str],
                  preferences: dict, requested_on: date) -> None:
         self.tenant = tenant
+        self.requested_by = requested_by
         self.referring_centre_id = referring_centre_id
         self.subject_ref = subject_ref
         self.source = source
@@ -72,10 +73,12 @@ class Dispatch(Aggregate):
     @classmethod
     def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
                 intake_request_id: UUID | None = None, referring_centre_id: UUID | None = None,
-                needs: list[str], preferences: dict, requested_on: date) -> Dispatch:
+                requested_by: str = "person", needs: list[str], preferences: dict, requested_on: date) -> Dispatch:
         if not needs:
             raise InvalidDispatchInput("a request names at least one need")
-        return cls(id=id, tenant=tenant, subject_ref=subject_ref, source=source,
+        if requested_by not in ("person", "family", "agency"):
+            raise InvalidDispatchInput("requested_by must be person, family or agency")
+        return cls(id=id, tenant=tenant, subject_ref=subject_ref, source=source, requested_by=requested_by,
                    intake_request_id=intake_request_id, referring_centre_id=referring_centre_id,
                    needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)
 

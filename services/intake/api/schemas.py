@@ -107,6 +107,7 @@ class SupporterRequestCreate(_Strict):
 
     municipality: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the dispatching municipality")
     needs: list[SupportNeed] = Field(min_length=1)
+    requested_by: ClientKind | None = Field(default=None, description="who asked (default: the case's client)")
     preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                       Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]] = Field(
         default_factory=dict, description="codes only, never free text (no personal data on the bus)")

@@ -136,21 +136,23 @@ class Case(Aggregate):
             self.idempotency_keys[idempotency_key] = consultation_id
 
     def request_supporter(self, *, request_id: UUID, municipality: str, needs: list[str],
-                          preferences: dict[str, str], requested_on: date) -> None:
+                          preferences: dict[str, str], requested_on: date, requested_by: str) -> None:
         self.require_open()
         validate_lg_code(municipality)
         unknown = set(needs) - set(intake.SUPPORT_NEEDS)
         if not needs or unknown:
             raise InvalidCase(f"needs must be some of {intake.SUPPORT_NEEDS}")
+        if requested_by not in intake.CLIENT_KINDS:
+            raise InvalidCase(f"requested_by must be one of {intake.CLIENT_KINDS}")
         if str(request_id) in self.supporter_requests:
             return
         self._request_supporter(request_id=request_id, subject_ref=str(self.id), centre_id=self.centre_id,
-                                municipality=municipality,
+                                requested_by=requested_by, municipality=municipality,
                                 needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)
 
     @event(SupporterRequested)
-    def _request_supporter(self, request_id: UUID, subject_ref: str, centre_id: UUID, municipality: str,
-                           needs: list[str],
+    def _request_supporter(self, request_id: UUID, subject_ref: str, centre_id: UUID, requested_by: str,
+                           municipality: str, needs: list[str],
                            preferences: dict, requested_on: date) -> None:
         self.supporter_requests[str(request_id)] = municipality
 

@@ -44,6 +44,7 @@ router = APIRouter(prefix="/v1", tags=["dispatches"])
 def dispatch_public(d: Dispatch) -> DispatchPublic:
     return DispatchPublic(
         id=d.id, tenant=d.tenant, status=d.status, source=d.source, subject_ref=d.subject_ref,
+        requested_by=d.requested_by,
         referring_centre_id=d.referring_centre_id, needs=d.needs,
         requested_on=d.requested_on, supporter_id=d.supporter_id, supporter_consented=d.supporter_consented,
         subject_consent_items=d.consent["items"] if d.consent else None, plan_agreed=d.plan_agreed,
@@ -67,7 +68,7 @@ def request_dispatch(body: DispatchCreate, actor: PrincipalDep, app: DispatchDep
                      idempotency_key: IdempotencyKey = None) -> DispatchPublic:
     details = body.subject_details.model_dump(mode="json", exclude_none=True) if body.subject_details else None
     d, created = app.request_dispatch(actor, subject_ref=str(body.subject_ref) if body.subject_ref else None,
-                                      needs=list(body.needs),
+                                      requested_by=body.requested_by, needs=list(body.needs),
                                       preferences=body.preferences, requested_on=body.requested_on,
                                       details=details or None, idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200

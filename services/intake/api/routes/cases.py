@@ -277,6 +277,6 @@ def request_supporter(case_id: UUID, body: SupporterRequestCreate, actor: Princi
                       idempotency_key: IdempotencyKey = None) -> SupporterRequestPublic:
     case, request_id = intake.request_supporter(
         actor, case_id, municipality=body.municipality, needs=list(body.needs), preferences=body.preferences,
-        requested_on=body.requested_on, idempotency_key=idempotency_key)
+        requested_on=body.requested_on, requested_by=body.requested_by, idempotency_key=idempotency_key)
     return SupporterRequestPublic(request_id=request_id, case_id=case.id, municipality=body.municipality,
                                   case_version=case.version)
