@@ -16,8 +16,10 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from libs.domain.audit import NATIONAL
 from libs.domain.contracts import derived_id
-from libs.platform.sealing import Sealer
+from libs.platform.cloudevents import envelope_of
+from libs.platform.sealing import Sealer, is_sealed
 
 
 class DateAsISO(Transcoding):
@@ -75,6 +77,23 @@ class ServiceApplication(Application):
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None
+
+    def seal(self, subject: UUID | str, value: Any) -> dict | None:
+        """A value sealed under the data subject's key; nothing to seal gives None."""
+        return self.sealer.seal(str(subject), value) if value else None
+
+    def history(self, aggregate_id: UUID, *, opened: bool = False) -> list[dict[str, Any]]:
+        """Every event of one aggregate as CloudEvents (sequence = its version), sealed fields left
+        sealed unless `opened`. The tenant is the one its created event names."""
+        stored = list(self.events.get(aggregate_id))
+        tenant = getattr(stored[0], "tenant", NATIONAL) if stored else NATIONAL
+        out = []
+        for e in stored:
+            envelope = envelope_of(self.name, e, tenant=tenant, sequence=e.originator_version).to_dict()
+            if opened:
+                envelope["data"] = {k: self.sealer.open(v) if is_sealed(v) else v for k, v in envelope["data"].items()}
+            out.append(envelope)
+        return out
 
     def create_once(self, kind: type, aggregate_id: UUID, make: Callable[[], Any]) -> tuple[Any, bool]:
         """The aggregate with this id if it exists (a retry with the same Idempotency-Key), else

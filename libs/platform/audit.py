@@ -18,7 +18,7 @@ from libs.domain.audit import NATIONAL
 from libs.domain.errors import InvalidInput
 from libs.platform.access import PersonalDataAccess
 from libs.platform import merkle
-from libs.platform.cloudevents import GENESIS, envelope_of
+from libs.platform.cloudevents import GENESIS
 from libs.platform.records import consents_of, records_about, transfers_of
 from libs.platform.sealing import is_sealed
 from libs.platform.deps import PrincipalDep, RuntimeDep
@@ -112,14 +112,9 @@ def disclose_subject(subject: str, actor: PrincipalDep, runtime: RuntimeDep,
     events = []
     for aggregate_id in dict.fromkeys(aggregates):
         try:
-            stored = list(runtime.application.events.get(UUID(aggregate_id)))
-        except ValueError:
+            events += runtime.application.history(UUID(aggregate_id), opened=True)
+        except ValueError:  # not an aggregate id of this service
             continue
-        tenant = getattr(stored[0], "tenant", NATIONAL) if stored else NATIONAL
-        for e in stored:
-            envelope = envelope_of(runtime.settings.service, e, tenant=tenant, sequence=e.originator_version).to_dict()
-            envelope["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in envelope["data"].items()}
-            events.append(envelope)
     if events:
         runtime.application.save(PersonalDataAccess(
             id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,

@@ -58,7 +58,7 @@ class DispatchApplication(ServiceApplication):
                                         preferences=preferences,
                                         requested_on=requested_on)
             if details:
-                dispatch.record_subject_details(details=self.sealer.seal(str(dispatch_id), details))
+                dispatch.record_subject_details(details=self.seal(dispatch_id, details))
             return dispatch
 
         return self.create_once(Dispatch, dispatch_id, make)

@@ -119,9 +119,6 @@ class IntakeApplication(ServiceApplication):
         self.save(case)
         return case, result
 
-    def seal(self, case_id: UUID, value: Any) -> dict | None:
-        return self.sealer.seal(str(case_id), value) if value else None
-
     def record_consultation(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
                             channel: str, consulted_by: str, occurred_at: datetime,
                             summary: str | None, idempotency_key: str | None) -> Recorded:

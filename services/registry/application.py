@@ -176,9 +176,6 @@ class RegistryApplication(ServiceApplication):
         self.sealer.forget(str(supporter_id))
         return self.get_supporter(actor, supporter_id)
 
-    def seal_for(self, supporter_id: UUID, value: Any) -> dict | None:
-        return self.sealer.seal(str(supporter_id), value) if value else None
-
     def expire_due(self, today: date, candidates: list[UUID]) -> list[UUID]:
         """Record RegistrationExpired once for each candidate whose term has ended."""
         expired = []

@@ -7,7 +7,6 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.application import new_id
-from libs.platform.cloudevents import envelope_of
 from libs.platform.receipts import consent_receipt
 from libs.platform.records import consents_of
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
@@ -60,7 +59,7 @@ def _out(d: Dispatch, response: Response) -> DispatchPublic:
 
 def _seal(app: DispatchApplication, actor, dispatch_id: UUID, value: dict) -> dict:  # noqa: ANN001
     """Seal text about the person under this dispatch's own key (erasable with the dispatch)."""
-    return app.sealer.seal(str(app.get_dispatch(actor, dispatch_id).id), value)
+    return app.seal(app.get_dispatch(actor, dispatch_id).id, value) or {}
 
 
 @router.post("/dispatches", status_code=201, response_model=DispatchPublic)
@@ -101,12 +100,11 @@ def get_dispatch(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep, respo
 @router.get("/dispatches/{dispatch_id}/timeline", response_model=TimelinePublic)
 def get_timeline(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep) -> TimelinePublic:
     """Every event of the dispatch, sealed fields left sealed."""
-    d = app.get_dispatch(actor, dispatch_id)
+    app.get_dispatch(actor, dispatch_id)
     app.officer_tenant(actor)
-    events = [envelope_of("dispatch", e, tenant=d.tenant, sequence=e.originator_version)
-              for e in app.events.get(dispatch_id)]
     return TimelinePublic(dispatch_id=dispatch_id, events=[
-        {"version": e.sequence, "type": e.type, "time": e.time, "data": e.data} for e in events])
+        {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
+        for e in app.history(dispatch_id)])
 
 
 @router.post("/dispatches/{dispatch_id}/subject-details", response_model=DispatchPublic)

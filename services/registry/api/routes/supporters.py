@@ -7,7 +7,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.cloudevents import envelope_of
 from libs.platform.receipts import consent_receipt
 from libs.platform.records import consent_record
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
@@ -126,18 +125,17 @@ def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: R
 @router.get("/supporters/{supporter_id}/history", response_model=HistoryPublic)
 def supporter_history(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> HistoryPublic:
     """Every event of the supporter's record, sealed fields left sealed."""
-    supporter = app.get_supporter(actor, supporter_id)
-    events = [envelope_of("registry", e, tenant=supporter.tenant, sequence=e.originator_version)
-              for e in app.events.get(supporter_id)]
+    app.get_supporter(actor, supporter_id)
     return HistoryPublic(supporter_id=supporter_id, events=[
-        {"version": e.sequence, "type": e.type, "time": e.time, "data": e.data} for e in events])
+        {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
+        for e in app.history(supporter_id)])
 
 
 @router.post("/supporters/{supporter_id}/screenings", response_model=SupporterPublic)
 def record_screening(supporter_id: UUID, body: ScreeningCreate, actor: PrincipalDep, app: RegistryDep,
                      response: Response, if_match: IfMatch = None) -> SupporterPublic:
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.record_screening(
-        kind=body.kind, held_on=body.held_on, note=app.seal_for(supporter_id, body.note)))
+        kind=body.kind, held_on=body.held_on, note=app.seal(supporter_id, body.note)))
     return _respond(app, s, response)
 
 
@@ -153,7 +151,7 @@ def approve_registration(supporter_id: UUID, body: ApprovalCreate, actor: Princi
 def refuse_registration(supporter_id: UUID, body: RefusalCreate, actor: PrincipalDep, app: RegistryDep,
                         response: Response, if_match: IfMatch = None) -> SupporterPublic:
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.refuse(
-        refused_on=body.refused_on, reason=app.seal_for(supporter_id, body.reason)))
+        refused_on=body.refused_on, reason=app.seal(supporter_id, body.reason)))
     return _respond(app, s, response)
 
 
@@ -162,7 +160,7 @@ def change_details(supporter_id: UUID, body: DetailsChange, actor: PrincipalDep,
                    response: Response, if_match: IfMatch = None) -> SupporterPublic:
     changes = body.model_dump(mode="json", exclude_none=True, exclude={"changed_on"})
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.change_details(
-        changed_fields=list(changes), changes=app.seal_for(supporter_id, changes) or {},
+        changed_fields=list(changes), changes=app.seal(supporter_id, changes) or {},
         changed_on=body.changed_on), self_service=True)
     return _respond(app, s, response)
 
@@ -188,7 +186,7 @@ def withdraw_consent(supporter_id: UUID, body: ConsentWithdrawalCreate, actor: P
 def withdraw_registration(supporter_id: UUID, body: WithdrawalCreate, actor: PrincipalDep, app: RegistryDep,
                           response: Response, if_match: IfMatch = None) -> SupporterPublic:
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.withdraw(
-        withdrawn_on=body.withdrawn_on, reason=app.seal_for(supporter_id, body.reason)))
+        withdrawn_on=body.withdrawn_on, reason=app.seal(supporter_id, body.reason)))
     return _respond(app, s, response)
 
 
@@ -203,7 +201,7 @@ def erase_supporter_data(supporter_id: UUID, body: ErasureCreate, actor: Princip
 def record_revocation_inquiry(supporter_id: UUID, body: InquiryCreate, actor: PrincipalDep, app: RegistryDep,
                               response: Response, if_match: IfMatch = None) -> SupporterPublic:
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.record_inquiry(
-        kind=body.kind, held_on=body.held_on, findings=app.seal_for(supporter_id, body.findings)))
+        kind=body.kind, held_on=body.held_on, findings=app.seal(supporter_id, body.findings)))
     return _respond(app, s, response)
 
 
@@ -211,5 +209,5 @@ def record_revocation_inquiry(supporter_id: UUID, body: InquiryCreate, actor: Pr
 def revoke_registration(supporter_id: UUID, body: RevocationCreate, actor: PrincipalDep, app: RegistryDep,
                         response: Response, if_match: IfMatch = None) -> SupporterPublic:
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.revoke(
-        revoked_on=body.revoked_on, grounds=app.seal_for(supporter_id, body.grounds)))
+        revoked_on=body.revoked_on, grounds=app.seal(supporter_id, body.grounds)))
     return _respond(app, s, response)
