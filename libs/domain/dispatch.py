@@ -34,6 +34,15 @@ END_REASONS = (
 INCIDENT_SEVERITIES = ("minor", "moderate", "serious")
 # Why a supporter's registration ended, as dispatch learns it from REGISTRY.
 REGISTRATION_ENDINGS = ("withdrawn", "revoked", "expired", "consent_withdrawn")
+# 居場所運営等へのサポーター派遣 (seeds/001 ひきこもりサポート事業; 003 支援機関が行う支援施策への協力):
+# a supporter deployed to a place (居場所), a programme's activity or an agency, not to a person.
+DEPLOYMENT_TARGETS = ("place", "programme", "agency")
+# 居場所の運営協力 / 家族教室・当事者会等の運営協力 / 普及啓発への協力 / 関係機関でのスタッフ支援 / その他
+DEPLOYMENT_ROLES = ("place_operation", "group_activity", "public_awareness", "agency_staff_support", "other")
+DEPLOYMENT_END_REASONS = ("completed", "supporter_withdrew", "supporter_registration_revoked",
+                          "supporter_registration_expired", "target_closed", "other")
+# サポーターの活動件数 by whom the supporter acted for: a person (派遣) or a deployment's target.
+ACTIVITY_KINDS = ("person", *DEPLOYMENT_TARGETS)
 
 
 class _Dispatch(Contract):
@@ -271,10 +280,66 @@ class DispatchEnded(_Dispatch, Aggregate.Event):
     cause_event_id: str | None
 
 
+# -- deployments (居場所運営等へのサポーター派遣) ------------------------------------------------------
+class SupporterDeployed(_Dispatch, Aggregate.Created):
+    """A supporter on the municipality's roster deployed to a place, a programme or an agency.
+    No person's data is given to the supporter, so no subject consent is needed; the supporter's
+    eligibility (current registration, roster provided, intent re-confirmed) is checked as for 派遣."""
+
+    AGGREGATE: ClassVar[str] = "deployment"
+
+    tenant: str
+    supporter_id: UUID
+    registration_number: str
+    roster_entry_id: UUID
+    target_kind: str
+    target_id: UUID
+    target_name: str
+    role: str
+    starts_on: date
+    ends_on: date | None
+
+
+class DeploymentAccepted(_Dispatch, Aggregate.Event):
+    """The supporter agreed to act (活動することへの同意): the deployment is running from then."""
+
+    AGGREGATE: ClassVar[str] = "deployment"
+
+    supporter_id: UUID
+    accepted_on: date
+
+
+class DeploymentActivityReported(_Dispatch, Aggregate.Event):
+    """One activity at the place or programme, counted as ひきこもりサポーターの活動件数.
+    The narrative (what was done) is sealed under the deployment's key."""
+
+    AGGREGATE: ClassVar[str] = "deployment"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("narrative",)
+
+    report_id: UUID
+    supporter_id: UUID
+    reported_on: date
+    activity_date: date
+    starts_at: str
+    ends_at: str
+    participants: int | None
+    narrative: dict
+
+
+class DeploymentEnded(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "deployment"
+
+    reason: str
+    ended_on: date
+    supporter_id: UUID
+    cause_event_id: str | None
+
+
 EVENTS: tuple[type[Contract], ...] = (
     RosterReceived, RosterEntryRefreshed, SupporterIntentReconfirmed, SupporterTermRenewed,
     SupporterRegistrationEnded, DispatchRequested, SubjectDetailsRecorded, SupporterAssigned,
     SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
     ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,
     DispatchResumed, SubjectConsentWithdrawn, DispatchEnded, SubjectDataErased,
+    SupporterDeployed, DeploymentAccepted, DeploymentActivityReported, DeploymentEnded,
 )

@@ -18,8 +18,16 @@ from libs.domain.errors import VersionMismatch
 from libs.domain.fiscal import JST
 from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
+from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
-from services.dispatch.domain.errors import DispatchNotFound, RosterEntryNotFound, SupporterNotEligible
+from services.dispatch.domain.errors import (
+    DeploymentNotFound,
+    DispatchNotFound,
+    InvalidDispatchInput,
+    RosterEntryNotFound,
+    SupporterNotEligible,
+    UnknownDeploymentTarget,
+)
 from services.dispatch.domain.roster_entry import RosterEntry
 
 OFFICER = "municipal_officer"
@@ -44,6 +52,65 @@ class DispatchApplication(ServiceApplication):
         entry = self.roster_entry(actor, supporter_id)
         entry.reconfirm_intent(confirmed_on=confirmed_on)
         self.save(entry)
+        return entry
+
+    # -- deployments to places, programmes and agencies ---------------------------------------
+    def deploy(self, actor: Principal, *, supporter_id: UUID, target_kind: str, target: dict | None,
+               target_id: UUID, role: str, starts_on: date, ends_on: date | None,
+               idempotency_key: str | None) -> tuple[Deployment, bool]:
+        """`target` is what INTAKE published about target_id (None: not known here yet)."""
+        tenant = self.officer_tenant(actor)
+        if target is None or target["closed"] or tenant not in target["local_governments"]:
+            raise UnknownDeploymentTarget(f"{target_id} is not a running place, programme or agency of {tenant}"
+                                          " (or INTAKE has not told us about it yet)")
+        if target["kind"] != target_kind:
+            raise InvalidDispatchInput(f"{target_id} is a {target['kind']}, not a {target_kind}")
+        entry = self._eligible_entry(tenant, supporter_id, starts_on)
+        deployment_id = new_id("deployment", tenant, idempotency_key)
+        return self.create_once(Deployment, deployment_id, lambda: Deployment.deploy(
+            id=deployment_id, tenant=tenant, supporter_id=supporter_id,
+            registration_number=entry.registration_number, roster_entry_id=entry.id, target_kind=target_kind,
+            target_id=target_id, target_name=target["name"], role=role, starts_on=starts_on, ends_on=ends_on))
+
+    def get_deployment(self, actor: Principal, deployment_id: UUID) -> Deployment:
+        deployment = self.existing(Deployment, deployment_id)
+        if deployment is None or not _sees_deployment(actor, deployment):
+            raise DeploymentNotFound(f"no deployment {deployment_id} visible to you")
+        return deployment
+
+    def run_deployment(self, actor: Principal, deployment_id: UUID, command: Callable[[Deployment], Any], *,
+                       by_supporter: bool) -> Deployment:
+        deployment = self.get_deployment(actor, deployment_id)
+        if by_supporter:
+            actor.require("supporter")
+        elif not (actor.has(OFFICER) and actor.org == deployment.tenant):
+            raise NotAllowed("only an officer of the municipality may do this")
+        command(deployment)
+        self.save(deployment)
+        return deployment
+
+    def accept_deployment(self, actor: Principal, deployment_id: UUID, *, accepted_on: date) -> Deployment:
+        def accept(d: Deployment) -> None:
+            entry = self.existing(RosterEntry, RosterEntry.id_for(d.tenant, d.supporter_id))
+            problems = entry.eligibility_problems(accepted_on) if entry else ["not on the roster"]
+            d.accept(supporter_id=UUID(actor.sub), accepted_on=accepted_on, supporter_problems=problems)
+        return self.run_deployment(actor, deployment_id, accept, by_supporter=True)
+
+    def report_deployment_activity(self, actor: Principal, deployment_id: UUID, *, report_id: UUID,
+                                   narrative: dict, **fields: Any) -> Deployment:
+        self.get_deployment(actor, deployment_id)  # no key is made for a deployment the caller cannot see
+        sealed = self.seal(deployment_id, narrative) or {}
+        return self.run_deployment(actor, deployment_id, lambda d: d.report_activity(
+            report_id=report_id, supporter_id=UUID(actor.sub), narrative=sealed, **fields), by_supporter=True)
+
+    def _eligible_entry(self, tenant: str, supporter_id: UUID, on: date) -> RosterEntry:
+        entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))
+        if entry is None:
+            raise SupporterNotEligible(f"supporter {supporter_id} was never provided to your municipality",
+                                       reasons=["not on the roster provided to this municipality"])
+        problems = entry.eligibility_problems(on)
+        if problems:
+            raise SupporterNotEligible(f"supporter {supporter_id} may not act for your municipality", reasons=problems)
         return entry
 
     # -- dispatches ---------------------------------------------------------------------------
@@ -85,13 +152,7 @@ class DispatchApplication(ServiceApplication):
 
     def assign(self, actor: Principal, dispatch_id: UUID, *, supporter_id: UUID, assigned_on: date,
                expected_version: int | None) -> Dispatch:
-        entry = self.existing(RosterEntry, RosterEntry.id_for(self.officer_tenant(actor), supporter_id))
-        if entry is None:
-            raise SupporterNotEligible(f"supporter {supporter_id} was never provided to your municipality",
-                                       reasons=["not on the roster provided to this municipality"])
-        problems = entry.eligibility_problems(assigned_on)
-        if problems:
-            raise SupporterNotEligible(f"supporter {supporter_id} may not be dispatched", reasons=problems)
+        entry = self._eligible_entry(self.officer_tenant(actor), supporter_id, assigned_on)
         return self.act(actor, dispatch_id, expected_version, lambda d: d.assign(
             supporter_id=supporter_id, registration_number=entry.registration_number,
             roster_entry_id=entry.id, assigned_on=assigned_on))
@@ -145,6 +206,12 @@ def _sees(actor: Principal, dispatch: Dispatch) -> bool:
     if actor.has("centre_staff") and dispatch.shared_with_centre(actor.org):
         return True
     return actor.has("supporter") and dispatch.supporter_id is not None and actor.sub == str(dispatch.supporter_id)
+
+
+def _sees_deployment(actor: Principal, deployment: Deployment) -> bool:
+    if actor.has(OFFICER) and actor.org == deployment.tenant:
+        return True
+    return actor.has("supporter") and actor.sub == str(deployment.supporter_id)
 
 
 def dispatch_id_for_intake_request(request_id: str) -> UUID:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from libs.platform.db import eventsourcing_env
 from libs.platform.service import Runtime, ServiceSpec, create_service_app
 from libs.platform.settings import Settings
-from services.dispatch.api.routes import dispatches, roster
+from services.dispatch.api.routes import deployments, dispatches, roster
 from services.dispatch.application import DispatchApplication
 from services.dispatch.consumers import make_consumers, make_read_models
 from services.dispatch.jobs import SWEEP_INTERVAL_SECONDS, end_dispatches_of_ended_supporters
@@ -22,7 +22,7 @@ SPEC = ServiceSpec(
     title="Tsunagu dispatch",
     description="ひきこもりサポーター派遣: a registered supporter sent to a person who asks, with both "
                 "sides' consent, activity reports (資料8), and a stop on request.",
-    routers=[roster.router, dispatches.router],
+    routers=[roster.router, dispatches.router, deployments.router],
     make_application=make_application,
     make_consumers=make_consumers,
     make_read_models=make_read_models,

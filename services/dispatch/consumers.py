@@ -2,10 +2,11 @@
 
 REGISTRY: roster provisions become the municipality's roster entries (receipt records); a
 supporter's withdrawal, revocation, expiry or consent withdrawal ends the registration on every
-entry and ends every running dispatch of that supporter at once. We end rather than suspend:
+entry and ends every running dispatch and deployment of that supporter at once. We end rather than suspend:
 the supporter may no longer act or receive anyone's information, and a replacement supporter
 needs a new assignment and a new acceptance anyway, which a fresh request models honestly.
-INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality.
+INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; places,
+programmes and agencies become the targets a supporter can be deployed to.
 Each effect is saved with the stream position in one transaction (ProcessHandler), and every
 step is idempotent in the domain too, so a message delivered twice ends a dispatch once.
 """
@@ -22,10 +23,15 @@ from libs.platform.process import ProcessHandler
 from libs.platform.service import Runtime
 from libs.platform.streams import STREAMS, StreamSpec
 from services.dispatch.application import DispatchApplication, dispatch_id_for_intake_request
+from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.roster_entry import RosterEntry
-from services.dispatch.projections import DispatchReadModel
-from services.dispatch.queries import entries_of_supporter, running_dispatches_of_supporter
+from services.dispatch.projections import DeploymentTargets, DispatchReadModel
+from services.dispatch.queries import (
+    entries_of_supporter,
+    running_deployments_of_supporter,
+    running_dispatches_of_supporter,
+)
 
 # Registry event → (why the registration ended, the data field with its date, days to add,
 # the DispatchEnded reason).
@@ -35,6 +41,10 @@ ENDINGS = {
     "RegistrationExpired": ("expired", "term_ended_on", 1, "supporter_registration_expired"),
     "RegistrationConsentWithdrawn": ("consent_withdrawn", "withdrawn_on", 0, "supporter_withdrew"),
 }
+
+# Why the registration ended → the DeploymentEnded reason.
+DEPLOYMENT_END = {"withdrawn": "supporter_withdrew", "revoked": "supporter_registration_revoked",
+                  "expired": "supporter_registration_expired", "consent_withdrawn": "supporter_withdrew"}
 
 
 class Policies:
@@ -91,6 +101,10 @@ class Policies:
             dispatch = self.app.existing(Dispatch, dispatch_id)
             if dispatch.end(reason=end_reason, ended_on=effective, cause_event_id=e.id):
                 changed.append(dispatch)
+        for deployment_id in running_deployments_of_supporter(self.runtime.engine, e.subject):
+            deployment = self.app.existing(Deployment, deployment_id)
+            if deployment.end(reason=DEPLOYMENT_END[why], ended_on=effective, cause_event_id=e.id):
+                changed.append(deployment)
         return changed
 
     def _each_entry(self, supporter_id: str, command) -> list[Any]:  # noqa: ANN001
@@ -106,6 +120,7 @@ def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
     return [
         (STREAMS["registry"], ProcessHandler("dispatch", runtime.application, policies.registry)),
         (STREAMS["intake"], ProcessHandler("dispatch", runtime.application, policies.intake)),
+        (STREAMS["intake"], DeploymentTargets(runtime.engine)),
     ]
 
 

@@ -1,9 +1,9 @@
-"""Periodic work of dispatch: no dispatch runs on with a supporter whose registration ended.
+"""Periodic work of dispatch: no dispatch or deployment runs on with a supporter whose registration ended.
 
 The REGISTRY consumer ends running dispatches when it learns of the end. A dispatch started at the
 very moment the end arrived (the start read the entry before the consumer marked it, the consumer
 looked for running dispatches before the start committed) would escape it; this sweep ends such a
-dispatch within a minute.
+dispatch within a minute. The same holds for deployments to places and programmes.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from sqlalchemy import and_, select
 
 from libs.domain.fiscal import JST
 from libs.platform.service import Runtime
-from services.dispatch.consumers import ENDINGS
+from services.dispatch.consumers import DEPLOYMENT_END, ENDINGS
+from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
-from services.dispatch.projections import dispatches, roster
+from services.dispatch.projections import deployments, dispatches, roster
 
 SWEEP_INTERVAL_SECONDS = 60.0
 END_REASON = {why: reason for why, _, _, reason in ENDINGS.values()}
@@ -25,15 +26,21 @@ END_REASON = {why: reason for why, _, _, reason in ENDINGS.values()}
 
 def end_dispatches_of_ended_supporters(runtime: Runtime) -> list[UUID]:
     runtime.catch_up()
-    query = select(dispatches.c.dispatch_id, roster.c.ended).select_from(dispatches.join(roster, and_(
-        roster.c.tenant == dispatches.c.tenant, roster.c.supporter_id == dispatches.c.supporter_id))).where(
-        dispatches.c.status.in_(("active", "suspended")), roster.c.ended.is_not(None))
+    return (_end_running(runtime, dispatches, dispatches.c.dispatch_id, ("active", "suspended"), Dispatch, END_REASON)
+            + _end_running(runtime, deployments, deployments.c.deployment_id, ("planned", "active"), Deployment,
+                           DEPLOYMENT_END))
+
+
+def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons) -> list[UUID]:  # noqa: ANN001
+    query = select(id_column, roster.c.ended).select_from(table.join(roster, and_(
+        roster.c.tenant == table.c.tenant, roster.c.supporter_id == table.c.supporter_id))).where(
+        table.c.status.in_(running), roster.c.ended.is_not(None))
     with runtime.engine.connect() as conn:
-        found = [(UUID(r.dispatch_id), r.ended) for r in conn.execute(query)]
+        found = [(UUID(r[0]), r.ended) for r in conn.execute(query)]
     ended = []
-    for dispatch_id, why in found:
-        dispatch = runtime.application.existing(Dispatch, dispatch_id)
-        if dispatch.end(reason=END_REASON[why], ended_on=datetime.now(JST).date()):
-            runtime.application.save(dispatch)
-            ended.append(dispatch_id)
+    for aggregate_id, why in found:
+        item = runtime.application.existing(aggregate, aggregate_id)
+        if item.end(reason=reasons[why], ended_on=datetime.now(JST).date()):
+            runtime.application.save(item)
+            ended.append(aggregate_id)
     return ended

@@ -1,4 +1,5 @@
-"""Dispatch's own read models, fed from its event log: roster, dispatches by state, officer tasks."""
+"""Dispatch's read models: from its own log the roster, dispatches and deployments by state and
+officer tasks; from INTAKE the places, programmes and agencies a supporter can be deployed to."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ dispatches = Table(
     Column("requested_on", Date, nullable=False),
     Column("started_on", Date),
     Column("ended_on", Date),
+    Column("end_reason", String(40)),
+)
+deployments = Table(
+    "ds_deployments", metadata,
+    Column("deployment_id", String(36), primary_key=True),
+    Column("tenant", String(6), nullable=False, index=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("supporter_id", String(36), nullable=False, index=True),
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", String(36), nullable=False, index=True),
+    Column("target_name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date),
     Column("end_reason", String(40)),
 )
 tasks = Table(
@@ -99,5 +114,53 @@ class DispatchReadModel(SqlProjection):
                     report_id=d["report_id"], dispatch_id=e.subject, tenant=e.tenant,
                     supporter_id=d["supporter_id"], next_step=d["next_step"],
                     reported_on=_d(d["reported_on"]), open=True))
+            case "SupporterDeployed":
+                conn.execute(deployments.insert().values(
+                    deployment_id=e.subject, tenant=e.tenant, status="planned", supporter_id=d["supporter_id"],
+                    target_kind=d["target_kind"], target_id=d["target_id"], target_name=d["target_name"],
+                    role=d["role"], starts_on=_d(d["starts_on"]), ends_on=_d(d["ends_on"])))
+            case "DeploymentAccepted":
+                conn.execute(deployments.update().where(deployments.c.deployment_id == e.subject).values(status="active"))
+            case "DeploymentEnded":
+                conn.execute(deployments.update().where(deployments.c.deployment_id == e.subject).values(
+                    status="ended", end_reason=d["reason"]))
             case "ReportReviewed":
                 conn.execute(tasks.update().where(tasks.c.report_id == d["report_id"]).values(open=False))
+
+
+# -- where supporters can be deployed, as INTAKE publishes it (public directory data only) -------
+targets_metadata = MetaData()
+targets = Table(
+    "ds_targets", targets_metadata,
+    Column("target_id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),  # place | programme | agency
+    Column("name", String(200), nullable=False),
+    # Local governments that may deploy their roster's supporters there, space-separated: a
+    # place's and an agency's municipality, a programme's operators.
+    Column("local_governments", String(400), nullable=False),
+    Column("closed", Boolean, nullable=False),
+)
+
+
+class DeploymentTargets(SqlProjection):
+    name = "dispatch-targets"
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        super().__init__(engine, targets_metadata)
+
+    def project(self, conn: Connection, e: Envelope) -> None:
+        d = e.data
+        match e.name:
+            case "PlaceOpened":
+                self._add(conn, e.subject, "place", d["name"], {d["municipality"], e.tenant})
+            case "ProgrammeStarted":
+                self._add(conn, e.subject, "programme", d["name"], set(d["operators"]))
+            case "AgencyRegistered":
+                self._add(conn, e.subject, "agency", d["name"], {d["municipality"]})
+            case "ProgrammeEnded":
+                conn.execute(targets.update().where(targets.c.target_id == e.subject).values(closed=True))
+
+    @staticmethod
+    def _add(conn: Connection, target_id: str, kind: str, name: str, local_governments: set[str]) -> None:
+        conn.execute(targets.insert().values(target_id=target_id, kind=kind, name=name,
+                                             local_governments=" ".join(sorted(local_governments)), closed=False))

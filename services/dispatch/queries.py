@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, select
 
-from services.dispatch.projections import dispatches, roster, tasks
+from services.dispatch.projections import deployments, dispatches, roster, targets, tasks
 
 
 def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
@@ -46,3 +46,32 @@ def running_dispatches_of_supporter(engine: Engine, supporter_id: str) -> list[U
     query = select(dispatches.c.dispatch_id).where(
         dispatches.c.supporter_id == supporter_id, dispatches.c.status.in_(("active", "suspended")))
     return [UUID(r["dispatch_id"]) for r in _rows(engine, query)]
+
+
+def running_deployments_of_supporter(engine: Engine, supporter_id: str) -> list[UUID]:
+    query = select(deployments.c.deployment_id).where(
+        deployments.c.supporter_id == supporter_id, deployments.c.status.in_(("planned", "active")))
+    return [UUID(r["deployment_id"]) for r in _rows(engine, query)]
+
+
+def list_deployments(engine: Engine, *, tenant: str | None = None, supporter_id: str | None = None,
+                     status: str | None, target_id: str | None, after: str | None, limit: int) -> list[dict]:
+    query = select(deployments)
+    if tenant is not None:
+        query = query.where(deployments.c.tenant == tenant)
+    if supporter_id is not None:
+        query = query.where(deployments.c.supporter_id == supporter_id)
+    if status:
+        query = query.where(deployments.c.status == status)
+    if target_id:
+        query = query.where(deployments.c.target_id == target_id)
+    if after:
+        query = query.where(deployments.c.deployment_id > after)
+    return _rows(engine, query.order_by(deployments.c.deployment_id).limit(limit))
+
+
+def deployment_target(engine: Engine, target_id: UUID) -> dict | None:
+    rows = _rows(engine, select(targets).where(targets.c.target_id == str(target_id)))
+    if not rows:
+        return None
+    return {**rows[0], "local_governments": rows[0]["local_governments"].split()}

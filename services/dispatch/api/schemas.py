@@ -214,3 +214,75 @@ class RosterPublic(BaseModel):
 class ErasureCreate(_Strict):
     basis: Literal["retention_ended", "request_granted"]
     on: date
+
+
+# -- deployments (居場所運営等へのサポーター派遣) ----------------------------------------------------
+DeploymentTarget = Literal["place", "programme", "agency"]
+DeploymentRole = Literal["place_operation", "group_activity", "public_awareness", "agency_staff_support", "other"]
+DeploymentStatus = Literal["planned", "active", "ended"]
+
+
+class DeploymentCreate(_Strict):
+    supporter_id: UUID
+    target_kind: DeploymentTarget = Field(description="居場所 / 事業の活動 / 関係機関")
+    target_id: UUID = Field(description="the place, programme or agency id as intake publishes it")
+    role: DeploymentRole
+    starts_on: date
+    ends_on: date | None = None
+
+
+class DeploymentAcceptanceCreate(_Strict):
+    accepted_on: date
+
+
+class DeploymentReportCreate(_Strict):
+    """活動報告: counted as ひきこもりサポーターの活動件数; what was done is sealed."""
+
+    reported_on: date
+    activity_date: date
+    starts_at: str = HHMM
+    ends_at: str = HHMM
+    participants: int | None = Field(default=None, ge=0, le=10000, description="how many took part (no names)")
+    content: str = Field(min_length=1, max_length=8000, description="活動内容")
+    note: str | None = Field(default=None, max_length=4000, description="備考")
+
+
+class DeploymentEndCreate(_Strict):
+    reason: Literal["completed", "target_closed", "other"]
+    on: date
+
+
+class DeploymentPublic(BaseModel):
+    id: UUID
+    tenant: str
+    status: DeploymentStatus
+    supporter_id: UUID
+    registration_number: str
+    target_kind: DeploymentTarget
+    target_id: UUID
+    target_name: str
+    role: DeploymentRole
+    starts_on: date
+    ends_on: date | None
+    accepted_on: date | None
+    reports: int
+    end_reason: str | None
+    version: int
+
+
+class DeploymentSummary(BaseModel):
+    deployment_id: UUID
+    status: DeploymentStatus
+    supporter_id: UUID
+    target_kind: DeploymentTarget
+    target_id: UUID
+    target_name: str
+    role: DeploymentRole
+    starts_on: date
+    ends_on: date | None
+    end_reason: str | None
+
+
+class DeploymentsPublic(BaseModel):
+    data: list[DeploymentSummary]
+    next_cursor: str | None

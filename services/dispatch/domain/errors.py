@@ -41,3 +41,13 @@ class DispatchNotFound(NotFound):
 class RosterEntryNotFound(NotFound):
     problem = "roster-entry-not-found"
     title = "No such supporter on your roster"
+
+
+class DeploymentNotFound(NotFound):
+    problem = "deployment-not-found"
+    title = "No such deployment"
+
+
+class UnknownDeploymentTarget(Conflict):
+    problem = "unknown-deployment-target"
+    title = "No place, programme or agency of this municipality has that id"

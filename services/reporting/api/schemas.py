@@ -131,8 +131,10 @@ class DispatchCounts(BaseModel):
     started: int
     ended: int
     ended_by_reason: dict[str, int]
-    activities: dict[str, int] = Field(description="サポーターの活動件数 by 活動種別 (資料8)")
-    activity_total: int
+    activities: dict[str, int] = Field(description="サポーターの活動件数 for persons (派遣) by 活動種別 (資料8)")
+    activities_by_kind: dict[str, int] = Field(
+        description="サポーターの活動件数 by whom the supporter acted for: person / place / programme / agency")
+    activity_total: int = Field(description="all activities: persons and deployments")
     previous_activity_total: int
     met: bool = Field(description="活動件数が前年度を上回ること")
 

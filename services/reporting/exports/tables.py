@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from libs.domain import agencies
-from libs.domain.dispatch import ACTIVITY_TYPES
+from libs.domain.dispatch import ACTIVITY_TYPES, DEPLOYMENT_TARGETS
 from libs.platform.auth import Principal
 from services.reporting.exports.sheet import Cell, Percent, Sheet
 from services.reporting.queries import (
@@ -20,6 +20,8 @@ from services.reporting.queries import (
 Builder = Callable[[Engine, Principal, int, int, datetime | None], Sheet]
 VERDICTS = {"met": "達成", "not_met": "未達成", "no_baseline": "目標値なし"}
 ACTIVITY_LABELS = ("訪問", "面接", "外出同行", "関係者会議等", "その他")  # 資料8 活動種別, in ACTIVITY_TYPES order
+# Activities of supporters deployed beyond home visits, in DEPLOYMENT_TARGETS order.
+DEPLOYMENT_LABELS = ("居場所での活動", "事業の活動への協力", "関係機関での活動")
 
 
 def consultations(engine: Engine, actor: Principal, fy: int, from_fy: int, as_of: datetime | None) -> Sheet:
@@ -84,12 +86,12 @@ def supporters(engine: Engine, actor: Principal, fy: int, from_fy: int, as_of: d
 
 def _dispatch_row(label: str, who: str, r: dict) -> list[Cell]:
     return [label, who, r["started"], r["ended"], *(r["activities"].get(t, 0) for t in ACTIVITY_TYPES),
-            r["activity_total"],
+            *(r["activities_by_kind"].get(t, 0) for t in DEPLOYMENT_TARGETS), r["activity_total"],
             r["previous_activity_total"], "達成" if r["met"] else "未達成"]
 
 
 def dispatch(engine: Engine, actor: Principal, fy: int, from_fy: int, as_of: datetime | None) -> Sheet:
-    header = ["年度", "市町村", "派遣開始", "派遣終了", *ACTIVITY_LABELS, "活動件数", "前年度の活動件数", "達成状況"]
+    header = ["年度", "市町村", "派遣開始", "派遣終了", *ACTIVITY_LABELS, *DEPLOYMENT_LABELS, "活動件数", "前年度の活動件数", "達成状況"]
     report = dispatch_report(engine, actor, fy, as_of=as_of)
     rows = [_dispatch_row(report["label"], r["tenant"], r) for r in report["municipalities"]]
     rows.append(_dispatch_row(report["label"], "総計", report["total"]))

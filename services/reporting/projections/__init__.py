@@ -13,7 +13,7 @@ from libs.platform.projection import SqlProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.common import Handlers
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
-    activities, cases, centre_profiles, centres, consultations, dispatch_events, metadata,
+    activities, cases, centre_profiles, centres, consultations, deployment_activities, dispatch_events, metadata,
     outreach_visits, referrals, rosters, support_decisions, supporter_endings, supporter_terms,
 )
 

@@ -1,12 +1,13 @@
-"""Dispatch facts: 派遣の開始・終了 and サポーターの活動 (活動報告書 資料8), per municipality."""
+"""Dispatch facts: 派遣の開始・終了 and サポーターの活動 (活動報告書 資料8, and the reports of
+supporters deployed to places, programmes and agencies), per municipality."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from libs.platform.cloudevents import Envelope
 from services.reporting.projections.common import Handlers, day, fact
-from services.reporting.projections.tables import activities, dispatch_events
+from services.reporting.projections.tables import activities, deployment_activities, deployments, dispatch_events
 
 
 def dispatch_started(conn: Connection, e: Envelope) -> None:
@@ -28,8 +29,21 @@ def activity_reported(conn: Connection, e: Envelope) -> None:
         activity_date=on)))
 
 
+def supporter_deployed(conn: Connection, e: Envelope) -> None:
+    conn.execute(deployments.insert().values(deployment_id=e.subject, target_kind=e.data["target_kind"]))
+
+
+def deployment_activity_reported(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["activity_date"])
+    kind = conn.execute(select(deployments.c.target_kind).where(deployments.c.deployment_id == e.subject)).scalar_one()
+    conn.execute(deployment_activities.insert().values(fact(
+        e, on, report_id=d["report_id"], deployment_id=e.subject, target_kind=kind, activity_date=on)))
+
+
 HANDLERS: Handlers = {
     ("dispatch", "DispatchStarted"): dispatch_started,
     ("dispatch", "DispatchEnded"): dispatch_ended,
     ("dispatch", "ActivityReported"): activity_reported,
+    ("dispatch", "SupporterDeployed"): supporter_deployed,
+    ("dispatch", "DeploymentActivityReported"): deployment_activity_reported,
 }

@@ -128,6 +128,19 @@ activities = _fact(  # サポーターの活動件数 (活動報告書 資料8)
     Column("activity_date", Date, nullable=False),
 )
 
+deployment_activities = _fact(  # サポーターの活動件数 at a place, a programme or an agency (no person)
+    "rp_deployment_activities",
+    Column("report_id", String(36), nullable=False),
+    Column("deployment_id", String(36), nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("activity_date", Date, nullable=False),
+)
+deployments = Table(  # which target each deployment serves (its reports do not repeat it)
+    "rp_deployments", metadata,
+    Column("deployment_id", String(36), primary_key=True),
+    Column("target_kind", String(16), nullable=False),
+)
+
 
 # -- programmes (実施体制), places (居場所), group activities and 後方支援 ------------------------------
 programmes = Table(

@@ -1,5 +1,6 @@
 """ひきこもりサポーター派遣 per municipality and fiscal year, and the second 成果目標:
-サポーターの活動件数が前年度を上回ること (活動報告書 資料8, by activity date)."""
+サポーターの活動件数が前年度を上回ること (活動報告書 資料8, by activity date). Activities count by
+kind: for a person (派遣) and, deployed, at a place, for a programme or at an agency."""
 
 from __future__ import annotations
 
@@ -10,19 +11,24 @@ from sqlalchemy import Connection, Engine
 from libs.domain import dispatch
 from libs.domain.fiscal import wareki_label
 from libs.platform.auth import Principal
-from services.reporting.projections import activities, dispatch_events
+from services.reporting.projections import activities, deployment_activities, dispatch_events
 from services.reporting.queries.common import by_tenant, grouped
 from services.reporting.queries.scope import as_of_utc, of_visible_tenants
 
 
 def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict:
-    d, a = dispatch_events, activities
+    d, a, p = dispatch_events, activities, deployment_activities
     events, acts = of_visible_tenants(d, actor, as_of), of_visible_tenants(a, actor, as_of)
+    placed = of_visible_tenants(p, actor, as_of)
+    previous = by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1)
+    for tenant, n in by_tenant(conn, p, p.c.tenant, placed, p.c.fy == fy - 1).items():
+        previous[tenant] = previous.get(tenant, 0) + n
     return {
         "started": by_tenant(conn, d, d.c.tenant, events, d.c.kind == "started", d.c.fy == fy),
         "ended": grouped(conn, d, (d.c.tenant, d.c.reason), events, d.c.kind == "ended", d.c.fy == fy),
         "activities": grouped(conn, a, (a.c.tenant, a.c.activity_type), acts, a.c.fy == fy),
-        "previous": by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1),
+        "deployed": grouped(conn, p, (p.c.tenant, p.c.target_kind), placed, p.c.fy == fy),
+        "previous": previous,
     }
 
 
@@ -40,13 +46,16 @@ def _row(facts: dict, tenant: str | None) -> dict:
         return sum(counts.values()) if tenant is None else counts.get(tenant, 0)
 
     by_type = _codes(facts["activities"], tenant, dispatch.ACTIVITY_TYPES)
+    by_kind = {"person": sum(by_type.values()),
+               **_codes(facts["deployed"], tenant, dispatch.DEPLOYMENT_TARGETS)}
     ended = _codes(facts["ended"], tenant, dispatch.END_REASONS)
-    total, previous = sum(by_type.values()), one(facts["previous"])
+    total, previous = sum(by_kind.values()), one(facts["previous"])
     return {
         "started": one(facts["started"]),
         "ended": sum(ended.values()),
         "ended_by_reason": ended,
         "activities": by_type,
+        "activities_by_kind": by_kind,
         "activity_total": total,
         "previous_activity_total": previous,
         "met": total > previous,  # 前年度を上回ること: strictly more
@@ -60,7 +69,8 @@ def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetim
     with engine.connect() as conn:
         facts = _facts(conn, actor, fy, as_of)
     tenants = sorted(set(facts["started"]) | set(facts["previous"])
-                     | {key[0] for key in facts["ended"]} | {key[0] for key in facts["activities"]})
+                     | {key[0] for key in facts["ended"]} | {key[0] for key in facts["activities"]}
+                     | {key[0] for key in facts["deployed"]})
     return {
         "fy": fy,
         "label": wareki_label(fy),

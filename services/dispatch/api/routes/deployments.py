@@ -1,0 +1,89 @@
+"""/v1/deployments: a supporter deployed to a place, a programme or an agency → accepted → reports → end."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from libs.platform.application import new_id
+from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
+from services.dispatch.api.deps import DispatchDep
+from services.dispatch.api.schemas import (
+    DeploymentAcceptanceCreate,
+    DeploymentCreate,
+    DeploymentEndCreate,
+    DeploymentPublic,
+    DeploymentReportCreate,
+    DeploymentsPublic,
+    DeploymentStatus,
+)
+from services.dispatch.domain.deployment import Deployment
+from services.dispatch.queries import deployment_target, list_deployments
+
+router = APIRouter(prefix="/v1", tags=["deployments"])
+
+
+def _out(d: Deployment, response: Response) -> DeploymentPublic:
+    response.headers["ETag"] = f'"{d.version}"'
+    return DeploymentPublic(
+        id=d.id, tenant=d.tenant, status=d.status, supporter_id=d.supporter_id,
+        registration_number=d.registration_number, target_kind=d.target_kind, target_id=d.target_id,
+        target_name=d.target_name, role=d.role, starts_on=d.starts_on, ends_on=d.ends_on,
+        accepted_on=d.accepted_on, reports=len(d.reports), end_reason=d.end_reason, version=d.version)
+
+
+@router.post("/deployments", status_code=201, response_model=DeploymentPublic)
+def deploy_supporter(body: DeploymentCreate, actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep,
+                     response: Response, idempotency_key: IdempotencyKey = None) -> DeploymentPublic:
+    d, created = app.deploy(actor, supporter_id=body.supporter_id, target_kind=body.target_kind,
+                            target=deployment_target(runtime.engine, body.target_id), target_id=body.target_id,
+                            role=body.role, starts_on=body.starts_on, ends_on=body.ends_on,
+                            idempotency_key=idempotency_key)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/deployments/{d.id}"
+    return _out(d, response)
+
+
+@router.get("/deployments", response_model=DeploymentsPublic)
+def get_deployments(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep, status: DeploymentStatus | None = None,
+                    target_id: UUID | None = None, cursor: str | None = None,
+                    limit: int = Query(default=50, ge=1, le=500)) -> DeploymentsPublic:
+    """The municipality's deployments; for a supporter, their own."""
+    runtime.catch_up()
+    scope = {"supporter_id": actor.sub} if actor.has("supporter") and not actor.has("municipal_officer") \
+        else {"tenant": app.officer_tenant(actor)}
+    rows = list_deployments(runtime.engine, **scope, status=status, target_id=str(target_id) if target_id else None,
+                            after=cursor, limit=limit)
+    return DeploymentsPublic(data=rows, next_cursor=rows[-1]["deployment_id"] if len(rows) == limit else None)
+
+
+@router.get("/deployments/{deployment_id}", response_model=DeploymentPublic)
+def get_deployment(deployment_id: UUID, actor: PrincipalDep, app: DispatchDep, response: Response) -> DeploymentPublic:
+    return _out(app.get_deployment(actor, deployment_id), response)
+
+
+@router.post("/deployments/{deployment_id}/acceptance", response_model=DeploymentPublic)
+def accept_deployment(deployment_id: UUID, body: DeploymentAcceptanceCreate, actor: PrincipalDep, app: DispatchDep,
+                      response: Response) -> DeploymentPublic:
+    """The deployed supporter agrees to act; eligibility is checked again on that day."""
+    return _out(app.accept_deployment(actor, deployment_id, accepted_on=body.accepted_on), response)
+
+
+@router.post("/deployments/{deployment_id}/activity-reports", status_code=201, response_model=DeploymentPublic)
+def report_deployment_activity(deployment_id: UUID, body: DeploymentReportCreate, actor: PrincipalDep,
+                               app: DispatchDep, response: Response,
+                               idempotency_key: IdempotencyKey = None) -> DeploymentPublic:
+    d = app.report_deployment_activity(
+        actor, deployment_id, report_id=new_id("deployment-report", str(deployment_id), idempotency_key),
+        narrative=body.model_dump(mode="json", include={"content", "note"}, exclude_none=True),
+        reported_on=body.reported_on, activity_date=body.activity_date, starts_at=body.starts_at,
+        ends_at=body.ends_at, participants=body.participants)
+    return _out(d, response)
+
+
+@router.post("/deployments/{deployment_id}/end", response_model=DeploymentPublic)
+def end_deployment(deployment_id: UUID, body: DeploymentEndCreate, actor: PrincipalDep, app: DispatchDep,
+                   response: Response) -> DeploymentPublic:
+    return _out(app.run_deployment(actor, deployment_id, lambda d: d.end(reason=body.reason, ended_on=body.on),
+                                   by_supporter=False), response)
