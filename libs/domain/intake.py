@@ -131,6 +131,9 @@ ERASURE_BASES = ("retention_ended", "request_granted")
 VOID_REASONS = ("duplicate_entry", "wrong_case", "not_a_consultation")
 CLOSE_REASONS = ("support_decided", "resolved", "moved_away", "no_contact", "other")
 BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後方支援: 助言・相談対応等
+# 都道府県による市町村の後方支援・立ち上げ支援 (seeds/002 資料1, 003 県の動向): 助言 / 事例相談 /
+# 職員の派遣 (市町村等支援員 等) / 立ち上げ支援 / 研修 / 情報提供
+BACKUP_KINDS = ("advice", "case_consultation", "staff_dispatched", "startup_support", "training", "information")
 
 
 class CentreProfileSet(_Intake, Aggregate.Event):
@@ -428,6 +431,25 @@ class PlaceSessionHeld(_Intake, Aggregate.Event):
     supporter_ids: list[str]
 
 
+class PrefecturalBackupGiven(_Intake, Aggregate.Created):
+    """後方支援 or 立ち上げ支援 of a prefecture (its office or its centre) to a municipality inside it.
+    For staff dispatched (e.g. 市町村等支援員), the role and the number of days. The note may speak
+    of persons (a case consultation), so it is sealed under the back-up's own key."""
+
+    AGGREGATE: ClassVar[str] = "backup"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
+
+    tenant: str
+    municipality: str
+    kind: str
+    given_on: date
+    centre_id: UUID | None
+    programme_id: UUID | None
+    staff_role: str | None
+    staff_days: int | None
+    note: dict | None
+
+
 class CaseReopened(_Intake, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "case"
 
@@ -441,5 +463,6 @@ EVENTS: tuple[type[Contract], ...] = (
     SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
     PersonalDetailsCorrected, UseSuspended, UseResumed, RightsRequestReceived, RightsRequestAnswered,
     ProgrammeStarted, ProgrammeChanged, ProgrammeEnded, GroupActivityHeld, PlaceOpened, PlaceSessionHeld,
+    PrefecturalBackupGiven,
 )
 

@@ -18,9 +18,10 @@ from libs.domain.errors import VersionMismatch
 from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
 from services.intake.domain.agency import Agency
+from services.intake.domain.backup import Backup
 from services.intake.domain.case import Case
 from services.intake.domain.centre import Centre
-from services.intake.domain.errors import CaseNotFound, UnknownAgency, UnknownCentre
+from services.intake.domain.errors import BackupNotFound, CaseNotFound, InvalidProgramme, UnknownAgency, UnknownCentre
 from services.intake.domain.place import Place
 from services.intake.domain.programme import Programme
 from services.intake.domain.rights import RightsRequest
@@ -223,6 +224,41 @@ class IntakeApplication(ServiceApplication):
         place.hold_session(**fields)
         self.save(place)
         return place
+
+    # -- prefectural back-up (後方支援・立ち上げ支援) ------------------------------------------------
+    def give_backup(self, actor: Principal, *, municipality: str, kind: str, centre_id: UUID | None,
+                    programme_id: UUID | None, staff_role: str | None, staff_days: int | None, note: dict | None,
+                    given_on: date, idempotency_key: str | None) -> tuple[Backup, bool]:
+        actor.require("prefecture_officer")
+        tenant = validate_lg_code(actor.org)
+        Backup.check(tenant=tenant, municipality=municipality, kind=kind, staff_role=staff_role, staff_days=staff_days)
+        if centre_id is not None and self.get_centre(actor, centre_id).tenant != tenant:
+            raise UnknownCentre(f"no centre {centre_id} of yours")
+        if programme_id is not None and municipality not in self.get_programme(actor, programme_id).operators:
+            raise InvalidProgramme(f"programme {programme_id} is not run by {municipality}")
+        backup_id = new_id("backup", tenant, idempotency_key)
+        return self.create_once(Backup, backup_id, lambda: Backup.give(
+            id=backup_id, tenant=tenant, municipality=municipality, kind=kind, given_on=given_on, centre_id=centre_id,
+            programme_id=programme_id, staff_role=staff_role, staff_days=staff_days,
+            note=self.seal(backup_id, note) if note else None))
+
+    def get_backup(self, actor: Principal, backup_id: UUID) -> Backup:
+        """Seen by the prefecture that gave it and by the municipality that received it."""
+        backup = self.existing(Backup, backup_id)
+        if backup is None or not (actor.has(*OFFICERS) and actor.org in (backup.tenant, backup.municipality)):
+            raise BackupNotFound(f"no back-up {backup_id} visible to you")
+        return backup
+
+    def opened_note(self, backup: Backup) -> str | None:
+        opened = self.sealer.open(backup.note) if backup.note else None
+        return opened.get("text") if isinstance(opened, dict) else None
+
+    @staticmethod
+    def backup_scope(actor: Principal) -> dict[str, str]:
+        if actor.has("prefecture_officer") and is_prefecture(actor.org):
+            return {"tenant": actor.org}
+        actor.require("municipal_officer")
+        return {"municipality": validate_lg_code(actor.org)}
 
     def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
         """The retention job: erase every candidate whose retention period has ended; the

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from libs.platform.db import eventsourcing_env
 from libs.platform.service import Runtime, ServiceSpec, create_service_app
 from libs.platform.settings import Settings
-from services.intake.api.routes import agencies, cases, centres, programmes, public, rights
+from services.intake.api.routes import agencies, backups, cases, centres, programmes, public, rights
 from services.intake.application import IntakeApplication
 from services.intake.consumers import make_read_models
 from services.intake.jobs import RETENTION_INTERVAL_SECONDS, end_retention
@@ -22,7 +22,8 @@ SPEC = ServiceSpec(
     title="Tsunagu intake",
     description="Support centres (ひきこもり地域支援センター), the agency directory, cases, consultations, "
                 "outreach, consent to share, referrals (つなぎ) and their outcomes.",
-    routers=[centres.router, agencies.router, cases.router, rights.router, programmes.router, public.router],
+    routers=[centres.router, agencies.router, cases.router, rights.router, programmes.router, backups.router,
+             public.router],
     make_application=make_application,
     make_read_models=make_read_models,
     jobs=[("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],

@@ -65,6 +65,17 @@ places = Table(
     Column("address", String(500), nullable=False),
     Column("schedule", JSON, nullable=False),
 )
+backups = Table(  # 後方支援・立ち上げ支援 given by a prefecture to its municipalities
+    "in_backups", metadata,
+    Column("backup_id", String(36), primary_key=True),
+    Column("tenant", String(6), nullable=False, index=True),
+    Column("municipality", String(6), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("given_on", Date, nullable=False),
+    Column("programme_id", String(36)),
+    Column("staff_role", String(32)),
+    Column("staff_days", Integer),
+)
 rights_requests = Table(
     "in_rights_requests", metadata,
     Column("request_id", String(36), primary_key=True),
@@ -109,6 +120,11 @@ class IntakeReadModel(SqlProjection):
             conn.execute(activity.insert().values(event_id=e.id, centre_id=centre, kind=kind, fy=fiscal_year(at), at=at,
                                                   ref=d.get("consultation_id")))
         match e.name:
+            case "PrefecturalBackupGiven":
+                conn.execute(backups.insert().values(
+                    backup_id=e.subject, tenant=e.tenant, municipality=d["municipality"], kind=d["kind"],
+                    given_on=date.fromisoformat(d["given_on"]), programme_id=d["programme_id"],
+                    staff_role=d["staff_role"], staff_days=d["staff_days"]))
             case "CentreRegistered":
                 conn.execute(centres.insert().values(centre_id=e.subject, tenant=d["tenant"], name=d["name"],
                                                      kind=d["kind"], site=d["site"]))

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import Engine, func, or_, select
 
 from libs.domain.codes import prefecture_of
-from services.intake.projections import activity, agencies, cases, centres, places, referrals, rights_requests
+from services.intake.projections import activity, agencies, backups, cases, centres, places, referrals, rights_requests
 
 
 def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
@@ -76,3 +76,18 @@ def directory_places(engine: Engine, municipality: str | None) -> list[dict]:
     if municipality:
         query = query.where(places.c.municipality == municipality)
     return _rows(engine, query.order_by(places.c.name, places.c.place_id))
+
+
+def backups_of(engine: Engine, *, tenant: str | None = None, municipality: str | None = None,
+               kind: str | None, after: str | None, limit: int) -> list[dict]:
+    """Back-up given by a prefecture (tenant) or received by a municipality, paged by id."""
+    query = select(backups)
+    if tenant is not None:
+        query = query.where(backups.c.tenant == tenant)
+    if municipality is not None:
+        query = query.where(backups.c.municipality == municipality)
+    if kind:
+        query = query.where(backups.c.kind == kind)
+    if after:
+        query = query.where(backups.c.backup_id > after)
+    return _rows(engine, query.order_by(backups.c.backup_id).limit(limit))

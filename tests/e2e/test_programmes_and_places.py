@@ -3,7 +3,7 @@ handover, group activities, 居場所 with sessions, and the public directory of
 
 from __future__ import annotations
 
-from tests.harness import eventually
+from tests.harness import eventually, stream_messages
 
 TOWN = "131016"  # 千代田区 runs a station
 PREF = "130001"
@@ -73,3 +73,49 @@ def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_
         assert after["local_governments_by_programme"]["satellite"] == 0  # so FY2025 is its last year
     with reporting.client(role="municipal_officer", org="131024") as other:
         assert other.get("/v1/reports/programmes", params={"fy": 2024}).json()["local_governments"] == 0
+
+
+def test_a_prefecture_backs_up_its_municipalities_and_each_side_sees_it(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    with intake.client(role="municipal_officer", org=TOWN) as town:
+        programme = town.post("/v1/programmes", json={
+            "kind": "support_programme", "name": "千代田区ひきこもりサポート事業", "starts_on": "2024-04-01",
+            "activities": ["place", "startup_preparation"],
+            "funding": {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}}).json()
+        assert town.post("/v1/backups", json={"municipality": TOWN, "kind": "advice",
+                                               "given_on": "2024-05-01"}).status_code == 403
+    staff = {"municipality": TOWN, "kind": "staff_dispatched", "given_on": "2024-05-10",
+             "programme_id": programme["id"], "staff_role": "municipal_support_worker", "staff_days": 3,
+             "note": "Aさんの事例について助言"}
+    with intake.client(role="prefecture_officer", org=PREF) as pref:
+        for bad in ({**staff, "municipality": "271004"},  # 大阪市 is not inside 東京都
+                    {**staff, "staff_role": None}, {**staff, "kind": "advice"},
+                    {**staff, "kind": "gardening"}, {**staff, "programme_id": "00000000-0000-0000-0000-000000000001"}):
+            r = pref.post("/v1/backups", json=bad)
+            assert r.status_code in (404, 422), (bad, r.text)
+        r = pref.post("/v1/backups", json=staff, headers={"Idempotency-Key": "b-1"})
+        assert r.status_code == 201, r.text
+        given = r.json()
+        assert (given["staff_days"], given["note"]) == (3, "Aさんの事例について助言")
+        assert pref.post("/v1/backups", json=staff, headers={"Idempotency-Key": "b-1"}).json()["id"] == given["id"]
+        pref.post("/v1/backups", json={"municipality": TOWN, "kind": "startup_support", "given_on": "2024-06-01",
+                                        "programme_id": programme["id"]}).raise_for_status()
+        assert len(pref.get("/v1/backups").json()["data"]) == 2
+    with intake.client(role="municipal_officer", org=TOWN) as town:  # the municipality sees what it received
+        received = town.get("/v1/backups").json()["data"]
+        assert sorted(b["kind"] for b in received) == ["staff_dispatched", "startup_support"]
+        assert town.get(f"/v1/backups/{given['id']}").json()["note"] == "Aさんの事例について助言"
+    with intake.client(role="municipal_officer", org="131024") as other:
+        assert other.get(f"/v1/backups/{given['id']}").status_code == 404
+        assert other.get("/v1/backups").json()["data"] == []
+    with intake.client(role="prefecture_officer", org="270008") as osaka:
+        assert osaka.get(f"/v1/backups/{given['id']}").status_code == 404
+
+    with reporting.client(role="prefecture_officer", org=PREF) as pref:
+        report = eventually(lambda: (r := pref.get("/v1/reports/programmes", params={"fy": 2024}).json())
+                            ["municipalities_backed_up"] == 1 and r)
+        assert report["prefectural_backups"]["staff_dispatched"] == 1
+        assert report["prefectural_backups"]["startup_support"] == 1 and report["staff_days_dispatched"] == 3
+    for m in stream_messages(nats_server.url, "INTAKE"):
+        assert "Aさん" not in m.data.decode()

@@ -428,3 +428,48 @@ class DirectoryPlace(BaseModel):
 
 class DirectoryPlaces(BaseModel):
     data: list[DirectoryPlace]
+
+
+# -- prefectural back-up (後方支援・立ち上げ支援) ----------------------------------------------------
+BackupKind = Literal["advice", "case_consultation", "staff_dispatched", "startup_support", "training", "information"]
+
+
+class BackupCreate(_Strict):
+    municipality: str = Field(pattern=r"^[0-9]{6}$", description="the municipality backed up (inside the prefecture)")
+    kind: BackupKind = Field(description="助言 / 事例相談 / 職員の派遣 / 立ち上げ支援 / 研修 / 情報提供")
+    given_on: date
+    centre_id: UUID | None = Field(default=None, description="the prefecture's centre that gave it, if one did")
+    programme_id: UUID | None = Field(default=None, description="the municipality's programme it concerns")
+    staff_role: Literal["coordinator", "outreach_worker", "municipal_support_worker"] | None = Field(
+        default=None, description="for staff_dispatched: e.g. 市町村等支援員 (municipal_support_worker)")
+    staff_days: int | None = Field(default=None, ge=1, le=366, description="for staff_dispatched: days on site")
+    note: str | None = Field(default=None, max_length=8000, description="sealed: may speak of persons")
+
+
+class BackupPublic(BaseModel):
+    id: UUID
+    tenant: str
+    municipality: str
+    kind: BackupKind
+    given_on: date
+    centre_id: UUID | None
+    programme_id: UUID | None
+    staff_role: str | None
+    staff_days: int | None
+    note: str | None = Field(description="opened for the prefecture and the municipality")
+
+
+class BackupSummary(BaseModel):
+    backup_id: UUID
+    tenant: str
+    municipality: str
+    kind: BackupKind
+    given_on: date
+    programme_id: UUID | None
+    staff_role: str | None
+    staff_days: int | None
+
+
+class BackupsPublic(BaseModel):
+    data: list[BackupSummary]
+    next_cursor: str | None

@@ -66,3 +66,8 @@ class InvalidRightsRequest(InvalidInput):
 class InvalidProgramme(InvalidInput):
     problem = "invalid-programme"
     title = "Invalid programme, place or activity"
+
+
+class BackupNotFound(NotFound):
+    problem = "backup-not-found"
+    title = "No such back-up record"

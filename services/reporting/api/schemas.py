@@ -166,4 +166,7 @@ class ProgrammesReport(BaseModel):
     place_participants: int
     supporters_at_places: int
     group_activities: dict[str, int]
-    backoffice_supports: dict[str, int]
+    backoffice_supports: dict[str, int] = Field(description="後方支援 given by centres, by kind")
+    prefectural_backups: dict[str, int] = Field(description="後方支援・立ち上げ支援 given by prefectures, by kind")
+    municipalities_backed_up: int
+    staff_days_dispatched: int = Field(description="days of staff (e.g. 市町村等支援員) dispatched to municipalities")

@@ -6,7 +6,13 @@ from sqlalchemy import Connection
 
 from libs.platform.cloudevents import Envelope
 from services.reporting.projections.common import Handlers, day, fact, instant
-from services.reporting.projections.tables import backoffice_supports, group_activities, place_sessions, programmes
+from services.reporting.projections.tables import (
+    backoffice_supports,
+    group_activities,
+    place_sessions,
+    prefectural_backups,
+    programmes,
+)
 
 
 def programme_started(conn: Connection, e: Envelope) -> None:
@@ -39,10 +45,17 @@ def backoffice_support_given(conn: Connection, e: Envelope) -> None:
         e, on, centre_id=e.subject, kind=d["kind"], recipient_kind=d["recipient_kind"], given_on=on)))
 
 
+def prefectural_backup_given(conn: Connection, e: Envelope) -> None:
+    d, on = e.data, day(e.data["given_on"])
+    conn.execute(prefectural_backups.insert().values(fact(
+        e, on, municipality=d["municipality"], kind=d["kind"], given_on=on, staff_days=d["staff_days"])))
+
+
 HANDLERS: Handlers = {
     ("intake", "ProgrammeStarted"): programme_started,
     ("intake", "ProgrammeEnded"): programme_ended,
     ("intake", "PlaceSessionHeld"): place_session_held,
     ("intake", "GroupActivityHeld"): group_activity_held,
     ("intake", "BackOfficeSupportGiven"): backoffice_support_given,
+    ("intake", "PrefecturalBackupGiven"): prefectural_backup_given,
 }

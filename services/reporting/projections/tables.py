@@ -166,6 +166,13 @@ group_activities = _fact(
     Column("held_on", Date, nullable=False),
     Column("participants", Integer, nullable=False),
 )
+prefectural_backups = _fact(  # 都道府県による後方支援・立ち上げ支援 (tenant: the prefecture)
+    "rp_prefectural_backups",
+    Column("municipality", String(6), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("given_on", Date, nullable=False),
+    Column("staff_days", Integer, nullable=True),
+)
 backoffice_supports = _fact(
     "rp_backoffice_supports",
     Column("centre_id", String(36), nullable=False),

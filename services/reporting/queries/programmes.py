@@ -1,5 +1,6 @@
 """市町村等の実施体制 by fiscal year (seeds/002: in 令和6年度 303 municipalities — 38 centres, 110
-stations, 155 support programmes), 居場所 sessions and participants, group activities, 後方支援."""
+stations, 155 support programmes), 居場所 sessions and participants, group activities, 後方支援 of
+centres and of prefectures (with the municipalities backed up and the staff days dispatched)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from sqlalchemy import Engine, and_, func, or_, select
 from libs.domain import intake
 from libs.domain.fiscal import fiscal_year_bounds, wareki_label
 from libs.platform.auth import Principal
-from services.reporting.projections.tables import backoffice_supports, group_activities, place_sessions, programmes
+from services.reporting.projections.tables import (
+    backoffice_supports,
+    group_activities,
+    place_sessions,
+    prefectural_backups,
+    programmes,
+)
 from services.reporting.queries.common import count_by
 from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until, visible_tenants
 
@@ -37,6 +44,11 @@ def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datet
         b = backoffice_supports
         backoffice = count_by(conn, b, b.c.kind, of_visible_tenants(b, actor, as_of), b.c.fy == fy,
                               known=intake.BACKOFFICE_KINDS)
+        pb = prefectural_backups
+        given = (of_visible_tenants(pb, actor, as_of), pb.c.fy == fy)
+        backups = count_by(conn, pb, pb.c.kind, *given, known=intake.BACKUP_KINDS)
+        backed, staff_days = conn.execute(select(func.count(func.distinct(pb.c.municipality)),
+                                                 func.coalesce(func.sum(pb.c.staff_days), 0)).where(*given)).one()
     return {
         "fy": fy, "label": wareki_label(fy),
         "local_governments_by_programme": {k: governments.get(k, 0) for k in intake.PROGRAMME_KINDS},
@@ -44,4 +56,5 @@ def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datet
         "places": places, "place_sessions": sessions[0], "place_participants": int(sessions[1]),
         "supporters_at_places": int(sessions[2]),
         "group_activities": activities, "backoffice_supports": backoffice,
+        "prefectural_backups": backups, "municipalities_backed_up": backed, "staff_days_dispatched": int(staff_days),
     }
