@@ -51,13 +51,13 @@ def load_demo(*, force: bool = False) -> None:
     case_ids = _intake(portal)
     supporters = _registry(portal)
     _dispatch(portal, supporters, case_ids)
-    _programmes(portal)
+    _programmes(portal, supporters[1])
     with portal.client("registry", "prefecture_officer", REGISTRAR) as officer:  # 辞退 after the roster
         officer.post(f"/v1/supporters/{supporters[2]}/withdrawal", json={
             "withdrawn_on": date.today().isoformat(), "reason": "デモ: 転居"}).raise_for_status()
     marker.write_text("loaded\n")
     print(f"demo data loaded: {len(CENTRES)} centres, {len(case_ids)} cases, {len(supporters)} supporters, "
-          "3 dispatches, a station with a place, a satellite")
+          "3 dispatches, a station with a place and a supporter deployed there, a satellite, prefectural back-up")
 
 
 def _intake(portal: Portal) -> list[str]:
@@ -120,8 +120,9 @@ def _referrals(portal: Portal, case_ids: list[tuple[str, str]]) -> None:
         staff.post(f"/v1/cases/{case_id}/closure", json={"reason": "resolved", "on": "2017-03-01"})
 
 
-def _programmes(portal: Portal) -> None:
-    """A station of 千代田区 with a 居場所 and its sessions, and a satellite of 東京都 in its second year."""
+def _programmes(portal: Portal, supporter: str) -> None:
+    """A station of 千代田区 with a 居場所, its sessions and a supporter deployed there, a satellite of
+    東京都 in its second year, and the prefecture's back-up to 千代田区."""
     year = date.today().year - (1 if date.today().month < 4 else 0)  # this fiscal year
     with portal.client("intake", "municipal_officer", CITY) as city:
         station = city.post("/v1/programmes", headers={"Idempotency-Key": "demo-station"}, json={
@@ -140,6 +141,30 @@ def _programmes(portal: Portal) -> None:
         pref.post("/v1/programmes", headers={"Idempotency-Key": "demo-satellite"}, json={
             "kind": "satellite", "name": "東京都ひきこもりサポートネット 千代田サテライト", "operators": [CITY],
             "starts_on": f"{year - 1}-04-01", "funding": {"national": "1/2", "prefecture": "1/2"}}).raise_for_status()
+        pref.post("/v1/backups", headers={"Idempotency-Key": "demo-backup"}, json={
+            "municipality": CITY, "kind": "staff_dispatched", "given_on": f"{year}-05-20", "programme_id": station["id"],
+            "staff_role": "municipal_support_worker", "staff_days": 2}).raise_for_status()
+    _deploy(portal, supporter, place["id"])
+
+
+def _deploy(portal: Portal, supporter: str, place_id: str) -> None:
+    """The supporter helps run the 居場所 (居場所運営へのサポーター派遣) and reports one afternoon."""
+    day = date.today().isoformat()
+    with portal.client("dispatch", "municipal_officer", CITY) as city:
+        deadline = time.monotonic() + 30
+        while (r := city.post("/v1/deployments", headers={"Idempotency-Key": "demo-deployment"}, json={
+                "supporter_id": supporter, "target_kind": "place", "target_id": place_id, "role": "place_operation",
+                "starts_on": day})).status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the place did not reach dispatch over NATS within 30 s: {r.text}")
+            time.sleep(0.2)  # the place travels over NATS from intake
+        r.raise_for_status()
+        base = f"/v1/deployments/{r.json()['id']}"
+    with portal.client("dispatch", "supporter", REGISTRAR, sub=supporter) as me:
+        me.post(f"{base}/acceptance", json={"accepted_on": day}).raise_for_status()
+        me.post(f"{base}/activity-reports", headers={"Idempotency-Key": "demo-deployment-report"}, json={
+            "reported_on": day, "activity_date": day, "starts_at": "13:00", "ends_at": "17:00", "participants": 5,
+            "content": "デモ: 居場所の運営協力"}).raise_for_status()
 
 
 def _registry(portal: Portal) -> list[str]:

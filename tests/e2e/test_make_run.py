@@ -52,6 +52,10 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
         assert (tmp_path / "var" / "intake.db").exists()
         places = httpx.get(f"http://127.0.0.1:{ports['intake']}/public/v1/places").json()["data"]
         assert [p["name"] for p in places] == ["居場所ひだまり（デモ）"]
+        deployed = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/deployments", headers=city).json()["data"]
+        assert [(d["target_name"], d["status"]) for d in deployed] == [("居場所ひだまり（デモ）", "active")]
+        backups = httpx.get(f"http://127.0.0.1:{ports['intake']}/v1/backups", headers=city).json()["data"]
+        assert [b["kind"] for b in backups] == ["staff_dispatched"]
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
