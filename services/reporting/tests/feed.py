@@ -159,6 +159,21 @@ class Feed:
             "reason": reason, "ended_on": on, "supporter_id": None, "cause_event_id": None},
             tenant=tenant, time=noon(on))
 
+    def deployed(self, tenant: str, target_kind: str, on: str) -> str:
+        deployment_id = str(uuid4())
+        self.send("dispatch", "SupporterDeployed", deployment_id, {
+            "tenant": tenant, "supporter_id": str(uuid4()), "registration_number": "001",
+            "roster_entry_id": str(uuid4()), "target_kind": target_kind, "target_id": str(uuid4()),
+            "target_name": "居場所", "role": "place_operation", "starts_on": on, "ends_on": None},
+            tenant=tenant, time=noon(on))
+        return deployment_id
+
+    def deployment_activity(self, tenant: str, deployment_id: str, activity_date: str) -> None:
+        self.send("dispatch", "DeploymentActivityReported", deployment_id, {
+            "report_id": str(uuid4()), "supporter_id": str(uuid4()), "reported_on": activity_date,
+            "activity_date": activity_date, "starts_at": "13:00", "ends_at": "16:00", "participants": 4,
+            "narrative": {"sealed": True}}, tenant=tenant, time=noon(activity_date))
+
     def activity(self, tenant: str, dispatch_id: str, activity_date: str, activity_type: str = "visit",
                  *, time: str | None = None) -> None:
         self.send("dispatch", "ActivityReported", dispatch_id, {

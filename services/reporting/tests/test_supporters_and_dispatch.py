@@ -56,3 +56,17 @@ def test_activity_counts_by_type_are_compared_with_the_previous_year_per_municip
     total = report["total"]
     assert against_last_year(total) == (3, 2, True)
     assert (report["previous_fy"], report["previous_label"]) == (2015, "平成27年度")
+
+
+def test_activities_of_deployed_supporters_count_by_kind_and_towards_the_yearly_target(feed, engine):
+    visit = feed.dispatch_started(CHIYODA, "2015-06-01")
+    feed.activity(CHIYODA, visit, "2015-07-01")
+    place = feed.deployed(CHIYODA, "place", "2015-04-01")
+    feed.deployment_activity(CHIYODA, place, "2015-08-01")  # last year: 2 in all
+    programme = feed.deployed(CHIYODA, "programme", "2016-04-01")
+    feed.deployment_activity(CHIYODA, place, "2016-05-01")
+    feed.deployment_activity(CHIYODA, programme, "2016-05-02")
+    feed.deployment_activity(CHIYODA, programme, "2016-05-03")
+    row = dispatch_report(engine, MINISTRY, 2016)["municipalities"][0]
+    assert row["activities_by_kind"] == {"person": 0, "place": 1, "programme": 2, "agency": 0}
+    assert (row["activity_total"], row["previous_activity_total"], row["met"]) == (3, 2, True)
