@@ -122,7 +122,13 @@ class RegistryApplication(ServiceApplication):
             consent_items=consent_items, consent_text_version=consent_text_version, signed_on=signed_on,
             idempotency_key=idempotency_key,
         )
-        return self.save_new(supporter), True
+        saved = self.save_new(supporter)
+        if saved is not supporter:  # another application for this 修了番号 committed first
+            if idempotency_key and idempotency_key == saved.idempotency_key:
+                return saved, False
+            raise AlreadyApplied(f"修了番号 {certificate_number} was used by an application already",
+                                 supporter_id=str(saved.id))
+        return saved, True
 
     def get_supporter(self, actor: Principal, supporter_id: UUID) -> Supporter:
         supporter = self.existing(Supporter, supporter_id)

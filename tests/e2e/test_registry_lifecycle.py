@@ -190,3 +190,25 @@ def test_two_officers_approving_one_application_one_wins(nats_server, start_serv
         assert auditor.post(f"/v1/supporters/{applied['id']}/consent-withdrawal",
                             json={"withdrawn_on": TODAY.isoformat()}).status_code == 403
         assert auditor.get(f"/v1/supporters/{applied['id']}/card").status_code == 403
+
+
+def test_two_applications_racing_for_one_certificate_register_one_and_refuse_the_other(nats_server, start_service,
+                                                                                        monkeypatch):
+    from services.registry.domain.supporter import Supporter
+
+    registry = start_service("registry", nats_server.url)
+    app = registry.runtime.application
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        number = trained(officer)
+        body = {"certificate_number": number, "applied_on": "2016-06-01", "applicant": APPLICANT, "consent": CONSENT}
+        first = officer.post("/v1/registrations", json=body, headers={"Idempotency-Key": "first"})
+        assert first.status_code == 201, first.text
+        # The other application looked before the first committed: it does not see it and saves too.
+        real = app.existing
+        monkeypatch.setattr(app, "existing", lambda kind, i: None if kind is Supporter else real(kind, i))
+        r = officer.post("/v1/registrations", json=body, headers={"Idempotency-Key": "second"})
+        assert r.status_code == 409 and r.json()["type"].endswith("/already-applied"), r.text
+        retry = officer.post("/v1/registrations", json=body, headers={"Idempotency-Key": "first"})
+        assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+        monkeypatch.undo()
+        assert officer.get(f"/v1/supporters/{first.json()['id']}").json()["status"] == "applied"
