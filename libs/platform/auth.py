@@ -15,7 +15,7 @@ from libs.domain.errors import DomainError
 
 ROLES = frozenset(
     {"centre_staff", "municipal_officer", "prefecture_officer", "supporter", "auditor", "auditor_pii",
-     "integrator", "portal", "ministry"}
+     "integrator", "portal", "ministry", "operator"}
 )
 ISSUER = "tsunagu-dev"
 

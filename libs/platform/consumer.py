@@ -4,7 +4,11 @@ A handler writes its effect and the stream position in one transaction; the runn
 that. A redelivered message at or below the recorded position is acked and skipped. A failure
 stops the batch there (the rest is nak'ed, so nothing after it is applied first). A message that
 keeps failing (max_deliver attempts) or is not a CloudEvent goes to `deadletter.<durable>` with the
-reason, its position is recorded as skipped, and the runner reports it for readiness.
+reason, is kept in the service's dead-letter table (readiness counts it until it is resolved), and
+its position is recorded as skipped.
+
+An infrastructure failure (the database unreachable or locked, a dropped connection) says nothing
+about the message: it is retried without limit, with back-off, and never dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,15 +19,29 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+import sqlalchemy.exc
+from eventsourcing import persistence
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from libs.platform.bus import Bus
 from libs.platform.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.deadletters import DeadLetters
 from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
+
+# Failures of the infrastructure rather than of the message.
+TRANSIENT = (
+    persistence.OperationalError, persistence.InterfaceError, persistence.ConnectionUnavailableError,
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError,
+)
+
+
+def is_transient(e: BaseException) -> bool:
+    return isinstance(e, TRANSIENT) or isinstance(e.__cause__, TRANSIENT)
 
 
 class Handler(Protocol):
@@ -52,6 +70,7 @@ class ConsumerRunner:
         max_deliver: int = 5,
         batch_size: int = 200,
         before_ack: Callable[[int], None] | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.bus = bus
         self.spec = spec
@@ -61,6 +80,8 @@ class ConsumerRunner:
         self.max_deliver = max_deliver
         self.batch_size = batch_size
         self.before_ack = before_ack  # fault-injection hook: after the commit, before the ack
+        self.dead_letters = dead_letters
+        self.transient_failures = 0
         self.dead_lettered = 0
         self.applied = 0
         self.redelivered_skipped = 0
@@ -127,6 +148,11 @@ class ConsumerRunner:
                 position = seq
                 continue
             except Exception as e:  # noqa: BLE001 - stop the batch here; redelivery retries it
+                if is_transient(e):
+                    self.transient_failures += 1
+                    log.warning("consumer %s: seq %s: infrastructure failure (%s); retrying", self.durable, seq, e)
+                    await self._nak_all(msgs[i:], delay=min(0.2 * self.transient_failures, 5.0))
+                    return i
                 # Count our own attempts: num_delivered also counts out-of-order send-backs.
                 failures = self._failures[seq] = self._failures.get(seq, 0) + 1
                 if failures >= self.max_deliver:
@@ -138,6 +164,7 @@ class ConsumerRunner:
                 await self._nak_all(msgs[i:], delay=delay)
                 return i
             position = seq
+            self.transient_failures = 0
             if self.before_ack is not None:
                 self.before_ack(seq)
             await msg.ack()
@@ -181,6 +208,9 @@ class ConsumerRunner:
         await self.bus.nc.publish(
             f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
         )
+        if self.dead_letters is not None:  # kept before the position moves past it
+            await asyncio.to_thread(self.dead_letters.record, consumer=self.durable, stream=self.spec.name,
+                                    position=seq, reason=reason)
         await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
         self._failures.pop(seq, None)
         self.dead_lettered += 1

@@ -27,6 +27,7 @@ from libs.platform.auth import Authenticator
 from libs.platform.bus import Bus
 from libs.platform.consumer import ConsumerRunner, Handler
 from libs.platform.db import make_engine, ping
+from libs.platform.deadletters import DeadLetters
 from libs.platform.follower import LogFollower
 from libs.platform.log import LogReader
 from libs.platform.problems import install_problem_handlers, problem
@@ -51,6 +52,7 @@ class Runtime:
     consumers: list[ConsumerRunner] = field(default_factory=list)
     followers: list[LogFollower] = field(default_factory=list)
     audit: AuditLog | None = None
+    dead_letters: DeadLetters | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
     def catch_up(self) -> None:
@@ -107,10 +109,14 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds)
             for handler in [*spec.make_read_models(runtime), records]
         ]
-    for stream, handler in spec.make_consumers(runtime):
+    consumers = spec.make_consumers(runtime)
+    if consumers:
+        runtime.dead_letters = DeadLetters(engine)
+    for stream, handler in consumers:
         runtime.consumers.append(ConsumerRunner(
             bus=runtime.bus, spec=stream, handler=handler,
             ack_wait=settings.consumer_ack_wait, max_deliver=settings.consumer_max_deliver,
+            dead_letters=runtime.dead_letters,
         ))
     return runtime
 
@@ -156,6 +162,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         from libs.platform.audit import router as audit_router  # imports deps, which imports this module
 
         app.include_router(audit_router)
+    from libs.platform.ops import router as ops_router
+
+    app.include_router(ops_router)
     return app
 
 
@@ -218,7 +227,12 @@ def _mount_health(app: FastAPI) -> None:
             if runtime.followers:
                 checks["read_model_lag"] = sum(f.lag() for f in runtime.followers)
         dead = sum(c.dead_lettered for c in runtime.consumers)
+        if runtime.dead_letters is not None and checks["database"] == "ok":
+            dead = runtime.dead_letters.open_count()  # also those of earlier runs, until resolved
         checks["dead_lettered"] = dead
+        retrying = [c.durable for c in runtime.consumers if c.transient_failures]
+        if retrying:
+            checks["consumers_retrying"] = retrying
         ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0
         if not ready:
             return problem(503, "not-ready", "Service not ready", extensions={"checks": checks})

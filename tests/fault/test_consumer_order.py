@@ -8,10 +8,12 @@ import json
 import nats
 import pytest
 from sqlalchemy import BigInteger, Column, MetaData, Table, create_engine, select
+from sqlalchemy.exc import OperationalError
 
 from libs.platform.bus import Bus
 from libs.platform.cloudevents import Envelope
 from libs.platform.consumer import ConsumerRunner
+from libs.platform.deadletters import DeadLetters
 from libs.platform.projection import SqlProjection
 from libs.platform.streams import STREAMS
 
@@ -24,17 +26,20 @@ class RecordingProjection(SqlProjection):
 
     name = "order-test"
 
-    def __init__(self, engine, fail: dict[int, int]) -> None:  # noqa: ANN001
+    def __init__(self, engine, fail: dict[int, int], error: type[Exception] = RuntimeError) -> None:  # noqa: ANN001
         metadata = MetaData()
         self.applied = Table("applied", metadata, Column("seq", BigInteger, primary_key=True),
                              Column("n", BigInteger, nullable=False))
         super().__init__(engine, metadata)
         self.fail = fail  # seq → how many more times to fail
+        self.error = error
 
     def project(self, conn, envelope: Envelope) -> None:  # noqa: ANN001
         if self.fail.get(envelope.sequence, 0) > 0:
             self.fail[envelope.sequence] -= 1
-            raise RuntimeError(f"cannot apply {envelope.sequence} yet")
+            if self.error is OperationalError:
+                raise OperationalError("INSERT …", {}, Exception("database is locked"))
+            raise self.error(f"cannot apply {envelope.sequence} yet")
         n = conn.execute(select(self.applied.c.seq)).all()
         conn.execute(self.applied.insert().values(seq=envelope.sequence, n=len(n)))
 
@@ -93,7 +98,8 @@ async def test_a_poison_message_goes_to_the_dead_letter_subject_and_the_stream_m
 
     await listener.subscribe("deadletter.>", cb=on_dead_letter)
     await _publish(nats_server.url, [_envelope(1), _envelope(2), b"not json at all", _envelope(4)])
-    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, ack_wait=1, max_deliver=3)
+    store = DeadLetters(engine)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, ack_wait=1, max_deliver=3, dead_letters=store)
     await _drain(runner, lambda: projection.position("INTAKE") == 4)
     await listener.flush()
     await asyncio.sleep(0.1)
@@ -105,5 +111,28 @@ async def test_a_poison_message_goes_to_the_dead_letter_subject_and_the_stream_m
         reasons = conn.execute(select(projection.skipped.c.position, projection.skipped.c.reason)).all()
     assert [r.position for r in sorted(reasons)] == [2, 3]
     assert "invalid envelope" in dict(reasons)[3]
+    # Kept in the database: a restarted service still reports them until an operator resolves them.
+    assert DeadLetters(engine).open_count() == 2
+    assert [(d["consumer"], d["position"]) for d in store.listed(open_only=True)] == [
+        ("order-test-intake", 2), ("order-test-intake", 3)]
+    assert store.resolve(consumer="order-test-intake", stream="INTAKE", position=2, by="ops")
+    assert not store.resolve(consumer="order-test-intake", stream="INTAKE", position=2, by="ops")
+    assert store.open_count() == 1
     await listener.close()
+    await bus.close()
+
+
+async def test_an_infrastructure_failure_is_retried_past_max_deliver_and_never_dead_lettered(nats_server, tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    projection = RecordingProjection(engine, fail={2: 8}, error=OperationalError)  # e.g. the database locked
+    bus = Bus(nats_server.url, "test")
+    await bus.connect()
+    await bus.ensure_stream(SPEC)
+    await _publish(nats_server.url, [_envelope(i) for i in range(1, 5)])
+    store = DeadLetters(engine)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, ack_wait=1, max_deliver=3, dead_letters=store)
+    await _drain(runner, lambda: projection.position("INTAKE") == 4)
+    assert projection.order() == [1, 2, 3, 4]
+    assert runner.dead_lettered == 0 and store.open_count() == 0
+    assert projection.fail[2] == 0  # it failed eight times, more than max_deliver
     await bus.close()
