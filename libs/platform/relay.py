@@ -3,6 +3,10 @@
 Publishes are pipelined and the position is recorded only after every PubAck of a batch has
 arrived. A crash between publish and record re-publishes the batch with the same
 `Nats-Msg-Id`s, which JetStream drops as duplicates (and consumers skip by position anyway).
+
+At start the relay reconciles its recorded position with the stream's last message: a stream
+that lost its tail (JetStream acks before fsync; a power failure can lose acked messages) is sent
+the missing events again, and a stream ahead of the record (a crash after the PubAcks) is not.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
 
 from libs.platform.bus import Bus
-from libs.platform.cloudevents import GENESIS, Envelope, nats_subject
+from nats.js.errors import NotFoundError
+
+from libs.platform.cloudevents import GENESIS, Envelope, InvalidEnvelope, nats_subject
 from libs.platform.log import LogReader
 from libs.platform.streams import StreamSpec
 
@@ -91,6 +97,26 @@ class Relay:
             envelopes.append(envelope)
         return envelopes, chainhash
 
+    # -- reconciling with the stream ------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Make the recorded position the log position of the stream's last message."""
+        try:
+            last = await self.bus.js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
+            envelope = Envelope.from_json(last.data)
+            if (last.headers or {}).get("Nats-Msg-Id") != envelope.id:
+                raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
+            at = (envelope.sequence, envelope.chainhash)
+        except NotFoundError:  # an empty stream: everything is to be sent
+            at = (0, GENESIS)
+        except InvalidEnvelope as e:
+            log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
+            return
+        recorded = await asyncio.to_thread(self.position)
+        if at != recorded:
+            log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
+                        self.spec.name, recorded[0], at[0])
+            await asyncio.to_thread(self._record, *at)
+
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
         """Publish one batch and record its position; returns how many were published."""
@@ -121,6 +147,7 @@ class Relay:
         while not stop.is_set():
             try:
                 await self.bus.ensure_stream(self.spec)
+                await self.reconcile()
                 break
             except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
                 log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)

@@ -116,3 +116,30 @@ def test_the_same_post_retried_with_one_idempotency_key_creates_one_consultation
     assert eventually(lambda: _fy2016_total(reporting) == 1)
     eventually(lambda: intake.runtime.relay.lag() == 0)
     _assert_stream_is_the_log_once(nats_server.url, 4)
+
+
+def test_a_stream_that_lost_its_tail_is_sent_the_missing_events_again(nats_server, start_service):
+    import asyncio
+
+    import nats
+
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 5)
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    intake.stop()
+
+    async def lose_the_tail() -> None:  # what a power failure after the PubAcks but before fsync does
+        nc = await nats.connect(nats_server.url)
+        for seq in (5, 6, 7):
+            await nc.jetstream().delete_msg("INTAKE", seq)
+        await nc.close()
+
+    asyncio.run(lose_the_tail())
+    nats_server.stop()
+    nats_server.start()
+    assert [Envelope.from_json(m.data).sequence for m in stream_messages(nats_server.url, "INTAKE")] == [1, 2, 3, 4]
+    intake.start()  # its relay finds the stream ending at 4 while it recorded 7
+    eventually(lambda: len(stream_messages(nats_server.url, "INTAKE")) == 7)
+    _assert_stream_is_the_log_once(nats_server.url, 7)
+    assert intake.runtime.relay.position()[0] == 7
