@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 from libs.domain.codes import is_prefecture, prefecture_of, validate_lg_code
 from libs.domain.errors import VersionMismatch
+from libs.domain.legal_bases import check_legal_basis
 from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
 from services.intake.domain.agency import Agency
@@ -131,22 +132,35 @@ class IntakeApplication(ServiceApplication):
         return Recorded(case, consultation_id, created=True)
 
     def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
-              idempotency_key: str | None) -> tuple[Case, UUID]:
+              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> tuple[Case, UUID]:
         agency = self.agency(agency_id)
         referral_id = new_id("referral", str(case_id), idempotency_key)
         case = self.get_case(actor, case_id)
         if str(referral_id) in case.referrals:
             return case, referral_id
+        basis = self._legal_basis(case_id, legal_basis)
         self.act(actor, case_id, None, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id,
                                                          category=agency.category, items=items,
-                                                         referred_on=referred_on))
+                                                         referred_on=referred_on, **basis))
         return self.get_case(actor, case_id), referral_id
 
     def share(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], on: date,
-              purpose: str) -> tuple[Case, UUID]:
+              purpose: str, legal_basis: dict[str, Any] | None = None) -> tuple[Case, str]:
         agency = self.agency(agency_id)
+        self.get_case(actor, case_id)
+        basis = self._legal_basis(case_id, legal_basis)
         return self.act(actor, case_id, None, lambda c: c.share_with(
-            agency_id=agency.id, category=agency.category, items=items, disclosed_on=on, purpose=purpose))
+            agency_id=agency.id, category=agency.category, items=items, disclosed_on=on, purpose=purpose,
+            **basis))
+
+    def _legal_basis(self, case_id: UUID, stated: dict[str, Any] | None) -> dict[str, Any]:
+        """The legal basis as the case records it: checked before anything is sealed (a refused
+        request writes nothing, not even a key), the reason sealed under the person's key."""
+        if not stated:
+            return {}
+        reason = stated.get("reason") or None
+        check_legal_basis(stated["code"], statute=stated.get("statute"), has_reason=reason is not None)
+        return {"legal_basis": stated["code"], "statute": stated.get("statute"), "reason": self.seal(case_id, reason)}
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date, requested_by: str | None,
