@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, Engine, MetaData, String, Table, inspect, or_, select, text
+from sqlalchemy import JSON, Column, Connection, DateTime, Engine, MetaData, String, Table, or_, select
 
 from libs.domain.contracts import Contract
 from libs.platform.cloudevents import Envelope
@@ -58,7 +58,6 @@ class PrivacyRecords(SqlProjection):
 
     def __init__(self, engine: Engine, contracts: tuple[type[Contract], ...]) -> None:
         super().__init__(engine, metadata)
-        _add_missing_columns(engine, transfers)
         self.by_type = {c.__name__: c for c in contracts}
 
     def project(self, conn: Connection, e: Envelope) -> None:
@@ -113,17 +112,6 @@ def _basis(entry: dict[str, Any], spec: dict[str, str]) -> tuple[str, str]:
     if not consent:
         raise ValueError(f"a provision resting on neither a consent nor a legal basis: {spec}")
     return "consent", str(consent)
-
-
-def _add_missing_columns(engine: Engine, table: Table) -> None:
-    """Nullable columns added to a table after it was created: create_all does not alter tables, and
-    the rows projected before stay valid (their value is NULL)."""
-    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
-    with engine.begin() as conn:
-        for column in table.columns:
-            if column.name not in present and column.nullable:
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def transfers_of(engine: Engine, *, subject: str | None, counterpart: str | None) -> list[dict[str, Any]]:

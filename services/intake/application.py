@@ -172,14 +172,9 @@ class IntakeApplication(ServiceApplication):
         return case, request_id
 
     def erase_subject(self, actor: Principal, case_id: UUID, *, erased_on: date, basis: str) -> Case:
-        """Crypto-shredding: record SubjectErased, then destroy the person's key. A crash between the
-        two leaves the event recorded and the key alive; repeating the call finishes the job."""
+        """Crypto-shredding: record SubjectErased, then destroy the person's key."""
         case = self.get_case(actor, case_id)
-        if not case.erased:
-            case.erase(erased_on=erased_on, basis=basis)
-            self.save(case)
-        self.sealer.forget(str(case_id))
-        return case
+        return self.erase_personal_data(case, lambda c: c.erase(erased_on=erased_on, basis=basis))
 
     def receive_rights_request(self, actor: Principal, *, case_id: UUID, kind: str, received_on: date,
                                idempotency_key: str | None) -> RightsRequest:
@@ -239,18 +234,14 @@ class IntakeApplication(ServiceApplication):
         return place
 
     def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
-        """The retention job: erase every candidate whose retention period has ended; the
-        SubjectErased event (basis retention_ended) is the record that it did."""
+        """The retention job: erase every candidate whose retention period has ended (the
+        SubjectErased event, basis retention_ended, records that it did), and finish an erasure
+        recorded earlier whose key outlived a crash."""
         erased = []
         for case_id in candidates:
             case = self.existing(Case, case_id)
-            if case is not None and case.retention_ended(today, years):
-                # Key first: forgetting is idempotent, so a crash before the event is recorded
-                # leaves the case a candidate and the next run records it; the reverse order could
-                # leave a case marked erased whose key lives on.
-                self.sealer.forget(str(case_id))
-                case.erase(erased_on=today, basis="retention_ended")
-                self.save(case)
+            if case is not None and (case.erased or case.retention_ended(today, years)):
+                self.erase_personal_data(case, lambda c: c.erase(erased_on=today, basis="retention_ended"))
                 erased.append(case_id)
         return erased
 

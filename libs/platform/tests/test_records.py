@@ -18,7 +18,7 @@ def test_a_provision_rests_on_its_legal_basis_when_one_is_stated_else_on_its_con
         _basis({"consent_id": None, "legal_basis": None}, spec)
 
 
-def test_a_records_table_made_before_legal_bases_gains_the_columns_and_keeps_its_rows(tmp_path):
+def test_a_records_table_made_before_legal_bases_gains_the_new_nullable_columns_and_keeps_its_rows(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:  # pr_transfers as it was first created
         conn.execute(text(
