@@ -26,8 +26,9 @@ class Contract:
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ()
     # Privacy records (APPI 第27条〜第30条), read generically by libs/platform/records:
     # PROVISION: personal data given to a third party — which data fields hold the recipient, the
-    #   items, the consent (or legal basis) and the date; "entries" when one event provides
-    #   several people (a roster), each entry naming "subject" and "basis".
+    #   items, the consent ("basis") and the date; where a provision may rest on a legal basis
+    #   instead (libs/domain/legal_bases), "legal_basis" and "statute" name its fields; "entries"
+    #   when one event provides several people (a roster), each entry naming "subject" and "basis".
     # RECEIPT: the same, on the receiving side. CONSENT: "given" or "withdrawn" and its id field.
     # SUBJECT_FIELD: on a created event, the field naming the person when the aggregate is not.
     PROVISION: ClassVar[dict[str, str] | None] = None

@@ -129,6 +129,17 @@ class SubjectDetailsRecorded(_Dispatch, Aggregate.Event):
     details: dict
 
 
+class SubjectDetailsCorrected(_Dispatch, Aggregate.Event):
+    """訂正 (APPI 第34条): the person's details as corrected (sealed), e.g. on the person's request;
+    possible as long as the municipality keeps them, after the dispatch ended too."""
+
+    AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("details",)
+
+    details: dict
+    corrected_on: date
+
+
 class SupporterAssigned(_Dispatch, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "dispatch"
 
@@ -337,7 +348,8 @@ class DeploymentEnded(_Dispatch, Aggregate.Event):
 
 EVENTS: tuple[type[Contract], ...] = (
     RosterReceived, RosterEntryRefreshed, SupporterIntentReconfirmed, SupporterTermRenewed,
-    SupporterRegistrationEnded, DispatchRequested, SubjectDetailsRecorded, SupporterAssigned,
+    SupporterRegistrationEnded, DispatchRequested, SubjectDetailsRecorded, SubjectDetailsCorrected,
+    SupporterAssigned,
     SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
     ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,
     DispatchResumed, SubjectConsentWithdrawn, DispatchEnded, SubjectDataErased,

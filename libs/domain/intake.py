@@ -224,16 +224,34 @@ class InfoSharingWithdrawn(_Intake, Aggregate.Event):
 
 
 class CaseInfoDisclosed(_Intake, Aggregate.Event):
-    """Case information given to an agency: recipient, items, the consent it rests on."""
-    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient_agency_id", "items": "items", "basis": "consent_id", "on": "disclosed_on"}
+    """Case information given to an agency: recipient, items, and what it rests on — the person's
+    consent, or a legal basis of APPI 第27条第1項 (libs/domain/legal_bases) with its statute and
+    the reason consent could not be obtained (sealed: it describes the person)."""
+    PROVISION: ClassVar[dict[str, str] | None] = {
+        "recipient": "recipient_agency_id", "items": "items", "basis": "consent_id", "legal_basis": "legal_basis",
+        "statute": "statute", "on": "disclosed_on"}
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
+    # v2 added the legal basis as an alternative to the consent (consent_id is None then).
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     AGGREGATE: ClassVar[str] = "case"
 
     recipient_agency_id: UUID
     items: list[str]
-    consent_id: UUID
+    consent_id: UUID | None
+    legal_basis: str | None
+    statute: str | None
+    reason: dict | None
     disclosed_on: date
     purpose: str
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """v1 disclosures all rested on a consent."""
+        state["legal_basis"] = None
+        state["statute"] = None
+        state["reason"] = None
 
 
 class ReferralMade(_Intake, Aggregate.Event):

@@ -244,6 +244,21 @@ class ContinuingTrainingAttended(_Registry, Aggregate.Event):
     attended_on: date
 
 
+class SupporterUseSuspended(_Registry, Aggregate.Event):
+    """利用停止 (APPI 第35条) asked by the supporter: no roster provision of their data, and no
+    municipality reads it through the roster, until use is resumed."""
+
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    suspended_on: date
+
+
+class SupporterUseResumed(_Registry, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "supporter"
+
+    resumed_on: date
+
+
 class SupporterDataErased(_Registry, Aggregate.Event):
     """The supporter's key was destroyed after the registration ended: every sealed value of the
     record reads as erased; 登録番号, dates and provision records (no personal data) remain."""
@@ -275,5 +290,6 @@ EVENTS: tuple[type[Contract], ...] = (
     RegistrationApplied, RegistrationConsented, ScreeningRecorded, SupporterRegistered,
     RegistrationRefused, SupporterDetailsChanged, RegistrationRenewed, RegistrationExpired,
     RegistrationConsentWithdrawn, RegistrationWithdrawn, RevocationInquiryRecorded,
-    RegistrationRevoked, ContinuingTrainingAttended, SupporterDataErased, RosterProvided,
+    RegistrationRevoked, ContinuingTrainingAttended, SupporterUseSuspended, SupporterUseResumed,
+    SupporterDataErased, RosterProvided,
 )

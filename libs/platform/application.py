@@ -82,6 +82,18 @@ class ServiceApplication(Application):
         """A value sealed under the data subject's key; nothing to seal gives None."""
         return self.sealer.seal(str(subject), value) if value else None
 
+    def erase_personal_data(self, aggregate: Any, record: Callable[[Any], Any]) -> Any:
+        """Crypto-shredding, in one order for every service: `record` the erasure event on the
+        aggregate (once), save it, then destroy the key its personal data is sealed under (its id).
+        Recorded first, the log says why the data went before it goes. A crash between the two
+        leaves a recorded erasure with a living key: calling this again finishes it (the event is
+        not repeated, forgetting is idempotent), and the retention jobs look for such leftovers."""
+        if not aggregate.erased:
+            record(aggregate)
+            self.save(aggregate)
+        self.sealer.forget(str(aggregate.id))
+        return aggregate
+
     def history(self, aggregate_id: UUID, *, opened: bool = False) -> list[dict[str, Any]]:
         """Every event of one aggregate as CloudEvents (sequence = its version), sealed fields left
         sealed unless `opened`. The tenant is the one its created event names."""

@@ -7,7 +7,7 @@ JetStream's duplicate window still counts once.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, Text, inspect, select, text
 
 from libs.platform.cloudevents import Envelope
 
@@ -31,6 +31,8 @@ class SqlProjection:
             Column("position", BigInteger, primary_key=True),
             Column("reason", Text, nullable=False))
         metadata.create_all(engine)
+        for table in metadata.sorted_tables:
+            _add_missing_columns(engine, table)
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         raise NotImplementedError
@@ -82,6 +84,18 @@ class SqlProjection:
 
 class StalePosition(Exception):
     """A position at or below the recorded one: the message was applied already."""
+
+
+def _add_missing_columns(engine: Engine, table: Table) -> None:
+    """Nullable columns added to a read model after its table was made: create_all does not alter
+    tables; rows projected before keep NULL there (the projection reads NULL as "not known then")."""
+    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present and c.nullable]
+    if missing:
+        with engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _table(metadata: MetaData, name: str, *columns: Column) -> Table:

@@ -33,7 +33,9 @@ transfers = Table(
     Column("subject", String(64), nullable=False, index=True),
     Column("counterpart", String(64), nullable=False, index=True),  # recipient, or the sender of a receipt
     Column("items", JSON, nullable=True),
-    Column("basis", String(64), nullable=False),  # the consent id (or typed legal basis)
+    Column("basis", String(64), nullable=False),  # the consent id, or the legal basis code
+    Column("basis_kind", String(16), nullable=True),  # consent | legal_basis (NULL: projected before, a consent)
+    Column("statute", String(200), nullable=True),  # the law cited for a legal basis
     Column("on", String(40), nullable=False),
     Column("tenant", String(6), nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
@@ -87,15 +89,29 @@ class PrivacyRecords(SqlProjection):
         counterpart = d.get(spec.get("recipient") or spec.get("sender"))
         for entry in entries:
             who = str(entry[spec["subject"]]) if "subject" in spec else subject
+            kind_of_basis, basis = _basis(entry, spec)
             conn.execute(transfers.insert().values(
                 event_id=e.id, entry=who[:36], kind=kind, event_type=e.type, aggregate_id=e.subject, subject=who,
-                counterpart=str(counterpart), items=d.get(spec.get("items", ""), None), basis=str(entry[spec["basis"]]),
-                on=str(d[spec["on"]]), tenant=e.tenant, time=at))
+                counterpart=str(counterpart), items=d.get(spec.get("items", ""), None), basis=basis,
+                basis_kind=kind_of_basis, statute=entry.get(spec.get("statute", "")), on=str(d[spec["on"]]),
+                tenant=e.tenant, time=at))
 
     @staticmethod
     def _subject(conn: Connection, aggregate_id: str) -> str:
         row = conn.execute(select(subjects.c.subject).where(subjects.c.aggregate_id == aggregate_id)).first()
         return row.subject if row else aggregate_id
+
+
+def _basis(entry: dict[str, Any], spec: dict[str, str]) -> tuple[str, str]:
+    """What a provision rests on: ("legal_basis", its code) or ("consent", the consent id). The
+    domain refuses a provision with neither, so one here is a broken contract: fail loudly."""
+    code = entry.get(spec.get("legal_basis", ""))
+    if code:
+        return "legal_basis", str(code)
+    consent = entry.get(spec["basis"])
+    if not consent:
+        raise ValueError(f"a provision resting on neither a consent nor a legal basis: {spec}")
+    return "consent", str(consent)
 
 
 def transfers_of(engine: Engine, *, subject: str | None, counterpart: str | None) -> list[dict[str, Any]]:
@@ -105,7 +121,10 @@ def transfers_of(engine: Engine, *, subject: str | None, counterpart: str | None
     if counterpart:
         query = query.where(transfers.c.counterpart == counterpart)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for r in rows:
+        r["basis_kind"] = r["basis_kind"] or "consent"  # rows projected before legal bases existed
+    return rows
 
 
 def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[dict[str, Any]]:

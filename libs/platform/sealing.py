@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, DateTime, Engine, LargeBinary, MetaData, String, Table, select
+from sqlalchemy import Column, ColumnElement, DateTime, Engine, LargeBinary, MetaData, String, Table, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from libs.domain.errors import DomainError
@@ -128,6 +128,12 @@ class Sealer:
 
     def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
         return self._master.decrypt(wrapped[:12], wrapped[12:], subject.encode())
+
+
+def key_still_held(subject: ColumnElement) -> ColumnElement[bool]:
+    """SQL condition on a read model in the sealer's database: the subject named by that column
+    still has a live key (e.g. an erasure recorded before a crash, whose key was not yet forgotten)."""
+    return exists().where(subject_keys.c.subject == subject, subject_keys.c.wrapped_key.is_not(None))
 
 
 class SubjectForgotten(DomainError):

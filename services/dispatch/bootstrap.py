@@ -10,7 +10,12 @@ from libs.platform.settings import Settings
 from services.dispatch.api.routes import deployments, dispatches, roster
 from services.dispatch.application import DispatchApplication
 from services.dispatch.consumers import make_consumers, make_read_models
-from services.dispatch.jobs import SWEEP_INTERVAL_SECONDS, end_dispatches_of_ended_supporters
+from services.dispatch.jobs import (
+    RETENTION_INTERVAL_SECONDS,
+    SWEEP_INTERVAL_SECONDS,
+    end_dispatches_of_ended_supporters,
+    end_retention,
+)
 
 
 def make_application(runtime: Runtime) -> DispatchApplication:
@@ -26,7 +31,8 @@ SPEC = ServiceSpec(
     make_application=make_application,
     make_consumers=make_consumers,
     make_read_models=make_read_models,
-    jobs=[("end-dispatches-of-ended-supporters", SWEEP_INTERVAL_SECONDS, end_dispatches_of_ended_supporters)],
+    jobs=[("end-dispatches-of-ended-supporters", SWEEP_INTERVAL_SECONDS, end_dispatches_of_ended_supporters),
+          ("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],
 )
 
 

@@ -4,11 +4,13 @@ The REGISTRY consumer ends running dispatches when it learns of the end. A dispa
 very moment the end arrived (the start read the entry before the consumer marked it, the consumer
 looked for running dispatches before the start committed) would escape it; this sweep ends such a
 dispatch within a minute. The same holds for deployments to places and programmes.
+
+The person's data on a dispatch that ended more than RETENTION_YEARS ago is erased.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import and_, select
@@ -19,8 +21,11 @@ from services.dispatch.consumers import DEPLOYMENT_END, ENDINGS
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.projections import deployments, dispatches, roster
+from services.dispatch.queries import retention_candidates
 
 SWEEP_INTERVAL_SECONDS = 60.0
+RETENTION_YEARS = 3  # disclosure records to the supporter ≥ 3 years (APPI 規則第20条〜第25条)
+RETENTION_INTERVAL_SECONDS = 3600.0
 END_REASON = {why: reason for why, _, _, reason in ENDINGS.values()}
 
 
@@ -44,3 +49,12 @@ def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons
             runtime.application.save(item)
             ended.append(aggregate_id)
     return ended
+
+
+def end_retention(runtime: Runtime) -> list[UUID]:
+    """SubjectDataErased (basis retention_ended) once per dispatch ended more than RETENTION_YEARS
+    ago, then its key destroyed; nothing younger is touched."""
+    runtime.catch_up()
+    today = datetime.now(JST).date()
+    candidates = retention_candidates(runtime.engine, today - timedelta(days=365 * RETENTION_YEARS - 1))
+    return runtime.application.end_retention(today, candidates, RETENTION_YEARS)

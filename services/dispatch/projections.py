@@ -35,6 +35,7 @@ dispatches = Table(
     Column("started_on", Date),
     Column("ended_on", Date),
     Column("end_reason", String(40)),
+    Column("erased", Boolean, nullable=True),  # added later: NULL on rows projected before
 )
 deployments = Table(
     "ds_deployments", metadata,
@@ -109,6 +110,8 @@ class DispatchReadModel(SqlProjection):
                 conn.execute(dispatches.update().where(this).values(
                     status="ended", ended_on=_d(d["ended_on"]), end_reason=d["reason"]))
                 conn.execute(tasks.update().where(tasks.c.dispatch_id == e.subject).values(open=False))
+            case "SubjectDataErased":
+                conn.execute(dispatches.update().where(this).values(erased=True))
             case "ActivityReported" if d["next_step"] != "continue":
                 conn.execute(tasks.insert().values(
                     report_id=d["report_id"], dispatch_id=e.subject, tenant=e.tenant,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
+
+from libs.platform.sealing import key_still_held
 
 from services.dispatch.projections import deployments, dispatches, roster, targets, tasks
 
@@ -75,3 +78,12 @@ def deployment_target(engine: Engine, target_id: UUID) -> dict | None:
     if not rows:
         return None
     return {**rows[0], "local_governments": rows[0]["local_governments"].split()}
+
+
+def retention_candidates(engine: Engine, ended_before: date) -> list[UUID]:
+    """Dispatches ended before the date whose person's data is not erased (the aggregate has the
+    final say), and erased ones whose key outlived a crash."""
+    query = select(dispatches.c.dispatch_id).where(or_(
+        and_(dispatches.c.status == "ended", dispatches.c.ended_on < ended_before, dispatches.c.erased.is_not(True)),
+        and_(dispatches.c.erased.is_(True), key_still_held(dispatches.c.dispatch_id))))
+    return [UUID(r["dispatch_id"]) for r in _rows(engine, query)]

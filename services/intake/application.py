@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 from libs.domain.codes import is_prefecture, prefecture_of, validate_lg_code
 from libs.domain.errors import VersionMismatch
+from libs.domain.legal_bases import check_legal_basis
 from libs.platform.application import ServiceApplication, new_id
 from libs.platform.auth import NotAllowed, Principal
 from services.intake.domain.agency import Agency
@@ -132,22 +133,35 @@ class IntakeApplication(ServiceApplication):
         return Recorded(case, consultation_id, created=True)
 
     def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
-              idempotency_key: str | None) -> tuple[Case, UUID]:
+              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> tuple[Case, UUID]:
         agency = self.agency(agency_id)
         referral_id = new_id("referral", str(case_id), idempotency_key)
         case = self.get_case(actor, case_id)
         if str(referral_id) in case.referrals:
             return case, referral_id
+        basis = self._legal_basis(case_id, legal_basis)
         self.act(actor, case_id, None, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id,
                                                          category=agency.category, items=items,
-                                                         referred_on=referred_on))
+                                                         referred_on=referred_on, **basis))
         return self.get_case(actor, case_id), referral_id
 
     def share(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], on: date,
-              purpose: str) -> tuple[Case, UUID]:
+              purpose: str, legal_basis: dict[str, Any] | None = None) -> tuple[Case, str]:
         agency = self.agency(agency_id)
+        self.get_case(actor, case_id)
+        basis = self._legal_basis(case_id, legal_basis)
         return self.act(actor, case_id, None, lambda c: c.share_with(
-            agency_id=agency.id, category=agency.category, items=items, disclosed_on=on, purpose=purpose))
+            agency_id=agency.id, category=agency.category, items=items, disclosed_on=on, purpose=purpose,
+            **basis))
+
+    def _legal_basis(self, case_id: UUID, stated: dict[str, Any] | None) -> dict[str, Any]:
+        """The legal basis as the case records it: checked before anything is sealed (a refused
+        request writes nothing, not even a key), the reason sealed under the person's key."""
+        if not stated:
+            return {}
+        reason = stated.get("reason") or None
+        check_legal_basis(stated["code"], statute=stated.get("statute"), has_reason=reason is not None)
+        return {"legal_basis": stated["code"], "statute": stated.get("statute"), "reason": self.seal(case_id, reason)}
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date, requested_by: str | None,
@@ -159,14 +173,9 @@ class IntakeApplication(ServiceApplication):
         return case, request_id
 
     def erase_subject(self, actor: Principal, case_id: UUID, *, erased_on: date, basis: str) -> Case:
-        """Crypto-shredding: record SubjectErased, then destroy the person's key. A crash between the
-        two leaves the event recorded and the key alive; repeating the call finishes the job."""
+        """Crypto-shredding: record SubjectErased, then destroy the person's key."""
         case = self.get_case(actor, case_id)
-        if not case.erased:
-            case.erase(erased_on=erased_on, basis=basis)
-            self.save(case)
-        self.sealer.forget(str(case_id))
-        return case
+        return self.erase_personal_data(case, lambda c: c.erase(erased_on=erased_on, basis=basis))
 
     def receive_rights_request(self, actor: Principal, *, case_id: UUID, kind: str, received_on: date,
                                idempotency_key: str | None) -> RightsRequest:
@@ -261,18 +270,14 @@ class IntakeApplication(ServiceApplication):
         return {"municipality": validate_lg_code(actor.org)}
 
     def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
-        """The retention job: erase every candidate whose retention period has ended; the
-        SubjectErased event (basis retention_ended) is the record that it did."""
+        """The retention job: erase every candidate whose retention period has ended (the
+        SubjectErased event, basis retention_ended, records that it did), and finish an erasure
+        recorded earlier whose key outlived a crash."""
         erased = []
         for case_id in candidates:
             case = self.existing(Case, case_id)
-            if case is not None and case.retention_ended(today, years):
-                # Key first: forgetting is idempotent, so a crash before the event is recorded
-                # leaves the case a candidate and the next run records it; the reverse order could
-                # leave a case marked erased whose key lives on.
-                self.sealer.forget(str(case_id))
-                case.erase(erased_on=today, basis="retention_ended")
-                self.save(case)
+            if case is not None and (case.erased or case.retention_ended(today, years)):
+                self.erase_personal_data(case, lambda c: c.erase(erased_on=today, basis="retention_ended"))
                 erased.append(case_id)
         return erased
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from libs.domain.codes import prefecture_of
+from libs.platform.sealing import key_still_held
 from services.intake.projections import activity, agencies, backups, cases, centres, places, referrals, rights_requests
 
 
@@ -64,9 +65,11 @@ def rights_requests_of(engine: Engine, centre_id: str, *, open_only: bool, today
 
 
 def retention_candidates(engine: Engine, closed_before: date) -> list[str]:
-    """Closed, not yet erased cases closed before the date (the aggregate has the final say)."""
-    query = select(cases.c.case_id).where(cases.c.status == "closed", cases.c.erased.is_(False),
-                                          cases.c.closed_on < closed_before)
+    """Closed, not yet erased cases closed before the date (the aggregate has the final say), and
+    erased cases whose key outlived a crash."""
+    query = select(cases.c.case_id).where(or_(
+        and_(cases.c.status == "closed", cases.c.erased.is_(False), cases.c.closed_on < closed_before),
+        and_(cases.c.erased.is_(True), key_still_held(cases.c.case_id))))
     return [r["case_id"] for r in _rows(engine, query)]
 
 

@@ -141,7 +141,7 @@ class RegistryApplication(ServiceApplication):
         """Run one command on a supporter as an officer of its registrar (or, where allowed, as
         the supporter), honouring If-Match; `others` are saved in the same transaction."""
         supporter = self.get_supporter(actor, supporter_id)
-        officer = actor.has(*OFFICERS) and actor.org == supporter.tenant
+        officer = _officer_of(actor, supporter)
         themself = self_service and actor.has("supporter") and actor.sub == str(supporter.id)
         if not (officer or themself):
             raise NotAllowed("only the registrar's officers (or, for this, the supporter)")
@@ -175,12 +175,23 @@ class RegistryApplication(ServiceApplication):
             max_term_years=registrar.max_term_years))
 
     def erase_supporter(self, actor: Principal, supporter_id: UUID, *, erased_on: date, basis: str) -> Supporter:
-        """Record SupporterDataErased, then destroy the key (repeatable if the second step failed)."""
+        """Record SupporterDataErased, then destroy the key."""
         supporter = self.get_supporter(actor, supporter_id)
-        if not supporter.erased:
-            self.act(actor, supporter_id, None, lambda s: s.erase(erased_on=erased_on, basis=basis))
-        self.sealer.forget(str(supporter_id))
-        return self.get_supporter(actor, supporter_id)
+        if not _officer_of(actor, supporter):
+            raise NotAllowed("only the registrar's officers")
+        return self.erase_personal_data(supporter, lambda s: s.erase(erased_on=erased_on, basis=basis))
+
+    def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
+        """The retention job: erase the data of every candidate whose registration ended more than
+        `years` ago (SupporterDataErased, basis retention_ended), and finish an erasure recorded
+        earlier whose key outlived a crash."""
+        erased = []
+        for supporter_id in candidates:
+            supporter = self.existing(Supporter, supporter_id)
+            if supporter is not None and (supporter.erased or supporter.retention_ended(today, years)):
+                self.erase_personal_data(supporter, lambda s: s.erase(erased_on=today, basis="retention_ended"))
+                erased.append(supporter_id)
+        return erased
 
     def expire_due(self, today: date, candidates: list[UUID]) -> list[UUID]:
         """Record RegistrationExpired once for each candidate whose term has ended."""
@@ -210,7 +221,9 @@ class RegistryApplication(ServiceApplication):
             supporter = self._supporter_of(tenant, supporter_id)
             if not supporter.is_current(provided_on) or not supporter.is_current(today_jst()):
                 raise NotEligibleForRoster(
-                    f"supporter {supporter_id} has no current registration with an unwithdrawn consent",
+                    f"supporter {supporter_id} has no current registration with an unwithdrawn consent"
+                    + (" (the use of their data is suspended: 利用停止)" if supporter.use_suspended else ""),
+                    use_suspended=supporter.use_suspended,
                     supporter_id=str(supporter_id), current_status=supporter.status)
             entries.append({"supporter_id": str(supporter.id), "registration_number": supporter.registration_number,
                             "consent_id": str(supporter.consent_id), "term_ends_on": supporter.term_ends_on.isoformat()})
@@ -228,6 +241,10 @@ class RegistryApplication(ServiceApplication):
     def officer_tenant(actor: Principal) -> str:
         actor.require(*OFFICERS)
         return validate_lg_code(actor.org)
+
+
+def _officer_of(actor: Principal, supporter: Supporter) -> bool:
+    return actor.has(*OFFICERS) and actor.org == supporter.tenant
 
 
 def _sees(actor: Principal, supporter: Supporter) -> bool:

@@ -10,7 +10,12 @@ from libs.platform.settings import Settings
 from services.registry.api.routes import rosters, supporters, training
 from services.registry.application import RegistryApplication
 from services.registry.consumers import make_read_models
-from services.registry.jobs import EXPIRY_INTERVAL_SECONDS, expire_registrations
+from services.registry.jobs import (
+    EXPIRY_INTERVAL_SECONDS,
+    RETENTION_INTERVAL_SECONDS,
+    end_retention,
+    expire_registrations,
+)
 
 
 def make_application(runtime: Runtime) -> RegistryApplication:
@@ -25,7 +30,8 @@ SPEC = ServiceSpec(
     routers=[training.router, supporters.router, rosters.router],
     make_application=make_application,
     make_read_models=make_read_models,
-    jobs=[("expire-registrations", EXPIRY_INTERVAL_SECONDS, expire_registrations)],
+    jobs=[("expire-registrations", EXPIRY_INTERVAL_SECONDS, expire_registrations),
+          ("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],
 )
 
 

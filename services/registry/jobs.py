@@ -1,14 +1,19 @@
-"""Periodic work of the registry: registrations whose term has ended expire by themselves."""
+"""Periodic work of the registry: registrations whose term has ended expire by themselves; the
+personal data of registrations that ended more than RETENTION_YEARS ago is erased."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
+from datetime import timedelta
+
 from libs.platform.service import Runtime
 from services.registry.application import today_jst
-from services.registry.queries import expiry_candidates
+from services.registry.queries import expiry_candidates, retention_candidates
 
 EXPIRY_INTERVAL_SECONDS = 60.0
+RETENTION_YEARS = 3  # roster provision records ≥ 3 years (APPI 規則第20条〜第25条)
+RETENTION_INTERVAL_SECONDS = 3600.0
 
 
 def expire_registrations(runtime: Runtime) -> list[UUID]:
@@ -17,3 +22,12 @@ def expire_registrations(runtime: Runtime) -> list[UUID]:
     runtime.catch_up()
     today = today_jst()
     return runtime.application.expire_due(today, expiry_candidates(runtime.engine, today))
+
+
+def end_retention(runtime: Runtime) -> list[UUID]:
+    """SupporterDataErased (basis retention_ended) once per supporter whose registration ended more
+    than RETENTION_YEARS ago, then the key destroyed; nothing younger is touched."""
+    runtime.catch_up()
+    today = today_jst()
+    candidates = retention_candidates(runtime.engine, today - timedelta(days=365 * RETENTION_YEARS - 1))
+    return runtime.application.end_retention(today, candidates, RETENTION_YEARS)

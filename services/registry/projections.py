@@ -21,6 +21,10 @@ supporters = Table(
     Column("term_starts_on", Date),
     Column("term_ends_on", Date, index=True),
     Column("consent_active", Boolean, nullable=False),
+    # Added later (nullable: rows projected before read NULL as "not known then").
+    Column("use_suspended", Boolean, nullable=True),
+    Column("ended_on", Date, nullable=True, index=True),
+    Column("erased", Boolean, nullable=True),
 )
 roster_entries = Table(
     "rg_roster_entries", metadata,
@@ -33,6 +37,10 @@ roster_entries = Table(
     Column("consent_id", String(36), nullable=False),
     Column("items", Text, nullable=False),
 )
+
+
+ENDINGS = {"RegistrationRefused": ("refused", "refused_on"), "RegistrationExpired": ("expired", "term_ended_on"),
+           "RegistrationWithdrawn": ("withdrawn", "withdrawn_on"), "RegistrationRevoked": ("revoked", "revoked_on")}
 
 
 def _d(value: str) -> date:
@@ -64,11 +72,15 @@ class RegistryReadModel(SqlProjection):
                     term_starts_on=_d(d["term_starts_on"]), term_ends_on=_d(d["term_ends_on"])))
             case "RegistrationRenewed":
                 conn.execute(supporters.update().where(where).values(
-                    status="registered", term_starts_on=_d(d["term_starts_on"]), term_ends_on=_d(d["term_ends_on"])))
+                    status="registered", term_starts_on=_d(d["term_starts_on"]), term_ends_on=_d(d["term_ends_on"]),
+                    ended_on=None))
             case "RegistrationRefused" | "RegistrationExpired" | "RegistrationWithdrawn" | "RegistrationRevoked":
-                status = {"RegistrationRefused": "refused", "RegistrationExpired": "expired",
-                          "RegistrationWithdrawn": "withdrawn", "RegistrationRevoked": "revoked"}[e.name]
-                conn.execute(supporters.update().where(where).values(status=status))
+                status, on = ENDINGS[e.name]
+                conn.execute(supporters.update().where(where).values(status=status, ended_on=_d(d[on])))
+            case "SupporterUseSuspended" | "SupporterUseResumed":
+                conn.execute(supporters.update().where(where).values(use_suspended=e.name == "SupporterUseSuspended"))
+            case "SupporterDataErased":
+                conn.execute(supporters.update().where(where).values(erased=True))
             case "RosterProvided":
                 for entry in d["entries"]:
                     conn.execute(roster_entries.insert().values(

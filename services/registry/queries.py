@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
+from libs.platform.sealing import key_still_held
+
+from services.registry.domain.supporter import ENDED
 from services.registry.projections import roster_entries, supporters
 
 
@@ -35,8 +38,20 @@ def expiry_candidates(engine: Engine, today: date) -> list[UUID]:
 def current_supporters(engine: Engine, tenant: str, on: date) -> list[UUID]:
     query = select(supporters.c.supporter_id).where(
         supporters.c.tenant == tenant, supporters.c.status == "registered", supporters.c.consent_active.is_(True),
-        supporters.c.term_starts_on <= on, supporters.c.term_ends_on >= on,
+        supporters.c.use_suspended.is_not(True), supporters.c.term_starts_on <= on, supporters.c.term_ends_on >= on,
     ).order_by(supporters.c.registration_number)
+    with engine.connect() as conn:
+        return [UUID(r.supporter_id) for r in conn.execute(query)]
+
+
+def retention_candidates(engine: Engine, ended_before: date) -> list[UUID]:
+    """Supporters whose registration ended before the date and whose data is not erased (the
+    aggregate has the final say; rows projected before ended_on was kept have none, so the
+    aggregate decides for them too), and erased ones whose key outlived a crash."""
+    ended = or_(supporters.c.ended_on < ended_before, supporters.c.ended_on.is_(None))
+    query = select(supporters.c.supporter_id).where(or_(
+        and_(supporters.c.status.in_(ENDED), ended, supporters.c.erased.is_not(True)),
+        and_(supporters.c.erased.is_(True), key_still_held(supporters.c.supporter_id))))
     with engine.connect() as conn:
         return [UUID(r.supporter_id) for r in conn.execute(query)]
 

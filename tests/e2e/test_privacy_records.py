@@ -8,7 +8,9 @@ from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from tests.harness import eventually
+from libs.platform.cloudevents import Envelope
+from libs.platform.sealing import is_sealed
+from tests.harness import eventually, stream_messages
 
 
 def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state_by_instant(
@@ -90,3 +92,77 @@ def test_consent_receipts_are_signed_and_show_the_kantara_fields_and_the_current
     with registry.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         receipt = _verified(me.get(f"/v1/supporters/{sid}/consent-receipt").json())
         assert receipt["noticeVersion"] == "資料4-v1" and not receipt["sensitive"]
+
+
+ABUSE_ACT = "児童虐待の防止等に関する法律 第6条第1項"
+CIRCUMSTANCES = "本人は意識がなく家族とも連絡がつかない"
+
+
+def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_the_records_say_which(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    jido = _agency(intake, "東京都児童相談センター", "child_guidance_centre")
+    clinic = _agency(intake, "神田クリニック", "medical_institution")
+    base = f"/v1/cases/{case_id}"
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        notified = staff.post(f"{base}/disclosures", json={
+            "agency_id": jido, "items": ["name", "address"], "on": "2016-05-02", "purpose": "other",
+            "legal_basis": {"code": "required_by_law", "statute": ABUSE_ACT}})
+        assert notified.status_code == 201, notified.text
+        referred = staff.post(f"{base}/referrals", json={
+            "agency_id": clinic, "items": ["name", "medical_history"], "referred_on": "2016-05-03",
+            "legal_basis": {"code": "protection_of_life", "reason": CIRCUMSTANCES}})
+        assert referred.status_code == 201, referred.text
+        assert len(referred.json()["referrals"]) == 1 and referred.json()["consents"] == {}
+        timeline = staff.get(f"{base}/timeline").json()["events"]  # opened for the centre's staff
+        [opened] = [e["data"] for e in timeline if e["data"].get("legal_basis") == "protection_of_life"]
+        assert opened["reason"] == CIRCUMSTANCES and opened["consent_id"] is None
+    with intake.client(role="auditor", org="ppc") as auditor:
+        records = eventually(lambda: (r := auditor.get("/v1/audit/provisions", params={"subject": case_id})
+                                      .json()["data"]) and len(r) == 2 and r)
+        assert [(p["counterpart"], p["basis_kind"], p["basis"], p["statute"]) for p in records] == [
+            (jido, "legal_basis", "required_by_law", ABUSE_ACT), (clinic, "legal_basis", "protection_of_life", None)]
+        assert records[0]["event_type"] == "jp.tsunagu.intake.CaseInfoDisclosed.v2"
+    published = eventually(lambda: (p := [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")
+                                          if b"CaseInfoDisclosed" in m.data]) and len(p) == 2 and p)
+    assert [e.data["legal_basis"] for e in published] == ["required_by_law", "protection_of_life"]
+    assert is_sealed(published[1].data["reason"])  # the circumstances describe the person
+    for m in stream_messages(nats_server.url, "INTAKE"):
+        assert CIRCUMSTANCES not in m.data.decode() and "山田太郎" not in m.data.decode()
+
+
+def test_a_provision_with_neither_consent_nor_a_justified_legal_basis_is_refused_and_writes_nothing(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    jido = _agency(intake, "東京都児童相談センター", "child_guidance_centre")
+    base = f"/v1/cases/{case_id}"
+    share = {"agency_id": jido, "items": ["name"], "on": "2016-05-02", "purpose": "other"}
+    with intake.client(role="auditor", org="ppc") as auditor:
+        logged = len(auditor.get("/v1/audit/events", params={"limit": 1000}).json()["data"])
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        version = staff.get(base).json()["version"]
+        refusals = [
+            (share, 409, "consent-missing"),
+            ({**share, "legal_basis": {"code": "required_by_law"}}, 422, "invalid-legal-basis"),
+            ({**share, "legal_basis": {"code": "public_health_or_child_welfare", "statute": ABUSE_ACT}}, 422,
+             "invalid-legal-basis"),
+            ({**share, "legal_basis": {"code": "cooperation_with_authority", "reason": "捜査への協力"}}, 422,
+             "invalid-legal-basis"),
+            ({**share, "legal_basis": {"code": "because_it_helps", "reason": "x"}}, 422, "invalid-input"),
+            ({**share, "legal_basis": {"code": "required_by_law", "statute": "x" * 201}}, 422, "invalid-input"),
+            ({**share, "legal_basis": {"code": "required_by_law", "statute": ABUSE_ACT, "note": "?"}}, 422,
+             "invalid-input"),
+        ]
+        for body, status, slug in refusals:
+            r = staff.post(f"{base}/disclosures", json=body)
+            assert (r.status_code, r.json()["type"].rsplit("/", 1)[-1]) == (status, slug), (body, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+        r = staff.post(f"{base}/referrals", json={"agency_id": jido, "referred_on": "2016-05-02",
+                                                  "legal_basis": {"code": "protection_of_life"}})
+        assert r.status_code == 422 and r.json()["missing"] == ["reason"]
+        assert staff.get(base).json()["version"] == version
+    with intake.client(role="auditor", org="ppc") as auditor:
+        assert len(auditor.get("/v1/audit/events", params={"limit": 1000}).json()["data"]) == logged
+        assert auditor.get("/v1/audit/provisions", params={"subject": case_id}).json()["data"] == []

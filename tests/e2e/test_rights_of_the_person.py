@@ -130,3 +130,110 @@ def test_registry_and_dispatch_erase_only_after_the_end_and_keep_their_records(n
     assert dispatch.runtime.sealer.open(stored.details) == "[erased]"
     other = dispatch.runtime.application.repository.get(UUID(kept["id"]))  # the same person's other dispatch
     assert dispatch.runtime.sealer.open(other.details) == {"name": "同じ人"}
+
+
+def test_a_supporters_suspension_of_use_keeps_them_off_rosters_until_resumed(nats_server, start_service):
+    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+
+    registry = start_service("registry", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        suspended, other = registered(officer)["id"], registered(officer)["id"]
+        r = officer.post(f"/v1/supporters/{suspended}/use-suspension", json={"on": DAY})
+        assert r.status_code == 200 and r.json()["use_suspended"] is True
+        assert officer.post(f"/v1/supporters/{suspended}/use-suspension", json={"on": DAY}).status_code == 409
+        named = officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY,
+                                                  "supporter_ids": [suspended, other]})
+        assert named.status_code == 409 and named.json()["use_suspended"] is True
+        everyone = eventually(lambda: (r := officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}))
+                              .status_code == 201 and r)
+        assert [e["supporter_id"] for e in everyone.json()["entries"]] == [other]
+        officer.post(f"/v1/supporters/{suspended}/use-resumption", json={"on": DAY}).raise_for_status()
+        again = officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY,
+                                                  "supporter_ids": [suspended]})
+        assert again.status_code == 201 and [e["supporter_id"] for e in again.json()["entries"]] == [suspended]
+    with registry.client(role="auditor", org="ppc") as auditor:
+        provided = auditor.get("/v1/audit/provisions", params={"subject": suspended}).json()["data"]
+        assert len(provided) == 1  # only after the resumption
+
+
+def test_the_persons_details_on_a_dispatch_are_corrected_sealed_even_after_the_end(nats_server, start_service):
+    from libs.platform.cloudevents import Envelope
+    from tests.harness import stream_messages
+
+    dispatch = start_service("dispatch", nats_server.url)
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
+                                               "subject_details": {"name": "佐藤花子", "address": "旧住所"}}).json()
+        base = f"/v1/dispatches/{d['id']}"
+        city.post(f"{base}/stop-request", json={"on": DAY}).raise_for_status()
+        r = city.post(f"{base}/corrections", json={"details": {"name": "佐藤花子", "address": "千代田区2-2"}, "on": DAY})
+        assert r.status_code == 200, r.text
+        assert city.post(f"{base}/corrections", json={"details": {}, "on": DAY}).status_code == 422
+        assert city.post(f"{base}/corrections", json={"details": {"nickname": "x"}, "on": DAY}).status_code == 422
+        assert [e["type"].split(".")[3] for e in city.get(f"{base}/timeline").json()["events"]][-1] == \
+            "SubjectDetailsCorrected"
+    stored = dispatch.runtime.application.repository.get(UUID(d["id"]))
+    assert dispatch.runtime.sealer.open(stored.details) == {"name": "佐藤花子", "address": "千代田区2-2"}
+    published = eventually(lambda: [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "DISPATCH")
+                                    if b"SubjectDetailsCorrected" in m.data])
+    assert published[0].data["details"]["alg"] == "A256GCM"
+    assert all("千代田区2-2" not in m.data.decode() for m in stream_messages(nats_server.url, "DISPATCH"))
+
+
+def test_registry_and_dispatch_retention_jobs_erase_once_only_what_ended_over_three_years_ago(
+        nats_server, start_service):
+    from services.dispatch.jobs import end_retention as end_dispatch_retention
+    from services.registry.jobs import end_retention as end_registry_retention
+    from services.registry.jobs import expire_registrations
+    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        old = registered(officer, issued_on=date(2016, 7, 1))["id"]  # its 2-year term ended 2018-06-30
+        recent = registered(officer)["id"]
+        current = registered(officer)["id"]
+        officer.post(f"/v1/supporters/{recent}/withdrawal", json={"withdrawn_on": DAY, "reason": "r"}).raise_for_status()
+    assert [str(s) for s in expire_registrations(registry.runtime)] == [old]
+    assert [str(s) for s in end_registry_retention(registry.runtime)] == [old]
+    assert end_registry_retention(registry.runtime) == []  # once
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        assert officer.get(f"/v1/supporters/{old}").json()["details"] == "[erased]"
+        for kept in (recent, current):
+            assert officer.get(f"/v1/supporters/{kept}").json()["details"]["name"]
+        last = officer.get(f"/v1/supporters/{old}/history").json()["events"][-1]
+        assert last["type"].endswith("SupporterDataErased.v1") and last["data"]["basis"] == "retention_ended"
+
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        ids = [city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": "2016-07-01",
+                                                 "subject_details": {"name": name}}).json()["id"]
+               for name in ("昔の人", "最近の人", "続いている人")]
+        city.post(f"/v1/dispatches/{ids[0]}/stop-request", json={"on": "2016-08-01"}).raise_for_status()
+        city.post(f"/v1/dispatches/{ids[1]}/stop-request", json={"on": DAY}).raise_for_status()
+    assert [str(i) for i in end_dispatch_retention(dispatch.runtime)] == [ids[0]]
+    assert end_dispatch_retention(dispatch.runtime) == []
+    opened = [dispatch.runtime.sealer.open(dispatch.runtime.application.repository.get(UUID(i)).details) for i in ids]
+    assert opened == ["[erased]", {"name": "最近の人"}, {"name": "続いている人"}]
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        last = city.get(f"/v1/dispatches/{ids[0]}/timeline").json()["events"][-1]
+        assert last["type"].endswith("SubjectDataErased.v1") and last["data"]["basis"] == "retention_ended"
+
+
+def test_an_erasure_recorded_before_a_crash_whose_key_lived_on_is_finished_by_the_retention_job(
+        nats_server, start_service):
+    from services.intake.jobs import end_retention
+
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    app = intake.runtime.application
+    case = app.repository.get(UUID(case_id))
+    case.erase(erased_on=date.today(), basis="request_granted")  # recorded, then the process "crashed"
+    app.save(case)
+    assert intake.runtime.sealer.open(case.personal_details)["name"] == "山田太郎"
+    assert [str(i) for i in end_retention(intake.runtime)] == [case_id]
+    assert end_retention(intake.runtime) == []
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        assert staff.get(f"/v1/cases/{case_id}").json()["personal_details"] == "[erased]"
+        erasures = [e for e in staff.get(f"/v1/cases/{case_id}/timeline").json()["events"]
+                    if e["type"].endswith("SubjectErased.v1")]
+        assert [e["data"]["basis"] for e in erasures] == ["request_granted"]  # recorded once

@@ -51,6 +51,13 @@ class DetailsCreate(_Strict):
     details: SubjectDetails
 
 
+class CorrectionCreate(_Strict):
+    """訂正: the person's details as corrected (sealed again under this dispatch's key)."""
+
+    details: SubjectDetails
+    on: date
+
+
 class AssignmentCreate(_Strict):
     supporter_id: UUID
     assigned_on: date

@@ -31,6 +31,7 @@ def _check_codes(values: list[str], allowed: tuple[str, ...], what: str) -> None
 class Dispatch(Aggregate):
     DispatchRequested = contracts.DispatchRequested
     SubjectDetailsRecorded = contracts.SubjectDetailsRecorded
+    SubjectDetailsCorrected = contracts.SubjectDetailsCorrected
     SupporterAssigned = contracts.SupporterAssigned
     SubjectConsented = contracts.SubjectConsented
     SupporterConsented = contracts.SupporterConsented
@@ -68,6 +69,7 @@ class Dispatch(Aggregate):
         self.reviewed: set[UUID] = set()
         self.disclosures = 0
         self.end_reason: str | None = None
+        self.ended_on: date | None = None
         self.erased = False
 
     @classmethod
@@ -95,6 +97,17 @@ class Dispatch(Aggregate):
 
     @event(SubjectDetailsRecorded)
     def _details(self, details: dict) -> None:
+        self.details = details
+
+    def correct_subject_details(self, *, details: dict, corrected_on: date) -> None:
+        if self.erased:
+            raise WrongDispatchStatus("the person's data in this dispatch was erased", current_status=self.status)
+        if not details:
+            raise InvalidDispatchInput("nothing to correct: send the corrected details")
+        self._details_corrected(details=details, corrected_on=corrected_on)
+
+    @event(SubjectDetailsCorrected)
+    def _details_corrected(self, details: dict, corrected_on: date) -> None:
         self.details = details
 
     def assign(self, *, supporter_id: UUID, registration_number: str, roster_entry_id: UUID,
@@ -291,6 +304,7 @@ class Dispatch(Aggregate):
     def _ended(self, reason: str, ended_on: date, supporter_id: UUID | None, cause_event_id: str | None) -> None:
         self.status = "ended"
         self.end_reason = reason
+        self.ended_on = ended_on
 
     def erase(self, *, erased_on: date, basis: str) -> None:
         self._require("ended")
@@ -303,6 +317,17 @@ class Dispatch(Aggregate):
     @event(SubjectDataErased)
     def _erased(self, erased_on: date, basis: str) -> None:
         self.erased = True
+
+    def retention_ended(self, today: date, years: int) -> bool:
+        """Ended more than `years` ago and not erased yet. Every disclosure to the supporter came
+        before the end, so its records (APPI 規則第20条〜第25条: ≥ 3 years) are as old."""
+        if self.status != "ended" or self.erased or self.ended_on is None:
+            return False
+        try:
+            kept_until = self.ended_on.replace(year=self.ended_on.year + years)
+        except ValueError:  # 29 February
+            kept_until = self.ended_on.replace(year=self.ended_on.year + years, day=28)
+        return kept_until < today
 
     # -- helpers --------------------------------------------------------------------------------
     def open_tasks(self) -> list[UUID]:

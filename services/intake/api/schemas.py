@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from libs.domain import legal_bases
+
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]
 ClientKind = Literal["person", "family", "agency"]
@@ -195,18 +197,36 @@ class DatedCreate(_Strict):
     on: date
 
 
+class LegalBasisCreate(_Strict):
+    """A provision without consent, as APPI 第27条第1項 各号 allows (libs/domain/legal_bases)."""
+
+    code: Literal[legal_bases.CODES]  # type: ignore[valid-type]
+    statute: str | None = Field(
+        default=None, min_length=1, max_length=legal_bases.STATUTE_MAX,
+        description="the law and article relied on, e.g. 児童虐待の防止等に関する法律 第6条第1項 (required for "
+                    "required_by_law and cooperation_with_authority); a citation, published as is")
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=4000,
+        description="why the person's consent could not be obtained, or would impede the authority's duty "
+                    "(required except for required_by_law); sealed under the person's key")
+
+
 class ShareCreate(_Strict):
     agency_id: UUID
     items: list[Item] = Field(min_length=1)
     on: date
     purpose: Literal["referral", "coordination", "support_meeting", "other"] = Field(
         description="a code: the disclosure record travels on the bus, so no free text")
+    legal_basis: LegalBasisCreate | None = Field(
+        default=None, description="instead of the person's consent: the legal basis and its justification")
 
 
 class ReferralCreate(_Strict):
     agency_id: UUID
     items: list[Item] = Field(default_factory=list, description="what the agency receives with the referral")
     referred_on: date
+    legal_basis: LegalBasisCreate | None = Field(
+        default=None, description="instead of the person's consent: the legal basis and its justification")
 
 
 class FollowUpCreate(_Strict):

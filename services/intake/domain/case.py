@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import agencies, intake
 from libs.domain.codes import validate_lg_code
+from libs.domain.legal_bases import check_legal_basis
 from services.intake.domain.errors import (
     ConsentMissing,
     InvalidCase,
@@ -214,29 +215,43 @@ class Case(Aggregate):
             recipient=str(agency_id), category=category, items=items)
 
     def share_with(self, *, agency_id: UUID, category: str, items: list[str], disclosed_on: date,
-                   purpose: str) -> UUID:
+                   purpose: str, legal_basis: str | None = None, statute: str | None = None,
+                   reason: dict | None = None) -> str:
+        """Give case information to an agency under a current consent naming it, or under a stated
+        legal basis (APPI 第27条第1項) with its justification; returns what it rests on. A legal
+        basis does not depend on the person's will, so the person's 利用停止 (which stops what rests
+        on their consent) does not stop it: a provision the law allows is no unlawful use (第35条)."""
         self.require_open()
-        if self.use_suspended:
-            raise UseIsSuspended("the person asked to stop the use of their data (利用停止)")
-        consent_id = self.consent_for(agency_id, category, items)
+        if legal_basis is None:
+            if self.use_suspended:
+                raise UseIsSuspended("the person asked to stop the use of their data (利用停止)")
+            consent_id: UUID | None = self.consent_for(agency_id, category, items)
+        else:
+            check_legal_basis(legal_basis, statute=statute, has_reason=reason is not None)
+            if set(items) - set(intake.SHARE_ITEMS):
+                raise InvalidCase(f"items must be some of {intake.SHARE_ITEMS}")
+            consent_id = None
         self._disclosed(recipient_agency_id=agency_id, items=[i for i in intake.SHARE_ITEMS if i in items],
-                        consent_id=consent_id, disclosed_on=disclosed_on, purpose=purpose)
-        return consent_id
+                        consent_id=consent_id, legal_basis=legal_basis, statute=statute, reason=reason,
+                        disclosed_on=disclosed_on, purpose=purpose)
+        return str(consent_id or legal_basis)
 
     @event(CaseInfoDisclosed)
-    def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID, disclosed_on: date,
+    def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID | None,  # noqa: PLR0913
+                   legal_basis: str | None, statute: str | None, reason: dict | None, disclosed_on: date,
                    purpose: str) -> None:
         self.disclosures += 1
         self.last_provision_on = max(filter(None, (self.last_provision_on, disclosed_on)))
 
     # -- referrals (つなぎ) -------------------------------------------------------------------------
-    def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],
-              referred_on: date) -> None:
-        """Hand the case to an agency: only under a current consent naming it, and the items the
-        agency receives are a recorded disclosure."""
+    def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],  # noqa: PLR0913
+              referred_on: date, legal_basis: str | None = None, statute: str | None = None,
+              reason: dict | None = None) -> None:
+        """Hand the case to an agency: only under a current consent naming it (or a stated legal
+        basis), and the items the agency receives are a recorded disclosure."""
         self.require_open()
         self.share_with(agency_id=agency_id, category=category, items=items, disclosed_on=referred_on,
-                        purpose="referral")
+                        purpose="referral", legal_basis=legal_basis, statute=statute, reason=reason)
         self._referred(referral_id=referral_id, centre_id=self.centre_id, agency_id=agency_id,
                        agency_category=category, referred_on=referred_on)
 

@@ -1,16 +1,18 @@
-"""Versioned events: a CaseOpened stored as v1 (before the municipality of residence existed) is
-upcast on read and published as the current v2 contract."""
+"""Versioned events: a CaseOpened stored as v1 (before the municipality of residence existed) and a
+CaseInfoDisclosed stored as v1 (before legal bases) are upcast on read and published as the current
+v2 contracts."""
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from uuid import uuid4
 
 from sqlalchemy import text
 
 from libs.domain.contracts import event_type
-from libs.domain.intake import CaseOpened
+from libs.domain.intake import CaseInfoDisclosed, CaseOpened
 from libs.platform.db import eventsourcing_env, make_engine
 from libs.platform.log import LogReader
 from libs.platform.sealing import Sealer
@@ -43,6 +45,45 @@ def test_an_old_v1_case_opened_is_read_and_published_through_the_current_code(tm
         [envelope] = LogReader("intake", fresh).read(0, 10)
         assert envelope.type == event_type(CaseOpened) == "jp.tsunagu.intake.CaseOpened.v2"
         assert envelope.data["residence_municipality"] is None and envelope.data["client_kind"] == "family"
+    finally:
+        for closable in opened:
+            closable.dispose() if hasattr(closable, "dispose") else closable.close()
+        database.drop()
+
+
+def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_no_legal_basis(tmp_path):
+    database = Database(tmp_path)
+    settings = database.settings("intake", "nats://127.0.0.1:1")
+    opened: list = []
+    try:
+        engine = make_engine(settings)
+        app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened += [engine, app]
+        case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
+                         personal_details=None)
+        agency, consent = uuid4(), uuid4()
+        case.consent_to_share(consent_id=consent, given_by="person", agency_ids=[str(agency)], categories=[],
+                              items=["name"], explained_on=date(2016, 5, 1), consent_text_version="v")
+        case.share_with(agency_id=agency, category="hello_work", items=["name"], disclosed_on=date(2016, 5, 2),
+                        purpose="coordination")
+        app.save(case)
+        with engine.begin() as conn:  # rewrite the disclosure as it was stored before legal bases (v1)
+            row_id, raw = conn.execute(text(
+                "SELECT originator_version, state FROM intake_events WHERE topic LIKE '%CaseInfoDisclosed'")).one()
+            state = json.loads(bytes(raw))
+            assert state.pop("class_version") == 2
+            for field in ("legal_basis", "statute", "reason"):
+                del state[field]
+            conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
+                         {"s": json.dumps(state).encode(), "v": row_id})
+
+        fresh = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened.append(fresh)
+        assert fresh.repository.get(case.id).disclosures == 1
+        disclosed = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "CaseInfoDisclosed"]
+        assert [e.type for e in disclosed] == [event_type(CaseInfoDisclosed)] == ["jp.tsunagu.intake.CaseInfoDisclosed.v2"]
+        assert {k: disclosed[0].data[k] for k in ("consent_id", "legal_basis", "statute", "reason")} == {
+            "consent_id": str(consent), "legal_basis": None, "statute": None, "reason": None}
     finally:
         for closable in opened:
             closable.dispose() if hasattr(closable, "dispose") else closable.close()

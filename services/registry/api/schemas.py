@@ -181,6 +181,7 @@ class SupporterPublic(BaseModel):
     consent_active: bool
     consent_text_version: str | None
     continuing_trainings: int
+    use_suspended: bool = Field(description="利用停止: not provided on any roster while true")
     details: dict | str | None = Field(description="opened for the registrar and the supporter; '[erased]' after erasure")
     version: int
 
@@ -269,6 +270,10 @@ class RegistrationCard(BaseModel):
     postal_code: str | None
     address: str | None
     phone: str | None
+
+
+class DatedCreate(_Strict):
+    on: date
 
 
 class ErasureCreate(_Strict):

@@ -42,6 +42,9 @@ def check_consent(items: dict[str, bool]) -> list[str]:
     return list(contracts.CONSENT_ITEMS)
 
 
+ENDED = ("refused", "withdrawn", "revoked", "expired")
+
+
 class Supporter(Aggregate):
     RegistrationApplied = contracts.RegistrationApplied
     RegistrationConsented = contracts.RegistrationConsented
@@ -56,6 +59,8 @@ class Supporter(Aggregate):
     RevocationInquiryRecorded = contracts.RevocationInquiryRecorded
     RegistrationRevoked = contracts.RegistrationRevoked
     ContinuingTrainingAttended = contracts.ContinuingTrainingAttended
+    SupporterUseSuspended = contracts.SupporterUseSuspended
+    SupporterUseResumed = contracts.SupporterUseResumed
     SupporterDataErased = contracts.SupporterDataErased
 
     @event(RegistrationApplied)
@@ -77,6 +82,8 @@ class Supporter(Aggregate):
         self.inquiries: set[str] = set()
         self.continuing_trainings: list[tuple[UUID, date]] = []
         self.changes: list[dict] = []
+        self.use_suspended = False
+        self.ended_on: date | None = None  # when the application or registration last ended
         self.erased = False
 
     @classmethod
@@ -138,10 +145,14 @@ class Supporter(Aggregate):
     @event(RegistrationRefused)
     def _refused(self, refused_on: date, reason: dict | None) -> None:
         self.status = "refused"
+        self.ended_on = refused_on
 
     # -- while registered ------------------------------------------------------------------------
     def change_details(self, *, changed_fields: list[str], changes: dict, changed_on: date) -> None:
-        self._require("applied", "registered")
+        """登録事項の変更 (第14条) while registered; also 訂正 (APPI 第34条) of details still kept after
+        the registration ended, until they are erased."""
+        if self.erased:
+            raise WrongStatus("the supporter's data was erased", current_status=self.status)
         if not changed_fields:
             raise InvalidInput("nothing to change")
         self._changed(changed_fields=sorted(changed_fields), changes=changes, changed_on=changed_on)
@@ -153,6 +164,8 @@ class Supporter(Aggregate):
     def renew(self, *, consent_id: UUID, consent_items: dict[str, bool], consent_text_version: str,
               issued_on: date, term_years: int, max_term_years: int) -> None:
         self._require("registered", "expired")
+        if self.erased:
+            raise WrongStatus("the supporter's data was erased: a new application is needed")
         items = check_consent(consent_items)
         _check_term(issued_on, self.term_starts_on, term_years, max_term_years)
         self._consent(consent_id=consent_id, items=items, consent_text_version=consent_text_version,
@@ -165,6 +178,7 @@ class Supporter(Aggregate):
         self.status = "registered"
         self.term_starts_on = term_starts_on
         self.term_ends_on = term_ends_on
+        self.ended_on = None
 
     def expire_if_due(self, today: date) -> bool:
         """Record the expiry once, when the term has ended; otherwise do nothing."""
@@ -176,6 +190,7 @@ class Supporter(Aggregate):
     @event(RegistrationExpired)
     def _expired(self, term_ended_on: date) -> None:
         self.status = "expired"
+        self.ended_on = term_ended_on
 
     def attend_continuing_training(self, *, course_id: UUID, attended_on: date) -> None:
         self._require("registered")
@@ -203,6 +218,7 @@ class Supporter(Aggregate):
     @event(RegistrationWithdrawn)
     def _withdrawn(self, withdrawn_on: date, reason: dict | None, confidentiality_duty: str) -> None:
         self.status = "withdrawn"
+        self.ended_on = withdrawn_on
 
     def record_inquiry(self, *, kind: str, held_on: date, findings: dict | None) -> None:
         self._require("registered", "expired")
@@ -226,10 +242,32 @@ class Supporter(Aggregate):
     @event(RegistrationRevoked)
     def _revoked(self, revoked_on: date, grounds: dict, confidentiality_duty: str) -> None:
         self.status = "revoked"
+        self.ended_on = revoked_on
+
+    # -- rights of the person ------------------------------------------------------------------
+    def suspend_use(self, *, suspended_on: date) -> None:
+        if self.erased:
+            raise WrongStatus("the supporter's data was erased", current_status=self.status)
+        if self.use_suspended:
+            raise WrongStatus("the use is suspended already", current_status=self.status)
+        self._use_suspended(suspended_on=suspended_on)
+
+    @event(SupporterUseSuspended)
+    def _use_suspended(self, suspended_on: date) -> None:
+        self.use_suspended = True
+
+    def resume_use(self, *, resumed_on: date) -> None:
+        if not self.use_suspended:
+            raise WrongStatus("the use is not suspended", current_status=self.status)
+        self._use_resumed(resumed_on=resumed_on)
+
+    @event(SupporterUseResumed)
+    def _use_resumed(self, resumed_on: date) -> None:
+        self.use_suspended = False
 
     def erase(self, *, erased_on: date, basis: str) -> None:
         """Only once the registration is over; the registrar then forgets the key."""
-        self._require("refused", "withdrawn", "revoked", "expired")
+        self._require(*ENDED)
         if basis not in ("retention_ended", "request_granted"):
             raise InvalidInput("basis must be retention_ended or request_granted")
         if self.erased:
@@ -242,14 +280,30 @@ class Supporter(Aggregate):
 
     # -- queries ---------------------------------------------------------------------------------
     def is_current(self, today: date) -> bool:
-        """Registered, within the term, and the consent not withdrawn: may go on a roster."""
-        return (self.status == "registered" and self.consent_active
+        """Registered, within the term, the consent not withdrawn and the use not suspended: may go
+        on a roster."""
+        return (self.status == "registered" and self.consent_active and not self.use_suspended
                 and self.term_starts_on <= today <= self.term_ends_on)
+
+    def retention_ended(self, today: date, years: int) -> bool:
+        """The application or registration ended (refused, expired, withdrawn or revoked) more than
+        `years` ago and the data is not erased yet. Every roster provision of the supporter came
+        before the end, so its records (APPI 規則第20条〜第25条: ≥ 3 years) are as old."""
+        if self.erased or self.ended_on is None or self.status not in ENDED:
+            return False
+        return add_years(self.ended_on, years) < today
 
     def _require(self, *statuses: str) -> None:
         if self.status not in statuses:
             raise WrongStatus(f"the supporter is {self.status}; this needs {' or '.join(statuses)}",
                               current_status=self.status)
+
+
+def add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def _check_term(issued_on: date, not_before: date | None, term_years: int, max_term_years: int) -> None:

@@ -627,7 +627,7 @@ ALLOWED = {
     "check_approval": {"applied"},
     "record_screening": {"applied"},
     "refuse": {"applied"},
-    "change_details": {"applied", "registered"},
+    "change_details": set(BUILDERS),  # 訂正 (APPI 第34条) of details kept after the end, too (until erased)
     "renew": {"registered", "expired"},
     "attend_continuing_training": {"registered"},
     "withdraw": {"applied", "registered", "expired"},

@@ -15,6 +15,7 @@ from services.dispatch.api.schemas import (
     AcceptanceCreate,
     ActivityReportCreate,
     AssignmentCreate,
+    CorrectionCreate,
     DatedCreate,
     DetailsCreate,
     Disclosure,
@@ -112,6 +113,15 @@ def record_subject_details(dispatch_id: UUID, body: DetailsCreate, actor: Princi
                            response: Response, if_match: IfMatch = None) -> DispatchPublic:
     sealed = _seal(app, actor, dispatch_id, body.details.model_dump(mode="json", exclude_none=True))
     d = app.act(actor, dispatch_id, expected_version(if_match), lambda d: d.record_subject_details(details=sealed))
+    return _out(d, response)
+
+
+@router.post("/dispatches/{dispatch_id}/corrections", response_model=DispatchPublic)
+def correct_subject_details(dispatch_id: UUID, body: CorrectionCreate, actor: PrincipalDep, app: DispatchDep,
+                            response: Response) -> DispatchPublic:
+    """訂正 of the person's details, also after the dispatch ended (until they are erased)."""
+    sealed = _seal(app, actor, dispatch_id, body.details.model_dump(mode="json", exclude_none=True))
+    d = app.act(actor, dispatch_id, None, lambda d: d.correct_subject_details(details=sealed, corrected_on=body.on))
     return _out(d, response)
 
 

@@ -23,6 +23,7 @@ from services.intake.api.schemas import (
     DatedCreate,
     ErasureCreate,
     FollowUpCreate,
+    LegalBasisCreate,
     MeetingCreate,
     OutcomeCreate,
     OutreachCreate,
@@ -55,6 +56,10 @@ def case_public(case: Case, sealer: Sealer) -> CasePublic:
 def _out(case: Case, response: Response, sealer: Sealer) -> CasePublic:
     response.headers["ETag"] = f'"{case.version}"'
     return case_public(case, sealer)
+
+
+def _basis(stated: LegalBasisCreate | None) -> dict | None:
+    return stated.model_dump() if stated else None
 
 
 def consultation_public(case: Case, entry: dict, sealer: Sealer) -> ConsultationPublic:
@@ -171,9 +176,10 @@ def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, 
 @router.post("/{case_id}/disclosures", status_code=201, response_model=CasePublic)
 def share_with_agency(case_id: UUID, body: ShareCreate, actor: PrincipalDep, intake: IntakeDep,
                       response: Response) -> CasePublic:
-    """Give case information to an agency: refused without a current consent naming it."""
+    """Give case information to an agency: refused without a current consent naming it, unless a
+    legal basis (APPI 第27条第1項) is stated with its justification."""
     case, _ = intake.share(actor, case_id, agency_id=body.agency_id, items=list(body.items), on=body.on,
-                           purpose=body.purpose)
+                           purpose=body.purpose, legal_basis=_basis(body.legal_basis))
     return _out(case, response, intake.sealer)
 
 
@@ -181,7 +187,8 @@ def share_with_agency(case_id: UUID, body: ShareCreate, actor: PrincipalDep, int
 def refer_to_agency(case_id: UUID, body: ReferralCreate, actor: PrincipalDep, intake: IntakeDep,
                     response: Response, idempotency_key: IdempotencyKey = None) -> CasePublic:
     case, referral_id = intake.refer(actor, case_id, agency_id=body.agency_id, items=list(body.items),
-                                     referred_on=body.referred_on, idempotency_key=idempotency_key)
+                                     referred_on=body.referred_on, idempotency_key=idempotency_key,
+                                     legal_basis=_basis(body.legal_basis))
     response.headers["Location"] = f"/v1/cases/{case_id}/referrals/{referral_id}"
     return _out(case, response, intake.sealer)
 

@@ -15,6 +15,7 @@ from services.registry.api.schemas import (
     ApprovalCreate,
     ConsentForm,
     ConsentWithdrawalCreate,
+    DatedCreate,
     DetailsChange,
     ErasureCreate,
     HistoryPublic,
@@ -47,7 +48,8 @@ def supporter_public(app: RegistryApplication, s: Supporter, actor: Principal | 
         id=s.id, tenant=s.tenant, status=s.status, certificate_number=s.certificate_number,
         registration_number=s.registration_number, applied_on=s.applied_on, term_starts_on=s.term_starts_on,
         term_ends_on=s.term_ends_on, consent_active=s.consent_active, consent_text_version=s.consent_text_version,
-        continuing_trainings=len(s.continuing_trainings), details=details, version=s.version,
+        continuing_trainings=len(s.continuing_trainings), use_suspended=s.use_suspended, details=details,
+        version=s.version,
     )
 
 
@@ -187,6 +189,21 @@ def withdraw_registration(supporter_id: UUID, body: WithdrawalCreate, actor: Pri
                           response: Response, if_match: IfMatch = None) -> SupporterPublic:
     s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.withdraw(
         withdrawn_on=body.withdrawn_on, reason=app.seal(supporter_id, body.reason)))
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/use-suspension", response_model=SupporterPublic)
+def suspend_use(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep, app: RegistryDep,
+                response: Response) -> SupporterPublic:
+    """利用停止 at the supporter's request: no roster provision of their data until resumed."""
+    s = app.act(actor, supporter_id, None, lambda s: s.suspend_use(suspended_on=body.on))
+    return _respond(app, s, response)
+
+
+@router.post("/supporters/{supporter_id}/use-resumption", response_model=SupporterPublic)
+def resume_use(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep, app: RegistryDep,
+               response: Response) -> SupporterPublic:
+    s = app.act(actor, supporter_id, None, lambda s: s.resume_use(resumed_on=body.on))
     return _respond(app, s, response)
 
 

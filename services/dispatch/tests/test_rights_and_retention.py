@@ -1,0 +1,42 @@
+"""The person's details on a dispatch: correction (訂正) and the end of their retention."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
+from services.dispatch.tests.test_domain import _active, _requested
+
+SEALED = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
+
+
+def test_the_persons_details_can_be_corrected_after_the_dispatch_ended_but_not_once_erased():
+    dispatch, _ = _active()
+    dispatch.end(reason="plan_completed", ended_on=date(2017, 9, 1))
+    dispatch.correct_subject_details(details=SEALED, corrected_on=date(2017, 9, 2))
+    assert dispatch.details == SEALED
+    assert type(dispatch.collect_events()[-1]).__name__ == "SubjectDetailsCorrected"
+    with pytest.raises(InvalidDispatchInput):
+        dispatch.correct_subject_details(details={}, corrected_on=date(2017, 9, 2))
+    dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted")
+    with pytest.raises(WrongDispatchStatus):
+        dispatch.correct_subject_details(details=SEALED, corrected_on=date(2017, 9, 4))
+
+
+def test_retention_ends_three_years_after_the_dispatch_ended_and_never_earlier():
+    dispatch, _ = _active()
+    assert not dispatch.retention_ended(date(2030, 1, 1), 3)  # still running
+    dispatch.end(reason="subject_requested_stop", ended_on=date(2017, 9, 1))
+    assert not dispatch.retention_ended(date(2020, 9, 1), 3)
+    assert dispatch.retention_ended(date(2020, 9, 2), 3)
+    dispatch.erase(erased_on=date(2020, 9, 2), basis="retention_ended")
+    assert not dispatch.retention_ended(date(2030, 1, 1), 3)  # once
+
+
+def test_a_request_that_never_started_counts_from_its_end_too():
+    dispatch = _requested()
+    dispatch.end(reason="other", ended_on=date(2016, 2, 29))
+    assert not dispatch.retention_ended(date(2019, 2, 28), 3)
+    assert dispatch.retention_ended(date(2019, 3, 1), 3)

@@ -1,0 +1,95 @@
+"""Sharing case information on a legal basis (APPI 第27条第1項) instead of the person's consent."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import uuid4
+
+import pytest
+
+from libs.domain.legal_bases import CODES, LEGAL_BASES, InvalidLegalBasis, check_legal_basis
+from services.intake.domain.case import Case
+from services.intake.domain.errors import ConsentMissing, UseIsSuspended
+
+DAY = date(2016, 6, 1)
+SEALED_REASON = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
+ABUSE_ACT = "児童虐待の防止等に関する法律 第6条第1項"
+
+
+def _case() -> Case:
+    return Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="family", age_group="child",
+                     personal_details=None)
+
+
+def _share(case: Case, **basis: object) -> str:
+    return case.share_with(agency_id=uuid4(), category="child_guidance_centre", items=["name", "address"],
+                           disclosed_on=DAY, purpose="other", **basis)  # type: ignore[arg-type]
+
+
+def test_the_vocabulary_names_the_four_exceptions_of_article_27_once_each():
+    assert CODES == ("required_by_law", "protection_of_life", "public_health_or_child_welfare",
+                     "cooperation_with_authority")
+    assert [LEGAL_BASES[c].article for c in CODES] == [f"第27条第1項第{n}号" for n in range(1, 5)]
+    assert LEGAL_BASES["required_by_law"].name == "法令に基づく場合"
+
+
+@pytest.mark.parametrize(("code", "statute", "has_reason", "missing"), [
+    ("required_by_law", None, True, ["statute"]),
+    ("protection_of_life", ABUSE_ACT, False, ["reason"]),
+    ("public_health_or_child_welfare", None, False, ["reason"]),
+    ("cooperation_with_authority", "  ", True, ["statute"]),
+    ("cooperation_with_authority", None, False, ["statute", "reason"]),
+])
+def test_each_legal_basis_needs_its_own_justification(code, statute, has_reason, missing):
+    with pytest.raises(InvalidLegalBasis) as refused:
+        check_legal_basis(code, statute=statute, has_reason=has_reason)
+    assert refused.value.extensions["missing"] == missing and refused.value.status == 422
+
+
+def test_an_unknown_legal_basis_is_refused():
+    with pytest.raises(InvalidLegalBasis):
+        check_legal_basis("because_we_said_so", statute=ABUSE_ACT, has_reason=True)
+
+
+def test_a_notification_required_by_law_is_recorded_with_its_statute_and_no_consent():
+    case = _case()
+    assert _share(case, legal_basis="required_by_law", statute=ABUSE_ACT) == "required_by_law"
+    disclosed = case.collect_events()[-1]
+    assert type(disclosed).__name__ == "CaseInfoDisclosed"
+    assert (disclosed.consent_id, disclosed.legal_basis, disclosed.statute, disclosed.reason) == (
+        None, "required_by_law", ABUSE_ACT, None)
+
+
+def test_an_emergency_provision_carries_the_sealed_reason_consent_could_not_be_obtained():
+    case = _case()
+    _share(case, legal_basis="protection_of_life", reason=SEALED_REASON)
+    disclosed = case.collect_events()[-1]
+    assert (disclosed.legal_basis, disclosed.reason) == ("protection_of_life", SEALED_REASON)
+
+
+def test_without_a_consent_or_a_legal_basis_the_provision_is_still_refused():
+    case = _case()
+    with pytest.raises(ConsentMissing):
+        _share(case)
+    with pytest.raises(InvalidLegalBasis):
+        _share(case, legal_basis="protection_of_life")  # no reason: the basis does not stand
+    assert case.disclosures == 0
+
+
+def test_the_persons_suspension_of_use_stops_consent_based_sharing_but_not_a_legal_duty():
+    case = _case()
+    case.consent_to_share(consent_id=uuid4(), given_by="legal_guardian", agency_ids=[],
+                          categories=["child_guidance_centre"], items=["name", "address"], explained_on=DAY,
+                          consent_text_version="v")
+    case.suspend_use(suspended_on=DAY)
+    with pytest.raises(UseIsSuspended):
+        _share(case)
+    assert _share(case, legal_basis="required_by_law", statute=ABUSE_ACT) == "required_by_law"
+
+
+def test_a_referral_may_rest_on_a_legal_basis():
+    case = _case()
+    case.refer(referral_id=uuid4(), agency_id=uuid4(), category="child_guidance_centre", items=["name"],
+               referred_on=DAY, legal_basis="public_health_or_child_welfare", reason=SEALED_REASON)
+    names = [type(e).__name__ for e in case.collect_events()]
+    assert names[-2:] == ["CaseInfoDisclosed", "ReferralMade"] and len(case.referrals) == 1
