@@ -40,7 +40,7 @@ DEPLOYMENT_TARGETS = ("place", "programme", "agency")
 # 居場所の運営協力 / 家族教室・当事者会等の運営協力 / 普及啓発への協力 / 関係機関でのスタッフ支援 / その他
 DEPLOYMENT_ROLES = ("place_operation", "group_activity", "public_awareness", "agency_staff_support", "other")
 DEPLOYMENT_END_REASONS = ("completed", "supporter_withdrew", "supporter_registration_revoked",
-                          "supporter_registration_expired", "target_closed", "other")
+                          "supporter_registration_expired", "supporter_use_suspended", "target_closed", "other")
 # サポーターの活動件数 by whom the supporter acted for: a person (派遣) or a deployment's target.
 ACTIVITY_KINDS = ("person", *DEPLOYMENT_TARGETS)
 
@@ -99,6 +99,23 @@ class SupporterRegistrationEnded(_Dispatch, Aggregate.Event):
 
     reason: str
     effective_on: date
+    cause_event_id: str
+
+
+class SupporterUseSuspensionReceived(_Dispatch, Aggregate.Event):
+    """The registrar says the supporter asked for 利用停止 (APPI 第35条): the municipality stops
+    using the entry — no assignment or deployment, running dispatches suspended — until resumed."""
+
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    suspended_on: date
+    cause_event_id: str
+
+
+class SupporterUseResumptionReceived(_Dispatch, Aggregate.Event):
+    AGGREGATE: ClassVar[str] = "rosterentry"
+
+    resumed_on: date
     cause_event_id: str
 
 
@@ -348,7 +365,7 @@ class DeploymentEnded(_Dispatch, Aggregate.Event):
 
 EVENTS: tuple[type[Contract], ...] = (
     RosterReceived, RosterEntryRefreshed, SupporterIntentReconfirmed, SupporterTermRenewed,
-    SupporterRegistrationEnded, DispatchRequested, SubjectDetailsRecorded, SubjectDetailsCorrected,
+    SupporterRegistrationEnded, SupporterUseSuspensionReceived, SupporterUseResumptionReceived, DispatchRequested, SubjectDetailsRecorded, SubjectDetailsCorrected,
     SupporterAssigned,
     SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
     ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,

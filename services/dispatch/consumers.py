@@ -60,6 +60,11 @@ class Policies:
                 term_ends_on=date.fromisoformat(e.data["term_ends_on"])))
         if e.name in ENDINGS:
             return self._registration_ended(e)
+        if e.name == "SupporterUseSuspended":
+            return self._use_suspended(e)
+        if e.name == "SupporterUseResumed":
+            return self._each_entry(e.subject, lambda entry: entry.resume_use(
+                resumed_on=date.fromisoformat(e.data["resumed_on"]), cause_event_id=e.id))
         return []
 
     def intake(self, e: Envelope) -> list[Any]:
@@ -104,6 +109,22 @@ class Policies:
         for deployment_id in running_deployments_of_supporter(self.runtime.engine, e.subject):
             deployment = self.app.existing(Deployment, deployment_id)
             if deployment.end(reason=DEPLOYMENT_END[why], ended_on=effective, cause_event_id=e.id):
+                changed.append(deployment)
+        return changed
+
+    def _use_suspended(self, e: Envelope) -> list[Any]:
+        """利用停止: the entries stop being usable; running dispatches are suspended (resumable once
+        use resumes) and deployments end."""
+        on = date.fromisoformat(e.data["suspended_on"])
+        changed = self._each_entry(e.subject, lambda entry: entry.suspend_use(suspended_on=on, cause_event_id=e.id))
+        for dispatch_id in running_dispatches_of_supporter(self.runtime.engine, e.subject):
+            dispatch = self.app.existing(Dispatch, dispatch_id)
+            if dispatch.status == "active":
+                dispatch.suspend(reason="supporter_use_suspended", suspended_on=on)
+                changed.append(dispatch)
+        for deployment_id in running_deployments_of_supporter(self.runtime.engine, e.subject):
+            deployment = self.app.existing(Deployment, deployment_id)
+            if deployment.end(reason="supporter_use_suspended", ended_on=on, cause_event_id=e.id):
                 changed.append(deployment)
         return changed
 

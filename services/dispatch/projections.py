@@ -22,6 +22,7 @@ roster = Table(
     Column("received_on", Date, nullable=False),
     Column("intent_reconfirmed_on", Date),
     Column("ended", String(32)),
+    Column("use_suspended", Boolean),  # 利用停止 asked at the registrar
 )
 dispatches = Table(
     "ds_dispatches", metadata,
@@ -94,6 +95,9 @@ class DispatchReadModel(SqlProjection):
                 conn.execute(roster.update().where(entry, roster.c.ended == "expired").values(ended=None))
             case "SupporterRegistrationEnded":
                 conn.execute(roster.update().where(entry).values(ended=d["reason"]))
+            case "SupporterUseSuspensionReceived" | "SupporterUseResumptionReceived":
+                conn.execute(roster.update().where(entry).values(
+                    use_suspended=e.name == "SupporterUseSuspensionReceived"))
             case "DispatchRequested":
                 conn.execute(dispatches.insert().values(
                     dispatch_id=e.subject, tenant=e.tenant, status="requested", source=d["source"],

@@ -252,3 +252,49 @@ def test_a_dispatch_started_as_the_registration_ended_is_ended_by_the_sweep(nats
     assert end_dispatches_of_ended_supporters(dispatch.runtime) == []
     ended = app.repository.get(UUID(d["id"]))
     assert (ended.status, ended.end_reason) == ("ended", "supporter_registration_revoked")
+
+
+def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_until_resumed(nats_server,
+                                                                                               start_service):
+    registry = start_service("registry", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sid, other = registered(officer)["id"], registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: len(city.get("/v1/roster").json()["data"]) == 2)
+        for s in (sid, other):
+            city.post(f"/v1/roster/{s}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
+        base = f"/v1/dispatches/{d['id']}"
+        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
+                                                   "signed_on": DAY}).raise_for_status()
+        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
+                                         "content": "c", "agreed_on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        officer.post(f"/v1/supporters/{sid}/use-suspension", json={"on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        assert eventually(lambda: city.get(base).json()["status"] == "suspended")
+        entry = next(e for e in city.get("/v1/roster").json()["data"] if e["supporter_id"] == sid)
+        assert entry["use_suspended"] is True and entry["ended"] is None
+        r = city.post(f"{base}/resumption", json={"on": DAY})
+        assert r.status_code == 409 and "利用停止" in r.text
+        d2 = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
+        r = city.post(f"/v1/dispatches/{d2['id']}/assignment", json={"supporter_id": sid, "assigned_on": DAY})
+        assert r.status_code == 409 and r.json()["type"].endswith("/supporter-not-eligible")
+        assert city.post(f"/v1/dispatches/{d2['id']}/assignment",
+                         json={"supporter_id": other, "assigned_on": DAY}).status_code == 200  # others go on
+
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        officer.post(f"/v1/supporters/{sid}/use-resumption", json={"on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: not next(e for e in city.get("/v1/roster").json()["data"] if e["supporter_id"] == sid)
+                   ["use_suspended"])
+        r = city.post(f"{base}/resumption", json={"on": DAY})
+        assert r.status_code == 200 and r.json()["status"] == "active"

@@ -212,6 +212,7 @@ class RosterEntryPublic(BaseModel):
     received_on: date
     intent_reconfirmed_on: date | None
     ended: str | None
+    use_suspended: bool = Field(default=False, description="利用停止 asked by the supporter at the registrar")
 
 
 class RosterPublic(BaseModel):

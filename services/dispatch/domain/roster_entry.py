@@ -21,6 +21,8 @@ class RosterEntry(Aggregate):
     SupporterIntentReconfirmed = contracts.SupporterIntentReconfirmed
     SupporterTermRenewed = contracts.SupporterTermRenewed
     SupporterRegistrationEnded = contracts.SupporterRegistrationEnded
+    SupporterUseSuspensionReceived = contracts.SupporterUseSuspensionReceived
+    SupporterUseResumptionReceived = contracts.SupporterUseResumptionReceived
 
     @staticmethod
     def id_for(municipality: str, supporter_id: UUID | str) -> UUID:
@@ -34,6 +36,7 @@ class RosterEntry(Aggregate):
         self.registrar = registrar
         self.intent_reconfirmed_on: date | None = None
         self.ended: str | None = None
+        self.use_suspended = False
         self._receive(roster_id, registration_number, term_ends_on, consent_id, received_on)
 
     def _receive(self, roster_id: UUID, registration_number: str, term_ends_on: date, consent_id: UUID,
@@ -93,6 +96,25 @@ class RosterEntry(Aggregate):
     def _end(self, reason: str, effective_on: date, cause_event_id: str) -> None:
         self.ended = reason
 
+    def suspend_use(self, *, suspended_on: date, cause_event_id: str) -> bool:
+        """Record once that the supporter asked for 利用停止; False if it was suspended already."""
+        if self.use_suspended:
+            return False
+        self._use_suspended(suspended_on=suspended_on, cause_event_id=cause_event_id)
+        return True
+
+    @event(SupporterUseSuspensionReceived)
+    def _use_suspended(self, suspended_on: date, cause_event_id: str) -> None:
+        self.use_suspended = True
+
+    def resume_use(self, *, resumed_on: date, cause_event_id: str) -> None:
+        if self.use_suspended:
+            self._use_resumed(resumed_on=resumed_on, cause_event_id=cause_event_id)
+
+    @event(SupporterUseResumptionReceived)
+    def _use_resumed(self, resumed_on: date, cause_event_id: str) -> None:
+        self.use_suspended = False
+
     def eligibility_problems(self, today: date) -> list[str]:
         """Why this supporter may not be dispatched today (empty when eligible)."""
         problems = []
@@ -100,6 +122,8 @@ class RosterEntry(Aggregate):
             problems.append(f"registration ended ({self.ended})")
         if self.term_ends_on < today:
             problems.append(f"registration term ended on {self.term_ends_on}")
+        if self.use_suspended:
+            problems.append("the supporter asked to suspend the use of their data (利用停止)")
         if self.intent_reconfirmed_on is None:
             problems.append("intent to act not re-confirmed by the municipality (名簿管理)")
         return problems

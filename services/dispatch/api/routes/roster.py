@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["roster"])
 def get_roster(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep) -> RosterPublic:
     tenant = app.officer_tenant(actor)
     runtime.catch_up()
-    return RosterPublic(data=roster_of(runtime.engine, tenant))
+    return RosterPublic(data=[{**r, "use_suspended": bool(r["use_suspended"])} for r in roster_of(runtime.engine, tenant)])
 
 
 @router.post("/roster/{supporter_id}/intent-reconfirmation", response_model=RosterEntryPublic)
@@ -27,7 +27,7 @@ def reconfirm_intent(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep,
     return RosterEntryPublic(supporter_id=e.supporter_id, registrar=e.registrar,
                              registration_number=e.registration_number, term_ends_on=e.term_ends_on,
                              received_on=e.received_on, intent_reconfirmed_on=e.intent_reconfirmed_on,
-                             ended=e.ended)
+                             ended=e.ended, use_suspended=e.use_suspended)
 
 
 @router.get("/tasks", response_model=TasksPublic)
