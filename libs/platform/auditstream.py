@@ -72,6 +72,12 @@ def verify_stream(service: str, envelopes: list[Envelope], checkpoints: list[dic
                 report.bad(None, f"checkpoint {size}: the signed chain head differs from the stream's: a message {since}, "
                                  f"up to sequence {log[size - 1].sequence}, is not the one that was signed")
         previous = cp
+    covered = cps[-1]["tree_size"] if cps else 0
+    if log and not cps:
+        report.bad(None, "no signed checkpoint of the service: nothing on the stream is vouched for")
+    elif len(log) > covered:
+        report.notes.append(f"{len(log) - covered} events after sequence {log[covered - 1].sequence} "
+                            "are not covered by a checkpoint yet")
     if any(cp.get("chainhash") is None for cp in cps):
         report.notes.append("v1 checkpoints sign no chain head: between them, content is bound only by the unkeyed chain")
     report.notes.append("not checkable from the bus: that each leafhash is the hash of the stored event (use --url)")

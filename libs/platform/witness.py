@@ -53,6 +53,10 @@ async def last_published(bus: Bus, service: str) -> int:
 
 
 async def read_checkpoints(nats_url: str, service: str) -> list[dict[str, Any]]:
-    """Every checkpoint of a service kept in AUDIT, in the order they were stored."""
-    raws = await read_stream(nats_url, AUDIT_STREAM.name, subject=checkpoint_subject(service))
+    """Every checkpoint of a service kept in AUDIT, in the order they were stored (none while
+    AUDIT does not exist yet)."""
+    try:
+        raws = await read_stream(nats_url, AUDIT_STREAM.name, subject=checkpoint_subject(service))
+    except NotFoundError:
+        return []
     return [json.loads(raw) for raw in raws]
