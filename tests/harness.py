@@ -187,4 +187,27 @@ def check_published_messages(nats_url: str) -> int:
             jsonschema.validate(envelope.to_dict(), {"$ref": f"#/components/schemas/{envelope.name}",
                                                      "components": components})
             checked += 1
-    return checked
+    return checked + _check_checkpoints(nats_url, components)
+
+
+def _check_checkpoints(nats_url: str, components: dict) -> int:
+    """Every checkpoint in AUDIT validates against the AsyncAPI document, on the subject of its
+    service, with Nats-Msg-Id checkpoint-<service>-<tree_size>."""
+    import json
+
+    import jsonschema
+    import nats.js.errors
+
+    from libs.platform.streams import AUDIT_STREAM
+    from libs.platform.witness import checkpoint_msg_id, checkpoint_subject
+
+    try:
+        messages = stream_messages(nats_url, AUDIT_STREAM.name)
+    except nats.js.errors.NotFoundError:
+        return 0
+    for msg in messages:
+        body = json.loads(msg.data)
+        jsonschema.validate(body, {"$ref": "#/components/schemas/Checkpoint", "components": components})
+        assert msg.subject == checkpoint_subject(body["service"])
+        assert msg.headers["Nats-Msg-Id"] == checkpoint_msg_id(body["service"], body["tree_size"])
+    return len(messages)

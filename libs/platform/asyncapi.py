@@ -10,7 +10,7 @@ from uuid import UUID
 
 from libs.domain import audit, dispatch, intake, registry
 from libs.domain.contracts import Contract, event_type
-from libs.platform.streams import STREAMS
+from libs.platform.streams import AUDIT_STREAM, STREAMS
 
 # Every published event contract, by publishing service.
 CONTRACTS: dict[str, tuple[type[Contract], ...]] = {
@@ -64,7 +64,7 @@ def envelope_schema(contract: type[Contract], service: str | None) -> dict[str, 
     return {
         "type": "object",
         "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype",
-                     "tenant", "sequence", "aggregate", "chainhash", "data"],
+                     "tenant", "sequence", "aggregate", "leafhash", "chainhash", "data"],
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {"type": "string", "format": "uuid"},
@@ -77,6 +77,9 @@ def envelope_schema(contract: type[Contract], service: str | None) -> dict[str, 
                        "description": "全国地方公共団体コード (000000: national, no local government)"},
             "sequence": {"type": "integer", "minimum": 1},
             "aggregate": {"type": "string"},
+            "leafhash": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                         "description": "RFC 9162 leaf hash of the event's stored (sealed) form in the service's "
+                                        "Merkle tree: the signed checkpoints' roots are over these, in sequence order"},
             "chainhash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "data": {"$ref": f"#/components/schemas/{contract.__name__}Data"},
         },
@@ -113,12 +116,57 @@ def asyncapi_document() -> dict[str, Any]:
             }
             schemas[name] = envelope_schema(contract, service if contract.CONTEXT == service else None)
             schemas[f"{name}Data"] = data_schema(contract)
+    _add_checkpoints(channels, operations, messages, schemas)
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "Tsunagu event streams", "version": "1.0.0",
-                 "description": "CloudEvents 1.0 JSON on NATS JetStream; one stream per publishing service."},
+                 "description": "CloudEvents 1.0 JSON on NATS JetStream; one stream per publishing service, "
+                                "and the stream AUDIT of every service's signed checkpoints."},
         "defaultContentType": "application/cloudevents+json",
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+CHECKPOINT = {
+    "type": "object",
+    "required": ["service", "tree_size", "root_hash", "made_at", "signature", "public_key"],
+    "properties": {
+        "service": {"type": "string", "enum": sorted(CONTRACTS)},
+        "tree_size": {"type": "integer", "minimum": 1, "description": "events in the tree"},
+        "root_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "RFC 9162 Merkle tree hash"},
+        "chainhash": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}],
+                      "description": "chainhash of the tree's last event on the stream (v2); null on a v1 checkpoint"},
+        "made_at": {"type": "string", "format": "date-time"},
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$",
+                      "description": "Ed25519 over 'tsunagu-checkpoint/v2\\n<service>\\n<tree_size>\\n<root_hash>"
+                                     "\\n<chainhash>\\n<made_at>\\n' (v1: without the chainhash line)"},
+        "public_key": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                       "description": "the signing key (hex), a hint: witnesses pin the key they got out of band"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _add_checkpoints(channels: dict, operations: dict, messages: dict, schemas: dict) -> None:
+    """Signed checkpoints: plain JSON (not CloudEvents: no event of any aggregate), kept in AUDIT."""
+    channels["auditCheckpoint"] = {
+        "address": "audit.{service}.checkpoint",
+        "description": f"JetStream stream {AUDIT_STREAM.name} (subjects audit.>, file storage, kept forever)",
+        "parameters": {"service": {"enum": sorted(CONTRACTS), "description": "the service whose log is signed"}},
+        "messages": {"Checkpoint": {"$ref": "#/components/messages/Checkpoint"}},
+    }
+    operations["publishCheckpoint"] = {
+        "action": "send", "channel": {"$ref": "#/channels/auditCheckpoint"},
+        "messages": [{"$ref": "#/channels/auditCheckpoint/messages/Checkpoint"}],
+    }
+    messages["Checkpoint"] = {
+        "name": "Checkpoint", "title": "Signed checkpoint of a service's Merkle tree",
+        "summary": "Published when made; a witness reads them all from AUDIT.",
+        "contentType": "application/json",
+        "headers": {"type": "object", "properties": {"Nats-Msg-Id": {
+            "type": "string", "description": "checkpoint-<service>-<tree_size>: a republished one is a duplicate"}}},
+        "payload": {"$ref": "#/components/schemas/Checkpoint"},
+    }
+    schemas["Checkpoint"] = CHECKPOINT

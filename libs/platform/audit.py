@@ -43,6 +43,8 @@ class Checkpoint(BaseModel):
     root_hash: str
     made_at: str
     signature: str
+    chainhash: str | None = Field(default=None, description="the CloudEvents chain hash of the last event of the "
+                                  "tree, signed too (tsunagu-checkpoint/v2); null on a v1 checkpoint")
 
 
 class Checkpoints(BaseModel):

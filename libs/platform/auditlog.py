@@ -1,14 +1,16 @@
 """The tamper-evident log of a service: an RFC 9162 Merkle tree over its stored events and signed
-checkpoints (Ed25519) of (tree size, root hash, time).
+checkpoints (Ed25519) of (tree size, root hash, chain head, time).
 
 Leaves are the stored form (already PII-sealed): destroying a person's key never changes a leaf,
-so erasure never breaks verification.
+so erasure never breaks verification. The bus carries the CloudEvents, not the stored form, so a
+checkpoint also signs the head of the CloudEvents hash chain after its last event (v2): a witness
+holding only the stream can then check every published message's content against a signature,
+not only against an unkeyed chain that whoever rewrites the stream could recompute.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import logging
 import threading
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import BigInteger, Column, DateTime, Engine, LargeBinary, MetaData, String, Table, func, select
 
 from libs.platform import merkle
+from libs.platform.cloudevents import GENESIS
+from libs.platform.log import LogReader
+from libs.platform.leaves import leaf_of, record_of  # noqa: F401 - re-exported for verifiers
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 leaves = Table(  # leaf i of the tree is the i-th stored event; its notification id may skip numbers
     "audit_leaves", metadata,  # (PostgreSQL spends an id on every failed insert, e.g. a 409)
@@ -32,29 +38,25 @@ checkpoints = Table(
     Column("made_at", String(40), nullable=False),
     Column("signature", String(128), nullable=False),
 )
+chain_heads = Table(  # the CloudEvents chain hash after the last event of a checkpoint (v2)
+    "audit_chain_heads", metadata,
+    Column("tree_size", BigInteger, primary_key=True),
+    Column("chainhash", String(64), nullable=False),
+)
 
 
-def record_of(notification: Any) -> dict[str, Any]:
-    """A stored event as a verifier sees it: position, aggregate, version, topic, stored state."""
-    return {"sequence": notification.id, "originator_id": str(notification.originator_id),
-            "originator_version": notification.originator_version, "topic": notification.topic,
-            "state": base64.b64encode(notification.state).decode()}
-
-
-def leaf_of(record: dict[str, Any]) -> bytes:
-    body = {k: record[k] for k in ("sequence", "originator_id", "originator_version", "topic", "state")}
-    return merkle.leaf_hash(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
-
-
-def signed_text(service: str, tree_size: int, root_hex: str, made_at: str) -> bytes:
-    return f"tsunagu-checkpoint/v1\n{service}\n{tree_size}\n{root_hex}\n{made_at}\n".encode()
+def signed_text(service: str, tree_size: int, root_hex: str, made_at: str, chainhash: str | None = None) -> bytes:
+    if chainhash is None:  # v1: checkpoints made before chain heads were signed
+        return f"tsunagu-checkpoint/v1\n{service}\n{tree_size}\n{root_hex}\n{made_at}\n".encode()
+    return f"tsunagu-checkpoint/v2\n{service}\n{tree_size}\n{root_hex}\n{chainhash}\n{made_at}\n".encode()
 
 
 def verify_signature(public_key_hex: str, service: str, cp: dict[str, Any]) -> bool:
-    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+    """A v2 checkpoint stripped of its chain head no longer verifies as v1: no downgrade."""
     try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
         key.verify(bytes.fromhex(cp["signature"]),
-                   signed_text(service, cp["tree_size"], cp["root_hash"], cp["made_at"]))
+                   signed_text(service, cp["tree_size"], cp["root_hash"], cp["made_at"], cp.get("chainhash")))
         return True
     except Exception:  # noqa: BLE001 - any failure is a bad signature
         return False
@@ -69,7 +71,10 @@ class AuditLog:
         # The checkpoint task and auditors' requests extend the tree from several threads: one at a
         # time (a second process would lose on the primary key and simply retry).
         self._lock = threading.RLock()
+        self.reader = LogReader(service, application)
         metadata.create_all(engine)
+        # The largest kept checkpoint, so the publishing task sees a new one without a query.
+        self.latest_size = (self.checkpoints()[-1:] or [{"tree_size": 0}])[0]["tree_size"]
 
     @property
     def public_key_hex(self) -> str:
@@ -135,15 +140,46 @@ class AuditLog:
         if latest[0] is not None and latest[0]["tree_size"] == size:
             return latest[0]
         root_hex = merkle.root(self.leaf_hashes(size)).hex()
+        chainhash = self._chain_head(size)
         made_at = datetime.now(timezone.utc).isoformat()
-        signature = self._key.sign(signed_text(self.service, size, root_hex, made_at)).hex()
+        signature = self._key.sign(signed_text(self.service, size, root_hex, made_at, chainhash)).hex()
         row = {"tree_size": size, "root_hash": root_hex, "made_at": made_at, "signature": signature}
         if size == 0:
-            return row  # nothing to witness yet: signed, not kept
+            return {**row, "chainhash": chainhash}  # nothing to witness yet: signed, not kept
         with self.engine.begin() as conn:
             conn.execute(checkpoints.insert().values(**row))
-        return row
+            if chainhash is not None:
+                conn.execute(chain_heads.insert().values(tree_size=size, chainhash=chainhash))
+        self.latest_size = size
+        return {**row, "chainhash": chainhash}
 
-    def checkpoints(self) -> list[dict[str, Any]]:
+    def _chain_head(self, size: int) -> str | None:
+        """The chain hash the relay gives the size-th event, continued from the last signed head.
+        None (a v1 checkpoint) when a stored event no longer decodes: the tree, which needs only
+        the stored bytes, is still signed, and verifiers report the missing head."""
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.tree_size))]
+            start, chain = conn.execute(select(chain_heads.c.tree_size, chain_heads.c.chainhash)
+                                        .where(chain_heads.c.tree_size <= size)
+                                        .order_by(chain_heads.c.tree_size.desc()).limit(1)).first() or (0, GENESIS)
+            after = conn.execute(select(leaves.c.sequence).where(leaves.c.leaf_index == start - 1)).scalar() or 0
+        try:
+            remaining = size - start
+            while remaining:
+                batch = self.reader.read(after, min(remaining, 500))
+                if not batch:
+                    return None  # events of the tree are gone from the store
+                for envelope in batch:
+                    chain = envelope.chained(chain).chainhash
+                after, remaining = batch[-1].sequence, remaining - len(batch)
+        except Exception as e:  # noqa: BLE001 - undecodable stored event: sign the tree alone
+            log.error("audit %s: no chain head for tree size %d (%s: %s)", self.service, size, type(e).__name__, e)
+            return None
+        return chain
+
+    def checkpoints(self, after: int = 0) -> list[dict[str, Any]]:
+        """The kept checkpoints larger than `after`, oldest first; `chainhash` None on a v1 one."""
+        query = (select(checkpoints, chain_heads.c.chainhash)
+                 .select_from(checkpoints.outerjoin(chain_heads, chain_heads.c.tree_size == checkpoints.c.tree_size))
+                 .where(checkpoints.c.tree_size > after).order_by(checkpoints.c.tree_size))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -29,6 +29,7 @@ class Report:
     bus_messages: int | None = None
     problems: list[str] = field(default_factory=list)
     first_bad_sequence: int | None = None
+    notes: list[str] = field(default_factory=list)  # what was not (or only weakly) checked
 
     @property
     def ok(self) -> bool:

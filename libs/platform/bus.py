@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from libs.platform.streams import DUPLICATE_WINDOW_SECONDS, StreamSpec
+from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Bus:
             subjects=spec.subjects,
             storage=StorageType.FILE,
             retention=RetentionPolicy.LIMITS,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            duplicate_window=spec.duplicate_window,
             num_replicas=self.replicas,
         )
         # Create when missing; never rewrite an existing stream's settings from here (an operator's

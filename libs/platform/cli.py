@@ -47,6 +47,8 @@ def _openapi(args: argparse.Namespace) -> int:
 def _audit_verify(args: argparse.Namespace) -> int:
     import asyncio
 
+    if args.url is None:
+        return _print_report(_verify_from_bus(args))
     from libs.platform.auditverify import AuditClient
     from libs.platform.cloudevents import Envelope
     from libs.platform.replay import read_stream
@@ -56,15 +58,32 @@ def _audit_verify(args: argparse.Namespace) -> int:
     bus = None
     if args.nats:
         bus = [Envelope.from_json(raw) for raw in asyncio.run(read_stream(args.nats, args.stream))]
-    report = AuditClient(args.url, token).verify(bus)
+    return _print_report(AuditClient(args.url, token).verify(bus))
+
+
+def _verify_from_bus(args: argparse.Namespace):  # noqa: ANN202 - a Report
+    """No audit API: the stream and the checkpoints in AUDIT are all a witness has."""
+    import asyncio
+
+    from libs.platform.auditstream import verify_from_bus
+
+    if not (args.nats and args.stream):
+        raise SystemExit("audit verify: give --url, or --nats and --stream to verify from the bus alone")
+    service = args.service or args.stream.lower()
+    return asyncio.run(verify_from_bus(args.nats, args.stream, service, args.public_key))
+
+
+def _print_report(report) -> int:  # noqa: ANN001 - a Report
     print(f"{report.service}: {report.events} events, {report.checkpoints} checkpoints"
           + (f", {report.bus_messages} bus messages" if report.bus_messages is not None else ""))
     for problem in report.problems:
         print(f"  PROBLEM: {problem}")
+    for note in report.notes:
+        print(f"  note: {note}")
     if report.ok:
         print("  verified")
         return 0
-    print(f"  first bad sequence: {report.first_bad_sequence}")
+    print(f"  first bad sequence: {report.first_bad_sequence if report.first_bad_sequence is not None else 'unknown'}")
     return 1
 
 
@@ -131,11 +150,15 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("audit", help="auditors' tools")
     audit = p.add_subparsers(dest="audit_command", required=True)
-    v = audit.add_parser("verify", help="verify a service's log, checkpoints and bus copy")
-    v.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8002")
+    v = audit.add_parser("verify", help="verify a service's log, checkpoints and bus copy (or, without --url, "
+                                        "its stream and the checkpoints in AUDIT alone)")
+    v.add_argument("--url", help="the service, e.g. http://127.0.0.1:8002 (omit to verify from the bus alone)")
     v.add_argument("--token", help="an auditor's bearer token (default: a dev token)")
     v.add_argument("--nats", help="also compare with the stream on this NATS server")
     v.add_argument("--stream", help="the stream to compare (INTAKE, REGISTRY, DISPATCH)")
+    v.add_argument("--service", help="without --url: whose checkpoints (default: the stream's name, lower case)")
+    v.add_argument("--public-key", help="without --url: the service's Ed25519 key (hex), got out of band; "
+                                        "default: the key the checkpoints name")
     v.set_defaults(func=_audit_verify)
 
     p = sub.add_parser("replay", help="write a stream's CloudEvents, as published, to a JSON-lines file")

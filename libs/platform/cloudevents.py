@@ -3,7 +3,8 @@
 An envelope carries a stable `id` (aggregate id + version), `source` /tsunagu/<service>,
 `type` jp.tsunagu.<context>.<EventName>.v<N>, `subject` (aggregate id), `time`, `data`, and
 the extensions `tenant` (全国地方公共団体コード), `sequence` (position in the service's log),
-`aggregate` (aggregate type) and `chainhash` (SHA-256 chain over the log).
+`aggregate` (aggregate type), `leafhash` (the event's leaf in the service's Merkle tree, which is
+over the stored form, not this envelope) and `chainhash` (SHA-256 chain over the log).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Envelope:
     aggregate: str
     data: dict[str, Any]
     chainhash: str = ""
+    leafhash: str = ""
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
 
@@ -72,7 +74,10 @@ class Envelope:
         return int(self.type.rsplit(".v", 1)[1])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        if not body["leafhash"]:  # an envelope of no stored event (e.g. a history view) has no leaf
+            del body["leafhash"]
+        return body
 
     def to_json(self) -> bytes:
         return canonical(self.to_dict())
@@ -99,7 +104,7 @@ class Envelope:
         return cls(**{k: v for k, v in obj.items() if k in known})
 
 
-def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int) -> Envelope:
+def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, leafhash: str = "") -> Envelope:
     """The CloudEvent for a stored domain event (unchained)."""
     contract = contract_of(type(domain_event))
     if contract is None:
@@ -117,6 +122,7 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int) 
         sequence=sequence,
         aggregate=contract.AGGREGATE,
         data=data,
+        leafhash=leafhash,
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from libs.platform.cloudevents import Envelope, envelope_of
+from libs.platform.leaves import leaf_of, record_of
 
 
 class LogReader:
-    """Turns stored notifications into (unchained) envelopes, with each aggregate's tenant."""
+    """Turns stored notifications into (unchained) envelopes, with each aggregate's tenant and the
+    hash of the event's Merkle leaf (`leafhash`), so a witness can rebuild the tree from the bus."""
 
     def __init__(self, service: str, application: Any) -> None:
         self.service = service
@@ -26,7 +28,8 @@ class LogReader:
         for n in notifications:
             domain_event = self.app.mapper.to_domain_event(n)
             envelopes.append(envelope_of(
-                self.service, domain_event, tenant=self._tenant_of(domain_event), sequence=n.id
+                self.service, domain_event, tenant=self._tenant_of(domain_event), sequence=n.id,
+                leafhash=leaf_of(record_of(n)).hex(),
             ))
         return envelopes
 

@@ -11,9 +11,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 
 async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None, since: datetime | None = None,
-                      until: datetime | None = None) -> list[bytes]:
-    """The raw CloudEvents of a stream from a sequence or an instant, up to `until` (the message's
-    store time) or the end as it stands when the read starts."""
+                      until: datetime | None = None, subject: str | None = None) -> list[bytes]:
+    """The raw messages of a stream (or of one `subject` in it) from a sequence or an instant, up
+    to `until` (the message's store time) or the end as it stands when the read starts."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -24,7 +24,7 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         else:
             config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                     opt_start_seq=from_seq or 1)
-        sub = await js.pull_subscribe("", stream=stream, config=config)
+        sub = await js.pull_subscribe(subject or "", stream=stream, config=config)  # the subject filters
         out: list[bytes] = []
         while True:
             try:
@@ -35,7 +35,8 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
                 if until is not None and m.metadata.timestamp > until:
                     return out
                 out.append(m.data)
-                if m.metadata.sequence.stream >= last:
+                # Filtered, the stream's last message may be of another subject: none pending is the end.
+                if m.metadata.sequence.stream >= last or m.metadata.num_pending == 0:
                     return out
     finally:
         await nc.close()

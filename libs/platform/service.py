@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from libs.platform.relay import Relay
 from libs.platform.sealing import Sealer
 from libs.platform.settings import Settings
 from libs.platform.streams import STREAMS, StreamSpec
+from libs.platform.witness import last_published, publish_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -169,26 +169,28 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
 
 
 async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Sign the log's Merkle root periodically and publish each new checkpoint on
-    `audit.<service>.checkpoint`, so a witness outside our control can keep them."""
-    interval = runtime.settings.audit_interval_seconds
-    cp, made_at, published = None, 0.0, 0
+    """Sign the log's Merkle root every interval, and publish every kept checkpoint that AUDIT
+    lacks, in order (those made on an auditor's request too), so a witness outside our control
+    holds them all. A checkpoint counts as published only when AUDIT acked it; until then it is
+    retried every half second, but a new one is still made only every interval."""
+    service, interval = runtime.settings.service, runtime.settings.audit_interval_seconds
+    made_at, published = None, None  # published: the largest tree size AUDIT holds (None: ask it)
     while not stop.is_set():
         try:
-            if cp is None or time.monotonic() - made_at >= interval:
-                cp, made_at = await asyncio.to_thread(runtime.audit.checkpoint), time.monotonic()
-            if cp["tree_size"] != published and runtime.bus.connected:
-                body = {**cp, "service": runtime.settings.service, "public_key": runtime.audit.public_key_hex}
-                await runtime.bus.nc.publish(f"audit.{runtime.settings.service}.checkpoint", json.dumps(body).encode())
-                published = cp["tree_size"]
+            if made_at is None or time.monotonic() - made_at >= interval:
+                await asyncio.to_thread(runtime.audit.checkpoint)
+                made_at = time.monotonic()
+            if runtime.bus.connected and (published is None or runtime.audit.latest_size > published):
+                if published is None:
+                    published = await last_published(runtime.bus, service)
+                for cp in await asyncio.to_thread(runtime.audit.checkpoints, published):
+                    await publish_checkpoint(runtime.bus.js, service, runtime.audit.public_key_hex, cp)
+                    published = cp["tree_size"]
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
-        # A checkpoint not yet published (NATS not connected) is retried soon; a new one is made
-        # only every interval.
-        pending = cp is not None and cp["tree_size"] != published
-        wait = 0.5 if pending else max(0.5, interval - (time.monotonic() - made_at))
+            published = None  # e.g. AUDIT deleted: ensure it again and ask what it holds
         try:
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
         except asyncio.TimeoutError:
             pass
 

@@ -1,14 +1,17 @@
-"""The JetStream streams, one per publishing service (DESIGN §2)."""
+"""The JetStream streams: one per publishing service (DESIGN §2), and AUDIT for checkpoints."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+DUPLICATE_WINDOW_SECONDS = 600
 
 
 @dataclass(frozen=True)
 class StreamSpec:
     service: str
     name: str
+    duplicate_window: int = DUPLICATE_WINDOW_SECONDS
 
     @property
     def subjects(self) -> list[str]:
@@ -16,4 +19,7 @@ class StreamSpec:
 
 
 STREAMS = {s: StreamSpec(s, s.upper()) for s in ("intake", "registry", "dispatch")}
-DUPLICATE_WINDOW_SECONDS = 600
+# Every service's signed checkpoints on `audit.<service>.checkpoint`, kept forever, so that a
+# witness who connects later still reads them all. A service republishes its latest checkpoint
+# when it restarts; a day's window makes that a no-op (readers drop older repeats by tree size).
+AUDIT_STREAM = StreamSpec("audit", "AUDIT", duplicate_window=24 * 3600)

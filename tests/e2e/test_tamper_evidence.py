@@ -18,6 +18,7 @@ from libs.platform.auditverify import AuditClient
 from libs.platform.cloudevents import Envelope
 from libs.platform.replay import read_stream
 from libs.platform.auth import mint_token
+from libs.platform.witness import read_checkpoints
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import JWT_SECRET, eventually
 
@@ -89,10 +90,11 @@ def test_tampering_with_the_store_is_detected_at_the_first_bad_sequence(nats_ser
     assert out.returncode == 1 and f"first bad sequence: {first_bad}" in out.stdout, out.stdout
 
 
-def test_checkpoints_are_published_for_witnesses_and_replay_writes_the_stream(nats_server, start_service, tmp_path):
+def test_checkpoints_are_kept_for_witnesses_and_replay_writes_the_stream(nats_server, start_service, tmp_path):
     intake, first = _log_of_seven(nats_server, start_service)
-    seen = asyncio.run(_wait_for_checkpoint(nats_server.url, intake))
-    assert seen == {**first, "service": "intake", "public_key": seen["public_key"]} and len(seen["public_key"]) == 64
+    seen = eventually(lambda: asyncio.run(read_checkpoints(nats_server.url, "intake")))
+    assert seen == [{**first, "service": "intake", "public_key": intake.runtime.audit.public_key_hex}]
+    assert len(seen[0]["public_key"]) == 64 and len(seen[0]["chainhash"]) == 64
 
     out = tmp_path / "intake.jsonl"
     r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "replay", "--nats", nats_server.url,
@@ -101,20 +103,6 @@ def test_checkpoints_are_published_for_witnesses_and_replay_writes_the_stream(na
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [e["sequence"] for e in lines] == [3, 4, 5, 6, 7]
     assert all(e["type"].startswith("jp.tsunagu.intake.") for e in lines)
-
-
-async def _wait_for_checkpoint(url: str, intake) -> dict:  # noqa: ANN001
-    """A witness subscribes; on (re)start the service publishes its current checkpoint."""
-    import nats
-
-    nc = await nats.connect(url)
-    sub = await nc.subscribe("audit.intake.checkpoint")
-    await nc.flush()
-    await asyncio.to_thread(intake.stop)
-    await asyncio.to_thread(intake.start)
-    msg = await sub.next_msg(timeout=30)
-    await nc.close()
-    return json.loads(msg.data)
 
 
 def test_erasing_a_person_destroys_their_data_but_the_log_still_verifies(nats_server, start_service):

@@ -338,6 +338,7 @@ _CHANGES = {
     "tenant": "131016",
     "sequence": 3,
     "aggregate": "centre",
+    "leafhash": "ab" * 32,
     "specversion": "1.0.1",
     "datacontenttype": "application/cloudevents+json",
 }
