@@ -32,6 +32,10 @@ END_REASONS = (
     "supporter_registration_revoked", "supporter_registration_expired", "other",
 )
 INCIDENT_SEVERITIES = ("minor", "moderate", "serious")
+# Why a running dispatch pauses: the person's condition or wish, the supporter unable to act for a
+# while, the supporter's 利用停止, or something else (told in the sealed note).
+SUSPENSION_REASONS = ("subject_condition", "subject_requested_pause", "supporter_unavailable",
+                      "supporter_use_suspended", "other")
 # Why a supporter's registration ended, as dispatch learns it from REGISTRY.
 REGISTRATION_ENDINGS = ("withdrawn", "revoked", "expired", "consent_withdrawn")
 # 居場所運営等へのサポーター派遣 (seeds/001 ひきこもりサポート事業; 003 支援機関が行う支援施策への協力):
@@ -218,10 +222,14 @@ class InformationDisclosed(_Dispatch, Aggregate.Event):
 
 
 class ActivityReported(_Dispatch, Aggregate.Event):
-    """活動報告書 (資料8). Narrative fields (place, content, record, next, plan) are sealed."""
+    """活動報告書 (資料8). Narrative fields (place, content, record, next, plan) are sealed, and so
+    are the その他 texts of 活動種別 and 今後の方針: free text may speak of the person."""
 
     AGGREGATE: ClassVar[str] = "dispatch"
-    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("narrative",)
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("narrative", "activity_type_other", "next_step_other")
+    # v2 sealed activity_type_other and next_step_other (v1 published them in clear).
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     report_id: UUID
     supporter_id: UUID
@@ -230,10 +238,17 @@ class ActivityReported(_Dispatch, Aggregate.Event):
     starts_at: str
     ends_at: str
     activity_type: str
-    activity_type_other: str | None
+    activity_type_other: dict | None
     next_step: str
-    next_step_other: str | None
+    next_step_other: dict | None
     narrative: dict
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """A v1 その他 text stays in its stored v1 record (and what v1 published); from v2 on the
+        event only carries it sealed, so an old text is not repeated in the clear."""
+        state["activity_type_other"] = None
+        state["next_step_other"] = None
 
 
 class ReportReviewed(_Dispatch, Aggregate.Event):
@@ -269,10 +284,24 @@ class IncidentReported(_Dispatch, Aggregate.Event):
 
 
 class DispatchSuspended(_Dispatch, Aggregate.Event):
+    """A pause of a running dispatch: the reason as a code, anything more in the sealed note."""
+
     AGGREGATE: ClassVar[str] = "dispatch"
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
+    # v2: the reason is a code of SUSPENSION_REASONS (v1 took free text, which could speak of the
+    # person's health) and free text goes to the sealed note.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     reason: str
+    note: dict | None
     suspended_on: date
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """v1's free-text reason stays in its stored v1 record only: it is read as "other"."""
+        state["reason"] = state["reason"] if state["reason"] in SUSPENSION_REASONS else "other"
+        state["note"] = None
 
 
 class DispatchResumed(_Dispatch, Aggregate.Event):

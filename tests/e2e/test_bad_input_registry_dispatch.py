@@ -74,7 +74,8 @@ def test_bad_dispatch_input_changes_nothing(nats_server, start_service):
             (city, "POST", f"{base}/plan", {"activities": [], "purpose": "p", "activity_plan": "a", "content": "c",
                                             "agreed_on": "2026-01-10"}, 422),
             (city, "POST", f"{base}/end", {"reason": "bored", "on": "2026-01-10"}, 422),
-            (city, "POST", f"{base}/suspension", {"reason": "x", "on": "2026-01-10"}, 409),
+            (city, "POST", f"{base}/suspension", {"reason": "x", "on": "2026-01-10"}, 422),  # codes only
+            (city, "POST", f"{base}/suspension", {"reason": "other", "on": "2026-01-10"}, 409),
             (city, "POST", "/v1/roster/00000000-0000-0000-0000-000000000009/intent-reconfirmation",
              {"on": "2026-01-10"}, 404),
         ])

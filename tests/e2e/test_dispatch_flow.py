@@ -98,7 +98,8 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         shown = me.get(f"{base}/subject").json()
         assert shown["details"] == {k: SUBJECT[k] for k in ("name", "address", "contact")}
         assert [d["dispatch_id"] for d in me.get("/v1/my/dispatches").json()["data"]] == [did]
-        r = me.post(f"{base}/activity-reports", json={**REPORT, "next_step": "pause", "next_step_other": None})
+        r = me.post(f"{base}/activity-reports", json={**REPORT, "activity_type": "other",
+                                                       "activity_type_other": "図書館へ同行", "next_step": "pause"})
         assert r.status_code == 201, r.text
         report_id = r.json()["open_tasks"][0]
     with dispatch.client(role="supporter", org=REGISTRAR, sub="00000000-0000-0000-0000-000000000001") as other:
@@ -138,7 +139,7 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         assert r.status_code == 409 and r.json()["type"].endswith("/dispatch-not-active")
 
     for m in stream_messages(nats_server.url, "DISPATCH"):
-        for secret in ("佐藤一郎", "九段南", "090-0000-0000", "うつ病", "玄関先", "外出のきっかけ"):
+        for secret in ("佐藤一郎", "九段南", "090-0000-0000", "うつ病", "玄関先", "外出のきっかけ", "図書館"):
             assert secret not in m.data.decode()
 
 
@@ -163,7 +164,9 @@ def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_
         me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
-        city.post(f"{base}/suspension", json={"reason": "本人の体調", "on": DAY}).raise_for_status()
+        r = city.post(f"{base}/suspension", json={"reason": "本人の体調", "on": DAY})
+        assert r.status_code == 422  # a code: free text would travel in clear
+        city.post(f"{base}/suspension", json={"reason": "subject_condition", "note": "入院のため", "on": DAY}).raise_for_status()
         r = city.post(f"{base}/stop-request", json={"on": DAY})
         assert (r.json()["status"], r.json()["end_reason"]) == ("ended", "subject_requested_stop")
         assert city.post(f"{base}/resumption", json={"on": DAY}).status_code == 409
@@ -172,6 +175,7 @@ def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_
     with dispatch.client(role="municipal_officer", org="131024") as other_city:  # 中央区
         assert other_city.get(base).status_code == 404
         assert other_city.post(f"{base}/stop-request", json={"on": DAY}).status_code == 404
+    assert all("入院" not in m.data.decode() for m in stream_messages(nats_server.url, "DISPATCH"))
 
 
 def test_supporter_and_dispatch_statistics_come_from_the_registry_and_dispatch_apis(nats_server, start_service):

@@ -92,7 +92,8 @@ class DatedCreate(_Strict):
 
 
 class SuspensionCreate(_Strict):
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Literal["subject_condition", "subject_requested_pause", "supporter_unavailable", "other"]
+    note: str | None = Field(default=None, max_length=4000, description="why, in words (sealed)")
     on: date
 
 
@@ -110,13 +111,13 @@ class ActivityReportCreate(_Strict):
     ends_at: str = HHMM
     place: str = Field(min_length=1, max_length=500)
     activity_type: ActivityType
-    activity_type_other: str | None = Field(default=None, max_length=200)
+    activity_type_other: str | None = Field(default=None, max_length=200, description="その他の内容 (sealed)")
     content: str = Field(min_length=1, max_length=8000, description="具体的活動内容")
     record: str | None = Field(default=None, max_length=8000, description="記録")
     next_appointment: str | None = Field(default=None, max_length=4000, description="次回")
     plan_with_officer: str | None = Field(default=None, max_length=4000, description="今後の活動内容")
     next_step: NextStep
-    next_step_other: str | None = Field(default=None, max_length=200)
+    next_step_other: str | None = Field(default=None, max_length=200, description="その他の内容 (sealed)")
     note: str | None = Field(default=None, max_length=4000, description="備考")
 
 

@@ -203,8 +203,9 @@ class Dispatch(Aggregate):
         self.disclosures += 1
 
     def report_activity(self, *, report_id: UUID, supporter_id: UUID, reported_on: date, activity_date: date,
-                        starts_at: str, ends_at: str, activity_type: str, activity_type_other: str | None,
-                        next_step: str, next_step_other: str | None, narrative: dict) -> None:
+                        starts_at: str, ends_at: str, activity_type: str, activity_type_other: dict | None,
+                        next_step: str, next_step_other: dict | None, narrative: dict) -> None:
+        """The その他 texts come sealed, like the narrative."""
         self._require_supporter(supporter_id)
         if report_id in self.reports:
             return  # a retry of a report already filed
@@ -227,8 +228,8 @@ class Dispatch(Aggregate):
 
     @event(ActivityReported)
     def _reported(self, report_id: UUID, supporter_id: UUID, reported_on: date, activity_date: date,
-                  starts_at: str, ends_at: str, activity_type: str, activity_type_other: str | None,
-                  next_step: str, next_step_other: str | None, narrative: dict) -> None:
+                  starts_at: str, ends_at: str, activity_type: str, activity_type_other: dict | None,
+                  next_step: str, next_step_other: dict | None, narrative: dict) -> None:
         self.reports[report_id] = next_step
 
     def review_report(self, *, report_id: UUID, reviewed_on: date) -> None:
@@ -260,12 +261,14 @@ class Dispatch(Aggregate):
     def _incident(self, incident_id: UUID, occurred_on: date, severity: str, account: dict) -> None:
         pass
 
-    def suspend(self, *, reason: str, suspended_on: date) -> None:
+    def suspend(self, *, reason: str, suspended_on: date, note: dict | None = None) -> None:
+        """`note` (free text about why) comes sealed; the reason is a code."""
         self._require("active")
-        self._suspended(reason=reason, suspended_on=suspended_on)
+        _check_codes([reason], contracts.SUSPENSION_REASONS, "reason")
+        self._suspended(reason=reason, note=note, suspended_on=suspended_on)
 
     @event(DispatchSuspended)
-    def _suspended(self, reason: str, suspended_on: date) -> None:
+    def _suspended(self, reason: str, note: dict | None, suspended_on: date) -> None:
         self.status = "suspended"
 
     def resume(self, *, resumed_on: date, supporter_problems: list[str]) -> None:

@@ -96,7 +96,7 @@ def _active() -> tuple[Dispatch, UUID]:
 
 def _suspended() -> tuple[Dispatch, UUID]:
     dispatch, supporter_id = _active()
-    dispatch.suspend(reason="the person asked for a break", suspended_on=date(2017, 5, 10))
+    dispatch.suspend(reason="subject_requested_pause", suspended_on=date(2017, 5, 10))
     dispatch.collect_events()
     return dispatch, supporter_id
 
@@ -516,9 +516,9 @@ def test_an_activity_of_type_other_needs_its_description() -> None:
     with pytest.raises(InvalidDispatchInput):
         _report(dispatch, supporter_id, activity_type="other", activity_type_other=None)
     with pytest.raises(InvalidDispatchInput):
-        _report(dispatch, supporter_id, activity_type="other", activity_type_other="")
+        _report(dispatch, supporter_id, activity_type="other", activity_type_other={})
     assert dispatch.collect_events() == []
-    _report(dispatch, supporter_id, activity_type="other", activity_type_other="図書館へ同行")
+    _report(dispatch, supporter_id, activity_type="other", activity_type_other={"sealed": "図書館へ同行"})
     assert _names(dispatch.collect_events()) == ["ActivityReported"]
 
 
@@ -555,8 +555,8 @@ def test_the_same_report_sent_twice_is_recorded_once() -> None:
     assert list(dispatch.reports) == [report_id]
 
 
-@pytest.mark.parametrize("next_step,next_step_other", [("pause", None), ("end", None), ("other", "転居予定")])
-def test_a_report_proposing_to_pause_end_or_other_opens_a_task(next_step: str, next_step_other: str | None) -> None:
+@pytest.mark.parametrize("next_step,next_step_other", [("pause", None), ("end", None), ("other", {"sealed": "転居予定"})])
+def test_a_report_proposing_to_pause_end_or_other_opens_a_task(next_step: str, next_step_other: dict | None) -> None:
     dispatch, supporter_id = _active()
     report_id = _report(dispatch, supporter_id, next_step=next_step, next_step_other=next_step_other)
     assert dispatch.open_tasks() == [report_id]
@@ -610,7 +610,7 @@ def test_a_report_stays_reviewable_after_the_dispatch_ended() -> None:
 
 def test_an_active_dispatch_is_suspended_and_resumed() -> None:
     dispatch, _ = _active()
-    dispatch.suspend(reason="hospital stay", suspended_on=date(2017, 5, 10))
+    dispatch.suspend(reason="subject_condition", suspended_on=date(2017, 5, 10), note={"sealed": "入院"})
     assert dispatch.status == "suspended"
     dispatch.resume(resumed_on=date(2017, 6, 1), supporter_problems=[])
     assert dispatch.status == "active"
@@ -621,7 +621,7 @@ def test_an_active_dispatch_is_suspended_and_resumed() -> None:
 def test_only_an_active_dispatch_can_be_suspended(build) -> None:  # noqa: ANN001
     dispatch = build()
     with pytest.raises(WrongDispatchStatus):
-        dispatch.suspend(reason="x", suspended_on=ACTIVITY_DAY)
+        dispatch.suspend(reason="other", suspended_on=ACTIVITY_DAY)
     assert dispatch.collect_events() == []
 
 
@@ -629,7 +629,7 @@ def test_an_ended_dispatch_cannot_be_suspended() -> None:
     dispatch, _ = _active()
     dispatch.end(reason="plan_completed", ended_on=ACTIVITY_DAY)
     with pytest.raises(WrongDispatchStatus):
-        dispatch.suspend(reason="x", suspended_on=ACTIVITY_DAY)
+        dispatch.suspend(reason="other", suspended_on=ACTIVITY_DAY)
 
 
 def test_resuming_with_an_ineligible_supporter_is_refused_with_the_problems() -> None:
@@ -849,3 +849,12 @@ def test_the_roster_entry_id_is_deterministic_per_municipality_and_supporter() -
     assert RosterEntry.id_for(CHIYODA, supporter_id) != RosterEntry.id_for(MINATO, supporter_id)
     assert RosterEntry.id_for(CHIYODA, supporter_id) != RosterEntry.id_for(CHIYODA, other)
     assert _receive(supporter_id).id == _receive(supporter_id, roster_id=uuid4()).id
+
+
+def test_a_suspension_reason_is_a_code_and_free_text_goes_to_the_sealed_note() -> None:
+    dispatch, _ = _active()
+    with pytest.raises(InvalidDispatchInput):
+        dispatch.suspend(reason="入院のため", suspended_on=ACTIVITY_DAY)
+    assert dispatch.status == "active"
+    dispatch.suspend(reason="subject_condition", suspended_on=ACTIVITY_DAY, note={"sealed": "入院"})
+    assert dispatch.status == "suspended"

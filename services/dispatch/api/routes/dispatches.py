@@ -63,6 +63,10 @@ def _seal(app: DispatchApplication, actor, dispatch_id: UUID, value: dict) -> di
     return app.seal(app.get_dispatch(actor, dispatch_id).id, value) or {}
 
 
+def _seal_text(app: DispatchApplication, actor, dispatch_id: UUID, text: str | None) -> dict | None:  # noqa: ANN001
+    return _seal(app, actor, dispatch_id, {"text": text}) if text else None
+
+
 @router.post("/dispatches", status_code=201, response_model=DispatchPublic)
 def request_dispatch(body: DispatchCreate, actor: PrincipalDep, app: DispatchDep, response: Response,
                      idempotency_key: IdempotencyKey = None) -> DispatchPublic:
@@ -201,8 +205,9 @@ def report_activity(dispatch_id: UUID, body: ActivityReportCreate, actor: Princi
     d = app.act(actor, dispatch_id, None, lambda d: d.report_activity(
         report_id=report_id, supporter_id=UUID(actor.sub), reported_on=body.reported_on,
         activity_date=body.activity_date, starts_at=body.starts_at, ends_at=body.ends_at,
-        activity_type=body.activity_type, activity_type_other=body.activity_type_other, next_step=body.next_step,
-        next_step_other=body.next_step_other, narrative=narrative), by_supporter=True)
+        activity_type=body.activity_type, activity_type_other=_seal_text(app, actor, dispatch_id, body.activity_type_other),
+        next_step=body.next_step, next_step_other=_seal_text(app, actor, dispatch_id, body.next_step_other),
+        narrative=narrative), by_supporter=True)
     return _out(d, response)
 
 
@@ -236,7 +241,8 @@ def report_incident(dispatch_id: UUID, body: IncidentCreate, actor: PrincipalDep
 def suspend_dispatch(dispatch_id: UUID, body: SuspensionCreate, actor: PrincipalDep, app: DispatchDep,
                      response: Response, if_match: IfMatch = None) -> DispatchPublic:
     d = app.act(actor, dispatch_id, expected_version(if_match),
-                lambda d: d.suspend(reason=body.reason, suspended_on=body.on))
+                lambda d: d.suspend(reason=body.reason, suspended_on=body.on,
+                                    note=_seal_text(app, actor, dispatch_id, body.note)))
     return _out(d, response)
 
 

@@ -1,0 +1,69 @@
+"""Versioned dispatch events: DispatchSuspended v1 took a free-text reason and ActivityReported v1
+published its その他 texts in clear. Stored v1 events replay through the current code and are
+published as v2, with nothing of the old text repeated in clear."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from uuid import uuid4
+
+from sqlalchemy import text
+
+from libs.platform.db import eventsourcing_env, make_engine
+from libs.platform.log import LogReader
+from libs.platform.sealing import Sealer
+from services.dispatch.application import DispatchApplication
+from services.dispatch.tests.test_domain import _agree_plan, _assign, _consent, _request
+from tests.harness import Database
+
+
+def test_old_v1_suspensions_and_reports_replay_and_are_published_as_v2(tmp_path):
+    database = Database(tmp_path)
+    settings = database.settings("dispatch", "nats://127.0.0.1:1")
+    opened: list = []
+    try:
+        engine = make_engine(settings)
+        app = DispatchApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened += [engine, app]
+        dispatch = _request()  # every event kept, so the whole dispatch is stored
+        supporter_id = _assign(dispatch)
+        _consent(dispatch)
+        dispatch.accept_as_supporter(supporter_id=supporter_id, accepted_on=date(2017, 4, 12))
+        _agree_plan(dispatch)
+        dispatch.start(started_on=date(2017, 4, 20), supporter_problems=[])
+        dispatch.report_activity(report_id=uuid4(), supporter_id=supporter_id, reported_on=date(2017, 5, 2),
+                                 activity_date=date(2017, 5, 1), starts_at="10:00", ends_at="11:00",
+                                 activity_type="other", activity_type_other={"sealed": "x"}, next_step="continue",
+                                 next_step_other=None, narrative={"sealed": "y"})
+        dispatch.suspend(reason="other", suspended_on=date(2017, 5, 3))
+        app.save(dispatch)
+        with engine.begin() as conn:  # rewrite both as v1 wrote them
+            rows = conn.execute(text("SELECT originator_version, topic, state FROM dispatch_events")).all()
+            for version, topic, raw in rows:
+                state = json.loads(bytes(raw))
+                if topic.endswith("DispatchSuspended"):
+                    state.pop("class_version"), state.pop("note")
+                    state["reason"] = "本人の体調が悪いため"
+                elif topic.endswith("ActivityReported"):
+                    state.pop("class_version")
+                    state["activity_type_other"] = "図書館へ同行"
+                else:
+                    continue
+                conn.execute(text("UPDATE dispatch_events SET state = :s WHERE originator_version = :v"),
+                             {"s": json.dumps(state).encode(), "v": version})
+
+        fresh = DispatchApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened.append(fresh)
+        assert fresh.repository.get(dispatch.id).status == "suspended"
+        published = {e.name: e for e in LogReader("dispatch", fresh).read(0, 50)}
+        suspended, reported = published["DispatchSuspended"], published["ActivityReported"]
+        assert suspended.type.endswith(".v2") and reported.type.endswith(".v2")
+        assert (suspended.data["reason"], suspended.data["note"]) == ("other", None)
+        assert reported.data["activity_type_other"] is None and reported.data["activity_type"] == "other"
+        assert "本人の体調" not in suspended.to_json().decode() and "図書館" not in reported.to_json().decode()
+    finally:
+        for closable in opened:
+            closable.dispose() if hasattr(closable, "dispose") else closable.close()
+        database.drop()
