@@ -13,6 +13,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from libs.domain import consent
+from libs.domain.consent import consent_record
 from libs.domain.contracts import Contract
 
 CONTEXT = "dispatch"
@@ -21,7 +23,7 @@ CONTEXT = "dispatch"
 # 氏名・性別・生年月日・住所・連絡先・相談内容・生活歴・既往歴
 DISCLOSURE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultation",
                     "life_history", "medical_history")
-SENSITIVE_ITEMS = ("medical_history",)  # 要配慮個人情報
+SENSITIVE_ITEMS = consent.SENSITIVE_ITEMS  # 要配慮個人情報
 CONSENT_GIVERS = ("person", "legal_guardian")  # 本人 / 法定代理人
 # 資料8 活動種別: 訪問・面接・外出同行・関係者会議等・その他
 ACTIVITY_TYPES = ("visit", "interview", "accompanied_outing", "case_meeting", "other")
@@ -171,8 +173,12 @@ class SupporterAssigned(_Dispatch, Aggregate.Event):
 
 
 class SubjectConsented(_Dispatch, Aggregate.Event):
-    """資料7: which items may be given to the supporter, support meetings, self-paid costs."""
+    """資料7: which items may be given to the supporter, support meetings, self-paid costs.
+    `record` is the ISO/IEC TS 27560 consent record (libs/domain/consent.py)."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
+    # v2 added the consent record.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     AGGREGATE: ClassVar[str] = "dispatch"
 
@@ -182,6 +188,21 @@ class SubjectConsented(_Dispatch, Aggregate.Event):
     support_meetings: bool
     costs_self_paid: bool
     signed_on: date
+    record: dict
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        state["record"] = subject_consent_record(controller=None, given_by=state["given_by"], items=state["items"],
+                                                 support_meetings=state["support_meetings"], supporter_id=None)
+
+
+def subject_consent_record(*, controller: str | None, given_by: str, items: list[str], support_meetings: bool,
+                           supporter_id: UUID | None) -> dict:
+    """資料7 as a consent record: the items go to the assigned supporter (when one is assigned)."""
+    purposes = ["ひきこもりサポーターによる支援 (資料7)"] + (["支援内容等を検討するための会議"] if support_meetings else [])
+    return consent_record(controller=controller, given_by=given_by, purposes=purposes, items=items,
+                          recipients=[str(supporter_id)] if supporter_id else [], method="written_signature",
+                          notice_version="資料7", termination="until withdrawn (同意の撤回) or the dispatch ends")
 
 
 class SupporterConsented(_Dispatch, Aggregate.Event):

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from libs.domain import agencies
+from libs.domain.consent import consent_record
 from libs.domain.contracts import Contract
 
 CONTEXT = "intake"
@@ -201,8 +203,12 @@ class OutreachVisitRecorded(_Intake, Aggregate.Event):
 
 
 class InfoSharingConsented(_Intake, Aggregate.Event):
-    """利用者の了承: explained and agreed, naming recipients (agencies or categories) and items."""
+    """利用者の了承: explained and agreed, naming recipients (agencies or categories) and items.
+    `record` is the ISO/IEC TS 27560 consent record (libs/domain/consent.py)."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
+    # v2 added the consent record.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     AGGREGATE: ClassVar[str] = "case"
 
@@ -213,6 +219,25 @@ class InfoSharingConsented(_Intake, Aggregate.Event):
     items: list[str]
     explained_on: date
     consent_text_version: str
+    record: dict
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        state["record"] = share_consent_record(
+            controller=None, given_by=state["given_by"], items=state["items"], agency_ids=state["agency_ids"],
+            categories=state["categories"], consent_text_version=state["consent_text_version"])
+
+
+SHARE_PURPOSES = ["関係機関への情報提供（つなぎ・連携）"]
+
+
+def share_consent_record(*, controller: str | None, given_by: str, items: list[str], agency_ids: list[str],
+                         categories: list[str], consent_text_version: str) -> dict:
+    """利用者の了承 as a consent record: the recipients are agencies by id and categories by label."""
+    return consent_record(controller=controller, given_by=given_by, purposes=SHARE_PURPOSES, items=items,
+                          recipients=agency_ids + [agencies.category(c).label for c in categories],
+                          method="oral_after_explanation", notice_version=consent_text_version,
+                          termination="until withdrawn (同意の撤回) or the case's records are erased")
 
 
 class InfoSharingWithdrawn(_Intake, Aggregate.Event):

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from libs.domain.consent import consent_record
 from libs.domain.contracts import Contract
 
 CONTEXT = "registry"
@@ -122,8 +123,12 @@ class RegistrationApplied(_Registry, Aggregate.Created):
 
 
 class RegistrationConsented(_Registry, Aggregate.Event):
-    """同意書 (資料4): all five items affirmed, with the consent text version shown."""
+    """同意書 (資料4): all five items affirmed, with the consent text version shown. `record` is the
+    ISO/IEC TS 27560 consent record (libs/domain/consent.py): the roster's data to municipalities."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
+    # v2 added the consent record.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     AGGREGATE: ClassVar[str] = "supporter"
 
@@ -132,6 +137,22 @@ class RegistrationConsented(_Registry, Aggregate.Event):
     consent_text_version: str
     signed_on: date
     purpose: str
+    record: dict
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        state["record"] = registration_consent_record(controller=None, purpose=state["purpose"],
+                                                      consent_text_version=state["consent_text_version"])
+
+
+def registration_consent_record(*, controller: str | None, purpose: str, consent_text_version: str) -> dict:
+    """The supporter's own consent (署名) to the roster's personal data going to the municipalities
+    that run ひきこもりサポーター派遣事業 (実施要領 第3 2(2)イ)."""
+    return consent_record(controller=controller, given_by="person", purposes=[purpose],
+                          items=[i for i in ROSTER_ITEMS if i not in ("registration_number", "term")],
+                          recipients=["ひきこもりサポーター派遣事業を実施する市町村"], method="written_signature",
+                          notice_version=consent_text_version,
+                          termination="until withdrawn (同意の撤回), 辞退, 取消し or the end of the term")
 
 
 class ScreeningRecorded(_Registry, Aggregate.Event):

@@ -13,31 +13,39 @@ from typing import Any
 from libs.platform.auditlog import AuditLog
 from libs.platform.cloudevents import canonical
 
-SENSITIVE_ITEMS = {"medical_history"}  # 要配慮個人情報 (APPI 第2条3項: 病歴)
+METHODS = {"written_signature": "written signature (署名)",
+           "oral_after_explanation": "oral, after explanation, recorded by staff (説明の上での了承)"}
 
 
-def consent_receipt(audit: AuditLog, *, consent_id: str, subject: str, given_by: str, controller: str,
-                    given_at: datetime, withdrawn_at: datetime | None, purposes: list[str], items: list[str],
-                    recipients: list[str], notice_version: str, method: str = "written signature (署名)") -> dict:
+def consent_receipt(audit: AuditLog, *, consent_id: str, subject: str, given_at: datetime,
+                    withdrawn_at: datetime | None, record: dict, tenant: str,
+                    recipients: list[str] | None = None) -> dict:
+    """The receipt of one consent from its recorded consent record (libs/domain/consent.py).
+    `tenant` stands in for the controller of records upcast from before the record existed;
+    `recipients` overrides the record's when they were named later (a dispatch's supporter)."""
+    controller = record["controller"] or tenant
+    recipients = record["recipients"] if recipients is None else recipients
+    items = [c["category"] for c in record["pii_categories"]]
+    sensitive = [c["category"] for c in record["pii_categories"] if c["sensitive"]]
     receipt: dict[str, Any] = {
         "version": "KI-CR-v1.1.0",
-        "schema": "ISO/IEC TS 27560:2023 (fields) / Kantara Consent Receipt v1.1 (shape)",
-        "jurisdiction": "JP",
+        "schema": f"{record['schema']} (fields) / Kantara Consent Receipt v1.1 (shape)",
+        "jurisdiction": record["jurisdiction"],
         "consentReceiptID": consent_id,
         "consentTimestamp": int(given_at.timestamp()),
-        "collectionMethod": method,
+        "collectionMethod": METHODS.get(record["method"], record["method"]),
         "language": "ja",
         "piiPrincipalId": subject,  # pseudonymous
-        "givenBy": given_by,  # 本人 or 法定代理人
-        "piiControllers": [{"piiController": controller, "jurisdiction": "JP"}],
-        "noticeVersion": notice_version,
+        "givenBy": record["given_by"],  # 本人 or 法定代理人
+        "piiControllers": [{"piiController": controller, "jurisdiction": record["jurisdiction"]}],
+        "noticeVersion": record["notice_version"],
         "services": [{"service": audit.service, "purposes": [{
             "purpose": p, "consentType": "EXPLICIT", "piiCategory": items, "primaryPurpose": i == 0,
-            "termination": "until withdrawn (同意の撤回) or the end of the registration/support",
+            "termination": record["termination"],
             "thirdPartyDisclosure": bool(recipients), "thirdPartyName": recipients,
-        } for i, p in enumerate(purposes)]}],
-        "sensitive": bool(SENSITIVE_ITEMS & set(items)),
-        "spiCat": sorted(SENSITIVE_ITEMS & set(items)),
+        } for i, p in enumerate(record["purposes"])]}],
+        "sensitive": bool(sensitive),
+        "spiCat": sensitive,
         "status": "withdrawn" if withdrawn_at else "active",
         "withdrawnAt": withdrawn_at.isoformat() if withdrawn_at else None,
     }

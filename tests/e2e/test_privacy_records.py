@@ -52,6 +52,12 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
         assert "name" in provided["items"]
         [consent] = auditor.get("/v1/audit/consents", params={"subject": sid}).json()["data"]
         assert consent["consent_id"] == provided["basis"] and consent["status"] == "active"
+        record = consent["data"]["record"]  # the ISO/IEC TS 27560 record travels in the event itself
+        assert (record["controller"], record["jurisdiction"], record["method"]) == (REGISTRAR, "JP", "written_signature")
+        assert record["recipients"] == ["ひきこもりサポーター派遣事業を実施する市町村"]
+    published = [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "REGISTRY")]
+    [on_the_bus] = [e for e in published if e.name == "RegistrationConsented"]
+    assert on_the_bus.type.endswith(".v2") and on_the_bus.data["record"] == record
     with dispatch.client(role="auditor", org="ppc") as auditor:
         received = eventually(lambda: auditor.get("/v1/audit/provisions", params={"subject": sid}).json()["data"])
         assert [(r["kind"], r["counterpart"], r["basis"]) for r in received] == [

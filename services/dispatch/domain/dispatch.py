@@ -131,11 +131,13 @@ class Dispatch(Aggregate):
         ordered = [i for i in contracts.DISCLOSURE_ITEMS if i in items]
         self._subject_consented(consent_id=consent_id, given_by=given_by, items=ordered,
                                 support_meetings=support_meetings, costs_self_paid=costs_self_paid,
-                                signed_on=signed_on)
+                                signed_on=signed_on, record=contracts.subject_consent_record(
+                                    controller=self.tenant, given_by=given_by, items=ordered,
+                                    support_meetings=support_meetings, supporter_id=self.supporter_id))
 
     @event(SubjectConsented)
     def _subject_consented(self, consent_id: UUID, given_by: str, items: list[str], support_meetings: bool,
-                           costs_self_paid: bool, signed_on: date) -> None:
+                           costs_self_paid: bool, signed_on: date, record: dict) -> None:
         self.consent = {"consent_id": consent_id, "items": items, "costs_self_paid": costs_self_paid,
                         "support_meetings": support_meetings}
 

@@ -185,14 +185,17 @@ class Case(Aggregate):
             raise InvalidCase(f"unknown agency categories: {', '.join(unknown)}")
         if not items or set(items) - set(intake.SHARE_ITEMS):
             raise InvalidCase(f"items must be some of {intake.SHARE_ITEMS}")
-        self._consented(consent_id=consent_id, given_by=given_by, agency_ids=sorted(set(agency_ids)),
-                        categories=sorted(set(categories)),
-                        items=[i for i in intake.SHARE_ITEMS if i in items], explained_on=explained_on,
-                        consent_text_version=consent_text_version)
+        agency_ids, categories = sorted(set(agency_ids)), sorted(set(categories))
+        items = [i for i in intake.SHARE_ITEMS if i in items]
+        self._consented(consent_id=consent_id, given_by=given_by, agency_ids=agency_ids, categories=categories,
+                        items=items, explained_on=explained_on, consent_text_version=consent_text_version,
+                        record=intake.share_consent_record(
+                            controller=self.tenant, given_by=given_by, items=items, agency_ids=agency_ids,
+                            categories=categories, consent_text_version=consent_text_version))
 
     @event(InfoSharingConsented)
     def _consented(self, consent_id: UUID, given_by: str, agency_ids: list[str], categories: list[str],
-                   items: list[str], explained_on: date, consent_text_version: str) -> None:
+                   items: list[str], explained_on: date, consent_text_version: str, record: dict) -> None:
         self.consents[str(consent_id)] = {"agency_ids": agency_ids, "categories": categories, "items": items}
 
     def withdraw_consent(self, *, consent_id: UUID, withdrawn_on: date) -> None:

@@ -1,6 +1,6 @@
-"""Versioned events: a CaseOpened stored as v1 (before the municipality of residence existed) and a
-CaseInfoDisclosed stored as v1 (before legal bases) are upcast on read and published as the current
-v2 contracts."""
+"""Versioned events: a CaseOpened stored as v1 (before the municipality of residence existed), a
+CaseInfoDisclosed stored as v1 (before legal bases) and an InfoSharingConsented stored as v1 (before
+the consent record) are upcast on read and published as the current v2 contracts."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
                 del state[field]
             conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
                          {"s": json.dumps(state).encode(), "v": row_id})
+            # and the consent as it was stored before the consent record (v1)
+            row_id, raw = conn.execute(text(
+                "SELECT originator_version, state FROM intake_events WHERE topic LIKE '%InfoSharingConsented'")).one()
+            state = json.loads(bytes(raw))
+            assert state.pop("class_version") == 2
+            del state["record"]
+            conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
+                         {"s": json.dumps(state).encode(), "v": row_id})
 
         fresh = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
         opened.append(fresh)
@@ -84,6 +92,11 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         assert [e.type for e in disclosed] == [event_type(CaseInfoDisclosed)] == ["jp.tsunagu.intake.CaseInfoDisclosed.v2"]
         assert {k: disclosed[0].data[k] for k in ("consent_id", "legal_basis", "statute", "reason")} == {
             "consent_id": str(consent), "legal_basis": None, "statute": None, "reason": None}
+        [consented] = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "InfoSharingConsented"]
+        assert consented.type == "jp.tsunagu.intake.InfoSharingConsented.v2"
+        record = consented.data["record"]  # rebuilt from the v1 fields; the controller is the case's tenant
+        assert (record["controller"], record["jurisdiction"], record["recipients"]) == (None, "JP", [str(agency)])
+        assert record["pii_categories"] == [{"category": "name", "sensitive": False}]
     finally:
         for closable in opened:
             closable.dispose() if hasattr(closable, "dispose") else closable.close()

@@ -95,12 +95,14 @@ class Supporter(Aggregate):
         supporter = cls(id=id, tenant=tenant, certificate_number=certificate_number,
                         applied_on=applied_on, applicant=applicant, idempotency_key=idempotency_key)
         supporter._consent(consent_id=consent_id, items=items, consent_text_version=consent_text_version,
-                           signed_on=signed_on, purpose=CONSENT_PURPOSE)
+                           signed_on=signed_on, purpose=CONSENT_PURPOSE,
+                           record=contracts.registration_consent_record(
+                               controller=tenant, purpose=CONSENT_PURPOSE, consent_text_version=consent_text_version))
         return supporter
 
     @event(RegistrationConsented)
     def _consent(self, consent_id: UUID, items: list[str], consent_text_version: str,
-                 signed_on: date, purpose: str) -> None:
+                 signed_on: date, purpose: str, record: dict) -> None:
         self.consent_id = consent_id
         self.consent_text_version = consent_text_version
         self.consent_active = True
@@ -169,7 +171,9 @@ class Supporter(Aggregate):
         items = check_consent(consent_items)
         _check_term(issued_on, self.term_starts_on, term_years, max_term_years)
         self._consent(consent_id=consent_id, items=items, consent_text_version=consent_text_version,
-                      signed_on=issued_on, purpose=CONSENT_PURPOSE)
+                      signed_on=issued_on, purpose=CONSENT_PURPOSE,
+                      record=contracts.registration_consent_record(
+                          controller=self.tenant, purpose=CONSENT_PURPOSE, consent_text_version=consent_text_version))
         self._renewed(consent_id=consent_id, issued_on=issued_on, term_starts_on=issued_on,
                       term_ends_on=term_end(issued_on, term_years))
 

@@ -156,14 +156,10 @@ def subject_consent_receipt(dispatch_id: UUID, actor: PrincipalDep, app: Dispatc
                    if c["aggregate_id"] == str(d.id)), None)
     if record is None:
         raise ConsentMissing("the person has not consented on this dispatch")
-    data = record["data"]
     return consent_receipt(runtime.audit, consent_id=record["consent_id"], subject=d.subject_ref,
-                           given_by=data["given_by"], controller=d.tenant, given_at=record["given_at"],
-                           withdrawn_at=record["withdrawn_at"],
-                           purposes=["ひきこもりサポーターによる支援 (資料7)"]
-                           + (["支援内容等を検討するための会議"] if data["support_meetings"] else []),
-                           items=data["items"], recipients=[str(d.supporter_id)] if d.supporter_id else [],
-                           notice_version="資料7")
+                           given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
+                           record=record["data"]["record"], tenant=d.tenant,
+                           recipients=[str(d.supporter_id)] if d.supporter_id else [])
 
 
 @router.post("/dispatches/{dispatch_id}/supporter-acceptance", response_model=DispatchPublic)

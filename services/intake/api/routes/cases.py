@@ -6,7 +6,6 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response
 
-from libs.domain import agencies
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from libs.platform.receipts import consent_receipt
 from libs.platform.records import consent_record
@@ -165,12 +164,9 @@ def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, 
     record = consent_record(runtime.engine, str(consent_id))
     if record is None or record["aggregate_id"] != str(case.id):
         raise CaseNotFound(f"no consent {consent_id} on this case")
-    d = record["data"]
-    recipients = d["agency_ids"] + [agencies.category(c).label for c in d["categories"]]
-    return consent_receipt(runtime.audit, consent_id=str(consent_id), subject=str(case.id), given_by=d["given_by"],
-                           controller=case.tenant, given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
-                           purposes=["関係機関への情報提供（つなぎ・連携）"], items=d["items"],
-                           recipients=recipients, notice_version=d["consent_text_version"])
+    return consent_receipt(runtime.audit, consent_id=str(consent_id), subject=str(case.id),
+                           given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
+                           record=record["data"]["record"], tenant=case.tenant)
 
 
 @router.post("/{case_id}/disclosures", status_code=201, response_model=CasePublic)

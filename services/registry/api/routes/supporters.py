@@ -115,13 +115,9 @@ def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: R
     s = app.get_supporter(actor, supporter_id)
     runtime.catch_up()
     record = consent_record(runtime.engine, str(s.consent_id))
-    d = record["data"]
-    return consent_receipt(runtime.audit, consent_id=str(s.consent_id), subject=str(s.id), given_by="person",
-                           controller=s.tenant, given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
-                           purposes=[d["purpose"]],
-                           items=["name", "gender", "birth_date", "address", "contact"],
-                           recipients=["ひきこもりサポーター派遣事業を実施する市町村"],
-                           notice_version=d["consent_text_version"])
+    return consent_receipt(runtime.audit, consent_id=str(s.consent_id), subject=str(s.id),
+                           given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
+                           record=record["data"]["record"], tenant=s.tenant)
 
 
 @router.get("/supporters/{supporter_id}/history", response_model=HistoryPublic)
