@@ -295,3 +295,25 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
     finally:
         for nc in clients.values():
             await nc.close()
+
+
+def test_every_durable_a_service_creates_is_allowed_for_its_nats_user(database):
+    """A new consumer (say, dispatch's deployment targets on INTAKE) without its permission would be
+    refused in production only; the durable names come from the services' own wiring."""
+    from libs.platform.service import build_runtime
+
+    accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
+    for name in ("dispatch", "reporting"):
+        spec = __import__(f"services.{name}.bootstrap", fromlist=["SPEC"]).SPEC
+        runtime = build_runtime(spec, database.settings(name, "nats://127.0.0.1:1"))
+        try:
+            durables = {(c.spec.name, c.durable) for c in runtime.consumers}
+            assert durables, name
+            for stream, durable in durables:
+                for allowed in (f'"$JS.API.CONSUMER.*.{stream}.{durable}"', f'"$JS.ACK.{stream}.{durable}.>"',
+                                f'"deadletter.{durable}"'):
+                    assert allowed in accounts, f"{name}: {allowed} missing in deploy/nats/accounts.conf"
+        finally:
+            if runtime.application is not None:
+                runtime.application.close()
+            runtime.engine.dispose()
