@@ -32,3 +32,12 @@ def wareki_label(fy: int) -> str:
             n = fy - first + 1
             return f"{era}{'元' if n == 1 else n}年度"
     raise ValueError(f"no era label for fiscal year {fy}")
+
+
+def add_years(day: date, years: int) -> date:
+    """The same day `years` later; 29 February becomes 28 February (民法第143条: a period counted
+    in years ends on the day before the corresponding day, or at the end of that month)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)

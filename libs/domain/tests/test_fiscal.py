@@ -164,3 +164,11 @@ def test_the_label_matches_the_fiscal_year_of_a_consultation() -> None:
     moment = datetime.fromisoformat("2019-03-31T15:00:00+00:00")  # 1 April 2019 00:00 JST
     assert wareki_label(fiscal_year(moment)) == "令和元年度"
     assert wareki_label(fiscal_year(moment - timedelta(seconds=1))) == "平成30年度"
+
+
+def test_adding_years_keeps_the_day_and_turns_29_february_into_28_february() -> None:
+    from libs.domain.fiscal import add_years
+
+    assert add_years(date(2016, 3, 31), 3) == date(2019, 3, 31)
+    assert add_years(date(2016, 2, 29), 1) == date(2017, 2, 28)
+    assert add_years(date(2016, 2, 29), 4) == date(2020, 2, 29)

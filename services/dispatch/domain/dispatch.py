@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import dispatch as contracts
+from libs.domain.fiscal import add_years
 from services.dispatch.domain.errors import (
     ConsentMissing,
     DispatchNotActive,
@@ -328,11 +329,7 @@ class Dispatch(Aggregate):
         before the end, so its records (APPI 規則第20条〜第25条: ≥ 3 years) are as old."""
         if self.status != "ended" or self.erased or self.ended_on is None:
             return False
-        try:
-            kept_until = self.ended_on.replace(year=self.ended_on.year + years)
-        except ValueError:  # 29 February
-            kept_until = self.ended_on.replace(year=self.ended_on.year + years, day=28)
-        return kept_until < today
+        return add_years(self.ended_on, years) < today
 
     # -- helpers --------------------------------------------------------------------------------
     def open_tasks(self) -> list[UUID]:

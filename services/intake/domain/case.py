@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import agencies, intake
 from libs.domain.codes import validate_lg_code
+from libs.domain.fiscal import add_years
 from libs.domain.legal_bases import check_legal_basis
 from services.intake.domain.errors import (
     ConsentMissing,
@@ -385,7 +386,7 @@ class Case(Aggregate):
         if self.status != "closed" or self.erased or self.closed_on is None:
             return False
         latest = max(filter(None, (self.closed_on, self.last_provision_on)))
-        return _add_years(latest, years) < today
+        return add_years(latest, years) < today
 
     def require_open(self) -> None:
         if self.status != "open":
@@ -401,9 +402,3 @@ def _check_moment(moment: datetime) -> None:
     if moment > datetime.now(timezone.utc) + CLOCK_SKEW:
         raise InvalidCase("the time is in the future")
 
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)

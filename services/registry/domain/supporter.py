@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import registry as contracts
 from libs.domain.errors import InvalidInput
+from libs.domain.fiscal import add_years
 from services.registry.domain.errors import (
     ConsentMissing,
     InvalidDates,
@@ -30,7 +31,7 @@ def term_end(issued_on: date, years: int) -> date:
     no corresponding day (29 February 2016 + 1 year ends on 28 February 2017)."""
     try:
         return issued_on.replace(year=issued_on.year + years) - timedelta(days=1)
-    except ValueError:
+    except ValueError:  # no corresponding day: the end of February
         return date(issued_on.year + years, 2, 28)
 
 
@@ -302,12 +303,6 @@ class Supporter(Aggregate):
             raise WrongStatus(f"the supporter is {self.status}; this needs {' or '.join(statuses)}",
                               current_status=self.status)
 
-
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 def _check_term(issued_on: date, not_before: date | None, term_years: int, max_term_years: int) -> None:
