@@ -94,6 +94,19 @@ class ServiceApplication(Application):
         self.sealer.forget(str(aggregate.id))
         return aggregate
 
+    def end_retention(self, kind: type, today: date, candidates: list[UUID], years: int) -> list[UUID]:
+        """The retention jobs: erase the personal data of every candidate whose retention period
+        ended (its erasure event, basis retention_ended, records that it did) and finish an erasure
+        recorded earlier whose key outlived a crash. The aggregate has the final say
+        (`retention_ended`): candidates come from a read model that may lag."""
+        erased = []
+        for aggregate_id in candidates:
+            aggregate = self.existing(kind, aggregate_id)
+            if aggregate is not None and (aggregate.erased or aggregate.retention_ended(today, years)):
+                self.erase_personal_data(aggregate, lambda a: a.erase(erased_on=today, basis="retention_ended"))
+                erased.append(aggregate_id)
+        return erased
+
     def history(self, aggregate_id: UUID, *, opened: bool = False) -> list[dict[str, Any]]:
         """Every event of one aggregate as CloudEvents (sequence = its version), sealed fields left
         sealed unless `opened`. The tenant is the one its created event names."""

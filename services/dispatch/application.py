@@ -176,18 +176,6 @@ class DispatchApplication(ServiceApplication):
             raise NotAllowed("only an officer of the municipality may do this")
         return self.erase_personal_data(dispatch, lambda d: d.erase(erased_on=erased_on, basis=basis))
 
-    def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
-        """The retention job: erase the person's data of every candidate dispatch that ended more
-        than `years` ago (SubjectDataErased, basis retention_ended), and finish an erasure recorded
-        earlier whose key outlived a crash."""
-        erased = []
-        for dispatch_id in candidates:
-            dispatch = self.existing(Dispatch, dispatch_id)
-            if dispatch is not None and (dispatch.erased or dispatch.retention_ended(today, years)):
-                self.erase_personal_data(dispatch, lambda d: d.erase(erased_on=today, basis="retention_ended"))
-                erased.append(dispatch_id)
-        return erased
-
     def disclose(self, actor: Principal, dispatch_id: UUID) -> tuple[Dispatch, dict]:
         """The supporter reads the person's details: only consented items, each time recorded."""
         dispatch = self.get_dispatch(actor, dispatch_id)

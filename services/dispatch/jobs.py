@@ -57,4 +57,4 @@ def end_retention(runtime: Runtime) -> list[UUID]:
     runtime.catch_up()
     today = datetime.now(JST).date()
     candidates = retention_candidates(runtime.engine, today - timedelta(days=365 * RETENTION_YEARS - 1))
-    return runtime.application.end_retention(today, candidates, RETENTION_YEARS)
+    return runtime.application.end_retention(Dispatch, today, candidates, RETENTION_YEARS)

@@ -269,18 +269,6 @@ class IntakeApplication(ServiceApplication):
         actor.require("municipal_officer")
         return {"municipality": validate_lg_code(actor.org)}
 
-    def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
-        """The retention job: erase every candidate whose retention period has ended (the
-        SubjectErased event, basis retention_ended, records that it did), and finish an erasure
-        recorded earlier whose key outlived a crash."""
-        erased = []
-        for case_id in candidates:
-            case = self.existing(Case, case_id)
-            if case is not None and (case.erased or case.retention_ended(today, years)):
-                self.erase_personal_data(case, lambda c: c.erase(erased_on=today, basis="retention_ended"))
-                erased.append(case_id)
-        return erased
-
     def _sees_case(self, actor: Principal, case: Case) -> bool:
         if actor.has("centre_staff") and actor.org == str(case.centre_id):
             return True

@@ -181,18 +181,6 @@ class RegistryApplication(ServiceApplication):
             raise NotAllowed("only the registrar's officers")
         return self.erase_personal_data(supporter, lambda s: s.erase(erased_on=erased_on, basis=basis))
 
-    def end_retention(self, today: date, candidates: list[UUID], years: int) -> list[UUID]:
-        """The retention job: erase the data of every candidate whose registration ended more than
-        `years` ago (SupporterDataErased, basis retention_ended), and finish an erasure recorded
-        earlier whose key outlived a crash."""
-        erased = []
-        for supporter_id in candidates:
-            supporter = self.existing(Supporter, supporter_id)
-            if supporter is not None and (supporter.erased or supporter.retention_ended(today, years)):
-                self.erase_personal_data(supporter, lambda s: s.erase(erased_on=today, basis="retention_ended"))
-                erased.append(supporter_id)
-        return erased
-
     def expire_due(self, today: date, candidates: list[UUID]) -> list[UUID]:
         """Record RegistrationExpired once for each candidate whose term has ended."""
         expired = []

@@ -3,12 +3,12 @@ personal data of registrations that ended more than RETENTION_YEARS ago is erase
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from datetime import timedelta
+from uuid import UUID
 
 from libs.platform.service import Runtime
 from services.registry.application import today_jst
+from services.registry.domain.supporter import Supporter
 from services.registry.queries import expiry_candidates, retention_candidates
 
 EXPIRY_INTERVAL_SECONDS = 60.0
@@ -30,4 +30,4 @@ def end_retention(runtime: Runtime) -> list[UUID]:
     runtime.catch_up()
     today = today_jst()
     candidates = retention_candidates(runtime.engine, today - timedelta(days=365 * RETENTION_YEARS - 1))
-    return runtime.application.end_retention(today, candidates, RETENTION_YEARS)
+    return runtime.application.end_retention(Supporter, today, candidates, RETENTION_YEARS)
