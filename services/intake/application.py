@@ -114,7 +114,9 @@ class IntakeApplication(ServiceApplication):
     def act(self, actor: Principal, case_id: UUID, expected_version: int | None,
             command: Callable[[Case], Any]) -> tuple[Case, Any]:
         """One command on a case by someone who may see it, honouring If-Match."""
-        case = self.get_case(actor, case_id)
+        return self._run(self.get_case(actor, case_id), expected_version, command)
+
+    def _run(self, case: Case, expected_version: int | None, command: Callable[[Case], Any]) -> tuple[Case, Any]:
         if expected_version is not None and expected_version != case.version:
             raise VersionMismatch(f"case is at version {case.version}, not {expected_version}")
         result = command(case)
@@ -127,7 +129,8 @@ class IntakeApplication(ServiceApplication):
         case = self.get_case(actor, case_id)
         if idempotency_key and idempotency_key in case.idempotency_keys:
             return Recorded(case, case.idempotency_keys[idempotency_key], created=False)
-        case, consultation_id = self.act(actor, case_id, expected_version, lambda c: c.record_consultation(
+        # The case loaded once: a busy case's load is most of the cost of a consultation.
+        case, consultation_id = self._run(case, expected_version, lambda c: c.record_consultation(
             consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,
             summary=self.seal(case_id, summary), idempotency_key=idempotency_key))
         return Recorded(case, consultation_id, created=True)
