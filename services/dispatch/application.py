@@ -98,10 +98,10 @@ class DispatchApplication(ServiceApplication):
 
     def report_deployment_activity(self, actor: Principal, deployment_id: UUID, *, report_id: UUID,
                                    narrative: dict, **fields: Any) -> Deployment:
-        self.get_deployment(actor, deployment_id)  # no key is made for a deployment the caller cannot see
-        sealed = self.seal(deployment_id, narrative) or {}
+        # Sealed inside the command: no key is made for a deployment the caller may not act on.
         return self.run_deployment(actor, deployment_id, lambda d: d.report_activity(
-            report_id=report_id, supporter_id=UUID(actor.sub), narrative=sealed, **fields), by_supporter=True)
+            report_id=report_id, supporter_id=UUID(actor.sub), narrative=self.seal(d.id, narrative) or {}, **fields),
+            by_supporter=True)
 
     def _eligible_entry(self, tenant: str, supporter_id: UUID, on: date) -> RosterEntry:
         entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))

@@ -58,13 +58,14 @@ def _out(d: Dispatch, response: Response) -> DispatchPublic:
     return dispatch_public(d)
 
 
-def _seal(app: DispatchApplication, actor, dispatch_id: UUID, value: dict) -> dict:  # noqa: ANN001
-    """Seal text about the person under this dispatch's own key (erasable with the dispatch)."""
-    return app.seal(app.get_dispatch(actor, dispatch_id).id, value) or {}
+def _seal(app: DispatchApplication, d: Dispatch, value: dict) -> dict:
+    """Seal text about the person under this dispatch's own key (erasable with the dispatch).
+    Called inside a command, so only after the caller was found to may act on the dispatch."""
+    return app.seal(d.id, value) or {}
 
 
-def _seal_text(app: DispatchApplication, actor, dispatch_id: UUID, text: str | None) -> dict | None:  # noqa: ANN001
-    return _seal(app, actor, dispatch_id, {"text": text}) if text else None
+def _seal_text(app: DispatchApplication, d: Dispatch, text: str | None) -> dict | None:
+    return _seal(app, d, {"text": text}) if text else None
 
 
 @router.post("/dispatches", status_code=201, response_model=DispatchPublic)
@@ -115,8 +116,9 @@ def get_timeline(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep) -> Ti
 @router.post("/dispatches/{dispatch_id}/subject-details", response_model=DispatchPublic)
 def record_subject_details(dispatch_id: UUID, body: DetailsCreate, actor: PrincipalDep, app: DispatchDep,
                            response: Response, if_match: IfMatch = None) -> DispatchPublic:
-    sealed = _seal(app, actor, dispatch_id, body.details.model_dump(mode="json", exclude_none=True))
-    d = app.act(actor, dispatch_id, expected_version(if_match), lambda d: d.record_subject_details(details=sealed))
+    details = body.details.model_dump(mode="json", exclude_none=True)
+    d = app.act(actor, dispatch_id, expected_version(if_match),
+                lambda d: d.record_subject_details(details=_seal(app, d, details)))
     return _out(d, response)
 
 
@@ -124,8 +126,9 @@ def record_subject_details(dispatch_id: UUID, body: DetailsCreate, actor: Princi
 def correct_subject_details(dispatch_id: UUID, body: CorrectionCreate, actor: PrincipalDep, app: DispatchDep,
                             response: Response) -> DispatchPublic:
     """訂正 of the person's details, also after the dispatch ended (until they are erased)."""
-    sealed = _seal(app, actor, dispatch_id, body.details.model_dump(mode="json", exclude_none=True))
-    d = app.act(actor, dispatch_id, None, lambda d: d.correct_subject_details(details=sealed, corrected_on=body.on))
+    details = body.details.model_dump(mode="json", exclude_none=True)
+    d = app.act(actor, dispatch_id, None,
+                lambda d: d.correct_subject_details(details=_seal(app, d, details), corrected_on=body.on))
     return _out(d, response)
 
 
@@ -173,9 +176,9 @@ def accept_dispatch(dispatch_id: UUID, body: AcceptanceCreate, actor: PrincipalD
 @router.post("/dispatches/{dispatch_id}/plan", response_model=DispatchPublic)
 def agree_plan(dispatch_id: UUID, body: PlanCreate, actor: PrincipalDep, app: DispatchDep, response: Response,
                if_match: IfMatch = None) -> DispatchPublic:
-    plan = _seal(app, actor, dispatch_id, body.model_dump(mode="json", include={"purpose", "activity_plan", "content"}))
+    plan = body.model_dump(mode="json", include={"purpose", "activity_plan", "content"})
     d = app.act(actor, dispatch_id, expected_version(if_match), lambda d: d.agree_plan(
-        activities=list(body.activities), plan=plan, agreed_on=body.agreed_on))
+        activities=list(body.activities), plan=_seal(app, d, plan), agreed_on=body.agreed_on))
     return _out(d, response)
 
 
@@ -195,15 +198,15 @@ def read_subject_details(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDe
 @router.post("/dispatches/{dispatch_id}/activity-reports", status_code=201, response_model=DispatchPublic)
 def report_activity(dispatch_id: UUID, body: ActivityReportCreate, actor: PrincipalDep, app: DispatchDep,
                     response: Response, idempotency_key: IdempotencyKey = None) -> DispatchPublic:
-    narrative = _seal(app, actor, dispatch_id, body.model_dump(mode="json", include={
-        "place", "content", "record", "next_appointment", "plan_with_officer", "note"}, exclude_none=True))
+    narrative = body.model_dump(mode="json", include={
+        "place", "content", "record", "next_appointment", "plan_with_officer", "note"}, exclude_none=True)
     report_id = new_id("activity-report", str(dispatch_id), idempotency_key)
     d = app.act(actor, dispatch_id, None, lambda d: d.report_activity(
         report_id=report_id, supporter_id=UUID(actor.sub), reported_on=body.reported_on,
         activity_date=body.activity_date, starts_at=body.starts_at, ends_at=body.ends_at,
-        activity_type=body.activity_type, activity_type_other=_seal_text(app, actor, dispatch_id, body.activity_type_other),
-        next_step=body.next_step, next_step_other=_seal_text(app, actor, dispatch_id, body.next_step_other),
-        narrative=narrative), by_supporter=True)
+        activity_type=body.activity_type, activity_type_other=_seal_text(app, d, body.activity_type_other),
+        next_step=body.next_step, next_step_other=_seal_text(app, d, body.next_step_other),
+        narrative=_seal(app, d, narrative)), by_supporter=True)
     return _out(d, response)
 
 
@@ -217,18 +220,17 @@ def review_report(dispatch_id: UUID, report_id: UUID, body: ReviewCreate, actor:
 @router.post("/dispatches/{dispatch_id}/guidance", response_model=DispatchPublic)
 def give_guidance(dispatch_id: UUID, body: GuidanceCreate, actor: PrincipalDep, app: DispatchDep,
                   response: Response) -> DispatchPublic:
-    guidance = _seal(app, actor, dispatch_id, {"guidance": body.guidance})
     d = app.act(actor, dispatch_id, None, lambda d: d.give_guidance(
-        given_by=body.given_by, given_on=body.given_on, guidance=guidance))
+        given_by=body.given_by, given_on=body.given_on, guidance=_seal(app, d, {"guidance": body.guidance})))
     return _out(d, response)
 
 
 @router.post("/dispatches/{dispatch_id}/incidents", status_code=201, response_model=DispatchPublic)
 def report_incident(dispatch_id: UUID, body: IncidentCreate, actor: PrincipalDep, app: DispatchDep,
                     response: Response) -> DispatchPublic:
-    account = _seal(app, actor, dispatch_id, body.model_dump(mode="json", include={"description", "follow_up"}))
+    account = body.model_dump(mode="json", include={"description", "follow_up"})
     d = app.act(actor, dispatch_id, None, lambda d: d.report_incident(
-        incident_id=uuid4(), occurred_on=body.occurred_on, severity=body.severity, account=account),
+        incident_id=uuid4(), occurred_on=body.occurred_on, severity=body.severity, account=_seal(app, d, account)),
         by_supporter=actor.has("supporter") and not actor.has("municipal_officer"))
     return _out(d, response)
 
@@ -238,7 +240,7 @@ def suspend_dispatch(dispatch_id: UUID, body: SuspensionCreate, actor: Principal
                      response: Response, if_match: IfMatch = None) -> DispatchPublic:
     d = app.act(actor, dispatch_id, expected_version(if_match),
                 lambda d: d.suspend(reason=body.reason, suspended_on=body.on,
-                                    note=_seal_text(app, actor, dispatch_id, body.note)))
+                                    note=_seal_text(app, d, body.note)))
     return _out(d, response)
 
 
