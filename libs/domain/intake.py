@@ -251,11 +251,11 @@ class InfoSharingWithdrawn(_Intake, Aggregate.Event):
 class CaseInfoDisclosed(_Intake, Aggregate.Event):
     """Case information given to an agency: recipient, items, and what it rests on — the person's
     consent, or a legal basis of APPI 第27条第1項 (libs/domain/legal_bases) with its statute and
-    the reason consent could not be obtained (sealed: it describes the person)."""
+    the reason consent could not be obtained (both sealed: free text may describe the person)."""
     PROVISION: ClassVar[dict[str, str] | None] = {
         "recipient": "recipient_agency_id", "items": "items", "basis": "consent_id", "legal_basis": "legal_basis",
-        "statute": "statute", "on": "disclosed_on"}
-    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
+        "on": "disclosed_on"}
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason", "statute")
     # v2 added the legal basis as an alternative to the consent (consent_id is None then).
     SCHEMA_VERSION: ClassVar[int] = 2
     class_version: ClassVar[int] = 2
@@ -266,7 +266,7 @@ class CaseInfoDisclosed(_Intake, Aggregate.Event):
     items: list[str]
     consent_id: UUID | None
     legal_basis: str | None
-    statute: str | None
+    statute: dict | None
     reason: dict | None
     disclosed_on: date
     purpose: str

@@ -13,8 +13,8 @@ the law itself allows, and each needs its own justification on the record:
   事務を遂行することに対して協力する必要がある場合であって、本人の同意を得ることにより当該事務の遂行に支障を
   及ぼすおそれがあるとき. Needs the statute of that duty and why asking would impede it.
 
-The statute is a citation of a law (published as is, it says nothing about the person); the reason
-describes the person's circumstances, so services seal it under the person's key.
+Both the statute and the reason are free text (a statute cited as "…第6条 in the case of X" would
+name the person), so services seal both under the person's key; the code is what travels in clear.
 """
 
 from __future__ import annotations
@@ -55,19 +55,21 @@ class InvalidLegalBasis(InvalidInput):
     title = "The stated legal basis is unknown or lacks its justification (APPI 第27条第1項)"
 
 
-def check_legal_basis(code: str, *, statute: str | None, has_reason: bool) -> LegalBasis:
-    """The legal basis of that code, when the justification it needs is all there."""
+def check_legal_basis(code: str, *, statute: str | dict | None, has_reason: bool) -> LegalBasis:
+    """The legal basis of that code, when the justification it needs is all there. `statute` is
+    the citation's text, or its sealed form once sealed (then only its presence is checked)."""
     basis = LEGAL_BASES.get(code)
     if basis is None:
         raise InvalidLegalBasis(f"legal_basis must be one of {CODES}", allowed=list(CODES))
     missing = []
-    if basis.needs_statute and not (statute and statute.strip()):
+    given = bool(statute) if isinstance(statute, dict) else bool(statute and statute.strip())
+    if basis.needs_statute and not given:
         missing.append("statute")
     if basis.needs_reason and not has_reason:
         missing.append("reason")
     if missing:
         raise InvalidLegalBasis(f"{code} ({basis.article} {basis.name}) needs {' and '.join(missing)}",
                                 legal_basis=code, missing=missing)
-    if statute is not None and len(statute) > STATUTE_MAX:
+    if isinstance(statute, str) and len(statute) > STATUTE_MAX:
         raise InvalidLegalBasis(f"statute is a citation of at most {STATUTE_MAX} characters", legal_basis=code)
     return basis

@@ -35,7 +35,6 @@ transfers = Table(
     Column("items", JSON, nullable=True),
     Column("basis", String(64), nullable=False),  # the consent id, or the legal basis code
     Column("basis_kind", String(16), nullable=True),  # consent | legal_basis (NULL: projected before, a consent)
-    Column("statute", String(200), nullable=True),  # the law cited for a legal basis
     Column("on", String(40), nullable=False),
     Column("tenant", String(6), nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
@@ -93,7 +92,7 @@ class PrivacyRecords(SqlProjection):
             conn.execute(transfers.insert().values(
                 event_id=e.id, entry=who[:36], kind=kind, event_type=e.type, aggregate_id=e.subject, subject=who,
                 counterpart=str(counterpart), items=d.get(spec.get("items", ""), None), basis=basis,
-                basis_kind=kind_of_basis, statute=entry.get(spec.get("statute", "")), on=str(d[spec["on"]]),
+                basis_kind=kind_of_basis, on=str(d[spec["on"]]),
                 tenant=e.tenant, time=at))
 
     @staticmethod

@@ -164,7 +164,8 @@ class IntakeApplication(ServiceApplication):
             return {}
         reason = stated.get("reason") or None
         check_legal_basis(stated["code"], statute=stated.get("statute"), has_reason=reason is not None)
-        return {"legal_basis": stated["code"], "statute": stated.get("statute"), "reason": self.seal(case_id, reason)}
+        return {"legal_basis": stated["code"], "statute": self.seal(case_id, stated.get("statute") or None),
+                "reason": self.seal(case_id, reason)}
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date, requested_by: str | None,

@@ -124,16 +124,19 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
         timeline = staff.get(f"{base}/timeline").json()["events"]  # opened for the centre's staff
         [opened] = [e["data"] for e in timeline if e["data"].get("legal_basis") == "protection_of_life"]
         assert opened["reason"] == CIRCUMSTANCES and opened["consent_id"] is None
+        [cited] = [e["data"] for e in timeline if e["data"].get("legal_basis") == "required_by_law"]
+        assert cited["statute"] == ABUSE_ACT
     with intake.client(role="auditor", org="ppc") as auditor:
         records = eventually(lambda: (r := auditor.get("/v1/audit/provisions", params={"subject": case_id})
                                       .json()["data"]) and len(r) == 2 and r)
-        assert [(p["counterpart"], p["basis_kind"], p["basis"], p["statute"]) for p in records] == [
-            (jido, "legal_basis", "required_by_law", ABUSE_ACT), (clinic, "legal_basis", "protection_of_life", None)]
+        assert [(p["counterpart"], p["basis_kind"], p["basis"]) for p in records] == [
+            (jido, "legal_basis", "required_by_law"), (clinic, "legal_basis", "protection_of_life")]
         assert records[0]["event_type"] == "jp.tsunagu.intake.CaseInfoDisclosed.v2"
     published = eventually(lambda: (p := [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")
                                           if b"CaseInfoDisclosed" in m.data]) and len(p) == 2 and p)
     assert [e.data["legal_basis"] for e in published] == ["required_by_law", "protection_of_life"]
     assert is_sealed(published[1].data["reason"])  # the circumstances describe the person
+    assert is_sealed(published[0].data["statute"])  # free text too: only the code travels in clear
     for m in stream_messages(nats_server.url, "INTAKE"):
         assert CIRCUMSTANCES not in m.data.decode() and "山田太郎" not in m.data.decode()
 

@@ -219,7 +219,7 @@ class Case(Aggregate):
             recipient=str(agency_id), category=category, items=items)
 
     def share_with(self, *, agency_id: UUID, category: str, items: list[str], disclosed_on: date,
-                   purpose: str, legal_basis: str | None = None, statute: str | None = None,
+                   purpose: str, legal_basis: str | None = None, statute: dict | None = None,
                    reason: dict | None = None) -> str:
         """Give case information to an agency under a current consent naming it, or under a stated
         legal basis (APPI 第27条第1項) with its justification; returns what it rests on. A legal
@@ -242,14 +242,14 @@ class Case(Aggregate):
 
     @event(CaseInfoDisclosed)
     def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID | None,  # noqa: PLR0913
-                   legal_basis: str | None, statute: str | None, reason: dict | None, disclosed_on: date,
+                   legal_basis: str | None, statute: dict | None, reason: dict | None, disclosed_on: date,
                    purpose: str) -> None:
         self.disclosures += 1
         self.last_provision_on = max(filter(None, (self.last_provision_on, disclosed_on)))
 
     # -- referrals (つなぎ) -------------------------------------------------------------------------
     def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],  # noqa: PLR0913
-              referred_on: date, legal_basis: str | None = None, statute: str | None = None,
+              referred_on: date, legal_basis: str | None = None, statute: dict | None = None,
               reason: dict | None = None) -> None:
         """Hand the case to an agency: only under a current consent naming it (or a stated legal
         basis), and the items the agency receives are a recorded disclosure."""

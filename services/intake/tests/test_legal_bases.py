@@ -14,6 +14,7 @@ from services.intake.domain.errors import ConsentMissing, UseIsSuspended
 DAY = date(2016, 6, 1)
 SEALED_REASON = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
 ABUSE_ACT = "児童虐待の防止等に関する法律 第6条第1項"
+SEALED_STATUTE = {"alg": "A256GCM", "kid": "k", "iv": "i2", "ct": "c2"}  # the citation, sealed
 
 
 def _case() -> Case:
@@ -53,11 +54,11 @@ def test_an_unknown_legal_basis_is_refused():
 
 def test_a_notification_required_by_law_is_recorded_with_its_statute_and_no_consent():
     case = _case()
-    assert _share(case, legal_basis="required_by_law", statute=ABUSE_ACT) == "required_by_law"
+    assert _share(case, legal_basis="required_by_law", statute=SEALED_STATUTE) == "required_by_law"
     disclosed = case.collect_events()[-1]
     assert type(disclosed).__name__ == "CaseInfoDisclosed"
     assert (disclosed.consent_id, disclosed.legal_basis, disclosed.statute, disclosed.reason) == (
-        None, "required_by_law", ABUSE_ACT, None)
+        None, "required_by_law", SEALED_STATUTE, None)
 
 
 def test_an_emergency_provision_carries_the_sealed_reason_consent_could_not_be_obtained():
@@ -84,7 +85,7 @@ def test_the_persons_suspension_of_use_stops_consent_based_sharing_but_not_a_leg
     case.suspend_use(suspended_on=DAY)
     with pytest.raises(UseIsSuspended):
         _share(case)
-    assert _share(case, legal_basis="required_by_law", statute=ABUSE_ACT) == "required_by_law"
+    assert _share(case, legal_basis="required_by_law", statute=SEALED_STATUTE) == "required_by_law"
 
 
 def test_a_referral_may_rest_on_a_legal_basis():
@@ -93,3 +94,9 @@ def test_a_referral_may_rest_on_a_legal_basis():
                referred_on=DAY, legal_basis="public_health_or_child_welfare", reason=SEALED_REASON)
     names = [type(e).__name__ for e in case.collect_events()]
     assert names[-2:] == ["CaseInfoDisclosed", "ReferralMade"] and len(case.referrals) == 1
+
+
+def test_a_sealed_statute_counts_as_given_and_a_blank_citation_does_not():
+    assert check_legal_basis("required_by_law", statute=SEALED_STATUTE, has_reason=False).code == "required_by_law"
+    with pytest.raises(InvalidLegalBasis):
+        check_legal_basis("required_by_law", statute={}, has_reason=False)
