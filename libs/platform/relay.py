@@ -112,10 +112,21 @@ class Relay:
             log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
             return
         recorded = await asyncio.to_thread(self.position)
+        if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
+            log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
+                      "older backup?); position %s kept, an operator must look", self.spec.name, at[0], recorded[0])
+            return
         if at != recorded:
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
             await asyncio.to_thread(self._record, *at)
+
+    def _holds(self, position: int, event_id: str | None) -> bool:
+        """The log has this event at this position (the stream and the store tell one history)."""
+        if position == 0:
+            return True
+        found = self.log.read(position - 1, 1)
+        return bool(found) and found[0].sequence == position and found[0].id == event_id
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
@@ -147,10 +158,17 @@ class Relay:
         while not stop.is_set():
             try:
                 await self.bus.ensure_stream(self.spec)
-                await self.reconcile()
                 break
             except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
                 log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)
+                await _sleep_or_stop(stop, 0.5)
+        for attempt in range(3):  # the check is worth a retry, never a stop to publishing
+            try:
+                await self.reconcile()
+                break
+            except Exception as e:  # noqa: BLE001 - e.g. no permission to read the stream
+                log.error("relay %s: cannot compare with the stream (%s: %s)%s", self.spec.name, type(e).__name__, e,
+                          "; publishing from the recorded position" if attempt == 2 else "; retrying")
                 await _sleep_or_stop(stop, 0.5)
         backoff = 0.1
         while not stop.is_set():

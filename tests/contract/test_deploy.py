@@ -317,3 +317,16 @@ def test_every_durable_a_service_creates_is_allowed_for_its_nats_user(database):
             if runtime.application is not None:
                 runtime.application.close()
             runtime.engine.dispose()
+
+
+def test_every_publishing_service_may_do_what_its_relay_and_checkpoint_task_do():
+    """The relay ensures and reads the tail of its stream; the checkpoint task writes AUDIT."""
+    accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
+    for service in ("intake", "registry", "dispatch"):
+        user = accounts[accounts.index(f"user: {service}\n"):]
+        user = user[:user.index("subscribe:")]
+        stream = service.upper()
+        for subject in (f"{service}.>", f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}",
+                        f"$JS.API.STREAM.MSG.GET.{stream}", f"audit.{service}.checkpoint",
+                        "$JS.API.STREAM.CREATE.AUDIT", "$JS.API.STREAM.MSG.GET.AUDIT"):
+            assert f'"{subject}"' in user, f"{service} may not {subject}"

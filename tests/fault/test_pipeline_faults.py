@@ -143,3 +143,34 @@ def test_a_stream_that_lost_its_tail_is_sent_the_missing_events_again(nats_serve
     eventually(lambda: len(stream_messages(nats_server.url, "INTAKE")) == 7)
     _assert_stream_is_the_log_once(nats_server.url, 7)
     assert intake.runtime.relay.position()[0] == 7
+
+
+def test_a_stream_ending_with_an_event_the_log_does_not_hold_is_not_adopted(nats_server, start_service):
+    """A store restored from an older backup must not skip its own new events because the stream
+    is ahead: the relay keeps its recorded position and says so."""
+    import asyncio
+    import dataclasses
+
+    import nats
+
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    intake.stop()
+    last = stream_messages(nats_server.url, "INTAKE")[-1]
+    foreign = dataclasses.replace(Envelope.from_json(last.data), id="not-in-this-log", sequence=99)
+
+    async def publish_foreign() -> None:
+        nc = await nats.connect(nats_server.url)
+        await nc.jetstream().publish(last.subject, foreign.to_json(), headers={"Nats-Msg-Id": foreign.id})
+        await nc.close()
+
+    asyncio.run(publish_foreign())
+    intake.start()
+    relay = intake.runtime.relay
+    assert not relay._holds(99, "not-in-this-log") and relay._holds(2, Envelope.from_json(
+        stream_messages(nats_server.url, "INTAKE")[1].data).id)
+    _consult(intake, centre_id, case_id, 1)  # published once the relay has compared
+    eventually(lambda: relay.lag() == 0)
+    assert relay.position()[0] == 3
+    assert Envelope.from_json(stream_messages(nats_server.url, "INTAKE")[-1].data).sequence == 3
