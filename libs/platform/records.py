@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Connection, DateTime, Engine, MetaData, String, Table, or_, select
 
 from libs.domain.contracts import Contract
+from libs.platform.asyncapi import CONTRACTS
 from libs.platform.cloudevents import Envelope
 from libs.platform.projection import SqlProjection
 
@@ -126,6 +127,17 @@ def transfers_of(engine: Engine, *, subject: str | None, counterpart: str | None
     return rows
 
 
+def current_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A record's event data as the current contract has it: a row projected from an older event
+    version is upcast on read, with the contract's own upcasters (as the store does)."""
+    _, _, context, name, version = event_type.split(".")
+    contract = next((c for c in CONTRACTS.get(context, ()) if c.__name__ == name), None)
+    data = dict(data)
+    for v in range(int(version[1:]), getattr(contract, "SCHEMA_VERSION", 1)):
+        getattr(contract, f"upcast_v{v}_v{v + 1}")(data)
+    return data
+
+
 def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[dict[str, Any]]:
     """Each consent of the person with its state at `as_of` (now when None)."""
     as_of = as_of.astimezone(timezone.utc) if as_of is not None else None
@@ -135,6 +147,7 @@ def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[di
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query.order_by(consents.c.given_at))]
     for r in rows:
+        r["data"] = current_data(r["event_type"], r["data"])
         for key in ("given_at", "withdrawn_at"):  # times are stored in UTC; SQLite drops the offset
             if r[key] is not None and r[key].tzinfo is None:
                 r[key] = r[key].replace(tzinfo=timezone.utc)
@@ -149,6 +162,7 @@ def consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     r = dict(row._mapping)
+    r["data"] = current_data(r["event_type"], r["data"])
     for key in ("given_at", "withdrawn_at"):
         if r[key] is not None and r[key].tzinfo is None:
             r[key] = r[key].replace(tzinfo=timezone.utc)

@@ -33,3 +33,20 @@ def test_a_records_table_made_before_legal_bases_gains_the_new_nullable_columns_
     [row] = transfers_of(engine, subject="s", counterpart=None)
     assert (row["basis_kind"], row["basis"]) == ("consent", "consent-1")
     engine.dispose()
+
+
+def test_a_consent_projected_from_an_older_event_version_reads_as_the_current_contract():
+    from libs.platform.records import current_data
+
+    v1 = {"consent_id": "c-1", "given_by": "person", "agency_ids": ["a-1"], "categories": [], "items": ["name"],
+          "explained_on": "2016-05-01", "consent_text_version": "v"}
+    current = current_data("jp.tsunagu.intake.InfoSharingConsented.v1", v1)
+    assert current["record"]["recipients"] == ["a-1"] and current["record"]["controller"] is None
+    assert "record" not in v1  # the stored row is not changed
+    v2 = {**v1, "record": {"x": 1}}
+    assert current_data("jp.tsunagu.intake.InfoSharingConsented.v2", v2) == v2
+    signed = {"consent_id": "c-2", "items": ["roster_listing"], "consent_text_version": "資料4-v1",
+              "signed_on": "2016-06-01", "purpose": "名簿"}
+    assert current_data("jp.tsunagu.registry.RegistrationConsented.v1", signed)["record"]["purposes"] == ["名簿"]
+    accessed = {"accessed_by": "a"}
+    assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v1", accessed) == accessed
