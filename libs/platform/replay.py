@@ -1,8 +1,15 @@
-"""Reading a stream back as it was published, for auditors' own tools (`tsunagu replay`)."""
+"""Reading a stream back as it was published, for auditors' own tools (`tsunagu replay`,
+`tsunagu audit verify`).
+
+A read is one ephemeral consumer (no acks), deleted when done, so a read-only user needs no
+durable: the `witness` user of deploy/nats/accounts.conf may create, pull from and delete
+consumers by any name except the services' and integrators' durables.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 
 import nats
@@ -18,25 +25,36 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
     try:
         js = nc.jetstream()
         last = (await js.stream_info(stream)).state.last_seq
+        name = nc.new_inbox().rsplit(".", 1)[-1]  # a unique token, never a durable's name
         if since is not None:
-            config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_TIME,
-                                    opt_start_time=since.isoformat())
+            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_TIME,
+                                    opt_start_time=since.isoformat(), filter_subject=subject)
         else:
-            config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                    opt_start_seq=from_seq or 1)
-        sub = await js.pull_subscribe(subject or "", stream=stream, config=config)  # the subject filters
-        out: list[bytes] = []
-        while True:
-            try:
-                msgs = await sub.fetch(500, timeout=1)
-            except (NatsTimeout, asyncio.TimeoutError):
-                return out
-            for m in msgs:
-                if until is not None and m.metadata.timestamp > until:
-                    return out
-                out.append(m.data)
-                # Filtered, the stream's last message may be of another subject: none pending is the end.
-                if m.metadata.sequence.stream >= last or m.metadata.num_pending == 0:
-                    return out
+            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                    opt_start_seq=from_seq or 1, filter_subject=subject)
+        await js.add_consumer(stream, config)
+        try:
+            sub = await js.pull_subscribe_bind(name, stream=stream)
+            return await _drain(sub, last, until)
+        finally:
+            # Tidy, not required: the server also removes an ephemeral consumer left idle for 5 s.
+            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+                await js.delete_consumer(stream, name)
     finally:
         await nc.close()
+
+
+async def _drain(sub, last: int, until: datetime | None) -> list[bytes]:  # noqa: ANN001 - a PullSubscription
+    out: list[bytes] = []
+    while True:
+        try:
+            msgs = await sub.fetch(500, timeout=1)
+        except (NatsTimeout, asyncio.TimeoutError):
+            return out
+        for m in msgs:
+            if until is not None and m.metadata.timestamp > until:
+                return out
+            out.append(m.data)
+            # Filtered, the stream's last message may be of another subject: none pending is the end.
+            if m.metadata.sequence.stream >= last or m.metadata.num_pending == 0:
+                return out

@@ -1,8 +1,9 @@
 """deploy/ stays usable: its YAML parses, and the NATS cluster config really forms a cluster.
 
-The last test starts the loopback variant (deploy/nats/local/node-{1,2,3}.conf, which include
+The cluster test starts the loopback variant (deploy/nats/local/node-{1,2,3}.conf, which include
 the production accounts and permissions) as three nats-server processes, writes to an R3 stream,
-loses a node and still writes and reads everything.
+lets a witness verify a signed log from the bus alone, loses a node and still writes and reads
+everything; and each read-only user is refused what it must not do.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LOCAL = DEPLOY / "nats" / "local"
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 NODES = {n: (f"node-{n}", 14220 + n) for n in (1, 2, 3)}  # name, client port (deploy/nats/local)
-USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "sys")
+USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")
 
 
 # -- the files ------------------------------------------------------------------------------
@@ -77,6 +78,21 @@ def test_the_nats_configs_share_one_set_of_accounts_and_every_password_is_config
     for variable in variables:
         assert re.search(rf"^{variable}=", example, re.M), f"{variable} missing in .env.example"
         assert variable in secret, f"{variable} missing in the Kubernetes Secret template"
+
+
+def test_the_witness_may_touch_no_durable_of_another_user():
+    """The witness's consumer rights are wildcards (ephemeral names are random); every durable
+    another user is allowed must be in its deny list, or it could pull from, change or delete it."""
+    accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
+    durables = set(re.findall(r'"\$JS\.ACK\.\w+\.([\w-]+)\.>"', accounts))
+    assert {"dispatch-intake", "reporting-dispatch", "integrator-registry"} <= durables
+    witness = accounts[accounts.index("user: witness"):]
+    deny = witness[witness.index("deny: ["):witness.index("]", witness.index("deny: ["))]
+    for durable in durables:
+        for pattern in (f'"$JS.API.CONSUMER.*.*.{durable}"', f'"$JS.API.CONSUMER.*.*.{durable}.>"',
+                        f'"$JS.API.CONSUMER.*.*.*.{durable}"'):
+            assert pattern in deny, f"{pattern} missing in the witness's deny list"
+    assert "$JS.ACK." not in witness[:witness.index("deny: [")], "the witness reads without acks"
 
 
 # -- the loopback cluster -------------------------------------------------------------------
@@ -235,7 +251,7 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
     local_cluster: LocalCluster,
 ):
     cluster = local_cluster
-    errors: dict[str, list[str]] = {u: [] for u in ("intake", "reporting", "integrator")}
+    errors: dict[str, list[str]] = {u: [] for u in ("intake", "registry", "reporting", "integrator", "witness")}
     clients = {u: await _connect(cluster, u, errors[u]) for u in errors}
     try:
         js = clients["intake"].jetstream(timeout=2)
@@ -256,6 +272,8 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
         info = await js.stream_info("INTAKE")
         assert info.state.messages == 100
         assert len(info.cluster.replicas) == 2, "R3: a leader and two replicas"
+        await _a_witness_verifies_a_signed_log_from_the_bus(cluster, clients["registry"])
+
 
         # Kill the stream's leader: the two others hold every acked message and elect a new one.
         leader = next(n for n, (name, _) in NODES.items() if name == info.cluster.leader)
@@ -292,9 +310,49 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
             await clients["integrator"].jetstream(timeout=1).delete_stream("INTAKE")
         assert await _refused(errors["integrator"], "$JS.API.STREAM.DELETE.INTAKE")
         assert (await js.stream_info("INTAKE")).state.messages == 110
+
+        # The witness neither: no checkpoint of its own, no stream deletion, no service durable.
+        witness = clients["witness"]
+        await witness.publish("audit.intake.checkpoint", b"{}")
+        assert await _refused(errors["witness"], "audit.intake.checkpoint"), errors
+        for subject in ("$JS.API.STREAM.DELETE.AUDIT", "$JS.API.CONSUMER.MSG.NEXT.INTAKE.reporting-intake",
+                        "$JS.API.CONSUMER.DELETE.INTAKE.reporting-intake"):
+            await witness.publish(subject, b"", reply=witness.new_inbox())
+            assert await _refused(errors["witness"], subject), errors
+        kept = await clients["reporting"].jetstream(timeout=2).consumer_info("INTAKE", "reporting-intake")
+        assert kept.num_pending == 0 and kept.delivered.stream_seq == 110, "the reporting durable is untouched"
     finally:
         for nc in clients.values():
             await nc.close()
+
+
+async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, registry) -> None:  # noqa: ANN001
+    """registry creates its stream and AUDIT as a service does (R3) and publishes a signed log; the
+    witness verifies it from the bus alone, through the code of `tsunagu audit verify --nats`."""
+    from libs.platform.auditstream import verify_from_bus
+    from libs.platform.bus import Bus
+    from libs.platform.replay import read_stream
+    from libs.platform.streams import AUDIT_STREAM, STREAMS
+    from libs.platform.witness import publish_checkpoint
+    from tests.contract.signed_log import signed_log
+
+    bus = Bus(",".join(cluster.urls("registry")), "test-registry", replicas=3)
+    await bus.connect()
+    try:
+        for spec in (STREAMS["registry"], AUDIT_STREAM):
+            await _retry(f"creating {spec.name}", lambda spec=spec: bus.ensure_stream(spec), 60)
+        envelopes, checkpoint, key = signed_log("registry", 5)
+        for e in envelopes:
+            await bus.js.publish(f"registry.{e.tenant}.witnessed.{e.name}", e.to_json(), headers={"Nats-Msg-Id": e.id})
+        await publish_checkpoint(bus.js, "registry", key, checkpoint)
+    finally:
+        await bus.close()
+
+    url = cluster.url(1, "witness")
+    report = await verify_from_bus(url, "REGISTRY", "registry", key)
+    assert report.ok, report.problems
+    assert (report.events, report.checkpoints, report.bus_messages) == (5, 1, 5)
+    assert len(await read_stream(url, "INTAKE")) == 100, "tsunagu replay of a service stream"
 
 
 def test_every_durable_a_service_creates_is_allowed_for_its_nats_user(database):

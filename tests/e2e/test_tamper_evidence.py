@@ -1,5 +1,6 @@
 """RFC 9162 Merkle tree, signed checkpoints and `tsunagu audit verify`: an edited, a deleted and
-two reordered stored events are each detected, with the first bad sequence number."""
+two reordered stored events are each detected, with the first bad sequence number; a log the
+service renders otherwise than it signed fails on the signed chain head."""
 
 from __future__ import annotations
 
@@ -149,3 +150,28 @@ def test_a_failed_concurrent_save_leaves_a_gap_in_the_ids_but_not_in_the_tree(na
                                    bytes.fromhex(cp["root_hash"]))
     report = AuditClient(intake.url, AUDITOR).verify()
     assert report.ok, report.problems
+
+
+def test_a_log_the_service_renders_otherwise_than_it_signed_fails_on_the_signed_chain_head(
+    nats_server, start_service, monkeypatch,
+):
+    """The stored bytes and so every leaf are untouched, but the service now serves event 4 with
+    other content than it published (a changed upcaster or codec, or a service showing its
+    auditors one log and the bus another): only the chain head a v2 checkpoint signs catches it."""
+    intake, first = _log_of_seven(nats_server, start_service)
+    log = intake.runtime.relay.log
+    honest_read = log.read
+
+    def rewritten(after: int, limit: int) -> list[Envelope]:
+        return [Envelope(**{**e.to_dict(), "data": {**e.data, "channel": "email"}}) if e.sequence == 4 else e
+                for e in honest_read(after, limit)]
+
+    monkeypatch.setattr(log, "read", rewritten)
+    assert rewritten(3, 1)[0].data["channel"] == "email" != honest_read(3, 1)[0].data["channel"]
+    report = AuditClient(intake.url, AUDITOR).verify()  # no bus copy to compare with
+    assert report.problems == ["checkpoint 7: the signed chain head differs from the store's: an event from the "
+                               "start, up to sequence 7, is not the one that was signed"]
+    assert report.first_bad_sequence is None  # only located between checkpoints
+    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+                          "--token", AUDITOR], capture_output=True, text=True)
+    assert out.returncode == 1 and "signed chain head differs" in out.stdout, out.stdout
