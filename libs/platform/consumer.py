@@ -32,16 +32,25 @@ from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
 
-# Failures of the infrastructure rather than of the message.
+# Failures of the infrastructure rather than of the message. An OperationalError is one only when
+# it says so: SQLite also raises it for "no such column", which retrying would never cure.
 TRANSIENT = (
-    persistence.OperationalError, persistence.InterfaceError, persistence.ConnectionUnavailableError,
-    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError,
-    sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError,
+    persistence.InterfaceError, persistence.ConnectionUnavailableError, sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError,
 )
+OPERATIONAL = (persistence.OperationalError, sqlalchemy.exc.OperationalError)
+TRANSIENT_WORDS = ("database is locked", "connection", "could not connect", "server closed", "timeout",
+                   "terminating", "the database system is", "could not serialize", "deadlock")
+RETRYING_TOO_LONG = 10  # consecutive infrastructure failures before readiness says so
 
 
 def is_transient(e: BaseException) -> bool:
-    return isinstance(e, TRANSIENT) or isinstance(e.__cause__, TRANSIENT)
+    for error in (e, e.__cause__):
+        if isinstance(error, TRANSIENT):
+            return True
+        if isinstance(error, OPERATIONAL) and any(w in str(error).lower() for w in TRANSIENT_WORDS):
+            return True
+    return False
 
 
 class Handler(Protocol):

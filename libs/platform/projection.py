@@ -95,7 +95,9 @@ def _add_missing_columns(engine: Engine, table: Table) -> None:
         with engine.begin() as conn:
             for column in missing:
                 kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                # Replicas starting together race here; PostgreSQL can make the second a no-op.
+                guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}'))
 
 
 def _table(metadata: MetaData, name: str, *columns: Column) -> Table:

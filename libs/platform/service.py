@@ -24,7 +24,7 @@ from libs.platform.asyncapi import CONTRACTS
 from libs.platform.auditlog import AuditLog
 from libs.platform.auth import Authenticator
 from libs.platform.bus import Bus
-from libs.platform.consumer import ConsumerRunner, Handler
+from libs.platform.consumer import RETRYING_TOO_LONG, ConsumerRunner, Handler
 from libs.platform.db import make_engine, ping
 from libs.platform.deadletters import DeadLetters
 from libs.platform.follower import LogFollower
@@ -235,7 +235,8 @@ def _mount_health(app: FastAPI) -> None:
         retrying = [c.durable for c in runtime.consumers if c.transient_failures]
         if retrying:
             checks["consumers_retrying"] = retrying
-        ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0
+        stuck = any(c.transient_failures >= RETRYING_TOO_LONG for c in runtime.consumers)
+        ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0 and not stuck
         if not ready:
             return problem(503, "not-ready", "Service not ready", extensions={"checks": checks})
         return {"status": "ready", "checks": checks}

@@ -60,13 +60,15 @@ class DispatchApplication(ServiceApplication):
                idempotency_key: str | None) -> tuple[Deployment, bool]:
         """`target` is what INTAKE published about target_id (None: not known here yet)."""
         tenant = self.officer_tenant(actor)
+        deployment_id = new_id("deployment", tenant, idempotency_key)
+        if idempotency_key and (done := self.existing(Deployment, deployment_id)) is not None:
+            return done, False  # a retry: answered as first, whatever changed since
         if target is None or target["closed"] or tenant not in target["local_governments"]:
             raise UnknownDeploymentTarget(f"{target_id} is not a running place, programme or agency of {tenant}"
                                           " (or INTAKE has not told us about it yet)")
         if target["kind"] != target_kind:
             raise InvalidDispatchInput(f"{target_id} is a {target['kind']}, not a {target_kind}")
         entry = self._eligible_entry(tenant, supporter_id, starts_on)
-        deployment_id = new_id("deployment", tenant, idempotency_key)
         return self.create_once(Deployment, deployment_id, lambda: Deployment.deploy(
             id=deployment_id, tenant=tenant, supporter_id=supporter_id,
             registration_number=entry.registration_number, roster_entry_id=entry.id, target_kind=target_kind,
@@ -180,6 +182,9 @@ class DispatchApplication(ServiceApplication):
         """The supporter reads the person's details: only consented items, each time recorded."""
         dispatch = self.get_dispatch(actor, dispatch_id)
         actor.require("supporter")
+        problems = self._supporter_problems(dispatch, today_jst())
+        if problems:  # e.g. the supporter's 利用停止 or an ended registration the sweep has not ended yet
+            raise SupporterNotEligible("the supporter may not receive the person's details now", reasons=problems)
         items = dispatch.disclose_to_supporter(supporter_id=UUID(actor.sub), disclosed_at=datetime.now(timezone.utc))
         self.save(dispatch)
         opened = self.sealer.open(dispatch.details) if dispatch.details else {}

@@ -33,7 +33,33 @@ def end_dispatches_of_ended_supporters(runtime: Runtime) -> list[UUID]:
     runtime.catch_up()
     return (_end_running(runtime, dispatches, dispatches.c.dispatch_id, ("active", "suspended"), Dispatch, END_REASON)
             + _end_running(runtime, deployments, deployments.c.deployment_id, ("planned", "active"), Deployment,
-                           DEPLOYMENT_END))
+                           DEPLOYMENT_END)
+            + _pause_for_use_suspension(runtime))
+
+
+def _pause_for_use_suspension(runtime: Runtime) -> list[UUID]:
+    """The same race for 利用停止: a dispatch started (or a deployment made) while the suspension
+    was being handled is suspended (ended) here, as the REGISTRY consumer would have done."""
+    def running(table, id_column, statuses):  # noqa: ANN001, ANN202
+        query = select(id_column).select_from(table.join(roster, and_(
+            roster.c.tenant == table.c.tenant, roster.c.supporter_id == table.c.supporter_id))).where(
+            table.c.status.in_(statuses), roster.c.use_suspended.is_(True))
+        with runtime.engine.connect() as conn:
+            return [UUID(r[0]) for r in conn.execute(query)]
+
+    today, changed = datetime.now(JST).date(), []
+    for dispatch_id in running(dispatches, dispatches.c.dispatch_id, ("active",)):
+        dispatch = runtime.application.existing(Dispatch, dispatch_id)
+        if dispatch.status == "active":
+            dispatch.suspend(reason="supporter_use_suspended", suspended_on=today)
+            runtime.application.save(dispatch)
+            changed.append(dispatch_id)
+    for deployment_id in running(deployments, deployments.c.deployment_id, ("planned", "active")):
+        deployment = runtime.application.existing(Deployment, deployment_id)
+        if deployment.end(reason="supporter_use_suspended", ended_on=today):
+            runtime.application.save(deployment)
+            changed.append(deployment_id)
+    return changed
 
 
 def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons) -> list[UUID]:  # noqa: ANN001

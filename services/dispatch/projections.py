@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, Column, Connection, Date, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Connection, Date, MetaData, String, Table, Text
 
 from libs.platform.cloudevents import Envelope
 from libs.platform.projection import SqlProjection
@@ -144,7 +144,7 @@ targets = Table(
     Column("name", String(200), nullable=False),
     # Local governments that may deploy their roster's supporters there, space-separated: a
     # place's and an agency's municipality, a programme's operators.
-    Column("local_governments", String(400), nullable=False),
+    Column("local_governments", Text, nullable=False),
     Column("closed", Boolean, nullable=False),
 )
 

@@ -99,6 +99,10 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
         ended = eventually(lambda: (b := city.get(base).json())["status"] == "ended" and b)
         assert ended["end_reason"] == "supporter_registration_revoked"
         assert city.get(f"/v1/deployments/{helping['id']}").json()["status"] == "active"  # the other goes on
+        retry = city.post("/v1/deployments", json=deployment, headers={"Idempotency-Key": "deploy-1"})
+        assert retry.status_code == 200 and retry.json()["id"] == placed["id"]  # a retry is answered as first
+        r = city.post("/v1/deployments", json=deployment)  # but a new deployment of a revoked supporter is not
+        assert r.status_code == 409 and r.json()["type"].endswith("/supporter-not-eligible")
     with dispatch.client(role="supporter", org=REGISTRAR, sub=first) as me:
         r = me.post(f"{base}/activity-reports", json={**ACTIVITY, "starts_at": "11:00"})
         assert r.status_code == 409

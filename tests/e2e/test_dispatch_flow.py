@@ -269,11 +269,12 @@ def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_
         eventually(lambda: len(city.get("/v1/roster").json()["data"]) == 2)
         for s in (sid, other):
             city.post(f"/v1/roster/{s}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
-        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
+        d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
+                                               "subject_details": {"name": "佐藤一郎"}}).json()
         base = f"/v1/dispatches/{d['id']}"
         city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
-                                                   "signed_on": DAY}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": ["name"], "support_meetings": False,
+                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
         city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
                                          "content": "c", "agreed_on": DAY}).raise_for_status()
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
@@ -285,6 +286,10 @@ def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_
         officer.post(f"/v1/supporters/{sid}/use-suspension", json={"on": DAY}).raise_for_status()
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         assert eventually(lambda: city.get(base).json()["status"] == "suspended")
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        r = me.get(f"{base}/subject")  # no more of the person's details while use is suspended
+        assert r.status_code == 409 and r.json()["type"].endswith("/supporter-not-eligible")
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
         entry = next(e for e in city.get("/v1/roster").json()["data"] if e["supporter_id"] == sid)
         assert entry["use_suspended"] is True and entry["ended"] is None
         r = city.post(f"{base}/resumption", json={"on": DAY})
@@ -302,3 +307,16 @@ def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_
                    ["use_suspended"])
         r = city.post(f"{base}/resumption", json={"on": DAY})
         assert r.status_code == 200 and r.json()["status"] == "active"
+
+    # The race: the entry is marked while the dispatch was (re)starting; the sweep suspends it.
+    from services.dispatch.domain.roster_entry import RosterEntry
+    from services.dispatch.jobs import end_dispatches_of_ended_supporters
+
+    app = dispatch.runtime.application
+    entry = app.repository.get(RosterEntry.id_for(CITY, sid))
+    entry.suspend_use(suspended_on=date.fromisoformat(DAY), cause_event_id="race")
+    app.save(entry)
+    assert [str(i) for i in end_dispatches_of_ended_supporters(dispatch.runtime)] == [base.rsplit("/", 1)[1]]
+    assert end_dispatches_of_ended_supporters(dispatch.runtime) == []
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        assert city.get(base).json()["status"] == "suspended"
