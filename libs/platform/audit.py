@@ -3,6 +3,8 @@
 GET /v1/audit/events pages the authoritative log as CloudEvents (sealed fields stay sealed: an
 auditor sees who did what when, not the personal content). GET /v1/audit/verify recomputes the
 hash chain from the first event and compares it with what the relay recorded and published.
+Both render each event as it was published (at the type version of its message), so an upgrade
+that bumps an event's version is not taken for a changed log.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(de
     role auditor_pii and states a purpose: then they are opened, and that access is recorded as a
     PersonalDataAccessed event before anything is returned."""
     actor.require(*AUDITORS, PII_AUDITOR)
-    envelopes = runtime.relay.log.read(after, limit)
+    envelopes = runtime.relay.published(after, limit)
     data = [e.to_dict() for e in envelopes]
     if purpose is not None:
         actor.require(PII_AUDITOR)
@@ -222,9 +224,9 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
     chainhash, size, at_position = GENESIS, 0, GENESIS
     while True:
         try:
-            batch = relay.log.read(size, 1000)
+            batch = relay.published(size, 1000)
         except MapperDeserialisationError:
-            batch = _readable_prefix(relay.log, size)
+            batch = _readable_prefix(relay.published, size)
             for envelope in batch:
                 chainhash = envelope.chained(chainhash).chainhash
             bad = batch[-1].sequence + 1 if batch else size + 1
@@ -242,12 +244,12 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
                         first_mismatch=None if ok else position)
 
 
-def _readable_prefix(log, after: int) -> list:  # noqa: ANN001
+def _readable_prefix(read, after: int) -> list:  # noqa: ANN001
     """The events after `after` up to (not including) the first that no longer decodes."""
     good = []
     while True:
         try:
-            batch = log.read(after, 1)
+            batch = read(after, 1)
         except MapperDeserialisationError:
             return good
         if not batch:

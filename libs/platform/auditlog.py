@@ -63,8 +63,11 @@ def verify_signature(public_key_hex: str, service: str, cp: dict[str, Any]) -> b
 
 
 class AuditLog:
-    def __init__(self, service: str, application: Any, engine: Engine, key_hex: str) -> None:
+    def __init__(self, service: str, application: Any, engine: Engine, key_hex: str, relay: Any = None) -> None:
         self.service = service
+        # The relay knows what it published; without one (a log never published) the log as it
+        # renders now is what a relay would publish.
+        self.relay = relay
         self.app = application
         self.engine = engine
         self._key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_hex)[:32])
@@ -154,7 +157,9 @@ class AuditLog:
         return {**row, "chainhash": chainhash}
 
     def _chain_head(self, size: int) -> str | None:
-        """The chain hash the relay gives the size-th event, continued from the last signed head.
+        """The chain hash the relay gives the size-th event, continued from the last signed head:
+        the hash the relay recorded for a published event (what the bus holds, even after an
+        upgrade changed how the event renders now), else the chain over the log as published.
         None (a v1 checkpoint) when a stored event no longer decodes: the tree, which needs only
         the stored bytes, is still signed, and verifiers report the missing head."""
         with self.engine.connect() as conn:
@@ -165,11 +170,13 @@ class AuditLog:
         try:
             remaining = size - start
             while remaining:
-                batch = self.reader.read(after, min(remaining, 500))
+                batch = (self.relay.published if self.relay else self.reader.read)(after, min(remaining, 500))
                 if not batch:
                     return None  # events of the tree are gone from the store
+                recorded = self.relay.published_rows(batch[0].sequence, batch[-1].sequence) if self.relay else {}
                 for envelope in batch:
-                    chain = envelope.chained(chain).chainhash
+                    row = recorded.get(envelope.sequence)
+                    chain = row.chainhash if row is not None else envelope.chained(chain).chainhash
                 after, remaining = batch[-1].sequence, remaining - len(batch)
         except Exception as e:  # noqa: BLE001 - undecodable stored event: sign the tree alone
             log.error("audit %s: no chain head for tree size %d (%s: %s)", self.service, size, type(e).__name__, e)

@@ -9,8 +9,11 @@ Checks, each reporting the first bad sequence number where it can be located:
 - each v2 checkpoint's signed chain head against the chain over the service's log as it renders
   it now (its CloudEvents): the leaves bind the stored bytes, the head binds what was published,
   so a changed decoding (an upcaster, a codec, a tenant lookup) or a log the service serves
-  differently from what it signed fails here, located between two checkpoints;
-- the bus copy equals the store (same CloudEvents, a continuous hash chain).
+  differently from what it signed fails here, located between two checkpoints. The service serves
+  each event as it was published (at the type version of its message), so an upgrade that bumps
+  an event's version is no change;
+- the bus copy equals the store (same CloudEvents, a continuous hash chain); a message of an older
+  type version than the store's rendering (a service that renders upcast) is compared upcast.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import httpx
 from libs.platform import merkle
 from libs.platform.auditlog import leaf_of, verify_signature
 from libs.platform.cloudevents import GENESIS, Envelope
+from libs.platform.records import current_data
 
 
 @dataclass
@@ -109,8 +113,21 @@ def compare_bus(report: Report, store: list[Envelope], bus: list[Envelope]) -> N
             report.bad(envelope.sequence, f"bus message {envelope.sequence} breaks the hash chain")
         chain = envelope.chainhash
         stored = by_sequence.get(envelope.sequence)
-        if stored is None or stored.to_dict() | {"chainhash": ""} != envelope.to_dict() | {"chainhash": ""}:
+        if stored is None or _unchained(stored) != _unchained(_upcast(envelope, stored)):
             report.bad(envelope.sequence, f"bus message {envelope.sequence} differs from the stored event")
+
+
+def _unchained(envelope: Envelope) -> dict[str, Any]:
+    return envelope.to_dict() | {"chainhash": ""}
+
+
+def _upcast(published: Envelope, stored: Envelope) -> Envelope:
+    """A message published before its type got a newer version, upcast with the contract's own
+    upcasters to the stored event's version; every other field must still be equal as sent (the
+    leafhash binds the stored bytes, which an upgrade does not change)."""
+    if published.type.rsplit(".v", 1)[0] != stored.type.rsplit(".v", 1)[0] or published.version >= stored.version:
+        return published
+    return Envelope(**{**published.to_dict(), "type": stored.type, "data": current_data(published.type, published.data)})
 
 
 class AuditClient:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from eventsourcing.persistence import MapperDeserialisationError, find_id_convertor
+from eventsourcing.utils import resolve_topic
 
 from libs.platform.cloudevents import Envelope, envelope_of
 from libs.platform.leaves import leaf_of, record_of
@@ -32,6 +36,34 @@ class LogReader:
                 leafhash=leaf_of(record_of(n)).hex(),
             ))
         return envelopes
+
+    def read_at(self, sequence: int, version: int | None) -> Envelope:
+        """The event at `sequence` rendered at an older version of its type, as it was published
+        before an upgrade bumped the version: decoded like the mapper does, but upcast only up to
+        `version` (None: its stored version, not upcast at all)."""
+        n = next(iter(self.app.recorder.select_notifications(start=sequence, limit=1)))
+        mapper, cls = self.app.mapper, resolve_topic(n.topic)
+        try:
+            state = n.state
+            if mapper.cipher:
+                state = mapper.cipher.decrypt(state)
+            if mapper.compressor:
+                state = mapper.compressor.decompress(state)
+            state = mapper.transcoder.decode(state)
+        except Exception as e:
+            raise MapperDeserialisationError(f"cannot decode stored event {sequence}: {e}") from e
+        state["originator_id"] = find_id_convertor(cls, type(n.originator_id))(n.originator_id)
+        state["originator_version"] = n.originator_version
+        at = state.pop("class_version", 1)
+        version = at if version is None else version
+        while at < version:
+            getattr(cls, f"upcast_v{at}_v{at + 1}")(state)
+            at += 1
+        domain_event = object.__new__(cls)
+        object.__setattr__(domain_event, "__dict__", state)
+        envelope = envelope_of(self.service, domain_event, tenant=self._tenant_of(domain_event), sequence=n.id,
+                               leafhash=leaf_of(record_of(n)).hex())
+        return replace(envelope, type=f"{envelope.type.rsplit('.v', 1)[0]}.v{at}")
 
     def _tenant_of(self, domain_event: Any) -> str:
         key = str(domain_event.originator_id)

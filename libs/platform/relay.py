@@ -37,6 +37,18 @@ relay_positions = Table(
     Column("chainhash", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+# What was published at each position: the type (with its version) and chain hash of the message.
+# An upgrade that bumps an event's version changes how an older event renders now, not what the
+# bus holds and checkpoints signed; the audit side renders a published event at this version.
+relay_chain = Table(
+    "relay_chain",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("chainhash", String(64), nullable=False),
+)
 
 
 class Relay:
@@ -74,14 +86,48 @@ class Relay:
             ).first()
         return (row.position, row.chainhash) if row else (0, GENESIS)
 
-    def _record(self, position: int, chainhash: str) -> None:
+    def _record(self, position: int, chainhash: str, published: list[Envelope] = ()) -> None:
         values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(timezone.utc)}
         with self.engine.begin() as conn:
+            if published:  # a batch sent again (the stream lost its tail) replaces its earlier rows
+                conn.execute(relay_chain.delete().where(relay_chain.c.stream == self.spec.name,
+                                                        relay_chain.c.position.in_([e.sequence for e in published])))
+                conn.execute(relay_chain.insert(), [
+                    {"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
+                     "chainhash": e.chainhash} for e in published])
             updated = conn.execute(
                 relay_positions.update().where(relay_positions.c.stream == self.spec.name).values(**values)
             ).rowcount
             if not updated:
                 conn.execute(relay_positions.insert().values(stream=self.spec.name, **values))
+
+    def published_rows(self, first: int, last: int) -> dict[int, Any]:
+        """The recorded (type, chainhash) of each published position in [first, last]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(relay_chain.c.position, relay_chain.c.type, relay_chain.c.chainhash).where(
+                relay_chain.c.stream == self.spec.name, relay_chain.c.position.between(first, last)))
+            return {r.position: r for r in rows}
+
+    def published(self, after: int, limit: int) -> list[Envelope]:
+        """The log as it was published (unchained): an event whose type got a new version since it
+        was published is rendered at the version it was published with, so the audit side checks
+        what the bus holds and checkpoints signed. An event published before positions were
+        recorded one by one is taken as published at its stored version; one not yet published
+        renders as the relay will publish it (the current version)."""
+        envelopes = self.log.read(after, limit)
+        if not envelopes:
+            return envelopes
+        position = self.position()[0]
+        rows = self.published_rows(envelopes[0].sequence, envelopes[-1].sequence)
+        rendered = []
+        for e in envelopes:
+            row = rows.get(e.sequence)
+            if row is not None and row.type != e.type:
+                e = self.log.read_at(e.sequence, int(row.type.rsplit(".v", 1)[1]))
+            elif row is None and e.sequence <= position and e.version > 1:
+                e = self.log.read_at(e.sequence, None)
+            rendered.append(e)
+        return rendered
 
     def lag(self) -> int:
         return self.log.max_position() - self.position()[0]
@@ -150,7 +196,7 @@ class Relay:
         last = envelopes[-1].sequence
         if self.after_publish is not None:
             self.after_publish(last)
-        await asyncio.to_thread(self._record, last, chainhash)
+        await asyncio.to_thread(self._record, last, chainhash, envelopes)
         return len(envelopes)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -101,7 +101,8 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=settings.relay_poll_seconds,
         )
-        runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex)
+        runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
+                                 relay=runtime.relay)
         reader = LogReader(spec.name, runtime.application)
         records = PrivacyRecords(engine, CONTRACTS[spec.name])
         runtime.state["privacy_records"] = records

@@ -1,0 +1,82 @@
+"""An upgrade that gives an event type a new version is not tampering: events published and signed
+before it render upcast now, but the audit side checks them as they were published. A stored
+event changed after the upgrade is still detected.
+
+The upgrade is simulated in-process (the service runs in a thread of the test): after the events
+are published and a checkpoint is signed, ConsultationRecorded gets class_version 2 and an
+upcaster. No event is recorded after the bump, so the stream holds only v1 messages, which the
+AsyncAPI check at teardown validates against the (restored) v1 document."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from libs.domain import intake as intake_contracts
+from libs.platform.auditstream import verify_from_bus
+from libs.platform.auditverify import AuditClient
+from tests.e2e.test_tamper_evidence import AUDITOR, EDIT_PG, EDIT_SQLITE, _bus, _log_of_seven, _tampered
+from tests.e2e.test_witness import _kept
+from tests.harness import eventually
+
+
+def _bump_consultation_recorded(monkeypatch) -> None:  # noqa: ANN001
+    def upcast_v1_v2(state: dict) -> None:
+        state["in_person"] = state["channel"] == "visit"
+
+    for name, value in (("SCHEMA_VERSION", 2), ("class_version", 2), ("upcast_v1_v2", staticmethod(upcast_v1_v2))):
+        monkeypatch.setattr(intake_contracts.ConsultationRecorded, name, value, raising=False)
+
+
+def _one_more_consultation(intake) -> None:  # noqa: ANN001
+    """An eighth event, published before the upgrade but signed only after it."""
+    consultation = next(e for e in intake.runtime.relay.log.read(0, 10) if e.name == "ConsultationRecorded")
+    with intake.client(role="centre_staff", org=consultation.data["centre_id"]) as staff:
+        staff.post(f"/v1/cases/{consultation.subject}/consultations", json={
+            "channel": "visit", "occurred_at": "2016-06-02T10:00:00+09:00"}).raise_for_status()
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+
+
+def _cli(intake, nats_url: str | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
+    bus = ["--nats", nats_url, "--stream", "INTAKE"] if nats_url else []
+    return subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+                           "--token", AUDITOR, *bus], capture_output=True, text=True)
+
+
+def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_server, start_service, monkeypatch):
+    intake, _ = _log_of_seven(nats_server, start_service)
+    _one_more_consultation(intake)
+    _bump_consultation_recorded(monkeypatch)
+    assert intake.runtime.relay.log.read(3, 1)[0].type == "jp.tsunagu.intake.ConsultationRecorded.v2"
+
+    with intake.client(role="auditor", org="ppc") as auditor:
+        assert auditor.post("/v1/audit/checkpoints").json()["tree_size"] == 8  # signed after the bump
+        assert auditor.get("/v1/audit/verify").json()["verified"] is True
+    report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
+    assert report.ok, report.problems
+    assert (report.events, report.checkpoints, report.bus_messages) == (8, 2, 8)
+    out = _cli(intake)
+    assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
+    out = _cli(intake, nats_server.url)
+    assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
+    _kept(nats_server.url, 8)  # a witness with the bus alone agrees with the head signed after the bump
+    witness = asyncio.run(verify_from_bus(nats_server.url, "INTAKE", "intake"))
+    assert witness.ok, witness.problems
+    with intake.client(role="auditor", org="ppc") as auditor:  # the audit log shows what was published
+        events = auditor.get("/v1/audit/events").json()["data"]
+    assert events[3]["type"].endswith("ConsultationRecorded.v1") and "in_person" not in events[3]["data"]
+
+
+def test_a_stored_event_edited_after_a_version_bump_is_still_detected(nats_server, start_service, monkeypatch):
+    intake, _ = _log_of_seven(nats_server, start_service)
+    _bump_consultation_recorded(monkeypatch)
+    _tampered(intake, EDIT_SQLITE if intake.runtime.engine.dialect.name == "sqlite" else EDIT_PG)
+    report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
+    assert not report.ok and report.first_bad_sequence == 4, report.problems
+    assert any("signed chain head differs" in p for p in report.problems), report.problems
+    assert any("bus message 4 differs" in p for p in report.problems), report.problems
+    with intake.client(role="auditor", org="ppc") as auditor:
+        assert auditor.get("/v1/audit/verify").json()["verified"] is False
+    out = _cli(intake, nats_server.url)
+    assert out.returncode == 1 and "first bad sequence: 4" in out.stdout, out.stdout
