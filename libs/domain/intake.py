@@ -493,6 +493,15 @@ class PrefecturalBackupGiven(_Intake, Aggregate.Created):
     note: dict | None
 
 
+class PlaceClosed(_Intake, Aggregate.Event):
+    """The place closed: it leaves the public directory, takes no sessions, and supporters deployed
+    there stop (dispatch ends their deployments, reason target_closed)."""
+
+    AGGREGATE: ClassVar[str] = "place"
+
+    closed_on: date
+
+
 class CaseReopened(_Intake, Aggregate.Event):
     AGGREGATE: ClassVar[str] = "case"
 
@@ -506,6 +515,6 @@ EVENTS: tuple[type[Contract], ...] = (
     SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
     PersonalDetailsCorrected, UseSuspended, UseResumed, RightsRequestReceived, RightsRequestAnswered,
     ProgrammeStarted, ProgrammeChanged, ProgrammeEnded, GroupActivityHeld, PlaceOpened, PlaceSessionHeld,
-    PrefecturalBackupGiven,
+    PrefecturalBackupGiven, PlaceClosed,
 )
 

@@ -30,6 +30,7 @@ from services.dispatch.projections import DeploymentTargets, DispatchReadModel
 from services.dispatch.queries import (
     entries_of_supporter,
     running_deployments_of_supporter,
+    running_deployments_to,
     running_dispatches_of_supporter,
 )
 
@@ -68,6 +69,8 @@ class Policies:
         return []
 
     def intake(self, e: Envelope) -> list[Any]:
+        if e.name in ("PlaceClosed", "ProgrammeEnded"):
+            return self._target_closed(e)
         if e.name != "SupporterRequested":
             return []
         d = e.data
@@ -109,6 +112,17 @@ class Policies:
         for deployment_id in running_deployments_of_supporter(self.runtime.engine, e.subject):
             deployment = self.app.existing(Deployment, deployment_id)
             if deployment.end(reason=DEPLOYMENT_END[why], ended_on=effective, cause_event_id=e.id):
+                changed.append(deployment)
+        return changed
+
+    def _target_closed(self, e: Envelope) -> list[Any]:
+        """A place closed or a programme ended: supporters deployed there stop that day."""
+        on = date.fromisoformat(e.data.get("closed_on") or e.data["ended_on"])
+        self.runtime.catch_up()
+        changed = []
+        for deployment_id in running_deployments_to(self.runtime.engine, e.subject):
+            deployment = self.app.existing(Deployment, deployment_id)
+            if deployment.end(reason="target_closed", ended_on=on, cause_event_id=e.id):
                 changed.append(deployment)
         return changed
 

@@ -164,7 +164,7 @@ class DeploymentTargets(SqlProjection):
                 self._add(conn, e.subject, "programme", d["name"], set(d["operators"]))
             case "AgencyRegistered":
                 self._add(conn, e.subject, "agency", d["name"], {d["municipality"]})
-            case "ProgrammeEnded":
+            case "ProgrammeEnded" | "PlaceClosed":
                 conn.execute(targets.update().where(targets.c.target_id == e.subject).values(closed=True))
 
     @staticmethod

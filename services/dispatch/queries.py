@@ -51,6 +51,12 @@ def running_dispatches_of_supporter(engine: Engine, supporter_id: str) -> list[U
     return [UUID(r["dispatch_id"]) for r in _rows(engine, query)]
 
 
+def running_deployments_to(engine: Engine, target_id: str) -> list[UUID]:
+    query = select(deployments.c.deployment_id).where(
+        deployments.c.target_id == target_id, deployments.c.status.in_(("planned", "active")))
+    return [UUID(r["deployment_id"]) for r in _rows(engine, query)]
+
+
 def running_deployments_of_supporter(engine: Engine, supporter_id: str) -> list[UUID]:
     query = select(deployments.c.deployment_id).where(
         deployments.c.supporter_id == supporter_id, deployments.c.status.in_(("planned", "active")))

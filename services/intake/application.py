@@ -230,11 +230,11 @@ class IntakeApplication(ServiceApplication):
         return self.create_once(Place, place_id, lambda: Place.open(id=place_id, tenant=tenant,
                                                                      programme_id=programme_id, **fields))
 
-    def hold_place_session(self, actor: Principal, place_id: UUID, **fields: Any) -> Place:
+    def run_place(self, actor: Principal, place_id: UUID, command: Callable[[Place], Any]) -> Place:
         place = self.existing(Place, place_id)
         if place is None or not (actor.has(*OFFICERS) and actor.org == place.tenant):
             raise UnknownCentre(f"no place {place_id} of yours")
-        place.hold_session(**fields)
+        command(place)
         self.save(place)
         return place
 

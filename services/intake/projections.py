@@ -64,6 +64,7 @@ places = Table(
     Column("municipality", String(6), nullable=False, index=True),
     Column("address", String(500), nullable=False),
     Column("schedule", JSON, nullable=False),
+    Column("closed_on", Date),
 )
 backups = Table(  # 後方支援・立ち上げ支援 given by a prefecture to its municipalities
     "in_backups", metadata,
@@ -153,6 +154,9 @@ class IntakeReadModel(SqlProjection):
                 conn.execute(places.insert().values(
                     place_id=e.subject, tenant=d["tenant"], name=d["name"], operator=d["operator"],
                     municipality=d["municipality"], address=d["address"], schedule=d["schedule"]))
+            case "PlaceClosed":
+                conn.execute(places.update().where(places.c.place_id == e.subject).values(
+                    closed_on=date.fromisoformat(d["closed_on"])))
             case "RightsRequestReceived":
                 conn.execute(rights_requests.insert().values(
                     request_id=e.subject, case_id=d["case_id"], centre_id=d["centre_id"], kind=d["kind"],

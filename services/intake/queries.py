@@ -75,7 +75,7 @@ def retention_candidates(engine: Engine, closed_before: date) -> list[str]:
 
 def directory_places(engine: Engine, municipality: str | None) -> list[dict]:
     query = select(places.c.place_id, places.c.name, places.c.operator, places.c.municipality, places.c.address,
-                   places.c.schedule)
+                   places.c.schedule).where(places.c.closed_on.is_(None))
     if municipality:
         query = query.where(places.c.municipality == municipality)
     return _rows(engine, query.order_by(places.c.name, places.c.place_id))

@@ -118,3 +118,37 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
 
     for m in stream_messages(nats_server.url, "DISPATCH"):
         assert "卓球" not in m.data.decode()  # what was done is sealed
+
+
+def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_stop(nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    intake = start_service("intake", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sid = registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    _, place_id = _place(intake, CITY, "居場所こもれび")
+    deployment = {"supporter_id": sid, "target_kind": "place", "target_id": place_id, "role": "place_operation",
+                  "starts_on": DAY}
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/roster").json()["data"])
+        city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        placed = eventually(lambda: (r := city.post("/v1/deployments", json=deployment)).status_code == 201 and r.json())
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        me.post(f"/v1/deployments/{placed['id']}/acceptance", json={"accepted_on": DAY}).raise_for_status()
+
+    with intake.client(role="municipal_officer", org="131024") as other:
+        assert other.post(f"/v1/places/{place_id}/closure", json={"closed_on": DAY}).status_code == 404
+    with intake.client(role="municipal_officer", org=CITY) as town:
+        r = town.post(f"/v1/places/{place_id}/closure", json={"closed_on": DAY})
+        assert r.status_code == 200 and r.json()["closed_on"] == DAY
+        assert town.post(f"/v1/places/{place_id}/closure", json={"closed_on": DAY}).status_code == 409
+        assert town.post(f"/v1/places/{place_id}/sessions", json={
+            "held_on": DAY, "participants": 3, "staff": 1}).status_code == 409
+    with intake.client() as anonymous:
+        assert eventually(lambda: anonymous.get("/public/v1/places", params={"municipality": CITY}).json()["data"] == [])
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
+        assert ended["end_reason"] == "target_closed"
+        r = city.post("/v1/deployments", json=deployment)
+        assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")

@@ -428,12 +428,17 @@ class PlaceSessionCreate(_Strict):
     supporter_ids: list[UUID] = Field(default_factory=list)
 
 
+class PlaceClosure(_Strict):
+    closed_on: date
+
+
 class PlacePublic(BaseModel):
     id: UUID
     tenant: str
     name: str
     municipality: str
     sessions: int
+    closed_on: date | None = None
     version: int
 
 

@@ -10,12 +10,13 @@ from eventsourcing.domain import Aggregate, event
 from libs.domain import intake
 from libs.domain.codes import validate_lg_code
 from services.intake.domain.centre import check_hours
-from services.intake.domain.errors import InvalidProgramme
+from services.intake.domain.errors import InvalidProgramme, WrongCaseStatus
 
 
 class Place(Aggregate):
     PlaceOpened = intake.PlaceOpened
     PlaceSessionHeld = intake.PlaceSessionHeld
+    PlaceClosed = intake.PlaceClosed
 
     @event(PlaceOpened)
     def __init__(self, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,  # noqa: A002
@@ -25,6 +26,7 @@ class Place(Aggregate):
         self.name = name
         self.municipality = municipality
         self.sessions: dict[str, int] = {}  # session id → participants
+        self.closed_on: date | None = None
 
     @classmethod
     def open(cls, *, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,  # noqa: A002
@@ -40,6 +42,8 @@ class Place(Aggregate):
                      staff: int, supporter_ids: list[str]) -> None:
         if str(session_id) in self.sessions:
             return
+        if self.closed_on is not None:
+            raise WrongCaseStatus("the place has closed")
         if participants < 0 or staff < 0:
             raise InvalidProgramme("counts cannot be negative")
         if len(set(registered_participants)) > participants:
@@ -52,3 +56,12 @@ class Place(Aggregate):
     def _session(self, session_id: UUID, held_on: date, participants: int, registered_participants: list[str],
                  staff: int, supporter_ids: list[str]) -> None:
         self.sessions[str(session_id)] = participants
+
+    def close(self, *, closed_on: date) -> None:
+        if self.closed_on is not None:
+            raise WrongCaseStatus("the place has closed already")
+        self._closed(closed_on=closed_on)
+
+    @event(PlaceClosed)
+    def _closed(self, closed_on: date) -> None:
+        self.closed_on = closed_on

@@ -11,6 +11,7 @@ from libs.platform.deps import IdempotencyKey, PrincipalDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     GroupActivityCreate,
+    PlaceClosure,
     PlaceCreate,
     PlacePublic,
     PlaceSessionCreate,
@@ -34,7 +35,7 @@ def programme_public(p: Programme) -> ProgrammePublic:
 
 def place_public(p: Place) -> PlacePublic:
     return PlacePublic(id=p.id, tenant=p.tenant, name=p.name, municipality=p.municipality,
-                       sessions=len(p.sessions), version=p.version)
+                       sessions=len(p.sessions), closed_on=p.closed_on, version=p.version)
 
 
 @router.post("/programmes", status_code=201, response_model=ProgrammePublic)
@@ -84,7 +85,13 @@ def open_place(body: PlaceCreate, actor: PrincipalDep, intake: IntakeDep, respon
 def hold_place_session(place_id: UUID, body: PlaceSessionCreate, actor: PrincipalDep, intake: IntakeDep,
                        idempotency_key: IdempotencyKey = None) -> PlacePublic:
     session_id = new_id("place-session", str(place_id), idempotency_key)
-    return place_public(intake.hold_place_session(
-        actor, place_id, session_id=session_id, held_on=body.held_on, participants=body.participants,
+    return place_public(intake.run_place(actor, place_id, lambda p: p.hold_session(
+        session_id=session_id, held_on=body.held_on, participants=body.participants,
         registered_participants=body.registered_participants, staff=body.staff,
-        supporter_ids=[str(s) for s in body.supporter_ids]))
+        supporter_ids=[str(s) for s in body.supporter_ids])))
+
+
+@router.post("/places/{place_id}/closure", response_model=PlacePublic)
+def close_place(place_id: UUID, body: PlaceClosure, actor: PrincipalDep, intake: IntakeDep) -> PlacePublic:
+    """The place closes: out of the public directory; supporters deployed there stop."""
+    return place_public(intake.run_place(actor, place_id, lambda p: p.close(closed_on=body.closed_on)))
