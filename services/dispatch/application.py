@@ -92,11 +92,9 @@ class DispatchApplication(ServiceApplication):
         return deployment
 
     def accept_deployment(self, actor: Principal, deployment_id: UUID, *, accepted_on: date) -> Deployment:
-        def accept(d: Deployment) -> None:
-            entry = self.existing(RosterEntry, RosterEntry.id_for(d.tenant, d.supporter_id))
-            problems = entry.eligibility_problems(accepted_on) if entry else ["not on the roster"]
-            d.accept(supporter_id=UUID(actor.sub), accepted_on=accepted_on, supporter_problems=problems)
-        return self.run_deployment(actor, deployment_id, accept, by_supporter=True)
+        return self.run_deployment(actor, deployment_id, lambda d: d.accept(
+            supporter_id=UUID(actor.sub), accepted_on=accepted_on,
+            supporter_problems=self._supporter_problems(d.tenant, d.supporter_id, accepted_on)), by_supporter=True)
 
     def report_deployment_activity(self, actor: Principal, deployment_id: UUID, *, report_id: UUID,
                                    narrative: dict, **fields: Any) -> Deployment:
@@ -162,12 +160,12 @@ class DispatchApplication(ServiceApplication):
     def start(self, actor: Principal, dispatch_id: UUID, *, started_on: date,
               expected_version: int | None) -> Dispatch:
         return self.act(actor, dispatch_id, expected_version, lambda d: d.start(
-            started_on=started_on, supporter_problems=self._supporter_problems(d, started_on)))
+            started_on=started_on, supporter_problems=self._supporter_problems(d.tenant, d.supporter_id, started_on)))
 
     def resume(self, actor: Principal, dispatch_id: UUID, *, resumed_on: date,
                expected_version: int | None) -> Dispatch:
         return self.act(actor, dispatch_id, expected_version, lambda d: d.resume(
-            resumed_on=resumed_on, supporter_problems=self._supporter_problems(d, resumed_on)))
+            resumed_on=resumed_on, supporter_problems=self._supporter_problems(d.tenant, d.supporter_id, resumed_on)))
 
     def erase_subject(self, actor: Principal, dispatch_id: UUID, *, erased_on: date, basis: str) -> Dispatch:
         """Record SubjectDataErased, then destroy this dispatch's key (repeatable if that step failed).
@@ -182,7 +180,7 @@ class DispatchApplication(ServiceApplication):
         """The supporter reads the person's details: only consented items, each time recorded."""
         dispatch = self.get_dispatch(actor, dispatch_id)
         actor.require("supporter")
-        problems = self._supporter_problems(dispatch, today_jst())
+        problems = self._supporter_problems(dispatch.tenant, dispatch.supporter_id, today_jst())
         if problems:  # e.g. the supporter's 利用停止 or an ended registration the sweep has not ended yet
             raise SupporterNotEligible("the supporter may not receive the person's details now", reasons=problems)
         items = dispatch.disclose_to_supporter(supporter_id=UUID(actor.sub), disclosed_at=datetime.now(timezone.utc))
@@ -192,10 +190,11 @@ class DispatchApplication(ServiceApplication):
             return dispatch, {}
         return dispatch, {k: v for k, v in opened.items() if k in items}
 
-    def _supporter_problems(self, dispatch: Dispatch, on: date) -> list[str]:
-        if dispatch.supporter_id is None:
+    def _supporter_problems(self, tenant: str, supporter_id: UUID | None, on: date) -> list[str]:
+        """Why this supporter may not act for this municipality on that day (none assigned: none)."""
+        if supporter_id is None:
             return []
-        entry = self.existing(RosterEntry, RosterEntry.id_for(dispatch.tenant, dispatch.supporter_id))
+        entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))
         return entry.eligibility_problems(on) if entry else ["not on the roster"]
 
     @staticmethod

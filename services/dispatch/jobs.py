@@ -40,21 +40,16 @@ def end_dispatches_of_ended_supporters(runtime: Runtime) -> list[UUID]:
 def _pause_for_use_suspension(runtime: Runtime) -> list[UUID]:
     """The same race for 利用停止: a dispatch started (or a deployment made) while the suspension
     was being handled is suspended (ended) here, as the REGISTRY consumer would have done."""
-    def running(table, id_column, statuses):  # noqa: ANN001, ANN202
-        query = select(id_column).select_from(table.join(roster, and_(
-            roster.c.tenant == table.c.tenant, roster.c.supporter_id == table.c.supporter_id))).where(
-            table.c.status.in_(statuses), roster.c.use_suspended.is_(True))
-        with runtime.engine.connect() as conn:
-            return [UUID(r[0]) for r in conn.execute(query)]
-
+    suspended = roster.c.use_suspended.is_(True)
     today, changed = datetime.now(JST).date(), []
-    for dispatch_id in running(dispatches, dispatches.c.dispatch_id, ("active",)):
+    for dispatch_id, _ in _running_on_roster(runtime, dispatches, dispatches.c.dispatch_id, ("active",), suspended):
         dispatch = runtime.application.existing(Dispatch, dispatch_id)
         if dispatch.status == "active":
             dispatch.suspend(reason="supporter_use_suspended", suspended_on=today)
             runtime.application.save(dispatch)
             changed.append(dispatch_id)
-    for deployment_id in running(deployments, deployments.c.deployment_id, ("planned", "active")):
+    for deployment_id, _ in _running_on_roster(runtime, deployments, deployments.c.deployment_id,
+                                               ("planned", "active"), suspended):
         deployment = runtime.application.existing(Deployment, deployment_id)
         if deployment.end(reason="supporter_use_suspended", ended_on=today):
             runtime.application.save(deployment)
@@ -63,18 +58,23 @@ def _pause_for_use_suspension(runtime: Runtime) -> list[UUID]:
 
 
 def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons) -> list[UUID]:  # noqa: ANN001
-    query = select(id_column, roster.c.ended).select_from(table.join(roster, and_(
-        roster.c.tenant == table.c.tenant, roster.c.supporter_id == table.c.supporter_id))).where(
-        table.c.status.in_(running), roster.c.ended.is_not(None))
-    with runtime.engine.connect() as conn:
-        found = [(UUID(r[0]), r.ended) for r in conn.execute(query)]
     ended = []
-    for aggregate_id, why in found:
+    for aggregate_id, why in _running_on_roster(runtime, table, id_column, running, roster.c.ended.is_not(None)):
         item = runtime.application.existing(aggregate, aggregate_id)
         if item.end(reason=reasons[why], ended_on=datetime.now(JST).date()):
             runtime.application.save(item)
             ended.append(aggregate_id)
     return ended
+
+
+def _running_on_roster(runtime: Runtime, table, id_column, statuses, condition) -> list[tuple[UUID, str | None]]:  # noqa: ANN001
+    """(id, why the registration ended) of the dispatches or deployments in `statuses` whose
+    supporter's roster entry in that municipality meets `condition`."""
+    query = select(id_column, roster.c.ended).select_from(table.join(roster, and_(
+        roster.c.tenant == table.c.tenant, roster.c.supporter_id == table.c.supporter_id))).where(
+        table.c.status.in_(statuses), condition)
+    with runtime.engine.connect() as conn:
+        return [(UUID(r[0]), r.ended) for r in conn.execute(query)]
 
 
 def end_retention(runtime: Runtime) -> list[UUID]:
