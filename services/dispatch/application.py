@@ -103,6 +103,12 @@ class DispatchApplication(ServiceApplication):
             report_id=report_id, supporter_id=UUID(actor.sub), narrative=self.seal(d.id, narrative) or {}, **fields),
             by_supporter=True)
 
+    def deployment_scope(self, actor: Principal) -> dict[str, str]:
+        """Which deployments a caller lists: a supporter their own, an officer the municipality's."""
+        if actor.has("supporter") and not actor.has(OFFICER):
+            return {"supporter_id": actor.sub}
+        return {"tenant": self.officer_tenant(actor)}
+
     def _eligible_entry(self, tenant: str, supporter_id: UUID, on: date) -> RosterEntry:
         entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))
         if entry is None:

@@ -51,9 +51,7 @@ def get_deployments(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep, 
                     limit: int = Query(default=50, ge=1, le=500)) -> DeploymentsPublic:
     """The municipality's deployments; for a supporter, their own."""
     runtime.catch_up()
-    scope = {"supporter_id": actor.sub} if actor.has("supporter") and not actor.has("municipal_officer") \
-        else {"tenant": app.officer_tenant(actor)}
-    rows = list_deployments(runtime.engine, **scope, status=status, target_id=str(target_id) if target_id else None,
+    rows = list_deployments(runtime.engine, **app.deployment_scope(actor), status=status, target_id=str(target_id) if target_id else None,
                             after=cursor, limit=limit)
     return DeploymentsPublic(data=rows, next_cursor=rows[-1]["deployment_id"] if len(rows) == limit else None)
 
