@@ -3,12 +3,13 @@ real nats-server. Nothing is mocked."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,30 @@ def _check_checkpoints(nats_url: str, components: dict) -> int:
         assert msg.subject == checkpoint_subject(body["service"])
         assert msg.headers["Nats-Msg-Id"] == checkpoint_msg_id(body["service"], body["tree_size"])
     return len(messages)
+
+
+@contextlib.contextmanager
+def stored_applications(tmp_path: Path, service: str, app_class: type) -> Iterator[tuple[Any, Callable[[], Any]]]:
+    """A real database of one service (a SQLite file, or a PostgreSQL schema) without a running
+    service: yields its engine and a function that opens an application on it (call it again for
+    a fresh one, e.g. after rewriting stored events); everything is released and dropped after."""
+    from libs.platform.db import eventsourcing_env, make_engine
+    from libs.platform.sealing import Sealer
+
+    database = Database(tmp_path)
+    settings = database.settings(service, "nats://127.0.0.1:1")
+    engine = make_engine(settings)
+    opened: list[Any] = []
+
+    def application() -> Any:
+        app = app_class(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        opened.append(app)
+        return app
+
+    try:
+        yield engine, application
+    finally:
+        for app in opened:
+            app.close()
+        engine.dispose()
+        database.drop()

@@ -5,28 +5,20 @@ published as v2, with nothing of the old text repeated in clear."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from uuid import uuid4
 
 from sqlalchemy import text
 
-from libs.platform.db import eventsourcing_env, make_engine
 from libs.platform.log import LogReader
-from libs.platform.sealing import Sealer
 from services.dispatch.application import DispatchApplication
 from services.dispatch.tests.test_domain import _agree_plan, _assign, _consent, _request
-from tests.harness import Database
+from tests.harness import stored_applications
 
 
 def test_old_v1_suspensions_and_reports_replay_and_are_published_as_v2(tmp_path):
-    database = Database(tmp_path)
-    settings = database.settings("dispatch", "nats://127.0.0.1:1")
-    opened: list = []
-    try:
-        engine = make_engine(settings)
-        app = DispatchApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened += [engine, app]
+    with stored_applications(tmp_path, "dispatch", DispatchApplication) as (engine, application):
+        app = application()
         dispatch = _request()  # every event kept, so the whole dispatch is stored
         supporter_id = _assign(dispatch)
         _consent(dispatch)
@@ -54,8 +46,7 @@ def test_old_v1_suspensions_and_reports_replay_and_are_published_as_v2(tmp_path)
                 conn.execute(text("UPDATE dispatch_events SET state = :s WHERE originator_version = :v"),
                              {"s": json.dumps(state).encode(), "v": version})
 
-        fresh = DispatchApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened.append(fresh)
+        fresh = application()
         assert fresh.repository.get(dispatch.id).status == "suspended"
         published = {e.name: e for e in LogReader("dispatch", fresh).read(0, 50)}
         suspended, reported = published["DispatchSuspended"], published["ActivityReported"]
@@ -63,7 +54,3 @@ def test_old_v1_suspensions_and_reports_replay_and_are_published_as_v2(tmp_path)
         assert (suspended.data["reason"], suspended.data["note"]) == ("other", None)
         assert reported.data["activity_type_other"] is None and reported.data["activity_type"] == "other"
         assert "本人の体調" not in suspended.to_json().decode() and "図書館" not in reported.to_json().decode()
-    finally:
-        for closable in opened:
-            closable.dispose() if hasattr(closable, "dispose") else closable.close()
-        database.drop()

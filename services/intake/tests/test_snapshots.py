@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timezone
 from uuid import uuid4
 
-from libs.platform.db import eventsourcing_env, make_engine
-from libs.platform.sealing import Sealer
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
-from tests.harness import Database
+from tests.harness import stored_applications
 
 
 def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_snapshot(tmp_path):
-    database = Database(tmp_path)
-    settings = database.settings("intake", "nats://127.0.0.1:1")
-    opened: list = []  # applications and engines, released even when the test fails
-    try:
-        engine = make_engine(settings)
-        app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened += [engine, app]
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
                          residence_municipality="131016", personal_details=None)
         agency = uuid4()
@@ -40,7 +32,3 @@ def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_sn
         assert len(reloaded.consultations) == 60 and reloaded.version == case.version == 64
         assert reloaded.consents == case.consents and reloaded.referrals == case.referrals
         assert reloaded.idempotency_keys == case.idempotency_keys
-    finally:
-        for closable in opened:
-            closable.dispose() if hasattr(closable, "dispose") else closable.close()
-        database.drop()

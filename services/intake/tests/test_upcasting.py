@@ -5,7 +5,6 @@ the consent record) are upcast on read and published as the current v2 contracts
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from uuid import uuid4
 
@@ -13,22 +12,15 @@ from sqlalchemy import text
 
 from libs.domain.contracts import event_type
 from libs.domain.intake import CaseInfoDisclosed, CaseOpened
-from libs.platform.db import eventsourcing_env, make_engine
 from libs.platform.log import LogReader
-from libs.platform.sealing import Sealer
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
-from tests.harness import Database
+from tests.harness import stored_applications
 
 
 def test_an_old_v1_case_opened_is_read_and_published_through_the_current_code(tmp_path):
-    database = Database(tmp_path)
-    settings = database.settings("intake", "nats://127.0.0.1:1")
-    opened: list = []  # applications and engines, released even when the test fails
-    try:
-        engine = make_engine(settings)
-        app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened += [engine, app]
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="family", age_group="adult",
                          residence_municipality="131016", personal_details=None)
         app.save(case)
@@ -38,27 +30,17 @@ def test_an_old_v1_case_opened_is_read_and_published_through_the_current_code(tm
             del state["residence_municipality"]
             conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
 
-        fresh = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened.append(fresh)
+        fresh = application()
         reloaded = fresh.repository.get(case.id)
         assert (reloaded.residence_municipality, reloaded.client_kind) == (None, "family")
         [envelope] = LogReader("intake", fresh).read(0, 10)
         assert envelope.type == event_type(CaseOpened) == "jp.tsunagu.intake.CaseOpened.v2"
         assert envelope.data["residence_municipality"] is None and envelope.data["client_kind"] == "family"
-    finally:
-        for closable in opened:
-            closable.dispose() if hasattr(closable, "dispose") else closable.close()
-        database.drop()
 
 
 def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_no_legal_basis(tmp_path):
-    database = Database(tmp_path)
-    settings = database.settings("intake", "nats://127.0.0.1:1")
-    opened: list = []
-    try:
-        engine = make_engine(settings)
-        app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened += [engine, app]
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
                          personal_details=None)
         agency, consent = uuid4(), uuid4()
@@ -85,8 +67,7 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
             conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
                          {"s": json.dumps(state).encode(), "v": row_id})
 
-        fresh = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
-        opened.append(fresh)
+        fresh = application()
         assert fresh.repository.get(case.id).disclosures == 1
         disclosed = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "CaseInfoDisclosed"]
         assert [e.type for e in disclosed] == [event_type(CaseInfoDisclosed)] == ["jp.tsunagu.intake.CaseInfoDisclosed.v2"]
@@ -97,7 +78,3 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         record = consented.data["record"]  # rebuilt from the v1 fields; the controller is the case's tenant
         assert (record["controller"], record["jurisdiction"], record["recipients"]) == (None, "JP", [str(agency)])
         assert record["pii_categories"] == [{"category": "name", "sensitive": False}]
-    finally:
-        for closable in opened:
-            closable.dispose() if hasattr(closable, "dispose") else closable.close()
-        database.drop()
