@@ -49,7 +49,7 @@ class Database:
         base = Settings(
             service=service, port=0, database_url=url, db_schema=schema, nats_url=nats_url,
             jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(), audit_key_hex=os.urandom(32).hex(),
-            environment="test", relay_poll_seconds=0.02, consumer_ack_wait=2.0, consumer_max_deliver=3,
+            environment="test", relay_poll_seconds=0.02, consumer_max_deliver=3,
         )
         return Settings(**{**base.__dict__, **overrides})
 

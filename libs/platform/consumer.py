@@ -1,13 +1,25 @@
-"""The consumer runner: a durable pull consumer applying one stream strictly in order.
+"""The consumer runner: applies one stream strictly in order from the position in our database.
 
-A handler writes its effect and the stream position in one transaction; the runner acks after
-that. A redelivered message at or below the recorded position is acked and skipped. A failure
-stops the batch there (the rest is nak'ed, so nothing after it is applied first). A message that
-keeps failing (max_deliver attempts) or is not a CloudEvent goes to `deadletter.<durable>` with the
-reason, is kept in the service's dead-letter table (readiness counts it until it is resolved), and
-its position is recorded as skipped.
+Why no acks. The position a handler records with its effect (one transaction) is the truth; the
+server's idea of what we acknowledged is a second copy that can disagree with it. With acks and
+NAKs, a crash with messages pending acknowledgement made the server send later messages first and
+the one we waited for "some time later": with thousands pending it practically never came first
+and consumers stalled for good (issue 13). So the runner uses a pull consumer without acks
+(AckPolicy.NONE), created at *our* position + 1 whenever it (re)starts. The server then hands out
+each message once, in stream order, and the consumer sequence of delivered messages has no holes:
 
-An infrastructure failure (the database unreachable or locked, a dropped connection) says nothing
+- a hole in the consumer sequence (a message lost between server and us: a fetch that expired
+  while a message was in flight, a reconnect) → the consumer is made again at position + 1;
+- an empty fetch while the server says messages are pending, or a consumer the server lost (a
+  restart) → made again at position + 1;
+- a failure → the fetched messages stay in our buffer and are retried, in order, after a pause:
+  nothing after a failed message is ever applied before it.
+
+Holes in *stream* sequences (deleted or purged messages) are not holes in the consumer sequence:
+the server skips them. A message that keeps failing (max_deliver attempts) or is not a CloudEvent
+goes to `deadletter.<consumer>` with the reason, is kept in the service's dead-letter table
+(readiness counts it until it is resolved), and its position is recorded as skipped. An
+infrastructure failure (the database unreachable or locked, a dropped connection) says nothing
 about the message: it is retried without limit, with back-off, and never dead-lettered.
 """
 
@@ -16,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -28,6 +41,7 @@ from nats.js.errors import NotFoundError
 from libs.platform.bus import Bus
 from libs.platform.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.deadletters import DeadLetters
+from libs.platform.health import LoopHealth
 from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -41,7 +55,6 @@ TRANSIENT = (
 OPERATIONAL = (persistence.OperationalError, sqlalchemy.exc.OperationalError)
 TRANSIENT_WORDS = ("database is locked", "connection", "could not connect", "server closed", "timeout",
                    "terminating", "the database system is", "could not serialize", "deadlock")
-RETRYING_TOO_LONG = 10  # consecutive infrastructure failures before readiness says so
 
 
 def is_transient(e: BaseException) -> bool:
@@ -65,7 +78,7 @@ class Handler(Protocol):
         """Record the position of a dead-lettered message, with no effect."""
 
     # Optional: `apply_batch(envelopes, stream, last_position)` applies consecutive messages in
-    # one transaction; the runner uses it when a batch continues the position without a gap.
+    # one transaction; the runner uses it for every batch and falls back to one by one on failure.
 
 
 class ConsumerRunner:
@@ -75,144 +88,199 @@ class ConsumerRunner:
         bus: Bus,
         spec: StreamSpec,
         handler: Handler,
-        ack_wait: float = 30.0,
         max_deliver: int = 5,
-        batch_size: int = 200,
-        before_ack: Callable[[int], None] | None = None,
+        batch_size: int = 500,
+        idle_check_seconds: float = 2.0,
+        after_apply: Callable[[int], None] | None = None,
         dead_letters: DeadLetters | None = None,
     ) -> None:
         self.bus = bus
         self.spec = spec
         self.handler = handler
-        self.durable = f"{handler.name}-{spec.name.lower()}"
-        self.ack_wait = ack_wait
+        self.durable = f"{handler.name}-{spec.name.lower()}"  # the consumer's name on the server
         self.max_deliver = max_deliver
         self.batch_size = batch_size
-        self.before_ack = before_ack  # fault-injection hook: after the commit, before the ack
+        self.idle_check_seconds = idle_check_seconds
+        self.after_apply = after_apply  # fault-injection hook: after a commit
         self.dead_letters = dead_letters
+        self.health = LoopHealth("consumer", self.durable, stream=spec.name)
         self.transient_failures = 0
         self.dead_lettered = 0
         self.applied = 0
-        self.redelivered_skipped = 0
+        self.resubscribed = 0
         self._failures: dict[int, int] = {}
         self._sub = None
+        self._buffer: list = []  # delivered, not yet applied, in order
+        self._consumer_seq = 0  # consumer sequence of the last message taken from the server
+        self._pending_after = 0  # what the server still holds after the last message taken
+        self._idle_since: float | None = None
+        self._idle_suspect = 0
 
+    # -- the server-side consumer ---------------------------------------------------------
     async def subscribe(self) -> None:
-        """Bind the durable consumer. When the handler's recorded position is behind what the
-        durable has acknowledged (its read model was rebuilt or restored from a backup), the
-        durable is recreated to deliver again from the handler's position."""
+        """(Re)make the consumer at our database position + 1 and bind to it."""
         await self.bus.ensure_stream(self.spec)
-        js = self.bus.js
-        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        js, stream = self.bus.js, self.spec.name
+        await self._unsubscribe()
+        position = await asyncio.to_thread(self.handler.position, stream)
         try:
-            info = await js.consumer_info(self.spec.name, self.durable)
-            if info.ack_floor is not None and (info.ack_floor.stream_seq or 0) > position:
-                log.warning("consumer %s: handler at %s, durable acked %s: replaying", self.durable, position,
-                            info.ack_floor.stream_seq)
-                await js.delete_consumer(self.spec.name, self.durable)
+            await js.delete_consumer(stream, self.durable)
         except NotFoundError:
             pass
-        self._sub = await js.pull_subscribe(
-            f"{self.spec.service}.>",
-            durable=self.durable,
-            stream=self.spec.name,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=position + 1,
-                ack_wait=self.ack_wait,
-                max_ack_pending=10_000,
-            ),
-        )
+        await js.add_consumer(stream, ConsumerConfig(
+            name=self.durable, durable_name=self.durable,
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=position + 1,
+            filter_subject=f"{self.spec.service}.>",
+            inactive_threshold=24 * 3600.0,  # a consumer nobody runs any more is removed after a day
+        ))
+        self._sub = await js.pull_subscribe_bind(self.durable, stream=stream)
+        self._buffer, self._consumer_seq, self._idle_since, self._idle_suspect = [], 0, None, 0
+        self.health.observe(position)
+        self.resubscribed += 1
 
+    async def _unsubscribe(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone with it
+                pass
+
+    # -- one round --------------------------------------------------------------------------
     async def step(self, timeout: float = 1.0) -> int:
-        """Fetch one batch and apply it in order; returns the number of messages handled."""
+        """Fetch a batch when the buffer is empty, then apply the buffer in order; returns how many
+        messages were handled (applied, skipped as already applied, or dead-lettered)."""
         if self._sub is None:
             await self.subscribe()
+        if not self._buffer and not await self._fetch(timeout):
+            return 0
+        return await self._apply_buffer()
+
+    async def _fetch(self, timeout: float) -> bool:
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
         except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either when nothing came
-            return 0
+            await self._idle()
+            return False
+        self._idle_since, self._idle_suspect = None, 0
+        for msg in msgs:
+            if msg.metadata.sequence.consumer != self._consumer_seq + 1:
+                log.warning("consumer %s: delivery %s after %s: a message was lost on the way; starting again "
+                            "from the database position", self.durable, msg.metadata.sequence.consumer,
+                            self._consumer_seq)
+                await self._unsubscribe()
+                return False
+            self._consumer_seq = msg.metadata.sequence.consumer
+            self._buffer.append(msg)
+        self._pending_after = msgs[-1].metadata.num_pending if msgs else 0
+        return bool(self._buffer)
+
+    async def _idle(self) -> None:
+        """Nothing came. Every few seconds ask the server whether that is true; a consumer it lost,
+        or messages it holds but does not hand out, are fixed by making the consumer again."""
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        if now - self._idle_since < self.idle_check_seconds:
+            return
+        self._idle_since = now
+        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        try:
+            info = await self.bus.js.consumer_info(self.spec.name, self.durable)
+        except NotFoundError:
+            log.warning("consumer %s: the server lost the consumer; making it again", self.durable)
+            await self._unsubscribe()
+            return
+        pending = info.num_pending or 0
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        self.health.observe(position, position + pending)
+        self.health.succeeded()
+        if delivered > self._consumer_seq or pending:
+            self._idle_suspect += 1  # delivered to nobody, or pending but not handed out
+            if self._idle_suspect >= 2:
+                log.warning("consumer %s: %s pending, %s delivered, %s received: making it again",
+                            self.durable, pending, delivered, self._consumer_seq)
+                await self._unsubscribe()
+        else:
+            self._idle_suspect = 0
+
+    async def _apply_buffer(self) -> int:
         stream = self.spec.name
         position = await asyncio.to_thread(self.handler.position, stream)
-        if await self._apply_in_one_go(msgs, position):
-            return len(msgs)
-        for i, msg in enumerate(msgs):
+        handled = 0
+        while self._buffer and self._buffer[0].metadata.sequence.stream <= position:
+            self._buffer.pop(0)  # applied before (a consumer made again at an older position)
+            handled += 1
+        if batch := await self._apply_in_one_go():
+            await self._report(handled + batch)
+            return handled + batch
+        while self._buffer:
+            msg = self._buffer[0]
             seq = msg.metadata.sequence.stream
-            if seq <= position:
-                self.redelivered_skipped += 1
-                await msg.ack()
-                continue
-            if seq > position + 1 and not await self._gap_is_real(position):
-                # An earlier message is still on its way back (redelivery): wait for it.
-                await self._nak_all(msgs[i:], delay=0.1)
-                return i
             try:
                 envelope = Envelope.from_json(msg.data)
                 await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
-                self.applied += 1
-                self._failures.pop(seq, None)
             except InvalidEnvelope as e:
-                await self._dead_letter(msg, seq, f"invalid envelope: {e}")
-                position = seq
-                continue
-            except Exception as e:  # noqa: BLE001 - stop the batch here; redelivery retries it
-                if is_transient(e):
-                    self.transient_failures += 1
-                    log.warning("consumer %s: seq %s: infrastructure failure (%s); retrying", self.durable, seq, e)
-                    await self._nak_all(msgs[i:], delay=min(0.2 * self.transient_failures, 5.0))
-                    return i
-                # Count our own attempts: num_delivered also counts out-of-order send-backs.
-                failures = self._failures[seq] = self._failures.get(seq, 0) + 1
-                if failures >= self.max_deliver:
-                    await self._dead_letter(msg, seq, f"{type(e).__name__}: {e}")
-                    position = seq
-                    continue
-                log.error("consumer %s: seq %s failed (%s); stopping the batch", self.durable, seq, e)
-                delay = min(0.2 * failures, 2.0)
-                await self._nak_all(msgs[i:], delay=delay)
-                return i
-            position = seq
-            self.transient_failures = 0
-            if self.before_ack is not None:
-                self.before_ack(seq)
-            await msg.ack()
-        return len(msgs)
+                await self._dead_letter(seq, f"invalid envelope: {e}")
+            except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
+                await self._failed(seq, e)
+                return handled
+            else:
+                self.applied += 1
+                self.transient_failures = 0
+                self._failures.pop(seq, None)
+                if self.after_apply is not None:
+                    self.after_apply(seq)
+            self._buffer.pop(0)
+            handled += 1
+        await self._report(handled)
+        return handled
 
-    async def _apply_in_one_go(self, msgs: list, position: int) -> bool:
-        """The fast path: a batch that continues the recorded position without a gap, whose
-        messages all decode, applied in one transaction. Anything unusual (a redelivery, a gap,
-        a bad envelope, a failure) takes the message-by-message path instead."""
+    async def _apply_in_one_go(self) -> int:
+        """The fast path: the whole buffer in one transaction. Anything unusual (a bad envelope,
+        a failure) takes the message-by-message path instead, which finds the culprit."""
         apply_batch = getattr(self.handler, "apply_batch", None)
-        seqs = [m.metadata.sequence.stream for m in msgs]
-        if apply_batch is None or len(msgs) < 2 or seqs != list(range(position + 1, position + 1 + len(msgs))):
-            return False
+        if apply_batch is None or len(self._buffer) < 2:
+            return 0
+        last = self._buffer[-1].metadata.sequence.stream
         try:
-            envelopes = [Envelope.from_json(m.data) for m in msgs]
-            await asyncio.to_thread(apply_batch, envelopes, self.spec.name, seqs[-1])
-        except Exception as e:  # noqa: BLE001 - retried one by one, which finds the culprit
-            log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(msgs), e)
-            return False
-        self.applied += len(msgs)
-        for seq, msg in zip(seqs, msgs, strict=True):
-            if self.before_ack is not None:
-                self.before_ack(seq)
-            await msg.ack()
-        return True
+            envelopes = [Envelope.from_json(m.data) for m in self._buffer]
+            await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
+        except Exception as e:  # noqa: BLE001 - retried one by one
+            log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(self._buffer), e)
+            return 0
+        applied = len(self._buffer)
+        self.applied += applied
+        self.transient_failures = 0
+        self._buffer.clear()
+        if self.after_apply is not None:
+            self.after_apply(last)
+        return applied
 
-    async def _nak_all(self, msgs: list, *, delay: float) -> None:
-        # The first one comes back first; the rest a little later, and the sequence check
-        # above sends back any that overtake it.
-        for k, msg in enumerate(msgs):
-            await msg.nak(delay=delay + (0.05 if k else 0))
+    async def _report(self, handled: int) -> None:
+        """The buffer is applied: report the position and what the server still holds."""
+        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        self.health.observe(position, position + self._pending_after + len(self._buffer), handled=handled)
+        self.health.succeeded()
 
-    async def _gap_is_real(self, position: int) -> bool:
-        """Messages before the stream's first sequence were purged: they will not come back.
-        (Our streams are never trimmed inside, so there are no other gaps.)"""
-        info = await self.bus.js.stream_info(self.spec.name)
-        return position + 1 < info.state.first_seq
+    async def _failed(self, seq: int, e: Exception) -> None:
+        self.health.failed(e)
+        if is_transient(e):
+            self.transient_failures += 1
+            log.warning("consumer %s: seq %s: infrastructure failure (%s); retrying", self.durable, seq, e)
+            await asyncio.sleep(min(0.2 * self.transient_failures, 5.0))
+            return
+        # Our own count of attempts: the server does not redeliver, we retry from the buffer.
+        failures = self._failures[seq] = self._failures.get(seq, 0) + 1
+        if failures >= self.max_deliver:
+            await self._dead_letter(seq, f"{type(e).__name__}: {e}")
+            self._buffer.pop(0)
+            return
+        log.error("consumer %s: seq %s failed (%s); retrying it before anything after it", self.durable, seq, e)
+        await asyncio.sleep(min(0.2 * failures, 2.0))
 
-    async def _dead_letter(self, msg, seq: int, reason: str) -> None:  # noqa: ANN001
+    async def _dead_letter(self, seq: int, reason: str) -> None:
         body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
         await self.bus.nc.publish(
             f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
@@ -224,17 +292,19 @@ class ConsumerRunner:
         self._failures.pop(seq, None)
         self.dead_lettered += 1
         log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
-        await msg.ack()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.bus.wait_connected()
         while not stop.is_set():
             try:
                 await self.step()
-            except Exception as e:  # noqa: BLE001 - bus hiccup: resubscribe and go on
+            except Exception as e:  # noqa: BLE001 - bus hiccup or a crash after a commit: start again
                 log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
-                self._sub = None
+                self.health.failed(e)
+                await self._unsubscribe()
+                self._buffer = []
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
                 except asyncio.TimeoutError:
                     pass
+        await self._unsubscribe()

@@ -1,8 +1,9 @@
 """A service's own read models, fed straight from its event log (no NATS in between).
 
-The follower reads the notification log after the handler's recorded position and applies each
-event with the same Handler interface the consumer runner uses (effect + position in one
-transaction), so list and search endpoints work even while NATS is down.
+The follower reads the notification log after the handler's recorded position and applies it
+with the same Handler interface the consumer runner uses (effect + position in one transaction,
+a whole batch at a time when the handler can), so list and search endpoints work even while NATS
+is down. Its position, the log's end and its failures are in `health` (readiness, metrics).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 
 from libs.platform.consumer import Handler
+from libs.platform.health import LoopHealth
 from libs.platform.log import LogReader
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class LogFollower:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self._lock = threading.Lock()  # the loop and read-your-writes callers take turns
+        self.health = LoopHealth("follower", f"{handler.name}", stream=self.stream)
 
     def lag(self) -> int:
         return self.reader.max_position() - self.handler.position(self.stream)
@@ -37,12 +40,22 @@ class LogFollower:
 
     def _catch_up(self) -> int:
         applied = 0
+        apply_batch = getattr(self.handler, "apply_batch", None)
         while True:
-            envelopes = self.reader.read(self.handler.position(self.stream), self.batch_size)
-            for envelope in envelopes:
-                self.handler.apply(envelope, self.stream, envelope.sequence)
+            end = self.reader.max_position()
+            position = self.handler.position(self.stream)
+            self.health.observe(position, end)
+            envelopes = self.reader.read(position, self.batch_size)
+            if apply_batch is not None and envelopes:
+                apply_batch(envelopes, self.stream, envelopes[-1].sequence)  # one transaction
+            else:
+                for envelope in envelopes:
+                    self.handler.apply(envelope, self.stream, envelope.sequence)
             applied += len(envelopes)
+            if envelopes:
+                self.health.observe(envelopes[-1].sequence, end, handled=len(envelopes))
             if len(envelopes) < self.batch_size:
+                self.health.succeeded()
                 return applied
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -50,7 +63,8 @@ class LogFollower:
             try:
                 await asyncio.to_thread(self.catch_up)
             except Exception as e:  # noqa: BLE001 - a failing event is retried, in order
-                log.error("follower %s: %s: %s", self.stream, type(e).__name__, e)
+                log.error("follower %s/%s: %s: %s", self.stream, self.handler.name, type(e).__name__, e)
+                self.health.failed(e)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
             except asyncio.TimeoutError:

@@ -68,12 +68,15 @@ class SqlProjection:
             ids = [e.id for e in envelopes]
             seen = {r.event_id for r in conn.execute(
                 select(self.seen.c.event_id).where(self.seen.c.projection == self.name, self.seen.c.event_id.in_(ids)))}
+            new = []
             for envelope in envelopes:
                 if envelope.id in seen:
                     continue
                 seen.add(envelope.id)
-                conn.execute(self.seen.insert().values(projection=self.name, event_id=envelope.id))
+                new.append({"projection": self.name, "event_id": envelope.id})
                 self.project(conn, envelope)
+            if new:  # one statement for the batch
+                conn.execute(self.seen.insert(), new)
 
     def skip(self, stream: str, position: int, reason: str) -> None:
         with self.engine.begin() as conn:

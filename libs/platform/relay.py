@@ -23,6 +23,7 @@ from libs.platform.bus import Bus
 from nats.js.errors import NotFoundError
 
 from libs.platform.cloudevents import GENESIS, Envelope, InvalidEnvelope, nats_subject
+from libs.platform.health import LoopHealth
 from libs.platform.log import LogReader
 from libs.platform.streams import StreamSpec
 
@@ -74,6 +75,7 @@ class Relay:
         # Fault-injection hook, called after the PubAcks and before the position is recorded.
         self.after_publish = after_publish
         self.log = LogReader(spec.service, application)
+        self.health = LoopHealth("relay", spec.name, stream=spec.name)
         metadata.create_all(engine)
 
     # -- position -----------------------------------------------------------------------
@@ -135,7 +137,9 @@ class Relay:
     # -- envelopes ------------------------------------------------------------------------
     def pending(self) -> tuple[list[Envelope], str]:
         """The next batch of unpublished envelopes, chained from the recorded position."""
+        end = self.log.max_position()
         position, chainhash = self.position()
+        self.health.observe(position, end)
         envelopes = []
         for envelope in self.log.read(position, self.batch_size):
             envelope = envelope.chained(chainhash)
@@ -197,6 +201,7 @@ class Relay:
         if self.after_publish is not None:
             self.after_publish(last)
         await asyncio.to_thread(self._record, last, chainhash, envelopes)
+        self.health.observe(last, handled=len(envelopes))
         return len(envelopes)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -207,6 +212,7 @@ class Relay:
                 break
             except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
                 log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)
+                self.health.failed(e)
                 await _sleep_or_stop(stop, 0.5)
         for attempt in range(3):  # the check is worth a retry, never a stop to publishing
             try:
@@ -220,9 +226,13 @@ class Relay:
         while not stop.is_set():
             try:
                 published = await self.publish_batch()
+                self.health.succeeded()
                 backoff = 0.1
             except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
-                log.warning("relay %s: publish failed (%s: %s); retrying", self.spec.name, type(e).__name__, e)
+                # Readiness names the position it is stuck at and why (e.g. MaxPayloadError).
+                reason = f"publishing after position {self.health.position}: {type(e).__name__}: {e}"
+                self.health.failed(reason)
+                log.warning("relay %s: %s; retrying", self.spec.name, reason)
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue

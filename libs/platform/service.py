@@ -24,11 +24,13 @@ from libs.platform.asyncapi import CONTRACTS
 from libs.platform.auditlog import AuditLog
 from libs.platform.auth import Authenticator
 from libs.platform.bus import Bus
-from libs.platform.consumer import RETRYING_TOO_LONG, ConsumerRunner, Handler
+from libs.platform.consumer import ConsumerRunner, Handler
 from libs.platform.db import make_engine, ping
 from libs.platform.deadletters import DeadLetters
 from libs.platform.follower import LogFollower
+from libs.platform.health import LoopHealth
 from libs.platform.log import LogReader
+from libs.platform.metrics import LoopCollector, install_metrics
 from libs.platform.problems import install_problem_handlers, problem
 from libs.platform.records import PrivacyRecords
 from libs.platform.relay import Relay
@@ -53,7 +55,22 @@ class Runtime:
     followers: list[LogFollower] = field(default_factory=list)
     audit: AuditLog | None = None
     dead_letters: DeadLetters | None = None
+    jobs: list[LoopHealth] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+
+    def loops(self) -> list[LoopHealth]:
+        """The health of every background loop of this service."""
+        return [*([self.relay.health] if self.relay else []), *(c.health for c in self.consumers),
+                *(f.health for f in self.followers), *self.jobs]
+
+    def loop_problem(self, loop: LoopHealth) -> str | None:
+        return loop.problem(stall_seconds=self.settings.stall_seconds, max_failures=self.settings.max_loop_failures)
+
+    def open_dead_letters(self) -> int:
+        """Open dead letters, those of earlier runs too, until an operator resolves them."""
+        if self.dead_letters is None:
+            return 0
+        return self.dead_letters.open_count()
 
     def catch_up(self) -> None:
         """Bring the service's own read models up to its log: a read after a write sees it."""
@@ -115,10 +132,12 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         runtime.dead_letters = DeadLetters(engine)
     for stream, handler in consumers:
         runtime.consumers.append(ConsumerRunner(
-            bus=runtime.bus, spec=stream, handler=handler,
-            ack_wait=settings.consumer_ack_wait, max_deliver=settings.consumer_max_deliver,
+            bus=runtime.bus, spec=stream, handler=handler, max_deliver=settings.consumer_max_deliver,
             dead_letters=runtime.dead_letters,
         ))
+    if runtime.audit is not None:
+        runtime.jobs.append(LoopHealth("job", "checkpoints", period=settings.audit_interval_seconds))
+    runtime.jobs += [LoopHealth("job", name, period=seconds) for name, seconds, _ in spec.jobs]
     return runtime
 
 
@@ -135,9 +154,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             tasks.append(asyncio.create_task(runtime.relay.run(stop)))
         tasks += [asyncio.create_task(c.run(stop)) for c in runtime.consumers]
         tasks += [asyncio.create_task(f.run(stop)) for f in runtime.followers]
+        health = {h.name: h for h in runtime.jobs}
         if runtime.audit is not None:
-            tasks.append(asyncio.create_task(_checkpoints(runtime, stop)))
-        tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, name))
+            tasks.append(asyncio.create_task(_checkpoints(runtime, stop, health["checkpoints"])))
+        tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, health[name]))
                   for name, seconds, job in spec.jobs]
         try:
             yield
@@ -157,6 +177,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     )
     install_problem_handlers(app)
     _mount_health(app)
+    install_metrics(app, spec.name, LoopCollector(
+        spec.name, lambda: app.state.runtime.loops(), lambda: app.state.runtime.open_dead_letters(),
+        lambda loop: app.state.runtime.loop_problem(loop) is not None))
     for router in spec.routers:
         app.include_router(router)
     if spec.make_application is not None:
@@ -169,7 +192,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     return app
 
 
-async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
+async def _checkpoints(runtime: Runtime, stop: asyncio.Event, health: LoopHealth) -> None:
     """Sign the log's Merkle root every interval, and publish every kept checkpoint that AUDIT
     lacks, in order (those made on an auditor's request too), so a witness outside our control
     holds them all. A checkpoint counts as published only when AUDIT acked it; until then it is
@@ -187,8 +210,11 @@ async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
                 for cp in await asyncio.to_thread(runtime.audit.checkpoints, published):
                     await publish_checkpoint(runtime.bus.js, service, runtime.audit.public_key_hex, cp)
                     published = cp["tree_size"]
+            health.observe(published or 0, runtime.audit.latest_size)
+            health.succeeded()
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
+            health.failed(e)
             published = None  # e.g. AUDIT deleted: ensure it again and ask what it holds
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.5)
@@ -197,12 +223,15 @@ async def _checkpoints(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime,
-                 stop: asyncio.Event, name: str) -> None:
+                 stop: asyncio.Event, health: LoopHealth) -> None:
     while not stop.is_set():
         try:
             await asyncio.to_thread(job, runtime)
+            health.observe(health.position + 1, handled=1)  # position: rounds completed
+            health.succeeded()
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
-            log.error("job %s: %s: %s", name, type(e).__name__, e)
+            log.error("job %s: %s: %s", health.name, type(e).__name__, e)
+            health.failed(e)
         try:
             await asyncio.wait_for(stop.wait(), timeout=seconds)
         except asyncio.TimeoutError:
@@ -216,28 +245,45 @@ def _mount_health(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> Any:
-        runtime: Runtime = app.state.runtime
-        checks: dict[str, Any] = {}
+        """Never a 500: every check that can fail is reported as a reason, and the loops are read
+        from memory (what they last saw), so a dead database or bus cannot make this hang."""
         try:
-            ping(runtime.engine)
-            checks["database"] = "ok"
-        except Exception as e:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"unreachable: {type(e).__name__}"
-        checks["nats"] = "ok" if runtime.bus.connected else "unreachable"
-        if checks["database"] == "ok":  # the lags are read from the database
-            if runtime.relay is not None:
-                checks["relay_lag"] = runtime.relay.lag()
-            if runtime.followers:
-                checks["read_model_lag"] = sum(f.lag() for f in runtime.followers)
+            return _readiness(app.state.runtime)
+        except Exception as e:  # noqa: BLE001 - a health check that fails says so, never 500
+            log.exception("readiness check failed")
+            return problem(503, "not-ready", "Service not ready", f"readiness check failed: {type(e).__name__}")
+
+
+def _readiness(runtime: Runtime) -> Any:
+    """The checks of /readyz and why the service is not ready, if it is not."""
+    checks: dict[str, Any] = {}
+    reasons: list[str] = []
+    try:
+        ping(runtime.engine)
+        checks["database"] = "ok"
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        checks["database"] = f"unreachable: {type(e).__name__}"
+        reasons.append("database unreachable")
+    checks["nats"] = "ok" if runtime.bus.connected else "unreachable"
+    if checks["nats"] != "ok":
+        reasons.append("NATS unreachable")
+    try:
+        dead = runtime.open_dead_letters()
+    except Exception as e:  # noqa: BLE001 - the database again: already a reason
         dead = sum(c.dead_lettered for c in runtime.consumers)
-        if runtime.dead_letters is not None and checks["database"] == "ok":
-            dead = runtime.dead_letters.open_count()  # also those of earlier runs, until resolved
-        checks["dead_lettered"] = dead
-        retrying = [c.durable for c in runtime.consumers if c.transient_failures]
-        if retrying:
-            checks["consumers_retrying"] = retrying
-        stuck = any(c.transient_failures >= RETRYING_TOO_LONG for c in runtime.consumers)
-        ready = checks["database"] == "ok" and checks["nats"] == "ok" and dead == 0 and not stuck
-        if not ready:
-            return problem(503, "not-ready", "Service not ready", extensions={"checks": checks})
-        return {"status": "ready", "checks": checks}
+        checks["dead_letters_unknown"] = type(e).__name__
+    checks["dead_lettered"] = dead
+    if dead:
+        reasons.append(f"{dead} open dead letter(s)")
+    loops = runtime.loops()
+    for kind, key in (("relay", "relay_lag"), ("consumer", "consumer_lag"), ("follower", "read_model_lag")):
+        of_kind = [loop.lag for loop in loops if loop.kind == kind]
+        if of_kind:
+            checks[key] = sum(of_kind)
+    checks["loops"] = [loop.report(stall_seconds=runtime.settings.stall_seconds,
+                                   max_failures=runtime.settings.max_loop_failures) for loop in loops]
+    reasons += [f"{loop['kind']} {loop['name']}: {loop['problem']}" for loop in checks["loops"] if "problem" in loop]
+    if reasons:
+        return problem(503, "not-ready", "Service not ready", "; ".join(reasons),
+                       extensions={"checks": checks})
+    return {"status": "ready", "checks": checks}

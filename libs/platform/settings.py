@@ -46,8 +46,11 @@ class Settings:
     audit_key_hex: str = ""
     audit_interval_seconds: float = 60.0
     relay_poll_seconds: float = 0.05
-    consumer_ack_wait: float = 30.0
     consumer_max_deliver: int = 5
+    # A background loop with work pending that made no progress for this long, or that failed
+    # this many times in a row, makes the service unready (DESIGN §8).
+    stall_seconds: float = 60.0
+    max_loop_failures: int = 10
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -70,6 +73,8 @@ class Settings:
             or _dev_or_refuse(environment, f"{service}-master.key"),
             environment=environment,
             audit_key_hex=env.get(f"{service.upper()}_AUDIT_KEY") or _dev_or_refuse(environment, f"{service}-audit.key"),
+            stall_seconds=float(env.get("TSUNAGU_STALL_SECONDS", "60")),
+            max_loop_failures=int(env.get("TSUNAGU_MAX_LOOP_FAILURES", "10")),
         )
         return replace(settings, **overrides) if overrides else settings
 

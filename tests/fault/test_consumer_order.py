@@ -77,7 +77,7 @@ async def test_a_failure_stops_the_batch_so_nothing_after_it_is_applied_first(na
     await bus.connect()
     await bus.ensure_stream(SPEC)
     await _publish(nats_server.url, [_envelope(i) for i in range(1, 7)])
-    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, ack_wait=1, max_deliver=5)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, max_deliver=5)
     await _drain(runner, lambda: len(projection.order()) == 6)
     assert projection.order() == [1, 2, 3, 4, 5, 6]
     assert projection.position("INTAKE") == 6 and runner.dead_lettered == 0
@@ -99,7 +99,7 @@ async def test_a_poison_message_goes_to_the_dead_letter_subject_and_the_stream_m
     await listener.subscribe("deadletter.>", cb=on_dead_letter)
     await _publish(nats_server.url, [_envelope(1), _envelope(2), b"not json at all", _envelope(4)])
     store = DeadLetters(engine)
-    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, ack_wait=1, max_deliver=3, dead_letters=store)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, max_deliver=3, dead_letters=store)
     await _drain(runner, lambda: projection.position("INTAKE") == 4)
     await listener.flush()
     await asyncio.sleep(0.1)
@@ -130,7 +130,7 @@ async def test_an_infrastructure_failure_is_retried_past_max_deliver_and_never_d
     await bus.ensure_stream(SPEC)
     await _publish(nats_server.url, [_envelope(i) for i in range(1, 5)])
     store = DeadLetters(engine)
-    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, ack_wait=1, max_deliver=3, dead_letters=store)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, max_deliver=3, dead_letters=store)
     await _drain(runner, lambda: projection.position("INTAKE") == 4)
     assert projection.order() == [1, 2, 3, 4]
     assert runner.dead_lettered == 0 and store.open_count() == 0

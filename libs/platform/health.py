@@ -1,0 +1,100 @@
+"""Liveness of every background loop (DESIGN §8): relays, consumers, log followers, jobs.
+
+Each loop owns one `LoopHealth` and tells it what it sees: its position, the end of what it
+follows (stream or log), a failure, or a round that found nothing to do. `/readyz` and
+`/metrics` read these in memory, so a stuck database or bus never makes health checks hang.
+
+Progress is defined so that a busy loop is not mistaken for a stuck one: the loop made progress
+when everything that was pending at the last mark has been handled (its position reached the
+end it saw then); a new mark is set at that moment. A loop whose lag is above zero and which has
+not made progress for `stall_seconds` is stalled, whether it fails, hangs, waits for a message
+that never comes, or only falls further behind. A loop that fails `max_failures` times in a row
+is failing even before that (a permanent fault should not wait for the stall timer).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoopHealth:
+    kind: str  # relay, consumer, follower, job
+    name: str  # the stream, durable, read model or job it is
+    stream: str = ""
+    # A job runs every `period` seconds: it is stuck when no round ended for longer than that.
+    period: float | None = None
+    position: int = 0
+    end: int = 0
+    failures: int = 0  # consecutive
+    failures_total: int = 0
+    handled_total: int = 0
+    last_error: str = ""
+    replaying: bool = False
+    _mark_end: int = 0
+    _mark_at: float = field(default_factory=time.monotonic)
+    _beat_at: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def lag(self) -> int:
+        return max(self.end - self.position, 0)
+
+    def observe(self, position: int, end: int | None = None, *, handled: int = 0) -> None:
+        """The loop's position now and the end of what it follows (None: unchanged, at least
+        the position)."""
+        now = time.monotonic()
+        with self._lock:
+            self.handled_total += handled
+            self.position = position
+            self.end = max(end if end is not None else self.end, position)
+            self._beat_at = now
+            if self.position >= self._mark_end:  # everything pending at the mark is done
+                self._mark_end, self._mark_at = self.end, now
+
+    def succeeded(self) -> None:
+        """A round ended without error (it may have had nothing to do)."""
+        with self._lock:
+            self.failures = 0
+            self._beat_at = time.monotonic()
+
+    def failed(self, error: BaseException | str) -> None:
+        with self._lock:
+            self.failures += 1
+            self.failures_total += 1
+            self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
+            self._beat_at = time.monotonic()
+
+    def seconds_since_progress(self) -> float:
+        """0 while caught up; else how long the oldest pending work has been waiting (at least)."""
+        return 0.0 if self.lag == 0 else time.monotonic() - self._mark_at
+
+    def problem(self, *, stall_seconds: float, max_failures: int) -> str | None:
+        """Why this loop makes the service unready, or None."""
+        if self.failures >= max_failures:
+            return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
+        waited = self.seconds_since_progress()
+        if waited > stall_seconds:
+            return f"lag {self.lag} has not shrunk for {waited:.0f} s (at position {self.position})"
+        if self.period is not None and time.monotonic() - self._beat_at > self.period + stall_seconds:
+            return f"no round ended for {time.monotonic() - self._beat_at:.0f} s"
+        return None
+
+    def report(self, *, stall_seconds: float, max_failures: int) -> dict:
+        problem = self.problem(stall_seconds=stall_seconds, max_failures=max_failures)
+        body = {
+            "kind": self.kind, "name": self.name, "position": self.position, "end": self.end, "lag": self.lag,
+            "seconds_since_progress": round(self.seconds_since_progress(), 1),
+            "consecutive_failures": self.failures, "state": "stuck" if problem else "ok",
+        }
+        if self.stream:
+            body["stream"] = self.stream
+        if self.replaying:
+            body["replaying"] = True
+        if self.last_error and self.failures:
+            body["last_error"] = self.last_error
+        if problem:
+            body["problem"] = problem
+        return body
