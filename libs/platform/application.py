@@ -12,6 +12,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
+    Recording,
     Tracking,
     Transcoding,
 )
@@ -61,7 +62,7 @@ class ServiceApplication(Application):
         # by another stream's message are stored atomically with that message's position.
         return self.factory.process_recorder()
 
-    def _record(self, processing: ProcessingEvent) -> Any:
+    def _record(self, processing: ProcessingEvent) -> list[Recording]:
         """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
         one new event would be larger on the bus than the limit. Stored, the relay could never
         publish it, and the stream would stop behind it for every tenant (issue 13)."""
