@@ -7,6 +7,7 @@ import asyncio
 
 import nats
 
+from libs.platform.bus import Bus
 from libs.platform.limits import DEFAULT_MAX_EVENT_BYTES, PUBLISH_HEADROOM, max_event_bytes
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually, stream_messages
@@ -113,3 +114,14 @@ def test_the_event_limit_is_far_below_the_nats_servers_max_payload(nats_server):
     server_limit = asyncio.run(max_payload())
     assert max_event_bytes() + PUBLISH_HEADROOM < server_limit
     assert DEFAULT_MAX_EVENT_BYTES * 4 <= server_limit  # 256 KiB of NATS's default 1 MiB
+
+
+def test_a_service_allowing_events_larger_than_the_servers_max_payload_says_so(nats_server, monkeypatch, caplog):
+    async def connect() -> None:
+        bus = Bus(nats_server.url, name="tsunagu-intake")
+        await bus.connect()
+        await bus.close()
+
+    monkeypatch.setenv("TSUNAGU_MAX_EVENT_BYTES", str(2 * 1024 * 1024))
+    asyncio.run(connect())
+    assert any("max_payload" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
