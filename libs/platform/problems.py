@@ -49,7 +49,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}.get(exc.status_code, "http-error")
+        slugs = {404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}
+        slug = slugs.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail))
 
     @app.exception_handler(IntegrityError)
