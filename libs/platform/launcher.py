@@ -15,6 +15,7 @@ import time
 
 import httpx
 
+from libs.platform.edge import UVICORN_FLAGS
 from libs.platform.natsserver import EmbeddedNats, answers
 from libs.platform.settings import port_of, var_dir
 
@@ -62,7 +63,7 @@ def run_system(*, demo: bool = True) -> int:
             log = open(var / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.bootstrap:create_app",
-                 "--host", "127.0.0.1", "--port", str(port_of(name)), "--log-level", "warning"],
+                 "--host", "127.0.0.1", "--port", str(port_of(name)), "--log-level", "warning", *UVICORN_FLAGS],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             ))
         for name, proc in zip(SERVICES, procs, strict=True):
