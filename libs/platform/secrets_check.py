@@ -69,11 +69,14 @@ def key_problems(name: str, value: str | None) -> list[str]:
 
 
 def url_password_problems(name: str, url: str | None) -> list[str]:
-    """The password inside a connection URL (DATABASE_URL, NATS_URL), when it has one."""
-    if not url:
-        return []
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return [f"{name} is not a valid URL"]
-    return [] if password is None else secret_problems(f"the password in {name}", password)
+    """The password inside a connection URL (DATABASE_URL; NATS_URL, which may list several
+    servers separated by commas), when it has one."""
+    found: list[str] = []
+    for one in (url or "").split(","):
+        try:
+            password = urlsplit(one.strip()).password
+        except ValueError:
+            return [f"{name} is not a valid URL"]
+        if password is not None:
+            found += [p for p in secret_problems(f"the password in {name}", password) if p not in found]
+    return found
