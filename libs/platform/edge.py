@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import math
 import re
 import threading
@@ -39,6 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from libs.domain.errors import DomainError
 from libs.platform.problems import problem
 from libs.platform.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # How uvicorn is started everywhere (launcher, Dockerfile, tests): no `server: uvicorn` banner.
 UVICORN_OPTIONS: dict[str, Any] = {"server_header": False}
@@ -101,7 +104,22 @@ class SecurityHeaders:
                     headers.setdefault("cache-control", "no-store")
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            # What no handler answered (Starlette renders it outside every middleware, so without
+            # these headers): the same 500 problem, logged here, with the headers.
+            if started:
+                raise
+            log.exception("unexpected error")
+            await problem(500, "internal", "Internal error")(scope, receive, send_with_headers)
 
 
 class TokenBuckets:
