@@ -87,7 +87,8 @@ def test_the_centres_table_is_the_seeds_three_columns(engine, referrals_2016):
 def client(engine, projection):
     app = create_app(_offline_settings("reporting"))
     # No lifespan (it would connect to NATS): the routes only need the engine and the authenticator.
-    app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET))
+    app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET),
+                                        state={"projection": projection}, consumers=[])
     return TestClient(app)
 
 
