@@ -41,7 +41,7 @@ class RebuildableProjection(SqlProjection):
             Column("generation", BigInteger, nullable=False),
             Column("started_at", DateTime(timezone=True)),
             Column("started_by", String(200)),
-            Column("targets", JSON),  # {stream: end when the replay began}; NULL: not read yet
+            Column("targets", JSON(none_as_null=True)),  # {stream: end when the replay began}; NULL: not read yet
             Column("targets_at", DateTime(timezone=True)),
             Column("finished_at", DateTime(timezone=True)))
         super().__init__(engine, metadata)
