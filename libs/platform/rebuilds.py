@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -218,6 +219,9 @@ async def watch_replay(runtime: Any, projection: RebuildableProjection) -> None:
     targets yet, record when it finished, and show it on the consumers' health (/readyz, /metrics)."""
     state = await asyncio.to_thread(projection.replay_state)
     consumers = [c for c in runtime.consumers if c.handler is projection]
+    if state.replaying and state.targets is None:
+        with contextlib.suppress(asyncio.TimeoutError):  # at start the bus connects beside this job
+            await asyncio.wait_for(runtime.bus.wait_connected(), timeout=5)
     if state.replaying and state.targets is None and runtime.bus.connected:
         ends = await stream_ends(runtime.bus, [c.spec.name for c in consumers])
         await asyncio.to_thread(projection.record_targets, state.generation, ends)
