@@ -26,6 +26,7 @@ from typing import Any
 
 from nats.js.errors import NotFoundError
 from sqlalchemy import JSON, BigInteger, Column, Connection, DateTime, Engine, MetaData, String, Table, select
+from sqlalchemy.exc import IntegrityError
 
 from libs.domain.errors import DomainError
 from libs.platform.projection import SqlProjection, _table
@@ -47,7 +48,7 @@ class RebuildableProjection(SqlProjection):
             Column("finished_at", DateTime(timezone=True)))
         super().__init__(engine, metadata)
         self._read_under: dict[str, int] = {}  # stream → generation its position was last read under
-        with engine.begin() as conn:
+        with contextlib.suppress(IntegrityError), engine.begin() as conn:  # replicas starting together
             if conn.execute(self._row()).first() is None:
                 conn.execute(self.rebuilds.insert().values(projection=self.name, generation=0))
 

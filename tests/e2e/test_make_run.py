@@ -87,10 +87,13 @@ def _operate_one_service(env: dict, ports: dict, wait_for_15) -> None:  # noqa: 
     restarted = _tsunagu(env, "restart", "reporting")
     assert restarted.returncode == 0 and "reporting started" in restarted.stdout, restarted
     after = _tsunagu(env, "status").stdout
-    pids = {line.split()[0]: line.split()[3] for line in (before + after).splitlines() if "running" in line}
-    assert [line for line in after.splitlines() if line.startswith("intake")] == [
-        line for line in before.splitlines() if line.startswith("intake")]  # the others were not touched
-    assert pids and "reporting" in pids
+
+    def line_of(status: str, name: str) -> str:
+        return next(line for line in status.splitlines() if line.startswith(name))
+
+    assert line_of(after, "reporting") != line_of(before, "reporting")  # another process
+    for name in ("intake", "registry", "dispatch"):  # the others were not touched
+        assert line_of(after, name) == line_of(before, name)
     wait_for_15()
 
     offline = [sys.executable, "-m", "services.reporting.rebuild"]
