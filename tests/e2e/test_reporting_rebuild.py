@@ -39,13 +39,14 @@ def _consult(intake, centre_id: str, case_id: str, day: str) -> None:  # noqa: A
             "channel": "phone", "occurred_at": f"{day}T10:00:00+09:00"}).raise_for_status()
 
 
-def _watch(reporting, total: int, seconds: float) -> list[int]:  # noqa: ANN001
-    """Ask for a report again and again: each answer is the whole truth or a 503 that says it is
-    replaying (with Retry-After), never partial numbers. Returns the statuses seen."""
-    statuses = []
+def _watch(reporting, total: int, seconds: float, *, until_whole: bool = False) -> list[int]:  # noqa: ANN001
+    """Ask for a report again and again (for `seconds`, or until it is whole again): each answer is
+    the whole truth or a 503 that says it is replaying (with Retry-After), never partial numbers.
+    Returns the statuses seen."""
+    statuses: list[int] = []
     deadline = time.monotonic() + seconds
     with reporting.client(role="ministry", org="mhlw") as ministry:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (until_whole and statuses and statuses[-1] == 200):
             r = ministry.get("/v1/reports/consultations", params={"fy": 2016})
             statuses.append(r.status_code)
             if r.status_code == 503:
@@ -77,8 +78,8 @@ def test_read_models_emptied_under_the_live_service_are_replayed_and_never_answe
     reporting = start_service("reporting", nats_server.url)
     centre_id, case_id, live = _consultations(intake, reporting, 3)
     ReportingProjection(reporting.runtime.engine, check_shape=False).rebuild(by="a frozen process", drop=True)
-    statuses = _watch(reporting, 3, 3.0)
-    assert statuses[-1] == 200 and _snapshot(reporting) == live
+    statuses = _watch(reporting, 3, 60.0, until_whole=True)
+    assert statuses[0] == 503 and statuses[-1] == 200 and _snapshot(reporting) == live
     _consult(intake, centre_id, case_id, "2016-09-01")  # and the stream goes on from where it is
     eventually(lambda: _snapshot(reporting)["consultations"]["total"] == 4)
     assert reporting.runtime.state["projection"].replay_state().public()["state"] == "done"
