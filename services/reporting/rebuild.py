@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine
 
 from libs.domain.errors import Conflict
 from libs.platform.auth import Principal
@@ -27,7 +27,7 @@ from libs.platform.db import make_engine
 from libs.platform.heartbeat import LIVE_SECONDS, live_instances
 from libs.platform.rebuilds import ReplayState
 from libs.platform.settings import Settings
-from services.reporting.projections import ReportingProjection, metadata
+from services.reporting.projections import ReportingProjection
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ class ReportingIsRunning(RuntimeError):
 class RebuildInProgress(Conflict):
     problem = "rebuild-in-progress"
     title = "A rebuild is being replayed"
-
-
-def reporting_tables() -> list[Table]:
-    return [t for t in metadata.sorted_tables if t.name.startswith("rp_")]
 
 
 def rebuild(engine: Engine, *, by: str = "python -m services.reporting.rebuild") -> int:

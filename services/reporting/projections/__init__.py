@@ -34,12 +34,17 @@ class ReportingProjection(RebuildableProjection):
                 "stop the service and run `python -m services.reporting.rebuild`, then start it")
 
     def read_models(self) -> list[Table]:
-        return [t for t in metadata.sorted_tables if t.name.startswith("rp_")]
+        return read_model_tables()
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         handler = HANDLERS.get((envelope.context, envelope.name))
         if handler is not None:  # events this projection does not count are only tracked
             handler(conn, envelope)
+
+
+def read_model_tables() -> list[Table]:
+    """The rp_* tables: what a rebuild empties (never the submissions, nor the positions of others)."""
+    return [t for t in metadata.sorted_tables if t.name.startswith("rp_")]
 
 
 class OutdatedReadModels(RuntimeError):
