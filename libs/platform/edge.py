@@ -59,8 +59,8 @@ CACHEABLE_PREFIXES = ("/public/",)
 DOCS_SOURCES = {"script": ("https://cdn.jsdelivr.net",), "style": ("https://cdn.jsdelivr.net", "'unsafe-inline'"),
                 "img": ("https://fastapi.tiangolo.com", "data:")}
 DOCS_UI_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
-# Buckets kept at most (least recently used forgotten first): a forgotten bucket is a full one,
-# so this bounds memory without letting anyone past a limit they are at.
+# Buckets kept at most (least recently used forgotten first; a forgotten key starts full again):
+# bounds memory; to reset its own bucket a client would have to bring 100,000 other keys first.
 MAX_TRACKED_KEYS = 100_000
 
 
