@@ -1,0 +1,75 @@
+"""`make soak` / `python -m soak`: both phases, the table, and exit 1 on anything lost,
+duplicated or stuck (or a command refused or never answered).
+
+  python -m soak                      # full: 10,000 + 3,000 commands, 6 clients
+  python -m soak --short              # CI size: a few hundred commands, one of each fault
+  python -m soak --commands 2000 --cluster-commands 500 --only single
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from soak.faults import CLUSTER, SINGLE
+from soak.report import render
+from soak.run import Options, run_phase
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.short:
+        args.commands, args.cluster_commands = args.commands or 300, args.cluster_commands or 100
+        options = Options(clients=args.clients or 6, fault_seconds=args.fault_seconds or 1.0,
+                          recover_timeout=args.recover_timeout or 60, seed=args.seed, keep=args.keep)
+    else:
+        args.commands, args.cluster_commands = args.commands or 10_000, args.cluster_commands or 3_000
+        options = Options(clients=args.clients or 6, fault_seconds=args.fault_seconds or 4.0,
+                          recover_timeout=args.recover_timeout or 180, seed=args.seed, keep=args.keep)
+    tmp = Path(tempfile.mkdtemp(prefix="tsunagu-soak-"))
+    print(f"soak: {args.commands} + {args.cluster_commands} commands from {options.clients} clients; "
+          f"faults last {options.fault_seconds:.0f} s; logs in {tmp}", flush=True)
+    started, phases = time.monotonic(), []
+    try:
+        if args.only in (None, "single"):
+            phases.append(run_phase(tmp, "single", cluster=False, faults=SINGLE, commands=args.commands,
+                                    options=options, log=_log))
+        if args.only in (None, "cluster"):
+            phases.append(run_phase(tmp, "cluster", cluster=True, faults=CLUSTER, commands=args.cluster_commands,
+                                    options=options, log=_log))
+    except Exception:
+        print(f"soak: failed; logs kept in {tmp}", file=sys.stderr)
+        raise
+    report, failed = render(phases, time.monotonic() - started)
+    print(report, flush=True)
+    if failed or args.keep:
+        print(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def _log(line: str) -> None:
+    print(f"{time.strftime('%X')} {line}", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m soak", description=__doc__.split("\n")[0])
+    p.add_argument("--short", action="store_true", help="the CI size")
+    p.add_argument("--commands", type=int, help="commands on one nats-server (default 10,000)")
+    p.add_argument("--cluster-commands", type=int, help="commands on the 3-node cluster (default 3,000)")
+    p.add_argument("--clients", type=int, help="concurrent clients (default 6)")
+    p.add_argument("--fault-seconds", type=float, help="how long each fault lasts (default 4)")
+    p.add_argument("--recover-timeout", type=float, help="seconds after which a fault counts as stuck (default 180)")
+    p.add_argument("--only", choices=("single", "cluster"))
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--keep", action="store_true", help="keep the schemas and logs")
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())
