@@ -13,76 +13,100 @@ from soak.system import System
 @dataclass(frozen=True)
 class Fault:
     name: str
-    inject: Callable[[System, float], str]  # (system, seconds the fault lasts) → what was done
+    # (system, seconds the fault lasts) → (what was done, time.monotonic() when it was healed)
+    inject: Callable[[System, float], tuple[str, float]]
 
 
 def kill_service(name: str) -> Fault:
-    def inject(system: System, seconds: float) -> str:
+    def inject(system: System, seconds: float) -> tuple[str, float]:
         service = system.services[name]
         service.kill()
         time.sleep(seconds)
         service.start()
-        return f"pid {service.proc.pid} after {seconds:.0f} s down"
+        healed = time.monotonic()
+        up = service.wait_healthy()
+        return f"down {seconds:.0f} s; /healthz {up:.1f} s after the restart", healed
 
     return Fault(f"kill -9 {name}", inject)
 
 
 def pause_service(name: str) -> Fault:
-    def inject(system: System, seconds: float) -> str:
+    def inject(system: System, seconds: float) -> tuple[str, float]:
         service = system.services[name]
         service.pause()
         time.sleep(seconds)
         service.resume()
-        return f"SIGSTOP {seconds:.0f} s"
+        return f"stopped {seconds:.0f} s", time.monotonic()
 
     return Fault(f"SIGSTOP {name}", inject)
 
 
 def kill_nats() -> Fault:
-    def inject(system: System, seconds: float) -> str:
+    def inject(system: System, seconds: float) -> tuple[str, float]:
         node = system.nats.nodes[1]
         node.kill()
         time.sleep(seconds)
         node.start()
-        return f"down {seconds:.0f} s, same store"
+        return f"down {seconds:.0f} s, same store dir", time.monotonic()
 
     return Fault("kill -9 nats-server", inject)
 
 
 def drop_connections() -> Fault:
-    def inject(system: System, seconds: float) -> str:
+    def inject(system: System, seconds: float) -> tuple[str, float]:
         ended, deadline = 0, time.monotonic() + seconds
         while True:  # again and again: a pool that reconnects at once loses the new ones too
             ended += system.terminate_connections()
             if time.monotonic() >= deadline:
-                return f"{ended} backends terminated over {seconds:.0f} s"
+                return f"{ended} backends terminated over {seconds:.0f} s", time.monotonic()
             time.sleep(0.5)
 
     return Fault("pg_terminate_backend", inject)
 
 
 def kill_node(*, meta_leader: bool) -> Fault:
-    def inject(system: System, seconds: float) -> str:
+    def inject(system: System, seconds: float) -> tuple[str, float]:
         cluster = system.nats
         leader = cluster.meta_leader()
+        streams = ("INTAKE", "REGISTRY", "DISPATCH")
         if meta_leader:
-            victim = leader
-        else:  # a node that leads a stream but not the meta group, so that a stream elects again
-            led = [cluster.stream_leader(s) for s in ("INTAKE", "REGISTRY", "DISPATCH")]
-            victim = next((n for n in led if n and n != leader), next(n for n in cluster.nodes if n != leader))
+            victim, led = leader, []
+        else:  # a node leading streams but not the meta group: those streams elect again
+            leaders = {s: cluster.stream_leader(s) for s in streams}
+            victim = next((n for n in leaders.values() if n and n != leader), next(n for n in cluster.nodes if n != leader))
+            led = [s for s, n in leaders.items() if n == victim]
         node = cluster.nodes[victim]
         node.kill()
+        killed = time.monotonic()
         time.sleep(seconds)
+        elected = _wait(lambda: cluster.meta_leader() != victim if meta_leader else
+                        all(cluster.stream_leader(s) not in (None, victim) for s in led), 60)
         node.start()
+        healed = time.monotonic()
         cluster.wait_ready()
-        after = cluster.meta_leader()
-        return f"node-{victim} (meta leader node-{leader}, then node-{after}), down {seconds:.0f} s"
+        now = cluster.meta_leader() if meta_leader else ", ".join(f"{s} node-{cluster.stream_leader(s)}" for s in led)
+        what = "meta leader" if meta_leader else f"leader of {', '.join(led) or 'no stream'}"
+        election = f"new leader after {elected - killed:.1f} s" if elected else "NO new leader in 60 s"
+        return f"node-{victim} ({what}) down {healed - killed:.0f} s, {election} (now {now})", healed
 
-    return Fault("kill -9 meta leader" if meta_leader else "kill -9 a node", inject)
+    return Fault("kill -9 meta leader" if meta_leader else "kill -9 a stream leader", inject)
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> float | None:
+    """time.monotonic() when condition() first held, None if it did not within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return time.monotonic()
+        except (OSError, RuntimeError):  # a node that is going away answers nothing
+            pass
+        time.sleep(0.2)
+    return None
 
 
 def none() -> Fault:
-    return Fault("none (steady load)", lambda system, seconds: "")
+    return Fault("none (steady load)", lambda system, seconds: ("", time.monotonic()))
 
 
 SINGLE = [none(), *(kill_service(s) for s in ("intake", "registry", "dispatch", "reporting")), kill_nats(),

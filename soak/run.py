@@ -41,6 +41,7 @@ class Row:
     recover: float | None = None
     note: str = ""
     problems: list[Item] = field(default_factory=list)
+    readyz_lied: bool = False
 
 
 @dataclass
@@ -74,9 +75,9 @@ def run_phase(tmp: Path, label: str, *, cluster: bool, faults: list[Fault], comm
             driver.wait_issued(i * share + share // 3)
             driver.run_to(end)
             log(f"[{label}] {fault.name} ...")
-            note = fault.inject(system, options.fault_seconds)
+            note, healed = fault.inject(system, options.fault_seconds)
             row, previous = _settle(system, checker, driver, Row(label, fault.name, note=note), previous, options,
-                                    time.monotonic())
+                                    healed)
             phase.rows.append(row)
             log(f"[{label}] {fault.name}: recovered in {_seconds(row.recover)}, lost {row.lost}, "
                 f"duplicated {row.duplicated}, stuck {row.stuck}")
@@ -112,8 +113,13 @@ def _settle(system: System, checker: Checker, driver: Driver, row: Row, previous
         waited, seen = system.wait_quiet(timeout)
     if waited is None:  # not quiet: what did not move is stuck; the next check compares again
         row.stuck = _stuck(seen)
-        row.note = (row.note + "; " if row.note else "") + seen.describe()[:300]
+        row.note = (row.note + "; " if row.note else "") + "; ".join([seen.describe(), *seen.behind])[:400]
         return row, previous
+    if row.recover is not None and row.recover > 5 and seen.waited_for:
+        row.note = (row.note + "; " if row.note else "") + "last waited for: " + seen.waited_for[:200]
+    if seen.claimed_quiet:
+        row.note = (row.note + "; " if row.note else "") + "/readyz CLAIMED QUIET at " + seen.claimed_quiet[:300]
+        row.readyz_lied = True
     findings = checker.check()
     new = findings.items - previous
     row.problems = sorted(new)
@@ -124,7 +130,7 @@ def _settle(system: System, checker: Checker, driver: Driver, row: Row, previous
 
 def _stuck(seen: Readiness) -> int:
     lag = sum(loop["lag"] for loop in seen.lagging)
-    return lag or len(seen.lagging) or sum(not ok for ok in seen.ready.values()) or 1
+    return lag or len(seen.lagging) or len(seen.behind) or sum(not ok for ok in seen.ready.values()) or 1
 
 
 def _seconds(value: float | None) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from libs.platform.auth import mint_token
 from libs.platform.natsserver import free_port
 from soak.nats import LocalCluster, SingleNats
+from soak.positions import behind
 from soak.processes import ServiceProcess
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
@@ -28,6 +29,9 @@ class Readiness:
     ready: dict[str, bool] = field(default_factory=dict)
     loops: list[dict] = field(default_factory=list)  # each with its service
     reasons: dict[str, str] = field(default_factory=dict)
+    waited_for: str = ""  # what was last not quiet, when it became quiet
+    claimed_quiet: str = ""  # when /readyz said quiet while something was still behind: what
+    behind: list[str] = field(default_factory=list)
 
     @property
     def lagging(self) -> list[dict]:
@@ -114,14 +118,22 @@ class System:
         return seen
 
     def wait_quiet(self, timeout: float) -> tuple[float | None, Readiness]:
-        """Seconds until every service is ready with no lag anywhere (None: not within timeout)."""
-        started = time.monotonic()
+        """Seconds until every service is ready with no lag anywhere (None: not within timeout).
+        The Readiness returned when quiet carries `waited_for`: what was last not quiet."""
+        started, last, claimed = time.monotonic(), "", ""
         while True:
             seen = self.readiness()
-            if seen.quiet:
+            late = behind(self) if seen.quiet else []
+            if seen.quiet and not late:
+                seen.waited_for, seen.claimed_quiet = last, claimed
                 return time.monotonic() - started, seen
+            if late and not claimed:  # /readyz says all is done; the databases and NATS disagree
+                claimed = f"{time.monotonic() - started:.1f} s: " + "; ".join(late)
             if time.monotonic() - started > timeout:
+                seen.waited_for, seen.claimed_quiet = last, claimed
+                seen.behind = late
                 return None, seen
+            last = "; ".join(late) if late else seen.describe()
             time.sleep(0.25)
 
     def terminate_connections(self) -> int:
