@@ -2,7 +2,7 @@
 duplicated or stuck (or a command refused or never answered).
 
   python -m soak                      # full: 10,000 + 3,000 commands, 6 clients
-  python -m soak --short              # CI size: a few hundred commands, one of each fault
+  python -m soak --short              # CI size: 320 commands, 4 clients, one of each kind of fault
   python -m soak --commands 2000 --cluster-commands 500 --only single
 """
 
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from soak.faults import CLUSTER, SINGLE
+from soak.faults import CLUSTER, SHORT_CLUSTER, SHORT_SINGLE, SINGLE
 from soak.report import render
 from soak.run import Options, run_phase
 
@@ -23,9 +23,9 @@ from soak.run import Options, run_phase
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.short:
-        args.commands, args.cluster_commands = args.commands or 300, args.cluster_commands or 100
-        options = Options(clients=args.clients or 6, fault_seconds=args.fault_seconds or 1.0,
-                          recover_timeout=args.recover_timeout or 60, seed=args.seed, keep=args.keep)
+        args.commands, args.cluster_commands = args.commands or 240, args.cluster_commands or 80
+        options = Options(clients=args.clients or 4, fault_seconds=args.fault_seconds or 1.0,
+                          recover_timeout=args.recover_timeout or 90, seed=args.seed, keep=args.keep)
     else:
         args.commands, args.cluster_commands = args.commands or 10_000, args.cluster_commands or 3_000
         options = Options(clients=args.clients or 6, fault_seconds=args.fault_seconds or 4.0,
@@ -36,10 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     started, phases = time.monotonic(), []
     try:
         if args.only in (None, "single"):
-            phases.append(run_phase(tmp, "single", cluster=False, faults=SINGLE, commands=args.commands,
+            phases.append(run_phase(tmp, "single", cluster=False, faults=SHORT_SINGLE if args.short else SINGLE,
+                                    commands=args.commands,
                                     options=options, log=_log))
         if args.only in (None, "cluster"):
-            phases.append(run_phase(tmp, "cluster", cluster=True, faults=CLUSTER, commands=args.cluster_commands,
+            phases.append(run_phase(tmp, "cluster", cluster=True, faults=SHORT_CLUSTER if args.short else CLUSTER,
+                                    commands=args.cluster_commands,
                                     options=options, log=_log))
     except Exception:
         print(f"soak: failed; logs kept in {tmp}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from soak.commands import send
 from soak.flows import ClientState, Portal, setup_client, setup_shared
@@ -39,8 +40,10 @@ class Driver:
     # -- set-up and threads ---------------------------------------------------------------
     def setup(self) -> None:
         shared = setup_shared(self.portal, self.clients)
-        self.states = [setup_client(self.portal, shared, n, random.Random(self.random.random()))
-                       for n in range(self.clients)]
+        seeds = [self.random.random() for _ in range(self.clients)]
+        with ThreadPoolExecutor(self.clients) as pool:  # each waits for its roster to travel over NATS
+            self.states = list(pool.map(lambda n: setup_client(self.portal, shared, n, random.Random(seeds[n])),
+                                        range(self.clients)))
         self.threads = [threading.Thread(target=self._client, args=(state,), name=f"soak-client-{state.n}", daemon=True)
                         for state in self.states]
         for t in self.threads:
