@@ -24,6 +24,8 @@ from uuid import uuid4
 
 import nats
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from libs.domain.contracts import event_id
 from libs.platform.bus import Bus
@@ -96,11 +98,30 @@ async def read_only(url: str, n: int) -> float:
     return elapsed
 
 
-async def catch_up(url: str, engine, n: int) -> float:  # noqa: ANN001
+async def crash_holding_unacked(url: str, durable: str, held: int = 200) -> None:
+    """What a consumer process killed mid-batch leaves on the server: a durable with explicit
+    acks and `held` messages delivered, never acknowledged (the fault of issue 13)."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        await js.delete_consumer(SPEC.name, durable)  # the clean run's
+    except NotFoundError:
+        pass
+    sub = await js.pull_subscribe(f"{SPEC.service}.>", durable=durable, stream=SPEC.name, config=ConsumerConfig(
+        ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=10_000))
+    got = 0
+    while got < held:
+        got += len(await sub.fetch(held - got, timeout=5))
+    await nc.close()
+
+
+async def catch_up(url: str, engine, n: int, *, after_crash: bool = False) -> float:  # noqa: ANN001
     projection = ReportingProjection(engine)
     bus = Bus(url, "bench-reporting")
     await bus.connect()
     runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, batch_size=500)
+    if after_crash:
+        await crash_holding_unacked(url, runner.durable)
     began = time.perf_counter()
     while projection.position(SPEC.name) < n:
         await runner.step(timeout=2)
@@ -119,19 +140,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
         server = EmbeddedNats(Path(tmp) / "nats")
         server.start()
-        database = Database(Path(tmp))
+        database, again = Database(Path(tmp) / "clean"), Database(Path(tmp) / "crashed")
+        (Path(tmp) / "clean").mkdir()
+        (Path(tmp) / "crashed").mkdir()
         engine = make_engine(database.settings("reporting", server.url))
+        engine_again = make_engine(again.settings("reporting", server.url))
         try:
             items = envelopes(args.n)
             published = asyncio.run(publish(server.url, items))
             read = asyncio.run(read_only(server.url, args.n))
             rebuilt = asyncio.run(catch_up(server.url, engine, args.n))
+            recovered = asyncio.run(catch_up(server.url, engine_again, args.n, after_crash=True))
         finally:
             engine.dispose()
+            engine_again.dispose()
             database.drop()
+            again.drop()
             server.stop()
     rows = [("publish (relay-style publish_async)", published), ("read from NATS: fetch + ack (baseline)", read),
-            ("reporting catch-up: decode + project + track + ack", rebuilt)]
+            ("reporting catch-up: decode + project + track", rebuilt),
+            ("the same after a crash holding 200 unacked", recovered)]
     backend = "postgresql" if args.postgres else "sqlite"
     print(f"rebuild of {args.n} events, {backend}")
     print(f"{'name':<52}{'seconds':>9}{'events/s':>11}{'ratio':>8}")

@@ -44,3 +44,12 @@ class VersionMismatch(DomainError):
     problem = "version-mismatch"
     title = "The resource changed since the version you sent in If-Match"
     status = 412
+
+
+class EventTooLarge(DomainError):
+    """A change whose event would be too large to publish: refused before it is stored, since a
+    stored event the relay cannot publish stops the service's stream for every tenant."""
+
+    problem = "event-too-large"
+    title = "The change is too large to record"
+    status = 413

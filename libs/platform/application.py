@@ -12,13 +12,16 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
+    Recording,
     Tracking,
     Transcoding,
 )
 
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import derived_id
-from libs.platform.cloudevents import envelope_of
+from libs.domain.errors import EventTooLarge
+from libs.platform.cloudevents import envelope_of, published_size
+from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.sealing import Sealer, is_sealed
 
 
@@ -39,6 +42,7 @@ class ServiceApplication(Application):
     def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
         super().__init__(env=env)
         self.sealer = sealer
+        self.max_event_bytes = max_event_bytes(self.env)
 
     def close(self) -> None:
         """Also release the event store's connections: eventsourcing-sqlalchemy keeps its own engine
@@ -57,6 +61,19 @@ class ServiceApplication(Application):
         # A process recorder: the same events table plus <name>_tracking, so that events caused
         # by another stream's message are stored atomically with that message's position.
         return self.factory.process_recorder()
+
+    def _record(self, processing: ProcessingEvent) -> list[Recording]:
+        """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
+        one new event would be larger on the bus than the limit. Stored, the relay could never
+        publish it, and the stream would stop behind it for every tenant (issue 13)."""
+        for event in processing.events:
+            tenant = getattr(event, "tenant", None) or NATIONAL  # every tenant code has 6 digits
+            size = published_size(self.name, event, tenant=tenant) + PUBLISH_HEADROOM
+            if size > self.max_event_bytes:
+                name = type(event).__qualname__.split(".")[-1]
+                raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "
+                                    f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
+        return super()._record(processing)
 
     def tracked_position(self, upstream: str) -> int:
         return self.recorder.max_tracking_id(upstream) or 0

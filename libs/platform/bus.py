@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,16 @@ class Bus:
                 log.info("NATS at %s not reachable yet (%s); retrying", self.url, type(e).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        self._check_max_payload()
         self._ready.set()
+
+    def _check_max_payload(self) -> None:
+        """Say so loudly when the server takes smaller messages than the events we allow: an event
+        between the two would be stored and then stop the relay (issue 13)."""
+        allowed = max_event_bytes() + PUBLISH_HEADROOM
+        if self.nc is not None and self.nc.max_payload < allowed:
+            log.error("NATS %s: the server's max_payload (%d bytes) is below TSUNAGU_MAX_EVENT_BYTES plus headers "
+                      "(%d): lower the one or raise the other", self.name, self.nc.max_payload, allowed)
 
     async def _on_error(self, e: Exception) -> None:
         log.info("NATS %s: %s: %s", self.name, type(e).__name__, e)

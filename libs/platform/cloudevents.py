@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -23,6 +23,8 @@ _ENVELOPE_FIELDS = (
 )
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 GENESIS = "0" * 64
+# The largest log position (a signed 64-bit id in the event store): its digits count in the size.
+_LARGEST_SEQUENCE = 2**63 - 1
 
 
 class InvalidEnvelope(ValueError):
@@ -124,6 +126,16 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, 
         data=data,
         leafhash=leafhash,
     )
+
+
+def published_size(service: str, domain_event: Any, *, tenant: str) -> int:
+    """Bytes of the event's envelope as the relay will publish it (to_json of the chained envelope),
+    measured before it is stored: the extensions only known later (its position, leaf hash and
+    chain hash) at their largest."""
+    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=_LARGEST_SEQUENCE, leafhash=GENESIS)
+    # A shallow to_dict(): asdict's deep copy of the data would be most of the cost of every save.
+    body = {f.name: getattr(envelope, f.name) for f in fields(envelope)}
+    return len(canonical({**body, "chainhash": GENESIS}))
 
 
 def nats_subject(service: str, envelope: Envelope) -> str:

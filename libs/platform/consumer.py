@@ -173,7 +173,9 @@ class ConsumerRunner:
                 return False
             self._consumer_seq = msg.metadata.sequence.consumer
             self._buffer.append(msg)
-        self._pending_after = msgs[-1].metadata.num_pending if msgs else 0
+        if msgs:  # the end moves now, so a handler that hangs on these shows as lag that does not shrink
+            self._pending_after = msgs[-1].metadata.num_pending
+            self.health.observe(self.health.position, msgs[-1].metadata.sequence.stream + self._pending_after)
         return bool(self._buffer)
 
     async def _idle(self) -> None:

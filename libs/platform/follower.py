@@ -14,7 +14,7 @@ import threading
 
 from libs.platform.consumer import Handler
 from libs.platform.health import LoopHealth
-from libs.platform.log import LogReader
+from libs.platform.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ class LogFollower:
         applied = 0
         apply_batch = getattr(self.handler, "apply_batch", None)
         while True:
-            end = self.reader.max_position()
             position = self.handler.position(self.stream)
-            self.health.observe(position, end)
             envelopes = self.reader.read(position, self.batch_size)
+            end = end_of(self.reader, envelopes, position, self.batch_size)
+            self.health.observe(position, end)
             if apply_batch is not None and envelopes:
                 apply_batch(envelopes, self.stream, envelopes[-1].sequence)  # one transaction
             else:
@@ -69,3 +69,4 @@ class LogFollower:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
             except asyncio.TimeoutError:
                 pass
+

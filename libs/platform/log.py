@@ -73,3 +73,11 @@ class LogReader:
             tenant = created.tenant
         self._tenants[key] = tenant
         return tenant
+
+
+def end_of(reader: LogReader, read: list[Envelope], after: int, batch_size: int) -> int:
+    """The log's end as a read of it after `after` shows: a read short of a full batch reached it;
+    only after a full batch is the end asked for (one query less on every idle poll)."""
+    if len(read) < batch_size:
+        return read[-1].sequence if read else after
+    return reader.max_position()

@@ -39,9 +39,10 @@ def free_port() -> int:
 class EmbeddedNats:
     """One nats-server process with JetStream on loopback; can be stopped and started again."""
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, max_payload: int | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
+        self.max_payload = max_payload  # None: the server's default (1 MiB)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -51,10 +52,12 @@ class EmbeddedNats:
     def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen(
-            [binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        command = [binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        if self.max_payload is not None:  # only a config file can set it
+            config = self.store_dir / "nats-server.conf"
+            config.write_text(f"max_payload: {self.max_payload}\n")
+            command += ["-c", str(config)]
+        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not answers(self.url, 0.2):
             if self.proc.poll() is not None:

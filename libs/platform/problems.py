@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from libs.domain.errors import DomainError
+from libs.platform.limits import install_limits
 
 log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://tsunagu.jp/problems/"
@@ -29,6 +30,10 @@ def problem(status: int, slug: str, title: str, detail: str | None = None,
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    """Every error as a problem, and the request body limit, whose refusal (413) is one of them:
+    installed here so that no service can have the one without the other."""
+    install_limits(app)
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         return problem(exc.status, exc.problem, exc.title, exc.detail, exc.extensions)
@@ -44,7 +49,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        slugs = {404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}
+        slug = slugs.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail))
 
     @app.exception_handler(IntegrityError)

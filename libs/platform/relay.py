@@ -24,7 +24,7 @@ from nats.js.errors import NotFoundError
 
 from libs.platform.cloudevents import GENESIS, Envelope, InvalidEnvelope, nats_subject
 from libs.platform.health import LoopHealth
-from libs.platform.log import LogReader
+from libs.platform.log import LogReader, end_of
 from libs.platform.streams import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,11 @@ class Relay:
     # -- envelopes ------------------------------------------------------------------------
     def pending(self) -> tuple[list[Envelope], str]:
         """The next batch of unpublished envelopes, chained from the recorded position."""
-        end = self.log.max_position()
         position, chainhash = self.position()
-        self.health.observe(position, end)
         envelopes = []
-        for envelope in self.log.read(position, self.batch_size):
+        read = self.log.read(position, self.batch_size)
+        self.health.observe(position, end_of(self.log, read, position, self.batch_size))
+        for envelope in read:
             envelope = envelope.chained(chainhash)
             chainhash = envelope.chainhash
             envelopes.append(envelope)

@@ -245,8 +245,10 @@ def _mount_health(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> Any:
-        """Never a 500: every check that can fail is reported as a reason, and the loops are read
-        from memory (what they last saw), so a dead database or bus cannot make this hang."""
+        """Ready when the database and NATS answer, no dead letter is open and no background loop
+        is stuck; otherwise 503 problem+json whose detail names each reason. `checks.loops` lists
+        every relay, consumer, read model and job: position, end, lag, seconds since progress,
+        consecutive failures. Never a 500: the loops are read from memory (what they last saw)."""
         try:
             return _readiness(app.state.runtime)
         except Exception as e:  # noqa: BLE001 - a health check that fails says so, never 500

@@ -14,7 +14,7 @@ Item = Literal["name", "gender", "birth_date", "address", "contact", "consultati
 ActivityType = Literal["visit", "interview", "accompanied_outing", "case_meeting", "other"]
 NextStep = Literal["continue", "pause", "end", "other"]
 Status = Literal["requested", "active", "suspended", "ended"]
-HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", max_length=5)
 # Codes only: preferences travel on the bus, so no free text (no personal data) can be put there.
 Preferences = dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                    Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]]
@@ -41,7 +41,7 @@ class DispatchCreate(_Strict):
     subject_ref: UUID | None = Field(default=None, description="pseudonymous id of the person (never a name)")
     requested_by: Literal["person", "family", "agency"] = Field(
         default="person", description="who asked; the dispatch still needs the person's own consent (資料7)")
-    needs: list[Need] = Field(min_length=1)
+    needs: list[Need] = Field(min_length=1, max_length=len(Need.__args__))
     preferences: Preferences = Field(default_factory=dict)
     requested_on: date
     subject_details: SubjectDetails | None = None
@@ -67,7 +67,7 @@ class SubjectConsentCreate(_Strict):
     """資料7: each item chosen separately; meetings; acknowledgement that costs are self-paid."""
 
     given_by: Literal["person", "legal_guardian"] = "person"
-    items: list[Item]
+    items: list[Item] = Field(max_length=len(Item.__args__))
     support_meetings: bool
     costs_self_paid: bool
     signed_on: date
@@ -80,7 +80,7 @@ class AcceptanceCreate(_Strict):
 class PlanCreate(_Strict):
     """派遣目的・活動計画・活動内容 (sealed: they describe the person)."""
 
-    activities: list[ActivityType] = Field(min_length=1)
+    activities: list[ActivityType] = Field(min_length=1, max_length=len(ActivityType.__args__))
     purpose: str = Field(min_length=1, max_length=4000)
     activity_plan: str = Field(min_length=1, max_length=8000)
     content: str = Field(min_length=1, max_length=8000)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from libs.domain import legal_bases
+from libs.domain.agencies import CATEGORIES
 
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]
 ClientKind = Literal["person", "family", "agency"]
 AgeGroup = Literal["child", "adult"]
 Channel = Literal["phone", "visit", "email", "outreach", "other"]
+# Every string and list of a request is bounded (issue 13): no request within these bounds can make
+# an event anywhere near the event size limit (libs/platform/limits; tests/contract/test_request_bounds).
+LgCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", max_length=6)]
 
 
 class _Strict(BaseModel):
@@ -25,8 +29,8 @@ class CentreCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: CentreKind
     site: CentreSite = "main"
-    prefecture: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the prefecture or "
-                            "designated city (of the municipality, for a consultation window)")
+    prefecture: LgCode = Field(description="全国地方公共団体コード of the prefecture or "
+                               "designated city (of the municipality, for a consultation window)")
 
 
 class CentrePublic(BaseModel):
@@ -59,7 +63,7 @@ class CaseCreate(_Strict):
     centre_id: UUID
     client_kind: ClientKind
     age_group: AgeGroup
-    residence_municipality: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    residence_municipality: LgCode | None = None
     personal_details: PersonalDetails | None = None
 
 
@@ -82,7 +86,7 @@ class ConsultationCreate(_Strict):
     channel: Channel
     consulted_by: ClientKind = "person"
     occurred_at: AwareDatetime
-    summary: str | None = Field(default=None, max_length=20_000)
+    summary: str | None = Field(default=None, max_length=8000)
 
 
 class ConsultationPublic(BaseModel):
@@ -107,8 +111,8 @@ SupportNeed = Literal["visit", "interview", "accompanied_outing", "case_meeting"
 class SupporterRequestCreate(_Strict):
     """The person asks for a ひきこもりサポーター from the municipality that runs dispatch."""
 
-    municipality: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the dispatching municipality")
-    needs: list[SupportNeed] = Field(min_length=1)
+    municipality: LgCode = Field(description="全国地方公共団体コード of the dispatching municipality")
+    needs: list[SupportNeed] = Field(min_length=1, max_length=len(SupportNeed.__args__))
     requested_by: ClientKind | None = Field(default=None, description="who asked (default: the case's client)")
     preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                       Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]] = Field(
@@ -124,7 +128,7 @@ class SupporterRequestPublic(BaseModel):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", max_length=5)]
 Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
                "medical_history"]
 
@@ -136,16 +140,17 @@ class SatelliteTerm(_Strict):
 
 class CentreProfile(_Strict):
     opened_fy: int = Field(ge=2009, le=2100, description="設置年度")
-    municipality: str = Field(pattern=r"^[0-9]{6}$", description="where the centre is")
+    municipality: LgCode = Field(description="where the centre is")
     address: str = Field(min_length=1, max_length=500)
     phone: str = Field(min_length=1, max_length=50)
-    hours: dict[Weekday, tuple[str, str]] = Field(description='e.g. {"mon": ["09:00", "17:00"]}')
+    hours: dict[Weekday, tuple[HHMM, HHMM]] = Field(description='e.g. {"mon": ["09:00", "17:00"]}')
     satellite_term: SatelliteTerm | None = None
 
 
 class CentreStaffing(_Strict):
     coordinators: list[Literal["social_worker", "psychiatric_social_worker", "public_health_nurse",
-                               "equivalent", "none"]] = Field(description="one qualification per コーディネーター")
+                               "equivalent", "none"]] = Field(max_length=100,
+                                                             description="one qualification per コーディネーター")
     outreach_workers: int = Field(ge=0, le=100, description="訪問相談支援員")
     municipal_support_workers: int = Field(ge=0, le=100, description="市町村等支援員")
 
@@ -161,7 +166,7 @@ class BackOfficeSupportCreate(_Strict):
 class AgencyCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     category: str = Field(min_length=1, max_length=64, description="a code of libs/domain/agencies")
-    municipality: str = Field(pattern=r"^[0-9]{6}$")
+    municipality: LgCode
     address: str = Field(min_length=1, max_length=500)
     phone: str = Field(min_length=1, max_length=50)
 
@@ -179,16 +184,17 @@ class AgencyPublic(BaseModel):
 class OutreachCreate(_Strict):
     staff_role: Literal["coordinator", "outreach_worker", "municipal_support_worker"]
     occurred_at: AwareDatetime
-    summary: str | None = Field(default=None, max_length=20_000)
+    summary: str | None = Field(default=None, max_length=8000)
 
 
 class ShareConsentCreate(_Strict):
     """説明した上での了承: recipients (agencies and/or categories) and items."""
 
     given_by: Literal["person", "legal_guardian"] = "person"
-    agency_ids: list[UUID] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-    items: list[Item] = Field(min_length=1)
+    agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
+    categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list,
+                                                                                  max_length=len(CATEGORIES))
+    items: list[Item] = Field(min_length=1, max_length=len(Item.__args__))
     explained_on: date
     consent_text_version: str = Field(min_length=1, max_length=64)
 
@@ -213,7 +219,7 @@ class LegalBasisCreate(_Strict):
 
 class ShareCreate(_Strict):
     agency_id: UUID
-    items: list[Item] = Field(min_length=1)
+    items: list[Item] = Field(min_length=1, max_length=len(Item.__args__))
     on: date
     purpose: Literal["referral", "coordination", "support_meeting", "other"] = Field(
         description="a code: the disclosure record travels on the bus, so no free text")
@@ -223,7 +229,8 @@ class ShareCreate(_Strict):
 
 class ReferralCreate(_Strict):
     agency_id: UUID
-    items: list[Item] = Field(default_factory=list, description="what the agency receives with the referral")
+    items: list[Item] = Field(default_factory=list, max_length=len(Item.__args__),
+                              description="what the agency receives with the referral")
     referred_on: date
     legal_basis: LegalBasisCreate | None = Field(
         default=None, description="instead of the person's consent: the legal basis and its justification")
@@ -242,7 +249,7 @@ class OutcomeCreate(_Strict):
 
 class MeetingCreate(_Strict):
     held_on: date
-    agency_ids: list[UUID] = Field(default_factory=list)
+    agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
     note: str | None = Field(default=None, max_length=8000)
 
 
@@ -363,28 +370,32 @@ ProgrammeKind = Literal["prefectural_centre", "municipal_centre", "station", "su
 SupportActivity = Literal["place", "network", "family_class", "peer_meeting", "supporter_training_dispatch",
                           "private_group_liaison", "public_lecture", "startup_preparation"]
 Funder = Literal["national", "prefecture", "municipality"]
-Share = Field(pattern=r"^[0-9]+/[0-9]+$")
+Share = Annotated[str, Field(pattern=r"^[0-9]+/[0-9]+$", max_length=9)]
 
 
 class ProgrammeCreate(_Strict):
     kind: ProgrammeKind
     name: str = Field(min_length=1, max_length=200)
-    operators: list[str] = Field(default_factory=list, description="other local governments running it jointly")
-    activities: list[SupportActivity] = Field(default_factory=list, description="サポート事業: the activities chosen")
+    # Up to every municipality of the largest prefecture (北海道: 179).
+    operators: list[LgCode] = Field(default_factory=list, max_length=200,
+                                    description="other local governments running it jointly")
+    activities: list[SupportActivity] = Field(default_factory=list, max_length=len(SupportActivity.__args__),
+                                              description="サポート事業: the activities chosen")
     starts_on: date
     ends_on: date | None = Field(default=None, description="fixed-term kinds default to 2 years")
-    funding: dict[Funder, str] = Field(description='e.g. {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}')
+    funding: dict[Funder, Share] = Field(
+        description='e.g. {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}')
 
 
 class ProgrammeChange(_Strict):
-    activities: list[SupportActivity] = Field(default_factory=list)
-    funding: dict[Funder, str]
+    activities: list[SupportActivity] = Field(default_factory=list, max_length=len(SupportActivity.__args__))
+    funding: dict[Funder, Share]
     changed_on: date
 
 
 class ProgrammeEnd(_Strict):
     ended_on: date
-    handed_over_to: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    handed_over_to: LgCode | None = None
 
 
 class GroupActivityCreate(_Strict):
@@ -392,7 +403,7 @@ class GroupActivityCreate(_Strict):
                   "network_meeting"]
     held_on: date
     participants: int = Field(ge=0, le=100_000)
-    agency_ids: list[UUID] = Field(default_factory=list)
+    agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
 
 class ProgrammePublic(BaseModel):
@@ -415,17 +426,19 @@ class PlaceCreate(_Strict):
     programme_id: UUID | None = None
     name: str = Field(min_length=1, max_length=200)
     operator: str = Field(min_length=1, max_length=200)
-    municipality: str = Field(pattern=r"^[0-9]{6}$")
+    municipality: LgCode
     address: str = Field(min_length=1, max_length=500)
-    schedule: dict[Weekday, tuple[str, str]]
+    schedule: dict[Weekday, tuple[HHMM, HHMM]]
 
 
 class PlaceSessionCreate(_Strict):
     held_on: date
     participants: int = Field(ge=0, le=10_000)
-    registered_participants: list[str] = Field(default_factory=list, description="pseudonymous ids, never names")
+    # A place's session, not a lecture hall: 300 linked participants is far beyond any seen.
+    registered_participants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=300, description="pseudonymous ids, never names")
     staff: int = Field(ge=0, le=1000)
-    supporter_ids: list[UUID] = Field(default_factory=list)
+    supporter_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
 
 class PlaceClosure(_Strict):
@@ -460,7 +473,7 @@ BackupKind = Literal["advice", "case_consultation", "staff_dispatched", "startup
 
 
 class BackupCreate(_Strict):
-    municipality: str = Field(pattern=r"^[0-9]{6}$", description="the municipality backed up (inside the prefecture)")
+    municipality: LgCode = Field(description="the municipality backed up (inside the prefecture)")
     kind: BackupKind = Field(description="助言 / 事例相談 / 職員の派遣 / 立ち上げ支援 / 研修 / 情報提供")
     given_on: date
     centre_id: UUID | None = Field(default=None, description="the prefecture's centre that gave it, if one did")

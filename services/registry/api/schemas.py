@@ -85,7 +85,7 @@ class Applicant(_Strict):
     name: str = Field(min_length=1, max_length=200)
     gender: Literal["male", "female", "other", "unspecified"]
     birth_date: date
-    postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
+    postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$", max_length=8)
     address: str = Field(min_length=1, max_length=500)
     phone: str | None = Field(default=None, max_length=50)
     mobile: str | None = Field(default=None, max_length=50)
@@ -134,7 +134,7 @@ class DetailsChange(_Strict):
     changed_on: date
     furigana: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=200)
-    postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$")
+    postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$", max_length=8)
     address: str | None = Field(default=None, max_length=500)
     phone: str | None = Field(default=None, max_length=50)
     mobile: str | None = Field(default=None, max_length=50)
@@ -215,10 +215,14 @@ class HistoryPublic(BaseModel):
 
 
 class RosterCreate(_Strict):
-    municipality: str = Field(pattern=r"^[0-9]{6}$", description="全国地方公共団体コード of the recipient")
+    municipality: str = Field(pattern=r"^[0-9]{6}$", max_length=6,
+                              description="全国地方公共団体コード of the recipient")
     provided_on: date
-    items: list[RosterItem] = Field(default_factory=lambda: list(RosterItem.__args__), min_length=1)
-    supporter_ids: list[UUID] | None = Field(default=None, description="default: every current supporter")
+    items: list[RosterItem] = Field(default_factory=lambda: list(RosterItem.__args__), min_length=1,
+                                    max_length=len(RosterItem.__args__))
+    # One entry is ~170 bytes of the RosterProvided event: 1,000 stay far under the event limit.
+    supporter_ids: list[UUID] | None = Field(default=None, max_length=1000,
+                                             description="default: every current supporter")
 
 
 class RosterEntryPublic(BaseModel):

@@ -1,0 +1,75 @@
+"""/metrics on every service, scraped like Prometheus would; the alert rules and the Grafana
+dashboard in deploy/monitoring parse and name only metrics that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.harness import eventually
+
+MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
+SERVICES = ("intake", "registry", "dispatch", "reporting")
+METRIC = re.compile(r"\b(tsunagu_[a-z_]+)\b")
+
+
+def _scrape(service) -> dict[str, list]:  # noqa: ANN001
+    """Sample name → samples, as Prometheus would store them."""
+    with service.client() as anyone:
+        r = anyone.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def _expressions() -> list[str]:
+    rules = yaml.safe_load((MONITORING / "alerts.yaml").read_text())
+    exprs = []
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert rule["alert"] and rule["expr"] and rule["labels"]["severity"] in ("warning", "critical")
+            exprs.append(rule["expr"])
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    for expr in exprs:
+        assert expr.count("(") == expr.count(")"), expr
+    return exprs
+
+
+def test_every_service_serves_its_loops_and_requests_as_prometheus_metrics_that_the_alerts_use(
+        nats_server, start_service):
+    services = {name: start_service(name, nats_server.url) for name in SERVICES}
+    _setup_case(services["intake"])
+    scraped = {}
+    for name, service in services.items():
+        with service.client() as anyone:
+            ready = eventually(lambda a=anyone: (r := a.get("/readyz")).status_code == 200
+                               and all(loop["lag"] == 0 for loop in r.json()["checks"]["loops"]) and r.json())
+        samples = _scrape(service)
+        scraped[name] = samples
+        lags = {(s.labels["kind"], s.labels["name"]): s.value for s in samples["tsunagu_loop_lag"]}
+        # The same loops as /readyz, the same lag.
+        assert lags == {(loop["kind"], loop["name"]): loop["lag"] for loop in ready["checks"]["loops"]}
+        assert {s.labels["service"] for s in samples["tsunagu_loop_lag"]} == {name}
+        routes = {(s.labels["route"], s.labels["status"]) for s in samples["tsunagu_http_requests_total"]}
+        assert ("/readyz", "200") in routes
+        assert samples["tsunagu_dead_letters_open"][0].value == 0
+        assert "tsunagu_http_request_duration_seconds_bucket" in samples
+    kinds = {s.labels["kind"] for samples in scraped.values() for s in samples["tsunagu_loop_lag"]}
+    assert kinds == {"relay", "consumer", "follower", "job"}
+    intake_relay = next(s for s in scraped["intake"]["tsunagu_loop_position"] if s.labels["kind"] == "relay")
+    assert intake_relay.value >= 2  # the centre and the case were published
+    assert any(s.labels["route"] == "/v1/cases" and s.labels["status"] == "201"
+               for s in scraped["intake"]["tsunagu_http_requests_total"])
+    known = {name for samples in scraped.values() for name in samples}
+    for expr in _expressions():
+        missing = set(METRIC.findall(expr)) - known
+        assert not missing, f"{expr!r} names metrics no service serves: {missing}"
