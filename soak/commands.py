@@ -40,16 +40,16 @@ class Command:
 @dataclass
 class Ledger:
     commands: list[Command] = field(default_factory=list)
-    retries: Counter = field(default_factory=Counter)  # why an attempt was retried
+    retries: Counter = field(default_factory=Counter)  # (segment, why an attempt was retried)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, command: Command) -> None:
         with self.lock:
             self.commands.append(command)
 
-    def retried(self, why: str) -> None:
+    def retried(self, why: str, segment: str = "") -> None:
         with self.lock:
-            self.retries[why] += 1
+            self.retries[segment, why] += 1
 
     def of(self, status: str, kind: str | None = None, segment: str | None = None) -> list[Command]:
         with self.lock:
@@ -70,17 +70,17 @@ def send(command: Command, ledger: Ledger, *, deadline_s: float, stop: threading
         try:
             r = command.http.post(command.path, json=command.body, headers={"Idempotency-Key": command.key})
         except httpx.ConnectError:
-            ledger.retried("connection refused")
+            ledger.retried("connection refused", command.segment)
         except httpx.TransportError as e:  # sent, maybe applied: the answer was lost
             maybe_applied = True
-            ledger.retried(type(e).__name__)
+            ledger.retried(type(e).__name__, command.segment)
         else:
             if r.is_success:
                 return _done(command, "accepted", command.identity(r.json()))
             problem = _problem_type(r)
             if r.status_code in RETRIED_STATUS or (r.status_code == 409 and problem == "conflict"):
                 maybe_applied = maybe_applied or r.status_code >= 500
-                ledger.retried(f"{r.status_code} {problem}")
+                ledger.retried(f"{r.status_code} {problem}", command.segment)
             else:
                 if maybe_applied and command.resolve is not None:
                     found = command.resolve()

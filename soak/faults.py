@@ -47,6 +47,9 @@ def kill_services(names: tuple[str, ...]) -> Fault:
 
 def pause_service(name: str) -> Fault:
     def inject(system: System, seconds: float) -> tuple[str, float]:
+        # Longer than a client's timeout (10 s) in the full size: requests in flight time out and
+        # are sent again while the first attempt still waits in the stopped process.
+        seconds *= 3
         service = system.services[name]
         service.pause()
         time.sleep(seconds)

@@ -102,7 +102,7 @@ class Driver:
                 send(command, self.ledger, deadline_s=self.deadline_s, stop=self.stop)
                 state.after(command)
             except Exception as e:  # noqa: BLE001 - a driver bug must not stop the other clients
-                self.ledger.retried(f"driver error {type(e).__name__}: {e}")
+                self.ledger.retried(f"driver error {type(e).__name__}: {e}", self.segment)
             finally:
                 self._release()
 

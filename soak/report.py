@@ -39,9 +39,15 @@ def render(phases: list[Phase], seconds: float) -> tuple[str, bool]:
         events = ", ".join(f"{s} {st} stored / {pub} on the stream" for s, (st, pub) in phase.findings.events.items())
         lines.append(f"{phase.label:<8} all events: {events}")
     lines.append("")
+    lines.append("attempts the clients sent again (same Idempotency-Key), by fault and why:")
     for phase in phases:
-        retries = ", ".join(f"{why} ×{n}" for why, n in phase.ledger.retries.most_common())
-        lines.append(f"{phase.label}: {phase.seconds:.0f} s; attempts retried: {retries or 'none'}")
+        for row in phase.rows:
+            segment = "setup" if row.fault == "set-up" else row.fault
+            why = [(w, n) for (s, w), n in phase.ledger.retries.items() if s == segment]
+            if why:
+                lines.append(f"  {phase.label:<8} {row.fault:<26} " + ", ".join(f"{w} ×{n}" for w, n in sorted(why)))
+    for phase in phases:
+        lines.append(f"{phase.label}: {phase.seconds:.0f} s")
         for c in phase.ledger.of("refused")[:10]:
             lines.append(f"  REFUSED {c.kind} {c.path}: {c.detail}")
         for c in phase.ledger.of("unresolved")[:10]:
