@@ -3,6 +3,7 @@ of its own. Its processes are named after the run (PGAPPNAME) so that faults rea
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -127,8 +128,10 @@ class System:
             if seen.quiet and not late:
                 seen.waited_for, seen.claimed_quiet = last, claimed
                 return time.monotonic() - started, seen
-            if late and not claimed:  # /readyz says all is done; the databases and NATS disagree
-                claimed = f"{time.monotonic() - started:.1f} s: " + "; ".join(late)
+            if late:  # /readyz says all is done; the databases and NATS disagree
+                claimed = claimed or f"{time.monotonic() - started:.1f} s: " + "; ".join(late)
+                with open(self.tmp / "claimed-quiet.jsonl", "a") as trace:  # what /readyz said then
+                    trace.write(json.dumps({"at": time.strftime("%X"), "behind": late, "loops": seen.loops}) + "\n")
             if time.monotonic() - started > timeout:
                 seen.waited_for, seen.claimed_quiet = last, claimed
                 seen.behind = late
