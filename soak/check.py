@@ -81,9 +81,6 @@ class Findings:
     ministry_total: int | None = None
     events: dict[str, tuple[int, int]] = field(default_factory=dict)  # service: (stored, published)
 
-    def count(self, problems: set[Item], what: str) -> int:
-        return sum(1 for item in problems if item[0].startswith(what))
-
 
 class Checker:
     """Reads the logs and streams incrementally: each check reads only what is new."""
@@ -96,20 +93,13 @@ class Checker:
         self.last: Findings | None = None
 
     def check(self) -> Findings:
-        found = Findings()
         for service in STREAMS:
             self._read_log(service)
             self._read_stream(service)
-            found.items |= self._published_once(service)
-            found.events[service] = (len(self.stored[service]), len(self.published[service]))
-        for kind, spec in KINDS.items():
-            found.items |= self._kind(kind, spec, found)
-        found.ministry_total = self._ministry_total()
-        difference = (found.ministry_total or 0) - found.tallies["consultation"].accepted
-        what = "lost: not in the ministry's 延べ相談件数" if difference < 0 else "duplicated: twice in 延べ相談件数"
-        found.items |= {(what, "consultation", f"#{n + 1}") for n in range(abs(difference))}
-        self.last = found
-        return found
+        counted = {kind: [str(row[0]) for row in self.system.sql("reporting", spec.counted_in)]
+                   for kind, spec in KINDS.items() if spec.counted_in}
+        self.last = compare(self.ledger, self.stored, self.published, counted, self._ministry_total())
+        return self.last
 
     # -- reading ------------------------------------------------------------------------------
     def _read_log(self, service: str) -> None:
@@ -130,34 +120,52 @@ class Checker:
         raw = asyncio.run(read_stream(self.system.nats.reader_url(), STREAMS[service], from_seq=len(messages) + 1))
         messages += [json.loads(m) for m in raw]
 
-    # -- comparing ----------------------------------------------------------------------------
-    def _published_once(self, service: str) -> set[Item]:
-        stored = {e["id"] for e in self.stored[service]}
-        published = Counter(e["id"] for e in self.published[service])
-        items = {("duplicated on the stream", service, i) for i, n in published.items() if n > 1}
-        items |= {("lost between store and stream", service, i) for i in stored - published.keys()}
-        items |= {("published, never stored", service, i) for i in published.keys() - stored}
-        return items
-
-    def _kind(self, kind: str, spec: Kind, found: Findings) -> set[Item]:
-        accepted = Counter(self.ledger.accepted(kind))
-        open_ = {c.result for c in self.ledger.of("unresolved", kind)} | {c.key for c in self.ledger.of("unresolved", kind)}
-        stored = Counter(spec.identity(e) for e in self.stored[spec.service] if name_of(e) == spec.event)
-        published = Counter(spec.identity(e) for e in self.published[spec.service] if name_of(e) == spec.event)
-        tally = found.tallies[kind] = Tally(sum(accepted.values()), sum(stored.values()), len(published))
-        items = {("lost: accepted, not stored", kind, i) for i in accepted.keys() - stored.keys()}
-        items |= {("duplicated: stored twice", kind, i) for i, n in stored.items() if n > 1}
-        if not open_:  # a command still unresolved may have been stored: that is not a duplicate
-            items |= {("duplicated: stored, never accepted", kind, i) for i in stored.keys() - accepted.keys()}
-        if spec.counted_in is not None:
-            counted = Counter(str(row[0]) for row in self.system.sql("reporting", spec.counted_in))
-            tally.counted = sum(counted.values())
-            items |= {("lost: stored, not counted in reporting", kind, i) for i in stored.keys() - counted.keys()}
-            items |= {("duplicated: counted twice", kind, i) for i, n in counted.items() if n > 1}
-            items |= {("duplicated: counted, never stored", kind, i) for i in counted.keys() - stored.keys()}
-        return items
-
     def _ministry_total(self) -> int | None:
         with self.system.client("reporting", "ministry", "mhlw", timeout=60) as ministry:
             r = ministry.get("/v1/reports/consultations", params={"fy": 2016})
             return r.json()["total"] if r.status_code == 200 else None
+
+
+def compare(ledger: Ledger, stored: dict[str, list[dict]], published: dict[str, list[dict]],
+            counted: dict[str, list[str]], ministry_total: int | None) -> Findings:
+    """Accepted (the ledger) against stored (each service's log), published (each stream) and
+    counted (reporting's rows of each kind, and the ministry's total of consultations)."""
+    found = Findings(ministry_total=ministry_total)
+    for service in STREAMS:
+        found.items |= _published_once(service, stored[service], published[service])
+        found.events[service] = (len(stored[service]), len(published[service]))
+    for kind, spec in KINDS.items():
+        found.items |= _kind(kind, spec, ledger, stored[spec.service], published[spec.service], counted.get(kind), found)
+    difference = (ministry_total or 0) - found.tallies["consultation"].accepted
+    what = "lost: not in the ministry's 延べ相談件数" if difference < 0 else "duplicated: twice in 延べ相談件数"
+    found.items |= {(what, "consultation", f"#{n + 1}") for n in range(abs(difference))}
+    return found
+
+
+def _published_once(service: str, stored: list[dict], published: list[dict]) -> set[Item]:
+    ids = {e["id"] for e in stored}
+    on_stream = Counter(e["id"] for e in published)
+    items = {("duplicated on the stream", service, i) for i, n in on_stream.items() if n > 1}
+    items |= {("lost between store and stream", service, i) for i in ids - on_stream.keys()}
+    items |= {("published, never stored", service, i) for i in on_stream.keys() - ids}
+    return items
+
+
+def _kind(kind: str, spec: Kind, ledger: Ledger, stored_events: list[dict], published_events: list[dict],
+          counted_rows: list[str] | None, found: Findings) -> set[Item]:
+    accepted = Counter(ledger.accepted(kind))
+    unresolved = ledger.of("unresolved", kind)
+    stored = Counter(spec.identity(e) for e in stored_events if name_of(e) == spec.event)
+    published = {spec.identity(e) for e in published_events if name_of(e) == spec.event}
+    tally = found.tallies[kind] = Tally(sum(accepted.values()), sum(stored.values()), len(published))
+    items = {("lost: accepted, not stored", kind, i) for i in accepted.keys() - stored.keys()}
+    items |= {("duplicated: stored twice", kind, i) for i, n in stored.items() if n > 1}
+    if not unresolved:  # a command never answered may have been stored: that is not a duplicate
+        items |= {("duplicated: stored, never accepted", kind, i) for i in stored.keys() - accepted.keys()}
+    if counted_rows is not None:
+        counted = Counter(counted_rows)
+        tally.counted = len(counted_rows)
+        items |= {("lost: stored, not counted in reporting", kind, i) for i in stored.keys() - counted.keys()}
+        items |= {("duplicated: counted twice", kind, i) for i, n in counted.items() if n > 1}
+        items |= {("duplicated: counted, never stored", kind, i) for i in counted.keys() - stored.keys()}
+    return items
