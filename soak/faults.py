@@ -99,13 +99,17 @@ def kill_node(*, meta_leader: bool) -> Fault:
         time.sleep(seconds)
         elected = _wait(lambda: cluster.meta_leader() != victim if meta_leader else
                         all(cluster.stream_leader(s) not in (None, victim) for s in led), 60)
+        try:  # who took over, asked before the victim is back
+            now = f"node-{cluster.meta_leader()}" if meta_leader else ", ".join(
+                f"{s} node-{cluster.stream_leader(s)}" for s in led)
+        except (OSError, RuntimeError):
+            now = "?"
         node.start()
         healed = time.monotonic()
         cluster.wait_ready()
-        now = cluster.meta_leader() if meta_leader else ", ".join(f"{s} node-{cluster.stream_leader(s)}" for s in led)
         what = "meta leader" if meta_leader else f"leader of {', '.join(led) or 'no stream'}"
-        election = f"new leader after {elected - killed:.1f} s" if elected else "NO new leader in 60 s"
-        return f"node-{victim} ({what}) down {healed - killed:.0f} s, {election} (now {now})", healed
+        election = f"new leader after {elected - killed:.1f} s ({now})" if elected else "NO new leader in 60 s"
+        return f"node-{victim} ({what}) down {healed - killed:.0f} s, {election}, restarted", healed
 
     return Fault("kill -9 meta leader" if meta_leader else "kill -9 a stream leader", inject)
 
