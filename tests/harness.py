@@ -161,6 +161,54 @@ def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[An
     return asyncio.run(read())
 
 
+def published(service: ServiceServer, nats_url: str, timeout: float = 15.0) -> list[Any]:
+    """The messages of a service's stream once its relay has published its whole log so far: a
+    check of what the bus holds (no personal data, every event once) sees every event."""
+    eventually(lambda: service.runtime.relay.lag() == 0, timeout=timeout)
+    return stream_messages(nats_url, service.runtime.relay.spec.name)
+
+
+def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, timeout: float = 15.0) -> list[Any]:
+    """Wait until `producer` has published its whole log and every consumer of its stream in
+    `consumers` has applied that stream to its last message; returns the stream's messages.
+
+    Waiting for one effect (a report total) says nothing about events recorded after the one
+    that caused it: assert on a read model only once the events it shows are all applied."""
+    messages = published(producer, nats_url, timeout)
+    stream = producer.runtime.relay.spec.name
+    last = messages[-1].metadata.sequence.stream if messages else 0
+    runners = [c for s in consumers for c in s.runtime.consumers if c.spec.name == stream]
+    assert runners, f"none of the services consumes {stream}"
+    eventually(lambda: all(c.handler.position(stream) >= last for c in runners), timeout=timeout)
+    return messages
+
+
+def log_positions(service: ServiceServer) -> list[int]:
+    """The positions (notification ids) of a service's log, in order: on PostgreSQL they skip
+    the numbers of rolled-back inserts, so a log of n events is not 1..n there."""
+    positions, after = [], 0
+    while batch := service.runtime.application.recorder.select_notifications(
+            start=after, limit=1000, inclusive_of_start=False):
+        positions += [n.id for n in batch]
+        after = batch[-1].id
+    return positions
+
+
+def assert_stream_is_the_log_once(service: ServiceServer, nats_url: str) -> list[Any]:
+    """The service's stream holds each event of its log once, in log order, at its log position
+    (gaps and all), and the hash chain links every published event to the one before."""
+    from libs.platform.cloudevents import GENESIS, Envelope
+
+    messages = published(service, nats_url)
+    envelopes = [Envelope.from_json(m.data) for m in messages]
+    assert [e.sequence for e in envelopes] == log_positions(service)
+    previous = GENESIS
+    for e in envelopes:
+        assert e.chained(previous).chainhash == e.chainhash
+        previous = e.chainhash
+    return envelopes
+
+
 def check_published_messages(nats_url: str) -> int:
     """Every message any test left on our streams is a CloudEvent that validates against the
     AsyncAPI document, with Nats-Msg-Id = its id and the subject of DESIGN §2; returns how many."""

@@ -66,10 +66,11 @@ class Proof(BaseModel):
 
 class Verification(BaseModel):
     verified: bool
-    log_size: int
+    log_size: int = Field(description="the position of the log's last event; positions skip numbers on PostgreSQL "
+                          "(a rolled-back insert spends one), so this is not a count of events")
     relay_position: int
     chainhash: str
-    first_mismatch: int | None
+    first_mismatch: int | None = Field(description="the position of the first event that does not verify")
 
 
 @router.get("/events", response_model=AuditEvents)
@@ -229,7 +230,7 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
             batch = _readable_prefix(relay.published, size)
             for envelope in batch:
                 chainhash = envelope.chained(chainhash).chainhash
-            bad = batch[-1].sequence + 1 if batch else size + 1
+            bad = _next_position(runtime.application, batch[-1].sequence if batch else size)
             return Verification(verified=False, log_size=relay.log.max_position(), relay_position=position,
                                 chainhash=chainhash, first_mismatch=bad)
         for envelope in batch:
@@ -242,6 +243,11 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
     ok = position == 0 or at_position == recorded
     return Verification(verified=ok, log_size=size, relay_position=position, chainhash=chainhash,
                         first_mismatch=None if ok else position)
+
+
+def _next_position(application, after: int) -> int:  # noqa: ANN001
+    """The position of the stored event after `after`: not always after + 1 (a gap)."""
+    return application.recorder.select_notifications(start=after, limit=1, inclusive_of_start=False)[0].id
 
 
 def _readable_prefix(read, after: int) -> list:  # noqa: ANN001

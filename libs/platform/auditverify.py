@@ -1,7 +1,8 @@
 """Verifying a service's log as an auditor would: from its audit API, and against its stream.
 
 Checks, each reporting the first bad sequence number where it can be located:
-- the stored log is contiguous (a deleted event leaves a gap);
+- no stored event is missing: each leaf of the tree has its event (a deleted event is missing;
+  a notification id that was never used, as PostgreSQL skips those of rolled-back inserts, is not);
 - every stored event still hashes to the leaf recorded when it joined the tree (an edit, or two
   events whose contents were swapped, change their leaves);
 - every checkpoint's Ed25519 signature, its root over the recomputed leaves, and consistency
@@ -67,8 +68,9 @@ def verify_store(service: str, records: list[dict], checkpoints: list[dict], pub
         size = cp["tree_size"]
         if not verify_signature(public_key, service, cp):
             report.bad(None, f"checkpoint {size}: the signature does not verify")
-        if size > len(leaves):
-            report.bad(len(leaves) + 1, f"checkpoint {size}: the store holds only {len(leaves)} events")
+        if size > len(leaves):  # the next event after the last one held is missing (sequences may skip)
+            report.bad(records[-1]["sequence"] + 1 if records else 1,
+                       f"checkpoint {size}: the store holds only {len(leaves)} events")
         elif merkle.root(leaves[:size]).hex() != cp["root_hash"]:
             report.bad(None, f"checkpoint {size}: the recomputed root differs from the signed one")
         if previous is not None and consistency is not None and previous["tree_size"] < size:

@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nats", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
     p.add_argument("--stream", required=True, choices=["INTAKE", "REGISTRY", "DISPATCH"])
     start = p.add_mutually_exclusive_group()
-    start.add_argument("--from-seq", type=int)
+    start.add_argument("--from-seq", type=int, help="a stream sequence (the bus numbers its messages 1, 2, 3...; the "
+                                                    "log positions in each event's `sequence` may skip numbers)")
     start.add_argument("--since", help="ISO instant with offset")
     p.add_argument("--until", help="ISO instant with offset")
     p.add_argument("--out", required=True)

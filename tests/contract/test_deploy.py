@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nats
 import pytest
@@ -60,6 +61,56 @@ def test_every_yaml_file_parses_and_compose_names_the_services_and_three_nats_no
     assert {("Deployment", s) for s in SERVICES} <= kinds
     assert {("Service", s) for s in SERVICES} <= kinds
     assert ("StatefulSet", "nats") in kinds
+
+
+def _compose_environment(service: str) -> dict[str, str]:
+    return {k: str(v) for k, v in _documents(DEPLOY / "compose.yaml")[0]["services"][service]["environment"].items()}
+
+
+def _kubernetes_environment(service: str) -> list[tuple[str, str | None]]:
+    """The container's env in order (Kubernetes expands $(VAR) only from variables defined before)."""
+    [deployment] = [d for d in _documents(DEPLOY / "kubernetes" / f"{service}.yaml") if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return [(e["name"], e.get("value")) for e in container["env"]]
+
+
+def _kubernetes_nodes() -> list[str]:
+    """Each NATS pod's name in the headless Service: <statefulset>-<ordinal>.<serviceName>."""
+    [nats] = [d for d in _documents(DEPLOY / "kubernetes" / "nats.yaml") if d["kind"] == "StatefulSet"]
+    return [f"{nats['metadata']['name']}-{i}.{nats['spec']['serviceName']}" for i in range(nats["spec"]["replicas"])]
+
+
+def _assert_every_node(service: str, nats_url: str, nodes: list[str], password: str) -> None:
+    urls = [urlparse(u.strip()) for u in nats_url.split(",")]
+    assert sorted(u.hostname for u in urls) == sorted(nodes), f"{service}: NATS_URL must list every node: {nats_url}"
+    for u in urls:  # the nodes advertise no addresses: each URL carries the service's own user
+        assert (u.scheme, u.username, u.password, u.port) == ("nats", service, password, 4222), nats_url
+
+
+def test_every_service_in_compose_and_kubernetes_gets_r3_streams_and_every_nats_node(monkeypatch):
+    """The code reads NATS_STREAM_REPLICAS (libs/platform/bus.py) and a comma-separated NATS_URL:
+    without them a deployment gets R1 streams, and a service on one node's name loses NATS with it."""
+    from libs.platform.bus import Bus
+
+    compose_nodes = [f"nats-{n}" for n in (1, 2, 3)]
+    assert set(compose_nodes) <= set(_documents(DEPLOY / "compose.yaml")[0]["services"])
+    kubernetes_nodes = _kubernetes_nodes()
+    assert len(kubernetes_nodes) == 3
+    for name in SERVICES:
+        compose = _compose_environment(name)
+        assert compose["NATS_STREAM_REPLICAS"] == "3", f"compose: {name}"
+        _assert_every_node(name, compose["NATS_URL"], compose_nodes, f"${{{name.upper()}_NATS_PASSWORD}}")
+
+        kubernetes = _kubernetes_environment(name)
+        env = dict(kubernetes)
+        assert env.get("NATS_STREAM_REPLICAS") == "3", f"kubernetes: {name}"
+        _assert_every_node(name, env["NATS_URL"], kubernetes_nodes, "$(NATS_PASSWORD)")
+        names = [n for n, _ in kubernetes]
+        assert names.index("NATS_PASSWORD") < names.index("NATS_URL"), f"kubernetes: {name}: $(NATS_PASSWORD) undefined"
+
+        for environment in (compose, env):  # what the code makes of them
+            monkeypatch.setenv("NATS_STREAM_REPLICAS", environment["NATS_STREAM_REPLICAS"])
+            assert Bus(environment["NATS_URL"], name=name).replicas == 3
 
 
 def test_the_nats_configs_share_one_set_of_accounts_and_every_password_is_configurable():
@@ -248,7 +299,7 @@ async def _refused(errors: list[str], subject: str) -> bool:
 @pytest.mark.skipif(os.environ.get("TSUNAGU_TEST_DB") == "postgresql",
                     reason="no database involved: it runs once, in the SQLite pass of make test")
 async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_when_a_node_dies(
-    local_cluster: LocalCluster,
+    local_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch,
 ):
     cluster = local_cluster
     errors: dict[str, list[str]] = {u: [] for u in ("intake", "registry", "reporting", "integrator", "witness")}
@@ -273,6 +324,7 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
         assert info.state.messages == 100
         assert len(info.cluster.replicas) == 2, "R3: a leader and two replicas"
         await _a_witness_verifies_a_signed_log_from_the_bus(cluster, clients["registry"])
+        await _the_compose_environment_reaches_every_node_and_makes_r3_streams(cluster, monkeypatch)
 
 
         # Kill the stream's leader: the two others hold every acked message and elect a new one.
@@ -353,6 +405,37 @@ async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, r
     assert report.ok, report.problems
     assert (report.events, report.checkpoints, report.bus_messages) == (5, 1, 5)
     assert len(await read_stream(url, "INTAKE")) == 100, "tsunagu replay of a service stream"
+
+
+async def _the_compose_environment_reaches_every_node_and_makes_r3_streams(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each service's NATS_URL in compose.yaml, its node names mapped to the loopback nodes, logs in
+    as that service on every node it lists; a Bus built from dispatch's environment (its URL list
+    and NATS_STREAM_REPLICAS) creates its stream with a replica on each node."""
+    from libs.platform.bus import Bus
+    from libs.platform.streams import STREAMS
+
+    def local(service: str, environment: dict[str, str]) -> str:
+        url = environment["NATS_URL"].replace(f"${{{service.upper()}_NATS_PASSWORD}}", cluster.passwords[service])
+        for n in NODES:
+            url = url.replace(f"@nats-{n}:4222", f"@127.0.0.1:{cluster.ports[n]}")
+        return url
+
+    for name in SERVICES:
+        for node_url in local(name, _compose_environment(name)).split(","):
+            nc = await nats.connect(node_url, connect_timeout=2, allow_reconnect=False, max_reconnect_attempts=0)
+            await nc.close()
+    environment = _compose_environment("dispatch")
+    monkeypatch.setenv("NATS_STREAM_REPLICAS", environment["NATS_STREAM_REPLICAS"])
+    bus = Bus(local("dispatch", environment), "test-dispatch")
+    await bus.connect()
+    try:
+        await _retry("creating DISPATCH", lambda: bus.ensure_stream(STREAMS["dispatch"]), 60)
+        info = await bus.js.stream_info("DISPATCH")
+        assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2, info
+    finally:
+        await bus.close()
 
 
 def test_every_durable_a_service_creates_is_allowed_for_its_nats_user(database):

@@ -10,7 +10,7 @@ from uuid import uuid4
 from libs.domain.fiscal import JST, fiscal_year
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from tests.harness import eventually, stream_messages
+from tests.harness import eventually, published
 
 OTHER_CITY = "131024"  # 中央区
 HOURS = {"sat": ["10:00", "15:00"]}
@@ -116,7 +116,7 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
         csv = city.get("/v1/reports/dispatch/export", params={"fy": fy, "format": "csv"}).content.decode("utf-8-sig")
         assert "居場所での活動" in csv.splitlines()[0]
 
-    for m in stream_messages(nats_server.url, "DISPATCH"):
+    for m in published(dispatch, nats_server.url):
         assert "卓球" not in m.data.decode()  # what was done is sealed
 
 

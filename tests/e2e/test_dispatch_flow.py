@@ -11,7 +11,7 @@ from libs.domain.fiscal import JST, fiscal_year
 from libs.platform.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from tests.harness import eventually, stream_messages
+from tests.harness import eventually, published, stream_messages
 
 CITY = "131016"  # 千代田区 runs dispatch
 TODAY = date.today()
@@ -138,7 +138,7 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         r = me.post(f"{base}/activity-reports", json=REPORT)
         assert r.status_code == 409 and r.json()["type"].endswith("/dispatch-not-active")
 
-    for m in stream_messages(nats_server.url, "DISPATCH"):
+    for m in published(dispatch, nats_server.url):
         for secret in ("佐藤一郎", "九段南", "090-0000-0000", "うつ病", "玄関先", "外出のきっかけ", "図書館"):
             assert secret not in m.data.decode()
 
@@ -175,7 +175,7 @@ def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_
     with dispatch.client(role="municipal_officer", org="131024") as other_city:  # 中央区
         assert other_city.get(base).status_code == 404
         assert other_city.post(f"{base}/stop-request", json={"on": DAY}).status_code == 404
-    assert all("入院" not in m.data.decode() for m in stream_messages(nats_server.url, "DISPATCH"))
+    assert all("入院" not in m.data.decode() for m in published(dispatch, nats_server.url))
 
 
 def test_supporter_and_dispatch_statistics_come_from_the_registry_and_dispatch_apis(nats_server, start_service):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libs.platform.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import PREF, _setup_case
-from tests.harness import eventually, stream_messages
+from tests.harness import eventually, published
 
 HOURS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 PROBLEM = "application/problem+json"
@@ -106,7 +106,7 @@ def test_sharing_and_referring_need_a_current_consent_naming_the_recipient(nats_
         workload = staff.get(f"/v1/centres/{centre_id}/workload", params={"fy": 2016}).json()
         assert (workload["open_cases"], workload["referrals_awaiting_outcome"]) == (1, 0)
 
-    messages = stream_messages(nats_server.url, "INTAKE")
+    messages = published(intake, nats_server.url)
     decided = [Envelope.from_json(m.data) for m in messages if b"SupportDecided" in m.data]
     assert decided and decided[0].data["agency_category"] == "hello_work"
     for m in messages:

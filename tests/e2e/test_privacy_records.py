@@ -10,7 +10,7 @@ from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
 from libs.platform.cloudevents import Envelope
 from libs.platform.sealing import is_sealed
-from tests.harness import eventually, stream_messages
+from tests.harness import eventually, published, stream_messages
 
 
 def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state_by_instant(
@@ -55,8 +55,8 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
         record = consent["data"]["record"]  # the ISO/IEC TS 27560 record travels in the event itself
         assert (record["controller"], record["jurisdiction"], record["method"]) == (REGISTRAR, "JP", "written_signature")
         assert record["recipients"] == ["ひきこもりサポーター派遣事業を実施する市町村"]
-    published = [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "REGISTRY")]
-    [on_the_bus] = [e for e in published if e.name == "RegistrationConsented"]
+    on_bus = [Envelope.from_json(m.data) for m in published(registry, nats_server.url)]
+    [on_the_bus] = [e for e in on_bus if e.name == "RegistrationConsented"]
     assert on_the_bus.type.endswith(".v2") and on_the_bus.data["record"] == record
     with dispatch.client(role="auditor", org="ppc") as auditor:
         received = eventually(lambda: auditor.get("/v1/audit/provisions", params={"subject": sid}).json()["data"])
@@ -132,12 +132,12 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
         assert [(p["counterpart"], p["basis_kind"], p["basis"]) for p in records] == [
             (jido, "legal_basis", "required_by_law"), (clinic, "legal_basis", "protection_of_life")]
         assert records[0]["event_type"] == "jp.tsunagu.intake.CaseInfoDisclosed.v2"
-    published = eventually(lambda: (p := [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")
+    disclosed = eventually(lambda: (p := [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")
                                           if b"CaseInfoDisclosed" in m.data]) and len(p) == 2 and p)
-    assert [e.data["legal_basis"] for e in published] == ["required_by_law", "protection_of_life"]
-    assert is_sealed(published[1].data["reason"])  # the circumstances describe the person
-    assert is_sealed(published[0].data["statute"])  # free text too: only the code travels in clear
-    for m in stream_messages(nats_server.url, "INTAKE"):
+    assert [e.data["legal_basis"] for e in disclosed] == ["required_by_law", "protection_of_life"]
+    assert is_sealed(disclosed[1].data["reason"])  # the circumstances describe the person
+    assert is_sealed(disclosed[0].data["statute"])  # free text too: only the code travels in clear
+    for m in published(intake, nats_server.url):
         assert CIRCUMSTANCES not in m.data.decode() and "山田太郎" not in m.data.decode()
 
 

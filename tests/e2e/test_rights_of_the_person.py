@@ -158,7 +158,7 @@ def test_a_supporters_suspension_of_use_keeps_them_off_rosters_until_resumed(nat
 
 def test_the_persons_details_on_a_dispatch_are_corrected_sealed_even_after_the_end(nats_server, start_service):
     from libs.platform.cloudevents import Envelope
-    from tests.harness import stream_messages
+    from tests.harness import published, stream_messages
 
     dispatch = start_service("dispatch", nats_server.url)
     with dispatch.client(role="municipal_officer", org=CITY) as city:
@@ -174,10 +174,10 @@ def test_the_persons_details_on_a_dispatch_are_corrected_sealed_even_after_the_e
             "SubjectDetailsCorrected"
     stored = dispatch.runtime.application.repository.get(UUID(d["id"]))
     assert dispatch.runtime.sealer.open(stored.details) == {"name": "佐藤花子", "address": "千代田区2-2"}
-    published = eventually(lambda: [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "DISPATCH")
+    corrected = eventually(lambda: [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "DISPATCH")
                                     if b"SubjectDetailsCorrected" in m.data])
-    assert published[0].data["details"]["alg"] == "A256GCM"
-    assert all("千代田区2-2" not in m.data.decode() for m in stream_messages(nats_server.url, "DISPATCH"))
+    assert corrected[0].data["details"]["alg"] == "A256GCM"
+    assert all("千代田区2-2" not in m.data.decode() for m in published(dispatch, nats_server.url))
 
 
 def test_registry_and_dispatch_retention_jobs_erase_once_only_what_ended_over_three_years_ago(

@@ -19,8 +19,8 @@ from libs.platform.auditverify import AuditClient
 from libs.platform.cloudevents import Envelope
 from libs.platform.replay import read_stream
 from libs.platform.auth import mint_token
-from libs.platform.witness import read_checkpoints
 from tests.e2e.test_consultation_slice import _setup_case
+from tests.e2e.test_witness import _kept, signed
 from tests.harness import JWT_SECRET, eventually
 
 AUDITOR = mint_token(JWT_SECRET, sub="auditor", org="ppc", roles=["auditor"])
@@ -56,7 +56,8 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
         assert auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 9, "tree_size": 7}).status_code == 422
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
     assert report.ok, report.problems
-    assert (report.events, report.checkpoints, report.bus_messages) == (7, 1, 7)
+    # The one of size 7, and the service's own at start when it came after the first event.
+    assert (report.events, report.checkpoints, report.bus_messages) == (7, len(signed(intake)), 7)
 
     out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
                           "--token", AUDITOR, "--nats", nats_server.url, "--stream", "INTAKE"],
@@ -93,9 +94,10 @@ def test_tampering_with_the_store_is_detected_at_the_first_bad_sequence(nats_ser
 
 def test_checkpoints_are_kept_for_witnesses_and_replay_writes_the_stream(nats_server, start_service, tmp_path):
     intake, first = _log_of_seven(nats_server, start_service)
-    seen = eventually(lambda: asyncio.run(read_checkpoints(nats_server.url, "intake")))
-    assert seen == [{**first, "service": "intake", "public_key": intake.runtime.audit.public_key_hex}]
-    assert len(seen[0]["public_key"]) == 64 and len(seen[0]["chainhash"]) == 64
+    seen = _kept(nats_server.url, 7)
+    assert seen == signed(intake) and seen[-1] == {**first, "service": "intake",
+                                                   "public_key": intake.runtime.audit.public_key_hex}
+    assert len(seen[-1]["public_key"]) == 64 and len(seen[-1]["chainhash"]) == 64
 
     out = tmp_path / "intake.jsonl"
     r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "replay", "--nats", nats_server.url,
@@ -169,8 +171,13 @@ def test_a_log_the_service_renders_otherwise_than_it_signed_fails_on_the_signed_
     monkeypatch.setattr(log, "read", rewritten)
     assert rewritten(3, 1)[0].data["channel"] == "email" != honest_read(3, 1)[0].data["channel"]
     report = AuditClient(intake.url, AUDITOR).verify()  # no bus copy to compare with
-    assert report.problems == ["checkpoint 7: the signed chain head differs from the store's: an event from the "
-                               "start, up to sequence 7, is not the one that was signed"]
+    # Only the one of size 7, unless the service's own at start came after the first events.
+    sizes = [cp["tree_size"] for cp in signed(intake)]
+    failing = min(s for s in sizes if s >= 4)
+    before = [s for s in sizes if s < failing]
+    since = f"after sequence {before[-1]}" if before else "from the start"
+    assert report.problems == [f"checkpoint {failing}: the signed chain head differs from the store's: an event "
+                               f"{since}, up to sequence {failing}, is not the one that was signed"]
     assert report.first_bad_sequence is None  # only located between checkpoints
     out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
                           "--token", AUDITOR], capture_output=True, text=True)
