@@ -18,6 +18,7 @@ from pathlib import Path
 from soak.faults import CLUSTER, SHORT_CLUSTER, SHORT_SINGLE, SINGLE
 from soak.report import render
 from soak.run import Options, run_phase
+from soak.system import System
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,19 +34,25 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tsunagu-soak-"))
     print(f"soak: {args.commands} + {args.cluster_commands} commands from {options.clients} clients; "
           f"faults last {options.fault_seconds:.0f} s; logs in {tmp}", flush=True)
+    plan = [(System(tmp, cluster=cluster, label=label), faults, commands)
+            for label, cluster, faults, commands in (
+                ("single", False, SHORT_SINGLE if args.short else SINGLE, args.commands),
+                ("cluster", True, SHORT_CLUSTER if args.short else CLUSTER, args.cluster_commands))
+            if args.only in (None, label)]
+    if args.short and len(plan) == 2:
+        plan[1][0].start_soon()  # the cluster comes up while the single node is soaked: CI time
     started, phases = time.monotonic(), []
     try:
-        if args.only in (None, "single"):
-            phases.append(run_phase(tmp, "single", cluster=False, faults=SHORT_SINGLE if args.short else SINGLE,
-                                    commands=args.commands,
-                                    options=options, log=_log))
-        if args.only in (None, "cluster"):
-            phases.append(run_phase(tmp, "cluster", cluster=True, faults=SHORT_CLUSTER if args.short else CLUSTER,
-                                    commands=args.cluster_commands,
-                                    options=options, log=_log))
+        for system, faults, commands in plan:
+            phases.append(run_phase(system, faults=faults, commands=commands, options=options, log=_log))
     except Exception:
         print(f"soak: failed; logs kept in {tmp}", file=sys.stderr)
         raise
+    finally:
+        for system, _, _ in plan[len(phases):]:  # a phase that never ran (or failed) is torn down too
+            system.stop()
+            if not args.keep:
+                system.drop()
     report, failed = render(phases, time.monotonic() - started)
     print(report, flush=True)
     if failed or args.keep:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from soak.check import Checker, Findings, Item
 from soak.commands import Ledger
 from soak.faults import Fault
 from soak.flows import Portal
 from soak.load import Driver
+from soak.nats import LocalCluster
 from soak.system import Readiness, System
 
 
@@ -53,10 +53,10 @@ class Phase:
     seconds: float = 0.0
 
 
-def run_phase(tmp: Path, label: str, *, cluster: bool, faults: list[Fault], commands: int, options: Options,
+def run_phase(system: System, *, faults: list[Fault], commands: int, options: Options,
               log=print) -> Phase:  # noqa: ANN001 - a print-like function
+    label, cluster = system.label, isinstance(system.nats, LocalCluster)
     phase, started = Phase(label), time.monotonic()
-    system = System(tmp, cluster=cluster, label=label)
     driver = None
     try:
         system.start()

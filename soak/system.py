@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Readiness:
 class System:
     def __init__(self, tmp: Path, *, cluster: bool, label: str) -> None:
         self.tmp = tmp / label
+        self.label = label
         self.tmp.mkdir(parents=True)
         self.run = f"soak_{uuid.uuid4().hex[:8]}_{label}"
         self.secret = "soak-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -60,6 +62,8 @@ class System:
         self.services = {name: ServiceProcess(name, free_port(), self._env(name), self.tmp / f"{name}.log")
                          for name in SERVICES}
         self._engine = create_engine(POSTGRES_URL, pool_size=2)
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def _env(self, name: str) -> dict[str, str]:
         var = self.tmp / "var"
@@ -75,6 +79,15 @@ class System:
 
     # -- life -------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start, or wait for the start begun by start_soon()."""
+        if self._starting is not None:
+            self._starting.join()
+            if self._start_error is not None:
+                raise self._start_error
+            return
+        self._start()
+
+    def _start(self) -> None:
         self.nats.start()
         self.nats.wait_ready()
         for service in self.services.values():
@@ -82,7 +95,20 @@ class System:
         for service in self.services.values():
             service.wait_healthy()
 
+    def start_soon(self) -> None:
+        """Start in a thread: the next phase's system while this one runs (the CI size)."""
+        def start() -> None:
+            try:
+                self._start()
+            except BaseException as e:  # noqa: BLE001 - raised again by start()
+                self._start_error = e
+
+        self._starting = threading.Thread(target=start, name=f"start-{self.run}", daemon=True)
+        self._starting.start()
+
     def stop(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
         for service in self.services.values():
             service.stop()
         self.nats.stop()
