@@ -84,7 +84,8 @@ def send(command: Command, ledger: Ledger, *, deadline_s: float, stop: threading
             else:
                 if maybe_applied and command.resolve is not None:
                     found = command.resolve()
-                    if found is not None:
+                    if found is not None:  # an earlier attempt was applied: its answer was lost
+                        ledger.retried(f"{r.status_code} on a retry, applied before (read back)", command.segment)
                         return _done(command, "accepted", command.identity(found))
                 return _done(command, "refused", None, f"{r.status_code} {r.text[:300]}")
         if time.monotonic() > deadline or (stop is not None and stop.is_set()):
