@@ -109,11 +109,12 @@ def _settle(system: System, checker: Checker, driver: Driver, row: Row, previous
     timeout = timeout or options.recover_timeout
     waited, seen = system.wait_quiet(max(timeout - (time.monotonic() - healed), 1))
     row.recover = None if waited is None else time.monotonic() - healed
-    if driver.resend_unresolved() or waited is None:
-        waited, seen = system.wait_quiet(timeout)
-    if waited is None:  # not quiet: what did not move is stuck; the next check compares again
+    if waited is None:  # not quiet in time: what did not move is stuck
         row.stuck = _stuck(seen)
         row.note = (row.note + "; " if row.note else "") + "; ".join([seen.describe(), *seen.behind])[:400]
+    if driver.resend_unresolved() or waited is None:  # a second chance, so that the check can run
+        waited, seen = system.wait_quiet(timeout)
+    if waited is None:  # the next check compares again
         return row, previous
     if row.recover is not None and row.recover > 5 and seen.waited_for:
         row.note = (row.note + "; " if row.note else "") + "last waited for: " + seen.waited_for[:200]
