@@ -1,4 +1,5 @@
-"""The `tsunagu` command: dev tokens, the local system, demo data and OpenAPI documents."""
+"""The `tsunagu` command: dev tokens, the local system (and one service of it), demo data, OpenAPI
+documents, audits and rebuilds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 
 from libs.platform.auth import ROLES, mint_token
-from libs.platform.settings import Settings
+from libs.platform.settings import Settings, port_of
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 
@@ -22,6 +23,50 @@ def _run(args: argparse.Namespace) -> int:
     from libs.platform.launcher import run_system
 
     return run_system(demo=not args.no_demo)
+
+
+def _control(args: argparse.Namespace) -> int:
+    """stop / start / restart one service of a running `tsunagu run`, or its status."""
+    from libs.platform.control import LauncherNotRunning, ask
+
+    try:
+        answer = ask(args.command, getattr(args, "service", None))
+    except LauncherNotRunning as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(answer["message"], file=sys.stdout if answer["ok"] else sys.stderr)
+    return 0 if answer["ok"] else 1
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    """Rebuild reporting's read models on the running service and follow the replay."""
+    import time
+
+    import httpx
+
+    token = args.token or mint_token(Settings.from_env("reporting").jwt_secret, sub="tsunagu-cli", org="ops",
+                                     roles=["operator"])
+    with httpx.Client(base_url=args.url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        try:
+            r = api.post("/v1/ops/rebuild")
+        except httpx.HTTPError as e:
+            print(f"reporting does not answer at {args.url} ({type(e).__name__}); if it is stopped, rebuild it "
+                  "offline: python -m services.reporting.rebuild", file=sys.stderr)
+            return 2
+        if r.status_code != 202:
+            problem = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+            print(f"{r.status_code}: {problem.get('detail', r.text)}", file=sys.stderr)
+            return 1
+        state = r.json()
+        print(f"rebuild {state['generation']} started by {state['started_by']}: the reports answer 503 until "
+              "the replay is done")
+        while not args.no_wait and state["state"] == "replaying":
+            time.sleep(1)
+            state = api.get("/v1/ops/rebuild").json()
+            progress = ", ".join(f"{s['stream']} {s['position']}/{'?' if s['target'] is None else s['target']}"
+                                 for s in state["streams"]) or "reading the streams' ends"
+            print(f"  {state['state']}: {progress}", flush=True)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -139,6 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run NATS (embedded unless one answers) and the four services")
     p.add_argument("--no-demo", action="store_true", help="do not load the demo data set")
     p.set_defaults(func=_run)
+
+    for action, text in (("stop", "stop one service of a running `tsunagu run`"),
+                         ("start", "start one service of a running `tsunagu run` again"),
+                         ("restart", "stop and start one service of a running `tsunagu run`")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("service", choices=SERVICES)
+        p.set_defaults(func=_control)
+    p = sub.add_parser("status", help="the services of a running `tsunagu run`")
+    p.set_defaults(func=_control)
+
+    p = sub.add_parser("rebuild", help="rebuild reporting's read models online and follow the replay "
+                                       "(POST /v1/ops/rebuild)")
+    p.add_argument("--url", default=f"http://127.0.0.1:{port_of('reporting')}", help="the reporting service")
+    p.add_argument("--token", help="an operator's bearer token (default: a dev token)")
+    p.add_argument("--no-wait", action="store_true", help="do not follow the replay")
+    p.set_defaults(func=_rebuild)
 
     p = sub.add_parser("demo", help="load the demo data set into running services")
     p.add_argument("--force", action="store_true", help="load again even if loaded before")

@@ -10,6 +10,10 @@ end it saw then); a new mark is set at that moment. A loop whose lag is above ze
 not made progress for `stall_seconds` is stalled, whether it fails, hangs, waits for a message
 that never comes, or only falls further behind. A loop that fails `max_failures` times in a row
 is failing even before that (a permanent fault should not wait for the stall timer).
+
+A replay (a projection rebuilt from the start of its streams) is one long backlog: it would be
+called stalled after `stall_seconds` although it advances. While `replaying`, progress is the
+position moving; `replay_target` is where the replay ends.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ class LoopHealth:
     handled_total: int = 0
     last_error: str = ""
     replaying: bool = False
+    replay_target: int = 0
     _mark_end: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
     _beat_at: float = field(default_factory=time.monotonic)
+    _moved_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -48,6 +54,8 @@ class LoopHealth:
         now = time.monotonic()
         with self._lock:
             self.handled_total += handled
+            if position != self.position:
+                self._moved_at = now
             self.position = position
             self.end = max(end if end is not None else self.end, position)
             self._beat_at = now
@@ -68,8 +76,11 @@ class LoopHealth:
             self._beat_at = time.monotonic()
 
     def seconds_since_progress(self) -> float:
-        """0 while caught up; else how long the oldest pending work has been waiting (at least)."""
-        return 0.0 if self.lag == 0 else time.monotonic() - self._mark_at
+        """0 while caught up; else how long the oldest pending work has been waiting (at least), or
+        while replaying how long the position has not moved."""
+        if self.lag == 0:
+            return 0.0
+        return time.monotonic() - (self._moved_at if self.replaying else self._mark_at)
 
     def problem(self, *, stall_seconds: float, max_failures: int) -> str | None:
         """Why this loop makes the service unready, or None."""
@@ -93,6 +104,8 @@ class LoopHealth:
             body["stream"] = self.stream
         if self.replaying:
             body["replaying"] = True
+            body["replay_target"] = self.replay_target
+            body["replay_remaining"] = max(self.replay_target - self.position, 0)
         if self.last_error and self.failures:
             body["last_error"] = self.last_error
         if problem:

@@ -42,6 +42,11 @@ class LoopCollector:
                                          labels=LOOP_LABELS),
             "stuck": GaugeMetricFamily("tsunagu_loop_stuck", "1 when the loop makes the service unready",
                                        labels=LOOP_LABELS),
+            "replaying": GaugeMetricFamily("tsunagu_loop_replaying",
+                                           "1 while the loop replays its stream into rebuilt read models",
+                                           labels=LOOP_LABELS),
+            "target": GaugeMetricFamily("tsunagu_loop_replay_target",
+                                        "Position at which the replay ends (0 when not replaying)", labels=LOOP_LABELS),
         }
         failures = CounterMetricFamily("tsunagu_loop_failures", "Failed rounds (publish, apply, job)",
                                        labels=LOOP_LABELS)
@@ -54,6 +59,8 @@ class LoopCollector:
             gauges["since"].add_metric(labels, loop.seconds_since_progress())
             gauges["failing"].add_metric(labels, loop.failures)
             gauges["stuck"].add_metric(labels, 1 if self.stall(loop) else 0)
+            gauges["replaying"].add_metric(labels, 1 if loop.replaying else 0)
+            gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
         yield from gauges.values()

@@ -20,13 +20,13 @@ MEDIA_TYPE = "application/problem+json"
 
 
 def problem(status: int, slug: str, title: str, detail: str | None = None,
-            extensions: dict[str, object] | None = None) -> JSONResponse:
+            extensions: dict[str, object] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, object] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     # Extension members never replace the standard ones (RFC 9457 §3.2).
     body.update({k: v for k, v in (extensions or {}).items() if k not in body})
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -36,7 +36,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.problem, exc.title, exc.detail, exc.extensions)
+        # e.g. Retry-After of a 503
+        return problem(exc.status, exc.problem, exc.title, exc.detail, exc.extensions, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

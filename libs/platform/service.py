@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import time
@@ -91,8 +92,11 @@ class ServiceSpec:
     make_consumers: Callable[[Runtime], list[tuple[StreamSpec, Handler]]] = lambda rt: []
     # Read models fed from the service's own log (list and search endpoints).
     make_read_models: Callable[[Runtime], list[Handler]] = lambda rt: []
-    # Periodic jobs (e.g. expiring registrations): (name, seconds, function of the runtime).
+    # Periodic jobs (e.g. expiring registrations): (name, seconds, function of the runtime); a
+    # coroutine function runs on the event loop (it may use the bus), any other in a thread.
     jobs: Sequence[tuple[str, float, Callable[[Runtime], Any]]] = ()
+    # Called (in a thread) when the service stops, before the database is closed.
+    on_stop: Callable[[Runtime], Any] | None = None
     description: str = ""
 
 
@@ -167,6 +171,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             for t in pending:
                 t.cancel()
             await runtime.bus.close()
+            if spec.on_stop is not None:
+                with contextlib.suppress(Exception):  # the database may be gone; stopping goes on
+                    await asyncio.to_thread(spec.on_stop, runtime)
             if runtime.application is not None:
                 runtime.application.close()
             runtime.engine.dispose()
@@ -226,7 +233,10 @@ async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime
                  stop: asyncio.Event, health: LoopHealth) -> None:
     while not stop.is_set():
         try:
-            await asyncio.to_thread(job, runtime)
+            if inspect.iscoroutinefunction(job):
+                await job(runtime)
+            else:
+                await asyncio.to_thread(job, runtime)
             health.observe(health.position + 1, handled=1)  # position: rounds completed
             health.succeeded()
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.platform.service import ServiceSpec, create_service_app
+from libs.platform import heartbeat
+from libs.platform.rebuilds import watch_replay
+from libs.platform.service import Runtime, ServiceSpec, create_service_app
 from libs.platform.settings import Settings
-from services.reporting.api.routes import dashboard, exports, reports, submissions, supporters
+from services.reporting.api.routes import dashboard, exports, rebuild, reports, submissions, supporters
 from services.reporting.consumers import make_consumers
+
+
+async def watch(runtime: Runtime) -> None:
+    await watch_replay(runtime, runtime.state["projection"])
+
 
 SPEC = ServiceSpec(
     name="reporting",
     title="Tsunagu reporting",
     description="The ministry's yearly statistics (活動指標・成果目標) as projections of the event streams.",
-    routers=[reports.router, supporters.router, exports.router, submissions.router, dashboard.router],
+    routers=[reports.router, supporters.router, exports.router, submissions.router, dashboard.router,
+             rebuild.router],
     make_consumers=make_consumers,
+    # The heartbeat lets an offline rebuild refuse to run under a live service; `replay` reads the
+    # streams' ends for a replay and shows its progress.
+    jobs=[("heartbeat", heartbeat.BEAT_SECONDS, heartbeat.beat), ("replay", 0.5, watch)],
+    on_stop=heartbeat.stop,
 )
 
 

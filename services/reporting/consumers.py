@@ -1,5 +1,9 @@
 """What reporting does with other services' events: one projection (services/reporting/projections)
-follows INTAKE, REGISTRY and DISPATCH, one durable consumer and one recorded position per stream."""
+follows INTAKE, REGISTRY and DISPATCH, one durable consumer and one recorded position per stream.
+
+Read models with no recorded position (a new database, or one emptied by an offline rebuild)
+replay the streams from their start: the reports answer 503 until they are back.
+"""
 
 from __future__ import annotations
 
@@ -13,5 +17,6 @@ from services.reporting.submissions import create_tables as create_submission_ta
 def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
     projection = ReportingProjection(runtime.engine)
     runtime.state["projection"] = projection
+    projection.replay_if_empty(by="start on empty read models")
     create_submission_tables(runtime.engine)
     return [(spec, projection) for spec in STREAMS.values()]

@@ -1,4 +1,5 @@
-"""`make run`'s launcher: embedded NATS, four services on SQLite, demo data once, clean stop."""
+"""`make run`'s launcher: embedded NATS, four services on SQLite, demo data once, one service
+stopped, started, restarted and rebuilt alone by an operator, clean stop."""
 
 from __future__ import annotations
 
@@ -39,12 +40,18 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
         ministry = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="mhlw", roles=["ministry"])}
         city = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="131016", roles=["municipal_officer"])}
 
-        def total() -> int:
-            r = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/consultations",
-                          params={"fy": 2016}, headers=ministry)
-            return r.json()["total"]
+        def total() -> int | None:  # None while reporting replays (503) or is down
+            try:
+                r = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/consultations",
+                              params={"fy": 2016}, headers=ministry)
+            except httpx.HTTPError:
+                return None
+            return r.json()["total"] if r.status_code == 200 else None
 
-        eventually(lambda: total() == 15, timeout=30)
+        def wait_for_15() -> None:
+            eventually(lambda: total() == 15, timeout=30)
+
+        wait_for_15()
 
         def statuses() -> list[str]:  # the requested one comes from intake's SupporterRequested, over NATS
             dispatches = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/dispatches", headers=city).json()["data"]
@@ -58,6 +65,7 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
         assert [(d["target_name"], d["status"]) for d in deployed] == [("居場所ひだまり（デモ）", "active")]
         backups = httpx.get(f"http://127.0.0.1:{ports['intake']}/v1/backups", headers=city).json()["data"]
         assert [b["kind"] for b in backups] == ["staff_dispatched"]
+        _operate_one_service(env, ports, wait_for_15)
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
@@ -66,3 +74,40 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
     assert not answers(nats_url)
     for port in ports.values():
         assert not answers(f"nats://127.0.0.1:{port}")
+
+
+def _tsunagu(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "libs.platform.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def _operate_one_service(env: dict, ports: dict, wait_for_15) -> None:  # noqa: ANN001
+    """What an operator does with reporting alone while the rest runs: restart it, rebuild it
+    offline (refused while it runs, fine once it is stopped), rebuild it online."""
+    before = _tsunagu(env, "status").stdout
+    assert "reporting  running" in before, before
+    restarted = _tsunagu(env, "restart", "reporting")
+    assert restarted.returncode == 0 and "reporting started" in restarted.stdout, restarted
+    after = _tsunagu(env, "status").stdout
+
+    def line_of(status: str, name: str) -> str:
+        return next(line for line in status.splitlines() if line.startswith(name))
+
+    assert line_of(after, "reporting") != line_of(before, "reporting")  # another process
+    for name in ("intake", "registry", "dispatch"):  # the others were not touched
+        assert line_of(after, name) == line_of(before, name)
+    wait_for_15()
+
+    offline = [sys.executable, "-m", "services.reporting.rebuild"]
+    refused = subprocess.run(offline, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "reporting is running" in refused.stderr, refused
+    assert _tsunagu(env, "stop", "reporting").returncode == 0
+    assert not answers(f"nats://127.0.0.1:{ports['reporting']}")
+    assert "reporting  stopped" in _tsunagu(env, "status").stdout
+    assert subprocess.run(offline, env=env, capture_output=True, text=True, timeout=60).returncode == 0
+    assert _tsunagu(env, "start", "reporting").returncode == 0
+    wait_for_15()  # replayed: 503 until then, never a partial total
+
+    online = _tsunagu(env, "rebuild")
+    assert online.returncode == 0 and "done" in online.stdout, online
+    wait_for_15()

@@ -24,7 +24,9 @@ def _consult(intake, centre_id: str, case_id: str, n: int, **headers) -> list[st
 
 def _fy2016_total(reporting) -> int:
     with reporting.client(role="prefecture_officer", org=PREF) as pref:
-        return pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"]
+        r = pref.get("/v1/reports/consultations", params={"fy": 2016})
+    assert r.status_code == 200, r.text  # a 503 while the read models replay: `eventually` asks again
+    return r.json()["total"]
 
 
 def _assert_stream_is_the_log_once(intake, nats_url: str, expected: int) -> None:  # noqa: ANN001

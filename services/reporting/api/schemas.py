@@ -8,6 +8,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class ComputedFrom(BaseModel):
+    """What a report was computed from: never from read models being replayed (that is a 503)."""
+
+    positions: dict[str, int] = Field(description="per stream, the position up to which every event is counted "
+                                                  "(some applied while the report was computed may count too); "
+                                                  "also in the Tsunagu-Stream-Positions header")
+    lag: dict[str, int] = Field(description="per stream, messages not yet applied when the report was asked for")
+
+
 class CentreConsultations(BaseModel):
     centre_id: str
     name: str
@@ -29,6 +38,7 @@ class ConsultationReport(BaseModel):
     by_age_group: dict[str, int] = Field(description="child (< 18) / adult (≥ 18)")
     outreach_visits: int = Field(description="訪問支援 (OutreachVisitRecorded) in the fiscal year")
     outreach_visits_by_staff_role: dict[str, int]
+    computed_from: ComputedFrom
 
 
 class RateColumn(BaseModel):
@@ -53,6 +63,7 @@ class ReferralReport(BaseModel):
     summary: RateTable
     detailed: RateTable
     unknown_categories: dict[str, int]
+    computed_from: ComputedFrom
 
 
 class PreviousYearOutcome(BaseModel):
@@ -75,6 +86,7 @@ class OutcomeReport(BaseModel):
     target_exact: str | None = Field(description="目標値 as an exact fraction")
     met: bool | None
     verdict: Literal["met", "not_met", "no_baseline"]
+    computed_from: ComputedFrom
 
 
 class YearOfCentres(BaseModel):
@@ -100,6 +112,7 @@ class CentresReport(BaseModel):
     sites: SiteCounts
     centres: int
     multi_site_local_governments: int
+    computed_from: ComputedFrom
 
 
 class SupporterCounts(BaseModel):
@@ -125,6 +138,7 @@ class SupportersReport(BaseModel):
     fy_end: date
     registrars: list[RegistrarSupporters]
     total: SupporterCounts
+    computed_from: ComputedFrom
 
 
 class DispatchCounts(BaseModel):
@@ -152,6 +166,7 @@ class DispatchReport(BaseModel):
     previous_label: str
     municipalities: list[MunicipalityDispatch]
     total: DispatchCounts
+    computed_from: ComputedFrom
 
 
 class ProgrammesReport(BaseModel):
@@ -170,3 +185,4 @@ class ProgrammesReport(BaseModel):
     prefectural_backups: dict[str, int] = Field(description="後方支援・立ち上げ支援 given by prefectures, by kind")
     municipalities_backed_up: int
     staff_days_dispatched: int = Field(description="days of staff (e.g. 市町村等支援員) dispatched to municipalities")
+    computed_from: ComputedFrom

@@ -1,15 +1,15 @@
 """Reporting read models: SQL tables maintained from the INTAKE, REGISTRY and DISPATCH streams.
 
-They can be dropped and rebuilt from the streams at any time (the streams are kept forever):
-see services/reporting/rebuild.py.
+They can be emptied and replayed from the streams at any time (the streams are kept forever),
+online or offline: see services/reporting/rebuild.py and libs/platform/rebuilds.py.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, Table, inspect
 
 from libs.platform.cloudevents import Envelope
-from libs.platform.projection import SqlProjection
+from libs.platform.rebuilds import RebuildableProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.common import Handlers
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
@@ -20,7 +20,7 @@ from services.reporting.projections.tables import (  # noqa: F401 - the tables, 
 HANDLERS: Handlers = {**intake.HANDLERS, **programmes.HANDLERS, **registry.HANDLERS, **dispatch.HANDLERS}
 
 
-class ReportingProjection(SqlProjection):
+class ReportingProjection(RebuildableProjection):
     """One projection over the three streams: one name, one position per stream."""
 
     name = "reporting"
@@ -31,12 +31,20 @@ class ReportingProjection(SqlProjection):
         if stale:  # fail at start-up, not by dead-lettering every message that touches them
             raise OutdatedReadModels(
                 f"reporting tables of an older shape: {', '.join(stale)}; "
-                "stop the service and run `python -m services.reporting.rebuild`")
+                "stop the service and run `python -m services.reporting.rebuild`, then start it")
+
+    def read_models(self) -> list[Table]:
+        return read_model_tables()
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         handler = HANDLERS.get((envelope.context, envelope.name))
         if handler is not None:  # events this projection does not count are only tracked
             handler(conn, envelope)
+
+
+def read_model_tables() -> list[Table]:
+    """The rp_* tables: what a rebuild empties (never the submissions, nor the positions of others)."""
+    return [t for t in metadata.sorted_tables if t.name.startswith("rp_")]
 
 
 class OutdatedReadModels(RuntimeError):

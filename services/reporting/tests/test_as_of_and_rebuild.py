@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from libs.domain.errors import InvalidInput
-from services.reporting.projections import OutdatedReadModels, ReportingProjection, outdated_tables, referrals
+from services.reporting.projections import (
+    OutdatedReadModels, ReportingProjection, outdated_tables, read_model_tables, referrals,
+)
 from services.reporting.queries import (
     centres_report, consultation_report, dispatch_report, outcome_report, referral_report, supporters_report,
 )
-from services.reporting.rebuild import rebuild, reporting_tables
+from services.reporting.rebuild import rebuild
 from services.reporting.tests.conftest import CHIYODA, MINISTRY, TOKYO
 
 JST = timezone(timedelta(hours=9))
@@ -60,7 +62,7 @@ def test_rebuild_empties_the_read_models_and_resets_the_positions_so_a_replay_gi
     reports = (referral_report, outcome_report, dispatch_report)
     before = [report(engine, MINISTRY, 2016) for report in reports]
     rebuild(engine)
-    assert {"rp_referrals", "rp_centres", "rp_activities"} <= {t.name for t in reporting_tables()}
+    assert {"rp_referrals", "rp_centres", "rp_activities"} <= {t.name for t in read_model_tables()}
     assert projection.position("INTAKE") == projection.position("DISPATCH") == 0
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(referrals)).scalar_one() == 0

@@ -87,7 +87,8 @@ def test_the_centres_table_is_the_seeds_three_columns(engine, referrals_2016):
 def client(engine, projection):
     app = create_app(_offline_settings("reporting"))
     # No lifespan (it would connect to NATS): the routes only need the engine and the authenticator.
-    app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET))
+    app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET),
+                                        state={"projection": projection}, consumers=[])
     return TestClient(app)
 
 
@@ -136,3 +137,31 @@ def test_as_of_over_http_is_an_iso_instant_with_offset(client, referrals_2016):
     r = client.get("/v1/reports/referrals", params={"fy": 2016, "as_of": "2016-05-31T23:59:59+09:00"},
                    headers=_auth("ministry", "mhlw"))
     assert r.status_code == 200 and r.json()["summary"]["total"] == 0
+
+
+def test_while_the_read_models_replay_every_report_export_and_submission_is_a_503_with_the_progress(
+        client, projection, referrals_2016):
+    projection.rebuild(by="operator@mhlw")
+    projection.record_targets(projection.replay_state().generation, {"INTAKE": 7, "REGISTRY": 0, "DISPATCH": 0})
+    ministry = _auth("ministry", "mhlw")
+    for path in ("consultations", "referrals", "outcome", "centres", "programmes", "supporters", "dispatch",
+                 "referrals/export", "consultations/submissions"):
+        r = client.get(f"/v1/reports/{path}", params={"fy": 2016}, headers=ministry)
+        assert r.status_code == 503, (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert int(r.headers["retry-after"]) >= 1
+        body = r.json()
+        assert body["type"] == "https://tsunagu.jp/problems/projection-replaying"
+        assert body["replay"]["state"] == "replaying"
+        assert {"stream": "INTAKE", "position": 0, "target": 7, "remaining": 7} in body["replay"]["streams"]
+    r = client.post("/v1/reports/referrals/submissions", params={"fy": 2016}, headers=_auth("ministry", "mhlw"))
+    assert r.status_code == 503  # a table computed from a replay is never submitted
+
+
+def test_a_report_says_from_which_stream_positions_it_was_computed(client, referrals_2016):
+    r = client.get("/v1/reports/referrals", params={"fy": 2016}, headers=_auth("ministry", "mhlw"))
+    assert r.status_code == 200
+    assert r.json()["computed_from"] == {"positions": {"INTAKE": 7}, "lag": {}}
+    assert r.headers["tsunagu-stream-positions"] == "intake=7"
+    r = client.get("/v1/reports/referrals/export", params={"fy": 2016}, headers=_auth("ministry", "mhlw"))
+    assert r.status_code == 200 and r.headers["tsunagu-stream-positions"] == "intake=7"

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.deps import PrincipalDep, RuntimeDep
-from services.reporting.api.deps import AsOf, FiscalYear
+from services.reporting.api.deps import REPLAYING, AsOf, FiscalYear, SettledDep
 from services.reporting.exports import export_report
 from services.reporting.exports.tables import BUILDERS
 from services.reporting.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
@@ -23,13 +23,14 @@ class ExportFormat(str, Enum):
     xlsx = "xlsx"
 
 
-FILE = {"description": "the table as a file (Content-Disposition: attachment)",
+FILE = {"description": "the table as a file (Content-Disposition: attachment; the stream positions it was "
+                       "computed from in Tsunagu-Stream-Positions)",
         "content": {CSV_MEDIA_TYPE: {}, XLSX_MEDIA_TYPE: {}}}
 
 
-@router.get("/{table}/export", response_class=Response, responses={200: FILE})
+@router.get("/{table}/export", response_class=Response, responses={200: FILE, **REPLAYING})
 def export_report_table(
-    actor: PrincipalDep, runtime: RuntimeDep, table: ReportTable, fy: FiscalYear,
+    actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep, table: ReportTable, fy: FiscalYear,
     format_: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.csv,
     from_fy: Annotated[int | None, Query(
         ge=2009, le=2100, description="first year of the tables with a row per year")] = None,
@@ -37,5 +38,6 @@ def export_report_table(
 ) -> Response:
     """The report in the ministry's table shape (Japanese headers, 和暦 row labels, 率 rows)."""
     export = export_report(runtime.engine, actor, table.value, fy, fmt=format_.value, from_fy=from_fy, as_of=as_of)
+    settled.confirm()
     return Response(export.content, media_type=export.media_type,
-                    headers={"Content-Disposition": export.content_disposition})
+                    headers={"Content-Disposition": export.content_disposition, **settled.headers})

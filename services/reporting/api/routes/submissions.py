@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from libs.domain.errors import NotFound
 from libs.platform.deps import PrincipalDep, RuntimeDep
-from services.reporting.api.deps import FiscalYear
+from services.reporting.api.deps import REPLAYING, FiscalYear, SettledDep
 from services.reporting.queries import (
     centres_report,
     consultation_report,
@@ -51,19 +51,22 @@ def _report(name: str):  # noqa: ANN202
     return REPORTS[name]
 
 
-@router.post("/{report}/submissions", status_code=201, response_model=Submission)
-def submit_report(report: str, actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear) -> dict:
+@router.post("/{report}/submissions", status_code=201, response_model=Submission, responses=REPLAYING)
+def submit_report(report: str, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep, fy: FiscalYear) -> dict:
     """Record the table as it stands now as submitted for that year (by the caller's org)."""
     actor.require(*SUBMITTERS)
     body = _report(report)(runtime.engine, actor, fy)
+    settled.confirm()  # never submit a table computed from a replay
     row = submit(runtime.engine, actor, report, fy, body)
     return {**row, "submitted_at": row["submitted_at"].isoformat()}
 
 
-@router.get("/{report}/submissions", response_model=Submissions)
-def list_submissions(report: str, actor: PrincipalDep, runtime: RuntimeDep, fy: FiscalYear) -> Submissions:
+@router.get("/{report}/submissions", response_model=Submissions, responses=REPLAYING)
+def list_submissions(report: str, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep,
+                     fy: FiscalYear) -> Submissions:
     """Each submission with whether the year's table changed since (late or corrected facts)."""
     actor.require(*SUBMITTERS)
     current = _report(report)(runtime.engine, actor, fy)
+    settled.confirm()
     rows = compared(runtime.engine, actor, report, fy, current)
     return Submissions(data=[{**r, "submitted_at": r["submitted_at"].isoformat()} for r in rows])
