@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres bench openapi install browser clean
+.PHONY: run test test-sqlite test-postgres bench soak openapi install browser clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test-postgres: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.consultations
 	$(BIN)/python -m bench.rebuild
+
+# Load on real processes while they are killed, paused and cut off (PostgreSQL at
+# TSUNAGU_TEST_POSTGRES_URL, nats-servers of its own on loopback): a table of lost / duplicated /
+# stuck / seconds to recover per fault, exit 1 on any. `make soak SOAK_ARGS=--short`: the CI size.
+soak: $(STAMP)
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 openapi: $(STAMP)
 	$(BIN)/tsunagu openapi --write

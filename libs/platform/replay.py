@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime
 
 import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 
 
 async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None, since: datetime | None = None,
@@ -44,13 +46,22 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         await nc.close()
 
 
-async def _drain(sub, last: int, until: datetime | None) -> list[bytes]:  # noqa: ANN001 - a PullSubscription
+async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10.0) -> list[bytes]:  # noqa: ANN001
+    """`sub` is a PullSubscription. In a cluster the consumer just made may have no leader yet: a
+    pull then comes back 503 (no responders; seen about one read in eight on an R3 stream), so a
+    503 is waited out for up to `leader_wait` seconds."""
     out: list[bytes] = []
+    deadline = time.monotonic() + leader_wait
     while True:
         try:
             msgs = await sub.fetch(500, timeout=1)
         except (NatsTimeout, asyncio.TimeoutError):
             return out
+        except ServiceUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+            continue
         for m in msgs:
             if until is not None and m.metadata.timestamp > until:
                 return out
