@@ -123,6 +123,8 @@ class ConsumerRunner:
         js, stream = self.bus.js, self.spec.name
         await self._unsubscribe()
         position = await asyncio.to_thread(self.handler.position, stream)
+        # The end as the stream says now: a consumer that cannot be made again shows its lag.
+        self.health.observe(position, (await js.stream_info(stream)).state.last_seq)
         try:
             await js.delete_consumer(stream, self.durable)
         except NotFoundError:
@@ -232,6 +234,7 @@ class ConsumerRunner:
                 self.applied += 1
                 self.transient_failures = 0
                 self._failures.pop(seq, None)
+                self.health.observe(seq)  # a slow one-by-one buffer shows its progress as it goes
                 if self.after_apply is not None:
                     self.after_apply(seq)
             self._buffer.pop(0)

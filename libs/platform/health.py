@@ -6,7 +6,7 @@ follows (stream or log), a failure, or a round that found nothing to do. `/ready
 
 Progress is defined so that a busy loop is not mistaken for a stuck one: the loop made progress
 when everything that was pending at the last mark has been handled (its position reached the
-end it saw then); a new mark is set at that moment. A loop whose lag is above zero and which has
+end it saw then) or its lag is below the lag at the mark; a new mark is set at that moment. A loop whose lag is above zero and which has
 not made progress for `stall_seconds` is stalled, whether it fails, hangs, waits for a message
 that never comes, or only falls further behind. A loop that fails `max_failures` times in a row
 is failing even before that (a permanent fault should not wait for the stall timer).
@@ -39,6 +39,7 @@ class LoopHealth:
     replaying: bool = False
     replay_target: int = 0
     _mark_end: int = 0
+    _mark_lag: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
     _beat_at: float = field(default_factory=time.monotonic)
     _moved_at: float = field(default_factory=time.monotonic)
@@ -59,8 +60,10 @@ class LoopHealth:
             self.position = position
             self.end = max(end if end is not None else self.end, position)
             self._beat_at = now
-            if self.position >= self._mark_end:  # everything pending at the mark is done
-                self._mark_end, self._mark_at = self.end, now
+            # Progress: everything pending at the mark is done, or the lag is below the lag at
+            # the mark (a long backlog being worked off is not stuck).
+            if self.position >= self._mark_end or self.lag < self._mark_lag:
+                self._mark_end, self._mark_at, self._mark_lag = self.end, now, self.lag
 
     def succeeded(self) -> None:
         """A round ended without error (it may have had nothing to do)."""

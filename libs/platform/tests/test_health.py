@@ -31,12 +31,12 @@ def test_a_replaying_loop_whose_position_moves_is_not_stalled_however_long_the_r
     assert "has not shrunk" in loop.problem(stall_seconds=60, max_failures=10)
 
 
-def test_a_loop_that_is_not_replaying_keeps_the_backlog_rule(clock):
+def test_a_loop_that_is_not_replaying_and_whose_lag_does_not_shrink_is_stuck_though_it_moves(clock):
     loop = LoopHealth("consumer", "reporting-intake", stream="INTAKE")
     loop.observe(0, 100_000)
-    for position in range(1_000, 50_000, 1_000):
+    for position in range(1_000, 50_000, 1_000):  # it moves, but as much arrives as it handles
         clock[0] += 2
-        loop.observe(position, 100_000)
+        loop.observe(position, 100_000 + position)
     assert loop.problem(stall_seconds=60, max_failures=10) is not None
 
 
@@ -46,3 +46,19 @@ def test_the_metrics_show_which_loop_replays_and_where_its_replay_ends():
                LoopCollector("reporting", lambda: [loop], lambda: 0, lambda _: False).collect() for s in m.samples}
     assert samples[("tsunagu_loop_replaying", "reporting-intake")] == 1
     assert samples[("tsunagu_loop_replay_target", "reporting-intake")] == 500
+
+
+def test_a_long_backlog_whose_lag_shrinks_is_not_stuck_and_one_that_stops_shrinking_is():
+    import time as clock
+
+    from libs.platform.health import LoopHealth
+
+    loop = LoopHealth("consumer", "reporting-intake", stream="INTAKE")
+    loop.observe(0, 50_000)
+    for step in range(1, 4):  # works off 2,000 a round while 10 more arrive: far from the end
+        clock.sleep(0.3)
+        loop.observe(step * 2000, 50_000 + step * 10)
+        assert loop.problem(stall_seconds=0.5, max_failures=10) is None
+    clock.sleep(0.6)  # then nothing moves
+    loop.observe(6000, 50_040)
+    assert "has not shrunk" in loop.problem(stall_seconds=0.5, max_failures=10)
