@@ -72,6 +72,9 @@ class System:
             "DATABASE_URL": POSTGRES_URL, "DB_SCHEMA_PREFIX": f"{self.run}_",
             "NATS_URL": self.nats.url_for(name), "NATS_STREAM_REPLICAS": str(self.nats.replicas),
             "TSUNAGU_VAR": str(var), "TSUNAGU_ENV": "dev", "TSUNAGU_JWT_SECRET": self.secret,
+            # One load generator on one address as one principal: the edge's rate limits (per address,
+            # per principal) would throttle the load this measures; they are tested on elsewhere.
+            "TSUNAGU_RATE_PER_ADDRESS": "0", "TSUNAGU_RATE_PER_PRINCIPAL": "0", "TSUNAGU_RATE_AUTH_FAILURES": "0",
             # libpq names the connections after the service: pg_stat_activity shows whose they are.
             "PGAPPNAME": f"{self.run}_{name}",
         }
@@ -136,9 +139,11 @@ class System:
 
     def readiness(self) -> Readiness:
         seen = Readiness()
+        # The loops of /readyz are shown to an operator's token only (anyone else gets the verdict).
+        operator = {"Authorization": f"Bearer {self.token('operator', 'operations', 'soak-operator')}"}
         for name, service in self.services.items():
             try:
-                r = httpx.get(f"{service.url}/readyz", timeout=3)
+                r = httpx.get(f"{service.url}/readyz", timeout=3, headers=operator)
                 body = r.json()
             except (httpx.HTTPError, ValueError) as e:
                 seen.ready[name], seen.reasons[name] = False, f"no answer ({type(e).__name__})"

@@ -18,6 +18,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from libs.platform.auth import mint_token
+from libs.platform.edge import UVICORN_OPTIONS
 from libs.platform.service import Runtime
 from libs.platform.settings import Settings
 
@@ -50,6 +51,9 @@ class Database:
             service=service, port=0, database_url=url, db_schema=schema, nats_url=nats_url,
             jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(), audit_key_hex=os.urandom(32).hex(),
             environment="test", relay_poll_seconds=0.02, consumer_max_deliver=3,
+            # One client address (127.0.0.1) sends the whole suite: rate limits are off here and
+            # tested on where a test turns them on (tests/e2e/test_edge.py).
+            rate_per_address=0, rate_per_principal=0, rate_auth_failures=0,
         )
         return Settings(**{**base.__dict__, **overrides})
 
@@ -92,7 +96,7 @@ class ServiceServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port or 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"svc-{self.name}", daemon=True)
@@ -116,6 +120,11 @@ class ServiceServer:
             token = mint_token(JWT_SECRET, sub=sub, org=org, roles=[role])
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def operator(self) -> httpx.Client:
+        """A client with an `operator` token: it sees the checks of /readyz (anyone else sees only
+        whether the service is ready)."""
+        return self.client(role="operator", org="operations", sub="operator")
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

@@ -22,6 +22,13 @@ class InvalidInput(DomainError):
     status = 422
 
 
+class DateOutOfOrder(InvalidInput):
+    """A date before the one it follows (an end before the request, a term ending before it starts)."""
+
+    problem = "date-out-of-order"
+    title = "A date is before the date it follows"
+
+
 class NotFound(DomainError):
     problem = "not-found"
     title = "Not found"

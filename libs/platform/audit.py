@@ -10,10 +10,11 @@ that bumps an event's version is not taken for a changed log.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import MapperDeserialisationError
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from libs.domain.audit import NATIONAL
@@ -24,6 +25,7 @@ from libs.platform.cloudevents import GENESIS
 from libs.platform.records import consents_of, records_about, transfers_of
 from libs.platform.sealing import is_sealed
 from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.inputs import MAX_PARAMETER_CHARS, MAX_POSITION, When
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 AUDITORS = ("auditor",)
@@ -74,7 +76,7 @@ class Verification(BaseModel):
 
 
 @router.get("/events", response_model=AuditEvents)
-def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0),
+def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0, le=MAX_POSITION),
                  limit: int = Query(default=100, ge=1, le=1000),
                  purpose: str | None = Query(default=None, min_length=10, max_length=500,
                                              description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
@@ -106,7 +108,7 @@ class SubjectDisclosure(BaseModel):
 
 
 @router.get("/subjects/{subject}", response_model=SubjectDisclosure)
-def disclose_subject(subject: str, actor: PrincipalDep, runtime: RuntimeDep,
+def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep, runtime: RuntimeDep,
                      purpose: str = Query(min_length=10, max_length=500)) -> SubjectDisclosure:
     """Everything this service holds about one person (開示請求): the events of every record about
     them with sealed fields opened, the provisions of their data and their consents. Needs the
@@ -130,7 +132,7 @@ def disclose_subject(subject: str, actor: PrincipalDep, runtime: RuntimeDep,
 
 
 @router.get("/records", response_model=StoredRecords)
-def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0),
+def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0, le=MAX_POSITION),
                   limit: int = Query(default=1000, ge=1, le=5000)) -> StoredRecords:
     """The stored form of the log (the Merkle leaves): sealed personal data stays sealed."""
     actor.require(*AUDITORS)
@@ -153,8 +155,8 @@ def make_checkpoint(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
 
 
 @router.get("/proofs/inclusion", response_model=Proof)
-def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge=1),
-              tree_size: int = Query(ge=1)) -> Proof:
+def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge=1, le=MAX_POSITION),
+              tree_size: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
     actor.require(*AUDITORS)
     leaves = _leaves(runtime, tree_size)
     index = runtime.audit.leaf_index_of(sequence)
@@ -165,8 +167,8 @@ def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge
 
 
 @router.get("/proofs/consistency", response_model=Proof)
-def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1),
-                to: int = Query(ge=1)) -> Proof:
+def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1, le=MAX_POSITION),
+                to: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
     actor.require(*AUDITORS)
     leaves = _leaves(runtime, to)
     if from_ > to:
@@ -193,8 +195,9 @@ class ConsentStates(BaseModel):
 
 
 @router.get("/provisions", response_model=Transfers)
-def provisions(actor: PrincipalDep, runtime: RuntimeDep, subject: str | None = None,
-               recipient: str | None = None) -> Transfers:
+def provisions(actor: PrincipalDep, runtime: RuntimeDep,
+               subject: str | None = Query(default=None, max_length=MAX_PARAMETER_CHARS),
+               recipient: str | None = Query(default=None, max_length=MAX_PARAMETER_CHARS)) -> Transfers:
     """Provision and receipt records (APPI 第29条/第30条): all to a recipient, or all about a person."""
     actor.require(*AUDITORS)
     if not subject and not recipient:
@@ -204,8 +207,9 @@ def provisions(actor: PrincipalDep, runtime: RuntimeDep, subject: str | None = N
 
 
 @router.get("/consents", response_model=ConsentStates)
-def consent_states(actor: PrincipalDep, runtime: RuntimeDep, subject: str = Query(min_length=1),
-                   as_of: datetime | None = None) -> ConsentStates:
+def consent_states(actor: PrincipalDep, runtime: RuntimeDep,
+                   subject: str = Query(min_length=1, max_length=MAX_PARAMETER_CHARS),
+                   as_of: When | None = None) -> ConsentStates:
     """Every consent of a person (or supporter) and its state at a past instant (default: now)."""
     actor.require(*AUDITORS)
     if as_of is not None and as_of.tzinfo is None:

@@ -15,7 +15,11 @@ SERVICES = ("intake", "registry", "dispatch", "reporting")
 
 def _token(args: argparse.Namespace) -> int:
     secret = Settings.from_env("intake").jwt_secret
-    print(mint_token(secret, sub=args.sub, org=args.org, roles=args.role, ttl_seconds=args.ttl))
+    try:
+        print(mint_token(secret, sub=args.sub, org=args.org, roles=args.role, ttl_seconds=args.ttl))
+    except ValueError as e:  # roles that must not be held together (libs/platform/auth.py)
+        print(f"tsunagu token: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from libs.platform.control import ACTIONS, Mailbox, control_dir
+from libs.platform.edge import UVICORN_FLAGS
 from libs.platform.natsserver import EmbeddedNats, answers
 from libs.platform.settings import port_of, var_dir
 
@@ -59,7 +60,7 @@ class Services:
         log = open(self.var / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.bootstrap:create_app",
-             "--host", "127.0.0.1", "--port", str(port_of(name)), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(port_of(name)), "--log-level", "warning", *UVICORN_FLAGS],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         self.procs[name] = proc

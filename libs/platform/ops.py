@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from libs.domain.errors import NotFound
 from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.inputs import MAX_PARAMETER_CHARS, MAX_POSITION
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
@@ -42,7 +45,9 @@ def list_dead_letters(actor: PrincipalDep, runtime: RuntimeDep, open_only: bool 
 
 
 @router.post("/dead-letters/{consumer}/{stream}/{position}/resolution", response_model=DeadLettersPublic)
-def resolve_dead_letter(consumer: str, stream: str, position: int, actor: PrincipalDep,
+def resolve_dead_letter(consumer: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)],
+                        stream: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)],
+                        position: Annotated[int, Path(ge=0, le=MAX_POSITION)], actor: PrincipalDep,
                         runtime: RuntimeDep) -> DeadLettersPublic:
     """The operator says the cause is dealt with; readiness stops counting it. The record stays."""
     actor.require("operator")

@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
@@ -28,6 +27,7 @@ from libs.platform.bus import Bus
 from libs.platform.consumer import ConsumerRunner, Handler
 from libs.platform.db import make_engine, ping
 from libs.platform.deadletters import DeadLetters
+from libs.platform.edge import install_edge, readiness_for
 from libs.platform.follower import LogFollower
 from libs.platform.health import LoopHealth
 from libs.platform.log import LogReader
@@ -112,9 +112,7 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         engine=engine,
         sealer=Sealer(engine, bytes.fromhex(settings.master_key_hex)),
         bus=Bus(settings.nats_url, name=f"tsunagu-{spec.name}"),
-        authenticator=Authenticator(secret=settings.jwt_secret, jwks_url=settings.jwks_url,
-                                    audience=os.environ.get("TSUNAGU_JWT_AUDIENCE"),
-                                    issuer=os.environ.get("TSUNAGU_JWT_ISSUER")),
+        authenticator=Authenticator.from_settings(settings),
     )
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
@@ -196,6 +194,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     from libs.platform.ops import router as ops_router
 
     app.include_router(ops_router)
+    install_edge(app, settings)
     return app
 
 
@@ -254,16 +253,19 @@ def _mount_health(app: FastAPI) -> None:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"])
-    def readyz() -> Any:
+    def readyz(request: Request) -> Any:
         """Ready when the database and NATS answer, no dead letter is open and no background loop
         is stuck; otherwise 503 problem+json whose detail names each reason. `checks.loops` lists
         every relay, consumer, read model and job: position, end, lag, seconds since progress,
-        consecutive failures. Never a 500: the loops are read from memory (what they last saw)."""
+        consecutive failures. Never a 500: the loops are read from memory (what they last saw).
+        The checks and reasons are shown to a token with the role `operator` only; anyone else
+        (a probe) gets the verdict and the same status (libs/platform/edge.readiness_for)."""
         try:
-            return _readiness(app.state.runtime)
+            answer = _readiness(app.state.runtime)
         except Exception as e:  # noqa: BLE001 - a health check that fails says so, never 500
             log.exception("readiness check failed")
-            return problem(503, "not-ready", "Service not ready", f"readiness check failed: {type(e).__name__}")
+            answer = problem(503, "not-ready", "Service not ready", f"readiness check failed: {type(e).__name__}")
+        return readiness_for(request, answer)
 
 
 def _readiness(runtime: Runtime) -> Any:

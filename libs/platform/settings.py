@@ -1,11 +1,19 @@
-"""Service settings from the environment. Nothing connects at import time."""
+"""Service settings from the environment. Nothing connects at import time.
+
+Outside dev and test (`TSUNAGU_ENV`, e.g. `production`) settings refuse to exist with a weak
+secret (libs/platform/secrets_check), a token set-up that would accept another issuer's tokens
+(JWKS without `TSUNAGU_JWT_ISSUER` and `TSUNAGU_JWT_AUDIENCE`), or a missing key the service needs.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from libs.platform.secrets_check import key_problems, secret_problems, url_password_problems
 
 PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
 
@@ -13,7 +21,22 @@ PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
 def port_of(service: str) -> int:
     """The service's port: <SERVICE>_PORT, else its default."""
     return int(os.environ.get(f"{service.upper()}_PORT", PORTS.get(service, 8000)))
+
+
 DEV_ENVIRONMENTS = ("dev", "test")
+# The services with an event store, whose audit log signs checkpoints with <SERVICE>_AUDIT_KEY.
+SIGNING_SERVICES = ("intake", "registry", "dispatch")
+# A token may live at most this long (exp - iat): a leaked token is good for a day at worst.
+DEFAULT_TOKEN_MAX_LIFETIME = 24 * 3600
+# Requests per minute (and the largest burst) per client address, per principal (org + sub), and
+# failed authentications per client address. Per process: the ingress adds its own (README).
+DEFAULT_RATE_PER_ADDRESS = 6000
+DEFAULT_RATE_PER_PRINCIPAL = 1200
+DEFAULT_RATE_AUTH_FAILURES = 30
+
+
+class InsecureSettings(RuntimeError):
+    """Production settings that must not start a service; the message names every variable."""
 
 
 def var_dir() -> Path:
@@ -51,7 +74,35 @@ class Settings:
     # this many times in a row, makes the service unready (DESIGN §8).
     stall_seconds: float = 60.0
     max_loop_failures: int = 10
+    # Tokens: an OIDC issuer's tokens are accepted only from this issuer, for this audience.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    token_max_lifetime_seconds: int = DEFAULT_TOKEN_MAX_LIFETIME
+    # The web edge (libs/platform/edge.py): 0 turns a limit off.
+    rate_per_address: int = DEFAULT_RATE_PER_ADDRESS
+    rate_per_principal: int = DEFAULT_RATE_PER_PRINCIPAL
+    rate_auth_failures: int = DEFAULT_RATE_AUTH_FAILURES
+    # /docs and /openapi.json: on in dev and test, off elsewhere unless TSUNAGU_DOCS=1.
+    docs_enabled: bool = True
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.environment in DEV_ENVIRONMENTS:
+            return
+        prefix = self.service.upper()
+        problems = [*secret_problems("TSUNAGU_JWT_SECRET", self.jwt_secret),
+                    *key_problems(f"{prefix}_MASTER_KEY", self.master_key_hex),
+                    *url_password_problems(f"{prefix}_DATABASE_URL or DATABASE_URL", self.database_url),
+                    *url_password_problems("NATS_URL", self.nats_url)]
+        if self.service in SIGNING_SERVICES:
+            problems += key_problems(f"{prefix}_AUDIT_KEY", self.audit_key_hex)
+        if self.jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            problems.append("TSUNAGU_JWKS_URL needs TSUNAGU_JWT_ISSUER and TSUNAGU_JWT_AUDIENCE (else any "
+                            "token that issuer signs for any application would be accepted)")
+        if not 60 <= self.token_max_lifetime_seconds <= 7 * 24 * 3600:
+            problems.append("TSUNAGU_JWT_MAX_LIFETIME_SECONDS must be between 60 and 604800")
+        if problems:
+            raise InsecureSettings(f"TSUNAGU_ENV={self.environment}: " + "; ".join(problems))
 
     @classmethod
     def from_env(cls, service: str, **overrides: object) -> Settings:
@@ -68,13 +119,21 @@ class Settings:
             db_schema=env.get("DB_SCHEMA_PREFIX", "tsunagu_") + service,
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
             jwt_secret=env.get("TSUNAGU_JWT_SECRET") or _dev_or_refuse(environment, "dev-jwt.key"),
-            jwks_url=env.get("TSUNAGU_JWKS_URL"),
+            jwks_url=env.get("TSUNAGU_JWKS_URL") or None,
             master_key_hex=env.get(f"{service.upper()}_MASTER_KEY")
             or _dev_or_refuse(environment, f"{service}-master.key"),
             environment=environment,
-            audit_key_hex=env.get(f"{service.upper()}_AUDIT_KEY") or _dev_or_refuse(environment, f"{service}-audit.key"),
+            audit_key_hex=env.get(f"{service.upper()}_AUDIT_KEY")
+            or (_dev_or_refuse(environment, f"{service}-audit.key") if service in SIGNING_SERVICES else ""),
             stall_seconds=float(env.get("TSUNAGU_STALL_SECONDS", "60")),
             max_loop_failures=int(env.get("TSUNAGU_MAX_LOOP_FAILURES", "10")),
+            jwt_issuer=env.get("TSUNAGU_JWT_ISSUER") or None,
+            jwt_audience=env.get("TSUNAGU_JWT_AUDIENCE") or None,
+            token_max_lifetime_seconds=int(env.get("TSUNAGU_JWT_MAX_LIFETIME_SECONDS") or DEFAULT_TOKEN_MAX_LIFETIME),
+            rate_per_address=_count(env, "TSUNAGU_RATE_PER_ADDRESS", DEFAULT_RATE_PER_ADDRESS),
+            rate_per_principal=_count(env, "TSUNAGU_RATE_PER_PRINCIPAL", DEFAULT_RATE_PER_PRINCIPAL),
+            rate_auth_failures=_count(env, "TSUNAGU_RATE_AUTH_FAILURES", DEFAULT_RATE_AUTH_FAILURES),
+            docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -83,7 +142,17 @@ class Settings:
         return self.database_url.startswith("postgresql")
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    value = int(raw) if raw.strip() else default
+    if value < 0:
+        raise ValueError(f"{name} must be 0 (off) or a positive number, not {raw!r}")
+    return value
+
+
 def _dev_or_refuse(environment: str, name: str) -> str:
+    """A dev secret kept in var/; outside dev and test nothing, so that the settings' check names
+    every variable that is missing at once."""
     if environment not in DEV_ENVIRONMENTS:
-        raise RuntimeError(f"TSUNAGU_ENV={environment}: set the secret instead of using {name}")
+        return ""
     return _dev_secret(name, 32)

@@ -50,8 +50,8 @@ def test_every_service_serves_its_loops_and_requests_as_prometheus_metrics_that_
     _setup_case(services["intake"])
     scraped = {}
     for name, service in services.items():
-        with service.client() as anyone:
-            ready = eventually(lambda a=anyone: (r := a.get("/readyz")).status_code == 200
+        with service.operator() as operator:
+            ready = eventually(lambda a=operator: (r := a.get("/readyz")).status_code == 200
                                and all(loop["lag"] == 0 for loop in r.json()["checks"]["loops"]) and r.json())
         samples = _scrape(service)
         scraped[name] = samples

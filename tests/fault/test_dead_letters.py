@@ -26,13 +26,13 @@ def test_a_dead_letter_keeps_the_service_unready_across_a_restart_until_resolved
     with reporting.client() as anyone:
         eventually(lambda: anyone.get("/readyz").status_code == 200)  # its streams exist now
     _publish_poison(nats_server.url)
-    with reporting.client() as anyone:
-        r = eventually(lambda: (r := anyone.get("/readyz")).status_code == 503 and r)
+    with reporting.operator() as operator:
+        r = eventually(lambda: (r := operator.get("/readyz")).status_code == 503 and r)
         assert r.json()["checks"]["dead_lettered"] == 1
     reporting.stop()
     reporting.start()
-    with reporting.client() as anyone:
-        r = eventually(lambda: (r := anyone.get("/readyz")).json()["checks"].get("nats") == "ok" and r)
+    with reporting.operator() as operator:
+        r = eventually(lambda: (r := operator.get("/readyz")).json()["checks"].get("nats") == "ok" and r)
         assert r.status_code == 503 and r.json()["checks"]["dead_lettered"] == 1
     with reporting.client(role="ministry", org="mhlw") as ministry:
         assert ministry.get("/v1/ops/dead-letters").status_code == 403

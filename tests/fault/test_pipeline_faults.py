@@ -64,8 +64,8 @@ def test_commands_succeed_while_nats_is_down_and_the_backlog_drains_after_restar
     eventually(lambda: intake.runtime.relay.lag() == 0)
     before = intake.runtime.relay.position()[0]
     nats_server.stop()
-    with intake.client() as anonymous:
-        r = eventually(lambda: (r := anonymous.get("/readyz")).json()["checks"]["nats"] == "unreachable" and r)
+    with intake.operator() as operator:
+        r = eventually(lambda: (r := operator.get("/readyz")).json()["checks"]["nats"] == "unreachable" and r)
         assert r.status_code == 503
     _consult(intake, centre_id, case_id, 6)
     assert intake.runtime.relay.position()[0] == before  # stored, none published

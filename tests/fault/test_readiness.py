@@ -19,9 +19,9 @@ pytestmark = pytest.mark.fault
 
 def _unready_because(service, *words: str) -> dict:  # noqa: ANN001
     """Wait until /readyz is 503 and its detail names every word; returns the problem body."""
-    with service.client() as anyone:
+    with service.operator() as operator:
         def check() -> dict | None:
-            r = anyone.get("/readyz")
+            r = operator.get("/readyz")
             body = r.json()
             return body if r.status_code == 503 and all(w in body.get("detail", "") for w in words) else None
 
@@ -30,9 +30,9 @@ def _unready_because(service, *words: str) -> dict:  # noqa: ANN001
 
 def _ready(service, caught_up: str | None = None) -> dict:  # noqa: ANN001
     """Wait until /readyz is 200 (and, when named, that lag of its checks is 0)."""
-    with service.client() as anyone:
+    with service.operator() as operator:
         def check() -> dict | None:
-            r = anyone.get("/readyz")
+            r = operator.get("/readyz")
             ok = r.status_code == 200 and (caught_up is None or r.json()["checks"][caught_up] == 0)
             return r.json() if ok else None
 

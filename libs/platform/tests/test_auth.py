@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import subprocess
 import sys
 import threading
@@ -13,17 +14,17 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from libs.platform.auth import Authenticator, Unauthenticated, mint_token
+from libs.platform.auth import ROLE_GROUPS, ROLES, Authenticator, RolesConflict, Unauthenticated, mint_token
 
 
 def test_the_cli_prints_a_dev_token_signed_with_the_local_dev_key(tmp_path):
     env = {**os.environ, "TSUNAGU_VAR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "token", "--role", "centre_staff",
-                          "--role", "auditor", "--org", "130001", "--sub", "alice"],
+    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "token", "--role", "auditor",
+                          "--role", "auditor_pii", "--org", "130001", "--sub", "alice"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     secret = (tmp_path / "dev-jwt.key").read_text().strip()
     principal = Authenticator(secret=secret).principal(f"Bearer {out}")
-    assert (principal.sub, principal.org, principal.roles) == ("alice", "130001", {"centre_staff", "auditor"})
+    assert (principal.sub, principal.org, principal.roles) == ("alice", "130001", {"auditor", "auditor_pii"})
 
 
 def test_the_cli_refuses_an_unknown_role(tmp_path):
@@ -69,20 +70,74 @@ def jwks_issuer():
 
 
 def test_with_a_jwks_url_only_the_issuers_tokens_for_us_are_accepted(jwks_issuer):
-    import time
-
     key, url = jwks_issuer
     auth = Authenticator(secret="dev-secret-" + "x" * 30, jwks_url=url, audience="tsunagu", issuer="https://idp.example")
     claims = {"sub": "u1", "org": "130001", "roles": ["ministry"], "aud": "tsunagu", "iss": "https://idp.example",
-              "exp": int(time.time()) + 60}
+              "iat": int(time.time()), "exp": int(time.time()) + 60}
 
     def token(**changes):  # noqa: ANN003, ANN202
         body = {k: v for k, v in {**claims, **changes}.items() if v is not None}
         return "Bearer " + jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
 
     assert auth.principal(token()).roles == {"ministry"}
-    for bad in ({"aud": "another-app"}, {"iss": "https://evil.example"}, {"exp": None}):
-        with pytest.raises(Unauthenticated):
+    for bad in ({"aud": "another-app"}, {"iss": "https://evil.example"}, {"exp": None}, {"iat": None},
+                {"exp": 253402300799}, {"roles": ["ministry", "prefecture_officer"]}, {"roles": ["king"]}):
+        with pytest.raises((Unauthenticated, RolesConflict)):
             auth.principal(token(**bad))
     with pytest.raises(Unauthenticated):  # a dev token is no good once an issuer is configured
         auth.principal("Bearer " + mint_token("dev-secret-" + "x" * 30, sub="a", org="1", roles=["ministry"]))
+
+
+SECRET = "s" * 40
+
+
+def _hs256(**claims) -> str:  # noqa: ANN003
+    now = int(time.time())
+    body = {"sub": "a", "org": "130001", "roles": ["auditor"], "iss": "tsunagu-dev", "iat": now, "exp": now + 60,
+            **claims}
+    return "Bearer " + jwt.encode({k: v for k, v in body.items() if v is not None}, SECRET, algorithm="HS256")
+
+
+def test_a_token_lives_at_most_the_maximum_lifetime_and_must_say_when_it_was_issued():
+    auth = Authenticator(secret=SECRET, max_lifetime=24 * 3600)
+    now = int(time.time())
+    assert auth.principal(_hs256(exp=now + 24 * 3600)).sub == "a"
+    for claims in ({"exp": 253402300799},  # 9999-12-31: issue 14 found it accepted
+                   {"exp": now + 24 * 3600 + 1}, {"iat": None}, {"iat": "yesterday"},
+                   {"iat": now + 3600, "exp": now + 7200}):  # issued in the future
+        with pytest.raises(Unauthenticated):
+            auth.principal(_hs256(**claims))
+
+
+def test_unknown_roles_are_refused_and_so_are_roles_that_must_not_combine():
+    auth = Authenticator(secret=SECRET)
+    with pytest.raises(Unauthenticated) as refused:
+        auth.principal(_hs256(roles=["auditor", "superuser"]))
+    assert refused.value.extensions == {"unknown_roles": ["superuser"]}
+    for roles in (["auditor", "supporter"], ["auditor_pii", "centre_staff"], ["ministry", "prefecture_officer"],
+                  ["operator", "auditor"], ["integrator", "municipal_officer"], ["supporter", "centre_staff"]):
+        with pytest.raises(RolesConflict):
+            auth.principal(_hs256(roles=roles))
+        with pytest.raises(ValueError):
+            mint_token(SECRET, sub="a", org="1", roles=roles)
+    for roles in (["auditor", "auditor_pii"], ["centre_staff", "municipal_officer"], ["ministry", "auditor"], []):
+        assert auth.principal(_hs256(roles=roles)).roles == set(roles)
+    assert ROLES == {"centre_staff", "municipal_officer", "prefecture_officer", "supporter", "auditor",
+                     "auditor_pii", "integrator", "portal", "ministry", "operator"}
+    assert sum(len(g) for g in ROLE_GROUPS.values()) == len(ROLES), "each role in exactly one group"
+
+
+GARBAGE = ["not-a-jwt", "a.b.c", "\u00ff\u00fe.\u00fd.x", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0",
+           "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.", "eyJ!!!.e30.e30", "x" * 9000, "....", "e30.e30.e30",
+           "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.bm90IGpzb24.c2ln"]
+
+
+@pytest.mark.parametrize("garbage", GARBAGE)
+def test_a_garbage_token_is_refused_in_our_words_without_the_decoders_message(garbage):
+    with pytest.raises(Unauthenticated) as refused:
+        Authenticator(secret=SECRET).principal("Bearer " + garbage)
+    detail = refused.value.detail
+    assert detail in ("the token is not a valid signed token", "the token is too long",
+                      "the token lacks the claim exp"), detail
+    for word in ("codec", "decode", "padding", "Error", "utf-8", "JSON", "segments", "byte"):
+        assert word not in detail

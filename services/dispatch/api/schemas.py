@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.platform.inputs import BirthDate, Day, Ordered
+
 Need = Literal["visit", "interview", "accompanied_outing", "case_meeting", "information", "place"]
 Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
                "medical_history"]
@@ -20,7 +22,7 @@ Preferences = dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                    Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]]
 
 
-class _Strict(BaseModel):
+class _Strict(Ordered):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -29,7 +31,7 @@ class SubjectDetails(_Strict):
 
     name: str | None = Field(default=None, max_length=200)
     gender: str | None = Field(default=None, max_length=50)
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     address: str | None = Field(default=None, max_length=500)
     contact: str | None = Field(default=None, max_length=200)
     consultation: str | None = Field(default=None, max_length=8000, description="相談内容")
@@ -43,7 +45,7 @@ class DispatchCreate(_Strict):
         default="person", description="who asked; the dispatch still needs the person's own consent (資料7)")
     needs: list[Need] = Field(min_length=1, max_length=len(Need.__args__))
     preferences: Preferences = Field(default_factory=dict)
-    requested_on: date
+    requested_on: Day
     subject_details: SubjectDetails | None = None
 
 
@@ -55,12 +57,12 @@ class CorrectionCreate(_Strict):
     """訂正: the person's details as corrected (sealed again under this dispatch's key)."""
 
     details: SubjectDetails
-    on: date
+    on: Day
 
 
 class AssignmentCreate(_Strict):
     supporter_id: UUID
-    assigned_on: date
+    assigned_on: Day
 
 
 class SubjectConsentCreate(_Strict):
@@ -70,11 +72,11 @@ class SubjectConsentCreate(_Strict):
     items: list[Item] = Field(max_length=len(Item.__args__))
     support_meetings: bool
     costs_self_paid: bool
-    signed_on: date
+    signed_on: Day
 
 
 class AcceptanceCreate(_Strict):
-    accepted_on: date
+    accepted_on: Day
 
 
 class PlanCreate(_Strict):
@@ -84,29 +86,31 @@ class PlanCreate(_Strict):
     purpose: str = Field(min_length=1, max_length=4000)
     activity_plan: str = Field(min_length=1, max_length=8000)
     content: str = Field(min_length=1, max_length=8000)
-    agreed_on: date
+    agreed_on: Day
 
 
 class DatedCreate(_Strict):
-    on: date
+    on: Day
 
 
 class SuspensionCreate(_Strict):
     reason: Literal["subject_condition", "subject_requested_pause", "supporter_unavailable", "other"]
     note: str | None = Field(default=None, max_length=4000, description="why, in words (sealed)")
-    on: date
+    on: Day
 
 
 class EndCreate(_Strict):
     reason: Literal["plan_completed", "other"]
-    on: date
+    on: Day
 
 
 class ActivityReportCreate(_Strict):
     """活動報告書 (資料8)."""
 
-    reported_on: date
-    activity_date: date
+    ORDER = (("activity_date", "reported_on"), ("starts_at", "ends_at"))
+
+    reported_on: Day
+    activity_date: Day
     starts_at: str = HHMM
     ends_at: str = HHMM
     place: str = Field(min_length=1, max_length=500)
@@ -123,19 +127,19 @@ class ActivityReportCreate(_Strict):
 
 class GuidanceCreate(_Strict):
     given_by: Literal["municipal_officer", "centre"] = "municipal_officer"
-    given_on: date
+    given_on: Day
     guidance: str = Field(min_length=1, max_length=8000)
 
 
 class IncidentCreate(_Strict):
-    occurred_on: date
+    occurred_on: Day
     severity: Literal["minor", "moderate", "serious"]
     description: str = Field(min_length=1, max_length=8000)
     follow_up: str | None = Field(default=None, max_length=8000)
 
 
 class ReviewCreate(_Strict):
-    reviewed_on: date
+    reviewed_on: Day
 
 
 class DispatchPublic(BaseModel):
@@ -222,7 +226,7 @@ class RosterPublic(BaseModel):
 
 class ErasureCreate(_Strict):
     basis: Literal["retention_ended", "request_granted"]
-    on: date
+    on: Day
 
 
 # -- deployments (居場所運営等へのサポーター派遣) ----------------------------------------------------
@@ -232,23 +236,26 @@ DeploymentStatus = Literal["planned", "active", "ended"]
 
 
 class DeploymentCreate(_Strict):
+    ORDER = (("starts_on", "ends_on"),)
     supporter_id: UUID
     target_kind: DeploymentTarget = Field(description="居場所 / 事業の活動 / 関係機関")
     target_id: UUID = Field(description="the place, programme or agency id as intake publishes it")
     role: DeploymentRole
-    starts_on: date
-    ends_on: date | None = None
+    starts_on: Day
+    ends_on: Day | None = None
 
 
 class DeploymentAcceptanceCreate(_Strict):
-    accepted_on: date
+    accepted_on: Day
 
 
 class DeploymentReportCreate(_Strict):
     """活動報告: counted as ひきこもりサポーターの活動件数; what was done is sealed."""
 
-    reported_on: date
-    activity_date: date
+    ORDER = (("activity_date", "reported_on"), ("starts_at", "ends_at"))
+
+    reported_on: Day
+    activity_date: Day
     starts_at: str = HHMM
     ends_at: str = HHMM
     participants: int | None = Field(default=None, ge=0, le=10000, description="how many took part (no names)")
@@ -258,7 +265,7 @@ class DeploymentReportCreate(_Strict):
 
 class DeploymentEndCreate(_Strict):
     reason: Literal["completed", "target_closed", "other"]
-    on: date
+    on: Day
 
 
 class DeploymentPublic(BaseModel):

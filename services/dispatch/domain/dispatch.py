@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import dispatch as contracts
+from libs.domain.errors import DateOutOfOrder
 from libs.domain.fiscal import add_years
 from services.dispatch.domain.errors import (
     ConsentMissing,
@@ -27,6 +28,12 @@ def _check_codes(values: list[str], allowed: tuple[str, ...], what: str) -> None
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise InvalidDispatchInput(f"unknown {what}: {', '.join(unknown)}", allowed=list(allowed))
+
+
+# Ends and suspensions that registry's facts about the supporter cause (consumers.py, jobs.py):
+# dated by that fact, which the dispatch does not choose.
+FROM_OTHER_SERVICES = ("supporter_use_suspended", "supporter_withdrew", "supporter_registration_revoked",
+                       "supporter_registration_expired")
 
 
 class Dispatch(Aggregate):
@@ -105,6 +112,7 @@ class Dispatch(Aggregate):
             raise WrongDispatchStatus("the person's data in this dispatch was erased", current_status=self.status)
         if not details:
             raise InvalidDispatchInput("nothing to correct: send the corrected details")
+        self._not_before_request(corrected_on, "corrected_on")
         self._details_corrected(details=details, corrected_on=corrected_on)
 
     @event(SubjectDetailsCorrected)
@@ -114,6 +122,7 @@ class Dispatch(Aggregate):
     def assign(self, *, supporter_id: UUID, registration_number: str, roster_entry_id: UUID,
                assigned_on: date) -> None:
         self._require("requested")
+        self._not_before_request(assigned_on, "assigned_on")
         self._assigned(supporter_id=supporter_id, registration_number=registration_number,
                        roster_entry_id=roster_entry_id, assigned_on=assigned_on)
 
@@ -129,6 +138,7 @@ class Dispatch(Aggregate):
         if given_by not in contracts.CONSENT_GIVERS:
             raise InvalidDispatchInput(f"given_by must be one of {contracts.CONSENT_GIVERS}")
         _check_codes(items, contracts.DISCLOSURE_ITEMS, "items")
+        self._not_before_request(signed_on, "signed_on")
         ordered = [i for i in contracts.DISCLOSURE_ITEMS if i in items]
         self._subject_consented(consent_id=consent_id, given_by=given_by, items=ordered,
                                 support_meetings=support_meetings, costs_self_paid=costs_self_paid,
@@ -146,6 +156,7 @@ class Dispatch(Aggregate):
         self._require("requested")
         if self.supporter_id != supporter_id:
             raise WrongDispatchStatus("only the assigned supporter accepts")
+        self._not_before_request(accepted_on, "accepted_on")
         self._supporter_consented(supporter_id=supporter_id, accepted_on=accepted_on)
 
     @event(SupporterConsented)
@@ -157,6 +168,7 @@ class Dispatch(Aggregate):
         if not activities:
             raise InvalidDispatchInput("the plan names at least one activity")
         _check_codes(activities, contracts.ACTIVITY_TYPES, "activities")
+        self._not_before_request(agreed_on, "agreed_on")
         self._plan(activities=activities, plan=plan, agreed_on=agreed_on)
 
     @event(ActivityPlanAgreed)
@@ -179,6 +191,7 @@ class Dispatch(Aggregate):
 
     def start(self, *, started_on: date, supporter_problems: list[str]) -> None:
         self._require("requested")
+        self._not_before_request(started_on, "started_on")
         missing = self.missing_for_start() + [f"supporter_eligible: {p}" for p in supporter_problems]
         if missing:
             raise DispatchNotReady(f"missing: {', '.join(missing)}", missing=missing)
@@ -224,6 +237,7 @@ class Dispatch(Aggregate):
             raise InvalidDispatchInput("ends_at must be after starts_at")
         if reported_on < activity_date:
             raise InvalidDispatchInput("reported_on is before the activity")
+        self._not_before_request(activity_date, "activity_date")
         self._reported(report_id=report_id, supporter_id=supporter_id, reported_on=reported_on,
                        activity_date=activity_date, starts_at=starts_at, ends_at=ends_at,
                        activity_type=activity_type, activity_type_other=activity_type_other,
@@ -238,6 +252,7 @@ class Dispatch(Aggregate):
     def review_report(self, *, report_id: UUID, reviewed_on: date) -> None:
         if report_id not in self.reports:
             raise InvalidDispatchInput("no such report on this dispatch")
+        self._not_before_request(reviewed_on, "reviewed_on")
         if report_id not in self.reviewed:
             self._reviewed(report_id=report_id, reviewed_on=reviewed_on)
 
@@ -249,6 +264,7 @@ class Dispatch(Aggregate):
         self._require("requested", "active", "suspended")
         if given_by not in ("municipal_officer", "centre"):
             raise InvalidDispatchInput("given_by must be municipal_officer or centre")
+        self._not_before_request(given_on, "given_on")
         self._guidance(given_by=given_by, given_on=given_on, guidance=guidance)
 
     @event(GuidanceGiven)
@@ -258,6 +274,7 @@ class Dispatch(Aggregate):
     def report_incident(self, *, incident_id: UUID, occurred_on: date, severity: str, account: dict) -> None:
         self._require("active", "suspended", "ended")
         _check_codes([severity], contracts.INCIDENT_SEVERITIES, "severity")
+        self._not_before_request(occurred_on, "occurred_on")
         self._incident(incident_id=incident_id, occurred_on=occurred_on, severity=severity, account=account)
 
     @event(IncidentReported)
@@ -268,6 +285,8 @@ class Dispatch(Aggregate):
         """`note` (free text about why) comes sealed; the reason is a code."""
         self._require("active")
         _check_codes([reason], contracts.SUSPENSION_REASONS, "reason")
+        if reason not in FROM_OTHER_SERVICES:
+            self._not_before_request(suspended_on, "suspended_on")
         self._suspended(reason=reason, note=note, suspended_on=suspended_on)
 
     @event(DispatchSuspended)
@@ -276,6 +295,7 @@ class Dispatch(Aggregate):
 
     def resume(self, *, resumed_on: date, supporter_problems: list[str]) -> None:
         self._require("suspended")
+        self._not_before_request(resumed_on, "resumed_on")
         if supporter_problems:
             raise DispatchNotReady(f"the supporter may not act: {', '.join(supporter_problems)}",
                                    missing=supporter_problems)
@@ -289,6 +309,7 @@ class Dispatch(Aggregate):
     def withdraw_subject_consent(self, *, withdrawn_on: date) -> None:
         if self.consent is None:
             raise ConsentMissing("there is no consent to withdraw")
+        self._not_before_request(withdrawn_on, "withdrawn_on")
         self._consent_withdrawn(consent_id=self.consent["consent_id"], withdrawn_on=withdrawn_on)
         self.end(reason="subject_consent_withdrawn", ended_on=withdrawn_on)
 
@@ -302,6 +323,8 @@ class Dispatch(Aggregate):
             raise InvalidDispatchInput(f"reason must be one of {contracts.END_REASONS}")
         if self.status == "ended":
             return False
+        if reason not in FROM_OTHER_SERVICES:
+            self._not_before_request(ended_on, "ended_on")
         self._ended(reason=reason, ended_on=ended_on, supporter_id=self.supporter_id,
                     cause_event_id=cause_event_id)
         return True
@@ -316,6 +339,8 @@ class Dispatch(Aggregate):
         self._require("ended")
         if basis not in ("retention_ended", "request_granted"):
             raise InvalidDispatchInput("basis must be retention_ended or request_granted")
+        if self.ended_on is not None and erased_on < self.ended_on:
+            raise DateOutOfOrder(f"erased_on ({erased_on}) is before the dispatch ended ({self.ended_on})")
         if self.erased:
             raise WrongDispatchStatus("the person's data in this dispatch was erased already")
         self._erased(erased_on=erased_on, basis=basis)
@@ -340,6 +365,13 @@ class Dispatch(Aggregate):
         if self.status not in statuses:
             raise WrongDispatchStatus(f"the dispatch is {self.status}; this needs {' or '.join(statuses)}",
                                       current_status=self.status)
+
+    def _not_before_request(self, on: date, what: str) -> None:
+        """Whatever a person records on a dispatch happens on or after the day it was requested
+        (issue 14: an end dated before the request was stored). What other services' events
+        cause (a registration that ended, a supporter's use suspended) is their fact, as dated."""
+        if on < self.requested_on:
+            raise DateOutOfOrder(f"{what} ({on}) is before the dispatch was requested ({self.requested_on})")
 
     def _require_supporter(self, supporter_id: UUID) -> None:
         if self.supporter_id != supporter_id:

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from libs.domain.errors import DateOutOfOrder
 from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
 from services.dispatch.tests.test_domain import _active, _requested
 
@@ -36,7 +37,27 @@ def test_retention_ends_three_years_after_the_dispatch_ended_and_never_earlier()
 
 
 def test_a_request_that_never_started_counts_from_its_end_too():
-    dispatch = _requested()
-    dispatch.end(reason="other", ended_on=date(2016, 2, 29))
-    assert not dispatch.retention_ended(date(2019, 2, 28), 3)
-    assert dispatch.retention_ended(date(2019, 3, 1), 3)
+    dispatch = _requested()  # on 2017-04-03
+    dispatch.end(reason="other", ended_on=date(2020, 2, 29))
+    assert not dispatch.retention_ended(date(2023, 2, 28), 3)
+    assert dispatch.retention_ended(date(2023, 3, 1), 3)
+
+
+def test_nothing_a_person_records_on_a_dispatch_precedes_its_request_but_registry_facts_keep_their_date():
+    """issue 14: an end dated before the request was stored."""
+    before = date(2017, 4, 2)  # the request was on 2017-04-03
+    for command in (lambda d: d.end(reason="other", ended_on=before),
+                    lambda d: d.end(reason="subject_requested_stop", ended_on=before),
+                    lambda d: d.give_guidance(given_by="centre", given_on=before, guidance=SEALED),
+                    lambda d: d.agree_plan(activities=["visit"], plan=SEALED, agreed_on=before)):
+        dispatch = _requested()
+        with pytest.raises(DateOutOfOrder):
+            command(dispatch)
+        assert dispatch.status == "requested"
+    dispatch, _ = _active()
+    with pytest.raises(DateOutOfOrder):
+        dispatch.suspend(reason="subject_condition", suspended_on=before)
+    # A registration that expired before the municipality learnt of it ends the dispatch as dated.
+    assert dispatch.end(reason="supporter_registration_expired", ended_on=before, cause_event_id="e1")
+    with pytest.raises(DateOutOfOrder):
+        dispatch.erase(erased_on=date(2017, 4, 1), basis="request_granted")

@@ -6,10 +6,11 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.domain import legal_bases
 from libs.domain.agencies import CATEGORIES
+from libs.platform.inputs import BirthDate, Day, Hours, Instant, Ordered
 
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]
@@ -21,7 +22,7 @@ Channel = Literal["phone", "visit", "email", "outreach", "other"]
 LgCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", max_length=6)]
 
 
-class _Strict(BaseModel):
+class _Strict(Ordered):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -53,7 +54,7 @@ class PersonalDetails(_Strict):
     name: str | None = Field(default=None, max_length=200)
     name_kana: str | None = Field(default=None, max_length=200)
     gender: str | None = Field(default=None, max_length=50)
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     address: str | None = Field(default=None, max_length=500)
     phone: str | None = Field(default=None, max_length=50)
     email: str | None = Field(default=None, max_length=200)
@@ -85,7 +86,7 @@ class CasePublic(BaseModel):
 class ConsultationCreate(_Strict):
     channel: Channel
     consulted_by: ClientKind = "person"
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     summary: str | None = Field(default=None, max_length=8000)
 
 
@@ -117,7 +118,7 @@ class SupporterRequestCreate(_Strict):
     preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                       Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]] = Field(
         default_factory=dict, description="codes only, never free text (no personal data on the bus)")
-    requested_on: date
+    requested_on: Day
 
 
 class SupporterRequestPublic(BaseModel):
@@ -128,14 +129,14 @@ class SupporterRequestPublic(BaseModel):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", max_length=5)]
 Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
                "medical_history"]
 
 
 class SatelliteTerm(_Strict):
-    starts_on: date
-    ends_on: date
+    ORDER = (("starts_on", "ends_on"),)
+    starts_on: Day
+    ends_on: Day
 
 
 class CentreProfile(_Strict):
@@ -143,7 +144,7 @@ class CentreProfile(_Strict):
     municipality: LgCode = Field(description="where the centre is")
     address: str = Field(min_length=1, max_length=500)
     phone: str = Field(min_length=1, max_length=50)
-    hours: dict[Weekday, tuple[HHMM, HHMM]] = Field(description='e.g. {"mon": ["09:00", "17:00"]}')
+    hours: dict[Weekday, Hours] = Field(description='e.g. {"mon": ["09:00", "17:00"]}')
     satellite_term: SatelliteTerm | None = None
 
 
@@ -156,7 +157,7 @@ class CentreStaffing(_Strict):
 
 
 class BackOfficeSupportCreate(_Strict):
-    given_on: date
+    given_on: Day
     recipient_kind: Literal["municipality", "agency"]
     recipient: str = Field(min_length=1, max_length=64, description="全国地方公共団体コード or agency id")
     kind: Literal["advice", "case_consultation", "training", "other"]
@@ -183,7 +184,7 @@ class AgencyPublic(BaseModel):
 
 class OutreachCreate(_Strict):
     staff_role: Literal["coordinator", "outreach_worker", "municipal_support_worker"]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     summary: str | None = Field(default=None, max_length=8000)
 
 
@@ -195,12 +196,12 @@ class ShareConsentCreate(_Strict):
     categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list,
                                                                                   max_length=len(CATEGORIES))
     items: list[Item] = Field(min_length=1, max_length=len(Item.__args__))
-    explained_on: date
+    explained_on: Day
     consent_text_version: str = Field(min_length=1, max_length=64)
 
 
 class DatedCreate(_Strict):
-    on: date
+    on: Day
 
 
 class LegalBasisCreate(_Strict):
@@ -220,7 +221,7 @@ class LegalBasisCreate(_Strict):
 class ShareCreate(_Strict):
     agency_id: UUID
     items: list[Item] = Field(min_length=1, max_length=len(Item.__args__))
-    on: date
+    on: Day
     purpose: Literal["referral", "coordination", "support_meeting", "other"] = Field(
         description="a code: the disclosure record travels on the bus, so no free text")
     legal_basis: LegalBasisCreate | None = Field(
@@ -231,31 +232,31 @@ class ReferralCreate(_Strict):
     agency_id: UUID
     items: list[Item] = Field(default_factory=list, max_length=len(Item.__args__),
                               description="what the agency receives with the referral")
-    referred_on: date
+    referred_on: Day
     legal_basis: LegalBasisCreate | None = Field(
         default=None, description="instead of the person's consent: the legal basis and its justification")
 
 
 class FollowUpCreate(_Strict):
-    followed_up_on: date
+    followed_up_on: Day
     note: str | None = Field(default=None, max_length=8000)
 
 
 class OutcomeCreate(_Strict):
     outcome: Literal["support_decided", "declined"]
-    on: date
+    on: Day
     reason: str | None = Field(default=None, max_length=4000)
 
 
 class MeetingCreate(_Strict):
-    held_on: date
+    held_on: Day
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
     note: str | None = Field(default=None, max_length=8000)
 
 
 class CloseCreate(_Strict):
     reason: Literal["support_decided", "resolved", "moved_away", "no_contact", "other"]
-    on: date
+    on: Day
 
 
 class TimelineEvent(BaseModel):
@@ -325,27 +326,27 @@ class DirectoryAgencies(BaseModel):
 
 class VoidCreate(_Strict):
     reason: Literal["duplicate_entry", "wrong_case", "not_a_consultation"]
-    on: date
+    on: Day
 
 
 class ErasureCreate(_Strict):
     basis: Literal["retention_ended", "request_granted"]
-    on: date
+    on: Day
 
 
 class CorrectionCreate(_Strict):
     personal_details: PersonalDetails
-    on: date
+    on: Day
 
 
 class RightsRequestCreate(_Strict):
     case_id: UUID
     kind: Literal["disclosure", "correction", "suspension", "erasure"]
-    received_on: date
+    received_on: Day
 
 
 class RightsAnswerCreate(_Strict):
-    answered_on: date
+    answered_on: Day
     outcome: Literal["granted", "partially_granted", "refused"]
 
 
@@ -374,6 +375,7 @@ Share = Annotated[str, Field(pattern=r"^[0-9]+/[0-9]+$", max_length=9)]
 
 
 class ProgrammeCreate(_Strict):
+    ORDER = (("starts_on", "ends_on"),)
     kind: ProgrammeKind
     name: str = Field(min_length=1, max_length=200)
     # Up to every municipality of the largest prefecture (北海道: 179).
@@ -381,8 +383,8 @@ class ProgrammeCreate(_Strict):
                                     description="other local governments running it jointly")
     activities: list[SupportActivity] = Field(default_factory=list, max_length=len(SupportActivity.__args__),
                                               description="サポート事業: the activities chosen")
-    starts_on: date
-    ends_on: date | None = Field(default=None, description="fixed-term kinds default to 2 years")
+    starts_on: Day
+    ends_on: Day | None = Field(default=None, description="fixed-term kinds default to 2 years")
     funding: dict[Funder, Share] = Field(
         description='e.g. {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}')
 
@@ -390,18 +392,18 @@ class ProgrammeCreate(_Strict):
 class ProgrammeChange(_Strict):
     activities: list[SupportActivity] = Field(default_factory=list, max_length=len(SupportActivity.__args__))
     funding: dict[Funder, Share]
-    changed_on: date
+    changed_on: Day
 
 
 class ProgrammeEnd(_Strict):
-    ended_on: date
+    ended_on: Day
     handed_over_to: LgCode | None = None
 
 
 class GroupActivityCreate(_Strict):
     kind: Literal["family_class", "peer_meeting", "family_meeting", "public_lecture", "leaflet", "staff_training",
                   "network_meeting"]
-    held_on: date
+    held_on: Day
     participants: int = Field(ge=0, le=100_000)
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
@@ -428,11 +430,11 @@ class PlaceCreate(_Strict):
     operator: str = Field(min_length=1, max_length=200)
     municipality: LgCode
     address: str = Field(min_length=1, max_length=500)
-    schedule: dict[Weekday, tuple[HHMM, HHMM]]
+    schedule: dict[Weekday, Hours]
 
 
 class PlaceSessionCreate(_Strict):
-    held_on: date
+    held_on: Day
     participants: int = Field(ge=0, le=10_000)
     # A place's session, not a lecture hall: 300 linked participants is far beyond any seen.
     registered_participants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
@@ -442,7 +444,7 @@ class PlaceSessionCreate(_Strict):
 
 
 class PlaceClosure(_Strict):
-    closed_on: date
+    closed_on: Day
 
 
 class PlacePublic(BaseModel):
@@ -475,7 +477,7 @@ BackupKind = Literal["advice", "case_consultation", "staff_dispatched", "startup
 class BackupCreate(_Strict):
     municipality: LgCode = Field(description="the municipality backed up (inside the prefecture)")
     kind: BackupKind = Field(description="助言 / 事例相談 / 職員の派遣 / 立ち上げ支援 / 研修 / 情報提供")
-    given_on: date
+    given_on: Day
     centre_id: UUID | None = Field(default=None, description="the prefecture's centre that gave it, if one did")
     programme_id: UUID | None = Field(default=None, description="the municipality's programme it concerns")
     staff_role: Literal["coordinator", "outreach_worker", "municipal_support_worker"] | None = Field(

@@ -271,8 +271,11 @@ class Case(Aggregate):
         return self.referrals[str(referral_id)]
 
     def follow_up(self, *, referral_id: UUID, followed_up_on: date, note: dict | None) -> None:
-        if self._referral(referral_id)["closed"]:
+        referral = self._referral(referral_id)
+        if referral["closed"]:
             raise WrongCaseStatus("the referral is closed")
+        if followed_up_on < referral["referred_on"]:
+            raise InvalidReferral("a follow-up cannot precede the referral")
         self._followed_up(referral_id=referral_id, followed_up_on=followed_up_on, note=note)
 
     @event(ReferralFollowedUp)
@@ -301,8 +304,11 @@ class Case(Aggregate):
         self.referrals[str(referral_id)]["outcome"] = "declined"
 
     def close_referral(self, *, referral_id: UUID, closed_on: date) -> None:
-        if self._referral(referral_id)["closed"]:
+        referral = self._referral(referral_id)
+        if referral["closed"]:
             raise WrongCaseStatus("the referral is closed already")
+        if closed_on < referral["referred_on"]:
+            raise InvalidReferral("a referral cannot close before it was made")
         self._referral_closed(referral_id=referral_id, closed_on=closed_on)
 
     @event(ReferralClosed)

@@ -8,12 +8,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.platform.inputs import BirthDate, Day, Ordered
+
 CourseKind = Literal["initial", "continuing"]
 Status = Literal["applied", "registered", "refused", "expired", "withdrawn", "revoked"]
 RosterItem = Literal["registration_number", "term", "name", "gender", "birth_date", "address", "contact"]
 
 
-class _Strict(BaseModel):
+class _Strict(Ordered):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -29,10 +31,11 @@ class RegistrarPublic(RegistrarSettings):
 
 
 class CourseCreate(_Strict):
+    ORDER = (("starts_on", "ends_on"),)
     kind: CourseKind
     title: str = Field(min_length=1, max_length=200)
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     venue: str = Field(default="", max_length=200)
 
 
@@ -56,7 +59,7 @@ class Trainee(_Strict):
 
 
 class AttendanceCreate(_Strict):
-    attended_on: date
+    attended_on: Day
     trainee: Trainee | None = Field(default=None, description="養成研修: the trainee (参加申込書)")
     supporter_id: UUID | None = Field(default=None, description="継続研修: the registered supporter")
 
@@ -69,7 +72,7 @@ class AttendancePublic(BaseModel):
 
 class CompletionCreate(_Strict):
     trainee_id: UUID
-    completed_on: date
+    completed_on: Day
 
 
 class CompletionPublic(BaseModel):
@@ -84,7 +87,7 @@ class Applicant(_Strict):
     furigana: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
     gender: Literal["male", "female", "other", "unspecified"]
-    birth_date: date
+    birth_date: BirthDate
     postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$", max_length=8)
     address: str = Field(min_length=1, max_length=500)
     phone: str | None = Field(default=None, max_length=50)
@@ -104,34 +107,34 @@ class ConsentForm(_Strict):
     no_discrediting_conduct: bool
     continuing_training: bool
     consent_text_version: str = Field(min_length=1, max_length=64)
-    signed_on: date
+    signed_on: Day
 
 
 class RegistrationCreate(_Strict):
     certificate_number: str = Field(min_length=1, max_length=32, description="修了番号")
-    applied_on: date
+    applied_on: Day
     applicant: Applicant
     consent: ConsentForm
 
 
 class ScreeningCreate(_Strict):
     kind: Literal["lecture", "interview"]
-    held_on: date
+    held_on: Day
     note: str | None = Field(default=None, max_length=4000)
 
 
 class ApprovalCreate(_Strict):
-    issued_on: date
+    issued_on: Day
     term_years: int | None = Field(default=None, ge=1, le=10)
 
 
 class RefusalCreate(_Strict):
-    refused_on: date
+    refused_on: Day
     reason: str = Field(min_length=1, max_length=4000)
 
 
 class DetailsChange(_Strict):
-    changed_on: date
+    changed_on: Day
     furigana: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=200)
     postal_code: str | None = Field(default=None, pattern=r"^[0-9]{3}-?[0-9]{4}$", max_length=8)
@@ -144,28 +147,28 @@ class DetailsChange(_Strict):
 
 
 class RenewalCreate(_Strict):
-    issued_on: date
+    issued_on: Day
     term_years: int | None = Field(default=None, ge=1, le=10)
     consent: ConsentForm
 
 
 class ConsentWithdrawalCreate(_Strict):
-    withdrawn_on: date
+    withdrawn_on: Day
 
 
 class WithdrawalCreate(_Strict):
-    withdrawn_on: date
+    withdrawn_on: Day
     reason: str = Field(min_length=1, max_length=4000, description="理由等を確認 (第15条2)")
 
 
 class InquiryCreate(_Strict):
     kind: Literal["investigation", "interview"]
-    held_on: date
+    held_on: Day
     findings: str = Field(min_length=1, max_length=8000)
 
 
 class RevocationCreate(_Strict):
-    revoked_on: date
+    revoked_on: Day
     grounds: str = Field(min_length=1, max_length=8000)
 
 
@@ -217,7 +220,7 @@ class HistoryPublic(BaseModel):
 class RosterCreate(_Strict):
     municipality: str = Field(pattern=r"^[0-9]{6}$", max_length=6,
                               description="全国地方公共団体コード of the recipient")
-    provided_on: date
+    provided_on: Day
     items: list[RosterItem] = Field(default_factory=lambda: list(RosterItem.__args__), min_length=1,
                                     max_length=len(RosterItem.__args__))
     # One entry is ~170 bytes of the RosterProvided event: 1,000 stay far under the event limit.
@@ -277,9 +280,9 @@ class RegistrationCard(BaseModel):
 
 
 class DatedCreate(_Strict):
-    on: date
+    on: Day
 
 
 class ErasureCreate(_Strict):
     basis: Literal["retention_ended", "request_granted"]
-    on: date
+    on: Day

@@ -143,6 +143,7 @@ class Supporter(Aggregate):
 
     def refuse(self, *, refused_on: date, reason: dict | None) -> None:
         self._require("applied")
+        self._not_before_application(refused_on, "refused_on")
         self._refused(refused_on=refused_on, reason=reason)
 
     @event(RegistrationRefused)
@@ -209,6 +210,7 @@ class Supporter(Aggregate):
     def withdraw_consent(self, *, withdrawn_on: date) -> None:
         if not self.consent_active:
             raise WrongStatus("the consent was already withdrawn")
+        self._not_before_application(withdrawn_on, "withdrawn_on")
         self._consent_withdrawn(consent_id=self.consent_id, withdrawn_on=withdrawn_on)
 
     @event(RegistrationConsentWithdrawn)
@@ -217,6 +219,7 @@ class Supporter(Aggregate):
 
     def withdraw(self, *, withdrawn_on: date, reason: dict | None) -> None:
         self._require("applied", "registered", "expired")
+        self._not_before_application(withdrawn_on, "withdrawn_on")
         self._withdrawn(withdrawn_on=withdrawn_on, reason=reason,
                         confidentiality_duty=contracts.CONFIDENTIALITY_NOTE)
 
@@ -229,6 +232,7 @@ class Supporter(Aggregate):
         self._require("registered", "expired")
         if kind not in ("investigation", "interview"):
             raise InvalidInput("kind must be investigation or interview")
+        self._not_before_application(held_on, "held_on")
         self._inquiry(kind=kind, held_on=held_on, findings=findings)
 
     @event(RevocationInquiryRecorded)
@@ -241,6 +245,7 @@ class Supporter(Aggregate):
         if missing:
             raise RevocationNotPrepared(f"record the {' and the '.join(sorted(missing))} first",
                                         missing=sorted(missing))
+        self._not_before_application(revoked_on, "revoked_on")
         self._revoked(revoked_on=revoked_on, grounds=grounds,
                       confidentiality_duty=contracts.CONFIDENTIALITY_NOTE)
 
@@ -248,6 +253,11 @@ class Supporter(Aggregate):
     def _revoked(self, revoked_on: date, grounds: dict, confidentiality_duty: str) -> None:
         self.status = "revoked"
         self.ended_on = revoked_on
+
+    def _not_before_application(self, on: date, what: str) -> None:
+        """A decision or an ending of a registration comes on or after its application (issue 14)."""
+        if on < self.applied_on:
+            raise InvalidDates(f"{what} ({on}) is before the application ({self.applied_on})")
 
     # -- rights of the person ------------------------------------------------------------------
     def suspend_use(self, *, suspended_on: date) -> None:

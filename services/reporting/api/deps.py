@@ -4,18 +4,18 @@ read models' state (never an answer from half a replay)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 
 from libs.platform.deps import RuntimeDep
 from libs.platform.rebuilds import ProjectionReplaying, ReplayState
+from libs.platform.inputs import When
 from services.reporting.projections import ReportingProjection
 
 FiscalYear = Annotated[int, Query(ge=2009, le=2100,
                                   description="fiscal year (April–March), e.g. 2016 = 平成28年度")]
-AsOf = Annotated[datetime | None, Query(
+AsOf = Annotated[When | None, Query(
     description="the report as it stood then: counts only events recorded at or before this "
                 "ISO 8601 instant (with its UTC offset, e.g. 2017-04-30T23:59:59+09:00)")]
 POSITIONS_HEADER = "Tsunagu-Stream-Positions"

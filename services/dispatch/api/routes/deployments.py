@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.application import new_id
+from libs.platform.inputs import Cursor
 from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
@@ -47,7 +48,7 @@ def deploy_supporter(body: DeploymentCreate, actor: PrincipalDep, app: DispatchD
 
 @router.get("/deployments", response_model=DeploymentsPublic)
 def get_deployments(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep, status: DeploymentStatus | None = None,
-                    target_id: UUID | None = None, cursor: str | None = None,
+                    target_id: UUID | None = None, cursor: Cursor = None,
                     limit: int = Query(default=50, ge=1, le=500)) -> DeploymentsPublic:
     """The municipality's deployments; for a supporter, their own."""
     runtime.catch_up()

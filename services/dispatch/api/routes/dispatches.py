@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from libs.platform.application import new_id
 from libs.platform.receipts import consent_receipt
 from libs.platform.records import consents_of
+from libs.platform.inputs import Cursor
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
@@ -83,7 +84,7 @@ def request_dispatch(body: DispatchCreate, actor: PrincipalDep, app: DispatchDep
 
 @router.get("/dispatches", response_model=DispatchesPublic)
 def get_dispatches(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep, status: Status | None = None,
-                   cursor: str | None = None, limit: int = Query(default=50, ge=1, le=500)) -> DispatchesPublic:
+                   cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> DispatchesPublic:
     tenant = app.officer_tenant(actor)
     runtime.catch_up()
     rows = list_dispatches(runtime.engine, tenant, status=status, after=cursor, limit=limit)

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from libs.platform.inputs import Cursor
 from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import BackupCreate, BackupKind, BackupPublic, BackupsPublic
@@ -36,7 +37,7 @@ def give_backup(body: BackupCreate, actor: PrincipalDep, app: IntakeDep, respons
 
 @router.get("/backups", response_model=BackupsPublic)
 def list_backups(actor: PrincipalDep, app: IntakeDep, runtime: RuntimeDep, kind: BackupKind | None = None,
-                 cursor: str | None = None, limit: int = Query(default=50, ge=1, le=500)) -> BackupsPublic:
+                 cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> BackupsPublic:
     """For a prefecture officer what it gave; for a municipal officer what it received."""
     scope = app.backup_scope(actor)
     runtime.catch_up()

@@ -16,7 +16,7 @@ from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres, Dir
 from services.intake.queries import directory_agencies, directory_centres, directory_places
 
 router = APIRouter(prefix="/public/v1", tags=["public directory"])
-CODE = Query(default=None, pattern=r"^[0-9]{6}$")
+CODE = Query(default=None, pattern=r"^[0-9]{6}$", max_length=6)
 
 
 def _etag(runtime, request: Request) -> str:  # noqa: ANN001
@@ -46,7 +46,7 @@ def public_centres(request: Request, response: Response, runtime: RuntimeDep,
 
 
 @router.get("/agencies", response_model=DirectoryAgencies, responses={304: {"description": "not modified"}})
-def public_agencies(request: Request, response: Response, runtime: RuntimeDep, category: str | None = None,
+def public_agencies(request: Request, response: Response, runtime: RuntimeDep, category: str | None = Query(default=None, max_length=64),
                     municipality: str | None = CODE) -> DirectoryAgencies | Response:
     """関係機関 by the ministry's category (libs/domain/agencies)."""
     etag = _etag(runtime, request)

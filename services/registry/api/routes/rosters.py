@@ -41,7 +41,7 @@ def provide_roster(body: RosterCreate, actor: PrincipalDep, app: RegistryDep, ru
 
 @router.get("/roster", response_model=RosterReceived)
 def roster_of_municipality(actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep,
-                           municipality: str = Query(pattern=r"^[0-9]{6}$")) -> RosterReceived:
+                           municipality: str = Query(pattern=r"^[0-9]{6}$", max_length=6)) -> RosterReceived:
     """What a municipality has received: its own officers see the provided items of supporters
     who are still current; the registrar's officers see what they provided to it."""
     validate_lg_code(municipality)

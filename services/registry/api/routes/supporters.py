@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.receipts import consent_receipt
 from libs.platform.records import consent_record
+from libs.platform.inputs import Cursor, Day
 from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
@@ -78,8 +78,8 @@ def apply_for_registration(body: RegistrationCreate, actor: PrincipalDep, app: R
 
 @router.get("/supporters", response_model=SupportersPublic)
 def search(actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep, status: Status | None = None,
-           term_ends_before: date | None = Query(default=None, description="e.g. who expires in the next 60 days"),
-           cursor: str | None = None, limit: int = Query(default=50, ge=1, le=500)) -> SupportersPublic:
+           term_ends_before: Day | None = Query(default=None, description="e.g. who expires in the next 60 days"),
+           cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> SupportersPublic:
     runtime.catch_up()
     rows = search_supporters(runtime.engine, app.officer_tenant(actor), status=status,
                              term_ends_before=term_ends_before, after=cursor, limit=limit)

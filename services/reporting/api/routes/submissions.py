@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from libs.domain.errors import NotFound
 from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.inputs import MAX_PARAMETER_CHARS
 from services.reporting.api.deps import REPLAYING, FiscalYear, SettledDep
 from services.reporting.queries import (
     centres_report,
@@ -22,6 +25,7 @@ router = APIRouter(prefix="/v1/reports", tags=["submissions"])
 REPORTS = {"consultations": consultation_report, "referrals": referral_report, "outcome": outcome_report,
            "centres": centres_report, "supporters": supporters_report, "dispatch": dispatch_report}
 SUBMITTERS = ("prefecture_officer", "municipal_officer", "ministry")
+ReportName = Annotated[str, Path(max_length=MAX_PARAMETER_CHARS, description=f"one of {', '.join(REPORTS)}")]
 
 
 class Change(BaseModel):
@@ -52,7 +56,8 @@ def _report(name: str):  # noqa: ANN202
 
 
 @router.post("/{report}/submissions", status_code=201, response_model=Submission, responses=REPLAYING)
-def submit_report(report: str, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep, fy: FiscalYear) -> dict:
+def submit_report(report: ReportName, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep,
+                  fy: FiscalYear) -> dict:
     """Record the table as it stands now as submitted for that year (by the caller's org)."""
     actor.require(*SUBMITTERS)
     body = _report(report)(runtime.engine, actor, fy)
@@ -62,7 +67,7 @@ def submit_report(report: str, actor: PrincipalDep, runtime: RuntimeDep, settled
 
 
 @router.get("/{report}/submissions", response_model=Submissions, responses=REPLAYING)
-def list_submissions(report: str, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep,
+def list_submissions(report: ReportName, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep,
                      fy: FiscalYear) -> Submissions:
     """Each submission with whether the year's table changed since (late or corrected facts)."""
     actor.require(*SUBMITTERS)

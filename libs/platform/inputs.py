@@ -1,0 +1,88 @@
+"""Bounds of what a request may say, shared by the schemas and parameters of every service
+(issue 14: dates from year 0081 to 9847 were stored; `after=9223372036854775808` gave a 500).
+
+- Every date and time of a request lies in the window EARLIEST..LATEST (1900-01-01 to
+  2100-12-31: a birth date of someone alive to a term ending far ahead); a birth date is not in
+  the future. The window is in the OpenAPI documents as `formatMinimum`/`formatMaximum`.
+- Pairs of dates in one request come in order (`ends_on` not before `starts_on`): a schema names
+  them in ORDER; hours of a day open before they close.
+- Every integer parameter has a maximum; positions in a log go up to MAX_POSITION.
+A date that a request gives relative to what is stored (a dispatch's end before its request) is
+the domain's to check (libs/domain/errors.DateOutOfOrder).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, ClassVar
+
+from fastapi import Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2100, 12, 31)
+# The largest integer every JSON client reads exactly (2^53 - 1), far beyond any log's length and
+# below SQL's BIGINT, whose overflow was the 500.
+MAX_POSITION = 2**53 - 1
+WINDOW = {"formatMinimum": EARLIEST.isoformat(), "formatMaximum": LATEST.isoformat()}
+INSTANT_WINDOW = {"formatMinimum": f"{EARLIEST.isoformat()}T00:00:00Z",
+                  "formatMaximum": f"{LATEST.isoformat()}T23:59:59Z"}
+
+
+def _in_window(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"a date between {EARLIEST} and {LATEST} is expected")
+    return value
+
+
+def _instant_in_window(value: datetime) -> datetime:
+    _in_window(value.astimezone(UTC).date())
+    return value
+
+
+def _when_in_window(value: datetime) -> datetime:
+    _in_window((value.astimezone(UTC) if value.tzinfo else value).date())
+    return value
+
+
+def _born(value: date) -> date:
+    # One day of slack: it is already tomorrow east of the server.
+    if value > date.today() + timedelta(days=1):
+        raise ValueError("a birth date is not in the future")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_in_window), Field(json_schema_extra=WINDOW)]
+Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_window), Field(json_schema_extra=INSTANT_WINDOW)]
+BirthDate = Annotated[Day, AfterValidator(_born)]
+# A query's instant, with or without its offset (the route decides what a naive one means).
+When = Annotated[datetime, AfterValidator(_when_in_window), Field(json_schema_extra=INSTANT_WINDOW)]
+# Free-text query and path values (ids, codes, cursors): bounded like every string of a request.
+MAX_PARAMETER_CHARS = 200
+# The opaque cursor of a paged list (`?cursor=` from the previous page's next_cursor).
+Cursor = Annotated[str | None, Query(max_length=MAX_PARAMETER_CHARS)]
+
+
+def _opens_before_closing(hours: tuple[str, str]) -> tuple[str, str]:
+    if hours[0] >= hours[1]:
+        raise ValueError("the hours close after they open (HH:MM, HH:MM)")
+    return hours
+
+
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", max_length=5)]
+Hours = Annotated[tuple[HHMM, HHMM], AfterValidator(_opens_before_closing)]
+
+
+class Ordered(BaseModel):
+    """A request schema whose dates come in order: ORDER lists (earlier, later) field names; a
+    later one that is set is not before its earlier one (HH:MM times compare as text)."""
+
+    ORDER: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Ordered:
+        for earlier, later in self.ORDER:
+            first, second = getattr(self, earlier), getattr(self, later)
+            if first is not None and second is not None and second < first:
+                raise ValueError(f"{later} is before {earlier}")
+        return self
