@@ -10,8 +10,7 @@ import secrets
 import time
 from pathlib import Path
 
-from libs.platform.natsserver import free_port
-from soak.processes import NatsNode
+from soak.processes import NatsNode, free_port
 
 LOCAL = Path(__file__).resolve().parent.parent / "deploy" / "nats" / "local"
 USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,23 @@ from pathlib import Path
 import httpx
 
 from libs.platform.natsserver import binary
+from libs.platform.natsserver import free_port as probe_port
+
+
+_given: set[int] = set()
+_given_lock = threading.Lock()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on, never the same twice in this process: the kernel may hand
+    out a port again once the probe socket is closed, and a soak picks twenty before binding any
+    (a service and nats-server were once given the same one)."""
+    with _given_lock:
+        while True:
+            port = probe_port()
+            if port not in _given:
+                _given.add(port)
+                return port
 
 
 def answers(port: int, timeout: float = 0.2) -> bool:

@@ -15,10 +15,9 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from libs.platform.auth import mint_token
-from libs.platform.natsserver import free_port
 from soak.nats import LocalCluster, SingleNats
 from soak.positions import behind
-from soak.processes import ServiceProcess
+from soak.processes import ServiceProcess, free_port
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -96,7 +95,14 @@ class System:
         for service in self.services.values():
             service.start()
         for service in self.services.values():
-            service.wait_healthy()
+            try:
+                service.wait_healthy()
+            except RuntimeError:
+                if "address already in use" not in service.log_tail():
+                    raise
+                service.port = free_port()  # taken by another process since we probed it: once more
+                service.start()
+                service.wait_healthy()
 
     def start_soon(self) -> None:
         """Start in a thread: the next phase's system while this one runs (the CI size)."""
