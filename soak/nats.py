@@ -16,7 +16,21 @@ LOCAL = Path(__file__).resolve().parent.parent / "deploy" / "nats" / "local"
 USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")
 
 
-class SingleNats:
+class _Nodes:
+    """Start and stop of the nodes, the same for one node and for the cluster."""
+
+    nodes: dict[int, NatsNode]
+
+    def start(self) -> None:
+        for node in self.nodes.values():
+            node.start()
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+
+
+class SingleNats(_Nodes):
     """One node, no accounts: every service connects to the same URL."""
 
     replicas = 1
@@ -27,13 +41,6 @@ class SingleNats:
         self.nodes = {1: NatsNode("nats-1", ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
                                   port, free_port(), store)}
 
-    def start(self) -> None:
-        for node in self.nodes.values():
-            node.start()
-
-    def stop(self) -> None:
-        for node in self.nodes.values():
-            node.stop()
 
     def url_for(self, user: str) -> str:
         return f"nats://127.0.0.1:{self.nodes[1].port}"
@@ -45,7 +52,7 @@ class SingleNats:
         _wait_js(self.nodes.values(), timeout)
 
 
-class LocalCluster:
+class LocalCluster(_Nodes):
     """deploy/nats/local/node-{1,2,3}.conf as committed, on free ports, each node its own store."""
 
     replicas = 3
@@ -70,13 +77,6 @@ class LocalCluster:
             self.nodes[n] = NatsNode(f"node-{n}", ["-c", str(path)], int(mapping[str(14220 + n)]), free_port(),
                                      store, {**env, "NATS_STORE_DIR": str(store)})
 
-    def start(self) -> None:
-        for node in self.nodes.values():
-            node.start()
-
-    def stop(self) -> None:
-        for node in self.nodes.values():
-            node.stop()
 
     def url_for(self, user: str) -> str:
         """Every node's URL with the user's credentials: a client fails over by itself."""
