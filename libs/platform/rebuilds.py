@@ -127,6 +127,15 @@ class RebuildableProjection(SqlProjection):
                 self.rebuilds.c.projection == self.name, self.rebuilds.c.generation == generation,
                 self.rebuilds.c.finished_at.is_(None)).values(finished_at=datetime.now(UTC)))
 
+    def settled_state(self) -> ReplayState:
+        """The replay state, with a replay that has reached every target recorded as finished first
+        (so "done" always comes with its `finished_at`, whoever looks first: the job or a reader)."""
+        state = self.replay_state()
+        if state.started_at is not None and state.finished_at is None and not state.replaying:
+            self.finish(state.generation)
+            state = self.replay_state()
+        return state
+
     def replay_state(self) -> ReplayState:
         with self.engine.connect() as conn:
             row = conn.execute(self._row()).one()
@@ -229,7 +238,7 @@ async def watch_replay(runtime: Any, projection: RebuildableProjection) -> None:
         log.info("%s replays its streams up to %s", projection.name, ends)
         state = await asyncio.to_thread(projection.replay_state)
     if state.started_at is not None and state.finished_at is None and not state.replaying:
-        await asyncio.to_thread(projection.finish, state.generation)
+        state = await asyncio.to_thread(projection.settled_state)
         log.info("%s replayed its streams up to %s", projection.name, state.targets)
     for consumer in consumers:
         target = (state.targets or {}).get(consumer.spec.name, 0)

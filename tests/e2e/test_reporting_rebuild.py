@@ -115,7 +115,9 @@ def test_an_operator_rebuilds_reporting_online_and_sees_the_replay_until_it_is_w
         done = eventually(lambda: (p := operator.get("/v1/ops/rebuild").json())["state"] == "done" and p)
         intake_progress = next(s for s in done["streams"] if s["stream"] == "INTAKE")
         assert intake_progress["position"] >= intake_progress["target"] > 0 and done["finished_at"]
-        assert not [loop for loop in operator.get("/readyz").json()["checks"]["loops"] if loop.get("replaying")]
+        # /readyz shows what the replay job last saw (every 0.5 s): wait for it
+        eventually(lambda: not [loop for loop in operator.get("/readyz").json()["checks"]["loops"]
+                                if loop.get("replaying")])
 
 
 def test_rebuilt_reports_equal_the_live_ones_and_as_of_shows_the_past(nats_server, start_service):

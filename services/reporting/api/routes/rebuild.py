@@ -44,4 +44,4 @@ def rebuild_read_models(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
 def get_rebuild(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
     """The last rebuild (or replay after a start on empty read models) and its progress per stream."""
     actor.require("operator")
-    return runtime.state["projection"].replay_state().public()
+    return runtime.state["projection"].settled_state().public()
