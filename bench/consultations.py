@@ -29,9 +29,9 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
-from libs.platform.auth import mint_token
-from libs.platform.db import make_engine
-from libs.platform.natsserver import EmbeddedNats, free_port
+from libs.platform.web.auth import mint_token
+from libs.platform.store.db import make_engine
+from libs.platform.tools.natsserver import EmbeddedNats, free_port
 from libs.platform.settings import Settings
 from services.intake.api.schemas import ConsultationCreate
 from services.intake.bootstrap import create_app as create_intake_app

@@ -28,12 +28,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from libs.domain.contracts import event_id
-from libs.platform.bus import Bus
-from libs.platform.cloudevents import Envelope, nats_subject
-from libs.platform.consumer import ConsumerRunner
-from libs.platform.db import make_engine
-from libs.platform.natsserver import EmbeddedNats
-from libs.platform.streams import STREAMS
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import Envelope, nats_subject
+from libs.platform.messaging.consumer import ConsumerRunner
+from libs.platform.store.db import make_engine
+from libs.platform.tools.natsserver import EmbeddedNats
+from libs.platform.messaging.streams import STREAMS
 from services.reporting.projections import ReportingProjection
 from tests.harness import Database
 

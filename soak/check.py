@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from libs.platform.replay import read_stream
+from libs.platform.messaging.replay import read_stream
 from soak.commands import Ledger
 
 Item = tuple[str, str, str]  # (problem, kind, identity)

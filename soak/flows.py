@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import httpx
 
-from libs.platform.application import new_id
+from libs.platform.store.application import new_id
 from soak.commands import Command, Ledger, constant, identity, send
 
 PREFECTURES = ("130001", "270008")  # 東京都, 大阪府: a centre each

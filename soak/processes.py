@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from libs.platform.natsserver import binary
-from libs.platform.natsserver import free_port as probe_port
+from libs.platform.tools.natsserver import binary
+from libs.platform.tools.natsserver import free_port as probe_port
 
 
 _given: set[int] = set()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from libs.platform.auth import mint_token
+from libs.platform.web.auth import mint_token
 from soak.nats import LocalCluster, SingleNats
 from soak.positions import behind
 from soak.processes import ServiceProcess, free_port

@@ -17,9 +17,9 @@ import httpx
 import uvicorn
 from sqlalchemy import create_engine, text
 
-from libs.platform.auth import mint_token
-from libs.platform.edge import UVICORN_OPTIONS
-from libs.platform.service import Runtime
+from libs.platform.web.auth import mint_token
+from libs.platform.web.edge import UVICORN_OPTIONS
+from libs.platform.runtime import Runtime
 from libs.platform.settings import Settings
 
 JWT_SECRET = "test-only-secret-" + "x" * 32
@@ -206,7 +206,7 @@ def log_positions(service: ServiceServer) -> list[int]:
 def assert_stream_is_the_log_once(service: ServiceServer, nats_url: str) -> list[Any]:
     """The service's stream holds each event of its log once, in log order, at its log position
     (gaps and all), and the hash chain links every published event to the one before."""
-    from libs.platform.cloudevents import GENESIS, Envelope
+    from libs.platform.messaging.cloudevents import GENESIS, Envelope
 
     messages = published(service, nats_url)
     envelopes = [Envelope.from_json(m.data) for m in messages]
@@ -224,9 +224,9 @@ def check_published_messages(nats_url: str) -> int:
     import jsonschema
     import nats.js.errors
 
-    from libs.platform.asyncapi import asyncapi_document
-    from libs.platform.cloudevents import Envelope, nats_subject
-    from libs.platform.streams import STREAMS
+    from libs.platform.tools.asyncapi import asyncapi_document
+    from libs.platform.messaging.cloudevents import Envelope, nats_subject
+    from libs.platform.messaging.streams import STREAMS
 
     components = asyncapi_document()["components"]
     checked = 0
@@ -256,8 +256,8 @@ def _check_checkpoints(nats_url: str, components: dict) -> int:
     import jsonschema
     import nats.js.errors
 
-    from libs.platform.streams import AUDIT_STREAM
-    from libs.platform.witness import checkpoint_msg_id, checkpoint_subject
+    from libs.platform.messaging.streams import AUDIT_STREAM
+    from libs.platform.audit.witness import checkpoint_msg_id, checkpoint_subject
 
     try:
         messages = stream_messages(nats_url, AUDIT_STREAM.name)
@@ -276,8 +276,8 @@ def stored_applications(tmp_path: Path, service: str, app_class: type) -> Iterat
     """A real database of one service (a SQLite file, or a PostgreSQL schema) without a running
     service: yields its engine and a function that opens an application on it (call it again for
     a fresh one, e.g. after rewriting stored events); everything is released and dropped after."""
-    from libs.platform.db import eventsourcing_env, make_engine
-    from libs.platform.sealing import Sealer
+    from libs.platform.store.db import eventsourcing_env, make_engine
+    from libs.platform.privacy.sealing import Sealer
 
     database = Database(tmp_path)
     settings = database.settings(service, "nats://127.0.0.1:1")

@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from libs.platform.secrets_check import key_problems, secret_problems, url_password_problems
+from libs.platform.secrets_check import (
+    key_problems,
+    secret_problems,
+    url_password_problems,
+)
 
 PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
 
@@ -78,7 +82,7 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     token_max_lifetime_seconds: int = DEFAULT_TOKEN_MAX_LIFETIME
-    # The web edge (libs/platform/edge.py): 0 turns a limit off.
+    # The web edge (libs/platform/web/edge.py): 0 turns a limit off.
     rate_per_address: int = DEFAULT_RATE_PER_ADDRESS
     rate_per_principal: int = DEFAULT_RATE_PER_PRINCIPAL
     rate_auth_failures: int = DEFAULT_RATE_AUTH_FAILURES

@@ -16,8 +16,8 @@ from libs.domain.codes import validate_lg_code
 from libs.domain.contracts import derived_id
 from libs.domain.errors import VersionMismatch
 from libs.domain.fiscal import JST
-from libs.platform.application import ServiceApplication, new_id
-from libs.platform.auth import NotAllowed, Principal
+from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.web.auth import NotAllowed, Principal
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import (

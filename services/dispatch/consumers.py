@@ -17,11 +17,11 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from libs.platform.cloudevents import Envelope
-from libs.platform.consumer import Handler
-from libs.platform.process import ProcessHandler
-from libs.platform.service import Runtime
-from libs.platform.streams import STREAMS, StreamSpec
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.consumer import Handler
+from libs.platform.messaging.process import ProcessHandler
+from libs.platform.runtime import Runtime
+from libs.platform.messaging.streams import STREAMS, StreamSpec
 from services.dispatch.application import DispatchApplication, dispatch_id_for_intake_request
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch

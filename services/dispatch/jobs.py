@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlalchemy import and_, select
 
 from libs.domain.fiscal import JST
-from libs.platform.service import Runtime
+from libs.platform.runtime import Runtime
 from services.dispatch.consumers import DEPLOYMENT_END, ENDINGS
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch

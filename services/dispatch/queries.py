@@ -7,7 +7,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, and_, or_, select
 
-from libs.platform.sealing import key_still_held
+from libs.platform.privacy.sealing import key_still_held
 
 from services.dispatch.projections import deployments, dispatches, roster, targets, tasks
 

@@ -16,8 +16,8 @@ from uuid import UUID, uuid4
 from libs.domain.codes import is_prefecture, prefecture_of, validate_lg_code
 from libs.domain.errors import VersionMismatch
 from libs.domain.legal_bases import check_legal_basis
-from libs.platform.application import ServiceApplication, new_id
-from libs.platform.auth import NotAllowed, Principal
+from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.domain.agency import Agency
 from services.intake.domain.backup import Backup
 from services.intake.domain.case import Case

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from libs.platform.consumer import Handler
-from libs.platform.service import Runtime
+from libs.platform.messaging.consumer import Handler
+from libs.platform.runtime import Runtime
 from services.intake.projections import IntakeReadModel
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from libs.domain.fiscal import JST
-from libs.platform.service import Runtime
+from libs.platform.runtime import Runtime
 from services.intake.domain.case import Case
 from services.intake.queries import retention_candidates
 

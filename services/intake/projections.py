@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Column, Connection, Date, DateTime, Integer, MetaData, String, Table
 
 from libs.domain.fiscal import fiscal_year
-from libs.platform.cloudevents import Envelope
-from libs.platform.projection import SqlProjection
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.readmodels.projection import SqlProjection
 
 metadata = MetaData()
 centres = Table(

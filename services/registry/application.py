@@ -15,8 +15,8 @@ from uuid import UUID, uuid4
 from libs.domain.codes import validate_lg_code
 from libs.domain.errors import InvalidInput, VersionMismatch
 from libs.domain.fiscal import JST
-from libs.platform.application import ServiceApplication, new_id
-from libs.platform.auth import NotAllowed, Principal
+from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.web.auth import NotAllowed, Principal
 from services.registry.domain.course import TrainingCourse
 from services.registry.domain.errors import (
     AlreadyApplied,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.platform.db import eventsourcing_env
-from libs.platform.service import Runtime, ServiceSpec, create_service_app
+from libs.platform.store.db import eventsourcing_env
+from libs.platform.runtime import Runtime, ServiceSpec
+from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.registry.api.routes import rosters, supporters, training
 from services.registry.application import RegistryApplication

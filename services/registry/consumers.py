@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from libs.platform.consumer import Handler
-from libs.platform.service import Runtime
+from libs.platform.messaging.consumer import Handler
+from libs.platform.runtime import Runtime
 from services.registry.projections import RegistryReadModel
 
 
 def make_read_models(runtime: Runtime) -> list[Handler]:
     model = RegistryReadModel(runtime.engine)
-    runtime.state["read_model"] = model
     return [model]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-from libs.platform.service import Runtime
+from libs.platform.runtime import Runtime
 from services.registry.application import today_jst
 from services.registry.domain.supporter import Supporter
 from services.registry.queries import expiry_candidates, retention_candidates

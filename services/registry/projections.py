@@ -6,8 +6,8 @@ from datetime import date
 
 from sqlalchemy import Boolean, Column, Connection, Date, MetaData, String, Table, Text
 
-from libs.platform.cloudevents import Envelope
-from libs.platform.projection import SqlProjection
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.readmodels.projection import SqlProjection
 
 metadata = MetaData()
 supporters = Table(

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.platform import heartbeat
-from libs.platform.rebuilds import watch_replay
-from libs.platform.service import Runtime, ServiceSpec, create_service_app
+from libs.platform.readmodels import heartbeat
+from libs.platform.readmodels.rebuilds import watch_replay
+from libs.platform.runtime import Runtime, ServiceSpec
 from libs.platform.settings import Settings
-from services.reporting.api.routes import dashboard, exports, rebuild, reports, submissions, supporters
+from libs.platform.web.service import create_service_app
+from services.reporting.api.routes import (
+    dashboard,
+    exports,
+    rebuild,
+    reports,
+    submissions,
+    supporters,
+)
 from services.reporting.consumers import make_consumers
+from services.reporting.projections import ReportingProjection
 
 
 async def watch(runtime: Runtime) -> None:
-    await watch_replay(runtime, runtime.state["projection"])
+    await watch_replay(runtime, runtime.get(ReportingProjection))
 
 
 SPEC = ServiceSpec(

@@ -7,16 +7,16 @@ replay the streams from their start: the reports answer 503 until they are back.
 
 from __future__ import annotations
 
-from libs.platform.consumer import Handler
-from libs.platform.service import Runtime
-from libs.platform.streams import STREAMS, StreamSpec
+from libs.platform.messaging.consumer import Handler
+from libs.platform.messaging.streams import STREAMS, StreamSpec
+from libs.platform.runtime import Runtime
 from services.reporting.projections import ReportingProjection
 from services.reporting.submissions import create_tables as create_submission_tables
 
 
 def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
     projection = ReportingProjection(runtime.engine)
-    runtime.state["projection"] = projection
+    runtime.provide(projection)
     projection.replay_if_empty(by="start on empty read models")
     create_submission_tables(runtime.engine)
     return [(spec, projection) for spec in STREAMS.values()]

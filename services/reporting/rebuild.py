@@ -4,7 +4,7 @@ Two ways, and why both:
 
 - **Online** (the usual one): `POST /v1/ops/rebuild` (role operator; `tsunagu rebuild` calls it)
   on the running service. It empties the rp_* tables and the positions in one transaction; the
-  consumers start again from the first message by themselves (libs/platform/rebuilds.py: the
+  consumers start again from the first message by themselves (libs/platform/readmodels/rebuilds.py: the
   generation fence), and the reports answer 503 projection-replaying, with the progress, until
   every stream is back to its end as it was when the rebuild began.
 - **Offline**: `python -m services.reporting.rebuild`, for when the service cannot start (tables
@@ -22,11 +22,11 @@ import sys
 from sqlalchemy import Engine
 
 from libs.domain.errors import Conflict
-from libs.platform.auth import Principal
-from libs.platform.db import make_engine
-from libs.platform.heartbeat import LIVE_SECONDS, live_instances
-from libs.platform.rebuilds import ReplayState
+from libs.platform.readmodels.heartbeat import LIVE_SECONDS, live_instances
+from libs.platform.readmodels.rebuilds import ReplayState
 from libs.platform.settings import Settings
+from libs.platform.store.db import make_engine
+from libs.platform.web.auth import Principal
 from services.reporting.projections import ReportingProjection
 
 log = logging.getLogger(__name__)

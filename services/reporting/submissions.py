@@ -11,9 +11,19 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+)
 
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 
 metadata = MetaData()
 submissions = Table(

@@ -10,9 +10,9 @@ from uuid import uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from libs.platform import merkle
-from libs.platform.auditlog import signed_text
-from libs.platform.cloudevents import GENESIS, Envelope
+from libs.platform.audit import merkle
+from libs.platform.audit.log import signed_text
+from libs.platform.messaging.cloudevents import GENESIS, Envelope
 
 
 def signed_log(service: str, count: int) -> tuple[list[Envelope], dict, str]:

@@ -88,9 +88,9 @@ def _assert_every_node(service: str, nats_url: str, nodes: list[str], password: 
 
 
 def test_every_service_in_compose_and_kubernetes_gets_r3_streams_and_every_nats_node(monkeypatch):
-    """The code reads NATS_STREAM_REPLICAS (libs/platform/bus.py) and a comma-separated NATS_URL:
+    """The code reads NATS_STREAM_REPLICAS (libs/platform/messaging/bus.py) and a comma-separated NATS_URL:
     without them a deployment gets R1 streams, and a service on one node's name loses NATS with it."""
-    from libs.platform.bus import Bus
+    from libs.platform.messaging.bus import Bus
 
     compose_nodes = [f"nats-{n}" for n in (1, 2, 3)]
     assert set(compose_nodes) <= set(_documents(DEPLOY / "compose.yaml")[0]["services"])
@@ -174,7 +174,7 @@ class LocalCluster:
     def start(self) -> None:
         """The committed loopback configs, with their ports moved to free ones for this run (so that
         two runs on one machine never collide); everything else is as committed."""
-        from libs.platform.natsserver import free_port
+        from libs.platform.tools.natsserver import free_port
 
         mapping = {}
         for n in NODES:
@@ -381,11 +381,11 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
 async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, registry) -> None:  # noqa: ANN001
     """registry creates its stream and AUDIT as a service does (R3) and publishes a signed log; the
     witness verifies it from the bus alone, through the code of `tsunagu audit verify --nats`."""
-    from libs.platform.auditstream import verify_from_bus
-    from libs.platform.bus import Bus
-    from libs.platform.replay import read_stream
-    from libs.platform.streams import AUDIT_STREAM, STREAMS
-    from libs.platform.witness import publish_checkpoint
+    from libs.platform.audit.stream import verify_from_bus
+    from libs.platform.messaging.bus import Bus
+    from libs.platform.messaging.replay import read_stream
+    from libs.platform.messaging.streams import AUDIT_STREAM, STREAMS
+    from libs.platform.audit.witness import publish_checkpoint
     from tests.contract.signed_log import signed_log
 
     bus = Bus(",".join(cluster.urls("registry")), "test-registry", replicas=3)
@@ -413,8 +413,8 @@ async def _the_compose_environment_reaches_every_node_and_makes_r3_streams(
     """Each service's NATS_URL in compose.yaml, its node names mapped to the loopback nodes, logs in
     as that service on every node it lists; a Bus built from dispatch's environment (its URL list
     and NATS_STREAM_REPLICAS) creates its stream with a replica on each node."""
-    from libs.platform.bus import Bus
-    from libs.platform.streams import STREAMS
+    from libs.platform.messaging.bus import Bus
+    from libs.platform.messaging.streams import STREAMS
 
     def local(service: str, environment: dict[str, str]) -> str:
         url = environment["NATS_URL"].replace(f"${{{service.upper()}_NATS_PASSWORD}}", cluster.passwords[service])
@@ -441,7 +441,7 @@ async def _the_compose_environment_reaches_every_node_and_makes_r3_streams(
 def test_every_durable_a_service_creates_is_allowed_for_its_nats_user(database):
     """A new consumer (say, dispatch's deployment targets on INTAKE) without its permission would be
     refused in production only; the durable names come from the services' own wiring."""
-    from libs.platform.service import build_runtime
+    from libs.platform.runtime import build_runtime
 
     accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
     for name in ("dispatch", "reporting"):

@@ -7,8 +7,9 @@ import pkgutil
 
 import libs.domain
 from libs.domain.contracts import Contract
-from libs.platform.asyncapi import CONTRACTS, asyncapi_document
-from libs.platform.openapi import stale_documents
+from libs.platform.messaging.streams import CONTRACTS
+from libs.platform.tools.asyncapi import asyncapi_document
+from libs.platform.tools.openapi import stale_documents
 
 
 def _all_contracts() -> set[type]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from libs.platform.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENT_BYTES, PUBLISH_HEADROOM
-from libs.platform.openapi import SERVICES, openapi_of
+from libs.platform.tools.openapi import SERVICES, openapi_of
 
 # The most bytes one character of free text takes: in an event a control character is escaped to
 # \u00XX (6 bytes) and sealing (AES-GCM, base64) adds a third; in a request body a character outside

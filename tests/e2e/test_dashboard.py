@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from libs.platform.auth import mint_token
+from libs.platform.web.auth import mint_token
 from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.e2e.test_intake_flow import _agency
 from tests.harness import JWT_SECRET, eventually

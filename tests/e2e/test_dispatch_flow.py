@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import nats
 
 from libs.domain.fiscal import JST, fiscal_year
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
 from tests.harness import eventually, published, stream_messages

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from libs.platform.auth import mint_token
+from libs.platform.web.auth import mint_token
 from tests.harness import JWT_SECRET, eventually
 
 PROBLEM = "application/problem+json"

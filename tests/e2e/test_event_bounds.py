@@ -7,7 +7,7 @@ import asyncio
 
 import nats
 
-from libs.platform.bus import Bus
+from libs.platform.messaging.bus import Bus
 from libs.platform.limits import DEFAULT_MAX_EVENT_BYTES, PUBLISH_HEADROOM, max_event_bytes
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually, stream_messages

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.harness import eventually, published
 

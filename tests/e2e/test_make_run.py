@@ -11,8 +11,8 @@ import time
 
 import httpx
 
-from libs.platform.auth import mint_token
-from libs.platform.natsserver import answers, free_port
+from libs.platform.web.auth import mint_token
+from libs.platform.tools.natsserver import answers, free_port
 from tests.harness import eventually
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
@@ -24,7 +24,7 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
     env = {**os.environ, "TSUNAGU_VAR": str(tmp_path / "var"), "NATS_URL": nats_url,
            **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
     env.pop("DATABASE_URL", None)  # embedded defaults: SQLite files under var/
-    proc = subprocess.Popen([sys.executable, "-m", "libs.platform.cli", "run"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "libs.platform.tools.cli", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     try:
@@ -77,7 +77,7 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
 
 
 def _tsunagu(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "libs.platform.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", *args], env=env, capture_output=True,
                           text=True, timeout=180)
 
 

@@ -8,8 +8,8 @@ from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from libs.platform.cloudevents import Envelope
-from libs.platform.sealing import is_sealed
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.privacy.sealing import is_sealed
 from tests.harness import eventually, published, stream_messages
 
 
@@ -67,7 +67,7 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
 def _verified(receipt: dict) -> dict:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from libs.platform.cloudevents import canonical
+    from libs.platform.messaging.cloudevents import canonical
 
     key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(receipt["publicKey"]))
     key.verify(bytes.fromhex(receipt["signature"]), canonical(receipt["receipt"]))  # raises if forged

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from services.registry.jobs import expire_registrations
 from tests.harness import eventually, stream_messages
 

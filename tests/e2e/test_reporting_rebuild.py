@@ -83,7 +83,7 @@ def test_read_models_emptied_under_the_live_service_are_replayed_and_never_answe
     assert statuses[0] == 503 and statuses[-1] == 200 and _snapshot(reporting) == live
     _consult(intake, centre_id, case_id, "2016-09-01")  # and the stream goes on from where it is
     eventually(lambda: _snapshot(reporting)["consultations"]["total"] == 4)
-    assert reporting.runtime.state["projection"].replay_state().public()["state"] == "done"
+    assert reporting.runtime.get(ReportingProjection).replay_state().public()["state"] == "done"
 
 
 def test_an_operator_rebuilds_reporting_online_and_sees_the_replay_until_it_is_whole(nats_server, start_service):

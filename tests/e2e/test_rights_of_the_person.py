@@ -9,7 +9,7 @@ import sys
 from datetime import date, timedelta
 from uuid import UUID
 
-from libs.platform.auth import mint_token
+from libs.platform.web.auth import mint_token
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
@@ -46,7 +46,7 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
         eventually(lambda: city.get("/v1/dispatches").json()["data"])
     out = tmp_path / "disclosure.json"
     token = mint_token(JWT_SECRET, sub="centre-dpo", org=centre_id, roles=["auditor_pii"])
-    r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "disclose", "--subject", case_id,
+    r = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "disclose", "--subject", case_id,
                         "--purpose", PURPOSE, "--url", intake.url, "--url", dispatch.url, "--token", token,
                         "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -157,7 +157,7 @@ def test_a_supporters_suspension_of_use_keeps_them_off_rosters_until_resumed(nat
 
 
 def test_the_persons_details_on_a_dispatch_are_corrected_sealed_even_after_the_end(nats_server, start_service):
-    from libs.platform.cloudevents import Envelope
+    from libs.platform.messaging.cloudevents import Envelope
     from tests.harness import published, stream_messages
 
     dispatch = start_service("dispatch", nats_server.url)

@@ -14,11 +14,11 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import text
 
-from libs.platform import merkle
-from libs.platform.auditverify import AuditClient
-from libs.platform.cloudevents import Envelope
-from libs.platform.replay import read_stream
-from libs.platform.auth import mint_token
+from libs.platform.audit import merkle
+from libs.platform.audit.verify import AuditClient
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.replay import read_stream
+from libs.platform.web.auth import mint_token
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_witness import _kept, signed
 from tests.harness import JWT_SECRET, eventually
@@ -59,7 +59,7 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
     # The one of size 7, and the service's own at start when it came after the first event.
     assert (report.events, report.checkpoints, report.bus_messages) == (7, len(signed(intake)), 7)
 
-    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+    out = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
                           "--token", AUDITOR, "--nats", nats_server.url, "--stream", "INTAKE"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
@@ -87,7 +87,7 @@ def test_tampering_with_the_store_is_detected_at_the_first_bad_sequence(nats_ser
     report = AuditClient(intake.url, AUDITOR).verify()
     assert not report.ok and report.first_bad_sequence == first_bad, report.problems
     assert any("checkpoint 7" in p or "missing" in p for p in report.problems)
-    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+    out = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
                           "--token", AUDITOR], capture_output=True, text=True)
     assert out.returncode == 1 and f"first bad sequence: {first_bad}" in out.stdout, out.stdout
 
@@ -100,7 +100,7 @@ def test_checkpoints_are_kept_for_witnesses_and_replay_writes_the_stream(nats_se
     assert len(seen[-1]["public_key"]) == 64 and len(seen[-1]["chainhash"]) == 64
 
     out = tmp_path / "intake.jsonl"
-    r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "replay", "--nats", nats_server.url,
+    r = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "replay", "--nats", nats_server.url,
                         "--stream", "INTAKE", "--from-seq", "3", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -179,6 +179,6 @@ def test_a_log_the_service_renders_otherwise_than_it_signed_fails_on_the_signed_
     assert report.problems == [f"checkpoint {failing}: the signed chain head differs from the store's: an event "
                                f"{since}, up to sequence {failing}, is not the one that was signed"]
     assert report.first_bad_sequence is None  # only located between checkpoints
-    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+    out = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
                           "--token", AUDITOR], capture_output=True, text=True)
     assert out.returncode == 1 and "signed chain head differs" in out.stdout, out.stdout

@@ -14,8 +14,8 @@ import subprocess
 import sys
 
 from libs.domain import intake as intake_contracts
-from libs.platform.auditstream import verify_from_bus
-from libs.platform.auditverify import AuditClient
+from libs.platform.audit.stream import verify_from_bus
+from libs.platform.audit.verify import AuditClient
 from tests.e2e.test_tamper_evidence import AUDITOR, EDIT_PG, EDIT_SQLITE, _bus, _log_of_seven, _tampered
 from tests.e2e.test_witness import _kept, signed
 from tests.harness import eventually
@@ -40,7 +40,7 @@ def _one_more_consultation(intake) -> None:  # noqa: ANN001
 
 def _cli(intake, nats_url: str | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
     bus = ["--nats", nats_url, "--stream", "INTAKE"] if nats_url else []
-    return subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+    return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
                            "--token", AUDITOR, *bus], capture_output=True, text=True)
 
 

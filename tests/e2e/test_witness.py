@@ -13,11 +13,11 @@ import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
 
-from libs.platform.auditlog import verify_signature
-from libs.platform.auditstream import verify_from_bus
-from libs.platform.cloudevents import Envelope
-from libs.platform.replay import read_stream
-from libs.platform.witness import read_checkpoints
+from libs.platform.audit.log import verify_signature
+from libs.platform.audit.stream import verify_from_bus
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.replay import read_stream
+from libs.platform.audit.witness import read_checkpoints
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually, stream_messages
 
@@ -116,7 +116,7 @@ def test_a_checkpoint_made_while_nats_is_down_reaches_audit_when_it_is_back(nats
 
 
 def _verify_cli(url: str, stream: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--nats", url,
+    return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--nats", url,
                            "--stream", stream, *extra], capture_output=True, text=True)
 
 

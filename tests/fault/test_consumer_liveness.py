@@ -12,11 +12,11 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import BigInteger, Column, MetaData, Table, create_engine, func, select
 
-from libs.platform.bus import Bus
-from libs.platform.cloudevents import Envelope
-from libs.platform.consumer import ConsumerRunner
-from libs.platform.projection import SqlProjection
-from libs.platform.streams import STREAMS
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.consumer import ConsumerRunner
+from libs.platform.readmodels.projection import SqlProjection
+from libs.platform.messaging.streams import STREAMS
 
 from tests.harness import backend
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import BigInteger, Column, MetaData, Table, create_engine, select
 from sqlalchemy.exc import OperationalError
 
-from libs.platform.bus import Bus
-from libs.platform.cloudevents import Envelope
-from libs.platform.consumer import ConsumerRunner
-from libs.platform.deadletters import DeadLetters
-from libs.platform.projection import SqlProjection
-from libs.platform.streams import STREAMS
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.consumer import ConsumerRunner
+from libs.platform.messaging.deadletters import DeadLetters
+from libs.platform.readmodels.projection import SqlProjection
+from libs.platform.messaging.streams import STREAMS
 
 pytestmark = pytest.mark.fault
 SPEC = STREAMS["intake"]

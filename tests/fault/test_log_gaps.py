@@ -19,8 +19,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import select, text
 
-from libs.platform import merkle
-from libs.platform.cloudevents import Envelope
+from libs.platform.audit import merkle
+from libs.platform.messaging.cloudevents import Envelope
 from services.reporting.rebuild import rebuild
 from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
@@ -101,7 +101,7 @@ def _counted_once_by_reporting(reporting, envelopes: list[Envelope]) -> None:  #
 
 
 def _verify_cli(intake, nats_url: str) -> subprocess.CompletedProcess:  # noqa: ANN001
-    return subprocess.run([sys.executable, "-m", "libs.platform.cli", "audit", "verify", "--url", intake.url,
+    return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
                            "--token", AUDITOR, "--nats", nats_url, "--stream", "INTAKE"], capture_output=True, text=True)
 
 

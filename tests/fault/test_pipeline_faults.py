@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.harness import assert_stream_is_the_log_once, eventually, stream_messages
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
-from libs.platform.natsserver import EmbeddedNats
+from libs.platform.tools.natsserver import EmbeddedNats
 from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.harness import eventually
 

@@ -1,16 +1,16 @@
 """A rebuild while the real consumer runner holds a fetched batch: nothing fetched before the
 rebuild is applied after it, and the runner replays the stream from its first message by itself
-(libs/platform/rebuilds.py; issue 13, point 7). On SQLite and PostgreSQL: the fence is a lock there."""
+(libs/platform/readmodels/rebuilds.py; issue 13, point 7). On SQLite and PostgreSQL: the fence is a lock there."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import BigInteger, Column, MetaData, Table, func, select
 
-from libs.platform.cloudevents import Envelope
-from libs.platform.consumer import ConsumerRunner
-from libs.platform.db import make_engine
-from libs.platform.rebuilds import RebuildableProjection
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.consumer import ConsumerRunner
+from libs.platform.store.db import make_engine
+from libs.platform.readmodels.rebuilds import RebuildableProjection
 from tests.fault.test_consumer_liveness import SPEC, _bus, _publish, _run_until
 
 pytestmark = pytest.mark.fault

@@ -3,8 +3,8 @@ that renders the event upcast when the contract's upcasters turn the one into th
 
 from __future__ import annotations
 
-from libs.platform.auditverify import Report, compare_bus
-from libs.platform.cloudevents import GENESIS, Envelope
+from libs.platform.audit.verify import Report, compare_bus
+from libs.platform.messaging.cloudevents import GENESIS, Envelope
 
 V1 = Envelope(id="e1", source="/tsunagu/dispatch", type="jp.tsunagu.dispatch.DispatchSuspended.v1",
               subject="d1", time="2016-06-01T10:00:00+09:00", tenant="131016", sequence=1, aggregate="dispatch",

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from libs.platform.auth import ROLE_GROUPS, ROLES, Authenticator, RolesConflict, Unauthenticated, mint_token
+from libs.platform.web.auth import (
+    ROLE_GROUPS,
+    ROLES,
+    Authenticator,
+    RolesConflict,
+    Unauthenticated,
+    mint_token,
+)
 
 
 def test_the_cli_prints_a_dev_token_signed_with_the_local_dev_key(tmp_path):
     env = {**os.environ, "TSUNAGU_VAR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "libs.platform.cli", "token", "--role", "auditor",
+    out = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "token", "--role", "auditor",
                           "--role", "auditor_pii", "--org", "130001", "--sub", "alice"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     secret = (tmp_path / "dev-jwt.key").read_text().strip()
@@ -29,7 +36,7 @@ def test_the_cli_prints_a_dev_token_signed_with_the_local_dev_key(tmp_path):
 
 def test_the_cli_refuses_an_unknown_role(tmp_path):
     env = {**os.environ, "TSUNAGU_VAR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "libs.platform.cli", "token", "--role", "king", "--org", "1"],
+    r = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "token", "--role", "king", "--org", "1"],
                        env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "invalid choice" in r.stderr
 

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 from libs.domain.contracts import event_id
-from libs.platform.cloudevents import (
+from libs.platform.messaging.cloudevents import (
     GENESIS,
     Envelope,
     InvalidEnvelope,

@@ -6,7 +6,7 @@ import sqlite3
 
 from sqlalchemy.exc import OperationalError
 
-from libs.platform.consumer import is_transient
+from libs.platform.messaging.consumer import is_transient
 
 
 def _operational(message: str) -> OperationalError:

@@ -8,9 +8,9 @@ import hashlib
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from libs.platform.edge import TokenBuckets, html_page, install_edge
-from libs.platform.problems import install_problem_handlers
 from libs.platform.settings import Settings
+from libs.platform.web.edge import TokenBuckets, html_page, install_edge
+from libs.platform.web.problems import install_problem_handlers
 
 
 def test_a_bucket_allows_its_burst_then_refills_evenly_and_forgets_the_least_recent_key():

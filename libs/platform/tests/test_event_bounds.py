@@ -9,10 +9,14 @@ from uuid import uuid4
 import pytest
 
 from libs.domain.errors import EventTooLarge
-from libs.platform.application import ServiceApplication
-from libs.platform.cloudevents import GENESIS, published_size
-from libs.platform.limits import DEFAULT_MAX_EVENT_BYTES, PUBLISH_HEADROOM, max_event_bytes
-from libs.platform.log import LogReader
+from libs.platform.limits import (
+    DEFAULT_MAX_EVENT_BYTES,
+    PUBLISH_HEADROOM,
+    max_event_bytes,
+)
+from libs.platform.messaging.cloudevents import GENESIS, published_size
+from libs.platform.store.application import ServiceApplication
+from libs.platform.store.log import LogReader
 from services.intake.domain.place import Place
 
 TOWN = "131016"

@@ -6,7 +6,7 @@ import pytest
 
 from libs.platform import health
 from libs.platform.health import LoopHealth
-from libs.platform.metrics import LoopCollector
+from libs.platform.web.metrics import LoopCollector
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from libs.platform import merkle
+from libs.platform.audit import merkle
 
 LEAVES = [merkle.leaf_hash(f"event {i}".encode()) for i in range(33)]
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from libs.domain import intake, registry
-from libs.platform.records import PrivacyRecords, _basis, transfers_of
+from libs.platform.privacy.records import PrivacyRecords, _basis, transfers_of
 
 
 def test_a_provision_rests_on_its_legal_basis_when_one_is_stated_else_on_its_consent():
@@ -36,7 +36,7 @@ def test_a_records_table_made_before_legal_bases_gains_the_new_nullable_columns_
 
 
 def test_a_consent_projected_from_an_older_event_version_reads_as_the_current_contract():
-    from libs.platform.records import current_data
+    from libs.platform.privacy.records import current_data
 
     v1 = {"consent_id": "c-1", "given_by": "person", "agency_ids": ["a-1"], "categories": [], "items": ["name"],
           "explained_on": "2016-05-01", "consent_text_version": "v"}

@@ -6,7 +6,7 @@ import pytest
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import ServiceUnavailableError
 
-from libs.platform.replay import _drain
+from libs.platform.messaging.replay import _drain
 
 
 class _Msg:

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
-from libs.platform.sealing import (
+from libs.platform.privacy.sealing import (
     ALG,
     ERASED,
     Sealer,

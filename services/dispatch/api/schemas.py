@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.platform.inputs import BirthDate, Day, Ordered
+from libs.platform.web.inputs import BirthDate, Day, Ordered
 
 Need = Literal["visit", "interview", "accompanied_outing", "case_meeting", "information", "place"]
 Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from sqlalchemy import text
 
-from libs.platform.log import LogReader
+from libs.platform.store.log import LogReader
 from services.dispatch.application import DispatchApplication
 from services.dispatch.tests.test_domain import _agree_plan, _assign, _consent, _request
 from tests.harness import stored_applications

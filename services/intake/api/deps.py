@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from libs.platform.deps import RuntimeDep
+from libs.platform.web.deps import RuntimeDep
 from services.intake.application import IntakeApplication
 
 

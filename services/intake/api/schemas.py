@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.domain import legal_bases
 from libs.domain.agencies import CATEGORIES
-from libs.platform.inputs import BirthDate, Day, Hours, Instant, Ordered
+from libs.platform.web.inputs import BirthDate, Day, Hours, Instant, Ordered
 
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from libs.domain.contracts import event_type
 from libs.domain.intake import CaseInfoDisclosed, CaseOpened
-from libs.platform.log import LogReader
+from libs.platform.store.log import LogReader
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from tests.harness import stored_applications

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.platform.inputs import BirthDate, Day, Ordered
+from libs.platform.web.inputs import BirthDate, Day, Ordered
 
 CourseKind = Literal["initial", "continuing"]
 Status = Literal["applied", "registered", "refused", "expired", "withdrawn", "revoked"]

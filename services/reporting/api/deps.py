@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 
-from libs.platform.deps import RuntimeDep
-from libs.platform.rebuilds import ProjectionReplaying, ReplayState
-from libs.platform.inputs import When
+from libs.platform.readmodels.rebuilds import ProjectionReplaying, ReplayState
+from libs.platform.web.deps import RuntimeDep
+from libs.platform.web.inputs import When
 from services.reporting.projections import ReportingProjection
 
 FiscalYear = Annotated[int, Query(ge=2009, le=2100,
@@ -57,7 +57,7 @@ class Settled:
 
 
 def settled(runtime: RuntimeDep, response: Response) -> Settled:
-    projection: ReportingProjection = runtime.state["projection"]
+    projection: ReportingProjection = runtime.get(ReportingProjection)
     state = projection.replay_state()
     if state.replaying:
         raise ProjectionReplaying(state)

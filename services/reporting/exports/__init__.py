@@ -10,9 +10,14 @@ from sqlalchemy import Engine
 
 from libs.domain.errors import InvalidInput
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.exports.tables import BUILDERS
-from services.reporting.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
+from services.reporting.exports.writers import (
+    CSV_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    to_csv,
+    to_xlsx,
+)
 from services.reporting.queries.scope import as_of_utc
 
 FORMATS = {"csv": (CSV_MEDIA_TYPE, to_csv), "xlsx": (XLSX_MEDIA_TYPE, to_xlsx)}

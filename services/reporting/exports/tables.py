@@ -11,10 +11,15 @@ from sqlalchemy import Engine
 
 from libs.domain import agencies
 from libs.domain.dispatch import ACTIVITY_TYPES, DEPLOYMENT_TARGETS
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.exports.sheet import Cell, Percent, Sheet
 from services.reporting.queries import (
-    centres_report, consultation_report, dispatch_report, outcome_report, referral_report, supporters_report,
+    centres_report,
+    consultation_report,
+    dispatch_report,
+    outcome_report,
+    referral_report,
+    supporters_report,
 )
 
 Builder = Callable[[Engine, Principal, int, int, datetime | None], Sheet]

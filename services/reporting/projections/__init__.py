@@ -1,20 +1,32 @@
 """Reporting read models: SQL tables maintained from the INTAKE, REGISTRY and DISPATCH streams.
 
 They can be emptied and replayed from the streams at any time (the streams are kept forever),
-online or offline: see services/reporting/rebuild.py and libs/platform/rebuilds.py.
+online or offline: see services/reporting/rebuild.py and libs/platform/readmodels/rebuilds.py.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, Table, inspect
 
-from libs.platform.cloudevents import Envelope
-from libs.platform.rebuilds import RebuildableProjection
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.readmodels.rebuilds import RebuildableProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.common import Handlers
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
-    activities, cases, centre_profiles, centres, consultations, deployment_activities, dispatch_events, metadata,
-    outreach_visits, referrals, rosters, support_decisions, supporter_endings, supporter_terms,
+    activities,
+    cases,
+    centre_profiles,
+    centres,
+    consultations,
+    deployment_activities,
+    dispatch_events,
+    metadata,
+    outreach_visits,
+    referrals,
+    rosters,
+    support_decisions,
+    supporter_endings,
+    supporter_terms,
 )
 
 HANDLERS: Handlers = {**intake.HANDLERS, **programmes.HANDLERS, **registry.HANDLERS, **dispatch.HANDLERS}

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from libs.domain.fiscal import fiscal_year
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 
 # (context, event name) → the function that projects it.
 Handlers = dict[tuple[str, str], Callable[[Connection, Envelope], None]]

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from services.reporting.projections.common import Handlers, day, fact
-from services.reporting.projections.tables import activities, deployment_activities, deployments, dispatch_events
+from services.reporting.projections.tables import (
+    activities,
+    deployment_activities,
+    deployments,
+    dispatch_events,
+)
 
 
 def dispatch_started(conn: Connection, e: Envelope) -> None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from libs.domain.fiscal import fiscal_year
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from services.reporting.projections.common import Handlers, day, fact, instant
 from services.reporting.projections.tables import (
-    cases, centre_profiles, centres, consultations, outreach_visits, referrals, support_decisions,
+    cases,
+    centre_profiles,
+    centres,
+    consultations,
+    outreach_visits,
+    referrals,
+    support_decisions,
 )
 
 

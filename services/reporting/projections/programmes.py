@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from services.reporting.projections.common import Handlers, day, fact, instant
 from services.reporting.projections.tables import (
     backoffice_supports,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from libs.platform.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import Envelope
 from services.reporting.projections.common import Handlers, day, fact
-from services.reporting.projections.tables import rosters, supporter_endings, supporter_terms
+from services.reporting.projections.tables import (
+    rosters,
+    supporter_endings,
+    supporter_terms,
+)
 
 
 def _term(kind: str):  # noqa: ANN202

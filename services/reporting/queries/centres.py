@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.projections import centre_profiles, centres
 from services.reporting.queries.scope import as_of_utc, centre_ids, until
 

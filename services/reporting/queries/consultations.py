@@ -8,10 +8,21 @@ from sqlalchemy import Engine, and_, func, select
 
 from libs.domain import intake
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
-from services.reporting.projections import cases, centres, consultations, outreach_visits
+from libs.platform.web.auth import Principal
+from services.reporting.projections import (
+    cases,
+    centres,
+    consultations,
+    outreach_visits,
+)
 from services.reporting.queries.common import count, count_by
-from services.reporting.queries.scope import as_of_utc, not_voided, of_visible_centres, until, visible_centres
+from services.reporting.queries.scope import (
+    as_of_utc,
+    not_voided,
+    of_visible_centres,
+    until,
+    visible_centres,
+)
 
 
 def _per_centre(engine: Engine, actor: Principal, fy: int, as_of: datetime | None) -> list[dict]:

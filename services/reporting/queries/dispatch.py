@@ -10,8 +10,12 @@ from sqlalchemy import Connection, Engine
 
 from libs.domain import dispatch
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
-from services.reporting.projections import activities, deployment_activities, dispatch_events
+from libs.platform.web.auth import Principal
+from services.reporting.projections import (
+    activities,
+    deployment_activities,
+    dispatch_events,
+)
 from services.reporting.queries.common import by_tenant, grouped
 from services.reporting.queries.scope import as_of_utc, of_visible_tenants
 

@@ -16,7 +16,7 @@ from fractions import Fraction
 from sqlalchemy import Engine
 
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.projections import support_decisions
 from services.reporting.queries.centres import centre_count, sites
 from services.reporting.queries.common import count

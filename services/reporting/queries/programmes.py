@@ -10,7 +10,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from libs.domain import intake
 from libs.domain.fiscal import fiscal_year_bounds, wareki_label
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.projections.tables import (
     backoffice_supports,
     group_activities,
@@ -19,7 +19,12 @@ from services.reporting.projections.tables import (
     programmes,
 )
 from services.reporting.queries.common import count_by
-from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until, visible_tenants
+from services.reporting.queries.scope import (
+    as_of_utc,
+    of_visible_tenants,
+    until,
+    visible_tenants,
+)
 
 
 def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:

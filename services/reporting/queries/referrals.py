@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from libs.domain import agencies
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.projections import referrals
 from services.reporting.queries.common import count_by
 from services.reporting.queries.rates import rates

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, Table, func, select, true
 
 from libs.domain.codes import is_prefecture
 from libs.domain.errors import InvalidInput
-from libs.platform.auth import NotAllowed, Principal
+from libs.platform.web.auth import NotAllowed, Principal
 from services.reporting.projections import centres
 
 NATIONWIDE_ROLES = ("ministry", "auditor")

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine, distinct, func, select
 
 from libs.domain.fiscal import wareki_label
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.projections import rosters, supporter_endings, supporter_terms
 from services.reporting.queries.common import by_tenant
 from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from libs.platform.auth import Principal
+from libs.platform.web.auth import Principal
 from services.reporting.projections import ReportingProjection
 from services.reporting.tests.feed import Feed
 

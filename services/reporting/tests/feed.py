@@ -10,8 +10,8 @@ import importlib
 from collections import Counter
 from uuid import uuid4
 
-from libs.platform.cloudevents import Envelope
-from libs.platform.projection import SqlProjection
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.readmodels.projection import SqlProjection
 
 STREAM = {"intake": "INTAKE", "registry": "REGISTRY", "dispatch": "DISPATCH"}
 _NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic"}

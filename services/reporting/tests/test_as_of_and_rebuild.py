@@ -9,10 +9,19 @@ from sqlalchemy import func, select, text
 
 from libs.domain.errors import InvalidInput
 from services.reporting.projections import (
-    OutdatedReadModels, ReportingProjection, outdated_tables, read_model_tables, referrals,
+    OutdatedReadModels,
+    ReportingProjection,
+    outdated_tables,
+    read_model_tables,
+    referrals,
 )
 from services.reporting.queries import (
-    centres_report, consultation_report, dispatch_report, outcome_report, referral_report, supporters_report,
+    centres_report,
+    consultation_report,
+    dispatch_report,
+    outcome_report,
+    referral_report,
+    supporters_report,
 )
 from services.reporting.rebuild import rebuild
 from services.reporting.tests.conftest import CHIYODA, MINISTRY, TOKYO

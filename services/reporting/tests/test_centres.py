@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from services.reporting.queries import centres_report
-from services.reporting.tests.conftest import CHIYODA, MINISTRY, OSAKA, OSAKA_CITY, TOKYO
+from services.reporting.tests.conftest import (
+    CHIYODA,
+    MINISTRY,
+    OSAKA,
+    OSAKA_CITY,
+    TOKYO,
+)
 
 
 def test_local_governments_are_counted_in_the_year_their_first_centre_opened(feed, engine):

@@ -11,11 +11,12 @@ from urllib.parse import quote
 import pytest
 from openpyxl import load_workbook
 
-from libs.platform.auth import Authenticator, mint_token
-from libs.platform.openapi import _offline_settings
+from libs.platform.tools.openapi import _offline_settings
+from libs.platform.web.auth import Authenticator, mint_token
 from services.reporting.bootstrap import create_app
 from services.reporting.exports import export_report
 from services.reporting.exports.tables import BUILDERS
+from services.reporting.projections import ReportingProjection
 from services.reporting.tests.conftest import CHIYODA, MINISTRY, TOKYO
 
 with warnings.catch_warnings():  # starlette's notice about httpx, raised on import
@@ -88,7 +89,7 @@ def client(engine, projection):
     app = create_app(_offline_settings("reporting"))
     # No lifespan (it would connect to NATS): the routes only need the engine and the authenticator.
     app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET),
-                                        state={"projection": projection}, consumers=[])
+                                        get={ReportingProjection: projection}.__getitem__, consumers=[])
     return TestClient(app)
 
 

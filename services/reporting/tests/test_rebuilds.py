@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from libs.platform.heartbeat import Heartbeat, heartbeats
-from libs.platform.rebuilds import ProjectionRebuilt, ProjectionReplaying
+from libs.platform.readmodels.heartbeat import Heartbeat, heartbeats
+from libs.platform.readmodels.rebuilds import ProjectionRebuilt, ProjectionReplaying
 from services.reporting.projections import ReportingProjection, consultations
 from services.reporting.queries import consultation_report
 from services.reporting.rebuild import ReportingIsRunning, rebuild

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert
 
 from libs.domain import agencies
-from libs.platform.projection import StalePosition
+from libs.platform.readmodels.projection import StalePosition
 from services.reporting.projections import referrals
 from services.reporting.queries import referral_report
 from services.reporting.tests.conftest import MINISTRY, TOKYO

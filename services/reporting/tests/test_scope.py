@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from libs.platform.auth import NotAllowed
+from libs.platform.web.auth import NotAllowed
 from services.reporting.queries import (
-    centres_report, consultation_report, dispatch_report, outcome_report, referral_report, supporters_report,
+    centres_report,
+    consultation_report,
+    dispatch_report,
+    outcome_report,
+    referral_report,
+    supporters_report,
 )
-from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, OSAKA, OSAKA_CITY, TOKYO, principal
+from services.reporting.tests.conftest import (
+    CHIYODA,
+    CHUO,
+    MINISTRY,
+    OSAKA,
+    OSAKA_CITY,
+    TOKYO,
+    principal,
+)
 
 
 @pytest.fixture

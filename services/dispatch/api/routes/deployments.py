@@ -6,9 +6,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.application import new_id
-from libs.platform.inputs import Cursor
-from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
+from libs.platform.store.application import new_id
+from libs.platform.web.inputs import Cursor
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     DeploymentAcceptanceCreate,

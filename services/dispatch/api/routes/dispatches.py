@@ -6,11 +6,11 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.application import new_id
-from libs.platform.receipts import consent_receipt
-from libs.platform.records import consents_of
-from libs.platform.inputs import Cursor
-from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
+from libs.platform.store.application import new_id
+from libs.platform.privacy.receipts import consent_receipt
+from libs.platform.privacy.records import consents_of
+from libs.platform.web.inputs import Cursor
+from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     AcceptanceCreate,

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import DatedCreate, RosterEntryPublic, RosterPublic, TasksPublic
 from services.dispatch.queries import open_tasks, roster_of

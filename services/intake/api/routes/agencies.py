@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from libs.domain import agencies
-from libs.platform.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import AgencyCreate, AgencyPublic
 from services.intake.domain.agency import Agency

@@ -6,10 +6,10 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response
 
-from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
-from libs.platform.receipts import consent_receipt
-from libs.platform.records import consent_record
-from libs.platform.sealing import Sealer
+from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
+from libs.platform.privacy.receipts import consent_receipt
+from libs.platform.privacy.records import consent_record
+from libs.platform.privacy.sealing import Sealer
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     CaseCreate,

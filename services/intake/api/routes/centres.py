@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from libs.domain.codes import validate_lg_code
 from libs.domain.fiscal import JST, fiscal_year
-from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     BackOfficeSupportCreate,

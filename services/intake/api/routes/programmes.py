@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response
 
-from libs.platform.application import new_id
-from libs.platform.deps import IdempotencyKey, PrincipalDep
+from libs.platform.store.application import new_id
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     GroupActivityCreate,

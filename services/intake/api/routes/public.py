@@ -11,7 +11,7 @@ import hashlib
 from fastapi import APIRouter, Query, Request, Response
 
 from libs.domain import agencies
-from libs.platform.deps import RuntimeDep
+from libs.platform.web.deps import RuntimeDep
 from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres, DirectoryPlaces
 from services.intake.queries import directory_agencies, directory_centres, directory_places
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from libs.domain.fiscal import JST
-from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     RightsAnswerCreate,

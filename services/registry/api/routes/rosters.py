@@ -7,8 +7,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from libs.domain.codes import validate_lg_code
-from libs.platform.auth import NotAllowed
-from libs.platform.deps import IdempotencyKey, PrincipalDep, RuntimeDep
+from libs.platform.web.auth import NotAllowed
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import RosterCreate, RosterProvisionPublic, RosterReceived
 from services.registry.application import OFFICERS, details_of, today_jst

@@ -6,10 +6,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.receipts import consent_receipt
-from libs.platform.records import consent_record
-from libs.platform.inputs import Cursor, Day
-from libs.platform.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
+from libs.platform.privacy.receipts import consent_receipt
+from libs.platform.privacy.records import consent_record
+from libs.platform.web.inputs import Cursor, Day
+from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
     ApprovalCreate,
@@ -31,7 +31,7 @@ from services.registry.api.schemas import (
     SupportersPublic,
     WithdrawalCreate,
 )
-from libs.platform.auth import NotAllowed, Principal
+from libs.platform.web.auth import NotAllowed, Principal
 from services.registry.application import OFFICERS, RegistryApplication, details_of
 from services.registry.domain.errors import WrongStatus
 from services.registry.domain.supporter import Supporter

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from libs.platform.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
     AttendanceCreate,

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from libs.platform.edge import html_page
+from libs.platform.web.edge import html_page
 
 router = APIRouter(tags=["dashboard"])
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from services.reporting.api.deps import REPLAYING, AsOf, FiscalYear, SettledDep
 from services.reporting.exports import export_report
 from services.reporting.exports.tables import BUILDERS

@@ -9,7 +9,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from services.reporting.projections import ReportingProjection
 from services.reporting.rebuild import rebuild_online
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
@@ -37,11 +38,11 @@ class RebuildPublic(BaseModel):
 def rebuild_read_models(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
     """Empty the read models and replay every stream from its start. Until the replay reaches each
     stream's end as it was now, the reports answer 503 projection-replaying (409 while one runs)."""
-    return rebuild_online(runtime.state["projection"], actor).public()
+    return rebuild_online(runtime.get(ReportingProjection), actor).public()
 
 
 @router.get("/rebuild", response_model=RebuildPublic)
 def get_rebuild(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
     """The last rebuild (or replay after a start on empty read models) and its progress per stream."""
     actor.require("operator")
-    return runtime.state["projection"].settled_state().public()
+    return runtime.get(ReportingProjection).settled_state().public()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from libs.platform.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from services.reporting.api.deps import REPLAYING, AsOf, FiscalYear, SettledDep
 from services.reporting.api.schemas import (
     CentresReport,

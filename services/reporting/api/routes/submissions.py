@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from libs.domain.errors import NotFound
-from libs.platform.deps import PrincipalDep, RuntimeDep
-from libs.platform.inputs import MAX_PARAMETER_CHARS
+from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.inputs import MAX_PARAMETER_CHARS
 from services.reporting.api.deps import REPLAYING, FiscalYear, SettledDep
 from services.reporting.queries import (
     centres_report,

@@ -1,0 +1,106 @@
+"""The NATS connection of a service: connects in the background, reconnects forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
+from libs.platform.messaging.streams import StreamSpec
+
+log = logging.getLogger(__name__)
+
+
+class Bus:
+    def __init__(self, url: str, name: str, replicas: int | None = None) -> None:
+        self.url = url
+        self.name = name
+        # R3 in a cluster (DESIGN §2); NATS_STREAM_REPLICAS says so, 1 on a single server.
+        self.replicas = replicas or int(os.environ.get("NATS_STREAM_REPLICAS", "1"))
+        self.nc: Client | None = None
+        self._ready = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self.nc is None:
+            raise RuntimeError("not connected to NATS")
+        return self.nc.jetstream(timeout=5)
+
+    async def connect(self) -> None:
+        """Try until a server answers; afterwards nats-py reconnects by itself."""
+        delay = 0.1
+        while self.nc is None:
+            try:
+                self.nc = await nats.connect(
+                    [u.strip() for u in self.url.split(",")],  # a cluster: every node's URL
+                    name=self.name,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.25,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                )
+            except Exception as e:  # noqa: BLE001 - any failure to connect is retried
+                log.info("NATS at %s not reachable yet (%s); retrying", self.url, type(e).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._check_max_payload()
+        self._ready.set()
+
+    def _check_max_payload(self) -> None:
+        """Say so loudly when the server takes smaller messages than the events we allow: an event
+        between the two would be stored and then stop the relay (issue 13)."""
+        allowed = max_event_bytes() + PUBLISH_HEADROOM
+        if self.nc is not None and self.nc.max_payload < allowed:
+            log.error("NATS %s: the server's max_payload (%d bytes) is below TSUNAGU_MAX_EVENT_BYTES plus headers "
+                      "(%d): lower the one or raise the other", self.name, self.nc.max_payload, allowed)
+
+    async def _on_error(self, e: Exception) -> None:
+        log.info("NATS %s: %s: %s", self.name, type(e).__name__, e)
+
+    async def _on_disconnected(self) -> None:
+        log.warning("NATS %s: disconnected", self.name)
+
+    async def _on_reconnected(self) -> None:
+        log.warning("NATS %s: reconnected", self.name)
+
+    async def wait_connected(self) -> None:
+        await self._ready.wait()
+
+    async def ensure_stream(self, spec: StreamSpec) -> None:
+        config = StreamConfig(
+            name=spec.name,
+            subjects=spec.subjects,
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            duplicate_window=spec.duplicate_window,
+            num_replicas=self.replicas,
+        )
+        # Create when missing; never rewrite an existing stream's settings from here (an operator's
+        # R3, limits or placement stay as they are).
+        try:
+            await self.js.stream_info(spec.name)
+        except NotFoundError:
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:  # another service created it meanwhile
+                pass
+
+    async def close(self) -> None:
+        # close, not drain: every publish we care about was awaited (PubAck) and every
+        # unacked message is redelivered, so draining would only wait for in-flight fetches.
+        if self.nc is not None:
+            await self.nc.close()

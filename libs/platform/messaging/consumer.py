@@ -1,0 +1,315 @@
+"""The consumer runner: applies one stream strictly in order from the position in our database.
+
+Why no acks. The position a handler records with its effect (one transaction) is the truth; the
+server's idea of what we acknowledged is a second copy that can disagree with it. With acks and
+NAKs, a crash with messages pending acknowledgement made the server send later messages first and
+the one we waited for "some time later": with thousands pending it practically never came first
+and consumers stalled for good (issue 13). So the runner uses a pull consumer without acks
+(AckPolicy.NONE), created at *our* position + 1 whenever it (re)starts. The server then hands out
+each message once, in stream order, and the consumer sequence of delivered messages has no holes:
+
+- a hole in the consumer sequence (a message lost between server and us: a fetch that expired
+  while a message was in flight, a reconnect) → the consumer is made again at position + 1;
+- an empty fetch while the server says messages are pending, or a consumer the server lost (a
+  restart) → made again at position + 1;
+- a failure → the fetched messages stay in our buffer and are retried, in order, after a pause:
+  nothing after a failed message is ever applied before it.
+
+Holes in *stream* sequences (deleted or purged messages) are not holes in the consumer sequence:
+the server skips them. A message that keeps failing (max_deliver attempts) or is not a CloudEvent
+goes to `deadletter.<consumer>` with the reason, is kept in the service's dead-letter table
+(readiness counts it until it is resolved), and its position is recorded as skipped. An
+infrastructure failure (the database unreachable or locked, a dropped connection) says nothing
+about the message: it is retried without limit, with back-off, and never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import sqlalchemy.exc
+from eventsourcing import persistence
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from libs.platform.health import LoopHealth
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.messaging.deadletters import DeadLetters
+from libs.platform.messaging.streams import StreamSpec
+
+log = logging.getLogger(__name__)
+
+# Failures of the infrastructure rather than of the message. An OperationalError is one only when
+# it says so: SQLite also raises it for "no such column", which retrying would never cure.
+TRANSIENT = (
+    persistence.InterfaceError, persistence.ConnectionUnavailableError, sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError,
+)
+OPERATIONAL = (persistence.OperationalError, sqlalchemy.exc.OperationalError)
+TRANSIENT_WORDS = ("database is locked", "connection", "could not connect", "server closed", "timeout",
+                   "terminating", "the database system is", "could not serialize", "deadlock")
+
+
+def is_transient(e: BaseException) -> bool:
+    for error in (e, e.__cause__):
+        if isinstance(error, TRANSIENT):
+            return True
+        if isinstance(error, OPERATIONAL) and any(w in str(error).lower() for w in TRANSIENT_WORDS):
+            return True
+    return False
+
+
+class Handler(Protocol):
+    name: str
+
+    def position(self, stream: str) -> int: ...
+
+    def apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        """Write the effect and the new position in one transaction."""
+
+    def skip(self, stream: str, position: int, reason: str) -> None:
+        """Record the position of a dead-lettered message, with no effect."""
+
+    # Optional: `apply_batch(envelopes, stream, last_position)` applies consecutive messages in
+    # one transaction; the runner uses it for every batch and falls back to one by one on failure.
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        spec: StreamSpec,
+        handler: Handler,
+        max_deliver: int = 5,
+        batch_size: int = 500,
+        idle_check_seconds: float = 2.0,
+        after_apply: Callable[[int], None] | None = None,
+        dead_letters: DeadLetters | None = None,
+    ) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.handler = handler
+        self.durable = f"{handler.name}-{spec.name.lower()}"  # the consumer's name on the server
+        self.max_deliver = max_deliver
+        self.batch_size = batch_size
+        self.idle_check_seconds = idle_check_seconds
+        self.after_apply = after_apply  # fault-injection hook: after a commit
+        self.dead_letters = dead_letters
+        self.health = LoopHealth("consumer", self.durable, stream=spec.name)
+        self.transient_failures = 0
+        self.dead_lettered = 0
+        self.applied = 0
+        self.resubscribed = 0
+        self._failures: dict[int, int] = {}
+        self._sub = None
+        self._buffer: list = []  # delivered, not yet applied, in order
+        self._consumer_seq = 0  # consumer sequence of the last message taken from the server
+        self._pending_after = 0  # what the server still holds after the last message taken
+        self._idle_since: float | None = None
+        self._idle_suspect = 0
+
+    # -- the server-side consumer ---------------------------------------------------------
+    async def subscribe(self) -> None:
+        """(Re)make the consumer at our database position + 1 and bind to it."""
+        await self.bus.ensure_stream(self.spec)
+        js, stream = self.bus.js, self.spec.name
+        await self._unsubscribe()
+        position = await asyncio.to_thread(self.handler.position, stream)
+        # The end as the stream says now: a consumer that cannot be made again shows its lag.
+        self.health.observe(position, (await js.stream_info(stream)).state.last_seq)
+        try:
+            await js.delete_consumer(stream, self.durable)
+        except NotFoundError:
+            pass
+        await js.add_consumer(stream, ConsumerConfig(
+            name=self.durable, durable_name=self.durable,
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=position + 1,
+            filter_subject=f"{self.spec.service}.>",
+            inactive_threshold=24 * 3600.0,  # a consumer nobody runs any more is removed after a day
+        ))
+        self._sub = await js.pull_subscribe_bind(self.durable, stream=stream)
+        self._buffer, self._consumer_seq, self._idle_since, self._idle_suspect = [], 0, None, 0
+        self.health.observe(position)
+        self.resubscribed += 1
+
+    async def _unsubscribe(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone with it
+                pass
+
+    # -- one round --------------------------------------------------------------------------
+    async def step(self, timeout: float = 1.0) -> int:
+        """Fetch a batch when the buffer is empty, then apply the buffer in order; returns how many
+        messages were handled (applied, skipped as already applied, or dead-lettered)."""
+        if self._sub is None:
+            await self.subscribe()
+        if not self._buffer and not await self._fetch(timeout):
+            return 0
+        return await self._apply_buffer()
+
+    async def _fetch(self, timeout: float) -> bool:
+        try:
+            msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
+        except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either when nothing came
+            await self._idle()
+            return False
+        self._idle_since, self._idle_suspect = None, 0
+        for msg in msgs:
+            if msg.metadata.sequence.consumer != self._consumer_seq + 1:
+                log.warning("consumer %s: delivery %s after %s: a message was lost on the way; starting again "
+                            "from the database position", self.durable, msg.metadata.sequence.consumer,
+                            self._consumer_seq)
+                await self._unsubscribe()
+                return False
+            self._consumer_seq = msg.metadata.sequence.consumer
+            self._buffer.append(msg)
+        if msgs:  # the end moves now, so a handler that hangs on these shows as lag that does not shrink
+            self._pending_after = msgs[-1].metadata.num_pending
+            self.health.observe(self.health.position, msgs[-1].metadata.sequence.stream + self._pending_after)
+        return bool(self._buffer)
+
+    async def _idle(self) -> None:
+        """Nothing came. Every few seconds ask the server whether that is true; a consumer it lost,
+        or messages it holds but does not hand out, are fixed by making the consumer again."""
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        if now - self._idle_since < self.idle_check_seconds:
+            return
+        self._idle_since = now
+        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        try:
+            info = await self.bus.js.consumer_info(self.spec.name, self.durable)
+        except NotFoundError:
+            log.warning("consumer %s: the server lost the consumer; making it again", self.durable)
+            await self._unsubscribe()
+            return
+        pending = info.num_pending or 0
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        self.health.observe(position, position + pending)
+        self.health.succeeded()
+        if delivered > self._consumer_seq or pending:
+            self._idle_suspect += 1  # delivered to nobody, or pending but not handed out
+            if self._idle_suspect >= 2:
+                log.warning("consumer %s: %s pending, %s delivered, %s received: making it again",
+                            self.durable, pending, delivered, self._consumer_seq)
+                await self._unsubscribe()
+        else:
+            self._idle_suspect = 0
+
+    async def _apply_buffer(self) -> int:
+        stream = self.spec.name
+        position = await asyncio.to_thread(self.handler.position, stream)
+        handled = 0
+        while self._buffer and self._buffer[0].metadata.sequence.stream <= position:
+            self._buffer.pop(0)  # applied before (a consumer made again at an older position)
+            handled += 1
+        if batch := await self._apply_in_one_go():
+            await self._report(handled + batch)
+            return handled + batch
+        while self._buffer:
+            msg = self._buffer[0]
+            seq = msg.metadata.sequence.stream
+            try:
+                envelope = Envelope.from_json(msg.data)
+                await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
+            except InvalidEnvelope as e:
+                await self._dead_letter(seq, f"invalid envelope: {e}")
+            except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
+                await self._failed(seq, e)
+                return handled
+            else:
+                self.applied += 1
+                self.transient_failures = 0
+                self._failures.pop(seq, None)
+                self.health.observe(seq)  # a slow one-by-one buffer shows its progress as it goes
+                if self.after_apply is not None:
+                    self.after_apply(seq)
+            self._buffer.pop(0)
+            handled += 1
+        await self._report(handled)
+        return handled
+
+    async def _apply_in_one_go(self) -> int:
+        """The fast path: the whole buffer in one transaction. Anything unusual (a bad envelope,
+        a failure) takes the message-by-message path instead, which finds the culprit."""
+        apply_batch = getattr(self.handler, "apply_batch", None)
+        if apply_batch is None or len(self._buffer) < 2:
+            return 0
+        last = self._buffer[-1].metadata.sequence.stream
+        try:
+            envelopes = [Envelope.from_json(m.data) for m in self._buffer]
+            await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
+        except Exception as e:  # noqa: BLE001 - retried one by one
+            log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(self._buffer), e)
+            return 0
+        applied = len(self._buffer)
+        self.applied += applied
+        self.transient_failures = 0
+        self._buffer.clear()
+        if self.after_apply is not None:
+            self.after_apply(last)
+        return applied
+
+    async def _report(self, handled: int) -> None:
+        """The buffer is applied: report the position and what the server still holds."""
+        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        self.health.observe(position, position + self._pending_after + len(self._buffer), handled=handled)
+        self.health.succeeded()
+
+    async def _failed(self, seq: int, e: Exception) -> None:
+        self.health.failed(e)
+        if is_transient(e):
+            self.transient_failures += 1
+            log.warning("consumer %s: seq %s: infrastructure failure (%s); retrying", self.durable, seq, e)
+            await asyncio.sleep(min(0.2 * self.transient_failures, 5.0))
+            return
+        # Our own count of attempts: the server does not redeliver, we retry from the buffer.
+        failures = self._failures[seq] = self._failures.get(seq, 0) + 1
+        if failures >= self.max_deliver:
+            await self._dead_letter(seq, f"{type(e).__name__}: {e}")
+            self._buffer.pop(0)
+            return
+        log.error("consumer %s: seq %s failed (%s); retrying it before anything after it", self.durable, seq, e)
+        await asyncio.sleep(min(0.2 * failures, 2.0))
+
+    async def _dead_letter(self, seq: int, reason: str) -> None:
+        body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
+        await self.bus.nc.publish(
+            f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
+        )
+        if self.dead_letters is not None:  # kept before the position moves past it
+            await asyncio.to_thread(self.dead_letters.record, consumer=self.durable, stream=self.spec.name,
+                                    position=seq, reason=reason)
+        await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
+        self._failures.pop(seq, None)
+        self.dead_lettered += 1
+        log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.bus.wait_connected()
+        while not stop.is_set():
+            try:
+                await self.step()
+            except Exception as e:  # noqa: BLE001 - bus hiccup or a crash after a commit: start again
+                log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
+                self.health.failed(e)
+                await self._unsubscribe()
+                self._buffer = []
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    pass
+        await self._unsubscribe()

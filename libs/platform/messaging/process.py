@@ -1,0 +1,31 @@
+"""A consumer handler whose effect is new events in the service's own event store.
+
+The policy turns one upstream CloudEvent into commands on aggregates; the new events and the
+upstream position are written in one transaction (eventsourcing's tracking table), so a
+redelivered message can never apply twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.store.application import ServiceApplication
+
+
+class ProcessHandler:
+    def __init__(self, name: str, application: ServiceApplication,
+                 policy: Callable[[Envelope], list[Any]]) -> None:
+        self.name = name
+        self.app = application
+        self.policy = policy
+
+    def position(self, stream: str) -> int:
+        return self.app.tracked_position(stream)
+
+    def apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        self.app.save_tracked(*self.policy(envelope), upstream=stream, position=position)
+
+    def skip(self, stream: str, position: int, reason: str) -> None:
+        self.app.save_tracked(upstream=stream, position=position)

@@ -1,0 +1,260 @@
+"""The relay: follows a service's notification log (the outbox) and publishes it to JetStream.
+
+Publishes are pipelined and the position is recorded only after every PubAck of a batch has
+arrived. A crash between publish and record re-publishes the batch with the same
+`Nats-Msg-Id`s, which JetStream drops as duplicates (and consumers skip by position anyway).
+
+At start the relay reconciles its recorded position with the stream's last message: a stream
+that lost its tail (JetStream acks before fsync; a power failure can lose acked messages) is sent
+the missing events again, and a stream ahead of the record (a crash after the PubAcks) is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from nats.js.errors import NotFoundError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    select,
+)
+
+from libs.platform.health import LoopHealth
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import (
+    GENESIS,
+    Envelope,
+    InvalidEnvelope,
+    nats_subject,
+)
+from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store.log import LogReader, end_of
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+relay_positions = Table(
+    "relay_positions",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("chainhash", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# What was published at each position: the type (with its version) and chain hash of the message.
+# An upgrade that bumps an event's version changes how an older event renders now, not what the
+# bus holds and checkpoints signed; the audit side renders a published event at this version.
+relay_chain = Table(
+    "relay_chain",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("chainhash", String(64), nullable=False),
+)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        spec: StreamSpec,
+        application: Any,
+        engine: Engine,
+        bus: Bus,
+        batch_size: int = 500,
+        poll_seconds: float = 0.05,
+        ack_timeout: float = 5.0,
+        after_publish: Callable[[int], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.app = application
+        self.engine = engine
+        self.bus = bus
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.ack_timeout = ack_timeout
+        # Fault-injection hook, called after the PubAcks and before the position is recorded.
+        self.after_publish = after_publish
+        self.log = LogReader(spec.service, application)
+        self.health = LoopHealth("relay", spec.name, stream=spec.name)
+        metadata.create_all(engine)
+
+    # -- position -----------------------------------------------------------------------
+    def position(self) -> tuple[int, str]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(relay_positions.c.position, relay_positions.c.chainhash).where(
+                    relay_positions.c.stream == self.spec.name
+                )
+            ).first()
+        return (row.position, row.chainhash) if row else (0, GENESIS)
+
+    def _record(self, position: int, chainhash: str, published: list[Envelope] = ()) -> None:
+        values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(timezone.utc)}
+        with self.engine.begin() as conn:
+            if published:  # a batch sent again (the stream lost its tail) replaces its earlier rows
+                conn.execute(relay_chain.delete().where(relay_chain.c.stream == self.spec.name,
+                                                        relay_chain.c.position.in_([e.sequence for e in published])))
+                conn.execute(relay_chain.insert(), [
+                    {"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
+                     "chainhash": e.chainhash} for e in published])
+            updated = conn.execute(
+                relay_positions.update().where(relay_positions.c.stream == self.spec.name).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(relay_positions.insert().values(stream=self.spec.name, **values))
+
+    def published_rows(self, first: int, last: int) -> dict[int, Any]:
+        """The recorded (type, chainhash) of each published position in [first, last]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(relay_chain.c.position, relay_chain.c.type, relay_chain.c.chainhash).where(
+                relay_chain.c.stream == self.spec.name, relay_chain.c.position.between(first, last)))
+            return {r.position: r for r in rows}
+
+    def published(self, after: int, limit: int) -> list[Envelope]:
+        """The log as it was published (unchained): an event whose type got a new version since it
+        was published is rendered at the version it was published with, so the audit side checks
+        what the bus holds and checkpoints signed. An event published before positions were
+        recorded one by one is taken as published at its stored version; one not yet published
+        renders as the relay will publish it (the current version)."""
+        envelopes = self.log.read(after, limit)
+        if not envelopes:
+            return envelopes
+        position = self.position()[0]
+        rows = self.published_rows(envelopes[0].sequence, envelopes[-1].sequence)
+        rendered = []
+        for e in envelopes:
+            row = rows.get(e.sequence)
+            if row is not None and row.type != e.type:
+                e = self.log.read_at(e.sequence, int(row.type.rsplit(".v", 1)[1]))
+            elif row is None and e.sequence <= position and e.version > 1:
+                e = self.log.read_at(e.sequence, None)
+            rendered.append(e)
+        return rendered
+
+    def lag(self) -> int:
+        return self.log.max_position() - self.position()[0]
+
+    # -- envelopes ------------------------------------------------------------------------
+    def pending(self) -> tuple[list[Envelope], str]:
+        """The next batch of unpublished envelopes, chained from the recorded position."""
+        position, chainhash = self.position()
+        envelopes = []
+        read = self.log.read(position, self.batch_size)
+        self.health.observe(position, end_of(self.log, read, position, self.batch_size))
+        for envelope in read:
+            envelope = envelope.chained(chainhash)
+            chainhash = envelope.chainhash
+            envelopes.append(envelope)
+        return envelopes, chainhash
+
+    # -- reconciling with the stream ------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Make the recorded position the log position of the stream's last message."""
+        try:
+            last = await self.bus.js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
+            envelope = Envelope.from_json(last.data)
+            if (last.headers or {}).get("Nats-Msg-Id") != envelope.id:
+                raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
+            at = (envelope.sequence, envelope.chainhash)
+        except NotFoundError:  # an empty stream: everything is to be sent
+            at = (0, GENESIS)
+        except InvalidEnvelope as e:
+            log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
+            return
+        recorded = await asyncio.to_thread(self.position)
+        if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
+            log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
+                      "older backup?); position %s kept, an operator must look", self.spec.name, at[0], recorded[0])
+            return
+        if at != recorded:
+            log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
+                        self.spec.name, recorded[0], at[0])
+            await asyncio.to_thread(self._record, *at)
+
+    def _holds(self, position: int, event_id: str | None) -> bool:
+        """The log has this event at this position (the stream and the store tell one history)."""
+        if position == 0:
+            return True
+        found = self.log.read(position - 1, 1)
+        return bool(found) and found[0].sequence == position and found[0].id == event_id
+
+    # -- publishing -----------------------------------------------------------------------
+    async def publish_batch(self) -> int:
+        """Publish one batch and record its position; returns how many were published."""
+        envelopes, chainhash = await asyncio.to_thread(self.pending)
+        if not envelopes:
+            return 0
+        js = self.bus.js
+        futures = [
+            await js.publish_async(
+                nats_subject(self.spec.service, e), e.to_json(), headers={"Nats-Msg-Id": e.id}
+            )
+            for e in envelopes
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        last = envelopes[-1].sequence
+        if self.after_publish is not None:
+            self.after_publish(last)
+        await asyncio.to_thread(self._record, last, chainhash, envelopes)
+        self.health.observe(last, handled=len(envelopes))
+        return len(envelopes)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.bus.wait_connected()
+        while not stop.is_set():
+            try:
+                await self.bus.ensure_stream(self.spec)
+                break
+            except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
+                log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)
+                self.health.failed(e)
+                await _sleep_or_stop(stop, 0.5)
+        for attempt in range(3):  # the check is worth a retry, never a stop to publishing
+            try:
+                await self.reconcile()
+                break
+            except Exception as e:  # noqa: BLE001 - e.g. no permission to read the stream
+                log.error("relay %s: cannot compare with the stream (%s: %s)%s", self.spec.name, type(e).__name__, e,
+                          "; publishing from the recorded position" if attempt == 2 else "; retrying")
+                await _sleep_or_stop(stop, 0.5)
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                published = await self.publish_batch()
+                self.health.succeeded()
+                backoff = 0.1
+            except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
+                # Readiness names the position it is stuck at and why (e.g. MaxPayloadError).
+                reason = f"publishing after position {self.health.position}: {type(e).__name__}: {e}"
+                self.health.failed(reason)
+                log.warning("relay %s: %s; retrying", self.spec.name, reason)
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if published < self.batch_size:
+                await _sleep_or_stop(stop, self.poll_seconds)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass

@@ -1,0 +1,1 @@
+"""Personal data: sealing (per-subject keys), privacy records, consent receipts, access records."""

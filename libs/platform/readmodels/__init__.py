@@ -1,0 +1,1 @@
+"""Read models: log followers, SQL projections fed by consumers, and their online rebuild."""

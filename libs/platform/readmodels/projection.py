@@ -1,0 +1,121 @@
+"""SQL read models fed by the consumer runner: effect and position in one transaction.
+
+Subclasses define their tables on `metadata` and `project(conn, envelope)`. Each event id is
+applied once per projection (`projected_events`), so a duplicate stored again outside
+JetStream's duplicate window still counts once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+    text,
+)
+
+from libs.platform.messaging.cloudevents import Envelope
+
+
+class SqlProjection:
+    name = "projection"
+
+    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+        self.engine = engine
+        self.metadata = metadata
+        self.positions = _table(metadata, "projection_positions",
+            Column("projection", String(64), primary_key=True),
+            Column("stream", String(64), primary_key=True),
+            Column("position", BigInteger, nullable=False))
+        self.seen = _table(metadata, "projected_events",
+            Column("projection", String(64), primary_key=True),
+            Column("event_id", String(64), primary_key=True))
+        self.skipped = _table(metadata, "skipped_messages",
+            Column("projection", String(64), primary_key=True),
+            Column("stream", String(64), primary_key=True),
+            Column("position", BigInteger, primary_key=True),
+            Column("reason", Text, nullable=False))
+        metadata.create_all(engine)
+        for table in metadata.sorted_tables:
+            _add_missing_columns(engine, table)
+
+    def project(self, conn: Connection, envelope: Envelope) -> None:
+        raise NotImplementedError
+
+    def position(self, stream: str) -> int:
+        with self.engine.connect() as conn:
+            return self._position(conn, stream)
+
+    def _position(self, conn: Connection, stream: str) -> int:
+        row = conn.execute(
+            select(self.positions.c.position).where(
+                self.positions.c.projection == self.name, self.positions.c.stream == stream
+            )
+        ).first()
+        return row.position if row else 0
+
+    def _advance(self, conn: Connection, stream: str, position: int) -> None:
+        current = self._position(conn, stream)
+        if position <= current:
+            raise StalePosition(f"{self.name}/{stream}: {position} ≤ recorded {current}")
+        where = (self.positions.c.projection == self.name) & (self.positions.c.stream == stream)
+        if conn.execute(self.positions.update().where(where).values(position=position)).rowcount == 0:
+            conn.execute(self.positions.insert().values(projection=self.name, stream=stream, position=position))
+
+    def apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        self.apply_batch([envelope], stream, position)
+
+    def apply_batch(self, envelopes: list[Envelope], stream: str, position: int) -> None:
+        """Apply consecutive messages ending at `position` in one transaction (rebuilds and
+        catch-ups go fast); all or nothing."""
+        with self.engine.begin() as conn:
+            self._advance(conn, stream, position)
+            ids = [e.id for e in envelopes]
+            seen = {r.event_id for r in conn.execute(
+                select(self.seen.c.event_id).where(self.seen.c.projection == self.name, self.seen.c.event_id.in_(ids)))}
+            new = []
+            for envelope in envelopes:
+                if envelope.id in seen:
+                    continue
+                seen.add(envelope.id)
+                new.append({"projection": self.name, "event_id": envelope.id})
+                self.project(conn, envelope)
+            if new:  # one statement for the batch
+                conn.execute(self.seen.insert(), new)
+
+    def skip(self, stream: str, position: int, reason: str) -> None:
+        with self.engine.begin() as conn:
+            self._advance(conn, stream, position)
+            conn.execute(self.skipped.insert().values(
+                projection=self.name, stream=stream, position=position, reason=reason))
+
+
+class StalePosition(Exception):
+    """A position at or below the recorded one: the message was applied already."""
+
+
+def _add_missing_columns(engine: Engine, table: Table) -> None:
+    """Nullable columns added to a read model after its table was made: create_all does not alter
+    tables; rows projected before keep NULL there (the projection reads NULL as "not known then")."""
+    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present and c.nullable]
+    if missing:
+        with engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=engine.dialect)
+                # Replicas starting together race here; PostgreSQL can make the second a no-op.
+                guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}'))
+
+
+def _table(metadata: MetaData, name: str, *columns: Column) -> Table:
+    if name in metadata.tables:  # a second projection instance in this process
+        return metadata.tables[name]
+    return Table(name, metadata, *columns)

@@ -1,0 +1,136 @@
+"""The runtime of one service: what `build_runtime` makes from its `ServiceSpec` and settings —
+engine, sealer, bus, eventsourcing Application, relay, consumers, followers, jobs. The web layer
+(libs/platform/web/service.py) serves it; nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+from sqlalchemy import Engine
+
+from libs.platform.audit.log import AuditLog
+from libs.platform.health import LoopHealth
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.consumer import ConsumerRunner, Handler
+from libs.platform.messaging.deadletters import DeadLetters
+from libs.platform.messaging.relay import Relay
+from libs.platform.messaging.streams import CONTRACTS, STREAMS, StreamSpec
+from libs.platform.privacy.records import PrivacyRecords
+from libs.platform.privacy.sealing import Sealer
+from libs.platform.readmodels.follower import LogFollower
+from libs.platform.settings import Settings
+from libs.platform.store.db import make_engine
+from libs.platform.store.log import LogReader
+from libs.platform.web.auth import Authenticator
+
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sealer: Sealer
+    bus: Bus
+    authenticator: Authenticator
+    application: Any = None
+    relay: Relay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    followers: list[LogFollower] = field(default_factory=list)
+    audit: AuditLog | None = None
+    dead_letters: DeadLetters | None = None
+    jobs: list[LoopHealth] = field(default_factory=list)
+    # The service's own components (a read model, a projection), one per class: `get(Kind)`
+    # answers with that class's type, so a typo or a wrong kind fails at once, not as a KeyError.
+    components: dict[type, Any] = field(default_factory=dict)
+
+    def provide(self, component: T) -> T:
+        self.components[type(component)] = component
+        return component
+
+    def get(self, kind: type[T]) -> T:
+        try:
+            return self.components[kind]
+        except KeyError:
+            raise LookupError(f"{kind.__name__} is not a component of this service") from None
+
+    def loops(self) -> list[LoopHealth]:
+        """The health of every background loop of this service."""
+        return [*([self.relay.health] if self.relay else []), *(c.health for c in self.consumers),
+                *(f.health for f in self.followers), *self.jobs]
+
+    def loop_problem(self, loop: LoopHealth) -> str | None:
+        return loop.problem(stall_seconds=self.settings.stall_seconds, max_failures=self.settings.max_loop_failures)
+
+    def open_dead_letters(self) -> int:
+        """Open dead letters, those of earlier runs too, until an operator resolves them."""
+        if self.dead_letters is None:
+            return 0
+        return self.dead_letters.open_count()
+
+    def catch_up(self) -> None:
+        """Bring the service's own read models up to its log: a read after a write sees it."""
+        for follower in self.followers:
+            follower.catch_up()
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service different from the others."""
+
+    name: str
+    title: str
+    routers: Sequence[APIRouter]
+    # Builds the eventsourcing Application (None for a projection-only service).
+    make_application: Callable[[Runtime], Any] | None = None
+    # The streams this service consumes and the handler of each.
+    make_consumers: Callable[[Runtime], list[tuple[StreamSpec, Handler]]] = lambda rt: []
+    # Read models fed from the service's own log (list and search endpoints).
+    make_read_models: Callable[[Runtime], list[Handler]] = lambda rt: []
+    # Periodic jobs (e.g. expiring registrations): (name, seconds, function of the runtime); a
+    # coroutine function runs on the event loop (it may use the bus), any other in a thread.
+    jobs: Sequence[tuple[str, float, Callable[[Runtime], Any]]] = ()
+    # Called (in a thread) when the service stops, before the database is closed.
+    on_stop: Callable[[Runtime], Any] | None = None
+    description: str = ""
+
+
+def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    engine = make_engine(settings)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sealer=Sealer(engine, bytes.fromhex(settings.master_key_hex)),
+        bus=Bus(settings.nats_url, name=f"tsunagu-{spec.name}"),
+        authenticator=Authenticator.from_settings(settings),
+    )
+    if spec.make_application is not None:
+        runtime.application = spec.make_application(runtime)
+        runtime.relay = Relay(
+            spec=STREAMS[spec.name], application=runtime.application, engine=engine,
+            bus=runtime.bus, poll_seconds=settings.relay_poll_seconds,
+        )
+        runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
+                                 relay=runtime.relay)
+        reader = LogReader(spec.name, runtime.application)
+        records = PrivacyRecords(engine, CONTRACTS[spec.name])
+        runtime.provide(records)
+        runtime.followers = [
+            LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds)
+            for handler in [*spec.make_read_models(runtime), records]
+        ]
+    consumers = spec.make_consumers(runtime)
+    if consumers:
+        runtime.dead_letters = DeadLetters(engine)
+    for stream, handler in consumers:
+        runtime.consumers.append(ConsumerRunner(
+            bus=runtime.bus, spec=stream, handler=handler, max_deliver=settings.consumer_max_deliver,
+            dead_letters=runtime.dead_letters,
+        ))
+    if runtime.audit is not None:
+        runtime.jobs.append(LoopHealth("job", "checkpoints", period=settings.audit_interval_seconds))
+    runtime.jobs += [LoopHealth("job", name, period=seconds) for name, seconds, _ in spec.jobs]
+    return runtime

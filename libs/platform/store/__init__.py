@@ -1,0 +1,1 @@
+"""The event store: the eventsourcing Application every service builds on, engines, the log reader."""

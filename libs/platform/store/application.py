@@ -1,0 +1,178 @@
+"""The base of every service's eventsourcing Application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+)
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoding,
+)
+
+from libs.domain.audit import NATIONAL
+from libs.domain.contracts import derived_id
+from libs.domain.errors import EventTooLarge, VersionMismatch
+from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
+from libs.platform.messaging.cloudevents import envelope_of, published_size
+from libs.platform.privacy.sealing import Sealer, is_sealed
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ServiceApplication(Application):
+    """An Application with our transcodings, the service's sealer and shared command helpers."""
+
+    def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
+        super().__init__(env=env)
+        self.sealer = sealer
+        self.max_event_bytes = max_event_bytes(self.env)
+
+    def close(self) -> None:
+        """Also release the event store's connections: eventsourcing-sqlalchemy keeps its own engine
+        and its factory's close() leaves the pool open (on PostgreSQL, one idle connection per
+        pooled slot per application, which adds up when services start and stop)."""
+        super().close()
+        engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
+        if engine is not None and hasattr(engine, "dispose"):
+            engine.dispose()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def construct_recorder(self) -> ProcessRecorder:
+        # A process recorder: the same events table plus <name>_tracking, so that events caused
+        # by another stream's message are stored atomically with that message's position.
+        return self.factory.process_recorder()
+
+    def _record(self, processing: ProcessingEvent) -> list[Recording]:
+        """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
+        one new event would be larger on the bus than the limit. Stored, the relay could never
+        publish it, and the stream would stop behind it for every tenant (issue 13)."""
+        for event in processing.events:
+            tenant = getattr(event, "tenant", None) or NATIONAL  # every tenant code has 6 digits
+            size = published_size(self.name, event, tenant=tenant) + PUBLISH_HEADROOM
+            if size > self.max_event_bytes:
+                name = type(event).__qualname__.split(".")[-1]
+                raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "
+                                    f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
+        return super()._record(processing)
+
+    def tracked_position(self, upstream: str) -> int:
+        return self.recorder.max_tracking_id(upstream) or 0
+
+    def save_tracked(self, *aggregates: Any, upstream: str, position: int) -> None:
+        """Save the aggregates' new events and the upstream position in one transaction.
+        A position at or below the recorded one raises IntegrityError and writes nothing."""
+        processing = ProcessingEvent(tracking=Tracking(notification_id=position, application_name=upstream))
+        processing.collect_events(*aggregates)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+
+    def change(self, aggregate: A, command: Callable[[A], R], *, expected_version: int | None = None,
+               also: Sequence[Any] = ()) -> R:
+        """The one way a use case changes an aggregate it has loaded and checked access to: refuse
+        when If-Match named another version, run the aggregate `command`, save it (with `also`,
+        in the same transaction) and return what the command returned."""
+        if expected_version is not None and expected_version != aggregate.version:
+            kind = type(aggregate).__name__.lower()
+            raise VersionMismatch(f"the {kind} is at version {aggregate.version}, not {expected_version}")
+        result = command(aggregate)
+        self.save(aggregate, *also)
+        return result
+
+    def existing(self, kind: type, aggregate_id: UUID) -> Any:
+        """The aggregate of that type with that id, or None."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    def seal(self, subject: UUID | str, value: Any) -> dict | None:
+        """A value sealed under the data subject's key; nothing to seal gives None."""
+        return self.sealer.seal(str(subject), value) if value else None
+
+    def erase_personal_data(self, aggregate: Any, record: Callable[[Any], Any]) -> Any:
+        """Crypto-shredding, in one order for every service: `record` the erasure event on the
+        aggregate (once), save it, then destroy the key its personal data is sealed under (its id).
+        Recorded first, the log says why the data went before it goes. A crash between the two
+        leaves a recorded erasure with a living key: calling this again finishes it (the event is
+        not repeated, forgetting is idempotent), and the retention jobs look for such leftovers."""
+        if not aggregate.erased:
+            record(aggregate)
+            self.save(aggregate)
+        self.sealer.forget(str(aggregate.id))
+        return aggregate
+
+    def end_retention(self, kind: type, today: date, candidates: list[UUID], years: int) -> list[UUID]:
+        """The retention jobs: erase the personal data of every candidate whose retention period
+        ended (its erasure event, basis retention_ended, records that it did) and finish an erasure
+        recorded earlier whose key outlived a crash. The aggregate has the final say
+        (`retention_ended`): candidates come from a read model that may lag."""
+        erased = []
+        for aggregate_id in candidates:
+            aggregate = self.existing(kind, aggregate_id)
+            if aggregate is not None and (aggregate.erased or aggregate.retention_ended(today, years)):
+                self.erase_personal_data(aggregate, lambda a: a.erase(erased_on=today, basis="retention_ended"))
+                erased.append(aggregate_id)
+        return erased
+
+    def history(self, aggregate_id: UUID, *, opened: bool = False) -> list[dict[str, Any]]:
+        """Every event of one aggregate as CloudEvents (sequence = its version), sealed fields left
+        sealed unless `opened`. The tenant is the one its created event names."""
+        stored = list(self.events.get(aggregate_id))
+        tenant = getattr(stored[0], "tenant", NATIONAL) if stored else NATIONAL
+        out = []
+        for e in stored:
+            envelope = envelope_of(self.name, e, tenant=tenant, sequence=e.originator_version).to_dict()
+            if opened:
+                envelope["data"] = {k: self.sealer.open(v) if is_sealed(v) else v for k, v in envelope["data"].items()}
+            out.append(envelope)
+        return out
+
+    def create_once(self, kind: type, aggregate_id: UUID, make: Callable[[], Any]) -> tuple[Any, bool]:
+        """The aggregate with this id if it exists (a retry with the same Idempotency-Key), else
+        the one `make` builds, saved; returns it and whether it was created now."""
+        existing = self.existing(kind, aggregate_id)
+        if existing is not None:
+            return existing, False
+        return self.save_new(make()), True
+
+    def save_new(self, *aggregates: Any) -> Any:
+        """Save newly created aggregates; if the same Idempotency-Key won a race, return its result."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            return self.repository.get(aggregates[0].id)
+        return aggregates[0]
+
+
+def new_id(kind: str, org: str, idempotency_key: str | None) -> UUID:
+    """A fresh id, or one derived from the caller's Idempotency-Key so that a retry finds it."""
+    return derived_id(kind, org, idempotency_key) if idempotency_key else uuid4()

@@ -1,0 +1,1 @@
+"""The HTTP surface: the service factory, auth, dependencies, problems, the edge, metrics and ops routes."""

@@ -1,0 +1,37 @@
+"""FastAPI dependencies shared by every service, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from libs.domain.errors import InvalidInput
+from libs.platform.runtime import Runtime
+from libs.platform.web.auth import Principal
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    return get_runtime(request).authenticator.principal(authorization)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100)]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The aggregate version named by an If-Match header (`"3"`, `W/"3"` or `3`)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise InvalidInput(f"If-Match must be an aggregate version, got {if_match!r}")
+    return int(raw)

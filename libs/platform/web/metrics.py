@@ -1,0 +1,107 @@
+"""Prometheus metrics on `/metrics` (the official prometheus-client), one registry per app.
+
+Loop metrics are read at scrape time from the same `LoopHealth` objects `/readyz` reads, so the
+two never disagree. HTTP requests are counted by route template (never the raw path: ids in
+paths would make a series per case) and status, with a latency histogram.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from libs.platform.health import LoopHealth
+
+LOOP_LABELS = ["service", "kind", "name", "stream"]
+
+
+class LoopCollector:
+    """Gauges and counters of every background loop and of the dead letters, read on scrape."""
+
+    def __init__(self, service: str, loops: Callable[[], list[LoopHealth]], open_dead_letters: Callable[[], int],
+                 stall: Callable[[LoopHealth], bool]) -> None:
+        self.service = service
+        self.loops = loops
+        self.open_dead_letters = open_dead_letters
+        self.stall = stall
+
+    def collect(self) -> Iterable[Metric]:
+        gauges = {
+            "position": GaugeMetricFamily("tsunagu_loop_position", "Position the loop has handled", labels=LOOP_LABELS),
+            "end": GaugeMetricFamily("tsunagu_loop_end", "End of the stream or log the loop follows",
+                                     labels=LOOP_LABELS),
+            "lag": GaugeMetricFamily("tsunagu_loop_lag", "Messages or events not yet handled", labels=LOOP_LABELS),
+            "since": GaugeMetricFamily("tsunagu_loop_seconds_since_progress",
+                                       "Seconds the oldest pending work has waited (0 when caught up)",
+                                       labels=LOOP_LABELS),
+            "failing": GaugeMetricFamily("tsunagu_loop_consecutive_failures", "Failures in a row",
+                                         labels=LOOP_LABELS),
+            "stuck": GaugeMetricFamily("tsunagu_loop_stuck", "1 when the loop makes the service unready",
+                                       labels=LOOP_LABELS),
+            "replaying": GaugeMetricFamily("tsunagu_loop_replaying",
+                                           "1 while the loop replays its stream into rebuilt read models",
+                                           labels=LOOP_LABELS),
+            "target": GaugeMetricFamily("tsunagu_loop_replay_target",
+                                        "Position at which the replay ends (0 when not replaying)", labels=LOOP_LABELS),
+        }
+        failures = CounterMetricFamily("tsunagu_loop_failures", "Failed rounds (publish, apply, job)",
+                                       labels=LOOP_LABELS)
+        handled = CounterMetricFamily("tsunagu_loop_handled", "Events or messages handled", labels=LOOP_LABELS)
+        for loop in self.loops():
+            labels = [self.service, loop.kind, loop.name, loop.stream]
+            gauges["position"].add_metric(labels, loop.position)
+            gauges["end"].add_metric(labels, loop.end)
+            gauges["lag"].add_metric(labels, loop.lag)
+            gauges["since"].add_metric(labels, loop.seconds_since_progress())
+            gauges["failing"].add_metric(labels, loop.failures)
+            gauges["stuck"].add_metric(labels, 1 if self.stall(loop) else 0)
+            gauges["replaying"].add_metric(labels, 1 if loop.replaying else 0)
+            gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
+            failures.add_metric(labels, loop.failures_total)
+            handled.add_metric(labels, loop.handled_total)
+        yield from gauges.values()
+        yield failures
+        yield handled
+        dead = GaugeMetricFamily("tsunagu_dead_letters_open", "Dead letters not yet resolved", labels=["service"])
+        try:
+            dead.add_metric([self.service], self.open_dead_letters())
+        except Exception:  # noqa: BLE001 - the database is down: /readyz says so; no sample rather than a 500
+            return
+        yield dead
+
+
+def install_metrics(app: FastAPI, service: str, collector: LoopCollector) -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    requests = Counter("tsunagu_http_requests", "HTTP requests by route and status",
+                       ["service", "method", "route", "status"], registry=registry)
+    latency = Histogram("tsunagu_http_request_duration_seconds", "HTTP request latency by route",
+                        ["service", "method", "route"], registry=registry,
+                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):  # noqa: ANN001, ANN202 - starlette's signature
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+            requests.labels(service, request.method, route, str(status)).inc()
+            latency.labels(service, request.method, route).observe(time.perf_counter() - started)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
