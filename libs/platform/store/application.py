@@ -49,6 +49,12 @@ class ServiceApplication(Application):
     def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
         super().__init__(env=env)
         self.sealer = sealer
+        # eventsourcing-sqlalchemy makes its own engine without pool_pre_ping: a connection the
+        # database dropped (a restart, a failover, pg_terminate_backend) failed the next command
+        # with a 500. Checked out, each connection is pinged first and replaced when dead.
+        engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
+        if engine is not None and hasattr(engine, "pool"):
+            engine.pool._pre_ping = True
         self.max_event_bytes = max_event_bytes(self.env)
 
     def close(self) -> None:

@@ -6,9 +6,13 @@ import logging
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError as SqlInterfaceError
+from sqlalchemy.exc import OperationalError as SqlOperationalError
 from starlette.exceptions import HTTPException
 
 from libs.domain.errors import DomainError
@@ -61,6 +65,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(AggregateNotFoundError)
     async def _not_found(_: Request, exc: AggregateNotFoundError) -> JSONResponse:
         return problem(404, "not-found", "Not found")
+
+    # The database went away (a restart, a failover, connections cut): nothing was written, and
+    # the same request can succeed in a moment — a 503 with Retry-After, not a 500.
+    @app.exception_handler(StoreOperationalError)
+    @app.exception_handler(StoreInterfaceError)
+    @app.exception_handler(SqlOperationalError)
+    @app.exception_handler(SqlInterfaceError)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem(503, "database-unavailable", "The database is not answering",
+                       "nothing was changed; try again in a moment", headers={"Retry-After": "2"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
