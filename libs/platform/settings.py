@@ -53,8 +53,17 @@ def _dev_secret(name: str, nbytes: int) -> str:
     """A secret kept in var/ and made on first use: fine for a laptop, refused in production."""
     path = var_dir() / name
     if not path.exists():
-        path.write_text(secrets.token_hex(nbytes))
-        path.chmod(0o600)
+        # Made whole beside it and linked into place: processes starting at once (`make run`
+        # starts four) all read the one that won, never a half-written or a different secret.
+        fresh = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fresh.write_text(secrets.token_hex(nbytes))
+        fresh.chmod(0o600)
+        try:
+            os.link(fresh, path)
+        except FileExistsError:
+            pass
+        finally:
+            fresh.unlink()
     return path.read_text().strip()
 
 
