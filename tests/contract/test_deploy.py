@@ -361,6 +361,17 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
         with pytest.raises(nats.errors.Error):  # the denied request gets no answer
             await clients["integrator"].jetstream(timeout=1).delete_stream("INTAKE")
         assert await _refused(errors["integrator"], "$JS.API.STREAM.DELETE.INTAKE")
+        # Not even the owner may shrink, purge or delete its stream (issue 14: max_msgs=1 cut
+        # INTAKE from 3 messages to 1): what it may do is create it when it is missing.
+        shrunk = StreamConfig(name="INTAKE", subjects=["intake.>"], storage=StorageType.FILE, num_replicas=3,
+                              duplicate_window=600, max_msgs=1)
+        owner = clients["intake"].jetstream(timeout=1)
+        for attempt, subject in ((lambda: owner.update_stream(shrunk), "$JS.API.STREAM.UPDATE.INTAKE"),
+                                 (lambda: owner.purge_stream("INTAKE"), "$JS.API.STREAM.PURGE.INTAKE"),
+                                 (lambda: owner.delete_stream("INTAKE"), "$JS.API.STREAM.DELETE.INTAKE")):
+            with pytest.raises(nats.errors.Error):  # the denied request gets no answer
+                await attempt()
+            assert await _refused(errors["intake"], subject), errors["intake"]
         assert (await js.stream_info("INTAKE")).state.messages == 110
 
         # The witness neither: no checkpoint of its own, no stream deletion, no service durable.
@@ -471,3 +482,6 @@ def test_every_publishing_service_may_do_what_its_relay_and_checkpoint_task_do()
                         f"$JS.API.STREAM.MSG.GET.{stream}", f"audit.{service}.checkpoint",
                         "$JS.API.STREAM.CREATE.AUDIT", "$JS.API.STREAM.MSG.GET.AUDIT"):
             assert f'"{subject}"' in user, f"{service} may not {subject}"
+    # and nothing that changes a stream, for anyone (created when missing, never changed)
+    for verb in ("UPDATE", "PURGE", "DELETE"):
+        assert f"$JS.API.STREAM.{verb}" not in accounts
