@@ -43,6 +43,8 @@ class Runtime:
     audit: AuditLog | None = None
     dead_letters: DeadLetters | None = None
     jobs: list[LoopHealth] = field(default_factory=list)
+    # The periodic jobs: the service's own (ServiceSpec.jobs) and the platform's.
+    scheduled: list[tuple[str, float, Callable[[Runtime], Any]]] = field(default_factory=list)
     # The service's own components (a read model, a projection), one per class: `get(Kind)`
     # answers with that class's type, so a typo or a wrong kind fails at once, not as a KeyError.
     components: dict[type, Any] = field(default_factory=dict)
@@ -98,12 +100,22 @@ class ServiceSpec:
     description: str = ""
 
 
+REWRAP_SECONDS = 5.0
+
+
+def rewrap_keys(runtime: Runtime) -> None:
+    """Every subject key under the current master key, a batch at a time (sealing.py)."""
+    while runtime.sealer.rewrap():
+        pass
+
+
 def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     engine = make_engine(settings)
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sealer=Sealer(engine, bytes.fromhex(settings.master_key_hex)),
+        sealer=Sealer(engine, bytes.fromhex(settings.master_key_hex),
+                      tuple(bytes.fromhex(k) for k in settings.previous_master_keys_hex)),
         bus=Bus(settings.nats_url, name=f"tsunagu-{spec.name}"),
         authenticator=Authenticator.from_settings(settings),
     )
@@ -132,5 +144,8 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         ))
     if runtime.audit is not None:
         runtime.jobs.append(LoopHealth("job", "checkpoints", period=settings.audit_interval_seconds))
-    runtime.jobs += [LoopHealth("job", name, period=seconds) for name, seconds, _ in spec.jobs]
+    runtime.scheduled = [*spec.jobs]
+    if settings.previous_master_keys_hex:  # a master key rotation under way: move every key
+        runtime.scheduled.append(("rewrap", REWRAP_SECONDS, rewrap_keys))
+    runtime.jobs += [LoopHealth("job", name, period=seconds) for name, seconds, _ in runtime.scheduled]
     return runtime

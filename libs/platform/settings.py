@@ -97,6 +97,9 @@ class Settings:
     rate_auth_failures: int = DEFAULT_RATE_AUTH_FAILURES
     # /docs and /openapi.json: on in dev and test, off elsewhere unless TSUNAGU_DOCS=1.
     docs_enabled: bool = True
+    # A master key rotation (privacy/sealing.py): the keys that wrapped subject keys before the
+    # current one, held until every subject key is rewrapped, then destroyed.
+    previous_master_keys_hex: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,6 +108,8 @@ class Settings:
         prefix = self.service.upper()
         problems = [*secret_problems("TSUNAGU_JWT_SECRET", self.jwt_secret),
                     *key_problems(f"{prefix}_MASTER_KEY", self.master_key_hex),
+                    *(p for k in self.previous_master_keys_hex
+                      for p in key_problems(f"{prefix}_PREVIOUS_MASTER_KEYS", k)),
                     *url_password_problems(f"{prefix}_DATABASE_URL or DATABASE_URL", self.database_url),
                     *url_password_problems("NATS_URL", self.nats_url)]
         if self.service in SIGNING_SERVICES:
@@ -146,6 +151,8 @@ class Settings:
             rate_per_address=_count(env, "TSUNAGU_RATE_PER_ADDRESS", DEFAULT_RATE_PER_ADDRESS),
             rate_per_principal=_count(env, "TSUNAGU_RATE_PER_PRINCIPAL", DEFAULT_RATE_PER_PRINCIPAL),
             rate_auth_failures=_count(env, "TSUNAGU_RATE_AUTH_FAILURES", DEFAULT_RATE_AUTH_FAILURES),
+            previous_master_keys_hex=tuple(
+                k.strip() for k in env.get(f"{service.upper()}_PREVIOUS_MASTER_KEYS", "").split(",") if k.strip()),
             docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
         )
         return replace(settings, **overrides) if overrides else settings

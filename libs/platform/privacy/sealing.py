@@ -4,16 +4,28 @@ Each data subject (a pseudonymous id, e.g. a case id) has its own data key, stor
 the service's master key in the service's own database. Events carry only sealed values.
 `forget(subject)` destroys the data key ("crypto-shredding"): every sealed value of that
 subject then reads as erased, while the events themselves stay intact and verifiable.
+
+Erasure must also hold in the copies a database keeps or makes: SQLite's WAL and freed pages,
+PostgreSQL's dead tuples and WAL archives, backups. On SQLite the key row is overwritten in place
+(secure_delete) and the WAL truncated after each erasure. Everywhere, the master key is rotated
+(issue 14): the service starts with a new `<SERVICE>_MASTER_KEY` and the old one in
+`<SERVICE>_PREVIOUS_MASTER_KEYS`; `rewrap` (a job of the service, and `tsunagu keys rewrap`)
+re-wraps every live key under the new master, each row naming the master that wraps it; once
+none is left under the old one, the operator destroys it. Every old copy of an erased subject's
+key — in a backup, a WAL archive, a dead tuple — is then wrapped by a key nobody holds.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
 import os
 from datetime import datetime, timezone
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     Column,
@@ -25,7 +37,10 @@ from sqlalchemy import (
     String,
     Table,
     exists,
+    func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -42,6 +57,8 @@ subject_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=True),  # NULL once forgotten
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("forgotten_at", DateTime(timezone=True), nullable=True),
+    # The master key that wraps wrapped_key (master_id of it); NULL in rows older than rotation.
+    Column("master", String(16), nullable=True),
 )
 
 
@@ -53,13 +70,24 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, dict) and value.get("alg") == ALG and "ct" in value
 
 
+def master_id(master_key: bytes) -> str:
+    """A name of a master key that does not reveal it (shown by `tsunagu keys status`)."""
+    return hashlib.sha256(b"tsunagu master key\0" + master_key).hexdigest()[:16]
+
+
 class Sealer:
-    def __init__(self, engine: Engine, master_key: bytes) -> None:
-        if len(master_key) != 32:
-            raise ValueError("the master key must be 32 bytes (AES-256)")
+    def __init__(self, engine: Engine, master_key: bytes, previous: tuple[bytes, ...] = ()) -> None:
+        for key in (master_key, *previous):
+            if len(key) != 32:
+                raise ValueError("a master key must be 32 bytes (AES-256)")
         self._engine = engine
-        self._master = AESGCM(master_key)
+        self.current = master_id(master_key)
+        # Every master this service holds, the current first: rows wrapped by a previous one
+        # are read with it until `rewrap` moves them to the current one.
+        self._masters = {master_id(k): AESGCM(k) for k in (master_key, *previous)}
+        self._master = self._masters[self.current]
         metadata.create_all(engine)
+        _add_master_column(engine)
 
     def seal(self, subject: str, value: Any) -> dict[str, str]:
         """Encrypt a JSON-serialisable value for one data subject."""
@@ -103,11 +131,13 @@ class Sealer:
                     )
         except IntegrityError:  # a key was made meanwhile: destroy that one
             self.forget(subject)
+            return
+        self._scrub()
 
     def _data_key(self, subject: str, *, create: bool) -> bytes | None:
         with self._engine.begin() as conn:
             row = conn.execute(
-                select(subject_keys.c.wrapped_key, subject_keys.c.forgotten_at).where(
+                select(subject_keys.c.wrapped_key, subject_keys.c.forgotten_at, subject_keys.c.master).where(
                     subject_keys.c.subject == subject
                 )
             ).first()
@@ -116,7 +146,7 @@ class Sealer:
                 if create:
                     raise SubjectForgotten(f"subject {subject} was erased")
                 return None
-            return self._unwrap(subject, row.wrapped_key)
+            return self._unwrap(subject, row.wrapped_key, row.master)
         if not create:
             return None
         key = AESGCM.generate_key(bit_length=256)
@@ -127,6 +157,7 @@ class Sealer:
                         subject=subject,
                         wrapped_key=self._wrap(subject, key),
                         created_at=datetime.now(timezone.utc),
+                        master=self.current,
                     )
                 )
         except IntegrityError:  # another request made it first: use theirs
@@ -137,8 +168,58 @@ class Sealer:
         iv = os.urandom(12)
         return iv + self._master.encrypt(iv, key, subject.encode())
 
-    def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
-        return self._master.decrypt(wrapped[:12], wrapped[12:], subject.encode())
+    def _unwrap(self, subject: str, wrapped: bytes, master: str | None) -> bytes:
+        if master is None:  # wrapped before rows named their master: the ones held, in turn
+            for candidate in self._masters.values():
+                with contextlib.suppress(InvalidTag):
+                    return candidate.decrypt(wrapped[:12], wrapped[12:], subject.encode())
+            raise MasterKeyMissing("a subject key is wrapped by none of the master keys this service holds")
+        if master not in self._masters:
+            raise MasterKeyMissing(f"a subject key is wrapped by master {master}, which this service does not "
+                                   "hold: start it with that key in <SERVICE>_PREVIOUS_MASTER_KEYS until rewrapped")
+        return self._masters[master].decrypt(wrapped[:12], wrapped[12:], subject.encode())
+
+    # -- rotation and storage hygiene ---------------------------------------------------------------
+    def keys_by_master(self) -> dict[str, int]:
+        """How many live subject keys each master wraps (None: rows older than rotation)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(subject_keys.c.master, func.count()).where(
+                subject_keys.c.wrapped_key.is_not(None)).group_by(subject_keys.c.master)).all()
+        return {str(master): count for master, count in rows}
+
+    def rewrap(self, batch: int = 500) -> int:
+        """Re-wrap up to `batch` live keys not under the current master; how many were. A row
+        changed meanwhile (forgotten, or rewrapped by another replica) is left as it is."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(subject_keys.c.subject, subject_keys.c.wrapped_key, subject_keys.c.master).where(
+                subject_keys.c.wrapped_key.is_not(None),
+                (subject_keys.c.master != self.current) | subject_keys.c.master.is_(None)).limit(batch)).all()
+        done = 0
+        for subject, wrapped, master in rows:
+            key = self._unwrap(subject, wrapped, master)
+            with self._engine.begin() as conn:
+                done += conn.execute(subject_keys.update().where(
+                    subject_keys.c.subject == subject, subject_keys.c.wrapped_key == wrapped,
+                ).values(wrapped_key=self._wrap(subject, key), master=self.current)).rowcount
+        if done:
+            self._scrub()
+        return done
+
+    def _scrub(self) -> None:
+        """SQLite: copy the WAL into the database and truncate it, so no old copy of a key row
+        stays in the WAL file (the row itself was overwritten in place: secure_delete, db.py).
+        Best effort: a reader holding an old snapshot keeps the WAL until the next scrub."""
+        if self._engine.dialect.name == "sqlite":
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _add_master_column(engine: Engine) -> None:
+    """Tables made before rotation existed get the column (NULL: tried with every master held)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("subject_keys")}
+    if "master" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE subject_keys ADD COLUMN master VARCHAR(16)"))
 
 
 def key_still_held(subject: ColumnElement) -> ColumnElement[bool]:
@@ -153,3 +234,7 @@ class SubjectForgotten(DomainError):
     problem = "subject-erased"
     title = "The data subject was erased"
     status = 410
+
+
+class MasterKeyMissing(RuntimeError):
+    """A subject key is wrapped by a master key this service was not given (a rotation half done)."""

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from libs.platform.privacy.sealing import (
     ALG,
     ERASED,
+    MasterKeyMissing,
     Sealer,
     SubjectForgotten,
     is_sealed,
@@ -214,10 +215,14 @@ def test_a_sealer_with_another_master_key_cannot_open_values_on_the_same_databas
 ) -> None:
     sealed = sealer.seal(CASE_A, DETAILS)
     intruder = Sealer(engine, os.urandom(32))
-    with pytest.raises(InvalidTag):
+    with pytest.raises(MasterKeyMissing):
         intruder.open(sealed)
-    with pytest.raises(InvalidTag):
+    with pytest.raises(MasterKeyMissing):
         intruder.seal(CASE_A, "上書き")
+    with engine.begin() as conn:  # a row from before rows named their master: tried, and refused
+        conn.execute(subject_keys.update().values(master=None))
+    with pytest.raises(MasterKeyMissing):
+        intruder.open(sealed)
     assert sealer.open(sealed) == DETAILS
 
 

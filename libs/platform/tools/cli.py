@@ -8,6 +8,7 @@ import os
 import sys
 
 from libs.platform.settings import Settings, port_of
+from libs.platform.tools import keys
 from libs.platform.web.auth import ROLES, mint_token
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
@@ -236,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", help="ISO instant with offset")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_replay)
+
+    keys.add_parser(sub)
 
     p = sub.add_parser("disclose", help="everything held about a person across the services (開示請求)")
     p.add_argument("--subject", required=True, help="the person's pseudonymous id (case id, supporter id)")

@@ -54,7 +54,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         if runtime.audit is not None:
             tasks.append(asyncio.create_task(_checkpoints(runtime, stop, health["checkpoints"])))
         tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, health[name]))
-                  for name, seconds, job in spec.jobs]
+                  for name, seconds, job in runtime.scheduled]
         try:
             yield
         finally:
@@ -82,9 +82,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     for router in spec.routers:
         app.include_router(router)
     if spec.make_application is not None:
-
         app.include_router(audit_router)
-
     app.include_router(ops_router)
     install_edge(app, settings)
     return app
