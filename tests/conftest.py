@@ -17,7 +17,7 @@ from tests.harness import Database, ServiceServer, check_published_messages  # n
 
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+def nats_server(tmp_path: Path, database: Database) -> Iterator[EmbeddedNats]:
     """A nats-server of this test alone (it starts in milliseconds): its streams are never seen
     by another test or run, and fault tests may stop and restart it."""
     server = EmbeddedNats(tmp_path / "nats")
@@ -25,7 +25,7 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     yield server
     try:
         if server.proc is not None:
-            check_published_messages(server.url)
+            check_published_messages(server.url, database.public_keys)
     finally:
         server.stop()
 

@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 from libs.platform.web.auth import mint_token
 from libs.platform.web.edge import UVICORN_OPTIONS
 from libs.platform.runtime import Runtime
-from libs.platform.settings import Settings
+from libs.platform.messaging.signing import public_key_hex
+from libs.platform.settings import SIGNING_SERVICES, Settings
 
 JWT_SECRET = "test-only-secret-" + "x" * 32
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -37,6 +38,10 @@ class Database:
         self.tmp = tmp
         self.run = uuid.uuid4().hex[:10]
         self.schemas: list[str] = []
+        # Each publishing service's signing key for this test, and every service knows their
+        # public keys (libs/platform/messaging/signing.py).
+        self.signing_keys = {s: os.urandom(32).hex() for s in SIGNING_SERVICES}
+        self.public_keys = {s: public_key_hex(k) for s, k in self.signing_keys.items()}
 
     def settings(self, service: str, nats_url: str, **overrides: Any) -> Settings:
         if backend() == "postgresql":
@@ -49,7 +54,8 @@ class Database:
             url = f"sqlite:///{self.tmp / (service + '.db')}?timeout=30"
         base = Settings(
             service=service, port=0, database_url=url, db_schema=schema, nats_url=nats_url,
-            jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(), audit_key_hex=os.urandom(32).hex(),
+            jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(),
+            audit_key_hex=self.signing_keys.get(service, os.urandom(32).hex()), public_keys=self.public_keys,
             environment="test", relay_poll_seconds=0.02, consumer_max_deliver=3,
             # One client address (127.0.0.1) sends the whole suite: rate limits are off here and
             # tested on where a test turns them on (tests/e2e/test_edge.py).
@@ -218,17 +224,20 @@ def assert_stream_is_the_log_once(service: ServiceServer, nats_url: str) -> list
     return envelopes
 
 
-def check_published_messages(nats_url: str) -> int:
+def check_published_messages(nats_url: str, public_keys: dict[str, str] | None = None) -> int:
     """Every message any test left on our streams is a CloudEvent that validates against the
-    AsyncAPI document, with Nats-Msg-Id = its id and the subject of DESIGN §2; returns how many."""
+    AsyncAPI document, with Nats-Msg-Id = its id and the subject of DESIGN §2, and what carries a
+    signature carries its producer's (`public_keys`: this test's); returns how many."""
     import jsonschema
     import nats.js.errors
 
     from libs.platform.tools.asyncapi import asyncapi_document
     from libs.platform.messaging.cloudevents import Envelope, nats_subject
+    from libs.platform.messaging.signing import HEADER, EventVerifier
     from libs.platform.messaging.streams import STREAMS
 
     components = asyncapi_document()["components"]
+    verifier = EventVerifier(public_keys or {})
     checked = 0
     for spec in STREAMS.values():
         try:
@@ -242,6 +251,8 @@ def check_published_messages(nats_url: str) -> int:
             envelope = Envelope.from_json(msg.data)
             assert msg_id in (envelope.id, "redelivered-copy"), msg.headers
             assert msg.subject == nats_subject(spec.service, envelope)
+            if public_keys and HEADER in (msg.headers or {}):
+                verifier.check(spec.service, msg.data, msg.headers)
             jsonschema.validate(envelope.to_dict(), {"$ref": f"#/components/schemas/{envelope.name}",
                                                      "components": components})
             checked += 1

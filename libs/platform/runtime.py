@@ -17,6 +17,7 @@ from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.consumer import ConsumerRunner, Handler
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.relay import Relay
+from libs.platform.messaging.signing import EventSigner, EventVerifier
 from libs.platform.messaging.streams import CONTRACTS, STREAMS, StreamSpec
 from libs.platform.privacy.records import PrivacyRecords
 from libs.platform.privacy.sealing import Sealer
@@ -123,7 +124,7 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         runtime.application = spec.make_application(runtime)
         runtime.relay = Relay(
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
-            bus=runtime.bus, poll_seconds=settings.relay_poll_seconds,
+            bus=runtime.bus, poll_seconds=settings.relay_poll_seconds, signer=EventSigner(settings.audit_key_hex),
         )
         runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
                                  relay=runtime.relay)
@@ -137,10 +138,14 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     consumers = spec.make_consumers(runtime)
     if consumers:
         runtime.dead_letters = DeadLetters(engine)
+    verifier = EventVerifier(settings.public_keys)
     for stream, handler in consumers:
+        if not verifier.knows(stream.service):
+            raise ValueError(f"{spec.name} consumes {stream.name} but has no public key of {stream.service} to "
+                             f"check its events with: set {stream.service.upper()}_PUBLIC_KEY")
         runtime.consumers.append(ConsumerRunner(
             bus=runtime.bus, spec=stream, handler=handler, max_deliver=settings.consumer_max_deliver,
-            dead_letters=runtime.dead_letters,
+            dead_letters=runtime.dead_letters, verifier=verifier,
         ))
     if runtime.audit is not None:
         runtime.jobs.append(LoopHealth("job", "checkpoints", period=settings.audit_interval_seconds))

@@ -8,11 +8,13 @@ secret (libs/platform/secrets_check), a token set-up that would accept another i
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from libs.platform.messaging.signing import public_key_hex
 from libs.platform.secrets_check import (
     key_problems,
     secret_problems,
@@ -100,6 +102,9 @@ class Settings:
     # A master key rotation (privacy/sealing.py): the keys that wrapped subject keys before the
     # current one, held until every subject key is rewrapped, then destroyed.
     previous_master_keys_hex: tuple[str, ...] = ()
+    # The public keys that sign each publishing service's events (messaging/signing.py), pinned
+    # here: a consumer applies only what they verify.
+    public_keys: dict[str, str] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -114,6 +119,10 @@ class Settings:
                     *url_password_problems("NATS_URL", self.nats_url)]
         if self.service in SIGNING_SERVICES:
             problems += key_problems(f"{prefix}_AUDIT_KEY", self.audit_key_hex)
+        for producer in SIGNING_SERVICES:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", self.public_keys.get(producer) or ""):
+                problems.append(f"{producer.upper()}_PUBLIC_KEY must be the 64 hex characters "
+                                f"`tsunagu keys public` prints for {producer}")
         if self.jwks_url and not (self.jwt_issuer and self.jwt_audience):
             problems.append("TSUNAGU_JWKS_URL needs TSUNAGU_JWT_ISSUER and TSUNAGU_JWT_AUDIENCE (else any "
                             "token that issuer signs for any application would be accepted)")
@@ -151,6 +160,8 @@ class Settings:
             rate_per_address=_count(env, "TSUNAGU_RATE_PER_ADDRESS", DEFAULT_RATE_PER_ADDRESS),
             rate_per_principal=_count(env, "TSUNAGU_RATE_PER_PRINCIPAL", DEFAULT_RATE_PER_PRINCIPAL),
             rate_auth_failures=_count(env, "TSUNAGU_RATE_AUTH_FAILURES", DEFAULT_RATE_AUTH_FAILURES),
+            public_keys={producer: env.get(f"{producer.upper()}_PUBLIC_KEY") or _dev_public_key(environment, producer)
+                         for producer in SIGNING_SERVICES},
             previous_master_keys_hex=tuple(
                 k.strip() for k in env.get(f"{service.upper()}_PREVIOUS_MASTER_KEYS", "").split(",") if k.strip()),
             docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
@@ -168,6 +179,14 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 0:
         raise ValueError(f"{name} must be 0 (off) or a positive number, not {raw!r}")
     return value
+
+
+def _dev_public_key(environment: str, producer: str) -> str:
+    """On a laptop every service's signing key is in var/ (or given): its public key follows."""
+    seed = os.environ.get(f"{producer.upper()}_AUDIT_KEY") or _dev_or_refuse(environment, f"{producer}-audit.key")
+    if not seed:
+        return ""
+    return public_key_hex(seed)
 
 
 def _dev_or_refuse(environment: str, name: str) -> str:

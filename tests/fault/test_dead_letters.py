@@ -7,25 +7,30 @@ import asyncio
 import nats
 import pytest
 
+from libs.platform.messaging.signing import HEADER, EventSigner
 from tests.harness import eventually
 
 pytestmark = pytest.mark.fault
 
 
-def _publish_poison(url: str) -> None:
+def _publish_poison(url: str, intake_key: str) -> None:
+    """Signed by intake (it passes the signature check) and still not a CloudEvent."""
     async def go() -> None:
         nc = await nats.connect(url)
-        await nc.jetstream().publish("intake.130001.probe.Probe", b"not a CloudEvent")
+        body = b"not a CloudEvent"
+        await nc.jetstream().publish("intake.130001.probe.Probe", body,
+                                     headers={HEADER: EventSigner(intake_key).header(body)})
         await nc.close()
 
     asyncio.run(go())
 
 
-def test_a_dead_letter_keeps_the_service_unready_across_a_restart_until_resolved(nats_server, start_service):
+def test_a_dead_letter_keeps_the_service_unready_across_a_restart_until_resolved(nats_server, start_service,
+                                                                                 database):
     reporting = start_service("reporting", nats_server.url)
     with reporting.client() as anyone:
         eventually(lambda: anyone.get("/readyz").status_code == 200)  # its streams exist now
-    _publish_poison(nats_server.url)
+    _publish_poison(nats_server.url, database.signing_keys["intake"])
     with reporting.operator() as operator:
         r = eventually(lambda: (r := operator.get("/readyz")).status_code == 503 and r)
         assert r.json()["checks"]["dead_lettered"] == 1

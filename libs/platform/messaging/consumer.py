@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy.exc
 from eventsourcing import persistence
@@ -39,6 +39,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from libs.platform.health import LoopHealth
+from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.deadletters import DeadLetters
@@ -93,6 +94,7 @@ class ConsumerRunner:
         idle_check_seconds: float = 2.0,
         after_apply: Callable[[int], None] | None = None,
         dead_letters: DeadLetters | None = None,
+        verifier: EventVerifier | None = None,
     ) -> None:
         self.bus = bus
         self.spec = spec
@@ -103,6 +105,9 @@ class ConsumerRunner:
         self.idle_check_seconds = idle_check_seconds
         self.after_apply = after_apply  # fault-injection hook: after a commit
         self.dead_letters = dead_letters
+        # The producer's signature on every message (messaging/signing.py); the services always
+        # give one, tests of delivery alone may not.
+        self.verifier = verifier
         self.health = LoopHealth("consumer", self.durable, stream=spec.name)
         self.transient_failures = 0
         self.dead_lettered = 0
@@ -223,8 +228,10 @@ class ConsumerRunner:
             msg = self._buffer[0]
             seq = msg.metadata.sequence.stream
             try:
-                envelope = Envelope.from_json(msg.data)
+                envelope = self._envelope(msg)
                 await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
+            except ForgedEvent as e:
+                await self._dead_letter(seq, f"forged event: {e}")
             except InvalidEnvelope as e:
                 await self._dead_letter(seq, f"invalid envelope: {e}")
             except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
@@ -250,7 +257,7 @@ class ConsumerRunner:
             return 0
         last = self._buffer[-1].metadata.sequence.stream
         try:
-            envelopes = [Envelope.from_json(m.data) for m in self._buffer]
+            envelopes = [self._envelope(m) for m in self._buffer]
             await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
         except Exception as e:  # noqa: BLE001 - retried one by one
             log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(self._buffer), e)
@@ -262,6 +269,12 @@ class ConsumerRunner:
         if self.after_apply is not None:
             self.after_apply(last)
         return applied
+
+    def _envelope(self, msg: Any) -> Envelope:
+        """The message's envelope, once its producer's signature is checked."""
+        if self.verifier is not None:
+            self.verifier.check(self.spec.service, msg.data, msg.headers)
+        return Envelope.from_json(msg.data)
 
     async def _report(self, handled: int) -> None:
         """The buffer is applied: report the position and what the server still holds."""

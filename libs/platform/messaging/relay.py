@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from libs.platform.health import LoopHealth
+from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import (
     GENESIS,
@@ -77,6 +78,7 @@ class Relay:
         poll_seconds: float = 0.05,
         ack_timeout: float = 5.0,
         after_publish: Callable[[int], None] | None = None,
+        signer: EventSigner | None = None,
     ) -> None:
         self.spec = spec
         self.app = application
@@ -87,6 +89,7 @@ class Relay:
         self.ack_timeout = ack_timeout
         # Fault-injection hook, called after the PubAcks and before the position is recorded.
         self.after_publish = after_publish
+        self.signer = signer  # every published event signed (messaging/signing.py)
         self.log = LogReader(spec.service, application)
         self.health = LoopHealth("relay", spec.name, stream=spec.name)
         metadata.create_all(engine)
@@ -198,12 +201,13 @@ class Relay:
         if not envelopes:
             return 0
         js = self.bus.js
-        futures = [
-            await js.publish_async(
-                nats_subject(self.spec.service, e), e.to_json(), headers={"Nats-Msg-Id": e.id}
-            )
-            for e in envelopes
-        ]
+        futures = []
+        for e in envelopes:
+            body = e.to_json()
+            headers = {"Nats-Msg-Id": e.id}
+            if self.signer is not None:
+                headers[HEADER] = self.signer.header(body)
+            futures.append(await js.publish_async(nats_subject(self.spec.service, e), body, headers=headers))
         try:
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
         except BaseException:

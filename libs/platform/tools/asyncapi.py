@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from datetime import date, datetime
@@ -9,8 +10,20 @@ from typing import Any
 from uuid import UUID
 
 from libs.domain.contracts import Contract, event_type
+from libs.platform.messaging.signing import HEADER
 from libs.platform.messaging.streams import AUDIT_STREAM, CONTRACTS, STREAMS
 
+# Every event message carries these NATS headers (libs/platform/messaging/relay.py, signing.py).
+EVENT_HEADERS = {
+    "type": "object", "required": ["Nats-Msg-Id", HEADER],
+    "properties": {
+        "Nats-Msg-Id": {"type": "string", "description": "the CloudEvent id (JetStream de-duplicates on it)"},
+        HEADER: {"type": "string", "pattern": "^ed25519:[A-Za-z0-9_-]{86}$",
+                 "description": "Ed25519 signature of the message body (unpadded base64url) by the publishing "
+                                "service's signing key; check it with that service's published public key "
+                                "(`<SERVICE>_PUBLIC_KEY`, `tsunagu keys public`) before trusting the event"},
+    },
+}
 _ORIGINATOR_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 _SCALARS = {
     str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},
@@ -105,7 +118,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "name": name, "title": event_type(contract),
                 "summary": (contract.__doc__ or "").strip().splitlines()[0] if contract.__doc__ else name,
                 "contentType": "application/cloudevents+json",
-                "headers": {"type": "object", "properties": {"Nats-Msg-Id": {"type": "string"}}},
+                "headers": copy.deepcopy(EVENT_HEADERS),
                 "payload": {"$ref": f"#/components/schemas/{name}"},
             }
             schemas[name] = envelope_schema(contract, service if contract.CONTEXT == service else None)

@@ -15,6 +15,7 @@ import os
 import secrets
 import sys
 
+from libs.platform.messaging.signing import public_key_hex
 from libs.platform.privacy.sealing import Sealer, master_id
 from libs.platform.settings import Settings, var_dir
 from libs.platform.store.db import make_engine
@@ -75,14 +76,22 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _public(args: argparse.Namespace) -> int:
+    """The public keys of the services' signing keys, as the lines every service's environment needs."""
+    for service in args.service or SEALING:
+        print(f"{service.upper()}_PUBLIC_KEY={public_key_hex(Settings.from_env(service).audit_key_hex)}")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    keys = sub.add_parser("keys", help="master key rotation of the services that seal personal data",
+    keys = sub.add_parser("keys", help="master key rotation, and the public keys that check events",
                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = keys.add_subparsers(dest="keys_command", required=True)
     for name, func, text in (
             ("status", _status, "live subject keys per master key"),
             ("rewrap", _rewrap, "rewrap every subject key under the current master now (the job does it too)"),
-            ("rotate", _rotate, "on a laptop: a new master key in var/, every subject key rewrapped")):
+            ("rotate", _rotate, "on a laptop: a new master key in var/, every subject key rewrapped"),
+            ("public", _public, "the public keys that check each service's events (<SERVICE>_PUBLIC_KEY=…)")):
         p = actions.add_parser(name, help=text)
         p.add_argument("--service", action="append", choices=SEALING, help="one service (repeatable); default all")
         p.set_defaults(func=func)
