@@ -149,8 +149,6 @@ GROUP_ACTIVITY_KINDS = ("family_class", "peer_meeting", "family_meeting", "publi
 RIGHTS_KINDS = ("disclosure", "correction", "suspension", "erasure")  # 開示・訂正・利用停止・消去
 RIGHTS_OUTCOMES = ("granted", "partially_granted", "refused")
 RIGHTS_DEADLINE_DAYS = 30
-# Why personal data may be erased: the retention period ended, or the person's request was granted.
-ERASURE_BASES = ("retention_ended", "request_granted")
 VOID_REASONS = ("duplicate_entry", "wrong_case", "not_a_consultation")
 CLOSE_REASONS = ("support_decided", "resolved", "moved_away", "no_contact", "other")
 BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後方支援: 助言・相談対応等
