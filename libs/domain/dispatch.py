@@ -38,8 +38,6 @@ INCIDENT_SEVERITIES = ("minor", "moderate", "serious")
 # while, the supporter's 利用停止, or something else (told in the sealed note).
 SUSPENSION_REASONS = ("subject_condition", "subject_requested_pause", "supporter_unavailable",
                       "supporter_use_suspended", "other")
-# Why a supporter's registration ended, as dispatch learns it from REGISTRY.
-REGISTRATION_ENDINGS = ("withdrawn", "revoked", "expired", "consent_withdrawn")
 # 居場所運営等へのサポーター派遣 (seeds/001 ひきこもりサポート事業; 003 支援機関が行う支援施策への協力):
 # a supporter deployed to a place (居場所), a programme's activity or an agency, not to a person.
 DEPLOYMENT_TARGETS = ("place", "programme", "agency")
@@ -47,8 +45,6 @@ DEPLOYMENT_TARGETS = ("place", "programme", "agency")
 DEPLOYMENT_ROLES = ("place_operation", "group_activity", "public_awareness", "agency_staff_support", "other")
 DEPLOYMENT_END_REASONS = ("completed", "supporter_withdrew", "supporter_registration_revoked",
                           "supporter_registration_expired", "supporter_use_suspended", "target_closed", "other")
-# サポーターの活動件数 by whom the supporter acted for: a person (派遣) or a deployment's target.
-ACTIVITY_KINDS = ("person", *DEPLOYMENT_TARGETS)
 
 
 class _Dispatch(Contract):

@@ -21,7 +21,6 @@ CONTEXT = "registry"
 
 COURSE_KINDS = ("initial", "continuing")  # 養成研修 / 継続研修 (第13条)
 SCREENING_KINDS = ("lecture", "interview")  # 講義 / 面談 (第6条2)
-NUMBER_SERIES = ("certificate", "registration")  # 修了番号 / 登録番号
 
 # 同意書 (資料4): the five items a supporter must affirm, in the form's order.
 CONSENT_ITEMS = (

@@ -73,7 +73,6 @@ class Case(UseSuspension, Aggregate):
         self.disclosures = 0
         self.closed_on: date | None = None
         self.last_provision_on: date | None = None
-        self.meetings = 0
         self.consultations: list[dict] = []
         self.idempotency_keys: dict[str, UUID] = {}
         self.supporter_requests: dict[str, str] = {}  # request id → municipality (str keys: snapshots are JSON)
@@ -325,7 +324,7 @@ class Case(UseSuspension, Aggregate):
 
     @event(SupportMeetingHeld)
     def _meeting(self, meeting_id: UUID, held_on: date, agency_ids: list[str], note: dict | None) -> None:
-        self.meetings += 1
+        pass
 
     def close(self, *, reason: str, closed_on: date) -> None:
         self.require_open()
