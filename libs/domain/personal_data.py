@@ -44,6 +44,10 @@ class PersonalData:
         starts_on = self._retention_starts_on()
         return not self.erased and starts_on is not None and add_years(starts_on, years) < today
 
+    def _require_not_erased(self) -> None:
+        if self.erased:
+            raise self._wrong_status(f"{self.DATA_NAME} was erased")
+
     def _retention_starts_on(self) -> date | None:
         """The day the retention period starts; None while the data is still in use."""
         raise NotImplementedError

@@ -111,8 +111,7 @@ class Dispatch(PersonalData, Aggregate):
         self.details = details
 
     def correct_subject_details(self, *, details: dict, corrected_on: date) -> None:
-        if self.erased:
-            raise WrongDispatchStatus("the person's data in this dispatch was erased", current_status=self.status)
+        self._require_not_erased()
         if not details:
             raise InvalidDispatchInput("nothing to correct: send the corrected details")
         self._not_before_request(corrected_on, "corrected_on")
@@ -353,7 +352,7 @@ class Dispatch(PersonalData, Aggregate):
         return self.ended_on if self.status == "ended" else None
 
     def _wrong_status(self, detail: str) -> WrongDispatchStatus:
-        return WrongDispatchStatus(detail)
+        return WrongDispatchStatus(detail, current_status=self.status)
 
     # -- helpers --------------------------------------------------------------------------------
     def open_tasks(self) -> list[UUID]:

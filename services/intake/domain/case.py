@@ -357,8 +357,7 @@ class Case(UseSuspension, Aggregate):
         self.status = "closed"
 
     def correct_details(self, *, personal_details: dict, corrected_on: date) -> None:
-        if self.erased:
-            raise WrongCaseStatus("the case's personal data was erased")
+        self._require_not_erased()
         self._corrected(personal_details=personal_details, corrected_on=corrected_on)
 
     @event(PersonalDetailsCorrected)

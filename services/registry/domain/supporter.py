@@ -158,8 +158,7 @@ class Supporter(UseSuspension, Aggregate):
     def change_details(self, *, changed_fields: list[str], changes: dict, changed_on: date) -> None:
         """登録事項の変更 (第14条) while registered; also 訂正 (APPI 第34条) of details still kept after
         the registration ended, until they are erased."""
-        if self.erased:
-            raise WrongStatus("the supporter's data was erased", current_status=self.status)
+        self._require_not_erased()
         if not changed_fields:
             raise InvalidInput("nothing to change")
         self._changed(changed_fields=sorted(changed_fields), changes=changes, changed_on=changed_on)
@@ -264,8 +263,7 @@ class Supporter(UseSuspension, Aggregate):
 
     # -- rights of the person ------------------------------------------------------------------
     def suspend_use(self, *, suspended_on: date) -> None:
-        if self.erased:
-            raise self._wrong_status(f"{self.DATA_NAME} was erased")
+        self._require_not_erased()
         super().suspend_use(suspended_on=suspended_on)
 
     @event(SupporterUseSuspended)
