@@ -65,7 +65,6 @@ CATEGORIES: tuple[Category, ...] = (
 )
 
 BY_CODE: dict[str, Category] = {c.code: c for c in CATEGORIES}
-SUMMARY_LABELS: dict[str, str] = dict(SUMMARY_COLUMNS)
 
 
 def category(code: str) -> Category:

@@ -1,8 +1,9 @@
 """What every published event shares: its context, type name, schema version and sealed fields.
 
-Event classes of each context (libs/domain/<context>.py) subclass `Aggregate.Event` or
-`Aggregate.Created` from eventsourcing and carry these class attributes. Aggregates in the
-services re-use them with `@event(...)`, so producer and consumers speak one contract.
+Event classes of each context (libs/domain/<context>.py) subclass their aggregate's base, which
+writes AGGREGATE once (e.g. `CaseEvent`, and CONTEXT once through `_Intake`) but is no event
+itself, and `Aggregate.Event` or `Aggregate.Created` from eventsourcing. Aggregates in the
+services re-use the event classes with `@event(...)`, so producer and consumers speak one contract.
 """
 
 from __future__ import annotations

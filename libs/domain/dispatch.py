@@ -38,8 +38,6 @@ INCIDENT_SEVERITIES = ("minor", "moderate", "serious")
 # while, the supporter's 利用停止, or something else (told in the sealed note).
 SUSPENSION_REASONS = ("subject_condition", "subject_requested_pause", "supporter_unavailable",
                       "supporter_use_suspended", "other")
-# Why a supporter's registration ended, as dispatch learns it from REGISTRY.
-REGISTRATION_ENDINGS = ("withdrawn", "revoked", "expired", "consent_withdrawn")
 # 居場所運営等へのサポーター派遣 (seeds/001 ひきこもりサポート事業; 003 支援機関が行う支援施策への協力):
 # a supporter deployed to a place (居場所), a programme's activity or an agency, not to a person.
 DEPLOYMENT_TARGETS = ("place", "programme", "agency")
@@ -47,20 +45,29 @@ DEPLOYMENT_TARGETS = ("place", "programme", "agency")
 DEPLOYMENT_ROLES = ("place_operation", "group_activity", "public_awareness", "agency_staff_support", "other")
 DEPLOYMENT_END_REASONS = ("completed", "supporter_withdrew", "supporter_registration_revoked",
                           "supporter_registration_expired", "supporter_use_suspended", "target_closed", "other")
-# サポーターの活動件数 by whom the supporter acted for: a person (派遣) or a deployment's target.
-ACTIVITY_KINDS = ("person", *DEPLOYMENT_TARGETS)
 
 
 class _Dispatch(Contract):
     CONTEXT: ClassVar[str] = CONTEXT
 
 
+# One base per aggregate names it for all its events (the third token of their NATS subject).
+class RosterEntryEvent(_Dispatch):  # a supporter on a municipality's roster (名簿管理)
+    AGGREGATE = "rosterentry"
+
+
+class DispatchEvent(_Dispatch):  # a supporter sent to a person who asked (派遣)
+    AGGREGATE = "dispatch"
+
+
+class DeploymentEvent(_Dispatch):  # a supporter sent to a place, a programme or an agency
+    AGGREGATE = "deployment"
+
+
 # -- the municipality's roster (名簿管理) ---------------------------------------------------------
-class RosterReceived(_Dispatch, Aggregate.Created):
+class RosterReceived(RosterEntryEvent, Aggregate.Created):
     """受領記録 of a roster entry (APPI 第30条): from which registrar, when, resting on which consent."""
     RECEIPT: ClassVar[dict[str, str] | None] = {"sender": "registrar", "subject": "supporter_id", "basis": "consent_id", "on": "received_on"}
-
-    AGGREGATE: ClassVar[str] = "rosterentry"
 
     tenant: str
     supporter_id: UUID
@@ -72,10 +79,8 @@ class RosterReceived(_Dispatch, Aggregate.Created):
     received_on: date
 
 
-class RosterEntryRefreshed(_Dispatch, Aggregate.Event):
+class RosterEntryRefreshed(RosterEntryEvent, Aggregate.Event):
     """A later roster provision of the same supporter."""
-
-    AGGREGATE: ClassVar[str] = "rosterentry"
 
     roster_id: UUID
     registration_number: str
@@ -84,53 +89,41 @@ class RosterEntryRefreshed(_Dispatch, Aggregate.Event):
     received_on: date
 
 
-class SupporterIntentReconfirmed(_Dispatch, Aggregate.Event):
+class SupporterIntentReconfirmed(RosterEntryEvent, Aggregate.Event):
     """名簿の提供を受けた実施主体は…活動する意向があることを再度確認した上で名簿を管理する."""
-
-    AGGREGATE: ClassVar[str] = "rosterentry"
 
     confirmed_on: date
 
 
-class SupporterTermRenewed(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "rosterentry"
-
+class SupporterTermRenewed(RosterEntryEvent, Aggregate.Event):
     term_ends_on: date
 
 
-class SupporterRegistrationEnded(_Dispatch, Aggregate.Event):
+class SupporterRegistrationEnded(RosterEntryEvent, Aggregate.Event):
     """The registrar says the supporter withdrew, was revoked, expired or withdrew consent."""
-
-    AGGREGATE: ClassVar[str] = "rosterentry"
 
     reason: str
     effective_on: date
     cause_event_id: str
 
 
-class SupporterUseSuspensionReceived(_Dispatch, Aggregate.Event):
+class SupporterUseSuspensionReceived(RosterEntryEvent, Aggregate.Event):
     """The registrar says the supporter asked for 利用停止 (APPI 第35条): the municipality stops
     using the entry — no assignment or deployment, running dispatches suspended — until resumed."""
-
-    AGGREGATE: ClassVar[str] = "rosterentry"
 
     suspended_on: date
     cause_event_id: str
 
 
-class SupporterUseResumptionReceived(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "rosterentry"
-
+class SupporterUseResumptionReceived(RosterEntryEvent, Aggregate.Event):
     resumed_on: date
     cause_event_id: str
 
 
 # -- the dispatch (派遣) -------------------------------------------------------------------------
-class DispatchRequested(_Dispatch, Aggregate.Created):
+class DispatchRequested(DispatchEvent, Aggregate.Created):
     """A person (or their family) asked for a supporter: from intake or entered by the municipality."""
     SUBJECT_FIELD: ClassVar[str | None] = "subject_ref"
-
-    AGGREGATE: ClassVar[str] = "dispatch"
 
     tenant: str
     subject_ref: str
@@ -143,44 +136,38 @@ class DispatchRequested(_Dispatch, Aggregate.Created):
     requested_on: date
 
 
-class SubjectDetailsRecorded(_Dispatch, Aggregate.Event):
+class SubjectDetailsRecorded(DispatchEvent, Aggregate.Event):
     """The person's details held by the municipality for disclosure under the consent; sealed."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("details",)
 
     details: dict
 
 
-class SubjectDetailsCorrected(_Dispatch, Aggregate.Event):
+class SubjectDetailsCorrected(DispatchEvent, Aggregate.Event):
     """訂正 (APPI 第34条): the person's details as corrected (sealed), e.g. on the person's request;
     possible as long as the municipality keeps them, after the dispatch ended too."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("details",)
 
     details: dict
     corrected_on: date
 
 
-class SupporterAssigned(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "dispatch"
-
+class SupporterAssigned(DispatchEvent, Aggregate.Event):
     supporter_id: UUID
     registration_number: str
     roster_entry_id: UUID
     assigned_on: date
 
 
-class SubjectConsented(_Dispatch, Aggregate.Event):
+class SubjectConsented(DispatchEvent, Aggregate.Event):
     """資料7: which items may be given to the supporter, support meetings, self-paid costs.
     `record` is the ISO/IEC TS 27560 consent record (libs/domain/consent.py)."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
     # v2 added the consent record.
     SCHEMA_VERSION: ClassVar[int] = 2
     class_version: ClassVar[int] = 2
-
-    AGGREGATE: ClassVar[str] = "dispatch"
 
     consent_id: UUID
     given_by: str
@@ -205,17 +192,14 @@ def subject_consent_record(*, controller: str | None, given_by: str, items: list
                           notice_version="資料7", termination="until withdrawn (同意の撤回) or the dispatch ends")
 
 
-class SupporterConsented(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "dispatch"
-
+class SupporterConsented(DispatchEvent, Aggregate.Event):
     supporter_id: UUID
     accepted_on: date
 
 
-class ActivityPlanAgreed(_Dispatch, Aggregate.Event):
+class ActivityPlanAgreed(DispatchEvent, Aggregate.Event):
     """派遣目的・活動計画・活動内容, agreed by both sides."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("plan",)
 
     activities: list[str]
@@ -223,18 +207,14 @@ class ActivityPlanAgreed(_Dispatch, Aggregate.Event):
     agreed_on: date
 
 
-class DispatchStarted(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "dispatch"
-
+class DispatchStarted(DispatchEvent, Aggregate.Event):
     supporter_id: UUID
     started_on: date
 
 
-class InformationDisclosed(_Dispatch, Aggregate.Event):
+class InformationDisclosed(DispatchEvent, Aggregate.Event):
     """Personal information given to the supporter: recipient, items, the consent it rests on."""
     PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient_supporter_id", "items": "items", "basis": "consent_id", "on": "disclosed_at"}
-
-    AGGREGATE: ClassVar[str] = "dispatch"
 
     recipient_supporter_id: UUID
     items: list[str]
@@ -242,11 +222,10 @@ class InformationDisclosed(_Dispatch, Aggregate.Event):
     disclosed_at: datetime
 
 
-class ActivityReported(_Dispatch, Aggregate.Event):
+class ActivityReported(DispatchEvent, Aggregate.Event):
     """活動報告書 (資料8). Narrative fields (place, content, record, next, plan) are sealed, and so
     are the その他 texts of 活動種別 and 今後の方針: free text may speak of the person."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("narrative", "activity_type_other", "next_step_other")
     # v2 sealed activity_type_other and next_step_other (v1 published them in clear).
     SCHEMA_VERSION: ClassVar[int] = 2
@@ -272,19 +251,16 @@ class ActivityReported(_Dispatch, Aggregate.Event):
         state["next_step_other"] = None
 
 
-class ReportReviewed(_Dispatch, Aggregate.Event):
+class ReportReviewed(DispatchEvent, Aggregate.Event):
     """The officer closed the task a report opened (方針 中断・終了・その他)."""
-
-    AGGREGATE: ClassVar[str] = "dispatch"
 
     report_id: UUID
     reviewed_on: date
 
 
-class GuidanceGiven(_Dispatch, Aggregate.Event):
+class GuidanceGiven(DispatchEvent, Aggregate.Event):
     """助言及び指導 to the supporter from the municipal officer or the support centre."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("guidance",)
 
     given_by: str
@@ -292,10 +268,9 @@ class GuidanceGiven(_Dispatch, Aggregate.Event):
     guidance: dict
 
 
-class IncidentReported(_Dispatch, Aggregate.Event):
+class IncidentReported(DispatchEvent, Aggregate.Event):
     """事故報告 with severity and follow-up."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("account",)
 
     incident_id: UUID
@@ -304,10 +279,9 @@ class IncidentReported(_Dispatch, Aggregate.Event):
     account: dict
 
 
-class DispatchSuspended(_Dispatch, Aggregate.Event):
+class DispatchSuspended(DispatchEvent, Aggregate.Event):
     """A pause of a running dispatch: the reason as a code, anything more in the sealed note."""
 
-    AGGREGATE: ClassVar[str] = "dispatch"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
     # v2: the reason is a code of SUSPENSION_REASONS (v1 took free text, which could speak of the
     # person's health) and free text goes to the sealed note.
@@ -325,33 +299,26 @@ class DispatchSuspended(_Dispatch, Aggregate.Event):
         state["note"] = None
 
 
-class DispatchResumed(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "dispatch"
-
+class DispatchResumed(DispatchEvent, Aggregate.Event):
     resumed_on: date
 
 
-class SubjectConsentWithdrawn(_Dispatch, Aggregate.Event):
+class SubjectConsentWithdrawn(DispatchEvent, Aggregate.Event):
     CONSENT: ClassVar[tuple[str, str] | None] = ("withdrawn", "consent_id")
-    AGGREGATE: ClassVar[str] = "dispatch"
 
     consent_id: UUID
     withdrawn_on: date
 
 
-class SubjectDataErased(_Dispatch, Aggregate.Event):
+class SubjectDataErased(DispatchEvent, Aggregate.Event):
     """The person's key in dispatch was destroyed after the dispatch ended: their details, plan
     and report narratives read as erased; dates, codes and disclosure records remain."""
-
-    AGGREGATE: ClassVar[str] = "dispatch"
 
     erased_on: date
     basis: str
 
 
-class DispatchEnded(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "dispatch"
-
+class DispatchEnded(DispatchEvent, Aggregate.Event):
     reason: str
     ended_on: date
     supporter_id: UUID | None
@@ -359,12 +326,10 @@ class DispatchEnded(_Dispatch, Aggregate.Event):
 
 
 # -- deployments (居場所運営等へのサポーター派遣) ------------------------------------------------------
-class SupporterDeployed(_Dispatch, Aggregate.Created):
+class SupporterDeployed(DeploymentEvent, Aggregate.Created):
     """A supporter on the municipality's roster deployed to a place, a programme or an agency.
     No person's data is given to the supporter, so no subject consent is needed; the supporter's
     eligibility (current registration, roster provided, intent re-confirmed) is checked as for 派遣."""
-
-    AGGREGATE: ClassVar[str] = "deployment"
 
     tenant: str
     supporter_id: UUID
@@ -378,20 +343,17 @@ class SupporterDeployed(_Dispatch, Aggregate.Created):
     ends_on: date | None
 
 
-class DeploymentAccepted(_Dispatch, Aggregate.Event):
+class DeploymentAccepted(DeploymentEvent, Aggregate.Event):
     """The supporter agreed to act (活動することへの同意): the deployment is running from then."""
-
-    AGGREGATE: ClassVar[str] = "deployment"
 
     supporter_id: UUID
     accepted_on: date
 
 
-class DeploymentActivityReported(_Dispatch, Aggregate.Event):
+class DeploymentActivityReported(DeploymentEvent, Aggregate.Event):
     """One activity at the place or programme, counted as ひきこもりサポーターの活動件数.
     The narrative (what was done) is sealed under the deployment's key."""
 
-    AGGREGATE: ClassVar[str] = "deployment"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("narrative",)
 
     report_id: UUID
@@ -404,9 +366,7 @@ class DeploymentActivityReported(_Dispatch, Aggregate.Event):
     narrative: dict
 
 
-class DeploymentEnded(_Dispatch, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "deployment"
-
+class DeploymentEnded(DeploymentEvent, Aggregate.Event):
     reason: str
     ended_on: date
     supporter_id: UUID

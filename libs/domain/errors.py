@@ -35,12 +35,6 @@ class NotFound(DomainError):
     status = 404
 
 
-class Forbidden(DomainError):
-    problem = "forbidden"
-    title = "Forbidden"
-    status = 403
-
-
 class Conflict(DomainError):
     problem = "conflict"
     title = "Conflict"

@@ -26,10 +26,37 @@ class _Intake(Contract):
     CONTEXT: ClassVar[str] = CONTEXT
 
 
-class CentreRegistered(_Intake, Aggregate.Created):
-    """ひきこもり地域支援センター registered by its prefecture or designated city (`tenant`)."""
+# One base per aggregate names it for all its events (the third token of their NATS subject).
+class CentreEvent(_Intake):  # ひきこもり地域支援センター, a satellite or a municipal window
+    AGGREGATE = "centre"
 
-    AGGREGATE: ClassVar[str] = "centre"
+
+class CaseEvent(_Intake):  # 相談ケース of a person, their family or an agency
+    AGGREGATE = "case"
+
+
+class AgencyEvent(_Intake):  # 関係機関 in the directory
+    AGGREGATE = "agency"
+
+
+class RightsRequestEvent(_Intake):  # 開示・訂正・利用停止・消去 request of a person (APPI 第33条〜第35条)
+    AGGREGATE = "rightsrequest"
+
+
+class ProgrammeEvent(_Intake):  # who runs which part of the ひきこもり対策推進事業
+    AGGREGATE = "programme"
+
+
+class PlaceEvent(_Intake):  # 居場所 with its sessions
+    AGGREGATE = "place"
+
+
+class BackupEvent(_Intake):  # 都道府県による市町村の後方支援
+    AGGREGATE = "backup"
+
+
+class CentreRegistered(CentreEvent, Aggregate.Created):
+    """ひきこもり地域支援センター registered by its prefecture or designated city (`tenant`)."""
 
     tenant: str
     name: str
@@ -37,10 +64,9 @@ class CentreRegistered(_Intake, Aggregate.Created):
     site: str
 
 
-class CaseOpened(_Intake, Aggregate.Created):
+class CaseOpened(CaseEvent, Aggregate.Created):
     """A case (相談ケース) of a person (本人), their family (家族) or a referring agency."""
 
-    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("personal_details",)
     # v2 added the municipality of residence. SCHEMA_VERSION is the published type's version;
     # class_version is eventsourcing's stored version, upcast on read by upcast_v1_v2.
@@ -60,10 +86,9 @@ class CaseOpened(_Intake, Aggregate.Created):
         state["residence_municipality"] = None
 
 
-class ConsultationRecorded(_Intake, Aggregate.Event):
+class ConsultationRecorded(CaseEvent, Aggregate.Event):
     """One consultation (相談); every one counts in 延べ相談件数, repeat ones included."""
 
-    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
 
     consultation_id: UUID
@@ -79,22 +104,18 @@ class ConsultationRecorded(_Intake, Aggregate.Event):
 SUPPORT_NEEDS = ("visit", "interview", "accompanied_outing", "case_meeting", "information", "place")
 
 
-class ConsultationVoided(_Intake, Aggregate.Event):
+class ConsultationVoided(CaseEvent, Aggregate.Event):
     """A consultation recorded by mistake (e.g. entered twice) no longer counts in 延べ相談件数 of
     the year it belongs to; the original event stays in the log."""
-
-    AGGREGATE: ClassVar[str] = "case"
 
     consultation_id: UUID
     voided_on: date
     reason: str
 
 
-class SupporterRequested(_Intake, Aggregate.Event):
+class SupporterRequested(CaseEvent, Aggregate.Event):
     """The person (or family) asks for a ひきこもりサポーター; the municipality that runs dispatch
     receives it. Pseudonymous: needs and preferences are codes, never free text."""
-
-    AGGREGATE: ClassVar[str] = "case"
 
     request_id: UUID
     subject_ref: str
@@ -128,8 +149,6 @@ GROUP_ACTIVITY_KINDS = ("family_class", "peer_meeting", "family_meeting", "publi
 RIGHTS_KINDS = ("disclosure", "correction", "suspension", "erasure")  # 開示・訂正・利用停止・消去
 RIGHTS_OUTCOMES = ("granted", "partially_granted", "refused")
 RIGHTS_DEADLINE_DAYS = 30
-# Why personal data may be erased: the retention period ended, or the person's request was granted.
-ERASURE_BASES = ("retention_ended", "request_granted")
 VOID_REASONS = ("duplicate_entry", "wrong_case", "not_a_consultation")
 CLOSE_REASONS = ("support_decided", "resolved", "moved_away", "no_contact", "other")
 BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後方支援: 助言・相談対応等
@@ -138,10 +157,8 @@ BACKOFFICE_KINDS = ("advice", "case_consultation", "training", "other")  # 後�
 BACKUP_KINDS = ("advice", "case_consultation", "staff_dispatched", "startup_support", "training", "information")
 
 
-class CentreProfileSet(_Intake, Aggregate.Event):
+class CentreProfileSet(CentreEvent, Aggregate.Event):
     """Opening fiscal year, weekly hours, public contact and, for a satellite, its fixed term."""
-
-    AGGREGATE: ClassVar[str] = "centre"
 
     opened_fy: int
     municipality: str
@@ -151,20 +168,17 @@ class CentreProfileSet(_Intake, Aggregate.Event):
     satellite_term: dict | None
 
 
-class CentreStaffingSet(_Intake, Aggregate.Event):
+class CentreStaffingSet(CentreEvent, Aggregate.Event):
     """ひきこもり支援コーディネーター (qualifications only, no names) and extra staff."""
-
-    AGGREGATE: ClassVar[str] = "centre"
 
     coordinators: list[str]
     outreach_workers: int
     municipal_support_workers: int
 
 
-class BackOfficeSupportGiven(_Intake, Aggregate.Event):
+class BackOfficeSupportGiven(CentreEvent, Aggregate.Event):
     """後方支援: advice or case consultation for a municipality or an agency."""
 
-    AGGREGATE: ClassVar[str] = "centre"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
 
     support_id: UUID
@@ -175,10 +189,8 @@ class BackOfficeSupportGiven(_Intake, Aggregate.Event):
     note: dict | None
 
 
-class AgencyRegistered(_Intake, Aggregate.Created):
+class AgencyRegistered(AgencyEvent, Aggregate.Created):
     """関係機関 in the directory, with its ministry category (libs/domain/agencies)."""
-
-    AGGREGATE: ClassVar[str] = "agency"
 
     tenant: str
     name: str
@@ -189,10 +201,9 @@ class AgencyRegistered(_Intake, Aggregate.Created):
     phone: str
 
 
-class OutreachVisitRecorded(_Intake, Aggregate.Event):
+class OutreachVisitRecorded(CaseEvent, Aggregate.Event):
     """訪問支援 (家庭訪問を中心とするアウトリーチ型の支援)."""
 
-    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
 
     visit_id: UUID
@@ -202,15 +213,13 @@ class OutreachVisitRecorded(_Intake, Aggregate.Event):
     summary: dict | None
 
 
-class InfoSharingConsented(_Intake, Aggregate.Event):
+class InfoSharingConsented(CaseEvent, Aggregate.Event):
     """利用者の了承: explained and agreed, naming recipients (agencies or categories) and items.
     `record` is the ISO/IEC TS 27560 consent record (libs/domain/consent.py)."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
     # v2 added the consent record.
     SCHEMA_VERSION: ClassVar[int] = 2
     class_version: ClassVar[int] = 2
-
-    AGGREGATE: ClassVar[str] = "case"
 
     consent_id: UUID
     given_by: str
@@ -240,15 +249,14 @@ def share_consent_record(*, controller: str | None, given_by: str, items: list[s
                           termination="until withdrawn (同意の撤回) or the case's records are erased")
 
 
-class InfoSharingWithdrawn(_Intake, Aggregate.Event):
+class InfoSharingWithdrawn(CaseEvent, Aggregate.Event):
     CONSENT: ClassVar[tuple[str, str] | None] = ("withdrawn", "consent_id")
-    AGGREGATE: ClassVar[str] = "case"
 
     consent_id: UUID
     withdrawn_on: date
 
 
-class CaseInfoDisclosed(_Intake, Aggregate.Event):
+class CaseInfoDisclosed(CaseEvent, Aggregate.Event):
     """Case information given to an agency: recipient, items, and what it rests on — the person's
     consent, or a legal basis of APPI 第27条第1項 (libs/domain/legal_bases) with its statute and
     the reason consent could not be obtained (both sealed: free text may describe the person)."""
@@ -259,8 +267,6 @@ class CaseInfoDisclosed(_Intake, Aggregate.Event):
     # v2 added the legal basis as an alternative to the consent (consent_id is None then).
     SCHEMA_VERSION: ClassVar[int] = 2
     class_version: ClassVar[int] = 2
-
-    AGGREGATE: ClassVar[str] = "case"
 
     recipient_agency_id: UUID
     items: list[str]
@@ -279,10 +285,8 @@ class CaseInfoDisclosed(_Intake, Aggregate.Event):
         state["reason"] = None
 
 
-class ReferralMade(_Intake, Aggregate.Event):
+class ReferralMade(CaseEvent, Aggregate.Event):
     """つなぎ: the case handed to an agency (関係機関につないだ件数)."""
-
-    AGGREGATE: ClassVar[str] = "case"
 
     referral_id: UUID
     centre_id: UUID
@@ -291,8 +295,7 @@ class ReferralMade(_Intake, Aggregate.Event):
     referred_on: date
 
 
-class ReferralFollowedUp(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "case"
+class ReferralFollowedUp(CaseEvent, Aggregate.Event):
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
 
     referral_id: UUID
@@ -300,10 +303,8 @@ class ReferralFollowedUp(_Intake, Aggregate.Event):
     note: dict | None
 
 
-class SupportDecided(_Intake, Aggregate.Event):
+class SupportDecided(CaseEvent, Aggregate.Event):
     """専門機関での支援決定: the ministry's outcome indicator (成果目標)."""
-
-    AGGREGATE: ClassVar[str] = "case"
 
     referral_id: UUID
     centre_id: UUID
@@ -312,8 +313,7 @@ class SupportDecided(_Intake, Aggregate.Event):
     decided_on: date
 
 
-class ReferralDeclined(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "case"
+class ReferralDeclined(CaseEvent, Aggregate.Event):
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
 
     referral_id: UUID
@@ -321,17 +321,14 @@ class ReferralDeclined(_Intake, Aggregate.Event):
     reason: dict | None
 
 
-class ReferralClosed(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "case"
-
+class ReferralClosed(CaseEvent, Aggregate.Event):
     referral_id: UUID
     closed_on: date
 
 
-class SupportMeetingHeld(_Intake, Aggregate.Event):
+class SupportMeetingHeld(CaseEvent, Aggregate.Event):
     """支援会議 on the case, with the agencies present."""
 
-    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
 
     meeting_id: UUID
@@ -340,52 +337,41 @@ class SupportMeetingHeld(_Intake, Aggregate.Event):
     note: dict | None
 
 
-class CaseClosed(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "case"
-
+class CaseClosed(CaseEvent, Aggregate.Event):
     reason: str
     closed_on: date
 
 
-class SubjectErased(_Intake, Aggregate.Event):
+class SubjectErased(CaseEvent, Aggregate.Event):
     """The person's key was destroyed (crypto-shredding): every sealed value of this case reads as
     erased from now on. Carries no personal data; the log and its Merkle tree stay verifiable."""
-
-    AGGREGATE: ClassVar[str] = "case"
 
     subject_ref: str
     erased_on: date
     basis: str
 
 
-class PersonalDetailsCorrected(_Intake, Aggregate.Event):
+class PersonalDetailsCorrected(CaseEvent, Aggregate.Event):
     """訂正: the person's details as corrected (sealed), e.g. on the person's request."""
 
-    AGGREGATE: ClassVar[str] = "case"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("personal_details",)
 
     personal_details: dict
     corrected_on: date
 
 
-class UseSuspended(_Intake, Aggregate.Event):
+class UseSuspended(CaseEvent, Aggregate.Event):
     """利用停止: no sharing or referral of the person's data until use is resumed."""
-
-    AGGREGATE: ClassVar[str] = "case"
 
     suspended_on: date
 
 
-class UseResumed(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "case"
-
+class UseResumed(CaseEvent, Aggregate.Event):
     resumed_on: date
 
 
-class RightsRequestReceived(_Intake, Aggregate.Created):
+class RightsRequestReceived(RightsRequestEvent, Aggregate.Created):
     """A person's request about their data (開示・訂正・利用停止・消去), with its deadline."""
-
-    AGGREGATE: ClassVar[str] = "rightsrequest"
 
     tenant: str
     case_id: UUID
@@ -395,17 +381,13 @@ class RightsRequestReceived(_Intake, Aggregate.Created):
     due_on: date
 
 
-class RightsRequestAnswered(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "rightsrequest"
-
+class RightsRequestAnswered(RightsRequestEvent, Aggregate.Event):
     answered_on: date
     outcome: str
 
 
-class ProgrammeStarted(_Intake, Aggregate.Created):
+class ProgrammeStarted(ProgrammeEvent, Aggregate.Created):
     """A local government (alone or jointly) starts a programme of the 推進事業, with its funding shares."""
-
-    AGGREGATE: ClassVar[str] = "programme"
 
     tenant: str
     kind: str
@@ -417,27 +399,21 @@ class ProgrammeStarted(_Intake, Aggregate.Created):
     funding: dict
 
 
-class ProgrammeChanged(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "programme"
-
+class ProgrammeChanged(ProgrammeEvent, Aggregate.Event):
     activities: list[str]
     funding: dict
     changed_on: date
 
 
-class ProgrammeEnded(_Intake, Aggregate.Event):
+class ProgrammeEnded(ProgrammeEvent, Aggregate.Event):
     """Ended, or handed over (a satellite or acceleration support passes to the municipality)."""
-
-    AGGREGATE: ClassVar[str] = "programme"
 
     ended_on: date
     handed_over_to: str | None
 
 
-class GroupActivityHeld(_Intake, Aggregate.Event):
+class GroupActivityHeld(ProgrammeEvent, Aggregate.Event):
     """家族教室・当事者会・家族会・普及啓発・支援従事者養成研修・ネットワーク会議: counts, no names."""
-
-    AGGREGATE: ClassVar[str] = "programme"
 
     activity_id: UUID
     kind: str
@@ -446,10 +422,8 @@ class GroupActivityHeld(_Intake, Aggregate.Event):
     agency_ids: list[str]
 
 
-class PlaceOpened(_Intake, Aggregate.Created):
+class PlaceOpened(PlaceEvent, Aggregate.Created):
     """居場所: a safe place with its operator and weekly schedule (public, no personal data)."""
-
-    AGGREGATE: ClassVar[str] = "place"
 
     tenant: str
     programme_id: UUID | None
@@ -460,11 +434,9 @@ class PlaceOpened(_Intake, Aggregate.Created):
     schedule: dict
 
 
-class PlaceSessionHeld(_Intake, Aggregate.Event):
+class PlaceSessionHeld(PlaceEvent, Aggregate.Event):
     """One session of a place: how many came (names not needed; registered participants may be
     linked pseudonymously) and who helped (staff count, supporters by id)."""
-
-    AGGREGATE: ClassVar[str] = "place"
 
     session_id: UUID
     held_on: date
@@ -474,12 +446,11 @@ class PlaceSessionHeld(_Intake, Aggregate.Event):
     supporter_ids: list[str]
 
 
-class PrefecturalBackupGiven(_Intake, Aggregate.Created):
+class PrefecturalBackupGiven(BackupEvent, Aggregate.Created):
     """後方支援 or 立ち上げ支援 of a prefecture (its office or its centre) to a municipality inside it.
     For staff dispatched (e.g. 市町村等支援員), the role and the number of days. The note may speak
     of persons (a case consultation), so it is sealed under the back-up's own key."""
 
-    AGGREGATE: ClassVar[str] = "backup"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
 
     tenant: str
@@ -493,18 +464,14 @@ class PrefecturalBackupGiven(_Intake, Aggregate.Created):
     note: dict | None
 
 
-class PlaceClosed(_Intake, Aggregate.Event):
+class PlaceClosed(PlaceEvent, Aggregate.Event):
     """The place closed: it leaves the public directory, takes no sessions, and supporters deployed
     there stop (dispatch ends their deployments, reason target_closed)."""
-
-    AGGREGATE: ClassVar[str] = "place"
 
     closed_on: date
 
 
-class CaseReopened(_Intake, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "case"
-
+class CaseReopened(CaseEvent, Aggregate.Event):
     reopened_on: date
 
 

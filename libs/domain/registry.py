@@ -21,7 +21,6 @@ CONTEXT = "registry"
 
 COURSE_KINDS = ("initial", "continuing")  # 養成研修 / 継続研修 (第13条)
 SCREENING_KINDS = ("lecture", "interview")  # 講義 / 面談 (第6条2)
-NUMBER_SERIES = ("certificate", "registration")  # 修了番号 / 登録番号
 
 # 同意書 (資料4): the five items a supporter must affirm, in the form's order.
 CONSENT_ITEMS = (
@@ -40,11 +39,26 @@ class _Registry(Contract):
     CONTEXT: ClassVar[str] = CONTEXT
 
 
-# -- registrar (実施主体) -----------------------------------------------------------------------
-class RegistrarOpened(_Registry, Aggregate.Created):
-    """The local government that trains and registers supporters (実施主体, 第3条)."""
+# One base per aggregate names it for all its events (the third token of their NATS subject).
+class RegistrarEvent(_Registry):  # 実施主体 that trains and registers supporters
+    AGGREGATE = "registrar"
 
-    AGGREGATE: ClassVar[str] = "registrar"
+
+class CourseEvent(_Registry):  # 養成研修 or 継続研修
+    AGGREGATE = "course"
+
+
+class SupporterEvent(_Registry):  # ひきこもりサポーター from application to the end of registration
+    AGGREGATE = "supporter"
+
+
+class RosterEvent(_Registry):  # 登録名簿 provided to a municipality
+    AGGREGATE = "roster"
+
+
+# -- registrar (実施主体) -----------------------------------------------------------------------
+class RegistrarOpened(RegistrarEvent, Aggregate.Created):
+    """The local government that trains and registers supporters (実施主体, 第3条)."""
 
     tenant: str
     max_term_years: int
@@ -52,20 +66,16 @@ class RegistrarOpened(_Registry, Aggregate.Created):
     consent_text_version: str
 
 
-class RegistrarConfigured(_Registry, Aggregate.Event):
+class RegistrarConfigured(RegistrarEvent, Aggregate.Event):
     """登録期間 limit (第9条: 交付日から〇年を超えない範囲内) and the current consent text."""
-
-    AGGREGATE: ClassVar[str] = "registrar"
 
     max_term_years: int
     default_term_years: int
     consent_text_version: str
 
 
-class NumberAllocated(_Registry, Aggregate.Event):
+class NumberAllocated(RegistrarEvent, Aggregate.Event):
     """A 修了番号 (per fiscal year) or 登録番号 allocated once, never reused."""
-
-    AGGREGATE: ClassVar[str] = "registrar"
 
     series: str
     fy: int | None
@@ -74,9 +84,7 @@ class NumberAllocated(_Registry, Aggregate.Event):
 
 
 # -- training (養成研修・継続研修) --------------------------------------------------------------
-class TrainingCourseScheduled(_Registry, Aggregate.Created):
-    AGGREGATE: ClassVar[str] = "course"
-
+class TrainingCourseScheduled(CourseEvent, Aggregate.Created):
     tenant: str
     kind: str
     fy: int
@@ -86,10 +94,9 @@ class TrainingCourseScheduled(_Registry, Aggregate.Created):
     venue: str
 
 
-class TrainingAttended(_Registry, Aggregate.Event):
+class TrainingAttended(CourseEvent, Aggregate.Event):
     """A trainee (or, in a continuing course, a registered supporter) attended."""
 
-    AGGREGATE: ClassVar[str] = "course"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("trainee",)
 
     trainee_id: UUID
@@ -97,10 +104,8 @@ class TrainingAttended(_Registry, Aggregate.Event):
     trainee: dict | None
 
 
-class TrainingCompleted(_Registry, Aggregate.Event):
+class TrainingCompleted(CourseEvent, Aggregate.Event):
     """修了証書 issued with its 修了番号 (第5条2)."""
-
-    AGGREGATE: ClassVar[str] = "course"
 
     trainee_id: UUID
     certificate_number: str
@@ -108,11 +113,10 @@ class TrainingCompleted(_Registry, Aggregate.Event):
 
 
 # -- supporter (ひきこもりサポーター) ----------------------------------------------------------
-class RegistrationApplied(_Registry, Aggregate.Created):
+class RegistrationApplied(SupporterEvent, Aggregate.Created):
     """登録申込書 (資料3) received; the applicant's details are sealed. The supporter's id is the
     trainee id of the training that issued the 修了番号: one data subject, one key."""
 
-    AGGREGATE: ClassVar[str] = "supporter"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("applicant",)
 
     tenant: str
@@ -122,15 +126,13 @@ class RegistrationApplied(_Registry, Aggregate.Created):
     idempotency_key: str | None
 
 
-class RegistrationConsented(_Registry, Aggregate.Event):
+class RegistrationConsented(SupporterEvent, Aggregate.Event):
     """同意書 (資料4): all five items affirmed, with the consent text version shown. `record` is the
     ISO/IEC TS 27560 consent record (libs/domain/consent.py): the roster's data to municipalities."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("given", "consent_id")
     # v2 added the consent record.
     SCHEMA_VERSION: ClassVar[int] = 2
     class_version: ClassVar[int] = 2
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     consent_id: UUID
     items: list[str]
@@ -155,10 +157,9 @@ def registration_consent_record(*, controller: str | None, purpose: str, consent
                           termination="until withdrawn (同意の撤回), 辞退, 取消し or the end of the term")
 
 
-class ScreeningRecorded(_Registry, Aggregate.Event):
+class ScreeningRecorded(SupporterEvent, Aggregate.Event):
     """講義・面談 after the application (第6条2)."""
 
-    AGGREGATE: ClassVar[str] = "supporter"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("note",)
 
     kind: str
@@ -166,10 +167,8 @@ class ScreeningRecorded(_Registry, Aggregate.Event):
     note: dict | None
 
 
-class SupporterRegistered(_Registry, Aggregate.Event):
+class SupporterRegistered(SupporterEvent, Aggregate.Event):
     """登録証 (資料5) issued: 登録番号 and 登録期間 from the issue date (第7条, 第9条)."""
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     registration_number: str
     issued_on: date
@@ -177,18 +176,16 @@ class SupporterRegistered(_Registry, Aggregate.Event):
     term_ends_on: date
 
 
-class RegistrationRefused(_Registry, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "supporter"
+class RegistrationRefused(SupporterEvent, Aggregate.Event):
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
 
     refused_on: date
     reason: dict | None
 
 
-class SupporterDetailsChanged(_Registry, Aggregate.Event):
+class SupporterDetailsChanged(SupporterEvent, Aggregate.Event):
     """登録事項の変更 (第14条): which fields changed (names only) and the new values, sealed."""
 
-    AGGREGATE: ClassVar[str] = "supporter"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("changes",)
 
     changed_fields: list[str]
@@ -196,10 +193,8 @@ class SupporterDetailsChanged(_Registry, Aggregate.Event):
     changed_on: date
 
 
-class RegistrationRenewed(_Registry, Aggregate.Event):
+class RegistrationRenewed(SupporterEvent, Aggregate.Event):
     """再登録 (第9条ただし書): a new term, resting on a re-confirmed consent."""
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     consent_id: UUID
     issued_on: date
@@ -207,26 +202,21 @@ class RegistrationRenewed(_Registry, Aggregate.Event):
     term_ends_on: date
 
 
-class RegistrationExpired(_Registry, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "supporter"
-
+class RegistrationExpired(SupporterEvent, Aggregate.Event):
     term_ended_on: date
 
 
-class RegistrationConsentWithdrawn(_Registry, Aggregate.Event):
+class RegistrationConsentWithdrawn(SupporterEvent, Aggregate.Event):
     """The supporter withdrew the consent: no roster provision rests on it any more."""
     CONSENT: ClassVar[tuple[str, str] | None] = ("withdrawn", "consent_id")
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     consent_id: UUID
     withdrawn_on: date
 
 
-class RegistrationWithdrawn(_Registry, Aggregate.Event):
+class RegistrationWithdrawn(SupporterEvent, Aggregate.Event):
     """登録の辞退 (第15条): reason confirmed, then the registration is cancelled."""
 
-    AGGREGATE: ClassVar[str] = "supporter"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
 
     withdrawn_on: date
@@ -234,10 +224,9 @@ class RegistrationWithdrawn(_Registry, Aggregate.Event):
     confidentiality_duty: str
 
 
-class RevocationInquiryRecorded(_Registry, Aggregate.Event):
+class RevocationInquiryRecorded(SupporterEvent, Aggregate.Event):
     """必要な調査及び面接 before a revocation (第16条)."""
 
-    AGGREGATE: ClassVar[str] = "supporter"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("findings",)
 
     kind: str  # investigation | interview
@@ -245,10 +234,9 @@ class RevocationInquiryRecorded(_Registry, Aggregate.Event):
     findings: dict | None
 
 
-class RegistrationRevoked(_Registry, Aggregate.Event):
+class RegistrationRevoked(SupporterEvent, Aggregate.Event):
     """登録の取消し (第16条), only after an investigation and an interview."""
 
-    AGGREGATE: ClassVar[str] = "supporter"
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("grounds",)
 
     revoked_on: date
@@ -256,47 +244,37 @@ class RegistrationRevoked(_Registry, Aggregate.Event):
     confidentiality_duty: str
 
 
-class ContinuingTrainingAttended(_Registry, Aggregate.Event):
+class ContinuingTrainingAttended(SupporterEvent, Aggregate.Event):
     """継続研修 attended (第13条), on the supporter's record."""
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     course_id: UUID
     attended_on: date
 
 
-class SupporterUseSuspended(_Registry, Aggregate.Event):
+class SupporterUseSuspended(SupporterEvent, Aggregate.Event):
     """利用停止 (APPI 第35条) asked by the supporter: no roster provision of their data, and no
     municipality reads it through the roster, until use is resumed."""
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     suspended_on: date
 
 
-class SupporterUseResumed(_Registry, Aggregate.Event):
-    AGGREGATE: ClassVar[str] = "supporter"
-
+class SupporterUseResumed(SupporterEvent, Aggregate.Event):
     resumed_on: date
 
 
-class SupporterDataErased(_Registry, Aggregate.Event):
+class SupporterDataErased(SupporterEvent, Aggregate.Event):
     """The supporter's key was destroyed after the registration ended: every sealed value of the
     record reads as erased; 登録番号, dates and provision records (no personal data) remain."""
-
-    AGGREGATE: ClassVar[str] = "supporter"
 
     erased_on: date
     basis: str
 
 
 # -- roster (登録名簿) -------------------------------------------------------------------------
-class RosterProvided(_Registry, Aggregate.Created):
+class RosterProvided(RosterEvent, Aggregate.Created):
     """登録名簿 provided to a municipality: the APPI third-party provision record
     (recipient, date, items, and for each supporter the consent it rests on)."""
     PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient", "items": "items", "on": "provided_on", "entries": "entries", "subject": "supporter_id", "basis": "consent_id"}
-
-    AGGREGATE: ClassVar[str] = "roster"
 
     tenant: str
     recipient: str

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from eventsourcing.domain import DomainEvent
+
 import libs.domain
 from libs.domain.contracts import Contract
 from libs.platform.messaging.streams import CONTRACTS
@@ -20,7 +22,8 @@ def _all_contracts() -> set[type]:
         klass = todo.pop()
         for sub in klass.__subclasses__():
             todo.append(sub)
-            if sub.__module__.startswith("libs.domain.") and sub.CONTEXT and not sub.__name__.startswith("_"):
+            # The bases of a context (_Intake) and of an aggregate (CaseEvent) are no events.
+            if sub.__module__.startswith("libs.domain.") and issubclass(sub, DomainEvent):
                 found.add(sub)
     return found
 

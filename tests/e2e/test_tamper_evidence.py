@@ -161,7 +161,7 @@ def test_a_log_the_service_renders_otherwise_than_it_signed_fails_on_the_signed_
     other content than it published (a changed upcaster or codec, or a service showing its
     auditors one log and the bus another): only the chain head a v2 checkpoint signs catches it."""
     intake, first = _log_of_seven(nats_server, start_service)
-    log = intake.runtime.relay.log
+    log = intake.runtime.relay.reader
     honest_read = log.read
 
     def rewritten(after: int, limit: int) -> list[Envelope]:

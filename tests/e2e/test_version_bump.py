@@ -31,7 +31,7 @@ def _bump_consultation_recorded(monkeypatch) -> None:  # noqa: ANN001
 
 def _one_more_consultation(intake) -> None:  # noqa: ANN001
     """An eighth event, published before the upgrade but signed only after it."""
-    consultation = next(e for e in intake.runtime.relay.log.read(0, 10) if e.name == "ConsultationRecorded")
+    consultation = next(e for e in intake.runtime.relay.reader.read(0, 10) if e.name == "ConsultationRecorded")
     with intake.client(role="centre_staff", org=consultation.data["centre_id"]) as staff:
         staff.post(f"/v1/cases/{consultation.subject}/consultations", json={
             "channel": "visit", "occurred_at": "2016-06-02T10:00:00+09:00"}).raise_for_status()
@@ -48,7 +48,7 @@ def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_serv
     intake, _ = _log_of_seven(nats_server, start_service)
     _one_more_consultation(intake)
     _bump_consultation_recorded(monkeypatch)
-    assert intake.runtime.relay.log.read(3, 1)[0].type == "jp.tsunagu.intake.ConsultationRecorded.v2"
+    assert intake.runtime.relay.reader.read(3, 1)[0].type == "jp.tsunagu.intake.ConsultationRecorded.v2"
 
     with intake.client(role="auditor", org="ppc") as auditor:
         assert auditor.post("/v1/audit/checkpoints").json()["tree_size"] == 8  # signed after the bump

@@ -235,7 +235,7 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
             for envelope in batch:
                 chainhash = envelope.chained(chainhash).chainhash
             bad = _next_position(runtime.application, batch[-1].sequence if batch else size)
-            return Verification(verified=False, log_size=relay.log.max_position(), relay_position=position,
+            return Verification(verified=False, log_size=relay.reader.max_position(), relay_position=position,
                                 chainhash=chainhash, first_mismatch=bad)
         for envelope in batch:
             chainhash = envelope.chained(chainhash).chainhash

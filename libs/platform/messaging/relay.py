@@ -90,7 +90,7 @@ class Relay:
         # Fault-injection hook, called after the PubAcks and before the position is recorded.
         self.after_publish = after_publish
         self.signer = signer  # every published event signed (messaging/signing.py)
-        self.log = LogReader(spec.service, application)
+        self.reader = LogReader(spec.service, application)
         self.health = LoopHealth("relay", spec.name, stream=spec.name)
         metadata.create_all(engine)
 
@@ -132,7 +132,7 @@ class Relay:
         what the bus holds and checkpoints signed. An event published before positions were
         recorded one by one is taken as published at its stored version; one not yet published
         renders as the relay will publish it (the current version)."""
-        envelopes = self.log.read(after, limit)
+        envelopes = self.reader.read(after, limit)
         if not envelopes:
             return envelopes
         position = self.position()[0]
@@ -141,22 +141,22 @@ class Relay:
         for e in envelopes:
             row = rows.get(e.sequence)
             if row is not None and row.type != e.type:
-                e = self.log.read_at(e.sequence, int(row.type.rsplit(".v", 1)[1]))
+                e = self.reader.read_at(e.sequence, int(row.type.rsplit(".v", 1)[1]))
             elif row is None and e.sequence <= position and e.version > 1:
-                e = self.log.read_at(e.sequence, None)
+                e = self.reader.read_at(e.sequence, None)
             rendered.append(e)
         return rendered
 
     def lag(self) -> int:
-        return self.log.max_position() - self.position()[0]
+        return self.reader.max_position() - self.position()[0]
 
     # -- envelopes ------------------------------------------------------------------------
     def pending(self) -> tuple[list[Envelope], str]:
         """The next batch of unpublished envelopes, chained from the recorded position."""
         position, chainhash = self.position()
         envelopes = []
-        read = self.log.read(position, self.batch_size)
-        self.health.observe(position, end_of(self.log, read, position, self.batch_size))
+        read = self.reader.read(position, self.batch_size)
+        self.health.observe(position, end_of(self.reader, read, position, self.batch_size))
         for envelope in read:
             envelope = envelope.chained(chainhash)
             chainhash = envelope.chainhash
@@ -191,7 +191,7 @@ class Relay:
         """The log has this event at this position (the stream and the store tell one history)."""
         if position == 0:
             return True
-        found = self.log.read(position - 1, 1)
+        found = self.reader.read(position - 1, 1)
         return bool(found) and found[0].sequence == position and found[0].id == event_id
 
     # -- publishing -----------------------------------------------------------------------

@@ -167,7 +167,9 @@ def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[di
     return rows
 
 
-def consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | None:
+def stored_consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | None:
+    """A consent as this service's privacy records keep it (its giving event's data, upcast, and
+    when it was given and withdrawn), or None; libs/domain/consent builds the record it carries."""
     with engine.connect() as conn:
         row = conn.execute(select(consents).where(consents.c.consent_id == consent_id)).first()
     if row is None:

@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import dispatch as contracts
 from libs.domain.errors import DateOutOfOrder
-from libs.domain.fiscal import add_years
+from libs.domain.personal_data import PersonalData
 from services.dispatch.domain.errors import (
     ConsentMissing,
     DispatchNotActive,
@@ -36,7 +36,10 @@ FROM_OTHER_SERVICES = ("supporter_use_suspended", "supporter_withdrew", "support
                        "supporter_registration_expired")
 
 
-class Dispatch(Aggregate):
+class Dispatch(PersonalData, Aggregate):
+    DATA_NAME = "the person's data in this dispatch"
+    INVALID_INPUT = InvalidDispatchInput
+
     DispatchRequested = contracts.DispatchRequested
     SubjectDetailsRecorded = contracts.SubjectDetailsRecorded
     SubjectDetailsCorrected = contracts.SubjectDetailsCorrected
@@ -108,8 +111,7 @@ class Dispatch(Aggregate):
         self.details = details
 
     def correct_subject_details(self, *, details: dict, corrected_on: date) -> None:
-        if self.erased:
-            raise WrongDispatchStatus("the person's data in this dispatch was erased", current_status=self.status)
+        self._require_not_erased()
         if not details:
             raise InvalidDispatchInput("nothing to correct: send the corrected details")
         self._not_before_request(corrected_on, "corrected_on")
@@ -337,24 +339,20 @@ class Dispatch(Aggregate):
 
     def erase(self, *, erased_on: date, basis: str) -> None:
         self._require("ended")
-        if basis not in ("retention_ended", "request_granted"):
-            raise InvalidDispatchInput("basis must be retention_ended or request_granted")
         if self.ended_on is not None and erased_on < self.ended_on:
             raise DateOutOfOrder(f"erased_on ({erased_on}) is before the dispatch ended ({self.ended_on})")
-        if self.erased:
-            raise WrongDispatchStatus("the person's data in this dispatch was erased already")
-        self._erased(erased_on=erased_on, basis=basis)
+        super().erase(erased_on=erased_on, basis=basis)
 
     @event(SubjectDataErased)
     def _erased(self, erased_on: date, basis: str) -> None:
         self.erased = True
 
-    def retention_ended(self, today: date, years: int) -> bool:
-        """Ended more than `years` ago and not erased yet. Every disclosure to the supporter came
-        before the end, so its records (APPI 規則第20条〜第25条: ≥ 3 years) are as old."""
-        if self.status != "ended" or self.erased or self.ended_on is None:
-            return False
-        return add_years(self.ended_on, years) < today
+    def _retention_starts_on(self) -> date | None:
+        """The end of the dispatch: every disclosure to the supporter came before it."""
+        return self.ended_on if self.status == "ended" else None
+
+    def _wrong_status(self, detail: str) -> WrongDispatchStatus:
+        return WrongDispatchStatus(detail, current_status=self.status)
 
     # -- helpers --------------------------------------------------------------------------------
     def open_tasks(self) -> list[UUID]:

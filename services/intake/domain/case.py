@@ -13,8 +13,8 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import agencies, intake
 from libs.domain.codes import validate_lg_code
-from libs.domain.fiscal import add_years
 from libs.domain.legal_bases import check_legal_basis
+from libs.domain.personal_data import UseSuspension
 from services.intake.domain.errors import (
     ConsentMissing,
     InvalidCase,
@@ -28,7 +28,10 @@ from services.intake.domain.errors import (
 CLOCK_SKEW = timedelta(minutes=10)
 
 
-class Case(Aggregate):
+class Case(UseSuspension, Aggregate):
+    DATA_NAME = "the case's personal data"
+    INVALID_INPUT = InvalidCase
+
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
     SupporterRequested = intake.SupporterRequested
@@ -70,7 +73,6 @@ class Case(Aggregate):
         self.disclosures = 0
         self.closed_on: date | None = None
         self.last_provision_on: date | None = None
-        self.meetings = 0
         self.consultations: list[dict] = []
         self.idempotency_keys: dict[str, UUID] = {}
         self.supporter_requests: dict[str, str] = {}  # request id → municipality (str keys: snapshots are JSON)
@@ -322,7 +324,7 @@ class Case(Aggregate):
 
     @event(SupportMeetingHeld)
     def _meeting(self, meeting_id: UUID, held_on: date, agency_ids: list[str], note: dict | None) -> None:
-        self.meetings += 1
+        pass
 
     def close(self, *, reason: str, closed_on: date) -> None:
         self.require_open()
@@ -346,53 +348,38 @@ class Case(Aggregate):
     def _reopened(self, reopened_on: date) -> None:
         self.status = "open"
 
-    def erase(self, *, erased_on: date, basis: str) -> None:
-        """Record that the person's data is destroyed; the service then forgets the key."""
-        if basis not in intake.ERASURE_BASES:
-            raise InvalidCase(f"basis must be one of {intake.ERASURE_BASES}")
-        if self.erased:
-            raise WrongCaseStatus("the case's personal data was erased already")
-        self._erased(subject_ref=str(self.id), erased_on=erased_on, basis=basis)
+    def _erased(self, erased_on: date, basis: str) -> None:
+        self._subject_erased(subject_ref=str(self.id), erased_on=erased_on, basis=basis)
 
     @event(SubjectErased)
-    def _erased(self, subject_ref: str, erased_on: date, basis: str) -> None:
+    def _subject_erased(self, subject_ref: str, erased_on: date, basis: str) -> None:
         self.erased = True
         self.status = "closed"
 
     def correct_details(self, *, personal_details: dict, corrected_on: date) -> None:
-        if self.erased:
-            raise WrongCaseStatus("the case's personal data was erased")
+        self._require_not_erased()
         self._corrected(personal_details=personal_details, corrected_on=corrected_on)
 
     @event(PersonalDetailsCorrected)
     def _corrected(self, personal_details: dict, corrected_on: date) -> None:
         self.personal_details = personal_details
 
-    def suspend_use(self, *, suspended_on: date) -> None:
-        if self.use_suspended:
-            raise WrongCaseStatus("the use is suspended already")
-        self._suspended(suspended_on=suspended_on)
-
     @event(UseSuspended)
-    def _suspended(self, suspended_on: date) -> None:
+    def _use_suspended(self, suspended_on: date) -> None:
         self.use_suspended = True
 
-    def resume_use(self, *, resumed_on: date) -> None:
-        if not self.use_suspended:
-            raise WrongCaseStatus("the use is not suspended")
-        self._resumed(resumed_on=resumed_on)
-
     @event(UseResumed)
-    def _resumed(self, resumed_on: date) -> None:
+    def _use_resumed(self, resumed_on: date) -> None:
         self.use_suspended = False
 
-    def retention_ended(self, today: date, years: int) -> bool:
-        """Closed, and both the closing and the last provision of the person's data are more than
-        `years` ago (provision records are kept ≥ 3 years: APPI 規則第20条〜第25条)."""
-        if self.status != "closed" or self.erased or self.closed_on is None:
-            return False
-        latest = max(filter(None, (self.closed_on, self.last_provision_on)))
-        return add_years(latest, years) < today
+    def _wrong_status(self, detail: str) -> WrongCaseStatus:
+        return WrongCaseStatus(detail)
+
+    def _retention_starts_on(self) -> date | None:
+        """Closed: from the closing or the last provision of the person's data, whichever is later."""
+        if self.status != "closed" or self.closed_on is None:
+            return None
+        return max(filter(None, (self.closed_on, self.last_provision_on)))
 
     def require_open(self) -> None:
         if self.status != "open":

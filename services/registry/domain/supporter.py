@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import registry as contracts
 from libs.domain.errors import InvalidInput
-from libs.domain.fiscal import add_years
+from libs.domain.personal_data import UseSuspension
 from services.registry.domain.errors import (
     ConsentMissing,
     InvalidDates,
@@ -46,7 +46,10 @@ def check_consent(items: dict[str, bool]) -> list[str]:
 ENDED = ("refused", "withdrawn", "revoked", "expired")
 
 
-class Supporter(Aggregate):
+class Supporter(UseSuspension, Aggregate):
+    DATA_NAME = "the supporter's data"
+    INVALID_INPUT = InvalidInput
+
     RegistrationApplied = contracts.RegistrationApplied
     RegistrationConsented = contracts.RegistrationConsented
     ScreeningRecorded = contracts.ScreeningRecorded
@@ -155,8 +158,7 @@ class Supporter(Aggregate):
     def change_details(self, *, changed_fields: list[str], changes: dict, changed_on: date) -> None:
         """登録事項の変更 (第14条) while registered; also 訂正 (APPI 第34条) of details still kept after
         the registration ended, until they are erased."""
-        if self.erased:
-            raise WrongStatus("the supporter's data was erased", current_status=self.status)
+        self._require_not_erased()
         if not changed_fields:
             raise InvalidInput("nothing to change")
         self._changed(changed_fields=sorted(changed_fields), changes=changes, changed_on=changed_on)
@@ -261,20 +263,12 @@ class Supporter(Aggregate):
 
     # -- rights of the person ------------------------------------------------------------------
     def suspend_use(self, *, suspended_on: date) -> None:
-        if self.erased:
-            raise WrongStatus("the supporter's data was erased", current_status=self.status)
-        if self.use_suspended:
-            raise WrongStatus("the use is suspended already", current_status=self.status)
-        self._use_suspended(suspended_on=suspended_on)
+        self._require_not_erased()
+        super().suspend_use(suspended_on=suspended_on)
 
     @event(SupporterUseSuspended)
     def _use_suspended(self, suspended_on: date) -> None:
         self.use_suspended = True
-
-    def resume_use(self, *, resumed_on: date) -> None:
-        if not self.use_suspended:
-            raise WrongStatus("the use is not suspended", current_status=self.status)
-        self._use_resumed(resumed_on=resumed_on)
 
     @event(SupporterUseResumed)
     def _use_resumed(self, resumed_on: date) -> None:
@@ -283,11 +277,7 @@ class Supporter(Aggregate):
     def erase(self, *, erased_on: date, basis: str) -> None:
         """Only once the registration is over; the registrar then forgets the key."""
         self._require(*ENDED)
-        if basis not in ("retention_ended", "request_granted"):
-            raise InvalidInput("basis must be retention_ended or request_granted")
-        if self.erased:
-            raise WrongStatus("the supporter's data was erased already")
-        self._erased(erased_on=erased_on, basis=basis)
+        super().erase(erased_on=erased_on, basis=basis)
 
     @event(SupporterDataErased)
     def _erased(self, erased_on: date, basis: str) -> None:
@@ -300,13 +290,13 @@ class Supporter(Aggregate):
         return (self.status == "registered" and self.consent_active and not self.use_suspended
                 and self.term_starts_on <= today <= self.term_ends_on)
 
-    def retention_ended(self, today: date, years: int) -> bool:
-        """The application or registration ended (refused, expired, withdrawn or revoked) more than
-        `years` ago and the data is not erased yet. Every roster provision of the supporter came
-        before the end, so its records (APPI 規則第20条〜第25条: ≥ 3 years) are as old."""
-        if self.erased or self.ended_on is None or self.status not in ENDED:
-            return False
-        return add_years(self.ended_on, years) < today
+    def _retention_starts_on(self) -> date | None:
+        """The end of the application or registration (refused, expired, withdrawn or revoked):
+        every roster provision of the supporter came before it."""
+        return self.ended_on if self.status in ENDED else None
+
+    def _wrong_status(self, detail: str) -> WrongStatus:
+        return WrongStatus(detail, current_status=self.status)
 
     def _require(self, *statuses: str) -> None:
         if self.status not in statuses:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from libs.platform.privacy.receipts import consent_receipt
-from libs.platform.privacy.records import consent_record
+from libs.platform.privacy.records import stored_consent_record
 from libs.platform.privacy.sealing import Sealer
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
@@ -161,7 +161,7 @@ def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, 
     """A signed consent receipt (Kantara v1.1 / ISO/IEC TS 27560) to hand to the person."""
     case = intake.get_case(actor, case_id)
     runtime.catch_up()
-    record = consent_record(runtime.engine, str(consent_id))
+    record = stored_consent_record(runtime.engine, str(consent_id))
     if record is None or record["aggregate_id"] != str(case.id):
         raise CaseNotFound(f"no consent {consent_id} on this case")
     return consent_receipt(runtime.audit, consent_id=str(consent_id), subject=str(case.id),

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.privacy.receipts import consent_receipt
-from libs.platform.privacy.records import consent_record
+from libs.platform.privacy.records import stored_consent_record
 from libs.platform.web.inputs import Cursor, Day
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.registry.api.deps import RegistryDep
@@ -114,7 +114,7 @@ def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: R
     """The signed receipt of the supporter's current (or last) 同意書 (資料4)."""
     s = app.get_supporter(actor, supporter_id)
     runtime.catch_up()
-    record = consent_record(runtime.engine, str(s.consent_id))
+    record = stored_consent_record(runtime.engine, str(s.consent_id))
     return consent_receipt(runtime.audit, consent_id=str(s.consent_id), subject=str(s.id),
                            given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
                            record=record["data"]["record"], tenant=s.tenant)
