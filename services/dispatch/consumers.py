@@ -6,7 +6,10 @@ entry and ends every running dispatch and deployment of that supporter at once. 
 the supporter may no longer act or receive anyone's information, and a replacement supporter
 needs a new assignment and a new acceptance anyway, which a fresh request models honestly.
 INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; places,
-programmes and agencies become the targets a supporter can be deployed to.
+programmes and agencies become the targets a supporter can be deployed to (DeploymentTargets; its
+table is in read_models.py, beside the others queries.py reads).
+Policies and targets are chosen by event class (FROM_REGISTRY, FROM_INTAKE, TARGETS), each table
+with the events it ignores and why (tests/contract/test_handlers.py holds them to the streams).
 Each effect is saved with the stream position in one transaction (ProcessHandler), and every
 step is idempotent in the domain too, so a message delivered twice ends a dispatch once.
 """
