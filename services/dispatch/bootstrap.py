@@ -10,7 +10,8 @@ from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.dispatch.api.routes import deployments, dispatches, roster
 from services.dispatch.application import DispatchApplication
-from services.dispatch.consumers import make_consumers, make_read_models
+from services.dispatch.consumers import make_consumers
+from services.dispatch.read_models import make_read_models
 from services.dispatch.jobs import (
     RETENTION_INTERVAL_SECONDS,
     SWEEP_INTERVAL_SECONDS,

@@ -20,7 +20,7 @@ from libs.platform.runtime import Runtime
 from services.dispatch.consumers import DEPLOYMENT_END, ENDINGS
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
-from services.dispatch.projections import deployments, dispatches, roster
+from services.dispatch.read_models import deployments, dispatches, roster
 from services.dispatch.queries import retention_candidates
 
 SWEEP_INTERVAL_SECONDS = 60.0

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, and_, or_, select
 
 from libs.platform.privacy.sealing import key_still_held
 
-from services.dispatch.projections import deployments, dispatches, roster, targets, tasks
+from services.dispatch.read_models import deployments, dispatches, roster, targets, tasks
 
 
 def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001

@@ -10,7 +10,7 @@ from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.intake.api.routes import agencies, backups, cases, centres, programmes, public, rights
 from services.intake.application import IntakeApplication
-from services.intake.consumers import make_read_models
+from services.intake.read_models import make_read_models
 from services.intake.jobs import RETENTION_INTERVAL_SECONDS, end_retention
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from libs.domain.codes import prefecture_of
 from libs.platform.privacy.sealing import key_still_held
-from services.intake.projections import activity, agencies, backups, cases, centres, places, referrals, rights_requests
+from services.intake.read_models import activity, agencies, backups, cases, centres, places, referrals, rights_requests
 
 
 def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001

@@ -10,7 +10,7 @@ from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.registry.api.routes import rosters, supporters, training
 from services.registry.application import RegistryApplication
-from services.registry.consumers import make_read_models
+from services.registry.read_models import make_read_models
 from services.registry.jobs import (
     EXPIRY_INTERVAL_SECONDS,
     RETENTION_INTERVAL_SECONDS,

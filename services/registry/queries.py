@@ -10,7 +10,7 @@ from sqlalchemy import Engine, and_, or_, select
 from libs.platform.privacy.sealing import key_still_held
 
 from services.registry.domain.supporter import ENDED
-from services.registry.projections import roster_entries, supporters
+from services.registry.read_models import roster_entries, supporters
 
 
 def search_supporters(engine: Engine, tenant: str, *, status: str | None, term_ends_before: date | None,

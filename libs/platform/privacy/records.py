@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from libs.domain.contracts import Contract
 from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.messaging.streams import CONTRACTS
+from libs.platform.messaging.handlers import PUBLISHED, contract_of_envelope
 from libs.platform.readmodels.projection import SqlProjection
 
 metadata = MetaData()
@@ -69,11 +69,12 @@ class PrivacyRecords(SqlProjection):
 
     def __init__(self, engine: Engine, contracts: tuple[type[Contract], ...]) -> None:
         super().__init__(engine, metadata)
-        self.by_type = {c.__name__: c for c in contracts}
+        self.contracts = frozenset(contracts)
 
     def project(self, conn: Connection, e: Envelope) -> None:
-        contract = self.by_type.get(e.name)
-        if contract is None:
+        # Generic over the declarations rather than a table of handlers: any contract may declare one.
+        contract = contract_of_envelope(e)
+        if contract not in self.contracts:
             return
         at = datetime.fromisoformat(e.time).astimezone(timezone.utc)
         if contract.SUBJECT_FIELD:
@@ -142,7 +143,7 @@ def current_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """A record's event data as the current contract has it: a row projected from an older event
     version is upcast on read, with the contract's own upcasters (as the store does)."""
     _, _, context, name, version = event_type.split(".")
-    contract = next((c for c in CONTRACTS.get(context, ()) if c.__name__ == name), None)
+    contract = PUBLISHED.get((context, name))
     data = dict(data)
     for v in range(int(version[1:]), getattr(contract, "SCHEMA_VERSION", 1)):
         getattr(contract, f"upcast_v{v}_v{v + 1}")(data)

@@ -1,11 +1,14 @@
 """SQL read models fed by the consumer runner: effect and position in one transaction.
 
-Subclasses define their tables on `metadata` and `project(conn, envelope)`. Each event id is
+Subclasses define their tables on `metadata` and either a table of `handlers(conn, envelope)`
+keyed by event class (libs/platform/messaging/handlers) or their own `project`. Each event id is
 applied once per projection (`projected_events`), so a duplicate stored again outside
 JetStream's duplicate window still counts once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
@@ -22,10 +25,15 @@ from sqlalchemy import (
 )
 
 from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.handlers import EventHandlers
+
+ProjectionHandler = Callable[[Connection, Envelope], None]
 
 
 class SqlProjection:
     name = "projection"
+    # Events it projects, by class; the others only advance its position.
+    handlers: EventHandlers[ProjectionHandler] | None = None
 
     def __init__(self, engine: Engine, metadata: MetaData) -> None:
         self.engine = engine
@@ -47,7 +55,11 @@ class SqlProjection:
             _add_missing_columns(engine, table)
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
-        raise NotImplementedError
+        if self.handlers is None:
+            raise NotImplementedError(f"{type(self).__name__} has neither handlers nor its own project()")
+        handler = self.handlers.handler_for(envelope)
+        if handler is not None:
+            handler(conn, envelope)
 
     def position(self, stream: str) -> int:
         with self.engine.connect() as conn:

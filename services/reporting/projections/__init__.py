@@ -6,12 +6,16 @@ online or offline: see services/reporting/rebuild.py and libs/platform/readmodel
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, Table, inspect
+from sqlalchemy import Engine, Table, inspect
 
-from libs.platform.messaging.cloudevents import Envelope
+from libs.domain import audit
+from libs.domain import dispatch as dispatch_contracts
+from libs.domain import intake as intake_contracts
+from libs.domain import registry as registry_contracts
+from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.projection import ProjectionHandler
 from libs.platform.readmodels.rebuilds import RebuildableProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
-from services.reporting.projections.common import Handlers
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
     activities,
     cases,
@@ -29,13 +33,53 @@ from services.reporting.projections.tables import (  # noqa: F401 - the tables, 
     supporter_terms,
 )
 
-HANDLERS: Handlers = {**intake.HANDLERS, **programmes.HANDLERS, **registry.HANDLERS, **dispatch.HANDLERS}
+# What the streams carry that no report counts: the ministry's indicators (活動指標・成果目標) ask
+# for none of it. Events not published on a stream, or counted by a module too, fail at import.
+IGNORED = {
+    "not an indicator: directory data, staffing and the case's course after the count":
+        (intake_contracts.CentreStaffingSet, intake_contracts.AgencyRegistered, intake_contracts.ReferralFollowedUp,
+         intake_contracts.ReferralDeclined, intake_contracts.ReferralClosed, intake_contracts.SupportMeetingHeld,
+         intake_contracts.CaseClosed, intake_contracts.CaseReopened, intake_contracts.ProgrammeChanged,
+         intake_contracts.PlaceOpened, intake_contracts.PlaceClosed),
+    "a dispatch is counted from dispatch's own events (DispatchStarted), not the request":
+        (intake_contracts.SupporterRequested, dispatch_contracts.DispatchRequested),
+    "personal data, consents, disclosures and rights requests: privacy records, not statistics":
+        (intake_contracts.InfoSharingConsented, intake_contracts.InfoSharingWithdrawn, intake_contracts.CaseInfoDisclosed,
+         intake_contracts.SubjectErased, intake_contracts.PersonalDetailsCorrected, intake_contracts.UseSuspended,
+         intake_contracts.UseResumed, intake_contracts.RightsRequestReceived, intake_contracts.RightsRequestAnswered,
+         registry_contracts.RegistrationConsented, registry_contracts.RegistrationConsentWithdrawn,
+         registry_contracts.SupporterDetailsChanged, registry_contracts.SupporterUseSuspended,
+         registry_contracts.SupporterUseResumed, registry_contracts.SupporterDataErased,
+         dispatch_contracts.SubjectDetailsRecorded, dispatch_contracts.SubjectDetailsCorrected,
+         dispatch_contracts.SubjectConsented, dispatch_contracts.SupporterConsented,
+         dispatch_contracts.SubjectConsentWithdrawn, dispatch_contracts.InformationDisclosed,
+         dispatch_contracts.SubjectDataErased),
+    "not an indicator: the registrar's set-up, training and the steps before registration":
+        (registry_contracts.RegistrarOpened, registry_contracts.RegistrarConfigured, registry_contracts.NumberAllocated,
+         registry_contracts.TrainingCourseScheduled, registry_contracts.TrainingAttended,
+         registry_contracts.TrainingCompleted, registry_contracts.ContinuingTrainingAttended,
+         registry_contracts.RegistrationApplied, registry_contracts.ScreeningRecorded, registry_contracts.RegistrationRefused,
+         registry_contracts.RevocationInquiryRecorded),
+    "the registry's counts are the registry's own; dispatch's copy of the roster would count twice":
+        (dispatch_contracts.RosterReceived, dispatch_contracts.RosterEntryRefreshed,
+         dispatch_contracts.SupporterIntentReconfirmed, dispatch_contracts.SupporterTermRenewed,
+         dispatch_contracts.SupporterRegistrationEnded, dispatch_contracts.SupporterUseSuspensionReceived,
+         dispatch_contracts.SupporterUseResumptionReceived),
+    "not an indicator: a dispatch's or deployment's course between its start and its end":
+        (dispatch_contracts.SupporterAssigned, dispatch_contracts.ActivityPlanAgreed, dispatch_contracts.ReportReviewed,
+         dispatch_contracts.GuidanceGiven, dispatch_contracts.IncidentReported, dispatch_contracts.DispatchSuspended,
+         dispatch_contracts.DispatchResumed, dispatch_contracts.DeploymentAccepted, dispatch_contracts.DeploymentEnded),
+    "access to personal data is audited, not counted": (audit.PersonalDataAccessed,),
+}
+HANDLERS: EventHandlers[ProjectionHandler] = intake.HANDLERS.merged(
+    programmes.HANDLERS, registry.HANDLERS, dispatch.HANDLERS, ignored=IGNORED)
 
 
 class ReportingProjection(RebuildableProjection):
     """One projection over the three streams: one name, one position per stream."""
 
     name = "reporting"
+    handlers = HANDLERS  # events it does not count are only tracked
 
     def __init__(self, engine: Engine, *, check_shape: bool = True) -> None:
         super().__init__(engine, metadata)
@@ -47,11 +91,6 @@ class ReportingProjection(RebuildableProjection):
 
     def read_models(self) -> list[Table]:
         return read_model_tables()
-
-    def project(self, conn: Connection, envelope: Envelope) -> None:
-        handler = HANDLERS.get((envelope.context, envelope.name))
-        if handler is not None:  # events this projection does not count are only tracked
-            handler(conn, envelope)
 
 
 def read_model_tables() -> list[Table]:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from libs.domain.fiscal import fiscal_year
 from libs.platform.messaging.cloudevents import Envelope
-
-# (context, event name) → the function that projects it.
-Handlers = dict[tuple[str, str], Callable[[Connection, Envelope], None]]
 
 
 def instant(iso: str) -> datetime:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from libs.domain import dispatch
 from libs.platform.messaging.cloudevents import Envelope
-from services.reporting.projections.common import Handlers, day, fact
+from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.projection import ProjectionHandler
+from services.reporting.projections.common import day, fact
 from services.reporting.projections.tables import (
     activities,
     deployment_activities,
@@ -14,19 +17,24 @@ from services.reporting.projections.tables import (
     dispatch_events,
 )
 
+HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("dispatch")
 
+
+@HANDLERS.on(dispatch.DispatchStarted)
 def dispatch_started(conn: Connection, e: Envelope) -> None:
     on = day(e.data["started_on"])
     conn.execute(dispatch_events.insert().values(fact(
         e, on, dispatch_id=e.subject, kind="started", reason=None, happened_on=on)))
 
 
+@HANDLERS.on(dispatch.DispatchEnded)
 def dispatch_ended(conn: Connection, e: Envelope) -> None:
     on = day(e.data["ended_on"])
     conn.execute(dispatch_events.insert().values(fact(
         e, on, dispatch_id=e.subject, kind="ended", reason=e.data["reason"], happened_on=on)))
 
 
+@HANDLERS.on(dispatch.ActivityReported)
 def activity_reported(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["activity_date"])
     conn.execute(activities.insert().values(fact(
@@ -34,21 +42,14 @@ def activity_reported(conn: Connection, e: Envelope) -> None:
         activity_date=on)))
 
 
+@HANDLERS.on(dispatch.SupporterDeployed)
 def supporter_deployed(conn: Connection, e: Envelope) -> None:
     conn.execute(deployments.insert().values(deployment_id=e.subject, target_kind=e.data["target_kind"]))
 
 
+@HANDLERS.on(dispatch.DeploymentActivityReported)
 def deployment_activity_reported(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["activity_date"])
     kind = conn.execute(select(deployments.c.target_kind).where(deployments.c.deployment_id == e.subject)).scalar_one()
     conn.execute(deployment_activities.insert().values(fact(
         e, on, report_id=d["report_id"], deployment_id=e.subject, target_kind=kind, activity_date=on)))
-
-
-HANDLERS: Handlers = {
-    ("dispatch", "DispatchStarted"): dispatch_started,
-    ("dispatch", "DispatchEnded"): dispatch_ended,
-    ("dispatch", "ActivityReported"): activity_reported,
-    ("dispatch", "SupporterDeployed"): supporter_deployed,
-    ("dispatch", "DeploymentActivityReported"): deployment_activity_reported,
-}

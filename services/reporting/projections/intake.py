@@ -5,8 +5,11 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from libs.domain.fiscal import fiscal_year
+from libs.domain import intake
 from libs.platform.messaging.cloudevents import Envelope
-from services.reporting.projections.common import Handlers, day, fact, instant
+from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.projection import ProjectionHandler
+from services.reporting.projections.common import day, fact, instant
 from services.reporting.projections.tables import (
     cases,
     centre_profiles,
@@ -17,7 +20,10 @@ from services.reporting.projections.tables import (
     support_decisions,
 )
 
+HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
+
+@HANDLERS.on(intake.CentreRegistered)
 def centre_registered(conn: Connection, e: Envelope) -> None:
     d, at = e.data, instant(e.time)
     conn.execute(centres.insert().values(
@@ -25,6 +31,7 @@ def centre_registered(conn: Connection, e: Envelope) -> None:
         registered_at=at, registered_fy=fiscal_year(at)))
 
 
+@HANDLERS.on(intake.CentreProfileSet)
 def centre_profile_set(conn: Connection, e: Envelope) -> None:
     """開所年度 and the centre's municipality; a later profile replaces an earlier one."""
     d = e.data
@@ -33,6 +40,7 @@ def centre_profile_set(conn: Connection, e: Envelope) -> None:
         sequence=e.sequence, time=instant(e.time)))
 
 
+@HANDLERS.on(intake.CaseOpened)
 def case_opened(conn: Connection, e: Envelope) -> None:
     d = e.data
     conn.execute(cases.insert().values(
@@ -40,6 +48,7 @@ def case_opened(conn: Connection, e: Envelope) -> None:
         age_group=d["age_group"], residence_municipality=d.get("residence_municipality")))
 
 
+@HANDLERS.on(intake.ConsultationRecorded)
 def consultation_recorded(conn: Connection, e: Envelope) -> None:
     d, occurred_at = e.data, instant(e.data["occurred_at"])
     conn.execute(consultations.insert().values(fact(
@@ -47,12 +56,14 @@ def consultation_recorded(conn: Connection, e: Envelope) -> None:
         channel=d["channel"], consulted_by=d["consulted_by"], occurred_at=occurred_at)))
 
 
+@HANDLERS.on(intake.ConsultationVoided)
 def consultation_voided(conn: Connection, e: Envelope) -> None:
     """A consultation entered by mistake stops counting from the void's time on (as_of sees both)."""
     conn.execute(consultations.update().where(consultations.c.consultation_id == e.data["consultation_id"])
                  .values(voided_at=instant(e.time)))
 
 
+@HANDLERS.on(intake.OutreachVisitRecorded)
 def outreach_visit_recorded(conn: Connection, e: Envelope) -> None:
     d, occurred_at = e.data, instant(e.data["occurred_at"])
     conn.execute(outreach_visits.insert().values(fact(
@@ -60,6 +71,7 @@ def outreach_visit_recorded(conn: Connection, e: Envelope) -> None:
         staff_role=d["staff_role"], occurred_at=occurred_at)))
 
 
+@HANDLERS.on(intake.ReferralMade)
 def referral_made(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["referred_on"])
     conn.execute(referrals.insert().values(fact(
@@ -67,20 +79,9 @@ def referral_made(conn: Connection, e: Envelope) -> None:
         agency_id=d["agency_id"], agency_category=d["agency_category"], referred_on=on)))
 
 
+@HANDLERS.on(intake.SupportDecided)
 def support_decided(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["decided_on"])
     conn.execute(support_decisions.insert().values(fact(
         e, on, referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],
         agency_id=d["agency_id"], agency_category=d["agency_category"], decided_on=on)))
-
-
-HANDLERS: Handlers = {
-    ("intake", "CentreRegistered"): centre_registered,
-    ("intake", "CentreProfileSet"): centre_profile_set,
-    ("intake", "CaseOpened"): case_opened,
-    ("intake", "ConsultationRecorded"): consultation_recorded,
-    ("intake", "ConsultationVoided"): consultation_voided,
-    ("intake", "OutreachVisitRecorded"): outreach_visit_recorded,
-    ("intake", "ReferralMade"): referral_made,
-    ("intake", "SupportDecided"): support_decided,
-}

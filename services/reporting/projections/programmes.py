@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from libs.domain import intake
 from libs.platform.messaging.cloudevents import Envelope
-from services.reporting.projections.common import Handlers, day, fact, instant
+from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.projection import ProjectionHandler
+from services.reporting.projections.common import day, fact, instant
 from services.reporting.projections.tables import (
     backoffice_supports,
     group_activities,
@@ -14,7 +17,10 @@ from services.reporting.projections.tables import (
     programmes,
 )
 
+HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
+
+@HANDLERS.on(intake.ProgrammeStarted)
 def programme_started(conn: Connection, e: Envelope) -> None:
     d = e.data
     conn.execute(programmes.insert().values(
@@ -22,40 +28,35 @@ def programme_started(conn: Connection, e: Envelope) -> None:
         ends_on=day(d["ends_on"]) if d["ends_on"] else None, time=instant(e.time)))
 
 
+@HANDLERS.on(intake.ProgrammeEnded)
 def programme_ended(conn: Connection, e: Envelope) -> None:
     conn.execute(programmes.update().where(programmes.c.programme_id == e.subject)
                  .values(ended_on=day(e.data["ended_on"])))
 
 
+@HANDLERS.on(intake.PlaceSessionHeld)
 def place_session_held(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["held_on"])
     conn.execute(place_sessions.insert().values(fact(
         e, on, place_id=e.subject, held_on=on, participants=d["participants"], supporters=len(d["supporter_ids"]))))
 
 
+@HANDLERS.on(intake.GroupActivityHeld)
 def group_activity_held(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["held_on"])
     conn.execute(group_activities.insert().values(fact(e, on, kind=d["kind"], held_on=on,
                                                        participants=d["participants"])))
 
 
+@HANDLERS.on(intake.BackOfficeSupportGiven)
 def backoffice_support_given(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["given_on"])
     conn.execute(backoffice_supports.insert().values(fact(
         e, on, centre_id=e.subject, kind=d["kind"], recipient_kind=d["recipient_kind"], given_on=on)))
 
 
+@HANDLERS.on(intake.PrefecturalBackupGiven)
 def prefectural_backup_given(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["given_on"])
     conn.execute(prefectural_backups.insert().values(fact(
         e, on, municipality=d["municipality"], kind=d["kind"], given_on=on, staff_days=d["staff_days"])))
-
-
-HANDLERS: Handlers = {
-    ("intake", "ProgrammeStarted"): programme_started,
-    ("intake", "ProgrammeEnded"): programme_ended,
-    ("intake", "PlaceSessionHeld"): place_session_held,
-    ("intake", "GroupActivityHeld"): group_activity_held,
-    ("intake", "BackOfficeSupportGiven"): backoffice_support_given,
-    ("intake", "PrefecturalBackupGiven"): prefectural_backup_given,
-}

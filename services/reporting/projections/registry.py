@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from libs.domain import registry
 from libs.platform.messaging.cloudevents import Envelope
-from services.reporting.projections.common import Handlers, day, fact
+from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.projection import ProjectionHandler
+from services.reporting.projections.common import day, fact
 from services.reporting.projections.tables import (
     rosters,
     supporter_endings,
     supporter_terms,
 )
 
+HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("registry")
 
-def _term(kind: str):  # noqa: ANN202
+
+def _term(kind: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         d, issued_on = e.data, day(e.data["issued_on"])
         conn.execute(supporter_terms.insert().values(fact(
@@ -22,7 +27,7 @@ def _term(kind: str):  # noqa: ANN202
     return project
 
 
-def _ending(reason: str, field: str):  # noqa: ANN202
+def _ending(reason: str, field: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         on = day(e.data[field])
         conn.execute(supporter_endings.insert().values(fact(
@@ -30,17 +35,15 @@ def _ending(reason: str, field: str):  # noqa: ANN202
     return project
 
 
+@HANDLERS.on(registry.RosterProvided)
 def roster_provided(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["provided_on"])
     conn.execute(rosters.insert().values(fact(
         e, on, roster_id=e.subject, recipient=d["recipient"], provided_on=on, entries=len(d["entries"]))))
 
 
-HANDLERS: Handlers = {
-    ("registry", "SupporterRegistered"): _term("registered"),
-    ("registry", "RegistrationRenewed"): _term("renewed"),
-    ("registry", "RegistrationWithdrawn"): _ending("withdrawn", "withdrawn_on"),
-    ("registry", "RegistrationRevoked"): _ending("revoked", "revoked_on"),
-    ("registry", "RegistrationExpired"): _ending("expired", "term_ended_on"),
-    ("registry", "RosterProvided"): roster_provided,
-}
+HANDLERS.on(registry.SupporterRegistered)(_term("registered"))
+HANDLERS.on(registry.RegistrationRenewed)(_term("renewed"))
+HANDLERS.on(registry.RegistrationWithdrawn)(_ending("withdrawn", "withdrawn_on"))
+HANDLERS.on(registry.RegistrationRevoked)(_ending("revoked", "revoked_on"))
+HANDLERS.on(registry.RegistrationExpired)(_ending("expired", "term_ended_on"))
