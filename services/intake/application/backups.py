@@ -6,8 +6,8 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.codes import is_prefecture, validate_lg_code
-from libs.platform.web.auth import Principal
 from libs.platform.store.application import new_id
+from libs.platform.web.auth import Principal
 from services.intake.application.access import sees_backup
 from services.intake.application.centres import CentreUseCases
 from services.intake.application.programmes import ProgrammeUseCases

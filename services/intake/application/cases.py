@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -84,7 +85,7 @@ class CaseUseCases(ServiceApplication):
     def reopen_case(self, actor: Principal, case_id: UUID, *, reopened_on: date) -> Case:
         return self._change_case(actor, case_id, lambda c: c.reopen(reopened_on=reopened_on))
 
-    def _change_case(self, actor: Principal, case_id: UUID, command: Any, *,
+    def _change_case(self, actor: Principal, case_id: UUID, command: Callable[[Case], Any], *,
                      expected_version: int | None = None) -> Case:
         """A command on a case the caller sees. Anything sealed is sealed inside `command`: after
         the If-Match check, so a refused request writes not even a key."""

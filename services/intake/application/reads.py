@@ -4,8 +4,10 @@ the read models up to the service's log (a read after a write sees it), then que
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
+
+from sqlalchemy import Engine
 
 from libs.domain.fiscal import JST, fiscal_year
 from libs.platform.privacy.receipts import consent_receipt
@@ -24,7 +26,7 @@ class IntakeReads:
         self._runtime = runtime
         self._intake: IntakeApplication = runtime.application
 
-    def _caught_up(self) -> Any:
+    def _caught_up(self) -> Engine:
         self._runtime.catch_up()
         return self._runtime.engine
 

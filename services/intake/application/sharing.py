@@ -3,6 +3,7 @@ asking the registry for a supporter."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -65,11 +66,11 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
             referral_id=referral_id, closed_on=closed_on))
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
-                          preferences: dict[str, str], requested_on: date, requested_by: str | None,
+                          preferences: Mapping[str, str], requested_on: date, requested_by: str | None,
                           idempotency_key: str | None) -> tuple[Case, UUID]:
         request_id = new_id("supporter-request", str(case_id), idempotency_key)
         case = self._change_case(actor, case_id, lambda c: c.request_supporter(
-            request_id=request_id, municipality=municipality, needs=needs, preferences=preferences,
+            request_id=request_id, municipality=municipality, needs=needs, preferences=dict(preferences),
             requested_on=requested_on, requested_by=requested_by or c.client_kind))
         return case, request_id
 

@@ -6,8 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.web.inputs import Cursor
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.inputs import Cursor
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import BackupCreate, BackupKind, BackupPublic, BackupsPublic
 from services.intake.application import IntakeApplication

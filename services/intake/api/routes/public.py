@@ -43,7 +43,8 @@ def public_centres(request: Request, response: Response, reads: IntakeReadsDep,
 
 
 @router.get("/agencies", response_model=DirectoryAgencies, responses={304: {"description": "not modified"}})
-def public_agencies(request: Request, response: Response, reads: IntakeReadsDep, category: str | None = Query(default=None, max_length=64),
+def public_agencies(request: Request, response: Response, reads: IntakeReadsDep,
+                    category: str | None = Query(default=None, max_length=64),
                     municipality: str | None = CODE) -> DirectoryAgencies | Response:
     """関係機関 by the ministry's category (libs/domain/agencies)."""
     etag = _etag(reads.directory_position(), request)
