@@ -5,7 +5,7 @@ even see is *NotFound (404); one it sees but may not change, NotAllowed (403).""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
