@@ -9,10 +9,12 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import create_engine
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import StaticPool
 
 from libs.domain.audit import NATIONAL
@@ -85,29 +87,46 @@ def _case(case_id: UUID, centre_id: UUID, tenant: str) -> Case:
     return case
 
 
+def _new_application() -> tuple[IntakeApplication, Engine]:
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    return IntakeApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"}, Sealer(engine, os.urandom(32))), engine
+
+
+@cache
+def _stored_world() -> tuple[StoredEvent, ...]:
+    """The world's events, made once: every test that changes the world gets a copy of them
+    (making the aggregates anew was most of such a test's time). Nothing in them is sealed."""
+    app, engine = _new_application()
+    app.save(
+        Centre.register(id=CENTRE, tenant=TOKYO, name="東京都センター", kind="adult", site="main"),
+        Centre.register(id=WINDOW, tenant=CHIYODA, name="千代田区窓口", kind="adult", site="window"),
+        Centre.register(id=OSAKA_CENTRE, tenant=OSAKA, name="大阪府センター", kind="adult", site="main"),
+        Agency.register(id=AGENCY, tenant=TOKYO, name="ハローワーク", category="hello_work", municipality=CHIYODA,
+                        address="千代田区1-1", phone="03-0000-0000"),
+        _case(CASE, CENTRE, TOKYO), _case(WINDOW_CASE, WINDOW, CHIYODA),
+        *(RightsRequest.receive(id=RIGHTS[case_id], tenant=TOKYO, case_id=case_id, centre_id=centre_id,
+                                kind="disclosure", received_on=DAY)
+          for case_id, centre_id in ((CASE, CENTRE), (WINDOW_CASE, WINDOW))),
+        Programme.start(id=PROGRAMME, tenant=CHIYODA, kind="station", name="ステーション", operators=[],
+                        activities=[], starts_on=DAY, ends_on=None,
+                        funding={"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}),
+        Place.open(id=PLACE, tenant=CHIYODA, programme_id=PROGRAMME, name="居場所", operator="NPO",
+                   municipality=CHIYODA, address="千代田区1-1", schedule=HOURS),
+        Backup.give(id=BACKUP, tenant=TOKYO, municipality=CHIYODA, kind="advice", given_on=DAY, centre_id=None,
+                    programme_id=None, staff_role=None, staff_days=None, note=None),
+    )
+    stored = tuple(StoredEvent(originator_id=n.originator_id, originator_version=n.originator_version, topic=n.topic,
+                               state=n.state) for n in app.recorder.select_notifications(start=1, limit=1000))
+    app.close()
+    engine.dispose()
+    return stored
+
+
 @contextmanager
 def intake_world() -> Iterator[IntakeApplication]:
-    engine = create_engine("sqlite://", poolclass=StaticPool)
-    app = IntakeApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"}, Sealer(engine, os.urandom(32)))
+    app, engine = _new_application()
     try:
-        app.save(
-            Centre.register(id=CENTRE, tenant=TOKYO, name="東京都センター", kind="adult", site="main"),
-            Centre.register(id=WINDOW, tenant=CHIYODA, name="千代田区窓口", kind="adult", site="window"),
-            Centre.register(id=OSAKA_CENTRE, tenant=OSAKA, name="大阪府センター", kind="adult", site="main"),
-            Agency.register(id=AGENCY, tenant=TOKYO, name="ハローワーク", category="hello_work", municipality=CHIYODA,
-                            address="千代田区1-1", phone="03-0000-0000"),
-            _case(CASE, CENTRE, TOKYO), _case(WINDOW_CASE, WINDOW, CHIYODA),
-            *(RightsRequest.receive(id=RIGHTS[case_id], tenant=TOKYO, case_id=case_id, centre_id=centre_id,
-                                    kind="disclosure", received_on=DAY)
-              for case_id, centre_id in ((CASE, CENTRE), (WINDOW_CASE, WINDOW))),
-            Programme.start(id=PROGRAMME, tenant=CHIYODA, kind="station", name="ステーション", operators=[],
-                            activities=[], starts_on=DAY, ends_on=None,
-                            funding={"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}),
-            Place.open(id=PLACE, tenant=CHIYODA, programme_id=PROGRAMME, name="居場所", operator="NPO",
-                       municipality=CHIYODA, address="千代田区1-1", schedule=HOURS),
-            Backup.give(id=BACKUP, tenant=TOKYO, municipality=CHIYODA, kind="advice", given_on=DAY, centre_id=None,
-                        programme_id=None, staff_role=None, staff_days=None, note=None),
-        )
+        app.recorder.insert_events(list(_stored_world()))
         yield app
     finally:
         app.close()
