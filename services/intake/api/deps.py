@@ -8,10 +8,16 @@ from fastapi import Depends
 
 from libs.platform.web.deps import RuntimeDep
 from services.intake.application import IntakeApplication
+from services.intake.application.reads import IntakeReads
 
 
 def get_application(runtime: RuntimeDep) -> IntakeApplication:
     return runtime.application
 
 
+def get_reads(runtime: RuntimeDep) -> IntakeReads:
+    return IntakeReads(runtime)
+
+
 IntakeDep = Annotated[IntakeApplication, Depends(get_application)]
+IntakeReadsDep = Annotated[IntakeReads, Depends(get_reads)]

@@ -6,13 +6,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from libs.platform.web.inputs import Cursor
-from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
-from services.intake.api.deps import IntakeDep
+from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import BackupCreate, BackupKind, BackupPublic, BackupsPublic
 from services.intake.application import IntakeApplication
 from services.intake.domain.backup import Backup
-from services.intake.queries import backups_of
 
 router = APIRouter(prefix="/v1", tags=["prefectural back-up"])
 
@@ -27,21 +26,17 @@ def _out(app: IntakeApplication, b: Backup) -> BackupPublic:
 @router.post("/backups", status_code=201, response_model=BackupPublic)
 def give_backup(body: BackupCreate, actor: PrincipalDep, app: IntakeDep, response: Response,
                 idempotency_key: IdempotencyKey = None) -> BackupPublic:
-    b, created = app.give_backup(actor, idempotency_key=idempotency_key,
-                                 note={"text": body.note} if body.note else None,
-                                 **body.model_dump(exclude={"note"}))
+    b, created = app.give_backup(actor, idempotency_key=idempotency_key, **body.model_dump())
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/backups/{b.id}"
     return _out(app, b)
 
 
 @router.get("/backups", response_model=BackupsPublic)
-def list_backups(actor: PrincipalDep, app: IntakeDep, runtime: RuntimeDep, kind: BackupKind | None = None,
+def list_backups(actor: PrincipalDep, reads: IntakeReadsDep, kind: BackupKind | None = None,
                  cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> BackupsPublic:
     """For a prefecture officer what it gave; for a municipal officer what it received."""
-    scope = app.backup_scope(actor)
-    runtime.catch_up()
-    rows = backups_of(runtime.engine, **scope, kind=kind, after=cursor, limit=limit)
+    rows = reads.backups(actor, kind=kind, after=cursor, limit=limit)
     return BackupsPublic(data=rows, next_cursor=rows[-1]["backup_id"] if len(rows) == limit else None)
 
 

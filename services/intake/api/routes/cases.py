@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
-from libs.platform.privacy.receipts import consent_receipt
-from libs.platform.privacy.records import stored_consent_record
 from libs.platform.privacy.sealing import Sealer
-from services.intake.api.deps import IntakeDep
+from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
+from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     CaseCreate,
     CasePublic,
     CloseCreate,
-    CorrectionCreate,
     ConsultationCreate,
     ConsultationPublic,
     ConsultationsPublic,
+    CorrectionCreate,
     DatedCreate,
     ErasureCreate,
     FollowUpCreate,
@@ -35,7 +33,6 @@ from services.intake.api.schemas import (
     VoidCreate,
 )
 from services.intake.domain.case import Case
-from services.intake.domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -91,10 +88,9 @@ def get_case(case_id: UUID, actor: PrincipalDep, intake: IntakeDep, response: Re
 @router.get("/{case_id}/timeline", response_model=TimelinePublic)
 def get_case_timeline(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> TimelinePublic:
     """Every event of the case, sealed fields opened for the centre's staff."""
-    intake.get_case(actor, case_id)
     return TimelinePublic(case_id=case_id, events=[
         {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
-        for e in intake.history(case_id, opened=True)])
+        for e in intake.case_timeline(actor, case_id)])
 
 
 @router.post("/{case_id}/consultations", status_code=201, response_model=ConsultationPublic)
@@ -123,8 +119,7 @@ def list_consultations(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
 def void_consultation(case_id: UUID, consultation_id: UUID, body: VoidCreate, actor: PrincipalDep,
                       intake: IntakeDep, response: Response) -> CasePublic:
     """A consultation entered by mistake stops counting in its year (the report shows the change)."""
-    case, _ = intake.act(actor, case_id, None, lambda c: c.void_consultation(
-        consultation_id=consultation_id, voided_on=body.on, reason=body.reason))
+    case = intake.void_consultation(actor, case_id, consultation_id, voided_on=body.on, reason=body.reason)
     return _out(case, response, intake.sealer)
 
 
@@ -132,41 +127,32 @@ def void_consultation(case_id: UUID, consultation_id: UUID, body: VoidCreate, ac
 def record_outreach_visit(case_id: UUID, body: OutreachCreate, actor: PrincipalDep, intake: IntakeDep,
                           response: Response, if_match: IfMatch = None) -> CasePublic:
     """訪問支援 by a coordinator, a 訪問相談支援員 or a 市町村等支援員."""
-    case, _ = intake.act(actor, case_id, expected_version(if_match), lambda c: c.record_outreach_visit(
-        visit_id=uuid4(), staff_role=body.staff_role, occurred_at=body.occurred_at,
-        summary=intake.seal(case_id, body.summary)))
+    case = intake.record_outreach_visit(actor, case_id, expected_version=expected_version(if_match),
+                                        staff_role=body.staff_role, occurred_at=body.occurred_at,
+                                        summary=body.summary)
     return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/share-consents", status_code=201, response_model=CasePublic)
 def consent_to_share(case_id: UUID, body: ShareConsentCreate, actor: PrincipalDep, intake: IntakeDep,
                      response: Response) -> CasePublic:
-    case, _ = intake.act(actor, case_id, None, lambda c: c.consent_to_share(
-        consent_id=uuid4(), given_by=body.given_by, agency_ids=[str(a) for a in body.agency_ids],
-        categories=body.categories, items=list(body.items), explained_on=body.explained_on,
-        consent_text_version=body.consent_text_version))
+    case = intake.consent_to_share(actor, case_id, given_by=body.given_by, agency_ids=body.agency_ids,
+                                   categories=body.categories, items=list(body.items),
+                                   explained_on=body.explained_on, consent_text_version=body.consent_text_version)
     return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/share-consents/{consent_id}/withdrawal", response_model=CasePublic)
 def withdraw_share_consent(case_id: UUID, consent_id: UUID, body: DatedCreate, actor: PrincipalDep,
                            intake: IntakeDep, response: Response) -> CasePublic:
-    case, _ = intake.act(actor, case_id, None, lambda c: c.withdraw_consent(consent_id=consent_id, withdrawn_on=body.on))
+    case = intake.withdraw_share_consent(actor, case_id, consent_id, withdrawn_on=body.on)
     return _out(case, response, intake.sealer)
 
 
 @router.get("/{case_id}/share-consents/{consent_id}/receipt")
-def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, intake: IntakeDep,
-                          runtime: RuntimeDep) -> dict:
+def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, reads: IntakeReadsDep) -> dict:
     """A signed consent receipt (Kantara v1.1 / ISO/IEC TS 27560) to hand to the person."""
-    case = intake.get_case(actor, case_id)
-    runtime.catch_up()
-    record = stored_consent_record(runtime.engine, str(consent_id))
-    if record is None or record["aggregate_id"] != str(case.id):
-        raise CaseNotFound(f"no consent {consent_id} on this case")
-    return consent_receipt(runtime.audit, consent_id=str(consent_id), subject=str(case.id),
-                           given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
-                           record=record["data"]["record"], tenant=case.tenant)
+    return reads.consent_receipt(actor, case_id, consent_id)
 
 
 @router.post("/{case_id}/disclosures", status_code=201, response_model=CasePublic)
@@ -174,8 +160,8 @@ def share_with_agency(case_id: UUID, body: ShareCreate, actor: PrincipalDep, int
                       response: Response) -> CasePublic:
     """Give case information to an agency: refused without a current consent naming it, unless a
     legal basis (APPI 第27条第1項) is stated with its justification."""
-    case, _ = intake.share(actor, case_id, agency_id=body.agency_id, items=list(body.items), on=body.on,
-                           purpose=body.purpose, legal_basis=_basis(body.legal_basis))
+    case = intake.share_with_agency(actor, case_id, agency_id=body.agency_id, items=list(body.items), on=body.on,
+                                    purpose=body.purpose, legal_basis=_basis(body.legal_basis))
     return _out(case, response, intake.sealer)
 
 
@@ -192,8 +178,7 @@ def refer_to_agency(case_id: UUID, body: ReferralCreate, actor: PrincipalDep, in
 @router.post("/{case_id}/referrals/{referral_id}/follow-ups", response_model=CasePublic)
 def follow_up_referral(case_id: UUID, referral_id: UUID, body: FollowUpCreate, actor: PrincipalDep,
                        intake: IntakeDep, response: Response) -> CasePublic:
-    case, _ = intake.act(actor, case_id, None, lambda c: c.follow_up(
-        referral_id=referral_id, followed_up_on=body.followed_up_on, note=intake.seal(case_id, body.note)))
+    case = intake.follow_up_referral(actor, case_id, referral_id, followed_up_on=body.followed_up_on, note=body.note)
     return _out(case, response, intake.sealer)
 
 
@@ -201,16 +186,15 @@ def follow_up_referral(case_id: UUID, referral_id: UUID, body: FollowUpCreate, a
 def record_referral_outcome(case_id: UUID, referral_id: UUID, body: OutcomeCreate, actor: PrincipalDep,
                             intake: IntakeDep, response: Response) -> CasePublic:
     """The agency's answer: 支援決定 (the outcome indicator) or declined."""
-    case, _ = intake.act(actor, case_id, None, lambda c: c.record_outcome(
-        referral_id=referral_id, decided=body.outcome == "support_decided", on=body.on,
-        reason=intake.seal(case_id, body.reason)))
+    case = intake.record_referral_outcome(actor, case_id, referral_id, decided=body.outcome == "support_decided",
+                                          on=body.on, reason=body.reason)
     return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/referrals/{referral_id}/closure", response_model=CasePublic)
 def close_referral(case_id: UUID, referral_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
                    response: Response) -> CasePublic:
-    case, _ = intake.act(actor, case_id, None, lambda c: c.close_referral(referral_id=referral_id, closed_on=body.on))
+    case = intake.close_referral(actor, case_id, referral_id, closed_on=body.on)
     return _out(case, response, intake.sealer)
 
 
@@ -218,23 +202,23 @@ def close_referral(case_id: UUID, referral_id: UUID, body: DatedCreate, actor: P
 def hold_support_meeting(case_id: UUID, body: MeetingCreate, actor: PrincipalDep, intake: IntakeDep,
                          response: Response) -> CasePublic:
     """支援会議 on the case."""
-    case, _ = intake.act(actor, case_id, None, lambda c: c.hold_meeting(
-        meeting_id=uuid4(), held_on=body.held_on, agency_ids=[str(a) for a in body.agency_ids],
-        note=intake.seal(case_id, body.note)))
+    case = intake.hold_support_meeting(actor, case_id, held_on=body.held_on, agency_ids=body.agency_ids,
+                                       note=body.note)
     return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/closure", response_model=CasePublic)
 def close_case(case_id: UUID, body: CloseCreate, actor: PrincipalDep, intake: IntakeDep, response: Response,
                if_match: IfMatch = None) -> CasePublic:
-    case, _ = intake.act(actor, case_id, expected_version(if_match), lambda c: c.close(reason=body.reason, closed_on=body.on))
+    case = intake.close_case(actor, case_id, expected_version=expected_version(if_match), reason=body.reason,
+                             closed_on=body.on)
     return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/reopening", response_model=CasePublic)
 def reopen_case(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
                 response: Response) -> CasePublic:
-    case, _ = intake.act(actor, case_id, None, lambda c: c.reopen(reopened_on=body.on))
+    case = intake.reopen_case(actor, case_id, reopened_on=body.on)
     return _out(case, response, intake.sealer)
 
 
@@ -243,8 +227,7 @@ def correct_personal_details(case_id: UUID, body: CorrectionCreate, actor: Princ
                              response: Response) -> CasePublic:
     """訂正: the person's details as corrected (sealed again under the person's key)."""
     details = body.personal_details.model_dump(mode="json", exclude_none=True)
-    case, _ = intake.act(actor, case_id, None, lambda c: c.correct_details(
-        personal_details=intake.seal(case_id, details) or {}, corrected_on=body.on))
+    case = intake.correct_personal_details(actor, case_id, personal_details=details, corrected_on=body.on)
     return _out(case, response, intake.sealer)
 
 
@@ -252,14 +235,14 @@ def correct_personal_details(case_id: UUID, body: CorrectionCreate, actor: Princ
 def suspend_use(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
                 response: Response) -> CasePublic:
     """利用停止: no sharing or referral of the person's data until resumed."""
-    case, _ = intake.act(actor, case_id, None, lambda c: c.suspend_use(suspended_on=body.on))
+    case = intake.suspend_use(actor, case_id, suspended_on=body.on)
     return _out(case, response, intake.sealer)
 
 
 @router.post("/{case_id}/use-resumption", response_model=CasePublic)
 def resume_use(case_id: UUID, body: DatedCreate, actor: PrincipalDep, intake: IntakeDep,
                response: Response) -> CasePublic:
-    case, _ = intake.act(actor, case_id, None, lambda c: c.resume_use(resumed_on=body.on))
+    case = intake.resume_use(actor, case_id, resumed_on=body.on)
     return _out(case, response, intake.sealer)
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from libs.domain.codes import validate_lg_code
-from libs.domain.fiscal import JST, fiscal_year
-from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
-from services.intake.api.deps import IntakeDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     BackOfficeSupportCreate,
     CentreCreate,
@@ -21,7 +19,6 @@ from services.intake.api.schemas import (
     Workload,
 )
 from services.intake.domain.centre import Centre
-from services.intake.queries import open_referrals, workload
 
 router = APIRouter(prefix="/v1/centres", tags=["centres"])
 
@@ -61,13 +58,13 @@ def set_centre_profile(centre_id: UUID, body: CentreProfile, actor: PrincipalDep
                        response: Response) -> CentrePublic:
     values = body.model_dump(mode="json")
     values["hours"] = {day: list(span) for day, span in values["hours"].items()}
-    return _out(intake.update_centre(actor, centre_id, lambda c: c.set_profile(**values)), response)
+    return _out(intake.set_centre_profile(actor, centre_id, **values), response)
 
 
 @router.put("/{centre_id}/staffing", response_model=CentrePublic)
 def set_centre_staffing(centre_id: UUID, body: CentreStaffing, actor: PrincipalDep, intake: IntakeDep,
                         response: Response) -> CentrePublic:
-    return _out(intake.update_centre(actor, centre_id, lambda c: c.set_staffing(**body.model_dump())), response)
+    return _out(intake.set_centre_staffing(actor, centre_id, **body.model_dump()), response)
 
 
 @router.post("/{centre_id}/backoffice-supports", status_code=201, response_model=CentrePublic)
@@ -78,16 +75,12 @@ def give_backoffice_support(centre_id: UUID, body: BackOfficeSupportCreate, acto
 
 
 @router.get("/{centre_id}/workload", response_model=Workload)
-def get_workload(centre_id: UUID, actor: PrincipalDep, intake: IntakeDep, runtime: RuntimeDep,
+def get_workload(centre_id: UUID, actor: PrincipalDep, reads: IntakeReadsDep,
                  fy: int | None = Query(default=None, ge=2009, le=2100)) -> dict:
-    centre = intake.get_centre(actor, centre_id)
-    runtime.catch_up()
-    return workload(runtime.engine, str(centre.id), fy or fiscal_year(datetime.now(JST)))
+    return reads.workload(actor, centre_id, fy=fy)
 
 
 @router.get("/{centre_id}/open-referrals", response_model=ReferralsPublic)
-def get_open_referrals(centre_id: UUID, actor: PrincipalDep, intake: IntakeDep, runtime: RuntimeDep) -> ReferralsPublic:
+def get_open_referrals(centre_id: UUID, actor: PrincipalDep, reads: IntakeReadsDep) -> ReferralsPublic:
     """Referrals awaiting the agency's outcome."""
-    centre = intake.get_centre(actor, centre_id)
-    runtime.catch_up()
-    return ReferralsPublic(data=open_referrals(runtime.engine, str(centre.id)))
+    return ReferralsPublic(data=reads.open_referrals(actor, centre_id))

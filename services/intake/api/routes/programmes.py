@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from libs.platform.store.application import new_id
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
@@ -53,21 +52,19 @@ def get_programme(programme_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
 
 @router.post("/programmes/{programme_id}/changes", response_model=ProgrammePublic)
 def change_programme(programme_id: UUID, body: ProgrammeChange, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
-    return programme_public(intake.run_programme(actor, programme_id, lambda p: p.change(**body.model_dump())))
+    return programme_public(intake.change_programme(actor, programme_id, **body.model_dump()))
 
 
 @router.post("/programmes/{programme_id}/end", response_model=ProgrammePublic)
 def end_programme(programme_id: UUID, body: ProgrammeEnd, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
     """Ended, or handed over to a municipality (a satellite or acceleration support after its term)."""
-    return programme_public(intake.run_programme(actor, programme_id, lambda p: p.end(**body.model_dump())))
+    return programme_public(intake.end_programme(actor, programme_id, **body.model_dump()))
 
 
 @router.post("/programmes/{programme_id}/group-activities", status_code=201, response_model=ProgrammePublic)
 def hold_group_activity(programme_id: UUID, body: GroupActivityCreate, actor: PrincipalDep,
                         intake: IntakeDep) -> ProgrammePublic:
-    return programme_public(intake.run_programme(actor, programme_id, lambda p: p.hold_group_activity(
-        activity_id=uuid4(), kind=body.kind, held_on=body.held_on, participants=body.participants,
-        agency_ids=[str(a) for a in body.agency_ids])))
+    return programme_public(intake.hold_group_activity(actor, programme_id, **body.model_dump()))
 
 
 @router.post("/places", status_code=201, response_model=PlacePublic)
@@ -84,14 +81,11 @@ def open_place(body: PlaceCreate, actor: PrincipalDep, intake: IntakeDep, respon
 @router.post("/places/{place_id}/sessions", status_code=201, response_model=PlacePublic)
 def hold_place_session(place_id: UUID, body: PlaceSessionCreate, actor: PrincipalDep, intake: IntakeDep,
                        idempotency_key: IdempotencyKey = None) -> PlacePublic:
-    session_id = new_id("place-session", str(place_id), idempotency_key)
-    return place_public(intake.run_place(actor, place_id, lambda p: p.hold_session(
-        session_id=session_id, held_on=body.held_on, participants=body.participants,
-        registered_participants=body.registered_participants, staff=body.staff,
-        supporter_ids=[str(s) for s in body.supporter_ids])))
+    return place_public(intake.hold_place_session(actor, place_id, idempotency_key=idempotency_key,
+                                                  **body.model_dump()))
 
 
 @router.post("/places/{place_id}/closure", response_model=PlacePublic)
 def close_place(place_id: UUID, body: PlaceClosure, actor: PrincipalDep, intake: IntakeDep) -> PlacePublic:
     """The place closes: out of the public directory; supporters deployed there stop."""
-    return place_public(intake.run_place(actor, place_id, lambda p: p.close(closed_on=body.closed_on)))
+    return place_public(intake.close_place(actor, place_id, closed_on=body.closed_on))

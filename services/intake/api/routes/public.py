@@ -11,17 +11,14 @@ import hashlib
 from fastapi import APIRouter, Query, Request, Response
 
 from libs.domain import agencies
-from libs.platform.web.deps import RuntimeDep
+from services.intake.api.deps import IntakeReadsDep
 from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres, DirectoryPlaces
-from services.intake.queries import directory_agencies, directory_centres, directory_places
 
 router = APIRouter(prefix="/public/v1", tags=["public directory"])
 CODE = Query(default=None, pattern=r"^[0-9]{6}$", max_length=6)
 
 
-def _etag(runtime, request: Request) -> str:  # noqa: ANN001
-    runtime.catch_up()
-    position = runtime.followers[0].handler.position(runtime.followers[0].stream)
+def _etag(position: int, request: Request) -> str:
     digest = hashlib.sha256(f"{position}|{request.url.path}|{request.url.query}".encode()).hexdigest()[:32]
     return f'W/"{digest}"'
 
@@ -36,31 +33,32 @@ def _not_modified(request: Request, response: Response, etag: str) -> bool:
 
 
 @router.get("/centres", response_model=DirectoryCentres, responses={304: {"description": "not modified"}})
-def public_centres(request: Request, response: Response, runtime: RuntimeDep,
+def public_centres(request: Request, response: Response, reads: IntakeReadsDep,
                    municipality: str | None = CODE) -> DirectoryCentres | Response:
     """Centres, satellites and consultation windows serving a municipality, with hours and contact."""
-    etag = _etag(runtime, request)
+    etag = _etag(reads.directory_position(), request)
     if _not_modified(request, response, etag):
         return Response(status_code=304, headers=dict(response.headers))
-    return DirectoryCentres(data=directory_centres(runtime.engine, municipality))
+    return DirectoryCentres(data=reads.directory_centres(municipality))
 
 
 @router.get("/agencies", response_model=DirectoryAgencies, responses={304: {"description": "not modified"}})
-def public_agencies(request: Request, response: Response, runtime: RuntimeDep, category: str | None = Query(default=None, max_length=64),
+def public_agencies(request: Request, response: Response, reads: IntakeReadsDep,
+                    category: str | None = Query(default=None, max_length=64),
                     municipality: str | None = CODE) -> DirectoryAgencies | Response:
     """関係機関 by the ministry's category (libs/domain/agencies)."""
-    etag = _etag(runtime, request)
+    etag = _etag(reads.directory_position(), request)
     if _not_modified(request, response, etag):
         return Response(status_code=304, headers=dict(response.headers))
-    rows = directory_agencies(runtime.engine, category=category, municipality=municipality)
+    rows = reads.directory_agencies(category=category, municipality=municipality)
     return DirectoryAgencies(data=[{**r, "category_label": agencies.category(r["category"]).label} for r in rows])
 
 
 @router.get("/places", response_model=DirectoryPlaces, responses={304: {"description": "not modified"}})
-def public_places(request: Request, response: Response, runtime: RuntimeDep,
+def public_places(request: Request, response: Response, reads: IntakeReadsDep,
                   municipality: str | None = CODE) -> DirectoryPlaces | Response:
     """居場所 and their weekly schedules."""
-    etag = _etag(runtime, request)
+    etag = _etag(reads.directory_position(), request)
     if _not_modified(request, response, etag):
         return Response(status_code=304, headers=dict(response.headers))
-    return DirectoryPlaces(data=directory_places(runtime.engine, municipality))
+    return DirectoryPlaces(data=reads.directory_places(municipality))

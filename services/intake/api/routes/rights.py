@@ -9,8 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from libs.domain.fiscal import JST
-from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
-from services.intake.api.deps import IntakeDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     RightsAnswerCreate,
     RightsRequestCreate,
@@ -18,7 +18,6 @@ from services.intake.api.schemas import (
     RightsRequestsPublic,
 )
 from services.intake.domain.rights import RightsRequest
-from services.intake.queries import rights_requests_of
 
 router = APIRouter(prefix="/v1/rights-requests", tags=["rights of the person"])
 
@@ -44,9 +43,6 @@ def answer_rights_request(request_id: UUID, body: RightsAnswerCreate, actor: Pri
 
 
 @router.get("", response_model=RightsRequestsPublic)
-def list_rights_requests(actor: PrincipalDep, runtime: RuntimeDep, open_only: bool = True) -> RightsRequestsPublic:
+def list_rights_requests(actor: PrincipalDep, reads: IntakeReadsDep, open_only: bool = True) -> RightsRequestsPublic:
     """The caller's centre's requests, oldest deadline first; overdue ones flagged."""
-    actor.require("centre_staff")
-    runtime.catch_up()
-    rows = rights_requests_of(runtime.engine, actor.org, open_only=open_only, today=datetime.now(JST).date())
-    return RightsRequestsPublic(data=rows)
+    return RightsRequestsPublic(data=reads.rights_requests(actor, open_only=open_only))

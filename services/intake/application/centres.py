@@ -1,0 +1,82 @@
+"""Use cases of centres (ひきこもり地域支援センター) and of the agency directory (関係機関)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID, uuid4
+
+from libs.domain.codes import validate_lg_code
+from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.web.auth import NotAllowed, Principal
+from services.intake.application.access import OFFICERS, runs_centre, sees_centre
+from services.intake.domain.agency import Agency
+from services.intake.domain.centre import Centre
+from services.intake.domain.errors import UnknownAgency, UnknownCentre
+
+
+class CentreUseCases(ServiceApplication):
+    def register_centre(self, actor: Principal, *, tenant: str, name: str, kind: str, site: str,
+                        idempotency_key: str | None) -> tuple[Centre, bool]:
+        actor.require("municipal_officer" if site == "window" else "prefecture_officer")
+        if actor.org != tenant:
+            raise NotAllowed("a local government registers only its own centres and windows")
+        centre_id = new_id("centre", actor.org, idempotency_key)
+        return self.create_once(Centre, centre_id, lambda: Centre.register(
+            id=centre_id, tenant=tenant, name=name, kind=kind, site=site))
+
+    def get_centre(self, actor: Principal, centre_id: UUID) -> Centre:
+        centre = self.existing(Centre, centre_id)
+        if centre is None or not sees_centre(actor, centre):
+            raise UnknownCentre(f"no centre {centre_id} visible to you")
+        return centre
+
+    def set_centre_profile(self, actor: Principal, centre_id: UUID, *, opened_fy: int, municipality: str,
+                           address: str, phone: str, hours: dict[str, list[str]],
+                           satellite_term: dict | None) -> Centre:
+        centre = self._centre_run_by(actor, centre_id)
+        self.change(centre, lambda c: c.set_profile(opened_fy=opened_fy, municipality=municipality, address=address,
+                                                    phone=phone, hours=hours, satellite_term=satellite_term))
+        return centre
+
+    def set_centre_staffing(self, actor: Principal, centre_id: UUID, *, coordinators: list[str],
+                            outreach_workers: int, municipal_support_workers: int) -> Centre:
+        centre = self._centre_run_by(actor, centre_id)
+        self.change(centre, lambda c: c.set_staffing(coordinators=coordinators, outreach_workers=outreach_workers,
+                                                     municipal_support_workers=municipal_support_workers))
+        return centre
+
+    def give_backoffice_support(self, actor: Principal, centre_id: UUID, *, given_on: date, recipient_kind: str,
+                                recipient: str, kind: str, note: str | None) -> Centre:
+        """後方支援 by the centre's own staff; the note is sealed under the centre's key (it may
+        speak of a person)."""
+        centre = self.get_centre(actor, centre_id)
+        actor.require("centre_staff")
+        sealed = self.seal(centre_id, note)
+        self.change(centre, lambda c: c.give_backoffice_support(
+            support_id=uuid4(), given_on=given_on, recipient_kind=recipient_kind, recipient=recipient, kind=kind,
+            note=sealed))
+        return centre
+
+    def _centre_run_by(self, actor: Principal, centre_id: UUID) -> Centre:
+        """A centre the caller sees (else 404) and whose local government it acts for (else 403)."""
+        centre = self.get_centre(actor, centre_id)
+        if not runs_centre(actor, centre):
+            raise NotAllowed("only the local government running the centre")
+        return centre
+
+    # -- the agency directory -----------------------------------------------------------------
+    def register_agency(self, actor: Principal, *, name: str, category: str, municipality: str, address: str,
+                        phone: str, idempotency_key: str | None) -> tuple[Agency, bool]:
+        actor.require(*OFFICERS)
+        tenant = validate_lg_code(actor.org)
+        agency_id = new_id("agency", tenant, idempotency_key)
+        return self.create_once(Agency, agency_id, lambda: Agency.register(
+            id=agency_id, tenant=tenant, name=name, category=category, municipality=municipality,
+            address=address, phone=phone))
+
+    def agency(self, agency_id: UUID) -> Agency:
+        """The directory is public: any caller may name any agency."""
+        agency = self.existing(Agency, agency_id)
+        if agency is None:
+            raise UnknownAgency(f"no agency {agency_id} in the directory")
+        return agency

@@ -1,0 +1,96 @@
+"""Use cases of programmes (実施体制, サポート事業) and places (居場所) run by local governments."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID, uuid4
+
+from libs.domain.codes import validate_lg_code
+from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.web.auth import NotAllowed, Principal
+from services.intake.application.access import OFFICERS, runs_place, runs_programme, sees_local
+from services.intake.domain.errors import UnknownCentre
+from services.intake.domain.place import Place
+from services.intake.domain.programme import Programme
+
+
+class ProgrammeUseCases(ServiceApplication):
+    def start_programme(self, actor: Principal, *, kind: str, name: str, operators: list[str],
+                        activities: list[str], starts_on: date, ends_on: date | None, funding: dict[str, str],
+                        idempotency_key: str | None) -> tuple[Programme, bool]:
+        actor.require(*OFFICERS)
+        tenant = validate_lg_code(actor.org)
+        programme_id = new_id("programme", tenant, idempotency_key)
+        return self.create_once(Programme, programme_id, lambda: Programme.start(
+            id=programme_id, tenant=tenant, kind=kind, name=name, operators=operators, activities=activities,
+            starts_on=starts_on, ends_on=ends_on, funding=funding))
+
+    def get_programme(self, actor: Principal, programme_id: UUID) -> Programme:
+        programme = self.existing(Programme, programme_id)
+        if programme is None or not sees_local(actor, programme.tenant, programme.operators):
+            raise UnknownCentre(f"no programme {programme_id} visible to you")
+        return programme
+
+    def change_programme(self, actor: Principal, programme_id: UUID, *, activities: list[str],
+                         funding: dict[str, str], changed_on: date) -> Programme:
+        programme = self._programme_run_by(actor, programme_id)
+        self.change(programme, lambda p: p.change(activities=activities, funding=funding, changed_on=changed_on))
+        return programme
+
+    def end_programme(self, actor: Principal, programme_id: UUID, *, ended_on: date,
+                      handed_over_to: str | None) -> Programme:
+        programme = self._programme_run_by(actor, programme_id)
+        self.change(programme, lambda p: p.end(ended_on=ended_on, handed_over_to=handed_over_to))
+        return programme
+
+    def hold_group_activity(self, actor: Principal, programme_id: UUID, *, kind: str, held_on: date,
+                            participants: int, agency_ids: list[UUID]) -> Programme:
+        programme = self._programme_run_by(actor, programme_id)
+        self.change(programme, lambda p: p.hold_group_activity(
+            activity_id=uuid4(), kind=kind, held_on=held_on, participants=participants,
+            agency_ids=[str(a) for a in agency_ids]))
+        return programme
+
+    def _programme_run_by(self, actor: Principal, programme_id: UUID) -> Programme:
+        """A programme the caller sees (else 404) and runs (else 403: the backing prefecture
+        sees it but does not run it)."""
+        programme = self.get_programme(actor, programme_id)
+        if not runs_programme(actor, programme.operators):
+            raise NotAllowed("only a local government running the programme")
+        return programme
+
+    # -- places -----------------------------------------------------------------------------
+    def open_place(self, actor: Principal, *, programme_id: UUID | None, name: str, operator: str,
+                   municipality: str, address: str, schedule: dict[str, list[str]],
+                   idempotency_key: str | None) -> tuple[Place, bool]:
+        actor.require(*OFFICERS)
+        tenant = validate_lg_code(actor.org)
+        if programme_id is not None:
+            self.get_programme(actor, programme_id)
+        place_id = new_id("place", tenant, idempotency_key)
+        return self.create_once(Place, place_id, lambda: Place.open(
+            id=place_id, tenant=tenant, programme_id=programme_id, name=name, operator=operator,
+            municipality=municipality, address=address, schedule=schedule))
+
+    def hold_place_session(self, actor: Principal, place_id: UUID, *, held_on: date, participants: int,
+                           registered_participants: list[str], staff: int, supporter_ids: list[UUID],
+                           idempotency_key: str | None) -> Place:
+        place = self._place_run_by(actor, place_id)
+        # Derived from the Idempotency-Key: a retried session is the same session, not a second.
+        session_id = new_id("place-session", str(place_id), idempotency_key)
+        self.change(place, lambda p: p.hold_session(
+            session_id=session_id, held_on=held_on, participants=participants,
+            registered_participants=registered_participants, staff=staff,
+            supporter_ids=[str(s) for s in supporter_ids]))
+        return place
+
+    def close_place(self, actor: Principal, place_id: UUID, *, closed_on: date) -> Place:
+        place = self._place_run_by(actor, place_id)
+        self.change(place, lambda p: p.close(closed_on=closed_on))
+        return place
+
+    def _place_run_by(self, actor: Principal, place_id: UUID) -> Place:
+        place = self.existing(Place, place_id)
+        if place is None or not runs_place(actor, place.tenant):
+            raise UnknownCentre(f"no place {place_id} of yours")
+        return place

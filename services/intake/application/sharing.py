@@ -1,0 +1,85 @@
+"""Use cases of つなぎ on a case: consent to share, disclosures, referrals and their outcomes, and
+asking the registry for a supporter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+from libs.domain.legal_bases import check_legal_basis
+from libs.platform.store.application import new_id
+from libs.platform.web.auth import Principal
+from services.intake.application.cases import CaseUseCases
+from services.intake.application.centres import CentreUseCases
+from services.intake.domain.case import Case
+
+
+class SharingUseCases(CaseUseCases, CentreUseCases):
+    def consent_to_share(self, actor: Principal, case_id: UUID, *, given_by: str, agency_ids: list[UUID],
+                         categories: list[str], items: list[str], explained_on: date,
+                         consent_text_version: str) -> Case:
+        return self._change_case(actor, case_id, lambda c: c.consent_to_share(
+            consent_id=uuid4(), given_by=given_by, agency_ids=[str(a) for a in agency_ids], categories=categories,
+            items=items, explained_on=explained_on, consent_text_version=consent_text_version))
+
+    def withdraw_share_consent(self, actor: Principal, case_id: UUID, consent_id: UUID, *,
+                               withdrawn_on: date) -> Case:
+        return self._change_case(actor, case_id, lambda c: c.withdraw_consent(
+            consent_id=consent_id, withdrawn_on=withdrawn_on))
+
+    def share_with_agency(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], on: date,
+                          purpose: str, legal_basis: dict[str, Any] | None = None) -> Case:
+        # The agency first: an unknown agency is named as such even on a case the caller cannot see.
+        agency = self.agency(agency_id)
+        case = self.get_case(actor, case_id)
+        basis = self._legal_basis(case_id, legal_basis)
+        self.change(case, lambda c: c.share_with(agency_id=agency.id, category=agency.category, items=items,
+                                                 disclosed_on=on, purpose=purpose, **basis))
+        return case
+
+    def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
+              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> tuple[Case, UUID]:
+        agency = self.agency(agency_id)
+        referral_id = new_id("referral", str(case_id), idempotency_key)
+        case = self.get_case(actor, case_id)
+        if str(referral_id) in case.referrals:
+            return case, referral_id
+        basis = self._legal_basis(case_id, legal_basis)
+        self.change(case, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id, category=agency.category,
+                                            items=items, referred_on=referred_on, **basis))
+        return case, referral_id
+
+    def follow_up_referral(self, actor: Principal, case_id: UUID, referral_id: UUID, *, followed_up_on: date,
+                           note: str | None) -> Case:
+        return self._change_case(actor, case_id, lambda c: c.follow_up(
+            referral_id=referral_id, followed_up_on=followed_up_on, note=self.seal(case_id, note)))
+
+    def record_referral_outcome(self, actor: Principal, case_id: UUID, referral_id: UUID, *, decided: bool,
+                                on: date, reason: str | None) -> Case:
+        return self._change_case(actor, case_id, lambda c: c.record_outcome(
+            referral_id=referral_id, decided=decided, on=on, reason=self.seal(case_id, reason)))
+
+    def close_referral(self, actor: Principal, case_id: UUID, referral_id: UUID, *, closed_on: date) -> Case:
+        return self._change_case(actor, case_id, lambda c: c.close_referral(
+            referral_id=referral_id, closed_on=closed_on))
+
+    def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
+                          preferences: Mapping[str, str], requested_on: date, requested_by: str | None,
+                          idempotency_key: str | None) -> tuple[Case, UUID]:
+        request_id = new_id("supporter-request", str(case_id), idempotency_key)
+        case = self._change_case(actor, case_id, lambda c: c.request_supporter(
+            request_id=request_id, municipality=municipality, needs=needs, preferences=dict(preferences),
+            requested_on=requested_on, requested_by=requested_by or c.client_kind))
+        return case, request_id
+
+    def _legal_basis(self, case_id: UUID, stated: dict[str, Any] | None) -> dict[str, Any]:
+        """The legal basis as the case records it: checked before anything is sealed (a refused
+        request writes nothing, not even a key), the reason sealed under the person's key."""
+        if not stated:
+            return {}
+        reason = stated.get("reason") or None
+        check_legal_basis(stated["code"], statute=stated.get("statute"), has_reason=reason is not None)
+        return {"legal_basis": stated["code"], "statute": self.seal(case_id, stated.get("statute") or None),
+                "reason": self.seal(case_id, reason)}
