@@ -7,7 +7,6 @@ grouped by what they act on, one module each; RegistryApplication is all of them
 
 from __future__ import annotations
 
-from services.registry.application.access import OFFICERS
 from services.registry.application.base import RegistryReadModels, today_jst
 from services.registry.application.life_cycle import LifeCycleUseCases
 from services.registry.application.records import RecordUseCases
@@ -16,7 +15,7 @@ from services.registry.application.rosters import RosterUseCases
 from services.registry.application.training import TrainingUseCases
 from services.registry.domain.registrar import Registrar
 
-__all__ = ["OFFICERS", "RegistryApplication", "RegistryReadModels", "today_jst"]
+__all__ = ["RegistryApplication", "RegistryReadModels", "today_jst"]
 
 
 class RegistryApplication(TrainingUseCases, RegistrationUseCases, LifeCycleUseCases, RecordUseCases,
