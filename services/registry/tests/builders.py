@@ -93,3 +93,8 @@ def _renew(supporter: Supporter, **overrides: object) -> None:
     )
     arguments.update(overrides)
     supporter.renew(**arguments)  # type: ignore[arg-type]
+
+
+# Every status a supporter's record can be in, by name.
+BUILDERS = {"applied": _applied, "registered": _registered, "expired": _expired, "refused": _refused,
+            "withdrawn": _withdrawn, "revoked": _revoked}

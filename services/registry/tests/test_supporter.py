@@ -1,4 +1,5 @@
-"""A supporter's application, consent, screening and registration (資料3, 資料4, 第6条〜第9条), without a database."""
+"""A supporter's application, consent, screening and registration (資料3, 資料4, 第6条〜第9条), and
+when they are current (may go on a roster), without a database."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.registry.domain.registrar import TERM_LIMIT_YEARS
 from services.registry.domain.supporter import CONSENT_PURPOSE, term_end
 from services.registry.tests.builders import (
     APPLIED_ON,
+    BUILDERS,
     ISSUED_ON,
     TOKYO,
     _all_consent,
@@ -232,3 +234,34 @@ def test_a_registered_supporter_attends_continuing_training() -> None:
     supporter.attend_continuing_training(course_id=course_id, attended_on=date(2017, 2, 1))
     assert _names(supporter.collect_events()) == ["ContinuingTrainingAttended"]
     assert supporter.continuing_trainings == [(course_id, date(2017, 2, 1))]
+
+
+# -- supporter: is_current ------------------------------------------------------------------
+
+def test_a_registered_supporter_is_current_from_the_first_to_the_last_day_of_the_term() -> None:
+    supporter = _registered()
+    assert supporter.is_current(date(2016, 7, 1))
+    assert supporter.is_current(date(2017, 7, 1))
+    assert supporter.is_current(date(2018, 6, 30))
+
+
+def test_a_supporter_is_not_current_before_the_term_starts() -> None:
+    assert not _registered().is_current(date(2016, 6, 30))
+
+
+def test_a_supporter_is_not_current_after_the_term_ends_even_before_the_expiry_is_recorded() -> None:
+    supporter = _registered()
+    assert supporter.status == "registered"
+    assert not supporter.is_current(date(2018, 7, 1))
+
+
+def test_a_supporter_is_not_current_after_withdrawing_the_consent() -> None:
+    supporter = _registered()
+    supporter.withdraw_consent(withdrawn_on=date(2017, 1, 1))
+    assert supporter.status == "registered"
+    assert not supporter.is_current(date(2017, 1, 2))
+
+
+@pytest.mark.parametrize("status", ["applied", "refused", "expired", "withdrawn", "revoked"])
+def test_a_supporter_who_is_not_registered_is_not_current(status: str) -> None:
+    assert not BUILDERS[status]().is_current(date(2017, 1, 15))

@@ -1,4 +1,5 @@
-"""A supporter's status machine, expiry and renewal, withdrawal and revocation (第9条, 第15条〜第17条), without a database."""
+"""A supporter's status machine, expiry and renewal, withdrawal and revocation (第9条, 第15条〜第17条),
+without a database."""
 
 from __future__ import annotations
 
@@ -18,16 +19,15 @@ from services.registry.domain.errors import (
 )
 from services.registry.domain.supporter import Supporter
 from services.registry.tests.builders import (
+    BUILDERS,
     ISSUED_ON,
     _all_consent,
     _applied,
     _expired,
     _names,
-    _refused,
     _registered,
     _renew,
     _revoked,
-    _withdrawn,
 )
 
 
@@ -69,8 +69,6 @@ def _revoke(s: Supporter) -> None:
     s.revoke(revoked_on=date(2018, 7, 10), grounds={})
 
 
-BUILDERS = {"applied": _applied, "registered": _registered, "expired": _expired, "refused": _refused,
-            "withdrawn": _withdrawn, "revoked": _revoked}
 COMMANDS = {"register": _register, "check_approval": _check_approval, "record_screening": _screen,
             "refuse": _refuse, "change_details": _change, "renew": _renew,
             "attend_continuing_training": _continuing, "withdraw": _withdraw, "record_inquiry": _inquire,
@@ -270,34 +268,3 @@ def test_an_expired_registration_can_be_revoked_after_inquiries() -> None:
     supporter.record_inquiry(kind="investigation", held_on=date(2018, 7, 6), findings=None)
     supporter.revoke(revoked_on=date(2018, 7, 10), grounds={})
     assert supporter.status == "revoked"
-
-
-# -- supporter: is_current ------------------------------------------------------------------
-
-def test_a_registered_supporter_is_current_from_the_first_to_the_last_day_of_the_term() -> None:
-    supporter = _registered()
-    assert supporter.is_current(date(2016, 7, 1))
-    assert supporter.is_current(date(2017, 7, 1))
-    assert supporter.is_current(date(2018, 6, 30))
-
-
-def test_a_supporter_is_not_current_before_the_term_starts() -> None:
-    assert not _registered().is_current(date(2016, 6, 30))
-
-
-def test_a_supporter_is_not_current_after_the_term_ends_even_before_the_expiry_is_recorded() -> None:
-    supporter = _registered()
-    assert supporter.status == "registered"
-    assert not supporter.is_current(date(2018, 7, 1))
-
-
-def test_a_supporter_is_not_current_after_withdrawing_the_consent() -> None:
-    supporter = _registered()
-    supporter.withdraw_consent(withdrawn_on=date(2017, 1, 1))
-    assert supporter.status == "registered"
-    assert not supporter.is_current(date(2017, 1, 2))
-
-
-@pytest.mark.parametrize("status", ["applied", "refused", "expired", "withdrawn", "revoked"])
-def test_a_supporter_who_is_not_registered_is_not_current(status: str) -> None:
-    assert not BUILDERS[status]().is_current(date(2017, 1, 15))
