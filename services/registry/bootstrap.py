@@ -9,8 +9,7 @@ from libs.platform.runtime import Runtime, ServiceSpec
 from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.registry.api.routes import rosters, supporters, training
-from services.registry.application import RegistryApplication
-from services.registry.application.read_side import CaughtUpReadModels
+from services.registry.application import RegistryApplication, RegistryReads
 from services.registry.consumers import make_read_models
 from services.registry.jobs import (
     EXPIRY_INTERVAL_SECONDS,
@@ -21,7 +20,7 @@ from services.registry.jobs import (
 
 
 def make_application(runtime: Runtime) -> RegistryApplication:
-    return RegistryApplication(eventsourcing_env(runtime.settings), runtime.sealer, CaughtUpReadModels(runtime))
+    return RegistryApplication(eventsourcing_env(runtime.settings), runtime.sealer, RegistryReads(runtime))
 
 
 SPEC = ServiceSpec(

@@ -4,7 +4,6 @@ under the access rules, and the read models it may consult."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Protocol
 from uuid import UUID
 
 from libs.domain.fiscal import JST
@@ -12,6 +11,7 @@ from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.application import ServiceApplication
 from libs.platform.web.auth import NotAllowed, Principal
 from services.registry.application.access import is_officer_of, is_the_supporter, sees
+from services.registry.application.reads import RegistryReads
 from services.registry.domain.errors import SupporterNotFound
 from services.registry.domain.registrar import Registrar
 from services.registry.domain.supporter import Supporter
@@ -21,30 +21,17 @@ def today_jst() -> date:
     return datetime.now(JST).date()
 
 
-class RegistryReadModels(Protocol):
-    """The read models kept from the registry's own log, each read brought up to the log first
-    (a read after a write sees it). Tests give a fake."""
-
-    def current_supporters(self, tenant: str, on: date) -> list[UUID]: ...
-
-    def search_supporters(self, tenant: str, *, status: str | None, term_ends_before: date | None,
-                          after: str | None, limit: int) -> list[dict]: ...
-
-    def roster_received(self, recipient: str, registrar: str | None) -> list[dict]: ...
-
-    def consent_receipt(self, supporter: Supporter) -> dict: ...
-
-
 class RegistryBase(ServiceApplication):
-    def __init__(self, env: dict[str, str], sealer: Sealer, read_models: RegistryReadModels | None = None) -> None:
+    def __init__(self, env: dict[str, str], sealer: Sealer, reads: RegistryReads | None = None) -> None:
         super().__init__(env, sealer)
-        self._read_models = read_models
+        self._reads = reads
 
     @property
-    def read_models(self) -> RegistryReadModels:
-        if self._read_models is None:
+    def reads(self) -> RegistryReads:
+        """The read models (tests give a fake of the same methods)."""
+        if self._reads is None:
             raise LookupError("this registry application was built without its read models")
-        return self._read_models
+        return self._reads
 
     def registrar(self, tenant: str) -> Registrar:
         return self.existing(Registrar, Registrar.id_for(tenant)) or Registrar.open(tenant)

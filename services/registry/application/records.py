@@ -39,10 +39,10 @@ class RecordUseCases(RegistryBase):
 
     def consent_receipt(self, actor: Principal, supporter_id: UUID) -> dict:
         """The signed receipt of the supporter's current (or last) 同意書 (資料4)."""
-        return self.read_models.consent_receipt(self.get_supporter(actor, supporter_id))
+        return self.reads.consent_receipt(self.get_supporter(actor, supporter_id))
 
     def search_supporters(self, actor: Principal, *, status: str | None, term_ends_before: date | None,
                           after: str | None, limit: int) -> list[dict]:
         """A registrar's supporters by status and term end, for its officers."""
-        return self.read_models.search_supporters(officer_tenant(actor), status=status,
+        return self.reads.search_supporters(officer_tenant(actor), status=status,
                                                   term_ends_before=term_ends_before, after=after, limit=limit)

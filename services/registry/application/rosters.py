@@ -30,7 +30,7 @@ class RosterUseCases(RegistryBase):
         returns the provision and whether it was made now (not a retry)."""
         tenant = officer_tenant(actor)
         if supporter_ids is None:
-            supporter_ids = self.read_models.current_supporters(tenant, provided_on)
+            supporter_ids = self.reads.current_supporters(tenant, provided_on)
         validate_lg_code(recipient)
         if provided_on > today_jst():
             raise InvalidInput("provided_on is in the future")
@@ -57,7 +57,7 @@ class RosterUseCases(RegistryBase):
     def roster_received(self, actor: Principal, municipality: str) -> list[dict]:
         """Every provision entry to a municipality, newest first, with whether the supporter is
         still current; the municipality's own staff see the provided items of current ones."""
-        rows = self.read_models.roster_received(municipality, roster_registrar_scope(actor, municipality))
+        rows = self.reads.roster_received(municipality, roster_registrar_scope(actor, municipality))
         opens_details = sees_roster_details(actor, municipality)
         today = today_jst()
         entries = []

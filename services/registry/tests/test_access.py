@@ -34,7 +34,7 @@ DETAILS = {"name": "山田 太郎", "furigana": "やまだ たろう", "phone": 
 OFFICER = Principal("officer", TOKYO, frozenset({"prefecture_officer"}))
 
 
-class FakeReadModels:
+class FakeReads:
     """The read models as the use cases see them, answering from what a test put in."""
 
     def __init__(self) -> None:
@@ -60,7 +60,7 @@ class FakeReadModels:
 def app() -> Iterator[RegistryApplication]:
     engine = create_engine("sqlite://", poolclass=StaticPool)
     application = RegistryApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"},
-                                      Sealer(engine, os.urandom(32)), FakeReadModels())
+                                      Sealer(engine, os.urandom(32)), FakeReads())  # type: ignore[arg-type]
     yield application
     application.close()
     engine.dispose()
@@ -253,12 +253,12 @@ def test_an_auditor_reads_the_record_but_not_the_persons_details(registrar: Regi
 @pytest.mark.parametrize("who", sorted(OWN_OFFICERS | OTHER_OFFICERS))
 def test_an_officer_searches_and_provides_from_their_own_registrar_only(app: RegistryApplication, who: str) -> None:
     actor = ACTORS[who](None)
-    app.read_models.asked.clear()  # type: ignore[attr-defined]
+    app.reads.asked.clear()  # type: ignore[attr-defined]
     app.search_supporters(actor, status=None, term_ends_before=None, after=None, limit=10)
     with pytest.raises(InvalidInput, match="no supporter to provide"):  # the fake knows no current one
         app.provide_roster(actor, recipient=CHIYODA, provided_on=TODAY, items=["name"], supporter_ids=None,
                            idempotency_key=None)
-    assert app.read_models.asked == [  # type: ignore[attr-defined]
+    assert app.reads.asked == [  # type: ignore[attr-defined]
         ("search_supporters", actor.org), ("current_supporters", actor.org)]
 
 
@@ -284,7 +284,7 @@ RECEIVED_OUTCOME = {
 def test_a_received_roster_is_read_by_the_municipality_and_by_its_registrar_only(
         app: RegistryApplication, registrar: Registrar, who: str) -> None:
     supporter_id = registrar.shared("registered")
-    app.read_models.roster_rows[:] = [  # type: ignore[attr-defined]
+    app.reads.roster_rows[:] = [  # type: ignore[attr-defined]
         {"supporter_id": str(supporter_id), "tenant": TOKYO, "recipient": CHIYODA, "items": "name,contact"}]
     org, roles = RECEIVED[who]
     actor = Principal("someone", org, roles)

@@ -1,19 +1,24 @@
-"""The registry's read models as its use cases consult them: each read first brings them up to
-the service's log, so that a read after a write sees it (routes no longer drive the followers)."""
+"""What the registry use cases read from the service's read models (not from the event store).
+
+Each read first brings them up to the service's own log, so that a read after a write sees it;
+who may read which rows is decided by the use case, not here."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from libs.platform.privacy.receipts import consent_receipt
 from libs.platform.privacy.records import consent_record
-from libs.platform.runtime import Runtime
 from services.registry.domain.supporter import Supporter
 from services.registry.queries import current_supporters, roster_received, search_supporters
 
+if TYPE_CHECKING:
+    from libs.platform.runtime import Runtime
 
-class CaughtUpReadModels:
+
+class RegistryReads:
     def __init__(self, runtime: Runtime) -> None:
         # The runtime, not its parts: its audit log and followers are made after the application.
         self._runtime = runtime
