@@ -9,7 +9,7 @@ from libs.platform.runtime import Runtime, ServiceSpec
 from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.registry.api.routes import rosters, supporters, training
-from services.registry.application import RegistryApplication
+from services.registry.application import RegistryApplication, RegistryReads
 from services.registry.read_models import make_read_models
 from services.registry.jobs import (
     EXPIRY_INTERVAL_SECONDS,
@@ -20,7 +20,7 @@ from services.registry.jobs import (
 
 
 def make_application(runtime: Runtime) -> RegistryApplication:
-    return RegistryApplication(eventsourcing_env(runtime.settings), runtime.sealer)
+    return RegistryApplication(eventsourcing_env(runtime.settings), runtime.sealer, RegistryReads(runtime))
 
 
 SPEC = ServiceSpec(

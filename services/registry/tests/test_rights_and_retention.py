@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from services.registry.domain.errors import WrongStatus
-from services.registry.tests.test_domain import _applied, _expired, _registered, _withdrawn
+from services.registry.tests.builders import _applied, _expired, _registered, _withdrawn
 
 
 def test_a_suspended_supporter_is_not_current_for_a_roster_until_use_resumes():

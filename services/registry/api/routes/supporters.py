@@ -6,10 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.privacy.receipts import consent_receipt
-from libs.platform.privacy.records import stored_consent_record
+from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
 from libs.platform.web.inputs import Cursor, Day
-from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, RuntimeDep, expected_version
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
     ApprovalCreate,
@@ -31,19 +29,13 @@ from services.registry.api.schemas import (
     SupportersPublic,
     WithdrawalCreate,
 )
-from libs.platform.web.auth import NotAllowed, Principal
-from services.registry.application import OFFICERS, RegistryApplication, details_of
-from services.registry.domain.errors import WrongStatus
+from services.registry.application import RegistryApplication
 from services.registry.domain.supporter import Supporter
-from services.registry.queries import search_supporters
 
 router = APIRouter(prefix="/v1", tags=["supporters"])
 
 
-def supporter_public(app: RegistryApplication, s: Supporter, actor: Principal | None = None) -> SupporterPublic:
-    # Auditors see the record, not the person's details (those open only through auditor_pii).
-    details = None if actor is not None and actor.has("auditor") and not actor.has(*OFFICERS, "supporter") \
-        else details_of(app, s)
+def supporter_public(s: Supporter, details: dict | str | None) -> SupporterPublic:
     return SupporterPublic(
         id=s.id, tenant=s.tenant, status=s.status, certificate_number=s.certificate_number,
         registration_number=s.registration_number, applied_on=s.applied_on, term_starts_on=s.term_starts_on,
@@ -59,7 +51,7 @@ def _items(consent: ConsentForm) -> dict[str, bool]:
 
 def _respond(app: RegistryApplication, supporter: Supporter, response: Response) -> SupporterPublic:
     response.headers["ETag"] = f'"{supporter.version}"'
-    return supporter_public(app, supporter)
+    return supporter_public(supporter, app.details(supporter))
 
 
 @router.post("/registrations", status_code=201, response_model=SupporterPublic)
@@ -77,63 +69,47 @@ def apply_for_registration(body: RegistrationCreate, actor: PrincipalDep, app: R
 
 
 @router.get("/supporters", response_model=SupportersPublic)
-def search(actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep, status: Status | None = None,
+def search(actor: PrincipalDep, app: RegistryDep, status: Status | None = None,
            term_ends_before: Day | None = Query(default=None, description="e.g. who expires in the next 60 days"),
            cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> SupportersPublic:
-    runtime.catch_up()
-    rows = search_supporters(runtime.engine, app.officer_tenant(actor), status=status,
-                             term_ends_before=term_ends_before, after=cursor, limit=limit)
+    rows = app.search_supporters(actor, status=status, term_ends_before=term_ends_before, after=cursor, limit=limit)
     return SupportersPublic(data=rows, next_cursor=rows[-1]["supporter_id"] if len(rows) == limit else None)
 
 
 @router.get("/supporters/{supporter_id}", response_model=SupporterPublic)
 def get_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, response: Response) -> SupporterPublic:
-    supporter = app.get_supporter(actor, supporter_id)
+    supporter, details = app.read_supporter(actor, supporter_id)
     response.headers["ETag"] = f'"{supporter.version}"'
-    return supporter_public(app, supporter, actor)
+    return supporter_public(supporter, details)
 
 
 @router.get("/supporters/{supporter_id}/card", response_model=RegistrationCard)
 def registration_card(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> RegistrationCard:
     """The 登録証 of a registered supporter, for the registrar to print and the supporter to carry."""
-    s = app.get_supporter(actor, supporter_id)
-    if not actor.has(*OFFICERS, "supporter"):
-        raise NotAllowed("the 登録証 is for the registrar and the supporter")
-    if s.status != "registered":
-        raise WrongStatus(f"no 登録証: the supporter is {s.status}", current_status=s.status)
-    details = details_of(app, s)
-    details = details if isinstance(details, dict) else {}
+    s, printed = app.registration_card(actor, supporter_id)
     return RegistrationCard(registrar=s.tenant, registration_number=s.registration_number,
-                            term_starts_on=s.term_starts_on, term_ends_on=s.term_ends_on,
-                            **{f: details.get(f) for f in ("furigana", "name", "birth_date", "gender",
-                                                           "postal_code", "address", "phone")})
+                            term_starts_on=s.term_starts_on, term_ends_on=s.term_ends_on, **printed)
 
 
 @router.get("/supporters/{supporter_id}/consent-receipt")
-def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, runtime: RuntimeDep) -> dict:
+def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> dict:
     """The signed receipt of the supporter's current (or last) 同意書 (資料4)."""
-    s = app.get_supporter(actor, supporter_id)
-    runtime.catch_up()
-    record = stored_consent_record(runtime.engine, str(s.consent_id))
-    return consent_receipt(runtime.audit, consent_id=str(s.consent_id), subject=str(s.id),
-                           given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
-                           record=record["data"]["record"], tenant=s.tenant)
+    return app.consent_receipt(actor, supporter_id)
 
 
 @router.get("/supporters/{supporter_id}/history", response_model=HistoryPublic)
 def supporter_history(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> HistoryPublic:
     """Every event of the supporter's record, sealed fields left sealed."""
-    app.get_supporter(actor, supporter_id)
     return HistoryPublic(supporter_id=supporter_id, events=[
         {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
-        for e in app.history(supporter_id)])
+        for e in app.supporter_history(actor, supporter_id)])
 
 
 @router.post("/supporters/{supporter_id}/screenings", response_model=SupporterPublic)
 def record_screening(supporter_id: UUID, body: ScreeningCreate, actor: PrincipalDep, app: RegistryDep,
                      response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.record_screening(
-        kind=body.kind, held_on=body.held_on, note=app.seal(supporter_id, body.note)))
+    s = app.record_screening(actor, supporter_id, expected_version=expected_version(if_match),
+                             kind=body.kind, held_on=body.held_on, note=body.note)
     return _respond(app, s, response)
 
 
@@ -148,18 +124,17 @@ def approve_registration(supporter_id: UUID, body: ApprovalCreate, actor: Princi
 @router.post("/supporters/{supporter_id}/refusal", response_model=SupporterPublic)
 def refuse_registration(supporter_id: UUID, body: RefusalCreate, actor: PrincipalDep, app: RegistryDep,
                         response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.refuse(
-        refused_on=body.refused_on, reason=app.seal(supporter_id, body.reason)))
+    s = app.refuse(actor, supporter_id, expected_version=expected_version(if_match),
+                   refused_on=body.refused_on, reason=body.reason)
     return _respond(app, s, response)
 
 
 @router.post("/supporters/{supporter_id}/details-changes", response_model=SupporterPublic)
 def change_details(supporter_id: UUID, body: DetailsChange, actor: PrincipalDep, app: RegistryDep,
                    response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    changes = body.model_dump(mode="json", exclude_none=True, exclude={"changed_on"})
-    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.change_details(
-        changed_fields=list(changes), changes=app.seal(supporter_id, changes) or {},
-        changed_on=body.changed_on), self_service=True)
+    s = app.change_details(actor, supporter_id, expected_version=expected_version(if_match),
+                           changes=body.model_dump(mode="json", exclude_none=True, exclude={"changed_on"}),
+                           changed_on=body.changed_on)
     return _respond(app, s, response)
 
 
@@ -175,16 +150,16 @@ def renew_registration(supporter_id: UUID, body: RenewalCreate, actor: Principal
 @router.post("/supporters/{supporter_id}/consent-withdrawal", response_model=SupporterPublic)
 def withdraw_consent(supporter_id: UUID, body: ConsentWithdrawalCreate, actor: PrincipalDep, app: RegistryDep,
                      response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    s = app.act(actor, supporter_id, expected_version(if_match),
-                lambda s: s.withdraw_consent(withdrawn_on=body.withdrawn_on), self_service=True)
+    s = app.withdraw_consent(actor, supporter_id, expected_version=expected_version(if_match),
+                             withdrawn_on=body.withdrawn_on)
     return _respond(app, s, response)
 
 
 @router.post("/supporters/{supporter_id}/withdrawal", response_model=SupporterPublic)
 def withdraw_registration(supporter_id: UUID, body: WithdrawalCreate, actor: PrincipalDep, app: RegistryDep,
                           response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.withdraw(
-        withdrawn_on=body.withdrawn_on, reason=app.seal(supporter_id, body.reason)))
+    s = app.withdraw(actor, supporter_id, expected_version=expected_version(if_match),
+                     withdrawn_on=body.withdrawn_on, reason=body.reason)
     return _respond(app, s, response)
 
 
@@ -192,15 +167,13 @@ def withdraw_registration(supporter_id: UUID, body: WithdrawalCreate, actor: Pri
 def suspend_use(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep, app: RegistryDep,
                 response: Response) -> SupporterPublic:
     """利用停止 at the supporter's request: no roster provision of their data until resumed."""
-    s = app.act(actor, supporter_id, None, lambda s: s.suspend_use(suspended_on=body.on))
-    return _respond(app, s, response)
+    return _respond(app, app.suspend_use(actor, supporter_id, suspended_on=body.on), response)
 
 
 @router.post("/supporters/{supporter_id}/use-resumption", response_model=SupporterPublic)
 def resume_use(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep, app: RegistryDep,
                response: Response) -> SupporterPublic:
-    s = app.act(actor, supporter_id, None, lambda s: s.resume_use(resumed_on=body.on))
-    return _respond(app, s, response)
+    return _respond(app, app.resume_use(actor, supporter_id, resumed_on=body.on), response)
 
 
 @router.post("/supporters/{supporter_id}/erasure", response_model=SupporterPublic)
@@ -213,14 +186,14 @@ def erase_supporter_data(supporter_id: UUID, body: ErasureCreate, actor: Princip
 @router.post("/supporters/{supporter_id}/revocation-inquiries", response_model=SupporterPublic)
 def record_revocation_inquiry(supporter_id: UUID, body: InquiryCreate, actor: PrincipalDep, app: RegistryDep,
                               response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.record_inquiry(
-        kind=body.kind, held_on=body.held_on, findings=app.seal(supporter_id, body.findings)))
+    s = app.record_revocation_inquiry(actor, supporter_id, expected_version=expected_version(if_match),
+                                      kind=body.kind, held_on=body.held_on, findings=body.findings)
     return _respond(app, s, response)
 
 
 @router.post("/supporters/{supporter_id}/revocation", response_model=SupporterPublic)
 def revoke_registration(supporter_id: UUID, body: RevocationCreate, actor: PrincipalDep, app: RegistryDep,
                         response: Response, if_match: IfMatch = None) -> SupporterPublic:
-    s = app.act(actor, supporter_id, expected_version(if_match), lambda s: s.revoke(
-        revoked_on=body.revoked_on, grounds=app.seal(supporter_id, body.grounds)))
+    s = app.revoke(actor, supporter_id, expected_version=expected_version(if_match),
+                   revoked_on=body.revoked_on, grounds=body.grounds)
     return _respond(app, s, response)

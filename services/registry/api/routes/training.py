@@ -39,7 +39,7 @@ def course_public(course: TrainingCourse) -> CoursePublic:
 
 @router.get("/registrar", response_model=RegistrarPublic)
 def get_registrar(actor: PrincipalDep, app: RegistryDep) -> RegistrarPublic:
-    return registrar_public(app.registrar(app.officer_tenant(actor)))
+    return registrar_public(app.get_registrar(actor))
 
 
 @router.put("/registrar", response_model=RegistrarPublic)

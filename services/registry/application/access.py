@@ -1,0 +1,58 @@
+"""Who may do what in the registry, in one place.
+
+Officers (prefecture_officer / municipal_officer) of the registrar (org == tenant) write. A
+supporter sees their own record (sub == supporter id) and may correct their details or withdraw
+their consent themselves. The registrar's auditors see its records, without the person's
+details. Nobody else sees anything: 404, not 403, so that existence does not leak.
+"""
+
+from __future__ import annotations
+
+from libs.domain.codes import validate_lg_code
+from libs.platform.web.auth import NotAllowed, Principal
+from services.registry.domain.supporter import Supporter
+
+OFFICERS = ("prefecture_officer", "municipal_officer")
+
+
+def officer_tenant(actor: Principal) -> str:
+    """The registrar an officer works for; anyone else is refused before anything is read."""
+    actor.require(*OFFICERS)
+    return validate_lg_code(actor.org)
+
+
+def is_officer_of(actor: Principal, tenant: str) -> bool:
+    return actor.has(*OFFICERS) and actor.org == tenant
+
+
+def is_the_supporter(actor: Principal, supporter: Supporter) -> bool:
+    return actor.has("supporter") and actor.sub == str(supporter.id)
+
+
+def sees(actor: Principal, supporter: Supporter) -> bool:
+    if actor.has(*OFFICERS, "auditor") and actor.org == supporter.tenant:
+        return True
+    return is_the_supporter(actor, supporter)
+
+
+def sees_details(actor: Principal) -> bool:
+    """Auditors see the record, not the person's details (those open only through auditor_pii)."""
+    return not (actor.has("auditor") and not actor.has(*OFFICERS, "supporter"))
+
+
+def may_hold_card(actor: Principal) -> None:
+    if not actor.has(*OFFICERS, "supporter"):
+        raise NotAllowed("the 登録証 is for the registrar and the supporter")
+
+
+def roster_registrar_scope(actor: Principal, municipality: str) -> str | None:
+    """Whose provisions to a municipality the actor sees: the municipality's own officers and
+    auditors every registrar's (None), a registrar's officers and auditors only their own."""
+    validate_lg_code(municipality)
+    actor.require(*OFFICERS, "auditor")
+    return None if actor.org == municipality else actor.org
+
+
+def sees_roster_details(actor: Principal, municipality: str) -> bool:
+    """Only the recipient opens the provided items: the registrar keeps its own copy."""
+    return actor.org == municipality

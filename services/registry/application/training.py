@@ -1,0 +1,78 @@
+"""Use cases of the registrar's settings and its training courses (養成研修・継続研修,
+attendance, 修了証書): all for the registrar's officers."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from libs.domain.errors import InvalidInput
+from libs.platform.store.application import new_id
+from libs.platform.web.auth import Principal
+from services.registry.application.access import is_officer_of, officer_tenant
+from services.registry.application.base import RegistryBase
+from services.registry.domain.course import TrainingCourse
+from services.registry.domain.errors import CourseNotFound
+from services.registry.domain.registrar import Registrar
+
+
+class TrainingUseCases(RegistryBase):
+    def get_registrar(self, actor: Principal) -> Registrar:
+        return self.registrar(officer_tenant(actor))
+
+    def configure_registrar(self, actor: Principal, *, max_term_years: int, default_term_years: int,
+                            consent_text_version: str) -> Registrar:
+        registrar = self.registrar(officer_tenant(actor))
+        self.change(registrar, lambda r: r.configure(
+            max_term_years=max_term_years, default_term_years=default_term_years,
+            consent_text_version=consent_text_version))
+        return registrar
+
+    def schedule_course(self, actor: Principal, *, kind: str, title: str, starts_on: date, ends_on: date,
+                        venue: str, idempotency_key: str | None) -> tuple[TrainingCourse, bool]:
+        tenant = officer_tenant(actor)
+        course_id = new_id("course", tenant, idempotency_key)
+        return self.create_once(TrainingCourse, course_id, lambda: TrainingCourse.schedule(
+            id=course_id, tenant=tenant, kind=kind, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue))
+
+    def get_course(self, actor: Principal, course_id: UUID) -> TrainingCourse:
+        course = self.existing(TrainingCourse, course_id)
+        if course is None or not is_officer_of(actor, course.tenant):
+            raise CourseNotFound(f"no course {course_id} of yours")
+        return course
+
+    def record_attendance(self, actor: Principal, course_id: UUID, *, attended_on: date,
+                          trainee: dict | None, supporter_id: UUID | None,
+                          idempotency_key: str | None) -> tuple[TrainingCourse, UUID]:
+        """An initial training's trainee (their details sealed), or a registered supporter at a
+        continuing training (recorded on the supporter too); returns the trainee's id."""
+        course = self.get_course(actor, course_id)
+        if course.kind == "continuing":
+            if supporter_id is None:
+                raise InvalidInput("a continuing training (継続研修) is attended by a registered supporter: send supporter_id")
+            supporter = self._supporter_of(course.tenant, supporter_id)
+            supporter.attend_continuing_training(course_id=course.id, attended_on=attended_on)
+            self.change(course, lambda c: c.attend(trainee_id=supporter_id, attended_on=attended_on, trainee=None),
+                        also=[supporter])
+            return course, supporter_id
+        if trainee is None:
+            raise InvalidInput("an initial training needs the trainee's details (氏名 and contact)")
+        trainee_id = new_id("trainee", f"{course_id}", idempotency_key)
+        if trainee_id in course.attendees:
+            return course, trainee_id
+        self.change(course, lambda c: c.attend(trainee_id=trainee_id, attended_on=attended_on,
+                                               trainee=self.sealer.seal(str(trainee_id), trainee)))
+        return course, trainee_id
+
+    def complete_training(self, actor: Principal, course_id: UUID, *, trainee_id: UUID,
+                          completed_on: date) -> tuple[TrainingCourse, str]:
+        """修了: the registrar allocates the 修了番号 in the same transaction."""
+        course = self.get_course(actor, course_id)
+        course.check_completion(trainee_id, completed_on)
+
+        def allocate_and_complete(registrar: Registrar) -> str:
+            number = registrar.allocate_certificate_number(course.fy, trainee_id)
+            course.complete(trainee_id=trainee_id, certificate_number=number, completed_on=completed_on)
+            return number
+
+        return course, self.change(self.registrar(course.tenant), allocate_and_complete, also=[course])
