@@ -7,7 +7,6 @@ what a list would return and remembers the scope it was asked for."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -134,9 +133,3 @@ def world(stage: str) -> World:
     app.save(entry, dispatch, deployment)
     return World(app, reads, dispatch.id, deployment.id, report_id)
 
-
-@cache
-def unchanged_world(stage: str) -> World:
-    """One world per stage for the calls that must be refused: a refusal records nothing (each
-    test checks), so they can share it; an allowed call gets a fresh `world`."""
-    return world(stage)
