@@ -15,7 +15,7 @@ class RosterUseCases(DispatchBase):
     def roster(self, actor: Principal) -> list[dict]:
         return self.reads.roster(self._officer_tenant(actor))
 
-    def roster_entry(self, actor: Principal, supporter_id: UUID) -> RosterEntry:
+    def _roster_entry(self, actor: Principal, supporter_id: UUID) -> RosterEntry:
         tenant = self._officer_tenant(actor)
         entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))
         if entry is None:
@@ -23,7 +23,7 @@ class RosterUseCases(DispatchBase):
         return entry
 
     def reconfirm_intent(self, actor: Principal, supporter_id: UUID, *, confirmed_on: date) -> RosterEntry:
-        entry = self.roster_entry(actor, supporter_id)
+        entry = self._roster_entry(actor, supporter_id)
         self.change(entry, lambda e: e.reconfirm_intent(confirmed_on=confirmed_on))
         return entry
 

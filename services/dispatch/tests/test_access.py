@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from libs.platform.web.auth import ROLES, NotAllowed
+from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.errors import (
     DeploymentNotFound,
     DispatchNotFound,
@@ -30,7 +31,7 @@ CALLERS = [(role, own) for role in sorted(ROLES) for own in (True, False)]
 
 Call = Callable[[World, Any], Any]
 
-# use case: (the dispatch's stage, who may, what the call changes or None for a read, the call)
+# use case: (the dispatch's stage, who may, whether it records an event, the call)
 ON_A_DISPATCH: dict[str, tuple[str, set, bool, Call]] = {
     "get_dispatch": ("assigned", SEES_DISPATCH, False, lambda w, a: w.app.get_dispatch(a, w.dispatch_id)),
     "timeline": ("assigned", {OFFICER}, False, lambda w, a: w.app.timeline(a, w.dispatch_id)),
@@ -188,3 +189,12 @@ def test_a_municipality_deploys_only_to_its_own_places_and_changes_only_its_own_
             assert (deployed, reconfirmed) == ("allowed", "allowed")
         else:
             assert (deployed, reconfirmed) == ("UnknownDeploymentTarget", "RosterEntryNotFound")
+
+
+def test_every_use_case_of_the_application_is_checked_here() -> None:
+    """A new use case without a line in these tables fails here, not in production."""
+    checked = {*ON_A_DISPATCH, *ON_A_DEPLOYMENT, *OF_A_MUNICIPALITY, "request_dispatch", "deploy", "reconfirm_intent"}
+    use_cases = {name for kind in DispatchApplication.__mro__
+                 if kind.__module__.startswith("services.dispatch.application")
+                 for name, member in vars(kind).items() if callable(member) and not name.startswith("_")}
+    assert use_cases == checked
