@@ -9,7 +9,7 @@ from libs.platform.runtime import Runtime, ServiceSpec
 from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
 from services.dispatch.api.routes import deployments, dispatches, roster
-from services.dispatch.application import DispatchApplication
+from services.dispatch.application import DispatchApplication, DispatchReads
 from services.dispatch.consumers import make_consumers
 from services.dispatch.read_models import make_read_models
 from services.dispatch.jobs import (
@@ -21,7 +21,7 @@ from services.dispatch.jobs import (
 
 
 def make_application(runtime: Runtime) -> DispatchApplication:
-    return DispatchApplication(eventsourcing_env(runtime.settings), runtime.sealer)
+    return DispatchApplication(eventsourcing_env(runtime.settings), runtime.sealer, DispatchReads(runtime))
 
 
 SPEC = ServiceSpec(

@@ -8,7 +8,7 @@ import pytest
 
 from libs.domain.errors import DateOutOfOrder
 from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
-from services.dispatch.tests.test_domain import _active, _requested
+from services.dispatch.tests.builders import _active, _requested
 
 SEALED = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
 

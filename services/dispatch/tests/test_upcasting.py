@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from libs.platform.store.log import LogReader
 from services.dispatch.application import DispatchApplication
-from services.dispatch.tests.test_domain import _agree_plan, _assign, _consent, _request
+from services.dispatch.tests.builders import _agree_plan, _assign, _consent, _request
 from tests.harness import stored_applications
 
 

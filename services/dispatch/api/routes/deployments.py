@@ -6,9 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.store.application import new_id
 from libs.platform.web.inputs import Cursor
-from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
+from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     DeploymentAcceptanceCreate,
@@ -20,7 +19,6 @@ from services.dispatch.api.schemas import (
     DeploymentStatus,
 )
 from services.dispatch.domain.deployment import Deployment
-from services.dispatch.queries import deployment_target, list_deployments
 
 router = APIRouter(prefix="/v1", tags=["deployments"])
 
@@ -35,11 +33,10 @@ def _out(d: Deployment, response: Response) -> DeploymentPublic:
 
 
 @router.post("/deployments", status_code=201, response_model=DeploymentPublic)
-def deploy_supporter(body: DeploymentCreate, actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep,
-                     response: Response, idempotency_key: IdempotencyKey = None) -> DeploymentPublic:
+def deploy_supporter(body: DeploymentCreate, actor: PrincipalDep, app: DispatchDep, response: Response,
+                     idempotency_key: IdempotencyKey = None) -> DeploymentPublic:
     d, created = app.deploy(actor, supporter_id=body.supporter_id, target_kind=body.target_kind,
-                            target=deployment_target(runtime.engine, body.target_id), target_id=body.target_id,
-                            role=body.role, starts_on=body.starts_on, ends_on=body.ends_on,
+                            target_id=body.target_id, role=body.role, starts_on=body.starts_on, ends_on=body.ends_on,
                             idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/deployments/{d.id}"
@@ -47,13 +44,11 @@ def deploy_supporter(body: DeploymentCreate, actor: PrincipalDep, app: DispatchD
 
 
 @router.get("/deployments", response_model=DeploymentsPublic)
-def get_deployments(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep, status: DeploymentStatus | None = None,
+def get_deployments(actor: PrincipalDep, app: DispatchDep, status: DeploymentStatus | None = None,
                     target_id: UUID | None = None, cursor: Cursor = None,
                     limit: int = Query(default=50, ge=1, le=500)) -> DeploymentsPublic:
     """The municipality's deployments; for a supporter, their own."""
-    runtime.catch_up()
-    rows = list_deployments(runtime.engine, **app.deployment_scope(actor), status=status, target_id=str(target_id) if target_id else None,
-                            after=cursor, limit=limit)
+    rows = app.list_deployments(actor, status=status, target_id=target_id, after=cursor, limit=limit)
     return DeploymentsPublic(data=rows, next_cursor=rows[-1]["deployment_id"] if len(rows) == limit else None)
 
 
@@ -74,7 +69,7 @@ def report_deployment_activity(deployment_id: UUID, body: DeploymentReportCreate
                                app: DispatchDep, response: Response,
                                idempotency_key: IdempotencyKey = None) -> DeploymentPublic:
     d = app.report_deployment_activity(
-        actor, deployment_id, report_id=new_id("deployment-report", str(deployment_id), idempotency_key),
+        actor, deployment_id, idempotency_key=idempotency_key,
         narrative=body.model_dump(mode="json", include={"content", "note"}, exclude_none=True),
         reported_on=body.reported_on, activity_date=body.activity_date, starts_at=body.starts_at,
         ends_at=body.ends_at, participants=body.participants)
@@ -84,5 +79,4 @@ def report_deployment_activity(deployment_id: UUID, body: DeploymentReportCreate
 @router.post("/deployments/{deployment_id}/end", response_model=DeploymentPublic)
 def end_deployment(deployment_id: UUID, body: DeploymentEndCreate, actor: PrincipalDep, app: DispatchDep,
                    response: Response) -> DeploymentPublic:
-    return _out(app.run_deployment(actor, deployment_id, lambda d: d.end(reason=body.reason, ended_on=body.on),
-                                   by_supporter=False), response)
+    return _out(app.end_deployment(actor, deployment_id, reason=body.reason, ended_on=body.on), response)

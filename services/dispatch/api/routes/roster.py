@@ -6,19 +6,16 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.deps import PrincipalDep
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import DatedCreate, RosterEntryPublic, RosterPublic, TasksPublic
-from services.dispatch.queries import open_tasks, roster_of
 
 router = APIRouter(prefix="/v1", tags=["roster"])
 
 
 @router.get("/roster", response_model=RosterPublic)
-def get_roster(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep) -> RosterPublic:
-    tenant = app.officer_tenant(actor)
-    runtime.catch_up()
-    return RosterPublic(data=[{**r, "use_suspended": bool(r["use_suspended"])} for r in roster_of(runtime.engine, tenant)])
+def get_roster(actor: PrincipalDep, app: DispatchDep) -> RosterPublic:
+    return RosterPublic(data=app.roster(actor))
 
 
 @router.post("/roster/{supporter_id}/intent-reconfirmation", response_model=RosterEntryPublic)
@@ -31,8 +28,6 @@ def reconfirm_intent(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep,
 
 
 @router.get("/tasks", response_model=TasksPublic)
-def get_open_tasks(actor: PrincipalDep, app: DispatchDep, runtime: RuntimeDep) -> TasksPublic:
+def get_open_tasks(actor: PrincipalDep, app: DispatchDep) -> TasksPublic:
     """Reports whose 今後の方針 is 中断・終了・その他, waiting for the officer."""
-    tenant = app.officer_tenant(actor)
-    runtime.catch_up()
-    return TasksPublic(data=open_tasks(runtime.engine, tenant))
+    return TasksPublic(data=app.open_tasks(actor))

@@ -1,0 +1,58 @@
+"""Who may see and act on a dispatch, in one place.
+
+Municipal officers of the tenant run dispatches; a supporter sees only the dispatches assigned
+to them (sub == supporter id); staff of the centre that asked for it follow it (read only) while
+the person consents to support meetings; nobody else sees anything (404)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from libs.platform.web.auth import NotAllowed, Principal
+from services.dispatch.application.base import CENTRE_STAFF, OFFICER, SUPPORTER, DispatchBase
+from services.dispatch.domain.dispatch import Dispatch
+from services.dispatch.domain.errors import DispatchNotFound
+
+
+class DispatchAccess(DispatchBase):
+    def get_dispatch(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        dispatch = self.existing(Dispatch, dispatch_id)
+        if dispatch is None or not _sees(actor, dispatch):
+            raise DispatchNotFound(f"no dispatch {dispatch_id} visible to you")
+        return dispatch
+
+    def _dispatch_for_officer(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        """Seen, and the caller is an officer of its municipality (a following centre is refused)."""
+        dispatch = self.get_dispatch(actor, dispatch_id)
+        if not _officer_of(actor, dispatch):
+            raise NotAllowed("only an officer of the municipality may do this")
+        return dispatch
+
+    def _dispatch_for_supporter(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        """Seen by a supporter: the assigned one (the aggregate checks the id again)."""
+        dispatch = self.get_dispatch(actor, dispatch_id)
+        actor.require(SUPPORTER)
+        return dispatch
+
+    def _dispatch_for_officer_or_supporter(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        if actor.has(SUPPORTER) and not actor.has(OFFICER):
+            return self._dispatch_for_supporter(actor, dispatch_id)
+        return self._dispatch_for_officer(actor, dispatch_id)
+
+    def _dispatch_record_for_officer(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        """The dispatch's records (timeline, consent receipt): seen, and the caller is an officer."""
+        dispatch = self.get_dispatch(actor, dispatch_id)
+        self._officer_tenant(actor)
+        return dispatch
+
+
+def _officer_of(actor: Principal, dispatch: Dispatch) -> bool:
+    return actor.has(OFFICER) and actor.org == dispatch.tenant
+
+
+def _sees(actor: Principal, dispatch: Dispatch) -> bool:
+    if _officer_of(actor, dispatch):
+        return True
+    if actor.has(CENTRE_STAFF) and dispatch.shared_with_centre(actor.org):
+        return True
+    return actor.has(SUPPORTER) and dispatch.supporter_id is not None and actor.sub == str(dispatch.supporter_id)

@@ -1,0 +1,97 @@
+"""Use cases of deployments to places, programmes and agencies.
+
+Officers of the municipality deploy and end; the deployed supporter accepts and reports; a
+deployment is seen only by those two (404 for anyone else)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from libs.platform.store.application import new_id
+from libs.platform.web.auth import NotAllowed, Principal
+from services.dispatch.application.base import OFFICER, SUPPORTER, DispatchBase
+from services.dispatch.domain.deployment import Deployment
+from services.dispatch.domain.errors import DeploymentNotFound, InvalidDispatchInput, UnknownDeploymentTarget
+
+
+class DeploymentUseCases(DispatchBase):
+    # -- who may see and act -------------------------------------------------------------------
+    def get_deployment(self, actor: Principal, deployment_id: UUID) -> Deployment:
+        deployment = self.existing(Deployment, deployment_id)
+        if deployment is None or not _sees_deployment(actor, deployment):
+            raise DeploymentNotFound(f"no deployment {deployment_id} visible to you")
+        return deployment
+
+    def _deployment_for_officer(self, actor: Principal, deployment_id: UUID) -> Deployment:
+        deployment = self.get_deployment(actor, deployment_id)
+        if not (actor.has(OFFICER) and actor.org == deployment.tenant):
+            raise NotAllowed("only an officer of the municipality may do this")
+        return deployment
+
+    def _deployment_for_supporter(self, actor: Principal, deployment_id: UUID) -> Deployment:
+        """Seen by a supporter: the deployed one (the aggregate checks the id again)."""
+        deployment = self.get_deployment(actor, deployment_id)
+        actor.require(SUPPORTER)
+        return deployment
+
+    # -- use cases -----------------------------------------------------------------------------
+    def deploy(self, actor: Principal, *, supporter_id: UUID, target_kind: str, target_id: UUID, role: str,
+               starts_on: date, ends_on: date | None, idempotency_key: str | None) -> tuple[Deployment, bool]:
+        """The deployment and whether it was made now (False: a retry with the same key)."""
+        tenant = self._officer_tenant(actor)
+        deployment_id = new_id("deployment", tenant, idempotency_key)
+        if idempotency_key and (done := self.existing(Deployment, deployment_id)) is not None:
+            return done, False  # a retry: answered as first, whatever changed since
+        target = self.reads.deployment_target(target_id)  # what INTAKE published about it
+        if target is None or target["closed"] or tenant not in target["local_governments"]:
+            raise UnknownDeploymentTarget(f"{target_id} is not a running place, programme or agency of {tenant}"
+                                          " (or INTAKE has not told us about it yet)")
+        if target["kind"] != target_kind:
+            raise InvalidDispatchInput(f"{target_id} is a {target['kind']}, not a {target_kind}")
+        entry = self._eligible_entry(tenant, supporter_id, starts_on)
+        return self.create_once(Deployment, deployment_id, lambda: Deployment.deploy(
+            id=deployment_id, tenant=tenant, supporter_id=supporter_id,
+            registration_number=entry.registration_number, roster_entry_id=entry.id, target_kind=target_kind,
+            target_id=target_id, target_name=target["name"], role=role, starts_on=starts_on, ends_on=ends_on))
+
+    def list_deployments(self, actor: Principal, *, status: str | None, target_id: UUID | None, after: str | None,
+                         limit: int) -> list[dict]:
+        """The municipality's deployments; for a supporter, their own."""
+        if actor.has(SUPPORTER) and not actor.has(OFFICER):
+            scope = {"supporter_id": actor.sub}
+        else:
+            scope = {"tenant": self._officer_tenant(actor)}
+        return self.reads.deployments(**scope, status=status, target_id=str(target_id) if target_id else None,
+                                      after=after, limit=limit)
+
+    def accept_deployment(self, actor: Principal, deployment_id: UUID, *, accepted_on: date) -> Deployment:
+        """Eligibility is checked again on the day the supporter accepts."""
+        deployment = self._deployment_for_supporter(actor, deployment_id)
+        self.change(deployment, lambda d: d.accept(
+            supporter_id=UUID(actor.sub), accepted_on=accepted_on,
+            supporter_problems=self._supporter_problems(d.tenant, d.supporter_id, accepted_on)))
+        return deployment
+
+    def report_deployment_activity(self, actor: Principal, deployment_id: UUID, *, idempotency_key: str | None,
+                                   reported_on: date, activity_date: date, starts_at: str, ends_at: str,
+                                   participants: int | None, narrative: dict) -> Deployment:
+        report_id = new_id("deployment-report", str(deployment_id), idempotency_key)
+        deployment = self._deployment_for_supporter(actor, deployment_id)
+        # Sealed inside the command: no key is made for a deployment the caller may not act on.
+        self.change(deployment, lambda d: d.report_activity(
+            report_id=report_id, supporter_id=UUID(actor.sub), reported_on=reported_on, activity_date=activity_date,
+            starts_at=starts_at, ends_at=ends_at, participants=participants,
+            narrative=self.seal(d.id, narrative) or {}))
+        return deployment
+
+    def end_deployment(self, actor: Principal, deployment_id: UUID, *, reason: str, ended_on: date) -> Deployment:
+        deployment = self._deployment_for_officer(actor, deployment_id)
+        self.change(deployment, lambda d: d.end(reason=reason, ended_on=ended_on))
+        return deployment
+
+
+def _sees_deployment(actor: Principal, deployment: Deployment) -> bool:
+    if actor.has(OFFICER) and actor.org == deployment.tenant:
+        return True
+    return actor.has(SUPPORTER) and actor.sub == str(deployment.supporter_id)
