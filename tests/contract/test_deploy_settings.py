@@ -157,3 +157,10 @@ def test_good_secrets_and_keys_pass_and_keys_must_be_64_hex_characters():
     assert key_problems("K", "00" * 32)  # the right shape, no entropy
     assert key_problems("K", secrets.token_hex(16))
     assert key_problems("K", "replace-with-openssl-rand-hex-32")
+
+
+def test_a_random_secret_that_happens_to_hold_a_short_word_is_not_a_placeholder():
+    for lucky in ("aXtodoB9kLmQ2rStUvWxYz01Pq3Rs4Tu5Vw6Xy7Za8Bc", "q9TESTz0Lm3kPw8RtYuI2oPaSdFgHjKlZxCvBnM4Q7W"):
+        assert secret_problems("S", lucky) == []
+    for placeholder in ("todo-fill-in-a-real-secret-of-32-chars-1", "test_secret_for_local_use_only_12345", "x-dummy-x"):
+        assert any("placeholder" in p for p in secret_problems("S", placeholder)), placeholder
