@@ -1,15 +1,17 @@
-# Tsunagu: `make run` starts the whole system on embedded defaults, `make test` runs the suite.
+# Tsunagu: `make run` starts the whole system on embedded defaults, `make test` runs the suite,
+# `make lint` runs ruff and mypy.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres bench soak openapi install browser clean
+.PHONY: run test lint test-sqlite test-postgres bench soak openapi install browser clean
 
-$(STAMP): requirements.txt pyproject.toml
+# One environment for running and developing: the tests and linters need the dev pins.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -31,6 +33,14 @@ run: $(STAMP)
 # The whole suite on SQLite, then on PostgreSQL when one answers (CI requires it).
 test: $(STAMP) browser
 	$(BIN)/python -m tests.runner
+
+# What to check is configured in pyproject.toml; LINT_PATHS narrows or widens ruff's run
+# (mypy checks its configured files, or MYPY_PATHS when given).
+LINT_PATHS ?= .
+MYPY_PATHS ?=
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy $(MYPY_PATHS)
 
 test-sqlite: $(STAMP)
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from soak.processes import NatsNode, free_port
@@ -120,7 +121,7 @@ class LocalCluster(_Nodes):
         raise RuntimeError("the cluster elected no meta leader")
 
 
-def _wait_js(nodes, timeout: float) -> None:  # noqa: ANN001 - NatsNode values
+def _wait_js(nodes: Iterable[NatsNode], timeout: float) -> None:
     """Every live node says JetStream is healthy (/healthz?js-enabled-only=true answers ok)."""
     deadline = time.monotonic() + timeout
     for node in nodes:

@@ -17,10 +17,10 @@ import httpx
 import uvicorn
 from sqlalchemy import create_engine, text
 
-from libs.platform.web.auth import mint_token
-from libs.platform.web.edge import UVICORN_OPTIONS
 from libs.platform.runtime import Runtime
 from libs.platform.settings import Settings
+from libs.platform.web.auth import mint_token
+from libs.platform.web.edge import UVICORN_OPTIONS
 
 JWT_SECRET = "test-only-secret-" + "x" * 32
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -224,9 +224,9 @@ def check_published_messages(nats_url: str) -> int:
     import jsonschema
     import nats.js.errors
 
-    from libs.platform.tools.asyncapi import asyncapi_document
     from libs.platform.messaging.cloudevents import Envelope, nats_subject
     from libs.platform.messaging.streams import STREAMS
+    from libs.platform.tools.asyncapi import asyncapi_document
 
     components = asyncapi_document()["components"]
     checked = 0
@@ -256,8 +256,8 @@ def _check_checkpoints(nats_url: str, components: dict) -> int:
     import jsonschema
     import nats.js.errors
 
-    from libs.platform.messaging.streams import AUDIT_STREAM
     from libs.platform.audit.witness import checkpoint_msg_id, checkpoint_subject
+    from libs.platform.messaging.streams import AUDIT_STREAM
 
     try:
         messages = stream_messages(nats_url, AUDIT_STREAM.name)
@@ -276,8 +276,8 @@ def stored_applications(tmp_path: Path, service: str, app_class: type) -> Iterat
     """A real database of one service (a SQLite file, or a PostgreSQL schema) without a running
     service: yields its engine and a function that opens an application on it (call it again for
     a fresh one, e.g. after rewriting stored events); everything is released and dropped after."""
-    from libs.platform.store.db import eventsourcing_env, make_engine
     from libs.platform.privacy.sealing import Sealer
+    from libs.platform.store.db import eventsourcing_env, make_engine
 
     database = Database(tmp_path)
     settings = database.settings(service, "nats://127.0.0.1:1")

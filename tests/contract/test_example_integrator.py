@@ -13,7 +13,7 @@ from tests.harness import eventually
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "integrator" / "integrator.py"
 
 
-def _load():  # noqa: ANN202
+def _load():
     spec = importlib.util.spec_from_file_location("integrator", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from libs.platform.web.inputs import EARLIEST, LATEST
 from libs.platform.tools.openapi import SERVICES, openapi_of
+from libs.platform.web.inputs import EARLIEST, LATEST
 from tests.contract.test_request_bounds import BODIES, _resolved
 
 DATE_FORMATS = ("date", "date-time")

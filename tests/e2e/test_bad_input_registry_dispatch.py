@@ -8,7 +8,7 @@ from tests.e2e.test_registry_lifecycle import APPLICANT, CONSENT, REGISTRAR, tra
 PROBLEM = "application/problem+json"
 
 
-def _unchanged(service, attempts) -> None:  # noqa: ANN001
+def _unchanged(service, attempts) -> None:
     recorder = service.runtime.application.recorder
     before = recorder.max_notification_id()
     for client, method, path, body, status in attempts:

@@ -54,8 +54,8 @@ def test_events_on_nats_match_the_asyncapi_contract_and_carry_no_plaintext_perso
 
     import jsonschema
 
-    from libs.platform.tools.asyncapi import asyncapi_document
     from libs.platform.messaging.cloudevents import Envelope, nats_subject
+    from libs.platform.tools.asyncapi import asyncapi_document
     from tests.harness import stream_messages
 
     caplog.set_level(logging.DEBUG)

@@ -18,7 +18,7 @@ ACTIVITY = {"reported_on": DAY, "activity_date": DAY, "starts_at": "10:00", "end
             "content": "卓球で参加者と交流した"}
 
 
-def _place(intake, org: str, name: str) -> tuple[str, str]:  # noqa: ANN001
+def _place(intake, org: str, name: str) -> tuple[str, str]:
     with intake.client(role="municipal_officer", org=org) as town:
         programme = town.post("/v1/programmes", json={
             "kind": "station", "name": f"{name}ステーション", "starts_on": "2024-04-01",

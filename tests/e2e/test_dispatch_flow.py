@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import nats
 
@@ -23,7 +23,7 @@ REPORT = {"reported_on": DAY, "activity_date": DAY, "starts_at": "14:00", "ends_
           "next_step": "continue"}
 
 
-def _republish(nats_url: str, message) -> None:  # noqa: ANN001
+def _republish(nats_url: str, message) -> None:
     async def go() -> None:
         nc = await nats.connect(nats_url)
         await nc.jetstream().publish(message.subject, message.data, headers={"Nats-Msg-Id": "redelivered-copy"})

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.privacy.sealing import is_sealed
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.privacy.sealing import is_sealed
 from tests.harness import eventually, published, stream_messages
 
 
@@ -25,7 +25,7 @@ def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state
             "consent_text_version": "v"}).json()["consents"]))
         staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": "2016-05-02",
                                                  "purpose": "referral"}).raise_for_status()
-        between = datetime.now(timezone.utc).isoformat()
+        between = datetime.now(UTC).isoformat()
         staff.post(f"{base}/share-consents/{consent}/withdrawal", json={"on": "2016-06-01"}).raise_for_status()
     with intake.client(role="auditor", org="ppc") as auditor:
         about = auditor.get("/v1/audit/provisions", params={"subject": case_id}).json()["data"]

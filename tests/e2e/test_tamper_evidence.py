@@ -8,7 +8,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -26,7 +26,7 @@ from tests.harness import JWT_SECRET, eventually
 AUDITOR = mint_token(JWT_SECRET, sub="auditor", org="ppc", roles=["auditor"])
 
 
-def _log_of_seven(nats_server, start_service):  # noqa: ANN001, ANN202
+def _log_of_seven(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     centre_id, case_id = _setup_case(intake)
     with intake.client(role="centre_staff", org=centre_id) as staff:
@@ -39,7 +39,7 @@ def _log_of_seven(nats_server, start_service):  # noqa: ANN001, ANN202
     return intake, first
 
 
-def _bus(nats_server) -> list[Envelope]:  # noqa: ANN001
+def _bus(nats_server) -> list[Envelope]:
     return [Envelope.from_json(raw) for raw in asyncio.run(read_stream(nats_server.url, "INTAKE"))]
 
 
@@ -65,7 +65,7 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
     assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
 
 
-def _tampered(intake, sql: str) -> None:  # noqa: ANN001
+def _tampered(intake, sql: str) -> None:
     with intake.runtime.engine.begin() as conn:
         conn.execute(text(sql))
 
@@ -138,7 +138,7 @@ def test_a_failed_concurrent_save_leaves_a_gap_in_the_ids_but_not_in_the_tree(na
     stale, fresh = app.repository.get(UUID(case_id)), app.repository.get(UUID(case_id))
     for copy in (fresh, stale):  # two officers' concurrent saves: the second one loses
         copy.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                 occurred_at=datetime(2016, 6, 2, tzinfo=timezone.utc), summary=None,
+                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None,
                                  idempotency_key=None)
     app.save(fresh)
     with pytest.raises(IntegrityError):

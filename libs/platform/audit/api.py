@@ -9,7 +9,7 @@ that bumps an event's version is not taken for a changed log.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -92,7 +92,7 @@ def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(de
             access = PersonalDataAccess(
                 id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
                 subject=None, first_sequence=envelopes[0].sequence, last_sequence=envelopes[-1].sequence,
-                accessed_at=datetime.now(timezone.utc))
+                accessed_at=datetime.now(UTC))
             runtime.application.save(access)
         for item in data:
             item["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in item["data"].items()}
@@ -125,7 +125,7 @@ def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS
     if events:
         runtime.application.save(PersonalDataAccess(
             id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
-            subject=subject, first_sequence=0, last_sequence=0, accessed_at=datetime.now(timezone.utc)))
+            subject=subject, first_sequence=0, last_sequence=0, accessed_at=datetime.now(UTC)))
     return SubjectDisclosure(service=runtime.settings.service, subject=subject, events=events,
                              provisions=transfers_of(runtime.engine, subject=subject, counterpart=None),
                              consents=consents_of(runtime.engine, subject, None))
@@ -178,7 +178,7 @@ def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(ali
                  proof=[p.hex() for p in merkle.consistency_proof(from_, leaves)])
 
 
-def _leaves(runtime, size: int) -> list[bytes]:  # noqa: ANN001
+def _leaves(runtime, size: int) -> list[bytes]:
     if runtime.audit.extend() < size:
         raise InvalidInput(f"the log has fewer than {size} events")
     return runtime.audit.leaf_hashes(size)
@@ -249,12 +249,12 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
                         first_mismatch=None if ok else position)
 
 
-def _next_position(application, after: int) -> int:  # noqa: ANN001
+def _next_position(application, after: int) -> int:
     """The position of the stored event after `after`: not always after + 1 (a gap)."""
     return application.recorder.select_notifications(start=after, limit=1, inclusive_of_start=False)[0].id
 
 
-def _readable_prefix(read, after: int) -> list:  # noqa: ANN001
+def _readable_prefix(read, after: int) -> list:
     """The events after `after` up to (not including) the first that no longer decodes."""
     good = []
     while True:

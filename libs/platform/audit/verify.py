@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 
 from libs.platform.audit import merkle
-from libs.platform.audit.log import leaf_of, verify_signature
+from libs.platform.audit.leaves import leaf_of
+from libs.platform.audit.log import verify_signature
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.privacy.records import current_data
 

@@ -162,7 +162,7 @@ class ConsumerRunner:
     async def _fetch(self, timeout: float) -> bool:
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
-        except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either when nothing came
+        except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
             await self._idle()
             return False
         self._idle_since, self._idle_suspect = None, 0
@@ -310,6 +310,6 @@ class ConsumerRunner:
                 self._buffer = []
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         await self._unsubscribe()

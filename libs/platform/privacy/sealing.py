@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -114,7 +114,7 @@ class Sealer:
     def forget(self, subject: str) -> None:
         """Destroy the subject's data key; idempotent. A subject with no key yet is recorded
         as forgotten too, so nothing can be sealed for it afterwards."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
                 updated = conn.execute(
@@ -156,7 +156,7 @@ class Sealer:
                     subject_keys.insert().values(
                         subject=subject,
                         wrapped_key=self._wrap(subject, key),
-                        created_at=datetime.now(timezone.utc),
+                        created_at=datetime.now(UTC),
                         master=self.current,
                     )
                 )

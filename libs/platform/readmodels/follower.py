@@ -67,6 +67,6 @@ class LogFollower:
                 self.health.failed(e)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 

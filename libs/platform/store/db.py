@@ -28,7 +28,7 @@ def sqlite_engine(url: str) -> Engine:
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _sqlite_pragmas(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")

@@ -64,7 +64,7 @@ def _with_first_char_changed(b64: str) -> str:
     return first + b64[1:]
 
 
-def _stored_row(engine: sqlalchemy.Engine, subject: str):  # noqa: ANN202
+def _stored_row(engine: sqlalchemy.Engine, subject: str):
     with engine.connect() as conn:
         return conn.execute(select(subject_keys).where(subject_keys.c.subject == subject)).first()
 

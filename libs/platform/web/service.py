@@ -114,7 +114,7 @@ async def _checkpoints(runtime: Runtime, stop: asyncio.Event, health: LoopHealth
             published = None  # e.g. AUDIT deleted: ensure it again and ask what it holds
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -133,7 +133,7 @@ async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime
             health.failed(e)
         try:
             await asyncio.wait_for(stop.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -152,7 +152,7 @@ def _mount_health(app: FastAPI) -> None:
         (a probe) gets the verdict and the same status (libs/platform/edge.readiness_for)."""
         try:
             answer = _readiness(app.state.runtime)
-        except Exception as e:  # noqa: BLE001 - a health check that fails says so, never 500
+        except Exception as e:  # a health check that fails says so, never 500
             log.exception("readiness check failed")
             answer = problem(503, "not-ready", "Service not ready", f"readiness check failed: {type(e).__name__}")
         return readiness_for(request, answer)
