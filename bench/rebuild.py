@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -103,10 +104,8 @@ async def crash_holding_unacked(url: str, durable: str, held: int = 200) -> None
     acks and `held` messages delivered, never acknowledged (the fault of issue 13)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    try:
+    with contextlib.suppress(NotFoundError):
         await js.delete_consumer(SPEC.name, durable)  # the clean run's
-    except NotFoundError:
-        pass
     sub = await js.pull_subscribe(f"{SPEC.service}.>", durable=durable, stream=SPEC.name, config=ConsumerConfig(
         ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=10_000))
     got = 0

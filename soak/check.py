@@ -139,7 +139,8 @@ def compare(ledger: Ledger, stored: dict[str, list[dict]], published: dict[str, 
         found.items |= _published_once(service, stored[service], published[service])
         found.events[service] = (len(stored[service]), len(published[service]))
     for kind, spec in KINDS.items():
-        found.items |= _kind(kind, spec, ledger, stored[spec.service], published[spec.service], counted.get(kind), found)
+        found.items |= _kind(kind, spec, ledger, stored[spec.service], published[spec.service], counted.get(kind),
+                             found)
     difference = (ministry_total or 0) - found.tallies["consultation"].accepted
     what = "lost: not in the ministry's 延べ相談件数" if difference < 0 else "duplicated: twice in 延べ相談件数"
     found.items |= {(what, "consultation", f"#{n + 1}") for n in range(abs(difference))}

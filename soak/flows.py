@@ -116,7 +116,8 @@ def _start_dispatch(portal: Portal, state: ClientState) -> None:
         (state.me, "supporter-acceptance", {"accepted_on": day}),
     ]
     for http, step, body in steps:
-        portal.must(Command("setup", http, f"{base}/{step}", body, portal.key(step, state.n), constant(state.dispatch_id)))
+        portal.must(Command("setup", http, f"{base}/{step}", body, portal.key(step, state.n),
+                            constant(state.dispatch_id)))
     portal.must(Command("start", city, f"{base}/start", {"on": day}, portal.key("start", state.n),
                         constant(state.dispatch_id)))
 

@@ -90,7 +90,7 @@ class LocalCluster(_Nodes):
 
     def meta_leader(self) -> int:
         """The node that leads the JetStream meta group (it places streams and consumers)."""
-        for n, node in self.nodes.items():
+        for node in self.nodes.values():
             if not node.alive:
                 continue
             leader = node.monitor("/jsz").get("meta_cluster", {}).get("leader")

@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # soak.system imports this module
 WRITERS = {"intake": "INTAKE", "registry": "REGISTRY", "dispatch": "DISPATCH"}
 # Every consumer's row, once it has applied anything: (service, projection, stream).
 CONSUMERS = {("reporting", "reporting", s) for s in WRITERS.values()} | {
-    ("dispatch", "dispatch", "INTAKE"), ("dispatch", "dispatch", "REGISTRY"), ("dispatch", "dispatch-targets", "INTAKE")}
+    ("dispatch", "dispatch", "INTAKE"), ("dispatch", "dispatch", "REGISTRY"), ("dispatch", "dispatch-targets",
+                                                                               "INTAKE")}
 
 
 def stream_ends(nats_url: str) -> dict[str, tuple[int, int]]:

@@ -49,7 +49,8 @@ class Database:
             url = f"sqlite:///{self.tmp / (service + '.db')}?timeout=30"
         base = Settings(
             service=service, port=0, database_url=url, db_schema=schema, nats_url=nats_url,
-            jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(), audit_key_hex=os.urandom(32).hex(),
+            jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(),
+            audit_key_hex=os.urandom(32).hex(),
             environment="test", relay_poll_seconds=0.02, consumer_max_deliver=3,
             # One client address (127.0.0.1) sends the whole suite: rate limits are off here and
             # tested on where a test turns them on (tests/e2e/test_edge.py).

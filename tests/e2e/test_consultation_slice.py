@@ -9,7 +9,8 @@ PREF = "130001"  # 東京都
 
 def _setup_case(intake, prefecture: str = PREF) -> tuple[str, str]:
     with intake.client(role="prefecture_officer", org=prefecture) as officer:
-        r = officer.post("/v1/centres", json={"name": "東京都ひきこもりサポートネット", "kind": "adult", "prefecture": prefecture})
+        r = officer.post("/v1/centres", json={"name": "東京都ひきこもりサポートネット", "kind": "adult",
+                                              "prefecture": prefecture})
         assert r.status_code == 201, r.text
         centre_id = r.json()["id"]
     with intake.client(role="centre_staff", org=centre_id) as staff:

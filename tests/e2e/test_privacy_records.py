@@ -53,7 +53,8 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
         [consent] = auditor.get("/v1/audit/consents", params={"subject": sid}).json()["data"]
         assert consent["consent_id"] == provided["basis"] and consent["status"] == "active"
         record = consent["data"]["record"]  # the ISO/IEC TS 27560 record travels in the event itself
-        assert (record["controller"], record["jurisdiction"], record["method"]) == (REGISTRAR, "JP", "written_signature")
+        assert (record["controller"], record["jurisdiction"], record["method"]) == (REGISTRAR, "JP",
+                                                                                    "written_signature")
         assert record["recipients"] == ["ひきこもりサポーター派遣事業を実施する市町村"]
     on_bus = [Envelope.from_json(m.data) for m in published(registry, nats_server.url)]
     [on_the_bus] = [e for e in on_bus if e.name == "RegistrationConsented"]
@@ -86,7 +87,8 @@ def test_consent_receipts_are_signed_and_show_the_kantara_fields_and_the_current
             "items": ["name", "medical_history"], "explained_on": "2016-05-01",
             "consent_text_version": "centre-2016"}).json()["consents"]))
         receipt = _verified(staff.get(f"{base}/share-consents/{consent}/receipt").json())
-        assert (receipt["jurisdiction"], receipt["givenBy"], receipt["piiPrincipalId"]) == ("JP", "legal_guardian", case_id)
+        assert (receipt["jurisdiction"], receipt["givenBy"], receipt["piiPrincipalId"]) == ("JP", "legal_guardian",
+                                                                                            case_id)
         assert receipt["sensitive"] and receipt["spiCat"] == ["medical_history"]
         assert receipt["services"][0]["purposes"][0]["thirdPartyName"] == [agency, "ハローワーク"]
         assert (receipt["noticeVersion"], receipt["status"]) == ("centre-2016", "active")

@@ -51,7 +51,8 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
     with intake.client(role="auditor", org="ppc") as auditor:
         proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 3, "tree_size": 7}).json()
         assert proof["root_hash"] == first["root_hash"]
-        assert merkle.verify_inclusion(2, 7, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(p) for p in proof["proof"]],
+        assert merkle.verify_inclusion(2, 7, bytes.fromhex(proof["leaf_hash"]),
+                                       [bytes.fromhex(p) for p in proof["proof"]],
                                        bytes.fromhex(first["root_hash"]))
         assert auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 9, "tree_size": 7}).status_code == 422
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
@@ -70,7 +71,8 @@ def _tampered(intake, sql: str) -> None:
         conn.execute(text(sql))
 
 
-EDIT_SQLITE = "UPDATE intake_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'visit', 'email') AS BLOB) WHERE id = 4"
+EDIT_SQLITE = ("UPDATE intake_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'visit', 'email') AS BLOB) "
+               "WHERE id = 4")
 EDIT_PG = ("UPDATE intake_events SET state = convert_to(replace(convert_from(state, 'UTF8'), 'visit', 'email'), "
            "'UTF8') WHERE id = 4")
 SWAP = ("UPDATE intake_events SET state = CASE id WHEN 5 THEN (SELECT state FROM intake_events WHERE id = 6) "
@@ -160,7 +162,7 @@ def test_a_log_the_service_renders_otherwise_than_it_signed_fails_on_the_signed_
     """The stored bytes and so every leaf are untouched, but the service now serves event 4 with
     other content than it published (a changed upcaster or codec, or a service showing its
     auditors one log and the bus another): only the chain head a v2 checkpoint signs catches it."""
-    intake, first = _log_of_seven(nats_server, start_service)
+    intake, _first = _log_of_seven(nats_server, start_service)
     log = intake.runtime.relay.log
     honest_read = log.read
 

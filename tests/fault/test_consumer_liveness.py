@@ -73,7 +73,8 @@ async def _run_until(runner: ConsumerRunner, done, timeout: float) -> float:
     started = time.monotonic()
     try:
         while not await asyncio.to_thread(done):
-            assert time.monotonic() - started < timeout, f"no progress: {runner.health.report(stall_seconds=60, max_failures=10)}"
+            assert time.monotonic() - started < timeout, \
+                f"no progress: {runner.health.report(stall_seconds=60, max_failures=10)}"
             assert not task.done(), task
             await asyncio.sleep(0.1)
         return time.monotonic() - started

@@ -102,14 +102,15 @@ def _counted_once_by_reporting(reporting, envelopes: list[Envelope]) -> None:
 
 def _verify_cli(intake, nats_url: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
-                           "--token", AUDITOR, "--nats", nats_url, "--stream", "INTAKE"], capture_output=True, text=True)
+                           "--token", AUDITOR, "--nats", nats_url, "--stream", "INTAKE"], capture_output=True,
+                           text=True)
 
 
 def test_a_log_with_gaps_is_published_once_counted_by_every_consumer_and_verifies(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
-    centre_id, case_id = _log_with_gaps(intake)
+    _centre_id, case_id = _log_with_gaps(intake)
     positions = log_positions(intake)
 
     envelopes = assert_stream_is_the_log_once(intake, nats_server.url)
@@ -193,7 +194,8 @@ def test_an_event_that_no_longer_decodes_after_a_gap_is_named_by_its_own_positio
     assert bad == positions[1] + 4
     eventually(lambda: intake.runtime.relay.lag() == 0)
     with intake.runtime.engine.begin() as conn:
-        conn.execute(text("UPDATE intake_events SET state = :junk WHERE id = :id"), {"junk": b"\x00not json", "id": bad})
+        conn.execute(text("UPDATE intake_events SET state = :junk WHERE id = :id"), {"junk": b"\x00not json",
+                                                                                     "id": bad})
     with intake.client(role="auditor", org="ppc") as auditor:
         verdict = auditor.get("/v1/audit/verify").json()
     assert (verdict["verified"], verdict["first_mismatch"]) == (False, bad), verdict

@@ -78,8 +78,9 @@ class Verification(BaseModel):
 @router.get("/events", response_model=AuditEvents)
 def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0, le=MAX_POSITION),
                  limit: int = Query(default=100, ge=1, le=1000),
-                 purpose: str | None = Query(default=None, min_length=10, max_length=500,
-                                             description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
+                 purpose: str | None = Query(
+                     default=None, min_length=10, max_length=500,
+                     description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
     """The authoritative log as CloudEvents. Sealed fields stay sealed, unless the caller has the
     role auditor_pii and states a purpose: then they are opened, and that access is recorded as a
     PersonalDataAccessed event before anything is returned."""
@@ -108,7 +109,8 @@ class SubjectDisclosure(BaseModel):
 
 
 @router.get("/subjects/{subject}", response_model=SubjectDisclosure)
-def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep, runtime: RuntimeDep,
+def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep,
+                     runtime: RuntimeDep,
                      purpose: str = Query(min_length=10, max_length=500)) -> SubjectDisclosure:
     """Everything this service holds about one person (開示請求): the events of every record about
     them with sealed fields opened, the provisions of their data and their consents. Needs the

@@ -130,7 +130,8 @@ def _upcast(published: Envelope, stored: Envelope) -> Envelope:
     leafhash binds the stored bytes, which an upgrade does not change)."""
     if published.type.rsplit(".v", 1)[0] != stored.type.rsplit(".v", 1)[0] or published.version >= stored.version:
         return published
-    return Envelope(**{**published.to_dict(), "type": stored.type, "data": current_data(published.type, published.data)})
+    data = current_data(published.type, published.data)
+    return Envelope(**{**published.to_dict(), "type": stored.type, "data": data})
 
 
 class AuditClient:

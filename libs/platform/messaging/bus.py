@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -94,10 +95,8 @@ class Bus:
         try:
             await self.js.stream_info(spec.name)
         except NotFoundError:
-            try:
+            with contextlib.suppress(BadRequestError):  # another service created it meanwhile
                 await self.js.add_stream(config)
-            except BadRequestError:  # another service created it meanwhile
-                pass
 
     async def close(self) -> None:
         # close, not drain: every publish we care about was awaited (PubAck) and every

@@ -26,6 +26,7 @@ about the message: it is retried without limit, with back-off, and never dead-le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -125,10 +126,8 @@ class ConsumerRunner:
         position = await asyncio.to_thread(self.handler.position, stream)
         # The end as the stream says now: a consumer that cannot be made again shows its lag.
         self.health.observe(position, (await js.stream_info(stream)).state.last_seq)
-        try:
+        with contextlib.suppress(NotFoundError):
             await js.delete_consumer(stream, self.durable)
-        except NotFoundError:
-            pass
         await js.add_consumer(stream, ConsumerConfig(
             name=self.durable, durable_name=self.durable,
             ack_policy=AckPolicy.NONE,
@@ -144,10 +143,8 @@ class ConsumerRunner:
     async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone with it
                 await sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - the connection may be gone with it
-                pass
 
     # -- one round --------------------------------------------------------------------------
     async def step(self, timeout: float = 1.0) -> int:
@@ -308,8 +305,6 @@ class ConsumerRunner:
                 self.health.failed(e)
                 await self._unsubscribe()
                 self._buffer = []
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
         await self._unsubscribe()

@@ -32,7 +32,8 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
             config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_TIME,
                                     opt_start_time=since.isoformat(), filter_subject=subject)
         else:
-            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE,
+                                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                     opt_start_seq=from_seq or 1, filter_subject=subject)
         await js.add_consumer(stream, config)
         try:

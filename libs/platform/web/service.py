@@ -112,10 +112,8 @@ async def _checkpoints(runtime: Runtime, stop: asyncio.Event, health: LoopHealth
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
             health.failed(e)
             published = None  # e.g. AUDIT deleted: ensure it again and ask what it holds
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
-        except TimeoutError:
-            pass
 
 
 async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime,
@@ -131,10 +129,8 @@ async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("job %s: %s: %s", health.name, type(e).__name__, e)
             health.failed(e)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
 
 def _mount_health(app: FastAPI) -> None:
