@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from libs.domain.audit import NATIONAL
 from libs.domain.errors import InvalidInput
 from libs.platform.audit import merkle
-from libs.platform.messaging.cloudevents import GENESIS
+from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.privacy.access import PersonalDataAccess
 from libs.platform.privacy.records import consents_of, records_about, transfers_of
 from libs.platform.privacy.sealing import is_sealed
@@ -85,7 +85,7 @@ def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(de
     role auditor_pii and states a purpose: then they are opened, and that access is recorded as a
     PersonalDataAccessed event before anything is returned."""
     actor.require(*AUDITORS, PII_AUDITOR)
-    envelopes = runtime.relay.published(after, limit)
+    envelopes = runtime.require_relay().published(after, limit)
     data = [e.to_dict() for e in envelopes]
     if purpose is not None:
         actor.require(PII_AUDITOR)
@@ -138,22 +138,23 @@ def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(d
                   limit: int = Query(default=1000, ge=1, le=5000)) -> StoredRecords:
     """The stored form of the log (the Merkle leaves): sealed personal data stays sealed."""
     actor.require(*AUDITORS)
-    rows = runtime.audit.records_with_leaves(after, limit)
+    rows = runtime.require_audit().records_with_leaves(after, limit)
     return StoredRecords(data=rows, next_after=rows[-1]["sequence"] if len(rows) == limit else None)
 
 
 @router.get("/checkpoints", response_model=Checkpoints)
 def audit_checkpoints(actor: PrincipalDep, runtime: RuntimeDep) -> Checkpoints:
     actor.require(*AUDITORS)
-    return Checkpoints(service=runtime.settings.service, public_key=runtime.audit.public_key_hex,
-                       data=runtime.audit.checkpoints())
+    audit = runtime.require_audit()
+    return Checkpoints.model_validate({"service": runtime.settings.service, "public_key": audit.public_key_hex,
+                                       "data": audit.checkpoints()})
 
 
 @router.post("/checkpoints", status_code=201, response_model=Checkpoint)
 def make_checkpoint(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
     """A checkpoint on demand (the service also makes them periodically)."""
     actor.require(*AUDITORS)
-    return runtime.audit.checkpoint()
+    return runtime.require_audit().checkpoint()
 
 
 @router.get("/proofs/inclusion", response_model=Proof)
@@ -161,7 +162,7 @@ def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge
               tree_size: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
     actor.require(*AUDITORS)
     leaves = _leaves(runtime, tree_size)
-    index = runtime.audit.leaf_index_of(sequence)
+    index = runtime.require_audit().leaf_index_of(sequence)
     if index is None or index >= tree_size:
         raise InvalidInput(f"event {sequence} is not in the first {tree_size} leaves")
     return Proof(tree_size=tree_size, root_hash=merkle.root(leaves).hex(), leaf_hash=leaves[index].hex(),
@@ -181,9 +182,9 @@ def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(ali
 
 
 def _leaves(runtime, size: int) -> list[bytes]:
-    if runtime.audit.extend() < size:
+    if runtime.require_audit().extend() < size:
         raise InvalidInput(f"the log has fewer than {size} events")
-    return runtime.audit.leaf_hashes(size)
+    return runtime.require_audit().leaf_hashes(size)
 
 
 class Transfers(BaseModel):
@@ -226,7 +227,7 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
     """Recompute the chain over the whole log; the relay's recorded hash at its position must match,
     and a stored event that no longer decodes is itself the first mismatch."""
     actor.require(*AUDITORS)
-    relay = runtime.relay
+    relay = runtime.require_relay()
     position, recorded = relay.position()
     chainhash, size, at_position = GENESIS, 0, GENESIS
     while True:
@@ -258,7 +259,7 @@ def _next_position(application, after: int) -> int:
 
 def _readable_prefix(read, after: int) -> list:
     """The events after `after` up to (not including) the first that no longer decodes."""
-    good = []
+    good: list[Envelope] = []
     while True:
         try:
             batch = read(after, 1)

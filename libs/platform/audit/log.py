@@ -152,8 +152,8 @@ class AuditLog:
 
     def _checkpoint(self) -> dict[str, Any]:
         size = self._extend()
-        latest = self.checkpoints()[-1:] or [None]
-        if latest[0] is not None and latest[0]["tree_size"] == size:
+        latest = self.checkpoints()[-1:]
+        if latest and latest[0]["tree_size"] == size:
             return latest[0]
         root_hex = merkle.root(self.leaf_hashes(size)).hex()
         chainhash = self._chain_head(size)

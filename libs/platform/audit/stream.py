@@ -131,7 +131,7 @@ def _distinct(report: Report, checkpoints: list[dict[str, Any]]) -> list[dict[st
 
 
 def _key(report: Report, cps: list[dict[str, Any]], pinned: str | None) -> str | None:
-    named = {cp.get("public_key") for cp in cps} - {None}
+    named = {cp["public_key"] for cp in cps if cp.get("public_key") is not None}
     if pinned is not None:
         return pinned
     if len(named) > 1:

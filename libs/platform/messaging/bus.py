@@ -33,10 +33,14 @@ class Bus:
         return self.nc is not None and self.nc.is_connected
 
     @property
-    def js(self) -> JetStreamContext:
+    def client(self) -> Client:
         if self.nc is None:
             raise RuntimeError("not connected to NATS")
-        return self.nc.jetstream(timeout=5)
+        return self.nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.client.jetstream(timeout=5)
 
     async def connect(self) -> None:
         """Try until a server answers; afterwards nats-py reconnects by itself."""

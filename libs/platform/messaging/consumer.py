@@ -36,6 +36,7 @@ from typing import Protocol
 import sqlalchemy.exc
 from eventsourcing import persistence
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -110,7 +111,7 @@ class ConsumerRunner:
         self.applied = 0
         self.resubscribed = 0
         self._failures: dict[int, int] = {}
-        self._sub = None
+        self._sub: JetStreamContext.PullSubscription | None = None
         self._buffer: list = []  # delivered, not yet applied, in order
         self._consumer_seq = 0  # consumer sequence of the last message taken from the server
         self._pending_after = 0  # what the server still holds after the last message taken
@@ -157,6 +158,8 @@ class ConsumerRunner:
         return await self._apply_buffer()
 
     async def _fetch(self, timeout: float) -> bool:
+        if self._sub is None:
+            raise RuntimeError(f"consumer {self.durable} is not subscribed")
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
         except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
@@ -284,7 +287,7 @@ class ConsumerRunner:
 
     async def _dead_letter(self, seq: int, reason: str) -> None:
         body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
-        await self.bus.nc.publish(
+        await self.bus.client.publish(
             f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
         )
         if self.dead_letters is not None:  # kept before the position moves past it

@@ -30,7 +30,7 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         name = nc.new_inbox().rsplit(".", 1)[-1]  # a unique token, never a durable's name
         if since is not None:
             config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_TIME,
-                                    opt_start_time=since.isoformat(), filter_subject=subject)
+                                    opt_start_time=since, filter_subject=subject)
         else:
             config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE,
                                     deliver_policy=DeliverPolicy.BY_START_SEQUENCE,

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -133,6 +133,11 @@ class Sealer:
             self.forget(subject)
             return
         self._scrub()
+
+    @overload
+    def _data_key(self, subject: str, *, create: Literal[True]) -> bytes: ...
+    @overload
+    def _data_key(self, subject: str, *, create: bool) -> bytes | None: ...
 
     def _data_key(self, subject: str, *, create: bool) -> bytes | None:
         with self._engine.begin() as conn:

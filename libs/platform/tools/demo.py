@@ -61,8 +61,8 @@ def load_demo(*, force: bool = False) -> None:
           "3 dispatches, a station with a place and a supporter deployed there, a satellite, prefectural back-up")
 
 
-def _intake(portal: Portal) -> list[str]:
-    case_ids = []
+def _intake(portal: Portal) -> list[tuple[str, str]]:
+    case_ids: list[tuple[str, str]] = []
     for i, (pref, name, kind, site) in enumerate(CENTRES):
         with portal.client("intake", "prefecture_officer", pref) as officer:
             r = officer.post("/v1/centres", json={"name": name, "kind": kind, "site": site, "prefecture": pref},
