@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
 from libs.platform.runtime import Runtime
@@ -76,7 +77,7 @@ class ServiceServer:
         self.create_app = create_app
         self.settings = settings
         self.port = 0
-        self.app = None
+        self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -86,10 +87,12 @@ class ServiceServer:
 
     @property
     def runtime(self) -> Runtime:
+        if self.app is None:
+            raise RuntimeError(f"{self.name} was never started")
         return self.app.state.runtime
 
     def start(self) -> ServiceServer:
-        self.app = self.create_app(self.settings)
+        self.app = app = self.create_app(self.settings)
         # Bind here (port 0 the first time) so that two services never race for one port;
         # a restarted service keeps its port.
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only then (else ~40 ms per response).
@@ -97,20 +100,20 @@ class ServiceServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port or 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"svc-{self.name}", daemon=True)
-        self._thread.start()
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
+        self._server = server = uvicorn.Server(config)
+        self._thread = thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                                 name=f"svc-{self.name}", daemon=True)
+        thread.start()
         deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not start")
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
+        if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=30)
         self._server = None
@@ -174,8 +177,8 @@ def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[An
 def published(service: ServiceServer, nats_url: str, timeout: float = 15.0) -> list[Any]:
     """The messages of a service's stream once its relay has published its whole log so far: a
     check of what the bus holds (no personal data, every event once) sees every event."""
-    eventually(lambda: service.runtime.relay.lag() == 0, timeout=timeout)
-    return stream_messages(nats_url, service.runtime.relay.spec.name)
+    eventually(lambda: service.runtime.require_relay().lag() == 0, timeout=timeout)
+    return stream_messages(nats_url, service.runtime.require_relay().spec.name)
 
 
 def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, timeout: float = 15.0) -> list[Any]:
@@ -185,7 +188,7 @@ def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, t
     Waiting for one effect (a report total) says nothing about events recorded after the one
     that caused it: assert on a read model only once the events it shows are all applied."""
     messages = published(producer, nats_url, timeout)
-    stream = producer.runtime.relay.spec.name
+    stream = producer.runtime.require_relay().spec.name
     last = messages[-1].metadata.sequence.stream if messages else 0
     runners = [c for s in consumers for c in s.runtime.consumers if c.spec.name == stream]
     assert runners, f"none of the services consumes {stream}"

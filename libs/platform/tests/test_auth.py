@@ -31,7 +31,7 @@ def test_the_cli_prints_a_dev_token_signed_with_the_local_dev_key(tmp_path):
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     secret = (tmp_path / "dev-jwt.key").read_text().strip()
     principal = Authenticator(secret=secret).principal(f"Bearer {out}")
-    assert (principal.sub, principal.org, principal.roles) == ("alice", "130001", {"auditor", "auditor_pii"})
+    assert (principal.sub, principal.org, principal.roles) == ("alice", "130001", frozenset({"auditor", "auditor_pii"}))
 
 
 def test_the_cli_refuses_an_unknown_role(tmp_path):

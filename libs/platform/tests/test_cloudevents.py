@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -41,7 +42,7 @@ def _case_events() -> list:
         consultation_id=CONSULTATION_ID, channel="phone", consulted_by="family",
         occurred_at=OCCURRED_AT, summary=SEALED_SUMMARY, idempotency_key="key-1",
     )
-    return case.collect_events()
+    return list(case.collect_events())
 
 
 @pytest.fixture
@@ -329,7 +330,7 @@ def test_a_log_of_two_events_links_each_hash_to_the_previous(
     assert recorded.chained(forged_first.chainhash).chainhash != second.chainhash
 
 
-_CHANGES = {
+_CHANGES: dict[str, Any] = {
     "id": "00000000-0000-5000-8000-000000000000",
     "source": "/tsunagu/support",
     "type": "jp.tsunagu.intake.ConsultationRecorded.v2",

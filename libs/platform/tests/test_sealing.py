@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ DETAILS = {
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> sqlalchemy.Engine:
+def engine(tmp_path: Path) -> Iterator[sqlalchemy.Engine]:
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'k.db'}")
     yield engine
     engine.dispose()
