@@ -1,15 +1,17 @@
-# Tsunagu: `make run` starts the whole system on embedded defaults, `make test` runs the suite.
+# Tsunagu: `make run` starts the whole system on embedded defaults, `make test` runs the suite,
+# `make lint` runs ruff and mypy.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres bench soak openapi install browser clean
+.PHONY: run test lint test-sqlite test-postgres bench soak openapi install browser clean
 
-$(STAMP): requirements.txt pyproject.toml
+# One environment for running and developing: the tests and linters need the dev pins.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -31,6 +33,16 @@ run: $(STAMP)
 # The whole suite on SQLite, then on PostgreSQL when one answers (CI requires it).
 test: $(STAMP) browser
 	$(BIN)/python -m tests.runner
+
+# What to check is configured in pyproject.toml; LINT_PATHS narrows ruff's run and MYPY_PATHS
+# mypy's (default: its configured files). Both always run, so one CI log shows every finding.
+LINT_PATHS ?= .
+MYPY_PATHS ?=
+lint: $(STAMP)
+	@status=0; \
+	$(BIN)/ruff check $(LINT_PATHS) || status=1; \
+	$(BIN)/mypy $(MYPY_PATHS) || status=1; \
+	exit $$status
 
 test-sqlite: $(STAMP)
 	$(BIN)/python -m pytest

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -29,10 +29,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
-from libs.platform.web.auth import mint_token
+from libs.platform.settings import Settings
 from libs.platform.store.db import make_engine
 from libs.platform.tools.natsserver import EmbeddedNats, free_port
-from libs.platform.settings import Settings
+from libs.platform.web.auth import mint_token
 from services.intake.api.schemas import ConsultationCreate
 from services.intake.bootstrap import create_app as create_intake_app
 from tests.harness import JWT_SECRET, Database
@@ -219,7 +219,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "consultations", "backend": backend, "n": args.n, "cases": args.cases,
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(), "results": rows,
     }, indent=2, ensure_ascii=False) + "\n")
     print(f"written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")

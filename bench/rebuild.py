@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -31,9 +32,9 @@ from libs.domain.contracts import event_id
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.consumer import ConsumerRunner
+from libs.platform.messaging.streams import STREAMS
 from libs.platform.store.db import make_engine
 from libs.platform.tools.natsserver import EmbeddedNats
-from libs.platform.messaging.streams import STREAMS
 from services.reporting.projections import ReportingProjection
 from tests.harness import Database
 
@@ -44,7 +45,7 @@ TENANT = "130001"
 
 def envelopes(n: int, cases: int = 500) -> list[Envelope]:
     """A centre, `cases` cases and consultations up to n events, as the relay would publish them."""
-    centre, start = uuid4(), datetime(2016, 4, 1, tzinfo=timezone.utc)
+    centre, start = uuid4(), datetime(2016, 4, 1, tzinfo=UTC)
     out = [Envelope(id=event_id(centre, 1), source="/tsunagu/intake", type="jp.tsunagu.intake.CentreRegistered.v1",
                     subject=str(centre), time=start.isoformat(), tenant=TENANT, sequence=1, aggregate="centre",
                     data={"tenant": TENANT, "name": "bench", "kind": "adult", "site": "main"})]
@@ -55,7 +56,7 @@ def envelopes(n: int, cases: int = 500) -> list[Envelope]:
                             aggregate="case", data={"tenant": TENANT, "centre_id": str(centre), "client_kind": "person",
                                                     "age_group": "adult", "residence_municipality": None,
                                                     "personal_details": None}))
-    version = {c: 1 for c in case_ids}
+    version = dict.fromkeys(case_ids, 1)
     while len(out) < n:
         c = case_ids[len(out) % cases]
         version[c] += 1
@@ -88,7 +89,7 @@ async def read_only(url: str, n: int) -> float:
     while got < n:
         try:
             msgs = await sub.fetch(500, timeout=2)
-        except (NatsTimeout, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeout):
             continue
         for m in msgs:
             await m.ack()
@@ -103,10 +104,8 @@ async def crash_holding_unacked(url: str, durable: str, held: int = 200) -> None
     acks and `held` messages delivered, never acknowledged (the fault of issue 13)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    try:
+    with contextlib.suppress(NotFoundError):
         await js.delete_consumer(SPEC.name, durable)  # the clean run's
-    except NotFoundError:
-        pass
     sub = await js.pull_subscribe(f"{SPEC.service}.>", durable=durable, stream=SPEC.name, config=ConsumerConfig(
         ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=10_000))
     got = 0
@@ -115,7 +114,7 @@ async def crash_holding_unacked(url: str, durable: str, held: int = 200) -> None
     await nc.close()
 
 
-async def catch_up(url: str, engine, n: int, *, after_crash: bool = False) -> float:  # noqa: ANN001
+async def catch_up(url: str, engine, n: int, *, after_crash: bool = False) -> float:
     projection = ReportingProjection(engine)
     bus = Bus(url, "bench-reporting")
     await bus.connect()

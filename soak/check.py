@@ -17,9 +17,13 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from libs.platform.messaging.replay import read_stream
 from soak.commands import Ledger
+
+if TYPE_CHECKING:  # soak.system imports this module
+    from soak.system import System
 
 Item = tuple[str, str, str]  # (problem, kind, identity)
 
@@ -85,7 +89,7 @@ class Findings:
 class Checker:
     """Reads the logs and streams incrementally: each check reads only what is new."""
 
-    def __init__(self, system, ledger: Ledger) -> None:  # noqa: ANN001 - soak.system.System
+    def __init__(self, system: System, ledger: Ledger) -> None:
         self.system = system
         self.ledger = ledger
         self.stored: dict[str, list[dict]] = {s: [] for s in STREAMS}
@@ -135,7 +139,8 @@ def compare(ledger: Ledger, stored: dict[str, list[dict]], published: dict[str, 
         found.items |= _published_once(service, stored[service], published[service])
         found.events[service] = (len(stored[service]), len(published[service]))
     for kind, spec in KINDS.items():
-        found.items |= _kind(kind, spec, ledger, stored[spec.service], published[spec.service], counted.get(kind), found)
+        found.items |= _kind(kind, spec, ledger, stored[spec.service], published[spec.service], counted.get(kind),
+                             found)
     difference = (ministry_total or 0) - found.tallies["consultation"].accepted
     what = "lost: not in the ministry's 延べ相談件数" if difference < 0 else "duplicated: twice in 延べ相談件数"
     found.items |= {(what, "consultation", f"#{n + 1}") for n in range(abs(difference))}

@@ -91,7 +91,8 @@ def kill_node(*, meta_leader: bool) -> Fault:
             victim, led = leader, []
         else:  # a node leading streams but not the meta group: those streams elect again
             leaders = {s: cluster.stream_leader(s) for s in streams}
-            victim = next((n for n in leaders.values() if n and n != leader), next(n for n in cluster.nodes if n != leader))
+            victim = next((n for n in leaders.values() if n and n != leader),
+                          next(n for n in cluster.nodes if n != leader))
             led = [s for s, n in leaders.items() if n == victim]
         node = cluster.nodes[victim]
         node.kill()

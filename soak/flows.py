@@ -7,13 +7,18 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 
 from libs.platform.store.application import new_id
 from soak.commands import Command, Ledger, constant, identity, send
+
+if TYPE_CHECKING:  # soak.system imports this module
+    from soak.system import System
 
 PREFECTURES = ("130001", "270008")  # 東京都, 大阪府: a centre each
 REGISTRAR, CITY = "130001", "131016"  # 東京都 registers supporters; 千代田区 dispatches them
@@ -25,7 +30,7 @@ FY2016 = date(2016, 4, 1)
 class Portal:
     """The soak's side of the HTTP APIs: tokens, one httpx client per caller, the ledger."""
 
-    def __init__(self, system, ledger: Ledger, deadline_s: float = 120) -> None:  # noqa: ANN001 - soak.system.System
+    def __init__(self, system: System, ledger: Ledger, deadline_s: float = 120) -> None:
         self.system = system
         self.ledger = ledger
         self.deadline_s = deadline_s
@@ -111,7 +116,8 @@ def _start_dispatch(portal: Portal, state: ClientState) -> None:
         (state.me, "supporter-acceptance", {"accepted_on": day}),
     ]
     for http, step, body in steps:
-        portal.must(Command("setup", http, f"{base}/{step}", body, portal.key(step, state.n), constant(state.dispatch_id)))
+        portal.must(Command("setup", http, f"{base}/{step}", body, portal.key(step, state.n),
+                            constant(state.dispatch_id)))
     portal.must(Command("start", city, f"{base}/start", {"on": day}, portal.key("start", state.n),
                         constant(state.dispatch_id)))
 
@@ -227,7 +233,7 @@ class ClientState:
         self.stage = following[command.kind]
 
 
-def _retry(call, seconds: float = 60) -> httpx.Response:  # noqa: ANN001 - a GET or PUT of the set-up
+def _retry(call: Callable[[], httpx.Response], seconds: float = 60) -> httpx.Response:
     deadline = time.monotonic() + seconds
     while True:
         try:

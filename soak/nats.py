@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from soak.processes import NatsNode, free_port
@@ -89,7 +90,7 @@ class LocalCluster(_Nodes):
 
     def meta_leader(self) -> int:
         """The node that leads the JetStream meta group (it places streams and consumers)."""
-        for n, node in self.nodes.items():
+        for node in self.nodes.values():
             if not node.alive:
                 continue
             leader = node.monitor("/jsz").get("meta_cluster", {}).get("leader")
@@ -120,7 +121,7 @@ class LocalCluster(_Nodes):
         raise RuntimeError("the cluster elected no meta leader")
 
 
-def _wait_js(nodes, timeout: float) -> None:  # noqa: ANN001 - NatsNode values
+def _wait_js(nodes: Iterable[NatsNode], timeout: float) -> None:
     """Every live node says JetStream is healthy (/healthz?js-enabled-only=true answers ok)."""
     deadline = time.monotonic() + timeout
     for node in nodes:

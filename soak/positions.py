@@ -12,13 +12,18 @@ instead of believed.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import nats
+
+if TYPE_CHECKING:  # soak.system imports this module
+    from soak.system import System
 
 WRITERS = {"intake": "INTAKE", "registry": "REGISTRY", "dispatch": "DISPATCH"}
 # Every consumer's row, once it has applied anything: (service, projection, stream).
 CONSUMERS = {("reporting", "reporting", s) for s in WRITERS.values()} | {
-    ("dispatch", "dispatch", "INTAKE"), ("dispatch", "dispatch", "REGISTRY"), ("dispatch", "dispatch-targets", "INTAKE")}
+    ("dispatch", "dispatch", "INTAKE"), ("dispatch", "dispatch", "REGISTRY"), ("dispatch", "dispatch-targets",
+                                                                               "INTAKE")}
 
 
 def stream_ends(nats_url: str) -> dict[str, tuple[int, int]]:
@@ -38,7 +43,7 @@ def stream_ends(nats_url: str) -> dict[str, tuple[int, int]]:
     return asyncio.run(read())
 
 
-def behind(system) -> list[str]:  # noqa: ANN001 - soak.system.System
+def behind(system: System) -> list[str]:
     """What is not caught up yet, in words; [] when everything is."""
     try:
         ends = stream_ends(system.nats.reader_url())

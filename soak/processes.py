@@ -19,7 +19,6 @@ import httpx
 from libs.platform.tools.natsserver import binary
 from libs.platform.tools.natsserver import free_port as probe_port
 
-
 _given: set[int] = set()
 _given_lock = threading.Lock()
 

@@ -55,7 +55,8 @@ def render(phases: list[Phase], seconds: float) -> tuple[str, bool]:
     problems = [(row.phase, row.fault, p) for row in rows for p in row.problems]
     if problems:
         lines.append(f"\nproblems ({len(problems)}; first 30):")
-        lines += [f"  {phase} / {fault}: {what} — {kind} {ident}" for phase, fault, (what, kind, ident) in problems[:30]]
+        lines += [f"  {phase} / {fault}: {what} — {kind} {ident}" for phase, fault, (what, kind,
+                                                                                     ident) in problems[:30]]
     early = [r for r in rows if r.readyz_lied]
     if early:
         lines.append(f"\n/readyz said ready with no lag before the databases and streams agreed: {len(early)} time(s) "

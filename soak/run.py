@@ -9,6 +9,7 @@ command that ran out of time, checks everything, and lets the load go on.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from soak.check import Checker, Findings, Item
@@ -54,7 +55,7 @@ class Phase:
 
 
 def run_phase(system: System, *, faults: list[Fault], commands: int, options: Options,
-              log=print) -> Phase:  # noqa: ANN001 - a print-like function
+              log: Callable[[str], object] = print) -> Phase:
     label, cluster = system.label, isinstance(system.nats, LocalCluster)
     phase, started = Phase(label), time.monotonic()
     driver = None

@@ -12,8 +12,8 @@ import pytest
 # Services resolve var/ from here; keep a test run's dev files out of the working tree.
 os.environ.setdefault("TSUNAGU_VAR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
-from libs.platform.tools.natsserver import EmbeddedNats  # noqa: E402
-from tests.harness import Database, ServiceServer, check_published_messages  # noqa: E402
+from libs.platform.tools.natsserver import EmbeddedNats
+from tests.harness import Database, ServiceServer, check_published_messages
 
 
 @pytest.fixture

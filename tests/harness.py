@@ -15,13 +15,14 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from libs.platform.messaging.signing import public_key_hex
+from libs.platform.runtime import Runtime
+from libs.platform.settings import SIGNING_SERVICES, Settings
 from libs.platform.web.auth import mint_token
 from libs.platform.web.edge import UVICORN_OPTIONS
-from libs.platform.runtime import Runtime
-from libs.platform.messaging.signing import public_key_hex
-from libs.platform.settings import SIGNING_SERVICES, Settings
 
 JWT_SECRET = "test-only-secret-" + "x" * 32
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -81,7 +82,7 @@ class ServiceServer:
         self.create_app = create_app
         self.settings = settings
         self.port = 0
-        self.app = None
+        self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -91,10 +92,12 @@ class ServiceServer:
 
     @property
     def runtime(self) -> Runtime:
+        if self.app is None:
+            raise RuntimeError(f"{self.name} was never started")
         return self.app.state.runtime
 
     def start(self) -> ServiceServer:
-        self.app = self.create_app(self.settings)
+        self.app = app = self.create_app(self.settings)
         # Bind here (port 0 the first time) so that two services never race for one port;
         # a restarted service keeps its port.
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only then (else ~40 ms per response).
@@ -102,20 +105,20 @@ class ServiceServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port or 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"svc-{self.name}", daemon=True)
-        self._thread.start()
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
+        self._server = server = uvicorn.Server(config)
+        self._thread = thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                                 name=f"svc-{self.name}", daemon=True)
+        thread.start()
         deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not start")
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
+        if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=30)
         self._server = None
@@ -179,8 +182,8 @@ def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[An
 def published(service: ServiceServer, nats_url: str, timeout: float = 15.0) -> list[Any]:
     """The messages of a service's stream once its relay has published its whole log so far: a
     check of what the bus holds (no personal data, every event once) sees every event."""
-    eventually(lambda: service.runtime.relay.lag() == 0, timeout=timeout)
-    return stream_messages(nats_url, service.runtime.relay.spec.name)
+    eventually(lambda: service.runtime.require_relay().lag() == 0, timeout=timeout)
+    return stream_messages(nats_url, service.runtime.require_relay().spec.name)
 
 
 def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, timeout: float = 15.0) -> list[Any]:
@@ -190,7 +193,7 @@ def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, t
     Waiting for one effect (a report total) says nothing about events recorded after the one
     that caused it: assert on a read model only once the events it shows are all applied."""
     messages = published(producer, nats_url, timeout)
-    stream = producer.runtime.relay.spec.name
+    stream = producer.runtime.require_relay().spec.name
     last = messages[-1].metadata.sequence.stream if messages else 0
     runners = [c for s in consumers for c in s.runtime.consumers if c.spec.name == stream]
     assert runners, f"none of the services consumes {stream}"
@@ -231,10 +234,10 @@ def check_published_messages(nats_url: str, public_keys: dict[str, str] | None =
     import jsonschema
     import nats.js.errors
 
-    from libs.platform.tools.asyncapi import asyncapi_document
     from libs.platform.messaging.cloudevents import Envelope, nats_subject
     from libs.platform.messaging.signing import HEADER, EventVerifier
     from libs.platform.messaging.streams import STREAMS
+    from libs.platform.tools.asyncapi import asyncapi_document
 
     components = asyncapi_document()["components"]
     verifier = EventVerifier(public_keys or {})
@@ -267,8 +270,8 @@ def _check_checkpoints(nats_url: str, components: dict) -> int:
     import jsonschema
     import nats.js.errors
 
-    from libs.platform.messaging.streams import AUDIT_STREAM
     from libs.platform.audit.witness import checkpoint_msg_id, checkpoint_subject
+    from libs.platform.messaging.streams import AUDIT_STREAM
 
     try:
         messages = stream_messages(nats_url, AUDIT_STREAM.name)
@@ -287,8 +290,8 @@ def stored_applications(tmp_path: Path, service: str, app_class: type) -> Iterat
     """A real database of one service (a SQLite file, or a PostgreSQL schema) without a running
     service: yields its engine and a function that opens an application on it (call it again for
     a fresh one, e.g. after rewriting stored events); everything is released and dropped after."""
-    from libs.platform.store.db import eventsourcing_env, make_engine
     from libs.platform.privacy.sealing import Sealer
+    from libs.platform.store.db import eventsourcing_env, make_engine
 
     database = Database(tmp_path)
     settings = database.settings(service, "nats://127.0.0.1:1")

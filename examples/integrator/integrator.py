@@ -67,7 +67,7 @@ async def run(nats_url: str, db_path: str, *, idle_seconds: float = 2.0) -> int:
         while True:
             try:
                 msgs = await sub.fetch(100, timeout=idle_seconds)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeout):
                 return handled
             for msg in msgs:
                 apply(db, json.loads(msg.data))  # if this raises, the message is redelivered later

@@ -6,10 +6,11 @@ follows (stream or log), a failure, or a round that found nothing to do. `/ready
 
 Progress is defined so that a busy loop is not mistaken for a stuck one: the loop made progress
 when everything that was pending at the last mark has been handled (its position reached the
-end it saw then) or its lag is below the lag at the mark; a new mark is set at that moment. A loop whose lag is above zero and which has
-not made progress for `stall_seconds` is stalled, whether it fails, hangs, waits for a message
-that never comes, or only falls further behind. A loop that fails `max_failures` times in a row
-is failing even before that (a permanent fault should not wait for the stall timer).
+end it saw then) or its lag is below the lag at the mark; a new mark is set at that moment. A loop
+whose lag is above zero and which has not made progress for `stall_seconds` is stalled, whether it
+fails, hangs, waits for a message that never comes, or only falls further behind. A loop that fails
+`max_failures` times in a row is failing even before that (a permanent fault should not wait for
+the stall timer).
 
 A replay (a projection rebuilt from the start of its streams) is one long backlog: it would be
 called stalled after `stall_seconds` although it advances. While `replaying`, progress is the

@@ -60,6 +60,18 @@ class Runtime:
         except KeyError:
             raise LookupError(f"{kind.__name__} is not a component of this service") from None
 
+    # A service with an event store has a relay and an audit log; the audit routes are mounted
+    # only there, so a None here is a wiring error, not a request's fault.
+    def require_relay(self) -> Relay:
+        if self.relay is None:
+            raise LookupError(f"{self.settings.service} has no event store, so no relay")
+        return self.relay
+
+    def require_audit(self) -> AuditLog:
+        if self.audit is None:
+            raise LookupError(f"{self.settings.service} has no event store, so no audit log")
+        return self.audit
+
     def loops(self) -> list[LoopHealth]:
         """The health of every background loop of this service."""
         return [*([self.relay.health] if self.relay else []), *(c.health for c in self.consumers),

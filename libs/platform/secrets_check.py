@@ -8,6 +8,7 @@ is wrong (never its value).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -33,7 +34,7 @@ def bits_per_char(value: str) -> float:
 
 def _longest_run(value: str) -> int:
     longest = run_same = run_up = run_down = 1
-    for a, b in zip(value, value[1:]):
+    for a, b in itertools.pairwise(value):
         run_same = run_same + 1 if a == b else 1
         run_up = run_up + 1 if ord(b) == ord(a) + 1 else 1
         run_down = run_down + 1 if ord(b) == ord(a) - 1 else 1

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from libs.platform.messaging.signing import public_key_hex
 from libs.platform.secrets_check import (
@@ -132,7 +133,7 @@ class Settings:
             raise InsecureSettings(f"TSUNAGU_ENV={self.environment}: " + "; ".join(problems))
 
     @classmethod
-    def from_env(cls, service: str, **overrides: object) -> Settings:
+    def from_env(cls, service: str, **overrides: Any) -> Settings:
         env = os.environ
         environment = env.get("TSUNAGU_ENV", "dev")
         default_db = f"sqlite:///{var_dir() / (service + '.db')}?timeout=30"

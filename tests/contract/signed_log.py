@@ -5,7 +5,7 @@ but no service, like the loopback cluster of test_deploy.py)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,7 +21,7 @@ def signed_log(service: str, count: int) -> tuple[list[Envelope], dict, str]:
     for sequence in range(1, count + 1):
         envelope = Envelope(
             id=str(uuid4()), source=f"/tsunagu/{service}", type=f"jp.tsunagu.{service}.Witnessed.v1",
-            subject=str(uuid4()), time=datetime.now(timezone.utc).isoformat(), tenant="13100", sequence=sequence,
+            subject=str(uuid4()), time=datetime.now(UTC).isoformat(), tenant="13100", sequence=sequence,
             aggregate="Witnessed", data={"n": sequence},
             leafhash=hashlib.sha256(f"stored event {sequence}".encode()).hexdigest(),
         ).chained(chain)
@@ -29,7 +29,7 @@ def signed_log(service: str, count: int) -> tuple[list[Envelope], dict, str]:
         envelopes.append(envelope)
     key = Ed25519PrivateKey.generate()
     root = merkle.root([bytes.fromhex(e.leafhash) for e in envelopes]).hex()
-    made_at = datetime.now(timezone.utc).isoformat()
+    made_at = datetime.now(UTC).isoformat()
     signature = key.sign(signed_text(service, count, root, made_at, chain)).hex()
     checkpoint = {"tree_size": count, "root_hash": root, "made_at": made_at, "signature": signature, "chainhash": chain}
     return envelopes, checkpoint, key.public_key().public_bytes_raw().hex()

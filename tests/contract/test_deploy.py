@@ -251,19 +251,19 @@ async def _connect(cluster: LocalCluster, user: str, errors: list[str] | None = 
     )
 
 
-async def _retry(what: str, attempt, seconds: float):  # noqa: ANN001
+async def _retry(what: str, attempt, seconds: float):
     """Run attempt() until it succeeds: the cluster elects leaders for a few seconds."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             return await attempt()
-        except (APIError, nats.errors.Error, asyncio.TimeoutError) as e:
+        except (TimeoutError, APIError, nats.errors.Error) as e:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what}: still failing after {seconds} s: {e!r}") from e
             await asyncio.sleep(0.25)
 
 
-async def _read_all(sub, count: int, seconds: float = 45) -> list[int]:  # noqa: ANN001
+async def _read_all(sub, count: int, seconds: float = 45) -> list[int]:
     """Stream sequences of everything the consumer delivers until `count` distinct ones came.
     A fetch may time out while the consumer's leader settles: that is retried, not fatal."""
     seen: list[int] = []
@@ -271,7 +271,7 @@ async def _read_all(sub, count: int, seconds: float = 45) -> list[int]:  # noqa:
     while len(set(seen)) < count:
         try:
             msgs = await sub.fetch(count - len(set(seen)), timeout=2)
-        except (nats.errors.Error, asyncio.TimeoutError) as e:
+        except (TimeoutError, nats.errors.Error) as e:
             if time.monotonic() > deadline:
                 raise AssertionError(f"read {len(set(seen))} of {count} in {seconds} s: {e!r}") from e
             continue
@@ -342,7 +342,7 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
         # A fresh durable of the consume-only reporting user reads everything, in order; so does
         # the integrator's own durable. (Created together: each R3 consumer elects its leader
         # among the two live nodes, which can take a raft election timeout, 4-9 s.)
-        def durable(user: str):  # noqa: ANN202
+        def durable(user: str):
             ujs = clients[user].jetstream(timeout=2)
             return _retry(
                 f"creating the {user} durable",
@@ -389,14 +389,14 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
             await nc.close()
 
 
-async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, registry) -> None:  # noqa: ANN001
+async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, registry) -> None:
     """registry creates its stream and AUDIT as a service does (R3) and publishes a signed log; the
     witness verifies it from the bus alone, through the code of `tsunagu audit verify --nats`."""
     from libs.platform.audit.stream import verify_from_bus
+    from libs.platform.audit.witness import publish_checkpoint
     from libs.platform.messaging.bus import Bus
     from libs.platform.messaging.replay import read_stream
     from libs.platform.messaging.streams import AUDIT_STREAM, STREAMS
-    from libs.platform.audit.witness import publish_checkpoint
     from tests.contract.signed_log import signed_log
 
     bus = Bus(",".join(cluster.urls("registry")), "test-registry", replicas=3)

@@ -85,7 +85,7 @@ def _secret(replace: bool = True, **changes: str) -> dict[str, str]:
     return {**{k: _good(k, str(v)) if replace else str(v) for k, v in data.items()}, **changes}
 
 
-def _start(service: str, env: dict[str, str], monkeypatch, tmp_path: Path) -> Settings:  # noqa: ANN001
+def _start(service: str, env: dict[str, str], monkeypatch, tmp_path: Path) -> Settings:
     """Settings.from_env and the app, under exactly `env` (TSUNAGU_VAR moved to a scratch dir)."""
     monkeypatch.setattr("os.environ", {**env, "TSUNAGU_VAR": str(tmp_path)})
     settings = Settings.from_env(service)

@@ -43,4 +43,5 @@ def test_every_contract_names_its_aggregate_and_sealed_fields_exist():
     for contract in _all_contracts():
         assert contract.AGGREGATE, contract
         fields = set(contract.__annotations__)
-        assert set(contract.SEALED_FIELDS) <= fields | {f for b in contract.__mro__ for f in getattr(b, "__annotations__", {})}
+        inherited = {f for b in contract.__mro__ for f in getattr(b, "__annotations__", {})}
+        assert set(contract.SEALED_FIELDS) <= fields | inherited

@@ -13,7 +13,7 @@ from tests.harness import eventually
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "integrator" / "integrator.py"
 
 
-def _load():  # noqa: ANN202
+def _load():
     spec = importlib.util.spec_from_file_location("integrator", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -32,6 +32,6 @@ def test_the_example_integrator_keeps_its_own_counts_once_even_when_run_twice(na
     assert asyncio.run(integrator.run(nats_server.url, db, idle_seconds=0.5)) == 5
     assert asyncio.run(integrator.run(nats_server.url, db, idle_seconds=0.5)) == 0  # its durable remembers
     with sqlite3.connect(db) as conn:
-        counts = dict(((fy, n) for _, fy, n in conn.execute("SELECT centre_id, fy, n FROM consultations")))
+        counts = {fy: n for _, fy, n in conn.execute("SELECT centre_id, fy, n FROM consultations")}
     assert counts == {2016: 2, 2017: 1}
     assert "from libs" not in EXAMPLE.read_text() and "from services" not in EXAMPLE.read_text()

@@ -18,7 +18,7 @@ SERVICES = ("intake", "registry", "dispatch", "reporting")
 METRIC = re.compile(r"\b(tsunagu_[a-z_]+)\b")
 
 
-def _scrape(service) -> dict[str, list]:  # noqa: ANN001
+def _scrape(service) -> dict[str, list]:
     """Sample name → samples, as Prometheus would store them."""
     with service.client() as anyone:
         r = anyone.get("/metrics")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from libs.platform.web.inputs import EARLIEST, LATEST
 from libs.platform.tools.openapi import SERVICES, openapi_of
+from libs.platform.web.inputs import EARLIEST, LATEST
 from tests.contract.test_request_bounds import BODIES, _resolved
 
 DATE_FORMATS = ("date", "date-time")
@@ -92,11 +92,14 @@ def test_every_date_of_a_request_body_lies_in_the_window(where, schema, doc):
 def test_the_walks_find_what_a_forgotten_bound_would_be():
     doc = {"components": {"schemas": {}}}
     assert unbounded_parameter(doc, {"type": "integer", "minimum": 0}) == ["integer without minimum and maximum"]
-    assert unbounded_parameter(doc, {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 9}, {"type": "null"}]}) == []
+    assert unbounded_parameter(doc, {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 9},
+                                               {"type": "null"}]}) == []
     assert unbounded_parameter(doc, {"type": "string"}) == ["string without maxLength"]
-    assert unbounded_parameter(doc, {"type": "string", "format": "date"}) == ["date without the window 1900-01-01..2100-12-31"]
+    assert unbounded_parameter(doc, {"type": "string",
+                                     "format": "date"}) == ["date without the window 1900-01-01..2100-12-31"]
     body = {"type": "object", "properties": {"on": {"type": "string", "format": "date"},
-                                             "ends": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}}}
+                                             "ends": {"anyOf": [{"type": "string", "format": "date"},
+                                                                {"type": "null"}]}}}
     assert dates_outside_the_window(doc, body) == [".on: date without the window 1900-01-01..2100-12-31",
                                                    ".ends: date without the window 1900-01-01..2100-12-31"]
     # Every service has parameters, and the integer ones of the audit and dead-letter paths are here.

@@ -28,7 +28,8 @@ def test_an_auditor_pages_the_log_and_an_edited_stored_event_breaks_the_chain(na
         assert verdict["verified"] and verdict["log_size"] == verdict["relay_position"] == 5
 
         with intake.runtime.engine.begin() as conn:  # someone edits a stored event behind our back
-            conn.execute(text("UPDATE intake_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'phone', 'email') AS BLOB) WHERE id = 3"
+            conn.execute(text("UPDATE intake_events SET state = "
+                              "CAST(REPLACE(CAST(state AS TEXT), 'phone', 'email') AS BLOB) WHERE id = 3"
                               if intake.runtime.engine.dialect.name == "sqlite" else
                               "UPDATE intake_events SET state = convert_to(replace(convert_from(state, 'UTF8'),"
                               " 'phone', 'email'), 'UTF8') WHERE id = 3"))

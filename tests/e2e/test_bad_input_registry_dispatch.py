@@ -8,7 +8,7 @@ from tests.e2e.test_registry_lifecycle import APPLICANT, CONSENT, REGISTRAR, tra
 PROBLEM = "application/problem+json"
 
 
-def _unchanged(service, attempts) -> None:  # noqa: ANN001
+def _unchanged(service, attempts) -> None:
     recorder = service.runtime.application.recorder
     before = recorder.max_notification_id()
     for client, method, path, body, status in attempts:
@@ -39,8 +39,10 @@ def test_bad_registry_input_changes_nothing(nats_server, start_service):
              {"attended_on": "2016-06-01", "trainee": {"name": "x"}}, 422),  # outside the course
             (officer, "POST", "/v1/registrations", {**good, "certificate_number": "nope"}, 422),
             (officer, "POST", "/v1/registrations", {**good, "certificate_number": number}, 409),  # used already
-            (officer, "POST", "/v1/registrations", {**good, "applicant": {**APPLICANT, "birth_date": "31/12/1960"}}, 422),
-            (officer, "POST", "/v1/registrations", {**good, "consent": {**CONSENT, "consent_text_version": "old"}}, 422),
+            (officer, "POST", "/v1/registrations", {**good, "applicant": {**APPLICANT, "birth_date": "31/12/1960"}},
+             422),
+            (officer, "POST", "/v1/registrations", {**good, "consent": {**CONSENT, "consent_text_version": "old"}},
+             422),
             (officer, "POST", f"/v1/supporters/{sid}/approval", {"issued_on": "2016-06-10", "term_years": 9}, 422),
             (officer, "POST", f"/v1/supporters/{sid}/approval", {"issued_on": "2016-05-01"}, 422),  # before applying
             (officer, "POST", f"/v1/supporters/{sid}/revocation", {"revoked_on": "2016-06-10", "grounds": "x"}, 409),

@@ -9,7 +9,8 @@ PREF = "130001"  # 東京都
 
 def _setup_case(intake, prefecture: str = PREF) -> tuple[str, str]:
     with intake.client(role="prefecture_officer", org=prefecture) as officer:
-        r = officer.post("/v1/centres", json={"name": "東京都ひきこもりサポートネット", "kind": "adult", "prefecture": prefecture})
+        r = officer.post("/v1/centres", json={"name": "東京都ひきこもりサポートネット", "kind": "adult",
+                                              "prefecture": prefecture})
         assert r.status_code == 201, r.text
         centre_id = r.json()["id"]
     with intake.client(role="centre_staff", org=centre_id) as staff:
@@ -54,8 +55,8 @@ def test_events_on_nats_match_the_asyncapi_contract_and_carry_no_plaintext_perso
 
     import jsonschema
 
-    from libs.platform.tools.asyncapi import asyncapi_document
     from libs.platform.messaging.cloudevents import Envelope, nats_subject
+    from libs.platform.tools.asyncapi import asyncapi_document
     from tests.harness import stream_messages
 
     caplog.set_level(logging.DEBUG)

@@ -18,7 +18,7 @@ ACTIVITY = {"reported_on": DAY, "activity_date": DAY, "starts_at": "10:00", "end
             "content": "卓球で参加者と交流した"}
 
 
-def _place(intake, org: str, name: str) -> tuple[str, str]:  # noqa: ANN001
+def _place(intake, org: str, name: str) -> tuple[str, str]:
     with intake.client(role="municipal_officer", org=org) as town:
         programme = town.post("/v1/programmes", json={
             "kind": "station", "name": f"{name}ステーション", "starts_on": "2024-04-01",
@@ -61,7 +61,8 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
         r = city.post("/v1/deployments", json=deployment, headers={"Idempotency-Key": "deploy-1"})
         assert r.status_code == 201, r.text
         placed = r.json()
-        assert (placed["status"], placed["target_name"], placed["registration_number"]) == ("planned", "居場所ひだまり", "001")
+        assert (placed["status"], placed["target_name"], placed["registration_number"]) == ("planned", "居場所ひだまり",
+                                                                                            "001")
         again = city.post("/v1/deployments", json=deployment, headers={"Idempotency-Key": "deploy-1"})
         assert again.status_code == 200 and again.json()["id"] == placed["id"]
         r = city.post("/v1/deployments", json={"supporter_id": second, "target_kind": "programme",
@@ -94,7 +95,8 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
         for kind in ("investigation", "interview"):
             officer.post(f"/v1/supporters/{first}/revocation-inquiries", json={
                 "kind": kind, "held_on": DAY, "findings": "調査"}).raise_for_status()
-        officer.post(f"/v1/supporters/{first}/revocation", json={"revoked_on": DAY, "grounds": "取消し"}).raise_for_status()
+        officer.post(f"/v1/supporters/{first}/revocation", json={"revoked_on": DAY,
+                                                                 "grounds": "取消し"}).raise_for_status()
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(base).json())["status"] == "ended" and b)
         assert ended["end_reason"] == "supporter_registration_revoked"
@@ -133,7 +135,8 @@ def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_st
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: city.get("/v1/roster").json()["data"])
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
-        placed = eventually(lambda: (r := city.post("/v1/deployments", json=deployment)).status_code == 201 and r.json())
+        placed = eventually(lambda: (r := city.post("/v1/deployments",
+                                                    json=deployment)).status_code == 201 and r.json())
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         me.post(f"/v1/deployments/{placed['id']}/acceptance", json={"accepted_on": DAY}).raise_for_status()
 
@@ -146,7 +149,8 @@ def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_st
         assert town.post(f"/v1/places/{place_id}/sessions", json={
             "held_on": DAY, "participants": 3, "staff": 1}).status_code == 409
     with intake.client() as anonymous:
-        assert eventually(lambda: anonymous.get("/public/v1/places", params={"municipality": CITY}).json()["data"] == [])
+        assert eventually(lambda: anonymous.get("/public/v1/places",
+                                                params={"municipality": CITY}).json()["data"] == [])
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
         assert ended["end_reason"] == "target_closed"

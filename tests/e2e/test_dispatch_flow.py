@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import nats
 
@@ -23,7 +23,7 @@ REPORT = {"reported_on": DAY, "activity_date": DAY, "starts_at": "14:00", "ends_
           "next_step": "continue"}
 
 
-def _republish(nats_url: str, message) -> None:  # noqa: ANN001
+def _republish(nats_url: str, message) -> None:
     async def go() -> None:
         nc = await nats.connect(nats_url)
         await nc.jetstream().publish(message.subject, message.data, headers={"Nats-Msg-Id": "redelivered-copy"})
@@ -119,7 +119,8 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         for kind in ("investigation", "interview"):
             officer.post(f"/v1/supporters/{sid}/revocation-inquiries", json={
                 "kind": kind, "held_on": DAY, "findings": "調査"}).raise_for_status()
-        officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": DAY, "grounds": "取消し"}).raise_for_status()
+        officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": DAY,
+                                                               "grounds": "取消し"}).raise_for_status()
 
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(base).json())["status"] == "ended" and b)
@@ -166,7 +167,8 @@ def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_
         city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
         r = city.post(f"{base}/suspension", json={"reason": "本人の体調", "on": DAY})
         assert r.status_code == 422  # a code: free text would travel in clear
-        city.post(f"{base}/suspension", json={"reason": "subject_condition", "note": "入院のため", "on": DAY}).raise_for_status()
+        city.post(f"{base}/suspension", json={"reason": "subject_condition", "note": "入院のため",
+                                              "on": DAY}).raise_for_status()
         r = city.post(f"{base}/stop-request", json={"on": DAY})
         assert (r.json()["status"], r.json()["end_reason"]) == ("ended", "subject_requested_stop")
         assert city.post(f"{base}/resumption", json={"on": DAY}).status_code == 409
@@ -186,7 +188,8 @@ def test_supporter_and_dispatch_statistics_come_from_the_registry_and_dispatch_a
     with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
         sids = [registered(officer)["id"] for _ in range(2)]
         officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
-        officer.post(f"/v1/supporters/{sids[1]}/withdrawal", json={"withdrawn_on": DAY, "reason": "r"}).raise_for_status()
+        officer.post(f"/v1/supporters/{sids[1]}/withdrawal", json={"withdrawn_on": DAY,
+                                                                   "reason": "r"}).raise_for_status()
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: len(city.get("/v1/roster").json()["data"]) == 2)
         city.post(f"/v1/roster/{sids[0]}/intent-reconfirmation", json={"on": DAY}).raise_for_status()

@@ -145,7 +145,7 @@ GARBAGE_TOKENS = [b"not-a-jwt", b"\xff\xfe.\xfd.x", b"eyJ!!!.e30.e30", b"e30.e30
                   b"eyJhbGciOiJIUzI1NiJ9.\xc3\x28.e30", b"x" * 9000]
 
 
-def _signed(**claims) -> dict[str, str]:  # noqa: ANN003
+def _signed(**claims) -> dict[str, str]:
     now = int(time.time())
     body = {"sub": "a", "org": "130001", "roles": ["centre_staff"], "iss": "tsunagu-dev", "iat": now,
             "exp": now + 600, **claims}

@@ -7,8 +7,8 @@ import asyncio
 
 import nats
 
-from libs.platform.messaging.bus import Bus
 from libs.platform.limits import DEFAULT_MAX_EVENT_BYTES, PUBLISH_HEADROOM, max_event_bytes
+from libs.platform.messaging.bus import Bus
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually, stream_messages
 
@@ -18,7 +18,7 @@ HUGE = "x" * 1_200_000  # what a municipal officer posted as one registered part
 PROBLEM = "application/problem+json"
 
 
-def _place(town, name: str) -> dict:  # noqa: ANN001
+def _place(town, name: str) -> dict:
     r = town.post("/v1/places", json={"name": name, "operator": "NPO法人ひだまり", "municipality": TOWN,
                                       "address": "千代田区神田1-1", "schedule": HOURS})
     assert r.status_code == 201, r.text
@@ -30,13 +30,13 @@ def _session(participants: list[str]) -> dict:
             "staff": 1}
 
 
-def _refused(response, status: int, slug: str) -> None:  # noqa: ANN001
+def _refused(response, status: int, slug: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["type"] == f"https://tsunagu.jp/problems/{slug}"
 
 
-def _published_all(intake, nats_url: str) -> list:  # noqa: ANN001
+def _published_all(intake, nats_url: str) -> list:
     """Every stored event reaches INTAKE (the relay is not stuck behind one); returns the messages."""
     stored = intake.runtime.application.recorder.max_notification_id()
     return eventually(lambda: (m := stream_messages(nats_url, "INTAKE")) and len(m) == stored and m)

@@ -32,7 +32,8 @@ def test_the_centre_profile_flags_shortfalls_and_the_public_directory_shows_no_p
         assert any("coordinators" in s for s in shortfalls) and any("professional" in s for s in shortfalls)
         assert any("under 8 hours on fri" in s for s in shortfalls) and any("hours a week" in s for s in shortfalls)
         r = officer.put(f"/v1/centres/{centre_id}/staffing", json={
-            "coordinators": ["psychiatric_social_worker", "none"], "outreach_workers": 1, "municipal_support_workers": 0})
+            "coordinators": ["psychiatric_social_worker", "none"], "outreach_workers": 1,
+            "municipal_support_workers": 0})
         assert not any("coordinator" in s for s in r.json()["shortfalls"])
         r = officer.put(f"/v1/centres/{centre_id}/profile", json={
             "opened_fy": 2009, "municipality": "131016", "address": "x", "phone": "0",
@@ -48,7 +49,8 @@ def test_the_centre_profile_flags_shortfalls_and_the_public_directory_shows_no_p
         again = anonymous.get("/public/v1/centres", params={"municipality": "131016"}, headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.content == b""
         r = anonymous.get("/public/v1/agencies", params={"category": "public_health_centre"})
-        assert [(a["name"], a["category_label"]) for a in r.json()["data"]] == [("千代田区保健所", "保健所・保健センター")]
+        assert [(a["name"], a["category_label"]) for a in r.json()["data"]] == [("千代田区保健所",
+                                                                                 "保健所・保健センター")]
         body = anonymous.get("/public/v1/centres").text + anonymous.get("/public/v1/agencies").text
         assert "山田太郎" not in body and case_id not in body
         assert anonymous.get("/v1/agencies").status_code in (401, 405)
@@ -74,19 +76,22 @@ def test_sharing_and_referring_need_a_current_consent_naming_the_recipient(nats_
         assert r.status_code == 409 and r.json()["items"] == ["name", "medical_history"]
         assert staff.post(f"{base}/disclosures", json={"agency_id": clinic, "items": ["name"], "on": "2016-06-01",
                                                         "purpose": "coordination"}).status_code == 201
-        r = staff.post(f"{base}/referrals", json={"agency_id": hello_work, "items": ["name"], "referred_on": "2016-06-01"})
+        r = staff.post(f"{base}/referrals", json={"agency_id": hello_work, "items": ["name"],
+                                                  "referred_on": "2016-06-01"})
         assert r.status_code == 201, r.text
         referral_id = r.headers["location"].rsplit("/", 1)[1]
         assert staff.get(f"/v1/centres/{centre_id}/open-referrals").json()["data"][0]["referral_id"] == referral_id
         assert staff.post(f"{base}/referrals/{referral_id}/follow-ups", json={
             "followed_up_on": "2016-06-15", "note": "本人が面談に行けた"}).status_code == 200
-        r = staff.post(f"{base}/referrals/{referral_id}/outcome", json={"outcome": "support_decided", "on": "2016-06-20"})
+        r = staff.post(f"{base}/referrals/{referral_id}/outcome", json={"outcome": "support_decided",
+                                                                        "on": "2016-06-20"})
         assert r.status_code == 200 and r.json()["referrals"][referral_id]["outcome"] == "support_decided"
         again = staff.post(f"{base}/referrals/{referral_id}/outcome", json={"outcome": "declined", "on": "2016-06-21"})
         assert again.status_code == 409
         assert staff.get(f"/v1/centres/{centre_id}/open-referrals").json()["data"] == []
 
-        assert staff.post(f"{base}/share-consents/{consent_id}/withdrawal", json={"on": "2016-07-01"}).status_code == 200
+        assert staff.post(f"{base}/share-consents/{consent_id}/withdrawal",
+                          json={"on": "2016-07-01"}).status_code == 200
         r = staff.post(f"{base}/referrals", json={"agency_id": hello_work, "referred_on": "2016-07-02"})
         assert r.status_code == 409 and r.json()["type"].endswith("/consent-missing")
         r = staff.post(f"{base}/disclosures", json={"agency_id": clinic, "items": ["name"], "on": "2016-07-02",
@@ -152,10 +157,12 @@ def test_bad_intake_input_changes_nothing(nats_server, start_service):
             (f"{base}/outreach-visits", {"staff_role": "janitor", "occurred_at": "2016-05-01T10:00:00+09:00"}),
             (f"{base}/outreach-visits", {"staff_role": "coordinator", "occurred_at": "2999-05-01T10:00:00+09:00"}),
             (f"{base}/referrals", {"agency_id": "00000000-0000-0000-0000-000000000001", "referred_on": "2016-05-01"}),
-            (f"{base}/referrals/00000000-0000-0000-0000-000000000001/outcome", {"outcome": "declined", "on": "2016-05-01"}),
+            (f"{base}/referrals/00000000-0000-0000-0000-000000000001/outcome", {"outcome": "declined",
+                                                                                "on": "2016-05-01"}),
             (f"{base}/closure", {"reason": "bored", "on": "2016-05-01"}),
             (f"{base}/reopening", {"on": "2016-05-01"}),
-            (f"{base}/supporter-requests", {"municipality": "131017", "needs": ["visit"], "requested_on": "2016-05-01"}),
+            (f"{base}/supporter-requests", {"municipality": "131017", "needs": ["visit"],
+                                            "requested_on": "2016-05-01"}),
         ]:
             r = staff.post(path, json=body)
             assert 400 <= r.status_code < 500 and r.headers["content-type"] == PROBLEM, (path, body, r.text)
@@ -164,7 +171,8 @@ def test_bad_intake_input_changes_nothing(nats_server, start_service):
                                                 "address": "a", "phone": "p"})
         assert r.status_code == 422 and r.json()["type"].endswith("/invalid-agency")
         r = officer.put(f"/v1/centres/{centre_id}/profile", json={
-            "opened_fy": 2009, "municipality": "131016", "address": "x", "phone": "0", "hours": {"mon": ["17:00", "09:00"]}})
+            "opened_fy": 2009, "municipality": "131016", "address": "x", "phone": "0", "hours": {"mon": ["17:00",
+                                                                                                         "09:00"]}})
         assert r.status_code == 422
     assert recorder.max_notification_id() == before
 
@@ -184,7 +192,8 @@ def test_referrals_and_support_decisions_reach_the_ministrys_tables(nats_server,
             r = staff.post(f"{base}/referrals", json={"agency_id": agencies[category], "referred_on": on})
             assert r.status_code == 201, r.text
             made[category] = r.headers["location"].rsplit("/", 1)[1]
-        staff.post(f"{base}/referrals/{made['hello_work']}/outcome", json={"outcome": "support_decided", "on": "2016-07-01"})
+        staff.post(f"{base}/referrals/{made['hello_work']}/outcome", json={"outcome": "support_decided",
+                                                                           "on": "2016-07-01"})
     with reporting.client(role="ministry", org="mhlw") as ministry:
         body = eventually(lambda: (b := ministry.get("/v1/reports/referrals", params={"fy": 2016}).json())
                           and b["summary"]["total"] == 2 and b)

@@ -12,7 +12,7 @@ from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually
 
 
-def _details(intake, centre_id: str, case_id: str) -> dict:  # noqa: ANN001
+def _details(intake, centre_id: str, case_id: str) -> dict:
     with intake.client(role="centre_staff", org=centre_id) as staff:
         r = staff.get(f"/v1/cases/{case_id}")
         assert r.status_code == 200, r.text

@@ -11,8 +11,8 @@ import time
 
 import httpx
 
-from libs.platform.web.auth import mint_token
 from libs.platform.tools.natsserver import answers, free_port
+from libs.platform.web.auth import mint_token
 from tests.harness import eventually
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
@@ -81,7 +81,7 @@ def _tsunagu(env: dict, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=180)
 
 
-def _operate_one_service(env: dict, ports: dict, wait_for_15) -> None:  # noqa: ANN001
+def _operate_one_service(env: dict, ports: dict, wait_for_15) -> None:
     """What an operator does with reporting alone while the rest runs: restart it, rebuild it
     offline (refused while it runs, fine once it is stopped), rebuild it online."""
     before = _tsunagu(env, "status").stdout

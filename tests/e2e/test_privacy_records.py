@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.privacy.sealing import is_sealed
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.privacy.sealing import is_sealed
 from tests.harness import eventually, published, stream_messages
 
 
@@ -25,7 +25,7 @@ def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state
             "consent_text_version": "v"}).json()["consents"]))
         staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": "2016-05-02",
                                                  "purpose": "referral"}).raise_for_status()
-        between = datetime.now(timezone.utc).isoformat()
+        between = datetime.now(UTC).isoformat()
         staff.post(f"{base}/share-consents/{consent}/withdrawal", json={"on": "2016-06-01"}).raise_for_status()
     with intake.client(role="auditor", org="ppc") as auditor:
         about = auditor.get("/v1/audit/provisions", params={"subject": case_id}).json()["data"]
@@ -53,7 +53,8 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
         [consent] = auditor.get("/v1/audit/consents", params={"subject": sid}).json()["data"]
         assert consent["consent_id"] == provided["basis"] and consent["status"] == "active"
         record = consent["data"]["record"]  # the ISO/IEC TS 27560 record travels in the event itself
-        assert (record["controller"], record["jurisdiction"], record["method"]) == (REGISTRAR, "JP", "written_signature")
+        assert (record["controller"], record["jurisdiction"], record["method"]) == (REGISTRAR, "JP",
+                                                                                    "written_signature")
         assert record["recipients"] == ["ひきこもりサポーター派遣事業を実施する市町村"]
     on_bus = [Envelope.from_json(m.data) for m in published(registry, nats_server.url)]
     [on_the_bus] = [e for e in on_bus if e.name == "RegistrationConsented"]
@@ -86,7 +87,8 @@ def test_consent_receipts_are_signed_and_show_the_kantara_fields_and_the_current
             "items": ["name", "medical_history"], "explained_on": "2016-05-01",
             "consent_text_version": "centre-2016"}).json()["consents"]))
         receipt = _verified(staff.get(f"{base}/share-consents/{consent}/receipt").json())
-        assert (receipt["jurisdiction"], receipt["givenBy"], receipt["piiPrincipalId"]) == ("JP", "legal_guardian", case_id)
+        assert (receipt["jurisdiction"], receipt["givenBy"], receipt["piiPrincipalId"]) == ("JP", "legal_guardian",
+                                                                                            case_id)
         assert receipt["sensitive"] and receipt["spiCat"] == ["medical_history"]
         assert receipt["services"][0]["purposes"][0]["thirdPartyName"] == [agency, "ハローワーク"]
         assert (receipt["noticeVersion"], receipt["status"]) == ("centre-2016", "active")

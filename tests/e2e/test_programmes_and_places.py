@@ -42,8 +42,9 @@ def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_
         assert r.status_code == 422  # more registered participants than people present
     with intake.client(role="prefecture_officer", org=PREF) as pref:
         assert pref.get(f"/v1/programmes/{station['id']}").status_code == 200  # back-up sees its municipalities
-        r = pref.post("/v1/programmes", json={"kind": "satellite", "name": "サテライト千代田", "starts_on": "2024-04-01",
-                                               "operators": [TOWN], "funding": {"national": "1/2", "prefecture": "1/2"}})
+        r = pref.post("/v1/programmes", json={
+            "kind": "satellite", "name": "サテライト千代田", "starts_on": "2024-04-01",
+            "operators": [TOWN], "funding": {"national": "1/2", "prefecture": "1/2"}})
         satellite = r.json()
         assert satellite["ends_on"] == "2026-04-01" and satellite["operators"] == [PREF, TOWN]
         r = pref.post(f"/v1/programmes/{satellite['id']}/end", json={"ended_on": "2026-03-31", "handed_over_to": TOWN})

@@ -107,12 +107,14 @@ def test_the_supporter_life_cycle_from_training_to_revocation(nats_server, start
         assert entry["details"]["address"] == "東京都千代田区丸の内2-2"
 
     with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        r = officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": TODAY.isoformat(), "grounds": "信用失墜行為"})
+        r = officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": TODAY.isoformat(),
+                                                                   "grounds": "信用失墜行為"})
         assert r.status_code == 409 and r.json()["missing"] == ["interview", "investigation"]
         for kind in ("investigation", "interview"):
             assert officer.post(f"/v1/supporters/{sid}/revocation-inquiries", json={
                 "kind": kind, "held_on": TODAY.isoformat(), "findings": "調査の記録"}).status_code == 200
-        r = officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": TODAY.isoformat(), "grounds": "信用失墜行為"})
+        r = officer.post(f"/v1/supporters/{sid}/revocation", json={"revoked_on": TODAY.isoformat(),
+                                                                   "grounds": "信用失墜行為"})
         assert r.status_code == 200 and r.json()["status"] == "revoked"
         history = officer.get(f"/v1/supporters/{sid}/history").json()["events"]
         assert [h["type"].split(".")[3] for h in history] == [
@@ -152,7 +154,8 @@ def test_renewal_withdrawal_and_expiry_by_itself_exactly_once(nats_server, start
         r = officer.post(f"/v1/supporters/{old['id']}/renewals", json={
             "issued_on": TODAY.isoformat(), "consent": {**CONSENT, "roster_listing": False}})
         assert r.status_code == 422 and r.json()["type"].endswith("/consent-missing")
-        r = officer.post(f"/v1/supporters/{old['id']}/renewals", json={"issued_on": TODAY.isoformat(), "consent": CONSENT})
+        r = officer.post(f"/v1/supporters/{old['id']}/renewals", json={"issued_on": TODAY.isoformat(),
+                                                                       "consent": CONSENT})
         assert r.status_code == 200 and r.json()["status"] == "registered"
 
         r = officer.post(f"/v1/supporters/{old['id']}/withdrawal", json={

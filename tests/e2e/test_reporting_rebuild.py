@@ -4,7 +4,7 @@ half a replay (issue 13); it answers "as of" a past instant."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,7 +17,7 @@ REPORTS = ("consultations", "referrals", "outcome", "centres")
 REPLAYING = "https://tsunagu.jp/problems/projection-replaying"
 
 
-def _snapshot(reporting) -> dict:  # noqa: ANN001
+def _snapshot(reporting) -> dict:
     """Every report, without the positions they were computed from (those move)."""
     with reporting.client(role="ministry", org="mhlw") as ministry:
         answers = {name: ministry.get(f"/v1/reports/{name}", params={"fy": 2016}) for name in REPORTS}
@@ -25,7 +25,7 @@ def _snapshot(reporting) -> dict:  # noqa: ANN001
     return {name: {k: v for k, v in r.json().items() if k != "computed_from"} for name, r in answers.items()}
 
 
-def _consultations(intake, reporting, times: int) -> tuple[str, str, dict]:  # noqa: ANN001
+def _consultations(intake, reporting, times: int) -> tuple[str, str, dict]:
     """A case with `times` consultations in FY2016; the live reports once they count them all."""
     centre_id, case_id = _setup_case(intake)
     for month in range(times):
@@ -33,13 +33,13 @@ def _consultations(intake, reporting, times: int) -> tuple[str, str, dict]:  # n
     return centre_id, case_id, eventually(lambda: (s := _snapshot(reporting))["consultations"]["total"] == times and s)
 
 
-def _consult(intake, centre_id: str, case_id: str, day: str) -> None:  # noqa: ANN001
+def _consult(intake, centre_id: str, case_id: str, day: str) -> None:
     with intake.client(role="centre_staff", org=centre_id) as staff:
         staff.post(f"/v1/cases/{case_id}/consultations", json={
             "channel": "phone", "occurred_at": f"{day}T10:00:00+09:00"}).raise_for_status()
 
 
-def _watch(reporting, total: int, seconds: float, *, until_whole: bool = False) -> list[int]:  # noqa: ANN001
+def _watch(reporting, total: int, seconds: float, *, until_whole: bool = False) -> list[int]:
     """Ask for a report again and again (for `seconds`, or until it is whole again): each answer is
     the whole truth or a 503 that says it is replaying (with Retry-After), never partial numbers.
     Returns the statuses seen."""
@@ -129,7 +129,7 @@ def test_rebuilt_reports_equal_the_live_ones_and_as_of_shows_the_past(nats_serve
             staff.post(f"/v1/cases/{case_id}/consultations", json={
                 "channel": "phone", "occurred_at": f"{day}T10:00:00+09:00"}).raise_for_status()
     eventually(lambda: _snapshot(reporting)["consultations"]["total"] == 2)
-    between = datetime.now(timezone.utc).isoformat()
+    between = datetime.now(UTC).isoformat()
     with intake.client(role="centre_staff", org=centre_id) as staff:
         staff.post(f"/v1/cases/{case_id}/consultations", json={
             "channel": "visit", "occurred_at": "2016-07-01T10:00:00+09:00"}).raise_for_status()
@@ -147,7 +147,7 @@ def test_rebuilt_reports_equal_the_live_ones_and_as_of_shows_the_past(nats_serve
     assert past["total"] == 2
 
 
-def _rows(reporting) -> int:  # noqa: ANN001
+def _rows(reporting) -> int:
     from sqlalchemy import func, select
 
     from services.reporting.projections import metadata

@@ -36,7 +36,8 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
         staff.post(f"{base}/supporter-requests", json={"municipality": CITY, "needs": ["visit"],
                                                         "requested_on": DAY}).raise_for_status()
         late = staff.post("/v1/rights-requests", json={"case_id": case_id, "kind": "disclosure", "received_on": old})
-        assert late.status_code == 201 and late.json()["due_on"] == (date.fromisoformat(old) + timedelta(days=30)).isoformat()
+        assert late.status_code == 201
+        assert late.json()["due_on"] == (date.fromisoformat(old) + timedelta(days=30)).isoformat()
         fresh = staff.post("/v1/rights-requests", json={"case_id": case_id, "kind": "suspension", "received_on": DAY})
         listed = eventually(lambda: (r := staff.get("/v1/rights-requests").json()["data"]) and len(r) == 2 and r)
         assert [(r["kind"], r["overdue"]) for r in listed] == [("disclosure", True), ("suspension", False)]
@@ -71,7 +72,8 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
                           json={"answered_on": DAY, "outcome": "granted"}).status_code == 409
         # 利用停止 then sharing is refused; 訂正 replaces the details.
         assert staff.post(f"{base}/use-suspension", json={"on": DAY}).status_code == 200
-        r = staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY, "purpose": "other"})
+        r = staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY,
+                                                    "purpose": "other"})
         assert r.status_code == 409 and r.json()["type"].endswith("/use-suspended")
         staff.post(f"{base}/use-resumption", json={"on": DAY}).raise_for_status()
         r = staff.post(f"{base}/corrections", json={"personal_details": {"name": "山田 太朗"}, "on": DAY})
@@ -87,8 +89,9 @@ def test_the_retention_job_erases_only_what_may_go_and_records_that_it_did(nats_
     intake = start_service("intake", nats_server.url)
     centre_id, old_case = _setup_case(intake)
     with intake.client(role="centre_staff", org=centre_id) as staff:
-        recent_case = staff.post("/v1/cases", json={"centre_id": centre_id, "client_kind": "person", "age_group": "adult",
-                                                    "personal_details": {"name": "新しい人"}}).json()["id"]
+        recent_case = staff.post("/v1/cases", json={
+            "centre_id": centre_id, "client_kind": "person", "age_group": "adult",
+            "personal_details": {"name": "新しい人"}}).json()["id"]
         staff.post(f"/v1/cases/{old_case}/closure", json={"reason": "resolved", "on": "2016-08-01"}).raise_for_status()
         yesterday = (date.today() - timedelta(days=1)).isoformat()
         staff.post(f"/v1/cases/{recent_case}/closure", json={"reason": "resolved", "on": yesterday}).raise_for_status()
@@ -144,7 +147,8 @@ def test_a_supporters_suspension_of_use_keeps_them_off_rosters_until_resumed(nat
         named = officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY,
                                                   "supporter_ids": [suspended, other]})
         assert named.status_code == 409 and named.json()["use_suspended"] is True
-        everyone = eventually(lambda: (r := officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}))
+        everyone = eventually(lambda: (r := officer.post("/v1/rosters", json={"municipality": CITY,
+                                                                              "provided_on": DAY}))
                               .status_code == 201 and r)
         assert [e["supporter_id"] for e in everyone.json()["entries"]] == [other]
         officer.post(f"/v1/supporters/{suspended}/use-resumption", json={"on": DAY}).raise_for_status()
@@ -166,7 +170,8 @@ def test_the_persons_details_on_a_dispatch_are_corrected_sealed_even_after_the_e
                                                "subject_details": {"name": "佐藤花子", "address": "旧住所"}}).json()
         base = f"/v1/dispatches/{d['id']}"
         city.post(f"{base}/stop-request", json={"on": DAY}).raise_for_status()
-        r = city.post(f"{base}/corrections", json={"details": {"name": "佐藤花子", "address": "千代田区2-2"}, "on": DAY})
+        r = city.post(f"{base}/corrections", json={"details": {"name": "佐藤花子", "address": "千代田区2-2"},
+                                                   "on": DAY})
         assert r.status_code == 200, r.text
         assert city.post(f"{base}/corrections", json={"details": {}, "on": DAY}).status_code == 422
         assert city.post(f"{base}/corrections", json={"details": {"nickname": "x"}, "on": DAY}).status_code == 422
@@ -193,7 +198,8 @@ def test_registry_and_dispatch_retention_jobs_erase_once_only_what_ended_over_th
         old = registered(officer, issued_on=date(2016, 7, 1))["id"]  # its 2-year term ended 2018-06-30
         recent = registered(officer)["id"]
         current = registered(officer)["id"]
-        officer.post(f"/v1/supporters/{recent}/withdrawal", json={"withdrawn_on": DAY, "reason": "r"}).raise_for_status()
+        officer.post(f"/v1/supporters/{recent}/withdrawal", json={"withdrawn_on": DAY,
+                                                                  "reason": "r"}).raise_for_status()
     assert [str(s) for s in expire_registrations(registry.runtime)] == [old]
     assert [str(s) for s in end_registry_retention(registry.runtime)] == [old]
     assert end_registry_retention(registry.runtime) == []  # once

@@ -8,7 +8,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -26,7 +26,7 @@ from tests.harness import JWT_SECRET, eventually
 AUDITOR = mint_token(JWT_SECRET, sub="auditor", org="ppc", roles=["auditor"])
 
 
-def _log_of_seven(nats_server, start_service):  # noqa: ANN001, ANN202
+def _log_of_seven(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     centre_id, case_id = _setup_case(intake)
     with intake.client(role="centre_staff", org=centre_id) as staff:
@@ -39,7 +39,7 @@ def _log_of_seven(nats_server, start_service):  # noqa: ANN001, ANN202
     return intake, first
 
 
-def _bus(nats_server) -> list[Envelope]:  # noqa: ANN001
+def _bus(nats_server) -> list[Envelope]:
     return [Envelope.from_json(raw) for raw in asyncio.run(read_stream(nats_server.url, "INTAKE"))]
 
 
@@ -51,7 +51,8 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
     with intake.client(role="auditor", org="ppc") as auditor:
         proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 3, "tree_size": 7}).json()
         assert proof["root_hash"] == first["root_hash"]
-        assert merkle.verify_inclusion(2, 7, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(p) for p in proof["proof"]],
+        assert merkle.verify_inclusion(2, 7, bytes.fromhex(proof["leaf_hash"]),
+                                       [bytes.fromhex(p) for p in proof["proof"]],
                                        bytes.fromhex(first["root_hash"]))
         assert auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 9, "tree_size": 7}).status_code == 422
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
@@ -65,12 +66,13 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
     assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
 
 
-def _tampered(intake, sql: str) -> None:  # noqa: ANN001
+def _tampered(intake, sql: str) -> None:
     with intake.runtime.engine.begin() as conn:
         conn.execute(text(sql))
 
 
-EDIT_SQLITE = "UPDATE intake_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'visit', 'email') AS BLOB) WHERE id = 4"
+EDIT_SQLITE = ("UPDATE intake_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'visit', 'email') AS BLOB) "
+               "WHERE id = 4")
 EDIT_PG = ("UPDATE intake_events SET state = convert_to(replace(convert_from(state, 'UTF8'), 'visit', 'email'), "
            "'UTF8') WHERE id = 4")
 SWAP = ("UPDATE intake_events SET state = CASE id WHEN 5 THEN (SELECT state FROM intake_events WHERE id = 6) "
@@ -138,7 +140,7 @@ def test_a_failed_concurrent_save_leaves_a_gap_in_the_ids_but_not_in_the_tree(na
     stale, fresh = app.repository.get(UUID(case_id)), app.repository.get(UUID(case_id))
     for copy in (fresh, stale):  # two officers' concurrent saves: the second one loses
         copy.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                 occurred_at=datetime(2016, 6, 2, tzinfo=timezone.utc), summary=None,
+                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None,
                                  idempotency_key=None)
     app.save(fresh)
     with pytest.raises(IntegrityError):
@@ -160,7 +162,7 @@ def test_a_log_the_service_renders_otherwise_than_it_signed_fails_on_the_signed_
     """The stored bytes and so every leaf are untouched, but the service now serves event 4 with
     other content than it published (a changed upcaster or codec, or a service showing its
     auditors one log and the bus another): only the chain head a v2 checkpoint signs catches it."""
-    intake, first = _log_of_seven(nats_server, start_service)
+    intake, _first = _log_of_seven(nats_server, start_service)
     log = intake.runtime.relay.reader
     honest_read = log.read
 

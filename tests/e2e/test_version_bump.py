@@ -21,7 +21,7 @@ from tests.e2e.test_witness import _kept, signed
 from tests.harness import eventually
 
 
-def _bump_consultation_recorded(monkeypatch) -> None:  # noqa: ANN001
+def _bump_consultation_recorded(monkeypatch) -> None:
     def upcast_v1_v2(state: dict) -> None:
         state["in_person"] = state["channel"] == "visit"
 
@@ -29,7 +29,7 @@ def _bump_consultation_recorded(monkeypatch) -> None:  # noqa: ANN001
         monkeypatch.setattr(intake_contracts.ConsultationRecorded, name, value, raising=False)
 
 
-def _one_more_consultation(intake) -> None:  # noqa: ANN001
+def _one_more_consultation(intake) -> None:
     """An eighth event, published before the upgrade but signed only after it."""
     consultation = next(e for e in intake.runtime.relay.reader.read(0, 10) if e.name == "ConsultationRecorded")
     with intake.client(role="centre_staff", org=consultation.data["centre_id"]) as staff:
@@ -38,7 +38,7 @@ def _one_more_consultation(intake) -> None:  # noqa: ANN001
     eventually(lambda: intake.runtime.relay.lag() == 0)
 
 
-def _cli(intake, nats_url: str | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
+def _cli(intake, nats_url: str | None = None) -> subprocess.CompletedProcess:
     bus = ["--nats", nats_url, "--stream", "INTAKE"] if nats_url else []
     return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
                            "--token", AUDITOR, *bus], capture_output=True, text=True)
@@ -55,7 +55,8 @@ def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_serv
         assert auditor.get("/v1/audit/verify").json()["verified"] is True
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
     assert report.ok, report.problems
-    assert (report.events, report.checkpoints, report.bus_messages) == (8, len(signed(intake)), 8)  # 7, 8 (and at start)
+    # checkpoints: 7, 8 (and at start)
+    assert (report.events, report.checkpoints, report.bus_messages) == (8, len(signed(intake)), 8)
     out = _cli(intake)
     assert out.returncode == 0 and "verified" in out.stdout, out.stdout + out.stderr
     out = _cli(intake, nats_server.url)

@@ -5,7 +5,6 @@ naming the first bad sequence of a copy with a message missing, altered or out o
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 
@@ -15,21 +14,21 @@ from nats.js.api import StorageType, StreamConfig
 
 from libs.platform.audit.log import verify_signature
 from libs.platform.audit.stream import verify_from_bus
+from libs.platform.audit.witness import read_checkpoints
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.replay import read_stream
-from libs.platform.audit.witness import read_checkpoints
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually, stream_messages
 
 
-def _consult(intake, case_id: str, centre_id: str, *channels: str) -> None:  # noqa: ANN001
+def _consult(intake, case_id: str, centre_id: str, *channels: str) -> None:
     with intake.client(role="centre_staff", org=centre_id) as staff:
         for channel in channels:
             staff.post(f"/v1/cases/{case_id}/consultations", json={
                 "channel": channel, "occurred_at": "2016-06-01T10:00:00+09:00"}).raise_for_status()
 
 
-def _checkpoint(intake) -> dict:  # noqa: ANN001
+def _checkpoint(intake) -> dict:
     with intake.client(role="auditor", org="ppc") as auditor:
         return auditor.post("/v1/audit/checkpoints").json()
 
@@ -40,7 +39,7 @@ def _kept(url: str, size: int) -> list[dict]:
                       and cps[-1]["tree_size"] == size and cps)
 
 
-def signed(intake) -> list[dict]:  # noqa: ANN001
+def signed(intake) -> list[dict]:
     """Every checkpoint the service kept, as published to AUDIT. Not only those a test asked for:
     the service also signs one as it starts and one every interval, and the one at start races
     with a test's first commands (on a busy machine it lands after the first event and is kept)."""
@@ -48,7 +47,7 @@ def signed(intake) -> list[dict]:  # noqa: ANN001
     return [{**cp, "service": "intake", "public_key": key} for cp in intake.runtime.audit.checkpoints()]
 
 
-def _signed_log(nats_server, start_service):  # noqa: ANN001, ANN202
+def _signed_log(nats_server, start_service):
     """Seven events with checkpoints at 3 and 7, all published and kept in AUDIT."""
     intake = start_service("intake", nats_server.url)
     centre_id, case_id = _setup_case(intake)

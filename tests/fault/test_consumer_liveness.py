@@ -15,9 +15,8 @@ from sqlalchemy import BigInteger, Column, MetaData, Table, create_engine, func,
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import ConsumerRunner
-from libs.platform.readmodels.projection import SqlProjection
 from libs.platform.messaging.streams import STREAMS
-
+from libs.platform.readmodels.projection import SqlProjection
 from tests.harness import backend
 
 # These tests keep their projection in a SQLite file of their own: the PostgreSQL pass would only
@@ -33,12 +32,12 @@ class Counting(SqlProjection):
 
     name = "liveness"
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         metadata = MetaData()
         self.rows = Table("applied", metadata, Column("seq", BigInteger, primary_key=True))
         super().__init__(engine, metadata)
 
-    def project(self, conn, envelope: Envelope) -> None:  # noqa: ANN001
+    def project(self, conn, envelope: Envelope) -> None:
         conn.execute(self.rows.insert().values(seq=envelope.sequence))
 
     def count(self) -> int:
@@ -67,14 +66,15 @@ async def _publish(url: str, first: int, last: int) -> None:
     await nc.close()
 
 
-async def _run_until(runner: ConsumerRunner, done, timeout: float) -> float:  # noqa: ANN001
+async def _run_until(runner: ConsumerRunner, done, timeout: float) -> float:
     """Run the runner's own loop until done() holds; returns the seconds it took."""
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     started = time.monotonic()
     try:
         while not await asyncio.to_thread(done):
-            assert time.monotonic() - started < timeout, f"no progress: {runner.health.report(stall_seconds=60, max_failures=10)}"
+            assert time.monotonic() - started < timeout, \
+                f"no progress: {runner.health.report(stall_seconds=60, max_failures=10)}"
             assert not task.done(), task
             await asyncio.sleep(0.1)
         return time.monotonic() - started

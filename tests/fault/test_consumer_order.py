@@ -14,8 +14,8 @@ from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import ConsumerRunner
 from libs.platform.messaging.deadletters import DeadLetters
-from libs.platform.readmodels.projection import SqlProjection
 from libs.platform.messaging.streams import STREAMS
+from libs.platform.readmodels.projection import SqlProjection
 
 pytestmark = pytest.mark.fault
 SPEC = STREAMS["intake"]
@@ -26,7 +26,7 @@ class RecordingProjection(SqlProjection):
 
     name = "order-test"
 
-    def __init__(self, engine, fail: dict[int, int], error: type[Exception] = RuntimeError) -> None:  # noqa: ANN001
+    def __init__(self, engine, fail: dict[int, int], error: type[Exception] = RuntimeError) -> None:
         metadata = MetaData()
         self.applied = Table("applied", metadata, Column("seq", BigInteger, primary_key=True),
                              Column("n", BigInteger, nullable=False))
@@ -34,7 +34,7 @@ class RecordingProjection(SqlProjection):
         self.fail = fail  # seq → how many more times to fail
         self.error = error
 
-    def project(self, conn, envelope: Envelope) -> None:  # noqa: ANN001
+    def project(self, conn, envelope: Envelope) -> None:
         if self.fail.get(envelope.sequence, 0) > 0:
             self.fail[envelope.sequence] -= 1
             if self.error is OperationalError:
@@ -62,7 +62,7 @@ async def _publish(url: str, payloads: list[bytes]) -> None:
     await nc.close()
 
 
-async def _drain(runner: ConsumerRunner, until) -> None:  # noqa: ANN001
+async def _drain(runner: ConsumerRunner, until) -> None:
     for _ in range(200):
         await runner.step(timeout=0.2)
         if until():
@@ -101,7 +101,7 @@ async def test_a_poison_message_goes_to_the_dead_letter_subject_and_the_stream_m
     dead: list[dict] = []
     listener = await nats.connect(nats_server.url)
 
-    async def on_dead_letter(msg) -> None:  # noqa: ANN001
+    async def on_dead_letter(msg) -> None:
         dead.append(json.loads(msg.data))
 
     await listener.subscribe("deadletter.>", cb=on_dead_letter)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import nats
@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 
-def _spend_ids(service, n: int) -> None:  # noqa: ANN001
+def _spend_ids(service, n: int) -> None:
     """n inserts into the service's events table, each rolled back: what a failed save does."""
     with service.runtime.engine.connect() as conn:
         for _ in range(n):
@@ -43,32 +43,32 @@ def _spend_ids(service, n: int) -> None:  # noqa: ANN001
             tx.rollback()
 
 
-def _lose_a_concurrent_save(intake, case_id: str) -> None:  # noqa: ANN001
+def _lose_a_concurrent_save(intake, case_id: str) -> None:
     """Two staff record a consultation on one case at once: the second save fails on the case's
     version (409 over HTTP) after PostgreSQL gave its event an id."""
     app = intake.runtime.application
     fresh, stale = app.repository.get(UUID(case_id)), app.repository.get(UUID(case_id))
     for copy in (fresh, stale):
         copy.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                 occurred_at=datetime(2016, 6, 2, tzinfo=timezone.utc), summary=None,
+                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None,
                                  idempotency_key=None)
     app.save(fresh)
     with pytest.raises(IntegrityError):
         app.save(stale)
 
 
-def _consult(intake, centre_id: str, case_id: str) -> None:  # noqa: ANN001
+def _consult(intake, centre_id: str, case_id: str) -> None:
     with intake.client(role="centre_staff", org=centre_id) as staff:
         staff.post(f"/v1/cases/{case_id}/consultations", json={
             "channel": "phone", "occurred_at": "2016-07-01T10:00:00+09:00"}).raise_for_status()
 
 
-def _fy2016_total(reporting) -> int:  # noqa: ANN001
+def _fy2016_total(reporting) -> int:
     with reporting.client(role="prefecture_officer", org=PREF) as pref:
         return pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"]
 
 
-def _log_with_gaps(intake):  # noqa: ANN001, ANN202
+def _log_with_gaps(intake):
     """Four consultations and a supporter request between rolled-back inserts; the log starts
     after a gap too. Returns (centre_id, case_id)."""
     _spend_ids(intake, 2)
@@ -88,7 +88,7 @@ def _log_with_gaps(intake):  # noqa: ANN001, ANN202
     return centre_id, case_id
 
 
-def _counted_once_by_reporting(reporting, envelopes: list[Envelope]) -> None:  # noqa: ANN001
+def _counted_once_by_reporting(reporting, envelopes: list[Envelope]) -> None:
     from services.reporting.projections import ReportingProjection
 
     projection = next(c.handler for c in reporting.runtime.consumers if isinstance(c.handler, ReportingProjection))
@@ -100,16 +100,17 @@ def _counted_once_by_reporting(reporting, envelopes: list[Envelope]) -> None:  #
     assert _fy2016_total(reporting) == 4
 
 
-def _verify_cli(intake, nats_url: str) -> subprocess.CompletedProcess:  # noqa: ANN001
+def _verify_cli(intake, nats_url: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "audit", "verify", "--url", intake.url,
-                           "--token", AUDITOR, "--nats", nats_url, "--stream", "INTAKE"], capture_output=True, text=True)
+                           "--token", AUDITOR, "--nats", nats_url, "--stream", "INTAKE"], capture_output=True,
+                           text=True)
 
 
 def test_a_log_with_gaps_is_published_once_counted_by_every_consumer_and_verifies(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
-    centre_id, case_id = _log_with_gaps(intake)
+    _centre_id, case_id = _log_with_gaps(intake)
     positions = log_positions(intake)
 
     envelopes = assert_stream_is_the_log_once(intake, nats_server.url)
@@ -193,7 +194,8 @@ def test_an_event_that_no_longer_decodes_after_a_gap_is_named_by_its_own_positio
     assert bad == positions[1] + 4
     eventually(lambda: intake.runtime.relay.lag() == 0)
     with intake.runtime.engine.begin() as conn:
-        conn.execute(text("UPDATE intake_events SET state = :junk WHERE id = :id"), {"junk": b"\x00not json", "id": bad})
+        conn.execute(text("UPDATE intake_events SET state = :junk WHERE id = :id"), {"junk": b"\x00not json",
+                                                                                     "id": bad})
     with intake.client(role="auditor", org="ppc") as auditor:
         verdict = auditor.get("/v1/audit/verify").json()
     assert (verdict["verified"], verdict["first_mismatch"]) == (False, bad), verdict

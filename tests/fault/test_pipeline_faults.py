@@ -29,7 +29,7 @@ def _fy2016_total(reporting) -> int:
     return r.json()["total"]
 
 
-def _assert_stream_is_the_log_once(intake, nats_url: str, expected: int) -> None:  # noqa: ANN001
+def _assert_stream_is_the_log_once(intake, nats_url: str, expected: int) -> None:
     """Each of the `expected` events once, at its log position (which may skip numbers on
     PostgreSQL), chained to the one before."""
     assert len(assert_stream_is_the_log_once(intake, nats_url)) == expected

@@ -17,7 +17,7 @@ from tests.harness import eventually
 pytestmark = pytest.mark.fault
 
 
-def _unready_because(service, *words: str) -> dict:  # noqa: ANN001
+def _unready_because(service, *words: str) -> dict:
     """Wait until /readyz is 503 and its detail names every word; returns the problem body."""
     with service.operator() as operator:
         def check() -> dict | None:
@@ -28,7 +28,7 @@ def _unready_because(service, *words: str) -> dict:  # noqa: ANN001
         return eventually(check, timeout=30)
 
 
-def _ready(service, caught_up: str | None = None) -> dict:  # noqa: ANN001
+def _ready(service, caught_up: str | None = None) -> dict:
     """Wait until /readyz is 200 (and, when named, that lag of its checks is 0)."""
     with service.operator() as operator:
         def check() -> dict | None:
@@ -39,7 +39,7 @@ def _ready(service, caught_up: str | None = None) -> dict:  # noqa: ANN001
         return eventually(check, timeout=30)
 
 
-def _consult(intake, centre_id: str, case_id: str, n: int) -> None:  # noqa: ANN001
+def _consult(intake, centre_id: str, case_id: str, n: int) -> None:
     with intake.client(role="centre_staff", org=centre_id) as staff:
         for _ in range(n):
             r = staff.post(f"/v1/cases/{case_id}/consultations",
@@ -76,7 +76,7 @@ def test_a_consumer_failing_on_its_database_again_and_again_makes_the_service_un
     projection = runner.handler
     broken = {"on": True}
 
-    def locked(*args, **kwargs):  # noqa: ANN002, ANN003
+    def locked(*args, **kwargs):
         if broken["on"]:  # what a database that stays locked does to every write
             raise OperationalError("UPDATE projection_positions …", {}, Exception("database is locked"))
         return type(projection).apply_batch(projection, *args, **kwargs)
@@ -98,7 +98,7 @@ def test_a_consumer_that_hangs_with_work_pending_makes_the_service_unready_after
     release = threading.Event()
     original = runner.handler.apply_batch
 
-    def hangs(*args, **kwargs):  # noqa: ANN002, ANN003
+    def hangs(*args, **kwargs):
         release.wait(60)  # e.g. a lock nobody releases
         return original(*args, **kwargs)
 
@@ -122,7 +122,7 @@ def test_a_read_model_that_cannot_follow_the_log_makes_the_service_unready(nats_
     _ready(intake)
     follower = next(f for f in intake.runtime.followers if f.handler.name == "intake-read")
 
-    def fails(*args, **kwargs):  # noqa: ANN002, ANN003
+    def fails(*args, **kwargs):
         raise RuntimeError("read model cannot apply")
 
     follower.handler.apply_batch = fails

@@ -9,8 +9,8 @@ from sqlalchemy import BigInteger, Column, MetaData, Table, func, select
 
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import ConsumerRunner
-from libs.platform.store.db import make_engine
 from libs.platform.readmodels.rebuilds import RebuildableProjection
+from libs.platform.store.db import make_engine
 from tests.fault.test_consumer_liveness import SPEC, _bus, _publish, _run_until
 
 pytestmark = pytest.mark.fault
@@ -22,7 +22,7 @@ class Fenced(RebuildableProjection):
 
     name = "fenced"
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         metadata = MetaData()
         self.rows = Table("fenced_applied", metadata, Column("seq", BigInteger, primary_key=True))
         super().__init__(engine, metadata)
@@ -31,7 +31,7 @@ class Fenced(RebuildableProjection):
     def read_models(self) -> list[Table]:
         return [self.rows]
 
-    def project(self, conn, envelope: Envelope) -> None:  # noqa: ANN001
+    def project(self, conn, envelope: Envelope) -> None:
         conn.execute(self.rows.insert().values(seq=envelope.sequence))
 
     def apply_batch(self, envelopes: list[Envelope], stream: str, position: int) -> None:

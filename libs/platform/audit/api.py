@@ -9,7 +9,7 @@ that bumps an event's version is not taken for a changed log.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from libs.domain.audit import NATIONAL
 from libs.domain.errors import InvalidInput
 from libs.platform.audit import merkle
-from libs.platform.messaging.cloudevents import GENESIS
+from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.privacy.access import PersonalDataAccess
 from libs.platform.privacy.records import consents_of, records_about, transfers_of
 from libs.platform.privacy.sealing import is_sealed
@@ -78,13 +78,14 @@ class Verification(BaseModel):
 @router.get("/events", response_model=AuditEvents)
 def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0, le=MAX_POSITION),
                  limit: int = Query(default=100, ge=1, le=1000),
-                 purpose: str | None = Query(default=None, min_length=10, max_length=500,
-                                             description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
+                 purpose: str | None = Query(
+                     default=None, min_length=10, max_length=500,
+                     description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
     """The authoritative log as CloudEvents. Sealed fields stay sealed, unless the caller has the
     role auditor_pii and states a purpose: then they are opened, and that access is recorded as a
     PersonalDataAccessed event before anything is returned."""
     actor.require(*AUDITORS, PII_AUDITOR)
-    envelopes = runtime.relay.published(after, limit)
+    envelopes = runtime.require_relay().published(after, limit)
     data = [e.to_dict() for e in envelopes]
     if purpose is not None:
         actor.require(PII_AUDITOR)
@@ -92,7 +93,7 @@ def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(de
             access = PersonalDataAccess(
                 id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
                 subject=None, first_sequence=envelopes[0].sequence, last_sequence=envelopes[-1].sequence,
-                accessed_at=datetime.now(timezone.utc))
+                accessed_at=datetime.now(UTC))
             runtime.application.save(access)
         for item in data:
             item["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in item["data"].items()}
@@ -108,7 +109,8 @@ class SubjectDisclosure(BaseModel):
 
 
 @router.get("/subjects/{subject}", response_model=SubjectDisclosure)
-def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep, runtime: RuntimeDep,
+def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep,
+                     runtime: RuntimeDep,
                      purpose: str = Query(min_length=10, max_length=500)) -> SubjectDisclosure:
     """Everything this service holds about one person (開示請求): the events of every record about
     them with sealed fields opened, the provisions of their data and their consents. Needs the
@@ -125,7 +127,7 @@ def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS
     if events:
         runtime.application.save(PersonalDataAccess(
             id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
-            subject=subject, first_sequence=0, last_sequence=0, accessed_at=datetime.now(timezone.utc)))
+            subject=subject, first_sequence=0, last_sequence=0, accessed_at=datetime.now(UTC)))
     return SubjectDisclosure(service=runtime.settings.service, subject=subject, events=events,
                              provisions=transfers_of(runtime.engine, subject=subject, counterpart=None),
                              consents=consents_of(runtime.engine, subject, None))
@@ -136,22 +138,23 @@ def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(d
                   limit: int = Query(default=1000, ge=1, le=5000)) -> StoredRecords:
     """The stored form of the log (the Merkle leaves): sealed personal data stays sealed."""
     actor.require(*AUDITORS)
-    rows = runtime.audit.records_with_leaves(after, limit)
+    rows = runtime.require_audit().records_with_leaves(after, limit)
     return StoredRecords(data=rows, next_after=rows[-1]["sequence"] if len(rows) == limit else None)
 
 
 @router.get("/checkpoints", response_model=Checkpoints)
 def audit_checkpoints(actor: PrincipalDep, runtime: RuntimeDep) -> Checkpoints:
     actor.require(*AUDITORS)
-    return Checkpoints(service=runtime.settings.service, public_key=runtime.audit.public_key_hex,
-                       data=runtime.audit.checkpoints())
+    audit = runtime.require_audit()
+    return Checkpoints.model_validate({"service": runtime.settings.service, "public_key": audit.public_key_hex,
+                                       "data": audit.checkpoints()})
 
 
 @router.post("/checkpoints", status_code=201, response_model=Checkpoint)
 def make_checkpoint(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
     """A checkpoint on demand (the service also makes them periodically)."""
     actor.require(*AUDITORS)
-    return runtime.audit.checkpoint()
+    return runtime.require_audit().checkpoint()
 
 
 @router.get("/proofs/inclusion", response_model=Proof)
@@ -159,7 +162,7 @@ def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge
               tree_size: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
     actor.require(*AUDITORS)
     leaves = _leaves(runtime, tree_size)
-    index = runtime.audit.leaf_index_of(sequence)
+    index = runtime.require_audit().leaf_index_of(sequence)
     if index is None or index >= tree_size:
         raise InvalidInput(f"event {sequence} is not in the first {tree_size} leaves")
     return Proof(tree_size=tree_size, root_hash=merkle.root(leaves).hex(), leaf_hash=leaves[index].hex(),
@@ -178,10 +181,10 @@ def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(ali
                  proof=[p.hex() for p in merkle.consistency_proof(from_, leaves)])
 
 
-def _leaves(runtime, size: int) -> list[bytes]:  # noqa: ANN001
-    if runtime.audit.extend() < size:
+def _leaves(runtime, size: int) -> list[bytes]:
+    if runtime.require_audit().extend() < size:
         raise InvalidInput(f"the log has fewer than {size} events")
-    return runtime.audit.leaf_hashes(size)
+    return runtime.require_audit().leaf_hashes(size)
 
 
 class Transfers(BaseModel):
@@ -224,7 +227,7 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
     """Recompute the chain over the whole log; the relay's recorded hash at its position must match,
     and a stored event that no longer decodes is itself the first mismatch."""
     actor.require(*AUDITORS)
-    relay = runtime.relay
+    relay = runtime.require_relay()
     position, recorded = relay.position()
     chainhash, size, at_position = GENESIS, 0, GENESIS
     while True:
@@ -249,14 +252,14 @@ def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
                         first_mismatch=None if ok else position)
 
 
-def _next_position(application, after: int) -> int:  # noqa: ANN001
+def _next_position(application, after: int) -> int:
     """The position of the stored event after `after`: not always after + 1 (a gap)."""
     return application.recorder.select_notifications(start=after, limit=1, inclusive_of_start=False)[0].id
 
 
-def _readable_prefix(read, after: int) -> list:  # noqa: ANN001
+def _readable_prefix(read, after: int) -> list:
     """The events after `after` up to (not including) the first that no longer decodes."""
-    good = []
+    good: list[Envelope] = []
     while True:
         try:
             batch = read(after, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from libs.platform.audit import merkle
-from libs.platform.audit.leaves import leaf_of, record_of  # noqa: F401 - re-exported for verifiers
+from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.messaging.cloudevents import GENESIS
 from libs.platform.store.log import LogReader
 
@@ -152,12 +152,12 @@ class AuditLog:
 
     def _checkpoint(self) -> dict[str, Any]:
         size = self._extend()
-        latest = self.checkpoints()[-1:] or [None]
-        if latest[0] is not None and latest[0]["tree_size"] == size:
+        latest = self.checkpoints()[-1:]
+        if latest and latest[0]["tree_size"] == size:
             return latest[0]
         root_hex = merkle.root(self.leaf_hashes(size)).hex()
         chainhash = self._chain_head(size)
-        made_at = datetime.now(timezone.utc).isoformat()
+        made_at = datetime.now(UTC).isoformat()
         signature = self._key.sign(signed_text(self.service, size, root_hex, made_at, chainhash)).hex()
         row = {"tree_size": size, "root_hash": root_hex, "made_at": made_at, "signature": signature}
         if size == 0:

@@ -46,8 +46,8 @@ def inclusion_proof(index: int, leaves: list[bytes]) -> list[bytes]:
         return []
     k = _split(n)
     if index < k:
-        return inclusion_proof(index, leaves[:k]) + [root(leaves[k:])]
-    return inclusion_proof(index - k, leaves[k:]) + [root(leaves[:k])]
+        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
+    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
 
 
 def consistency_proof(m: int, leaves: list[bytes]) -> list[bytes]:
@@ -64,8 +64,8 @@ def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
         return [] if complete else [root(leaves)]
     k = _split(n)
     if m <= k:
-        return _subproof(m, leaves[:k], complete) + [root(leaves[k:])]
-    return _subproof(m - k, leaves[k:], False) + [root(leaves[:k])]
+        return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], expected_root: bytes) -> bool:

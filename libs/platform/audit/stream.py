@@ -61,16 +61,20 @@ def verify_stream(service: str, envelopes: list[Envelope], checkpoints: list[dic
             report.bad(None, f"checkpoint {size}: the signature does not verify")
         if previous is not None and cp["made_at"] < previous["made_at"]:
             report.bad(None, f"checkpoint {size} was signed before the smaller checkpoint {previous['tree_size']}")
-        since = f"after sequence {log[previous['tree_size'] - 1].sequence}" if previous and previous["tree_size"] <= len(log) else "from the start"
+        since = (f"after sequence {log[previous['tree_size'] - 1].sequence}"
+                 if previous and previous["tree_size"] <= len(log) else "from the start")
         if size > len(log):
-            report.bad(log[-1].sequence + 1 if log else 1, f"checkpoint {size}: the stream holds only {len(log)} events")
+            report.bad(log[-1].sequence + 1 if log else 1,
+                       f"checkpoint {size}: the stream holds only {len(log)} events")
         else:
             if leaves is not None and merkle.root(leaves[:size]).hex() != cp["root_hash"]:
-                report.bad(None, f"checkpoint {size}: the root over the published leaf hashes differs from the signed one "
-                                 f"(a leaf {since}, up to sequence {log[size - 1].sequence}, is wrong)")
+                report.bad(None,
+                           f"checkpoint {size}: the root over the published leaf hashes differs from the signed one "
+                           f"(a leaf {since}, up to sequence {log[size - 1].sequence}, is wrong)")
             if cp.get("chainhash") is not None and log[size - 1].chainhash != cp["chainhash"]:
-                report.bad(None, f"checkpoint {size}: the signed chain head differs from the stream's: a message {since}, "
-                                 f"up to sequence {log[size - 1].sequence}, is not the one that was signed")
+                report.bad(None,
+                           f"checkpoint {size}: the signed chain head differs from the stream's: a message {since}, "
+                           f"up to sequence {log[size - 1].sequence}, is not the one that was signed")
         previous = cp
     covered = cps[-1]["tree_size"] if cps else 0
     if log and not cps:
@@ -79,7 +83,8 @@ def verify_stream(service: str, envelopes: list[Envelope], checkpoints: list[dic
         report.notes.append(f"{len(log) - covered} events after sequence {log[covered - 1].sequence} "
                             "are not covered by a checkpoint yet")
     if any(cp.get("chainhash") is None for cp in cps):
-        report.notes.append("v1 checkpoints sign no chain head: between them, content is bound only by the unkeyed chain")
+        report.notes.append("v1 checkpoints sign no chain head: "
+                            "between them, content is bound only by the unkeyed chain")
     report.notes.append("not checkable from the bus: that each leafhash is the hash of the stored event (use --url)")
     return report
 
@@ -126,7 +131,7 @@ def _distinct(report: Report, checkpoints: list[dict[str, Any]]) -> list[dict[st
 
 
 def _key(report: Report, cps: list[dict[str, Any]], pinned: str | None) -> str | None:
-    named = {cp.get("public_key") for cp in cps} - {None}
+    named = {cp["public_key"] for cp in cps if cp.get("public_key") is not None}
     if pinned is not None:
         return pinned
     if len(named) > 1:

@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 
 from libs.platform.audit import merkle
-from libs.platform.audit.log import leaf_of, verify_signature
+from libs.platform.audit.leaves import leaf_of
+from libs.platform.audit.log import verify_signature
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.privacy.records import current_data
 
@@ -129,7 +130,8 @@ def _upcast(published: Envelope, stored: Envelope) -> Envelope:
     leafhash binds the stored bytes, which an upgrade does not change)."""
     if published.type.rsplit(".v", 1)[0] != stored.type.rsplit(".v", 1)[0] or published.version >= stored.version:
         return published
-    return Envelope(**{**published.to_dict(), "type": stored.type, "data": current_data(published.type, published.data)})
+    data = current_data(published.type, published.data)
+    return Envelope(**{**published.to_dict(), "type": stored.type, "data": data})
 
 
 class AuditClient:

@@ -49,7 +49,7 @@ async def last_published(bus: Bus, service: str) -> int:
         msg = await bus.js.get_last_msg(AUDIT_STREAM.name, checkpoint_subject(service))
     except NotFoundError:
         return 0
-    return json.loads(msg.data)["tree_size"]
+    return json.loads(msg.data or b"")["tree_size"]
 
 
 async def read_checkpoints(nats_url: str, service: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -32,10 +33,14 @@ class Bus:
         return self.nc is not None and self.nc.is_connected
 
     @property
-    def js(self) -> JetStreamContext:
+    def client(self) -> Client:
         if self.nc is None:
             raise RuntimeError("not connected to NATS")
-        return self.nc.jetstream(timeout=5)
+        return self.nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.client.jetstream(timeout=5)
 
     async def connect(self) -> None:
         """Try until a server answers; afterwards nats-py reconnects by itself."""
@@ -94,10 +99,8 @@ class Bus:
         try:
             await self.js.stream_info(spec.name)
         except NotFoundError:
-            try:
+            with contextlib.suppress(BadRequestError):  # another service created it meanwhile
                 await self.js.add_stream(config)
-            except BadRequestError:  # another service created it meanwhile
-                pass
 
     async def close(self) -> None:
         # close, not drain: every publish we care about was awaited (PubAck) and every

@@ -26,6 +26,7 @@ about the message: it is retried without limit, with back-off, and never dead-le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -35,6 +36,7 @@ from typing import Any, Protocol
 import sqlalchemy.exc
 from eventsourcing import persistence
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -114,7 +116,7 @@ class ConsumerRunner:
         self.applied = 0
         self.resubscribed = 0
         self._failures: dict[int, int] = {}
-        self._sub = None
+        self._sub: JetStreamContext.PullSubscription | None = None
         self._buffer: list = []  # delivered, not yet applied, in order
         self._consumer_seq = 0  # consumer sequence of the last message taken from the server
         self._pending_after = 0  # what the server still holds after the last message taken
@@ -130,10 +132,8 @@ class ConsumerRunner:
         position = await asyncio.to_thread(self.handler.position, stream)
         # The end as the stream says now: a consumer that cannot be made again shows its lag.
         self.health.observe(position, (await js.stream_info(stream)).state.last_seq)
-        try:
+        with contextlib.suppress(NotFoundError):
             await js.delete_consumer(stream, self.durable)
-        except NotFoundError:
-            pass
         await js.add_consumer(stream, ConsumerConfig(
             name=self.durable, durable_name=self.durable,
             ack_policy=AckPolicy.NONE,
@@ -149,10 +149,8 @@ class ConsumerRunner:
     async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone with it
                 await sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - the connection may be gone with it
-                pass
 
     # -- one round --------------------------------------------------------------------------
     async def step(self, timeout: float = 1.0) -> int:
@@ -165,9 +163,11 @@ class ConsumerRunner:
         return await self._apply_buffer()
 
     async def _fetch(self, timeout: float) -> bool:
+        if self._sub is None:
+            raise RuntimeError(f"consumer {self.durable} is not subscribed")
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
-        except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either when nothing came
+        except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
             await self._idle()
             return False
         self._idle_since, self._idle_suspect = None, 0
@@ -300,7 +300,7 @@ class ConsumerRunner:
 
     async def _dead_letter(self, seq: int, reason: str) -> None:
         body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
-        await self.bus.nc.publish(
+        await self.bus.client.publish(
             f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
         )
         if self.dead_letters is not None:  # kept before the position moves past it
@@ -321,8 +321,6 @@ class ConsumerRunner:
                 self.health.failed(e)
                 await self._unsubscribe()
                 self._buffer = []
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
-                except asyncio.TimeoutError:
-                    pass
         await self._unsubscribe()

@@ -30,9 +30,10 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         name = nc.new_inbox().rsplit(".", 1)[-1]  # a unique token, never a durable's name
         if since is not None:
             config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_TIME,
-                                    opt_start_time=since.isoformat(), filter_subject=subject)
+                                    opt_start_time=since, filter_subject=subject)
         else:
-            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE,
+                                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                     opt_start_seq=from_seq or 1, filter_subject=subject)
         await js.add_consumer(stream, config)
         try:
@@ -46,7 +47,7 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         await nc.close()
 
 
-async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10.0) -> list[bytes]:  # noqa: ANN001
+async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10.0) -> list[bytes]:
     """`sub` is a PullSubscription. In a cluster the consumer just made may have no leader yet: a
     pull then comes back 503 (no responders; seen about one read in eight on an R3 stream), so a
     503 is waited out for up to `leader_wait` seconds."""
@@ -55,7 +56,7 @@ async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10
     while True:
         try:
             msgs = await sub.fetch(500, timeout=1)
-        except (NatsTimeout, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeout):
             return out
         except ServiceUnavailableError:
             if time.monotonic() > deadline:

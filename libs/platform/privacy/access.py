@@ -14,7 +14,7 @@ class PersonalDataAccess(Aggregate):
     PersonalDataAccessed = audit.PersonalDataAccessed
 
     @event(PersonalDataAccessed)
-    def __init__(self, id: UUID, tenant: str, accessed_by: str, accessor_org: str, purpose: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, accessed_by: str, accessor_org: str, purpose: str,
                  subject: str | None, first_sequence: int, last_sequence: int, accessed_at: datetime) -> None:
         self.tenant = tenant
         self.purpose = purpose

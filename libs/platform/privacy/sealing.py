@@ -22,8 +22,8 @@ import contextlib
 import hashlib
 import json
 import os
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -114,7 +114,7 @@ class Sealer:
     def forget(self, subject: str) -> None:
         """Destroy the subject's data key; idempotent. A subject with no key yet is recorded
         as forgotten too, so nothing can be sealed for it afterwards."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
                 updated = conn.execute(
@@ -133,6 +133,11 @@ class Sealer:
             self.forget(subject)
             return
         self._scrub()
+
+    @overload
+    def _data_key(self, subject: str, *, create: Literal[True]) -> bytes: ...
+    @overload
+    def _data_key(self, subject: str, *, create: bool) -> bytes | None: ...
 
     def _data_key(self, subject: str, *, create: bool) -> bytes | None:
         with self._engine.begin() as conn:
@@ -156,7 +161,7 @@ class Sealer:
                     subject_keys.insert().values(
                         subject=subject,
                         wrapped_key=self._wrap(subject, key),
-                        created_at=datetime.now(timezone.utc),
+                        created_at=datetime.now(UTC),
                         master=self.current,
                     )
                 )

@@ -9,6 +9,7 @@ is down. Its position, the log's end and its failures are in `health` (readiness
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -65,8 +66,6 @@ class LogFollower:
             except Exception as e:  # noqa: BLE001 - a failing event is retried, in order
                 log.error("follower %s/%s: %s: %s", self.stream, self.handler.name, type(e).__name__, e)
                 self.health.failed(e)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
 

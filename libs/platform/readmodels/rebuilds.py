@@ -33,6 +33,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Select,
     String,
     Table,
     select,
@@ -158,7 +159,7 @@ class RebuildableProjection(SqlProjection):
             started_by=row.started_by, targets=row.targets, targets_at=_utc(row.targets_at),
             finished_at=_utc(row.finished_at), positions=positions)
 
-    def _row(self):  # noqa: ANN202 - a Select
+    def _row(self) -> Select[Any]:
         return select(self.rebuilds).where(self.rebuilds.c.projection == self.name)
 
 

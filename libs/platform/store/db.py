@@ -28,7 +28,7 @@ def sqlite_engine(url: str) -> Engine:
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _sqlite_pragmas(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
@@ -60,8 +60,8 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     """
     url = settings.database_url
     if settings.is_postgres and settings.db_schema:
-        url = make_url(url).update_query_dict({"options": f"-csearch_path={settings.db_schema}"})
-        url = url.render_as_string(hide_password=False)
+        with_path = make_url(url).update_query_dict({"options": f"-csearch_path={settings.db_schema}"})
+        url = with_path.render_as_string(hide_password=False)
     return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
 
 

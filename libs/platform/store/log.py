@@ -52,7 +52,9 @@ class LogReader:
             state = mapper.transcoder.decode(state)
         except Exception as e:
             raise MapperDeserialisationError(f"cannot decode stored event {sequence}: {e}") from e
-        state["originator_id"] = find_id_convertor(cls, type(n.originator_id))(n.originator_id)
+        # A class is hashable, but mypy does not take type[Any] for the Hashable that lru_cache asks.
+        convert = find_id_convertor(cls, type(n.originator_id))  # type: ignore[arg-type]
+        state["originator_id"] = convert(n.originator_id)
         state["originator_version"] = n.originator_version
         at = state.pop("class_version", 1)
         version = at if version is None else version

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.queues
 
 from libs.platform import settings
 
 
-def _read(var: str, queue) -> None:  # noqa: ANN001 - a multiprocessing queue
+def _read(var: str, queue: multiprocessing.queues.Queue) -> None:
     import os
 
     os.environ["TSUNAGU_VAR"] = var

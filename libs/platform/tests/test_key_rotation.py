@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ A, B = "case-a-" + "0" * 29, "case-b-" + "0" * 29
 
 
 @pytest.fixture
-def engine(tmp_path: Path):  # noqa: ANN201
+def engine(tmp_path: Path) -> Iterator[Engine]:
     if backend() == "postgresql":
         schema = f"t_keys_{uuid.uuid4().hex[:10]}"
         admin = create_engine(POSTGRES_URL)

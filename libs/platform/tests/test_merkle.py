@@ -37,5 +37,5 @@ def test_every_consistency_proof_verifies_and_a_rewritten_history_does_not():
             first, second = merkle.root(LEAVES[:m]), merkle.root(LEAVES[:n])
             assert merkle.verify_consistency(m, n, first, second, proof), (m, n)
             if m < n:
-                rewritten = [merkle.leaf_hash(b"rewritten")] + LEAVES[1:m]
+                rewritten = [merkle.leaf_hash(b"rewritten"), *LEAVES[1:m]]
                 assert not merkle.verify_consistency(m, n, merkle.root(rewritten), second, proof)

@@ -10,10 +10,11 @@ from libs.platform.privacy.records import PrivacyRecords, _basis, transfers_of
 
 
 def test_a_provision_rests_on_its_legal_basis_when_one_is_stated_else_on_its_consent():
-    spec = intake.CaseInfoDisclosed.PROVISION
+    spec, roster = intake.CaseInfoDisclosed.PROVISION, registry.RosterProvided.PROVISION
+    assert spec is not None and roster is not None
     assert _basis({"consent_id": None, "legal_basis": "required_by_law"}, spec) == ("legal_basis", "required_by_law")
     assert _basis({"consent_id": "c-1", "legal_basis": None}, spec) == ("consent", "c-1")
-    assert _basis({"consent_id": "c-2"}, registry.RosterProvided.PROVISION) == ("consent", "c-2")
+    assert _basis({"consent_id": "c-2"}, roster) == ("consent", "c-2")
     with pytest.raises(ValueError):
         _basis({"consent_id": None, "legal_basis": None}, spec)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ DETAILS = {
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> sqlalchemy.Engine:
+def engine(tmp_path: Path) -> Iterator[sqlalchemy.Engine]:
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'k.db'}")
     yield engine
     engine.dispose()
@@ -64,7 +65,7 @@ def _with_first_char_changed(b64: str) -> str:
     return first + b64[1:]
 
 
-def _stored_row(engine: sqlalchemy.Engine, subject: str):  # noqa: ANN202
+def _stored_row(engine: sqlalchemy.Engine, subject: str):
     with engine.connect() as conn:
         return conn.execute(select(subject_keys).where(subject_keys.c.subject == subject)).first()
 

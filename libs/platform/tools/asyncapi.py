@@ -75,7 +75,8 @@ def envelope_schema(contract: type[Contract], service: str | None) -> dict[str, 
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {"type": "string", "format": "uuid"},
-            "source": {"const": f"/tsunagu/{service}"} if service else {"type": "string", "pattern": "^/tsunagu/[a-z]+$"},
+            "source": ({"const": f"/tsunagu/{service}"} if service
+                       else {"type": "string", "pattern": "^/tsunagu/[a-z]+$"}),
             "type": {"const": event_type(contract)},
             "subject": {"type": "string", "description": "aggregate id"},
             "time": {"type": "string", "format": "date-time"},

@@ -26,7 +26,8 @@ REGISTRAR, CITY = "130001", "131016"  # 東京都 trains and registers; 千代�
 MUNICIPALITY_OF = {"130001": "131041", "270008": "271004"}  # where each prefecture's centres are (新宿区, 大阪市)
 HOURS = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 AGENCIES = [("千代田区保健所", "public_health_centre"), ("ハローワーク飯田橋", "hello_work"),
-            ("東京都立精神保健福祉センター", "mental_health_welfare_centre"), ("NPO法人つなぐ会", "private_support_group")]
+            ("東京都立精神保健福祉センター", "mental_health_welfare_centre"),
+            ("NPO法人つなぐ会", "private_support_group")]
 CONSENT = {"roster_listing": True, "follow_instructions": True, "confidentiality": True,
            "no_discrediting_conduct": True, "continuing_training": True, "consent_text_version": "資料4-v1"}
 SUPPORTERS = ["デモ 花子", "デモ 次郎", "デモ 三郎", "デモ 四郎", "デモ 五月"]
@@ -60,8 +61,8 @@ def load_demo(*, force: bool = False) -> None:
           "3 dispatches, a station with a place and a supporter deployed there, a satellite, prefectural back-up")
 
 
-def _intake(portal: Portal) -> list[str]:
-    case_ids = []
+def _intake(portal: Portal) -> list[tuple[str, str]]:
+    case_ids: list[tuple[str, str]] = []
     for i, (pref, name, kind, site) in enumerate(CENTRES):
         with portal.client("intake", "prefecture_officer", pref) as officer:
             r = officer.post("/v1/centres", json={"name": name, "kind": kind, "site": site, "prefecture": pref},
@@ -142,7 +143,8 @@ def _programmes(portal: Portal, supporter: str) -> None:
             "kind": "satellite", "name": "東京都ひきこもりサポートネット 千代田サテライト", "operators": [CITY],
             "starts_on": f"{year - 1}-04-01", "funding": {"national": "1/2", "prefecture": "1/2"}}).raise_for_status()
         pref.post("/v1/backups", headers={"Idempotency-Key": "demo-backup"}, json={
-            "municipality": CITY, "kind": "staff_dispatched", "given_on": f"{year}-05-20", "programme_id": station["id"],
+            "municipality": CITY, "kind": "staff_dispatched", "given_on": f"{year}-05-20",
+            "programme_id": station["id"],
             "staff_role": "municipal_support_worker", "staff_days": 2}).raise_for_status()
     _deploy(portal, supporter, place["id"])
 
@@ -183,7 +185,8 @@ def _registry(portal: Portal) -> list[str]:
                                    headers={"Idempotency-Key": f"demo-trainee-{n}"},
                                    json={"attended_on": "2016-05-10", "trainee": {"name": name}}).json()["trainee_id"]
             number = officer.post(f"/v1/training-courses/{course['id']}/completions",
-                                  json={"trainee_id": trainee, "completed_on": "2016-05-12"}).json()["certificate_number"]
+                                  json={"trainee_id": trainee, "completed_on": "2016-05-12"},
+                                  ).json()["certificate_number"]
             officer.post("/v1/registrations", headers={"Idempotency-Key": f"demo-registration-{n}"}, json={
                 "certificate_number": number, "applied_on": "2016-06-01",
                 "applicant": {"furigana": "でも", "name": name, "gender": "unspecified", "birth_date": "1970-01-01",

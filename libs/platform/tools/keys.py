@@ -24,8 +24,9 @@ SEALING = ("intake", "registry", "dispatch")  # the services that seal personal 
 
 
 def _sealer(settings: Settings, master: str | None = None, previous: tuple[str, ...] | None = None) -> Sealer:
+    previous_hex = settings.previous_master_keys_hex if previous is None else previous
     return Sealer(make_engine(settings), bytes.fromhex(master or settings.master_key_hex),
-                  tuple(bytes.fromhex(k) for k in (settings.previous_master_keys_hex if previous is None else previous)))
+                  tuple(bytes.fromhex(k) for k in previous_hex))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -68,8 +68,8 @@ class Services:
         return proc
 
     def start(self, name: str) -> str:
-        if self.running(name):
-            return f"{name} is running already (pid {self.procs[name].pid})"
+        if (live := self._live(name)) is not None:
+            return f"{name} is running already (pid {live.pid})"
         proc = self.spawn(name)
         _wait_healthy(self.url(name), proc)
         return f"{name} started (pid {proc.pid}, {self.url(name)})"
@@ -88,14 +88,16 @@ class Services:
         return f"{name} stopped"
 
     def running(self, name: str) -> bool:
+        return self._live(name) is not None
+
+    def _live(self, name: str) -> subprocess.Popen | None:
         proc = self.procs[name]
-        return proc is not None and proc.poll() is None
+        return proc if proc is not None and proc.poll() is None else None
 
     def status(self) -> str:
         lines = []
         for name in SERVICES:
-            proc = self.procs[name]
-            if self.running(name):
+            if (proc := self._live(name)) is not None:
                 lines.append(f"{name:<10} running  pid {proc.pid:<8} {self.url(name)}")
             elif name in self.exited:
                 lines.append(f"{name:<10} exited with {self.exited[name]} (see {self.var / (name + '.log')})")
@@ -162,10 +164,9 @@ def run_system(*, demo: bool = True) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        for name in SERVICES:
-            services.spawn(name)
-        for name in SERVICES:
-            _wait_healthy(services.url(name), services.procs[name])
+        spawned = {name: services.spawn(name) for name in SERVICES}
+        for name, proc in spawned.items():
+            _wait_healthy(services.url(name), proc)
         mailbox.open()
         if demo:
             from libs.platform.tools.demo import load_demo

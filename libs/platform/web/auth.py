@@ -32,8 +32,10 @@ import time
 from dataclasses import dataclass
 
 import jwt
+from jwt.types import Options
 
 from libs.domain.errors import DomainError
+from libs.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class Authenticator:
         self.max_lifetime = max_lifetime
 
     @classmethod
-    def from_settings(cls, settings: object) -> Authenticator:
+    def from_settings(cls, settings: Settings) -> Authenticator:
         return cls(secret=settings.jwt_secret, jwks_url=settings.jwks_url, audience=settings.jwt_audience,
                    issuer=settings.jwt_issuer, max_lifetime=settings.token_max_lifetime_seconds)
 
@@ -154,7 +156,7 @@ class Authenticator:
         return Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles))
 
     def _decode(self, token: str) -> dict:
-        options = {"require": ["exp", "iat", "sub"]}
+        options: Options = {"require": ["exp", "iat", "sub"]}
         if self._jwks is not None:
             key = self._jwks.get_signing_key_from_jwt(token).key
             return jwt.decode(token, key, algorithms=ALGORITHMS_JWKS, audience=self._audience,

@@ -239,5 +239,5 @@ def _mount_docs(app: FastAPI) -> None:
         root = request.scope.get("root_path", "").rstrip("/")
         page = get_swagger_ui_html(openapi_url=root + app.openapi_url, title=f"{app.title} - Swagger UI",
                                    swagger_ui_parameters=app.swagger_ui_parameters)
-        return html_page(page.body.decode(), scripts=DOCS_SOURCES["script"], styles=DOCS_SOURCES["style"],
+        return html_page(bytes(page.body).decode(), scripts=DOCS_SOURCES["script"], styles=DOCS_SOURCES["style"],
                          images=DOCS_SOURCES["img"])

@@ -40,7 +40,7 @@ def list_dead_letters(actor: PrincipalDep, runtime: RuntimeDep, open_only: bool 
     actor.require("operator")
     if runtime.dead_letters is None:  # this service consumes no stream
         return DeadLettersPublic(data=[])
-    return DeadLettersPublic(data=runtime.dead_letters.listed(open_only=open_only))
+    return DeadLettersPublic.model_validate({"data": runtime.dead_letters.listed(open_only=open_only)})
 
 
 @router.post("/dead-letters/{consumer}/{stream}/{position}/resolution", response_model=DeadLettersPublic)
@@ -53,4 +53,4 @@ def resolve_dead_letter(consumer: Annotated[str, Path(max_length=MAX_PARAMETER_C
     if runtime.dead_letters is None or not runtime.dead_letters.resolve(
             consumer=consumer, stream=stream, position=position, by=actor.sub):
         raise NoSuchDeadLetter(f"no open dead letter {consumer}/{stream}/{position}")
-    return DeadLettersPublic(data=runtime.dead_letters.listed(open_only=True))
+    return DeadLettersPublic.model_validate({"data": runtime.dead_letters.listed(open_only=True)})

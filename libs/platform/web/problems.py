@@ -60,7 +60,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
-        return problem(409, "conflict", "Concurrent change", "the resource was changed by another request; re-read and retry")
+        return problem(409, "conflict", "Concurrent change",
+                       "the resource was changed by another request; re-read and retry")
 
     @app.exception_handler(AggregateNotFoundError)
     async def _not_found(_: Request, exc: AggregateNotFoundError) -> JSONResponse:

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
 from libs.platform.audit.api import router as audit_router
+from libs.platform.audit.log import AuditLog
 from libs.platform.audit.witness import last_published, publish_checkpoint
 from libs.platform.health import LoopHealth
 from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
@@ -52,7 +53,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         tasks += [asyncio.create_task(f.run(stop)) for f in runtime.followers]
         health = {h.name: h for h in runtime.jobs}
         if runtime.audit is not None:
-            tasks.append(asyncio.create_task(_checkpoints(runtime, stop, health["checkpoints"])))
+            tasks.append(asyncio.create_task(_checkpoints(runtime, runtime.audit, stop, health["checkpoints"])))
         tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, health[name]))
                   for name, seconds, job in runtime.scheduled]
         try:
@@ -88,7 +89,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     return app
 
 
-async def _checkpoints(runtime: Runtime, stop: asyncio.Event, health: LoopHealth) -> None:
+async def _checkpoints(runtime: Runtime, audit: AuditLog, stop: asyncio.Event, health: LoopHealth) -> None:
     """Sign the log's Merkle root every interval, and publish every kept checkpoint that AUDIT
     lacks, in order (those made on an auditor's request too), so a witness outside our control
     holds them all. A checkpoint counts as published only when AUDIT acked it; until then it is
@@ -98,24 +99,22 @@ async def _checkpoints(runtime: Runtime, stop: asyncio.Event, health: LoopHealth
     while not stop.is_set():
         try:
             if made_at is None or time.monotonic() - made_at >= interval:
-                await asyncio.to_thread(runtime.audit.checkpoint)
+                await asyncio.to_thread(audit.checkpoint)
                 made_at = time.monotonic()
-            if runtime.bus.connected and (published is None or runtime.audit.latest_size > published):
+            if runtime.bus.connected and (published is None or audit.latest_size > published):
                 if published is None:
                     published = await last_published(runtime.bus, service)
-                for cp in await asyncio.to_thread(runtime.audit.checkpoints, published):
-                    await publish_checkpoint(runtime.bus.js, service, runtime.audit.public_key_hex, cp)
+                for cp in await asyncio.to_thread(audit.checkpoints, published):
+                    await publish_checkpoint(runtime.bus.js, service, audit.public_key_hex, cp)
                     published = cp["tree_size"]
-            health.observe(published or 0, runtime.audit.latest_size)
+            health.observe(published or 0, audit.latest_size)
             health.succeeded()
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
             health.failed(e)
             published = None  # e.g. AUDIT deleted: ensure it again and ask what it holds
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
-        except asyncio.TimeoutError:
-            pass
 
 
 async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime,
@@ -131,10 +130,8 @@ async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("job %s: %s: %s", health.name, type(e).__name__, e)
             health.failed(e)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
-            pass
 
 
 def _mount_health(app: FastAPI) -> None:
@@ -152,7 +149,7 @@ def _mount_health(app: FastAPI) -> None:
         (a probe) gets the verdict and the same status (libs/platform/edge.readiness_for)."""
         try:
             answer = _readiness(app.state.runtime)
-        except Exception as e:  # noqa: BLE001 - a health check that fails says so, never 500
+        except Exception as e:  # a health check that fails says so, never 500
             log.exception("readiness check failed")
             answer = problem(503, "not-ready", "Service not ready", f"readiness check failed: {type(e).__name__}")
         return readiness_for(request, answer)
