@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.platform.store.db import eventsourcing_env
 from libs.platform.runtime import Runtime, ServiceSpec
-from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
+from libs.platform.store.db import eventsourcing_env
+from libs.platform.web.service import create_service_app
 from services.dispatch.api.routes import deployments, dispatches, roster
 from services.dispatch.application import DispatchApplication, DispatchReads
 from services.dispatch.consumers import make_consumers
-from services.dispatch.read_models import make_read_models
 from services.dispatch.jobs import (
     RETENTION_INTERVAL_SECONDS,
     SWEEP_INTERVAL_SECONDS,
     end_dispatches_of_ended_supporters,
     end_retention,
 )
+from services.dispatch.read_models import make_read_models
 
 
 def make_application(runtime: Runtime) -> DispatchApplication:

@@ -36,13 +36,13 @@ from services.dispatch.application import DispatchApplication, dispatch_id_for_i
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.roster_entry import RosterEntry
-from services.dispatch.read_models import targets, targets_metadata
 from services.dispatch.queries import (
     entries_of_supporter,
     running_deployments_of_supporter,
     running_deployments_to,
     running_dispatches_of_supporter,
 )
+from services.dispatch.read_models import targets, targets_metadata
 
 # Registry event → (why the registration ended, the data field with its date, days to add,
 # the DispatchEnded reason).
@@ -190,7 +190,7 @@ class Policies:
         return self._each_entry(e.subject, lambda entry: entry.resume_use(
             resumed_on=date.fromisoformat(e.data["resumed_on"]), cause_event_id=e.id))
 
-    def _each_entry(self, supporter_id: str, command) -> list[Any]:  # noqa: ANN001
+    def _each_entry(self, supporter_id: str, command) -> list[Any]:
         self.runtime.catch_up()  # entries recorded by earlier messages are in the read model
         entries = [self.app.existing(RosterEntry, i) for i in entries_of_supporter(self.runtime.engine, supporter_id)]
         for entry in entries:
@@ -213,7 +213,7 @@ class DeploymentTargets(SqlProjection):
     name = "dispatch-targets"
     handlers = TARGETS
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         super().__init__(engine, targets_metadata)
 
 

@@ -20,8 +20,8 @@ from libs.platform.runtime import Runtime
 from services.dispatch.consumers import DEPLOYMENT_END, ENDINGS
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
-from services.dispatch.read_models import deployments, dispatches, roster
 from services.dispatch.queries import retention_candidates
+from services.dispatch.read_models import deployments, dispatches, roster
 
 SWEEP_INTERVAL_SECONDS = 60.0
 RETENTION_YEARS = 3  # disclosure records to the supporter ≥ 3 years (APPI 規則第20条〜第25条)
@@ -57,7 +57,7 @@ def _pause_for_use_suspension(runtime: Runtime) -> list[UUID]:
     return changed
 
 
-def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons) -> list[UUID]:  # noqa: ANN001
+def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons) -> list[UUID]:
     ended = []
     for aggregate_id, why in _running_on_roster(runtime, table, id_column, running, roster.c.ended.is_not(None)):
         item = runtime.application.existing(aggregate, aggregate_id)
@@ -67,7 +67,7 @@ def _end_running(runtime: Runtime, table, id_column, running, aggregate, reasons
     return ended
 
 
-def _running_on_roster(runtime: Runtime, table, id_column, statuses, condition) -> list[tuple[UUID, str | None]]:  # noqa: ANN001
+def _running_on_roster(runtime: Runtime, table, id_column, statuses, condition) -> list[tuple[UUID, str | None]]:
     """(id, why the registration ended) of the dispatches or deployments in `statuses` whose
     supporter's roster entry in that municipality meets `condition`."""
     query = select(id_column, roster.c.ended).select_from(table.join(roster, and_(

@@ -8,11 +8,10 @@ from uuid import UUID
 from sqlalchemy import Engine, and_, or_, select
 
 from libs.platform.privacy.sealing import key_still_held
-
 from services.dispatch.read_models import deployments, dispatches, roster, targets, tasks
 
 
-def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
+def _rows(engine: Engine, query) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 

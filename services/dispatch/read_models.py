@@ -104,7 +104,7 @@ class DispatchReadModel(SqlProjection):
     name = "dispatch-read"
     handlers = HANDLERS
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         super().__init__(engine, metadata)
 
 
@@ -113,7 +113,7 @@ def make_read_models(runtime: Runtime) -> list[Handler]:
 
 
 # -- the roster, as dispatch recorded what REGISTRY provided ----------------------------------
-def _entry(e: Envelope):  # noqa: ANN202 - a SQLAlchemy condition
+def _entry(e: Envelope):
     return roster.c.entry_id == e.subject
 
 
@@ -161,7 +161,7 @@ def _use_resumed(conn: Connection, e: Envelope) -> None:
 
 
 # -- dispatches and the officer's tasks ---------------------------------------------------------
-def _dispatch(e: Envelope):  # noqa: ANN202 - a SQLAlchemy condition
+def _dispatch(e: Envelope):
     return dispatches.c.dispatch_id == e.subject
 
 
@@ -222,7 +222,7 @@ def _report_reviewed(conn: Connection, e: Envelope) -> None:
 
 
 # -- deployments to places, programmes and agencies ------------------------------------------
-def _deployment(e: Envelope):  # noqa: ANN202 - a SQLAlchemy condition
+def _deployment(e: Envelope):
     return deployments.c.deployment_id == e.subject
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.platform.store.db import eventsourcing_env
 from libs.platform.runtime import Runtime, ServiceSpec
-from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
+from libs.platform.store.db import eventsourcing_env
+from libs.platform.web.service import create_service_app
 from services.intake.api.routes import agencies, backups, cases, centres, programmes, public, rights
 from services.intake.application import IntakeApplication
-from services.intake.read_models import make_read_models
 from services.intake.jobs import RETENTION_INTERVAL_SECONDS, end_retention
+from services.intake.read_models import make_read_models
 
 
 def make_application(runtime: Runtime) -> IntakeApplication:

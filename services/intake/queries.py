@@ -11,7 +11,7 @@ from libs.platform.privacy.sealing import key_still_held
 from services.intake.read_models import activity, agencies, backups, cases, centres, places, referrals, rights_requests
 
 
-def _rows(engine: Engine, query) -> list[dict]:  # noqa: ANN001
+def _rows(engine: Engine, query) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 

@@ -123,7 +123,7 @@ class IntakeReadModel(SqlProjection):
     name = "intake-read"
     handlers = HANDLERS
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         super().__init__(engine, metadata)
 
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from libs.platform.store.db import eventsourcing_env
 from libs.platform.runtime import Runtime, ServiceSpec
-from libs.platform.web.service import create_service_app
 from libs.platform.settings import Settings
+from libs.platform.store.db import eventsourcing_env
+from libs.platform.web.service import create_service_app
 from services.registry.api.routes import rosters, supporters, training
 from services.registry.application import RegistryApplication, RegistryReads
-from services.registry.read_models import make_read_models
 from services.registry.jobs import (
     EXPIRY_INTERVAL_SECONDS,
     RETENTION_INTERVAL_SECONDS,
     end_retention,
     expire_registrations,
 )
+from services.registry.read_models import make_read_models
 
 
 def make_application(runtime: Runtime) -> RegistryApplication:

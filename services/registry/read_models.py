@@ -63,7 +63,7 @@ class RegistryReadModel(SqlProjection):
     name = "registry-read"
     handlers = HANDLERS
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    def __init__(self, engine) -> None:
         super().__init__(engine, metadata)
 
 
@@ -71,7 +71,7 @@ def make_read_models(runtime: Runtime) -> list[Handler]:
     return [RegistryReadModel(runtime.engine)]
 
 
-def _supporter(e: Envelope):  # noqa: ANN202 - a SQLAlchemy condition
+def _supporter(e: Envelope):
     return supporters.c.supporter_id == e.subject
 
 

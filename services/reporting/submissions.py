@@ -7,7 +7,7 @@ Kept apart from the projections: a rebuild replays the facts but never forgets a
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -44,7 +44,7 @@ def create_tables(engine: Engine) -> None:
 
 def submit(engine: Engine, actor: Principal, report: str, fy: int, body: dict[str, Any]) -> dict:
     row = {"submission_id": str(uuid4()), "report": report, "fy": fy, "org": actor.org, "submitted_by": actor.sub,
-           "submitted_at": datetime.now(timezone.utc), "body": json.loads(json.dumps(body, default=str))}
+           "submitted_at": datetime.now(UTC), "body": json.loads(json.dumps(body, default=str))}
     with engine.begin() as conn:
         conn.execute(submissions.insert().values(**row))
     return row
@@ -59,7 +59,7 @@ def compared(engine: Engine, actor: Principal, report: str, fy: int, current: di
         rows = [dict(r._mapping) for r in conn.execute(query)]
     for r in rows:  # SQLite gives the instant back without its offset; it was stored in UTC
         if r["submitted_at"].tzinfo is None:
-            r["submitted_at"] = r["submitted_at"].replace(tzinfo=timezone.utc)
+            r["submitted_at"] = r["submitted_at"].replace(tzinfo=UTC)
     return [{**r, "changed_since_submission": r["body"] != now,
              "changes": _changes(r["body"], now)} for r in rows]
 

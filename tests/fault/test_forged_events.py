@@ -18,18 +18,18 @@ from tests.harness import drained, eventually
 pytestmark = pytest.mark.fault
 
 
-def _consult(intake, centre_id: str, case_id: str, when: str) -> None:  # noqa: ANN001
+def _consult(intake, centre_id: str, case_id: str, when: str) -> None:
     with intake.client(role="centre_staff", org=centre_id) as staff:
         r = staff.post(f"/v1/cases/{case_id}/consultations", json={"channel": "phone", "occurred_at": when})
         assert r.status_code == 201, r.text
 
 
-def _total(reporting) -> int:  # noqa: ANN001
+def _total(reporting) -> int:
     with reporting.client(role="prefecture_officer", org=PREF) as pref:
         return pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"]
 
 
-def _forge(nats_url: str, genuine) -> None:  # noqa: ANN001 - a stored message of the stream
+def _forge(nats_url: str, genuine) -> None:
     """What someone past the NATS permissions could put on INTAKE: copies of a real consultation."""
     event = json.loads(genuine.data)
 
@@ -52,7 +52,7 @@ def _forge(nats_url: str, genuine) -> None:  # noqa: ANN001 - a stored message o
 
 
 @pytest.fixture
-def nats_server(tmp_path):  # noqa: ANN001, ANN201 - its own: the suite's checks every message it holds
+def nats_server(tmp_path):
     server = EmbeddedNats(tmp_path / "nats")
     server.start()
     yield server

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from libs.domain.fiscal import JST, fiscal_year, fiscal_year_bounds, wareki_label
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def jst(*args: int) -> datetime:

@@ -41,10 +41,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from libs.platform.health import LoopHealth
-from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.deadletters import DeadLetters
+from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.js.errors import NotFoundError
@@ -30,7 +30,6 @@ from sqlalchemy import (
 )
 
 from libs.platform.health import LoopHealth
-from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import (
     GENESIS,
@@ -38,6 +37,7 @@ from libs.platform.messaging.cloudevents import (
     InvalidEnvelope,
     nats_subject,
 )
+from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.log import LogReader, end_of
 
@@ -105,7 +105,7 @@ class Relay:
         return (row.position, row.chainhash) if row else (0, GENESIS)
 
     def _record(self, position: int, chainhash: str, published: list[Envelope] = ()) -> None:
-        values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(timezone.utc)}
+        values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
             if published:  # a batch sent again (the stream lost its tail) replaces its earlier rows
                 conn.execute(relay_chain.delete().where(relay_chain.c.stream == self.spec.name,
@@ -260,5 +260,5 @@ class Relay:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

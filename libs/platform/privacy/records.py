@@ -8,7 +8,7 @@ PROVISION, RECEIPT, CONSENT, SUBJECT_FIELD); this projection reads those declara
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -76,7 +76,7 @@ class PrivacyRecords(SqlProjection):
         contract = contract_of_envelope(e)
         if contract not in self.contracts:
             return
-        at = datetime.fromisoformat(e.time).astimezone(timezone.utc)
+        at = datetime.fromisoformat(e.time).astimezone(UTC)
         if contract.SUBJECT_FIELD:
             conn.execute(subjects.insert().values(aggregate_id=e.subject, subject=str(e.data[contract.SUBJECT_FIELD])))
         subject = self._subject(conn, e.subject)
@@ -152,7 +152,7 @@ def current_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[dict[str, Any]]:
     """Each consent of the person with its state at `as_of` (now when None)."""
-    as_of = as_of.astimezone(timezone.utc) if as_of is not None else None
+    as_of = as_of.astimezone(UTC) if as_of is not None else None
     query = select(consents).where(or_(consents.c.subject == subject, consents.c.aggregate_id == subject))
     if as_of is not None:
         query = query.where(consents.c.given_at <= as_of)
@@ -162,7 +162,7 @@ def consents_of(engine: Engine, subject: str, as_of: datetime | None) -> list[di
         r["data"] = current_data(r["event_type"], r["data"])
         for key in ("given_at", "withdrawn_at"):  # times are stored in UTC; SQLite drops the offset
             if r[key] is not None and r[key].tzinfo is None:
-                r[key] = r[key].replace(tzinfo=timezone.utc)
+                r[key] = r[key].replace(tzinfo=UTC)
         withdrawn = r["withdrawn_at"]
         r["status"] = "withdrawn" if withdrawn is not None and (as_of is None or withdrawn <= as_of) else "active"
     return rows
@@ -179,7 +179,7 @@ def stored_consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | N
     r["data"] = current_data(r["event_type"], r["data"])
     for key in ("given_at", "withdrawn_at"):
         if r[key] is not None and r[key].tzinfo is None:
-            r[key] = r[key].replace(tzinfo=timezone.utc)
+            r[key] = r[key].replace(tzinfo=UTC)
     return r
 
 

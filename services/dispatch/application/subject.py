@@ -3,7 +3,7 @@ consent (資料7) and its receipt, disclosure to the supporter, correction (訂�
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 from libs.platform.web.auth import Principal
@@ -62,7 +62,7 @@ class SubjectUseCases(DispatchAccess):
         if problems:  # e.g. the supporter's 利用停止 or an ended registration the sweep has not ended yet
             raise SupporterNotEligible("the supporter may not receive the person's details now", reasons=problems)
         items = self.change(dispatch, lambda d: d.disclose_to_supporter(
-            supporter_id=UUID(actor.sub), disclosed_at=datetime.now(timezone.utc)))
+            supporter_id=UUID(actor.sub), disclosed_at=datetime.now(UTC)))
         opened = self.sealer.open(dispatch.details) if dispatch.details else {}
         if not isinstance(opened, dict):
             return dispatch, {}

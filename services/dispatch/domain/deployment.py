@@ -15,7 +15,12 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import dispatch as contracts
-from services.dispatch.domain.errors import DispatchNotActive, DispatchNotReady, InvalidDispatchInput, WrongDispatchStatus
+from services.dispatch.domain.errors import (
+    DispatchNotActive,
+    DispatchNotReady,
+    InvalidDispatchInput,
+    WrongDispatchStatus,
+)
 
 
 class Deployment(Aggregate):
@@ -25,7 +30,7 @@ class Deployment(Aggregate):
     DeploymentEnded = contracts.DeploymentEnded
 
     @event(SupporterDeployed)
-    def __init__(self, id: UUID, tenant: str, supporter_id: UUID, registration_number: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, supporter_id: UUID, registration_number: str,
                  roster_entry_id: UUID, target_kind: str, target_id: UUID, target_name: str, role: str,
                  starts_on: date, ends_on: date | None) -> None:
         self.tenant = tenant
@@ -43,7 +48,7 @@ class Deployment(Aggregate):
         self.end_reason: str | None = None
 
     @classmethod
-    def deploy(cls, *, id: UUID, tenant: str, supporter_id: UUID, registration_number: str,  # noqa: A002
+    def deploy(cls, *, id: UUID, tenant: str, supporter_id: UUID, registration_number: str,
                roster_entry_id: UUID, target_kind: str, target_id: UUID, target_name: str, role: str,
                starts_on: date, ends_on: date | None) -> Deployment:
         """The caller has checked the supporter's roster entry (RosterEntry.eligibility_problems)."""

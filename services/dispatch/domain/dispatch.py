@@ -60,7 +60,7 @@ class Dispatch(PersonalData, Aggregate):
     SubjectDataErased = contracts.SubjectDataErased
 
     @event(DispatchRequested)
-    def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str, requested_by: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str, requested_by: str,
                  intake_request_id: UUID | None, referring_centre_id: UUID | None, needs: list[str],
                  preferences: dict, requested_on: date) -> None:
         self.tenant = tenant
@@ -84,7 +84,7 @@ class Dispatch(PersonalData, Aggregate):
         self.erased = False
 
     @classmethod
-    def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,  # noqa: A002
+    def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,
                 intake_request_id: UUID | None = None, referring_centre_id: UUID | None = None,
                 requested_by: str = "person", needs: list[str], preferences: dict, requested_on: date) -> Dispatch:
         if not needs:

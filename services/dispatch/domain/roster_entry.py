@@ -29,7 +29,7 @@ class RosterEntry(Aggregate):
         return derived_id("roster-entry", municipality, supporter_id)
 
     @event(RosterReceived)
-    def __init__(self, id: UUID, tenant: str, supporter_id: UUID, registrar: str, roster_id: UUID,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, supporter_id: UUID, registrar: str, roster_id: UUID,
                  registration_number: str, term_ends_on: date, consent_id: UUID, received_on: date) -> None:
         self.tenant = tenant
         self.supporter_id = supporter_id

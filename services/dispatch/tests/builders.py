@@ -4,14 +4,13 @@ database (実施要領 第3 3, 要綱例 第10条〜第12条, 資料7, 資料8).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
 
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.roster_entry import RosterEntry
-
 
 CHIYODA = "131016"  # 千代田区
 MINATO = "131032"  # 港区
@@ -20,7 +19,7 @@ ASSIGNED_ON = date(2017, 4, 10)
 SIGNED_ON = date(2017, 4, 12)
 STARTED_ON = date(2017, 4, 20)
 ACTIVITY_DAY = date(2017, 5, 1)
-AT = datetime(2017, 4, 21, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2017, 4, 21, 10, 0, tzinfo=UTC)
 
 
 def _names(events: list) -> list[str]:

@@ -8,7 +8,12 @@ from uuid import uuid4
 import pytest
 
 from services.dispatch.domain.deployment import Deployment
-from services.dispatch.domain.errors import DispatchNotActive, DispatchNotReady, InvalidDispatchInput, WrongDispatchStatus
+from services.dispatch.domain.errors import (
+    DispatchNotActive,
+    DispatchNotReady,
+    InvalidDispatchInput,
+    WrongDispatchStatus,
+)
 
 CHIYODA = "131016"
 STARTS = date(2024, 5, 1)

@@ -16,10 +16,10 @@ from services.dispatch.domain.errors import (
     WrongDispatchStatus,
 )
 from services.dispatch.tests.builders import (
-    REQUESTED_ON,
-    SIGNED_ON,
     ACTIVITY_DAY,
     AT,
+    REQUESTED_ON,
+    SIGNED_ON,
     _active,
     _consent,
     _names,
@@ -27,7 +27,6 @@ from services.dispatch.tests.builders import (
     _requested,
     _suspended,
 )
-
 
 # -- the person's consent (資料7) -------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from services.dispatch.domain.errors import (
     WrongDispatchStatus,
 )
 from services.dispatch.tests.builders import (
-    STARTED_ON,
     ACTIVITY_DAY,
+    STARTED_ON,
     _active,
     _missing,
     _names,
@@ -28,7 +28,6 @@ from services.dispatch.tests.builders import (
     _requested,
     _suspended,
 )
-
 
 # -- activity reports (資料8) -----------------------------------------------------------------
 
@@ -179,7 +178,7 @@ def test_an_active_dispatch_is_suspended_and_resumed() -> None:
 
 
 @pytest.mark.parametrize("build", [_requested, lambda: _suspended()[0]])
-def test_only_an_active_dispatch_can_be_suspended(build) -> None:  # noqa: ANN001
+def test_only_an_active_dispatch_can_be_suspended(build) -> None:
     dispatch = build()
     with pytest.raises(WrongDispatchStatus):
         dispatch.suspend(reason="other", suspended_on=ACTIVITY_DAY)
@@ -245,7 +244,7 @@ def test_every_listed_end_reason_is_accepted(reason: str) -> None:
     lambda: _active()[0],
     lambda: _suspended()[0],
 ], ids=["requested", "ready", "active", "suspended"])
-def test_the_persons_wish_to_stop_ends_the_dispatch_at_once_from_any_open_status(build) -> None:  # noqa: ANN001
+def test_the_persons_wish_to_stop_ends_the_dispatch_at_once_from_any_open_status(build) -> None:
     dispatch = build()
     assert dispatch.end(reason="subject_requested_stop", ended_on=ACTIVITY_DAY) is True
     assert _names(dispatch.collect_events()) == ["DispatchEnded"]

@@ -35,7 +35,6 @@ from services.dispatch.tests.builders import (
     _requested,
 )
 
-
 # -- request --------------------------------------------------------------------------------
 
 def test_a_request_starts_in_status_requested_and_records_one_event() -> None:

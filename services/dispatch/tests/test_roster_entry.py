@@ -12,13 +12,12 @@ import pytest
 from services.dispatch.domain.errors import InvalidDispatchInput
 from services.dispatch.domain.roster_entry import RosterEntry
 from services.dispatch.tests.builders import (
+    ACTIVITY_DAY,
     CHIYODA,
     MINATO,
-    ACTIVITY_DAY,
     _active,
     _names,
 )
-
 
 # -- roster entries (名簿管理: 活動する意向を再度確認) -------------------------------------------
 

@@ -15,7 +15,7 @@ class Agency(Aggregate):
     AgencyRegistered = intake.AgencyRegistered
 
     @event(AgencyRegistered)
-    def __init__(self, id: UUID, tenant: str, name: str, category: str, category_version: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, name: str, category: str, category_version: str,
                  municipality: str, address: str, phone: str) -> None:
         self.tenant = tenant
         self.name = name
@@ -26,7 +26,7 @@ class Agency(Aggregate):
         self.phone = phone
 
     @classmethod
-    def register(cls, *, id: UUID, tenant: str, name: str, category: str, municipality: str,  # noqa: A002
+    def register(cls, *, id: UUID, tenant: str, name: str, category: str, municipality: str,
                  address: str, phone: str) -> Agency:
         validate_lg_code(tenant)
         validate_lg_code(municipality)

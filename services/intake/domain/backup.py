@@ -21,7 +21,7 @@ class Backup(Aggregate):
     PrefecturalBackupGiven = intake.PrefecturalBackupGiven
 
     @event(PrefecturalBackupGiven)
-    def __init__(self, id: UUID, tenant: str, municipality: str, kind: str, given_on: date,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, municipality: str, kind: str, given_on: date,
                  centre_id: UUID | None, programme_id: UUID | None, staff_role: str | None,
                  staff_days: int | None, note: dict | None) -> None:
         self.tenant = tenant
@@ -35,7 +35,7 @@ class Backup(Aggregate):
         self.note = note  # sealed
 
     @classmethod
-    def give(cls, *, id: UUID, tenant: str, municipality: str, kind: str, given_on: date,  # noqa: A002
+    def give(cls, *, id: UUID, tenant: str, municipality: str, kind: str, given_on: date,
              centre_id: UUID | None, programme_id: UUID | None, staff_role: str | None, staff_days: int | None,
              note: dict | None) -> Backup:
         cls.check(tenant=tenant, municipality=municipality, kind=kind, staff_role=staff_role, staff_days=staff_days)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -18,9 +18,9 @@ from libs.domain.personal_data import UseSuspension
 from services.intake.domain.errors import (
     ConsentMissing,
     InvalidCase,
-    UseIsSuspended,
     InvalidConsultation,
     InvalidReferral,
+    UseIsSuspended,
     WrongCaseStatus,
 )
 
@@ -54,8 +54,8 @@ class Case(UseSuspension, Aggregate):
     CaseReopened = intake.CaseReopened
 
     @event(CaseOpened)
-    def __init__(  # noqa: PLR0913
-        self, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,  # noqa: A002
+    def __init__(
+        self, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,
         residence_municipality: str | None, personal_details: dict | None,
     ) -> None:
         self.tenant = tenant
@@ -78,7 +78,7 @@ class Case(UseSuspension, Aggregate):
         self.supporter_requests: dict[str, str] = {}  # request id → municipality (str keys: snapshots are JSON)
 
     @classmethod
-    def open(cls, *, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,  # noqa: A002
+    def open(cls, *, id: UUID, tenant: str, centre_id: UUID, client_kind: str, age_group: str,
              residence_municipality: str | None = None, personal_details: dict | None) -> Case:
         if client_kind not in intake.CLIENT_KINDS:
             raise InvalidCase(f"client_kind must be one of {intake.CLIENT_KINDS}")
@@ -102,7 +102,7 @@ class Case(UseSuspension, Aggregate):
             raise InvalidConsultation(f"consulted_by must be one of {intake.CLIENT_KINDS}")
         if occurred_at.tzinfo is None:
             raise InvalidConsultation("occurred_at needs a timezone (e.g. +09:00)")
-        if occurred_at > datetime.now(timezone.utc) + CLOCK_SKEW:
+        if occurred_at > datetime.now(UTC) + CLOCK_SKEW:
             raise InvalidConsultation("occurred_at is in the future")
         self._record_consultation(
             consultation_id=consultation_id, centre_id=self.centre_id, channel=channel,
@@ -128,7 +128,7 @@ class Case(UseSuspension, Aggregate):
                 entry["voided"] = True
 
     @event(ConsultationRecorded)
-    def _record_consultation(  # noqa: PLR0913
+    def _record_consultation(
         self, consultation_id: UUID, centre_id: UUID, channel: str, consulted_by: str,
         occurred_at: datetime, summary: dict | None, idempotency_key: str | None,
     ) -> None:
@@ -243,14 +243,14 @@ class Case(UseSuspension, Aggregate):
         return str(consent_id or legal_basis)
 
     @event(CaseInfoDisclosed)
-    def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID | None,  # noqa: PLR0913
+    def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID | None,
                    legal_basis: str | None, statute: dict | None, reason: dict | None, disclosed_on: date,
                    purpose: str) -> None:
         self.disclosures += 1
         self.last_provision_on = max(filter(None, (self.last_provision_on, disclosed_on)))
 
     # -- referrals (つなぎ) -------------------------------------------------------------------------
-    def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],  # noqa: PLR0913
+    def refer(self, *, referral_id: UUID, agency_id: UUID, category: str, items: list[str],
               referred_on: date, legal_basis: str | None = None, statute: dict | None = None,
               reason: dict | None = None) -> None:
         """Hand the case to an agency: only under a current consent naming it (or a stated legal
@@ -392,6 +392,6 @@ class Case(UseSuspension, Aggregate):
 def _check_moment(moment: datetime) -> None:
     if moment.tzinfo is None:
         raise InvalidCase("the time needs a timezone (e.g. +09:00)")
-    if moment > datetime.now(timezone.utc) + CLOCK_SKEW:
+    if moment > datetime.now(UTC) + CLOCK_SKEW:
         raise InvalidCase("the time is in the future")
 

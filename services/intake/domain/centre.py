@@ -52,7 +52,7 @@ class Centre(Aggregate):
     BackOfficeSupportGiven = intake.BackOfficeSupportGiven
 
     @event(CentreRegistered)
-    def __init__(self, id: UUID, tenant: str, name: str, kind: str, site: str) -> None:  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, name: str, kind: str, site: str) -> None:
         self.tenant = tenant
         self.name = name
         self.kind = kind
@@ -64,7 +64,7 @@ class Centre(Aggregate):
         self.backoffice_supports = 0
 
     @classmethod
-    def register(cls, *, id: UUID, tenant: str, name: str, kind: str, site: str) -> Centre:  # noqa: A002
+    def register(cls, *, id: UUID, tenant: str, name: str, kind: str, site: str) -> Centre:
         validate_lg_code(tenant)
         if not name.strip():
             raise InvalidCentre("a centre needs a name")

@@ -19,7 +19,7 @@ class Place(Aggregate):
     PlaceClosed = intake.PlaceClosed
 
     @event(PlaceOpened)
-    def __init__(self, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,
                  municipality: str, address: str, schedule: dict) -> None:
         self.tenant = tenant
         self.programme_id = programme_id
@@ -29,7 +29,7 @@ class Place(Aggregate):
         self.closed_on: date | None = None
 
     @classmethod
-    def open(cls, *, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,  # noqa: A002
+    def open(cls, *, id: UUID, tenant: str, programme_id: UUID | None, name: str, operator: str,
              municipality: str, address: str, schedule: dict) -> Place:
         validate_lg_code(municipality)
         check_hours(schedule)

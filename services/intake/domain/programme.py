@@ -45,7 +45,7 @@ class Programme(Aggregate):
     GroupActivityHeld = intake.GroupActivityHeld
 
     @event(ProgrammeStarted)
-    def __init__(self, id: UUID, tenant: str, kind: str, name: str, operators: list[str],  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, kind: str, name: str, operators: list[str],
                  activities: list[str], starts_on: date, ends_on: date | None, funding: dict) -> None:
         self.tenant = tenant
         self.kind = kind
@@ -60,7 +60,7 @@ class Programme(Aggregate):
         self.group_activities = 0
 
     @classmethod
-    def start(cls, *, id: UUID, tenant: str, kind: str, name: str, operators: list[str],  # noqa: A002
+    def start(cls, *, id: UUID, tenant: str, kind: str, name: str, operators: list[str],
               activities: list[str], starts_on: date, ends_on: date | None, funding: dict) -> Programme:
         if kind not in intake.PROGRAMME_KINDS:
             raise InvalidProgramme(f"kind must be one of {intake.PROGRAMME_KINDS}")

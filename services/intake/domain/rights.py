@@ -17,7 +17,7 @@ class RightsRequest(Aggregate):
     RightsRequestAnswered = intake.RightsRequestAnswered
 
     @event(RightsRequestReceived)
-    def __init__(self, id: UUID, tenant: str, case_id: UUID, centre_id: UUID, kind: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, case_id: UUID, centre_id: UUID, kind: str,
                  received_on: date, due_on: date) -> None:
         self.tenant = tenant
         self.case_id = case_id
@@ -29,7 +29,7 @@ class RightsRequest(Aggregate):
         self.outcome: str | None = None
 
     @classmethod
-    def receive(cls, *, id: UUID, tenant: str, case_id: UUID, centre_id: UUID, kind: str,  # noqa: A002
+    def receive(cls, *, id: UUID, tenant: str, case_id: UUID, centre_id: UUID, kind: str,
                 received_on: date) -> RightsRequest:
         if kind not in intake.RIGHTS_KINDS:
             raise InvalidRightsRequest(f"kind must be one of {intake.RIGHTS_KINDS}")

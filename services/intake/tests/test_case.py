@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
 import pytest
@@ -142,7 +142,7 @@ def test_a_consultation_in_the_future_is_rejected_and_nothing_is_recorded(case: 
 
 
 def test_a_consultation_just_beyond_the_clock_skew_is_in_the_future(case: Case) -> None:
-    too_late = datetime.now(timezone.utc) + CLOCK_SKEW + timedelta(minutes=1)
+    too_late = datetime.now(UTC) + CLOCK_SKEW + timedelta(minutes=1)
     with pytest.raises(InvalidConsultation, match="future"):
         case.record_consultation(**_consultation(occurred_at=too_late))
     assert case.pending_events == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from uuid import uuid4
 
 from services.intake.application import IntakeApplication
@@ -24,7 +24,7 @@ def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_sn
         for i in range(60):
             case = app.repository.get(case.id)
             case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                     occurred_at=datetime(2016, 6, 1, tzinfo=timezone.utc), summary=None,
+                                     occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
                                      idempotency_key=f"k{i}")
             app.save(case)
         assert list(app.snapshots.get(case.id)), "a snapshot was taken"

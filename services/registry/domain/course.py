@@ -18,7 +18,7 @@ class TrainingCourse(Aggregate):
     TrainingCompleted = registry.TrainingCompleted
 
     @event(TrainingCourseScheduled)
-    def __init__(self, id: UUID, tenant: str, kind: str, fy: int, title: str,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, kind: str, fy: int, title: str,
                  starts_on: date, ends_on: date, venue: str) -> None:
         self.tenant = tenant
         self.kind = kind
@@ -31,7 +31,7 @@ class TrainingCourse(Aggregate):
         self.completed: dict[UUID, str] = {}  # trainee id → 修了番号
 
     @classmethod
-    def schedule(cls, *, id: UUID, tenant: str, kind: str, title: str, starts_on: date,  # noqa: A002
+    def schedule(cls, *, id: UUID, tenant: str, kind: str, title: str, starts_on: date,
                  ends_on: date, venue: str) -> TrainingCourse:
         if kind not in registry.COURSE_KINDS:
             raise InvalidTraining(f"kind must be one of {registry.COURSE_KINDS}")

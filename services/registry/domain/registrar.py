@@ -32,7 +32,7 @@ class Registrar(Aggregate):
         return derived_id("registrar", tenant)
 
     @event(RegistrarOpened)
-    def __init__(self, id: UUID, tenant: str, max_term_years: int, default_term_years: int,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, max_term_years: int, default_term_years: int,
                  consent_text_version: str) -> None:
         self.tenant = tenant
         self._settings(max_term_years, default_term_years, consent_text_version)

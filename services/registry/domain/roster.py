@@ -20,7 +20,7 @@ class RosterProvision(Aggregate):
     RosterProvided = registry.RosterProvided
 
     @event(RosterProvided)
-    def __init__(self, id: UUID, tenant: str, recipient: str, provided_on: date,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, recipient: str, provided_on: date,
                  items: list[str], entries: list[dict]) -> None:
         self.tenant = tenant
         self.recipient = recipient
@@ -29,7 +29,7 @@ class RosterProvision(Aggregate):
         self.entries = entries
 
     @classmethod
-    def provide(cls, *, id: UUID, tenant: str, recipient: str, provided_on: date,  # noqa: A002
+    def provide(cls, *, id: UUID, tenant: str, recipient: str, provided_on: date,
                 items: list[str], entries: list[dict]) -> RosterProvision:
         validate_lg_code(recipient)
         unknown = set(items) - set(registry.ROSTER_ITEMS)

@@ -68,7 +68,7 @@ class Supporter(UseSuspension, Aggregate):
     SupporterDataErased = contracts.SupporterDataErased
 
     @event(RegistrationApplied)
-    def __init__(self, id: UUID, tenant: str, certificate_number: str, applied_on: date,  # noqa: A002
+    def __init__(self, id: UUID, tenant: str, certificate_number: str, applied_on: date,
                  applicant: dict, idempotency_key: str | None) -> None:
         self.tenant = tenant
         self.idempotency_key = idempotency_key
@@ -91,7 +91,7 @@ class Supporter(UseSuspension, Aggregate):
         self.erased = False
 
     @classmethod
-    def apply_for_registration(cls, *, id: UUID, tenant: str, certificate_number: str,  # noqa: A002
+    def apply_for_registration(cls, *, id: UUID, tenant: str, certificate_number: str,
                                applied_on: date, applicant: dict, consent_id: UUID,
                                consent_items: dict[str, bool], consent_text_version: str,
                                signed_on: date, idempotency_key: str | None = None) -> Supporter:

@@ -20,7 +20,7 @@ def _names(events: list) -> list[str]:
 
 
 def _all_consent() -> dict[str, bool]:
-    return {item: True for item in registry.CONSENT_ITEMS}
+    return dict.fromkeys(registry.CONSENT_ITEMS, True)
 
 
 def _course(**overrides: object) -> TrainingCourse:

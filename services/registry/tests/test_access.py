@@ -29,7 +29,7 @@ from services.registry.domain.supporter import Supporter
 
 TOKYO, OSAKA, CHIYODA = "130001", "270008", "131016"
 TODAY = today_jst()
-ALL_CONSENT = {item: True for item in registry.CONSENT_ITEMS}
+ALL_CONSENT = dict.fromkeys(registry.CONSENT_ITEMS, True)
 DETAILS = {"name": "山田 太郎", "furigana": "やまだ たろう", "phone": "03-0000-0000"}
 OFFICER = Principal("officer", TOKYO, frozenset({"prefecture_officer"}))
 

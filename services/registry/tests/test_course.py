@@ -8,8 +8,7 @@ from uuid import uuid4
 import pytest
 
 from services.registry.domain.errors import InvalidDates, InvalidTraining
-from services.registry.tests.builders import _names, _course
-
+from services.registry.tests.builders import _course, _names
 
 # -- training courses -----------------------------------------------------------------------
 

@@ -11,8 +11,7 @@ from libs.domain import registry
 from libs.domain.codes import InvalidLgCode
 from libs.domain.errors import InvalidInput
 from services.registry.domain.roster import RosterProvision
-from services.registry.tests.builders import TOKYO, CHIYODA, _names
-
+from services.registry.tests.builders import CHIYODA, TOKYO, _names
 
 # -- roster provision (資料6, 第8条) ----------------------------------------------------------
 

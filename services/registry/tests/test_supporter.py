@@ -30,7 +30,6 @@ from services.registry.tests.builders import (
     _registered,
 )
 
-
 # -- supporter: application and consent (資料3, 資料4) ------------------------------------------
 
 def test_applying_with_all_five_consent_items_records_the_application_then_the_consent() -> None:

@@ -30,7 +30,6 @@ from services.registry.tests.builders import (
     _revoked,
 )
 
-
 # -- supporter: status machine --------------------------------------------------------------
 
 def _register(s: Supporter) -> None:

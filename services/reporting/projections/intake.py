@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from libs.domain.fiscal import fiscal_year
 from libs.domain import intake
+from libs.domain.fiscal import fiscal_year
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
 from libs.platform.readmodels.projection import ProjectionHandler

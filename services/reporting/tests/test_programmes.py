@@ -23,7 +23,7 @@ def _municipalities(n: int) -> list[str]:
     return codes[:n]
 
 
-def _start(feed, tenant: str, kind: str, starts_on: str, ends_on: str | None = None) -> str:  # noqa: ANN001
+def _start(feed, tenant: str, kind: str, starts_on: str, ends_on: str | None = None) -> str:
     programme_id = str(uuid4())
     feed.send("intake", "ProgrammeStarted", programme_id, {
         "tenant": tenant, "kind": kind, "name": f"{kind} {tenant}", "operators": [tenant],

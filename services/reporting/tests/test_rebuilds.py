@@ -18,7 +18,7 @@ from services.reporting.rebuild import ReportingIsRunning, rebuild
 from services.reporting.tests.conftest import MINISTRY, TOKYO
 
 
-def _consultations(engine) -> int:  # noqa: ANN001
+def _consultations(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(consultations)).scalar_one()
 

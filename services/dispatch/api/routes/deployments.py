@@ -6,8 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from libs.platform.web.inputs import Cursor
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.inputs import Cursor
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     DeploymentAcceptanceCreate,

@@ -49,7 +49,7 @@ class Submissions(BaseModel):
     data: list[Submission]
 
 
-def _report(name: str):  # noqa: ANN202
+def _report(name: str):
     if name not in REPORTS:
         raise NotFound(f"no report {name!r}; one of {', '.join(REPORTS)}")
     return REPORTS[name]
