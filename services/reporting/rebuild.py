@@ -69,6 +69,12 @@ def rebuild_online(projection: ReportingProjection, actor: Principal) -> ReplayS
     return projection.replay_state()
 
 
+def rebuild_progress(projection: ReportingProjection, actor: Principal) -> ReplayState:
+    """The last rebuild (or replay) and its progress, for an operator."""
+    actor.require("operator")
+    return projection.settled_state()
+
+
 def main() -> int:
     settings = Settings.from_env("reporting")
     engine = make_engine(settings)

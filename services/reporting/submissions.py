@@ -7,8 +7,9 @@ Kept apart from the projections: a rebuild replays the facts but never forgets a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 from sqlalchemy import (
@@ -24,6 +25,32 @@ from sqlalchemy import (
 )
 
 from libs.platform.web.auth import Principal
+
+# Who submits a year's table: the prefectures and municipalities that report, and the ministry.
+SUBMITTERS = ("prefecture_officer", "municipal_officer", "ministry")
+Table_ = Callable[[Engine, Principal, int], dict[str, Any]]  # a report of services/reporting/queries
+
+
+class Settled(Protocol):
+    def confirm(self) -> None: ...
+
+
+def submit_table(engine: Engine, actor: Principal, report: str, fy: int, table: Table_, settled: Settled) -> dict:
+    """The use case: a submitter records the year's table as it stands now, never one computed
+    from a replay (`settled` confirms the read models were whole throughout)."""
+    actor.require(*SUBMITTERS)
+    body = table(engine, actor, fy)
+    settled.confirm()
+    return submit(engine, actor, report, fy, body)
+
+
+def submissions_compared(engine: Engine, actor: Principal, report: str, fy: int, table: Table_,
+                         settled: Settled) -> list[dict]:
+    """Each submission of the caller's org, with what changed in the year's table since."""
+    actor.require(*SUBMITTERS)
+    current = table(engine, actor, fy)
+    settled.confirm()
+    return compared(engine, actor, report, fy, current)
 
 metadata = MetaData()
 submissions = Table(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from services.reporting.projections import ReportingProjection
-from services.reporting.rebuild import rebuild_online
+from services.reporting.rebuild import rebuild_online, rebuild_progress
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
@@ -44,5 +44,4 @@ def rebuild_read_models(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
 @router.get("/rebuild", response_model=RebuildPublic)
 def get_rebuild(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
     """The last rebuild (or replay after a start on empty read models) and its progress per stream."""
-    actor.require("operator")
-    return runtime.get(ReportingProjection).settled_state().public()
+    return rebuild_progress(runtime.get(ReportingProjection), actor).public()

@@ -19,12 +19,11 @@ from services.reporting.queries import (
     referral_report,
     supporters_report,
 )
-from services.reporting.submissions import compared, submit
+from services.reporting.submissions import submissions_compared, submit_table
 
 router = APIRouter(prefix="/v1/reports", tags=["submissions"])
 REPORTS = {"consultations": consultation_report, "referrals": referral_report, "outcome": outcome_report,
            "centres": centres_report, "supporters": supporters_report, "dispatch": dispatch_report}
-SUBMITTERS = ("prefecture_officer", "municipal_officer", "ministry")
 ReportName = Annotated[str, Path(max_length=MAX_PARAMETER_CHARS, description=f"one of {', '.join(REPORTS)}")]
 
 
@@ -59,10 +58,7 @@ def _report(name: str):
 def submit_report(report: ReportName, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep,
                   fy: FiscalYear) -> dict:
     """Record the table as it stands now as submitted for that year (by the caller's org)."""
-    actor.require(*SUBMITTERS)
-    body = _report(report)(runtime.engine, actor, fy)
-    settled.confirm()  # never submit a table computed from a replay
-    row = submit(runtime.engine, actor, report, fy, body)
+    row = submit_table(runtime.engine, actor, report, fy, _report(report), settled)
     return {**row, "submitted_at": row["submitted_at"].isoformat()}
 
 
@@ -70,8 +66,5 @@ def submit_report(report: ReportName, actor: PrincipalDep, runtime: RuntimeDep, 
 def list_submissions(report: ReportName, actor: PrincipalDep, runtime: RuntimeDep, settled: SettledDep,
                      fy: FiscalYear) -> Submissions:
     """Each submission with whether the year's table changed since (late or corrected facts)."""
-    actor.require(*SUBMITTERS)
-    current = _report(report)(runtime.engine, actor, fy)
-    settled.confirm()
-    rows = compared(runtime.engine, actor, report, fy, current)
+    rows = submissions_compared(runtime.engine, actor, report, fy, _report(report), settled)
     return Submissions(data=[{**r, "submitted_at": r["submitted_at"].isoformat()} for r in rows])
