@@ -62,11 +62,14 @@ class LifeCycleUseCases(RegistryBase):
     def revoke(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                revoked_on: date, grounds: str) -> Supporter:
         supporter = self._supporter_for_officer(actor, supporter_id)
-        sealed_grounds = self.seal(supporter_id, grounds)
-        if sealed_grounds is None:  # seal gives None for an empty value
-            raise InvalidInput("grounds must not be empty")
-        self.change(supporter, lambda s: s.revoke(revoked_on=revoked_on, grounds=sealed_grounds),
-                    expected_version=expected_version)
+
+        def revoke(s: Supporter) -> None:
+            sealed_grounds = self.seal(supporter_id, grounds)
+            if sealed_grounds is None:  # seal gives None for an empty value
+                raise InvalidInput("grounds must not be empty")
+            s.revoke(revoked_on=revoked_on, grounds=sealed_grounds)
+
+        self.change(supporter, revoke, expected_version=expected_version)
         return supporter
 
     def erase_supporter(self, actor: Principal, supporter_id: UUID, *, erased_on: date, basis: str) -> Supporter:
