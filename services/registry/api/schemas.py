@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -185,7 +185,8 @@ class SupporterPublic(BaseModel):
     consent_text_version: str | None
     continuing_trainings: int
     use_suspended: bool = Field(description="利用停止: not provided on any roster while true")
-    details: dict | str | None = Field(description="opened for the registrar and the supporter; '[erased]' after erasure")
+    details: dict | str | None = Field(
+        description="opened for the registrar and the supporter; '[erased]' after erasure")
     version: int
 
 
@@ -221,8 +222,8 @@ class RosterCreate(_Strict):
     municipality: str = Field(pattern=r"^[0-9]{6}$", max_length=6,
                               description="全国地方公共団体コード of the recipient")
     provided_on: Day
-    items: list[RosterItem] = Field(default_factory=lambda: list(RosterItem.__args__), min_length=1,
-                                    max_length=len(RosterItem.__args__))
+    items: list[RosterItem] = Field(default_factory=lambda: list(get_args(RosterItem)), min_length=1,
+                                    max_length=len(get_args(RosterItem)))
     # One entry is ~170 bytes of the RosterProvided event: 1,000 stay far under the event limit.
     supporter_ids: list[UUID] | None = Field(default=None, max_length=1000,
                                              description="default: every current supporter")

@@ -8,6 +8,10 @@ module each; RegistryApplication is all of them.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from eventsourcing.domain import MutableOrImmutableAggregate
+
 from services.registry.application.base import today_jst
 from services.registry.application.life_cycle import LifeCycleUseCases
 from services.registry.application.reads import RegistryReads
@@ -24,4 +28,4 @@ class RegistryApplication(TrainingUseCases, RegistrationUseCases, LifeCycleUseCa
                           RosterUseCases):
     name = "registry"
     # The registrar allocates every number: snapshots keep loading it cheap as it grows.
-    snapshotting_intervals = {Registrar: 100}
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Registrar: 100}

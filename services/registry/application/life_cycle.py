@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
+from libs.domain.errors import InvalidInput
 from libs.platform.web.auth import NotAllowed, Principal
 from services.registry.application.access import is_officer_of
 from services.registry.application.base import RegistryBase
@@ -61,8 +62,14 @@ class LifeCycleUseCases(RegistryBase):
     def revoke(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                revoked_on: date, grounds: str) -> Supporter:
         supporter = self._supporter_for_officer(actor, supporter_id)
-        self.change(supporter, lambda s: s.revoke(revoked_on=revoked_on, grounds=self.seal(supporter_id, grounds)),
-                    expected_version=expected_version)
+
+        def revoke(s: Supporter) -> None:
+            sealed_grounds = self.seal(supporter_id, grounds)
+            if sealed_grounds is None:  # seal gives None for an empty value
+                raise InvalidInput("grounds must not be empty")
+            s.revoke(revoked_on=revoked_on, grounds=sealed_grounds)
+
+        self.change(supporter, revoke, expected_version=expected_version)
         return supporter
 
     def erase_supporter(self, actor: Principal, supporter_id: UUID, *, erased_on: date, basis: str) -> Supporter:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from libs.platform.privacy.receipts import consent_receipt
 from libs.platform.privacy.records import stored_consent_record
+from services.registry.domain.errors import SupporterNotFound
 from services.registry.domain.supporter import Supporter
 from services.registry.queries import current_supporters, roster_received, search_supporters
 
@@ -40,6 +41,9 @@ class RegistryReads:
     def consent_receipt(self, supporter: Supporter) -> dict:
         self._runtime.catch_up()
         record = stored_consent_record(self._runtime.engine, str(supporter.consent_id))
-        return consent_receipt(self._runtime.audit, consent_id=str(supporter.consent_id), subject=str(supporter.id),
+        if record is None:
+            raise SupporterNotFound(f"no consent record of supporter {supporter.id}")
+        return consent_receipt(self._runtime.require_audit(), consent_id=str(supporter.consent_id),
+                               subject=str(supporter.id),
                                given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
                                record=record["data"]["record"], tenant=supporter.tenant)

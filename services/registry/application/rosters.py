@@ -49,8 +49,10 @@ class RosterUseCases(RegistryBase):
                     + (" (the use of their data is suspended: 利用停止)" if supporter.use_suspended else ""),
                     use_suspended=supporter.use_suspended,
                     supporter_id=str(supporter_id), current_status=supporter.status)
+            assert supporter.term_ends_on is not None  # is_current: within a term
             entries.append({"supporter_id": str(supporter.id), "registration_number": supporter.registration_number,
-                            "consent_id": str(supporter.consent_id), "term_ends_on": supporter.term_ends_on.isoformat()})
+                            "consent_id": str(supporter.consent_id),
+                            "term_ends_on": supporter.term_ends_on.isoformat()})
         return RosterProvision.provide(id=roster_id, tenant=tenant, recipient=recipient, provided_on=provided_on,
                                        items=items, entries=entries)
 

@@ -49,7 +49,8 @@ class TrainingUseCases(RegistryBase):
         course = self.get_course(actor, course_id)
         if course.kind == "continuing":
             if supporter_id is None:
-                raise InvalidInput("a continuing training (継続研修) is attended by a registered supporter: send supporter_id")
+                raise InvalidInput(
+                    "a continuing training (継続研修) is attended by a registered supporter: send supporter_id")
             supporter = self._supporter_of(course.tenant, supporter_id)
             supporter.attend_continuing_training(course_id=course.id, attended_on=attended_on)
             self.change(course, lambda c: c.attend(trainee_id=supporter_id, attended_on=attended_on, trainee=None),

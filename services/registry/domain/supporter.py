@@ -212,6 +212,8 @@ class Supporter(UseSuspension, Aggregate):
     def withdraw_consent(self, *, withdrawn_on: date) -> None:
         if not self.consent_active:
             raise WrongStatus("the consent was already withdrawn")
+        # consent_active is only ever set by _consent, together with consent_id
+        assert self.consent_id is not None
         self._not_before_application(withdrawn_on, "withdrawn_on")
         self._consent_withdrawn(consent_id=self.consent_id, withdrawn_on=withdrawn_on)
 
@@ -287,6 +289,8 @@ class Supporter(UseSuspension, Aggregate):
     def is_current(self, today: date) -> bool:
         """Registered, within the term, the consent not withdrawn and the use not suspended: may go
         on a roster."""
+        if self.term_starts_on is None or self.term_ends_on is None:  # never registered
+            return False
         return (self.status == "registered" and self.consent_active and not self.use_suspended
                 and self.term_starts_on <= today <= self.term_ends_on)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import TypeVar
 from uuid import uuid4
 
 from libs.domain import registry
@@ -15,8 +17,17 @@ APPLIED_ON = date(2016, 6, 1)
 ISSUED_ON = date(2016, 7, 1)
 
 
-def _names(events: list) -> list[str]:
+E = TypeVar("E")
+
+
+def _names(events: Sequence[object]) -> list[str]:
     return [type(e).__name__ for e in events]
+
+
+def _of(kind: type[E], events: Sequence[object]) -> list[E]:
+    """The events, each checked to be a `kind` (collect_events types them only as events)."""
+    assert all(isinstance(e, kind) for e in events), _names(events)
+    return [e for e in events if isinstance(e, kind)]
 
 
 def _all_consent() -> dict[str, bool]:
@@ -24,20 +35,20 @@ def _all_consent() -> dict[str, bool]:
 
 
 def _course(**overrides: object) -> TrainingCourse:
-    arguments = dict(
-        id=uuid4(), tenant=TOKYO, kind="initial", title="ひきこもりサポーター養成研修",
-        starts_on=date(2016, 5, 10), ends_on=date(2016, 5, 31), venue="都庁第一本庁舎",
-    )
+    arguments: dict[str, object] = {
+        "id": uuid4(), "tenant": TOKYO, "kind": "initial", "title": "ひきこもりサポーター養成研修",
+        "starts_on": date(2016, 5, 10), "ends_on": date(2016, 5, 31), "venue": "都庁第一本庁舎",
+    }
     arguments.update(overrides)
     return TrainingCourse.schedule(**arguments)  # type: ignore[arg-type]
 
 
 def _apply(**overrides: object) -> Supporter:
-    arguments = dict(
-        id=uuid4(), tenant=TOKYO, certificate_number="2016-0001", applied_on=APPLIED_ON,
-        applicant={"sealed": "ciphertext"}, consent_id=uuid4(), consent_items=_all_consent(),
-        consent_text_version="資料4-v1", signed_on=APPLIED_ON,
-    )
+    arguments: dict[str, object] = {
+        "id": uuid4(), "tenant": TOKYO, "certificate_number": "2016-0001", "applied_on": APPLIED_ON,
+        "applicant": {"sealed": "ciphertext"}, "consent_id": uuid4(), "consent_items": _all_consent(),
+        "consent_text_version": "資料4-v1", "signed_on": APPLIED_ON,
+    }
     arguments.update(overrides)
     return Supporter.apply_for_registration(**arguments)  # type: ignore[arg-type]
 
@@ -87,10 +98,10 @@ def _revoked() -> Supporter:
 
 
 def _renew(supporter: Supporter, **overrides: object) -> None:
-    arguments = dict(
-        consent_id=uuid4(), consent_items=_all_consent(), consent_text_version="資料4-v2",
-        issued_on=date(2018, 7, 10), term_years=2, max_term_years=3,
-    )
+    arguments: dict[str, object] = {
+        "consent_id": uuid4(), "consent_items": _all_consent(), "consent_text_version": "資料4-v2",
+        "issued_on": date(2018, 7, 10), "term_years": 2, "max_term_years": 3,
+    }
     arguments.update(overrides)
     supporter.renew(**arguments)  # type: ignore[arg-type]
 

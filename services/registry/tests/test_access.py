@@ -135,12 +135,16 @@ class Registrar:
         return None
 
 
+def _staff(role: str, org: str) -> Callable[[Any], Principal]:
+    return lambda target: Principal(role, org, frozenset({role}))
+
+
 # Each actor is made for the record it acts on: "the_supporter" is that supporter.
 ACTORS: dict[str, Callable[[Any], Principal]] = {
-    **{f"{role}{where}": (lambda role, org: lambda target: Principal(role, org, frozenset({role})))(role, org)
+    **{f"{role}{where}": _staff(role, org)
        for role in ("prefecture_officer", "municipal_officer", "auditor")
        for where, org in (("", TOKYO), ("_elsewhere", OSAKA))},
-    **{role: (lambda role: lambda target: Principal(role, TOKYO, frozenset({role})))(role)
+    **{role: _staff(role, TOKYO)
        for role in ("centre_staff", "portal", "auditor_pii", "ministry", "operator", "integrator")},
     "the_supporter": lambda target: Principal(str(target), TOKYO, frozenset({"supporter"})),
     "another_supporter": lambda target: Principal(str(uuid4()), TOKYO, frozenset({"supporter"})),
@@ -190,7 +194,8 @@ USE_CASES: dict[str, tuple[str, Callable[..., Any], Callable[[str], object]]] = 
         officers_anywhere(elsewhere=UnknownCertificate)),
     "search_supporters": ("nothing", lambda app, a, t: app.search_supporters(
         a, status=None, term_ends_before=None, after=None, limit=10), officers_anywhere()),
-    "read_supporter": ("registered", lambda app, a, t: app.read_supporter(a, t), on_the_record("auditor", "the_supporter")),
+    "read_supporter": ("registered", lambda app, a, t: app.read_supporter(a, t),
+                       on_the_record("auditor", "the_supporter")),
     "supporter_history": ("registered", lambda app, a, t: app.supporter_history(a, t),
                           on_the_record("auditor", "the_supporter")),
     "consent_receipt": ("registered", lambda app, a, t: app.consent_receipt(a, t),
@@ -262,8 +267,8 @@ def test_an_officer_searches_and_provides_from_their_own_registrar_only(app: Reg
         ("search_supporters", actor.org), ("current_supporters", actor.org)]
 
 
-RECEIVED: dict[str, tuple[str, frozenset[str]] | None] = {
-    # who: (org, roles) → entries seen and whether their details open; None: refused.
+RECEIVED: dict[str, tuple[str, frozenset[str]]] = {
+    # who: (org, roles); RECEIVED_OUTCOME: entries seen and whether their details open, absent: refused.
     "the municipality's officer": (CHIYODA, frozenset({"municipal_officer"})),
     "the municipality's auditor": (CHIYODA, frozenset({"auditor"})),
     "the registrar's officer": (TOKYO, frozenset({"prefecture_officer"})),

@@ -1,4 +1,5 @@
-"""Training courses (養成研修・継続研修, 要綱例 第5条, 第13条): scheduling, attendance and completion, without a database."""
+"""Training courses (養成研修・継続研修, 要綱例 第5条, 第13条): scheduling, attendance and completion,
+without a database."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from uuid import uuid4
 
 import pytest
 
+from libs.domain import registry
 from services.registry.domain.errors import InvalidDates, InvalidTraining
-from services.registry.tests.builders import _course, _names
+from services.registry.tests.builders import _course, _names, _of
 
 # -- training courses -----------------------------------------------------------------------
 
@@ -94,7 +96,7 @@ def test_an_attendee_of_an_initial_course_completes_with_a_certificate_number() 
     course.attend(trainee_id=trainee, attended_on=date(2016, 5, 10), trainee=None)
     course.collect_events()
     course.complete(trainee_id=trainee, certificate_number="2016-0001", completed_on=date(2016, 5, 31))
-    events = course.collect_events()
+    events = _of(registry.TrainingCompleted, course.collect_events())
     assert _names(events) == ["TrainingCompleted"]
     assert (events[0].trainee_id, events[0].certificate_number, events[0].completed_on) == (
         trainee, "2016-0001", date(2016, 5, 31))

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import pytest
 
+from libs.domain import registry
 from libs.domain.codes import InvalidLgCode
 from libs.domain.errors import InvalidInput
 from services.registry.domain.registrar import (
@@ -15,7 +16,7 @@ from services.registry.domain.registrar import (
     TERM_LIMIT_YEARS,
     Registrar,
 )
-from services.registry.tests.builders import CHIYODA, TOKYO, _names
+from services.registry.tests.builders import CHIYODA, TOKYO, _names, _of
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_a_registrar_cannot_be_opened_for_an_invalid_local_government_code(code:
 
 def test_configuring_the_registrar_records_the_new_settings(registrar: Registrar) -> None:
     registrar.configure(max_term_years=5, default_term_years=3, consent_text_version=" 資料4-v2 ")
-    events = registrar.collect_events()
+    events = _of(registry.RegistrarConfigured, registrar.collect_events())
     assert _names(events) == ["RegistrarConfigured"]
     assert (events[0].max_term_years, events[0].default_term_years, events[0].consent_text_version) == (
         5, 3, "資料4-v2")
@@ -97,7 +98,7 @@ def test_certificate_numbers_count_up_within_a_fiscal_year_and_restart_in_the_ne
         registrar.allocate_certificate_number(2017, third),
     ]
     assert numbers == ["2016-0001", "2016-0002", "2017-0001"]
-    events = registrar.collect_events()
+    events = _of(registry.NumberAllocated, registrar.collect_events())
     assert _names(events) == ["NumberAllocated"] * 3
     assert [(e.series, e.fy, e.number, e.allocated_to) for e in events] == [
         ("certificate", 2016, "2016-0001", first),
@@ -122,7 +123,8 @@ def test_registration_numbers_count_up_across_fiscal_years_without_a_year_prefix
     registrar.allocate_certificate_number(2017, uuid4())
     second = registrar.allocate_registration_number(uuid4())
     assert (first, second) == ("001", "002")
-    registrations = [e for e in registrar.collect_events() if e.series == "registration"]
+    registrations = [e for e in _of(registry.NumberAllocated, registrar.collect_events())
+                     if e.series == "registration"]
     assert [(e.fy, e.number) for e in registrations] == [(None, "001"), (None, "002")]
 
 

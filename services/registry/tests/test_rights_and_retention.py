@@ -52,14 +52,18 @@ def test_retention_ends_three_years_after_the_registration_ended_and_never_earli
 def test_an_expired_registration_counts_from_its_term_end_and_a_renewal_restarts_it():
     expired = _expired()
     assert expired.ended_on == expired.term_ends_on
-    expired.renew(consent_id=expired.consent_id, consent_items=dict.fromkeys(("roster_listing", "follow_instructions", "confidentiality", "no_discrediting_conduct", "continuing_training"), True), consent_text_version="v", issued_on=date(2018, 7, 2), term_years=1,
-        max_term_years=3)
+    assert expired.consent_id is not None
+    expired.renew(consent_id=expired.consent_id, consent_items=dict.fromkeys((
+                      "roster_listing", "follow_instructions", "confidentiality", "no_discrediting_conduct",
+                      "continuing_training"), True),
+                  consent_text_version="v", issued_on=date(2018, 7, 2), term_years=1, max_term_years=3)
     assert expired.ended_on is None and not expired.retention_ended(date(2030, 1, 1), 3)
 
 
 def test_an_erased_supporter_cannot_be_renewed():
     expired = _expired()
     expired.erase(erased_on=date(2018, 7, 2), basis="request_granted")
+    assert expired.consent_id is not None
     with pytest.raises(WrongStatus):
         expired.renew(consent_id=expired.consent_id, consent_items={}, consent_text_version="v",
                       issued_on=date(2018, 7, 2), term_years=1, max_term_years=3)

@@ -11,7 +11,7 @@ from libs.domain import registry
 from libs.domain.codes import InvalidLgCode
 from libs.domain.errors import InvalidInput
 from services.registry.domain.roster import RosterProvision
-from services.registry.tests.builders import CHIYODA, TOKYO, _names
+from services.registry.tests.builders import CHIYODA, TOKYO, _names, _of
 
 # -- roster provision (資料6, 第8条) ----------------------------------------------------------
 
@@ -22,8 +22,9 @@ def _entry(**overrides: object) -> dict:
 
 
 def _provide(**overrides: object) -> RosterProvision:
-    arguments = dict(id=uuid4(), tenant=TOKYO, recipient=CHIYODA, provided_on=date(2017, 1, 15),
-                     items=["registration_number", "name"], entries=[_entry()])
+    arguments: dict[str, object] = {
+        "id": uuid4(), "tenant": TOKYO, "recipient": CHIYODA, "provided_on": date(2017, 1, 15),
+        "items": ["registration_number", "name"], "entries": [_entry()]}
     arguments.update(overrides)
     return RosterProvision.provide(**arguments)  # type: ignore[arg-type]
 
@@ -31,7 +32,7 @@ def _provide(**overrides: object) -> RosterProvision:
 def test_providing_a_roster_records_one_event_with_recipient_items_and_entries() -> None:
     entries = [_entry(), _entry(registration_number="002")]
     roster = _provide(entries=entries)
-    events = roster.collect_events()
+    events = _of(registry.RosterProvided, roster.collect_events())
     assert _names(events) == ["RosterProvided"]
     assert (events[0].tenant, events[0].recipient, events[0].provided_on) == (
         TOKYO, CHIYODA, date(2017, 1, 15))
@@ -42,7 +43,7 @@ def test_providing_a_roster_records_one_event_with_recipient_items_and_entries()
 def test_roster_items_are_stored_in_the_forms_order_whatever_order_they_were_given_in() -> None:
     roster = _provide(items=["contact", "name", "registration_number", "birth_date", "term"])
     assert roster.items == ["registration_number", "term", "name", "birth_date", "contact"]
-    assert roster.collect_events()[0].items == roster.items
+    assert _of(registry.RosterProvided, roster.collect_events())[0].items == roster.items
 
 
 def test_all_roster_items_reversed_come_back_in_the_forms_order() -> None:

@@ -27,6 +27,7 @@ from services.registry.tests.builders import (
     _applied,
     _apply,
     _names,
+    _of,
     _registered,
 )
 
@@ -38,6 +39,8 @@ def test_applying_with_all_five_consent_items_records_the_application_then_the_c
     events = supporter.collect_events()
     assert _names(events) == ["RegistrationApplied", "RegistrationConsented"]
     applied, consented = events
+    assert isinstance(applied, registry.RegistrationApplied)
+    assert isinstance(consented, registry.RegistrationConsented)
     assert applied.originator_id == supporter_id
     assert (applied.tenant, applied.certificate_number, applied.applied_on) == (
         TOKYO, "2016-0001", APPLIED_ON)
@@ -79,7 +82,7 @@ def test_an_application_with_no_consent_at_all_lists_all_five_items() -> None:
 
 
 def test_only_a_literal_true_counts_as_consent() -> None:
-    items = _all_consent() | {"roster_listing": "yes", "confidentiality": 1}  # type: ignore[dict-item]
+    items = _all_consent() | {"roster_listing": "yes", "confidentiality": 1}
     with pytest.raises(ConsentMissing) as raised:
         _apply(consent_items=items)
     assert raised.value.extensions["missing"] == ["roster_listing", "confidentiality"]
@@ -112,7 +115,7 @@ def test_a_screening_before_the_application_or_of_an_unknown_kind_is_refused() -
 def test_registration_issues_a_term_that_ends_the_day_before_the_anniversary() -> None:
     supporter = _applied()
     supporter.register(registration_number="001", issued_on=date(2016, 7, 1), term_years=2, max_term_years=3)
-    events = supporter.collect_events()
+    events = _of(registry.SupporterRegistered, supporter.collect_events())
     assert _names(events) == ["SupporterRegistered"]
     assert (events[0].registration_number, events[0].issued_on, events[0].term_starts_on,
             events[0].term_ends_on) == ("001", date(2016, 7, 1), date(2016, 7, 1), date(2018, 6, 30))
@@ -199,7 +202,7 @@ def test_withdrawing_the_consent_records_which_consent_and_cannot_be_done_twice(
     supporter = _registered()
     consent_id = supporter.consent_id
     supporter.withdraw_consent(withdrawn_on=date(2017, 1, 1))
-    events = supporter.collect_events()
+    events = _of(registry.RegistrationConsentWithdrawn, supporter.collect_events())
     assert (events[0].consent_id, events[0].withdrawn_on) == (consent_id, date(2017, 1, 1))
     assert supporter.consent_active is False
     with pytest.raises(WrongStatus):
@@ -217,7 +220,7 @@ def test_details_can_change_while_registered_and_the_field_names_are_sorted() ->
     supporter = _registered()
     supporter.change_details(changed_fields=["contact", "address"], changes={"sealed": "x"},
                              changed_on=date(2017, 1, 1))
-    events = supporter.collect_events()
+    events = _of(registry.SupporterDetailsChanged, supporter.collect_events())
     assert _names(events) == ["SupporterDetailsChanged"]
     assert events[0].changed_fields == ["address", "contact"]
 

@@ -3,6 +3,7 @@ without a database."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from uuid import uuid4
 
@@ -25,6 +26,7 @@ from services.registry.tests.builders import (
     _applied,
     _expired,
     _names,
+    _of,
     _registered,
     _renew,
     _revoked,
@@ -68,10 +70,11 @@ def _revoke(s: Supporter) -> None:
     s.revoke(revoked_on=date(2018, 7, 10), grounds={})
 
 
-COMMANDS = {"register": _register, "check_approval": _check_approval, "record_screening": _screen,
-            "refuse": _refuse, "change_details": _change, "renew": _renew,
-            "attend_continuing_training": _continuing, "withdraw": _withdraw, "record_inquiry": _inquire,
-            "revoke": _revoke}
+COMMANDS: dict[str, Callable[[Supporter], None]] = {
+    "register": _register, "check_approval": _check_approval, "record_screening": _screen,
+    "refuse": _refuse, "change_details": _change, "renew": _renew,
+    "attend_continuing_training": _continuing, "withdraw": _withdraw, "record_inquiry": _inquire,
+    "revoke": _revoke}
 ALLOWED = {
     "register": {"applied"},
     "check_approval": {"applied"},
@@ -139,7 +142,7 @@ def test_a_registration_expires_once_the_day_after_its_term() -> None:
     assert supporter.expire_if_due(date(2018, 7, 1)) is True
     assert supporter.expire_if_due(date(2018, 7, 2)) is False
     assert supporter.expire_if_due(date(2020, 1, 1)) is False
-    events = supporter.collect_events()
+    events = _of(registry.RegistrationExpired, supporter.collect_events())
     assert _names(events) == ["RegistrationExpired"]
     assert events[0].term_ended_on == date(2018, 6, 30)
     assert supporter.status == "expired"
@@ -160,6 +163,8 @@ def test_renewing_an_expired_registration_reconfirms_the_consent_and_starts_a_ne
     events = supporter.collect_events()
     assert _names(events) == ["RegistrationConsented", "RegistrationRenewed"]
     consented, renewed = events
+    assert isinstance(consented, registry.RegistrationConsented)
+    assert isinstance(renewed, registry.RegistrationRenewed)
     assert consented.consent_id == new_consent != old_consent
     assert consented.items == list(registry.CONSENT_ITEMS)
     assert (consented.consent_text_version, consented.signed_on) == ("資料4-v2", date(2018, 7, 10))
@@ -214,7 +219,7 @@ def test_a_renewal_issued_before_the_current_term_started_is_refused() -> None:
 def test_a_withdrawal_records_the_lasting_confidentiality_duty(status: str) -> None:
     supporter = BUILDERS[status]()
     supporter.withdraw(withdrawn_on=date(2018, 8, 1), reason={"sealed": "x"})
-    events = supporter.collect_events()
+    events = _of(registry.RegistrationWithdrawn, supporter.collect_events())
     assert _names(events) == ["RegistrationWithdrawn"]
     assert events[0].withdrawn_on == date(2018, 8, 1)
     assert events[0].confidentiality_duty == registry.CONFIDENTIALITY_NOTE
@@ -226,7 +231,9 @@ def test_a_revocation_without_any_inquiry_lists_both_missing_steps() -> None:
     supporter = _registered()
     with pytest.raises(RevocationNotPrepared) as raised:
         supporter.revoke(revoked_on=date(2017, 1, 10), grounds={})
-    assert sorted(raised.value.extensions["missing"]) == ["interview", "investigation"]
+    missing = raised.value.extensions["missing"]
+    assert isinstance(missing, list)
+    assert sorted(missing) == ["interview", "investigation"]
     assert supporter.collect_events() == []
     assert supporter.status == "registered"
 
@@ -254,8 +261,9 @@ def test_a_revocation_after_investigation_and_interview_carries_the_confidential
     supporter.revoke(revoked_on=date(2017, 1, 10), grounds={"sealed": "g"})
     events = supporter.collect_events()
     assert _names(events) == ["RevocationInquiryRecorded", "RevocationInquiryRecorded", "RegistrationRevoked"]
-    assert [e.kind for e in events[:2]] == ["investigation", "interview"]
+    assert [e.kind for e in _of(registry.RevocationInquiryRecorded, events[:2])] == ["investigation", "interview"]
     revoked = events[2]
+    assert isinstance(revoked, registry.RegistrationRevoked)
     assert (revoked.revoked_on, revoked.grounds) == (date(2017, 1, 10), {"sealed": "g"})
     assert revoked.confidentiality_duty == registry.CONFIDENTIALITY_NOTE
     assert supporter.status == "revoked"

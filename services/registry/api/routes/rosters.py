@@ -19,8 +19,9 @@ def provide_roster(body: RosterCreate, actor: PrincipalDep, app: RegistryDep, re
         supporter_ids=list(body.supporter_ids) if body.supporter_ids is not None else None,
         idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
-    return RosterProvisionPublic(id=roster.id, registrar=roster.tenant, recipient=roster.recipient,
-                                 provided_on=roster.provided_on, items=roster.items, entries=roster.entries)
+    return RosterProvisionPublic.model_validate({
+        "id": roster.id, "registrar": roster.tenant, "recipient": roster.recipient,
+        "provided_on": roster.provided_on, "items": roster.items, "entries": roster.entries})
 
 
 @router.get("/roster", response_model=RosterReceived)
@@ -28,4 +29,5 @@ def roster_of_municipality(actor: PrincipalDep, app: RegistryDep,
                            municipality: str = Query(pattern=r"^[0-9]{6}$", max_length=6)) -> RosterReceived:
     """What a municipality has received: its own officers see the provided items of supporters
     who are still current; the registrar's officers see what they provided to it."""
-    return RosterReceived(municipality=municipality, entries=app.roster_received(actor, municipality))
+    return RosterReceived.model_validate({"municipality": municipality,
+                                          "entries": app.roster_received(actor, municipality)})

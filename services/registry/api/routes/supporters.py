@@ -16,6 +16,7 @@ from services.registry.api.schemas import (
     DatedCreate,
     DetailsChange,
     ErasureCreate,
+    HistoryEvent,
     HistoryPublic,
     InquiryCreate,
     RefusalCreate,
@@ -36,13 +37,13 @@ router = APIRouter(prefix="/v1", tags=["supporters"])
 
 
 def supporter_public(s: Supporter, details: dict | str | None) -> SupporterPublic:
-    return SupporterPublic(
-        id=s.id, tenant=s.tenant, status=s.status, certificate_number=s.certificate_number,
-        registration_number=s.registration_number, applied_on=s.applied_on, term_starts_on=s.term_starts_on,
-        term_ends_on=s.term_ends_on, consent_active=s.consent_active, consent_text_version=s.consent_text_version,
-        continuing_trainings=len(s.continuing_trainings), use_suspended=s.use_suspended, details=details,
-        version=s.version,
-    )
+    return SupporterPublic.model_validate({
+        "id": s.id, "tenant": s.tenant, "status": s.status, "certificate_number": s.certificate_number,
+        "registration_number": s.registration_number, "applied_on": s.applied_on,
+        "term_starts_on": s.term_starts_on, "term_ends_on": s.term_ends_on, "consent_active": s.consent_active,
+        "consent_text_version": s.consent_text_version, "continuing_trainings": len(s.continuing_trainings),
+        "use_suspended": s.use_suspended, "details": details, "version": s.version,
+    })
 
 
 def _items(consent: ConsentForm) -> dict[str, bool]:
@@ -73,7 +74,8 @@ def search(actor: PrincipalDep, app: RegistryDep, status: Status | None = None,
            term_ends_before: Day | None = Query(default=None, description="e.g. who expires in the next 60 days"),
            cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> SupportersPublic:
     rows = app.search_supporters(actor, status=status, term_ends_before=term_ends_before, after=cursor, limit=limit)
-    return SupportersPublic(data=rows, next_cursor=rows[-1]["supporter_id"] if len(rows) == limit else None)
+    return SupportersPublic.model_validate(
+        {"data": rows, "next_cursor": rows[-1]["supporter_id"] if len(rows) == limit else None})
 
 
 @router.get("/supporters/{supporter_id}", response_model=SupporterPublic)
@@ -87,6 +89,8 @@ def get_supporter(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep, res
 def registration_card(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> RegistrationCard:
     """The 登録証 of a registered supporter, for the registrar to print and the supporter to carry."""
     s, printed = app.registration_card(actor, supporter_id)
+    # registration_card gives only a registered supporter, who has a number and a term
+    assert s.registration_number is not None and s.term_starts_on is not None and s.term_ends_on is not None
     return RegistrationCard(registrar=s.tenant, registration_number=s.registration_number,
                             term_starts_on=s.term_starts_on, term_ends_on=s.term_ends_on, **printed)
 
@@ -101,7 +105,7 @@ def consent_receipt_of_supporter(supporter_id: UUID, actor: PrincipalDep, app: R
 def supporter_history(supporter_id: UUID, actor: PrincipalDep, app: RegistryDep) -> HistoryPublic:
     """Every event of the supporter's record, sealed fields left sealed."""
     return HistoryPublic(supporter_id=supporter_id, events=[
-        {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
+        HistoryEvent(version=e["sequence"], type=e["type"], time=e["time"], data=e["data"])
         for e in app.supporter_history(actor, supporter_id)])
 
 

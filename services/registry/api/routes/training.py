@@ -31,10 +31,11 @@ def registrar_public(registrar: Registrar) -> RegistrarPublic:
 
 
 def course_public(course: TrainingCourse) -> CoursePublic:
-    return CoursePublic(id=course.id, kind=course.kind, fy=course.fy, title=course.title,
-                        starts_on=course.starts_on, ends_on=course.ends_on, venue=course.venue,
-                        attendees=len(course.attendees),
-                        completed={str(k): v for k, v in course.completed.items()}, version=course.version)
+    return CoursePublic.model_validate({
+        "id": course.id, "kind": course.kind, "fy": course.fy, "title": course.title,
+        "starts_on": course.starts_on, "ends_on": course.ends_on, "venue": course.venue,
+        "attendees": len(course.attendees),
+        "completed": {str(k): v for k, v in course.completed.items()}, "version": course.version})
 
 
 @router.get("/registrar", response_model=RegistrarPublic)
