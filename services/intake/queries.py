@@ -49,7 +49,8 @@ def workload(engine: Engine, centre_id: str, fy: int) -> dict:
         open_cases = conn.execute(select(func.count()).select_from(cases).where(
             cases.c.centre_id == centre_id, cases.c.status == "open")).scalar_one()
         waiting = conn.execute(select(func.count()).select_from(referrals).where(
-            referrals.c.centre_id == centre_id, referrals.c.outcome.is_(None), referrals.c.closed.is_(False))).scalar_one()
+            referrals.c.centre_id == centre_id, referrals.c.outcome.is_(None),
+            referrals.c.closed.is_(False))).scalar_one()
     return {"centre_id": centre_id, "fy": fy, "open_cases": open_cases, "referrals_awaiting_outcome": waiting,
             "consultations": by_kind.get("consultation", 0), "outreach_visits": by_kind.get("outreach", 0),
             "support_meetings": by_kind.get("meeting", 0), "backoffice_supports": by_kind.get("backoffice", 0)}

@@ -51,7 +51,8 @@ def get_programme(programme_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
 
 
 @router.post("/programmes/{programme_id}/changes", response_model=ProgrammePublic)
-def change_programme(programme_id: UUID, body: ProgrammeChange, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+def change_programme(programme_id: UUID, body: ProgrammeChange, actor: PrincipalDep,
+                     intake: IntakeDep) -> ProgrammePublic:
     return programme_public(intake.change_programme(actor, programme_id, **body.model_dump()))
 
 
