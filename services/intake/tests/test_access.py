@@ -65,10 +65,14 @@ def _outcome(shared: IntakeApplication, call: Callable, actor: str, allowed: boo
     return "allowed"
 
 
+def _name(error: type[Exception] | None) -> str:
+    return "allowed" if error is ALLOWED else error.__name__
+
+
 def _outcomes(shared: IntakeApplication, call: Callable, expected: Callable[[str], type[Exception] | None],
               setup: Callable[[IntakeApplication], object] = lambda app: None) -> tuple[dict, dict]:
     """What every role got, beside what it should get: a failure shows the whole table."""
-    wanted = {actor: "allowed" if expected(actor) is ALLOWED else expected(actor).__name__ for actor in ACTORS}
+    wanted = {actor: _name(expected(actor)) for actor in ACTORS}
     got = {actor: _outcome(shared, call, actor, wanted[actor] == "allowed", setup) for actor in ACTORS}
     return got, wanted
 

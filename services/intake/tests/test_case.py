@@ -83,6 +83,7 @@ def test_a_valid_consultation_is_recorded_as_one_event(case: Case) -> None:
     events = case.collect_events()
     assert [type(e).__name__ for e in events] == ["ConsultationRecorded"]
     event = events[0]
+    assert isinstance(event, Case.ConsultationRecorded)
     assert event.consultation_id == arguments["consultation_id"]
     assert event.centre_id == CENTRE_ID
     assert event.channel == "phone"

@@ -28,6 +28,7 @@ def test_a_centre_is_registered_with_one_event_and_a_trimmed_name() -> None:
     events = centre.collect_events()
     assert [type(e).__name__ for e in events] == ["CentreRegistered"]
     assert centre.name == "東京都ひきこもりサポートネット"
+    assert isinstance(events[0], Centre.CentreRegistered)
     assert events[0].name == "東京都ひきこもりサポートネット"
     assert (centre.tenant, centre.kind, centre.site) == (TOKYO, "child", "satellite")
 

@@ -57,6 +57,7 @@ def test_a_notification_required_by_law_is_recorded_with_its_statute_and_no_cons
     assert _share(case, legal_basis="required_by_law", statute=SEALED_STATUTE) == "required_by_law"
     disclosed = case.collect_events()[-1]
     assert type(disclosed).__name__ == "CaseInfoDisclosed"
+    assert isinstance(disclosed, Case.CaseInfoDisclosed)
     assert (disclosed.consent_id, disclosed.legal_basis, disclosed.statute, disclosed.reason) == (
         None, "required_by_law", SEALED_STATUTE, None)
 
@@ -65,6 +66,7 @@ def test_an_emergency_provision_carries_the_sealed_reason_consent_could_not_be_o
     case = _case()
     _share(case, legal_basis="protection_of_life", reason=SEALED_REASON)
     disclosed = case.collect_events()[-1]
+    assert isinstance(disclosed, Case.CaseInfoDisclosed)
     assert (disclosed.legal_basis, disclosed.reason) == ("protection_of_life", SEALED_REASON)
 
 
