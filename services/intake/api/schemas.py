@@ -207,7 +207,7 @@ class DatedCreate(_Strict):
 class LegalBasisCreate(_Strict):
     """A provision without consent, as APPI 第27条第1項 各号 allows (libs/domain/legal_bases)."""
 
-    code: Literal[legal_bases.CODES]  # type: ignore[valid-type]
+    code: legal_bases.LegalBasisCode
     statute: str | None = Field(
         default=None, min_length=1, max_length=legal_bases.STATUTE_MAX,
         description="the law and article relied on, e.g. 児童虐待の防止等に関する法律 第6条第1項 (required for "
