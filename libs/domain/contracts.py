@@ -41,9 +41,8 @@ class Contract:
 def contract_of(event_cls: type) -> type[Contract] | None:
     """The libs/domain contract class behind an event class (the aggregate subclasses it)."""
     for klass in event_cls.__mro__:
-        if klass.__module__.startswith("libs.domain.") and issubclass(klass, Contract):
-            if klass.CONTEXT:
-                return klass
+        if klass.__module__.startswith("libs.domain.") and issubclass(klass, Contract) and klass.CONTEXT:
+            return klass
     return None
 
 

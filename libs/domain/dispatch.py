@@ -67,7 +67,8 @@ class DeploymentEvent(_Dispatch):  # a supporter sent to a place, a programme or
 # -- the municipality's roster (名簿管理) ---------------------------------------------------------
 class RosterReceived(RosterEntryEvent, Aggregate.Created):
     """受領記録 of a roster entry (APPI 第30条): from which registrar, when, resting on which consent."""
-    RECEIPT: ClassVar[dict[str, str] | None] = {"sender": "registrar", "subject": "supporter_id", "basis": "consent_id", "on": "received_on"}
+    RECEIPT: ClassVar[dict[str, str] | None] = {"sender": "registrar", "subject": "supporter_id",
+                                                "basis": "consent_id", "on": "received_on"}
 
     tenant: str
     supporter_id: UUID
@@ -186,7 +187,8 @@ class SubjectConsented(DispatchEvent, Aggregate.Event):
 def subject_consent_record(*, controller: str | None, given_by: str, items: list[str], support_meetings: bool,
                            supporter_id: UUID | None) -> dict:
     """資料7 as a consent record: the items go to the assigned supporter (when one is assigned)."""
-    purposes = ["ひきこもりサポーターによる支援 (資料7)"] + (["支援内容等を検討するための会議"] if support_meetings else [])
+    purposes = (["ひきこもりサポーターによる支援 (資料7)"]
+                + (["支援内容等を検討するための会議"] if support_meetings else []))
     return consent_record(controller=controller, given_by=given_by, purposes=purposes, items=items,
                           recipients=[str(supporter_id)] if supporter_id else [], method="written_signature",
                           notice_version="資料7", termination="until withdrawn (同意の撤回) or the dispatch ends")
@@ -214,7 +216,8 @@ class DispatchStarted(DispatchEvent, Aggregate.Event):
 
 class InformationDisclosed(DispatchEvent, Aggregate.Event):
     """Personal information given to the supporter: recipient, items, the consent it rests on."""
-    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient_supporter_id", "items": "items", "basis": "consent_id", "on": "disclosed_at"}
+    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient_supporter_id", "items": "items",
+                                                  "basis": "consent_id", "on": "disclosed_at"}
 
     recipient_supporter_id: UUID
     items: list[str]
@@ -375,8 +378,8 @@ class DeploymentEnded(DeploymentEvent, Aggregate.Event):
 
 EVENTS: tuple[type[Contract], ...] = (
     RosterReceived, RosterEntryRefreshed, SupporterIntentReconfirmed, SupporterTermRenewed,
-    SupporterRegistrationEnded, SupporterUseSuspensionReceived, SupporterUseResumptionReceived, DispatchRequested, SubjectDetailsRecorded, SubjectDetailsCorrected,
-    SupporterAssigned,
+    SupporterRegistrationEnded, SupporterUseSuspensionReceived, SupporterUseResumptionReceived,
+    DispatchRequested, SubjectDetailsRecorded, SubjectDetailsCorrected, SupporterAssigned,
     SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
     ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,
     DispatchResumed, SubjectConsentWithdrawn, DispatchEnded, SubjectDataErased,

@@ -130,7 +130,8 @@ class SupporterRequested(CaseEvent, Aggregate.Event):
 # 情報共有の同意 (実施要領 第2 5(1)): the items a centre may share with an agency.
 SHARE_ITEMS = ("name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
                "medical_history")
-STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")  # コーディネーター / 訪問相談支援員 / 市町村等支援員
+# コーディネーター / 訪問相談支援員 / 市町村等支援員
+STAFF_ROLES = ("coordinator", "outreach_worker", "municipal_support_worker")
 QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent", "none")
 PROFESSIONAL_QUALIFICATIONS = ("social_worker", "psychiatric_social_worker", "public_health_nurse", "equivalent")
 # 実施体制 (seeds/002 資料1, 003): who runs what. A satellite and the 小規模市町村 acceleration
@@ -477,9 +478,9 @@ class CaseReopened(CaseEvent, Aggregate.Event):
 
 EVENTS: tuple[type[Contract], ...] = (
     CentreRegistered, CentreProfileSet, CentreStaffingSet, BackOfficeSupportGiven, AgencyRegistered,
-    CaseOpened, ConsultationRecorded, ConsultationVoided, OutreachVisitRecorded, InfoSharingConsented, InfoSharingWithdrawn,
-    CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined, ReferralClosed,
-    SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
+    CaseOpened, ConsultationRecorded, ConsultationVoided, OutreachVisitRecorded, InfoSharingConsented,
+    InfoSharingWithdrawn, CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined,
+    ReferralClosed, SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
     PersonalDetailsCorrected, UseSuspended, UseResumed, RightsRequestReceived, RightsRequestAnswered,
     ProgrammeStarted, ProgrammeChanged, ProgrammeEnded, GroupActivityHeld, PlaceOpened, PlaceSessionHeld,
     PrefecturalBackupGiven, PlaceClosed,

@@ -20,6 +20,7 @@ name the person), so services seal both under the person's key; the code is what
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from libs.domain.errors import InvalidInput
 
@@ -47,6 +48,9 @@ LEGAL_BASES: dict[str, LegalBasis] = {b.code: b for b in (
                needs_statute=True, needs_reason=True),
 )}
 CODES: tuple[str, ...] = tuple(LEGAL_BASES)
+# The same codes as a type, for request models (the tests hold it equal to CODES, order included).
+LegalBasisCode = Literal["required_by_law", "protection_of_life", "public_health_or_child_welfare",
+                         "cooperation_with_authority"]
 STATUTE_MAX = 200
 
 

@@ -274,7 +274,9 @@ class SupporterDataErased(SupporterEvent, Aggregate.Event):
 class RosterProvided(RosterEvent, Aggregate.Created):
     """登録名簿 provided to a municipality: the APPI third-party provision record
     (recipient, date, items, and for each supporter the consent it rests on)."""
-    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient", "items": "items", "on": "provided_on", "entries": "entries", "subject": "supporter_id", "basis": "consent_id"}
+    PROVISION: ClassVar[dict[str, str] | None] = {"recipient": "recipient", "items": "items", "on": "provided_on",
+                                                  "entries": "entries", "subject": "supporter_id",
+                                                  "basis": "consent_id"}
 
     tenant: str
     recipient: str

@@ -44,12 +44,13 @@ def open_referrals(engine: Engine, centre_id: str) -> list[dict]:
 
 def workload(engine: Engine, centre_id: str, fy: int) -> dict:
     with engine.connect() as conn:
-        by_kind = dict(conn.execute(select(activity.c.kind, func.count()).where(
-            activity.c.centre_id == centre_id, activity.c.fy == fy).group_by(activity.c.kind)).all())
+        by_kind: dict[str, int] = dict(conn.execute(select(activity.c.kind, func.count()).where(
+            activity.c.centre_id == centre_id, activity.c.fy == fy).group_by(activity.c.kind)).tuples().all())
         open_cases = conn.execute(select(func.count()).select_from(cases).where(
             cases.c.centre_id == centre_id, cases.c.status == "open")).scalar_one()
         waiting = conn.execute(select(func.count()).select_from(referrals).where(
-            referrals.c.centre_id == centre_id, referrals.c.outcome.is_(None), referrals.c.closed.is_(False))).scalar_one()
+            referrals.c.centre_id == centre_id, referrals.c.outcome.is_(None),
+            referrals.c.closed.is_(False))).scalar_one()
     return {"centre_id": centre_id, "fy": fy, "open_cases": open_cases, "referrals_awaiting_outcome": waiting,
             "consultations": by_kind.get("consultation", 0), "outreach_visits": by_kind.get("outreach", 0),
             "support_meetings": by_kind.get("meeting", 0), "backoffice_supports": by_kind.get("backoffice", 0)}

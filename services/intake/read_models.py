@@ -265,4 +265,7 @@ def _referral_closed(conn: Connection, e: Envelope) -> None:
 
 
 def _centre_of(conn: Connection, case_id: str) -> str:
-    return conn.execute(cases.select().where(cases.c.case_id == case_id)).first().centre_id
+    row = conn.execute(cases.select().where(cases.c.case_id == case_id)).first()
+    if row is None:  # events are projected in order, so the case's CaseOpened comes first
+        raise LookupError(f"case {case_id} is not in the read model yet")
+    return row.centre_id

@@ -20,7 +20,7 @@ def test_there_are_21_categories_with_unique_codes_and_9_summary_columns():
 
 
 def test_the_detailed_fy2016_counts_roll_up_into_the_seeds_summary_table():
-    rolled = Counter()
+    rolled: Counter[str] = Counter()
     for cat, n in zip(agencies.CATEGORIES, FY2016_DETAILED, strict=True):
         rolled[cat.summary] += n
     assert [rolled[code] for code, _ in agencies.SUMMARY_COLUMNS] == FY2016_SUMMARY

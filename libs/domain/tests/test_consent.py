@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -24,10 +25,12 @@ def test_medical_history_is_flagged_sensitive_and_the_jurisdiction_is_japan() ->
 
 @pytest.mark.parametrize("bad", [{"given_by": "neighbour"}, {"method": "implied"}])
 def test_an_unknown_giver_or_method_is_refused(bad: dict) -> None:
-    arguments = dict(controller="131016", given_by="person", purposes=["p"], items=["name"], recipients=[],
-                     method="written_signature", notice_version="v", termination="t")
+    arguments: dict[str, Any] = {
+        "controller": "131016", "given_by": "person", "purposes": ["p"], "items": ["name"], "recipients": [],
+        "method": "written_signature", "notice_version": "v", "termination": "t",
+    }
     with pytest.raises(ValueError):
-        consent_record(**{**arguments, **bad})  # type: ignore[arg-type]
+        consent_record(**{**arguments, **bad})
 
 
 def test_each_context_names_its_purposes_recipients_and_method() -> None:

@@ -8,15 +8,13 @@ import pytest
 
 from libs.domain.fiscal import JST, fiscal_year, fiscal_year_bounds, wareki_label
 
-UTC = UTC
+
+def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=JST)
 
 
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # -- fiscal_year: edges in Japan time ---------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,7 +113,7 @@ class SupporterRequestCreate(_Strict):
     """The person asks for a ひきこもりサポーター from the municipality that runs dispatch."""
 
     municipality: LgCode = Field(description="全国地方公共団体コード of the dispatching municipality")
-    needs: list[SupportNeed] = Field(min_length=1, max_length=len(SupportNeed.__args__))
+    needs: list[SupportNeed] = Field(min_length=1, max_length=len(get_args(SupportNeed)))
     requested_by: ClientKind | None = Field(default=None, description="who asked (default: the case's client)")
     preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                       Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]] = Field(
@@ -195,7 +195,7 @@ class ShareConsentCreate(_Strict):
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
     categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list,
                                                                                   max_length=len(CATEGORIES))
-    items: list[Item] = Field(min_length=1, max_length=len(Item.__args__))
+    items: list[Item] = Field(min_length=1, max_length=len(get_args(Item)))
     explained_on: Day
     consent_text_version: str = Field(min_length=1, max_length=64)
 
@@ -207,7 +207,7 @@ class DatedCreate(_Strict):
 class LegalBasisCreate(_Strict):
     """A provision without consent, as APPI 第27条第1項 各号 allows (libs/domain/legal_bases)."""
 
-    code: Literal[legal_bases.CODES]  # type: ignore[valid-type]
+    code: legal_bases.LegalBasisCode
     statute: str | None = Field(
         default=None, min_length=1, max_length=legal_bases.STATUTE_MAX,
         description="the law and article relied on, e.g. 児童虐待の防止等に関する法律 第6条第1項 (required for "
@@ -220,7 +220,7 @@ class LegalBasisCreate(_Strict):
 
 class ShareCreate(_Strict):
     agency_id: UUID
-    items: list[Item] = Field(min_length=1, max_length=len(Item.__args__))
+    items: list[Item] = Field(min_length=1, max_length=len(get_args(Item)))
     on: Day
     purpose: Literal["referral", "coordination", "support_meeting", "other"] = Field(
         description="a code: the disclosure record travels on the bus, so no free text")
@@ -230,7 +230,7 @@ class ShareCreate(_Strict):
 
 class ReferralCreate(_Strict):
     agency_id: UUID
-    items: list[Item] = Field(default_factory=list, max_length=len(Item.__args__),
+    items: list[Item] = Field(default_factory=list, max_length=len(get_args(Item)),
                               description="what the agency receives with the referral")
     referred_on: Day
     legal_basis: LegalBasisCreate | None = Field(
@@ -381,7 +381,7 @@ class ProgrammeCreate(_Strict):
     # Up to every municipality of the largest prefecture (北海道: 179).
     operators: list[LgCode] = Field(default_factory=list, max_length=200,
                                     description="other local governments running it jointly")
-    activities: list[SupportActivity] = Field(default_factory=list, max_length=len(SupportActivity.__args__),
+    activities: list[SupportActivity] = Field(default_factory=list, max_length=len(get_args(SupportActivity)),
                                               description="サポート事業: the activities chosen")
     starts_on: Day
     ends_on: Day | None = Field(default=None, description="fixed-term kinds default to 2 years")
@@ -390,7 +390,7 @@ class ProgrammeCreate(_Strict):
 
 
 class ProgrammeChange(_Strict):
-    activities: list[SupportActivity] = Field(default_factory=list, max_length=len(SupportActivity.__args__))
+    activities: list[SupportActivity] = Field(default_factory=list, max_length=len(get_args(SupportActivity)))
     funding: dict[Funder, Share]
     changed_on: Day
 

@@ -5,6 +5,10 @@ what is in access.py; reads over the read models in reads.py."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from eventsourcing.domain import MutableOrImmutableAggregate
+
 from services.intake.application.backups import BackupUseCases
 from services.intake.application.cases import Recorded
 from services.intake.application.personal_data import PersonalDataUseCases
@@ -17,4 +21,4 @@ __all__ = ["IntakeApplication", "Recorded"]
 class IntakeApplication(SharingUseCases, PersonalDataUseCases, BackupUseCases):
     name = "intake"
     # A case collects every consultation: snapshots keep loading it cheap as it grows.
-    snapshotting_intervals = {Case: 50}
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Case: 50}

@@ -45,7 +45,7 @@ class IntakeReads:
         record = stored_consent_record(self._caught_up(), str(consent_id))
         if record is None or record["aggregate_id"] != str(case.id):
             raise CaseNotFound(f"no consent {consent_id} on this case")
-        return consent_receipt(self._runtime.audit, consent_id=str(consent_id), subject=str(case.id),
+        return consent_receipt(self._runtime.require_audit(), consent_id=str(consent_id), subject=str(case.id),
                                given_at=record["given_at"], withdrawn_at=record["withdrawn_at"],
                                record=record["data"]["record"], tenant=case.tenant)
 

@@ -4,6 +4,7 @@ names the role and the days."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -15,10 +16,13 @@ TOKYO, CHIYODA, OSAKA_CITY = "130001", "131016", "271004"
 
 
 def _give(**overrides: object) -> Backup:
-    arguments = dict(id=uuid4(), tenant=TOKYO, municipality=CHIYODA, kind="staff_dispatched", given_on=date(2024, 5, 1),
-                     centre_id=None, programme_id=None, staff_role="municipal_support_worker", staff_days=2, note=None)
+    arguments: dict[str, Any] = {
+        "id": uuid4(), "tenant": TOKYO, "municipality": CHIYODA, "kind": "staff_dispatched",
+        "given_on": date(2024, 5, 1), "centre_id": None, "programme_id": None,
+        "staff_role": "municipal_support_worker", "staff_days": 2, "note": None,
+    }
     arguments.update(overrides)
-    return Backup.give(**arguments)  # type: ignore[arg-type]
+    return Backup.give(**arguments)
 
 
 def test_staff_dispatched_records_the_role_and_the_days() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,19 +18,19 @@ TOKYO = "130001"
 CENTRE_ID = UUID("5e2f7c10-8a4b-4d6e-b1f3-2c9d0a7e6b58")
 
 def _open_case(**overrides: object) -> Case:
-    arguments = dict(
-        id=uuid4(), tenant=TOKYO, centre_id=CENTRE_ID, client_kind="person",
-        age_group="adult", personal_details=None,
-    )
+    arguments: dict[str, Any] = {
+        "id": uuid4(), "tenant": TOKYO, "centre_id": CENTRE_ID, "client_kind": "person",
+        "age_group": "adult", "personal_details": None,
+    }
     arguments.update(overrides)
-    return Case.open(**arguments)  # type: ignore[arg-type]
+    return Case.open(**arguments)
 
 
-def _consultation(**overrides: object) -> dict:
-    arguments = dict(
-        consultation_id=uuid4(), channel="phone", consulted_by="family",
-        occurred_at=datetime(2017, 4, 1, 0, 0, tzinfo=JST), summary=None, idempotency_key=None,
-    )
+def _consultation(**overrides: object) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "consultation_id": uuid4(), "channel": "phone", "consulted_by": "family",
+        "occurred_at": datetime(2017, 4, 1, 0, 0, tzinfo=JST), "summary": None, "idempotency_key": None,
+    }
     arguments.update(overrides)
     return arguments
 
@@ -82,6 +83,7 @@ def test_a_valid_consultation_is_recorded_as_one_event(case: Case) -> None:
     events = case.collect_events()
     assert [type(e).__name__ for e in events] == ["ConsultationRecorded"]
     event = events[0]
+    assert isinstance(event, Case.ConsultationRecorded)
     assert event.consultation_id == arguments["consultation_id"]
     assert event.centre_id == CENTRE_ID
     assert event.channel == "phone"

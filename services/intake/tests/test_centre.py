@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -14,12 +15,12 @@ TOKYO = "130001"
 
 
 def _register(**overrides: object) -> Centre:
-    arguments = dict(
-        id=uuid4(), tenant=TOKYO, name="東京都ひきこもりサポートネット", kind="adult",
-        site="main",
-    )
+    arguments: dict[str, Any] = {
+        "id": uuid4(), "tenant": TOKYO, "name": "東京都ひきこもりサポートネット", "kind": "adult",
+        "site": "main",
+    }
     arguments.update(overrides)
-    return Centre.register(**arguments)  # type: ignore[arg-type]
+    return Centre.register(**arguments)
 
 
 def test_a_centre_is_registered_with_one_event_and_a_trimmed_name() -> None:
@@ -27,6 +28,7 @@ def test_a_centre_is_registered_with_one_event_and_a_trimmed_name() -> None:
     events = centre.collect_events()
     assert [type(e).__name__ for e in events] == ["CentreRegistered"]
     assert centre.name == "東京都ひきこもりサポートネット"
+    assert isinstance(events[0], Centre.CentreRegistered)
     assert events[0].name == "東京都ひきこもりサポートネット"
     assert (centre.tenant, centre.kind, centre.site) == (TOKYO, "child", "satellite")
 

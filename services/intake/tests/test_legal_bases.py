@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, get_args
 from uuid import uuid4
 
 import pytest
 
-from libs.domain.legal_bases import CODES, LEGAL_BASES, InvalidLegalBasis, check_legal_basis
+from libs.domain.legal_bases import CODES, LEGAL_BASES, InvalidLegalBasis, LegalBasisCode, check_legal_basis
 from services.intake.domain.case import Case
 from services.intake.domain.errors import ConsentMissing, UseIsSuspended
 
@@ -22,14 +23,15 @@ def _case() -> Case:
                      personal_details=None)
 
 
-def _share(case: Case, **basis: object) -> str:
+def _share(case: Case, **basis: Any) -> str:
     return case.share_with(agency_id=uuid4(), category="child_guidance_centre", items=["name", "address"],
-                           disclosed_on=DAY, purpose="other", **basis)  # type: ignore[arg-type]
+                           disclosed_on=DAY, purpose="other", **basis)
 
 
 def test_the_vocabulary_names_the_four_exceptions_of_article_27_once_each():
     assert CODES == ("required_by_law", "protection_of_life", "public_health_or_child_welfare",
                      "cooperation_with_authority")
+    assert get_args(LegalBasisCode) == CODES
     assert [LEGAL_BASES[c].article for c in CODES] == [f"第27条第1項第{n}号" for n in range(1, 5)]
     assert LEGAL_BASES["required_by_law"].name == "法令に基づく場合"
 
@@ -57,6 +59,7 @@ def test_a_notification_required_by_law_is_recorded_with_its_statute_and_no_cons
     assert _share(case, legal_basis="required_by_law", statute=SEALED_STATUTE) == "required_by_law"
     disclosed = case.collect_events()[-1]
     assert type(disclosed).__name__ == "CaseInfoDisclosed"
+    assert isinstance(disclosed, Case.CaseInfoDisclosed)
     assert (disclosed.consent_id, disclosed.legal_basis, disclosed.statute, disclosed.reason) == (
         None, "required_by_law", SEALED_STATUTE, None)
 
@@ -65,6 +68,7 @@ def test_an_emergency_provision_carries_the_sealed_reason_consent_could_not_be_o
     case = _case()
     _share(case, legal_basis="protection_of_life", reason=SEALED_REASON)
     disclosed = case.collect_events()[-1]
+    assert isinstance(disclosed, Case.CaseInfoDisclosed)
     assert (disclosed.legal_basis, disclosed.reason) == ("protection_of_life", SEALED_REASON)
 
 

@@ -11,7 +11,7 @@ from tests.harness import stored_applications
 
 
 def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_snapshot(tmp_path):
-    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         app = application()
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
                          residence_municipality="131016", personal_details=None)

@@ -70,7 +70,8 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         fresh = application()
         assert fresh.repository.get(case.id).disclosures == 1
         disclosed = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "CaseInfoDisclosed"]
-        assert [e.type for e in disclosed] == [event_type(CaseInfoDisclosed)] == ["jp.tsunagu.intake.CaseInfoDisclosed.v2"]
+        assert ([e.type for e in disclosed] == [event_type(CaseInfoDisclosed)]
+                == ["jp.tsunagu.intake.CaseInfoDisclosed.v2"])
         assert {k: disclosed[0].data[k] for k in ("consent_id", "legal_basis", "statute", "reason")} == {
             "consent_id": str(consent), "legal_basis": None, "statute": None, "reason": None}
         [consented] = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "InfoSharingConsented"]

@@ -18,9 +18,10 @@ router = APIRouter(prefix="/v1", tags=["prefectural back-up"])
 
 def _out(app: IntakeApplication, b: Backup) -> BackupPublic:
     note = app.opened_note(b)
-    return BackupPublic(id=b.id, tenant=b.tenant, municipality=b.municipality, kind=b.kind, given_on=b.given_on,
-                        centre_id=b.centre_id, programme_id=b.programme_id, staff_role=b.staff_role,
-                        staff_days=b.staff_days, note=note)
+    return BackupPublic.model_validate({
+        "id": b.id, "tenant": b.tenant, "municipality": b.municipality, "kind": b.kind, "given_on": b.given_on,
+        "centre_id": b.centre_id, "programme_id": b.programme_id, "staff_role": b.staff_role,
+        "staff_days": b.staff_days, "note": note})
 
 
 @router.post("/backups", status_code=201, response_model=BackupPublic)
@@ -37,7 +38,8 @@ def list_backups(actor: PrincipalDep, reads: IntakeReadsDep, kind: BackupKind | 
                  cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> BackupsPublic:
     """For a prefecture officer what it gave; for a municipal officer what it received."""
     rows = reads.backups(actor, kind=kind, after=cursor, limit=limit)
-    return BackupsPublic(data=rows, next_cursor=rows[-1]["backup_id"] if len(rows) == limit else None)
+    return BackupsPublic.model_validate(
+        {"data": rows, "next_cursor": rows[-1]["backup_id"] if len(rows) == limit else None})
 
 
 @router.get("/backups/{backup_id}", response_model=BackupPublic)

@@ -38,15 +38,15 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
 def case_public(case: Case, sealer: Sealer) -> CasePublic:
-    return CasePublic(
-        id=case.id, centre_id=case.centre_id, client_kind=case.client_kind, age_group=case.age_group,
-        residence_municipality=case.residence_municipality, status=case.status,
-        personal_details=sealer.open(case.personal_details),
-        consultation_count=sum(not c.get("voided") for c in case.consultations),
-        outreach_visits=case.outreach_visits, consents=case.consents,
-        referrals={k: {**v, "agency_id": str(v["agency_id"])} for k, v in case.referrals.items()},
-        version=case.version,
-    )
+    return CasePublic.model_validate({
+        "id": case.id, "centre_id": case.centre_id, "client_kind": case.client_kind, "age_group": case.age_group,
+        "residence_municipality": case.residence_municipality, "status": case.status,
+        "personal_details": sealer.open(case.personal_details),
+        "consultation_count": sum(not c.get("voided") for c in case.consultations),
+        "outreach_visits": case.outreach_visits, "consents": case.consents,
+        "referrals": {k: {**v, "agency_id": str(v["agency_id"])} for k, v in case.referrals.items()},
+        "version": case.version,
+    })
 
 
 def _out(case: Case, response: Response, sealer: Sealer) -> CasePublic:
@@ -88,9 +88,9 @@ def get_case(case_id: UUID, actor: PrincipalDep, intake: IntakeDep, response: Re
 @router.get("/{case_id}/timeline", response_model=TimelinePublic)
 def get_case_timeline(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> TimelinePublic:
     """Every event of the case, sealed fields opened for the centre's staff."""
-    return TimelinePublic(case_id=case_id, events=[
+    return TimelinePublic.model_validate({"case_id": case_id, "events": [
         {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
-        for e in intake.case_timeline(actor, case_id)])
+        for e in intake.case_timeline(actor, case_id)]})
 
 
 @router.post("/{case_id}/consultations", status_code=201, response_model=ConsultationPublic)
@@ -258,7 +258,8 @@ def erase_case_subject(case_id: UUID, body: ErasureCreate, actor: PrincipalDep, 
 def request_supporter(case_id: UUID, body: SupporterRequestCreate, actor: PrincipalDep, intake: IntakeDep,
                       idempotency_key: IdempotencyKey = None) -> SupporterRequestPublic:
     case, request_id = intake.request_supporter(
-        actor, case_id, municipality=body.municipality, needs=list(body.needs), preferences=body.preferences,
-        requested_on=body.requested_on, requested_by=body.requested_by, idempotency_key=idempotency_key)
+        actor, case_id, municipality=body.municipality, needs=list(body.needs),
+        preferences=dict(body.preferences.items()), requested_on=body.requested_on, requested_by=body.requested_by,
+        idempotency_key=idempotency_key)
     return SupporterRequestPublic(request_id=request_id, case_id=case.id, municipality=body.municipality,
                                   case_version=case.version)

@@ -24,11 +24,11 @@ router = APIRouter(prefix="/v1/centres", tags=["centres"])
 
 
 def centre_public(centre: Centre) -> CentrePublic:
-    return CentrePublic(id=centre.id, name=centre.name, kind=centre.kind, site=centre.site,
-                        prefecture=centre.tenant, profile=centre.profile, coordinators=centre.coordinators,
-                        outreach_workers=centre.outreach_workers,
-                        municipal_support_workers=centre.municipal_support_workers,
-                        shortfalls=centre.shortfalls(), version=centre.version)
+    return CentrePublic.model_validate({
+        "id": centre.id, "name": centre.name, "kind": centre.kind, "site": centre.site,
+        "prefecture": centre.tenant, "profile": centre.profile, "coordinators": centre.coordinators,
+        "outreach_workers": centre.outreach_workers, "municipal_support_workers": centre.municipal_support_workers,
+        "shortfalls": centre.shortfalls(), "version": centre.version})
 
 
 def _out(centre: Centre, response: Response) -> CentrePublic:
@@ -83,4 +83,4 @@ def get_workload(centre_id: UUID, actor: PrincipalDep, reads: IntakeReadsDep,
 @router.get("/{centre_id}/open-referrals", response_model=ReferralsPublic)
 def get_open_referrals(centre_id: UUID, actor: PrincipalDep, reads: IntakeReadsDep) -> ReferralsPublic:
     """Referrals awaiting the agency's outcome."""
-    return ReferralsPublic(data=reads.open_referrals(actor, centre_id))
+    return ReferralsPublic.model_validate({"data": reads.open_referrals(actor, centre_id)})

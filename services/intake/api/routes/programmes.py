@@ -26,10 +26,11 @@ router = APIRouter(prefix="/v1", tags=["programmes and places"])
 
 
 def programme_public(p: Programme) -> ProgrammePublic:
-    return ProgrammePublic(id=p.id, tenant=p.tenant, kind=p.kind, name=p.name, operators=p.operators,
-                           activities=p.activities, starts_on=p.starts_on, ends_on=p.ends_on, funding=p.funding,
-                           ended_on=p.ended_on, handed_over_to=p.handed_over_to,
-                           group_activities=p.group_activities, version=p.version)
+    return ProgrammePublic.model_validate({
+        "id": p.id, "tenant": p.tenant, "kind": p.kind, "name": p.name, "operators": p.operators,
+        "activities": p.activities, "starts_on": p.starts_on, "ends_on": p.ends_on, "funding": p.funding,
+        "ended_on": p.ended_on, "handed_over_to": p.handed_over_to,
+        "group_activities": p.group_activities, "version": p.version})
 
 
 def place_public(p: Place) -> PlacePublic:
@@ -51,7 +52,8 @@ def get_programme(programme_id: UUID, actor: PrincipalDep, intake: IntakeDep) ->
 
 
 @router.post("/programmes/{programme_id}/changes", response_model=ProgrammePublic)
-def change_programme(programme_id: UUID, body: ProgrammeChange, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+def change_programme(programme_id: UUID, body: ProgrammeChange, actor: PrincipalDep,
+                     intake: IntakeDep) -> ProgrammePublic:
     return programme_public(intake.change_programme(actor, programme_id, **body.model_dump()))
 
 

@@ -39,7 +39,7 @@ def public_centres(request: Request, response: Response, reads: IntakeReadsDep,
     etag = _etag(reads.directory_position(), request)
     if _not_modified(request, response, etag):
         return Response(status_code=304, headers=dict(response.headers))
-    return DirectoryCentres(data=reads.directory_centres(municipality))
+    return DirectoryCentres.model_validate({"data": reads.directory_centres(municipality)})
 
 
 @router.get("/agencies", response_model=DirectoryAgencies, responses={304: {"description": "not modified"}})
@@ -51,7 +51,8 @@ def public_agencies(request: Request, response: Response, reads: IntakeReadsDep,
     if _not_modified(request, response, etag):
         return Response(status_code=304, headers=dict(response.headers))
     rows = reads.directory_agencies(category=category, municipality=municipality)
-    return DirectoryAgencies(data=[{**r, "category_label": agencies.category(r["category"]).label} for r in rows])
+    return DirectoryAgencies.model_validate(
+        {"data": [{**r, "category_label": agencies.category(r["category"]).label} for r in rows]})
 
 
 @router.get("/places", response_model=DirectoryPlaces, responses={304: {"description": "not modified"}})
@@ -61,4 +62,4 @@ def public_places(request: Request, response: Response, reads: IntakeReadsDep,
     etag = _etag(reads.directory_position(), request)
     if _not_modified(request, response, etag):
         return Response(status_code=304, headers=dict(response.headers))
-    return DirectoryPlaces(data=reads.directory_places(municipality))
+    return DirectoryPlaces.model_validate({"data": reads.directory_places(municipality)})

@@ -45,4 +45,4 @@ def answer_rights_request(request_id: UUID, body: RightsAnswerCreate, actor: Pri
 @router.get("", response_model=RightsRequestsPublic)
 def list_rights_requests(actor: PrincipalDep, reads: IntakeReadsDep, open_only: bool = True) -> RightsRequestsPublic:
     """The caller's centre's requests, oldest deadline first; overdue ones flagged."""
-    return RightsRequestsPublic(data=reads.rights_requests(actor, open_only=open_only))
+    return RightsRequestsPublic.model_validate({"data": reads.rights_requests(actor, open_only=open_only)})
