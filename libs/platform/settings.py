@@ -121,9 +121,10 @@ class Settings:
         if self.service in SIGNING_SERVICES:
             problems += key_problems(f"{prefix}_AUDIT_KEY", self.audit_key_hex)
         for producer in SIGNING_SERVICES:
-            if not re.fullmatch(r"[0-9a-fA-F]{64}", self.public_keys.get(producer) or ""):
+            if not re.fullmatch(r"[0-9a-fA-F]{64}(\s*,\s*[0-9a-fA-F]{64})*", self.public_keys.get(producer) or ""):
                 problems.append(f"{producer.upper()}_PUBLIC_KEY must be the 64 hex characters "
-                                f"`tsunagu keys public` prints for {producer}")
+                                f"`tsunagu keys public` prints for {producer} (and, after a rotation of "
+                                "its signing key, the earlier ones after it, comma-separated)")
         if self.jwks_url and not (self.jwt_issuer and self.jwt_audience):
             problems.append("TSUNAGU_JWKS_URL needs TSUNAGU_JWT_ISSUER and TSUNAGU_JWT_AUDIENCE (else any "
                             "token that issuer signs for any application would be accepted)")
@@ -163,8 +164,9 @@ class Settings:
             rate_auth_failures=_count(env, "TSUNAGU_RATE_AUTH_FAILURES", DEFAULT_RATE_AUTH_FAILURES),
             public_keys={producer: env.get(f"{producer.upper()}_PUBLIC_KEY") or _dev_public_key(environment, producer)
                          for producer in SIGNING_SERVICES},
-            previous_master_keys_hex=tuple(
-                k.strip() for k in env.get(f"{service.upper()}_PREVIOUS_MASTER_KEYS", "").split(",") if k.strip()),
+            previous_master_keys_hex=tuple(k.strip() for k in (
+                env.get(f"{service.upper()}_PREVIOUS_MASTER_KEYS") or _dev_previous_keys(environment, service)
+            ).split(",") if k.strip()),
             docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
         )
         return replace(settings, **overrides) if overrides else settings
@@ -180,6 +182,12 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 0:
         raise ValueError(f"{name} must be 0 (off) or a positive number, not {raw!r}")
     return value
+
+
+def _dev_previous_keys(environment: str, service: str) -> str:
+    """On a laptop, a rotation under way (`tsunagu keys rotate`) keeps the old master key here."""
+    path = var_dir() / f"{service}-master.previous"
+    return path.read_text().strip() if environment in DEV_ENVIRONMENTS and path.exists() else ""
 
 
 def _dev_public_key(environment: str, producer: str) -> str:

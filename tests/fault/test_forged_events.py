@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import nats
 import pytest
@@ -27,6 +28,19 @@ def _consult(intake, centre_id: str, case_id: str, when: str) -> None:
 def _total(reporting) -> int:
     with reporting.client(role="prefecture_officer", org=PREF) as pref:
         return pref.get("/v1/reports/consultations", params={"fy": 2016}).json()["total"]
+
+
+def _replay(nats_url: str, genuine) -> None:
+    """A genuine signed message copied onto the stream again: body and signature as they were."""
+    async def publish() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().publish(genuine.subject, genuine.data, headers={
+                "Nats-Msg-Id": f"replayed-{uuid.uuid4()}", HEADER: genuine.headers[HEADER]})
+        finally:
+            await nc.close()
+
+    asyncio.run(publish())
 
 
 def _forge(nats_url: str, genuine) -> None:
@@ -75,3 +89,19 @@ def test_events_the_producer_did_not_sign_are_dead_lettered_and_the_stream_goes_
         letters = eventually(lambda: (d := operator.get("/v1/ops/dead-letters").json()["data"]) and len(d) == 3 and d)
     assert all(d["consumer"] == "reporting-intake" and d["reason"].startswith("forged event") for d in letters)
     assert _total(reporting) == 2  # none of the three was counted
+
+    # A genuine signature on a replayed copy: applied once already, refused as a replay — live,
+    # and after a restart (the consumer reads the last genuine message's log position back).
+    _replay(nats_server.url, messages[-1])
+    with reporting.operator() as operator:
+        letters = eventually(lambda: (d := operator.get("/v1/ops/dead-letters").json()["data"]) and len(d) == 4 and d)
+    assert "replayed" in letters[-1]["reason"], letters[-1]
+    reporting.stop()
+    _replay(nats_server.url, messages[-1])
+    reporting.start()
+    _consult(intake, centre_id, case_id, "2016-07-01T10:00:00+09:00")
+    eventually(lambda: _total(reporting) == 3)
+    with reporting.operator() as operator:
+        letters = eventually(lambda: (d := operator.get("/v1/ops/dead-letters").json()["data"]) and len(d) == 5 and d)
+    assert all("replayed" in d["reason"] for d in letters[3:]), letters
+    assert _total(reporting) == 3

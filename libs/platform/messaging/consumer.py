@@ -48,6 +48,8 @@ from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
 
 log = logging.getLogger(__name__)
+# How far back a restarted consumer looks for the last genuine message (past dead letters).
+LOOK_BACK = 50
 
 # Failures of the infrastructure rather than of the message. An OperationalError is one only when
 # it says so: SQLite also raises it for "no such column", which retrying would never cure.
@@ -122,6 +124,7 @@ class ConsumerRunner:
         self._pending_after = 0  # what the server still holds after the last message taken
         self._idle_since: float | None = None
         self._idle_suspect = 0
+        self._last_sequence: int | None = None  # log position of the last genuine event applied
 
     # -- the server-side consumer ---------------------------------------------------------
     async def subscribe(self) -> None:
@@ -143,6 +146,7 @@ class ConsumerRunner:
         ))
         self._sub = await js.pull_subscribe_bind(self.durable, stream=stream)
         self._buffer, self._consumer_seq, self._idle_since, self._idle_suspect = [], 0, None, 0
+        self._last_sequence = await self._last_genuine_sequence(position)
         self.health.observe(position)
         self.resubscribed += 1
 
@@ -227,8 +231,9 @@ class ConsumerRunner:
         while self._buffer:
             msg = self._buffer[0]
             seq = msg.metadata.sequence.stream
+            envelope = None
             try:
-                envelope = self._envelope(msg)
+                envelope = self._envelope(msg, after=self._last_sequence)
                 await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
             except ForgedEvent as e:
                 await self._dead_letter(seq, f"forged event: {e}")
@@ -236,8 +241,12 @@ class ConsumerRunner:
                 await self._dead_letter(seq, f"invalid envelope: {e}")
             except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
                 await self._failed(seq, e)
+                gone = not self._buffer or self._buffer[0] is not msg  # dead-lettered after its attempts
+                if gone and envelope is not None and self.verifier is not None:
+                    self._last_sequence = envelope.sequence  # a genuine event, behind us now
                 return handled
             else:
+                self._last_sequence = envelope.sequence if self.verifier is not None else None
                 self.applied += 1
                 self.transient_failures = 0
                 self._failures.pop(seq, None)
@@ -257,12 +266,16 @@ class ConsumerRunner:
             return 0
         last = self._buffer[-1].metadata.sequence.stream
         try:
-            envelopes = [self._envelope(m) for m in self._buffer]
+            envelopes, after = [], self._last_sequence
+            for m in self._buffer:
+                envelopes.append(self._envelope(m, after=after))
+                after = envelopes[-1].sequence if self.verifier is not None else None
             await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
         except Exception as e:  # noqa: BLE001 - retried one by one
             log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(self._buffer), e)
             return 0
         applied = len(self._buffer)
+        self._last_sequence = after
         self.applied += applied
         self.transient_failures = 0
         self._buffer.clear()
@@ -270,11 +283,38 @@ class ConsumerRunner:
             self.after_apply(last)
         return applied
 
-    def _envelope(self, msg: Any) -> Envelope:
-        """The message's envelope, once its producer's signature is checked."""
-        if self.verifier is not None:
-            self.verifier.check(self.spec.service, msg.data, msg.headers)
-        return Envelope.from_json(msg.data)
+    def _envelope(self, msg: Any, *, after: int | None) -> Envelope:
+        """The message's envelope, once its producer's signature is checked, and once it is shown
+        to be new: from this stream's producer, and later in its log than the last one applied
+        (`after`). A signed message copied onto the stream again (a replay) fails the second."""
+        if self.verifier is None:
+            return Envelope.from_json(msg.data)
+        self.verifier.check(self.spec.service, msg.data, msg.headers)
+        envelope = Envelope.from_json(msg.data)
+        if envelope.source != f"/tsunagu/{self.spec.service}":
+            raise ForgedEvent(f"an event of {envelope.source} on {self.spec.name}")
+        if after is not None and envelope.sequence <= after:
+            raise ForgedEvent(f"replayed: log position {envelope.sequence} after {after} was applied")
+        return envelope
+
+    async def _last_genuine_sequence(self, position: int) -> int | None:
+        """The log position of the newest genuine message at or before stream position
+        `position` (what the replay check compares with after a restart); None if unknown."""
+        if self.verifier is None:
+            return None
+        if position == 0:
+            return 0
+        for seq in range(position, max(position - LOOK_BACK, 0), -1):
+            try:
+                msg = await self.bus.js.get_msg(self.spec.name, seq)
+                body = msg.data or b""
+                self.verifier.check(self.spec.service, body, msg.headers)
+                return Envelope.from_json(body).sequence
+            except (NotFoundError, ForgedEvent, InvalidEnvelope):
+                continue  # deleted, or itself a dead letter: the one before
+        log.warning("consumer %s: no genuine message in the %s before position %s: replays are checked from "
+                    "the next one on", self.durable, LOOK_BACK, position)
+        return None
 
     async def _report(self, handled: int) -> None:
         """The buffer is applied: report the position and what the server still holds."""

@@ -46,8 +46,11 @@ class EventVerifier:
     """Checks messages against the producers' pinned public keys, by producing service."""
 
     def __init__(self, public_keys: Mapping[str, str]) -> None:
-        self._keys = {service: Ed25519PublicKey.from_public_bytes(bytes.fromhex(key))
-                      for service, key in public_keys.items() if key}
+        # Several keys of one producer, comma-separated: the current one and those it signed with
+        # before a rotation of its signing key (the stream keeps what they signed).
+        self._keys = {service: [Ed25519PublicKey.from_public_bytes(bytes.fromhex(k.strip()))
+                                for k in keys.split(",") if k.strip()]
+                      for service, keys in public_keys.items() if keys and keys.strip()}
 
     def knows(self, service: str) -> bool:
         return service in self._keys
@@ -58,10 +61,16 @@ class EventVerifier:
             raise ForgedEvent(f"not signed: no {HEADER} header")
         if not signature.startswith(PREFIX):
             raise ForgedEvent(f"{HEADER} is not an ed25519 signature")
+        if service not in self._keys:
+            raise ForgedEvent(f"no public key of {service} to check it with")
         try:
             raw = base64.urlsafe_b64decode(signature[len(PREFIX):] + "=" * (-len(signature) % 4))
-            self._keys[service].verify(raw, body)
-        except KeyError:
-            raise ForgedEvent(f"no public key of {service} to check it with") from None
-        except (InvalidSignature, ValueError):
+        except ValueError:
             raise ForgedEvent(f"the signature is not {service}'s") from None
+        for key in self._keys[service]:
+            try:
+                key.verify(raw, body)
+                return
+            except (InvalidSignature, ValueError):
+                continue
+        raise ForgedEvent(f"the signature is not {service}'s")

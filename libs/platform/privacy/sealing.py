@@ -21,7 +21,9 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
@@ -46,7 +48,11 @@ from sqlalchemy.exc import IntegrityError
 
 from libs.domain.errors import DomainError
 
+log = logging.getLogger(__name__)
 ALG = "A256GCM"
+SCRUB_ATTEMPTS = 3
+SCRUB_WAIT_MS = 1000
+BUSY_TIMEOUT_MS = 30000  # as every SQLite connection of ours has it (libs/platform/store/db.py)
 ERASED = "[erased]"
 
 metadata = MetaData()
@@ -213,10 +219,24 @@ class Sealer:
     def _scrub(self) -> None:
         """SQLite: copy the WAL into the database and truncate it, so no old copy of a key row
         stays in the WAL file (the row itself was overwritten in place: secure_delete, db.py).
-        Best effort: a reader holding an old snapshot keeps the WAL until the next scrub."""
-        if self._engine.dialect.name == "sqlite":
+        A reader holding an old snapshot blocks the truncation: each attempt waits at most a
+        second (not the pool's 30 s busy timeout, which would hold up every writer behind it), a
+        few attempts are made, and what is left is logged and done by the next scrub (the next
+        erasure or rewrap)."""
+        if self._engine.dialect.name != "sqlite":
+            return
+        for attempt in range(SCRUB_ATTEMPTS):
             with self._engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+                try:
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if not busy:
+                return
+            time.sleep(0.2 * (attempt + 1))
+        log.warning("subject keys: the WAL could not be truncated (a long reader); an erased key may stay in it "
+                    "until the next erasure or rewrap")
 
 
 def _add_master_column(engine: Engine) -> None:

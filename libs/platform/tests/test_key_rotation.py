@@ -146,3 +146,35 @@ def test_tsunagu_keys_rotate_on_a_laptop_replaces_the_key_file_and_rewraps(tmp_p
     status = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "keys", "status", "--service", "intake"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert "none left under an older master" in status.stdout, status.stdout + status.stderr
+
+
+@pytest.mark.skipif(backend() == "postgresql", reason="the laptop's var/ files")
+def test_an_interrupted_laptop_rotation_loses_nothing_and_a_running_service_is_not_rotated(tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    from libs.platform.settings import Settings
+    from libs.platform.tools.keys import _sealer
+
+    for k in [k for k in os.environ if k.endswith(("_MASTER_KEY", "DATABASE_URL", "_PREVIOUS_MASTER_KEYS"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("TSUNAGU_VAR", str(tmp_path))
+    monkeypatch.setenv("TSUNAGU_ENV", "dev")
+    sealed = _sealer(Settings.from_env("intake")).seal(A, {"name": "山田太郎"})
+    old = (tmp_path / "intake-master.key").read_text()
+    # Interrupted after the new key was written, before any subject key moved:
+    (tmp_path / "intake-master.previous").write_text(old)
+    (tmp_path / "intake-master.key").write_text(os.urandom(32).hex())
+    settings = Settings.from_env("intake")
+    assert settings.previous_master_keys_hex == (old,)
+    assert _sealer(settings).open(sealed) == {"name": "山田太郎"}  # the service reads on, and rewraps
+
+    with socket.socket() as listening:  # "intake is running", on a port of its own
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        env = {**os.environ, "INTAKE_PORT": str(listening.getsockname()[1])}
+        out = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "keys", "rotate", "--service", "intake"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "stop it first" in out.stderr
+    assert (tmp_path / "intake-master.previous").exists()  # nothing touched

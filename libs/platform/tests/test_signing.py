@@ -46,3 +46,12 @@ def test_a_producer_with_no_pinned_key_is_refused(verifier):
     with pytest.raises(ForgedEvent, match="no public key of dispatch"):
         verifier.check("dispatch", BODY, {HEADER: EventSigner(INTAKE).header(BODY)})
     assert verifier.knows("intake") and not verifier.knows("dispatch")
+
+
+def test_after_a_signing_key_rotation_both_keys_check_what_each_signed():
+    new = os.urandom(32).hex()
+    verifier = EventVerifier({"intake": f"{public_key_hex(new)}, {public_key_hex(INTAKE)}"})
+    for seed in (new, INTAKE):
+        verifier.check("intake", BODY, {HEADER: EventSigner(seed).header(BODY)})
+    with pytest.raises(ForgedEvent):
+        verifier.check("intake", BODY, {HEADER: EventSigner(OTHER).header(BODY)})

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import sys
+from pathlib import Path
 
 from libs.platform.messaging.signing import public_key_hex
 from libs.platform.privacy.sealing import Sealer, master_id
@@ -55,26 +57,47 @@ def _rewrap(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    """Laptop only: the master keys are files in var/, which this replaces."""
+    """Laptop only: the master keys are files in var/. The new key is written first and the old one
+    kept beside it (`<service>-master.previous`) until every subject key is rewrapped, so an
+    interrupted rotation loses nothing: the service (or this command again) finishes it."""
     for service in args.service or SEALING:
         settings = Settings.from_env(service)
-        path = var_dir() / f"{service}-master.key"
+        path, previous = var_dir() / f"{service}-master.key", var_dir() / f"{service}-master.previous"
         if os.environ.get(f"{service.upper()}_MASTER_KEY") or not path.exists():
             print(f"{service}: its master key is not the file {path}: rotate it in the deployment "
                   "(see `tsunagu keys --help`)", file=sys.stderr)
             return 2
+        if _answers(settings.port):
+            print(f"{service} is running (port {settings.port}): stop it first (tsunagu stop {service}); a running "
+                  "service would go on wrapping keys under the old master", file=sys.stderr)
+            return 2
         old, new = settings.master_key_hex, secrets.token_hex(32)
+        _write(previous, ",".join([old, *settings.previous_master_keys_hex]))
+        _write(path, new)
         sealer = _sealer(settings, master=new, previous=(old, *settings.previous_master_keys_hex))
         moved = 0
         while batch := sealer.rewrap():
             moved += batch
-        fresh = path.with_name(f".{path.name}.new")
-        fresh.write_text(new)
-        fresh.chmod(0o600)
-        os.replace(fresh, path)  # the old key is gone with the file it was in
+        if set(sealer.keys_by_master()) - {sealer.current}:
+            print(f"{service}: some subject keys are still under an older master: run it again", file=sys.stderr)
+            return 1
+        previous.unlink()  # the old master key is gone with the file it was in
         print(f"{service}: master {master_id(bytes.fromhex(old))} → {sealer.current}, {moved} subject keys "
-              f"rewrapped; restart the service (tsunagu restart {service}) and take a new backup")
+              f"rewrapped; start the service again (tsunagu start {service}) and take a new backup")
     return 0
+
+
+def _write(path: Path, text: str) -> None:
+    fresh = path.with_name(f".{path.name}.new")
+    fresh.write_text(text)
+    fresh.chmod(0o600)
+    os.replace(fresh, path)
+
+
+def _answers(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _public(args: argparse.Namespace) -> int:
