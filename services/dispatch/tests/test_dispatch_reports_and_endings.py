@@ -115,7 +115,8 @@ def test_the_same_report_sent_twice_is_recorded_once() -> None:
     assert list(dispatch.reports) == [report_id]
 
 
-@pytest.mark.parametrize("next_step,next_step_other", [("pause", None), ("end", None), ("other", {"sealed": "転居予定"})])
+@pytest.mark.parametrize("next_step,next_step_other",
+                         [("pause", None), ("end", None), ("other", {"sealed": "転居予定"})])
 def test_a_report_proposing_to_pause_end_or_other_opens_a_task(next_step: str, next_step_other: dict | None) -> None:
     dispatch, supporter_id = _active()
     report_id = _report(dispatch, supporter_id, next_step=next_step, next_step_other=next_step_other)

@@ -5,6 +5,7 @@ the supporter's intent (活動する意向を再度確認), until the registrati
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -25,14 +26,14 @@ ROSTER_DAY = date(2017, 4, 1)
 TERM_ENDS_ON = date(2018, 6, 30)
 
 
-def _receive(supporter_id: UUID | None = None, **overrides: object) -> RosterEntry:
-    arguments = dict(
-        tenant=CHIYODA, supporter_id=supporter_id or uuid4(), registrar="130001", roster_id=uuid4(),
-        registration_number="2016-001", term_ends_on=TERM_ENDS_ON, consent_id=uuid4(),
-        received_on=ROSTER_DAY,
-    )
+def _receive(supporter_id: UUID | None = None, **overrides: Any) -> RosterEntry:
+    arguments: dict[str, Any] = {
+        "tenant": CHIYODA, "supporter_id": supporter_id or uuid4(), "registrar": "130001", "roster_id": uuid4(),
+        "registration_number": "2016-001", "term_ends_on": TERM_ENDS_ON, "consent_id": uuid4(),
+        "received_on": ROSTER_DAY,
+    }
     arguments.update(overrides)
-    return RosterEntry.receive(**arguments)  # type: ignore[arg-type]
+    return RosterEntry.receive(**arguments)
 
 
 def _eligible_entry() -> RosterEntry:
