@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -26,6 +26,16 @@ AT = datetime(2017, 4, 21, 10, 0, tzinfo=UTC)
 
 def _names(events: Sequence[object]) -> list[str]:
     return [type(e).__name__ for e in events]
+
+
+E = TypeVar("E")
+
+
+def _the(kind: type[E], event: object) -> E:
+    """The event, checked to be the contract event `kind`: collect_events() is typed with
+    eventsourcing's CanMutateAggregate, which has none of the event's fields."""
+    assert isinstance(event, kind), f"{type(event).__name__} is not a {kind.__name__}"
+    return event
 
 
 # -- builders -------------------------------------------------------------------------------
