@@ -58,14 +58,16 @@ def test_consented_items_are_stored_in_the_order_of_the_form_whatever_order_they
     dispatch = _requested()
     _consent(dispatch, items=["medical_history", "contact", "name", "life_history", "gender"])
     expected = ["name", "gender", "contact", "life_history", "medical_history"]
-    assert dispatch.consent["items"] == expected  # type: ignore[index]
+    assert dispatch.consent is not None
+    assert dispatch.consent["items"] == expected
     assert _the(contracts.SubjectConsented, dispatch.collect_events()[0]).items == expected
 
 
 def test_consent_to_every_item_follows_the_form_order() -> None:
     dispatch = _requested()
     _consent(dispatch, items=list(reversed(contracts.DISCLOSURE_ITEMS)))
-    assert dispatch.consent["items"] == list(contracts.DISCLOSURE_ITEMS)  # type: ignore[index]
+    assert dispatch.consent is not None
+    assert dispatch.consent["items"] == list(contracts.DISCLOSURE_ITEMS)
 
 
 @pytest.mark.parametrize("given_by", ["person", "legal_guardian"])
@@ -107,7 +109,8 @@ def test_a_plan_needs_at_least_one_known_activity() -> None:
 
 def test_the_assigned_supporter_receives_the_consented_items_and_each_disclosure_is_recorded() -> None:
     dispatch, supporter_id = _active()
-    consent_id = dispatch.consent["consent_id"]  # type: ignore[index]
+    assert dispatch.consent is not None
+    consent_id = dispatch.consent["consent_id"]
     assert dispatch.disclose_to_supporter(supporter_id=supporter_id, disclosed_at=AT) == [
         "name", "contact", "consultation"]
     events = dispatch.collect_events()

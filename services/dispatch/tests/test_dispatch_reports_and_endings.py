@@ -264,7 +264,8 @@ def test_an_ended_dispatch_never_starts() -> None:
 
 def test_withdrawing_consent_records_the_withdrawal_and_then_ends_the_dispatch() -> None:
     dispatch, supporter_id = _active()
-    consent_id = dispatch.consent["consent_id"]  # type: ignore[index]
+    assert dispatch.consent is not None
+    consent_id = dispatch.consent["consent_id"]
     dispatch.withdraw_subject_consent(withdrawn_on=date(2017, 6, 1))
     events = dispatch.collect_events()
     assert _names(events) == ["SubjectConsentWithdrawn", "DispatchEnded"]
