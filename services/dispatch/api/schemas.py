@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +43,7 @@ class DispatchCreate(_Strict):
     subject_ref: UUID | None = Field(default=None, description="pseudonymous id of the person (never a name)")
     requested_by: Literal["person", "family", "agency"] = Field(
         default="person", description="who asked; the dispatch still needs the person's own consent (資料7)")
-    needs: list[Need] = Field(min_length=1, max_length=len(Need.__args__))
+    needs: list[Need] = Field(min_length=1, max_length=len(get_args(Need)))
     preferences: Preferences = Field(default_factory=dict)
     requested_on: Day
     subject_details: SubjectDetails | None = None
@@ -69,7 +69,7 @@ class SubjectConsentCreate(_Strict):
     """資料7: each item chosen separately; meetings; acknowledgement that costs are self-paid."""
 
     given_by: Literal["person", "legal_guardian"] = "person"
-    items: list[Item] = Field(max_length=len(Item.__args__))
+    items: list[Item] = Field(max_length=len(get_args(Item)))
     support_meetings: bool
     costs_self_paid: bool
     signed_on: Day
@@ -82,7 +82,7 @@ class AcceptanceCreate(_Strict):
 class PlanCreate(_Strict):
     """派遣目的・活動計画・活動内容 (sealed: they describe the person)."""
 
-    activities: list[ActivityType] = Field(min_length=1, max_length=len(ActivityType.__args__))
+    activities: list[ActivityType] = Field(min_length=1, max_length=len(get_args(ActivityType)))
     purpose: str = Field(min_length=1, max_length=4000)
     activity_plan: str = Field(min_length=1, max_length=8000)
     content: str = Field(min_length=1, max_length=8000)

@@ -26,8 +26,9 @@ class DispatchUseCases(DispatchAccess):
             dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
                                         source="municipality", requested_by=requested_by, needs=needs,
                                         preferences=preferences, requested_on=requested_on)
-            if details:
-                dispatch.record_subject_details(details=self.seal(dispatch_id, details))
+            sealed = self.seal(dispatch_id, details)  # None when there are no details
+            if sealed is not None:
+                dispatch.record_subject_details(details=sealed)
             return dispatch
 
         return self.create_once(Dispatch, dispatch_id, make)

@@ -60,4 +60,4 @@ class DispatchReads:
                      if c["aggregate_id"] == str(dispatch_id)), None)
 
     def signed_receipt(self, **fields: Any) -> dict:
-        return consent_receipt(self._runtime.audit, **fields)
+        return consent_receipt(self._runtime.require_audit(), **fields)

@@ -197,6 +197,7 @@ class Dispatch(PersonalData, Aggregate):
         missing = self.missing_for_start() + [f"supporter_eligible: {p}" for p in supporter_problems]
         if missing:
             raise DispatchNotReady(f"missing: {', '.join(missing)}", missing=missing)
+        assert self.supporter_id is not None  # nothing missing: missing_for_start() checked it
         self._started(supporter_id=self.supporter_id, started_on=started_on)
 
     @event(DispatchStarted)
@@ -228,7 +229,8 @@ class Dispatch(PersonalData, Aggregate):
         if report_id in self.reports:
             return  # a retry of a report already filed
         if self.status != "active":
-            raise DispatchNotActive(f"activity reports are filed only while the dispatch is active (it is {self.status})")
+            raise DispatchNotActive("activity reports are filed only while the dispatch is active"
+                                    f" (it is {self.status})")
         _check_codes([activity_type], contracts.ACTIVITY_TYPES, "activity_type")
         _check_codes([next_step], contracts.NEXT_STEPS, "next_step")
         if activity_type == "other" and not activity_type_other:

@@ -17,6 +17,7 @@ from sqlalchemy.pool import StaticPool
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.web.auth import Principal
 from services.dispatch.application import DispatchApplication
+from services.dispatch.application.reads import DispatchReads
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.roster_entry import RosterEntry
@@ -46,8 +47,9 @@ def caller(role: str, own: bool) -> Principal:
 
 
 @dataclass
-class FakeReads:
-    """The read side, answering from nothing: it only remembers who asked for which rows."""
+class FakeReads(DispatchReads):
+    """The read side, answering from nothing: it only remembers who asked for which rows. Every
+    method of DispatchReads is overridden, so nothing reaches the runtime it never gets."""
 
     asked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 

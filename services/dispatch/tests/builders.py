@@ -4,7 +4,9 @@ database (実施要領 第3 3, 要綱例 第10条〜第12条, 資料7, 資料8).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -22,19 +24,29 @@ ACTIVITY_DAY = date(2017, 5, 1)
 AT = datetime(2017, 4, 21, 10, 0, tzinfo=UTC)
 
 
-def _names(events: list) -> list[str]:
+def _names(events: Sequence[object]) -> list[str]:
     return [type(e).__name__ for e in events]
+
+
+E = TypeVar("E")
+
+
+def _the(kind: type[E], event: object) -> E:
+    """The event, checked to be the contract event `kind`: collect_events() is typed with
+    eventsourcing's CanMutateAggregate, which has none of the event's fields."""
+    assert isinstance(event, kind), f"{type(event).__name__} is not a {kind.__name__}"
+    return event
 
 
 # -- builders -------------------------------------------------------------------------------
 
-def _request(**overrides: object) -> Dispatch:
-    arguments = dict(
-        id=uuid4(), tenant=CHIYODA, subject_ref="subject-001", source="intake",
-        intake_request_id=uuid4(), needs=["visit"], preferences={}, requested_on=REQUESTED_ON,
-    )
+def _request(**overrides: Any) -> Dispatch:
+    arguments: dict[str, Any] = {
+        "id": uuid4(), "tenant": CHIYODA, "subject_ref": "subject-001", "source": "intake",
+        "intake_request_id": uuid4(), "needs": ["visit"], "preferences": {}, "requested_on": REQUESTED_ON,
+    }
     arguments.update(overrides)
-    return Dispatch.request(**arguments)  # type: ignore[arg-type]
+    return Dispatch.request(**arguments)
 
 
 def _requested() -> Dispatch:
@@ -50,14 +62,15 @@ def _assign(dispatch: Dispatch, supporter_id: UUID | None = None) -> UUID:
     return supporter_id
 
 
-def _consent(dispatch: Dispatch, **overrides: object) -> UUID:
-    arguments = dict(
-        consent_id=uuid4(), given_by="person", items=["name", "contact", "consultation"],
-        support_meetings=True, costs_self_paid=True, signed_on=SIGNED_ON,
-    )
+def _consent(dispatch: Dispatch, **overrides: Any) -> UUID:
+    arguments: dict[str, Any] = {
+        "consent_id": uuid4(), "given_by": "person", "items": ["name", "contact", "consultation"],
+        "support_meetings": True, "costs_self_paid": True, "signed_on": SIGNED_ON,
+    }
     arguments.update(overrides)
-    dispatch.record_subject_consent(**arguments)  # type: ignore[arg-type]
-    return arguments["consent_id"]  # type: ignore[return-value]
+    dispatch.record_subject_consent(**arguments)
+    consent_id: UUID = arguments["consent_id"]
+    return consent_id
 
 
 def _agree_plan(dispatch: Dispatch) -> None:
@@ -90,15 +103,17 @@ def _suspended() -> tuple[Dispatch, UUID]:
     return dispatch, supporter_id
 
 
-def _report(dispatch: Dispatch, supporter_id: UUID, **overrides: object) -> UUID:
-    arguments = dict(
-        report_id=uuid4(), supporter_id=supporter_id, reported_on=ACTIVITY_DAY, activity_date=ACTIVITY_DAY,
-        starts_at="14:00", ends_at="15:30", activity_type="visit", activity_type_other=None,
-        next_step="continue", next_step_other=None, narrative={"sealed": "ciphertext"},
-    )
+def _report(dispatch: Dispatch, supporter_id: UUID, **overrides: Any) -> UUID:
+    arguments: dict[str, Any] = {
+        "report_id": uuid4(), "supporter_id": supporter_id, "reported_on": ACTIVITY_DAY,
+        "activity_date": ACTIVITY_DAY,
+        "starts_at": "14:00", "ends_at": "15:30", "activity_type": "visit", "activity_type_other": None,
+        "next_step": "continue", "next_step_other": None, "narrative": {"sealed": "ciphertext"},
+    }
     arguments.update(overrides)
-    dispatch.report_activity(**arguments)  # type: ignore[arg-type]
-    return arguments["report_id"]  # type: ignore[return-value]
+    dispatch.report_activity(**arguments)
+    report_id: UUID = arguments["report_id"]
+    return report_id
 
 
 def _missing(excinfo: pytest.ExceptionInfo) -> list[str]:

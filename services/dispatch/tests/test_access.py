@@ -8,6 +8,7 @@ recorded. Runs on eventsourcing's in-memory store, no HTTP."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -110,7 +111,7 @@ def _outcomes(stage: str, call: Call, *, allowed: set) -> dict[tuple[str, bool],
     for who in CALLERS:
         w = world(stage) if who in allowed else shared
         before = w.versions()
-        outcome = _outcome(lambda w=w, who=who: call(w, caller(*who)))
+        outcome = _outcome(partial(call, w, caller(*who)))
         seen[who] = outcome + (", recorded" if w.versions() != before else "")
     return seen
 
@@ -163,26 +164,26 @@ def test_a_list_shows_an_officer_their_municipality_and_a_supporter_their_own_an
     for role, own in CALLERS:
         actor = caller(role, own)
         w.reads.asked.clear()
-        assert _outcome(lambda: call(w, actor)) == ("allowed" if role in roles else "NotAllowed"), (role, own)
+        assert _outcome(partial(call, w, actor)) == ("allowed" if role in roles else "NotAllowed"), (role, own)
         assert w.reads.asked == ([scope(actor)] if role in roles else []), (role, own)
 
 
 def test_only_an_officer_requests_a_dispatch_and_it_belongs_to_their_municipality() -> None:
     w = world("assigned")
     for role, own in CALLERS:
-        outcome = _outcome(lambda: w.app.request_dispatch(
-            caller(role, own), subject_ref=None, requested_by="person", needs=["visit"], preferences={},
-            requested_on=LATER, details={"name": "山田"}, idempotency_key=None))
+        outcome = _outcome(partial(
+            w.app.request_dispatch, caller(role, own), subject_ref=None, requested_by="person", needs=["visit"],
+            preferences={}, requested_on=LATER, details={"name": "山田"}, idempotency_key=None))
         assert outcome == ("allowed" if role == "municipal_officer" else "NotAllowed"), (role, own)
 
 
 def test_a_municipality_deploys_only_to_its_own_places_and_changes_only_its_own_roster() -> None:
     for role, own in CALLERS:
         w, actor = world("assigned"), caller(role, own)
-        deployed = _outcome(lambda: w.app.deploy(
-            actor, supporter_id=SUPPORTER, target_kind="place", target_id=TARGET, role="place_operation",
-            starts_on=LATER, ends_on=None, idempotency_key=None))
-        reconfirmed = _outcome(lambda: w.app.reconfirm_intent(actor, SUPPORTER, confirmed_on=LATER))
+        deployed = _outcome(partial(
+            w.app.deploy, actor, supporter_id=SUPPORTER, target_kind="place", target_id=TARGET,
+            role="place_operation", starts_on=LATER, ends_on=None, idempotency_key=None))
+        reconfirmed = _outcome(partial(w.app.reconfirm_intent, actor, SUPPORTER, confirmed_on=LATER))
         if role != "municipal_officer":
             assert (deployed, reconfirmed) == ("NotAllowed", "NotAllowed"), (role, own)
         elif own:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -20,20 +21,24 @@ STARTS = date(2024, 5, 1)
 ENDS = date(2024, 9, 30)
 
 
-def _deploy(**overrides: object) -> Deployment:
-    arguments = dict(id=uuid4(), tenant=CHIYODA, supporter_id=uuid4(), registration_number="001",
-                     roster_entry_id=uuid4(), target_kind="place", target_id=uuid4(), target_name="居場所つなぐ",
-                     role="place_operation", starts_on=STARTS, ends_on=ENDS)
+def _deploy(**overrides: Any) -> Deployment:
+    arguments: dict[str, Any] = {
+        "id": uuid4(), "tenant": CHIYODA, "supporter_id": uuid4(), "registration_number": "001",
+        "roster_entry_id": uuid4(), "target_kind": "place", "target_id": uuid4(), "target_name": "居場所つなぐ",
+        "role": "place_operation", "starts_on": STARTS, "ends_on": ENDS,
+    }
     arguments.update(overrides)
-    return Deployment.deploy(**arguments)  # type: ignore[arg-type]
+    return Deployment.deploy(**arguments)
 
 
-def _report(d: Deployment, **overrides: object) -> None:
-    arguments = dict(report_id=uuid4(), supporter_id=d.supporter_id, reported_on=date(2024, 6, 2),
-                     activity_date=date(2024, 6, 1), starts_at="13:00", ends_at="16:00", participants=7,
-                     narrative={"sealed": "x"})
+def _report(d: Deployment, **overrides: Any) -> None:
+    arguments: dict[str, Any] = {
+        "report_id": uuid4(), "supporter_id": d.supporter_id, "reported_on": date(2024, 6, 2),
+        "activity_date": date(2024, 6, 1), "starts_at": "13:00", "ends_at": "16:00", "participants": 7,
+        "narrative": {"sealed": "x"},
+    }
     arguments.update(overrides)
-    d.report_activity(**arguments)  # type: ignore[arg-type]
+    d.report_activity(**arguments)
 
 
 def _running() -> Deployment:

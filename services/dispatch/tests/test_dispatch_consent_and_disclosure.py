@@ -26,6 +26,7 @@ from services.dispatch.tests.builders import (
     _ready,
     _requested,
     _suspended,
+    _the,
 )
 
 # -- the person's consent (資料7) -------------------------------------------------------------
@@ -35,9 +36,10 @@ def test_the_persons_consent_is_recorded_with_its_items() -> None:
     consent_id = _consent(dispatch, items=["name", "medical_history"], support_meetings=False)
     events = dispatch.collect_events()
     assert _names(events) == ["SubjectConsented"]
-    assert events[0].consent_id == consent_id
-    assert events[0].items == ["name", "medical_history"]
-    assert events[0].support_meetings is False and events[0].costs_self_paid is True
+    consented = _the(contracts.SubjectConsented, events[0])
+    assert consented.consent_id == consent_id
+    assert consented.items == ["name", "medical_history"]
+    assert consented.support_meetings is False and consented.costs_self_paid is True
     assert dispatch.consent == {"consent_id": consent_id, "items": ["name", "medical_history"],
                                 "costs_self_paid": True, "support_meetings": False}
 
@@ -56,21 +58,23 @@ def test_consented_items_are_stored_in_the_order_of_the_form_whatever_order_they
     dispatch = _requested()
     _consent(dispatch, items=["medical_history", "contact", "name", "life_history", "gender"])
     expected = ["name", "gender", "contact", "life_history", "medical_history"]
-    assert dispatch.consent["items"] == expected  # type: ignore[index]
-    assert dispatch.collect_events()[0].items == expected
+    assert dispatch.consent is not None
+    assert dispatch.consent["items"] == expected
+    assert _the(contracts.SubjectConsented, dispatch.collect_events()[0]).items == expected
 
 
 def test_consent_to_every_item_follows_the_form_order() -> None:
     dispatch = _requested()
     _consent(dispatch, items=list(reversed(contracts.DISCLOSURE_ITEMS)))
-    assert dispatch.consent["items"] == list(contracts.DISCLOSURE_ITEMS)  # type: ignore[index]
+    assert dispatch.consent is not None
+    assert dispatch.consent["items"] == list(contracts.DISCLOSURE_ITEMS)
 
 
 @pytest.mark.parametrize("given_by", ["person", "legal_guardian"])
 def test_consent_may_be_given_by_the_person_or_a_legal_guardian(given_by: str) -> None:
     dispatch = _requested()
     _consent(dispatch, given_by=given_by)
-    assert dispatch.collect_events()[0].given_by == given_by
+    assert _the(contracts.SubjectConsented, dispatch.collect_events()[0]).given_by == given_by
 
 
 @pytest.mark.parametrize("given_by", ["family", "supporter", "municipal_officer", ""])
@@ -105,15 +109,17 @@ def test_a_plan_needs_at_least_one_known_activity() -> None:
 
 def test_the_assigned_supporter_receives_the_consented_items_and_each_disclosure_is_recorded() -> None:
     dispatch, supporter_id = _active()
-    consent_id = dispatch.consent["consent_id"]  # type: ignore[index]
+    assert dispatch.consent is not None
+    consent_id = dispatch.consent["consent_id"]
     assert dispatch.disclose_to_supporter(supporter_id=supporter_id, disclosed_at=AT) == [
         "name", "contact", "consultation"]
     events = dispatch.collect_events()
     assert _names(events) == ["InformationDisclosed"]
-    assert events[0].recipient_supporter_id == supporter_id
-    assert events[0].items == ["name", "contact", "consultation"]
-    assert events[0].consent_id == consent_id
-    assert events[0].disclosed_at == AT
+    disclosed = _the(contracts.InformationDisclosed, events[0])
+    assert disclosed.recipient_supporter_id == supporter_id
+    assert disclosed.items == ["name", "contact", "consultation"]
+    assert disclosed.consent_id == consent_id
+    assert disclosed.disclosed_at == AT
 
 
 def test_two_disclosures_are_two_recorded_events() -> None:
@@ -129,7 +135,7 @@ def test_disclosure_rests_on_the_latest_consent() -> None:
     new_consent = _consent(dispatch, items=["name"])
     dispatch.collect_events()
     assert dispatch.disclose_to_supporter(supporter_id=supporter_id, disclosed_at=AT) == ["name"]
-    assert dispatch.collect_events()[0].consent_id == new_consent
+    assert _the(contracts.InformationDisclosed, dispatch.collect_events()[0]).consent_id == new_consent
 
 
 def test_no_one_but_the_assigned_supporter_receives_the_persons_information() -> None:

@@ -27,6 +27,7 @@ from services.dispatch.tests.builders import (
     _report,
     _requested,
     _suspended,
+    _the,
 )
 
 # -- activity reports (資料8) -----------------------------------------------------------------
@@ -36,9 +37,10 @@ def test_the_assigned_supporter_files_an_activity_report() -> None:
     report_id = _report(dispatch, supporter_id)
     events = dispatch.collect_events()
     assert _names(events) == ["ActivityReported"]
-    assert events[0].report_id == report_id
-    assert events[0].supporter_id == supporter_id
-    assert (events[0].starts_at, events[0].ends_at) == ("14:00", "15:30")
+    reported = _the(contracts.ActivityReported, events[0])
+    assert reported.report_id == report_id
+    assert reported.supporter_id == supporter_id
+    assert (reported.starts_at, reported.ends_at) == ("14:00", "15:30")
     assert dispatch.reports == {report_id: "continue"}
 
 
@@ -115,7 +117,8 @@ def test_the_same_report_sent_twice_is_recorded_once() -> None:
     assert list(dispatch.reports) == [report_id]
 
 
-@pytest.mark.parametrize("next_step,next_step_other", [("pause", None), ("end", None), ("other", {"sealed": "転居予定"})])
+@pytest.mark.parametrize("next_step,next_step_other",
+                         [("pause", None), ("end", None), ("other", {"sealed": "転居予定"})])
 def test_a_report_proposing_to_pause_end_or_other_opens_a_task(next_step: str, next_step_other: dict | None) -> None:
     dispatch, supporter_id = _active()
     report_id = _report(dispatch, supporter_id, next_step=next_step, next_step_other=next_step_other)
@@ -136,7 +139,7 @@ def test_reviewing_a_report_closes_its_task_and_a_second_review_records_nothing(
     dispatch.review_report(report_id=pause, reviewed_on=date(2017, 5, 2))
     events = dispatch.collect_events()
     assert _names(events) == ["ReportReviewed"]
-    assert events[0].report_id == pause
+    assert _the(contracts.ReportReviewed, events[0]).report_id == pause
     assert dispatch.open_tasks() == [end]
     dispatch.review_report(report_id=pause, reviewed_on=date(2017, 5, 3))
     assert dispatch.collect_events() == []
@@ -215,8 +218,8 @@ def test_ending_records_once_and_a_second_end_returns_false_and_records_nothing(
     assert dispatch.end(reason="plan_completed", ended_on=date(2017, 9, 1), cause_event_id="abc") is True
     events = dispatch.collect_events()
     assert _names(events) == ["DispatchEnded"]
-    assert (events[0].reason, events[0].supporter_id, events[0].cause_event_id) == (
-        "plan_completed", supporter_id, "abc")
+    ended = _the(contracts.DispatchEnded, events[0])
+    assert (ended.reason, ended.supporter_id, ended.cause_event_id) == ("plan_completed", supporter_id, "abc")
     assert dispatch.status == "ended" and dispatch.end_reason == "plan_completed"
     assert dispatch.end(reason="subject_requested_stop", ended_on=date(2017, 9, 2)) is False
     assert dispatch.collect_events() == []
@@ -261,15 +264,17 @@ def test_an_ended_dispatch_never_starts() -> None:
 
 def test_withdrawing_consent_records_the_withdrawal_and_then_ends_the_dispatch() -> None:
     dispatch, supporter_id = _active()
-    consent_id = dispatch.consent["consent_id"]  # type: ignore[index]
+    assert dispatch.consent is not None
+    consent_id = dispatch.consent["consent_id"]
     dispatch.withdraw_subject_consent(withdrawn_on=date(2017, 6, 1))
     events = dispatch.collect_events()
     assert _names(events) == ["SubjectConsentWithdrawn", "DispatchEnded"]
-    assert events[0].consent_id == consent_id
-    assert events[0].withdrawn_on == date(2017, 6, 1)
-    assert events[1].reason == "subject_consent_withdrawn"
-    assert events[1].supporter_id == supporter_id
-    assert events[1].ended_on == date(2017, 6, 1)
+    withdrawn, ended = _the(contracts.SubjectConsentWithdrawn, events[0]), _the(contracts.DispatchEnded, events[1])
+    assert withdrawn.consent_id == consent_id
+    assert withdrawn.withdrawn_on == date(2017, 6, 1)
+    assert ended.reason == "subject_consent_withdrawn"
+    assert ended.supporter_id == supporter_id
+    assert ended.ended_on == date(2017, 6, 1)
     assert dispatch.status == "ended" and dispatch.consent is None
 
 

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import pytest
 
+from libs.domain import dispatch as contracts
 from libs.domain.errors import Conflict, InvalidInput
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import (
@@ -33,6 +34,7 @@ from services.dispatch.tests.builders import (
     _ready,
     _request,
     _requested,
+    _the,
 )
 
 # -- request --------------------------------------------------------------------------------
@@ -60,11 +62,11 @@ def test_dispatch_errors_are_conflicts_or_invalid_input() -> None:
 def test_a_request_records_the_referring_centre_and_defaults_to_none() -> None:
     centre_id = uuid4()
     dispatch = _request(referring_centre_id=centre_id)
-    assert dispatch.collect_events()[0].referring_centre_id == centre_id
+    assert _the(contracts.DispatchRequested, dispatch.collect_events()[0]).referring_centre_id == centre_id
     assert dispatch.referring_centre_id == centre_id
     direct = Dispatch.request(id=uuid4(), tenant=CHIYODA, subject_ref="subject-002", source="municipality",
                               needs=["visit"], preferences={}, requested_on=REQUESTED_ON)
-    created = direct.collect_events()[0]
+    created = _the(contracts.DispatchRequested, direct.collect_events()[0])
     assert (created.intake_request_id, created.referring_centre_id) == (None, None)
     assert direct.referring_centre_id is None
 
@@ -159,8 +161,9 @@ def test_a_ready_dispatch_starts_and_records_the_supporter() -> None:
     dispatch.start(started_on=STARTED_ON, supporter_problems=[])
     events = dispatch.collect_events()
     assert _names(events) == ["DispatchStarted"]
-    assert events[0].supporter_id == supporter_id
-    assert events[0].started_on == STARTED_ON
+    started = _the(contracts.DispatchStarted, events[0])
+    assert started.supporter_id == supporter_id
+    assert started.started_on == STARTED_ON
     assert dispatch.status == "active"
 
 
@@ -178,8 +181,9 @@ def test_assigning_records_the_supporter() -> None:
     supporter_id = _assign(dispatch)
     events = dispatch.collect_events()
     assert _names(events) == ["SupporterAssigned"]
-    assert events[0].supporter_id == supporter_id
-    assert events[0].roster_entry_id == RosterEntry.id_for(CHIYODA, supporter_id)
+    assigned = _the(contracts.SupporterAssigned, events[0])
+    assert assigned.supporter_id == supporter_id
+    assert assigned.roster_entry_id == RosterEntry.id_for(CHIYODA, supporter_id)
     assert dispatch.supporter_id == supporter_id
 
 
@@ -193,7 +197,7 @@ def test_a_new_supporter_must_accept_afresh_after_reassignment() -> None:
     assert _missing(excinfo) == ["supporter_consent"]
     dispatch.accept_as_supporter(supporter_id=second, accepted_on=SIGNED_ON)
     dispatch.start(started_on=STARTED_ON, supporter_problems=[])
-    assert dispatch.collect_events()[-1].supporter_id == second != first
+    assert _the(contracts.DispatchStarted, dispatch.collect_events()[-1]).supporter_id == second != first
 
 
 def test_only_the_assigned_supporter_can_accept() -> None:

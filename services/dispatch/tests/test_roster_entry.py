@@ -5,10 +5,12 @@ the supporter's intent (活動する意向を再度確認), until the registrati
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
+from libs.domain import dispatch as contracts
 from services.dispatch.domain.errors import InvalidDispatchInput
 from services.dispatch.domain.roster_entry import RosterEntry
 from services.dispatch.tests.builders import (
@@ -17,6 +19,7 @@ from services.dispatch.tests.builders import (
     MINATO,
     _active,
     _names,
+    _the,
 )
 
 # -- roster entries (名簿管理: 活動する意向を再度確認) -------------------------------------------
@@ -25,14 +28,14 @@ ROSTER_DAY = date(2017, 4, 1)
 TERM_ENDS_ON = date(2018, 6, 30)
 
 
-def _receive(supporter_id: UUID | None = None, **overrides: object) -> RosterEntry:
-    arguments = dict(
-        tenant=CHIYODA, supporter_id=supporter_id or uuid4(), registrar="130001", roster_id=uuid4(),
-        registration_number="2016-001", term_ends_on=TERM_ENDS_ON, consent_id=uuid4(),
-        received_on=ROSTER_DAY,
-    )
+def _receive(supporter_id: UUID | None = None, **overrides: Any) -> RosterEntry:
+    arguments: dict[str, Any] = {
+        "tenant": CHIYODA, "supporter_id": supporter_id or uuid4(), "registrar": "130001", "roster_id": uuid4(),
+        "registration_number": "2016-001", "term_ends_on": TERM_ENDS_ON, "consent_id": uuid4(),
+        "received_on": ROSTER_DAY,
+    }
     arguments.update(overrides)
-    return RosterEntry.receive(**arguments)  # type: ignore[arg-type]
+    return RosterEntry.receive(**arguments)
 
 
 def _eligible_entry() -> RosterEntry:
@@ -47,7 +50,7 @@ def test_receiving_a_roster_entry_records_its_receipt() -> None:
     entry = _receive(supporter_id)
     events = entry.collect_events()
     assert _names(events) == ["RosterReceived"]
-    assert events[0].registrar == "130001"
+    assert _the(contracts.RosterReceived, events[0]).registrar == "130001"
     assert entry.id == RosterEntry.id_for(CHIYODA, supporter_id)
     assert (entry.supporter_id, entry.term_ends_on, entry.ended) == (supporter_id, TERM_ENDS_ON, None)
 
@@ -80,7 +83,8 @@ def test_ending_the_registration_records_once_and_makes_the_supporter_ineligible
     assert entry.end_registration(reason="revoked", effective_on=date(2017, 8, 1), cause_event_id="e1") is True
     events = entry.collect_events()
     assert _names(events) == ["SupporterRegistrationEnded"]
-    assert (events[0].reason, events[0].cause_event_id) == ("revoked", "e1")
+    ended = _the(contracts.SupporterRegistrationEnded, events[0])
+    assert (ended.reason, ended.cause_event_id) == ("revoked", "e1")
     assert entry.eligibility_problems(date(2017, 8, 1)) == ["registration ended (revoked)"]
     assert entry.end_registration(reason="withdrawn", effective_on=date(2017, 8, 2), cause_event_id="e2") is False
     assert entry.collect_events() == []

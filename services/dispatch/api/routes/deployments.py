@@ -25,11 +25,13 @@ router = APIRouter(prefix="/v1", tags=["deployments"])
 
 def _out(d: Deployment, response: Response) -> DeploymentPublic:
     response.headers["ETag"] = f'"{d.version}"'
-    return DeploymentPublic(
-        id=d.id, tenant=d.tenant, status=d.status, supporter_id=d.supporter_id,
-        registration_number=d.registration_number, target_kind=d.target_kind, target_id=d.target_id,
-        target_name=d.target_name, role=d.role, starts_on=d.starts_on, ends_on=d.ends_on,
-        accepted_on=d.accepted_on, reports=len(d.reports), end_reason=d.end_reason, version=d.version)
+    # Validated, not constructed: the aggregate keeps its codes as plain str, the schema as Literals.
+    return DeploymentPublic.model_validate({
+        "id": d.id, "tenant": d.tenant, "status": d.status, "supporter_id": d.supporter_id,
+        "registration_number": d.registration_number, "target_kind": d.target_kind, "target_id": d.target_id,
+        "target_name": d.target_name, "role": d.role, "starts_on": d.starts_on, "ends_on": d.ends_on,
+        "accepted_on": d.accepted_on, "reports": len(d.reports), "end_reason": d.end_reason,
+        "version": d.version})
 
 
 @router.post("/deployments", status_code=201, response_model=DeploymentPublic)
@@ -49,7 +51,8 @@ def get_deployments(actor: PrincipalDep, app: DispatchDep, status: DeploymentSta
                     limit: int = Query(default=50, ge=1, le=500)) -> DeploymentsPublic:
     """The municipality's deployments; for a supporter, their own."""
     rows = app.list_deployments(actor, status=status, target_id=target_id, after=cursor, limit=limit)
-    return DeploymentsPublic(data=rows, next_cursor=rows[-1]["deployment_id"] if len(rows) == limit else None)
+    return DeploymentsPublic.model_validate(
+        {"data": rows, "next_cursor": rows[-1]["deployment_id"] if len(rows) == limit else None})
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentPublic)

@@ -37,15 +37,17 @@ router = APIRouter(prefix="/v1", tags=["dispatches"])
 
 
 def dispatch_public(d: Dispatch) -> DispatchPublic:
-    return DispatchPublic(
-        id=d.id, tenant=d.tenant, status=d.status, source=d.source, subject_ref=d.subject_ref,
-        requested_by=d.requested_by,
-        referring_centre_id=d.referring_centre_id, needs=d.needs,
-        requested_on=d.requested_on, supporter_id=d.supporter_id, supporter_consented=d.supporter_consented,
-        subject_consent_items=d.consent["items"] if d.consent else None, plan_agreed=d.plan_agreed,
-        missing_for_start=d.missing_for_start() if d.status == "requested" else [],
-        open_tasks=d.open_tasks(), end_reason=d.end_reason, version=d.version,
-    )
+    # Validated, not constructed: the aggregate keeps its status as a plain str, the schema as a Literal.
+    return DispatchPublic.model_validate({
+        "id": d.id, "tenant": d.tenant, "status": d.status, "source": d.source, "subject_ref": d.subject_ref,
+        "requested_by": d.requested_by,
+        "referring_centre_id": d.referring_centre_id, "needs": d.needs,
+        "requested_on": d.requested_on, "supporter_id": d.supporter_id,
+        "supporter_consented": d.supporter_consented,
+        "subject_consent_items": d.consent["items"] if d.consent else None, "plan_agreed": d.plan_agreed,
+        "missing_for_start": d.missing_for_start() if d.status == "requested" else [],
+        "open_tasks": d.open_tasks(), "end_reason": d.end_reason, "version": d.version,
+    })
 
 
 def _out(d: Dispatch, response: Response) -> DispatchPublic:
@@ -70,13 +72,14 @@ def request_dispatch(body: DispatchCreate, actor: PrincipalDep, app: DispatchDep
 def get_dispatches(actor: PrincipalDep, app: DispatchDep, status: Status | None = None,
                    cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> DispatchesPublic:
     rows = app.list_dispatches(actor, status=status, after=cursor, limit=limit)
-    return DispatchesPublic(data=rows, next_cursor=rows[-1]["dispatch_id"] if len(rows) == limit else None)
+    return DispatchesPublic.model_validate(
+        {"data": rows, "next_cursor": rows[-1]["dispatch_id"] if len(rows) == limit else None})
 
 
 @router.get("/my/dispatches", response_model=DispatchesPublic)
 def get_my_dispatches(actor: PrincipalDep, app: DispatchDep) -> DispatchesPublic:
     """A supporter's own assignments."""
-    return DispatchesPublic(data=app.my_dispatches(actor), next_cursor=None)
+    return DispatchesPublic.model_validate({"data": app.my_dispatches(actor), "next_cursor": None})
 
 
 @router.get("/dispatches/{dispatch_id}", response_model=DispatchPublic)
@@ -87,9 +90,9 @@ def get_dispatch(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep, respo
 @router.get("/dispatches/{dispatch_id}/timeline", response_model=TimelinePublic)
 def get_timeline(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep) -> TimelinePublic:
     """Every event of the dispatch, sealed fields left sealed."""
-    return TimelinePublic(dispatch_id=dispatch_id, events=[
+    return TimelinePublic.model_validate({"dispatch_id": dispatch_id, "events": [
         {"version": e["sequence"], "type": e["type"], "time": e["time"], "data": e["data"]}
-        for e in app.timeline(actor, dispatch_id)])
+        for e in app.timeline(actor, dispatch_id)]})
 
 
 @router.post("/dispatches/{dispatch_id}/subject-details", response_model=DispatchPublic)
@@ -152,13 +155,15 @@ def agree_plan(dispatch_id: UUID, body: PlanCreate, actor: PrincipalDep, app: Di
 @router.post("/dispatches/{dispatch_id}/start", response_model=DispatchPublic)
 def start_dispatch(dispatch_id: UUID, body: DatedCreate, actor: PrincipalDep, app: DispatchDep,
                    response: Response, if_match: IfMatch = None) -> DispatchPublic:
-    return _out(app.start(actor, dispatch_id, started_on=body.on, expected_version=expected_version(if_match)), response)
+    return _out(app.start(actor, dispatch_id, started_on=body.on, expected_version=expected_version(if_match)),
+                response)
 
 
 @router.get("/dispatches/{dispatch_id}/subject", response_model=Disclosure)
 def read_subject_details(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDep) -> Disclosure:
     """For the assigned supporter: the consented items only; each read is a recorded disclosure."""
     d, details = app.disclose(actor, dispatch_id)
+    assert d.consent is not None  # disclose() refuses a dispatch without the person's consent
     return Disclosure(dispatch_id=d.id, items=d.consent["items"], details=details)
 
 

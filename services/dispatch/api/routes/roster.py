@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["roster"])
 
 @router.get("/roster", response_model=RosterPublic)
 def get_roster(actor: PrincipalDep, app: DispatchDep) -> RosterPublic:
-    return RosterPublic(data=app.roster(actor))
+    return RosterPublic.model_validate({"data": app.roster(actor)})
 
 
 @router.post("/roster/{supporter_id}/intent-reconfirmation", response_model=RosterEntryPublic)
@@ -30,4 +30,4 @@ def reconfirm_intent(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep,
 @router.get("/tasks", response_model=TasksPublic)
 def get_open_tasks(actor: PrincipalDep, app: DispatchDep) -> TasksPublic:
     """Reports whose 今後の方針 is 中断・終了・その他, waiting for the officer."""
-    return TasksPublic(data=app.open_tasks(actor))
+    return TasksPublic.model_validate({"data": app.open_tasks(actor)})
