@@ -74,4 +74,5 @@ def list_submissions(report: ReportName, actor: PrincipalDep, runtime: RuntimeDe
     current = _report(report)(runtime.engine, actor, fy)
     settled.confirm()
     rows = compared(runtime.engine, actor, report, fy, current)
-    return Submissions(data=[{**r, "submitted_at": r["submitted_at"].isoformat()} for r in rows])
+    return Submissions(data=[Submission.model_validate({**r, "submitted_at": r["submitted_at"].isoformat()})
+                             for r in rows])
