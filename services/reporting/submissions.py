@@ -99,5 +99,5 @@ def _changes(before: Any, after: Any, path: str = "") -> list[dict]:
             out += _changes(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
         return out
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [c for i, (b, a) in enumerate(zip(before, after)) for c in _changes(b, a, f"{path}[{i}]")]
+        return [c for i, (b, a) in enumerate(zip(before, after, strict=True)) for c in _changes(b, a, f"{path}[{i}]")]
     return [] if before == after else [{"path": path, "submitted": before, "current": after}]

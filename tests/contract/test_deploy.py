@@ -82,7 +82,8 @@ def _kubernetes_nodes() -> list[str]:
 
 def _assert_every_node(service: str, nats_url: str, nodes: list[str], password: str) -> None:
     urls = [urlparse(u.strip()) for u in nats_url.split(",")]
-    assert sorted(u.hostname for u in urls) == sorted(nodes), f"{service}: NATS_URL must list every node: {nats_url}"
+    hosts = sorted(u.hostname or "" for u in urls)
+    assert hosts == sorted(nodes), f"{service}: NATS_URL must list every node: {nats_url}"
     for u in urls:  # the nodes advertise no addresses: each URL carries the service's own user
         assert (u.scheme, u.username, u.password, u.port) == ("nats", service, password, 4222), nats_url
 
@@ -102,7 +103,7 @@ def test_every_service_in_compose_and_kubernetes_gets_r3_streams_and_every_nats_
         _assert_every_node(name, compose["NATS_URL"], compose_nodes, f"${{{name.upper()}_NATS_PASSWORD}}")
 
         kubernetes = _kubernetes_environment(name)
-        env = dict(kubernetes)
+        env = {n: v for n, v in kubernetes if v is not None}  # a variable from a secret has no value here
         assert env.get("NATS_STREAM_REPLICAS") == "3", f"kubernetes: {name}"
         _assert_every_node(name, env["NATS_URL"], kubernetes_nodes, "$(NATS_PASSWORD)")
         names = [n for n, _ in kubernetes]
@@ -444,7 +445,8 @@ async def _the_compose_environment_reaches_every_node_and_makes_r3_streams(
     try:
         await _retry("creating DISPATCH", lambda: bus.ensure_stream(STREAMS["dispatch"]), 60)
         info = await bus.js.stream_info("DISPATCH")
-        assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2, info
+        assert info.config.num_replicas == 3 and info.cluster is not None, info
+        assert info.cluster.replicas is not None and len(info.cluster.replicas) == 2, info
     finally:
         await bus.close()
 

@@ -31,7 +31,9 @@ def _good(name: str, value: str) -> str:
 def _image_env(service: str, port: str) -> dict[str, str]:
     """The ENV of deploy/Dockerfile for these build args."""
     text = (DEPLOY / "Dockerfile").read_text()
-    block = re.search(r"^ENV SERVICE=.*?(?=^\S|\n\n)", text, re.M | re.S).group(0)
+    match = re.search(r"^ENV SERVICE=.*?(?=^\S|\n\n)", text, re.M | re.S)
+    assert match is not None, "deploy/Dockerfile has no ENV SERVICE=… block"
+    block = match.group(0)
     pairs = dict(re.findall(r"(\w+)=(\S+)", block.replace("\\\n", " ")))
     return {k: v.replace("${SERVICE}", service).replace("${PORT}", port) for k, v in pairs.items()}
 
@@ -162,5 +164,6 @@ def test_good_secrets_and_keys_pass_and_keys_must_be_64_hex_characters():
 def test_a_random_secret_that_happens_to_hold_a_short_word_is_not_a_placeholder():
     for lucky in ("aXtodoB9kLmQ2rStUvWxYz01Pq3Rs4Tu5Vw6Xy7Za8Bc", "q9TESTz0Lm3kPw8RtYuI2oPaSdFgHjKlZxCvBnM4Q7W"):
         assert secret_problems("S", lucky) == []
-    for placeholder in ("todo-fill-in-a-real-secret-of-32-chars-1", "test_secret_for_local_use_only_12345", "x-dummy-x"):
+    for placeholder in ("todo-fill-in-a-real-secret-of-32-chars-1", "test_secret_for_local_use_only_12345",
+                        "x-dummy-x"):
         assert any("placeholder" in p for p in secret_problems("S", placeholder)), placeholder

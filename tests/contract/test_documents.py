@@ -14,10 +14,11 @@ from libs.platform.tools.asyncapi import asyncapi_document
 from libs.platform.tools.openapi import stale_documents
 
 
-def _all_contracts() -> set[type]:
+def _all_contracts() -> set[type[Contract]]:
     for module in pkgutil.iter_modules(libs.domain.__path__):
         importlib.import_module(f"libs.domain.{module.name}")
-    found, todo = set(), [Contract]
+    found: set[type[Contract]] = set()
+    todo: list[type[Contract]] = [Contract]
     while todo:
         klass = todo.pop()
         for sub in klass.__subclasses__():

@@ -15,6 +15,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "integrator" / "int
 
 def _load():
     spec = importlib.util.spec_from_file_location("integrator", EXAMPLE)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {EXAMPLE}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -51,8 +51,12 @@ def test_every_service_serves_its_loops_and_requests_as_prometheus_metrics_that_
     scraped = {}
     for name, service in services.items():
         with service.operator() as operator:
-            ready = eventually(lambda a=operator: (r := a.get("/readyz")).status_code == 200
-                               and all(loop["lag"] == 0 for loop in r.json()["checks"]["loops"]) and r.json())
+            def caught_up(a=operator):
+                r = a.get("/readyz")
+                return (r.status_code == 200 and all(loop["lag"] == 0 for loop in r.json()["checks"]["loops"])
+                        and r.json())
+
+            ready = eventually(caught_up)
         samples = _scrape(service)
         scraped[name] = samples
         lags = {(s.labels["kind"], s.labels["name"]): s.value for s in samples["tsunagu_loop_lag"]}

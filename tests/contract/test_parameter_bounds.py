@@ -90,7 +90,7 @@ def test_every_date_of_a_request_body_lies_in_the_window(where, schema, doc):
 
 
 def test_the_walks_find_what_a_forgotten_bound_would_be():
-    doc = {"components": {"schemas": {}}}
+    doc: dict[str, Any] = {"components": {"schemas": {}}}
     assert unbounded_parameter(doc, {"type": "integer", "minimum": 0}) == ["integer without minimum and maximum"]
     assert unbounded_parameter(doc, {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 9},
                                                {"type": "null"}]}) == []

@@ -12,8 +12,9 @@ the missing events again, and a stream ahead of the record (a crash after the Pu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,7 +105,7 @@ class Relay:
             ).first()
         return (row.position, row.chainhash) if row else (0, GENESIS)
 
-    def _record(self, position: int, chainhash: str, published: list[Envelope] = ()) -> None:
+    def _record(self, position: int, chainhash: str, published: Sequence[Envelope] = ()) -> None:
         values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
             if published:  # a batch sent again (the stream lost its tail) replaces its earlier rows
@@ -168,6 +169,8 @@ class Relay:
         """Make the recorded position the log position of the stream's last message."""
         try:
             last = await self.bus.js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
+            if last.data is None:
+                raise InvalidEnvelope("the stream's last message has no payload")
             envelope = Envelope.from_json(last.data)
             if (last.headers or {}).get("Nats-Msg-Id") != envelope.id:
                 raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
@@ -258,7 +261,5 @@ class Relay:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

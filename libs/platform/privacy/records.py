@@ -98,7 +98,8 @@ class PrivacyRecords(SqlProjection):
                    at: datetime) -> None:
         d = e.data
         entries = d[spec["entries"]] if "entries" in spec else [d]
-        counterpart = d.get(spec.get("recipient") or spec.get("sender"))
+        counterpart_field = spec.get("recipient") or spec.get("sender")
+        counterpart = d.get(counterpart_field) if counterpart_field else None
         for entry in entries:
             who = str(entry[spec["subject"]]) if "subject" in spec else subject
             kind_of_basis, basis = _basis(entry, spec)
@@ -186,4 +187,5 @@ def stored_consent_record(engine: Engine, consent_id: str) -> dict[str, Any] | N
 def records_about(engine: Engine, subject: str) -> list[str]:
     """Aggregates of this service about a person named by a field (e.g. dispatches of subject_ref)."""
     with engine.connect() as conn:
-        return [r.aggregate_id for r in conn.execute(select(subjects.c.aggregate_id).where(subjects.c.subject == subject))]
+        return [r.aggregate_id
+                for r in conn.execute(select(subjects.c.aggregate_id).where(subjects.c.subject == subject))]

@@ -12,6 +12,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
 )
+from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -28,7 +29,7 @@ from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
 
-A = TypeVar("A")
+A = TypeVar("A", bound=MutableOrImmutableAggregate[Any])
 R = TypeVar("R")
 
 
@@ -45,6 +46,8 @@ class DateAsISO(Transcoding):
 
 class ServiceApplication(Application):
     """An Application with our transcodings, the service's sealer and shared command helpers."""
+
+    recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
 
     def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
         super().__init__(env=env)
@@ -94,7 +97,8 @@ class ServiceApplication(Application):
     def save_tracked(self, *aggregates: Any, upstream: str, position: int) -> None:
         """Save the aggregates' new events and the upstream position in one transaction.
         A position at or below the recorded one raises IntegrityError and writes nothing."""
-        processing = ProcessingEvent(tracking=Tracking(notification_id=position, application_name=upstream))
+        processing: ProcessingEvent[UUID] = ProcessingEvent(
+            tracking=Tracking(notification_id=position, application_name=upstream))
         processing.collect_events(*aggregates)
         recordings = self._record(processing)
         self._take_snapshots(processing)
@@ -115,7 +119,7 @@ class ServiceApplication(Application):
     def existing(self, kind: type, aggregate_id: UUID) -> Any:
         """The aggregate of that type with that id, or None."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: MutableOrImmutableAggregate[UUID] = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None

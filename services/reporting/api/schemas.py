@@ -174,7 +174,8 @@ class ProgrammesReport(BaseModel):
 
     fy: int
     label: str
-    local_governments_by_programme: dict[str, int] = Field(description="local governments running each kind in the year")
+    local_governments_by_programme: dict[str, int] = Field(
+        description="local governments running each kind in the year")
     local_governments: int
     places: int
     place_sessions: int

@@ -96,7 +96,8 @@ def _dispatch_row(label: str, who: str, r: dict) -> list[Cell]:
 
 
 def dispatch(engine: Engine, actor: Principal, fy: int, from_fy: int, as_of: datetime | None) -> Sheet:
-    header = ["年度", "市町村", "派遣開始", "派遣終了", *ACTIVITY_LABELS, *DEPLOYMENT_LABELS, "活動件数", "前年度の活動件数", "達成状況"]
+    header = ["年度", "市町村", "派遣開始", "派遣終了", *ACTIVITY_LABELS, *DEPLOYMENT_LABELS, "活動件数",
+              "前年度の活動件数", "達成状況"]
     report = dispatch_report(engine, actor, fy, as_of=as_of)
     rows = [_dispatch_row(report["label"], r["tenant"], r) for r in report["municipalities"]]
     rows.append(_dispatch_row(report["label"], "総計", report["total"]))

@@ -7,6 +7,7 @@ import io
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from services.reporting.exports.sheet import Cell, Percent, Sheet
 
@@ -35,6 +36,8 @@ def to_xlsx(sheet: Sheet) -> bytes:
     """One worksheet named after the table; counts as integers, 率 as percentages (0.0%)."""
     book = Workbook()
     ws = book.active
+    if not isinstance(ws, Worksheet):  # a new workbook always opens with one worksheet
+        raise RuntimeError("openpyxl gave a new workbook without an active worksheet")
     ws.title = sheet.title[:31]
     ws.append(sheet.header)
     for cell in ws[1]:

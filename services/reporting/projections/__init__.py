@@ -37,16 +37,17 @@ from services.reporting.projections.tables import (  # noqa: F401 - the tables, 
 # for none of it. Events not published on a stream, or counted by a module too, fail at import.
 IGNORED = {
     "not an indicator: directory data, staffing and the case's course after the count":
-        (intake_contracts.CentreStaffingSet, intake_contracts.AgencyRegistered, intake_contracts.ReferralFollowedUp,
-         intake_contracts.ReferralDeclined, intake_contracts.ReferralClosed, intake_contracts.SupportMeetingHeld,
-         intake_contracts.CaseClosed, intake_contracts.CaseReopened, intake_contracts.ProgrammeChanged,
-         intake_contracts.PlaceOpened, intake_contracts.PlaceClosed),
+        (intake_contracts.CentreStaffingSet, intake_contracts.AgencyRegistered,
+         intake_contracts.ReferralFollowedUp, intake_contracts.ReferralDeclined, intake_contracts.ReferralClosed,
+         intake_contracts.SupportMeetingHeld, intake_contracts.CaseClosed, intake_contracts.CaseReopened,
+         intake_contracts.ProgrammeChanged, intake_contracts.PlaceOpened, intake_contracts.PlaceClosed),
     "a dispatch is counted from dispatch's own events (DispatchStarted), not the request":
         (intake_contracts.SupporterRequested, dispatch_contracts.DispatchRequested),
     "personal data, consents, disclosures and rights requests: privacy records, not statistics":
-        (intake_contracts.InfoSharingConsented, intake_contracts.InfoSharingWithdrawn, intake_contracts.CaseInfoDisclosed,
-         intake_contracts.SubjectErased, intake_contracts.PersonalDetailsCorrected, intake_contracts.UseSuspended,
-         intake_contracts.UseResumed, intake_contracts.RightsRequestReceived, intake_contracts.RightsRequestAnswered,
+        (intake_contracts.InfoSharingConsented, intake_contracts.InfoSharingWithdrawn,
+         intake_contracts.CaseInfoDisclosed, intake_contracts.SubjectErased, intake_contracts.PersonalDetailsCorrected,
+         intake_contracts.UseSuspended, intake_contracts.UseResumed, intake_contracts.RightsRequestReceived,
+         intake_contracts.RightsRequestAnswered,
          registry_contracts.RegistrationConsented, registry_contracts.RegistrationConsentWithdrawn,
          registry_contracts.SupporterDetailsChanged, registry_contracts.SupporterUseSuspended,
          registry_contracts.SupporterUseResumed, registry_contracts.SupporterDataErased,
@@ -58,7 +59,8 @@ IGNORED = {
         (registry_contracts.RegistrarOpened, registry_contracts.RegistrarConfigured, registry_contracts.NumberAllocated,
          registry_contracts.TrainingCourseScheduled, registry_contracts.TrainingAttended,
          registry_contracts.TrainingCompleted, registry_contracts.ContinuingTrainingAttended,
-         registry_contracts.RegistrationApplied, registry_contracts.ScreeningRecorded, registry_contracts.RegistrationRefused,
+         registry_contracts.RegistrationApplied, registry_contracts.ScreeningRecorded,
+         registry_contracts.RegistrationRefused,
          registry_contracts.RevocationInquiryRecorded),
     "the registry's counts are the registry's own; dispatch's copy of the roster would count twice":
         (dispatch_contracts.RosterReceived, dispatch_contracts.RosterEntryRefreshed,

@@ -35,8 +35,8 @@ def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datet
     visible = visible_tenants(actor, p.c.tenant)
     where = running if visible is None else and_(running, visible)
     with engine.connect() as conn:
-        governments = dict(conn.execute(
-            select(p.c.kind, func.count(func.distinct(p.c.tenant))).where(where).group_by(p.c.kind)).all())
+        governments: dict[str, int] = dict(conn.execute(
+            select(p.c.kind, func.count(func.distinct(p.c.tenant))).where(where).group_by(p.c.kind)).tuples().all())
         all_governments = conn.execute(select(func.count(func.distinct(p.c.tenant))).where(where)).scalar_one()
         s = place_sessions
         seen = (of_visible_tenants(s, actor, as_of), s.c.fy == fy)

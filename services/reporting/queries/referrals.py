@@ -42,7 +42,8 @@ def _table(columns: list[tuple[str, str, int]]) -> dict:
 
 def split_known(counts: Counter[str]) -> tuple[Counter[str], dict[str, int]]:
     """Counts by known category (unknown codes folded into その他) and the unknown codes."""
-    known, unknown = Counter(), {}
+    known: Counter[str] = Counter()
+    unknown: dict[str, int] = {}
     for code, n in counts.items():
         if code in agencies.BY_CODE:
             known[code] += n

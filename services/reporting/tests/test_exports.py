@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from libs.platform.tools.openapi import _offline_settings
 from libs.platform.web.auth import Authenticator, mint_token
@@ -36,6 +37,12 @@ def referrals_2016(feed):
     feed.referral(case, "medical_institution", "2015-06-01")
 
 
+def _worksheet(content: bytes) -> Worksheet:
+    sheet = load_workbook(io.BytesIO(content)).active
+    assert isinstance(sheet, Worksheet), f"the workbook opens on {sheet!r}, not a worksheet"
+    return sheet
+
+
 def _csv_rows(content: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
 
@@ -56,7 +63,7 @@ def test_the_summary_csv_starts_with_the_bom_and_has_the_ministrys_header_count_
 def test_the_detailed_xlsx_opens_with_openpyxl_and_has_the_21_categories_in_the_header(engine, referrals_2016):
     export = export_report(engine, MINISTRY, "referrals-detailed", 2016, fmt="xlsx")
     assert export.media_type == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheet = load_workbook(io.BytesIO(export.content)).active
+    sheet = _worksheet(export.content)
     header = [c.value for c in sheet[1]]
     assert header[:4] == ["年度", "関係機関", "福祉事務所", "福祉事務所以外の市区町村窓口"]
     assert header[-1] == "総計" and len(header) == 2 + 21 + 1 and header.count("ハローワーク") == 1
@@ -70,10 +77,8 @@ def test_the_detailed_xlsx_opens_with_openpyxl_and_has_the_21_categories_in_the_
 def test_every_table_exports_in_both_formats(engine, referrals_2016, feed, table, fmt):
     feed.activity(CHIYODA, feed.dispatch_started(CHIYODA, "2016-06-01"), "2016-06-02")
     export = export_report(engine, MINISTRY, table, 2016, fmt=fmt)
-    if fmt == "csv":
-        header = _csv_rows(export.content)[0]
-    else:
-        header = [c.value for c in load_workbook(io.BytesIO(export.content)).active[1]]
+    header: list[object] = (list(_csv_rows(export.content)[0]) if fmt == "csv"
+                            else [c.value for c in _worksheet(export.content)[1]])
     assert header[0] == "年度"
 
 
@@ -105,7 +110,7 @@ def test_the_export_endpoint_sends_the_file_with_its_media_type_and_content_disp
     assert r.headers["content-disposition"] == (
         "attachment; filename=\"tsunagu-referrals-fy2016.xlsx\"; "
         f"filename*=UTF-8''{quote('関係機関につないだ件数_平成28年度.xlsx')}")
-    assert [c.value for c in load_workbook(io.BytesIO(r.content)).active[1]] == SUMMARY_HEADER
+    assert [c.value for c in _worksheet(r.content)[1]] == SUMMARY_HEADER
     r = client.get("/v1/reports/referrals/export", params={"fy": 2016}, headers=_auth("prefecture_officer", TOKYO))
     assert r.headers["content-type"] == "text/csv; charset=utf-8" and r.content.startswith(b"\xef\xbb\xbf")
 

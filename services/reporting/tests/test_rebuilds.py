@@ -88,7 +88,8 @@ def test_the_problem_of_a_replay_says_how_far_it_is_and_when_to_ask_again(feed, 
     problem = ProjectionReplaying(projection.replay_state())
     assert problem.status == 503 and problem.problem == "projection-replaying"
     assert problem.headers["Retry-After"] == "5"  # no progress yet: nothing to estimate from
-    assert problem.extensions["replay"]["streams"] == [
+    replay = problem.extensions["replay"]
+    assert isinstance(replay, dict) and replay["streams"] == [
         {"stream": "INTAKE", "position": 0, "target": 1, "remaining": 1}]
     assert "INTAKE 0/1" in problem.detail
 

@@ -27,7 +27,7 @@ from services.reporting.tests.conftest import (
 @pytest.fixture
 def two_prefectures(feed) -> dict[str, str]:
     centres = {org: feed.centre(org, opened_fy=2012) for org in (TOKYO, CHIYODA, OSAKA)}
-    for org, centre in centres.items():
+    for centre in centres.values():
         case = feed.case(centre)
         feed.consultation(case, "2016-05-01T10:00:00+09:00")
         feed.referral(case, "medical_institution", "2016-05-02")

@@ -67,4 +67,5 @@ def list_submissions(report: ReportName, actor: PrincipalDep, runtime: RuntimeDe
                      fy: FiscalYear) -> Submissions:
     """Each submission with whether the year's table changed since (late or corrected facts)."""
     rows = submissions_compared(runtime.engine, actor, report, fy, _report(report), settled)
-    return Submissions(data=[{**r, "submitted_at": r["submitted_at"].isoformat()} for r in rows])
+    return Submissions(data=[Submission.model_validate({**r, "submitted_at": r["submitted_at"].isoformat()})
+                             for r in rows])
