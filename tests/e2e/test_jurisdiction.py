@@ -54,7 +54,7 @@ def test_a_retired_agency_leaves_the_directory_and_takes_no_new_disclosure(nats_
     with intake.client(role="centre_staff", org=centre_id) as staff:
         staff.post(f"{base}/share-consents", json={"categories": ["hello_work"], "items": ["name"],
                                                    "explained_on": "2016-04-01", "consent_text_version": "v"})
-        first = {"agency_id": agency["id"], "items": ["name"], "on": "2016-05-01", "purpose": "就労支援の調整"}
+        first = {"agency_id": agency["id"], "items": ["name"], "on": "2016-05-01", "purpose": "coordination"}
         assert staff.post(f"{base}/disclosures", json=first).status_code == 201
     with intake.client(role="prefecture_officer", org="130001") as tokyo, \
             intake.client(role="municipal_officer", org=TOWN) as town:
