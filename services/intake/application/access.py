@@ -57,9 +57,13 @@ def runs_place(actor: Principal, tenant: str) -> bool:
     return actor.has(*OFFICERS) and actor.org == tenant
 
 
-def registered_agency(actor: Principal, tenant: str) -> bool:
-    """An agency is kept (and retired) by the government that registered it."""
-    return actor.has(*OFFICERS) and actor.org == tenant
+def removes_listing(actor: Principal, tenant: str, municipality: str) -> bool:
+    """Who takes an agency or a place out of the public directory: the government that wrote it, or,
+    for one written outside its writer's jurisdiction (before writes were bound to it), the
+    governments answering for the municipality it is listed in — else nobody could remove it."""
+    if not actor.has(*OFFICERS):
+        return False
+    return actor.org == tenant or (not within(tenant, municipality) and within(actor.org, municipality))
 
 
 def sees_backup(actor: Principal, tenant: str, municipality: str) -> bool:

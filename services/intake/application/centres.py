@@ -10,7 +10,7 @@ from libs.platform.store.application import ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
-    registered_agency,
+    removes_listing,
     require_jurisdiction,
     runs_centre,
     sees_centre,
@@ -83,9 +83,9 @@ class CentreUseCases(ServiceApplication):
             address=address, phone=phone))
 
     def retire_agency(self, actor: Principal, agency_id: UUID, *, retired_on: date) -> Agency:
-        """Only the government that registered it takes it out of the directory."""
+        """The government that registered it takes it out of the directory (access.removes_listing)."""
         agency = self.agency(agency_id)
-        if not registered_agency(actor, agency.tenant):
+        if not removes_listing(actor, agency.tenant, agency.municipality):
             raise NotAllowed("only the local government that registered the agency retires it")
         self.change(agency, lambda a: a.retire(retired_on=retired_on))
         return agency

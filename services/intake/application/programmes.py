@@ -10,6 +10,7 @@ from libs.platform.store.application import ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
+    removes_listing,
     require_jurisdiction,
     runs_place,
     runs_programme,
@@ -112,7 +113,11 @@ class ProgrammeUseCases(ServiceApplication):
         return place
 
     def close_place(self, actor: Principal, place_id: UUID, *, closed_on: date) -> Place:
-        place = self._place_run_by(actor, place_id)
+        """By the government running it; one opened outside its opener's jurisdiction also by the
+        governments answering for its municipality (access.removes_listing)."""
+        place = self.existing(Place, place_id)
+        if place is None or not removes_listing(actor, place.tenant, place.municipality):
+            raise UnknownCentre(f"no place {place_id} of yours")
         self.change(place, lambda p: p.close(closed_on=closed_on))
         return place
 
