@@ -101,6 +101,9 @@ def test_a_named_operator_accepts_before_the_programme_runs_or_becomes_a_target(
         assert r.json()["status"] == "running" and r.json()["operators"] == [TOWN, OSAKA_CITY]
         again = town.post(f"/v1/programmes/{joint['id']}/operators/{TOWN}/acceptance", json={"on": "2024-03-22"})
         assert again.status_code == 409
+    with intake.client(role="municipal_officer", org=OSAKA_CITY) as osaka:
+        r = osaka.post(f"/v1/programmes/{joint['id']}/end", json={"ended_on": "2025-03-31", "handed_over_to": "131024"})
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM  # 中央区 never agreed to run it
     with intake.client(role="municipal_officer", org="131024") as other:
         r = other.post(f"/v1/programmes/{joint['id']}/operators/131024/acceptance", json={"on": "2024-03-21"})
         assert r.status_code == 404

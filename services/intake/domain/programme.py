@@ -124,8 +124,10 @@ class Programme(Aggregate):
     def end(self, *, ended_on: date, handed_over_to: str | None) -> None:
         if self.status not in ("running", "pending"):  # a pending one may be withdrawn
             raise WrongCaseStatus(f"the programme is {self.status}")
-        if handed_over_to is not None:
-            validate_lg_code(handed_over_to)
+        if handed_over_to is not None and validate_lg_code(handed_over_to) not in self.operators:
+            # Like naming an operator, a handover binds the receiving government: only to one that
+            # accepted running it (an invited one answers first).
+            raise InvalidProgramme("a programme is handed over only to a government running it (an accepted operator)")
         if ended_on < self.starts_on:
             raise InvalidProgramme("a programme cannot end before it starts")
         self._ended(ended_on=ended_on, handed_over_to=handed_over_to)
