@@ -11,10 +11,11 @@ from uuid import uuid4
 from sqlalchemy import text
 
 from libs.domain.contracts import event_type
-from libs.domain.intake import CaseInfoDisclosed, CaseOpened
+from libs.domain.intake import CaseInfoDisclosed, CaseOpened, ProgrammeStarted
 from libs.platform.store.log import LogReader
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
+from services.intake.domain.programme import Programme
 from tests.harness import stored_applications
 
 
@@ -79,3 +80,25 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         record = consented.data["record"]  # rebuilt from the v1 fields; the controller is the case's tenant
         assert (record["controller"], record["jurisdiction"], record["recipients"]) == (None, "JP", [str(agency)])
         assert record["pii_categories"] == [{"category": "name", "sensitive": False}]
+
+
+def test_an_old_v1_programme_started_keeps_its_named_operators_running_and_invites_nobody(tmp_path):
+    """Before issue 14 every named operator ran the programme at once: so it stays, once upcast."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        programme = Programme.start(id=uuid4(), tenant="130001", kind="satellite", name="サテライト",
+                                    operators=["131016"], activities=[], starts_on=date(2020, 4, 1), ends_on=None,
+                                    funding={"national": "1/2", "prefecture": "1/2"})
+        app.save(programme)
+        with engine.begin() as conn:  # rewrite it as v1 wrote it: every named government an operator
+            state = json.loads(bytes(conn.execute(text("SELECT state FROM intake_events")).scalar_one()))
+            assert state.pop("class_version") == 2 and state.pop("invited") == ["131016"]
+            state["operators"] = ["130001", "131016"]
+            conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
+
+        fresh = application()
+        reloaded = fresh.repository.get(programme.id)
+        assert (reloaded.operators, reloaded.invited, reloaded.status) == (["130001", "131016"], [], "running")
+        [envelope] = LogReader("intake", fresh).read(0, 10)
+        assert envelope.type == event_type(ProgrammeStarted) == "jp.tsunagu.intake.ProgrammeStarted.v2"
+        assert envelope.data["invited"] == [] and envelope.data["operators"] == ["130001", "131016"]
