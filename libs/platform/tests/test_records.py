@@ -52,5 +52,5 @@ def test_a_consent_projected_from_an_older_event_version_reads_as_the_current_co
     accessed = {"accessed_by": "a", "purpose": "本人からの開示請求（電話）"}
     assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v1", accessed) == {
         "accessed_by": "a", "purpose_code": "other", "note": None}  # the free text is dropped
-    v2: dict[str, object] = {"accessed_by": "a", "purpose_code": "internal_audit", "note": None}
-    assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v2", v2) == v2
+    accessed_v2 = {"accessed_by": "a", "purpose_code": "internal_audit", "note": None}
+    assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v2", accessed_v2) == accessed_v2
