@@ -102,3 +102,27 @@ def test_an_old_v1_programme_started_keeps_its_named_operators_running_and_invit
         [envelope] = LogReader("intake", fresh).read(0, 10)
         assert envelope.type == event_type(ProgrammeStarted) == "jp.tsunagu.intake.ProgrammeStarted.v2"
         assert envelope.data["invited"] == [] and envelope.data["operators"] == ["130001", "131016"]
+
+
+def test_an_access_stored_with_a_free_text_purpose_still_loads_as_other_and_publishes_without_the_text(tmp_path):
+    from libs.platform.privacy.access import PersonalDataAccess, record_access
+
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        access = record_access(app, tenant="130001", accessed_by="inspector", accessor_org="130001",
+                               purpose_code="internal_audit", note=None, subject=None, first_sequence=1,
+                               last_sequence=1)
+        with engine.begin() as conn:  # rewrite it as v1 stored it: a free-text purpose in clear
+            state = json.loads(bytes(conn.execute(text("SELECT state FROM intake_events")).scalar_one()))
+            assert state.pop("class_version") == 2
+            del state["purpose_code"], state["note"]
+            state["purpose"] = "〇〇本人からの開示請求（電話）"
+            conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
+
+        fresh = application()
+        assert fresh.repository.get(access.id).purpose_code == "other"
+        assert isinstance(fresh.repository.get(access.id), PersonalDataAccess)
+        [envelope] = LogReader("intake", fresh).read(0, 10)
+        assert envelope.type == "jp.tsunagu.audit.PersonalDataAccessed.v2"
+        assert (envelope.data["purpose_code"], envelope.data["note"]) == ("other", None)
+        assert "開示請求" not in json.dumps(envelope.data, ensure_ascii=False)
