@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from libs.domain.audit import PurposeCode
 from libs.domain.errors import InvalidInput
 from libs.platform.audit import merkle, reading
+from libs.platform.audit.reading import AuditorDep
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.privacy.records import consents_of, transfers_of
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
@@ -117,24 +118,21 @@ def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(d
 
 
 @router.get("/checkpoints", response_model=Checkpoints)
-def audit_checkpoints(actor: PrincipalDep, runtime: RuntimeDep) -> Checkpoints:
-    reading.require_auditor(actor)
+def audit_checkpoints(actor: AuditorDep, runtime: RuntimeDep) -> Checkpoints:
     audit = runtime.require_audit()
     return Checkpoints.model_validate({"service": runtime.settings.service, "public_key": audit.public_key_hex,
                                        "data": audit.checkpoints()})
 
 
 @router.post("/checkpoints", status_code=201, response_model=Checkpoint)
-def make_checkpoint(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
+def make_checkpoint(actor: AuditorDep, runtime: RuntimeDep) -> dict:
     """A checkpoint on demand (the service also makes them periodically)."""
-    reading.require_auditor(actor)
     return runtime.require_audit().checkpoint()
 
 
 @router.get("/proofs/inclusion", response_model=Proof)
-def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge=1, le=MAX_POSITION),
+def inclusion(actor: AuditorDep, runtime: RuntimeDep, sequence: int = Query(ge=1, le=MAX_POSITION),
               tree_size: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
-    reading.require_auditor(actor)
     leaves = _leaves(runtime, tree_size)
     index = runtime.require_audit().leaf_index_of(sequence)
     if index is None or index >= tree_size:
@@ -144,9 +142,8 @@ def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge
 
 
 @router.get("/proofs/consistency", response_model=Proof)
-def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1, le=MAX_POSITION),
+def consistency(actor: AuditorDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1, le=MAX_POSITION),
                 to: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
-    reading.require_auditor(actor)
     leaves = _leaves(runtime, to)
     if from_ > to:
         raise InvalidInput("from must not exceed to")
@@ -172,11 +169,10 @@ class ConsentStates(BaseModel):
 
 
 @router.get("/provisions", response_model=Transfers)
-def provisions(actor: PrincipalDep, runtime: RuntimeDep,
+def provisions(actor: AuditorDep, runtime: RuntimeDep,
                subject: str | None = Query(default=None, max_length=MAX_PARAMETER_CHARS),
                recipient: str | None = Query(default=None, max_length=MAX_PARAMETER_CHARS)) -> Transfers:
     """Provision and receipt records (APPI 第29条/第30条): all to a recipient, or all about a person."""
-    reading.require_auditor(actor)
     if not subject and not recipient:
         raise InvalidInput("name a subject or a recipient")
     runtime.catch_up()
@@ -185,11 +181,10 @@ def provisions(actor: PrincipalDep, runtime: RuntimeDep,
 
 
 @router.get("/consents", response_model=ConsentStates)
-def consent_states(actor: PrincipalDep, runtime: RuntimeDep,
+def consent_states(actor: AuditorDep, runtime: RuntimeDep,
                    subject: str = Query(min_length=1, max_length=MAX_PARAMETER_CHARS),
                    as_of: When | None = None) -> ConsentStates:
     """Every consent of a person (or supporter) and its state at a past instant (default: now)."""
-    reading.require_auditor(actor)
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInput("as_of needs a timezone")
     runtime.catch_up()
@@ -198,10 +193,9 @@ def consent_states(actor: PrincipalDep, runtime: RuntimeDep,
 
 
 @router.get("/verify", response_model=Verification)
-def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
+def audit_verify(actor: AuditorDep, runtime: RuntimeDep) -> Verification:
     """Recompute the chain over the whole log; the relay's recorded hash at its position must match,
     and a stored event that no longer decodes is itself the first mismatch."""
-    reading.require_auditor(actor)
     relay = runtime.require_relay()
     position, recorded = relay.position()
     chainhash, size, at_position = GENESIS, 0, GENESIS

@@ -4,8 +4,10 @@ only for auditor_pii with a purpose code, and every opening recorded (SECURITY.m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
+
+from fastapi import Depends
 
 from libs.domain.audit import NATIONAL, covers
 from libs.domain.errors import NotFound
@@ -13,6 +15,7 @@ from libs.platform.privacy.access import AUDITORS, PII_AUDITOR, UnknownPurpose, 
 from libs.platform.privacy.records import consents_of, records_about, transfers_of
 from libs.platform.privacy.sealing import is_sealed
 from libs.platform.web.auth import NotAllowed, Principal
+from libs.platform.web.deps import PrincipalDep
 
 
 class SubjectNotFound(NotFound):
@@ -22,6 +25,16 @@ class SubjectNotFound(NotFound):
 
 def require_auditor(actor: Principal) -> None:
     actor.require(*AUDITORS)
+
+
+def auditor(actor: PrincipalDep) -> Principal:
+    """The caller, who must hold an auditor's role: the access rule of the audit routes that
+    read hashes and metadata only (what they may read is scoped by jurisdiction further on)."""
+    require_auditor(actor)
+    return actor
+
+
+AuditorDep = Annotated[Principal, Depends(auditor)]
 
 
 def require_national_auditor(actor: Principal) -> None:

@@ -30,6 +30,15 @@ def get_principal(
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_operator(actor: PrincipalDep) -> Principal:
+    """The caller, who must be an operator of the service (the ops routes, /readyz's checks)."""
+    actor.require("operator")
+    return actor
+
+
+OperatorDep = Annotated[Principal, Depends(get_operator)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100)]
 
