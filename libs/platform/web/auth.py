@@ -5,6 +5,12 @@ Production: set TSUNAGU_JWKS_URL to an OIDC issuer's JWKS and tokens are checked
 the issuer TSUNAGU_JWT_ISSUER and the audience TSUNAGU_JWT_AUDIENCE (settings refuse JWKS without
 both outside dev and test).
 
+JWKS mode fetches the issuer's key set once and keeps it `JWKS_CACHE_SECONDS`; a token signed by
+a key it does not know (the issuer rotated its keys) fetches the set again at once, but at most
+once every TSUNAGU_JWKS_REFRESH_SECONDS (default 30): a stream of tokens with made-up key ids
+cannot turn the service into a load on the issuer, and a rotated key is taken within that
+interval without a restart (tests/e2e/test_oidc_issuer.py, against a real OIDC provider).
+
 Every token must carry `iat` and `exp`, and live at most `max_lifetime` seconds (exp - iat,
 TSUNAGU_JWT_MAX_LIFETIME_SECONDS, default 24 h): a token that would stay good for years when it
 leaks is refused. A token that names a role this system does not know is refused (401: it was
@@ -35,7 +41,7 @@ import jwt
 from jwt.types import Options
 
 from libs.domain.errors import DomainError
-from libs.platform.settings import Settings
+from libs.platform.settings import DEFAULT_JWKS_REFRESH_SECONDS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,11 @@ DEFAULT_MAX_LIFETIME = 24 * 3600
 # The longest Authorization header looked at: real tokens are a few KiB at most.
 MAX_TOKEN_CHARS = 8192
 ALGORITHMS_JWKS = ["RS256", "ES256", "EdDSA"]
+# A key the issuer withdrew is refused at the latest this long after (the cached set expires).
+JWKS_CACHE_SECONDS = 300.0
+# The key set is fetched while a request waits (also in the edge's rate limiter, on the event
+# loop): an issuer that hangs must not hold the service for PyJWT's default 30 s.
+JWKS_TIMEOUT_SECONDS = 5.0
 
 
 class Unauthenticated(DomainError):
@@ -106,9 +117,12 @@ def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds
 
 class Authenticator:
     def __init__(self, *, secret: str, jwks_url: str | None = None, audience: str | None = None,
-                 issuer: str | None = None, max_lifetime: int = DEFAULT_MAX_LIFETIME) -> None:
+                 issuer: str | None = None, max_lifetime: int = DEFAULT_MAX_LIFETIME,
+                 jwks_refresh_seconds: float = DEFAULT_JWKS_REFRESH_SECONDS) -> None:
         self._secret = secret
-        self._jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
+        self._jwks = jwt.PyJWKClient(
+            jwks_url, lifespan=JWKS_CACHE_SECONDS, cooldown_duration=jwks_refresh_seconds,
+            timeout=JWKS_TIMEOUT_SECONDS) if jwks_url else None
         self._audience = audience
         self._issuer = issuer
         self.max_lifetime = max_lifetime
@@ -116,7 +130,8 @@ class Authenticator:
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
         return cls(secret=settings.jwt_secret, jwks_url=settings.jwks_url, audience=settings.jwt_audience,
-                   issuer=settings.jwt_issuer, max_lifetime=settings.token_max_lifetime_seconds)
+                   issuer=settings.jwt_issuer, max_lifetime=settings.token_max_lifetime_seconds,
+                   jwks_refresh_seconds=settings.jwks_refresh_seconds)
 
     def principal(self, authorization: str | None) -> Principal:
         """The caller of a request. Every refusal says what is wrong in words of ours; the library's
