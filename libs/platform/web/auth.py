@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from jwt.types import Options
@@ -104,6 +106,25 @@ class Principal:
             raise NotAllowed(f"needs one of the roles: {', '.join(sorted(roles))}")
 
 
+# Where the edge leaves the outcome of reading a request's token (libs/platform/web/edge.py).
+_AUTHENTICATION = "tsunagu.authentication"
+
+
+def remember_authentication(scope: MutableMapping[str, Any], outcome: Principal | DomainError) -> None:
+    """The edge read this request's token already (for its rate limits): the route takes that
+    outcome instead of checking the signature, and maybe fetching the issuer's keys, again."""
+    scope[_AUTHENTICATION] = outcome
+
+
+def recalled_authentication(scope: Mapping[str, Any]) -> Principal | None:
+    """The principal the edge found for this request, or the refusal it met raised again; None
+    when the edge did not read the token."""
+    outcome = scope.get(_AUTHENTICATION)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome if isinstance(outcome, Principal) else None
+
+
 def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds: int = 8 * 3600) -> str:
     unknown, groups = role_problems(roles)
     if unknown:
@@ -126,6 +147,12 @@ class Authenticator:
         self._audience = audience
         self._issuer = issuer
         self.max_lifetime = max_lifetime
+
+    @property
+    def fetches_keys(self) -> bool:
+        """Whether principal() may wait for the network (the issuer's key set, JWKS mode): call it
+        from a thread, not on the event loop."""
+        return self._jwks is not None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:

@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Request
 
 from libs.domain.errors import InvalidInput
 from libs.platform.runtime import Runtime
-from libs.platform.web.auth import Principal
+from libs.platform.web.auth import Principal, recalled_authentication
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -18,7 +18,7 @@ def get_runtime(request: Request) -> Runtime:
 def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    return get_runtime(request).authenticator.principal(authorization)
+    return recalled_authentication(request.scope) or get_runtime(request).authenticator.principal(authorization)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
