@@ -29,7 +29,9 @@ PROBLEM = "application/problem+json"
 CITY = "131016"  # 千代田区
 CLIENTS = [
     {"client_id": "chiyoda-city", "org": CITY, "roles": ["municipal_officer"]},
-    {"client_id": "short-lived", "org": CITY, "roles": ["municipal_officer"], "ttl": 1},
+    {"client_id": "short-lived", "org": CITY, "roles": ["municipal_officer"], "ttl": 2},
+    {"client_id": "without-our-claims"},
+    {"client_id": "unknown-role", "org": CITY, "roles": ["administrator"]},
 ]
 
 
@@ -153,12 +155,15 @@ def test_the_providers_client_credentials_token_is_accepted_and_others_are_refus
         elsewhere = oidc_issuer.token(resource="urn:another:app")
         assert jwt.decode(elsewhere, options={"verify_signature": False})["aud"] != AUDIENCE
         _refused(_register_centre(client, elsewhere), "not issued for this service")
-        # Expired: the provider's own one-second token, once its second is over.
+        # Expired: the provider's own two-second token (iat is whole seconds: good for at least one), once over.
         short = oidc_issuer.token("short-lived")
         assert client.get(created.headers["Location"], headers=_bearer(short)).status_code == 200
         expires = jwt.decode(short, options={"verify_signature": False})["exp"]
         time.sleep(max(0.0, expires + 1 - time.time()))
         _refused(client.get(created.headers["Location"], headers=_bearer(short)), "expired")
+        # The provider's token for a client it gave none of our claims, or a role we do not know.
+        _refused(_register_centre(client, oidc_issuer.token("without-our-claims")), "lacks sub, org or roles")
+        _refused(_register_centre(client, oidc_issuer.token("unknown-role")), "role this system does not know")
         # Dev tokens are no good once an issuer is configured.
         _refused(_register_centre(client, _dev_token()), "")
 
