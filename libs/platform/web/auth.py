@@ -79,6 +79,14 @@ class NotAllowed(DomainError):
     status = 403
 
 
+class IssuerUnavailable(DomainError):
+    """The issuer's key set could not be fetched: the token may well be good, so not 401 (a client
+    told 401 would throw it away and ask the issuer, already in trouble, for another)."""
+    problem = "issuer-unavailable"
+    title = "The token issuer's keys cannot be fetched now"
+    status = 503
+
+
 class RolesConflict(DomainError):
     problem = "roles-conflict"
     title = "The token holds roles that must not be held together"
@@ -176,6 +184,9 @@ class Authenticator:
             raise Unauthenticated("the token was not issued for this service") from e
         except jwt.MissingRequiredClaimError as e:
             raise Unauthenticated(f"the token lacks the claim {e.claim}") from e
+        except jwt.PyJWKClientConnectionError as e:
+            log.warning("token not checked: the issuer's keys cannot be fetched: %s", e)
+            raise IssuerUnavailable("the token issuer's keys could not be fetched; try again shortly") from e
         except jwt.PyJWKClientError as e:
             log.warning("token refused: the issuer's keys: %s", e)
             raise Unauthenticated("the token's signing key is not one of the issuer's") from e

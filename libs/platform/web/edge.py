@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.domain.errors import DomainError
 from libs.platform.settings import Settings
-from libs.platform.web.auth import remember_authentication
+from libs.platform.web.auth import IssuerUnavailable, remember_authentication
 from libs.platform.web.problems import problem
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,9 @@ class RateLimits:
             return 0.0, ""
         try:
             principal = authenticator.principal(authorization)
+        except IssuerUnavailable as e:  # the issuer's fault, not the client's: not counted
+            remember_authentication(scope, e)
+            return 0.0, ""
         except DomainError as e:  # refused: the route answers 401/403 itself, until this limit
             remember_authentication(scope, e)
             if self.failures and (wait := self.failures.take(f"failures:{address}")):
