@@ -9,7 +9,10 @@ JWKS mode fetches the issuer's key set once and keeps it `JWKS_CACHE_SECONDS`; a
 a key it does not know (the issuer rotated its keys) fetches the set again at once, but at most
 once every TSUNAGU_JWKS_REFRESH_SECONDS (default 30): a stream of tokens with made-up key ids
 cannot turn the service into a load on the issuer, and a rotated key is taken within that
-interval without a restart (tests/e2e/test_oidc_issuer.py, against a real OIDC provider).
+interval without a restart (tests/e2e/test_oidc_issuer.py, against a real OIDC provider). While
+the issuer cannot be reached, the last key set it published goes on checking tokens for up to
+STALE_KEYS_SECONDS and the issuer is asked again at most once per that interval; without any key
+set the answer is 503 `issuer-unavailable`, not 401 (the token may be good).
 
 Every token must carry `iat` and `exp`, and live at most `max_lifetime` seconds (exp - iat,
 TSUNAGU_JWT_MAX_LIFETIME_SECONDS, default 24 h): a token that would stay good for years when it
@@ -114,6 +117,43 @@ class Principal:
             raise NotAllowed(f"needs one of the roles: {', '.join(sorted(roles))}")
 
 
+# While the issuer cannot be reached, the last key set it published keeps checking tokens for at
+# most this long after it was fetched (a withdrawn key is honoured that long in an outage).
+STALE_KEYS_SECONDS = 3600.0
+
+
+class IssuerKeys(jwt.PyJWKClient):
+    """PyJWT's JWKS client that rides out an issuer outage: a failed fetch answers with the last
+    key set fetched (up to STALE_KEYS_SECONDS old) and is not tried again for `retry_seconds`, so
+    that requests in between are checked at once, or refused at once as IssuerUnavailable when
+    there is no such set, instead of each waiting for the network."""
+
+    def __init__(self, uri: str, *, retry_seconds: float, **options: Any) -> None:
+        super().__init__(uri, **options)
+        self._retry_seconds = retry_seconds
+        self._last: tuple[float, Any] | None = None  # (fetched at, key set)
+        self._failed_at: float | None = None
+
+    def fetch_data(self) -> Any:
+        now = time.monotonic()
+        if self._failed_at is not None and now - self._failed_at < self._retry_seconds:
+            return self._stale_or_raise(now, "not asked again yet after a failed fetch")
+        try:
+            data = super().fetch_data()
+        except jwt.PyJWKClientConnectionError as e:
+            self._failed_at = now
+            log.warning("the issuer's keys cannot be fetched: %s", e)
+            return self._stale_or_raise(now, str(e))
+        self._failed_at = None
+        self._last = (now, data)
+        return data
+
+    def _stale_or_raise(self, now: float, why: str) -> Any:
+        if self._last is not None and now - self._last[0] <= STALE_KEYS_SECONDS:
+            return self._last[1]
+        raise jwt.PyJWKClientConnectionError(f"the issuer's keys: {why}")
+
+
 # Where the edge leaves the outcome of reading a request's token (libs/platform/web/edge.py).
 _AUTHENTICATION = "tsunagu.authentication"
 
@@ -147,11 +187,12 @@ def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds
 class Authenticator:
     def __init__(self, *, secret: str, jwks_url: str | None = None, audience: str | None = None,
                  issuer: str | None = None, max_lifetime: int = DEFAULT_MAX_LIFETIME,
-                 jwks_refresh_seconds: float = DEFAULT_JWKS_REFRESH_SECONDS) -> None:
+                 jwks_refresh_seconds: float = DEFAULT_JWKS_REFRESH_SECONDS,
+                 jwks_cache_seconds: float = JWKS_CACHE_SECONDS) -> None:
         self._secret = secret
-        self._jwks = jwt.PyJWKClient(
-            jwks_url, lifespan=JWKS_CACHE_SECONDS, cooldown_duration=jwks_refresh_seconds,
-            timeout=JWKS_TIMEOUT_SECONDS) if jwks_url else None
+        self._jwks = IssuerKeys(
+            jwks_url, retry_seconds=jwks_refresh_seconds, lifespan=jwks_cache_seconds,
+            cooldown_duration=jwks_refresh_seconds, timeout=JWKS_TIMEOUT_SECONDS) if jwks_url else None
         self._audience = audience
         self._issuer = issuer
         self.max_lifetime = max_lifetime
