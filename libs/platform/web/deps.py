@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from libs.domain.errors import InvalidInput
 from libs.platform.runtime import Runtime
-from libs.platform.web.auth import Principal
+from libs.platform.web.auth import Principal, recalled_authentication
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -25,7 +25,8 @@ BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT",
 def get_principal(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
 ) -> Principal:
-    return get_runtime(request).authenticator.principal(request.headers.get("authorization"))
+    return recalled_authentication(request.scope) or get_runtime(request).authenticator.principal(
+        request.headers.get("authorization"))
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
