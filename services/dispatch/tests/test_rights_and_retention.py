@@ -61,3 +61,21 @@ def test_nothing_a_person_records_on_a_dispatch_precedes_its_request_but_registr
     assert dispatch.end(reason="supporter_registration_expired", ended_on=before, cause_event_id="e1")
     with pytest.raises(DateOutOfOrder):
         dispatch.erase(erased_on=date(2017, 4, 1), basis="request_granted")
+
+
+def test_an_erasure_at_the_referring_centre_is_noticed_once_and_closes_when_the_dispatch_is_erased():
+    dispatch, _ = _active()
+    assert dispatch.notice_source_erasure(source="intake", cause_event_id="e1", erased_at_source_on=date(2017, 9, 1),
+                                          notified_on=date(2017, 9, 1))
+    assert not dispatch.notice_source_erasure(source="intake", cause_event_id="e1",
+                                              erased_at_source_on=date(2017, 9, 1), notified_on=date(2017, 9, 2))
+    assert dispatch.erasure_at_source == date(2017, 9, 1) and dispatch.status == "active"  # the municipality decides
+    dispatch.end(reason="subject_requested_stop", ended_on=date(2017, 9, 3))
+    with pytest.raises(InvalidDispatchInput):
+        dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted", cause="because", cause_event_id="e1")
+    dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted", cause="erased_at_intake", cause_event_id="e1")
+    erased = dispatch.collect_events()[-1]
+    assert (type(erased).__name__, erased.cause, erased.cause_event_id) == ("SubjectDataErased", "erased_at_intake", "e1")
+    assert dispatch.erasure_at_source is None
+    assert not dispatch.notice_source_erasure(source="intake", cause_event_id="e2",
+                                              erased_at_source_on=date(2017, 9, 4), notified_on=date(2017, 9, 4))
