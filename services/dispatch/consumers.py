@@ -5,7 +5,9 @@ supporter's withdrawal, revocation, expiry or consent withdrawal ends the regist
 entry and ends every running dispatch and deployment of that supporter at once. We end rather than suspend:
 the supporter may no longer act or receive anyone's information, and a replacement supporter
 needs a new assignment and a new acceptance anyway, which a fresh request models honestly.
-INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; places,
+INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; their
+erasure (SubjectErased, granted on request) erases their ended dispatches and notifies the
+municipality of running ones (README "Erasure across services"); places,
 programmes and agencies become the targets a supporter can be deployed to (DeploymentTargets; its
 table is in read_models.py, beside the others queries.py reads).
 Policies and targets are chosen by event class (FROM_REGISTRY, FROM_INTAKE, TARGETS), each table
