@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 
 from libs.domain.errors import DateOutOfOrder
+from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
-from services.dispatch.tests.builders import _active, _requested
+from services.dispatch.tests.builders import _active, _requested, _the
 
 SEALED = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
 
@@ -74,8 +75,8 @@ def test_an_erasure_at_the_referring_centre_is_noticed_once_and_closes_when_the_
     with pytest.raises(InvalidDispatchInput):
         dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted", cause="because", cause_event_id="e1")
     dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted", cause="erased_at_intake", cause_event_id="e1")
-    erased = dispatch.collect_events()[-1]
-    assert (type(erased).__name__, erased.cause, erased.cause_event_id) == ("SubjectDataErased", "erased_at_intake", "e1")
+    erased = _the(Dispatch.SubjectDataErased, dispatch.collect_events()[-1])
+    assert (erased.cause, erased.cause_event_id) == ("erased_at_intake", "e1")
     assert dispatch.erasure_at_source is None
     assert not dispatch.notice_source_erasure(source="intake", cause_event_id="e2",
                                               erased_at_source_on=date(2017, 9, 4), notified_on=date(2017, 9, 4))
