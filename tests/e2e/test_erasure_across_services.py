@@ -8,11 +8,12 @@ import asyncio
 from uuid import UUID
 
 import nats
+from sqlalchemy import inspect, text
 
 from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
-from tests.harness import eventually, stream_messages
+from tests.harness import drained, eventually, stream_messages
 
 DETAILS = {"name": "消去花子", "address": "東京都千代田区九段南9-9", "consultation": "夜に眠れない"}
 
@@ -118,3 +119,28 @@ def test_intakes_own_retention_ending_leaves_the_dispatch_to_its_own_retention(n
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         body = city.get(f"/v1/dispatches/{did}").json()
         assert (body["erased"], body["erasure_at_source"]) == (False, None)
+
+
+def test_reporting_holds_nothing_of_the_erased_person_but_codes_dates_and_counts(nats_server, start_service):
+    """Reporting keeps statistics only: after the erasure its tables hold no value of the person's
+    details or consultations, nor any sealed value whose key could later be destroyed."""
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    centre_id, case_id = _setup_case(intake)  # personal_details: 山田太郎, 東京都千代田区1-1
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"/v1/cases/{case_id}/consultations", json={
+            "channel": "phone", "occurred_at": "2026-04-02T10:00:00+09:00",
+            "summary": "夜に眠れない（消去マーカー）"}).raise_for_status()
+        staff.post(f"/v1/cases/{case_id}/supporter-requests", json={
+            "municipality": CITY, "needs": ["visit"], "requested_on": DAY}).raise_for_status()
+        staff.post(f"/v1/cases/{case_id}/erasure", json={"basis": "request_granted", "on": DAY}).raise_for_status()
+    drained(nats_server.url, intake, reporting)
+
+    engine = reporting.runtime.engine
+    with engine.connect() as conn:
+        rows = [str(dict(r._mapping)) for name in inspect(engine).get_table_names()
+                for r in conn.execute(text(f'SELECT * FROM "{name}"'))]
+    assert any(case_id in row for row in rows)  # the case is counted (a pseudonymous id and codes)
+    for row in rows:
+        for secret in ("山田", "太郎", "千代田区1-1", "眠れない", "消去マーカー", '"ct"', "A256GCM"):
+            assert secret not in row, row
