@@ -7,7 +7,7 @@ the supporter may no longer act or receive anyone's information, and a replaceme
 needs a new assignment and a new acceptance anyway, which a fresh request models honestly.
 INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; their
 erasure (SubjectErased, granted on request) erases their ended dispatches and notifies the
-municipality of running ones (README "Erasure across services"); places,
+municipality of running ones and of those with an incident (README "Erasure across services"); places,
 programmes and agencies become the targets a supporter can be deployed to (DeploymentTargets; its
 table is in read_models.py, beside the others queries.py reads).
 Policies and targets are chosen by event class (FROM_REGISTRY, FROM_INTAKE, TARGETS), each table
@@ -128,7 +128,8 @@ class Policies:
     def _subject_erased(self, e: Envelope) -> list[Any]:
         """Erasure across services (README): the person's erasure at the centre reaches every
         dispatch the centre asked for them (same subject_ref). Granted on the person's request, it
-        erases an ended dispatch and notifies the municipality of a running one; intake's own
+        erases an ended dispatch and notifies the municipality of a running one (or one with an
+        incident reported: Dispatch.erased_with_the_source); intake's own
         retention ending says nothing of dispatch's, whose retention job keeps its own period."""
         d = e.data
         if d["basis"] != "request_granted":

@@ -79,17 +79,18 @@ class SubjectUseCases(DispatchAccess):
                               erased_at_source_on: date) -> list[Dispatch]:
         """The person's data was erased (on their request) at the service that referred them: the
         rule of README "Erasure across services". An ended dispatch is erased here and now (its
-        key destroyed; SubjectDataErased names the cause); a running one gets 消去の通知 and the
-        municipality decides. Returns the dispatches noticed, for the caller to save with the
-        upstream position; erasures are saved (then the key forgotten) here, in that order.
-        Idempotent: a redelivered event finds them erased or noticed already."""
+        key destroyed; SubjectDataErased names the cause); a running one, or one with an incident
+        reported, gets 消去の通知 and the municipality decides. Returns the dispatches noticed,
+        for the caller to save with the upstream position; erasures are saved (then the key
+        forgotten) here, in that order. Idempotent: a redelivered event finds them erased or
+        noticed already."""
         noticed = []
         today = today_jst()
         for dispatch_id in dispatch_ids:
             dispatch = self.existing(Dispatch, dispatch_id)
             if dispatch is None:
                 continue
-            if dispatch.status == "ended":
+            if dispatch.erased_with_the_source():
                 self.erase_personal_data(dispatch, lambda d: d.erase(
                     erased_on=max(today, d.ended_on or today), basis="request_granted",
                     cause=f"erased_at_{source}", cause_event_id=cause_event_id))

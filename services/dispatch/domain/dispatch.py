@@ -80,6 +80,7 @@ class Dispatch(PersonalData, Aggregate):
         self.reports: dict[UUID, str] = {}  # report id → 今後の方針
         self.reviewed: set[UUID] = set()
         self.disclosures = 0
+        self.incidents_reported = 0
         self.end_reason: str | None = None
         self.ended_on: date | None = None
         self.erased = False
@@ -288,7 +289,7 @@ class Dispatch(PersonalData, Aggregate):
 
     @event(IncidentReported)
     def _incident(self, incident_id: UUID, occurred_on: date, severity: str, account: dict) -> None:
-        pass
+        self.incidents_reported += 1
 
     def suspend(self, *, reason: str, suspended_on: date, note: dict | None = None) -> None:
         """`note` (free text about why) comes sealed; the reason is a code."""
@@ -361,6 +362,13 @@ class Dispatch(PersonalData, Aggregate):
                 cause_event_id: str | None = None) -> None:
         self.erased = True
         self.erasure_at_source = None  # the municipality's erasure task is done
+
+    def erased_with_the_source(self) -> bool:
+        """Whether an erasure granted at the referring centre erases this dispatch's data too,
+        without the municipality deciding: only once the dispatch ended, and not when an incident
+        was reported on it (実施要領: 派遣時の事故等…報告体制; the municipality may have to keep
+        the account). Otherwise it is told (notice_source_erasure) and decides."""
+        return self.status == "ended" and not self.incidents_reported
 
     def notice_source_erasure(self, *, source: str, cause_event_id: str, erased_at_source_on: date,
                               notified_on: date) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from uuid import uuid4
 
 import pytest
 
+from libs.domain.dispatch import INCIDENT_SEVERITIES
 from libs.domain.errors import DateOutOfOrder
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
@@ -80,3 +82,15 @@ def test_an_erasure_at_the_referring_centre_is_noticed_once_and_closes_when_the_
     assert dispatch.erasure_at_source is None
     assert not dispatch.notice_source_erasure(source="intake", cause_event_id="e2",
                                               erased_at_source_on=date(2017, 9, 4), notified_on=date(2017, 9, 4))
+
+
+def test_an_erasure_at_the_referring_centre_erases_only_an_ended_dispatch_without_an_incident():
+    running, _ = _active()
+    assert not running.erased_with_the_source()  # still running: the municipality decides
+    running.end(reason="plan_completed", ended_on=date(2017, 9, 1))
+    assert running.erased_with_the_source()
+    with_incident, _ = _active()
+    with_incident.end(reason="plan_completed", ended_on=date(2017, 9, 1))
+    with_incident.report_incident(incident_id=uuid4(), occurred_on=date(2017, 8, 30), severity=INCIDENT_SEVERITIES[0],
+                                  account=SEALED)
+    assert not with_incident.erased_with_the_source()  # the incident's account may have to be kept
