@@ -59,6 +59,11 @@ class Unauthenticated(DomainError):
     title = "A valid bearer token is required"
     status = 401
 
+    def __init__(self, detail: str, *, missing: bool = False, **extensions: object) -> None:
+        super().__init__(detail, **extensions)
+        # RFC 6750 §3: the challenge, with error="invalid_token" unless no token was sent at all.
+        self.headers = {"WWW-Authenticate": 'Bearer realm="tsunagu"' + ("" if missing else ', error="invalid_token"')}
+
 
 class NotAllowed(DomainError):
     problem = "forbidden"
@@ -122,7 +127,7 @@ class Authenticator:
         """The caller of a request. Every refusal says what is wrong in words of ours; the library's
         own message (which can quote the decoder: 'utf-8' codec can't decode …) is only logged."""
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthenticated("send Authorization: Bearer <token>")
+            raise Unauthenticated("send Authorization: Bearer <token>", missing=not authorization)
         token = authorization.split(" ", 1)[1].strip()
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too long")
