@@ -313,12 +313,42 @@ class SubjectConsentWithdrawn(DispatchEvent, Aggregate.Event):
     withdrawn_on: date
 
 
+# Why dispatch erased without an officer asking: the person's data was erased at the centre that
+# referred them (INTAKE's SubjectErased, basis request_granted) and the dispatch had ended.
+ERASURE_CAUSES = ("erased_at_intake",)
+
+
 class SubjectDataErased(DispatchEvent, Aggregate.Event):
     """The person's key in dispatch was destroyed after the dispatch ended: their details, plan
     and report narratives read as erased; dates, codes and disclosure records remain."""
 
+    # v2: `cause` (a code of ERASURE_CAUSES) and `cause_event_id` say when another service's event
+    # caused the erasure; both None when the municipality erased on its own decision.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
+
     erased_on: date
     basis: str
+    cause: str | None
+    cause_event_id: str | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """Every v1 erasure was the municipality's own."""
+        state["cause"] = None
+        state["cause_event_id"] = None
+
+
+class SourceErasureNotified(DispatchEvent, Aggregate.Event):
+    """消去の通知: the person's data was erased at the centre that referred them (INTAKE's
+    SubjectErased) while this dispatch was still running. The municipality decides (end the
+    dispatch and erase, or keep what it must keep); until its data is erased the dispatch shows
+    an open erasure task. Carries no personal data."""
+
+    source: str  # the service where the data was erased: intake
+    cause_event_id: str
+    erased_at_source_on: date
+    notified_on: date
 
 
 class DispatchEnded(DispatchEvent, Aggregate.Event):
@@ -382,6 +412,6 @@ EVENTS: tuple[type[Contract], ...] = (
     DispatchRequested, SubjectDetailsRecorded, SubjectDetailsCorrected, SupporterAssigned,
     SubjectConsented, SupporterConsented, ActivityPlanAgreed, DispatchStarted, InformationDisclosed,
     ActivityReported, ReportReviewed, GuidanceGiven, IncidentReported, DispatchSuspended,
-    DispatchResumed, SubjectConsentWithdrawn, DispatchEnded, SubjectDataErased,
+    DispatchResumed, SubjectConsentWithdrawn, DispatchEnded, SubjectDataErased, SourceErasureNotified,
     SupporterDeployed, DeploymentAccepted, DeploymentActivityReported, DeploymentEnded,
 )

@@ -32,11 +32,15 @@ class PersonalData:
     def erase(self, *, erased_on: date, basis: str) -> None:
         """Record that the person's data is destroyed; the application then forgets the key it
         is sealed under. An aggregate that may erase only in some states checks them first."""
+        self._check_erasure(basis)
+        self._erased(erased_on=erased_on, basis=basis)
+
+    def _check_erasure(self, basis: str) -> None:
+        """What every erasure needs, also one whose event says more (dispatch: what caused it)."""
         if basis not in ERASURE_BASES:
             raise self.INVALID_INPUT("basis must be retention_ended or request_granted")
         if self.erased:
             raise self._wrong_status(f"{self.DATA_NAME} was erased already")
-        self._erased(erased_on=erased_on, basis=basis)
 
     def retention_ended(self, today: date, years: int) -> bool:
         """Not erased yet, and last needed more than `years` ago. The provision records of the data

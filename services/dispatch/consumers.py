@@ -5,7 +5,9 @@ supporter's withdrawal, revocation, expiry or consent withdrawal ends the regist
 entry and ends every running dispatch and deployment of that supporter at once. We end rather than suspend:
 the supporter may no longer act or receive anyone's information, and a replacement supporter
 needs a new assignment and a new acceptance anyway, which a fresh request models honestly.
-INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; places,
+INTAKE: a person's SupporterRequested becomes a DispatchRequested of that municipality; their
+erasure (SubjectErased, granted on request) erases their ended dispatches and notifies the
+municipality of running ones and of those with an incident (README "Erasure across services"); places,
 programmes and agencies become the targets a supporter can be deployed to (DeploymentTargets; its
 table is in read_models.py, beside the others queries.py reads).
 Policies and targets are chosen by event class (FROM_REGISTRY, FROM_INTAKE, TARGETS), each table
@@ -38,6 +40,7 @@ from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.roster_entry import RosterEntry
 from services.dispatch.queries import (
     entries_of_supporter,
+    intake_dispatches_of_subject,
     running_deployments_of_supporter,
     running_deployments_to,
     running_dispatches_of_supporter,
@@ -62,7 +65,7 @@ _CASEWORK = (
     intake.CaseOpened, intake.ConsultationRecorded, intake.ConsultationVoided, intake.OutreachVisitRecorded,
     intake.InfoSharingConsented, intake.InfoSharingWithdrawn, intake.CaseInfoDisclosed, intake.ReferralMade,
     intake.ReferralFollowedUp, intake.SupportDecided, intake.ReferralDeclined, intake.ReferralClosed,
-    intake.SupportMeetingHeld, intake.CaseClosed, intake.CaseReopened, intake.SubjectErased,
+    intake.SupportMeetingHeld, intake.CaseClosed, intake.CaseReopened,
     intake.PersonalDetailsCorrected, intake.UseSuspended, intake.UseResumed, intake.RightsRequestReceived,
     intake.RightsRequestAnswered,
 )
@@ -84,7 +87,8 @@ FROM_REGISTRY: EventHandlers[Policy] = EventHandlers("registry", ignored={
     _AUDITED: (audit.PersonalDataAccessed,),
 })
 FROM_INTAKE: EventHandlers[Policy] = EventHandlers("intake", ignored={
-    "case work is the centre's; only SupporterRequested asks dispatch for something": _CASEWORK,
+    "case work is the centre's; only SupporterRequested asks dispatch for something, and an "
+    "erasure (SubjectErased) reaches the person's dispatches": _CASEWORK,
     "centres and the prefecture's backup are no deployment's concern": _CENTRES,
     "targets opening or changing are DeploymentTargets' (their table), not a command":
         (intake.AgencyRegistered, intake.PlaceOpened, intake.ProgrammeStarted, intake.ProgrammeChanged,
@@ -121,6 +125,21 @@ class Policies:
             requested_by=d["requested_by"],
             needs=d["needs"], preferences=d["preferences"],
             requested_on=date.fromisoformat(d["requested_on"]))]
+
+    @FROM_INTAKE.on(intake.SubjectErased)
+    def _subject_erased(self, e: Envelope) -> list[Any]:
+        """Erasure across services (README): the person's erasure at the centre reaches every
+        dispatch the centre asked for them (same subject_ref). Granted on the person's request, it
+        erases an ended dispatch and notifies the municipality of a running one (or one with an
+        incident reported: Dispatch.erased_with_the_source); intake's own
+        retention ending says nothing of dispatch's, whose retention job keeps its own period."""
+        d = e.data
+        if d["basis"] != "request_granted":
+            return []
+        self.runtime.catch_up()  # dispatches requested by earlier messages are in the read model
+        return self.app.follow_source_erasure(
+            intake_dispatches_of_subject(self.runtime.engine, d["subject_ref"]), source="intake", cause_event_id=e.id,
+            erased_at_source_on=date.fromisoformat(d["erased_on"]))
 
     @FROM_REGISTRY.on(registry.RosterProvided)
     def _roster_provided(self, e: Envelope) -> list[Any]:
@@ -203,8 +222,8 @@ class Policies:
 
 # -- where supporters can be deployed, as INTAKE publishes it (public directory data only) -------
 TARGETS: EventHandlers[ProjectionHandler] = EventHandlers("intake", ignored={
-    "case work is the centre's; a person's request is a policy's (FROM_INTAKE)":
-        (*_CASEWORK, intake.SupporterRequested),
+    "case work is the centre's; a person's request and erasure are policies' (FROM_INTAKE)":
+        (*_CASEWORK, intake.SupporterRequested, intake.SubjectErased),
     "centres and the prefecture's backup are not deployment targets": _CENTRES,
     "what is held at a target, or a change of its programme, does not change where one may go":
         (intake.PlaceSessionHeld, intake.GroupActivityHeld, intake.ProgrammeChanged),

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import Engine, and_, or_, select
 
 from libs.platform.privacy.sealing import key_still_held
-from services.dispatch.read_models import deployments, dispatches, roster, targets, tasks
+from services.dispatch.read_models import deployments, dispatches, erasure_tasks, roster, targets, tasks
 
 
 def _rows(engine: Engine, query) -> list[dict]:
@@ -35,6 +35,11 @@ def open_tasks(engine: Engine, tenant: str) -> list[dict]:
     return _rows(engine, query)
 
 
+def open_erasure_tasks(engine: Engine, tenant: str) -> list[dict]:
+    query = select(erasure_tasks).where(erasure_tasks.c.tenant == tenant, erasure_tasks.c.open.is_(True))
+    return _rows(engine, query.order_by(erasure_tasks.c.notified_on, erasure_tasks.c.dispatch_id))
+
+
 def roster_of(engine: Engine, tenant: str) -> list[dict]:
     return _rows(engine, select(roster).where(roster.c.tenant == tenant).order_by(roster.c.registration_number))
 
@@ -42,6 +47,14 @@ def roster_of(engine: Engine, tenant: str) -> list[dict]:
 def entries_of_supporter(engine: Engine, supporter_id: str) -> list[UUID]:
     query = select(roster.c.entry_id).where(roster.c.supporter_id == supporter_id)
     return [UUID(r["entry_id"]) for r in _rows(engine, query)]
+
+
+def intake_dispatches_of_subject(engine: Engine, subject_ref: str) -> list[UUID]:
+    """Every dispatch INTAKE asked for the person it knows by this reference (its case id); a
+    dispatch the municipality opened itself names the person by a reference of its own."""
+    query = select(dispatches.c.dispatch_id).where(dispatches.c.subject_ref == subject_ref,
+                                                   dispatches.c.source == "intake")
+    return [UUID(r["dispatch_id"]) for r in _rows(engine, query.order_by(dispatches.c.dispatch_id))]
 
 
 def running_dispatches_of_supporter(engine: Engine, supporter_id: str) -> list[UUID]:

@@ -68,6 +68,17 @@ tasks = Table(
     Column("open", Boolean, nullable=False),
 )
 
+# 消去の通知: the person's data was erased at the referring centre while the dispatch ran; open
+# until the dispatch's own data is erased (by the officer, or by the retention job).
+erasure_tasks = Table(
+    "ds_erasure_tasks", metadata,
+    Column("dispatch_id", String(36), primary_key=True),
+    Column("tenant", String(6), nullable=False, index=True),
+    Column("source", String(16), nullable=False),
+    Column("erased_at_source_on", Date, nullable=False),
+    Column("notified_on", Date, nullable=False),
+    Column("open", Boolean, nullable=False),
+)
 
 # -- where supporters can be deployed: kept by consumers.py from INTAKE (public directory data only);
 # the table is here so that queries.py reads it without importing the consumer ------------------
@@ -203,6 +214,15 @@ def _ended(conn: Connection, e: Envelope) -> None:
 @HANDLERS.on(dispatch.SubjectDataErased)
 def _erased(conn: Connection, e: Envelope) -> None:
     conn.execute(dispatches.update().where(_dispatch(e)).values(erased=True))
+    conn.execute(erasure_tasks.update().where(erasure_tasks.c.dispatch_id == e.subject).values(open=False))
+
+
+@HANDLERS.on(dispatch.SourceErasureNotified)
+def _source_erasure_notified(conn: Connection, e: Envelope) -> None:
+    d = e.data
+    conn.execute(erasure_tasks.insert().values(
+        dispatch_id=e.subject, tenant=e.tenant, source=d["source"], erased_at_source_on=_d(d["erased_at_source_on"]),
+        notified_on=_d(d["notified_on"]), open=True))
 
 
 @HANDLERS.on(dispatch.ActivityReported)

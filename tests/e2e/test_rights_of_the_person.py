@@ -224,7 +224,8 @@ def test_registry_and_dispatch_retention_jobs_erase_once_only_what_ended_over_th
     assert opened == ["[erased]", {"name": "最近の人"}, {"name": "続いている人"}]
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         last = city.get(f"/v1/dispatches/{ids[0]}/timeline").json()["events"][-1]
-        assert last["type"].endswith("SubjectDataErased.v1") and last["data"]["basis"] == "retention_ended"
+        assert last["type"].endswith("SubjectDataErased.v2") and last["data"]["basis"] == "retention_ended"
+        assert last["data"]["cause"] is None  # dispatch's own retention, no other service's event
 
 
 def test_an_erasure_recorded_before_a_crash_whose_key_lived_on_is_finished_by_the_retention_job(

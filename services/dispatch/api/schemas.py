@@ -159,6 +159,10 @@ class DispatchPublic(BaseModel):
     missing_for_start: list[str]
     open_tasks: list[UUID]
     end_reason: str | None
+    # The person's data here was erased (crypto-shredded); erasure_at_source: the day the
+    # referring centre erased it while this dispatch ran (消去の通知), until it is erased here too.
+    erased: bool
+    erasure_at_source: date | None
     version: int
 
 
@@ -205,8 +209,17 @@ class TaskPublic(BaseModel):
     reported_on: date
 
 
+class ErasureTaskPublic(BaseModel):
+    """消去の通知: the person's data was erased at `source` while the dispatch ran."""
+    dispatch_id: UUID
+    source: str
+    erased_at_source_on: date
+    notified_on: date
+
+
 class TasksPublic(BaseModel):
     data: list[TaskPublic]
+    erasures: list[ErasureTaskPublic]
 
 
 class RosterEntryPublic(BaseModel):

@@ -14,6 +14,7 @@ from services.dispatch.queries import (
     deployment_target,
     list_deployments,
     list_dispatches,
+    open_erasure_tasks,
     open_tasks,
     roster_of,
     supporter_dispatches,
@@ -51,8 +52,10 @@ class DispatchReads:
         # SQLite gives the flag back as 0/1.
         return [{**r, "use_suspended": bool(r["use_suspended"])} for r in roster_of(self._current(), tenant)]
 
-    def open_tasks(self, tenant: str) -> list[dict]:
-        return open_tasks(self._current(), tenant)
+    def open_tasks(self, tenant: str) -> dict[str, list[dict]]:
+        """Reports waiting for review (data) and 消去の通知 waiting for a decision (erasures)."""
+        engine = self._current()
+        return {"data": open_tasks(engine, tenant), "erasures": open_erasure_tasks(engine, tenant)}
 
     def subject_consent(self, subject_ref: str, dispatch_id: UUID) -> dict | None:
         """The person's consent recorded on this dispatch, as the privacy records keep it."""

@@ -27,6 +27,7 @@ class RosterUseCases(DispatchBase):
         self.change(entry, lambda e: e.reconfirm_intent(confirmed_on=confirmed_on))
         return entry
 
-    def open_tasks(self, actor: Principal) -> list[dict]:
-        """Reports whose 今後の方針 is 中断・終了・その他, waiting for the officer."""
+    def open_tasks(self, actor: Principal) -> dict[str, list[dict]]:
+        """Reports whose 今後の方針 is 中断・終了・その他, and dispatches whose person's data was
+        erased at the referring centre (消去の通知), waiting for the officer."""
         return self.reads.open_tasks(self._officer_tenant(actor))

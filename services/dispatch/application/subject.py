@@ -74,3 +74,27 @@ class SubjectUseCases(DispatchAccess):
         same person, here or in another municipality."""
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
         return self.erase_personal_data(dispatch, lambda d: d.erase(erased_on=erased_on, basis=basis))
+
+    def follow_source_erasure(self, dispatch_ids: list[UUID], *, source: str, cause_event_id: str,
+                              erased_at_source_on: date) -> list[Dispatch]:
+        """The person's data was erased (on their request) at the service that referred them: the
+        rule of README "Erasure across services". An ended dispatch is erased here and now (its
+        key destroyed; SubjectDataErased names the cause); a running one, or one with an incident
+        reported, gets 消去の通知 and the municipality decides. Returns the dispatches noticed,
+        for the caller to save with the upstream position; erasures are saved (then the key
+        forgotten) here, in that order. Idempotent: a redelivered event finds them erased or
+        noticed already."""
+        noticed = []
+        today = today_jst()
+        for dispatch_id in dispatch_ids:
+            dispatch = self.existing(Dispatch, dispatch_id)
+            if dispatch is None:
+                continue
+            if dispatch.erased_with_the_source():
+                self.erase_personal_data(dispatch, lambda d: d.erase(
+                    erased_on=max(today, d.ended_on or today), basis="request_granted",
+                    cause=f"erased_at_{source}", cause_event_id=cause_event_id))
+            elif dispatch.notice_source_erasure(source=source, cause_event_id=cause_event_id,
+                                                erased_at_source_on=erased_at_source_on, notified_on=today):
+                noticed.append(dispatch)
+        return noticed

@@ -58,6 +58,7 @@ class Dispatch(PersonalData, Aggregate):
     SubjectConsentWithdrawn = contracts.SubjectConsentWithdrawn
     DispatchEnded = contracts.DispatchEnded
     SubjectDataErased = contracts.SubjectDataErased
+    SourceErasureNotified = contracts.SourceErasureNotified
 
     @event(DispatchRequested)
     def __init__(self, id: UUID, tenant: str, subject_ref: str, source: str, requested_by: str,
@@ -79,9 +80,14 @@ class Dispatch(PersonalData, Aggregate):
         self.reports: dict[UUID, str] = {}  # report id → 今後の方針
         self.reviewed: set[UUID] = set()
         self.disclosures = 0
+        self.incidents_reported = 0
         self.end_reason: str | None = None
         self.ended_on: date | None = None
         self.erased = False
+        # 消去の通知: the day the referring centre erased the person's data while this dispatch ran;
+        # None when there is none, or once the dispatch's own data is erased (the task is done).
+        self.erasure_at_source: date | None = None
+        self.source_erasure_event_id: str | None = None
 
     @classmethod
     def request(cls, *, id: UUID, tenant: str, subject_ref: str, source: str,
@@ -283,7 +289,7 @@ class Dispatch(PersonalData, Aggregate):
 
     @event(IncidentReported)
     def _incident(self, incident_id: UUID, occurred_on: date, severity: str, account: dict) -> None:
-        pass
+        self.incidents_reported += 1
 
     def suspend(self, *, reason: str, suspended_on: date, note: dict | None = None) -> None:
         """`note` (free text about why) comes sealed; the reason is a code."""
@@ -339,15 +345,46 @@ class Dispatch(PersonalData, Aggregate):
         self.end_reason = reason
         self.ended_on = ended_on
 
-    def erase(self, *, erased_on: date, basis: str) -> None:
+    def erase(self, *, erased_on: date, basis: str, cause: str | None = None,
+              cause_event_id: str | None = None) -> None:
+        """`cause` and `cause_event_id`: another service's event that made dispatch erase
+        (consumers.py), None when the municipality decided."""
         self._require("ended")
         if self.ended_on is not None and erased_on < self.ended_on:
             raise DateOutOfOrder(f"erased_on ({erased_on}) is before the dispatch ended ({self.ended_on})")
-        super().erase(erased_on=erased_on, basis=basis)
+        if cause is not None and cause not in contracts.ERASURE_CAUSES:
+            raise InvalidDispatchInput(f"cause must be one of {contracts.ERASURE_CAUSES}")
+        self._check_erasure(basis)
+        self._erased(erased_on=erased_on, basis=basis, cause=cause, cause_event_id=cause_event_id)
 
     @event(SubjectDataErased)
-    def _erased(self, erased_on: date, basis: str) -> None:
+    def _erased(self, erased_on: date, basis: str, cause: str | None = None,
+                cause_event_id: str | None = None) -> None:
         self.erased = True
+        self.erasure_at_source = None  # the municipality's erasure task is done
+
+    def erased_with_the_source(self) -> bool:
+        """Whether an erasure granted at the referring centre erases this dispatch's data too,
+        without the municipality deciding: only once the dispatch ended, and not when an incident
+        was reported on it (実施要領: 派遣時の事故等…報告体制; the municipality may have to keep
+        the account). Otherwise it is told (notice_source_erasure) and decides."""
+        return self.status == "ended" and not self.incidents_reported
+
+    def notice_source_erasure(self, *, source: str, cause_event_id: str, erased_at_source_on: date,
+                              notified_on: date) -> bool:
+        """消去の通知 from the service that referred the person, while the dispatch runs: the
+        municipality decides. False (nothing recorded) when erased already or noticed already."""
+        if self.erased or self.source_erasure_event_id == cause_event_id:
+            return False
+        self._source_erasure_notified(source=source, cause_event_id=cause_event_id,
+                                      erased_at_source_on=erased_at_source_on, notified_on=notified_on)
+        return True
+
+    @event(SourceErasureNotified)
+    def _source_erasure_notified(self, source: str, cause_event_id: str, erased_at_source_on: date,
+                                 notified_on: date) -> None:
+        self.erasure_at_source = erased_at_source_on
+        self.source_erasure_event_id = cause_event_id
 
     def _retention_starts_on(self) -> date | None:
         """The end of the dispatch: every disclosure to the supporter came before it."""

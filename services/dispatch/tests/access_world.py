@@ -69,8 +69,8 @@ class FakeReads(DispatchReads):
     def roster(self, tenant: str) -> list[dict]:
         return self._ask("roster", tenant=tenant)
 
-    def open_tasks(self, tenant: str) -> list[dict]:
-        return self._ask("open_tasks", tenant=tenant)
+    def open_tasks(self, tenant: str) -> dict[str, list[dict]]:
+        return {"data": self._ask("open_tasks", tenant=tenant), "erasures": []}
 
     def deployment_target(self, target_id: UUID) -> dict | None:
         return {"kind": "place", "closed": False, "local_governments": [CHIYODA], "name": "居場所"} \

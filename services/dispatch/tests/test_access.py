@@ -7,6 +7,7 @@ recorded. Runs on eventsourcing's in-memory store, no HTTP."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -192,9 +193,19 @@ def test_a_municipality_deploys_only_to_its_own_places_and_changes_only_its_own_
             assert (deployed, reconfirmed) == ("UnknownDeploymentTarget", "RosterEntryNotFound")
 
 
+# Effects of other services' events (consumers.py): no caller, so no access rule; none takes one.
+OF_THE_CONSUMERS = {"follow_source_erasure"}
+
+
+def test_what_the_consumers_call_takes_no_caller_and_so_no_route_can_call_it_for_one() -> None:
+    for name in OF_THE_CONSUMERS:
+        assert "actor" not in inspect.signature(getattr(DispatchApplication, name)).parameters, name
+
+
 def test_every_use_case_of_the_application_is_checked_here() -> None:
     """A new use case without a line in these tables fails here, not in production."""
-    checked = {*ON_A_DISPATCH, *ON_A_DEPLOYMENT, *OF_A_MUNICIPALITY, "request_dispatch", "deploy", "reconfirm_intent"}
+    checked = {*ON_A_DISPATCH, *ON_A_DEPLOYMENT, *OF_A_MUNICIPALITY, *OF_THE_CONSUMERS, "request_dispatch", "deploy",
+               "reconfirm_intent"}
     use_cases = {name for kind in DispatchApplication.__mro__
                  if kind.__module__.startswith("services.dispatch.application")
                  for name, member in vars(kind).items() if callable(member) and not name.startswith("_")}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from uuid import uuid4
 
 import pytest
 
+from libs.domain.dispatch import INCIDENT_SEVERITIES
 from libs.domain.errors import DateOutOfOrder
+from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
-from services.dispatch.tests.builders import _active, _requested
+from services.dispatch.tests.builders import _active, _requested, _the
 
 SEALED = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
 
@@ -61,3 +64,33 @@ def test_nothing_a_person_records_on_a_dispatch_precedes_its_request_but_registr
     assert dispatch.end(reason="supporter_registration_expired", ended_on=before, cause_event_id="e1")
     with pytest.raises(DateOutOfOrder):
         dispatch.erase(erased_on=date(2017, 4, 1), basis="request_granted")
+
+
+def test_an_erasure_at_the_referring_centre_is_noticed_once_and_closes_when_the_dispatch_is_erased():
+    dispatch, _ = _active()
+    assert dispatch.notice_source_erasure(source="intake", cause_event_id="e1", erased_at_source_on=date(2017, 9, 1),
+                                          notified_on=date(2017, 9, 1))
+    assert not dispatch.notice_source_erasure(source="intake", cause_event_id="e1",
+                                              erased_at_source_on=date(2017, 9, 1), notified_on=date(2017, 9, 2))
+    assert dispatch.erasure_at_source == date(2017, 9, 1) and dispatch.status == "active"  # the municipality decides
+    dispatch.end(reason="subject_requested_stop", ended_on=date(2017, 9, 3))
+    with pytest.raises(InvalidDispatchInput):
+        dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted", cause="because", cause_event_id="e1")
+    dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted", cause="erased_at_intake", cause_event_id="e1")
+    erased = _the(Dispatch.SubjectDataErased, dispatch.collect_events()[-1])
+    assert (erased.cause, erased.cause_event_id) == ("erased_at_intake", "e1")
+    assert dispatch.erasure_at_source is None
+    assert not dispatch.notice_source_erasure(source="intake", cause_event_id="e2",
+                                              erased_at_source_on=date(2017, 9, 4), notified_on=date(2017, 9, 4))
+
+
+def test_an_erasure_at_the_referring_centre_erases_only_an_ended_dispatch_without_an_incident():
+    running, _ = _active()
+    assert not running.erased_with_the_source()  # still running: the municipality decides
+    running.end(reason="plan_completed", ended_on=date(2017, 9, 1))
+    assert running.erased_with_the_source()
+    with_incident, _ = _active()
+    with_incident.end(reason="plan_completed", ended_on=date(2017, 9, 1))
+    with_incident.report_incident(incident_id=uuid4(), occurred_on=date(2017, 8, 30), severity=INCIDENT_SEVERITIES[0],
+                                  account=SEALED)
+    assert not with_incident.erased_with_the_source()  # the incident's account may have to be kept

@@ -54,3 +54,28 @@ def test_old_v1_suspensions_and_reports_replay_and_are_published_as_v2(tmp_path)
         assert (suspended.data["reason"], suspended.data["note"]) == ("other", None)
         assert reported.data["activity_type_other"] is None and reported.data["activity_type"] == "other"
         assert "本人の体調" not in suspended.to_json().decode() and "図書館" not in reported.to_json().decode()
+
+
+def test_an_old_v1_erasure_replays_and_is_published_as_v2_the_municipalitys_own(tmp_path):
+    with stored_applications(tmp_path, "dispatch", DispatchApplication) as (engine, application):
+        app = application()
+        dispatch = _request()
+        dispatch.end(reason="subject_requested_stop", ended_on=date(2017, 4, 20))
+        dispatch.erase(erased_on=date(2017, 4, 21), basis="request_granted")
+        app.save(dispatch)
+        with engine.begin() as conn:  # rewrite the erasure as v1 wrote it
+            for version, topic, raw in conn.execute(text("SELECT originator_version, topic, state "
+                                                         "FROM dispatch_events")).all():
+                if topic.endswith("SubjectDataErased"):
+                    state = json.loads(bytes(raw))
+                    for v2_only in ("class_version", "cause", "cause_event_id"):
+                        state.pop(v2_only)
+                    conn.execute(text("UPDATE dispatch_events SET state = :s WHERE originator_version = :v"),
+                                 {"s": json.dumps(state).encode(), "v": version})
+
+        fresh = application()
+        assert fresh.repository.get(dispatch.id).erased
+        erased = {e.name: e for e in LogReader("dispatch", fresh).read(0, 50)}["SubjectDataErased"]
+        assert erased.type.endswith(".v2")
+        assert (erased.data["basis"], erased.data["cause"], erased.data["cause_event_id"]) == \
+            ("request_granted", None, None)

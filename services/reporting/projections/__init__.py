@@ -55,7 +55,7 @@ IGNORED = {
          dispatch_contracts.SubjectDetailsRecorded, dispatch_contracts.SubjectDetailsCorrected,
          dispatch_contracts.SubjectConsented, dispatch_contracts.SupporterConsented,
          dispatch_contracts.SubjectConsentWithdrawn, dispatch_contracts.InformationDisclosed,
-         dispatch_contracts.SubjectDataErased),
+         dispatch_contracts.SubjectDataErased, dispatch_contracts.SourceErasureNotified),
     "not an indicator: the registrar's set-up, training and the steps before registration":
         (registry_contracts.RegistrarOpened, registry_contracts.RegistrarConfigured, registry_contracts.NumberAllocated,
          registry_contracts.TrainingCourseScheduled, registry_contracts.TrainingAttended,

@@ -46,7 +46,8 @@ def dispatch_public(d: Dispatch) -> DispatchPublic:
         "supporter_consented": d.supporter_consented,
         "subject_consent_items": d.consent["items"] if d.consent else None, "plan_agreed": d.plan_agreed,
         "missing_for_start": d.missing_for_start() if d.status == "requested" else [],
-        "open_tasks": d.open_tasks(), "end_reason": d.end_reason, "version": d.version,
+        "open_tasks": d.open_tasks(), "end_reason": d.end_reason, "erased": d.erased,
+        "erasure_at_source": d.erasure_at_source, "version": d.version,
     })
 
 

@@ -29,5 +29,5 @@ def reconfirm_intent(supporter_id: UUID, body: DatedCreate, actor: PrincipalDep,
 
 @router.get("/tasks", response_model=TasksPublic)
 def get_open_tasks(actor: PrincipalDep, app: DispatchDep) -> TasksPublic:
-    """Reports whose 今後の方針 is 中断・終了・その他, waiting for the officer."""
-    return TasksPublic.model_validate({"data": app.open_tasks(actor)})
+    """Reports whose 今後の方針 is 中断・終了・その他, and 消去の通知, waiting for the officer."""
+    return TasksPublic.model_validate(app.open_tasks(actor))
