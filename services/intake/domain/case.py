@@ -150,6 +150,10 @@ class Case(UseSuspension, Aggregate):
             raise InvalidCase(f"requested_by must be one of {intake.CLIENT_KINDS}")
         if str(request_id) in self.supporter_requests:
             return
+        # A request rests on the person's will and sends their case on to a municipality: 利用停止
+        # stops it as it stops a disclosure by consent, until the person resumes the use.
+        if self.use_suspended:
+            raise UseIsSuspended("the person asked to stop the use of their data (利用停止)")
         self._request_supporter(request_id=request_id, subject_ref=str(self.id), centre_id=self.centre_id,
                                 requested_by=requested_by, municipality=municipality,
                                 needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)

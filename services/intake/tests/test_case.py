@@ -231,3 +231,21 @@ def test_idempotency_keys_survive_replaying_the_events() -> None:
     assert replayed.idempotency_keys == {"req-1": first_id}
     assert replayed.record_consultation(**_consultation(idempotency_key="req-1")) == first_id
     assert replayed.pending_events == []
+
+
+def test_no_supporter_is_requested_while_the_person_has_stopped_the_use_of_their_data() -> None:
+    # Issue 14: a supporter request was accepted during the person's 利用停止; it rests on the
+    # person's will, like a disclosure by consent, so it waits for the resumption.
+    from services.intake.domain.errors import UseIsSuspended
+
+    case = _open_case()
+    case.suspend_use(suspended_on=datetime(2024, 6, 1).date())
+    case.collect_events()
+    request = {"request_id": uuid4(), "municipality": "131016", "needs": ["visit"], "preferences": {},
+               "requested_on": datetime(2024, 6, 2).date(), "requested_by": "person"}
+    with pytest.raises(UseIsSuspended):
+        case.request_supporter(**request)
+    assert case.collect_events() == []
+    case.resume_use(resumed_on=datetime(2024, 6, 3).date())
+    case.request_supporter(**request)
+    assert [type(e).__name__ for e in case.collect_events()][-1] == "SupporterRequested"
