@@ -450,15 +450,29 @@ class PlaceOpened(PlaceEvent, Aggregate.Created):
 
 
 class PlaceSessionHeld(PlaceEvent, Aggregate.Event):
-    """One session of a place: how many came (names not needed; registered participants may be
-    linked pseudonymously) and who helped (staff count, supporters by id)."""
+    """One session of a place: how many came, how many of them registered participants, and who
+    helped (staff count, supporters by id). The registered participants' refs are what an officer
+    typed (names, often), so they are sealed under the session's own key (`session_id`): erasable
+    session by session, while the counts stay."""
+
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("participant_refs",)
+    # v2: a count and the sealed refs; v1 carried the refs in clear on INTAKE.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     session_id: UUID
     held_on: date
     participants: int
-    registered_participants: list[str]
+    registered_participants: int
+    participant_refs: dict | None
     staff: int
     supporter_ids: list[str]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """The v1 refs are counted, never rendered again: they cannot be sealed on read."""
+        state["registered_participants"] = len(set(state["registered_participants"]))
+        state["participant_refs"] = None
 
 
 class PrefecturalBackupGiven(BackupEvent, Aggregate.Created):

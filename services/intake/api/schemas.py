@@ -438,7 +438,8 @@ class PlaceSessionCreate(_Strict):
     participants: int = Field(ge=0, le=10_000)
     # A place's session, not a lecture hall: 300 linked participants is far beyond any seen.
     registered_participants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=300, description="pseudonymous ids, never names")
+        default_factory=list, max_length=300,
+        description="pseudonymous ids; sealed under the session, only their count travels in clear")
     staff: int = Field(ge=0, le=1000)
     supporter_ids: list[UUID] = Field(default_factory=list, max_length=100)
 

@@ -11,10 +11,17 @@ from uuid import UUID, uuid4
 from sqlalchemy import text
 
 from libs.domain.contracts import event_type
-from libs.domain.intake import CaseInfoDisclosed, CaseOpened, ConsultationRecorded, consultation_key_digest
+from libs.domain.intake import (
+    CaseInfoDisclosed,
+    CaseOpened,
+    ConsultationRecorded,
+    PlaceSessionHeld,
+    consultation_key_digest,
+)
 from libs.platform.store.log import LogReader
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
+from services.intake.domain.place import Place
 from tests.harness import stored_applications
 
 
@@ -131,3 +138,28 @@ def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_pa
         reloaded = application().repository.get(case.id)
         assert reloaded.consultation_of_key(KEY) == consultation
         assert KEY not in reloaded.idempotency_keys
+
+
+def test_an_old_v1_place_session_with_names_in_clear_is_published_as_a_count(tmp_path):
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        place = Place.open(id=uuid4(), tenant="131016", programme_id=None, name="居場所", operator="NPO",
+                           municipality="131016", address="1-1", schedule={"sat": ["10:00", "15:00"]})
+        place.hold_session(session_id=uuid4(), held_on=date(2024, 6, 1), participants=4, registered_participants=0,
+                           participant_refs=None, staff=1, supporter_ids=[])
+        application().save(place)
+        with engine.begin() as conn:  # rewrite the session as v1 stored it: the typed names in clear
+            version, raw = conn.execute(text(
+                "SELECT originator_version, state FROM intake_events WHERE topic LIKE '%PlaceSessionHeld'")).one()
+            state = json.loads(bytes(raw))
+            assert state.pop("class_version") == 2
+            del state["participant_refs"]
+            state["registered_participants"] = ["山田太郎", "佐藤花子", "山田太郎"]
+            conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
+                         {"s": json.dumps(state).encode(), "v": version})
+
+        fresh = application()
+        assert fresh.repository.get(place.id).sessions  # still loads
+        published = LogReader("intake", fresh).read(0, 10)[-1]
+        assert published.type == event_type(PlaceSessionHeld) == "jp.tsunagu.intake.PlaceSessionHeld.v2"
+        assert "山田" not in json.dumps(published.to_dict(), ensure_ascii=False)
+        assert (published.data["registered_participants"], published.data["participant_refs"]) == (2, None)
