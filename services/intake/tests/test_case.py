@@ -264,3 +264,14 @@ def test_no_supporter_is_requested_while_the_person_has_stopped_the_use_of_their
     case.resume_use(resumed_on=datetime(2024, 6, 3).date())
     case.request_supporter(**request)
     assert [type(e).__name__ for e in case.collect_events()][-1] == "SupporterRequested"
+
+
+def test_an_empty_correction_of_the_persons_details_is_refused_with_nothing_recorded_or_sealed() -> None:
+    # Issue 14: `seal(...) or {}` put `{}` in a sealed field, an event the AsyncAPI schema refuses.
+    from services.intake.tests.world import ACTORS, CASE, DAY, intake_world
+
+    with intake_world() as app:
+        before: int = app.repository.get(CASE).version
+        with pytest.raises(InvalidInput):
+            app.correct_personal_details(ACTORS["centre staff"], CASE, personal_details={}, corrected_on=DAY)
+        assert app.repository.get(CASE).version == before
