@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+OIDC_STAMP := tests/oidc/node_modules/.installed
 
 .PHONY: run test lint test-sqlite test-postgres bench soak openapi install browser clean
 
@@ -15,7 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(OIDC_STAMP)
+
+# The OpenID Connect provider the token tests start (tests/oidc, `oidc-provider` pinned by its
+# package-lock.json), in tests/oidc/node_modules. Without npm those tests skip, and fail in CI.
+$(OIDC_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error && touch $(OIDC_STAMP); \
+	else echo "npm missing: the OIDC provider tests (tests/e2e/test_oidc_issuer.py) will be skipped"; fi
 
 # Debian's Chromium and a CJK font for the dashboard's browser test (no browser download).
 # Installed when missing and we may (root); otherwise that one test says it was skipped.
@@ -31,7 +39,7 @@ run: $(STAMP)
 	$(BIN)/tsunagu run
 
 # The whole suite on SQLite, then on PostgreSQL when one answers (CI requires it).
-test: $(STAMP) browser
+test: $(STAMP) $(OIDC_STAMP) browser
 	$(BIN)/python -m tests.runner
 
 # What to check is configured in pyproject.toml; LINT_PATHS narrows ruff's run and MYPY_PATHS
@@ -44,10 +52,10 @@ lint: $(STAMP)
 	$(BIN)/mypy $(MYPY_PATHS) || status=1; \
 	exit $$status
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/python -m pytest
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(OIDC_STAMP)
 	TSUNAGU_TEST_DB=postgresql $(BIN)/python -m pytest
 
 bench: $(STAMP)

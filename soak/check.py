@@ -109,7 +109,7 @@ class Checker:
     def _read_log(self, service: str) -> None:
         events = self.stored[service]
         after = events[-1]["sequence"] if events else 0
-        with self.system.client(service, "auditor", "mhlw", timeout=60) as auditor:
+        with self.system.client(service, "auditor", "000000", timeout=60) as auditor:
             while True:
                 r = auditor.get("/v1/audit/events", params={"after": after, "limit": 1000})
                 r.raise_for_status()

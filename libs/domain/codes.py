@@ -43,3 +43,11 @@ def prefecture_of(code: str) -> str:
     """The code of the prefecture a local government belongs to (e.g. 131016 → 130001)."""
     head = validate_lg_code(code)[:2] + "000"
     return head + str(check_digit(head))
+
+
+def within(jurisdiction: str, code: str) -> bool:
+    """Whether `code` lies inside the jurisdiction of `jurisdiction`: a prefecture covers itself and
+    its municipalities, a municipality only itself (designated cities' wards are not told apart)."""
+    if validate_lg_code(code) == validate_lg_code(jurisdiction):
+        return True
+    return is_prefecture(jurisdiction) and prefecture_of(code) == jurisdiction

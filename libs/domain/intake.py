@@ -216,6 +216,13 @@ class AgencyRegistered(AgencyEvent, Aggregate.Created):
     phone: str
 
 
+class AgencyRetired(AgencyEvent, Aggregate.Event):
+    """The agency left the directory (closed, moved, or registered by mistake): no new disclosure
+    or referral goes to it, and supporters deployed there stop. Retired by its registrant."""
+
+    retired_on: date
+
+
 class OutreachVisitRecorded(CaseEvent, Aggregate.Event):
     """訪問支援 (家庭訪問を中心とするアウトリーチ型の支援)."""
 
@@ -402,16 +409,50 @@ class RightsRequestAnswered(RightsRequestEvent, Aggregate.Event):
 
 
 class ProgrammeStarted(ProgrammeEvent, Aggregate.Created):
-    """A local government (alone or jointly) starts a programme of the 推進事業, with its funding shares."""
+    """A local government (alone or jointly) starts a programme of the 推進事業, with its funding shares.
+
+    `operators` run it now (the starting government); the others it names are `invited` and run
+    it only once each accepted (ProgrammeOperatorAccepted). While any invitation is open the
+    programme is pending: not public, no deployment target, not counted."""
+
+    # v2 split the named governments into those running it and those invited (issue 14: naming
+    # another government as operator needs its acceptance).
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     tenant: str
     kind: str
     name: str
     operators: list[str]
+    invited: list[str]
     activities: list[str]
     starts_on: date
     ends_on: date | None
     funding: dict
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """v1 bound every named operator at once: they stay operators, nobody is invited."""
+        state["invited"] = []
+
+
+class ProgrammeOperatorAccepted(ProgrammeEvent, Aggregate.Event):
+    """A government named as operator accepted: it runs the programme from now. `operators` and
+    `invited` are the programme's after this answer, so a consumer needs no history; when `invited`
+    is empty the programme runs."""
+
+    government: str
+    accepted_on: date
+    operators: list[str]
+    invited: list[str]
+
+
+class ProgrammeOperatorDeclined(ProgrammeEvent, Aggregate.Event):
+    """A government named as operator declined: the programme as proposed does not come about (it
+    never runs; the starting government may start another without it)."""
+
+    government: str
+    declined_on: date
 
 
 class ProgrammeChanged(ProgrammeEvent, Aggregate.Event):
@@ -511,6 +552,6 @@ EVENTS: tuple[type[Contract], ...] = (
     ReferralClosed, SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,
     PersonalDetailsCorrected, UseSuspended, UseResumed, RightsRequestReceived, RightsRequestAnswered,
     ProgrammeStarted, ProgrammeChanged, ProgrammeEnded, GroupActivityHeld, PlaceOpened, PlaceSessionHeld,
-    PrefecturalBackupGiven, PlaceClosed,
+    PrefecturalBackupGiven, PlaceClosed, AgencyRetired, ProgrammeOperatorAccepted, ProgrammeOperatorDeclined,
 )
 

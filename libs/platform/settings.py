@@ -35,6 +35,7 @@ DEV_ENVIRONMENTS = ("dev", "test")
 SIGNING_SERVICES = ("intake", "registry", "dispatch")
 # A token may live at most this long (exp - iat): a leaked token is good for a day at worst.
 DEFAULT_TOKEN_MAX_LIFETIME = 24 * 3600
+DEFAULT_JWKS_REFRESH_SECONDS = 30.0
 # Requests per minute (and the largest burst) per client address, per principal (org + sub), and
 # failed authentications per client address. Per process: the ingress adds its own (README).
 DEFAULT_RATE_PER_ADDRESS = 6000
@@ -94,6 +95,9 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     token_max_lifetime_seconds: int = DEFAULT_TOKEN_MAX_LIFETIME
+    # JWKS mode: a token signed by an unknown key fetches the issuer's keys again (a rotation), at
+    # most once in this many seconds (libs/platform/web/auth.py).
+    jwks_refresh_seconds: float = DEFAULT_JWKS_REFRESH_SECONDS
     # The web edge (libs/platform/web/edge.py): 0 turns a limit off.
     rate_per_address: int = DEFAULT_RATE_PER_ADDRESS
     rate_per_principal: int = DEFAULT_RATE_PER_PRINCIPAL
@@ -130,6 +134,8 @@ class Settings:
                             "token that issuer signs for any application would be accepted)")
         if not 60 <= self.token_max_lifetime_seconds <= 7 * 24 * 3600:
             problems.append("TSUNAGU_JWT_MAX_LIFETIME_SECONDS must be between 60 and 604800")
+        if not 1 <= self.jwks_refresh_seconds <= 3600:
+            problems.append("TSUNAGU_JWKS_REFRESH_SECONDS must be between 1 and 3600")
         if problems:
             raise InsecureSettings(f"TSUNAGU_ENV={self.environment}: " + "; ".join(problems))
 
@@ -159,6 +165,7 @@ class Settings:
             jwt_issuer=env.get("TSUNAGU_JWT_ISSUER") or None,
             jwt_audience=env.get("TSUNAGU_JWT_AUDIENCE") or None,
             token_max_lifetime_seconds=int(env.get("TSUNAGU_JWT_MAX_LIFETIME_SECONDS") or DEFAULT_TOKEN_MAX_LIFETIME),
+            jwks_refresh_seconds=float(env.get("TSUNAGU_JWKS_REFRESH_SECONDS") or DEFAULT_JWKS_REFRESH_SECONDS),
             rate_per_address=_count(env, "TSUNAGU_RATE_PER_ADDRESS", DEFAULT_RATE_PER_ADDRESS),
             rate_per_principal=_count(env, "TSUNAGU_RATE_PER_PRINCIPAL", DEFAULT_RATE_PER_PRINCIPAL),
             rate_auth_failures=_count(env, "TSUNAGU_RATE_AUTH_FAILURES", DEFAULT_RATE_AUTH_FAILURES),

@@ -87,7 +87,9 @@ FROM_INTAKE: EventHandlers[Policy] = EventHandlers("intake", ignored={
     "case work is the centre's; only SupporterRequested asks dispatch for something": _CASEWORK,
     "centres and the prefecture's backup are no deployment's concern": _CENTRES,
     "targets opening or changing are DeploymentTargets' (their table), not a command":
-        (intake.AgencyRegistered, intake.PlaceOpened, intake.ProgrammeStarted, intake.ProgrammeChanged),
+        (intake.AgencyRegistered, intake.PlaceOpened, intake.ProgrammeStarted, intake.ProgrammeChanged,
+         intake.ProgrammeOperatorAccepted),
+    "a declined programme never ran: nobody was deployed to it": (intake.ProgrammeOperatorDeclined,),
     "activities held at places and programmes are reported by the deployed supporter":
         (intake.PlaceSessionHeld, intake.GroupActivityHeld),
     _AUDITED: (audit.PersonalDataAccessed,),
@@ -156,10 +158,11 @@ class Policies:
                 changed.append(deployment)
         return changed
 
-    @FROM_INTAKE.on(intake.PlaceClosed, intake.ProgrammeEnded)
+    @FROM_INTAKE.on(intake.PlaceClosed, intake.ProgrammeEnded, intake.AgencyRetired)
     def _target_closed(self, e: Envelope) -> list[Any]:
-        """A place closed or a programme ended: supporters deployed there stop that day."""
-        on = date.fromisoformat(e.data.get("closed_on") or e.data["ended_on"])
+        """A place closed, a programme ended or an agency retired: supporters deployed there stop
+        that day."""
+        on = date.fromisoformat(e.data.get("closed_on") or e.data.get("retired_on") or e.data["ended_on"])
         self.runtime.catch_up()
         changed = []
         for deployment_id in running_deployments_to(self.runtime.engine, e.subject):
@@ -205,6 +208,8 @@ TARGETS: EventHandlers[ProjectionHandler] = EventHandlers("intake", ignored={
     "centres and the prefecture's backup are not deployment targets": _CENTRES,
     "what is held at a target, or a change of its programme, does not change where one may go":
         (intake.PlaceSessionHeld, intake.GroupActivityHeld, intake.ProgrammeChanged),
+    "a declined programme was never opened as a target (kept closed since ProgrammeStarted)":
+        (intake.ProgrammeOperatorDeclined,),
     _AUDITED: (audit.PersonalDataAccessed,),
 })
 
@@ -217,9 +222,10 @@ class DeploymentTargets(SqlProjection):
         super().__init__(engine, targets_metadata)
 
 
-def _add_target(conn: Connection, target_id: str, kind: str, name: str, local_governments: set[str]) -> None:
+def _add_target(conn: Connection, target_id: str, kind: str, name: str, local_governments: set[str],
+                closed: bool = False) -> None:
     conn.execute(targets.insert().values(target_id=target_id, kind=kind, name=name,
-                                         local_governments=" ".join(sorted(local_governments)), closed=False))
+                                         local_governments=" ".join(sorted(local_governments)), closed=closed))
 
 
 @TARGETS.on(intake.PlaceOpened)
@@ -229,7 +235,15 @@ def _place_opened(conn: Connection, e: Envelope) -> None:
 
 @TARGETS.on(intake.ProgrammeStarted)
 def _programme_started(conn: Connection, e: Envelope) -> None:
-    _add_target(conn, e.subject, "programme", e.data["name"], set(e.data["operators"]))
+    """A programme waiting for a named operator's acceptance is kept closed until it runs."""
+    _add_target(conn, e.subject, "programme", e.data["name"], set(e.data["operators"]),
+                closed=bool(e.data.get("invited")))  # v1 events named no invitee
+
+
+@TARGETS.on(intake.ProgrammeOperatorAccepted)
+def _programme_operator_accepted(conn: Connection, e: Envelope) -> None:
+    conn.execute(targets.update().where(targets.c.target_id == e.subject).values(
+        local_governments=" ".join(sorted(e.data["operators"])), closed=bool(e.data["invited"])))
 
 
 @TARGETS.on(intake.AgencyRegistered)
@@ -237,7 +251,7 @@ def _agency_registered(conn: Connection, e: Envelope) -> None:
     _add_target(conn, e.subject, "agency", e.data["name"], {e.data["municipality"]})
 
 
-@TARGETS.on(intake.ProgrammeEnded, intake.PlaceClosed)
+@TARGETS.on(intake.ProgrammeEnded, intake.PlaceClosed, intake.AgencyRetired)
 def _target_closed(conn: Connection, e: Envelope) -> None:
     conn.execute(targets.update().where(targets.c.target_id == e.subject).values(closed=True))
 

@@ -109,7 +109,7 @@ IGNORED = {
     "no list or search shows them": (intake.CentreStaffingSet, intake.ReferralFollowedUp, intake.SupporterRequested),
     "programmes are reported by the reporting service, not listed here":
         (intake.ProgrammeStarted, intake.ProgrammeChanged, intake.ProgrammeEnded, intake.GroupActivityHeld,
-         intake.PlaceSessionHeld),
+         intake.PlaceSessionHeld, intake.ProgrammeOperatorAccepted, intake.ProgrammeOperatorDeclined),
     "access to personal data is audited, not listed": (audit.PersonalDataAccessed,),
 }
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake", ignored=IGNORED)
@@ -178,6 +178,12 @@ def _agency_registered(conn: Connection, e: Envelope) -> None:
     conn.execute(agencies.insert().values(
         agency_id=e.subject, tenant=d["tenant"], name=d["name"], category=d["category"],
         municipality=d["municipality"], address=d["address"], phone=d["phone"]))
+
+
+@HANDLERS.on(intake.AgencyRetired)
+def _agency_retired(conn: Connection, e: Envelope) -> None:
+    """It leaves the public directory; the log keeps what it was."""
+    conn.execute(agencies.delete().where(agencies.c.agency_id == e.subject))
 
 
 @HANDLERS.on(intake.CaseOpened)

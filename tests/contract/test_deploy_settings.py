@@ -144,6 +144,18 @@ def test_docs_can_be_turned_on_in_production_and_rate_limits_set_by_environment(
     assert settings.token_max_lifetime_seconds == 3600
 
 
+def test_the_jwks_refresh_interval_is_set_by_environment_within_bounds(monkeypatch, tmp_path):
+    oidc = {"TSUNAGU_JWKS_URL": "https://idp.example.jp/jwks", "TSUNAGU_JWT_ISSUER": "https://idp.example.jp",
+            "TSUNAGU_JWT_AUDIENCE": "tsunagu"}
+    assert _start("reporting", {**compose_env("reporting", _dotenv(**oidc))}, monkeypatch,
+                  tmp_path).jwks_refresh_seconds == 30
+    env = {**compose_env("reporting", _dotenv(**oidc)), "TSUNAGU_JWKS_REFRESH_SECONDS": "5"}
+    assert _start("reporting", env, monkeypatch, tmp_path).jwks_refresh_seconds == 5
+    for bad in ("0", "86400"):
+        with pytest.raises(InsecureSettings, match="TSUNAGU_JWKS_REFRESH_SECONDS"):
+            _start("reporting", {**env, "TSUNAGU_JWKS_REFRESH_SECONDS": bad}, monkeypatch, tmp_path)
+
+
 @pytest.mark.parametrize("weak", ["a", "x" * 40, "ab" * 20, "changeme" * 5, "0123456789abcdefghijklmnopqrstuvwxyz",
                                   "change-me-at-least-32-characters-long", "my-super-secret-jwt-key-for-tsunagu!",
                                   "Tr0ub4dor&3", "password1234567890password1234567890"])

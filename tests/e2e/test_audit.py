@@ -18,7 +18,7 @@ def test_an_auditor_pages_the_log_and_an_edited_stored_event_breaks_the_chain(na
     eventually(lambda: intake.runtime.relay.lag() == 0)
     with intake.client(role="centre_staff", org=centre_id) as staff:
         assert staff.get("/v1/audit/events").status_code == 403
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         first = auditor.get("/v1/audit/events", params={"limit": 3}).json()
         rest = auditor.get("/v1/audit/events", params={"after": first["next_after"]}).json()
         events = first["data"] + rest["data"]
@@ -45,7 +45,7 @@ def test_a_stored_event_that_no_longer_decodes_is_reported_as_the_first_mismatch
     eventually(lambda: intake.runtime.relay.lag() == 0)
     with intake.runtime.engine.begin() as conn:
         conn.execute(text("UPDATE intake_events SET state = :junk WHERE id = 2"), {"junk": b"\x00not json"})
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         verdict = auditor.get("/v1/audit/verify").json()
     assert (verdict["verified"], verdict["first_mismatch"]) == (False, 2)
 
@@ -56,18 +56,20 @@ def test_an_auditor_may_open_sealed_fields_only_with_the_role_and_a_purpose_and_
     with intake.client(role="centre_staff", org=centre_id) as staff:
         staff.post(f"/v1/cases/{case_id}/consultations", json={
             "channel": "phone", "occurred_at": "2016-06-01T10:00:00+09:00", "summary": "秘密の相談"}).raise_for_status()
-    purpose = "個人情報保護委員会による立入検査（令和8年 第12号）"
-    with intake.client(role="auditor", org="ppc") as auditor:
+    purpose, note = "supervisory_inspection", "個人情報保護委員会による立入検査（令和8年 第12号）"
+    with intake.client(role="auditor", org="000000") as auditor:
         assert auditor.get("/v1/audit/events", params={"purpose": purpose}).status_code == 403
-    with intake.client(role="auditor_pii", org="ppc", sub="inspector-7") as inspector:
+    with intake.client(role="auditor_pii", org="000000", sub="inspector-7") as inspector:
         sealed = inspector.get("/v1/audit/events").json()["data"]
         assert "秘密の相談" not in str(sealed)
-        opened = inspector.get("/v1/audit/events", params={"purpose": purpose, "limit": 3}).json()["data"]
+        opened = inspector.get("/v1/audit/events", params={"purpose": purpose, "note": note,
+                                                            "limit": 3}).json()["data"]
         assert opened[2]["data"]["summary"] == "秘密の相談"
-        assert inspector.get("/v1/audit/events", params={"purpose": "short"}).status_code == 422
-    with intake.client(role="auditor", org="ppc") as auditor:
+        assert inspector.get("/v1/audit/events", params={"purpose": note}).status_code == 422
+    with intake.client(role="auditor", org="000000") as auditor:
         log = auditor.get("/v1/audit/events", params={"after": 3}).json()["data"]
-        access = [e for e in log if e["type"] == "jp.tsunagu.audit.PersonalDataAccessed.v1"]
-        assert [(a["data"]["accessed_by"], a["data"]["purpose"], a["data"]["first_sequence"],
+        access = [e for e in log if e["type"] == "jp.tsunagu.audit.PersonalDataAccessed.v2"]
+        assert [(a["data"]["accessed_by"], a["data"]["purpose_code"], a["data"]["first_sequence"],
                  a["data"]["last_sequence"]) for a in access] == [("inspector-7", purpose, 1, 3)]
+        assert "立入検査" not in str(access) and access[0]["data"]["note"]["alg"] == "A256GCM"
         assert access[0]["tenant"] == "000000" and "秘密" not in str(access)

@@ -156,3 +156,31 @@ def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_st
         assert ended["end_reason"] == "target_closed"
         r = city.post("/v1/deployments", json=deployment)
         assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")
+
+
+def test_a_retired_agency_stops_its_deployed_supporters_and_takes_no_new_deployment(nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    intake = start_service("intake", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sid = registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    with intake.client(role="municipal_officer", org=CITY) as town:
+        agency_id = town.post("/v1/agencies", json={
+            "name": "千代田区社会福祉協議会", "category": "social_welfare_council", "municipality": CITY,
+            "address": "千代田区1-1", "phone": "03-0000-0000"}).json()["id"]
+    deployment = {"supporter_id": sid, "target_kind": "agency", "target_id": agency_id,
+                  "role": "agency_staff_support", "starts_on": DAY}
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/roster").json()["data"])
+        city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        placed = eventually(lambda: (r := city.post("/v1/deployments",
+                                                    json=deployment)).status_code == 201 and r.json())
+    with intake.client(role="municipal_officer", org=CITY) as town:
+        r = town.post(f"/v1/agencies/{agency_id}/retirement", json={"retired_on": DAY})
+        assert r.status_code == 200, r.text
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
+        assert ended["end_reason"] == "target_closed"
+        r = city.post("/v1/deployments", json=deployment)
+        assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")

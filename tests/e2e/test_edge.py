@@ -166,7 +166,7 @@ def test_every_error_is_a_problem_without_internals(nats_server, start_service):
                     raw.get("/v1/rights-requests", headers=_signed(exp=253402300799)),
                     raw.get("/v1/rights-requests", headers=_signed(iat=None))]
     for r in answers:
-        assert r.status_code in (401, 403, 404, 405, 422), (r.status_code, r.text)
+        assert r.status_code in (400, 401, 403, 404, 405, 422), (r.status_code, r.text)
         assert r.headers["content-type"] == PROBLEM, r.text
         body = r.json()
         assert {"type", "title", "status"} <= set(body)
@@ -176,3 +176,42 @@ def test_every_error_is_a_problem_without_internals(nats_server, start_service):
         words = DECODER_WORDS if r.status_code in (401, 403) else ("codec", "Traceback", "Exception", "utf-8")
         for word in words:
             assert word not in r.text, (word, r.text)
+
+
+def test_an_issuer_that_hangs_holds_only_the_requests_that_wait_for_its_keys(nats_server, start_service):
+    """JWKS mode with a rate limit per principal: the edge reads the token before the route does,
+    and the issuer's key set is fetched then. A fetch that hangs must not stop the event loop:
+    /healthz and everyone else go on answering while one request waits for the issuer."""
+    import socket
+    import threading
+    import uuid
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    hanging = socket.socket()  # accepts connections (its backlog) and never answers
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(8)
+    intake = start_service("intake", nats_server.url, jwks_url=f"http://127.0.0.1:{hanging.getsockname()[1]}/jwks",
+                           jwt_issuer="https://idp.example", jwt_audience="tsunagu", rate_per_principal=1000)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    token = jwt.encode({"sub": "a", "org": "131016", "roles": ["municipal_officer"], "iss": "https://idp.example",
+                        "aud": "tsunagu", "iat": now, "exp": now + 60}, key, algorithm="RS256", headers={"kid": "k1"})
+    answers: list[httpx.Response] = []
+    try:
+        with intake.client() as anyone:
+            waiting = threading.Thread(target=lambda: answers.append(anyone.get(
+                f"/v1/centres/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"})))
+            waiting.start()
+            time.sleep(0.5)  # that request is now waiting for the issuer
+            started = time.monotonic()
+            assert anyone.get("/healthz").status_code == 200
+            assert time.monotonic() - started < 1.0, "the event loop waited for the issuer"
+            waiting.join(timeout=30)
+        # Not 401: the token may be good, the issuer is what failed (a client told 401 would throw
+        # its token away and ask the issuer for another, adding to its load).
+        assert answers and answers[0].status_code == 503, answers
+        assert answers[0].headers["content-type"] == PROBLEM
+        assert answers[0].json()["type"].endswith("/issuer-unavailable")
+    finally:
+        hanging.close()

@@ -27,7 +27,7 @@ def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state
                                                  "purpose": "referral"}).raise_for_status()
         between = datetime.now(UTC).isoformat()
         staff.post(f"{base}/share-consents/{consent}/withdrawal", json={"on": "2016-06-01"}).raise_for_status()
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         about = auditor.get("/v1/audit/provisions", params={"subject": case_id}).json()["data"]
         assert [(p["kind"], p["counterpart"], p["items"], p["basis"]) for p in about] == [
             ("provision", agency, ["name"], consent)]
@@ -46,7 +46,7 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
     with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
         sid = registered(officer)["id"]
         officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
-    with registry.client(role="auditor", org="ppc") as auditor:
+    with registry.client(role="auditor", org="000000") as auditor:
         [provided] = auditor.get("/v1/audit/provisions", params={"subject": sid}).json()["data"]
         assert (provided["kind"], provided["counterpart"], provided["on"]) == ("provision", CITY, DAY)
         assert "name" in provided["items"]
@@ -59,7 +59,7 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
     on_bus = [Envelope.from_json(m.data) for m in published(registry, nats_server.url)]
     [on_the_bus] = [e for e in on_bus if e.name == "RegistrationConsented"]
     assert on_the_bus.type.endswith(".v2") and on_the_bus.data["record"] == record
-    with dispatch.client(role="auditor", org="ppc") as auditor:
+    with dispatch.client(role="auditor", org="000000") as auditor:
         received = eventually(lambda: auditor.get("/v1/audit/provisions", params={"subject": sid}).json()["data"])
         assert [(r["kind"], r["counterpart"], r["basis"]) for r in received] == [
             ("receipt", REGISTRAR, provided["basis"])]
@@ -128,7 +128,7 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
         assert opened["reason"] == CIRCUMSTANCES and opened["consent_id"] is None
         [cited] = [e["data"] for e in timeline if e["data"].get("legal_basis") == "required_by_law"]
         assert cited["statute"] == ABUSE_ACT
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         records = eventually(lambda: (r := auditor.get("/v1/audit/provisions", params={"subject": case_id})
                                       .json()["data"]) and len(r) == 2 and r)
         assert [(p["counterpart"], p["basis_kind"], p["basis"]) for p in records] == [
@@ -150,7 +150,7 @@ def test_a_provision_with_neither_consent_nor_a_justified_legal_basis_is_refused
     jido = _agency(intake, "東京都児童相談センター", "child_guidance_centre")
     base = f"/v1/cases/{case_id}"
     share = {"agency_id": jido, "items": ["name"], "on": "2016-05-02", "purpose": "other"}
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         logged = len(auditor.get("/v1/audit/events", params={"limit": 1000}).json()["data"])
     with intake.client(role="centre_staff", org=centre_id) as staff:
         version = staff.get(base).json()["version"]
@@ -179,6 +179,6 @@ def test_a_provision_with_neither_consent_nor_a_justified_legal_basis_is_refused
                                                   "legal_basis": {"code": "protection_of_life"}})
         assert r.status_code == 422 and r.json()["missing"] == ["reason"]
         assert staff.get(base).json()["version"] == version
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         assert len(auditor.get("/v1/audit/events", params={"limit": 1000}).json()["data"]) == logged
         assert auditor.get("/v1/audit/provisions", params={"subject": case_id}).json()["data"] == []

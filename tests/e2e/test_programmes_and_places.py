@@ -46,7 +46,12 @@ def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_
             "kind": "satellite", "name": "サテライト千代田", "starts_on": "2024-04-01",
             "operators": [TOWN], "funding": {"national": "1/2", "prefecture": "1/2"}})
         satellite = r.json()
-        assert satellite["ends_on"] == "2026-04-01" and satellite["operators"] == [PREF, TOWN]
+        assert satellite["ends_on"] == "2026-04-01" and satellite["status"] == "pending"
+        assert satellite["operators"] == [PREF] and satellite["invited"] == [TOWN]
+    with intake.client(role="municipal_officer", org=TOWN) as town:  # named as operator: 千代田区 agrees
+        r = town.post(f"/v1/programmes/{satellite['id']}/operators/{TOWN}/acceptance", json={"on": "2024-03-25"})
+        assert r.json()["status"] == "running" and r.json()["operators"] == [PREF, TOWN], r.text
+    with intake.client(role="prefecture_officer", org=PREF) as pref:
         r = pref.post(f"/v1/programmes/{satellite['id']}/end", json={"ended_on": "2026-03-31", "handed_over_to": TOWN})
         assert r.json()["handed_over_to"] == TOWN
         assert pref.post(f"/v1/programmes/{satellite['id']}/group-activities", json={

@@ -10,12 +10,13 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from libs.platform.web.auth import mint_token
-from tests.e2e.test_consultation_slice import _setup_case
+from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
 from tests.harness import JWT_SECRET, eventually
 
-PURPOSE = "本人からの開示請求（受付番号 2026-001）への回答"
+PURPOSE = "disclosure_request"
+NOTE = "本人からの開示請求（受付番号 2026-001）への回答"
 
 
 def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_held_about_them(
@@ -46,10 +47,10 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: city.get("/v1/dispatches").json()["data"])
     out = tmp_path / "disclosure.json"
-    token = mint_token(JWT_SECRET, sub="centre-dpo", org=centre_id, roles=["auditor_pii"])
+    token = mint_token(JWT_SECRET, sub="pref-dpo", org=PREF, roles=["auditor_pii"])  # the centre's prefecture
     r = subprocess.run([sys.executable, "-m", "libs.platform.tools.cli", "disclose", "--subject", case_id,
-                        "--purpose", PURPOSE, "--url", intake.url, "--url", dispatch.url, "--token", token,
-                        "--out", str(out)], capture_output=True, text=True)
+                        "--purpose", PURPOSE, "--note", NOTE, "--url", intake.url, "--url", dispatch.url,
+                        "--token", token, "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     document = json.loads(out.read_text())
     by_service = {s["service"]: s for s in document["services"]}
@@ -59,10 +60,11 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
     assert [p["counterpart"] for p in intake_part["provisions"]] == [agency]
     assert [c["status"] for c in intake_part["consents"]] == ["active"]
     assert [e["type"].split(".")[3] for e in by_service["dispatch"]["events"]] == ["DispatchRequested"]
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         log = auditor.get("/v1/audit/events", params={"limit": 1000}).json()["data"]
-        access = [e["data"] for e in log if e["type"].endswith("PersonalDataAccessed.v1")]
-        assert [(a["subject"], a["purpose"]) for a in access] == [(case_id, PURPOSE)]
+        access = [e["data"] for e in log if e["type"].endswith("PersonalDataAccessed.v2")]
+        assert [(a["subject"], a["purpose_code"]) for a in access] == [(case_id, PURPOSE)]
+        assert "受付番号" not in str(log)  # the note is sealed
 
     with intake.client(role="centre_staff", org=centre_id) as staff:
         answered = staff.post(f"/v1/rights-requests/{late.json()['request_id']}/answer",
@@ -160,7 +162,7 @@ def test_a_supporters_suspension_of_use_keeps_them_off_rosters_until_resumed(nat
         again = officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY,
                                                   "supporter_ids": [suspended]})
         assert again.status_code == 201 and [e["supporter_id"] for e in again.json()["entries"]] == [suspended]
-    with registry.client(role="auditor", org="ppc") as auditor:
+    with registry.client(role="auditor", org="000000") as auditor:
         provided = auditor.get("/v1/audit/provisions", params={"subject": suspended}).json()["data"]
         assert len(provided) == 1  # only after the resumption
 

@@ -92,7 +92,7 @@ def test_bad_input_gets_a_problem_response_and_changes_nothing(nats_server, star
             assert r.headers["content-type"] == PROBLEM
         r = staff.post(f"/v1/cases/{case_id}/consultations", content=b"{not json",
                        headers={"Content-Type": "application/json"})
-        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+        assert r.status_code == 400 and r.headers["content-type"] == PROBLEM  # malformed JSON (issue 18)
         assert staff.get("/v1/cases/not-a-uuid").status_code == 422
         r = staff.post(f"/v1/cases/{case_id}/consultations", headers={"If-Match": "abc"},
                        json={"channel": "phone", "occurred_at": "2016-05-01T10:00:00+09:00"})

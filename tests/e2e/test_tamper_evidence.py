@@ -23,7 +23,7 @@ from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_witness import _kept, signed
 from tests.harness import JWT_SECRET, eventually
 
-AUDITOR = mint_token(JWT_SECRET, sub="auditor", org="ppc", roles=["auditor"])
+AUDITOR = mint_token(JWT_SECRET, sub="auditor", org="000000", roles=["auditor"])
 
 
 def _log_of_seven(nats_server, start_service):
@@ -34,7 +34,7 @@ def _log_of_seven(nats_server, start_service):
             staff.post(f"/v1/cases/{case_id}/consultations", json={
                 "channel": channel, "occurred_at": "2016-06-01T10:00:00+09:00"}).raise_for_status()
     eventually(lambda: intake.runtime.relay.lag() == 0)
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         first = auditor.post("/v1/audit/checkpoints").json()
     return intake, first
 
@@ -48,7 +48,7 @@ def test_an_untouched_log_verifies_with_proofs_checkpoints_and_the_bus_copy(nats
     assert first["tree_size"] == 7
     with intake.client(role="centre_staff", org="some-centre") as nobody:
         assert nobody.get("/v1/audit/checkpoints").status_code == 403
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": 3, "tree_size": 7}).json()
         assert proof["root_hash"] == first["root_hash"]
         assert merkle.verify_inclusion(2, 7, bytes.fromhex(proof["leaf_hash"]),
@@ -123,7 +123,7 @@ def test_erasing_a_person_destroys_their_data_but_the_log_still_verifies(nats_se
         timeline = staff.get(f"/v1/cases/{case_id}/timeline").json()["events"]
         assert timeline[0]["data"]["personal_details"] == "[erased]"
         assert timeline[-1]["type"].endswith("SubjectErased.v1") and "山田" not in str(timeline[-1])
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         after = auditor.post("/v1/audit/checkpoints").json()
     assert after["tree_size"] == before["tree_size"] + 1
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
@@ -145,7 +145,7 @@ def test_a_failed_concurrent_save_leaves_a_gap_in_the_ids_but_not_in_the_tree(na
     app.save(fresh)
     with pytest.raises(IntegrityError):
         app.save(stale)  # on PostgreSQL this spends a notification id
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         cp = auditor.post("/v1/audit/checkpoints").json()
         proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": app.recorder.max_notification_id(),
                                                                   "tree_size": cp["tree_size"]}).json()

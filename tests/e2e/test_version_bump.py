@@ -50,7 +50,7 @@ def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_serv
     _bump_consultation_recorded(monkeypatch)
     assert intake.runtime.relay.reader.read(3, 1)[0].type == "jp.tsunagu.intake.ConsultationRecorded.v2"
 
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         assert auditor.post("/v1/audit/checkpoints").json()["tree_size"] == 8  # signed after the bump
         assert auditor.get("/v1/audit/verify").json()["verified"] is True
     report = AuditClient(intake.url, AUDITOR).verify(_bus(nats_server))
@@ -64,7 +64,7 @@ def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_serv
     _kept(nats_server.url, 8)  # a witness with the bus alone agrees with the head signed after the bump
     witness = asyncio.run(verify_from_bus(nats_server.url, "INTAKE", "intake"))
     assert witness.ok, witness.problems
-    with intake.client(role="auditor", org="ppc") as auditor:  # the audit log shows what was published
+    with intake.client(role="auditor", org="000000") as auditor:  # the audit log shows what was published
         events = auditor.get("/v1/audit/events").json()["data"]
     assert events[3]["type"].endswith("ConsultationRecorded.v1") and "in_person" not in events[3]["data"]
 
@@ -77,7 +77,7 @@ def test_a_stored_event_edited_after_a_version_bump_is_still_detected(nats_serve
     assert not report.ok and report.first_bad_sequence == 4, report.problems
     assert any("signed chain head differs" in p for p in report.problems), report.problems
     assert any("bus message 4 differs" in p for p in report.problems), report.problems
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         assert auditor.get("/v1/audit/verify").json()["verified"] is False
     out = _cli(intake, nats_server.url)
     assert out.returncode == 1 and "first bad sequence: 4" in out.stdout, out.stdout

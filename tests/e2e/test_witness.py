@@ -29,7 +29,7 @@ def _consult(intake, case_id: str, centre_id: str, *channels: str) -> None:
 
 
 def _checkpoint(intake) -> dict:
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         return auditor.post("/v1/audit/checkpoints").json()
 
 

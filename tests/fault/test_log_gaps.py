@@ -120,7 +120,7 @@ def test_a_log_with_gaps_is_published_once_counted_by_every_consumer_and_verifie
         requested = city.get("/v1/dispatches", params={"status": "requested"}).json()["data"]
         assert [d["subject_ref"] for d in requested] == [case_id]
 
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         cp = auditor.post("/v1/audit/checkpoints").json()
         assert cp["tree_size"] == len(positions)  # leaves are the events, not the ids
         proof = auditor.get("/v1/audit/proofs/inclusion", params={"sequence": positions[-1],  # after a gap
@@ -196,6 +196,6 @@ def test_an_event_that_no_longer_decodes_after_a_gap_is_named_by_its_own_positio
     with intake.runtime.engine.begin() as conn:
         conn.execute(text("UPDATE intake_events SET state = :junk WHERE id = :id"), {"junk": b"\x00not json",
                                                                                      "id": bad})
-    with intake.client(role="auditor", org="ppc") as auditor:
+    with intake.client(role="auditor", org="000000") as auditor:
         verdict = auditor.get("/v1/audit/verify").json()
     assert (verdict["verified"], verdict["first_mismatch"]) == (False, bad), verdict

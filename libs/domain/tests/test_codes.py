@@ -12,6 +12,7 @@ from libs.domain.codes import (
     is_prefecture,
     prefecture_of,
     validate_lg_code,
+    within,
 )
 from libs.domain.errors import DomainError, InvalidInput
 
@@ -177,3 +178,10 @@ def test_a_prefecture_belongs_to_itself(code: str) -> None:
 def test_prefecture_of_rejects_an_invalid_code() -> None:
     with pytest.raises(InvalidLgCode):
         prefecture_of("131010")
+
+
+def test_a_prefecture_covers_itself_and_its_municipalities_and_a_municipality_only_itself():
+    assert within("130001", "130001") and within("130001", "131016")  # 東京都: itself and 千代田区
+    assert not within("270008", "131016") and not within("271004", "131016")  # 大阪府, 大阪市: not 千代田区
+    assert within("131016", "131016") and not within("131016", "131024")  # 千代田区: not 中央区
+    assert not within("131016", "130001")  # a municipality does not cover its prefecture

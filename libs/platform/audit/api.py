@@ -9,27 +9,22 @@ that bumps an event's version is not taken for a changed log.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
-from uuid import UUID, uuid4
 
 from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from libs.domain.audit import NATIONAL
+from libs.domain.audit import PurposeCode
 from libs.domain.errors import InvalidInput
-from libs.platform.audit import merkle
+from libs.platform.audit import merkle, reading
+from libs.platform.audit.reading import AuditorDep
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
-from libs.platform.privacy.access import PersonalDataAccess
-from libs.platform.privacy.records import consents_of, records_about, transfers_of
-from libs.platform.privacy.sealing import is_sealed
+from libs.platform.privacy.records import consents_of, transfers_of
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from libs.platform.web.inputs import MAX_PARAMETER_CHARS, MAX_POSITION, When
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-AUDITORS = ("auditor",)
-PII_AUDITOR = "auditor_pii"  # may open sealed fields, for a stated purpose, and is recorded doing so
 
 
 class AuditEvents(BaseModel):
@@ -75,29 +70,22 @@ class Verification(BaseModel):
     first_mismatch: int | None = Field(description="the position of the first event that does not verify")
 
 
+PurposeQuery = Query(default=None, description="to open sealed fields (needs role auditor_pii): why, as a purpose "
+                     "code (libs/domain/audit.PURPOSES); the opening is recorded as PersonalDataAccessed")
+NoteQuery = Query(default=None, min_length=1, max_length=500,
+                  description="what the purpose code does not say; sealed in the access record, never in clear")
+
+
 @router.get("/events", response_model=AuditEvents)
 def audit_events(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0, le=MAX_POSITION),
-                 limit: int = Query(default=100, ge=1, le=1000),
-                 purpose: str | None = Query(
-                     default=None, min_length=10, max_length=500,
-                     description="to open sealed fields: why (needs role auditor_pii)")) -> AuditEvents:
-    """The authoritative log as CloudEvents. Sealed fields stay sealed, unless the caller has the
-    role auditor_pii and states a purpose: then they are opened, and that access is recorded as a
+                 limit: int = Query(default=100, ge=1, le=1000), purpose: PurposeCode | None = PurposeQuery,
+                 note: str | None = NoteQuery) -> AuditEvents:
+    """The authoritative log as CloudEvents, the events of the caller's jurisdiction only (a national
+    auditor, org 000000: all). Sealed fields stay sealed, unless the caller has the role auditor_pii
+    and names a purpose code: then they are opened, and that access is recorded as a
     PersonalDataAccessed event before anything is returned."""
-    actor.require(*AUDITORS, PII_AUDITOR)
-    envelopes = runtime.require_relay().published(after, limit)
-    data = [e.to_dict() for e in envelopes]
-    if purpose is not None:
-        actor.require(PII_AUDITOR)
-        if envelopes:
-            access = PersonalDataAccess(
-                id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
-                subject=None, first_sequence=envelopes[0].sequence, last_sequence=envelopes[-1].sequence,
-                accessed_at=datetime.now(UTC))
-            runtime.application.save(access)
-        for item in data:
-            item["data"] = {k: runtime.sealer.open(v) if is_sealed(v) else v for k, v in item["data"].items()}
-    return AuditEvents(data=data, next_after=envelopes[-1].sequence if len(envelopes) == limit else None)
+    data, next_after = reading.audit_events(runtime, actor, after=after, limit=limit, purpose=purpose, note=note)
+    return AuditEvents(data=data, next_after=next_after)
 
 
 class SubjectDisclosure(BaseModel):
@@ -110,57 +98,41 @@ class SubjectDisclosure(BaseModel):
 
 @router.get("/subjects/{subject}", response_model=SubjectDisclosure)
 def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep,
-                     runtime: RuntimeDep,
-                     purpose: str = Query(min_length=10, max_length=500)) -> SubjectDisclosure:
-    """Everything this service holds about one person (開示請求): the events of every record about
-    them with sealed fields opened, the provisions of their data and their consents. Needs the
-    role auditor_pii and a purpose; the access is recorded like any other opening of sealed data."""
-    actor.require(PII_AUDITOR)
-    runtime.catch_up()
-    aggregates = [subject, *records_about(runtime.engine, subject)]
-    events = []
-    for aggregate_id in dict.fromkeys(aggregates):
-        try:
-            events += runtime.application.history(UUID(aggregate_id), opened=True)
-        except ValueError:  # not an aggregate id of this service
-            continue
-    if events:
-        runtime.application.save(PersonalDataAccess(
-            id=uuid4(), tenant=NATIONAL, accessed_by=actor.sub, accessor_org=actor.org, purpose=purpose,
-            subject=subject, first_sequence=0, last_sequence=0, accessed_at=datetime.now(UTC)))
-    return SubjectDisclosure(service=runtime.settings.service, subject=subject, events=events,
-                             provisions=transfers_of(runtime.engine, subject=subject, counterpart=None),
-                             consents=consents_of(runtime.engine, subject, None))
+                     runtime: RuntimeDep, purpose: PurposeCode = Query(description="why, as a purpose code"),
+                     note: str | None = NoteQuery) -> SubjectDisclosure:
+    """Everything this service holds about one person in the caller's jurisdiction (開示請求): the
+    events of every record about them with sealed fields opened, the provisions of their data and
+    their consents. Needs the role auditor_pii and a purpose code; the access is recorded like any
+    other opening of sealed data. 404 when the service holds nothing of them in the jurisdiction."""
+    return SubjectDisclosure.model_validate(
+        reading.disclose_subject(runtime, actor, subject, purpose=purpose, note=note))
 
 
 @router.get("/records", response_model=StoredRecords)
 def audit_records(actor: PrincipalDep, runtime: RuntimeDep, after: int = Query(default=0, ge=0, le=MAX_POSITION),
                   limit: int = Query(default=1000, ge=1, le=5000)) -> StoredRecords:
-    """The stored form of the log (the Merkle leaves): sealed personal data stays sealed."""
-    actor.require(*AUDITORS)
+    """The stored form of the log (the Merkle leaves), every tenant's: for national auditors."""
+    reading.require_national_auditor(actor)
     rows = runtime.require_audit().records_with_leaves(after, limit)
     return StoredRecords(data=rows, next_after=rows[-1]["sequence"] if len(rows) == limit else None)
 
 
 @router.get("/checkpoints", response_model=Checkpoints)
-def audit_checkpoints(actor: PrincipalDep, runtime: RuntimeDep) -> Checkpoints:
-    actor.require(*AUDITORS)
+def audit_checkpoints(actor: AuditorDep, runtime: RuntimeDep) -> Checkpoints:
     audit = runtime.require_audit()
     return Checkpoints.model_validate({"service": runtime.settings.service, "public_key": audit.public_key_hex,
                                        "data": audit.checkpoints()})
 
 
 @router.post("/checkpoints", status_code=201, response_model=Checkpoint)
-def make_checkpoint(actor: PrincipalDep, runtime: RuntimeDep) -> dict:
+def make_checkpoint(actor: AuditorDep, runtime: RuntimeDep) -> dict:
     """A checkpoint on demand (the service also makes them periodically)."""
-    actor.require(*AUDITORS)
     return runtime.require_audit().checkpoint()
 
 
 @router.get("/proofs/inclusion", response_model=Proof)
-def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge=1, le=MAX_POSITION),
+def inclusion(actor: AuditorDep, runtime: RuntimeDep, sequence: int = Query(ge=1, le=MAX_POSITION),
               tree_size: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
-    actor.require(*AUDITORS)
     leaves = _leaves(runtime, tree_size)
     index = runtime.require_audit().leaf_index_of(sequence)
     if index is None or index >= tree_size:
@@ -170,9 +142,8 @@ def inclusion(actor: PrincipalDep, runtime: RuntimeDep, sequence: int = Query(ge
 
 
 @router.get("/proofs/consistency", response_model=Proof)
-def consistency(actor: PrincipalDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1, le=MAX_POSITION),
+def consistency(actor: AuditorDep, runtime: RuntimeDep, from_: int = Query(alias="from", ge=1, le=MAX_POSITION),
                 to: int = Query(ge=1, le=MAX_POSITION)) -> Proof:
-    actor.require(*AUDITORS)
     leaves = _leaves(runtime, to)
     if from_ > to:
         raise InvalidInput("from must not exceed to")
@@ -198,35 +169,33 @@ class ConsentStates(BaseModel):
 
 
 @router.get("/provisions", response_model=Transfers)
-def provisions(actor: PrincipalDep, runtime: RuntimeDep,
+def provisions(actor: AuditorDep, runtime: RuntimeDep,
                subject: str | None = Query(default=None, max_length=MAX_PARAMETER_CHARS),
                recipient: str | None = Query(default=None, max_length=MAX_PARAMETER_CHARS)) -> Transfers:
     """Provision and receipt records (APPI 第29条/第30条): all to a recipient, or all about a person."""
-    actor.require(*AUDITORS)
     if not subject and not recipient:
         raise InvalidInput("name a subject or a recipient")
     runtime.catch_up()
-    return Transfers(data=transfers_of(runtime.engine, subject=subject, counterpart=recipient))
+    return Transfers(data=reading.visible_rows(actor, transfers_of(runtime.engine, subject=subject,
+                                                                   counterpart=recipient)))
 
 
 @router.get("/consents", response_model=ConsentStates)
-def consent_states(actor: PrincipalDep, runtime: RuntimeDep,
+def consent_states(actor: AuditorDep, runtime: RuntimeDep,
                    subject: str = Query(min_length=1, max_length=MAX_PARAMETER_CHARS),
                    as_of: When | None = None) -> ConsentStates:
     """Every consent of a person (or supporter) and its state at a past instant (default: now)."""
-    actor.require(*AUDITORS)
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInput("as_of needs a timezone")
     runtime.catch_up()
     return ConsentStates(subject=subject, as_of=as_of.isoformat() if as_of else None,
-                         data=consents_of(runtime.engine, subject, as_of))
+                         data=reading.visible_rows(actor, consents_of(runtime.engine, subject, as_of)))
 
 
 @router.get("/verify", response_model=Verification)
-def audit_verify(actor: PrincipalDep, runtime: RuntimeDep) -> Verification:
+def audit_verify(actor: AuditorDep, runtime: RuntimeDep) -> Verification:
     """Recompute the chain over the whole log; the relay's recorded hash at its position must match,
     and a stored event that no longer decodes is itself the first mismatch."""
-    actor.require(*AUDITORS)
     relay = runtime.require_relay()
     position, recorded = relay.position()
     chainhash, size, at_position = GENESIS, 0, GENESIS

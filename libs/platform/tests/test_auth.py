@@ -18,6 +18,7 @@ from libs.platform.web.auth import (
     ROLE_GROUPS,
     ROLES,
     Authenticator,
+    IssuerUnavailable,
     RolesConflict,
     Unauthenticated,
     mint_token,
@@ -148,3 +149,59 @@ def test_a_garbage_token_is_refused_in_our_words_without_the_decoders_message(ga
                       "the token lacks the claim exp"), detail
     for word in ("codec", "decode", "padding", "Error", "utf-8", "JSON", "segments", "byte"):
         assert word not in detail
+
+
+@pytest.fixture
+def flaky_issuer():
+    """A JWKS endpoint that can be taken down (500) and counts its fetches."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+    state = {"up": True, "fetches": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["fetches"] += 1
+            self.send_response(200 if state["up"] else 500)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if state["up"] else b"{}")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield key, f"http://127.0.0.1:{server.server_address[1]}/jwks.json", state
+    server.shutdown()
+
+
+def test_an_issuer_outage_is_ridden_out_on_the_last_keys_and_not_asked_again_per_request(flaky_issuer):
+    key, url, state = flaky_issuer
+    now = int(time.time())
+    claims = {"sub": "u1", "org": "130001", "roles": ["ministry"], "aud": "tsunagu", "iss": "https://idp.example",
+              "iat": now, "exp": now + 60}
+    token = "Bearer " + jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    def authenticator() -> Authenticator:
+        return Authenticator(secret="dev-secret-" + "x" * 30, jwks_url=url, audience="tsunagu",
+                             issuer="https://idp.example", jwks_refresh_seconds=1, jwks_cache_seconds=0.2)
+
+    auth = authenticator()
+    assert auth.principal(token).roles == {"ministry"}
+    state["up"] = False
+    time.sleep(0.3)  # the cached key set has expired: the next token fetches it, and fails
+    fetches = state["fetches"]
+    for _ in range(20):  # the last keys still check the tokens, and the issuer is asked once
+        assert auth.principal(token).roles == {"ministry"}
+    assert state["fetches"] == fetches + 1
+
+    fresh = authenticator()  # never had the keys: refused as unavailable, asked once per interval
+    for _ in range(5):
+        with pytest.raises(IssuerUnavailable):
+            fresh.principal(token)
+    assert state["fetches"] == fetches + 2
+
+    state["up"] = True
+    time.sleep(1.1)
+    assert fresh.principal(token).roles == {"ministry"}

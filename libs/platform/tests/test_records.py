@@ -49,5 +49,8 @@ def test_a_consent_projected_from_an_older_event_version_reads_as_the_current_co
     signed = {"consent_id": "c-2", "items": ["roster_listing"], "consent_text_version": "資料4-v1",
               "signed_on": "2016-06-01", "purpose": "名簿"}
     assert current_data("jp.tsunagu.registry.RegistrationConsented.v1", signed)["record"]["purposes"] == ["名簿"]
-    accessed = {"accessed_by": "a"}
-    assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v1", accessed) == accessed
+    accessed = {"accessed_by": "a", "purpose": "本人からの開示請求（電話）"}
+    assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v1", accessed) == {
+        "accessed_by": "a", "purpose_code": "other", "note": None}  # the free text is dropped
+    accessed_v2 = {"accessed_by": "a", "purpose_code": "internal_audit", "note": None}
+    assert current_data("jp.tsunagu.audit.PersonalDataAccessed.v2", accessed_v2) == accessed_v2

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from libs.domain.audit import AUDITOR_PURPOSES, NATIONAL
 from libs.platform.settings import Settings, port_of
 from libs.platform.tools import keys
 from libs.platform.web.auth import ROLES, mint_token
@@ -107,7 +108,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     from libs.platform.messaging.cloudevents import Envelope
     from libs.platform.messaging.replay import read_stream
 
-    token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org="audit",
+    token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org=NATIONAL,
                                      roles=["auditor"])
     bus = None
     if args.nats:
@@ -163,12 +164,15 @@ def _disclose(args: argparse.Namespace) -> int:
 
     import httpx
 
-    token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org="disclosure",
+    token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org=NATIONAL,
                                      roles=["auditor_pii"])
-    document = {"subject": args.subject, "purpose": args.purpose, "services": []}
+    document: dict = {"subject": args.subject, "purpose": args.purpose, "services": []}
+    params = {"purpose": args.purpose, **({"note": args.note} if args.note else {})}
     for url in args.url:
-        r = httpx.get(f"{url.rstrip('/')}/v1/audit/subjects/{args.subject}", params={"purpose": args.purpose},
+        r = httpx.get(f"{url.rstrip('/')}/v1/audit/subjects/{args.subject}", params=params,
                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        if r.status_code == 404:  # this service holds nothing of them in the auditor's jurisdiction
+            continue
         r.raise_for_status()
         document["services"].append(r.json())
     with open(args.out, "w", encoding="utf-8") as out:
@@ -246,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("disclose", help="everything held about a person across the services (開示請求)")
     p.add_argument("--subject", required=True, help="the person's pseudonymous id (case id, supporter id)")
-    p.add_argument("--purpose", required=True, help="why (recorded in every service's log)")
+    p.add_argument("--purpose", required=True, choices=AUDITOR_PURPOSES,
+                   help="why, as a purpose code (recorded in every service's log)")
+    p.add_argument("--note", help="what the code does not say (sealed in the access record)")
     p.add_argument("--url", action="append", required=True, help="a service URL (repeat for each)")
     p.add_argument("--token", help="a token with the auditor_pii role (default: a dev token)")
     p.add_argument("--out", required=True)

@@ -139,13 +139,17 @@ def _programmes(portal: Portal, supporter: str) -> None:
             city.post(f"/v1/places/{place['id']}/sessions", headers={"Idempotency-Key": f"demo-session-{n}"}, json={
                 "held_on": f"{year}-05-{7 + n * 7:02d}", "participants": people, "staff": 2}).raise_for_status()
     with portal.client("intake", "prefecture_officer", REGISTRAR) as pref:
-        pref.post("/v1/programmes", headers={"Idempotency-Key": "demo-satellite"}, json={
+        satellite = pref.post("/v1/programmes", headers={"Idempotency-Key": "demo-satellite"}, json={
             "kind": "satellite", "name": "東京都ひきこもりサポートネット 千代田サテライト", "operators": [CITY],
-            "starts_on": f"{year - 1}-04-01", "funding": {"national": "1/2", "prefecture": "1/2"}}).raise_for_status()
+            "starts_on": f"{year - 1}-04-01", "funding": {"national": "1/2", "prefecture": "1/2"}}).json()
         pref.post("/v1/backups", headers={"Idempotency-Key": "demo-backup"}, json={
             "municipality": CITY, "kind": "staff_dispatched", "given_on": f"{year}-05-20",
             "programme_id": station["id"],
             "staff_role": "municipal_support_worker", "staff_days": 2}).raise_for_status()
+    with portal.client("intake", "municipal_officer", CITY) as city:  # named as operator: 千代田区 agrees
+        if satellite["status"] == "pending":  # a rerun finds it accepted already
+            city.post(f"/v1/programmes/{satellite['id']}/operators/{CITY}/acceptance",
+                      json={"on": f"{year - 1}-03-20"}).raise_for_status()
     _deploy(portal, supporter, place["id"])
 
 

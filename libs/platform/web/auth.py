@@ -5,6 +5,15 @@ Production: set TSUNAGU_JWKS_URL to an OIDC issuer's JWKS and tokens are checked
 the issuer TSUNAGU_JWT_ISSUER and the audience TSUNAGU_JWT_AUDIENCE (settings refuse JWKS without
 both outside dev and test).
 
+JWKS mode fetches the issuer's key set once and keeps it `JWKS_CACHE_SECONDS`; a token signed by
+a key it does not know (the issuer rotated its keys) fetches the set again at once, but at most
+once every TSUNAGU_JWKS_REFRESH_SECONDS (default 30): a stream of tokens with made-up key ids
+cannot turn the service into a load on the issuer, and a rotated key is taken within that
+interval without a restart (tests/e2e/test_oidc_issuer.py, against a real OIDC provider). While
+the issuer cannot be reached, the last key set it published goes on checking tokens for up to
+STALE_KEYS_SECONDS and the issuer is asked again at most once per that interval; without any key
+set the answer is 503 `issuer-unavailable`, not 401 (the token may be good).
+
 Every token must carry `iat` and `exp`, and live at most `max_lifetime` seconds (exp - iat,
 TSUNAGU_JWT_MAX_LIFETIME_SECONDS, default 24 h): a token that would stay good for years when it
 leaks is refused. A token that names a role this system does not know is refused (401: it was
@@ -29,13 +38,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from jwt.types import Options
 
 from libs.domain.errors import DomainError
-from libs.platform.settings import Settings
+from libs.platform.settings import DEFAULT_JWKS_REFRESH_SECONDS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +63,11 @@ DEFAULT_MAX_LIFETIME = 24 * 3600
 # The longest Authorization header looked at: real tokens are a few KiB at most.
 MAX_TOKEN_CHARS = 8192
 ALGORITHMS_JWKS = ["RS256", "ES256", "EdDSA"]
+# A key the issuer withdrew is refused at the latest this long after (the cached set expires).
+JWKS_CACHE_SECONDS = 300.0
+# The key set is fetched while a request waits (also in the edge's rate limiter, on the event
+# loop): an issuer that hangs must not hold the service for PyJWT's default 30 s.
+JWKS_TIMEOUT_SECONDS = 5.0
 
 
 class Unauthenticated(DomainError):
@@ -59,11 +75,24 @@ class Unauthenticated(DomainError):
     title = "A valid bearer token is required"
     status = 401
 
+    def __init__(self, detail: str, *, missing: bool = False, **extensions: object) -> None:
+        super().__init__(detail, **extensions)
+        # RFC 6750 §3: the challenge, with error="invalid_token" unless no token was sent at all.
+        self.headers = {"WWW-Authenticate": 'Bearer realm="tsunagu"' + ("" if missing else ', error="invalid_token"')}
+
 
 class NotAllowed(DomainError):
     problem = "forbidden"
     title = "Your role does not allow this"
     status = 403
+
+
+class IssuerUnavailable(DomainError):
+    """The issuer's key set could not be fetched: the token may well be good, so not 401 (a client
+    told 401 would throw it away and ask the issuer, already in trouble, for another)."""
+    problem = "issuer-unavailable"
+    title = "The token issuer's keys cannot be fetched now"
+    status = 503
 
 
 class RolesConflict(DomainError):
@@ -93,6 +122,62 @@ class Principal:
             raise NotAllowed(f"needs one of the roles: {', '.join(sorted(roles))}")
 
 
+# While the issuer cannot be reached, the last key set it published keeps checking tokens for at
+# most this long after it was fetched (a withdrawn key is honoured that long in an outage).
+STALE_KEYS_SECONDS = 3600.0
+
+
+class IssuerKeys(jwt.PyJWKClient):
+    """PyJWT's JWKS client that rides out an issuer outage: a failed fetch answers with the last
+    key set fetched (up to STALE_KEYS_SECONDS old) and is not tried again for `retry_seconds`, so
+    that requests in between are checked at once, or refused at once as IssuerUnavailable when
+    there is no such set, instead of each waiting for the network."""
+
+    def __init__(self, uri: str, *, retry_seconds: float, **options: Any) -> None:
+        super().__init__(uri, **options)
+        self._retry_seconds = retry_seconds
+        self._last: tuple[float, Any] | None = None  # (fetched at, key set)
+        self._failed_at: float | None = None
+
+    def fetch_data(self) -> Any:
+        now = time.monotonic()
+        if self._failed_at is not None and now - self._failed_at < self._retry_seconds:
+            return self._stale_or_raise(now, "not asked again yet after a failed fetch")
+        try:
+            data = super().fetch_data()
+        except jwt.PyJWKClientConnectionError as e:
+            self._failed_at = now
+            log.warning("the issuer's keys cannot be fetched: %s", e)
+            return self._stale_or_raise(now, str(e))
+        self._failed_at = None
+        self._last = (now, data)
+        return data
+
+    def _stale_or_raise(self, now: float, why: str) -> Any:
+        if self._last is not None and now - self._last[0] <= STALE_KEYS_SECONDS:
+            return self._last[1]
+        raise jwt.PyJWKClientConnectionError(f"the issuer's keys: {why}")
+
+
+# Where the edge leaves the outcome of reading a request's token (libs/platform/web/edge.py).
+_AUTHENTICATION = "tsunagu.authentication"
+
+
+def remember_authentication(scope: MutableMapping[str, Any], outcome: Principal | DomainError) -> None:
+    """The edge read this request's token already (for its rate limits): the route takes that
+    outcome instead of checking the signature, and maybe fetching the issuer's keys, again."""
+    scope[_AUTHENTICATION] = outcome
+
+
+def recalled_authentication(scope: Mapping[str, Any]) -> Principal | None:
+    """The principal the edge found for this request, or the refusal it met raised again; None
+    when the edge did not read the token."""
+    outcome = scope.get(_AUTHENTICATION)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome if isinstance(outcome, Principal) else None
+
+
 def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds: int = 8 * 3600) -> str:
     unknown, groups = role_problems(roles)
     if unknown:
@@ -106,23 +191,34 @@ def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds
 
 class Authenticator:
     def __init__(self, *, secret: str, jwks_url: str | None = None, audience: str | None = None,
-                 issuer: str | None = None, max_lifetime: int = DEFAULT_MAX_LIFETIME) -> None:
+                 issuer: str | None = None, max_lifetime: int = DEFAULT_MAX_LIFETIME,
+                 jwks_refresh_seconds: float = DEFAULT_JWKS_REFRESH_SECONDS,
+                 jwks_cache_seconds: float = JWKS_CACHE_SECONDS) -> None:
         self._secret = secret
-        self._jwks = jwt.PyJWKClient(jwks_url) if jwks_url else None
+        self._jwks = IssuerKeys(
+            jwks_url, retry_seconds=jwks_refresh_seconds, lifespan=jwks_cache_seconds,
+            cooldown_duration=jwks_refresh_seconds, timeout=JWKS_TIMEOUT_SECONDS) if jwks_url else None
         self._audience = audience
         self._issuer = issuer
         self.max_lifetime = max_lifetime
 
+    @property
+    def fetches_keys(self) -> bool:
+        """Whether principal() may wait for the network (the issuer's key set, JWKS mode): call it
+        from a thread, not on the event loop."""
+        return self._jwks is not None
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
         return cls(secret=settings.jwt_secret, jwks_url=settings.jwks_url, audience=settings.jwt_audience,
-                   issuer=settings.jwt_issuer, max_lifetime=settings.token_max_lifetime_seconds)
+                   issuer=settings.jwt_issuer, max_lifetime=settings.token_max_lifetime_seconds,
+                   jwks_refresh_seconds=settings.jwks_refresh_seconds)
 
     def principal(self, authorization: str | None) -> Principal:
         """The caller of a request. Every refusal says what is wrong in words of ours; the library's
         own message (which can quote the decoder: 'utf-8' codec can't decode …) is only logged."""
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthenticated("send Authorization: Bearer <token>")
+            raise Unauthenticated("send Authorization: Bearer <token>", missing=not authorization)
         token = authorization.split(" ", 1)[1].strip()
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too long")
@@ -134,6 +230,9 @@ class Authenticator:
             raise Unauthenticated("the token was not issued for this service") from e
         except jwt.MissingRequiredClaimError as e:
             raise Unauthenticated(f"the token lacks the claim {e.claim}") from e
+        except jwt.PyJWKClientConnectionError as e:
+            log.warning("token not checked: the issuer's keys cannot be fetched: %s", e)
+            raise IssuerUnavailable("the token issuer's keys could not be fetched; try again shortly") from e
         except jwt.PyJWKClientError as e:
             log.warning("token refused: the issuer's keys: %s", e)
             raise Unauthenticated("the token's signing key is not one of the issuer's") from e

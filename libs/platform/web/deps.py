@@ -4,25 +4,42 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from libs.domain.errors import InvalidInput
 from libs.platform.runtime import Runtime
-from libs.platform.web.auth import Principal
+from libs.platform.web.auth import Principal, recalled_authentication
 
 
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+# Declares the bearer scheme in OpenAPI (generators learn it); the header itself is read below,
+# so that every refusal keeps its own words (a Basic header, a token too long, …).
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT",
+                    description="A JWT with the claims sub, org, roles, iat and exp (README: Tokens)")
+
+
 def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
 ) -> Principal:
-    return get_runtime(request).authenticator.principal(authorization)
+    return recalled_authentication(request.scope) or get_runtime(request).authenticator.principal(
+        request.headers.get("authorization"))
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_operator(actor: PrincipalDep) -> Principal:
+    """The caller, who must be an operator of the service (the ops routes, /readyz's checks)."""
+    actor.require("operator")
+    return actor
+
+
+OperatorDep = Annotated[Principal, Depends(get_operator)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100)]
 

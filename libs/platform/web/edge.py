@@ -33,12 +33,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.domain.errors import DomainError
 from libs.platform.settings import Settings
+from libs.platform.web.auth import IssuerUnavailable, remember_authentication
 from libs.platform.web.problems import problem
 
 log = logging.getLogger(__name__)
@@ -163,7 +165,12 @@ class RateLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wait, what = self._wait(scope)
+        if self._may_fetch_keys(scope):
+            # The token's issuer keys may be fetched (JWKS mode): off the event loop, so that an
+            # issuer that is slow or hangs holds this request only, not every other one.
+            wait, what = await run_in_threadpool(self._wait, scope)
+        else:
+            wait, what = self._wait(scope)
         if wait:
             seconds = max(1, math.ceil(wait))
             response = problem(429, "too-many-requests", "Too many requests",
@@ -172,6 +179,11 @@ class RateLimits:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _may_fetch_keys(self, scope: Scope) -> bool:
+        authenticator = getattr(getattr(self.fastapi_app.state, "runtime", None), "authenticator", None)
+        return bool(authenticator is not None and authenticator.fetches_keys and (self.principal or self.failures)
+                    and _header(scope, b"authorization") is not None)
 
     def _wait(self, scope: Scope) -> tuple[float, str]:
         address = (scope.get("client") or ("unknown", 0))[0]
@@ -183,10 +195,15 @@ class RateLimits:
             return 0.0, ""
         try:
             principal = authenticator.principal(authorization)
-        except DomainError:  # refused: the route answers 401/403 itself, until this limit
+        except IssuerUnavailable as e:  # the issuer's fault, not the client's: not counted
+            remember_authentication(scope, e)
+            return 0.0, ""
+        except DomainError as e:  # refused: the route answers 401/403 itself, until this limit
+            remember_authentication(scope, e)
             if self.failures and (wait := self.failures.take(f"failures:{address}")):
                 return wait, "client address with failed authentication"
             return 0.0, ""
+        remember_authentication(scope, principal)
         if self.principal and (wait := self.principal.take(f"principal:{principal.org}/{principal.sub}")):
             return wait, "principal"
         return 0.0, ""

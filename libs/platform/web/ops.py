@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from libs.domain.errors import NotFound
-from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.deps import OperatorDep, RuntimeDep
 from libs.platform.web.inputs import MAX_PARAMETER_CHARS, MAX_POSITION
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
@@ -36,8 +36,7 @@ class NoSuchDeadLetter(NotFound):
 
 
 @router.get("/dead-letters", response_model=DeadLettersPublic)
-def list_dead_letters(actor: PrincipalDep, runtime: RuntimeDep, open_only: bool = True) -> DeadLettersPublic:
-    actor.require("operator")
+def list_dead_letters(actor: OperatorDep, runtime: RuntimeDep, open_only: bool = True) -> DeadLettersPublic:
     if runtime.dead_letters is None:  # this service consumes no stream
         return DeadLettersPublic(data=[])
     return DeadLettersPublic.model_validate({"data": runtime.dead_letters.listed(open_only=open_only)})
@@ -46,10 +45,9 @@ def list_dead_letters(actor: PrincipalDep, runtime: RuntimeDep, open_only: bool 
 @router.post("/dead-letters/{consumer}/{stream}/{position}/resolution", response_model=DeadLettersPublic)
 def resolve_dead_letter(consumer: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)],
                         stream: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)],
-                        position: Annotated[int, Path(ge=0, le=MAX_POSITION)], actor: PrincipalDep,
+                        position: Annotated[int, Path(ge=0, le=MAX_POSITION)], actor: OperatorDep,
                         runtime: RuntimeDep) -> DeadLettersPublic:
     """The operator says the cause is dealt with; readiness stops counting it. The record stays."""
-    actor.require("operator")
     if runtime.dead_letters is None or not runtime.dead_letters.resolve(
             consumer=consumer, stream=stream, position=position, by=actor.sub):
         raise NoSuchDeadLetter(f"no open dead letter {consumer}/{stream}/{position}")

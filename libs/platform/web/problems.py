@@ -44,7 +44,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status, exc.problem, exc.title, exc.detail, exc.extensions, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        kinds = {e.get("type") for e in exc.errors()}
+        body_errors = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("body",)]
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if body_errors and content_type and not (content_type == "application/json" or content_type.endswith("+json")):
+            return problem(415, "unsupported-media-type", "Unsupported media type",
+                           f"send the body as application/json, not {content_type[:100]}")
+        if "json_invalid" in kinds:
+            return problem(400, "malformed-json", "Malformed JSON", "the body is not well-formed JSON")
         errors = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -56,7 +64,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         slugs = {404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}
         slug = slugs.get(exc.status_code, "http-error")
-        return problem(exc.status_code, slug, str(exc.detail))
+        # e.g. Allow on a 405 (RFC 9110 §15.5.6), which Starlette sets on the exception
+        return problem(exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:

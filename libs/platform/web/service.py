@@ -27,6 +27,7 @@ from libs.platform.settings import Settings
 from libs.platform.store.db import ping
 from libs.platform.web.edge import install_edge, readiness_for
 from libs.platform.web.metrics import LoopCollector, install_metrics
+from libs.platform.web.openapi import install_openapi
 from libs.platform.web.ops import router as ops_router
 from libs.platform.web.problems import install_problem_handlers, problem
 
@@ -76,6 +77,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         generate_unique_id_function=operation_id,
     )
     install_problem_handlers(app)
+    install_openapi(app)
     _mount_health(app)
     install_metrics(app, spec.name, LoopCollector(
         spec.name, lambda: app.state.runtime.loops(), lambda: app.state.runtime.open_dead_letters(),

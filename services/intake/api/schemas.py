@@ -180,6 +180,11 @@ class AgencyPublic(BaseModel):
     municipality: str
     address: str
     phone: str
+    retired_on: date | None = None
+
+
+class AgencyRetirement(_Strict):
+    retired_on: Day
 
 
 class OutreachCreate(_Strict):
@@ -409,12 +414,19 @@ class GroupActivityCreate(_Strict):
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
 
+class OperatorAnswer(_Strict):
+    on: Day
+
+
 class ProgrammePublic(BaseModel):
     id: UUID
     tenant: str
     kind: ProgrammeKind
     name: str
-    operators: list[str]
+    status: Literal["pending", "declined", "running", "ended"] = Field(
+        description="pending until every government named as operator accepted")
+    operators: list[str] = Field(description="the governments running it")
+    invited: list[str] = Field(description="named as operators, not answered yet")
     activities: list[str]
     starts_on: date
     ends_on: date | None

@@ -8,7 +8,13 @@ from uuid import UUID, uuid4
 from libs.domain.codes import validate_lg_code
 from libs.platform.store.application import ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
-from services.intake.application.access import OFFICERS, runs_centre, sees_centre
+from services.intake.application.access import (
+    OFFICERS,
+    removes_listing,
+    require_jurisdiction,
+    runs_centre,
+    sees_centre,
+)
 from services.intake.domain.agency import Agency
 from services.intake.domain.centre import Centre
 from services.intake.domain.errors import UnknownAgency, UnknownCentre
@@ -34,6 +40,7 @@ class CentreUseCases(ServiceApplication):
                            address: str, phone: str, hours: dict[str, list[str]],
                            satellite_term: dict | None) -> Centre:
         centre = self._centre_run_by(actor, centre_id)
+        require_jurisdiction(actor, municipality, "a centre's profile")  # it lists the centre there
         self.change(centre, lambda c: c.set_profile(opened_fy=opened_fy, municipality=municipality, address=address,
                                                     phone=phone, hours=hours, satellite_term=satellite_term))
         return centre
@@ -69,10 +76,19 @@ class CentreUseCases(ServiceApplication):
                         phone: str, idempotency_key: str | None) -> tuple[Agency, bool]:
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
+        require_jurisdiction(actor, municipality, "agencies")
         agency_id = new_id("agency", tenant, idempotency_key)
         return self.create_once(Agency, agency_id, lambda: Agency.register(
             id=agency_id, tenant=tenant, name=name, category=category, municipality=municipality,
             address=address, phone=phone))
+
+    def retire_agency(self, actor: Principal, agency_id: UUID, *, retired_on: date) -> Agency:
+        """The government that registered it takes it out of the directory (access.removes_listing)."""
+        agency = self.agency(agency_id)
+        if not removes_listing(actor, agency.tenant, agency.municipality):
+            raise NotAllowed("only the local government that registered the agency retires it")
+        self.change(agency, lambda a: a.retire(retired_on=retired_on))
+        return agency
 
     def agency(self, agency_id: UUID) -> Agency:
         """The directory is public: any caller may name any agency."""

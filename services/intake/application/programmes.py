@@ -8,8 +8,15 @@ from uuid import UUID, uuid4
 from libs.domain.codes import validate_lg_code
 from libs.platform.store.application import ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
-from services.intake.application.access import OFFICERS, runs_place, runs_programme, sees_local
-from services.intake.domain.errors import UnknownCentre
+from services.intake.application.access import (
+    OFFICERS,
+    removes_listing,
+    require_jurisdiction,
+    runs_place,
+    runs_programme,
+    sees_local,
+)
+from services.intake.domain.errors import UnknownCentre, WrongCaseStatus
 from services.intake.domain.place import Place
 from services.intake.domain.programme import Programme
 
@@ -27,8 +34,28 @@ class ProgrammeUseCases(ServiceApplication):
 
     def get_programme(self, actor: Principal, programme_id: UUID) -> Programme:
         programme = self.existing(Programme, programme_id)
-        if programme is None or not sees_local(actor, programme.tenant, programme.operators):
+        if programme is None or not sees_local(actor, programme.tenant, programme.operators, programme.invited):
             raise UnknownCentre(f"no programme {programme_id} visible to you")
+        return programme
+
+    def accept_programme_operation(self, actor: Principal, programme_id: UUID, government: str, *,
+                                   on: date) -> Programme:
+        """The government named as operator agrees to run the programme (答えるのはその団体だけ)."""
+        programme = self._programme_answered_by(actor, programme_id, government)
+        self.change(programme, lambda p: p.accept_operation(government=government, accepted_on=on))
+        return programme
+
+    def decline_programme_operation(self, actor: Principal, programme_id: UUID, government: str, *,
+                                    on: date) -> Programme:
+        programme = self._programme_answered_by(actor, programme_id, government)
+        self.change(programme, lambda p: p.decline_operation(government=government, declined_on=on))
+        return programme
+
+    def _programme_answered_by(self, actor: Principal, programme_id: UUID, government: str) -> Programme:
+        """A programme the caller sees (else 404), answered for its own government only (else 403)."""
+        programme = self.get_programme(actor, programme_id)
+        if actor.org != government:
+            raise NotAllowed("only the government named as operator answers its invitation")
         return programme
 
     def change_programme(self, actor: Principal, programme_id: UUID, *, activities: list[str],
@@ -65,8 +92,9 @@ class ProgrammeUseCases(ServiceApplication):
                    idempotency_key: str | None) -> tuple[Place, bool]:
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
-        if programme_id is not None:
-            self.get_programme(actor, programme_id)
+        require_jurisdiction(actor, municipality, "places")
+        if programme_id is not None and (status := self.get_programme(actor, programme_id).status) != "running":
+            raise WrongCaseStatus(f"the programme is {status}: a place opens under a running programme")
         place_id = new_id("place", tenant, idempotency_key)
         return self.create_once(Place, place_id, lambda: Place.open(
             id=place_id, tenant=tenant, programme_id=programme_id, name=name, operator=operator,
@@ -93,7 +121,11 @@ class ProgrammeUseCases(ServiceApplication):
         return place
 
     def close_place(self, actor: Principal, place_id: UUID, *, closed_on: date) -> Place:
-        place = self._place_run_by(actor, place_id)
+        """By the government running it; one opened outside its opener's jurisdiction also by the
+        governments answering for its municipality (access.removes_listing)."""
+        place = self.existing(Place, place_id)
+        if place is None or not removes_listing(actor, place.tenant, place.municipality):
+            raise UnknownCentre(f"no place {place_id} of yours")
         self.change(place, lambda p: p.close(closed_on=closed_on))
         return place
 

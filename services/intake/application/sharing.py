@@ -34,6 +34,7 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         # The agency first: an unknown agency is named as such even on a case the caller cannot see.
         agency = self.agency(agency_id)
         case = self.get_case(actor, case_id)
+        agency.require_active()
         basis = self._legal_basis(case, agency.category, legal_basis)
         self.change(case, lambda c: c.share_with(agency_id=agency.id, category=agency.category, items=items,
                                                  disclosed_on=on, purpose=purpose, **basis))
@@ -46,6 +47,7 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         case = self.get_case(actor, case_id)
         if str(referral_id) in case.referrals:
             return case, referral_id
+        agency.require_active()
         basis = self._legal_basis(case, agency.category, legal_basis)
         self.change(case, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id, category=agency.category,
                                             items=items, referred_on=referred_on, **basis))

@@ -71,3 +71,8 @@ class InvalidProgramme(InvalidInput):
 class BackupNotFound(NotFound):
     problem = "backup-not-found"
     title = "No such back-up record"
+
+
+class AgencyRetired(Conflict):
+    problem = "agency-retired"
+    title = "The agency has been retired from the directory"

@@ -43,14 +43,18 @@ class Programme(Aggregate):
     ProgrammeChanged = intake.ProgrammeChanged
     ProgrammeEnded = intake.ProgrammeEnded
     GroupActivityHeld = intake.GroupActivityHeld
+    ProgrammeOperatorAccepted = intake.ProgrammeOperatorAccepted
+    ProgrammeOperatorDeclined = intake.ProgrammeOperatorDeclined
 
     @event(ProgrammeStarted)
-    def __init__(self, id: UUID, tenant: str, kind: str, name: str, operators: list[str],
+    def __init__(self, id: UUID, tenant: str, kind: str, name: str, operators: list[str], invited: list[str],
                  activities: list[str], starts_on: date, ends_on: date | None, funding: dict) -> None:
         self.tenant = tenant
         self.kind = kind
         self.name = name
         self.operators = operators
+        self.invited = invited
+        self.declined_by: str | None = None
         self.activities = activities
         self.starts_on = starts_on
         self.ends_on = ends_on
@@ -70,9 +74,42 @@ class Programme(Aggregate):
             ends_on = starts_on + FIXED_TERM
         if ends_on is not None and ends_on <= starts_on:
             raise InvalidProgramme("ends_on must be after starts_on")
-        return cls(id=id, tenant=tenant, kind=kind, name=name.strip(), operators=sorted({tenant, *operators}),
-                   activities=check_activities(kind, activities), starts_on=starts_on, ends_on=ends_on,
-                   funding=check_funding(funding))
+        # The other governments named are invited, not bound: each accepts before the programme runs.
+        return cls(id=id, tenant=tenant, kind=kind, name=name.strip(), operators=[tenant],
+                   invited=sorted(set(operators) - {tenant}), activities=check_activities(kind, activities),
+                   starts_on=starts_on, ends_on=ends_on, funding=check_funding(funding))
+
+    @property
+    def status(self) -> str:
+        """pending (an invited operator has not answered), declined, running or ended."""
+        if self.declined_by is not None:
+            return "declined"
+        if self.ended_on is not None:
+            return "ended"
+        return "pending" if self.invited else "running"
+
+    def accept_operation(self, *, government: str, accepted_on: date) -> None:
+        self._require_invitation(government)
+        self._accepted(government=government, accepted_on=accepted_on, operators=sorted({*self.operators, government}),
+                       invited=[g for g in self.invited if g != government])
+
+    @event(ProgrammeOperatorAccepted)
+    def _accepted(self, government: str, accepted_on: date, operators: list[str], invited: list[str]) -> None:
+        self.operators = operators
+        self.invited = invited
+
+    def decline_operation(self, *, government: str, declined_on: date) -> None:
+        self._require_invitation(government)
+        self._declined(government=government, declined_on=declined_on)
+
+    @event(ProgrammeOperatorDeclined)
+    def _declined(self, government: str, declined_on: date) -> None:
+        self.invited = [g for g in self.invited if g != government]
+        self.declined_by = government
+
+    def _require_invitation(self, government: str) -> None:
+        if self.status != "pending" or government not in self.invited:
+            raise WrongCaseStatus(f"{government} has no open invitation to run this programme ({self.status})")
 
     def change(self, *, activities: list[str], funding: dict, changed_on: date) -> None:
         self._require_running()
@@ -85,9 +122,12 @@ class Programme(Aggregate):
         self.funding = funding
 
     def end(self, *, ended_on: date, handed_over_to: str | None) -> None:
-        self._require_running()
-        if handed_over_to is not None:
-            validate_lg_code(handed_over_to)
+        if self.status not in ("running", "pending"):  # a pending one may be withdrawn
+            raise WrongCaseStatus(f"the programme is {self.status}")
+        if handed_over_to is not None and validate_lg_code(handed_over_to) not in self.operators:
+            # Like naming an operator, a handover binds the receiving government: only to one that
+            # accepted running it (an invited one answers first).
+            raise InvalidProgramme("a programme is handed over only to a government running it (an accepted operator)")
         if ended_on < self.starts_on:
             raise InvalidProgramme("a programme cannot end before it starts")
         self._ended(ended_on=ended_on, handed_over_to=handed_over_to)
@@ -112,5 +152,5 @@ class Programme(Aggregate):
         self.group_activities += 1
 
     def _require_running(self) -> None:
-        if self.ended_on is not None:
-            raise WrongCaseStatus("the programme has ended")
+        if self.status != "running":
+            raise WrongCaseStatus(f"the programme is {self.status}, not running")

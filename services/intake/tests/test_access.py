@@ -27,6 +27,7 @@ from services.intake.tests.world import (
     CONSULTATION,
     DAY,
     HOURS,
+    INVITING,
     PLACE,
     PROGRAMME,
     REFERRAL,
@@ -173,7 +174,16 @@ OTHER_USE_CASES: dict[str, tuple[Callable[[IntakeApplication, Principal], object
         _expect({"centre staff"}, {"prefecture officer": NotAllowed}, UnknownCentre)),
     "register_agency": (lambda app, actor: app.register_agency(
         actor, name="保健所", category="public_health_centre", municipality=CHIYODA, address="千代田区1-1",
-        phone="03", idempotency_key=None), _expect(OFFICERS, {}, NotAllowed)),
+        # Both see 千代田区 inside their jurisdiction; Osaka and 中央区 do not (issue 14).
+        phone="03", idempotency_key=None), _expect({"prefecture officer", "municipal officer"}, {}, NotAllowed)),
+    "retire_agency": (lambda app, actor: app.retire_agency(actor, AGENCY, retired_on=DAY),
+                      _expect({"prefecture officer"}, {}, NotAllowed)),  # its registrant only
+    "accept_programme_operation": (lambda app, actor: app.accept_programme_operation(
+        actor, INVITING, CHIYODA, on=DAY), _expect({"municipal officer"}, {"prefecture officer": NotAllowed},
+                                                   UnknownCentre)),
+    "decline_programme_operation": (lambda app, actor: app.decline_programme_operation(
+        actor, INVITING, CHIYODA, on=DAY), _expect({"municipal officer"}, {"prefecture officer": NotAllowed},
+                                                   UnknownCentre)),
     "start_programme": (lambda app, actor: app.start_programme(
         actor, kind="station", name="ステーション", operators=[], activities=[], starts_on=DAY, ends_on=None,
         funding={"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}, idempotency_key=None),
@@ -191,7 +201,8 @@ OTHER_USE_CASES: dict[str, tuple[Callable[[IntakeApplication, Principal], object
     "open_place": (lambda app, actor: app.open_place(
         actor, programme_id=PROGRAMME, name="居場所2", operator="NPO", municipality=CHIYODA, address="1-1",
         schedule=HOURS, idempotency_key=None),
-        _expect({"municipal officer", "prefecture officer"}, dict.fromkeys(OFFICERS, UnknownCentre), NotAllowed)),
+        # Outside their jurisdiction (千代田区) the others are refused before the programme is looked up.
+        _expect({"municipal officer", "prefecture officer"}, {}, NotAllowed)),
     "hold_place_session": (lambda app, actor: app.hold_place_session(
         actor, PLACE, held_on=DAY, participants=3, registered_participants=[], staff=1, supporter_ids=[],
         idempotency_key=None), _expect({"municipal officer"}, {}, UnknownCentre)),

@@ -16,12 +16,14 @@ from libs.domain.intake import (
     CaseOpened,
     ConsultationRecorded,
     PlaceSessionHeld,
+    ProgrammeStarted,
     consultation_key_digest,
 )
 from libs.platform.store.log import LogReader
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from services.intake.domain.place import Place
+from services.intake.domain.programme import Programme
 from tests.harness import stored_applications
 
 
@@ -163,3 +165,49 @@ def test_an_old_v1_place_session_with_names_in_clear_is_published_as_a_count(tmp
         assert published.type == event_type(PlaceSessionHeld) == "jp.tsunagu.intake.PlaceSessionHeld.v2"
         assert "山田" not in json.dumps(published.to_dict(), ensure_ascii=False)
         assert (published.data["registered_participants"], published.data["participant_refs"]) == (2, None)
+
+
+def test_an_old_v1_programme_started_keeps_its_named_operators_running_and_invites_nobody(tmp_path):
+    """Before issue 14 every named operator ran the programme at once: so it stays, once upcast."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        programme = Programme.start(id=uuid4(), tenant="130001", kind="satellite", name="サテライト",
+                                    operators=["131016"], activities=[], starts_on=date(2020, 4, 1), ends_on=None,
+                                    funding={"national": "1/2", "prefecture": "1/2"})
+        app.save(programme)
+        with engine.begin() as conn:  # rewrite it as v1 wrote it: every named government an operator
+            state = json.loads(bytes(conn.execute(text("SELECT state FROM intake_events")).scalar_one()))
+            assert state.pop("class_version") == 2 and state.pop("invited") == ["131016"]
+            state["operators"] = ["130001", "131016"]
+            conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
+
+        fresh = application()
+        reloaded = fresh.repository.get(programme.id)
+        assert (reloaded.operators, reloaded.invited, reloaded.status) == (["130001", "131016"], [], "running")
+        [envelope] = LogReader("intake", fresh).read(0, 10)
+        assert envelope.type == event_type(ProgrammeStarted) == "jp.tsunagu.intake.ProgrammeStarted.v2"
+        assert envelope.data["invited"] == [] and envelope.data["operators"] == ["130001", "131016"]
+
+
+def test_an_access_stored_with_a_free_text_purpose_still_loads_as_other_and_publishes_without_the_text(tmp_path):
+    from libs.platform.privacy.access import PersonalDataAccess, record_access
+
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        access = record_access(app, tenant="130001", accessed_by="inspector", accessor_org="130001",
+                               purpose_code="internal_audit", note=None, subject=None, first_sequence=1,
+                               last_sequence=1)
+        with engine.begin() as conn:  # rewrite it as v1 stored it: a free-text purpose in clear
+            state = json.loads(bytes(conn.execute(text("SELECT state FROM intake_events")).scalar_one()))
+            assert state.pop("class_version") == 2
+            del state["purpose_code"], state["note"]
+            state["purpose"] = "〇〇本人からの開示請求（電話）"
+            conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
+
+        fresh = application()
+        assert fresh.repository.get(access.id).purpose_code == "other"
+        assert isinstance(fresh.repository.get(access.id), PersonalDataAccess)
+        [envelope] = LogReader("intake", fresh).read(0, 10)
+        assert envelope.type == "jp.tsunagu.audit.PersonalDataAccessed.v2"
+        assert (envelope.data["purpose_code"], envelope.data["note"]) == ("other", None)
+        assert "開示請求" not in json.dumps(envelope.data, ensure_ascii=False)

@@ -46,6 +46,7 @@ RIGHTS = {CASE: UUID("00000000-0000-4000-8000-00000000d001"), WINDOW_CASE: UUID(
 PROGRAMME = UUID("00000000-0000-4000-8000-00000000e001")  # run by Chiyoda
 PLACE = UUID("00000000-0000-4000-8000-00000000e002")  # Chiyoda's
 BACKUP = UUID("00000000-0000-4000-8000-00000000e003")  # Tokyo to Chiyoda
+INVITING = UUID("00000000-0000-4000-8000-00000000e004")  # Tokyo's, naming Chiyoda as operator (pending)
 
 
 def _caller(org: str | UUID, *roles: str) -> Principal:
@@ -110,6 +111,8 @@ def _stored_world() -> tuple[StoredEvent, ...]:
         Programme.start(id=PROGRAMME, tenant=CHIYODA, kind="station", name="ステーション", operators=[],
                         activities=[], starts_on=DAY, ends_on=None,
                         funding={"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}),
+        Programme.start(id=INVITING, tenant=TOKYO, kind="satellite", name="サテライト", operators=[CHIYODA],
+                        activities=[], starts_on=DAY, ends_on=None, funding={"national": "1/2", "prefecture": "1/2"}),
         Place.open(id=PLACE, tenant=CHIYODA, programme_id=PROGRAMME, name="居場所", operator="NPO",
                    municipality=CHIYODA, address="千代田区1-1", schedule=HOURS),
         Backup.give(id=BACKUP, tenant=TOKYO, municipality=CHIYODA, kind="advice", given_on=DAY, centre_id=None,

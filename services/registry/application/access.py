@@ -2,13 +2,17 @@
 
 Officers (prefecture_officer / municipal_officer) of the registrar (org == tenant) write. A
 supporter sees their own record (sub == supporter id) and may correct their details or withdraw
-their consent themselves. The registrar's auditors see its records, without the person's
-details. Nobody else sees anything: 404, not 403, so that existence does not leak.
+their consent themselves. Auditors (auditor, auditor_pii) whose jurisdiction holds the registrar
+(libs/domain/audit.covers: the nation, the prefecture, the registrar itself) see its records,
+without the person's details (auditor_pii opens those only through the audit API, for a purpose
+code, recorded). Nobody else sees anything: 404, not 403, so that existence does not leak.
 """
 
 from __future__ import annotations
 
+from libs.domain.audit import covers
 from libs.domain.codes import validate_lg_code
+from libs.platform.privacy.access import AUDITORS
 from libs.platform.web.auth import NotAllowed, Principal
 from services.registry.domain.supporter import Supporter
 
@@ -30,14 +34,16 @@ def is_the_supporter(actor: Principal, supporter: Supporter) -> bool:
 
 
 def sees(actor: Principal, supporter: Supporter) -> bool:
-    if actor.has(*OFFICERS, "auditor") and actor.org == supporter.tenant:
+    if actor.has(*OFFICERS) and actor.org == supporter.tenant:
+        return True
+    if actor.has(*AUDITORS) and covers(actor.org, supporter.tenant):
         return True
     return is_the_supporter(actor, supporter)
 
 
 def sees_details(actor: Principal) -> bool:
     """Auditors see the record, not the person's details (those open only through auditor_pii)."""
-    return not (actor.has("auditor") and not actor.has(*OFFICERS, "supporter"))
+    return actor.has(*OFFICERS, "supporter")
 
 
 def may_hold_card(actor: Principal) -> None:
@@ -46,13 +52,17 @@ def may_hold_card(actor: Principal) -> None:
 
 
 def roster_registrar_scope(actor: Principal, municipality: str) -> str | None:
-    """Whose provisions to a municipality the actor sees: the municipality's own officers and
-    auditors every registrar's (None), a registrar's officers and auditors only their own."""
+    """Whose provisions to a municipality the actor sees: the municipality's own officers, and
+    auditors whose jurisdiction holds it, every registrar's (None); a registrar's officers and
+    auditors only their own."""
     validate_lg_code(municipality)
-    actor.require(*OFFICERS, "auditor")
-    return None if actor.org == municipality else actor.org
+    actor.require(*OFFICERS, *AUDITORS)
+    if actor.has(*OFFICERS):
+        return None if actor.org == municipality else actor.org
+    return None if covers(actor.org, municipality) else actor.org
 
 
 def sees_roster_details(actor: Principal, municipality: str) -> bool:
-    """Only the recipient opens the provided items: the registrar keeps its own copy."""
-    return actor.org == municipality
+    """Only the recipient's officers open the provided items (the role, not only the org: an
+    auditor of the municipality does not); the registrar keeps its own copy."""
+    return actor.has(*OFFICERS) and actor.org == municipality

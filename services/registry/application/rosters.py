@@ -8,6 +8,7 @@ from uuid import UUID
 
 from libs.domain.codes import validate_lg_code
 from libs.domain.errors import InvalidInput
+from libs.platform.privacy.access import record_access
 from libs.platform.store.application import new_id
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant, roster_registrar_scope, sees_roster_details
@@ -62,7 +63,8 @@ class RosterUseCases(RegistryBase):
         rows = self.reads.roster_received(municipality, roster_registrar_scope(actor, municipality))
         opens_details = sees_roster_details(actor, municipality)
         today = today_jst()
-        entries = []
+        entries: list[dict] = []
+        opened_for: list[str] = []
         for row in rows:
             supporter = self.existing(Supporter, UUID(row["supporter_id"]))
             items = row["items"].split(",")
@@ -72,6 +74,10 @@ class RosterUseCases(RegistryBase):
                 opened = self.details(supporter)
                 if isinstance(opened, dict):
                     details = {f: opened[f] for i in items for f in ITEM_FIELDS.get(i, ()) if f in opened}
+                    opened_for.append(str(supporter.id))
             entries.append({**row, "registrar": row["tenant"], "items": items, "current": current,
                             "status": supporter.status, "term_ends_on": supporter.term_ends_on, "details": details})
+        for subject in opened_for:  # one record per supporter: each finds it in their own 開示請求
+            record_access(self, tenant=municipality, accessed_by=actor.sub, accessor_org=actor.org,
+                          purpose_code="roster_received", note=None, subject=subject)
         return entries

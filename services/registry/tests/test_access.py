@@ -19,6 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from libs.domain import registry
+from libs.domain.audit import NATIONAL
 from libs.domain.errors import InvalidInput
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.web.auth import NotAllowed, Principal
@@ -142,10 +143,15 @@ def _staff(role: str, org: str) -> Callable[[Any], Principal]:
 # Each actor is made for the record it acts on: "the_supporter" is that supporter.
 ACTORS: dict[str, Callable[[Any], Principal]] = {
     **{f"{role}{where}": _staff(role, org)
-       for role in ("prefecture_officer", "municipal_officer", "auditor")
+       for role in ("prefecture_officer", "municipal_officer", "auditor", "auditor_pii")
        for where, org in (("", TOKYO), ("_elsewhere", OSAKA))},
-    **{role: _staff(role, TOKYO)
-       for role in ("centre_staff", "portal", "auditor_pii", "ministry", "operator", "integrator")},
+    **{role: _staff(role, TOKYO) for role in ("centre_staff", "portal", "ministry", "operator", "integrator")},
+    # Jurisdiction (libs/domain/audit.covers): the nation sees the Tokyo registrar's records, a
+    # municipality inside Tokyo does not (the registrar is the prefecture), a centre id nothing.
+    "auditor_national": _staff("auditor", NATIONAL),
+    "auditor_pii_national": _staff("auditor_pii", NATIONAL),
+    "auditor_of_a_municipality": _staff("auditor", CHIYODA),
+    "auditor_of_no_government": _staff("auditor", "ppc"),
     "the_supporter": lambda target: Principal(str(target), TOKYO, frozenset({"supporter"})),
     "another_supporter": lambda target: Principal(str(uuid4()), TOKYO, frozenset({"supporter"})),
 }
@@ -162,7 +168,10 @@ def course_officers(who: str) -> object:
     return "ok" if who in OWN_OFFICERS else CourseNotFound
 
 
-def on_the_record(*allowed: str, seen_by: tuple[str, ...] = ("auditor",)) -> Callable[[str], object]:
+AUDITORS_IN_JURISDICTION = ("auditor", "auditor_pii", "auditor_national", "auditor_pii_national")
+
+
+def on_the_record(*allowed: str, seen_by: tuple[str, ...] = AUDITORS_IN_JURISDICTION) -> Callable[[str], object]:
     """Use cases on one supporter's record: the allowed act, others who see it are refused, the
     rest do not learn that it exists."""
     seeing = {*OWN_OFFICERS, "the_supporter", *seen_by}
@@ -195,11 +204,11 @@ USE_CASES: dict[str, tuple[str, Callable[..., Any], Callable[[str], object]]] = 
     "search_supporters": ("nothing", lambda app, a, t: app.search_supporters(
         a, status=None, term_ends_before=None, after=None, limit=10), officers_anywhere()),
     "read_supporter": ("registered", lambda app, a, t: app.read_supporter(a, t),
-                       on_the_record("auditor", "the_supporter")),
+                       on_the_record(*AUDITORS_IN_JURISDICTION, "the_supporter")),
     "supporter_history": ("registered", lambda app, a, t: app.supporter_history(a, t),
-                          on_the_record("auditor", "the_supporter")),
+                          on_the_record(*AUDITORS_IN_JURISDICTION, "the_supporter")),
     "consent_receipt": ("registered", lambda app, a, t: app.consent_receipt(a, t),
-                        on_the_record("auditor", "the_supporter")),
+                        on_the_record(*AUDITORS_IN_JURISDICTION, "the_supporter")),
     "registration_card": ("registered", lambda app, a, t: app.registration_card(a, t), on_the_record("the_supporter")),
     "record_screening": ("applied", lambda app, a, t: app.record_screening(
         a, t, expected_version=V, kind="interview", held_on=TODAY, note="面談"), on_the_record()),
@@ -247,7 +256,8 @@ def test_each_use_case_is_open_to_exactly_the_roles_it_names(app: RegistryApplic
 
 
 @pytest.mark.parametrize(("who", "sees_details"), [
-    ("prefecture_officer", True), ("the_supporter", True), ("auditor", False)])
+    ("prefecture_officer", True), ("the_supporter", True), ("auditor", False), ("auditor_pii", False),
+    ("auditor_national", False)])
 def test_an_auditor_reads_the_record_but_not_the_persons_details(registrar: Registrar, who: str,
                                                                  sees_details: bool) -> None:
     supporter_id = registrar.shared("registered")
@@ -271,6 +281,9 @@ RECEIVED: dict[str, tuple[str, frozenset[str]]] = {
     # who: (org, roles); RECEIVED_OUTCOME: entries seen and whether their details open, absent: refused.
     "the municipality's officer": (CHIYODA, frozenset({"municipal_officer"})),
     "the municipality's auditor": (CHIYODA, frozenset({"auditor"})),
+    "the municipality's auditor_pii": (CHIYODA, frozenset({"auditor_pii"})),
+    "a national auditor": (NATIONAL, frozenset({"auditor_pii"})),
+    "another prefecture's auditor": (OSAKA, frozenset({"auditor_pii"})),
     "the registrar's officer": (TOKYO, frozenset({"prefecture_officer"})),
     "the registrar's auditor": (TOKYO, frozenset({"auditor"})),
     "another registrar's officer": (OSAKA, frozenset({"prefecture_officer"})),
@@ -279,7 +292,10 @@ RECEIVED: dict[str, tuple[str, frozenset[str]]] = {
     "the ministry": (CHIYODA, frozenset({"ministry"})),
 }
 RECEIVED_OUTCOME = {
-    "the municipality's officer": (1, True), "the municipality's auditor": (1, True),
+    # Only the recipient's officers open the details (issue 14: its auditor read them too).
+    "the municipality's officer": (1, True), "the municipality's auditor": (1, False),
+    "the municipality's auditor_pii": (1, False), "a national auditor": (1, False),
+    "another prefecture's auditor": (0, False),
     "the registrar's officer": (1, False), "the registrar's auditor": (1, False),
     "another registrar's officer": (0, False),
 }
@@ -298,6 +314,15 @@ def test_a_received_roster_is_read_by_the_municipality_and_by_its_registrar_only
             app.roster_received(actor, CHIYODA)
         return
     count, opened = RECEIVED_OUTCOME[who]
+    before = _accesses(app)
     entries = app.roster_received(actor, CHIYODA)
     assert len(entries) == count
     assert all((e["details"] is not None) is opened for e in entries)
+    # Every opening is recorded (issue 14: the roster opened details with no access record).
+    assert [(a.subject, a.purpose_code, a.tenant) for a in _accesses(app)[len(before):]] == (
+        [(str(supporter_id), "roster_received", CHIYODA)] if opened else [])
+
+
+def _accesses(app: RegistryApplication) -> list[Any]:
+    return [e for n in app.recorder.select_notifications(start=1, limit=10_000)
+            if "PersonalDataAccess" in n.topic for e in [app.mapper.to_domain_event(n)]]

@@ -40,7 +40,8 @@ IGNORED = {
         (intake_contracts.CentreStaffingSet, intake_contracts.AgencyRegistered,
          intake_contracts.ReferralFollowedUp, intake_contracts.ReferralDeclined, intake_contracts.ReferralClosed,
          intake_contracts.SupportMeetingHeld, intake_contracts.CaseClosed, intake_contracts.CaseReopened,
-         intake_contracts.ProgrammeChanged, intake_contracts.PlaceOpened, intake_contracts.PlaceClosed),
+         intake_contracts.ProgrammeChanged, intake_contracts.PlaceOpened, intake_contracts.PlaceClosed,
+         intake_contracts.AgencyRetired),
     "a dispatch is counted from dispatch's own events (DispatchStarted), not the request":
         (intake_contracts.SupporterRequested, dispatch_contracts.DispatchRequested),
     "personal data, consents, disclosures and rights requests: privacy records, not statistics":

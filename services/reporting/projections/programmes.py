@@ -12,6 +12,7 @@ from services.reporting.projections.common import day, fact, instant
 from services.reporting.projections.tables import (
     backoffice_supports,
     group_activities,
+    pending_programmes,
     place_sessions,
     prefectural_backups,
     programmes,
@@ -23,15 +24,34 @@ HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 @HANDLERS.on(intake.ProgrammeStarted)
 def programme_started(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(programmes.insert().values(
+    waiting = bool(d.get("invited"))  # v1 events named no invitee
+    conn.execute((pending_programmes if waiting else programmes).insert().values(
         programme_id=e.subject, tenant=d["tenant"], kind=d["kind"], starts_on=day(d["starts_on"]),
         ends_on=day(d["ends_on"]) if d["ends_on"] else None, time=instant(e.time)))
+
+
+@HANDLERS.on(intake.ProgrammeOperatorAccepted)
+def programme_operator_accepted(conn: Connection, e: Envelope) -> None:
+    """The last acceptance makes the programme run: counted from then on."""
+    if e.data["invited"]:
+        return
+    pending = pending_programmes.c.programme_id == e.subject
+    row = conn.execute(pending_programmes.select().where(pending)).mappings().first()
+    if row is not None:
+        conn.execute(programmes.insert().values({**row, "time": instant(e.time)}))
+        conn.execute(pending_programmes.delete().where(pending))
+
+
+@HANDLERS.on(intake.ProgrammeOperatorDeclined)
+def programme_operator_declined(conn: Connection, e: Envelope) -> None:
+    conn.execute(pending_programmes.delete().where(pending_programmes.c.programme_id == e.subject))
 
 
 @HANDLERS.on(intake.ProgrammeEnded)
 def programme_ended(conn: Connection, e: Envelope) -> None:
     conn.execute(programmes.update().where(programmes.c.programme_id == e.subject)
                  .values(ended_on=day(e.data["ended_on"])))
+    conn.execute(pending_programmes.delete().where(pending_programmes.c.programme_id == e.subject))
 
 
 @HANDLERS.on(intake.PlaceSessionHeld)

@@ -152,16 +152,23 @@ deployments = Table(  # which target each deployment serves (its reports do not 
 
 
 # -- programmes (実施体制), places (居場所), group activities and 後方支援 ------------------------------
-programmes = Table(
-    "rp_programmes", metadata,
-    Column("programme_id", String(36), primary_key=True),
-    Column("tenant", String(6), nullable=False, index=True),
-    Column("kind", String(32), nullable=False),
-    Column("starts_on", Date, nullable=False),
-    Column("ends_on", Date, nullable=True),  # the planned end (fixed-term kinds)
-    Column("ended_on", Date, nullable=True),  # the actual end or handover
-    Column("time", DateTime(timezone=True), nullable=False),
-)
+def _programmes(name: str) -> Table:
+    return Table(
+        name, metadata,
+        Column("programme_id", String(36), primary_key=True),
+        Column("tenant", String(6), nullable=False, index=True),
+        Column("kind", String(32), nullable=False),
+        Column("starts_on", Date, nullable=False),
+        Column("ends_on", Date, nullable=True),  # the planned end (fixed-term kinds)
+        Column("ended_on", Date, nullable=True),  # the actual end or handover
+        Column("time", DateTime(timezone=True), nullable=False),
+    )
+
+
+programmes = _programmes("rp_programmes")
+# Programmes waiting for a named operator's acceptance: not counted until they run (then moved to
+# rp_programmes, timed by the last acceptance), dropped when declined or withdrawn.
+pending_programmes = _programmes("rp_pending_programmes")
 place_sessions = _fact(
     "rp_place_sessions",
     Column("place_id", String(36), nullable=False),

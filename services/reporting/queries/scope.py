@@ -1,6 +1,9 @@
 """Who may see which rows of a report, and which rows existed "as of" an instant.
 
-- ministry, auditor: the whole nation;
+- ministry: the whole nation;
+- auditor, auditor_pii: their jurisdiction, as in every service (libs/domain/audit.covers): a
+  national auditor (org 000000) the nation, a prefecture's its prefecture and the local
+  governments inside it, a municipality's itself, any other org nothing;
 - prefecture_officer: a prefecture (PP000C) sees itself and every local government inside it
   (same first two digits); a designated city sees itself;
 - centre_staff: its own centre (intake tables only);
@@ -12,20 +15,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Select, Table, func, select, true
+from sqlalchemy import ColumnElement, Select, Table, false, func, select, true
 
-from libs.domain.codes import is_prefecture
+from libs.domain.audit import NATIONAL
+from libs.domain.codes import InvalidLgCode, is_prefecture, validate_lg_code
 from libs.domain.errors import InvalidInput
+from libs.platform.privacy.access import AUDITORS
 from libs.platform.web.auth import NotAllowed, Principal
 from services.reporting.projections import centres
 
-NATIONWIDE_ROLES = ("ministry", "auditor")
+NATIONWIDE_ROLES = ("ministry",)
 
 
 def visible_centres(actor: Principal) -> ColumnElement[bool] | None:
     """The rp_centres rows the caller may see (None: all of them)."""
     if actor.has(*NATIONWIDE_ROLES):
         return None
+    if actor.has(*AUDITORS):
+        return _jurisdiction(actor, centres.c.tenant)
     if actor.has("prefecture_officer"):
         return _region(actor, centres.c.tenant)
     if actor.has("centre_staff"):
@@ -37,11 +44,24 @@ def visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnEleme
     """The rows of a per-local-government table (supporters, dispatch) the caller may see."""
     if actor.has(*NATIONWIDE_ROLES):
         return None
+    if actor.has(*AUDITORS):
+        return _jurisdiction(actor, tenant)
     if actor.has("prefecture_officer"):
         return _region(actor, tenant)
     if actor.has("municipal_officer"):
         return tenant == actor.org
     raise NotAllowed("supporter and dispatch reports are for the ministry, prefectures and municipalities")
+
+
+def _jurisdiction(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
+    """The same bounds as libs/domain/audit.covers, as a clause (None: the whole nation)."""
+    if actor.org == NATIONAL:
+        return None
+    try:
+        validate_lg_code(actor.org)
+    except InvalidLgCode:
+        return false()
+    return _region(actor, tenant)
 
 
 def _region(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool]:

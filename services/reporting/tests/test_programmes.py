@@ -23,10 +23,11 @@ def _municipalities(n: int) -> list[str]:
     return codes[:n]
 
 
-def _start(feed, tenant: str, kind: str, starts_on: str, ends_on: str | None = None) -> str:
+def _start(feed, tenant: str, kind: str, starts_on: str, ends_on: str | None = None,
+           invited: tuple[str, ...] = ()) -> str:
     programme_id = str(uuid4())
     feed.send("intake", "ProgrammeStarted", programme_id, {
-        "tenant": tenant, "kind": kind, "name": f"{kind} {tenant}", "operators": [tenant],
+        "tenant": tenant, "kind": kind, "name": f"{kind} {tenant}", "operators": [tenant], "invited": list(invited),
         "activities": ["place"] if kind == "support_programme" else [], "starts_on": starts_on, "ends_on": ends_on,
         "funding": SHARES}, tenant=tenant, time=noon(starts_on))
     return programme_id
@@ -55,6 +56,19 @@ def test_a_programme_ended_before_the_year_is_not_counted_and_one_running_in_two
     assert report["local_governments_by_programme"]["support_programme"] == 0
     assert report["local_governments_by_programme"]["station"] == 1
     assert report["local_governments"] == 1
+
+
+def test_a_programme_counts_once_its_named_operators_accepted_and_a_declined_one_never(feed, engine):
+    joint = _start(feed, CHIYODA, "station", "2024-04-01", invited=("131024",))
+    refused = _start(feed, CHIYODA, "support_programme", "2024-04-01", invited=("131024",))
+    assert programmes_report(engine, MINISTRY, 2024)["local_governments"] == 0  # pending: not running yet
+    feed.send("intake", "ProgrammeOperatorDeclined", refused, {"government": "131024", "declined_on": "2024-04-02"},
+              tenant=CHIYODA, time=noon("2024-04-02"))
+    feed.send("intake", "ProgrammeOperatorAccepted", joint, {
+        "government": "131024", "accepted_on": "2024-04-03", "operators": [CHIYODA, "131024"], "invited": []},
+        tenant=CHIYODA, time=noon("2024-04-03"))
+    running = programmes_report(engine, MINISTRY, 2024)["local_governments_by_programme"]
+    assert (running["station"], running["support_programme"]) == (1, 0)
 
 
 def test_prefectural_back_up_counts_kinds_municipalities_and_staff_days_for_the_prefecture(feed, engine):

@@ -78,3 +78,17 @@ def test_other_roles_are_refused_every_report(engine, projection, role):
                    supporters_report):
         with pytest.raises(NotAllowed):
             report(engine, caller, 2016)
+
+
+@pytest.mark.parametrize(("role", "org", "centres", "municipalities"), [
+    ("auditor", "000000", {TOKYO, CHIYODA, OSAKA}, {CHIYODA, CHUO, OSAKA_CITY}),
+    ("auditor_pii", TOKYO, {TOKYO, CHIYODA}, {CHIYODA, CHUO}),
+    ("auditor", CHIYODA, {CHIYODA}, {CHIYODA}),
+    ("auditor", OSAKA_CITY, set(), {OSAKA_CITY}),
+    ("auditor", "ppc", set(), set()),  # an org that is no government and not national: nothing
+])
+def test_an_auditor_sees_the_reports_of_their_jurisdiction_as_in_every_service(
+        engine, two_prefectures, role, org, centres, municipalities):
+    auditor = principal(role, org)  # issue 14: an auditor of any org saw the whole nation here
+    assert {c["tenant"] for c in consultation_report(engine, auditor, 2016)["centres"]} == centres
+    assert {r["tenant"] for r in dispatch_report(engine, auditor, 2016)["municipalities"]} == municipalities

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     GroupActivityCreate,
+    OperatorAnswer,
     PlaceClosure,
     PlaceCreate,
     PlacePublic,
@@ -23,11 +25,13 @@ from services.intake.domain.place import Place
 from services.intake.domain.programme import Programme
 
 router = APIRouter(prefix="/v1", tags=["programmes and places"])
+Government = Annotated[str, Path(pattern=r"^[0-9]{6}$", max_length=6, description="the government named as operator")]
 
 
 def programme_public(p: Programme) -> ProgrammePublic:
     return ProgrammePublic.model_validate({
-        "id": p.id, "tenant": p.tenant, "kind": p.kind, "name": p.name, "operators": p.operators,
+        "id": p.id, "tenant": p.tenant, "kind": p.kind, "name": p.name, "status": p.status,
+        "operators": p.operators, "invited": p.invited,
         "activities": p.activities, "starts_on": p.starts_on, "ends_on": p.ends_on, "funding": p.funding,
         "ended_on": p.ended_on, "handed_over_to": p.handed_over_to,
         "group_activities": p.group_activities, "version": p.version})
@@ -49,6 +53,20 @@ def start_programme(body: ProgrammeCreate, actor: PrincipalDep, intake: IntakeDe
 @router.get("/programmes/{programme_id}", response_model=ProgrammePublic)
 def get_programme(programme_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
     return programme_public(intake.get_programme(actor, programme_id))
+
+
+@router.post("/programmes/{programme_id}/operators/{government}/acceptance", response_model=ProgrammePublic)
+def accept_programme_operation(programme_id: UUID, government: Government, body: OperatorAnswer,
+                               actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+    """The government named as operator agrees to run it; the programme runs once all agreed."""
+    return programme_public(intake.accept_programme_operation(actor, programme_id, government, on=body.on))
+
+
+@router.post("/programmes/{programme_id}/operators/{government}/decline", response_model=ProgrammePublic)
+def decline_programme_operation(programme_id: UUID, government: Government, body: OperatorAnswer,
+                                actor: PrincipalDep, intake: IntakeDep) -> ProgrammePublic:
+    """The government named as operator refuses: the programme as proposed never runs."""
+    return programme_public(intake.decline_programme_operation(actor, programme_id, government, on=body.on))
 
 
 @router.post("/programmes/{programme_id}/changes", response_model=ProgrammePublic)
