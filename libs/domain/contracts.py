@@ -8,6 +8,7 @@ services re-use the event classes with `@event(...)`, so producer and consumers 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -54,6 +55,14 @@ def event_type(contract: type[Contract]) -> str:
 def event_id(originator_id: UUID | str, version: int) -> str:
     """Stable event id from aggregate id and version: re-publishing gives the same id."""
     return str(uuid5(TSUNAGU_NS, f"{originator_id}/{version}"))
+
+
+def idempotency_digest(service: str, scope: str, key: str) -> str:
+    """What an event records of a client's Idempotency-Key: SHA-256 (hex) of the service, the scope
+    it deduplicates in (an org, a centre) and the key. A client may type anything in the key (up
+    to 200 characters, names included), and a stream cannot be erased, so the string never travels;
+    a retry hashes to the same digest and is still recognised."""
+    return hashlib.sha256("\x1f".join((service, scope, key)).encode()).hexdigest()
 
 
 def derived_id(*parts: Any) -> UUID:

@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from libs.domain import agencies
 from libs.domain.consent import consent_record
-from libs.domain.contracts import Contract
+from libs.domain.contracts import Contract, idempotency_digest
 
 CONTEXT = "intake"
 
@@ -90,6 +90,10 @@ class ConsultationRecorded(CaseEvent, Aggregate.Event):
     """One consultation (相談); every one counts in 延べ相談件数, repeat ones included."""
 
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
+    # v2 records the digest of the client's Idempotency-Key (contracts.idempotency_digest, scoped
+    # by the centre), never the key: v1 carried the client's string in clear.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     consultation_id: UUID
     centre_id: UUID
@@ -97,7 +101,17 @@ class ConsultationRecorded(CaseEvent, Aggregate.Event):
     consulted_by: str
     occurred_at: datetime
     summary: dict | None
-    idempotency_key: str | None
+    idempotency_digest: str | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        key = state.pop("idempotency_key", None)
+        state["idempotency_digest"] = consultation_key_digest(state["centre_id"], key) if key else None
+
+
+def consultation_key_digest(centre_id: UUID | str, key: str) -> str:
+    """A consultation's Idempotency-Key as its case keeps and its event records it."""
+    return idempotency_digest(CONTEXT, str(centre_id), key)
 
 
 # What a person may ask a supporter for (実施要領 第3 3(2)ア: 訪問支援、情報の提供等).
@@ -477,15 +491,29 @@ class PlaceOpened(PlaceEvent, Aggregate.Created):
 
 
 class PlaceSessionHeld(PlaceEvent, Aggregate.Event):
-    """One session of a place: how many came (names not needed; registered participants may be
-    linked pseudonymously) and who helped (staff count, supporters by id)."""
+    """One session of a place: how many came, how many of them registered participants, and who
+    helped (staff count, supporters by id). The registered participants' refs are what an officer
+    typed (names, often), so they are sealed under the session's own key (`session_id`): erasable
+    session by session, while the counts stay."""
+
+    SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("participant_refs",)
+    # v2: a count and the sealed refs; v1 carried the refs in clear on INTAKE.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     session_id: UUID
     held_on: date
     participants: int
-    registered_participants: list[str]
+    registered_participants: int
+    participant_refs: dict | None
     staff: int
     supporter_ids: list[str]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """The v1 refs are counted, never rendered again: they cannot be sealed on read."""
+        state["registered_participants"] = len(set(state["registered_participants"]))
+        state["participant_refs"] = None
 
 
 class PrefecturalBackupGiven(BackupEvent, Aggregate.Created):

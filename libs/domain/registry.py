@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from libs.domain.consent import consent_record
-from libs.domain.contracts import Contract
+from libs.domain.contracts import Contract, idempotency_digest
 
 CONTEXT = "registry"
 
@@ -119,11 +119,26 @@ class RegistrationApplied(SupporterEvent, Aggregate.Created):
 
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("applicant",)
 
+    # v2 records the digest of the client's Idempotency-Key (contracts.idempotency_digest, scoped
+    # by the registrar), never the key: v1 carried the client's string in clear.
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
+
     tenant: str
     certificate_number: str
     applied_on: date
     applicant: dict
-    idempotency_key: str | None
+    idempotency_digest: str | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        key = state.pop("idempotency_key", None)
+        state["idempotency_digest"] = application_key_digest(state["tenant"], key) if key else None
+
+
+def application_key_digest(tenant: str, key: str) -> str:
+    """A registration application's Idempotency-Key as its event records it."""
+    return idempotency_digest(CONTEXT, tenant, key)
 
 
 class RegistrationConsented(SupporterEvent, Aggregate.Event):

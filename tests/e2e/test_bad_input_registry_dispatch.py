@@ -68,6 +68,10 @@ def test_bad_dispatch_input_changes_nothing(nats_server, start_service):
                                               "preferences": {"supporter_gender": "山田さんのような人"}}, 422),
             (city, "POST", "/v1/dispatches", {"needs": ["visit"], "requested_on": "2026-01-10",
                                               "subject_ref": "山田太郎"}, 422),
+            # issue 14: `{}` published a SubjectDetailsRecorded the AsyncAPI schema refuses
+            (city, "POST", "/v1/dispatches", {"needs": ["visit"], "requested_on": "2026-01-10",
+                                              "subject_details": {}}, 422),
+            (city, "POST", f"{base}/subject-details", {"details": {}}, 422),
             (city, "POST", f"{base}/subject-consent", {"items": ["blood_type"], "support_meetings": True,
                                                        "costs_self_paid": True, "signed_on": "2026-01-10"}, 422),
             (city, "POST", f"{base}/assignment", {"supporter_id": "00000000-0000-0000-0000-000000000009",

@@ -102,7 +102,7 @@ def test_consent_receipts_are_signed_and_show_the_kantara_fields_and_the_current
         assert receipt["noticeVersion"] == "資料4-v1" and not receipt["sensitive"]
 
 
-ABUSE_ACT = "児童虐待の防止等に関する法律 第6条第1項"
+ABUSE_ACT = "disability_abuse_notification"  # 障害者虐待の防止…に関する法律 第7条: a code, never a citation
 CIRCUMSTANCES = "本人は意識がなく家族とも連絡がつかない"
 
 
@@ -110,7 +110,7 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     centre_id, case_id = _setup_case(intake)
-    jido = _agency(intake, "東京都児童相談センター", "child_guidance_centre")
+    jido = _agency(intake, "千代田区障害者福祉課", "municipal_window")
     clinic = _agency(intake, "神田クリニック", "medical_institution")
     base = f"/v1/cases/{case_id}"
     with intake.client(role="centre_staff", org=centre_id) as staff:
@@ -138,7 +138,7 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
                                           if b"CaseInfoDisclosed" in m.data]) and len(p) == 2 and p)
     assert [e.data["legal_basis"] for e in disclosed] == ["required_by_law", "protection_of_life"]
     assert is_sealed(disclosed[1].data["reason"])  # the circumstances describe the person
-    assert is_sealed(disclosed[0].data["statute"])  # free text too: only the code travels in clear
+    assert is_sealed(disclosed[0].data["statute"])  # sealed with the person's data, as the citation was
     for m in published(intake, nats_server.url):
         assert CIRCUMSTANCES not in m.data.decode() and "山田太郎" not in m.data.decode()
 
@@ -163,6 +163,11 @@ def test_a_provision_with_neither_consent_nor_a_justified_legal_basis_is_refused
              "invalid-legal-basis"),
             ({**share, "legal_basis": {"code": "because_it_helps", "reason": "x"}}, 422, "invalid-input"),
             ({**share, "legal_basis": {"code": "required_by_law", "statute": "x" * 201}}, 422, "invalid-input"),
+            # issue 14: free text passed as a statute; now a code, for its recipients only
+            ({**share, "legal_basis": {"code": "cooperation_with_authority", "statute": "x", "reason": "x"}}, 422,
+             "invalid-input"),
+            ({**share, "legal_basis": {"code": "required_by_law", "statute": "child_abuse_notification"}}, 422,
+             "invalid-legal-basis"),  # a child's law, for an adult's case
             ({**share, "legal_basis": {"code": "required_by_law", "statute": ABUSE_ACT, "note": "?"}}, 422,
              "invalid-input"),
         ]

@@ -77,6 +77,11 @@ def test_a_request_is_tracked_to_its_deadline_and_the_person_gets_everything_hel
         r = staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": DAY,
                                                     "purpose": "other"})
         assert r.status_code == 409 and r.json()["type"].endswith("/use-suspended")
+        # issue 14: a supporter request was accepted during 利用停止
+        r = staff.post(f"{base}/supporter-requests", json={"municipality": CITY, "needs": ["visit"],
+                                                            "requested_on": DAY})
+        assert r.status_code == 409 and r.json()["type"].endswith("/use-suspended"), r.text
+        assert r.headers["content-type"] == "application/problem+json"
         staff.post(f"{base}/use-resumption", json={"on": DAY}).raise_for_status()
         r = staff.post(f"{base}/corrections", json={"personal_details": {"name": "山田 太朗"}, "on": DAY})
         assert r.status_code == 200 and r.json()["personal_details"] == {"name": "山田 太朗"}

@@ -24,7 +24,7 @@ from eventsourcing.persistence import (
 
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import derived_id
-from libs.domain.errors import EventTooLarge, VersionMismatch
+from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
@@ -127,6 +127,15 @@ class ServiceApplication(Application):
     def seal(self, subject: UUID | str, value: Any) -> dict | None:
         """A value sealed under the data subject's key; nothing to seal gives None."""
         return self.sealer.seal(str(subject), value) if value else None
+
+    def seal_required(self, subject: UUID | str, value: Any, what: str) -> dict:
+        """A value that must be there, sealed; an empty one is refused (422) before any key is made.
+        A sealed field holds a sealed value or null, never `{}`: `seal(...) or {}` published events
+        the AsyncAPI schema refuses (issue 14: `subject_details: {}`)."""
+        sealed = self.seal(subject, value)
+        if sealed is None:
+            raise InvalidInput(f"{what} is empty: send at least one item", field=what)
+        return sealed
 
     def erase_personal_data(self, aggregate: Any, record: Callable[[Any], Any]) -> Any:
         """Crypto-shredding, in one order for every service: `record` the erasure event on the

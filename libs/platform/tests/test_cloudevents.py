@@ -13,6 +13,7 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 from libs.domain.contracts import event_id
+from libs.domain.intake import consultation_key_digest
 from libs.platform.messaging.cloudevents import (
     GENESIS,
     Envelope,
@@ -100,10 +101,10 @@ def test_the_same_version_of_another_aggregate_has_another_id(recorded: Envelope
 
 
 def test_the_type_names_context_event_and_schema_version(recorded: Envelope) -> None:
-    assert recorded.type == "jp.tsunagu.intake.ConsultationRecorded.v1"
+    assert recorded.type == "jp.tsunagu.intake.ConsultationRecorded.v2"
     assert recorded.context == "intake"
     assert recorded.name == "ConsultationRecorded"
-    assert recorded.version == 1
+    assert recorded.version == 2  # v2: the digest of the Idempotency-Key
 
 
 def test_the_opened_event_has_its_own_type(opened: Envelope) -> None:
@@ -157,7 +158,7 @@ def test_the_data_holds_the_event_fields_without_eventsourcing_bookkeeping(
             assert key not in envelope.data
     assert set(recorded.data) == {
         "consultation_id", "centre_id", "channel", "consulted_by", "occurred_at", "summary",
-        "idempotency_key",
+        "idempotency_digest",
     }
     assert set(opened.data) == {
         "tenant", "centre_id", "client_kind", "age_group", "residence_municipality", "personal_details",
@@ -173,7 +174,7 @@ def test_datetimes_and_uuids_in_the_data_are_iso_and_text_strings(recorded: Enve
     assert data["channel"] == "phone"
     assert data["consulted_by"] == "family"
     assert data["summary"] == SEALED_SUMMARY
-    assert data["idempotency_key"] == "key-1"
+    assert data["idempotency_digest"] == consultation_key_digest(CENTRE_ID, "key-1")
 
 
 def test_the_data_is_plain_json(recorded: Envelope) -> None:
@@ -333,7 +334,7 @@ def test_a_log_of_two_events_links_each_hash_to_the_previous(
 _CHANGES: dict[str, Any] = {
     "id": "00000000-0000-5000-8000-000000000000",
     "source": "/tsunagu/support",
-    "type": "jp.tsunagu.intake.ConsultationRecorded.v2",
+    "type": "jp.tsunagu.intake.ConsultationRecorded.v3",
     "subject": "11111111-1111-4111-8111-111111111111",
     "time": "2017-04-01T00:00:00+09:00",
     "tenant": "131016",
@@ -359,7 +360,7 @@ def test_changing_any_attribute_changes_the_chainhash(recorded: Envelope, field:
         ("channel", "visit"),
         ("occurred_at", "2017-04-01T00:00:00+09:00"),
         ("summary", None),
-        ("idempotency_key", "key-2"),
+        ("idempotency_digest", "0" * 64),
         ("extra", 1),
     ],
 )

@@ -42,7 +42,8 @@ def _place() -> Place:
 
 def _session(place: Place, participant_bytes: int) -> Place:
     place.hold_session(session_id=uuid4(), held_on=date(2024, 6, 4), participants=1,
-                       registered_participants=["x" * participant_bytes], staff=1, supporter_ids=[])
+                       registered_participants=1, participant_refs={"ct": "x" * participant_bytes}, staff=1,
+                       supporter_ids=[])
     return place
 
 

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.platform.web.inputs import BirthDate, Day, Ordered
 
@@ -37,6 +37,15 @@ class SubjectDetails(_Strict):
     consultation: str | None = Field(default=None, max_length=8000, description="相談内容")
     life_history: str | None = Field(default=None, max_length=8000, description="生活歴")
     medical_history: str | None = Field(default=None, max_length=8000, description="既往歴 (要配慮個人情報)")
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"minProperties": 1})
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SubjectDetails:
+        # `{}` seals to nothing: refused here rather than recorded as an empty (schema-breaking) event.
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("send at least one of the person's items")
+        return self
 
 
 class DispatchCreate(_Strict):

@@ -57,7 +57,7 @@ class DispatchBase(ServiceApplication):
         """Free text about the person, sealed under the dispatch's key; no text, nothing sealed."""
         if not text:
             return None
-        return self.seal(dispatch.id, {"text": text}) or {}
+        return self.seal_required(dispatch.id, {"text": text}, "text")
 
     def _supporter_problems(self, tenant: str, supporter_id: UUID | None, on: date) -> list[str]:
         """Why this supporter may not act for this municipality on that day (none assigned: none)."""

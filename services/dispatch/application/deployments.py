@@ -82,7 +82,7 @@ class DeploymentUseCases(DispatchBase):
         self.change(deployment, lambda d: d.report_activity(
             report_id=report_id, supporter_id=UUID(actor.sub), reported_on=reported_on, activity_date=activity_date,
             starts_at=starts_at, ends_at=ends_at, participants=participants,
-            narrative=self.seal(d.id, narrative) or {}))
+            narrative=self.seal_required(d.id, narrative, "narrative")))
         return deployment
 
     def end_deployment(self, actor: Principal, deployment_id: UUID, *, reason: str, ended_on: date) -> Deployment:

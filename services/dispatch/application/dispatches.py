@@ -70,7 +70,7 @@ class DispatchUseCases(DispatchAccess):
         """派遣目的・活動計画・活動内容, sealed: they describe the person."""
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
         self.change(dispatch, lambda d: d.agree_plan(
-            activities=activities, plan=self.seal(d.id, plan) or {}, agreed_on=agreed_on),
+            activities=activities, plan=self.seal_required(d.id, plan, "plan"), agreed_on=agreed_on),
             expected_version=expected_version)
         return dispatch
 

@@ -24,7 +24,8 @@ class ReportUseCases(DispatchAccess):
             report_id=report_id, supporter_id=UUID(actor.sub), reported_on=reported_on,
             activity_date=activity_date, starts_at=starts_at, ends_at=ends_at, activity_type=activity_type,
             activity_type_other=self._sealed_text(d, activity_type_other), next_step=next_step,
-            next_step_other=self._sealed_text(d, next_step_other), narrative=self.seal(d.id, narrative) or {}))
+            next_step_other=self._sealed_text(d, next_step_other),
+            narrative=self.seal_required(d.id, narrative, "narrative")))
         return dispatch
 
     def review_report(self, actor: Principal, dispatch_id: UUID, *, report_id: UUID, reviewed_on: date) -> Dispatch:
@@ -36,7 +37,8 @@ class ReportUseCases(DispatchAccess):
                       guidance: str) -> Dispatch:
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
         self.change(dispatch, lambda d: d.give_guidance(
-            given_by=given_by, given_on=given_on, guidance=self.seal(d.id, {"guidance": guidance}) or {}))
+            given_by=given_by, given_on=given_on,
+            guidance=self.seal_required(d.id, {"guidance": guidance}, "guidance")))
         return dispatch
 
     def report_incident(self, actor: Principal, dispatch_id: UUID, *, occurred_on: date, severity: str,
@@ -44,5 +46,6 @@ class ReportUseCases(DispatchAccess):
         """By the assigned supporter or an officer of the municipality; the account is sealed."""
         dispatch = self._dispatch_for_officer_or_supporter(actor, dispatch_id)
         self.change(dispatch, lambda d: d.report_incident(
-            incident_id=uuid4(), occurred_on=occurred_on, severity=severity, account=self.seal(d.id, account) or {}))
+            incident_id=uuid4(), occurred_on=occurred_on, severity=severity,
+            account=self.seal_required(d.id, account, "account")))
         return dispatch

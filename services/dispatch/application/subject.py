@@ -18,7 +18,7 @@ class SubjectUseCases(DispatchAccess):
                                expected_version: int | None) -> Dispatch:
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
         # Sealed inside the command: no key is made for a dispatch the caller may not act on.
-        self.change(dispatch, lambda d: d.record_subject_details(details=self.seal(d.id, details) or {}),
+        self.change(dispatch, lambda d: d.record_subject_details(details=self.seal_required(d.id, details, "details")),
                     expected_version=expected_version)
         return dispatch
 
@@ -27,7 +27,7 @@ class SubjectUseCases(DispatchAccess):
         """訂正, also after the dispatch ended (until the details are erased)."""
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
         self.change(dispatch, lambda d: d.correct_subject_details(
-            details=self.seal(d.id, details) or {}, corrected_on=corrected_on))
+            details=self.seal_required(d.id, details, "details"), corrected_on=corrected_on))
         return dispatch
 
     def record_subject_consent(self, actor: Principal, dispatch_id: UUID, *, given_by: str, items: list[str],

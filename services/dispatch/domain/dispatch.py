@@ -110,6 +110,8 @@ class Dispatch(PersonalData, Aggregate):
     # -- preparing (before the start) -------------------------------------------------------------
     def record_subject_details(self, *, details: dict) -> None:
         self._require("requested", "active", "suspended")
+        if not details:  # an empty record is no sealed value: it would break the event's schema
+            raise InvalidDispatchInput("no details: send at least one of the person's items")
         self._details(details=details)
 
     @event(SubjectDetailsRecorded)
@@ -214,7 +216,8 @@ class Dispatch(PersonalData, Aggregate):
     def disclose_to_supporter(self, *, supporter_id: UUID, disclosed_at: datetime) -> list[str]:
         """Give the supporter the consented items; each time is a recorded disclosure."""
         self._require_supporter(supporter_id)
-        if self.status not in ("active", "suspended"):
+        # Not while suspended (休止): the pause stops the support, and so what the supporter may read.
+        if self.status != "active":
             raise DispatchNotActive(f"the dispatch is {self.status}")
         if self.consent is None or not self.consent["items"]:
             raise ConsentMissing("the person consented to no item being given to the supporter")

@@ -152,10 +152,21 @@ def test_nothing_is_disclosed_before_the_start() -> None:
     assert dispatch.collect_events() == []
 
 
-def test_disclosure_is_allowed_while_suspended() -> None:
+def test_nothing_is_disclosed_while_the_dispatch_is_suspended() -> None:
+    # Issue 14: the supporter read the person's details while the dispatch was suspended (休止).
     dispatch, supporter_id = _suspended()
-    assert dispatch.disclose_to_supporter(supporter_id=supporter_id, disclosed_at=AT)
-    assert _names(dispatch.collect_events()) == ["InformationDisclosed"]
+    with pytest.raises(DispatchNotActive):
+        dispatch.disclose_to_supporter(supporter_id=supporter_id, disclosed_at=AT)
+    assert dispatch.collect_events() == []
+
+
+def test_empty_details_of_the_person_are_refused_and_record_nothing() -> None:
+    # Issue 14: `subject_details: {}` published a SubjectDetailsRecorded the AsyncAPI schema refuses.
+    dispatch = _requested()
+    dispatch.collect_events()
+    with pytest.raises(InvalidDispatchInput):
+        dispatch.record_subject_details(details={})
+    assert dispatch.collect_events() == []
 
 
 def test_nothing_is_disclosed_after_the_end() -> None:

@@ -213,10 +213,11 @@ class LegalBasisCreate(_Strict):
     """A provision without consent, as APPI 第27条第1項 各号 allows (libs/domain/legal_bases)."""
 
     code: legal_bases.LegalBasisCode
-    statute: str | None = Field(
-        default=None, min_length=1, max_length=legal_bases.STATUTE_MAX,
-        description="the law and article relied on, e.g. 児童虐待の防止等に関する法律 第6条第1項 (required for "
-                    "required_by_law and cooperation_with_authority); a citation, published as is")
+    statute: legal_bases.StatuteCode | None = Field(
+        default=None,
+        description="the law relied on, a code of libs/domain/legal_bases.STATUTES, e.g. child_abuse_notification "
+                    "(児童虐待の防止等に関する法律 第6条第1項); required for required_by_law and "
+                    "cooperation_with_authority, and only for the bases, recipients and age groups it allows")
     reason: str | None = Field(
         default=None, min_length=1, max_length=4000,
         description="why the person's consent could not be obtained, or would impede the authority's duty "
@@ -450,7 +451,8 @@ class PlaceSessionCreate(_Strict):
     participants: int = Field(ge=0, le=10_000)
     # A place's session, not a lecture hall: 300 linked participants is far beyond any seen.
     registered_participants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=300, description="pseudonymous ids, never names")
+        default_factory=list, max_length=300,
+        description="pseudonymous ids; sealed under the session, only their count travels in clear")
     staff: int = Field(ge=0, le=1000)
     supporter_ids: list[UUID] = Field(default_factory=list, max_length=100)
 

@@ -52,8 +52,8 @@ class CaseUseCases(ServiceApplication):
                             channel: str, consulted_by: str, occurred_at: datetime,
                             summary: str | None, idempotency_key: str | None) -> Recorded:
         case = self.get_case(actor, case_id)
-        if idempotency_key and idempotency_key in case.idempotency_keys:
-            return Recorded(case, case.idempotency_keys[idempotency_key], created=False)
+        if (done := case.consultation_of_key(idempotency_key)) is not None:
+            return Recorded(case, done, created=False)
         # The case loaded once: a busy case's load is most of the cost of a consultation.
         consultation_id = self.change(case, lambda c: c.record_consultation(
             consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,

@@ -20,7 +20,8 @@ class PersonalDataUseCases(CaseUseCases):
                                  corrected_on: date) -> Case:
         """訂正: the details as corrected, sealed again under the person's key."""
         return self._change_case(actor, case_id, lambda c: c.correct_details(
-            personal_details=self.seal(case_id, personal_details) or {}, corrected_on=corrected_on))
+            personal_details=self.seal_required(case_id, personal_details, "personal_details"),
+            corrected_on=corrected_on))
 
     def suspend_use(self, actor: Principal, case_id: UUID, *, suspended_on: date) -> Case:
         return self._change_case(actor, case_id, lambda c: c.suspend_use(suspended_on=suspended_on))

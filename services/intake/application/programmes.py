@@ -106,10 +106,18 @@ class ProgrammeUseCases(ServiceApplication):
         place = self._place_run_by(actor, place_id)
         # Derived from the Idempotency-Key: a retried session is the same session, not a second.
         session_id = new_id("place-session", str(place_id), idempotency_key)
-        self.change(place, lambda p: p.hold_session(
-            session_id=session_id, held_on=held_on, participants=participants,
-            registered_participants=registered_participants, staff=staff,
-            supporter_ids=[str(s) for s in supporter_ids]))
+        refs = sorted(set(registered_participants))
+
+        def hold(p: Place) -> None:
+            if str(session_id) in p.sessions:  # a retry: nothing sealed again
+                return
+            p.check_session(participants=participants, registered_participants=len(refs), staff=staff)
+            # What an officer types as a participant's ref may be a name: sealed under the session.
+            p.hold_session(session_id=session_id, held_on=held_on, participants=participants,
+                           registered_participants=len(refs), participant_refs=self.seal(session_id, refs),
+                           staff=staff, supporter_ids=[str(s) for s in supporter_ids])
+
+        self.change(place, hold)
         return place
 
     def close_place(self, actor: Principal, place_id: UUID, *, closed_on: date) -> Place:

@@ -35,7 +35,7 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         agency = self.agency(agency_id)
         case = self.get_case(actor, case_id)
         agency.require_active()
-        basis = self._legal_basis(case_id, legal_basis)
+        basis = self._legal_basis(case, agency.category, legal_basis)
         self.change(case, lambda c: c.share_with(agency_id=agency.id, category=agency.category, items=items,
                                                  disclosed_on=on, purpose=purpose, **basis))
         return case
@@ -48,7 +48,7 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         if str(referral_id) in case.referrals:
             return case, referral_id
         agency.require_active()
-        basis = self._legal_basis(case_id, legal_basis)
+        basis = self._legal_basis(case, agency.category, legal_basis)
         self.change(case, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id, category=agency.category,
                                             items=items, referred_on=referred_on, **basis))
         return case, referral_id
@@ -76,12 +76,14 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
             requested_on=requested_on, requested_by=requested_by or c.client_kind))
         return case, request_id
 
-    def _legal_basis(self, case_id: UUID, stated: dict[str, Any] | None) -> dict[str, Any]:
+    def _legal_basis(self, case: Case, recipient_category: str, stated: dict[str, Any] | None) -> dict[str, Any]:
         """The legal basis as the case records it: checked before anything is sealed (a refused
-        request writes nothing, not even a key), the reason sealed under the person's key."""
+        request writes nothing, not even a key), the statute's code against its conditions (the
+        recipient's category, the person's age group), the reason sealed under the person's key."""
         if not stated:
             return {}
         reason = stated.get("reason") or None
-        check_legal_basis(stated["code"], statute=stated.get("statute"), has_reason=reason is not None)
-        return {"legal_basis": stated["code"], "statute": self.seal(case_id, stated.get("statute") or None),
-                "reason": self.seal(case_id, reason)}
+        check_legal_basis(stated["code"], statute=stated.get("statute"), has_reason=reason is not None,
+                          recipient_category=recipient_category, age_group=case.age_group)
+        return {"legal_basis": stated["code"], "statute": self.seal(case.id, stated.get("statute") or None),
+                "reason": self.seal(case.id, reason)}

@@ -31,6 +31,14 @@ CLOCK_SKEW = timedelta(minutes=10)
 class Case(UseSuspension, Aggregate):
     DATA_NAME = "the case's personal data"
     INVALID_INPUT = InvalidCase
+    # v2 keeps consultations by the digest of their Idempotency-Key (v1 snapshots: by the key).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """A snapshot taken before keys were hashed: the same consultations, keyed by digest."""
+        state["idempotency_keys"] = {intake.consultation_key_digest(state["centre_id"], key): consultation_id
+                                     for key, consultation_id in state["idempotency_keys"].items()}
 
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
@@ -74,7 +82,7 @@ class Case(UseSuspension, Aggregate):
         self.closed_on: date | None = None
         self.last_provision_on: date | None = None
         self.consultations: list[dict] = []
-        self.idempotency_keys: dict[str, UUID] = {}
+        self.idempotency_keys: dict[str, UUID] = {}  # by the digest of the Idempotency-Key
         self.supporter_requests: dict[str, str] = {}  # request id → municipality (str keys: snapshots are JSON)
 
     @classmethod
@@ -93,8 +101,8 @@ class Case(UseSuspension, Aggregate):
                             occurred_at: datetime, summary: dict | None,
                             idempotency_key: str | None) -> UUID:
         """Record one consultation; a repeated Idempotency-Key returns the first one's id."""
-        if idempotency_key and idempotency_key in self.idempotency_keys:
-            return self.idempotency_keys[idempotency_key]
+        if (done := self.consultation_of_key(idempotency_key)) is not None:
+            return done
         self.require_open()
         if channel not in intake.CHANNELS:
             raise InvalidConsultation(f"channel must be one of {intake.CHANNELS}")
@@ -107,9 +115,16 @@ class Case(UseSuspension, Aggregate):
         self._record_consultation(
             consultation_id=consultation_id, centre_id=self.centre_id, channel=channel,
             consulted_by=consulted_by, occurred_at=occurred_at, summary=summary,
-            idempotency_key=idempotency_key,
+            idempotency_digest=intake.consultation_key_digest(self.centre_id, idempotency_key)
+            if idempotency_key else None,
         )
         return consultation_id
+
+    def consultation_of_key(self, idempotency_key: str | None) -> UUID | None:
+        """The consultation recorded with this Idempotency-Key, if any (kept by its digest)."""
+        if not idempotency_key:
+            return None
+        return self.idempotency_keys.get(intake.consultation_key_digest(self.centre_id, idempotency_key))
 
     def void_consultation(self, *, consultation_id: UUID, voided_on: date, reason: str) -> None:
         entry = next((c for c in self.consultations if c["consultation_id"] == consultation_id), None)
@@ -130,14 +145,14 @@ class Case(UseSuspension, Aggregate):
     @event(ConsultationRecorded)
     def _record_consultation(
         self, consultation_id: UUID, centre_id: UUID, channel: str, consulted_by: str,
-        occurred_at: datetime, summary: dict | None, idempotency_key: str | None,
+        occurred_at: datetime, summary: dict | None, idempotency_digest: str | None,
     ) -> None:
         self.consultations.append({
             "consultation_id": consultation_id, "channel": channel, "consulted_by": consulted_by,
             "occurred_at": occurred_at, "summary": summary,
         })
-        if idempotency_key:
-            self.idempotency_keys[idempotency_key] = consultation_id
+        if idempotency_digest:
+            self.idempotency_keys[idempotency_digest] = consultation_id
 
     def request_supporter(self, *, request_id: UUID, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date, requested_by: str) -> None:
@@ -150,6 +165,10 @@ class Case(UseSuspension, Aggregate):
             raise InvalidCase(f"requested_by must be one of {intake.CLIENT_KINDS}")
         if str(request_id) in self.supporter_requests:
             return
+        # A request rests on the person's will and sends their case on to a municipality: 利用停止
+        # stops it as it stops a disclosure by consent, until the person resumes the use.
+        if self.use_suspended:
+            raise UseIsSuspended("the person asked to stop the use of their data (利用停止)")
         self._request_supporter(request_id=request_id, subject_ref=str(self.id), centre_id=self.centre_id,
                                 requested_by=requested_by, municipality=municipality,
                                 needs=sorted(set(needs)), preferences=preferences, requested_on=requested_on)

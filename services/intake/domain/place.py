@@ -38,23 +38,28 @@ class Place(Aggregate):
         return cls(id=id, tenant=tenant, programme_id=programme_id, name=name.strip(), operator=operator.strip(),
                    municipality=municipality, address=address, schedule=schedule)
 
-    def hold_session(self, *, session_id: UUID, held_on: date, participants: int, registered_participants: list[str],
-                     staff: int, supporter_ids: list[str]) -> None:
+    def hold_session(self, *, session_id: UUID, held_on: date, participants: int, registered_participants: int,
+                     participant_refs: dict | None, staff: int, supporter_ids: list[str]) -> None:
+        """`participant_refs` come sealed (under the session's id); the count is of distinct refs."""
         if str(session_id) in self.sessions:
             return
+        self.check_session(participants=participants, registered_participants=registered_participants, staff=staff)
+        self._session(session_id=session_id, held_on=held_on, participants=participants,
+                      registered_participants=registered_participants, participant_refs=participant_refs,
+                      staff=staff, supporter_ids=sorted(set(supporter_ids)))
+
+    def check_session(self, *, participants: int, registered_participants: int, staff: int) -> None:
+        """The rules of a session, checked before its refs are sealed (a refused one makes no key)."""
         if self.closed_on is not None:
             raise WrongCaseStatus("the place has closed")
-        if participants < 0 or staff < 0:
+        if participants < 0 or staff < 0 or registered_participants < 0:
             raise InvalidProgramme("counts cannot be negative")
-        if len(set(registered_participants)) > participants:
+        if registered_participants > participants:
             raise InvalidProgramme("more registered participants than participants")
-        self._session(session_id=session_id, held_on=held_on, participants=participants,
-                      registered_participants=sorted(set(registered_participants)), staff=staff,
-                      supporter_ids=sorted(set(supporter_ids)))
 
     @event(PlaceSessionHeld)
-    def _session(self, session_id: UUID, held_on: date, participants: int, registered_participants: list[str],
-                 staff: int, supporter_ids: list[str]) -> None:
+    def _session(self, session_id: UUID, held_on: date, participants: int, registered_participants: int,
+                 participant_refs: dict | None, staff: int, supporter_ids: list[str]) -> None:
         self.sessions[str(session_id)] = participants
 
     def close(self, *, closed_on: date) -> None:

@@ -35,6 +35,21 @@ def _consultation(**overrides: object) -> dict[str, Any]:
     return arguments
 
 
+def _digest(key: str) -> str:
+    return intake.consultation_key_digest(CENTRE_ID, key)
+
+
+def test_a_consultation_records_the_digest_of_its_idempotency_key_never_the_key() -> None:
+    # Issue 14: the client's Idempotency-Key (up to 200 characters of anything) went on the bus.
+    case = _open_case()
+    case.collect_events()
+    key = "山田花子さん（母）からの電話 2024-06-01"
+    case.record_consultation(**_consultation(idempotency_key=key))
+    [recorded] = case.collect_events()
+    assert key not in repr(vars(recorded))
+    assert vars(recorded)["idempotency_digest"] == _digest(key) and len(_digest(key)) == 64
+
+
 @pytest.fixture
 def case() -> Case:
     case = _open_case()
@@ -206,13 +221,13 @@ def test_different_idempotency_keys_record_different_consultations(case: Case) -
     b = case.record_consultation(**_consultation(idempotency_key="req-2"))
     assert a != b
     assert len(case.collect_events()) == 2
-    assert case.idempotency_keys == {"req-1": a, "req-2": b}
+    assert case.idempotency_keys == {_digest("req-1"): a, _digest("req-2"): b}
 
 
 def test_a_rejected_consultation_does_not_claim_its_idempotency_key(case: Case) -> None:
     with pytest.raises(InvalidConsultation):
         case.record_consultation(**_consultation(idempotency_key="req-1", channel="fax"))
-    assert "req-1" not in case.idempotency_keys
+    assert case.consultation_of_key("req-1") is None and not case.idempotency_keys
     good_id = uuid4()
     assert case.record_consultation(**_consultation(
         consultation_id=good_id, idempotency_key="req-1",
@@ -228,6 +243,35 @@ def test_idempotency_keys_survive_replaying_the_events() -> None:
     for event in events:
         replayed = event.mutate(replayed)
     assert replayed is not None
-    assert replayed.idempotency_keys == {"req-1": first_id}
+    assert replayed.idempotency_keys == {_digest("req-1"): first_id}
     assert replayed.record_consultation(**_consultation(idempotency_key="req-1")) == first_id
     assert replayed.pending_events == []
+
+
+def test_no_supporter_is_requested_while_the_person_has_stopped_the_use_of_their_data() -> None:
+    # Issue 14: a supporter request was accepted during the person's 利用停止; it rests on the
+    # person's will, like a disclosure by consent, so it waits for the resumption.
+    from services.intake.domain.errors import UseIsSuspended
+
+    case = _open_case()
+    case.suspend_use(suspended_on=datetime(2024, 6, 1).date())
+    case.collect_events()
+    request: dict[str, Any] = {"request_id": uuid4(), "municipality": "131016", "needs": ["visit"], "preferences": {},
+               "requested_on": datetime(2024, 6, 2).date(), "requested_by": "person"}
+    with pytest.raises(UseIsSuspended):
+        case.request_supporter(**request)
+    assert case.collect_events() == []
+    case.resume_use(resumed_on=datetime(2024, 6, 3).date())
+    case.request_supporter(**request)
+    assert [type(e).__name__ for e in case.collect_events()][-1] == "SupporterRequested"
+
+
+def test_an_empty_correction_of_the_persons_details_is_refused_with_nothing_recorded_or_sealed() -> None:
+    # Issue 14: `seal(...) or {}` put `{}` in a sealed field, an event the AsyncAPI schema refuses.
+    from services.intake.tests.world import ACTORS, CASE, DAY, intake_world
+
+    with intake_world() as app:
+        before: int = app.repository.get(CASE).version
+        with pytest.raises(InvalidInput):
+            app.correct_personal_details(ACTORS["centre staff"], CASE, personal_details={}, corrected_on=DAY)
+        assert app.repository.get(CASE).version == before

@@ -8,13 +8,23 @@ from uuid import uuid4
 
 import pytest
 
-from libs.domain.legal_bases import CODES, LEGAL_BASES, InvalidLegalBasis, LegalBasisCode, check_legal_basis
+from libs.domain import agencies
+from libs.domain.legal_bases import (
+    CODES,
+    LEGAL_BASES,
+    STATUTE_CODES,
+    STATUTES,
+    InvalidLegalBasis,
+    LegalBasisCode,
+    StatuteCode,
+    check_legal_basis,
+)
 from services.intake.domain.case import Case
 from services.intake.domain.errors import ConsentMissing, UseIsSuspended
 
 DAY = date(2016, 6, 1)
 SEALED_REASON = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
-ABUSE_ACT = "児童虐待の防止等に関する法律 第6条第1項"
+ABUSE_ACT = "child_abuse_notification"  # 児童虐待の防止等に関する法律 第6条第1項
 SEALED_STATUTE = {"alg": "A256GCM", "kid": "k", "iv": "i2", "ct": "c2"}  # the citation, sealed
 
 
@@ -104,3 +114,48 @@ def test_a_sealed_statute_counts_as_given_and_a_blank_citation_does_not():
     assert check_legal_basis("required_by_law", statute=SEALED_STATUTE, has_reason=False).code == "required_by_law"
     with pytest.raises(InvalidLegalBasis):
         check_legal_basis("required_by_law", statute={}, has_reason=False)
+
+
+# -- the statute is a code with its conditions (issue 14: {"statute": "x", "reason": "x"} passed) --
+
+def test_every_statute_is_a_code_with_its_bases_recipients_and_age_groups():
+    assert get_args(StatuteCode) == STATUTE_CODES
+    for statute in STATUTES.values():
+        assert statute.bases and set(statute.bases) <= {"required_by_law", "cooperation_with_authority"}
+        assert statute.recipients and all(r in agencies.BY_CODE for r in statute.recipients)
+        assert set(statute.age_groups) <= {"child", "adult"} and statute.citation
+
+
+@pytest.mark.parametrize(("code", "statute", "category", "age_group"), [
+    ("cooperation_with_authority", "x", "hello_work", "adult"),  # what the attack sent: any text passed
+    ("required_by_law", "児童虐待の防止等に関する法律 第6条第1項", "child_guidance_centre", "child"),  # a citation
+    ("required_by_law", ABUSE_ACT, "hello_work", "child"),  # not a recipient of that notification
+    ("required_by_law", ABUSE_ACT, "child_guidance_centre", "adult"),  # an adult's data under a child's law
+    ("cooperation_with_authority", ABUSE_ACT, "child_guidance_centre", "child"),  # a basis it does not found
+    ("protection_of_life", "self_reliance_support_council", "welfare_office", "adult"),  # that basis has none
+])
+def test_a_statute_outside_the_code_list_or_its_conditions_is_refused(code, statute, category, age_group):
+    with pytest.raises(InvalidLegalBasis) as refused:
+        check_legal_basis(code, statute=statute, has_reason=True, recipient_category=category, age_group=age_group)
+    assert refused.value.status == 422 and refused.value.problem == "invalid-legal-basis"
+
+
+def test_a_statute_within_its_conditions_founds_the_provision():
+    assert check_legal_basis("required_by_law", statute=ABUSE_ACT, has_reason=False,
+                             recipient_category="child_guidance_centre", age_group="child").code == "required_by_law"
+    assert check_legal_basis("cooperation_with_authority", statute="self_reliance_support_council", has_reason=True,
+                             recipient_category="self_reliance_support", age_group="adult")
+
+
+def test_the_use_case_refuses_a_free_text_statute_and_a_recipient_the_statute_does_not_name():
+    from services.intake.tests.world import ACTORS, AGENCY, CASE, DAY, intake_world
+
+    with intake_world() as app:  # AGENCY is a hello_work; CASE is an adult's
+        before: int = app.repository.get(CASE).version
+        for stated in ({"code": "cooperation_with_authority", "statute": "x", "reason": "x"},
+                       {"code": "cooperation_with_authority", "statute": "self_reliance_support_council",
+                        "reason": "支援会議"}):
+            with pytest.raises(InvalidLegalBasis):
+                app.share_with_agency(ACTORS["centre staff"], CASE, agency_id=AGENCY, items=["name"], on=DAY,
+                                      purpose="other", legal_basis=stated)
+        assert app.repository.get(CASE).version == before

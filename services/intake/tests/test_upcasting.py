@@ -5,16 +5,24 @@ the consent record) are upcast on read and published as the current v2 contracts
 from __future__ import annotations
 
 import json
-from datetime import date
-from uuid import uuid4
+from datetime import UTC, date, datetime
+from uuid import UUID, uuid4
 
 from sqlalchemy import text
 
 from libs.domain.contracts import event_type
-from libs.domain.intake import CaseInfoDisclosed, CaseOpened, ProgrammeStarted
+from libs.domain.intake import (
+    CaseInfoDisclosed,
+    CaseOpened,
+    ConsultationRecorded,
+    PlaceSessionHeld,
+    ProgrammeStarted,
+    consultation_key_digest,
+)
 from libs.platform.store.log import LogReader
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
+from services.intake.domain.place import Place
 from services.intake.domain.programme import Programme
 from tests.harness import stored_applications
 
@@ -80,6 +88,83 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         record = consented.data["record"]  # rebuilt from the v1 fields; the controller is the case's tenant
         assert (record["controller"], record["jurisdiction"], record["recipients"]) == (None, "JP", [str(agency)])
         assert record["pii_categories"] == [{"category": "name", "sensitive": False}]
+
+
+KEY = "山田花子さん（母）からの電話"  # what a client may type in an Idempotency-Key
+
+
+def _case_with_a_keyed_consultation(app: IntakeApplication) -> tuple[Case, UUID]:
+    case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="family", age_group="adult",
+                     personal_details=None)
+    consultation = case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="family",
+                                            occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
+                                            idempotency_key=KEY)
+    app.save(case)
+    return case, consultation
+
+
+def test_an_old_v1_consultation_with_its_key_in_clear_is_published_hashed_and_still_deduplicates(tmp_path):
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        case, consultation = _case_with_a_keyed_consultation(application())
+        with engine.begin() as conn:  # rewrite the consultation as v1 stored it: the client's key in clear
+            version, raw = conn.execute(text(
+                "SELECT originator_version, state FROM intake_events WHERE topic LIKE '%ConsultationRecorded'")).one()
+            state = json.loads(bytes(raw))
+            assert state.pop("class_version") == 2
+            del state["idempotency_digest"]
+            state["idempotency_key"] = KEY
+            conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
+                         {"s": json.dumps(state).encode(), "v": version})
+
+        fresh = application()
+        reloaded = fresh.repository.get(case.id)
+        assert reloaded.consultation_of_key(KEY) == consultation  # a retry still finds the first
+        published = LogReader("intake", fresh).read(0, 10)[-1]
+        assert published.type == event_type(ConsultationRecorded) == "jp.tsunagu.intake.ConsultationRecorded.v2"
+        assert KEY not in json.dumps(published.to_dict(), ensure_ascii=False)
+        assert published.data["idempotency_digest"] == consultation_key_digest(case.centre_id, KEY)
+
+
+def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_path):
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        case, consultation = _case_with_a_keyed_consultation(app)
+        app.take_snapshot(case.id)
+        with engine.begin() as conn:  # rewrite the snapshot as v1 of the case kept it
+            raw = conn.execute(text("SELECT state FROM intake_snapshots")).scalar_one()
+            state = json.loads(bytes(raw))
+            assert state["state"].pop("class_version") == 2
+            state["state"]["idempotency_keys"] = {KEY: state["state"]["idempotency_keys"].popitem()[1]}
+            conn.execute(text("UPDATE intake_snapshots SET state = :s"), {"s": json.dumps(state).encode()})
+
+        reloaded = application().repository.get(case.id)
+        assert reloaded.consultation_of_key(KEY) == consultation
+        assert KEY not in reloaded.idempotency_keys
+
+
+def test_an_old_v1_place_session_with_names_in_clear_is_published_as_a_count(tmp_path):
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        place = Place.open(id=uuid4(), tenant="131016", programme_id=None, name="居場所", operator="NPO",
+                           municipality="131016", address="1-1", schedule={"sat": ["10:00", "15:00"]})
+        place.hold_session(session_id=uuid4(), held_on=date(2024, 6, 1), participants=4, registered_participants=0,
+                           participant_refs=None, staff=1, supporter_ids=[])
+        application().save(place)
+        with engine.begin() as conn:  # rewrite the session as v1 stored it: the typed names in clear
+            version, raw = conn.execute(text(
+                "SELECT originator_version, state FROM intake_events WHERE topic LIKE '%PlaceSessionHeld'")).one()
+            state = json.loads(bytes(raw))
+            assert state.pop("class_version") == 2
+            del state["participant_refs"]
+            state["registered_participants"] = ["山田太郎", "佐藤花子", "山田太郎"]
+            conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
+                         {"s": json.dumps(state).encode(), "v": version})
+
+        fresh = application()
+        assert fresh.repository.get(place.id).sessions  # still loads
+        published = LogReader("intake", fresh).read(0, 10)[-1]
+        assert published.type == event_type(PlaceSessionHeld) == "jp.tsunagu.intake.PlaceSessionHeld.v2"
+        assert "山田" not in json.dumps(published.to_dict(), ensure_ascii=False)
+        assert (published.data["registered_participants"], published.data["participant_refs"]) == (2, None)
 
 
 def test_an_old_v1_programme_started_keeps_its_named_operators_running_and_invites_nobody(tmp_path):

@@ -19,7 +19,8 @@ class LifeCycleUseCases(RegistryBase):
         """訂正 of the registered details, by the registrar or the supporter themself."""
         supporter = self._supporter_for_officer(actor, supporter_id, or_themself=True)
         self.change(supporter, lambda s: s.change_details(
-            changed_fields=list(changes), changes=self.seal(supporter_id, changes) or {}, changed_on=changed_on),
+            changed_fields=list(changes), changes=self.seal_required(supporter_id, changes, "changes"),
+            changed_on=changed_on),
             expected_version=expected_version)
         return supporter
 

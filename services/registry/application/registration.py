@@ -44,7 +44,7 @@ class RegistrationUseCases(RegistryBase):
     @staticmethod
     def _retried(existing: Supporter, certificate_number: str, idempotency_key: str | None) -> Supporter:
         """The application already made with this 修了番号, if this is a retry of it."""
-        if idempotency_key and idempotency_key == existing.idempotency_key:
+        if existing.applied_with_key(idempotency_key):
             return existing
         raise AlreadyApplied(f"修了番号 {certificate_number} was used by an application already",
                              supporter_id=str(existing.id))

@@ -69,9 +69,9 @@ class Supporter(UseSuspension, Aggregate):
 
     @event(RegistrationApplied)
     def __init__(self, id: UUID, tenant: str, certificate_number: str, applied_on: date,
-                 applicant: dict, idempotency_key: str | None) -> None:
+                 applicant: dict, idempotency_digest: str | None) -> None:
         self.tenant = tenant
-        self.idempotency_key = idempotency_key
+        self.idempotency_digest = idempotency_digest
         self.certificate_number = certificate_number
         self.applied_on = applied_on
         self.applicant = applicant
@@ -90,14 +90,20 @@ class Supporter(UseSuspension, Aggregate):
         self.ended_on: date | None = None  # when the application or registration last ended
         self.erased = False
 
+    def applied_with_key(self, idempotency_key: str | None) -> bool:
+        """Whether the application was made with this Idempotency-Key (a retry of it)."""
+        return bool(idempotency_key) and self.idempotency_digest == contracts.application_key_digest(
+            self.tenant, idempotency_key or "")
+
     @classmethod
     def apply_for_registration(cls, *, id: UUID, tenant: str, certificate_number: str,
                                applied_on: date, applicant: dict, consent_id: UUID,
                                consent_items: dict[str, bool], consent_text_version: str,
                                signed_on: date, idempotency_key: str | None = None) -> Supporter:
         items = check_consent(consent_items)
+        digest = contracts.application_key_digest(tenant, idempotency_key) if idempotency_key else None
         supporter = cls(id=id, tenant=tenant, certificate_number=certificate_number,
-                        applied_on=applied_on, applicant=applicant, idempotency_key=idempotency_key)
+                        applied_on=applied_on, applicant=applicant, idempotency_digest=digest)
         supporter._consent(consent_id=consent_id, items=items, consent_text_version=consent_text_version,
                            signed_on=signed_on, purpose=CONSENT_PURPOSE,
                            record=contracts.registration_consent_record(

@@ -99,7 +99,7 @@ class Feed:
                      time: str | None = None) -> Envelope:
         return self._case_event(case_id, "ConsultationRecorded", {
             "consultation_id": str(uuid4()), "channel": channel, "consulted_by": "family",
-            "occurred_at": occurred_at, "summary": None, "idempotency_key": None}, time or occurred_at)
+            "occurred_at": occurred_at, "summary": None, "idempotency_digest": None}, time or occurred_at)
 
     def outreach(self, case_id: str, occurred_at: str, *, staff_role: str = "outreach_worker") -> Envelope:
         return self._case_event(case_id, "OutreachVisitRecorded", {
