@@ -3,9 +3,9 @@ before it render upcast now, but the audit side checks them as they were publish
 event changed after the upgrade is still detected.
 
 The upgrade is simulated in-process (the service runs in a thread of the test): after the events
-are published and a checkpoint is signed, ConsultationRecorded gets class_version 2 and an
-upcaster. No event is recorded after the bump, so the stream holds only v1 messages, which the
-AsyncAPI check at teardown validates against the (restored) v1 document."""
+are published and a checkpoint is signed, ConsultationRecorded gets the next class_version and an
+upcaster. No event is recorded after the bump, so the stream holds only messages of the version
+before, which the AsyncAPI check at teardown validates against the (restored) document."""
 
 from __future__ import annotations
 
@@ -21,11 +21,17 @@ from tests.e2e.test_witness import _kept, signed
 from tests.harness import eventually
 
 
+# The version ConsultationRecorded has now, and the one the simulated upgrade gives it.
+BEFORE = getattr(intake_contracts.ConsultationRecorded, "class_version", 1)
+AFTER = BEFORE + 1
+
+
 def _bump_consultation_recorded(monkeypatch) -> None:
-    def upcast_v1_v2(state: dict) -> None:
+    def upcast(state: dict) -> None:
         state["in_person"] = state["channel"] == "visit"
 
-    for name, value in (("SCHEMA_VERSION", 2), ("class_version", 2), ("upcast_v1_v2", staticmethod(upcast_v1_v2))):
+    for name, value in (("SCHEMA_VERSION", AFTER), ("class_version", AFTER),
+                        (f"upcast_v{BEFORE}_v{AFTER}", staticmethod(upcast))):
         monkeypatch.setattr(intake_contracts.ConsultationRecorded, name, value, raising=False)
 
 
@@ -48,7 +54,7 @@ def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_serv
     intake, _ = _log_of_seven(nats_server, start_service)
     _one_more_consultation(intake)
     _bump_consultation_recorded(monkeypatch)
-    assert intake.runtime.relay.reader.read(3, 1)[0].type == "jp.tsunagu.intake.ConsultationRecorded.v2"
+    assert intake.runtime.relay.reader.read(3, 1)[0].type == f"jp.tsunagu.intake.ConsultationRecorded.v{AFTER}"
 
     with intake.client(role="auditor", org="000000") as auditor:
         assert auditor.post("/v1/audit/checkpoints").json()["tree_size"] == 8  # signed after the bump
@@ -66,7 +72,7 @@ def test_a_version_bump_after_publication_is_not_reported_as_tampering(nats_serv
     assert witness.ok, witness.problems
     with intake.client(role="auditor", org="000000") as auditor:  # the audit log shows what was published
         events = auditor.get("/v1/audit/events").json()["data"]
-    assert events[3]["type"].endswith("ConsultationRecorded.v1") and "in_person" not in events[3]["data"]
+    assert events[3]["type"].endswith(f"ConsultationRecorded.v{BEFORE}") and "in_person" not in events[3]["data"]
 
 
 def test_a_stored_event_edited_after_a_version_bump_is_still_detected(nats_server, start_service, monkeypatch):
