@@ -20,7 +20,6 @@ from tests.e2e.test_tamper_evidence import AUDITOR, EDIT_PG, EDIT_SQLITE, _bus, 
 from tests.e2e.test_witness import _kept, signed
 from tests.harness import eventually
 
-
 # The version ConsultationRecorded has now, and the one the simulated upgrade gives it.
 BEFORE = getattr(intake_contracts.ConsultationRecorded, "class_version", 1)
 AFTER = BEFORE + 1
