@@ -1,7 +1,11 @@
-"""`make test`: the whole suite on SQLite, then again on PostgreSQL.
+"""`make test`: the whole suite on SQLite and, at the same time, again on PostgreSQL.
 
 PostgreSQL runs when it answers at TSUNAGU_TEST_POSTGRES_URL (default 127.0.0.1:5432, database
 test); with CI=true or TSUNAGU_REQUIRE_POSTGRES=1 an unreachable PostgreSQL is a failure.
+The two passes run side by side (most of a test's time is spent waiting on servers, so two
+processes nearly halve the wall time on two cores); each has its own var/ directory and writes its
+output to a file printed as a whole when the pass ends, so the logs do not interleave.
+TSUNAGU_TEST_SERIAL=1 runs them one after the other, printing as they go.
 A test that fails is run once more on its own; if it then passes it is reported as FLAKY (and
 must be looked at), so one timing hiccup on a shared machine does not hide a whole green run.
 Extra arguments are passed to pytest.
@@ -46,35 +50,65 @@ def failed_tests(junit: Path) -> list[str]:
     return failed
 
 
-def pytest(backend: str, args: list[str]) -> int:
-    print(f"\n===== test suite on {backend} =====", flush=True)
-    env = {**os.environ, "TSUNAGU_TEST_DB": backend}
-    with tempfile.TemporaryDirectory() as tmp:
-        junit = Path(tmp) / "junit.xml"
-        code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={junit}", *args], env=env)
+class Pass:
+    """One pass of the suite on one backend, in its own process."""
+
+    def __init__(self, backend: str, args: list[str], tmp: Path, *, stream: bool) -> None:
+        self.backend = backend
+        self.args = args
+        self.junit = tmp / f"junit-{backend}.xml"
+        self.log = tmp / f"{backend}.log"
+        self.env = {**os.environ, "TSUNAGU_TEST_DB": backend,
+                    "TSUNAGU_VAR": str(Path(__file__).resolve().parent.parent / "var" / f"test-{backend}")}
+        out = None if stream else self.log.open("wb")
+        if stream:
+            print(f"\n===== test suite on {backend} =====", flush=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={self.junit}", *args],
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.streamed = stream
+        if out is not None:
+            out.close()
+
+    def finish(self) -> int:
+        """Wait for the pass, print its log, and run its failed tests once more (up to three)."""
+        code = self.proc.wait()
+        if not self.streamed:
+            print(f"\n===== test suite on {self.backend} =====", flush=True)
+            sys.stdout.buffer.write(self.log.read_bytes())
+            sys.stdout.flush()
         if code != 1:  # 0: green; 2–5: interrupted, usage or collection problems, no tests
             return code
-        failed = failed_tests(junit)
-    if not failed or len(failed) > 3:
-        return code
-    print(f"\n===== {backend}: running the {len(failed)} failed test(s) once more =====", flush=True)
-    again = subprocess.call([sys.executable, "-m", "pytest", *failed], env=env)
-    if again == 0:
-        print(f"FLAKY on {backend} (failed once, passed when run again): {', '.join(failed)}", flush=True)
-    return again
+        failed = failed_tests(self.junit)
+        if not failed or len(failed) > 3:
+            return code
+        print(f"\n===== {self.backend}: running the {len(failed)} failed test(s) once more =====", flush=True)
+        again = subprocess.call([sys.executable, "-m", "pytest", *failed], env=self.env)
+        if again == 0:
+            print(f"FLAKY on {self.backend} (failed once, passed when run again): {', '.join(failed)}", flush=True)
+        return again
 
 
 def main() -> int:
     args = sys.argv[1:]
     required = os.environ.get("CI") == "true" or os.environ.get("TSUNAGU_REQUIRE_POSTGRES") == "1"
-    failures = pytest("sqlite", args)
-    if postgres_answers():
-        failures = pytest("postgresql", args) or failures
-    elif required:
-        print("PostgreSQL is required here (CI): failing", file=sys.stderr)
-        return 1
-    else:
-        print("skipping the PostgreSQL run", file=sys.stderr)
+    serial = os.environ.get("TSUNAGU_TEST_SERIAL") == "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        backends = ["sqlite"]
+        if postgres_answers():
+            backends.append("postgresql")
+        elif required:
+            print("PostgreSQL is required here (CI): failing", file=sys.stderr)
+            return 1
+        else:
+            print("skipping the PostgreSQL run", file=sys.stderr)
+        failures = 0
+        if serial:
+            for backend in backends:
+                failures = Pass(backend, args, Path(tmp), stream=True).finish() or failures
+        else:
+            passes = [Pass(backend, args, Path(tmp), stream=False) for backend in backends]
+            for run in passes:
+                failures = run.finish() or failures
     return failures
 
 
