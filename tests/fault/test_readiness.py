@@ -68,6 +68,27 @@ def test_an_event_the_server_refuses_makes_the_relay_unready_naming_its_position
         nats.stop()
 
 
+def test_a_consumer_started_before_its_producer_waits_unready_and_catches_up_once_the_owner_makes_its_stream(
+        nats_server, start_service):
+    """Issue 14: a consumer created another service's stream (and needed the permission to) when it
+    came first. Now only the owner creates it; dispatch waits for INTAKE and REGISTRY, unready."""
+    dispatch = start_service("dispatch", nats_server.url)
+    body = _unready_because(dispatch, "consumer dispatch-intake", "waiting for stream INTAKE")
+    waiting = {loop["name"]: loop.get("waiting_for") for loop in body["checks"]["loops"] if loop["kind"] == "consumer"}
+    assert waiting == {"dispatch-intake": "stream INTAKE", "dispatch-targets-intake": "stream INTAKE",
+                       "dispatch-registry": "stream REGISTRY"}, waiting
+    assert all(loop["consecutive_failures"] == 0 for loop in body["checks"]["loops"]), "waiting is no failure"
+
+    intake = start_service("intake", nats_server.url)
+    _setup_case(intake)  # events on INTAKE before dispatch can read it
+    _unready_because(dispatch, "waiting for stream REGISTRY")  # INTAKE is there now; REGISTRY not yet
+    start_service("registry", nats_server.url)
+    _ready(dispatch, "consumer_lag")
+    health = next(c for c in dispatch.runtime.consumers if c.durable == "dispatch-intake").health
+    # caught up on what intake published before dispatch could read it (a centre and a case at least)
+    assert eventually(lambda: health.position >= 2 and health.lag == 0 and not health.waiting_for), health
+
+
 def test_a_consumer_failing_on_its_database_again_and_again_makes_the_service_unready(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     reporting = start_service("reporting", nats_server.url, max_loop_failures=3)
