@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from libs.platform.tools.natsserver import EmbeddedNats
 from tests.e2e.test_consultation_slice import PREF, _setup_case
-from tests.harness import eventually
+from tests.harness import eventually, provision_streams
 
 pytestmark = pytest.mark.fault
 
@@ -91,6 +91,7 @@ def test_a_consumer_started_before_its_producer_waits_unready_and_catches_up_onc
 
 def test_a_consumer_failing_on_its_database_again_and_again_makes_the_service_unready(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
+    provision_streams(nats_server.url, "registry", "dispatch")  # their services do not run here
     reporting = start_service("reporting", nats_server.url, max_loop_failures=3)
     _ready(reporting)
     runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
@@ -113,6 +114,7 @@ def test_a_consumer_failing_on_its_database_again_and_again_makes_the_service_un
 def test_a_consumer_that_hangs_with_work_pending_makes_the_service_unready_after_the_stall_time(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
+    provision_streams(nats_server.url, "registry", "dispatch")  # their services do not run here
     reporting = start_service("reporting", nats_server.url, stall_seconds=2)
     _ready(reporting)
     runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
@@ -157,6 +159,7 @@ def test_a_read_model_that_cannot_follow_the_log_makes_the_service_unready(nats_
 
 
 def test_readiness_answers_503_never_500_when_the_database_is_gone(nats_server, start_service):
+    provision_streams(nats_server.url)  # no producer runs here
     reporting = start_service("reporting", nats_server.url)
     _ready(reporting)
     gone = create_engine(f"sqlite:///{reporting.settings.service}-missing-dir/none/x.db")
