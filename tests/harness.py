@@ -151,6 +151,28 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
     raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
 
 
+def provision_streams(nats_url: str, *services: str) -> None:
+    """Create the streams of these services (all three by default) as their owners would, for a
+    test that runs a consumer without its producers: a consumer waits for a stream only its owner
+    creates (libs/platform/messaging/consumer.py), unready until then. (An operator may provision
+    the streams so too, before any service starts.)"""
+    import asyncio
+
+    from libs.platform.messaging.bus import Bus
+    from libs.platform.messaging.streams import STREAMS
+
+    async def make() -> None:
+        bus = Bus(nats_url, "test-provisioning")
+        await bus.connect()
+        try:
+            for service in services or tuple(STREAMS):
+                await bus.ensure_stream(STREAMS[service])
+        finally:
+            await bus.close()
+
+    asyncio.run(make())
+
+
 def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[Any]:
     """Every message currently stored in a JetStream stream (subject, headers, data), in order."""
     import asyncio

@@ -9,6 +9,8 @@ services re-use the event classes with `@event(...)`, so producer and consumers 
 from __future__ import annotations
 
 import hashlib
+import hmac
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -57,12 +59,34 @@ def event_id(originator_id: UUID | str, version: int) -> str:
     return str(uuid5(TSUNAGU_NS, f"{originator_id}/{version}"))
 
 
-def idempotency_digest(service: str, scope: str, key: str) -> str:
-    """What an event records of a client's Idempotency-Key: SHA-256 (hex) of the service, the scope
-    it deduplicates in (an org, a centre) and the key. A client may type anything in the key (up
-    to 200 characters, names included), and a stream cannot be erased, so the string never travels;
-    a retry hashes to the same digest and is still recognised."""
-    return hashlib.sha256("\x1f".join((service, scope, key)).encode()).hexdigest()
+def idempotency_digest(service: str, scope: str, key: str, secret: bytes | None) -> str:
+    """What an event records of a client's Idempotency-Key: HMAC-SHA-256 (hex), under the service's
+    own secret (<SERVICE>_IDEMPOTENCY_KEY), of the service, the scope it deduplicates in (an org, a
+    centre) and the key. A client may type anything in the key (up to 200 characters, names
+    included), and a stream cannot be erased, so the string never travels; without the secret a
+    guessed key cannot be confirmed against the digest, and a retry still digests the same.
+
+    `secret=None` gives the unkeyed SHA-256 that events recorded before the digest was keyed carry
+    (and that upcasters of v1 events, which hold no secret, compute): used only to recognise a retry
+    of such an event, never recorded anew."""
+    message = "\x1f".join((service, scope, key)).encode()
+    if secret is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    """A client's Idempotency-Key together with the secret of the service that received it."""
+
+    key: str
+    secret: bytes = field(repr=False)
+
+    def digests(self, service: str, scope: str) -> tuple[str, str]:
+        """The keyed digest a new event records, then the unkeyed one of events recorded before:
+        a retry matches either."""
+        return (idempotency_digest(service, scope, self.key, self.secret),
+                idempotency_digest(service, scope, self.key, None))
 
 
 def derived_id(*parts: Any) -> UUID:

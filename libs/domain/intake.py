@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from libs.domain import agencies
 from libs.domain.consent import consent_record
-from libs.domain.contracts import Contract, idempotency_digest
+from libs.domain.contracts import ClientKey, Contract, idempotency_digest
 
 CONTEXT = "intake"
 
@@ -106,12 +106,14 @@ class ConsultationRecorded(CaseEvent, Aggregate.Event):
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
         key = state.pop("idempotency_key", None)
-        state["idempotency_digest"] = consultation_key_digest(state["centre_id"], key) if key else None
+        # An upcaster holds no secret: the unkeyed digest, which a retry still matches.
+        state["idempotency_digest"] = idempotency_digest(CONTEXT, str(state["centre_id"]), key, None) if key else None
 
 
-def consultation_key_digest(centre_id: UUID | str, key: str) -> str:
-    """A consultation's Idempotency-Key as its case keeps and its event records it."""
-    return idempotency_digest(CONTEXT, str(centre_id), key)
+def consultation_key_digests(centre_id: UUID | str, key: ClientKey) -> tuple[str, str]:
+    """A consultation's Idempotency-Key as its case keeps and its event records it (the keyed
+    digest), then as events recorded before the digest was keyed did."""
+    return key.digests(CONTEXT, str(centre_id))
 
 
 # What a person may ask a supporter for (実施要領 第3 3(2)ア: 訪問支援、情報の提供等).

@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from libs.domain.consent import consent_record
-from libs.domain.contracts import Contract, idempotency_digest
+from libs.domain.contracts import ClientKey, Contract, idempotency_digest
 
 CONTEXT = "registry"
 
@@ -133,12 +133,14 @@ class RegistrationApplied(SupporterEvent, Aggregate.Created):
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
         key = state.pop("idempotency_key", None)
-        state["idempotency_digest"] = application_key_digest(state["tenant"], key) if key else None
+        # An upcaster holds no secret: the unkeyed digest, which a retry still matches.
+        state["idempotency_digest"] = idempotency_digest(CONTEXT, state["tenant"], key, None) if key else None
 
 
-def application_key_digest(tenant: str, key: str) -> str:
-    """A registration application's Idempotency-Key as its event records it."""
-    return idempotency_digest(CONTEXT, tenant, key)
+def application_key_digests(tenant: str, key: ClientKey) -> tuple[str, str]:
+    """A registration application's Idempotency-Key as its event records it (the keyed digest),
+    then as events recorded before the digest was keyed did."""
+    return key.digests(CONTEXT, tenant)
 
 
 class RegistrationConsented(SupporterEvent, Aggregate.Event):

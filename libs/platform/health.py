@@ -39,6 +39,9 @@ class LoopHealth:
     last_error: str = ""
     replaying: bool = False
     replay_target: int = 0
+    # What the loop waits for before it can start (e.g. "stream INTAKE", which only its producer
+    # creates): unready until it is there, shown in /readyz.
+    waiting_for: str = ""
     _mark_end: int = 0
     _mark_lag: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
@@ -88,6 +91,8 @@ class LoopHealth:
 
     def problem(self, *, stall_seconds: float, max_failures: int) -> str | None:
         """Why this loop makes the service unready, or None."""
+        if self.waiting_for:
+            return f"waiting for {self.waiting_for}"
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
         waited = self.seconds_since_progress()
@@ -106,6 +111,8 @@ class LoopHealth:
         }
         if self.stream:
             body["stream"] = self.stream
+        if self.waiting_for:
+            body["waiting_for"] = self.waiting_for
         if self.replaying:
             body["replaying"] = True
             body["replay_target"] = self.replay_target

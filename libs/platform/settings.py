@@ -33,6 +33,9 @@ def port_of(service: str) -> int:
 DEV_ENVIRONMENTS = ("dev", "test")
 # The services with an event store, whose audit log signs checkpoints with <SERVICE>_AUDIT_KEY.
 SIGNING_SERVICES = ("intake", "registry", "dispatch")
+# The services whose events record a digest of a client's Idempotency-Key, keyed with
+# <SERVICE>_IDEMPOTENCY_KEY (libs/domain/contracts.idempotency_digest).
+IDEMPOTENCY_DIGEST_SERVICES = ("intake", "registry")
 # A token may live at most this long (exp - iat): a leaked token is good for a day at worst.
 DEFAULT_TOKEN_MAX_LIFETIME = 24 * 3600
 DEFAULT_JWKS_REFRESH_SECONDS = 30.0
@@ -84,6 +87,8 @@ class Settings:
     environment: str = "dev"
     # Ed25519 seed that signs the audit checkpoints; made on first use in dev.
     audit_key_hex: str = ""
+    # HMAC key of the Idempotency-Key digests on the bus; made on first use in dev.
+    idempotency_key_hex: str = ""
     audit_interval_seconds: float = 60.0
     relay_poll_seconds: float = 0.05
     consumer_max_deliver: int = 5
@@ -124,6 +129,8 @@ class Settings:
                     *url_password_problems("NATS_URL", self.nats_url)]
         if self.service in SIGNING_SERVICES:
             problems += key_problems(f"{prefix}_AUDIT_KEY", self.audit_key_hex)
+        if self.service in IDEMPOTENCY_DIGEST_SERVICES:
+            problems += key_problems(f"{prefix}_IDEMPOTENCY_KEY", self.idempotency_key_hex)
         for producer in SIGNING_SERVICES:
             if not re.fullmatch(r"[0-9a-fA-F]{64}(\s*,\s*[0-9a-fA-F]{64})*", self.public_keys.get(producer) or ""):
                 problems.append(f"{producer.upper()}_PUBLIC_KEY must be the 64 hex characters "
@@ -160,6 +167,9 @@ class Settings:
             environment=environment,
             audit_key_hex=env.get(f"{service.upper()}_AUDIT_KEY")
             or (_dev_or_refuse(environment, f"{service}-audit.key") if service in SIGNING_SERVICES else ""),
+            idempotency_key_hex=env.get(f"{service.upper()}_IDEMPOTENCY_KEY")
+            or (_dev_or_refuse(environment, f"{service}-idempotency.key")
+                if service in IDEMPOTENCY_DIGEST_SERVICES else ""),
             stall_seconds=float(env.get("TSUNAGU_STALL_SECONDS", "60")),
             max_loop_failures=int(env.get("TSUNAGU_MAX_LOOP_FAILURES", "10")),
             jwt_issuer=env.get("TSUNAGU_JWT_ISSUER") or None,

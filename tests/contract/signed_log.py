@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from libs.platform.audit import merkle
 from libs.platform.audit.log import signed_text
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
+from libs.platform.messaging.signing import CHECKPOINT, signed_message
 
 
 def signed_log(service: str, count: int) -> tuple[list[Envelope], dict, str]:
@@ -30,6 +31,6 @@ def signed_log(service: str, count: int) -> tuple[list[Envelope], dict, str]:
     key = Ed25519PrivateKey.generate()
     root = merkle.root([bytes.fromhex(e.leafhash) for e in envelopes]).hex()
     made_at = datetime.now(UTC).isoformat()
-    signature = key.sign(signed_text(service, count, root, made_at, chain)).hex()
+    signature = key.sign(signed_message(CHECKPOINT, signed_text(service, count, root, made_at, chain))).hex()
     checkpoint = {"tree_size": count, "root_hash": root, "made_at": made_at, "signature": signature, "chainhash": chain}
     return envelopes, checkpoint, key.public_key().public_bytes_raw().hex()

@@ -375,6 +375,11 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
             assert await _refused(errors["intake"], subject), errors["intake"]
         assert (await js.stream_info("INTAKE")).state.messages == 110
 
+        # A consumer may not create a stream it only reads: only its owner creates it (issue 14).
+        for subject in ("$JS.API.STREAM.CREATE.DISPATCH", "$JS.API.STREAM.CREATE.INTAKE"):
+            await clients["reporting"].publish(subject, b"{}", reply=clients["reporting"].new_inbox())
+            assert await _refused(errors["reporting"], subject), errors["reporting"]
+
         # The witness neither: no checkpoint of its own, no stream deletion, no service durable.
         witness = clients["witness"]
         await witness.publish("audit.intake.checkpoint", b"{}")
@@ -467,6 +472,14 @@ def test_every_durable_a_service_creates_is_allowed_for_its_nats_user(database):
                 for allowed in (f'"$JS.API.CONSUMER.*.{stream}.{durable}"', f'"$JS.ACK.{stream}.{durable}.>"',
                                 f'"deadletter.{durable}"'):
                     assert allowed in accounts, f"{name}: {allowed} missing in deploy/nats/accounts.conf"
+            # Only a stream's owner creates it: a consumer waits for it (issue 14), so its user may
+            # not create a stream it only consumes (it could do so first, with its own settings).
+            user = accounts[accounts.index(f"user: {name}\n"):]
+            user = user[:user.index("subscribe:")]
+            for stream in {stream for stream, _ in durables}:
+                assert f'"$JS.API.STREAM.INFO.{stream}"' in user, f"{name} cannot look for {stream}"
+                assert f"$JS.API.STREAM.CREATE.{stream}" not in user, \
+                    f"{name} may create {stream}, which it only consumes"
         finally:
             if runtime.application is not None:
                 runtime.application.close()

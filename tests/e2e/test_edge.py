@@ -215,3 +215,21 @@ def test_an_issuer_that_hangs_holds_only_the_requests_that_wait_for_its_keys(nat
         assert answers[0].json()["type"].endswith("/issuer-unavailable")
     finally:
         hanging.close()
+
+
+def test_portal_and_integrator_tokens_are_refused_by_every_service_as_no_role_of_the_apis(nats_server, start_service):
+    """One access model (issue 14): SECURITY.md said both roles held no grant; now every service
+    refuses them, saying why, before any route runs."""
+    now = int(time.time())
+    paths = {"intake": "/v1/cases/00000000-0000-0000-0000-000000000000", "registry": "/v1/supporters", "dispatch": "/v1/dispatches",
+             "reporting": "/v1/reports/consultations?fy=2016"}
+    for name, path in paths.items():
+        service = start_service(name, nats_server.url)
+        for role in ("portal", "integrator"):
+            token = jwt.encode({"sub": "p", "org": "130001", "roles": [role], "iss": "tsunagu-dev", "iat": now,
+                                "exp": now + 600}, JWT_SECRET, algorithm="HS256")
+            with service.client() as anyone:
+                r = anyone.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401 and r.headers["content-type"].startswith(PROBLEM), (name, role, r.text)
+            assert r.json()["unknown_roles"] == [role], (name, r.text)
+        service.stop()

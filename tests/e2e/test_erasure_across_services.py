@@ -144,3 +144,52 @@ def test_reporting_holds_nothing_of_the_erased_person_but_codes_dates_and_counts
     for row in rows:
         for secret in ("山田", "太郎", "千代田区1-1", "眠れない", "消去マーカー", '"ct"', "A256GCM"):
             assert secret not in row, row
+
+
+def test_the_supporter_reads_no_detail_of_the_person_while_the_municipality_decides_after_an_erasure_at_intake(
+        nats_server, start_service):
+    """Issue 14: a running dispatch told of the person's erasure at intake (erasure_at_source) still
+    opened their details to the supporter. Refused now, with the problem type of the other "not
+    while …" rules (dispatch-not-active), and nothing is disclosed."""
+    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+
+    registry = start_service("registry", nats_server.url)
+    intake = start_service("intake", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sid = registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"/v1/cases/{case_id}/supporter-requests", json={
+            "municipality": CITY, "needs": ["visit"], "requested_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/roster").json()["data"])
+        did = eventually(lambda: city.get("/v1/dispatches").json()["data"])[0]["dispatch_id"]
+        base = f"/v1/dispatches/{did}"
+        city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
+        city.post(f"{base}/subject-details", json={"details": DETAILS}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": ["name", "address"], "support_meetings": False,
+                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
+        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
+                                         "content": "c", "agreed_on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        assert me.get(f"{base}/subject").json()["details"]["name"] == DETAILS["name"]  # while nothing is pending
+
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"/v1/cases/{case_id}/erasure", json={"basis": "request_granted", "on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        noticed = eventually(lambda: (b := city.get(base).json())["erasure_at_source"] and b)
+        assert (noticed["status"], noticed["erased"]) == ("active", False)
+        disclosed = _names(city, base.rsplit("/", 1)[1]).count("InformationDisclosed")
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        r = me.get(f"{base}/subject")
+        assert r.status_code == 409 and r.json()["type"].endswith("/dispatch-not-active"), r.text
+        assert DETAILS["name"] not in r.text and "erased at the service that referred them" in r.json()["detail"]
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        assert _names(city, base.rsplit("/", 1)[1]).count("InformationDisclosed") == disclosed, "nothing disclosed"

@@ -66,12 +66,9 @@ def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipality
 
 
 def _verified(receipt: dict) -> dict:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from libs.platform.privacy.receipts import verify_receipt
 
-    from libs.platform.messaging.cloudevents import canonical
-
-    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(receipt["publicKey"]))
-    key.verify(bytes.fromhex(receipt["signature"]), canonical(receipt["receipt"]))  # raises if forged
+    assert verify_receipt(receipt["publicKey"], receipt), "signed by the service, as a receipt"
     return receipt["receipt"]
 
 

@@ -8,7 +8,7 @@ import nats
 import pytest
 
 from libs.platform.messaging.signing import HEADER, EventSigner
-from tests.harness import eventually
+from tests.harness import eventually, provision_streams
 
 pytestmark = pytest.mark.fault
 
@@ -27,9 +27,10 @@ def _publish_poison(url: str, intake_key: str) -> None:
 
 def test_a_dead_letter_keeps_the_service_unready_across_a_restart_until_resolved(nats_server, start_service,
                                                                                  database):
+    provision_streams(nats_server.url)  # no producer runs here
     reporting = start_service("reporting", nats_server.url)
     with reporting.client() as anyone:
-        eventually(lambda: anyone.get("/readyz").status_code == 200)  # its streams exist now
+        eventually(lambda: anyone.get("/readyz").status_code == 200)  # its consumers are made
     _publish_poison(nats_server.url, database.signing_keys["intake"])
     with reporting.operator() as operator:
         r = eventually(lambda: (r := operator.get("/readyz")).status_code == 503 and r)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from libs.platform.tools.natsserver import EmbeddedNats
 from tests.e2e.test_consultation_slice import PREF, _setup_case
-from tests.harness import eventually
+from tests.harness import eventually, provision_streams
 
 pytestmark = pytest.mark.fault
 
@@ -68,8 +68,30 @@ def test_an_event_the_server_refuses_makes_the_relay_unready_naming_its_position
         nats.stop()
 
 
+def test_a_consumer_started_before_its_producer_waits_unready_and_catches_up_once_the_owner_makes_its_stream(
+        nats_server, start_service):
+    """Issue 14: a consumer created another service's stream (and needed the permission to) when it
+    came first. Now only the owner creates it; dispatch waits for INTAKE and REGISTRY, unready."""
+    dispatch = start_service("dispatch", nats_server.url)
+    body = _unready_because(dispatch, "consumer dispatch-intake", "waiting for stream INTAKE")
+    waiting = {loop["name"]: loop.get("waiting_for") for loop in body["checks"]["loops"] if loop["kind"] == "consumer"}
+    assert waiting == {"dispatch-intake": "stream INTAKE", "dispatch-targets-intake": "stream INTAKE",
+                       "dispatch-registry": "stream REGISTRY"}, waiting
+    assert all(loop["consecutive_failures"] == 0 for loop in body["checks"]["loops"]), "waiting is no failure"
+
+    intake = start_service("intake", nats_server.url)
+    _setup_case(intake)  # events on INTAKE before dispatch can read it
+    _unready_because(dispatch, "waiting for stream REGISTRY")  # INTAKE is there now; REGISTRY not yet
+    start_service("registry", nats_server.url)
+    _ready(dispatch, "consumer_lag")
+    health = next(c for c in dispatch.runtime.consumers if c.durable == "dispatch-intake").health
+    # caught up on what intake published before dispatch could read it (a centre and a case at least)
+    assert eventually(lambda: health.position >= 2 and health.lag == 0 and not health.waiting_for), health
+
+
 def test_a_consumer_failing_on_its_database_again_and_again_makes_the_service_unready(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
+    provision_streams(nats_server.url, "registry", "dispatch")  # their services do not run here
     reporting = start_service("reporting", nats_server.url, max_loop_failures=3)
     _ready(reporting)
     runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
@@ -92,6 +114,7 @@ def test_a_consumer_failing_on_its_database_again_and_again_makes_the_service_un
 def test_a_consumer_that_hangs_with_work_pending_makes_the_service_unready_after_the_stall_time(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
+    provision_streams(nats_server.url, "registry", "dispatch")  # their services do not run here
     reporting = start_service("reporting", nats_server.url, stall_seconds=2)
     _ready(reporting)
     runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
@@ -136,6 +159,7 @@ def test_a_read_model_that_cannot_follow_the_log_makes_the_service_unready(nats_
 
 
 def test_readiness_answers_503_never_500_when_the_database_is_gone(nats_server, start_service):
+    provision_streams(nats_server.url)  # no producer runs here
     reporting = start_service("reporting", nats_server.url)
     _ready(reporting)
     gone = create_engine(f"sqlite:///{reporting.settings.service}-missing-dir/none/x.db")

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from libs.platform.audit import merkle
 from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.messaging.cloudevents import GENESIS
+from libs.platform.messaging.signing import CHECKPOINT, signed_message, verify_with
 from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,12 @@ def signed_text(service: str, tree_size: int, root_hex: str, made_at: str, chain
 
 
 def verify_signature(public_key_hex: str, service: str, cp: dict[str, Any]) -> bool:
-    """A v2 checkpoint stripped of its chain head no longer verifies as v1: no downgrade."""
+    """A v2 checkpoint stripped of its chain head no longer verifies as v1: no downgrade. Signed
+    with the checkpoint context (messaging/signing.py), or bare when made before contexts."""
     try:
         key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
-        key.verify(bytes.fromhex(cp["signature"]),
-                   signed_text(service, cp["tree_size"], cp["root_hash"], cp["made_at"], cp.get("chainhash")))
-        return True
+        text = signed_text(service, cp["tree_size"], cp["root_hash"], cp["made_at"], cp.get("chainhash"))
+        return verify_with([key], bytes.fromhex(cp["signature"]), CHECKPOINT, text)
     except Exception:  # noqa: BLE001 - any failure is a bad signature
         return False
 
@@ -96,8 +97,9 @@ class AuditLog:
     def public_key_hex(self) -> str:
         return self._key.public_key().public_bytes_raw().hex()
 
-    def sign(self, payload: bytes) -> bytes:
-        return self._key.sign(payload)
+    def sign(self, context: bytes, payload: bytes) -> bytes:
+        """A signature of this kind (messaging/signing.py: CHECKPOINT, RECEIPT) over the payload."""
+        return self._key.sign(signed_message(context, payload))
 
     def records(self, after: int, limit: int) -> list[dict[str, Any]]:
         return [record_of(n) for n in
@@ -158,7 +160,7 @@ class AuditLog:
         root_hex = merkle.root(self.leaf_hashes(size)).hex()
         chainhash = self._chain_head(size)
         made_at = datetime.now(UTC).isoformat()
-        signature = self._key.sign(signed_text(self.service, size, root_hex, made_at, chainhash)).hex()
+        signature = self.sign(CHECKPOINT, signed_text(self.service, size, root_hex, made_at, chainhash)).hex()
         row = {"tree_size": size, "root_hash": root_hex, "made_at": made_at, "signature": signature}
         if size == 0:
             return {**row, "chainhash": chainhash}  # nothing to witness yet: signed, not kept

@@ -21,6 +21,9 @@ goes to `deadletter.<consumer>` with the reason, is kept in the service's dead-l
 (readiness counts it until it is resolved), and its position is recorded as skipped. An
 infrastructure failure (the database unreachable or locked, a dropped connection) says nothing
 about the message: it is retried without limit, with back-off, and never dead-lettered.
+
+The stream is its producer's to create: a runner started first waits for it (StreamMissing),
+unready with "waiting for stream X" (LoopHealth.waiting_for), and starts once it exists.
 """
 
 from __future__ import annotations
@@ -69,6 +72,16 @@ def is_transient(e: BaseException) -> bool:
         if isinstance(error, OPERATIONAL) and any(w in str(error).lower() for w in TRANSIENT_WORDS):
             return True
     return False
+
+
+# How often a consumer looks again for a stream its producer has not created yet.
+STREAM_WAIT_SECONDS = 1.0
+
+
+class StreamMissing(Exception):
+    """The stream does not exist yet. Only its producer creates it (its relay, at start), with its
+    own settings: a consumer that created it first would choose them, and would need a permission
+    to create another service's stream (deploy/nats/accounts.conf). The consumer waits instead."""
 
 
 class Handler(Protocol):
@@ -128,13 +141,19 @@ class ConsumerRunner:
 
     # -- the server-side consumer ---------------------------------------------------------
     async def subscribe(self) -> None:
-        """(Re)make the consumer at our database position + 1 and bind to it."""
-        await self.bus.ensure_stream(self.spec)
+        """(Re)make the consumer at our database position + 1 and bind to it. The stream is its
+        producer's to create (with its settings): until it exists, StreamMissing."""
         js, stream = self.bus.js, self.spec.name
         await self._unsubscribe()
+        try:
+            info = await js.stream_info(stream)
+        except NotFoundError:
+            self.health.waiting_for = f"stream {stream}"
+            raise StreamMissing(stream) from None
+        self.health.waiting_for = ""
         position = await asyncio.to_thread(self.handler.position, stream)
         # The end as the stream says now: a consumer that cannot be made again shows its lag.
-        self.health.observe(position, (await js.stream_info(stream)).state.last_seq)
+        self.health.observe(position, info.state.last_seq)
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(stream, self.durable)
         await js.add_consumer(stream, ConsumerConfig(
@@ -356,6 +375,10 @@ class ConsumerRunner:
         while not stop.is_set():
             try:
                 await self.step()
+            except StreamMissing:
+                # Not a failure: the producer has not created its stream yet (unready meanwhile).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=STREAM_WAIT_SECONDS)
             except Exception as e:  # noqa: BLE001 - bus hiccup or a crash after a commit: start again
                 log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
                 self.health.failed(e)

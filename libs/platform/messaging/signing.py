@@ -9,12 +9,23 @@ A message without a valid signature is forged or damaged: it is dead-lettered at
 applied and never retried, and the open dead letter alerts (deploy/monitoring/alerts.yaml).
 NATS permissions already keep other users off a service's subjects; the signature also holds
 against anyone who gets past them (a leaked credential, a tampered server or stream copy).
+
+Domain separation: the one key signs three kinds of thing — events, audit checkpoints
+(libs/platform/audit/log.py) and consent receipts (libs/platform/privacy/receipts.py) — and each
+signature covers a context naming its kind before the payload (`EVENT`, `CHECKPOINT`, `RECEIPT`
+below, `signed_message`), so a signature of one kind never verifies as another. Signatures made
+before the contexts (over the bare payload) still verify, but only over a payload that can be of
+that kind alone (`legacy_shape_ok`): an event a CloudEvent JSON object (`specversion`), a
+checkpoint its `tsunagu-checkpoint/` text, a receipt a JSON object without `specversion`; the
+three shapes exclude each other, and every context-prefixed message starts with `tsunagu/`, which
+none of them does, so no bare signature of one kind, old or new, verifies as another.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -22,6 +33,54 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 HEADER = "Tsunagu-Signature"
 PREFIX = "ed25519:"
+
+# What each kind of signature covers before its payload (domain separation).
+EVENT = b"tsunagu/event/v1\0"
+CHECKPOINT = b"tsunagu/checkpoint/v1\0"
+RECEIPT = b"tsunagu/receipt/v1\0"
+CONTEXTS = (EVENT, CHECKPOINT, RECEIPT)
+
+
+def signed_message(context: bytes, payload: bytes) -> bytes:
+    """The bytes a signature of this kind covers: its context, then the payload."""
+    if context not in CONTEXTS:
+        raise ValueError(f"unknown signature context {context!r}")
+    return context + payload
+
+
+def legacy_shape_ok(context: bytes, payload: bytes) -> bool:
+    """Whether a signature made before contexts (over the bare payload) may be checked against
+    this payload: only when the payload has the shape of this kind and of no other."""
+    if context == CHECKPOINT:
+        return payload.startswith(b"tsunagu-checkpoint/")
+    if not payload.lstrip().startswith(b"{"):
+        return False
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return False
+    if not isinstance(document, dict):
+        return False
+    return ("specversion" in document) == (context == EVENT)
+
+
+def verify_with(keys: Iterable[Ed25519PublicKey], signature: bytes, context: bytes, payload: bytes) -> bool:
+    """Whether one of the keys signed the payload as this kind: with its context, or (made before
+    contexts) bare, when the payload's shape allows it (checked only then: most are current)."""
+    keys = list(keys)
+    if _any_verifies(keys, signature, signed_message(context, payload)):
+        return True
+    return legacy_shape_ok(context, payload) and _any_verifies(keys, signature, payload)
+
+
+def _any_verifies(keys: list[Ed25519PublicKey], signature: bytes, message: bytes) -> bool:
+    for key in keys:
+        try:
+            key.verify(signature, message)
+            return True
+        except (InvalidSignature, ValueError):
+            continue
+    return False
 
 
 def public_key_hex(seed_hex: str) -> str:
@@ -35,7 +94,7 @@ class EventSigner:
         self._key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_hex)[:32])
 
     def header(self, body: bytes) -> str:
-        return PREFIX + base64.urlsafe_b64encode(self._key.sign(body)).decode().rstrip("=")
+        return PREFIX + base64.urlsafe_b64encode(self._key.sign(signed_message(EVENT, body))).decode().rstrip("=")
 
 
 class ForgedEvent(Exception):
@@ -67,10 +126,5 @@ class EventVerifier:
             raw = base64.urlsafe_b64decode(signature[len(PREFIX):] + "=" * (-len(signature) % 4))
         except ValueError:
             raise ForgedEvent(f"the signature is not {service}'s") from None
-        for key in self._keys[service]:
-            try:
-                key.verify(raw, body)
-                return
-            except (InvalidSignature, ValueError):
-                continue
-        raise ForgedEvent(f"the signature is not {service}'s")
+        if not verify_with(self._keys[service], raw, EVENT, body):
+            raise ForgedEvent(f"the signature is not {service}'s")

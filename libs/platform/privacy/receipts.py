@@ -2,7 +2,8 @@
 TS 27560 status fields), signed with the service's Ed25519 audit key, to hand to the person.
 
 The receipt is derived from the recorded consent events (nothing new is stored); anyone holding
-the service's public key (published with its checkpoints) can check it.
+the service's public key (published with its checkpoints) can check it (`verify_receipt`): the
+signature covers the receipt context (`tsunagu/receipt/v1\0`) and the canonical JSON of `receipt`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from libs.platform.audit.log import AuditLog
 from libs.platform.messaging.cloudevents import canonical
+from libs.platform.messaging.signing import RECEIPT, verify_with
 
 METHODS = {"written_signature": "written signature (署名)",
            "oral_after_explanation": "oral, after explanation, recorded by staff (説明の上での了承)"}
@@ -50,4 +54,14 @@ def consent_receipt(audit: AuditLog, *, consent_id: str, subject: str, given_at:
         "withdrawnAt": withdrawn_at.isoformat() if withdrawn_at else None,
     }
     return {"receipt": receipt, "alg": "Ed25519", "publicKey": audit.public_key_hex,
-            "signature": audit.sign(canonical(receipt)).hex()}
+            "signature": audit.sign(RECEIPT, canonical(receipt)).hex()}
+
+
+def verify_receipt(public_key_hex: str, signed: dict) -> bool:
+    """Whether a receipt was signed by this key as a receipt (with the receipt context, or bare
+    when made before contexts: messaging/signing.py)."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        return verify_with([key], bytes.fromhex(signed["signature"]), RECEIPT, canonical(signed["receipt"]))
+    except (KeyError, TypeError, ValueError):
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -23,11 +24,14 @@ from eventsourcing.persistence import (
 )
 
 from libs.domain.audit import NATIONAL
-from libs.domain.contracts import derived_id
+from libs.domain.contracts import ClientKey, derived_id
 from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
+
+# The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
+IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
 
 A = TypeVar("A", bound=MutableOrImmutableAggregate[Any])
 R = TypeVar("R")
@@ -59,6 +63,14 @@ class ServiceApplication(Application):
         if engine is not None and hasattr(engine, "pool"):
             engine.pool._pre_ping = True
         self.max_event_bytes = max_event_bytes(self.env)
+        # The secret that keys the digests of clients' Idempotency-Keys (contracts.idempotency_digest):
+        # from settings (eventsourcing_env); an application made by hand (a unit test) gets its own.
+        configured = self.env.get(IDEMPOTENCY_KEY_ENV)
+        self.idempotency_secret = bytes.fromhex(configured) if configured else os.urandom(32)
+
+    def client_key(self, idempotency_key: str | None) -> ClientKey | None:
+        """The client's Idempotency-Key with this service's secret, as the aggregates digest it."""
+        return ClientKey(idempotency_key, self.idempotency_secret) if idempotency_key else None
 
     def close(self) -> None:
         """Also release the event store's connections: eventsourcing-sqlalchemy keeps its own engine

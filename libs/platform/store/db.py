@@ -62,7 +62,10 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     if settings.is_postgres and settings.db_schema:
         with_path = make_url(url).update_query_dict({"options": f"-csearch_path={settings.db_schema}"})
         url = with_path.render_as_string(hide_password=False)
-    return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
+    env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
+    if settings.idempotency_key_hex:
+        env["TSUNAGU_IDEMPOTENCY_KEY"] = settings.idempotency_key_hex  # store.application.IDEMPOTENCY_KEY_ENV
+    return env
 
 
 def ping(engine: Engine) -> None:

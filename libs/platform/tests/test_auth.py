@@ -123,7 +123,7 @@ def test_unknown_roles_are_refused_and_so_are_roles_that_must_not_combine():
         auth.principal(_hs256(roles=["auditor", "superuser"]))
     assert refused.value.extensions == {"unknown_roles": ["superuser"]}
     for roles in (["auditor", "supporter"], ["auditor_pii", "centre_staff"], ["ministry", "prefecture_officer"],
-                  ["operator", "auditor"], ["integrator", "municipal_officer"], ["supporter", "centre_staff"]):
+                  ["operator", "auditor"], ["operator", "municipal_officer"], ["supporter", "centre_staff"]):
         with pytest.raises(RolesConflict):
             auth.principal(_hs256(roles=roles))
         with pytest.raises(ValueError):
@@ -131,8 +131,21 @@ def test_unknown_roles_are_refused_and_so_are_roles_that_must_not_combine():
     for roles in (["auditor", "auditor_pii"], ["centre_staff", "municipal_officer"], ["ministry", "auditor"], []):
         assert auth.principal(_hs256(roles=roles)).roles == set(roles)
     assert ROLES == {"centre_staff", "municipal_officer", "prefecture_officer", "supporter", "auditor",
-                     "auditor_pii", "integrator", "portal", "ministry", "operator"}
+                     "auditor_pii", "ministry", "operator"}
     assert sum(len(g) for g in ROLE_GROUPS.values()) == len(ROLES), "each role in exactly one group"
+
+
+@pytest.mark.parametrize("role, why", [("portal", "token of the person it acts for"),
+                                       ("integrator", "reads the streams with its NATS user")])
+def test_portal_and_integrator_are_no_roles_of_the_apis_and_are_refused_saying_why(role, why):
+    # Issue 14: both were accepted and held no grant anywhere; a portal acts with its user's token.
+    auth = Authenticator(secret=SECRET)
+    for roles in ([role], [role, "centre_staff"]):
+        with pytest.raises(Unauthenticated, match=why) as refused:
+            auth.principal(_hs256(roles=roles))
+        assert refused.value.extensions == {"unknown_roles": [role]}
+    with pytest.raises(ValueError, match="unknown roles"):
+        mint_token(SECRET, sub="a", org="130001", roles=[role])
 
 
 GARBAGE = ["not-a-jwt", "a.b.c", "\u00ff\u00fe.\u00fd.x", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from libs.platform.audit.log import signed_text, verify_signature
+from libs.platform.messaging.signing import CHECKPOINT, signed_message
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key().public_bytes_raw().hex()
@@ -13,7 +14,7 @@ CP = {"tree_size": 7, "root_hash": "aa" * 32, "made_at": "2026-01-05T00:00:00+00
 
 def _signed(cp: dict) -> dict:
     text = signed_text("intake", cp["tree_size"], cp["root_hash"], cp["made_at"], cp.get("chainhash"))
-    return {**cp, "signature": KEY.sign(text).hex()}
+    return {**cp, "signature": KEY.sign(signed_message(CHECKPOINT, text)).hex()}
 
 
 def test_a_v2_checkpoint_verifies_and_a_changed_chain_head_does_not():

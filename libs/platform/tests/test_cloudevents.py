@@ -12,8 +12,8 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.domain import Aggregate
 
-from libs.domain.contracts import event_id
-from libs.domain.intake import consultation_key_digest
+from libs.domain.contracts import ClientKey, event_id
+from libs.domain.intake import consultation_key_digests
 from libs.platform.messaging.cloudevents import (
     GENESIS,
     Envelope,
@@ -31,6 +31,7 @@ CASE_ID = UUID("0b9a1d36-6c2e-4f3b-9a57-3b0c2f1e8d41")
 CENTRE_ID = UUID("5e2f7c10-8a4b-4d6e-b1f3-2c9d0a7e6b58")
 CONSULTATION_ID = UUID("c3d4e5f6-1234-4abc-8def-0123456789ab")
 OCCURRED_AT = datetime(2017, 3, 31, 23, 59, 59, tzinfo=JST)
+IDEMPOTENCY_SECRET = bytes(range(32))
 SEALED_SUMMARY = {"alg": "A256GCM", "kid": str(CASE_ID), "iv": "aXY=", "ct": "Y3Q="}
 
 
@@ -41,7 +42,7 @@ def _case_events() -> list:
     )
     case.record_consultation(
         consultation_id=CONSULTATION_ID, channel="phone", consulted_by="family",
-        occurred_at=OCCURRED_AT, summary=SEALED_SUMMARY, idempotency_key="key-1",
+        occurred_at=OCCURRED_AT, summary=SEALED_SUMMARY, idempotency_key=ClientKey("key-1", IDEMPOTENCY_SECRET),
     )
     return list(case.collect_events())
 
@@ -174,7 +175,7 @@ def test_datetimes_and_uuids_in_the_data_are_iso_and_text_strings(recorded: Enve
     assert data["channel"] == "phone"
     assert data["consulted_by"] == "family"
     assert data["summary"] == SEALED_SUMMARY
-    assert data["idempotency_digest"] == consultation_key_digest(CENTRE_ID, "key-1")
+    assert data["idempotency_digest"] == consultation_key_digests(CENTRE_ID, ClientKey("key-1", IDEMPOTENCY_SECRET))[0]
 
 
 def test_the_data_is_plain_json(recorded: Envelope) -> None:

@@ -29,3 +29,14 @@ def test_processes_starting_at_once_all_read_the_one_secret_that_was_made(tmp_pa
         seen = {queue.get(timeout=10) for _ in procs}
         assert len(seen) == 1 and len(seen.pop()) == 64
         assert [f.name for f in var.iterdir()] == ["dev-jwt.key"]  # no temporary file left behind
+
+
+def test_the_idempotency_digest_key_is_a_dev_secret_of_intake_and_registry_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSUNAGU_VAR", str(tmp_path))
+    monkeypatch.delenv("TSUNAGU_ENV", raising=False)
+    intake = settings.Settings.from_env("intake")
+    assert len(intake.idempotency_key_hex) == 64
+    assert (tmp_path / "intake-idempotency.key").read_text() == intake.idempotency_key_hex
+    assert settings.Settings.from_env("intake").idempotency_key_hex == intake.idempotency_key_hex, "kept"
+    assert settings.Settings.from_env("registry").idempotency_key_hex not in ("", intake.idempotency_key_hex)
+    assert settings.Settings.from_env("dispatch").idempotency_key_hex == ""

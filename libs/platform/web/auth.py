@@ -22,16 +22,22 @@ made for something else), and so is one whose roles must not be held together (4
 Roles that must not combine. Each role belongs to one of these groups, and a token's roles all
 come from one group:
 - operational, the local governments' own work: `centre_staff`, `municipal_officer`,
-  `prefecture_officer`, and `portal` (the third-party portal acting for their staff);
+  `prefecture_officer`;
 - oversight, who checks that work and must not be the one checked: `auditor`, `auditor_pii`,
   and the national `ministry`;
 - `supporter` alone: a volunteer who is given one person's details by a dispatch, and whose own
   registration is personal data; with any other role it would reach other supporters' or other
   persons' data (issue 14: `[auditor, supporter]` read any supporter's details);
 - `operator` alone: runs the service (dead letters, readiness), sees no one's data;
-- `integrator` alone: another agency's system reading streams, never a person at a desk.
 So `[auditor, auditor_pii]` and `[centre_staff, municipal_officer]` (a municipal window) are fine;
 `[ministry, prefecture_officer]`, `[auditor, centre_staff]`, `[operator, auditor]` are refused.
+
+`portal` and `integrator` are no roles of the HTTP APIs (NOT_API_ROLES), refused as unknown (401)
+in every service with the reason: a portal acts for a person of a local government and sends
+that person's own token (their `sub`, `org` and role, so that every action is theirs, bounded by
+their jurisdiction), or reads the open directory `/public/v1` without one; a portal-wide role would
+act across organisations in nobody's name. An integrator reads the streams with its own NATS user
+(deploy/nats/accounts.conf, examples/integrator/), not the HTTP APIs.
 """
 
 from __future__ import annotations
@@ -51,11 +57,16 @@ from libs.platform.settings import DEFAULT_JWKS_REFRESH_SECONDS, Settings
 log = logging.getLogger(__name__)
 
 ROLE_GROUPS: dict[str, frozenset[str]] = {
-    "operational": frozenset({"centre_staff", "municipal_officer", "prefecture_officer", "portal"}),
+    "operational": frozenset({"centre_staff", "municipal_officer", "prefecture_officer"}),
     "oversight": frozenset({"auditor", "auditor_pii", "ministry"}),
     "supporter": frozenset({"supporter"}),
     "operator": frozenset({"operator"}),
-    "integrator": frozenset({"integrator"}),
+}
+# Names a token may carry that are no roles of the HTTP APIs, refused with the reason.
+NOT_API_ROLES: dict[str, str] = {
+    "portal": "a portal sends the token of the person it acts for (their own role and org), or reads "
+              "/public/v1 without a token",
+    "integrator": "an integrator reads the streams with its NATS user, not the HTTP APIs",
 }
 ROLES = frozenset().union(*ROLE_GROUPS.values())
 ISSUER = "tsunagu-dev"
@@ -248,7 +259,9 @@ class Authenticator:
             raise Unauthenticated("the token lacks sub, org or roles")
         unknown, groups = role_problems(roles)
         if unknown:
-            raise Unauthenticated("the token names a role this system does not know", unknown_roles=unknown)
+            reasons = [NOT_API_ROLES[r] for r in unknown if r in NOT_API_ROLES]
+            raise Unauthenticated("the token names a role this system does not know"
+                                  + (f" ({'; '.join(reasons)})" if reasons else ""), unknown_roles=unknown)
         if groups:
             raise RolesConflict(f"roles of {' and '.join(groups)} must not be held together; ask for "
                                 "one token per role", groups=groups)

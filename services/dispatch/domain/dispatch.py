@@ -219,6 +219,12 @@ class Dispatch(PersonalData, Aggregate):
         # Not while suspended (休止): the pause stops the support, and so what the supporter may read.
         if self.status != "active":
             raise DispatchNotActive(f"the dispatch is {self.status}")
+        # Nor while the municipality decides after the person's erasure at the service that referred
+        # them (消去の通知, SourceErasureNotified): the person asked for their data to go; until the
+        # municipality has spoken with them, nobody new reads it.
+        if self.erasure_at_source is not None:
+            raise DispatchNotActive("the person's data was erased at the service that referred them on "
+                                    f"{self.erasure_at_source}: not while the municipality decides")
         if self.consent is None or not self.consent["items"]:
             raise ConsentMissing("the person consented to no item being given to the supporter")
         self._disclosed(recipient_supporter_id=supporter_id, items=self.consent["items"],

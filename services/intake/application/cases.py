@@ -52,12 +52,13 @@ class CaseUseCases(ServiceApplication):
                             channel: str, consulted_by: str, occurred_at: datetime,
                             summary: str | None, idempotency_key: str | None) -> Recorded:
         case = self.get_case(actor, case_id)
-        if (done := case.consultation_of_key(idempotency_key)) is not None:
+        client_key = self.client_key(idempotency_key)
+        if (done := case.consultation_of_key(client_key)) is not None:
             return Recorded(case, done, created=False)
         # The case loaded once: a busy case's load is most of the cost of a consultation.
         consultation_id = self.change(case, lambda c: c.record_consultation(
             consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,
-            summary=self.seal(case_id, summary), idempotency_key=idempotency_key), expected_version=expected_version)
+            summary=self.seal(case_id, summary), idempotency_key=client_key), expected_version=expected_version)
         return Recorded(case, consultation_id, created=True)
 
     def void_consultation(self, actor: Principal, case_id: UUID, consultation_id: UUID, *, voided_on: date,

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import agencies, intake
 from libs.domain.codes import validate_lg_code
+from libs.domain.contracts import ClientKey, idempotency_digest
 from libs.domain.legal_bases import check_legal_basis
 from libs.domain.personal_data import UseSuspension
 from services.intake.domain.errors import (
@@ -37,8 +38,9 @@ class Case(UseSuspension, Aggregate):
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
         """A snapshot taken before keys were hashed: the same consultations, keyed by digest."""
-        state["idempotency_keys"] = {intake.consultation_key_digest(state["centre_id"], key): consultation_id
-                                     for key, consultation_id in state["idempotency_keys"].items()}
+        state["idempotency_keys"] = {
+            idempotency_digest(intake.CONTEXT, str(state["centre_id"]), key, None): consultation_id
+            for key, consultation_id in state["idempotency_keys"].items()}
 
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
@@ -99,7 +101,7 @@ class Case(UseSuspension, Aggregate):
 
     def record_consultation(self, *, consultation_id: UUID, channel: str, consulted_by: str,
                             occurred_at: datetime, summary: dict | None,
-                            idempotency_key: str | None) -> UUID:
+                            idempotency_key: ClientKey | None) -> UUID:
         """Record one consultation; a repeated Idempotency-Key returns the first one's id."""
         if (done := self.consultation_of_key(idempotency_key)) is not None:
             return done
@@ -115,16 +117,18 @@ class Case(UseSuspension, Aggregate):
         self._record_consultation(
             consultation_id=consultation_id, centre_id=self.centre_id, channel=channel,
             consulted_by=consulted_by, occurred_at=occurred_at, summary=summary,
-            idempotency_digest=intake.consultation_key_digest(self.centre_id, idempotency_key)
+            idempotency_digest=intake.consultation_key_digests(self.centre_id, idempotency_key)[0]
             if idempotency_key else None,
         )
         return consultation_id
 
-    def consultation_of_key(self, idempotency_key: str | None) -> UUID | None:
-        """The consultation recorded with this Idempotency-Key, if any (kept by its digest)."""
+    def consultation_of_key(self, idempotency_key: ClientKey | None) -> UUID | None:
+        """The consultation recorded with this Idempotency-Key, if any (kept by its digest: the
+        keyed one, or the unkeyed one of a consultation recorded before digests were keyed)."""
         if not idempotency_key:
             return None
-        return self.idempotency_keys.get(intake.consultation_key_digest(self.centre_id, idempotency_key))
+        return next((self.idempotency_keys[d] for d in intake.consultation_key_digests(self.centre_id, idempotency_key)
+                     if d in self.idempotency_keys), None)
 
     def void_consultation(self, *, consultation_id: UUID, voided_on: date, reason: str) -> None:
         entry = next((c for c in self.consultations if c["consultation_id"] == consultation_id), None)

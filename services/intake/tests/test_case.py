@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from libs.domain import intake
+from libs.domain.contracts import ClientKey, idempotency_digest
 from libs.domain.errors import InvalidInput
 from services.intake.domain.case import CLOCK_SKEW, Case
 from services.intake.domain.errors import InvalidCase, InvalidConsultation
@@ -35,8 +36,15 @@ def _consultation(**overrides: object) -> dict[str, Any]:
     return arguments
 
 
+SECRET = bytes(range(32))  # the service's <SERVICE>_IDEMPOTENCY_KEY
+
+
+def _key(key: str) -> ClientKey:
+    return ClientKey(key, SECRET)
+
+
 def _digest(key: str) -> str:
-    return intake.consultation_key_digest(CENTRE_ID, key)
+    return intake.consultation_key_digests(CENTRE_ID, _key(key))[0]
 
 
 def test_a_consultation_records_the_digest_of_its_idempotency_key_never_the_key() -> None:
@@ -44,10 +52,34 @@ def test_a_consultation_records_the_digest_of_its_idempotency_key_never_the_key(
     case = _open_case()
     case.collect_events()
     key = "山田花子さん（母）からの電話 2024-06-01"
-    case.record_consultation(**_consultation(idempotency_key=key))
+    case.record_consultation(**_consultation(idempotency_key=_key(key)))
     [recorded] = case.collect_events()
     assert key not in repr(vars(recorded))
     assert vars(recorded)["idempotency_digest"] == _digest(key) and len(_digest(key)) == 64
+
+
+def test_the_digest_is_keyed_so_a_guessed_key_cannot_be_confirmed_from_the_bus() -> None:
+    # Issue 14: SHA-256 of (service, centre, key) let anyone reading the stream test a guess.
+    case = _open_case()
+    case.record_consultation(**_consultation(idempotency_key=_key("山田花子")))
+    [recorded] = case.collect_events()[1:]
+    unkeyed = idempotency_digest(intake.CONTEXT, str(CENTRE_ID), "山田花子", None)
+    assert vars(recorded)["idempotency_digest"] != unkeyed
+    another_service = intake.consultation_key_digests(CENTRE_ID, ClientKey("山田花子", bytes(32)))[0]
+    assert vars(recorded)["idempotency_digest"] != another_service, "the digest depends on the secret"
+
+
+def test_a_consultation_recorded_with_an_unkeyed_digest_still_deduplicates_a_retry() -> None:
+    # Events recorded before the digest was keyed carry SHA-256 of (service, centre, key).
+    case = _open_case()
+    first_id = uuid4()
+    case._record_consultation(
+        consultation_id=first_id, centre_id=CENTRE_ID, channel="phone", consulted_by="family",
+        occurred_at=datetime(2017, 4, 1, tzinfo=JST), summary=None,
+        idempotency_digest=idempotency_digest(intake.CONTEXT, str(CENTRE_ID), "req-1", None))
+    case.collect_events()
+    assert case.record_consultation(**_consultation(idempotency_key=_key("req-1"))) == first_id
+    assert case.pending_events == []
 
 
 @pytest.fixture
@@ -191,13 +223,13 @@ def test_a_repeated_idempotency_key_returns_the_first_consultation_id_and_adds_n
 ) -> None:
     first_id = uuid4()
     assert case.record_consultation(**_consultation(
-        consultation_id=first_id, idempotency_key="req-1",
+        consultation_id=first_id, idempotency_key=_key("req-1"),
     )) == first_id
     assert len(case.collect_events()) == 1
 
     second_id = uuid4()
     returned = case.record_consultation(**_consultation(
-        consultation_id=second_id, idempotency_key="req-1", channel="visit",
+        consultation_id=second_id, idempotency_key=_key("req-1"), channel="visit",
     ))
     assert returned == first_id
     assert case.pending_events == []
@@ -207,18 +239,18 @@ def test_a_repeated_idempotency_key_returns_the_first_consultation_id_and_adds_n
 
 
 def test_a_repeated_idempotency_key_wins_even_before_validation(case: Case) -> None:
-    first_id = case.record_consultation(**_consultation(idempotency_key="req-1"))
+    first_id = case.record_consultation(**_consultation(idempotency_key=_key("req-1")))
     case.collect_events()
     # A retry of an accepted request is answered with its result, not re-validated.
     assert case.record_consultation(**_consultation(
-        idempotency_key="req-1", channel="fax",
+        idempotency_key=_key("req-1"), channel="fax",
     )) == first_id
     assert case.pending_events == []
 
 
 def test_different_idempotency_keys_record_different_consultations(case: Case) -> None:
-    a = case.record_consultation(**_consultation(idempotency_key="req-1"))
-    b = case.record_consultation(**_consultation(idempotency_key="req-2"))
+    a = case.record_consultation(**_consultation(idempotency_key=_key("req-1")))
+    b = case.record_consultation(**_consultation(idempotency_key=_key("req-2")))
     assert a != b
     assert len(case.collect_events()) == 2
     assert case.idempotency_keys == {_digest("req-1"): a, _digest("req-2"): b}
@@ -226,25 +258,25 @@ def test_different_idempotency_keys_record_different_consultations(case: Case) -
 
 def test_a_rejected_consultation_does_not_claim_its_idempotency_key(case: Case) -> None:
     with pytest.raises(InvalidConsultation):
-        case.record_consultation(**_consultation(idempotency_key="req-1", channel="fax"))
-    assert case.consultation_of_key("req-1") is None and not case.idempotency_keys
+        case.record_consultation(**_consultation(idempotency_key=_key("req-1"), channel="fax"))
+    assert case.consultation_of_key(_key("req-1")) is None and not case.idempotency_keys
     good_id = uuid4()
     assert case.record_consultation(**_consultation(
-        consultation_id=good_id, idempotency_key="req-1",
+        consultation_id=good_id, idempotency_key=_key("req-1"),
     )) == good_id
     assert len(case.collect_events()) == 1
 
 
 def test_idempotency_keys_survive_replaying_the_events() -> None:
     case = _open_case()
-    first_id = case.record_consultation(**_consultation(idempotency_key="req-1"))
+    first_id = case.record_consultation(**_consultation(idempotency_key=_key("req-1")))
     events = case.collect_events()
     replayed = None
     for event in events:
         replayed = event.mutate(replayed)
     assert replayed is not None
     assert replayed.idempotency_keys == {_digest("req-1"): first_id}
-    assert replayed.record_consultation(**_consultation(idempotency_key="req-1")) == first_id
+    assert replayed.record_consultation(**_consultation(idempotency_key=_key("req-1"))) == first_id
     assert replayed.pending_events == []
 
 

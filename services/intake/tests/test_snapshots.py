@@ -25,7 +25,7 @@ def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_sn
             case = app.repository.get(case.id)
             case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
                                      occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
-                                     idempotency_key=f"k{i}")
+                                     idempotency_key=app.client_key(f"k{i}"))
             app.save(case)
         assert list(app.snapshots.get(case.id)), "a snapshot was taken"
         reloaded = app.repository.get(case.id)

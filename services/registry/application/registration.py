@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID, uuid4
 
+from libs.domain.contracts import ClientKey
 from libs.domain.errors import InvalidInput
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant
@@ -27,22 +28,22 @@ class RegistrationUseCases(RegistryBase):
             raise UnknownCertificate(f"修了番号 {certificate_number!r} was not issued by {tenant}")
         existing = self.existing(Supporter, trainee_id)
         if existing is not None:
-            return self._retried(existing, certificate_number, idempotency_key), False
+            return self._retried(existing, certificate_number, self.client_key(idempotency_key)), False
         if consent_text_version != registrar.consent_text_version:
             raise InvalidInput(f"the consent form shown must be {registrar.consent_text_version!r}")
         supporter = Supporter.apply_for_registration(
             id=trainee_id, tenant=tenant, certificate_number=certificate_number, applied_on=applied_on,
             applicant=self.sealer.seal(str(trainee_id), applicant), consent_id=uuid4(),
             consent_items=consent_items, consent_text_version=consent_text_version, signed_on=signed_on,
-            idempotency_key=idempotency_key,
+            idempotency_key=self.client_key(idempotency_key),
         )
         saved = self.save_new(supporter)
         if saved is not supporter:  # another application for this 修了番号 committed first
-            return self._retried(saved, certificate_number, idempotency_key), False
+            return self._retried(saved, certificate_number, self.client_key(idempotency_key)), False
         return saved, True
 
     @staticmethod
-    def _retried(existing: Supporter, certificate_number: str, idempotency_key: str | None) -> Supporter:
+    def _retried(existing: Supporter, certificate_number: str, idempotency_key: ClientKey | None) -> Supporter:
         """The application already made with this 修了番号, if this is a retry of it."""
         if existing.applied_with_key(idempotency_key):
             return existing

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import registry as contracts
+from libs.domain.contracts import ClientKey
 from libs.domain.errors import InvalidInput
 from libs.domain.personal_data import UseSuspension
 from services.registry.domain.errors import (
@@ -90,18 +91,19 @@ class Supporter(UseSuspension, Aggregate):
         self.ended_on: date | None = None  # when the application or registration last ended
         self.erased = False
 
-    def applied_with_key(self, idempotency_key: str | None) -> bool:
-        """Whether the application was made with this Idempotency-Key (a retry of it)."""
-        return bool(idempotency_key) and self.idempotency_digest == contracts.application_key_digest(
-            self.tenant, idempotency_key or "")
+    def applied_with_key(self, idempotency_key: ClientKey | None) -> bool:
+        """Whether the application was made with this Idempotency-Key (a retry of it): its keyed
+        digest, or the unkeyed one of an application recorded before digests were keyed."""
+        return idempotency_key is not None and self.idempotency_digest in contracts.application_key_digests(
+            self.tenant, idempotency_key)
 
     @classmethod
     def apply_for_registration(cls, *, id: UUID, tenant: str, certificate_number: str,
                                applied_on: date, applicant: dict, consent_id: UUID,
                                consent_items: dict[str, bool], consent_text_version: str,
-                               signed_on: date, idempotency_key: str | None = None) -> Supporter:
+                               signed_on: date, idempotency_key: ClientKey | None = None) -> Supporter:
         items = check_consent(consent_items)
-        digest = contracts.application_key_digest(tenant, idempotency_key) if idempotency_key else None
+        digest = contracts.application_key_digests(tenant, idempotency_key)[0] if idempotency_key else None
         supporter = cls(id=id, tenant=tenant, certificate_number=certificate_number,
                         applied_on=applied_on, applicant=applicant, idempotency_digest=digest)
         supporter._consent(consent_id=consent_id, items=items, consent_text_version=consent_text_version,
