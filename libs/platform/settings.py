@@ -85,7 +85,11 @@ class Settings:
     # Ed25519 seed that signs the audit checkpoints; made on first use in dev.
     audit_key_hex: str = ""
     audit_interval_seconds: float = 60.0
-    relay_poll_seconds: float = 0.05
+    # The relay and log followers wake when the application commits (store/commits.py); this poll
+    # is their fallback for writes another process made. Rounds begin at least
+    # `loop_min_interval_seconds` apart, so that under load one round takes many commits.
+    relay_poll_seconds: float = 0.5
+    loop_min_interval_seconds: float = 0.0
     consumer_max_deliver: int = 5
     # A background loop with work pending that made no progress for this long, or that failed
     # this many times in a row, makes the service unready (DESIGN §8).

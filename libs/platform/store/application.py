@@ -28,6 +28,7 @@ from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
+from libs.platform.store.commits import CommitSignal
 
 A = TypeVar("A", bound=MutableOrImmutableAggregate[Any])
 R = TypeVar("R")
@@ -50,6 +51,8 @@ class ServiceApplication(Application):
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
 
     def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
+        # Rung after every save has committed: the relay and log followers wake on it (commits.py).
+        self.commits = CommitSignal()
         super().__init__(env=env)
         self.sealer = sealer
         # eventsourcing-sqlalchemy makes its own engine without pool_pre_ping: a connection the
@@ -90,6 +93,11 @@ class ServiceApplication(Application):
                 raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "
                                     f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
         return super()._record(processing)
+
+    def _notify(self, recordings: list[Recording]) -> None:
+        super()._notify(recordings)
+        if recordings:
+            self.commits.ring()
 
     def tracked_position(self, upstream: str) -> int:
         return self.recorder.max_tracking_id(upstream) or 0
