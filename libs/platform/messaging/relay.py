@@ -311,6 +311,7 @@ class Relay:
                     await self.wakeup.wait(stop, self.poll_seconds)
                 else:
                     await _sleep_or_stop(stop, self.poll_seconds)
+        self._drop_ahead()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
