@@ -61,6 +61,8 @@ test-postgres: $(STAMP) $(OIDC_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.consultations
 	$(BIN)/python -m bench.rebuild
+	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.lag
 
 # Load on real processes while they are killed, paused and cut off (PostgreSQL at
 # TSUNAGU_TEST_POSTGRES_URL, nats-servers of its own on loopback): a table of lost / duplicated /

@@ -134,9 +134,11 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     )
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
+        commits, spacing = runtime.application.commits, settings.loop_min_interval_seconds
         runtime.relay = Relay(
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=settings.relay_poll_seconds, signer=EventSigner(settings.audit_key_hex),
+            wakeup=commits.wakeup(min_interval=spacing),
         )
         runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
                                  relay=runtime.relay)
@@ -144,7 +146,8 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         records = PrivacyRecords(engine, CONTRACTS[spec.name])
         runtime.provide(records)
         runtime.followers = [
-            LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds)
+            LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds,
+                        wakeup=commits.wakeup(min_interval=spacing))
             for handler in [*spec.make_read_models(runtime), records]
         ]
     consumers = spec.make_consumers(runtime)

@@ -90,7 +90,11 @@ class Settings:
     # HMAC key of the Idempotency-Key digests on the bus; made on first use in dev.
     idempotency_key_hex: str = ""
     audit_interval_seconds: float = 60.0
-    relay_poll_seconds: float = 0.05
+    # The relay and log followers wake when the application commits (store/commits.py); this poll
+    # is their fallback for writes another process made. Rounds begin at least
+    # `loop_min_interval_seconds` apart, so that under load one round takes many commits.
+    relay_poll_seconds: float = 0.5
+    loop_min_interval_seconds: float = 0.05
     consumer_max_deliver: int = 5
     # A background loop with work pending that made no progress for this long, or that failed
     # this many times in a row, makes the service unready (DESIGN §8).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -76,7 +76,10 @@ class Envelope:
         return int(self.type.rsplit(".v", 1)[1])
 
     def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
+        # Shallow: `data` is JSON already (envelope_of, from_json), and dataclasses.asdict's deep
+        # copy of it was most of the relay's time (issue 15). The caller gets its own top dicts.
+        body = {f.name: getattr(self, f.name) for f in _FIELDS}
+        body["data"] = dict(self.data)
         if not body["leafhash"]:  # an envelope of no stored event (e.g. a history view) has no leaf
             del body["leafhash"]
         return body
@@ -89,7 +92,7 @@ class Envelope:
         body = self.to_dict()
         body.pop("chainhash")
         digest = hashlib.sha256(previous_hash.encode() + canonical(body)).hexdigest()
-        return Envelope(**{**self.to_dict(), "chainhash": digest})
+        return replace(self, chainhash=digest)
 
     @classmethod
     def from_json(cls, raw: bytes) -> Envelope:
@@ -104,6 +107,9 @@ class Envelope:
             raise InvalidEnvelope(f"missing attributes: {', '.join(missing)}")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in obj.items() if k in known})
+
+
+_FIELDS = fields(Envelope)
 
 
 def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, leafhash: str = "") -> Envelope:

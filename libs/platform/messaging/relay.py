@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from libs.platform.messaging.cloudevents import (
 )
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store.commits import Wakeup
 from libs.platform.store.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,15 @@ relay_chain = Table(
 )
 
 
+@dataclass(frozen=True)
+class Batch:
+    after: int  # the position it was read after
+    end: int  # the log's end as the read saw it
+    envelopes: list[Envelope]
+    chainhash: str  # the chain hash of its last envelope
+    messages: list[tuple[str, bytes, dict[str, str]]]  # subject, body, headers of each
+
+
 class Relay:
     def __init__(
         self,
@@ -80,6 +91,7 @@ class Relay:
         ack_timeout: float = 5.0,
         after_publish: Callable[[int], None] | None = None,
         signer: EventSigner | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.spec = spec
         self.app = application
@@ -91,8 +103,11 @@ class Relay:
         # Fault-injection hook, called after the PubAcks and before the position is recorded.
         self.after_publish = after_publish
         self.signer = signer  # every published event signed (messaging/signing.py)
+        # Rung when the application commits; `poll_seconds` is then only the fallback poll.
+        self.wakeup = wakeup
         self.reader = LogReader(spec.service, application)
         self.health = LoopHealth("relay", spec.name, stream=spec.name)
+        self._ahead: asyncio.Future[Batch] | None = None  # the next batch, read while PubAcks come back
         metadata.create_all(engine)
 
     # -- position -----------------------------------------------------------------------
@@ -155,14 +170,33 @@ class Relay:
     def pending(self) -> tuple[list[Envelope], str]:
         """The next batch of unpublished envelopes, chained from the recorded position."""
         position, chainhash = self.position()
+        envelopes, chainhash, end = self._pending_after(position, chainhash)
+        self.health.observe(position, end)
+        return envelopes, chainhash
+
+    def _pending_after(self, position: int, chainhash: str) -> tuple[list[Envelope], str, int]:
         envelopes = []
         read = self.reader.read(position, self.batch_size)
-        self.health.observe(position, end_of(self.reader, read, position, self.batch_size))
+        end = end_of(self.reader, read, position, self.batch_size)
         for envelope in read:
             envelope = envelope.chained(chainhash)
             chainhash = envelope.chainhash
             envelopes.append(envelope)
-        return envelopes, chainhash
+        return envelopes, chainhash, end
+
+    def _prepared(self, after: tuple[int, str] | None = None) -> Batch:
+        """A batch ready to send (subjects, bodies, signed headers), read after the recorded
+        position or, read ahead, after `after` (the position and hash the batch in flight ends at)."""
+        position, chainhash = self.position() if after is None else after
+        envelopes, last_hash, end = self._pending_after(position, chainhash)
+        messages = []
+        for e in envelopes:
+            body = e.to_json()
+            headers = {"Nats-Msg-Id": e.id}
+            if self.signer is not None:
+                headers[HEADER] = self.signer.header(body)
+            messages.append((nats_subject(self.spec.service, e), body, headers))
+        return Batch(position, end, envelopes, last_hash, messages)
 
     # -- reconciling with the stream ------------------------------------------------------
     async def reconcile(self) -> None:
@@ -186,6 +220,7 @@ class Relay:
                       "older backup?); position %s kept, an operator must look", self.spec.name, at[0], recorded[0])
             return
         if at != recorded:
+            self._drop_ahead()
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
             await asyncio.to_thread(self._record, *at)
@@ -199,30 +234,44 @@ class Relay:
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
-        """Publish one batch and record its position; returns how many were published."""
-        envelopes, chainhash = await asyncio.to_thread(self.pending)
-        if not envelopes:
+        """Publish one batch and record its position; returns how many were published.
+
+        After a full batch (a backlog) the next one is read while this one's PubAcks come back; it
+        is used only when this one was recorded, so it always starts at the recorded position."""
+        ahead, self._ahead = self._ahead, None
+        batch = await ahead if ahead is not None else None
+        if batch is None or batch.after != (await asyncio.to_thread(self.position))[0]:
+            batch = await asyncio.to_thread(self._prepared)  # none ahead, or the position moved meanwhile
+        self.health.observe(batch.after, batch.end)
+        if not batch.envelopes:
             return 0
         js = self.bus.js
-        futures = []
-        for e in envelopes:
-            body = e.to_json()
-            headers = {"Nats-Msg-Id": e.id}
-            if self.signer is not None:
-                headers[HEADER] = self.signer.header(body)
-            futures.append(await js.publish_async(nats_subject(self.spec.service, e), body, headers=headers))
+        futures = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in batch.messages]
+        last = batch.envelopes[-1].sequence
+        if len(batch.envelopes) == self.batch_size:
+            self._ahead = asyncio.ensure_future(asyncio.to_thread(self._prepared, (last, batch.chainhash)))
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
+            try:
+                await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+            if self.after_publish is not None:
+                self.after_publish(last)
+            await asyncio.to_thread(self._record, last, batch.chainhash, batch.envelopes)
         except BaseException:
-            for f in futures:
-                f.cancel()
+            self._drop_ahead()
             raise
-        last = envelopes[-1].sequence
-        if self.after_publish is not None:
-            self.after_publish(last)
-        await asyncio.to_thread(self._record, last, chainhash, envelopes)
-        self.health.observe(last, handled=len(envelopes))
-        return len(envelopes)
+        self.health.observe(last, handled=len(batch.envelopes))
+        return len(batch.envelopes)
+
+    def _drop_ahead(self) -> None:
+        """Forget a batch read ahead: the position it was read after was not recorded."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is not ours
+            ahead.cancel()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.bus.wait_connected()
@@ -257,7 +306,12 @@ class Relay:
                 backoff = min(backoff * 2, 2.0)
                 continue
             if published < self.batch_size:
-                await _sleep_or_stop(stop, self.poll_seconds)
+                self._drop_ahead()
+                if self.wakeup is not None:
+                    await self.wakeup.wait(stop, self.poll_seconds)
+                else:
+                    await _sleep_or_stop(stop, self.poll_seconds)
+        self._drop_ahead()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

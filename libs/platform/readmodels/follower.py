@@ -4,6 +4,9 @@ The follower reads the notification log after the handler's recorded position an
 with the same Handler interface the consumer runner uses (effect + position in one transaction,
 a whole batch at a time when the handler can), so list and search endpoints work even while NATS
 is down. Its position, the log's end and its failures are in `health` (readiness, metrics).
+
+It wakes when the application commits (store/commits.py) and polls every `poll_seconds` only as a
+fallback for writes this process did not make.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.consumer import Handler
+from libs.platform.store.commits import Wakeup
 from libs.platform.store.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
@@ -22,12 +26,13 @@ log = logging.getLogger(__name__)
 
 class LogFollower:
     def __init__(self, reader: LogReader, handler: Handler, *, batch_size: int = 500,
-                 poll_seconds: float = 0.05) -> None:
+                 poll_seconds: float = 0.05, wakeup: Wakeup | None = None) -> None:
         self.reader = reader
         self.handler = handler
         self.stream = f"{reader.service}-log"
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.wakeup = wakeup
         self._lock = threading.Lock()  # the loop and read-your-writes callers take turns
         self.health = LoopHealth("follower", f"{handler.name}", stream=self.stream)
 
@@ -66,6 +71,9 @@ class LogFollower:
             except Exception as e:  # noqa: BLE001 - a failing event is retried, in order
                 log.error("follower %s/%s: %s: %s", self.stream, self.handler.name, type(e).__name__, e)
                 self.health.failed(e)
+            if self.wakeup is not None:
+                await self.wakeup.wait(stop, self.poll_seconds)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
 

@@ -74,12 +74,15 @@ class SqlProjection:
         return row.position if row else 0
 
     def _advance(self, conn: Connection, stream: str, position: int) -> None:
+        # One statement in the usual case (a row behind `position`); the rare rest asks why not.
+        where = ((self.positions.c.projection == self.name) & (self.positions.c.stream == stream)
+                 & (self.positions.c.position < position))
+        if conn.execute(self.positions.update().where(where).values(position=position)).rowcount == 1:
+            return
         current = self._position(conn, stream)
         if position <= current:
             raise StalePosition(f"{self.name}/{stream}: {position} ≤ recorded {current}")
-        where = (self.positions.c.projection == self.name) & (self.positions.c.stream == stream)
-        if conn.execute(self.positions.update().where(where).values(position=position)).rowcount == 0:
-            conn.execute(self.positions.insert().values(projection=self.name, stream=stream, position=position))
+        conn.execute(self.positions.insert().values(projection=self.name, stream=stream, position=position))
 
     def apply(self, envelope: Envelope, stream: str, position: int) -> None:
         self.apply_batch([envelope], stream, position)

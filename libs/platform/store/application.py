@@ -29,6 +29,7 @@ from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
+from libs.platform.store.commits import CommitSignal
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -54,6 +55,8 @@ class ServiceApplication(Application):
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
 
     def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
+        # Rung after every save has committed: the relay and log followers wake on it (commits.py).
+        self.commits = CommitSignal()
         super().__init__(env=env)
         self.sealer = sealer
         # eventsourcing-sqlalchemy makes its own engine without pool_pre_ping: a connection the
@@ -102,6 +105,11 @@ class ServiceApplication(Application):
                 raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "
                                     f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
         return super()._record(processing)
+
+    def _notify(self, recordings: list[Recording]) -> None:
+        super()._notify(recordings)
+        if recordings:
+            self.commits.ring()
 
     def tracked_position(self, upstream: str) -> int:
         return self.recorder.max_tracking_id(upstream) or 0

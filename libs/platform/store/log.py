@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from eventsourcing.persistence import MapperDeserialisationError, find_id_convertor
+from eventsourcing.persistence import MapperDeserialisationError, Notification, find_id_convertor
 from eventsourcing.utils import resolve_topic
+from sqlalchemy import select
 
 from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.messaging.cloudevents import Envelope, envelope_of
@@ -25,10 +26,8 @@ class LogReader:
         return self.app.recorder.max_notification_id() or 0
 
     def read(self, after: int, limit: int) -> list[Envelope]:
-        notifications = self.app.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
         envelopes = []
+        notifications = self._select(after, limit)
         for n in notifications:
             domain_event = self.app.mapper.to_domain_event(n)
             envelopes.append(envelope_of(
@@ -36,6 +35,21 @@ class LogReader:
                 leafhash=leaf_of(record_of(n)).hex(),
             ))
         return envelopes
+
+    def _select(self, after: int, limit: int) -> list[Notification]:
+        """The notifications after `after`, read with SQLAlchemy Core on the store's own engine: the
+        library's ORM query spent more on loading and expiring its objects than on the query."""
+        recorder = self.app.recorder
+        datastore = getattr(recorder, "datastore", None)
+        if datastore is None or getattr(datastore, "access_lock", None) is not None:  # e.g. in-memory SQLite
+            return list(recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
+        t = recorder.events_record_cls.__table__
+        query = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
+            t.c.id > after).order_by(t.c.id).limit(limit)
+        with datastore.engine.connect() as conn:
+            return [Notification(id=r.id, originator_id=r.originator_id, originator_version=r.originator_version,
+                                 topic=r.topic, state=bytes(r.state) if isinstance(r.state, memoryview) else r.state)
+                    for r in conn.execute(query)]
 
     def read_at(self, sequence: int, version: int | None) -> Envelope:
         """The event at `sequence` rendered at an older version of its type, as it was published

@@ -1,0 +1,143 @@
+"""The relay against raw pipelined `publish_async` of the same messages, both in this run.
+
+Run from the repository root:  .venv/bin/python -m bench.relay [--n 5000] [--postgres]
+
+The intake event store is filled with N events (a centre, 50 cases, consultations) through the
+application, saved a hundred at a time. Baseline: the very messages the relay publishes (same
+subjects, bodies, signature headers and `Nats-Msg-Id`s), prepared beforehand and published with
+`publish_async` to a stream of their own, gathering the PubAcks once. Measured: `Relay` publishing
+the whole log from position 0 (read the log, chain, sign, publish pipelined, await PubAcks, record
+the position and the chain rows), a batch of 500 at a time. Nothing is asserted; the ratio is
+printed beside the goal of issue 15 (≥ 0.8) and written to bench/results/relay.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from libs.platform.messaging.cloudevents import nats_subject
+from libs.platform.messaging.signing import HEADER
+from libs.platform.messaging.streams import StreamSpec
+from libs.platform.runtime import build_runtime
+from libs.platform.tools.natsserver import EmbeddedNats
+from libs.platform.web.auth import Principal
+from services.intake.bootstrap import SPEC as INTAKE
+from tests.harness import Database
+
+RESULTS = Path(__file__).resolve().parent / "results" / "relay.json"
+GOAL = 0.8
+RAW = StreamSpec("rawbench", "RAWBENCH")
+
+
+def fill(app, n: int, cases: int = 50) -> None:
+    """A centre, `cases` cases and consultations up to n events in the log."""
+    officer = Principal(sub="bench", org="130001", roles=frozenset({"prefecture_officer"}))
+    centre, _ = app.register_centre(officer, tenant="130001", name="bench", kind="adult", site="main",
+                                    idempotency_key=None)
+    staff = Principal(sub="bench", org=str(centre.id), roles=frozenset({"centre_staff"}))
+    ids: list[UUID] = []
+    for _ in range(cases):
+        case, _ = app.open_case(staff, centre_id=centre.id, client_kind="person", age_group="adult",
+                                residence_municipality=None, personal_details=None, idempotency_key=None)
+        ids.append(case.id)
+    loaded = [app.get_case(staff, i) for i in ids]
+    at, done = datetime(2016, 5, 1, tzinfo=UTC), 1 + cases
+    while done < n:
+        for case in loaded[: min(100, n - done)]:
+            case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
+                                     occurred_at=at + timedelta(minutes=done), summary=None, idempotency_key=None)
+            done += 1
+        app.save(*loaded)
+
+
+async def raw_publish(relay, messages: list[tuple[str, bytes, dict]]) -> float:
+    await relay.bus.ensure_stream(RAW)
+    js, began = relay.bus.js, time.perf_counter()
+    futures = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in messages]
+    await asyncio.gather(*futures)
+    return time.perf_counter() - began
+
+
+def prepared(relay) -> list[tuple[str, bytes, dict]]:
+    """Every message the relay will publish, as bytes, on the raw stream's subjects."""
+    out, position, chainhash = [], 0, relay.position()[1]
+    while True:
+        read = relay.reader.read(position, 500)
+        if not read:
+            return out
+        for e in read:
+            e = e.chained(chainhash)
+            chainhash, body = e.chainhash, e.to_json()
+            headers = {"Nats-Msg-Id": e.id, HEADER: relay.signer.header(body)}
+            out.append((nats_subject("rawbench", e), body, headers))
+        position = read[-1].sequence
+
+
+async def measure(relay, n: int) -> tuple[float, float]:
+    await relay.bus.connect()
+    await relay.bus.ensure_stream(relay.spec)
+    messages = await asyncio.to_thread(prepared, relay)
+    raw_s = await raw_publish(relay, messages)
+    began = time.perf_counter()
+    while await relay.publish_batch():
+        pass
+    relay_s = time.perf_counter() - began
+    if relay.position()[0] != relay.reader.max_position():
+        raise RuntimeError("the relay did not publish the whole log")
+    await relay.bus.close()
+    return raw_s, relay_s
+
+
+def run(n: int, tmp: Path) -> dict:
+    db = Database(tmp)
+    nats = EmbeddedNats(tmp / "nats")
+    nats.start()
+    runtime = None
+    try:
+        runtime = build_runtime(INTAKE, db.settings("intake", nats.url))
+        fill(runtime.application, n)
+        events = runtime.relay.reader.max_position()
+        raw_s, relay_s = asyncio.run(measure(runtime.relay, events))
+    finally:
+        if runtime is not None:
+            runtime.application.close()
+            runtime.engine.dispose()
+        nats.stop()
+        db.drop()
+    return {"events": events, "raw_s": round(raw_s, 3), "relay_s": round(relay_s, 3),
+            "raw_per_s": round(events / raw_s, 1), "relay_per_s": round(events / relay_s, 1),
+            "ratio": round(raw_s / relay_s, 3), "goal": GOAL}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=5000, help="events in the log (default 5000)")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL at TSUNAGU_TEST_POSTGRES_URL")
+    args = parser.parse_args()
+    backend = "postgresql" if args.postgres else "sqlite"
+    os.environ["TSUNAGU_TEST_DB"] = backend  # read by tests.harness.Database
+    with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
+        os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
+        r = run(args.n, Path(tmp))
+    print(f"relay, {backend}, {r['events']} events, batch 500")
+    print(f"{'':<36} {'seconds':>8} {'events/s':>9} {'ratio':>6} {'goal':>6}")
+    print(f"{'raw publish_async of the messages':<36} {r['raw_s']:>8.3f} {r['raw_per_s']:>9.1f}")
+    print(f"{'relay (read, chain, sign, publish)':<36} {r['relay_s']:>8.3f} {r['relay_per_s']:>9.1f} "
+          f"{r['ratio']:>6.2f} {'≥ 0.8':>6}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"benchmark": "relay", "backend": backend, **r,
+                                   "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                   "python": platform.python_version()}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Waking the loops that follow a service's log (relay, log followers) when it grows.
+
+The application rings its `CommitSignal` after every save has committed (store/application.py);
+each loop holds a `Wakeup` of it and waits on that instead of polling every few milliseconds. The
+loops keep a slower poll as a fallback: a write this process did not make (another process on the
+same database) rings nothing here. PostgreSQL's LISTEN/NOTIFY would carry the ring across
+processes; it is not used while one process per service writes its log (bench/README.md says why).
+
+A ring is never lost: it sets a flag first, so a loop that was busy when it came runs another
+round at once. Rounds are spaced by at least `min_interval`, so that under load the commits of
+several requests are handled as one batch rather than costing a round each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+
+class CommitSignal:
+    def __init__(self) -> None:
+        self._wakeups: list[Wakeup] = []
+        self._lock = threading.Lock()
+
+    def wakeup(self, *, min_interval: float = 0.0) -> Wakeup:
+        wakeup = Wakeup(min_interval=min_interval)
+        with self._lock:
+            self._wakeups.append(wakeup)
+        return wakeup
+
+    def ring(self) -> None:
+        """The log grew (called from any thread, after the commit)."""
+        with self._lock:
+            wakeups = list(self._wakeups)
+        for wakeup in wakeups:
+            wakeup.set()
+
+
+class Wakeup:
+    """One loop's side of a CommitSignal: set from any thread, awaited on the loop's event loop."""
+
+    def __init__(self, *, min_interval: float = 0.0) -> None:
+        self.min_interval = min_interval
+        self._rung = False
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_round = 0.0
+
+    def set(self) -> None:
+        self._rung = True
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, stop: asyncio.Event, timeout: float) -> None:
+        """Until rung, stopped or `timeout` seconds; then at least `min_interval` after the
+        previous round began. A ring that came during the previous round returns at once."""
+        loop = asyncio.get_running_loop()
+        if self._event is None or self._loop is not loop:
+            self._loop, self._event = loop, asyncio.Event()
+        if not self._rung and not stop.is_set():
+            rung = asyncio.ensure_future(self._event.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({rung, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                rung.cancel()
+                stopped.cancel()
+        spacing = self._last_round + self.min_interval - time.monotonic()
+        if spacing > 0 and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=spacing)
+        # Cleared before the round reads the log: a commit from now on rings for the next round.
+        self._rung = False
+        self._event.clear()
+        self._last_round = time.monotonic()
