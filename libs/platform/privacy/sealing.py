@@ -42,6 +42,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     exists,
     func,
     inspect,
@@ -80,6 +81,8 @@ key_erasures = Table(
     Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("subject", String(64), nullable=False),
 )
+ERASED_AFTER = select(key_erasures.c.position, key_erasures.c.subject).where(
+    key_erasures.c.position > bindparam("after")).order_by(key_erasures.c.position)
 KEY_CACHE_SIZE = 10_000  # subject keys a replica keeps unwrapped in memory (LRU)
 
 
@@ -194,9 +197,10 @@ class Sealer:
 
     def _fresh(self) -> None:
         """Drop the cached keys of subjects forgotten (by any replica) since the cache's position."""
-        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            rows = conn.execute(select(key_erasures.c.position, key_erasures.c.subject).where(
-                key_erasures.c.position > self._valid_to).order_by(key_erasures.c.position)).all()
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one statement, no COMMIT/ROLLBACK round trip
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = conn.execute(ERASED_AFTER, {"after": self._valid_to}).all()
         if not rows:
             return
         with self._cache_lock:
