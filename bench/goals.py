@@ -18,7 +18,8 @@ def uptime() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def goal_row(goal: str, backend: str, measured: float, target: float | None, sense: str, note: str = "") -> dict[str, Any]:
+def goal_row(goal: str, backend: str, measured: float, target: float | None, sense: str,
+             note: str = "") -> dict[str, Any]:
     """One goal on one backend: `sense` '>=' (a ratio to reach) or '<=' (a ratio not to pass);
     a target of None is reported only."""
     met = None if target is None else (measured >= target if sense == ">=" else measured <= target)

@@ -71,7 +71,7 @@ def compare(settings: Settings, n: int, cases: int) -> dict[str, float]:
                                        idempotency_key=None)
 
         def theirs(i: int) -> None:
-            note = bare.repository.get(note_ids[i % cases])
+            note: Note = bare.repository.get(note_ids[i % cases])
             note.add(entry_id=uuid4(), channel="phone", consulted_by="person", occurred_at=WHEN,
                      summary=_sealed_like())
             bare.save(note)
