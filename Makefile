@@ -62,6 +62,7 @@ test-postgres: $(STAMP) $(OIDC_STAMP)
 # bench/results/; the last step prints them as one table, each ratio beside its goal.
 bench: $(STAMP)
 	$(BIN)/python -m bench.consultations
+	$(BIN)/python -m bench.reports
 	$(BIN)/python -m bench.lag
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.rebuild --postgres
