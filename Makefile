@@ -58,11 +58,16 @@ test-sqlite: $(STAMP) $(OIDC_STAMP)
 test-postgres: $(STAMP) $(OIDC_STAMP)
 	TSUNAGU_TEST_DB=postgresql $(BIN)/python -m pytest
 
+# Issue 15's goals: each benchmark measures on SQLite and PostgreSQL and writes its rows to
+# bench/results/; the last step prints them as one table, each ratio beside its goal.
 bench: $(STAMP)
 	$(BIN)/python -m bench.consultations
+	$(BIN)/python -m bench.reports
+	$(BIN)/python -m bench.lag
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.relay
-	$(BIN)/python -m bench.lag
+	$(BIN)/python -m bench.rebuild --postgres
+	$(BIN)/python -m bench.goals
 
 # Load on real processes while they are killed, paused and cut off (PostgreSQL at
 # TSUNAGU_TEST_POSTGRES_URL, nats-servers of its own on loopback): a table of lost / duplicated /

@@ -28,6 +28,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from bench.goals import goal_row
 from libs.domain.contracts import event_id
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
@@ -165,9 +166,11 @@ def main() -> None:
     for name, seconds in rows:
         print(f"{name:<52}{seconds:>9.2f}{args.n / seconds:>11.0f}{read / seconds:>8.3f}")
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"n": args.n, "backend": backend, "rows": [
-        {"name": name, "seconds": s, "events_per_s": args.n / s, "ratio_vs_read": read / s} for name, s in rows]},
-        indent=2))
+    goals = [goal_row("reporting rebuild ÷ raw read of the stream", backend, round(read / rebuilt, 3), 0.5, ">=",
+                      f"n={args.n}; {args.n / rebuilt:.0f} vs {args.n / read:.0f} events/s")]
+    RESULTS.with_name(f"rebuild-{backend}.json").write_text(json.dumps({"n": args.n, "backend": backend, "rows": [
+        {"name": name, "seconds": s, "events_per_s": args.n / s, "ratio_vs_read": read / s} for name, s in rows],
+        "goals": goals}, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

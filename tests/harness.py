@@ -319,9 +319,10 @@ def stored_applications(tmp_path: Path, service: str, app_class: type) -> Iterat
     settings = database.settings(service, "nats://127.0.0.1:1")
     engine = make_engine(settings)
     opened: list[Any] = []
+    master = os.urandom(32)  # one service's master key: every application opened is a replica of it
 
     def application() -> Any:
-        app = app_class(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
+        app = app_class(eventsourcing_env(settings), Sealer(engine, master))
         opened.append(app)
         return app
 

@@ -23,21 +23,26 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     DateTime,
     Engine,
+    Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    bindparam,
     exists,
     func,
     inspect,
@@ -67,6 +72,19 @@ subject_keys = Table(
     Column("master", String(16), nullable=True),
 )
 
+# Every forget(), in every replica, in the order they committed: a replica's key cache drops what
+# was forgotten after the position it is valid to (Sealer._fresh). Inserted under a table lock on
+# PostgreSQL, so positions commit in order and a reader never passes one that commits later.
+key_erasures = Table(
+    "subject_key_erasures",
+    metadata,
+    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("subject", String(64), nullable=False),
+)
+ERASED_AFTER = select(key_erasures.c.position, key_erasures.c.subject).where(
+    key_erasures.c.position > bindparam("after")).order_by(key_erasures.c.position)
+KEY_CACHE_SIZE = 10_000  # subject keys a replica keeps unwrapped in memory (LRU)
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
@@ -94,6 +112,14 @@ class Sealer:
         self._master = self._masters[self.current]
         metadata.create_all(engine)
         _add_master_column(engine)
+        # Unwrapped keys of live subjects, valid as of erasure-log position `_valid_to`. A lookup
+        # of a key costs a transaction per value sealed or opened; checking the erasure log since
+        # `_valid_to` is one autocommit select, and drops every key forgotten since, in any replica.
+        self._keys: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._drops = 0  # erasures seen by this cache: a lookup racing one is not cached
+        with self._engine.connect() as conn:
+            self._valid_to = conn.execute(select(func.coalesce(func.max(key_erasures.c.position), 0))).scalar_one()
 
     def seal(self, subject: str, value: Any) -> dict[str, str]:
         """Encrypt a JSON-serialisable value for one data subject."""
@@ -123,6 +149,9 @@ class Sealer:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # positions commit in the order they are taken
+                    conn.exec_driver_sql(f"LOCK TABLE {key_erasures.name} IN EXCLUSIVE MODE")
+                conn.execute(key_erasures.insert().values(subject=str(subject)))
                 updated = conn.execute(
                     subject_keys.update()
                     .where(subject_keys.c.subject == str(subject))
@@ -138,6 +167,10 @@ class Sealer:
         except IntegrityError:  # a key was made meanwhile: destroy that one
             self.forget(subject)
             return
+        finally:
+            with self._cache_lock:
+                self._keys.pop(str(subject), None)
+                self._drops += 1
         self._scrub()
 
     @overload
@@ -146,6 +179,42 @@ class Sealer:
     def _data_key(self, subject: str, *, create: bool) -> bytes | None: ...
 
     def _data_key(self, subject: str, *, create: bool) -> bytes | None:
+        self._fresh()  # before the lookup: a key forgotten after this check is dropped by the next
+        with self._cache_lock:
+            if (cached := self._keys.get(subject)) is not None:
+                self._keys.move_to_end(subject)
+                return cached
+            drops = self._drops
+        key = self._stored_key(subject, create=create)
+        with self._cache_lock:
+            # Not cached when any key was dropped meanwhile: that erasure may be this subject's,
+            # committed after the lookup read the row, and already passed by the cache's position.
+            if key is not None and drops == self._drops:
+                self._keys[subject] = key
+                while len(self._keys) > KEY_CACHE_SIZE:
+                    self._keys.popitem(last=False)
+        return key
+
+    def _fresh(self) -> None:
+        """Drop the cached keys of subjects forgotten (by any replica) since the cache's position."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one statement, no COMMIT/ROLLBACK round trip
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = conn.execute(ERASED_AFTER, {"after": self._valid_to}).all()
+        if not rows:
+            return
+        with self._cache_lock:
+            for _, subject in rows:
+                self._keys.pop(subject, None)
+            self._drops += 1
+            self._valid_to = max(self._valid_to, rows[-1].position)
+
+    @overload
+    def _stored_key(self, subject: str, *, create: Literal[True]) -> bytes: ...
+    @overload
+    def _stored_key(self, subject: str, *, create: bool) -> bytes | None: ...
+
+    def _stored_key(self, subject: str, *, create: bool) -> bytes | None:
         with self._engine.begin() as conn:
             row = conn.execute(
                 select(subject_keys.c.wrapped_key, subject_keys.c.forgotten_at, subject_keys.c.master).where(
@@ -172,7 +241,7 @@ class Sealer:
                     )
                 )
         except IntegrityError:  # another request made it first: use theirs
-            return self._data_key(subject, create=create)
+            return self._stored_key(subject, create=create)
         return key
 
     def _wrap(self, subject: str, key: bytes) -> bytes:

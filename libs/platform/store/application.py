@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -36,6 +39,9 @@ IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
 
 A = TypeVar("A", bound=MutableOrImmutableAggregate[Any])
 R = TypeVar("R")
+# Re-runs of a commuting command whose save lost a race (ServiceApplication.change); each loses
+# only to a save that succeeded, so the service as a whole always progresses.
+COMMUTING_RETRIES = 16
 
 
 class DateAsISO(Transcoding):
@@ -74,6 +80,7 @@ class ServiceApplication(Application):
     def client_key(self, idempotency_key: str | None) -> ClientKey | None:
         """The client's Idempotency-Key with this service's secret, as the aggregates digest it."""
         return ClientKey(idempotency_key, self.idempotency_secret) if idempotency_key else None
+        self._retry_locks = tuple(threading.Lock() for _ in range(64))  # striped by aggregate id
 
     def close(self) -> None:
         """Also release the event store's connections: eventsourcing-sqlalchemy keeps its own engine
@@ -125,16 +132,42 @@ class ServiceApplication(Application):
         self._notify(recordings)
 
     def change(self, aggregate: A, command: Callable[[A], R], *, expected_version: int | None = None,
-               also: Sequence[Any] = ()) -> R:
+               also: Sequence[Any] = (), reload: Callable[[], A] | None = None) -> R:
         """The one way a use case changes an aggregate it has loaded and checked access to: refuse
         when If-Match named another version, run the aggregate `command`, save it (with `also`,
-        in the same transaction) and return what the command returned."""
+        in the same transaction) and return what the command returned.
+
+        `reload` marks a command that commutes with concurrent ones (appending a consultation, an
+        activity report): when its save loses a race to another request and the caller named no
+        version (no If-Match), the aggregate is loaded again with `reload` (which checks access
+        again) and the command re-run on it, up to COMMUTING_RETRIES times, so the caller sees 409
+        only when it asked for a version. The command must then be safe to re-run: it seals again
+        and returns what a re-run returns (e.g. the aggregate it ran on)."""
         if expected_version is not None and expected_version != aggregate.version:
             kind = type(aggregate).__name__.lower()
             raise VersionMismatch(f"the {kind} is at version {aggregate.version}, not {expected_version}")
         result = command(aggregate)
-        self.save(aggregate, *also)
-        return result
+        try:
+            self.save(aggregate, *also)
+            return result
+        except IntegrityError:
+            if reload is None or expected_version is not None or also:
+                raise
+        # Lost a race. The re-runs of one aggregate in this process go one at a time, each reloading
+        # right before it runs: the requests racing it are then the ones of other replicas and the
+        # few that loaded meanwhile, instead of every loser re-running into every other again.
+        with self._retry_locks[hash(aggregate.id) % len(self._retry_locks)]:
+            for attempt in range(COMMUTING_RETRIES):
+                aggregate = reload()
+                result = command(aggregate)
+                try:
+                    self.save(aggregate)
+                    return result
+                except IntegrityError:
+                    if attempt == COMMUTING_RETRIES - 1:
+                        raise
+                    time.sleep(random.uniform(0, 0.002))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def existing(self, kind: type, aggregate_id: UUID) -> Any:
         """The aggregate of that type with that id, or None."""

@@ -19,14 +19,19 @@ class ReportUseCases(DispatchAccess):
                         narrative: dict) -> Dispatch:
         """Filed by the assigned supporter; the same Idempotency-Key files it once."""
         report_id = new_id("activity-report", str(dispatch_id), idempotency_key)
-        dispatch = self._dispatch_for_supporter(actor, dispatch_id)
-        self.change(dispatch, lambda d: d.report_activity(
-            report_id=report_id, supporter_id=UUID(actor.sub), reported_on=reported_on,
-            activity_date=activity_date, starts_at=starts_at, ends_at=ends_at, activity_type=activity_type,
-            activity_type_other=self._sealed_text(d, activity_type_other), next_step=next_step,
-            next_step_other=self._sealed_text(d, next_step_other),
-            narrative=self.seal_required(d.id, narrative, "narrative")))
-        return dispatch
+
+        def report(d: Dispatch) -> Dispatch:
+            d.report_activity(
+                report_id=report_id, supporter_id=UUID(actor.sub), reported_on=reported_on,
+                activity_date=activity_date, starts_at=starts_at, ends_at=ends_at, activity_type=activity_type,
+                activity_type_other=self._sealed_text(d, activity_type_other), next_step=next_step,
+                next_step_other=self._sealed_text(d, next_step_other),
+                narrative=self.seal_required(d.id, narrative, "narrative"))
+            return d
+
+        # Reports commute: a save that lost a race is re-run on the dispatch reloaded.
+        return self.change(self._dispatch_for_supporter(actor, dispatch_id), report,
+                           reload=lambda: self._dispatch_for_supporter(actor, dispatch_id))
 
     def review_report(self, actor: Principal, dispatch_id: UUID, *, report_id: UUID, reviewed_on: date) -> Dispatch:
         dispatch = self._dispatch_for_officer(actor, dispatch_id)

@@ -51,15 +51,22 @@ class CaseUseCases(ServiceApplication):
     def record_consultation(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
                             channel: str, consulted_by: str, occurred_at: datetime,
                             summary: str | None, idempotency_key: str | None) -> Recorded:
-        case = self.get_case(actor, case_id)
         client_key = self.client_key(idempotency_key)
+
+        def record(case: Case) -> Recorded:
+            if (done := case.consultation_of_key(client_key)) is not None:
+                return Recorded(case, done, created=False)  # a retry, or the same key won a race
+            return Recorded(case, case.record_consultation(
+                consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,
+                summary=self.seal(case_id, summary), idempotency_key=client_key), created=True)
+
+        # The case loaded once: a busy case's load is most of the cost of a consultation. Appending
+        # commutes: a save that lost a race without If-Match is re-run on the case reloaded.
+        case = self.get_case(actor, case_id)
         if (done := case.consultation_of_key(client_key)) is not None:
             return Recorded(case, done, created=False)
-        # The case loaded once: a busy case's load is most of the cost of a consultation.
-        consultation_id = self.change(case, lambda c: c.record_consultation(
-            consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,
-            summary=self.seal(case_id, summary), idempotency_key=client_key), expected_version=expected_version)
-        return Recorded(case, consultation_id, created=True)
+        return self.change(case, record, expected_version=expected_version,
+                           reload=lambda: self.get_case(actor, case_id))
 
     def void_consultation(self, actor: Principal, case_id: UUID, consultation_id: UUID, *, voided_on: date,
                           reason: str) -> Case:

@@ -1,0 +1,94 @@
+"""Consultations appended to one case at the same time: appending commutes, so a request without
+If-Match that loses the race is re-run on the case reloaded (never 409); one with a stale If-Match
+is refused (412 before the save, 409 when it lost the race at the save)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from libs.domain.errors import VersionMismatch
+from libs.platform.web.auth import Principal
+from services.intake.application import IntakeApplication
+from services.intake.domain.case import Case
+from tests.harness import stored_applications
+
+WHEN = datetime(2016, 5, 1, 10, tzinfo=UTC)
+
+
+def _open_case(app: IntakeApplication) -> tuple[UUID, Principal]:
+    centre = uuid4()
+    case = Case.open(id=uuid4(), tenant="130001", centre_id=centre, client_kind="person", age_group="adult",
+                     personal_details=None)
+    app.save(case)
+    return case.id, Principal(sub="staff", org=str(centre), roles=frozenset({"centre_staff"}))
+
+
+def _record(app: IntakeApplication, actor: Principal, case_id: UUID, *, expected_version: int | None = None,
+            key: str | None = None) -> Any:
+    return app.record_consultation(actor, case_id, expected_version=expected_version, channel="phone",
+                                   consulted_by="person", occurred_at=WHEN, summary="電話相談", idempotency_key=key)
+
+
+def _racing(app: IntakeApplication, other: IntakeApplication, actor: Principal, case_id: UUID,
+            **other_args: Any) -> None:
+    """The first value `app` seals (after it loaded the case) waits for `other` to record a
+    consultation on the same case first: `app`'s save then finds the case moved on."""
+    seal = app.seal
+    raced: list[Any] = []
+
+    def seal_after_the_other_request(subject: Any, value: Any) -> Any:
+        if not raced:
+            raced.append(_record(other, actor, case_id, **other_args))
+        return seal(subject, value)
+
+    app.seal = seal_after_the_other_request  # type: ignore[method-assign]
+
+
+def test_a_consultation_that_lost_a_race_without_if_match_is_recorded_on_the_case_reloaded(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        first, second = application(), application()  # two replicas of one service
+        case_id, actor = _open_case(first)
+        _racing(first, second, actor, case_id)
+        recorded = _record(first, actor, case_id)
+        assert recorded.created
+        case = second.repository.get(case_id)
+        assert len(case.consultations) == 2
+        assert case.consultations[-1]["consultation_id"] == recorded.consultation_id
+
+
+def test_a_consultation_with_if_match_that_lost_a_race_is_refused_and_not_recorded(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        first, second = application(), application()
+        case_id, actor = _open_case(first)
+        _racing(first, second, actor, case_id)
+        with pytest.raises(IntegrityError):  # 409: the version it named was current when it checked
+            _record(first, actor, case_id, expected_version=1)
+        with pytest.raises(VersionMismatch):  # 412: the version it names is stale by now
+            _record(second, actor, case_id, expected_version=1)
+        assert len(second.repository.get(case_id).consultations) == 1
+
+
+def test_a_retry_with_the_same_idempotency_key_that_lost_the_race_returns_the_first_consultation(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        first, second = application(), application()
+        case_id, actor = _open_case(first)
+        _racing(first, second, actor, case_id, key="same")
+        recorded = _record(first, actor, case_id, key="same")
+        assert not recorded.created
+        assert len(second.repository.get(case_id).consultations) == 1
+
+
+def test_eight_clients_appending_to_one_case_at_once_all_get_their_consultation_recorded(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()  # one replica, its request threads
+        case_id, actor = _open_case(app)
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: _record(app, actor, case_id), range(48)))
+        assert all(r.created for r in results)
+        assert len(app.repository.get(case_id).consultations) == 48
