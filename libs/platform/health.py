@@ -15,13 +15,19 @@ the stall timer).
 A replay (a projection rebuilt from the start of its streams) is one long backlog: it would be
 called stalled after `stall_seconds` although it advances. While `replaying`, progress is the
 position moving; `replay_target` is where the replay ends.
+
+With several replicas (libs/platform/lease.py) a loop runs only where its role's lease is held;
+elsewhere it is on standby: never stuck, its lag not counted, its lease (holder, generation,
+expiry) reported.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -39,12 +45,24 @@ class LoopHealth:
     last_error: str = ""
     replaying: bool = False
     replay_target: int = 0
+    # The lease of this loop's role, when replicas share the work: a function that reports it
+    # (state active or standby, holder, generation, expires_in).
+    lease: Callable[[], dict[str, Any]] | None = None
     _mark_end: int = 0
     _mark_lag: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
     _beat_at: float = field(default_factory=time.monotonic)
     _moved_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def role(self) -> str:
+        """The name of this loop's lease."""
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def standby(self) -> bool:
+        return self.lease is not None and self.lease()["state"] == "standby"
 
     @property
     def lag(self) -> int:
@@ -87,7 +105,9 @@ class LoopHealth:
         return time.monotonic() - (self._moved_at if self.replaying else self._mark_at)
 
     def problem(self, *, stall_seconds: float, max_failures: int) -> str | None:
-        """Why this loop makes the service unready, or None."""
+        """Why this loop makes the service unready, or None (never on standby: another replica runs it)."""
+        if self.standby:
+            return None
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
         waited = self.seconds_since_progress()
@@ -106,6 +126,10 @@ class LoopHealth:
         }
         if self.stream:
             body["stream"] = self.stream
+        if self.lease is not None:
+            body["lease"] = lease = self.lease()
+            if lease["state"] == "standby":
+                body["state"] = "standby"
         if self.replaying:
             body["replaying"] = True
             body["replay_target"] = self.replay_target
