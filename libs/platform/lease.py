@@ -45,7 +45,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, event, text
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,25 @@ leases = Table(
     Column("generation", BigInteger, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+
+@contextlib.contextmanager
+def startup_lock(url: str, schema: str) -> Iterator[None]:
+    """Replicas starting at once create the same schema and tables (CREATE ... IF NOT EXISTS races
+    in PostgreSQL: a unique violation in pg_type); one at a time, under a session advisory lock
+    held while the service builds its runtime."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"tsunagu-startup:{schema}"})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"tsunagu-startup:{schema}"})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 class Fenced(ConnectionError):

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from libs.platform.audit.log import AuditLog
 from libs.platform.health import LoopHealth
-from libs.platform.lease import Leases
+from libs.platform.lease import Leases, startup_lock
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.consumer import ConsumerRunner, Handler
 from libs.platform.messaging.deadletters import DeadLetters
@@ -152,6 +152,13 @@ def rewrap_keys(runtime: Runtime) -> None:
 
 
 def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    if settings.replicas > 1:  # replicas starting at once make their tables one at a time
+        with startup_lock(settings.database_url, settings.db_schema or "public"):
+            return _build_runtime(spec, settings)
+    return _build_runtime(spec, settings)
+
+
+def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     engine = make_engine(settings)
     runtime = Runtime(
         settings=settings,
