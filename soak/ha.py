@@ -122,12 +122,13 @@ class Tally:
 class Load:
     """Clients registering centres on intake, round-robin over the replicas in rotation."""
 
-    def __init__(self, replicas: Replicas, *, clients: int = 3, pause: float = 0.02, deadline_s: float = 30) -> None:
+    def __init__(self, replicas: Replicas, *, clients: int = 3, pause: float = 0.02, deadline_s: float = 30,
+                 tally: Tally | None = None) -> None:
         self.replicas = replicas
         self.clients = clients
         self.pause = pause
         self.deadline_s = deadline_s
-        self.tally = Tally()
+        self.tally = tally if tally is not None else Tally()  # one tally across loads: one check of all
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []

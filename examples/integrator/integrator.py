@@ -23,6 +23,14 @@ JST = timezone(timedelta(hours=9))
 DURABLE = "integrator-intake"  # integrators name their durables integrator-<stream>
 
 
+def inbox_prefix(url: str) -> str:
+    """Replies to user U come on `_INBOX.U.…`: the only inbox Tsunagu's NATS lets U read."""
+    from urllib.parse import urlsplit
+
+    user = urlsplit(url.split(",")[0].strip()).username
+    return f"_INBOX.{user}" if user else "_INBOX"
+
+
 def open_db(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path)
     db.executescript("""
@@ -58,7 +66,7 @@ def apply(db: sqlite3.Connection, event: dict) -> None:
 async def run(nats_url: str, db_path: str, *, idle_seconds: float = 2.0) -> int:
     """Consume until the stream has been idle for `idle_seconds`; returns how many were handled."""
     db = open_db(db_path)
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(nats_url))
     handled = 0
     try:
         sub = await nc.jetstream().pull_subscribe(
