@@ -172,8 +172,9 @@ class Leases:
         with self.engine.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '2s'"))
             conn.execute(text(
-                "INSERT INTO leases (role, holder, generation, expires_at) VALUES (:role, '', 0, now() - interval '1 second') "
-                "ON CONFLICT (role) DO NOTHING"), {"role": lease.role})
+                "INSERT INTO leases (role, holder, generation, expires_at) "
+                "VALUES (:role, '', 0, now() - interval '1 second') ON CONFLICT (role) DO NOTHING"),
+                {"role": lease.role})
             row = conn.execute(text(
                 "UPDATE leases SET generation = CASE WHEN holder = :me AND generation = :gen THEN generation "
                 "ELSE generation + 1 END, holder = :me, expires_at = now() + CAST(:ttl AS interval) "

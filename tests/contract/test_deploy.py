@@ -264,7 +264,8 @@ async def _connect(cluster: LocalCluster, user: str, errors: list[str] | None = 
             errors.append(str(e))
 
     return await nats.connect(
-        servers=cluster.urls(user), name=f"test-{user}", connect_timeout=2, inbox_prefix=inbox_prefix(cluster.urls(user)[0]),
+        servers=cluster.urls(user), name=f"test-{user}", connect_timeout=2,
+        inbox_prefix=inbox_prefix(cluster.urls(user)[0]),
         reconnect_time_wait=0.1, max_reconnect_attempts=-1, error_cb=on_error,
     )
 
