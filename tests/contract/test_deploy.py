@@ -33,6 +33,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LOCAL = DEPLOY / "nats" / "local"
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 NODES = {n: (f"node-{n}", 14220 + n) for n in (1, 2, 3)}  # name, client port (deploy/nats/local)
+PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
 USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")
 
 
@@ -63,6 +64,39 @@ def test_every_yaml_file_parses_and_compose_names_the_services_and_three_nats_no
     assert {("Deployment", s) for s in SERVICES} <= kinds
     assert {("Service", s) for s in SERVICES} <= kinds
     assert ("StatefulSet", "nats") in kinds
+
+
+def test_every_service_runs_two_replicas_rolled_one_at_a_time_behind_a_proxy():
+    """Kubernetes: 2 replicas, RollingUpdate that never goes below 2 ready, a PodDisruptionBudget,
+    a preStop pause before SIGTERM, readiness on /readyz; compose: 2 replicas behind nginx, which
+    sends to the other replica what one could not take. Both set TSUNAGU_REPLICAS (leases)."""
+    compose = _documents(DEPLOY / "compose.yaml")[0]["services"]
+    proxy = compose["proxy"]
+    assert proxy["image"].startswith("nginx:") and "./proxy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    nginx = (DEPLOY / "proxy" / "nginx.conf").read_text()
+    assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent;" in nginx
+    for name in SERVICES:
+        port = PORTS[name]
+        service = compose[name]
+        assert service["deploy"]["replicas"] == 2 and "ports" not in service, "only the proxy publishes ports"
+        assert service["environment"]["TSUNAGU_REPLICAS"] == "2"
+        assert f"{port}:{port}" in proxy["ports"]
+        assert re.search(rf"upstream {name}\s+{{[^}}]*server {name}:{port} resolve", nginx), name
+        assert f"listen {port}; location / {{ proxy_pass http://{name}; }}" in nginx
+
+        documents = {d["kind"]: d for d in _documents(DEPLOY / "kubernetes" / f"{name}.yaml")}
+        deployment = documents["Deployment"]["spec"]
+        assert deployment["replicas"] >= 2
+        assert deployment["strategy"] == {"type": "RollingUpdate",
+                                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        pdb = documents["PodDisruptionBudget"]["spec"]
+        assert pdb["minAvailable"] == 1 and pdb["selector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+        container = deployment["template"]["spec"]["containers"][0]
+        assert ("TSUNAGU_REPLICAS", "2") in _kubernetes_environment(name)
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert deployment["template"]["spec"]["terminationGracePeriodSeconds"] > 10
 
 
 def _compose_environment(service: str) -> dict[str, str]:
