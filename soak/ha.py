@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,3 +245,154 @@ def drop(run: str, services: list[str]) -> None:
 
 def new_run() -> tuple[str, str]:
     return f"ha_{uuid.uuid4().hex[:8]}", "ha-" + uuid.uuid4().hex + uuid.uuid4().hex
+
+
+# -- make soak-ha -----------------------------------------------------------------------------
+SERVICES = ("intake", "registry", "dispatch", "reporting")
+
+
+@dataclass
+class Row:
+    event: str
+    leaderless: float | None = None  # seconds no replica ran the role
+    failed: int = 0
+    lost: int = 0
+    duplicated: int = 0
+
+
+def _main_role(replicas: Replicas) -> str:
+    roles = replicas.roles()
+    return next((r for r in roles if r.startswith("relay:")), roles[0])
+
+
+def _leaderless(replicas: Replicas, role: str, faulted: int | None, timeout: float = 60) -> float | None:
+    """Seconds from now until a replica other than `faulted` runs `role`."""
+    try:
+        return replicas.wait_held(role, not_by=faulted, timeout=timeout)
+    except AssertionError:
+        return None
+
+
+def soak_ha(tmp: Path, *, clients: int = 4, lease_seconds: float = 5.0, settle: float = 5.0,
+            log: Callable[[str], object] = print) -> list[Row]:
+    from soak.nats import LocalCluster
+
+    run, secret = new_run()
+    cluster = LocalCluster(tmp)
+    cluster.start()
+    cluster.wait_ready()
+    groups = {s: Replicas(s, 2, tmp=tmp, run=run, secret=secret, nats_url=cluster.url_for(s), nats_replicas=3,
+                          lease_seconds=lease_seconds) for s in SERVICES}
+    intake = groups["intake"]
+    rows: list[Row] = []
+    tally = Tally()
+    load = Load(intake, clients=clients, tally=tally)
+    seen = (0, 0, 0)  # failed, lost, duplicated so far
+
+    def measured(row: Row) -> None:
+        nonlocal seen
+        time.sleep(settle)  # the load goes on after the event
+        found = check(intake, cluster.reader_url(), tally)
+        now = (len(tally.failed), len(found.lost), len(found.duplicated))
+        row.failed, row.lost, row.duplicated = (a - b for a, b in zip(now, seen, strict=True))
+        seen = now
+        rows.append(row)
+        log(f"{row.event}: {_fmt(row.leaderless)} without a leader, {row.failed} failed, {row.lost} lost, "
+            f"{row.duplicated} duplicated")
+
+    try:
+        for g in groups.values():
+            for p in g.procs:
+                p.start()
+        for g in groups.values():
+            for p in g.procs:
+                p.wait_healthy(timeout=180)
+            g.wait_all_held(timeout=60)
+        load.start()
+        time.sleep(settle)
+        measured(Row("(start, 2 replicas each)"))
+        for name, g in groups.items():  # kill -9 the holder of each service's main role
+            role = _main_role(g)
+            holder = g.holders(role)[0]
+            g.in_rotation[holder] = False
+            g.procs[holder].kill()
+            row = Row(f"kill -9 {name} ({role} holder)", _leaderless(g, role, holder))
+            g.procs[holder].start()  # the supervisor's restart
+            g.procs[holder].wait_healthy(timeout=180)
+            g.in_rotation[holder] = True
+            measured(row)
+        for name in ("intake", "dispatch"):  # SIGSTOP past the lease, then SIGCONT
+            g = groups[name]
+            role = _main_role(g)
+            holder = g.holders(role)[0]
+            g.in_rotation[holder] = False
+            g.procs[holder].pause()
+            row = Row(f"SIGSTOP {name} ({role} holder) {2 * lease_seconds:.0f} s", _leaderless(g, role, holder))
+            time.sleep(max(2 * lease_seconds - (row.leaderless or 0), 0))
+            g.procs[holder].resume()
+            g.in_rotation[holder] = True
+            measured(row)
+        for n in (1, 2):  # a NATS node restarts (the roles need no new leader)
+            cluster.nodes[n].stop()
+            time.sleep(2)
+            cluster.nodes[n].start()
+            cluster.wait_ready()
+            measured(Row(f"restart NATS node {n}", 0.0))
+        for name, g in groups.items():  # roll: one replica at a time, SIGTERM then start
+            role, worst = _main_role(g), 0.0
+            for i in range(len(g.procs)):
+                held = g.holders(role) == [i]
+                g.procs[i].stop()
+                if held:
+                    worst = max(worst, _leaderless(g, role, i) or 0.0)
+                g.procs[i].start()
+                g.procs[i].wait_healthy(timeout=180)
+                g.wait_all_held(timeout=60)
+            measured(Row(f"roll {name} (2 replicas, one at a time)", worst))
+        load.stop()
+        measured(Row("(end: final check)"))
+    finally:
+        load.stop()
+        for g in groups.values():
+            g.stop()
+        cluster.stop()
+        drop(run, list(SERVICES))
+    return rows
+
+
+def _fmt(seconds: float | None) -> str:
+    return "NEVER" if seconds is None else f"{seconds:.1f} s"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| event | s without a leader | requests failed | lost | duplicated |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r.event} | {_fmt(r.leaderless) if r.leaderless is not None or 'kill' in r.event else '-'} "
+              f"| {r.failed} | {r.lost} | {r.duplicated} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import shutil
+    import sys
+    import tempfile
+
+    p = argparse.ArgumentParser(prog="python -m soak.ha", description="make soak-ha: replicas under faults")
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--lease-seconds", type=float, default=5.0)
+    args = p.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="tsunagu-soak-ha-"))
+    print(f"soak-ha: 2 replicas of each service, a 3-node NATS cluster, PostgreSQL; logs in {tmp}", flush=True)
+    rows = soak_ha(tmp, clients=args.clients, lease_seconds=args.lease_seconds,
+                   log=lambda line: print(f"{time.strftime('%X')} {line}", flush=True))
+    print(table(rows), flush=True)
+    bad = any(r.lost or r.duplicated or r.failed or (r.leaderless is None and "kill" in r.event) for r in rows)
+    if not bad:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"logs kept in {tmp}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
