@@ -360,6 +360,33 @@ def soak_ha(tmp: Path, *, clients: int = 4, lease_seconds: float = 5.0, settle: 
     return rows
 
 
+def capacity(tmp: Path, n: int, *, seconds: float = 20.0, clients: int = 8) -> float:
+    """Commands/s (centres registered, 2xx) that n replicas of intake take from `clients` clients
+    sending back to back, on one nats-server and this machine's PostgreSQL."""
+    from soak.nats import SingleNats
+
+    run, secret = new_run()
+    nats = SingleNats(tmp / f"cap-{n}")
+    nats.start()
+    nats.wait_ready()
+    group = Replicas("intake", n, tmp=tmp / f"cap-{n}", run=run, secret=secret, nats_url=nats.url_for("intake"),
+                     extra_env={"TSUNAGU_REPLICAS": str(n)} if n == 1 else None)
+    load = Load(group, clients=clients, pause=0.0)
+    try:
+        group.start()
+        group.wait_all_held(timeout=60)
+        load.start()
+        time.sleep(3)  # warm up
+        first, started = len(load.tally.accepted), time.monotonic()
+        time.sleep(seconds)
+        return (len(load.tally.accepted) - first) / (time.monotonic() - started)
+    finally:
+        load.stop()
+        group.stop()
+        nats.stop()
+        drop(run, ["intake"])
+
+
 def _fmt(seconds: float | None) -> str:
     return "NEVER" if seconds is None else f"{seconds:.1f} s"
 
@@ -380,8 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m soak.ha", description="make soak-ha: replicas under faults")
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--lease-seconds", type=float, default=5.0)
+    p.add_argument("--capacity", action="store_true", help="only measure commands/s of 1 and 2 intake replicas")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="tsunagu-soak-ha-"))
+    if args.capacity:
+        for n in (1, 2):
+            print(f"intake x{n}: {capacity(tmp, n, clients=args.clients * 2):.1f} commands/s", flush=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     print(f"soak-ha: 2 replicas of each service, a 3-node NATS cluster, PostgreSQL; logs in {tmp}", flush=True)
     rows = soak_ha(tmp, clients=args.clients, lease_seconds=args.lease_seconds,
                    log=lambda line: print(f"{time.strftime('%X')} {line}", flush=True))
