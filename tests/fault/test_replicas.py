@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from soak.ha import Load, Replicas, Tally, check, drop, new_run
@@ -41,9 +42,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, s
 
 
 def _roles_once(replicas: Replicas) -> None:
-    """Each role is run by exactly one replica."""
+    """Each role is run by exactly one replica, and /metrics says the same as /readyz."""
     for role in replicas.roles():
         assert len(eventually(lambda r=role: replicas.holders(r), timeout=20)) == 1, role
+    held = [httpx.get(f"{p.url}/metrics", timeout=5).text.count('tsunagu_lease_held{') for p in replicas.procs]
+    assert held[0] == held[1] == len(replicas.roles())
 
 
 def test_a_rolling_restart_fails_no_request_and_hands_the_leases_over_at_once(pair):
