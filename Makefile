@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OIDC_STAMP := tests/oidc/node_modules/.installed
 
-.PHONY: run test lint test-sqlite test-postgres bench soak openapi install browser clean
+.PHONY: run test lint test-sqlite test-postgres bench soak soak-ha openapi install browser clean
 
 # One environment for running and developing: the tests and linters need the dev pins.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -74,6 +74,12 @@ bench: $(STAMP)
 # stuck / seconds to recover per fault, exit 1 on any. `make soak SOAK_ARGS=--short`: the CI size.
 soak: $(STAMP)
 	$(BIN)/python -m soak $(SOAK_ARGS)
+
+# Replicas under faults (issue 16): 2 replicas of each service on PostgreSQL and the 3-node NATS
+# cluster, under load; kill -9 and SIGSTOP of lease holders, NATS node restarts, a roll of every
+# service. Prints event x seconds without a leader x requests failed x lost x duplicated.
+soak-ha: $(STAMP)
+	$(BIN)/python -m soak.ha $(SOAK_HA_ARGS)
 
 openapi: $(STAMP)
 	$(BIN)/tsunagu openapi --write

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import nats
 
+from libs.platform.messaging.bus import inbox_prefix
+
 if TYPE_CHECKING:  # soak.system imports this module
     from soak.system import System
 
@@ -29,7 +31,8 @@ CONSUMERS = {("reporting", "reporting", s) for s in WRITERS.values()} | {
 def stream_ends(nats_url: str) -> dict[str, tuple[int, int]]:
     """Each stream's (last sequence, messages)."""
     async def read() -> dict[str, tuple[int, int]]:
-        nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0,
+                                inbox_prefix=inbox_prefix(nats_url))
         try:
             js = nc.jetstream(timeout=3)
             out = {}

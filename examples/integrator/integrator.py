@@ -67,6 +67,14 @@ def signed_by(keys: list[Ed25519PublicKey], body: bytes, headers: dict | None) -
     return False
 
 
+def inbox_prefix(url: str) -> str:
+    """Replies to user U come on `_INBOX.U.…`: the only inbox Tsunagu's NATS lets U read."""
+    from urllib.parse import urlsplit
+
+    user = urlsplit(url.split(",")[0].strip()).username
+    return f"_INBOX.{user}" if user else "_INBOX"
+
+
 def open_db(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path)
     db.executescript("""
@@ -107,7 +115,7 @@ async def run(nats_url: str, db_path: str, public_key: str, *, idle_seconds: flo
     if not keys:
         raise ValueError("give intake's public key (tsunagu keys public)")
     db = open_db(db_path)
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(nats_url))
     handled = 0
     try:
         sub = await nc.jetstream().pull_subscribe(

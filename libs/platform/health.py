@@ -15,13 +15,19 @@ the stall timer).
 A replay (a projection rebuilt from the start of its streams) is one long backlog: it would be
 called stalled after `stall_seconds` although it advances. While `replaying`, progress is the
 position moving; `replay_target` is where the replay ends.
+
+With several replicas (libs/platform/lease.py) a loop runs only where its role's lease is held;
+elsewhere it is on standby: never stuck, its lag not counted, its lease (holder, generation,
+expiry) reported.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -42,12 +48,24 @@ class LoopHealth:
     # What the loop waits for before it can start (e.g. "stream INTAKE", which only its producer
     # creates): unready until it is there, shown in /readyz.
     waiting_for: str = ""
+    # The lease of this loop's role, when replicas share the work: a function that reports it
+    # (state active or standby, holder, generation, expires_in).
+    lease: Callable[[], dict[str, Any]] | None = None
     _mark_end: int = 0
     _mark_lag: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
     _beat_at: float = field(default_factory=time.monotonic)
     _moved_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def role(self) -> str:
+        """The name of this loop's lease."""
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def standby(self) -> bool:
+        return self.lease is not None and self.lease()["state"] == "standby"
 
     @property
     def lag(self) -> int:
@@ -90,7 +108,9 @@ class LoopHealth:
         return time.monotonic() - (self._moved_at if self.replaying else self._mark_at)
 
     def problem(self, *, stall_seconds: float, max_failures: int) -> str | None:
-        """Why this loop makes the service unready, or None."""
+        """Why this loop makes the service unready, or None (never on standby: another replica runs it)."""
+        if self.standby:
+            return None
         if self.waiting_for:
             return f"waiting for {self.waiting_for}"
         if self.failures >= max_failures:
@@ -113,6 +133,10 @@ class LoopHealth:
             body["stream"] = self.stream
         if self.waiting_for:
             body["waiting_for"] = self.waiting_for
+        if self.lease is not None:
+            body["lease"] = lease = self.lease()
+            if lease["state"] == "standby":
+                body["state"] = "standby"
         if self.replaying:
             body["replaying"] = True
             body["replay_target"] = self.replay_target

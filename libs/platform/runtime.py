@@ -4,7 +4,9 @@ engine, sealer, bus, eventsourcing Application, relay, consumers, followers, job
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -13,6 +15,7 @@ from sqlalchemy import Engine
 
 from libs.platform.audit.log import AuditLog
 from libs.platform.health import LoopHealth
+from libs.platform.lease import Leases, startup_lock
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.consumer import ConsumerRunner, Handler
 from libs.platform.messaging.deadletters import DeadLetters
@@ -49,6 +52,8 @@ class Runtime:
     # The service's own components (a read model, a projection), one per class: `get(Kind)`
     # answers with that class's type, so a typo or a wrong kind fails at once, not as a KeyError.
     components: dict[type, Any] = field(default_factory=dict)
+    # Several replicas (Settings.replicas > 1): who runs which loop (libs/platform/lease.py).
+    leases: Leases | None = None
 
     def provide(self, component: T) -> T:
         self.components[type(component)] = component
@@ -87,9 +92,33 @@ class Runtime:
         return self.dead_letters.open_count()
 
     def catch_up(self) -> None:
-        """Bring the service's own read models up to its log: a read after a write sees it."""
+        """Bring the service's own read models up to its log: a read after a write sees it. With
+        replicas, a read model whose lease another replica holds is not written here: this waits
+        until that replica has applied the log as far as it is now (at most two leases' lengths,
+        e.g. while a standby takes over from a dead holder; after that the read is served as is)."""
         for follower in self.followers:
-            follower.catch_up()
+            if self.leases is None:
+                follower.catch_up()
+                continue
+            lease = self.leases.lease(follower.health.role)
+            if lease.held:
+                with self.leases.fencing(lease):
+                    follower.catch_up()
+                continue
+            target = follower.reader.max_position()
+            deadline = time.monotonic() + 2 * self.leases.ttl
+            while follower.handler.position(follower.stream) < target and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    def run_role(self, health: LoopHealth, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
+                 stop: asyncio.Event) -> Coroutine[Any, Any, Any]:
+        """The coroutine that runs one background loop: at once when this is the only replica,
+        else only while this replica holds the loop's lease (health shows which)."""
+        if self.leases is None:
+            return body(stop)
+        leases, lease = self.leases, self.leases.lease(health.role)
+        health.lease = lambda: lease.report(leases.me)
+        return leases.run(health.role, body, stop)
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,13 @@ def rewrap_keys(runtime: Runtime) -> None:
 
 
 def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    if settings.replicas > 1:  # replicas starting at once make their tables one at a time
+        with startup_lock(settings.database_url, settings.db_schema or "public"):
+            return _build_runtime(spec, settings)
+    return _build_runtime(spec, settings)
+
+
+def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     engine = make_engine(settings)
     runtime = Runtime(
         settings=settings,
@@ -132,6 +168,8 @@ def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         bus=Bus(settings.nats_url, name=f"tsunagu-{spec.name}"),
         authenticator=Authenticator.from_settings(settings),
     )
+    if settings.replicas > 1:
+        runtime.leases = Leases(engine, ttl=settings.lease_seconds)
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
         commits, spacing = runtime.application.commits, settings.loop_min_interval_seconds

@@ -120,8 +120,19 @@ class Settings:
     # here: a consumer applies only what they verify.
     public_keys: dict[str, str] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    # Replicas of this service against one database (TSUNAGU_REPLICAS): above 1, every background
+    # role runs only in the replica holding its lease (libs/platform/lease.py), which lasts this long.
+    replicas: int = 1
+    lease_seconds: float = 5.0
 
     def __post_init__(self) -> None:
+        if self.replicas > 1 and not self.is_postgres:
+            raise InsecureSettings(
+                f"TSUNAGU_REPLICAS={self.replicas} needs PostgreSQL: SQLite is for one process only (set "
+                f"{self.service.upper()}_DATABASE_URL or DATABASE_URL to postgresql+psycopg://…, "
+                "or TSUNAGU_REPLICAS=1)")
+        if self.replicas > 1 and not 1 <= self.lease_seconds <= 60:
+            raise InsecureSettings("TSUNAGU_LEASE_SECONDS must be between 1 and 60")
         if self.environment in DEV_ENVIRONMENTS:
             return
         prefix = self.service.upper()
@@ -189,6 +200,8 @@ class Settings:
                 env.get(f"{service.upper()}_PREVIOUS_MASTER_KEYS") or _dev_previous_keys(environment, service)
             ).split(",") if k.strip()),
             docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
+            replicas=int(env.get("TSUNAGU_REPLICAS") or 1),
+            lease_seconds=float(env.get("TSUNAGU_LEASE_SECONDS") or 5.0),
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -27,10 +27,13 @@ import yaml
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import APIError
 
+from libs.platform.messaging.bus import inbox_prefix
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LOCAL = DEPLOY / "nats" / "local"
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 NODES = {n: (f"node-{n}", 14220 + n) for n in (1, 2, 3)}  # name, client port (deploy/nats/local)
+PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
 USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")
 
 
@@ -61,6 +64,39 @@ def test_every_yaml_file_parses_and_compose_names_the_services_and_three_nats_no
     assert {("Deployment", s) for s in SERVICES} <= kinds
     assert {("Service", s) for s in SERVICES} <= kinds
     assert ("StatefulSet", "nats") in kinds
+
+
+def test_every_service_runs_two_replicas_rolled_one_at_a_time_behind_a_proxy():
+    """Kubernetes: 2 replicas, RollingUpdate that never goes below 2 ready, a PodDisruptionBudget,
+    a preStop pause before SIGTERM, readiness on /readyz; compose: 2 replicas behind nginx, which
+    sends to the other replica what one could not take. Both set TSUNAGU_REPLICAS (leases)."""
+    compose = _documents(DEPLOY / "compose.yaml")[0]["services"]
+    proxy = compose["proxy"]
+    assert proxy["image"].startswith("nginx:") and "./proxy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    nginx = (DEPLOY / "proxy" / "nginx.conf").read_text()
+    assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent;" in nginx
+    for name in SERVICES:
+        port = PORTS[name]
+        service = compose[name]
+        assert service["deploy"]["replicas"] == 2 and "ports" not in service, "only the proxy publishes ports"
+        assert service["environment"]["TSUNAGU_REPLICAS"] == "2"
+        assert f"{port}:{port}" in proxy["ports"]
+        assert re.search(rf"upstream {name}\s+{{[^}}]*server {name}:{port} resolve", nginx), name
+        assert f"listen {port}; location / {{ proxy_pass http://{name}; }}" in nginx
+
+        documents = {d["kind"]: d for d in _documents(DEPLOY / "kubernetes" / f"{name}.yaml")}
+        deployment = documents["Deployment"]["spec"]
+        assert deployment["replicas"] >= 2
+        assert deployment["strategy"] == {"type": "RollingUpdate",
+                                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        pdb = documents["PodDisruptionBudget"]["spec"]
+        assert pdb["minAvailable"] == 1 and pdb["selector"]["matchLabels"] == deployment["selector"]["matchLabels"]
+        container = deployment["template"]["spec"]["containers"][0]
+        assert ("TSUNAGU_REPLICAS", "2") in _kubernetes_environment(name)
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert deployment["template"]["spec"]["terminationGracePeriodSeconds"] > 10
 
 
 def _compose_environment(service: str) -> dict[str, str]:
@@ -130,6 +166,21 @@ def test_the_nats_configs_share_one_set_of_accounts_and_every_password_is_config
     for variable in variables:
         assert re.search(rf"^{variable}=", example, re.M), f"{variable} missing in .env.example"
         assert variable in secret, f"{variable} missing in the Kubernetes Secret template"
+
+
+def test_each_user_may_subscribe_to_its_own_inbox_prefix_only():
+    """No `_INBOX.>` for anyone: user U subscribes to `_INBOX.U.>`, the prefix every client of
+    ours connects with (Bus, replay, the integrator example), so no user reads another's replies."""
+    accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
+    blocks = re.split(r"\buser: ", accounts)[1:]
+    users = {b.split()[0].rstrip(","): b for b in blocks}
+    assert set(users) == set(USERS)
+    for user, block in users.items():
+        if user == "sys":
+            continue
+        assert re.findall(r"subscribe: \{ allow: \[([^\]]*)\] \}", block) == [f'"_INBOX.{user}.>"'], user
+        assert inbox_prefix(f"nats://{user}:pw@nats-1:4222,nats://{user}:pw@nats-2:4222") == f"_INBOX.{user}"
+    assert inbox_prefix("nats://127.0.0.1:4222") == "_INBOX"  # a local server without users
 
 
 def test_the_witness_may_touch_no_durable_of_another_user():
@@ -248,6 +299,7 @@ async def _connect(cluster: LocalCluster, user: str, errors: list[str] | None = 
 
     return await nats.connect(
         servers=cluster.urls(user), name=f"test-{user}", connect_timeout=2,
+        inbox_prefix=inbox_prefix(cluster.urls(user)[0]),
         reconnect_time_wait=0.1, max_reconnect_attempts=-1, error_cb=on_error,
     )
 
@@ -324,6 +376,7 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
         info = await js.stream_info("INTAKE")
         assert info.state.messages == 100
         assert len(info.cluster.replicas) == 2, "R3: a leader and two replicas"
+        await _no_user_reads_another_users_inbox(clients, errors)
         await _a_witness_verifies_a_signed_log_from_the_bus(cluster, clients["registry"])
         await _the_compose_environment_reaches_every_node_and_makes_r3_streams(cluster, monkeypatch)
 
@@ -393,6 +446,19 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
     finally:
         for nc in clients.values():
             await nc.close()
+
+
+async def _no_user_reads_another_users_inbox(clients: dict, errors: dict[str, list[str]]) -> None:
+    """Replies come on `_INBOX.<user>.…` (Bus's inbox prefix): a user's own are allowed, another's
+    and the old catch-all `_INBOX.>` are refused."""
+    for user, nc in clients.items():
+        assert nc.new_inbox().startswith(f"_INBOX.{user}.")
+    registry = clients["registry"]
+    for subject in ("_INBOX.intake.>", "_INBOX.>"):
+        await registry.subscribe(subject)
+        await registry.flush()
+        assert await _refused(errors["registry"], subject), f"registry may read {subject}"
+    errors["registry"].clear()  # those refusals were the point; any later one is a fault
 
 
 async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, registry) -> None:

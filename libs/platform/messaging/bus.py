@@ -19,6 +19,16 @@ from libs.platform.messaging.streams import StreamSpec
 log = logging.getLogger(__name__)
 
 
+def inbox_prefix(url: str) -> str:
+    """The reply subjects of a connection as user U: `_INBOX.U.…`. deploy/nats/accounts.conf lets
+    each user subscribe to its own prefix only, so no user reads another's replies (JetStream API
+    answers, pulled messages). Without a user in the URL (a local server): nats-py's `_INBOX`."""
+    from urllib.parse import urlsplit
+
+    user = urlsplit(url.split(",")[0].strip()).username
+    return f"_INBOX.{user}" if user else "_INBOX"
+
+
 class Bus:
     def __init__(self, url: str, name: str, replicas: int | None = None) -> None:
         self.url = url
@@ -50,6 +60,7 @@ class Bus:
                 self.nc = await nats.connect(
                     [u.strip() for u in self.url.split(",")],  # a cluster: every node's URL
                     name=self.name,
+                    inbox_prefix=inbox_prefix(self.url),
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.25,
                     connect_timeout=2,

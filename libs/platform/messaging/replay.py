@@ -18,12 +18,14 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
 
+from libs.platform.messaging.bus import inbox_prefix
+
 
 async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None, since: datetime | None = None,
                       until: datetime | None = None, subject: str | None = None) -> list[bytes]:
     """The raw messages of a stream (or of one `subject` in it) from a sequence or an instant, up
     to `until` (the message's store time) or the end as it stands when the read starts."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(nats_url))
     try:
         js = nc.jetstream()
         last = (await js.stream_info(stream)).state.last_seq

@@ -69,7 +69,24 @@ class LoopCollector:
             gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
+        leases = {
+            "held": GaugeMetricFamily("tsunagu_lease_held", "1 when this replica runs the loop (holds its lease)",
+                                      labels=LOOP_LABELS),
+            "generation": GaugeMetricFamily("tsunagu_lease_generation",
+                                            "Generation of the loop's lease (one more at every take-over)",
+                                            labels=LOOP_LABELS),
+            "expires": GaugeMetricFamily("tsunagu_lease_expires_in_seconds",
+                                         "Seconds until the loop's lease expires unless renewed", labels=LOOP_LABELS),
+        }
+        for loop in self.loops():
+            if loop.lease is None:
+                continue
+            labels, lease = [self.service, loop.kind, loop.name, loop.stream], loop.lease()
+            leases["held"].add_metric(labels, 1 if lease["state"] == "active" else 0)
+            leases["generation"].add_metric(labels, lease["generation"])
+            leases["expires"].add_metric(labels, lease["expires_in"])
         yield from gauges.values()
+        yield from leases.values()
         yield failures
         yield handled
         dead = GaugeMetricFamily("tsunagu_dead_letters_open", "Dead letters not yet resolved", labels=["service"])

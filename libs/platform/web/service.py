@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,20 +49,24 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         app.state.runtime = runtime
         stop = asyncio.Event()
         tasks = [asyncio.create_task(runtime.bus.connect())]
+        # Each loop under its role's lease when there are replicas (runtime.run_role).
+        roles: list[tuple[LoopHealth, Callable[[asyncio.Event], Coroutine[Any, Any, Any]]]] = []
         if runtime.relay is not None:
-            tasks.append(asyncio.create_task(runtime.relay.run(stop)))
-        tasks += [asyncio.create_task(c.run(stop)) for c in runtime.consumers]
-        tasks += [asyncio.create_task(f.run(stop)) for f in runtime.followers]
+            roles.append((runtime.relay.health, runtime.relay.run))
+        roles += [(c.health, c.run) for c in runtime.consumers]
+        roles += [(f.health, f.run) for f in runtime.followers]
         health = {h.name: h for h in runtime.jobs}
-        if runtime.audit is not None:
-            tasks.append(asyncio.create_task(_checkpoints(runtime, runtime.audit, stop, health["checkpoints"])))
-        tasks += [asyncio.create_task(_every(seconds, job, runtime, stop, health[name]))
+        if (audit := runtime.audit) is not None:
+            roles.append((health["checkpoints"], functools.partial(_checkpoints, runtime, audit,
+                                                                   health=health["checkpoints"])))
+        roles += [(health[name], functools.partial(_every, seconds, job, runtime, health=health[name]))
                   for name, seconds, job in runtime.scheduled]
+        tasks += [asyncio.create_task(runtime.run_role(h, body, stop)) for h, body in roles]
         try:
             yield
         finally:
-            stop.set()
-            _, pending = await asyncio.wait(tasks, timeout=5)
+            stop.set()  # every loop stops, and a lease holder lets its leases go (lease.py)
+            _, pending = await asyncio.wait(tasks, timeout=8)
             for t in pending:
                 t.cancel()
             await runtime.bus.close()
@@ -180,9 +185,12 @@ def _readiness(runtime: Runtime) -> Any:
         reasons.append(f"{dead} open dead letter(s)")
     loops = runtime.loops()
     for kind, key in (("relay", "relay_lag"), ("consumer", "consumer_lag"), ("follower", "read_model_lag")):
-        of_kind = [loop.lag for loop in loops if loop.kind == kind]
+        of_kind = [loop.lag for loop in loops if loop.kind == kind and not loop.standby]
         if of_kind:
             checks[key] = sum(of_kind)
+    if runtime.leases is not None:  # which roles this replica runs; a standby one is ready too
+        checks["replica"] = runtime.leases.me
+        checks["leases_held"] = sum(1 for lease in runtime.leases.roles.values() if lease.held)
     checks["loops"] = [loop.report(stall_seconds=runtime.settings.stall_seconds,
                                    max_failures=runtime.settings.max_loop_failures) for loop in loops]
     reasons += [f"{loop['kind']} {loop['name']}: {loop['problem']}" for loop in checks["loops"] if "problem" in loop]

@@ -1,0 +1,266 @@
+"""Leases: which replica runs which background role, with fencing (issue 16, deploy/README).
+
+Several replicas of a service serve HTTP against one PostgreSQL. Each background role — the relay,
+each consumer, each log follower, each scheduled job, the checkpoints — must run in exactly one of
+them at a time. A role runs only in the replica that holds its lease: a row of `leases` (in the
+service's schema) with the holder, a `generation` and an expiry on the *database's* clock.
+
+- The holder renews the row every `ttl / 3`. A standby takes the row over once it has expired,
+  and every take-over adds one to the generation (a renewal keeps it).
+- Fencing. Every transaction a role opens on the service's engine while it runs (its positions,
+  read models, dead letters, checkpoints) first takes a share lock on its lease row and checks that
+  the row still names this replica and this generation; otherwise it raises `Fenced` before anything
+  is written. The lock is held until the transaction ends, so a take-over (an UPDATE of that row)
+  waits for a write under way and every later write of the old holder sees the new generation. The
+  check's transaction sets `idle_in_transaction_session_timeout` to the lease's length, so a
+  holder paused (SIGSTOP) inside a transaction cannot hold up a take-over for longer than that:
+  PostgreSQL ends its session.
+- A holder that cannot renew (a fenced write, the row taken, the database gone for longer than the
+  lease) stops the role at once and becomes a standby again.
+- On a graceful stop the holder lets the row expire now, so a standby takes over at once.
+
+Why not a session advisory lock: a paused holder's connection stays open, so its lock never goes
+and nothing ever takes over; and it fences nothing. Why not a NATS KV lease: the writes to fence are
+in PostgreSQL, and only a check in the same transaction as the write fences them.
+
+NATS publishes of a stale relay are harmless: JetStream drops a message whose `Nats-Msg-Id` it
+saw within the stream's duplicate window, and the relay's position write is fenced. Writes a
+role makes through the eventsourcing Application (a process application's events) are not on this
+engine; they are kept once by the application's own tracking record and the aggregates' versions.
+
+SQLite stays single-process: `TSUNAGU_REPLICAS` above 1 needs PostgreSQL (Settings refuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+leases = Table(
+    "leases", metadata,
+    Column("role", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@contextlib.contextmanager
+def startup_lock(url: str, schema: str) -> Iterator[None]:
+    """Replicas starting at once create the same schema and tables (CREATE ... IF NOT EXISTS races
+    in PostgreSQL: a unique violation in pg_type); one at a time, under a session advisory lock
+    held while the service builds its runtime."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"tsunagu-startup:{schema}"})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"tsunagu-startup:{schema}"})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+class Fenced(ConnectionError):
+    """This replica no longer holds the lease of the role that tried to write. A ConnectionError,
+    so that loops treat it as a fault of the replica (retried, never a dead letter), not of the
+    message."""
+
+
+def replica_id() -> str:
+    """This process among the replicas: host, pid and a random part (a restarted process with the
+    same pid on the same host is another holder)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+_current: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("tsunagu_lease", default=None)
+
+
+@dataclass
+class Lease:
+    """One role's lease as this replica sees it."""
+
+    role: str
+    holder: str = ""  # the holder the row names, as last seen
+    generation: int = 0
+    expires_in: float = 0.0  # seconds, on the database's clock, as last seen
+    held: bool = False
+    takeovers: int = 0  # how often this replica took the lease
+    lost: int = 0  # how often it lost it while holding it
+    seen_at: float = field(default_factory=time.monotonic)
+    on_lost: Callable[[], None] | None = None
+
+    def report(self, me: str) -> dict[str, Any]:
+        left = max(self.expires_in - (time.monotonic() - self.seen_at), 0.0)
+        return {"state": "active" if self.held else "standby", "holder": self.holder, "generation": self.generation,
+                "expires_in": round(left, 1), "mine": self.held and self.holder == me}
+
+
+class Leases:
+    """The leases of one service's replica, on its engine (PostgreSQL)."""
+
+    def __init__(self, engine: Engine, *, ttl: float = 5.0, me: str | None = None) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.me = me or replica_id()
+        self.roles: dict[str, Lease] = {}
+        metadata.create_all(engine)
+        event.listen(engine, "begin", self._fence)
+
+    def lease(self, role: str) -> Lease:
+        return self.roles.setdefault(role, Lease(role))
+
+    # -- fencing -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def fencing(self, lease: Lease) -> Iterator[None]:
+        """Transactions begun in this context (threads started from it too) are fenced by `lease`."""
+        token = _current.set(lease)
+        try:
+            yield
+        finally:
+            _current.reset(token)
+
+    def _fence(self, conn: Any) -> None:
+        lease = _current.get()
+        if lease is None or self.roles.get(lease.role) is not lease:  # none, or another Leases' one
+            return
+        # The DBAPI connection directly: SQLAlchemy is inside its own begin here. psycopg opens the
+        # transaction with this first statement, and the transaction SQLAlchemy commits is this one.
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(f"SET LOCAL idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
+            cur.execute("SELECT holder, generation FROM leases WHERE role = %s FOR SHARE", (lease.role,))
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        if not lease.held or row is None or row[0] != self.me or row[1] != lease.generation:
+            was = lease.generation
+            self._lose(lease, row[0] if row else "", row[1] if row else 0)
+            raise Fenced(f"{lease.role}: generation {was} of {self.me} is no longer the lease's "
+                         f"({row[0] if row else 'none'}, generation {row[1] if row else 0}); write refused")
+
+    def _lose(self, lease: Lease, holder: str, generation: int) -> None:
+        if lease.held:
+            lease.lost += 1
+            log.warning("lease %s: lost (now %s, generation %s); standing by", lease.role, holder, generation)
+        lease.held, lease.holder, lease.generation = False, holder, generation
+        if lease.on_lost is not None:
+            lease.on_lost()
+
+    # -- the row -------------------------------------------------------------------------------
+    def try_hold(self, lease: Lease) -> bool:
+        """Renew the lease if this replica holds it, take it if it has expired; True if held now."""
+        ttl = f"{self.ttl} seconds"
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+            conn.execute(text(
+                "INSERT INTO leases (role, holder, generation, expires_at) "
+                "VALUES (:role, '', 0, now() - interval '1 second') ON CONFLICT (role) DO NOTHING"),
+                {"role": lease.role})
+            row = conn.execute(text(
+                "UPDATE leases SET generation = CASE WHEN holder = :me AND generation = :gen THEN generation "
+                "ELSE generation + 1 END, holder = :me, expires_at = now() + CAST(:ttl AS interval) "
+                "WHERE role = :role AND ((holder = :me AND generation = :gen) OR expires_at < now()) "
+                "RETURNING holder, generation, extract(epoch FROM expires_at - now())"),
+                {"role": lease.role, "me": self.me, "gen": lease.generation if lease.held else -1, "ttl": ttl}).first()
+            held = row is not None
+            if row is None:
+                row = conn.execute(text(
+                    "SELECT holder, generation, extract(epoch FROM expires_at - now()) FROM leases WHERE role = :role"),
+                    {"role": lease.role}).first()
+        assert row is not None
+        lease.seen_at, lease.expires_in = time.monotonic(), float(row[2])
+        if held and not lease.held:
+            lease.takeovers += 1
+            log.warning("lease %s: taken by %s, generation %s", lease.role, self.me, row[1])
+        elif not held and lease.held:
+            self._lose(lease, row[0], row[1])
+        lease.held, lease.holder, lease.generation = held, row[0], row[1]
+        return held
+
+    def release(self, lease: Lease) -> None:
+        """Let the lease expire now (a graceful stop): a standby takes it at its next try."""
+        if not lease.held:
+            return
+        lease.held = False
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE leases SET expires_at = now() - interval '1 second' "
+                              "WHERE role = :role AND holder = :me AND generation = :gen"),
+                         {"role": lease.role, "me": self.me, "gen": lease.generation})
+        log.info("lease %s: released by %s", lease.role, self.me)
+
+    # -- running a role ------------------------------------------------------------------------
+    async def run(self, role: str, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]], stop: asyncio.Event,
+                  on_standby: Callable[[bool], None] | None = None) -> None:
+        """Run `body(inner_stop)` while this replica holds the lease of `role`; stand by otherwise.
+        `on_standby(True/False)` says which (health reports it)."""
+        lease = self.lease(role)
+        every = self.ttl / 3
+        while not stop.is_set():
+            if on_standby is not None:
+                on_standby(True)
+            try:
+                held = await asyncio.to_thread(self.try_hold, lease)
+            except Exception as e:  # noqa: BLE001 - the database is away: try again
+                log.info("lease %s: cannot take (%s: %s)", role, type(e).__name__, e)
+                held = False
+            if not held:
+                await _sleep_or_stop(stop, every)
+                continue
+            inner = asyncio.Event()
+            lease.on_lost = inner.set
+            if on_standby is not None:
+                on_standby(False)
+            with self.fencing(lease):
+                task = asyncio.create_task(body(inner))
+            last_renewed = time.monotonic()
+            while not (stop.is_set() or inner.is_set() or task.done()):
+                await _sleep_or_stop(stop, every, also=inner)
+                if stop.is_set() or inner.is_set():
+                    break
+                try:
+                    if not await asyncio.to_thread(self.try_hold, lease):
+                        break
+                    last_renewed = time.monotonic()
+                except Exception as e:  # noqa: BLE001 - a renewal that fails for a lease's length loses it
+                    log.warning("lease %s: cannot renew (%s: %s)", role, type(e).__name__, e)
+                    if time.monotonic() - last_renewed > self.ttl * 2 / 3:
+                        lease.held = False
+                        break
+            inner.set()
+            lease.on_lost = None
+            _, pending = await asyncio.wait([task], timeout=5)
+            for t in pending:
+                t.cancel()
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("role %s ended: %s", role, task.exception())
+            if stop.is_set():
+                with contextlib.suppress(Exception):  # the database may be gone; the lease then expires
+                    await asyncio.to_thread(self.release, lease)
+                return
+            lease.held = False
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
+    waits = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(also.wait())] if also else [])
+    await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for t in waits:
+        t.cancel()

@@ -1,0 +1,85 @@
+"""Leases on PostgreSQL (libs/platform/lease.py): one holder per role, a take-over after expiry
+with a new generation, and a former holder's writes refused in the transaction that makes them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from libs.platform.lease import Fenced, Leases
+from libs.platform.settings import InsecureSettings, Settings
+from tests.harness import POSTGRES_URL, backend, eventually
+
+postgres = pytest.mark.skipif(backend() != "postgresql", reason="leases need PostgreSQL")
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    schema = f"t_lease_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE positions (role text PRIMARY KEY, position bigint NOT NULL)"))
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _write(leases: Leases, role: str, position: int) -> None:
+    with leases.fencing(leases.lease(role)), leases.engine.begin() as conn:
+        conn.execute(text("INSERT INTO positions VALUES (:r, :p) ON CONFLICT (role) DO UPDATE SET position = :p"),
+                     {"r": role, "p": position})
+
+
+def _position(engine: Engine, role: str) -> int | None:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT position FROM positions WHERE role = :r"), {"r": role}).scalar()
+
+
+@postgres
+def test_one_holder_a_takeover_after_expiry_and_the_former_holders_write_refused(engine):
+    a, b = Leases(engine, ttl=1.0, me="a"), Leases(engine, ttl=1.0, me="b")
+    assert a.try_hold(a.lease("relay:INTAKE"))
+    assert not b.try_hold(b.lease("relay:INTAKE"))  # held and not expired
+    assert b.lease("relay:INTAKE").holder == "a"
+    _write(a, "relay:INTAKE", 1)
+    first = a.lease("relay:INTAKE").generation
+    # a stops renewing (paused): b takes over once the lease has expired, with a new generation
+    eventually(lambda: b.try_hold(b.lease("relay:INTAKE")), timeout=10, interval=0.2)
+    assert b.lease("relay:INTAKE").generation == first + 1
+    _write(b, "relay:INTAKE", 2)
+    # a wakes up believing it holds the lease: its write is refused and nothing of it is kept
+    assert a.lease("relay:INTAKE").held
+    with pytest.raises(Fenced):
+        _write(a, "relay:INTAKE", 99)
+    assert _position(engine, "relay:INTAKE") == 2
+    assert not a.lease("relay:INTAKE").held  # it stands by now
+    assert not a.try_hold(a.lease("relay:INTAKE"))
+
+
+@postgres
+def test_a_released_lease_is_taken_at_once_and_other_roles_are_apart(engine):
+    a, b = Leases(engine, ttl=30.0, me="a"), Leases(engine, ttl=30.0, me="b")
+    assert a.try_hold(a.lease("consumer:x"))
+    assert b.try_hold(b.lease("job:expiry"))  # another role: another lease
+    assert not b.try_hold(b.lease("consumer:x"))
+    a.release(a.lease("consumer:x"))
+    assert b.try_hold(b.lease("consumer:x"))  # no waiting for the 30 s
+    with pytest.raises(Fenced):
+        _write(a, "consumer:x", 5)
+    _write(b, "consumer:x", 6)
+    assert _position(engine, "consumer:x") == 6
+
+
+def test_replicas_on_sqlite_refuse_to_start(tmp_path):
+    with pytest.raises(InsecureSettings, match="TSUNAGU_REPLICAS=2 needs PostgreSQL"):
+        Settings(service="intake", port=0, database_url=f"sqlite:///{tmp_path / 'x.db'}", db_schema=None,
+                 nats_url="nats://127.0.0.1:4222", jwt_secret="x" * 40, jwks_url=None, master_key_hex="00" * 32,
+                 environment="test", replicas=2)

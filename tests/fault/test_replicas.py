@@ -1,0 +1,127 @@
+"""Two replicas of intake on PostgreSQL with a real nats-server, under a small concurrent load
+over HTTP to both (soak/ha.py): every background role runs in exactly one of them, and when its
+holder is killed, paused past its lease or stopped, the other takes over; the stream holds every
+stored event once, and no request fails (the client retries on the next replica what it could not
+send, as the proxy of deploy/ does)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from soak.ha import Load, Replicas, Tally, check, drop, new_run
+from soak.nats import SingleNats
+from tests.harness import backend, eventually
+
+pytestmark = [pytest.mark.fault,
+              pytest.mark.skipif(backend() != "postgresql", reason="replicas need PostgreSQL")]
+RELAY = "relay:INTAKE"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, str, Tally]]:
+    """One pair for the module (starting a service is most of the time): the tests run in file
+    order, each leaving both replicas running."""
+    tmp_path = tmp_path_factory.mktemp("replicas")
+    nats = SingleNats(tmp_path)
+    nats.start()
+    nats.wait_ready()
+    run, secret = new_run()
+    replicas = Replicas("intake", 2, tmp=tmp_path, run=run, secret=secret, nats_url=nats.url_for("intake"),
+                        lease_seconds=2.0)
+    try:
+        replicas.start()
+        replicas.wait_all_held()
+        yield replicas, nats.url_for("witness"), Tally()
+    finally:
+        replicas.stop()
+        nats.stop()
+        drop(run, ["intake"])
+
+
+def _roles_once(replicas: Replicas) -> None:
+    """Each role is run by exactly one replica, and /metrics says the same as /readyz."""
+    for role in replicas.roles():
+        assert len(eventually(lambda r=role: replicas.holders(r), timeout=20)) == 1, role
+    held = [httpx.get(f"{p.url}/metrics", timeout=5).text.count('tsunagu_lease_held{') for p in replicas.procs]
+    assert held[0] == held[1] == len(replicas.roles())
+
+
+def test_a_rolling_restart_fails_no_request_and_hands_the_leases_over_at_once(pair):
+    replicas, nats_url, tally = pair
+    load = Load(replicas, clients=3, tally=tally)
+    before = len(tally.accepted)
+    load.start()
+    eventually(lambda: len(load.tally.accepted) >= before + 20, timeout=30)
+    for i in (0, 1):
+        holds = [role for role in replicas.roles() if replicas.holders(role) == [i]]
+        replicas.procs[i].stop()  # SIGTERM: stop accepting, finish what is in flight, let the leases go
+        for role in holds:  # released, not expired: the other replica holds them already
+            assert replicas.holders(role) == [1 - i] or replicas.wait_held(role, not_by=i, timeout=30) >= 0
+        replicas.procs[i].start()
+        replicas.procs[i].wait_healthy()
+        accepted = len(load.tally.accepted)
+        eventually(lambda a=accepted: len(load.tally.accepted) >= a + 10, timeout=30)
+    load.stop()
+    assert tally.failed == []
+    _roles_once(replicas)
+    found = check(replicas, nats_url, tally)
+    assert (found.lost, found.duplicated) == ([], [])
+    assert found.published == found.stored
+
+
+def test_a_paused_holder_is_fenced_when_it_wakes_and_steps_down(pair):
+    replicas, nats_url, tally = pair
+    load = Load(replicas, clients=3, tally=tally)
+    before = len(tally.accepted)
+    load.start()
+    eventually(lambda: len(load.tally.accepted) >= before + 20, timeout=30)
+    holder = replicas.holders(RELAY)[0]
+    generation = replicas.generation(RELAY)
+    replicas.in_rotation[holder] = False  # the proxy stops sending to a replica that does not answer
+    replicas.procs[holder].pause()
+    try:
+        replicas.wait_held(RELAY, not_by=holder, timeout=30)  # past the 2 s lease
+        accepted = len(load.tally.accepted)
+        eventually(lambda: len(load.tally.accepted) >= accepted + 20, timeout=30)
+    finally:
+        replicas.procs[holder].resume()
+    # Awake, it still believes it holds its leases: its next write or renewal finds the new
+    # generation, is refused, and it stands by for every role.
+    eventually(lambda: replicas.holders(RELAY) == [1 - holder] and replicas.generation(RELAY) > generation,
+               timeout=30)
+    eventually(lambda: "lease relay:INTAKE: lost" in replicas.procs[holder].log_tail(200_000), timeout=30)
+    replicas.in_rotation[holder] = True
+    accepted = len(load.tally.accepted)
+    eventually(lambda: len(load.tally.accepted) >= accepted + 20, timeout=30)
+    load.stop()
+    assert tally.failed == []
+    _roles_once(replicas)
+    found = check(replicas, nats_url, tally)
+    assert (found.lost, found.duplicated) == ([], [])
+    assert found.published == found.stored
+
+
+def test_kill_9_of_the_lease_holder_the_other_takes_over_and_nothing_is_lost_or_doubled(pair):
+    replicas, nats_url, tally = pair
+    _roles_once(replicas)
+    load = Load(replicas, clients=3, tally=tally)
+    before = len(tally.accepted)
+    load.start()
+    eventually(lambda: len(load.tally.accepted) >= before + 20, timeout=30)
+    holder = replicas.holders(RELAY)[0]
+    replicas.procs[holder].kill()
+    replicas.in_rotation[holder] = False
+    replicas.wait_held(RELAY, not_by=holder, timeout=30)
+    survivor = 1 - holder
+    eventually(lambda: len(replicas.holders(RELAY)) == 1 and all(
+        replicas.holders(role) == [survivor] for role in replicas.roles()), timeout=30)
+    accepted = len(load.tally.accepted)
+    eventually(lambda: len(load.tally.accepted) >= accepted + 20, timeout=30)
+    load.stop()
+    assert tally.failed == []
+    found = check(replicas, nats_url, tally)
+    assert (found.lost, found.duplicated) == ([], [])
+    assert found.published == found.stored >= 100
