@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
 )
 
+from libs.platform import tracing
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import (
@@ -203,6 +204,7 @@ class Relay:
         envelopes, chainhash = await asyncio.to_thread(self.pending)
         if not envelopes:
             return 0
+        envelopes, traced = tracing.publishing(self.spec.name, lambda e: nats_subject(self.spec.service, e), envelopes)
         js = self.bus.js
         futures = []
         for e in envelopes:
@@ -213,10 +215,12 @@ class Relay:
             futures.append(await js.publish_async(nats_subject(self.spec.service, e), body, headers=headers))
         try:
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
-        except BaseException:
+        except BaseException as error:
             for f in futures:
                 f.cancel()
+            traced.end(error)
             raise
+        traced.end()
         last = envelopes[-1].sequence
         if self.after_publish is not None:
             self.after_publish(last)

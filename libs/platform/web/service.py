@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
+from libs.platform import tracing
 from libs.platform.audit.api import router as audit_router
 from libs.platform.audit.log import AuditLog
 from libs.platform.audit.witness import last_published, publish_checkpoint
@@ -41,6 +42,7 @@ def operation_id(route: APIRoute) -> str:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env(spec.name)
+    tracing.configure(spec.name)  # from OTEL_*; off when they are unset
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +90,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         app.include_router(audit_router)
     app.include_router(ops_router)
     install_edge(app, settings)
+    tracing.install_http(app, spec.name)
     return app
 
 
