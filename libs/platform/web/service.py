@@ -23,6 +23,7 @@ from libs.platform.audit.api import router as audit_router
 from libs.platform.audit.log import AuditLog
 from libs.platform.audit.witness import last_published, publish_checkpoint
 from libs.platform.health import LoopHealth
+from libs.platform.logs import configure_logging
 from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
 from libs.platform.store.db import ping
@@ -42,6 +43,7 @@ def operation_id(route: APIRoute) -> str:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env(spec.name)
+    configure_logging(spec.name, settings.environment)  # JSON lines with the trace id (TSUNAGU_LOG_FORMAT)
     tracing.configure(spec.name)  # from OTEL_*; off when they are unset
 
     @contextlib.asynccontextmanager
