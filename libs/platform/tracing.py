@@ -175,10 +175,9 @@ def publishing(stream: str, subject_of: Any, envelopes: list[Envelope]) -> tuple
 
 
 @contextlib.contextmanager
-def _applying(handler: str, stream: str, envelope: Envelope) -> Iterator[None]:
-    assert _tracer is not None
+def _applying(tracer: Tracer, handler: str, stream: str, envelope: Envelope) -> Iterator[None]:
     parent = _parent(envelope)
-    with _tracer.start_as_current_span(
+    with tracer.start_as_current_span(
         f"apply {handler}", context=parent, kind=SpanKind.CONSUMER, attributes={
             "messaging.system": "nats" if not stream.endswith("-log") else "eventsourcing",
             "messaging.operation.type": "process", "messaging.destination.name": stream,
