@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -152,7 +152,8 @@ class Publishing:
         self.spans = ()
 
 
-def publishing(stream: str, subject_of: Any, envelopes: list[Envelope]) -> tuple[list[Envelope], Publishing]:
+def publishing(stream: str, subject_of: Callable[[Envelope], str],
+               envelopes: list[Envelope]) -> tuple[list[Envelope], Publishing]:
     """Open a PRODUCER span per envelope, each a child of the context its event was stored with, and
     return the envelopes carrying their span's context (CloudEvents `traceparent`/`tracestate`).
     Off: the envelopes as they are (a stored context passes through), and nothing to end."""
