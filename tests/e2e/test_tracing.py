@@ -56,9 +56,11 @@ def test_a_consultation_is_one_trace_from_the_post_to_the_reporting_row(nats_ser
         return str((span.attributes or {}).get("cloudevents.event_type", "")).startswith(
             "jp.tsunagu.intake.ConsultationRecorded.")
 
-    def finished() -> list[ReadableSpan] | None:  # the reporting span ends after its commit
+    def finished() -> list[ReadableSpan] | None:  # a span is exported when it ends (after the response, the commit)
         done = spans.get_finished_spans()
-        return done if any(s.name == "apply reporting" and recorded(s) for s in done) else None
+        ended = {s.name for s in done if s.name == "POST /v1/cases/{case_id}/consultations"
+                 or (s.name == "apply reporting" and recorded(s))}
+        return done if len(ended) == 2 else None
 
     done = eventually(finished)
     request = _one([s for s in done if s.kind == SpanKind.SERVER
