@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OIDC_STAMP := tests/oidc/node_modules/.installed
+TS_EXAMPLE_STAMP := examples/integrator-ts/node_modules/.installed
 
 .PHONY: run test lint test-sqlite test-postgres bench soak soak-ha openapi install browser clean
 
@@ -16,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) $(OIDC_STAMP)
+install: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP)
 
 # The OpenID Connect provider the token tests start (tests/oidc, `oidc-provider` pinned by its
 # package-lock.json), in tests/oidc/node_modules. Without npm those tests skip, and fail in CI.
@@ -24,6 +25,14 @@ $(OIDC_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error && touch $(OIDC_STAMP); \
 	else echo "npm missing: the OIDC provider tests (tests/e2e/test_oidc_issuer.py) will be skipped"; fi
+
+# The TypeScript example integrator (examples/integrator-ts: the `nats` client and `typescript`,
+# pinned by its package-lock.json), built to its dist/; its test skips without npm, and fails in CI.
+$(TS_EXAMPLE_STAMP): examples/integrator-ts/package.json examples/integrator-ts/package-lock.json examples/integrator-ts/integrator.ts
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix examples/integrator-ts --no-audit --no-fund --loglevel=error \
+	  && npm run --prefix examples/integrator-ts --silent build && touch $(TS_EXAMPLE_STAMP); \
+	else echo "npm missing: the TypeScript integrator test (tests/contract/test_example_integrator_ts.py) will be skipped"; fi
 
 # Debian's Chromium and a CJK font for the dashboard's browser test (no browser download).
 # Installed when missing and we may (root); otherwise that one test says it was skipped.
@@ -39,7 +48,7 @@ run: $(STAMP)
 	$(BIN)/tsunagu run
 
 # The whole suite on SQLite, then on PostgreSQL when one answers (CI requires it).
-test: $(STAMP) $(OIDC_STAMP) browser
+test: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) browser
 	$(BIN)/python -m tests.runner
 
 # What to check is configured in pyproject.toml; LINT_PATHS narrows ruff's run and MYPY_PATHS
@@ -52,10 +61,10 @@ lint: $(STAMP)
 	$(BIN)/mypy $(MYPY_PATHS) || status=1; \
 	exit $$status
 
-test-sqlite: $(STAMP) $(OIDC_STAMP)
+test-sqlite: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP)
 	$(BIN)/python -m pytest
 
-test-postgres: $(STAMP) $(OIDC_STAMP)
+test-postgres: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP)
 	TSUNAGU_TEST_DB=postgresql $(BIN)/python -m pytest
 
 # Issue 15's goals: each benchmark measures on SQLite and PostgreSQL and writes its rows to

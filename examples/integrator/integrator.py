@@ -10,6 +10,11 @@ library, and reads the CloudEvents as documented in openapi/asyncapi.yaml.
 
     python examples/integrator/integrator.py --nats nats://127.0.0.1:4222 --db integrator.db \
         --public-key <INTAKE_PUBLIC_KEY>
+
+The durable consumer `integrator-intake` lives on the NATS server, not in the database: it
+remembers what it delivered to *any* earlier run. A new database (or one emptied) therefore gets
+only what comes next; `--from-start` deletes the durable first, so the stream is read again from
+its first message (the `seen` table makes events already applied harmless).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import sqlite3
+import sys
 from datetime import datetime, timedelta, timezone
 
 import nats
@@ -26,6 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 JST = timezone(timedelta(hours=9))
 DURABLE = "integrator-intake"  # integrators name their durables integrator-<stream>
@@ -108,17 +116,26 @@ def apply(db: sqlite3.Connection, event: dict) -> None:
             pass  # a fuller integrator would find the voided consultation and subtract it
 
 
-async def run(nats_url: str, db_path: str, public_key: str, *, idle_seconds: float = 2.0) -> int:
+async def run(nats_url: str, db_path: str, public_key: str, *, idle_seconds: float = 2.0,
+              from_start: bool = False) -> int:
     """Consume until the stream has been idle for `idle_seconds`; returns how many were handled
-    (applied, or rejected as not signed by intake)."""
+    (applied, or rejected as not signed by intake). `from_start`: delete the durable first, so the
+    whole stream is delivered again."""
     keys = public_keys(public_key)
     if not keys:
         raise ValueError("give intake's public key (tsunagu keys public)")
     db = open_db(db_path)
+    fresh = db.execute("SELECT 1 FROM seen LIMIT 1").fetchone() is None
     nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(nats_url))
     handled = 0
     try:
-        sub = await nc.jetstream().pull_subscribe(
+        js = nc.jetstream()
+        if from_start:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer("INTAKE", DURABLE)
+        elif fresh:
+            await _warn_if_durable_is_ahead(js)
+        sub = await js.pull_subscribe(
             "intake.>", durable=DURABLE, stream="INTAKE",
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL))
         while True:
@@ -142,14 +159,29 @@ async def run(nats_url: str, db_path: str, public_key: str, *, idle_seconds: flo
         db.close()
 
 
+async def _warn_if_durable_is_ahead(js) -> None:
+    """A new database with an old durable: the trap of running again with another --db."""
+    try:
+        info = await js.consumer_info("INTAKE", DURABLE)
+    except NotFoundError:
+        return
+    delivered = info.delivered.stream_seq if info.delivered else 0
+    if delivered:
+        print(f"note: the durable {DURABLE} already delivered the stream up to message {delivered} to an earlier "
+              "run; this database is new, so it receives only later events. Run with --from-start to read the "
+              "stream from its first message.", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
     parser.add_argument("--db", default="integrator.db")
     parser.add_argument("--public-key", required=True,
                         help="intake's public key in hex (INTAKE_PUBLIC_KEY from `tsunagu keys public`)")
+    parser.add_argument("--from-start", action="store_true",
+                        help="delete the durable first and read the stream from its first message")
     args = parser.parse_args()
-    print(f"handled {asyncio.run(run(args.nats, args.db, args.public_key))} events")
+    print(f"handled {asyncio.run(run(args.nats, args.db, args.public_key, from_start=args.from_start))} events")
 
 
 if __name__ == "__main__":

@@ -102,3 +102,27 @@ def test_the_example_integrator_applies_only_what_intake_signed(nats_server, sta
     assert asyncio.run(integrator.run(nats_server.url, other, public_key_hex(database.signing_keys["registry"]),
                                       idle_seconds=0.5)) == 6
     assert _counts(other) == {} and _rejected(other) == 6
+
+
+def test_a_new_database_is_told_about_the_durable_and_from_start_reads_the_stream_again(
+        nats_server, start_service, tmp_path, capsys, database):
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        staff.post(f"/v1/cases/{case_id}/consultations", json={
+            "channel": "phone", "occurred_at": "2016-05-01T10:00:00+09:00"}).raise_for_status()
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    integrator, key = _load(), public_key_hex(database.signing_keys["intake"])
+    assert asyncio.run(integrator.run(nats_server.url, str(tmp_path / "first.db"), key, idle_seconds=0.5)) == 3
+    capsys.readouterr()
+
+    second = str(tmp_path / "second.db")
+    assert asyncio.run(integrator.run(nats_server.url, second, key, idle_seconds=0.5)) == 0  # the trap …
+    assert "--from-start" in capsys.readouterr().err  # … now named where it happens
+    assert asyncio.run(integrator.run(nats_server.url, second, key, idle_seconds=0.5, from_start=True)) == 3
+    with sqlite3.connect(second) as conn:
+        assert list(conn.execute("SELECT fy, n FROM consultations")) == [(2016, 1)]
+    # again from the start on the same database: delivered again, counted once
+    assert asyncio.run(integrator.run(nats_server.url, second, key, idle_seconds=0.5, from_start=True)) == 3
+    with sqlite3.connect(second) as conn:
+        assert list(conn.execute("SELECT fy, n FROM consultations")) == [(2016, 1)]

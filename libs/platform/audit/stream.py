@@ -19,6 +19,7 @@ Not checkable from the bus: that a leaf hash is the hash of the stored event (`-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from libs.platform.audit import merkle
@@ -29,10 +30,11 @@ from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelo
 from libs.platform.messaging.replay import read_stream
 
 
-async def verify_from_bus(nats_url: str, stream: str, service: str, public_key: str | None = None) -> Report:
+async def verify_from_bus(nats_url: str, stream: str, service: str, public_key: str | None = None,
+                          progress: Callable[[int, int | None], None] | None = None) -> Report:
     """Read the service's stream and its checkpoints in AUDIT, then verify_stream."""
     envelopes, unreadable = [], 0
-    for raw in await read_stream(nats_url, stream):
+    for raw in await read_stream(nats_url, stream, progress=progress):
         try:
             envelopes.append(Envelope.from_json(raw))
         except InvalidEnvelope:

@@ -19,6 +19,7 @@ Checks, each reporting the first bad sequence number where it can be located:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,7 +122,7 @@ def compare_bus(report: Report, store: list[Envelope], bus: list[Envelope]) -> N
 
 
 def _unchained(envelope: Envelope) -> dict[str, Any]:
-    return envelope.to_dict() | {"chainhash": ""}
+    return envelope.fact()  # the trace context is the publish span's, not the store's
 
 
 def _upcast(published: Envelope, stored: Envelope) -> Envelope:
@@ -140,23 +141,35 @@ class AuditClient:
     def __init__(self, url: str, token: str) -> None:
         self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
-    def _pages(self, path: str, **params: int) -> list[dict]:
+    def _pages(self, path: str, progress: Callable[[int], None] | None = None, **params: int) -> list[dict]:
         rows, after = [], 0
         while True:
             body = self.http.get(path, params={**params, "after": after}).raise_for_status().json()
             rows += body["data"]
+            if progress is not None:
+                progress(len(rows))
             if body["next_after"] is None:
                 return rows
             after = body["next_after"]
 
-    def verify(self, bus: list[Envelope] | None = None) -> Report:
+    def verify(self, bus: list[Envelope] | None = None,
+               progress: Callable[[int, int | None], None] | None = None) -> Report:
+        """`progress(done, total)`: the stored records and then the events read so far, of about
+        twice the latest checkpoint's size (libs/platform/tools/progress.py)."""
         cps = self.http.get("/v1/audit/checkpoints").raise_for_status().json()
-        records = self._pages("/v1/audit/records")
+        size = cps["data"][-1]["tree_size"] if cps["data"] else None
+
+        def counted(offset: int) -> Callable[[int], None] | None:
+            if progress is None:
+                return None
+            return lambda done: progress(offset + done, None if size is None else max(2 * size, offset + done))
+
+        records = self._pages("/v1/audit/records", counted(0))
         report = verify_store(cps["service"], records, cps["data"], cps["public_key"], self._consistency)
         if any(cp.get("chainhash") is None for cp in cps["data"]):
             report.notes.append("v1 checkpoints sign no chain head: the published form is checked only from v2 on")
         try:
-            store = [Envelope(**e) for e in self._pages("/v1/audit/events", limit=1000)]
+            store = [Envelope(**e) for e in self._pages("/v1/audit/events", counted(len(records)), limit=1000)]
         except httpx.HTTPStatusError as e:
             report.bad(None, f"the service cannot decode its own log ({e.response.status_code}): "
                              "the signed chain heads cannot be checked")

@@ -4,7 +4,11 @@ An envelope carries a stable `id` (aggregate id + version), `source` /tsunagu/<s
 `type` jp.tsunagu.<context>.<EventName>.v<N>, `subject` (aggregate id), `time`, `data`, and
 the extensions `tenant` (全国地方公共団体コード), `sequence` (position in the service's log),
 `aggregate` (aggregate type), `leafhash` (the event's leaf in the service's Merkle tree, which is
-over the stored form, not this envelope) and `chainhash` (SHA-256 chain over the log).
+over the stored form, not this envelope) and `chainhash` (SHA-256 chain over the log); and,
+when the event was recorded or published under a trace, the CloudEvents distributed-tracing
+extension `traceparent` / `tracestate` (W3C trace context, libs/platform/tracing.py). Those two are
+transport, not the fact: the chain hash and the audit comparison leave them out; the signature,
+over the message's exact bytes, covers them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from libs.domain.contracts import contract_of, event_id, event_type
 _ENVELOPE_FIELDS = (
     "id", "source", "type", "subject", "time", "tenant", "sequence", "aggregate", "data",
 )
-_NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+# The trace context a store write keeps in the event's stored state (tracing.stamp): not data.
+STORED_TRACE = {"_traceparent": "traceparent", "_tracestate": "tracestate"}
+_NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_topic", *STORED_TRACE}
+# The distributed-tracing extension attributes (omitted when empty).
+TRACE_ATTRIBUTES = ("traceparent", "tracestate")
 GENESIS = "0" * 64
 # The largest log position (a signed 64-bit id in the event store): its digits count in the size.
 _LARGEST_SEQUENCE = 2**63 - 1
@@ -62,6 +70,8 @@ class Envelope:
     leafhash: str = ""
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
+    traceparent: str = ""
+    tracestate: str = ""
 
     @property
     def context(self) -> str:
@@ -82,16 +92,27 @@ class Envelope:
         body["data"] = dict(self.data)
         if not body["leafhash"]:  # an envelope of no stored event (e.g. a history view) has no leaf
             del body["leafhash"]
+        for name in TRACE_ATTRIBUTES:  # not traced: no attribute
+            if not body[name]:
+                del body[name]
+        return body
+
+    def fact(self) -> dict[str, Any]:
+        """What the hash chain covers and bus and store must agree on: the envelope without its
+        chain hash and trace context."""
+        body = self.to_dict()
+        for name in ("chainhash", *TRACE_ATTRIBUTES):
+            body.pop(name, None)
         return body
 
     def to_json(self) -> bytes:
         return canonical(self.to_dict())
 
     def chained(self, previous_hash: str) -> Envelope:
-        """This envelope with chainhash = SHA-256(previous ‖ canonical(envelope sans chainhash))."""
-        body = self.to_dict()
-        body.pop("chainhash")
-        digest = hashlib.sha256(previous_hash.encode() + canonical(body)).hexdigest()
+        """This envelope with chainhash = SHA-256(previous ‖ canonical(fact)): the envelope without
+        chainhash, traceparent and tracestate (an event published again under another trace is the
+        same link of the chain)."""
+        digest = hashlib.sha256(previous_hash.encode() + canonical(self.fact())).hexdigest()
         return replace(self, chainhash=digest)
 
     @classmethod
@@ -117,9 +138,9 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, 
     contract = contract_of(type(domain_event))
     if contract is None:
         raise TypeError(f"{type(domain_event).__qualname__} has no libs/domain contract")
-    data = {
-        k: jsonable(v) for k, v in domain_event.__dict__.items() if k not in _NOT_DATA
-    }
+    state = domain_event.__dict__
+    data = {k: jsonable(v) for k, v in state.items() if k not in _NOT_DATA}
+    trace = {attribute: state[key] for key, attribute in STORED_TRACE.items() if state.get(key)}
     return Envelope(
         id=event_id(domain_event.originator_id, domain_event.originator_version),
         source=f"/tsunagu/{service}",
@@ -131,16 +152,20 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, 
         aggregate=contract.AGGREGATE,
         data=data,
         leafhash=leafhash,
+        **trace,
     )
 
 
 def published_size(service: str, domain_event: Any, *, tenant: str) -> int:
     """Bytes of the event's envelope as the relay will publish it (to_json of the chained envelope),
     measured before it is stored: the extensions only known later (its position, leaf hash and
-    chain hash) at their largest."""
+    chain hash) at their largest. The trace context it was stamped with counts as it is: the relay's
+    publish span replaces it with one as long (an event stored untraced and published traced gains
+    ~70 bytes, inside PUBLISH_HEADROOM)."""
     envelope = envelope_of(service, domain_event, tenant=tenant, sequence=_LARGEST_SEQUENCE, leafhash=GENESIS)
     # A shallow to_dict(): asdict's deep copy of the data would be most of the cost of every save.
-    body = {f.name: getattr(envelope, f.name) for f in fields(envelope)}
+    body = {f.name: getattr(envelope, f.name) for f in fields(envelope)
+            if f.name not in TRACE_ATTRIBUTES or getattr(envelope, f.name)}
     return len(canonical({**body, "chainhash": GENESIS}))
 
 

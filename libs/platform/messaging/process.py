@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.store.application import ServiceApplication
 
@@ -25,7 +26,8 @@ class ProcessHandler:
         return self.app.tracked_position(stream)
 
     def apply(self, envelope: Envelope, stream: str, position: int) -> None:
-        self.app.save_tracked(*self.policy(envelope), upstream=stream, position=position)
+        with tracing.applying(self.name, stream, envelope):  # its new events continue the trace
+            self.app.save_tracked(*self.policy(envelope), upstream=stream, position=position)
 
     def skip(self, stream: str, position: int, reason: str) -> None:
         self.app.save_tracked(upstream=stream, position=position)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 
+from libs.platform import tracing
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import (
@@ -189,6 +190,10 @@ class Relay:
         position or, read ahead, after `after` (the position and hash the batch in flight ends at)."""
         position, chainhash = self.position() if after is None else after
         envelopes, last_hash, end = self._pending_after(position, chainhash)
+        return Batch(position, end, envelopes, last_hash, self._messages(envelopes))
+
+    def _messages(self, envelopes: list[Envelope]) -> list[tuple[str, bytes, dict[str, str]]]:
+        """Subject, body and headers (with the producer's signature) of each envelope."""
         messages = []
         for e in envelopes:
             body = e.to_json()
@@ -196,7 +201,7 @@ class Relay:
             if self.signer is not None:
                 headers[HEADER] = self.signer.header(body)
             messages.append((nats_subject(self.spec.service, e), body, headers))
-        return Batch(position, end, envelopes, last_hash, messages)
+        return messages
 
     # -- reconciling with the stream ------------------------------------------------------
     async def reconcile(self) -> None:
@@ -245,18 +250,25 @@ class Relay:
         self.health.observe(batch.after, batch.end)
         if not batch.envelopes:
             return 0
+        # Traced (only when OTEL_* asks): each envelope carries its publish span's context, so its
+        # messages are rendered and signed again here; untraced, as prepared.
+        envelopes, traced = tracing.publishing(self.spec.name, lambda e: nats_subject(self.spec.service, e),
+                                               batch.envelopes)
+        messages = batch.messages if envelopes is batch.envelopes else self._messages(envelopes)
         js = self.bus.js
-        futures = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in batch.messages]
+        futures = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in messages]
         last = batch.envelopes[-1].sequence
         if len(batch.envelopes) == self.batch_size:
             self._ahead = asyncio.ensure_future(asyncio.to_thread(self._prepared, (last, batch.chainhash)))
         try:
             try:
                 await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
-            except BaseException:
+            except BaseException as error:
                 for f in futures:
                     f.cancel()
+                traced.end(error)
                 raise
+            traced.end()
             if self.after_publish is not None:
                 self.after_publish(last)
             await asyncio.to_thread(self._record, last, batch.chainhash, batch.envelopes)

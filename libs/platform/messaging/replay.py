@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import nats
@@ -22,9 +23,11 @@ from libs.platform.messaging.bus import inbox_prefix
 
 
 async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None, since: datetime | None = None,
-                      until: datetime | None = None, subject: str | None = None) -> list[bytes]:
+                      until: datetime | None = None, subject: str | None = None,
+                      progress: Callable[[int, int | None], None] | None = None) -> list[bytes]:
     """The raw messages of a stream (or of one `subject` in it) from a sequence or an instant, up
-    to `until` (the message's store time) or the end as it stands when the read starts."""
+    to `until` (the message's store time) or the end as it stands when the read starts.
+    `progress(read, total)` is called after each batch (libs/platform/tools/progress.py)."""
     nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(nats_url))
     try:
         js = nc.jetstream()
@@ -40,7 +43,7 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         await js.add_consumer(stream, config)
         try:
             sub = await js.pull_subscribe_bind(name, stream=stream)
-            return await _drain(sub, last, until)
+            return await _drain(sub, last, until, progress=progress)
         finally:
             # Tidy, not required: the server also removes an ephemeral consumer left idle for 5 s.
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
@@ -49,7 +52,8 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
         await nc.close()
 
 
-async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10.0) -> list[bytes]:
+async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10.0,
+                 progress: Callable[[int, int | None], None] | None = None) -> list[bytes]:
     """`sub` is a PullSubscription. In a cluster the consumer just made may have no leader yet: a
     pull then comes back 503 (no responders; seen about one read in eight on an R3 stream), so a
     503 is waited out for up to `leader_wait` seconds."""
@@ -71,4 +75,9 @@ async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10
             out.append(m.data)
             # Filtered, the stream's last message may be of another subject: none pending is the end.
             if m.metadata.sequence.stream >= last or m.metadata.num_pending == 0:
+                if progress is not None:
+                    progress(len(out), len(out))
                 return out
+        if progress is not None and msgs:  # read so far, and what the server holds for us up to `last`
+            after = msgs[-1].metadata
+            progress(len(out), len(out) + min(after.num_pending, max(last - after.sequence.stream, 0)))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     text,
 )
 
+from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
 
@@ -101,7 +102,8 @@ class SqlProjection:
                     continue
                 seen.add(envelope.id)
                 new.append({"projection": self.name, "event_id": envelope.id})
-                self.project(conn, envelope)
+                with tracing.applying(self.name, stream, envelope):
+                    self.project(conn, envelope)
             if new:  # one statement for the batch
                 conn.execute(self.seen.insert(), new)
 

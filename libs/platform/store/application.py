@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import ClientKey, derived_id
 from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
+from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
@@ -103,7 +104,14 @@ class ServiceApplication(Application):
     def _record(self, processing: ProcessingEvent) -> list[Recording]:
         """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
         one new event would be larger on the bus than the limit. Stored, the relay could never
-        publish it, and the stream would stop behind it for every tenant (issue 13)."""
+        publish it, and the stream would stop behind it for every tenant (issue 13). Traced, the
+        store write is a span and each new event keeps its context (libs/platform/tracing.py)."""
+        with tracing.span("store write", {"tsunagu.service": self.name, "tsunagu.events": len(processing.events)}):
+            tracing.stamp(processing.events)
+            self._check_sizes(processing)
+            return super()._record(processing)
+
+    def _check_sizes(self, processing: ProcessingEvent) -> None:
         for event in processing.events:
             tenant = getattr(event, "tenant", None) or NATIONAL  # every tenant code has 6 digits
             size = published_size(self.name, event, tenant=tenant) + PUBLISH_HEADROOM
@@ -111,7 +119,10 @@ class ServiceApplication(Application):
                 name = type(event).__qualname__.split(".")[-1]
                 raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "
                                     f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
-        return super()._record(processing)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
+        with tracing.span("save", {"tsunagu.service": self.name}):
+            return super().save(*objs, **kwargs)
 
     def _notify(self, recordings: list[Recording]) -> None:
         super()._notify(recordings)
@@ -146,9 +157,10 @@ class ServiceApplication(Application):
         if expected_version is not None and expected_version != aggregate.version:
             kind = type(aggregate).__name__.lower()
             raise VersionMismatch(f"the {kind} is at version {aggregate.version}, not {expected_version}")
-        result = command(aggregate)
         try:
-            self.save(aggregate, *also)
+            with tracing.span(f"change {type(aggregate).__name__}", {"tsunagu.service": self.name}):
+                result = command(aggregate)
+                self.save(aggregate, *also)
             return result
         except IntegrityError:
             if reload is None or expected_version is not None or also:

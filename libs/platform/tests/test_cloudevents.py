@@ -16,6 +16,7 @@ from libs.domain.contracts import ClientKey, event_id
 from libs.domain.intake import consultation_key_digests
 from libs.platform.messaging.cloudevents import (
     GENESIS,
+    TRACE_ATTRIBUTES,
     Envelope,
     InvalidEnvelope,
     canonical,
@@ -230,8 +231,27 @@ def test_jsonable_turns_uuids_datetimes_and_collections_into_json_values() -> No
 
 def test_unknown_attributes_in_the_json_are_ignored(recorded: Envelope) -> None:
     obj = json.loads(recorded.to_json())
-    obj["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    obj["dataschema"] = "https://example.org/schema"
     assert Envelope.from_json(json.dumps(obj).encode()) == recorded
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_the_distributed_tracing_extension_is_read_and_written_and_absent_when_untraced(recorded: Envelope) -> None:
+    assert "traceparent" not in recorded.to_dict() and "tracestate" not in recorded.to_dict()
+    traced = dataclasses.replace(recorded, traceparent=TRACEPARENT, tracestate="tsunagu=1")
+    assert json.loads(traced.to_json())["traceparent"] == TRACEPARENT
+    assert Envelope.from_json(traced.to_json()) == traced
+
+
+def test_the_trace_context_is_not_part_of_the_hash_chain(recorded: Envelope) -> None:
+    """A re-published event carries another publish span's context and is still the same link."""
+    traced = dataclasses.replace(recorded, traceparent=TRACEPARENT, tracestate="tsunagu=1")
+    assert traced.chained(GENESIS).chainhash == recorded.chained(GENESIS).chainhash
+    assert traced.fact() == recorded.fact()
+    other_tenant = dataclasses.replace(recorded, tenant="131016")
+    assert other_tenant.chained(GENESIS).chainhash != recorded.chained(GENESIS).chainhash
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"", b"{", b"\xff\xfe", b"{'id': 1}"])
@@ -374,5 +394,6 @@ def test_changing_anything_in_the_data_changes_the_chainhash(
 
 
 def test_every_field_of_the_envelope_is_covered_by_the_chain(recorded: Envelope) -> None:
+    """…but the trace context, on purpose (test_the_trace_context_is_not_part_of_the_hash_chain)."""
     covered = set(_CHANGES) | {"data", "chainhash"}
-    assert covered == {f.name for f in dataclasses.fields(Envelope)}
+    assert covered | set(TRACE_ATTRIBUTES) == {f.name for f in dataclasses.fields(Envelope)}

@@ -12,6 +12,7 @@ from uuid import UUID
 from libs.domain.contracts import Contract, event_type
 from libs.platform.messaging.signing import HEADER
 from libs.platform.messaging.streams import AUDIT_STREAM, CONTRACTS, STREAMS
+from libs.platform.tracing import MAX_TRACESTATE
 
 # Every event message carries these NATS headers (libs/platform/messaging/relay.py, signing.py).
 EVENT_HEADERS = {
@@ -24,6 +25,15 @@ EVENT_HEADERS = {
                                 "(messages published before that context: of the body alone); check it with that service's published public key "
                                 "(`<SERVICE>_PUBLIC_KEY`, `tsunagu keys public`) before trusting the event"},
     },
+}
+# The CloudEvents distributed-tracing extension (libs/platform/tracing.py): present when the event
+# was stored or published under a trace. Signed with the body; not part of the hash chain.
+TRACE_EXTENSION = {
+    "traceparent": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                    "description": "W3C trace context of the relay's publish span (CloudEvents distributed "
+                                   "tracing extension): a consumer's span continues this trace"},
+    "tracestate": {"type": "string", "maxLength": MAX_TRACESTATE,
+                   "description": "W3C tracestate that goes with traceparent, when there is one"},
 }
 _ORIGINATOR_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 _SCALARS = {
@@ -89,7 +99,10 @@ def envelope_schema(contract: type[Contract], service: str | None) -> dict[str, 
             "leafhash": {"type": "string", "pattern": "^[0-9a-f]{64}$",
                          "description": "RFC 9162 leaf hash of the event's stored (sealed) form in the service's "
                                         "Merkle tree: the signed checkpoints' roots are over these, in sequence order"},
-            "chainhash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "chainhash": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                          "description": "SHA-256(previous chainhash ‖ canonical JSON of this envelope without "
+                                         "chainhash, traceparent and tracestate)"},
+            **TRACE_EXTENSION,
             "data": {"$ref": f"#/components/schemas/{contract.__name__}Data"},
         },
         "additionalProperties": False,

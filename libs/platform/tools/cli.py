@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from libs.domain.audit import AUDITOR_PURPOSES, NATIONAL
 from libs.platform.settings import Settings, port_of
 from libs.platform.tools import keys
+from libs.platform.tools.progress import Progress, each
 from libs.platform.web.auth import ROLES, mint_token
 
 if TYPE_CHECKING:  # the audit modules load only for the audit commands
@@ -69,13 +70,18 @@ def _rebuild(args: argparse.Namespace) -> int:
             return 1
         state = r.json()
         print(f"rebuild {state['generation']} started by {state['started_by']}: the reports answer 503 until "
-              "the replay is done")
-        while not args.no_wait and state["state"] == "replaying":
-            time.sleep(1)
-            state = api.get("/v1/ops/rebuild").json()
-            progress = ", ".join(f"{s['stream']} {s['position']}/{'?' if s['target'] is None else s['target']}"
-                                 for s in state["streams"]) or "reading the streams' ends"
-            print(f"  {state['state']}: {progress}", flush=True)
+              "the replay is done", flush=True)
+        if args.no_wait:
+            return 0
+        with Progress("replaying", unit="events") as progress:  # a bar on a terminal only
+            while state["state"] == "replaying":
+                time.sleep(0.5 if progress.shown else 1)
+                state = api.get("/v1/ops/rebuild").json()
+                targets = [s["target"] for s in state["streams"]]
+                progress(sum(s["position"] for s in state["streams"]),
+                         None if None in targets or not targets else sum(targets))
+        streams = ", ".join(f"{s['stream']} {s['position']}" for s in state["streams"])
+        print(f"  {state['state']}: {streams or 'no stream'}")
     return 0
 
 
@@ -112,8 +118,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
                                      roles=["auditor"])
     bus = None
     if args.nats:
-        bus = [Envelope.from_json(raw) for raw in asyncio.run(read_stream(args.nats, args.stream))]
-    return _print_report(AuditClient(args.url, token).verify(bus))
+        with Progress(f"reading {args.stream}", unit="messages") as progress:
+            bus = [Envelope.from_json(raw) for raw in asyncio.run(read_stream(args.nats, args.stream,
+                                                                              progress=progress))]
+    with Progress(f"verifying {args.url}", unit="records") as progress:
+        report = AuditClient(args.url, token).verify(bus, progress=progress)
+    return _print_report(report)
 
 
 def _verify_from_bus(args: argparse.Namespace) -> Report:
@@ -125,7 +135,8 @@ def _verify_from_bus(args: argparse.Namespace) -> Report:
     if not (args.nats and args.stream):
         raise SystemExit("audit verify: give --url, or --nats and --stream to verify from the bus alone")
     service = args.service or args.stream.lower()
-    return asyncio.run(verify_from_bus(args.nats, args.stream, service, args.public_key))
+    with Progress(f"reading {args.stream}", unit="messages") as progress:
+        return asyncio.run(verify_from_bus(args.nats, args.stream, service, args.public_key, progress=progress))
 
 
 def _print_report(report: Report) -> int:
@@ -150,7 +161,9 @@ def _replay(args: argparse.Namespace) -> int:
 
     since = datetime.fromisoformat(args.since) if args.since else None
     until = datetime.fromisoformat(args.until) if args.until else None
-    events = asyncio.run(read_stream(args.nats, args.stream, from_seq=args.from_seq, since=since, until=until))
+    with Progress(f"reading {args.stream}", unit="messages") as progress:
+        events = asyncio.run(read_stream(args.nats, args.stream, from_seq=args.from_seq, since=since, until=until,
+                                         progress=progress))
     with open(args.out, "wb") as out:
         for raw in events:
             out.write(raw + b"\n")
@@ -168,7 +181,7 @@ def _disclose(args: argparse.Namespace) -> int:
                                      roles=["auditor_pii"])
     document: dict = {"subject": args.subject, "purpose": args.purpose, "services": []}
     params = {"purpose": args.purpose, **({"note": args.note} if args.note else {})}
-    for url in args.url:
+    for url in each(args.url, "asking the services", unit="services"):
         r = httpx.get(f"{url.rstrip('/')}/v1/audit/subjects/{args.subject}", params=params,
                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
         if r.status_code == 404:  # this service holds nothing of them in the auditor's jurisdiction

@@ -19,10 +19,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
+from libs.platform import tracing
 from libs.platform.audit.api import router as audit_router
 from libs.platform.audit.log import AuditLog
 from libs.platform.audit.witness import last_published, publish_checkpoint
 from libs.platform.health import LoopHealth
+from libs.platform.logs import configure_logging
 from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
 from libs.platform.store.db import ping
@@ -42,6 +44,8 @@ def operation_id(route: APIRoute) -> str:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env(spec.name)
+    configure_logging(spec.name, settings.environment)  # JSON lines with the trace id (TSUNAGU_LOG_FORMAT)
+    tracing.configure(spec.name)  # from OTEL_*; off when they are unset
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +97,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         app.include_router(audit_router)
     app.include_router(ops_router)
     install_edge(app, settings)
+    tracing.install_http(app, spec.name)
     return app
 
 
