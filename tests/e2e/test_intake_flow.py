@@ -169,7 +169,9 @@ def test_bad_intake_input_changes_nothing(nats_server, start_service):
     with intake.client(role="prefecture_officer", org=PREF) as officer:
         r = officer.post("/v1/agencies", json={"name": "x", "category": "zoo", "municipality": "131016",
                                                 "address": "a", "phone": "p"})
-        assert r.status_code == 422 and r.json()["type"].endswith("/invalid-agency")
+        # The category is a code list (GET /v1/code-lists/agency-categories): refused by the schema.
+        assert r.status_code == 422 and r.json()["type"].endswith("/invalid-input")
+        assert [e["loc"] for e in r.json()["errors"]] == [["body", "category"]]
         r = officer.put(f"/v1/centres/{centre_id}/profile", json={
             "opened_fy": 2009, "municipality": "131016", "address": "x", "phone": "0", "hours": {"mon": ["17:00",
                                                                                                          "09:00"]}})
