@@ -181,6 +181,12 @@ class AgencyPublic(BaseModel):
     address: str
     phone: str
     retired_on: date | None = None
+    retired: bool = Field(default=False, description="retired agencies take no new disclosure or referral")
+
+
+class AgenciesPublic(BaseModel):
+    data: list[AgencyPublic]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
 class AgencyRetirement(_Strict):
