@@ -210,6 +210,34 @@ class ShareConsentCreate(_Strict):
     consent_text_version: str = Field(min_length=1, max_length=64)
 
 
+class ShareConsentPublic(BaseModel):
+    """A consent to share, as recorded (its receipt: …/share-consents/{id}/receipt)."""
+
+    consent_id: UUID
+    case_id: UUID
+    given_by: str | None = Field(description="null only for consents recorded before the case kept it")
+    agency_ids: list[UUID]
+    categories: list[str]
+    items: list[str]
+    explained_on: date | None
+    consent_text_version: str | None
+    withdrawn_on: date | None
+    case_version: int
+
+
+class ReferralPublic(BaseModel):
+    """A referral (つなぎ) of a case to an agency, and what became of it."""
+
+    referral_id: UUID
+    case_id: UUID
+    agency_id: UUID
+    category: str
+    referred_on: date
+    outcome: Literal["support_decided", "declined"] | None
+    closed: bool
+    case_version: int
+
+
 class DatedCreate(_Strict):
     on: Day
 
