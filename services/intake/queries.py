@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from libs.domain.codes import prefecture_of
+from libs.domain.codes import is_prefecture, prefecture_of
 from libs.platform.privacy.sealing import key_still_held
 from services.intake.read_models import activity, agencies, backups, cases, centres, places, referrals, rights_requests
 
@@ -28,12 +28,30 @@ def directory_centres(engine: Engine, municipality: str | None) -> list[dict]:
 
 
 def directory_agencies(engine: Engine, *, category: str | None, municipality: str | None) -> list[dict]:
-    query = select(agencies)
+    query = select(agencies).where(agencies.c.retired_on.is_(None))
     if category:
         query = query.where(agencies.c.category == category)
     if municipality:
         query = query.where(agencies.c.municipality == municipality)
     return _rows(engine, query.order_by(agencies.c.category, agencies.c.name, agencies.c.agency_id))
+
+
+def agencies_within(engine: Engine, jurisdiction: str, *, category: str | None, retired: bool | None,
+                    after: str | None, limit: int) -> list[dict]:
+    """The agencies listed in a jurisdiction (a prefecture: itself and its municipalities; a
+    municipality: itself) or registered by its government, retired ones included, paged by id."""
+    if is_prefecture(jurisdiction):
+        inside = func.substr(agencies.c.municipality, 1, 2) == jurisdiction[:2]
+    else:
+        inside = agencies.c.municipality == jurisdiction
+    query = select(agencies).where(or_(inside, agencies.c.tenant == jurisdiction))
+    if category:
+        query = query.where(agencies.c.category == category)
+    if retired is not None:
+        query = query.where(agencies.c.retired_on.is_not(None) if retired else agencies.c.retired_on.is_(None))
+    if after:
+        query = query.where(agencies.c.agency_id > after)
+    return _rows(engine, query.order_by(agencies.c.agency_id).limit(limit))
 
 
 def open_referrals(engine: Engine, centre_id: str) -> list[dict]:

@@ -38,6 +38,8 @@ agencies = Table(
     Column("municipality", String(6), nullable=False, index=True),
     Column("address", String(500), nullable=False),
     Column("phone", String(50), nullable=False),
+    # Retired agencies stay for the officers' list (GET /v1/agencies), out of the public directory.
+    Column("retired_on", Date),
 )
 cases = Table(
     "in_cases", metadata,
@@ -182,8 +184,9 @@ def _agency_registered(conn: Connection, e: Envelope) -> None:
 
 @HANDLERS.on(intake.AgencyRetired)
 def _agency_retired(conn: Connection, e: Envelope) -> None:
-    """It leaves the public directory; the log keeps what it was."""
-    conn.execute(agencies.delete().where(agencies.c.agency_id == e.subject))
+    """It leaves the public directory; officers still list it, as retired."""
+    conn.execute(agencies.update().where(agencies.c.agency_id == e.subject).values(
+        retired_on=date.fromisoformat(e.data["retired_on"])))
 
 
 @HANDLERS.on(intake.CaseOpened)

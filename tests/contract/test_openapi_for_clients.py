@@ -78,3 +78,15 @@ def test_401_carries_a_bearer_challenge(nats_server, start_service):
         r = anonymous.get(CASE, headers={"Authorization": "Bearer not-a-token"})
         assert r.status_code == 401
         assert r.headers["www-authenticate"] == 'Bearer realm="tsunagu", error="invalid_token"'
+
+
+def test_a_creation_that_takes_an_idempotency_key_documents_the_retrys_200_as_well(documents):
+    keyed = 0
+    for service, document in documents.items():
+        for path, method, operation in _operations(document):
+            headers = {p["name"].lower() for p in operation.get("parameters", []) if p.get("in") == "header"}
+            if "idempotency-key" in headers and "201" in operation["responses"]:
+                keyed += 1
+                assert operation["responses"]["200"]["content"] == operation["responses"]["201"]["content"], \
+                    (service, method, path)
+    assert keyed >= 15

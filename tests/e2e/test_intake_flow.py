@@ -70,7 +70,8 @@ def test_sharing_and_referring_need_a_current_consent_naming_the_recipient(nats_
             "agency_ids": [hello_work], "categories": ["medical_institution"], "items": ["name", "contact"],
             "explained_on": "2016-05-30", "consent_text_version": "centre-v1"})
         assert r.status_code == 201, r.text
-        consent_id = next(iter(r.json()["consents"]))
+        consent_id = r.json()["consent_id"]  # the created consent, not the case (issue 18)
+        assert r.headers["location"] == f"{base}/share-consents/{consent_id}"
         r = staff.post(f"{base}/disclosures", json={"agency_id": clinic, "items": ["name", "medical_history"],
                                                      "on": "2016-06-01", "purpose": "coordination"})
         assert r.status_code == 409 and r.json()["items"] == ["name", "medical_history"]
@@ -79,7 +80,10 @@ def test_sharing_and_referring_need_a_current_consent_naming_the_recipient(nats_
         r = staff.post(f"{base}/referrals", json={"agency_id": hello_work, "items": ["name"],
                                                   "referred_on": "2016-06-01"})
         assert r.status_code == 201, r.text
-        referral_id = r.headers["location"].rsplit("/", 1)[1]
+        referral_id = r.json()["referral_id"]
+        assert r.headers["location"] == f"{base}/referrals/{referral_id}"
+        assert (r.json()["agency_id"], r.json()["category"], r.json()["outcome"]) == (hello_work, "hello_work", None)
+        assert staff.get(r.headers["location"]).json() == r.json()
         assert staff.get(f"/v1/centres/{centre_id}/open-referrals").json()["data"][0]["referral_id"] == referral_id
         assert staff.post(f"{base}/referrals/{referral_id}/follow-ups", json={
             "followed_up_on": "2016-06-15", "note": "本人が面談に行けた"}).status_code == 200
@@ -169,7 +173,9 @@ def test_bad_intake_input_changes_nothing(nats_server, start_service):
     with intake.client(role="prefecture_officer", org=PREF) as officer:
         r = officer.post("/v1/agencies", json={"name": "x", "category": "zoo", "municipality": "131016",
                                                 "address": "a", "phone": "p"})
-        assert r.status_code == 422 and r.json()["type"].endswith("/invalid-agency")
+        # The category is a code list (GET /v1/code-lists/agency-categories): refused by the schema.
+        assert r.status_code == 422 and r.json()["type"].endswith("/invalid-input")
+        assert [e["loc"] for e in r.json()["errors"]] == [["body", "category"]]
         r = officer.put(f"/v1/centres/{centre_id}/profile", json={
             "opened_fy": 2009, "municipality": "131016", "address": "x", "phone": "0", "hours": {"mon": ["17:00",
                                                                                                          "09:00"]}})

@@ -20,9 +20,9 @@ def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state
     agency = _agency(intake, "ハローワーク", "hello_work")
     base = f"/v1/cases/{case_id}"
     with intake.client(role="centre_staff", org=centre_id) as staff:
-        consent = next(iter(staff.post(f"{base}/share-consents", json={
+        consent = staff.post(f"{base}/share-consents", json={
             "agency_ids": [agency], "items": ["name", "contact"], "explained_on": "2016-05-01",
-            "consent_text_version": "v"}).json()["consents"]))
+            "consent_text_version": "v"}).json()["consent_id"]
         staff.post(f"{base}/disclosures", json={"agency_id": agency, "items": ["name"], "on": "2016-05-02",
                                                  "purpose": "referral"}).raise_for_status()
         between = datetime.now(UTC).isoformat()
@@ -79,10 +79,10 @@ def test_consent_receipts_are_signed_and_show_the_kantara_fields_and_the_current
     agency = _agency(intake, "神田クリニック", "medical_institution")
     base = f"/v1/cases/{case_id}"
     with intake.client(role="centre_staff", org=centre_id) as staff:
-        consent = next(iter(staff.post(f"{base}/share-consents", json={
+        consent = staff.post(f"{base}/share-consents", json={
             "given_by": "legal_guardian", "agency_ids": [agency], "categories": ["hello_work"],
             "items": ["name", "medical_history"], "explained_on": "2016-05-01",
-            "consent_text_version": "centre-2016"}).json()["consents"]))
+            "consent_text_version": "centre-2016"}).json()["consent_id"]
         receipt = _verified(staff.get(f"{base}/share-consents/{consent}/receipt").json())
         assert (receipt["jurisdiction"], receipt["givenBy"], receipt["piiPrincipalId"]) == ("JP", "legal_guardian",
                                                                                             case_id)
@@ -119,7 +119,8 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
             "agency_id": clinic, "items": ["name", "medical_history"], "referred_on": "2016-05-03",
             "legal_basis": {"code": "protection_of_life", "reason": CIRCUMSTANCES}})
         assert referred.status_code == 201, referred.text
-        assert len(referred.json()["referrals"]) == 1 and referred.json()["consents"] == {}
+        case_now = staff.get(base).json()
+        assert list(case_now["referrals"]) == [referred.json()["referral_id"]] and case_now["consents"] == {}
         timeline = staff.get(f"{base}/timeline").json()["events"]  # opened for the centre's staff
         [opened] = [e["data"] for e in timeline if e["data"].get("legal_basis") == "protection_of_life"]
         assert opened["reason"] == CIRCUMSTANCES and opened["consent_id"] is None

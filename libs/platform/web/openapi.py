@@ -74,6 +74,20 @@ def _errors(path: str, method: str, operation: dict[str, Any]) -> dict[str, dict
     return errors
 
 
+def _retried_creation(operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """A creation that takes an Idempotency-Key answers a retry 200 with what the first request
+    created (201): both are documented, with the same schema, so a generated client parses either."""
+    headers = {p["name"].lower(): p for p in operation.get("parameters", []) if p.get("in") == "header"}
+    key = headers.get("idempotency-key")
+    if key is None or "201" not in responses:
+        return
+    key.setdefault("description", "makes a retry safe: the same key (within its scope) answers 200 with what "
+                                  "the first request created, and records nothing again")
+    if "200" not in responses:
+        responses["200"] = {**responses["201"], "description": "a retry with the same Idempotency-Key: the "
+                                                               "resource the first request created"}
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = schema.setdefault("components", {})
@@ -86,6 +100,7 @@ def document(app: FastAPI) -> dict[str, Any]:
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
+            _retried_creation(operation, responses)
             for status, response in _errors(path, method, operation).items():
                 if status == "422" or status not in responses:
                     responses[status] = response

@@ -28,6 +28,7 @@ from libs.platform.logs import configure_logging
 from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
 from libs.platform.store.db import ping
+from libs.platform.web.code_lists import code_lists_router
 from libs.platform.web.edge import install_edge, readiness_for
 from libs.platform.web.metrics import LoopCollector, install_metrics
 from libs.platform.web.openapi import install_openapi
@@ -93,6 +94,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         lambda loop: app.state.runtime.loop_problem(loop) is not None))
     for router in spec.routers:
         app.include_router(router)
+    app.include_router(code_lists_router(spec.name))
     if spec.make_application is not None:
         app.include_router(audit_router)
     app.include_router(ops_router)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, get_args
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from libs.domain import dispatch, intake
+from libs.platform.web.code_lists import CodeOf
 from libs.platform.web.inputs import BirthDate, Day, Ordered
 
-Need = Literal["visit", "interview", "accompanied_outing", "case_meeting", "information", "place"]
-Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
-               "medical_history"]
-ActivityType = Literal["visit", "interview", "accompanied_outing", "case_meeting", "other"]
-NextStep = Literal["continue", "pause", "end", "other"]
+# Code lists (libs/domain/code_lists): enums in OpenAPI, served at /v1/code-lists/{name}.
+Need = Annotated[str, CodeOf("support-needs")]
+Item = Annotated[str, CodeOf("disclosure-items")]
+ActivityType = Annotated[str, CodeOf("activity-types")]
+NextStep = Annotated[str, CodeOf("next-steps")]
 Status = Literal["requested", "active", "suspended", "ended"]
 HHMM = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", max_length=5)
 # Codes only: preferences travel on the bus, so no free text (no personal data) can be put there.
@@ -52,7 +54,7 @@ class DispatchCreate(_Strict):
     subject_ref: UUID | None = Field(default=None, description="pseudonymous id of the person (never a name)")
     requested_by: Literal["person", "family", "agency"] = Field(
         default="person", description="who asked; the dispatch still needs the person's own consent (資料7)")
-    needs: list[Need] = Field(min_length=1, max_length=len(get_args(Need)))
+    needs: list[Need] = Field(min_length=1, max_length=len(intake.SUPPORT_NEEDS))
     preferences: Preferences = Field(default_factory=dict)
     requested_on: Day
     subject_details: SubjectDetails | None = None
@@ -78,7 +80,7 @@ class SubjectConsentCreate(_Strict):
     """資料7: each item chosen separately; meetings; acknowledgement that costs are self-paid."""
 
     given_by: Literal["person", "legal_guardian"] = "person"
-    items: list[Item] = Field(max_length=len(get_args(Item)))
+    items: list[Item] = Field(max_length=len(dispatch.DISCLOSURE_ITEMS))
     support_meetings: bool
     costs_self_paid: bool
     signed_on: Day
@@ -91,7 +93,7 @@ class AcceptanceCreate(_Strict):
 class PlanCreate(_Strict):
     """派遣目的・活動計画・活動内容 (sealed: they describe the person)."""
 
-    activities: list[ActivityType] = Field(min_length=1, max_length=len(get_args(ActivityType)))
+    activities: list[ActivityType] = Field(min_length=1, max_length=len(dispatch.ACTIVITY_TYPES))
     purpose: str = Field(min_length=1, max_length=4000)
     activity_plan: str = Field(min_length=1, max_length=8000)
     content: str = Field(min_length=1, max_length=8000)

@@ -10,7 +10,7 @@ from libs.platform.web.auth import Principal
 from services.dispatch.application.access import DispatchAccess
 from services.dispatch.application.base import today_jst
 from services.dispatch.domain.dispatch import Dispatch
-from services.dispatch.domain.errors import ConsentMissing, SupporterNotEligible
+from services.dispatch.domain.errors import ConsentReceiptNotFound, SupporterNotEligible
 
 
 class SubjectUseCases(DispatchAccess):
@@ -44,7 +44,7 @@ class SubjectUseCases(DispatchAccess):
         dispatch = self._dispatch_record_for_officer(actor, dispatch_id)
         record = self.reads.subject_consent(dispatch.subject_ref, dispatch.id)
         if record is None:
-            raise ConsentMissing("the person has not consented on this dispatch")
+            raise ConsentReceiptNotFound("the person has not consented on this dispatch")
         return self.reads.signed_receipt(
             consent_id=record["consent_id"], subject=dispatch.subject_ref, given_at=record["given_at"],
             withdrawn_at=record["withdrawn_at"], record=record["data"]["record"], tenant=dispatch.tenant,

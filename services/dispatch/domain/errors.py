@@ -38,6 +38,14 @@ class DispatchNotFound(NotFound):
     title = "No such dispatch"
 
 
+class ConsentReceiptNotFound(NotFound):
+    """No consent of the person recorded on the dispatch yet: its receipt is a resource not there
+    (a read answers 404, as documented for every operation, not a conflict)."""
+
+    problem = "consent-receipt-not-found"
+    title = "No consent receipt on this dispatch"
+
+
 class RosterEntryNotFound(NotFound):
     problem = "roster-entry-not-found"
     title = "No such supporter on your roster"

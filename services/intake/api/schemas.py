@@ -8,15 +8,20 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.domain import legal_bases
+from libs.domain import intake
 from libs.domain.agencies import CATEGORIES
+from libs.platform.web.code_lists import CodeOf
 from libs.platform.web.inputs import BirthDate, Day, Hours, Instant, Ordered
 
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]
-ClientKind = Literal["person", "family", "agency"]
-AgeGroup = Literal["child", "adult"]
-Channel = Literal["phone", "visit", "email", "outreach", "other"]
+# Code lists (libs/domain/code_lists): enums in OpenAPI, served at /v1/code-lists/{name}.
+ClientKind = Annotated[str, CodeOf("client-kinds")]
+AgeGroup = Annotated[str, CodeOf("age-groups")]
+Channel = Annotated[str, CodeOf("channels")]
+AgencyCategory = Annotated[str, CodeOf("agency-categories")]
+Item = Annotated[str, CodeOf("share-items")]
+SupportNeed = Annotated[str, CodeOf("support-needs")]
 # Every string and list of a request is bounded (issue 13): no request within these bounds can make
 # an event anywhere near the event size limit (libs/platform/limits; tests/contract/test_request_bounds).
 LgCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", max_length=6)]
@@ -106,14 +111,11 @@ class ConsultationsPublic(BaseModel):
     count: int
 
 
-SupportNeed = Literal["visit", "interview", "accompanied_outing", "case_meeting", "information", "place"]
-
-
 class SupporterRequestCreate(_Strict):
     """The person asks for a ひきこもりサポーター from the municipality that runs dispatch."""
 
     municipality: LgCode = Field(description="全国地方公共団体コード of the dispatching municipality")
-    needs: list[SupportNeed] = Field(min_length=1, max_length=len(get_args(SupportNeed)))
+    needs: list[SupportNeed] = Field(min_length=1, max_length=len(intake.SUPPORT_NEEDS))
     requested_by: ClientKind | None = Field(default=None, description="who asked (default: the case's client)")
     preferences: dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                       Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]] = Field(
@@ -129,8 +131,6 @@ class SupporterRequestPublic(BaseModel):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-Item = Literal["name", "gender", "birth_date", "address", "contact", "consultation", "life_history",
-               "medical_history"]
 
 
 class SatelliteTerm(_Strict):
@@ -166,7 +166,7 @@ class BackOfficeSupportCreate(_Strict):
 
 class AgencyCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
-    category: str = Field(min_length=1, max_length=64, description="a code of libs/domain/agencies")
+    category: AgencyCategory = Field(description="関係機関の種別: GET /v1/code-lists/agency-categories")
     municipality: LgCode
     address: str = Field(min_length=1, max_length=500)
     phone: str = Field(min_length=1, max_length=50)
@@ -181,6 +181,12 @@ class AgencyPublic(BaseModel):
     address: str
     phone: str
     retired_on: date | None = None
+    retired: bool = Field(default=False, description="retired agencies take no new disclosure or referral")
+
+
+class AgenciesPublic(BaseModel):
+    data: list[AgencyPublic]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
 class AgencyRetirement(_Strict):
@@ -198,11 +204,38 @@ class ShareConsentCreate(_Strict):
 
     given_by: Literal["person", "legal_guardian"] = "person"
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
-    categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list,
-                                                                                  max_length=len(CATEGORIES))
-    items: list[Item] = Field(min_length=1, max_length=len(get_args(Item)))
+    categories: list[AgencyCategory] = Field(default_factory=list, max_length=len(CATEGORIES))
+    items: list[Item] = Field(min_length=1, max_length=len(intake.SHARE_ITEMS))
     explained_on: Day
     consent_text_version: str = Field(min_length=1, max_length=64)
+
+
+class ShareConsentPublic(BaseModel):
+    """A consent to share, as recorded (its receipt: …/share-consents/{id}/receipt)."""
+
+    consent_id: UUID
+    case_id: UUID
+    given_by: str | None = Field(description="null only for consents recorded before the case kept it")
+    agency_ids: list[UUID]
+    categories: list[str]
+    items: list[str]
+    explained_on: date | None
+    consent_text_version: str | None
+    withdrawn_on: date | None
+    case_version: int
+
+
+class ReferralPublic(BaseModel):
+    """A referral (つなぎ) of a case to an agency, and what became of it."""
+
+    referral_id: UUID
+    case_id: UUID
+    agency_id: UUID
+    category: str
+    referred_on: date
+    outcome: Literal["support_decided", "declined"] | None
+    closed: bool
+    case_version: int
 
 
 class DatedCreate(_Strict):
@@ -212,8 +245,8 @@ class DatedCreate(_Strict):
 class LegalBasisCreate(_Strict):
     """A provision without consent, as APPI 第27条第1項 各号 allows (libs/domain/legal_bases)."""
 
-    code: legal_bases.LegalBasisCode
-    statute: legal_bases.StatuteCode | None = Field(
+    code: Annotated[str, CodeOf("legal-bases")]
+    statute: Annotated[str, CodeOf("statutes")] | None = Field(
         default=None,
         description="the law relied on, a code of libs/domain/legal_bases.STATUTES, e.g. child_abuse_notification "
                     "(児童虐待の防止等に関する法律 第6条第1項); required for required_by_law and "
@@ -226,9 +259,9 @@ class LegalBasisCreate(_Strict):
 
 class ShareCreate(_Strict):
     agency_id: UUID
-    items: list[Item] = Field(min_length=1, max_length=len(get_args(Item)))
+    items: list[Item] = Field(min_length=1, max_length=len(intake.SHARE_ITEMS))
     on: Day
-    purpose: Literal["referral", "coordination", "support_meeting", "other"] = Field(
+    purpose: Annotated[str, CodeOf("disclosure-purposes")] = Field(
         description="a code: the disclosure record travels on the bus, so no free text")
     legal_basis: LegalBasisCreate | None = Field(
         default=None, description="instead of the person's consent: the legal basis and its justification")
@@ -236,7 +269,7 @@ class ShareCreate(_Strict):
 
 class ReferralCreate(_Strict):
     agency_id: UUID
-    items: list[Item] = Field(default_factory=list, max_length=len(get_args(Item)),
+    items: list[Item] = Field(default_factory=list, max_length=len(intake.SHARE_ITEMS),
                               description="what the agency receives with the referral")
     referred_on: Day
     legal_basis: LegalBasisCreate | None = Field(
@@ -261,7 +294,7 @@ class MeetingCreate(_Strict):
 
 
 class CloseCreate(_Strict):
-    reason: Literal["support_decided", "resolved", "moved_away", "no_contact", "other"]
+    reason: Annotated[str, CodeOf("close-reasons")]
     on: Day
 
 
@@ -331,7 +364,7 @@ class DirectoryAgencies(BaseModel):
 
 
 class VoidCreate(_Strict):
-    reason: Literal["duplicate_entry", "wrong_case", "not_a_consultation"]
+    reason: Annotated[str, CodeOf("void-reasons")]
     on: Day
 
 

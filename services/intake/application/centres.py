@@ -82,6 +82,12 @@ class CentreUseCases(ServiceApplication):
             id=agency_id, tenant=tenant, name=name, category=category, municipality=municipality,
             address=address, phone=phone))
 
+    @staticmethod
+    def agency_list_scope(actor: Principal) -> str:
+        """Whose agencies an officer lists: those of its own jurisdiction."""
+        actor.require(*OFFICERS)
+        return validate_lg_code(actor.org)
+
     def retire_agency(self, actor: Principal, agency_id: UUID, *, retired_on: date) -> Agency:
         """The government that registered it takes it out of the directory (access.removes_listing)."""
         agency = self.agency(agency_id)

@@ -53,6 +53,12 @@ class IntakeReads:
         scope = self._intake.backup_scope(actor)
         return queries.backups_of(self._caught_up(), **scope, kind=kind, after=after, limit=limit)
 
+    def agencies(self, actor: Principal, *, category: str | None, retired: bool | None, after: str | None,
+                 limit: int) -> list[dict]:
+        jurisdiction = self._intake.agency_list_scope(actor)
+        return queries.agencies_within(self._caught_up(), jurisdiction, category=category, retired=retired,
+                                       after=after, limit=limit)
+
     def rights_requests(self, actor: Principal, *, open_only: bool) -> list[dict]:
         centre = self._intake.rights_requests_scope(actor)
         return queries.rights_requests_of(self._caught_up(), centre, open_only=open_only,

@@ -3,10 +3,12 @@ asking the registry for a supporter."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
 
 from libs.domain.legal_bases import check_legal_basis
 from libs.platform.store.application import new_id
@@ -19,10 +21,32 @@ from services.intake.domain.case import Case
 class SharingUseCases(CaseUseCases, CentreUseCases):
     def consent_to_share(self, actor: Principal, case_id: UUID, *, given_by: str, agency_ids: list[UUID],
                          categories: list[str], items: list[str], explained_on: date,
-                         consent_text_version: str) -> Case:
-        return self._change_case(actor, case_id, lambda c: c.consent_to_share(
-            consent_id=uuid4(), given_by=given_by, agency_ids=[str(a) for a in agency_ids], categories=categories,
+                         consent_text_version: str, idempotency_key: str | None) -> tuple[Case, UUID, bool]:
+        """Record the person's consent; returns the case, the consent's id and whether it was
+        recorded now. A retry with the same Idempotency-Key finds the consent by its id, derived
+        from the key (the key itself is never recorded), and records nothing."""
+        consent_id = new_id("share-consent", str(case_id), idempotency_key)
+        case, created = self._create_in_case(actor, case_id, lambda c: str(consent_id) in c.share_consents,
+                                             lambda c: c.consent_to_share(
+            consent_id=consent_id, given_by=given_by, agency_ids=[str(a) for a in agency_ids], categories=categories,
             items=items, explained_on=explained_on, consent_text_version=consent_text_version))
+        return case, consent_id, created
+
+    def _create_in_case(self, actor: Principal, case_id: UUID, exists: Callable[[Case], bool],
+                        command: Callable[[Case], Any]) -> tuple[Case, bool]:
+        """Create something inside a case once: a retry (the same Idempotency-Key, hence the same
+        id) finds it, also when it raced the first request and lost the write."""
+        case = self.get_case(actor, case_id)
+        if exists(case):
+            return case, False
+        try:
+            self.change(case, command)
+        except IntegrityError:
+            again = self.get_case(actor, case_id)
+            if exists(again):
+                return again, False
+            raise
+        return case, True
 
     def withdraw_share_consent(self, actor: Principal, case_id: UUID, consent_id: UUID, *,
                                withdrawn_on: date) -> Case:
@@ -41,17 +65,18 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         return case
 
     def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
-              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> tuple[Case, UUID]:
+              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> tuple[Case, UUID, bool]:
         agency = self.agency(agency_id)
         referral_id = new_id("referral", str(case_id), idempotency_key)
-        case = self.get_case(actor, case_id)
-        if str(referral_id) in case.referrals:
-            return case, referral_id
-        agency.require_active()
-        basis = self._legal_basis(case, agency.category, legal_basis)
-        self.change(case, lambda c: c.refer(referral_id=referral_id, agency_id=agency.id, category=agency.category,
-                                            items=items, referred_on=referred_on, **basis))
-        return case, referral_id
+
+        def refer(c: Case) -> None:
+            agency.require_active()
+            basis = self._legal_basis(c, agency.category, legal_basis)
+            c.refer(referral_id=referral_id, agency_id=agency.id, category=agency.category, items=items,
+                    referred_on=referred_on, **basis)
+
+        case, created = self._create_in_case(actor, case_id, lambda c: str(referral_id) in c.referrals, refer)
+        return case, referral_id, created
 
     def follow_up_referral(self, actor: Principal, case_id: UUID, referral_id: UUID, *, followed_up_on: date,
                            note: str | None) -> Case:

@@ -32,8 +32,9 @@ CLOCK_SKEW = timedelta(minutes=10)
 class Case(UseSuspension, Aggregate):
     DATA_NAME = "the case's personal data"
     INVALID_INPUT = InvalidCase
-    # v2 keeps consultations by the digest of their Idempotency-Key (v1 snapshots: by the key).
-    class_version = 2
+    # v2 keeps consultations by the digest of their Idempotency-Key (v1 snapshots: by the key);
+    # v3 keeps every consent to share, withdrawn ones too (a retried creation finds its consent).
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
@@ -41,6 +42,13 @@ class Case(UseSuspension, Aggregate):
         state["idempotency_keys"] = {
             idempotency_digest(intake.CONTEXT, str(state["centre_id"]), key, None): consultation_id
             for key, consultation_id in state["idempotency_keys"].items()}
+
+    @staticmethod
+    def upcast_v2_v3(state: dict) -> None:
+        """A snapshot without the consents' history: the current consents are all it knows of."""
+        state["share_consents"] = {consent_id: {**c, "given_by": None, "explained_on": None,
+                                                "consent_text_version": None, "withdrawn_on": None}
+                                   for consent_id, c in state["consents"].items()}
 
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
@@ -79,6 +87,7 @@ class Case(UseSuspension, Aggregate):
         self.use_suspended = False
         self.outreach_visits = 0
         self.consents: dict[str, dict] = {}  # current (unwithdrawn) consents to share, by id
+        self.share_consents: dict[str, dict] = {}  # every consent to share, withdrawn ones too, by id
         self.referrals: dict[str, dict] = {}
         self.disclosures = 0
         self.closed_on: date | None = None
@@ -223,6 +232,9 @@ class Case(UseSuspension, Aggregate):
     def _consented(self, consent_id: UUID, given_by: str, agency_ids: list[str], categories: list[str],
                    items: list[str], explained_on: date, consent_text_version: str, record: dict) -> None:
         self.consents[str(consent_id)] = {"agency_ids": agency_ids, "categories": categories, "items": items}
+        self.share_consents[str(consent_id)] = {**self.consents[str(consent_id)], "given_by": given_by,
+                                                "explained_on": explained_on,
+                                                "consent_text_version": consent_text_version, "withdrawn_on": None}
 
     def withdraw_consent(self, *, consent_id: UUID, withdrawn_on: date) -> None:
         if str(consent_id) not in self.consents:
@@ -232,6 +244,8 @@ class Case(UseSuspension, Aggregate):
     @event(InfoSharingWithdrawn)
     def _withdrawn(self, consent_id: UUID, withdrawn_on: date) -> None:
         self.consents.pop(str(consent_id), None)
+        if str(consent_id) in self.share_consents:
+            self.share_consents[str(consent_id)]["withdrawn_on"] = withdrawn_on
 
     def consent_for(self, agency_id: UUID, category: str, items: list[str]) -> UUID:
         """The current consent naming this agency (or its category) and covering the items."""

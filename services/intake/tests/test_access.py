@@ -102,7 +102,7 @@ CASE_USE_CASES: dict[str, Callable[[IntakeApplication, Principal, UUID], object]
     "reopen_case": lambda app, actor, case: app.reopen_case(actor, case, reopened_on=DAY),
     "consent_to_share": lambda app, actor, case: app.consent_to_share(
         actor, case, given_by="person", agency_ids=[AGENCY], categories=[], items=["name"], explained_on=DAY,
-        consent_text_version="v1"),
+        consent_text_version="v1", idempotency_key=None),
     "withdraw_share_consent": lambda app, actor, case: app.withdraw_share_consent(
         actor, case, CONSENT, withdrawn_on=DAY),
     "share_with_agency": lambda app, actor, case: app.share_with_agency(

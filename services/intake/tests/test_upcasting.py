@@ -135,7 +135,8 @@ def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_pa
         with engine.begin() as conn:  # rewrite the snapshot as v1 of the case kept it
             raw = conn.execute(text("SELECT state FROM intake_snapshots")).scalar_one()
             state = json.loads(bytes(raw))
-            assert state["state"].pop("class_version") == 2
+            assert state["state"].pop("class_version") == 3
+            del state["state"]["share_consents"]  # v3 (issue 18): the consents' history
             state["state"]["idempotency_keys"] = {KEY: state["state"]["idempotency_keys"].popitem()[1]}
             conn.execute(text("UPDATE intake_snapshots SET state = :s"), {"s": json.dumps(state).encode()})
 
@@ -143,6 +144,7 @@ def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_pa
         reloaded = fresh.repository.get(case.id)
         assert reloaded.consultation_of_key(fresh.client_key(KEY)) == consultation
         assert KEY not in reloaded.idempotency_keys
+        assert reloaded.share_consents == {}
 
 
 def test_an_old_v1_place_session_with_names_in_clear_is_published_as_a_count(tmp_path):

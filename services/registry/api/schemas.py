@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, get_args
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.domain import registry
+from libs.platform.web.code_lists import CodeOf
 from libs.platform.web.inputs import BirthDate, Day, Ordered
 
 CourseKind = Literal["initial", "continuing"]
 Status = Literal["applied", "registered", "refused", "expired", "withdrawn", "revoked"]
-RosterItem = Literal["registration_number", "term", "name", "gender", "birth_date", "address", "contact"]
+RosterItem = Annotated[str, CodeOf("roster-items")]  # libs/domain/code_lists, GET /v1/code-lists/roster-items
 
 
 class _Strict(Ordered):
@@ -222,8 +224,8 @@ class RosterCreate(_Strict):
     municipality: str = Field(pattern=r"^[0-9]{6}$", max_length=6,
                               description="全国地方公共団体コード of the recipient")
     provided_on: Day
-    items: list[RosterItem] = Field(default_factory=lambda: list(get_args(RosterItem)), min_length=1,
-                                    max_length=len(get_args(RosterItem)))
+    items: list[RosterItem] = Field(default_factory=lambda: list(registry.ROSTER_ITEMS), min_length=1,
+                                    max_length=len(registry.ROSTER_ITEMS))
     # One entry is ~170 bytes of the RosterProvided event: 1,000 stay far under the event limit.
     supporter_ids: list[UUID] | None = Field(default=None, max_length=1000,
                                              description="default: every current supporter")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from libs.domain import agencies
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
-from services.intake.api.deps import IntakeDep
-from services.intake.api.schemas import AgencyCreate, AgencyPublic, AgencyRetirement
+from libs.platform.web.inputs import Cursor
+from services.intake.api.deps import IntakeDep, IntakeReadsDep
+from services.intake.api.schemas import AgenciesPublic, AgencyCategory, AgencyCreate, AgencyPublic, AgencyRetirement
 from services.intake.domain.agency import Agency
 
 router = APIRouter(prefix="/v1/agencies", tags=["agencies"])
@@ -18,7 +19,26 @@ router = APIRouter(prefix="/v1/agencies", tags=["agencies"])
 def agency_public(a: Agency) -> AgencyPublic:
     return AgencyPublic(id=a.id, name=a.name, category=a.category, category_label=agencies.category(a.category).label,
                         municipality=a.municipality, address=a.address, phone=a.phone,
-                        retired_on=a.retired_on)
+                        retired_on=a.retired_on, retired=a.retired_on is not None)
+
+
+@router.get("", response_model=AgenciesPublic)
+def list_agencies(actor: PrincipalDep, reads: IntakeReadsDep, category: AgencyCategory | None = None,
+                  retired: bool | None = Query(default=None, description="only retired (true) or active (false)"),
+                  cursor: Cursor = None, limit: int = Query(default=50, ge=1, le=500)) -> AgenciesPublic:
+    """For officers of a local government: the agencies of its jurisdiction (a prefecture: its own
+    and its municipalities'), retired ones included and flagged, in pages."""
+    rows = reads.agencies(actor, category=category, retired=retired, after=cursor, limit=limit)
+    return AgenciesPublic.model_validate({"data": [
+        {**r, "id": r["agency_id"], "category_label": agencies.category(r["category"]).label,
+         "retired": r["retired_on"] is not None} for r in rows],
+        "next_cursor": rows[-1]["agency_id"] if len(rows) == limit else None})
+
+
+@router.get("/{agency_id}", response_model=AgencyPublic)
+def get_agency(agency_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> AgencyPublic:
+    """One agency of the directory (retired ones too), as its registration answered it."""
+    return agency_public(intake.agency(agency_id))
 
 
 @router.post("", status_code=201, response_model=AgencyPublic)

@@ -25,7 +25,9 @@ from services.intake.api.schemas import (
     OutcomeCreate,
     OutreachCreate,
     ReferralCreate,
+    ReferralPublic,
     ShareConsentCreate,
+    ShareConsentPublic,
     ShareCreate,
     SupporterRequestCreate,
     SupporterRequestPublic,
@@ -33,6 +35,7 @@ from services.intake.api.schemas import (
     VoidCreate,
 )
 from services.intake.domain.case import Case
+from services.intake.domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -133,13 +136,43 @@ def record_outreach_visit(case_id: UUID, body: OutreachCreate, actor: PrincipalD
     return _out(case, response, intake.sealer)
 
 
-@router.post("/{case_id}/share-consents", status_code=201, response_model=CasePublic)
+def share_consent_public(case: Case, consent_id: UUID) -> ShareConsentPublic:
+    return ShareConsentPublic.model_validate({**case.share_consents[str(consent_id)], "consent_id": consent_id,
+                                              "case_id": case.id, "case_version": case.version})
+
+
+def referral_public(case: Case, referral_id: UUID) -> ReferralPublic:
+    return ReferralPublic.model_validate({**case.referrals[str(referral_id)], "referral_id": referral_id,
+                                          "case_id": case.id, "case_version": case.version})
+
+
+def _created(response: Response, case: Case, created: bool, location: str) -> None:
+    """What a creation inside a case answers besides the created resource: 201 (200 for a retry
+    with the same Idempotency-Key), its Location and the case's version as ETag."""
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = location
+    response.headers["ETag"] = f'"{case.version}"'
+
+
+@router.post("/{case_id}/share-consents", status_code=201, response_model=ShareConsentPublic)
 def consent_to_share(case_id: UUID, body: ShareConsentCreate, actor: PrincipalDep, intake: IntakeDep,
-                     response: Response) -> CasePublic:
-    case = intake.consent_to_share(actor, case_id, given_by=body.given_by, agency_ids=body.agency_ids,
-                                   categories=body.categories, items=list(body.items),
-                                   explained_on=body.explained_on, consent_text_version=body.consent_text_version)
-    return _out(case, response, intake.sealer)
+                     response: Response, idempotency_key: IdempotencyKey = None) -> ShareConsentPublic:
+    case, consent_id, created = intake.consent_to_share(
+        actor, case_id, given_by=body.given_by, agency_ids=body.agency_ids, categories=body.categories,
+        items=list(body.items), explained_on=body.explained_on, consent_text_version=body.consent_text_version,
+        idempotency_key=idempotency_key)
+    _created(response, case, created, f"/v1/cases/{case_id}/share-consents/{consent_id}")
+    return share_consent_public(case, consent_id)
+
+
+@router.get("/{case_id}/share-consents/{consent_id}", response_model=ShareConsentPublic)
+def get_share_consent(case_id: UUID, consent_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                      response: Response) -> ShareConsentPublic:
+    case = intake.get_case(actor, case_id)
+    if str(consent_id) not in case.share_consents:
+        raise CaseNotFound(f"no consent {consent_id} on this case")
+    response.headers["ETag"] = f'"{case.version}"'
+    return share_consent_public(case, consent_id)
 
 
 @router.post("/{case_id}/share-consents/{consent_id}/withdrawal", response_model=CasePublic)
@@ -165,14 +198,24 @@ def share_with_agency(case_id: UUID, body: ShareCreate, actor: PrincipalDep, int
     return _out(case, response, intake.sealer)
 
 
-@router.post("/{case_id}/referrals", status_code=201, response_model=CasePublic)
+@router.post("/{case_id}/referrals", status_code=201, response_model=ReferralPublic)
 def refer_to_agency(case_id: UUID, body: ReferralCreate, actor: PrincipalDep, intake: IntakeDep,
-                    response: Response, idempotency_key: IdempotencyKey = None) -> CasePublic:
-    case, referral_id = intake.refer(actor, case_id, agency_id=body.agency_id, items=list(body.items),
-                                     referred_on=body.referred_on, idempotency_key=idempotency_key,
-                                     legal_basis=_basis(body.legal_basis))
-    response.headers["Location"] = f"/v1/cases/{case_id}/referrals/{referral_id}"
-    return _out(case, response, intake.sealer)
+                    response: Response, idempotency_key: IdempotencyKey = None) -> ReferralPublic:
+    case, referral_id, created = intake.refer(actor, case_id, agency_id=body.agency_id, items=list(body.items),
+                                              referred_on=body.referred_on, idempotency_key=idempotency_key,
+                                              legal_basis=_basis(body.legal_basis))
+    _created(response, case, created, f"/v1/cases/{case_id}/referrals/{referral_id}")
+    return referral_public(case, referral_id)
+
+
+@router.get("/{case_id}/referrals/{referral_id}", response_model=ReferralPublic)
+def get_referral(case_id: UUID, referral_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                 response: Response) -> ReferralPublic:
+    case = intake.get_case(actor, case_id)
+    if str(referral_id) not in case.referrals:
+        raise CaseNotFound(f"no referral {referral_id} on this case")
+    response.headers["ETag"] = f'"{case.version}"'
+    return referral_public(case, referral_id)
 
 
 @router.post("/{case_id}/referrals/{referral_id}/follow-ups", response_model=CasePublic)
