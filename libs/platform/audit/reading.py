@@ -11,8 +11,8 @@ from fastapi import Depends
 
 from libs.domain.audit import NATIONAL, covers
 from libs.domain.errors import NotFound
-from libs.platform.privacy.access import AUDITORS, PII_AUDITOR, UnknownPurpose, record_access
 from libs.domain.prefectures import local_government_label
+from libs.platform.privacy.access import AUDITORS, PII_AUDITOR, UnknownPurpose, record_access
 from libs.platform.privacy.records import consents_of, events_about, records_about, transfers_of
 from libs.platform.privacy.sealing import is_sealed
 from libs.platform.web.auth import NotAllowed, Principal
@@ -111,10 +111,11 @@ def disclose_subject(runtime: Any, actor: Principal, subject: str, *, purpose: s
 
 
 def _ids_in(events: list[dict[str, Any]]) -> list[str]:
-    """Ids the events name at their top level (a centre, an agency, a course), so that the person
-    reads names rather than ids."""
+    """Ids the events name at their top level (a centre, an agency) and their aggregates' (a
+    training course), so that the person reads names rather than ids."""
     found: list[str] = []
     for e in events:
+        found.append(e["subject"])
         for value in e["data"].values():
             for v in value if isinstance(value, list) else [value]:
                 if isinstance(v, str) and len(v) == 36 and v.count("-") == 4:

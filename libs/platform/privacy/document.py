@@ -16,7 +16,14 @@ from libs.domain.audit import PURPOSES
 from libs.domain.fiscal import JST
 from libs.domain.legal_bases import LEGAL_BASES
 from libs.domain.wareki import wareki_and_western
-from libs.platform.privacy.document_labels import EVENT_LABELS, FIELD_LABELS, ITEM_LABELS, SERVICE_LABELS
+from libs.platform.privacy.document_labels import (
+    EVENT_LABELS,
+    FIELD_LABELS,
+    HIDDEN_FIELDS,
+    ITEM_LABELS,
+    SERVICE_LABELS,
+    VALUE_LABELS,
+)
 
 STYLE = """
 body { font-family: "Noto Sans CJK JP", "Noto Sans JP", sans-serif; margin: 2em auto; max-width: 56em;
@@ -67,7 +74,7 @@ def _items(items: Any) -> str:
 
 def _value(key: str, value: Any, names: dict[str, str]) -> str:
     if isinstance(value, dict):
-        return "<br>".join(f"{escape(FIELD_LABELS.get(k, k))}: {_value(k, v, names)}" for k, v in value.items())
+        return _fields(value, names)
     if isinstance(value, list):
         return "、".join(_value(key, v, names) for v in value)
     if value is None:
@@ -75,12 +82,18 @@ def _value(key: str, value: Any, names: dict[str, str]) -> str:
     text = str(value)
     if text in names:
         return escape(names[text])
-    if key.endswith(("_on", "_at")) or key in ("on", "time"):
+    if text in VALUE_LABELS:
+        return escape(VALUE_LABELS[text])
+    if key.endswith(("_on", "_at", "_date")) or key in ("on", "time"):
         try:
             return escape(both(text))
         except ValueError:
             pass
     return escape(text)
+
+
+def _fields(data: dict[str, Any], names: dict[str, str]) -> str:
+    return "<br>".join(f"{escape(FIELD_LABELS.get(k, k))}: {_value(k, v, names)}" for k, v in data.items())
 
 
 def _basis(row: dict[str, Any], consents: dict[str, dict[str, Any]]) -> str:
@@ -105,8 +118,8 @@ def _section(part: dict[str, Any]) -> str:
     service = SERVICE_LABELS.get(part["service"], part["service"])
     events = part["events"]
     first = min((e["time"] for e in events), default=None)
-    controllers = sorted({_name(names, e["tenant"]) for e in events}
-                         | {names[str(e["data"]["centre_id"])] for e in events if str(e["data"].get("centre_id")) in names})
+    centres = {str(e["data"].get("centre_id")) for e in events}
+    controllers = sorted({_name(names, e["tenant"]) for e in events} | {names[c] for c in centres if c in names})
     out = [f"<section class=\"service\"><h2>{escape(service)}</h2>",
            "<dl class=\"meta\">",
            f"<dt>保有している者</dt><dd>{escape('、'.join(controllers))}</dd>",
@@ -116,13 +129,15 @@ def _section(part: dict[str, Any]) -> str:
            "</dl>"]
     training = [e for e in events if _kind(e) in ("TrainingAttended", "TrainingCompleted")]
     if training:
-        out.append("<h3>研修の受講記録</h3><table class=\"training\"><tr><th>記録</th><th>日付</th><th>内容</th></tr>")
+        out.append("<h3>研修の受講記録</h3><table class=\"training\"><tr><th>研修</th><th>記録</th><th>日付</th>"
+                   "<th>内容</th></tr>")
         for e in training:
             data = e["data"]
             day = data.get("attended_on") or data.get("completed_on")
-            out.append(f"<tr><td>{escape(EVENT_LABELS.get(_kind(e), _kind(e)))}</td><td>{escape(both(day))}</td>"
-                       f"<td>{''.join(_value(k, v, names) + '<br>' for k, v in data.items() if k not in ('trainee_id',))}"
-                       "</td></tr>")
+            shown = {k: v for k, v in data.items() if k not in ("trainee_id", "attended_on", "completed_on")}
+            out.append(f"<tr><td>{escape(_name(names, e['subject']))}</td>"
+                       f"<td>{escape(EVENT_LABELS.get(_kind(e), _kind(e)))}</td><td>{escape(both(day))}</td>"
+                       f"<td>{_fields(shown, names)}</td></tr>")
         out.append("</table>")
     consents = {c["consent_id"]: c for c in part["consents"]}
     out.append("<h3>第三者への提供の記録</h3>")
@@ -153,8 +168,7 @@ def _section(part: dict[str, Any]) -> str:
         out.append("<p class=\"none\">同意の記録はありません。</p>")
     out.append("<h3>保有している記録</h3><table class=\"events\"><tr><th>日付</th><th>記録</th><th>内容</th></tr>")
     for e in events:
-        data = "<br>".join(f"{escape(FIELD_LABELS.get(k, k))}: {_value(k, v, names)}" for k, v in e["data"].items()
-                           if k not in ("tenant", "record"))
+        data = _fields({k: v for k, v in e["data"].items() if k not in HIDDEN_FIELDS}, names)
         out.append(f"<tr><td>{escape(both(e['time']))}</td><td>{escape(EVENT_LABELS.get(_kind(e), _kind(e)))}</td>"
                    f"<td>{data}</td></tr>")
     out.append("</table></section>")
@@ -171,7 +185,7 @@ def render_disclosure(document: dict[str, Any], *, made_at: datetime | None = No
     parts = document.get("services") or [document]
     made = (made_at or datetime.now(UTC)).astimezone(JST)
     purpose = document.get("purpose")
-    body = [f"<h1>保有個人データの開示</h1>",
+    body = ["<h1>保有個人データの開示</h1>",
             "<dl class=\"meta\">",
             f"<dt>作成日</dt><dd id=\"made\">{escape(both(made.date()))}</dd>",
             f"<dt>ご本人の番号</dt><dd>{escape(str(document.get('subject', '')))}</dd>",

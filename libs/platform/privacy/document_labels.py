@@ -89,7 +89,11 @@ FIELD_LABELS = {
     "applied_on": "申込日", "issued_on": "交付日", "term_ends_on": "登録期間の満了日", "requested_on": "依頼日",
     "municipality": "市区町村", "needs": "希望する支援", "started_on": "開始日", "ended_on": "終了日",
     "withdrawn_on": "撤回日", "erased_on": "消去日", "basis": "根拠", "received_on": "受付日",
-    "answered_on": "回答日", "kind": "種別", "outcome": "結果", "closed_on": "終了日", "reopened_on": "再開日",
+    "answered_on": "回答日", "postal_code": "郵便番号", "motive": "志望動機", "signed_on": "署名日",
+    "term_starts_on": "登録期間の開始日", "supporter_id": "サポーター番号", "registrar": "登録を行った団体",
+    "recipient": "提供先", "provided_on": "提供日", "entries": "名簿の記載", "held_on": "実施日", "note": "メモ",
+    "title": "名称", "venue": "会場", "starts_on": "開始日", "ends_on": "終了日", "fy": "年度",
+    "kind": "種別", "outcome": "結果", "closed_on": "終了日", "reopened_on": "再開日",
 }
 
 ITEM_LABELS = {
@@ -97,3 +101,13 @@ ITEM_LABELS = {
     "consultation": "相談内容", "life_history": "生活歴", "medical_history": "既往歴（要配慮個人情報）",
     "registration_number": "登録番号", "term": "登録期間",
 }
+
+VALUE_LABELS = {  # codes shown as words wherever they appear as a value
+    "female": "女性", "male": "男性", "family": "家族", "person": "本人", "adult": "成人", "phone": "電話",
+    "visit": "訪問", "email": "電子メール", "in_person": "来所", "roster_listing": "名簿への登載と派遣事業への供用",
+    "follow_instructions": "実施機関の指示のもとでの活動", "confidentiality": "秘密の保持",
+    "no_discrediting_conduct": "信用を失墜する行為をしないこと", "continuing_training": "研修等への参加",
+    "coordination": "連携", "referral": "つなぎ", "support_meeting": "支援会議", "other": "その他",
+}
+# Fields kept for the system's own bookkeeping, not information about the person.
+HIDDEN_FIELDS = frozenset({"tenant", "record", "idempotency_digest"})

@@ -164,9 +164,9 @@ def _disclose(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from libs.platform.privacy.document import render_disclosure
-
     import httpx
+
+    from libs.platform.privacy.document import render_disclosure
 
     token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org=NATIONAL,
                                      roles=["auditor_pii"])
