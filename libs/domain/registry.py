@@ -95,8 +95,9 @@ class TrainingCourseScheduled(CourseEvent, Aggregate.Created):
 
 
 class TrainingAttended(CourseEvent, Aggregate.Event):
-    """A trainee (or, in a continuing course, a registered supporter) attended: their name,
-    affiliation and phone (sealed), part of what a 開示請求 of the supporter discloses."""
+    """A trainee (or, in a continuing course, a registered supporter) attended.
+
+    Their name, affiliation and phone are sealed; a 開示請求 of the supporter discloses them."""
 
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("trainee",)
     ABOUT_FIELD: ClassVar[str | None] = "trainee_id"

@@ -76,6 +76,8 @@ def _value(key: str, value: Any, names: dict[str, str]) -> str:
     if isinstance(value, dict):
         return _fields(value, names)
     if isinstance(value, list):
+        if key == "items":
+            return escape(_items(value))
         return "、".join(_value(key, v, names) for v in value)
     if value is None:
         return "—"
