@@ -32,6 +32,15 @@ class CentreCreate(_Strict):
     site: CentreSite = "main"
     prefecture: LgCode = Field(description="全国地方公共団体コード of the prefecture or "
                                "designated city (of the municipality, for a consultation window)")
+    opened_on: Day | None = Field(default=None, description="開所日: reporting counts the centre in every "
+                                  "fiscal year it is open (without one: the profile's opened_fy, else the "
+                                  "year it was registered)")
+    closed_on: Day | None = Field(default=None, description="廃止日, for a centre registered after it closed")
+
+
+class CentreDates(_Strict):
+    opened_on: Day = Field(description="開所日")
+    closed_on: Day | None = Field(default=None, description="廃止日; null: open")
 
 
 class CentrePublic(BaseModel):
@@ -40,6 +49,8 @@ class CentrePublic(BaseModel):
     kind: CentreKind
     site: CentreSite
     prefecture: str
+    opened_on: date | None = Field(description="開所日 (null: not given; see the profile's opened_fy)")
+    closed_on: date | None = Field(description="廃止日 (null: open)")
     profile: dict | None
     coordinators: list[str]
     outreach_workers: int
@@ -140,7 +151,8 @@ class SatelliteTerm(_Strict):
 
 
 class CentreProfile(_Strict):
-    opened_fy: int = Field(ge=2009, le=2100, description="設置年度")
+    opened_fy: int = Field(ge=2009, le=2100, description="設置年度 (superseded by the centre's opened_on when "
+                           "that is given: PUT /v1/centres/{id}/dates)")
     municipality: LgCode = Field(description="where the centre is")
     address: str = Field(min_length=1, max_length=500)
     phone: str = Field(min_length=1, max_length=50)
