@@ -60,7 +60,9 @@ class CentreRegistered(CentreEvent, Aggregate.Created):
 
     v2 added its 開所日 (opening date) and 廃止日 (closing date, for a site registered after it
     closed): reporting counts a centre in each fiscal year it was open. A v1 registration has
-    neither (None): reporting then falls back to the profile's 開所年度 or the registration's year."""
+    neither (None): reporting then falls back to the profile's 開所年度 or the registration's year.
+    v2 also marks a demo centre (`demo`, e.g. `make run`'s): its local government is a demo tenant,
+    left out of the national tables (its own prefecture's reports still show it)."""
 
     SCHEMA_VERSION: ClassVar[int] = 2
     class_version: ClassVar[int] = 2
@@ -71,11 +73,13 @@ class CentreRegistered(CentreEvent, Aggregate.Created):
     site: str
     opened_on: date | None
     closed_on: date | None
+    demo: bool
 
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
         state["opened_on"] = None
         state["closed_on"] = None
+        state["demo"] = False
 
 
 class CentreDatesChanged(CentreEvent, Aggregate.Event):

@@ -36,6 +36,8 @@ class CentreCreate(_Strict):
                                   "fiscal year it is open (without one: the profile's opened_fy, else the "
                                   "year it was registered)")
     closed_on: Day | None = Field(default=None, description="廃止日, for a centre registered after it closed")
+    demo: bool = Field(default=False, description="a demo or training centre (e.g. `make run`'s): its local "
+                       "government counts as a demo tenant, left out of the national tables")
 
 
 class CentreDates(_Strict):
@@ -51,6 +53,7 @@ class CentrePublic(BaseModel):
     prefecture: str
     opened_on: date | None = Field(description="開所日 (null: not given; see the profile's opened_fy)")
     closed_on: date | None = Field(description="廃止日 (null: open)")
+    demo: bool = Field(description="a demo centre: left out of the national tables")
     profile: dict | None
     coordinators: list[str]
     outreach_workers: int

@@ -59,13 +59,14 @@ class Centre(Aggregate):
 
     @event(CentreRegistered)
     def __init__(self, id: UUID, tenant: str, name: str, kind: str, site: str, opened_on: date | None,
-                 closed_on: date | None) -> None:
+                 closed_on: date | None, demo: bool) -> None:
         self.tenant = tenant
         self.name = name
         self.kind = kind
         self.site = site
         self.opened_on = opened_on
         self.closed_on = closed_on
+        self.demo = demo
         self.profile: dict | None = None
         self.coordinators: list[str] = []
         self.outreach_workers = 0
@@ -74,7 +75,7 @@ class Centre(Aggregate):
 
     @classmethod
     def register(cls, *, id: UUID, tenant: str, name: str, kind: str, site: str, opened_on: date | None = None,
-                 closed_on: date | None = None) -> Centre:
+                 closed_on: date | None = None, demo: bool = False) -> Centre:
         validate_lg_code(tenant)
         _check_dates(opened_on, closed_on)
         if not name.strip():
@@ -84,7 +85,7 @@ class Centre(Aggregate):
         if site not in intake.CENTRE_SITES:
             raise InvalidCentre(f"site must be one of {intake.CENTRE_SITES}")
         return cls(id=id, tenant=tenant, name=name.strip(), kind=kind, site=site, opened_on=opened_on,
-                   closed_on=closed_on)
+                   closed_on=closed_on, demo=demo)
 
     def change_dates(self, *, opened_on: date, closed_on: date | None) -> None:
         """開所日 set or corrected, or 廃止日 recorded (None: open again, a closure entered by mistake)."""

@@ -31,7 +31,7 @@ def centre_registered(conn: Connection, e: Envelope) -> None:
         centre_id=e.subject, tenant=d["tenant"], name=d["name"], kind=d["kind"], site=d["site"],
         registered_at=at, registered_fy=fiscal_year(at),
         opened_on=day(d["opened_on"]) if d.get("opened_on") else None,  # a v1 event has neither
-        closed_on=day(d["closed_on"]) if d.get("closed_on") else None))
+        closed_on=day(d["closed_on"]) if d.get("closed_on") else None, demo=bool(d.get("demo"))))
 
 
 @HANDLERS.on(intake.CentreDatesChanged)

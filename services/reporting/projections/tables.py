@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -44,6 +45,7 @@ centres = Table(
     Column("registered_fy", Integer, nullable=False),
     Column("opened_on", Date),  # 開所日 (CentreRegistered v2); NULL: not given, or projected before
     Column("closed_on", Date),  # 廃止日
+    Column("demo", Boolean),  # a demo centre: its tenant is left out of the national tables
 )
 centre_dates = Table(  # 開所日・廃止日 changed; the latest change (by log sequence) at the as-of time wins
     "rp_centre_dates", metadata,

@@ -67,11 +67,11 @@ class Feed:
     # -- intake ---------------------------------------------------------------------------------
     def centre(self, tenant: str, *, site: str = "main", kind: str = "adult", opened_fy: int | None = None,
                time: str = "2009-06-01T09:00:00+09:00", name: str = "ひきこもり地域支援センター",
-               opened_on: str | None = None, closed_on: str | None = None) -> str:
+               opened_on: str | None = None, closed_on: str | None = None, demo: bool = False) -> str:
         centre_id = str(uuid4())
         self.send("intake", "CentreRegistered", centre_id,
                   {"tenant": tenant, "name": name, "kind": kind, "site": site, "opened_on": opened_on,
-                   "closed_on": closed_on}, tenant=tenant, time=time)
+                   "closed_on": closed_on, "demo": demo}, tenant=tenant, time=time)
         self.centre_tenant[centre_id] = tenant
         if opened_fy is not None:
             self.profile(centre_id, opened_fy, time=time)

@@ -28,7 +28,8 @@ def centre_public(centre: Centre) -> CentrePublic:
     return CentrePublic.model_validate({
         "id": centre.id, "name": centre.name, "kind": centre.kind, "site": centre.site,
         "prefecture": centre.tenant, "opened_on": getattr(centre, "opened_on", None),
-        "closed_on": getattr(centre, "closed_on", None), "profile": centre.profile, "coordinators": centre.coordinators,
+        "closed_on": getattr(centre, "closed_on", None), "demo": getattr(centre, "demo", False),
+        "profile": centre.profile, "coordinators": centre.coordinators,
         "outreach_workers": centre.outreach_workers, "municipal_support_workers": centre.municipal_support_workers,
         "shortfalls": centre.shortfalls(), "version": centre.version})
 
@@ -44,7 +45,7 @@ def register_centre(body: CentreCreate, actor: PrincipalDep, intake: IntakeDep, 
     centre, created = intake.register_centre(
         actor, tenant=validate_lg_code(body.prefecture), name=body.name, kind=body.kind,
         site=body.site, idempotency_key=idempotency_key, opened_on=body.opened_on, closed_on=body.closed_on,
-    )
+        demo=body.demo)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/centres/{centre.id}"
     return _out(centre, response)
