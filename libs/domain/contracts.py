@@ -35,10 +35,13 @@ class Contract:
     #   when one event provides several people (a roster), each entry naming "subject" and "basis".
     # RECEIPT: the same, on the receiving side. CONSENT: "given" or "withdrawn" and its id field.
     # SUBJECT_FIELD: on a created event, the field naming the person when the aggregate is not.
+    # ABOUT_FIELD: on any event of an aggregate about many people (a training course), the field
+    #   naming the one person this event is about: disclosed to them, the aggregate's other events not.
     PROVISION: ClassVar[dict[str, str] | None] = None
     RECEIPT: ClassVar[dict[str, str] | None] = None
     CONSENT: ClassVar[tuple[str, str] | None] = None
     SUBJECT_FIELD: ClassVar[str | None] = None
+    ABOUT_FIELD: ClassVar[str | None] = None
 
 
 def contract_of(event_cls: type) -> type[Contract] | None:

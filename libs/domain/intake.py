@@ -56,12 +56,37 @@ class BackupEvent(_Intake):  # 都道府県による市町村の後方支援
 
 
 class CentreRegistered(CentreEvent, Aggregate.Created):
-    """ひきこもり地域支援センター registered by its prefecture or designated city (`tenant`)."""
+    """ひきこもり地域支援センター registered by its prefecture or designated city (`tenant`).
+
+    v2 added its 開所日 (opening date) and 廃止日 (closing date, for a site registered after it
+    closed): reporting counts a centre in each fiscal year it was open. A v1 registration has
+    neither (None): reporting then falls back to the profile's 開所年度 or the registration's year.
+    v2 also marks a demo centre (`demo`, e.g. `make run`'s): its local government is a demo tenant,
+    left out of the national tables (its own prefecture's reports still show it)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    class_version: ClassVar[int] = 2
 
     tenant: str
     name: str
     kind: str
     site: str
+    opened_on: date | None
+    closed_on: date | None
+    demo: bool
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        state["opened_on"] = None
+        state["closed_on"] = None
+        state["demo"] = False
+
+
+class CentreDatesChanged(CentreEvent, Aggregate.Event):
+    """開所日 set or corrected, or the centre closed (廃止日); closed_on None: open."""
+
+    opened_on: date
+    closed_on: date | None
 
 
 class CaseOpened(CaseEvent, Aggregate.Created):
@@ -548,7 +573,7 @@ class CaseReopened(CaseEvent, Aggregate.Event):
 
 
 EVENTS: tuple[type[Contract], ...] = (
-    CentreRegistered, CentreProfileSet, CentreStaffingSet, BackOfficeSupportGiven, AgencyRegistered,
+    CentreRegistered, CentreDatesChanged, CentreProfileSet, CentreStaffingSet, BackOfficeSupportGiven, AgencyRegistered,
     CaseOpened, ConsultationRecorded, ConsultationVoided, OutreachVisitRecorded, InfoSharingConsented,
     InfoSharingWithdrawn, CaseInfoDisclosed, ReferralMade, ReferralFollowedUp, SupportDecided, ReferralDeclined,
     ReferralClosed, SupporterRequested, SupportMeetingHeld, CaseClosed, CaseReopened, SubjectErased,

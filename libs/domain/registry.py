@@ -95,9 +95,12 @@ class TrainingCourseScheduled(CourseEvent, Aggregate.Created):
 
 
 class TrainingAttended(CourseEvent, Aggregate.Event):
-    """A trainee (or, in a continuing course, a registered supporter) attended."""
+    """A trainee (or, in a continuing course, a registered supporter) attended.
+
+    Their name, affiliation and phone are sealed; a 開示請求 of the supporter discloses them."""
 
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("trainee",)
+    ABOUT_FIELD: ClassVar[str | None] = "trainee_id"
 
     trainee_id: UUID
     attended_on: date
@@ -106,6 +109,7 @@ class TrainingAttended(CourseEvent, Aggregate.Event):
 
 class TrainingCompleted(CourseEvent, Aggregate.Event):
     """修了証書 issued with its 修了番号 (第5条2)."""
+    ABOUT_FIELD: ClassVar[str | None] = "trainee_id"
 
     trainee_id: UUID
     certificate_number: str

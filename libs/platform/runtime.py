@@ -54,6 +54,8 @@ class Runtime:
     components: dict[type, Any] = field(default_factory=dict)
     # Several replicas (Settings.replicas > 1): who runs which loop (libs/platform/lease.py).
     leases: Leases | None = None
+    # Readable names of the parties this service knows by id (ServiceSpec.name_parties).
+    name_parties: Callable[[Sequence[str]], dict[str, str]] = lambda ids: {}
 
     def provide(self, component: T) -> T:
         self.components[type(component)] = component
@@ -140,6 +142,10 @@ class ServiceSpec:
     # Called (in a thread) when the service stops, before the database is closed.
     on_stop: Callable[[Runtime], Any] | None = None
     description: str = ""
+    # Names of parties known here by id (an agency's name, a supporter's 登録番号), for documents a
+    # person reads (the disclosure: recipients of their data by name, APPI 第29条); ids it does
+    # not know are left out of the answer.
+    name_parties: Callable[[Runtime, Sequence[str]], dict[str, str]] = lambda rt, ids: {}
 
 
 REWRAP_SECONDS = 5.0
@@ -203,6 +209,7 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if runtime.audit is not None:
         runtime.jobs.append(LoopHealth("job", "checkpoints", period=settings.audit_interval_seconds))
     runtime.scheduled = [*spec.jobs]
+    runtime.name_parties = lambda ids: spec.name_parties(runtime, ids)
     if settings.previous_master_keys_hex:  # a master key rotation under way: move every key
         runtime.scheduled.append(("rewrap", REWRAP_SECONDS, rewrap_keys))
     runtime.jobs += [LoopHealth("job", name, period=seconds) for name, seconds, _ in runtime.scheduled]

@@ -17,6 +17,7 @@ from services.dispatch.jobs import (
     end_dispatches_of_ended_supporters,
     end_retention,
 )
+from services.dispatch.queries import party_names
 from services.dispatch.read_models import make_read_models
 
 
@@ -33,6 +34,7 @@ SPEC = ServiceSpec(
     make_application=make_application,
     make_consumers=make_consumers,
     make_read_models=make_read_models,
+    name_parties=lambda runtime, ids: party_names(runtime.engine, list(ids)),
     jobs=[("end-dispatches-of-ended-supporters", SWEEP_INTERVAL_SECONDS, end_dispatches_of_ended_supporters),
           ("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],
 )

@@ -69,7 +69,7 @@ _CASEWORK = (
     intake.PersonalDetailsCorrected, intake.UseSuspended, intake.UseResumed, intake.RightsRequestReceived,
     intake.RightsRequestAnswered,
 )
-_CENTRES = (intake.CentreRegistered, intake.CentreProfileSet, intake.CentreStaffingSet,
+_CENTRES = (intake.CentreRegistered, intake.CentreDatesChanged, intake.CentreProfileSet, intake.CentreStaffingSet,
             intake.BackOfficeSupportGiven, intake.PrefecturalBackupGiven)
 _AUDITED = "another service's access log is that service's own"
 

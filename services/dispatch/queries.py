@@ -105,3 +105,14 @@ def retention_candidates(engine: Engine, ended_before: date) -> list[UUID]:
         and_(dispatches.c.status == "ended", dispatches.c.ended_on < ended_before, dispatches.c.erased.is_not(True)),
         and_(dispatches.c.erased.is_(True), key_still_held(dispatches.c.dispatch_id))))
     return [UUID(r["dispatch_id"]) for r in _rows(engine, query)]
+
+
+def party_names(engine: Engine, ids: list[str]) -> dict[str, str]:
+    """A supporter who received a person's data, by 登録番号 (their name is their own personal
+    data, sealed under their key), and places, programmes and agencies by name."""
+    with engine.connect() as conn:
+        found = {r.target_id: r.name for r in conn.execute(
+            select(targets.c.target_id, targets.c.name).where(targets.c.target_id.in_(ids)))}
+        found |= {r.supporter_id: f"ひきこもりサポーター (登録番号 {r.registration_number})" for r in conn.execute(
+            select(roster.c.supporter_id, roster.c.registration_number).where(roster.c.supporter_id.in_(ids)))}
+    return found

@@ -11,6 +11,7 @@ from libs.platform.web.service import create_service_app
 from services.intake.api.routes import agencies, backups, cases, centres, programmes, public, rights
 from services.intake.application import IntakeApplication
 from services.intake.jobs import RETENTION_INTERVAL_SECONDS, end_retention
+from services.intake.queries import party_names
 from services.intake.read_models import make_read_models
 
 
@@ -27,6 +28,7 @@ SPEC = ServiceSpec(
              public.router],
     make_application=make_application,
     make_read_models=make_read_models,
+    name_parties=lambda runtime, ids: party_names(runtime.engine, list(ids)),
     jobs=[("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],
 )
 

@@ -113,3 +113,13 @@ def backups_of(engine: Engine, *, tenant: str | None = None, municipality: str |
     if after:
         query = query.where(backups.c.backup_id > after)
     return _rows(engine, query.order_by(backups.c.backup_id).limit(limit))
+
+
+def party_names(engine: Engine, ids: list[str]) -> dict[str, str]:
+    """Agencies and centres by name (the recipients a disclosure names), for the ids known here."""
+    with engine.connect() as conn:
+        found = {r.agency_id: r.name for r in conn.execute(
+            select(agencies.c.agency_id, agencies.c.name).where(agencies.c.agency_id.in_(ids)))}
+        found |= {r.centre_id: r.name for r in conn.execute(
+            select(centres.c.centre_id, centres.c.name).where(centres.c.centre_id.in_(ids)))}
+    return found

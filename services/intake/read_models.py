@@ -28,6 +28,8 @@ centres = Table(
     Column("phone", String(50)),
     Column("hours", JSON),
     Column("opened_fy", Integer),
+    Column("opened_on", Date),
+    Column("closed_on", Date),
 )
 agencies = Table(
     "in_agencies", metadata,
@@ -163,7 +165,18 @@ def _backup_given(conn: Connection, e: Envelope) -> None:
 def _centre_registered(conn: Connection, e: Envelope) -> None:
     d = e.data
     conn.execute(centres.insert().values(centre_id=e.subject, tenant=d["tenant"], name=d["name"],
-                                         kind=d["kind"], site=d["site"]))
+                                         kind=d["kind"], site=d["site"], opened_on=_day(d.get("opened_on")),
+                                         closed_on=_day(d.get("closed_on"))))
+
+
+@HANDLERS.on(intake.CentreDatesChanged)
+def _centre_dates_changed(conn: Connection, e: Envelope) -> None:
+    conn.execute(centres.update().where(centres.c.centre_id == e.subject).values(
+        opened_on=_day(e.data["opened_on"]), closed_on=_day(e.data["closed_on"])))
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 @HANDLERS.on(intake.CentreProfileSet)

@@ -16,6 +16,7 @@ from services.registry.jobs import (
     end_retention,
     expire_registrations,
 )
+from services.registry.queries import course_names
 from services.registry.read_models import make_read_models
 
 
@@ -31,6 +32,7 @@ SPEC = ServiceSpec(
     routers=[training.router, supporters.router, rosters.router],
     make_application=make_application,
     make_read_models=make_read_models,
+    name_parties=lambda runtime, ids: course_names(runtime.application, list(ids)),
     jobs=[("expire-registrations", EXPIRY_INTERVAL_SECONDS, expire_registrations),
           ("end-retention", RETENTION_INTERVAL_SECONDS, end_retention)],
 )

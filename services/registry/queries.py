@@ -63,3 +63,18 @@ def roster_received(engine: Engine, recipient: str, registrar: str | None = None
     query = query.order_by(roster_entries.c.provided_on.desc(), roster_entries.c.registration_number)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def course_names(application, ids: list[str]) -> dict[str, str]:
+    """Training courses by title and venue (a supporter's training record names its course)."""
+    from services.registry.domain.course import TrainingCourse
+
+    found = {}
+    for i in ids:
+        try:
+            course = application.existing(TrainingCourse, UUID(i))
+        except ValueError:
+            continue
+        if course is not None:
+            found[i] = f"{course.title}（{course.venue}）"
+    return found

@@ -4,6 +4,7 @@ rendered from the JSON API with the caller's token, and a screenshot made by the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -65,6 +66,29 @@ def test_the_dashboard_renders_the_reports_in_a_real_browser(nats_server, start_
     assert "ハローワーク" in dom and "100.0%" in dom  # the referral table with its 率
     assert 'id="verdict">達成' in dom  # 1 decided > target 0 (no decision per centre in FY2015)
     assert dom.count('class="bar"') >= 5 + 9  # consultation trend + referral mix bars
+
+    # Series over five fiscal years for each ministry table, every number shown equal to the API's.
+    shown = {(m["report"], int(m["fy"]), m["key"]): int(m["value"].replace(",", "")) for m in re.finditer(
+        r'data-report="(?P<report>\w+)" data-fy="(?P<fy>\d+)" data-key="(?P<key>\w+)">(?P<value>[\d,]+)', dom)}
+    assert {(r, fy) for r, fy, _ in shown} == {(r, fy) for r in ("consultations", "referrals", "centres")
+                                               for fy in range(2012, 2017)}
+    with reporting.client(role="ministry", org="mhlw") as ministry:
+        for (name, fy, key), value in shown.items():
+            body = ministry.get(f"/v1/reports/{name}", params={"fy": fy}).json()
+            expected = (body["summary"]["total"] if key == "total" else
+                        {c["code"]: c["count"] for c in body["summary"]["columns"]}[key]) if name == "referrals" \
+                else body[key]
+            assert value == expected, (name, fy, key)
+    assert shown[("consultations", 2016, "total")] == 3 and shown[("centres", 2015, "centres")] == 1
+    assert shown[("centres", 2014, "centres")] == 0 and shown[("referrals", 2016, "total")] == 1
+    assert 'data-rate="100.0"' in dom or 'data-rate="100"' in dom  # the rate beside the count
+    # The prefecture filter: a prefecture's officer picks its own prefecture's centres.
+    pref_token = mint_token(JWT_SECRET, sub="pref", org=PREF, roles=["prefecture_officer"])
+    filtered = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={pref_token}&fy=2016&pref=13")
+    assert 'data-ready="yes"' in filtered and '<option value="13">東京都</option>' in filtered
+    assert f'<tr data-tenant="{PREF}"><td>東京都ひきこもりサポートネット</td><td>東京都</td><td>3</td></tr>' in filtered
+    elsewhere = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={pref_token}&fy=2016&pref=27")
+    assert 'data-tenant="' in elsewhere  # an unknown choice falls back to all of the caller's own
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"

@@ -38,20 +38,33 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
         assert "started embedded nats-server" in output and "demo data loaded" in output, output
         secret = (tmp_path / "var" / "dev-jwt.key").read_text().strip()
         ministry = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="mhlw", roles=["ministry"])}
-        city = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="131016", roles=["municipal_officer"])}
+        city = {"Authorization": "Bearer " + mint_token(secret, sub="t", org="991015", roles=["municipal_officer"])}
+        # The demo lives in two demo prefectures (990001, 980005): their officers see it.
+        demo_prefectures = [{"Authorization": "Bearer " + mint_token(secret, sub="t", org=org,
+                                                                      roles=["prefecture_officer"])}
+                            for org in ("990001", "980005")]
 
-        def total() -> int | None:  # None while reporting replays (503) or is down
+        def consultations(headers: dict) -> int | None:  # None while reporting replays (503) or is down
             try:
                 r = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/consultations",
-                              params={"fy": 2016}, headers=ministry)
+                              params={"fy": 2016}, headers=headers)
             except httpx.HTTPError:
                 return None
             return r.json()["total"] if r.status_code == 200 else None
+
+        def total() -> int | None:
+            counts = [consultations(h) for h in demo_prefectures]
+            return None if None in counts else sum(c for c in counts if c is not None)
 
         def wait_for_15() -> None:
             eventually(lambda: total() == 15, timeout=30)
 
         wait_for_15()
+        # The national tables are unchanged by the demo: its tenants are demo tenants.
+        assert consultations(ministry) == 0
+        national = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/centres", params={"fy": 2016},
+                             headers=ministry).json()
+        assert (national["centres"], national["local_governments"]) == (0, 0)
 
         def statuses() -> list[str]:  # the requested one comes from intake's SupporterRequested, over NATS
             dispatches = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/dispatches", headers=city).json()["data"]

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from libs.domain.audit import PurposeCode
@@ -20,6 +21,7 @@ from libs.domain.errors import InvalidInput
 from libs.platform.audit import merkle, reading
 from libs.platform.audit.reading import AuditorDep
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
+from libs.platform.privacy.document import render_disclosure
 from libs.platform.privacy.records import consents_of, transfers_of
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from libs.platform.web.inputs import MAX_PARAMETER_CHARS, MAX_POSITION, When
@@ -94,6 +96,8 @@ class SubjectDisclosure(BaseModel):
     events: list[dict]
     provisions: list[dict]
     consents: list[dict]
+    names: dict[str, str] = Field(default_factory=dict, description="readable names of the parties the records "
+                                  "name by id or code (recipients, controllers): agencies, local governments")
 
 
 @router.get("/subjects/{subject}", response_model=SubjectDisclosure)
@@ -106,6 +110,20 @@ def disclose_subject(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS
     other opening of sealed data. 404 when the service holds nothing of them in the jurisdiction."""
     return SubjectDisclosure.model_validate(
         reading.disclose_subject(runtime, actor, subject, purpose=purpose, note=note))
+
+
+@router.get("/subjects/{subject}/document", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {}}, "description": "the disclosure as a printable "
+                                                                           "Japanese document"}})
+def disclosure_document(subject: Annotated[str, Path(max_length=MAX_PARAMETER_CHARS)], actor: PrincipalDep,
+                        runtime: RuntimeDep, purpose: PurposeCode = Query(description="why, as a purpose code"),
+                        note: str | None = NoteQuery) -> HTMLResponse:
+    """The same disclosure as a document the person can read (開示請求への回答): Japanese HTML for
+    print, recipients by name, dates in 和暦 and Western form, the training record of a supporter.
+    For the officer handling the request; the access is recorded as for the JSON answer. (`tsunagu
+    disclose` joins every service's part into one document.)"""
+    part = reading.disclose_subject(runtime, actor, subject, purpose=purpose, note=note)
+    return HTMLResponse(render_disclosure({"subject": subject, "purpose": purpose, "services": [part]}))
 
 
 @router.get("/records", response_model=StoredRecords)

@@ -11,8 +11,9 @@ from fastapi import Depends
 
 from libs.domain.audit import NATIONAL, covers
 from libs.domain.errors import NotFound
+from libs.domain.prefectures import local_government_label
 from libs.platform.privacy.access import AUDITORS, PII_AUDITOR, UnknownPurpose, record_access
-from libs.platform.privacy.records import consents_of, records_about, transfers_of
+from libs.platform.privacy.records import consents_of, events_about, records_about, transfers_of
 from libs.platform.privacy.sealing import is_sealed
 from libs.platform.web.auth import NotAllowed, Principal
 from libs.platform.web.deps import PrincipalDep
@@ -78,16 +79,21 @@ def audit_events(runtime: Any, actor: Principal, *, after: int, limit: int, purp
 
 def disclose_subject(runtime: Any, actor: Principal, subject: str, *, purpose: str, note: str | None) -> dict:
     """Everything this service holds about one person inside the auditor's jurisdiction (開示請求),
-    sealed fields opened; 404 when none (held elsewhere, or not at all: the same answer)."""
+    sealed fields opened; 404 when none (held elsewhere, or not at all: the same answer). Records
+    of aggregates about many people (a training course) give only the events about this person;
+    `names` names the parties (recipients, controllers) the records know by id or code."""
     actor.require(PII_AUDITOR)
     _opening(actor, purpose)
     runtime.catch_up()
+    mentioned = events_about(runtime.engine, subject)
     events: list[dict[str, Any]] = []
-    for aggregate_id in dict.fromkeys([subject, *records_about(runtime.engine, subject)]):
+    for aggregate_id in dict.fromkeys([subject, *records_about(runtime.engine, subject), *mentioned]):
         try:
             history = runtime.application.history(UUID(aggregate_id))
         except ValueError:  # not an aggregate id of this service
             continue
+        if aggregate_id in mentioned and aggregate_id != subject:
+            history = [e for e in history if e["id"] in mentioned[aggregate_id]]
         events += [e for e in history if covers(actor.org, e["tenant"])]
     if not events:
         raise SubjectNotFound(f"no records of {subject} in the jurisdiction of {actor.org}")
@@ -95,9 +101,41 @@ def disclose_subject(runtime: Any, actor: Principal, subject: str, *, purpose: s
                   purpose_code=purpose, note=note, subject=subject)
     for e in events:
         e["data"] = _opened(runtime, e["data"])
+    provisions = visible_rows(actor, transfers_of(runtime.engine, subject=subject, counterpart=None))
+    consents = visible_rows(actor, consents_of(runtime.engine, subject, None))
     return {"service": runtime.settings.service, "subject": subject, "events": events,
-            "provisions": visible_rows(actor, transfers_of(runtime.engine, subject=subject, counterpart=None)),
-            "consents": visible_rows(actor, consents_of(runtime.engine, subject, None))}
+            "provisions": provisions, "consents": consents,
+            "names": party_names(runtime, [*(p["counterpart"] for p in provisions), *(p["tenant"] for p in provisions),
+                                           *(str(v) for c in consents for v in _consent_parties(c)),
+                                           *(e["tenant"] for e in events), *_ids_in(events)])}
+
+
+def _ids_in(events: list[dict[str, Any]]) -> list[str]:
+    """Ids the events name at their top level (a centre, an agency) and their aggregates' (a
+    training course), so that the person reads names rather than ids."""
+    found: list[str] = []
+    for e in events:
+        found.append(e["subject"])
+        for value in e["data"].values():
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and len(v) == 36 and v.count("-") == 4:
+                    found.append(v)
+    return found
+
+
+def _consent_parties(consent: dict[str, Any]) -> list[Any]:
+    record = consent["data"].get("record") or {}
+    return [consent["tenant"], *(record.get("recipients") or []), *([record["controller"]] if record.get("controller")
+                                                                    else [])]
+
+
+def party_names(runtime: Any, ids: list[str]) -> dict[str, str]:
+    """Names of parties: local governments by code (libs/domain/prefectures), the rest by the
+    service's own lists (ServiceSpec.name_parties). An id no list knows is left out."""
+    unique = list(dict.fromkeys(i for i in ids if i))
+    names = {i: label for i in unique if (label := local_government_label(i)) is not None}
+    names |= runtime.name_parties([i for i in unique if i not in names])
+    return names
 
 
 def visible_rows(actor: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -35,6 +35,12 @@ subjects = Table(  # aggregate → the person it is about, when that is not the 
     Column("aggregate_id", String(36), primary_key=True),
     Column("subject", String(64), nullable=False),
 )
+mentions = Table(  # an event about one person, of an aggregate about many (Contract.ABOUT_FIELD)
+    "pr_mentions", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False),
+    Column("subject", String(64), nullable=False, index=True),
+)
 transfers = Table(
     "pr_transfers", metadata,
     Column("event_id", String(36), primary_key=True),
@@ -79,6 +85,9 @@ class PrivacyRecords(SqlProjection):
         at = datetime.fromisoformat(e.time).astimezone(UTC)
         if contract.SUBJECT_FIELD:
             conn.execute(subjects.insert().values(aggregate_id=e.subject, subject=str(e.data[contract.SUBJECT_FIELD])))
+        if contract.ABOUT_FIELD and e.data.get(contract.ABOUT_FIELD):
+            conn.execute(mentions.insert().values(event_id=e.id, aggregate_id=e.subject,
+                                                  subject=str(e.data[contract.ABOUT_FIELD])))
         subject = self._subject(conn, e.subject)
         for kind, spec in (("provision", contract.PROVISION), ("receipt", contract.RECEIPT)):
             if spec:
@@ -189,3 +198,14 @@ def records_about(engine: Engine, subject: str) -> list[str]:
     with engine.connect() as conn:
         return [r.aggregate_id
                 for r in conn.execute(select(subjects.c.aggregate_id).where(subjects.c.subject == subject))]
+
+
+def events_about(engine: Engine, subject: str) -> dict[str, set[str]]:
+    """Events about a person in aggregates about many people (a training course's attendance of
+    one trainee), as {aggregate id: {event id}}: only those are theirs to be disclosed."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(mentions.c.aggregate_id, mentions.c.event_id).where(mentions.c.subject == subject))
+        found: dict[str, set[str]] = {}
+        for r in rows:
+            found.setdefault(r.aggregate_id, set()).add(r.event_id)
+    return found

@@ -172,10 +172,14 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _disclose(args: argparse.Namespace) -> int:
-    """Everything held about one person across the services, as one JSON document."""
+    """Everything held about one person across the services, as one JSON document, and the same
+    as a document the person can read (Japanese HTML, and PDF with --pdf)."""
     import json
+    from pathlib import Path
 
     import httpx
+
+    from libs.platform.privacy.document import render_disclosure
 
     token = args.token or mint_token(Settings.from_env("intake").jwt_secret, sub="tsunagu-cli", org=NATIONAL,
                                      roles=["auditor_pii"])
@@ -192,6 +196,14 @@ def _disclose(args: argparse.Namespace) -> int:
         json.dump(document, out, ensure_ascii=False, indent=2, default=str)
     counts = ", ".join(f"{s['service']}: {len(s['events'])} events" for s in document["services"])
     print(f"wrote {args.out} ({counts})")
+    html = Path(args.html or Path(args.out).with_suffix(".html"))
+    html.write_text(render_disclosure(json.loads(json.dumps(document, default=str))), encoding="utf-8")
+    print(f"wrote {html} (the document for the person)")
+    if args.pdf:
+        from libs.platform.tools.browser import print_pdf
+
+        print_pdf(html, Path(args.pdf))
+        print(f"wrote {args.pdf}")
     return 0
 
 
@@ -268,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", help="what the code does not say (sealed in the access record)")
     p.add_argument("--url", action="append", required=True, help="a service URL (repeat for each)")
     p.add_argument("--token", help="a token with the auditor_pii role (default: a dev token)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the JSON document")
+    p.add_argument("--html", help="the document for the person, in Japanese (default: --out with .html)")
+    p.add_argument("--pdf", help="also print that document to this PDF (needs chromium: make browser)")
     p.set_defaults(func=_disclose)
 
     args = parser.parse_args(argv)

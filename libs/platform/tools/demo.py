@@ -10,11 +10,13 @@ import httpx
 from libs.platform.settings import Settings, port_of, var_dir
 from libs.platform.web.auth import mint_token
 
-# Two prefectures, three centres (adult, child, satellite), a few cases and consultations.
+# Two prefectures, three centres (adult, child, satellite), a few cases and consultations. The demo
+# lives in demo tenants: local-government codes of no real one (prefectures 99 and 98, which JIS
+# X 0401 does not assign), its centres registered as demo, so the national tables leave it out.
 CENTRES = [
-    ("130001", "東京都ひきこもりサポートネット", "adult", "main"),
-    ("130001", "東京都ひきこもり支援センター（児童）", "child", "main"),
-    ("270008", "大阪府ひきこもり地域支援センター サテライト", "adult", "satellite"),
+    ("990001", "デモ県ひきこもりサポートネット", "adult", "main"),
+    ("990001", "デモ県ひきこもり支援センター（児童）", "child", "main"),
+    ("980005", "デモ府ひきこもり地域支援センター サテライト", "adult", "satellite"),
 ]
 CONSULTATIONS = [
     ("phone", "person", "2016-06-01T10:00:00+09:00"),
@@ -22,11 +24,11 @@ CONSULTATIONS = [
     ("outreach", "person", "2017-03-31T23:59:00+09:00"),
     ("email", "family", "2017-04-01T00:00:00+09:00"),
 ]
-REGISTRAR, CITY = "130001", "131016"  # 東京都 trains and registers; 千代田区 dispatches
-MUNICIPALITY_OF = {"130001": "131041", "270008": "271004"}  # where each prefecture's centres are (新宿区, 大阪市)
+REGISTRAR, CITY = "990001", "991015"  # デモ県 trains and registers; デモ市 dispatches
+MUNICIPALITY_OF = {"990001": "991040", "980005": "981001"}  # where each prefecture's centres are (デモ町, デモ府市)
 HOURS = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
-AGENCIES = [("千代田区保健所", "public_health_centre"), ("ハローワーク飯田橋", "hello_work"),
-            ("東京都立精神保健福祉センター", "mental_health_welfare_centre"),
+AGENCIES = [("デモ市保健所", "public_health_centre"), ("ハローワークデモ", "hello_work"),
+            ("デモ県立精神保健福祉センター", "mental_health_welfare_centre"),
             ("NPO法人つなぐ会", "private_support_group")]
 CONSENT = {"roster_listing": True, "follow_instructions": True, "confidentiality": True,
            "no_discrediting_conduct": True, "continuing_training": True, "consent_text_version": "資料4-v1"}
@@ -65,7 +67,8 @@ def _intake(portal: Portal) -> list[tuple[str, str]]:
     case_ids: list[tuple[str, str]] = []
     for i, (pref, name, kind, site) in enumerate(CENTRES):
         with portal.client("intake", "prefecture_officer", pref) as officer:
-            r = officer.post("/v1/centres", json={"name": name, "kind": kind, "site": site, "prefecture": pref},
+            r = officer.post("/v1/centres", json={"name": name, "kind": kind, "site": site, "prefecture": pref,
+                                                  "opened_on": f"{2009 + i}-06-01", "demo": True},
                              headers={"Idempotency-Key": f"demo-centre-{i}"})
             r.raise_for_status()
             centre_id = r.json()["id"]
@@ -97,10 +100,10 @@ def _intake(portal: Portal) -> list[tuple[str, str]]:
 def _referrals(portal: Portal, case_ids: list[tuple[str, str]]) -> None:
     """Agencies of several categories; one referral decided, one awaiting; one case closed."""
     ids = {}
-    with portal.client("intake", "prefecture_officer", "130001") as officer:
+    with portal.client("intake", "prefecture_officer", "990001") as officer:
         for n, (name, category) in enumerate(AGENCIES):
             ids[category] = officer.post("/v1/agencies", headers={"Idempotency-Key": f"demo-agency-{n}"}, json={
-                "name": name, "category": category, "municipality": CITY, "address": "東京都千代田区",
+                "name": name, "category": category, "municipality": CITY, "address": "デモ県デモ市",
                 "phone": "03-1111-1111"}).json()["id"]
     centre_id, case_id = case_ids[0]
     with portal.client("intake", "centre_staff", centre_id) as staff:
@@ -122,31 +125,31 @@ def _referrals(portal: Portal, case_ids: list[tuple[str, str]]) -> None:
 
 
 def _programmes(portal: Portal, supporter: str) -> None:
-    """A station of 千代田区 with a 居場所, its sessions and a supporter deployed there, a satellite of
-    東京都 in its second year, and the prefecture's back-up to 千代田区."""
+    """A station of デモ市 with a 居場所, its sessions and a supporter deployed there, a satellite of
+    デモ県 in its second year, and the prefecture's back-up to デモ市."""
     year = date.today().year - (1 if date.today().month < 4 else 0)  # this fiscal year
     with portal.client("intake", "municipal_officer", CITY) as city:
         station = city.post("/v1/programmes", headers={"Idempotency-Key": "demo-station"}, json={
-            "kind": "station", "name": "千代田区ひきこもり支援ステーション", "starts_on": f"{year - 1}-04-01",
+            "kind": "station", "name": "デモ市ひきこもり支援ステーション", "starts_on": f"{year - 1}-04-01",
             "funding": {"national": "1/2", "prefecture": "1/4", "municipality": "1/4"}}).json()
         city.post(f"/v1/programmes/{station['id']}/group-activities", json={
             "kind": "family_class", "held_on": f"{year}-06-01", "participants": 9}).raise_for_status()
         place = city.post("/v1/places", headers={"Idempotency-Key": "demo-place"}, json={
             "programme_id": station["id"], "name": "居場所ひだまり（デモ）", "operator": "NPO法人ひだまり",
-            "municipality": CITY, "address": "千代田区神田1-1", "schedule": {"tue": ["13:00", "17:00"],
+            "municipality": CITY, "address": "デモ市神田1-1", "schedule": {"tue": ["13:00", "17:00"],
                                                                             "thu": ["13:00", "17:00"]}}).json()
         for n, people in enumerate((4, 6, 5)):
             city.post(f"/v1/places/{place['id']}/sessions", headers={"Idempotency-Key": f"demo-session-{n}"}, json={
                 "held_on": f"{year}-05-{7 + n * 7:02d}", "participants": people, "staff": 2}).raise_for_status()
     with portal.client("intake", "prefecture_officer", REGISTRAR) as pref:
         satellite = pref.post("/v1/programmes", headers={"Idempotency-Key": "demo-satellite"}, json={
-            "kind": "satellite", "name": "東京都ひきこもりサポートネット 千代田サテライト", "operators": [CITY],
+            "kind": "satellite", "name": "デモ県ひきこもりサポートネット 千代田サテライト", "operators": [CITY],
             "starts_on": f"{year - 1}-04-01", "funding": {"national": "1/2", "prefecture": "1/2"}}).json()
         pref.post("/v1/backups", headers={"Idempotency-Key": "demo-backup"}, json={
             "municipality": CITY, "kind": "staff_dispatched", "given_on": f"{year}-05-20",
             "programme_id": station["id"],
             "staff_role": "municipal_support_worker", "staff_days": 2}).raise_for_status()
-    with portal.client("intake", "municipal_officer", CITY) as city:  # named as operator: 千代田区 agrees
+    with portal.client("intake", "municipal_officer", CITY) as city:  # named as operator: デモ市 agrees
         if satellite["status"] == "pending":  # a rerun finds it accepted already
             city.post(f"/v1/programmes/{satellite['id']}/operators/{CITY}/acceptance",
                       json={"on": f"{year - 1}-03-20"}).raise_for_status()
@@ -174,7 +177,7 @@ def _deploy(portal: Portal, supporter: str, place_id: str) -> None:
 
 
 def _registry(portal: Portal) -> list[str]:
-    """Five trained people: four registered and put on the roster of 千代田区 (one is then revoked,
+    """Five trained people: four registered and put on the roster of デモ市 (one is then revoked,
     and another withdraws once dispatch has the roster), one only applied."""
     today = date.today()
     ids = []
@@ -194,7 +197,7 @@ def _registry(portal: Portal) -> list[str]:
             officer.post("/v1/registrations", headers={"Idempotency-Key": f"demo-registration-{n}"}, json={
                 "certificate_number": number, "applied_on": "2016-06-01",
                 "applicant": {"furigana": "でも", "name": name, "gender": "unspecified", "birth_date": "1970-01-01",
-                              "address": "東京都千代田区", "phone": "03-0000-0000"},
+                              "address": "デモ県デモ市", "phone": "03-0000-0000"},
                 "consent": {**CONSENT, "signed_on": "2016-06-01"}}).raise_for_status()
             ids.append(trainee)
             if n < 4:
@@ -228,18 +231,18 @@ def _dispatch(portal: Portal, supporters: list[str], cases: list[tuple[str, str]
         for n, sid in enumerate(supporters[:2]):
             d = city.post("/v1/dispatches", headers={"Idempotency-Key": f"demo-dispatch-{n}"}, json={
                 "needs": ["visit", "accompanied_outing"], "requested_on": day,
-                "subject_details": {"name": f"デモ 対象者{n}", "address": "東京都千代田区"}}).json()
+                "subject_details": {"name": f"デモ 対象者{n}", "address": "デモ県デモ市"}}).json()
             base = f"/v1/dispatches/{d['id']}"
             city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": day}).raise_for_status()
             city.post(f"{base}/subject-consent", json={"items": ["name", "address"], "support_meetings": True,
                                                        "costs_self_paid": True, "signed_on": day}).raise_for_status()
             city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "デモ", "activity_plan": "週1回",
                                              "content": "会話", "agreed_on": day}).raise_for_status()
-            with portal.client("dispatch", "supporter", "130001", sub=sid) as me:
+            with portal.client("dispatch", "supporter", "990001", sub=sid) as me:
                 me.post(f"{base}/supporter-acceptance", json={"accepted_on": day}).raise_for_status()
             city.post(f"{base}/start", json={"on": day}).raise_for_status()
             if n == 0:
-                with portal.client("dispatch", "supporter", "130001", sub=sid) as me:
+                with portal.client("dispatch", "supporter", "990001", sub=sid) as me:
                     me.post(f"{base}/activity-reports", json={
                         "reported_on": day, "activity_date": day, "starts_at": "10:00", "ends_at": "11:00",
                         "place": "自宅", "activity_type": "visit", "content": "デモ訪問",

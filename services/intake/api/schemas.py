@@ -37,6 +37,17 @@ class CentreCreate(_Strict):
     site: CentreSite = "main"
     prefecture: LgCode = Field(description="全国地方公共団体コード of the prefecture or "
                                "designated city (of the municipality, for a consultation window)")
+    opened_on: Day | None = Field(default=None, description="開所日: reporting counts the centre in every "
+                                  "fiscal year it is open (without one: the profile's opened_fy, else the "
+                                  "year it was registered)")
+    closed_on: Day | None = Field(default=None, description="廃止日, for a centre registered after it closed")
+    demo: bool = Field(default=False, description="a demo or training centre (e.g. `make run`'s): its local "
+                       "government counts as a demo tenant, left out of the national tables")
+
+
+class CentreDates(_Strict):
+    opened_on: Day = Field(description="開所日")
+    closed_on: Day | None = Field(default=None, description="廃止日; null: open")
 
 
 class CentrePublic(BaseModel):
@@ -45,6 +56,9 @@ class CentrePublic(BaseModel):
     kind: CentreKind
     site: CentreSite
     prefecture: str
+    opened_on: date | None = Field(description="開所日 (null: not given; see the profile's opened_fy)")
+    closed_on: date | None = Field(description="廃止日 (null: open)")
+    demo: bool = Field(description="a demo centre: left out of the national tables")
     profile: dict | None
     coordinators: list[str]
     outreach_workers: int
@@ -140,7 +154,8 @@ class SatelliteTerm(_Strict):
 
 
 class CentreProfile(_Strict):
-    opened_fy: int = Field(ge=2009, le=2100, description="設置年度")
+    opened_fy: int = Field(ge=2009, le=2100, description="設置年度 (superseded by the centre's opened_on when "
+                           "that is given: PUT /v1/centres/{id}/dates)")
     municipality: LgCode = Field(description="where the centre is")
     address: str = Field(min_length=1, max_length=500)
     phone: str = Field(min_length=1, max_length=50)

@@ -22,13 +22,21 @@ from services.intake.domain.errors import UnknownAgency, UnknownCentre
 
 class CentreUseCases(ServiceApplication):
     def register_centre(self, actor: Principal, *, tenant: str, name: str, kind: str, site: str,
-                        idempotency_key: str | None) -> tuple[Centre, bool]:
+                        idempotency_key: str | None, opened_on: date | None = None,
+                        closed_on: date | None = None, demo: bool = False) -> tuple[Centre, bool]:
         actor.require("municipal_officer" if site == "window" else "prefecture_officer")
         if actor.org != tenant:
             raise NotAllowed("a local government registers only its own centres and windows")
         centre_id = new_id("centre", actor.org, idempotency_key)
         return self.create_once(Centre, centre_id, lambda: Centre.register(
-            id=centre_id, tenant=tenant, name=name, kind=kind, site=site))
+            id=centre_id, tenant=tenant, name=name, kind=kind, site=site, opened_on=opened_on, closed_on=closed_on,
+            demo=demo))
+
+    def change_centre_dates(self, actor: Principal, centre_id: UUID, *, opened_on: date,
+                            closed_on: date | None) -> Centre:
+        centre = self._centre_run_by(actor, centre_id)
+        self.change(centre, lambda c: c.change_dates(opened_on=opened_on, closed_on=closed_on))
+        return centre
 
     def get_centre(self, actor: Principal, centre_id: UUID) -> Centre:
         centre = self.existing(Centre, centre_id)

@@ -45,18 +45,28 @@ def hours_shortfalls(hours: dict[str, list[str]]) -> list[str]:
     return shortfalls
 
 
+def _check_dates(opened_on: date | None, closed_on: date | None) -> None:
+    if closed_on is not None and (opened_on is None or closed_on < opened_on):
+        raise InvalidCentre("a closing date needs an opening date on or before it")
+
+
 class Centre(Aggregate):
     CentreRegistered = intake.CentreRegistered
+    CentreDatesChanged = intake.CentreDatesChanged
     CentreProfileSet = intake.CentreProfileSet
     CentreStaffingSet = intake.CentreStaffingSet
     BackOfficeSupportGiven = intake.BackOfficeSupportGiven
 
     @event(CentreRegistered)
-    def __init__(self, id: UUID, tenant: str, name: str, kind: str, site: str) -> None:
+    def __init__(self, id: UUID, tenant: str, name: str, kind: str, site: str, opened_on: date | None,
+                 closed_on: date | None, demo: bool) -> None:
         self.tenant = tenant
         self.name = name
         self.kind = kind
         self.site = site
+        self.opened_on = opened_on
+        self.closed_on = closed_on
+        self.demo = demo
         self.profile: dict | None = None
         self.coordinators: list[str] = []
         self.outreach_workers = 0
@@ -64,15 +74,28 @@ class Centre(Aggregate):
         self.backoffice_supports = 0
 
     @classmethod
-    def register(cls, *, id: UUID, tenant: str, name: str, kind: str, site: str) -> Centre:
+    def register(cls, *, id: UUID, tenant: str, name: str, kind: str, site: str, opened_on: date | None = None,
+                 closed_on: date | None = None, demo: bool = False) -> Centre:
         validate_lg_code(tenant)
+        _check_dates(opened_on, closed_on)
         if not name.strip():
             raise InvalidCentre("a centre needs a name")
         if kind not in intake.CENTRE_KINDS:
             raise InvalidCentre(f"kind must be one of {intake.CENTRE_KINDS}")
         if site not in intake.CENTRE_SITES:
             raise InvalidCentre(f"site must be one of {intake.CENTRE_SITES}")
-        return cls(id=id, tenant=tenant, name=name.strip(), kind=kind, site=site)
+        return cls(id=id, tenant=tenant, name=name.strip(), kind=kind, site=site, opened_on=opened_on,
+                   closed_on=closed_on, demo=demo)
+
+    def change_dates(self, *, opened_on: date, closed_on: date | None) -> None:
+        """開所日 set or corrected, or 廃止日 recorded (None: open again, a closure entered by mistake)."""
+        _check_dates(opened_on, closed_on)
+        self._dates(opened_on=opened_on, closed_on=closed_on)
+
+    @event(CentreDatesChanged)
+    def _dates(self, opened_on: date, closed_on: date | None) -> None:
+        self.opened_on = opened_on
+        self.closed_on = closed_on
 
     def set_profile(self, *, opened_fy: int, municipality: str, address: str, phone: str,
                     hours: dict[str, list[str]], satellite_term: dict | None) -> None:

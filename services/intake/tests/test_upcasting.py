@@ -216,3 +216,30 @@ def test_an_access_stored_with_a_free_text_purpose_still_loads_as_other_and_publ
         assert envelope.type == "jp.tsunagu.audit.PersonalDataAccessed.v2"
         assert (envelope.data["purpose_code"], envelope.data["note"]) == ("other", None)
         assert "開示請求" not in json.dumps(envelope.data, ensure_ascii=False)
+
+
+def test_an_old_v1_centre_registration_reads_with_no_dates_and_publishes_as_v2(tmp_path):
+    from libs.domain.intake import CentreRegistered
+    from services.intake.domain.centre import Centre
+
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        centre = Centre.register(id=uuid4(), tenant="130001", name="東京都ひきこもりサポートネット", kind="adult",
+                                 site="main", opened_on=date(2014, 4, 1))
+        app.save(centre)
+        with engine.begin() as conn:  # the registration as written before centres had dates (v1)
+            state = json.loads(bytes(conn.execute(text("SELECT state FROM intake_events")).scalar_one()))
+            assert state.pop("class_version") == 2
+            del state["opened_on"], state["closed_on"], state["demo"]
+            conn.execute(text("UPDATE intake_events SET state = :s"), {"s": json.dumps(state).encode()})
+
+        fresh = application()
+        reloaded = fresh.repository.get(centre.id)
+        assert (reloaded.name, reloaded.opened_on, reloaded.closed_on, reloaded.demo) == (
+            "東京都ひきこもりサポートネット", None, None, False)
+        reloaded.change_dates(opened_on=date(2014, 4, 1), closed_on=date(2020, 3, 31))
+        fresh.save(reloaded)
+        first, changed = LogReader("intake", fresh).read(0, 10)
+        assert first.type == event_type(CentreRegistered) == "jp.tsunagu.intake.CentreRegistered.v2"
+        assert (first.data["opened_on"], first.data["closed_on"], first.data["demo"]) == (None, None, False)
+        assert changed.data == {"opened_on": "2014-04-01", "closed_on": "2020-03-31"}

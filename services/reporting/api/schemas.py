@@ -80,7 +80,8 @@ class OutcomeReport(BaseModel):
     fy: int
     label: str
     decided: int
-    centres: int = Field(description="設置数: main sites and satellites opened by the end of the year")
+    centres: int = Field(description="設置数: main sites and satellites open during the year "
+                         "(開所日 to 廃止日)")
     previous: PreviousYearOutcome
     target: float | None = Field(description="目標値, 2 decimals (the verdict uses the exact value)")
     target_exact: str | None = Field(description="目標値 as an exact fraction")

@@ -19,6 +19,7 @@ from services.reporting.projections import dispatch, intake, programmes, registr
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
     activities,
     cases,
+    centre_dates,
     centre_profiles,
     centres,
     consultations,

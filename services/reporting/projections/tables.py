@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -42,6 +43,18 @@ centres = Table(
     Column("site", String(16), nullable=False),
     Column("registered_at", DateTime(timezone=True), nullable=False),  # envelope time, UTC
     Column("registered_fy", Integer, nullable=False),
+    Column("opened_on", Date),  # 開所日 (CentreRegistered v2); NULL: not given, or projected before
+    Column("closed_on", Date),  # 廃止日
+    Column("demo", Boolean),  # a demo centre: its tenant is left out of the national tables
+)
+centre_dates = Table(  # 開所日・廃止日 changed; the latest change (by log sequence) at the as-of time wins
+    "rp_centre_dates", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("centre_id", String(36), nullable=False, index=True),
+    Column("opened_on", Date, nullable=False),
+    Column("closed_on", Date),
+    Column("sequence", BigInteger, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
 )
 centre_profiles = Table(  # 開所年度 etc.; the latest profile (by log sequence) at the as-of time wins
     "rp_centre_profiles", metadata,

@@ -2,8 +2,8 @@
 上回ること.
 
 - 決定件数: SupportDecided events whose decided_on falls in the fiscal year, in scope;
-- 設置数: centres (main sites and satellites, not municipal windows) opened by the end of the
-  fiscal year (開所年度 from the centre's profile, else the year it was registered), in scope;
+- 設置数: centres (main sites and satellites, not municipal windows) open during the fiscal year
+  (from 開所日 to 廃止日; without dates, 開所年度 from the profile, else the year it was registered), in scope;
 - 目標値 = 前年度の決定件数 ÷ 前年度の設置数 × 今年度の設置数, computed exactly (a fraction);
 - met when 決定件数 > 目標値 (strictly: 上回ること); no verdict without a previous year's centre.
 """

@@ -1,6 +1,7 @@
 """Who may see which rows of a report, and which rows existed "as of" an instant.
 
-- ministry: the whole nation;
+- ministry: the whole nation, less the demo tenants (a local government that registered a demo
+  centre, and a demo prefecture's municipalities): `make run`'s demo never counts nationally;
 - auditor, auditor_pii: their jurisdiction, as in every service (libs/domain/audit.covers): a
   national auditor (org 000000) the nation, a prefecture's its prefecture and the local
   governments inside it, a municipality's itself, any other org nothing;
@@ -27,10 +28,19 @@ from services.reporting.projections import centres
 NATIONWIDE_ROLES = ("ministry",)
 
 
+def not_demo(tenant: ColumnElement[str]) -> ColumnElement[bool]:
+    """Rows of no demo tenant: the tenant of a demo centre, and every local government of a demo
+    prefecture. Prefecture- and municipality-level reports still show a demo tenant its own rows."""
+    c = centres.alias("demo_centres")  # an alias: a query over rp_centres must not correlate with it
+    demo = c.c.demo.is_(True)
+    prefectures = select(func.substr(c.c.tenant, 1, 2)).where(demo, func.substr(c.c.tenant, 3, 3) == "000")
+    return tenant.not_in(select(c.c.tenant).where(demo)) & func.substr(tenant, 1, 2).not_in(prefectures)
+
+
 def visible_centres(actor: Principal) -> ColumnElement[bool] | None:
     """The rp_centres rows the caller may see (None: all of them)."""
     if actor.has(*NATIONWIDE_ROLES):
-        return None
+        return not_demo(centres.c.tenant)
     if actor.has(*AUDITORS):
         return _jurisdiction(actor, centres.c.tenant)
     if actor.has("prefecture_officer"):
@@ -43,7 +53,7 @@ def visible_centres(actor: Principal) -> ColumnElement[bool] | None:
 def visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
     """The rows of a per-local-government table (supporters, dispatch) the caller may see."""
     if actor.has(*NATIONWIDE_ROLES):
-        return None
+        return not_demo(tenant)
     if actor.has(*AUDITORS):
         return _jurisdiction(actor, tenant)
     if actor.has("prefecture_officer"):

@@ -66,14 +66,20 @@ class Feed:
 
     # -- intake ---------------------------------------------------------------------------------
     def centre(self, tenant: str, *, site: str = "main", kind: str = "adult", opened_fy: int | None = None,
-               time: str = "2009-06-01T09:00:00+09:00", name: str = "ひきこもり地域支援センター") -> str:
+               time: str = "2009-06-01T09:00:00+09:00", name: str = "ひきこもり地域支援センター",
+               opened_on: str | None = None, closed_on: str | None = None, demo: bool = False) -> str:
         centre_id = str(uuid4())
         self.send("intake", "CentreRegistered", centre_id,
-                  {"tenant": tenant, "name": name, "kind": kind, "site": site}, tenant=tenant, time=time)
+                  {"tenant": tenant, "name": name, "kind": kind, "site": site, "opened_on": opened_on,
+                   "closed_on": closed_on, "demo": demo}, tenant=tenant, time=time)
         self.centre_tenant[centre_id] = tenant
         if opened_fy is not None:
             self.profile(centre_id, opened_fy, time=time)
         return centre_id
+
+    def dates(self, centre_id: str, opened_on: str, closed_on: str | None, *, time: str) -> None:
+        self.send("intake", "CentreDatesChanged", centre_id, {"opened_on": opened_on, "closed_on": closed_on},
+                  tenant=self.centre_tenant[centre_id], time=time)
 
     def profile(self, centre_id: str, opened_fy: int, *, time: str) -> None:
         tenant = self.centre_tenant[centre_id]

@@ -92,3 +92,36 @@ def test_an_auditor_sees_the_reports_of_their_jurisdiction_as_in_every_service(
     auditor = principal(role, org)  # issue 14: an auditor of any org saw the whole nation here
     assert {c["tenant"] for c in consultation_report(engine, auditor, 2016)["centres"]} == centres
     assert {r["tenant"] for r in dispatch_report(engine, auditor, 2016)["municipalities"]} == municipalities
+
+
+DEMO_PREF, DEMO_CITY = "990001", "991015"  # `make run`'s demo tenants (no such prefecture: 99)
+
+
+def _national(engine) -> tuple:
+    return (consultation_report(engine, MINISTRY, 2016)["total"],
+            referral_report(engine, MINISTRY, 2016)["summary"]["total"],
+            outcome_report(engine, MINISTRY, 2016)["decided"], centres_report(engine, MINISTRY, 2016)["centres"],
+            centres_report(engine, MINISTRY, 2016)["local_governments"],
+            dispatch_report(engine, MINISTRY, 2016)["total"]["activity_total"],
+            [r["tenant"] for r in supporters_report(engine, MINISTRY, 2016)["registrars"]])
+
+
+def test_a_demo_tenant_is_left_out_of_the_national_tables_and_still_seen_by_its_own_prefecture(
+        engine, two_prefectures, feed):
+    national = _national(engine)
+    demo_centre = feed.centre(DEMO_PREF, opened_fy=2012, demo=True)
+    case = feed.case(demo_centre)
+    feed.consultation(case, "2016-05-01T10:00:00+09:00")
+    feed.referral(case, "medical_institution", "2016-05-02")
+    feed.decision(case, "2016-06-01")
+    dispatch_id = feed.dispatch_started(DEMO_CITY, "2016-06-01")  # a municipality of the demo prefecture
+    feed.activity(DEMO_CITY, dispatch_id, "2016-06-02")
+    feed.registered(DEMO_PREF, "2016-04-01", "2019-03-31")
+    assert _national(engine) == national  # the demo changed no national figure
+
+    demo = principal("prefecture_officer", DEMO_PREF)
+    assert consultation_report(engine, demo, 2016)["total"] == 1
+    assert centres_report(engine, demo, 2016)["centres"] == 1
+    assert [r["tenant"] for r in supporters_report(engine, demo, 2016)["registrars"]] == [DEMO_PREF]
+    city = principal("municipal_officer", DEMO_CITY)
+    assert dispatch_report(engine, city, 2016)["total"]["activity_total"] == 1

@@ -12,6 +12,7 @@ from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     BackOfficeSupportCreate,
     CentreCreate,
+    CentreDates,
     CentreProfile,
     CentrePublic,
     CentreStaffing,
@@ -26,7 +27,9 @@ router = APIRouter(prefix="/v1/centres", tags=["centres"])
 def centre_public(centre: Centre) -> CentrePublic:
     return CentrePublic.model_validate({
         "id": centre.id, "name": centre.name, "kind": centre.kind, "site": centre.site,
-        "prefecture": centre.tenant, "profile": centre.profile, "coordinators": centre.coordinators,
+        "prefecture": centre.tenant, "opened_on": getattr(centre, "opened_on", None),
+        "closed_on": getattr(centre, "closed_on", None), "demo": getattr(centre, "demo", False),
+        "profile": centre.profile, "coordinators": centre.coordinators,
         "outreach_workers": centre.outreach_workers, "municipal_support_workers": centre.municipal_support_workers,
         "shortfalls": centre.shortfalls(), "version": centre.version})
 
@@ -41,8 +44,8 @@ def register_centre(body: CentreCreate, actor: PrincipalDep, intake: IntakeDep, 
                     idempotency_key: IdempotencyKey = None) -> CentrePublic:
     centre, created = intake.register_centre(
         actor, tenant=validate_lg_code(body.prefecture), name=body.name, kind=body.kind,
-        site=body.site, idempotency_key=idempotency_key,
-    )
+        site=body.site, idempotency_key=idempotency_key, opened_on=body.opened_on, closed_on=body.closed_on,
+        demo=body.demo)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/centres/{centre.id}"
     return _out(centre, response)
@@ -51,6 +54,15 @@ def register_centre(body: CentreCreate, actor: PrincipalDep, intake: IntakeDep, 
 @router.get("/{centre_id}", response_model=CentrePublic)
 def get_centre(centre_id: UUID, actor: PrincipalDep, intake: IntakeDep, response: Response) -> CentrePublic:
     return _out(intake.get_centre(actor, centre_id), response)
+
+
+@router.put("/{centre_id}/dates", response_model=CentrePublic)
+def change_centre_dates(centre_id: UUID, body: CentreDates, actor: PrincipalDep, intake: IntakeDep,
+                        response: Response) -> CentrePublic:
+    """開所日 set or corrected, or the centre closed (廃止日): reporting counts it in each fiscal year
+    it was open."""
+    return _out(intake.change_centre_dates(actor, centre_id, opened_on=body.opened_on, closed_on=body.closed_on),
+                response)
 
 
 @router.put("/{centre_id}/profile", response_model=CentrePublic)

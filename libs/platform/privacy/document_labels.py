@@ -1,0 +1,113 @@
+"""Japanese labels of the disclosure document (document.py): services, records, fields, items.
+A key with no label is shown as it is, so a new event or field is never hidden from the person."""
+
+from __future__ import annotations
+
+SERVICE_LABELS = {
+    "intake": "ひきこもり地域支援センター（相談・つなぎ）",
+    "registry": "ひきこもりサポーターの養成・登録",
+    "dispatch": "ひきこもりサポーターの派遣",
+}
+
+EVENT_LABELS = {
+    "CaseOpened": "相談の受付（ケースの開始）",
+    "ConsultationRecorded": "相談の記録",
+    "ConsultationVoided": "相談記録の取消し",
+    "SupporterRequested": "サポーター派遣の依頼",
+    "OutreachVisitRecorded": "訪問支援の記録",
+    "InfoSharingConsented": "情報共有への同意",
+    "InfoSharingWithdrawn": "情報共有への同意の撤回",
+    "CaseInfoDisclosed": "関係機関への情報提供",
+    "ReferralMade": "関係機関へのつなぎ",
+    "ReferralFollowedUp": "つなぎ先への確認",
+    "SupportDecided": "つなぎ先での支援決定",
+    "ReferralDeclined": "つなぎ先での支援見送り",
+    "ReferralClosed": "つなぎの終了",
+    "SupportMeetingHeld": "支援会議",
+    "CaseClosed": "ケースの終了",
+    "CaseReopened": "ケースの再開",
+    "SubjectErased": "個人データの消去",
+    "PersonalDetailsCorrected": "個人データの訂正",
+    "UseSuspended": "利用停止",
+    "UseResumed": "利用停止の解除",
+    "RightsRequestReceived": "開示等の請求の受付",
+    "RightsRequestAnswered": "開示等の請求への回答",
+    "TrainingAttended": "養成研修・継続研修の受講",
+    "TrainingCompleted": "研修の修了（修了証書）",
+    "RegistrationApplied": "登録の申込み",
+    "RegistrationConsented": "登録への同意（同意書）",
+    "ScreeningRecorded": "講義・面談の記録",
+    "SupporterRegistered": "サポーター登録",
+    "RegistrationRefused": "登録の不承認",
+    "SupporterDetailsChanged": "登録内容の変更",
+    "RegistrationRenewed": "登録の更新",
+    "RegistrationExpired": "登録期間の満了",
+    "RegistrationConsentWithdrawn": "登録への同意の撤回",
+    "RegistrationWithdrawn": "登録の辞退",
+    "RegistrationRevoked": "登録の取消し",
+    "ContinuingTrainingAttended": "継続研修の受講",
+    "SupporterUseSuspended": "利用停止",
+    "SupporterUseResumed": "利用停止の解除",
+    "SupporterDataErased": "個人データの消去",
+    "RosterProvided": "登録名簿の提供",
+    "RosterReceived": "登録名簿の受領",
+    "DispatchRequested": "派遣の依頼",
+    "SubjectDetailsRecorded": "ご本人の情報の記録",
+    "SubjectDetailsCorrected": "ご本人の情報の訂正",
+    "SupporterAssigned": "サポーターの選定",
+    "SubjectConsented": "ご本人の同意",
+    "SupporterConsented": "サポーターの同意",
+    "ActivityPlanAgreed": "活動計画",
+    "DispatchStarted": "派遣の開始",
+    "InformationDisclosed": "サポーターへの情報提供",
+    "ActivityReported": "活動報告",
+    "ReportReviewed": "活動報告の確認",
+    "GuidanceGiven": "助言・指導",
+    "IncidentReported": "事故等の報告",
+    "DispatchSuspended": "派遣の中断",
+    "DispatchResumed": "派遣の再開",
+    "SubjectConsentWithdrawn": "同意の撤回",
+    "SubjectDataErased": "個人データの消去",
+    "DispatchEnded": "派遣の終了",
+    "PersonalDataAccessed": "個人データの閲覧の記録",
+}
+
+FIELD_LABELS = {
+    "personal_details": "個人情報", "applicant": "申込者", "trainee": "受講者", "subject_details": "ご本人の情報",
+    "name": "氏名", "name_kana": "ふりがな", "furigana": "ふりがな", "gender": "性別", "birth_date": "生年月日",
+    "address": "住所", "phone": "電話番号", "email": "電子メール", "contact": "連絡先",
+    "address_or_affiliation": "住所又は所属", "affiliation": "所属",
+    "attended_on": "受講日", "completed_on": "修了日", "certificate_number": "修了番号",
+    "registration_number": "登録番号", "course_id": "研修", "trainee_id": "受講者番号",
+    "centre_id": "センター", "client_kind": "相談者の区分", "age_group": "年齢層",
+    "residence_municipality": "居住市区町村", "opened_on": "受付日", "channel": "相談方法",
+    "consulted_by": "相談者", "occurred_at": "日時", "summary": "相談内容", "items": "項目",
+    "agency_ids": "提供先", "categories": "提供先の種別", "explained_on": "説明日", "given_by": "同意者",
+    "consent_text_version": "説明文書の版", "consent_id": "同意番号", "recipient_agency_id": "提供先",
+    "disclosed_on": "提供日", "purpose": "目的", "legal_basis": "法令上の根拠", "statute": "根拠法令",
+    "reason": "同意を得られなかった理由", "agency_id": "つなぎ先", "referred_on": "つなぎ日", "on": "日付",
+    "applied_on": "申込日", "issued_on": "交付日", "term_ends_on": "登録期間の満了日", "requested_on": "依頼日",
+    "municipality": "市区町村", "needs": "希望する支援", "started_on": "開始日", "ended_on": "終了日",
+    "withdrawn_on": "撤回日", "erased_on": "消去日", "basis": "根拠", "received_on": "受付日",
+    "answered_on": "回答日", "postal_code": "郵便番号", "motive": "志望動機", "signed_on": "署名日",
+    "term_starts_on": "登録期間の開始日", "supporter_id": "サポーター番号", "registrar": "登録を行った団体",
+    "recipient": "提供先", "provided_on": "提供日", "entries": "名簿の記載", "held_on": "実施日", "note": "メモ",
+    "title": "名称", "consultation_id": "相談番号", "venue": "会場", "starts_on": "開始日", "ends_on": "終了日", "fy": "年度",
+    "kind": "種別", "outcome": "結果", "closed_on": "終了日", "reopened_on": "再開日",
+}
+
+ITEM_LABELS = {
+    "name": "氏名", "gender": "性別", "birth_date": "生年月日", "address": "住所", "contact": "連絡先",
+    "consultation": "相談内容", "life_history": "生活歴", "medical_history": "既往歴（要配慮個人情報）",
+    "registration_number": "登録番号", "term": "登録期間",
+}
+
+VALUE_LABELS = {  # codes shown as words wherever they appear as a value
+    "female": "女性", "male": "男性", "family": "家族", "person": "本人", "adult": "成人", "phone": "電話",
+    "visit": "訪問", "email": "電子メール", "in_person": "来所", "roster_listing": "名簿への登載と派遣事業への供用",
+    "follow_instructions": "実施機関の指示のもとでの活動", "confidentiality": "秘密の保持",
+    "no_discrediting_conduct": "信用を失墜する行為をしないこと", "continuing_training": "研修等への参加",
+    "coordination": "連携", "referral": "つなぎ", "support_meeting": "支援会議", "other": "その他",
+}
+# Fields kept for the system's own bookkeeping, not information about the person.
+HIDDEN_FIELDS = frozenset({"tenant", "record", "idempotency_digest"})
