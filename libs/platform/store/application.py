@@ -77,11 +77,11 @@ class ServiceApplication(Application):
         # from settings (eventsourcing_env); an application made by hand (a unit test) gets its own.
         configured = self.env.get(IDEMPOTENCY_KEY_ENV)
         self.idempotency_secret = bytes.fromhex(configured) if configured else os.urandom(32)
+        self._retry_locks = tuple(threading.Lock() for _ in range(64))  # striped by aggregate id
 
     def client_key(self, idempotency_key: str | None) -> ClientKey | None:
         """The client's Idempotency-Key with this service's secret, as the aggregates digest it."""
         return ClientKey(idempotency_key, self.idempotency_secret) if idempotency_key else None
-        self._retry_locks = tuple(threading.Lock() for _ in range(64))  # striped by aggregate id
 
     def close(self) -> None:
         """Also release the event store's connections: eventsourcing-sqlalchemy keeps its own engine
