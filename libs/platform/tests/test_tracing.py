@@ -20,7 +20,7 @@ from libs.platform.messaging.signing import EventSigner, EventVerifier, ForgedEv
 from libs.platform.tools.asyncapi import asyncapi_document
 
 ENVELOPE = Envelope(id="5e0f0a6e-3c56-5d8b-9a4a-1f7f8c2b7a10", source="/tsunagu/intake",
-                    type="jp.tsunagu.intake.CentreRegistered.v1", subject="0b8e3c1e-8f5e-4c8e-9d53-2b3c4d5e6f70",
+                    type="jp.tsunagu.intake.CentreRegistered.v2", subject="0b8e3c1e-8f5e-4c8e-9d53-2b3c4d5e6f70",
                     time="2016-04-01T00:00:00+09:00", tenant="130001", sequence=1, aggregate="centre",
                     data={}, chainhash="ab" * 32, leafhash="cd" * 32)
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -110,7 +110,8 @@ def test_the_trace_context_is_signed_with_the_body() -> None:
 
 def test_the_asyncapi_envelope_takes_a_w3c_traceparent_and_nothing_else() -> None:
     schema = {"$ref": "#/components/schemas/CentreRegistered", "components": asyncapi_document()["components"]}
-    data = {"tenant": "130001", "name": "東京都ひきこもりサポートネット", "kind": "adult", "site": "main"}
+    data = {"tenant": "130001", "name": "東京都ひきこもりサポートネット", "kind": "adult", "site": "main",
+            "opened_on": "2016-04-01", "closed_on": None, "demo": False}
     untraced = dataclasses.replace(ENVELOPE, data=data)
     jsonschema.validate(untraced.to_dict(), schema)
     jsonschema.validate(dataclasses.replace(untraced, traceparent=TRACEPARENT, tracestate="a=1").to_dict(), schema)
