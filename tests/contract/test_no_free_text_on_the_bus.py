@@ -50,7 +50,8 @@ ALLOWED: dict[str, str] = {
                      "PersonalDataAccessed.subject"), _ID),
     **dict.fromkeys(("certificate_number", "registration_number", "number"),
                     "a number the registrar allocates (修了番号, 登録番号): an id, not a name"),
-    "idempotency_digest": "HMAC-SHA-256 (the producer's secret) of service, scope and the client's Idempotency-Key: never the key",
+    "idempotency_digest": "HMAC-SHA-256 (the producer's secret) of service, scope and the client's "
+                          "Idempotency-Key: never the key",
     **dict.fromkeys(("consent_text_version", "confidentiality_duty", "record", "RegistrationConsented.purpose"),
                     _FIXED),
     **dict.fromkeys(("name", "address", "phone", "operator", "title", "venue", "target_name", "hours", "schedule",

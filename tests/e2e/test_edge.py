@@ -221,8 +221,8 @@ def test_portal_and_integrator_tokens_are_refused_by_every_service_as_no_role_of
     """One access model (issue 14): SECURITY.md said both roles held no grant; now every service
     refuses them, saying why, before any route runs."""
     now = int(time.time())
-    paths = {"intake": "/v1/cases/00000000-0000-0000-0000-000000000000", "registry": "/v1/supporters", "dispatch": "/v1/dispatches",
-             "reporting": "/v1/reports/consultations?fy=2016"}
+    paths = {"intake": "/v1/cases/00000000-0000-0000-0000-000000000000", "registry": "/v1/supporters",
+             "dispatch": "/v1/dispatches", "reporting": "/v1/reports/consultations?fy=2016"}
     for name, path in paths.items():
         service = start_service(name, nats_server.url)
         for role in ("portal", "integrator"):

@@ -22,7 +22,8 @@ EVENT_HEADERS = {
         HEADER: {"type": "string", "pattern": "^ed25519:[A-Za-z0-9_-]{86}$",
                  "description": "Ed25519 signature (unpadded base64url) of `tsunagu/event/v1` and a NUL byte "
                                 "followed by the message body, by the publishing service's signing key "
-                                "(messages published before that context: of the body alone); check it with that service's published public key "
+                                "(messages published before that context: of the body alone); check it with "
+                                "that service's published public key "
                                 "(`<SERVICE>_PUBLIC_KEY`, `tsunagu keys public`) before trusting the event"},
     },
 }
