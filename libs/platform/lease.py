@@ -256,6 +256,7 @@ class Leases:
                 with contextlib.suppress(Exception):  # the database may be gone; the lease then expires
                     await asyncio.to_thread(self.release, lease)
                 return
+            log.warning("lease %s: %s stood down at generation %s", role, self.me, lease.generation)
             lease.held = False
 
 
