@@ -56,13 +56,18 @@ def test_a_rolling_restart_fails_no_request_and_hands_the_leases_over_at_once(pa
     before = len(tally.accepted)
     load.start()
     eventually(lambda: len(load.tally.accepted) >= before + 20, timeout=30)
+    # As a Deployment with maxSurge rolls: the new pods start beside the old ones, then the old
+    # ones stop one at a time while the proxy sends to the others.
+    news = [replicas.spare(i) for i in (0, 1)]
+    for new in news:
+        new.wait_healthy()
     for i in (0, 1):
         holds = [role for role in replicas.roles() if replicas.holders(role) == [i]]
-        replicas.procs[i].stop()  # SIGTERM: stop accepting, finish what is in flight, let the leases go
-        for role in holds:  # released, not expired: the other replica holds them already
-            assert replicas.holders(role) == [1 - i] or replicas.wait_held(role, not_by=i, timeout=30) >= 0
-        replicas.procs[i].start()
-        replicas.procs[i].wait_healthy()
+        old, replicas.procs[i] = replicas.procs[i], news[i]
+        old.stop()  # SIGTERM: stop accepting, finish what is in flight, let the leases go
+        for role in holds:  # released at the stop, not left to expire
+            assert f"lease {role}: released by" in old.log_tail(200_000)
+            replicas.wait_held(role, not_by=None, timeout=30)
         accepted = len(load.tally.accepted)
         eventually(lambda a=accepted: len(load.tally.accepted) >= a + 10, timeout=30)
     load.stop()
