@@ -65,6 +65,13 @@ class Replicas:
         for p in self.procs:
             p.stop()
 
+    def spare(self, i: int) -> ServiceProcess:
+        """A new process like replica i on a port of its own, started (a rollout's new pod)."""
+        old = self.procs[i]
+        new = ServiceProcess(self.service, free_port(), old.env, old.log_path.with_name(f"{old.log_path.stem}+.log"))
+        new.start()
+        return new
+
     def operator(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint_token(self.secret, sub='ha', org='operations', roles=['operator'])}"}
 

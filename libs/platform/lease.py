@@ -205,7 +205,7 @@ class Leases:
             conn.execute(text("UPDATE leases SET expires_at = now() - interval '1 second' "
                               "WHERE role = :role AND holder = :me AND generation = :gen"),
                          {"role": lease.role, "me": self.me, "gen": lease.generation})
-        log.info("lease %s: released by %s", lease.role, self.me)
+        log.warning("lease %s: released by %s (stopping)", lease.role, self.me)
 
     # -- running a role ------------------------------------------------------------------------
     async def run(self, role: str, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]], stop: asyncio.Event,
@@ -256,6 +256,7 @@ class Leases:
                 with contextlib.suppress(Exception):  # the database may be gone; the lease then expires
                     await asyncio.to_thread(self.release, lease)
                 return
+            log.warning("lease %s: %s stood down at generation %s", role, self.me, lease.generation)
             lease.held = False
 
 
