@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OIDC_STAMP := tests/oidc/node_modules/.installed
 TS_EXAMPLE_STAMP := examples/integrator-ts/node_modules/.installed
+TS_CLIENT_STAMP := clients/typescript/node_modules/.installed
 
 .PHONY: run test lint test-sqlite test-postgres bench soak soak-ha openapi install browser clean
 
@@ -17,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP)
+install: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) $(TS_CLIENT_STAMP)
 
 # The OpenID Connect provider the token tests start (tests/oidc, `oidc-provider` pinned by its
 # package-lock.json), in tests/oidc/node_modules. Without npm those tests skip, and fail in CI.
@@ -34,6 +35,13 @@ $(TS_EXAMPLE_STAMP): examples/integrator-ts/package.json examples/integrator-ts/
 	  && npm run --prefix examples/integrator-ts --silent build && touch $(TS_EXAMPLE_STAMP); \
 	else echo "npm missing: the TypeScript integrator test (tests/contract/test_example_integrator_ts.py) will be skipped"; fi
 
+# The TypeScript client's tools (clients/typescript: openapi-typescript, openapi-fetch, tsc, pinned by
+# its package-lock.json). Without npm tests/clients/test_typescript_client.py skips, and fails in CI.
+$(TS_CLIENT_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error && touch $(TS_CLIENT_STAMP); \
+	else echo "npm missing: the TypeScript client test (tests/clients/test_typescript_client.py) will be skipped"; fi
+
 # Debian's Chromium and a CJK font for the dashboard's browser test (no browser download).
 # Installed when missing and we may (root); otherwise that one test says it was skipped.
 browser:
@@ -48,7 +56,7 @@ run: $(STAMP)
 	$(BIN)/tsunagu run
 
 # The whole suite on SQLite, then on PostgreSQL when one answers (CI requires it).
-test: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) browser
+test: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) $(TS_CLIENT_STAMP) browser
 	$(BIN)/python -m tests.runner
 
 # What to check is configured in pyproject.toml; LINT_PATHS narrows ruff's run and MYPY_PATHS
@@ -61,10 +69,10 @@ lint: $(STAMP)
 	$(BIN)/mypy $(MYPY_PATHS) || status=1; \
 	exit $$status
 
-test-sqlite: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP)
+test-sqlite: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) $(TS_CLIENT_STAMP)
 	$(BIN)/python -m pytest
 
-test-postgres: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP)
+test-postgres: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) $(TS_CLIENT_STAMP)
 	TSUNAGU_TEST_DB=postgresql $(BIN)/python -m pytest
 
 # Issue 15's goals: each benchmark measures on SQLite and PostgreSQL and writes its rows to

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from libs.platform.tools.openapi import OPENAPI_DIR
+from libs.platform.tools.openapi import OPENAPI_DIR, ROOT
+
+__all__ = ["ROOT", "python_client"]
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 

@@ -41,6 +41,5 @@ def test_schemathesis_with_all_checks_finds_nothing(service, nats_server, start_
          "--url", running.url, "--checks", "all", "--phases", "examples,fuzzing", "--max-examples", str(MAX_EXAMPLES),
          "--seed", "18", "--generation-deterministic", "--header", f"Authorization: Bearer {token}",
          "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)  # its cache stays there
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-2000:]
-    assert " passed" in run.stdout or "No issues found" in run.stdout or "0 failures" not in run.stdout

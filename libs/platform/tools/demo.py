@@ -108,7 +108,7 @@ def _referrals(portal: Portal, case_ids: list[tuple[str, str]]) -> None:
     centre_id, case_id = case_ids[0]
     with portal.client("intake", "centre_staff", centre_id) as staff:
         base = f"/v1/cases/{case_id}"
-        staff.post(f"{base}/share-consents", json={
+        staff.post(f"{base}/share-consents", headers={"Idempotency-Key": "demo-consent"}, json={
             "categories": ["hello_work", "mental_health_welfare_centre"], "items": ["name", "contact"],
             "explained_on": "2016-06-01", "consent_text_version": "demo-v1"}).raise_for_status()
         for n, category in enumerate(("hello_work", "mental_health_welfare_centre")):
