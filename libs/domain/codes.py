@@ -39,6 +39,16 @@ def is_prefecture(code: str) -> bool:
     return validate_lg_code(code)[2:5] == "000"
 
 
+# Prefecture parts no real local government has (real ones are 01–47): the demo and training
+# tenants (`make run`'s デモ県 990001, デモ府 980005) use these, and only these may be demo.
+DEMO_PREFECTURE_PARTS = ("98", "99")
+
+
+def is_demo_code(code: str) -> bool:
+    """A demo or training tenant's code (its prefecture part is 98 or 99): never a real one."""
+    return validate_lg_code(code)[:2] in DEMO_PREFECTURE_PARTS
+
+
 def prefecture_of(code: str) -> str:
     """The code of the prefecture a local government belongs to (e.g. 131016 → 130001)."""
     head = validate_lg_code(code)[:2] + "000"

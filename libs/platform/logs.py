@@ -60,6 +60,24 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class WithoutQuery(logging.Filter):
+    """uvicorn's access lines without the query string: a query may carry what must never be logged
+    (a disclosure request's note, a search term); the route and status are what an operator needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def drop_queries_from_access_log() -> None:
+    """Idempotent: one filter on uvicorn's access logger, whatever its handlers and format."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, WithoutQuery) for f in access.filters):
+        access.addFilter(WithoutQuery())
+
+
 def log_format(environment: str, env: Mapping[str, str] = os.environ) -> str | None:
     """The format the settings ask for; None: leave logging as it is (tests)."""
     chosen = env.get("TSUNAGU_LOG_FORMAT", "").strip().lower()
@@ -76,6 +94,7 @@ def configure_logging(service: str, environment: str, env: Mapping[str, str] = o
                       stream: IO[str] | None = None) -> str | None:
     """Put our handler on the root logger (replacing one put there before: idempotent); returns
     the format, or None when logging was left alone."""
+    drop_queries_from_access_log()
     chosen = log_format(environment, env)
     if chosen is None:
         return None

@@ -218,8 +218,11 @@ class TracingMiddleware:
         if scope["type"] != "http" or _tracer is None:
             await self.app(scope, receive, send)
             return
+        # Only the caller's traceparent (fixed-format hex ids) is continued. Its `tracestate` is free
+        # text up to 512 characters of the caller's choosing that would be stored with the event and
+        # published, where it could never be erased: dropped at the edge (W3C allows it).
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
-                   if k in (b"traceparent", b"tracestate")}
+                   if k == b"traceparent"}
         method = scope.get("method", "")
         status = 0
 

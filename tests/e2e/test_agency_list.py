@@ -45,6 +45,11 @@ def test_an_officer_lists_the_agencies_of_its_jurisdiction_with_retired_ones_fla
         assert {a["id"] for a in _all_pages(tokyo, category="hello_work", retired="false")} == set()
         assert tokyo.get("/v1/agencies", params={"category": "zoo"}).status_code == 422
         assert tokyo.get(f"/v1/agencies/{work}").json()["retired"] is True
+        # one agency by id: for the officers whose list shows it; another jurisdiction's is unknown
+        assert chiyoda.get(f"/v1/agencies/{health}").status_code == 200
+        assert chiyoda.get(f"/v1/agencies/{work}").status_code == 404  # 中央区's, retired
+        assert osaka.get(f"/v1/agencies/{work}").status_code == 404
+        assert osaka.get(f"/v1/agencies/{health}").status_code == 404
     with intake.client(role="centre_staff", org="6f1c2a34-0000-4000-8000-00000000000a") as staff:
         assert staff.get("/v1/agencies").status_code == 403
     with intake.client() as anonymous:

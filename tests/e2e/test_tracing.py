@@ -110,3 +110,23 @@ def test_without_otel_variables_nothing_is_traced_or_stamped(nats_server, start_
     messages = eventually(lambda: (m := stream_messages(nats_server.url, "INTAKE")) and len(m) == 2 and m)
     assert all(b"traceparent" not in m.data for m in messages)
     assert all(not e.traceparent for e in intake.runtime.require_relay().reader.read(0, 10))
+
+
+def test_a_callers_tracestate_is_never_stored_or_published(nats_server, start_service, spans):
+    """tracestate is free text of the caller's choosing: stored with the event and published it
+    could never be erased. The caller's traceparent (hex ids) is continued; its tracestate dropped."""
+    intake = start_service("intake", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    caller_trace = "0af7651916cd43dd8448eb211c80319c"
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        r = staff.post(f"/v1/cases/{case_id}/consultations", headers={
+            "traceparent": f"00-{caller_trace}-b7ad6b7169203331-01",
+            "tracestate": "portal=yamada.taro.tel.0901234567"},
+            json={"channel": "phone", "occurred_at": "2016-06-01T10:00:00+09:00"})
+        assert r.status_code == 201, r.text
+    drained(nats_server.url, intake)
+    stored = intake.runtime.require_relay().reader.read(0, 100)
+    recorded = [e for e in stored if ".ConsultationRecorded." in e.type]
+    assert recorded and recorded[0].traceparent.startswith(f"00-{caller_trace}-")  # the caller's trace goes on
+    assert all("yamada" not in e.tracestate for e in stored)
+    assert not any(b"yamada" in m.data for m in stream_messages(nats_server.url, "INTAKE"))

@@ -58,3 +58,19 @@ def test_in_tests_logging_is_left_alone_unless_asked() -> None:
     before = list(logging.getLogger().handlers)
     assert configure_logging("intake", "test", {}) is None
     assert logging.getLogger().handlers == before
+
+
+def test_the_access_log_never_carries_a_query_string() -> None:
+    """A query may hold what must never be logged (a disclosure request's note): uvicorn's access
+    line keeps the route and status, not the query, whatever the format."""
+    configure_logging("intake", "dev", env={"TSUNAGU_LOG_FORMAT": "json"}, stream=(out := io.StringIO()))
+    try:
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+            "/v1/audit/subjects/x/document?purpose=disclosure_request&note=%E5%B1%B1%E7%94%B0+090-1234-5678",
+            "1.1", 200)
+    finally:
+        reset()
+    line = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert line["message"] == '127.0.0.1:5000 - "GET /v1/audit/subjects/x/document HTTP/1.1" 200'
+    assert "090" not in out.getvalue() and "note" not in out.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID, uuid4
 
-from libs.domain.codes import validate_lg_code
+from libs.domain.codes import validate_lg_code, within
 from libs.platform.store.application import ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
@@ -102,6 +102,15 @@ class CentreUseCases(ServiceApplication):
         if not removes_listing(actor, agency.tenant, agency.municipality):
             raise NotAllowed("only the local government that registered the agency retires it")
         self.change(agency, lambda a: a.retire(retired_on=retired_on))
+        return agency
+
+    def agency_for_officer(self, actor: Principal, agency_id: UUID) -> Agency:
+        """One agency with what the public directory hides (a retired one): for the officers whose
+        list would show it (agency_list_scope, queries.agencies_within); anyone else: unknown."""
+        jurisdiction = self.agency_list_scope(actor)
+        agency = self.agency(agency_id)
+        if agency.tenant != jurisdiction and not within(jurisdiction, agency.municipality):
+            raise UnknownAgency(f"no agency {agency_id} in the directory")
         return agency
 
     def agency(self, agency_id: UUID) -> Agency:

@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from libs.domain import intake
-from libs.domain.codes import validate_lg_code
+from libs.domain.codes import DEMO_PREFECTURE_PARTS, is_demo_code, validate_lg_code
 from services.intake.domain.errors import InvalidCentre
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -78,6 +78,11 @@ class Centre(Aggregate):
                  closed_on: date | None = None, demo: bool = False) -> Centre:
         validate_lg_code(tenant)
         _check_dates(opened_on, closed_on)
+        if demo and not is_demo_code(tenant):
+            # Else a real government could take itself (a prefecture: all its municipalities) out of
+            # the national tables with one "demo" centre.
+            raise InvalidCentre(f"a demo centre belongs to a demo tenant (a code of prefecture part "
+                                f"{' or '.join(DEMO_PREFECTURE_PARTS)}), not {tenant}")
         if not name.strip():
             raise InvalidCentre("a centre needs a name")
         if kind not in intake.CENTRE_KINDS:

@@ -65,3 +65,12 @@ def test_a_centre_at_an_unknown_site_is_rejected(site: str) -> None:
 def test_the_lg_code_is_checked_before_anything_else() -> None:
     with pytest.raises(InvalidLgCode):
         _register(tenant="999999", name="", kind="?", site="?")
+
+
+def test_only_a_demo_tenant_may_hold_a_demo_centre() -> None:
+    """Else one "demo" centre would take a real prefecture and its municipalities out of the
+    national tables (reporting leaves demo tenants out)."""
+    with pytest.raises(InvalidCentre, match="demo tenant"):
+        _register(demo=True)
+    assert _register(tenant="990001", demo=True).demo is True  # デモ県 of `make run`
+    assert _register(tenant="980005", demo=True).demo is True

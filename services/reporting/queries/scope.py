@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, Select, Table, false, func, select, true
 
 from libs.domain.audit import NATIONAL
-from libs.domain.codes import InvalidLgCode, is_prefecture, validate_lg_code
+from libs.domain.codes import DEMO_PREFECTURE_PARTS, InvalidLgCode, is_prefecture, validate_lg_code
 from libs.domain.errors import InvalidInput
 from libs.platform.privacy.access import AUDITORS
 from libs.platform.web.auth import NotAllowed, Principal
@@ -29,12 +29,14 @@ NATIONWIDE_ROLES = ("ministry",)
 
 
 def not_demo(tenant: ColumnElement[str]) -> ColumnElement[bool]:
-    """Rows of no demo tenant: the tenant of a demo centre, and every local government of a demo
-    prefecture. Prefecture- and municipality-level reports still show a demo tenant its own rows."""
+    """Rows of no demo tenant: the tenant of a demo centre, every local government of a demo
+    prefecture, and every code of a demo prefecture part (libs/domain/codes.is_demo_code; only those
+    may hold a demo centre, so a real government can never drop out of the national tables). Prefecture- and municipality-level reports still show a demo tenant its own rows."""
     c = centres.alias("demo_centres")  # an alias: a query over rp_centres must not correlate with it
     demo = c.c.demo.is_(True)
     prefectures = select(func.substr(c.c.tenant, 1, 2)).where(demo, func.substr(c.c.tenant, 3, 3) == "000")
-    return tenant.not_in(select(c.c.tenant).where(demo)) & func.substr(tenant, 1, 2).not_in(prefectures)
+    return (tenant.not_in(select(c.c.tenant).where(demo)) & func.substr(tenant, 1, 2).not_in(prefectures)
+            & func.substr(tenant, 1, 2).not_in(DEMO_PREFECTURE_PARTS))
 
 
 def visible_centres(actor: Principal) -> ColumnElement[bool] | None:

@@ -37,8 +37,8 @@ def list_agencies(actor: PrincipalDep, reads: IntakeReadsDep, category: AgencyCa
 
 @router.get("/{agency_id}", response_model=AgencyPublic)
 def get_agency(agency_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> AgencyPublic:
-    """One agency of the directory (retired ones too), as its registration answered it."""
-    return agency_public(intake.agency(agency_id))
+    """One agency of the caller's jurisdiction (retired ones too), as its registration answered it."""
+    return agency_public(intake.agency_for_officer(actor, agency_id))
 
 
 @router.post("", status_code=201, response_model=AgencyPublic)
