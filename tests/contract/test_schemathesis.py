@@ -16,7 +16,7 @@ import pytest
 
 from libs.platform.tools.openapi import OPENAPI_DIR
 from libs.platform.web.auth import mint_token
-from tests.harness import JWT_SECRET
+from tests.harness import JWT_SECRET, provision_streams
 
 ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -33,6 +33,7 @@ MAX_EXAMPLES = 2
 
 @pytest.mark.parametrize("service", sorted(CALLERS))
 def test_schemathesis_with_all_checks_finds_nothing(service, nats_server, start_service, tmp_path):
+    provision_streams(nats_server.url)  # a consumer waits, unready, for streams only their owners make
     running = start_service(service, nats_server.url)
     role, org = CALLERS[service]
     token = mint_token(JWT_SECRET, sub="schemathesis", org=org, roles=[role])
