@@ -43,6 +43,9 @@ class Database:
         # public keys (libs/platform/messaging/signing.py).
         self.signing_keys = {s: os.urandom(32).hex() for s in SIGNING_SERVICES}
         self.public_keys = {s: public_key_hex(k) for s, k in self.signing_keys.items()}
+        # Each service's Idempotency-Key digest secret, the same for every replica and restart of it
+        # in this test (as <SERVICE>_IDEMPOTENCY_KEY is in a deployment).
+        self.idempotency_keys: dict[str, str] = {}
 
     def settings(self, service: str, nats_url: str, **overrides: Any) -> Settings:
         if backend() == "postgresql":
@@ -57,6 +60,7 @@ class Database:
             service=service, port=0, database_url=url, db_schema=schema, nats_url=nats_url,
             jwt_secret=JWT_SECRET, jwks_url=None, master_key_hex=os.urandom(32).hex(),
             audit_key_hex=self.signing_keys.get(service, os.urandom(32).hex()), public_keys=self.public_keys,
+            idempotency_key_hex=self.idempotency_keys.setdefault(service, os.urandom(32).hex()),
             environment="test", relay_poll_seconds=0.02, consumer_max_deliver=3,
             # One client address (127.0.0.1) sends the whole suite: rate limits are off here and
             # tested on where a test turns them on (tests/e2e/test_edge.py).
