@@ -6,7 +6,7 @@ import pytest
 
 from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import PREF, _setup_case
-from tests.harness import assert_stream_is_the_log_once, eventually, stream_messages
+from tests.harness import assert_stream_is_the_log_once, eventually, provision_streams, stream_messages
 
 pytestmark = pytest.mark.fault
 
@@ -191,6 +191,7 @@ def test_a_nats_restart_under_six_clients_of_load_loses_nothing_and_every_consum
     from tests.fault.test_readiness import _ready
 
     per_client = 20
+    provision_streams(nats_server.url, "registry")  # not running here: its stream as its owner makes it
     intake = start_service("intake", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)

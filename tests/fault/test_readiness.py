@@ -34,7 +34,8 @@ def _ready(service, caught_up: str | None = None) -> dict:
         def check() -> dict | None:
             r = operator.get("/readyz")
             ok = r.status_code == 200 and (caught_up is None or r.json()["checks"][caught_up] == 0)
-            return r.json() if ok else None
+            assert ok, f"{service.name}: {r.status_code} {r.text}"
+            return r.json()
 
         return eventually(check, timeout=30)
 
