@@ -3,7 +3,8 @@
 `TSUNAGU_LOG_FORMAT` = `json` (one JSON object per line: time, level, logger, message, service, and
 `trace_id` / `span_id` when a span is active, libs/platform/tracing.py) or `text` (for people);
 default `json` outside dev and test, `text` in dev. In tests nothing is set up unless the variable
-asks (pytest captures the records). `TSUNAGU_LOG_LEVEL` (default INFO).
+asks (pytest captures the records). `TSUNAGU_LOG_LEVEL` (default WARNING, what was shown before
+there was a setup: some INFO lines repeat every 250 ms while NATS is down; INFO for more).
 
 What is logged is unchanged: ids, types, positions and reasons, never personal data (it is sealed
 before it reaches any code that logs; tests/e2e/test_logs.py checks a flow's lines for it).
@@ -104,7 +105,7 @@ def configure_logging(service: str, environment: str, env: Mapping[str, str] = o
     root = logging.getLogger()
     reset()
     root.addHandler(handler)
-    root.setLevel(env.get("TSUNAGU_LOG_LEVEL", "INFO").upper())
+    root.setLevel(env.get("TSUNAGU_LOG_LEVEL", "WARNING").upper())
     if chosen == "json":
         for name in UVICORN_LOGGERS:  # one format on stderr: uvicorn's lines become JSON too
             logger = logging.getLogger(name)

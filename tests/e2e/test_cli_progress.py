@@ -15,7 +15,7 @@ from pathlib import Path
 
 from libs.platform.web.auth import mint_token
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.harness import JWT_SECRET, published
+from tests.harness import JWT_SECRET, eventually, published
 
 # tqdm's line: "reading INTAKE: 100%|████| 2/2 [00:00<00:00, 812.3messages/s]" (count, elapsed<ETA,
 # rate; below one a second it says "2.92s/records")
@@ -51,9 +51,11 @@ def _on_a_terminal(argv: list[str]) -> tuple[int, str]:
 
 def test_replay_and_verify_show_progress_on_a_terminal_and_stay_quiet_in_a_pipe(nats_server, start_service,
                                                                                   tmp_path: Path):
-    intake = start_service("intake", nats_server.url)
+    intake = start_service("intake", nats_server.url, audit_interval_seconds=0.5)
     _setup_case(intake)
     count = len(published(intake, nats_server.url))
+    # verify's total (for its ETA) is the latest checkpoint's size: wait for one over every event
+    eventually(lambda: intake.runtime.require_audit().latest_size >= count)
     replay = _cli("replay", "--nats", nats_server.url, "--stream", "INTAKE", "--out", str(tmp_path / "out.jsonl"))
     token = mint_token(JWT_SECRET, sub="auditor", org="000000", roles=["auditor"])
     verify = _cli("audit", "verify", "--url", intake.url, "--token", token, "--nats", nats_server.url,

@@ -39,8 +39,9 @@ def test_an_unknown_format_is_refused_by_name() -> None:
 
 def test_a_json_line_carries_the_trace_and_span_of_the_active_span() -> None:
     out = io.StringIO()
-    configure_logging("intake", "production", {}, stream=out)
-    configure_logging("intake", "production", {}, stream=out)  # twice: still one handler
+    env = {"TSUNAGU_LOG_LEVEL": "info"}
+    configure_logging("intake", "production", env, stream=out)
+    configure_logging("intake", "production", env, stream=out)  # twice: still one handler
     tracing.use(TracerProvider())
     log = logging.getLogger("libs.platform.test")
     log.info("outside any span")
