@@ -25,18 +25,24 @@ def test_a_report_that_lost_a_race_to_another_report_is_filed_on_the_dispatch_re
         first, second = application(), application()  # two replicas of one service
         built: list[Any] = []  # the builders' events, which they collect and drop, kept to be saved
         collect = Dispatch.collect_events
-        monkeypatch.setattr(Dispatch, "collect_events", lambda self: built.extend(collect(self)) or [])
+
+        def keep(self: Dispatch) -> list[Any]:
+            built.extend(collect(self))
+            return []
+
+        monkeypatch.setattr(Dispatch, "collect_events", keep)
         dispatch, supporter_id = _active()
         monkeypatch.undo()
         first.save(*built)
         supporter = Principal(sub=str(supporter_id), org=dispatch.tenant, roles=frozenset({"supporter"}))
-        seal, raced = first.seal_required, []
+        seal = first.seal_required
+        raced: list[Any] = []
 
         def seal_after_the_other_report(subject: Any, value: Any, what: str) -> Any:
             if not raced:  # `first` loaded the dispatch; `second` files its report before `first` saves
                 raced.append(_file(second, supporter, dispatch.id, "other"))
             return seal(subject, value, what)
 
-        first.seal_required = seal_after_the_other_report  # type: ignore[method-assign]
+        first.seal_required = seal_after_the_other_report
         _file(first, supporter, dispatch.id, "mine")
         assert len(second.repository.get(dispatch.id).reports) == 2
