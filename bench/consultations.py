@@ -149,11 +149,11 @@ def main() -> None:
             m = measure(name, args.n, args.inprocess, args.memory, Path(tmp))
             measured.append(m)
             goals += goals_of(m)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "consultations.json").write_text(json.dumps({
-        "benchmark": "consultations", "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "uptime": uptime(), "python": platform.python_version(), "args": vars(args),
-        "measured": measured, "goals": goals}, indent=2, ensure_ascii=False) + "\n")
+            RESULTS_DIR.mkdir(parents=True, exist_ok=True)  # after each backend: a long run keeps what it measured
+            (RESULTS_DIR / "consultations.json").write_text(json.dumps({
+                "benchmark": "consultations", "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "uptime": uptime(), "python": platform.python_version(), "args": vars(args),
+                "measured": measured, "goals": goals}, indent=2, ensure_ascii=False) + "\n")
     print_goals(goals, title=f"command path (n={args.n} per client count, {CASES} cases)")
 
 
