@@ -92,7 +92,8 @@ FIELD_LABELS = {
     "answered_on": "回答日", "postal_code": "郵便番号", "motive": "志望動機", "signed_on": "署名日",
     "term_starts_on": "登録期間の開始日", "supporter_id": "サポーター番号", "registrar": "登録を行った団体",
     "recipient": "提供先", "provided_on": "提供日", "entries": "名簿の記載", "held_on": "実施日", "note": "メモ",
-    "title": "名称", "consultation_id": "相談番号", "venue": "会場", "starts_on": "開始日", "ends_on": "終了日", "fy": "年度",
+    "title": "名称", "consultation_id": "相談番号", "venue": "会場", "starts_on": "開始日", "ends_on": "終了日",
+    "fy": "年度",
     "kind": "種別", "outcome": "結果", "closed_on": "終了日", "reopened_on": "再開日",
 }
 

@@ -31,7 +31,8 @@ NATIONWIDE_ROLES = ("ministry",)
 def not_demo(tenant: ColumnElement[str]) -> ColumnElement[bool]:
     """Rows of no demo tenant: the tenant of a demo centre, every local government of a demo
     prefecture, and every code of a demo prefecture part (libs/domain/codes.is_demo_code; only those
-    may hold a demo centre, so a real government can never drop out of the national tables). Prefecture- and municipality-level reports still show a demo tenant its own rows."""
+    may hold a demo centre, so a real government can never drop out of the national tables).
+    Prefecture- and municipality-level reports still show a demo tenant its own rows."""
     c = centres.alias("demo_centres")  # an alias: a query over rp_centres must not correlate with it
     demo = c.c.demo.is_(True)
     prefectures = select(func.substr(c.c.tenant, 1, 2)).where(demo, func.substr(c.c.tenant, 3, 3) == "000")
