@@ -13,7 +13,23 @@ import pytest
 os.environ.setdefault("TSUNAGU_VAR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 from libs.platform.tools.natsserver import EmbeddedNats
-from tests.harness import Database, ServiceServer, check_published_messages
+from tests.harness import Database, ServiceServer, backend, check_published_messages
+
+# Tests that do not depend on the database backend run once, in the SQLite pass (`make test` runs
+# the suite on both; CI has 20 minutes): HTTP contracts and generated clients, command-line output,
+# the OIDC issuer, the browser, and `make run`, which is SQLite by definition.
+ONCE = ("tests/contract/test_schemathesis.py", "tests/clients/", "tests/e2e/test_cli_progress.py",
+        "tests/contract/test_example_integrator_ts.py", "tests/contract/test_openapi_for_clients.py",
+        "tests/e2e/test_make_run.py", "tests/e2e/test_dashboard.py", "tests/e2e/test_oidc_issuer.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if backend() != "postgresql":
+        return
+    once = pytest.mark.skip(reason="does not depend on the database backend: runs in the SQLite pass")
+    for item in items:
+        if item.nodeid.startswith(ONCE):
+            item.add_marker(once)
 
 
 @pytest.fixture
