@@ -64,7 +64,8 @@ def test_in_tests_logging_is_left_alone_unless_asked() -> None:
 def test_the_access_log_never_carries_a_query_string() -> None:
     """A query may hold what must never be logged (a disclosure request's note): uvicorn's access
     line keeps the route and status, not the query, whatever the format."""
-    configure_logging("intake", "dev", env={"TSUNAGU_LOG_FORMAT": "json"}, stream=(out := io.StringIO()))
+    configure_logging("intake", "dev", env={"TSUNAGU_LOG_FORMAT": "json", "TSUNAGU_LOG_LEVEL": "INFO"},
+                      stream=(out := io.StringIO()))
     try:
         logging.getLogger("uvicorn.access").info(
             '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
