@@ -16,11 +16,13 @@ from libs.platform.tools.natsserver import EmbeddedNats
 from tests.harness import Database, ServiceServer, backend, check_published_messages
 
 # Tests that do not depend on the database backend run once, in the SQLite pass (`make test` runs
-# the suite on both; CI has 20 minutes): HTTP contracts and generated clients, command-line output,
-# the OIDC issuer, the browser, and `make run`, which is SQLite by definition.
-ONCE = ("tests/contract/test_schemathesis.py", "tests/clients/", "tests/e2e/test_cli_progress.py",
-        "tests/contract/test_example_integrator_ts.py", "tests/contract/test_openapi_for_clients.py",
-        "tests/e2e/test_make_run.py", "tests/e2e/test_dashboard.py", "tests/e2e/test_oidc_issuer.py")
+# the suite on both; CI has 20 minutes): the contracts (OpenAPI, AsyncAPI, deploy files, bounds,
+# schemathesis, examples) and generated clients, the edge (headers, limits, tokens, the OIDC
+# issuer), logs, traces and command-line output, the witness on the bus, the browser, and
+# `make run`, which is SQLite by definition. Everything that stores, reads or replays runs on both.
+ONCE = ("tests/contract/", "tests/clients/", "tests/e2e/test_edge.py", "tests/e2e/test_oidc_issuer.py",
+        "tests/e2e/test_logs.py", "tests/e2e/test_tracing.py", "tests/e2e/test_cli_progress.py",
+        "tests/e2e/test_witness.py", "tests/e2e/test_dashboard.py", "tests/e2e/test_make_run.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -149,6 +149,8 @@ class Leases:
             cur.execute(f"SET LOCAL idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
             cur.execute("SELECT holder, generation FROM leases WHERE role = %s FOR SHARE", (lease.role,))
             row = cur.fetchone()
+        except Exception as e:  # the raw driver's error: a transient one for consumers, not the message's
+            raise ConnectionError(f"{lease.role}: the lease could not be checked ({type(e).__name__}: {e})") from e
         finally:
             cur.close()
         if not lease.held or row is None or row[0] != self.me or row[1] != lease.generation:
@@ -225,8 +227,9 @@ class Leases:
             if not held:
                 await _sleep_or_stop(stop, every)
                 continue
-            inner = asyncio.Event()
-            lease.on_lost = inner.set
+            inner, loop = asyncio.Event(), asyncio.get_running_loop()
+            # Lost in a worker thread (a fenced write, a renewal): asyncio.Event is not thread-safe.
+            lease.on_lost = _set_from_any_thread(loop, inner)
             if on_standby is not None:
                 on_standby(False)
             with self.fencing(lease):
@@ -265,3 +268,10 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Even
     await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     for t in waits:
         t.cancel()
+
+
+def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
+    def set_event() -> None:
+        loop.call_soon_threadsafe(event.set)
+
+    return set_event

@@ -8,11 +8,12 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from fastapi import APIRouter
 from sqlalchemy import Engine
 
+from libs.domain.errors import DomainError
 from libs.platform.audit.log import AuditLog
 from libs.platform.health import LoopHealth
 from libs.platform.lease import Leases, startup_lock
@@ -31,6 +32,16 @@ from libs.platform.store.log import LogReader
 from libs.platform.web.auth import Authenticator
 
 T = TypeVar("T")
+
+
+class ReadModelBehind(DomainError, TimeoutError):
+    """A read model another replica keeps has not reached the log in time (its holder is paused or
+    failing): a consumer retries it as transient; a request answers 503 with Retry-After."""
+
+    problem = "read-model-behind"
+    title = "Read model behind the log"
+    status = 503
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
 @dataclass
@@ -97,7 +108,7 @@ class Runtime:
         """Bring the service's own read models up to its log: a read after a write sees it. With
         replicas, a read model whose lease another replica holds is not written here: this waits
         until that replica has applied the log as far as it is now (at most two leases' lengths,
-        e.g. while a standby takes over from a dead holder; after that the read is served as is)."""
+        e.g. while a standby takes over from a dead holder; after that ReadModelBehind)."""
         for follower in self.followers:
             if self.leases is None:
                 follower.catch_up()
@@ -109,7 +120,13 @@ class Runtime:
                 continue
             target = follower.reader.max_position()
             deadline = time.monotonic() + 2 * self.leases.ttl
-            while follower.handler.position(follower.stream) < target and time.monotonic() < deadline:
+            while follower.handler.position(follower.stream) < target:
+                if time.monotonic() > deadline:
+                    # Never carry on as if caught up: a consumer would act on stale rows (miss
+                    # dispatches of an erased person) and record its position. A consumer retries a
+                    # TimeoutError; a request answers 503 with Retry-After.
+                    raise ReadModelBehind(f"the read model {follower.health.name} is at "
+                                          f"{follower.handler.position(follower.stream)}, the log at {target}")
                 time.sleep(0.02)
 
     def run_role(self, health: LoopHealth, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
@@ -179,9 +196,12 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
         commits, spacing = runtime.application.commits, settings.loop_min_interval_seconds
+        # The commit signal rings in this process only: with replicas, a write made by another
+        # replica reaches the lease holder's relay and followers by the poll, kept short then.
+        poll = settings.relay_poll_seconds if runtime.leases is None else min(settings.relay_poll_seconds, 0.05)
         runtime.relay = Relay(
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
-            bus=runtime.bus, poll_seconds=settings.relay_poll_seconds, signer=EventSigner(settings.audit_key_hex),
+            bus=runtime.bus, poll_seconds=poll, signer=EventSigner(settings.audit_key_hex),
             wakeup=commits.wakeup(min_interval=spacing),
         )
         runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
@@ -190,7 +210,7 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         records = PrivacyRecords(engine, CONTRACTS[spec.name])
         runtime.provide(records)
         runtime.followers = [
-            LogFollower(reader, handler, poll_seconds=settings.relay_poll_seconds,
+            LogFollower(reader, handler, poll_seconds=poll,
                         wakeup=commits.wakeup(min_interval=spacing))
             for handler in [*spec.make_read_models(runtime), records]
         ]

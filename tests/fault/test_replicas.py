@@ -46,8 +46,13 @@ def _roles_once(replicas: Replicas) -> None:
     """Each role is run by exactly one replica, and /metrics says the same as /readyz."""
     for role in replicas.roles():
         assert len(eventually(lambda r=role: replicas.holders(r), timeout=20)) == 1, role
-    held = [httpx.get(f"{p.url}/metrics", timeout=5).text.count('tsunagu_lease_held{') for p in replicas.procs]
-    assert held[0] == held[1] == len(replicas.roles())
+    def held() -> list[int] | None:  # per replica, the roles whose tsunagu_lease_held is 1
+        counts = [sum(1 for line in httpx.get(f"{p.url}/metrics", timeout=5).text.splitlines()
+                      if line.startswith("tsunagu_lease_held{") and float(line.rsplit(" ", 1)[1]) == 1.0)
+                  for p in replicas.procs]
+        return counts if sum(counts) == len(replicas.roles()) else None
+
+    assert eventually(held, timeout=20)  # every role held once, across the two replicas
 
 
 def test_a_rolling_restart_fails_no_request_and_hands_the_leases_over_at_once(pair):

@@ -83,3 +83,36 @@ def test_replicas_on_sqlite_refuse_to_start(tmp_path):
         Settings(service="intake", port=0, database_url=f"sqlite:///{tmp_path / 'x.db'}", db_schema=None,
                  nats_url="nats://127.0.0.1:4222", jwt_secret="x" * 40, jwks_url=None, master_key_hex="00" * 32,
                  environment="test", replicas=2)
+
+
+class _BehindFollower:
+    """A read model kept by another replica that does not move (its holder paused or failing)."""
+
+    stream = "intake-log"
+
+    def __init__(self) -> None:
+        from libs.platform.health import LoopHealth
+
+        self.health = LoopHealth(kind="follower", name="intake-cases")
+        self.reader = type("Reader", (), {"max_position": staticmethod(lambda: 7)})()
+        self.handler = type("Handler", (), {"position": staticmethod(lambda stream: 3)})()
+
+
+@postgres
+def test_a_standby_never_serves_a_read_model_behind_the_log_as_caught_up(engine):
+    """Before, catch_up on a replica without the follower's lease gave up after two leases' lengths
+    and returned as if caught up: a consumer then acted on stale rows (an erasure at intake missing
+    a dispatch) and recorded its position. Now it raises ReadModelBehind: a TimeoutError, which a
+    consumer retries, and a 503 with Retry-After for a request."""
+    from types import SimpleNamespace
+
+    from libs.platform.messaging.consumer import is_transient
+    from libs.platform.runtime import ReadModelBehind, Runtime
+
+    follower = _BehindFollower()
+    holder, standby = Leases(engine, ttl=0.3, me="a"), Leases(engine, ttl=0.3, me="b")
+    assert holder.try_hold(holder.lease(follower.health.role))
+    with pytest.raises(ReadModelBehind) as behind:
+        Runtime.catch_up(SimpleNamespace(followers=[follower], leases=standby))  # type: ignore[arg-type]
+    assert is_transient(behind.value) and behind.value.status == 503
+    assert behind.value.headers["Retry-After"]
