@@ -67,7 +67,8 @@ class WithoutQuery(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+        if (record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5
+                and isinstance(args[2], str) and "?" in args[2]):
             record.args = (args[0], args[1], args[2].split("?", 1)[0], *args[3:])
         return True
 
@@ -100,6 +101,9 @@ def configure_logging(service: str, environment: str, env: Mapping[str, str] = o
     if chosen is None:
         return None
     handler = logging.StreamHandler(stream or sys.stderr)
+    # On our handler too: uvicorn's dictConfig (run when a server is configured) can replace the
+    # access logger's filters; every line that reaches our handler is filtered here whatever it did.
+    handler.addFilter(WithoutQuery())
     handler.setFormatter(JsonFormatter(service) if chosen == "json" else TextFormatter(service))
     handler._tsunagu = True  # type: ignore[attr-defined]
     root = logging.getLogger()
