@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libs.domain import agencies, audit, dispatch, intake, legal_bases, registry
+from libs.domain.codes import check_digit, prefecture_of
+from libs.domain.prefectures import MUNICIPALITIES_SOURCE, PREFECTURE_NAMES, local_government_label, municipalities
 
 INTAKE, REGISTRY, DISPATCH, REPORTING = "intake", "registry", "dispatch", "reporting"
 EVERY_SERVICE = frozenset({INTAKE, REGISTRY, DISPATCH, REPORTING})
@@ -53,6 +55,16 @@ _SHARE_ITEM_LABELS = {"name": "氏名", "gender": "性別", "birth_date": "生�
                       "medical_history": "既往歴 (要配慮個人情報)"}
 # 情報提供の目的 of a disclosure to an agency: a code, since the record travels on the bus.
 DISCLOSURE_PURPOSES = ("referral", "coordination", "support_meeting", "other")
+
+def _local_governments() -> tuple[Code, ...]:
+    """The 47 都道府県 and every 市区町村 by code, each labelled with its full name (東京都千代田区),
+    carrying its prefecture's code (and a municipality its reading)."""
+    prefectures = [head + str(check_digit(head)) for head in (part + "000" for part in PREFECTURE_NAMES)]
+    codes = [Code(p, str(local_government_label(p)), {"prefecture": p}) for p in prefectures]
+    codes += [Code(m.code, str(local_government_label(m.code)), {"prefecture": prefecture_of(m.code), "kana": m.kana})
+              for m in municipalities().values()]
+    return tuple(sorted(codes, key=lambda c: c.code))
+
 
 CODE_LISTS: dict[str, CodeList] = {cl.name: cl for cl in (
     CodeList("agency-categories", "関係機関の種別 (詳細版 21区分) と集計表9列への対応", agencies.VERSION,
@@ -109,6 +121,10 @@ CODE_LISTS: dict[str, CodeList] = {cl.name: cl for cl in (
                                                  "case_meeting": "関係者会議等", "other": "その他"})),
     CodeList("next-steps", "今後の方針 (資料8)", _V1, "libs/domain/dispatch.NEXT_STEPS", frozenset({DISPATCH}),
              _labelled(dispatch.NEXT_STEPS, {"continue": "継続", "pause": "中断", "end": "終了", "other": "その他"})),
+    # Informational: requests take any well-formed code (a municipality may be newer than the list;
+    # demo tenants use codes no real one has), so no request field is typed with it.
+    CodeList("local-governments", "全国地方公共団体コード (都道府県・市区町村)", "2026-07-09",
+             f"libs/domain/prefectures ({MUNICIPALITIES_SOURCE})", EVERY_SERVICE, _local_governments()),
 )}
 
 

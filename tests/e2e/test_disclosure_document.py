@@ -126,7 +126,7 @@ def test_a_supporters_disclosure_includes_their_training_record_and_the_roster_r
     assert "ひきこもりサポーター養成研修（都庁第一本庁舎）" in training  # the course by name, not its id
     assert "昭和35年1月2日 (1960-01-02)" in html and "性別: 女性" in html  # the applicant's details, in words
     assert "別人太郎" not in html and classmate["trainee_id"] not in html  # a classmate's record is theirs
-    assert "東京都の市区町村 (地方公共団体コード 131016)" in html  # the roster's recipient
+    assert "東京都千代田区" in html  # the roster's recipient
     assert "東京都" in html.split("保有している者")[1].split("</dd>")[0]  # the registrar by name
     _screenshot(tmp_path, html, "disclosure-supporter")
     if chromium() is not None:
