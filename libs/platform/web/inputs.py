@@ -13,11 +13,21 @@ the domain's to check (libs/domain/errors.DateOutOfOrder).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, ClassVar
 
 from fastapi import Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2100, 12, 31)
@@ -27,6 +37,18 @@ MAX_POSITION = 2**53 - 1
 WINDOW = {"formatMinimum": EARLIEST.isoformat(), "formatMaximum": LATEST.isoformat()}
 INSTANT_WINDOW = {"formatMinimum": f"{EARLIEST.isoformat()}T00:00:00Z",
                   "formatMaximum": f"{LATEST.isoformat()}T23:59:59Z"}
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
+
+
+def _written(value: object) -> object:
+    # pydantic's lax mode reads a number (or a string of digits, as every query value is) as seconds
+    # since 1970: `"starts_on": 0` made a course of 1970-01-01. A date or time comes as ISO 8601
+    # text, as the schema says (format: date, date-time).
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("a date or time is ISO 8601 text (2026-04-01, 2026-04-01T10:00:00+09:00), not a number")
+    return value
 
 
 def _in_window(value: date) -> date:
@@ -52,11 +74,16 @@ def _born(value: date) -> date:
     return value
 
 
-Day = Annotated[date, AfterValidator(_in_window), Field(json_schema_extra=WINDOW)]
-Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_window), Field(json_schema_extra=INSTANT_WINDOW)]
+Day = Annotated[date, BeforeValidator(_written), AfterValidator(_in_window), Field(json_schema_extra=WINDOW)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_written), AfterValidator(_instant_in_window),
+                    Field(json_schema_extra=INSTANT_WINDOW)]
 BirthDate = Annotated[Day, AfterValidator(_born)]
+# A yes/no of a body (a consent item above all): JSON true or false only, never 0, 1, "yes" or "off",
+# which pydantic's lax mode reads as booleans. (Query values are text: they stay lax.)
+Flag = Annotated[bool, Strict()]
 # A query's instant, with or without its offset (the route decides what a naive one means).
-When = Annotated[datetime, AfterValidator(_when_in_window), Field(json_schema_extra=INSTANT_WINDOW)]
+When = Annotated[datetime, BeforeValidator(_written), AfterValidator(_when_in_window),
+                 Field(json_schema_extra=INSTANT_WINDOW)]
 # Free-text query and path values (ids, codes, cursors): bounded like every string of a request.
 MAX_PARAMETER_CHARS = 200
 # The opaque cursor of a paged list (`?cursor=` from the previous page's next_cursor).
@@ -86,3 +113,11 @@ class Ordered(BaseModel):
             if first is not None and second is not None and second < first:
                 raise ValueError(f"{later} is before {earlier}")
         return self
+
+
+class RequestBody(Ordered):
+    """The base of every request body: unknown fields refused (a misspelt field is a 422, not
+    silently dropped), text trimmed. Its dates are Day/Instant/BirthDate and its yes/no fields Flag
+    (tests/contract/test_request_types.py holds every body to that)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

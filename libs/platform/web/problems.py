@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError as SqlInterfaceError
 from sqlalchemy.exc import OperationalError as SqlOperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from libs.domain.errors import DomainError
 from libs.platform.limits import install_limits
@@ -61,11 +62,13 @@ def install_problem_handlers(app: FastAPI) -> None:
                        {"errors": errors})
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         slugs = {404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}
         slug = slugs.get(exc.status_code, "http-error")
-        # e.g. Allow on a 405 (RFC 9110 §15.5.6), which Starlette sets on the exception
-        return problem(exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Allow (RFC 9110 §15.5.6): every method of the path, not one route's
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, slug, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
@@ -91,3 +94,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error: %s", type(exc).__name__)
         return problem(500, "internal", "Internal error")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the request's path takes, over every route. Starlette answers a 405 from the
+    first route whose path matched, so its Allow named that route's methods only: a path with GET
+    and POST declared as two routes said `Allow: GET` to a DELETE. Each method is asked of the
+    routes as a request would be (FastAPI nests included routers in routes of its own)."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in request.app.router.routes)]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

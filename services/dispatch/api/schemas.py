@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.domain import dispatch, intake
 from libs.platform.web.code_lists import CodeOf
-from libs.platform.web.inputs import BirthDate, Day, Ordered
+from libs.platform.web.inputs import BirthDate, Day, Flag, RequestBody
 
 # Code lists (libs/domain/code_lists): enums in OpenAPI, served at /v1/code-lists/{name}.
 Need = Annotated[str, CodeOf("support-needs")]
@@ -24,8 +24,7 @@ Preferences = dict[Literal["supporter_gender", "peer_supporter", "time_of_day"],
                    Literal["female", "male", "any", "yes", "no", "morning", "afternoon", "evening"]]
 
 
-class _Strict(Ordered):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_Strict = RequestBody
 
 
 class SubjectDetails(_Strict):
@@ -81,8 +80,8 @@ class SubjectConsentCreate(_Strict):
 
     given_by: Literal["person", "legal_guardian"] = "person"
     items: list[Item] = Field(max_length=len(dispatch.DISCLOSURE_ITEMS))
-    support_meetings: bool
-    costs_self_paid: bool
+    support_meetings: Flag
+    costs_self_paid: Flag
     signed_on: Day
 
 

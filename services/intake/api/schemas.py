@@ -6,12 +6,12 @@ from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from libs.domain import intake
 from libs.domain.agencies import CATEGORIES
 from libs.platform.web.code_lists import CodeOf
-from libs.platform.web.inputs import BirthDate, Day, Hours, Instant, Ordered
+from libs.platform.web.inputs import BirthDate, Day, Flag, Hours, Instant, RequestBody
 
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]
@@ -27,8 +27,7 @@ SupportNeed = Annotated[str, CodeOf("support-needs")]
 LgCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", max_length=6)]
 
 
-class _Strict(Ordered):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_Strict = RequestBody
 
 
 class CentreCreate(_Strict):
@@ -41,7 +40,7 @@ class CentreCreate(_Strict):
                                   "fiscal year it is open (without one: the profile's opened_fy, else the "
                                   "year it was registered)")
     closed_on: Day | None = Field(default=None, description="廃止日, for a centre registered after it closed")
-    demo: bool = Field(default=False, description="a demo or training centre (e.g. `make run`'s): its local "
+    demo: Flag = Field(default=False, description="a demo or training centre (e.g. `make run`'s): its local "
                        "government counts as a demo tenant, left out of the national tables")
 
 

@@ -6,19 +6,18 @@ from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from libs.domain import registry
 from libs.platform.web.code_lists import CodeOf
-from libs.platform.web.inputs import BirthDate, Day, Ordered
+from libs.platform.web.inputs import BirthDate, Day, Flag, RequestBody
 
 CourseKind = Literal["initial", "continuing"]
 Status = Literal["applied", "registered", "refused", "expired", "withdrawn", "revoked"]
 RosterItem = Annotated[str, CodeOf("roster-items")]  # libs/domain/code_lists, GET /v1/code-lists/roster-items
 
 
-class _Strict(Ordered):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_Strict = RequestBody
 
 
 class RegistrarSettings(_Strict):
@@ -103,11 +102,11 @@ class Applicant(_Strict):
 class ConsentForm(_Strict):
     """同意書 (資料4): every item must be true."""
 
-    roster_listing: bool
-    follow_instructions: bool
-    confidentiality: bool
-    no_discrediting_conduct: bool
-    continuing_training: bool
+    roster_listing: Flag
+    follow_instructions: Flag
+    confidentiality: Flag
+    no_discrediting_conduct: Flag
+    continuing_training: Flag
     consent_text_version: str = Field(min_length=1, max_length=64)
     signed_on: Day
 
