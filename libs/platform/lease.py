@@ -48,6 +48,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
+from libs.platform.store.commits import sleep_or_stop
+
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
@@ -225,7 +227,7 @@ class Leases:
                 log.info("lease %s: cannot take (%s: %s)", role, type(e).__name__, e)
                 held = False
             if not held:
-                await _sleep_or_stop(stop, every)
+                await sleep_or_stop(stop, every)
                 continue
             inner, loop = asyncio.Event(), asyncio.get_running_loop()
             # Lost in a worker thread (a fenced write, a renewal): asyncio.Event is not thread-safe.
@@ -236,7 +238,7 @@ class Leases:
                 task = asyncio.create_task(body(inner))
             last_renewed = time.monotonic()
             while not (stop.is_set() or inner.is_set() or task.done()):
-                await _sleep_or_stop(stop, every, also=inner)
+                await sleep_or_stop(stop, every, also=inner)
                 if stop.is_set() or inner.is_set():
                     break
                 try:
@@ -261,13 +263,6 @@ class Leases:
                 return
             log.warning("lease %s: %s stood down at generation %s", role, self.me, lease.generation)
             lease.held = False
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
-    waits = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(also.wait())] if also else [])
-    await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for t in waits:
-        t.cancel()
 
 
 def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
