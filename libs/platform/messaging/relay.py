@@ -315,6 +315,7 @@ class Relay:
         self._compared_at = connection
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._compared_at = None  # every run (a replica's every tenure) starts by asking the stream
         await self.bus.wait_connected()
         while not stop.is_set():
             try:
