@@ -54,6 +54,11 @@ class Replicas:
         self.procs = [ServiceProcess(service, free_port(), {**env, "PGAPPNAME": f"{run}_{service}_{i}"},
                                      tmp / f"{service}-{i}.log") for i in range(n)]
         self.in_rotation = [True] * n
+        # Processes started by spare() and not yet put in a replica's place: they run, so they may
+        # take any lease a stopping replica lets go, and who holds what counts them too (index
+        # n + k). (A rolling restart once waited 30 s for a holder among `procs` while a spare
+        # had taken the lease: under load the spare is as likely to win the race as the other.)
+        self.spares: list[ServiceProcess] = []
 
     def start(self) -> None:
         for p in self.procs:
@@ -70,7 +75,18 @@ class Replicas:
         old = self.procs[i]
         new = ServiceProcess(self.service, free_port(), old.env, old.log_path.with_name(f"{old.log_path.stem}+.log"))
         new.start()
+        self.spares.append(new)
         return new
+
+    def replace(self, i: int, new: ServiceProcess) -> ServiceProcess:
+        """Put the spare `new` in replica i's place; returns the process it replaces."""
+        old, self.procs[i] = self.procs[i], new
+        self.spares.remove(new)
+        return old
+
+    def running(self) -> list[ServiceProcess]:
+        """The replicas, then the spares (the indexes holders() answers with)."""
+        return [*self.procs, *self.spares]
 
     def operator(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint_token(self.secret, sub='ha', org='operations', roles=['operator'])}"}
@@ -78,7 +94,7 @@ class Replicas:
     def loops(self, i: int) -> list[dict]:
         """The loops of replica i as its /readyz lists them ([] when it does not answer)."""
         try:
-            r = httpx.get(f"{self.procs[i].url}/readyz", headers=self.operator(), timeout=1)
+            r = httpx.get(f"{self.running()[i].url}/readyz", headers=self.operator(), timeout=1)
             return list(r.json().get("checks", {}).get("loops", []))
         except (httpx.HTTPError, ValueError):
             return []
@@ -86,7 +102,7 @@ class Replicas:
     def holders(self, role: str) -> list[int]:
         """The replicas that say they run `role` (kind:name) now."""
         found = []
-        for i, p in enumerate(self.procs):
+        for i, p in enumerate(self.running()):
             if not p.alive:
                 continue
             for loop in self.loops(i):
@@ -95,13 +111,13 @@ class Replicas:
         return found
 
     def roles(self) -> list[str]:
-        for i, p in enumerate(self.procs):
+        for i, p in enumerate(self.running()):
             if p.alive and (loops := self.loops(i)):
                 return [f"{loop['kind']}:{loop['name']}" for loop in loops]
         return []
 
     def generation(self, role: str) -> int:
-        return max((loop.get("lease", {}).get("generation", 0) for i, p in enumerate(self.procs) if p.alive
+        return max((loop.get("lease", {}).get("generation", 0) for i, p in enumerate(self.running()) if p.alive
                     for loop in self.loops(i) if f"{loop['kind']}:{loop['name']}" == role), default=0)
 
     def wait_held(self, role: str, *, not_by: int | None = None, timeout: float = 30) -> float:

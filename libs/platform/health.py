@@ -12,6 +12,13 @@ fails, hangs, waits for a message that never comes, or only falls further behind
 `max_failures` times in a row is failing even before that (a permanent fault should not wait for
 the stall timer).
 
+A loop whose last round failed does not know where it stands: the end it saw before may have moved
+(a consumer that cannot reach its stream during a leader election still shows the end of its last
+fetch), or what it did may not have happened (a relay whose PubAcks did not come: the stream may
+hold less than its position says). Its lag is then the last one known, and its state is `retrying`,
+never `ok`, until a round succeeds again: "lag 0, ok" is said only of a position confirmed by the
+round that saw it. It is not unready for it (one failure is a hiccup); `max_failures` in a row is.
+
 A replay (a projection rebuilt from the start of its streams) is one long backlog: it would be
 called stalled after `stall_seconds` although it advances. While `replaying`, progress is the
 position moving; `replay_target` is where the replay ends.
@@ -122,12 +129,23 @@ class LoopHealth:
             return f"no round ended for {time.monotonic() - self._beat_at:.0f} s"
         return None
 
+    @property
+    def confirmed(self) -> bool:
+        """Whether the last round succeeded, so that position and end are as it saw them (not a
+        guess kept from before a failure)."""
+        return self.failures == 0
+
+    def state(self, problem: str | None) -> str:
+        """stuck (the service is unready for it), retrying (its last round failed: where it stands
+        is not known) or ok. A standby loop is reported as such by report()."""
+        return "stuck" if problem else "ok" if self.confirmed else "retrying"
+
     def report(self, *, stall_seconds: float, max_failures: int) -> dict:
         problem = self.problem(stall_seconds=stall_seconds, max_failures=max_failures)
         body = {
             "kind": self.kind, "name": self.name, "position": self.position, "end": self.end, "lag": self.lag,
             "seconds_since_progress": round(self.seconds_since_progress(), 1),
-            "consecutive_failures": self.failures, "state": "stuck" if problem else "ok",
+            "consecutive_failures": self.failures, "state": self.state(problem),
         }
         if self.stream:
             body["stream"] = self.stream

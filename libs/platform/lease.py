@@ -9,12 +9,14 @@ service's schema) with the holder, a `generation` and an expiry on the *database
   and every take-over adds one to the generation (a renewal keeps it).
 - Fencing. Every transaction a role opens on the service's engine while it runs (its positions,
   read models, dead letters, checkpoints) first takes a share lock on its lease row and checks that
-  the row still names this replica and this generation; otherwise it raises `Fenced` before anything
-  is written. The lock is held until the transaction ends, so a take-over (an UPDATE of that row)
-  waits for a write under way and every later write of the old holder sees the new generation. The
-  check's transaction sets `idle_in_transaction_session_timeout` to the lease's length, so a
-  holder paused (SIGSTOP) inside a transaction cannot hold up a take-over for longer than that:
-  PostgreSQL ends its session.
+  the row still names this replica and the generation its work began under (a `Tenure`, fixed when
+  the work starts: work left over from an earlier tenure of this replica, say a thread that hung
+  while the lease went elsewhere and came back, is refused although the lease is held again);
+  otherwise it raises `Fenced` before anything is written. The lock is held until the transaction
+  ends, so a take-over (an UPDATE of that row) waits for a write under way and every later write of
+  the old holder sees the new generation. The check's transaction sets
+  `idle_in_transaction_session_timeout` to the lease's length, so a holder paused (SIGSTOP) inside
+  a transaction cannot hold up a take-over for longer than that: PostgreSQL ends its session.
 - A holder that cannot renew (a fenced write, the row taken, the database gone for longer than the
   lease) stops the role at once and becomes a standby again.
 - On a graceful stop the holder lets the row expire now, so a standby takes over at once.
@@ -47,6 +49,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
 from sqlalchemy.pool import NullPool
+
+from libs.platform.store.commits import sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +95,7 @@ def replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-_current: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("tsunagu_lease", default=None)
+_current: contextvars.ContextVar[Tenure | None] = contextvars.ContextVar("tsunagu_lease", default=None)
 
 
 @dataclass
@@ -114,6 +118,14 @@ class Lease:
                 "expires_in": round(left, 1), "mine": self.held and self.holder == me}
 
 
+@dataclass(frozen=True)
+class Tenure:
+    """The fencing token of work begun under a lease: which lease, and its generation then."""
+
+    lease: Lease
+    generation: int
+
+
 class Leases:
     """The leases of one service's replica, on its engine (PostgreSQL)."""
 
@@ -131,17 +143,19 @@ class Leases:
     # -- fencing -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def fencing(self, lease: Lease) -> Iterator[None]:
-        """Transactions begun in this context (threads started from it too) are fenced by `lease`."""
-        token = _current.set(lease)
+        """Transactions begun in this context (threads started from it too) are fenced by `lease`
+        at the generation it has now: they pass only while this replica holds that generation."""
+        token = _current.set(Tenure(lease, lease.generation))
         try:
             yield
         finally:
             _current.reset(token)
 
     def _fence(self, conn: Any) -> None:
-        lease = _current.get()
-        if lease is None or self.roles.get(lease.role) is not lease:  # none, or another Leases' one
+        tenure = _current.get()
+        if tenure is None or self.roles.get(tenure.lease.role) is not tenure.lease:  # none, or another Leases' one
             return
+        lease = tenure.lease
         # The DBAPI connection directly: SQLAlchemy is inside its own begin here. psycopg opens the
         # transaction with this first statement, and the transaction SQLAlchemy commits is this one.
         cur = conn.connection.dbapi_connection.cursor()
@@ -153,10 +167,11 @@ class Leases:
             raise ConnectionError(f"{lease.role}: the lease could not be checked ({type(e).__name__}: {e})") from e
         finally:
             cur.close()
-        if not lease.held or row is None or row[0] != self.me or row[1] != lease.generation:
-            was = lease.generation
+        holds = lease.held and row is not None and row[0] == self.me and row[1] == lease.generation
+        if not holds:  # the row says this replica's lease has gone
             self._lose(lease, row[0] if row else "", row[1] if row else 0)
-            raise Fenced(f"{lease.role}: generation {was} of {self.me} is no longer the lease's "
+        if not holds or tenure.generation != lease.generation:  # gone, or held again since the work began
+            raise Fenced(f"{lease.role}: generation {tenure.generation} of {self.me} is no longer the lease's "
                          f"({row[0] if row else 'none'}, generation {row[1] if row else 0}); write refused")
 
     def _lose(self, lease: Lease, holder: str, generation: int) -> None:
@@ -225,7 +240,7 @@ class Leases:
                 log.info("lease %s: cannot take (%s: %s)", role, type(e).__name__, e)
                 held = False
             if not held:
-                await _sleep_or_stop(stop, every)
+                await sleep_or_stop(stop, every)
                 continue
             inner, loop = asyncio.Event(), asyncio.get_running_loop()
             # Lost in a worker thread (a fenced write, a renewal): asyncio.Event is not thread-safe.
@@ -236,7 +251,7 @@ class Leases:
                 task = asyncio.create_task(body(inner))
             last_renewed = time.monotonic()
             while not (stop.is_set() or inner.is_set() or task.done()):
-                await _sleep_or_stop(stop, every, also=inner)
+                await sleep_or_stop(stop, every, also=inner)
                 if stop.is_set() or inner.is_set():
                     break
                 try:
@@ -261,13 +276,6 @@ class Leases:
                 return
             log.warning("lease %s: %s stood down at generation %s", role, self.me, lease.generation)
             lease.held = False
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
-    waits = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(also.wait())] if also else [])
-    await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for t in waits:
-        t.cancel()
 
 
 def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:

@@ -130,3 +130,83 @@ def test_a_callers_tracestate_is_never_stored_or_published(nats_server, start_se
     assert recorded and recorded[0].traceparent.startswith(f"00-{caller_trace}-")  # the caller's trace goes on
     assert all("yamada" not in e.tracestate for e in stored)
     assert not any(b"yamada" in m.data for m in stream_messages(nats_server.url, "INTAKE"))
+
+
+def test_a_deployment_is_one_trace_from_the_dispatch_command_to_the_reporting_row(nats_server, start_service, spans):
+    """The same chain through dispatch's store, relay and DISPATCH stream: POST /v1/deployments →
+    SupporterDeployed → reporting's deployments row (サポーターの活動 by kind counts from it)."""
+    from tests.e2e.test_deployments import _place
+    from tests.e2e.test_dispatch_flow import CITY, DAY
+    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+
+    registry = start_service("registry", nats_server.url)
+    intake = start_service("intake", nats_server.url)
+    dispatch = start_service("dispatch", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        supporter = registered(officer)["id"]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    _, place_id = _place(intake, CITY, "居場所ひだまり")
+    deployment = {"supporter_id": supporter, "target_kind": "place", "target_id": place_id,
+                  "role": "place_operation", "starts_on": DAY}
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        eventually(lambda: city.get("/v1/roster").json()["data"])
+        city.post(f"/v1/roster/{supporter}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
+        # until INTAKE's PlaceOpened has reached dispatch the place is unknown (409)
+        eventually(lambda: city.post("/v1/deployments", json=deployment).status_code == 201)
+    drained(nats_server.url, dispatch, reporting)
+
+    def deployed(span: ReadableSpan) -> bool:
+        return str((span.attributes or {}).get("cloudevents.event_type", "")).startswith(
+            "jp.tsunagu.dispatch.SupporterDeployed.")
+
+    done = eventually(lambda: (d := spans.get_finished_spans()) and any(
+        s.name == "apply reporting" and deployed(s) for s in d) and d)
+    request = _one([s for s in done if s.kind == SpanKind.SERVER and s.name == "POST /v1/deployments"
+                    and (s.attributes or {}).get("http.response.status_code") == 201], "request span")
+    in_trace = [s for s in done if s.context.trace_id == request.context.trace_id]
+    by_id = {s.context.span_id: s for s in in_trace}
+    publish = _one([s for s in in_trace if s.kind == SpanKind.PRODUCER and deployed(s)], "dispatch's publish span")
+    assert publish.attributes["messaging.destination.name"].startswith("dispatch.")
+    applied = _one([s for s in in_trace if s.name == "apply reporting" and deployed(s)], "reporting apply span")
+    assert applied.kind == SpanKind.CONSUMER and applied.attributes["messaging.destination.name"] == "DISPATCH"
+    assert applied.parent is not None and applied.parent.span_id == publish.context.span_id
+    assert applied.attributes["messaging.message.id"] == publish.attributes["messaging.message.id"]
+    chain, span = [], publish
+    while span.parent is not None:
+        span = by_id[span.parent.span_id]
+        chain.append(span.name)
+    assert chain == ["store write", "save", "POST /v1/deployments"], chain
+    for span in in_trace:  # ids, types, routes and positions: no personal data in a span
+        assert "ひだまり" not in str(span.attributes)
+
+
+def test_a_supporter_request_and_the_dispatch_it_opens_are_one_trace_across_both_services(
+        nats_server, start_service, spans):
+    """Through dispatch's consumer too: intake's POST → INTAKE → dispatch applies SupporterRequested
+    (its process application stores DispatchRequested) → DISPATCH, each link the parent of the next."""
+    from tests.e2e.test_dispatch_flow import CITY, DAY
+
+    intake = start_service("intake", nats_server.url)
+    start_service("dispatch", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        r = staff.post(f"/v1/cases/{case_id}/supporter-requests", json={
+            "municipality": CITY, "needs": ["visit"], "requested_on": DAY})
+        assert r.status_code == 201, r.text
+
+    def of(span: ReadableSpan, event: str) -> bool:
+        return f".{event}." in str((span.attributes or {}).get("cloudevents.event_type", ""))
+
+    done = eventually(lambda: (d := spans.get_finished_spans()) and any(
+        s.kind == SpanKind.PRODUCER and of(s, "DispatchRequested") for s in d) and d)
+    opened = _one([s for s in done if s.kind == SpanKind.PRODUCER and of(s, "DispatchRequested")], "DISPATCH publish")
+    by_id = {s.context.span_id: s for s in done if s.context.trace_id == opened.context.trace_id}
+    chain, span = [], opened
+    while span.parent is not None:
+        span = by_id[span.parent.span_id]
+        chain.append((span.name, span.kind, (span.attributes or {}).get("messaging.destination.name")))
+    assert [name for name, _, _ in chain] == [
+        "store write", "apply dispatch", "publish INTAKE", "store write", "save", "change Case",
+        "POST /v1/cases/{case_id}/supporter-requests"], chain
+    assert chain[1][1:] == (SpanKind.CONSUMER, "INTAKE")

@@ -68,9 +68,9 @@ def test_a_rolling_restart_fails_no_request_and_hands_the_leases_over_at_once(pa
         new.wait_healthy()
     for i in (0, 1):
         holds = [role for role in replicas.roles() if replicas.holders(role) == [i]]
-        old, replicas.procs[i] = replicas.procs[i], news[i]
+        old = replicas.replace(i, news[i])
         old.stop()  # SIGTERM: stop accepting, finish what is in flight, let the leases go
-        for role in holds:  # released at the stop, not left to expire
+        for role in holds:  # released at the stop, not left to expire; taken by a replica or a spare
             assert f"lease {role}: released by" in old.log_tail(200_000)
             replicas.wait_held(role, not_by=None, timeout=30)
         accepted = len(load.tally.accepted)

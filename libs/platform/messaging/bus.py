@@ -37,6 +37,9 @@ class Bus:
         self.replicas = replicas or int(os.environ.get("NATS_STREAM_REPLICAS", "1"))
         self.nc: Client | None = None
         self._ready = asyncio.Event()
+        # Connections lost so far: what a loop saw before one may not hold after it (the relay
+        # compares its position with the stream again, messaging/relay.py).
+        self.reconnects = 0
 
     @property
     def connected(self) -> bool:
@@ -88,6 +91,7 @@ class Bus:
         log.info("NATS %s: %s: %s", self.name, type(e).__name__, e)
 
     async def _on_disconnected(self) -> None:
+        self.reconnects += 1
         log.warning("NATS %s: disconnected", self.name)
 
     async def _on_reconnected(self) -> None:

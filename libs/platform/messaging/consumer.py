@@ -49,6 +49,7 @@ from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store.commits import sleep_or_stop
 
 log = logging.getLogger(__name__)
 # How far back a restarted consumer looks for the last genuine message (past dead letters).
@@ -377,13 +378,11 @@ class ConsumerRunner:
                 await self.step()
             except StreamMissing:
                 # Not a failure: the producer has not created its stream yet (unready meanwhile).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=STREAM_WAIT_SECONDS)
+                await sleep_or_stop(stop, STREAM_WAIT_SECONDS)
             except Exception as e:  # noqa: BLE001 - bus hiccup or a crash after a commit: start again
                 log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
                 self.health.failed(e)
                 await self._unsubscribe()
                 self._buffer = []
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                await sleep_or_stop(stop, 0.5)
         await self._unsubscribe()

@@ -4,15 +4,18 @@ Publishes are pipelined and the position is recorded only after every PubAck of 
 arrived. A crash between publish and record re-publishes the batch with the same
 `Nats-Msg-Id`s, which JetStream drops as duplicates (and consumers skip by position anyway).
 
-At start the relay reconciles its recorded position with the stream's last message: a stream
-that lost its tail (JetStream acks before fsync; a power failure can lose acked messages) is sent
-the missing events again, and a stream ahead of the record (a crash after the PubAcks) is not.
+The relay compares its recorded position with the stream's last message (`reconcile`) at start,
+after every failed publish and after every reconnect to NATS, and publishes nothing until that
+comparison has succeeded: a stream that lost its tail (JetStream acks before fsync; a power failure
+can lose acked messages; a cluster's stream leader changes while PubAcks are lost) is sent the
+missing events again, and a stream ahead of the record (a crash after the PubAcks) is not. Until
+then its last round failed, so /readyz shows it `retrying` with its lag, never caught up: "store
+and stream agree" is said only once the stream itself was asked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +45,7 @@ from libs.platform.messaging.cloudevents import (
 )
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
-from libs.platform.store.commits import Wakeup
+from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,8 @@ class Relay:
         self.reader = LogReader(spec.service, application)
         self.health = LoopHealth("relay", spec.name, stream=spec.name)
         self._ahead: asyncio.Future[Batch] | None = None  # the next batch, read while PubAcks come back
+        # The bus's reconnect count when the stream last agreed with the record (None: compare first).
+        self._compared_at: int | None = None
         metadata.create_all(engine)
 
     # -- position -----------------------------------------------------------------------
@@ -165,7 +170,12 @@ class Relay:
         return rendered
 
     def lag(self) -> int:
-        return self.reader.max_position() - self.position()[0]
+        position, end = self._standing()
+        return end - position
+
+    def _standing(self) -> tuple[int, int]:
+        """The recorded position and the log's end."""
+        return self.position()[0], self.reader.max_position()
 
     # -- envelopes ------------------------------------------------------------------------
     def pending(self) -> tuple[list[Envelope], str]:
@@ -285,7 +295,27 @@ class Relay:
             ahead.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is not ours
             ahead.cancel()
 
+    @property
+    def compared(self) -> bool:
+        """The stream was compared with the record since the last failed publish or reconnect."""
+        return self._compared_at is not None and self._compared_at == self.bus.reconnects
+
+    async def compare(self) -> None:
+        """reconcile() unless the stream has been compared with the record since the relay
+        started, a publish failed or the connection came back."""
+        if self.compared:
+            return
+        # What waits meanwhile, from the store: the lag shows while the stream cannot be asked.
+        self.health.observe(*await asyncio.to_thread(self._standing))
+        connection = self.bus.reconnects  # before asking: a reconnect meanwhile asks again
+        try:
+            await self.reconcile()
+        except Exception as e:
+            raise StreamUnknown(f"cannot compare with the stream ({type(e).__name__}: {e})") from e
+        self._compared_at = connection
+
     async def run(self, stop: asyncio.Event) -> None:
+        self._compared_at = None  # every run (a replica's every tenure) starts by asking the stream
         await self.bus.wait_connected()
         while not stop.is_set():
             try:
@@ -294,27 +324,22 @@ class Relay:
             except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
                 log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)
                 self.health.failed(e)
-                await _sleep_or_stop(stop, 0.5)
-        for attempt in range(3):  # the check is worth a retry, never a stop to publishing
-            try:
-                await self.reconcile()
-                break
-            except Exception as e:  # noqa: BLE001 - e.g. no permission to read the stream
-                log.error("relay %s: cannot compare with the stream (%s: %s)%s", self.spec.name, type(e).__name__, e,
-                          "; publishing from the recorded position" if attempt == 2 else "; retrying")
-                await _sleep_or_stop(stop, 0.5)
+                await sleep_or_stop(stop, 0.5)
         backoff = 0.1
         while not stop.is_set():
             try:
+                await self.compare()
                 published = await self.publish_batch()
                 self.health.succeeded()
                 backoff = 0.1
             except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
+                # Whatever failed, the stream may now hold less (or more) than the record says.
+                self._compared_at = None
                 # Readiness names the position it is stuck at and why (e.g. MaxPayloadError).
                 reason = f"publishing after position {self.health.position}: {type(e).__name__}: {e}"
                 self.health.failed(reason)
                 log.warning("relay %s: %s; retrying", self.spec.name, reason)
-                await _sleep_or_stop(stop, backoff)
+                await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
             if published < self.batch_size:
@@ -322,10 +347,10 @@ class Relay:
                 if self.wakeup is not None:
                     await self.wakeup.wait(stop, self.poll_seconds)
                 else:
-                    await _sleep_or_stop(stop, self.poll_seconds)
+                    await sleep_or_stop(stop, self.poll_seconds)
         self._drop_ahead()
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+class StreamUnknown(ConnectionError):
+    """The stream could not be compared with the recorded position: nothing is published until it
+    can be (a retried fault of the bus, not of an event)."""

@@ -12,13 +12,12 @@ fallback for writes this process did not make.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.consumer import Handler
-from libs.platform.store.commits import Wakeup
+from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,5 @@ class LogFollower:
             if self.wakeup is not None:
                 await self.wakeup.wait(stop, self.poll_seconds)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+            await sleep_or_stop(stop, self.poll_seconds)
 

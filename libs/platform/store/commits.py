@@ -1,4 +1,5 @@
-"""Waking the loops that follow a service's log (relay, log followers) when it grows.
+"""How background loops wait: woken when the service's log grows (relay, log followers), or
+sleeping until a time or their stop (every loop: `sleep_or_stop`).
 
 The application rings its `CommitSignal` after every save has committed (store/application.py);
 each loop holds a `Wakeup` of it and waits on that instead of polling every few milliseconds. The
@@ -70,10 +71,21 @@ class Wakeup:
                 rung.cancel()
                 stopped.cancel()
         spacing = self._last_round + self.min_interval - time.monotonic()
-        if spacing > 0 and not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=spacing)
+        if spacing > 0:
+            await sleep_or_stop(stop, spacing)
         # Cleared before the round reads the log: a commit from now on rings for the next round.
         self._rung = False
         self._event.clear()
         self._last_round = time.monotonic()
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
+    """Sleep `seconds`, or less when `stop` (or `also`) is set: a loop's pause between rounds."""
+    if stop.is_set() or (also is not None and also.is_set()):
+        return
+    waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(also.wait())] if also else [])
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

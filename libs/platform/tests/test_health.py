@@ -62,3 +62,17 @@ def test_a_long_backlog_whose_lag_shrinks_is_not_stuck_and_one_that_stops_shrink
     clock.sleep(0.6)  # then nothing moves
     loop.observe(6000, 50_040)
     assert "has not shrunk" in (loop.problem(stall_seconds=0.5, max_failures=10) or "")
+
+
+def test_a_loop_whose_last_round_failed_is_never_reported_caught_up_until_a_round_succeeds():
+    """A consumer that cannot reach its stream (a leader election) still has the end of its last
+    fetch: lag 0 then is a guess, not a fact (the soak's "CLAIMED QUIET")."""
+    loop = LoopHealth("consumer", "dispatch-registry", stream="REGISTRY")
+    loop.observe(39, 39)
+    loop.failed("ServiceUnavailableError: nats: ServiceUnavailableError")
+    report = loop.report(stall_seconds=60, max_failures=10)
+    assert (report["lag"], report["state"]) == (0, "retrying")
+    assert loop.problem(stall_seconds=60, max_failures=10) is None  # one failure: not unready for it
+    loop.observe(39, 42)
+    loop.succeeded()
+    assert loop.report(stall_seconds=60, max_failures=10)["state"] == "ok"

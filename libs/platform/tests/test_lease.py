@@ -65,6 +65,37 @@ def test_one_holder_a_takeover_after_expiry_and_the_former_holders_write_refused
 
 
 @postgres
+def test_work_begun_in_an_earlier_tenure_is_refused_after_the_replica_takes_the_lease_back(engine):
+    """The fence is the generation the work began under, not the lease as it is now: a thread of
+    generation n that hung while the lease went to another replica and came back (n + 2) must not
+    write, though this replica holds the lease again; the new tenure's work writes."""
+    import contextvars
+
+    a, b = Leases(engine, ttl=0.5, me="a"), Leases(engine, ttl=0.5, me="b")
+    lease = a.lease("relay:INTAKE")
+    assert a.try_hold(lease)
+    first = lease.generation
+    with a.fencing(lease):
+        earlier = contextvars.copy_context()  # what a thread started by this tenure carries
+
+    def write_then(position: int) -> None:  # the earlier tenure's work, going on late
+        with a.engine.begin() as conn:
+            conn.execute(text("INSERT INTO positions VALUES ('relay:INTAKE', :p) "
+                              "ON CONFLICT (role) DO UPDATE SET position = :p"), {"p": position})
+
+    eventually(lambda: b.try_hold(b.lease("relay:INTAKE")), timeout=10, interval=0.1)
+    b.release(b.lease("relay:INTAKE"))
+    assert a.try_hold(lease) and lease.generation == first + 2  # back with this replica
+    _write(a, "relay:INTAKE", 2)  # the new tenure's work
+    with pytest.raises(Fenced, match=f"generation {first} of a"):
+        earlier.run(write_then, 99)
+    assert _position(engine, "relay:INTAKE") == 2
+    assert lease.held  # a leftover refused says nothing against the tenure that holds it now
+    _write(a, "relay:INTAKE", 3)
+    assert _position(engine, "relay:INTAKE") == 3
+
+
+@postgres
 def test_a_released_lease_is_taken_at_once_and_other_roles_are_apart(engine):
     a, b = Leases(engine, ttl=30.0, me="a"), Leases(engine, ttl=30.0, me="b")
     assert a.try_hold(a.lease("consumer:x"))

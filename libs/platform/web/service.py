@@ -27,6 +27,7 @@ from libs.platform.health import LoopHealth
 from libs.platform.logs import configure_logging
 from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
+from libs.platform.store.commits import sleep_or_stop
 from libs.platform.store.db import ping
 from libs.platform.web.code_lists import code_lists_router
 from libs.platform.web.edge import install_edge, readiness_for
@@ -127,8 +128,7 @@ async def _checkpoints(runtime: Runtime, audit: AuditLog, stop: asyncio.Event, h
             log.error("audit checkpoint: %s: %s", type(e).__name__, e)
             health.failed(e)
             published = None  # e.g. AUDIT deleted: ensure it again and ask what it holds
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=0.5)
+        await sleep_or_stop(stop, 0.5)
 
 
 async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime,
@@ -144,8 +144,7 @@ async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
             log.error("job %s: %s: %s", health.name, type(e).__name__, e)
             health.failed(e)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        await sleep_or_stop(stop, seconds)
 
 
 def _mount_health(app: FastAPI) -> None:
