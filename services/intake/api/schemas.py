@@ -253,6 +253,42 @@ class ReferralPublic(BaseModel):
     case_version: int
 
 
+class OutreachVisitPublic(BaseModel):
+    """An outreach visit (訪問支援) as recorded."""
+
+    visit_id: UUID
+    case_id: UUID
+    staff_role: str
+    occurred_at: datetime
+    summary: str | None
+    case_version: int
+
+
+class DisclosurePublic(BaseModel):
+    """Case information given to an agency, and what it rests on (a consent or a legal basis)."""
+
+    disclosure_id: UUID
+    case_id: UUID
+    agency_id: UUID
+    items: list[str]
+    disclosed_on: date
+    purpose: str
+    consent_id: UUID | None
+    legal_basis: str | None
+    case_version: int
+
+
+class MeetingPublic(BaseModel):
+    """A support meeting (支援会議) on the case."""
+
+    meeting_id: UUID
+    case_id: UUID
+    held_on: date
+    agency_ids: list[UUID]
+    note: str | None
+    case_version: int
+
+
 class DatedCreate(_Strict):
     on: Day
 

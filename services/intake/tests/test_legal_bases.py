@@ -34,7 +34,7 @@ def _case() -> Case:
 
 
 def _share(case: Case, **basis: Any) -> str:
-    return case.share_with(agency_id=uuid4(), category="child_guidance_centre", items=["name", "address"],
+    return case.share_with(disclosure_id=uuid4(), agency_id=uuid4(), category="child_guidance_centre", items=["name", "address"],
                            disclosed_on=DAY, purpose="other", **basis)
 
 
