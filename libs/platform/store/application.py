@@ -18,7 +18,6 @@ from eventsourcing.application import (
     ProcessingEvent,
 )
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.popo import POPOFactory
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -27,6 +26,7 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.popo import POPOFactory
 
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import ClientKey, derived_id
@@ -274,7 +274,7 @@ class ServiceApplication(Application):
         return out
 
     # -- creations (Idempotency-Key, the ledger: store/creations.py) ------------------------------
-    def creation(self, kind: str, scope: UUID | str, idempotency_key: str | None, **request: Any) -> Creation:
+    def creation(self, kind: str, scope: UUID | str, idempotency_key: str | None, /, **request: Any) -> Creation:
         """A creation of `kind` in `scope` (where its keys deduplicate: an org, a case) with the
         request's fields, digested under this service's secret."""
         return Creation.of(self.name, kind, scope, self.client_key(idempotency_key), request)

@@ -179,6 +179,18 @@ class BackOfficeSupportCreate(_Strict):
     note: str | None = Field(default=None, max_length=8000)
 
 
+class BackOfficeSupportPublic(BaseModel):
+    """後方支援 given by a centre (its note, sealed, is in the centre's log, not repeated here)."""
+
+    support_id: UUID
+    centre_id: UUID
+    given_on: date
+    recipient_kind: str
+    recipient: str
+    kind: str
+    centre_version: int
+
+
 class AgencyCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     category: AgencyCategory = Field(description="関係機関の種別: GET /v1/code-lists/agency-categories")
@@ -498,6 +510,18 @@ class GroupActivityCreate(_Strict):
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
 
+class GroupActivityPublic(BaseModel):
+    """A group activity of a programme (家族教室, 当事者会, ...)."""
+
+    activity_id: UUID
+    programme_id: UUID
+    kind: str
+    held_on: date
+    participants: int
+    agency_ids: list[UUID]
+    programme_version: int
+
+
 class OperatorAnswer(_Strict):
     on: Day
 
@@ -539,6 +563,19 @@ class PlaceSessionCreate(_Strict):
         description="pseudonymous ids; sealed under the session, only their count travels in clear")
     staff: int = Field(ge=0, le=1000)
     supporter_ids: list[UUID] = Field(default_factory=list, max_length=100)
+
+
+class PlaceSessionPublic(BaseModel):
+    """A session of a place (its participants' refs, sealed, are not repeated here)."""
+
+    session_id: UUID
+    place_id: UUID
+    held_on: date
+    participants: int
+    registered_participants: int
+    staff: int
+    supporter_ids: list[UUID]
+    place_version: int
 
 
 class PlaceClosure(_Strict):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from libs.domain import intake as events
 from libs.platform.privacy.sealing import Sealer
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
@@ -187,11 +188,7 @@ def referral_public(case: Case, referral_id: UUID) -> ReferralPublic:
 
 
 def _created(response: Response, case: Case, created: bool, location: str) -> None:
-    """What a creation inside a case answers besides the created resource: 201 (200 for a retry
-    with the same Idempotency-Key), its Location and the case's version as ETag."""
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = location
-    response.headers["ETag"] = f'"{case.version}"'
+    answer_created(response, created=created, location=location, version=case.version)
 
 
 @router.post("/{case_id}/share-consents", status_code=201, response_model=ShareConsentPublic)
