@@ -94,10 +94,10 @@ class Creation:
         a retry of it still finds it."""
         return derived_id(self.kind, self.scope, self.key.key) if self.key else None
 
-    def legacy_in(self, held: Container[str]) -> UUID | None:
-        """The legacy id, if the aggregate holds it (by its string, as snapshots keep ids)."""
+    def legacy_in(self, held: Container[Any]) -> UUID | None:
+        """The legacy id, if the aggregate holds it (as an id, or by its string as some keep ids)."""
         legacy = self.legacy_id
-        return legacy if legacy is not None and str(legacy) in held else None
+        return legacy if legacy is not None and (legacy in held or str(legacy) in held) else None
 
     def new_id(self) -> UUID:
         """The new resource's id: derived from the keyed digest (a retry that lost no race derives
