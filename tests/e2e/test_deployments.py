@@ -82,6 +82,10 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
         assert [r.status_code for r in answers] == [201, 200], answers[0].text
         assert answers[0].json() == answers[1].json() and answers[0].json()["participants"] == ACTIVITY["participants"]
         assert me.get(base).json()["reports"] == 1
+        reused = me.post(f"{base}/activity-reports", json={**ACTIVITY, "participants": 7},
+                         headers={"Idempotency-Key": "report-1"})
+        assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
+        assert me.get(base).json()["reports"] == 1
         assert [d["deployment_id"] for d in me.get("/v1/deployments").json()["data"]] == [placed["id"]]
     with dispatch.client(role="supporter", org=REGISTRAR, sub=second) as other:
         assert other.get(base).status_code == 404
