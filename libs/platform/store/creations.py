@@ -26,7 +26,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyProcessRecorder
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
@@ -156,8 +156,9 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         return ids
 
     def ledger_row(self, column: str, value: str) -> LedgerRow | None:
-        assert self.datastore.engine is not None
-        with self.datastore.engine.connect() as conn:
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        with engine.connect() as conn:
             found = conn.execute(select(self.creations).where(self.creations.c[column] == value)).mappings().first()
         return LedgerRow(**found) if found else None
 

@@ -130,7 +130,8 @@ def test_a_valid_consultation_is_recorded_as_one_event(case: Case) -> None:
 @pytest.mark.parametrize("channel", intake.CHANNELS)
 def test_every_listed_channel_is_accepted(case: Case, channel: str) -> None:
     case.record_consultation(**_consultation(channel=channel))
-    assert case.collect_events()[-1].channel == channel
+    recorded = case.collect_events()[-1]
+    assert isinstance(recorded, Case.ConsultationRecorded) and recorded.channel == channel
 
 
 def test_repeat_consultations_without_a_key_all_count(case: Case) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import text
 
-from libs.domain.contracts import derived_id, event_type
+from libs.domain.contracts import ClientKey, derived_id, event_type
 from libs.domain.intake import (
     CaseInfoDisclosed,
     CaseOpened,
@@ -99,9 +99,10 @@ def _case_with_a_keyed_consultation(app: IntakeApplication) -> tuple[Case, UUID]
     case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="family", age_group="adult",
                      personal_details=None)
     consultation = uuid4()  # recorded as before the creations ledger: its key digest in the event
+    digest = consultation_key_digests(case.centre_id, ClientKey(KEY, app.idempotency_secret))[0]
     case._record_consultation(consultation_id=consultation, centre_id=case.centre_id, channel="phone",
                               consulted_by="family", occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
-                              idempotency_digest=consultation_key_digests(case.centre_id, app.client_key(KEY))[0])
+                              idempotency_digest=digest)
     app.save(case)
     return case, consultation
 
