@@ -308,10 +308,8 @@ class ServiceApplication(Application):
         """The event that created a resource inside an aggregate (its `id_field` = `resource_id`):
         read at the version the ledger names, or, for one created before the ledger, found in the
         aggregate's log. None when the aggregate holds no such resource."""
-        row = self.ledger.of_resource(resource_id)
+        row = self.ledger.of_resource(resource_id, aggregate_id)
         if row is not None:
-            if row.aggregate_id != str(aggregate_id):
-                return None
             events: Any = self.events.get(aggregate_id, gt=row.version - 1, lte=row.version)
         else:
             events = self.events.get(aggregate_id)

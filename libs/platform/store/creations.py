@@ -48,8 +48,9 @@ class IdempotencyKeyReused(InvalidInput):
 def creations_table(app_name: str) -> Table:
     return Table(
         f"{app_name}_creations", MetaData(),
+        # A resource's id may be an aggregate's too (a trainee's is the supporter's): unique per kind.
         Column("resource_id", String(36), primary_key=True),
-        Column("kind", String(40), nullable=False),
+        Column("kind", String(40), primary_key=True),
         Column("aggregate_id", String(36), nullable=False),
         Column("version", Integer, nullable=False),  # the aggregate's version once created
         Column("key_digest", String(64), unique=True),  # NULL: created without an Idempotency-Key
@@ -120,15 +121,15 @@ class Ledger:
         was another one."""
         if creation.key_digest is None:
             return None
-        row = self.recorder.ledger_row("key_digest", creation.key_digest)
+        row = self.recorder.ledger_row("key_digest", creation.key_digest, aggregate_id=None)
         if row is not None and row.request_digest != creation.request_digest:
             raise IdempotencyKeyReused(
                 f"this Idempotency-Key created {creation.kind} {row.resource_id} with another request; "
                 "send a new key for a new request", resource_id=row.resource_id)
         return row
 
-    def of_resource(self, resource_id: UUID | str) -> LedgerRow | None:
-        return self.recorder.ledger_row("resource_id", str(resource_id))
+    def of_resource(self, resource_id: UUID | str, aggregate_id: UUID | str) -> LedgerRow | None:
+        return self.recorder.ledger_row("resource_id", str(resource_id), aggregate_id=str(aggregate_id))
 
 
 class LedgerRecorder(SQLAlchemyProcessRecorder):
@@ -155,11 +156,14 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             session.execute(self.creations.insert(), [asdict(r) for r in rows])
         return ids
 
-    def ledger_row(self, column: str, value: str) -> LedgerRow | None:
+    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
+        query = select(self.creations).where(self.creations.c[column] == value)
+        if aggregate_id is not None:
+            query = query.where(self.creations.c.aggregate_id == aggregate_id)
         with engine.connect() as conn:
-            found = conn.execute(select(self.creations).where(self.creations.c[column] == value)).mappings().first()
+            found = conn.execute(query).mappings().first()
         return LedgerRow(**found) if found else None
 
 
@@ -174,7 +178,8 @@ class MemoryLedgerRecorder(POPOProcessRecorder):
     def _assert_uniqueness(self, stored_events: Sequence[Any], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
         for row in kwargs.get(SAVE_KWARG) or ():
-            if any(r.resource_id == row.resource_id or (row.key_digest and r.key_digest == row.key_digest)
+            if any((r.resource_id, r.kind) == (row.resource_id, row.kind)
+                   or (row.key_digest and r.key_digest == row.key_digest)
                    for r in self._ledger):
                 raise IntegrityError(f"{row.kind} {row.resource_id}: created already")
 
@@ -183,6 +188,7 @@ class MemoryLedgerRecorder(POPOProcessRecorder):
         self._ledger.extend(kwargs.get(SAVE_KWARG) or ())
         return ids
 
-    def ledger_row(self, column: str, value: str) -> LedgerRow | None:
+    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
         with self._database_lock:
-            return next((r for r in self._ledger if getattr(r, column) == value), None)
+            return next((r for r in self._ledger if getattr(r, column) == value
+                         and aggregate_id in (None, r.aggregate_id)), None)
