@@ -67,8 +67,7 @@ def compare(settings: Settings, n: int, cases: int) -> dict[str, float]:
 
         def ours(i: int) -> None:
             intake.record_consultation(actor, case_ids[i % cases], expected_version=None, channel="phone",
-                                       consulted_by="person", occurred_at=WHEN, summary=SUMMARY,
-                                       idempotency_key=None)
+                                       consulted_by="person", occurred_at=WHEN, summary=SUMMARY)
 
         def theirs(i: int) -> None:
             note: Note = bare.repository.get(note_ids[i % cases])
@@ -105,7 +104,7 @@ def case_load_curve(settings: Settings, sizes: tuple[int, ...] = (50, 500, 5000)
             while done < size:  # saved 50 at a time: the snapshots are taken as in service
                 for _ in range(min(50, size - done)):
                     case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                             occurred_at=WHEN, summary=summary, idempotency_key=None)
+                                             occurred_at=WHEN, summary=summary)
                     done += 1
                 intake.save(case)
             intake.repository.get(case.id)

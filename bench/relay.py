@@ -41,20 +41,19 @@ RAW = StreamSpec("rawbench", "RAWBENCH")
 def fill(app, n: int, cases: int = 50) -> None:
     """A centre, `cases` cases and consultations up to n events in the log."""
     officer = Principal(sub="bench", org="130001", roles=frozenset({"prefecture_officer"}))
-    centre, _ = app.register_centre(officer, tenant="130001", name="bench", kind="adult", site="main",
-                                    idempotency_key=None)
+    centre, _ = app.register_centre(officer, tenant="130001", name="bench", kind="adult", site="main")
     staff = Principal(sub="bench", org=str(centre.id), roles=frozenset({"centre_staff"}))
     ids: list[UUID] = []
     for _ in range(cases):
         case, _ = app.open_case(staff, centre_id=centre.id, client_kind="person", age_group="adult",
-                                residence_municipality=None, personal_details=None, idempotency_key=None)
+                                residence_municipality=None, personal_details=None)
         ids.append(case.id)
     loaded = [app.get_case(staff, i) for i in ids]
     at, done = datetime(2016, 5, 1, tzinfo=UTC), 1 + cases
     while done < n:
         for case in loaded[: min(100, n - done)]:
             case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                     occurred_at=at + timedelta(minutes=done), summary=None, idempotency_key=None)
+                                     occurred_at=at + timedelta(minutes=done), summary=None)
             done += 1
         app.save(*loaded)
 

@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from libs.domain import agencies
 from libs.domain.consent import consent_record
-from libs.domain.contracts import ClientKey, Contract, idempotency_digest
+from libs.domain.contracts import ClientKey, Contract, derived_id, idempotency_digest
 
 CONTEXT = "intake"
 
@@ -313,10 +313,12 @@ class CaseInfoDisclosed(CaseEvent, Aggregate.Event):
         "recipient": "recipient_agency_id", "items": "items", "basis": "consent_id", "legal_basis": "legal_basis",
         "on": "disclosed_on"}
     SEALED_FIELDS: ClassVar[tuple[str, ...]] = ("reason", "statute")
-    # v2 added the legal basis as an alternative to the consent (consent_id is None then).
-    SCHEMA_VERSION: ClassVar[int] = 2
-    class_version: ClassVar[int] = 2
+    # v2 added the legal basis as an alternative to the consent (consent_id is None then);
+    # v3 the disclosure's id (a resource of its own: GET /v1/cases/{id}/disclosures/{disclosure_id}).
+    SCHEMA_VERSION: ClassVar[int] = 3
+    class_version: ClassVar[int] = 3
 
+    disclosure_id: UUID
     recipient_agency_id: UUID
     items: list[str]
     consent_id: UUID | None
@@ -332,6 +334,11 @@ class CaseInfoDisclosed(CaseEvent, Aggregate.Event):
         state["legal_basis"] = None
         state["statute"] = None
         state["reason"] = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict) -> None:
+        """Disclosures recorded without an id get one derived from their place in the case's log."""
+        state["disclosure_id"] = derived_id("disclosure", state["originator_id"], state["originator_version"])
 
 
 class ReferralMade(CaseEvent, Aggregate.Event):

@@ -77,10 +77,15 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
         r = me.post(f"{base}/activity-reports", json=ACTIVITY)
         assert r.status_code == 409 and r.json()["type"].endswith("/dispatch-not-active")  # not accepted yet
         assert me.post(f"{base}/acceptance", json={"accepted_on": DAY}).json()["status"] == "active"
-        for _ in range(2):  # a retry with the same key files one report
-            r = me.post(f"{base}/activity-reports", json=ACTIVITY, headers={"Idempotency-Key": "report-1"})
-            assert r.status_code == 201, r.text
-        assert r.json()["reports"] == 1
+        answers = [me.post(f"{base}/activity-reports", json=ACTIVITY, headers={"Idempotency-Key": "report-1"})
+                   for _ in range(2)]  # a retry with the same key files one report, and answers it again
+        assert [r.status_code for r in answers] == [201, 200], answers[0].text
+        assert answers[0].json() == answers[1].json() and answers[0].json()["participants"] == ACTIVITY["participants"]
+        assert me.get(base).json()["reports"] == 1
+        reused = me.post(f"{base}/activity-reports", json={**ACTIVITY, "participants": 7},
+                         headers={"Idempotency-Key": "report-1"})
+        assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
+        assert me.get(base).json()["reports"] == 1
         assert [d["deployment_id"] for d in me.get("/v1/deployments").json()["data"]] == [placed["id"]]
     with dispatch.client(role="supporter", org=REGISTRAR, sub=second) as other:
         assert other.get(base).status_code == 404

@@ -101,7 +101,9 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
         r = me.post(f"{base}/activity-reports", json={**REPORT, "activity_type": "other",
                                                        "activity_type_other": "図書館へ同行", "next_step": "pause"})
         assert r.status_code == 201, r.text
-        report_id = r.json()["open_tasks"][0]
+        report_id = r.json()["report_id"]
+        assert me.get(r.headers["location"]).json() == r.json()
+        assert me.get(base).json()["open_tasks"] == [report_id]
     with dispatch.client(role="supporter", org=REGISTRAR, sub="00000000-0000-0000-0000-000000000001") as other:
         assert other.get(f"{base}/subject").status_code == 404
         assert other.get(base).status_code == 404

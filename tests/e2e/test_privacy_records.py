@@ -131,7 +131,7 @@ def test_a_provision_may_rest_on_a_stated_legal_basis_instead_of_a_consent_and_t
                                       .json()["data"]) and len(r) == 2 and r)
         assert [(p["counterpart"], p["basis_kind"], p["basis"]) for p in records] == [
             (jido, "legal_basis", "required_by_law"), (clinic, "legal_basis", "protection_of_life")]
-        assert records[0]["event_type"] == "jp.tsunagu.intake.CaseInfoDisclosed.v2"
+        assert records[0]["event_type"] == "jp.tsunagu.intake.CaseInfoDisclosed.v3"
     disclosed = eventually(lambda: (p := [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")
                                           if b"CaseInfoDisclosed" in m.data]) and len(p) == 2 and p)
     assert [e.data["legal_basis"] for e in disclosed] == ["required_by_law", "protection_of_life"]

@@ -28,15 +28,17 @@ def test_a_station_its_place_and_sessions_and_a_satellite_handed_over_after_its_
         assert bad.status_code == 422 and "activities" in bad.json()["detail"]
         r = town.post(f"/v1/programmes/{station['id']}/group-activities", json={
             "kind": "family_class", "held_on": "2024-06-01", "participants": 12})
-        assert r.status_code == 201 and r.json()["group_activities"] == 1
+        assert r.status_code == 201 and r.json()["participants"] == 12
+        assert town.get(r.headers["location"]).json() == r.json()
+        assert town.get(f"/v1/programmes/{station['id']}").json()["group_activities"] == 1
         place = town.post("/v1/places", json={"programme_id": station["id"], "name": "居場所ひだまり",
                                                "operator": "NPO法人ひだまり", "municipality": TOWN,
                                                "address": "千代田区神田1-1", "schedule": HOURS}).json()
         for n in (5, 7):
             r = town.post(f"/v1/places/{place['id']}/sessions", json={
                 "held_on": "2024-06-04", "participants": n, "registered_participants": ["p-1"], "staff": 2})
-            assert r.status_code == 201
-        assert r.json()["sessions"] == 2
+            assert r.status_code == 201 and r.json()["participants"] == n
+        assert town.get(f"/v1/places/{place['id']}").json()["sessions"] == 2
         r = town.post(f"/v1/places/{place['id']}/sessions", json={
             "held_on": "2024-06-06", "participants": 1, "registered_participants": ["p-1", "p-2"], "staff": 1})
         assert r.status_code == 422  # more registered participants than people present

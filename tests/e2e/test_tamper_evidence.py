@@ -140,8 +140,7 @@ def test_a_failed_concurrent_save_leaves_a_gap_in_the_ids_but_not_in_the_tree(na
     stale, fresh = app.repository.get(UUID(case_id)), app.repository.get(UUID(case_id))
     for copy in (fresh, stale):  # two officers' concurrent saves: the second one loses
         copy.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None,
-                                 idempotency_key=None)
+                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None)
     app.save(fresh)
     with pytest.raises(IntegrityError):
         app.save(stale)  # on PostgreSQL this spends a notification id

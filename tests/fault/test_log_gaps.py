@@ -50,8 +50,7 @@ def _lose_a_concurrent_save(intake, case_id: str) -> None:
     fresh, stale = app.repository.get(UUID(case_id)), app.repository.get(UUID(case_id))
     for copy in (fresh, stale):
         copy.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None,
-                                 idempotency_key=None)
+                                 occurred_at=datetime(2016, 6, 2, tzinfo=UTC), summary=None)
     app.save(fresh)
     with pytest.raises(IntegrityError):
         app.save(stale)

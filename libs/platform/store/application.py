@@ -7,8 +7,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import (
@@ -25,6 +26,7 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.popo import POPOFactory
 
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import ClientKey, derived_id
@@ -34,6 +36,14 @@ from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
 from libs.platform.store.commits import CommitSignal
+from libs.platform.store.creations import (
+    SAVE_KWARG,
+    Creation,
+    Ledger,
+    LedgerRecorder,
+    LedgerRow,
+    MemoryLedgerRecorder,
+)
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -43,6 +53,16 @@ R = TypeVar("R")
 # Re-runs of a commuting command whose save lost a race (ServiceApplication.change); each loses
 # only to a save that succeeded, so the service as a whole always progresses.
 COMMUTING_RETRIES = 16
+
+
+@dataclass(frozen=True)
+class Created(Generic[A]):
+    """What a creation inside an aggregate answers: the aggregate holding the resource, the
+    resource's id, and whether it was created now (False: a retry with the same Idempotency-Key)."""
+
+    aggregate: A
+    resource_id: UUID
+    created: bool
 
 
 class DateAsISO(Transcoding):
@@ -78,6 +98,7 @@ class ServiceApplication(Application):
         configured = self.env.get(IDEMPOTENCY_KEY_ENV)
         self.idempotency_secret = bytes.fromhex(configured) if configured else os.urandom(32)
         self._retry_locks = tuple(threading.Lock() for _ in range(64))  # striped by aggregate id
+        self.ledger = Ledger(self.recorder)  # type: ignore[arg-type]  # construct_recorder() made it
 
     def client_key(self, idempotency_key: str | None) -> ClientKey | None:
         """The client's Idempotency-Key with this service's secret, as the aggregates digest it."""
@@ -99,6 +120,10 @@ class ServiceApplication(Application):
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder: the same events table plus <name>_tracking, so that events caused
         # by another stream's message are stored atomically with that message's position.
+        # ... which also writes the creations ledger in the events' transaction (creations.py).
+        if isinstance(self.factory, POPOFactory):
+            return MemoryLedgerRecorder()
+        self.factory.process_recorder_class = LedgerRecorder  # type: ignore[attr-defined]
         return self.factory.process_recorder()
 
     def _record(self, processing: ProcessingEvent) -> list[Recording]:
@@ -143,7 +168,8 @@ class ServiceApplication(Application):
         self._notify(recordings)
 
     def change(self, aggregate: A, command: Callable[[A], R], *, expected_version: int | None = None,
-               also: Sequence[Any] = (), reload: Callable[[], A] | None = None) -> R:
+               also: Sequence[Any] = (), reload: Callable[[], A] | None = None,
+               creations: Callable[[A], Sequence[LedgerRow]] | None = None) -> R:
         """The one way a use case changes an aggregate it has loaded and checked access to: refuse
         when If-Match named another version, run the aggregate `command`, save it (with `also`,
         in the same transaction) and return what the command returned.
@@ -153,14 +179,21 @@ class ServiceApplication(Application):
         version (no If-Match), the aggregate is loaded again with `reload` (which checks access
         again) and the command re-run on it, up to COMMUTING_RETRIES times, so the caller sees 409
         only when it asked for a version. The command must then be safe to re-run: it seals again
-        and returns what a re-run returns (e.g. the aggregate it ran on)."""
+        and returns what a re-run returns (e.g. the aggregate it ran on).
+
+        `creations` gives the ledger rows of what the command created (creations.py), saved in the
+        events' transaction."""
+
+        def save(changed: A) -> None:
+            self.save(changed, *also, **({SAVE_KWARG: creations(changed)} if creations else {}))
+
         if expected_version is not None and expected_version != aggregate.version:
             kind = type(aggregate).__name__.lower()
             raise VersionMismatch(f"the {kind} is at version {aggregate.version}, not {expected_version}")
         try:
             with tracing.span(f"change {type(aggregate).__name__}", {"tsunagu.service": self.name}):
                 result = command(aggregate)
-                self.save(aggregate, *also)
+                save(aggregate)
             return result
         except IntegrityError:
             if reload is None or expected_version is not None or also:
@@ -173,7 +206,7 @@ class ServiceApplication(Application):
                 aggregate = reload()
                 result = command(aggregate)
                 try:
-                    self.save(aggregate)
+                    save(aggregate)
                     return result
                 except IntegrityError:
                     if attempt == COMMUTING_RETRIES - 1:
@@ -240,21 +273,82 @@ class ServiceApplication(Application):
             out.append(envelope)
         return out
 
-    def create_once(self, kind: type, aggregate_id: UUID, make: Callable[[], Any]) -> tuple[Any, bool]:
+    # -- creations (Idempotency-Key, the ledger: store/creations.py) ------------------------------
+    def creation(self, kind: str, scope: UUID | str, idempotency_key: str | None, /, **request: Any) -> Creation:
+        """A creation of `kind` in `scope` (where its keys deduplicate: an org, a case) with the
+        request's fields, digested under this service's secret."""
+        return Creation.of(self.name, kind, scope, self.client_key(idempotency_key), request)
+
+    def create_once(self, kind: type, aggregate_id: UUID, make: Callable[[], Any],
+                    creation: Creation | None = None) -> tuple[Any, bool]:
         """The aggregate with this id if it exists (a retry with the same Idempotency-Key), else
-        the one `make` builds, saved; returns it and whether it was created now."""
+        the one `make` builds, saved; returns it and whether it was created now. With `creation`,
+        the key's ledger row is written with it, and a key used before for another request is
+        refused (422) instead of answering the first aggregate."""
+        if creation is not None and (row := self.ledger.of_key(creation)) is not None:
+            return self.repository.get(UUID(row.aggregate_id)), False
         existing = self.existing(kind, aggregate_id)
         if existing is not None:
-            return existing, False
-        return self.save_new(make()), True
+            return existing, False  # a retry, or created before the ledger kept its key
+        return self.save_new(make(), creation=creation), True
 
-    def save_new(self, *aggregates: Any) -> Any:
+    def save_new(self, *aggregates: Any, creation: Creation | None = None) -> Any:
         """Save newly created aggregates; if the same Idempotency-Key won a race, return its result."""
+        first = aggregates[0]
+        rows = {SAVE_KWARG: [creation.row(first.id, first.id, first.version)]} if creation else {}
         try:
-            self.save(*aggregates)
+            self.save(*aggregates, **rows)
         except IntegrityError:
-            return self.repository.get(aggregates[0].id)
-        return aggregates[0]
+            if creation is not None:
+                self.ledger.of_key(creation)  # the race was won with another request: 422
+            return self.repository.get(first.id)
+        return first
+
+    def created_event(self, aggregate_id: UUID, resource_id: UUID, event_cls: type, id_field: str) -> Any | None:
+        """The event that created a resource inside an aggregate (its `id_field` = `resource_id`):
+        read at the version the ledger names, or, for one created before the ledger, found in the
+        aggregate's log. None when the aggregate holds no such resource."""
+        row = self.ledger.of_resource(resource_id, aggregate_id)
+        if row is not None:
+            events: Any = self.events.get(aggregate_id, gt=row.version - 1, lte=row.version)
+        else:
+            events = self.events.get(aggregate_id)
+        return next((e for e in events if isinstance(e, event_cls) and getattr(e, id_field) == resource_id), None)
+
+    def create_inside(self, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
+                      legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
+                      commuting: bool = False) -> Created[A]:
+        """The one way to create something inside an aggregate (a consultation in a case): once per
+        Idempotency-Key. A retry with the key and the same request finds the first resource in the
+        ledger and changes nothing; with another request it is refused (422). `load` loads the
+        aggregate and checks the caller's access; `command(aggregate, resource_id)` creates; `legacy`
+        finds what a key created before the ledger kept keys. `commuting`: see change()."""
+        if (row := self.ledger.of_key(creation)) is not None:
+            return Created(load(), UUID(row.resource_id), False)
+        aggregate = load()
+        if legacy is not None and creation.key is not None and (done := legacy(aggregate)) is not None:
+            return Created(aggregate, done, False)
+        resource_id = creation.new_id()
+        made: list[bool] = []  # whether each run created (a re-run may find the key's row)
+
+        def run(a: A) -> Created[A]:
+            rerun = bool(made)
+            made.clear()
+            if rerun and (row := self.ledger.of_key(creation)) is not None:  # the same key won the race
+                made.append(False)
+                return Created(a, UUID(row.resource_id), False)
+            command(a, resource_id)
+            made.append(True)
+            return Created(a, resource_id, True)
+
+        try:
+            return self.change(aggregate, run, expected_version=expected_version,
+                               reload=load if commuting else None,
+                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [])
+        except IntegrityError:
+            if (row := self.ledger.of_key(creation)) is not None:
+                return Created(load(), UUID(row.resource_id), False)
+            raise
 
 
 def new_id(kind: str, org: str, idempotency_key: str | None) -> UUID:

@@ -41,9 +41,10 @@ def _case_events() -> list:
         id=CASE_ID, tenant=TENANT, centre_id=CENTRE_ID, client_kind="family",
         age_group="adult", personal_details=None,
     )
-    case.record_consultation(
-        consultation_id=CONSULTATION_ID, channel="phone", consulted_by="family",
-        occurred_at=OCCURRED_AT, summary=SEALED_SUMMARY, idempotency_key=ClientKey("key-1", IDEMPOTENCY_SECRET),
+    case._record_consultation(  # as recorded before the creations ledger: with its key's digest
+        consultation_id=CONSULTATION_ID, centre_id=CENTRE_ID, channel="phone", consulted_by="family",
+        occurred_at=OCCURRED_AT, summary=SEALED_SUMMARY,
+        idempotency_digest=consultation_key_digests(CENTRE_ID, ClientKey("key-1", IDEMPOTENCY_SECRET))[0],
     )
     return list(case.collect_events())
 

@@ -39,4 +39,4 @@ def test_the_idempotency_digest_key_is_a_dev_secret_of_intake_and_registry_only(
     assert (tmp_path / "intake-idempotency.key").read_text() == intake.idempotency_key_hex
     assert settings.Settings.from_env("intake").idempotency_key_hex == intake.idempotency_key_hex, "kept"
     assert settings.Settings.from_env("registry").idempotency_key_hex not in ("", intake.idempotency_key_hex)
-    assert settings.Settings.from_env("dispatch").idempotency_key_hex == ""
+    assert settings.Settings.from_env("reporting").idempotency_key_hex == ""

@@ -176,6 +176,32 @@ class DispatchPublic(BaseModel):
     version: int
 
 
+class ActivityReportPublic(BaseModel):
+    """An activity report (活動報告書) as filed (its narrative and その他 texts, sealed, are in the
+    dispatch's timeline, not repeated here)."""
+
+    report_id: UUID
+    dispatch_id: UUID
+    supporter_id: UUID
+    reported_on: date
+    activity_date: date
+    starts_at: str
+    ends_at: str
+    activity_type: str
+    next_step: str
+    dispatch_version: int
+
+
+class IncidentPublic(BaseModel):
+    """An incident report (事故報告); its account, sealed, is in the dispatch's timeline."""
+
+    incident_id: UUID
+    dispatch_id: UUID
+    occurred_on: date
+    severity: str
+    dispatch_version: int
+
+
 class DispatchSummary(BaseModel):
     dispatch_id: UUID
     status: Status
@@ -307,6 +333,20 @@ class DeploymentPublic(BaseModel):
     reports: int
     end_reason: str | None
     version: int
+
+
+class DeploymentReportPublic(BaseModel):
+    """An activity report of a deployment (its narrative, sealed, is not repeated here)."""
+
+    report_id: UUID
+    deployment_id: UUID
+    supporter_id: UUID
+    reported_on: date
+    activity_date: date
+    starts_at: str
+    ends_at: str
+    participants: int | None
+    deployment_version: int
 
 
 class DeploymentSummary(BaseModel):

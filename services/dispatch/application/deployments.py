@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from libs.platform.store.application import new_id
+from libs.platform.store.application import Created, new_id
 from libs.platform.web.auth import NotAllowed, Principal
 from services.dispatch.application.base import OFFICER, SUPPORTER, DispatchBase
 from services.dispatch.domain.deployment import Deployment
@@ -41,6 +41,11 @@ class DeploymentUseCases(DispatchBase):
         """The deployment and whether it was made now (False: a retry with the same key)."""
         tenant = self._officer_tenant(actor)
         deployment_id = new_id("deployment", tenant, idempotency_key)
+        creation = self.creation("deployment", tenant, idempotency_key, supporter_id=supporter_id,
+                                 target_kind=target_kind, target_id=target_id, role=role, starts_on=starts_on,
+                                 ends_on=ends_on)
+        if (row := self.ledger.of_key(creation)) is not None:  # a retry (another request with the key: 422)
+            return self.repository.get(UUID(row.aggregate_id)), False
         if idempotency_key and (done := self.existing(Deployment, deployment_id)) is not None:
             return done, False  # a retry: answered as first, whatever changed since
         target = self.reads.deployment_target(target_id)  # what INTAKE published about it
@@ -53,7 +58,8 @@ class DeploymentUseCases(DispatchBase):
         return self.create_once(Deployment, deployment_id, lambda: Deployment.deploy(
             id=deployment_id, tenant=tenant, supporter_id=supporter_id,
             registration_number=entry.registration_number, roster_entry_id=entry.id, target_kind=target_kind,
-            target_id=target_id, target_name=target["name"], role=role, starts_on=starts_on, ends_on=ends_on))
+            target_id=target_id, target_name=target["name"], role=role, starts_on=starts_on, ends_on=ends_on),
+            creation)
 
     def list_deployments(self, actor: Principal, *, status: str | None, target_id: UUID | None, after: str | None,
                          limit: int) -> list[dict]:
@@ -75,15 +81,17 @@ class DeploymentUseCases(DispatchBase):
 
     def report_deployment_activity(self, actor: Principal, deployment_id: UUID, *, idempotency_key: str | None,
                                    reported_on: date, activity_date: date, starts_at: str, ends_at: str,
-                                   participants: int | None, narrative: dict) -> Deployment:
-        report_id = new_id("deployment-report", str(deployment_id), idempotency_key)
-        deployment = self._deployment_for_supporter(actor, deployment_id)
+                                   participants: int | None, narrative: dict) -> Created[Deployment]:
+        creation = self.creation("deployment-report", deployment_id, idempotency_key, reported_on=reported_on,
+                                 activity_date=activity_date, starts_at=starts_at, ends_at=ends_at,
+                                 participants=participants, narrative=narrative)
         # Sealed inside the command: no key is made for a deployment the caller may not act on.
-        self.change(deployment, lambda d: d.report_activity(
+        return self.create_inside(creation, lambda: self._deployment_for_supporter(actor, deployment_id),
+                                  lambda d, report_id: d.report_activity(
             report_id=report_id, supporter_id=UUID(actor.sub), reported_on=reported_on, activity_date=activity_date,
             starts_at=starts_at, ends_at=ends_at, participants=participants,
-            narrative=self.seal_required(d.id, narrative, "narrative")))
-        return deployment
+            narrative=self.seal_required(d.id, narrative, "narrative")),
+            legacy=lambda d: creation.legacy_in(d.reports))
 
     def end_deployment(self, actor: Principal, deployment_id: UUID, *, reason: str, ended_on: date) -> Deployment:
         deployment = self._deployment_for_officer(actor, deployment_id)

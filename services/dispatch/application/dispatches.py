@@ -21,6 +21,9 @@ class DispatchUseCases(DispatchAccess):
         """The dispatch and whether it was made now (False: a retry with the same key)."""
         tenant = self._officer_tenant(actor)
         dispatch_id = new_id("dispatch", tenant, idempotency_key)
+        creation = self.creation("dispatch", tenant, idempotency_key, subject_ref=subject_ref,
+                                 requested_by=requested_by, needs=needs, preferences=preferences,
+                                 requested_on=requested_on, details=details)
 
         def make() -> Dispatch:
             dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),
@@ -31,7 +34,7 @@ class DispatchUseCases(DispatchAccess):
                 dispatch.record_subject_details(details=sealed)
             return dispatch
 
-        return self.create_once(Dispatch, dispatch_id, make)
+        return self.create_once(Dispatch, dispatch_id, make, creation)
 
     def list_dispatches(self, actor: Principal, *, status: str | None, after: str | None,
                         limit: int) -> list[dict]:

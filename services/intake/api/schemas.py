@@ -178,6 +178,18 @@ class BackOfficeSupportCreate(_Strict):
     note: str | None = Field(default=None, max_length=8000)
 
 
+class BackOfficeSupportPublic(BaseModel):
+    """後方支援 given by a centre (its note, sealed, is in the centre's log, not repeated here)."""
+
+    support_id: UUID
+    centre_id: UUID
+    given_on: date
+    recipient_kind: str
+    recipient: str
+    kind: str
+    centre_version: int
+
+
 class AgencyCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     category: AgencyCategory = Field(description="関係機関の種別: GET /v1/code-lists/agency-categories")
@@ -249,6 +261,42 @@ class ReferralPublic(BaseModel):
     referred_on: date
     outcome: Literal["support_decided", "declined"] | None
     closed: bool
+    case_version: int
+
+
+class OutreachVisitPublic(BaseModel):
+    """An outreach visit (訪問支援) as recorded."""
+
+    visit_id: UUID
+    case_id: UUID
+    staff_role: str
+    occurred_at: datetime
+    summary: str | None
+    case_version: int
+
+
+class DisclosurePublic(BaseModel):
+    """Case information given to an agency, and what it rests on (a consent or a legal basis)."""
+
+    disclosure_id: UUID
+    case_id: UUID
+    agency_id: UUID
+    items: list[str]
+    disclosed_on: date
+    purpose: str
+    consent_id: UUID | None
+    legal_basis: str | None
+    case_version: int
+
+
+class MeetingPublic(BaseModel):
+    """A support meeting (支援会議) on the case."""
+
+    meeting_id: UUID
+    case_id: UUID
+    held_on: date
+    agency_ids: list[UUID]
+    note: str | None
     case_version: int
 
 
@@ -461,6 +509,18 @@ class GroupActivityCreate(_Strict):
     agency_ids: list[UUID] = Field(default_factory=list, max_length=100)
 
 
+class GroupActivityPublic(BaseModel):
+    """A group activity of a programme (家族教室, 当事者会, ...)."""
+
+    activity_id: UUID
+    programme_id: UUID
+    kind: str
+    held_on: date
+    participants: int
+    agency_ids: list[UUID]
+    programme_version: int
+
+
 class OperatorAnswer(_Strict):
     on: Day
 
@@ -502,6 +562,19 @@ class PlaceSessionCreate(_Strict):
         description="pseudonymous ids; sealed under the session, only their count travels in clear")
     staff: int = Field(ge=0, le=1000)
     supporter_ids: list[UUID] = Field(default_factory=list, max_length=100)
+
+
+class PlaceSessionPublic(BaseModel):
+    """A session of a place (its participants' refs, sealed, are not repeated here)."""
+
+    session_id: UUID
+    place_id: UUID
+    held_on: date
+    participants: int
+    registered_participants: int
+    staff: int
+    supporter_ids: list[UUID]
+    place_version: int
 
 
 class PlaceClosure(_Strict):

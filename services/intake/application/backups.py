@@ -27,11 +27,14 @@ class BackupUseCases(CentreUseCases, ProgrammeUseCases):
         if programme_id is not None and municipality not in self.get_programme(actor, programme_id).operators:
             raise InvalidProgramme(f"programme {programme_id} is not run by {municipality}")
         backup_id = new_id("backup", tenant, idempotency_key)
+        creation = self.creation("backup", tenant, idempotency_key, municipality=municipality, kind=kind,
+                                 centre_id=centre_id, programme_id=programme_id, staff_role=staff_role,
+                                 staff_days=staff_days, note=note, given_on=given_on)
         # Sealed as {"text": …} under the back-up's own key: the note may speak of persons.
         return self.create_once(Backup, backup_id, lambda: Backup.give(
             id=backup_id, tenant=tenant, municipality=municipality, kind=kind, given_on=given_on, centre_id=centre_id,
             programme_id=programme_id, staff_role=staff_role, staff_days=staff_days,
-            note=self.seal(backup_id, {"text": note}) if note else None))
+            note=self.seal(backup_id, {"text": note}) if note else None), creation)
 
     def get_backup(self, actor: Principal, backup_id: UUID) -> Backup:
         """Seen by the prefecture that gave it and by the municipality that received it."""

@@ -6,14 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from libs.platform.store.application import ServiceApplication, new_id
+from libs.domain import intake
+from libs.platform.store.application import Created, ServiceApplication, new_id
 from libs.platform.web.auth import Principal
 from services.intake.application.access import staffs_centre
 from services.intake.domain.case import Case
 from services.intake.domain.centre import Centre
-from services.intake.domain.errors import CaseNotFound, UnknownCentre
+from services.intake.domain.errors import CaseNotFound, InvalidConsultation, UnknownCentre
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,12 @@ class Recorded:
     case: Case
     consultation_id: UUID
     created: bool
+    entry: dict[str, Any]  # the consultation, as consultation_entry() gives it
+
+
+def consultation_entry(e: intake.ConsultationRecorded) -> dict[str, Any]:
+    return {"consultation_id": e.consultation_id, "channel": e.channel, "consulted_by": e.consulted_by,
+            "occurred_at": e.occurred_at, "summary": e.summary}
 
 
 class CaseUseCases(ServiceApplication):
@@ -32,9 +39,13 @@ class CaseUseCases(ServiceApplication):
         if centre is None or str(centre_id) != actor.org:
             raise UnknownCentre(f"no centre {centre_id} of yours")
         case_id = new_id("case", actor.org, idempotency_key)
+        creation = self.creation("case", actor.org, idempotency_key, centre_id=centre_id, client_kind=client_kind,
+                                 age_group=age_group, residence_municipality=residence_municipality,
+                                 personal_details=personal_details)
         return self.create_once(Case, case_id, lambda: Case.open(
             id=case_id, tenant=centre.tenant, centre_id=centre_id, client_kind=client_kind, age_group=age_group,
-            residence_municipality=residence_municipality, personal_details=self.seal(case_id, personal_details)))
+            residence_municipality=residence_municipality, personal_details=self.seal(case_id, personal_details)),
+            creation)
 
     def get_case(self, actor: Principal, case_id: UUID) -> Case:
         """The case, for whoever may see it; to anyone else it does not exist (404)."""
@@ -51,39 +62,58 @@ class CaseUseCases(ServiceApplication):
     def record_consultation(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
                             channel: str, consulted_by: str, occurred_at: datetime,
                             summary: str | None, idempotency_key: str | None) -> Recorded:
-        client_key = self.client_key(idempotency_key)
+        creation = self.creation("consultation", case_id, idempotency_key, channel=channel, consulted_by=consulted_by,
+                                 occurred_at=occurred_at, summary=summary)
+        entry: dict[str, Any] = {}
 
-        def record(case: Case) -> Recorded:
-            if (done := case.consultation_of_key(client_key)) is not None:
-                return Recorded(case, done, created=False)  # a retry, or the same key won a race
-            return Recorded(case, case.record_consultation(
-                consultation_id=uuid4(), channel=channel, consulted_by=consulted_by, occurred_at=occurred_at,
-                summary=self.seal(case_id, summary), idempotency_key=client_key), created=True)
+        def record(case: Case, consultation_id: UUID) -> None:
+            entry.update(consultation_id=consultation_id, channel=channel, consulted_by=consulted_by,
+                         occurred_at=occurred_at, summary=self.seal(case_id, summary))
+            case.record_consultation(**entry)
 
-        # The case loaded once: a busy case's load is most of the cost of a consultation. Appending
-        # commutes: a save that lost a race without If-Match is re-run on the case reloaded.
+        # Appending commutes: a save that lost a race without If-Match is re-run on the case reloaded.
+        made = self.create_inside(creation, lambda: self.get_case(actor, case_id), record,
+                                  legacy=lambda c: c.consultation_of_key(creation.key),
+                                  expected_version=expected_version, commuting=True)
+        if not made.created:
+            entry = self.consultation(made.aggregate, made.resource_id) or {}
+        return Recorded(made.aggregate, made.resource_id, made.created, entry)
+
+    def consultation(self, case: Case, consultation_id: UUID) -> dict[str, Any] | None:
+        """One consultation of the case, from its event (the case keeps only their count)."""
+        e = self.created_event(case.id, consultation_id, intake.ConsultationRecorded, "consultation_id")
+        return consultation_entry(e) if e is not None else None
+
+    def consultations(self, actor: Principal, case_id: UUID) -> tuple[Case, list[dict[str, Any]]]:
         case = self.get_case(actor, case_id)
-        if (done := case.consultation_of_key(client_key)) is not None:
-            return Recorded(case, done, created=False)
-        return self.change(case, record, expected_version=expected_version,
-                           reload=lambda: self.get_case(actor, case_id))
+        return case, [consultation_entry(e) for e in self.events.get(case_id)
+                      if isinstance(e, intake.ConsultationRecorded)]
 
     def void_consultation(self, actor: Principal, case_id: UUID, consultation_id: UUID, *, voided_on: date,
                           reason: str) -> Case:
-        return self._change_case(actor, case_id, lambda c: c.void_consultation(
-            consultation_id=consultation_id, voided_on=voided_on, reason=reason))
+        case = self.get_case(actor, case_id)
+        if self.consultation(case, consultation_id) is None:
+            raise InvalidConsultation(f"no consultation {consultation_id} on this case")
+        self.change(case, lambda c: c.void_consultation(consultation_id=consultation_id, voided_on=voided_on,
+                                                       reason=reason))
+        return case
 
     def record_outreach_visit(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
-                              staff_role: str, occurred_at: datetime, summary: str | None) -> Case:
-        return self._change_case(actor, case_id, lambda c: c.record_outreach_visit(
-            visit_id=uuid4(), staff_role=staff_role, occurred_at=occurred_at, summary=self.seal(case_id, summary)),
-            expected_version=expected_version)
+                              staff_role: str, occurred_at: datetime, summary: str | None,
+                              idempotency_key: str | None = None) -> Created[Case]:
+        creation = self.creation("outreach-visit", case_id, idempotency_key, staff_role=staff_role,
+                                 occurred_at=occurred_at, summary=summary)
+        return self.create_inside(creation, lambda: self.get_case(actor, case_id), lambda c, visit_id: (
+            c.record_outreach_visit(visit_id=visit_id, staff_role=staff_role, occurred_at=occurred_at,
+                                    summary=self.seal(case_id, summary))), expected_version=expected_version)
 
     def hold_support_meeting(self, actor: Principal, case_id: UUID, *, held_on: date, agency_ids: list[UUID],
-                             note: str | None) -> Case:
-        return self._change_case(actor, case_id, lambda c: c.hold_meeting(
-            meeting_id=uuid4(), held_on=held_on, agency_ids=[str(a) for a in agency_ids],
-            note=self.seal(case_id, note)))
+                             note: str | None, idempotency_key: str | None = None) -> Created[Case]:
+        creation = self.creation("support-meeting", case_id, idempotency_key, held_on=held_on,
+                                 agency_ids=sorted(str(a) for a in agency_ids), note=note)
+        return self.create_inside(creation, lambda: self.get_case(actor, case_id), lambda c, meeting_id: (
+            c.hold_meeting(meeting_id=meeting_id, held_on=held_on, agency_ids=[str(a) for a in agency_ids],
+                           note=self.seal(case_id, note))))
 
     def close_case(self, actor: Principal, case_id: UUID, *, expected_version: int | None, reason: str,
                    closed_on: date) -> Case:

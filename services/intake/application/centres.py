@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from libs.domain.codes import validate_lg_code, within
-from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.store.application import Created, ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
@@ -28,9 +28,11 @@ class CentreUseCases(ServiceApplication):
         if actor.org != tenant:
             raise NotAllowed("a local government registers only its own centres and windows")
         centre_id = new_id("centre", actor.org, idempotency_key)
+        creation = self.creation("centre", actor.org, idempotency_key, tenant=tenant, name=name, kind=kind, site=site,
+                                 opened_on=opened_on, closed_on=closed_on, demo=demo)
         return self.create_once(Centre, centre_id, lambda: Centre.register(
             id=centre_id, tenant=tenant, name=name, kind=kind, site=site, opened_on=opened_on, closed_on=closed_on,
-            demo=demo))
+            demo=demo), creation)
 
     def change_centre_dates(self, actor: Principal, centre_id: UUID, *, opened_on: date,
                             closed_on: date | None) -> Centre:
@@ -61,16 +63,20 @@ class CentreUseCases(ServiceApplication):
         return centre
 
     def give_backoffice_support(self, actor: Principal, centre_id: UUID, *, given_on: date, recipient_kind: str,
-                                recipient: str, kind: str, note: str | None) -> Centre:
+                                recipient: str, kind: str, note: str | None,
+                                idempotency_key: str | None = None) -> Created[Centre]:
         """後方支援 by the centre's own staff; the note is sealed under the centre's key (it may
         speak of a person)."""
-        centre = self.get_centre(actor, centre_id)
-        actor.require("centre_staff")
-        sealed = self.seal(centre_id, note)
-        self.change(centre, lambda c: c.give_backoffice_support(
-            support_id=uuid4(), given_on=given_on, recipient_kind=recipient_kind, recipient=recipient, kind=kind,
-            note=sealed))
-        return centre
+        def load() -> Centre:
+            centre = self.get_centre(actor, centre_id)
+            actor.require("centre_staff")
+            return centre
+
+        creation = self.creation("backoffice-support", centre_id, idempotency_key, given_on=given_on,
+                                 recipient_kind=recipient_kind, recipient=recipient, kind=kind, note=note)
+        return self.create_inside(creation, load, lambda c, support_id: c.give_backoffice_support(
+            support_id=support_id, given_on=given_on, recipient_kind=recipient_kind, recipient=recipient, kind=kind,
+            note=self.seal(centre_id, note)))
 
     def _centre_run_by(self, actor: Principal, centre_id: UUID) -> Centre:
         """A centre the caller sees (else 404) and whose local government it acts for (else 403)."""
@@ -86,9 +92,11 @@ class CentreUseCases(ServiceApplication):
         tenant = validate_lg_code(actor.org)
         require_jurisdiction(actor, municipality, "agencies")
         agency_id = new_id("agency", tenant, idempotency_key)
+        creation = self.creation("agency", tenant, idempotency_key, name=name, category=category,
+                                 municipality=municipality, address=address, phone=phone)
         return self.create_once(Agency, agency_id, lambda: Agency.register(
             id=agency_id, tenant=tenant, name=name, category=category, municipality=municipality,
-            address=address, phone=phone))
+            address=address, phone=phone), creation)
 
     @staticmethod
     def agency_list_scope(actor: Principal) -> str:

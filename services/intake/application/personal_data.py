@@ -35,19 +35,23 @@ class PersonalDataUseCases(CaseUseCases):
         return self.erase_personal_data(case, lambda c: c.erase(erased_on=erased_on, basis=basis))
 
     def receive_rights_request(self, actor: Principal, *, case_id: UUID, kind: str, received_on: date,
-                               idempotency_key: str | None) -> RightsRequest:
+                               idempotency_key: str | None) -> tuple[RightsRequest, bool]:
         case = self.get_case(actor, case_id)
         request_id = new_id("rights-request", str(case_id), idempotency_key)
-        request, _ = self.create_once(RightsRequest, request_id, lambda: RightsRequest.receive(
+        creation = self.creation("rights-request", case_id, idempotency_key, kind=kind, received_on=received_on)
+        return self.create_once(RightsRequest, request_id, lambda: RightsRequest.receive(
             id=request_id, tenant=case.tenant, case_id=case.id, centre_id=case.centre_id, kind=kind,
-            received_on=received_on))
+            received_on=received_on), creation)
+
+    def get_rights_request(self, actor: Principal, request_id: UUID) -> RightsRequest:
+        request = self.existing(RightsRequest, request_id)
+        if request is None or not staffs_centre(actor, request.centre_id):
+            raise CaseNotFound(f"no request {request_id} visible to you")
         return request
 
     def answer_rights_request(self, actor: Principal, request_id: UUID, *, answered_on: date,
                               outcome: str) -> RightsRequest:
-        request = self.existing(RightsRequest, request_id)
-        if request is None or not staffs_centre(actor, request.centre_id):
-            raise CaseNotFound(f"no request {request_id} visible to you")
+        request = self.get_rights_request(actor, request_id)
         self.change(request, lambda r: r.answer(answered_on=answered_on, outcome=outcome))
         return request
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from libs.domain.codes import validate_lg_code
-from libs.platform.store.application import ServiceApplication, new_id
+from libs.platform.store.application import Created, ServiceApplication, new_id
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
@@ -28,9 +28,11 @@ class ProgrammeUseCases(ServiceApplication):
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
         programme_id = new_id("programme", tenant, idempotency_key)
+        creation = self.creation("programme", tenant, idempotency_key, kind=kind, name=name, operators=operators,
+                                 activities=activities, starts_on=starts_on, ends_on=ends_on, funding=funding)
         return self.create_once(Programme, programme_id, lambda: Programme.start(
             id=programme_id, tenant=tenant, kind=kind, name=name, operators=operators, activities=activities,
-            starts_on=starts_on, ends_on=ends_on, funding=funding))
+            starts_on=starts_on, ends_on=ends_on, funding=funding), creation)
 
     def get_programme(self, actor: Principal, programme_id: UUID) -> Programme:
         programme = self.existing(Programme, programme_id)
@@ -71,12 +73,14 @@ class ProgrammeUseCases(ServiceApplication):
         return programme
 
     def hold_group_activity(self, actor: Principal, programme_id: UUID, *, kind: str, held_on: date,
-                            participants: int, agency_ids: list[UUID]) -> Programme:
-        programme = self._programme_run_by(actor, programme_id)
-        self.change(programme, lambda p: p.hold_group_activity(
-            activity_id=uuid4(), kind=kind, held_on=held_on, participants=participants,
+                            participants: int, agency_ids: list[UUID],
+                            idempotency_key: str | None = None) -> Created[Programme]:
+        creation = self.creation("group-activity", programme_id, idempotency_key, kind=kind, held_on=held_on,
+                                 participants=participants, agency_ids=sorted(str(a) for a in agency_ids))
+        return self.create_inside(creation, lambda: self._programme_run_by(actor, programme_id),
+                                  lambda p, activity_id: p.hold_group_activity(
+            activity_id=activity_id, kind=kind, held_on=held_on, participants=participants,
             agency_ids=[str(a) for a in agency_ids]))
-        return programme
 
     def _programme_run_by(self, actor: Principal, programme_id: UUID) -> Programme:
         """A programme the caller sees (else 404) and runs (else 403: the backing prefecture
@@ -96,29 +100,30 @@ class ProgrammeUseCases(ServiceApplication):
         if programme_id is not None and (status := self.get_programme(actor, programme_id).status) != "running":
             raise WrongCaseStatus(f"the programme is {status}: a place opens under a running programme")
         place_id = new_id("place", tenant, idempotency_key)
+        creation = self.creation("place", tenant, idempotency_key, programme_id=programme_id, name=name,
+                                 operator=operator, municipality=municipality, address=address, schedule=schedule)
         return self.create_once(Place, place_id, lambda: Place.open(
             id=place_id, tenant=tenant, programme_id=programme_id, name=name, operator=operator,
-            municipality=municipality, address=address, schedule=schedule))
+            municipality=municipality, address=address, schedule=schedule), creation)
 
     def hold_place_session(self, actor: Principal, place_id: UUID, *, held_on: date, participants: int,
                            registered_participants: list[str], staff: int, supporter_ids: list[UUID],
-                           idempotency_key: str | None) -> Place:
-        place = self._place_run_by(actor, place_id)
-        # Derived from the Idempotency-Key: a retried session is the same session, not a second.
-        session_id = new_id("place-session", str(place_id), idempotency_key)
+                           idempotency_key: str | None) -> Created[Place]:
         refs = sorted(set(registered_participants))
+        creation = self.creation("place-session", place_id, idempotency_key, held_on=held_on,
+                                 participants=participants, registered_participants=refs, staff=staff,
+                                 supporter_ids=sorted(str(s) for s in supporter_ids))
 
-        def hold(p: Place) -> None:
-            if str(session_id) in p.sessions:  # a retry: nothing sealed again
-                return
+        def hold(p: Place, session_id: UUID) -> None:
             p.check_session(participants=participants, registered_participants=len(refs), staff=staff)
             # What an officer types as a participant's ref may be a name: sealed under the session.
             p.hold_session(session_id=session_id, held_on=held_on, participants=participants,
                            registered_participants=len(refs), participant_refs=self.seal(session_id, refs),
                            staff=staff, supporter_ids=[str(s) for s in supporter_ids])
 
-        self.change(place, hold)
-        return place
+        # A session held before the ledger had its id derived from the key: a retry finds it so.
+        return self.create_inside(creation, lambda: self._place_run_by(actor, place_id), hold,
+                                  legacy=lambda p: creation.legacy_in(p.sessions))
 
     def close_place(self, actor: Principal, place_id: UUID, *, closed_on: date) -> Place:
         """By the government running it; one opened outside its opener's jurisdiction also by the
@@ -128,6 +133,10 @@ class ProgrammeUseCases(ServiceApplication):
             raise UnknownCentre(f"no place {place_id} of yours")
         self.change(place, lambda p: p.close(closed_on=closed_on))
         return place
+
+    def get_place(self, actor: Principal, place_id: UUID) -> Place:
+        """A place, for the government running it (to anyone else it does not exist: 404)."""
+        return self._place_run_by(actor, place_id)
 
     def _place_run_by(self, actor: Principal, place_id: UUID) -> Place:
         place = self.existing(Place, place_id)

@@ -3,15 +3,13 @@ asking the registry for a supporter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from libs.domain.legal_bases import check_legal_basis
-from libs.platform.store.application import new_id
+from libs.platform.store.application import Created
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.application.centres import CentreUseCases
@@ -21,32 +19,17 @@ from services.intake.domain.case import Case
 class SharingUseCases(CaseUseCases, CentreUseCases):
     def consent_to_share(self, actor: Principal, case_id: UUID, *, given_by: str, agency_ids: list[UUID],
                          categories: list[str], items: list[str], explained_on: date,
-                         consent_text_version: str, idempotency_key: str | None) -> tuple[Case, UUID, bool]:
-        """Record the person's consent; returns the case, the consent's id and whether it was
-        recorded now. A retry with the same Idempotency-Key finds the consent by its id, derived
-        from the key (the key itself is never recorded), and records nothing."""
-        consent_id = new_id("share-consent", str(case_id), idempotency_key)
-        case, created = self._create_in_case(actor, case_id, lambda c: str(consent_id) in c.share_consents,
-                                             lambda c: c.consent_to_share(
-            consent_id=consent_id, given_by=given_by, agency_ids=[str(a) for a in agency_ids], categories=categories,
-            items=items, explained_on=explained_on, consent_text_version=consent_text_version))
-        return case, consent_id, created
-
-    def _create_in_case(self, actor: Principal, case_id: UUID, exists: Callable[[Case], bool],
-                        command: Callable[[Case], Any]) -> tuple[Case, bool]:
-        """Create something inside a case once: a retry (the same Idempotency-Key, hence the same
-        id) finds it, also when it raced the first request and lost the write."""
-        case = self.get_case(actor, case_id)
-        if exists(case):
-            return case, False
-        try:
-            self.change(case, command)
-        except IntegrityError:
-            again = self.get_case(actor, case_id)
-            if exists(again):
-                return again, False
-            raise
-        return case, True
+                         consent_text_version: str, idempotency_key: str | None) -> Created[Case]:
+        """Record the person's consent, once per Idempotency-Key (the key itself is never recorded)."""
+        creation = self.creation("share-consent", case_id, idempotency_key, given_by=given_by,
+                                 agency_ids=sorted(str(a) for a in agency_ids), categories=sorted(categories),
+                                 items=sorted(items), explained_on=explained_on,
+                                 consent_text_version=consent_text_version)
+        return self.create_inside(creation, lambda: self.get_case(actor, case_id), lambda c, consent_id: (
+            c.consent_to_share(consent_id=consent_id, given_by=given_by, agency_ids=[str(a) for a in agency_ids],
+                               categories=categories, items=items, explained_on=explained_on,
+                               consent_text_version=consent_text_version)),
+            legacy=lambda c: creation.legacy_in(c.share_consents))
 
     def withdraw_share_consent(self, actor: Principal, case_id: UUID, consent_id: UUID, *,
                                withdrawn_on: date) -> Case:
@@ -54,29 +37,35 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
             consent_id=consent_id, withdrawn_on=withdrawn_on))
 
     def share_with_agency(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], on: date,
-                          purpose: str, legal_basis: dict[str, Any] | None = None) -> Case:
+                          purpose: str, legal_basis: dict[str, Any] | None = None,
+                          idempotency_key: str | None = None) -> Created[Case]:
         # The agency first: an unknown agency is named as such even on a case the caller cannot see.
         agency = self.agency(agency_id)
-        case = self.get_case(actor, case_id)
-        agency.require_active()
-        basis = self._legal_basis(case, agency.category, legal_basis)
-        self.change(case, lambda c: c.share_with(agency_id=agency.id, category=agency.category, items=items,
-                                                 disclosed_on=on, purpose=purpose, **basis))
-        return case
+        creation = self.creation("disclosure", case_id, idempotency_key, agency_id=agency_id, items=sorted(items),
+                                 on=on, purpose=purpose, legal_basis=legal_basis)
+
+        def share(c: Case, disclosure_id: UUID) -> None:
+            agency.require_active()
+            basis = self._legal_basis(c, agency.category, legal_basis)
+            c.share_with(disclosure_id=disclosure_id, agency_id=agency.id, category=agency.category, items=items,
+                         disclosed_on=on, purpose=purpose, **basis)
+
+        return self.create_inside(creation, lambda: self.get_case(actor, case_id), share)
 
     def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
-              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> tuple[Case, UUID, bool]:
+              idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> Created[Case]:
         agency = self.agency(agency_id)
-        referral_id = new_id("referral", str(case_id), idempotency_key)
+        creation = self.creation("referral", case_id, idempotency_key, agency_id=agency_id, items=sorted(items),
+                                 referred_on=referred_on, legal_basis=legal_basis)
 
-        def refer(c: Case) -> None:
+        def refer(c: Case, referral_id: UUID) -> None:
             agency.require_active()
             basis = self._legal_basis(c, agency.category, legal_basis)
             c.refer(referral_id=referral_id, agency_id=agency.id, category=agency.category, items=items,
                     referred_on=referred_on, **basis)
 
-        case, created = self._create_in_case(actor, case_id, lambda c: str(referral_id) in c.referrals, refer)
-        return case, referral_id, created
+        return self.create_inside(creation, lambda: self.get_case(actor, case_id), refer,
+                                  legacy=lambda c: creation.legacy_in(c.referrals))
 
     def follow_up_referral(self, actor: Principal, case_id: UUID, referral_id: UUID, *, followed_up_on: date,
                            note: str | None) -> Case:
@@ -94,12 +83,15 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
 
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
                           preferences: Mapping[str, str], requested_on: date, requested_by: str | None,
-                          idempotency_key: str | None) -> tuple[Case, UUID]:
-        request_id = new_id("supporter-request", str(case_id), idempotency_key)
-        case = self._change_case(actor, case_id, lambda c: c.request_supporter(
-            request_id=request_id, municipality=municipality, needs=needs, preferences=dict(preferences),
-            requested_on=requested_on, requested_by=requested_by or c.client_kind))
-        return case, request_id
+                          idempotency_key: str | None) -> Created[Case]:
+        creation = self.creation("supporter-request", case_id, idempotency_key, municipality=municipality,
+                                 needs=sorted(needs), preferences=dict(preferences), requested_on=requested_on,
+                                 requested_by=requested_by)
+        return self.create_inside(creation, lambda: self.get_case(actor, case_id), lambda c, request_id: (
+            c.request_supporter(request_id=request_id, municipality=municipality, needs=needs,
+                                preferences=dict(preferences), requested_on=requested_on,
+                                requested_by=requested_by or c.client_kind)),
+            legacy=lambda c: creation.legacy_in(c.supporter_requests))
 
     def _legal_basis(self, case: Case, recipient_category: str, stated: dict[str, Any] | None) -> dict[str, Any]:
         """The legal basis as the case records it: checked before anything is sealed (a refused

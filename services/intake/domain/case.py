@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from libs.domain import agencies, intake
 from libs.domain.codes import validate_lg_code
-from libs.domain.contracts import ClientKey, idempotency_digest
+from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.legal_bases import check_legal_basis
 from libs.domain.personal_data import UseSuspension
 from services.intake.domain.errors import (
@@ -33,8 +33,11 @@ class Case(UseSuspension, Aggregate):
     DATA_NAME = "the case's personal data"
     INVALID_INPUT = InvalidCase
     # v2 keeps consultations by the digest of their Idempotency-Key (v1 snapshots: by the key);
-    # v3 keeps every consent to share, withdrawn ones too (a retried creation finds its consent).
-    class_version = 3
+    # v3 keeps every consent to share, withdrawn ones too (a retried creation finds its consent);
+    # v4 keeps no consultation, only their count and the voided ones: the creations ledger
+    # (libs/platform/store/creations.py) knows each consultation and its key, the log its content,
+    # so a case's snapshot, and its load, stay the same size as its history grows (issue 15).
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict) -> None:
@@ -49,6 +52,14 @@ class Case(UseSuspension, Aggregate):
         state["share_consents"] = {consent_id: {**c, "given_by": None, "explained_on": None,
                                                 "consent_text_version": None, "withdrawn_on": None}
                                    for consent_id, c in state["consents"].items()}
+
+    @staticmethod
+    def upcast_v3_v4(state: dict) -> None:
+        """A snapshot that held every consultation: their count and the voided ones are what a case
+        keeps now. Its key digests stay (they came before the ledger: a retry still finds them)."""
+        consultations = state.pop("consultations")
+        state["consultation_count"] = sum(not c.get("voided") for c in consultations)
+        state["voided_consultations"] = [str(c["consultation_id"]) for c in consultations if c.get("voided")]
 
     CaseOpened = intake.CaseOpened
     ConsultationRecorded = intake.ConsultationRecorded
@@ -92,8 +103,11 @@ class Case(UseSuspension, Aggregate):
         self.disclosures = 0
         self.closed_on: date | None = None
         self.last_provision_on: date | None = None
-        self.consultations: list[dict] = []
-        self.idempotency_keys: dict[str, UUID] = {}  # by the digest of the Idempotency-Key
+        self.consultation_count = 0  # not voided
+        self.voided_consultations: list[str] = []
+        # Consultations recorded before the creations ledger, by the digest of their Idempotency-Key:
+        # only events of then carry one, so this stops growing (the ledger keeps keys since).
+        self.idempotency_keys: dict[str, UUID] = {}
         self.supporter_requests: dict[str, str] = {}  # request id → municipality (str keys: snapshots are JSON)
 
     @classmethod
@@ -109,11 +123,8 @@ class Case(UseSuspension, Aggregate):
                    residence_municipality=residence_municipality, personal_details=personal_details)
 
     def record_consultation(self, *, consultation_id: UUID, channel: str, consulted_by: str,
-                            occurred_at: datetime, summary: dict | None,
-                            idempotency_key: ClientKey | None) -> UUID:
-        """Record one consultation; a repeated Idempotency-Key returns the first one's id."""
-        if (done := self.consultation_of_key(idempotency_key)) is not None:
-            return done
+                            occurred_at: datetime, summary: dict | None) -> None:
+        """Record one consultation (once per Idempotency-Key: ServiceApplication.create_inside)."""
         self.require_open()
         if channel not in intake.CHANNELS:
             raise InvalidConsultation(f"channel must be one of {intake.CHANNELS}")
@@ -125,25 +136,20 @@ class Case(UseSuspension, Aggregate):
             raise InvalidConsultation("occurred_at is in the future")
         self._record_consultation(
             consultation_id=consultation_id, centre_id=self.centre_id, channel=channel,
-            consulted_by=consulted_by, occurred_at=occurred_at, summary=summary,
-            idempotency_digest=intake.consultation_key_digests(self.centre_id, idempotency_key)[0]
-            if idempotency_key else None,
-        )
-        return consultation_id
+            consulted_by=consulted_by, occurred_at=occurred_at, summary=summary, idempotency_digest=None)
 
     def consultation_of_key(self, idempotency_key: ClientKey | None) -> UUID | None:
-        """The consultation recorded with this Idempotency-Key, if any (kept by its digest: the
-        keyed one, or the unkeyed one of a consultation recorded before digests were keyed)."""
+        """The consultation recorded with this Idempotency-Key before the creations ledger, if any
+        (kept by its digest: the keyed one, or the unkeyed one of a consultation recorded before
+        digests were keyed)."""
         if not idempotency_key:
             return None
         return next((self.idempotency_keys[d] for d in intake.consultation_key_digests(self.centre_id, idempotency_key)
                      if d in self.idempotency_keys), None)
 
     def void_consultation(self, *, consultation_id: UUID, voided_on: date, reason: str) -> None:
-        entry = next((c for c in self.consultations if c["consultation_id"] == consultation_id), None)
-        if entry is None:
-            raise InvalidConsultation(f"no consultation {consultation_id} on this case")
-        if entry.get("voided"):
+        """Void a consultation of this case (the application found it: the case keeps only its count)."""
+        if str(consultation_id) in self.voided_consultations:
             raise WrongCaseStatus("the consultation was voided already")
         if reason not in intake.VOID_REASONS:
             raise InvalidConsultation(f"reason must be one of {intake.VOID_REASONS}")
@@ -151,19 +157,16 @@ class Case(UseSuspension, Aggregate):
 
     @event(ConsultationVoided)
     def _void(self, consultation_id: UUID, voided_on: date, reason: str) -> None:
-        for entry in self.consultations:
-            if entry["consultation_id"] == consultation_id:
-                entry["voided"] = True
+        self.consultation_count -= 1
+        self.voided_consultations.append(str(consultation_id))
 
     @event(ConsultationRecorded)
     def _record_consultation(
         self, consultation_id: UUID, centre_id: UUID, channel: str, consulted_by: str,
         occurred_at: datetime, summary: dict | None, idempotency_digest: str | None,
     ) -> None:
-        self.consultations.append({
-            "consultation_id": consultation_id, "channel": channel, "consulted_by": consulted_by,
-            "occurred_at": occurred_at, "summary": summary,
-        })
+        """`idempotency_digest`: only events recorded before the creations ledger carry one."""
+        self.consultation_count += 1
         if idempotency_digest:
             self.idempotency_keys[idempotency_digest] = consultation_id
 
@@ -257,8 +260,8 @@ class Case(UseSuspension, Aggregate):
             f"no current consent to share {', '.join(items) or 'this case'} with agency {agency_id} ({category})",
             recipient=str(agency_id), category=category, items=items)
 
-    def share_with(self, *, agency_id: UUID, category: str, items: list[str], disclosed_on: date,
-                   purpose: str, legal_basis: str | None = None, statute: dict | None = None,
+    def share_with(self, *, disclosure_id: UUID, agency_id: UUID, category: str, items: list[str],
+                   disclosed_on: date, purpose: str, legal_basis: str | None = None, statute: dict | None = None,
                    reason: dict | None = None) -> str:
         """Give case information to an agency under a current consent naming it, or under a stated
         legal basis (APPI 第27条第1項) with its justification; returns what it rests on. A legal
@@ -274,13 +277,14 @@ class Case(UseSuspension, Aggregate):
             if set(items) - set(intake.SHARE_ITEMS):
                 raise InvalidCase(f"items must be some of {intake.SHARE_ITEMS}")
             consent_id = None
-        self._disclosed(recipient_agency_id=agency_id, items=[i for i in intake.SHARE_ITEMS if i in items],
+        self._disclosed(disclosure_id=disclosure_id, recipient_agency_id=agency_id,
+                        items=[i for i in intake.SHARE_ITEMS if i in items],
                         consent_id=consent_id, legal_basis=legal_basis, statute=statute, reason=reason,
                         disclosed_on=disclosed_on, purpose=purpose)
         return str(consent_id or legal_basis)
 
     @event(CaseInfoDisclosed)
-    def _disclosed(self, recipient_agency_id: UUID, items: list[str], consent_id: UUID | None,
+    def _disclosed(self, disclosure_id: UUID, recipient_agency_id: UUID, items: list[str], consent_id: UUID | None,
                    legal_basis: str | None, statute: dict | None, reason: dict | None, disclosed_on: date,
                    purpose: str) -> None:
         self.disclosures += 1
@@ -293,7 +297,8 @@ class Case(UseSuspension, Aggregate):
         """Hand the case to an agency: only under a current consent naming it (or a stated legal
         basis), and the items the agency receives are a recorded disclosure."""
         self.require_open()
-        self.share_with(agency_id=agency_id, category=category, items=items, disclosed_on=referred_on,
+        self.share_with(disclosure_id=derived_id("disclosure", referral_id), agency_id=agency_id,
+                        category=category, items=items, disclosed_on=referred_on,
                         purpose="referral", legal_basis=legal_basis, statute=statute, reason=reason)
         self._referred(referral_id=referral_id, centre_id=self.centre_id, agency_id=agency_id,
                        agency_category=category, referred_on=referred_on)

@@ -34,8 +34,8 @@ def _case() -> Case:
 
 
 def _share(case: Case, **basis: Any) -> str:
-    return case.share_with(agency_id=uuid4(), category="child_guidance_centre", items=["name", "address"],
-                           disclosed_on=DAY, purpose="other", **basis)
+    return case.share_with(disclosure_id=uuid4(), agency_id=uuid4(), category="child_guidance_centre",
+                           items=["name", "address"], disclosed_on=DAY, purpose="other", **basis)
 
 
 def test_the_vocabulary_names_the_four_exceptions_of_article_27_once_each():

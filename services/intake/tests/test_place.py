@@ -48,7 +48,7 @@ def test_a_sessions_registered_participants_travel_as_a_count_and_their_refs_sea
     with intake_world() as app:
         place = app.hold_place_session(ACTORS["municipal officer"], PLACE, held_on=DAY, participants=5,
                                        registered_participants=typed, staff=1, supporter_ids=[],
-                                       idempotency_key="session-1")
+                                       idempotency_key="session-1").aggregate
         held = list(app.events.get(place.id))[-1]
         envelope = envelope_of("intake", held, tenant=place.tenant, sequence=1)
         assert "山田" not in envelope.to_json().decode() and "佐藤" not in envelope.to_json().decode()

@@ -21,14 +21,13 @@ def test_a_case_with_consents_referrals_and_60_consultations_reloads_from_its_sn
         case.refer(referral_id=uuid4(), agency_id=agency, category="hello_work", items=["name"],
                    referred_on=date(2016, 5, 2))
         app.save(case)
-        for i in range(60):
+        for _ in range(60):
             case = app.repository.get(case.id)
             case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                     occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
-                                     idempotency_key=app.client_key(f"k{i}"))
+                                     occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None)
             app.save(case)
         assert list(app.snapshots.get(case.id)), "a snapshot was taken"
         reloaded = app.repository.get(case.id)
-        assert len(reloaded.consultations) == 60 and reloaded.version == case.version == 64
+        assert reloaded.consultation_count == 60 and reloaded.version == case.version == 64
         assert reloaded.consents == case.consents and reloaded.referrals == case.referrals
         assert reloaded.idempotency_keys == case.idempotency_keys

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import text
 
-from libs.domain.contracts import event_type
+from libs.domain.contracts import ClientKey, derived_id, event_type
 from libs.domain.intake import (
     CaseInfoDisclosed,
     CaseOpened,
@@ -47,7 +47,7 @@ def test_an_old_v1_case_opened_is_read_and_published_through_the_current_code(tm
         assert envelope.data["residence_municipality"] is None and envelope.data["client_kind"] == "family"
 
 
-def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_no_legal_basis(tmp_path):
+def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v3_with_no_legal_basis_and_an_id(tmp_path):
     with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
         app = application()
         case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
@@ -55,15 +55,15 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         agency, consent = uuid4(), uuid4()
         case.consent_to_share(consent_id=consent, given_by="person", agency_ids=[str(agency)], categories=[],
                               items=["name"], explained_on=date(2016, 5, 1), consent_text_version="v")
-        case.share_with(agency_id=agency, category="hello_work", items=["name"], disclosed_on=date(2016, 5, 2),
-                        purpose="coordination")
+        case.share_with(disclosure_id=uuid4(), agency_id=agency, category="hello_work", items=["name"],
+                        disclosed_on=date(2016, 5, 2), purpose="coordination")
         app.save(case)
         with engine.begin() as conn:  # rewrite the disclosure as it was stored before legal bases (v1)
             row_id, raw = conn.execute(text(
                 "SELECT originator_version, state FROM intake_events WHERE topic LIKE '%CaseInfoDisclosed'")).one()
             state = json.loads(bytes(raw))
-            assert state.pop("class_version") == 2
-            for field in ("legal_basis", "statute", "reason"):
+            assert state.pop("class_version") == 3
+            for field in ("legal_basis", "statute", "reason", "disclosure_id"):
                 del state[field]
             conn.execute(text("UPDATE intake_events SET state = :s WHERE originator_version = :v"),
                          {"s": json.dumps(state).encode(), "v": row_id})
@@ -80,7 +80,9 @@ def test_an_old_v1_disclosure_on_a_consent_replays_and_is_published_as_v2_with_n
         assert fresh.repository.get(case.id).disclosures == 1
         disclosed = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "CaseInfoDisclosed"]
         assert ([e.type for e in disclosed] == [event_type(CaseInfoDisclosed)]
-                == ["jp.tsunagu.intake.CaseInfoDisclosed.v2"])
+                == ["jp.tsunagu.intake.CaseInfoDisclosed.v3"])
+        # v3 (issue 18): a disclosure recorded without an id gets one derived from its place in the log
+        assert disclosed[0].data["disclosure_id"] == str(derived_id("disclosure", case.id, disclosed[0].sequence))
         assert {k: disclosed[0].data[k] for k in ("consent_id", "legal_basis", "statute", "reason")} == {
             "consent_id": str(consent), "legal_basis": None, "statute": None, "reason": None}
         [consented] = [e for e in LogReader("intake", fresh).read(0, 10) if e.name == "InfoSharingConsented"]
@@ -96,9 +98,11 @@ KEY = "山田花子さん（母）からの電話"  # what a client may type in 
 def _case_with_a_keyed_consultation(app: IntakeApplication) -> tuple[Case, UUID]:
     case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="family", age_group="adult",
                      personal_details=None)
-    consultation = case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="family",
-                                            occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
-                                            idempotency_key=app.client_key(KEY))
+    consultation = uuid4()  # recorded as before the creations ledger: its key digest in the event
+    digest = consultation_key_digests(case.centre_id, ClientKey(KEY, app.idempotency_secret))[0]
+    case._record_consultation(consultation_id=consultation, centre_id=case.centre_id, channel="phone",
+                              consulted_by="family", occurred_at=datetime(2016, 6, 1, tzinfo=UTC), summary=None,
+                              idempotency_digest=digest)
     app.save(case)
     return case, consultation
 
@@ -135,8 +139,12 @@ def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_pa
         with engine.begin() as conn:  # rewrite the snapshot as v1 of the case kept it
             raw = conn.execute(text("SELECT state FROM intake_snapshots")).scalar_one()
             state = json.loads(bytes(raw))
-            assert state["state"].pop("class_version") == 3
+            assert state["state"].pop("class_version") == 4
             del state["state"]["share_consents"]  # v3 (issue 18): the consents' history
+            del state["state"]["consultation_count"], state["state"]["voided_consultations"]  # v4 (issue 15)
+            state["state"]["consultations"] = [{"consultation_id": str(consultation), "channel": "phone",
+                                                "consulted_by": "family", "occurred_at": "2016-06-01T00:00:00+00:00",
+                                                "summary": None}]
             state["state"]["idempotency_keys"] = {KEY: state["state"]["idempotency_keys"].popitem()[1]}
             conn.execute(text("UPDATE intake_snapshots SET state = :s"), {"s": json.dumps(state).encode()})
 
@@ -145,6 +153,7 @@ def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_pa
         assert reloaded.consultation_of_key(fresh.client_key(KEY)) == consultation
         assert KEY not in reloaded.idempotency_keys
         assert reloaded.share_consents == {}
+        assert reloaded.consultation_count == 1 and reloaded.voided_consultations == []
 
 
 def test_an_old_v1_place_session_with_names_in_clear_is_published_as_a_count(tmp_path):

@@ -81,7 +81,7 @@ def _case(case_id: UUID, centre_id: UUID, tenant: str) -> Case:
     case = Case.open(id=case_id, tenant=tenant, centre_id=centre_id, client_kind="person", age_group="adult",
                      residence_municipality=CHIYODA, personal_details=None)
     case.record_consultation(consultation_id=CONSULTATION, channel="phone", consulted_by="person",
-                             occurred_at=datetime(2024, 6, 1, tzinfo=UTC), summary=None, idempotency_key=None)
+                             occurred_at=datetime(2024, 6, 1, tzinfo=UTC), summary=None)
     case.consent_to_share(consent_id=CONSENT, given_by="person", agency_ids=[str(AGENCY)], categories=[],
                           items=["name"], explained_on=DAY, consent_text_version="v1")
     case.refer(referral_id=REFERRAL, agency_id=AGENCY, category="hello_work", items=["name"], referred_on=DAY)

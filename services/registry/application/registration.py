@@ -22,6 +22,11 @@ class RegistrationUseCases(RegistryBase):
         """The application and its 同意書 (資料3, 資料4) for a 修了番号 of this registrar; returns
         the supporter and whether it was created now (not a retry of the same application)."""
         tenant = officer_tenant(actor)
+        creation = self.creation("registration", tenant, idempotency_key, certificate_number=certificate_number,
+                                 applied_on=applied_on, applicant=applicant, consent_items=consent_items,
+                                 consent_text_version=consent_text_version, signed_on=signed_on)
+        if (row := self.ledger.of_key(creation)) is not None:  # a retry (the key with another request: 422)
+            return self.repository.get(UUID(row.aggregate_id)), False
         registrar = self.registrar(tenant)
         trainee_id = registrar.certificates.get(certificate_number)
         if trainee_id is None:
@@ -37,7 +42,7 @@ class RegistrationUseCases(RegistryBase):
             consent_items=consent_items, consent_text_version=consent_text_version, signed_on=signed_on,
             idempotency_key=self.client_key(idempotency_key),
         )
-        saved = self.save_new(supporter)
+        saved = self.save_new(supporter, creation=creation)
         if saved is not supporter:  # another application for this 修了番号 committed first
             return self._retried(saved, certificate_number, self.client_key(idempotency_key)), False
         return saved, True

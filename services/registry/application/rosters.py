@@ -13,7 +13,7 @@ from libs.platform.store.application import new_id
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant, roster_registrar_scope, sees_roster_details
 from services.registry.application.base import RegistryBase, today_jst
-from services.registry.domain.errors import NotEligibleForRoster
+from services.registry.domain.errors import NotEligibleForRoster, RosterNotFound
 from services.registry.domain.roster import RosterProvision
 from services.registry.domain.supporter import Supporter
 
@@ -30,6 +30,8 @@ class RosterUseCases(RegistryBase):
         """Provide the named supporters (by default every current one) to a municipality;
         returns the provision and whether it was made now (not a retry)."""
         tenant = officer_tenant(actor)
+        creation = self.creation("roster", tenant, idempotency_key, recipient=recipient, provided_on=provided_on,
+                                 items=sorted(items), supporter_ids=supporter_ids)
         if supporter_ids is None:
             supporter_ids = self.reads.current_supporters(tenant, provided_on)
         validate_lg_code(recipient)
@@ -37,7 +39,14 @@ class RosterUseCases(RegistryBase):
             raise InvalidInput("provided_on is in the future")
         roster_id = new_id("roster", tenant, idempotency_key)
         return self.create_once(RosterProvision, roster_id, lambda: self._roster(
-            roster_id, tenant, recipient, provided_on, items, supporter_ids))
+            roster_id, tenant, recipient, provided_on, items, supporter_ids), creation)
+
+    def get_roster(self, actor: Principal, roster_id: UUID) -> RosterProvision:
+        """A provision, for the officers of the registrar that made it."""
+        roster = self.existing(RosterProvision, roster_id)
+        if roster is None or roster.tenant != officer_tenant(actor):
+            raise RosterNotFound(f"no roster provision {roster_id} of yours")
+        return roster
 
     def _roster(self, roster_id: UUID, tenant: str, recipient: str, provided_on: date, items: list[str],
                 supporter_ids: list[UUID]) -> RosterProvision:

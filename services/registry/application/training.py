@@ -7,7 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.errors import InvalidInput
-from libs.platform.store.application import new_id
+from libs.platform.store.application import Created, new_id
 from libs.platform.web.auth import Principal
 from services.registry.application.access import is_officer_of, officer_tenant
 from services.registry.application.base import RegistryBase
@@ -32,8 +32,11 @@ class TrainingUseCases(RegistryBase):
                         venue: str, idempotency_key: str | None) -> tuple[TrainingCourse, bool]:
         tenant = officer_tenant(actor)
         course_id = new_id("course", tenant, idempotency_key)
+        creation = self.creation("course", tenant, idempotency_key, kind=kind, title=title, starts_on=starts_on,
+                                 ends_on=ends_on, venue=venue)
         return self.create_once(TrainingCourse, course_id, lambda: TrainingCourse.schedule(
-            id=course_id, tenant=tenant, kind=kind, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue))
+            id=course_id, tenant=tenant, kind=kind, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue),
+            creation)
 
     def get_course(self, actor: Principal, course_id: UUID) -> TrainingCourse:
         course = self.existing(TrainingCourse, course_id)
@@ -43,9 +46,9 @@ class TrainingUseCases(RegistryBase):
 
     def record_attendance(self, actor: Principal, course_id: UUID, *, attended_on: date,
                           trainee: dict | None, supporter_id: UUID | None,
-                          idempotency_key: str | None) -> tuple[TrainingCourse, UUID]:
+                          idempotency_key: str | None) -> Created[TrainingCourse]:
         """An initial training's trainee (their details sealed), or a registered supporter at a
-        continuing training (recorded on the supporter too); returns the trainee's id."""
+        continuing training (recorded on the supporter too); the trainee's id is the resource's."""
         course = self.get_course(actor, course_id)
         if course.kind == "continuing":
             if supporter_id is None:
@@ -55,15 +58,13 @@ class TrainingUseCases(RegistryBase):
             supporter.attend_continuing_training(course_id=course.id, attended_on=attended_on)
             self.change(course, lambda c: c.attend(trainee_id=supporter_id, attended_on=attended_on, trainee=None),
                         also=[supporter])
-            return course, supporter_id
+            return Created(course, supporter_id, True)
         if trainee is None:
             raise InvalidInput("an initial training needs the trainee's details (氏名 and contact)")
-        trainee_id = new_id("trainee", f"{course_id}", idempotency_key)
-        if trainee_id in course.attendees:
-            return course, trainee_id
-        self.change(course, lambda c: c.attend(trainee_id=trainee_id, attended_on=attended_on,
-                                               trainee=self.sealer.seal(str(trainee_id), trainee)))
-        return course, trainee_id
+        creation = self.creation("trainee", course_id, idempotency_key, attended_on=attended_on, trainee=trainee)
+        return self.create_inside(creation, lambda: self.get_course(actor, course_id), lambda c, trainee_id: c.attend(
+            trainee_id=trainee_id, attended_on=attended_on, trainee=self.sealer.seal(str(trainee_id), trainee)),
+            legacy=lambda c: creation.legacy_in(c.attendees))
 
     def complete_training(self, actor: Principal, course_id: UUID, *, trainee_id: UUID,
                           completed_on: date) -> tuple[TrainingCourse, str]:

@@ -56,3 +56,8 @@ class InvalidTraining(InvalidInput):
 class AlreadyApplied(Conflict):
     problem = "already-applied"
     title = "An application with this 修了番号 exists"
+
+
+class RosterNotFound(NotFound):
+    problem = "roster-not-found"
+    title = "No such roster provision"

@@ -86,7 +86,7 @@ class Registrar:
 
     def trainee(self) -> UUID:
         return self.app.record_attendance(OFFICER, self.course_id, attended_on=TODAY - timedelta(days=20),
-                                          trainee=DETAILS, supporter_id=None, idempotency_key=None)[1]
+                                          trainee=DETAILS, supporter_id=None, idempotency_key=None).resource_id
 
     def certificate(self) -> str:
         return self.app.complete_training(OFFICER, self.course_id, trainee_id=self.trainee(),

@@ -6,6 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from libs.domain import dispatch as events
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from libs.platform.web.inputs import Cursor
 from services.dispatch.api.deps import DispatchDep
@@ -15,10 +17,13 @@ from services.dispatch.api.schemas import (
     DeploymentEndCreate,
     DeploymentPublic,
     DeploymentReportCreate,
+    DeploymentReportPublic,
     DeploymentsPublic,
     DeploymentStatus,
 )
+from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.deployment import Deployment
+from services.dispatch.domain.errors import DeploymentNotFound
 
 router = APIRouter(prefix="/v1", tags=["deployments"])
 
@@ -40,8 +45,7 @@ def deploy_supporter(body: DeploymentCreate, actor: PrincipalDep, app: DispatchD
     d, created = app.deploy(actor, supporter_id=body.supporter_id, target_kind=body.target_kind,
                             target_id=body.target_id, role=body.role, starts_on=body.starts_on, ends_on=body.ends_on,
                             idempotency_key=idempotency_key)
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/deployments/{d.id}"
+    answer_created(response, created=created, location=f"/v1/deployments/{d.id}")
     return _out(d, response)
 
 
@@ -67,16 +71,33 @@ def accept_deployment(deployment_id: UUID, body: DeploymentAcceptanceCreate, act
     return _out(app.accept_deployment(actor, deployment_id, accepted_on=body.accepted_on), response)
 
 
-@router.post("/deployments/{deployment_id}/activity-reports", status_code=201, response_model=DeploymentPublic)
+@router.post("/deployments/{deployment_id}/activity-reports", status_code=201, response_model=DeploymentReportPublic)
 def report_deployment_activity(deployment_id: UUID, body: DeploymentReportCreate, actor: PrincipalDep,
                                app: DispatchDep, response: Response,
-                               idempotency_key: IdempotencyKey = None) -> DeploymentPublic:
-    d = app.report_deployment_activity(
+                               idempotency_key: IdempotencyKey = None) -> DeploymentReportPublic:
+    made = app.report_deployment_activity(
         actor, deployment_id, idempotency_key=idempotency_key,
         narrative=body.model_dump(mode="json", include={"content", "note"}, exclude_none=True),
         reported_on=body.reported_on, activity_date=body.activity_date, starts_at=body.starts_at,
         ends_at=body.ends_at, participants=body.participants)
-    return _out(d, response)
+    answer_created(response, created=made.created, version=made.aggregate.version,
+                   location=f"/v1/deployments/{deployment_id}/activity-reports/{made.resource_id}")
+    return deployment_report_public(app, made.aggregate, made.resource_id)
+
+
+@router.get("/deployments/{deployment_id}/activity-reports/{report_id}", response_model=DeploymentReportPublic)
+def get_deployment_report(deployment_id: UUID, report_id: UUID, actor: PrincipalDep,
+                          app: DispatchDep) -> DeploymentReportPublic:
+    return deployment_report_public(app, app.get_deployment(actor, deployment_id), report_id)
+
+
+def deployment_report_public(app: DispatchApplication, d: Deployment, report_id: UUID) -> DeploymentReportPublic:
+    e = app.created_event(d.id, report_id, events.DeploymentActivityReported, "report_id")
+    if e is None:
+        raise DeploymentNotFound(f"no activity report {report_id} of this deployment")
+    return DeploymentReportPublic(report_id=report_id, deployment_id=d.id, supporter_id=e.supporter_id,
+                                  reported_on=e.reported_on, activity_date=e.activity_date, starts_at=e.starts_at,
+                                  ends_at=e.ends_at, participants=e.participants, deployment_version=d.version)
 
 
 @router.post("/deployments/{deployment_id}/end", response_model=DeploymentPublic)

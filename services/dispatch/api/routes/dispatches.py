@@ -6,12 +6,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from libs.domain import dispatch as events
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
 from libs.platform.web.inputs import Cursor
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     AcceptanceCreate,
     ActivityReportCreate,
+    ActivityReportPublic,
     AssignmentCreate,
     CorrectionCreate,
     DatedCreate,
@@ -24,6 +27,7 @@ from services.dispatch.api.schemas import (
     ErasureCreate,
     GuidanceCreate,
     IncidentCreate,
+    IncidentPublic,
     PlanCreate,
     ReviewCreate,
     Status,
@@ -31,7 +35,9 @@ from services.dispatch.api.schemas import (
     SuspensionCreate,
     TimelinePublic,
 )
+from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.dispatch import Dispatch
+from services.dispatch.domain.errors import DispatchNotFound
 
 router = APIRouter(prefix="/v1", tags=["dispatches"])
 
@@ -64,8 +70,7 @@ def request_dispatch(body: DispatchCreate, actor: PrincipalDep, app: DispatchDep
                                       requested_by=body.requested_by, needs=list(body.needs),
                                       preferences=body.preferences, requested_on=body.requested_on,
                                       details=details or None, idempotency_key=idempotency_key)
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/dispatches/{d.id}"
+    answer_created(response, created=created, location=f"/v1/dispatches/{d.id}")
     return _out(d, response)
 
 
@@ -168,17 +173,35 @@ def read_subject_details(dispatch_id: UUID, actor: PrincipalDep, app: DispatchDe
     return Disclosure(dispatch_id=d.id, items=d.consent["items"], details=details)
 
 
-@router.post("/dispatches/{dispatch_id}/activity-reports", status_code=201, response_model=DispatchPublic)
+@router.post("/dispatches/{dispatch_id}/activity-reports", status_code=201, response_model=ActivityReportPublic)
 def report_activity(dispatch_id: UUID, body: ActivityReportCreate, actor: PrincipalDep, app: DispatchDep,
-                    response: Response, idempotency_key: IdempotencyKey = None) -> DispatchPublic:
+                    response: Response, idempotency_key: IdempotencyKey = None) -> ActivityReportPublic:
     narrative = body.model_dump(mode="json", include={
         "place", "content", "record", "next_appointment", "plan_with_officer", "note"}, exclude_none=True)
-    d = app.report_activity(
+    made = app.report_activity(
         actor, dispatch_id, idempotency_key=idempotency_key, reported_on=body.reported_on,
         activity_date=body.activity_date, starts_at=body.starts_at, ends_at=body.ends_at,
         activity_type=body.activity_type, activity_type_other=body.activity_type_other,
         next_step=body.next_step, next_step_other=body.next_step_other, narrative=narrative)
-    return _out(d, response)
+    answer_created(response, created=made.created, version=made.aggregate.version,
+                   location=f"/v1/dispatches/{dispatch_id}/activity-reports/{made.resource_id}")
+    return activity_report_public(app, made.aggregate, made.resource_id)
+
+
+@router.get("/dispatches/{dispatch_id}/activity-reports/{report_id}", response_model=ActivityReportPublic)
+def get_activity_report(dispatch_id: UUID, report_id: UUID, actor: PrincipalDep,
+                        app: DispatchDep) -> ActivityReportPublic:
+    return activity_report_public(app, app.get_dispatch(actor, dispatch_id), report_id)
+
+
+def activity_report_public(app: DispatchApplication, d: Dispatch, report_id: UUID) -> ActivityReportPublic:
+    e = app.created_event(d.id, report_id, events.ActivityReported, "report_id")
+    if e is None:
+        raise DispatchNotFound(f"no activity report {report_id} of this dispatch")
+    return ActivityReportPublic(report_id=report_id, dispatch_id=d.id, supporter_id=e.supporter_id,
+                                reported_on=e.reported_on, activity_date=e.activity_date, starts_at=e.starts_at,
+                                ends_at=e.ends_at, activity_type=e.activity_type, next_step=e.next_step,
+                                dispatch_version=d.version)
 
 
 @router.post("/dispatches/{dispatch_id}/activity-reports/{report_id}/review", response_model=DispatchPublic)
@@ -194,12 +217,28 @@ def give_guidance(dispatch_id: UUID, body: GuidanceCreate, actor: PrincipalDep, 
     return _out(d, response)
 
 
-@router.post("/dispatches/{dispatch_id}/incidents", status_code=201, response_model=DispatchPublic)
+@router.post("/dispatches/{dispatch_id}/incidents", status_code=201, response_model=IncidentPublic)
 def report_incident(dispatch_id: UUID, body: IncidentCreate, actor: PrincipalDep, app: DispatchDep,
-                    response: Response) -> DispatchPublic:
-    d = app.report_incident(actor, dispatch_id, occurred_on=body.occurred_on, severity=body.severity,
-                            account=body.model_dump(mode="json", include={"description", "follow_up"}))
-    return _out(d, response)
+                    response: Response, idempotency_key: IdempotencyKey = None) -> IncidentPublic:
+    made = app.report_incident(actor, dispatch_id, occurred_on=body.occurred_on, severity=body.severity,
+                               account=body.model_dump(mode="json", include={"description", "follow_up"}),
+                               idempotency_key=idempotency_key)
+    answer_created(response, created=made.created, version=made.aggregate.version,
+                   location=f"/v1/dispatches/{dispatch_id}/incidents/{made.resource_id}")
+    return incident_public(app, made.aggregate, made.resource_id)
+
+
+@router.get("/dispatches/{dispatch_id}/incidents/{incident_id}", response_model=IncidentPublic)
+def get_incident(dispatch_id: UUID, incident_id: UUID, actor: PrincipalDep, app: DispatchDep) -> IncidentPublic:
+    return incident_public(app, app.get_dispatch(actor, dispatch_id), incident_id)
+
+
+def incident_public(app: DispatchApplication, d: Dispatch, incident_id: UUID) -> IncidentPublic:
+    e = app.created_event(d.id, incident_id, events.IncidentReported, "incident_id")
+    if e is None:
+        raise DispatchNotFound(f"no incident {incident_id} of this dispatch")
+    return IncidentPublic(incident_id=incident_id, dispatch_id=d.id, occurred_on=e.occurred_on, severity=e.severity,
+                          dispatch_version=d.version)
 
 
 @router.post("/dispatches/{dispatch_id}/suspension", response_model=DispatchPublic)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from libs.domain import intake as events
 from libs.platform.privacy.sealing import Sealer
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
@@ -18,12 +21,15 @@ from services.intake.api.schemas import (
     ConsultationsPublic,
     CorrectionCreate,
     DatedCreate,
+    DisclosurePublic,
     ErasureCreate,
     FollowUpCreate,
     LegalBasisCreate,
     MeetingCreate,
+    MeetingPublic,
     OutcomeCreate,
     OutreachCreate,
+    OutreachVisitPublic,
     ReferralCreate,
     ReferralPublic,
     ShareConsentCreate,
@@ -34,6 +40,7 @@ from services.intake.api.schemas import (
     TimelinePublic,
     VoidCreate,
 )
+from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from services.intake.domain.errors import CaseNotFound
 
@@ -45,7 +52,7 @@ def case_public(case: Case, sealer: Sealer) -> CasePublic:
         "id": case.id, "centre_id": case.centre_id, "client_kind": case.client_kind, "age_group": case.age_group,
         "residence_municipality": case.residence_municipality, "status": case.status,
         "personal_details": sealer.open(case.personal_details),
-        "consultation_count": sum(not c.get("voided") for c in case.consultations),
+        "consultation_count": case.consultation_count,
         "outreach_visits": case.outreach_visits, "consents": case.consents,
         "referrals": {k: {**v, "agency_id": str(v["agency_id"])} for k, v in case.referrals.items()},
         "version": case.version,
@@ -65,7 +72,8 @@ def consultation_public(case: Case, entry: dict, sealer: Sealer) -> Consultation
     return ConsultationPublic(
         id=entry["consultation_id"], case_id=case.id, channel=entry["channel"],
         consulted_by=entry["consulted_by"], occurred_at=entry["occurred_at"],
-        summary=sealer.open(entry["summary"]), voided=entry.get("voided", False), case_version=case.version,
+        summary=sealer.open(entry["summary"]), voided=str(entry["consultation_id"]) in case.voided_consultations,
+        case_version=case.version,
     )
 
 
@@ -105,17 +113,27 @@ def record_consultation(case_id: UUID, body: ConsultationCreate, actor: Principa
         consulted_by=body.consulted_by, occurred_at=body.occurred_at, summary=body.summary,
         idempotency_key=idempotency_key,
     )
-    entry = next(c for c in recorded.case.consultations if c["consultation_id"] == recorded.consultation_id)
-    response.status_code = 201 if recorded.created else 200
-    response.headers["ETag"] = f'"{recorded.case.version}"'
-    return consultation_public(recorded.case, entry, intake.sealer)
+    _created(response, recorded.case, recorded.created,
+             f"/v1/cases/{case_id}/consultations/{recorded.consultation_id}")
+    return consultation_public(recorded.case, recorded.entry, intake.sealer)
 
 
 @router.get("/{case_id}/consultations", response_model=ConsultationsPublic)
 def list_consultations(case_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> ConsultationsPublic:
-    case = intake.get_case(actor, case_id)
-    data = [consultation_public(case, c, intake.sealer) for c in case.consultations]
+    case, entries = intake.consultations(actor, case_id)
+    data = [consultation_public(case, c, intake.sealer) for c in entries]
     return ConsultationsPublic(data=data, count=len(data))
+
+
+@router.get("/{case_id}/consultations/{consultation_id}", response_model=ConsultationPublic)
+def get_consultation(case_id: UUID, consultation_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                     response: Response) -> ConsultationPublic:
+    case = intake.get_case(actor, case_id)
+    entry = intake.consultation(case, consultation_id)
+    if entry is None:
+        raise CaseNotFound(f"no consultation {consultation_id} on this case")
+    response.headers["ETag"] = f'"{case.version}"'
+    return consultation_public(case, entry, intake.sealer)
 
 
 @router.post("/{case_id}/consultations/{consultation_id}/void", response_model=CasePublic)
@@ -126,14 +144,37 @@ def void_consultation(case_id: UUID, consultation_id: UUID, body: VoidCreate, ac
     return _out(case, response, intake.sealer)
 
 
-@router.post("/{case_id}/outreach-visits", status_code=201, response_model=CasePublic)
+@router.post("/{case_id}/outreach-visits", status_code=201, response_model=OutreachVisitPublic)
 def record_outreach_visit(case_id: UUID, body: OutreachCreate, actor: PrincipalDep, intake: IntakeDep,
-                          response: Response, if_match: IfMatch = None) -> CasePublic:
+                          response: Response, idempotency_key: IdempotencyKey = None,
+                          if_match: IfMatch = None) -> OutreachVisitPublic:
     """訪問支援 by a coordinator, a 訪問相談支援員 or a 市町村等支援員."""
-    case = intake.record_outreach_visit(actor, case_id, expected_version=expected_version(if_match),
+    made = intake.record_outreach_visit(actor, case_id, expected_version=expected_version(if_match),
                                         staff_role=body.staff_role, occurred_at=body.occurred_at,
-                                        summary=body.summary)
-    return _out(case, response, intake.sealer)
+                                        summary=body.summary, idempotency_key=idempotency_key)
+    _created(response, made.aggregate, made.created, f"/v1/cases/{case_id}/outreach-visits/{made.resource_id}")
+    return outreach_visit_public(intake, made.aggregate, made.resource_id)
+
+
+@router.get("/{case_id}/outreach-visits/{visit_id}", response_model=OutreachVisitPublic)
+def get_outreach_visit(case_id: UUID, visit_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                       response: Response) -> OutreachVisitPublic:
+    case = intake.get_case(actor, case_id)
+    response.headers["ETag"] = f'"{case.version}"'
+    return outreach_visit_public(intake, case, visit_id)
+
+
+def outreach_visit_public(intake: IntakeApplication, case: Case, visit_id: UUID) -> OutreachVisitPublic:
+    e = _created_event(intake, case, visit_id, events.OutreachVisitRecorded, "visit_id", "outreach visit")
+    return OutreachVisitPublic(visit_id=visit_id, case_id=case.id, staff_role=e.staff_role, occurred_at=e.occurred_at,
+                               summary=intake.sealer.open(e.summary), case_version=case.version)
+
+
+def _created_event(intake: IntakeApplication, case: Case, resource_id: UUID, cls: type, field: str, what: str) -> Any:
+    e = intake.created_event(case.id, resource_id, cls, field)
+    if e is None:
+        raise CaseNotFound(f"no {what} {resource_id} on this case")
+    return e
 
 
 def share_consent_public(case: Case, consent_id: UUID) -> ShareConsentPublic:
@@ -147,22 +188,18 @@ def referral_public(case: Case, referral_id: UUID) -> ReferralPublic:
 
 
 def _created(response: Response, case: Case, created: bool, location: str) -> None:
-    """What a creation inside a case answers besides the created resource: 201 (200 for a retry
-    with the same Idempotency-Key), its Location and the case's version as ETag."""
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = location
-    response.headers["ETag"] = f'"{case.version}"'
+    answer_created(response, created=created, location=location, version=case.version)
 
 
 @router.post("/{case_id}/share-consents", status_code=201, response_model=ShareConsentPublic)
 def consent_to_share(case_id: UUID, body: ShareConsentCreate, actor: PrincipalDep, intake: IntakeDep,
                      response: Response, idempotency_key: IdempotencyKey = None) -> ShareConsentPublic:
-    case, consent_id, created = intake.consent_to_share(
+    made = intake.consent_to_share(
         actor, case_id, given_by=body.given_by, agency_ids=body.agency_ids, categories=body.categories,
         items=list(body.items), explained_on=body.explained_on, consent_text_version=body.consent_text_version,
         idempotency_key=idempotency_key)
-    _created(response, case, created, f"/v1/cases/{case_id}/share-consents/{consent_id}")
-    return share_consent_public(case, consent_id)
+    _created(response, made.aggregate, made.created, f"/v1/cases/{case_id}/share-consents/{made.resource_id}")
+    return share_consent_public(made.aggregate, made.resource_id)
 
 
 @router.get("/{case_id}/share-consents/{consent_id}", response_model=ShareConsentPublic)
@@ -188,24 +225,41 @@ def share_consent_receipt(case_id: UUID, consent_id: UUID, actor: PrincipalDep, 
     return reads.consent_receipt(actor, case_id, consent_id)
 
 
-@router.post("/{case_id}/disclosures", status_code=201, response_model=CasePublic)
+@router.post("/{case_id}/disclosures", status_code=201, response_model=DisclosurePublic)
 def share_with_agency(case_id: UUID, body: ShareCreate, actor: PrincipalDep, intake: IntakeDep,
-                      response: Response) -> CasePublic:
+                      response: Response, idempotency_key: IdempotencyKey = None) -> DisclosurePublic:
     """Give case information to an agency: refused without a current consent naming it, unless a
     legal basis (APPI 第27条第1項) is stated with its justification."""
-    case = intake.share_with_agency(actor, case_id, agency_id=body.agency_id, items=list(body.items), on=body.on,
-                                    purpose=body.purpose, legal_basis=_basis(body.legal_basis))
-    return _out(case, response, intake.sealer)
+    made = intake.share_with_agency(actor, case_id, agency_id=body.agency_id, items=list(body.items), on=body.on,
+                                    purpose=body.purpose, legal_basis=_basis(body.legal_basis),
+                                    idempotency_key=idempotency_key)
+    _created(response, made.aggregate, made.created, f"/v1/cases/{case_id}/disclosures/{made.resource_id}")
+    return disclosure_public(intake, made.aggregate, made.resource_id)
+
+
+@router.get("/{case_id}/disclosures/{disclosure_id}", response_model=DisclosurePublic)
+def get_disclosure(case_id: UUID, disclosure_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                   response: Response) -> DisclosurePublic:
+    case = intake.get_case(actor, case_id)
+    response.headers["ETag"] = f'"{case.version}"'
+    return disclosure_public(intake, case, disclosure_id)
+
+
+def disclosure_public(intake: IntakeApplication, case: Case, disclosure_id: UUID) -> DisclosurePublic:
+    e = _created_event(intake, case, disclosure_id, events.CaseInfoDisclosed, "disclosure_id", "disclosure")
+    return DisclosurePublic(disclosure_id=disclosure_id, case_id=case.id, agency_id=e.recipient_agency_id,
+                            items=e.items, disclosed_on=e.disclosed_on, purpose=e.purpose, consent_id=e.consent_id,
+                            legal_basis=e.legal_basis, case_version=case.version)
 
 
 @router.post("/{case_id}/referrals", status_code=201, response_model=ReferralPublic)
 def refer_to_agency(case_id: UUID, body: ReferralCreate, actor: PrincipalDep, intake: IntakeDep,
                     response: Response, idempotency_key: IdempotencyKey = None) -> ReferralPublic:
-    case, referral_id, created = intake.refer(actor, case_id, agency_id=body.agency_id, items=list(body.items),
-                                              referred_on=body.referred_on, idempotency_key=idempotency_key,
-                                              legal_basis=_basis(body.legal_basis))
-    _created(response, case, created, f"/v1/cases/{case_id}/referrals/{referral_id}")
-    return referral_public(case, referral_id)
+    made = intake.refer(actor, case_id, agency_id=body.agency_id, items=list(body.items),
+                        referred_on=body.referred_on, idempotency_key=idempotency_key,
+                        legal_basis=_basis(body.legal_basis))
+    _created(response, made.aggregate, made.created, f"/v1/cases/{case_id}/referrals/{made.resource_id}")
+    return referral_public(made.aggregate, made.resource_id)
 
 
 @router.get("/{case_id}/referrals/{referral_id}", response_model=ReferralPublic)
@@ -241,13 +295,28 @@ def close_referral(case_id: UUID, referral_id: UUID, body: DatedCreate, actor: P
     return _out(case, response, intake.sealer)
 
 
-@router.post("/{case_id}/meetings", status_code=201, response_model=CasePublic)
+@router.post("/{case_id}/meetings", status_code=201, response_model=MeetingPublic)
 def hold_support_meeting(case_id: UUID, body: MeetingCreate, actor: PrincipalDep, intake: IntakeDep,
-                         response: Response) -> CasePublic:
+                         response: Response, idempotency_key: IdempotencyKey = None) -> MeetingPublic:
     """支援会議 on the case."""
-    case = intake.hold_support_meeting(actor, case_id, held_on=body.held_on, agency_ids=body.agency_ids,
-                                       note=body.note)
-    return _out(case, response, intake.sealer)
+    made = intake.hold_support_meeting(actor, case_id, held_on=body.held_on, agency_ids=body.agency_ids,
+                                       note=body.note, idempotency_key=idempotency_key)
+    _created(response, made.aggregate, made.created, f"/v1/cases/{case_id}/meetings/{made.resource_id}")
+    return meeting_public(intake, made.aggregate, made.resource_id)
+
+
+@router.get("/{case_id}/meetings/{meeting_id}", response_model=MeetingPublic)
+def get_support_meeting(case_id: UUID, meeting_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                        response: Response) -> MeetingPublic:
+    case = intake.get_case(actor, case_id)
+    response.headers["ETag"] = f'"{case.version}"'
+    return meeting_public(intake, case, meeting_id)
+
+
+def meeting_public(intake: IntakeApplication, case: Case, meeting_id: UUID) -> MeetingPublic:
+    e = _created_event(intake, case, meeting_id, events.SupportMeetingHeld, "meeting_id", "meeting")
+    return MeetingPublic(meeting_id=meeting_id, case_id=case.id, held_on=e.held_on, agency_ids=e.agency_ids,
+                         note=intake.sealer.open(e.note), case_version=case.version)
 
 
 @router.post("/{case_id}/closure", response_model=CasePublic)
@@ -299,10 +368,25 @@ def erase_case_subject(case_id: UUID, body: ErasureCreate, actor: PrincipalDep, 
 
 @router.post("/{case_id}/supporter-requests", status_code=201, response_model=SupporterRequestPublic)
 def request_supporter(case_id: UUID, body: SupporterRequestCreate, actor: PrincipalDep, intake: IntakeDep,
-                      idempotency_key: IdempotencyKey = None) -> SupporterRequestPublic:
-    case, request_id = intake.request_supporter(
+                      response: Response, idempotency_key: IdempotencyKey = None) -> SupporterRequestPublic:
+    made = intake.request_supporter(
         actor, case_id, municipality=body.municipality, needs=list(body.needs),
         preferences=dict(body.preferences.items()), requested_on=body.requested_on, requested_by=body.requested_by,
         idempotency_key=idempotency_key)
-    return SupporterRequestPublic(request_id=request_id, case_id=case.id, municipality=body.municipality,
-                                  case_version=case.version)
+    _created(response, made.aggregate, made.created, f"/v1/cases/{case_id}/supporter-requests/{made.resource_id}")
+    return supporter_request_public(made.aggregate, made.resource_id)
+
+
+@router.get("/{case_id}/supporter-requests/{request_id}", response_model=SupporterRequestPublic)
+def get_supporter_request(case_id: UUID, request_id: UUID, actor: PrincipalDep, intake: IntakeDep,
+                          response: Response) -> SupporterRequestPublic:
+    case = intake.get_case(actor, case_id)
+    if str(request_id) not in case.supporter_requests:
+        raise CaseNotFound(f"no supporter request {request_id} on this case")
+    response.headers["ETag"] = f'"{case.version}"'
+    return supporter_request_public(case, request_id)
+
+
+def supporter_request_public(case: Case, request_id: UUID) -> SupporterRequestPublic:
+    return SupporterRequestPublic(request_id=request_id, case_id=case.id,
+                                  municipality=case.supporter_requests[str(request_id)], case_version=case.version)

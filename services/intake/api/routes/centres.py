@@ -6,11 +6,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from libs.domain import intake as events
 from libs.domain.codes import validate_lg_code
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     BackOfficeSupportCreate,
+    BackOfficeSupportPublic,
     CentreCreate,
     CentreDates,
     CentreProfile,
@@ -19,7 +22,9 @@ from services.intake.api.schemas import (
     ReferralsPublic,
     Workload,
 )
+from services.intake.application import IntakeApplication
 from services.intake.domain.centre import Centre
+from services.intake.domain.errors import UnknownCentre
 
 router = APIRouter(prefix="/v1/centres", tags=["centres"])
 
@@ -79,11 +84,30 @@ def set_centre_staffing(centre_id: UUID, body: CentreStaffing, actor: PrincipalD
     return _out(intake.set_centre_staffing(actor, centre_id, **body.model_dump()), response)
 
 
-@router.post("/{centre_id}/backoffice-supports", status_code=201, response_model=CentrePublic)
+@router.post("/{centre_id}/backoffice-supports", status_code=201, response_model=BackOfficeSupportPublic)
 def give_backoffice_support(centre_id: UUID, body: BackOfficeSupportCreate, actor: PrincipalDep,
-                            intake: IntakeDep, response: Response) -> CentrePublic:
+                            intake: IntakeDep, response: Response,
+                            idempotency_key: IdempotencyKey = None) -> BackOfficeSupportPublic:
     """後方支援: advice or a case consultation for a municipality or an agency."""
-    return _out(intake.give_backoffice_support(actor, centre_id, **body.model_dump()), response)
+    made = intake.give_backoffice_support(actor, centre_id, idempotency_key=idempotency_key, **body.model_dump())
+    answer_created(response, created=made.created, version=made.aggregate.version,
+                   location=f"/v1/centres/{centre_id}/backoffice-supports/{made.resource_id}")
+    return backoffice_support_public(intake, made.aggregate, made.resource_id)
+
+
+@router.get("/{centre_id}/backoffice-supports/{support_id}", response_model=BackOfficeSupportPublic)
+def get_backoffice_support(centre_id: UUID, support_id: UUID, actor: PrincipalDep,
+                           intake: IntakeDep) -> BackOfficeSupportPublic:
+    return backoffice_support_public(intake, intake.get_centre(actor, centre_id), support_id)
+
+
+def backoffice_support_public(intake: IntakeApplication, centre: Centre, support_id: UUID) -> BackOfficeSupportPublic:
+    e = intake.created_event(centre.id, support_id, events.BackOfficeSupportGiven, "support_id")
+    if e is None:
+        raise UnknownCentre(f"no back-office support {support_id} of this centre")
+    return BackOfficeSupportPublic(support_id=support_id, centre_id=centre.id, given_on=e.given_on,
+                                   recipient_kind=e.recipient_kind, recipient=e.recipient, kind=e.kind,
+                                   centre_version=centre.version)
 
 
 @router.get("/{centre_id}/workload", response_model=Workload)

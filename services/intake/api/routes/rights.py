@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from libs.domain.fiscal import JST
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
@@ -29,10 +29,18 @@ def _public(r: RightsRequest) -> RightsRequestPublic:
 
 
 @router.post("", status_code=201, response_model=RightsRequestPublic)
-def receive_rights_request(body: RightsRequestCreate, actor: PrincipalDep, intake: IntakeDep,
+def receive_rights_request(body: RightsRequestCreate, actor: PrincipalDep, intake: IntakeDep, response: Response,
                            idempotency_key: IdempotencyKey = None) -> RightsRequestPublic:
-    return _public(intake.receive_rights_request(actor, case_id=body.case_id, kind=body.kind,
-                                                 received_on=body.received_on, idempotency_key=idempotency_key))
+    request, created = intake.receive_rights_request(actor, case_id=body.case_id, kind=body.kind,
+                                                     received_on=body.received_on, idempotency_key=idempotency_key)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"{router.prefix}/{request.id}"
+    return _public(request)
+
+
+@router.get("/{request_id}", response_model=RightsRequestPublic)
+def get_rights_request(request_id: UUID, actor: PrincipalDep, intake: IntakeDep) -> RightsRequestPublic:
+    return _public(intake.get_rights_request(actor, request_id))
 
 
 @router.post("/{request_id}/answer", response_model=RightsRequestPublic)

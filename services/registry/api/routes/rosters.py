@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from fastapi import APIRouter, Query, Response
 
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import RosterCreate, RosterProvisionPublic, RosterReceived
+from services.registry.domain.roster import RosterProvision
 
 router = APIRouter(prefix="/v1", tags=["roster"])
 
@@ -18,7 +22,16 @@ def provide_roster(body: RosterCreate, actor: PrincipalDep, app: RegistryDep, re
         actor, recipient=body.municipality, provided_on=body.provided_on, items=list(body.items),
         supporter_ids=list(body.supporter_ids) if body.supporter_ids is not None else None,
         idempotency_key=idempotency_key)
-    response.status_code = 201 if created else 200
+    answer_created(response, created=created, location=f"/v1/rosters/{roster.id}")
+    return roster_public(roster)
+
+
+@router.get("/rosters/{roster_id}", response_model=RosterProvisionPublic)
+def get_roster(roster_id: UUID, actor: PrincipalDep, app: RegistryDep) -> RosterProvisionPublic:
+    return roster_public(app.get_roster(actor, roster_id))
+
+
+def roster_public(roster: RosterProvision) -> RosterProvisionPublic:
     return RosterProvisionPublic.model_validate({
         "id": roster.id, "registrar": roster.tenant, "recipient": roster.recipient,
         "provided_on": roster.provided_on, "items": roster.items, "entries": roster.entries})

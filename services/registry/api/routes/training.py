@@ -6,6 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
@@ -19,6 +20,7 @@ from services.registry.api.schemas import (
     RegistrarSettings,
 )
 from services.registry.domain.course import TrainingCourse
+from services.registry.domain.errors import CourseNotFound
 from services.registry.domain.registrar import Registrar
 
 router = APIRouter(prefix="/v1", tags=["training"])
@@ -64,10 +66,24 @@ def get_course(course_id: UUID, actor: PrincipalDep, app: RegistryDep) -> Course
 
 @router.post("/training-courses/{course_id}/attendances", status_code=201, response_model=AttendancePublic)
 def record_attendance(course_id: UUID, body: AttendanceCreate, actor: PrincipalDep, app: RegistryDep,
-                      idempotency_key: IdempotencyKey = None) -> AttendancePublic:
+                      response: Response, idempotency_key: IdempotencyKey = None) -> AttendancePublic:
     trainee = body.trainee.model_dump(mode="json", exclude_none=True) if body.trainee else None
-    course, trainee_id = app.record_attendance(actor, course_id, attended_on=body.attended_on, trainee=trainee,
-                                               supporter_id=body.supporter_id, idempotency_key=idempotency_key)
+    made = app.record_attendance(actor, course_id, attended_on=body.attended_on, trainee=trainee,
+                                 supporter_id=body.supporter_id, idempotency_key=idempotency_key)
+    answer_created(response, created=made.created, version=made.aggregate.version,
+                   location=f"/v1/training-courses/{course_id}/attendances/{made.resource_id}")
+    return attendance_public(made.aggregate, made.resource_id)
+
+
+@router.get("/training-courses/{course_id}/attendances/{trainee_id}", response_model=AttendancePublic)
+def get_attendance(course_id: UUID, trainee_id: UUID, actor: PrincipalDep, app: RegistryDep) -> AttendancePublic:
+    course = app.get_course(actor, course_id)
+    if trainee_id not in course.attendees and str(trainee_id) not in course.attendees:
+        raise CourseNotFound(f"no attendance of {trainee_id} at this course")
+    return attendance_public(course, trainee_id)
+
+
+def attendance_public(course: TrainingCourse, trainee_id: UUID) -> AttendancePublic:
     return AttendancePublic(course_id=course.id, trainee_id=trainee_id, course_version=course.version)
 
 

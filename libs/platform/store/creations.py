@@ -1,0 +1,194 @@
+"""The creations ledger: every resource a command creates, and the Idempotency-Key it came with.
+
+A row per created resource (a case, a consultation inside a case, a referral, ...) names the
+aggregate that holds it and the version that created it, and, when the client sent an
+Idempotency-Key, the keyed digest of the key (unique) and of the request. The row is written in
+the same transaction as the events (`LedgerRecorder`: the recorder's own session), so a resource
+and its ledger row exist together or not at all, and two requests racing with one key cannot both
+write: the loser's transaction fails on the unique key and finds the winner's row.
+
+Why a table and not the aggregate's state: a case kept every consultation and every key digest,
+so its snapshot, and the cost of loading it, grew with its history (issue 15). The ledger answers
+"was this key used, for what, on which resource" by an index lookup, whatever the history.
+
+Digests are keyed (contracts.idempotency_digest, the service's secret): a client may put a name in
+a key, and a request body holds personal data; neither can be confirmed from the table by guessing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.popo import POPOProcessRecorder
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyProcessRecorder
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy.orm import Session
+
+from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
+from libs.domain.errors import InvalidInput
+
+# The kwarg of Application.save() that carries ledger rows down to the recorder.
+SAVE_KWARG = "creations"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The Idempotency-Key was used before with another request: answering the first resource
+    would tell the client its second request was done, when it was not."""
+
+    problem = "idempotency-key-reused"
+    title = "The Idempotency-Key was used for another request"
+    status = 422
+
+
+def creations_table(app_name: str) -> Table:
+    return Table(
+        f"{app_name}_creations", MetaData(),
+        # A resource's id may be an aggregate's too (a trainee's is the supporter's): unique per kind.
+        Column("resource_id", String(36), primary_key=True),
+        Column("kind", String(40), primary_key=True),
+        Column("aggregate_id", String(36), nullable=False),
+        Column("version", Integer, nullable=False),  # the aggregate's version once created
+        Column("key_digest", String(64), unique=True),  # NULL: created without an Idempotency-Key
+        Column("request_digest", String(64)),
+    )
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    resource_id: str
+    kind: str
+    aggregate_id: str
+    version: int
+    key_digest: str | None
+    request_digest: str | None
+
+
+@dataclass(frozen=True)
+class Creation:
+    """What a creation command knows of its request before it runs: the kind of resource, the
+    scope its keys deduplicate in (an org, a case), and the digests of the key and of the request."""
+
+    kind: str
+    scope: str
+    key: ClientKey | None
+    key_digest: str | None
+    request_digest: str | None
+
+    @classmethod
+    def of(cls, service: str, kind: str, scope: UUID | str, key: ClientKey | None,
+           request: dict[str, Any]) -> Creation:
+        if key is None:
+            return cls(kind, str(scope), None, None, None)
+        canonical = json.dumps(request, sort_keys=True, default=str, ensure_ascii=False)
+        return cls(kind, str(scope), key,
+                   idempotency_digest(service, f"{kind}/{scope}", key.key, key.secret),
+                   idempotency_digest(service, f"request/{kind}/{scope}", canonical, key.secret))
+
+    @property
+    def legacy_id(self) -> UUID | None:
+        """The id a creation with this key was given before the ledger (store.application.new_id):
+        a retry of it still finds it."""
+        return derived_id(self.kind, self.scope, self.key.key) if self.key else None
+
+    def legacy_in(self, held: Container[Any]) -> UUID | None:
+        """The legacy id, if the aggregate holds it (as an id, or by its string as some keep ids)."""
+        legacy = self.legacy_id
+        return legacy if legacy is not None and (legacy in held or str(legacy) in held) else None
+
+    def new_id(self) -> UUID:
+        """The new resource's id: derived from the keyed digest (a retry that lost no race derives
+        the same; the key itself cannot be confirmed from the id), random without a key."""
+        return derived_id(self.kind, self.key_digest) if self.key_digest else uuid4()
+
+    def row(self, resource_id: UUID, aggregate_id: UUID, version: int) -> LedgerRow:
+        return LedgerRow(str(resource_id), self.kind, str(aggregate_id), version, self.key_digest, self.request_digest)
+
+
+class Ledger:
+    """Reads of the ledger, from the recorder that writes it with the events (SQL or, in unit
+    tests, in memory)."""
+
+    def __init__(self, recorder: LedgerRecorder | MemoryLedgerRecorder) -> None:
+        self.recorder = recorder
+
+    def of_key(self, creation: Creation) -> LedgerRow | None:
+        """The resource first created with this creation's key; refused (422) when that request
+        was another one."""
+        if creation.key_digest is None:
+            return None
+        row = self.recorder.ledger_row("key_digest", creation.key_digest, aggregate_id=None)
+        if row is not None and row.request_digest != creation.request_digest:
+            raise IdempotencyKeyReused(
+                f"this Idempotency-Key created {creation.kind} {row.resource_id} with another request; "
+                "send a new key for a new request", resource_id=row.resource_id)
+        return row
+
+    def of_resource(self, resource_id: UUID | str, aggregate_id: UUID | str) -> LedgerRow | None:
+        return self.recorder.ledger_row("resource_id", str(resource_id), aggregate_id=str(aggregate_id))
+
+
+class LedgerRecorder(SQLAlchemyProcessRecorder):
+    """The process recorder that also writes ledger rows passed to save(creations=[...]), in the
+    session (the transaction) that inserts the events."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str, tracking_table_name: str,
+                 schema_name: str | None = None) -> None:
+        super().__init__(datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name,
+                         schema_name=schema_name)
+        self.creations = creations_table(events_table_name.removesuffix("_events"))
+
+    def create_table(self) -> None:
+        super().create_table()
+        assert self.datastore.engine is not None
+        self.creations.metadata.create_all(self.datastore.engine)
+
+    def _insert_stored_events(self, session: Session, stored_events: Sequence[Any], **kwargs: Any) -> Sequence[int]:
+        ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        rows: Sequence[LedgerRow] = kwargs.get(SAVE_KWARG) or ()
+        if rows:
+            # After the events (and, on PostgreSQL, their table lock): a key raced by another
+            # request fails here on the unique index, and the whole save with it.
+            session.execute(self.creations.insert(), [asdict(r) for r in rows])
+        return ids
+
+    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        query = select(self.creations).where(self.creations.c[column] == value)
+        if aggregate_id is not None:
+            query = query.where(self.creations.c.aggregate_id == aggregate_id)
+        with engine.connect() as conn:
+            found = conn.execute(query).mappings().first()
+        return LedgerRow(**found) if found else None
+
+
+class MemoryLedgerRecorder(POPOProcessRecorder):
+    """The same in memory (eventsourcing's POPO persistence, for unit tests): rows checked for a
+    used key with the events' uniqueness and stored with them, under the recorder's lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ledger: list[LedgerRow] = []
+
+    def _assert_uniqueness(self, stored_events: Sequence[Any], **kwargs: Any) -> None:
+        super()._assert_uniqueness(stored_events, **kwargs)
+        for row in kwargs.get(SAVE_KWARG) or ():
+            if any((r.resource_id, r.kind) == (row.resource_id, row.kind)
+                   or (row.key_digest and r.key_digest == row.key_digest)
+                   for r in self._ledger):
+                raise IntegrityError(f"{row.kind} {row.resource_id}: created already")
+
+    def _update_table(self, stored_events: Sequence[Any], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._update_table(stored_events, **kwargs)
+        self._ledger.extend(kwargs.get(SAVE_KWARG) or ())
+        return ids
+
+    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
+        with self._database_lock:
+            return next((r for r in self._ledger if getattr(r, column) == value
+                         and aggregate_id in (None, r.aggregate_id)), None)
