@@ -11,19 +11,21 @@ from sqlalchemy import Connection, Engine
 from libs.domain import dispatch
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import (
-    activities,
-    deployment_activities,
-    dispatch_events,
+from services.reporting.projections.tallies import (
+    activity_counts,
+    deployment_activity_counts,
+    dispatch_event_counts,
 )
-from services.reporting.queries.common import by_tenant, grouped
-from services.reporting.queries.scope import as_of_utc, of_visible_tenants
+from services.reporting.queries.common import by_tenant, cells, grouped
+from services.reporting.queries.scope import as_of_utc, of_visible_cells
 
 
 def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict:
-    d, a, p = dispatch_events, activities, deployment_activities
-    events, acts = of_visible_tenants(d, actor, as_of), of_visible_tenants(a, actor, as_of)
-    placed = of_visible_tenants(p, actor, as_of)
+    years = (fy - 1, fy)
+    d = cells(dispatch_event_counts, as_of, years)
+    a = cells(activity_counts, as_of, years)
+    p = cells(deployment_activity_counts, as_of, years)
+    events, acts, placed = (of_visible_cells(x, actor) for x in (d, a, p))
     previous = by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1)
     for tenant, n in by_tenant(conn, p, p.c.tenant, placed, p.c.fy == fy - 1).items():
         previous[tenant] = previous.get(tenant, 0) + n

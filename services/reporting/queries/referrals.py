@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from libs.domain import agencies
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import referrals
-from services.reporting.queries.common import count_by
+from services.reporting.projections.tallies import referral_counts as referral_counts_tally
+from services.reporting.queries.common import cells, count_by
 from services.reporting.queries.rates import rates
 from services.reporting.queries.scope import as_of_utc, of_visible_centres
 
@@ -24,9 +24,9 @@ FALLBACK = "other"
 
 def referral_counts(engine: Engine, actor: Principal, fy: int, as_of: datetime | None) -> Counter[str]:
     """Referrals (ReferralMade, by referred_on) of one fiscal year by agency category code."""
+    made = cells(referral_counts_tally, as_of, (fy,))
     with engine.connect() as conn:
-        found = count_by(conn, referrals, referrals.c.agency_category,
-                         of_visible_centres(referrals, actor, as_of), referrals.c.fy == fy)
+        found = count_by(conn, made, made.c.agency_category, of_visible_centres(made, actor, as_of), made.c.fy == fy)
     return Counter({code: n for code, n in found.items() if n})
 
 

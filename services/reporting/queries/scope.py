@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Select, Table, false, func, select, true
+from sqlalchemy import ColumnElement, FromClause, Select, Table, false, func, select, true
 
 from libs.domain.audit import NATIONAL
 from libs.domain.codes import DEMO_PREFECTURE_PARTS, InvalidLgCode, is_prefecture, validate_lg_code
@@ -90,9 +90,15 @@ def centre_ids(actor: Principal, as_of: datetime | None) -> Select:
     return query if visible is None else query.where(visible)
 
 
-def of_visible_centres(table: Table, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:
-    """Facts of a centre-owned table that the caller may see and that existed at `as_of`."""
-    return table.c.centre_id.in_(centre_ids(actor, as_of)) & until(table.c.time, as_of)
+def of_visible_centres(cells: FromClause, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:
+    """Cells (queries/common.cells) of the centres the caller may see, registered by `as_of`."""
+    return cells.c.centre_id.in_(centre_ids(actor, as_of))
+
+
+def of_visible_cells(cells: FromClause, actor: Principal) -> ColumnElement[bool]:
+    """Cells of a per-local-government tally that the caller may see."""
+    visible = visible_tenants(actor, cells.c.tenant)
+    return true() if visible is None else visible
 
 
 def of_visible_tenants(table: Table, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:

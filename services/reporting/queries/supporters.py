@@ -10,9 +10,10 @@ from sqlalchemy import Connection, Engine, distinct, func, select
 
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import rosters, supporter_endings, supporter_terms
-from services.reporting.queries.common import by_tenant
-from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until
+from services.reporting.projections import supporter_endings, supporter_terms
+from services.reporting.projections.tallies import roster_counts, supporter_ending_counts, supporter_term_counts
+from services.reporting.queries.common import by_tenant, cells
+from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
            "rosters_provided", "roster_entries")
@@ -44,8 +45,10 @@ def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, da
 
 
 def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict[str, dict[str, int]]:
-    t, e, r = supporter_terms, supporter_endings, rosters
-    terms, endings, provided = (of_visible_tenants(x, actor, as_of) for x in (t, e, r))
+    t = cells(supporter_term_counts, as_of, (fy,))
+    e = cells(supporter_ending_counts, as_of, (fy,))
+    r = cells(roster_counts, as_of, (fy,))
+    terms, endings, provided = (of_visible_cells(x, actor) for x in (t, e, r))
 
     def ended(reason: str) -> dict[str, int]:
         return by_tenant(conn, e, e.c.tenant, endings, e.c.reason == reason, e.c.fy == fy)
