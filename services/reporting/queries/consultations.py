@@ -21,7 +21,8 @@ from services.reporting.queries.scope import (
 )
 
 
-def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                        prefecture: str | None = None) -> dict:
     """延べ相談件数 per centre and in total for one fiscal year, by channel (電話・来所・メール・
     訪問・その他), by who the case is about (本人・家族・関係機関) and by age group; 訪問支援
     (outreach visits) are counted separately."""
@@ -36,11 +37,11 @@ def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: dat
         .group_by(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant)
         .order_by(centres.c.tenant, centres.c.name, centres.c.centre_id)
     )
-    visible = visible_centres(actor)
+    visible = visible_centres(actor, prefecture)
     if visible is not None:
         per_centre = per_centre.where(visible)
-    seen = (of_visible_centres(held, actor, as_of), held.c.fy == fy)
-    visited = (of_visible_centres(visits, actor, as_of), visits.c.fy == fy)
+    seen = (of_visible_centres(held, actor, as_of, prefecture), held.c.fy == fy)
+    visited = (of_visible_centres(visits, actor, as_of, prefecture), visits.c.fy == fy)
     with engine.connect() as conn:
         rows = [{**r._mapping, "consultations": int(r.consultations)} for r in conn.execute(per_centre)]
         by_channel = count_by(conn, held, held.c.channel, *seen, known=intake.CHANNELS)

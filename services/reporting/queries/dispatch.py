@@ -20,12 +20,12 @@ from services.reporting.queries.common import by_tenant, cells, grouped
 from services.reporting.queries.scope import as_of_utc, of_visible_cells
 
 
-def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict:
+def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None, prefecture: str | None) -> dict:
     years = (fy - 1, fy)
     d = cells(dispatch_event_counts, as_of, years)
     a = cells(activity_counts, as_of, years)
     p = cells(deployment_activity_counts, as_of, years)
-    events, acts, placed = (of_visible_cells(x, actor) for x in (d, a, p))
+    events, acts, placed = (of_visible_cells(x, actor, prefecture) for x in (d, a, p))
     previous = by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1)
     for tenant, n in by_tenant(conn, p, p.c.tenant, placed, p.c.fy == fy - 1).items():
         previous[tenant] = previous.get(tenant, 0) + n
@@ -68,12 +68,13 @@ def _row(facts: dict, tenant: str | None) -> dict:
     }
 
 
-def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                    prefecture: str | None = None) -> dict:
     """派遣 started and ended and サポーターの活動件数 by activity type, per municipality and in total,
     each against the previous fiscal year."""
     as_of = as_of_utc(as_of)
     with engine.connect() as conn:
-        facts = _facts(conn, actor, fy, as_of)
+        facts = _facts(conn, actor, fy, as_of, prefecture)
     tenants = sorted(set(facts["started"]) | set(facts["previous"])
                      | {key[0] for key in facts["ended"]} | {key[0] for key in facts["activities"]}
                      | {key[0] for key in facts["deployed"]})

@@ -36,15 +36,16 @@ def verdict(decided: int, goal: Fraction | None) -> str:
     return "met" if decided > goal else "not_met"
 
 
-def outcome_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def outcome_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                   prefecture: str | None = None) -> dict:
     """専門機関での支援が決定した件数 against its target, with every input shown."""
     as_of = as_of_utc(as_of)
     decisions = cells(support_decision_counts, as_of, (fy - 1, fy))
-    visible = of_visible_centres(decisions, actor, as_of)
+    visible = of_visible_centres(decisions, actor, as_of, prefecture)
     with engine.connect() as conn:
         decided = count(conn, decisions, visible, decisions.c.fy == fy)
         previous_decided = count(conn, decisions, visible, decisions.c.fy == fy - 1)
-        all_sites = sites(conn, actor, as_of)
+        all_sites = sites(conn, actor, as_of, prefecture)
     centres, previous_centres = centre_count(all_sites, fy), centre_count(all_sites, fy - 1)
     goal = target(previous_decided, previous_centres, centres)
     result = verdict(decided, goal)
