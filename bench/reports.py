@@ -100,7 +100,7 @@ def _others(rng: random.Random, base: dict, centre: str, at: datetime) -> dict[s
                                           "activity_date": on},
         "supporter_terms": lambda: {"supporter_id": str(uuid4()), "kind": rng.choice(("registered", "renewed")),
                                     "issued_on": on, "term_starts_on": on,
-                                    "term_ends_on": on.replace(year=on.year + 3)},
+                                    "term_ends_on": on + timedelta(days=3 * 365)},
         "rosters": lambda: {"roster_id": str(uuid4()), "recipient": tenant, "provided_on": on,
                             "entries": rng.randint(1, 20)},
         "place_sessions": lambda: {"place_id": centre, "held_on": on, "participants": rng.randint(1, 9),
@@ -194,7 +194,7 @@ def curve(engine: Engine, sizes: list[int], repeats: int) -> dict[str, dict[int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
