@@ -82,13 +82,19 @@ def test_the_dashboard_renders_the_reports_in_a_real_browser(nats_server, start_
     assert shown[("consultations", 2016, "total")] == 3 and shown[("centres", 2015, "centres")] == 1
     assert shown[("centres", 2014, "centres")] == 0 and shown[("referrals", 2016, "total")] == 1
     assert 'data-rate="100.0"' in dom or 'data-rate="100"' in dom  # the rate beside the count
-    # The prefecture filter: a prefecture's officer picks its own prefecture's centres.
+    # The prefecture filter, applied by the API (?prefecture=): a prefecture's officer picks its own
+    # prefecture's centres, the ministry any prefecture's; the rows shown are the API's filtered ones.
     pref_token = mint_token(JWT_SECRET, sub="pref", org=PREF, roles=["prefecture_officer"])
-    filtered = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={pref_token}&fy=2016&pref=13")
-    assert 'data-ready="yes"' in filtered and '<option value="13">東京都</option>' in filtered
+    filtered = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={pref_token}&fy=2016&pref=130001")
+    assert 'data-ready="yes"' in filtered and '<option value="130001">東京都</option>' in filtered
     assert f'<tr data-tenant="{PREF}"><td>東京都ひきこもりサポートネット</td><td>東京都</td><td>3</td></tr>' in filtered
-    elsewhere = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={pref_token}&fy=2016&pref=27")
-    assert 'data-tenant="' in elsewhere  # an unknown choice falls back to all of the caller's own
+    with reporting.client(role="ministry", org="mhlw") as ministry:
+        api_rows = ministry.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"}).json()
+    by_ministry = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={token}&fy=2016&pref=130001")
+    assert sorted(re.findall(r'<tr data-tenant="(\d+)">', by_ministry)) == sorted(
+        c["tenant"] for c in api_rows["centres"])
+    elsewhere = _chromium(tmp_path, "--dump-dom", f"{reporting.url}/dashboard#token={pref_token}&fy=2016&pref=270008")
+    assert 'data-tenant="' in elsewhere  # a choice not offered falls back to all of the caller's own
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"

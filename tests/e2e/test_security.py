@@ -70,6 +70,15 @@ def test_another_centre_and_another_prefecture_never_see_a_case_or_its_counts(na
     with reporting.client(role="prefecture_officer", org="270008") as osaka:
         body = osaka.get("/v1/reports/consultations", params={"fy": 2016}).json()
         assert [c["centre_id"] for c in body["centres"]] == [other_centre] and body["total"] == 0
+        # ?prefecture= narrows within the caller's jurisdiction and never widens it
+        assert osaka.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "270008"}).json()["centres"] \
+            == body["centres"]
+        for prefecture, status in ((PREF, 403), ("131016", 422), ("13000x", 422)):
+            r = osaka.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": prefecture})
+            assert r.status_code == status and r.headers["content-type"] == PROBLEM, (prefecture, r.text)
+    with reporting.client(role="ministry", org="mhlw") as ministry:
+        body = ministry.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": PREF}).json()
+        assert [c["centre_id"] for c in body["centres"]] == [centre_id] and body["total"] == 1
     with reporting.client(role="centre_staff", org=centre_id) as staff:
         body = staff.get("/v1/reports/consultations", params={"fy": 2016}).json()
         assert [c["centre_id"] for c in body["centres"]] == [centre_id] and body["total"] == 1

@@ -10,7 +10,10 @@ from eventsourcing.utils import resolve_topic
 from sqlalchemy import select
 
 from libs.platform.audit.leaves import leaf_of, record_of
+from libs.platform.lru import Lru
 from libs.platform.messaging.cloudevents import Envelope, envelope_of
+
+TENANT_CACHE_SIZE = 10_000  # aggregates whose tenant a reader keeps (as many as the subject keys of sealing.py)
 
 
 class LogReader:
@@ -20,7 +23,10 @@ class LogReader:
     def __init__(self, service: str, application: Any) -> None:
         self.service = service
         self.app = application
-        self._tenants: dict[str, str] = {}
+        # The tenant of each aggregate seen lately (most events name none): bounded, a miss reads
+        # the aggregate's created event again. Unbounded, it held every case for as long as the
+        # service ran (three readers per service: relay, audit, followers).
+        self._tenants: Lru[str, str] = Lru(TENANT_CACHE_SIZE)
 
     def max_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
@@ -84,10 +90,10 @@ class LogReader:
     def _tenant_of(self, domain_event: Any) -> str:
         key = str(domain_event.originator_id)
         tenant = getattr(domain_event, "tenant", None) or self._tenants.get(key)
-        if tenant is None:  # created before this reader started: read the created event
+        if tenant is None:  # created before this reader started (or forgotten since): read the created event
             created = next(iter(self.app.events.get(domain_event.originator_id, lte=1)))
             tenant = created.tenant
-        self._tenants[key] = tenant
+        self._tenants.put(key, tenant)
         return tenant
 
 

@@ -18,6 +18,11 @@ FiscalYear = Annotated[int, Query(ge=2009, le=2100,
 AsOf = Annotated[When | None, Query(
     description="the report as it stood then: counts only events recorded at or before this "
                 "ISO 8601 instant (with its UTC offset, e.g. 2017-04-30T23:59:59+09:00)")]
+Prefecture = Annotated[str | None, Query(
+    pattern=r"^[0-9]{2}000[0-9]$", min_length=6, max_length=6, examples=["130001"],
+    description="only the rows of this prefecture and its municipalities: the prefecture's 全国地方公共団体コード "
+                "(PP000C, e.g. 130001 for 東京都). The ministry and national auditors may name any prefecture; "
+                "every other caller only the one its own jurisdiction lies in (403 otherwise)")]
 POSITIONS_HEADER = "Tsunagu-Stream-Positions"
 REPLAYING: dict[int | str, dict[str, Any]] = {503: {
     "description": "the read models are being replayed (problem type projection-replaying, with the progress "

@@ -33,6 +33,7 @@ from services.reporting.projections.tables import (  # noqa: F401 - the tables, 
     supporter_endings,
     supporter_terms,
 )
+from services.reporting.projections.tallies import TALLIES, derive_all
 
 # What the streams carry that no report counts: the ministry's indicators (活動指標・成果目標) ask
 # for none of it. Events not published on a stream, or counted by a module too, fail at import.
@@ -86,12 +87,17 @@ class ReportingProjection(RebuildableProjection):
     handlers = HANDLERS  # events it does not count are only tracked
 
     def __init__(self, engine: Engine, *, check_shape: bool = True) -> None:
+        inspector = inspect(engine)
+        new_tallies = tuple(t for t in TALLIES if not inspector.has_table(t.table.name))
         super().__init__(engine, metadata)
         stale = outdated_tables(engine) if check_shape else []
         if stale:  # fail at start-up, not by dead-lettering every message that touches them
             raise OutdatedReadModels(
                 f"reporting tables of an older shape: {', '.join(stale)}; "
                 "stop the service and run `python -m services.reporting.rebuild`, then start it")
+        if new_tallies:  # a database projected before its tallies existed: count what its facts hold
+            with engine.begin() as conn:
+                derive_all(conn, new_tallies)
 
     def read_models(self) -> list[Table]:
         return read_model_tables()

@@ -16,6 +16,7 @@ from services.reporting.projections.tables import (
     deployments,
     dispatch_events,
 )
+from services.reporting.projections.tallies import record
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("dispatch")
 
@@ -23,23 +24,23 @@ HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("dispatch")
 @HANDLERS.on(dispatch.DispatchStarted)
 def dispatch_started(conn: Connection, e: Envelope) -> None:
     on = day(e.data["started_on"])
-    conn.execute(dispatch_events.insert().values(fact(
-        e, on, dispatch_id=e.subject, kind="started", reason=None, happened_on=on)))
+    record(conn, dispatch_events, fact(
+        e, on, dispatch_id=e.subject, kind="started", reason=None, happened_on=on))
 
 
 @HANDLERS.on(dispatch.DispatchEnded)
 def dispatch_ended(conn: Connection, e: Envelope) -> None:
     on = day(e.data["ended_on"])
-    conn.execute(dispatch_events.insert().values(fact(
-        e, on, dispatch_id=e.subject, kind="ended", reason=e.data["reason"], happened_on=on)))
+    record(conn, dispatch_events, fact(
+        e, on, dispatch_id=e.subject, kind="ended", reason=e.data["reason"], happened_on=on))
 
 
 @HANDLERS.on(dispatch.ActivityReported)
 def activity_reported(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["activity_date"])
-    conn.execute(activities.insert().values(fact(
+    record(conn, activities, fact(
         e, on, report_id=d["report_id"], dispatch_id=e.subject, activity_type=d["activity_type"],
-        activity_date=on)))
+        activity_date=on))
 
 
 @HANDLERS.on(dispatch.SupporterDeployed)
@@ -51,5 +52,5 @@ def supporter_deployed(conn: Connection, e: Envelope) -> None:
 def deployment_activity_reported(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["activity_date"])
     kind = conn.execute(select(deployments.c.target_kind).where(deployments.c.deployment_id == e.subject)).scalar_one()
-    conn.execute(deployment_activities.insert().values(fact(
-        e, on, report_id=d["report_id"], deployment_id=e.subject, target_kind=kind, activity_date=on)))
+    record(conn, deployment_activities, fact(
+        e, on, report_id=d["report_id"], deployment_id=e.subject, target_kind=kind, activity_date=on))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from libs.domain import intake
 from libs.domain.fiscal import fiscal_year
@@ -20,6 +20,7 @@ from services.reporting.projections.tables import (
     referrals,
     support_decisions,
 )
+from services.reporting.projections.tallies import record, retally
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
@@ -63,37 +64,41 @@ def case_opened(conn: Connection, e: Envelope) -> None:
 @HANDLERS.on(intake.ConsultationRecorded)
 def consultation_recorded(conn: Connection, e: Envelope) -> None:
     d, occurred_at = e.data, instant(e.data["occurred_at"])
-    conn.execute(consultations.insert().values(fact(
+    record(conn, consultations, fact(
         e, occurred_at, consultation_id=d["consultation_id"], case_id=e.subject, centre_id=d["centre_id"],
-        channel=d["channel"], consulted_by=d["consulted_by"], occurred_at=occurred_at)))
+        channel=d["channel"], consulted_by=d["consulted_by"], occurred_at=occurred_at))
 
 
 @HANDLERS.on(intake.ConsultationVoided)
 def consultation_voided(conn: Connection, e: Envelope) -> None:
     """A consultation entered by mistake stops counting from the void's time on (as_of sees both)."""
-    conn.execute(consultations.update().where(consultations.c.consultation_id == e.data["consultation_id"])
-                 .values(voided_at=instant(e.time)))
+    c = consultations.c
+    counted = conn.execute(select(c.event_id).where(
+        c.consultation_id == e.data["consultation_id"], c.voided_at.is_(None))).scalars().all()
+    if counted:  # retracted from the tallies while still counted there; a second void moves nothing
+        retally(conn, consultations, c.event_id.in_(counted), sign=-1)
+        conn.execute(consultations.update().where(c.event_id.in_(counted)).values(voided_at=instant(e.time)))
 
 
 @HANDLERS.on(intake.OutreachVisitRecorded)
 def outreach_visit_recorded(conn: Connection, e: Envelope) -> None:
     d, occurred_at = e.data, instant(e.data["occurred_at"])
-    conn.execute(outreach_visits.insert().values(fact(
+    record(conn, outreach_visits, fact(
         e, occurred_at, visit_id=d["visit_id"], case_id=e.subject, centre_id=d["centre_id"],
-        staff_role=d["staff_role"], occurred_at=occurred_at)))
+        staff_role=d["staff_role"], occurred_at=occurred_at))
 
 
 @HANDLERS.on(intake.ReferralMade)
 def referral_made(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["referred_on"])
-    conn.execute(referrals.insert().values(fact(
+    record(conn, referrals, fact(
         e, on, referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],
-        agency_id=d["agency_id"], agency_category=d["agency_category"], referred_on=on)))
+        agency_id=d["agency_id"], agency_category=d["agency_category"], referred_on=on))
 
 
 @HANDLERS.on(intake.SupportDecided)
 def support_decided(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["decided_on"])
-    conn.execute(support_decisions.insert().values(fact(
+    record(conn, support_decisions, fact(
         e, on, referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],
-        agency_id=d["agency_id"], agency_category=d["agency_category"], decided_on=on)))
+        agency_id=d["agency_id"], agency_category=d["agency_category"], decided_on=on))

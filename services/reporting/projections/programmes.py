@@ -17,6 +17,7 @@ from services.reporting.projections.tables import (
     prefectural_backups,
     programmes,
 )
+from services.reporting.projections.tallies import record
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
@@ -57,26 +58,26 @@ def programme_ended(conn: Connection, e: Envelope) -> None:
 @HANDLERS.on(intake.PlaceSessionHeld)
 def place_session_held(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["held_on"])
-    conn.execute(place_sessions.insert().values(fact(
-        e, on, place_id=e.subject, held_on=on, participants=d["participants"], supporters=len(d["supporter_ids"]))))
+    record(conn, place_sessions, fact(
+        e, on, place_id=e.subject, held_on=on, participants=d["participants"], supporters=len(d["supporter_ids"])))
 
 
 @HANDLERS.on(intake.GroupActivityHeld)
 def group_activity_held(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["held_on"])
-    conn.execute(group_activities.insert().values(fact(e, on, kind=d["kind"], held_on=on,
-                                                       participants=d["participants"])))
+    record(conn, group_activities, fact(e, on, kind=d["kind"], held_on=on,
+                                                       participants=d["participants"]))
 
 
 @HANDLERS.on(intake.BackOfficeSupportGiven)
 def backoffice_support_given(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["given_on"])
-    conn.execute(backoffice_supports.insert().values(fact(
-        e, on, centre_id=e.subject, kind=d["kind"], recipient_kind=d["recipient_kind"], given_on=on)))
+    record(conn, backoffice_supports, fact(
+        e, on, centre_id=e.subject, kind=d["kind"], recipient_kind=d["recipient_kind"], given_on=on))
 
 
 @HANDLERS.on(intake.PrefecturalBackupGiven)
 def prefectural_backup_given(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["given_on"])
-    conn.execute(prefectural_backups.insert().values(fact(
-        e, on, municipality=d["municipality"], kind=d["kind"], given_on=on, staff_days=d["staff_days"])))
+    record(conn, prefectural_backups, fact(
+        e, on, municipality=d["municipality"], kind=d["kind"], given_on=on, staff_days=d["staff_days"]))

@@ -14,6 +14,7 @@ from services.reporting.projections.tables import (
     supporter_endings,
     supporter_terms,
 )
+from services.reporting.projections.tallies import record
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("registry")
 
@@ -21,25 +22,25 @@ HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("registry")
 def _term(kind: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         d, issued_on = e.data, day(e.data["issued_on"])
-        conn.execute(supporter_terms.insert().values(fact(
+        record(conn, supporter_terms, fact(
             e, issued_on, supporter_id=e.subject, kind=kind, issued_on=issued_on,
-            term_starts_on=day(d["term_starts_on"]), term_ends_on=day(d["term_ends_on"]))))
+            term_starts_on=day(d["term_starts_on"]), term_ends_on=day(d["term_ends_on"])))
     return project
 
 
 def _ending(reason: str, field: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         on = day(e.data[field])
-        conn.execute(supporter_endings.insert().values(fact(
-            e, on, supporter_id=e.subject, reason=reason, ended_on=on)))
+        record(conn, supporter_endings, fact(
+            e, on, supporter_id=e.subject, reason=reason, ended_on=on))
     return project
 
 
 @HANDLERS.on(registry.RosterProvided)
 def roster_provided(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["provided_on"])
-    conn.execute(rosters.insert().values(fact(
-        e, on, roster_id=e.subject, recipient=d["recipient"], provided_on=on, entries=len(d["entries"]))))
+    record(conn, rosters, fact(
+        e, on, roster_id=e.subject, recipient=d["recipient"], provided_on=on, entries=len(d["entries"])))
 
 
 HANDLERS.on(registry.SupporterRegistered)(_term("registered"))

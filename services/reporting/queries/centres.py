@@ -49,9 +49,9 @@ class Site:
         return self.opened_fy <= fy and (self.closed_fy is None or self.closed_fy >= fy)
 
 
-def sites(conn: Connection, actor: Principal, as_of: datetime | None) -> list[Site]:
+def sites(conn: Connection, actor: Principal, as_of: datetime | None, prefecture: str | None = None) -> list[Site]:
     """Every site in scope, registered by `as_of`, with the opening year known at `as_of`."""
-    in_scope = centre_ids(actor, as_of)
+    in_scope = centre_ids(actor, as_of, prefecture)
     opened: dict[str, int] = {}
     profiles = (select(centre_profiles.c.centre_id, centre_profiles.c.opened_fy)
                 .where(centre_profiles.c.centre_id.in_(in_scope), until(centre_profiles.c.time, as_of))
@@ -88,11 +88,12 @@ def first_opening_by_tenant(all_sites: list[Site]) -> dict[str, int]:
     return first
 
 
-def centres_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def centres_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                   prefecture: str | None = None) -> dict:
     """年度別設置自治体数 (新規・累計) from 平成21年度 to `fy`, and the sites open at the end of `fy`."""
     as_of = as_of_utc(as_of)
     with engine.connect() as conn:
-        all_sites = sites(conn, actor, as_of)
+        all_sites = sites(conn, actor, as_of, prefecture)
     new = Counter(first_opening_by_tenant(all_sites).values())
     years, cumulative = [], 0
     for year in range(PROGRAMME_START_FY, fy + 1):

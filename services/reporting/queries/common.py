@@ -3,31 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, FromClause, func, select
+
+from services.reporting.projections.tallies import Tally
+
+
+def cells(tally: Tally, as_of: datetime | None, fys: Iterable[int],
+          counted: ColumnElement[bool] | None = None) -> FromClause:
+    """The cells of a tally (fiscal years `fys` at least): its table for the present, or computed
+    from its facts as they stood at `as_of` (envelope time ≤ it; `counted` then replaces the tally's
+    own condition). Either way the same columns, so one query serves both."""
+    if as_of is None:
+        return tally.table
+    facts = tally.facts
+    return tally.cells(facts.c.time <= as_of, facts.c.fy.in_(list(fys)), counted=counted).subquery()
 
 
 def count_by(conn: Connection, source: FromClause, key: ColumnElement, *where: ColumnElement[bool],
              known: Iterable[str] = ()) -> dict[str, int]:
-    """Row counts by `key`: every known code first (0 when absent), then any other code found
-    (a missing value, e.g. a consultation of a case not projected, counts as "unknown")."""
-    query = select(key.label("key"), func.count().label("n")).select_from(source).where(*where).group_by(key)
+    """Counts (the cells' `n`) by `key`: every known code first (0 when absent), then any other
+    code found (a missing value, e.g. a consultation of a case not projected, counts as "unknown")."""
+    query = (select(key.label("key"), func.sum(source.c.n).label("n")).select_from(source).where(*where)
+             .group_by(key))
     found: dict[str, int] = {}
     for r in conn.execute(query):
         code = "unknown" if r.key is None else str(r.key)
-        found[code] = found.get(code, 0) + r.n
+        found[code] = found.get(code, 0) + int(r.n)
     counts = {code: found.pop(code, 0) for code in known}
     return counts | dict(sorted(found.items()))
 
 
 def count(conn: Connection, source: FromClause, *where: ColumnElement[bool]) -> int:
-    return conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
+    """The sum of the cells' `n`."""
+    return int(conn.execute(select(func.coalesce(func.sum(source.c.n), 0)).select_from(source).where(*where))
+               .scalar_one())
 
 
 def grouped(conn: Connection, source: FromClause, keys: tuple[ColumnElement, ...], *where: ColumnElement[bool],
             value: ColumnElement | None = None) -> dict[tuple, int]:
-    """`value` (default: the row count) by the tuple of `keys`."""
-    value = func.count() if value is None else func.coalesce(func.sum(value), 0)
+    """`value` (default: the cells' `n`) summed by the tuple of `keys`."""
+    value = func.sum(source.c.n if value is None else value)
     query = select(*keys, value.label("n")).select_from(source).where(*where).group_by(*keys)
     return {tuple(r)[:-1]: int(r.n) for r in conn.execute(query)}
 

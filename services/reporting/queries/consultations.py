@@ -9,13 +9,9 @@ from sqlalchemy import Engine, and_, func, select
 from libs.domain import intake
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import (
-    cases,
-    centres,
-    consultations,
-    outreach_visits,
-)
-from services.reporting.queries.common import count, count_by
+from services.reporting.projections import centres, consultations
+from services.reporting.projections.tallies import consultation_counts, outreach_visit_counts
+from services.reporting.queries.common import cells, count, count_by
 from services.reporting.queries.scope import (
     as_of_utc,
     not_voided,
@@ -25,44 +21,34 @@ from services.reporting.queries.scope import (
 )
 
 
-def _per_centre(engine: Engine, actor: Principal, fy: int, as_of: datetime | None) -> list[dict]:
-    visible = visible_centres(actor)
-    n = func.count(consultations.c.event_id)
-    query = (
-        select(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant,
-               n.label("consultations"))
-        .select_from(centres.outerjoin(consultations, and_(
-            consultations.c.centre_id == centres.c.centre_id, consultations.c.fy == fy,
-            until(consultations.c.time, as_of), not_voided(consultations.c.voided_at, as_of))))
-        .where(until(centres.c.registered_at, as_of))
-        .group_by(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant)
-        .order_by(centres.c.tenant, centres.c.name, centres.c.centre_id)
-    )
-    if visible is not None:
-        query = query.where(visible)
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                        prefecture: str | None = None) -> dict:
     """延べ相談件数 per centre and in total for one fiscal year, by channel (電話・来所・メール・
     訪問・その他), by who the case is about (本人・家族・関係機関) and by age group; 訪問支援
     (outreach visits) are counted separately."""
     as_of = as_of_utc(as_of)
-    rows = _per_centre(engine, actor, fy, as_of)
-    seen = (of_visible_centres(consultations, actor, as_of), consultations.c.fy == fy,
-            not_voided(consultations.c.voided_at, as_of))
-    with_case = consultations.outerjoin(cases, cases.c.case_id == consultations.c.case_id)
-    visits = (of_visible_centres(outreach_visits, actor, as_of), outreach_visits.c.fy == fy)
+    held = cells(consultation_counts, as_of, (fy,), counted=not_voided(consultations.c.voided_at, as_of))
+    visits = cells(outreach_visit_counts, as_of, (fy,))
+    per_centre = (
+        select(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant,
+               func.coalesce(func.sum(held.c.n), 0).label("consultations"))
+        .select_from(centres.outerjoin(held, and_(held.c.centre_id == centres.c.centre_id, held.c.fy == fy)))
+        .where(until(centres.c.registered_at, as_of))
+        .group_by(centres.c.centre_id, centres.c.name, centres.c.kind, centres.c.site, centres.c.tenant)
+        .order_by(centres.c.tenant, centres.c.name, centres.c.centre_id)
+    )
+    visible = visible_centres(actor, prefecture)
+    if visible is not None:
+        per_centre = per_centre.where(visible)
+    seen = (of_visible_centres(held, actor, as_of, prefecture), held.c.fy == fy)
+    visited = (of_visible_centres(visits, actor, as_of, prefecture), visits.c.fy == fy)
     with engine.connect() as conn:
-        by_channel = count_by(conn, consultations, consultations.c.channel, *seen, known=intake.CHANNELS)
-        by_client_kind = count_by(conn, with_case, cases.c.client_kind, *seen,
-                                  known=intake.CLIENT_KINDS)
-        by_age_group = count_by(conn, with_case, cases.c.age_group, *seen,
-                                known=intake.AGE_GROUPS)
-        visit_count = count(conn, outreach_visits, *visits)
-        visits_by_role = count_by(conn, outreach_visits, outreach_visits.c.staff_role, *visits,
-                                  known=intake.STAFF_ROLES)
+        rows = [{**r._mapping, "consultations": int(r.consultations)} for r in conn.execute(per_centre)]
+        by_channel = count_by(conn, held, held.c.channel, *seen, known=intake.CHANNELS)
+        by_client_kind = count_by(conn, held, held.c.client_kind, *seen, known=intake.CLIENT_KINDS)
+        by_age_group = count_by(conn, held, held.c.age_group, *seen, known=intake.AGE_GROUPS)
+        visit_count = count(conn, visits, *visited)
+        visits_by_role = count_by(conn, visits, visits.c.staff_role, *visited, known=intake.STAFF_ROLES)
     return {
         "fy": fy,
         "label": wareki_label(fy),

@@ -11,19 +11,21 @@ from sqlalchemy import Connection, Engine
 from libs.domain import dispatch
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import (
-    activities,
-    deployment_activities,
-    dispatch_events,
+from services.reporting.projections.tallies import (
+    activity_counts,
+    deployment_activity_counts,
+    dispatch_event_counts,
 )
-from services.reporting.queries.common import by_tenant, grouped
-from services.reporting.queries.scope import as_of_utc, of_visible_tenants
+from services.reporting.queries.common import by_tenant, cells, grouped
+from services.reporting.queries.scope import as_of_utc, of_visible_cells
 
 
-def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict:
-    d, a, p = dispatch_events, activities, deployment_activities
-    events, acts = of_visible_tenants(d, actor, as_of), of_visible_tenants(a, actor, as_of)
-    placed = of_visible_tenants(p, actor, as_of)
+def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None, prefecture: str | None) -> dict:
+    years = (fy - 1, fy)
+    d = cells(dispatch_event_counts, as_of, years)
+    a = cells(activity_counts, as_of, years)
+    p = cells(deployment_activity_counts, as_of, years)
+    events, acts, placed = (of_visible_cells(x, actor, prefecture) for x in (d, a, p))
     previous = by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1)
     for tenant, n in by_tenant(conn, p, p.c.tenant, placed, p.c.fy == fy - 1).items():
         previous[tenant] = previous.get(tenant, 0) + n
@@ -66,12 +68,13 @@ def _row(facts: dict, tenant: str | None) -> dict:
     }
 
 
-def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                    prefecture: str | None = None) -> dict:
     """派遣 started and ended and サポーターの活動件数 by activity type, per municipality and in total,
     each against the previous fiscal year."""
     as_of = as_of_utc(as_of)
     with engine.connect() as conn:
-        facts = _facts(conn, actor, fy, as_of)
+        facts = _facts(conn, actor, fy, as_of, prefecture)
     tenants = sorted(set(facts["started"]) | set(facts["previous"])
                      | {key[0] for key in facts["ended"]} | {key[0] for key in facts["activities"]}
                      | {key[0] for key in facts["deployed"]})

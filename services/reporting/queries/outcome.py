@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import support_decisions
+from services.reporting.projections.tallies import support_decision_counts
 from services.reporting.queries.centres import centre_count, sites
-from services.reporting.queries.common import count
+from services.reporting.queries.common import cells, count
 from services.reporting.queries.scope import as_of_utc, of_visible_centres
 
 
@@ -36,14 +36,16 @@ def verdict(decided: int, goal: Fraction | None) -> str:
     return "met" if decided > goal else "not_met"
 
 
-def outcome_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def outcome_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                   prefecture: str | None = None) -> dict:
     """専門機関での支援が決定した件数 against its target, with every input shown."""
     as_of = as_of_utc(as_of)
-    visible = of_visible_centres(support_decisions, actor, as_of)
+    decisions = cells(support_decision_counts, as_of, (fy - 1, fy))
+    visible = of_visible_centres(decisions, actor, as_of, prefecture)
     with engine.connect() as conn:
-        decided = count(conn, support_decisions, visible, support_decisions.c.fy == fy)
-        previous_decided = count(conn, support_decisions, visible, support_decisions.c.fy == fy - 1)
-        all_sites = sites(conn, actor, as_of)
+        decided = count(conn, decisions, visible, decisions.c.fy == fy)
+        previous_decided = count(conn, decisions, visible, decisions.c.fy == fy - 1)
+        all_sites = sites(conn, actor, as_of, prefecture)
     centres, previous_centres = centre_count(all_sites, fy), centre_count(all_sites, fy - 1)
     goal = target(previous_decided, previous_centres, centres)
     result = verdict(decided, goal)

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from libs.domain import agencies
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import referrals
-from services.reporting.queries.common import count_by
+from services.reporting.projections.tallies import referral_counts as referral_counts_tally
+from services.reporting.queries.common import cells, count_by
 from services.reporting.queries.rates import rates
 from services.reporting.queries.scope import as_of_utc, of_visible_centres
 
@@ -22,11 +22,13 @@ ROUNDING = "largest-remainder, one decimal place; a row's rates add up to 100.0"
 FALLBACK = "other"
 
 
-def referral_counts(engine: Engine, actor: Principal, fy: int, as_of: datetime | None) -> Counter[str]:
+def referral_counts(engine: Engine, actor: Principal, fy: int, as_of: datetime | None,
+                    prefecture: str | None = None) -> Counter[str]:
     """Referrals (ReferralMade, by referred_on) of one fiscal year by agency category code."""
+    made = cells(referral_counts_tally, as_of, (fy,))
     with engine.connect() as conn:
-        found = count_by(conn, referrals, referrals.c.agency_category,
-                         of_visible_centres(referrals, actor, as_of), referrals.c.fy == fy)
+        found = count_by(conn, made, made.c.agency_category, of_visible_centres(made, actor, as_of, prefecture),
+                         made.c.fy == fy)
     return Counter({code: n for code, n in found.items() if n})
 
 
@@ -74,8 +76,9 @@ def referral_tables(counts: Counter[str]) -> dict:
     }
 
 
-def referral_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def referral_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                    prefecture: str | None = None) -> dict:
     """関係機関につないだ件数 of one fiscal year: summary (9 columns) and detailed (21 categories)."""
     as_of = as_of_utc(as_of)
-    counts = referral_counts(engine, actor, fy, as_of)
+    counts = referral_counts(engine, actor, fy, as_of, prefecture)
     return {"fy": fy, "label": wareki_label(fy), **referral_tables(counts)}

@@ -10,16 +10,21 @@
 - centre_staff: its own centre (intake tables only);
 - municipal_officer: its own municipality (supporter and dispatch tables only);
 - anyone else: 403.
+
+A `prefecture` filter (the prefecture's own 全国地方公共団体コード, PP000C) narrows any of these to
+the rows of that prefecture and its municipalities: the nation's callers may name any prefecture,
+every other caller only the prefecture its own jurisdiction lies in (403 otherwise: the filter
+never widens what a caller sees).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Select, Table, false, func, select, true
+from sqlalchemy import ColumnElement, FromClause, Select, Table, false, func, select, true
 
 from libs.domain.audit import NATIONAL
-from libs.domain.codes import DEMO_PREFECTURE_PARTS, InvalidLgCode, is_prefecture, validate_lg_code
+from libs.domain.codes import DEMO_PREFECTURE_PARTS, InvalidLgCode, is_prefecture, validate_lg_code, within
 from libs.domain.errors import InvalidInput
 from libs.platform.privacy.access import AUDITORS
 from libs.platform.web.auth import NotAllowed, Principal
@@ -40,8 +45,34 @@ def not_demo(tenant: ColumnElement[str]) -> ColumnElement[bool]:
             & func.substr(tenant, 1, 2).not_in(DEMO_PREFECTURE_PARTS))
 
 
-def visible_centres(actor: Principal) -> ColumnElement[bool] | None:
-    """The rp_centres rows the caller may see (None: all of them)."""
+def in_prefecture(actor: Principal, prefecture: str | None, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
+    """Rows of `prefecture` (None: no filter), once the caller may ask for it."""
+    if prefecture is None:
+        return None
+    if not is_prefecture(prefecture):  # an invalid code raises InvalidLgCode (422) here
+        raise InvalidInput(f"{prefecture} is not a prefecture's code (PP000C, e.g. 130001 for 東京都)")
+    if not (actor.has(*NATIONWIDE_ROLES) or (actor.has(*AUDITORS) and actor.org == NATIONAL)):
+        try:
+            inside = within(prefecture, actor.org)
+        except InvalidLgCode:  # a centre's id: it sees its own centre, and names no prefecture
+            inside = False
+        if not inside:
+            raise NotAllowed(f"prefecture {prefecture} is outside the caller's jurisdiction")
+    return func.substr(tenant, 1, 2) == prefecture[:2]
+
+
+def _narrowed(visible: ColumnElement[bool] | None, filtered: ColumnElement[bool] | None) -> ColumnElement[bool] | None:
+    if filtered is None:
+        return visible
+    return filtered if visible is None else visible & filtered
+
+
+def visible_centres(actor: Principal, prefecture: str | None = None) -> ColumnElement[bool] | None:
+    """The rp_centres rows the caller may see (None: all of them), in `prefecture` if given."""
+    return _narrowed(_visible_centres(actor), in_prefecture(actor, prefecture, centres.c.tenant))
+
+
+def _visible_centres(actor: Principal) -> ColumnElement[bool] | None:
     if actor.has(*NATIONWIDE_ROLES):
         return not_demo(centres.c.tenant)
     if actor.has(*AUDITORS):
@@ -53,8 +84,13 @@ def visible_centres(actor: Principal) -> ColumnElement[bool] | None:
     raise NotAllowed("centre reports are for the ministry, prefectures, designated cities and centres")
 
 
-def visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
+def visible_tenants(actor: Principal, tenant: ColumnElement[str],
+                    prefecture: str | None = None) -> ColumnElement[bool] | None:
     """The rows of a per-local-government table (supporters, dispatch) the caller may see."""
+    return _narrowed(_visible_tenants(actor, tenant), in_prefecture(actor, prefecture, tenant))
+
+
+def _visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
     if actor.has(*NATIONWIDE_ROLES):
         return not_demo(tenant)
     if actor.has(*AUDITORS):
@@ -83,20 +119,28 @@ def _region(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool]
     return tenant == actor.org
 
 
-def centre_ids(actor: Principal, as_of: datetime | None) -> Select:
+def centre_ids(actor: Principal, as_of: datetime | None, prefecture: str | None = None) -> Select:
     """The ids of the centres in scope (and registered by `as_of`), to filter facts by centre."""
     query = select(centres.c.centre_id).where(until(centres.c.registered_at, as_of))
-    visible = visible_centres(actor)
+    visible = visible_centres(actor, prefecture)
     return query if visible is None else query.where(visible)
 
 
-def of_visible_centres(table: Table, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:
-    """Facts of a centre-owned table that the caller may see and that existed at `as_of`."""
-    return table.c.centre_id.in_(centre_ids(actor, as_of)) & until(table.c.time, as_of)
+def of_visible_centres(cells: FromClause, actor: Principal, as_of: datetime | None,
+                       prefecture: str | None = None) -> ColumnElement[bool]:
+    """Cells (queries/common.cells) of the centres the caller may see, registered by `as_of`."""
+    return cells.c.centre_id.in_(centre_ids(actor, as_of, prefecture))
 
 
-def of_visible_tenants(table: Table, actor: Principal, as_of: datetime | None) -> ColumnElement[bool]:
-    visible = visible_tenants(actor, table.c.tenant)
+def of_visible_cells(cells: FromClause, actor: Principal, prefecture: str | None = None) -> ColumnElement[bool]:
+    """Cells of a per-local-government tally that the caller may see."""
+    visible = visible_tenants(actor, cells.c.tenant, prefecture)
+    return true() if visible is None else visible
+
+
+def of_visible_tenants(table: Table, actor: Principal, as_of: datetime | None,
+                       prefecture: str | None = None) -> ColumnElement[bool]:
+    visible = visible_tenants(actor, table.c.tenant, prefecture)
     clause = until(table.c.time, as_of)
     return clause if visible is None else clause & visible
 

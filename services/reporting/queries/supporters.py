@@ -10,9 +10,10 @@ from sqlalchemy import Connection, Engine, distinct, func, select
 
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections import rosters, supporter_endings, supporter_terms
-from services.reporting.queries.common import by_tenant
-from services.reporting.queries.scope import as_of_utc, of_visible_tenants, until
+from services.reporting.projections import supporter_endings, supporter_terms
+from services.reporting.projections.tallies import roster_counts, supporter_ending_counts, supporter_term_counts
+from services.reporting.queries.common import by_tenant, cells
+from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
            "rosters_provided", "roster_entries")
@@ -24,7 +25,8 @@ def fiscal_year_end(fy: int) -> date:
     return date(fy + 1, 3, 31)
 
 
-def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, day: date) -> dict[str, int]:
+def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, day: date,
+                  prefecture: str | None = None) -> dict[str, int]:
     """Supporters registered on `day`, per registrar: a term with term_starts_on ≤ day ≤
     term_ends_on, not withdrawn or revoked on or before `day` (and after that term started)."""
     t, e = supporter_terms, supporter_endings
@@ -36,16 +38,19 @@ def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, da
     )
     query = (
         select(t.c.tenant, func.count(distinct(t.c.supporter_id)).label("n"))
-        .where(of_visible_tenants(t, actor, as_of), t.c.term_starts_on <= day, t.c.term_ends_on >= day,
+        .where(of_visible_tenants(t, actor, as_of, prefecture), t.c.term_starts_on <= day, t.c.term_ends_on >= day,
                ~cancelled)
         .group_by(t.c.tenant)
     )
     return {r.tenant: r.n for r in conn.execute(query)}
 
 
-def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None) -> dict[str, dict[str, int]]:
-    t, e, r = supporter_terms, supporter_endings, rosters
-    terms, endings, provided = (of_visible_tenants(x, actor, as_of) for x in (t, e, r))
+def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None,
+             prefecture: str | None) -> dict[str, dict[str, int]]:
+    t = cells(supporter_term_counts, as_of, (fy,))
+    e = cells(supporter_ending_counts, as_of, (fy,))
+    r = cells(roster_counts, as_of, (fy,))
+    terms, endings, provided = (of_visible_cells(x, actor, prefecture) for x in (t, e, r))
 
     def ended(reason: str) -> dict[str, int]:
         return by_tenant(conn, e, e.c.tenant, endings, e.c.reason == reason, e.c.fy == fy)
@@ -56,17 +61,18 @@ def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None
         "withdrawn": ended("withdrawn"),
         "revoked": ended("revoked"),
         "expired": ended("expired"),
-        "registered_at_fy_end": registered_on(conn, actor, as_of, fiscal_year_end(fy)),
+        "registered_at_fy_end": registered_on(conn, actor, as_of, fiscal_year_end(fy), prefecture),
         "rosters_provided": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy),
         "roster_entries": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy, value=r.c.entries),
     }
 
 
-def supporters_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None) -> dict:
+def supporters_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
+                      prefecture: str | None = None) -> dict:
     """ひきこもりサポーターの登録状況 of one fiscal year, per registrar and in total."""
     as_of = as_of_utc(as_of)
     with engine.connect() as conn:
-        metrics = _metrics(conn, actor, fy, as_of)
+        metrics = _metrics(conn, actor, fy, as_of, prefecture)
     tenants = sorted(set().union(*metrics.values()))
     return {
         "fy": fy,

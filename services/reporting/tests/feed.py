@@ -107,6 +107,11 @@ class Feed:
             "consultation_id": str(uuid4()), "channel": channel, "consulted_by": "family",
             "occurred_at": occurred_at, "summary": None, "idempotency_digest": None}, time or occurred_at)
 
+    def void(self, case_id: str, consultation: Envelope, on: str) -> Envelope:
+        return self.send("intake", "ConsultationVoided", case_id, {
+            "consultation_id": consultation.data["consultation_id"], "voided_on": on, "reason": "entered twice"},
+            tenant=self.centre_tenant[self.case_centre[case_id]], time=noon(on))
+
     def outreach(self, case_id: str, occurred_at: str, *, staff_role: str = "outreach_worker") -> Envelope:
         return self._case_event(case_id, "OutreachVisitRecorded", {
             "visit_id": str(uuid4()), "staff_role": staff_role, "occurred_at": occurred_at, "summary": None},

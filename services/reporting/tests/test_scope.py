@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from libs.domain.errors import InvalidInput
 from libs.platform.web.auth import NotAllowed
 from services.reporting.queries import (
     centres_report,
     consultation_report,
     dispatch_report,
     outcome_report,
+    programmes_report,
     referral_report,
     supporters_report,
 )
@@ -125,3 +127,44 @@ def test_a_demo_tenant_is_left_out_of_the_national_tables_and_still_seen_by_its_
     assert [r["tenant"] for r in supporters_report(engine, demo, 2016)["registrars"]] == [DEMO_PREF]
     city = principal("municipal_officer", DEMO_CITY)
     assert dispatch_report(engine, city, 2016)["total"]["activity_total"] == 1
+
+
+ALL_REPORTS = (consultation_report, referral_report, outcome_report, centres_report, dispatch_report,
+               supporters_report, programmes_report)
+
+
+def test_the_nation_filters_any_prefecture_and_sees_only_its_rows(engine, two_prefectures):
+    report = consultation_report(engine, MINISTRY, 2016, prefecture=TOKYO)
+    assert {c["tenant"] for c in report["centres"]} == {TOKYO, CHIYODA} and report["total"] == 2
+    assert referral_report(engine, MINISTRY, 2016, prefecture=OSAKA)["summary"]["total"] == 1
+    assert outcome_report(engine, MINISTRY, 2016, prefecture=OSAKA)["decided"] == 1
+    assert centres_report(engine, MINISTRY, 2016, prefecture=TOKYO)["local_governments"] == 2
+    assert {r["tenant"] for r in dispatch_report(engine, MINISTRY, 2016, prefecture=OSAKA)["municipalities"]} \
+        == {OSAKA_CITY}
+    assert [r["tenant"] for r in supporters_report(engine, MINISTRY, 2016, prefecture=OSAKA)["registrars"]] \
+        == [OSAKA]
+    national_auditor = principal("auditor", "000000")
+    assert consultation_report(engine, national_auditor, 2016, prefecture=OSAKA)["total"] == 1
+
+
+def test_a_prefecture_officer_filters_only_within_its_own_prefecture(engine, two_prefectures):
+    tokyo = principal("prefecture_officer", TOKYO)
+    for report in ALL_REPORTS:
+        assert report(engine, tokyo, 2016, prefecture=TOKYO) == report(engine, tokyo, 2016)
+        with pytest.raises(NotAllowed):
+            report(engine, tokyo, 2016, prefecture=OSAKA)
+    osaka_city = principal("prefecture_officer", OSAKA_CITY)  # a designated city: itself, inside 大阪府
+    assert [r["tenant"] for r in dispatch_report(engine, osaka_city, 2016, prefecture=OSAKA)["municipalities"]] \
+        == [OSAKA_CITY]
+    with pytest.raises(NotAllowed):
+        dispatch_report(engine, osaka_city, 2016, prefecture=TOKYO)
+    chuo = principal("municipal_officer", CHUO)
+    assert dispatch_report(engine, chuo, 2016, prefecture=TOKYO)["total"]["activity_total"] == 1
+    with pytest.raises(NotAllowed):  # a centre names no prefecture: it sees its own centre
+        consultation_report(engine, principal("centre_staff", two_prefectures[CHIYODA]), 2016, prefecture=TOKYO)
+
+
+@pytest.mark.parametrize("code", [CHIYODA, "130002", "13000"])
+def test_a_prefecture_filter_that_is_no_prefecture_s_code_is_invalid_input(engine, projection, code):
+    with pytest.raises(InvalidInput):
+        consultation_report(engine, MINISTRY, 2016, prefecture=code)

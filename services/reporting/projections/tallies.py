@@ -1,0 +1,170 @@
+"""Count tables (tallies): each fact table's rows counted per fiscal year × the dimensions its
+reports break it down by, kept in the same transaction as the facts.
+
+A report of the current state reads the cells of its fiscal year (O(cells)), not every fact row
+of that year (O(rows)): at ten years of national volume a consultation report otherwise scans a
+hundred thousand rows. A report "as of" an instant still reads the facts (their envelope times
+are what it filters on; a tally only knows the present).
+
+One SELECT … GROUP BY per tally says what its cells are; the same statement, restricted to the
+facts an event touched, is how the projection moves them (added with `+`, retracted with `-`,
+as an upsert), and unrestricted it derives the whole table (a tally created on a database that
+already holds facts, or the benchmark after its bulk insert). So the incremental cells and the
+derived ones cannot disagree about what is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Integer,
+    Label,
+    Select,
+    String,
+    Table,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.reporting.projections.tables import (
+    activities,
+    backoffice_supports,
+    cases,
+    consultations,
+    deployment_activities,
+    dispatch_events,
+    group_activities,
+    metadata,
+    outreach_visits,
+    place_sessions,
+    prefectural_backups,
+    referrals,
+    rosters,
+    support_decisions,
+    supporter_endings,
+    supporter_terms,
+)
+
+UNKNOWN = "unknown"  # a key a fact lacks (a consultation of a case not projected): as count_by names it
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count table over one fact table: `n` rows (and `sums`) per value of `keys`."""
+
+    table: Table
+    facts: Table
+    source: FromClause
+    keys: tuple[Label, ...]  # labelled as the table's key columns
+    sums: tuple[Label, ...] = ()
+    where: ColumnElement[bool] | None = None  # which facts count (e.g. not voided)
+
+    def cells(self, *where: ColumnElement[bool], sign: int = 1,
+              counted: ColumnElement[bool] | None = None) -> Select:
+        """The cells of the facts matching `where` (all of them without), times `sign`; `counted`
+        replaces the tally's own condition (a report as of a past instant counts a fact voided later)."""
+        values = [(func.count() * literal(sign)).label("n"),
+                  *((func.coalesce(func.sum(s), 0) * literal(sign)).label(s.name) for s in self.sums)]
+        query = select(*self.keys, *values).select_from(self.source).group_by(*self.keys)
+        conditions = [c for c in (self.where if counted is None else counted, *where) if c is not None]
+        return query.where(*conditions) if conditions else query
+
+    @property
+    def columns(self) -> list[str]:
+        return [k.name for k in self.keys] + ["n"] + [s.name for s in self.sums]
+
+    def add(self, conn: Connection, *where: ColumnElement[bool], sign: int = 1) -> None:
+        """Move the cells of the facts matching `where` by `sign` (+1 recorded, -1 retracted)."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        upsert = dialect.insert(self.table).from_select(self.columns, self.cells(*where, sign=sign))
+        moved = {name: self.table.c[name] + getattr(upsert.excluded, name)
+                 for name in self.columns[len(self.keys):]}
+        conn.execute(upsert.on_conflict_do_update(index_elements=[k.name for k in self.keys], set_=moved))
+        if sign < 0:  # a cell exists while a fact counts in it, as in a derived table
+            conn.execute(self.table.delete().where(self.table.c.n <= 0))
+
+    def derive(self, conn: Connection) -> None:
+        """Every cell again from the facts (the projection's result, computed in one statement)."""
+        conn.execute(self.table.delete())
+        conn.execute(self.table.insert().from_select(self.columns, self.cells()))
+
+
+def _table(name: str, *keys: Column, sums: tuple[str, ...] = ()) -> Table:
+    return Table(name, metadata, Column("fy", Integer, primary_key=True),
+                 *(Column(k.name, k.type, primary_key=True) for k in keys),
+                 Column("n", BigInteger, nullable=False),
+                 *(Column(s, BigInteger, nullable=False) for s in sums))
+
+
+def _tally(name: str, facts: Table, *keys: str, sums: tuple[str, ...] = (),
+           where: ColumnElement[bool] | None = None) -> Tally:
+    table = _table(name, *(facts.c[k] for k in keys), sums=sums)
+    return Tally(table, facts, facts, tuple(facts.c[k].label(k) for k in ("fy", *keys)),
+                 tuple(facts.c[s].label(s) for s in sums), where)
+
+
+def _known(column: ColumnElement[str], name: str) -> Label:
+    return func.coalesce(column, UNKNOWN).label(name)
+
+
+# 延べ相談件数 by centre, channel and the case's client kind and age group; a void retracts one.
+consultation_counts = Tally(
+    _table("rp_consultation_counts", consultations.c.centre_id, consultations.c.channel,
+           Column("client_kind", String(16)), Column("age_group", String(16))),
+    consultations, consultations.outerjoin(cases, cases.c.case_id == consultations.c.case_id),
+    (consultations.c.fy.label("fy"), consultations.c.centre_id.label("centre_id"),
+     consultations.c.channel.label("channel"), _known(cases.c.client_kind, "client_kind"),
+     _known(cases.c.age_group, "age_group")),
+    where=consultations.c.voided_at.is_(None))
+outreach_visit_counts = _tally("rp_outreach_visit_counts", outreach_visits, "centre_id", "staff_role")
+referral_counts = _tally("rp_referral_counts", referrals, "centre_id", "agency_category")
+support_decision_counts = _tally("rp_support_decision_counts", support_decisions, "centre_id")
+dispatch_event_counts = Tally(
+    _table("rp_dispatch_event_counts", dispatch_events.c.tenant, dispatch_events.c.kind,
+           Column("reason", String(40))),
+    dispatch_events, dispatch_events,
+    (dispatch_events.c.fy.label("fy"), dispatch_events.c.tenant.label("tenant"),
+     dispatch_events.c.kind.label("kind"), func.coalesce(dispatch_events.c.reason, "").label("reason")))
+activity_counts = _tally("rp_activity_counts", activities, "tenant", "activity_type")
+deployment_activity_counts = _tally("rp_deployment_activity_counts", deployment_activities, "tenant", "target_kind")
+supporter_term_counts = _tally("rp_supporter_term_counts", supporter_terms, "tenant", "kind")
+supporter_ending_counts = _tally("rp_supporter_ending_counts", supporter_endings, "tenant", "reason")
+roster_counts = _tally("rp_roster_counts", rosters, "tenant", sums=("entries",))
+place_session_counts = _tally("rp_place_session_counts", place_sessions, "tenant", "place_id",
+                              sums=("participants", "supporters"))
+group_activity_counts = _tally("rp_group_activity_counts", group_activities, "tenant", "kind")
+backoffice_support_counts = _tally("rp_backoffice_support_counts", backoffice_supports, "tenant", "kind")
+prefectural_backup_counts = _tally("rp_prefectural_backup_counts", prefectural_backups, "tenant", "municipality",
+                                   "kind", sums=("staff_days",))
+
+TALLIES: tuple[Tally, ...] = (
+    consultation_counts, outreach_visit_counts, referral_counts, support_decision_counts, dispatch_event_counts,
+    activity_counts, deployment_activity_counts, supporter_term_counts, supporter_ending_counts, roster_counts,
+    place_session_counts, group_activity_counts, backoffice_support_counts, prefectural_backup_counts)
+OF: dict[Table, Tally] = {t.facts: t for t in TALLIES}  # the tally of each fact table that has one
+
+
+def record(conn: Connection, facts: Table, row: dict) -> None:
+    """Insert a fact row and count it in its tallies."""
+    conn.execute(facts.insert().values(row))
+    retally(conn, facts, facts.c.event_id == row["event_id"])
+
+
+def retally(conn: Connection, facts: Table, *where: ColumnElement[bool], sign: int = 1) -> None:
+    """Move the tallies of `facts` by the rows matching `where` (sign -1: before they stop counting)."""
+    tally = OF.get(facts)
+    if tally is not None:
+        tally.add(conn, *where, sign=sign)
+
+
+def derive_all(conn: Connection, tallies: tuple[Tally, ...] = TALLIES) -> None:
+    for tally in tallies:
+        tally.derive(conn)
