@@ -44,8 +44,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
-    literal,
+    bindparam,
     select,
     text,
 )
@@ -105,6 +104,7 @@ class Outbox:
         self.reader = reader
         self.signer = signer
         self._types: dict[str, str] = {}
+        self._queries: dict[str, Any] = {}
 
     def install(self, application: Any) -> bool:
         """Hook the application's recorder: every insert of its events also prepares their rows.
@@ -156,15 +156,19 @@ class Outbox:
     def _chained_from(self, session: Session, table: Table, first: int) -> str | None:
         """The chain hash the event at `first` continues: the one of the log's event before it, as
         published (relay_chain) or prepared (relay_outbox); None when neither is known."""
-        before = session.execute(select(func.max(table.c.id)).where(table.c.id < first)).scalar()
-        if before is None:
+        query = self._queries.get(table.name)
+        if query is None:  # one statement, built once: it runs inside every save
+            before = select(table.c.id).where(table.c.id < bindparam("first")).order_by(
+                table.c.id.desc()).limit(1).subquery()
+            published = select(relay_chain.c.chainhash).where(
+                relay_chain.c.stream == bindparam("stream"), relay_chain.c.position == before.c.id).scalar_subquery()
+            prepared = select(relay_outbox.c.chainhash).where(
+                relay_outbox.c.stream == bindparam("stream"), relay_outbox.c.position == before.c.id).scalar_subquery()
+            query = self._queries[table.name] = select(before.c.id, published, prepared)
+        row = session.execute(query, {"first": first, "stream": self.stream}).first()
+        if row is None:
             return GENESIS
-        published = select(relay_chain.c.chainhash, literal(0).label("k")).where(
-            relay_chain.c.stream == self.stream, relay_chain.c.position == before)
-        prepared = select(relay_outbox.c.chainhash, literal(1).label("k")).where(
-            relay_outbox.c.stream == self.stream, relay_outbox.c.position == before)
-        row = session.execute(published.union_all(prepared).order_by("k").limit(1)).first()
-        return row.chainhash if row else None
+        return row[1] or row[2]
 
     def _created(self, session: Session, table: Table, originator_id: Any) -> Any:
         """An aggregate's created event, read in the writer's own transaction (no second connection)."""
