@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench.consultations import BODY, Served, open_cases
+from bench.serving import BODY, Served, open_cases
 from libs.platform.tools.natsserver import EmbeddedNats
 from services.intake.bootstrap import create_app as create_intake_app
 from services.reporting.bootstrap import create_app as create_reporting_app
@@ -141,7 +141,8 @@ def run(seconds: float, clients: int, tmp: Path) -> dict:
         servers.append(intake)
         reporting = Served(create_reporting_app(db.settings("reporting", nats.url))).start()
         servers.append(reporting)
-        staff, ids = open_cases(intake, 50)
+        centre_id, ids = open_cases(intake, 50)
+        staff = intake.client("centre_staff", centre_id)
         paths = [f"/v1/cases/{i}/consultations" for i in ids]
         peak(intake, staff, paths, clients, 4 * clients)  # warm-up
         rate = peak(intake, staff, paths, clients, 100 * clients)

@@ -4,6 +4,10 @@ Publishes are pipelined and the position is recorded only after every PubAck of 
 arrived. A crash between publish and record re-publishes the batch with the same
 `Nats-Msg-Id`s, which JetStream drops as duplicates (and consumers skip by position anyway).
 
+What it publishes was mostly prepared when the events were saved (messaging/outbox.py): the relay
+reads those bytes and publishes them, and renders (decodes, chains, signs) only the events that
+have no usable prepared row.
+
 The relay compares its recorded position with the stream's last message (`reconcile`) at start,
 after every failed publish and after every reconnect to NATS, and publishes nothing until that
 comparison has succeeded: a stream that lost its tail (JetStream acks before fsync; a power failure
@@ -20,19 +24,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from nats.js.errors import NotFoundError
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    MetaData,
-    String,
-    Table,
-    select,
-)
+from sqlalchemy import Engine, select
 
 from libs.platform import tracing
 from libs.platform.health import LoopHealth
@@ -43,6 +39,14 @@ from libs.platform.messaging.cloudevents import (
     InvalidEnvelope,
     nats_subject,
 )
+from libs.platform.messaging.outbox import (
+    CHAIN_OF_PREPARED,
+    Outbox,
+    metadata,
+    relay_chain,
+    relay_outbox,
+    relay_positions,
+)
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.commits import Wakeup, sleep_or_stop
@@ -50,36 +54,16 @@ from libs.platform.store.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
 
-metadata = MetaData()
-relay_positions = Table(
-    "relay_positions",
-    metadata,
-    Column("stream", String(64), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    Column("chainhash", String(64), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-# What was published at each position: the type (with its version) and chain hash of the message.
-# An upgrade that bumps an event's version changes how an older event renders now, not what the
-# bus holds and checkpoints signed; the audit side renders a published event at this version.
-relay_chain = Table(
-    "relay_chain",
-    metadata,
-    Column("stream", String(64), primary_key=True),
-    Column("position", BigInteger, primary_key=True),
-    Column("event_id", String(36), nullable=False),
-    Column("type", String(200), nullable=False),
-    Column("chainhash", String(64), nullable=False),
-)
-
-
 @dataclass(frozen=True)
 class Batch:
     after: int  # the position it was read after
     end: int  # the log's end as the read saw it
-    envelopes: list[Envelope]
-    chainhash: str  # the chain hash of its last envelope
+    last: int  # the position of its last event (`after` when empty)
+    chainhash: str  # the chain hash of its last event
     messages: list[tuple[str, bytes, dict[str, str]]]  # subject, body, headers of each
+    prepared: int  # the position of its last prepared message (`after` when none)
+    chain: list[dict[str, Any]]  # the relay_chain rows of the events rendered here
+    envelopes: list[Envelope]  # the events rendered here, after the prepared ones (all when traced)
 
 
 class Relay:
@@ -115,6 +99,10 @@ class Relay:
         # The bus's reconnect count when the stream last agreed with the record (None: compare first).
         self._compared_at: int | None = None
         metadata.create_all(engine)
+        # The application's saves prepare what this relay publishes (a reader of their own: the
+        # writers' threads and the relay's do not share its cache of tenants).
+        self.outbox = Outbox(spec.name, LogReader(spec.service, application), signer)
+        self.outbox.install(application)
 
     # -- position -----------------------------------------------------------------------
     def position(self) -> tuple[int, str]:
@@ -126,15 +114,28 @@ class Relay:
             ).first()
         return (row.position, row.chainhash) if row else (0, GENESIS)
 
-    def _record(self, position: int, chainhash: str, published: Sequence[Envelope] = ()) -> None:
+    def _record(self, position: int, chainhash: str, chain: Sequence[dict[str, Any]] = (),
+                prepared: tuple[int, int] | None = None, *, forget: bool = True) -> None:
+        """Record the position and the relay_chain rows of what was published: `chain` rendered
+        here, and the prepared ones after prepared[0] up to prepared[1], copied from their rows.
+        With `forget`, the prepared rows up to the position go (published, or skipped when the
+        stream was ahead): deleting a row cost as much as publishing it, so while a backlog
+        drains they wait for the first batch that is not full. Never read again (the relay reads
+        after its position), they are only space."""
         values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
-            if published:  # a batch sent again (the stream lost its tail) replaces its earlier rows
+            if chain or prepared:  # a batch sent again (the stream lost its tail) replaces its earlier rows
+                first = prepared[0] if prepared else chain[0]["position"] - 1
                 conn.execute(relay_chain.delete().where(relay_chain.c.stream == self.spec.name,
-                                                        relay_chain.c.position.in_([e.sequence for e in published])))
-                conn.execute(relay_chain.insert(), [
-                    {"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
-                     "chainhash": e.chainhash} for e in published])
+                                                        relay_chain.c.position > first,
+                                                        relay_chain.c.position <= position))
+            if prepared:
+                conn.execute(CHAIN_OF_PREPARED, {"stream": self.spec.name, "after": prepared[0], "last": prepared[1]})
+            if chain:
+                conn.execute(relay_chain.insert(), list(chain))
+            if forget:
+                conn.execute(relay_outbox.delete().where(relay_outbox.c.stream == self.spec.name,
+                                                         relay_outbox.c.position <= position))
             updated = conn.execute(
                 relay_positions.update().where(relay_positions.c.stream == self.spec.name).values(**values)
             ).rowcount
@@ -185,10 +186,12 @@ class Relay:
         self.health.observe(position, end)
         return envelopes, chainhash
 
-    def _pending_after(self, position: int, chainhash: str) -> tuple[list[Envelope], str, int]:
+    def _pending_after(self, position: int, chainhash: str,
+                       limit: int | None = None) -> tuple[list[Envelope], str, int]:
         envelopes = []
-        read = self.reader.read(position, self.batch_size)
-        end = end_of(self.reader, read, position, self.batch_size)
+        limit = self.batch_size if limit is None else limit
+        read = self.reader.read(position, limit)
+        end = end_of(self.reader, read, position, limit)
         for envelope in read:
             envelope = envelope.chained(chainhash)
             chainhash = envelope.chainhash
@@ -199,8 +202,21 @@ class Relay:
         """A batch ready to send (subjects, bodies, signed headers), read after the recorded
         position or, read ahead, after `after` (the position and hash the batch in flight ends at)."""
         position, chainhash = self.position() if after is None else after
-        envelopes, last_hash, end = self._pending_after(position, chainhash)
-        return Batch(position, end, envelopes, last_hash, self._messages(envelopes))
+        messages: list[tuple[str, bytes, dict[str, str]]] = []
+        prepared, last_hash = position, chainhash
+        if not tracing.enabled():  # traced, each message carries its publish span: rendered here
+            with self.engine.connect() as conn:
+                messages, prepared, last_hash = self.outbox.read(conn, position, chainhash, self.batch_size)
+        last, envelopes, chain = prepared, list[Envelope](), list[dict[str, Any]]()
+        if len(messages) < self.batch_size:  # the events after the prepared ones, rendered here
+            envelopes, last_hash, end = self._pending_after(prepared, last_hash, self.batch_size - len(messages))
+            messages += self._messages(envelopes)
+            chain = [{"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
+                      "chainhash": e.chainhash} for e in envelopes]
+            last = envelopes[-1].sequence if envelopes else prepared
+        else:
+            end = self.reader.max_position()
+        return Batch(position, end, last, last_hash, messages, prepared, chain, envelopes)
 
     def _messages(self, envelopes: list[Envelope]) -> list[tuple[str, bytes, dict[str, str]]]:
         """Subject, body and headers (with the producer's signature) of each envelope."""
@@ -258,17 +274,19 @@ class Relay:
         if batch is None or batch.after != (await asyncio.to_thread(self.position))[0]:
             batch = await asyncio.to_thread(self._prepared)  # none ahead, or the position moved meanwhile
         self.health.observe(batch.after, batch.end)
-        if not batch.envelopes:
+        if not batch.messages:
             return 0
         # Traced (only when OTEL_* asks): each envelope carries its publish span's context, so its
-        # messages are rendered and signed again here; untraced, as prepared.
+        # messages are rendered and signed here (a batch read traced has no prepared rows, _prepared).
         envelopes, traced = tracing.publishing(self.spec.name, lambda e: nats_subject(self.spec.service, e),
                                                batch.envelopes)
-        messages = batch.messages if envelopes is batch.envelopes else self._messages(envelopes)
+        messages = batch.messages
+        if envelopes is not batch.envelopes:  # tracing turned on after the batch was read: prepared ones as they are
+            messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
         js = self.bus.js
         futures = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in messages]
-        last = batch.envelopes[-1].sequence
-        if len(batch.envelopes) == self.batch_size:
+        last = batch.last
+        if len(messages) == self.batch_size:
             self._ahead = asyncio.ensure_future(asyncio.to_thread(self._prepared, (last, batch.chainhash)))
         try:
             try:
@@ -281,12 +299,14 @@ class Relay:
             traced.end()
             if self.after_publish is not None:
                 self.after_publish(last)
-            await asyncio.to_thread(self._record, last, batch.chainhash, batch.envelopes)
+            await asyncio.to_thread(partial(self._record, last, batch.chainhash, batch.chain,
+                                            (batch.after, batch.prepared) if batch.prepared > batch.after else None,
+                                            forget=len(messages) < self.batch_size))
         except BaseException:
             self._drop_ahead()
             raise
-        self.health.observe(last, handled=len(batch.envelopes))
-        return len(batch.envelopes)
+        self.health.observe(last, handled=len(messages))
+        return len(messages)
 
     def _drop_ahead(self) -> None:
         """Forget a batch read ahead: the position it was read after was not recorded."""

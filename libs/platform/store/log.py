@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -32,12 +33,17 @@ class LogReader:
         return self.app.recorder.max_notification_id() or 0
 
     def read(self, after: int, limit: int) -> list[Envelope]:
+        return self.envelopes(self._select(after, limit))
+
+    def envelopes(self, notifications: Iterable[Notification],
+                  created: Callable[[Any], Any] | None = None) -> list[Envelope]:
+        """The envelopes of these stored events; `created` finds an aggregate's created event when
+        its tenant is not known yet (by default read from the store in a transaction of its own)."""
         envelopes = []
-        notifications = self._select(after, limit)
         for n in notifications:
             domain_event = self.app.mapper.to_domain_event(n)
             envelopes.append(envelope_of(
-                self.service, domain_event, tenant=self._tenant_of(domain_event), sequence=n.id,
+                self.service, domain_event, tenant=self._tenant_of(domain_event, created), sequence=n.id,
                 leafhash=leaf_of(record_of(n)).hex(),
             ))
         return envelopes
@@ -87,12 +93,14 @@ class LogReader:
                                leafhash=leaf_of(record_of(n)).hex())
         return replace(envelope, type=f"{envelope.type.rsplit('.v', 1)[0]}.v{at}")
 
-    def _tenant_of(self, domain_event: Any) -> str:
+    def _tenant_of(self, domain_event: Any, created: Callable[[Any], Any] | None = None) -> str:
         key = str(domain_event.originator_id)
         tenant = getattr(domain_event, "tenant", None) or self._tenants.get(key)
         if tenant is None:  # created before this reader started (or forgotten since): read the created event
-            created = next(iter(self.app.events.get(domain_event.originator_id, lte=1)))
-            tenant = created.tenant
+            if created is None:
+                tenant = next(iter(self.app.events.get(domain_event.originator_id, lte=1))).tenant
+            else:
+                tenant = created(domain_event.originator_id).tenant
         self._tenants.put(key, tenant)
         return tenant
 

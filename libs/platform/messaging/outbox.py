@@ -1,0 +1,213 @@
+"""The relay's tables, and its messages prepared when their events are saved (issue 15).
+
+Rendering a stored event as the relay publishes it (decode, envelope, chain hash, canonical
+JSON, Ed25519 signature) cost the relay four times what publishing it does. It is done once
+instead, in the transaction that stores the event: `Outbox.prepare` writes one `relay_outbox`
+row per event (subject, body, signature header, and the chain hashes before and after it), and
+the relay only reads those bytes and publishes them. Nothing about the messages changes: the
+bytes are the ones the relay would render (the same `LogReader` decodes the stored event), signed
+by the same key, chained over the log in the same order.
+
+Why it stays correct:
+- **In order, under the writer's lock.** The row of an event chains from the event before it in
+  the log (its relay_chain row, once published, else its outbox row). Saves are serialised
+  (PostgreSQL: `LOCK TABLE ... IN EXCLUSIVE MODE`; SQLite: one writer), so that event is
+  committed and nothing comes between. When it has no row (an event saved before this existed,
+  or by a writer without the hook), nothing is prepared: the relay renders those events itself,
+  as before, and a save after the relay recorded them chains from its record again.
+- **The relay trusts a row only when it continues its chain** (`previous` = the hash it is at)
+  and renders the event's type at the version the code has now; otherwise (an upgrade bumped the
+  version before publishing, the relay re-rendered an earlier event, tracing is on) it renders
+  the event itself, from that position on, exactly as without rows.
+- **Atomic with the event**: a save that rolls back leaves no row; a crash after publishing and
+  before recording re-publishes the same bytes (same `Nats-Msg-Id`). Rows are deleted when the
+  relay records their position, in the same transaction as their `relay_chain` rows.
+
+A row holds the envelope (no plaintext personal data: sealed fields stay sealed) only until the
+relay has published it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.utils import resolve_topic
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from libs.domain.contracts import contract_of, event_type
+from libs.platform.messaging.cloudevents import GENESIS, nats_subject
+from libs.platform.messaging.signing import HEADER, EventSigner
+from libs.platform.store.log import LogReader
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+relay_positions = Table(
+    "relay_positions",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("chainhash", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# What was published at each position: the type (with its version) and chain hash of the message.
+# An upgrade that bumps an event's version changes how an older event renders now, not what the
+# bus holds and checkpoints signed; the audit side renders a published event at this version.
+relay_chain = Table(
+    "relay_chain",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("chainhash", String(64), nullable=False),
+)
+# What the relay will publish at each position, prepared when the event was saved.
+relay_outbox = Table(
+    "relay_outbox",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("previous", String(64), nullable=False),  # the chain hash it continues
+    Column("chainhash", String(64), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("topic", Text, nullable=False),  # to tell whether its type is still the current version
+    Column("subject", String(255), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("signature", String(200)),  # the signature header; none when the relay signs nothing
+)
+
+
+class Outbox:
+    """Prepares, in each save's transaction, the messages of its events (see the module)."""
+
+    def __init__(self, stream: str, reader: LogReader, signer: EventSigner | None) -> None:
+        self.stream = stream
+        self.reader = reader
+        self.signer = signer
+        self._types: dict[str, str] = {}
+        self._queries: dict[str, Any] = {}
+
+    def install(self, application: Any) -> bool:
+        """Hook the application's recorder: every insert of its events also prepares their rows.
+        Only eventsourcing-sqlalchemy's recorder gives the new positions inside its transaction;
+        on another recorder nothing is prepared and the relay renders every event itself."""
+        recorder = application.recorder
+        table = getattr(getattr(recorder, "events_record_cls", None), "__table__", None)
+        if table is None or not hasattr(recorder, "_insert_stored_events"):
+            return False
+        if getattr(recorder, "tsunagu_outbox", None) is None:  # hooked once; a later outbox replaces it
+            insert = recorder._insert_stored_events
+
+            def insert_and_prepare(session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+                ids = insert(session, stored_events, **kwargs)
+                if ids:
+                    recorder.tsunagu_outbox.prepare(session, table, stored_events, ids)
+                return ids
+
+            recorder._insert_stored_events = insert_and_prepare
+        recorder.tsunagu_outbox = self
+        return True
+
+    # -- the writer's side ----------------------------------------------------------------
+    def prepare(self, session: Session, table: Table, stored_events: Sequence[StoredEvent],
+                ids: Sequence[int]) -> None:
+        chainhash = self._chained_from(session, table, min(ids))
+        if chainhash is None:
+            return
+        notifications = [Notification(id=i, originator_id=e.originator_id, originator_version=e.originator_version,
+                                      topic=e.topic, state=e.state)
+                         for i, e in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0])]
+        try:
+            envelopes = self.reader.envelopes(notifications, created=lambda i: self._created(session, table, i))
+        except Exception as e:  # noqa: BLE001 - the relay renders them itself (and names its own failure)
+            log.warning("relay %s: cannot prepare the messages of positions %s (%s); the relay renders them",
+                        self.stream, [n.id for n in notifications], type(e).__name__)
+            return
+        rows = []
+        for n, envelope in zip(notifications, envelopes, strict=True):
+            chained = envelope.chained(chainhash)
+            body = chained.to_json()
+            rows.append({"stream": self.stream, "position": n.id, "previous": chainhash,
+                         "chainhash": chained.chainhash, "event_id": chained.id, "type": chained.type,
+                         "topic": n.topic, "subject": nats_subject(self.reader.service, chained), "body": body,
+                         "signature": self.signer.header(body) if self.signer is not None else None})
+            chainhash = chained.chainhash
+        session.execute(relay_outbox.insert(), rows)
+
+    def _chained_from(self, session: Session, table: Table, first: int) -> str | None:
+        """The chain hash the event at `first` continues: the one of the log's event before it, as
+        published (relay_chain) or prepared (relay_outbox); None when neither is known."""
+        query = self._queries.get(table.name)
+        if query is None:  # one statement, built once: it runs inside every save
+            before = select(table.c.id).where(table.c.id < bindparam("first")).order_by(
+                table.c.id.desc()).limit(1).subquery()
+            published = select(relay_chain.c.chainhash).where(
+                relay_chain.c.stream == bindparam("stream"), relay_chain.c.position == before.c.id).scalar_subquery()
+            prepared = select(relay_outbox.c.chainhash).where(
+                relay_outbox.c.stream == bindparam("stream"), relay_outbox.c.position == before.c.id).scalar_subquery()
+            query = self._queries[table.name] = select(before.c.id, published, prepared)
+        row = session.execute(query, {"first": first, "stream": self.stream}).first()
+        if row is None:
+            return GENESIS
+        return row[1] or row[2]
+
+    def _created(self, session: Session, table: Table, originator_id: Any) -> Any:
+        """An aggregate's created event, read in the writer's own transaction (no second connection)."""
+        row = session.execute(select(table.c.originator_id, table.c.originator_version, table.c.topic,
+                                     table.c.state).where(table.c.originator_id == originator_id,
+                                                          table.c.originator_version == 1)).one()
+        state = bytes(row.state) if isinstance(row.state, memoryview) else row.state
+        return self.reader.app.mapper.to_domain_event(StoredEvent(
+            originator_id=row.originator_id, originator_version=row.originator_version, topic=row.topic, state=state))
+
+    # -- the relay's side -----------------------------------------------------------------
+    def read(self, conn: Connection, after: int, chainhash: str,
+             limit: int) -> tuple[list[tuple[str, bytes, dict[str, str]]], int, str]:
+        """The messages prepared after `after` that continue the chain at `chainhash`, in order,
+        with the position and chain hash of the last; stops before the first row that does not
+        continue it, or whose type is no longer the current version of its event."""
+        # Plain text SQL and tuples: SQLAlchemy's typed rows cost more than the rest of the read.
+        rows = conn.execute(_READ, {"stream": self.stream, "after": after, "limit": limit}).all()
+        messages: list[tuple[str, bytes, dict[str, str]]] = []
+        signed = self.signer is not None
+        for position, previous, hashed, event_id, type_, topic, subject, body, signature in rows:
+            if previous != chainhash or type_ != self._current_type(topic) or (signature is not None) != signed:
+                break
+            headers = {"Nats-Msg-Id": event_id, HEADER: signature} if signed else {"Nats-Msg-Id": event_id}
+            messages.append((subject, body if isinstance(body, bytes) else bytes(body), headers))
+            after, chainhash = position, hashed
+        return messages, after, chainhash
+
+    def _current_type(self, topic: str) -> str:
+        current = self._types.get(topic)
+        if current is None:
+            contract = contract_of(resolve_topic(topic))
+            current = self._types[topic] = event_type(contract) if contract is not None else ""
+        return current
+
+
+_READ = text("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature FROM relay_outbox "
+             "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")
+# The relay_chain rows of prepared messages the relay published, copied in the database.
+CHAIN_OF_PREPARED = text("INSERT INTO relay_chain (stream, position, event_id, type, chainhash) "
+                         "SELECT stream, position, event_id, type, chainhash FROM relay_outbox "
+                         "WHERE stream = :stream AND position > :after AND position <= :last")

@@ -1,0 +1,91 @@
+"""The relay's messages are prepared in the transaction that saves their events (issue 15,
+libs/platform/messaging/outbox.py). They are the bytes the relay would render; a log without
+them (saved before they existed) or with rows the relay cannot trust is still published once, in
+order, chained, as the relay renders it; and saves after that are prepared again."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from libs.platform.messaging.cloudevents import GENESIS, Envelope
+from libs.platform.messaging.outbox import relay_outbox
+from libs.platform.messaging.signing import HEADER
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_pipeline_faults import _assert_stream_is_the_log_once, _consult
+from tests.harness import eventually, log_positions, stream_messages
+
+pytestmark = pytest.mark.fault
+
+
+def _never_recorded(last: int) -> None:
+    raise RuntimeError("the relay stops before recording its position (test)")
+
+
+def _reads_nothing(*args: object) -> None:
+    raise RuntimeError("the relay cannot read its log (test)")
+
+
+def _prepared(service) -> list:
+    with service.runtime.engine.connect() as conn:
+        return conn.execute(select(relay_outbox).order_by(relay_outbox.c.position)).all()
+
+
+def test_each_saved_event_has_its_message_prepared_as_the_relay_would_render_it(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay.after_publish = _never_recorded
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 3)
+    rows = _prepared(intake)
+    assert [r.position for r in rows] == log_positions(intake)
+    envelopes, _, _ = relay._pending_after(0, GENESIS)  # what the relay renders itself
+    rendered = relay._messages(envelopes)
+    assert [(r.subject, bytes(r.body), r.signature) for r in rows] == [(s, b, h[HEADER]) for s, b, h in rendered]
+    assert [r.previous for r in rows] == [GENESIS, *[e.chainhash for e in envelopes[:-1]]]
+    relay.after_publish = None
+    _assert_stream_is_the_log_once(intake, nats_server.url, 5)
+    assert [m.data for m in stream_messages(nats_server.url, "INTAKE")] == [b for _, b, _ in rendered]
+    eventually(lambda: not _prepared(intake))  # forgotten once published
+
+
+def test_a_log_saved_without_prepared_messages_is_rendered_by_the_relay_and_later_saves_are_prepared_again(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing  # the relay reads nothing until the rows are gone
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 2)
+    with intake.runtime.engine.begin() as conn:  # as if saved before the relay prepared messages
+        conn.execute(relay_outbox.delete())
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, 4)
+    relay.after_publish = _never_recorded
+    _consult(intake, centre_id, case_id, 2)
+    rows = _prepared(intake)
+    assert [r.position for r in rows] == log_positions(intake)[4:]
+    assert rows[0].previous == relay.position()[1]  # chained from what the relay published
+    relay.after_publish = None
+    _assert_stream_is_the_log_once(intake, nats_server.url, 6)
+
+
+def test_a_prepared_message_the_relay_cannot_trust_is_rendered_again_and_never_published(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing  # the relay reads nothing until the rows are changed
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 4)
+    positions = log_positions(intake)
+    current = _prepared(intake)[4].type
+    with intake.runtime.engine.begin() as conn:
+        # One that does not continue the chain the relay is at, one rendered at a version of its
+        # event that is not the current one (an upgrade came between save and publish).
+        conn.execute(update(relay_outbox).where(relay_outbox.c.position == positions[2]).values(
+            previous="f" * 64, body=b"{}"))
+        conn.execute(update(relay_outbox).where(relay_outbox.c.position == positions[4]).values(
+            type=relay_outbox.c.type + "0", body=b"{}"))
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, 6)
+    envelopes = [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")]
+    assert (envelopes[4].sequence, envelopes[4].type) == (positions[4], current)
