@@ -2,6 +2,12 @@
 
 On PostgreSQL every service keeps all its tables in its own schema (`Settings.db_schema`),
 through the connections' search_path.
+
+With replicas, every connection of a service (its engine and its event store's) ends a transaction
+left idle for longer than a lease (`idle_in_transaction_session_timeout`): a replica paused by
+SIGSTOP, or frozen, inside a save holds the event table's lock (every insert takes it) and would
+stop every other replica's writes until it woke; now PostgreSQL ends its session after a lease's
+length, as the fence does for a role's transactions (lease.py), and the others write on.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ def make_engine(settings: Settings) -> Engine:
         _create_schema(settings.database_url, settings.db_schema)
         return create_engine(
             settings.database_url,
-            connect_args={"options": f"-csearch_path={settings.db_schema}"},
+            connect_args={"options": session_options(settings)},
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=5,
@@ -59,13 +65,22 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     events table of a process recorder, which then lands in `public` (seen, and tested).
     """
     url = settings.database_url
-    if settings.is_postgres and settings.db_schema:
-        with_path = make_url(url).update_query_dict({"options": f"-csearch_path={settings.db_schema}"})
+    if settings.is_postgres and (options := session_options(settings)):
+        with_path = make_url(url).update_query_dict({"options": options})
         url = with_path.render_as_string(hide_password=False)
     env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
     if settings.idempotency_key_hex:
         env["TSUNAGU_IDEMPOTENCY_KEY"] = settings.idempotency_key_hex  # store.application.IDEMPOTENCY_KEY_ENV
     return env
+
+
+def session_options(settings: Settings) -> str:
+    """libpq `options` of every PostgreSQL connection of the service: its schema, and with replicas
+    the longest a transaction may stay idle (a lease)."""
+    options = [f"-csearch_path={settings.db_schema}"] if settings.db_schema else []
+    if settings.replicas > 1:
+        options.append(f"-cidle_in_transaction_session_timeout={int(settings.lease_seconds * 1000)}")
+    return " ".join(options)
 
 
 def ping(engine: Engine) -> None:
