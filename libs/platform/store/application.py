@@ -34,6 +34,7 @@ from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
 from libs.platform.store.commits import CommitSignal
+from libs.platform.store.db import no_pipelines
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -72,6 +73,7 @@ class ServiceApplication(Application):
         engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
         if engine is not None and hasattr(engine, "pool"):
             engine.pool._pre_ping = True
+            no_pipelines(engine)  # a save of several events: one statement (store/db.py says why)
         self.max_event_bytes = max_event_bytes(self.env)
         # The secret that keys the digests of clients' Idempotency-Keys (contracts.idempotency_digest):
         # from settings (eventsourcing_env); an application made by hand (a unit test) gets its own.
