@@ -67,7 +67,7 @@ class Replicas:
             p.wait_healthy()
 
     def stop(self) -> None:
-        for p in self.procs:
+        for p in self.running():  # a spare too: a test that failed mid-roll leaves one running
             p.stop()
 
     def spare(self, i: int) -> ServiceProcess:

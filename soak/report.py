@@ -58,10 +58,11 @@ def render(phases: list[Phase], seconds: float) -> tuple[str, bool]:
         lines += [f"  {phase} / {fault}: {what} — {kind} {ident}" for phase, fault, (what, kind,
                                                                                      ident) in problems[:30]]
     early = [r for r in rows if r.readyz_lied]
-    if early:
-        lines.append(f"\n/readyz said ready with no lag before the databases and streams agreed: {len(early)} time(s) "
-                     f"({', '.join(f'{r.phase} {r.fault}' for r in early)}); see 'CLAIMED QUIET' in the notes")
-    failed = bool(lost or dup or stuck or refused or unresolved or any(p.findings is None for p in phases))
+    if early:  # a liveness lie: an operator would have believed it (DESIGN §8)
+        lines.append(f"\n/readyz said ready with no lag, at two looks in a row or more, before the databases and "
+                     f"streams agreed: {len(early)} time(s) ({', '.join(f'{r.phase} {r.fault}' for r in early)}); "
+                     f"see 'CLAIMED QUIET' in the notes")
+    failed = bool(lost or dup or stuck or refused or unresolved or early or any(p.findings is None for p in phases))
     lines.append(f"\nsoak {'FAILED' if failed else 'passed'}: lost {lost}, duplicated {dup}, stuck {stuck}, "
                  f"refused {refused}, never answered {unresolved}; {seconds:.0f} s in all")
     return "\n".join(lines), failed

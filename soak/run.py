@@ -120,8 +120,9 @@ def _settle(system: System, checker: Checker, driver: Driver, row: Row, previous
     if row.recover is not None and row.recover > 5 and seen.waited_for:
         row.note = (row.note + "; " if row.note else "") + "last waited for: " + seen.waited_for[:200]
     if seen.claimed_quiet:
-        row.note = (row.note + "; " if row.note else "") + "/readyz CLAIMED QUIET at " + seen.claimed_quiet[:300]
-        row.readyz_lied = True
+        row.note = (row.note + "; " if row.note else "") + (
+            f"/readyz CLAIMED QUIET ({seen.claimed_looks} look(s) in a row) at " + seen.claimed_quiet[:300])
+        row.readyz_lied = seen.claimed_looks >= 2  # one look can be two moments sampled; two in a row lie
     findings = checker.check()
     new = findings.items - previous
     row.problems = sorted(new)

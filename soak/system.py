@@ -32,6 +32,10 @@ class Readiness:
     reasons: dict[str, str] = field(default_factory=dict)
     waited_for: str = ""  # what was last not quiet, when it became quiet
     claimed_quiet: str = ""  # when /readyz said quiet while something was still behind: what
+    # The most looks in a row (0.25 s apart) at which /readyz said quiet while something was behind.
+    # One can be the sampling of two moments (a commit between /readyz and the soak's own look);
+    # two in a row are a loop that believes it is caught up: a lie.
+    claimed_looks: int = 0
     behind: list[str] = field(default_factory=list)
 
     @property
@@ -159,18 +163,21 @@ class System:
         """Seconds until every service is ready with no lag anywhere (None: not within timeout).
         The Readiness returned when quiet carries `waited_for`: what was last not quiet."""
         started, last, claimed = time.monotonic(), "", ""
+        looks = most = 0
         while True:
             seen = self.readiness()
             late = behind(self) if seen.quiet else []
             if seen.quiet and not late:
-                seen.waited_for, seen.claimed_quiet = last, claimed
+                seen.waited_for, seen.claimed_quiet, seen.claimed_looks = last, claimed, most
                 return time.monotonic() - started, seen
+            looks = looks + 1 if late else 0
+            most = max(most, looks)
             if late:  # /readyz says all is done; the databases and NATS disagree
                 claimed = claimed or f"{time.monotonic() - started:.1f} s: " + "; ".join(late)
                 with open(self.tmp / "claimed-quiet.jsonl", "a") as trace:  # what /readyz said then
                     trace.write(json.dumps({"at": time.strftime("%X"), "behind": late, "loops": seen.loops}) + "\n")
             if time.monotonic() - started > timeout:
-                seen.waited_for, seen.claimed_quiet = last, claimed
+                seen.waited_for, seen.claimed_quiet, seen.claimed_looks = last, claimed, most
                 seen.behind = late
                 return None, seen
             last = "; ".join(late) if late else seen.describe()

@@ -6,6 +6,7 @@ lag, `retrying`, until the store and the stream agree (soak: "CLAIMED QUIET" aft
 from __future__ import annotations
 
 import asyncio
+import re
 
 import nats
 import pytest
@@ -30,7 +31,7 @@ def _on_stream(nats_url: str) -> list[int]:
 
 def test_a_relay_whose_pubacks_fail_while_the_stream_loses_its_tail_is_not_caught_up_until_they_agree(
         nats_server, start_service):
-    intake = start_service("intake", nats_server.url)
+    intake = start_service("intake", nats_server.url, max_loop_failures=3)
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: intake.runtime.relay.lag() == 0)
@@ -50,6 +51,12 @@ def test_a_relay_whose_pubacks_fail_while_the_stream_loses_its_tail_is_not_caugh
     _consult(intake, centre_id, case_id, 2)
     relay = eventually(lambda: (r := _relay(intake))["consecutive_failures"] >= 1 and r["lag"] >= 2 and r, timeout=30)
     assert relay["state"] != "ok", relay
+    # Failing on: unready, naming why, and so in /metrics.
+    with intake.operator() as operator:
+        eventually(lambda: re.search(r"relay INTAKE: \d+ failures in a row", operator.get("/readyz").json().get(
+            "detail", "")), timeout=30)
+        assert 'tsunagu_loop_stuck{kind="relay",name="INTAKE",service="intake",stream="INTAKE"} 1.0' in \
+            operator.get("/metrics").text
     nats_server.start()  # the same store; its duplicate window forgets the messages it lost
 
     # Caught up, by its own word, only once the stream holds the whole log.

@@ -44,6 +44,7 @@ from libs.platform.store.creations import (
     LedgerRow,
     MemoryLedgerRecorder,
 )
+from libs.platform.store.db import no_pipelines
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -92,6 +93,7 @@ class ServiceApplication(Application):
         engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
         if engine is not None and hasattr(engine, "pool"):
             engine.pool._pre_ping = True
+            no_pipelines(engine)  # a save of several events: one statement (store/db.py says why)
         self.max_event_bytes = max_event_bytes(self.env)
         # The secret that keys the digests of clients' Idempotency-Keys (contracts.idempotency_digest):
         # from settings (eventsourcing_env); an application made by hand (a unit test) gets its own.

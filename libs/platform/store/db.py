@@ -2,6 +2,18 @@
 
 On PostgreSQL every service keeps all its tables in its own schema (`Settings.db_schema`),
 through the connections' search_path.
+
+With replicas, every connection of a service (its engine and its event store's) ends a transaction
+left idle for longer than a lease (`idle_in_transaction_session_timeout`): a replica paused by
+SIGSTOP, or frozen, inside a save holds the event table's lock (every insert takes it) and would
+stop every other replica's writes until it woke; now PostgreSQL ends its session after a lease's
+length, as the fence does for a role's transactions (lease.py), and the others write on.
+
+That timeout does not cover a backend inside a pipeline: between the statements of one (psycopg 3
+sends an executemany as a pipeline, its Sync last) the backend is `active`, waiting for the rest,
+and keeps its locks however long the sender is stopped (seen: a replica stopped while recording
+its relay position kept its share lock on the lease row, and no standby took the relay over until
+it woke). So an INSERT of many rows is sent as one statement of many VALUES (`no_pipelines`).
 """
 
 from __future__ import annotations
@@ -14,14 +26,22 @@ from libs.platform.settings import Settings
 def make_engine(settings: Settings) -> Engine:
     if settings.is_postgres:
         _create_schema(settings.database_url, settings.db_schema)
-        return create_engine(
+        return no_pipelines(create_engine(
             settings.database_url,
-            connect_args={"options": f"-csearch_path={settings.db_schema}"},
+            connect_args={"options": session_options(settings)},
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=5,
-        )
+        ))
     return sqlite_engine(settings.database_url)
+
+
+def no_pipelines(engine: Engine) -> Engine:
+    """An INSERT of many rows as one statement (SQLAlchemy's "insertmanyvalues", what it does for
+    psycopg2 by default), never psycopg 3's pipeline of one statement per row."""
+    if engine.dialect.name == "postgresql":
+        engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def sqlite_engine(url: str) -> Engine:
@@ -59,13 +79,22 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     events table of a process recorder, which then lands in `public` (seen, and tested).
     """
     url = settings.database_url
-    if settings.is_postgres and settings.db_schema:
-        with_path = make_url(url).update_query_dict({"options": f"-csearch_path={settings.db_schema}"})
+    if settings.is_postgres and (options := session_options(settings)):
+        with_path = make_url(url).update_query_dict({"options": options})
         url = with_path.render_as_string(hide_password=False)
     env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
     if settings.idempotency_key_hex:
         env["TSUNAGU_IDEMPOTENCY_KEY"] = settings.idempotency_key_hex  # store.application.IDEMPOTENCY_KEY_ENV
     return env
+
+
+def session_options(settings: Settings) -> str:
+    """libpq `options` of every PostgreSQL connection of the service: its schema, and with replicas
+    the longest a transaction may stay idle (a lease)."""
+    options = [f"-csearch_path={settings.db_schema}"] if settings.db_schema else []
+    if settings.replicas > 1:
+        options.append(f"-cidle_in_transaction_session_timeout={int(settings.lease_seconds * 1000)}")
+    return " ".join(options)
 
 
 def ping(engine: Engine) -> None:
