@@ -67,7 +67,8 @@ def compare(settings: Settings, n: int, cases: int) -> dict[str, float]:
 
         def ours(i: int) -> None:
             intake.record_consultation(actor, case_ids[i % cases], expected_version=None, channel="phone",
-                                       consulted_by="person", occurred_at=WHEN, summary=SUMMARY)
+                                       consulted_by="person", occurred_at=WHEN, summary=SUMMARY,
+                                       idempotency_key=None)
 
         def theirs(i: int) -> None:
             note: Note = bare.repository.get(note_ids[i % cases])
