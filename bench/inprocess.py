@@ -6,6 +6,7 @@ database, in the same run. Also the growth of a case's load (50, 500, 5,000 cons
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -67,7 +68,8 @@ def compare(settings: Settings, n: int, cases: int) -> dict[str, float]:
 
         def ours(i: int) -> None:
             intake.record_consultation(actor, case_ids[i % cases], expected_version=None, channel="phone",
-                                       consulted_by="person", occurred_at=WHEN, summary=SUMMARY)
+                                       consulted_by="person", occurred_at=WHEN, summary=SUMMARY,
+                                       idempotency_key=None)
 
         def theirs(i: int) -> None:
             note: Note = bare.repository.get(note_ids[i % cases])
@@ -91,11 +93,13 @@ def compare(settings: Settings, n: int, cases: int) -> dict[str, float]:
 
 
 def case_load_curve(settings: Settings, sizes: tuple[int, ...] = (50, 500, 5000), loads: int = 20) -> dict[int, float]:
-    """Seconds to load (repository.get) a case holding each number of consultations."""
+    """Seconds to load (repository.get) a case holding each number of consultations: the median of
+    `loads` rounds, each round loading every size once, so a burst of load on a shared machine
+    falls on every size alike instead of on whichever was being timed."""
     engine = make_engine(settings)
     intake = IntakeApplication(eventsourcing_env(settings), Sealer(engine, os.urandom(32)))
     try:
-        out = {}
+        cases = {}
         for size in sizes:
             case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person",
                              age_group="adult", personal_details=None)
@@ -108,11 +112,14 @@ def case_load_curve(settings: Settings, sizes: tuple[int, ...] = (50, 500, 5000)
                     done += 1
                 intake.save(case)
             intake.repository.get(case.id)
-            started = time.perf_counter()
-            for _ in range(loads):
-                intake.repository.get(case.id)
-            out[size] = (time.perf_counter() - started) / loads
-        return out
+            cases[size] = case.id
+        times: dict[int, list[float]] = {size: [] for size in sizes}
+        for _ in range(loads):
+            for size, case_id in cases.items():
+                started = time.perf_counter()
+                intake.repository.get(case_id)
+                times[size].append(time.perf_counter() - started)
+        return {size: statistics.median(t) for size, t in times.items()}
     finally:
         intake.close()
         engine.dispose()

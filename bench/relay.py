@@ -41,12 +41,13 @@ RAW = StreamSpec("rawbench", "RAWBENCH")
 def fill(app, n: int, cases: int = 50) -> None:
     """A centre, `cases` cases and consultations up to n events in the log."""
     officer = Principal(sub="bench", org="130001", roles=frozenset({"prefecture_officer"}))
-    centre, _ = app.register_centre(officer, tenant="130001", name="bench", kind="adult", site="main")
+    centre, _ = app.register_centre(officer, tenant="130001", name="bench", kind="adult", site="main",
+                                    idempotency_key=None)
     staff = Principal(sub="bench", org=str(centre.id), roles=frozenset({"centre_staff"}))
     ids: list[UUID] = []
     for _ in range(cases):
         case, _ = app.open_case(staff, centre_id=centre.id, client_kind="person", age_group="adult",
-                                residence_municipality=None, personal_details=None)
+                                residence_municipality=None, personal_details=None, idempotency_key=None)
         ids.append(case.id)
     loaded = [app.get_case(staff, i) for i in ids]
     at, done = datetime(2016, 5, 1, tzinfo=UTC), 1 + cases

@@ -11,8 +11,11 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from sqlalchemy import text
 
+from libs.domain.contracts import idempotency_digest
 from libs.domain.errors import VersionMismatch
+from libs.platform.store.creations import IdempotencyKeyReused
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
@@ -30,9 +33,9 @@ def _open_case(app: IntakeApplication) -> tuple[UUID, Principal]:
 
 
 def _record(app: IntakeApplication, actor: Principal, case_id: UUID, *, expected_version: int | None = None,
-            key: str | None = None) -> Any:
+            key: str | None = None, summary: str = "電話相談") -> Any:
     return app.record_consultation(actor, case_id, expected_version=expected_version, channel="phone",
-                                   consulted_by="person", occurred_at=WHEN, summary="電話相談", idempotency_key=key)
+                                   consulted_by="person", occurred_at=WHEN, summary=summary, idempotency_key=key)
 
 
 def _racing(app: IntakeApplication, other: IntakeApplication, actor: Principal, case_id: UUID,
@@ -82,6 +85,31 @@ def test_a_retry_with_the_same_idempotency_key_that_lost_the_race_returns_the_fi
         recorded = _record(first, actor, case_id, key="same")
         assert not recorded.created
         assert second.repository.get(case_id).consultation_count == 1
+
+
+def test_the_same_key_with_another_request_that_lost_the_race_is_refused_and_not_recorded(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        first, second = application(), application()
+        case_id, actor = _open_case(first)
+        _racing(first, second, actor, case_id, key="same")
+        with pytest.raises(IdempotencyKeyReused):  # 422: the key named another consultation
+            _record(first, actor, case_id, key="same", summary="別の相談")
+        case = second.repository.get(case_id)
+        assert case.consultation_count == 1 and case.version == 2
+
+
+def test_the_ledger_keeps_keyed_digests_of_the_key_and_the_request_never_what_the_client_sent(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        case_id, actor = _open_case(app)
+        key = "山田花子さん（母）からの電話"
+        recorded = _record(app, actor, case_id, key=key)
+        with engine.connect() as conn:
+            [row] = conn.execute(text("SELECT * FROM intake_creations")).mappings().all()
+        assert row["resource_id"] == str(recorded.consultation_id) and row["version"] == 2
+        unkeyed = idempotency_digest("intake", f"consultation/{case_id}", key, None)
+        assert len(row["key_digest"]) == 64 and row["key_digest"] != unkeyed and len(row["request_digest"]) == 64
+        assert key not in str(dict(row)) and "電話相談" not in str(dict(row))
 
 
 def test_eight_clients_appending_to_one_case_at_once_all_get_their_consultation_recorded(tmp_path) -> None:

@@ -20,6 +20,7 @@ from libs.domain.intake import (
     consultation_key_digests,
 )
 from libs.platform.store.log import LogReader
+from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from services.intake.domain.place import Place
@@ -154,6 +155,14 @@ def test_a_case_snapshot_taken_with_keys_in_clear_reloads_keyed_by_digest(tmp_pa
         assert KEY not in reloaded.idempotency_keys
         assert reloaded.share_consents == {}
         assert reloaded.consultation_count == 1 and reloaded.voided_consultations == []
+
+        # A retry of that consultation, sent after the change, answers it and writes nothing.
+        staff = Principal(sub="staff", org=str(case.centre_id), roles=frozenset({"centre_staff"}))
+        retried = fresh.record_consultation(staff, case.id, expected_version=None, channel="phone",
+                                            consulted_by="family", occurred_at=datetime(2016, 6, 1, tzinfo=UTC),
+                                            summary=None, idempotency_key=KEY)
+        assert (retried.created, retried.consultation_id) == (False, consultation)
+        assert retried.entry["channel"] == "phone" and fresh.repository.get(case.id).version == case.version
 
 
 def test_an_old_v1_place_session_with_names_in_clear_is_published_as_a_count(tmp_path):
