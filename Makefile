@@ -81,6 +81,7 @@ test-postgres: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) $(TS_CLIENT_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.consultations
 	$(BIN)/python -m bench.reports
+	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.lag
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.relay

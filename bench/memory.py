@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import tempfile
 import time
@@ -25,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from bench.consultations import rss_mib
-from bench.goals import uptime
+from bench.goals import RESULTS_DIR, goal_row, uptime
 from bench.serving import Served, drain
 from libs.platform.tools.natsserver import EmbeddedNats
 from libs.platform.web.auth import Principal
@@ -79,7 +80,7 @@ def measure(db: Database, nats_url: str, commands: int, per_case: int, trace: bo
         drive.run(1000)
         first = settle(served)
         if trace:
-            tracemalloc.start(8)
+            tracemalloc.start(6)
             before = tracemalloc.take_snapshot()
         started = time.perf_counter()
         rss = [(1000, round(first, 1))]
@@ -119,6 +120,13 @@ def main() -> None:
         finally:
             db.drop()
             nats.stop()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "memory.json").write_text(json.dumps({
+        "benchmark": "memory", "at": datetime.now(UTC).isoformat(timespec="seconds"), "uptime": uptime(),
+        "backend": args.backend, **result, "goals": [goal_row(
+            f"memory: intake RSS after {args.commands:,} ÷ after 1,000 in-process commands", args.backend,
+            result["ratio"], 1.2, "<=", f"MiB: {result['rss_mib']}; {result['commands_per_s']} commands/s")]},
+        indent=2, ensure_ascii=False) + "\n")
     print(f"intake RSS after 1,000 and {args.commands:,} in-process commands ({args.backend}, {uptime()}): "
           f"{result['rss_mib'][0][1]} → {result['rss_mib'][-1][1]} MiB, ratio {result['ratio']} (goal ≤ 1.2), "
           f"{result['commands_per_s']} commands/s")

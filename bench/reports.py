@@ -29,9 +29,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, event, insert
 
 from bench.goals import RESULTS_DIR, goal_row, print_goals, uptime
 from libs.domain import agencies, dispatch, intake
@@ -74,6 +75,7 @@ AS_OF_QUERY = "consultation_report as_of"  # after every fact: the same numbers,
 FY = 2016
 CATEGORY_CODES = tuple(agencies.BY_CODE)
 CHUNK = 20_000
+WORK_UNIT = {"sqlite": "VM steps", "postgresql": "buffers"}
 # Other facts per consultation, roughly the seeds' national proportions (a year: ~90,000
 # consultations, ~7,500 referrals, ~9,000 visits).
 RATES = {"outreach_visits": 0.1, "referrals": 0.08, "support_decisions": 0.03, "activities": 0.05,
@@ -166,7 +168,54 @@ def _timed(query: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def curve(engine: Engine, sizes: list[int], repeats: int) -> dict[str, dict[int, float]]:
+class Work:
+    """The work a report's statements do, counted by the database, not timed: on a shared machine
+    it does not move with the load. SQLite: virtual-machine steps (a progress handler called every
+    STEPS of them); PostgreSQL: buffers touched (EXPLAIN (ANALYZE, BUFFERS) of each statement it ran)."""
+
+    STEPS = 100
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.steps = engine, 0
+        self.statements: list[tuple[str, Any]] = []
+        self.counting = False
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", self._on_connect)
+            engine.dispose()  # pooled connections were made without the handler
+        else:
+            event.listen(engine, "before_cursor_execute", self._on_execute)
+
+    def _on_connect(self, dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_progress_handler(self._step, self.STEPS)
+
+    def _step(self) -> int:
+        self.steps += self.counting
+        return 0  # go on
+
+    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                    _many: bool) -> None:
+        if self.counting:
+            self.statements.append((statement, parameters))
+
+    def of(self, query: Callable[[], object]) -> int:
+        self.steps, self.statements, self.counting = 0, [], True
+        try:
+            query()
+        finally:
+            self.counting = False
+        if self.engine.dialect.name == "sqlite":
+            return self.steps * self.STEPS
+        buffers = 0
+        with self.engine.connect() as conn:
+            for statement, parameters in self.statements:
+                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}",
+                                            parameters).scalar_one()[0]["Plan"]
+                buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+        return buffers
+
+
+def curve(engine: Engine, sizes: list[int], repeats: int) -> tuple[dict[str, dict[int, float]],
+                                                                  dict[str, dict[int, int]]]:
     metadata.create_all(engine)
     centre_ids = [str(uuid4())[:29] + f"{(i % 47) + 1:02d}0006" for i in range(100)]  # tenant = last 6
     with engine.begin() as conn:
@@ -174,21 +223,26 @@ def curve(engine: Engine, sizes: list[int], repeats: int) -> dict[str, dict[int,
                                         "site": "main", "registered_at": datetime(2010, 4, 1, tzinfo=UTC),
                                         "registered_fy": 2010} for i, c in enumerate(centre_ids)])
     out: dict[str, dict[int, float]] = {name: {} for name in (*QUERIES, AS_OF_QUERY)}
+    work: dict[str, dict[int, int]] = {name: {} for name in out}
+    counter = Work(engine)
     have = 0
     for size in sizes:
         _fill(engine, size, have, centre_ids)
         have = size
         with engine.begin() as conn:
             derive_all(conn)  # the count tables, as projecting these facts would have left them
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
-        for name, query in QUERIES.items():
-            out[name][size] = _timed(partial(query, engine, MINISTRY, FY), repeats)
-        out[AS_OF_QUERY][size] = _timed(partial(consultation_report, engine, MINISTRY, FY, as_of=AS_OF), repeats)
-        print(f"  {engine.dialect.name} {size:,}: " + ", ".join(f"{k} {v[size] * 1000:.1f} ms" for k, v in out.items()),
-              flush=True)
-    return out
+        if engine.dialect.name == "postgresql":  # so that autovacuum of the new rows does not run under the queries
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+        runs = {name: partial(query, engine, MINISTRY, FY) for name, query in QUERIES.items()}
+        runs[AS_OF_QUERY] = partial(consultation_report, engine, MINISTRY, FY, as_of=AS_OF)
+        for name, run in runs.items():
+            out[name][size] = _timed(run, repeats)
+            work[name][size] = counter.of(run)
+        unit = WORK_UNIT[engine.dialect.name]
+        print(f"  {engine.dialect.name} {size:,}: " + ", ".join(
+            f"{k} {v[size] * 1000:.1f} ms ({work[k][size]:,} {unit})" for k, v in out.items()), flush=True)
+    return out, work
 
 
 def main() -> None:
@@ -198,26 +252,32 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    goals, measured = [], {}
+    goals, measured, worked = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
         for backend in args.backends.split(","):
             os.environ["TSUNAGU_TEST_DB"] = backend
             db = Database(Path(tmp))
             engine = make_engine(db.settings("reporting", "nats://127.0.0.1:1"))
             try:
-                result = curve(engine, sizes, args.repeats)
+                result, work = curve(engine, sizes, args.repeats)
             finally:
                 engine.dispose()
                 db.drop()
             measured[backend] = {q: {str(k): round(v * 1000, 2) for k, v in c.items()} for q, c in result.items()}
+            worked[backend] = {q: {str(k): v for k, v in c.items()} for q, c in work.items()}
             for query, c in result.items():
+                target = None if query == AS_OF_QUERY else 2.0
                 goals.append(goal_row(f"{query}: {sizes[-1]:,} ÷ {sizes[0]:,} consultations", backend,
-                                      round(c[sizes[-1]] / c[sizes[0]], 2), None if query == AS_OF_QUERY else 2.0,
+                                      round(c[sizes[-1]] / c[sizes[0]], 2), target,
                                       "<=", "ms: " + ", ".join(f"{k:,}: {v * 1000:.1f}" for k, v in c.items())))
+                w = work[query]
+                goals.append(goal_row(f"{query}: work, {sizes[-1]:,} ÷ {sizes[0]:,}", backend,
+                                      round(w[sizes[-1]] / max(1, w[sizes[0]]), 2), target, "<=",
+                                      f"{WORK_UNIT[backend]}: " + ", ".join(f"{k:,}: {v:,}" for k, v in w.items())))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "reports.json").write_text(json.dumps({
         "benchmark": "reports", "at": datetime.now(UTC).isoformat(timespec="seconds"), "uptime": uptime(),
-        "sizes": sizes, "measured": measured, "goals": goals}, indent=2, ensure_ascii=False) + "\n")
+        "sizes": sizes, "measured": measured, "work": worked, "goals": goals}, indent=2, ensure_ascii=False) + "\n")
     print_goals(goals, title=f"ministry report queries, FY{FY}, rows bulk-inserted with SQL")
 
 

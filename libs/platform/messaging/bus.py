@@ -36,6 +36,7 @@ class Bus:
         # R3 in a cluster (DESIGN §2); NATS_STREAM_REPLICAS says so, 1 on a single server.
         self.replicas = replicas or int(os.environ.get("NATS_STREAM_REPLICAS", "1"))
         self.nc: Client | None = None
+        self._js: JetStreamContext | None = None
         self._ready = asyncio.Event()
         # Connections lost so far: what a loop saw before one may not hold after it (the relay
         # compares its position with the stream again, messaging/relay.py).
@@ -53,7 +54,14 @@ class Bus:
 
     @property
     def js(self) -> JetStreamContext:
-        return self.client.jetstream(timeout=5)
+        """One JetStream context for the connection. A context subscribes its own reply inbox
+        (`_INBOX.….*`) at its first `publish_async` and never unsubscribes it: a context per call
+        left a subscription, with its queue and pending task, in the client and in the server after
+        every relay round (issue 15: intake grew ~2.7 KiB per command, without a plateau)."""
+        client = self.client
+        if self._js is None:
+            self._js = client.jetstream(timeout=5)
+        return self._js
 
     async def connect(self) -> None:
         """Try until a server answers; afterwards nats-py reconnects by itself."""

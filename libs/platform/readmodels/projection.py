@@ -54,6 +54,7 @@ class SqlProjection:
         metadata.create_all(engine)
         for table in metadata.sorted_tables:
             _add_missing_columns(engine, table)
+            _add_missing_indexes(engine, table)
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         if self.handlers is None:
@@ -130,6 +131,17 @@ def _add_missing_columns(engine: Engine, table: Table) -> None:
                 # Replicas starting together race here; PostgreSQL can make the second a no-op.
                 guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
                 conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}'))
+
+
+def _add_missing_indexes(engine: Engine, table: Table) -> None:
+    """Indexes added to a read model after its table was made (create_all makes them only with
+    the table): built at start, once."""
+    present = {i["name"] for i in inspect(engine).get_indexes(table.name)}
+    missing = [i for i in table.indexes if i.name not in present]
+    if missing:
+        with engine.begin() as conn:
+            for index in missing:
+                index.create(conn, checkfirst=True)  # replicas starting together: the second skips it
 
 
 def _table(metadata: MetaData, name: str, *columns: Column) -> Table:

@@ -76,7 +76,7 @@ cases = Table(
 )
 consultations = _fact(
     "rp_consultations",
-    Column("consultation_id", String(36), nullable=False),
+    Column("consultation_id", String(36), nullable=False, index=True),  # a void finds its row by it
     Column("case_id", String(36), nullable=False, index=True),
     Column("centre_id", String(36), nullable=False, index=True),
     Column("channel", String(16), nullable=False),

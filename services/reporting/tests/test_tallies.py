@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from libs.domain import dispatch, intake
 from services.reporting.projections import ReportingProjection
@@ -175,3 +175,10 @@ def test_a_database_projected_before_its_tallies_existed_gets_them_counted_from_
     ReportingProjection(engine)  # what a service of this version does at start on that database
     assert _cells(engine) == before
     assert consultation_report(engine, MINISTRY, 2016)["total"] == 1
+
+
+def test_a_void_finds_its_consultation_by_an_index_added_at_start_to_a_table_made_without_it(feed, engine):
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_rp_consultations_consultation_id"))
+    ReportingProjection(engine)
+    assert "ix_rp_consultations_consultation_id" in {i["name"] for i in inspect(engine).get_indexes("rp_consultations")}
