@@ -91,11 +91,11 @@ def test_a_prepared_message_the_relay_cannot_trust_is_rendered_again_and_never_p
     assert (envelopes[4].sequence, envelopes[4].type) == (positions[4], current)
 
 
-def test_a_record_that_fails_while_the_next_batch_is_published_starts_the_relay_again_from_its_position(
+def test_a_record_that_fails_on_a_backlog_starts_the_relay_again_from_its_position(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    relay.batch_size = 3  # a backlog of full batches: each one's record is written behind the next one
+    relay.batch_size = 3  # a backlog of full batches, each read ahead of the one before
     relay._prepared = _reads_nothing
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 10)  # 12 events in the log

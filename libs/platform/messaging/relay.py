@@ -93,8 +93,6 @@ class Relay:
         self.reader = LogReader(spec.service, application)
         self.health = LoopHealth("relay", spec.name, stream=spec.name)
         self._ahead: asyncio.Future[Batch] | None = None  # the next batch, read while PubAcks come back
-        self._recording: asyncio.Future[None] | None = None  # the last acknowledged batch's record
-        self._sent: tuple[int, str] | None = None  # where it ends (position, chain hash)
         metadata.create_all(engine)
         # The application's saves prepare what this relay publishes (a reader of their own: the
         # writers' threads and the relay's do not share its cache of tenants).
@@ -236,7 +234,6 @@ class Relay:
         except InvalidEnvelope as e:
             log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
             return
-        await self._recorded(wait=True)
         recorded = await asyncio.to_thread(self.position)
         if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
             log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
@@ -244,7 +241,6 @@ class Relay:
             return
         if at != recorded:
             self._drop_ahead()
-            self._sent = None
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
             await asyncio.to_thread(self._record, *at)
@@ -258,26 +254,16 @@ class Relay:
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
-        """Publish one batch, once every PubAck of the batch before it has come back, and record
-        its position; returns how many were published.
+        """Publish one batch and record its position; returns how many were published.
 
-        On a backlog (a full batch) the next batch is read while this one's PubAcks come back, and
-        this one's record is written while the next is published (which waits for it before its
-        own: positions are recorded in order, each after its PubAcks). The next batch starts where
-        the last acknowledged one ended; when a record fails, what was read after it is dropped and
-        the relay starts again from the recorded position (the messages it sends again carry the
-        same `Nats-Msg-Id`s). A batch that is not full returns recorded, as does an empty one."""
-        await self._recorded(wait=False)
+        After a full batch (a backlog) the next one is read while this one's PubAcks come back; it
+        is used only when this one was recorded, so it always starts at the recorded position."""
         ahead, self._ahead = self._ahead, None
-        batch, sent = (await ahead if ahead is not None else None), self._sent
-        if batch is not None:
-            start = sent if sent is not None else await asyncio.to_thread(self.position)
-            batch = batch if batch.after == start[0] else None  # else the position moved meanwhile
-        if batch is None:  # after the last acknowledged batch, or else the recorded position
-            batch = await asyncio.to_thread(self._prepared, sent)
+        batch = await ahead if ahead is not None else None
+        if batch is None or batch.after != (await asyncio.to_thread(self.position))[0]:
+            batch = await asyncio.to_thread(self._prepared)  # none ahead, or the position moved meanwhile
         self.health.observe(batch.after, batch.end)
         if not batch.messages:
-            await self._recorded(wait=True)
             return 0
         # Traced (only when OTEL_* asks): each envelope carries its publish span's context, so its
         # messages are rendered and signed here (a batch read traced has no prepared rows, _prepared).
@@ -302,34 +288,14 @@ class Relay:
             traced.end()
             if self.after_publish is not None:
                 self.after_publish(last)
-            await self._recorded(wait=True)  # the batch before this one first
+            await asyncio.to_thread(partial(self._record, last, batch.chainhash, batch.chain,
+                                            (batch.after, batch.prepared) if batch.prepared > batch.after else None,
+                                            forget=len(messages) < self.batch_size))
         except BaseException:
-            self._sent = None
             self._drop_ahead()
             raise
-        self._sent = (last, batch.chainhash)
-        self._recording = asyncio.ensure_future(asyncio.to_thread(partial(
-            self._record, last, batch.chainhash, batch.chain,
-            (batch.after, batch.prepared) if batch.prepared > batch.after else None,
-            forget=len(messages) < self.batch_size)))
-        if len(messages) < self.batch_size:  # caught up: nothing to overlap the record with
-            await self._recorded(wait=True)
         self.health.observe(last, handled=len(messages))
         return len(messages)
-
-    async def _recorded(self, *, wait: bool) -> None:
-        """The record under way, finished (`wait`: waited for; else only when it is done): a
-        failed one drops what was read after it and raises its error."""
-        recording = self._recording
-        if recording is None or not (wait or recording.done()):
-            return
-        self._recording = None
-        try:
-            await asyncio.shield(recording) if wait else recording.result()
-        except BaseException:
-            self._sent = None
-            self._drop_ahead()
-            raise
 
     def _drop_ahead(self) -> None:
         """Forget a batch read ahead: the position it was read after was not recorded."""
@@ -377,8 +343,6 @@ class Relay:
                 else:
                     await _sleep_or_stop(stop, self.poll_seconds)
         self._drop_ahead()
-        with contextlib.suppress(Exception):  # stopping: the last acknowledged batch is recorded
-            await self._recorded(wait=True)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
