@@ -1,6 +1,6 @@
 """End-to-end lag: a consultation accepted by intake → its row visible in reporting's table.
 
-Run from the repository root:  .venv/bin/python -m bench.lag [--seconds 20] [--postgres]
+Run from the repository root:  .venv/bin/python -m bench.lag [--seconds 20] [--backends sqlite,postgresql]
 
 Everything is real and runs in this process: an embedded nats-server, the intake and reporting
 services under uvicorn on loopback ports (relay, log followers and consumers running as in
@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from bench.goals import goal_row
 from bench.serving import BODY, Served, open_cases
 from libs.platform.tools.natsserver import EmbeddedNats
 from services.intake.bootstrap import create_app as create_intake_app
@@ -174,23 +175,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds at half the peak rate (default 20)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients measuring the peak (default 4)")
-    parser.add_argument("--postgres", action="store_true", help="PostgreSQL at TSUNAGU_TEST_POSTGRES_URL")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL only (--backends postgresql)")
     args = parser.parse_args()
-    backend = "postgresql" if args.postgres else "sqlite"
-    os.environ["TSUNAGU_TEST_DB"] = backend  # read by tests.harness.Database
-    with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
-        os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
-        r = run(args.seconds, args.clients, Path(tmp))
-    print(f"end-to-end lag (201 from intake → row in reporting), {backend}, load avg {r['load_avg'][0]:.1f}")
-    print(f"peak {r['peak_per_s']}/s with {args.clients} clients; driven at {r['rate_per_s']}/s for "
-          f"{r['seconds']} s: {r['sent']} sent, {r['refused']} refused, {r['seen']} seen, "
-          f"{r['not_seen_in_60s']} not seen")
-    print(f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'goal p99':>9}")
-    print(f"{r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {'≤ 250':>9}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "lag", "backend": backend, **r,
-                                   "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                                   "python": platform.python_version()}, indent=2) + "\n")
+    measured, goals = [], []
+    for backend in ["postgresql"] if args.postgres else args.backends.split(","):
+        os.environ["TSUNAGU_TEST_DB"] = backend  # read by tests.harness.Database
+        with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
+            os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
+            r = run(args.seconds, args.clients, Path(tmp))
+        print(f"end-to-end lag (201 from intake → row in reporting), {backend}, load avg {r['load_avg'][0]:.1f}")
+        print(f"peak {r['peak_per_s']}/s with {args.clients} clients; driven at {r['rate_per_s']}/s for "
+              f"{r['seconds']} s: {r['sent']} sent, {r['refused']} refused, {r['seen']} seen, "
+              f"{r['not_seen_in_60s']} not seen")
+        print(f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'goal p99':>9}")
+        print(f"{r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {'≤ 250':>9}")
+        measured.append({"backend": backend, **r})
+        goals.append(goal_row("end-to-end lag p99 at half the peak, ms", backend, r["p99_ms"], GOAL_P99_MS, "<=",
+                              f"p50 {r['p50_ms']} ms, max {r['max_ms']} ms; peak {r['peak_per_s']}/s, driven at "
+                              f"{r['rate_per_s']}/s; load {r['load_avg'][0]:.1f}"))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"benchmark": "lag", "measured": measured, "goals": goals,
+                                       "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                       "python": platform.python_version()}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -89,3 +89,27 @@ def test_a_prepared_message_the_relay_cannot_trust_is_rendered_again_and_never_p
     _assert_stream_is_the_log_once(intake, nats_server.url, 6)
     envelopes = [Envelope.from_json(m.data) for m in stream_messages(nats_server.url, "INTAKE")]
     assert (envelopes[4].sequence, envelopes[4].type) == (positions[4], current)
+
+
+def test_a_record_that_fails_on_a_backlog_starts_the_relay_again_from_its_position(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay.batch_size = 3  # a backlog of full batches, each read ahead of the one before
+    relay._prepared = _reads_nothing
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 10)  # 12 events in the log
+    failed: list[int] = []
+    record = relay._record
+
+    def fails_once(position: int, *args: object, **kwargs: object) -> None:
+        if not failed:
+            failed.append(position)
+            raise RuntimeError("the database refused the record (test)")
+        record(position, *args, **kwargs)  # type: ignore[arg-type]
+
+    relay._record = fails_once
+    del relay._prepared
+    eventually(lambda: failed and relay.lag() == 0)
+    assert failed == [log_positions(intake)[2]]
+    _assert_stream_is_the_log_once(intake, nats_server.url, 12)

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from nats.js.errors import NotFoundError
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from libs.platform import tracing
 from libs.platform.health import LoopHealth
@@ -105,13 +105,12 @@ class Relay:
         self.outbox.install(application)
 
     # -- position -----------------------------------------------------------------------
-    def position(self) -> tuple[int, str]:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(relay_positions.c.position, relay_positions.c.chainhash).where(
-                    relay_positions.c.stream == self.spec.name
-                )
-            ).first()
+    def position(self, conn: Connection | None = None) -> tuple[int, str]:
+        if conn is None:
+            with self.engine.connect() as conn:
+                return self.position(conn)
+        row = conn.execute(select(relay_positions.c.position, relay_positions.c.chainhash).where(
+            relay_positions.c.stream == self.spec.name)).first()
         return (row.position, row.chainhash) if row else (0, GENESIS)
 
     def _record(self, position: int, chainhash: str, chain: Sequence[dict[str, Any]] = (),
@@ -201,11 +200,11 @@ class Relay:
     def _prepared(self, after: tuple[int, str] | None = None) -> Batch:
         """A batch ready to send (subjects, bodies, signed headers), read after the recorded
         position or, read ahead, after `after` (the position and hash the batch in flight ends at)."""
-        position, chainhash = self.position() if after is None else after
         messages: list[tuple[str, bytes, dict[str, str]]] = []
-        prepared, last_hash = position, chainhash
-        if not tracing.enabled():  # traced, each message carries its publish span: rendered here
-            with self.engine.connect() as conn:
+        with self.engine.connect() as conn:  # one connection for the position and the prepared rows
+            position, chainhash = self.position(conn) if after is None else after
+            prepared, last_hash = position, chainhash
+            if not tracing.enabled():  # traced, each message carries its publish span: rendered here
                 messages, prepared, last_hash = self.outbox.read(conn, position, chainhash, self.batch_size)
         last, envelopes, chain = prepared, list[Envelope](), list[dict[str, Any]]()
         if len(messages) < self.batch_size:  # the events after the prepared ones, rendered here

@@ -1,10 +1,14 @@
 """Every event on the bus is signed by the service that published it, and consumers apply only
 what its producer signed (issue 14: "consumers verify what they apply").
 
-The relay signs the exact bytes of each message (the CloudEvent JSON) with the service's Ed25519
-signing key — the one that signs its audit checkpoints (`<SERVICE>_AUDIT_KEY`) — into the header
-`Tsunagu-Signature`. A consumer checks it against the producer's public key, pinned in its own
-settings (`<SERVICE>_PUBLIC_KEY`; `tsunagu keys public` prints it), never learnt from the bus.
+Each message's exact bytes (the CloudEvent JSON) are signed with the service's Ed25519 signing key
+(the one that signs its audit checkpoints, `<SERVICE>_AUDIT_KEY`) into the header
+`Tsunagu-Signature`: when its event is saved, in the same transaction (messaging/outbox.py), or
+by the relay when it renders the event itself. A signature made at save time travels with the
+message whenever it is published, so after a rotation of the key consumers keep the old public key
+among the producer's keys until the relay has caught up (they keep it anyway for the stream).
+A consumer checks it against the producer's public key, pinned in its own settings
+(`<SERVICE>_PUBLIC_KEY`; `tsunagu keys public` prints it), never learnt from the bus.
 A message without a valid signature is forged or damaged: it is dead-lettered at once, never
 applied and never retried, and the open dead letter alerts (deploy/monitoring/alerts.yaml).
 NATS permissions already keep other users off a service's subjects; the signature also holds
