@@ -18,10 +18,6 @@ from tests.harness import eventually, log_positions, stream_messages
 pytestmark = pytest.mark.fault
 
 
-def _never_recorded(last: int) -> None:
-    raise RuntimeError("the relay stops before recording its position (test)")
-
-
 def _reads_nothing(*args: object) -> None:
     raise RuntimeError("the relay cannot read its log (test)")
 
@@ -34,7 +30,7 @@ def _prepared(service) -> list:
 def test_each_saved_event_has_its_message_prepared_as_the_relay_would_render_it(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    relay.after_publish = _never_recorded
+    relay._prepared = _reads_nothing  # nothing is published (and forgotten) while the rows are read
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 3)
     rows = _prepared(intake)
@@ -43,7 +39,7 @@ def test_each_saved_event_has_its_message_prepared_as_the_relay_would_render_it(
     rendered = relay._messages(envelopes)
     assert [(r.subject, bytes(r.body), r.signature) for r in rows] == [(s, b, h[HEADER]) for s, b, h in rendered]
     assert [r.previous for r in rows] == [GENESIS, *[e.chainhash for e in envelopes[:-1]]]
-    relay.after_publish = None
+    del relay._prepared
     _assert_stream_is_the_log_once(intake, nats_server.url, 5)
     assert [m.data for m in stream_messages(nats_server.url, "INTAKE")] == [b for _, b, _ in rendered]
     eventually(lambda: not _prepared(intake))  # forgotten once published
@@ -60,12 +56,12 @@ def test_a_log_saved_without_prepared_messages_is_rendered_by_the_relay_and_late
         conn.execute(relay_outbox.delete())
     del relay._prepared
     _assert_stream_is_the_log_once(intake, nats_server.url, 4)
-    relay.after_publish = _never_recorded
+    relay._prepared = _reads_nothing
     _consult(intake, centre_id, case_id, 2)
     rows = _prepared(intake)
     assert [r.position for r in rows] == log_positions(intake)[4:]
     assert rows[0].previous == relay.position()[1]  # chained from what the relay published
-    relay.after_publish = None
+    del relay._prepared
     _assert_stream_is_the_log_once(intake, nats_server.url, 6)
 
 
