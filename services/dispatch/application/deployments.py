@@ -46,8 +46,8 @@ class DeploymentUseCases(DispatchBase):
         deployment_id = creation.new_id()
         if (row := self.ledger.of_key(creation)) is not None:  # a retry (another request with the key: 422)
             return self.repository.get(UUID(row.aggregate_id)), False
-        if idempotency_key and (done := self.existing(Deployment, deployment_id)
-                                or self.existing(Deployment, creation.legacy_id)) is not None:
+        if creation.legacy_id and (done := self.existing(Deployment, deployment_id)
+                                   or self.existing(Deployment, creation.legacy_id)) is not None:
             return done, False  # a retry: answered as first, whatever changed since
         target = self.reads.deployment_target(target_id)  # what INTAKE published about it
         if target is None or target["closed"] or tenant not in target["local_governments"]:
