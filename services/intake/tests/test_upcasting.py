@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import text
@@ -275,8 +276,8 @@ def test_a_case_opened_with_a_key_before_the_ledger_is_found_by_a_retry_and_new_
         app.save(Case.open(id=old_id, tenant="130001", centre_id=centre.id, client_kind="family", age_group="adult",
                            personal_details=None))
         written = app.recorder.max_notification_id()
-        opened = dict(centre_id=centre.id, client_kind="family", age_group="adult", residence_municipality=None,
-                      personal_details=None)
+        opened: dict[str, Any] = {"centre_id": centre.id, "client_kind": "family", "age_group": "adult",
+                                  "residence_municipality": None, "personal_details": None}
         case, created = app.open_case(staff, idempotency_key=KEY, **opened)
         assert (case.id, created) == (old_id, False) and app.recorder.max_notification_id() == written
 
