@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from libs.platform.store.application import new_id
 from soak.commands import Command, Ledger, constant, identity, send
 
 if TYPE_CHECKING:  # soak.system imports this module
@@ -172,10 +171,9 @@ class ClientState:
 
     def activity(self) -> Command:
         key, day = self._key("activity"), date.today().isoformat()
-        report = str(new_id("activity-report", self.dispatch_id, key))
         return Command("activity", self.me, f"/v1/dispatches/{self.dispatch_id}/activity-reports", {
             "reported_on": day, "activity_date": day, "starts_at": "10:00", "ends_at": "11:00", "place": "自宅",
-            "activity_type": "visit", "content": "ソーク訪問", "next_step": "continue"}, key, constant(report))
+            "activity_type": "visit", "content": "ソーク訪問", "next_step": "continue"}, key, identity("report_id"))
 
     def dispatch(self) -> Command:
         return Command("dispatch", self.city, "/v1/dispatches", {

@@ -289,9 +289,10 @@ class ServiceApplication(Application):
         refused (422) instead of answering the first aggregate."""
         if creation is not None and (row := self.ledger.of_key(creation)) is not None:
             return self.repository.get(UUID(row.aggregate_id)), False
-        existing = self.existing(kind, aggregate_id)
-        if existing is not None:
-            return existing, False  # a retry, or created before the ledger kept its key
+        for known in (aggregate_id, creation.legacy_id if creation is not None else None):
+            existing = self.existing(kind, known) if known is not None else None
+            if existing is not None:  # a retry; or (the legacy id) made before the ledger kept its key
+                return existing, False
         return self.save_new(make(), creation=creation), True
 
     def save_new(self, *aggregates: Any, creation: Creation | None = None) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from libs.platform.store.application import Created, new_id
+from libs.platform.store.application import Created
 from libs.platform.web.auth import NotAllowed, Principal
 from services.dispatch.application.base import OFFICER, SUPPORTER, DispatchBase
 from services.dispatch.domain.deployment import Deployment
@@ -40,13 +40,14 @@ class DeploymentUseCases(DispatchBase):
                starts_on: date, ends_on: date | None, idempotency_key: str | None) -> tuple[Deployment, bool]:
         """The deployment and whether it was made now (False: a retry with the same key)."""
         tenant = self._officer_tenant(actor)
-        deployment_id = new_id("deployment", tenant, idempotency_key)
         creation = self.creation("deployment", tenant, idempotency_key, supporter_id=supporter_id,
                                  target_kind=target_kind, target_id=target_id, role=role, starts_on=starts_on,
                                  ends_on=ends_on)
+        deployment_id = creation.new_id()
         if (row := self.ledger.of_key(creation)) is not None:  # a retry (another request with the key: 422)
             return self.repository.get(UUID(row.aggregate_id)), False
-        if idempotency_key and (done := self.existing(Deployment, deployment_id)) is not None:
+        if creation.legacy_id and (done := self.existing(Deployment, deployment_id)
+                                   or self.existing(Deployment, creation.legacy_id)) is not None:
             return done, False  # a retry: answered as first, whatever changed since
         target = self.reads.deployment_target(target_id)  # what INTAKE published about it
         if target is None or target["closed"] or tenant not in target["local_governments"]:

@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
-from libs.platform.store.application import new_id
 from libs.platform.web.auth import Principal
 from services.dispatch.application.access import DispatchAccess
 from services.dispatch.application.base import SUPPORTER
@@ -20,10 +19,10 @@ class DispatchUseCases(DispatchAccess):
                          idempotency_key: str | None) -> tuple[Dispatch, bool]:
         """The dispatch and whether it was made now (False: a retry with the same key)."""
         tenant = self._officer_tenant(actor)
-        dispatch_id = new_id("dispatch", tenant, idempotency_key)
         creation = self.creation("dispatch", tenant, idempotency_key, subject_ref=subject_ref,
                                  requested_by=requested_by, needs=needs, preferences=preferences,
                                  requested_on=requested_on, details=details)
+        dispatch_id = creation.new_id()
 
         def make() -> Dispatch:
             dispatch = Dispatch.request(id=dispatch_id, tenant=tenant, subject_ref=subject_ref or str(uuid4()),

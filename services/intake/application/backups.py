@@ -6,7 +6,6 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.codes import is_prefecture, validate_lg_code
-from libs.platform.store.application import new_id
 from libs.platform.web.auth import Principal
 from services.intake.application.access import sees_backup
 from services.intake.application.centres import CentreUseCases
@@ -26,10 +25,10 @@ class BackupUseCases(CentreUseCases, ProgrammeUseCases):
             raise UnknownCentre(f"no centre {centre_id} of yours")
         if programme_id is not None and municipality not in self.get_programme(actor, programme_id).operators:
             raise InvalidProgramme(f"programme {programme_id} is not run by {municipality}")
-        backup_id = new_id("backup", tenant, idempotency_key)
         creation = self.creation("backup", tenant, idempotency_key, municipality=municipality, kind=kind,
                                  centre_id=centre_id, programme_id=programme_id, staff_role=staff_role,
                                  staff_days=staff_days, note=note, given_on=given_on)
+        backup_id = creation.new_id()
         # Sealed as {"text": …} under the back-up's own key: the note may speak of persons.
         return self.create_once(Backup, backup_id, lambda: Backup.give(
             id=backup_id, tenant=tenant, municipality=municipality, kind=kind, given_on=given_on, centre_id=centre_id,

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from libs.domain import intake
-from libs.platform.store.application import Created, ServiceApplication, new_id
+from libs.platform.store.application import Created, ServiceApplication
 from libs.platform.web.auth import Principal
 from services.intake.application.access import staffs_centre
 from services.intake.domain.case import Case
@@ -38,10 +38,10 @@ class CaseUseCases(ServiceApplication):
         centre = self.existing(Centre, centre_id)
         if centre is None or str(centre_id) != actor.org:
             raise UnknownCentre(f"no centre {centre_id} of yours")
-        case_id = new_id("case", actor.org, idempotency_key)
         creation = self.creation("case", actor.org, idempotency_key, centre_id=centre_id, client_kind=client_kind,
                                  age_group=age_group, residence_municipality=residence_municipality,
                                  personal_details=personal_details)
+        case_id = creation.new_id()
         return self.create_once(Case, case_id, lambda: Case.open(
             id=case_id, tenant=centre.tenant, centre_id=centre_id, client_kind=client_kind, age_group=age_group,
             residence_municipality=residence_municipality, personal_details=self.seal(case_id, personal_details)),

@@ -6,7 +6,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.codes import validate_lg_code, within
-from libs.platform.store.application import Created, ServiceApplication, new_id
+from libs.platform.store.application import Created, ServiceApplication
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
@@ -27,9 +27,9 @@ class CentreUseCases(ServiceApplication):
         actor.require("municipal_officer" if site == "window" else "prefecture_officer")
         if actor.org != tenant:
             raise NotAllowed("a local government registers only its own centres and windows")
-        centre_id = new_id("centre", actor.org, idempotency_key)
         creation = self.creation("centre", actor.org, idempotency_key, tenant=tenant, name=name, kind=kind, site=site,
                                  opened_on=opened_on, closed_on=closed_on, demo=demo)
+        centre_id = creation.new_id()
         return self.create_once(Centre, centre_id, lambda: Centre.register(
             id=centre_id, tenant=tenant, name=name, kind=kind, site=site, opened_on=opened_on, closed_on=closed_on,
             demo=demo), creation)
@@ -91,9 +91,9 @@ class CentreUseCases(ServiceApplication):
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
         require_jurisdiction(actor, municipality, "agencies")
-        agency_id = new_id("agency", tenant, idempotency_key)
         creation = self.creation("agency", tenant, idempotency_key, name=name, category=category,
                                  municipality=municipality, address=address, phone=phone)
+        agency_id = creation.new_id()
         return self.create_once(Agency, agency_id, lambda: Agency.register(
             id=agency_id, tenant=tenant, name=name, category=category, municipality=municipality,
             address=address, phone=phone), creation)

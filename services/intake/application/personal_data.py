@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from libs.platform.store.application import new_id
 from libs.platform.web.auth import Principal
 from services.intake.application.access import staffs_centre
 from services.intake.application.cases import CaseUseCases
@@ -37,8 +36,8 @@ class PersonalDataUseCases(CaseUseCases):
     def receive_rights_request(self, actor: Principal, *, case_id: UUID, kind: str, received_on: date,
                                idempotency_key: str | None) -> tuple[RightsRequest, bool]:
         case = self.get_case(actor, case_id)
-        request_id = new_id("rights-request", str(case_id), idempotency_key)
         creation = self.creation("rights-request", case_id, idempotency_key, kind=kind, received_on=received_on)
+        request_id = creation.new_id()
         return self.create_once(RightsRequest, request_id, lambda: RightsRequest.receive(
             id=request_id, tenant=case.tenant, case_id=case.id, centre_id=case.centre_id, kind=kind,
             received_on=received_on), creation)

@@ -6,7 +6,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.codes import validate_lg_code
-from libs.platform.store.application import Created, ServiceApplication, new_id
+from libs.platform.store.application import Created, ServiceApplication
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
@@ -27,9 +27,9 @@ class ProgrammeUseCases(ServiceApplication):
                         idempotency_key: str | None) -> tuple[Programme, bool]:
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
-        programme_id = new_id("programme", tenant, idempotency_key)
         creation = self.creation("programme", tenant, idempotency_key, kind=kind, name=name, operators=operators,
                                  activities=activities, starts_on=starts_on, ends_on=ends_on, funding=funding)
+        programme_id = creation.new_id()
         return self.create_once(Programme, programme_id, lambda: Programme.start(
             id=programme_id, tenant=tenant, kind=kind, name=name, operators=operators, activities=activities,
             starts_on=starts_on, ends_on=ends_on, funding=funding), creation)
@@ -99,9 +99,9 @@ class ProgrammeUseCases(ServiceApplication):
         require_jurisdiction(actor, municipality, "places")
         if programme_id is not None and (status := self.get_programme(actor, programme_id).status) != "running":
             raise WrongCaseStatus(f"the programme is {status}: a place opens under a running programme")
-        place_id = new_id("place", tenant, idempotency_key)
         creation = self.creation("place", tenant, idempotency_key, programme_id=programme_id, name=name,
                                  operator=operator, municipality=municipality, address=address, schedule=schedule)
+        place_id = creation.new_id()
         return self.create_once(Place, place_id, lambda: Place.open(
             id=place_id, tenant=tenant, programme_id=programme_id, name=name, operator=operator,
             municipality=municipality, address=address, schedule=schedule), creation)

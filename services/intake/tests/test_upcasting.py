@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import text
@@ -261,3 +262,26 @@ def test_an_old_v1_centre_registration_reads_with_no_dates_and_publishes_as_v2(t
         assert first.type == event_type(CentreRegistered) == "jp.tsunagu.intake.CentreRegistered.v2"
         assert (first.data["opened_on"], first.data["closed_on"], first.data["demo"]) == (None, None, False)
         assert changed.data == {"opened_on": "2014-04-01", "closed_on": "2020-03-31"}
+
+
+def test_a_case_opened_with_a_key_before_the_ledger_is_found_by_a_retry_and_new_ids_do_not_reveal_the_key(tmp_path):
+    from services.intake.domain.centre import Centre
+
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        centre = Centre.register(id=uuid4(), tenant="130001", name="センター", kind="adult", site="main")
+        app.save(centre)
+        staff = Principal(sub="staff", org=str(centre.id), roles=frozenset({"centre_staff"}))
+        old_id = derived_id("case", str(centre.id), KEY)  # how a keyed case's id was made before the ledger
+        app.save(Case.open(id=old_id, tenant="130001", centre_id=centre.id, client_kind="family", age_group="adult",
+                           personal_details=None))
+        written = app.recorder.max_notification_id()
+        opened: dict[str, Any] = {"centre_id": centre.id, "client_kind": "family", "age_group": "adult",
+                                  "residence_municipality": None, "personal_details": None}
+        case, created = app.open_case(staff, idempotency_key=KEY, **opened)
+        assert (case.id, created) == (old_id, False) and app.recorder.max_notification_id() == written
+
+        case, created = app.open_case(staff, idempotency_key="another key", **opened)
+        assert created and case.id != derived_id("case", str(centre.id), "another key")  # keyed, not the key
+        again, created = app.open_case(staff, idempotency_key="another key", **opened)
+        assert (again.id, created) == (case.id, False)

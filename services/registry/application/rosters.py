@@ -9,7 +9,6 @@ from uuid import UUID
 from libs.domain.codes import validate_lg_code
 from libs.domain.errors import InvalidInput
 from libs.platform.privacy.access import record_access
-from libs.platform.store.application import new_id
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant, roster_registrar_scope, sees_roster_details
 from services.registry.application.base import RegistryBase, today_jst
@@ -37,7 +36,7 @@ class RosterUseCases(RegistryBase):
         validate_lg_code(recipient)
         if provided_on > today_jst():
             raise InvalidInput("provided_on is in the future")
-        roster_id = new_id("roster", tenant, idempotency_key)
+        roster_id = creation.new_id()
         return self.create_once(RosterProvision, roster_id, lambda: self._roster(
             roster_id, tenant, recipient, provided_on, items, supporter_ids), creation)
 

@@ -7,7 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.errors import InvalidInput
-from libs.platform.store.application import Created, new_id
+from libs.platform.store.application import Created
 from libs.platform.web.auth import Principal
 from services.registry.application.access import is_officer_of, officer_tenant
 from services.registry.application.base import RegistryBase
@@ -31,9 +31,9 @@ class TrainingUseCases(RegistryBase):
     def schedule_course(self, actor: Principal, *, kind: str, title: str, starts_on: date, ends_on: date,
                         venue: str, idempotency_key: str | None) -> tuple[TrainingCourse, bool]:
         tenant = officer_tenant(actor)
-        course_id = new_id("course", tenant, idempotency_key)
         creation = self.creation("course", tenant, idempotency_key, kind=kind, title=title, starts_on=starts_on,
                                  ends_on=ends_on, venue=venue)
+        course_id = creation.new_id()
         return self.create_once(TrainingCourse, course_id, lambda: TrainingCourse.schedule(
             id=course_id, tenant=tenant, kind=kind, title=title, starts_on=starts_on, ends_on=ends_on, venue=venue),
             creation)
