@@ -87,6 +87,21 @@ def test_a_prepared_message_the_relay_cannot_trust_is_rendered_again_and_never_p
     assert (envelopes[4].sequence, envelopes[4].type) == (positions[4], current)
 
 
+def test_a_message_prepared_with_a_key_rotated_out_before_it_was_published_is_signed_again(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 2)
+    with intake.runtime.engine.begin() as conn:  # as if saved under the key before a rotation
+        conn.execute(update(relay_outbox).values(signed_by="0" * 16, signature="ed25519:old-key"))
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, 4)
+    signatures = [m.headers[HEADER] for m in stream_messages(nats_server.url, "INTAKE")]
+    assert len(signatures) == 4 and "ed25519:old-key" not in signatures
+
+
 def test_a_record_that_fails_on_a_backlog_starts_the_relay_again_from_its_position(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)

@@ -93,6 +93,7 @@ relay_outbox = Table(
     Column("subject", String(255), nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("signature", String(200)),  # the signature header; none when the relay signs nothing
+    Column("signed_by", String(16)),  # EventSigner.key_id of the key that made it
 )
 
 
@@ -149,7 +150,8 @@ class Outbox:
             rows.append({"stream": self.stream, "position": n.id, "previous": chainhash,
                          "chainhash": chained.chainhash, "event_id": chained.id, "type": chained.type,
                          "topic": n.topic, "subject": nats_subject(self.reader.service, chained), "body": body,
-                         "signature": self.signer.header(body) if self.signer is not None else None})
+                         "signature": self.signer.header(body) if self.signer is not None else None,
+                         "signed_by": self.signer.key_id if self.signer is not None else None})
             chainhash = chained.chainhash
         session.execute(relay_outbox.insert(), rows)
 
@@ -189,8 +191,11 @@ class Outbox:
         rows = conn.execute(_READ, {"stream": self.stream, "after": after, "limit": limit}).all()
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         signed = self.signer is not None
-        for position, previous, hashed, event_id, type_, topic, subject, body, signature in rows:
-            if previous != chainhash or type_ != self._current_type(topic) or (signature is not None) != signed:
+        key_id = self.signer.key_id if self.signer is not None else None
+        for position, previous, hashed, event_id, type_, topic, subject, body, signature, signed_by in rows:
+            # A row signed with another key (made before a rotation of the signing key, or
+            # unsigned when the relay signs now) is rendered and signed again by the relay.
+            if previous != chainhash or type_ != self._current_type(topic) or signed_by != key_id:
                 break
             headers = {"Nats-Msg-Id": event_id, HEADER: signature} if signed else {"Nats-Msg-Id": event_id}
             messages.append((subject, body if isinstance(body, bytes) else bytes(body), headers))
@@ -205,7 +210,8 @@ class Outbox:
         return current
 
 
-_READ = text("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature FROM relay_outbox "
+_READ = text("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
+             "FROM relay_outbox "
              "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")
 # The relay_chain rows of prepared messages the relay published, copied in the database.
 CHAIN_OF_PREPARED = text("INSERT INTO relay_chain (stream, position, event_id, type, chainhash) "

@@ -4,9 +4,9 @@ what its producer signed (issue 14: "consumers verify what they apply").
 Each message's exact bytes (the CloudEvent JSON) are signed with the service's Ed25519 signing key
 (the one that signs its audit checkpoints, `<SERVICE>_AUDIT_KEY`) into the header
 `Tsunagu-Signature`: when its event is saved, in the same transaction (messaging/outbox.py), or
-by the relay when it renders the event itself. A signature made at save time travels with the
-message whenever it is published, so after a rotation of the key consumers keep the old public key
-among the producer's keys until the relay has caught up (they keep it anyway for the stream).
+by the relay when it renders the event itself. A message prepared at save time with a key that is
+no longer the relay's (a rotation came between save and publish) is signed again by the relay
+(outbox rows name their key), so what is published is signed by the current key.
 A consumer checks it against the producer's public key, pinned in its own settings
 (`<SERVICE>_PUBLIC_KEY`; `tsunagu keys public` prints it), never learnt from the bus.
 A message without a valid signature is forged or damaged: it is dead-lettered at once, never
@@ -96,6 +96,9 @@ def public_key_hex(seed_hex: str) -> str:
 class EventSigner:
     def __init__(self, seed_hex: str) -> None:
         self._key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_hex)[:32])
+        # Which key this is (the head of its public key): a message prepared with another key
+        # (before a rotation) is signed again rather than sent with the old signature.
+        self.key_id = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()[:16]
 
     def header(self, body: bytes) -> str:
         return PREFIX + base64.urlsafe_b64encode(self._key.sign(signed_message(EVENT, body))).decode().rstrip("=")
