@@ -4,6 +4,7 @@ accepted = stored = published once = counted in reporting, per kind of command."
 from __future__ import annotations
 
 from soak.run import Phase
+from soak.system import LIE_AFTER
 
 
 def render(phases: list[Phase], seconds: float) -> tuple[str, bool]:
@@ -59,7 +60,7 @@ def render(phases: list[Phase], seconds: float) -> tuple[str, bool]:
                                                                                      ident) in problems[:30]]
     early = [r for r in rows if r.readyz_lied]
     if early:  # a liveness lie: an operator would have believed it (DESIGN §8)
-        lines.append(f"\n/readyz said ready with no lag, at two looks in a row or more, before the databases and "
+        lines.append(f"\n/readyz said ready with no lag for {LIE_AFTER:.0f} s or more before the databases and "
                      f"streams agreed: {len(early)} time(s) ({', '.join(f'{r.phase} {r.fault}' for r in early)}); "
                      f"see 'CLAIMED QUIET' in the notes")
     failed = bool(lost or dup or stuck or refused or unresolved or early or any(p.findings is None for p in phases))

@@ -18,7 +18,7 @@ from soak.faults import Fault
 from soak.flows import Portal
 from soak.load import Driver
 from soak.nats import LocalCluster
-from soak.system import Readiness, System
+from soak.system import LIE_AFTER, Readiness, System
 
 
 @dataclass
@@ -121,8 +121,9 @@ def _settle(system: System, checker: Checker, driver: Driver, row: Row, previous
         row.note = (row.note + "; " if row.note else "") + "last waited for: " + seen.waited_for[:200]
     if seen.claimed_quiet:
         row.note = (row.note + "; " if row.note else "") + (
-            f"/readyz CLAIMED QUIET ({seen.claimed_looks} look(s) in a row) at " + seen.claimed_quiet[:300])
-        row.readyz_lied = seen.claimed_looks >= 2  # one look can be two moments sampled; two in a row lie
+            f"/readyz CLAIMED QUIET ({seen.claimed_looks} look(s) in a row, {seen.claimed_seconds:.1f} s) at "
+            + seen.claimed_quiet[:300])
+        row.readyz_lied = seen.claimed_seconds >= LIE_AFTER
     findings = checker.check()
     new = findings.items - previous
     row.problems = sorted(new)
