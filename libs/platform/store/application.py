@@ -329,9 +329,13 @@ class ServiceApplication(Application):
         finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
         `resource_id`: the id the request names for the resource (a completion is its trainee's),
         instead of one derived from the key."""
+        aggregate = load()
+        # The key looked up after the load: a request with it that commits before the load is found
+        # here (answered from the aggregate loaded again, which holds its resource), one that commits
+        # after it makes this save fail. Looked up first, a command that refuses to create twice (a
+        # completion) refused a retry that lost that race (422) instead of answering the first.
         if (row := self.ledger.of_key(creation)) is not None:
             return Created(load(), UUID(row.resource_id), False)
-        aggregate = load()
         if legacy is not None and creation.key is not None and (done := legacy(aggregate)) is not None:
             return Created(aggregate, done, False)
         resource_id = resource_id or creation.new_id()
