@@ -33,10 +33,11 @@ def port_of(service: str) -> int:
 DEV_ENVIRONMENTS = ("dev", "test")
 # The services with an event store, whose audit log signs checkpoints with <SERVICE>_AUDIT_KEY.
 SIGNING_SERVICES = ("intake", "registry", "dispatch")
-# The services that keep a digest of a client's Idempotency-Key (in events, and in the creations
-# ledger of every event store: libs/platform/store/creations.py), keyed with <SERVICE>_IDEMPOTENCY_KEY
-# (libs/domain/contracts.idempotency_digest). Every replica must hold the same one.
-IDEMPOTENCY_DIGEST_SERVICES = SIGNING_SERVICES
+# The services that keep a digest of a client's Idempotency-Key (in events, in the creations ledger
+# of every event store: libs/platform/store/creations.py, and in reporting's submissions table),
+# keyed with <SERVICE>_IDEMPOTENCY_KEY (libs/domain/contracts.idempotency_digest). Every replica
+# must hold the same one.
+IDEMPOTENCY_DIGEST_SERVICES = (*SIGNING_SERVICES, "reporting")
 # A token may live at most this long (exp - iat): a leaked token is good for a day at worst.
 DEFAULT_TOKEN_MAX_LIFETIME = 24 * 3600
 DEFAULT_JWKS_REFRESH_SECONDS = 30.0

@@ -102,7 +102,7 @@ def test_each_service_starts_with_exactly_the_environment_compose_gives_it(servi
     assert settings.environment == "production" and settings.is_postgres
     assert not settings.docs_enabled, "no /docs and /openapi.json in production"
     assert settings.audit_key_hex or service == "reporting"
-    assert bool(settings.idempotency_key_hex) == (service in ("intake", "registry", "dispatch"))
+    assert bool(settings.idempotency_key_hex) == (service in ("intake", "registry", "dispatch", "reporting"))
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -119,7 +119,7 @@ def test_the_placeholders_of_the_examples_are_refused_by_every_service(service, 
         message = str(refused.value)
         for name in ("TSUNAGU_JWT_SECRET", f"{service.upper()}_MASTER_KEY", "NATS_URL", "DATABASE_URL"):
             assert name in message, (name, message)
-        if service in ("intake", "registry", "dispatch"):  # the digests of clients' Idempotency-Keys are keyed
+        if service in ("intake", "registry", "dispatch", "reporting"):  # clients' Idempotency-Keys: keyed digests
             assert f"{service.upper()}_IDEMPOTENCY_KEY" in message, message
         assert "change-me" not in message and "replace-with" not in message, "values are never echoed"
 

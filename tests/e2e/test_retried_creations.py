@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.test_consultation_slice import _setup_case
+from tests.e2e.test_consultation_slice import PREF, _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY
 from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
@@ -165,6 +165,11 @@ def test_the_creations_of_registry_and_dispatch_are_made_once_per_key_and_refuse
         trainee = _created_once(officer, registry, f"/v1/training-courses/{course['id']}/attendances", attendance,
                                 {**attendance, "trainee": {"name": "鈴木花子"}})["trainee_id"]
         made.append((registry, "TrainingAttended", "trainee_id", trainee))
+        completion = {"trainee_id": trainee, "completed_on": "2016-05-10"}
+        completed = _created_once(officer, registry, f"/v1/training-courses/{course['id']}/completions", completion,
+                                  {**completion, "completed_on": "2016-05-11"})
+        assert completed["certificate_number"] and completed["trainee_id"] == trainee
+        made.append((registry, "TrainingCompleted", "trainee_id", trainee))
         roster = {"municipality": CITY, "provided_on": DAY}
         provided = _created_once(officer, registry, "/v1/rosters", roster, {**roster, "items": ["name"]})
         made.append((registry, "RosterProvided", "subject", provided["id"]))
@@ -180,3 +185,32 @@ def test_the_creations_of_registry_and_dispatch_are_made_once_per_key_and_refuse
                 of_it = [b for b in bodies if b["type"].split(".")[3] == event
                          and (b["subject"] if field == "subject" else b["data"][field]) == resource]
                 assert len(of_it) == 1, f"{event} {resource} is on the stream {len(of_it)} times"
+
+
+def test_a_report_submission_is_made_once_per_key_and_refuses_the_key_for_another_report_or_year(
+        nats_server, start_service):
+    reporting = start_service("reporting", nats_server.url)
+    path = "/v1/reports/consultations/submissions"
+    keyed = {"Idempotency-Key": KEY}
+    with reporting.client(role="prefecture_officer", org=PREF) as pref:
+        first = pref.post(path, params={"fy": 2016}, headers=keyed)
+        assert first.status_code == 201, first.text
+        assert first.headers["location"] == f"{path}/{first.json()['submission_id']}"
+        assert pref.get(first.headers["location"]).json() == first.json()
+        again = pref.post(path, params={"fy": 2016}, headers=keyed)
+        assert (again.status_code, again.json(), again.headers["location"]) == (
+            200, first.json(), first.headers["location"]), again.text
+        for other_path, fy in ((path, 2017), ("/v1/reports/referrals/submissions", 2016)):
+            reused = pref.post(other_path, params={"fy": fy}, headers=keyed)
+            assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused"), reused.text
+            assert pref.get(other_path, params={"fy": fy}).json()["data"] == [], "a reused key wrote a submission"
+        assert len(pref.get(path, params={"fy": 2016}).json()["data"]) == 1, "the retry wrote a second submission"
+        unkeyed = [pref.post(path, params={"fy": 2016}) for _ in range(2)]
+        assert [r.status_code for r in unkeyed] == [201, 201], "without a key every request submits"
+    with reporting.client(role="ministry", org="mhlw") as ministry:  # keys are per org
+        theirs = ministry.post(path, params={"fy": 2016}, headers=keyed)
+        assert theirs.status_code == 201 and theirs.json()["submission_id"] != first.json()["submission_id"]
+        assert ministry.get(first.headers["location"]).status_code == 404, "another org's submission"
+    with reporting.runtime.engine.connect() as conn:  # the key is kept as a keyed digest only
+        stored = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM report_submissions")]
+    assert not any("portal-retry" in str(v) or "yamada" in str(v) for row in stored for v in row)

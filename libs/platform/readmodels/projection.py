@@ -53,8 +53,7 @@ class SqlProjection:
             Column("reason", Text, nullable=False))
         metadata.create_all(engine)
         for table in metadata.sorted_tables:
-            _add_missing_columns(engine, table)
-            _add_missing_indexes(engine, table)
+            upgrade_table(engine, table)
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         if self.handlers is None:
@@ -117,6 +116,12 @@ class SqlProjection:
 
 class StalePosition(Exception):
     """A position at or below the recorded one: the message was applied already."""
+
+
+def upgrade_table(engine: Engine, table: Table) -> None:
+    """A table made by an earlier release gets the nullable columns and the indexes added since."""
+    _add_missing_columns(engine, table)
+    _add_missing_indexes(engine, table)
 
 
 def _add_missing_columns(engine: Engine, table: Table) -> None:

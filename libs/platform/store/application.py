@@ -320,18 +320,25 @@ class ServiceApplication(Application):
 
     def create_inside(self, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
                       legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
-                      commuting: bool = False) -> Created[A]:
+                      commuting: bool = False, resource_id: UUID | None = None,
+                      also: Sequence[Any] = ()) -> Created[A]:
         """The one way to create something inside an aggregate (a consultation in a case): once per
         Idempotency-Key. A retry with the key and the same request finds the first resource in the
         ledger and changes nothing; with another request it is refused (422). `load` loads the
         aggregate and checks the caller's access; `command(aggregate, resource_id)` creates; `legacy`
-        finds what a key created before the ledger kept keys. `commuting`: see change()."""
+        finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
+        `resource_id`: the id the request names for the resource (a completion is its trainee's),
+        instead of one derived from the key."""
+        aggregate = load()
+        # The key looked up after the load: a request with it that commits before the load is found
+        # here (answered from the aggregate loaded again, which holds its resource), one that commits
+        # after it makes this save fail. Looked up first, a command that refuses to create twice (a
+        # completion) refused a retry that lost that race (422) instead of answering the first.
         if (row := self.ledger.of_key(creation)) is not None:
             return Created(load(), UUID(row.resource_id), False)
-        aggregate = load()
         if legacy is not None and creation.key is not None and (done := legacy(aggregate)) is not None:
             return Created(aggregate, done, False)
-        resource_id = creation.new_id()
+        resource_id = resource_id or creation.new_id()
         made: list[bool] = []  # whether each run created (a re-run may find the key's row)
 
         def run(a: A) -> Created[A]:
@@ -345,7 +352,7 @@ class ServiceApplication(Application):
             return Created(a, resource_id, True)
 
         try:
-            return self.change(aggregate, run, expected_version=expected_version,
+            return self.change(aggregate, run, expected_version=expected_version, also=also,
                                reload=load if commuting else None,
                                creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [])
         except IntegrityError:

@@ -31,7 +31,7 @@ def test_processes_starting_at_once_all_read_the_one_secret_that_was_made(tmp_pa
         assert [f.name for f in var.iterdir()] == ["dev-jwt.key"]  # no temporary file left behind
 
 
-def test_the_idempotency_digest_key_is_a_dev_secret_of_intake_and_registry_only(tmp_path, monkeypatch):
+def test_the_idempotency_digest_key_is_a_dev_secret_of_each_service(tmp_path, monkeypatch):
     monkeypatch.setenv("TSUNAGU_VAR", str(tmp_path))
     monkeypatch.delenv("TSUNAGU_ENV", raising=False)
     intake = settings.Settings.from_env("intake")
@@ -39,4 +39,5 @@ def test_the_idempotency_digest_key_is_a_dev_secret_of_intake_and_registry_only(
     assert (tmp_path / "intake-idempotency.key").read_text() == intake.idempotency_key_hex
     assert settings.Settings.from_env("intake").idempotency_key_hex == intake.idempotency_key_hex, "kept"
     assert settings.Settings.from_env("registry").idempotency_key_hex not in ("", intake.idempotency_key_hex)
-    assert settings.Settings.from_env("reporting").idempotency_key_hex == ""
+    reporting = settings.Settings.from_env("reporting").idempotency_key_hex  # its submissions keep digests
+    assert len(reporting) == 64 and reporting != intake.idempotency_key_hex

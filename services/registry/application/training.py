@@ -66,15 +66,24 @@ class TrainingUseCases(RegistryBase):
             trainee_id=trainee_id, attended_on=attended_on, trainee=self.sealer.seal(str(trainee_id), trainee)),
             legacy=lambda c: creation.legacy_in(c.attendees))
 
-    def complete_training(self, actor: Principal, course_id: UUID, *, trainee_id: UUID,
-                          completed_on: date) -> tuple[TrainingCourse, str]:
-        """修了: the registrar allocates the 修了番号 in the same transaction."""
+    def complete_training(self, actor: Principal, course_id: UUID, *, trainee_id: UUID, completed_on: date,
+                          idempotency_key: str | None) -> Created[TrainingCourse]:
+        """修了: the registrar allocates the 修了番号 in the same transaction. Once per
+        Idempotency-Key (the ledger): a retry answers the first completion and its number."""
+        creation = self.creation("completion", course_id, idempotency_key, trainee_id=trainee_id,
+                                 completed_on=completed_on)
+        registrar = self.registrar(self.get_course(actor, course_id).tenant)
+
+        def allocate_and_complete(c: TrainingCourse, _: UUID) -> None:
+            c.check_completion(trainee_id, completed_on)
+            number = registrar.allocate_certificate_number(c.fy, trainee_id)
+            c.complete(trainee_id=trainee_id, certificate_number=number, completed_on=completed_on)
+
+        return self.create_inside(creation, lambda: self.get_course(actor, course_id), allocate_and_complete,
+                                  resource_id=trainee_id, also=[registrar])
+
+    def get_completion(self, actor: Principal, course_id: UUID, trainee_id: UUID) -> TrainingCourse:
         course = self.get_course(actor, course_id)
-        course.check_completion(trainee_id, completed_on)
-
-        def allocate_and_complete(registrar: Registrar) -> str:
-            number = registrar.allocate_certificate_number(course.fy, trainee_id)
-            course.complete(trainee_id=trainee_id, certificate_number=number, completed_on=completed_on)
-            return number
-
-        return course, self.change(self.registrar(course.tenant), allocate_and_complete, also=[course])
+        if course.certificate_number(trainee_id) is None:
+            raise CourseNotFound(f"no completion of {trainee_id} at this course")
+        return course

@@ -63,6 +63,10 @@ class TrainingCourse(Aggregate):
         if completed_on < self.starts_on:
             raise InvalidDates("completed_on is before the course started")
 
+    def certificate_number(self, trainee_id: UUID) -> str | None:
+        """The 修了番号 of the trainee's completion (ids are strings once read from a snapshot)."""
+        return self.completed.get(trainee_id) or self.completed.get(str(trainee_id))  # type: ignore[call-overload]
+
     def complete(self, *, trainee_id: UUID, certificate_number: str, completed_on: date) -> None:
         self.check_completion(trainee_id, completed_on)
         self._complete(trainee_id=trainee_id, certificate_number=certificate_number, completed_on=completed_on)

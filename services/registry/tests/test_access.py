@@ -89,8 +89,12 @@ class Registrar:
                                           trainee=DETAILS, supporter_id=None, idempotency_key=None).resource_id
 
     def certificate(self) -> str:
-        return self.app.complete_training(OFFICER, self.course_id, trainee_id=self.trainee(),
-                                          completed_on=TODAY - timedelta(days=10))[1]
+        trainee_id = self.trainee()
+        made = self.app.complete_training(OFFICER, self.course_id, trainee_id=trainee_id,
+                                          completed_on=TODAY - timedelta(days=10), idempotency_key=None)
+        number = made.aggregate.certificate_number(trainee_id)
+        assert number is not None
+        return number
 
     def applied(self) -> UUID:
         return self.app.apply_for_registration(
@@ -196,7 +200,7 @@ USE_CASES: dict[str, tuple[str, Callable[..., Any], Callable[[str], object]]] = 
         a, t, attended_on=TODAY - timedelta(days=20), trainee=DETAILS, supporter_id=None, idempotency_key=None),
         course_officers),
     "complete_training": ("attended", lambda app, a, t: app.complete_training(
-        a, t[0], trainee_id=t[1], completed_on=TODAY), course_officers),
+        a, t[0], trainee_id=t[1], completed_on=TODAY, idempotency_key=None), course_officers),
     "apply_for_registration": ("certificate", lambda app, a, t: app.apply_for_registration(
         a, certificate_number=t, applied_on=TODAY, applicant=DETAILS, consent_items=ALL_CONSENT,
         consent_text_version=DEFAULT_CONSENT_TEXT, signed_on=TODAY, idempotency_key=None),

@@ -88,8 +88,20 @@ def attendance_public(course: TrainingCourse, trainee_id: UUID) -> AttendancePub
 
 
 @router.post("/training-courses/{course_id}/completions", status_code=201, response_model=CompletionPublic)
-def complete_training(course_id: UUID, body: CompletionCreate, actor: PrincipalDep,
-                      app: RegistryDep) -> CompletionPublic:
-    course, number = app.complete_training(actor, course_id, trainee_id=body.trainee_id,
-                                           completed_on=body.completed_on)
-    return CompletionPublic(course_id=course.id, trainee_id=body.trainee_id, certificate_number=number)
+def complete_training(course_id: UUID, body: CompletionCreate, actor: PrincipalDep, app: RegistryDep,
+                      response: Response, idempotency_key: IdempotencyKey = None) -> CompletionPublic:
+    made = app.complete_training(actor, course_id, trainee_id=body.trainee_id, completed_on=body.completed_on,
+                                 idempotency_key=idempotency_key)
+    answer_created(response, created=made.created, version=made.aggregate.version,
+                   location=f"/v1/training-courses/{course_id}/completions/{made.resource_id}")
+    return completion_public(made.aggregate, made.resource_id)
+
+
+@router.get("/training-courses/{course_id}/completions/{trainee_id}", response_model=CompletionPublic)
+def get_completion(course_id: UUID, trainee_id: UUID, actor: PrincipalDep, app: RegistryDep) -> CompletionPublic:
+    return completion_public(app.get_completion(actor, course_id, trainee_id), trainee_id)
+
+
+def completion_public(course: TrainingCourse, trainee_id: UUID) -> CompletionPublic:
+    return CompletionPublic(course_id=course.id, trainee_id=trainee_id,
+                            certificate_number=course.certificate_number(trainee_id) or "")
