@@ -187,6 +187,25 @@ def test_the_creations_of_registry_and_dispatch_are_made_once_per_key_and_refuse
                 assert len(of_it) == 1, f"{event} {resource} is on the stream {len(of_it)} times"
 
 
+def test_a_supporters_continuing_training_is_recorded_once_however_often_it_is_sent(nats_server, start_service):
+    registry = start_service("registry", nats_server.url)
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        supporter = registered(officer)
+        r = officer.post("/v1/training-courses", json={"kind": "continuing", "title": "継続研修", "venue": "都庁",
+                                                       "starts_on": "2016-09-01", "ends_on": "2016-09-01"})
+        assert r.status_code == 201, r.text
+        path = f"/v1/training-courses/{r.json()['id']}/attendances"
+        body = {"attended_on": "2016-09-01", "supporter_id": supporter["id"]}
+        first = officer.post(path, json=body)
+        assert first.status_code == 201, first.text
+        for headers in ({}, {"Idempotency-Key": "continuing-1"}, {"Idempotency-Key": "continuing-2"}):
+            again = officer.post(path, json=body, headers=headers)
+            assert again.status_code == 200 and again.json() == first.json(), again.text
+    bodies = [json.loads(m.data) for m in published(registry, nats_server.url)]
+    attended = [b for b in bodies if b["type"].split(".")[3] == "ContinuingTrainingAttended"]
+    assert len(attended) == 1, f"ContinuingTrainingAttended on the stream {len(attended)} times"
+
+
 def test_a_report_submission_is_made_once_per_key_and_refuses_the_key_for_another_report_or_year(
         nats_server, start_service):
     reporting = start_service("reporting", nats_server.url)

@@ -54,6 +54,11 @@ class TrainingUseCases(RegistryBase):
             if supporter_id is None:
                 raise InvalidInput(
                     "a continuing training (継続研修) is attended by a registered supporter: send supporter_id")
+            # Once per supporter and course, key or not: a retry (or a second key) finds the
+            # attendance and records nothing; course.attend alone ignored it, the supporter did not
+            # (a ContinuingTrainingAttended on every retry).
+            if supporter_id in course.attendees or str(supporter_id) in course.attendees:
+                return Created(course, supporter_id, False)
             supporter = self._supporter_of(course.tenant, supporter_id)
             supporter.attend_continuing_training(course_id=course.id, attended_on=attended_on)
             self.change(course, lambda c: c.attend(trainee_id=supporter_id, attended_on=attended_on, trainee=None),
