@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY, REPORT, SUBJECT
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from tests.harness import eventually, log_positions
+from tests.harness import eventually, log_positions, published
 
 
 def _post_raw(client, path: str, raw: str, key: str):
@@ -87,6 +87,11 @@ def test_equivalent_bodies_under_one_key_are_one_request_and_keys_and_ids_stay_i
         reordered = {**programme, "operators": ["131024", "131016"], "activities": ["family_class", "place"]}
         assert _twice(town, "/v1/programmes", programme, reordered, "k-prog") == (201, 200)
 
+    # What the relay published (the bytes its outbox rows held): no personal text, no key.
+    bodies = [m.data.decode() for m in published(intake, nats_server.url)]
+    assert any("千代田ステーション" in b for b in bodies)  # text is matched as written (not \u-escaped)
+    assert not any(s in b for b in bodies for s in ("山田太郎", "千代田区1-1", "競争", "k-race", "k-order"))
+
 
 @pytest.mark.xfail(strict=True, reason="finding: requested_by omitted is 'the case's client'; sent as that "
                    "value, the request digests differently and the retry is refused (422)")
@@ -153,8 +158,11 @@ def running_dispatch(nats_server, start_service):
     return dispatch, centre_id, sid, report.headers["location"], incident.headers["location"]
 
 
-def test_the_records_of_a_dispatch_are_404_to_other_tenants_and_its_needs_are_a_set(running_dispatch):
+def test_the_records_of_a_dispatch_are_404_to_other_tenants_and_its_needs_are_a_set(running_dispatch, nats_server):
     dispatch, _, _, report, incident = running_dispatch
+    bodies = [m.data.decode() for m in published(dispatch, nats_server.url)]
+    assert bodies and not any(s in b for b in bodies for s in (SUBJECT["name"], SUBJECT["contact"], "転倒",
+                                                               REPORT["content"], REPORT["record"]))
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         asked = {"needs": ["visit", "interview"], "requested_on": DAY}
         reordered = {**asked, "needs": ["interview", "visit"]}
