@@ -22,6 +22,6 @@ def test_a_continuing_attendance_sent_twice_is_recorded_once(app: RegistryApplic
                for key in ("continuing #1", "continuing #1", None)]
     assert [a.created for a in answers] == [True, False, False]
     assert {a.resource_id for a in answers} == {supporter_id}
-    supporter = app.repository.get(supporter_id)
+    supporter: Supporter = app.repository.get(supporter_id)
     assert isinstance(supporter, Supporter)
     assert supporter.continuing_trainings == [(course.id, TODAY - timedelta(days=2))]
