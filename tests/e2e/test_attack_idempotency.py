@@ -182,3 +182,30 @@ def test_the_following_centre_reads_no_activity_report_or_incident(running_dispa
         assert centre.get(report.rsplit("/", 2)[0]).status_code == 200  # it follows the dispatch
         assert centre.get(report.rsplit("/", 2)[0] + "/timeline").status_code == 403
         assert centre.get(report).status_code == centre.get(incident).status_code == 404
+
+
+def test_reporting_prefecture_only_narrows_and_a_submission_key_stays_in_its_org(nats_server, start_service):
+    reporting = start_service("reporting", nats_server.url)
+    path = "/v1/reports/consultations/submissions"
+    with reporting.client(role="prefecture_officer", org="130001") as tokyo, \
+            reporting.client(role="prefecture_officer", org="140007") as kanagawa:
+        assert tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "140007"}).status_code == 403
+        assert tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130000"}).status_code == 422
+        assert tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"}).status_code == 200
+        first = tokyo.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"})
+        assert first.status_code == 201, first.text
+        assert kanagawa.get(first.headers["location"]).status_code == 404
+        theirs = kanagawa.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"})
+        assert theirs.status_code == 201 and theirs.json()["submission_id"] != first.json()["submission_id"]
+        assert kanagawa.post(path, params={"fy": 2017}, headers={"Idempotency-Key": "k-sub"}).status_code == 422
+        assert tokyo.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"}).status_code == 200
+    with reporting.client(role="municipal_officer", org="131016") as town:
+        mine = town.get("/v1/reports/supporters", params={"fy": 2016})
+        narrowed = town.get("/v1/reports/supporters", params={"fy": 2016, "prefecture": "130001"})
+        def counts(r):
+            return {k: v for k, v in r.json().items() if k != "computed_from"}
+
+        assert narrowed.status_code == 200 and counts(narrowed) == counts(mine)
+        assert town.get("/v1/reports/supporters", params={"fy": 2016, "prefecture": "140007"}).status_code == 403
+    with reporting.client(role="centre_staff", org="00000000-0000-0000-0000-00000000000c") as centre:
+        assert centre.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"}).status_code == 403
