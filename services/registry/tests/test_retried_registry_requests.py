@@ -2,8 +2,10 @@
 
 A continuing training's attendance (継続研修), sent again (a client's retry, with or without its
 Idempotency-Key), is one attendance: the course already kept one, the supporter's record now does
-too, and the retry answers 200 instead of recording ContinuingTrainingAttended twice. A roster's supporters are a set: the same
-supporters in another order under one Idempotency-Key are the same request (200, not 422)."""
+too, and the retry answers 200 instead of recording ContinuingTrainingAttended twice.
+
+A roster's supporters are a set: the same supporters in another order under one Idempotency-Key
+are the same request (200, not 422)."""
 
 from __future__ import annotations
 
