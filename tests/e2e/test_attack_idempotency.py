@@ -49,6 +49,12 @@ def test_equivalent_bodies_under_one_key_are_one_request_and_keys_and_ids_stay_i
         assert _twice(a, f"{base}/supporter-requests", request,
                       {**request, "needs": ["interview", "visit"], "preferences": {}}, "k-req") == (201, 200)
 
+        # An empty key is refused (it made a new resource at every retry), and writes nothing.
+        written = log_positions(intake)
+        empty = a.post(f"{base}/consultations", json=consultation, headers={"Idempotency-Key": ""})
+        assert empty.status_code == 422 and empty.headers["content-type"].startswith("application/problem+json")
+        assert log_positions(intake) == written
+
         # The key on another tenant's case makes a new resource there, and reveals nothing of A's.
         other = b.post(f"/v1/cases/{case_b}/outreach-visits",
                        json={"staff_role": "coordinator", "occurred_at": "2016-05-30T11:00:00+09:00"},
