@@ -40,7 +40,8 @@ def get_operator(actor: PrincipalDep) -> Principal:
 
 
 OperatorDep = Annotated[Principal, Depends(get_operator)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+# An empty key is refused (422): read as no key, it made a new resource at every retry.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100)]
 
 

@@ -20,7 +20,7 @@ class DispatchUseCases(DispatchAccess):
         """The dispatch and whether it was made now (False: a retry with the same key)."""
         tenant = self._officer_tenant(actor)
         creation = self.creation("dispatch", tenant, idempotency_key, subject_ref=subject_ref,
-                                 requested_by=requested_by, needs=needs, preferences=preferences,
+                                 requested_by=requested_by, needs=sorted(needs), preferences=preferences,
                                  requested_on=requested_on, details=details)
         dispatch_id = creation.new_id()
 

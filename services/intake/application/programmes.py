@@ -27,8 +27,9 @@ class ProgrammeUseCases(ServiceApplication):
                         idempotency_key: str | None) -> tuple[Programme, bool]:
         actor.require(*OFFICERS)
         tenant = validate_lg_code(actor.org)
-        creation = self.creation("programme", tenant, idempotency_key, kind=kind, name=name, operators=operators,
-                                 activities=activities, starts_on=starts_on, ends_on=ends_on, funding=funding)
+        creation = self.creation("programme", tenant, idempotency_key, kind=kind, name=name,
+                                 operators=sorted(operators), activities=sorted(activities), starts_on=starts_on,
+                                 ends_on=ends_on, funding=funding)
         programme_id = creation.new_id()
         return self.create_once(Programme, programme_id, lambda: Programme.start(
             id=programme_id, tenant=tenant, kind=kind, name=name, operators=operators, activities=activities,

@@ -30,7 +30,8 @@ class RosterUseCases(RegistryBase):
         returns the provision and whether it was made now (not a retry)."""
         tenant = officer_tenant(actor)
         creation = self.creation("roster", tenant, idempotency_key, recipient=recipient, provided_on=provided_on,
-                                 items=sorted(items), supporter_ids=supporter_ids)
+                                 items=sorted(items),
+                                 supporter_ids=None if supporter_ids is None else sorted(map(str, supporter_ids)))
         if supporter_ids is None:
             supporter_ids = self.reads.current_supporters(tenant, provided_on)
         validate_lg_code(recipient)
