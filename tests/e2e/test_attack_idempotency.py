@@ -180,14 +180,12 @@ def test_the_records_of_a_dispatch_are_404_to_other_tenants_and_its_needs_are_a_
         assert other.get(report).status_code == other.get(incident).status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="finding (decision needed): the following centre, refused the timeline "
-                   "(403), reads the supporter's activity reports and incidents through their new GETs")
 def test_the_following_centre_reads_no_activity_report_or_incident(running_dispatch):
     dispatch, centre_id, _, report, incident = running_dispatch
     with dispatch.client(role="centre_staff", org=centre_id) as centre:
         assert centre.get(report.rsplit("/", 2)[0]).status_code == 200  # it follows the dispatch
         assert centre.get(report.rsplit("/", 2)[0] + "/timeline").status_code == 403
-        assert centre.get(report).status_code == centre.get(incident).status_code == 404
+        assert centre.get(report).status_code == centre.get(incident).status_code == 403  # like the timeline
 
 
 def test_reporting_prefecture_only_narrows_and_a_submission_key_stays_in_its_org(nats_server, start_service):

@@ -39,6 +39,12 @@ class DispatchAccess(DispatchBase):
             return self._dispatch_for_supporter(actor, dispatch_id)
         return self._dispatch_for_officer(actor, dispatch_id)
 
+    def get_dispatch_activity(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
+        """A dispatch whose activity (its reports, its incidents) the caller may read: the
+        municipality's officer or the assigned supporter, who write it; not the referring centre,
+        which follows the dispatch but is refused its timeline too."""
+        return self._dispatch_for_officer_or_supporter(actor, dispatch_id)
+
     def _dispatch_record_for_officer(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
         """The dispatch's records (timeline, consent receipt): seen, and the caller is an officer."""
         dispatch = self.get_dispatch(actor, dispatch_id)

@@ -60,8 +60,6 @@ class TrainingUseCases(RegistryBase):
             if supporter_id in course.attendees or str(supporter_id) in course.attendees:
                 return Created(course, supporter_id, False)
             supporter = self._supporter_of(course.tenant, supporter_id)
-            if supporter_id in course.attendees or str(supporter_id) in course.attendees:
-                return Created(course, supporter_id, False)  # sent again (a retry): one attendance
             supporter.attend_continuing_training(course_id=course.id, attended_on=attended_on)
             self.change(course, lambda c: c.attend(trainee_id=supporter_id, attended_on=attended_on, trainee=None),
                         also=[supporter])

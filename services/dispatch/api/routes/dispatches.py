@@ -191,7 +191,7 @@ def report_activity(dispatch_id: UUID, body: ActivityReportCreate, actor: Princi
 @router.get("/dispatches/{dispatch_id}/activity-reports/{report_id}", response_model=ActivityReportPublic)
 def get_activity_report(dispatch_id: UUID, report_id: UUID, actor: PrincipalDep,
                         app: DispatchDep) -> ActivityReportPublic:
-    return activity_report_public(app, app.get_dispatch(actor, dispatch_id), report_id)
+    return activity_report_public(app, app.get_dispatch_activity(actor, dispatch_id), report_id)
 
 
 def activity_report_public(app: DispatchApplication, d: Dispatch, report_id: UUID) -> ActivityReportPublic:
@@ -230,7 +230,7 @@ def report_incident(dispatch_id: UUID, body: IncidentCreate, actor: PrincipalDep
 
 @router.get("/dispatches/{dispatch_id}/incidents/{incident_id}", response_model=IncidentPublic)
 def get_incident(dispatch_id: UUID, incident_id: UUID, actor: PrincipalDep, app: DispatchDep) -> IncidentPublic:
-    return incident_public(app, app.get_dispatch(actor, dispatch_id), incident_id)
+    return incident_public(app, app.get_dispatch_activity(actor, dispatch_id), incident_id)
 
 
 def incident_public(app: DispatchApplication, d: Dispatch, incident_id: UUID) -> IncidentPublic:
