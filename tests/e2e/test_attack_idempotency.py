@@ -110,8 +110,6 @@ def test_a_supporter_request_with_requested_by_given_as_its_default_is_the_same_
                       {**request, "requested_by": "family"}, "k") == (201, 200)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: the request digest keeps an instant's offset (str(datetime)); "
-                   "the same instant written in UTC is refused (422)")
 def test_a_consultation_at_the_same_instant_written_in_utc_is_the_same_request(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     centre, case = _setup_case(intake)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Container, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -84,7 +85,7 @@ class Creation:
            request: dict[str, Any]) -> Creation:
         if key is None:
             return cls(kind, str(scope), None, None, None)
-        canonical = json.dumps(request, sort_keys=True, default=str, ensure_ascii=False)
+        canonical = json.dumps(request, sort_keys=True, default=_canonical, ensure_ascii=False)
         return cls(kind, str(scope), key,
                    idempotency_digest(service, f"{kind}/{scope}", key.key, key.secret),
                    idempotency_digest(service, f"request/{kind}/{scope}", canonical, key.secret))
@@ -107,6 +108,14 @@ class Creation:
 
     def row(self, resource_id: UUID, aggregate_id: UUID, version: int) -> LedgerRow:
         return LedgerRow(str(resource_id), self.kind, str(aggregate_id), version, self.key_digest, self.request_digest)
+
+
+def _canonical(value: Any) -> str:
+    """How a request value is digested: an instant in UTC (the same moment written with another
+    offset is the same request), anything else as its text."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return str(value)
 
 
 class Ledger:
