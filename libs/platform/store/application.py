@@ -311,12 +311,15 @@ class ServiceApplication(Application):
         """The event that created a resource inside an aggregate (its `id_field` = `resource_id`):
         read at the version the ledger names, or, for one created before the ledger, found in the
         aggregate's log. None when the aggregate holds no such resource."""
+        def of_it(events: Any) -> Any | None:
+            return next((e for e in events if isinstance(e, event_cls) and getattr(e, id_field) == resource_id), None)
+
         row = self.ledger.of_resource(resource_id, aggregate_id)
-        if row is not None:
-            events: Any = self.events.get(aggregate_id, gt=row.version - 1, lte=row.version)
-        else:
-            events = self.events.get(aggregate_id)
-        return next((e for e in events if isinstance(e, event_cls) and getattr(e, id_field) == resource_id), None)
+        if row is not None:  # among the events of the save that created it (not always its last)
+            found = of_it(self.events.get(aggregate_id, gt=max(row.version - SAVE_WINDOW, 0), lte=row.version))
+            if found is not None:
+                return found
+        return of_it(self.events.get(aggregate_id))
 
     def create_inside(self, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
                       legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
@@ -359,6 +362,11 @@ class ServiceApplication(Application):
             if (row := self.ledger.of_key(creation)) is not None:
                 return Created(load(), UUID(row.resource_id), False)
             raise
+
+
+# How many events before the version a ledger row names are read to find the resource's event: a
+# save writes a few (a referral: a disclosure, then the referral); a longer one is found by a scan.
+SAVE_WINDOW = 8
 
 
 def new_id(kind: str, org: str, idempotency_key: str | None) -> UUID:

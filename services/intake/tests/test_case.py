@@ -230,3 +230,21 @@ def test_an_empty_correction_of_the_persons_details_is_refused_with_nothing_reco
         with pytest.raises(InvalidInput):
             app.correct_personal_details(ACTORS["centre staff"], CASE, personal_details={}, corrected_on=DAY)
         assert app.repository.get(CASE).version == before
+
+
+def test_a_resource_is_found_by_its_get_when_its_event_is_not_the_last_of_its_save() -> None:
+    from services.intake.tests.world import ACTORS, CASE, intake_world
+    with intake_world() as app:
+        staff = ACTORS["centre staff"]
+        creation = app.creation("outreach-visit", CASE, None, staff_role="coordinator",
+                                occurred_at=datetime(2024, 6, 3, 10, tzinfo=UTC), summary=None)
+
+        def visit_then_another(case: Case, visit_id: UUID) -> None:
+            case.record_outreach_visit(visit_id=visit_id, staff_role="coordinator",
+                                       occurred_at=datetime(2024, 6, 3, 10, tzinfo=UTC), summary=None)
+            case.record_outreach_visit(visit_id=uuid4(), staff_role="outreach_worker",
+                                       occurred_at=datetime(2024, 6, 3, 11, tzinfo=UTC), summary=None)
+
+        made = app.create_inside(creation, lambda: app.get_case(staff, CASE), visit_then_another)
+        found = app.created_event(CASE, made.resource_id, Case.OutreachVisitRecorded, "visit_id")
+        assert found is not None and found.staff_role == "coordinator"
