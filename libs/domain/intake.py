@@ -337,8 +337,13 @@ class CaseInfoDisclosed(CaseEvent, Aggregate.Event):
 
     @staticmethod
     def upcast_v2_v3(state: dict) -> None:
-        """Disclosures recorded without an id get one derived from their place in the case's log."""
-        state["disclosure_id"] = derived_id("disclosure", state["originator_id"], state["originator_version"])
+        """Disclosures recorded without an id get one derived from their place in the case (the
+        stored event's id and version). Data read without them (a privacy record, a published
+        message: the envelope keeps them out of its data) gets none rather than a wrong one."""
+        if "originator_id" in state and "originator_version" in state:
+            state["disclosure_id"] = derived_id("disclosure", state["originator_id"], state["originator_version"])
+        else:
+            state["disclosure_id"] = None
 
 
 class ReferralMade(CaseEvent, Aggregate.Event):
