@@ -49,6 +49,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from libs.domain.contracts import contract_of, event_type
@@ -139,6 +140,10 @@ class Outbox:
                          for i, e in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0])]
         try:
             envelopes = self.reader.envelopes(notifications, created=lambda i: self._created(session, table, i))
+        except SQLAlchemyError:
+            # The database failed inside the save's transaction (PostgreSQL has aborted it): the save
+            # fails with it, as it would at commit; nothing to fall back to.
+            raise
         except Exception as e:  # noqa: BLE001 - the relay renders them itself (and names its own failure)
             log.warning("relay %s: cannot prepare the messages of positions %s (%s); the relay renders them",
                         self.stream, [n.id for n in notifications], type(e).__name__)

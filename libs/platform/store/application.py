@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import (
     AggregateNotFoundError,
@@ -29,7 +29,7 @@ from eventsourcing.persistence import (
 from eventsourcing.popo import POPOFactory
 
 from libs.domain.audit import NATIONAL
-from libs.domain.contracts import ClientKey, derived_id
+from libs.domain.contracts import ClientKey
 from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
@@ -367,8 +367,3 @@ class ServiceApplication(Application):
 # How many events before the version a ledger row names are read to find the resource's event: a
 # save writes a few (a referral: a disclosure, then the referral); a longer one is found by a scan.
 SAVE_WINDOW = 8
-
-
-def new_id(kind: str, org: str, idempotency_key: str | None) -> UUID:
-    """A fresh id, or one derived from the caller's Idempotency-Key so that a retry finds it."""
-    return derived_id(kind, org, idempotency_key) if idempotency_key else uuid4()

@@ -92,8 +92,8 @@ class Creation:
 
     @property
     def legacy_id(self) -> UUID | None:
-        """The id a creation with this key was given before the ledger (store.application.new_id):
-        a retry of it still finds it."""
+        """The id a creation with this key was given before the ledger, derived from the key itself
+        (the only place that formula is kept): a retry of it still finds it."""
         return derived_id(self.kind, self.scope, self.key.key) if self.key else None
 
     def legacy_in(self, held: Container[Any]) -> UUID | None:
