@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 from libs.domain.contracts import contract_of, event_type
 from libs.platform.messaging.cloudevents import GENESIS, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
+from libs.platform.store.creations import LedgerRecorder
 from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
@@ -109,24 +110,14 @@ class Outbox:
         self._queries: dict[str, Any] = {}
 
     def install(self, application: Any) -> bool:
-        """Hook the application's recorder: every insert of its events also prepares their rows.
-        Only eventsourcing-sqlalchemy's recorder gives the new positions inside its transaction;
-        on another recorder nothing is prepared and the relay renders every event itself."""
+        """Have every save of the application's events also prepare their rows, in its transaction
+        (the service's recorder, store/creations.LedgerRecorder, calls `after_insert` with the new
+        positions). On another recorder (in memory) nothing is prepared: the relay renders every
+        event itself. A later outbox replaces an earlier one."""
         recorder = application.recorder
-        table = getattr(getattr(recorder, "events_record_cls", None), "__table__", None)
-        if table is None or not hasattr(recorder, "_insert_stored_events"):
+        if not isinstance(recorder, LedgerRecorder):
             return False
-        if getattr(recorder, "tsunagu_outbox", None) is None:  # hooked once; a later outbox replaces it
-            insert = recorder._insert_stored_events
-
-            def insert_and_prepare(session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-                ids = insert(session, stored_events, **kwargs)
-                if ids:
-                    recorder.tsunagu_outbox.prepare(session, table, stored_events, ids)
-                return ids
-
-            recorder._insert_stored_events = insert_and_prepare
-        recorder.tsunagu_outbox = self
+        recorder.after_insert = self.prepare
         return True
 
     # -- the writer's side ----------------------------------------------------------------

@@ -18,7 +18,7 @@ a key, and a request body holds personal data; neither can be confirmed from the
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,15 +141,22 @@ class Ledger:
         return self.recorder.ledger_row("resource_id", str(resource_id), aggregate_id=str(aggregate_id))
 
 
+# What else a save writes in its transaction, given the session, the events' table, the stored
+# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare).
+AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], None]
+
+
 class LedgerRecorder(SQLAlchemyProcessRecorder):
-    """The process recorder that also writes ledger rows passed to save(creations=[...]), in the
-    session (the transaction) that inserts the events."""
+    """The process recorder of every service: the events, then, in the same session (the save's
+    transaction), the ledger rows passed to save(creations=[...]) and whatever `after_insert`
+    writes (the relay's outbox). The one place a save's transaction is extended."""
 
     def __init__(self, datastore: Any, *, events_table_name: str, tracking_table_name: str,
                  schema_name: str | None = None) -> None:
         super().__init__(datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name,
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
+        self.after_insert: AfterInsert | None = None
 
     def create_table(self) -> None:
         super().create_table()
@@ -163,6 +170,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
             session.execute(self.creations.insert(), [asdict(r) for r in rows])
+        if ids and self.after_insert is not None:
+            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids)
         return ids
 
     def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
