@@ -84,13 +84,16 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
     def request_supporter(self, actor: Principal, case_id: UUID, *, municipality: str, needs: list[str],
                           preferences: Mapping[str, str], requested_on: date, requested_by: str | None,
                           idempotency_key: str | None) -> Created[Case]:
+        # Omitted, the requester is the case's client: digested as such, so a retry that names
+        # that client explicitly is the same request (and not a reused key, 422).
+        requester = requested_by or self.get_case(actor, case_id).client_kind
         creation = self.creation("supporter-request", case_id, idempotency_key, municipality=municipality,
                                  needs=sorted(needs), preferences=dict(preferences), requested_on=requested_on,
-                                 requested_by=requested_by)
+                                 requested_by=requester)
         return self.create_inside(creation, lambda: self.get_case(actor, case_id), lambda c, request_id: (
             c.request_supporter(request_id=request_id, municipality=municipality, needs=needs,
                                 preferences=dict(preferences), requested_on=requested_on,
-                                requested_by=requested_by or c.client_kind)),
+                                requested_by=requester)),
             legacy=lambda c: creation.legacy_in(c.supporter_requests))
 
     def _legal_basis(self, case: Case, recipient_category: str, stated: dict[str, Any] | None) -> dict[str, Any]:
