@@ -37,6 +37,9 @@ Call = Callable[[World, Any], Any]
 ON_A_DISPATCH: dict[str, tuple[str, set, bool, Call]] = {
     "get_dispatch": ("assigned", SEES_DISPATCH, False, lambda w, a: w.app.get_dispatch(a, w.dispatch_id)),
     "timeline": ("assigned", {OFFICER}, False, lambda w, a: w.app.timeline(a, w.dispatch_id)),
+    # its activity reports and incidents: those who write them, not the referring centre
+    "get_dispatch_activity": ("assigned", SEES_DEPLOYMENT, False,
+                              lambda w, a: w.app.get_dispatch_activity(a, w.dispatch_id)),
     "subject_consent_receipt": ("assigned", {OFFICER}, False,
                                 lambda w, a: w.app.subject_consent_receipt(a, w.dispatch_id)),
     "record_subject_details": ("assigned", {OFFICER}, True, lambda w, a: w.app.record_subject_details(
