@@ -86,6 +86,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.rebuild --postgres
+	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.goals
 
 # Load on real processes while they are killed, paused and cut off (PostgreSQL at

@@ -12,6 +12,7 @@ from libs.domain import intake
 from libs.domain.agencies import CATEGORIES
 from libs.platform.web.code_lists import CodeOf
 from libs.platform.web.inputs import BirthDate, Day, Flag, Hours, Instant, RequestBody
+from services.intake.application.imports import MAX_IMPORT
 
 CentreKind = Literal["child", "adult"]
 CentreSite = Literal["main", "satellite", "window"]
@@ -120,6 +121,24 @@ class ConsultationPublic(BaseModel):
 
 
 class ConsultationsPublic(BaseModel):
+    data: list[ConsultationPublic]
+    count: int
+
+
+class ConsultationImportItem(ConsultationCreate):
+    case_id: UUID = Field(description="A case of the caller's centre, open")
+
+
+class ConsultationImportCreate(_Strict):
+    """A centre's history moved in from another system: every consultation recorded, or none."""
+
+    consultations: list[ConsultationImportItem] = Field(min_length=1, max_length=MAX_IMPORT)
+
+
+class ConsultationImportPublic(BaseModel):
+    """The consultations recorded, in the order sent; each also at
+    /v1/cases/{case_id}/consultations/{id}."""
+
     data: list[ConsultationPublic]
     count: int
 

@@ -1,0 +1,136 @@
+"""Importing consultations in bulk: a portal that moves a centre's history into Tsunagu sends many
+consultations of the centre's cases in one request. They are checked as a whole and recorded in one
+transaction (all or none), each a ConsultationRecorded like one recorded by hand, so reporting,
+audit and erasure treat them alike."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from libs.domain.errors import DomainError, InvalidInput
+from libs.platform.store.application import COMMUTING_RETRIES
+from libs.platform.store.creations import SAVE_KWARG, Creation
+from libs.platform.web.auth import Principal
+from services.intake.application.cases import CaseUseCases
+from services.intake.domain.case import Case
+
+# Consultations one import may carry: with the request body limit (1 MiB) a bound on one
+# transaction's size and on how long it holds the event table.
+MAX_IMPORT = 500
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    case_id: UUID
+    channel: str
+    consulted_by: str
+    occurred_at: datetime
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class Imported:
+    created: bool  # False: a retry with the same Idempotency-Key and request
+    consultations: list[tuple[Case, dict[str, Any]]]  # each with its case (as saved) and entry
+
+
+class ImportUseCases(CaseUseCases):
+    def import_consultations(self, actor: Principal, items: Sequence[ImportItem],
+                             idempotency_key: str | None) -> Imported:
+        """Record every item, or none: an item the caller may not record (no such case visible to
+        them, a closed case, a consultation in the future) refuses the whole import with 422, each
+        refused item named in `errors`. Once per Idempotency-Key, like every creation: a retry
+        answers what the first import recorded; the key with another import is refused (422)."""
+        if not items:
+            raise InvalidInput("an import holds at least one consultation")
+        if len(items) > MAX_IMPORT:
+            raise InvalidInput(f"an import holds at most {MAX_IMPORT} consultations")
+        creations = self._import_creations(items, idempotency_key)
+        if (done := self._imported(actor, creations)) is not None:
+            return done
+        for attempt in range(COMMUTING_RETRIES):
+            cases, recorded, rows = self._record_import(actor, items, creations)
+            try:
+                self.save(*cases.values(), **{SAVE_KWARG: rows})
+                return Imported(True, [(cases[i.case_id], entry) for i, entry in zip(items, recorded, strict=True)])
+            except IntegrityError:  # another import with the key won, or a case moved on meanwhile
+                if (done := self._imported(actor, creations)) is not None:
+                    return done
+                if attempt == COMMUTING_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002))  # appending commutes: run it again on the cases reloaded
+        raise AssertionError("unreachable")
+
+    def _import_creations(self, items: Sequence[ImportItem], idempotency_key: str | None) -> list[Creation]:
+        """One creation per item, keyed by the import's key and the item's place (a NUL, which no
+        header can carry, keeps these keys apart from any single consultation's). Each item's
+        request digest covers the whole import, so the key sent again with any other import
+        (another item anywhere, fewer or more of them) is refused, not answered."""
+        whole = hashlib.sha256(json.dumps(
+            [[str(i.case_id), i.channel, i.consulted_by, i.occurred_at.astimezone(UTC).isoformat(), i.summary]
+             for i in items],
+            ensure_ascii=False).encode()).hexdigest()
+        return [self.creation("consultation", item.case_id, idempotency_key and f"{idempotency_key}\x00{n}",
+                              channel=item.channel, consulted_by=item.consulted_by, occurred_at=item.occurred_at,
+                              summary=item.summary, of_import=whole)
+                for n, item in enumerate(items)]
+
+    def _imported(self, actor: Principal, creations: list[Creation]) -> Imported | None:
+        """What an import with these keys recorded before (all of it: it was one transaction)."""
+        if (first := self.ledger.of_key(creations[0])) is None:
+            return None
+        rows = [first, *(self.ledger.of_key(c) for c in creations[1:])]
+        cases: dict[str, Case] = {}
+        out = []
+        for row in rows:
+            assert row is not None  # an import's rows were written together
+            if row.aggregate_id not in cases:
+                cases[row.aggregate_id] = self.get_case(actor, UUID(row.aggregate_id))  # a retry is checked too
+            case = cases[row.aggregate_id]
+            out.append((case, self.consultation(case, UUID(row.resource_id)) or {}))
+        return Imported(False, out)
+
+    def _record_import(self, actor: Principal, items: Sequence[ImportItem], creations: list[Creation]
+                       ) -> tuple[dict[UUID, Case], list[dict[str, Any]], list[Any]]:
+        """Every item run on its case (loaded once, access checked); the refusals of all of them
+        collected into one 422 before anything is saved."""
+        cases: dict[UUID, Case] = {}
+        refused: list[dict[str, Any]] = []
+        recorded: list[dict[str, Any]] = []
+        rows = []
+        for n, (item, creation) in enumerate(zip(items, creations, strict=True)):
+            try:
+                if item.case_id not in cases:
+                    cases[item.case_id] = self.get_case(actor, item.case_id)
+                case = cases[item.case_id]
+                entry: dict[str, Any] = {"consultation_id": creation.new_id(), "channel": item.channel,
+                         "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
+                         "summary": self.seal(item.case_id, item.summary)}
+                case.record_consultation(**entry)
+            except DomainError as e:
+                refused.append({"loc": ["body", "consultations", str(n), *_field_of(e)], "msg": e.detail,
+                                "type": e.problem})
+                continue
+            recorded.append(entry)
+            rows.append(creation.row(entry["consultation_id"], case.id, case.version))
+        if refused:
+            raise InvalidInput(f"{len(refused)} of {len(items)} consultations refused; nothing was recorded",
+                               errors=refused)
+        return cases, recorded, rows
+
+
+def _field_of(e: DomainError) -> list[str]:
+    """Where in the item the refusal points: the case for a case one may not see or that is
+    closed, else the item as a whole."""
+    return ["case_id"] if e.status in (404, 409) else []
+
