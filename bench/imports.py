@@ -75,8 +75,9 @@ def measure(backend_name: str, n: int, rounds: int, tmp: Path) -> dict[str, Any]
                     for c in case_ids for _ in range(PER_CASE)]
 
         def plain(case_ids: list[UUID]) -> None:
-            rows = [{"id": str(uuid4()), "case_id": str(i.case_id), "channel": i.channel, "consulted_by": i.consulted_by,
-                     "occurred_at": i.occurred_at, "summary": i.summary} for i in items_of(case_ids)]
+            rows = [{"id": str(uuid4()), "case_id": str(i.case_id), "channel": i.channel,
+                     "consulted_by": i.consulted_by, "occurred_at": i.occurred_at, "summary": i.summary}
+                    for i in items_of(case_ids)]
             with engine.begin() as conn:
                 conn.execute(plain_table.insert(), rows)
 

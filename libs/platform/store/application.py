@@ -244,13 +244,17 @@ class ServiceApplication(Application):
 
     def erase_personal_data(self, aggregate: Any, record: Callable[[Any], Any]) -> Any:
         """Crypto-shredding, in one order for every service: `record` the erasure event on the
-        aggregate (once), save it, then destroy the key its personal data is sealed under (its id).
+        aggregate (once), save it, forget the request digests of what was created in it (the creations
+        ledger), then destroy the key its personal data is sealed under (its id).
         Recorded first, the log says why the data went before it goes. A crash between the two
         leaves a recorded erasure with a living key: calling this again finishes it (the event is
         not repeated, forgetting is idempotent), and the retention jobs look for such leftovers."""
         if not aggregate.erased:
             record(aggregate)
             self.save(aggregate)
+        # The ledger's request digests before the key: a crash between the two leaves the key
+        # living, which the retention jobs find, and running this again finishes both.
+        self.ledger.forget_requests(aggregate.id)
         self.sealer.forget(str(aggregate.id))
         return aggregate
 

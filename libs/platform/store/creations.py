@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Container, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -131,7 +131,9 @@ class Ledger:
         if creation.key_digest is None:
             return None
         row = self.recorder.ledger_row("key_digest", creation.key_digest, aggregate_id=None)
-        if row is not None and row.request_digest != creation.request_digest:
+        # A row whose request digest was forgotten (its person's data erased) answers any request
+        # with its key: what the first request held can no longer be told, nor guessed at.
+        if row is not None and row.request_digest is not None and row.request_digest != creation.request_digest:
             raise IdempotencyKeyReused(
                 f"this Idempotency-Key created {creation.kind} {row.resource_id} with another request; "
                 "send a new key for a new request", resource_id=row.resource_id)
@@ -139,6 +141,13 @@ class Ledger:
 
     def of_resource(self, resource_id: UUID | str, aggregate_id: UUID | str) -> LedgerRow | None:
         return self.recorder.ledger_row("resource_id", str(resource_id), aggregate_id=str(aggregate_id))
+
+    def forget_requests(self, subject: UUID | str) -> None:
+        """Erasure: drop the request digests of what was created in or as the subject's aggregate.
+        A digest is keyed, but it still fits the request's personal data: whoever holds the
+        service's secret could test a guessed name against it after the data's key is destroyed.
+        The key digests stay, so a late retry still finds its (erased) resource."""
+        self.recorder.forget_requests(str(subject))
 
 
 # What else a save writes in its transaction, given the session, the events' table, the stored
@@ -174,6 +183,14 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             self.after_insert(session, self.events_record_cls.__table__, stored_events, ids)
         return ids
 
+    def forget_requests(self, subject: str) -> None:
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        c = self.creations.c
+        with engine.begin() as conn:
+            conn.execute(self.creations.update().where((c.aggregate_id == subject) | (c.resource_id == subject))
+                         .values(request_digest=None))
+
     def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
@@ -205,6 +222,11 @@ class MemoryLedgerRecorder(POPOProcessRecorder):
         ids = super()._update_table(stored_events, **kwargs)
         self._ledger.extend(kwargs.get(SAVE_KWARG) or ())
         return ids
+
+    def forget_requests(self, subject: str) -> None:
+        with self._database_lock:
+            self._ledger = [replace(r, request_digest=None) if subject in (r.aggregate_id, r.resource_id) else r
+                            for r in self._ledger]
 
     def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
         with self._database_lock:
