@@ -28,7 +28,7 @@ def require_auditor(actor: Principal) -> None:
     actor.require(*AUDITORS)
 
 
-def auditor(actor: PrincipalDep) -> Principal:
+async def auditor(actor: PrincipalDep) -> Principal:
     """The caller, who must hold an auditor's role: the access rule of the audit routes that
     read hashes and metadata only (what they may read is scoped by jurisdiction further on)."""
     require_auditor(actor)

@@ -58,13 +58,17 @@ class EmbeddedNats:
             config.write_text(f"max_payload: {self.max_payload}\n")
             command += ["-c", str(config)]
         self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while not answers(self.url, 0.2):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self.proc.returncode}; see {log.name}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("nats-server did not start in time")
-            time.sleep(0.02)
+        try:
+            deadline = time.monotonic() + timeout
+            while not answers(self.url, 0.2):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"nats-server exited with {self.proc.returncode}; see {log.name}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nats-server did not start in time")
+                time.sleep(0.02)
+        except BaseException:  # not started (or interrupted while starting): not left running either
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -43,6 +43,7 @@ act across organisations in nobody's name. An integrator reads the streams with 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ import jwt
 from jwt.types import Options
 
 from libs.domain.errors import DomainError
+from libs.platform.lru import Lru
 from libs.platform.settings import DEFAULT_JWKS_REFRESH_SECONDS, Settings
 
 log = logging.getLogger(__name__)
@@ -144,9 +146,10 @@ class IssuerKeys(jwt.PyJWKClient):
     that requests in between are checked at once, or refused at once as IssuerUnavailable when
     there is no such set, instead of each waiting for the network."""
 
-    def __init__(self, uri: str, *, retry_seconds: float, **options: Any) -> None:
-        super().__init__(uri, **options)
+    def __init__(self, uri: str, *, retry_seconds: float, lifespan: float, **options: Any) -> None:
+        super().__init__(uri, lifespan=lifespan, **options)
         self._retry_seconds = retry_seconds
+        self._lifespan = lifespan
         self._last: tuple[float, Any] | None = None  # (fetched at, key set)
         self._failed_at: float | None = None
 
@@ -163,6 +166,11 @@ class IssuerKeys(jwt.PyJWKClient):
         self._failed_at = None
         self._last = (now, data)
         return data
+
+    def fresh_until(self) -> float:
+        """Until when (time.monotonic) the key set last fetched is used without asking the issuer
+        again: a key the issuer withdrew is refused at the latest then."""
+        return self._last[0] + self._lifespan if self._last is not None else 0.0
 
     def _stale_or_raise(self, now: float, why: str) -> Any:
         if self._last is not None and now - self._last[0] <= STALE_KEYS_SECONDS:
@@ -200,6 +208,19 @@ def mint_token(secret: str, *, sub: str, org: str, roles: list[str], ttl_seconds
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+# Tokens verified recently, kept by the token string: a portal sends the same token with every
+# request for hours, and checking its signature and claims each time was most of what
+# authentication cost. Bounded (least recently used forgotten), successes only.
+VERIFIED_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    exp: float  # the token's own expiry (time.time()): refused from then on, like a fresh check
+    keys_until: float  # time.monotonic(): JWKS mode, until the key set it was checked with is due again
+
+
 class Authenticator:
     def __init__(self, *, secret: str, jwks_url: str | None = None, audience: str | None = None,
                  issuer: str | None = None, max_lifetime: int = DEFAULT_MAX_LIFETIME,
@@ -212,6 +233,7 @@ class Authenticator:
         self._audience = audience
         self._issuer = issuer
         self.max_lifetime = max_lifetime
+        self._verified: Lru[str, _Verified] = Lru(VERIFIED_TOKENS)
 
     @property
     def fetches_keys(self) -> bool:
@@ -233,6 +255,18 @@ class Authenticator:
         token = authorization.split(" ", 1)[1].strip()
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too long")
+        if (known := self._verified.get(token)) is not None \
+                and time.time() < known.exp and time.monotonic() < known.keys_until:
+            return known.principal
+        # Not verified yet, or no longer good: checked in full, so an expired token is refused
+        # with the same words whether it was cached or not.
+        principal, exp = self._verify(token)
+        keys_until = self._jwks.fresh_until() if self._jwks is not None else math.inf
+        self._verified.put(token, _Verified(principal, exp, keys_until))
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The principal of a token checked in full (signature, issuer, audience, claims), and its expiry."""
         try:
             claims = self._decode(token)
         except jwt.ExpiredSignatureError as e:
@@ -265,7 +299,7 @@ class Authenticator:
         if groups:
             raise RolesConflict(f"roles of {' and '.join(groups)} must not be held together; ask for "
                                 "one token per role", groups=groups)
-        return Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles))
+        return Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles)), float(claims["exp"])
 
     def _decode(self, token: str) -> dict:
         options: Options = {"require": ["exp", "iat", "sub"]}

@@ -7,10 +7,10 @@ paths would make a series per case) and status, with a latency histogram.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -97,28 +97,47 @@ class LoopCollector:
         yield dead
 
 
-def install_metrics(app: FastAPI, service: str, collector: LoopCollector) -> None:
+# Methods counted by name; any other (a client may send any token as a method) as OTHER, so that
+# requests cannot make new series without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class HttpMetrics:
+    """Count and latency of HTTP requests by route template and status, observed by the edge
+    (libs/platform/web/edge.Edge) when a request is answered. The labelled children are kept in a
+    dict of our own: prometheus-client's `labels()` builds and checks the label tuple under a lock
+    on every call."""
+
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        self.service = service
+        self.requests = Counter("tsunagu_http_requests", "HTTP requests by route and status",
+                                ["service", "method", "route", "status"], registry=registry)
+        self.latency = Histogram("tsunagu_http_request_duration_seconds", "HTTP request latency by route",
+                                 ["service", "method", "route"], registry=registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, scope: Mapping[str, Any], status: int, seconds: float) -> None:
+        method = scope.get("method", "")
+        method = method if method in METHODS else "OTHER"
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        key = (method, route, status)
+        if (children := self._children.get(key)) is None:
+            children = (self.requests.labels(self.service, method, route, str(status)),
+                        self.latency.labels(self.service, method, route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+def install_metrics(app: FastAPI, service: str, collector: LoopCollector) -> HttpMetrics:
+    """/metrics on `app`; returns the request metrics, which the edge observes (install_edge)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    requests = Counter("tsunagu_http_requests", "HTTP requests by route and status",
-                       ["service", "method", "route", "status"], registry=registry)
-    latency = Histogram("tsunagu_http_request_duration_seconds", "HTTP request latency by route",
-                        ["service", "method", "route"], registry=registry,
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-            requests.labels(service, request.method, route, str(status)).inc()
-            latency.labels(service, request.method, route).observe(time.perf_counter() - started)
+    http = HttpMetrics(service, registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return http

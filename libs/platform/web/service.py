@@ -90,7 +90,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     install_problem_handlers(app)
     install_openapi(app)
     _mount_health(app)
-    install_metrics(app, spec.name, LoopCollector(
+    metrics = install_metrics(app, spec.name, LoopCollector(
         spec.name, lambda: app.state.runtime.loops(), lambda: app.state.runtime.open_dead_letters(),
         lambda loop: app.state.runtime.loop_problem(loop) is not None))
     for router in spec.routers:
@@ -99,7 +99,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     if spec.make_application is not None:
         app.include_router(audit_router)
     app.include_router(ops_router)
-    install_edge(app, settings)
+    install_edge(app, settings, metrics)
     tracing.install_http(app, spec.name)
     return app
 

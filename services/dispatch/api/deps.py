@@ -10,7 +10,7 @@ from libs.platform.web.deps import RuntimeDep
 from services.dispatch.application import DispatchApplication
 
 
-def get_application(runtime: RuntimeDep) -> DispatchApplication:
+async def get_application(runtime: RuntimeDep) -> DispatchApplication:
     return runtime.application
 
 

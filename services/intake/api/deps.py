@@ -11,11 +11,11 @@ from services.intake.application import IntakeApplication
 from services.intake.application.reads import IntakeReads
 
 
-def get_application(runtime: RuntimeDep) -> IntakeApplication:
+async def get_application(runtime: RuntimeDep) -> IntakeApplication:
     return runtime.application
 
 
-def get_reads(runtime: RuntimeDep) -> IntakeReads:
+async def get_reads(runtime: RuntimeDep) -> IntakeReads:
     return IntakeReads(runtime)
 
 

@@ -10,7 +10,7 @@ from libs.platform.web.deps import RuntimeDep
 from services.registry.application import RegistryApplication
 
 
-def get_application(runtime: RuntimeDep) -> RegistryApplication:
+async def get_application(runtime: RuntimeDep) -> RegistryApplication:
     return runtime.application
 
 
