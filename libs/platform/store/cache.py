@@ -27,6 +27,7 @@ Bounded (LRU, `AGGREGATE_CACHE_MAXSIZE` in the application's environment, defaul
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from copy import deepcopy
 from typing import Any
@@ -87,7 +88,5 @@ class CachingRepository(Repository):
     def evict(self, aggregate_id: Any) -> None:
         if self.cache is None:
             return
-        try:
+        with contextlib.suppress(KeyError):
             self.cache.get(aggregate_id, evict=True)
-        except KeyError:
-            pass

@@ -46,7 +46,9 @@ class CoreEvents:
         # One statement per shape the library asks for (gt, lte, desc, limit), built on first use.
         self._base = by_id
         self._selects: dict[tuple[bool, bool, bool, bool], Any] = {}
-        self._gt, self._lte, self._version = bindparam("gt"), bindparam("lte"), version
+        self._gt: Any = bindparam("gt")
+        self._lte: Any = bindparam("lte")
+        self._version = version
         self.insert = insert(t).returning(t.c.id, sort_by_parameter_order=True) if "id" in t.c else insert(t)
         engine = recorder.datastore.engine
         self.dialect = engine.dialect.name if engine is not None else ""

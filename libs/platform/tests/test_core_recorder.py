@@ -5,6 +5,7 @@ events gets their log positions in order."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -31,8 +32,9 @@ def test_core_reads_equal_the_librarys_and_a_save_of_several_events_gets_positio
         assert positions == sorted(positions) and len(set(positions)) == 6
         assert [r.notification.originator_version for r in recordings] == [1, 2, 3, 4, 5, 6]
         assert app.recorder.core.usable()
-        for shape in ({}, {"gt": 2}, {"lte": 4}, {"gt": 1, "lte": 5}, {"desc": True, "limit": 1},
-                      {"gt": 2, "desc": True}, {"limit": 3}):
+        shapes: list[dict[str, Any]] = [{}, {"gt": 2}, {"lte": 4}, {"gt": 1, "lte": 5}, {"desc": True, "limit": 1},
+                                        {"gt": 2, "desc": True}, {"limit": 3}]
+        for shape in shapes:
             ours = app.recorder.select_events(case.id, **shape)
             theirs = SQLAlchemyProcessRecorder.select_events(app.recorder, case.id, **shape)
             assert ours == theirs and all(isinstance(e, StoredEvent) for e in ours), shape
