@@ -17,6 +17,7 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     ProcessingEvent,
+    Repository,
 )
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import (
@@ -36,7 +37,9 @@ from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
 from libs.platform.privacy.sealing import Sealer, is_sealed
+from libs.platform.store.cache import CACHE_SIZE, CachingRepository
 from libs.platform.store.commits import CommitSignal
+from libs.platform.store.core import CoreSnapshotRecorder
 from libs.platform.store.creations import (
     SAVE_KWARG,
     Creation,
@@ -127,7 +130,15 @@ class ServiceApplication(Application):
         if isinstance(self.factory, POPOFactory):
             return MemoryLedgerRecorder()
         self.factory.process_recorder_class = LedgerRecorder  # type: ignore[attr-defined]
+        self.factory.aggregate_recorder_class = CoreSnapshotRecorder  # type: ignore[attr-defined]  # snapshots
         return self.factory.process_recorder()
+
+    def construct_repository(self) -> Repository:
+        """The aggregate cache (store/cache.py): a load reads only the events after the cached
+        version. `AGGREGATE_CACHE_MAXSIZE` sizes it (0 or less: unbounded; unset: CACHE_SIZE)."""
+        size = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return CachingRepository(event_store=self.events, snapshot_store=self.snapshots,
+                                 cache_maxsize=int(size) if size else CACHE_SIZE)
 
     def _record(self, processing: ProcessingEvent) -> list[Recording]:
         """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
@@ -137,7 +148,17 @@ class ServiceApplication(Application):
         with tracing.span("store write", {"tsunagu.service": self.name, "tsunagu.events": len(processing.events)}):
             tracing.stamp(processing.events)
             self._check_sizes(processing)
-            return super()._record(processing)
+            repository = self.repository
+            assert isinstance(repository, CachingRepository)
+            try:
+                recordings = super()._record(processing)
+            except BaseException:
+                # A lost race (IntegrityError) or any failure: the next load reads the store again.
+                for aggregate_id in processing.aggregates:
+                    repository.evict(aggregate_id)
+                raise
+            repository.saved(processing.aggregates.values())
+            return recordings
 
     def _check_sizes(self, processing: ProcessingEvent) -> None:
         for event in processing.events:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyProcessRecorder
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
+from libs.platform.store.core import CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
@@ -158,7 +159,8 @@ AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], None]
 class LedgerRecorder(SQLAlchemyProcessRecorder):
     """The process recorder of every service: the events, then, in the same session (the save's
     transaction), the ledger rows passed to save(creations=[...]) and whatever `after_insert`
-    writes (the relay's outbox). The one place a save's transaction is extended."""
+    writes (the relay's outbox). The one place a save's transaction is extended. Events are read
+    and written with Core statements built once (store/core.py says why)."""
 
     def __init__(self, datastore: Any, *, events_table_name: str, tracking_table_name: str,
                  schema_name: str | None = None) -> None:
@@ -166,14 +168,24 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
         self.after_insert: AfterInsert | None = None
+        self.core = CoreEvents(self)
 
     def create_table(self) -> None:
         super().create_table()
         assert self.datastore.engine is not None
         self.creations.metadata.create_all(self.datastore.engine)
 
+    def select_events(self, originator_id: UUID | str, gt: int | None = None, lte: int | None = None,
+                      desc: bool = False, limit: int | None = None) -> list[StoredEvent]:
+        if in_transaction() or not self.core.usable():
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        return self.core.select(originator_id, gt, lte, desc, limit)
+
     def _insert_stored_events(self, session: Session, stored_events: Sequence[Any], **kwargs: Any) -> Sequence[int]:
-        ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        if self.core.usable():
+            ids: Sequence[int] = self.core.insert_rows(session, stored_events)
+        else:
+            ids = super()._insert_stored_events(session, stored_events, **kwargs)
         rows: Sequence[LedgerRow] = kwargs.get(SAVE_KWARG) or ()
         if rows:
             # After the events (and, on PostgreSQL, their table lock): a key raced by another

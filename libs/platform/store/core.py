@@ -1,0 +1,142 @@
+"""Reading and writing stored events with SQLAlchemy Core statements built once (issue 15).
+
+eventsourcing-sqlalchemy reads an aggregate's events (and its snapshot) with an ORM `Query` and
+writes them by adding ORM objects to its session and flushing: per command, a profile of 600
+sequential consultations on SQLite put ~6% of all GIL time in building and compiling those
+queries, loading ORM objects and the unit of work's flush. The same statements in Core are built
+once (SQLAlchemy caches their compiled form) and return plain rows:
+
+- `select_events` runs one SELECT on a connection of its own, in autocommit on PostgreSQL (one
+  statement needs no transaction: no BEGIN/ROLLBACK round trip), unless a transaction of the
+  library is open on this thread (a read inside a save), which it then joins as before.
+- `_insert_stored_events` inserts every event of a save in one INSERT ... RETURNING id, in the
+  library's transaction (its session, its SQLite write lock, its mapping of errors), after the
+  same `LOCK TABLE ... IN EXCLUSIVE MODE` on PostgreSQL (ids commit in order, TECH-NOTES), sent in
+  one round trip with the NOTIFY the library sends (its `subscribe()` listens to it).
+
+Errors are the library's (`eventsourcing.persistence.IntegrityError`, ...) as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy.exc
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing_sqlalchemy.datastore import exception_classes, transactions
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder
+from sqlalchemy import Engine, Integer, bindparam, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+
+class CoreEvents:
+    """The statements of one events (or snapshots) table, and running them."""
+
+    def __init__(self, recorder: SQLAlchemyAggregateRecorder) -> None:
+        self.recorder = recorder
+        self.table = recorder.events_record_cls.__table__
+        t = self.table
+        columns = (t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
+        by_id = select(*columns).where(t.c.originator_id == bindparam("originator_id"))
+        version = t.c.originator_version
+        # One statement per shape the library asks for (gt, lte, desc, limit), built on first use.
+        self._base = by_id
+        self._selects: dict[tuple[bool, bool, bool, bool], Any] = {}
+        self._gt: Any = bindparam("gt")
+        self._lte: Any = bindparam("lte")
+        self._version = version
+        self.insert = insert(t).returning(t.c.id, sort_by_parameter_order=True) if "id" in t.c else insert(t)
+        engine = recorder.datastore.engine
+        self.dialect = engine.dialect.name if engine is not None else ""
+        if self.dialect == "postgresql":
+            name = recorder.events_table_name if recorder.schema_name is None else \
+                f"{recorder.schema_name}.{recorder.events_table_name}"
+            self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {name.replace('.', '_')}"
+
+    def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Any:
+        shape = (gt, lte, desc, limit)
+        query = self._selects.get(shape)
+        if query is None:
+            query = self._base
+            if gt:
+                query = query.where(self._version > self._gt)
+            if lte:
+                query = query.where(self._version <= self._lte)
+            query = query.order_by(self._version.desc() if desc else self._version)
+            if limit:
+                query = query.limit(bindparam("limit", type_=Integer))
+            self._selects[shape] = query
+        return query
+
+    def usable(self) -> bool:
+        """Core only on a pooled engine of the datastore's own: not with an in-memory SQLite (one
+        connection behind the library's access lock) or a scoped session given from outside."""
+        datastore = self.recorder.datastore
+        return isinstance(datastore.engine, Engine) and datastore.access_lock is None \
+            and datastore.scoped_session is None
+
+    def select(self, originator_id: UUID | str, gt: int | None, lte: int | None, desc: bool,
+               limit: int | None) -> list[StoredEvent]:
+        query = self._select(gt is not None, lte is not None, desc, limit is not None)
+        params: dict[str, Any] = {"originator_id": originator_id}
+        if gt is not None:
+            params["gt"] = gt
+        if lte is not None:
+            params["lte"] = lte
+        if limit is not None:
+            params["limit"] = limit
+        with self._connection() as conn:
+            rows = conn.execute(query, params).all()
+        return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
+                            state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        engine = self.recorder.datastore.engine
+        assert isinstance(engine, Engine)
+        try:
+            with engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+        except sqlalchemy.exc.SQLAlchemyError as e:  # as the library's transactions map them
+            raise exception_classes.get(type(e).__name__, PersistenceError)(e) from e
+
+    def insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Insert the events in the session's transaction (after locking the table on PostgreSQL);
+        their new ids, in the order given."""
+        if self.dialect == "postgresql":
+            # The library's LOCK TABLE and NOTIFY, one round trip (no parameters: simple protocol).
+            session.connection().connection.cursor().execute(self.lock_and_notify)
+        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
+                 "topic": e.topic, "state": e.state} for e in stored_events]
+        result = session.execute(self.insert, rows)
+        return list(result.scalars()) if "id" in self.table.c else []
+
+
+def in_transaction() -> bool:
+    """Whether a transaction of the library is open in this context (a read inside a save)."""
+    try:
+        transactions.get()
+    except LookupError:
+        return False
+    return True
+
+
+class CoreSnapshotRecorder(SQLAlchemyAggregateRecorder):
+    """The snapshots' recorder, reading with Core (writes stay the library's: a snapshot is taken
+    now and then, after the save that committed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.core = CoreEvents(self)
+
+    def select_events(self, originator_id: UUID | str, gt: int | None = None, lte: int | None = None,
+                      desc: bool = False, limit: int | None = None) -> list[StoredEvent]:
+        if in_transaction() or not self.core.usable():
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        return self.core.select(originator_id, gt, lte, desc, limit)
