@@ -206,7 +206,7 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         )
         runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
                                  relay=runtime.relay)
-        reader = LogReader(spec.name, runtime.application)
+        reader = LogReader(spec.name, runtime.application, shared=True)  # one read of the log per round for all
         records = PrivacyRecords(engine, CONTRACTS[spec.name])
         runtime.provide(records)
         runtime.followers = [

@@ -5,6 +5,7 @@ backlog, when a message is lost on the way, when the server loses the consumer o
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import nats
@@ -181,3 +182,41 @@ async def test_a_nats_restart_in_the_middle_of_a_backlog_loses_and_doubles_nothi
     await asyncio.wait_for(task, timeout=10)
     assert projection.sequences() == list(range(1, 20_001))
     await bus.close()
+
+
+async def test_the_lag_shows_messages_published_while_the_handler_hangs(nats_server, tmp_path):
+    """/readyz's lag is the server's, not only the last fetch's: a handler stuck on a message
+    fetches nothing more, and messages published meanwhile must show as lag (it said lag 1 for
+    good: the end was what that fetch saw)."""
+    release = threading.Event()
+
+    class Hanging(Counting):
+        def project(self, conn, envelope: Envelope) -> None:
+            if envelope.sequence == 1:
+                release.wait(60)
+            super().project(conn, envelope)
+
+    projection = Hanging(create_engine(f"sqlite:///{tmp_path / 'p.db'}"))
+    bus = await _bus(nats_server.url)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, end_check_seconds=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await _publish(nats_server.url, 1, 1)
+        await _until(lambda: runner.health.end == 1, "the first message fetched")
+        await _publish(nats_server.url, 2, 6)
+        await _until(lambda: runner.health.end == 6 and runner.health.lag == 6, "the waiting messages shown")
+        release.set()
+        await _until(lambda: projection.count() == 6 and runner.health.lag == 0, "caught up")
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await bus.close()
+
+
+async def _until(done, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(done):
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.05)

@@ -110,6 +110,7 @@ class ConsumerRunner:
         max_deliver: int = 5,
         batch_size: int = 500,
         idle_check_seconds: float = 2.0,
+        end_check_seconds: float = 1.0,
         after_apply: Callable[[int], None] | None = None,
         dead_letters: DeadLetters | None = None,
         verifier: EventVerifier | None = None,
@@ -121,6 +122,8 @@ class ConsumerRunner:
         self.max_deliver = max_deliver
         self.batch_size = batch_size
         self.idle_check_seconds = idle_check_seconds
+        # How often the stream's end is asked for while a fetch waits or a batch is applied.
+        self.end_check_seconds = end_check_seconds
         self.after_apply = after_apply  # fault-injection hook: after a commit
         self.dead_letters = dead_letters
         # The producer's signature on every message (messaging/signing.py); the services always
@@ -371,8 +374,44 @@ class ConsumerRunner:
         self.dead_lettered += 1
         log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
 
+    # -- the end, asked for on a timer ------------------------------------------------------
+    async def _watch_end(self, stop: asyncio.Event) -> None:
+        """Ask the server for the end of what this consumer follows every `end_check_seconds`,
+        whatever the loop is doing. A fetch learns of messages only when it returns, and a handler
+        that hangs on a batch fetches nothing: without this, /readyz said `ok`, lag 0 (or the lag
+        of the last fetch) while messages waited. One small request to the server per period."""
+        while not stop.is_set():
+            await sleep_or_stop(stop, self.end_check_seconds)
+            if stop.is_set():
+                return
+            with contextlib.suppress(Exception):  # the bus is away: the loop itself reports that
+                end = await self._end_now()
+                if end is not None and end > self.health.end:
+                    self.health.observe(self.health.position, end)
+
+    async def _end_now(self) -> int | None:
+        """The stream position of the last message this consumer will be handed, as the server
+        says now (None: not known)."""
+        if not self.bus.connected:
+            return None
+        if self._sub is not None:
+            info = await self.bus.js.consumer_info(self.spec.name, self.durable)
+            if info.delivered is not None:
+                return (info.delivered.stream_seq or 0) + (info.num_pending or 0)
+        info = await self.bus.js.stream_info(self.spec.name)
+        return info.state.last_seq
+
     async def run(self, stop: asyncio.Event) -> None:
         await self.bus.wait_connected()
+        watch = asyncio.create_task(self._watch_end(stop))
+        try:
+            await self._run(stop)
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.step()

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from nats.js.errors import NotFoundError
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from libs.platform import tracing
 from libs.platform.health import LoopHealth
@@ -53,6 +53,22 @@ from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
 
 log = logging.getLogger(__name__)
+
+# The relay's statements, built once: it runs them every round, and building a statement (and its
+# cache key) cost more than running it (issue 15's profile). (`b_` names: a bind parameter of an
+# UPDATE must not be named like a column.)
+_POSITION = select(relay_positions.c.position, relay_positions.c.chainhash).where(
+    relay_positions.c.stream == bindparam("b_stream"))
+_FORGET_CHAIN = relay_chain.delete().where(relay_chain.c.stream == bindparam("b_stream"),
+                                           relay_chain.c.position > bindparam("b_first"),
+                                           relay_chain.c.position <= bindparam("b_position"))
+_INSERT_CHAIN = relay_chain.insert()
+_FORGET_PREPARED = relay_outbox.delete().where(relay_outbox.c.stream == bindparam("b_stream"),
+                                               relay_outbox.c.position <= bindparam("b_position"))
+_UPDATE_POSITION = relay_positions.update().where(relay_positions.c.stream == bindparam("b_stream")).values(
+    position=bindparam("b_position"), chainhash=bindparam("b_chainhash"), updated_at=bindparam("b_updated_at"))
+_INSERT_POSITION = relay_positions.insert()
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -98,6 +114,11 @@ class Relay:
         self._ahead: asyncio.Future[Batch] | None = None  # the next batch, read while PubAcks come back
         # The bus's reconnect count when the stream last agreed with the record (None: compare first).
         self._compared_at: int | None = None
+        # While a run lasts, the recorded position and chain hash as this relay last recorded them
+        # (None: ask the database). Only this relay's records move it while it runs (with replicas,
+        # a take-over ends its run first); each run, and each failed round, reads it again.
+        self._recorded: tuple[int, str] | None = None
+        self._running = False
         metadata.create_all(engine)
         # The application's saves prepare what this relay publishes (a reader of their own: the
         # writers' threads and the relay's do not share its cache of tenants).
@@ -109,9 +130,18 @@ class Relay:
         if conn is None:
             with self.engine.connect() as conn:
                 return self.position(conn)
-        row = conn.execute(select(relay_positions.c.position, relay_positions.c.chainhash).where(
-            relay_positions.c.stream == self.spec.name)).first()
+        row = conn.execute(_POSITION, {"b_stream": self.spec.name}).first()
         return (row.position, row.chainhash) if row else (0, GENESIS)
+
+    def _position_now(self, conn: Connection | None = None) -> tuple[int, str]:
+        """The recorded position: kept in memory while running, else read."""
+        recorded = self._recorded
+        if recorded is not None:
+            return recorded
+        recorded = self.position(conn)
+        if self._running:
+            self._recorded = recorded
+        return recorded
 
     def _record(self, position: int, chainhash: str, chain: Sequence[dict[str, Any]] = (),
                 prepared: tuple[int, int] | None = None, *, forget: bool = True) -> None:
@@ -121,25 +151,25 @@ class Relay:
         stream was ahead): deleting a row cost as much as publishing it, so while a backlog
         drains they wait for the first batch that is not full. Never read again (the relay reads
         after its position), they are only space."""
-        values = {"position": position, "chainhash": chainhash, "updated_at": datetime.now(UTC)}
+        stream = self.spec.name
+        values = {"b_stream": stream, "b_position": position, "b_chainhash": chainhash,
+                  "b_updated_at": datetime.now(UTC)}
+        self._recorded = None  # unknown until this commits
         with self.engine.begin() as conn:
             if chain or prepared:  # a batch sent again (the stream lost its tail) replaces its earlier rows
                 first = prepared[0] if prepared else chain[0]["position"] - 1
-                conn.execute(relay_chain.delete().where(relay_chain.c.stream == self.spec.name,
-                                                        relay_chain.c.position > first,
-                                                        relay_chain.c.position <= position))
+                conn.execute(_FORGET_CHAIN, {"b_stream": stream, "b_first": first, "b_position": position})
             if prepared:
-                conn.execute(CHAIN_OF_PREPARED, {"stream": self.spec.name, "after": prepared[0], "last": prepared[1]})
+                conn.execute(CHAIN_OF_PREPARED, {"stream": stream, "after": prepared[0], "last": prepared[1]})
             if chain:
-                conn.execute(relay_chain.insert(), list(chain))
+                conn.execute(_INSERT_CHAIN, list(chain))
             if forget:
-                conn.execute(relay_outbox.delete().where(relay_outbox.c.stream == self.spec.name,
-                                                         relay_outbox.c.position <= position))
-            updated = conn.execute(
-                relay_positions.update().where(relay_positions.c.stream == self.spec.name).values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(relay_positions.insert().values(stream=self.spec.name, **values))
+                conn.execute(_FORGET_PREPARED, {"b_stream": stream, "b_position": position})
+            if not conn.execute(_UPDATE_POSITION, values).rowcount:
+                conn.execute(_INSERT_POSITION, {"stream": stream, "position": position, "chainhash": chainhash,
+                                                "updated_at": values["b_updated_at"]})
+        if self._running:
+            self._recorded = (position, chainhash)
 
     def published_rows(self, first: int, last: int) -> dict[int, Any]:
         """The recorded (type, chainhash) of each published position in [first, last]."""
@@ -202,7 +232,7 @@ class Relay:
         position or, read ahead, after `after` (the position and hash the batch in flight ends at)."""
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         with self.engine.connect() as conn:  # one connection for the position and the prepared rows
-            position, chainhash = self.position(conn) if after is None else after
+            position, chainhash = self._position_now(conn) if after is None else after
             prepared, last_hash = position, chainhash
             if not tracing.enabled():  # traced, each message carries its publish span: rendered here
                 messages, prepared, last_hash = self.outbox.read(conn, position, chainhash, self.batch_size)
@@ -270,7 +300,7 @@ class Relay:
         is used only when this one was recorded, so it always starts at the recorded position."""
         ahead, self._ahead = self._ahead, None
         batch = await ahead if ahead is not None else None
-        if batch is None or batch.after != (await asyncio.to_thread(self.position))[0]:
+        if batch is None or batch.after != (await asyncio.to_thread(self._position_now))[0]:
             batch = await asyncio.to_thread(self._prepared)  # none ahead, or the position moved meanwhile
         self.health.observe(batch.after, batch.end)
         if not batch.messages:
@@ -335,6 +365,13 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._compared_at = None  # every run (a replica's every tenure) starts by asking the stream
+        self._recorded, self._running = None, True  # ...and reading its position
+        try:
+            await self._run(stop)
+        finally:
+            self._recorded, self._running = None, False
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.bus.wait_connected()
         while not stop.is_set():
             try:
@@ -354,6 +391,7 @@ class Relay:
             except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
                 # Whatever failed, the stream may now hold less (or more) than the record says.
                 self._compared_at = None
+                self._recorded = None
                 # Readiness names the position it is stuck at and why (e.g. MaxPayloadError).
                 reason = f"publishing after position {self.health.position}: {type(e).__name__}: {e}"
                 self.health.failed(reason)

@@ -24,6 +24,7 @@ class CommitSignal:
     def __init__(self) -> None:
         self._wakeups: list[Wakeup] = []
         self._lock = threading.Lock()
+        self.rings = 0  # how often it rang: a read of the log made before the last ring may be stale
 
     def wakeup(self, *, min_interval: float = 0.0) -> Wakeup:
         wakeup = Wakeup(min_interval=min_interval)
@@ -34,6 +35,7 @@ class CommitSignal:
     def ring(self) -> None:
         """The log grew (called from any thread, after the commit)."""
         with self._lock:
+            self.rings += 1
             wakeups = list(self._wakeups)
         for wakeup in wakeups:
             wakeup.set()

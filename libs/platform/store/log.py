@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eventsourcing.persistence import MapperDeserialisationError, Notification, find_id_convertor
 from eventsourcing.utils import resolve_topic
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.lru import Lru
 from libs.platform.messaging.cloudevents import Envelope, envelope_of
 
 TENANT_CACHE_SIZE = 10_000  # aggregates whose tenant a reader keeps (as many as the subject keys of sealing.py)
+# How long a shared read serves the readers that come after it when no commit rang meanwhile: the
+# followers woken by one commit read within milliseconds of each other. Writes of another process
+# ring nothing here, so this is also what such a write may wait for, on top of the poll.
+SHARED_READ_SECONDS = 0.05
 
 
 class LogReader:
     """Turns stored notifications into (unchained) envelopes, with each aggregate's tenant and the
     hash of the event's Merkle leaf (`leafhash`), so a witness can rebuild the tree from the bus."""
 
-    def __init__(self, service: str, application: Any) -> None:
+    def __init__(self, service: str, application: Any, *, shared: bool = False) -> None:
         self.service = service
         self.app = application
+        # `shared`: several loops (a service's log followers) read through this reader, and one
+        # read of the log serves them all (`read(..., shared=True)`, SharedRead).
+        self._shared = SharedRead(getattr(application, "commits", None)) if shared else None
+        self._query: Select | None = None
         # The tenant of each aggregate seen lately (most events name none): bounded, a miss reads
         # the aggregate's created event again. Unbounded, it held every case for as long as the
         # service ran (three readers per service: relay, audit, followers).
@@ -32,8 +43,19 @@ class LogReader:
     def max_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def read(self, after: int, limit: int) -> list[Envelope]:
-        return self.envelopes(self._select(after, limit))
+    def read(self, after: int, limit: int, *, shared: bool = False) -> list[Envelope]:
+        """The envelopes of the events after `after`, at most `limit`. `shared` (a follower's
+        round): what another loop read through this reader a moment ago, when that read still
+        tells everything after `after` (SharedRead); a read-your-writes caller asks afresh."""
+        if self._shared is None:
+            return self.envelopes(self._select(after, limit))
+        with self._shared.lock:  # loops woken together take turns: the second is served by the first
+            if shared and (kept := self._shared.get(after, limit)) is not None:
+                return kept
+            rings = self._shared.rings()  # before the query: a commit from now on makes it stale
+            envelopes = self.envelopes(self._select(after, limit))
+            self._shared.keep(after, envelopes, complete=len(envelopes) < limit, rings=rings)
+            return envelopes
 
     def envelopes(self, notifications: Iterable[Notification],
                   created: Callable[[Any], Any] | None = None) -> list[Envelope]:
@@ -55,13 +77,14 @@ class LogReader:
         datastore = getattr(recorder, "datastore", None)
         if datastore is None or getattr(datastore, "access_lock", None) is not None:  # e.g. in-memory SQLite
             return list(recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
-        t = recorder.events_record_cls.__table__
-        query = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
-            t.c.id > after).order_by(t.c.id).limit(limit)
+        if self._query is None:  # built once: building it (and its cache key) cost more than running it
+            t = recorder.events_record_cls.__table__
+            self._query = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
+                t.c.id > bindparam("after")).order_by(t.c.id).limit(bindparam("limit"))
         with datastore.engine.connect() as conn:
             return [Notification(id=r.id, originator_id=r.originator_id, originator_version=r.originator_version,
                                  topic=r.topic, state=bytes(r.state) if isinstance(r.state, memoryview) else r.state)
-                    for r in conn.execute(query)]
+                    for r in conn.execute(self._query, {"after": after, "limit": limit})]
 
     def read_at(self, sequence: int, version: int | None) -> Envelope:
         """The event at `sequence` rendered at an older version of its type, as it was published
@@ -103,6 +126,52 @@ class LogReader:
                 tenant = created(domain_event.originator_id).tenant
         self._tenants.put(key, tenant)
         return tenant
+
+
+@dataclass
+class _Kept:
+    after: int
+    envelopes: list[Envelope]
+    sequences: list[int]
+    complete: bool  # the read was short of its limit: it reached the log's end then
+    rings: int  # the commit signal's count when the read began
+    at: float
+
+
+class SharedRead:
+    """The last read of the log, kept for the loops that read the same part of it next.
+
+    Sound because of how positions are given: on PostgreSQL every insert locks the events table, so
+    ids commit in order, and SQLite has one writer; so a read that came back short of its limit held
+    every event committed after `after` when it began, and events committed later have larger ids.
+    Such a read serves a later one while no commit of this process has rung since it began (the
+    application rings after every save, store/commits.py) and for at most SHARED_READ_SECONDS
+    (another process's writes ring nothing here). A full read serves what it holds in any case:
+    those events do not change."""
+
+    def __init__(self, commits: Any) -> None:
+        self.lock = threading.Lock()
+        self.commits = commits
+        self._kept: _Kept | None = None
+
+    def rings(self) -> int:
+        return self.commits.rings if self.commits is not None else -1
+
+    def keep(self, after: int, envelopes: list[Envelope], *, complete: bool, rings: int) -> None:
+        self._kept = _Kept(after, envelopes, [e.sequence for e in envelopes], complete, rings, time.monotonic())
+
+    def get(self, after: int, limit: int) -> list[Envelope] | None:
+        kept = self._kept
+        if kept is None or after < kept.after:
+            return None
+        start = bisect_right(kept.sequences, after)
+        if len(kept.envelopes) - start >= limit:
+            return kept.envelopes[start:start + limit]
+        fresh = kept.rings >= 0 and kept.rings == self.rings() and time.monotonic() - kept.at < SHARED_READ_SECONDS
+        end = kept.sequences[-1] if kept.sequences else kept.after
+        if kept.complete and fresh and after <= end:
+            return kept.envelopes[start:]
+        return None
 
 
 def end_of(reader: LogReader, read: list[Envelope], after: int, batch_size: int) -> int:
