@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,11 @@ def settle(served: Served) -> float:
     return rss_mib()
 
 
+def object_counts() -> Counter[str]:
+    """Live objects tracked by the collector, by type name (what a leak of small objects shows as)."""
+    return Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
 def measure(db: Database, nats_url: str, commands: int, per_case: int, trace: bool) -> dict[str, Any]:
     served = Served(create_intake_app(db.settings("intake", nats_url))).start()
     try:
@@ -80,25 +86,30 @@ def measure(db: Database, nats_url: str, commands: int, per_case: int, trace: bo
         drive.run(1000)
         first = settle(served)
         if trace:
-            tracemalloc.start(6)
-            before = tracemalloc.take_snapshot()
+            tracemalloc.start(8)
+        snapshots = [(tracemalloc.take_snapshot(), object_counts())] if trace else []
         started = time.perf_counter()
         rss = [(1000, round(first, 1))]
         step = max(1000, (commands - 1000) // 5)
         while drive.done < commands:
             drive.run(min(step, commands - drive.done))
             rss.append((drive.done, round(settle(served), 1)))
+            if trace:
+                snapshots = [*snapshots[-1:], (tracemalloc.take_snapshot(), object_counts())]
+                print(f"  traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB", flush=True)
             print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB", flush=True)
         seconds = time.perf_counter() - started
-        grown = []
-        if trace:
-            after = tracemalloc.take_snapshot()
+        grown: list[dict[str, Any]] = []
+        objects: list[tuple[str, int]] = []
+        if trace:  # the growth of the last step only: what still grows once the caches are full
+            (before, counted), (after, counted_after) = snapshots
             tracemalloc.stop()
-            for stat in after.compare_to(before, "traceback")[:12]:
+            for stat in after.compare_to(before, "traceback")[:15]:
                 grown.append({"kib": round(stat.size_diff / 1024, 1), "count": stat.count_diff,
-                              "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-4:]})
+                              "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-6:]})
+            objects = [(k, n) for k, n in (counted_after - counted).most_common(15)]
         return {"commands": commands, "per_case": per_case, "rss_mib": rss, "ratio": round(rss[-1][1] / first, 3),
-                "commands_per_s": round((commands - 1000) / seconds, 1), "grown": grown}
+                "commands_per_s": round((commands - 1000) / seconds, 1), "grown": grown, "objects": objects}
     finally:
         served.stop()
 
@@ -132,6 +143,8 @@ def main() -> None:
           f"{result['commands_per_s']} commands/s")
     for g in result["grown"]:
         print(f"  +{g['kib']} KiB in {g['count']:+} blocks at {' < '.join(reversed(g['where']))}")
+    for name, n in result["objects"]:
+        print(f"  {n:+} {name} objects")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event, func, insert, select
 
 from bench.goals import RESULTS_DIR, goal_row, print_goals, uptime
 from libs.domain import agencies, dispatch, intake
@@ -53,7 +53,8 @@ from services.reporting.projections.tables import (
     support_decisions,
     supporter_terms,
 )
-from services.reporting.projections.tallies import derive_all
+from services.reporting.projections.registered import registered_counts
+from services.reporting.projections.tallies import TALLIES, derive_all
 from services.reporting.queries import (
     centres_report,
     consultation_report,
@@ -214,6 +215,26 @@ class Work:
         return buffers
 
 
+def cells_of_fy(engine: Engine) -> dict[str, int]:
+    """The cells of FY and FY-1 (what the reports read: dispatch and outcome compare with the year
+    before) in each count table."""
+    with engine.connect() as conn:
+        return {t.table.name.removeprefix("rp_").removesuffix("_counts"): conn.execute(
+            select(func.count()).select_from(t.table).where(t.table.c.fy.in_((FY - 1, FY)))).scalar_one()
+            for t in (*TALLIES, registered_counts)}
+
+
+def empty_facts(engine: Engine) -> None:
+    """Delete every fact row the count tables were derived from (cases and centres stay: the scope
+    and the outcome read them). A report that reads only cells does the same work after."""
+    with engine.begin() as conn:
+        for table in (consultations, *OTHER_TABLES.values()):
+            conn.execute(table.delete())
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+
+
 def curve(engine: Engine, sizes: list[int], repeats: int) -> tuple[dict[str, dict[int, float]],
                                                                   dict[str, dict[int, int]]]:
     metadata.create_all(engine)
@@ -242,6 +263,11 @@ def curve(engine: Engine, sizes: list[int], repeats: int) -> tuple[dict[str, dic
         unit = WORK_UNIT[engine.dialect.name]
         print(f"  {engine.dialect.name} {size:,}: " + ", ".join(
             f"{k} {v[size] * 1000:.1f} ms ({work[k][size]:,} {unit})" for k, v in out.items()), flush=True)
+        print(f"  cells of FY{FY - 1}–{FY}: " + ", ".join(f"{k} {n:,}" for k, n in cells_of_fy(engine).items()),
+              flush=True)
+    empty_facts(engine)
+    print(f"  {engine.dialect.name} {sizes[-1]:,}, the fact tables emptied (the same cells): " + ", ".join(
+        f"{k} {counter.of(run):,}" for k, run in runs.items() if k != AS_OF_QUERY), flush=True)
     return out, work
 
 

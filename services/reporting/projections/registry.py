@@ -8,6 +8,7 @@ from libs.domain import registry
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
 from libs.platform.readmodels.projection import ProjectionHandler
+from services.reporting.projections import registered
 from services.reporting.projections.common import day, fact
 from services.reporting.projections.tables import (
     rosters,
@@ -22,17 +23,21 @@ HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("registry")
 def _term(kind: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         d, issued_on = e.data, day(e.data["issued_on"])
+        before = registered.of_supporter(conn, e.subject)
         record(conn, supporter_terms, fact(
             e, issued_on, supporter_id=e.subject, kind=kind, issued_on=issued_on,
             term_starts_on=day(d["term_starts_on"]), term_ends_on=day(d["term_ends_on"])))
+        registered.move(conn, before, registered.of_supporter(conn, e.subject))
     return project
 
 
 def _ending(reason: str, field: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         on = day(e.data[field])
+        before = registered.of_supporter(conn, e.subject)
         record(conn, supporter_endings, fact(
             e, on, supporter_id=e.subject, reason=reason, ended_on=on))
+        registered.move(conn, before, registered.of_supporter(conn, e.subject))
     return project
 
 

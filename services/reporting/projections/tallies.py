@@ -15,7 +15,9 @@ derived ones cannot disagree about what is counted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -34,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.reporting.projections.registered import registered_counts
 from services.reporting.projections.tables import (
     activities,
     backoffice_supports,
@@ -52,7 +55,6 @@ from services.reporting.projections.tables import (
     supporter_endings,
     supporter_terms,
 )
-
 UNKNOWN = "unknown"  # a key a fact lacks (a consultation of a case not projected): as count_by names it
 
 
@@ -165,6 +167,15 @@ def retally(conn: Connection, facts: Table, *where: ColumnElement[bool], sign: i
         tally.add(conn, *where, sign=sign)
 
 
-def derive_all(conn: Connection, tallies: tuple[Tally, ...] = TALLIES) -> None:
+class Derivable(Protocol):
+    """A count table the projection keeps and can count again from the facts."""
+
+    @property
+    def table(self) -> Table: ...
+
+    def derive(self, conn: Connection) -> None: ...
+
+
+def derive_all(conn: Connection, tallies: Iterable[Derivable] = (*TALLIES, registered_counts)) -> None:
     for tally in tallies:
         tally.derive(conn)

@@ -11,24 +11,31 @@ from sqlalchemy import Connection, Engine, distinct, func, select
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections import supporter_endings, supporter_terms
+from services.reporting.projections.registered import CANCELLING, fiscal_year_end
+from services.reporting.projections.registered import table as registered_counts
 from services.reporting.projections.tallies import roster_counts, supporter_ending_counts, supporter_term_counts
 from services.reporting.queries.common import by_tenant, cells
 from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
            "rosters_provided", "roster_entries")
-# A withdrawal (辞退) or revocation (取消し) ends a term at once; expiry is the term's own end date.
-CANCELLING = ("withdrawn", "revoked")
 
 
-def fiscal_year_end(fy: int) -> date:
-    return date(fy + 1, 3, 31)
+def registered_at_fy_end(conn: Connection, actor: Principal, as_of: datetime | None, fy: int,
+                         prefecture: str | None = None) -> dict[str, int]:
+    """年度末登録者数 per registrar: the count kept per fiscal-year end for the present, counted from
+    the terms and endings recorded by `as_of` for a report as it stood then."""
+    if as_of is None:
+        r = registered_counts
+        return by_tenant(conn, r, r.c.tenant, of_visible_cells(r, actor, prefecture), r.c.fy == fy)
+    return registered_on(conn, actor, as_of, fiscal_year_end(fy), prefecture)
 
 
 def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, day: date,
                   prefecture: str | None = None) -> dict[str, int]:
-    """Supporters registered on `day`, per registrar: a term with term_starts_on ≤ day ≤
-    term_ends_on, not withdrawn or revoked on or before `day` (and after that term started)."""
+    """Supporters registered on `day`, per registrar, from the facts: a term with term_starts_on ≤
+    day ≤ term_ends_on, not withdrawn or revoked on or before `day` (and after that term started);
+    the rule of projections/registered.ends_registered."""
     t, e = supporter_terms, supporter_endings
     cancelled = (
         select(e.c.event_id)
@@ -61,7 +68,7 @@ def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None
         "withdrawn": ended("withdrawn"),
         "revoked": ended("revoked"),
         "expired": ended("expired"),
-        "registered_at_fy_end": registered_on(conn, actor, as_of, fiscal_year_end(fy), prefecture),
+        "registered_at_fy_end": registered_at_fy_end(conn, actor, as_of, fy, prefecture),
         "rosters_provided": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy),
         "roster_entries": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy, value=r.c.entries),
     }

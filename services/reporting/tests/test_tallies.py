@@ -20,6 +20,7 @@ from sqlalchemy import inspect, select, text
 
 from libs.domain import dispatch, intake
 from services.reporting.projections import ReportingProjection
+from services.reporting.projections.registered import counted, registered_counts
 from services.reporting.projections.tallies import TALLIES
 from services.reporting.queries import (
     consultation_report,
@@ -94,6 +95,26 @@ def _programmes(feed: Feed, rng: random.Random, n: int) -> None:
                 "staff_role": None, "staff_days": days, "note": None}, tenant=tenant, time=noon(day))
 
 
+def _supporters(feed: Feed, rng: random.Random, n: int) -> None:
+    """Registrations, renewals (overlapping or after a gap), withdrawals, revocations and expiries
+    of a few supporters each, some of them redelivered: 年度末登録者数 moves at several ends at once."""
+    supporters: list[tuple[str, str]] = []
+    for _ in range(n):
+        tenant, day = rng.choice(TENANTS), _day(rng)
+        ends = f"{int(day[:4]) + rng.choice((0, 1, 3))}-{rng.choice(('03-31', '03-30', '09-30'))}"
+        roll = rng.random()
+        if roll < 0.35 or not supporters:
+            supporters.append((tenant, feed.registered(tenant, day, max(day, ends))))
+        elif roll < 0.55:
+            where, supporter = rng.choice(supporters)
+            feed.renewed(where, supporter, day, day, max(day, ends))
+        elif roll < 0.85:
+            where, supporter = rng.choice(supporters)
+            getattr(feed, rng.choice(("withdrawn", "revoked", "expired")))(where, supporter, day)
+        else:  # the same fact delivered again: moves nothing
+            feed.redeliver(rng.choice([e for stream, e in feed.log if stream == "REGISTRY"]))
+
+
 def _registry_and_dispatch(feed: Feed, rng: random.Random, n: int) -> None:
     dispatches = [(t, feed.dispatch_started(t, _day(rng))) for t in rng.sample(TENANTS, 3)]
     deployments = [(t, feed.deployed(t, rng.choice(dispatch.DEPLOYMENT_TARGETS), "2015-04-01"))
@@ -121,12 +142,14 @@ def _registry_and_dispatch(feed: Feed, rng: random.Random, n: int) -> None:
 
 def _cells(engine) -> dict[str, set[tuple]]:
     with engine.connect() as conn:
-        return {t.table.name: {tuple(r) for r in conn.execute(select(t.table))} for t in TALLIES}
+        return {t.table.name: {tuple(r) for r in conn.execute(select(t.table))} for t in (*TALLIES, registered_counts)}
 
 
 def _derived(engine) -> dict[str, set[tuple]]:
     with engine.connect() as conn:
-        return {t.table.name: {tuple(r) for r in conn.execute(t.cells())} for t in TALLIES}
+        derived = {t.table.name: {tuple(r) for r in conn.execute(t.cells())} for t in TALLIES}
+        registered = {(fy, tenant, n) for (fy, tenant), n in counted(conn).items()}
+    return derived | {registered_counts.table.name: registered}
 
 
 CALLERS = (MINISTRY, principal("auditor", "000000"), principal("prefecture_officer", TOKYO),
@@ -141,9 +164,11 @@ def test_tallies_equal_their_facts_and_every_report_equals_the_one_computed_from
     _intake(feed, rng, 120)
     _programmes(feed, rng, 40)
     _registry_and_dispatch(feed, rng, 60)
+    _supporters(feed, rng, 60)
     feed.centre(DEMO, demo=True)
     cells = _cells(engine)
     assert sum(len(c) for c in cells.values()) > 40
+    assert len(cells[registered_counts.table.name]) > 5
     assert cells == _derived(engine)
     staff = principal("centre_staff", next(iter(feed.centre_tenant)))
     for report in REPORTS:
@@ -153,7 +178,7 @@ def test_tallies_equal_their_facts_and_every_report_equals_the_one_computed_from
                 continue  # centre reports are not theirs (403 either way)
             if report in (dispatch_report, supporters_report, programmes_report) and actor.has("centre_staff"):
                 continue
-            for fy in (2015, 2016, 2017):
+            for fy in (2014, 2015, 2016, 2017, 2018, 2019) if report is supporters_report else (2015, 2016, 2017):
                 assert report(engine, actor, fy) == report(engine, actor, fy, as_of=FACTS_AT), \
                     (report.__name__, actor.sub, fy)
 
@@ -168,13 +193,16 @@ def test_a_database_projected_before_its_tallies_existed_gets_them_counted_from_
     feed.consultation(case, "2016-05-01T10:00:00+09:00")
     feed.void(case, feed.consultation(case, "2016-05-02T10:00:00+09:00"), "2016-05-03")
     feed.referral(case, "hello_work", "2016-05-04")
+    supporter = feed.registered(TOKYO, "2016-05-01", "2019-03-31")
+    feed.withdrawn(TOKYO, supporter, "2018-01-10")
     before = _cells(engine)
     with engine.begin() as conn:
-        for tally in TALLIES:
+        for tally in (*TALLIES, registered_counts):
             tally.table.drop(conn)
     ReportingProjection(engine)  # what a service of this version does at start on that database
     assert _cells(engine) == before
     assert consultation_report(engine, MINISTRY, 2016)["total"] == 1
+    assert [supporters_report(engine, MINISTRY, fy)["total"]["registered_at_fy_end"] for fy in (2016, 2017)] == [1, 0]
 
 
 def test_a_void_finds_its_consultation_by_an_index_added_at_start_to_a_table_made_without_it(feed, engine):
