@@ -218,3 +218,72 @@ def test_an_issuer_outage_is_ridden_out_on_the_last_keys_and_not_asked_again_per
     state["up"] = True
     time.sleep(1.1)
     assert fresh.principal(token).roles == {"ministry"}
+
+
+# -- the verified-token cache ------------------------------------------------------------------
+def test_a_verified_token_is_taken_from_the_cache_and_refused_once_it_has_expired():
+    auth = Authenticator(secret="s" * 40)
+    token = "Bearer " + mint_token("s" * 40, sub="a", org="1", roles=["auditor"], ttl_seconds=1)
+    first = auth.principal(token)
+    assert auth.principal(token) is first, "checked once, then recalled"
+    exp = jwt.decode(token.split()[1], options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    with pytest.raises(Unauthenticated, match="the token has expired"):
+        auth.principal(token)
+    with pytest.raises(Unauthenticated, match="the token has expired"):  # and it stays refused
+        auth.principal(token)
+
+
+def test_a_refused_token_is_not_remembered_as_good():
+    auth = Authenticator(secret="s" * 40)
+    good = mint_token("s" * 40, sub="a", org="1", roles=["auditor"])
+    tampered = "Bearer " + good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            auth.principal(tampered)
+
+
+@pytest.fixture
+def rotating_issuer():
+    """A JWKS endpoint whose published keys the test changes (rotation: a new key, the old one withdrawn)."""
+    keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in ("k1", "k2")}
+    state = {"published": ["k1"]}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"keys": [
+                {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(keys[kid].public_key())), "kid": kid, "use": "sig",
+                 "alg": "RS256"} for kid in state["published"]]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield keys, f"http://127.0.0.1:{server.server_address[1]}/jwks.json", state
+    server.shutdown()
+
+
+def test_a_cached_token_whose_key_the_issuer_withdrew_is_refused_when_the_key_set_is_due_again(rotating_issuer):
+    keys, url, state = rotating_issuer
+    now = int(time.time())
+    claims = {"sub": "u1", "org": "130001", "roles": ["ministry"], "aud": "tsunagu", "iss": "https://idp.example",
+              "iat": now, "exp": now + 600}
+
+    def token(kid: str) -> str:
+        return "Bearer " + jwt.encode(claims, keys[kid], algorithm="RS256", headers={"kid": kid})
+
+    auth = Authenticator(secret="dev-secret-" + "x" * 30, jwks_url=url, audience="tsunagu",
+                         issuer="https://idp.example", jwks_refresh_seconds=0.1, jwks_cache_seconds=0.3)
+    old = token("k1")
+    assert auth.principal(old) is auth.principal(old), "checked once, then recalled"
+    state["published"] = ["k2"]  # rotated: k1 withdrawn
+    time.sleep(0.15)  # an unknown key id fetches the set again, at most once per refresh interval
+    assert auth.principal(token("k2")).roles == {"ministry"}, "a token of the new key is taken at once"
+    time.sleep(0.4)  # the key set that checked the old token is due again
+    with pytest.raises(Unauthenticated, match="signing key"):
+        auth.principal(old)
