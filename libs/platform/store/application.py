@@ -17,7 +17,6 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     ProcessingEvent,
-    Repository,
 )
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import (
@@ -85,6 +84,7 @@ class ServiceApplication(Application):
     """An Application with our transcodings, the service's sealer and shared command helpers."""
 
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
+    repository: CachingRepository  # construct_repository() below
 
     def __init__(self, env: dict[str, str], sealer: Sealer) -> None:
         # Rung after every save has committed: the relay and log followers wake on it (commits.py).
@@ -133,7 +133,7 @@ class ServiceApplication(Application):
         self.factory.aggregate_recorder_class = CoreSnapshotRecorder  # type: ignore[attr-defined]  # snapshots
         return self.factory.process_recorder()
 
-    def construct_repository(self) -> Repository:
+    def construct_repository(self) -> CachingRepository:
         """The aggregate cache (store/cache.py): a load reads only the events after the cached
         version. `AGGREGATE_CACHE_MAXSIZE` sizes it (0 or less: unbounded; unset: CACHE_SIZE)."""
         size = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
@@ -144,20 +144,19 @@ class ServiceApplication(Application):
         """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
         one new event would be larger on the bus than the limit. Stored, the relay could never
         publish it, and the stream would stop behind it for every tenant (issue 13). Traced, the
-        store write is a span and each new event keeps its context (libs/platform/tracing.py)."""
+        store write is a span and each new event keeps its context (libs/platform/tracing.py).
+        Committed, the saved aggregates are cached; failed, evicted (store/cache.py)."""
         with tracing.span("store write", {"tsunagu.service": self.name, "tsunagu.events": len(processing.events)}):
             tracing.stamp(processing.events)
             self._check_sizes(processing)
-            repository = self.repository
-            assert isinstance(repository, CachingRepository)
             try:
                 recordings = super()._record(processing)
             except BaseException:
                 # A lost race (IntegrityError) or any failure: the next load reads the store again.
                 for aggregate_id in processing.aggregates:
-                    repository.evict(aggregate_id)
+                    self.repository.evict(aggregate_id)
                 raise
-            repository.saved(processing.aggregates.values())
+            self.repository.saved(processing.aggregates.values())
             return recordings
 
     def _check_sizes(self, processing: ProcessingEvent) -> None:

@@ -110,8 +110,9 @@ class CoreEvents:
         """Insert the events in the session's transaction (after locking the table on PostgreSQL);
         their new ids, in the order given."""
         if self.dialect == "postgresql":
-            # The library's LOCK TABLE and NOTIFY, one round trip (no parameters: simple protocol).
-            session.connection().connection.cursor().execute(self.lock_and_notify)
+            # The library's LOCK TABLE and NOTIFY, one round trip (sent without parameters, so the
+            # driver takes two statements), through SQLAlchemy so a failure is mapped like any other.
+            session.connection().exec_driver_sql(self.lock_and_notify, execution_options={"no_parameters": True})
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
                  "topic": e.topic, "state": e.state} for e in stored_events]
         result = session.execute(self.insert, rows)
