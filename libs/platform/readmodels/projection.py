@@ -58,7 +58,7 @@ class SqlProjection:
         # Built once: a follower runs these on every round, and building a statement (and its
         # cache key) each time cost more than running it (issue 15's profile).
         # (A bind parameter of an UPDATE or INSERT must not be named like a column: `b_` names.)
-        p, name = self.positions.c, bindparam("b_projection", self.name)
+        p, name = self.positions.c, bindparam("b_projection", self.name, type_=String)
         self._select_position = select(p.position).where(p.projection == name, p.stream == bindparam("b_stream"))
         self._update_position = self.positions.update().where(
             p.projection == name, p.stream == bindparam("b_stream"), p.position < bindparam("b_new")
