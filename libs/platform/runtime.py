@@ -25,7 +25,7 @@ from libs.platform.messaging.signing import EventSigner, EventVerifier
 from libs.platform.messaging.streams import CONTRACTS, STREAMS, StreamSpec
 from libs.platform.privacy.records import PrivacyRecords
 from libs.platform.privacy.sealing import Sealer
-from libs.platform.readmodels.follower import LogFollower, run_together
+from libs.platform.readmodels.follower import LogFollower
 from libs.platform.settings import Settings
 from libs.platform.store.db import make_engine
 from libs.platform.store.log import LogReader
@@ -214,8 +214,6 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
                         wakeup=commits.wakeup(min_interval=spacing))
             for handler in [*spec.make_read_models(runtime), records]
         ]
-        if runtime.leases is None:  # one process runs them all: one loop, one wake-up per commit
-            run_together(runtime.followers)
     consumers = spec.make_consumers(runtime)
     if consumers:
         runtime.dead_letters = DeadLetters(engine)

@@ -15,10 +15,7 @@ reading it), and one a failure may have left unknown is read again. A position k
 recorded one is harmless (each event id counts once per projection, and an apply that would move
 the position back fails as StalePosition); one kept ahead never happens, as it is kept only after
 the commit. And a round reads the log through the service's shared reader (store/log.py,
-SharedRead), so the followers woken by one commit read the log once between them. Where one process
-runs them all (no replicas: `run_together`), the first one's loop makes the rounds of all of them,
-one after the other in one worker thread, so a commit costs one wake-up and one thread hop, not one
-per read model; each still has its own position, health and failures.
+SharedRead), so the followers woken by one commit read the log once between them.
 """
 
 from __future__ import annotations
@@ -45,8 +42,6 @@ class LogFollower:
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup
         self._lock = threading.Lock()  # the loop and read-your-writes callers take turns
-        self._together: list[LogFollower] = [self]  # the followers whose rounds this one's loop makes
-        self._led = False  # another follower's loop makes this one's rounds
         self._runs = 0  # runs of the loop under way (a position is kept only while one is)
         self._position: int | None = None  # while running: the handler's recorded position (None: ask it)
         self.health = LoopHealth("follower", f"{handler.name}", stream=self.stream)
@@ -92,14 +87,6 @@ class LogFollower:
             self._position = None  # what the failure left recorded is not known: read it again
             raise
 
-    def _rounds(self) -> None:
-        for follower in self._together:
-            try:
-                follower._round()
-            except Exception as e:  # noqa: BLE001 - a failing event is retried, in order; the others go on
-                log.error("follower %s/%s: %s: %s", follower.stream, follower.handler.name, type(e).__name__, e)
-                follower.health.failed(e)
-
     @property
     def _running(self) -> bool:
         return self._runs > 0
@@ -116,24 +103,14 @@ class LogFollower:
             self._position = None  # a standby's read-your-writes callers ask the database
 
     async def _run(self, stop: asyncio.Event) -> None:
-        if self._led:  # its rounds are made by the first follower's loop (run_together)
-            await stop.wait()
-            return
         while not stop.is_set():
-            await asyncio.to_thread(self._rounds)
+            try:
+                await asyncio.to_thread(self._round)
+            except Exception as e:  # noqa: BLE001 - a failing event is retried, in order
+                log.error("follower %s/%s: %s: %s", self.stream, self.handler.name, type(e).__name__, e)
+                self.health.failed(e)
             if self.wakeup is not None:
                 await self.wakeup.wait(stop, self.poll_seconds)
                 continue
             await sleep_or_stop(stop, self.poll_seconds)
 
-
-def run_together(followers: list[LogFollower]) -> None:
-    """Have the first follower's loop make the rounds of all of them (one process runs them all: no
-    replicas, where each follower is a role of its own under a lease). The others' loops only wait
-    for their stop, so that they count as running and keep their positions in memory."""
-    if not followers:
-        return
-    first, *rest = followers
-    first._together = list(followers)
-    for follower in rest:
-        follower._led = True

@@ -113,6 +113,8 @@ class CoreEvents:
             # The library's LOCK TABLE and NOTIFY, one round trip (sent without parameters, so the
             # driver takes two statements), through SQLAlchemy so a failure is mapped like any other.
             session.connection().exec_driver_sql(self.lock_and_notify, execution_options={"no_parameters": True})
+        if not stored_events:  # a tracked position with no new events (a message that changes nothing)
+            return []
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
                  "topic": e.topic, "state": e.state} for e in stored_events]
         result = session.execute(self.insert, rows)

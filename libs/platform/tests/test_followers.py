@@ -10,7 +10,7 @@ import time
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, create_engine, event, select
 
 from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.readmodels.follower import LogFollower, run_together
+from libs.platform.readmodels.follower import LogFollower
 from libs.platform.readmodels.projection import SqlProjection
 from libs.platform.store import log
 from libs.platform.store.log import LogReader
@@ -149,45 +149,3 @@ def test_a_shared_read_never_serves_a_position_it_did_not_see(tmp_path):
     # was read (it applied that from elsewhere) is not served the old read.
     assert reader._shared is not None and reader._shared.get(5, 10) is None
     assert [e.sequence for e in reader.read(1, 10, shared=True)] == [2]
-
-
-class Failing(Seen):
-    def project(self, conn, envelope: Envelope) -> None:
-        raise RuntimeError("this read model cannot apply anything")
-
-
-def test_followers_run_together_make_their_rounds_in_one_loop_and_one_failing_holds_up_no_other(tmp_path):
-    app = _app()
-    engine = create_engine(f"sqlite:///{tmp_path / 'rm.db'}")
-    reader = LogReader("intake", app, shared=True)
-    wakeup = app.commits.wakeup()
-    failing = LogFollower(reader, Failing(engine, "a"), poll_seconds=AN_HOUR, wakeup=wakeup)
-    model = Seen(engine, "b")
-    working = LogFollower(reader, model, poll_seconds=AN_HOUR, wakeup=app.commits.wakeup())
-    run_together([failing, working])
-    rounds: list[str] = []
-
-    class Spied(LogFollower):
-        def _rounds(self) -> None:
-            rounds.append(self.handler.name)
-            super()._rounds()
-
-    for follower in (failing, working):
-        follower.__class__ = Spied
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(f.run(stop)) for f in (failing, working)]
-        for _ in range(3):
-            app.save(_place())
-        deadline = time.monotonic() + 30
-        while working.health.position < 3 or failing.health.failures == 0:
-            assert time.monotonic() < deadline, working.health.report(stall_seconds=60, max_failures=10)
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-
-    asyncio.run(main())
-    assert model.sequences() == [1, 2, 3]
-    assert failing.handler.position(failing.stream) == 0 and failing.health.failures > 0
-    assert set(rounds) == {"a"}  # the first one's loop made the rounds of both
