@@ -255,8 +255,8 @@ class Authenticator:
         token = authorization.split(" ", 1)[1].strip()
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too long")
-        if (known := self._verified.get(token)) is not None \
-                and time.time() < known.exp and time.monotonic() < known.keys_until:
+        if (known := self._verified.get(token)) is not None and time.time() < known.exp \
+                and time.monotonic() < known.keys_until and self._same_keys(known):
             return known.principal
         # Not verified yet, or no longer good: checked in full, so an expired token is refused
         # with the same words whether it was cached or not.
@@ -264,6 +264,12 @@ class Authenticator:
         keys_until = self._jwks.fresh_until() if self._jwks is not None else math.inf
         self._verified.put(token, _Verified(principal, exp, keys_until))
         return principal
+
+    def _same_keys(self, known: _Verified) -> bool:
+        """Whether the key set that checked a cached token is still the one in use: once a newer set
+        was fetched (an unknown kid, a rotation), a key the issuer withdrew must be refused at once,
+        as a full check would, not when the older set would have been due."""
+        return self._jwks is None or known.keys_until >= self._jwks.fresh_until()
 
     def _verify(self, token: str) -> tuple[Principal, float]:
         """The principal of a token checked in full (signature, issuer, audience, claims), and its expiry."""
