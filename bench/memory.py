@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -182,6 +184,24 @@ def settle(served: Served, events: IntakeEvents | None = None) -> float:
     return rss_mib()
 
 
+def sqlite_mib() -> float:
+    """Memory SQLite holds in this process (page caches of every connection, prepared statements),
+    from the library the sqlite3 module uses: RSS that no Python allocation shows."""
+    lib = ctypes.CDLL(sqlite3_library())
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return lib.sqlite3_memory_used() / 2**20
+
+
+def sqlite3_library() -> str:
+    import _sqlite3
+
+    with open(f"/proc/{os.getpid()}/maps") as maps:
+        for line in maps:
+            if "libsqlite3" in line:
+                return line.split()[-1]
+    return _sqlite3.__file__  # statically linked
+
+
 def object_counts() -> Counter[str]:
     """Live objects tracked by the collector, by type name (what a leak of small objects shows as)."""
     return Counter(type(o).__qualname__ for o in gc.get_objects())
@@ -214,6 +234,8 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
     try:
         drive.run(1000)
         first = settle(served, events)
+        print(f"  1,000 commands: RSS {first:.1f} MiB (SQLite {sqlite_mib():.1f}, Python blocks "
+              f"{sys.getallocatedblocks():,})", flush=True)
         if trace:
             tracemalloc.start(trace)
         counts = object_counts()
@@ -228,7 +250,8 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
                 snapshots = [*snapshots[-1:], (tracemalloc.take_snapshot(), object_counts())]
                 print(f"  traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB", flush=True)
             now = object_counts()
-            print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB; objects grown: "
+            print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB (SQLite {sqlite_mib():.1f}, Python blocks "
+                  f"{sys.getallocatedblocks():,}); objects grown: "
                   + ", ".join(f"{k} {n:+}" for k, n in (now - counts).most_common(6)), flush=True)
             counts = now
         seconds = time.perf_counter() - started
