@@ -184,6 +184,15 @@ def settle(served: Served, events: IntakeEvents | None = None) -> float:
     return rss_mib()
 
 
+def trimmed_mib() -> float:
+    """RSS after glibc returns the free memory it still holds (malloc_trim): what RSS would be if
+    the allocator kept no freed pages; the difference to RSS is freed memory, not live objects."""
+    if not TRIM:
+        return float("nan")
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_mib()
+
+
 def sqlite_mib() -> float:
     """Memory SQLite holds in this process (page caches of every connection, prepared statements),
     from the library the sqlite3 module uses: RSS that no Python allocation shows."""
@@ -207,6 +216,7 @@ def object_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
+TRIM = False  # --trim: also print RSS after malloc_trim (then the RSS of later steps starts lower)
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 
 
@@ -234,7 +244,8 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
     try:
         drive.run(1000)
         first = settle(served, events)
-        print(f"  1,000 commands: RSS {first:.1f} MiB (SQLite {sqlite_mib():.1f}, Python blocks "
+        print(f"  1,000 commands: RSS {first:.1f} MiB (trimmed {trimmed_mib():.1f}, SQLite {sqlite_mib():.1f}, "
+              "Python blocks "
               f"{sys.getallocatedblocks():,})", flush=True)
         if trace:
             tracemalloc.start(trace)
@@ -250,7 +261,8 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
                 snapshots = [*snapshots[-1:], (tracemalloc.take_snapshot(), object_counts())]
                 print(f"  traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB", flush=True)
             now = object_counts()
-            print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB (SQLite {sqlite_mib():.1f}, Python blocks "
+            print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB (trimmed {trimmed_mib():.1f}, "
+                  f"SQLite {sqlite_mib():.1f}, Python blocks "
                   f"{sys.getallocatedblocks():,}); objects grown: "
                   + ", ".join(f"{k} {n:+}" for k, n in (now - counts).most_common(6)), flush=True)
             counts = now
@@ -279,7 +291,10 @@ def main() -> None:
     parser.add_argument("--backend", default="sqlite", choices=("sqlite", "postgresql"))
     parser.add_argument("--trace", type=int, default=0, metavar="FRAMES",
                         help="diff tracemalloc snapshots of the last step, tracebacks of FRAMES frames (slow)")
+    parser.add_argument("--trim", action="store_true", help="also print RSS after malloc_trim at each step")
     args = parser.parse_args()
+    global TRIM
+    TRIM = args.trim
     os.environ["TSUNAGU_TEST_DB"] = args.backend
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for service in args.services.split(","):
