@@ -1,14 +1,18 @@
-"""Memory of the intake service under commands (issue 15: RSS after 100,000 commands within 1.2×
-of after 1,000), in-process so that 100,000 take minutes, not an hour over HTTP.
+"""Memory of each service under commands (issue 15: RSS after 100,000 commands within 1.2× of
+after 1,000), in-process so that 100,000 take minutes, not an hour over HTTP.
 
-The service runs as it does in production, in this process (uvicorn thread: relay, log followers
-and consumers on a real nats-server); the commands call its application directly, like a portal
-migrating history: a new case every `--per-case` consultations (each case a data subject of its
-own, with its own key), each consultation with a summary (sealed). RSS after 1,000 commands and
-after all of them, the background loops drained each time; with `--trace`, the allocation sites
-that grew most between the two (tracemalloc snapshots diffed; it slows the run down a lot).
+Each service runs as it does in production, in this process (uvicorn thread: relay, log followers
+and consumers on a real nats-server), one after the other in a fresh database. The commands call
+its application directly, like a portal migrating history (intake: a new case every `--per-case`
+consultations, each case a data subject with its own key, each consultation with a sealed summary;
+registry: trainees with sealed details; dispatch: requests with the person's sealed details);
+reporting consumes the events intake publishes for such commands from the INTAKE stream. RSS after
+1,000 commands and at five steps after, the background loops drained each time, with SQLite's own
+memory, Python's allocated blocks and the objects that grew by type beside it; `--trim` adds the
+RSS after malloc_trim, `--trace FRAMES` the allocation sites that grew most in the last step
+(tracemalloc snapshots diffed; it slows the run down a lot).
 
-Run from the repository root:  .venv/bin/python -m bench.memory [--commands 100000] [--trace]
+Run from the repository root:  .venv/bin/python -m bench.memory [--services intake] [--commands 100000]
 """
 
 from __future__ import annotations
