@@ -1,76 +1,218 @@
-"""Memory of the intake service under commands (issue 15: RSS after 100,000 commands within 1.2×
-of after 1,000), in-process so that 100,000 take minutes, not an hour over HTTP.
+"""Memory of each service under commands (issue 15: RSS after 100,000 commands within 1.2× of
+after 1,000), in-process so that 100,000 take minutes, not an hour over HTTP.
 
-The service runs as it does in production, in this process (uvicorn thread: relay, log followers
-and consumers on a real nats-server); the commands call its application directly, like a portal
-migrating history: a new case every `--per-case` consultations (each case a data subject of its
-own, with its own key), each consultation with a summary (sealed). RSS after 1,000 commands and
-after all of them, the background loops drained each time; with `--trace`, the allocation sites
-that grew most between the two (tracemalloc snapshots diffed; it slows the run down a lot).
+Each service runs as it does in production, in this process (uvicorn thread: relay, log followers
+and consumers on a real nats-server), one after the other in a fresh database. The commands call
+its application directly, like a portal migrating history (intake: a new case every `--per-case`
+consultations, each case a data subject with its own key, each consultation with a sealed summary;
+registry: trainees with sealed details; dispatch: requests with the person's sealed details);
+reporting consumes the events intake publishes for such commands from the INTAKE stream. RSS after
+1,000 commands and at five steps after, the background loops drained each time, with SQLite's own
+memory, Python's allocated blocks and the objects that grew by type beside it; `--trim` adds the
+RSS after malloc_trim, `--trace FRAMES` the allocation sites that grew most in the last step
+(tracemalloc snapshots diffed; it slows the run down a lot).
 
-Run from the repository root:  .venv/bin/python -m bench.memory [--commands 100000] [--trace]
+Run from the repository root:  .venv/bin/python -m bench.memory [--services intake] [--commands 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import ctypes
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
-from collections import Counter
 import tracemalloc
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
+
+import nats
 
 from bench.consultations import rss_mib
 from bench.goals import RESULTS_DIR, goal_row, uptime
 from bench.serving import Served, drain
+from libs.platform.messaging.cloudevents import Envelope, nats_subject
+from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.tools.natsserver import EmbeddedNats
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
 from services.intake.bootstrap import create_app as create_intake_app
-from tests.harness import Database
+from tests.harness import Database, provision_streams
 
 TENANT = "130001"
 WHEN = datetime(2016, 5, 1, 10, tzinfo=UTC)
 SUMMARY = "電話相談。本人は外出が難しく、家族が今後の支援について相談。"
 
 
+OFFICER = Principal(sub="bench", org=TENANT, roles=frozenset({"prefecture_officer"}))
+MUNICIPALITY = "131016"  # 千代田区: dispatch is a municipality's
+TRAINEE = {"name": "研修 受講者", "address_or_affiliation": "東京都千代田区", "contact": "03-0000-0000"}
+SUBJECT = {"name": "派遣 対象者", "address": "東京都千代田区"}
+
+
 class Commands:
-    """In-process commands of one centre: a new case every `per_case` consultations."""
+    """In-process commands of one service (`done` counts them); `per_case`: how many share an aggregate."""
+
+    done = 0
+
+    def run(self, n: int) -> None:
+        for _ in range(n):
+            self.one()
+            self.done += 1
+
+    def one(self) -> None:
+        raise NotImplementedError
+
+
+class IntakeCommands(Commands):
+    """One centre: a new case every `per_case` consultations (each case a data subject of its own)."""
 
     def __init__(self, app: IntakeApplication, per_case: int) -> None:
-        self.app, self.per_case, self.done = app, per_case, 0
-        officer = Principal(sub="bench", org=TENANT, roles=frozenset({"prefecture_officer"}))
-        centre, _ = app.register_centre(officer, tenant=TENANT, name="bench centre", kind="adult", site="main",
+        self.app, self.per_case = app, per_case
+        centre, _ = app.register_centre(OFFICER, tenant=TENANT, name="bench centre", kind="adult", site="main",
                                         idempotency_key=None)
         self.staff = Principal(sub="bench", org=str(centre.id), roles=frozenset({"centre_staff"}))
         self.centre_id: UUID = centre.id
         self.case_id: UUID | None = None
 
+    def one(self) -> None:
+        if self.done % self.per_case == 0:
+            case, _ = self.app.open_case(self.staff, centre_id=self.centre_id, client_kind="person",
+                                         age_group="adult", residence_municipality=None, personal_details=None,
+                                         idempotency_key=None)
+            self.case_id = case.id
+        else:
+            assert self.case_id is not None
+            self.app.record_consultation(self.staff, self.case_id, expected_version=None, channel="phone",
+                                         consulted_by="person", occurred_at=WHEN, summary=SUMMARY,
+                                         idempotency_key=None)
+
+
+class RegistryCommands(Commands):
+    """Trainees of initial trainings (養成研修), each with sealed details (a data subject of its own):
+    a new course every `per_case` attendances."""
+
+    def __init__(self, app: Any, per_case: int) -> None:
+        self.app, self.per_case = app, per_case
+        self.course_id: UUID | None = None
+
+    def one(self) -> None:
+        if self.done % self.per_case == 0:
+            course, _ = self.app.schedule_course(OFFICER, kind="initial", title="bench course",
+                                                 starts_on=WHEN.date(), ends_on=WHEN.date(), venue="bench",
+                                                 idempotency_key=None)
+            self.course_id = course.id
+        assert self.course_id is not None
+        self.app.record_attendance(OFFICER, self.course_id, attended_on=WHEN.date(), trainee=TRAINEE,
+                                   supporter_id=None, idempotency_key=None)
+
+
+class DispatchCommands(Commands):
+    """Dispatch requests of one municipality, each with the person's sealed details."""
+
+    def __init__(self, app: Any, per_case: int) -> None:
+        self.app = app
+        self.officer = Principal(sub="bench", org=MUNICIPALITY, roles=frozenset({"municipal_officer"}))
+
+    def one(self) -> None:
+        self.app.request_dispatch(self.officer, subject_ref=None, requested_by="person", needs=["visit"],
+                                  preferences={}, requested_on=WHEN.date(), details=SUBJECT, idempotency_key=None)
+
+
+class IntakeEvents(Commands):
+    """What intake publishes for the commands of IntakeCommands (a case, then consultations), put on
+    the INTAKE stream as its relay would: reporting's consumer and projection take them from there."""
+
+    def __init__(self, nats_url: str, per_case: int, signing_key: str) -> None:
+        self.nats_url, self.per_case, self.sequence = nats_url, per_case, 0
+        self.signer = EventSigner(signing_key)
+        self.centre_id, self.case_id = str(uuid4()), ""
+        self.pending: list[Envelope] = [self._envelope("CentreRegistered", self.centre_id, {
+            "tenant": TENANT, "name": "bench centre", "kind": "adult", "site": "main", "opened_on": None,
+            "closed_on": None, "demo": False})]
+
+    def _envelope(self, name: str, subject: str, data: dict) -> Envelope:
+        self.sequence += 1
+        return Envelope(id=str(uuid4()), source="/tsunagu/intake", type=f"jp.tsunagu.intake.{name}.v1",
+                        subject=subject, time=WHEN.isoformat(), tenant=TENANT, sequence=self.sequence,
+                        aggregate="case" if name != "CentreRegistered" else "centre", data=data)
+
+    def one(self) -> None:
+        if self.done % self.per_case == 0:
+            self.case_id = str(uuid4())
+            self.pending.append(self._envelope("CaseOpened", self.case_id, {
+                "tenant": TENANT, "centre_id": self.centre_id, "client_kind": "person", "age_group": "adult",
+                "residence_municipality": None, "personal_details": None}))
+        else:
+            self.pending.append(self._envelope("ConsultationRecorded", self.case_id, {
+                "centre_id": self.centre_id, "consultation_id": str(uuid4()), "channel": "phone",
+                "consulted_by": "person", "occurred_at": WHEN.isoformat(), "summary": None,
+                "idempotency_digest": None}))
+
     def run(self, n: int) -> None:
-        for _ in range(n):
-            if self.done % self.per_case == 0:
-                case, _ = self.app.open_case(self.staff, centre_id=self.centre_id, client_kind="person",
-                                             age_group="adult", residence_municipality=None, personal_details=None,
-                                             idempotency_key=None)
-                self.case_id = case.id
-            else:
-                assert self.case_id is not None
-                self.app.record_consultation(self.staff, self.case_id, expected_version=None, channel="phone",
-                                             consulted_by="person", occurred_at=WHEN, summary=SUMMARY,
-                                             idempotency_key=None)
-            self.done += 1
+        super().run(n)
+        batch, self.pending = self.pending, []
+        asyncio.run(self._publish(batch))
+
+    async def _publish(self, envelopes: list[Envelope]) -> None:
+        nc = await nats.connect(self.nats_url)
+        try:
+            js = nc.jetstream()
+            for e in envelopes:
+                body = e.to_json()
+                await js.publish_async(nats_subject("intake", e), body,
+                                       headers={"Nats-Msg-Id": e.id, HEADER: self.signer.header(body)})
+            await js.publish_async_completed()
+        finally:
+            await nc.close()
 
 
-def settle(served: Served) -> float:
-    drain(served)
+def settle(served: Served, events: IntakeEvents | None = None) -> float:
+    if events is None:
+        drain(served)
+    else:  # reporting: until its INTAKE consumer has applied every event published so far
+        deadline = time.monotonic() + 900
+        consumer = next(c for c in served.app.state.runtime.consumers if c.health.stream == "INTAKE")
+        while consumer.health.position < events.sequence:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"reporting at {consumer.health.position} of {events.sequence}")
+            time.sleep(0.05)
     gc.collect()
     return rss_mib()
+
+
+def trimmed_mib() -> float:
+    """RSS after glibc returns the free memory it still holds (malloc_trim): what RSS would be if
+    the allocator kept no freed pages; the difference to RSS is freed memory, not live objects."""
+    if not TRIM:
+        return float("nan")
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_mib()
+
+
+def sqlite_mib() -> float:
+    """Memory SQLite holds in this process (page caches of every connection, prepared statements),
+    from the library the sqlite3 module uses: RSS that no Python allocation shows."""
+    lib = ctypes.CDLL(sqlite3_library())
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return lib.sqlite3_memory_used() / 2**20
+
+
+def sqlite3_library() -> str:
+    import _sqlite3
+
+    with open(f"/proc/{os.getpid()}/maps") as maps:
+        for line in maps:
+            if "libsqlite3" in line:
+                return line.split()[-1]
+    return _sqlite3.__file__  # statically linked
 
 
 def object_counts() -> Counter[str]:
@@ -78,26 +220,56 @@ def object_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
-def measure(db: Database, nats_url: str, commands: int, per_case: int, trace: bool) -> dict[str, Any]:
-    served = Served(create_intake_app(db.settings("intake", nats_url))).start()
+TRIM = False  # --trim: also print RSS after malloc_trim (then the RSS of later steps starts lower)
+SERVICES = ("intake", "registry", "dispatch", "reporting")
+
+
+def serve(service: str, db: Database, nats_url: str, per_case: int) -> tuple[Served, Commands]:
+    """The service under uvicorn in this process, and what drives it."""
+    from services.dispatch.bootstrap import create_app as create_dispatch_app
+    from services.registry.bootstrap import create_app as create_registry_app
+    from services.reporting.bootstrap import create_app as create_reporting_app
+
+    if service == "reporting":
+        provision_streams(nats_url, "intake")
+        served = Served(create_reporting_app(db.settings(service, nats_url))).start()
+        return served, IntakeEvents(nats_url, per_case, db.signing_keys["intake"])
+    factory = {"intake": create_intake_app, "registry": create_registry_app, "dispatch": create_dispatch_app}
+    served = Served(factory[service](db.settings(service, nats_url))).start()
+    app = served.app.state.runtime.application
+    drivers = {"intake": IntakeCommands, "registry": RegistryCommands, "dispatch": DispatchCommands}
+    return served, drivers[service](app, per_case)
+
+
+def measure(service: str, db: Database, nats_url: str, commands: int, per_case: int,
+            trace: int) -> dict[str, Any]:
+    served, drive = serve(service, db, nats_url, per_case)
+    events = drive if isinstance(drive, IntakeEvents) else None
     try:
-        app: IntakeApplication = served.app.state.runtime.application
-        drive = Commands(app, per_case)
         drive.run(1000)
-        first = settle(served)
+        first = settle(served, events)
+        print(f"  1,000 commands: RSS {first:.1f} MiB (trimmed {trimmed_mib():.1f}, SQLite {sqlite_mib():.1f}, "
+              "Python blocks "
+              f"{sys.getallocatedblocks():,})", flush=True)
         if trace:
-            tracemalloc.start(8)
-        snapshots = [(tracemalloc.take_snapshot(), object_counts())] if trace else []
+            tracemalloc.start(trace)
+        counts = object_counts()
+        snapshots = [(tracemalloc.take_snapshot(), counts)] if trace else []
         started = time.perf_counter()
         rss = [(1000, round(first, 1))]
         step = max(1000, (commands - 1000) // 5)
         while drive.done < commands:
             drive.run(min(step, commands - drive.done))
-            rss.append((drive.done, round(settle(served), 1)))
+            rss.append((drive.done, round(settle(served, events), 1)))
             if trace:
                 snapshots = [*snapshots[-1:], (tracemalloc.take_snapshot(), object_counts())]
                 print(f"  traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB", flush=True)
-            print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB", flush=True)
+            now = object_counts()
+            print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB (trimmed {trimmed_mib():.1f}, "
+                  f"SQLite {sqlite_mib():.1f}, Python blocks "
+                  f"{sys.getallocatedblocks():,}); objects grown: "
+                  + ", ".join(f"{k} {n:+}" for k, n in (now - counts).most_common(6)), flush=True)
+            counts = now
         seconds = time.perf_counter() - started
         grown: list[dict[str, Any]] = []
         objects: list[tuple[str, int]] = []
@@ -116,35 +288,43 @@ def measure(db: Database, nats_url: str, commands: int, per_case: int, trace: bo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--services", default=",".join(SERVICES), help=f"some of {', '.join(SERVICES)}")
     parser.add_argument("--commands", type=int, default=100_000)
-    parser.add_argument("--per-case", type=int, default=10, help="consultations per case (a new case after)")
+    parser.add_argument("--per-case", type=int, default=10,
+                        help="commands per aggregate (intake: consultations per case; registry: trainees per course)")
     parser.add_argument("--backend", default="sqlite", choices=("sqlite", "postgresql"))
-    parser.add_argument("--trace", action="store_true", help="diff tracemalloc snapshots (slow)")
+    parser.add_argument("--trace", type=int, default=0, metavar="FRAMES",
+                        help="diff tracemalloc snapshots of the last step, tracebacks of FRAMES frames (slow)")
+    parser.add_argument("--trim", action="store_true", help="also print RSS after malloc_trim at each step")
     args = parser.parse_args()
+    global TRIM
+    TRIM = args.trim
     os.environ["TSUNAGU_TEST_DB"] = args.backend
-    with tempfile.TemporaryDirectory(prefix="tsunagu-memory-") as tmp:
-        nats = EmbeddedNats(Path(tmp) / "nats")
-        nats.start()
-        db = Database(Path(tmp))
-        try:
-            result = measure(db, nats.url, args.commands, args.per_case, args.trace)
-        finally:
-            db.drop()
-            nats.stop()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "memory.json").write_text(json.dumps({
-        "benchmark": "memory", "at": datetime.now(UTC).isoformat(timespec="seconds"), "uptime": uptime(),
-        "backend": args.backend, **result, "goals": [goal_row(
-            f"memory: intake RSS after {args.commands:,} ÷ after 1,000 in-process commands", args.backend,
-            result["ratio"], 1.2, "<=", f"MiB: {result['rss_mib']}; {result['commands_per_s']} commands/s")]},
-        indent=2, ensure_ascii=False) + "\n")
-    print(f"intake RSS after 1,000 and {args.commands:,} in-process commands ({args.backend}, {uptime()}): "
-          f"{result['rss_mib'][0][1]} → {result['rss_mib'][-1][1]} MiB, ratio {result['ratio']} (goal ≤ 1.2), "
-          f"{result['commands_per_s']} commands/s")
-    for g in result["grown"]:
-        print(f"  +{g['kib']} KiB in {g['count']:+} blocks at {' < '.join(reversed(g['where']))}")
-    for name, n in result["objects"]:
-        print(f"  {n:+} {name} objects")
+    for service in args.services.split(","):
+        with tempfile.TemporaryDirectory(prefix="tsunagu-memory-") as tmp:
+            nats = EmbeddedNats(Path(tmp) / "nats")
+            nats.start()
+            db = Database(Path(tmp))
+            try:
+                result = measure(service, db, nats.url, args.commands, args.per_case, args.trace)
+            finally:
+                db.drop()
+                nats.stop()
+        what = "events consumed" if service == "reporting" else "in-process commands"
+        (RESULTS_DIR / f"memory-{service}.json").write_text(json.dumps({
+            "benchmark": "memory", "service": service, "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "uptime": uptime(), "backend": args.backend, **result, "goals": [goal_row(
+                f"memory: {service} RSS after {args.commands:,} ÷ after 1,000 {what}", args.backend,
+                result["ratio"], 1.2, "<=", f"MiB: {result['rss_mib']}; {result['commands_per_s']} commands/s")]},
+            indent=2, ensure_ascii=False) + "\n")
+        print(f"{service} RSS after 1,000 and {args.commands:,} {what} ({args.backend}, {uptime()}): "
+              f"{result['rss_mib'][0][1]} → {result['rss_mib'][-1][1]} MiB, ratio {result['ratio']} (goal ≤ 1.2), "
+              f"{result['commands_per_s']} commands/s", flush=True)
+        for g in result["grown"]:
+            print(f"  +{g['kib']} KiB in {g['count']:+} blocks at {' < '.join(reversed(g['where']))}")
+        for name, n in result["objects"]:
+            print(f"  {n:+} {name} objects")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,7 @@ from services.reporting.projections.tables import (
     support_decisions,
     supporter_terms,
 )
-from services.reporting.projections.registered import registered_counts
-from services.reporting.projections.tallies import TALLIES, derive_all
+from services.reporting.projections.tallies import COUNTED, derive_all
 from services.reporting.queries import (
     centres_report,
     consultation_report,
@@ -221,7 +220,7 @@ def cells_of_fy(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {t.table.name.removeprefix("rp_").removesuffix("_counts"): conn.execute(
             select(func.count()).select_from(t.table).where(t.table.c.fy.in_((FY - 1, FY)))).scalar_one()
-            for t in (*TALLIES, registered_counts)}
+            for t in COUNTED}
 
 
 def empty_facts(engine: Engine) -> None:

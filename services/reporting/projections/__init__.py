@@ -33,8 +33,7 @@ from services.reporting.projections.tables import (  # noqa: F401 - the tables, 
     supporter_endings,
     supporter_terms,
 )
-from services.reporting.projections.registered import registered_counts
-from services.reporting.projections.tallies import TALLIES, derive_all
+from services.reporting.projections.tallies import COUNTED, derive_all
 
 # What the streams carry that no report counts: the ministry's indicators (活動指標・成果目標) ask
 # for none of it. Events not published on a stream, or counted by a module too, fail at import.
@@ -89,7 +88,7 @@ class ReportingProjection(RebuildableProjection):
 
     def __init__(self, engine: Engine, *, check_shape: bool = True) -> None:
         inspector = inspect(engine)
-        new_tallies = tuple(t for t in (*TALLIES, registered_counts) if not inspector.has_table(t.table.name))
+        new_tallies = tuple(t for t in COUNTED if not inspector.has_table(t.table.name))
         super().__init__(engine, metadata)
         stale = outdated_tables(engine) if check_shape else []
         if stale:  # fail at start-up, not by dead-lettering every message that touches them

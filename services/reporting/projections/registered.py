@@ -8,7 +8,7 @@ recorded (O(history)); here each term or ending re-reads that one supporter's te
 (a few rows, indexed by supporter), works out at which fiscal-year ends the supporter counts
 before and after the fact, and moves those cells by one. The rule is `ends_registered`, the same
 as the query of the facts (queries/supporters.registered_on), which a report "as of" a past
-instant still runs; tests/test_tallies.py compares the two over random streams.
+instant still runs; services/reporting/tests/test_tallies.py compares the two over random streams.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ from services.reporting.projections.tables import (
     supporter_endings,
     supporter_terms,
 )
+
 UNKNOWN = "unknown"  # a key a fact lacks (a consultation of a case not projected): as count_by names it
 
 
@@ -176,6 +177,10 @@ class Derivable(Protocol):
     def derive(self, conn: Connection) -> None: ...
 
 
-def derive_all(conn: Connection, tallies: Iterable[Derivable] = (*TALLIES, registered_counts)) -> None:
+# Every count table the projection keeps: the tallies and 年度末登録者数 (projections/registered.py).
+COUNTED: tuple[Derivable, ...] = (*TALLIES, registered_counts)
+
+
+def derive_all(conn: Connection, tallies: Iterable[Derivable] = COUNTED) -> None:
     for tally in tallies:
         tally.derive(conn)
