@@ -156,7 +156,10 @@ class ServiceApplication(Application):
                 for aggregate_id in processing.aggregates:
                     self.repository.evict(aggregate_id)
                 raise
-            self.repository.saved(processing.aggregates.values())
+            # Only an aggregate whose current version this save stored (a caller saving an object
+            # again after a refused save must not have a version the store never had cached).
+            stored = {e.originator_id: e.originator_version for e in processing.events}
+            self.repository.saved(a for a in processing.aggregates.values() if stored.get(a.id) == a.version)
             return recordings
 
     def _check_sizes(self, processing: ProcessingEvent) -> None:

@@ -132,9 +132,14 @@ class Ledger:
         if creation.key_digest is None:
             return None
         row = self.recorder.ledger_row("key_digest", creation.key_digest, aggregate_id=None)
-        # A row whose request digest was forgotten (its person's data erased) answers any request
-        # with its key: what the first request held can no longer be told, nor guessed at.
-        if row is not None and row.request_digest is not None and row.request_digest != creation.request_digest:
+        if row is not None and row.request_digest is None:
+            # Its person's data was erased, and the digest of the request with it: whether this is
+            # the same request can no longer be told. Answering the erased resource would drop a
+            # new request's data silently; refused, the client can GET what the key made.
+            raise IdempotencyKeyReused(
+                f"this Idempotency-Key created {creation.kind} {row.resource_id}, whose personal data was "
+                "erased since; send a new key for a new request", resource_id=row.resource_id)
+        if row is not None and row.request_digest != creation.request_digest:
             raise IdempotencyKeyReused(
                 f"this Idempotency-Key created {creation.kind} {row.resource_id} with another request; "
                 "send a new key for a new request", resource_id=row.resource_id)
@@ -147,7 +152,7 @@ class Ledger:
         """Erasure: drop the request digests of what was created in or as the subject's aggregate.
         A digest is keyed, but it still fits the request's personal data: whoever holds the
         service's secret could test a guessed name against it after the data's key is destroyed.
-        The key digests stay, so a late retry still finds its (erased) resource."""
+        The key digests stay: a late retry with the key is refused (422) with the resource's id."""
         self.recorder.forget_requests(str(subject))
 
 

@@ -123,3 +123,32 @@ def test_consultations_recorded_at_once_in_two_replicas_are_all_in_each_replicas
         list(pool.map(lambda i: _record((first, second)[i % 2], actor, case_id), range(24)))
     assert first.repository.get(case_id).consultation_count == 24
     assert second.repository.get(case_id).consultation_count == 24
+
+
+def test_an_object_saved_again_after_a_refused_save_caches_no_version_the_store_never_had(tmp_path) -> None:
+    """A refused save (EventTooLarge, before anything is stored) has already taken the object's
+    pending events: saving the same object again stores nothing, and must not cache its version."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    import pytest
+
+    from libs.domain.errors import EventTooLarge
+    from services.intake.application import IntakeApplication
+    from services.intake.domain.case import Case
+    from tests.harness import stored_applications
+
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
+                         personal_details=None)
+        app.save(case)
+        stored = case.version
+        case = app.repository.get(case.id)
+        case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
+                                 occurred_at=datetime(2016, 5, 1, tzinfo=UTC), summary=app.seal(case.id, "x" * 5000))
+        app.max_event_bytes = 1000
+        with pytest.raises(EventTooLarge):
+            app.save(case)
+        app.save(case)  # nothing pending any more: nothing stored
+        assert app.repository.get(case.id).version == stored

@@ -1,14 +1,15 @@
 """Erasure and the creations ledger (store/creations.py): the request digests of what was created in
 the erased person's case are forgotten with their key (a keyed digest still fits a guessed name for
-whoever holds the service's secret), while a late retry with a key still finds its resource."""
+whoever holds the service's secret), while a late retry with a key is refused with the id of what it made."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import text
 
-from libs.platform.privacy.sealing import ERASED
+from libs.platform.store.creations import IdempotencyKeyReused
 from services.intake.application import IntakeApplication
 from services.intake.tests.test_concurrent_consultations import _open_case
 from tests.harness import stored_applications
@@ -42,8 +43,8 @@ def test_an_erasure_forgets_the_request_digests_of_the_persons_case(tmp_path) ->
         assert _digests(engine, case_id) == [None]
         assert all(_digests(engine, other_id))  # nobody else's
 
-        # A late retry with the key is answered with the (erased) consultation, whatever it sends:
-        # what the first request held can no longer be told.
-        retry = _record(application(), actor, case_id, "違う内容")
-        assert (retry.created, retry.consultation_id) == (False, first.consultation_id)
-        assert app.sealer.open(retry.entry["summary"]) == ERASED
+        # A late retry with the key cannot be compared with the first request any more: refused,
+        # naming what the key made (answering it would drop a new request's data silently).
+        with pytest.raises(IdempotencyKeyReused) as refused:
+            _record(application(), actor, case_id, "違う内容")
+        assert refused.value.extensions["resource_id"] == str(first.consultation_id)
