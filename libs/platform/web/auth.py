@@ -167,6 +167,10 @@ class IssuerKeys(jwt.PyJWKClient):
         self._last = (now, data)
         return data
 
+    def signing_key(self, token: str) -> tuple[Any, float]:
+        with self._client_lock:
+            return self.get_signing_key_from_jwt(token).key, self.fresh_until()
+
     def fresh_until(self) -> float:
         """Until when (time.monotonic) the key set last fetched is used without asking the issuer
         again: a key the issuer withdrew is refused at the latest then."""
@@ -260,8 +264,7 @@ class Authenticator:
             return known.principal
         # Not verified yet, or no longer good: checked in full, so an expired token is refused
         # with the same words whether it was cached or not.
-        principal, exp = self._verify(token)
-        keys_until = self._jwks.fresh_until() if self._jwks is not None else math.inf
+        principal, exp, keys_until = self._verify(token)
         self._verified.put(token, _Verified(principal, exp, keys_until))
         return principal
 
@@ -271,10 +274,10 @@ class Authenticator:
         as a full check would, not when the older set would have been due."""
         return self._jwks is None or known.keys_until >= self._jwks.fresh_until()
 
-    def _verify(self, token: str) -> tuple[Principal, float]:
+    def _verify(self, token: str) -> tuple[Principal, float, float]:
         """The principal of a token checked in full (signature, issuer, audience, claims), and its expiry."""
         try:
-            claims = self._decode(token)
+            claims, keys_until = self._decode(token)
         except jwt.ExpiredSignatureError as e:
             raise Unauthenticated("the token has expired") from e
         except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as e:
@@ -305,12 +308,12 @@ class Authenticator:
         if groups:
             raise RolesConflict(f"roles of {' and '.join(groups)} must not be held together; ask for "
                                 "one token per role", groups=groups)
-        return Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles)), float(claims["exp"])
+        return Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles)), float(claims["exp"]), keys_until
 
-    def _decode(self, token: str) -> dict:
+    def _decode(self, token: str) -> tuple[dict, float]:
         options: Options = {"require": ["exp", "iat", "sub"]}
         if self._jwks is not None:
-            key = self._jwks.get_signing_key_from_jwt(token).key
+            key, keys_until = self._jwks.signing_key(token)
             return jwt.decode(token, key, algorithms=ALGORITHMS_JWKS, audience=self._audience,
-                              issuer=self._issuer, options={**options, "verify_aud": self._audience is not None})
-        return jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER, options=options)
+                              issuer=self._issuer, options={**options, "verify_aud": self._audience is not None}), keys_until
+        return jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER, options=options), math.inf

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from libs.domain.errors import DomainError, InvalidInput
 from libs.platform.store.application import COMMUTING_RETRIES
-from libs.platform.store.creations import SAVE_KWARG, Creation
+from libs.platform.store.creations import SAVE_KWARG, Creation, IdempotencyKeyReused
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.domain.case import Case
@@ -55,7 +55,7 @@ class ImportUseCases(CaseUseCases):
             raise InvalidInput("an import holds at least one consultation")
         if len(items) > MAX_IMPORT:
             raise InvalidInput(f"an import holds at most {MAX_IMPORT} consultations")
-        creations = self._import_creations(items, idempotency_key)
+        creations = self._import_creations(actor, items, idempotency_key)
         if (done := self._imported(actor, creations)) is not None:
             return done
         for attempt in range(COMMUTING_RETRIES):
@@ -71,7 +71,8 @@ class ImportUseCases(CaseUseCases):
                 time.sleep(random.uniform(0, 0.002))  # appending commutes: run it again on the cases reloaded
         raise AssertionError("unreachable")
 
-    def _import_creations(self, items: Sequence[ImportItem], idempotency_key: str | None) -> list[Creation]:
+    def _import_creations(self, actor: Principal, items: Sequence[ImportItem],
+                          idempotency_key: str | None) -> list[Creation]:
         """One creation per item, keyed by the import's key and the item's place (a NUL, which no
         header can carry, keeps these keys apart from any single consultation's). Each item's
         request digest covers the whole import, so the key sent again with any other import
@@ -80,7 +81,7 @@ class ImportUseCases(CaseUseCases):
             [[str(i.case_id), i.channel, i.consulted_by, i.occurred_at.astimezone(UTC).isoformat(), i.summary]
              for i in items],
             ensure_ascii=False).encode()).hexdigest()
-        return [self.creation("consultation", item.case_id, idempotency_key and f"{idempotency_key}\x00{n}",
+        return [self.creation("consultation", f"import/{actor.org}", idempotency_key and f"{idempotency_key}\x00{n}",
                               channel=item.channel, consulted_by=item.consulted_by, occurred_at=item.occurred_at,
                               summary=item.summary, of_import=whole)
                 for n, item in enumerate(items)]
@@ -90,6 +91,8 @@ class ImportUseCases(CaseUseCases):
         if (first := self.ledger.of_key(creations[0])) is None:
             return None
         rows = [first, *(self.ledger.of_key(c) for c in creations[1:])]
+        if any(row is None for row in rows):  # the key's import had fewer items (digests forgotten by an erasure)
+            raise IdempotencyKeyReused("this Idempotency-Key was used for another import; send a new key")
         cases: dict[str, Case] = {}
         out = []
         for row in rows:
