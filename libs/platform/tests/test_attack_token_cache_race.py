@@ -50,7 +50,7 @@ def test_a_rotation_during_a_check_does_not_cache_the_withdrawn_keys_token_as_fr
 
         raced = False
 
-        def _decode(self, token_: str) -> dict:
+        def _decode(self, token_: str) -> tuple[dict, float]:
             claims_ = super()._decode(token_)
             if not self.raced:
                 self.raced = True

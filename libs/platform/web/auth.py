@@ -275,7 +275,8 @@ class Authenticator:
         return self._jwks is None or known.keys_until >= self._jwks.fresh_until()
 
     def _verify(self, token: str) -> tuple[Principal, float, float]:
-        """The principal of a token checked in full (signature, issuer, audience, claims), and its expiry."""
+        """The principal of a token checked in full (signature, issuer, audience, claims), its expiry,
+        and until when the key set that checked it is current."""
         try:
             claims, keys_until = self._decode(token)
         except jwt.ExpiredSignatureError as e:
@@ -308,12 +309,14 @@ class Authenticator:
         if groups:
             raise RolesConflict(f"roles of {' and '.join(groups)} must not be held together; ask for "
                                 "one token per role", groups=groups)
-        return Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles)), float(claims["exp"]), keys_until
+        principal = Principal(sub=str(claims["sub"]), org=str(claims["org"]), roles=frozenset(roles))
+        return principal, float(claims["exp"]), keys_until
 
     def _decode(self, token: str) -> tuple[dict, float]:
         options: Options = {"require": ["exp", "iat", "sub"]}
         if self._jwks is not None:
             key, keys_until = self._jwks.signing_key(token)
-            return jwt.decode(token, key, algorithms=ALGORITHMS_JWKS, audience=self._audience,
-                              issuer=self._issuer, options={**options, "verify_aud": self._audience is not None}), keys_until
+            claims = jwt.decode(token, key, algorithms=ALGORITHMS_JWKS, audience=self._audience,
+                                issuer=self._issuer, options={**options, "verify_aud": self._audience is not None})
+            return claims, keys_until
         return jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER, options=options), math.inf
