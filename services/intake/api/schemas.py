@@ -132,7 +132,11 @@ class ConsultationImportItem(ConsultationCreate):
 class ConsultationImportCreate(_Strict):
     """A centre's history moved in from another system: every consultation recorded, or none."""
 
-    consultations: list[ConsultationImportItem] = Field(min_length=1, max_length=MAX_IMPORT)
+    consultations: list[ConsultationImportItem] = Field(
+        min_length=1, max_length=MAX_IMPORT, json_schema_extra={"x-tsunagu-bulk": True},
+        description="Each item is recorded as an event of its own. The request as a whole must fit the "
+                    "body limit (1 MiB; larger ones are refused with 413): split a history into imports "
+                    "by size as well as by count.")
 
 
 class ConsultationImportPublic(BaseModel):
