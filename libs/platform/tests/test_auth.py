@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from libs.platform.tests.conftest import ISSUER, rs256_tokens
 from libs.platform.web.auth import (
     ROLE_GROUPS,
     ROLES,
@@ -243,42 +244,11 @@ def test_a_refused_token_is_not_remembered_as_good():
             auth.principal(tampered)
 
 
-@pytest.fixture
-def rotating_issuer():
-    """A JWKS endpoint whose published keys the test changes (rotation: a new key, the old one withdrawn)."""
-    keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in ("k1", "k2")}
-    state = {"published": ["k1"]}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"keys": [
-                {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(keys[kid].public_key())), "kid": kid, "use": "sig",
-                 "alg": "RS256"} for kid in state["published"]]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield keys, f"http://127.0.0.1:{server.server_address[1]}/jwks.json", state
-    server.shutdown()
-
-
 def test_a_cached_token_whose_key_the_issuer_withdrew_is_refused_when_the_key_set_is_due_again(rotating_issuer):
     keys, url, state = rotating_issuer
-    now = int(time.time())
-    claims = {"sub": "u1", "org": "130001", "roles": ["ministry"], "aud": "tsunagu", "iss": "https://idp.example",
-              "iat": now, "exp": now + 600}
-
-    def token(kid: str) -> str:
-        return "Bearer " + jwt.encode(claims, keys[kid], algorithm="RS256", headers={"kid": kid})
-
+    token = rs256_tokens(keys)
     auth = Authenticator(secret="dev-secret-" + "x" * 30, jwks_url=url, audience="tsunagu",
-                         issuer="https://idp.example", jwks_refresh_seconds=0.1, jwks_cache_seconds=0.3)
+                         issuer=ISSUER, jwks_refresh_seconds=0.1, jwks_cache_seconds=0.3)
     old = token("k1")
     assert auth.principal(old) is auth.principal(old), "checked once, then recalled"
     state["published"] = ["k2"]  # rotated: k1 withdrawn
