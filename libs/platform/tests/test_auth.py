@@ -57,25 +57,10 @@ def test_expired_tampered_and_foreign_tokens_are_refused():
 
 
 @pytest.fixture
-def jwks_issuer():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield key, f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    server.shutdown()
+def jwks_issuer(rotating_issuer):
+    """The issuer's endpoint publishing one key (k1), and that key."""
+    keys, url, _ = rotating_issuer
+    return keys["k1"], url
 
 
 def test_with_a_jwks_url_only_the_issuers_tokens_for_us_are_accepted(jwks_issuer):
