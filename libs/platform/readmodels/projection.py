@@ -9,6 +9,7 @@ JetStream's duplicate window still counts once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
@@ -37,7 +38,7 @@ class SqlProjection:
     # Events it projects, by class; the others only advance its position.
     handlers: EventHandlers[ProjectionHandler] | None = None
 
-    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+    def __init__(self, engine: Engine, metadata: MetaData, *, shape: Shape | None = None) -> None:
         self.engine = engine
         self.metadata = metadata
         self.positions = _table(metadata, "projection_positions",
@@ -52,9 +53,13 @@ class SqlProjection:
             Column("stream", String(64), primary_key=True),
             Column("position", BigInteger, primary_key=True),
             Column("reason", Text, nullable=False))
-        metadata.create_all(engine)
+        shape = shape or Shape.read(engine)
+        # Only the tables not there yet are created (checkfirst still guards a concurrent start);
+        # only those that were there can be of an older shape.
+        metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if not shape.has(t.name)])
         for table in metadata.sorted_tables:
-            upgrade_table(engine, table)
+            if shape.has(table.name):
+                upgrade_table(engine, table, shape)
         # Built once: a follower runs these on every round, and building a statement (and its
         # cache key) each time cost more than running it (issue 15's profile).
         # (A bind parameter of an UPDATE or INSERT must not be named like a column: `b_` names.)
@@ -125,16 +130,37 @@ class StalePosition(Exception):
     """A position at or below the recorded one: the message was applied already."""
 
 
-def upgrade_table(engine: Engine, table: Table) -> None:
+@dataclass(frozen=True)
+class Shape:
+    """The tables a database holds now, with their columns and indexes, read in one reflection per
+    kind (`get_multi_*`: a few catalogue queries on PostgreSQL). Asked table by table, a service's
+    start made a reflection round trip per table and kind: 466 statements for reporting's, seconds on
+    a loaded machine, paid at every start of a service and of every test that starts one."""
+
+    columns: dict[str, set[str]]
+    indexes: dict[str, set[str]]
+
+    @classmethod
+    def read(cls, engine: Engine) -> Shape:
+        inspector = inspect(engine)
+        return cls({name: {c["name"] for c in cols} for (_, name), cols in inspector.get_multi_columns().items()},
+                   {name: {i["name"] for i in idx if i["name"]}
+                    for (_, name), idx in inspector.get_multi_indexes().items()})
+
+    def has(self, table: str) -> bool:
+        return table in self.columns
+
+
+def upgrade_table(engine: Engine, table: Table, shape: Shape | None = None) -> None:
     """A table made by an earlier release gets the nullable columns and the indexes added since."""
-    _add_missing_columns(engine, table)
-    _add_missing_indexes(engine, table)
+    shape = shape or Shape.read(engine)
+    _add_missing_columns(engine, table, shape.columns.get(table.name, set()))
+    _add_missing_indexes(engine, table, shape.indexes.get(table.name, set()))
 
 
-def _add_missing_columns(engine: Engine, table: Table) -> None:
+def _add_missing_columns(engine: Engine, table: Table, present: set[str]) -> None:
     """Nullable columns added to a read model after its table was made: create_all does not alter
     tables; rows projected before keep NULL there (the projection reads NULL as "not known then")."""
-    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
     missing = [c for c in table.columns if c.name not in present and c.nullable]
     if missing:
         with engine.begin() as conn:
@@ -145,10 +171,9 @@ def _add_missing_columns(engine: Engine, table: Table) -> None:
                 conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}'))
 
 
-def _add_missing_indexes(engine: Engine, table: Table) -> None:
+def _add_missing_indexes(engine: Engine, table: Table, present: set[str]) -> None:
     """Indexes added to a read model after its table was made (create_all makes them only with
     the table): built at start, once."""
-    present = {i["name"] for i in inspect(engine).get_indexes(table.name)}
     missing = [i for i in table.indexes if i.name not in present]
     if missing:
         with engine.begin() as conn:

@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from libs.domain.errors import DomainError
-from libs.platform.readmodels.projection import SqlProjection, _table
+from libs.platform.readmodels.projection import Shape, SqlProjection, _table
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 class RebuildableProjection(SqlProjection):
     """A SqlProjection that can be emptied and replayed while its service runs."""
 
-    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+    def __init__(self, engine: Engine, metadata: MetaData, *, shape: Shape | None = None) -> None:
         self.rebuilds = _table(metadata, "projection_rebuilds",
             Column("projection", String(64), primary_key=True),
             Column("generation", BigInteger, nullable=False),
@@ -58,7 +58,7 @@ class RebuildableProjection(SqlProjection):
             Column("targets", JSON(none_as_null=True)),  # {stream: end when the replay began}; NULL: not read yet
             Column("targets_at", DateTime(timezone=True)),
             Column("finished_at", DateTime(timezone=True)))
-        super().__init__(engine, metadata)
+        super().__init__(engine, metadata, shape=shape)
         self._read_under: dict[str, int] = {}  # stream → generation its position was last read under
         with contextlib.suppress(IntegrityError), engine.begin() as conn:  # replicas starting together
             if conn.execute(self._row()).first() is None:

@@ -6,14 +6,14 @@ online or offline: see services/reporting/rebuild.py and libs/platform/readmodel
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import Engine, Table
 
 from libs.domain import audit
 from libs.domain import dispatch as dispatch_contracts
 from libs.domain import intake as intake_contracts
 from libs.domain import registry as registry_contracts
 from libs.platform.messaging.handlers import EventHandlers
-from libs.platform.readmodels.projection import ProjectionHandler
+from libs.platform.readmodels.projection import ProjectionHandler, Shape
 from libs.platform.readmodels.rebuilds import RebuildableProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
@@ -87,10 +87,10 @@ class ReportingProjection(RebuildableProjection):
     handlers = HANDLERS  # events it does not count are only tracked
 
     def __init__(self, engine: Engine, *, check_shape: bool = True) -> None:
-        inspector = inspect(engine)
-        new_tallies = tuple(t for t in COUNTED if not inspector.has_table(t.table.name))
-        super().__init__(engine, metadata)
-        stale = outdated_tables(engine) if check_shape else []
+        shape = Shape.read(engine)
+        new_tallies = tuple(t for t in COUNTED if not shape.has(t.table.name))
+        super().__init__(engine, metadata, shape=shape)
+        stale = outdated_tables(engine) if check_shape else []  # read again: upgrades added columns
         if stale:  # fail at start-up, not by dead-lettering every message that touches them
             raise OutdatedReadModels(
                 f"reporting tables of an older shape: {', '.join(stale)}; "
@@ -114,9 +114,9 @@ class OutdatedReadModels(RuntimeError):
 
 def outdated_tables(engine: Engine) -> list[str]:
     """The rp_* tables whose columns differ from those this code writes."""
-    inspector = inspect(engine)
+    shape = Shape.read(engine)
     return [
         table.name for table in metadata.sorted_tables
-        if table.name.startswith("rp_") and inspector.has_table(table.name)
-        and {c["name"] for c in inspector.get_columns(table.name)} != set(table.columns.keys())
+        if table.name.startswith("rp_") and shape.has(table.name)
+        and shape.columns[table.name] != set(table.columns.keys())
     ]

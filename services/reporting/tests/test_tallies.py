@@ -32,6 +32,7 @@ from services.reporting.queries import (
 )
 from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, OSAKA, OSAKA_CITY, TOKYO, principal
 from services.reporting.tests.feed import Feed, noon
+from tests.harness import backend
 
 DEMO = "990001"  # a demo prefecture part (libs/domain/codes.DEMO_PREFECTURE_PARTS)
 TENANTS = (TOKYO, CHIYODA, CHUO, OSAKA, OSAKA_CITY, DEMO)
@@ -157,7 +158,9 @@ CALLERS = (MINISTRY, principal("auditor", "000000"), principal("prefecture_offic
            principal("auditor", CHUO))
 
 
-@pytest.mark.parametrize("seed", range(4))
+# Four random streams on SQLite; two of them on PostgreSQL, where the same statements cost 2–3×
+# the time (the dialect's SQL is what differs; CI has 20 minutes for both passes).
+@pytest.mark.parametrize("seed", range(4 if backend() == "sqlite" else 2))
 def test_tallies_equal_their_facts_and_every_report_equals_the_one_computed_from_the_facts(seed, feed, engine,
                                                                                           projection):
     rng = random.Random(seed)
