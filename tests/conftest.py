@@ -25,13 +25,24 @@ ONCE = ("tests/contract/", "tests/clients/", "tests/e2e/test_edge.py", "tests/e2
         "tests/e2e/test_witness.py", "tests/e2e/test_dashboard.py", "tests/e2e/test_make_run.py")
 
 
+# Of those, the ones the PostgreSQL pass takes when both passes run side by side (tests/runner.py
+# says so in TSUNAGU_TEST_PASSES): that pass starts services faster than it used to, the SQLite pass
+# holds every other backend-independent test, and CI waits for the longer of the two.
+ONCE_IN_THE_POSTGRES_PASS = ("tests/contract/test_schemathesis.py",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if backend() != "postgresql":
-        return
-    once = pytest.mark.skip(reason="does not depend on the database backend: runs in the SQLite pass")
-    for item in items:
-        if item.nodeid.startswith(ONCE):
-            item.add_marker(once)
+    both = {"sqlite", "postgresql"} <= set(os.environ.get("TSUNAGU_TEST_PASSES", "").split(","))
+    if backend() == "postgresql":
+        once = pytest.mark.skip(reason="does not depend on the database backend: runs in the SQLite pass")
+        for item in items:
+            if item.nodeid.startswith(ONCE) and not (both and item.nodeid.startswith(ONCE_IN_THE_POSTGRES_PASS)):
+                item.add_marker(once)
+    elif both:
+        there = pytest.mark.skip(reason="does not depend on the database backend: runs in the PostgreSQL pass")
+        for item in items:
+            if item.nodeid.startswith(ONCE_IN_THE_POSTGRES_PASS):
+                item.add_marker(there)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ test); with CI=true or TSUNAGU_REQUIRE_POSTGRES=1 an unreachable PostgreSQL is a
 The two passes run side by side (most of a test's time is spent waiting on servers, so two
 processes nearly halve the wall time on two cores); each has its own var/ directory and writes its
 output to a file printed as a whole when the pass ends, so the logs do not interleave.
-TSUNAGU_TEST_SERIAL=1 runs them one after the other, printing as they go.
+TSUNAGU_TEST_SERIAL=1 runs them one after the other, printing as they go. Tests that do not depend on
+the backend run once, most in the SQLite pass, a few in the PostgreSQL pass (tests/conftest.py).
 A test that fails is run once more on its own; if it then passes it is reported as FLAKY (and
 must be looked at), so one timing hiccup on a shared machine does not hide a whole green run.
 Extra arguments are passed to pytest.
@@ -53,12 +54,12 @@ def failed_tests(junit: Path) -> list[str]:
 class Pass:
     """One pass of the suite on one backend, in its own process."""
 
-    def __init__(self, backend: str, args: list[str], tmp: Path, *, stream: bool) -> None:
+    def __init__(self, backend: str, args: list[str], tmp: Path, *, stream: bool, passes: list[str]) -> None:
         self.backend = backend
         self.args = args
         self.junit = tmp / f"junit-{backend}.xml"
         self.log = tmp / f"{backend}.log"
-        self.env = {**os.environ, "TSUNAGU_TEST_DB": backend,
+        self.env = {**os.environ, "TSUNAGU_TEST_DB": backend, "TSUNAGU_TEST_PASSES": ",".join(passes),
                     "TSUNAGU_VAR": str(Path(__file__).resolve().parent.parent / "var" / f"test-{backend}")}
         out = None if stream else self.log.open("wb")
         if stream:
@@ -104,9 +105,9 @@ def main() -> int:
         failures = 0
         if serial:
             for backend in backends:
-                failures = Pass(backend, args, Path(tmp), stream=True).finish() or failures
+                failures = Pass(backend, args, Path(tmp), stream=True, passes=backends).finish() or failures
         else:
-            passes = [Pass(backend, args, Path(tmp), stream=False) for backend in backends]
+            passes = [Pass(backend, args, Path(tmp), stream=False, passes=backends) for backend in backends]
             for run in passes:
                 failures = run.finish() or failures
     return failures
