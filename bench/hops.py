@@ -13,6 +13,7 @@ before. The parse of each published body to find its consultation costs the rela
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import time
@@ -28,6 +29,8 @@ class Hops:
         self._consultation: dict[str, str] = {}  # event id → consultation id
         self._batches: dict[int, list[str]] = {}  # a relay batch's last position → its consultations
         self.fetch_sizes: list[int] = []
+        self.relay_read_ms: list[float] = []  # how long each relay read and record took
+        self.relay_record_ms: list[float] = []
         self.apply_sizes: list[int] = []
 
     def note(self, consultation_id: str, hop: str, at: float | None = None) -> None:
@@ -44,8 +47,10 @@ class Hops:
 
         @wraps(prepared)
         def _prepared(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
             batch = prepared(*args, **kwargs)
             now, ids = time.perf_counter(), []
+            self.relay_read_ms.append(1000 * (now - began))
             for _subject, body, headers in batch.messages:
                 cid = json.loads(body).get("data", {}).get("consultation_id")
                 if cid:
@@ -60,7 +65,10 @@ class Hops:
             now = time.perf_counter()
             for cid in self._batches.pop(position, []):
                 self.note(cid, "acked", now)
-            return record(position, *args, **kwargs)
+            try:
+                return record(position, *args, **kwargs)
+            finally:
+                self.relay_record_ms.append(1000 * (time.perf_counter() - now))
 
         relay._prepared, relay._record = _prepared, _record
 
@@ -103,7 +111,7 @@ class Hops:
             t = self.times.get(cid, {})
             t = {"accepted": accepted[cid], **t, "seen": accepted[cid] + lag}
             if all(h in t for h in HOPS):
-                for before, hop in zip(HOPS, HOPS[1:], strict=False):
+                for before, hop in itertools.pairwise(HOPS):
                     rows[hop].append(1000 * (t[hop] - t[before]))
         out: dict[str, Any] = {}
         for hop, values in rows.items():
@@ -115,4 +123,9 @@ class Hops:
         for name, sizes in (("fetch_size", self.fetch_sizes), ("apply_size", self.apply_sizes)):
             if sizes:
                 out[name] = {"mean": round(statistics.mean(sizes), 1), "max": max(sizes), "n": len(sizes)}
+        for name, ms in (("relay_read_ms", self.relay_read_ms), ("relay_record_ms", self.relay_record_ms)):
+            if ms:
+                ms = sorted(ms)
+                out[name] = {"p50": round(statistics.median(ms), 1), "p99": round(ms[int(0.99 * len(ms))], 1),
+                             "max": round(ms[-1], 1), "n": len(ms)}
         return out

@@ -26,12 +26,12 @@ The stream is its producer's to create: a runner started first waits for it (Str
 unready with "waiting for stream X" (LoopHealth.waiting_for), and starts once it exists.
 
 Cheap batches (issue 15: a batch of one or two messages, the usual size when a consumer keeps up,
-cost three trips to a worker thread and four database round trips besides its own transaction).
-While subscribed, the runner keeps the handler's position as its own commits left it, instead of
-reading it before and after every batch, as the relay and the log followers do: it is read when the
-consumer is (re)made and again after any failure, so a rebuild's fence (an apply that fails, then a
-position read that raises ProjectionRebuilt) and a database that moved under us are still seen. A
-position kept is never ahead of the recorded one: it is set only after the commit.
+cost three trips to a worker thread, two of them only to read the position back, each a pooled
+connection and its queries). While subscribed, the runner keeps the handler's position as its own
+commits left it, as the relay and the log followers do: it is read when the consumer is (re)made
+and again after any failed apply, so a rebuild's fence (an apply that fails, then a position read
+that raises ProjectionRebuilt, readmodels/rebuilds.py) and a database that moved under us are still
+seen. A position kept is never ahead of the recorded one: it is set only after the commit.
 """
 
 from __future__ import annotations

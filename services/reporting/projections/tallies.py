@@ -36,7 +36,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Compiled, Dialect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 from services.reporting.projections.registered import registered_counts
@@ -61,7 +62,7 @@ from services.reporting.projections.tables import (
 
 UNKNOWN = "unknown"  # a key a fact lacks (a consultation of a case not projected): as count_by names it
 # Each tally's upsert of one fact, compiled once per dialect (Tally.add_fact).
-_COMPILED: dict[tuple[str, type, str], Compiled] = {}
+_COMPILED: dict[tuple[str, type, str], SQLCompiler] = {}
 
 
 @dataclass(frozen=True)
