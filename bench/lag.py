@@ -30,6 +30,7 @@ import httpx
 from sqlalchemy import select
 
 from bench.goals import goal_row
+from bench.hops import Hops
 from bench.serving import BODY, Served, open_cases
 from libs.platform.tools.natsserver import EmbeddedNats
 from services.intake.bootstrap import create_app as create_intake_app
@@ -48,6 +49,7 @@ class Watcher:
     def __init__(self, engine) -> None:
         self.engine = engine
         self.accepted: dict[str, float] = {}
+        self.accepted_at: dict[str, float] = {}  # every 201's time, kept (for --hops)
         self.lags: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -56,6 +58,7 @@ class Watcher:
     def accept(self, consultation_id: str, at: float) -> None:
         with self._lock:
             self.accepted[consultation_id] = at
+            self.accepted_at[consultation_id] = at
 
     def waiting(self) -> int:
         with self._lock:
@@ -132,7 +135,7 @@ def at_rate(intake: Served, token_client: httpx.Client, paths: list[str], rate: 
     return total, refused[0]
 
 
-def run(seconds: float, clients: int, tmp: Path) -> dict:
+def run(seconds: float, clients: int, tmp: Path, hops: bool = False) -> dict:
     db = Database(tmp)
     nats = EmbeddedNats(tmp / "nats")
     servers: list[Served] = []
@@ -147,6 +150,7 @@ def run(seconds: float, clients: int, tmp: Path) -> dict:
         paths = [f"/v1/cases/{i}/consultations" for i in ids]
         peak(intake, staff, paths, clients, 4 * clients)  # warm-up
         rate = peak(intake, staff, paths, clients, 100 * clients)
+        tracked = Hops().install(intake.app.state.runtime, reporting.app.state.runtime) if hops else None
         watcher = Watcher(reporting.app.state.runtime.engine).start()
         time.sleep(2)  # the peak's backlog drains first
         watcher.lags.clear()
@@ -158,6 +162,7 @@ def run(seconds: float, clients: int, tmp: Path) -> dict:
         staff.close()
         lags = sorted(1000 * v for v in watcher.lags.values())
         lost = watcher.waiting()
+        per_hop = tracked.report(watcher.accepted_at, watcher.lags) if tracked is not None else None
     finally:
         for server in reversed(servers):
             server.stop()
@@ -168,7 +173,7 @@ def run(seconds: float, clients: int, tmp: Path) -> dict:
             "refused": refused, "seen": len(lags), "not_seen_in_60s": lost,
             "p50_ms": round(statistics.median(lags), 1) if lags else None, "p99_ms": round(p99, 1),
             "max_ms": round(lags[-1], 1) if lags else None, "goal_p99_ms": GOAL_P99_MS,
-            "load_avg": os.getloadavg()}
+            "load_avg": os.getloadavg(), **({"hops": per_hop} if per_hop is not None else {})}
 
 
 def main() -> None:
@@ -177,19 +182,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients measuring the peak (default 4)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL only (--backends postgresql)")
+    parser.add_argument("--hops", action="store_true", help="also time each hop of a consultation (bench/hops.py)")
     args = parser.parse_args()
     measured, goals = [], []
     for backend in ["postgresql"] if args.postgres else args.backends.split(","):
         os.environ["TSUNAGU_TEST_DB"] = backend  # read by tests.harness.Database
         with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
             os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
-            r = run(args.seconds, args.clients, Path(tmp))
+            r = run(args.seconds, args.clients, Path(tmp), args.hops)
         print(f"end-to-end lag (201 from intake → row in reporting), {backend}, load avg {r['load_avg'][0]:.1f}")
         print(f"peak {r['peak_per_s']}/s with {args.clients} clients; driven at {r['rate_per_s']}/s for "
               f"{r['seconds']} s: {r['sent']} sent, {r['refused']} refused, {r['seen']} seen, "
               f"{r['not_seen_in_60s']} not seen")
         print(f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'goal p99':>9}")
         print(f"{r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {'≤ 250':>9}")
+        for hop, v in r.get("hops", {}).items():
+            print(f"  {hop:>10}: " + ", ".join(f"{k} {x}" for k, x in v.items()))
         measured.append({"backend": backend, **r})
         goals.append(goal_row("end-to-end lag p99 at half the peak, ms", backend, r["p99_ms"], GOAL_P99_MS, "<=",
                               f"p50 {r['p50_ms']} ms, max {r['max_ms']} ms; peak {r['peak_per_s']}/s, driven at "

@@ -202,7 +202,7 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         runtime.relay = Relay(
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=poll, signer=EventSigner(settings.audit_key_hex),
-            wakeup=commits.wakeup(min_interval=spacing),
+            wakeup=commits.wakeup(min_interval=settings.relay_min_interval_seconds),
         )
         runtime.audit = AuditLog(spec.name, runtime.application, engine, settings.audit_key_hex,
                                  relay=runtime.relay)

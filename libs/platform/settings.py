@@ -93,10 +93,14 @@ class Settings:
     idempotency_key_hex: str = ""
     audit_interval_seconds: float = 60.0
     # The relay and log followers wake when the application commits (store/commits.py); this poll
-    # is their fallback for writes another process made. Rounds begin at least
-    # `loop_min_interval_seconds` apart, so that under load one round takes many commits.
+    # is their fallback for writes another process made. A follower's rounds begin at least
+    # `loop_min_interval_seconds` apart, so that under load one round takes many commits. The
+    # relay's only `relay_min_interval_seconds` apart: its round is the first hop of every other
+    # service's lag (issue 15: at 30 commits/s the 50 ms spacing was half the median lag), and a
+    # ring during its round already makes the next round take every commit made meanwhile.
     relay_poll_seconds: float = 0.5
     loop_min_interval_seconds: float = 0.05
+    relay_min_interval_seconds: float = 0.0
     consumer_max_deliver: int = 5
     # A background loop with work pending that made no progress for this long, or that failed
     # this many times in a row, makes the service unready (DESIGN §8).

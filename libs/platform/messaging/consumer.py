@@ -24,6 +24,14 @@ about the message: it is retried without limit, with back-off, and never dead-le
 
 The stream is its producer's to create: a runner started first waits for it (StreamMissing),
 unready with "waiting for stream X" (LoopHealth.waiting_for), and starts once it exists.
+
+Cheap batches (issue 15: a batch of one or two messages, the usual size when a consumer keeps up,
+cost three trips to a worker thread, two of them only to read the position back, each a pooled
+connection and its queries). While subscribed, the runner keeps the handler's position as its own
+commits left it, as the relay and the log followers do: it is read when the consumer is (re)made
+and again after any failed apply, so a rebuild's fence (an apply that fails, then a position read
+that raises ProjectionRebuilt, readmodels/rebuilds.py) and a database that moved under us are still
+seen. A position kept is never ahead of the recorded one: it is set only after the commit.
 """
 
 from __future__ import annotations
@@ -142,6 +150,8 @@ class ConsumerRunner:
         self._idle_since: float | None = None
         self._idle_suspect = 0
         self._last_sequence: int | None = None  # log position of the last genuine event applied
+        # While subscribed: the handler's recorded position as this runner's commits left it (None: ask it).
+        self._position: int | None = None
 
     # -- the server-side consumer ---------------------------------------------------------
     async def subscribe(self) -> None:
@@ -170,11 +180,12 @@ class ConsumerRunner:
         self._sub = await js.pull_subscribe_bind(self.durable, stream=stream)
         self._buffer, self._consumer_seq, self._idle_since, self._idle_suspect = [], 0, None, 0
         self._last_sequence = await self._last_genuine_sequence(position)
+        self._position = position
         self.health.observe(position)
         self.resubscribed += 1
 
     async def _unsubscribe(self) -> None:
-        sub, self._sub = self._sub, None
+        sub, self._sub, self._position = self._sub, None, None
         if sub is not None:
             with contextlib.suppress(Exception):  # the connection may be gone with it
                 await sub.unsubscribe()
@@ -241,9 +252,15 @@ class ConsumerRunner:
         else:
             self._idle_suspect = 0
 
+    async def _position_now(self) -> int:
+        """The handler's recorded position: as this runner's last commit left it, else read."""
+        if self._position is None:
+            self._position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        return self._position
+
     async def _apply_buffer(self) -> int:
         stream = self.spec.name
-        position = await asyncio.to_thread(self.handler.position, stream)
+        position = await self._position_now()
         handled = 0
         while self._buffer and self._buffer[0].metadata.sequence.stream <= position:
             self._buffer.pop(0)  # applied before (a consumer made again at an older position)
@@ -263,6 +280,7 @@ class ConsumerRunner:
             except InvalidEnvelope as e:
                 await self._dead_letter(seq, f"invalid envelope: {e}")
             except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
+                self._position = None  # read again: the failure may be a rebuild's fence, or the database
                 await self._failed(seq, e)
                 gone = not self._buffer or self._buffer[0] is not msg  # dead-lettered after its attempts
                 if gone and envelope is not None and self.verifier is not None:
@@ -273,6 +291,7 @@ class ConsumerRunner:
                 self.applied += 1
                 self.transient_failures = 0
                 self._failures.pop(seq, None)
+                self._position = seq
                 self.health.observe(seq)  # a slow one-by-one buffer shows its progress as it goes
                 if self.after_apply is not None:
                     self.after_apply(seq)
@@ -297,6 +316,7 @@ class ConsumerRunner:
         except Exception as e:  # noqa: BLE001 - retried one by one
             log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(self._buffer), e)
             return 0
+        self._position = last
         applied = len(self._buffer)
         self._last_sequence = after
         self.applied += applied
@@ -341,7 +361,7 @@ class ConsumerRunner:
 
     async def _report(self, handled: int) -> None:
         """The buffer is applied: report the position and what the server still holds."""
-        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        position = await self._position_now()
         self.health.observe(position, position + self._pending_after + len(self._buffer), handled=handled)
         self.health.succeeded()
 
@@ -369,7 +389,9 @@ class ConsumerRunner:
         if self.dead_letters is not None:  # kept before the position moves past it
             await asyncio.to_thread(self.dead_letters.record, consumer=self.durable, stream=self.spec.name,
                                     position=seq, reason=reason)
+        self._position = None  # unknown until the skip has committed
         await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
+        self._position = seq
         self._failures.pop(seq, None)
         self.dead_lettered += 1
         log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
