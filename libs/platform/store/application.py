@@ -41,6 +41,7 @@ from libs.platform.store.commits import CommitSignal
 from libs.platform.store.core import CoreSnapshotRecorder
 from libs.platform.store.creations import (
     SAVE_KWARG,
+    SEALED_KWARG,
     Creation,
     Ledger,
     LedgerRecorder,
@@ -149,6 +150,9 @@ class ServiceApplication(Application):
         with tracing.span("store write", {"tsunagu.service": self.name, "tsunagu.events": len(processing.events)}):
             tracing.stamp(processing.events)
             self._check_sizes(processing)
+            if (keys := processing.saved_kwargs.get(SEALED_KWARG)) is not None and \
+                    not isinstance(self.recorder, LedgerRecorder):  # in memory: no transaction to check in
+                self.sealer.check(keys)
             try:
                 recordings = super()._record(processing)
             except BaseException:

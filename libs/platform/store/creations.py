@@ -36,6 +36,9 @@ from libs.platform.store.core import CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
+# The kwarg that carries the subject keys (privacy/sealing.SubjectKeys) the saved values were sealed
+# with: the recorder checks in the save's transaction that none was forgotten since.
+SEALED_KWARG = "sealed_with"
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -196,6 +199,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
             session.execute(self.creations.insert(), [asdict(r) for r in rows])
+        if (keys := kwargs.get(SEALED_KWARG)) is not None:
+            keys.check(session)  # after the events: on SQLite, with the write lock held
         if ids and self.after_insert is not None:
             self.after_insert(session, self.events_record_cls.__table__, stored_events, ids)
         return ids
