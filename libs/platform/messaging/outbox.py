@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 from libs.domain.contracts import contract_of, event_type
 from libs.platform.messaging.cloudevents import GENESIS, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
+from libs.platform.store.bulk import insert_rows
 from libs.platform.store.creations import LedgerRecorder
 from libs.platform.store.log import LogReader
 
@@ -149,7 +150,7 @@ class Outbox:
                          "signature": self.signer.header(body) if self.signer is not None else None,
                          "signed_by": self.signer.key_id if self.signer is not None else None})
             chainhash = chained.chainhash
-        session.execute(relay_outbox.insert(), rows)
+        insert_rows(session, relay_outbox, rows)
 
     def _chained_from(self, session: Session, table: Table, first: int) -> str | None:
         """The chain hash the event at `first` continues: the one of the log's event before it, as

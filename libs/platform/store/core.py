@@ -32,6 +32,8 @@ from sqlalchemy import Engine, Integer, and_, bindparam, func, insert, or_, sele
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from libs.platform.store.bulk import bulk, insert_rows
+
 
 class CoreEvents:
     """The statements of one events (or snapshots) table, and running them."""
@@ -156,6 +158,8 @@ class CoreEvents:
             return []
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
                  "topic": e.topic, "state": e.state} for e in stored_events]
+        if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
+            return insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
         result = session.execute(self.insert, rows)
         return list(result.scalars()) if "id" in self.table.c else []
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
+from libs.platform.store.bulk import insert_rows
 from libs.platform.store.core import CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
@@ -198,7 +199,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         if rows:
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
-            session.execute(self.creations.insert(), [asdict(r) for r in rows])
+            insert_rows(session, self.creations, [asdict(r) for r in rows])
         if (keys := kwargs.get(SEALED_KWARG)) is not None:
             keys.check(session)  # after the events: on SQLite, with the write lock held
         if ids and self.after_insert is not None:
