@@ -161,8 +161,9 @@ class Ledger:
 
 
 # What else a save writes in its transaction, given the session, the events' table, the stored
-# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare).
-AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], None]
+# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare); whether it
+# rendered, and so measured, every event's message.
+AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], bool]
 
 
 class LedgerRecorder(SQLAlchemyProcessRecorder):
@@ -177,6 +178,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
         self.after_insert: AfterInsert | None = None
+        # The size check of what after_insert did not render (ServiceApplication sets it).
+        self.check_sizes: Callable[[Sequence[StoredEvent]], None] | None = None
         self.core = CoreEvents(self)
 
     def create_table(self) -> None:
@@ -202,8 +205,10 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             insert_rows(session, self.creations, [asdict(r) for r in rows])
         if (keys := kwargs.get(SEALED_KWARG)) is not None:
             keys.check(session)  # after the events: on SQLite, with the write lock held
-        if ids and self.after_insert is not None:
+        measured = bool(ids) and self.after_insert is not None and \
             self.after_insert(session, self.events_record_cls.__table__, stored_events, ids)
+        if not measured and stored_events and self.check_sizes is not None:
+            self.check_sizes(stored_events)
         return ids
 
     def forget_requests(self, subject: str) -> None:
