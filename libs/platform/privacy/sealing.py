@@ -56,6 +56,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
+from libs.platform.store.bulk import insert_rows
 
 log = logging.getLogger(__name__)
 ALG = "A256GCM"
@@ -168,7 +169,7 @@ class Sealer:
             now = datetime.now(UTC)
             try:
                 with self._engine.begin() as conn:
-                    conn.execute(subject_keys.insert(), [
+                    insert_rows(conn, subject_keys, [
                         {"subject": s, "wrapped_key": self._wrap(s, k), "created_at": now, "master": self.current}
                         for s, k in made.items()])
                 found.update(made)
