@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
@@ -41,10 +41,11 @@ def test_a_subject_forgotten_between_the_imports_key_lookup_and_its_save_is_not_
                 forgotten.append(str(case_id))
             return looked_up
 
-        first.sealer.keys = keys_then_forgotten_elsewhere  # type: ignore[method-assign]
+        first.sealer.keys = keys_then_forgotten_elsewhere
         with pytest.raises(InvalidInput) as refused:
             first.import_consultations(actor, _items(case_id, 3), "after-erasure")
-        assert {e["type"] for e in refused.value.extensions["errors"]} == {"subject-erased"}
+        errors = cast(list[dict[str, Any]], refused.value.extensions["errors"])
+        assert {e["type"] for e in errors} == {"subject-erased"}
         assert len(_consultations(second, actor, case_id)) == 1  # only the one imported before
 
 
