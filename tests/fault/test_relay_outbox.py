@@ -124,3 +124,25 @@ def test_a_record_that_fails_on_a_backlog_starts_the_relay_again_from_its_positi
     eventually(lambda: failed and relay.lag() == 0)
     assert failed == [log_positions(intake)[2]]
     _assert_stream_is_the_log_once(intake, nats_server.url, 12)
+
+
+def test_an_imports_messages_inserted_as_arrays_are_the_ones_the_relay_would_render(nats_server, start_service):
+    """An import's save inserts its events, ledger rows and prepared messages in statements of
+    arrays on PostgreSQL (store/bulk.py); the messages are still, position for position, what the
+    relay renders from the log."""
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing
+    centre_id, case_id = _setup_case(intake)
+    items = [{"case_id": case_id, "channel": "phone", "consulted_by": "person",
+              "occurred_at": f"2016-07-{day:02d}T10:00:00+09:00", "summary": f"移行記録 {day}"} for day in range(1, 25)]
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        r = staff.post("/v1/consultation-imports", json={"consultations": items}, headers={"Idempotency-Key": "bulk"})
+        assert r.status_code == 201, r.text
+    rows = _prepared(intake)
+    assert [r.position for r in rows] == log_positions(intake)
+    envelopes, _, _ = relay._pending_after(0, GENESIS)
+    rendered = relay._messages(envelopes)
+    assert [(r.subject, bytes(r.body), r.signature) for r in rows] == [(s, b, h[HEADER]) for s, b, h in rendered]
+    imported = [Envelope.from_json(bytes(r.body)) for r in rows][-len(items):]
+    assert [e.data["occurred_at"][:10] for e in imported] == [i["occurred_at"][:10] for i in items]  # in order

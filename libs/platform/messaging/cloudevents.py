@@ -32,7 +32,7 @@ _NOT_DATA = {"originator_id", "originator_version", "timestamp", "originator_top
 TRACE_ATTRIBUTES = ("traceparent", "tracestate")
 GENESIS = "0" * 64
 # The largest log position (a signed 64-bit id in the event store): its digits count in the size.
-_LARGEST_SEQUENCE = 2**63 - 1
+LARGEST_SEQUENCE = 2**63 - 1
 
 
 class InvalidEnvelope(ValueError):
@@ -115,6 +115,19 @@ class Envelope:
         digest = hashlib.sha256(previous_hash.encode() + canonical(self.fact())).hexdigest()
         return replace(self, chainhash=digest)
 
+    def chained_json(self, previous_hash: str) -> tuple[Envelope, bytes]:
+        """`chained(previous_hash)` and its `to_json()`, with one canonical rendering instead of two
+        (issue 15: an import renders hundreds in its save). Untraced, the message is the fact with
+        the chain hash put in its place among the sorted keys, right after `aggregate` (the first);
+        traced, it is rendered again."""
+        fact = canonical(self.fact())
+        digest = hashlib.sha256(previous_hash.encode() + fact).hexdigest()
+        chained = replace(self, chainhash=digest)
+        head = b'{"aggregate":' + json.dumps(self.aggregate, ensure_ascii=False).encode() + b","
+        if self.traceparent or self.tracestate or not fact.startswith(head):
+            return chained, chained.to_json()
+        return chained, head + b'"chainhash":"' + digest.encode() + b'",' + fact[len(head):]
+
     @classmethod
     def from_json(cls, raw: bytes) -> Envelope:
         try:
@@ -162,7 +175,7 @@ def published_size(service: str, domain_event: Any, *, tenant: str) -> int:
     chain hash) at their largest. The trace context it was stamped with counts as it is: the relay's
     publish span replaces it with one as long (an event stored untraced and published traced gains
     ~70 bytes, inside PUBLISH_HEADROOM)."""
-    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=_LARGEST_SEQUENCE, leafhash=GENESIS)
+    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=LARGEST_SEQUENCE, leafhash=GENESIS)
     # A shallow to_dict(): asdict's deep copy of the data would be most of the cost of every save.
     body = {f.name: getattr(envelope, f.name) for f in fields(envelope)
             if f.name not in TRACE_ATTRIBUTES or getattr(envelope, f.name)}

@@ -53,8 +53,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from libs.domain.contracts import contract_of, event_type
-from libs.platform.messaging.cloudevents import GENESIS, nats_subject
+from libs.domain.errors import EventTooLarge
+from libs.platform.limits import PUBLISH_HEADROOM
+from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
+from libs.platform.store.bulk import insert_rows
 from libs.platform.store.creations import LedgerRecorder
 from libs.platform.store.log import LogReader
 
@@ -108,6 +111,7 @@ class Outbox:
         self.signer = signer
         self._types: dict[str, str] = {}
         self._queries: dict[str, Any] = {}
+        self.max_event_bytes: int | None = None  # the application's limit, once installed
 
     def install(self, application: Any) -> bool:
         """Have every save of the application's events also prepare their rows, in its transaction
@@ -118,14 +122,18 @@ class Outbox:
         if not isinstance(recorder, LedgerRecorder):
             return False
         recorder.after_insert = self.prepare
+        self.max_event_bytes = getattr(application, "max_event_bytes", None)
         return True
 
     # -- the writer's side ----------------------------------------------------------------
     def prepare(self, session: Session, table: Table, stored_events: Sequence[StoredEvent],
-                ids: Sequence[int]) -> None:
+                ids: Sequence[int]) -> bool:
+        """Whether the events were rendered, and so measured against the application's limit
+        (`max_event_bytes`, set by install): a save checks their size on these very bytes rather
+        than rendering each event once more (ServiceApplication._record)."""
         chainhash = self._chained_from(session, table, min(ids))
         if chainhash is None:
-            return
+            return False
         notifications = [Notification(id=i, originator_id=e.originator_id, originator_version=e.originator_version,
                                       topic=e.topic, state=e.state)
                          for i, e in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0])]
@@ -138,18 +146,29 @@ class Outbox:
         except Exception as e:  # noqa: BLE001 - the relay renders them itself (and names its own failure)
             log.warning("relay %s: cannot prepare the messages of positions %s (%s); the relay renders them",
                         self.stream, [n.id for n in notifications], type(e).__name__)
-            return
+            return False
         rows = []
         for n, envelope in zip(notifications, envelopes, strict=True):
-            chained = envelope.chained(chainhash)
-            body = chained.to_json()
+            chained, body = envelope.chained_json(chainhash)
+            self._measure(n.id, chained, body)
             rows.append({"stream": self.stream, "position": n.id, "previous": chainhash,
                          "chainhash": chained.chainhash, "event_id": chained.id, "type": chained.type,
                          "topic": n.topic, "subject": nats_subject(self.reader.service, chained), "body": body,
                          "signature": self.signer.header(body) if self.signer is not None else None,
                          "signed_by": self.signer.key_id if self.signer is not None else None})
             chainhash = chained.chainhash
-        session.execute(relay_outbox.insert(), rows)
+        insert_rows(session, relay_outbox, rows)
+        return True
+
+    def _measure(self, position: int, envelope: Envelope, body: bytes) -> None:
+        """Refuse the save (EventTooLarge) as ServiceApplication._check_sizes does, on the message
+        itself: counted at the largest position, so the bound does not depend on where it lands."""
+        if self.max_event_bytes is None:
+            return
+        size = len(body) - len(str(position)) + len(str(LARGEST_SEQUENCE)) + PUBLISH_HEADROOM
+        if size > self.max_event_bytes:
+            raise EventTooLarge(f"{envelope.name} would be {size} bytes on the event stream; the limit is "
+                                f"{self.max_event_bytes}", event=envelope.name, size=size, limit=self.max_event_bytes)
 
     def _chained_from(self, session: Session, table: Table, first: int) -> str | None:
         """The chain hash the event at `first` continues: the one of the log's event before it, as

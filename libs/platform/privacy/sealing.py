@@ -26,6 +26,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
@@ -49,9 +51,12 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
+from libs.platform.store.bulk import insert_rows
 
 log = logging.getLogger(__name__)
 ALG = "A256GCM"
@@ -83,6 +88,11 @@ key_erasures = Table(
 )
 ERASED_AFTER = select(key_erasures.c.position, key_erasures.c.subject).where(
     key_erasures.c.position > bindparam("after")).order_by(key_erasures.c.position)
+KEYS_OF = select(subject_keys.c.subject, subject_keys.c.wrapped_key, subject_keys.c.master).where(
+    subject_keys.c.subject.in_(bindparam("subjects", expanding=True)))
+ERASED_AMONG = select(key_erasures.c.subject).where(
+    key_erasures.c.position > bindparam("after"), key_erasures.c.subject.in_(bindparam("subjects", expanding=True)))
+KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
 KEY_CACHE_SIZE = 10_000  # subject keys a replica keeps unwrapped in memory (LRU)
 
 
@@ -123,11 +133,63 @@ class Sealer:
 
     def seal(self, subject: str, value: Any) -> dict[str, str]:
         """Encrypt a JSON-serialisable value for one data subject."""
-        key = self._data_key(str(subject), create=True)
-        iv = os.urandom(12)
-        plaintext = json.dumps(value, ensure_ascii=False).encode()
-        ct = AESGCM(key).encrypt(iv, plaintext, str(subject).encode())
-        return {"alg": ALG, "kid": str(subject), "iv": _b64(iv), "ct": _b64(ct)}
+        return _seal_with(self._data_key(str(subject), create=True), str(subject), value)
+
+    def check(self, keys: SubjectKeys) -> None:
+        """SubjectKeys.check on a connection of the sealer's own (a store without transactions
+        of its own to run it in: the in-memory one of unit tests)."""
+        with self._engine.connect() as conn:
+            keys.check(conn)
+
+    def keys(self, subjects: Iterable[str]) -> SubjectKeys:
+        """The data keys of many subjects (made for those that have none), for sealing many values
+        at once (a bulk import): one look at the erasure log for them all, not one per value, and
+        the keys not cached read in one statement and made in one transaction. A subject forgotten
+        has no key (SubjectKeys.seal refuses it). An erasure committed after this look is caught
+        by the save that stores the sealed values (`SubjectKeys.check`, in its transaction)."""
+        wanted = list(dict.fromkeys(str(s) for s in subjects))
+        found: dict[str, bytes | None] = {}
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # reads only: no COMMIT/ROLLBACK round trip
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._drop_erased(conn.execute(ERASED_AFTER, {"after": self._valid_to}).all())
+            with self._cache_lock:
+                valid_to, drops = self._valid_to, self._drops
+                for subject in wanted:
+                    if (cached := self._keys.get(subject)) is not None:
+                        self._keys.move_to_end(subject)
+                        found[subject] = cached
+            missing = [s for s in wanted if s not in found]
+            for chunk in range(0, len(missing), KEYS_PER_SELECT):
+                for row in conn.execute(KEYS_OF, {"subjects": missing[chunk:chunk + KEYS_PER_SELECT]}):
+                    found[row.subject] = None if row.wrapped_key is None else \
+                        self._unwrap(row.subject, row.wrapped_key, row.master)
+        if new := [s for s in missing if s not in found]:
+            made = {s: AESGCM.generate_key(bit_length=256) for s in new}
+            now = datetime.now(UTC)
+            try:
+                with self._engine.begin() as conn:
+                    insert_rows(conn, subject_keys, [
+                        {"subject": s, "wrapped_key": self._wrap(s, k), "created_at": now, "master": self.current}
+                        for s, k in made.items()])
+                found.update(made)
+            except IntegrityError:  # some were made (or forgotten) meanwhile: those one by one
+                for s in new:
+                    found[s] = self._stored_key_or_none(s)
+        with self._cache_lock:
+            if drops == self._drops:  # as in _data_key: an erasure racing the lookup is not cached
+                for subject in missing:
+                    if (key := found[subject]) is not None:
+                        self._keys[subject] = key
+                while len(self._keys) > KEY_CACHE_SIZE:
+                    self._keys.popitem(last=False)
+        return SubjectKeys(found, valid_to)
+
+    def _stored_key_or_none(self, subject: str) -> bytes | None:
+        try:
+            return self._stored_key(subject, create=True)
+        except SubjectForgotten:
+            return None
 
     def open(self, sealed: dict[str, str] | None) -> Any:
         """The plaintext value, or ERASED when the subject's key was destroyed."""
@@ -200,7 +262,9 @@ class Sealer:
         with self._engine.connect() as conn:
             if conn.dialect.name == "postgresql":  # one statement, no COMMIT/ROLLBACK round trip
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            rows = conn.execute(ERASED_AFTER, {"after": self._valid_to}).all()
+            self._drop_erased(conn.execute(ERASED_AFTER, {"after": self._valid_to}).all())
+
+    def _drop_erased(self, rows: Sequence[Any]) -> None:
         if not rows:
             return
         with self._cache_lock:
@@ -306,6 +370,39 @@ class Sealer:
             time.sleep(0.2 * (attempt + 1))
         log.warning("subject keys: the WAL could not be truncated (a long reader); an erased key may stay in it "
                     "until the next erasure or rewrap")
+
+
+def _seal_with(key: bytes, subject: str, value: Any) -> dict[str, str]:
+    iv = os.urandom(12)
+    ct = AESGCM(key).encrypt(iv, json.dumps(value, ensure_ascii=False).encode(), subject.encode())
+    return {"alg": ALG, "kid": subject, "iv": _b64(iv), "ct": _b64(ct)}
+
+
+@dataclass(frozen=True)
+class SubjectKeys:
+    """Keys of several subjects (Sealer.keys), valid as of erasure-log position `valid_to`. The
+    save that stores what they sealed passes them on (store/creations.SEALED_KWARG): in its
+    transaction, `check` refuses the save when one of these subjects was forgotten since, in any
+    replica, so an erasure that came between the look and the save is honoured as when each value
+    was sealed after a look of its own. (One forgotten after the check commits after the save:
+    the save's values are then sealed under a key that no longer exists, as erasure wants.)"""
+
+    keys: dict[str, bytes | None]  # None: the subject was forgotten
+    valid_to: int
+
+    def seal(self, subject: Any, value: Any) -> dict[str, str]:
+        key = self.keys[str(subject)]
+        if key is None:
+            raise SubjectForgotten(f"subject {subject} was erased")
+        return _seal_with(key, str(subject), value)
+
+    def check(self, conn: Connection | Session) -> None:
+        subjects = [s for s, key in self.keys.items() if key is not None]
+        for chunk in range(0, len(subjects), KEYS_PER_SELECT):
+            erased = conn.execute(ERASED_AMONG, {"after": self.valid_to,
+                                                 "subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}).first()
+            if erased is not None:
+                raise SubjectForgotten(f"subject {erased[0]} was erased")
 
 
 def _add_master_column(engine: Engine) -> None:

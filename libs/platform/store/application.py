@@ -41,6 +41,7 @@ from libs.platform.store.commits import CommitSignal
 from libs.platform.store.core import CoreSnapshotRecorder
 from libs.platform.store.creations import (
     SAVE_KWARG,
+    SEALED_KWARG,
     Creation,
     Ledger,
     LedgerRecorder,
@@ -105,6 +106,8 @@ class ServiceApplication(Application):
         self.idempotency_secret = bytes.fromhex(configured) if configured else os.urandom(32)
         self._retry_locks = tuple(threading.Lock() for _ in range(64))  # striped by aggregate id
         self.ledger = Ledger(self.recorder)  # type: ignore[arg-type]  # construct_recorder() made it
+        if isinstance(self.recorder, LedgerRecorder):  # sizes checked in the save's transaction (_record)
+            self.recorder.check_sizes = self._check_stored_sizes
 
     def client_key(self, idempotency_key: str | None) -> ClientKey | None:
         """The client's Idempotency-Key with this service's secret, as the aggregates digest it."""
@@ -143,12 +146,19 @@ class ServiceApplication(Application):
     def _record(self, processing: ProcessingEvent) -> list[Recording]:
         """Every save (save, save_tracked) passes here: refuse the whole save, nothing stored, when
         one new event would be larger on the bus than the limit. Stored, the relay could never
-        publish it, and the stream would stop behind it for every tenant (issue 13). Traced, the
+        publish it, and the stream would stop behind it for every tenant (issue 13). Measured in the
+        save's transaction, on the message the relay's outbox renders there (or on the stored events
+        when it renders none), so each event is rendered once (issue 15); rolled back, nothing is
+        stored. Traced, the
         store write is a span and each new event keeps its context (libs/platform/tracing.py).
         Committed, the saved aggregates are cached; failed, evicted (store/cache.py)."""
         with tracing.span("store write", {"tsunagu.service": self.name, "tsunagu.events": len(processing.events)}):
             tracing.stamp(processing.events)
-            self._check_sizes(processing)
+            if not isinstance(self.recorder, LedgerRecorder):  # else in the save, on the relay's rendering
+                self._check_sizes(processing.events)
+            if (keys := processing.saved_kwargs.get(SEALED_KWARG)) is not None and \
+                    not isinstance(self.recorder, LedgerRecorder):  # in memory: no transaction to check in
+                self.sealer.check(keys)
             try:
                 recordings = super()._record(processing)
             except BaseException:
@@ -162,8 +172,13 @@ class ServiceApplication(Application):
             self.repository.saved(a for a in processing.aggregates.values() if stored.get(a.id) == a.version)
             return recordings
 
-    def _check_sizes(self, processing: ProcessingEvent) -> None:
-        for event in processing.events:
+    def _check_stored_sizes(self, stored_events: Sequence[Any]) -> None:
+        """The size check of a save whose messages the relay's outbox did not render (none is
+        installed, or it could not chain them): on the events as stored, decoded."""
+        self._check_sizes([self.mapper.to_domain_event(e) for e in stored_events])
+
+    def _check_sizes(self, events: Sequence[Any]) -> None:
+        for event in events:
             tenant = getattr(event, "tenant", None) or NATIONAL  # every tenant code has 6 digits
             size = published_size(self.name, event, tenant=tenant) + PUBLISH_HEADROOM
             if size > self.max_event_bytes:

@@ -35,6 +35,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
 
+from libs.platform.store.core import in_transaction
+
 CACHE_SIZE = 1000
 
 
@@ -90,3 +92,51 @@ class CachingRepository(Repository):
             return
         with contextlib.suppress(KeyError):
             self.cache.get(aggregate_id, evict=True)
+
+
+
+def get_many(repository: CachingRepository, aggregate_ids: Iterable[UUID],
+             projector_func: Any = project_aggregate) -> dict[UUID, Any]:
+    """Many aggregates at once (a bulk import's cases), each as `get` gives it; those not found are
+    left out. The snapshots of those not cached are read in one statement, then the events after
+    each one's cached (or snapshot) version in one more: another replica's writes are seen, as by
+    `get`, and the cache is left as `get` leaves it (copies, never changed in place)."""
+    ids = list(dict.fromkeys(aggregate_ids))
+    snapshots = repository.snapshot_store
+    core = getattr(repository.event_store.recorder, "core", None)
+    snapshot_core = getattr(snapshots.recorder, "core", None) if snapshots is not None else None
+    if (repository.cache is None or not ids or core is None or not core.usable() or in_transaction()
+            or (snapshots is not None and (snapshot_core is None or not snapshot_core.usable()))):
+        return _one_by_one(repository, ids, projector_func)
+    cached: dict[UUID, Any] = {}
+    for aggregate_id in ids:
+        with contextlib.suppress(KeyError):
+            cached[aggregate_id] = repository.cache.get(aggregate_id)
+    snapshot: dict[UUID, Any] = {}
+    if snapshots is not None and snapshot_core is not None and (uncached := [i for i in ids if i not in cached]):
+        snapshot = {s.originator_id: snapshots.mapper.to_domain_event(s) for s in snapshot_core.select_latest(uncached)}
+    stored = core.select_after({i: cached[i].version if i in cached else
+                                snapshot[i].originator_version if i in snapshot else 0 for i in ids})
+    found: dict[UUID, Any] = {}
+    for aggregate_id in ids:
+        events = [repository.event_store.mapper.to_domain_event(e) for e in stored[aggregate_id]]
+        if aggregate_id in cached:
+            current = projector_func(deepcopy(cached[aggregate_id]), events) if events else cached[aggregate_id]
+        else:
+            begin = [snapshot[aggregate_id]] if aggregate_id in snapshot else []
+            current = projector_func(None, [*begin, *events]) if begin or events else None
+        if current is None:
+            repository.evict(aggregate_id)
+            continue
+        if current is not cached.get(aggregate_id):
+            repository.saved([current])  # cached (copied) unless a newer version is
+        found[aggregate_id] = deepcopy(current)
+    return found
+
+
+def _one_by_one(repository: CachingRepository, ids: list[UUID], projector_func: Any) -> dict[UUID, Any]:
+    found = {}
+    for aggregate_id in ids:
+        with contextlib.suppress(AggregateNotFoundError):
+            found[aggregate_id] = repository.get(aggregate_id, projector_func=projector_func)
+    return found

@@ -28,9 +28,11 @@ import sqlalchemy.exc
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing_sqlalchemy.datastore import exception_classes, transactions
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder
-from sqlalchemy import Engine, Integer, bindparam, insert, select
+from sqlalchemy import Engine, Integer, and_, bindparam, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+
+from libs.platform.store.bulk import bulk, insert_rows
 
 
 class CoreEvents:
@@ -49,6 +51,8 @@ class CoreEvents:
         self._gt: Any = bindparam("gt")
         self._lte: Any = bindparam("lte")
         self._version = version
+        self._after_many: dict[int, Any] = {}  # select_after's statement of each size
+        self._latest: Any = None
         self.insert = insert(t).returning(t.c.id, sort_by_parameter_order=True) if "id" in t.c else insert(t)
         engine = recorder.datastore.engine
         self.dialect = engine.dialect.name if engine is not None else ""
@@ -94,6 +98,43 @@ class CoreEvents:
         return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
                             state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
 
+    def select_after(self, after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
+        """The events of many aggregates after a version of each (a batch load): one statement,
+        `(id = :i AND version > :v) OR ...`, padded to a power of two of terms (a few shapes to
+        compile and cache), in each aggregate's version order."""
+        pairs = list(after.items())
+        size = 1 << max(len(pairs) - 1, 0).bit_length()
+        pairs += [pairs[-1]] * (size - len(pairs))
+        query = self._after_many.get(size)
+        if query is None:
+            t = self.table
+            terms = [and_(t.c.originator_id == bindparam(f"i{k}", type_=t.c.originator_id.type),
+                          t.c.originator_version > bindparam(f"v{k}", type_=Integer)) for k in range(size)]
+            query = self._after_many[size] = select(t.c.originator_id, t.c.originator_version, t.c.topic,
+                                                    t.c.state).where(or_(*terms)).order_by(t.c.originator_version)
+        params: dict[str, Any] = {}
+        for k, (originator_id, version) in enumerate(pairs):
+            params[f"i{k}"], params[f"v{k}"] = originator_id, version
+        out: dict[UUID, list[StoredEvent]] = {i: [] for i in after}
+        with self._connection() as conn:
+            for r in conn.execute(query, params):
+                out[r[0]].append(StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
+                                                  state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]))
+        return out
+
+    def select_latest(self, originator_ids: list[UUID]) -> list[StoredEvent]:
+        """The last record (snapshot) of each of these aggregates that has one: one statement."""
+        if self._latest is None:
+            t, inner = self.table, self.table.alias()
+            self._latest = select(t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
+                t.c.originator_id.in_(bindparam("ids", expanding=True)),
+                t.c.originator_version == select(func.max(inner.c.originator_version)).where(
+                    inner.c.originator_id == t.c.originator_id).scalar_subquery())
+        with self._connection() as conn:
+            rows = conn.execute(self._latest, {"ids": originator_ids}).all()
+        return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
+                            state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
+
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         engine = self.recorder.datastore.engine
@@ -117,6 +158,8 @@ class CoreEvents:
             return []
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
                  "topic": e.topic, "state": e.state} for e in stored_events]
+        if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
+            return insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
         result = session.execute(self.insert, rows)
         return list(result.scalars()) if "id" in self.table.c else []
 

@@ -32,10 +32,14 @@ from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
+from libs.platform.store.bulk import insert_rows
 from libs.platform.store.core import CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
+# The kwarg that carries the subject keys (privacy/sealing.SubjectKeys) the saved values were sealed
+# with: the recorder checks in the save's transaction that none was forgotten since.
+SEALED_KWARG = "sealed_with"
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -157,8 +161,9 @@ class Ledger:
 
 
 # What else a save writes in its transaction, given the session, the events' table, the stored
-# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare).
-AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], None]
+# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare); whether it
+# rendered, and so measured, every event's message.
+AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], bool]
 
 
 class LedgerRecorder(SQLAlchemyProcessRecorder):
@@ -173,6 +178,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
         self.after_insert: AfterInsert | None = None
+        # The size check of what after_insert did not render (ServiceApplication sets it).
+        self.check_sizes: Callable[[Sequence[StoredEvent]], None] | None = None
         self.core = CoreEvents(self)
 
     def create_table(self) -> None:
@@ -195,9 +202,13 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         if rows:
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
-            session.execute(self.creations.insert(), [asdict(r) for r in rows])
-        if ids and self.after_insert is not None:
+            insert_rows(session, self.creations, [asdict(r) for r in rows])
+        if (keys := kwargs.get(SEALED_KWARG)) is not None:
+            keys.check(session)  # after the events: on SQLite, with the write lock held
+        measured = bool(ids) and self.after_insert is not None and \
             self.after_insert(session, self.events_record_cls.__table__, stored_events, ids)
+        if not measured and stored_events and self.check_sizes is not None:
+            self.check_sizes(stored_events)
         return ids
 
     def forget_requests(self, subject: str) -> None:

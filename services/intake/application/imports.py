@@ -18,11 +18,13 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from libs.domain.errors import DomainError, InvalidInput
+from libs.platform.privacy.sealing import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import COMMUTING_RETRIES
-from libs.platform.store.creations import SAVE_KWARG, Creation, IdempotencyKeyReused
+from libs.platform.store.creations import SAVE_KWARG, SEALED_KWARG, Creation, IdempotencyKeyReused
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.domain.case import Case
+from services.intake.domain.errors import CaseNotFound
 
 # Consultations one import may carry: with the request body limit (1 MiB) a bound on one
 # transaction's size and on how long it holds the event table.
@@ -59,10 +61,13 @@ class ImportUseCases(CaseUseCases):
         if (done := self._imported(actor, creations)) is not None:
             return done
         for attempt in range(COMMUTING_RETRIES):
-            cases, recorded, rows = self._record_import(actor, items, creations)
+            cases, recorded, rows, keys = self._record_import(actor, items, creations)
             try:
-                self.save(*cases.values(), **{SAVE_KWARG: rows})
+                self.save(*cases.values(), **{SAVE_KWARG: rows, SEALED_KWARG: keys})
                 return Imported(True, [(cases[i.case_id], entry) for i, entry in zip(items, recorded, strict=True)])
+            except SubjectForgotten:  # a case erased since its key was looked up: run again, it is refused
+                if attempt == COMMUTING_RETRIES - 1:
+                    raise
             except IntegrityError:  # another import with the key won, or a case moved on meanwhile
                 if (done := self._imported(actor, creations)) is not None:
                     return done
@@ -104,21 +109,24 @@ class ImportUseCases(CaseUseCases):
         return Imported(False, out)
 
     def _record_import(self, actor: Principal, items: Sequence[ImportItem], creations: list[Creation]
-                       ) -> tuple[dict[UUID, Case], list[dict[str, Any]], list[Any]]:
-        """Every item run on its case (loaded once, access checked); the refusals of all of them
-        collected into one 422 before anything is saved."""
-        cases: dict[UUID, Case] = {}
+                       ) -> tuple[dict[UUID, Case], list[dict[str, Any]], list[Any], SubjectKeys]:
+        """Every item run on its case (all loaded at once, access checked); the refusals of all of
+        them collected into one 422 before anything is saved. The summaries are sealed with keys
+        looked up once for the whole import (Sealer.keys), which the save checks again."""
+        cases = self.get_cases(actor, [i.case_id for i in items])
+        keys = self.sealer.keys(str(i.case_id) for i in items
+                                if i.summary and isinstance(cases.get(i.case_id), Case))
         refused: list[dict[str, Any]] = []
         recorded: list[dict[str, Any]] = []
         rows = []
         for n, (item, creation) in enumerate(zip(items, creations, strict=True)):
             try:
-                if item.case_id not in cases:
-                    cases[item.case_id] = self.get_case(actor, item.case_id)
                 case = cases[item.case_id]
+                if isinstance(case, CaseNotFound):
+                    raise case
                 entry: dict[str, Any] = {"consultation_id": creation.new_id(), "channel": item.channel,
                          "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
-                         "summary": self.seal(item.case_id, item.summary)}
+                         "summary": keys.seal(item.case_id, item.summary) if item.summary else None}
                 case.record_consultation(**entry)
             except DomainError as e:
                 refused.append({"loc": ["body", "consultations", str(n), *_field_of(e)], "msg": e.detail,
@@ -129,7 +137,7 @@ class ImportUseCases(CaseUseCases):
         if refused:
             raise InvalidInput(f"{len(refused)} of {len(items)} consultations refused; nothing was recorded",
                                errors=refused)
-        return cases, recorded, rows
+        return {i: c for i, c in cases.items() if isinstance(c, Case)}, recorded, rows, keys
 
 
 def _field_of(e: DomainError) -> list[str]:

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from services.intake.application import IntakeApplication
 from services.intake.application.imports import ImportItem
-from services.intake.tests.test_concurrent_consultations import _open_case, _racing
+from services.intake.tests.test_concurrent_consultations import _open_case, _record
 from tests.harness import stored_applications
 
 WHEN = datetime(2015, 5, 1, 10, tzinfo=UTC)
@@ -26,11 +26,25 @@ def _consultations(app: IntakeApplication, actor: Any, case_id: UUID) -> list[di
     return app.consultations(actor, case_id)[1]
 
 
+def _racing_import(app: IntakeApplication, other: IntakeApplication, actor: Any, case_id: UUID) -> None:
+    """`app`'s import looks up its keys (after it loaded its cases) only after `other` recorded a
+    consultation on the case: the import's save then finds the case moved on."""
+    keys = app.sealer.keys
+    raced: list[Any] = []
+
+    def keys_after_the_other_request(subjects: Any) -> Any:
+        if not raced:
+            raced.append(_record(other, actor, case_id))
+        return keys(subjects)
+
+    app.sealer.keys = keys_after_the_other_request  # type: ignore[method-assign]
+
+
 def test_an_import_whose_case_moved_on_is_recorded_on_the_case_reloaded(tmp_path) -> None:
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         first, second = application(), application()  # two replicas of one service
         case_id, actor = _open_case(first)
-        _racing(first, second, actor, case_id)  # a single consultation lands between load and save
+        _racing_import(first, second, actor, case_id)  # a single consultation lands between load and save
         imported = first.import_consultations(actor, _items(case_id, 3), "batch-1")
         assert imported.created
         recorded = _consultations(first, actor, case_id)

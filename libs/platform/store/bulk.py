@@ -1,0 +1,76 @@
+"""Inserting many rows in one statement that does not grow with them (issue 15: bulk imports).
+
+SQLAlchemy sends an INSERT of many rows to PostgreSQL as one statement of many VALUES (db.py:
+`no_pipelines` says why not a pipeline). With 500 rows of 11 columns that is a statement of 5,500
+placeholders, which psycopg 3 parses in Python on every execution (its cache keeps only short
+queries) and the server parses again: on PostgreSQL it was a quarter of a 500-consultation
+import's time. Here each column is sent as one array and the rows are made by `unnest`: the
+statement is the same whatever the number of rows, parsed once. Still one statement, so the
+same locks, the same errors (a unique violation is an IntegrityError as before) and the same
+atomicity. Few rows (an ordinary command's save) keep the ordinary statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+# From this many rows on, PostgreSQL gets the arrays; below, the ordinary statement.
+BULK_ROWS = 16
+_statements: dict[tuple[str, tuple[str, ...], str], str] = {}
+
+
+def bulk(conn: Connection | Session, rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether these rows go as arrays (PostgreSQL through psycopg 3, whose binary placeholders
+    the statement uses, and many rows)."""
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    return len(rows) >= BULK_ROWS and bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg"
+
+
+def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[str, Any]],
+                returning: str | None = None) -> list[Any]:
+    """INSERT the rows (dicts with the same keys) in one statement; with `returning`, that
+    column of each row inserted, in the order of `rows` (a serial: see `_statement`)."""
+    if not rows:
+        return []
+    if not bulk(conn, rows):
+        statement = table.insert()
+        if returning is None:
+            conn.execute(statement, list(rows))
+            return []
+        result = conn.execute(statement.returning(table.c[returning], sort_by_parameter_order=True), list(rows))
+        return list(result.scalars())
+    columns = tuple(rows[0])
+    params = {f"c{k}": [row[c] for row in rows] for k, c in enumerate(columns)}
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    # The driver's own statement (errors still mapped by SQLAlchemy: a unique violation is its
+    # IntegrityError), for its binary placeholders: psycopg dumps a list in text format in Python,
+    # escaping each element (500 message bodies: a second under load), in binary format at once.
+    result = connection.exec_driver_sql(_statement(table, columns, returning), params)
+    return sorted(result.scalars()) if returning is not None else []
+
+
+def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
+    """INSERT ... SELECT FROM unnest(arrays) WITH ORDINALITY ORDER BY it: rows are inserted in the
+    order given, so a serial `returning` column, sorted, is in that order (the events table is
+    locked while a save inserts: SQLAlchemy's insertmanyvalues relies on the same for it)."""
+    key = (table.fullname, columns, returning or "")
+    statement = _statements.get(key)
+    if statement is None:
+        dialect = postgresql.dialect()
+        quote = dialect.identifier_preparer.quote
+        arrays = ", ".join(f"CAST(%(c{k})b AS {table.c[c].type.compile(dialect=dialect)}[])"
+                           for k, c in enumerate(columns))
+        names = ", ".join(quote(c) for c in columns)
+        name = ".".join(quote(part) for part in table.fullname.split("."))
+        sql = (f"INSERT INTO {name} ({names}) SELECT {names} FROM unnest({arrays}) WITH ORDINALITY "
+               f"AS rows({names}, ordinal) ORDER BY ordinal")
+        if returning is not None:
+            sql += f" RETURNING {quote(returning)}"
+        statement = _statements[key] = sql
+    return statement

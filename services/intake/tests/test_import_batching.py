@@ -1,0 +1,113 @@
+"""What a consultation import does once for all its items instead of once per item
+(application/imports.py): its summaries are sealed with keys looked up once (Sealer.keys), which
+the save checks again in its transaction, and its cases are loaded together (store/cache.get_many)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+from uuid import UUID, uuid4
+
+import pytest
+from sqlalchemy import event
+
+from libs.domain.errors import InvalidInput
+from libs.platform.store.cache import get_many
+from libs.platform.web.auth import Principal
+from services.intake.application import IntakeApplication
+from services.intake.domain.case import Case
+from services.intake.tests.test_concurrent_consultations import _open_case, _record
+from services.intake.tests.test_consultation_imports import _consultations, _items
+from tests.harness import stored_applications
+
+
+def test_a_subject_forgotten_between_the_imports_key_lookup_and_its_save_is_not_written(tmp_path) -> None:
+    """Another replica destroys the case's key after the import looked its keys up (the import's
+    cached key still opens) and before it saves: the save's own check of the erasure log refuses it,
+    the import run again refuses the item, and nothing is recorded. The key is forgotten without an
+    erasure event on the case, so no version conflict could have caught it: only the check."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        first, second = application(), application()  # two replicas of one service
+        case_id, actor = _open_case(first)
+        first.import_consultations(actor, _items(case_id, 1), "warm")  # the key made and cached
+        keys = first.sealer.keys
+        forgotten: list[str] = []
+
+        def keys_then_forgotten_elsewhere(subjects: Any) -> Any:
+            looked_up = keys(subjects)
+            if not forgotten:
+                second.sealer.forget(str(case_id))
+                forgotten.append(str(case_id))
+            return looked_up
+
+        first.sealer.keys = keys_then_forgotten_elsewhere
+        with pytest.raises(InvalidInput) as refused:
+            first.import_consultations(actor, _items(case_id, 3), "after-erasure")
+        errors = cast(list[dict[str, Any]], refused.value.extensions["errors"])
+        assert {e["type"] for e in errors} == {"subject-erased"}
+        assert len(_consultations(second, actor, case_id)) == 1  # only the one imported before
+
+
+def _cases_of_one_centre(app: IntakeApplication, n: int) -> tuple[list[UUID], Principal]:
+    centre = uuid4()
+    cases = [Case.open(id=uuid4(), tenant="130001", centre_id=centre, client_kind="person", age_group="adult",
+                       personal_details=None) for _ in range(n)]
+    app.save(*cases)
+    return [c.id for c in cases], Principal(sub="staff", org=str(centre), roles=frozenset({"centre_staff"}))
+
+
+@contextmanager
+def _event_selects(app: IntakeApplication) -> Iterator[list[str]]:
+    """The statements the application's store runs that read its events or snapshots."""
+    engine = app.factory.datastore.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and ("_events" in statement or "_snapshots" in statement):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_an_imports_cases_are_loaded_in_two_statements_as_each_would_be_alone(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        writer = application()
+        case_ids, actor = _cases_of_one_centre(writer, 6)
+        writer.import_consultations(actor, _items(case_ids[0], 60), "long")  # a snapshot at version 50
+        reader = application()  # another replica: nothing cached
+        reader.get_case(actor, case_ids[1])  # one of them cached there
+        _record(writer, actor, case_ids[1])  # and moved on since, by the writer
+        with _event_selects(reader) as seen:
+            loaded = get_many(reader.repository, [*case_ids, uuid4()])
+        assert len(seen) == 2  # the snapshots of the uncached, the events after each one's version
+        assert set(loaded) == set(case_ids)  # a case that does not exist is left out
+        fresh = application()
+        for case_id in case_ids:
+            alone = fresh.repository.get(case_id)
+            assert (loaded[case_id].version, loaded[case_id].consultation_count) == \
+                (alone.version, alone.consultation_count)
+        assert loaded[case_ids[0]].version == 61 and loaded[case_ids[1]].consultation_count == 1
+        with _event_selects(reader) as seen:
+            again = get_many(reader.repository, case_ids)  # all cached now: one statement
+        assert len(seen) == 1 and {i: c.version for i, c in again.items()} == {i: c.version for i, c in loaded.items()}
+
+
+def test_an_import_of_many_cases_reads_them_in_two_statements(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        writer = application()
+        case_ids, actor = _cases_of_one_centre(writer, 20)
+        importer = application()
+        items = [item for case_id in case_ids for item in _items(case_id, 2)]
+        with _event_selects(importer) as seen:
+            importer.import_consultations(actor, items, "many-cases")
+        # Cases loaded in two statements; reading a created event for each aggregate's tenant
+        # (the outbox, when installed) is not part of this application.
+        assert len(seen) <= 2, seen
+        other = application()  # the keys made together for the twenty cases are the ones stored
+        opened = [other.sealer.open(e["summary"]) for c in case_ids for e in _consultations(other, actor, c)]
+        assert opened == [i.summary for i in items]
