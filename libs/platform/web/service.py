@@ -68,6 +68,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         roles += [(health[name], functools.partial(_every, seconds, job, runtime, health=health[name]))
                   for name, seconds, job in runtime.scheduled]
         tasks += [asyncio.create_task(runtime.run_role(h, body, stop)) for h, body in roles]
+        if runtime.leases is not None and not settings.background:  # web-only: who runs them, read only
+            tasks.append(asyncio.create_task(runtime.leases.watch(stop)))
         try:
             yield
         finally:
@@ -196,7 +198,13 @@ def _readiness(runtime: Runtime) -> Any:
             checks[key] = sum(of_kind)
     if runtime.leases is not None:  # which roles this replica runs; a standby one is ready too
         checks["replica"] = runtime.leases.me
+        checks["background"] = "on" if runtime.settings.background else "off (web-only)"
         checks["leases_held"] = sum(1 for lease in runtime.leases.roles.values() if lease.held)
+        # Not a reason to be unready: this replica serves as well as before (writes are kept in the
+        # log until a worker relays them), and taking every web replica out would stop the service.
+        # An operator is told here and by the alert on tsunagu_lease_unheld_seconds (deploy/README).
+        if unheld := runtime.roles_without_holder():
+            checks["roles_without_holder"] = unheld
     checks["loops"] = [loop.report(stall_seconds=runtime.settings.stall_seconds,
                                    max_failures=runtime.settings.max_loop_failures) for loop in loops]
     reasons += [f"{loop['kind']} {loop['name']}: {loop['problem']}" for loop in checks["loops"] if "problem" in loop]
