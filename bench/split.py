@@ -73,6 +73,8 @@ def split_runs(db: Database, nats_url: str, n: int, clients_counts: tuple[int, .
     rows = []
     try:
         worker.wait_healthy()
+        assert worker.proc is not None
+        pid = worker.proc.pid
         web = Served(create_intake_app(settings)).start()
         try:
             wait_worker_runs_everything(web)
@@ -86,11 +88,11 @@ def split_runs(db: Database, nats_url: str, n: int, clients_counts: tuple[int, .
                 cpu = time.process_time()
                 base = drive(baseline.client, base_paths, n, clients)
                 cpu, base_cpu = time.process_time(), time.process_time() - cpu
-                worker_cpu = cpu_seconds(worker.proc.pid)
+                worker_cpu = cpu_seconds(pid)
                 ours = drive(lambda: web.client("centre_staff", centre), paths, n, clients)
                 relay_s = drain(web)  # the worker's relay, read from the database
                 web_cpu = time.process_time() - cpu
-                worker_cpu = cpu_seconds(worker.proc.pid) - worker_cpu
+                worker_cpu = cpu_seconds(pid) - worker_cpu
                 rows.append({"clients": clients, "baseline_per_s": round(base.per_s, 1),
                              "intake_per_s": round(ours.per_s, 1), "ratio": round(ours.per_s / base.per_s, 3),
                              "baseline_p50_ms": round(base.p50_ms, 1), "baseline_p99_ms": round(base.p99_ms, 1),
