@@ -215,9 +215,9 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
         commits, spacing = runtime.application.commits, settings.loop_min_interval_seconds
-        # The commit signal rings in this process only: with replicas, a write made by another
-        # replica reaches the lease holder's relay and followers by the poll, kept short then.
-        poll = settings.relay_poll_seconds if runtime.leases is None else min(settings.relay_poll_seconds, 0.05)
+        # With replicas, another replica's commit rings here through LISTEN (store/listen.py,
+        # started with the loops); the poll is the fallback while that connection is down.
+        poll = settings.relay_poll_seconds
         runtime.relay = Relay(
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=poll, signer=EventSigner(settings.audit_key_hex),

@@ -29,6 +29,7 @@ from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
 from libs.platform.store.commits import sleep_or_stop
 from libs.platform.store.db import ping
+from libs.platform.store.listen import ring_on_notify
 from libs.platform.web.code_lists import code_lists_router
 from libs.platform.web.edge import install_edge, readiness_for
 from libs.platform.web.metrics import LoopCollector, install_metrics
@@ -70,6 +71,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         tasks += [asyncio.create_task(runtime.run_role(h, body, stop)) for h, body in roles]
         if runtime.leases is not None and not settings.background:  # web-only: who runs them, read only
             tasks.append(asyncio.create_task(runtime.leases.watch(stop)))
+        elif runtime.leases is not None and (channel := _commits_channel(runtime)) is not None:
+            # Other replicas' commits wake this one's relay and followers (not a 50 ms poll).
+            tasks.append(asyncio.create_task(ring_on_notify(runtime.engine, channel,
+                                                            runtime.application.commits, stop)))
         try:
             yield
         finally:
@@ -104,6 +109,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     install_edge(app, settings, metrics)
     tracing.install_http(app, spec.name)
     return app
+
+
+def _commits_channel(runtime: Runtime) -> str | None:
+    """The NOTIFY channel of the service's events table (PostgreSQL), if it has one."""
+    core = getattr(getattr(runtime.application, "recorder", None), "core", None)
+    return getattr(core, "channel", None)
 
 
 async def _checkpoints(runtime: Runtime, audit: AuditLog, stop: asyncio.Event, health: LoopHealth) -> None:
