@@ -10,6 +10,8 @@ Run from the repository root:  .venv/bin/python -m bench.consultations [--n 400]
 - In-process: record_consultation against a bare eventsourcing Application's load + save
   (bench/inprocess.py); the load of a case with 50/500/5,000 consultations.
 - Memory: RSS of this process (the intake service's) after 1,000 commands and after --memory n.
+- Split (PostgreSQL, `--split`, on by default): the same HTTP rows against a web-only intake replica
+  with a worker replica in a second process running its loops (bench/split.py), separate rows.
 
 Everything runs in this one process (clients, both servers, the service's loops), so it is bound
 by the GIL: beside each HTTP ratio the process's CPU time per command is printed (ours counted until
@@ -34,6 +36,7 @@ from uuid import uuid4
 from bench.goals import RESULTS_DIR, goal_row, print_goals, uptime
 from bench.inprocess import case_load_curve, compare
 from bench.serving import Served, create_baseline_app, drain, drive, open_cases
+from bench.split import split_runs
 from libs.platform.tools.natsserver import EmbeddedNats
 from services.intake.bootstrap import create_app as create_intake_app
 from tests.harness import Database, backend
@@ -47,7 +50,7 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def http_runs(db: Database, nats_url: str, n: int) -> list[dict[str, Any]]:
+def http_runs(db: Database, nats_url: str, n: int, clients_counts: tuple[int, ...]) -> list[dict[str, Any]]:
     baseline = Served(create_baseline_app(db.settings("baseline", nats_url))).start()
     intake = Served(create_intake_app(db.settings("intake", nats_url))).start()
     rows = []
@@ -58,7 +61,7 @@ def http_runs(db: Database, nats_url: str, n: int) -> list[dict[str, Any]]:
         drive(baseline.client, base_paths, 20, 1)  # warm-up
         drive(lambda: intake.client("centre_staff", centre), paths, 20, 1)
         drain(intake)
-        for clients in CLIENTS:
+        for clients in clients_counts:
             cpu = time.process_time()
             base = drive(baseline.client, base_paths, n, clients)
             cpu, base_cpu = time.process_time(), time.process_time() - cpu
@@ -99,21 +102,25 @@ def memory_run(db: Database, nats_url: str, commands: int) -> dict[str, float]:
         intake.stop()
 
 
-def measure(backend_name: str, n: int, inproc_n: int, memory: int, tmp: Path) -> dict[str, Any]:
+def measure(backend_name: str, n: int, inproc_n: int, memory: int, tmp: Path, *, clients: tuple[int, ...] = CLIENTS,
+            split: bool = True) -> dict[str, Any]:
     os.environ["TSUNAGU_TEST_DB"] = backend_name  # read by tests.harness.Database
     db = Database(tmp / backend_name)
     (tmp / backend_name).mkdir(parents=True, exist_ok=True)
     nats = EmbeddedNats(tmp / backend_name / "nats")
     try:
         nats.start()
-        out: dict[str, Any] = {"backend": backend(), "http": http_runs(db, nats.url, n)}
-        settings = db.settings("inproc", "nats://127.0.0.1:1")
-        rates = compare(settings, inproc_n, CASES)
-        out["inprocess"] = {k: round(v, 1) for k, v in rates.items()}
-        out["inprocess"]["ratio"] = round(rates["ours"] / rates["bare"], 3)
-        curve = case_load_curve(db.settings("growth", "nats://127.0.0.1:1"))
-        out["case_load_ms"] = {str(k): round(v * 1000, 2) for k, v in curve.items()}
-        out["case_load_ratio"] = round(curve[max(curve)] / curve[min(curve)], 2)
+        out: dict[str, Any] = {"backend": backend(), "http": http_runs(db, nats.url, n, clients)}
+        if split and backend() == "postgresql":  # a web-only replica needs PostgreSQL (Settings refuses)
+            out["http_split"] = split_runs(db, nats.url, n, clients, tmp / backend_name)
+        if inproc_n:
+            settings = db.settings("inproc", "nats://127.0.0.1:1")
+            rates = compare(settings, inproc_n, CASES)
+            out["inprocess"] = {k: round(v, 1) for k, v in rates.items()}
+            out["inprocess"]["ratio"] = round(rates["ours"] / rates["bare"], 3)
+            curve = case_load_curve(db.settings("growth", "nats://127.0.0.1:1"))
+            out["case_load_ms"] = {str(k): round(v * 1000, 2) for k, v in curve.items()}
+            out["case_load_ratio"] = round(curve[max(curve)] / curve[min(curve)], 2)
         if memory:
             out["memory"] = memory_run(db, nats.url, memory)
         return out
@@ -125,14 +132,19 @@ def measure(backend_name: str, n: int, inproc_n: int, memory: int, tmp: Path) ->
 def goals_of(m: dict[str, Any]) -> list[dict[str, Any]]:
     b = m["backend"]
     rows = []
-    for r in m["http"]:
-        target = {1: 0.5, 8: 1.0}.get(r["clients"])
-        conflicts = sum(v for k, v in r["statuses"].items() if k != "201")
-        rows.append(goal_row(f"HTTP command, {r['clients']} client{'s' if r['clients'] > 1 else ''} "
-                             "(÷ plain FastAPI+SQLAlchemy)", b, r["ratio"], target, ">=",
-                             f"p50 {r['p50_ms']} / p99 {r['p99_ms']} ms (plain {r['baseline_p50_ms']} / "
-                             f"{r['baseline_p99_ms']}); CPU {r['cpu_ms']} ms a command (plain "
-                             f"{r['baseline_cpu_ms']}); non-201: {conflicts}"))
+    for key, shape in (("http", ""), ("http_split", ", web-only + worker process")):
+        for r in m.get(key, []):
+            target = {1: 0.5, 8: 1.0}.get(r["clients"])
+            conflicts = sum(v for k, v in r["statuses"].items() if k != "201")
+            cpu = f"CPU {r['cpu_ms']} ms a command" + (
+                f" (web {r['web_cpu_ms']} + worker {r['worker_cpu_ms']})" if "web_cpu_ms" in r else "")
+            rows.append(goal_row(f"HTTP command, {r['clients']} client{'s' if r['clients'] > 1 else ''}{shape} "
+                                 "(÷ plain FastAPI+SQLAlchemy)", b, r["ratio"], target, ">=",
+                                 f"p50 {r['p50_ms']} / p99 {r['p99_ms']} ms (plain {r['baseline_p50_ms']} / "
+                                 f"{r['baseline_p99_ms']}); {cpu} (plain {r['baseline_cpu_ms']}); "
+                                 f"non-201: {conflicts}"))
+    if "inprocess" not in m:
+        return rows
     rows.append(goal_row("record_consultation ÷ bare Application load+save", b, m["inprocess"]["ratio"], 0.5, ">=",
                          f"{m['inprocess']['ours']}/s vs {m['inprocess']['bare']}/s (the bare one with the "
                          f"library's aggregate cache; without: {m['inprocess'].get('bare_uncached', '?')}/s)"))
@@ -149,16 +161,21 @@ def goals_of(m: dict[str, Any]) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=400, help="HTTP requests per client count (default 400)")
-    parser.add_argument("--inprocess", type=int, default=1000, help="in-process commands (default 1000)")
+    parser.add_argument("--inprocess", type=int, default=1000,
+                        help="in-process commands (default 1000; 0: skip it and the case-load curve)")
     parser.add_argument("--memory", type=int, default=10_000,
                         help="commands of the memory run (default 10,000; the goal names 100,000; 0: skip)")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--clients", default=",".join(map(str, CLIENTS)), help="client counts (default 1,8,32)")
+    parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
+                        help="also a web-only replica with a worker process beside it (PostgreSQL only)")
     args = parser.parse_args()
     measured, goals = [], []
     with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
         os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
         for name in args.backends.split(","):
-            m = measure(name, args.n, args.inprocess, args.memory, Path(tmp))
+            m = measure(name, args.n, args.inprocess, args.memory, Path(tmp),
+                        clients=tuple(int(c) for c in args.clients.split(",")), split=args.split)
             measured.append(m)
             goals += goals_of(m)
             RESULTS_DIR.mkdir(parents=True, exist_ok=True)  # after each backend: a long run keeps what it measured

@@ -38,7 +38,9 @@ class Replicas:
     """n processes of one service, each with TSUNAGU_REPLICAS=n, on the same schema and NATS."""
 
     def __init__(self, service: str, n: int, *, tmp: Path, run: str, secret: str, nats_url: str,
-                 nats_replicas: int = 1, lease_seconds: float = 2.0, extra_env: dict[str, str] | None = None) -> None:
+                 nats_replicas: int = 1, lease_seconds: float = 2.0, extra_env: dict[str, str] | None = None,
+                 each_env: list[dict[str, str]] | None = None) -> None:
+        """`each_env[i]`: what replica i has of its own (e.g. TSUNAGU_BACKGROUND=off, a web-only one)."""
         self.service = service
         self.run = run
         self.secret = secret
@@ -51,7 +53,8 @@ class Replicas:
             "TSUNAGU_RATE_AUTH_FAILURES": "0", "TSUNAGU_REPLICAS": str(n), "TSUNAGU_LEASE_SECONDS": str(lease_seconds),
             **(extra_env or {}),
         }
-        self.procs = [ServiceProcess(service, free_port(), {**env, "PGAPPNAME": f"{run}_{service}_{i}"},
+        own = each_env or [{} for _ in range(n)]
+        self.procs = [ServiceProcess(service, free_port(), {**env, "PGAPPNAME": f"{run}_{service}_{i}", **own[i]},
                                      tmp / f"{service}-{i}.log") for i in range(n)]
         self.in_rotation = [True] * n
         # Processes started by spare() and not yet put in a replica's place: they run, so they may

@@ -25,7 +25,8 @@ position moving; `replay_target` is where the replay ends.
 
 With several replicas (libs/platform/lease.py) a loop runs only where its role's lease is held;
 elsewhere it is on standby: never stuck, its lag not counted, its lease (holder, generation,
-expiry) reported.
+expiry, how long no replica has held it) reported; in a web-only replica (TSUNAGU_BACKGROUND=off)
+always, with the reason.
 """
 
 from __future__ import annotations

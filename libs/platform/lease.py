@@ -30,6 +30,10 @@ saw within the stream's duplicate window, and the relay's position write is fenc
 role makes through the eventsourcing Application (a process application's events) are not on this
 engine; they are kept once by the application's own tracking record and the aggregates' versions.
 
+A web-only replica (`TSUNAGU_BACKGROUND=off`) takes no lease: it only reads the rows (`watch`),
+so that its /readyz and /metrics show who runs each role and how long a role has had no holder
+(a worker replica stopped and none beside it: `unheld_seconds`).
+
 SQLite stays single-process: `TSUNAGU_REPLICAS` above 1 needs PostgreSQL (Settings refuses).
 """
 
@@ -111,11 +115,34 @@ class Lease:
     lost: int = 0  # how often it lost it while holding it
     seen_at: float = field(default_factory=time.monotonic)
     on_lost: Callable[[], None] | None = None
+    # Since when no row exists for the role (monotonic), as last seen; None once one is seen.
+    absent_since: float | None = field(default_factory=time.monotonic)
+    # Why this replica stands by for it whatever the row says (a web-only replica), if it does.
+    standby_reason: str = ""
+
+    def seen(self, holder: str, generation: int, expires_in: float) -> None:
+        """The row as read now (expires_in negative: expired that many seconds ago)."""
+        self.holder, self.generation, self.expires_in = holder, generation, expires_in
+        self.seen_at, self.absent_since = time.monotonic(), None
+
+    def unheld_seconds(self) -> float:
+        """How long no replica has held the lease, as far as this replica has seen: 0 while a holder's
+        lease runs (or this replica holds it)."""
+        if self.held:
+            return 0.0
+        now = time.monotonic()
+        if self.absent_since is not None:
+            return now - self.absent_since
+        return max(now - self.seen_at - self.expires_in, 0.0)
 
     def report(self, me: str) -> dict[str, Any]:
         left = max(self.expires_in - (time.monotonic() - self.seen_at), 0.0)
-        return {"state": "active" if self.held else "standby", "holder": self.holder, "generation": self.generation,
-                "expires_in": round(left, 1), "mine": self.held and self.holder == me}
+        body = {"state": "active" if self.held else "standby", "holder": self.holder, "generation": self.generation,
+                "expires_in": round(left, 1), "mine": self.held and self.holder == me,
+                "unheld_seconds": round(self.unheld_seconds(), 1)}
+        if self.standby_reason:
+            body["reason"] = self.standby_reason
+        return body
 
 
 @dataclass(frozen=True)
@@ -204,7 +231,7 @@ class Leases:
                     "SELECT holder, generation, extract(epoch FROM expires_at - now()) FROM leases WHERE role = :role"),
                     {"role": lease.role}).first()
         assert row is not None
-        lease.seen_at, lease.expires_in = time.monotonic(), float(row[2])
+        lease.seen_at, lease.expires_in, lease.absent_since = time.monotonic(), float(row[2]), None
         if held and not lease.held:
             lease.takeovers += 1
             log.warning("lease %s: taken by %s, generation %s", lease.role, self.me, row[1])
@@ -223,6 +250,26 @@ class Leases:
                               "WHERE role = :role AND holder = :me AND generation = :gen"),
                          {"role": lease.role, "me": self.me, "gen": lease.generation})
         log.warning("lease %s: released by %s (stopping)", lease.role, self.me)
+
+    def read(self) -> None:
+        """Every lease row, read only: a web-only replica's view of who runs which role."""
+        with self.engine.connect() as conn:
+            rows = {r[0]: r for r in conn.execute(text(
+                "SELECT role, holder, generation, extract(epoch FROM expires_at - now()) FROM leases"))}
+        for role, lease in self.roles.items():
+            if (row := rows.get(role)) is not None:
+                lease.seen(row[1], row[2], float(row[3]))
+            elif lease.absent_since is None:
+                lease.absent_since = time.monotonic()
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Read the rows every third of a lease, never taking one (TSUNAGU_BACKGROUND=off)."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.read)
+            except Exception as e:  # noqa: BLE001 - the database is away: /readyz says so already
+                log.info("leases: cannot read (%s: %s)", type(e).__name__, e)
+            await sleep_or_stop(stop, self.ttl / 3)
 
     # -- running a role ------------------------------------------------------------------------
     async def run(self, role: str, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]], stop: asyncio.Event,

@@ -121,6 +121,12 @@ class Runtime:
             target = follower.reader.max_position()
             deadline = time.monotonic() + 2 * self.leases.ttl
             while follower.handler.position(follower.stream) < target:
+                if lease.unheld_seconds() > 2 * self.leases.ttl:
+                    # No replica runs it (a web-only replica's workers are all gone): waiting would
+                    # only hold a request thread for the whole deadline, every request.
+                    raise ReadModelBehind(f"the read model {follower.health.name} is at "
+                                          f"{follower.handler.position(follower.stream)}, the log at {target}, "
+                                          f"and no replica has run it for {lease.unheld_seconds():.0f} s")
                 if time.monotonic() > deadline:
                     # Never carry on as if caught up: a consumer would act on stale rows (miss
                     # dispatches of an erased person) and record its position. A consumer retries a
@@ -132,12 +138,24 @@ class Runtime:
     def run_role(self, health: LoopHealth, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
                  stop: asyncio.Event) -> Coroutine[Any, Any, Any]:
         """The coroutine that runs one background loop: at once when this is the only replica,
-        else only while this replica holds the loop's lease (health shows which)."""
+        else only while this replica holds the loop's lease (health shows which); never in a
+        web-only replica, which stands by for every loop (`Leases.watch` shows who runs it)."""
         if self.leases is None:
             return body(stop)
         leases, lease = self.leases, self.leases.lease(health.role)
         health.lease = lambda: lease.report(leases.me)
+        if not self.settings.background:
+            lease.standby_reason = WEB_ONLY
+            return stop.wait()
         return leases.run(health.role, body, stop)
+
+    def roles_without_holder(self) -> list[str]:
+        """Roles no replica has held for longer than a take-over takes (a lease and a third, twice
+        over): shown in /readyz, and in /metrics as tsunagu_lease_unheld_seconds."""
+        if self.leases is None:
+            return []
+        return sorted(role for role, lease in self.leases.roles.items()
+                      if lease.unheld_seconds() > 2 * self.leases.ttl)
 
 
 @dataclass(frozen=True)
@@ -166,6 +184,7 @@ class ServiceSpec:
 
 
 REWRAP_SECONDS = 5.0
+WEB_ONLY = "web-only replica (TSUNAGU_BACKGROUND=off): a worker replica runs this loop"
 
 
 def rewrap_keys(runtime: Runtime) -> None:
@@ -196,9 +215,9 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if spec.make_application is not None:
         runtime.application = spec.make_application(runtime)
         commits, spacing = runtime.application.commits, settings.loop_min_interval_seconds
-        # The commit signal rings in this process only: with replicas, a write made by another
-        # replica reaches the lease holder's relay and followers by the poll, kept short then.
-        poll = settings.relay_poll_seconds if runtime.leases is None else min(settings.relay_poll_seconds, 0.05)
+        # With replicas, another replica's commit rings here through LISTEN (store/listen.py,
+        # started with the loops); the poll is the fallback while that connection is down.
+        poll = settings.relay_poll_seconds
         runtime.relay = Relay(
             spec=STREAMS[spec.name], application=runtime.application, engine=engine,
             bus=runtime.bus, poll_seconds=poll, signer=EventSigner(settings.audit_key_hex),

@@ -130,8 +130,21 @@ class Settings:
     # role runs only in the replica holding its lease (libs/platform/lease.py), which lasts this long.
     replicas: int = 1
     lease_seconds: float = 5.0
+    # TSUNAGU_BACKGROUND=off: a web-only replica. It serves HTTP and competes for no lease, so its
+    # requests share the GIL with no background loop; a worker replica (on, the default) beside it
+    # runs them (deploy/README, "Web and worker replicas"). Needs replicas > 1, hence PostgreSQL.
+    background: bool = True
 
     def __post_init__(self) -> None:
+        if not self.background and not self.is_postgres:
+            raise InsecureSettings(
+                "TSUNAGU_BACKGROUND=off needs PostgreSQL: on SQLite one process serves HTTP and runs every "
+                "background loop (the relay, consumers, read models, jobs), and no other process could take "
+                "them over; set TSUNAGU_BACKGROUND=on, or use PostgreSQL with worker replicas beside this one")
+        if not self.background and self.replicas < 2:
+            raise InsecureSettings(
+                "TSUNAGU_BACKGROUND=off needs TSUNAGU_REPLICAS of 2 or more: a web-only replica runs no "
+                "background loop, so at least one worker replica (TSUNAGU_BACKGROUND=on) must run them")
         if self.replicas > 1 and not self.is_postgres:
             raise InsecureSettings(
                 f"TSUNAGU_REPLICAS={self.replicas} needs PostgreSQL: SQLite is for one process only (set "
@@ -208,6 +221,7 @@ class Settings:
             docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
             replicas=int(env.get("TSUNAGU_REPLICAS") or 1),
             lease_seconds=float(env.get("TSUNAGU_LEASE_SECONDS") or 5.0),
+            background=_switch(env, "TSUNAGU_BACKGROUND", default=True),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -222,6 +236,15 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 0:
         raise ValueError(f"{name} must be 0 (off) or a positive number, not {raw!r}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, not {raw!r}")
+    return raw == "on"
 
 
 def _dev_previous_keys(environment: str, service: str) -> str:

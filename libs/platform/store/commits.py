@@ -4,8 +4,8 @@ sleeping until a time or their stop (every loop: `sleep_or_stop`).
 The application rings its `CommitSignal` after every save has committed (store/application.py);
 each loop holds a `Wakeup` of it and waits on that instead of polling every few milliseconds. The
 loops keep a slower poll as a fallback: a write this process did not make (another process on the
-same database) rings nothing here. PostgreSQL's LISTEN/NOTIFY would carry the ring across
-processes; it is not used while one process per service writes its log (bench/README.md says why).
+same database) rings nothing here, except with replicas on PostgreSQL, where a replica that runs
+loops LISTENs to the NOTIFY of every insert and rings on it (store/listen.py).
 
 A ring is never lost: it sets a flag first, so a loop that was busy when it came runs another
 round at once. Rounds are spaced by at least `min_interval`, so that under load the commits of

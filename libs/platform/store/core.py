@@ -55,11 +55,13 @@ class CoreEvents:
         self._latest: Any = None
         self.insert = insert(t).returning(t.c.id, sort_by_parameter_order=True) if "id" in t.c else insert(t)
         engine = recorder.datastore.engine
+        self.channel: str | None = None
         self.dialect = engine.dialect.name if engine is not None else ""
         if self.dialect == "postgresql":
             name = recorder.events_table_name if recorder.schema_name is None else \
                 f"{recorder.schema_name}.{recorder.events_table_name}"
-            self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {name.replace('.', '_')}"
+            self.channel = name.replace('.', '_')  # what a worker replica LISTENs to (store/listen.py)
+            self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel}"
 
     def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Any:
         shape = (gt, lte, desc, limit)

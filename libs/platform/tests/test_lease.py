@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -114,6 +115,21 @@ def test_replicas_on_sqlite_refuse_to_start(tmp_path):
         Settings(service="intake", port=0, database_url=f"sqlite:///{tmp_path / 'x.db'}", db_schema=None,
                  nats_url="nats://127.0.0.1:4222", jwt_secret="x" * 40, jwks_url=None, master_key_hex="00" * 32,
                  environment="test", replicas=2)
+
+
+def test_a_web_only_replica_refuses_to_start_where_no_worker_could_run_its_loops(tmp_path, monkeypatch):
+    common: dict[str, Any] = {"service": "intake", "port": 0, "nats_url": "nats://127.0.0.1:4222",
+                              "jwt_secret": "x" * 40, "jwks_url": None, "master_key_hex": "00" * 32,
+                              "environment": "test", "background": False}
+    with pytest.raises(InsecureSettings, match="TSUNAGU_BACKGROUND=off needs PostgreSQL"):
+        Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", db_schema=None, replicas=2, **common)
+    with pytest.raises(InsecureSettings, match="TSUNAGU_BACKGROUND=off needs TSUNAGU_REPLICAS of 2 or more"):
+        Settings(database_url=POSTGRES_URL, db_schema="x", replicas=1, **common)
+    Settings(database_url=POSTGRES_URL, db_schema="x", replicas=2, **common)  # the web-only replica
+    monkeypatch.setenv("TSUNAGU_VAR", str(tmp_path))
+    monkeypatch.setenv("TSUNAGU_BACKGROUND", "no")
+    with pytest.raises(ValueError, match="TSUNAGU_BACKGROUND must be on or off"):
+        Settings.from_env("intake")
 
 
 class _BehindFollower:

@@ -77,6 +77,12 @@ class LoopCollector:
                                             labels=LOOP_LABELS),
             "expires": GaugeMetricFamily("tsunagu_lease_expires_in_seconds",
                                          "Seconds until the loop's lease expires unless renewed", labels=LOOP_LABELS),
+            "unheld": GaugeMetricFamily("tsunagu_lease_unheld_seconds",
+                                        "Seconds no replica has held the loop's lease, as this replica saw it "
+                                        "(0 while a holder's lease runs)", labels=LOOP_LABELS),
+            "competing": GaugeMetricFamily("tsunagu_lease_competing",
+                                           "1 when this replica may take the loop's lease, 0 in a web-only "
+                                           "replica (TSUNAGU_BACKGROUND=off)", labels=LOOP_LABELS),
         }
         for loop in self.loops():
             if loop.lease is None:
@@ -85,6 +91,8 @@ class LoopCollector:
             leases["held"].add_metric(labels, 1 if lease["state"] == "active" else 0)
             leases["generation"].add_metric(labels, lease["generation"])
             leases["expires"].add_metric(labels, lease["expires_in"])
+            leases["unheld"].add_metric(labels, lease["unheld_seconds"])
+            leases["competing"].add_metric(labels, 0 if "reason" in lease else 1)
         yield from gauges.values()
         yield from leases.values()
         yield failures

@@ -29,6 +29,7 @@ from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
 from libs.platform.store.commits import sleep_or_stop
 from libs.platform.store.db import ping
+from libs.platform.store.listen import ring_on_notify
 from libs.platform.web.code_lists import code_lists_router
 from libs.platform.web.edge import install_edge, readiness_for
 from libs.platform.web.metrics import LoopCollector, install_metrics
@@ -68,6 +69,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         roles += [(health[name], functools.partial(_every, seconds, job, runtime, health=health[name]))
                   for name, seconds, job in runtime.scheduled]
         tasks += [asyncio.create_task(runtime.run_role(h, body, stop)) for h, body in roles]
+        if runtime.leases is not None and not settings.background:  # web-only: who runs them, read only
+            tasks.append(asyncio.create_task(runtime.leases.watch(stop)))
+        elif runtime.leases is not None and (channel := _commits_channel(runtime)) is not None:
+            # Other replicas' commits wake this one's relay and followers (not a 50 ms poll).
+            tasks.append(asyncio.create_task(ring_on_notify(runtime.engine, channel,
+                                                            runtime.application.commits, stop)))
         try:
             yield
         finally:
@@ -102,6 +109,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     install_edge(app, settings, metrics)
     tracing.install_http(app, spec.name)
     return app
+
+
+def _commits_channel(runtime: Runtime) -> str | None:
+    """The NOTIFY channel of the service's events table (PostgreSQL), if it has one."""
+    core = getattr(getattr(runtime.application, "recorder", None), "core", None)
+    return getattr(core, "channel", None)
 
 
 async def _checkpoints(runtime: Runtime, audit: AuditLog, stop: asyncio.Event, health: LoopHealth) -> None:
@@ -196,7 +209,13 @@ def _readiness(runtime: Runtime) -> Any:
             checks[key] = sum(of_kind)
     if runtime.leases is not None:  # which roles this replica runs; a standby one is ready too
         checks["replica"] = runtime.leases.me
+        checks["background"] = "on" if runtime.settings.background else "off (web-only)"
         checks["leases_held"] = sum(1 for lease in runtime.leases.roles.values() if lease.held)
+        # Not a reason to be unready: this replica serves as well as before (writes are kept in the
+        # log until a worker relays them), and taking every web replica out would stop the service.
+        # An operator is told here and by the alert on tsunagu_lease_unheld_seconds (deploy/README).
+        if unheld := runtime.roles_without_holder():
+            checks["roles_without_holder"] = unheld
     checks["loops"] = [loop.report(stall_seconds=runtime.settings.stall_seconds,
                                    max_failures=runtime.settings.max_loop_failures) for loop in loops]
     reasons += [f"{loop['kind']} {loop['name']}: {loop['problem']}" for loop in checks["loops"] if "problem" in loop]

@@ -1,0 +1,62 @@
+"""Commits of another process wake this one's loops (libs/platform/store/listen.py): a NOTIFY on
+the events table's channel, sent by another connection as every insert of another replica does,
+rings the CommitSignal; and an intake service on PostgreSQL names that channel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from libs.platform.store.commits import CommitSignal
+from libs.platform.store.listen import ring_on_notify
+from services.intake.bootstrap import SPEC
+from tests.harness import POSTGRES_URL, Database, backend
+
+postgres = pytest.mark.skipif(backend() != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
+
+
+@postgres
+def test_a_notify_from_another_connection_rings_the_commit_signal():
+    channel = f"t_listen_{uuid.uuid4().hex[:10]}_events"
+    engine = create_engine(POSTGRES_URL)
+    commits = CommitSignal()
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        listener = asyncio.create_task(ring_on_notify(engine, channel, commits, stop, check_seconds=0.1))
+        try:
+            while commits.rings < 1:  # the ring at LISTEN: listening from now on
+                await asyncio.sleep(0.01)
+            before = commits.rings
+            with engine.begin() as conn:  # another process's save: its insert's NOTIFY, at commit
+                conn.execute(text(f"NOTIFY {channel}"))
+            while commits.rings == before:
+                await asyncio.sleep(0.01)
+            return commits.rings - before
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, timeout=10)
+
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(), timeout=30)) >= 1
+    finally:
+        engine.dispose()
+
+
+@postgres
+def test_the_intake_store_names_the_channel_its_inserts_notify(tmp_path):
+    from libs.platform.runtime import build_runtime
+    from libs.platform.web.service import _commits_channel
+
+    db = Database(tmp_path)
+    runtime = build_runtime(SPEC, db.settings("intake", "nats://127.0.0.1:1"))
+    try:
+        assert _commits_channel(runtime) == "intake_events"
+        assert runtime.application.recorder.core.lock_and_notify.endswith("NOTIFY intake_events")
+    finally:
+        runtime.application.close()
+        runtime.engine.dispose()
+        db.drop()
