@@ -124,15 +124,6 @@ def test_the_placeholders_of_the_examples_are_refused_by_every_service(service, 
         assert "change-me" not in message and "replace-with" not in message, "values are never echoed"
 
 
-def test_intakes_web_and_worker_replicas_start_with_what_compose_and_kubernetes_give_them(monkeypatch, tmp_path):
-    for web, worker in ((compose_env("intake", _dotenv()), compose_env("intake-worker", _dotenv())),
-                        (kubernetes_env("intake", _secret()), kubernetes_env("intake-worker", _secret()))):
-        web_settings = _start("intake", web, monkeypatch, tmp_path)
-        worker_settings = _start("intake", worker, monkeypatch, tmp_path)
-        assert (web_settings.background, worker_settings.background) == (False, True)
-        assert web_settings.replicas == worker_settings.replicas >= 2 and web_settings.is_postgres
-
-
 def test_jwks_needs_issuer_and_audience_in_production(monkeypatch, tmp_path):
     jwks = "https://idp.example.jp/.well-known/jwks.json"
     for env in (compose_env("intake", _dotenv(TSUNAGU_JWKS_URL=jwks)),
