@@ -40,6 +40,7 @@ from bench.goals import RESULTS_DIR, goal_row, uptime
 from bench.serving import Served, drain
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
+from libs.platform.settings import Settings
 from libs.platform.tools.natsserver import EmbeddedNats
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
@@ -220,6 +221,7 @@ def object_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
+OVERRIDES: dict[str, Any] = {}  # settings of the service measured (--malloc-trim)
 TRIM = False  # --trim: also print RSS after malloc_trim (then the RSS of later steps starts lower)
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 
@@ -232,10 +234,10 @@ def serve(service: str, db: Database, nats_url: str, per_case: int) -> tuple[Ser
 
     if service == "reporting":
         provision_streams(nats_url, "intake")
-        served = Served(create_reporting_app(db.settings(service, nats_url))).start()
+        served = Served(create_reporting_app(db.settings(service, nats_url, **OVERRIDES))).start()
         return served, IntakeEvents(nats_url, per_case, db.signing_keys["intake"])
     factory = {"intake": create_intake_app, "registry": create_registry_app, "dispatch": create_dispatch_app}
-    served = Served(factory[service](db.settings(service, nats_url))).start()
+    served = Served(factory[service](db.settings(service, nats_url, **OVERRIDES))).start()
     app = served.app.state.runtime.application
     drivers = {"intake": IntakeCommands, "registry": RegistryCommands, "dispatch": DispatchCommands}
     return served, drivers[service](app, per_case)
@@ -296,9 +298,17 @@ def main() -> None:
     parser.add_argument("--trace", type=int, default=0, metavar="FRAMES",
                         help="diff tracemalloc snapshots of the last step, tracebacks of FRAMES frames (slow)")
     parser.add_argument("--trim", action="store_true", help="also print RSS after malloc_trim at each step")
+    parser.add_argument("--malloc-trim", type=float, default=None, metavar="SECONDS",
+                        help="the service's malloc-trim job period (0: off; default: the service's default)")
     args = parser.parse_args()
     global TRIM
     TRIM = args.trim
+    if args.malloc_trim is not None:
+        OVERRIDES["malloc_trim_seconds"] = args.malloc_trim
+    # What the allocator was told: MALLOC_ARENA_MAX is read by glibc when this process started.
+    variant = (f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}, malloc-trim every "
+               f"{OVERRIDES.get('malloc_trim_seconds', Settings.malloc_trim_seconds)} s")
+    print(f"allocator: {variant}", flush=True)
     os.environ["TSUNAGU_TEST_DB"] = args.backend
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for service in args.services.split(","):
@@ -314,7 +324,7 @@ def main() -> None:
         what = "events consumed" if service == "reporting" else "in-process commands"
         (RESULTS_DIR / f"memory-{service}.json").write_text(json.dumps({
             "benchmark": "memory", "service": service, "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "uptime": uptime(), "backend": args.backend, **result, "goals": [goal_row(
+            "uptime": uptime(), "backend": args.backend, "allocator": variant, **result, "goals": [goal_row(
                 f"memory: {service} RSS after {args.commands:,} ÷ after 1,000 {what}", args.backend,
                 result["ratio"], 1.2, "<=", f"MiB: {result['rss_mib']}; {result['commands_per_s']} commands/s")]},
             indent=2, ensure_ascii=False) + "\n")

@@ -126,6 +126,9 @@ class Settings:
     # role runs only in the replica holding its lease (libs/platform/lease.py), which lasts this long.
     replicas: int = 1
     lease_seconds: float = 5.0
+    # Free heap pages handed back to the system this often, in every process (libs/platform/memory.py);
+    # 0 turns the job off.
+    malloc_trim_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.replicas > 1 and not self.is_postgres:
@@ -204,6 +207,7 @@ class Settings:
             docs_enabled=environment in DEV_ENVIRONMENTS or env.get("TSUNAGU_DOCS", "") in ("1", "true", "yes"),
             replicas=int(env.get("TSUNAGU_REPLICAS") or 1),
             lease_seconds=float(env.get("TSUNAGU_LEASE_SECONDS") or 5.0),
+            malloc_trim_seconds=float(env.get("TSUNAGU_MALLOC_TRIM_SECONDS") or 30.0),
         )
         return replace(settings, **overrides) if overrides else settings
 
