@@ -38,6 +38,7 @@ import nats
 from bench.consultations import rss_mib
 from bench.goals import RESULTS_DIR, goal_row, uptime
 from bench.serving import Served, drain
+from libs.platform.memory import trim_heap
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.settings import Settings
@@ -194,7 +195,9 @@ def trimmed_mib() -> float:
     the allocator kept no freed pages; the difference to RSS is freed memory, not live objects."""
     if not TRIM:
         return float("nan")
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    started = time.perf_counter()
+    trim_heap()
+    TRIM_MS.append((time.perf_counter() - started) * 1000)  # the cost of one call of the platform job
     return rss_mib()
 
 
@@ -222,6 +225,8 @@ def object_counts() -> Counter[str]:
 
 
 OVERRIDES: dict[str, Any] = {}  # settings of the service measured (--malloc-trim)
+TRIM_MS: list[float] = []
+STEPS = 5  # --steps: measurements after the first 1,000 commands
 TRIM = False  # --trim: also print RSS after malloc_trim (then the RSS of later steps starts lower)
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 
@@ -259,7 +264,7 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
         snapshots = [(tracemalloc.take_snapshot(), counts)] if trace else []
         started = time.perf_counter()
         rss = [(1000, round(first, 1))]
-        step = max(1000, (commands - 1000) // 5)
+        step = max(1000, (commands - 1000) // STEPS)
         while drive.done < commands:
             drive.run(min(step, commands - drive.done))
             rss.append((drive.done, round(settle(served, events), 1)))
@@ -300,9 +305,10 @@ def main() -> None:
     parser.add_argument("--trim", action="store_true", help="also print RSS after malloc_trim at each step")
     parser.add_argument("--malloc-trim", type=float, default=None, metavar="SECONDS",
                         help="the service's malloc-trim job period (0: off; default: the service's default)")
+    parser.add_argument("--steps", type=int, default=5, help="measurements after the first 1,000 commands")
     args = parser.parse_args()
-    global TRIM
-    TRIM = args.trim
+    global TRIM, STEPS
+    TRIM, STEPS = args.trim, args.steps
     if args.malloc_trim is not None:
         OVERRIDES["malloc_trim_seconds"] = args.malloc_trim
     # What the allocator was told: MALLOC_ARENA_MAX is read by glibc when this process started.
@@ -331,6 +337,9 @@ def main() -> None:
         print(f"{service} RSS after 1,000 and {args.commands:,} {what} ({args.backend}, {uptime()}): "
               f"{result['rss_mib'][0][1]} → {result['rss_mib'][-1][1]} MiB, ratio {result['ratio']} (goal ≤ 1.2), "
               f"{result['commands_per_s']} commands/s", flush=True)
+        if TRIM_MS:
+            print(f"  malloc_trim: {min(TRIM_MS):.1f}–{max(TRIM_MS):.1f} ms a call ({len(TRIM_MS)} calls)")
+            TRIM_MS.clear()
         for g in result["grown"]:
             print(f"  +{g['kib']} KiB in {g['count']:+} blocks at {' < '.join(reversed(g['where']))}")
         for name, n in result["objects"]:
