@@ -12,6 +12,9 @@ memory, Python's allocated blocks and the objects that grew by type beside it; `
 RSS after malloc_trim, `--trace FRAMES` the allocation sites that grew most in the last step
 (tracemalloc snapshots diffed; it slows the run down a lot).
 
+The allocator is the deployed one (MALLOC_ARENA_MAX=2 and the malloc-trim job, libs/platform/memory.py)
+unless `--allocator glibc` asks for glibc's defaults (what RSS did before); `--malloc-trim` sets the job's period.
+
 Run from the repository root:  .venv/bin/python -m bench.memory [--services intake] [--commands 100000]
 """
 
@@ -38,7 +41,7 @@ import nats
 from bench.consultations import rss_mib
 from bench.goals import RESULTS_DIR, goal_row, uptime
 from bench.serving import Served, drain
-from libs.platform.memory import trim_heap
+from libs.platform.memory import ARENA_ENV, trim_heap
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.settings import Settings
@@ -306,9 +309,19 @@ def main() -> None:
     parser.add_argument("--malloc-trim", type=float, default=None, metavar="SECONDS",
                         help="the service's malloc-trim job period (0: off; default: the service's default)")
     parser.add_argument("--steps", type=int, default=5, help="measurements after the first 1,000 commands")
+    parser.add_argument("--allocator", choices=("deployed", "glibc"), default="deployed",
+                        help="deployed: MALLOC_ARENA_MAX and the malloc-trim job as deploy/ and the launcher set "
+                             "them; glibc: neither (glibc's defaults)")
     args = parser.parse_args()
+    # glibc reads MALLOC_ARENA_MAX when a process starts: measure with it as deployed, or without.
+    arena = ARENA_ENV if args.allocator == "deployed" else {}
+    if os.environ.get("MALLOC_ARENA_MAX") != arena.get("MALLOC_ARENA_MAX"):
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | arena
+        os.execve(sys.executable, [sys.executable, "-m", "bench.memory", *sys.argv[1:]], env)
     global TRIM, STEPS
     TRIM, STEPS = args.trim, args.steps
+    if args.allocator == "glibc":
+        OVERRIDES["malloc_trim_seconds"] = 0.0
     if args.malloc_trim is not None:
         OVERRIDES["malloc_trim_seconds"] = args.malloc_trim
     # What the allocator was told: MALLOC_ARENA_MAX is read by glibc when this process started.
