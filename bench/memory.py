@@ -12,6 +12,9 @@ memory, Python's allocated blocks and the objects that grew by type beside it; `
 RSS after malloc_trim, `--trace FRAMES` the allocation sites that grew most in the last step
 (tracemalloc snapshots diffed; it slows the run down a lot).
 
+The allocator is the deployed one (MALLOC_ARENA_MAX=2 and the malloc-trim job, libs/platform/memory.py)
+unless `--allocator glibc` asks for glibc's defaults (what RSS did before); `--malloc-trim` sets the job's period.
+
 Run from the repository root:  .venv/bin/python -m bench.memory [--services intake] [--commands 100000]
 """
 
@@ -38,8 +41,10 @@ import nats
 from bench.consultations import rss_mib
 from bench.goals import RESULTS_DIR, goal_row, uptime
 from bench.serving import Served, drain
+from libs.platform.memory import ARENA_ENV, trim_heap
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
+from libs.platform.settings import Settings
 from libs.platform.tools.natsserver import EmbeddedNats
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
@@ -193,7 +198,9 @@ def trimmed_mib() -> float:
     the allocator kept no freed pages; the difference to RSS is freed memory, not live objects."""
     if not TRIM:
         return float("nan")
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    started = time.perf_counter()
+    trim_heap()
+    TRIM_MS.append((time.perf_counter() - started) * 1000)  # the cost of one call of the platform job
     return rss_mib()
 
 
@@ -220,6 +227,9 @@ def object_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
+OVERRIDES: dict[str, Any] = {}  # settings of the service measured (--malloc-trim)
+TRIM_MS: list[float] = []
+STEPS = 5  # --steps: measurements after the first 1,000 commands
 TRIM = False  # --trim: also print RSS after malloc_trim (then the RSS of later steps starts lower)
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 
@@ -232,10 +242,10 @@ def serve(service: str, db: Database, nats_url: str, per_case: int) -> tuple[Ser
 
     if service == "reporting":
         provision_streams(nats_url, "intake")
-        served = Served(create_reporting_app(db.settings(service, nats_url))).start()
+        served = Served(create_reporting_app(db.settings(service, nats_url, **OVERRIDES))).start()
         return served, IntakeEvents(nats_url, per_case, db.signing_keys["intake"])
     factory = {"intake": create_intake_app, "registry": create_registry_app, "dispatch": create_dispatch_app}
-    served = Served(factory[service](db.settings(service, nats_url))).start()
+    served = Served(factory[service](db.settings(service, nats_url, **OVERRIDES))).start()
     app = served.app.state.runtime.application
     drivers = {"intake": IntakeCommands, "registry": RegistryCommands, "dispatch": DispatchCommands}
     return served, drivers[service](app, per_case)
@@ -257,7 +267,7 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
         snapshots = [(tracemalloc.take_snapshot(), counts)] if trace else []
         started = time.perf_counter()
         rss = [(1000, round(first, 1))]
-        step = max(1000, (commands - 1000) // 5)
+        step = max(1000, (commands - 1000) // STEPS)
         while drive.done < commands:
             drive.run(min(step, commands - drive.done))
             rss.append((drive.done, round(settle(served, events), 1)))
@@ -296,9 +306,28 @@ def main() -> None:
     parser.add_argument("--trace", type=int, default=0, metavar="FRAMES",
                         help="diff tracemalloc snapshots of the last step, tracebacks of FRAMES frames (slow)")
     parser.add_argument("--trim", action="store_true", help="also print RSS after malloc_trim at each step")
+    parser.add_argument("--malloc-trim", type=float, default=None, metavar="SECONDS",
+                        help="the service's malloc-trim job period (0: off; default: the service's default)")
+    parser.add_argument("--steps", type=int, default=5, help="measurements after the first 1,000 commands")
+    parser.add_argument("--allocator", choices=("deployed", "glibc"), default="deployed",
+                        help="deployed: MALLOC_ARENA_MAX and the malloc-trim job as deploy/ and the launcher set "
+                             "them; glibc: neither (glibc's defaults)")
     args = parser.parse_args()
-    global TRIM
-    TRIM = args.trim
+    # glibc reads MALLOC_ARENA_MAX when a process starts: measure with it as deployed, or without.
+    arena = ARENA_ENV if args.allocator == "deployed" else {}
+    if os.environ.get("MALLOC_ARENA_MAX") != arena.get("MALLOC_ARENA_MAX"):
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | arena
+        os.execve(sys.executable, [sys.executable, "-m", "bench.memory", *sys.argv[1:]], env)
+    global TRIM, STEPS
+    TRIM, STEPS = args.trim, args.steps
+    if args.allocator == "glibc":
+        OVERRIDES["malloc_trim_seconds"] = 0.0
+    if args.malloc_trim is not None:
+        OVERRIDES["malloc_trim_seconds"] = args.malloc_trim
+    # What the allocator was told: MALLOC_ARENA_MAX is read by glibc when this process started.
+    variant = (f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}, malloc-trim every "
+               f"{OVERRIDES.get('malloc_trim_seconds', Settings.malloc_trim_seconds)} s")
+    print(f"allocator: {variant}", flush=True)
     os.environ["TSUNAGU_TEST_DB"] = args.backend
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for service in args.services.split(","):
@@ -314,13 +343,16 @@ def main() -> None:
         what = "events consumed" if service == "reporting" else "in-process commands"
         (RESULTS_DIR / f"memory-{service}.json").write_text(json.dumps({
             "benchmark": "memory", "service": service, "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "uptime": uptime(), "backend": args.backend, **result, "goals": [goal_row(
+            "uptime": uptime(), "backend": args.backend, "allocator": variant, **result, "goals": [goal_row(
                 f"memory: {service} RSS after {args.commands:,} ÷ after 1,000 {what}", args.backend,
                 result["ratio"], 1.2, "<=", f"MiB: {result['rss_mib']}; {result['commands_per_s']} commands/s")]},
             indent=2, ensure_ascii=False) + "\n")
         print(f"{service} RSS after 1,000 and {args.commands:,} {what} ({args.backend}, {uptime()}): "
               f"{result['rss_mib'][0][1]} → {result['rss_mib'][-1][1]} MiB, ratio {result['ratio']} (goal ≤ 1.2), "
               f"{result['commands_per_s']} commands/s", flush=True)
+        if TRIM_MS:
+            print(f"  malloc_trim: {min(TRIM_MS):.1f}–{max(TRIM_MS):.1f} ms a call ({len(TRIM_MS)} calls)")
+            TRIM_MS.clear()
         for g in result["grown"]:
             print(f"  +{g['kib']} KiB in {g['count']:+} blocks at {' < '.join(reversed(g['where']))}")
         for name, n in result["objects"]:

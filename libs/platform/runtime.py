@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from sqlalchemy import Engine
 
 from libs.domain.errors import DomainError
+from libs.platform import memory
 from libs.platform.audit.log import AuditLog
 from libs.platform.health import LoopHealth
 from libs.platform.lease import Leases, startup_lock
@@ -60,6 +61,8 @@ class Runtime:
     jobs: list[LoopHealth] = field(default_factory=list)
     # The periodic jobs: the service's own (ServiceSpec.jobs) and the platform's.
     scheduled: list[tuple[str, float, Callable[[Runtime], Any]]] = field(default_factory=list)
+    # Jobs that run in every replica, never under a lease (each process has its own heap to trim).
+    per_process: set[str] = field(default_factory=set)
     # The service's own components (a read model, a projection), one per class: `get(Kind)`
     # answers with that class's type, so a typo or a wrong kind fails at once, not as a KeyError.
     components: dict[type, Any] = field(default_factory=dict)
@@ -137,10 +140,11 @@ class Runtime:
 
     def run_role(self, health: LoopHealth, body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
                  stop: asyncio.Event) -> Coroutine[Any, Any, Any]:
-        """The coroutine that runs one background loop: at once when this is the only replica,
-        else only while this replica holds the loop's lease (health shows which); never in a
-        web-only replica, which stands by for every loop (`Leases.watch` shows who runs it)."""
-        if self.leases is None:
+        """The coroutine that runs one background loop: at once when this is the only replica (or
+        the loop is one every replica runs for itself, as the heap trim), else only while this
+        replica holds the loop's lease (health shows which); never in a web-only replica, which
+        stands by for every leased loop (`Leases.watch` shows who runs it)."""
+        if self.leases is None or (health.kind == "job" and health.name in self.per_process):
             return body(stop)
         leases, lease = self.leases, self.leases.lease(health.role)
         health.lease = lambda: lease.report(leases.me)
@@ -251,5 +255,8 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     runtime.name_parties = lambda ids: spec.name_parties(runtime, ids)
     if settings.previous_master_keys_hex:  # a master key rotation under way: move every key
         runtime.scheduled.append(("rewrap", REWRAP_SECONDS, rewrap_keys))
+    if settings.malloc_trim_seconds > 0:
+        runtime.scheduled.append((memory.JOB, settings.malloc_trim_seconds, memory.trim_job))
+        runtime.per_process.add(memory.JOB)
     runtime.jobs += [LoopHealth("job", name, period=seconds) for name, seconds, _ in runtime.scheduled]
     return runtime

@@ -134,6 +134,9 @@ class Settings:
     # requests share the GIL with no background loop; a worker replica (on, the default) beside it
     # runs them (deploy/README, "Web and worker replicas"). Needs replicas > 1, hence PostgreSQL.
     background: bool = True
+    # Free heap pages handed back to the system this often, in every process (libs/platform/memory.py);
+    # 0 turns the job off.
+    malloc_trim_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.background and not self.is_postgres:
@@ -222,6 +225,7 @@ class Settings:
             replicas=int(env.get("TSUNAGU_REPLICAS") or 1),
             lease_seconds=float(env.get("TSUNAGU_LEASE_SECONDS") or 5.0),
             background=_switch(env, "TSUNAGU_BACKGROUND", default=True),
+            malloc_trim_seconds=float(env.get("TSUNAGU_MALLOC_TRIM_SECONDS") or 30.0),
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -152,3 +152,19 @@ def test_an_object_saved_again_after_a_refused_save_caches_no_version_the_store_
             app.save(case)
         app.save(case)  # nothing pending any more: nothing stored
         assert app.repository.get(case.id).version == stored
+
+
+def test_a_loaded_copy_shares_its_ids_and_dates_with_the_cache_but_no_container(replicas) -> None:
+    """Ids and dates are immutable: the copy every load makes keeps them as they are (a copy of
+    each was most of the cost of loading a course of many attendees), and still copies every
+    dict, list and object around them, so a command on its copy changes nothing cached."""
+    first, _, _ = replicas
+    case_id, _ = _open_case(first)
+    cached, loaded = first.repository.cache.get(case_id), first.repository.get(case_id)
+    assert loaded is not cached and loaded.__dict__ is not cached.__dict__
+    assert loaded.id is cached.id and loaded.created_on is cached.created_on
+    containers = [name for name, value in vars(cached).items() if isinstance(value, dict | list | set)]
+    assert containers, "a case holds containers"
+    for name in containers:
+        assert getattr(loaded, name) is not getattr(cached, name), name
+        assert getattr(loaded, name) == getattr(cached, name), name

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from libs.platform.memory import ARENA_ENV
 from libs.platform.settings import port_of, var_dir
 from libs.platform.tools.control import ACTIONS, Mailbox, control_dir
 from libs.platform.tools.natsserver import EmbeddedNats, answers
@@ -41,6 +42,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not become healthy")
+
+
+def service_env(nats_url: str, var: Path) -> dict[str, str]:
+    """The environment of every service process: ours, with the allocator's settings unless the
+    operator set them (glibc reads MALLOC_ARENA_MAX only when the process starts, so it must be in
+    the environment it is started with: libs/platform/memory.py)."""
+    return {**ARENA_ENV, **os.environ, "NATS_URL": nats_url, "TSUNAGU_VAR": str(var)}
 
 
 class Services:
@@ -153,7 +161,7 @@ def run_system(*, demo: bool = True) -> int:
     else:
         print(f"using the nats-server answering on {nats_url}")
 
-    services = Services(var, {**os.environ, "NATS_URL": nats_url, "TSUNAGU_VAR": str(var)})
+    services = Services(var, service_env(nats_url, var))
     mailbox = Mailbox(control_dir(var))
     stopping = False
 
