@@ -114,9 +114,11 @@ class Replicas:
         return found
 
     def roles(self) -> list[str]:
+        """The roles run under a lease (a loop every replica runs for itself, as the heap trim,
+        reports none: no replica ever "takes" it)."""
         for i, p in enumerate(self.running()):
             if p.alive and (loops := self.loops(i)):
-                return [f"{loop['kind']}:{loop['name']}" for loop in loops]
+                return [f"{loop['kind']}:{loop['name']}" for loop in loops if "lease" in loop]
         return []
 
     def generation(self, role: str) -> int:
