@@ -45,10 +45,10 @@ def _racing(app: IntakeApplication, other: IntakeApplication, actor: Principal, 
     seal = app.seal
     raced: list[Any] = []
 
-    def seal_after_the_other_request(subject: Any, value: Any) -> Any:
+    def seal_after_the_other_request(subject: Any, value: Any, **keys: Any) -> Any:
         if not raced:
             raced.append(_record(other, actor, case_id, **other_args))
-        return seal(subject, value)
+        return seal(subject, value, **keys)
 
     app.seal = seal_after_the_other_request  # type: ignore[method-assign]
 
