@@ -50,7 +50,7 @@ def _racing(app: IntakeApplication, other: IntakeApplication, actor: Principal, 
             raced.append(_record(other, actor, case_id, **other_args))
         return seal(subject, value, **keys)
 
-    app.seal = seal_after_the_other_request  # type: ignore[method-assign]
+    app.seal = seal_after_the_other_request  # type: ignore[method-assign,assignment]
 
 
 def test_a_consultation_that_lost_a_race_without_if_match_is_recorded_on_the_case_reloaded(tmp_path) -> None:

@@ -38,7 +38,7 @@ def test_a_case_forgotten_by_another_replica_after_its_key_was_taken_from_the_ca
                 forgotten.append(str(case_id))
             return taken
 
-        first.sealer.cached_keys = cached_then_forgotten_elsewhere  # type: ignore[method-assign]
+        first.sealer.cached_keys = cached_then_forgotten_elsewhere
         with pytest.raises(SubjectForgotten):
             _record(first, actor, case_id, summary="消去の後の相談")
         assert forgotten

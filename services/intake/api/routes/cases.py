@@ -62,7 +62,8 @@ def consultation_public(case: Case, entry: dict, sealer: Sealer | None) -> Consu
     return ConsultationPublic(
         id=entry["consultation_id"], case_id=case.id, channel=entry["channel"],
         consulted_by=entry["consulted_by"], occurred_at=entry["occurred_at"],
-        summary=sealer.open(entry["summary"]) if sealer is not None else entry["summary"], voided=str(entry["consultation_id"]) in case.voided_consultations,
+        summary=sealer.open(entry["summary"]) if sealer is not None else entry["summary"],
+        voided=str(entry["consultation_id"]) in case.voided_consultations,
         case_version=case.version,
     )
 
