@@ -6,7 +6,7 @@ Run from the repository root:  .venv/bin/python -m bench.trips [--n 200] [--back
 Counted with SQLAlchemy's events on every engine and pool of the process: each statement
 (`before_cursor_execute`, named by its verb and table), each BEGIN the driver will send (the first
 statement of a connection not in autocommit and idle), each COMMIT/ROLLBACK that finds a transaction
-open, each checkout of a pool that pings (pool_pre_ping: one `SELECT 1` the driver sends itself).
+open, each ping at a pool's checkout (pool_pre_ping, store/db.ping_writes_only: a `SELECT 1`).
 A request's own round trips are those of the thread pool that runs FastAPI's `def` endpoints
 ("AnyIO worker"); the relay's and followers' (asyncio.to_thread: "asyncio_") are shown apart, as is
 what the event loop runs itself.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.pool import Pool
+from sqlalchemy.engine.default import DefaultDialect
 
 from bench.goals import uptime
 from bench.serving import Served, drain, drive, open_cases
@@ -82,18 +82,22 @@ class Trips:
                     self.add(what)
             return count
 
-        def checkout(_dbapi: Any, _record: Any, proxy: Any) -> None:
-            if proxy._pool._pre_ping:
-                self.add("ping (pool_pre_ping)")
+        ping = DefaultDialect._do_ping_w_event  # what pool_pre_ping and store/db.ping_writes_only call
+
+        def counted_ping(dialect: Any, dbapi_connection: Any) -> bool:
+            self.add("ping (pre-ping)")
+            return ping(dialect, dbapi_connection)
 
         commit, rollback = ended("COMMIT"), ended("ROLLBACK")
         listeners = [(Engine, "before_cursor_execute", execute), (Engine, "commit", commit),
-                     (Engine, "rollback", rollback), (Pool, "checkout", checkout)]
+                     (Engine, "rollback", rollback)]
         for target, name, fn in listeners:
             event.listen(target, name, fn)
+        DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign]
         try:
             yield self
         finally:
+            DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
             for target, name, fn in listeners:
                 event.remove(target, name, fn)
 

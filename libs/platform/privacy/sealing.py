@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
 from libs.platform.store.bulk import insert_rows
+from libs.platform.store.db import read_unpinged
 
 log = logging.getLogger(__name__)
 ALG = "A256GCM"
@@ -276,10 +277,9 @@ class Sealer:
 
     def _fresh(self) -> None:
         """Drop the cached keys of subjects forgotten (by any replica) since the cache's position."""
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":  # one statement, no COMMIT/ROLLBACK round trip
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._drop_erased(conn.execute(ERASED_AFTER, {"after": self._valid_to}).all())
+        # One statement in autocommit (no COMMIT/ROLLBACK round trip), and no ping before it.
+        self._drop_erased(read_unpinged(self._engine, lambda conn: conn.execute(
+            ERASED_AFTER, {"after": self._valid_to}).all()))
 
     def _drop_erased(self, rows: Sequence[Any]) -> None:
         if not rows:

@@ -48,7 +48,7 @@ from libs.platform.store.creations import (
     LedgerRow,
     MemoryLedgerRecorder,
 )
-from libs.platform.store.db import no_pipelines
+from libs.platform.store.db import no_pipelines, ping_writes_only
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -94,10 +94,11 @@ class ServiceApplication(Application):
         self.sealer = sealer
         # eventsourcing-sqlalchemy makes its own engine without pool_pre_ping: a connection the
         # database dropped (a restart, a failover, pg_terminate_backend) failed the next command
-        # with a 500. Checked out, each connection is pinged first and replaced when dead.
+        # with a 500. Checked out, each connection is pinged first and replaced when dead; but for
+        # a read, which is run again instead when its connection was dead (store/db.py).
         engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
         if engine is not None and hasattr(engine, "pool"):
-            engine.pool._pre_ping = True
+            ping_writes_only(engine)
             no_pipelines(engine)  # a save of several events: one statement (store/db.py says why)
         self.max_event_bytes = max_event_bytes(self.env)
         # The secret that keys the digests of clients' Idempotency-Keys (contracts.idempotency_digest):
