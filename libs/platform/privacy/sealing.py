@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
 from libs.platform.store.bulk import insert_rows
+from libs.platform.store.db import read_unpinged
 
 log = logging.getLogger(__name__)
 ALG = "A256GCM"
@@ -185,6 +186,23 @@ class Sealer:
                     self._keys.popitem(last=False)
         return SubjectKeys(found, valid_to)
 
+    def cached_keys(self, subjects: Iterable[str]) -> SubjectKeys:
+        """The data keys of these subjects as this replica's cache holds them, without a look at the
+        erasure log (no round trip) when it holds them all; else `keys` (one look). For a command
+        whose save passes them on (store/creations.SEALED_KWARG): the save's own check of the
+        erasure log, in its transaction, refuses it when one of these subjects was forgotten after
+        the cache's position, in any replica, so no look is needed before it. A command refused so
+        runs again with `keys`, which drops the forgotten key and refuses the subject."""
+        wanted = list(dict.fromkeys(str(s) for s in subjects))
+        with self._cache_lock:
+            # The keys and the position read together: each key was live as of that position.
+            found = {s: key for s in wanted if (key := self._keys.get(s)) is not None}
+            if len(found) == len(wanted):
+                for subject in wanted:
+                    self._keys.move_to_end(subject)
+                return SubjectKeys(dict(found), self._valid_to)
+        return self.keys(wanted)
+
     def _stored_key_or_none(self, subject: str) -> bytes | None:
         try:
             return self._stored_key(subject, create=True)
@@ -259,10 +277,9 @@ class Sealer:
 
     def _fresh(self) -> None:
         """Drop the cached keys of subjects forgotten (by any replica) since the cache's position."""
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":  # one statement, no COMMIT/ROLLBACK round trip
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._drop_erased(conn.execute(ERASED_AFTER, {"after": self._valid_to}).all())
+        # One statement in autocommit (no COMMIT/ROLLBACK round trip), and no ping before it.
+        self._drop_erased(read_unpinged(self._engine, lambda conn: conn.execute(
+            ERASED_AFTER, {"after": self._valid_to}).all()))
 
     def _drop_erased(self, rows: Sequence[Any]) -> None:
         if not rows:

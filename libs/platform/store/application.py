@@ -35,7 +35,7 @@ from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
-from libs.platform.privacy.sealing import Sealer, is_sealed
+from libs.platform.privacy.sealing import Sealer, SubjectKeys, is_sealed
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
 from libs.platform.store.commits import CommitSignal
 from libs.platform.store.core import CoreSnapshotRecorder
@@ -48,7 +48,7 @@ from libs.platform.store.creations import (
     LedgerRow,
     MemoryLedgerRecorder,
 )
-from libs.platform.store.db import no_pipelines
+from libs.platform.store.db import no_pipelines, ping_writes_only
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -94,10 +94,11 @@ class ServiceApplication(Application):
         self.sealer = sealer
         # eventsourcing-sqlalchemy makes its own engine without pool_pre_ping: a connection the
         # database dropped (a restart, a failover, pg_terminate_backend) failed the next command
-        # with a 500. Checked out, each connection is pinged first and replaced when dead.
+        # with a 500. Checked out, each connection is pinged first and replaced when dead; but for
+        # a read, which is run again instead when its connection was dead (store/db.py).
         engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
         if engine is not None and hasattr(engine, "pool"):
-            engine.pool._pre_ping = True
+            ping_writes_only(engine)
             no_pipelines(engine)  # a save of several events: one statement (store/db.py says why)
         self.max_event_bytes = max_event_bytes(self.env)
         # The secret that keys the digests of clients' Idempotency-Keys (contracts.idempotency_digest):
@@ -210,7 +211,8 @@ class ServiceApplication(Application):
 
     def change(self, aggregate: A, command: Callable[[A], R], *, expected_version: int | None = None,
                also: Sequence[Any] = (), reload: Callable[[], A] | None = None,
-               creations: Callable[[A], Sequence[LedgerRow]] | None = None) -> R:
+               creations: Callable[[A], Sequence[LedgerRow]] | None = None,
+               sealed_with: SubjectKeys | None = None) -> R:
         """The one way a use case changes an aggregate it has loaded and checked access to: refuse
         when If-Match named another version, run the aggregate `command`, save it (with `also`,
         in the same transaction) and return what the command returned.
@@ -223,10 +225,14 @@ class ServiceApplication(Application):
         and returns what a re-run returns (e.g. the aggregate it ran on).
 
         `creations` gives the ledger rows of what the command created (creations.py), saved in the
-        events' transaction."""
+        events' transaction. `sealed_with`: the subject keys the command sealed with (seal(keys=)),
+        checked in the save's transaction (SubjectKeys.check)."""
 
         def save(changed: A) -> None:
-            self.save(changed, *also, **({SAVE_KWARG: creations(changed)} if creations else {}))
+            kwargs: dict[str, Any] = {SAVE_KWARG: creations(changed)} if creations else {}
+            if sealed_with is not None:
+                kwargs[SEALED_KWARG] = sealed_with
+            self.save(changed, *also, **kwargs)
 
         if expected_version is not None and expected_version != aggregate.version:
             kind = type(aggregate).__name__.lower()
@@ -267,9 +273,13 @@ class ServiceApplication(Application):
             return None
         return aggregate if isinstance(aggregate, kind) else None
 
-    def seal(self, subject: UUID | str, value: Any) -> dict | None:
-        """A value sealed under the data subject's key; nothing to seal gives None."""
-        return self.sealer.seal(str(subject), value) if value else None
+    def seal(self, subject: UUID | str, value: Any, keys: SubjectKeys | None = None) -> dict | None:
+        """A value sealed under the data subject's key; nothing to seal gives None. With `keys`
+        (Sealer.cached_keys or keys), sealed with those, which the save must then be given
+        (SEALED_KWARG) to check that the subject was not forgotten since."""
+        if not value:
+            return None
+        return keys.seal(subject, value) if keys is not None else self.sealer.seal(str(subject), value)
 
     def seal_required(self, subject: UUID | str, value: Any, what: str) -> dict:
         """A value that must be there, sealed; an empty one is refused (422) before any key is made.
@@ -371,14 +381,14 @@ class ServiceApplication(Application):
     def create_inside(self, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
                       legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
                       commuting: bool = False, resource_id: UUID | None = None,
-                      also: Sequence[Any] = ()) -> Created[A]:
+                      also: Sequence[Any] = (), sealed_with: SubjectKeys | None = None) -> Created[A]:
         """The one way to create something inside an aggregate (a consultation in a case): once per
         Idempotency-Key. A retry with the key and the same request finds the first resource in the
         ledger and changes nothing; with another request it is refused (422). `load` loads the
         aggregate and checks the caller's access; `command(aggregate, resource_id)` creates; `legacy`
         finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
         `resource_id`: the id the request names for the resource (a completion is its trainee's),
-        instead of one derived from the key."""
+        instead of one derived from the key. `sealed_with`: see change()."""
         aggregate = load()
         # The key looked up after the load: a request with it that commits before the load is found
         # here (answered from the aggregate loaded again, which holds its resource), one that commits
@@ -404,7 +414,8 @@ class ServiceApplication(Application):
         try:
             return self.change(aggregate, run, expected_version=expected_version, also=also,
                                reload=load if commuting else None,
-                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [])
+                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [],
+                               sealed_with=sealed_with)
         except IntegrityError:
             if (row := self.ledger.of_key(creation)) is not None:
                 return Created(load(), UUID(row.resource_id), False)

@@ -19,9 +19,8 @@ Errors are the library's (`eventsourcing.persistence.IntegrityError`, ...) as be
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy.exc
@@ -33,6 +32,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.platform.store.bulk import bulk, insert_rows
+from libs.platform.store.db import read_unpinged
+
+R = TypeVar("R")
 
 
 class CoreEvents:
@@ -95,8 +97,7 @@ class CoreEvents:
             params["lte"] = lte
         if limit is not None:
             params["limit"] = limit
-        with self._connection() as conn:
-            rows = conn.execute(query, params).all()
+        rows = self._read(lambda conn: conn.execute(query, params).all())
         return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
                             state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
 
@@ -118,10 +119,9 @@ class CoreEvents:
         for k, (originator_id, version) in enumerate(pairs):
             params[f"i{k}"], params[f"v{k}"] = originator_id, version
         out: dict[UUID, list[StoredEvent]] = {i: [] for i in after}
-        with self._connection() as conn:
-            for r in conn.execute(query, params):
-                out[r[0]].append(StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
-                                                  state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]))
+        for r in self._read(lambda conn: conn.execute(query, params).all()):
+            out[r[0]].append(StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
+                                         state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]))
         return out
 
     def select_latest(self, originator_ids: list[UUID]) -> list[StoredEvent]:
@@ -132,20 +132,17 @@ class CoreEvents:
                 t.c.originator_id.in_(bindparam("ids", expanding=True)),
                 t.c.originator_version == select(func.max(inner.c.originator_version)).where(
                     inner.c.originator_id == t.c.originator_id).scalar_subquery())
-        with self._connection() as conn:
-            rows = conn.execute(self._latest, {"ids": originator_ids}).all()
+        rows = self._read(lambda conn: conn.execute(self._latest, {"ids": originator_ids}).all())
         return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
                             state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
 
-    @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _read(self, read: Callable[[Connection], R]) -> R:
+        """`read` on a connection of its own, in autocommit on PostgreSQL, not pinged first (run
+        again when the connection is dead: store/db.read_unpinged)."""
         engine = self.recorder.datastore.engine
         assert isinstance(engine, Engine)
         try:
-            with engine.connect() as conn:
-                if self.dialect == "postgresql":
-                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield conn
+            return read_unpinged(engine, read)
         except sqlalchemy.exc.SQLAlchemyError as e:  # as the library's transactions map them
             raise exception_classes.get(type(e).__name__, PersistenceError)(e) from e
 

@@ -18,22 +18,77 @@ it woke). So an INSERT of many rows is sent as one statement of many VALUES (`no
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, exc, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from libs.platform.settings import Settings
+
+R = TypeVar("R")
+PINGED = "tsunagu_pinged"  # a connection just made: its checkout needs no ping
+_unpinged = threading.local()  # set while read_unpinged checks a connection out
 
 
 def make_engine(settings: Settings) -> Engine:
     if settings.is_postgres:
         _create_schema(settings.database_url, settings.db_schema)
-        return no_pipelines(create_engine(
+        return ping_writes_only(no_pipelines(create_engine(
             settings.database_url,
             connect_args={"options": session_options(settings)},
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=5,
-        ))
+        )))
     return sqlite_engine(settings.database_url)
+
+
+def ping_writes_only(engine: Engine) -> Engine:
+    """pool_pre_ping for every checkout but those of `read_unpinged` (PostgreSQL; SQLite's ping
+    costs no round trip and stays). The ping is a round trip at each checkout: two of a command's
+    (its load and its save) were pings (issue 15)."""
+    if engine.dialect.name != "postgresql":
+        engine.pool._pre_ping = True
+        return engine
+    engine.pool._pre_ping = False
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info[PINGED] = True  # fresh: pool_pre_ping does not ping these either
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(PINGED, False) or getattr(_unpinged, "on", False):
+            return
+        if not dialect._do_ping_w_event(dbapi_conn):  # as pool_pre_ping: a disconnect → False
+            raise exc.InvalidatePoolError()
+
+    return engine
+
+
+def read_unpinged(engine: Engine, read: Callable[[Connection], R], *, autocommit: bool = True) -> R:
+    """`read(connection)` on a connection not pinged at checkout (`ping_writes_only`), in autocommit
+    on PostgreSQL; when the connection turns out dead (a disconnect, which makes SQLAlchemy drop
+    every pooled connection older than it), run once more on a new, pinged one. Only for reads: a
+    read that failed changed nothing, so running it again is the same as having pinged first."""
+    for attempt in (1, 2):
+        _unpinged.on = attempt == 1
+        try:
+            with engine.connect() as conn:
+                _unpinged.on = False
+                if autocommit and conn.dialect.name == "postgresql":
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                return read(conn)
+        except DBAPIError as e:
+            if attempt == 2 or not e.connection_invalidated:
+                raise
+        finally:
+            _unpinged.on = False
+    raise AssertionError("unreachable")
 
 
 def no_pipelines(engine: Engine) -> Engine:

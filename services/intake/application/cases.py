@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from libs.domain import intake
+from libs.platform.privacy.sealing import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import Created, ServiceApplication
 from libs.platform.store.cache import get_many
 from libs.platform.web.auth import Principal
@@ -74,16 +75,28 @@ class CaseUseCases(ServiceApplication):
         creation = self.creation("consultation", case_id, idempotency_key, channel=channel, consulted_by=consulted_by,
                                  occurred_at=occurred_at, summary=summary)
         entry: dict[str, Any] = {}
+        # The summary is sealed with the case's key as this replica holds it, without a look at the
+        # erasure log (a round trip); the save checks in its transaction that the case was not
+        # forgotten since (Sealer.cached_keys). Refused so, the command runs once more after a look,
+        # which refuses the forgotten case (410).
+        for looked in (False, True):
+            keys = None if not summary else \
+                self.sealer.keys([str(case_id)]) if looked else self.sealer.cached_keys([str(case_id)])
 
-        def record(case: Case, consultation_id: UUID) -> None:
-            entry.update(consultation_id=consultation_id, channel=channel, consulted_by=consulted_by,
-                         occurred_at=occurred_at, summary=self.seal(case_id, summary))
-            case.record_consultation(**entry)
+            def record(case: Case, consultation_id: UUID, keys: SubjectKeys | None = keys) -> None:
+                entry.update(consultation_id=consultation_id, channel=channel, consulted_by=consulted_by,
+                             occurred_at=occurred_at, summary=self.seal(case_id, summary, keys=keys))
+                case.record_consultation(**entry)
 
-        # Appending commutes: a save that lost a race without If-Match is re-run on the case reloaded.
-        made = self.create_inside(creation, lambda: self.get_case(actor, case_id), record,
-                                  legacy=lambda c: c.consultation_of_key(creation.key),
-                                  expected_version=expected_version, commuting=True)
+            try:
+                # Appending commutes: a save that lost a race without If-Match is re-run on the case reloaded.
+                made = self.create_inside(creation, lambda: self.get_case(actor, case_id), record,
+                                          legacy=lambda c: c.consultation_of_key(creation.key),
+                                          expected_version=expected_version, commuting=True, sealed_with=keys)
+                break
+            except SubjectForgotten:
+                if looked:
+                    raise
         if not made.created:
             entry = self.consultation(made.aggregate, made.resource_id) or {}
         return Recorded(made.aggregate, made.resource_id, made.created, entry)

@@ -57,11 +57,13 @@ def stated_basis(stated: LegalBasisCreate | None) -> dict | None:
     return stated.model_dump() if stated else None
 
 
-def consultation_public(case: Case, entry: dict, sealer: Sealer) -> ConsultationPublic:
+def consultation_public(case: Case, entry: dict, sealer: Sealer | None) -> ConsultationPublic:
+    """`sealer` None: the entry's summary is plaintext already."""
     return ConsultationPublic(
         id=entry["consultation_id"], case_id=case.id, channel=entry["channel"],
         consulted_by=entry["consulted_by"], occurred_at=entry["occurred_at"],
-        summary=sealer.open(entry["summary"]), voided=str(entry["consultation_id"]) in case.voided_consultations,
+        summary=sealer.open(entry["summary"]) if sealer is not None else entry["summary"],
+        voided=str(entry["consultation_id"]) in case.voided_consultations,
         case_version=case.version,
     )
 
@@ -104,6 +106,8 @@ def record_consultation(case_id: UUID, body: ConsultationCreate, actor: Principa
     )
     created_in_case(response, recorded.case, recorded.created,
              f"/v1/cases/{case_id}/consultations/{recorded.consultation_id}")
+    if recorded.created:  # the summary just sealed is the one sent: not opened again (a look at the erasure log)
+        return consultation_public(recorded.case, {**recorded.entry, "summary": body.summary or None}, None)
     return consultation_public(recorded.case, recorded.entry, intake.sealer)
 
 

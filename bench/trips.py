@@ -1,0 +1,152 @@
+"""Database round trips of one command (issue 15): POST /v1/cases/{id}/consultations on the intake
+service, sequential, counted by kind and by the thread that made them, per command.
+
+Run from the repository root:  .venv/bin/python -m bench.trips [--n 200] [--backends postgresql]
+
+Counted with SQLAlchemy's events on every engine and pool of the process: each statement
+(`before_cursor_execute`, named by its verb and table), each BEGIN the driver will send (the first
+statement of a connection not in autocommit and idle), each COMMIT/ROLLBACK that finds a transaction
+open, each ping at a pool's checkout (pool_pre_ping, store/db.ping_writes_only: a `SELECT 1`).
+A request's own round trips are those of the thread pool that runs FastAPI's `def` endpoints
+("AnyIO worker"); the relay's and followers' (asyncio.to_thread: "asyncio_") are shown apart, as is
+what the event loop runs itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine.default import DefaultDialect
+
+from bench.goals import uptime
+from bench.serving import Served, drain, drive, open_cases
+from libs.platform.tools.natsserver import EmbeddedNats
+from services.intake.bootstrap import create_app as create_intake_app
+from tests.harness import Database
+
+TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE)\s+([\w.\"]+)", re.IGNORECASE)
+
+
+def kind_of(statement: str) -> str:
+    """`VERB table` of a statement (the first table named), e.g. `SELECT subject_key_erasures`."""
+    words = statement.lstrip().split(None, 1)
+    verb = words[0].upper() if words else "?"
+    table = TABLE.search(statement)
+    return f"{verb} {table.group(1).strip(chr(34)).split('.')[-1]}" if table else verb
+
+
+def whose() -> str:
+    name = threading.current_thread().name
+    if name.startswith("AnyIO worker"):
+        return "request"
+    if name.startswith("asyncio_"):
+        return "background"
+    return "loop" if "run" in name else name
+
+
+class Trips:
+    """Round trips counted by (thread kind, what) while `counting()`."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, what: str) -> None:
+        with self._lock:
+            self.counts[(whose(), what)] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[Trips]:
+        def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            dbapi = conn.connection.dbapi_connection
+            info = getattr(dbapi, "info", None)  # psycopg 3: the connection's transaction status
+            if info is not None and not dbapi.autocommit and int(info.transaction_status) == 0:
+                self.add("BEGIN")  # psycopg sends it before the statement, a round trip of its own
+            # Statements sent together (no parameters: psycopg's simple query) are one round trip.
+            self.add(" + ".join(kind_of(part) for part in statement.split(";") if part.strip()))
+
+        def ended(what: str) -> Any:
+            def count(conn: Any) -> None:
+                info = getattr(conn.connection.dbapi_connection, "info", None)
+                if info is None or int(info.transaction_status) != 0:
+                    self.add(what)
+            return count
+
+        ping = DefaultDialect._do_ping_w_event  # what pool_pre_ping and store/db.ping_writes_only call
+
+        def counted_ping(dialect: Any, dbapi_connection: Any) -> bool:
+            self.add("ping (pre-ping)")
+            return ping(dialect, dbapi_connection)
+
+        commit, rollback = ended("COMMIT"), ended("ROLLBACK")
+        listeners = [(Engine, "before_cursor_execute", execute), (Engine, "commit", commit),
+                     (Engine, "rollback", rollback)]
+        for target, name, fn in listeners:
+            event.listen(target, name, fn)
+        DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
+            for target, name, fn in listeners:
+                event.remove(target, name, fn)
+
+    def table(self, commands: int) -> str:
+        lines = []
+        for who in ("request", "loop", "background"):
+            rows = sorted(((what, n) for (w, what), n in self.counts.items() if w == who), key=lambda r: -r[1])
+            total = sum(n for _, n in rows)
+            lines.append(f"{who}: {total / commands:.2f} round trips a command")
+            lines += [f"  {n / commands:6.2f}  {what}" for what, n in rows]
+        return "\n".join(lines)
+
+
+def measure(backend_name: str, n: int, tmp: Path) -> str:
+    os.environ["TSUNAGU_TEST_DB"] = backend_name  # read by tests.harness.Database
+    (tmp / backend_name).mkdir(parents=True, exist_ok=True)
+    db = Database(tmp / backend_name)
+    nats = EmbeddedNats(tmp / backend_name / "nats")
+    try:
+        nats.start()
+        intake = Served(create_intake_app(db.settings("intake", nats.url))).start()
+        try:
+            centre, ids = open_cases(intake, 8)
+            paths = [f"/v1/cases/{i}/consultations" for i in ids]
+            drive(lambda: intake.client("centre_staff", centre), paths, 40, 1)  # warm: keys and cases cached
+            drain(intake)
+            trips = Trips()
+            with trips.counting():
+                run = drive(lambda: intake.client("centre_staff", centre), paths, n, 1)
+                drain(intake)
+            return f"{backend_name}, {n} sequential commands, statuses {dict(run.statuses)}, " \
+                   f"load {uptime()}\n{trips.table(n)}"
+        finally:
+            intake.stop()
+    finally:
+        nats.stop()
+        db.drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--backends", default="postgresql")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tsunagu-trips-") as tmp:
+        os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
+        for name in args.backends.split(","):
+            print(measure(name, args.n, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

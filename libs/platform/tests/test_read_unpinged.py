@@ -1,0 +1,72 @@
+"""Reads take no ping at checkout; a read whose connection was cut is run again on a new one
+(store/db.read_unpinged, issue 15). Writes keep pool_pre_ping's ping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from libs.platform.store.db import make_engine, read_unpinged
+from tests.harness import POSTGRES_URL, Database, backend, eventually
+
+pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping is a round trip on PostgreSQL")
+
+PID = text("SELECT pg_backend_pid()")
+
+
+@contextmanager
+def _engine(tmp_path: Any) -> Iterator[Engine]:
+    database = Database(tmp_path)
+    engine = make_engine(database.settings("reads", "nats://127.0.0.1:1"))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        database.drop()
+
+
+def _pings(engine: Engine) -> list[int]:
+    """Counts the pings the engine's dialect sends (instrumented, not replaced: each still runs)."""
+    pings: list[int] = []
+    do_ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return do_ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    return pings
+
+
+def test_a_read_takes_no_ping_and_a_write_takes_one(tmp_path) -> None:
+    with _engine(tmp_path) as engine:
+        with engine.connect() as conn:  # a pooled connection, made (and so not pinged) here
+            conn.execute(PID)
+        pings = _pings(engine)
+        read_unpinged(engine, lambda conn: conn.execute(PID).scalar())
+        assert pings == []
+        with engine.begin() as conn:
+            conn.execute(PID)
+        assert pings == [1]
+
+
+def test_a_read_whose_connection_was_cut_is_run_again_on_a_new_one(tmp_path) -> None:
+    with _engine(tmp_path) as engine:
+        pid = read_unpinged(engine, lambda conn: conn.execute(PID).scalar_one())
+        admin = create_engine(POSTGRES_URL)
+        try:
+            with admin.begin() as conn:
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            eventually(lambda: not _alive(admin, pid))
+        finally:
+            admin.dispose()
+        assert read_unpinged(engine, lambda conn: conn.execute(PID).scalar()) != pid  # no error
+
+
+def _alive(admin: Engine, pid: int) -> bool:
+    with admin.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
