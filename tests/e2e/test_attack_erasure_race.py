@@ -23,14 +23,14 @@ def test_an_erasure_racing_imports_and_commands_leaves_nothing_readable(nats_ser
         other = _second_case(intake, centre_id)  # a live case in the same imports: refused with it, or kept
         go = threading.Barrier(4)
 
-        def imports(n: int, case: str = case, other: str = other, go: threading.Barrier = go):
+        def imports(n: int, case: str = case, other: str = other, go: threading.Barrier = go, round_: int = round_):
             items = [_item(case if k % 2 else other, WHEN, f"秘密 {round_}.{n}.{k}") for k in range(20)]
             with intake.client(role="centre_staff", org=centre_id) as staff:
                 go.wait()
                 return staff.post("/v1/consultation-imports", json={"consultations": items},
                                   headers={"Idempotency-Key": f"race {round_} {n}"})
 
-        def single(case: str = case, go: threading.Barrier = go):
+        def single(case: str = case, go: threading.Barrier = go, round_: int = round_):
             with intake.client(role="centre_staff", org=centre_id) as staff:
                 go.wait()
                 return staff.post(f"/v1/cases/{case}/consultations",

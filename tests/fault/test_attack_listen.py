@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from soak.ha import Replicas, Tally, check, drop, new_run
 from soak.nats import SingleNats
-from tests.fault.test_web_only_replica import WEB, WORKER, WHEN, _centre_and_case, _client, _readyz
+from tests.fault.test_web_only_replica import WEB, WHEN, WORKER, _centre_and_case, _client, _readyz
 from tests.harness import POSTGRES_URL, backend, eventually
 
 pytestmark = [pytest.mark.fault,

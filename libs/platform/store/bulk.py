@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.types import TypeEngine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 # From this many rows on, PostgreSQL gets the arrays; below, the ordinary statement.
 BULK_ROWS = 16
