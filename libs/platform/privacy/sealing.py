@@ -161,12 +161,13 @@ class Sealer:
                         self._keys.move_to_end(subject)
                         found[subject] = cached
             missing = [s for s in wanted if s not in found]
-            for chunk in range(0, len(missing), KEYS_PER_SELECT):
-                for row in conn.execute(KEYS_OF, {"subjects": missing[chunk:chunk + KEYS_PER_SELECT]}):
-                    found[row.subject] = None if row.wrapped_key is None else \
-                        self._unwrap(row.subject, row.wrapped_key, row.master)
+            self._read_keys(conn, missing, found)
         if new := [s for s in missing if s not in found]:
-            made = {s: AESGCM.generate_key(bit_length=256) for s in new}
+            # In one order for every replica: two imports making the same new keys, listed in
+            # opposite orders, each took a row the other then waited for, and PostgreSQL failed
+            # one of them as a deadlock (not the IntegrityError below). Sorted, the second waits
+            # for the first and falls back on the keys it made.
+            made = {s: AESGCM.generate_key(bit_length=256) for s in sorted(new)}
             now = datetime.now(UTC)
             try:
                 with self._engine.begin() as conn:
@@ -174,9 +175,12 @@ class Sealer:
                         {"subject": s, "wrapped_key": self._wrap(s, k), "created_at": now, "master": self.current}
                         for s, k in made.items()])
                 found.update(made)
-            except IntegrityError:  # some were made (or forgotten) meanwhile: those one by one
+            except IntegrityError:  # some were made (or forgotten) meanwhile: read them, make the rest
+                with self._engine.connect() as conn:
+                    self._read_keys(conn, new, found)
                 for s in new:
-                    found[s] = self._stored_key_or_none(s)
+                    if s not in found:
+                        found[s] = self._stored_key_or_none(s)
         with self._cache_lock:
             if drops == self._drops:  # as in _data_key: an erasure racing the lookup is not cached
                 for subject in missing:
@@ -202,6 +206,13 @@ class Sealer:
                     self._keys.move_to_end(subject)
                 return SubjectKeys(dict(found), self._valid_to)
         return self.keys(wanted)
+
+    def _read_keys(self, conn: Connection, subjects: list[str], found: dict[str, bytes | None]) -> None:
+        """The stored keys of these subjects into `found` (None: forgotten); those with no row left out."""
+        for chunk in range(0, len(subjects), KEYS_PER_SELECT):
+            for row in conn.execute(KEYS_OF, {"subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}):
+                found[row.subject] = None if row.wrapped_key is None else \
+                    self._unwrap(row.subject, row.wrapped_key, row.master)
 
     def _stored_key_or_none(self, subject: str) -> bytes | None:
         try:

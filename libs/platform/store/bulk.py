@@ -12,6 +12,7 @@ atomicity. Few rows (an ordinary command's save) keep the ordinary statement.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 # From this many rows on, PostgreSQL gets the arrays; below, the ordinary statement.
 BULK_ROWS = 16
@@ -64,7 +66,7 @@ def _statement(table: Table, columns: tuple[str, ...], returning: str | None) ->
     if statement is None:
         dialect = postgresql.dialect()
         quote = dialect.identifier_preparer.quote
-        arrays = ", ".join(f"CAST(%(c{k})b AS {table.c[c].type.compile(dialect=dialect)}[])"
+        arrays = ", ".join(f"CAST(%(c{k})b AS {_unbounded(table.c[c].type).compile(dialect=dialect)}[])"
                            for k, c in enumerate(columns))
         names = ", ".join(quote(c) for c in columns)
         name = ".".join(quote(part) for part in table.fullname.split("."))
@@ -74,3 +76,14 @@ def _statement(table: Table, columns: tuple[str, ...], returning: str | None) ->
             sql += f" RETURNING {quote(returning)}"
         statement = _statements[key] = sql
     return statement
+
+
+def _unbounded(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The column's type without its length: an explicit CAST to varchar(n) cuts a longer value
+    silently, where the INSERT's own assignment to the column refuses it (value too long), as the
+    ordinary statement does. So the arrays are cast to varchar[] and the column checks the length."""
+    if getattr(column_type, "length", None) is None:
+        return column_type
+    unbounded = copy.copy(column_type)
+    unbounded.length = None  # type: ignore[attr-defined]
+    return unbounded
