@@ -40,7 +40,7 @@ from typing import Any
 
 @dataclass
 class LoopHealth:
-    kind: str  # relay, consumer, follower, job
+    kind: str  # relay, consumer, follower, job, listener
     name: str  # the stream, durable, read model or job it is
     stream: str = ""
     # A job runs every `period` seconds: it is stuck when no round ended for longer than that.

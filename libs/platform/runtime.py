@@ -68,6 +68,9 @@ class Runtime:
     components: dict[type, Any] = field(default_factory=dict)
     # Several replicas (Settings.replicas > 1): who runs which loop (libs/platform/lease.py).
     leases: Leases | None = None
+    # With leases on PostgreSQL, the LISTEN that wakes the loops at other replicas' commits
+    # (libs/platform/store/listen.py): a loop of its own in /readyz and /metrics.
+    listener: LoopHealth | None = None
     # Readable names of the parties this service knows by id (ServiceSpec.name_parties).
     name_parties: Callable[[Sequence[str]], dict[str, str]] = lambda ids: {}
 
@@ -96,7 +99,7 @@ class Runtime:
     def loops(self) -> list[LoopHealth]:
         """The health of every background loop of this service."""
         return [*([self.relay.health] if self.relay else []), *(c.health for c in self.consumers),
-                *(f.health for f in self.followers), *self.jobs]
+                *(f.health for f in self.followers), *self.jobs, *([self.listener] if self.listener else [])]
 
     def loop_problem(self, loop: LoopHealth) -> str | None:
         return loop.problem(stall_seconds=self.settings.stall_seconds, max_failures=self.settings.max_loop_failures)

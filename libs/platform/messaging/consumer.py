@@ -424,6 +424,9 @@ class ConsumerRunner:
         return info.state.last_seq
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Each run reads its position afresh: a run after a lost and retaken lease (another
+        # replica applied meanwhile) must not start from the one this replica last knew.
+        self._position = None
         await self.bus.wait_connected()
         watch = asyncio.create_task(self._watch_end(stop))
         try:

@@ -1,6 +1,8 @@
 """Commits of another process wake this one's loops (libs/platform/store/listen.py): a NOTIFY on
 the events table's channel, sent by another connection as every insert of another replica does,
-rings the CommitSignal; and an intake service on PostgreSQL names that channel."""
+rings the CommitSignal; and an intake service on PostgreSQL names that channel. A listener that
+cannot listen says so in its health and rings on its own meanwhile (review: it used to fall back
+to the loops' 0.5 s poll with nothing but an info line)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from libs.platform.health import LoopHealth
 from libs.platform.store.commits import CommitSignal
 from libs.platform.store.listen import ring_on_notify
 from services.intake.bootstrap import SPEC
@@ -26,15 +29,18 @@ def test_a_notify_from_another_connection_rings_the_commit_signal():
 
     async def scenario() -> int:
         stop = asyncio.Event()
-        listener = asyncio.create_task(ring_on_notify(engine, channel, commits, stop, check_seconds=0.1))
+        health = LoopHealth("listener", channel)
+        listener = asyncio.create_task(ring_on_notify(engine, channel, commits, stop, health=health,
+                                                      check_seconds=0.1))
         try:
             while commits.rings < 1:  # the ring at LISTEN: listening from now on
                 await asyncio.sleep(0.01)
             before = commits.rings
             with engine.begin() as conn:  # another process's save: its insert's NOTIFY, at commit
                 conn.execute(text(f"NOTIFY {channel}"))
-            while commits.rings == before:
+            while commits.rings == before or health.position < 1:
                 await asyncio.sleep(0.01)
+            assert health.failures == 0
             return commits.rings - before
         finally:
             stop.set()
@@ -44,6 +50,29 @@ def test_a_notify_from_another_connection_rings_the_commit_signal():
         assert asyncio.run(asyncio.wait_for(scenario(), timeout=30)) >= 1
     finally:
         engine.dispose()
+
+
+@postgres
+def test_a_listener_that_cannot_connect_counts_its_failures_and_rings_on_its_own_meanwhile():
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")  # nothing listens there
+    commits, health = CommitSignal(), LoopHealth("listener", "intake_events")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        listener = asyncio.create_task(ring_on_notify(engine, "intake_events", commits, stop, health=health))
+        try:
+            while health.failures < 1 or commits.rings < 5:
+                await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, timeout=10)
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    finally:
+        engine.dispose()
+    assert health.failures >= 1 and "OperationalError" in health.last_error
+    assert health.problem(stall_seconds=30, max_failures=health.failures) is not None  # unready if it goes on
 
 
 @postgres

@@ -73,8 +73,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             tasks.append(asyncio.create_task(runtime.leases.watch(stop)))
         elif runtime.leases is not None and (channel := _commits_channel(runtime)) is not None:
             # Other replicas' commits wake this one's relay and followers (not a 50 ms poll).
-            tasks.append(asyncio.create_task(ring_on_notify(runtime.engine, channel,
-                                                            runtime.application.commits, stop)))
+            runtime.listener = LoopHealth(kind="listener", name=channel)
+            tasks.append(asyncio.create_task(ring_on_notify(runtime.engine, channel, runtime.application.commits,
+                                                            stop, health=runtime.listener)))
         try:
             yield
         finally:
