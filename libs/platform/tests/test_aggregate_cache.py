@@ -152,3 +152,15 @@ def test_an_object_saved_again_after_a_refused_save_caches_no_version_the_store_
             app.save(case)
         app.save(case)  # nothing pending any more: nothing stored
         assert app.repository.get(case.id).version == stored
+
+
+def test_a_loaded_copy_shares_only_immutable_values_with_the_cached_aggregate(replicas) -> None:
+    """Copies keep UUIDs, datetimes and dates as themselves (store/cache.py: rebuilding each was most
+    of a copy's cost); every container is still a copy of its own."""
+    first, _second, _statements = replicas
+    case_id, _actor = _open_case(first)
+    one, other = first.repository.get(case_id), first.repository.get(case_id)
+    assert one.centre_id is other.centre_id and one.created_on is other.created_on
+    assert one.consents is not other.consents and one.voided_consultations is not other.voided_consultations
+    one.consents["x"] = {"given_on": date(2016, 5, 1)}
+    assert "x" not in other.consents and "x" not in first.repository.get(case_id).consents
