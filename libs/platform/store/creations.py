@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Container, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -206,7 +206,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         if rows:
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
-            insert_rows(session, self.creations, [asdict(r) for r in rows])
+            insert_rows(session, self.creations, [dict(vars(r)) for r in rows])  # asdict deep-copied each value
         if (keys := kwargs.get(SEALED_KWARG)) is not None:
             keys.check(session)  # after the events: on SQLite, with the write lock held
         measured = bool(ids) and self.after_insert is not None and \
