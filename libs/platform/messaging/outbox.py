@@ -127,18 +127,23 @@ class Outbox:
 
     # -- the writer's side ----------------------------------------------------------------
     def prepare(self, session: Session, table: Table, stored_events: Sequence[StoredEvent],
-                ids: Sequence[int]) -> bool:
+                ids: Sequence[int], domain_events: Sequence[Any] | None = None) -> bool:
         """Whether the events were rendered, and so measured against the application's limit
         (`max_event_bytes`, set by install): a save checks their size on these very bytes rather
-        than rendering each event once more (ServiceApplication._record)."""
+        than rendering each event once more (ServiceApplication._record). `domain_events`: the
+        objects the save stored as `stored_events` (same order), rendered from memory where that is
+        proven to give the same bytes (LogReader.envelopes), instead of decoding what was stored."""
         chainhash = self._chained_from(session, table, min(ids))
         if chainhash is None:
             return False
-        notifications = [Notification(id=i, originator_id=e.originator_id, originator_version=e.originator_version,
-                                      topic=e.topic, state=e.state)
-                         for i, e in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0])]
+        in_memory = domain_events if domain_events is not None and len(domain_events) == len(stored_events) else None
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        notifications = [Notification(id=ids[k], originator_id=stored_events[k].originator_id,
+                                      originator_version=stored_events[k].originator_version,
+                                      topic=stored_events[k].topic, state=stored_events[k].state) for k in order]
         try:
-            envelopes = self.reader.envelopes(notifications, created=lambda i: self._created(session, table, i))
+            envelopes = self.reader.envelopes(notifications, created=lambda i: self._created(session, table, i),
+                                              in_memory=[in_memory[k] for k in order] if in_memory else None)
         except SQLAlchemyError:
             # The database failed inside the save's transaction (PostgreSQL has aborted it): the save
             # fails with it, as it would at commit; nothing to fall back to.

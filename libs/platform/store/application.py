@@ -40,6 +40,7 @@ from libs.platform.store.cache import CACHE_SIZE, CachingRepository
 from libs.platform.store.commits import CommitSignal
 from libs.platform.store.core import CoreSnapshotRecorder
 from libs.platform.store.creations import (
+    DOMAIN_KWARG,
     SAVE_KWARG,
     SEALED_KWARG,
     Creation,
@@ -160,6 +161,8 @@ class ServiceApplication(Application):
             if (keys := processing.saved_kwargs.get(SEALED_KWARG)) is not None and \
                     not isinstance(self.recorder, LedgerRecorder):  # in memory: no transaction to check in
                 self.sealer.check(keys)
+            if isinstance(self.recorder, LedgerRecorder):  # the outbox renders them from memory (creations.py)
+                processing.saved_kwargs[DOMAIN_KWARG] = processing.events
             try:
                 recordings = super()._record(processing)
             except BaseException:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Container, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -37,6 +37,9 @@ from libs.platform.store.core import CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
+# The kwarg that carries the domain events of the save, in the order of its stored events (the
+# relay's outbox renders them from memory: messaging/outbox.Outbox.prepare).
+DOMAIN_KWARG = "in_memory_events"  # not "domain_events": EventStore.put takes that name
 # The kwarg that carries the subject keys (privacy/sealing.SubjectKeys) the saved values were sealed
 # with: the recorder checks in the save's transaction that none was forgotten since.
 SEALED_KWARG = "sealed_with"
@@ -161,9 +164,10 @@ class Ledger:
 
 
 # What else a save writes in its transaction, given the session, the events' table, the stored
-# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare); whether it
-# rendered, and so measured, every event's message.
-AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int]], bool]
+# events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare), and the
+# domain events stored as them when the save passed them; whether it rendered, and so measured,
+# every event's message.
+AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int], Sequence[Any] | None], bool]
 
 
 class LedgerRecorder(SQLAlchemyProcessRecorder):
@@ -202,11 +206,11 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         if rows:
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
-            insert_rows(session, self.creations, [asdict(r) for r in rows])
+            insert_rows(session, self.creations, [dict(vars(r)) for r in rows])  # asdict deep-copied each value
         if (keys := kwargs.get(SEALED_KWARG)) is not None:
             keys.check(session)  # after the events: on SQLite, with the write lock held
         measured = bool(ids) and self.after_insert is not None and \
-            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids)
+            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG))
         if not measured and stored_events and self.check_sizes is not None:
             self.check_sizes(stored_events)
         return ids

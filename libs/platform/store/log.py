@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy import Select, bindparam, select
 
 from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.lru import Lru
-from libs.platform.messaging.cloudevents import Envelope, envelope_of
+from libs.platform.messaging.cloudevents import Envelope, NotRoundTripped, envelope_of
 
 TENANT_CACHE_SIZE = 10_000  # aggregates whose tenant a reader keeps (as many as the subject keys of sealing.py)
 # How long a shared read serves the readers that come after it when no commit rang meanwhile: the
@@ -58,15 +58,31 @@ class LogReader:
             return envelopes
 
     def envelopes(self, notifications: Iterable[Notification],
-                  created: Callable[[Any], Any] | None = None) -> list[Envelope]:
+                  created: Callable[[Any], Any] | None = None,
+                  in_memory: Sequence[Any] | None = None) -> list[Envelope]:
         """The envelopes of these stored events; `created` finds an aggregate's created event when
-        its tenant is not known yet (by default read from the store in a transaction of its own)."""
+        its tenant is not known yet (by default read from the store in a transaction of its own).
+        `in_memory`: the domain events a save is storing as these notifications, in their order;
+        each is rendered from memory where that is proven to give the bytes its stored copy gives
+        (cloudevents.as_stored; issue 15: decoding was the largest part of an import's save), else
+        decoded from the store as always."""
         envelopes = []
-        for n in notifications:
+        for k, n in enumerate(notifications):
+            leafhash = leaf_of(record_of(n)).hex()
+            if in_memory is not None:
+                domain_event = in_memory[k]
+                try:
+                    envelope = envelope_of(self.service, domain_event, tenant=self._tenant_of(domain_event, created),
+                                           sequence=n.id, leafhash=leafhash, in_memory=True)
+                except NotRoundTripped:
+                    pass
+                else:
+                    envelopes.append(envelope)
+                    continue
             domain_event = self.app.mapper.to_domain_event(n)
             envelopes.append(envelope_of(
                 self.service, domain_event, tenant=self._tenant_of(domain_event, created), sequence=n.id,
-                leafhash=leaf_of(record_of(n)).hex(),
+                leafhash=leafhash,
             ))
         return envelopes
 
