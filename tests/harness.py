@@ -337,3 +337,45 @@ def stored_applications(tmp_path: Path, service: str, app_class: type) -> Iterat
             app.close()
         engine.dispose()
         database.drop()
+
+
+@contextlib.contextmanager
+def forgotten_after_the_cache(first: Any, second: Any, subject: Any) -> Iterator[list[str]]:
+    """While inside: the first time `first` takes `subject`'s key from its cache (a live key, no look
+    at the erasure log), replica `second` forgets the subject at once: the erasure lands between
+    the cache lookup and `first`'s save, as another replica's would (store/sealed.py). Yields the
+    subjects forgotten so (empty: the command never took that key from the cache)."""
+    cached_keys = first.sealer.cached_keys
+    forgotten: list[str] = []
+
+    def cached_then_forgotten_elsewhere(subjects: Any) -> Any:
+        taken = cached_keys(subjects)
+        if not forgotten and str(subject) in taken.keys:
+            assert taken.keys[str(subject)] is not None, "the key was not live in the cache"
+            second.sealer.forget(str(subject))
+            forgotten.append(str(subject))
+        return taken
+
+    first.sealer.cached_keys = cached_then_forgotten_elsewhere
+    try:
+        yield forgotten
+    finally:
+        del first.sealer.cached_keys
+
+
+@contextlib.contextmanager
+def checkouts() -> Iterator[list[str]]:
+    """Connections taken from any pool while inside (each a round trip of its own, or a ping)."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    taken: list[str] = []
+
+    def count(*_: Any) -> None:
+        taken.append("checkout")
+
+    event.listen(Pool, "checkout", count)
+    try:
+        yield taken
+    finally:
+        event.remove(Pool, "checkout", count)

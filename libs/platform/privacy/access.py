@@ -40,11 +40,15 @@ def record_access(application, *, tenant: str, accessed_by: str, accessor_org: s
     under the access itself when a range of the log was opened."""
     if purpose_code not in audit.PURPOSES:
         raise UnknownPurpose(f"purpose must be one of {', '.join(audit.PURPOSES)}")
-    access_id = uuid4()
-    sealed = application.sealer.seal(subject or str(access_id), note) if note else None
-    access = PersonalDataAccess(
-        id=access_id, tenant=tenant, accessed_by=accessed_by, accessor_org=accessor_org, purpose_code=purpose_code,
-        note=sealed, subject=subject, first_sequence=first_sequence, last_sequence=last_sequence,
-        accessed_at=datetime.now(UTC))
-    application.save(access)
-    return access
+
+    def record() -> PersonalDataAccess:
+        access_id = uuid4()
+        access = PersonalDataAccess(
+            id=access_id, tenant=tenant, accessed_by=accessed_by, accessor_org=accessor_org,
+            purpose_code=purpose_code, note=application.seal(subject or str(access_id), note), subject=subject,
+            first_sequence=first_sequence, last_sequence=last_sequence, accessed_at=datetime.now(UTC))
+        application.save(access)
+        return access
+
+    # The note sealed with the key from the cache, checked by the save (store/sealed.py).
+    return application.sealed.run(record)

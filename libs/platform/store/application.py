@@ -50,6 +50,7 @@ from libs.platform.store.creations import (
     MemoryLedgerRecorder,
 )
 from libs.platform.store.db import no_pipelines, ping_writes_only
+from libs.platform.store.sealed import SealedCommand
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -93,6 +94,8 @@ class ServiceApplication(Application):
         self.commits = CommitSignal()
         super().__init__(env=env)
         self.sealer = sealer
+        # The command running in each thread that seals with cached keys (store/sealed.py).
+        self.sealed = SealedCommand(sealer)
         # eventsourcing-sqlalchemy makes its own engine without pool_pre_ping: a connection the
         # database dropped (a restart, a failover, pg_terminate_backend) failed the next command
         # with a 500. Checked out, each connection is pinged first and replaced when dead; but for
@@ -191,8 +194,18 @@ class ServiceApplication(Application):
                                     f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
+        """Inside a sealing command (store/sealed.py), the save carries the keys it sealed with,
+        which the save's transaction checks (SubjectKeys.check)."""
+        scope = self.sealed.scope
+        if scope is not None and (keys := scope.subject_keys()) is not None:
+            if (given := kwargs.get(SEALED_KWARG)) is not None:  # both checked: the earliest position
+                keys = SubjectKeys({**given.keys, **keys.keys}, min(given.valid_to, keys.valid_to))
+            kwargs[SEALED_KWARG] = keys
         with tracing.span("save", {"tsunagu.service": self.name}):
-            return super().save(*objs, **kwargs)
+            recordings = super().save(*objs, **kwargs)
+        if scope is not None:
+            scope.saved = True
+        return recordings
 
     def _notify(self, recordings: list[Recording]) -> None:
         super()._notify(recordings)
@@ -214,8 +227,7 @@ class ServiceApplication(Application):
 
     def change(self, aggregate: A, command: Callable[[A], R], *, expected_version: int | None = None,
                also: Sequence[Any] = (), reload: Callable[[], A] | None = None,
-               creations: Callable[[A], Sequence[LedgerRow]] | None = None,
-               sealed_with: SubjectKeys | None = None) -> R:
+               creations: Callable[[A], Sequence[LedgerRow]] | None = None) -> R:
         """The one way a use case changes an aggregate it has loaded and checked access to: refuse
         when If-Match named another version, run the aggregate `command`, save it (with `also`,
         in the same transaction) and return what the command returned.
@@ -228,13 +240,10 @@ class ServiceApplication(Application):
         and returns what a re-run returns (e.g. the aggregate it ran on).
 
         `creations` gives the ledger rows of what the command created (creations.py), saved in the
-        events' transaction. `sealed_with`: the subject keys the command sealed with (seal(keys=)),
-        checked in the save's transaction (SubjectKeys.check)."""
+        events' transaction."""
 
         def save(changed: A) -> None:
             kwargs: dict[str, Any] = {SAVE_KWARG: creations(changed)} if creations else {}
-            if sealed_with is not None:
-                kwargs[SEALED_KWARG] = sealed_with
             self.save(changed, *also, **kwargs)
 
         if expected_version is not None and expected_version != aggregate.version:
@@ -276,13 +285,15 @@ class ServiceApplication(Application):
             return None
         return aggregate if isinstance(aggregate, kind) else None
 
-    def seal(self, subject: UUID | str, value: Any, keys: SubjectKeys | None = None) -> dict | None:
-        """A value sealed under the data subject's key; nothing to seal gives None. With `keys`
-        (Sealer.cached_keys or keys), sealed with those, which the save must then be given
-        (SEALED_KWARG) to check that the subject was not forgotten since."""
+    def seal(self, subject: UUID | str, value: Any) -> dict | None:
+        """A value sealed under the data subject's key; nothing to seal gives None. Inside a
+        sealing command (store/sealed.py), with the key this replica holds in its cache, checked by
+        the command's save; else after a look at the erasure log."""
         if not value:
             return None
-        return keys.seal(subject, value) if keys is not None else self.sealer.seal(str(subject), value)
+        if (scope := self.sealed.scope) is not None:
+            return scope.seal(str(subject), value)
+        return self.sealer.seal(str(subject), value)
 
     def seal_required(self, subject: UUID | str, value: Any, what: str) -> dict:
         """A value that must be there, sealed; an empty one is refused (422) before any key is made.
@@ -384,14 +395,14 @@ class ServiceApplication(Application):
     def create_inside(self, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
                       legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
                       commuting: bool = False, resource_id: UUID | None = None,
-                      also: Sequence[Any] = (), sealed_with: SubjectKeys | None = None) -> Created[A]:
+                      also: Sequence[Any] = ()) -> Created[A]:
         """The one way to create something inside an aggregate (a consultation in a case): once per
         Idempotency-Key. A retry with the key and the same request finds the first resource in the
         ledger and changes nothing; with another request it is refused (422). `load` loads the
         aggregate and checks the caller's access; `command(aggregate, resource_id)` creates; `legacy`
         finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
         `resource_id`: the id the request names for the resource (a completion is its trainee's),
-        instead of one derived from the key. `sealed_with`: see change()."""
+        instead of one derived from the key."""
         aggregate = load()
         # The key looked up after the load: a request with it that commits before the load is found
         # here (answered from the aggregate loaded again, which holds its resource), one that commits
@@ -417,8 +428,7 @@ class ServiceApplication(Application):
         try:
             return self.change(aggregate, run, expected_version=expected_version, also=also,
                                reload=load if commuting else None,
-                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [],
-                               sealed_with=sealed_with)
+                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [])
         except IntegrityError:
             if (row := self.ledger.of_key(creation)) is not None:
                 return Created(load(), UUID(row.resource_id), False)

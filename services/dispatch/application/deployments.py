@@ -9,6 +9,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.platform.store.application import Created
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
 from services.dispatch.application.base import OFFICER, SUPPORTER, DispatchBase
 from services.dispatch.domain.deployment import Deployment
@@ -80,6 +81,7 @@ class DeploymentUseCases(DispatchBase):
             supporter_problems=self._supporter_problems(d.tenant, d.supporter_id, accepted_on)))
         return deployment
 
+    @sealing
     def report_deployment_activity(self, actor: Principal, deployment_id: UUID, *, idempotency_key: str | None,
                                    reported_on: date, activity_date: date, starts_at: str, ends_at: str,
                                    participants: int | None, narrative: dict) -> Created[Deployment]:

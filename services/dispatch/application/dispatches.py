@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.dispatch.application.access import DispatchAccess
 from services.dispatch.application.base import SUPPORTER
@@ -14,6 +15,7 @@ from services.dispatch.domain.dispatch import Dispatch
 
 
 class DispatchUseCases(DispatchAccess):
+    @sealing
     def request_dispatch(self, actor: Principal, *, subject_ref: str | None, requested_by: str, needs: list[str],
                          preferences: dict, requested_on: date, details: dict | None,
                          idempotency_key: str | None) -> tuple[Dispatch, bool]:
@@ -67,6 +69,7 @@ class DispatchUseCases(DispatchAccess):
                     expected_version=expected_version)
         return dispatch
 
+    @sealing
     def agree_plan(self, actor: Principal, dispatch_id: UUID, *, activities: list[str], plan: dict,
                    agreed_on: date, expected_version: int | None) -> Dispatch:
         """派遣目的・活動計画・活動内容, sealed: they describe the person."""
@@ -84,6 +87,7 @@ class DispatchUseCases(DispatchAccess):
             expected_version=expected_version)
         return dispatch
 
+    @sealing
     def suspend(self, actor: Principal, dispatch_id: UUID, *, reason: str, suspended_on: date, note: str | None,
                 expected_version: int | None) -> Dispatch:
         """`reason` is a code; why in words goes to the sealed note."""

@@ -7,12 +7,14 @@ from datetime import date
 from uuid import UUID
 
 from libs.platform.store.application import Created
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.dispatch.application.access import DispatchAccess
 from services.dispatch.domain.dispatch import Dispatch
 
 
 class ReportUseCases(DispatchAccess):
+    @sealing
     def report_activity(self, actor: Principal, dispatch_id: UUID, *, idempotency_key: str | None,
                         reported_on: date, activity_date: date, starts_at: str, ends_at: str, activity_type: str,
                         activity_type_other: str | None, next_step: str, next_step_other: str | None,
@@ -40,6 +42,7 @@ class ReportUseCases(DispatchAccess):
         self.change(dispatch, lambda d: d.review_report(report_id=report_id, reviewed_on=reviewed_on))
         return dispatch
 
+    @sealing
     def give_guidance(self, actor: Principal, dispatch_id: UUID, *, given_by: str, given_on: date,
                       guidance: str) -> Dispatch:
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
@@ -48,6 +51,7 @@ class ReportUseCases(DispatchAccess):
             guidance=self.seal_required(d.id, {"guidance": guidance}, "guidance")))
         return dispatch
 
+    @sealing
     def report_incident(self, actor: Principal, dispatch_id: UUID, *, occurred_on: date, severity: str,
                         account: dict, idempotency_key: str | None = None) -> Created[Dispatch]:
         """By the assigned supporter or an officer of the municipality; the account is sealed."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.dispatch.application.access import DispatchAccess
 from services.dispatch.application.base import today_jst
@@ -14,6 +15,7 @@ from services.dispatch.domain.errors import ConsentReceiptNotFound, SupporterNot
 
 
 class SubjectUseCases(DispatchAccess):
+    @sealing
     def record_subject_details(self, actor: Principal, dispatch_id: UUID, *, details: dict,
                                expected_version: int | None) -> Dispatch:
         dispatch = self._dispatch_for_officer(actor, dispatch_id)
@@ -22,6 +24,7 @@ class SubjectUseCases(DispatchAccess):
                     expected_version=expected_version)
         return dispatch
 
+    @sealing
     def correct_subject_details(self, actor: Principal, dispatch_id: UUID, *, details: dict,
                                 corrected_on: date) -> Dispatch:
         """訂正, also after the dispatch ended (until the details are erased)."""

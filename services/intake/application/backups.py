@@ -6,6 +6,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.codes import is_prefecture, validate_lg_code
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.intake.application.access import sees_backup
 from services.intake.application.centres import CentreUseCases
@@ -15,6 +16,7 @@ from services.intake.domain.errors import BackupNotFound, InvalidProgramme, Unkn
 
 
 class BackupUseCases(CentreUseCases, ProgrammeUseCases):
+    @sealing
     def give_backup(self, actor: Principal, *, municipality: str, kind: str, centre_id: UUID | None,
                     programme_id: UUID | None, staff_role: str | None, staff_days: int | None, note: str | None,
                     given_on: date, idempotency_key: str | None) -> tuple[Backup, bool]:

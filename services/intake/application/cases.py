@@ -9,9 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from libs.domain import intake
-from libs.platform.privacy.sealing import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import Created, ServiceApplication
 from libs.platform.store.cache import get_many
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.intake.application.access import staffs_centre
 from services.intake.domain.case import Case
@@ -33,6 +33,7 @@ def consultation_entry(e: intake.ConsultationRecorded) -> dict[str, Any]:
 
 
 class CaseUseCases(ServiceApplication):
+    @sealing
     def open_case(self, actor: Principal, *, centre_id: UUID, client_kind: str, age_group: str,
                   residence_municipality: str | None, personal_details: dict[str, Any] | None,
                   idempotency_key: str | None) -> tuple[Case, bool]:
@@ -69,34 +70,23 @@ class CaseUseCases(ServiceApplication):
         self.get_case(actor, case_id)
         return self.history(case_id, opened=True)
 
+    @sealing  # the summary sealed with the case's key from the cache, checked by the save
     def record_consultation(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
                             channel: str, consulted_by: str, occurred_at: datetime,
                             summary: str | None, idempotency_key: str | None) -> Recorded:
         creation = self.creation("consultation", case_id, idempotency_key, channel=channel, consulted_by=consulted_by,
                                  occurred_at=occurred_at, summary=summary)
         entry: dict[str, Any] = {}
-        # The summary is sealed with the case's key as this replica holds it, without a look at the
-        # erasure log (a round trip); the save checks in its transaction that the case was not
-        # forgotten since (Sealer.cached_keys). Refused so, the command runs once more after a look,
-        # which refuses the forgotten case (410).
-        for looked in (False, True):
-            keys = None if not summary else \
-                self.sealer.keys([str(case_id)]) if looked else self.sealer.cached_keys([str(case_id)])
 
-            def record(case: Case, consultation_id: UUID, keys: SubjectKeys | None = keys) -> None:
-                entry.update(consultation_id=consultation_id, channel=channel, consulted_by=consulted_by,
-                             occurred_at=occurred_at, summary=self.seal(case_id, summary, keys=keys))
-                case.record_consultation(**entry)
+        def record(case: Case, consultation_id: UUID) -> None:
+            entry.update(consultation_id=consultation_id, channel=channel, consulted_by=consulted_by,
+                         occurred_at=occurred_at, summary=self.seal(case_id, summary))
+            case.record_consultation(**entry)
 
-            try:
-                # Appending commutes: a save that lost a race without If-Match is re-run on the case reloaded.
-                made = self.create_inside(creation, lambda: self.get_case(actor, case_id), record,
-                                          legacy=lambda c: c.consultation_of_key(creation.key),
-                                          expected_version=expected_version, commuting=True, sealed_with=keys)
-                break
-            except SubjectForgotten:
-                if looked:
-                    raise
+        # Appending commutes: a save that lost a race without If-Match is re-run on the case reloaded.
+        made = self.create_inside(creation, lambda: self.get_case(actor, case_id), record,
+                                  legacy=lambda c: c.consultation_of_key(creation.key),
+                                  expected_version=expected_version, commuting=True)
         if not made.created:
             entry = self.consultation(made.aggregate, made.resource_id) or {}
         return Recorded(made.aggregate, made.resource_id, made.created, entry)
@@ -120,6 +110,7 @@ class CaseUseCases(ServiceApplication):
                                                        reason=reason))
         return case
 
+    @sealing
     def record_outreach_visit(self, actor: Principal, case_id: UUID, *, expected_version: int | None,
                               staff_role: str, occurred_at: datetime, summary: str | None,
                               idempotency_key: str | None = None) -> Created[Case]:
@@ -129,6 +120,7 @@ class CaseUseCases(ServiceApplication):
             c.record_outreach_visit(visit_id=visit_id, staff_role=staff_role, occurred_at=occurred_at,
                                     summary=self.seal(case_id, summary))), expected_version=expected_version)
 
+    @sealing
     def hold_support_meeting(self, actor: Principal, case_id: UUID, *, held_on: date, agency_ids: list[UUID],
                              note: str | None, idempotency_key: str | None = None) -> Created[Case]:
         creation = self.creation("support-meeting", case_id, idempotency_key, held_on=held_on,

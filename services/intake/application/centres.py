@@ -7,6 +7,7 @@ from uuid import UUID
 
 from libs.domain.codes import validate_lg_code, within
 from libs.platform.store.application import Created, ServiceApplication
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
@@ -62,6 +63,7 @@ class CentreUseCases(ServiceApplication):
                                                      municipal_support_workers=municipal_support_workers))
         return centre
 
+    @sealing
     def give_backoffice_support(self, actor: Principal, centre_id: UUID, *, given_on: date, recipient_kind: str,
                                 recipient: str, kind: str, note: str | None,
                                 idempotency_key: str | None = None) -> Created[Centre]:

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.intake.application.access import staffs_centre
 from services.intake.application.cases import CaseUseCases
@@ -15,6 +16,7 @@ from services.intake.domain.rights import RightsRequest
 
 
 class PersonalDataUseCases(CaseUseCases):
+    @sealing
     def correct_personal_details(self, actor: Principal, case_id: UUID, *, personal_details: dict[str, Any],
                                  corrected_on: date) -> Case:
         """訂正: the details as corrected, sealed again under the person's key."""

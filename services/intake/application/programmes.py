@@ -7,6 +7,7 @@ from uuid import UUID
 
 from libs.domain.codes import validate_lg_code
 from libs.platform.store.application import Created, ServiceApplication
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (
     OFFICERS,
@@ -107,6 +108,7 @@ class ProgrammeUseCases(ServiceApplication):
             id=place_id, tenant=tenant, programme_id=programme_id, name=name, operator=operator,
             municipality=municipality, address=address, schedule=schedule), creation)
 
+    @sealing
     def hold_place_session(self, actor: Principal, place_id: UUID, *, held_on: date, participants: int,
                            registered_participants: list[str], staff: int, supporter_ids: list[UUID],
                            idempotency_key: str | None) -> Created[Place]:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from libs.domain.legal_bases import check_legal_basis
 from libs.platform.store.application import Created
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.application.centres import CentreUseCases
@@ -36,6 +37,7 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         return self._change_case(actor, case_id, lambda c: c.withdraw_consent(
             consent_id=consent_id, withdrawn_on=withdrawn_on))
 
+    @sealing
     def share_with_agency(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], on: date,
                           purpose: str, legal_basis: dict[str, Any] | None = None,
                           idempotency_key: str | None = None) -> Created[Case]:
@@ -52,6 +54,7 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
 
         return self.create_inside(creation, lambda: self.get_case(actor, case_id), share)
 
+    @sealing
     def refer(self, actor: Principal, case_id: UUID, *, agency_id: UUID, items: list[str], referred_on: date,
               idempotency_key: str | None, legal_basis: dict[str, Any] | None = None) -> Created[Case]:
         agency = self.agency(agency_id)
@@ -67,11 +70,13 @@ class SharingUseCases(CaseUseCases, CentreUseCases):
         return self.create_inside(creation, lambda: self.get_case(actor, case_id), refer,
                                   legacy=lambda c: creation.legacy_in(c.referrals))
 
+    @sealing
     def follow_up_referral(self, actor: Principal, case_id: UUID, referral_id: UUID, *, followed_up_on: date,
                            note: str | None) -> Case:
         return self._change_case(actor, case_id, lambda c: c.follow_up(
             referral_id=referral_id, followed_up_on=followed_up_on, note=self.seal(case_id, note)))
 
+    @sealing
     def record_referral_outcome(self, actor: Principal, case_id: UUID, referral_id: UUID, *, decided: bool,
                                 on: date, reason: str | None) -> Case:
         return self._change_case(actor, case_id, lambda c: c.record_outcome(

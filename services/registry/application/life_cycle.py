@@ -7,6 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.errors import InvalidInput
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
 from services.registry.application.access import is_officer_of
 from services.registry.application.base import RegistryBase
@@ -14,6 +15,7 @@ from services.registry.domain.supporter import Supporter
 
 
 class LifeCycleUseCases(RegistryBase):
+    @sealing
     def change_details(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                        changes: dict, changed_on: date) -> Supporter:
         """訂正 of the registered details, by the registrar or the supporter themself."""
@@ -32,6 +34,7 @@ class LifeCycleUseCases(RegistryBase):
                     expected_version=expected_version)
         return supporter
 
+    @sealing
     def withdraw(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                  withdrawn_on: date, reason: str) -> Supporter:
         """登録の辞退 (第15条), recorded by the registrar."""
@@ -51,6 +54,7 @@ class LifeCycleUseCases(RegistryBase):
         self.change(supporter, lambda s: s.resume_use(resumed_on=resumed_on))
         return supporter
 
+    @sealing
     def record_revocation_inquiry(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                                   kind: str, held_on: date, findings: str) -> Supporter:
         """The investigation and the hearing that must precede a 取消し (第16条)."""
@@ -60,6 +64,7 @@ class LifeCycleUseCases(RegistryBase):
                     expected_version=expected_version)
         return supporter
 
+    @sealing
     def revoke(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                revoked_on: date, grounds: str) -> Supporter:
         supporter = self._supporter_for_officer(actor, supporter_id)

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 from libs.domain.contracts import ClientKey
 from libs.domain.errors import InvalidInput
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant
 from services.registry.application.base import RegistryBase
@@ -16,6 +17,7 @@ from services.registry.domain.supporter import Supporter
 
 
 class RegistrationUseCases(RegistryBase):
+    @sealing
     def apply_for_registration(self, actor: Principal, *, certificate_number: str, applied_on: date,
                                applicant: dict, consent_items: dict[str, bool], consent_text_version: str,
                                signed_on: date, idempotency_key: str | None) -> tuple[Supporter, bool]:
@@ -38,7 +40,7 @@ class RegistrationUseCases(RegistryBase):
             raise InvalidInput(f"the consent form shown must be {registrar.consent_text_version!r}")
         supporter = Supporter.apply_for_registration(
             id=trainee_id, tenant=tenant, certificate_number=certificate_number, applied_on=applied_on,
-            applicant=self.sealer.seal(str(trainee_id), applicant), consent_id=uuid4(),
+            applicant=self.seal_required(trainee_id, applicant, "applicant"), consent_id=uuid4(),
             consent_items=consent_items, consent_text_version=consent_text_version, signed_on=signed_on,
             idempotency_key=self.client_key(idempotency_key),
         )
@@ -55,6 +57,7 @@ class RegistrationUseCases(RegistryBase):
         raise AlreadyApplied(f"修了番号 {certificate_number} was used by an application already",
                              supporter_id=str(existing.id))
 
+    @sealing
     def record_screening(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                          kind: str, held_on: date, note: str | None) -> Supporter:
         supporter = self._supporter_for_officer(actor, supporter_id)
@@ -79,6 +82,7 @@ class RegistrationUseCases(RegistryBase):
         self.change(supporter, register, expected_version=expected_version, also=[registrar])
         return supporter
 
+    @sealing
     def refuse(self, actor: Principal, supporter_id: UUID, *, expected_version: int | None,
                refused_on: date, reason: str | None) -> Supporter:
         supporter = self._supporter_for_officer(actor, supporter_id)

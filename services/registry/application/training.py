@@ -8,6 +8,7 @@ from uuid import UUID
 
 from libs.domain.errors import InvalidInput
 from libs.platform.store.application import Created
+from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.registry.application.access import is_officer_of, officer_tenant
 from services.registry.application.base import RegistryBase
@@ -44,6 +45,7 @@ class TrainingUseCases(RegistryBase):
             raise CourseNotFound(f"no course {course_id} of yours")
         return course
 
+    @sealing
     def record_attendance(self, actor: Principal, course_id: UUID, *, attended_on: date,
                           trainee: dict | None, supporter_id: UUID | None,
                           idempotency_key: str | None) -> Created[TrainingCourse]:
@@ -68,7 +70,7 @@ class TrainingUseCases(RegistryBase):
             raise InvalidInput("an initial training needs the trainee's details (氏名 and contact)")
         creation = self.creation("trainee", course_id, idempotency_key, attended_on=attended_on, trainee=trainee)
         return self.create_inside(creation, lambda: self.get_course(actor, course_id), lambda c, trainee_id: c.attend(
-            trainee_id=trainee_id, attended_on=attended_on, trainee=self.sealer.seal(str(trainee_id), trainee)),
+            trainee_id=trainee_id, attended_on=attended_on, trainee=self.seal_required(trainee_id, trainee, "trainee")),
             legacy=lambda c: creation.legacy_in(c.attendees))
 
     def complete_training(self, actor: Principal, course_id: UUID, *, trainee_id: UUID, completed_on: date,
