@@ -125,9 +125,10 @@ class Run:
         return self.percentile(99) * 1000
 
 
-def drive(make_client: type[httpx.Client] | object, paths: list[str], n: int, clients: int) -> Run:
-    """POST n consultations round-robin over paths from `clients` threads, each its own keep-alive
-    client (`make_client()`); a non-201 is counted by status, not retried."""
+def drive(make_client: type[httpx.Client] | object, paths: list[str], n: int, clients: int,
+          body: dict | None = None) -> Run:
+    """POST n consultations (or `body`) round-robin over paths from `clients` threads, each its own
+    keep-alive client (`make_client()`); a non-201 is counted by status, not retried."""
     run = Run(n=n, clients=clients)
     counter = itertools.count()
     lock = threading.Lock()
@@ -138,7 +139,7 @@ def drive(make_client: type[httpx.Client] | object, paths: list[str], n: int, cl
         with make_client() as client:  # type: ignore[operator]
             while not stop.is_set() and (i := next(counter)) < n:
                 started = time.perf_counter()
-                r = client.post(paths[i % len(paths)], json=BODY)
+                r = client.post(paths[i % len(paths)], json=body or BODY)
                 took = time.perf_counter() - started
                 with lock:
                     run.latencies.append(took)

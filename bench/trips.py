@@ -1,7 +1,9 @@
 """Database round trips of one command (issue 15): POST /v1/cases/{id}/consultations on the intake
-service, sequential, counted by kind and by the thread that made them, per command.
+service (or /outreach-visits: --command visit), sequential, counted by kind and by the thread that
+made them, per command.
 
 Run from the repository root:  .venv/bin/python -m bench.trips [--n 200] [--backends postgresql]
+[--command consultation|visit]
 
 Counted with SQLAlchemy's events on every engine and pool of the process: each statement
 (`before_cursor_execute`, named by its verb and table), each BEGIN the driver will send (the first
@@ -34,6 +36,13 @@ from libs.platform.tools.natsserver import EmbeddedNats
 from services.intake.bootstrap import create_app as create_intake_app
 from tests.harness import Database
 
+# The commands this bench can drive: the path under a case, and the body (None: bench.serving's
+# consultation).
+COMMANDS: dict[str, tuple[str, dict | None]] = {
+    "consultation": ("consultations", None),
+    "visit": ("outreach-visits", {"staff_role": "outreach_worker", "occurred_at": "2016-05-01T10:00:00+09:00",
+                                  "summary": "自宅を訪問。本人と玄関先で短く話し、次回の訪問を約束。"}),
+}
 TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE)\s+([\w.\"]+)", re.IGNORECASE)
 
 
@@ -111,7 +120,7 @@ class Trips:
         return "\n".join(lines)
 
 
-def measure(backend_name: str, n: int, tmp: Path) -> str:
+def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation") -> str:
     os.environ["TSUNAGU_TEST_DB"] = backend_name  # read by tests.harness.Database
     (tmp / backend_name).mkdir(parents=True, exist_ok=True)
     db = Database(tmp / backend_name)
@@ -121,14 +130,15 @@ def measure(backend_name: str, n: int, tmp: Path) -> str:
         intake = Served(create_intake_app(db.settings("intake", nats.url))).start()
         try:
             centre, ids = open_cases(intake, 8)
-            paths = [f"/v1/cases/{i}/consultations" for i in ids]
-            drive(lambda: intake.client("centre_staff", centre), paths, 40, 1)  # warm: keys and cases cached
+            resource, body = COMMANDS[command]
+            paths = [f"/v1/cases/{i}/{resource}" for i in ids]
+            drive(lambda: intake.client("centre_staff", centre), paths, 40, 1, body)  # warm: keys and cases cached
             drain(intake)
             trips = Trips()
             with trips.counting():
-                run = drive(lambda: intake.client("centre_staff", centre), paths, n, 1)
+                run = drive(lambda: intake.client("centre_staff", centre), paths, n, 1, body)
                 drain(intake)
-            return f"{backend_name}, {n} sequential commands, statuses {dict(run.statuses)}, " \
+            return f"{backend_name}, {n} sequential {command} commands, statuses {dict(run.statuses)}, " \
                    f"load {uptime()}\n{trips.table(n)}"
         finally:
             intake.stop()
@@ -141,11 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--backends", default="postgresql")
+    parser.add_argument("--command", choices=sorted(COMMANDS), default="consultation")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tsunagu-trips-") as tmp:
         os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
         for name in args.backends.split(","):
-            print(measure(name, args.n, Path(tmp)))
+            print(measure(name, args.n, Path(tmp), args.command))
 
 
 if __name__ == "__main__":

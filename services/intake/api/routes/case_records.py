@@ -39,6 +39,10 @@ def record_outreach_visit(case_id: UUID, body: OutreachCreate, actor: PrincipalD
                                         staff_role=body.staff_role, occurred_at=body.occurred_at,
                                         summary=body.summary, idempotency_key=idempotency_key)
     created_in_case(response, made.aggregate, made.created, f"/v1/cases/{case_id}/outreach-visits/{made.resource_id}")
+    if made.created:  # what was just recorded is what was sent: not read back and opened (three round trips)
+        return OutreachVisitPublic(visit_id=made.resource_id, case_id=case_id, staff_role=body.staff_role,
+                                   occurred_at=body.occurred_at, summary=body.summary or None,
+                                   case_version=made.aggregate.version)
     return outreach_visit_public(intake, made.aggregate, made.resource_id)
 
 
