@@ -45,12 +45,12 @@ def _racing(app: IntakeApplication, other: IntakeApplication, actor: Principal, 
     seal = app.seal
     raced: list[Any] = []
 
-    def seal_after_the_other_request(subject: Any, value: Any, **keys: Any) -> Any:
+    def seal_after_the_other_request(subject: Any, value: Any) -> Any:
         if not raced:
             raced.append(_record(other, actor, case_id, **other_args))
-        return seal(subject, value, **keys)
+        return seal(subject, value)
 
-    app.seal = seal_after_the_other_request  # type: ignore[method-assign,assignment]
+    app.seal = seal_after_the_other_request  # type: ignore[method-assign]
 
 
 def test_a_consultation_that_lost_a_race_without_if_match_is_recorded_on_the_case_reloaded(tmp_path) -> None:
