@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -95,6 +96,9 @@ ERASED_AMONG = select(key_erasures.c.subject).where(
     key_erasures.c.position > bindparam("after"), key_erasures.c.subject.in_(bindparam("subjects", expanding=True)))
 KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
 KEY_CACHE_SIZE = 10_000  # subject keys a replica keeps unwrapped in memory (LRU)
+# Subjects a save's check names as literals (SubjectKeys.inline_check): ids, nothing to escape.
+PLAIN_SUBJECT = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
+INLINE_SUBJECTS = 50
 
 
 def _b64(data: bytes) -> str:
@@ -423,6 +427,17 @@ class SubjectKeys:
         if key is None:
             raise SubjectForgotten(f"subject {subject} was erased")
         return _seal_with(key, str(subject), value)
+
+    def inline_check(self) -> str | None:
+        """`check` as one statement of literals (None: nothing to check, or subjects not all of the
+        plain shape ids have, or too many): sent in the same round trip as another (the events'
+        LOCK TABLE on PostgreSQL: store/core.py), a row from it names a forgotten subject."""
+        subjects = [s for s, key in self.keys.items() if key is not None]
+        if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):
+            return None
+        named = ", ".join(f"'{s}'" for s in subjects)  # safe: PLAIN_SUBJECT has no quote or backslash
+        return (f"SELECT subject FROM {key_erasures.name} WHERE position > {int(self.valid_to)} "
+                f"AND subject IN ({named}) LIMIT 1")
 
     def check(self, conn: Connection | Session) -> None:
         subjects = [s for s, key in self.keys.items() if key is not None]

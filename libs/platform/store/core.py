@@ -146,21 +146,43 @@ class CoreEvents:
         except sqlalchemy.exc.SQLAlchemyError as e:  # as the library's transactions map them
             raise exception_classes.get(type(e).__name__, PersistenceError)(e) from e
 
-    def insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
+    def insert_rows(self, session: Session, stored_events: Sequence[StoredEvent],
+                    check: Callable[[], str | None] | None = None) -> tuple[list[int], bool]:
         """Insert the events in the session's transaction (after locking the table on PostgreSQL);
-        their new ids, in the order given."""
+        their new ids, in the order given, and whether `check` was run. `check` gives a query of
+        literals only (or None), run in the same round trip as the lock on PostgreSQL with psycopg 3:
+        a row from it fails the save (CheckFailed, rolled back)."""
+        checked = False
         if self.dialect == "postgresql":
             # The library's LOCK TABLE and NOTIFY, one round trip (sent without parameters, so the
             # driver takes two statements), through SQLAlchemy so a failure is mapped like any other.
-            session.connection().exec_driver_sql(self.lock_and_notify, execution_options={"no_parameters": True})
+            connection = session.connection()
+            statement = self.lock_and_notify
+            query = check() if check is not None and connection.dialect.driver == "psycopg" else None
+            if query is not None:
+                # psycopg 3 runs every statement of a simple query and shows the first's rows first.
+                statement = f"{query}; {statement}"
+            found = connection.exec_driver_sql(statement, execution_options={"no_parameters": True})
+            if query is not None:
+                checked = True
+                if (row := found.first()) is not None:
+                    raise CheckFailed(row)
         if not stored_events:  # a tracked position with no new events (a message that changes nothing)
-            return []
+            return [], checked
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
                  "topic": e.topic, "state": e.state} for e in stored_events]
         if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
-            return insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
+            return insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None), checked
         result = session.execute(self.insert, rows)
-        return list(result.scalars()) if "id" in self.table.c else []
+        return (list(result.scalars()) if "id" in self.table.c else []), checked
+
+
+class CheckFailed(Exception):
+    """The check sent with an insert's lock found a row (CoreEvents.insert_rows)."""
+
+    def __init__(self, row: Any) -> None:
+        super().__init__(row)
+        self.row = row
 
 
 def in_transaction() -> bool:

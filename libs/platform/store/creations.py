@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
 from libs.platform.store.bulk import insert_rows
-from libs.platform.store.core import CoreEvents, in_transaction
+from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
@@ -198,8 +199,13 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         return self.core.select(originator_id, gt, lte, desc, limit)
 
     def _insert_stored_events(self, session: Session, stored_events: Sequence[Any], **kwargs: Any) -> Sequence[int]:
+        keys = kwargs.get(SEALED_KWARG)
+        checked = False
         if self.core.usable():
-            ids: Sequence[int] = self.core.insert_rows(session, stored_events)
+            try:  # on PostgreSQL, the sealed keys' check sent with the table lock: no round trip of its own
+                ids, checked = self.core.insert_rows(session, stored_events, keys.inline_check if keys else None)
+            except CheckFailed as refused:
+                raise SubjectForgotten(f"subject {refused.row[0]} was erased") from None
         else:
             ids = super()._insert_stored_events(session, stored_events, **kwargs)
         rows: Sequence[LedgerRow] = kwargs.get(SAVE_KWARG) or ()
@@ -207,7 +213,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
             # request fails here on the unique index, and the whole save with it.
             insert_rows(session, self.creations, [dict(vars(r)) for r in rows])  # asdict deep-copied each value
-        if (keys := kwargs.get(SEALED_KWARG)) is not None:
+        if keys is not None and not checked:
             keys.check(session)  # after the events: on SQLite, with the write lock held
         measured = bool(ids) and self.after_insert is not None and \
             self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG))

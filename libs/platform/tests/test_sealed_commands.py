@@ -9,13 +9,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import Engine, event
 
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealing import INLINE_SUBJECTS, SubjectForgotten, SubjectKeys
 from libs.platform.store.sealed import SealedWithoutSave
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from services.intake.tests.test_concurrent_consultations import _open_case
-from tests.harness import forgotten_after_the_cache, stored_applications
+from tests.harness import backend, forgotten_after_the_cache, stored_applications
 
 WHEN = datetime(2016, 5, 1, 10, tzinfo=UTC)
 
@@ -74,3 +75,34 @@ def test_a_value_sealed_with_a_cached_key_and_stored_by_no_save_is_refused_as_a_
         with pytest.raises(SealedWithoutSave):
             app.sealed.run(lambda: sealed.append(app.seal(case_id, "保存されない")))
         assert app.sealed.scope is None  # the scope ended with the command
+
+
+def test_a_saves_check_is_sent_as_literals_only_for_plain_ids_and_a_few_of_them() -> None:
+    key = b"k" * 32
+    plain = SubjectKeys({"3f2b8c1e-0000-4000-8000-000000000001": key, "gone": None}, 7)
+    assert plain.inline_check() == ("SELECT subject FROM subject_key_erasures WHERE position > 7 "
+                                    "AND subject IN ('3f2b8c1e-0000-4000-8000-000000000001') LIMIT 1")
+    assert SubjectKeys({"o'brien": key}, 0).inline_check() is None  # checked with parameters instead
+    assert SubjectKeys({"a\\b": key}, 0).inline_check() is None
+    assert SubjectKeys({str(i): key for i in range(INLINE_SUBJECTS + 1)}, 0).inline_check() is None
+    assert SubjectKeys({"gone": None}, 0).inline_check() is None  # nothing to check
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="the check rides on PostgreSQL's LOCK TABLE")
+def test_on_postgresql_a_sealing_commands_check_takes_no_round_trip_of_its_own(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case_id, _ = _open_case(app)
+        app.sealed.run(lambda: _visit(app, app.repository.get(case_id), "一回目"))  # the key cached
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            app.sealed.run(lambda: _visit(app, app.repository.get(case_id), "二回目"))
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        checks = [s for s in statements if "subject_key_erasures" in s]
+        assert len(checks) == 1 and "LOCK TABLE" in checks[0], statements
