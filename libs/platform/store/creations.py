@@ -201,6 +201,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
     def _insert_stored_events(self, session: Session, stored_events: Sequence[Any], **kwargs: Any) -> Sequence[int]:
         keys = kwargs.get(SEALED_KWARG)
         checked = False
+        ids: Sequence[int]
         if self.core.usable():
             try:  # on PostgreSQL, the sealed keys' check sent with the table lock: no round trip of its own
                 ids, checked = self.core.insert_rows(session, stored_events, keys.inline_check if keys else None)
