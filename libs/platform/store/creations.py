@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
-from libs.platform.store.bulk import insert_rows
 from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.store.bulk import insert_rows
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
