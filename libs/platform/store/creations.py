@@ -203,7 +203,10 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         checked = False
         ids: Sequence[int]
         if self.core.usable():
-            try:  # on PostgreSQL, the sealed keys' check sent with the table lock: no round trip of its own
+            # On PostgreSQL the sealed keys' check is sent with the table lock, no round trip of its own:
+            # it sees every erasure committed before it, as the check after the insert did (one
+            # committed later leaves values sealed under a key that is gone, as erasure wants).
+            try:
                 ids, checked = self.core.insert_rows(session, stored_events, keys.inline_check if keys else None)
             except CheckFailed as refused:
                 raise SubjectForgotten(f"subject {refused.row[0]} was erased") from None
