@@ -40,6 +40,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Engine,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -87,6 +88,9 @@ key_erasures = Table(
     metadata,
     Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("subject", String(64), nullable=False),
+    # A save's check names its subjects after the cache's position: found by subject, not by
+    # scanning every erasure since (a replica whose cache has not looked since a mass retention run).
+    Index("ix_subject_key_erasures_subject", "subject", "position"),
 )
 ERASED_AFTER = select(key_erasures.c.position, key_erasures.c.subject).where(
     key_erasures.c.position > bindparam("after")).order_by(key_erasures.c.position)
@@ -127,6 +131,8 @@ class Sealer:
         self._master = self._masters[self.current]
         metadata.create_all(engine)
         _add_master_column(engine)
+        for index in key_erasures.indexes:  # tables made before the index: made at start, once
+            index.create(engine, checkfirst=True)
         # Unwrapped keys of live subjects, valid as of erasure-log position `_valid_to`. A lookup
         # of a key costs a transaction per value sealed or opened; checking the erasure log since
         # `_valid_to` is one autocommit select, and drops every key forgotten since, in any replica.
