@@ -59,12 +59,17 @@ def test_every_service_serves_its_loops_and_requests_as_prometheus_metrics_that_
                 return (r.status_code == 200 and all(loop["lag"] == 0 for loop in r.json()["checks"]["loops"])
                         and r.json())
 
-            ready = eventually(caught_up)
-        samples = _scrape(service)
+            # The same loops as /readyz, the same lag: both read once every loop has caught up (a
+            # commit between the two reads — a loop's round — would make them differ for a moment).
+            def agreeing(a=operator, s=service):
+                ready = caught_up(a)
+                samples = _scrape(s)
+                lags = {(x.labels["kind"], x.labels["name"]): x.value for x in samples["tsunagu_loop_lag"]}
+                return ready and lags == {(loop["kind"], loop["name"]): loop["lag"]
+                                          for loop in ready["checks"]["loops"]} and samples
+
+            samples = eventually(agreeing)
         scraped[name] = samples
-        lags = {(s.labels["kind"], s.labels["name"]): s.value for s in samples["tsunagu_loop_lag"]}
-        # The same loops as /readyz, the same lag.
-        assert lags == {(loop["kind"], loop["name"]): loop["lag"] for loop in ready["checks"]["loops"]}
         assert {s.labels["service"] for s in samples["tsunagu_loop_lag"]} == {name}
         routes = {(s.labels["route"], s.labels["status"]) for s in samples["tsunagu_http_requests_total"]}
         assert ("/readyz", "200") in routes
