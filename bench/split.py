@@ -51,10 +51,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wait_worker_runs_everything(web: Served, timeout: float = 60) -> None:
-    """Until every loop of the web replica reports a holder (the worker) whose lease runs."""
+    """Until every leased loop of the web replica reports a holder (the worker) whose lease runs
+    (the heap trim is each process's own: it has no lease)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        loops = web.app.state.runtime.loops()
+        runtime = web.app.state.runtime
+        loops = [loop for loop in runtime.loops()
+                 if loop.name not in runtime.per_process and loop is not runtime.listener]
         if loops and all(loop.lease is not None and loop.lease()["holder"] and loop.lease()["expires_in"] > 0
                          for loop in loops):
             return
