@@ -12,6 +12,7 @@ applied once. A request counts as failed only when no replica accepted it within
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from sqlalchemy import create_engine, text
 
 from libs.platform.messaging.replay import read_stream
 from libs.platform.web.auth import mint_token
+from soak.nats import SingleNats
 from soak.processes import ServiceProcess, free_port
 
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -463,3 +465,24 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@contextlib.contextmanager
+def intake_pair(tmp: Path, *, each_env: list[dict[str, str]] | None = None) -> Iterator[tuple[Replicas, str]]:
+    """Two intake replicas on PostgreSQL (2 s leases) with a nats-server of their own, every leased
+    role held, then stopped and their schemas dropped: the replica fault tests' fixture. Yields the
+    replicas and the witness's NATS URL."""
+    nats = SingleNats(tmp)
+    nats.start()
+    nats.wait_ready()
+    run, secret = new_run()
+    replicas = Replicas("intake", 2, tmp=tmp, run=run, secret=secret, nats_url=nats.url_for("intake"),
+                        lease_seconds=2.0, each_env=each_env)
+    try:
+        replicas.start()
+        replicas.wait_all_held()
+        yield replicas, nats.url_for("witness")
+    finally:
+        replicas.stop()
+        nats.stop()
+        drop(run, ["intake"])

@@ -14,8 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from soak.ha import Replicas, Tally, check, drop, new_run
-from soak.nats import SingleNats
+from soak.ha import Replicas, Tally, check, intake_pair
 from tests.fault.test_web_only_replica import WEB, WHEN, WORKER, _centre_and_case, _client, _readyz
 from tests.harness import POSTGRES_URL, backend, eventually
 
@@ -25,21 +24,8 @@ pytestmark = [pytest.mark.fault,
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, str]]:
-    tmp_path = tmp_path_factory.mktemp("attack-listen")
-    nats = SingleNats(tmp_path)
-    nats.start()
-    nats.wait_ready()
-    run, secret = new_run()
-    replicas = Replicas("intake", 2, tmp=tmp_path, run=run, secret=secret, nats_url=nats.url_for("intake"),
-                        lease_seconds=2.0, each_env=[{"TSUNAGU_BACKGROUND": "off"}, {}])
-    try:
-        replicas.start()
-        replicas.wait_all_held()
-        yield replicas, nats.url_for("witness")
-    finally:
-        replicas.stop()
-        nats.stop()
-        drop(run, ["intake"])
+    with intake_pair(tmp_path_factory.mktemp("attack-listen"), each_env=[{"TSUNAGU_BACKGROUND": "off"}, {}]) as pair:
+        yield pair
 
 
 def _terminate(replicas: Replicas, i: int, *, listen_only: bool) -> int:

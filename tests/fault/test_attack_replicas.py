@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from libs.platform.web.auth import mint_token
-from soak.ha import Replicas, Tally, check, drop, new_run
-from soak.nats import SingleNats
+from soak.ha import Replicas, Tally, check, intake_pair
 from tests.harness import backend, eventually
 
 pytestmark = [pytest.mark.fault,
@@ -25,21 +24,8 @@ WHEN = "2016-05-01T10:00:00+09:00"
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, str]]:
-    tmp_path = tmp_path_factory.mktemp("attack-replicas")
-    nats = SingleNats(tmp_path)
-    nats.start()
-    nats.wait_ready()
-    run, secret = new_run()
-    replicas = Replicas("intake", 2, tmp=tmp_path, run=run, secret=secret, nats_url=nats.url_for("intake"),
-                        lease_seconds=2.0)
-    try:
-        replicas.start()
-        replicas.wait_all_held()
-        yield replicas, nats.url_for("witness")
-    finally:
-        replicas.stop()
-        nats.stop()
-        drop(run, ["intake"])
+    with intake_pair(tmp_path_factory.mktemp("attack-replicas")) as pair:
+        yield pair
 
 
 def _client(replicas: Replicas, i: int, role: str, org: str) -> httpx.Client:
