@@ -25,8 +25,9 @@ from libs.platform.privacy.document import render_disclosure
 from libs.platform.privacy.records import consents_of, transfers_of
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from libs.platform.web.inputs import MAX_PARAMETER_CHARS, MAX_POSITION, When
+from libs.platform.web.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/audit", tags=["audit"])
 
 
 class AuditEvents(BaseModel):

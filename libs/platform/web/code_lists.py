@@ -22,6 +22,7 @@ from pydantic_core import core_schema
 
 from libs.domain.code_lists import CODE_LISTS, CodeList, code_list, served_by
 from libs.domain.errors import NotFound
+from libs.platform.web.routing import OneHopRoute
 
 EXTENSION = "x-code-list"
 
@@ -94,7 +95,7 @@ def code_lists_router(service: str) -> APIRouter:
     """The code lists `service` accepts, at /v1/code-lists."""
     lists = served_by(service)
     by_name = {cl.name: cl for cl in lists}
-    router = APIRouter(prefix="/v1/code-lists", tags=["code lists"])
+    router = APIRouter(route_class=OneHopRoute, prefix="/v1/code-lists", tags=["code lists"])
     name_param = Path(max_length=64, json_schema_extra={"enum": list(by_name)},
                       description="a list of GET /v1/code-lists")
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from libs.domain.errors import NotFound
 from libs.platform.web.deps import OperatorDep, RuntimeDep
 from libs.platform.web.inputs import MAX_PARAMETER_CHARS, MAX_POSITION
+from libs.platform.web.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/ops", tags=["operations"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/ops", tags=["operations"])
 
 
 class DeadLetterPublic(BaseModel):

@@ -10,6 +10,7 @@ from libs.domain import dispatch as events
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from libs.platform.web.inputs import Cursor
+from libs.platform.web.routing import OneHopRoute
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     DeploymentAcceptanceCreate,
@@ -25,7 +26,7 @@ from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.errors import DeploymentNotFound
 
-router = APIRouter(prefix="/v1", tags=["deployments"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["deployments"])
 
 
 def _out(d: Deployment, response: Response) -> DeploymentPublic:

@@ -10,6 +10,7 @@ from libs.domain import dispatch as events
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
 from libs.platform.web.inputs import Cursor
+from libs.platform.web.routing import OneHopRoute
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import (
     AcceptanceCreate,
@@ -39,7 +40,7 @@ from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import DispatchNotFound
 
-router = APIRouter(prefix="/v1", tags=["dispatches"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["dispatches"])
 
 
 def dispatch_public(d: Dispatch) -> DispatchPublic:

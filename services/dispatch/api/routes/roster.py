@@ -7,10 +7,11 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from libs.platform.web.deps import PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.dispatch.api.deps import DispatchDep
 from services.dispatch.api.schemas import DatedCreate, RosterEntryPublic, RosterPublic, TasksPublic
 
-router = APIRouter(prefix="/v1", tags=["roster"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["roster"])
 
 
 @router.get("/roster", response_model=RosterPublic)

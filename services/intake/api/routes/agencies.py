@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Response
 from libs.domain import agencies
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from libs.platform.web.inputs import Cursor
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import AgenciesPublic, AgencyCategory, AgencyCreate, AgencyPublic, AgencyRetirement
 from services.intake.domain.agency import Agency
 
-router = APIRouter(prefix="/v1/agencies", tags=["agencies"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/agencies", tags=["agencies"])
 
 
 def agency_public(a: Agency) -> AgencyPublic:

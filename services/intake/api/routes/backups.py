@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Response
 
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
 from libs.platform.web.inputs import Cursor
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import BackupCreate, BackupKind, BackupPublic, BackupsPublic
 from services.intake.application import IntakeApplication
 from services.intake.domain.backup import Backup
 
-router = APIRouter(prefix="/v1", tags=["prefectural back-up"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["prefectural back-up"])
 
 
 def _out(app: IntakeApplication, b: Backup) -> BackupPublic:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 
 from libs.domain import intake as events
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep
 from services.intake.api.routes.cases import created_in_case, stated_basis
 from services.intake.api.schemas import (
@@ -27,7 +28,7 @@ from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from services.intake.domain.errors import CaseNotFound
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/cases", tags=["cases"])
 
 
 @router.post("/{case_id}/outreach-visits", status_code=201, response_model=OutreachVisitPublic)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     CaseCreate,
@@ -33,7 +34,7 @@ from services.intake.api.schemas import (
 from services.intake.domain.case import Case
 from services.intake.domain.errors import CaseNotFound
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/cases", tags=["cases"])
 
 
 def case_public(case: Case, sealer: Sealer) -> CasePublic:

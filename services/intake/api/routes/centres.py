@@ -10,6 +10,7 @@ from libs.domain import intake as events
 from libs.domain.codes import validate_lg_code
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     BackOfficeSupportCreate,
@@ -26,7 +27,7 @@ from services.intake.application import IntakeApplication
 from services.intake.domain.centre import Centre
 from services.intake.domain.errors import UnknownCentre
 
-router = APIRouter(prefix="/v1/centres", tags=["centres"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/centres", tags=["centres"])
 
 
 def centre_public(centre: Centre) -> CentrePublic:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep
 from services.intake.api.routes.cases import consultation_public
 from services.intake.api.schemas import ConsultationImportCreate, ConsultationImportPublic
 from services.intake.application.imports import ImportItem
 
-router = APIRouter(prefix="/v1/consultation-imports", tags=["cases"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/consultation-imports", tags=["cases"])
 
 
 @router.post("", status_code=201, response_model=ConsultationImportPublic,

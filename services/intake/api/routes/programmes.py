@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Response
 from libs.domain import intake as events
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep
 from services.intake.api.schemas import (
     GroupActivityCreate,
@@ -30,7 +31,7 @@ from services.intake.domain.errors import UnknownCentre
 from services.intake.domain.place import Place
 from services.intake.domain.programme import Programme
 
-router = APIRouter(prefix="/v1", tags=["programmes and places"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["programmes and places"])
 Government = Annotated[str, Path(pattern=r"^[0-9]{6}$", max_length=6, description="the government named as operator")]
 
 

@@ -11,10 +11,11 @@ import hashlib
 from fastapi import APIRouter, Query, Request, Response
 
 from libs.domain import agencies
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeReadsDep
 from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres, DirectoryPlaces
 
-router = APIRouter(prefix="/public/v1", tags=["public directory"])
+router = APIRouter(route_class=OneHopRoute, prefix="/public/v1", tags=["public directory"])
 CODE = Query(default=None, pattern=r"^[0-9]{6}$", max_length=6)
 
 

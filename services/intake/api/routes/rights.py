@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 
 from libs.domain.fiscal import JST
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeDep, IntakeReadsDep
 from services.intake.api.schemas import (
     RightsAnswerCreate,
@@ -19,7 +20,7 @@ from services.intake.api.schemas import (
 )
 from services.intake.domain.rights import RightsRequest
 
-router = APIRouter(prefix="/v1/rights-requests", tags=["rights of the person"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/rights-requests", tags=["rights of the person"])
 
 
 def _public(r: RightsRequest) -> RightsRequestPublic:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Response
 
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import RosterCreate, RosterProvisionPublic, RosterReceived
 from services.registry.domain.roster import RosterProvision
 
-router = APIRouter(prefix="/v1", tags=["roster"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["roster"])
 
 
 @router.post("/rosters", status_code=201, response_model=RosterProvisionPublic)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from libs.platform.web.deps import IdempotencyKey, IfMatch, PrincipalDep, expected_version
 from libs.platform.web.inputs import Cursor, Day
+from libs.platform.web.routing import OneHopRoute
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
     ApprovalCreate,
@@ -33,7 +34,7 @@ from services.registry.api.schemas import (
 from services.registry.application import RegistryApplication
 from services.registry.domain.supporter import Supporter
 
-router = APIRouter(prefix="/v1", tags=["supporters"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["supporters"])
 
 
 def supporter_public(s: Supporter, details: dict | str | None) -> SupporterPublic:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep
+from libs.platform.web.routing import OneHopRoute
 from services.registry.api.deps import RegistryDep
 from services.registry.api.schemas import (
     AttendanceCreate,
@@ -23,7 +24,7 @@ from services.registry.domain.course import TrainingCourse
 from services.registry.domain.errors import CourseNotFound
 from services.registry.domain.registrar import Registrar
 
-router = APIRouter(prefix="/v1", tags=["training"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["training"])
 
 
 def registrar_public(registrar: Registrar) -> RegistrarPublic:

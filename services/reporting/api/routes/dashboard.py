@@ -13,8 +13,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from libs.platform.web.edge import html_page
+from libs.platform.web.routing import OneHopRoute
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(route_class=OneHopRoute, tags=["dashboard"])
 
 
 @cache

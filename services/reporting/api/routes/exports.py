@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.routing import OneHopRoute
 from services.reporting.api.deps import REPLAYING, AsOf, FiscalYear, SettledDep
 from services.reporting.exports import export_report
 from services.reporting.exports.tables import BUILDERS
 from services.reporting.exports.writers import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 
-router = APIRouter(prefix="/v1/reports", tags=["exports"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/reports", tags=["exports"])
 
 # The members come from BUILDERS at import, which mypy cannot see in a functional Enum() call.
 ReportTable = Enum("ReportTable", {name.replace("-", "_"): name for name in BUILDERS}, type=str)  # type: ignore[misc]

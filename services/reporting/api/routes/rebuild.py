@@ -10,10 +10,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.routing import OneHopRoute
 from services.reporting.projections import ReportingProjection
 from services.reporting.rebuild import rebuild_online, rebuild_progress
 
-router = APIRouter(prefix="/v1/ops", tags=["operations"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/ops", tags=["operations"])
 
 
 class ReplayStream(BaseModel):

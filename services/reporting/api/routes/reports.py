@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.routing import OneHopRoute
 from services.reporting.api.deps import REPLAYING, AsOf, FiscalYear, Prefecture, SettledDep
 from services.reporting.api.schemas import (
     CentresReport,
@@ -21,7 +22,7 @@ from services.reporting.queries import (
     referral_report,
 )
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/reports", tags=["reports"])
 
 
 @router.get("/consultations", response_model=ConsultationReport, responses=REPLAYING)

@@ -12,6 +12,7 @@ from libs.domain.errors import NotFound
 from libs.platform.web.created import answer_created
 from libs.platform.web.deps import IdempotencyKey, PrincipalDep, RuntimeDep
 from libs.platform.web.inputs import MAX_PARAMETER_CHARS
+from libs.platform.web.routing import OneHopRoute
 from services.reporting.api.deps import REPLAYING, FiscalYear, SettledDep
 from services.reporting.queries import (
     centres_report,
@@ -23,7 +24,7 @@ from services.reporting.queries import (
 )
 from services.reporting.submissions import get_submission, submissions_compared, submit_table
 
-router = APIRouter(prefix="/v1/reports", tags=["submissions"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/reports", tags=["submissions"])
 REPORTS = {"consultations": consultation_report, "referrals": referral_report, "outcome": outcome_report,
            "centres": centres_report, "supporters": supporters_report, "dispatch": dispatch_report}
 ReportName = Annotated[str, Path(max_length=MAX_PARAMETER_CHARS, description=f"one of {', '.join(REPORTS)}")]

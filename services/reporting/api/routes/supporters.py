@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from libs.platform.web.deps import PrincipalDep, RuntimeDep
+from libs.platform.web.routing import OneHopRoute
 from services.reporting.api.deps import REPLAYING, AsOf, FiscalYear, Prefecture, SettledDep
 from services.reporting.api.schemas import DispatchReport, SupportersReport
 from services.reporting.queries import dispatch_report, supporters_report
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/reports", tags=["reports"])
 
 
 @router.get("/supporters", response_model=SupportersReport, responses=REPLAYING)
