@@ -10,7 +10,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, Response
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from libs.platform.web.routing import OneHopRoute
 
@@ -19,6 +19,15 @@ class Thing(BaseModel):
     id: int
     name: str
     tag: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _seen(cls, name: str) -> str:
+        VALIDATED_IN.append(threading.get_ident())
+        return name
+
+
+VALIDATED_IN: list[int] = []  # the thread of each validation of a Thing
 
 
 class ThingCreate(BaseModel):
@@ -62,6 +71,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_a_plain_route_runs_in_one_trip_to_the_thread_pool_with_its_response_validated(hops: list[str]) -> None:
     seen: dict[str, Any] = {}
+    VALIDATED_IN.clear()
     with TestClient(app_with(OneHopRoute, seen)) as client:
         hops.clear()
         r = client.post("/things/7", json={"name": "a"}, headers={"X-Tag": "t"})
@@ -69,6 +79,7 @@ def test_a_plain_route_runs_in_one_trip_to_the_thread_pool_with_its_response_val
         assert r.json() == {"id": 7, "name": "a", "tag": "t"}, "filtered by the response model"
         assert len(hops) == 1, hops
         assert seen["endpoint"] != seen["loop"], "the route's own work stays off the event loop"
+        assert VALIDATED_IN[-1:] == [seen["endpoint"]], "the dict it returned is validated in the same trip"
         assert client.post("/things/x", json={"name": "a"}).status_code == 422
         with pytest.raises(ValueError, match="refused"):
             client.post("/things/8", json={"name": "refused"})

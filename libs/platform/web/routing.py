@@ -9,7 +9,9 @@ endpoint as a coroutine that runs the `def` in the thread pool: FastAPI then val
 loop, where a route's model instance is taken as it is (pydantic does not revalidate an instance
 of the model), and serializes there as it always did. The endpoint's signature and annotations
 are the function's own (functools.wraps: FastAPI reads them through `__wrapped__`), so
-parameters, dependencies and OpenAPI are unchanged. Blocking work stays off the event loop.
+parameters, dependencies and OpenAPI are unchanged. Blocking work stays off the event loop: a
+route that returns something else than an instance of its model (a report's dict, which may be
+large) has it validated in the same trip, so that what FastAPI validates on the loop is the model.
 """
 
 from __future__ import annotations
@@ -21,18 +23,28 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 
-def in_one_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """A plain function as a coroutine function that runs it in the thread pool; anything else
-    (a coroutine function, a callable object) as it is."""
+def in_one_hop(endpoint: Callable[..., Any], response_field: Callable[[], Any] = lambda: None) -> Callable[..., Any]:
+    """A plain function as a coroutine function that runs it in the thread pool, its return value
+    validated there against `response_field()` (FastAPI's field of the route's response model,
+    or None); anything else (a coroutine function, a callable object) as it is."""
     if not inspect.isfunction(endpoint) or inspect.iscoroutinefunction(endpoint) \
             or inspect.isgeneratorfunction(endpoint):
         return endpoint
 
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        field = response_field()
+        if field is None or isinstance(result, Response):
+            return result
+        value, errors = field.validate(result, {}, loc=("response",))
+        return result if errors else value  # refused: FastAPI refuses it again, with its own error
+
     @functools.wraps(endpoint)
     async def hop(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+        return await run_in_threadpool(run, *args, **kwargs)
 
     return hop
 
@@ -41,4 +53,4 @@ class OneHopRoute(APIRoute):
     """An APIRoute whose plain `def` endpoint makes one trip to the thread pool, not two."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, in_one_hop(endpoint), **kwargs)
+        super().__init__(path, in_one_hop(endpoint, lambda: self.response_field), **kwargs)
