@@ -88,7 +88,9 @@ def _screened(app: RegistryApplication) -> tuple[UUID, Run]:
 
 
 def _consultation_summary(other: IntakeApplication, case_id: UUID, recorded: Any) -> Any:
-    return other.sealer.open(other.consultation(other.repository.get(case_id), recorded.consultation_id)["summary"])
+    entry = other.consultation(other.repository.get(case_id), recorded.consultation_id)
+    assert entry is not None
+    return other.sealer.open(entry["summary"])
 
 
 COMMANDS = [
