@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.e2e.test_dispatch_flow import CITY, DAY, REPORT, SUBJECT
+from tests.e2e.test_dispatch_flow import CITY, DAY, REPORT, SUBJECT, start_dispatch
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
 from tests.harness import eventually, log_positions, published, status
 
@@ -140,16 +140,7 @@ def running_dispatch(nats_server, start_service):
         intake.stop()
         base = f"/v1/dispatches/{did}"
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
-        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-details", json={"details": SUBJECT}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": ["name"], "support_meetings": True,
-                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
-                                        "content": "c", "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
-    with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sid, details=SUBJECT, consent={"items": ["name"], "support_meetings": True})
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         report = me.post(f"{base}/activity-reports", json=REPORT, headers={"Idempotency-Key": "k-rep"})
         assert report.status_code == 201, report.text
