@@ -32,6 +32,15 @@ def _republish(nats_url: str, message) -> None:
     asyncio.run(go())
 
 
+def rostered(registry, n: int = 1) -> list[str]:
+    """The ids of `n` supporters registered by REGISTRAR and given on CITY's roster (dispatch
+    learns of them over NATS)."""
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sids = [registered(officer)["id"] for _ in range(n)]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    return sids
+
+
 def start_dispatch(dispatch, base: str, sid: str, *, consent: dict | None = None, details: dict | None = None,
                    activities: tuple[str, ...] = ("visit",)) -> None:
     """Take the requested dispatch at `base` to started with supporter `sid` (intent reconfirmed):
@@ -168,9 +177,7 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
 def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_service):
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: city.get("/v1/roster").json()["data"])
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
@@ -239,9 +246,7 @@ def test_a_dispatch_started_as_the_registration_ended_is_ended_by_the_sweep(nats
 
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: city.get("/v1/roster").json()["data"])
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
@@ -263,9 +268,7 @@ def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_
                                                                                                start_service):
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid, other = registered(officer)["id"], registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid, other = rostered(registry, 2)
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: len(city.get("/v1/roster").json()["data"]) == 2)
         for s in (sid, other):
