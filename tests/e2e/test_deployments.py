@@ -10,7 +10,7 @@ from uuid import uuid4
 from libs.domain.fiscal import JST, fiscal_year
 from tests.e2e.test_dispatch_flow import CITY, DAY, rostered
 from tests.e2e.test_registry_lifecycle import REGISTRAR
-from tests.harness import eventually, published
+from tests.harness import drained, eventually, published
 
 OTHER_CITY = "131024"  # 中央区
 HOURS = {"sat": ["10:00", "15:00"]}
@@ -155,6 +155,9 @@ def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_st
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
         assert ended["end_reason"] == "target_closed"
+        # The deployment is ended by dispatch's policies, the target closed by its targets read model:
+        # two consumers of INTAKE. Wait for both before asking for a new deployment there.
+        drained(nats_server.url, intake, dispatch)
         r = city.post("/v1/deployments", json=deployment)
         assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")
 
@@ -181,5 +184,8 @@ def test_a_retired_agency_stops_its_deployed_supporters_and_takes_no_new_deploym
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
         assert ended["end_reason"] == "target_closed"
+        # The deployment is ended by dispatch's policies, the target closed by its targets read model:
+        # two consumers of INTAKE. Wait for both before asking for a new deployment there.
+        drained(nats_server.url, intake, dispatch)
         r = city.post("/v1/deployments", json=deployment)
         assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")
