@@ -119,7 +119,28 @@ class ServiceServer:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not start")
             time.sleep(0.01)
+        self._replayed_at_start()
         return self
+
+    def _replayed_at_start(self) -> None:
+        """A service that starts on empty read models replays the streams, and its reports answer 503
+        projection-replaying until its job has read the streams' ends (readmodels/rebuilds.py): wait
+        for that replay, so that a test's first request does not race the job (CI saw a 503 so, once,
+        under load). Not while the nats-server is down: then the replay lasts, as a test may check."""
+        from libs.platform.readmodels.rebuilds import RebuildableProjection
+        from libs.platform.tools.natsserver import answers
+        from services.reporting.consumers import REPLAY_AT_START
+
+        projections = {id(c.handler): c.handler for c in self.runtime.consumers
+                       if isinstance(c.handler, RebuildableProjection)}.values()
+        if not projections or not answers(self.settings.nats_url):
+            return
+
+        def replayed() -> bool:
+            states = [p.replay_state() for p in projections]
+            return not any(s.replaying and s.started_by == REPLAY_AT_START for s in states)
+
+        eventually(replayed, timeout=30)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -138,6 +159,25 @@ class ServiceServer:
         """A client with an `operator` token: it sees the checks of /readyz (anyone else sees only
         whether the service is ready)."""
         return self.client(role="operator", org="operations", sub="operator")
+
+
+class Status(int):
+    """A response's status that shows its body when an assertion on it fails: `assert
+    status(r) == 403` says which problem came instead (CI once saw a 503 and no body to say why)."""
+
+    body: str
+
+    def __new__(cls, status: int, body: str) -> Status:
+        made = super().__new__(cls, status)
+        made.body = body
+        return made
+
+    def __repr__(self) -> str:
+        return f"{int(self)} {self.body[:1000]}"
+
+
+def status(response: httpx.Response) -> Status:
+    return Status(response.status_code, response.text)
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

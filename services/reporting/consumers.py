@@ -13,10 +13,12 @@ from libs.platform.runtime import Runtime
 from services.reporting.projections import ReportingProjection
 from services.reporting.submissions import create_tables as create_submission_tables
 
+REPLAY_AT_START = "start on empty read models"  # who started the replay, as /v1/ops/rebuild shows it
+
 
 def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
     projection = ReportingProjection(runtime.engine)
     runtime.provide(projection)
-    projection.replay_if_empty(by="start on empty read models")
+    projection.replay_if_empty(by=REPLAY_AT_START)
     create_submission_tables(runtime.engine)
     return [(spec, projection) for spec in STREAMS.values()]

@@ -10,9 +10,9 @@ import threading
 import pytest
 
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.e2e.test_dispatch_flow import CITY, DAY, REPORT, SUBJECT
+from tests.e2e.test_dispatch_flow import CITY, DAY, REPORT, SUBJECT, start_dispatch
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from tests.harness import eventually, log_positions, published
+from tests.harness import eventually, log_positions, published, status
 
 
 def _post_raw(client, path: str, raw: str, key: str):
@@ -140,16 +140,7 @@ def running_dispatch(nats_server, start_service):
         intake.stop()
         base = f"/v1/dispatches/{did}"
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
-        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-details", json={"details": SUBJECT}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": ["name"], "support_meetings": True,
-                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
-                                        "content": "c", "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
-    with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sid, details=SUBJECT, consent={"items": ["name"], "support_meetings": True})
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         report = me.post(f"{base}/activity-reports", json=REPORT, headers={"Idempotency-Key": "k-rep"})
         assert report.status_code == 201, report.text
@@ -188,23 +179,23 @@ def test_reporting_prefecture_only_narrows_and_a_submission_key_stays_in_its_org
     path = "/v1/reports/consultations/submissions"
     with reporting.client(role="prefecture_officer", org="130001") as tokyo, \
             reporting.client(role="prefecture_officer", org="140007") as kanagawa:
-        assert tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "140007"}).status_code == 403
-        assert tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130000"}).status_code == 422
-        assert tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"}).status_code == 200
+        assert status(tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "140007"})) == 403
+        assert status(tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130000"})) == 422
+        assert status(tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"})) == 200
         first = tokyo.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"})
-        assert first.status_code == 201, first.text
-        assert kanagawa.get(first.headers["location"]).status_code == 404
+        assert status(first) == 201, first.text
+        assert status(kanagawa.get(first.headers["location"])) == 404
         theirs = kanagawa.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"})
-        assert theirs.status_code == 201 and theirs.json()["submission_id"] != first.json()["submission_id"]
-        assert kanagawa.post(path, params={"fy": 2017}, headers={"Idempotency-Key": "k-sub"}).status_code == 422
-        assert tokyo.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"}).status_code == 200
+        assert status(theirs) == 201 and theirs.json()["submission_id"] != first.json()["submission_id"]
+        assert status(kanagawa.post(path, params={"fy": 2017}, headers={"Idempotency-Key": "k-sub"})) == 422
+        assert status(tokyo.post(path, params={"fy": 2016}, headers={"Idempotency-Key": "k-sub"})) == 200
     with reporting.client(role="municipal_officer", org="131016") as town:
         mine = town.get("/v1/reports/supporters", params={"fy": 2016})
         narrowed = town.get("/v1/reports/supporters", params={"fy": 2016, "prefecture": "130001"})
         def counts(r):
             return {k: v for k, v in r.json().items() if k != "computed_from"}
 
-        assert narrowed.status_code == 200 and counts(narrowed) == counts(mine)
-        assert town.get("/v1/reports/supporters", params={"fy": 2016, "prefecture": "140007"}).status_code == 403
+        assert status(narrowed) == 200 and counts(narrowed) == counts(mine)
+        assert status(town.get("/v1/reports/supporters", params={"fy": 2016, "prefecture": "140007"})) == 403
     with reporting.client(role="centre_staff", org="00000000-0000-0000-0000-00000000000c") as centre:
-        assert centre.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"}).status_code == 403
+        assert status(centre.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"})) == 403

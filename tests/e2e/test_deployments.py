@@ -8,9 +8,9 @@ from datetime import datetime
 from uuid import uuid4
 
 from libs.domain.fiscal import JST, fiscal_year
-from tests.e2e.test_dispatch_flow import CITY, DAY
-from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
-from tests.harness import eventually, published
+from tests.e2e.test_dispatch_flow import CITY, DAY, rostered
+from tests.e2e.test_registry_lifecycle import REGISTRAR
+from tests.harness import drained, eventually, published
 
 OTHER_CITY = "131024"  # 中央区
 HOURS = {"sat": ["10:00", "15:00"]}
@@ -33,9 +33,7 @@ def test_a_supporter_deployed_to_a_place_and_a_programme_reports_and_stops_on_re
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        first, second = registered(officer)["id"], registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    first, second = rostered(registry, 2)
     programme_id, place_id = _place(intake, CITY, "居場所ひだまり")
     _, elsewhere = _place(intake, OTHER_CITY, "中央区の居場所")
 
@@ -131,9 +129,7 @@ def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_st
     registry = start_service("registry", nats_server.url)
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     _, place_id = _place(intake, CITY, "居場所こもれび")
     deployment = {"supporter_id": sid, "target_kind": "place", "target_id": place_id, "role": "place_operation",
                   "starts_on": DAY}
@@ -159,6 +155,9 @@ def test_a_place_that_closes_leaves_the_directory_and_its_deployed_supporters_st
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
         assert ended["end_reason"] == "target_closed"
+        # The deployment is ended by dispatch's policies, the target closed by its targets read model:
+        # two consumers of INTAKE. Wait for both before asking for a new deployment there.
+        drained(nats_server.url, intake, dispatch)
         r = city.post("/v1/deployments", json=deployment)
         assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")
 
@@ -167,9 +166,7 @@ def test_a_retired_agency_stops_its_deployed_supporters_and_takes_no_new_deploym
     registry = start_service("registry", nats_server.url)
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     with intake.client(role="municipal_officer", org=CITY) as town:
         agency_id = town.post("/v1/agencies", json={
             "name": "千代田区社会福祉協議会", "category": "social_welfare_council", "municipality": CITY,
@@ -187,5 +184,8 @@ def test_a_retired_agency_stops_its_deployed_supporters_and_takes_no_new_deploym
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         ended = eventually(lambda: (b := city.get(f"/v1/deployments/{placed['id']}").json())["status"] == "ended" and b)
         assert ended["end_reason"] == "target_closed"
+        # The deployment is ended by dispatch's policies, the target closed by its targets read model:
+        # two consumers of INTAKE. Wait for both before asking for a new deployment there.
+        drained(nats_server.url, intake, dispatch)
         r = city.post("/v1/deployments", json=deployment)
         assert r.status_code == 409 and r.json()["type"].endswith("/unknown-deployment-target")

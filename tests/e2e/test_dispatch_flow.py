@@ -32,6 +32,34 @@ def _republish(nats_url: str, message) -> None:
     asyncio.run(go())
 
 
+def rostered(registry, n: int = 1) -> list[str]:
+    """The ids of `n` supporters registered by REGISTRAR and given on CITY's roster (dispatch
+    learns of them over NATS)."""
+    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
+        sids = [registered(officer)["id"] for _ in range(n)]
+        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    return sids
+
+
+def start_dispatch(dispatch, base: str, sid: str, *, consent: dict | None = None, details: dict | None = None,
+                   activities: tuple[str, ...] = ("visit",)) -> None:
+    """Take the requested dispatch at `base` to started with supporter `sid` (intent reconfirmed):
+    the assignment, the subject's details (when given), their consent (`consent` overrides: no
+    items, no support meetings), the plan, the supporter's acceptance, the start."""
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
+        if details is not None:
+            city.post(f"{base}/subject-details", json={"details": details}).raise_for_status()
+        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
+                                                   "signed_on": DAY, **(consent or {})}).raise_for_status()
+        city.post(f"{base}/plan", json={"activities": list(activities), "purpose": "p", "activity_plan": "a",
+                                         "content": "c", "agreed_on": DAY}).raise_for_status()
+    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
+        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    with dispatch.client(role="municipal_officer", org=CITY) as city:
+        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+
+
 def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server, start_service):
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
@@ -149,24 +177,15 @@ def test_a_dispatch_from_request_to_the_automatic_end_on_revocation(nats_server,
 def test_the_persons_request_to_stop_ends_a_dispatch_at_once(nats_server, start_service):
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: city.get("/v1/roster").json()["data"])
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
         d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
                                                "subject_details": SUBJECT}).json()
         base = f"/v1/dispatches/{d['id']}"
-        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": ["name"], "support_meetings": False,
-                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
-                                         "content": "c", "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sid, consent={"items": ["name"]})
     with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
         r = city.post(f"{base}/suspension", json={"reason": "本人の体調", "on": DAY})
         assert r.status_code == 422  # a code: free text would travel in clear
         city.post(f"{base}/suspension", json={"reason": "subject_condition", "note": "入院のため",
@@ -197,15 +216,7 @@ def test_supporter_and_dispatch_statistics_come_from_the_registry_and_dispatch_a
         city.post(f"/v1/roster/{sids[0]}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
         d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
         base = f"/v1/dispatches/{d['id']}"
-        city.post(f"{base}/assignment", json={"supporter_id": sids[0], "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
-                                                   "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit", "accompanied_outing"], "purpose": "p",
-                                         "activity_plan": "a", "content": "c", "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sids[0]) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
-    with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sids[0], activities=("visit", "accompanied_outing"))
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sids[0]) as me:
         for kind in ("visit", "visit", "accompanied_outing"):
             me.post(f"{base}/activity-reports", json={**REPORT, "activity_type": kind}).raise_for_status()
@@ -235,23 +246,13 @@ def test_a_dispatch_started_as_the_registration_ended_is_ended_by_the_sweep(nats
 
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: city.get("/v1/roster").json()["data"])
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
         d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY}).json()
         base = f"/v1/dispatches/{d['id']}"
-        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": [], "support_meetings": False, "costs_self_paid": True,
-                                                   "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a", "content": "c",
-                                         "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
-    with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sid)
     # The race: the entry is marked ended while the dispatch starts, so the consumer saw no running one.
     app = dispatch.runtime.application
     entry = app.repository.get(RosterEntry.id_for(CITY, sid))
@@ -267,9 +268,7 @@ def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_
                                                                                                start_service):
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid, other = registered(officer)["id"], registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid, other = rostered(registry, 2)
     with dispatch.client(role="municipal_officer", org=CITY) as city:
         eventually(lambda: len(city.get("/v1/roster").json()["data"]) == 2)
         for s in (sid, other):
@@ -277,15 +276,7 @@ def test_a_supporters_suspension_of_use_suspends_their_dispatch_and_blocks_them_
         d = city.post("/v1/dispatches", json={"needs": ["visit"], "requested_on": DAY,
                                                "subject_details": {"name": "佐藤一郎"}}).json()
         base = f"/v1/dispatches/{d['id']}"
-        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": ["name"], "support_meetings": False,
-                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
-                                         "content": "c", "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
-    with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sid, consent={"items": ["name"]})
 
     with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
         officer.post(f"/v1/supporters/{sid}/use-suspension", json={"on": DAY}).raise_for_status()

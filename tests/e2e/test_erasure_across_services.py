@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.e2e.test_dispatch_flow import CITY, DAY
+from tests.e2e.test_dispatch_flow import CITY, DAY, rostered, start_dispatch
 from tests.harness import drained, eventually, stream_messages
 
 DETAILS = {"name": "消去花子", "address": "東京都千代田区九段南9-9", "consultation": "夜に眠れない"}
@@ -151,14 +151,12 @@ def test_the_supporter_reads_no_detail_of_the_person_while_the_municipality_deci
     """Issue 14: a running dispatch told of the person's erasure at intake (erasure_at_source) still
     opened their details to the supporter. Refused now, with the problem type of the other "not
     while …" rules (dispatch-not-active), and nothing is disclosed."""
-    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+    from tests.e2e.test_registry_lifecycle import REGISTRAR
 
     registry = start_service("registry", nats_server.url)
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     centre_id, case_id = _setup_case(intake)
     with intake.client(role="centre_staff", org=centre_id) as staff:
         staff.post(f"/v1/cases/{case_id}/supporter-requests", json={
@@ -168,16 +166,7 @@ def test_the_supporter_reads_no_detail_of_the_person_while_the_municipality_deci
         did = eventually(lambda: city.get("/v1/dispatches").json()["data"])[0]["dispatch_id"]
         base = f"/v1/dispatches/{did}"
         city.post(f"/v1/roster/{sid}/intent-reconfirmation", json={"on": DAY}).raise_for_status()
-        city.post(f"{base}/assignment", json={"supporter_id": sid, "assigned_on": DAY}).raise_for_status()
-        city.post(f"{base}/subject-details", json={"details": DETAILS}).raise_for_status()
-        city.post(f"{base}/subject-consent", json={"items": ["name", "address"], "support_meetings": False,
-                                                   "costs_self_paid": True, "signed_on": DAY}).raise_for_status()
-        city.post(f"{base}/plan", json={"activities": ["visit"], "purpose": "p", "activity_plan": "a",
-                                         "content": "c", "agreed_on": DAY}).raise_for_status()
-    with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
-        me.post(f"{base}/supporter-acceptance", json={"accepted_on": DAY}).raise_for_status()
-    with dispatch.client(role="municipal_officer", org=CITY) as city:
-        city.post(f"{base}/start", json={"on": DAY}).raise_for_status()
+    start_dispatch(dispatch, base, sid, details=DETAILS, consent={"items": ["name", "address"]})
     with dispatch.client(role="supporter", org=REGISTRAR, sub=sid) as me:
         assert me.get(f"{base}/subject").json()["details"]["name"] == DETAILS["name"]  # while nothing is pending
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.privacy.sealing import is_sealed
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.e2e.test_dispatch_flow import CITY, DAY
+from tests.e2e.test_dispatch_flow import CITY, DAY, rostered
 from tests.e2e.test_intake_flow import _agency
 from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
 from tests.harness import eventually, published, stream_messages
@@ -43,9 +43,7 @@ def test_every_disclosure_is_queryable_by_person_and_recipient_and_consent_state
 def test_a_roster_is_a_provision_per_supporter_and_a_receipt_on_the_municipalitys_side(nats_server, start_service):
     registry = start_service("registry", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        sid = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    sid = rostered(registry)[0]
     with registry.client(role="auditor", org="000000") as auditor:
         [provided] = auditor.get("/v1/audit/provisions", params={"subject": sid}).json()["data"]
         assert (provided["kind"], provided["counterpart"], provided["on"]) == ("provision", CITY, DAY)

@@ -185,3 +185,24 @@ def test_a_voided_consultation_changes_its_year_and_the_submitted_report_shows_i
         as_submitted = pref.get("/v1/reports/consultations", params={"fy": 2016, "as_of": row["submitted_at"]})
         assert as_submitted.json()["total"] == 2  # the report as it stood when it was submitted
         assert pref.get("/v1/reports/nonsense/submissions", params={"fy": 2016}).status_code == 404
+
+
+def test_a_request_the_caller_may_not_make_is_refused_even_while_the_read_models_replay(nats_server, start_service):
+    """CI once saw a 503 for a 403 on the first request to a just-started reporting: it starts on
+    empty read models, a replay until its job has read the streams' ends. With the bus down that
+    replay lasts: the scope is still refused first (403, or 422 for no prefecture's code)."""
+    nats_server.stop()
+    reporting = start_service("reporting", nats_server.url)
+    with reporting.client(role="prefecture_officer", org="130001") as tokyo, \
+            reporting.client(role="municipal_officer", org="131016") as town:
+        replaying = tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "130001"})
+        assert replaying.status_code == 503 and replaying.json()["type"] == REPLAYING, replaying.text
+        refused = {
+            "outside": tokyo.get("/v1/reports/consultations", params={"fy": 2016, "prefecture": "140007"}),
+            "no prefecture's code": tokyo.get("/v1/reports/referrals", params={"fy": 2016, "prefecture": "130000"}),
+            "tenants outside": tokyo.get("/v1/reports/supporters", params={"fy": 2016, "prefecture": "140007"}),
+            "not a centres reader": town.get("/v1/reports/outcome", params={"fy": 2016}),
+        }
+    assert {k: r.status_code for k, r in refused.items()} == {
+        "outside": 403, "no prefecture's code": 422, "tenants outside": 403, "not a centres reader": 403,
+    }, {k: r.text for k, r in refused.items()}

@@ -136,16 +136,13 @@ def test_a_deployment_is_one_trace_from_the_dispatch_command_to_the_reporting_ro
     """The same chain through dispatch's store, relay and DISPATCH stream: POST /v1/deployments →
     SupporterDeployed → reporting's deployments row (サポーターの活動 by kind counts from it)."""
     from tests.e2e.test_deployments import _place
-    from tests.e2e.test_dispatch_flow import CITY, DAY
-    from tests.e2e.test_registry_lifecycle import REGISTRAR, registered
+    from tests.e2e.test_dispatch_flow import CITY, DAY, rostered
 
     registry = start_service("registry", nats_server.url)
     intake = start_service("intake", nats_server.url)
     dispatch = start_service("dispatch", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
-    with registry.client(role="prefecture_officer", org=REGISTRAR) as officer:
-        supporter = registered(officer)["id"]
-        officer.post("/v1/rosters", json={"municipality": CITY, "provided_on": DAY}).raise_for_status()
+    supporter = rostered(registry)[0]
     _, place_id = _place(intake, CITY, "居場所ひだまり")
     deployment = {"supporter_id": supporter, "target_kind": "place", "target_id": place_id,
                   "role": "place_operation", "starts_on": DAY}

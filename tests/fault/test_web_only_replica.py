@@ -141,3 +141,19 @@ def test_with_the_worker_stopped_the_web_replica_stays_ready_names_the_roles_no_
                           .status_code == 200 and r, timeout=30)
         assert read.json()["consultations"] == 1
     eventually(lambda: "roles_without_holder" not in _readyz(replicas, WEB).json()["checks"], timeout=20)
+
+
+def test_nats_down_leaves_the_web_only_replica_ready_and_the_worker_unready(nats_server, start_service):
+    """A web-only replica runs no relay, consumer or job, so it uses NATS for nothing: NATS down is
+    no reason to take it out of the load balancer (it was). A worker replica, which does use it,
+    goes unready as before."""
+    web = start_service("intake", nats_server.url, replicas=2, lease_seconds=1.0, background=False)
+    worker = start_service("intake", nats_server.url, replicas=2, lease_seconds=1.0)
+    with web.operator() as web_ops, worker.operator() as worker_ops:
+        eventually(lambda: web_ops.get("/readyz").json()["checks"]["nats"] == "ok")
+        nats_server.stop()
+        seen = eventually(lambda: (r := web_ops.get("/readyz")).json()["checks"]["nats"] != "ok" and r)
+        assert seen.status_code == 200, seen.text
+        unready = eventually(lambda: (r := worker_ops.get("/readyz")).status_code == 503 and r)
+        assert "NATS unreachable" in unready.json()["detail"], unready.text
+    nats_server.start()  # the fixture checks what the bus holds

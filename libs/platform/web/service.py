@@ -168,7 +168,7 @@ def _mount_health(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> Any:
-        """Ready when the database and NATS answer, no dead letter is open and no background loop
+        """Ready when the database and NATS (unless web-only) answer, no dead letter is open and no background loop
         is stuck; otherwise 503 problem+json whose detail names each reason. `checks.loops` lists
         every relay, consumer, read model and job: position, end, lag, seconds since progress,
         consecutive failures. Never a 500: the loops are read from memory (what they last saw).
@@ -193,7 +193,10 @@ def _readiness(runtime: Runtime) -> Any:
         checks["database"] = f"unreachable: {type(e).__name__}"
         reasons.append("database unreachable")
     checks["nats"] = "ok" if runtime.bus.connected else "unreachable"
-    if checks["nats"] != "ok":
+    # Only a replica that runs (or may take over) the relay, the consumers and the jobs uses NATS: a
+    # web-only one serves HTTP alone, so NATS down changes nothing it does (its writes wait in the
+    # log for a worker), and is no reason to take it out of the load balancer.
+    if checks["nats"] != "ok" and runtime.settings.background:
         reasons.append("NATS unreachable")
     try:
         dead = runtime.open_dead_letters()

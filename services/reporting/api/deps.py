@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
+from sqlalchemy import literal_column
 
 from libs.platform.readmodels.rebuilds import ProjectionReplaying, ReplayState
-from libs.platform.web.deps import RuntimeDep
+from libs.platform.web.deps import PrincipalDep, RuntimeDep
 from libs.platform.web.inputs import When
 from services.reporting.projections import ReportingProjection
+from services.reporting.queries.scope import visible_centres, visible_tenants
 
 FiscalYear = Annotated[int, Query(ge=2009, le=2100,
                                   description="fiscal year (April–March), e.g. 2016 = 平成28年度")]
@@ -23,6 +25,23 @@ Prefecture = Annotated[str | None, Query(
     description="only the rows of this prefecture and its municipalities: the prefecture's 全国地方公共団体コード "
                 "(PP000C, e.g. 130001 for 東京都). The ministry and national auditors may name any prefecture; "
                 "every other caller only the one its own jurisdiction lies in (403 otherwise)")]
+
+
+# The caller's scope is checked before the read models' state is read (a route declares its scope
+# before SettledDep): a request the caller may not make is refused 403 (or 422) whatever that state,
+# never 503 while the read models replay, e.g. for a moment after a start on empty read models.
+def _centres_prefecture(actor: PrincipalDep, prefecture: Prefecture = None) -> str | None:
+    visible_centres(actor, prefecture)
+    return prefecture
+
+
+def _tenants_prefecture(actor: PrincipalDep, prefecture: Prefecture = None) -> str | None:
+    visible_tenants(actor, literal_column("tenant"), prefecture)
+    return prefecture
+
+
+CentresScope = Annotated[str | None, Depends(_centres_prefecture)]
+TenantsScope = Annotated[str | None, Depends(_tenants_prefecture)]
 POSITIONS_HEADER = "Tsunagu-Stream-Positions"
 REPLAYING: dict[int | str, dict[str, Any]] = {503: {
     "description": "the read models are being replayed (problem type projection-replaying, with the progress "
