@@ -84,6 +84,12 @@ class PrivacyRecords(SqlProjection):
         super().__init__(engine, metadata)
         self.contracts = frozenset(contracts)
 
+    def changes(self, e: Envelope) -> bool:
+        contract = contract_of_envelope(e)
+        return contract in self.contracts and bool(
+            contract.SUBJECT_FIELD or (contract.ABOUT_FIELD and e.data.get(contract.ABOUT_FIELD))
+            or contract.PROVISION or contract.RECEIPT or contract.CONSENT)
+
     def project(self, conn: Connection, e: Envelope) -> None:
         # Generic over the declarations rather than a table of handlers: any contract may declare one.
         contract = contract_of_envelope(e)
