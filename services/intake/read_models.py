@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Column, Connection, Date, DateTime, Integer, MetaData, String, Table
+from sqlalchemy.sql import bindparam
 
 from libs.domain import audit, intake
 from libs.domain.fiscal import fiscal_year
@@ -135,13 +136,19 @@ def make_read_models(runtime: Runtime) -> list[Handler]:
     return [IntakeReadModel(runtime.engine)]
 
 
+# Built once: every consultation and visit runs them (issue 15: building a statement and its cache
+# key cost more than running it).
+_INSERT_ACTIVITY = activity.insert()
+_CENTRE_OF = cases.select().where(cases.c.case_id == bindparam("b_case"))
+
+
 def _activity(kind: str, field: str) -> ProjectionHandler:
     def project(conn: Connection, e: Envelope) -> None:
         d = e.data
         at = _moment(d[field])
         centre = e.subject if e.aggregate == "centre" else d.get("centre_id") or _centre_of(conn, e.subject)
-        conn.execute(activity.insert().values(event_id=e.id, centre_id=centre, kind=kind, fy=fiscal_year(at), at=at,
-                                              ref=d.get("consultation_id")))
+        conn.execute(_INSERT_ACTIVITY, {"event_id": e.id, "centre_id": centre, "kind": kind, "fy": fiscal_year(at),
+                                        "at": at, "ref": d.get("consultation_id")})
     return project
 
 
@@ -287,7 +294,7 @@ def _referral_closed(conn: Connection, e: Envelope) -> None:
 
 
 def _centre_of(conn: Connection, case_id: str) -> str:
-    row = conn.execute(cases.select().where(cases.c.case_id == case_id)).first()
+    row = conn.execute(_CENTRE_OF, {"b_case": case_id}).first()
     if row is None:  # events are projected in order, so the case's CaseOpened comes first
         raise LookupError(f"case {case_id} is not in the read model yet")
     return row.centre_id

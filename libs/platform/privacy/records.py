@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     or_,
     select,
 )
@@ -69,6 +70,12 @@ consents = Table(
     Column("data", JSON, nullable=False),
 )
 
+# Built once: the follower runs them for every event it projects (issue 15: building a statement
+# and its cache key cost more than running it).
+_SUBJECT = select(subjects.c.subject).where(subjects.c.aggregate_id == bindparam("b_aggregate"))
+_INSERT_SUBJECT = subjects.insert()
+_INSERT_MENTION = mentions.insert()
+
 
 class PrivacyRecords(SqlProjection):
     name = "privacy-records"
@@ -77,6 +84,12 @@ class PrivacyRecords(SqlProjection):
         super().__init__(engine, metadata)
         self.contracts = frozenset(contracts)
 
+    def changes(self, e: Envelope) -> bool:
+        contract = contract_of_envelope(e)
+        return contract in self.contracts and bool(
+            contract.SUBJECT_FIELD or (contract.ABOUT_FIELD and e.data.get(contract.ABOUT_FIELD))
+            or contract.PROVISION or contract.RECEIPT or contract.CONSENT)
+
     def project(self, conn: Connection, e: Envelope) -> None:
         # Generic over the declarations rather than a table of handlers: any contract may declare one.
         contract = contract_of_envelope(e)
@@ -84,10 +97,12 @@ class PrivacyRecords(SqlProjection):
             return
         at = datetime.fromisoformat(e.time).astimezone(UTC)
         if contract.SUBJECT_FIELD:
-            conn.execute(subjects.insert().values(aggregate_id=e.subject, subject=str(e.data[contract.SUBJECT_FIELD])))
+            conn.execute(_INSERT_SUBJECT, {"aggregate_id": e.subject, "subject": str(e.data[contract.SUBJECT_FIELD])})
         if contract.ABOUT_FIELD and e.data.get(contract.ABOUT_FIELD):
-            conn.execute(mentions.insert().values(event_id=e.id, aggregate_id=e.subject,
-                                                  subject=str(e.data[contract.ABOUT_FIELD])))
+            conn.execute(_INSERT_MENTION, {"event_id": e.id, "aggregate_id": e.subject,
+                                           "subject": str(e.data[contract.ABOUT_FIELD])})
+        if not (contract.PROVISION or contract.RECEIPT or contract.CONSENT):
+            return  # most events (a consultation recorded): nothing below needs the subject, so no query
         subject = self._subject(conn, e.subject)
         for kind, spec in (("provision", contract.PROVISION), ("receipt", contract.RECEIPT)):
             if spec:
@@ -120,7 +135,7 @@ class PrivacyRecords(SqlProjection):
 
     @staticmethod
     def _subject(conn: Connection, aggregate_id: str) -> str:
-        row = conn.execute(select(subjects.c.subject).where(subjects.c.aggregate_id == aggregate_id)).first()
+        row = conn.execute(_SUBJECT, {"b_aggregate": aggregate_id}).first()
         return row.subject if row else aggregate_id
 
 

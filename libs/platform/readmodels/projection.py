@@ -81,6 +81,13 @@ class SqlProjection:
         if handler is not None:
             handler(conn, envelope)
 
+    def changes(self, envelope: Envelope) -> bool:
+        """Whether projecting this event may change a row. An event that changes nothing is not
+        counted in `projected_events` (applying it again changes nothing either): a round of a
+        projection that most events pass by (the privacy records) then only moves its position, and
+        leaves no row per event behind."""
+        return True
+
     def position(self, stream: str) -> int:
         with self.engine.connect() as conn:
             return self._position(conn, stream)
@@ -106,8 +113,10 @@ class SqlProjection:
         catch-ups go fast); all or nothing."""
         with self.engine.begin() as conn:
             self._advance(conn, stream, position)
+            # Only the events it changes something for are counted once; the rest only move the position.
+            envelopes = [e for e in envelopes if self.changes(e)]
             ids = [e.id for e in envelopes]
-            seen = {r.event_id for r in conn.execute(self._select_seen, {"b_ids": ids})}
+            seen = {r.event_id for r in conn.execute(self._select_seen, {"b_ids": ids})} if ids else set()
             new = []
             for envelope in envelopes:
                 if envelope.id in seen:

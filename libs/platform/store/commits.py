@@ -50,6 +50,21 @@ class Wakeup:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_round = 0.0
+        self._stop: asyncio.Event | None = None  # the stop of the run waiting here
+        self._watcher: asyncio.Task[None] | None = None
+
+    def _watch_stop(self, stop: asyncio.Event) -> None:
+        """Ring this wakeup's event when `stop` is set (one task per run, not per round)."""
+        if self._watcher is not None:
+            self._watcher.cancel()  # the previous run's: it has ended
+        event = self._event
+        assert event is not None
+
+        async def watch() -> None:
+            await stop.wait()
+            event.set()
+
+        self._stop, self._watcher = stop, asyncio.ensure_future(watch())
 
     def set(self) -> None:
         self._rung = True
@@ -63,15 +78,15 @@ class Wakeup:
         previous round began. A ring that came during the previous round returns at once."""
         loop = asyncio.get_running_loop()
         if self._event is None or self._loop is not loop:
-            self._loop, self._event = loop, asyncio.Event()
+            self._loop, self._event, self._stop = loop, asyncio.Event(), None
+        if self._stop is not stop:  # a new run: its stop rings this wakeup too
+            self._watch_stop(stop)
         if not self._rung and not stop.is_set():
-            rung = asyncio.ensure_future(self._event.wait())
-            stopped = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({rung, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                rung.cancel()
-                stopped.cancel()
+            # One event, rung by a commit or by the stop (_watch_stop): no task per round (issue 15:
+            # two tasks and asyncio.wait per round were a tenth of a follower's samples).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
         spacing = self._last_round + self.min_interval - time.monotonic()
         if spacing > 0:
             await sleep_or_stop(stop, spacing)
@@ -84,6 +99,11 @@ class Wakeup:
 async def sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
     """Sleep `seconds`, or less when `stop` (or `also`) is set: a loop's pause between rounds."""
     if stop.is_set() or (also is not None and also.is_set()):
+        return
+    if also is None:  # the usual pause: no task made for it (a relay's spacing pauses every round)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stop.wait()
         return
     waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(also.wait())] if also else [])
     try:
