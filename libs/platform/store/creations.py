@@ -166,9 +166,12 @@ class Ledger:
 
 # What else a save writes in its transaction, given the session, the events' table, the stored
 # events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare), and the
-# domain events stored as them when the save passed them; whether it rendered, and so measured,
-# every event's message.
-AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int], Sequence[Any] | None], bool]
+# domain events stored as them when the save passed them, and the rows `ChainHead`'s query read
+# under the table's lock (None: not read); whether it rendered, and so measured, every event's message.
+AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int], Sequence[Any] | None, list[Any] | None], bool]
+# A query of literals only, given the events' table name, run right after the save's LOCK TABLE in
+# the same round trip (PostgreSQL with psycopg 3: store/core.CoreEvents.insert_rows); None: none.
+ChainHead = Callable[[str], str | None]
 
 
 class LedgerRecorder(SQLAlchemyProcessRecorder):
@@ -183,6 +186,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
         self.after_insert: AfterInsert | None = None
+        self.head_query: ChainHead | None = None  # read under the lock for after_insert (the outbox)
         # The size check of what after_insert did not render (ServiceApplication sets it).
         self.check_sizes: Callable[[Sequence[StoredEvent]], None] | None = None
         self.core = CoreEvents(self)
@@ -202,12 +206,15 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         keys = kwargs.get(SEALED_KWARG)
         checked = False
         ids: Sequence[int]
+        heads: list[Any] | None = None
         if self.core.usable():
             # On PostgreSQL the sealed keys' check is sent with the table lock, no round trip of its own:
             # it sees every erasure committed before it, as the check after the insert did (one
             # committed later leaves values sealed under a key that is gone, as erasure wants).
             try:
-                ids, checked = self.core.insert_rows(session, stored_events, keys.inline_check if keys else None)
+                ids, checked, heads = self.core.insert_rows(
+                    session, stored_events, keys.inline_check if keys else None,
+                    self.head_query if stored_events and self.after_insert is not None else None)
             except CheckFailed as refused:
                 raise SubjectForgotten(f"subject {refused.row[0]} was erased") from None
         else:
@@ -220,7 +227,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         if keys is not None and not checked:
             keys.check(session)  # after the events: on SQLite, with the write lock held
         measured = bool(ids) and self.after_insert is not None and \
-            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG))
+            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG),
+                              heads)
         if not measured and stored_events and self.check_sizes is not None:
             self.check_sizes(stored_events)
         return ids
