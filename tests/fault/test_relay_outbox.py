@@ -46,9 +46,11 @@ def test_each_saved_event_has_its_message_prepared_as_the_relay_would_render_it(
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="the save's LOCK TABLE round trip is PostgreSQL's")
-def test_a_save_reads_the_chain_head_under_its_lock_in_the_lock_round_trip(nats_server, start_service):
+def test_a_save_reads_the_chain_head_under_its_lock_and_inserts_its_ledger_and_messages_at_once(
+        nats_server, start_service):
     """The chain's head (the message before the save's first) is read after LOCK TABLE, in its round
-    trip: no statement of its own per save, and the messages still chain over the log."""
+    trip, and the ledger rows and prepared messages go in one statement: no round trip of their own
+    per save, and the messages still chain over the log."""
     import threading
 
     from sqlalchemy import event
@@ -72,6 +74,9 @@ def test_a_save_reads_the_chain_head_under_its_lock_in_the_lock_round_trip(nats_
     locks = [s for s in sent if "LOCK TABLE" in s]
     assert len(locks) == 2 and all("relay_chain" in s for s in locks), sent
     assert [s for s in sent if "relay_chain" in s] == locks, sent
+    outbox = [s for s in sent if "INSERT INTO relay_outbox" in s]
+    assert len(outbox) == 2 and all("INSERT INTO intake_creations" in s for s in outbox), sent
+    assert not [s for s in sent if "intake_creations" in s and s not in outbox], sent
     rows = _prepared(intake)
     assert [r.position for r in rows] == log_positions(intake)
     assert [r.previous for r in rows[1:]] == [r.chainhash for r in rows[:-1]]

@@ -59,7 +59,7 @@ from libs.platform.limits import PUBLISH_HEADROOM
 from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.store.bulk import insert_rows
-from libs.platform.store.creations import LedgerRecorder
+from libs.platform.store.creations import LedgerRecorder, SaveWrites
 from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
@@ -131,14 +131,16 @@ class Outbox:
     # -- the writer's side ----------------------------------------------------------------
     def prepare(self, session: Session, table: Table, stored_events: Sequence[StoredEvent],
                 ids: Sequence[int], domain_events: Sequence[Any] | None = None,
-                heads: list[Any] | None = None) -> bool:
+                writes: SaveWrites | None = None) -> bool:
         """Whether the events were rendered, and so measured against the application's limit
         (`max_event_bytes`, set by install): a save checks their size on these very bytes rather
         than rendering each event once more (ServiceApplication._record). `domain_events`: the
         objects the save stored as `stored_events` (same order), rendered from memory where that is
         proven to give the same bytes (LogReader.envelopes), instead of decoding what was stored.
-        `heads`: the rows of `head_query`, read under the table's lock before the insert (None: not
-        read, so read here, after it)."""
+        `writes`: the save's (store/creations.SaveWrites): the rows of `head_query`, read under the
+        table's lock before the insert (None: not read, so read here, after it), and the inserts the
+        rows are added to, sent with the save's others (None: inserted here)."""
+        heads = writes.heads if writes is not None else None
         chainhash = self._chained_from(session, table, min(ids)) if heads is None else self._chain_head(heads)
         if chainhash is None:
             return False
@@ -168,7 +170,10 @@ class Outbox:
                          "signature": self.signer.header(body) if self.signer is not None else None,
                          "signed_by": self.signer.key_id if self.signer is not None else None})
             chainhash = chained.chainhash
-        insert_rows(session, relay_outbox, rows)
+        if writes is not None:
+            writes.inserts.append((relay_outbox, rows))
+        else:
+            insert_rows(session, relay_outbox, rows)
         return True
 
     def _measure(self, position: int, envelope: Envelope, body: bytes) -> None:
