@@ -35,7 +35,8 @@ from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
-from libs.platform.privacy.sealing import Sealer, SubjectKeys, is_sealed
+from libs.platform.privacy.sealed_values import SubjectKeys, is_sealed
+from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
 from libs.platform.store.commits import CommitSignal
 from libs.platform.store.core import CoreSnapshotRecorder

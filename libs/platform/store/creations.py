@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.web.auth import Principal
 from services.dispatch.application import DispatchApplication
 from tests.harness import checkouts, forgotten_after_the_cache, stored_applications

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from services.intake.application import IntakeApplication
 from services.intake.tests.test_concurrent_consultations import _open_case
 from tests.harness import checkouts, forgotten_after_the_cache, stored_applications

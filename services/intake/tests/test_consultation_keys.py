@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from services.intake.application import IntakeApplication
 from services.intake.tests.test_concurrent_consultations import _open_case, _record
 from tests.harness import stored_applications

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.web.auth import Principal
 from services.registry.application import RegistryApplication
 from services.registry.tests.builders import TOKYO, _apply
