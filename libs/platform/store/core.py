@@ -195,7 +195,7 @@ def _every_result(_conn: Any, cursor: Any, _statement: str, _parameters: Any, co
     """The rows of every statement of a simple query that asked for them (RESULTS): psycopg 3 shows
     the first statement's result, and SQLAlchemy closes the cursor when that one has no rows."""
     results = context.execution_options.get(RESULTS) if context is not None else None
-    if results is None:
+    if results is None or results:  # not asked for, or read already
         return
     while True:
         results.append(cursor.fetchall() if cursor.description is not None else None)
