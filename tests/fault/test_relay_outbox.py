@@ -84,6 +84,27 @@ def test_a_save_reads_the_chain_head_under_its_lock_and_inserts_its_ledger_and_m
     _assert_stream_is_the_log_once(intake, nats_server.url, 4)
 
 
+def test_messages_prepared_by_saves_at_once_chain_over_the_log_in_its_order(nats_server, start_service):
+    """Saves racing on several threads (each its own connection, as replicas would): every message
+    continues the one before it in the log, its head read under the writer's lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing
+    cases = [_setup_case(intake) for _ in range(4)]  # (centre, case) each
+    start = len(log_positions(intake))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda case: _consult(intake, *case, 5), cases))
+    rows = _prepared(intake)
+    assert [r.position for r in rows] == log_positions(intake)
+    assert len(rows) >= start + 20
+    assert rows[0].previous == GENESIS
+    assert [r.previous for r in rows[1:]] == [r.chainhash for r in rows[:-1]]
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, len(rows))
+
+
 def test_a_log_saved_without_prepared_messages_is_rendered_by_the_relay_and_later_saves_are_prepared_again(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
