@@ -41,7 +41,7 @@ SAVE_KWARG = "creations"
 # The kwarg that carries the domain events of the save, in the order of its stored events (the
 # relay's outbox renders them from memory: messaging/outbox.Outbox.prepare).
 DOMAIN_KWARG = "in_memory_events"  # not "domain_events": EventStore.put takes that name
-# The kwarg that carries the subject keys (privacy/sealing.SubjectKeys) the saved values were sealed
+# The kwarg that carries the subject keys (privacy/sealed_values.SubjectKeys) the saved values were sealed
 # with: the recorder checks in the save's transaction that none was forgotten since.
 SEALED_KWARG = "sealed_with"
 
