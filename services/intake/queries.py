@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import Engine, and_, func, or_, select
 
 from libs.domain.codes import is_prefecture, prefecture_of
-from libs.platform.privacy.sealing import key_still_held
+from libs.platform.privacy.keystore import key_still_held
 from services.intake.read_models import activity, agencies, backups, cases, centres, places, referrals, rights_requests
 
 

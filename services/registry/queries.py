@@ -7,7 +7,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, and_, or_, select
 
-from libs.platform.privacy.sealing import key_still_held
+from libs.platform.privacy.keystore import key_still_held
 from services.registry.domain.supporter import ENDED
 from services.registry.read_models import roster_entries, supporters
 

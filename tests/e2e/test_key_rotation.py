@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from libs.platform.privacy.sealing import master_id
+from libs.platform.privacy.keystore import master_id
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import eventually
 

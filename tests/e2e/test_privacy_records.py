@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.privacy.sealing import is_sealed
+from libs.platform.privacy.sealed_values import is_sealed
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY, rostered
 from tests.e2e.test_intake_flow import _agency

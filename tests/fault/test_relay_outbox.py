@@ -13,7 +13,7 @@ from libs.platform.messaging.outbox import relay_outbox
 from libs.platform.messaging.signing import HEADER
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_pipeline_faults import _assert_stream_is_the_log_once, _consult
-from tests.harness import eventually, log_positions, stream_messages
+from tests.harness import backend, eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
 
@@ -43,6 +43,66 @@ def test_each_saved_event_has_its_message_prepared_as_the_relay_would_render_it(
     _assert_stream_is_the_log_once(intake, nats_server.url, 5)
     assert [m.data for m in stream_messages(nats_server.url, "INTAKE")] == [b for _, b, _ in rendered]
     eventually(lambda: not _prepared(intake))  # forgotten once published
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="the save's LOCK TABLE round trip is PostgreSQL's")
+def test_a_save_reads_the_chain_head_under_its_lock_and_inserts_its_ledger_and_messages_at_once(
+        nats_server, start_service):
+    """The chain's head (the message before the save's first) is read after LOCK TABLE, in its round
+    trip, and the ledger rows and prepared messages go in one statement: no round trip of their own
+    per save, and the messages still chain over the log."""
+    import threading
+
+    from sqlalchemy import event
+
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing
+    centre_id, case_id = _setup_case(intake)
+    engine = intake.runtime.application.recorder.datastore.engine
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if threading.current_thread().name.startswith("AnyIO worker"):  # the requests' threads
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        _consult(intake, centre_id, case_id, 2)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    locks = [s for s in sent if "LOCK TABLE" in s]
+    assert len(locks) == 2 and all("relay_chain" in s for s in locks), sent
+    assert [s for s in sent if "relay_chain" in s] == locks, sent
+    outbox = [s for s in sent if "INSERT INTO relay_outbox" in s]
+    assert len(outbox) == 2 and all("INSERT INTO intake_creations" in s for s in outbox), sent
+    assert not [s for s in sent if "intake_creations" in s and s not in outbox], sent
+    rows = _prepared(intake)
+    assert [r.position for r in rows] == log_positions(intake)
+    assert [r.previous for r in rows[1:]] == [r.chainhash for r in rows[:-1]]
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, 4)
+
+
+def test_messages_prepared_by_saves_at_once_chain_over_the_log_in_its_order(nats_server, start_service):
+    """Saves racing on several threads (each its own connection, as replicas would): every message
+    continues the one before it in the log, its head read under the writer's lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay._prepared = _reads_nothing
+    cases = [_setup_case(intake) for _ in range(4)]  # (centre, case) each
+    start = len(log_positions(intake))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda case: _consult(intake, *case, 5), cases))
+    rows = _prepared(intake)
+    assert [r.position for r in rows] == log_positions(intake)
+    assert len(rows) >= start + 20
+    assert rows[0].previous == GENESIS
+    assert [r.previous for r in rows[1:]] == [r.chainhash for r in rows[:-1]]
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, len(rows))
 
 
 def test_a_log_saved_without_prepared_messages_is_rendered_by_the_relay_and_later_saves_are_prepared_again(

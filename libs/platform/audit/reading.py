@@ -14,7 +14,7 @@ from libs.domain.errors import NotFound
 from libs.domain.prefectures import local_government_label
 from libs.platform.privacy.access import AUDITORS, PII_AUDITOR, UnknownPurpose, record_access
 from libs.platform.privacy.records import consents_of, events_about, records_about, transfers_of
-from libs.platform.privacy.sealing import is_sealed
+from libs.platform.privacy.sealed_values import is_sealed
 from libs.platform.web.auth import NotAllowed, Principal
 from libs.platform.web.deps import PrincipalDep
 

@@ -30,6 +30,7 @@ relay has published it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,10 +59,11 @@ from libs.platform.limits import PUBLISH_HEADROOM
 from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envelope, nats_subject
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.store.bulk import insert_rows
-from libs.platform.store.creations import LedgerRecorder
+from libs.platform.store.creations import LedgerRecorder, SaveWrites
 from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]{1,128}")  # a stream or table name written into a query as it is
 
 metadata = MetaData()
 relay_positions = Table(
@@ -122,18 +124,24 @@ class Outbox:
         if not isinstance(recorder, LedgerRecorder):
             return False
         recorder.after_insert = self.prepare
+        recorder.head_query = self.head_query
         self.max_event_bytes = getattr(application, "max_event_bytes", None)
         return True
 
     # -- the writer's side ----------------------------------------------------------------
     def prepare(self, session: Session, table: Table, stored_events: Sequence[StoredEvent],
-                ids: Sequence[int], domain_events: Sequence[Any] | None = None) -> bool:
+                ids: Sequence[int], domain_events: Sequence[Any] | None = None,
+                writes: SaveWrites | None = None) -> bool:
         """Whether the events were rendered, and so measured against the application's limit
         (`max_event_bytes`, set by install): a save checks their size on these very bytes rather
         than rendering each event once more (ServiceApplication._record). `domain_events`: the
         objects the save stored as `stored_events` (same order), rendered from memory where that is
-        proven to give the same bytes (LogReader.envelopes), instead of decoding what was stored."""
-        chainhash = self._chained_from(session, table, min(ids))
+        proven to give the same bytes (LogReader.envelopes), instead of decoding what was stored.
+        `writes`: the save's (store/creations.SaveWrites): the rows of `head_query`, read under the
+        table's lock before the insert (None: not read, so read here, after it), and the inserts the
+        rows are added to, sent with the save's others (None: inserted here)."""
+        heads = writes.heads if writes is not None else None
+        chainhash = self._chained_from(session, table, min(ids)) if heads is None else self._chain_head(heads)
         if chainhash is None:
             return False
         in_memory = domain_events if domain_events is not None and len(domain_events) == len(stored_events) else None
@@ -162,7 +170,10 @@ class Outbox:
                          "signature": self.signer.header(body) if self.signer is not None else None,
                          "signed_by": self.signer.key_id if self.signer is not None else None})
             chainhash = chained.chainhash
-        insert_rows(session, relay_outbox, rows)
+        if writes is not None:
+            writes.inserts.append((relay_outbox, rows))
+        else:
+            insert_rows(session, relay_outbox, rows)
         return True
 
     def _measure(self, position: int, envelope: Envelope, body: bytes) -> None:
@@ -187,10 +198,26 @@ class Outbox:
             prepared = select(relay_outbox.c.chainhash).where(
                 relay_outbox.c.stream == bindparam("stream"), relay_outbox.c.position == before.c.id).scalar_subquery()
             query = self._queries[table.name] = select(before.c.id, published, prepared)
-        row = session.execute(query, {"first": first, "stream": self.stream}).first()
-        if row is None:
+        return self._chain_head(session.execute(query, {"first": first, "stream": self.stream}).all())
+
+    @staticmethod
+    def _chain_head(rows: Sequence[Any]) -> str | None:
+        """The chain hash from the rows of `_chained_from`'s or `head_query`'s query."""
+        if not rows:
             return GENESIS
-        return row[1] or row[2]
+        return rows[0][1] or rows[0][2]
+
+    def head_query(self, table_name: str) -> str | None:
+        """`_chained_from`'s query as literals, for the save's lock round trip (store/core.py): run
+        right after `LOCK TABLE` and before the insert, the last event in the table is the one before
+        the save's first (saves are serialised, and every id a save draws is above every committed
+        one; a failed save's ids are gaps, never in the table). None: a stream name not plain."""
+        if not PLAIN_NAME.fullmatch(self.stream) or not PLAIN_NAME.fullmatch(table_name):
+            return None
+        stream = f"'{self.stream}'"  # safe: PLAIN_NAME has no quote or backslash
+        return (f"SELECT b.id, (SELECT chainhash FROM {relay_chain.name} WHERE stream = {stream} AND position = b.id), "
+                f"(SELECT chainhash FROM {relay_outbox.name} WHERE stream = {stream} AND position = b.id) "
+                f"FROM (SELECT id FROM {table_name} ORDER BY id DESC LIMIT 1) AS b")
 
     def _created(self, session: Session, table: Table, originator_id: Any) -> Any:
         """An aggregate's created event, read in the writer's own transaction (no second connection)."""

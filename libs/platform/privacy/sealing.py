@@ -15,107 +15,47 @@ none is left under the old one, the operator destroys it. Every old copy of an e
 key — in a backup, a WAL archive, a dead tuple — is then wrapped by a key nobody holds.
 """
 
+
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ColumnElement,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    bindparam,
-    exists,
-    func,
-    inspect,
-    select,
-    text,
-)
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from libs.domain.errors import DomainError
+from libs.platform.privacy.keystore import (
+    ERASED_AFTER,
+    KEYS_OF,
+    KEYS_PER_SELECT,
+    MasterKeyMissing,
+    add_master_column,
+    key_erasures,
+    master_id,
+    metadata,
+    subject_keys,
+)
+from libs.platform.privacy.sealed_values import ERASED, SubjectForgotten, SubjectKeys, is_sealed, seal_with
 from libs.platform.store.bulk import insert_rows
 from libs.platform.store.db import read_unpinged
 
 log = logging.getLogger(__name__)
-ALG = "A256GCM"
 SCRUB_ATTEMPTS = 3
 SCRUB_WAIT_MS = 1000
 BUSY_TIMEOUT_MS = 30000  # as every SQLite connection of ours has it (libs/platform/store/db.py)
-ERASED = "[erased]"
-
-metadata = MetaData()
-subject_keys = Table(
-    "subject_keys",
-    metadata,
-    Column("subject", String(64), primary_key=True),
-    Column("wrapped_key", LargeBinary, nullable=True),  # NULL once forgotten
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("forgotten_at", DateTime(timezone=True), nullable=True),
-    # The master key that wraps wrapped_key (master_id of it); NULL in rows older than rotation.
-    Column("master", String(16), nullable=True),
-)
-
-# Every forget(), in every replica, in the order they committed: a replica's key cache drops what
-# was forgotten after the position it is valid to (Sealer._fresh). Inserted under a table lock on
-# PostgreSQL, so positions commit in order and a reader never passes one that commits later.
-key_erasures = Table(
-    "subject_key_erasures",
-    metadata,
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("subject", String(64), nullable=False),
-    # A save's check names its subjects after the cache's position: found by subject, not by
-    # scanning every erasure since (a replica whose cache has not looked since a mass retention run).
-    Index("ix_subject_key_erasures_subject", "subject", "position"),
-)
-ERASED_AFTER = select(key_erasures.c.position, key_erasures.c.subject).where(
-    key_erasures.c.position > bindparam("after")).order_by(key_erasures.c.position)
-KEYS_OF = select(subject_keys.c.subject, subject_keys.c.wrapped_key, subject_keys.c.master).where(
-    subject_keys.c.subject.in_(bindparam("subjects", expanding=True)))
-ERASED_AMONG = select(key_erasures.c.subject).where(
-    key_erasures.c.position > bindparam("after"), key_erasures.c.subject.in_(bindparam("subjects", expanding=True)))
-KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
 KEY_CACHE_SIZE = 10_000  # subject keys a replica keeps unwrapped in memory (LRU)
-# Subjects a save's check names as literals (SubjectKeys.inline_check): ids, nothing to escape.
-PLAIN_SUBJECT = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
-INLINE_SUBJECTS = 50
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def is_sealed(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("alg") == ALG and "ct" in value
-
-
-def master_id(master_key: bytes) -> str:
-    """A name of a master key that does not reveal it (shown by `tsunagu keys status`)."""
-    return hashlib.sha256(b"tsunagu master key\0" + master_key).hexdigest()[:16]
 
 
 class Sealer:
@@ -130,7 +70,7 @@ class Sealer:
         self._masters = {master_id(k): AESGCM(k) for k in (master_key, *previous)}
         self._master = self._masters[self.current]
         metadata.create_all(engine)
-        _add_master_column(engine)
+        add_master_column(engine)
         for index in key_erasures.indexes:  # tables made before the index: made at start, once
             index.create(engine, checkfirst=True)
         # Unwrapped keys of live subjects, valid as of erasure-log position `_valid_to`. A lookup
@@ -144,7 +84,7 @@ class Sealer:
 
     def seal(self, subject: str, value: Any) -> dict[str, str]:
         """Encrypt a JSON-serialisable value for one data subject."""
-        return _seal_with(self._data_key(str(subject), create=True), str(subject), value)
+        return seal_with(self._data_key(str(subject), create=True), str(subject), value)
 
     def check(self, keys: SubjectKeys) -> None:
         """SubjectKeys.check on a connection of the sealer's own (a store without transactions
@@ -409,72 +349,3 @@ class Sealer:
         log.warning("subject keys: the WAL could not be truncated (a long reader); an erased key may stay in it "
                     "until the next erasure or rewrap")
 
-
-def _seal_with(key: bytes, subject: str, value: Any) -> dict[str, str]:
-    iv = os.urandom(12)
-    ct = AESGCM(key).encrypt(iv, json.dumps(value, ensure_ascii=False).encode(), subject.encode())
-    return {"alg": ALG, "kid": subject, "iv": _b64(iv), "ct": _b64(ct)}
-
-
-@dataclass(frozen=True)
-class SubjectKeys:
-    """Keys of several subjects (Sealer.keys), valid as of erasure-log position `valid_to`. The
-    save that stores what they sealed passes them on (store/creations.SEALED_KWARG): in its
-    transaction, `check` refuses the save when one of these subjects was forgotten since, in any
-    replica, so an erasure that came between the look and the save is honoured as when each value
-    was sealed after a look of its own. (One forgotten after the check commits after the save:
-    the save's values are then sealed under a key that no longer exists, as erasure wants.)"""
-
-    keys: dict[str, bytes | None]  # None: the subject was forgotten
-    valid_to: int
-
-    def seal(self, subject: Any, value: Any) -> dict[str, str]:
-        key = self.keys[str(subject)]
-        if key is None:
-            raise SubjectForgotten(f"subject {subject} was erased")
-        return _seal_with(key, str(subject), value)
-
-    def inline_check(self) -> str | None:
-        """`check` as one statement of literals (None: nothing to check, or subjects not all of the
-        plain shape ids have, or too many): sent in the same round trip as another (the events'
-        LOCK TABLE on PostgreSQL: store/core.py), a row from it names a forgotten subject."""
-        subjects = [s for s, key in self.keys.items() if key is not None]
-        if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):
-            return None
-        named = ", ".join(f"'{s}'" for s in subjects)  # safe: PLAIN_SUBJECT has no quote or backslash
-        return (f"SELECT subject FROM {key_erasures.name} WHERE position > {int(self.valid_to)} "
-                f"AND subject IN ({named}) LIMIT 1")
-
-    def check(self, conn: Connection | Session) -> None:
-        subjects = [s for s, key in self.keys.items() if key is not None]
-        for chunk in range(0, len(subjects), KEYS_PER_SELECT):
-            erased = conn.execute(ERASED_AMONG, {"after": self.valid_to,
-                                                 "subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}).first()
-            if erased is not None:
-                raise SubjectForgotten(f"subject {erased[0]} was erased")
-
-
-def _add_master_column(engine: Engine) -> None:
-    """Tables made before rotation existed get the column (NULL: tried with every master held)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("subject_keys")}
-    if "master" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE subject_keys ADD COLUMN master VARCHAR(16)"))
-
-
-def key_still_held(subject: ColumnElement) -> ColumnElement[bool]:
-    """SQL condition on a read model in the sealer's database: the subject named by that column
-    still has a live key (e.g. an erasure recorded before a crash, whose key was not yet forgotten)."""
-    return exists().where(subject_keys.c.subject == subject, subject_keys.c.wrapped_key.is_not(None))
-
-
-class SubjectForgotten(DomainError):
-    """No new data may be sealed for a subject whose key was destroyed."""
-
-    problem = "subject-erased"
-    title = "The data subject was erased"
-    status = 410
-
-
-class MasterKeyMissing(RuntimeError):
-    """A subject key is wrapped by a master key this service was not given (a rotation half done)."""

@@ -8,9 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -35,15 +34,16 @@ from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of, published_size
-from libs.platform.privacy.sealing import Sealer, SubjectKeys, is_sealed
+from libs.platform.privacy.sealed_values import SubjectKeys, is_sealed
+from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
 from libs.platform.store.commits import CommitSignal
 from libs.platform.store.core import CoreSnapshotRecorder
+from libs.platform.store.creating import Creating
 from libs.platform.store.creations import (
     DOMAIN_KWARG,
     SAVE_KWARG,
     SEALED_KWARG,
-    Creation,
     Ledger,
     LedgerRecorder,
     LedgerRow,
@@ -62,16 +62,6 @@ R = TypeVar("R")
 COMMUTING_RETRIES = 16
 
 
-@dataclass(frozen=True)
-class Created(Generic[A]):
-    """What a creation inside an aggregate answers: the aggregate holding the resource, the
-    resource's id, and whether it was created now (False: a retry with the same Idempotency-Key)."""
-
-    aggregate: A
-    resource_id: UUID
-    created: bool
-
-
 class DateAsISO(Transcoding):
     type = date
     name = "date_iso"
@@ -83,7 +73,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ServiceApplication(Application):
+class ServiceApplication(Creating, Application):
     """An Application with our transcodings, the service's sealer and shared command helpers."""
 
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
@@ -345,96 +335,3 @@ class ServiceApplication(Application):
                 envelope["data"] = {k: self.sealer.open(v) if is_sealed(v) else v for k, v in envelope["data"].items()}
             out.append(envelope)
         return out
-
-    # -- creations (Idempotency-Key, the ledger: store/creations.py) ------------------------------
-    def creation(self, kind: str, scope: UUID | str, idempotency_key: str | None, /, **request: Any) -> Creation:
-        """A creation of `kind` in `scope` (where its keys deduplicate: an org, a case) with the
-        request's fields, digested under this service's secret."""
-        return Creation.of(self.name, kind, scope, self.client_key(idempotency_key), request)
-
-    def create_once(self, kind: type, aggregate_id: UUID, make: Callable[[], Any],
-                    creation: Creation | None = None) -> tuple[Any, bool]:
-        """The aggregate with this id if it exists (a retry with the same Idempotency-Key), else
-        the one `make` builds, saved; returns it and whether it was created now. With `creation`,
-        the key's ledger row is written with it, and a key used before for another request is
-        refused (422) instead of answering the first aggregate."""
-        if creation is not None and (row := self.ledger.of_key(creation)) is not None:
-            return self.repository.get(UUID(row.aggregate_id)), False
-        for known in (aggregate_id, creation.legacy_id if creation is not None else None):
-            existing = self.existing(kind, known) if known is not None else None
-            if existing is not None:  # a retry; or (the legacy id) made before the ledger kept its key
-                return existing, False
-        return self.save_new(make(), creation=creation), True
-
-    def save_new(self, *aggregates: Any, creation: Creation | None = None) -> Any:
-        """Save newly created aggregates; if the same Idempotency-Key won a race, return its result."""
-        first = aggregates[0]
-        rows = {SAVE_KWARG: [creation.row(first.id, first.id, first.version)]} if creation else {}
-        try:
-            self.save(*aggregates, **rows)
-        except IntegrityError:
-            if creation is not None:
-                self.ledger.of_key(creation)  # the race was won with another request: 422
-            return self.repository.get(first.id)
-        return first
-
-    def created_event(self, aggregate_id: UUID, resource_id: UUID, event_cls: type, id_field: str) -> Any | None:
-        """The event that created a resource inside an aggregate (its `id_field` = `resource_id`):
-        read at the version the ledger names, or, for one created before the ledger, found in the
-        aggregate's log. None when the aggregate holds no such resource."""
-        def of_it(events: Any) -> Any | None:
-            return next((e for e in events if isinstance(e, event_cls) and getattr(e, id_field) == resource_id), None)
-
-        row = self.ledger.of_resource(resource_id, aggregate_id)
-        if row is not None:  # among the events of the save that created it (not always its last)
-            found = of_it(self.events.get(aggregate_id, gt=max(row.version - SAVE_WINDOW, 0), lte=row.version))
-            if found is not None:
-                return found
-        return of_it(self.events.get(aggregate_id))
-
-    def create_inside(self, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
-                      legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
-                      commuting: bool = False, resource_id: UUID | None = None,
-                      also: Sequence[Any] = ()) -> Created[A]:
-        """The one way to create something inside an aggregate (a consultation in a case): once per
-        Idempotency-Key. A retry with the key and the same request finds the first resource in the
-        ledger and changes nothing; with another request it is refused (422). `load` loads the
-        aggregate and checks the caller's access; `command(aggregate, resource_id)` creates; `legacy`
-        finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
-        `resource_id`: the id the request names for the resource (a completion is its trainee's),
-        instead of one derived from the key."""
-        aggregate = load()
-        # The key looked up after the load: a request with it that commits before the load is found
-        # here (answered from the aggregate loaded again, which holds its resource), one that commits
-        # after it makes this save fail. Looked up first, a command that refuses to create twice (a
-        # completion) refused a retry that lost that race (422) instead of answering the first.
-        if (row := self.ledger.of_key(creation)) is not None:
-            return Created(load(), UUID(row.resource_id), False)
-        if legacy is not None and creation.key is not None and (done := legacy(aggregate)) is not None:
-            return Created(aggregate, done, False)
-        resource_id = resource_id or creation.new_id()
-        made: list[bool] = []  # whether each run created (a re-run may find the key's row)
-
-        def run(a: A) -> Created[A]:
-            rerun = bool(made)
-            made.clear()
-            if rerun and (row := self.ledger.of_key(creation)) is not None:  # the same key won the race
-                made.append(False)
-                return Created(a, UUID(row.resource_id), False)
-            command(a, resource_id)
-            made.append(True)
-            return Created(a, resource_id, True)
-
-        try:
-            return self.change(aggregate, run, expected_version=expected_version, also=also,
-                               reload=load if commuting else None,
-                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [])
-        except IntegrityError:
-            if (row := self.ledger.of_key(creation)) is not None:
-                return Created(load(), UUID(row.resource_id), False)
-            raise
-
-
-# How many events before the version a ledger row names are read to find the resource's event: a
-# save writes a few (a referral: a disclosure, then the referral); a longer one is found by a scan.
-SAVE_WINDOW = 8

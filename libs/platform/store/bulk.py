@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeEngine
 # From this many rows on, PostgreSQL gets the arrays; below, the ordinary statement.
 BULK_ROWS = 16
 _statements: dict[tuple[str, tuple[str, ...], str], str] = {}
+_together: dict[tuple[tuple[str, tuple[str, ...], int], ...], str] = {}
 
 
 def bulk(conn: Connection | Session, rows: Sequence[dict[str, Any]]) -> bool:
@@ -87,3 +88,36 @@ def _unbounded(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
     unbounded = copy.copy(column_type)
     unbounded.length = None  # type: ignore[attr-defined]
     return unbounded
+
+
+def insert_all(conn: Connection | Session, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> None:
+    """INSERT the rows of each table (a save's ledger rows and prepared messages) in that order; on
+    PostgreSQL through psycopg 3, few rows of several tables go as one statement (the first ones
+    as data-modifying WITH clauses, which PostgreSQL runs whatever the main statement does): one
+    round trip, not one per table, with the same errors and the same atomicity (issue 15)."""
+    inserts = [(table, rows) for table, rows in inserts if rows]
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    if len(inserts) < 2 or bind.dialect.name != "postgresql" or bind.dialect.driver != "psycopg" \
+            or any(bulk(conn, rows) for _, rows in inserts):
+        for table, rows in inserts:
+            insert_rows(conn, table, rows)
+        return
+    shape = tuple((table.fullname, tuple(rows[0]), len(rows)) for table, rows in inserts)
+    params = {f"p{t}_{r}_{c}": row[column] for t, (_, rows) in enumerate(inserts)
+              for r, row in enumerate(rows) for c, column in enumerate(shape[t][1])}
+    statement = _together.get(shape)
+    if statement is None:
+        statement = _together[shape] = _together_statement(shape)
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    connection.exec_driver_sql(statement, params)
+
+
+def _together_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> str:
+    quote = postgresql.dialect().identifier_preparer.quote
+    parts = []
+    for t, (fullname, columns, count) in enumerate(shape):
+        name = ".".join(quote(part) for part in fullname.split("."))
+        values = ", ".join("(" + ", ".join(f"%(p{t}_{r}_{c})s" for c in range(len(columns))) + ")"
+                           for r in range(count))
+        parts.append(f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES {values}")
+    return "WITH " + ", ".join(f"w{t} AS ({part})" for t, part in enumerate(parts[:-1])) + " " + parts[-1]

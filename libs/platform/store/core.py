@@ -12,7 +12,8 @@ once (SQLAlchemy caches their compiled form) and return plain rows:
 - `_insert_stored_events` inserts every event of a save in one INSERT ... RETURNING id, in the
   library's transaction (its session, its SQLite write lock, its mapping of errors), after the
   same `LOCK TABLE ... IN EXCLUSIVE MODE` on PostgreSQL (ids commit in order, TECH-NOTES), sent in
-  one round trip with the NOTIFY the library sends (its `subscribe()` listens to it).
+  one round trip with the NOTIFY the library sends (its `subscribe()` listens to it), with the
+  sealed keys' erasure check before it and the relay chain's head read after it (under the lock).
 
 Errors are the library's (`eventsourcing.persistence.IntegrityError`, ...) as before.
 """
@@ -27,7 +28,7 @@ import sqlalchemy.exc
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing_sqlalchemy.datastore import exception_classes, transactions
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyAggregateRecorder
-from sqlalchemy import Engine, Integer, and_, bindparam, func, insert, or_, select
+from sqlalchemy import Engine, Integer, and_, bindparam, event, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,9 @@ from libs.platform.store.bulk import bulk, insert_rows
 from libs.platform.store.db import read_unpinged
 
 R = TypeVar("R")
+# The execution option of a statement of several whose every result is wanted: a list, filled with
+# the rows of each result (None for a statement without rows) as soon as the driver has them.
+RESULTS = "tsunagu_results"
 
 
 class CoreEvents:
@@ -63,7 +67,10 @@ class CoreEvents:
             name = recorder.events_table_name if recorder.schema_name is None else \
                 f"{recorder.schema_name}.{recorder.events_table_name}"
             self.channel = name.replace('.', '_')  # what a worker replica LISTENs to (store/listen.py)
+            self.name = name
             self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel}"
+            if engine is not None and engine.dialect.driver == "psycopg":
+                event.listen(engine, "after_cursor_execute", _every_result)
 
     def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Any:
         shape = (gt, lte, desc, limit)
@@ -147,34 +154,53 @@ class CoreEvents:
             raise exception_classes.get(type(e).__name__, PersistenceError)(e) from e
 
     def insert_rows(self, session: Session, stored_events: Sequence[StoredEvent],
-                    check: Callable[[], str | None] | None = None) -> tuple[list[int], bool]:
+                    check: Callable[[], str | None] | None = None,
+                    head: Callable[[str], str | None] | None = None) -> tuple[list[int], bool, list[Any] | None]:
         """Insert the events in the session's transaction (after locking the table on PostgreSQL);
-        their new ids, in the order given, and whether `check` was run. `check` gives a query of
-        literals only (or None), run in the same round trip as the lock on PostgreSQL with psycopg 3:
-        a row from it fails the save (CheckFailed, rolled back)."""
+        their new ids, in the order given, whether `check` was run, and the rows of `head` (None: not
+        run). On PostgreSQL with psycopg 3 both go in the lock's round trip, as queries of literals
+        only: `check()` (or None) before the lock, a row from it fails the save (CheckFailed, rolled
+        back); `head(table)` after it, so it reads the table as no other writer can change it until
+        this transaction ends (the relay chain's head: messaging/outbox.Outbox.head_query)."""
         checked = False
+        heads: list[Any] | None = None
         if self.dialect == "postgresql":
             # The library's LOCK TABLE and NOTIFY, one round trip (sent without parameters, so the
-            # driver takes two statements), through SQLAlchemy so a failure is mapped like any other.
+            # driver takes several statements), through SQLAlchemy so a failure is mapped like any other.
             connection = session.connection()
-            statement = self.lock_and_notify
-            query = check() if check is not None and connection.dialect.driver == "psycopg" else None
-            if query is not None:
-                # psycopg 3 runs every statement of a simple query and shows the first's rows first.
-                statement = f"{query}; {statement}"
-            found = connection.exec_driver_sql(statement, execution_options={"no_parameters": True})
+            psycopg3 = connection.dialect.driver == "psycopg"
+            query = check() if check is not None and psycopg3 else None
+            after = head(self.name) if head is not None and psycopg3 else None
+            statement = "; ".join(q for q in (query, self.lock_and_notify, after) if q is not None)
+            results: list[Any] = []
+            connection.exec_driver_sql(statement, execution_options={"no_parameters": True, RESULTS: results}).close()
             if query is not None:
                 checked = True
-                if (row := found.first()) is not None:
-                    raise CheckFailed(row)
+                if rows := results[0]:
+                    raise CheckFailed(rows[0])
+            if after is not None:
+                heads = results[-1]
         if not stored_events:  # a tracked position with no new events (a message that changes nothing)
-            return [], checked
+            return [], checked, heads
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
                  "topic": e.topic, "state": e.state} for e in stored_events]
         if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
-            return insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None), checked
+            ids = insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
+            return ids, checked, heads
         result = session.execute(self.insert, rows)
-        return (list(result.scalars()) if "id" in self.table.c else []), checked
+        return (list(result.scalars()) if "id" in self.table.c else []), checked, heads
+
+
+def _every_result(_conn: Any, cursor: Any, _statement: str, _parameters: Any, context: Any, _many: bool) -> None:
+    """The rows of every statement of a simple query that asked for them (RESULTS): psycopg 3 shows
+    the first statement's result, and SQLAlchemy closes the cursor when that one has no rows."""
+    results = context.execution_options.get(RESULTS) if context is not None else None
+    if results is None or results:  # not asked for, or read already
+        return
+    while True:
+        results.append(cursor.fetchall() if cursor.description is not None else None)
+        if not cursor.nextset():
+            return
 
 
 class CheckFailed(Exception):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.errors import InvalidInput
-from libs.platform.privacy.sealing import SubjectForgotten
-from libs.platform.store.bulk import insert_rows
+from libs.platform.privacy.sealed_values import SubjectForgotten
+from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
@@ -41,7 +41,7 @@ SAVE_KWARG = "creations"
 # The kwarg that carries the domain events of the save, in the order of its stored events (the
 # relay's outbox renders them from memory: messaging/outbox.Outbox.prepare).
 DOMAIN_KWARG = "in_memory_events"  # not "domain_events": EventStore.put takes that name
-# The kwarg that carries the subject keys (privacy/sealing.SubjectKeys) the saved values were sealed
+# The kwarg that carries the subject keys (privacy/sealed_values.SubjectKeys) the saved values were sealed
 # with: the recorder checks in the save's transaction that none was forgotten since.
 SEALED_KWARG = "sealed_with"
 
@@ -166,9 +166,22 @@ class Ledger:
 
 # What else a save writes in its transaction, given the session, the events' table, the stored
 # events and their new positions (the relay's outbox: messaging/outbox.Outbox.prepare), and the
-# domain events stored as them when the save passed them; whether it rendered, and so measured,
-# every event's message.
-AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int], Sequence[Any] | None], bool]
+# domain events stored as them when the save passed them, and the save's `SaveWrites`; whether it
+# rendered, and so measured, every event's message.
+AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int], Sequence[Any] | None, "SaveWrites"], bool]
+# A query of literals only, given the events' table name, run right after the save's LOCK TABLE in
+# the same round trip (PostgreSQL with psycopg 3: store/core.CoreEvents.insert_rows); None: none.
+ChainHead = Callable[[str], str | None]
+
+
+@dataclass
+class SaveWrites:
+    """What a save's transaction read under its lock for, and writes after, its events: the rows of
+    the recorder's `head_query` (None: not read), and the rows to insert, table by table, sent
+    together at the end of the save (store/bulk.insert_all: one round trip on PostgreSQL)."""
+
+    heads: list[Any] | None = None
+    inserts: list[tuple[Table, Sequence[dict[str, Any]]]] = field(default_factory=list)
 
 
 class LedgerRecorder(SQLAlchemyProcessRecorder):
@@ -183,6 +196,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
         self.after_insert: AfterInsert | None = None
+        self.head_query: ChainHead | None = None  # read under the lock for after_insert (the outbox)
         # The size check of what after_insert did not render (ServiceApplication sets it).
         self.check_sizes: Callable[[Sequence[StoredEvent]], None] | None = None
         self.core = CoreEvents(self)
@@ -202,27 +216,33 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         keys = kwargs.get(SEALED_KWARG)
         checked = False
         ids: Sequence[int]
+        heads: list[Any] | None = None
         if self.core.usable():
             # On PostgreSQL the sealed keys' check is sent with the table lock, no round trip of its own:
             # it sees every erasure committed before it, as the check after the insert did (one
             # committed later leaves values sealed under a key that is gone, as erasure wants).
             try:
-                ids, checked = self.core.insert_rows(session, stored_events, keys.inline_check if keys else None)
+                ids, checked, heads = self.core.insert_rows(
+                    session, stored_events, keys.inline_check if keys else None,
+                    self.head_query if stored_events and self.after_insert is not None else None)
             except CheckFailed as refused:
                 raise SubjectForgotten(f"subject {refused.row[0]} was erased") from None
         else:
             ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        writes = SaveWrites(heads)
         rows: Sequence[LedgerRow] = kwargs.get(SAVE_KWARG) or ()
         if rows:
             # After the events (and, on PostgreSQL, their table lock): a key raced by another
-            # request fails here on the unique index, and the whole save with it.
-            insert_rows(session, self.creations, [dict(vars(r)) for r in rows])  # asdict deep-copied each value
+            # request fails on the unique index, and the whole save with it.
+            writes.inserts.append((self.creations, [dict(vars(r)) for r in rows]))  # asdict deep-copied each value
         if keys is not None and not checked:
             keys.check(session)  # after the events: on SQLite, with the write lock held
         measured = bool(ids) and self.after_insert is not None and \
-            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG))
+            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG),
+                              writes)
         if not measured and stored_events and self.check_sizes is not None:
             self.check_sizes(stored_events)
+        insert_all(session, writes.inserts)
         return ids
 
     def forget_requests(self, subject: str) -> None:

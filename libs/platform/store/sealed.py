@@ -19,7 +19,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from libs.platform.privacy.sealing import Sealer, SubjectForgotten, SubjectKeys
+from libs.platform.privacy.sealed_values import SubjectForgotten, SubjectKeys
+from libs.platform.privacy.sealing import Sealer
 
 R = TypeVar("R")
 

@@ -14,7 +14,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import event
 
-from libs.platform.privacy.sealing import ERASED
+from libs.platform.privacy.sealed_values import ERASED
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from libs.platform.privacy.sealing import SubjectForgotten
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.web.auth import Principal
 from services.dispatch.application import DispatchApplication
 from services.intake.application import IntakeApplication

@@ -13,7 +13,8 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import event
 
-from libs.platform.privacy.sealing import ERASED, Sealer, SubjectForgotten
+from libs.platform.privacy.sealed_values import ERASED, SubjectForgotten
+from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.db import eventsourcing_env, make_engine
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case

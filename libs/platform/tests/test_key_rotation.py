@@ -15,7 +15,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, create_engine, select, text
 
-from libs.platform.privacy.sealing import ERASED, Sealer, master_id, subject_keys
+from libs.platform.privacy.keystore import master_id, subject_keys
+from libs.platform.privacy.sealed_values import ERASED
+from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.db import sqlite_engine
 from tests.harness import POSTGRES_URL, backend
 

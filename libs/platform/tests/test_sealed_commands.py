@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import Engine, event
 
-from libs.platform.privacy.sealing import INLINE_SUBJECTS, SubjectForgotten, SubjectKeys
+from libs.platform.privacy.sealed_values import INLINE_SUBJECTS, SubjectForgotten, SubjectKeys
 from libs.platform.store.sealed import SealedWithoutSave
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case

@@ -14,15 +14,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
-from libs.platform.privacy.sealing import (
-    ALG,
-    ERASED,
-    MasterKeyMissing,
-    Sealer,
-    SubjectForgotten,
-    is_sealed,
-    subject_keys,
-)
+from libs.platform.privacy.keystore import MasterKeyMissing, subject_keys
+from libs.platform.privacy.sealed_values import ALG, ERASED, SubjectForgotten, is_sealed
+from libs.platform.privacy.sealing import Sealer
 
 CASE_A = "6f1c2a34-0000-4000-8000-00000000000a"
 CASE_B = "6f1c2a34-0000-4000-8000-00000000000b"

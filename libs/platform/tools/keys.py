@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from libs.platform.messaging.signing import public_key_hex
-from libs.platform.privacy.sealing import Sealer, master_id
+from libs.platform.privacy.keystore import master_id
+from libs.platform.privacy.sealing import Sealer
 from libs.platform.settings import Settings, var_dir
 from libs.platform.store.db import make_engine
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from libs.platform.store.application import Created
+from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
 from services.dispatch.application.base import OFFICER, SUPPORTER, DispatchBase

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from libs.platform.store.application import Created
+from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.dispatch.application.access import DispatchAccess

@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from libs.domain import intake
-from libs.platform.store.application import Created, ServiceApplication
+from libs.platform.store.application import ServiceApplication
 from libs.platform.store.cache import get_many
+from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.intake.application.access import staffs_centre

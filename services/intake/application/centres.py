@@ -6,7 +6,8 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.codes import validate_lg_code, within
-from libs.platform.store.application import Created, ServiceApplication
+from libs.platform.store.application import ServiceApplication
+from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
 from services.intake.application.access import (

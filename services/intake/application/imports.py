@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from libs.domain.errors import DomainError, InvalidInput
-from libs.platform.privacy.sealing import SubjectForgotten, SubjectKeys
+from libs.platform.privacy.sealed_values import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import COMMUTING_RETRIES
 from libs.platform.store.creations import SAVE_KWARG, SEALED_KWARG, Creation, IdempotencyKeyReused
 from libs.platform.web.auth import Principal

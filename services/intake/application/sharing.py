@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from libs.domain.legal_bases import check_legal_basis
-from libs.platform.store.application import Created
+from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases

@@ -7,7 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from libs.domain.errors import InvalidInput
-from libs.platform.store.application import Created
+from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.registry.application.access import is_officer_of, officer_tenant

@@ -1,0 +1,86 @@
+"""The subject keys' tables and the erasure log, and the statements the sealing reads them with.
+
+`subject_keys` holds each data subject's data key, wrapped by a master key (privacy/sealing.py);
+`subject_key_erasures` records every `forget`, in every replica, in the order they committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    exists,
+    inspect,
+    select,
+    text,
+)
+
+metadata = MetaData()
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("wrapped_key", LargeBinary, nullable=True),  # NULL once forgotten
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("forgotten_at", DateTime(timezone=True), nullable=True),
+    # The master key that wraps wrapped_key (master_id of it); NULL in rows older than rotation.
+    Column("master", String(16), nullable=True),
+)
+
+# Every forget(), in every replica, in the order they committed: a replica's key cache drops what
+# was forgotten after the position it is valid to (Sealer._fresh). Inserted under a table lock on
+# PostgreSQL, so positions commit in order and a reader never passes one that commits later.
+key_erasures = Table(
+    "subject_key_erasures",
+    metadata,
+    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("subject", String(64), nullable=False),
+    # A save's check names its subjects after the cache's position: found by subject, not by
+    # scanning every erasure since (a replica whose cache has not looked since a mass retention run).
+    Index("ix_subject_key_erasures_subject", "subject", "position"),
+)
+ERASED_AFTER = select(key_erasures.c.position, key_erasures.c.subject).where(
+    key_erasures.c.position > bindparam("after")).order_by(key_erasures.c.position)
+KEYS_OF = select(subject_keys.c.subject, subject_keys.c.wrapped_key, subject_keys.c.master).where(
+    subject_keys.c.subject.in_(bindparam("subjects", expanding=True)))
+ERASED_AMONG = select(key_erasures.c.subject).where(
+    key_erasures.c.position > bindparam("after"), key_erasures.c.subject.in_(bindparam("subjects", expanding=True)))
+KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
+
+
+def master_id(master_key: bytes) -> str:
+    """A name of a master key that does not reveal it (shown by `tsunagu keys status`)."""
+    return hashlib.sha256(b"tsunagu master key\0" + master_key).hexdigest()[:16]
+
+
+def add_master_column(engine: Engine) -> None:
+    """Tables made before rotation existed get the column (NULL: tried with every master held)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("subject_keys")}
+    if "master" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE subject_keys ADD COLUMN master VARCHAR(16)"))
+
+
+
+def key_still_held(subject: ColumnElement) -> ColumnElement[bool]:
+    """SQL condition on a read model in the sealer's database: the subject named by that column
+    still has a live key (e.g. an erasure recorded before a crash, whose key was not yet forgotten)."""
+    return exists().where(subject_keys.c.subject == subject, subject_keys.c.wrapped_key.is_not(None))
+
+
+
+class MasterKeyMissing(RuntimeError):
+    """A subject key is wrapped by a master key this service was not given (a rotation half done)."""
+

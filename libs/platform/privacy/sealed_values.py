@@ -1,0 +1,87 @@
+"""Sealed values: a value encrypted (AES-256-GCM) with its data subject's key, and the keys a
+command sealed with, which its save checks against the erasure log (store/creations.SEALED_KWARG).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from libs.domain.errors import DomainError
+from libs.platform.privacy.keystore import ERASED_AMONG, KEYS_PER_SELECT, key_erasures
+
+ALG = "A256GCM"
+ERASED = "[erased]"
+# Subjects a save's check names as literals (SubjectKeys.inline_check): ids, nothing to escape.
+PLAIN_SUBJECT = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
+INLINE_SUBJECTS = 50
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("alg") == ALG and "ct" in value
+
+
+def seal_with(key: bytes, subject: str, value: Any) -> dict[str, str]:
+    iv = os.urandom(12)
+    ct = AESGCM(key).encrypt(iv, json.dumps(value, ensure_ascii=False).encode(), subject.encode())
+    return {"alg": ALG, "kid": subject, "iv": _b64(iv), "ct": _b64(ct)}
+
+
+@dataclass(frozen=True)
+class SubjectKeys:
+    """Keys of several subjects (Sealer.keys), valid as of erasure-log position `valid_to`. The
+    save that stores what they sealed passes them on (store/creations.SEALED_KWARG): in its
+    transaction, `check` refuses the save when one of these subjects was forgotten since, in any
+    replica, so an erasure that came between the look and the save is honoured as when each value
+    was sealed after a look of its own. (One forgotten after the check commits after the save:
+    the save's values are then sealed under a key that no longer exists, as erasure wants.)"""
+
+    keys: dict[str, bytes | None]  # None: the subject was forgotten
+    valid_to: int
+
+    def seal(self, subject: Any, value: Any) -> dict[str, str]:
+        key = self.keys[str(subject)]
+        if key is None:
+            raise SubjectForgotten(f"subject {subject} was erased")
+        return seal_with(key, str(subject), value)
+
+    def inline_check(self) -> str | None:
+        """`check` as one statement of literals (None: nothing to check, or subjects not all of the
+        plain shape ids have, or too many): sent in the same round trip as another (the events'
+        LOCK TABLE on PostgreSQL: store/core.py), a row from it names a forgotten subject."""
+        subjects = [s for s, key in self.keys.items() if key is not None]
+        if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):
+            return None
+        named = ", ".join(f"'{s}'" for s in subjects)  # safe: PLAIN_SUBJECT has no quote or backslash
+        return (f"SELECT subject FROM {key_erasures.name} WHERE position > {int(self.valid_to)} "
+                f"AND subject IN ({named}) LIMIT 1")
+
+    def check(self, conn: Connection | Session) -> None:
+        subjects = [s for s, key in self.keys.items() if key is not None]
+        for chunk in range(0, len(subjects), KEYS_PER_SELECT):
+            erased = conn.execute(ERASED_AMONG, {"after": self.valid_to,
+                                                 "subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}).first()
+            if erased is not None:
+                raise SubjectForgotten(f"subject {erased[0]} was erased")
+
+
+
+class SubjectForgotten(DomainError):
+    """No new data may be sealed for a subject whose key was destroyed."""
+
+    problem = "subject-erased"
+    title = "The data subject was erased"
+    status = 410
+
