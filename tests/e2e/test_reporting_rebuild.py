@@ -206,3 +206,23 @@ def test_a_request_the_caller_may_not_make_is_refused_even_while_the_read_models
     assert {k: r.status_code for k, r in refused.items()} == {
         "outside": 403, "no prefecture's code": 422, "tenants outside": 403, "not a centres reader": 403,
     }, {k: r.text for k, r in refused.items()}
+
+
+def test_exports_and_submissions_refuse_a_caller_out_of_scope_before_saying_the_read_models_replay(
+        nats_server, start_service):
+    """Attack on h-tidy: the reports check the scope before the replay state, the exports and the
+    submissions did not; a caller with no right to a table learnt the replay state (and the 503's
+    progress) instead of its 403."""
+    nats_server.stop()
+    reporting = start_service("reporting", nats_server.url)
+    with reporting.client(role="municipal_officer", org="131016") as town, \
+            reporting.client(role="supporter", org="131016") as outsider:
+        refused = {
+            "export of a centres table": town.get("/v1/reports/consultations/export", params={"fy": 2016}),
+            "export by no reader": outsider.get("/v1/reports/supporters/export", params={"fy": 2016}),
+            "submission by no submitter": outsider.post("/v1/reports/consultations/submissions", params={"fy": 2016}),
+            "submissions listed by no reader": outsider.get("/v1/reports/consultations/submissions",
+                                                            params={"fy": 2016}),
+        }
+    assert {k: r.status_code for k, r in refused.items()} == dict.fromkeys(refused, 403), \
+        {k: r.text[:200] for k, r in refused.items()}
