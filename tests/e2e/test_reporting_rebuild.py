@@ -224,5 +224,13 @@ def test_exports_and_submissions_refuse_a_caller_out_of_scope_before_saying_the_
             "submissions listed by no reader": outsider.get("/v1/reports/consultations/submissions",
                                                             params={"fy": 2016}),
         }
-    assert {k: r.status_code for k, r in refused.items()} == dict.fromkeys(refused, 403), \
-        {k: r.text[:200] for k, r in refused.items()}
+        # A request that can never succeed is not told to come back later either: its 422 (or 403) first.
+        malformed = {
+            "a prefecture not of the pattern, by no reader": outsider.get(
+                "/v1/reports/consultations", params={"fy": 2016, "prefecture": "13"}),
+            "a year out of bounds": town.get("/v1/reports/supporters", params={"fy": 1999}),
+        }
+    answers = {**refused, **malformed}
+    assert {k: r.status_code for k, r in answers.items()} == {**dict.fromkeys(refused, 403),
+                                                              **dict.fromkeys(malformed, 422)}, \
+        {k: r.text[:120] for k, r in answers.items()}
