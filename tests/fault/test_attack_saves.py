@@ -55,7 +55,7 @@ def test_saves_on_two_replicas_with_raced_keys_and_killed_connections_chain_end_
             deadline = time.monotonic() + 12
             while time.monotonic() < deadline:
                 _race(replicas, answers, key := f"race-{uuid.uuid4().hex[:8]}")
-                tally.accepted.update({key: a for k, s, a in answers if k == key and s < 300})
+                tally.accepted.update((key, a) for k, s, a in answers if k == key and s < 300)
                 with engine.begin() as conn:  # the replicas' busy connections, mid-statement
                     terminated += conn.execute(text(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name "
