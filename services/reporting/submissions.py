@@ -42,7 +42,7 @@ Table_ = Callable[[Engine, Principal, int], dict[str, Any]]  # a report of servi
 
 
 class Settled(Protocol):
-    def confirm(self) -> None: ...
+    def run(self, query: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
 
 
 def submit_table(engine: Engine, actor: Principal, report: str, fy: int, table: Table_, settled: Settled, *,
@@ -55,8 +55,7 @@ def submit_table(engine: Engine, actor: Principal, report: str, fy: int, table: 
         if idempotency_key else None
     if digest is not None and (first := keyed(engine, digest, report, fy)) is not None:
         return first, False
-    body = table(engine, actor, fy)
-    settled.confirm()
+    body = settled.run(lambda: table(engine, actor, fy))
     try:
         return submit(engine, actor, report, fy, body, key_digest=digest), True
     except IntegrityError:
@@ -77,8 +76,7 @@ def get_submission(engine: Engine, actor: Principal, report: str, submission_id:
     if found is None:
         raise NotFound(f"no {report} submission {submission_id} of your org")
     row = _stored(found)
-    current = table(engine, actor, row["fy"])
-    settled.confirm()
+    current = settled.run(lambda: table(engine, actor, row["fy"]))
     return _compared(row, current)
 
 
@@ -86,8 +84,7 @@ def submissions_compared(engine: Engine, actor: Principal, report: str, fy: int,
                          settled: Settled) -> list[dict]:
     """Each submission of the caller's org, with what changed in the year's table since."""
     actor.require(*SUBMITTERS)
-    current = table(engine, actor, fy)
-    settled.confirm()
+    current = settled.run(lambda: table(engine, actor, fy))
     return compared(engine, actor, report, fy, current)
 
 metadata = MetaData()

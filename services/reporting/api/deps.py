@@ -3,8 +3,8 @@ read models' state (never an answer from half a replay)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Response
 from sqlalchemy import literal_column
@@ -27,15 +27,15 @@ Prefecture = Annotated[str | None, Query(
                 "every other caller only the one its own jurisdiction lies in (403 otherwise)")]
 
 
-# The caller's scope is checked before the read models' state is read (a route declares its scope
-# before SettledDep): a request the caller may not make is refused 403 (or 422) whatever that state,
-# never 503 while the read models replay, e.g. for a moment after a start on empty read models.
-def _centres_prefecture(actor: PrincipalDep, prefecture: Prefecture = None) -> str | None:
+# The caller's scope, checked before the route runs (pure checks: on the event loop, no trip to the
+# thread pool); a request the caller may not make is refused 403 (or 422) whatever the read models'
+# state, never 503 while they replay (Settled.run refuses only after the route's own checks).
+async def _centres_prefecture(actor: PrincipalDep, prefecture: Prefecture = None) -> str | None:
     visible_centres(actor, prefecture)
     return prefecture
 
 
-def _tenants_prefecture(actor: PrincipalDep, prefecture: Prefecture = None) -> str | None:
+async def _tenants_prefecture(actor: PrincipalDep, prefecture: Prefecture = None) -> str | None:
     visible_tenants(actor, literal_column("tenant"), prefecture)
     return prefecture
 
@@ -49,46 +49,56 @@ REPLAYING: dict[int | str, dict[str, Any]] = {503: {
     "content": {"application/problem+json": {}}}}
 
 
-@dataclass(frozen=True)
-class Settled:
-    """The read models are not replaying: a report computed now counts every event up to these
-    positions of each stream (and perhaps some applied while it was computed)."""
+T = TypeVar("T")
 
-    projection: ReportingProjection
-    state: ReplayState
-    lag: dict[str, int]
+
+class Settled:
+    """The read models' state around one answer: read before the route's query, confirmed after it.
+    A report computed in between counts every event up to the positions read before (and perhaps
+    some applied while it was computed); one computed while they replayed, or across a rebuild's
+    start, is refused 503. The query runs first all the same, so that what it refuses itself (403,
+    404, 422) is refused as such: the replay's state is never an answer to a request that could
+    not be answered anyway (it tells how many events the streams hold)."""
+
+    def __init__(self, projection: ReportingProjection, lag: dict[str, int], response: Response) -> None:
+        self.projection, self.lag, self._response = projection, lag, response
+        self.state: ReplayState | None = None
+
+    def run(self, query: Callable[[], T]) -> T:
+        before = self.projection.replay_state()
+        result = query()
+        now = self.projection.replay_state()
+        if before.replaying or now.replaying or now.generation != before.generation:
+            raise ProjectionReplaying(now if now.replaying else before)
+        self.state = before
+        self._response.headers.update(self.headers)
+        return result
+
+    def answer(self, query: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The report, confirmed, with the positions it was computed from."""
+        report = self.run(query)
+        return {**report, "computed_from": self.computed_from}
+
+    @property
+    def positions(self) -> dict[str, int]:
+        return dict(sorted(self.state.positions.items())) if self.state else {}
 
     @property
     def computed_from(self) -> dict[str, Any]:
-        return {"positions": dict(sorted(self.state.positions.items())), "lag": self.lag}
+        return {"positions": self.positions, "lag": self.lag}
 
     @property
     def headers(self) -> dict[str, str]:
         """`intake=118753, registry=2001, dispatch=5000` (an RFC 8941 dictionary)."""
-        positions = ", ".join(f"{s.lower()}={p}" for s, p in sorted(self.state.positions.items()))
+        positions = ", ".join(f"{s.lower()}={p}" for s, p in self.positions.items())
         return {POSITIONS_HEADER: positions} if positions else {}
 
-    def confirm(self) -> None:
-        """After the query: 503 if a rebuild began meanwhile (it may have emptied the tables under it)."""
-        now = self.projection.replay_state()
-        if now.generation != self.state.generation or now.replaying:
-            raise ProjectionReplaying(now)
 
-    def answer(self, report: dict[str, Any]) -> dict[str, Any]:
-        """The report, confirmed, with the positions it was computed from."""
-        self.confirm()
-        return {**report, "computed_from": self.computed_from}
-
-
-def settled(runtime: RuntimeDep, response: Response) -> Settled:
+async def settled(runtime: RuntimeDep, response: Response) -> Settled:
+    """Reads nothing yet (the route's trip to the thread pool does: Settled.run)."""
     projection: ReportingProjection = runtime.get(ReportingProjection)
-    state = projection.replay_state()
-    if state.replaying:
-        raise ProjectionReplaying(state)
     lag = {c.spec.name: c.health.lag for c in runtime.consumers if c.handler is projection}
-    answer = Settled(projection, state, dict(sorted(lag.items())))
-    response.headers.update(answer.headers)
-    return answer
+    return Settled(projection, dict(sorted(lag.items())), response)
 
 
 SettledDep = Annotated[Settled, Depends(settled)]

@@ -91,9 +91,10 @@ def test_the_centres_table_is_the_seeds_three_columns(engine, referrals_2016):
 # -- over HTTP, with the service's routes on a runtime that has no NATS -------------------------
 @pytest.fixture
 def client(engine, projection):
-    app = create_app(_offline_settings("reporting"))
-    # No lifespan (it would connect to NATS): the routes only need the engine and the authenticator.
-    app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET),
+    settings = _offline_settings("reporting")
+    app = create_app(settings)
+    # No lifespan (it would connect to NATS): the routes need the engine, the authenticator, settings.
+    app.state.runtime = SimpleNamespace(engine=engine, authenticator=Authenticator(secret=SECRET), settings=settings,
                                         get={ReportingProjection: projection}.__getitem__, consumers=[])
     return TestClient(app)
 

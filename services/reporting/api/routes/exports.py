@@ -39,7 +39,7 @@ def export_report_table(
     as_of: AsOf = None,
 ) -> Response:
     """The report in the ministry's table shape (Japanese headers, 和暦 row labels, 率 rows)."""
-    export = export_report(runtime.engine, actor, table.value, fy, fmt=format_.value, from_fy=from_fy, as_of=as_of)
-    settled.confirm()
+    export = settled.run(lambda: export_report(runtime.engine, actor, table.value, fy, fmt=format_.value,
+                                               from_fy=from_fy, as_of=as_of))
     return Response(export.content, media_type=export.media_type,
                     headers={"Content-Disposition": export.content_disposition, **settled.headers})
