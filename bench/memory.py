@@ -240,6 +240,32 @@ def cache_entries() -> str:
     return ", ".join(f"{k} {n:,}" for k, n in sorted(held.items()))
 
 
+def heap_detail() -> str:
+    """Anonymous RSS (the heap, not the libraries' pages) and what pymalloc holds of it: arenas
+    that grow while Python's block count stays flat are fragmentation; anonymous memory that grows
+    beyond pymalloc, SQLite and the objects is C allocations (or objects over 512 bytes)."""
+    with open("/proc/self/status") as status:
+        anon = next(int(line.split()[1]) for line in status if line.startswith("RssAnon:")) / 1024
+    with tempfile.TemporaryFile("w+") as out:  # _debugmallocstats writes to the C stderr
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        stats: dict[str, str] = {}
+        for line in out:  # the first "Total" is pymalloc's arenas (free lists' totals follow)
+            key, sep, value = line.partition("=")
+            if sep:
+                stats.setdefault(key.strip(), value.strip())
+    arenas = int(stats.get("Total", "0").replace(",", "")) / 2**20
+    used = int(stats.get("# bytes in allocated blocks", "0").replace(",", "")) / 2**20
+    return f"anon {anon:.1f}, pymalloc {arenas:.1f} in arenas ({used:.1f} used)"
+
+
 def object_counts() -> Counter[str]:
     """Live objects tracked by the collector, by type name (what a leak of small objects shows as)."""
     return Counter(type(o).__qualname__ for o in gc.get_objects())
@@ -278,7 +304,7 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
         first = settle(served, events)
         print(f"  1,000 commands: RSS {first:.1f} MiB (trimmed {trimmed_mib():.1f}, SQLite {sqlite_mib():.1f}, "
               "Python blocks "
-              f"{sys.getallocatedblocks():,})", flush=True)
+              f"{sys.getallocatedblocks():,}; {heap_detail()})", flush=True)
         if trace:
             tracemalloc.start(trace)
         counts = object_counts()
@@ -295,7 +321,7 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
             now = object_counts()
             print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB (trimmed {trimmed_mib():.1f}, "
                   f"SQLite {sqlite_mib():.1f}, Python blocks "
-                  f"{sys.getallocatedblocks():,}; cached: {cache_entries()}); objects grown: "
+                  f"{sys.getallocatedblocks():,}; {heap_detail()}; cached: {cache_entries()}); objects grown: "
                   + ", ".join(f"{k} {n:+}" for k, n in (now - counts).most_common(6)), flush=True)
             counts = now
         seconds = time.perf_counter() - started
