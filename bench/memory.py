@@ -222,6 +222,50 @@ def sqlite3_library() -> str:
     return _sqlite3.__file__  # statically linked
 
 
+def cache_entries() -> str:
+    """Entries held by the service's bounded caches (every Lru, the subject keys, the aggregate
+    caches), summed by kind: what fills up to its bound and then stays flat."""
+    from libs.platform.lru import Lru
+    from libs.platform.privacy.sealing import Sealer
+    from libs.platform.store.cache import CachingRepository
+
+    held: Counter[str] = Counter()
+    for o in gc.get_objects():
+        if isinstance(o, Lru):
+            held["lru"] += len(o)
+        elif isinstance(o, Sealer):
+            held["keys"] += len(o._keys)
+        elif isinstance(o, CachingRepository) and o.cache is not None:
+            held["aggregates"] += len(o.cache.cache)
+    return ", ".join(f"{k} {n:,}" for k, n in sorted(held.items()))
+
+
+def heap_detail() -> str:
+    """Anonymous RSS (the heap, not the libraries' pages) and what pymalloc holds of it: arenas
+    that grow while Python's block count stays flat are fragmentation; anonymous memory that grows
+    beyond pymalloc, SQLite and the objects is C allocations (or objects over 512 bytes)."""
+    with open("/proc/self/status") as status:
+        anon = next(int(line.split()[1]) for line in status if line.startswith("RssAnon:")) / 1024
+    with tempfile.TemporaryFile("w+") as out:  # _debugmallocstats writes to the C stderr
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        stats: dict[str, str] = {}
+        for line in out:  # the first "Total" is pymalloc's arenas (free lists' totals follow)
+            key, sep, value = line.partition("=")
+            if sep:
+                stats.setdefault(key.strip(), value.strip())
+    arenas = int(stats.get("Total", "0").replace(",", "")) / 2**20
+    used = int(stats.get("# bytes in allocated blocks", "0").replace(",", "")) / 2**20
+    return f"anon {anon:.1f}, pymalloc {arenas:.1f} in arenas ({used:.1f} used)"
+
+
 def object_counts() -> Counter[str]:
     """Live objects tracked by the collector, by type name (what a leak of small objects shows as)."""
     return Counter(type(o).__qualname__ for o in gc.get_objects())
@@ -260,7 +304,7 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
         first = settle(served, events)
         print(f"  1,000 commands: RSS {first:.1f} MiB (trimmed {trimmed_mib():.1f}, SQLite {sqlite_mib():.1f}, "
               "Python blocks "
-              f"{sys.getallocatedblocks():,})", flush=True)
+              f"{sys.getallocatedblocks():,}; {heap_detail()})", flush=True)
         if trace:
             tracemalloc.start(trace)
         counts = object_counts()
@@ -277,7 +321,7 @@ def measure(service: str, db: Database, nats_url: str, commands: int, per_case: 
             now = object_counts()
             print(f"  {drive.done:,} commands: RSS {rss[-1][1]} MiB (trimmed {trimmed_mib():.1f}, "
                   f"SQLite {sqlite_mib():.1f}, Python blocks "
-                  f"{sys.getallocatedblocks():,}); objects grown: "
+                  f"{sys.getallocatedblocks():,}; {heap_detail()}; cached: {cache_entries()}); objects grown: "
                   + ", ".join(f"{k} {n:+}" for k, n in (now - counts).most_common(6)), flush=True)
             counts = now
         seconds = time.perf_counter() - started
@@ -312,6 +356,9 @@ def main() -> None:
     parser.add_argument("--allocator", choices=("deployed", "glibc"), default="deployed",
                         help="deployed: MALLOC_ARENA_MAX and the malloc-trim job as deploy/ and the launcher set "
                              "them; glibc: neither (glibc's defaults)")
+    parser.add_argument("--cache-size", type=int, default=None, metavar="N",
+                        help="bound the subject-key and tenant caches at N entries instead of 10,000 (does the "
+                             "live memory that grows stop growing once they are full?)")
     args = parser.parse_args()
     # glibc reads MALLOC_ARENA_MAX when a process starts: measure with it as deployed, or without.
     arena = ARENA_ENV if args.allocator == "deployed" else {}
@@ -328,6 +375,12 @@ def main() -> None:
     variant = (f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}, malloc-trim every "
                f"{OVERRIDES.get('malloc_trim_seconds', Settings.malloc_trim_seconds)} s")
     print(f"allocator: {variant}", flush=True)
+    if args.cache_size is not None:
+        from libs.platform.privacy import sealing
+        from libs.platform.store import log
+
+        sealing.KEY_CACHE_SIZE = log.TENANT_CACHE_SIZE = args.cache_size
+        print(f"caches bound at {args.cache_size:,} entries", flush=True)
     os.environ["TSUNAGU_TEST_DB"] = args.backend
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for service in args.services.split(","):

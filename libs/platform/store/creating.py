@@ -107,14 +107,16 @@ class Creating:
     def create_inside(self: Service, creation: Creation, load: Callable[[], A], command: Callable[[A, UUID], Any], *,
                       legacy: Callable[[A], UUID | None] | None = None, expected_version: int | None = None,
                       commuting: bool = False, resource_id: UUID | None = None,
-                      also: Sequence[Any] = ()) -> Created[A]:
+                      also: Sequence[Any] = (), unique: Callable[[A], Sequence[LedgerRow]] | None = None,
+                      ) -> Created[A]:
         """The one way to create something inside an aggregate (a consultation in a case): once per
         Idempotency-Key. A retry with the key and the same request finds the first resource in the
         ledger and changes nothing; with another request it is refused (422). `load` loads the
         aggregate and checks the caller's access; `command(aggregate, resource_id)` creates; `legacy`
         finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
         `resource_id`: the id the request names for the resource (a completion is its trainee's),
-        instead of one derived from the key."""
+        instead of one derived from the key. `unique`: ledger rows of what else the command
+        allocated (a 修了番号), saved with the resource's: a second allocation fails the save."""
         aggregate = load()
         # The key looked up after the load: a request with it that commits before the load is found
         # here (answered from the aggregate loaded again, which holds its resource), one that commits
@@ -140,7 +142,8 @@ class Creating:
         try:
             return self.change(aggregate, run, expected_version=expected_version, also=also,
                                reload=load if commuting else None,
-                               creations=lambda a: [creation.row(resource_id, a.id, a.version)] if made[-1] else [])
+                               creations=lambda a: [creation.row(resource_id, a.id, a.version),
+                                                    *(unique(a) if unique else ())] if made[-1] else [])
         except IntegrityError:
             if (row := self.ledger.of_key(creation)) is not None:
                 return Created(load(), UUID(row.resource_id), False)

@@ -156,6 +156,11 @@ class Ledger:
     def of_resource(self, resource_id: UUID | str, aggregate_id: UUID | str) -> LedgerRow | None:
         return self.recorder.ledger_row("resource_id", str(resource_id), aggregate_id=str(aggregate_id))
 
+    def of_kind(self, kind: str, resource_id: UUID | str) -> LedgerRow | None:
+        """The row of a resource known by its id alone (a 修了番号's: which aggregate holds it is
+        what the caller asks), an index lookup however many were created."""
+        return self.recorder.ledger_row("resource_id", str(resource_id), aggregate_id=None, kind=kind)
+
     def forget_requests(self, subject: UUID | str) -> None:
         """Erasure: drop the request digests of what was created in or as the subject's aggregate.
         A digest is keyed, but it still fits the request's personal data: whoever holds the
@@ -253,12 +258,15 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             conn.execute(self.creations.update().where((c.aggregate_id == subject) | (c.resource_id == subject))
                          .values(request_digest=None))
 
-    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
+    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None,
+                   kind: str | None = None) -> LedgerRow | None:
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
         query = select(self.creations).where(self.creations.c[column] == value)
         if aggregate_id is not None:
             query = query.where(self.creations.c.aggregate_id == aggregate_id)
+        if kind is not None:
+            query = query.where(self.creations.c.kind == kind)
         with engine.connect() as conn:
             found = conn.execute(query).mappings().first()
         return LedgerRow(**found) if found else None
@@ -290,7 +298,8 @@ class MemoryLedgerRecorder(POPOProcessRecorder):
             self._ledger = [replace(r, request_digest=None) if subject in (r.aggregate_id, r.resource_id) else r
                             for r in self._ledger]
 
-    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None) -> LedgerRow | None:
+    def ledger_row(self, column: str, value: str, *, aggregate_id: str | None,
+                   kind: str | None = None) -> LedgerRow | None:
         with self._database_lock:
             return next((r for r in self._ledger if getattr(r, column) == value
-                         and aggregate_id in (None, r.aggregate_id)), None)
+                         and aggregate_id in (None, r.aggregate_id) and kind in (None, r.kind)), None)

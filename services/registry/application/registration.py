@@ -12,7 +12,9 @@ from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant
 from services.registry.application.base import RegistryBase
+from services.registry.domain.course import TrainingCourse
 from services.registry.domain.errors import AlreadyApplied, UnknownCertificate
+from services.registry.domain.registrar import Registrar, certificate_id
 from services.registry.domain.supporter import Supporter
 
 
@@ -30,7 +32,7 @@ class RegistrationUseCases(RegistryBase):
         if (row := self.ledger.of_key(creation)) is not None:  # a retry (the key with another request: 422)
             return self.repository.get(UUID(row.aggregate_id)), False
         registrar = self.registrar(tenant)
-        trainee_id = registrar.certificates.get(certificate_number)
+        trainee_id = self._holder(registrar, certificate_number)
         if trainee_id is None:
             raise UnknownCertificate(f"修了番号 {certificate_number!r} was not issued by {tenant}")
         existing = self.existing(Supporter, trainee_id)
@@ -48,6 +50,20 @@ class RegistrationUseCases(RegistryBase):
         if saved is not supporter:  # another application for this 修了番号 committed first
             return self._retried(saved, certificate_number, self.client_key(idempotency_key)), False
         return saved, True
+
+    def _holder(self, registrar: Registrar, certificate_number: str) -> UUID | None:
+        """The trainee a 修了番号 of this registrar was issued to: its ledger row names the course that
+        holds the completion. A number allocated before the ledger kept them (Registrar v1) is found
+        in the registrar's log; a number never allocated reads nothing more."""
+        row = self.ledger.of_kind("certificate", certificate_id(registrar.tenant, certificate_number))
+        if row is not None:
+            course = self.existing(TrainingCourse, UUID(row.aggregate_id))
+            return course.holder_of(certificate_number) if course is not None else None
+        if not registrar.was_allocated(certificate_number):
+            return None
+        return next((e.allocated_to for e in self.events.get(registrar.id)
+                     if isinstance(e, Registrar.NumberAllocated) and e.series == "certificate"
+                     and e.number == certificate_number), None)
 
     @staticmethod
     def _retried(existing: Supporter, certificate_number: str, idempotency_key: ClientKey | None) -> Supporter:

@@ -8,13 +8,14 @@ from uuid import UUID
 
 from libs.domain.errors import InvalidInput
 from libs.platform.store.creating import Created
+from libs.platform.store.creations import LedgerRow
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.registry.application.access import is_officer_of, officer_tenant
 from services.registry.application.base import RegistryBase
 from services.registry.domain.course import TrainingCourse
 from services.registry.domain.errors import CourseNotFound
-from services.registry.domain.registrar import Registrar
+from services.registry.domain.registrar import Registrar, certificate_id
 
 
 class TrainingUseCases(RegistryBase):
@@ -80,14 +81,21 @@ class TrainingUseCases(RegistryBase):
         creation = self.creation("completion", course_id, idempotency_key, trainee_id=trainee_id,
                                  completed_on=completed_on)
         registrar = self.registrar(self.get_course(actor, course_id).tenant)
+        numbers: list[str] = []
 
         def allocate_and_complete(c: TrainingCourse, _: UUID) -> None:
             c.check_completion(trainee_id, completed_on)
-            number = registrar.allocate_certificate_number(c.fy, trainee_id)
-            c.complete(trainee_id=trainee_id, certificate_number=number, completed_on=completed_on)
+            numbers[:] = [registrar.allocate_certificate_number(c.fy, trainee_id)]
+            c.complete(trainee_id=trainee_id, certificate_number=numbers[0], completed_on=completed_on)
+
+        def certificate(c: TrainingCourse) -> list[LedgerRow]:
+            # The number's row: a registration finds its trainee by it (an index lookup, however
+            # many were issued), and a number allocated twice fails the save on its unique key.
+            return [LedgerRow(str(certificate_id(registrar.tenant, numbers[0])), "certificate", str(c.id),
+                              c.version, None, None)]
 
         return self.create_inside(creation, lambda: self.get_course(actor, course_id), allocate_and_complete,
-                                  resource_id=trainee_id, also=[registrar])
+                                  resource_id=trainee_id, also=[registrar], unique=certificate)
 
     def get_completion(self, actor: Principal, course_id: UUID, trainee_id: UUID) -> TrainingCourse:
         course = self.get_course(actor, course_id)

@@ -67,6 +67,11 @@ class TrainingCourse(Aggregate):
         """The 修了番号 of the trainee's completion (ids are strings once read from a snapshot)."""
         return self.completed.get(trainee_id) or self.completed.get(str(trainee_id))  # type: ignore[call-overload]
 
+    def holder_of(self, certificate_number: str) -> UUID | None:
+        """The trainee who completed with that 修了番号 here (a course holds its own completions)."""
+        held = next((t for t, n in self.completed.items() if n == certificate_number), None)
+        return held if held is None or isinstance(held, UUID) else UUID(str(held))
+
     def complete(self, *, trainee_id: UUID, certificate_number: str, completed_on: date) -> None:
         self.check_completion(trainee_id, completed_on)
         self._complete(trainee_id=trainee_id, certificate_number=certificate_number, completed_on=completed_on)

@@ -3,6 +3,10 @@
 Holds the registrar's settings and allocates 修了番号 (unique per fiscal year) and 登録番号
 (unique per registrar). Allocating on this one aggregate, saved in the same transaction as the
 event that uses the number, makes numbers unique without a separate counter table.
+
+Which trainee holds a 修了番号 is not kept here: the completion's ledger row (the creations
+ledger, unique per number: `certificate_id`) answers it, whatever the history. Kept here, the map
+grew with every certificate ever issued, and with it each load, copy and snapshot (issue 15).
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ DEFAULT_CONSENT_TEXT = "資料4-v1"
 TERM_LIMIT_YEARS = 10  # sanity bound on what a registrar may configure
 
 
+def certificate_id(tenant: str, number: str) -> UUID:
+    """The id of a 修了番号 in the creations ledger (a number is unique per registrar)."""
+    return derived_id("certificate", tenant, number)
+
+
 class Registrar(Aggregate):
+    # v2 keeps no 修了番号 → trainee map (`certificates`): the creations ledger does.
+    class_version = 2
     RegistrarOpened = registry.RegistrarOpened
     RegistrarConfigured = registry.RegistrarConfigured
     NumberAllocated = registry.NumberAllocated
@@ -37,7 +48,12 @@ class Registrar(Aggregate):
         self.tenant = tenant
         self._settings(max_term_years, default_term_years, consent_text_version)
         self.counters: dict[str, int] = {}
-        self.certificates: dict[str, UUID] = {}  # 修了番号 → trainee id
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        """A v1 snapshot's map of every 修了番号 goes: numbers allocated before v2 are found in the
+        registrar's log (`allocated_to`)."""
+        state.pop("certificates", None)
 
     @classmethod
     def open(cls, tenant: str) -> Registrar:
@@ -70,6 +86,13 @@ class Registrar(Aggregate):
         self._allocate(series="certificate", fy=fy, number=number, allocated_to=trainee_id)
         return number
 
+    def was_allocated(self, number: str) -> bool:
+        """Whether this registrar allocated that 修了番号 (`fy-n`, n counted per fiscal year)."""
+        fy, _, n = number.partition("-")
+        if not (fy.isdigit() and n.isdigit()) or number != f"{int(fy)}-{int(n):04d}":
+            return False
+        return 1 <= int(n) <= self.counters.get(f"certificate/{int(fy)}", 0)
+
     def allocate_registration_number(self, supporter_id: UUID) -> str:
         number = f"{self.counters.get('registration', 0) + 1:03d}"
         self._allocate(series="registration", fy=None, number=number, allocated_to=supporter_id)
@@ -79,5 +102,3 @@ class Registrar(Aggregate):
     def _allocate(self, series: str, fy: int | None, number: str, allocated_to: UUID) -> None:
         key = f"{series}/{fy}" if fy is not None else series
         self.counters[key] = self.counters.get(key, 0) + 1
-        if series == "certificate":
-            self.certificates[number] = allocated_to

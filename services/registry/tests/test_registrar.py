@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from uuid import uuid4
 
 import pytest
@@ -105,7 +107,36 @@ def test_certificate_numbers_count_up_within_a_fiscal_year_and_restart_in_the_ne
         ("certificate", 2016, "2016-0002", second),
         ("certificate", 2017, "2017-0001", third),
     ]
-    assert registrar.certificates == {"2016-0001": first, "2016-0002": second, "2017-0001": third}
+    assert registrar.counters == {"certificate/2016": 2, "certificate/2017": 1}
+    assert [registrar.was_allocated(n) for n in ("2016-0002", "2016-0003", "2017-0001", "2016-2", "x-0001")] == [
+        True, False, True, False, False]
+
+
+def test_the_registrar_keeps_no_certificate_so_its_snapshot_does_not_grow_with_history(
+        registrar: Registrar) -> None:
+    def snapshot_bytes() -> int:
+        return len(json.dumps(Registrar.Snapshot.take(registrar).state, default=str))
+
+    for _ in range(100):
+        registrar.allocate_certificate_number(2016, uuid4())
+    after_100 = snapshot_bytes()
+    for _ in range(899):  # to 999: the counter keeps its width
+        registrar.allocate_certificate_number(2016, uuid4())
+    assert snapshot_bytes() == after_100, "a 修了番号 → trainee map grew with every certificate (issue 15)"
+
+
+def test_a_v1_snapshot_with_its_certificates_loads_without_them() -> None:
+    v1 = Registrar.open(TOKYO)
+    trainee = uuid4()
+    v1.allocate_certificate_number(2016, trainee)
+    snapshot = Registrar.Snapshot.take(v1)
+    state = dict(snapshot.state)
+    state.pop("class_version")
+    state["certificates"] = {"2016-0001": trainee}  # as v1 kept every number
+    loaded = replace(snapshot, state=state).mutate(None)
+    assert isinstance(loaded, Registrar) and "certificates" not in vars(loaded)
+    assert loaded.counters == {"certificate/2016": 1} and loaded.version == v1.version
+    assert loaded.allocate_certificate_number(2016, uuid4()) == "2016-0002"
 
 
 def test_certificate_numbers_never_repeat_within_a_fiscal_year_even_when_years_interleave(
