@@ -3,11 +3,16 @@ refuse, renew; the registrar's officers act, the registrar allocates every numbe
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
+from typing import Any
 from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
 
 from libs.domain.contracts import ClientKey
 from libs.domain.errors import InvalidInput
+from libs.platform.store.creations import SAVE_KWARG, LedgerRow
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
 from services.registry.application.access import officer_tenant
@@ -54,14 +59,30 @@ class RegistrationUseCases(RegistryBase):
     def _holder(self, registrar: Registrar, certificate_number: str) -> UUID | None:
         """The trainee a 修了番号 of this registrar was issued to: its ledger row names the course that
         holds the completion. A number allocated before the ledger kept them (Registrar v1) is found
-        in the registrar's log; a number never allocated reads nothing more."""
-        row = self.ledger.of_kind("certificate", certificate_id(registrar.tenant, certificate_number))
+        once in the registrar's log and given a row naming the registrar and the allocation's
+        version, so that later registrations read that one event; a number never allocated reads
+        nothing more."""
+        number_id = certificate_id(registrar.tenant, certificate_number)
+        row = self.ledger.of_kind("certificate", number_id)
+        if row is not None and row.aggregate_id == str(registrar.id):  # allocated before the ledger
+            found = self._allocated_event(registrar, certificate_number, gt=max(row.version - 1, 0), lte=row.version)
+            return found.allocated_to if found is not None else None
         if row is not None:
             course = self.existing(TrainingCourse, UUID(row.aggregate_id))
             return course.holder_of(certificate_number) if course is not None else None
         if not registrar.was_allocated(certificate_number):
             return None
-        return next((e.allocated_to for e in self.events.get(registrar.id)
+        found = self._allocated_event(registrar, certificate_number)
+        if found is None:
+            return None
+        with contextlib.suppress(IntegrityError):  # another replica wrote it first: the same row
+            self.save(**{SAVE_KWARG: [LedgerRow(str(number_id), "certificate", str(registrar.id),
+                                                found.originator_version, None, None)]})
+        return found.allocated_to
+
+    def _allocated_event(self, registrar: Registrar, certificate_number: str, *,
+                         gt: int | None = None, lte: int | None = None) -> Any | None:
+        return next((e for e in self.events.get(registrar.id, gt=gt, lte=lte)
                      if isinstance(e, Registrar.NumberAllocated) and e.series == "certificate"
                      and e.number == certificate_number), None)
 

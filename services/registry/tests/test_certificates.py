@@ -96,6 +96,23 @@ def test_numbers_allocated_before_the_ledger_and_a_v1_snapshot_still_find_their_
         assert _apply(fresh, "2015-0120") == allocated["2015-0120"]
         with pytest.raises(UnknownCertificate):
             _apply(fresh, "2015-0121")
+        # Found once in the log, a legacy number gets its row: the next look reads one event, not the
+        # registrar's whole log (which grows with every number it ever allocated).
+        row = fresh.ledger.of_kind("certificate", certificate_id(TOKYO, "2015-0007"))
+        assert row is not None and row.aggregate_id == str(registrar.id)
+        other = application()  # another replica
+        read: list[Any] = []
+        select_events = other.recorder.select_events
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            rows = select_events(*args, **kwargs)
+            read.extend(rows)
+            return rows
+
+        other.recorder.select_events = counted
+        holder = other._holder(other.registrar(TOKYO), "2015-0007")
+        assert holder == allocated["2015-0007"]
+        assert len(read) < 30, f"{len(read)} stored events read to find one legacy number's holder"
 
 
 def _racing(app: RegistryApplication, other: RegistryApplication, other_course: UUID, other_trainee: UUID) -> None:
