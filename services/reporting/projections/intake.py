@@ -20,7 +20,7 @@ from services.reporting.projections.tables import (
     referrals,
     support_decisions,
 )
-from services.reporting.projections.tallies import record, retally
+from services.reporting.projections.tallies import insert_row, record, retally
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
@@ -56,9 +56,9 @@ def centre_profile_set(conn: Connection, e: Envelope) -> None:
 @HANDLERS.on(intake.CaseOpened)
 def case_opened(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(cases.insert().values(
-        case_id=e.subject, centre_id=d["centre_id"], tenant=d["tenant"], client_kind=d["client_kind"],
-        age_group=d["age_group"], residence_municipality=d.get("residence_municipality")))
+    insert_row(conn, cases, {
+        "case_id": e.subject, "centre_id": d["centre_id"], "tenant": d["tenant"], "client_kind": d["client_kind"],
+        "age_group": d["age_group"], "residence_municipality": d.get("residence_municipality")})
 
 
 @HANDLERS.on(intake.ConsultationRecorded)
