@@ -25,6 +25,7 @@ from libs.platform.audit.log import AuditLog
 from libs.platform.audit.witness import last_published, publish_checkpoint
 from libs.platform.health import LoopHealth
 from libs.platform.logs import configure_logging
+from libs.platform.memory import startup_heap_frozen
 from libs.platform.runtime import Runtime, ServiceSpec, build_runtime
 from libs.platform.settings import Settings
 from libs.platform.store.commits import sleep_or_stop
@@ -77,7 +78,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             tasks.append(asyncio.create_task(ring_on_notify(runtime.engine, channel, runtime.application.commits,
                                                             stop, health=runtime.listener)))
         try:
-            yield
+            with startup_heap_frozen():
+                yield
         finally:
             stop.set()  # every loop stops, and a lease holder lets its leases go (lease.py)
             _, pending = await asyncio.wait(tasks, timeout=8)
