@@ -242,6 +242,8 @@ async def watch_replay(runtime: Any, projection: RebuildableProjection) -> None:
     state = await asyncio.to_thread(projection.replay_state)
     consumers = [c for c in runtime.consumers if c.handler is projection]
     if state.replaying and state.targets is None:
+        for consumer in consumers:  # shown at once (the reports answer 503 already), not after the wait
+            consumer.health.replaying = True
         with contextlib.suppress(asyncio.TimeoutError):  # at start the bus connects beside this job
             await asyncio.wait_for(runtime.bus.wait_connected(), timeout=5)
     if state.replaying and state.targets is None and runtime.bus.connected:
