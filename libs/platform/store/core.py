@@ -20,6 +20,7 @@ Errors are the library's (`eventsourcing.persistence.IntegrityError`, ...) as be
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -68,7 +69,10 @@ class CoreEvents:
                 f"{recorder.schema_name}.{recorder.events_table_name}"
             self.channel = name.replace('.', '_')  # what a worker replica LISTENs to (store/listen.py)
             self.name = name
-            self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel}"
+            # The payload says which writer committed: a replica's listener ignores its own writer's
+            # notifications (its commit signal rang already), which would wake its loops twice.
+            self.origin = secrets.token_hex(8)
+            self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel}, '{self.origin}'"
             if engine is not None and engine.dialect.driver == "psycopg":
                 event.listen(engine, "after_cursor_execute", _every_result)
 

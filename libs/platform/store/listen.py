@@ -35,9 +35,10 @@ RETRY_SECONDS = 1.0
 
 
 async def ring_on_notify(engine: Engine, channel: str, commits: CommitSignal, stop: asyncio.Event,
-                         *, health: LoopHealth, check_seconds: float = 1.0) -> None:
-    """Until `stop`: LISTEN on `channel` and ring `commits` at every notification; when the
-    connection cannot be made or is lost, ring every FALLBACK_RING_SECONDS for a second, then
+                         *, health: LoopHealth, check_seconds: float = 1.0, own: str | None = None) -> None:
+    """Until `stop`: LISTEN on `channel` and ring `commits` at every notification but those whose
+    payload is `own` (this replica's writer: store/core.py `origin`; its commits rang already); when
+    the connection cannot be made or is lost, ring every FALLBACK_RING_SECONDS for a second, then
     connect again."""
     args, params = engine.dialect.create_connect_args(engine.url)
     heard = 0
@@ -49,9 +50,10 @@ async def ring_on_notify(engine: Engine, channel: str, commits: CommitSignal, st
                 commits.ring()  # what was committed before LISTEN: one round finds it
                 health.succeeded()
                 while not stop.is_set():
-                    async for _ in conn.notifies(timeout=check_seconds, stop_after=1):
-                        commits.ring()
-                        heard += 1
+                    async for notification in conn.notifies(timeout=check_seconds, stop_after=1):
+                        heard += 1  # its position: every notification heard, its own writer's too
+                        if own is None or notification.payload != own:
+                            commits.ring()
                     health.observe(heard, heard)
                     health.succeeded()
         except Exception as e:  # noqa: BLE001 - the database is away or refuses LISTEN: ring meanwhile

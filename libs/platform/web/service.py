@@ -75,8 +75,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         elif runtime.leases is not None and (channel := _commits_channel(runtime)) is not None:
             # Other replicas' commits wake this one's relay and followers (not a 50 ms poll).
             runtime.listener = LoopHealth(kind="listener", name=channel)
+            core = getattr(runtime.application.recorder, "core", None)
             tasks.append(asyncio.create_task(ring_on_notify(runtime.engine, channel, runtime.application.commits,
-                                                            stop, health=runtime.listener)))
+                                                            stop, health=runtime.listener,
+                                                            own=getattr(core, "origin", None))))
         try:
             with startup_heap_frozen():
                 yield
