@@ -55,7 +55,7 @@ def startup_heap_frozen() -> Iterator[None]:
     """While a service runs, what it built at start (modules, the app and its routes, SQLAlchemy's
     tables and compiled statements, ~170,000 objects) is left out of the garbage collector's full
     collections: it lives as long as the process, and a full collection traversing it held the GIL
-    for 60-170 ms (measured on this 2-core machine), stalling every request and loop at once. Only
+    for 135-176 ms (measured at load 3.5 on a 2-core machine), stalling every request and loop at once. Only
     what is allocated later (caches, requests) is traversed. Unfrozen when the service stops, so a
     process that starts and stops services (the tests) can still collect what they left."""
     gc.freeze()
