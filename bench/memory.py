@@ -357,8 +357,8 @@ def main() -> None:
                         help="deployed: MALLOC_ARENA_MAX and the malloc-trim job as deploy/ and the launcher set "
                              "them; glibc: neither (glibc's defaults)")
     parser.add_argument("--cache-size", type=int, default=None, metavar="N",
-                        help="bound the subject-key and tenant caches at N entries instead of 10,000 (does the "
-                             "live memory that grows stop growing once they are full?)")
+                        help="bound the subject-key and tenant caches at N entries instead of the default, 2,000 "
+                             "(does the live memory that grows stop growing once they are full?)")
     args = parser.parse_args()
     # glibc reads MALLOC_ARENA_MAX when a process starts: measure with it as deployed, or without.
     arena = ARENA_ENV if args.allocator == "deployed" else {}

@@ -55,7 +55,12 @@ log = logging.getLogger(__name__)
 SCRUB_ATTEMPTS = 3
 SCRUB_WAIT_MS = 1000
 BUSY_TIMEOUT_MS = 30000  # as every SQLite connection of ours has it (libs/platform/store/db.py)
-KEY_CACHE_SIZE = 10_000  # subject keys a replica keeps unwrapped in memory (LRU)
+# Subject keys a replica keeps unwrapped in memory (LRU). 2,000, not 10,000: where every command
+# makes a data subject (a dispatch request, a trainee), a 10,000-entry cache fills only after
+# 10,000 commands and then churns, and pymalloc's arenas fragment while it does: dispatch's RSS
+# after 100,000 commands was 1.279x that after 1,000, and 1.168x with 2,000 (intake 1.19 -> 1.14;
+# bench/README.md "memory"). A miss costs one indexed read of the subject's wrapped key.
+KEY_CACHE_SIZE = 2_000
 
 
 class Sealer:

@@ -17,7 +17,7 @@ from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.lru import Lru
 from libs.platform.messaging.cloudevents import Envelope, NotRoundTripped, envelope_of
 
-TENANT_CACHE_SIZE = 10_000  # aggregates whose tenant a reader keeps (as many as the subject keys of sealing.py)
+TENANT_CACHE_SIZE = 2_000  # aggregates whose tenant a reader keeps (as many as the subject keys of sealing.py, and why)
 # How long a shared read serves the readers that come after it when no commit rang meanwhile: the
 # followers woken by one commit read within milliseconds of each other. Writes of another process
 # ring nothing here, so this is also what such a write may wait for, on top of the poll.
