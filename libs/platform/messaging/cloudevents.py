@@ -215,13 +215,15 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, 
     )
 
 
-def published_size(service: str, domain_event: Any, *, tenant: str) -> int:
+def published_size(service: str, domain_event: Any, *, tenant: str, in_memory: bool = False) -> int:
     """Bytes of the event's envelope as the relay will publish it (to_json of the chained envelope),
     measured before it is stored: the extensions only known later (its position, leaf hash and
     chain hash) at their largest. The trace context it was stamped with counts as it is: the relay's
     publish span replaces it with one as long (an event stored untraced and published traced gains
-    ~70 bytes, inside PUBLISH_HEADROOM)."""
-    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=LARGEST_SEQUENCE, leafhash=GENESIS)
+    ~70 bytes, inside PUBLISH_HEADROOM). `in_memory`: as envelope_of's (NotRoundTripped where the
+    object a save is storing is not proven to render as its stored copy will)."""
+    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=LARGEST_SEQUENCE, leafhash=GENESIS,
+                           in_memory=in_memory)
     # A shallow to_dict(): asdict's deep copy of the data would be most of the cost of every save.
     body = {f.name: getattr(envelope, f.name) for f in fields(envelope)
             if f.name not in TRACE_ATTRIBUTES or getattr(envelope, f.name)}
