@@ -230,6 +230,22 @@ def published_size(service: str, domain_event: Any, *, tenant: str, in_memory: b
     return len(canonical({**body, "chainhash": GENESIS}))
 
 
+# More than every envelope attribute but `data` takes, with its name and punctuation (id, source,
+# type, subject, time, tenant, sequence at its largest, aggregate, leaf and chain hash,
+# specversion, datacontenttype: ~700 bytes).
+ENVELOPE_ATTRIBUTES_BOUND = 2048
+
+
+def stored_size_bound(state: bytes) -> int:
+    """More than the bytes of the message of a stored event whose state is the transcoder's JSON
+    (neither compressed nor shorter encrypted): each value of its `data` renders no longer than the
+    store wrote it (strings, numbers, lists and dicts as the same JSON; a UUID, datetime or date as a
+    string, shorter than its tagged form), its trace context is in the state too, and the rest of
+    the envelope is under ENVELOPE_ATTRIBUTES_BOUND. Doubled for margin: an event far under the
+    limit by this bound needs no rendering to be measured (issue 15: 500 renderings an import)."""
+    return 2 * len(state) + ENVELOPE_ATTRIBUTES_BOUND
+
+
 def nats_subject(service: str, envelope: Envelope) -> str:
     """<service>.<tenant>.<aggregate>.<EventName> (DESIGN §2)."""
     return f"{service}.{envelope.tenant}.{envelope.aggregate}.{envelope.name}"

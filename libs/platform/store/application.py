@@ -33,7 +33,7 @@ from libs.domain.contracts import ClientKey
 from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
-from libs.platform.messaging.cloudevents import NotRoundTripped, envelope_of, published_size
+from libs.platform.messaging.cloudevents import NotRoundTripped, envelope_of, published_size, stored_size_bound
 from libs.platform.privacy.sealed_values import SubjectKeys, is_sealed
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
@@ -173,7 +173,15 @@ class ServiceApplication(Creating, Application):
         """The size check of a save whose messages the relay's outbox did not render (none is
         installed, it could not chain them, or the save leaves them to the relay): on the events as
         stored, each rendered from the object the save stored where that is proven to give the same
-        bytes (cloudevents.as_stored), else decoded."""
+        bytes (cloudevents.as_stored), else decoded. An event whose stored state bounds its message
+        far under the limit (cloudevents.stored_size_bound) is not rendered at all."""
+        if self.mapper.compressor is None:  # compressed, the state says nothing of the message's size
+            room = self.max_event_bytes - PUBLISH_HEADROOM
+            near = [k for k, e in enumerate(stored_events) if stored_size_bound(e.state) > room]
+            if len(near) < len(stored_events):
+                domain_events = [domain_events[k] for k in near] if domain_events is not None and \
+                    len(domain_events) == len(stored_events) else None
+                stored_events = [stored_events[k] for k in near]
         if domain_events is None or len(domain_events) != len(stored_events):
             self._check_sizes([self.mapper.to_domain_event(e) for e in stored_events])
             return

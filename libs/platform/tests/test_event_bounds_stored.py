@@ -57,6 +57,33 @@ def test_a_stored_save_is_bounded_on_the_relays_bytes_and_a_refused_one_stores_n
         assert published <= at_largest + PUBLISH_HEADROOM <= LIMIT
 
 
+def test_a_save_left_to_the_relay_renders_only_the_events_its_stored_state_puts_near_the_limit(
+        tmp_path, monkeypatch) -> None:
+    """Events whose stored state bounds their message far under the limit (stored_size_bound) are
+    not rendered to be measured; one that comes near it is, exactly. Fails rendering all three."""
+    from libs.platform.store import application as store_application
+
+    monkeypatch.setenv("TSUNAGU_MAX_EVENT_BYTES", str(LIMIT))
+    rendered: list[Any] = []
+    measure = store_application.published_size
+
+    def counted(service: str, event: Any, **kwargs: Any) -> int:
+        rendered.append(event)
+        return measure(service, event, **kwargs)
+
+    monkeypatch.setattr(store_application, "published_size", counted)
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        small = [_place(), _place()]
+        app.save(*small, **{RELAY_RENDERS_KWARG: True})
+        assert rendered == []
+        empty = published_size("intake", _session(_place(), 0).collect_events()[-1], tenant=TOWN) + PUBLISH_HEADROOM
+        near = _session(app.repository.get(small[0].id), LIMIT - empty - 64)
+        app.save(near, _session(app.repository.get(small[1].id), 10), **{RELAY_RENDERS_KWARG: True})
+        assert [type(e).__name__ for e in rendered] == ["PlaceSessionHeld"]
+        assert rendered[0].originator_id == small[0].id
+
+
 def _prepared(engine: Any) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(relay_outbox)).scalar_one()
