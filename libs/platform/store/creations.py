@@ -35,6 +35,7 @@ from libs.domain.errors import InvalidInput
 from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
+from libs.platform.store.db import read_unpinged
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
@@ -272,8 +273,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             query = query.where(self.creations.c.aggregate_id == aggregate_id)
         if kind is not None:
             query = query.where(self.creations.c.kind == kind)
-        with engine.connect() as conn:
-            found = conn.execute(query).mappings().first()
+        # No ping first (a dead connection is replaced and the read run again), in autocommit.
+        found = read_unpinged(engine, lambda conn: conn.execute(query).mappings().first())
         return LedgerRow(**found) if found else None
 
 
