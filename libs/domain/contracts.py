@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -75,7 +76,17 @@ def idempotency_digest(service: str, scope: str, key: str, secret: bytes | None)
     message = "\x1f".join((service, scope, key)).encode()
     if secret is None:
         return hashlib.sha256(message).hexdigest()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    keyed = _keyed(secret).copy()
+    keyed.update(message)
+    return keyed.hexdigest()
+
+
+@lru_cache(maxsize=8)  # a service's secret, and the earlier ones a test or a rotation made
+def _keyed(secret: bytes) -> hmac.HMAC:
+    """HMAC-SHA-256 keyed with `secret`, copied for each digest: the same digest as hmac.new(secret,
+    message), without hashing the key's two blocks again for each (issue 15: an import digests two
+    messages per consultation)."""
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 @dataclass(frozen=True)

@@ -186,23 +186,35 @@ def test_a_record_that_fails_on_a_backlog_starts_the_relay_again_from_its_positi
     _assert_stream_is_the_log_once(intake, nats_server.url, 12)
 
 
-def test_an_imports_messages_inserted_as_arrays_are_the_ones_the_relay_would_render(nats_server, start_service):
-    """An import's save inserts its events, ledger rows and prepared messages in statements of
-    arrays on PostgreSQL (store/bulk.py); the messages are still, position for position, what the
-    relay renders from the log."""
+def test_an_imports_messages_are_left_to_the_relay_which_publishes_them_signed_and_chained(
+        nats_server, start_service):
+    """An import's save prepares no message (creations.RELAY_RENDERS_KWARG: 500 signatures and chain
+    hashes are not the request's to pay): the relay renders them as it renders any event without a
+    row, and publishes them once, in order, chained and signed; a save after the relay published
+    them is prepared again. Fails with the import preparing its messages (rows of its positions)."""
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     relay._prepared = _reads_nothing
     centre_id, case_id = _setup_case(intake)
+    before = len(log_positions(intake))
     items = [{"case_id": case_id, "channel": "phone", "consulted_by": "person",
               "occurred_at": f"2016-07-{day:02d}T10:00:00+09:00", "summary": f"移行記録 {day}"} for day in range(1, 25)]
     with intake.client(role="centre_staff", org=centre_id) as staff:
         r = staff.post("/v1/consultation-imports", json={"consultations": items}, headers={"Idempotency-Key": "bulk"})
         assert r.status_code == 201, r.text
-    rows = _prepared(intake)
-    assert [r.position for r in rows] == log_positions(intake)
+    imported = log_positions(intake)[before:]
+    assert len(imported) == len(items)
+    assert not [row for row in _prepared(intake) if row.position in imported]
     envelopes, _, _ = relay._pending_after(0, GENESIS)
-    rendered = relay._messages(envelopes)
-    assert [(r.subject, bytes(r.body), r.signature) for r in rows] == [(s, b, h[HEADER]) for s, b, h in rendered]
-    imported = [Envelope.from_json(bytes(r.body)) for r in rows][-len(items):]
-    assert [e.data["occurred_at"][:10] for e in imported] == [i["occurred_at"][:10] for i in items]  # in order
+    rendered = relay._messages(envelopes)  # what the relay renders and signs itself
+    del relay._prepared
+    _assert_stream_is_the_log_once(intake, nats_server.url, before + len(items))
+    messages = stream_messages(nats_server.url, "INTAKE")
+    assert [(m.data, m.headers[HEADER]) for m in messages] == [(b, h[HEADER]) for _, b, h in rendered]
+    assert [Envelope.from_json(m.data).data["occurred_at"][:10] for m in messages[before:]] == \
+        [i["occurred_at"][:10] for i in items]  # in order
+    eventually(lambda: relay.position()[0] == imported[-1])
+    relay._prepared = _reads_nothing
+    _consult(intake, centre_id, case_id, 1)
+    [row] = _prepared(intake)
+    assert row.previous == relay.position()[1]  # prepared again, chained from what the relay published

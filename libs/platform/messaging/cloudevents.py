@@ -215,17 +215,35 @@ def envelope_of(service: str, domain_event: Any, *, tenant: str, sequence: int, 
     )
 
 
-def published_size(service: str, domain_event: Any, *, tenant: str) -> int:
+def published_size(service: str, domain_event: Any, *, tenant: str, in_memory: bool = False) -> int:
     """Bytes of the event's envelope as the relay will publish it (to_json of the chained envelope),
     measured before it is stored: the extensions only known later (its position, leaf hash and
     chain hash) at their largest. The trace context it was stamped with counts as it is: the relay's
     publish span replaces it with one as long (an event stored untraced and published traced gains
-    ~70 bytes, inside PUBLISH_HEADROOM)."""
-    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=LARGEST_SEQUENCE, leafhash=GENESIS)
+    ~70 bytes, inside PUBLISH_HEADROOM). `in_memory`: as envelope_of's (NotRoundTripped where the
+    object a save is storing is not proven to render as its stored copy will)."""
+    envelope = envelope_of(service, domain_event, tenant=tenant, sequence=LARGEST_SEQUENCE, leafhash=GENESIS,
+                           in_memory=in_memory)
     # A shallow to_dict(): asdict's deep copy of the data would be most of the cost of every save.
     body = {f.name: getattr(envelope, f.name) for f in fields(envelope)
             if f.name not in TRACE_ATTRIBUTES or getattr(envelope, f.name)}
     return len(canonical({**body, "chainhash": GENESIS}))
+
+
+# More than every envelope attribute but `data` takes, with its name and punctuation (id, source,
+# type, subject, time, tenant, sequence at its largest, aggregate, leaf and chain hash,
+# specversion, datacontenttype: ~700 bytes).
+ENVELOPE_ATTRIBUTES_BOUND = 2048
+
+
+def stored_size_bound(state: bytes) -> int:
+    """More than the bytes of the message of a stored event whose state is the transcoder's JSON
+    (neither compressed nor shorter encrypted): each value of its `data` renders no longer than the
+    store wrote it (strings, numbers, lists and dicts as the same JSON; a UUID, datetime or date as a
+    string, shorter than its tagged form), its trace context is in the state too, and the rest of
+    the envelope is under ENVELOPE_ATTRIBUTES_BOUND. Doubled for margin: an event far under the
+    limit by this bound needs no rendering to be measured (issue 15: 500 renderings an import)."""
+    return 2 * len(state) + ENVELOPE_ATTRIBUTES_BOUND
 
 
 def nats_subject(service: str, envelope: Envelope) -> str:

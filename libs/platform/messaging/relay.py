@@ -217,15 +217,24 @@ class Relay:
 
     def _pending_after(self, position: int, chainhash: str,
                        limit: int | None = None) -> tuple[list[Envelope], str, int]:
-        envelopes = []
+        envelopes, _, chainhash, end = self._rendered_after(position, chainhash, limit)
+        return envelopes, chainhash, end
+
+    def _rendered_after(self, position: int, chainhash: str,
+                        limit: int | None = None) -> tuple[list[Envelope], list[bytes], str, int]:
+        """The envelopes after `position` chained from `chainhash`, with the bytes of each as
+        published (one canonical rendering of each, Envelope.chained_json: what a save's outbox
+        would have prepared, rendered here for events saved without it, e.g. a bulk import's)."""
+        envelopes, bodies = [], []
         limit = self.batch_size if limit is None else limit
         read = self.reader.read(position, limit)
         end = end_of(self.reader, read, position, limit)
         for envelope in read:
-            envelope = envelope.chained(chainhash)
+            envelope, body = envelope.chained_json(chainhash)
             chainhash = envelope.chainhash
             envelopes.append(envelope)
-        return envelopes, chainhash, end
+            bodies.append(body)
+        return envelopes, bodies, chainhash, end
 
     def _prepared(self, after: tuple[int, str] | None = None) -> Batch:
         """A batch ready to send (subjects, bodies, signed headers), read after the recorded
@@ -238,8 +247,9 @@ class Relay:
                 messages, prepared, last_hash = self.outbox.read(conn, position, chainhash, self.batch_size)
         last, envelopes, chain = prepared, list[Envelope](), list[dict[str, Any]]()
         if len(messages) < self.batch_size:  # the events after the prepared ones, rendered here
-            envelopes, last_hash, end = self._pending_after(prepared, last_hash, self.batch_size - len(messages))
-            messages += self._messages(envelopes)
+            envelopes, bodies, last_hash, end = self._rendered_after(prepared, last_hash,
+                                                                     self.batch_size - len(messages))
+            messages += self._messages(envelopes, bodies)
             chain = [{"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
                       "chainhash": e.chainhash} for e in envelopes]
             last = envelopes[-1].sequence if envelopes else prepared
@@ -247,11 +257,13 @@ class Relay:
             end = self.reader.max_position()
         return Batch(position, end, last, last_hash, messages, prepared, chain, envelopes)
 
-    def _messages(self, envelopes: list[Envelope]) -> list[tuple[str, bytes, dict[str, str]]]:
-        """Subject, body and headers (with the producer's signature) of each envelope."""
+    def _messages(self, envelopes: list[Envelope],
+                  bodies: list[bytes] | None = None) -> list[tuple[str, bytes, dict[str, str]]]:
+        """Subject, body and headers (with the producer's signature) of each envelope; `bodies`:
+        their to_json() rendered already."""
         messages = []
-        for e in envelopes:
-            body = e.to_json()
+        for k, e in enumerate(envelopes):
+            body = bodies[k] if bodies is not None else e.to_json()
             headers = {"Nats-Msg-Id": e.id}
             if self.signer is not None:
                 headers[HEADER] = self.signer.header(body)

@@ -105,9 +105,11 @@ class Sealer:
         by the save that stores the sealed values (`SubjectKeys.check`, in its transaction)."""
         wanted = list(dict.fromkeys(str(s) for s in subjects))
         found: dict[str, bytes | None] = {}
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":  # reads only: no COMMIT/ROLLBACK round trip
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+
+        def look(conn: Connection) -> tuple[int, int, list[str]]:
+            """Reads only, run again whole on a new connection if this one was dead (read_unpinged:
+            no ping's round trip first, in autocommit: no COMMIT/ROLLBACK round trip)."""
+            found.clear()
             self._drop_erased(conn.execute(ERASED_AFTER, {"after": self._valid_to}).all())
             with self._cache_lock:
                 valid_to, drops = self._valid_to, self._drops
@@ -117,6 +119,9 @@ class Sealer:
                         found[subject] = cached
             missing = [s for s in wanted if s not in found]
             self._read_keys(conn, missing, found)
+            return valid_to, drops, missing
+
+        valid_to, drops, missing = read_unpinged(self._engine, look)
         if new := [s for s in missing if s not in found]:
             # In one order for every replica: two imports making the same new keys, listed in
             # opposite orders, each took a row the other then waited for, and PostgreSQL failed

@@ -33,7 +33,7 @@ from libs.domain.contracts import ClientKey
 from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
 from libs.platform import tracing
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
-from libs.platform.messaging.cloudevents import envelope_of, published_size
+from libs.platform.messaging.cloudevents import NotRoundTripped, envelope_of, published_size, stored_size_bound
 from libs.platform.privacy.sealed_values import SubjectKeys, is_sealed
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
@@ -169,15 +169,34 @@ class ServiceApplication(Creating, Application):
             self.repository.saved(a for a in processing.aggregates.values() if stored.get(a.id) == a.version)
             return recordings
 
-    def _check_stored_sizes(self, stored_events: Sequence[Any]) -> None:
+    def _check_stored_sizes(self, stored_events: Sequence[Any], domain_events: Sequence[Any] | None = None) -> None:
         """The size check of a save whose messages the relay's outbox did not render (none is
-        installed, or it could not chain them): on the events as stored, decoded."""
-        self._check_sizes([self.mapper.to_domain_event(e) for e in stored_events])
+        installed, it could not chain them, or the save leaves them to the relay): on the events as
+        stored, each rendered from the object the save stored where that is proven to give the same
+        bytes (cloudevents.as_stored), else decoded. An event whose stored state bounds its message
+        far under the limit (cloudevents.stored_size_bound) is not rendered at all."""
+        if self.mapper.compressor is None:  # compressed, the state says nothing of the message's size
+            room = self.max_event_bytes - PUBLISH_HEADROOM
+            near = [k for k, e in enumerate(stored_events) if stored_size_bound(e.state) > room]
+            if len(near) < len(stored_events):
+                domain_events = [domain_events[k] for k in near] if domain_events is not None and \
+                    len(domain_events) == len(stored_events) else None
+                stored_events = [stored_events[k] for k in near]
+        if domain_events is None or len(domain_events) != len(stored_events):
+            self._check_sizes([self.mapper.to_domain_event(e) for e in stored_events])
+            return
+        undecoded = []
+        for stored, event in zip(stored_events, domain_events, strict=True):
+            try:
+                self._check_sizes([event], in_memory=True)
+            except NotRoundTripped:
+                undecoded.append(stored)
+        self._check_sizes([self.mapper.to_domain_event(e) for e in undecoded])
 
-    def _check_sizes(self, events: Sequence[Any]) -> None:
+    def _check_sizes(self, events: Sequence[Any], *, in_memory: bool = False) -> None:
         for event in events:
             tenant = getattr(event, "tenant", None) or NATIONAL  # every tenant code has 6 digits
-            size = published_size(self.name, event, tenant=tenant) + PUBLISH_HEADROOM
+            size = published_size(self.name, event, tenant=tenant, in_memory=in_memory) + PUBLISH_HEADROOM
             if size > self.max_event_bytes:
                 name = type(event).__qualname__.split(".")[-1]
                 raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "

@@ -60,6 +60,7 @@ class CoreEvents:
         self._version = version
         self._after_many: dict[int, Any] = {}  # select_after's statement of each size
         self._latest: Any = None
+        self._created: Any = None
         self.insert = insert(t).returning(t.c.id, sort_by_parameter_order=True) if "id" in t.c else insert(t)
         engine = recorder.datastore.engine
         self.channel: str | None = None
@@ -144,6 +145,16 @@ class CoreEvents:
                 t.c.originator_version == select(func.max(inner.c.originator_version)).where(
                     inner.c.originator_id == t.c.originator_id).scalar_subquery())
         rows = self._read(lambda conn: conn.execute(self._latest, {"ids": originator_ids}).all())
+        return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
+                            state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
+
+    def select_created(self, originator_ids: list[UUID]) -> list[StoredEvent]:
+        """The created event (version 1) of each of these aggregates that has one: one statement."""
+        if self._created is None:
+            t = self.table
+            self._created = select(t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
+                t.c.originator_id.in_(bindparam("ids", expanding=True)), t.c.originator_version == 1)
+        rows = self._read(lambda conn: conn.execute(self._created, {"ids": originator_ids}).all())
         return [StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2],
                             state=bytes(r[3]) if isinstance(r[3], memoryview) else r[3]) for r in rows]
 

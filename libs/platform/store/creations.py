@@ -35,6 +35,7 @@ from libs.domain.errors import InvalidInput
 from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
+from libs.platform.store.db import read_unpinged
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
@@ -44,6 +45,10 @@ DOMAIN_KWARG = "in_memory_events"  # not "domain_events": EventStore.put takes t
 # The kwarg that carries the subject keys (privacy/sealed_values.SubjectKeys) the saved values were sealed
 # with: the recorder checks in the save's transaction that none was forgotten since.
 SEALED_KWARG = "sealed_with"
+# The kwarg of a save whose messages the relay renders itself (a bulk import, issue 15): no message
+# is prepared in its transaction (messaging/outbox.py), so the request does not pay for 500 chain
+# hashes and Ed25519 signatures; the relay renders every event without a prepared row anyway.
+RELAY_RENDERS_KWARG = "relay_renders"
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -203,7 +208,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         self.after_insert: AfterInsert | None = None
         self.head_query: ChainHead | None = None  # read under the lock for after_insert (the outbox)
         # The size check of what after_insert did not render (ServiceApplication sets it).
-        self.check_sizes: Callable[[Sequence[StoredEvent]], None] | None = None
+        # Given the stored events and, when the save passed them, the domain events stored as them.
+        self.check_sizes: Callable[[Sequence[StoredEvent], Sequence[Any] | None], None] | None = None
         self.core = CoreEvents(self)
 
     def create_table(self) -> None:
@@ -222,6 +228,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         checked = False
         ids: Sequence[int]
         heads: list[Any] | None = None
+        prepare = self.after_insert if not kwargs.get(RELAY_RENDERS_KWARG) else None
         if self.core.usable():
             # On PostgreSQL the sealed keys' check is sent with the table lock, no round trip of its own:
             # it sees every erasure committed before it, as the check after the insert did (one
@@ -229,7 +236,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             try:
                 ids, checked, heads = self.core.insert_rows(
                     session, stored_events, keys.inline_check if keys else None,
-                    self.head_query if stored_events and self.after_insert is not None else None)
+                    self.head_query if stored_events and prepare is not None else None)
             except CheckFailed as refused:
                 raise SubjectForgotten(f"subject {refused.row[0]} was erased") from None
         else:
@@ -242,11 +249,10 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             writes.inserts.append((self.creations, [dict(vars(r)) for r in rows]))  # asdict deep-copied each value
         if keys is not None and not checked:
             keys.check(session)  # after the events: on SQLite, with the write lock held
-        measured = bool(ids) and self.after_insert is not None and \
-            self.after_insert(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG),
-                              writes)
+        measured = bool(ids) and prepare is not None and \
+            prepare(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG), writes)
         if not measured and stored_events and self.check_sizes is not None:
-            self.check_sizes(stored_events)
+            self.check_sizes(stored_events, kwargs.get(DOMAIN_KWARG))
         insert_all(session, writes.inserts)
         return ids
 
@@ -267,8 +273,8 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             query = query.where(self.creations.c.aggregate_id == aggregate_id)
         if kind is not None:
             query = query.where(self.creations.c.kind == kind)
-        with engine.connect() as conn:
-            found = conn.execute(query).mappings().first()
+        # No ping first (a dead connection is replaced and the read run again), in autocommit.
+        found = read_unpinged(engine, lambda conn: conn.execute(query).mappings().first())
         return LedgerRow(**found) if found else None
 
 

@@ -17,6 +17,7 @@ from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envel
 from libs.platform.messaging.outbox import Outbox, relay_outbox
 from libs.platform.messaging.outbox import metadata as outbox_metadata
 from libs.platform.messaging.signing import EventSigner
+from libs.platform.store.creations import RELAY_RENDERS_KWARG
 from libs.platform.store.log import LogReader
 from libs.platform.tests.test_event_bounds import TOWN, _place, _session
 from services.intake.application import IntakeApplication
@@ -25,9 +26,12 @@ from tests.harness import stored_applications
 LIMIT = 8 * 1024
 
 
-@pytest.mark.parametrize("outbox", [True, False], ids=["outbox", "no outbox"])
+@pytest.mark.parametrize(("outbox", "relay_renders"), [(True, False), (False, False), (True, True)],
+                         ids=["outbox", "no outbox", "left to the relay"])
 def test_a_stored_save_is_bounded_on_the_relays_bytes_and_a_refused_one_stores_nothing(
-        tmp_path, monkeypatch, outbox: bool) -> None:
+        tmp_path, monkeypatch, outbox: bool, relay_renders: bool) -> None:
+    """A save that leaves its messages to the relay (a bulk import) is measured on its events
+    rendered from memory, and prepares nothing."""
     monkeypatch.setenv("TSUNAGU_MAX_EVENT_BYTES", str(LIMIT))
     with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
         app = application()
@@ -37,17 +41,47 @@ def test_a_stored_save_is_bounded_on_the_relays_bytes_and_a_refused_one_stores_n
         place = _place()
         app.save(place)
         empty = published_size("intake", _session(_place(), 0).collect_events()[-1], tenant=TOWN) + PUBLISH_HEADROOM
+        kwargs = {RELAY_RENDERS_KWARG: True} if relay_renders else {}
+        prepared = outbox and not relay_renders
         with pytest.raises(EventTooLarge) as refused:
-            app.save(_session(app.repository.get(place.id), LIMIT - empty + 64))
+            app.save(_session(app.repository.get(place.id), LIMIT - empty + 64), **kwargs)
         assert refused.value.extensions["event"] == "PlaceSessionHeld"
         assert refused.value.extensions["size"] > LIMIT  # type: ignore[operator]
         assert app.recorder.max_notification_id() == 1 and _prepared(engine) == (1 if outbox else 0)
-        app.save(_session(app.repository.get(place.id), LIMIT - empty - 64))  # just under: stored
-        assert app.recorder.max_notification_id() is not None and _prepared(engine) == (2 if outbox else 0)
+        app.save(_session(app.repository.get(place.id), LIMIT - empty - 64), **kwargs)  # just under: stored
+        assert app.recorder.max_notification_id() is not None
+        assert _prepared(engine) == (2 if prepared else 1 if outbox else 0)
         [stored] = LogReader("intake", app).read(1, 10)
         published = len(stored.chained(GENESIS).to_json())
         at_largest = published - len(str(stored.sequence)) + len(str(LARGEST_SEQUENCE))
         assert published <= at_largest + PUBLISH_HEADROOM <= LIMIT
+
+
+def test_a_save_left_to_the_relay_renders_only_the_events_its_stored_state_puts_near_the_limit(
+        tmp_path, monkeypatch) -> None:
+    """Events whose stored state bounds their message far under the limit (stored_size_bound) are
+    not rendered to be measured; one that comes near it is, exactly. Fails rendering all three."""
+    from libs.platform.store import application as store_application
+
+    monkeypatch.setenv("TSUNAGU_MAX_EVENT_BYTES", str(LIMIT))
+    rendered: list[Any] = []
+    measure = store_application.published_size
+
+    def counted(service: str, event: Any, **kwargs: Any) -> int:
+        rendered.append(event)
+        return measure(service, event, **kwargs)
+
+    monkeypatch.setattr(store_application, "published_size", counted)
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        small = [_place(), _place()]
+        app.save(*small, **{RELAY_RENDERS_KWARG: True})
+        assert rendered == []
+        empty = published_size("intake", _session(_place(), 0).collect_events()[-1], tenant=TOWN) + PUBLISH_HEADROOM
+        near = _session(app.repository.get(small[0].id), LIMIT - empty - 64)
+        app.save(near, _session(app.repository.get(small[1].id), 10), **{RELAY_RENDERS_KWARG: True})
+        assert [type(e).__name__ for e in rendered] == ["PlaceSessionHeld"]
+        assert rendered[0].originator_id == small[0].id
 
 
 def _prepared(engine: Any) -> int:

@@ -38,3 +38,37 @@ def test_a_log_reader_keeps_a_bounded_number_of_tenants_and_reads_a_forgotten_on
     assert len(reader._tenants) == 3
     sessions = [e for e in envelopes if e.type.endswith("PlaceSessionHeld.v2")]
     assert [e.tenant for e in sessions] == towns  # the first three were forgotten, then read again
+
+
+def test_a_log_reader_reads_the_tenants_it_does_not_know_in_one_statement(tmp_path):
+    """A relay that never decoded the aggregates' created events (their messages were prepared when
+    saved) renders a bulk import of many of them: their tenants come in one statement, not one
+    each. Fails with a query per aggregate (six SELECTs of created events here)."""
+    from sqlalchemy import event
+
+    from services.intake.application import IntakeApplication
+    from tests.harness import stored_applications
+
+    towns = ["131016", "131024", "131032", "131041", "131059", "131067"]
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        places = [Place.open(id=uuid4(), tenant=town, programme_id=None, name="居場所", operator="NPO",
+                             municipality=town, address="1-1", schedule={"tue": ["13:00", "17:00"]}) for town in towns]
+        app.save(*places)
+        created = app.recorder.max_notification_id()
+        app.save(*[_session(app.repository.get(p.id), 10) for p in places])
+        reader = LogReader("intake", app)
+        selects: list[str] = []
+        engine = app.recorder.datastore.engine
+
+        def record(_conn, _cursor, statement, *_args) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                selects.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            envelopes = reader.read(created, 100)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert [e.tenant for e in envelopes] == towns
+        assert len(selects) == 2, selects  # the events after `created`, and their aggregates' created events

@@ -70,3 +70,27 @@ def test_a_read_whose_connection_was_cut_is_run_again_on_a_new_one(tmp_path) -> 
 def _alive(admin: Engine, pid: int) -> bool:
     with admin.connect() as conn:
         return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
+
+
+def test_an_imports_key_lookup_and_ledger_read_take_no_ping(tmp_path) -> None:
+    """Sealer.keys (one look at the erasure log and the stored keys) and a ledger read by key are
+    reads: no ping's round trip before them (issue 15: four of a bulk import's round trips were
+    pings). Fails with a ping each."""
+    from uuid import uuid4
+
+    from libs.domain.contracts import ClientKey
+    from libs.platform.store.creations import Creation
+    from services.intake.application import IntakeApplication
+    from tests.harness import stored_applications
+
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
+        app = application()
+        subjects = [str(uuid4()) for _ in range(3)]
+        app.sealer.keys(subjects)  # made, and the pool holds a connection of each engine now
+        creation = Creation.of("intake", "consultation", "scope", ClientKey("key", b"s" * 32), {"a": 1})
+        app.ledger.of_key(creation)
+        pings = _pings(engine)
+        store_pings = _pings(app.recorder.datastore.engine)
+        app.sealer.keys([*subjects, str(uuid4())])  # looked up; one made (its insert is a write: pinged)
+        assert app.ledger.of_key(creation) is None
+        assert (len(pings), store_pings) == (1, [])

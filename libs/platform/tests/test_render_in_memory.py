@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from sqlalchemy import select
 
 from libs.domain import audit, dispatch, intake, registry
-from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.cloudevents import ENVELOPE_ATTRIBUTES_BOUND, Envelope
 from libs.platform.messaging.outbox import Outbox, relay_outbox
 from libs.platform.messaging.outbox import metadata as outbox_metadata
 from libs.platform.messaging.signing import EventSigner
@@ -134,6 +134,11 @@ def test_every_event_type_renders_from_memory_the_bytes_the_store_renders(tmp_pa
             assert body == bytes(row.body), stored.type
             assert body == chained.to_json() and chained.chainhash == row.chainhash
         assert {Envelope.from_json(bytes(r.body)).name for r in prepared} >= {c.__name__ for c in events}
+        # The bound a save measures by before rendering (cloudevents.stored_size_bound) holds for every
+        # event type without its margin: the stored state's length plus the envelope's attributes.
+        states = {n.id: n.state for n in app.recorder.select_notifications(start=1, limit=saved + 1)}
+        for row in prepared:
+            assert len(bytes(row.body)) <= len(states[row.position]) + ENVELOPE_ATTRIBUTES_BOUND, row.type
 
 
 def test_a_value_not_proven_to_round_trip_is_rendered_from_the_store(tmp_path) -> None:

@@ -20,7 +20,13 @@ from eventsourcing.persistence import IntegrityError
 from libs.domain.errors import DomainError, InvalidInput
 from libs.platform.privacy.sealed_values import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import COMMUTING_RETRIES
-from libs.platform.store.creations import SAVE_KWARG, SEALED_KWARG, Creation, IdempotencyKeyReused
+from libs.platform.store.creations import (
+    RELAY_RENDERS_KWARG,
+    SAVE_KWARG,
+    SEALED_KWARG,
+    Creation,
+    IdempotencyKeyReused,
+)
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.domain.case import Case
@@ -63,7 +69,8 @@ class ImportUseCases(CaseUseCases):
         for attempt in range(COMMUTING_RETRIES):
             cases, recorded, rows, keys = self._record_import(actor, items, creations)
             try:
-                self.save(*cases.values(), **{SAVE_KWARG: rows, SEALED_KWARG: keys})
+                # The relay renders and signs the messages (outbox.py): not 500 of each in the request.
+                self.save(*cases.values(), **{SAVE_KWARG: rows, SEALED_KWARG: keys, RELAY_RENDERS_KWARG: True})
                 return Imported(True, [(cases[i.case_id], entry) for i, entry in zip(items, recorded, strict=True)])
             except SubjectForgotten:  # a case erased since its key was looked up: run again, it is refused
                 if attempt == COMMUTING_RETRIES - 1:
