@@ -29,6 +29,7 @@ from sqlalchemy import (
 from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import held
 
 ProjectionHandler = Callable[[Connection, Envelope], None]
 
@@ -118,13 +119,14 @@ class SqlProjection:
             ids = [e.id for e in envelopes]
             seen = {r.event_id for r in conn.execute(self._select_seen, {"b_ids": ids})} if ids else set()
             new = []
-            for envelope in envelopes:
-                if envelope.id in seen:
-                    continue
-                seen.add(envelope.id)
-                new.append({"projection": self.name, "event_id": envelope.id})
-                with tracing.applying(self.name, stream, envelope):
-                    self.project(conn, envelope)
+            with held(conn):  # the batch's inserts together, one statement per table (batch.py)
+                for envelope in envelopes:
+                    if envelope.id in seen:
+                        continue
+                    seen.add(envelope.id)
+                    new.append({"projection": self.name, "event_id": envelope.id})
+                    with tracing.applying(self.name, stream, envelope):
+                        self.project(conn, envelope)
             if new:  # one statement for the batch
                 conn.execute(self._insert_seen, new)
 

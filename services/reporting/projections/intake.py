@@ -8,6 +8,7 @@ from libs.domain import intake
 from libs.domain.fiscal import fiscal_year
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import insert_row
 from libs.platform.readmodels.projection import ProjectionHandler
 from services.reporting.projections.common import day, fact, instant
 from services.reporting.projections.tables import (
@@ -20,7 +21,7 @@ from services.reporting.projections.tables import (
     referrals,
     support_decisions,
 )
-from services.reporting.projections.tallies import insert_row, record, retally
+from services.reporting.projections.tallies import record, retally
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
