@@ -152,6 +152,16 @@ class Delivery:
             self.health.observe(self.health.position, msgs[-1].metadata.sequence.stream + self._pending_after)
         return bool(self._buffer)
 
+    def _fetch_ahead(self, timeout: float) -> asyncio.Task[bool] | None:
+        """The next batch, fetched while this one is applied (issue 15: fetch and apply took turns,
+        so a catch-up cost their sum). Only when the server said more are waiting, so the fetch
+        returns at once instead of waiting out its timeout behind an applied batch, and only one batch
+        ahead. Its messages join the buffer behind those being applied, gap-checked as any fetch's:
+        the apply takes the messages buffered when it began (consumer.py), never more."""
+        if self._sub is None or self._pending_after <= 0 or len(self._buffer) > self.batch_size:
+            return None
+        return asyncio.create_task(self._fetch(timeout))
+
     async def _idle(self) -> None:
         """Nothing came. Every few seconds ask the server whether that is true; a consumer it lost,
         or messages it holds but does not hand out, are fixed by making the consumer again."""
