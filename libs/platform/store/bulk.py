@@ -13,12 +13,13 @@ atomicity. Few rows (an ordinary command's save) keep the ordinary statement.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Select, String, Table, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -121,3 +122,20 @@ def _together_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> 
                            for r in range(count))
         parts.append(f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES {values}")
     return "WITH " + ", ".join(f"w{t} AS ({part})" for t, part in enumerate(parts[:-1])) + " " + parts[-1]
+
+
+def one_of(column: ColumnElement[str], name: str, dialect: Dialect) -> ColumnElement[bool]:
+    """`column` is one of the strings bound as `name` (`strings(values, dialect)`): one parameter
+    whatever their number, where an expanding IN renders one placeholder per value: a statement
+    that grows with them, which psycopg 3 parses again in Python every time (a catch-up's batch of
+    500 event ids) and SQLAlchemy's compiled forms cannot be reused for."""
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    values: Select[tuple[str]] = select(literal_column("value", String)).select_from(
+        func.json_each(bindparam(name, type_=String)))
+    return column.in_(values.scalar_subquery())
+
+
+def strings(values: Sequence[str], dialect: Dialect) -> object:
+    """The parameter of `one_of`: an array on PostgreSQL, a JSON array (json_each) on SQLite."""
+    return list(values) if dialect.name == "postgresql" else json.dumps(list(values))

@@ -15,7 +15,6 @@ derived ones cannot disagree about what is counted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,20 +30,17 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    any_,
-    bindparam,
     func,
     literal,
-    literal_column,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 from libs.platform.readmodels.batch import insert_row, then
+from libs.platform.store.bulk import one_of, strings
 from services.reporting.projections.registered import registered_counts
 from services.reporting.projections.tables import (
     activities,
@@ -111,10 +107,9 @@ class Tally:
         key = (self.table.name, type(conn.dialect), conn.dialect.paramstyle)
         compiled = _COMPILED.get(key)
         if compiled is None:
-            compiled = _COMPILED[key] = self._upsert(conn.dialect, _among(self.facts.c.event_id, conn.dialect)) \
-                .compile(dialect=conn.dialect)
-        ids: object = event_ids if conn.dialect.name == "postgresql" else json.dumps(event_ids)
-        params = compiled.construct_params({"b_event_ids": ids})
+            among = one_of(self.facts.c.event_id, "b_event_ids", conn.dialect)
+            compiled = _COMPILED[key] = self._upsert(conn.dialect, among).compile(dialect=conn.dialect)
+        params = compiled.construct_params({"b_event_ids": strings(event_ids, conn.dialect)})
         if compiled.positional:
             conn.exec_driver_sql(compiled.string, tuple(params[name] for name in compiled.positiontup or ()))
         else:
@@ -131,15 +126,6 @@ class Tally:
         """Every cell again from the facts (the projection's result, computed in one statement)."""
         conn.execute(self.table.delete())
         conn.execute(self.table.insert().from_select(self.columns, self.cells()))
-
-
-def _among(event_id: ColumnElement[str], dialect: Dialect) -> ColumnElement[bool]:
-    """`event_id` is one of the list bound as `b_event_ids`: one parameter, whatever the length."""
-    if dialect.name == "postgresql":
-        return event_id == any_(bindparam("b_event_ids", type_=ARRAY(String)))
-    ids = func.json_each(bindparam("b_event_ids", type_=String))
-    values: Select[tuple[str]] = select(literal_column("value", String)).select_from(ids)
-    return event_id.in_(values.scalar_subquery())
 
 
 def _table(name: str, *keys: Column, sums: tuple[str, ...] = ()) -> Table:
