@@ -20,8 +20,8 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, event
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Connection, Table, bindparam, event
+from sqlalchemy.sql.dml import Insert, Update
 
 from libs.platform.store.bulk import insert_rows
 
@@ -30,6 +30,7 @@ _KEY = "tsunagu.held_writes"
 # of SQLAlchemy coercion and cache-key work (SQLAlchemy 2.0.58); given the row as parameters, the
 # statement is compiled once per shape.
 _INSERTS: dict[Table, Insert] = {}
+_UPDATES: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], Update] = {}
 FollowUp = Callable[[Connection, list[Any]], None]
 
 
@@ -93,3 +94,15 @@ def then(conn: Connection, key: Hashable, fn: FollowUp, item: Any) -> None:
         return
     _, items = writes.follow_ups.setdefault(key, (fn, []))
     items.append(item)
+
+
+def update_rows(conn: Connection, table: Table, where: dict[str, Any], values: dict[str, Any]) -> None:
+    """UPDATE the rows whose columns equal `where` to `values`, with the statement built once per
+    table and columns (as `insert_row`; bind parameters of an UPDATE must not be named like a
+    column: `b_` names). Inside `held`, what is held is written first, as before any statement."""
+    key = (table, tuple(where), tuple(values))
+    statement = _UPDATES.get(key)
+    if statement is None:
+        statement = _UPDATES[key] = table.update().where(
+            *(table.c[c] == bindparam(f"b_w_{c}") for c in where)).values({c: bindparam(f"b_{c}") for c in values})
+    conn.execute(statement, {**{f"b_w_{c}": v for c, v in where.items()}, **{f"b_{c}": v for c, v in values.items()}})

@@ -42,7 +42,7 @@ def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[st
     column of each row inserted, in the order of `rows` (a serial: see `_statement`)."""
     if not rows:
         return []
-    if not bulk(conn, rows):
+    if not bulk(conn, rows) or _defaults_left_out(table, tuple(rows[0])):
         statement = table.insert()
         if returning is None:
             connection = conn.connection() if isinstance(conn, Session) else conn
@@ -66,6 +66,19 @@ def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[st
     return sorted(result.scalars()) if returning is not None else []
 
 
+def _defaults_left_out(table: Table, keys: tuple[str, ...]) -> bool:
+    """Whether a column the rows leave out has a Python-side default, which only SQLAlchemy's own
+    statement fills in (the arrays and the driver's executemany name only the columns given)."""
+    key = (table.fullname, keys)
+    left_out = _left_out.get(key)
+    if left_out is None:
+        left_out = _left_out[key] = any(c.default is not None and c.key not in keys for c in table.columns)
+    return left_out
+
+
+_left_out: dict[tuple[str, tuple[str, ...]], bool] = {}
+
+
 def _sqlite_many(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> tuple[str, Any] | None:
     """SQLite's executemany of the rows as the driver takes them: the INSERT compiled once per
     table and columns, each value through its type's bind processor (what SQLAlchemy does, less
@@ -76,8 +89,7 @@ def _sqlite_many(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> tuple
     key = (table.fullname, keys, "sqlite")
     driver = _sqlite_statements.get(key)
     if driver is None:
-        if any(c.default is not None and c.key not in keys for c in table.columns) \
-                or any(k not in table.c for k in keys):
+        if _defaults_left_out(table, keys) or any(k not in table.c for k in keys):
             return None
         compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
         columns = tuple((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
