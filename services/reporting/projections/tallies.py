@@ -99,7 +99,7 @@ class Tally:
 
     def add_facts(self, conn: Connection, event_ids: list[str]) -> None:
         """`add` of the facts recorded from events `event_ids` (the projection's usual move, once per
-        batch: projections/batch), with its statement compiled once per dialect. SQLAlchemy 2.0
+        batch: readmodels/batch.py), with its statement compiled once per dialect. SQLAlchemy 2.0
         caches no INSERT … ON CONFLICT (PostgreSQL's and SQLite's `Insert` have `inherit_cache =
         False`): built per call, the upsert was compiled again every time, 1–3 ms of CPU. So the ids
         go as one parameter whatever their number (an array on PostgreSQL, a JSON array on SQLite),
