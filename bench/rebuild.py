@@ -119,7 +119,7 @@ async def catch_up(url: str, engine, n: int, *, after_crash: bool = False) -> fl
     projection = ReportingProjection(engine)
     bus = Bus(url, "bench-reporting")
     await bus.connect()
-    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, batch_size=500)
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection)  # the services' batch size
     if after_crash:
         await crash_holding_unacked(url, runner.durable)
     began = time.perf_counter()

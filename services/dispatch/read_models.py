@@ -12,6 +12,7 @@ from libs.domain import audit, dispatch
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import Handler
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import insert_row, update_rows
 from libs.platform.readmodels.projection import ProjectionHandler, SqlProjection
 from libs.platform.runtime import Runtime
 
@@ -124,105 +125,98 @@ def make_read_models(runtime: Runtime) -> list[Handler]:
 
 
 # -- the roster, as dispatch recorded what REGISTRY provided ----------------------------------
-def _entry(e: Envelope):
-    return roster.c.entry_id == e.subject
-
-
 @HANDLERS.on(dispatch.RosterReceived)
 def _roster_received(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(roster.insert().values(
-        entry_id=e.subject, tenant=e.tenant, supporter_id=d["supporter_id"], registrar=d["registrar"],
-        registration_number=d["registration_number"], term_ends_on=_d(d["term_ends_on"]),
-        received_on=_d(d["received_on"])))
+    insert_row(conn, roster, {
+        "entry_id": e.subject, "tenant": e.tenant, "supporter_id": d["supporter_id"], "registrar": d["registrar"],
+        "registration_number": d["registration_number"], "term_ends_on": _d(d["term_ends_on"]),
+        "received_on": _d(d["received_on"])})
 
 
 @HANDLERS.on(dispatch.RosterEntryRefreshed)
 def _entry_refreshed(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(roster.update().where(_entry(e)).values(
-        registration_number=d["registration_number"], term_ends_on=_d(d["term_ends_on"]),
-        received_on=_d(d["received_on"]), ended=None))
+    update_rows(conn, roster, {"entry_id": e.subject}, {
+        "registration_number": d["registration_number"], "term_ends_on": _d(d["term_ends_on"]),
+        "received_on": _d(d["received_on"]), "ended": None})
 
 
 @HANDLERS.on(dispatch.SupporterIntentReconfirmed)
 def _intent_reconfirmed(conn: Connection, e: Envelope) -> None:
-    conn.execute(roster.update().where(_entry(e)).values(intent_reconfirmed_on=_d(e.data["confirmed_on"])))
+    update_rows(conn, roster, {"entry_id": e.subject}, {"intent_reconfirmed_on": _d(e.data["confirmed_on"])})
 
 
 @HANDLERS.on(dispatch.SupporterTermRenewed)
 def _term_renewed(conn: Connection, e: Envelope) -> None:
-    conn.execute(roster.update().where(_entry(e)).values(term_ends_on=_d(e.data["term_ends_on"])))
-    conn.execute(roster.update().where(_entry(e), roster.c.ended == "expired").values(ended=None))
+    update_rows(conn, roster, {"entry_id": e.subject}, {"term_ends_on": _d(e.data["term_ends_on"])})
+    update_rows(conn, roster, {"entry_id": e.subject, "ended": "expired"}, {"ended": None})
 
 
 @HANDLERS.on(dispatch.SupporterRegistrationEnded)
 def _registration_ended(conn: Connection, e: Envelope) -> None:
-    conn.execute(roster.update().where(_entry(e)).values(ended=e.data["reason"]))
+    update_rows(conn, roster, {"entry_id": e.subject}, {"ended": e.data["reason"]})
 
 
 @HANDLERS.on(dispatch.SupporterUseSuspensionReceived)
 def _use_suspended(conn: Connection, e: Envelope) -> None:
-    conn.execute(roster.update().where(_entry(e)).values(use_suspended=True))
+    update_rows(conn, roster, {"entry_id": e.subject}, {"use_suspended": True})
 
 
 @HANDLERS.on(dispatch.SupporterUseResumptionReceived)
 def _use_resumed(conn: Connection, e: Envelope) -> None:
-    conn.execute(roster.update().where(_entry(e)).values(use_suspended=False))
+    update_rows(conn, roster, {"entry_id": e.subject}, {"use_suspended": False})
 
 
 # -- dispatches and the officer's tasks ---------------------------------------------------------
-def _dispatch(e: Envelope):
-    return dispatches.c.dispatch_id == e.subject
-
-
 @HANDLERS.on(dispatch.DispatchRequested)
 def _requested(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(dispatches.insert().values(
-        dispatch_id=e.subject, tenant=e.tenant, status="requested", source=d["source"],
-        subject_ref=d["subject_ref"], requested_on=_d(d["requested_on"])))
+    insert_row(conn, dispatches, {
+        "dispatch_id": e.subject, "tenant": e.tenant, "status": "requested", "source": d["source"],
+        "subject_ref": d["subject_ref"], "requested_on": _d(d["requested_on"])})
 
 
 @HANDLERS.on(dispatch.SupporterAssigned)
 def _assigned(conn: Connection, e: Envelope) -> None:
-    conn.execute(dispatches.update().where(_dispatch(e)).values(supporter_id=e.data["supporter_id"]))
+    update_rows(conn, dispatches, {"dispatch_id": e.subject}, {"supporter_id": e.data["supporter_id"]})
 
 
 @HANDLERS.on(dispatch.DispatchStarted)
 def _started(conn: Connection, e: Envelope) -> None:
-    conn.execute(dispatches.update().where(_dispatch(e)).values(status="active", started_on=_d(e.data["started_on"])))
+    update_rows(conn, dispatches, {"dispatch_id": e.subject},
+                {"status": "active", "started_on": _d(e.data["started_on"])})
 
 
 @HANDLERS.on(dispatch.DispatchSuspended)
 def _suspended(conn: Connection, e: Envelope) -> None:
-    conn.execute(dispatches.update().where(_dispatch(e)).values(status="suspended"))
+    update_rows(conn, dispatches, {"dispatch_id": e.subject}, {"status": "suspended"})
 
 
 @HANDLERS.on(dispatch.DispatchResumed)
 def _resumed(conn: Connection, e: Envelope) -> None:
-    conn.execute(dispatches.update().where(_dispatch(e)).values(status="active"))
+    update_rows(conn, dispatches, {"dispatch_id": e.subject}, {"status": "active"})
 
 
 @HANDLERS.on(dispatch.DispatchEnded)
 def _ended(conn: Connection, e: Envelope) -> None:
-    conn.execute(dispatches.update().where(_dispatch(e)).values(
-        status="ended", ended_on=_d(e.data["ended_on"]), end_reason=e.data["reason"]))
-    conn.execute(tasks.update().where(tasks.c.dispatch_id == e.subject).values(open=False))
+    update_rows(conn, dispatches, {"dispatch_id": e.subject}, {
+        "status": "ended", "ended_on": _d(e.data["ended_on"]), "end_reason": e.data["reason"]})
+    update_rows(conn, tasks, {"dispatch_id": e.subject}, {"open": False})
 
 
 @HANDLERS.on(dispatch.SubjectDataErased)
 def _erased(conn: Connection, e: Envelope) -> None:
-    conn.execute(dispatches.update().where(_dispatch(e)).values(erased=True))
-    conn.execute(erasure_tasks.update().where(erasure_tasks.c.dispatch_id == e.subject).values(open=False))
+    update_rows(conn, dispatches, {"dispatch_id": e.subject}, {"erased": True})
+    update_rows(conn, erasure_tasks, {"dispatch_id": e.subject}, {"open": False})
 
 
 @HANDLERS.on(dispatch.SourceErasureNotified)
 def _source_erasure_notified(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(erasure_tasks.insert().values(
-        dispatch_id=e.subject, tenant=e.tenant, source=d["source"], erased_at_source_on=_d(d["erased_at_source_on"]),
-        notified_on=_d(d["notified_on"]), open=True))
+    insert_row(conn, erasure_tasks, {
+        "dispatch_id": e.subject, "tenant": e.tenant, "source": d["source"],
+        "erased_at_source_on": _d(d["erased_at_source_on"]), "notified_on": _d(d["notified_on"]), "open": True})
 
 
 @HANDLERS.on(dispatch.ActivityReported)
@@ -230,36 +224,32 @@ def _activity_reported(conn: Connection, e: Envelope) -> None:
     d = e.data
     if d["next_step"] == "continue":  # nothing for the officer to do
         return
-    conn.execute(tasks.insert().values(
-        report_id=d["report_id"], dispatch_id=e.subject, tenant=e.tenant,
-        supporter_id=d["supporter_id"], next_step=d["next_step"],
-        reported_on=_d(d["reported_on"]), open=True))
+    insert_row(conn, tasks, {
+        "report_id": d["report_id"], "dispatch_id": e.subject, "tenant": e.tenant,
+        "supporter_id": d["supporter_id"], "next_step": d["next_step"],
+        "reported_on": _d(d["reported_on"]), "open": True})
 
 
 @HANDLERS.on(dispatch.ReportReviewed)
 def _report_reviewed(conn: Connection, e: Envelope) -> None:
-    conn.execute(tasks.update().where(tasks.c.report_id == e.data["report_id"]).values(open=False))
+    update_rows(conn, tasks, {"report_id": e.data["report_id"]}, {"open": False})
 
 
 # -- deployments to places, programmes and agencies ------------------------------------------
-def _deployment(e: Envelope):
-    return deployments.c.deployment_id == e.subject
-
-
 @HANDLERS.on(dispatch.SupporterDeployed)
 def _deployed(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(deployments.insert().values(
-        deployment_id=e.subject, tenant=e.tenant, status="planned", supporter_id=d["supporter_id"],
-        target_kind=d["target_kind"], target_id=d["target_id"], target_name=d["target_name"],
-        role=d["role"], starts_on=_d(d["starts_on"]), ends_on=_d(d["ends_on"])))
+    insert_row(conn, deployments, {
+        "deployment_id": e.subject, "tenant": e.tenant, "status": "planned", "supporter_id": d["supporter_id"],
+        "target_kind": d["target_kind"], "target_id": d["target_id"], "target_name": d["target_name"],
+        "role": d["role"], "starts_on": _d(d["starts_on"]), "ends_on": _d(d["ends_on"])})
 
 
 @HANDLERS.on(dispatch.DeploymentAccepted)
 def _deployment_accepted(conn: Connection, e: Envelope) -> None:
-    conn.execute(deployments.update().where(_deployment(e)).values(status="active"))
+    update_rows(conn, deployments, {"deployment_id": e.subject}, {"status": "active"})
 
 
 @HANDLERS.on(dispatch.DeploymentEnded)
 def _deployment_ended(conn: Connection, e: Envelope) -> None:
-    conn.execute(deployments.update().where(_deployment(e)).values(status="ended", end_reason=e.data["reason"]))
+    update_rows(conn, deployments, {"deployment_id": e.subject}, {"status": "ended", "end_reason": e.data["reason"]})

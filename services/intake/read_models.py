@@ -13,6 +13,7 @@ from libs.domain.fiscal import fiscal_year
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import Handler
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import insert_row, update_rows
 from libs.platform.readmodels.projection import ProjectionHandler, SqlProjection
 from libs.platform.runtime import Runtime
 
@@ -136,9 +137,8 @@ def make_read_models(runtime: Runtime) -> list[Handler]:
     return [IntakeReadModel(runtime.engine)]
 
 
-# Built once: every consultation and visit runs them (issue 15: building a statement and its cache
-# key cost more than running it).
-_INSERT_ACTIVITY = activity.insert()
+# Built once: every consultation and visit runs it (issue 15: building a statement and its cache
+# key cost more than running it). Their activity rows are inserted with insert_row (batch.py).
 _CENTRE_OF = cases.select().where(cases.c.case_id == bindparam("b_case"))
 
 
@@ -147,8 +147,8 @@ def _activity(kind: str, field: str) -> ProjectionHandler:
         d = e.data
         at = _moment(d[field])
         centre = e.subject if e.aggregate == "centre" else d.get("centre_id") or _centre_of(conn, e.subject)
-        conn.execute(_INSERT_ACTIVITY, {"event_id": e.id, "centre_id": centre, "kind": kind, "fy": fiscal_year(at),
-                                        "at": at, "ref": d.get("consultation_id")})
+        insert_row(conn, activity, {"event_id": e.id, "centre_id": centre, "kind": kind, "fy": fiscal_year(at),
+                                    "at": at, "ref": d.get("consultation_id")})
     return project
 
 
@@ -162,24 +162,24 @@ HANDLERS.on(intake.BackOfficeSupportGiven)(_activity("backoffice", "given_on"))
 @HANDLERS.on(intake.PrefecturalBackupGiven)
 def _backup_given(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(backups.insert().values(
-        backup_id=e.subject, tenant=e.tenant, municipality=d["municipality"], kind=d["kind"],
-        given_on=date.fromisoformat(d["given_on"]), programme_id=d["programme_id"],
-        staff_role=d["staff_role"], staff_days=d["staff_days"]))
+    insert_row(conn, backups, {
+        "backup_id": e.subject, "tenant": e.tenant, "municipality": d["municipality"], "kind": d["kind"],
+        "given_on": date.fromisoformat(d["given_on"]), "programme_id": d["programme_id"],
+        "staff_role": d["staff_role"], "staff_days": d["staff_days"]})
 
 
 @HANDLERS.on(intake.CentreRegistered)
 def _centre_registered(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(centres.insert().values(centre_id=e.subject, tenant=d["tenant"], name=d["name"],
-                                         kind=d["kind"], site=d["site"], opened_on=_day(d.get("opened_on")),
-                                         closed_on=_day(d.get("closed_on"))))
+    insert_row(conn, centres, {"centre_id": e.subject, "tenant": d["tenant"], "name": d["name"],
+                                         "kind": d["kind"], "site": d["site"], "opened_on": _day(d.get("opened_on")),
+                                         "closed_on": _day(d.get("closed_on"))})
 
 
 @HANDLERS.on(intake.CentreDatesChanged)
 def _centre_dates_changed(conn: Connection, e: Envelope) -> None:
-    conn.execute(centres.update().where(centres.c.centre_id == e.subject).values(
-        opened_on=_day(e.data["opened_on"]), closed_on=_day(e.data["closed_on"])))
+    update_rows(conn, centres, {"centre_id": e.subject}, {
+        "opened_on": _day(e.data["opened_on"]), "closed_on": _day(e.data["closed_on"])})
 
 
 def _day(value: str | None) -> date | None:
@@ -189,46 +189,46 @@ def _day(value: str | None) -> date | None:
 @HANDLERS.on(intake.CentreProfileSet)
 def _centre_profile_set(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(centres.update().where(centres.c.centre_id == e.subject).values(
-        municipality=d["municipality"], address=d["address"], phone=d["phone"], hours=d["hours"],
-        opened_fy=d["opened_fy"]))
+    update_rows(conn, centres, {"centre_id": e.subject}, {
+        "municipality": d["municipality"], "address": d["address"], "phone": d["phone"], "hours": d["hours"],
+        "opened_fy": d["opened_fy"]})
 
 
 @HANDLERS.on(intake.AgencyRegistered)
 def _agency_registered(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(agencies.insert().values(
-        agency_id=e.subject, tenant=d["tenant"], name=d["name"], category=d["category"],
-        municipality=d["municipality"], address=d["address"], phone=d["phone"]))
+    insert_row(conn, agencies, {
+        "agency_id": e.subject, "tenant": d["tenant"], "name": d["name"], "category": d["category"],
+        "municipality": d["municipality"], "address": d["address"], "phone": d["phone"]})
 
 
 @HANDLERS.on(intake.AgencyRetired)
 def _agency_retired(conn: Connection, e: Envelope) -> None:
     """It leaves the public directory; officers still list it, as retired."""
-    conn.execute(agencies.update().where(agencies.c.agency_id == e.subject).values(
-        retired_on=date.fromisoformat(e.data["retired_on"])))
+    update_rows(conn, agencies, {"agency_id": e.subject}, {
+        "retired_on": date.fromisoformat(e.data["retired_on"])})
 
 
 @HANDLERS.on(intake.CaseOpened)
 def _case_opened(conn: Connection, e: Envelope) -> None:
-    conn.execute(cases.insert().values(case_id=e.subject, centre_id=e.data["centre_id"], status="open",
-                                       opened_on=_moment(e.time).date(), erased=False))
+    insert_row(conn, cases, {"case_id": e.subject, "centre_id": e.data["centre_id"], "status": "open",
+                                       "opened_on": _moment(e.time).date(), "erased": False})
 
 
 @HANDLERS.on(intake.CaseClosed)
 def _case_closed(conn: Connection, e: Envelope) -> None:
-    conn.execute(cases.update().where(cases.c.case_id == e.subject).values(
-        status="closed", closed_on=date.fromisoformat(e.data["closed_on"])))
+    update_rows(conn, cases, {"case_id": e.subject}, {
+        "status": "closed", "closed_on": date.fromisoformat(e.data["closed_on"])})
 
 
 @HANDLERS.on(intake.CaseReopened)
 def _case_reopened(conn: Connection, e: Envelope) -> None:
-    conn.execute(cases.update().where(cases.c.case_id == e.subject).values(status="open", closed_on=None))
+    update_rows(conn, cases, {"case_id": e.subject}, {"status": "open", "closed_on": None})
 
 
 @HANDLERS.on(intake.SubjectErased)
 def _subject_erased(conn: Connection, e: Envelope) -> None:
-    conn.execute(cases.update().where(cases.c.case_id == e.subject).values(status="closed", erased=True))
+    update_rows(conn, cases, {"case_id": e.subject}, {"status": "closed", "erased": True})
 
 
 @HANDLERS.on(intake.ConsultationVoided)
@@ -240,38 +240,38 @@ def _consultation_voided(conn: Connection, e: Envelope) -> None:
 @HANDLERS.on(intake.PlaceOpened)
 def _place_opened(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(places.insert().values(
-        place_id=e.subject, tenant=d["tenant"], name=d["name"], operator=d["operator"],
-        municipality=d["municipality"], address=d["address"], schedule=d["schedule"]))
+    insert_row(conn, places, {
+        "place_id": e.subject, "tenant": d["tenant"], "name": d["name"], "operator": d["operator"],
+        "municipality": d["municipality"], "address": d["address"], "schedule": d["schedule"]})
 
 
 @HANDLERS.on(intake.PlaceClosed)
 def _place_closed(conn: Connection, e: Envelope) -> None:
-    conn.execute(places.update().where(places.c.place_id == e.subject).values(
-        closed_on=date.fromisoformat(e.data["closed_on"])))
+    update_rows(conn, places, {"place_id": e.subject}, {
+        "closed_on": date.fromisoformat(e.data["closed_on"])})
 
 
 @HANDLERS.on(intake.RightsRequestReceived)
 def _rights_request_received(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(rights_requests.insert().values(
-        request_id=e.subject, case_id=d["case_id"], centre_id=d["centre_id"], kind=d["kind"],
-        received_on=date.fromisoformat(d["received_on"]), due_on=date.fromisoformat(d["due_on"])))
+    insert_row(conn, rights_requests, {
+        "request_id": e.subject, "case_id": d["case_id"], "centre_id": d["centre_id"], "kind": d["kind"],
+        "received_on": date.fromisoformat(d["received_on"]), "due_on": date.fromisoformat(d["due_on"])})
 
 
 @HANDLERS.on(intake.RightsRequestAnswered)
 def _rights_request_answered(conn: Connection, e: Envelope) -> None:
-    conn.execute(rights_requests.update().where(rights_requests.c.request_id == e.subject).values(
-        answered_on=date.fromisoformat(e.data["answered_on"]), outcome=e.data["outcome"]))
+    update_rows(conn, rights_requests, {"request_id": e.subject}, {
+        "answered_on": date.fromisoformat(e.data["answered_on"]), "outcome": e.data["outcome"]})
 
 
 @HANDLERS.on(intake.ReferralMade)
 def _referral_made(conn: Connection, e: Envelope) -> None:
     d = e.data
-    conn.execute(referrals.insert().values(
-        referral_id=d["referral_id"], case_id=e.subject, centre_id=d["centre_id"],
-        agency_id=d["agency_id"], category=d["agency_category"],
-        referred_on=date.fromisoformat(d["referred_on"]), closed=False))
+    insert_row(conn, referrals, {
+        "referral_id": d["referral_id"], "case_id": e.subject, "centre_id": d["centre_id"],
+        "agency_id": d["agency_id"], "category": d["agency_category"],
+        "referred_on": date.fromisoformat(d["referred_on"]), "closed": False})
 
 
 @HANDLERS.on(intake.SupportDecided)
@@ -285,12 +285,12 @@ def _referral_declined(conn: Connection, e: Envelope) -> None:
 
 
 def _referral_outcome(conn: Connection, e: Envelope, outcome: str) -> None:
-    conn.execute(referrals.update().where(referrals.c.referral_id == e.data["referral_id"]).values(outcome=outcome))
+    update_rows(conn, referrals, {"referral_id": e.data["referral_id"]}, {"outcome": outcome})
 
 
 @HANDLERS.on(intake.ReferralClosed)
 def _referral_closed(conn: Connection, e: Envelope) -> None:
-    conn.execute(referrals.update().where(referrals.c.referral_id == e.data["referral_id"]).values(closed=True))
+    update_rows(conn, referrals, {"referral_id": e.data["referral_id"]}, {"closed": True})
 
 
 def _centre_of(conn: Connection, case_id: str) -> str:

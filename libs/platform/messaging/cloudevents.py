@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -175,11 +175,21 @@ class Envelope:
             raise InvalidEnvelope(f"not JSON: {e}") from e
         if not isinstance(obj, dict) or obj.get("specversion") != "1.0":
             raise InvalidEnvelope("not a CloudEvents 1.0 envelope")
-        missing = [f for f in _ENVELOPE_FIELDS if f not in obj]
-        if missing:
+        if not _REQUIRED.issubset(obj):
+            missing = [f for f in _ENVELOPE_FIELDS if f not in obj]
             raise InvalidEnvelope(f"missing attributes: {', '.join(missing)}")
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in obj.items() if k in known})
+        if cls is not Envelope:
+            return cls(**{k: v for k, v in obj.items() if k in _KNOWN})
+        # What __init__ gives, without it (a consumer decodes every message: issue 15): a frozen
+        # dataclass's fields are its __dict__; the defaults first, then the known attributes.
+        envelope = object.__new__(Envelope)
+        envelope.__dict__.update(_DEFAULTS, **{k: v for k, v in obj.items() if k in _KNOWN})
+        return envelope
+
+
+_KNOWN = frozenset(Envelope.__dataclass_fields__)
+_REQUIRED = frozenset(_ENVELOPE_FIELDS)
+_DEFAULTS = {f.name: f.default for f in fields(Envelope) if f.default is not MISSING}
 
 
 _FIELDS = fields(Envelope)

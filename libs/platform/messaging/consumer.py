@@ -72,7 +72,10 @@ class ConsumerRunner(Delivery):
         spec: StreamSpec,
         handler: Handler,
         max_deliver: int = 5,
-        batch_size: int = 500,
+        # Up to this many messages fetched and applied in one transaction. A catch-up's cost per
+        # event falls with it on SQLite (bench.rebuild, n=30,000: 11.4 KiB written per event at 500,
+        # 6.9 at 1,000, 4.1 at 2,000: a batch of random ids dirties most pages of each index once).
+        batch_size: int = 2000,
         idle_check_seconds: float = 2.0,
         end_check_seconds: float = 1.0,
         after_apply: Callable[[int], None] | None = None,
@@ -117,7 +120,18 @@ class ConsumerRunner(Delivery):
             await self.subscribe()
         if not self._buffer and not await self._fetch(timeout):
             return 0
-        return await self._apply_buffer()
+        ahead = self._fetch_ahead(timeout)
+        try:
+            handled = await self._apply_buffer()
+        except BaseException:
+            if ahead is not None:  # what it was handed in flight is taken by the next fetch (or the gap seen)
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
+            raise
+        if ahead is not None:
+            await ahead
+        return handled
 
     async def _position_now(self) -> int:
         """The handler's recorded position: as this runner's last commit left it, else read."""
@@ -173,22 +187,24 @@ class ConsumerRunner(Delivery):
         apply_batch = getattr(self.handler, "apply_batch", None)
         if apply_batch is None or len(self._buffer) < 2:
             return 0
-        last = self._buffer[-1].metadata.sequence.stream
+        # The messages there now: those fetched ahead meanwhile join the buffer behind them.
+        batch = self._buffer[:]
+        last = batch[-1].metadata.sequence.stream
         try:
             envelopes, after = [], self._last_sequence
-            for m in self._buffer:
+            for m in batch:
                 envelopes.append(self._envelope(m, after=after))
                 after = envelopes[-1].sequence if self.verifier is not None else None
             await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
         except Exception as e:  # noqa: BLE001 - retried one by one
-            log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(self._buffer), e)
+            log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(batch), e)
             return 0
         self._position = last
-        applied = len(self._buffer)
+        applied = len(batch)
         self._last_sequence = after
         self.applied += applied
         self.transient_failures = 0
-        self._buffer.clear()
+        del self._buffer[:applied]
         if self.after_apply is not None:
             self.after_apply(last)
         return applied

@@ -129,13 +129,14 @@ class Delivery:
             with contextlib.suppress(Exception):  # the connection may be gone with it
                 await sub.unsubscribe()
 
-    async def _fetch(self, timeout: float) -> bool:
+    async def _fetch(self, timeout: float, *, ahead: bool = False) -> bool:
         if self._sub is None:
             raise RuntimeError(f"consumer {self.durable} is not subscribed")
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
         except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
-            await self._idle()
+            if not ahead:  # ahead of an apply, the idle check's position read could race it (_fetch_ahead)
+                await self._idle()
             return False
         self._idle_since, self._idle_suspect = None, 0
         for msg in msgs:
@@ -151,6 +152,19 @@ class Delivery:
             self._pending_after = msgs[-1].metadata.num_pending
             self.health.observe(self.health.position, msgs[-1].metadata.sequence.stream + self._pending_after)
         return bool(self._buffer)
+
+    def _fetch_ahead(self, timeout: float) -> asyncio.Task[bool] | None:
+        """The next batch, fetched while this one is applied (issue 15: fetch and apply took turns,
+        so a catch-up cost their sum). Only when the server said more are waiting, so the fetch
+        returns at once instead of waiting out its timeout behind an applied batch, and only one batch
+        ahead. Its messages join the buffer behind those being applied, gap-checked as any fetch's:
+        the apply takes the messages buffered when it began (consumer.py), never more. An empty
+        fetch ahead skips the idle check: its read of the position, beside an apply, would take the
+        news of a rebuild (readmodels/rebuilds.py: the first read after one raises, later ones do
+        not) before that apply's fence could, and the apply would land on the emptied tables."""
+        if self._sub is None or self._pending_after <= 0 or len(self._buffer) > self.batch_size:
+            return None
+        return asyncio.create_task(self._fetch(timeout, ahead=True))
 
     async def _idle(self) -> None:
         """Nothing came. Every few seconds ask the server whether that is true; a consumer it lost,

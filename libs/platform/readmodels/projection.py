@@ -29,6 +29,8 @@ from sqlalchemy import (
 from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import held
+from libs.platform.store.bulk import insert_rows, one_of, strings
 
 ProjectionHandler = Callable[[Connection, Envelope], None]
 
@@ -71,8 +73,7 @@ class SqlProjection:
         self._insert_position = self.positions.insert().values(
             projection=name, stream=bindparam("b_stream"), position=bindparam("b_new"))
         self._select_seen = select(self.seen.c.event_id).where(
-            self.seen.c.projection == name, self.seen.c.event_id.in_(bindparam("b_ids", expanding=True)))
-        self._insert_seen = self.seen.insert()
+            self.seen.c.projection == name, one_of(self.seen.c.event_id, "b_ids", engine.dialect))
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         if self.handlers is None:
@@ -116,17 +117,18 @@ class SqlProjection:
             # Only the events it changes something for are counted once; the rest only move the position.
             envelopes = [e for e in envelopes if self.changes(e)]
             ids = [e.id for e in envelopes]
-            seen = {r.event_id for r in conn.execute(self._select_seen, {"b_ids": ids})} if ids else set()
+            seen = {r.event_id for r in conn.execute(self._select_seen, {"b_ids": strings(ids, conn.dialect)})} \
+                if ids else set()
             new = []
-            for envelope in envelopes:
-                if envelope.id in seen:
-                    continue
-                seen.add(envelope.id)
-                new.append({"projection": self.name, "event_id": envelope.id})
-                with tracing.applying(self.name, stream, envelope):
-                    self.project(conn, envelope)
-            if new:  # one statement for the batch
-                conn.execute(self._insert_seen, new)
+            with held(conn):  # the batch's inserts together, one statement per table (batch.py)
+                for envelope in envelopes:
+                    if envelope.id in seen:
+                        continue
+                    seen.add(envelope.id)
+                    new.append({"projection": self.name, "event_id": envelope.id})
+                    with tracing.applying(self.name, stream, envelope):
+                        self.project(conn, envelope)
+            insert_rows(conn, self.seen, new)  # one statement for the batch
 
     def skip(self, stream: str, position: int, reason: str) -> None:
         with self.engine.begin() as conn:

@@ -13,12 +13,13 @@ atomicity. Few rows (an ordinary command's save) keep the ordinary statement.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Select, String, Table, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -41,10 +42,17 @@ def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[st
     column of each row inserted, in the order of `rows` (a serial: see `_statement`)."""
     if not rows:
         return []
-    if not bulk(conn, rows):
+    if not bulk(conn, rows) or _defaults_left_out(table, tuple(rows[0])):
         statement = table.insert()
         if returning is None:
-            conn.execute(statement, list(rows))
+            connection = conn.connection() if isinstance(conn, Session) else conn
+            driver = _sqlite_many(connection.dialect, table, tuple(rows[0])) if len(rows) > 1 else None
+            if driver is None:
+                conn.execute(statement, list(rows))
+            else:
+                sql, columns = driver
+                connection.exec_driver_sql(sql, [tuple(row[c] if p is None else p(row[c]) for c, p in columns)
+                                                 for row in rows])
             return []
         result = conn.execute(statement.returning(table.c[returning], sort_by_parameter_order=True), list(rows))
         return list(result.scalars())
@@ -56,6 +64,41 @@ def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[st
     # escaping each element (500 message bodies: a second under load), in binary format at once.
     result = connection.exec_driver_sql(_statement(table, columns, returning), params)
     return sorted(result.scalars()) if returning is not None else []
+
+
+def _defaults_left_out(table: Table, keys: tuple[str, ...]) -> bool:
+    """Whether a column the rows leave out has a Python-side default, which only SQLAlchemy's own
+    statement fills in (the arrays and the driver's executemany name only the columns given)."""
+    key = (table.fullname, keys)
+    left_out = _left_out.get(key)
+    if left_out is None:
+        left_out = _left_out[key] = any(c.default is not None and c.key not in keys for c in table.columns)
+    return left_out
+
+
+_left_out: dict[tuple[str, tuple[str, ...]], bool] = {}
+
+
+def _sqlite_many(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> tuple[str, Any] | None:
+    """SQLite's executemany of the rows as the driver takes them: the INSERT compiled once per
+    table and columns, each value through its type's bind processor (what SQLAlchemy does, less
+    its per-row, per-column bookkeeping: a sixth of a catch-up's apply, issue 15). None where
+    SQLAlchemy has more to do: another dialect, or a column left out that has a Python default."""
+    if dialect.name != "sqlite":
+        return None
+    key = (table.fullname, keys, "sqlite")
+    driver = _sqlite_statements.get(key)
+    if driver is None:
+        if _defaults_left_out(table, keys) or any(k not in table.c for k in keys):
+            return None
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+        columns = tuple((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                        for name in compiled.positiontup or ())
+        driver = _sqlite_statements[key] = (compiled.string, columns)
+    return driver
+
+
+_sqlite_statements: dict[tuple[str, tuple[str, ...], str], tuple[str, Any]] = {}
 
 
 def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
@@ -121,3 +164,20 @@ def _together_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> 
                            for r in range(count))
         parts.append(f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES {values}")
     return "WITH " + ", ".join(f"w{t} AS ({part})" for t, part in enumerate(parts[:-1])) + " " + parts[-1]
+
+
+def one_of(column: ColumnElement[str], name: str, dialect: Dialect) -> ColumnElement[bool]:
+    """`column` is one of the strings bound as `name` (`strings(values, dialect)`): one parameter
+    whatever their number, where an expanding IN renders one placeholder per value: a statement
+    that grows with them, which psycopg 3 parses again in Python every time (a catch-up's batch of
+    500 event ids) and SQLAlchemy's compiled forms cannot be reused for."""
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    values: Select[tuple[str]] = select(literal_column("value", String)).select_from(
+        func.json_each(bindparam(name, type_=String)))
+    return column.in_(values.scalar_subquery())
+
+
+def strings(values: Sequence[str], dialect: Dialect) -> object:
+    """The parameter of `one_of`: an array on PostgreSQL, a JSON array (json_each) on SQLite."""
+    return list(values) if dialect.name == "postgresql" else json.dumps(list(values))

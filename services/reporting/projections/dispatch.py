@@ -3,11 +3,12 @@ supporters deployed to places, programmes and agencies), per municipality."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from libs.domain import dispatch
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import insert_row
 from libs.platform.readmodels.projection import ProjectionHandler
 from services.reporting.projections.common import day, fact
 from services.reporting.projections.tables import (
@@ -19,6 +20,7 @@ from services.reporting.projections.tables import (
 from services.reporting.projections.tallies import record
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("dispatch")
+_TARGET_KIND = select(deployments.c.target_kind).where(deployments.c.deployment_id == bindparam("b_id"))  # built once
 
 
 @HANDLERS.on(dispatch.DispatchStarted)
@@ -45,12 +47,12 @@ def activity_reported(conn: Connection, e: Envelope) -> None:
 
 @HANDLERS.on(dispatch.SupporterDeployed)
 def supporter_deployed(conn: Connection, e: Envelope) -> None:
-    conn.execute(deployments.insert().values(deployment_id=e.subject, target_kind=e.data["target_kind"]))
+    insert_row(conn, deployments, {"deployment_id": e.subject, "target_kind": e.data["target_kind"]})
 
 
 @HANDLERS.on(dispatch.DeploymentActivityReported)
 def deployment_activity_reported(conn: Connection, e: Envelope) -> None:
     d, on = e.data, day(e.data["activity_date"])
-    kind = conn.execute(select(deployments.c.target_kind).where(deployments.c.deployment_id == e.subject)).scalar_one()
+    kind = conn.execute(_TARGET_KIND, {"b_id": e.subject}).scalar_one()
     record(conn, deployment_activities, fact(
         e, on, report_id=d["report_id"], deployment_id=e.subject, target_kind=kind, activity_date=on))

@@ -8,6 +8,7 @@ from libs.domain import intake
 from libs.domain.fiscal import fiscal_year
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import insert_row
 from libs.platform.readmodels.projection import ProjectionHandler
 from services.reporting.projections.common import day, fact, instant
 from services.reporting.projections.tables import (
@@ -20,7 +21,7 @@ from services.reporting.projections.tables import (
     referrals,
     support_decisions,
 )
-from services.reporting.projections.tallies import insert_row, record, retally
+from services.reporting.projections.tallies import record, retally
 
 HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 
@@ -28,29 +29,30 @@ HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 @HANDLERS.on(intake.CentreRegistered)
 def centre_registered(conn: Connection, e: Envelope) -> None:
     d, at = e.data, instant(e.time)
-    conn.execute(centres.insert().values(
-        centre_id=e.subject, tenant=d["tenant"], name=d["name"], kind=d["kind"], site=d["site"],
-        registered_at=at, registered_fy=fiscal_year(at),
-        opened_on=day(d["opened_on"]) if d.get("opened_on") else None,  # a v1 event has neither
-        closed_on=day(d["closed_on"]) if d.get("closed_on") else None, demo=bool(d.get("demo"))))
+    insert_row(conn, centres, {
+        "centre_id": e.subject, "tenant": d["tenant"], "name": d["name"], "kind": d["kind"], "site": d["site"],
+        "registered_at": at, "registered_fy": fiscal_year(at),
+        "opened_on": day(d["opened_on"]) if d.get("opened_on") else None,  # a v1 event has neither
+        "closed_on": day(d["closed_on"]) if d.get("closed_on") else None, "demo": bool(d.get("demo"))})
 
 
 @HANDLERS.on(intake.CentreDatesChanged)
 def centre_dates_changed(conn: Connection, e: Envelope) -> None:
     """開所日 corrected or the centre closed; a later change replaces an earlier one."""
     d = e.data
-    conn.execute(centre_dates.insert().values(
-        event_id=e.id, centre_id=e.subject, opened_on=day(d["opened_on"]),
-        closed_on=day(d["closed_on"]) if d.get("closed_on") else None, sequence=e.sequence, time=instant(e.time)))
+    insert_row(conn, centre_dates, {
+        "event_id": e.id, "centre_id": e.subject, "opened_on": day(d["opened_on"]),
+        "closed_on": day(d["closed_on"]) if d.get("closed_on") else None, "sequence": e.sequence,
+        "time": instant(e.time)})
 
 
 @HANDLERS.on(intake.CentreProfileSet)
 def centre_profile_set(conn: Connection, e: Envelope) -> None:
     """開所年度 and the centre's municipality; a later profile replaces an earlier one."""
     d = e.data
-    conn.execute(centre_profiles.insert().values(
-        event_id=e.id, centre_id=e.subject, opened_fy=int(d["opened_fy"]), municipality=d["municipality"],
-        sequence=e.sequence, time=instant(e.time)))
+    insert_row(conn, centre_profiles, {
+        "event_id": e.id, "centre_id": e.subject, "opened_fy": int(d["opened_fy"]), "municipality": d["municipality"],
+        "sequence": e.sequence, "time": instant(e.time)})
 
 
 @HANDLERS.on(intake.CaseOpened)

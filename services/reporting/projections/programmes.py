@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 from libs.domain import intake
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.readmodels.batch import insert_row, update_rows
 from libs.platform.readmodels.projection import ProjectionHandler
 from services.reporting.projections.common import day, fact, instant
 from services.reporting.projections.tables import (
@@ -26,9 +27,9 @@ HANDLERS: EventHandlers[ProjectionHandler] = EventHandlers("intake")
 def programme_started(conn: Connection, e: Envelope) -> None:
     d = e.data
     waiting = bool(d.get("invited"))  # v1 events named no invitee
-    conn.execute((pending_programmes if waiting else programmes).insert().values(
-        programme_id=e.subject, tenant=d["tenant"], kind=d["kind"], starts_on=day(d["starts_on"]),
-        ends_on=day(d["ends_on"]) if d["ends_on"] else None, time=instant(e.time)))
+    insert_row(conn, pending_programmes if waiting else programmes, {
+        "programme_id": e.subject, "tenant": d["tenant"], "kind": d["kind"], "starts_on": day(d["starts_on"]),
+        "ends_on": day(d["ends_on"]) if d["ends_on"] else None, "time": instant(e.time)})
 
 
 @HANDLERS.on(intake.ProgrammeOperatorAccepted)
@@ -39,7 +40,7 @@ def programme_operator_accepted(conn: Connection, e: Envelope) -> None:
     pending = pending_programmes.c.programme_id == e.subject
     row = conn.execute(pending_programmes.select().where(pending)).mappings().first()
     if row is not None:
-        conn.execute(programmes.insert().values({**row, "time": instant(e.time)}))
+        insert_row(conn, programmes, {**row, "time": instant(e.time)})
         conn.execute(pending_programmes.delete().where(pending))
 
 
@@ -50,8 +51,7 @@ def programme_operator_declined(conn: Connection, e: Envelope) -> None:
 
 @HANDLERS.on(intake.ProgrammeEnded)
 def programme_ended(conn: Connection, e: Envelope) -> None:
-    conn.execute(programmes.update().where(programmes.c.programme_id == e.subject)
-                 .values(ended_on=day(e.data["ended_on"])))
+    update_rows(conn, programmes, {"programme_id": e.subject}, {"ended_on": day(e.data["ended_on"])})
     conn.execute(pending_programmes.delete().where(pending_programmes.c.programme_id == e.subject))
 
 

@@ -30,7 +30,6 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    bindparam,
     func,
     literal,
     select,
@@ -40,6 +39,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
+from libs.platform.readmodels.batch import insert_row, then
+from libs.platform.store.bulk import one_of, strings
 from services.reporting.projections.registered import registered_counts
 from services.reporting.projections.tables import (
     activities,
@@ -61,7 +62,7 @@ from services.reporting.projections.tables import (
 )
 
 UNKNOWN = "unknown"  # a key a fact lacks (a consultation of a case not projected): as count_by names it
-# Each tally's upsert of one fact, compiled once per dialect (Tally.add_fact).
+# Each tally's upsert of a batch's facts, compiled once per dialect (Tally.add_facts).
 _COMPILED: dict[tuple[str, type, str], SQLCompiler] = {}
 
 
@@ -96,17 +97,19 @@ class Tally:
         if sign < 0:  # a cell exists while a fact counts in it, as in a derived table
             conn.execute(self.table.delete().where(self.table.c.n <= 0))
 
-    def add_fact(self, conn: Connection, event_id: str) -> None:
-        """`add` of the one fact recorded from event `event_id` (the projection's usual move), with
-        its statement compiled once per dialect. SQLAlchemy 2.0 caches no INSERT … ON CONFLICT
-        (PostgreSQL's and SQLite's `Insert` have `inherit_cache = False`): built per call, the
-        upsert was compiled again for every fact, 1–3 ms of CPU on the path of each event's lag."""
+    def add_facts(self, conn: Connection, event_ids: list[str]) -> None:
+        """`add` of the facts recorded from events `event_ids` (the projection's usual move, once per
+        batch: readmodels/batch.py), with its statement compiled once per dialect. SQLAlchemy 2.0
+        caches no INSERT … ON CONFLICT (PostgreSQL's and SQLite's `Insert` have `inherit_cache =
+        False`): built per call, the upsert was compiled again every time, 1–3 ms of CPU. So the ids
+        go as one parameter whatever their number (an array on PostgreSQL, a JSON array on SQLite),
+        which an IN list of bound values would not allow."""
         key = (self.table.name, type(conn.dialect), conn.dialect.paramstyle)
         compiled = _COMPILED.get(key)
         if compiled is None:
-            by_event = self._upsert(conn.dialect, self.facts.c.event_id == bindparam("b_event_id", type_=String))
-            compiled = _COMPILED[key] = by_event.compile(dialect=conn.dialect)
-        params = compiled.construct_params({"b_event_id": event_id})
+            among = one_of(self.facts.c.event_id, "b_event_ids", conn.dialect)
+            compiled = _COMPILED[key] = self._upsert(conn.dialect, among).compile(dialect=conn.dialect)
+        params = compiled.construct_params({"b_event_ids": strings(event_ids, conn.dialect)})
         if compiled.positional:
             conn.exec_driver_sql(compiled.string, tuple(params[name] for name in compiled.positiontup or ()))
         else:
@@ -180,25 +183,13 @@ TALLIES: tuple[Tally, ...] = (
 OF: dict[Table, Tally] = {t.facts: t for t in TALLIES}  # the tally of each fact table that has one
 
 
-def insert_row(conn: Connection, table: Table, row: dict) -> None:
-    """Insert one row with the table's INSERT built once: `table.insert().values(row)` built anew per
-    event cost ~150 µs of SQLAlchemy coercion and cache-key work (SQLAlchemy 2.0.58), most of a
-    rebuild's time per event; the statement given the row as parameters is compiled once per shape."""
-    statement = _INSERTS.get(table)
-    if statement is None:
-        statement = _INSERTS[table] = table.insert()
-    conn.execute(statement, row)
-
-
-_INSERTS: dict[Table, Insert] = {}
-
-
 def record(conn: Connection, facts: Table, row: dict) -> None:
-    """Insert a fact row and count it in its tallies."""
+    """Insert a fact row and count it in its tallies (inside a batch: one statement per table and
+    one upsert per tally for the whole batch, readmodels/batch.py)."""
     insert_row(conn, facts, row)
     tally = OF.get(facts)
     if tally is not None:
-        tally.add_fact(conn, row["event_id"])
+        then(conn, tally.table, tally.add_facts, row["event_id"])
 
 
 def retally(conn: Connection, facts: Table, *where: ColumnElement[bool], sign: int = 1) -> None:

@@ -37,13 +37,35 @@ class Feed:
         self.centre_tenant: dict[str, str] = {}
         self.case_centre: dict[str, str] = {}
         self.log: list[tuple[str, Envelope]] = []  # (stream, envelope) in the order sent
+        # Batched: each stream's envelopes applied `batch` at a time (apply_batch, as a consumer
+        # runner catching up does), the rest by `flush`; None: each one as it is sent.
+        self.batch: int | None = None
+        self._held: dict[str, list[tuple[Envelope, int]]] = {}
+
+    def _apply(self, envelope: Envelope, stream: str, position: int) -> None:
+        if self.batch is None:
+            self.projection.apply(envelope, stream, position)
+            return
+        held = self._held.setdefault(stream, [])
+        held.append((envelope, position))
+        if len(held) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Apply what is held, one batch per stream."""
+        for stream, held in self._held.items():
+            if held:
+                self.projection.apply_batch([e for e, _ in held], stream, held[-1][1])
+                held.clear()
 
     def replay(self) -> None:
         """Every envelope sent so far again, each stream from position 1 (after a rebuild)."""
+        self.flush()
         positions: Counter[str] = Counter()
         for stream, envelope in self.log:
             positions[stream] += 1
-            self.projection.apply(envelope, stream, positions[stream])
+            self._apply(envelope, stream, positions[stream])
+        self.flush()
 
     def send(self, context: str, name: str, subject: str, data: dict, *, tenant: str, time: str) -> Envelope:
         missing_or_extra = set(data) ^ contract_fields(context, name)
@@ -54,7 +76,7 @@ class Feed:
             id=str(uuid4()), source=f"/tsunagu/{context}", type=f"jp.tsunagu.{context}.{name}.v1",
             subject=subject, time=time, tenant=tenant, sequence=self.positions[stream],
             aggregate=name.lower(), data=data)
-        self.projection.apply(envelope, stream, self.positions[stream])
+        self._apply(envelope, stream, self.positions[stream])
         self.log.append((stream, envelope))
         return envelope
 
@@ -62,7 +84,7 @@ class Feed:
         """The same envelope (same id) stored again, so delivered at a new position."""
         stream = STREAM[envelope.context]
         self.positions[stream] += 1
-        self.projection.apply(envelope, stream, self.positions[stream])
+        self._apply(envelope, stream, self.positions[stream])
 
     # -- intake ---------------------------------------------------------------------------------
     def centre(self, tenant: str, *, site: str = "main", kind: str = "adult", opened_fy: int | None = None,
