@@ -112,7 +112,7 @@ class RelayBatches:
         return messages
 
     async def _send(self, batch: Batch) -> InFlight:
-        """Publish a batch pipelined; after a full one (a backlog), start reading the next."""
+        """Publish a batch pipelined; after a full one (a backlog), read the next meanwhile."""
         # Traced (only when OTEL_* asks): each envelope carries its publish span's context, so its
         # messages are rendered and signed here (a batch read traced has no prepared rows, _prepared).
         envelopes, traced = tracing.publishing(self.spec.name, lambda e: nats_subject(self.spec.service, e),
@@ -120,16 +120,20 @@ class RelayBatches:
         messages = batch.messages
         if envelopes is not batch.envelopes:  # tracing turned on after the batch was read: prepared ones as they are
             messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
-        js = self.bus.js
-        try:
-            acks = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in messages]
-        except BaseException as error:
-            traced.end(error)
-            raise
+        # The next batch is read while this one is published: submitted to its thread now (a task
+        # of asyncio.to_thread would start only when the publishing yields, i.e. after it).
         ahead = None
         if len(messages) == self.batch_size:
-            ahead = asyncio.ensure_future(asyncio.to_thread(self._prepared, (batch.last, batch.chainhash)))
-        return InFlight(batch, acks, traced, ahead)
+            ahead = asyncio.get_running_loop().run_in_executor(None, self._prepared, (batch.last, batch.chainhash))
+        flight = InFlight(batch, [], traced, ahead)
+        js = self.bus.js
+        try:
+            for subject, body, headers in messages:
+                flight.acks.append(await js.publish_async(subject, body, headers=headers))
+        except BaseException as error:
+            flight.drop(error)
+            raise
+        return flight
 
     def _record_batch(self, batch: Batch) -> None:
         """Record a batch whose every PubAck came: its position and its relay_chain rows."""
