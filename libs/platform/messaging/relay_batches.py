@@ -112,7 +112,7 @@ class RelayBatches:
         return messages
 
     async def _send(self, batch: Batch) -> InFlight:
-        """Publish a batch pipelined; after a full one (a backlog), read the next meanwhile."""
+        """Publish a batch pipelined; after a full one (a backlog), start reading the next."""
         # Traced (only when OTEL_* asks): each envelope carries its publish span's context, so its
         # messages are rendered and signed here (a batch read traced has no prepared rows, _prepared).
         envelopes, traced = tracing.publishing(self.spec.name, lambda e: nats_subject(self.spec.service, e),
@@ -120,12 +120,7 @@ class RelayBatches:
         messages = batch.messages
         if envelopes is not batch.envelopes:  # tracing turned on after the batch was read: prepared ones as they are
             messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
-        # The next batch is read while this one is published: submitted to its thread now (a task
-        # of asyncio.to_thread would start only when the publishing yields, i.e. after it).
-        ahead = None
-        if len(messages) == self.batch_size:
-            ahead = asyncio.get_running_loop().run_in_executor(None, self._prepared, (batch.last, batch.chainhash))
-        flight = InFlight(batch, [], traced, ahead)
+        flight = InFlight(batch, [], traced, None)
         js = self.bus.js
         try:
             for subject, body, headers in messages:
@@ -133,6 +128,12 @@ class RelayBatches:
         except BaseException as error:
             flight.drop(error)
             raise
+        if len(messages) == self.batch_size:
+            # The next batch is read while this one's PubAcks come back, submitted to its thread at
+            # once. Submitted before the publishing instead, its thread contended for the GIL with
+            # the publishing loop: ~2-3 µs an event more CPU on SQLite (five runs each), no faster.
+            flight.ahead = asyncio.get_running_loop().run_in_executor(
+                None, self._prepared, (batch.last, batch.chainhash))
         return flight
 
     def _record_batch(self, batch: Batch) -> None:
