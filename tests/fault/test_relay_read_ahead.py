@@ -1,6 +1,7 @@
-"""The relay reads the next batch while the PubAcks of a batch come back (issue 15). A batch read
-ahead of a position that was then not recorded is never sent: the relay starts again from the
-recorded position, and the stream is still the log once, in order, chained."""
+"""The relay reads the next batch while the PubAcks of a batch come back, and publishes it before
+they are in (issue 15; tests/fault/test_relay_in_flight.py). When the batch before is then not
+recorded, the one published after it is not recorded either: the relay starts again from the last
+batch whose PubAcks all came, and the stream is still the log once, in order, chained."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def test_a_relay_killed_with_a_batch_read_ahead_resends_from_its_position_and_du
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 10)  # 12 events in the log
     eventually(lambda: len(kills) >= 3)  # killed again and again with batches read ahead
-    # After each failure the relay compared its record with the stream and went on from the
-    # stream's end: never the same batch twice, and never a batch read ahead of an unrecorded one.
+    # After each failure the relay compared its record with the stream and recorded the batch whose
+    # PubAcks had all come (the stream held the one after it too, unacknowledged: sent again, dropped
+    # as duplicates): each batch killed once, in order.
     assert kills == sorted(set(kills))
     relay.after_publish = None
     eventually(lambda: relay.lag() == 0)

@@ -235,6 +235,7 @@ class Outbox:
         with the position and chain hash of the last; stops before the first row that does not
         continue it, or whose type is no longer the current version of its event."""
         # Plain text SQL and tuples: SQLAlchemy's typed rows cost more than the rest of the read.
+        ordered_by_index(conn)
         rows = conn.execute(_READ, {"stream": self.stream, "after": after, "limit": limit}).all()
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         signed = self.signer is not None
@@ -257,6 +258,19 @@ class Outbox:
         return current
 
 
+def ordered_by_index(conn: Connection) -> None:
+    """Have PostgreSQL read `_READ` along the primary key for the rest of this transaction.
+
+    relay_outbox is a queue (rows come with saves and go once published), so its statistics are
+    stale whenever a backlog forms: planned for "a few rows", the read fetched every row after the
+    position (a bitmap scan) and sorted them to keep 500: 10-23 ms a batch for a backlog of 4,000
+    rows instead of 0.3-0.4 ms, more the longer the backlog (quadratic to drain). Without a sort
+    the only plan left is the ordered index scan that stops at the limit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NO_SORT)
+
+
+_NO_SORT = text("SET LOCAL enable_sort = off")  # this transaction only: the pool rolls it back
 _READ = text("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
              "FROM relay_outbox "
              "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")

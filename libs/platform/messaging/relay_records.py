@@ -1,0 +1,126 @@
+"""What the relay records: its position (and the chain hash there) and the `relay_chain` row of each
+event it published, written together once a batch's PubAcks are in; and the reads of them (the
+audit side's view of the log as it was published, the relay's lag).
+
+A mixin of `Relay` (messaging/relay.py): tests and benchmarks replace these methods on a relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select
+
+from libs.platform.messaging.cloudevents import GENESIS, Envelope
+from libs.platform.messaging.outbox import CHAIN_OF_PREPARED, relay_chain, relay_outbox, relay_positions
+from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store.log import LogReader
+
+# The relay's statements, built once: it runs them every round, and building a statement (and its
+# cache key) cost more than running it (issue 15's profile). (`b_` names: a bind parameter of an
+# UPDATE must not be named like a column.)
+_POSITION = select(relay_positions.c.position, relay_positions.c.chainhash).where(
+    relay_positions.c.stream == bindparam("b_stream"))
+_FORGET_CHAIN = relay_chain.delete().where(relay_chain.c.stream == bindparam("b_stream"),
+                                           relay_chain.c.position > bindparam("b_first"),
+                                           relay_chain.c.position <= bindparam("b_position"))
+_INSERT_CHAIN = relay_chain.insert()
+_FORGET_PREPARED = relay_outbox.delete().where(relay_outbox.c.stream == bindparam("b_stream"),
+                                               relay_outbox.c.position <= bindparam("b_position"))
+_UPDATE_POSITION = relay_positions.update().where(relay_positions.c.stream == bindparam("b_stream")).values(
+    position=bindparam("b_position"), chainhash=bindparam("b_chainhash"), updated_at=bindparam("b_updated_at"))
+_INSERT_POSITION = relay_positions.insert()
+
+
+class RelayRecords:
+    spec: StreamSpec
+    engine: Engine
+    reader: LogReader
+    # While a run lasts, the recorded position and chain hash as this relay last recorded them
+    # (None: ask the database). Only this relay's records move it while it runs (with replicas,
+    # a take-over ends its run first); each run, and each failed round, reads it again.
+    _recorded: tuple[int, str] | None
+    _running: bool
+
+    def position(self, conn: Connection | None = None) -> tuple[int, str]:
+        if conn is None:
+            with self.engine.connect() as conn:
+                return self.position(conn)
+        row = conn.execute(_POSITION, {"b_stream": self.spec.name}).first()
+        return (row.position, row.chainhash) if row else (0, GENESIS)
+
+    def _position_now(self, conn: Connection | None = None) -> tuple[int, str]:
+        """The recorded position: kept in memory while running, else read."""
+        recorded = self._recorded
+        if recorded is not None:
+            return recorded
+        recorded = self.position(conn)
+        if self._running:
+            self._recorded = recorded
+        return recorded
+
+    def _record(self, position: int, chainhash: str, chain: Sequence[dict[str, Any]] = (),
+                prepared: tuple[int, int] | None = None, *, forget: bool = True) -> None:
+        """Record the position and the relay_chain rows of what was published: `chain` rendered
+        here, and the prepared ones after prepared[0] up to prepared[1], copied from their rows.
+        With `forget`, the prepared rows up to the position go (published, or skipped when the
+        stream was ahead): deleting a row cost as much as publishing it, so while a backlog
+        drains they wait for the first batch that is not full. Never read again (the relay reads
+        after its position), they are only space."""
+        stream = self.spec.name
+        values = {"b_stream": stream, "b_position": position, "b_chainhash": chainhash,
+                  "b_updated_at": datetime.now(UTC)}
+        self._recorded = None  # unknown until this commits
+        with self.engine.begin() as conn:
+            if chain or prepared:  # a batch sent again (the stream lost its tail) replaces its earlier rows
+                first = prepared[0] if prepared else chain[0]["position"] - 1
+                conn.execute(_FORGET_CHAIN, {"b_stream": stream, "b_first": first, "b_position": position})
+            if prepared:
+                conn.execute(CHAIN_OF_PREPARED, {"stream": stream, "after": prepared[0], "last": prepared[1]})
+            if chain:
+                conn.execute(_INSERT_CHAIN, list(chain))
+            if forget:
+                conn.execute(_FORGET_PREPARED, {"b_stream": stream, "b_position": position})
+            if not conn.execute(_UPDATE_POSITION, values).rowcount:
+                conn.execute(_INSERT_POSITION, {"stream": stream, "position": position, "chainhash": chainhash,
+                                                "updated_at": values["b_updated_at"]})
+        if self._running:
+            self._recorded = (position, chainhash)
+
+    def published_rows(self, first: int, last: int) -> dict[int, Any]:
+        """The recorded (type, chainhash) of each published position in [first, last]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(relay_chain.c.position, relay_chain.c.type, relay_chain.c.chainhash).where(
+                relay_chain.c.stream == self.spec.name, relay_chain.c.position.between(first, last)))
+            return {r.position: r for r in rows}
+
+    def published(self, after: int, limit: int) -> list[Envelope]:
+        """The log as it was published (unchained): an event whose type got a new version since it
+        was published is rendered at the version it was published with, so the audit side checks
+        what the bus holds and checkpoints signed. An event published before positions were
+        recorded one by one is taken as published at its stored version; one not yet published
+        renders as the relay will publish it (the current version)."""
+        envelopes = self.reader.read(after, limit)
+        if not envelopes:
+            return envelopes
+        position = self.position()[0]
+        rows = self.published_rows(envelopes[0].sequence, envelopes[-1].sequence)
+        rendered = []
+        for e in envelopes:
+            row = rows.get(e.sequence)
+            if row is not None and row.type != e.type:
+                e = self.reader.read_at(e.sequence, int(row.type.rsplit(".v", 1)[1]))
+            elif row is None and e.sequence <= position and e.version > 1:
+                e = self.reader.read_at(e.sequence, None)
+            rendered.append(e)
+        return rendered
+
+    def lag(self) -> int:
+        position, end = self._standing()
+        return end - position
+
+    def _standing(self) -> tuple[int, int]:
+        """The recorded position and the log's end."""
+        return self.position()[0], self.reader.max_position()

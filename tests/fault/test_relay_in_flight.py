@@ -1,0 +1,109 @@
+"""Two batches in flight (issue 15): while a backlog drains, the relay publishes the next batch
+before the PubAcks of the one before are in, and records them strictly in order, each once its own
+PubAcks came. A stall or failure of those PubAcks leaves the position at the last batch fully
+acknowledged, makes the relay unready, and it sends again from there: the stream is the log once,
+and the relay's chain (relay_chain) has every published position, in order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_readiness import _ready, _unready_because
+from tests.harness import assert_stream_is_the_log_once, eventually, log_positions
+
+pytestmark = pytest.mark.fault
+
+
+def _gated(relay) -> threading.Event:
+    """Hold the relay's next read until the gate opens, so that it finds a backlog then."""
+    gate, read = threading.Event(), relay._prepared
+
+    def held(*args):
+        gate.wait(30)
+        return read(*args)
+
+    relay._prepared = held
+    return gate
+
+
+def _chain_is_the_stream(intake, nats_url: str) -> None:
+    """The stream is the log once, and there is a relay_chain row for each published position, with
+    the chain hash the stream carries."""
+    envelopes = assert_stream_is_the_log_once(intake, nats_url)
+    assert len(envelopes) == 11
+    relay = intake.runtime.relay
+    rows = relay.published_rows(0, envelopes[-1].sequence)
+    assert {p: r.chainhash for p, r in rows.items()} == {e.sequence: e.chainhash for e in envelopes}
+
+
+def test_a_backlog_drains_with_each_batch_published_before_the_one_before_is_recorded(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 3
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
+    recorded, in_flight = [], []
+    record = relay._record
+
+    def recording(position, *args, **kwargs):
+        recorded.append(position)
+        flight = relay._flight  # what is published and not recorded yet, beside this batch
+        in_flight.append(flight.batch.after if flight is not None else None)
+        record(position, *args, **kwargs)
+
+    relay._record = recording
+    gate.set()
+    eventually(lambda: relay.lag() == 0)
+    positions = log_positions(intake)
+    assert recorded == positions[4::3]  # each batch once, in order
+    # When each full batch was recorded the next one was already published (none after the last).
+    assert in_flight == [positions[4], positions[7], None]
+    _chain_is_the_stream(intake, nats_server.url)
+
+
+def test_pubacks_stalled_with_two_batches_in_flight_make_the_relay_unready_and_it_sends_again_from_its_record(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url, stall_seconds=2)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    before = relay.position()[0]
+    relay.batch_size, relay.ack_timeout = 3, 0.5  # PubAcks that do not come in 0.5 s failed
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 9)
+    sent: list[int] = []
+    send = relay._send
+
+    async def sending(batch):
+        sent.append(batch.after)
+        return await send(batch)
+
+    relay._send = sending
+    assert nats_server.proc is not None
+    os.kill(nats_server.proc.pid, signal.SIGSTOP)  # the server takes the messages in and answers nothing
+    try:
+        gate.set()
+        body = _unready_because(intake, "relay INTAKE", "has not shrunk")
+        looped = next(loop for loop in body["checks"]["loops"] if loop["kind"] == "relay")
+        assert looped["state"] == "stuck" and looped["lag"] == 9, looped
+        assert sent[:2] == [before, log_positions(intake)[4]]  # two batches published, neither acknowledged
+        assert relay.position()[0] == before
+        eventually(lambda: relay.health.failures >= 2)  # they failed, and asking the stream failed too
+        with intake.operator() as operator:
+            assert 'tsunagu_loop_stuck{kind="relay",name="INTAKE",service="intake",stream="INTAKE"} 1.0' in \
+                operator.get("/metrics").text
+    finally:
+        os.kill(nats_server.proc.pid, signal.SIGCONT)
+    _ready(intake, "relay_lag")
+    # The server stored both batches once it woke; the relay did not take the stream's end for its
+    # own (their PubAcks had failed): it sent them again, dropped as duplicates, and recorded each
+    # with its chain rows.
+    _chain_is_the_stream(intake, nats_server.url)
