@@ -1,0 +1,71 @@
+"""What the background loops' reads cost on PostgreSQL (issue 15): a follower's read of the log and
+the relay's read of its position and prepared messages each go as their statements alone, in
+autocommit on a connection not pinged first (store/db.read_unpinged) — no ping, BEGIN or ROLLBACK
+around them, which made each of these reads four round trips or more, every round."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.engine.default import DefaultDialect
+
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.harness import backend, eventually
+
+pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping, BEGIN or ROLLBACK is a round trip there")
+
+
+@contextmanager
+def _round_trips(*engines: Engine) -> Iterator[list[str]]:
+    """Every round trip these engines make: statements, psycopg's own BEGIN, COMMIT/ROLLBACK, pings."""
+    trips: list[str] = []
+
+    def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        if not dbapi.autocommit and int(dbapi.info.transaction_status) == 0:
+            trips.append("BEGIN")  # psycopg sends it before the statement
+        trips.append(statement.split()[0].upper())
+
+    def ended(what: str) -> Any:
+        def add(conn: Any) -> None:
+            if int(conn.connection.dbapi_connection.info.transaction_status) != 0:
+                trips.append(what)
+        return add
+
+    ping = DefaultDialect._do_ping_w_event
+
+    def counted_ping(dialect: Any, dbapi_connection: Any) -> bool:
+        trips.append("ping")
+        return ping(dialect, dbapi_connection)
+
+    listeners = [(e, name, fn) for e in engines for name, fn in
+                 (("before_cursor_execute", execute), ("commit", ended("COMMIT")), ("rollback", ended("ROLLBACK")))]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+    DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign]
+    try:
+        yield trips
+    finally:
+        DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)
+
+
+def test_the_loops_reads_of_the_log_and_the_outbox_are_their_statements_alone(nats_server, start_service):
+    intake = start_service("intake", nats_server.url, relay_poll_seconds=3600.0)  # no round but those woken
+    runtime = intake.runtime
+    relay, reader = runtime.relay, runtime.followers[0].reader
+    _setup_case(intake)
+    eventually(lambda: relay.lag() == 0 and all(f.lag() == 0 for f in runtime.followers))
+    end = reader.max_position()
+    with _round_trips(runtime.engine, runtime.application.recorder.datastore.engine) as trips:
+        assert len(reader.read(0, 2)) == 2
+        assert trips == ["SELECT"]  # the log read: one round trip
+        trips.clear()
+        batch = relay._prepared()  # its position is in memory while it runs
+        assert trips == ["SELECT", "SELECT"]  # the prepared rows, then the log after them
+        assert (batch.messages, batch.last) == ([], end)
