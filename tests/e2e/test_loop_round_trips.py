@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.engine.default import DefaultDialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import backend, eventually
@@ -38,7 +39,7 @@ def _round_trips(*engines: Engine) -> Iterator[list[str]]:
 
     ping = DefaultDialect._do_ping_w_event
 
-    def counted_ping(dialect: Any, dbapi_connection: Any) -> bool:
+    def counted_ping(dialect: DefaultDialect, dbapi_connection: DBAPIConnection) -> bool:
         trips.append("ping")
         return ping(dialect, dbapi_connection)
 
