@@ -62,7 +62,10 @@ def ping_writes_only(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        if record.info.pop(PINGED, False) or getattr(_unpinged, "on", False):
+        if record.info.pop(PINGED, False):
+            return
+        if getattr(_unpinged, "on", False):
+            _unpinged.skipped = True
             return
         if not dialect._do_ping_w_event(dbapi_conn):  # as pool_pre_ping: a disconnect → False
             raise exc.InvalidatePoolError()
@@ -89,6 +92,20 @@ def read_unpinged(engine: Engine, read: Callable[[Connection], R], *, autocommit
         finally:
             _unpinged.on = False
     raise AssertionError("unreachable")
+
+
+def checkout_unpinged(connect: Callable[[], R]) -> tuple[R, bool]:
+    """`connect()` (what checks out a connection of a `ping_writes_only` engine: `engine.connect`,
+    `session.connection`) without the checkout's ping; and whether a pooled connection was handed
+    out unpinged (False: none was checked out, or a new one). For a write that runs its first
+    statement on it at once and, when that statement finds the connection dead (a disconnect: it
+    died in the pool), rolls back and runs again on another: a transaction whose first statement
+    failed on a dead connection committed nothing (store/core.py, the save's LOCK)."""
+    _unpinged.on, _unpinged.skipped = True, False
+    try:
+        return connect(), _unpinged.skipped
+    finally:
+        _unpinged.on = _unpinged.skipped = False
 
 
 def no_pipelines(engine: Engine) -> Engine:
