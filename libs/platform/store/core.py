@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.platform.store.bulk import bulk, insert_rows
-from libs.platform.store.db import checkout_unpinged, read_unpinged
+from libs.platform.store.db import begin_rides, begin_rides_back, checkout_unpinged, read_unpinged
 
 R = TypeVar("R")
 # The execution option of a statement of several whose every result is wanted: a list, filled with
@@ -76,6 +76,8 @@ class CoreEvents:
             self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel}, '{self.origin}'"
             if engine is not None and engine.dialect.driver == "psycopg":
                 event.listen(engine, "after_cursor_execute", _every_result)
+                if isinstance(engine, Engine):
+                    begin_rides_back(engine)
 
     def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Any:
         shape = (gt, lte, desc, limit)
@@ -205,9 +207,11 @@ class CoreEvents:
         for attempt in (1, 2):
             results: list[Any] = []
             options = {"no_parameters": True, RESULTS: results}
+            rides = self.driver == "psycopg" and begin_rides(connection)  # store/db.py: no BEGIN of its own
             try:
-                connection.exec_driver_sql(statement, execution_options=options).close()
-                return results
+                connection.exec_driver_sql(f"BEGIN; {statement}" if rides else statement,
+                                           execution_options=options).close()
+                return results[1:] if rides else results
             except sqlalchemy.exc.DBAPIError as e:
                 if attempt == 2 or not (unpinged and e.connection_invalidated):
                     raise

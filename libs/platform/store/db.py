@@ -30,6 +30,7 @@ from libs.platform.settings import Settings
 
 R = TypeVar("R")
 PINGED = "tsunagu_pinged"  # a connection just made: its checkout needs no ping
+RIDES = "tsunagu_begin_rides"  # in the driver's autocommit until checkin: its BEGIN went with a statement
 _unpinged = threading.local()  # set while read_unpinged checks a connection out
 
 
@@ -106,6 +107,39 @@ def checkout_unpinged(connect: Callable[[], R]) -> tuple[R, bool]:
         return connect(), _unpinged.skipped
     finally:
         _unpinged.on = _unpinged.skipped = False
+
+
+def begin_rides(connection: Connection) -> bool:
+    """Whether the transaction of this connection (psycopg 3) can open with the caller's next
+    statement ("BEGIN; ...", one simple query), as nothing of it was sent yet: psycopg otherwise
+    sends BEGIN as a round trip of its own before the first statement (issue 15). The connection is
+    then in the driver's autocommit, so psycopg adds no BEGIN; the server's transaction block opened
+    by that BEGIN lasts past the query, and psycopg's commit and rollback end it (they go by the
+    server's transaction status, not by autocommit). Back to autocommit off at checkin
+    (`begin_rides_back`), so no later user of the connection runs outside a transaction."""
+    fairy = connection.connection
+    dbapi: Any = fairy.dbapi_connection
+    if dbapi is None or dbapi.autocommit or int(dbapi.info.transaction_status) != 0:  # 0: IDLE
+        return False
+    dbapi.autocommit = True
+    fairy.info[RIDES] = True
+    return True
+
+
+def begin_rides_back(engine: Engine) -> Engine:
+    """Autocommit off again on a connection that `begin_rides` turned on, when it goes back to the
+    pool (after its commit or rollback); one that cannot (broken) is closed, never reused so."""
+    import psycopg  # only psycopg 3 connections ride (core.CoreEvents installs this for them)
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop(RIDES, False) and dbapi_conn is not None:
+            try:
+                dbapi_conn.autocommit = False
+            except psycopg.Error as e:  # refused while a transaction is open, or closed: unsound
+                record.invalidate(e)
+
+    return engine
 
 
 def no_pipelines(engine: Engine) -> Engine:

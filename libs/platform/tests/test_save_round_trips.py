@@ -1,6 +1,8 @@
-"""A save takes no ping at its checkout (issue 15: the ping was a round trip of every command); a
-save whose pooled connection had died runs its first statement again on a new connection, and its
-events are stored once (store/core.CoreEvents._first_statement)."""
+"""The round trips of a save on PostgreSQL (issue 15): no ping at its checkout, and its BEGIN sent
+with its first statement. A save whose pooled connection had died runs its first statement again
+on a new connection and its events are stored once (store/core.CoreEvents._first_statement); a save
+that fails after its first statement stores nothing, and a connection goes back to the pool out of
+the driver's autocommit (store/db.begin_rides)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from eventsourcing.persistence import PersistenceError
+from sqlalchemy import Engine, create_engine, event, text
 
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
@@ -90,3 +93,51 @@ def test_a_save_whose_pooled_connection_died_is_stored_once_on_a_new_one(tmp_pat
         stored = app.recorder.select_notifications(start=before + 1, limit=10)
         assert [(n.originator_id, n.originator_version) for n in stored] == [(case.id, 2)]
         assert app.repository.get(case.id).version == 2
+
+
+def test_a_save_sends_its_begin_with_its_first_statement_and_leaves_no_autocommit_behind(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        sent: list[str] = []
+
+        def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            dbapi = conn.connection.dbapi_connection
+            if not dbapi.autocommit and int(dbapi.info.transaction_status) == 0:
+                sent.append("BEGIN")  # what psycopg sends on its own before the statement
+            sent.append(statement.split()[0])
+
+        event.listen(engine, "before_cursor_execute", execute)
+        try:
+            app.save(_consulted(case))
+        finally:
+            event.remove(engine, "before_cursor_execute", execute)
+        assert sent[0] == "BEGIN;" and "BEGIN" not in sent  # one simple query: BEGIN; ... LOCK ...
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
+
+
+def test_a_save_that_fails_after_its_first_statement_stores_nothing(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        before = app.recorder.max_notification_id()
+
+        def fail_after_the_insert(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().startswith("INSERT"):  # the events are inserted: the save fails now
+                raise RuntimeError("cut after the events' insert")
+
+        event.listen(engine, "after_cursor_execute", fail_after_the_insert)
+        try:
+            with pytest.raises((RuntimeError, PersistenceError)):
+                app.save(_consulted(case))
+        finally:
+            event.remove(engine, "after_cursor_execute", fail_after_the_insert)
+        assert app.recorder.max_notification_id() == before
+        assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1]
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
