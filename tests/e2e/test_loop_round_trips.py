@@ -70,3 +70,16 @@ def test_the_loops_reads_of_the_log_and_the_outbox_are_their_statements_alone(na
         batch = relay._prepared()  # its position is in memory while it runs
         assert trips == ["SELECT", "SELECT"]  # the prepared rows, then the log after them
         assert (batch.messages, batch.last) == ([], end)
+
+
+def test_a_relay_round_whose_prepared_messages_reach_the_logs_end_reads_no_further(nats_server, start_service):
+    # A web-only replica runs no relay: the prepared messages of its saves wait in the outbox.
+    web = start_service("intake", nats_server.url, replicas=2, lease_seconds=1.0, background=False)
+    _setup_case(web)
+    runtime = web.runtime
+    relay, end = runtime.relay, runtime.relay.reader.max_position()
+    with _round_trips(runtime.engine, runtime.application.recorder.datastore.engine) as trips:
+        batch = relay._prepared()
+    assert trips == ["SELECT", "SELECT"]  # its position, then the prepared rows with the log's end
+    assert (batch.last, batch.end, batch.envelopes) == (end, end, [])  # every message prepared, none rendered
+    assert len(batch.messages) == len(runtime.application.recorder.select_notifications(start=1, limit=100))

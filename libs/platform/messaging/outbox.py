@@ -114,6 +114,7 @@ class Outbox:
         self._types: dict[str, str] = {}
         self._queries: dict[str, Any] = {}
         self.max_event_bytes: int | None = None  # the application's limit, once installed
+        self._read = _READ  # installed: also the log's end (`read`)
 
     def install(self, application: Any) -> bool:
         """Have every save of the application's events also prepare their rows, in its transaction
@@ -126,6 +127,10 @@ class Outbox:
         recorder.after_insert = self.prepare
         recorder.head_query = self.head_query
         self.max_event_bytes = getattr(application, "max_event_bytes", None)
+        # The log's end in the same statement (one snapshot): where the prepared rows reach it, the
+        # relay need not read the log after them (every save prepares its rows in its transaction).
+        log = recorder.events_record_cls.__table__.fullname
+        self._read = text(_READ_SQL.replace(" FROM relay_outbox", f", (SELECT max(id) FROM {log}) FROM relay_outbox"))
         return True
 
     # -- the writer's side ----------------------------------------------------------------
@@ -230,16 +235,20 @@ class Outbox:
 
     # -- the relay's side -----------------------------------------------------------------
     def read(self, conn: Connection, after: int, chainhash: str,
-             limit: int) -> tuple[list[tuple[str, bytes, dict[str, str]]], int, str]:
+             limit: int) -> tuple[list[tuple[str, bytes, dict[str, str]]], int, str, int | None]:
         """The messages prepared after `after` that continue the chain at `chainhash`, in order,
         with the position and chain hash of the last; stops before the first row that does not
-        continue it, or whose type is no longer the current version of its event."""
+        continue it, or whose type is no longer the current version of its event. And the log's
+        end as the same statement saw it (None: no row read, or not installed): the events and
+        their rows commit together, so an end at the last message's position means no event
+        after the prepared ones had committed then."""
         # Plain text SQL and tuples: SQLAlchemy's typed rows cost more than the rest of the read.
-        rows = conn.execute(_READ, {"stream": self.stream, "after": after, "limit": limit}).all()
+        rows = conn.execute(self._read, {"stream": self.stream, "after": after, "limit": limit}).all()
+        end = rows[0][10] if rows and self._read is not _READ else None
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         signed = self.signer is not None
         key_id = self.signer.key_id if self.signer is not None else None
-        for position, previous, hashed, event_id, type_, topic, subject, body, signature, signed_by in rows:
+        for position, previous, hashed, event_id, type_, topic, subject, body, signature, signed_by, *_ in rows:
             # A row signed with another key (made before a rotation of the signing key, or
             # unsigned when the relay signs now) is rendered and signed again by the relay.
             if previous != chainhash or type_ != self._current_type(topic) or signed_by != key_id:
@@ -247,7 +256,7 @@ class Outbox:
             headers = {"Nats-Msg-Id": event_id, HEADER: signature} if signed else {"Nats-Msg-Id": event_id}
             messages.append((subject, body if isinstance(body, bytes) else bytes(body), headers))
             after, chainhash = position, hashed
-        return messages, after, chainhash
+        return messages, after, chainhash, end
 
     def _current_type(self, topic: str) -> str:
         current = self._types.get(topic)
@@ -257,9 +266,10 @@ class Outbox:
         return current
 
 
-_READ = text("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
+_READ_SQL = ("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
              "FROM relay_outbox "
              "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")
+_READ = text(_READ_SQL)
 # The relay_chain rows of prepared messages the relay published, copied in the database.
 CHAIN_OF_PREPARED = text("INSERT INTO relay_chain (stream, position, event_id, type, chainhash) "
                          "SELECT stream, position, event_id, type, chainhash FROM relay_outbox "

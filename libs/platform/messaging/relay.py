@@ -231,18 +231,20 @@ class Relay:
     def _prepared(self, after: tuple[int, str] | None = None) -> Batch:
         """A batch ready to send (subjects, bodies, signed headers), read after the recorded
         position or, read ahead, after `after` (the position and hash the batch in flight ends at)."""
-        def read(conn: Connection) -> tuple[int, list[tuple[str, bytes, dict[str, str]]], int, str]:
+        def read(conn: Connection) -> tuple[int, list[tuple[str, bytes, dict[str, str]]], int, str, int | None]:
             position, chainhash = self._position_now(conn) if after is None else after
             if tracing.enabled():  # traced, each message carries its publish span: rendered here
-                return position, [], position, chainhash
+                return position, [], position, chainhash, None
             return position, *self.outbox.read(conn, position, chainhash, self.batch_size)
 
         # One connection for the position and the prepared rows, in autocommit and not pinged first
         # (store/db.read_unpinged: run again on a new connection if it was dead): a ping, BEGIN and
         # ROLLBACK fewer per round on PostgreSQL (issue 15).
-        position, messages, prepared, last_hash = read_unpinged(self.engine, read)
+        position, messages, prepared, last_hash, log_end = read_unpinged(self.engine, read)
         last, envelopes, chain = prepared, list[Envelope](), list[dict[str, Any]]()
-        if len(messages) < self.batch_size:  # the events after the prepared ones, rendered here
+        if log_end is not None and (log_end == prepared or len(messages) == self.batch_size):
+            end = log_end  # the prepared rows reach the log's end (issue 15: no read of the log after them)
+        elif len(messages) < self.batch_size:  # the events after the prepared ones, rendered here
             envelopes, last_hash, end = self._pending_after(prepared, last_hash, self.batch_size - len(messages))
             messages += self._messages(envelopes)
             chain = [{"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
