@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, dict | None]] = {
                                   "summary": "自宅を訪問。本人と玄関先で短く話し、次回の訪問を約束。"}),
 }
 TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE)\s+([\w.\"]+)", re.IGNORECASE)
-SUBQUERY = re.compile(r"\(SELECT (?:[^()]|\([^()]*\))*\)", re.IGNORECASE)  # its table is not the statement's
+SUBQUERY = re.compile(r",\s*\(SELECT (?:[^()]|\([^()]*\))*\)", re.IGNORECASE)  # a column's table: not the statement's
 
 
 def kind_of(statement: str) -> str:

@@ -18,6 +18,7 @@ it woke). So an INSERT of many rows is sent as one statement of many VALUES (`no
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -50,7 +51,11 @@ def make_engine(settings: Settings) -> Engine:
 def ping_writes_only(engine: Engine) -> Engine:
     """pool_pre_ping for every checkout but those of `read_unpinged` (PostgreSQL; SQLite's ping
     costs no round trip and stays). The ping is a round trip at each checkout: two of a command's
-    (its load and its save) were pings (issue 15)."""
+    (its load and its save) were pings (issue 15). And only for a connection whose socket heard
+    something while it sat in the pool (`_quiet`): a backend ended by a restart, a failover's
+    fencing or pg_terminate_backend tells its client so (an error, then EOF), which a poll of the
+    socket sees without a round trip. What it cannot see, a peer gone without a word (a host lost,
+    a cut network), a ping would not have caught in time either: it waits as long as any statement."""
     if engine.dialect.name != "postgresql":
         engine.pool._pre_ping = True
         return engine
@@ -68,10 +73,23 @@ def ping_writes_only(engine: Engine) -> Engine:
         if getattr(_unpinged, "on", False):
             _unpinged.skipped = True
             return
+        if _quiet(dbapi_conn):
+            return
         if not dialect._do_ping_w_event(dbapi_conn):  # as pool_pre_ping: a disconnect → False
             raise exc.InvalidatePoolError()
 
     return engine
+
+
+def _quiet(dbapi_conn: Any) -> bool:
+    """Nothing arrived on an idle connection's socket (psycopg 3; anything else: not known)."""
+    try:
+        fd = dbapi_conn.pgconn.socket
+    except Exception:  # noqa: BLE001 — another driver, or closed: not known to be quiet, so pinged
+        return False
+    poll = select.poll()
+    poll.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poll.poll(0)
 
 
 def read_unpinged(engine: Engine, read: Callable[[Connection], R], *, autocommit: bool = True) -> R:
