@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
+from libs.platform.messaging.outbox import relay_chain, relay_outbox, relay_positions
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import backend, eventually
 
@@ -83,3 +84,17 @@ def test_a_relay_round_whose_prepared_messages_reach_the_logs_end_reads_no_furth
     assert trips == ["SELECT", "SELECT"]  # its position, then the prepared rows with the log's end
     assert (batch.last, batch.end, batch.envelopes) == (end, end, [])  # every message prepared, none rendered
     assert len(batch.messages) == len(runtime.application.recorder.select_notifications(start=1, limit=100))
+
+    # Its record once published: one query with its BEGIN, then COMMIT; what the statements one by one wrote.
+    with _round_trips(runtime.engine) as trips:
+        relay._record(batch.last, batch.chainhash, batch.chain, (batch.after, batch.prepared))
+    assert trips == ["BEGIN;", "COMMIT"]
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(relay_positions.c.position, relay_positions.c.chainhash)).all() == \
+            [(end, batch.chainhash)]
+        assert conn.execute(select(func.count()).select_from(relay_outbox)).scalar_one() == 0
+        chained = conn.execute(select(relay_chain.c.position).order_by(relay_chain.c.position)).scalars().all()
+    assert len(chained) == len(batch.messages) and chained[-1] == end
+    assert relay.position() == (end, batch.chainhash)
+    with runtime.engine.connect() as conn:
+        assert conn.connection.dbapi_connection.autocommit is False

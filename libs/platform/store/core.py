@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.platform.store.bulk import bulk, insert_rows
-from libs.platform.store.db import begin_rides, begin_rides_back, checkout_unpinged, read_unpinged
+from libs.platform.store.db import begin_rides, checkout_unpinged, read_unpinged
 
 R = TypeVar("R")
 # The execution option of a statement of several whose every result is wanted: a list, filled with
@@ -76,8 +76,6 @@ class CoreEvents:
             self.lock_and_notify = f"LOCK TABLE {name} IN EXCLUSIVE MODE; NOTIFY {self.channel}, '{self.origin}'"
             if engine is not None and engine.dialect.driver == "psycopg":
                 event.listen(engine, "after_cursor_execute", _every_result)
-                if isinstance(engine, Engine):
-                    begin_rides_back(engine)
 
     def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Any:
         shape = (gt, lte, desc, limit)

@@ -61,6 +61,8 @@ def ping_writes_only(engine: Engine) -> Engine:
         return engine
     engine.pool._pre_ping = False
     dialect = engine.dialect
+    if dialect.driver == "psycopg":
+        begin_rides_back(engine)
 
     @event.listens_for(engine, "connect")
     def _connected(_dbapi_conn: Any, record: Any) -> None:
