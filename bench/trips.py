@@ -44,13 +44,14 @@ COMMANDS: dict[str, tuple[str, dict | None]] = {
                                   "summary": "自宅を訪問。本人と玄関先で短く話し、次回の訪問を約束。"}),
 }
 TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|TABLE)\s+([\w.\"]+)", re.IGNORECASE)
+SUBQUERY = re.compile(r",\s*\(SELECT (?:[^()]|\([^()]*\))*\)", re.IGNORECASE)  # a column's table: not the statement's
 
 
 def kind_of(statement: str) -> str:
     """`VERB table` of a statement (the first table named), e.g. `SELECT subject_key_erasures`."""
     words = statement.lstrip().split(None, 1)
     verb = words[0].upper() if words else "?"
-    table = TABLE.search(statement)
+    table = TABLE.search(SUBQUERY.sub("", statement))
     return f"{verb} {table.group(1).strip(chr(34)).split('.')[-1]}" if table else verb
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -64,6 +65,7 @@ from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]{1,128}")  # a stream or table name written into a query as it is
+HEX = re.compile(r"[0-9a-f]{64}")  # a chain hash, likewise
 
 metadata = MetaData()
 relay_positions = Table(
@@ -114,6 +116,7 @@ class Outbox:
         self._types: dict[str, str] = {}
         self._queries: dict[str, Any] = {}
         self.max_event_bytes: int | None = None  # the application's limit, once installed
+        self._read = _READ  # installed: also the log's end (`read`)
 
     def install(self, application: Any) -> bool:
         """Have every save of the application's events also prepare their rows, in its transaction
@@ -126,6 +129,10 @@ class Outbox:
         recorder.after_insert = self.prepare
         recorder.head_query = self.head_query
         self.max_event_bytes = getattr(application, "max_event_bytes", None)
+        # The log's end in the same statement (one snapshot): where the prepared rows reach it, the
+        # relay need not read the log after them (every save prepares its rows in its transaction).
+        log = recorder.events_record_cls.__table__.fullname
+        self._read = text(_READ_SQL.replace(" FROM relay_outbox", f", (SELECT max(id) FROM {log}) FROM relay_outbox"))
         return True
 
     # -- the writer's side ----------------------------------------------------------------
@@ -219,6 +226,25 @@ class Outbox:
                 f"(SELECT chainhash FROM {relay_outbox.name} WHERE stream = {stream} AND position = b.id) "
                 f"FROM (SELECT id FROM {table_name} ORDER BY id DESC LIMIT 1) AS b")
 
+    def record_query(self, position: int, chainhash: str, prepared: tuple[int, int],
+                     updated_at: datetime) -> str | None:
+        """The relay's record of a batch of prepared messages, forgotten as published (the statements
+        of relay.Relay._record, same order) as one query of literals, for one round trip with its
+        BEGIN (issue 15: four statements, four round trips). None: a stream name or hash not plain."""
+        if not PLAIN_NAME.fullmatch(self.stream) or not HEX.fullmatch(chainhash):
+            return None
+        stream, after, last, position = f"'{self.stream}'", int(prepared[0]), int(prepared[1]), int(position)
+        chain, outbox, positions = relay_chain.name, relay_outbox.name, relay_positions.name
+        return (f"DELETE FROM {chain} WHERE stream = {stream} AND position > {after} AND position <= {position}; "
+                f"INSERT INTO {chain} (stream, position, event_id, type, chainhash) "
+                f"SELECT stream, position, event_id, type, chainhash FROM {outbox} "
+                f"WHERE stream = {stream} AND position > {after} AND position <= {last}; "
+                f"DELETE FROM {outbox} WHERE stream = {stream} AND position <= {position}; "
+                f"INSERT INTO {positions} (stream, position, chainhash, updated_at) "
+                f"VALUES ({stream}, {position}, '{chainhash}', '{updated_at.isoformat()}') "
+                "ON CONFLICT (stream) DO UPDATE "
+                "SET position = excluded.position, chainhash = excluded.chainhash, updated_at = excluded.updated_at")
+
     def _created(self, session: Session, table: Table, originator_id: Any) -> Any:
         """An aggregate's created event, read in the writer's own transaction (no second connection)."""
         row = session.execute(select(table.c.originator_id, table.c.originator_version, table.c.topic,
@@ -230,17 +256,20 @@ class Outbox:
 
     # -- the relay's side -----------------------------------------------------------------
     def read(self, conn: Connection, after: int, chainhash: str,
-             limit: int) -> tuple[list[tuple[str, bytes, dict[str, str]]], int, str]:
+             limit: int) -> tuple[list[tuple[str, bytes, dict[str, str]]], int, str, int | None]:
         """The messages prepared after `after` that continue the chain at `chainhash`, in order,
         with the position and chain hash of the last; stops before the first row that does not
-        continue it, or whose type is no longer the current version of its event."""
+        continue it, or whose type is no longer the current version of its event. And the log's
+        end as the same statement saw it (None: no row read, or not installed): the events and
+        their rows commit together, so an end at the last message's position means no event
+        after the prepared ones had committed then."""
         # Plain text SQL and tuples: SQLAlchemy's typed rows cost more than the rest of the read.
-        ordered_by_index(conn)
-        rows = conn.execute(_READ, {"stream": self.stream, "after": after, "limit": limit}).all()
+        rows = conn.execute(self._read, {"stream": self.stream, "after": after, "limit": limit}).all()
+        end = rows[0][10] if rows and self._read is not _READ else None
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         signed = self.signer is not None
         key_id = self.signer.key_id if self.signer is not None else None
-        for position, previous, hashed, event_id, type_, topic, subject, body, signature, signed_by in rows:
+        for position, previous, hashed, event_id, type_, topic, subject, body, signature, signed_by, *_ in rows:
             # A row signed with another key (made before a rotation of the signing key, or
             # unsigned when the relay signs now) is rendered and signed again by the relay.
             if previous != chainhash or type_ != self._current_type(topic) or signed_by != key_id:
@@ -248,7 +277,7 @@ class Outbox:
             headers = {"Nats-Msg-Id": event_id, HEADER: signature} if signed else {"Nats-Msg-Id": event_id}
             messages.append((subject, body if isinstance(body, bytes) else bytes(body), headers))
             after, chainhash = position, hashed
-        return messages, after, chainhash
+        return messages, after, chainhash, end
 
     def _current_type(self, topic: str) -> str:
         current = self._types.get(topic)
@@ -259,7 +288,8 @@ class Outbox:
 
 
 def ordered_by_index(conn: Connection) -> None:
-    """Have PostgreSQL read `_READ` along the primary key for the rest of this transaction.
+    """Have PostgreSQL read `_READ` along the primary key for the rest of this transaction (the
+    relay calls it where a backlog drains: relay_batches.RelayBatches._prepared).
 
     relay_outbox is a queue (rows come with saves and go once published), so its statistics are
     stale whenever a backlog forms: planned for "a few rows", the read fetched every row after the
@@ -271,9 +301,10 @@ def ordered_by_index(conn: Connection) -> None:
 
 
 _NO_SORT = text("SET LOCAL enable_sort = off")  # this transaction only: the pool rolls it back
-_READ = text("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
+_READ_SQL = ("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
              "FROM relay_outbox "
              "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")
+_READ = text(_READ_SQL)
 # The relay_chain rows of prepared messages the relay published, copied in the database.
 CHAIN_OF_PREPARED = text("INSERT INTO relay_chain (stream, position, event_id, type, chainhash) "
                          "SELECT stream, position, event_id, type, chainhash FROM relay_outbox "

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
-from libs.platform.messaging.outbox import CHAIN_OF_PREPARED, relay_chain, relay_outbox, relay_positions
+from libs.platform.messaging.outbox import CHAIN_OF_PREPARED, Outbox, relay_chain, relay_outbox, relay_positions
 from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store.db import begin_rides
 from libs.platform.store.log import LogReader
 
 # The relay's statements, built once: it runs them every round, and building a statement (and its
@@ -38,6 +39,7 @@ class RelayRecords:
     spec: StreamSpec
     engine: Engine
     reader: LogReader
+    outbox: Outbox
     # While a run lasts, the recorded position and chain hash as this relay last recorded them
     # (None: ask the database). Only this relay's records move it while it runs (with replicas,
     # a take-over ends its run first); each run, and each failed round, reads it again.
@@ -69,25 +71,37 @@ class RelayRecords:
         stream was ahead): deleting a row cost as much as publishing it, so while a backlog
         drains they wait for the first batch that is not full. Never read again (the relay reads
         after its position), they are only space."""
-        stream = self.spec.name
-        values = {"b_stream": stream, "b_position": position, "b_chainhash": chainhash,
-                  "b_updated_at": datetime.now(UTC)}
+        now = datetime.now(UTC)
+        values = {"b_stream": self.spec.name, "b_position": position, "b_chainhash": chainhash, "b_updated_at": now}
         self._recorded = None  # unknown until this commits
         with self.engine.begin() as conn:
-            if chain or prepared:  # a batch sent again (the stream lost its tail) replaces its earlier rows
-                first = prepared[0] if prepared else chain[0]["position"] - 1
-                conn.execute(_FORGET_CHAIN, {"b_stream": stream, "b_first": first, "b_position": position})
-            if prepared:
-                conn.execute(CHAIN_OF_PREPARED, {"stream": stream, "after": prepared[0], "last": prepared[1]})
-            if chain:
-                conn.execute(_INSERT_CHAIN, list(chain))
-            if forget:
-                conn.execute(_FORGET_PREPARED, {"b_stream": stream, "b_position": position})
-            if not conn.execute(_UPDATE_POSITION, values).rowcount:
-                conn.execute(_INSERT_POSITION, {"stream": stream, "position": position, "chainhash": chainhash,
-                                                "updated_at": values["b_updated_at"]})
+            # The usual round's record (prepared messages only): one round trip, its BEGIN in it.
+            query = self.outbox.record_query(position, chainhash, prepared, now) \
+                if prepared and forget and not chain and conn.dialect.driver == "psycopg" else None
+            if query is not None:
+                conn.exec_driver_sql(f"BEGIN; {query}" if begin_rides(conn) else query,
+                                     execution_options={"no_parameters": True}).close()
+            else:
+                self._record_statements(conn, values, chain, prepared, forget=forget)
         if self._running:
             self._recorded = (position, chainhash)
+
+    @staticmethod
+    def _record_statements(conn: Connection, values: dict[str, Any], chain: Sequence[dict[str, Any]],
+                           prepared: tuple[int, int] | None, *, forget: bool) -> None:
+        stream, position = values["b_stream"], values["b_position"]
+        if chain or prepared:  # a batch sent again (the stream lost its tail) replaces its earlier rows
+            first = prepared[0] if prepared else chain[0]["position"] - 1
+            conn.execute(_FORGET_CHAIN, {"b_stream": stream, "b_first": first, "b_position": position})
+        if prepared:
+            conn.execute(CHAIN_OF_PREPARED, {"stream": stream, "after": prepared[0], "last": prepared[1]})
+        if chain:
+            conn.execute(_INSERT_CHAIN, list(chain))
+        if forget:
+            conn.execute(_FORGET_PREPARED, {"b_stream": stream, "b_position": position})
+        if not conn.execute(_UPDATE_POSITION, values).rowcount:
+            conn.execute(_INSERT_POSITION, {"stream": stream, "position": position, "chainhash": values["b_chainhash"],
+                                            "updated_at": values["b_updated_at"]})
 
     def published_rows(self, first: int, last: int) -> dict[int, Any]:
         """The recorded (type, chainhash) of each published position in [first, last]."""

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.platform.store.bulk import bulk, insert_rows
-from libs.platform.store.db import read_unpinged
+from libs.platform.store.db import begin_rides, checkout_unpinged, read_unpinged
 
 R = TypeVar("R")
 # The execution option of a statement of several whose every result is wanted: a list, filled with
@@ -65,6 +65,7 @@ class CoreEvents:
         engine = recorder.datastore.engine
         self.channel: str | None = None
         self.dialect = engine.dialect.name if engine is not None else ""
+        self.driver = engine.dialect.driver if engine is not None else ""
         if self.dialect == "postgresql":
             name = recorder.events_table_name if recorder.schema_name is None else \
                 f"{recorder.schema_name}.{recorder.events_table_name}"
@@ -182,13 +183,11 @@ class CoreEvents:
         if self.dialect == "postgresql":
             # The library's LOCK TABLE and NOTIFY, one round trip (sent without parameters, so the
             # driver takes several statements), through SQLAlchemy so a failure is mapped like any other.
-            connection = session.connection()
-            psycopg3 = connection.dialect.driver == "psycopg"
+            psycopg3 = self.driver == "psycopg"
             query = check() if check is not None and psycopg3 else None
             after = head(self.name) if head is not None and psycopg3 else None
             statement = "; ".join(q for q in (query, self.lock_and_notify, after) if q is not None)
-            results: list[Any] = []
-            connection.exec_driver_sql(statement, execution_options={"no_parameters": True, RESULTS: results}).close()
+            results = self._first_statement(session, statement)
             if query is not None:
                 checked = True
                 if rows := results[0]:
@@ -204,6 +203,30 @@ class CoreEvents:
             return ids, checked, heads
         result = session.execute(self.insert, rows)
         return (list(result.scalars()) if "id" in self.table.c else []), checked, heads
+
+    def _first_statement(self, session: Session, statement: str) -> list[Any]:
+        """Run the save's first statement (its LOCK) on a connection checked out without a ping
+        (issue 15: the ping was a round trip of every save); the rows of each of its results. When
+        the connection turns out dead (it died in the pool: a restart, a failover,
+        pg_terminate_backend), this transaction had sent nothing before, and what the statement did
+        ends with the connection, uncommitted: the session lets it go and the statement runs again
+        on another connection, pinged at its checkout. A connection the session held already (a
+        tracked save's earlier statements) is not run again: its failure fails the save as before."""
+        connection, unpinged = checkout_unpinged(session.connection)
+        for attempt in (1, 2):
+            results: list[Any] = []
+            options = {"no_parameters": True, RESULTS: results}
+            rides = self.driver == "psycopg" and begin_rides(connection)  # store/db.py: no BEGIN of its own
+            try:
+                connection.exec_driver_sql(f"BEGIN; {statement}" if rides else statement,
+                                           execution_options=options).close()
+                return results[1:] if rides else results
+            except sqlalchemy.exc.DBAPIError as e:
+                if attempt == 2 or not (unpinged and e.connection_invalidated):
+                    raise
+            session.rollback()  # the dead connection's transaction; the library commits the next one
+            connection = session.connection()
+        raise AssertionError("unreachable")
 
 
 def _every_result(_conn: Any, cursor: Any, _statement: str, _parameters: Any, context: Any, _many: bool) -> None:

@@ -18,6 +18,7 @@ it woke). So an INSERT of many rows is sent as one statement of many VALUES (`no
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from libs.platform.settings import Settings
 
 R = TypeVar("R")
 PINGED = "tsunagu_pinged"  # a connection just made: its checkout needs no ping
+RIDES = "tsunagu_begin_rides"  # in the driver's autocommit until checkin: its BEGIN went with a statement
 _unpinged = threading.local()  # set while read_unpinged checks a connection out
 
 
@@ -49,12 +51,18 @@ def make_engine(settings: Settings) -> Engine:
 def ping_writes_only(engine: Engine) -> Engine:
     """pool_pre_ping for every checkout but those of `read_unpinged` (PostgreSQL; SQLite's ping
     costs no round trip and stays). The ping is a round trip at each checkout: two of a command's
-    (its load and its save) were pings (issue 15)."""
+    (its load and its save) were pings (issue 15). And only for a connection whose socket heard
+    something while it sat in the pool (`_quiet`): a backend ended by a restart, a failover's
+    fencing or pg_terminate_backend tells its client so (an error, then EOF), which a poll of the
+    socket sees without a round trip. What it cannot see, a peer gone without a word (a host lost,
+    a cut network), a ping would not have caught in time either: it waits as long as any statement."""
     if engine.dialect.name != "postgresql":
         engine.pool._pre_ping = True
         return engine
     engine.pool._pre_ping = False
     dialect = engine.dialect
+    if dialect.driver == "psycopg":
+        begin_rides_back(engine)
 
     @event.listens_for(engine, "connect")
     def _connected(_dbapi_conn: Any, record: Any) -> None:
@@ -62,12 +70,28 @@ def ping_writes_only(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        if record.info.pop(PINGED, False) or getattr(_unpinged, "on", False):
+        if record.info.pop(PINGED, False):
+            return
+        if getattr(_unpinged, "on", False):
+            _unpinged.skipped = True
+            return
+        if _quiet(dbapi_conn):
             return
         if not dialect._do_ping_w_event(dbapi_conn):  # as pool_pre_ping: a disconnect → False
             raise exc.InvalidatePoolError()
 
     return engine
+
+
+def _quiet(dbapi_conn: Any) -> bool:
+    """Nothing arrived on an idle connection's socket (psycopg 3; anything else: not known)."""
+    try:
+        fd = dbapi_conn.pgconn.socket
+    except Exception:  # noqa: BLE001 — another driver, or closed: not known to be quiet, so pinged
+        return False
+    poll = select.poll()
+    poll.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poll.poll(0)
 
 
 def read_unpinged(engine: Engine, read: Callable[[Connection], R], *, autocommit: bool = True) -> R:
@@ -89,6 +113,53 @@ def read_unpinged(engine: Engine, read: Callable[[Connection], R], *, autocommit
         finally:
             _unpinged.on = False
     raise AssertionError("unreachable")
+
+
+def checkout_unpinged(connect: Callable[[], R]) -> tuple[R, bool]:
+    """`connect()` (what checks out a connection of a `ping_writes_only` engine: `engine.connect`,
+    `session.connection`) without the checkout's ping; and whether a pooled connection was handed
+    out unpinged (False: none was checked out, or a new one). For a write that runs its first
+    statement on it at once and, when that statement finds the connection dead (a disconnect: it
+    died in the pool), rolls back and runs again on another: a transaction whose first statement
+    failed on a dead connection committed nothing (store/core.py, the save's LOCK)."""
+    _unpinged.on, _unpinged.skipped = True, False
+    try:
+        return connect(), _unpinged.skipped
+    finally:
+        _unpinged.on = _unpinged.skipped = False
+
+
+def begin_rides(connection: Connection) -> bool:
+    """Whether the transaction of this connection (psycopg 3) can open with the caller's next
+    statement ("BEGIN; ...", one simple query), as nothing of it was sent yet: psycopg otherwise
+    sends BEGIN as a round trip of its own before the first statement (issue 15). The connection is
+    then in the driver's autocommit, so psycopg adds no BEGIN; the server's transaction block opened
+    by that BEGIN lasts past the query, and psycopg's commit and rollback end it (they go by the
+    server's transaction status, not by autocommit). Back to autocommit off at checkin
+    (`begin_rides_back`), so no later user of the connection runs outside a transaction."""
+    fairy = connection.connection
+    dbapi: Any = fairy.dbapi_connection
+    if dbapi is None or dbapi.autocommit or int(dbapi.info.transaction_status) != 0:  # 0: IDLE
+        return False
+    dbapi.autocommit = True
+    fairy.info[RIDES] = True
+    return True
+
+
+def begin_rides_back(engine: Engine) -> Engine:
+    """Autocommit off again on a connection that `begin_rides` turned on, when it goes back to the
+    pool (after its commit or rollback); one that cannot (broken) is closed, never reused so."""
+    import psycopg  # only psycopg 3 connections ride (core.CoreEvents installs this for them)
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop(RIDES, False) and dbapi_conn is not None:
+            try:
+                dbapi_conn.autocommit = False
+            except psycopg.Error as e:  # refused while a transaction is open, or closed: unsound
+                record.invalidate(e)
+
+    return engine
 
 
 def no_pipelines(engine: Engine) -> Engine:

@@ -16,6 +16,7 @@ from sqlalchemy import Select, bindparam, select
 from libs.platform.audit.leaves import leaf_of, record_of
 from libs.platform.lru import Lru
 from libs.platform.messaging.cloudevents import Envelope, NotRoundTripped, envelope_of
+from libs.platform.store.db import read_unpinged
 
 TENANT_CACHE_SIZE = 2_000  # aggregates whose tenant a reader keeps (as many as the subject keys of sealing.py, and why)
 # How long a shared read serves the readers that come after it when no commit rang meanwhile: the
@@ -104,10 +105,14 @@ class LogReader:
             t = recorder.events_record_cls.__table__
             self._query = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
                 t.c.id > bindparam("after")).order_by(t.c.id).limit(bindparam("limit"))
-        with datastore.engine.connect() as conn:
-            return [Notification(id=r.id, originator_id=r.originator_id, originator_version=r.originator_version,
-                                 topic=r.topic, state=bytes(r.state) if isinstance(r.state, memoryview) else r.state)
-                    for r in conn.execute(self._query, {"after": after, "limit": limit})]
+        query, params = self._query, {"after": after, "limit": limit}
+        # One statement in autocommit on a connection not pinged first (store/db.read_unpinged): on
+        # PostgreSQL a round's read was four round trips (ping, BEGIN, SELECT, ROLLBACK), in every
+        # follower's round and every relay round (issue 15).
+        return read_unpinged(datastore.engine, lambda conn: [
+            Notification(id=r.id, originator_id=r.originator_id, originator_version=r.originator_version,
+                         topic=r.topic, state=bytes(r.state) if isinstance(r.state, memoryview) else r.state)
+            for r in conn.execute(query, params)])
 
     def read_at(self, sequence: int, version: int | None) -> Envelope:
         """The event at `sequence` rendered at an older version of its type, as it was published

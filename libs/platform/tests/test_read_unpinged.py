@@ -1,5 +1,7 @@
 """Reads take no ping at checkout; a read whose connection was cut is run again on a new one
-(store/db.read_unpinged, issue 15). Writes keep pool_pre_ping's ping."""
+(store/db.read_unpinged, issue 15). Other checkouts ping only a connection whose socket heard
+something while it sat in the pool (a backend ended tells its client so): a quiet one goes out
+unpinged, a cut one is pinged and replaced (store/db.ping_writes_only)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def _pings(engine: Engine) -> list[int]:
     return pings
 
 
-def test_a_read_takes_no_ping_and_a_write_takes_one(tmp_path) -> None:
+def test_a_read_takes_no_ping_nor_a_write_on_a_quiet_connection(tmp_path) -> None:
     with _engine(tmp_path) as engine:
         with engine.connect() as conn:  # a pooled connection, made (and so not pinged) here
             conn.execute(PID)
@@ -51,20 +53,35 @@ def test_a_read_takes_no_ping_and_a_write_takes_one(tmp_path) -> None:
         assert pings == []
         with engine.begin() as conn:
             conn.execute(PID)
+        assert pings == []  # its socket heard nothing since: no round trip to ask
+
+
+def test_a_write_checking_out_a_cut_connection_pings_it_and_gets_a_new_one(tmp_path) -> None:
+    with _engine(tmp_path) as engine:
+        with engine.connect() as conn:
+            pid = conn.execute(PID).scalar_one()
+        _terminate(pid)
+        pings = _pings(engine)
+        with engine.begin() as conn:  # no error: the ping found it dead, the pool made another
+            assert conn.execute(PID).scalar_one() != pid
         assert pings == [1]
 
 
 def test_a_read_whose_connection_was_cut_is_run_again_on_a_new_one(tmp_path) -> None:
     with _engine(tmp_path) as engine:
         pid = read_unpinged(engine, lambda conn: conn.execute(PID).scalar_one())
-        admin = create_engine(POSTGRES_URL)
-        try:
-            with admin.begin() as conn:
-                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-            eventually(lambda: not _alive(admin, pid))
-        finally:
-            admin.dispose()
+        _terminate(pid)
         assert read_unpinged(engine, lambda conn: conn.execute(PID).scalar()) != pid  # no error
+
+
+def _terminate(pid: int) -> None:
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        eventually(lambda: not _alive(admin, pid))
+    finally:
+        admin.dispose()
 
 
 def _alive(admin: Engine, pid: int) -> bool:

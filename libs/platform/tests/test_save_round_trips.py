@@ -1,0 +1,143 @@
+"""The round trips of a save on PostgreSQL (issue 15): no ping at its checkout, and its BEGIN sent
+with its first statement. A save whose pooled connection had died runs its first statement again
+on a new connection and its events are stored once (store/core.CoreEvents._first_statement); a save
+that fails after its first statement stores nothing, and a connection goes back to the pool out of
+the driver's autocommit (store/db.begin_rides)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import PersistenceError
+from sqlalchemy import Engine, create_engine, event, text
+
+from services.intake.application import IntakeApplication
+from services.intake.domain.case import Case
+from tests.harness import POSTGRES_URL, backend, eventually, stored_applications
+
+pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping is a round trip on PostgreSQL")
+
+WHEN = datetime(2016, 5, 1, 10, tzinfo=UTC)
+
+
+def _case() -> Case:
+    return Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
+                     personal_details=None)
+
+
+def _consulted(case: Case) -> Case:
+    case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person", occurred_at=WHEN,
+                             summary=None)
+    return case
+
+
+def _pings(engine: Engine) -> list[int]:
+    """Counts the pings the engine's dialect sends (instrumented, not replaced: each still runs)."""
+    pings: list[int] = []
+    do_ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return do_ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    return pings
+
+
+def _pooled_pids(engine: Engine) -> list[int]:
+    """The backend of each connection idle in the engine's pool (checked out and in again)."""
+    with engine.connect() as conn:
+        return [conn.execute(text("SELECT pg_backend_pid()")).scalar_one()]
+
+
+def _terminate(pid: int) -> None:
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        eventually(lambda: not _alive(admin, pid))
+    finally:
+        admin.dispose()
+
+
+def _alive(admin: Engine, pid: int) -> bool:
+    with admin.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
+
+
+def test_a_save_takes_no_ping(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case = _case()
+        app.save(case)  # the pool's connection is made (a new one is not pinged either)
+        pings = _pings(app.recorder.datastore.engine)
+        app.save(_consulted(case))
+        assert pings == []
+        assert app.repository.get(case.id).version == 2
+
+
+def test_a_save_whose_pooled_connection_died_is_stored_once_on_a_new_one(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        before = app.recorder.max_notification_id()
+        [pid] = _pooled_pids(engine)
+        _terminate(pid)
+        app.save(_consulted(case))  # no error: its first statement ran again on a new connection
+        assert _pooled_pids(engine) != [pid]
+        stored = app.recorder.select_notifications(start=before + 1, limit=10)
+        assert [(n.originator_id, n.originator_version) for n in stored] == [(case.id, 2)]
+        assert app.repository.get(case.id).version == 2
+
+
+def test_a_save_sends_its_begin_with_its_first_statement_and_leaves_no_autocommit_behind(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        sent: list[str] = []
+
+        def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            dbapi = conn.connection.dbapi_connection
+            if not dbapi.autocommit and int(dbapi.info.transaction_status) == 0:
+                sent.append("BEGIN")  # what psycopg sends on its own before the statement
+            sent.append(statement.split()[0])
+
+        event.listen(engine, "before_cursor_execute", execute)
+        try:
+            app.save(_consulted(case))
+        finally:
+            event.remove(engine, "before_cursor_execute", execute)
+        assert sent[0] == "BEGIN;" and "BEGIN" not in sent  # one simple query: BEGIN; ... LOCK ...
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
+
+
+def test_a_save_that_fails_after_its_first_statement_stores_nothing(tmp_path) -> None:
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        before = app.recorder.max_notification_id()
+
+        def fail_after_the_insert(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().startswith("INSERT"):  # the events are inserted: the save fails now
+                raise RuntimeError("cut after the events' insert")
+
+        event.listen(engine, "after_cursor_execute", fail_after_the_insert)
+        try:
+            with pytest.raises((RuntimeError, PersistenceError)):
+                app.save(_consulted(case))
+        finally:
+            event.remove(engine, "after_cursor_execute", fail_after_the_insert)
+        assert app.recorder.max_notification_id() == before
+        assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1]
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
