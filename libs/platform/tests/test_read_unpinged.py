@@ -89,15 +89,17 @@ def _alive(admin: Engine, pid: int) -> bool:
         return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
 
 
-def test_an_imports_key_lookup_and_ledger_read_take_no_ping(tmp_path) -> None:
+def test_an_imports_key_lookup_and_ledger_read_are_their_statements_alone(tmp_path) -> None:
     """Sealer.keys (one look at the erasure log and the stored keys) and a ledger read by key are
-    reads: no ping's round trip before them (issue 15: four of a bulk import's round trips were
-    pings). Fails with a ping each."""
+    reads: in autocommit on a connection not pinged first, no ping, BEGIN or ROLLBACK around them
+    (issue 15: four of a bulk import's round trips were pings, and each read had its BEGIN and
+    ROLLBACK). Fails with either read in a pinged transaction of its own."""
     from uuid import uuid4
 
     from libs.domain.contracts import ClientKey
     from libs.platform.store.creations import Creation
     from services.intake.application import IntakeApplication
+    from tests.e2e.test_loop_round_trips import _round_trips
     from tests.harness import stored_applications
 
     with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
@@ -106,8 +108,7 @@ def test_an_imports_key_lookup_and_ledger_read_take_no_ping(tmp_path) -> None:
         app.sealer.keys(subjects)  # made, and the pool holds a connection of each engine now
         creation = Creation.of("intake", "consultation", "scope", ClientKey("key", b"s" * 32), {"a": 1})
         app.ledger.of_key(creation)
-        pings = _pings(engine)
-        store_pings = _pings(app.recorder.datastore.engine)
-        app.sealer.keys([*subjects, str(uuid4())])  # looked up; one made (its insert is a write: pinged)
-        assert app.ledger.of_key(creation) is None
-        assert (len(pings), store_pings) == (1, [])
+        with _round_trips(engine, app.recorder.datastore.engine) as trips:
+            app.sealer.keys(subjects)  # looked up, none made
+            assert app.ledger.of_key(creation) is None
+        assert trips and set(trips) == {"SELECT"}, trips
