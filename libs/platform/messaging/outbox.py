@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -65,7 +64,6 @@ from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]{1,128}")  # a stream or table name written into a query as it is
-HEX = re.compile(r"[0-9a-f]{64}")  # a chain hash, likewise
 
 metadata = MetaData()
 relay_positions = Table(
@@ -225,25 +223,6 @@ class Outbox:
         return (f"SELECT b.id, (SELECT chainhash FROM {relay_chain.name} WHERE stream = {stream} AND position = b.id), "
                 f"(SELECT chainhash FROM {relay_outbox.name} WHERE stream = {stream} AND position = b.id) "
                 f"FROM (SELECT id FROM {table_name} ORDER BY id DESC LIMIT 1) AS b")
-
-    def record_query(self, position: int, chainhash: str, prepared: tuple[int, int],
-                     updated_at: datetime) -> str | None:
-        """The relay's record of a batch of prepared messages, forgotten as published (the statements
-        of relay.Relay._record, same order) as one query of literals, for one round trip with its
-        BEGIN (issue 15: four statements, four round trips). None: a stream name or hash not plain."""
-        if not PLAIN_NAME.fullmatch(self.stream) or not HEX.fullmatch(chainhash):
-            return None
-        stream, after, last, position = f"'{self.stream}'", int(prepared[0]), int(prepared[1]), int(position)
-        chain, outbox, positions = relay_chain.name, relay_outbox.name, relay_positions.name
-        return (f"DELETE FROM {chain} WHERE stream = {stream} AND position > {after} AND position <= {position}; "
-                f"INSERT INTO {chain} (stream, position, event_id, type, chainhash) "
-                f"SELECT stream, position, event_id, type, chainhash FROM {outbox} "
-                f"WHERE stream = {stream} AND position > {after} AND position <= {last}; "
-                f"DELETE FROM {outbox} WHERE stream = {stream} AND position <= {position}; "
-                f"INSERT INTO {positions} (stream, position, chainhash, updated_at) "
-                f"VALUES ({stream}, {position}, '{chainhash}', '{updated_at.isoformat()}') "
-                "ON CONFLICT (stream) DO UPDATE "
-                "SET position = excluded.position, chainhash = excluded.chainhash, updated_at = excluded.updated_at")
 
     def _created(self, session: Session, table: Table, originator_id: Any) -> Any:
         """An aggregate's created event, read in the writer's own transaction (no second connection)."""

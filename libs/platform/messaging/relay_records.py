@@ -7,6 +7,7 @@ A mixin of `Relay` (messaging/relay.py): tests and benchmarks replace these meth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
-from libs.platform.messaging.outbox import CHAIN_OF_PREPARED, Outbox, relay_chain, relay_outbox, relay_positions
+from libs.platform.messaging.outbox import (
+    CHAIN_OF_PREPARED,
+    PLAIN_NAME,
+    relay_chain,
+    relay_outbox,
+    relay_positions,
+)
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.db import begin_rides
 from libs.platform.store.log import LogReader
@@ -39,7 +46,6 @@ class RelayRecords:
     spec: StreamSpec
     engine: Engine
     reader: LogReader
-    outbox: Outbox
     # While a run lasts, the recorded position and chain hash as this relay last recorded them
     # (None: ask the database). Only this relay's records move it while it runs (with replicas,
     # a take-over ends its run first); each run, and each failed round, reads it again.
@@ -76,7 +82,7 @@ class RelayRecords:
         self._recorded = None  # unknown until this commits
         with self.engine.begin() as conn:
             # The usual round's record (prepared messages only): one round trip, its BEGIN in it.
-            query = self.outbox.record_query(position, chainhash, prepared, now) \
+            query = record_query(self.spec.name, position, chainhash, prepared, now) \
                 if prepared and forget and not chain and conn.dialect.driver == "psycopg" else None
             if query is not None:
                 conn.exec_driver_sql(f"BEGIN; {query}" if begin_rides(conn) else query,
@@ -138,3 +144,27 @@ class RelayRecords:
     def _standing(self) -> tuple[int, int]:
         """The recorded position and the log's end."""
         return self.position()[0], self.reader.max_position()
+
+
+HEX = re.compile(r"[0-9a-f]{64}")  # a chain hash, written into a query as it is
+
+
+def record_query(stream: str, position: int, chainhash: str, prepared: tuple[int, int],
+                 updated_at: datetime) -> str | None:
+    """The relay's record of a batch of prepared messages, forgotten as published (the statements
+    of RelayRecords._record_statements, same order) as one query of literals, for one round trip
+    with its BEGIN (issue 15: four statements, four round trips). None: a stream name or hash not
+    plain (only plain names, a hex hash and integers are written into it)."""
+    if not PLAIN_NAME.fullmatch(stream) or not HEX.fullmatch(chainhash):
+        return None
+    name, after, last, position = f"'{stream}'", int(prepared[0]), int(prepared[1]), int(position)
+    chain, outbox, positions = relay_chain.name, relay_outbox.name, relay_positions.name
+    return (f"DELETE FROM {chain} WHERE stream = {name} AND position > {after} AND position <= {position}; "
+            f"INSERT INTO {chain} (stream, position, event_id, type, chainhash) "
+            f"SELECT stream, position, event_id, type, chainhash FROM {outbox} "
+            f"WHERE stream = {name} AND position > {after} AND position <= {last}; "
+            f"DELETE FROM {outbox} WHERE stream = {name} AND position <= {position}; "
+            f"INSERT INTO {positions} (stream, position, chainhash, updated_at) "
+            f"VALUES ({name}, {position}, '{chainhash}', '{updated_at.isoformat()}') "
+            "ON CONFLICT (stream) DO UPDATE "
+            "SET position = excluded.position, chainhash = excluded.chainhash, updated_at = excluded.updated_at")
