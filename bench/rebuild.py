@@ -36,6 +36,7 @@ from libs.platform.messaging.consumer import ConsumerRunner
 from libs.platform.messaging.streams import STREAMS
 from libs.platform.store.db import make_engine
 from libs.platform.tools.natsserver import EmbeddedNats
+from services.reporting.bootstrap import SPEC as REPORTING
 from services.reporting.projections import ReportingProjection
 from tests.harness import Database
 
@@ -119,7 +120,8 @@ async def catch_up(url: str, engine, n: int, *, after_crash: bool = False) -> fl
     projection = ReportingProjection(engine)
     bus = Bus(url, "bench-reporting")
     await bus.connect()
-    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection)  # the services' batch size
+    runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection,  # reporting's batch size
+                            batch_size=REPORTING.consumer_batch_size)
     if after_crash:
         await crash_holding_unacked(url, runner.durable)
     began = time.perf_counter()

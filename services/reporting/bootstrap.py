@@ -36,6 +36,7 @@ SPEC = ServiceSpec(
     # streams' ends for a replay and shows its progress.
     jobs=[("heartbeat", heartbeat.BEAT_SECONDS, heartbeat.beat), ("replay", 0.5, watch)],
     on_stop=heartbeat.stop,
+    consumer_batch_size=2000,  # its requests only read: a rebuild writes less per event in larger batches
 )
 
 

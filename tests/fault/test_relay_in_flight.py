@@ -1,6 +1,6 @@
-"""Two batches in flight (issue 15): while a backlog drains, the relay publishes the next batch
-before the PubAcks of the one before are in, and records them strictly in order, each once its own
-PubAcks came. A stall or failure of those PubAcks leaves the position at the last batch fully
+"""A backlog in flight (issue 15): while a backlog drains, the relay reads the next batch while the
+PubAcks of one come back, publishes it once they are all in (before that one is recorded), and
+records batches strictly in order, each once its own PubAcks came. A stall or failure of those PubAcks leaves the position at the last batch fully
 acknowledged, makes the relay unready, and it sends again from there: the stream is the log once,
 and the relay's chain (relay_chain) has every published position, in order."""
 
@@ -69,7 +69,7 @@ def test_a_backlog_drains_with_each_batch_published_before_the_one_before_is_rec
     _chain_is_the_stream(intake, nats_server.url)
 
 
-def test_pubacks_stalled_with_two_batches_in_flight_make_the_relay_unready_and_it_sends_again_from_its_record(
+def test_pubacks_stalled_with_a_backlog_in_flight_make_the_relay_unready_and_it_sends_again_from_its_record(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url, stall_seconds=2)
     relay = intake.runtime.relay
@@ -94,7 +94,9 @@ def test_pubacks_stalled_with_two_batches_in_flight_make_the_relay_unready_and_i
         body = _unready_because(intake, "relay INTAKE", "has not shrunk")
         looped = next(loop for loop in body["checks"]["loops"] if loop["kind"] == "relay")
         assert looped["state"] == "stuck" and looped["lag"] == 9, looped
-        assert sent[:2] == [before, log_positions(intake)[4]]  # two batches published, neither acknowledged
+        # One batch published, not acknowledged; the one read after it waits for its PubAcks
+        # (tests/fault/test_attack_relay_kills.py: published before, it could overtake it).
+        assert sent and set(sent) == {before}, sent
         assert relay.position()[0] == before
         eventually(lambda: relay.health.failures >= 2)  # they failed, and asking the stream failed too
         with intake.operator() as operator:
@@ -103,7 +105,7 @@ def test_pubacks_stalled_with_two_batches_in_flight_make_the_relay_unready_and_i
     finally:
         os.kill(nats_server.proc.pid, signal.SIGCONT)
     _ready(intake, "relay_lag")
-    # The server stored both batches once it woke; the relay did not take the stream's end for its
-    # own (their PubAcks had failed): it sent them again, dropped as duplicates, and recorded each
-    # with its chain rows.
+    # The server stored the batch once it woke; the relay did not take the stream's end for its
+    # own (its PubAcks had failed): it sent it again, dropped as duplicates, and recorded each
+    # position with its chain row.
     _chain_is_the_stream(intake, nats_server.url)

@@ -72,10 +72,8 @@ class ConsumerRunner(Delivery):
         spec: StreamSpec,
         handler: Handler,
         max_deliver: int = 5,
-        # Up to this many messages fetched and applied in one transaction. A catch-up's cost per
-        # event falls with it on SQLite (bench.rebuild, n=30,000: 11.4 KiB written per event at 500,
-        # 6.9 at 1,000, 4.1 at 2,000: a batch of random ids dirties most pages of each index once).
-        batch_size: int = 2000,
+        # Up to this many messages fetched and applied in one transaction (ServiceSpec.consumer_batch_size).
+        batch_size: int = 500,
         idle_check_seconds: float = 2.0,
         end_check_seconds: float = 1.0,
         after_apply: Callable[[int], None] | None = None,

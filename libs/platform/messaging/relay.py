@@ -1,10 +1,11 @@
 """The relay: follows a service's notification log (the outbox) and publishes it to JetStream.
 
 Publishes are pipelined and the position is recorded only after every PubAck of a batch has
-arrived. While a backlog drains two batches are in flight: the next batch is read while one's
-PubAcks come back and published as soon as it is read, and batches are recorded strictly in order,
-each once its own PubAcks are in (issue 15: the wait for a batch's last PubAcks was most of the
-relay's time). A crash between publish and record re-publishes with the same `Nats-Msg-Id`s, which
+arrived. While a backlog drains, the next batch is read while one's PubAcks come back and is
+published once they are all in, while that batch is recorded; batches are recorded strictly in
+order, each once its own PubAcks are in. (A batch published before the PubAcks of the one before
+could overtake it on the stream when NATS restarted between the two: tests/fault/test_attack_relay_kills.py.)
+A crash between publish and record re-publishes with the same `Nats-Msg-Id`s, which
 JetStream drops as duplicates (and consumers skip by position anyway).
 
 What it publishes was mostly prepared when the events were saved (messaging/outbox.py): the relay
@@ -143,9 +144,9 @@ class Relay(RelayRecords, RelayBatches):
         first when none is); returns how many it published.
 
         After a full batch (a backlog) the next one is read while its PubAcks come back and is
-        published before they are awaited: two batches in flight, recorded in order. When a batch
-        fails, the one after it is dropped (its position was not recorded) and the relay starts
-        again from its record, after asking the stream (reconcile)."""
+        published once they are in, before this batch is recorded; batches are recorded in order.
+        When a batch fails, the one after it is dropped (its position was not recorded) and the
+        relay starts again from its record, after asking the stream (reconcile)."""
         flight, self._flight = self._flight, None
         try:
             if flight is None:
@@ -155,11 +156,6 @@ class Relay(RelayRecords, RelayBatches):
                     return 0
                 flight = await self._send(batch)
             batch = flight.batch
-            if flight.ahead is not None:
-                following, flight.ahead = await flight.ahead, None
-                self.health.observe(batch.after, following.end)
-                if following.messages:
-                    self._flight = await self._send(following)
             try:
                 await asyncio.wait_for(asyncio.gather(*flight.acks), timeout=self.ack_timeout)
             except BaseException as error:
@@ -167,10 +163,29 @@ class Relay(RelayRecords, RelayBatches):
                 raise
             flight.traced.end()
             self._acked = batch  # the stream holds it all, recorded or not
+            following_failed: Exception | None = None
+            if flight.ahead is not None:
+                # Published only now that every PubAck of the batch before it is in: published
+                # before, a batch overtook the one before when NATS restarted between them (the
+                # earlier batch lost with the socket, the later one held in the client's reconnect
+                # buffer and delivered first), and the stream was out of log order. Its read
+                # overlapped the PubAcks' wait; its publishing overlaps the record below. If it
+                # fails, this batch, acknowledged, is still recorded first.
+                try:
+                    following, flight.ahead = await flight.ahead, None
+                    self.health.observe(batch.after, following.end)
+                    if following.messages:
+                        self._flight = await self._send(following)
+                except Exception as error:  # noqa: BLE001 - raised below, once this batch is recorded
+                    flight.ahead, following_failed = None, error
             if self.after_publish is not None:
                 self.after_publish(batch.last)
             await asyncio.to_thread(self._record_batch, batch)
             self._acked = None
+            if following_failed is not None:
+                self.health.observe(batch.last, handled=len(batch.messages))
+                flight = None  # recorded: nothing of it to drop
+                raise following_failed
         except BaseException:
             self._unconfirmed = True  # whatever was published after the record: see reconcile()
             if flight is not None:

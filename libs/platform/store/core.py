@@ -222,7 +222,10 @@ class CoreEvents:
                                            execution_options=options).close()
                 return results[1:] if rides else results
             except sqlalchemy.exc.DBAPIError as e:
-                if attempt == 2 or not (unpinged and e.connection_invalidated):
+                # Run again only where nothing else would be lost: rolling back the session also
+                # drops the ORM objects it holds (none today: every save runs its statements here).
+                if attempt == 2 or not (unpinged and e.connection_invalidated) or \
+                        session.new or session.dirty or session.deleted:
                     raise
             session.rollback()  # the dead connection's transaction; the library commits the next one
             connection = session.connection()
