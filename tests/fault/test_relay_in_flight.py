@@ -1,8 +1,9 @@
 """A backlog in flight (issue 15): while a backlog drains, the relay reads the next batch while the
 PubAcks of one come back, publishes it once they are all in (before that one is recorded), and
-records batches strictly in order, each once its own PubAcks came. A stall or failure of those PubAcks leaves the position at the last batch fully
-acknowledged, makes the relay unready, and it sends again from there: the stream is the log once,
-and the relay's chain (relay_chain) has every published position, in order."""
+records batches strictly in order, each once its own PubAcks came. A stall or failure of those
+PubAcks leaves the position at the last batch fully acknowledged, makes the relay unready, and it
+sends again from there: the stream is the log once, and the relay's chain (relay_chain) has every
+published position, in order."""
 
 from __future__ import annotations
 

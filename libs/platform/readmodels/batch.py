@@ -6,11 +6,12 @@ time on PostgreSQL. Held back, a batch's rows go in one statement per table (sto
 what follows from them (a tally's cells, `then`) in one statement per batch.
 
 Nothing read through `Connection.execute` can read around the buffer. Inside `held(conn)`, any
-other statement executed on that connection — a handler reading facts or counts (a void's retally, a supporter's terms), an UPDATE, the
-position, the event ids recorded as seen — first writes what is held (a `before_execute` listener
-of the connection), so it sees the database as if every insert had been made at once; the end of
-the batch writes the rest before the commit. A failure there fails the batch's transaction like
-any failed statement (the consumer runner then applies one message at a time, which names it).
+other statement executed on that connection — a handler reading facts or counts (a void's
+retally, a supporter's terms), an UPDATE, the position, the event ids recorded as seen — first
+writes what is held (a `before_execute` listener of the connection), so it sees the database as
+if every insert had been made at once; the end of the batch writes the rest before the commit. A
+failure there fails the batch's transaction like any failed statement (the consumer runner then
+applies one message at a time, which names it).
 Outside `held`, `insert_row` and `then` write at once. `Connection.exec_driver_sql` fires no
 `before_execute` (SQLAlchemy 2.0): a handler must not read through it inside `held`, or it misses
 the held rows (the tallies' upsert uses it only inside `write`, after the rows it counts).
