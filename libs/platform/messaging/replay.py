@@ -66,15 +66,17 @@ async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10
                  progress: Callable[[int, int | None], None] | None = None, *, first: int | None = 1,
                  filtered: bool = False, held: int | None = None, read_wait: float = 30.0) -> list[bytes]:
     """`sub` is a PullSubscription from stream sequence `first` (None: from an instant); `last` is
-    the stream's last sequence when the read began. In a cluster the consumer just made may have no leader yet: a
-    pull then comes back 503 (no responders; seen about one read in eight on an R3 stream), so a
-    503 is waited out for up to `leader_wait` seconds. A pull that times out is the end only
-    once `last` was read: a consumer placed on a replica that is still catching up (a node just
-    restarted), or a server too busy to answer within the pull's second, has more to give, so the
-    read goes on until it gets no further for `read_wait` seconds (IncompleteRead). A read of one
-    subject (`filtered`) cannot know its last message: none pending is its end; nor can a read
-    from an instant know that anything comes at all. A read of the whole stream also ends once it
-    has the `held` messages the stream held (its tail may have been deleted)."""
+    the stream's last sequence when the read began. In a cluster the consumer just made may have no
+    leader yet: a pull then comes back 503 (no responders; seen about one read in eight on an R3
+    stream), so a 503 is waited out for up to `leader_wait` seconds from the start or the last
+    messages read (a loaded single server answered one 503 more than 10 s into a read: CI,
+    2026-11-30). A pull that times out is the end only once `last` was read: a consumer placed on a
+    replica that is still catching up (a node just restarted), or a server too busy to answer within
+    the pull's second, has more to give, so the read goes on until it gets no further for
+    `read_wait` seconds (IncompleteRead). A read of one subject (`filtered`) cannot know its last
+    message: none pending is its end; nor can a read from an instant know that anything comes at
+    all. A read of the whole stream also ends once it has the `held` messages the stream held (its
+    tail may have been deleted)."""
     out: list[bytes] = []
     if first is not None and not filtered and last < first:
         return out
@@ -96,8 +98,9 @@ async def _drain(sub, last: int, until: datetime | None, leader_wait: float = 10
                 raise
             await asyncio.sleep(0.1)
             continue
-        if msgs:
+        if msgs:  # progress: a 503 after it is waited out afresh (a busy server's answer, not the end)
             stalled = time.monotonic() + read_wait
+            deadline = time.monotonic() + leader_wait
         for m in msgs:
             if until is not None and m.metadata.timestamp > until:
                 return out
