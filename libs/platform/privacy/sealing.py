@@ -19,18 +19,14 @@ key — in a backup, a WAL archive, a dead tuple — is then wrapped by a key no
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
-import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
@@ -40,21 +36,18 @@ from libs.platform.privacy.keystore import (
     ERASED_AFTER,
     KEYS_OF,
     KEYS_PER_SELECT,
-    MasterKeyMissing,
     add_master_column,
     key_erasures,
     master_id,
     metadata,
     subject_keys,
 )
+from libs.platform.privacy.rotation import KeyHygiene
 from libs.platform.privacy.sealed_values import ERASED, SubjectForgotten, SubjectKeys, is_sealed, seal_with
 from libs.platform.store.bulk import insert_rows
 from libs.platform.store.db import read_unpinged
 
 log = logging.getLogger(__name__)
-SCRUB_ATTEMPTS = 3
-SCRUB_WAIT_MS = 1000
-BUSY_TIMEOUT_MS = 30000  # as every SQLite connection of ours has it (libs/platform/store/db.py)
 # Subject keys a replica keeps unwrapped in memory (LRU). 2,000, not 10,000: where every command
 # makes a data subject (a dispatch request, a trainee), a 10,000-entry cache fills only after
 # 10,000 commands and then churns, and pymalloc's arenas fragment while it does: dispatch's RSS
@@ -63,7 +56,7 @@ BUSY_TIMEOUT_MS = 30000  # as every SQLite connection of ours has it (libs/platf
 KEY_CACHE_SIZE = 2_000
 
 
-class Sealer:
+class Sealer(KeyHygiene):
     def __init__(self, engine: Engine, master_key: bytes, previous: tuple[bytes, ...] = ()) -> None:
         for key in (master_key, *previous):
             if len(key) != 32:
@@ -295,67 +288,3 @@ class Sealer:
         except IntegrityError:  # another request made it first: use theirs
             return self._stored_key(subject, create=create)
         return key
-
-    def _wrap(self, subject: str, key: bytes) -> bytes:
-        iv = os.urandom(12)
-        return iv + self._master.encrypt(iv, key, subject.encode())
-
-    def _unwrap(self, subject: str, wrapped: bytes, master: str | None) -> bytes:
-        if master is None:  # wrapped before rows named their master: the ones held, in turn
-            for candidate in self._masters.values():
-                with contextlib.suppress(InvalidTag):
-                    return candidate.decrypt(wrapped[:12], wrapped[12:], subject.encode())
-            raise MasterKeyMissing("a subject key is wrapped by none of the master keys this service holds")
-        if master not in self._masters:
-            raise MasterKeyMissing(f"a subject key is wrapped by master {master}, which this service does not "
-                                   "hold: start it with that key in <SERVICE>_PREVIOUS_MASTER_KEYS until rewrapped")
-        return self._masters[master].decrypt(wrapped[:12], wrapped[12:], subject.encode())
-
-    # -- rotation and storage hygiene ---------------------------------------------------------------
-    def keys_by_master(self) -> dict[str, int]:
-        """How many live subject keys each master wraps (None: rows older than rotation)."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(subject_keys.c.master, func.count()).where(
-                subject_keys.c.wrapped_key.is_not(None)).group_by(subject_keys.c.master)).all()
-        return {str(master): count for master, count in rows}
-
-    def rewrap(self, batch: int = 500) -> int:
-        """Re-wrap up to `batch` live keys not under the current master; how many were. A row
-        changed meanwhile (forgotten, or rewrapped by another replica) is left as it is."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(subject_keys.c.subject, subject_keys.c.wrapped_key, subject_keys.c.master).where(
-                subject_keys.c.wrapped_key.is_not(None),
-                (subject_keys.c.master != self.current) | subject_keys.c.master.is_(None)).limit(batch)).all()
-        done = 0
-        for subject, wrapped, master in rows:
-            key = self._unwrap(subject, wrapped, master)
-            with self._engine.begin() as conn:
-                done += conn.execute(subject_keys.update().where(
-                    subject_keys.c.subject == subject, subject_keys.c.wrapped_key == wrapped,
-                ).values(wrapped_key=self._wrap(subject, key), master=self.current)).rowcount
-        if done:
-            self._scrub()
-        return done
-
-    def _scrub(self) -> None:
-        """SQLite: copy the WAL into the database and truncate it, so no old copy of a key row
-        stays in the WAL file (the row itself was overwritten in place: secure_delete, db.py).
-        A reader holding an old snapshot blocks the truncation: each attempt waits at most a
-        second (not the pool's 30 s busy timeout, which would hold up every writer behind it), a
-        few attempts are made, and what is left is logged and done by the next scrub (the next
-        erasure or rewrap)."""
-        if self._engine.dialect.name != "sqlite":
-            return
-        for attempt in range(SCRUB_ATTEMPTS):
-            with self._engine.connect() as conn:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
-                try:
-                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
-                finally:
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if not busy:
-                return
-            time.sleep(0.2 * (attempt + 1))
-        log.warning("subject keys: the WAL could not be truncated (a long reader); an erased key may stay in it "
-                    "until the next erasure or rewrap")
-
