@@ -195,6 +195,24 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
     raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
 
 
+def terminate_backend(pid: int) -> None:
+    """End a PostgreSQL backend (pg_terminate_backend, as a restart or a failover would) and wait
+    until it is gone."""
+    admin = create_engine(POSTGRES_URL)
+
+    def alive() -> bool:
+        with admin.connect() as conn:
+            return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                     {"pid": pid}).scalar())
+
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        eventually(lambda: not alive())
+    finally:
+        admin.dispose()
+
+
 def provision_streams(nats_url: str, *services: str) -> None:
     """Create the streams of these services (all three by default) as their owners would, for a
     test that runs a consumer without its producers: a consumer waits for a stream only its owner

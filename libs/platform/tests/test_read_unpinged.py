@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from libs.platform.store.db import make_engine, read_unpinged
-from tests.harness import POSTGRES_URL, Database, backend, eventually
+from tests.harness import Database, backend, terminate_backend
 
 pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping is a round trip on PostgreSQL")
 
@@ -60,7 +60,7 @@ def test_a_write_checking_out_a_cut_connection_pings_it_and_gets_a_new_one(tmp_p
     with _engine(tmp_path) as engine:
         with engine.connect() as conn:
             pid = conn.execute(PID).scalar_one()
-        _terminate(pid)
+        terminate_backend(pid)
         pings = _pings(engine)
         with engine.begin() as conn:  # no error: the ping found it dead, the pool made another
             assert conn.execute(PID).scalar_one() != pid
@@ -70,23 +70,8 @@ def test_a_write_checking_out_a_cut_connection_pings_it_and_gets_a_new_one(tmp_p
 def test_a_read_whose_connection_was_cut_is_run_again_on_a_new_one(tmp_path) -> None:
     with _engine(tmp_path) as engine:
         pid = read_unpinged(engine, lambda conn: conn.execute(PID).scalar_one())
-        _terminate(pid)
+        terminate_backend(pid)
         assert read_unpinged(engine, lambda conn: conn.execute(PID).scalar()) != pid  # no error
-
-
-def _terminate(pid: int) -> None:
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-        eventually(lambda: not _alive(admin, pid))
-    finally:
-        admin.dispose()
-
-
-def _alive(admin: Engine, pid: int) -> bool:
-    with admin.connect() as conn:
-        return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
 
 
 def test_an_imports_key_lookup_and_ledger_read_are_their_statements_alone(tmp_path) -> None:

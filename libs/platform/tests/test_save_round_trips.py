@@ -12,11 +12,11 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import PersistenceError
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event, text
 
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
-from tests.harness import POSTGRES_URL, backend, eventually, stored_applications
+from tests.harness import backend, stored_applications, terminate_backend
 
 pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping is a round trip on PostgreSQL")
 
@@ -53,21 +53,6 @@ def _pooled_pids(engine: Engine) -> list[int]:
         return [conn.execute(text("SELECT pg_backend_pid()")).scalar_one()]
 
 
-def _terminate(pid: int) -> None:
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-        eventually(lambda: not _alive(admin, pid))
-    finally:
-        admin.dispose()
-
-
-def _alive(admin: Engine, pid: int) -> bool:
-    with admin.connect() as conn:
-        return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
-
-
 def test_a_save_takes_no_ping(tmp_path) -> None:
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         app = application()
@@ -87,7 +72,7 @@ def test_a_save_whose_pooled_connection_died_is_stored_once_on_a_new_one(tmp_pat
         app.save(case)
         before = app.recorder.max_notification_id()
         [pid] = _pooled_pids(engine)
-        _terminate(pid)
+        terminate_backend(pid)
         app.save(_consulted(case))  # no error: its first statement ran again on a new connection
         assert _pooled_pids(engine) != [pid]
         stored = app.recorder.select_notifications(start=before + 1, limit=10)
