@@ -57,6 +57,10 @@ KEYS_OF = select(subject_keys.c.subject, subject_keys.c.wrapped_key, subject_key
     subject_keys.c.subject.in_(bindparam("subjects", expanding=True)))
 ERASED_AMONG = select(key_erasures.c.subject).where(
     key_erasures.c.position > bindparam("after"), key_erasures.c.subject.in_(bindparam("subjects", expanding=True)))
+# A save's check (SubjectKeys.check): FOR SHARE takes the table's ROW SHARE lock, which `forget`'s
+# EXCLUSIVE lock waits for, so no erasure commits between the check and the save's commit (the
+# save, checked, comes first; one committed before the check is seen). No row is locked unless found.
+ERASED_AMONG_HELD = ERASED_AMONG.with_for_update(read=True)
 KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
-from libs.platform.privacy.keystore import ERASED_AMONG, KEYS_PER_SELECT, key_erasures
+from libs.platform.privacy.keystore import ERASED_AMONG_HELD, KEYS_PER_SELECT, key_erasures
 
 ALG = "A256GCM"
 ERASED = "[erased]"
@@ -45,8 +45,12 @@ class SubjectKeys:
     save that stores what they sealed passes them on (store/creations.SEALED_KWARG): in its
     transaction, `check` refuses the save when one of these subjects was forgotten since, in any
     replica, so an erasure that came between the look and the save is honoured as when each value
-    was sealed after a look of its own. (One forgotten after the check commits after the save:
-    the save's values are then sealed under a key that no longer exists, as erasure wants.)"""
+    was sealed after a look of its own. The check runs after the save's own lock (the events'
+    LOCK TABLE on PostgreSQL, SQLite's write lock), so it sees every erasure committed while the
+    save waited for it; and on PostgreSQL it holds the erasure log's ROW SHARE lock to the save's
+    end, which `forget` waits for: an erasure either commits before the check, which sees it, or
+    after the save, whose values are then sealed under a key that no longer exists, as any
+    value stored before an erasure is."""
 
     keys: dict[str, bytes | None]  # None: the subject was forgotten
     valid_to: int
@@ -59,19 +63,20 @@ class SubjectKeys:
 
     def inline_check(self) -> str | None:
         """`check` as one statement of literals (None: nothing to check, or subjects not all of the
-        plain shape ids have, or too many): sent in the same round trip as another (the events'
-        LOCK TABLE on PostgreSQL: store/core.py), a row from it names a forgotten subject."""
+        plain shape ids have, or too many): sent in the same round trip as another, after it (the
+        events' LOCK TABLE on PostgreSQL: store/core.py), a row from it names a forgotten subject.
+        FOR SHARE: the erasure log's ROW SHARE lock, held to the save's end (ERASED_AMONG_HELD)."""
         subjects = [s for s, key in self.keys.items() if key is not None]
         if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):
             return None
         named = ", ".join(f"'{s}'" for s in subjects)  # safe: PLAIN_SUBJECT has no quote or backslash
         return (f"SELECT subject FROM {key_erasures.name} WHERE position > {int(self.valid_to)} "
-                f"AND subject IN ({named}) LIMIT 1")
+                f"AND subject IN ({named}) LIMIT 1 FOR SHARE")
 
     def check(self, conn: Connection | Session) -> None:
         subjects = [s for s, key in self.keys.items() if key is not None]
         for chunk in range(0, len(subjects), KEYS_PER_SELECT):
-            erased = conn.execute(ERASED_AMONG, {"after": self.valid_to,
+            erased = conn.execute(ERASED_AMONG_HELD, {"after": self.valid_to,
                                                  "subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}).first()
             if erased is not None:
                 raise SubjectForgotten(f"subject {erased[0]} was erased")

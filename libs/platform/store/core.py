@@ -12,8 +12,8 @@ once (SQLAlchemy caches their compiled form) and return plain rows:
 - `_insert_stored_events` inserts every event of a save in one INSERT ... RETURNING id, in the
   library's transaction (its session, its SQLite write lock, its mapping of errors), after the
   same `LOCK TABLE ... IN EXCLUSIVE MODE` on PostgreSQL (ids commit in order, TECH-NOTES), sent in
-  one round trip with the NOTIFY the library sends (its `subscribe()` listens to it), with the
-  sealed keys' erasure check before it and the relay chain's head read after it (under the lock).
+  one round trip with the NOTIFY the library sends (its `subscribe()` listens to it), then, under
+  the lock, the sealed keys' erasure check and the relay chain's head read.
 
 Errors are the library's (`eventsourcing.persistence.IntegrityError`, ...) as before.
 """
@@ -174,10 +174,14 @@ class CoreEvents:
                     head: Callable[[str], str | None] | None = None) -> tuple[list[int], bool, list[Any] | None]:
         """Insert the events in the session's transaction (after locking the table on PostgreSQL);
         their new ids, in the order given, whether `check` was run, and the rows of `head` (None: not
-        run). On PostgreSQL with psycopg 3 both go in the lock's round trip, as queries of literals
-        only: `check()` (or None) before the lock, a row from it fails the save (CheckFailed, rolled
-        back); `head(table)` after it, so it reads the table as no other writer can change it until
-        this transaction ends (the relay chain's head: messaging/outbox.Outbox.head_query)."""
+        run). On PostgreSQL with psycopg 3 both go in the lock's round trip, after the lock, as
+        queries of literals only: `check()` (or None), a row from it fails the save (CheckFailed,
+        rolled back); `head(table)`, which reads the table as no other writer can change it until
+        this transaction ends (the relay chain's head: messaging/outbox.Outbox.head_query).
+        The check after the lock, not before: sent before, it read the erasure log as it was when
+        the save began to wait for the lock, and an erasure committed during that wait (another
+        replica's, of a subject this save sealed for) was missed: the save stored values sealed
+        under the destroyed key and answered 201 (test_erasure_during_the_saves_lock_wait.py)."""
         checked = False
         heads: list[Any] | None = None
         if self.dialect == "postgresql":
@@ -186,11 +190,11 @@ class CoreEvents:
             psycopg3 = self.driver == "psycopg"
             query = check() if check is not None and psycopg3 else None
             after = head(self.name) if head is not None and psycopg3 else None
-            statement = "; ".join(q for q in (query, self.lock_and_notify, after) if q is not None)
+            statement = "; ".join(q for q in (self.lock_and_notify, query, after) if q is not None)
             results = self._first_statement(session, statement)
             if query is not None:
                 checked = True
-                if rows := results[0]:
+                if rows := results[2]:  # after the LOCK's and the NOTIFY's
                     raise CheckFailed(rows[0])
             if after is not None:
                 heads = results[-1]

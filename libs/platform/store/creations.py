@@ -230,9 +230,9 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         heads: list[Any] | None = None
         prepare = self.after_insert if not kwargs.get(RELAY_RENDERS_KWARG) else None
         if self.core.usable():
-            # On PostgreSQL the sealed keys' check is sent with the table lock, no round trip of its own:
-            # it sees every erasure committed before it, as the check after the insert did (one
-            # committed later leaves values sealed under a key that is gone, as erasure wants).
+            # On PostgreSQL the sealed keys' check is sent with the table lock, after it, no round trip
+            # of its own: it sees every erasure committed before the lock was granted, and holds
+            # off every later one until this save ends (SubjectKeys says how).
             try:
                 ids, checked, heads = self.core.insert_rows(
                     session, stored_events, keys.inline_check if keys else None,
