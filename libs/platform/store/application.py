@@ -30,10 +30,10 @@ from eventsourcing.popo import POPOFactory
 
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import ClientKey
-from libs.domain.errors import EventTooLarge, InvalidInput, VersionMismatch
+from libs.domain.errors import InvalidInput, VersionMismatch
 from libs.platform import tracing
-from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
-from libs.platform.messaging.cloudevents import NotRoundTripped, envelope_of, published_size, stored_size_bound
+from libs.platform.limits import max_event_bytes
+from libs.platform.messaging.cloudevents import envelope_of
 from libs.platform.privacy.sealed_values import SubjectKeys, is_sealed
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
@@ -50,6 +50,8 @@ from libs.platform.store.creations import (
     MemoryLedgerRecorder,
 )
 from libs.platform.store.db import no_pipelines, ping_writes_only
+from libs.platform.store.erasure import Erasure
+from libs.platform.store.event_sizes import EventSizes
 from libs.platform.store.sealed import SealedCommand
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
@@ -73,7 +75,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ServiceApplication(Creating, Application):
+class ServiceApplication(Creating, EventSizes, Erasure, Application):
     """An Application with our transcodings, the service's sealer and shared command helpers."""
 
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
@@ -168,39 +170,6 @@ class ServiceApplication(Creating, Application):
             stored = {e.originator_id: e.originator_version for e in processing.events}
             self.repository.saved(a for a in processing.aggregates.values() if stored.get(a.id) == a.version)
             return recordings
-
-    def _check_stored_sizes(self, stored_events: Sequence[Any], domain_events: Sequence[Any] | None = None) -> None:
-        """The size check of a save whose messages the relay's outbox did not render (none is
-        installed, it could not chain them, or the save leaves them to the relay): on the events as
-        stored, each rendered from the object the save stored where that is proven to give the same
-        bytes (cloudevents.as_stored), else decoded. An event whose stored state bounds its message
-        far under the limit (cloudevents.stored_size_bound) is not rendered at all."""
-        if self.mapper.compressor is None:  # compressed, the state says nothing of the message's size
-            room = self.max_event_bytes - PUBLISH_HEADROOM
-            near = [k for k, e in enumerate(stored_events) if stored_size_bound(e.state) > room]
-            if len(near) < len(stored_events):
-                domain_events = [domain_events[k] for k in near] if domain_events is not None and \
-                    len(domain_events) == len(stored_events) else None
-                stored_events = [stored_events[k] for k in near]
-        if domain_events is None or len(domain_events) != len(stored_events):
-            self._check_sizes([self.mapper.to_domain_event(e) for e in stored_events])
-            return
-        undecoded = []
-        for stored, event in zip(stored_events, domain_events, strict=True):
-            try:
-                self._check_sizes([event], in_memory=True)
-            except NotRoundTripped:
-                undecoded.append(stored)
-        self._check_sizes([self.mapper.to_domain_event(e) for e in undecoded])
-
-    def _check_sizes(self, events: Sequence[Any], *, in_memory: bool = False) -> None:
-        for event in events:
-            tenant = getattr(event, "tenant", None) or NATIONAL  # every tenant code has 6 digits
-            size = published_size(self.name, event, tenant=tenant, in_memory=in_memory) + PUBLISH_HEADROOM
-            if size > self.max_event_bytes:
-                name = type(event).__qualname__.split(".")[-1]
-                raise EventTooLarge(f"{name} would be {size} bytes on the event stream; the limit is "
-                                    f"{self.max_event_bytes}", event=name, size=size, limit=self.max_event_bytes)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
         """Inside a sealing command (store/sealed.py), the save carries the keys it sealed with,
@@ -312,35 +281,6 @@ class ServiceApplication(Creating, Application):
         if sealed is None:
             raise InvalidInput(f"{what} is empty: send at least one item", field=what)
         return sealed
-
-    def erase_personal_data(self, aggregate: Any, record: Callable[[Any], Any]) -> Any:
-        """Crypto-shredding, in one order for every service: `record` the erasure event on the
-        aggregate (once), save it, forget the request digests of what was created in it (the creations
-        ledger), then destroy the key its personal data is sealed under (its id).
-        Recorded first, the log says why the data went before it goes. A crash between the two
-        leaves a recorded erasure with a living key: calling this again finishes it (the event is
-        not repeated, forgetting is idempotent), and the retention jobs look for such leftovers."""
-        if not aggregate.erased:
-            record(aggregate)
-            self.save(aggregate)
-        # The ledger's request digests before the key: a crash between the two leaves the key
-        # living, which the retention jobs find, and running this again finishes both.
-        self.ledger.forget_requests(aggregate.id)
-        self.sealer.forget(str(aggregate.id))
-        return aggregate
-
-    def end_retention(self, kind: type, today: date, candidates: list[UUID], years: int) -> list[UUID]:
-        """The retention jobs: erase the personal data of every candidate whose retention period
-        ended (its erasure event, basis retention_ended, records that it did) and finish an erasure
-        recorded earlier whose key outlived a crash. The aggregate has the final say
-        (`retention_ended`): candidates come from a read model that may lag."""
-        erased = []
-        for aggregate_id in candidates:
-            aggregate = self.existing(kind, aggregate_id)
-            if aggregate is not None and (aggregate.erased or aggregate.retention_ended(today, years)):
-                self.erase_personal_data(aggregate, lambda a: a.erase(erased_on=today, basis="retention_ended"))
-                erased.append(aggregate_id)
-        return erased
 
     def history(self, aggregate_id: UUID, *, opened: bool = False) -> list[dict[str, Any]]:
         """Every event of one aggregate as CloudEvents (sequence = its version), sealed fields left

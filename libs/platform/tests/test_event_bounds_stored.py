@@ -61,7 +61,7 @@ def test_a_save_left_to_the_relay_renders_only_the_events_its_stored_state_puts_
         tmp_path, monkeypatch) -> None:
     """Events whose stored state bounds their message far under the limit (stored_size_bound) are
     not rendered to be measured; one that comes near it is, exactly. Fails rendering all three."""
-    from libs.platform.store import application as store_application
+    from libs.platform.store import event_sizes as store_application  # where the save measures
 
     monkeypatch.setenv("TSUNAGU_MAX_EVENT_BYTES", str(LIMIT))
     rendered: list[Any] = []
