@@ -149,6 +149,7 @@ class ConsumerRunner(Batches, Delivery):
             if n >= 2 and apply_batch is not None:
                 applied = await self._apply_prefix(n, apply_batch, is_transient)
                 if applied is None:  # backed off after an infrastructure failure: the next step tries again
+                    self._position = None  # (a commit whose answer was lost may have moved it)
                     return handled
                 if applied < 0:  # failed: the position read again (a rebuild's fence raises there)
                     self._position = None
