@@ -193,7 +193,10 @@ class Sealer(KeyHygiene):
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
-                if conn.dialect.name == "postgresql":  # positions commit in the order they are taken
+                # Positions commit in the order they are taken; and it waits for every save whose
+                # erasure check holds the table's ROW SHARE lock (SubjectKeys: FOR SHARE) to end.
+                # So never call this inside a save's transaction: it would wait for itself.
+                if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"LOCK TABLE {key_erasures.name} IN EXCLUSIVE MODE")
                 conn.execute(key_erasures.insert().values(subject=str(subject)))
                 updated = conn.execute(
