@@ -35,9 +35,10 @@ from sqlalchemy import Engine
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
-from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
+from libs.platform.messaging.cloudevents import GENESIS, InvalidEnvelope
 from libs.platform.messaging.outbox import Outbox, metadata
 from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
+from libs.platform.messaging.relay_order import RelayOrder, refused_order, relay_envelope
 from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Batch", "Relay", "StreamUnknown"]
 
 
-class Relay(RelayRecords, RelayBatches):
+class Relay(RelayRecords, RelayBatches, RelayOrder):
     def __init__(
         self,
         *,
@@ -97,19 +98,23 @@ class Relay(RelayRecords, RelayBatches):
     async def reconcile(self) -> None:
         """Make the recorded position the log position of the stream's last message, or, when this
         relay saw PubAcks fail after its record, at most its last fully acknowledged batch."""
+        self._tail = self._stream_last = None
         try:
             last = await self.bus.js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
-            if last.data is None:
-                raise InvalidEnvelope("the stream's last message has no payload")
-            envelope = Envelope.from_json(last.data)
-            if (last.headers or {}).get("Nats-Msg-Id") != envelope.id:
-                raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
+            envelope = relay_envelope(last)
             at = (envelope.sequence, envelope.chainhash)
+            self._tail = (envelope.sequence, envelope.id)
         except NotFoundError:  # an empty stream: everything is to be sent
             at = (0, GENESIS)
         except InvalidEnvelope as e:
             log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
+            try:  # what a batch's first message may follow after a refusal (messaging/relay_order.py)
+                ours = await self._last_relay_message(last)
+                self._stream_last = ours.sequence if ours is not None else 0
+            except InvalidEnvelope as far:
+                log.error("relay %s: %s", self.spec.name, far)
             return
+        self._stream_last = at[0]
         recorded = await asyncio.to_thread(self.position)
         if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
             log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
@@ -159,10 +164,16 @@ class Relay(RelayRecords, RelayBatches):
             try:
                 await asyncio.wait_for(asyncio.gather(*flight.acks), timeout=self.ack_timeout)
             except BaseException as error:
+                refused = [e for f in flight.acks
+                           if f.done() and not f.cancelled() and refused_order(e := f.exception())]
+                if refused:  # a message's predecessor was not the stream's last (relay_order.py)
+                    self._refused = True
+                    log.warning("relay %s: %d of the batch after %s refused by the stream (%s)", self.spec.name,
+                                len(refused), batch.after, refused[0])
                 flight.drop(error)
                 raise
             flight.traced.end()
-            self._acked = batch  # the stream holds it all, recorded or not
+            self._acked, self._refused = batch, False  # the stream holds it all, recorded or not
             following_failed: Exception | None = None
             if flight.ahead is not None:
                 # Published only now that every PubAck of the batch before it is in: published
