@@ -108,17 +108,15 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             at = (0, GENESIS)
         except InvalidEnvelope as e:
             log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
-            try:  # what a batch's first message may follow after a refusal (messaging/relay_order.py)
-                ours = await self._last_relay_message(last)
-                self._stream_last = ours.sequence if ours is not None else 0
-            except InvalidEnvelope as far:
-                log.error("relay %s: %s", self.spec.name, far)
+            await self._past_foreign(last.seq or 0)  # what the next batch may follow (messaging/relay_order.py)
             return
         self._stream_last = at[0]
         recorded = await asyncio.to_thread(self.position)
         if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
             log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
                       "older backup?); position %s kept, an operator must look", self.spec.name, at[0], recorded[0])
+            self._tail = None
+            await self._past_foreign(last.seq or 0)
             return
         acked = self._acked if self._acked is not None and self._acked.after == recorded[0] else None
         if self._unconfirmed and at[0] > recorded[0] and at[0] >= (acked.last if acked else recorded[0]):
@@ -135,13 +133,6 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
             await asyncio.to_thread(self._record, *at)
-
-    def _holds(self, position: int, event_id: str | None) -> bool:
-        """The log has this event at this position (the stream and the store tell one history)."""
-        if position == 0:
-            return True
-        found = self.reader.read(position - 1, 1)
-        return bool(found) and found[0].sequence == position and found[0].id == event_id
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:

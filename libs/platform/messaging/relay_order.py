@@ -14,16 +14,20 @@ would refuse every re-send).
 The server's idea of its last id can differ from the stream's last relay message: after a restart
 it rebuilds it only from messages inside the duplicate window (stream.go rebuildDedupe, 2.14: a
 relay idle longer than 10 minutes would then be refused forever; 2.15.1 kept it in our trials),
-and a message published by someone else (a forged or probe message, which a consumer dead-letters)
-makes its id, or none, the last. After a refusal the relay compares with the stream again
-(reconcile) and, when the stream's last relay message (past at most FOREIGN_DEPTH others) is the
-very event its next batch follows, sends that batch's first message without the header: nothing
-precedes it in that send, and its predecessor is stored. Its followers carry the header as usual.
+and a message published by someone else (a forged or probe message, which a consumer dead-letters;
+an event this log does not hold, the store restored from an older backup) makes its id, or none,
+the last. After a refusal the relay compares with the stream again (reconcile) and, when the
+stream's last message of this log (past at most FOREIGN_DEPTH others) is the very event its next
+batch follows, sends that batch's first message without the header: nothing precedes it in that
+send, and its predecessor is stored. Its followers carry the header as usual. Any other refusal
+takes the usual failure path (compare, send again from the record); a relay refused round after
+round is unready, the refusal named (LoopHealth).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from nats.js.errors import APIError, NotFoundError
@@ -35,6 +39,7 @@ from libs.platform.store.log import LogReader
 
 EXPECTED_LAST = "Nats-Expected-Last-Msg-Id"
 WRONG_LAST_MSG_ID = 10070  # JetStream's err_code for a refused Nats-Expected-Last-Msg-Id
+log = logging.getLogger(__name__)
 FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
 
 
@@ -84,17 +89,31 @@ class RelayOrder:
             raise LookupError(f"no event at log position {position}")
         return found[0].id
 
-    async def _last_relay_message(self, last: Any) -> Envelope | None:
-        """Walking back from the stream's last message `last` (not a relay's): the event of the last
-        message a relay published, None when the stream holds none; InvalidEnvelope when more than
-        FOREIGN_DEPTH others follow it."""
-        seq = last.seq
+    async def _past_foreign(self, seq: int) -> None:
+        """The stream's end (at stream sequence `seq`) is not this log's: note where its last message
+        that is (one a relay of this log published) stands, looking back past FOREIGN_DEPTH others
+        at most (more: none noted, the relay stays refused and unready until an operator looks)."""
+        try:
+            self._stream_last = await self._last_own_event(seq)
+        except InvalidEnvelope as e:
+            log.error("relay %s: %s", self.spec.name, e)
+
+    async def _last_own_event(self, seq: int) -> int:
         for _ in range(FOREIGN_DEPTH):
             seq -= 1
             if seq < 1:
-                return None
+                return 0
             try:
-                return relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
+                envelope = relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
             except (NotFoundError, InvalidEnvelope):  # deleted, or not a relay's either
                 continue
-        raise InvalidEnvelope(f"no relay message among the stream's last {FOREIGN_DEPTH}")
+            if await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
+                return envelope.sequence
+        raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log")
+
+    def _holds(self, position: int, event_id: str | None) -> bool:
+        """The log has this event at this position (the stream and the store tell one history)."""
+        if position == 0:
+            return True
+        found = self.reader.read(position - 1, 1)
+        return bool(found) and found[0].sequence == position and found[0].id == event_id
