@@ -4,8 +4,9 @@ Run from the repository root:  .venv/bin/python -m bench.relay [--n 5000] [--bac
 
 The intake event store is filled with N events (a centre, 50 cases, consultations) through the
 application, saved a hundred at a time. Baseline: the very messages the relay publishes (same
-subjects, bodies, signature headers and `Nats-Msg-Id`s), prepared beforehand and published with
-`publish_async` to a stream of their own, gathering the PubAcks once. Measured: `Relay.run` (its
+subjects, bodies, signature headers, `Nats-Msg-Id`s and `Nats-Expected-Last-Msg-Id`s), prepared
+beforehand and published with `publish_async` to a stream of their own, gathering the PubAcks once
+(and, to show what that order header costs, the same without it: printed, not in the ratio). Measured: `Relay.run` (its
 loop as in the service, from its comparison with the stream until it has recorded the log's end)
 publishing the whole log from position 0 (read the messages prepared when the events were saved, as
 every save does — libs/platform/messaging/outbox.py, paid for in the fill —, publish pipelined,
@@ -37,6 +38,7 @@ from nats.js.errors import NotFoundError
 from bench.goals import goal_row
 from libs.platform.messaging.cloudevents import nats_subject
 from libs.platform.messaging.outbox import relay_chain, relay_outbox, relay_positions
+from libs.platform.messaging.relay_order import EXPECTED_LAST
 from libs.platform.messaging.signing import HEADER
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.runtime import build_runtime
@@ -79,8 +81,9 @@ async def raw_publish(relay, messages: list[tuple[str, bytes, dict]]) -> float:
 
 
 def prepared(relay) -> list[tuple[str, bytes, dict]]:
-    """Every message the relay will publish, as bytes, on the raw stream's subjects."""
-    out, position, chainhash = [], 0, relay.position()[1]
+    """Every message the relay will publish, as bytes, on the raw stream's subjects: each expects
+    the one before it last on the stream, as the relay's do (messaging/relay_order.py)."""
+    out, position, chainhash, previous = [], 0, relay.position()[1], None
     while True:
         read = relay.reader.read(position, 500)
         if not read:
@@ -89,8 +92,17 @@ def prepared(relay) -> list[tuple[str, bytes, dict]]:
             e = e.chained(chainhash)
             chainhash, body = e.chainhash, e.to_json()
             headers = {"Nats-Msg-Id": e.id, HEADER: relay.signer.header(body)}
+            if previous is not None:
+                headers[EXPECTED_LAST] = previous
             out.append((nats_subject("rawbench", e), body, headers))
+            previous = e.id
         position = read[-1].sequence
+
+
+def without_order(messages: list[tuple[str, bytes, dict]]) -> list[tuple[str, bytes, dict]]:
+    """The same messages without Nats-Expected-Last-Msg-Id: what the header costs, measured raw."""
+    return [(subject, body, {k: v for k, v in headers.items() if k != EXPECTED_LAST})
+            for subject, body, headers in messages]
 
 
 def _snapshot(relay) -> list[dict]:
@@ -146,15 +158,21 @@ async def relay_round(relay) -> float:
     return relay_s
 
 
-async def measure(relay, rounds: int) -> list[tuple[float, float, float, float]]:
-    """`rounds` of (raw seconds, relay seconds, raw CPU seconds, relay CPU seconds), alternating,
-    each phase on a fresh stream. CPU: this process's (every thread), a measure the machine's load
-    moves less than the wall clock's."""
+async def measure(relay, rounds: int) -> list[tuple[float, ...]]:
+    """`rounds` of (raw seconds, relay seconds, raw CPU seconds, relay CPU seconds, raw seconds and
+    raw CPU seconds without the order header), alternating, each phase on a fresh stream. CPU: this
+    process's (every thread), a measure the machine's load moves less than the wall clock's."""
     await relay.bus.connect()
     messages = await asyncio.to_thread(prepared, relay)
+    bare = without_order(messages)
     rows = await asyncio.to_thread(_snapshot, relay)
     pairs = []
     for _ in range(rounds):
+        await _fresh_stream(relay, RAW)
+        gc.collect()
+        cpu = time.process_time()
+        bare_s = await raw_publish(relay, bare)
+        bare_cpu = time.process_time() - cpu
         await _fresh_stream(relay, RAW)
         # Each timed phase starts with no garbage left by the setup: a full collection (87-195 ms on
         # this heap, seen inside the relay's ~400 ms window in 3 of 4 runs) is the setup's, not the
@@ -169,7 +187,7 @@ async def measure(relay, rounds: int) -> list[tuple[float, float, float, float]]
         gc.collect()
         cpu = time.process_time()
         relay_s = await relay_round(relay)
-        pairs.append((raw_s, relay_s, raw_cpu, time.process_time() - cpu))
+        pairs.append((raw_s, relay_s, raw_cpu, time.process_time() - cpu, bare_s, bare_cpu))
     await relay.bus.close()
     return pairs
 
@@ -192,9 +210,12 @@ def run(n: int, rounds: int, tmp: Path) -> dict:
         db.drop()
     raw_s, relay_s = median(p[0] for p in pairs), median(p[1] for p in pairs)
     return {"events": events, "rounds": [{"raw_s": round(a, 3), "relay_s": round(b, 3), "ratio": round(a / b, 3),
-                                          "raw_cpu_s": round(c, 3), "relay_cpu_s": round(d, 3)}
-                                         for a, b, c, d in pairs],
+                                          "raw_cpu_s": round(c, 3), "relay_cpu_s": round(d, 3),
+                                          "raw_unordered_s": round(e, 3), "raw_unordered_cpu_s": round(f, 3)}
+                                         for a, b, c, d, e, f in pairs],
             "raw_cpu_us_per_event": round(median(p[2] for p in pairs) / events * 1e6, 1),
+            "raw_unordered_cpu_us_per_event": round(median(p[5] for p in pairs) / events * 1e6, 1),
+            "raw_unordered_s": round(median(p[4] for p in pairs), 3),
             "relay_cpu_us_per_event": round(median(p[3] for p in pairs) / events * 1e6, 1),
             "raw_s": round(raw_s, 3), "relay_s": round(relay_s, 3),
             "raw_per_s": round(events / raw_s, 1), "relay_per_s": round(events / relay_s, 1),
@@ -221,8 +242,9 @@ def main() -> None:
         print(f"{'raw publish_async of the messages':<36} {r['raw_s']:>8.3f} {r['raw_per_s']:>9.1f}")
         print(f"{'relay (read, publish, record)':<36} {r['relay_s']:>8.3f} {r['relay_per_s']:>9.1f} "
               f"{r['ratio']:>6.2f} {'≥ 0.8':>6}")
-        print(f"CPU of this process, µs an event (median): raw {r['raw_cpu_us_per_event']}, "
-              f"relay {r['relay_cpu_us_per_event']}")
+        print(f"{'raw without Expected-Last-Msg-Id':<36} {r['raw_unordered_s']:>8.3f}")
+        print(f"CPU of this process, µs an event (median): raw {r['raw_cpu_us_per_event']} "
+              f"(without the order header {r['raw_unordered_cpu_us_per_event']}), relay {r['relay_cpu_us_per_event']}")
         measured.append({"backend": backend, **r, "load_avg": load})
         goals.append(goal_row("relay ÷ raw pipelined publish_async", backend, r["ratio"], GOAL, ">=",
                               f"median of {args.rounds} rounds: {r['relay_per_s']}/s vs {r['raw_per_s']}/s, "

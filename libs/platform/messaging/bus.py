@@ -9,9 +9,10 @@ import os
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.streams import StreamSpec
@@ -27,6 +28,27 @@ def inbox_prefix(url: str) -> str:
 
     user = urlsplit(url.split(",")[0].strip()).username
     return f"_INBOX.{user}" if user else "_INBOX"
+
+
+def settling_errors(js: JetStreamContext) -> JetStreamContext:
+    """A context whose `publish_async` futures also settle when the server refuses the message.
+    nats-py 2.16.0 (nats-io/nats.py#985, fix #994 not released): `APIError.from_error` raises, so
+    the reply handler raised before `set_exception` and the future never settled (the error only
+    logged as "encountered error"): a refused relay publish (messaging/relay_order.py) looked like a
+    lost PubAck and waited out the ack timeout. The handler is taken at the first publish_async."""
+    handle = js._handle_async_reply
+    futures = js.__dict__  # `_publish_async_futures` is made at the first publish_async
+
+    async def handled(msg: Msg) -> None:
+        try:
+            await handle(msg)
+        except APIError as error:  # the future is the reply subject's last token's (as nats-py's)
+            future = futures.get("_publish_async_futures", {}).get(msg.subject.rsplit(".", 1)[-1])
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    js._handle_async_reply = handled  # type: ignore[method-assign]
+    return js
 
 
 class Bus:
@@ -60,7 +82,7 @@ class Bus:
         every relay round (issue 15: intake grew ~2.7 KiB per command, without a plateau)."""
         client = self.client
         if self._js is None:
-            self._js = client.jetstream(timeout=5)
+            self._js = settling_errors(client.jetstream(timeout=5))
         return self._js
 
     async def connect(self) -> None:

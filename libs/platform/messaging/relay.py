@@ -35,9 +35,10 @@ from sqlalchemy import Engine
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
-from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
+from libs.platform.messaging.cloudevents import GENESIS, InvalidEnvelope
 from libs.platform.messaging.outbox import Outbox, metadata
 from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
+from libs.platform.messaging.relay_order import RelayOrder, refused_order, relay_envelope
 from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Batch", "Relay", "StreamUnknown"]
 
 
-class Relay(RelayRecords, RelayBatches):
+class Relay(RelayRecords, RelayBatches, RelayOrder):
     def __init__(
         self,
         *,
@@ -97,23 +98,25 @@ class Relay(RelayRecords, RelayBatches):
     async def reconcile(self) -> None:
         """Make the recorded position the log position of the stream's last message, or, when this
         relay saw PubAcks fail after its record, at most its last fully acknowledged batch."""
+        self._tail = self._stream_last = None
         try:
             last = await self.bus.js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
-            if last.data is None:
-                raise InvalidEnvelope("the stream's last message has no payload")
-            envelope = Envelope.from_json(last.data)
-            if (last.headers or {}).get("Nats-Msg-Id") != envelope.id:
-                raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
+            envelope = relay_envelope(last)
             at = (envelope.sequence, envelope.chainhash)
+            self._tail = (envelope.sequence, envelope.id)
         except NotFoundError:  # an empty stream: everything is to be sent
             at = (0, GENESIS)
         except InvalidEnvelope as e:
             log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
+            await self._past_foreign(last.seq or 0)  # what the next batch may follow (messaging/relay_order.py)
             return
+        self._stream_last = at[0]
         recorded = await asyncio.to_thread(self.position)
         if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
             log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
                       "older backup?); position %s kept, an operator must look", self.spec.name, at[0], recorded[0])
+            self._tail = None
+            await self._past_foreign(last.seq or 0)
             return
         acked = self._acked if self._acked is not None and self._acked.after == recorded[0] else None
         if self._unconfirmed and at[0] > recorded[0] and at[0] >= (acked.last if acked else recorded[0]):
@@ -130,13 +133,6 @@ class Relay(RelayRecords, RelayBatches):
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
             await asyncio.to_thread(self._record, *at)
-
-    def _holds(self, position: int, event_id: str | None) -> bool:
-        """The log has this event at this position (the stream and the store tell one history)."""
-        if position == 0:
-            return True
-        found = self.reader.read(position - 1, 1)
-        return bool(found) and found[0].sequence == position and found[0].id == event_id
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
@@ -159,10 +155,16 @@ class Relay(RelayRecords, RelayBatches):
             try:
                 await asyncio.wait_for(asyncio.gather(*flight.acks), timeout=self.ack_timeout)
             except BaseException as error:
+                refused = [e for f in flight.acks
+                           if f.done() and not f.cancelled() and refused_order(e := f.exception())]
+                if refused:  # a message's predecessor was not the stream's last (relay_order.py)
+                    self._refused = True
+                    log.warning("relay %s: %d of the batch after %s refused by the stream (%s)", self.spec.name,
+                                len(refused), batch.after, refused[0])
                 flight.drop(error)
                 raise
             flight.traced.end()
-            self._acked = batch  # the stream holds it all, recorded or not
+            self._acked, self._refused = batch, False  # the stream holds it all, recorded or not
             following_failed: Exception | None = None
             if flight.ahead is not None:
                 # Published only now that every PubAck of the batch before it is in: published

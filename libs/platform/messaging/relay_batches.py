@@ -16,6 +16,7 @@ from libs.platform import tracing
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.outbox import Outbox, ordered_by_index
+from libs.platform.messaging.relay_order import EXPECTED_LAST
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.db import read_unpinged
@@ -68,6 +69,10 @@ class RelayBatches:
 
         def _record(self, position: int, chainhash: str, chain: Any = (), prepared: tuple[int, int] | None = None,
                     *, forget: bool = True) -> None: ...
+
+        _tail: tuple[int, str] | None
+
+        async def _expected_before(self, after: int) -> str | None: ...  # RelayOrder's
 
     def _pending_after(self, position: int, chainhash: str,
                        limit: int | None = None) -> tuple[list[Envelope], str, int]:
@@ -147,13 +152,20 @@ class RelayBatches:
         if envelopes is not batch.envelopes:  # tracing turned on after the batch was read: prepared ones as they are
             messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
         flight = InFlight(batch, [], traced, None)
-        js = self.bus.js
+        # Each message expects the one before it last on the stream (messaging/relay_order.py).
+        previous = await self._expected_before(batch.after) if messages else None
+        publish = self.bus.js.publish_async
         try:
             for subject, body, headers in messages:
-                flight.acks.append(await js.publish_async(subject, body, headers=headers))
+                if previous is not None:
+                    headers[EXPECTED_LAST] = previous
+                previous = headers["Nats-Msg-Id"]
+                flight.acks.append(await publish(subject, body, headers=headers))
         except BaseException as error:
             flight.drop(error)
             raise
+        if previous is not None:
+            self._tail = (batch.last, previous)
         if len(messages) == self.batch_size:
             # The next batch is read while this one's PubAcks come back, submitted to its thread at
             # once. Submitted before the publishing instead, its thread contended for the GIL with

@@ -1,0 +1,119 @@
+"""The relay's order on the stream: no message may land before the one before it in the log.
+
+Every relay publish carries `Nats-Expected-Last-Msg-Id`, the `Nats-Msg-Id` (event id) of the event
+before it in the log, and JetStream refuses (err_code 10070, "wrong last msg ID: <its last id>") a
+message whose predecessor is not the stream's last. Without it a NATS restart mid-batch lost what
+nats-py had written to the socket while what it still buffered reached the new server first: the
+later events of the batch were stored, the earlier ones re-sent after them, the stream out of log
+order (tests/fault/test_relay_order.py). With it those later messages are refused and the relay
+sends again from its record. JetStream checks the duplicate (`Nats-Msg-Id`) BEFORE the expected
+last id, so a re-send of a stored message is still acked as a duplicate (nats-server 2.15.1, and
+stream.go processJetStreamMsg; `Nats-Expected-Last-Sequence` is checked before the duplicate and
+would refuse every re-send).
+
+The server's idea of its last id can differ from the stream's last relay message: after a restart
+it rebuilds it only from messages inside the duplicate window (stream.go rebuildDedupe, 2.14: a
+relay idle longer than 10 minutes would then be refused forever; 2.15.1 kept it in our trials),
+and a message published by someone else (a forged or probe message, which a consumer dead-letters;
+an event this log does not hold, the store restored from an older backup) makes its id, or none,
+the last. After a refusal the relay compares with the stream again (reconcile) and, when the
+stream's last message of this log (past at most FOREIGN_DEPTH others) is the very event its next
+batch follows, sends that batch's first message without the header: nothing precedes it in that
+send, and its predecessor is stored. Its followers carry the header as usual. Any other refusal
+takes the usual failure path (compare, send again from the record); a relay refused round after
+round is unready, the refusal named (LoopHealth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from nats.js.errors import APIError, NotFoundError
+
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store.log import LogReader
+
+EXPECTED_LAST = "Nats-Expected-Last-Msg-Id"
+WRONG_LAST_MSG_ID = 10070  # JetStream's err_code for a refused Nats-Expected-Last-Msg-Id
+log = logging.getLogger(__name__)
+FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
+
+
+def relay_envelope(msg: Any) -> Envelope:
+    """The event of a stream message a relay published (its Nats-Msg-Id is the event's id)."""
+    if msg.data is None:
+        raise InvalidEnvelope("the stream's last message has no payload")
+    envelope = Envelope.from_json(msg.data)
+    if (msg.headers or {}).get("Nats-Msg-Id") != envelope.id:
+        raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
+    return envelope
+
+
+def refused_order(error: BaseException | None) -> bool:
+    """A publish JetStream refused because its predecessor was not the stream's last message."""
+    return isinstance(error, APIError) and error.err_code == WRONG_LAST_MSG_ID
+
+
+class RelayOrder:
+    """A mixin of `Relay` (messaging/relay.py): which id each batch's first message expects."""
+
+    spec: StreamSpec
+    bus: Bus
+    reader: LogReader
+    # (position, event id) of the last event this relay sent or found at the stream's end: the id the
+    # first message of a batch read after that position expects (None: ask the log).
+    _tail: tuple[int, str] | None = None
+    # The log position of the stream's last relay message as last compared (None: not known).
+    _stream_last: int | None = None
+    # A publish was refused for its expected last id since the last batch fully acknowledged.
+    _refused = False
+
+    async def _expected_before(self, after: int) -> str | None:
+        """The id the first message of a batch read after `after` expects last on the stream; None
+        sends it without the header: the log's first event, or after a refusal when the stream's
+        last relay message is its predecessor (see the module)."""
+        if after == 0 or (self._refused and self._stream_last == after):
+            return None
+        tail = self._tail
+        if tail is not None and tail[0] == after:
+            return tail[1]
+        return await asyncio.to_thread(self._event_id_at, after)
+
+    def _event_id_at(self, position: int) -> str:
+        found = self.reader.read(position - 1, 1)
+        if not found or found[0].sequence != position:
+            raise LookupError(f"no event at log position {position}")
+        return found[0].id
+
+    async def _past_foreign(self, seq: int) -> None:
+        """The stream's end (at stream sequence `seq`) is not this log's: note where its last message
+        that is (one a relay of this log published) stands, looking back past FOREIGN_DEPTH others
+        at most (more: none noted, the relay stays refused and unready until an operator looks)."""
+        try:
+            self._stream_last = await self._last_own_event(seq)
+        except InvalidEnvelope as e:
+            log.error("relay %s: %s", self.spec.name, e)
+
+    async def _last_own_event(self, seq: int) -> int:
+        for _ in range(FOREIGN_DEPTH):
+            seq -= 1
+            if seq < 1:
+                return 0
+            try:
+                envelope = relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
+            except (NotFoundError, InvalidEnvelope):  # deleted, or not a relay's either
+                continue
+            if await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
+                return envelope.sequence
+        raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log")
+
+    def _holds(self, position: int, event_id: str | None) -> bool:
+        """The log has this event at this position (the stream and the store tell one history)."""
+        if position == 0:
+            return True
+        found = self.reader.read(position - 1, 1)
+        return bool(found) and found[0].sequence == position and found[0].id == event_id
