@@ -37,6 +37,24 @@ def count_by(conn: Connection, source: FromClause, key: ColumnElement, *where: C
     return counts | dict(sorted(found.items()))
 
 
+def counts_by(conn: Connection, source: FromClause, keys: dict[str, tuple[ColumnElement, Iterable[str]]],
+              *where: ColumnElement[bool]) -> dict[str, dict[str, int]]:
+    """`count_by` of each of `keys` (name: column and its known codes), from one read of the cells:
+    grouped by all of them at once (a handful of codes each), each one's counts summed here."""
+    columns = [column.label(f"k{i}") for i, (column, _) in enumerate(keys.values())]
+    query = (select(*columns, func.sum(source.c.n).label("n")).select_from(source).where(*where)
+             .group_by(*columns))
+    found: list[dict[str, int]] = [{} for _ in keys]
+    for r in conn.execute(query):
+        for i, codes in enumerate(found):
+            code = "unknown" if r[i] is None else str(r[i])
+            codes[code] = codes.get(code, 0) + int(r.n)
+    out = {}
+    for (name, (_, known)), codes in zip(keys.items(), found, strict=True):
+        out[name] = {code: codes.pop(code, 0) for code in known} | dict(sorted(codes.items()))
+    return out
+
+
 def count(conn: Connection, source: FromClause, *where: ColumnElement[bool]) -> int:
     """The sum of the cells' `n`."""
     return int(conn.execute(select(func.coalesce(func.sum(source.c.n), 0)).select_from(source).where(*where))
