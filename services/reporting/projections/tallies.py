@@ -123,9 +123,12 @@ class Tally:
         return upsert.on_conflict_do_update(index_elements=[k.name for k in self.keys], set_=moved)
 
     def derive(self, conn: Connection) -> None:
-        """Every cell again from the facts (the projection's result, computed in one statement)."""
+        """Every cell again from the facts (the projection's result, computed in one statement), written
+        in key order: fiscal year first, so that on PostgreSQL a year's cells share heap pages (a
+        hash aggregate's order spread them over the whole table, and a report read every page of it
+        for one year: 185 pages for 1,500 cells at 100k consultations)."""
         conn.execute(self.table.delete())
-        conn.execute(self.table.insert().from_select(self.columns, self.cells()))
+        conn.execute(self.table.insert().from_select(self.columns, self.cells().order_by(*self.keys)))
 
 
 def _table(name: str, *keys: Column, sums: tuple[str, ...] = ()) -> Table:
