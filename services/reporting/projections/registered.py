@@ -96,7 +96,8 @@ class RegisteredCounts:
         conn.execute(table.delete())
         cells = counted(conn)
         if cells:
-            conn.execute(table.insert(), [{"fy": fy, "tenant": tenant, "n": n} for (fy, tenant), n in cells.items()])
+            conn.execute(table.insert(), [{"fy": fy, "tenant": tenant, "n": n}
+                                          for (fy, tenant), n in sorted(cells.items())])  # as Tally.derive
 
 
 registered_counts = RegisteredCounts()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, FromClause, func, select
+from sqlalchemy import ColumnElement, Connection, FromClause, func, select, union_all
 
-from services.reporting.projections.tallies import Tally
+from services.reporting.projections.tallies import Rollup, Tally
 
 
 def cells(tally: Tally, as_of: datetime | None, fys: Iterable[int],
@@ -29,10 +29,30 @@ def count_by(conn: Connection, source: FromClause, key: ColumnElement, *where: C
              .group_by(key))
     found: dict[str, int] = {}
     for r in conn.execute(query):
+        if not r.n:  # a code whose cells a roll-up's subtraction cancelled out: no cell of it is seen
+            continue
         code = "unknown" if r.key is None else str(r.key)
         found[code] = found.get(code, 0) + int(r.n)
     counts = {code: found.pop(code, 0) for code in known}
     return counts | dict(sorted(found.items()))
+
+
+def counts_by(conn: Connection, source: FromClause, keys: dict[str, tuple[ColumnElement, Iterable[str]]],
+              *where: ColumnElement[bool]) -> dict[str, dict[str, int]]:
+    """`count_by` of each of `keys` (name: column and its known codes), from one read of the cells:
+    grouped by all of them at once (a handful of codes each), each one's counts summed here."""
+    columns = [column.label(f"k{i}") for i, (column, _) in enumerate(keys.values())]
+    query = (select(*columns, func.sum(source.c.n).label("n")).select_from(source).where(*where)
+             .group_by(*columns))
+    found: list[dict[str, int]] = [{} for _ in keys]
+    for r in conn.execute(query):
+        for i, codes in enumerate(found):
+            code = "unknown" if r[i] is None else str(r[i])
+            codes[code] = codes.get(code, 0) + int(r.n)
+    out = {}
+    for (name, (_, known)), codes in zip(keys.items(), found, strict=True):
+        out[name] = {code: codes.pop(code, 0) for code in known} | dict(sorted(codes.items()))
+    return out
 
 
 def count(conn: Connection, source: FromClause, *where: ColumnElement[bool]) -> int:
@@ -52,3 +72,20 @@ def grouped(conn: Connection, source: FromClause, keys: tuple[ColumnElement, ...
 def by_tenant(conn: Connection, source: FromClause, tenant: ColumnElement, *where: ColumnElement[bool],
               value: ColumnElement | None = None) -> dict[str, int]:
     return {key[0]: n for key, n in grouped(conn, source, (tenant,), *where, value=value).items()}
+
+
+def rolled_up(rollup: Rollup, fy: int, hidden: ColumnElement[bool]) -> FromClause:
+    """The cells (`code`, `n`) of fiscal year `fy` by code over the units the caller may see: the
+    roll-up's national cells, and the tally's cells of every unit that holds any and is `hidden`
+    (a clause over `rollup.units.table`) counted negative. Summed by code this equals the tally's
+    cells of the visible units summed by code (services/reporting/tests/test_rollups.py), at the
+    cost of the form's columns and the units instead of their product."""
+    national, units, fine = rollup.national.table, rollup.units.table, rollup.tally.table
+    values = ("n", *(s.name for s in rollup.tally.sums))
+    unseen = select(units.c[rollup.unit]).where(units.c.fy == fy, hidden)
+    return union_all(
+        select(national.c[rollup.code].label(rollup.code), *(national.c[v] for v in values))
+        .where(national.c.fy == fy),
+        select(fine.c[rollup.code].label(rollup.code), *((-fine.c[v]).label(v) for v in values))
+        .where(fine.c.fy == fy, fine.c[rollup.unit].in_(unseen)),
+    ).subquery()

@@ -11,7 +11,7 @@ from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections import centres, consultations
 from services.reporting.projections.tallies import consultation_counts, outreach_visit_counts
-from services.reporting.queries.common import cells, count, count_by
+from services.reporting.queries.common import cells, count_by, counts_by
 from services.reporting.queries.scope import (
     as_of_utc,
     not_voided,
@@ -44,11 +44,12 @@ def consultation_report(engine: Engine, actor: Principal, fy: int, *, as_of: dat
     visited = (of_visible_centres(visits, actor, as_of, prefecture), visits.c.fy == fy)
     with engine.connect() as conn:
         rows = [{**r._mapping, "consultations": int(r.consultations)} for r in conn.execute(per_centre)]
-        by_channel = count_by(conn, held, held.c.channel, *seen, known=intake.CHANNELS)
-        by_client_kind = count_by(conn, held, held.c.client_kind, *seen, known=intake.CLIENT_KINDS)
-        by_age_group = count_by(conn, held, held.c.age_group, *seen, known=intake.AGE_GROUPS)
-        visit_count = count(conn, visits, *visited)
+        by = counts_by(conn, held, {"channel": (held.c.channel, intake.CHANNELS),
+                                    "client_kind": (held.c.client_kind, intake.CLIENT_KINDS),
+                                    "age_group": (held.c.age_group, intake.AGE_GROUPS)}, *seen)
+        by_channel, by_client_kind, by_age_group = by["channel"], by["client_kind"], by["age_group"]
         visits_by_role = count_by(conn, visits, visits.c.staff_role, *visited, known=intake.STAFF_ROLES)
+        visit_count = sum(visits_by_role.values())  # every role's, an unknown one too
     return {
         "fy": fy,
         "label": wareki_label(fy),

@@ -6,20 +6,64 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from libs.domain import intake
 from libs.domain.fiscal import fiscal_year_bounds, wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections.tables import programmes
 from services.reporting.projections.tallies import (
-    backoffice_support_counts,
-    group_activity_counts,
+    Rollup,
+    backoffice_support_rollup,
+    group_activity_rollup,
     place_session_counts,
+    place_session_rollup,
     prefectural_backup_counts,
 )
-from services.reporting.queries.common import cells, count_by
-from services.reporting.queries.scope import as_of_utc, of_visible_cells, until, visible_tenants
+from services.reporting.queries.common import cells, count_by, rolled_up
+from services.reporting.queries.scope import (
+    as_of_utc,
+    hidden_tenants,
+    nationwide,
+    of_visible_cells,
+    until,
+    visible_tenants,
+)
+
+
+def _by_kind(conn: Connection, rollup: Rollup, actor: Principal, fy: int, as_of: datetime | None,
+             prefecture: str | None, known: tuple[str, ...]) -> dict[str, int]:
+    """Counts by kind over the tenants the caller may see: from the national cells when nationwide."""
+    if nationwide(actor, as_of, prefecture):
+        found = rolled_up(rollup, fy, hidden_tenants(rollup.units.table.c.tenant, actor))
+        return count_by(conn, found, found.c.kind, known=known)
+    c = cells(rollup.tally, as_of, (fy,))
+    return count_by(conn, c, c.c.kind, of_visible_cells(c, actor, prefecture), c.c.fy == fy, known=known)
+
+
+def _sessions(conn: Connection, actor: Principal, fy: int, as_of: datetime | None, prefecture: str | None) -> tuple:
+    """居場所: the places with a session in the year, the sessions, their participants and supporters.
+    Nationwide from the roll-up: its national cells (one a place) less the hidden tenants' cells;
+    a place drops out when the hidden ones hold all of its sessions."""
+    values = ("n", "participants", "supporters")
+    if not nationwide(actor, as_of, prefecture):
+        s = cells(place_session_counts, as_of, (fy,))
+        totals = (func.coalesce(func.sum(s.c[v]), 0) for v in values)
+        seen = (of_visible_cells(s, actor, prefecture), s.c.fy == fy)
+        return tuple(conn.execute(select(func.count(func.distinct(s.c.place_id)), *totals).where(*seen)).one())
+    national, fine = place_session_rollup.national.table, place_session_rollup.tally.table
+    units = place_session_rollup.units.table
+    unseen = select(units.c.tenant).where(units.c.fy == fy, hidden_tenants(units.c.tenant, actor))
+    hidden = (select(fine.c.place_id, *(func.sum(fine.c[v]).label(v) for v in values))
+              .where(fine.c.fy == fy, fine.c.tenant.in_(unseen)).group_by(fine.c.place_id).subquery())
+    places, *sums = conn.execute(select(func.count(), *(func.coalesce(func.sum(national.c[v]), 0) for v in values))
+                                 .where(national.c.fy == fy)).one()
+    gone, *less = conn.execute(
+        select(func.count(national.c.place_id).filter(national.c.n == hidden.c.n),
+               *(func.coalesce(func.sum(hidden.c[v]), 0) for v in values))
+        .select_from(hidden.outerjoin(national, (national.c.fy == fy) & (national.c.place_id == hidden.c.place_id)))
+    ).one()
+    return (places - gone, *(a - b for a, b in zip(sums, less, strict=True)))
 
 
 def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,
@@ -34,17 +78,9 @@ def programmes_report(engine: Engine, actor: Principal, fy: int, *, as_of: datet
         governments: dict[str, int] = dict(conn.execute(
             select(p.c.kind, func.count(func.distinct(p.c.tenant))).where(where).group_by(p.c.kind)).tuples().all())
         all_governments = conn.execute(select(func.count(func.distinct(p.c.tenant))).where(where)).scalar_one()
-        s = cells(place_session_counts, as_of, (fy,))
-        seen = (of_visible_cells(s, actor, prefecture), s.c.fy == fy)
-        sessions = conn.execute(select(func.coalesce(func.sum(s.c.n), 0), func.coalesce(func.sum(s.c.participants), 0),
-                                       func.coalesce(func.sum(s.c.supporters), 0)).where(*seen)).one()
-        places = conn.execute(select(func.count(func.distinct(s.c.place_id))).where(*seen)).scalar_one()
-        g = cells(group_activity_counts, as_of, (fy,))
-        activities = count_by(conn, g, g.c.kind, of_visible_cells(g, actor, prefecture), g.c.fy == fy,
-                              known=intake.GROUP_ACTIVITY_KINDS)
-        b = cells(backoffice_support_counts, as_of, (fy,))
-        backoffice = count_by(conn, b, b.c.kind, of_visible_cells(b, actor, prefecture), b.c.fy == fy,
-                              known=intake.BACKOFFICE_KINDS)
+        places, *sessions = _sessions(conn, actor, fy, as_of, prefecture)
+        activities = _by_kind(conn, group_activity_rollup, actor, fy, as_of, prefecture, intake.GROUP_ACTIVITY_KINDS)
+        backoffice = _by_kind(conn, backoffice_support_rollup, actor, fy, as_of, prefecture, intake.BACKOFFICE_KINDS)
         pb = cells(prefectural_backup_counts, as_of, (fy,))
         given = (of_visible_cells(pb, actor, prefecture), pb.c.fy == fy)
         backups = count_by(conn, pb, pb.c.kind, *given, known=intake.BACKUP_KINDS)

@@ -12,9 +12,10 @@ from libs.domain import agencies
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections.tallies import referral_counts as referral_counts_tally
-from services.reporting.queries.common import cells, count_by
+from services.reporting.projections.tallies import referral_rollup
+from services.reporting.queries.common import cells, count_by, rolled_up
 from services.reporting.queries.rates import rates
-from services.reporting.queries.scope import as_of_utc, of_visible_centres
+from services.reporting.queries.scope import as_of_utc, hidden_centres, nationwide, of_visible_centres
 
 ROUNDING = "largest-remainder, one decimal place; a row's rates add up to 100.0"
 # A category code outside the list (recorded under a newer list version) is shown in
@@ -25,10 +26,15 @@ FALLBACK = "other"
 def referral_counts(engine: Engine, actor: Principal, fy: int, as_of: datetime | None,
                     prefecture: str | None = None) -> Counter[str]:
     """Referrals (ReferralMade, by referred_on) of one fiscal year by agency category code."""
-    made = cells(referral_counts_tally, as_of, (fy,))
     with engine.connect() as conn:
-        found = count_by(conn, made, made.c.agency_category, of_visible_centres(made, actor, as_of, prefecture),
-                         made.c.fy == fy)
+        if nationwide(actor, as_of, prefecture):
+            units = referral_rollup.units.table
+            made = rolled_up(referral_rollup, fy, hidden_centres(units.c.centre_id, actor))
+            found = count_by(conn, made, made.c.agency_category)
+        else:
+            made = cells(referral_counts_tally, as_of, (fy,))
+            found = count_by(conn, made, made.c.agency_category,
+                             of_visible_centres(made, actor, as_of, prefecture), made.c.fy == fy)
     return Counter({code: n for code, n in found.items() if n})
 
 

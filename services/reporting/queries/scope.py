@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, FromClause, Select, Table, false, func, select, true
+from sqlalchemy import ColumnElement, FromClause, Select, Table, false, func, not_, select, true
 
 from libs.domain.audit import NATIONAL
 from libs.domain.codes import DEMO_PREFECTURE_PARTS, InvalidLgCode, is_prefecture, validate_lg_code, within
@@ -161,3 +161,23 @@ def as_of_utc(as_of: datetime | None) -> datetime | None:
     if as_of.tzinfo is None:
         raise InvalidInput("as_of needs a timezone, e.g. 2017-03-31T23:59:59+09:00")
     return as_of.astimezone(UTC)
+
+
+def nationwide(actor: Principal, as_of: datetime | None, prefecture: str | None) -> bool:
+    """A report of the present over the whole nation (less the demo tenants): the ministry's or a
+    national auditor's, with no prefecture named. Such a report reads a roll-up's national cells
+    (queries/common.rolled_up) instead of every cell of its year."""
+    if as_of is not None or prefecture is not None:
+        return False
+    return actor.has(*NATIONWIDE_ROLES) or (actor.has(*AUDITORS) and actor.org == NATIONAL)
+
+
+def hidden_centres(centre_id: ColumnElement[str], actor: Principal) -> ColumnElement[bool]:
+    """Centres the caller may not see in a report of the present (a centre not registered among them)."""
+    return centre_id.not_in(centre_ids(actor, None))
+
+
+def hidden_tenants(tenant: ColumnElement[str], actor: Principal) -> ColumnElement[bool]:
+    """Local governments the caller may not see in a report of the present."""
+    visible = visible_tenants(actor, tenant)
+    return false() if visible is None else not_(visible)

@@ -14,7 +14,7 @@ from services.reporting.projections import supporter_endings, supporter_terms
 from services.reporting.projections.registered import CANCELLING, fiscal_year_end
 from services.reporting.projections.registered import table as registered_counts
 from services.reporting.projections.tallies import roster_counts, supporter_ending_counts, supporter_term_counts
-from services.reporting.queries.common import by_tenant, cells
+from services.reporting.queries.common import by_tenant, cells, grouped
 from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
@@ -58,19 +58,23 @@ def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None
     e = cells(supporter_ending_counts, as_of, (fy,))
     r = cells(roster_counts, as_of, (fy,))
     terms, endings, provided = (of_visible_cells(x, actor, prefecture) for x in (t, e, r))
+    issued = grouped(conn, t, (t.c.kind, t.c.tenant), terms, t.c.fy == fy)  # each tally's cells read once
+    ended = grouped(conn, e, (e.c.reason, e.c.tenant), endings, e.c.fy == fy)
+    rosters = conn.execute(select(r.c.tenant, func.sum(r.c.n), func.sum(r.c.entries)).where(provided, r.c.fy == fy)
+                           .group_by(r.c.tenant)).all()
 
-    def ended(reason: str) -> dict[str, int]:
-        return by_tenant(conn, e, e.c.tenant, endings, e.c.reason == reason, e.c.fy == fy)
+    def of(found: dict[tuple, int], code: str) -> dict[str, int]:
+        return {tenant: n for (c, tenant), n in found.items() if c == code}
 
     return {
-        "newly_registered": by_tenant(conn, t, t.c.tenant, terms, t.c.kind == "registered", t.c.fy == fy),
-        "renewed": by_tenant(conn, t, t.c.tenant, terms, t.c.kind == "renewed", t.c.fy == fy),
-        "withdrawn": ended("withdrawn"),
-        "revoked": ended("revoked"),
-        "expired": ended("expired"),
+        "newly_registered": of(issued, "registered"),
+        "renewed": of(issued, "renewed"),
+        "withdrawn": of(ended, "withdrawn"),
+        "revoked": of(ended, "revoked"),
+        "expired": of(ended, "expired"),
         "registered_at_fy_end": registered_at_fy_end(conn, actor, as_of, fy, prefecture),
-        "rosters_provided": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy),
-        "roster_entries": by_tenant(conn, r, r.c.tenant, provided, r.c.fy == fy, value=r.c.entries),
+        "rosters_provided": {tenant: int(n) for tenant, n, _ in rosters},
+        "roster_entries": {tenant: int(entries) for tenant, _, entries in rosters},
     }
 
 
