@@ -35,7 +35,7 @@ from libs.domain.errors import InvalidInput
 from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
-from libs.platform.store.db import read_unpinged
+from libs.platform.store.db import commit_rides, read_unpinged
 
 # The kwarg of Application.save() that carries ledger rows down to the recorder.
 SAVE_KWARG = "creations"
@@ -253,7 +253,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             prepare(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG), writes)
         if not measured and stored_events and self.check_sizes is not None:
             self.check_sizes(stored_events, kwargs.get(DOMAIN_KWARG))
-        insert_all(session, writes.inserts)
+        insert_all(session, writes.inserts, commit=commit_rides(session))
         return ids
 
     def forget_requests(self, subject: str) -> None:

@@ -23,9 +23,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from eventsourcing_sqlalchemy.datastore import transactions
 from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from libs.platform.settings import Settings
 
@@ -144,6 +146,22 @@ def begin_rides(connection: Connection) -> bool:
     dbapi.autocommit = True
     fairy.info[RIDES] = True
     return True
+
+
+def commit_rides(session: Session) -> bool:
+    """Whether a save's last statement may carry its COMMIT (store/bulk.insert_all): the session's
+    transaction is eventsourcing-sqlalchemy's own, outermost, committed as soon as the recorder's
+    insert returns, with nothing sent after that statement (the library inserts a tracking row
+    before the events). psycopg's commit() then finds the server idle and sends nothing (it goes by
+    the transaction status, as its rollback and the pool's reset at checkin do): one round trip
+    less, and the events table's lock let go one round trip sooner (issue 15: 8 clients queued
+    on it)."""
+    try:
+        transaction = transactions.get()
+    except LookupError:
+        return False
+    return transaction.commit and transaction.nested_level == 1 and not transaction.is_scoped_session \
+        and transaction.session is session
 
 
 def begin_rides_back(engine: Engine) -> Engine:
