@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 from sqlalchemy import Engine, event, text
 
 from libs.platform.store.creations import LedgerRow
@@ -186,3 +186,29 @@ def test_a_save_whose_last_statement_fails_stores_nothing(tmp_path) -> None:
 
 def _ledger_row(case: Case) -> LedgerRow:
     return LedgerRow(str(case.id), "case", str(case.id), case.version, None, None)
+
+
+def test_a_tracked_save_commits_its_tracking_row_with_its_events(tmp_path) -> None:
+    """The library adds a tracked save's tracking row to the session and writes it at the commit's
+    flush: such a save's last INSERT carries no COMMIT, which would leave the row to a transaction of
+    its own after the events."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        sent: list[str] = []
+
+        def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        consulted = _consulted(case)
+        stored = app.mapper.to_stored_event(consulted.collect_events()[0])
+        event.listen(engine, "before_cursor_execute", execute)
+        try:
+            app.recorder.insert_events([stored], tracking=Tracking("upstream", 7), creations=[_ledger_row(consulted)])
+        finally:
+            event.remove(engine, "before_cursor_execute", execute)
+        assert not any(s.endswith("; COMMIT") for s in sent)
+        assert app.recorder.max_tracking_id("upstream") == 7
+        assert app.ledger.of_resource(consulted.id, consulted.id) == _ledger_row(consulted)
