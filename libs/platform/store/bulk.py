@@ -133,18 +133,25 @@ def _unbounded(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
     return unbounded
 
 
-def insert_all(conn: Connection | Session, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> None:
+def insert_all(conn: Connection | Session, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]],
+               *, commit: bool = False) -> bool:
     """INSERT the rows of each table (a save's ledger rows and prepared messages) in that order; on
     PostgreSQL through psycopg 3, few rows of several tables go as one statement (the first ones
     as data-modifying WITH clauses, which PostgreSQL runs whatever the main statement does): one
-    round trip, not one per table, with the same errors and the same atomicity (issue 15)."""
+    round trip, not one per table, with the same errors and the same atomicity (issue 15).
+
+    `commit`: nothing else runs in the transaction after these rows (store/db.commit_rides), so
+    their statement carries the COMMIT: `<inserts>; COMMIT`, one simple query whose values the
+    driver renders as literals (its own quoting, as it would bind them). An INSERT that fails stops
+    the query there, and the transaction is rolled back as before. Returns whether it committed."""
     inserts = [(table, rows) for table, rows in inserts if rows]
     bind = conn.get_bind() if isinstance(conn, Session) else conn
-    if len(inserts) < 2 or bind.dialect.name != "postgresql" or bind.dialect.driver != "psycopg" \
+    rides = commit and bool(inserts) and not any(_defaults_left_out(t, tuple(rows[0])) for t, rows in inserts)
+    if len(inserts) < (1 if rides else 2) or bind.dialect.name != "postgresql" or bind.dialect.driver != "psycopg" \
             or any(bulk(conn, rows) for _, rows in inserts):
         for table, rows in inserts:
             insert_rows(conn, table, rows)
-        return
+        return False
     shape = tuple((table.fullname, tuple(rows[0]), len(rows)) for table, rows in inserts)
     params = {f"p{t}_{r}_{c}": row[column] for t, (_, rows) in enumerate(inserts)
               for r, row in enumerate(rows) for c, column in enumerate(shape[t][1])}
@@ -152,7 +159,15 @@ def insert_all(conn: Connection | Session, inserts: Sequence[tuple[Table, Sequen
     if statement is None:
         statement = _together[shape] = _together_statement(shape)
     connection = conn.connection() if isinstance(conn, Session) else conn
-    connection.exec_driver_sql(statement, params)
+    if not rides:
+        connection.exec_driver_sql(statement, params)
+        return False
+    import psycopg  # only psycopg 3 gets here
+
+    dbapi: Any = connection.connection.dbapi_connection
+    literal = psycopg.ClientCursor(dbapi).mogrify(statement, params)
+    connection.exec_driver_sql(f"{literal}; COMMIT", execution_options={"no_parameters": True}).close()
+    return True
 
 
 def _together_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> str:
@@ -163,6 +178,8 @@ def _together_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> 
         values = ", ".join("(" + ", ".join(f"%(p{t}_{r}_{c})s" for c in range(len(columns))) + ")"
                            for r in range(count))
         parts.append(f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES {values}")
+    if len(parts) == 1:
+        return parts[0]
     return "WITH " + ", ".join(f"w{t} AS ({part})" for t, part in enumerate(parts[:-1])) + " " + parts[-1]
 
 

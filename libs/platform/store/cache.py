@@ -20,6 +20,11 @@ cache with fast-forward; this one keeps its guarantees and drops its one hazard:
   whose key cache drops a forgotten subject's key in every replica (privacy/sealing.py). The
   erasure event itself reaches a cached aggregate by fast-forward like any other event.
 - **Snapshots** are read only when an aggregate is not cached; taking them is unchanged.
+- **Trusted loads** (`trusted`): a command whose save is checked by the store anyway may run on
+  the cached aggregate without reading what came after it (store/creating.py says when): a save on
+  an outdated version fails on the unique index like a lost race, and is re-run on the aggregate
+  read again. Only the first aggregate the load gets is taken so, and only if it is the one the
+  load returns (the one saved); any other load reads the store as above.
 
 Bounded (LRU, `AGGREGATE_CACHE_MAXSIZE` in the application's environment, default
 `CACHE_SIZE`): memory stays flat however many aggregates a service has.
@@ -29,7 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from copy import deepcopy
 from datetime import date, datetime
 from typing import Any
@@ -51,9 +57,45 @@ for _immutable in (UUID, date, datetime):
     copy._deepcopy_dispatch[_immutable] = copy._deepcopy_atomic  # type: ignore[attr-defined]
 
 
+class Trust:
+    """One trusted load in progress on this thread: the id of the aggregate it took from the cache
+    unread (None: none yet, or it was not cached); `open` until its first get."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.id: Any = None
+
+
 class CachingRepository(Repository):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._trusts = threading.local()  # this repository's trusted load on each thread
+
+    def trusted(self, load: Callable[[], Any]) -> tuple[Any, bool]:
+        """`load()`, its first get answered from the cache without a read when the aggregate is
+        cached; and whether the aggregate it returns was answered so (it may be outdated: only a
+        save, which fails on the unique index if it is, proves it was not)."""
+        trust = self._trusts.trust = Trust()
+        try:
+            aggregate = load()
+        finally:
+            self._trusts.trust = None
+        if trust.id is None:
+            return aggregate, False
+        if trust.id != getattr(aggregate, "id", None):  # taken unread, but not the aggregate saved
+            return load(), False
+        return aggregate, True
+
     def get(self, aggregate_id: Any, *, version: int | None = None, projector_func: Any = project_aggregate,
             fastforward_skipping: bool = False, deepcopy_from_cache: bool = True) -> Any:
+        trust: Trust | None = getattr(self._trusts, "trust", None)
+        if trust is not None and trust.open:
+            trust.open = False
+            if self.cache is not None and version is None:
+                with contextlib.suppress(KeyError):
+                    cached = self.cache.get(aggregate_id)
+                    trust.id = aggregate_id
+                    return deepcopy(cached)  # never changed once cached
         if self.cache is None or version is not None:
             return super().get(aggregate_id, version=version, projector_func=projector_func)
         lock = self._use_fastforward_lock(aggregate_id)

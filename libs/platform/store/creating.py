@@ -13,6 +13,8 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
 from libs.domain.contracts import ClientKey
+from libs.domain.errors import DomainError
+from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.cache import CachingRepository
 from libs.platform.store.creations import SAVE_KWARG, Creation, Ledger, LedgerRow
 
@@ -116,35 +118,63 @@ class Creating:
         finds what a key created before the ledger kept keys. `commuting`, `also`: see change().
         `resource_id`: the id the request names for the resource (a completion is its trainee's),
         instead of one derived from the key. `unique`: ledger rows of what else the command
-        allocated (a 修了番号), saved with the resource's: a second allocation fails the save."""
-        aggregate = load()
-        # The key looked up after the load: a request with it that commits before the load is found
-        # here (answered from the aggregate loaded again, which holds its resource), one that commits
-        # after it makes this save fail. Looked up first, a command that refuses to create twice (a
-        # completion) refused a retry that lost that race (422) instead of answering the first.
+        allocated (a 修了番号), saved with the resource's: a second allocation fails the save.
+
+        A commuting creation without If-Match runs first on the cached aggregate, not read again
+        (store/cache.py, trusted loads; issue 15: that read was a round trip of every command):
+        outdated by another replica's write, its save fails on the unique index and change() re-runs
+        it on the aggregate read again, as after any lost race. A refusal (a domain error: the
+        access check, a rule) may be the outdated aggregate's, so it is asked again of the store."""
+        args = (creation, command, legacy, expected_version, commuting, resource_id, also, unique)
+        if commuting and expected_version is None and not also:
+            cached = [False]
+
+            def first_load() -> A:
+                aggregate, cached[0] = self.repository.trusted(load)
+                return aggregate
+
+            try:
+                return _create_inside(self, first_load, load, *args)
+            except SubjectForgotten:
+                raise  # the save's key check, not the aggregate's state (store/sealed.py runs it again)
+            except DomainError:
+                if not cached[0]:
+                    raise
+        return _create_inside(self, load, load, *args)
+
+
+def _create_inside(self: Service, first_load: Callable[[], A], load: Callable[[], A], creation: Creation,
+                   command: Callable[[A, UUID], Any], legacy: Callable[[A], UUID | None] | None,
+                   expected_version: int | None, commuting: bool, resource_id: UUID | None, also: Sequence[Any],
+                   unique: Callable[[A], Sequence[LedgerRow]] | None) -> Created[A]:
+    aggregate = first_load()
+    # The key looked up after the load: a request with it that commits before the load is found
+    # here (answered from the aggregate loaded again, which holds its resource), one that commits
+    # after it makes this save fail. Looked up first, a command that refuses to create twice (a
+    # completion) refused a retry that lost that race (422) instead of answering the first.
+    if (row := self.ledger.of_key(creation)) is not None:
+        return Created(load(), UUID(row.resource_id), False)
+    if legacy is not None and creation.key is not None and (done := legacy(aggregate)) is not None:
+        return Created(aggregate, done, False)
+    resource_id = resource_id or creation.new_id()
+    made: list[bool] = []  # whether each run created (a re-run may find the key's row)
+
+    def run(a: A) -> Created[A]:
+        rerun = bool(made)
+        made.clear()
+        if rerun and (row := self.ledger.of_key(creation)) is not None:  # the same key won the race
+            made.append(False)
+            return Created(a, UUID(row.resource_id), False)
+        command(a, resource_id)
+        made.append(True)
+        return Created(a, resource_id, True)
+
+    try:
+        return self.change(aggregate, run, expected_version=expected_version, also=also,
+                           reload=load if commuting else None,
+                           creations=lambda a: [creation.row(resource_id, a.id, a.version),
+                                                *(unique(a) if unique else ())] if made[-1] else [])
+    except IntegrityError:
         if (row := self.ledger.of_key(creation)) is not None:
             return Created(load(), UUID(row.resource_id), False)
-        if legacy is not None and creation.key is not None and (done := legacy(aggregate)) is not None:
-            return Created(aggregate, done, False)
-        resource_id = resource_id or creation.new_id()
-        made: list[bool] = []  # whether each run created (a re-run may find the key's row)
-
-        def run(a: A) -> Created[A]:
-            rerun = bool(made)
-            made.clear()
-            if rerun and (row := self.ledger.of_key(creation)) is not None:  # the same key won the race
-                made.append(False)
-                return Created(a, UUID(row.resource_id), False)
-            command(a, resource_id)
-            made.append(True)
-            return Created(a, resource_id, True)
-
-        try:
-            return self.change(aggregate, run, expected_version=expected_version, also=also,
-                               reload=load if commuting else None,
-                               creations=lambda a: [creation.row(resource_id, a.id, a.version),
-                                                    *(unique(a) if unique else ())] if made[-1] else [])
-        except IntegrityError:
-            if (row := self.ledger.of_key(creation)) is not None:
-                return Created(load(), UUID(row.resource_id), False)
-            raise
+        raise

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
-from libs.platform.store.db import read_unpinged
+from libs.platform.store.db import commit_rides, read_unpinged
 from libs.platform.store.ledger_rows import Creation, IdempotencyKeyReused, LedgerRow, creations_table
 
 __all__ = ["DOMAIN_KWARG", "RELAY_RENDERS_KWARG", "SAVE_KWARG", "SEALED_KWARG", "Creation", "IdempotencyKeyReused",
@@ -172,7 +172,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             prepare(session, self.events_record_cls.__table__, stored_events, ids, kwargs.get(DOMAIN_KWARG), writes)
         if not measured and stored_events and self.check_sizes is not None:
             self.check_sizes(stored_events, kwargs.get(DOMAIN_KWARG))
-        insert_all(session, writes.inserts)
+        insert_all(session, writes.inserts, commit=commit_rides(session))
         return ids
 
     def forget_requests(self, subject: str) -> None:

@@ -23,9 +23,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from eventsourcing_sqlalchemy.datastore import transactions
 from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from libs.platform.settings import Settings
 
@@ -144,6 +146,23 @@ def begin_rides(connection: Connection) -> bool:
     dbapi.autocommit = True
     fairy.info[RIDES] = True
     return True
+
+
+def commit_rides(session: Session) -> bool:
+    """Whether a save's last statement may carry its COMMIT (store/bulk.insert_all): the session's
+    transaction is eventsourcing-sqlalchemy's own, outermost, committed as soon as the recorder's
+    insert returns, and the session holds no ORM object its commit would flush after that statement
+    (a tracked save's tracking row: the library adds it to the session before the events and it is
+    written at the commit's flush). psycopg's commit() then finds the server idle and sends nothing
+    (it goes by the transaction status, as its rollback and the pool's reset at checkin do): one
+    round trip less, and the events table's lock let go one round trip sooner (issue 15: 8 clients
+    queued on it)."""
+    try:
+        transaction = transactions.get()
+    except LookupError:
+        return False
+    return transaction.commit and transaction.nested_level == 1 and not transaction.is_scoped_session \
+        and transaction.session is session and not (session.new or session.dirty or session.deleted)
 
 
 def begin_rides_back(engine: Engine) -> Engine:

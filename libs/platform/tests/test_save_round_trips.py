@@ -2,7 +2,8 @@
 with its first statement. A save whose pooled connection had died runs its first statement again
 on a new connection and its events are stored once (store/core.CoreEvents._first_statement); a save
 that fails after its first statement stores nothing, and a connection goes back to the pool out of
-the driver's autocommit (store/db.begin_rides)."""
+the driver's autocommit (store/db.begin_rides). Its COMMIT goes with its last statement
+(store/db.commit_rides), and a save whose last statement fails stores nothing."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 from sqlalchemy import Engine, event, text
 
+from libs.platform.store.creations import LedgerRow
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from tests.harness import backend, stored_applications, terminate_backend
@@ -126,3 +128,87 @@ def test_a_save_that_fails_after_its_first_statement_stores_nothing(tmp_path) ->
         assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1]
         with engine.connect() as conn:
             assert conn.connection.dbapi_connection.autocommit is False
+
+
+def test_a_save_sends_its_commit_with_its_last_statement(tmp_path) -> None:
+    """The ledger row's INSERT carries the COMMIT (store/bulk.insert_all): when the library commits,
+    the server is idle already and psycopg sends nothing; everything of the save is stored."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        sent: list[str] = []
+        statuses: list[int] = []  # the server's transaction status when the library commits (0: idle)
+        do_commit = engine.dialect.do_commit
+
+        def commit(dbapi_connection: Any) -> None:
+            statuses.append(int(dbapi_connection.driver_connection.info.transaction_status))
+            do_commit(dbapi_connection)
+
+        def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        engine.dialect.do_commit = commit
+        event.listen(engine, "before_cursor_execute", execute)
+        try:
+            consulted = _consulted(case)
+            app.save(consulted, creations=[_ledger_row(consulted)])
+        finally:
+            event.remove(engine, "before_cursor_execute", execute)
+            engine.dialect.do_commit = do_commit
+        assert sent[-1].startswith("INSERT INTO intake_creations") and sent[-1].endswith("; COMMIT")
+        assert statuses == [0]
+        assert app.ledger.of_resource(consulted.id, consulted.id) == _ledger_row(consulted)
+        assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1, 2]
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
+
+
+def test_a_save_whose_last_statement_fails_stores_nothing(tmp_path) -> None:
+    """A ledger row that breaks its unique key fails the INSERT that carries the COMMIT: the query
+    stops there, and neither the events nor the row are stored."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case = _case()
+        app.save(case)
+        consulted = _consulted(case)
+        app.save(consulted, creations=[_ledger_row(consulted)])
+        before = app.recorder.max_notification_id()
+        again = _consulted(app.repository.get(case.id))
+        with pytest.raises(IntegrityError):  # the same resource's row again
+            app.save(again, creations=[_ledger_row(consulted)])
+        assert app.recorder.max_notification_id() == before
+        assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1, 2]
+        app.save(_consulted(app.repository.get(case.id)))  # the pool's connection is sound
+        assert app.repository.get(case.id).version == 3
+
+
+def _ledger_row(case: Case) -> LedgerRow:
+    return LedgerRow(str(case.id), "case", str(case.id), case.version, None, None)
+
+
+def test_a_tracked_save_commits_its_tracking_row_with_its_events(tmp_path) -> None:
+    """The library adds a tracked save's tracking row to the session and writes it at the commit's
+    flush: such a save's last INSERT carries no COMMIT, which would leave the row to a transaction of
+    its own after the events."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        engine = app.recorder.datastore.engine
+        case = _case()
+        app.save(case)
+        sent: list[str] = []
+
+        def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        consulted = _consulted(case)
+        stored = app.mapper.to_stored_event(consulted.collect_events()[0])
+        event.listen(engine, "before_cursor_execute", execute)
+        try:
+            app.recorder.insert_events([stored], tracking=Tracking("upstream", 7), creations=[_ledger_row(consulted)])
+        finally:
+            event.remove(engine, "before_cursor_execute", execute)
+        assert not any(s.endswith("; COMMIT") for s in sent)
+        assert app.recorder.max_tracking_id("upstream") == 7
+        assert app.ledger.of_resource(consulted.id, consulted.id) == _ledger_row(consulted)
