@@ -199,14 +199,14 @@ class ConsumerRunner(Batches, Delivery):
             self.applied += 1
             self.transient_failures = 0
             self._failures.pop(seq, None)
+            self.health.observe(seq)  # a slow one-by-one buffer shows its progress as it goes
             self._applied(seq)
         self._buffer.pop(0)
         return True
 
     def _applied(self, last: int) -> None:
-        """Committed up to `last`: the position kept, its progress shown as it goes."""
+        """Committed up to `last`: the position kept (a batch's is shown when the buffer is done)."""
         self._position = last
-        self.health.observe(last)
         if self.after_apply is not None:
             self.after_apply(last)
 

@@ -6,7 +6,8 @@ published once they are all in, while that batch is recorded; batches are record
 order, each once its own PubAcks are in. (A batch published before the PubAcks of the one before
 could overtake it on the stream when NATS restarted between the two: tests/fault/test_attack_relay_kills.py.)
 A crash between publish and record re-publishes with the same `Nats-Msg-Id`s, which
-JetStream drops as duplicates (and consumers skip by position anyway).
+JetStream drops as duplicates (and consumers skip by position anyway). Inside a batch too, nothing
+overtakes: each publish expects the event before it last on the stream (relay_order.py).
 
 What it publishes was mostly prepared when the events were saved (messaging/outbox.py): the relay
 reads those bytes and publishes them, and renders (decodes, chains, signs) only the events that

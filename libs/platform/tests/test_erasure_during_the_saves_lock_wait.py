@@ -40,11 +40,11 @@ def _visit(app: IntakeApplication, actor: Principal, case_id: UUID, summary: str
 class Running:
     """A call in a thread of its own: its result or its error once it ended."""
 
-    def __init__(self, call: Callable[[], Any]) -> None:
+    def __init__(self, call: Callable[[], Any], name: str | None = None) -> None:
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(call,), daemon=True, name=name)
         self.thread.start()
 
     def _run(self, call: Callable[[], Any]) -> None:
@@ -69,10 +69,11 @@ def _waiting_for_a_lock(engine: Any, statement: str) -> bool:
 
 
 @contextmanager
-def _statements_of(engine: Any, thread: Callable[[], threading.Thread | None],
-                   seen: Callable[[str], None]) -> Iterator[None]:
+def _statements_of(engine: Any, thread: str, seen: Callable[[str], None]) -> Iterator[None]:
+    """`seen(statement)` for each statement the thread of that name runs on the engine (named, not
+    given: the thread may run its statements before its starter could tell which it is)."""
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if threading.current_thread() is thread():
+        if threading.current_thread().name == thread:
             seen(statement)
 
     event.listen(engine, "before_cursor_execute", before)
@@ -132,14 +133,12 @@ def test_a_save_waiting_for_the_events_lock_while_another_replica_erases_its_sub
             # SQLite: the erasure is the writer the save waits for (its INSERT, the first write
             # of its transaction, waits on the database's write lock).
             writing = threading.Event()
-            save_thread: list[threading.Thread] = []
             holder = sqlite3.connect(store.url.database, isolation_level=None)
             try:
                 holder.execute("BEGIN IMMEDIATE")
-                with _statements_of(store, lambda: save_thread[0] if save_thread else None,
+                with _statements_of(store, "the save",
                                     lambda s: writing.set() if s.startswith(f"INSERT INTO {table}") else None):
-                    save = Running(run)
-                    save_thread.append(save.thread)
+                    save = Running(run, name="the save")
                     eventually(lambda: save.done.is_set() or writing.is_set())
                     assert not save.done.is_set(), save.error
                     holder.execute("INSERT INTO subject_key_erasures (subject) VALUES (?)", (str(case_id),))
