@@ -19,6 +19,11 @@ EVENT_HEADERS = {
     "type": "object", "required": ["Nats-Msg-Id", HEADER],
     "properties": {
         "Nats-Msg-Id": {"type": "string", "description": "the CloudEvent id (JetStream de-duplicates on it)"},
+        "Nats-Expected-Last-Msg-Id": {
+            "type": "string",
+            "description": "the id of the event before this one in the publishing service's log: JetStream "
+                           "stores the message only after that one, so the stream is in log order (absent "
+                           "on a message whose predecessor the server no longer knew by id)"},
         HEADER: {"type": "string", "pattern": "^ed25519:[A-Za-z0-9_-]{86}$",
                  "description": "Ed25519 signature (unpadded base64url) of `tsunagu/event/v1` and a NUL byte "
                                 "followed by the message body, by the publishing service's signing key "
