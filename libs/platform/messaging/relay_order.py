@@ -1,4 +1,5 @@
 """The relay's order on the stream: no message may land before the one before it in the log.
+(On a stream of one replica only: on R3 the header diverged the replicas, see _check_replicas.)
 
 Every relay publish carries `Nats-Expected-Last-Msg-Id`, the `Nats-Msg-Id` (event id) of the event
 before it in the log, and JetStream refuses (err_code 10070, "wrong last msg ID: <its last id>") a
