@@ -2,9 +2,9 @@
 What nats-py had already written to the socket is lost with the server, what it still held in its
 pending buffer is sent after the reconnect: the later messages of the batch reached the stream and
 the relay's re-send of the earlier ones landed after them (the stream out of log order, reporting
-dead-lettering them). Every relay publish now carries `Nats-Expected-Last-Msg-Id` (the id of the
-event before it in the log): the server refuses a message whose predecessor is not the stream's
-last, so nothing overtakes (messaging/relay_order.py)."""
+dead-lettering them). Every relay publish (on a stream of one replica) carries
+`Nats-Expected-Last-Msg-Id` (the id of the event before it in the log): the server refuses a
+message whose predecessor is not the stream's last, so nothing overtakes (messaging/relay_order.py)."""
 
 from __future__ import annotations
 

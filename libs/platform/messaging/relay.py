@@ -238,6 +238,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         while not stop.is_set():
             try:
                 await self.bus.ensure_stream(self.spec)
+                await self._check_replicas()
                 break
             except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
                 log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)

@@ -71,6 +71,7 @@ class RelayBatches:
                     *, forget: bool = True) -> None: ...
 
         _tail: tuple[int, str] | None
+        ordered: bool
 
         async def _expected_before(self, after: int) -> str | None: ...  # RelayOrder's
 
@@ -153,13 +154,14 @@ class RelayBatches:
             messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
         flight = InFlight(batch, [], traced, None)
         # Each message expects the one before it last on the stream (messaging/relay_order.py).
-        previous = await self._expected_before(batch.after) if messages else None
+        ordered = self.ordered
+        previous = await self._expected_before(batch.after) if messages and ordered else None
         publish = self.bus.js.publish_async
         try:
             for subject, body, headers in messages:
                 if previous is not None:
                     headers[EXPECTED_LAST] = previous
-                previous = headers["Nats-Msg-Id"]
+                previous = headers["Nats-Msg-Id"] if ordered else None
                 flight.acks.append(await publish(subject, body, headers=headers))
         except BaseException as error:
             flight.drop(error)
