@@ -7,11 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import event
+
+from services.intake.application import IntakeApplication
+from tests.harness import stored_applications
 
 ISSUER = "https://idp.example"
 
@@ -52,3 +57,15 @@ def rs256_tokens(keys: dict[str, Any], **overrides: Any) -> Callable[..., str]:
         return "Bearer " + jwt.encode({**claims, **changes}, keys[kid], algorithm="RS256", headers={"kid": kid})
 
     return token
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[Any, Any, list[str]]]:
+    """Two replicas of intake on one database, and the statements the first one's event store ran
+    (test_aggregate_cache, test_trusted_loads)."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        first, second = application(), application()
+        statements: list[str] = []
+        event.listen(first.recorder.datastore.engine, "before_cursor_execute",
+                     lambda _c, _cur, sql, *_: statements.append(sql))
+        yield first, second, statements

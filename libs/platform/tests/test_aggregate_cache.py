@@ -4,15 +4,12 @@ and nothing a command did to its copy reaches the cache before the store has it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy import event
 
 from libs.platform.privacy.sealed_values import ERASED
 from libs.platform.web.auth import Principal
@@ -21,17 +18,6 @@ from services.intake.domain.case import Case
 from tests.harness import stored_applications
 
 WHEN = datetime(2016, 5, 1, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[tuple[Any, Any, list[str]]]:
-    """Two replicas of intake on one database, and the statements the first one's event store ran."""
-    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
-        first, second = application(), application()
-        statements: list[str] = []
-        event.listen(first.recorder.datastore.engine, "before_cursor_execute",
-                     lambda _c, _cur, sql, *_: statements.append(sql))
-        yield first, second, statements
 
 
 def _open_case(app: Any, details: dict | None = None) -> tuple[UUID, Principal]:
@@ -134,9 +120,7 @@ def test_an_object_saved_again_after_a_refused_save_caches_no_version_the_store_
     import pytest
 
     from libs.domain.errors import EventTooLarge
-    from services.intake.application import IntakeApplication
     from services.intake.domain.case import Case
-    from tests.harness import stored_applications
 
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         app = application()

@@ -6,31 +6,15 @@ refusal that came from the outdated case is asked again of the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from libs.platform.tests.test_aggregate_cache import _open_case, _record
-from services.intake.application import IntakeApplication
 from services.intake.domain.errors import WrongCaseStatus
-from tests.harness import stored_applications
 
 CLOSED_ON = date(2016, 6, 1)
-
-
-@pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[tuple[Any, Any, list[str]]]:
-    """Two replicas of intake on one database, and the statements the first one ran."""
-    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
-        first, second = application(), application()
-        statements: list[str] = []
-        event.listen(first.recorder.datastore.engine, "before_cursor_execute",
-                     lambda _c, _cur, sql, *_: statements.append(sql))
-        yield first, second, statements
 
 
 def _event_reads(statements: list[str]) -> list[str]:
