@@ -120,10 +120,14 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             await self._past_foreign(last.seq or 0)
             return
         acked = self._acked if self._acked is not None and self._acked.after == recorded[0] else None
-        if self._unconfirmed and at[0] > recorded[0] and at[0] >= (acked.last if acked else recorded[0]):
-            # A NATS restart loses what was in the socket while what the client buffered meanwhile
-            # arrives after it: the stream's end proves nothing about the messages before it whose
-            # PubAcks did not come. Sent again, JetStream drops those it holds (Nats-Msg-Id).
+        if self._unconfirmed and not self.ordered and at[0] > recorded[0] \
+                and at[0] >= (acked.last if acked else recorded[0]):
+            # Without the order header a NATS restart loses what was in the socket while what the
+            # client buffered meanwhile arrives after it: the stream's end proves nothing about the
+            # messages before it whose PubAcks did not come. Sent again, JetStream drops those it
+            # holds (Nats-Msg-Id). With the header each message was stored right after its
+            # predecessor: the stream's end proves them all, and is taken below (sent again, they
+            # would be refused for good once outside the duplicate window).
             self._drop_flight()
             log.warning("relay %s: stream ends at %s, PubAcks failed after %s: sending again from there",
                         self.spec.name, at[0], acked.last if acked else recorded[0])
@@ -133,7 +137,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             self._drop_flight()
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
-            await asyncio.to_thread(self._record, *at)
+            await asyncio.to_thread(self._take, recorded, at)
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:

@@ -17,6 +17,7 @@ from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.outbox import Outbox, ordered_by_index
 from libs.platform.messaging.relay_order import EXPECTED_LAST
+from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.db import read_unpinged
@@ -124,8 +125,7 @@ class RelayBatches:
             envelopes, bodies, last_hash, end = self._rendered_after(prepared, last_hash,
                                                                      self.batch_size - len(messages))
             messages += self._messages(envelopes, bodies)
-            chain = [{"stream": self.spec.name, "position": e.sequence, "event_id": e.id, "type": e.type,
-                      "chainhash": e.chainhash} for e in envelopes]
+            chain = chain_rows(self.spec.name, envelopes)
             last = envelopes[-1].sequence if envelopes else prepared
         else:
             end = self.reader.max_position()

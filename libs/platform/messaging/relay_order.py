@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.js.errors import APIError, NotFoundError
 
 from libs.platform.messaging.bus import Bus
-from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
+from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.log import LogReader
 
@@ -51,6 +52,8 @@ def relay_envelope(msg: Any) -> Envelope:
     envelope = Envelope.from_json(msg.data)
     if (msg.headers or {}).get("Nats-Msg-Id") != envelope.id:
         raise InvalidEnvelope("not published by a relay (no matching Nats-Msg-Id)")
+    if type(envelope.sequence) is not int or not isinstance(envelope.chainhash, str):  # a forged one
+        raise InvalidEnvelope("not published by a relay (no log position and chain hash)")
     return envelope
 
 
@@ -74,6 +77,18 @@ class RelayOrder:
     _refused = False
     # Publishes carry the header: only on a stream of one replica (see _check_replicas).
     ordered = True
+
+    if TYPE_CHECKING:  # Relay's and RelayRecords's
+        def position(self) -> tuple[int, str]: ...
+
+        def _record(self, position: int, chainhash: str, chain: Any = ()) -> None: ...
+
+        def _rendered_after(self, position: int, chainhash: str,
+                            limit: int | None = None) -> tuple[list[Envelope], list[bytes], str, int]: ...
+
+        batch_size: int
+
+        def _drop_flight(self) -> None: ...
 
     async def _check_replicas(self) -> None:
         """Not on a replicated stream: a replica that caught up from the leader after a restart
@@ -108,23 +123,50 @@ class RelayOrder:
     async def _past_foreign(self, seq: int) -> None:
         """The stream's end (at stream sequence `seq`) is not this log's: note where its last message
         that is (one a relay of this log published) stands, looking back past FOREIGN_DEPTH others
-        at most (more: none noted, the relay stays refused and unready until an operator looks)."""
+        at most (more: none noted, the relay stays refused and unready until an operator looks).
+        With the header every message of this log was stored right after its predecessor, so that
+        event proves every one before it is on the stream: the record moves to it (a record behind
+        it would send again events stored already, refused once outside the duplicate window or
+        after the foreign message, for good), and the next batch follows it."""
         try:
-            self._stream_last = await self._last_own_event(seq)
+            own = await self._last_own_event(seq)
         except InvalidEnvelope as e:
             log.error("relay %s: %s", self.spec.name, e)
+            return
+        self._stream_last = own[0]
+        recorded = await asyncio.to_thread(self.position)
+        if self.ordered and own != recorded:
+            self._drop_flight()
+            log.warning("relay %s: the stream's last event of this log is at %s: continuing from there",
+                        self.spec.name, own[0])
+            await asyncio.to_thread(self._take, recorded, own)
 
-    async def _last_own_event(self, seq: int) -> int:
+    def _take(self, recorded: tuple[int, str], at: tuple[int, str]) -> None:
+        """Record `at` (an event of this log the stream holds), with the relay_chain rows of the
+        events from the record up to it, rendered from the log as they were published."""
+        chain: list[dict[str, Any]] = []
+        position, chainhash = recorded
+        while position < at[0]:  # at most as many events as positions: never past `at`
+            envelopes, _, chainhash, _ = self._rendered_after(position, chainhash,
+                                                              min(self.batch_size, at[0] - position))
+            if not envelopes:
+                break
+            chain += chain_rows(self.spec.name, envelopes)
+            position = envelopes[-1].sequence
+        self._record(*at, chain=chain if (position, chainhash) == at else ())
+
+    async def _last_own_event(self, seq: int) -> tuple[int, str]:
+        """(log position, chain hash) of the last event of this log on the stream before `seq`."""
         for _ in range(FOREIGN_DEPTH):
             seq -= 1
             if seq < 1:
-                return 0
+                return 0, GENESIS
             try:
                 envelope = relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
             except (NotFoundError, InvalidEnvelope):  # deleted, or not a relay's either
                 continue
             if await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
-                return envelope.sequence
+                return envelope.sequence, envelope.chainhash
         raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log")
 
     def _holds(self, position: int, event_id: str | None) -> bool:

@@ -42,6 +42,12 @@ _UPDATE_POSITION = relay_positions.update().where(relay_positions.c.stream == bi
 _INSERT_POSITION = relay_positions.insert()
 
 
+def chain_rows(stream: str, envelopes: list[Envelope]) -> list[dict[str, Any]]:
+    """The relay_chain rows of these published events."""
+    return [{"stream": stream, "position": e.sequence, "event_id": e.id, "type": e.type, "chainhash": e.chainhash}
+            for e in envelopes]
+
+
 class RelayRecords:
     spec: StreamSpec
     engine: Engine
