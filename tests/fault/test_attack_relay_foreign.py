@@ -16,6 +16,8 @@ Both BROKE on merge-s27 (xfail strict: a fix turns them into regression tests):
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -23,7 +25,7 @@ import pytest
 from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_pipeline_faults import _consult
-from tests.fault.test_relay_order import _on_stream
+from tests.fault.test_relay_order import _delete, _foreign, _on_stream
 from tests.harness import eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
@@ -88,3 +90,29 @@ def test_a_forged_envelope_with_a_non_numeric_sequence_at_the_streams_end_does_n
         assert _relay_positions(nats_server.url, {seq}) == log_positions(intake)
     finally:  # the teardown checks every message on the stream against the AsyncAPI document
         _on_stream(nats_server.url, lambda js: js.delete_msg("INTAKE", seq))
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_foreign_message_last_past_the_duplicate_window_and_a_restart_keep_the_relay_in_order(
+        nats_server, start_service, how):
+    """Held: a message without a Nats-Msg-Id at the stream's end (an integrator's probe), the window
+    passed while the relay idled, nats-server restarted: the relay looks past the probe, sends its next
+    event without the header, and every event lands once, in log order."""
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 3)
+    eventually(lambda: relay.lag() == 0)
+    _shorten_window(nats_server.url)
+    probe = _foreign(nats_server.url, 1)
+    time.sleep(2.5)  # the window passes (the state waited for is the clock's)
+    os.kill(nats_server.proc.pid, how)
+    nats_server.proc.wait()
+    nats_server.proc = None
+    nats_server.start()
+    _consult(intake, centre_id, case_id, 3)
+    eventually(lambda: relay.lag() == 0, timeout=30)
+    try:
+        assert _relay_positions(nats_server.url, set(probe)) == log_positions(intake)
+    finally:  # the teardown checks every message on the stream against the AsyncAPI document
+        _delete(nats_server.url, probe)
