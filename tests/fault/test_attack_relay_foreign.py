@@ -116,3 +116,39 @@ def test_a_foreign_message_last_past_the_duplicate_window_and_a_restart_keep_the
         assert _relay_positions(nats_server.url, set(probe)) == log_positions(intake)
     finally:  # the teardown checks every message on the stream against the AsyncAPI document
         _delete(nats_server.url, probe)
+
+
+@pytest.mark.xfail(strict=True, reason="merge-s27: a replayed copy while recent events are inside the "
+                                       "duplicate window stalls the relay for good")
+def test_a_replayed_copy_while_recent_events_are_inside_the_window_does_not_loop(nats_server, start_service, caplog):
+    """The copy of an old event (outside the window, so stored) while the latest events are still
+    inside it (4 s here, 600 s in service): the relay's rewind re-sends the old ones (stored again) and
+    the recent ones (dropped as duplicates, the stream's last id unchanged), so its next new event is
+    refused again. Seen (4 s window): "stream ends at 9, PubAcks failed after 2: sending again from
+    there" round after round for 30 s and more: the record stays at 2 (`_unconfirmed` is set again by
+    every refused round), and once the re-sent events leave the window the first of them expects event
+    2 last while the stream ends at 9: refused for good. Held would be: caught up, refused once at
+    most."""
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 3)
+    eventually(lambda: relay.lag() == 0)
+
+    async def window(js) -> None:
+        config = (await js.stream_info("INTAKE")).config
+        config.duplicate_window = 4.0
+        await js.update_stream(config)
+
+    _on_stream(nats_server.url, window)
+    time.sleep(4.5)  # the old events leave the window (the state waited for is the clock's)
+    _consult(intake, centre_id, case_id, 3)  # recent: inside the window
+    eventually(lambda: relay.lag() == 0)
+    old = stream_messages(nats_server.url, "INTAKE")[1]
+    headers = {k: v for k, v in (old.headers or {}).items() if k.startswith(("Nats-Msg-Id", "Tsunagu"))}
+    copy = _put(nats_server.url, old.subject, old.data, headers)
+    _consult(intake, centre_id, case_id, 1)
+    eventually(lambda: relay.lag() == 0, timeout=30)
+    refusals = [r.getMessage() for r in caplog.records if "refused by the stream" in r.getMessage()]
+    assert len(refusals) <= 1, refusals
+    assert copy
