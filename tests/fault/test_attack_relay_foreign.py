@@ -5,7 +5,10 @@ to the relay's order header (messaging/relay_order.py) by mistake or on purpose.
   "re-publish" of a captured message) once the duplicate window has passed: the stream's last
   message is then a genuine event of this log, but an old one.
 - A message shaped like a CloudEvent with a matching Nats-Msg-Id whose `sequence` is not a number.
-Both BROKE on merge-s27 (xfail strict: a fix turns them into regression tests):
+- A message without a Nats-Msg-Id last on the stream, the window passed, nats-server restarted
+  (held: the relay looks past it).
+The first two BROKE on merge-s27, and the copy again while recent events are inside the window
+(xfail strict: a fix turns them into regression tests):
 - the copy: the refusal makes the relay reconcile, it takes the copy's position for the stream's end
   ("recorded position 6, stream ends at 2: continuing from the stream") and sends the log again
   from there, every re-sent event stored a second time (outside the window): one replayed message
