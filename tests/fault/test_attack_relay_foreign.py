@@ -8,7 +8,7 @@ to the relay's order header (messaging/relay_order.py) by mistake or on purpose.
 - A message without a Nats-Msg-Id last on the stream, the window passed, nats-server restarted
   (held: the relay looks past it).
 The first two BROKE on merge-s27, and the copy again while recent events are inside the window
-(xfail strict: a fix turns them into regression tests):
+(fixed at merge: a copy is known by the later event before it, a forged envelope by its position):
 - the copy: the refusal makes the relay reconcile, it takes the copy's position for the stream's end
   ("recorded position 6, stream ends at 2: continuing from the stream") and sends the log again
   from there, every re-sent event stored a second time (outside the window): one replayed message
@@ -57,7 +57,6 @@ def _relay_positions(nats_url: str, skip: set[int]) -> list[int]:
             if (m.headers or {}).get("Nats-Msg-Id") and m.metadata.sequence.stream not in skip]
 
 
-@pytest.mark.xfail(strict=True, reason="merge-s27: reconcile rewinds to a replayed copy's position and re-sends")
 def test_a_replayed_copy_of_an_old_relay_message_neither_stalls_nor_rewinds_the_relay(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
@@ -76,7 +75,6 @@ def test_a_replayed_copy_of_an_old_relay_message_neither_stalls_nor_rewinds_the_
     assert _relay_positions(nats_server.url, {copy}) == log_positions(intake)
 
 
-@pytest.mark.xfail(strict=True, reason="merge-s27: a non-numeric sequence at the stream's end stalls reconcile")
 def test_a_forged_envelope_with_a_non_numeric_sequence_at_the_streams_end_does_not_stall_the_relay(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
@@ -121,8 +119,6 @@ def test_a_foreign_message_last_past_the_duplicate_window_and_a_restart_keep_the
         _delete(nats_server.url, probe)
 
 
-@pytest.mark.xfail(strict=True, reason="merge-s27: a replayed copy while recent events are inside the "
-                                       "duplicate window stalls the relay for good")
 def test_a_replayed_copy_while_recent_events_are_inside_the_window_does_not_loop(nats_server, start_service, caplog):
     """The copy of an old event (outside the window, so stored) while the latest events are still
     inside it (4 s here, 600 s in service): the relay's rewind re-sends the old ones (stored again) and

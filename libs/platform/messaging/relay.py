@@ -119,6 +119,12 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             self._tail = None
             await self._past_foreign(last.seq or 0)
             return
+        if at[0] < recorded[0] and await self._a_copy(last.seq or 0, at[0]):
+            log.error("relay %s: the stream ends with a copy of event %s (after later ones); position kept",
+                      self.spec.name, at[0])
+            self._tail = None
+            await self._past_foreign(last.seq or 0)
+            return
         acked = self._acked if self._acked is not None and self._acked.after == recorded[0] else None
         if self._unconfirmed and not self.ordered and at[0] > recorded[0] \
                 and at[0] >= (acked.last if acked else recorded[0]):

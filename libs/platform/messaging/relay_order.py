@@ -155,6 +155,16 @@ class RelayOrder:
             position = envelopes[-1].sequence
         self._record(*at, chain=chain if (position, chainhash) == at else ())
 
+    async def _a_copy(self, seq: int, position: int) -> bool:
+        """The stream's last message (at stream sequence `seq`, the event at log `position`) is a
+        copy put there again (someone replayed it): the message before it is of a later event."""
+        if seq <= 1:
+            return False
+        try:
+            return relay_envelope(await self.bus.js.get_msg(self.spec.name, seq - 1)).sequence >= position
+        except (NotFoundError, InvalidEnvelope):
+            return False
+
     async def _last_own_event(self, seq: int) -> tuple[int, str]:
         """(log position, chain hash) of the last event of this log on the stream before `seq`."""
         for _ in range(FOREIGN_DEPTH):
