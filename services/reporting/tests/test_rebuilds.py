@@ -3,8 +3,10 @@ has reached each stream's end, and an offline rebuild refuses to run under a liv
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,6 +41,34 @@ def test_a_consumer_that_read_its_position_before_a_rebuild_applies_nothing_afte
     for position, (stream, envelope) in enumerate(feed.log, start=1):
         live.apply(envelope, stream, position)
     assert _consultations(engine) == 1
+
+
+def test_a_rebuild_committing_while_a_batch_checks_its_generation_never_lets_the_batch_into_the_emptied_tables(
+        feed, engine):
+    """The fence's generation read and the batch's writes are one transaction. On SQLite pysqlite sent
+    the read before its BEGIN: a rebuild committed between the two let the batch write into the
+    emptied tables with its position, and the replay started after it (test_attack_rebuild_under_load
+    counted 0 of 60). Now the rebuild waits for the batch, or the batch is fenced."""
+    case = feed.case(feed.centre(TOKYO))
+    late = feed.consultation(case, "2016-06-01T10:00:00+09:00")
+    live, other = ReportingProjection(engine), ReportingProjection(engine)
+    assert live.position("INTAKE") == 3
+    read, rebuilds = live._generation, list[threading.Thread]()
+
+    def generation(conn, *, lock: bool = False) -> int:
+        found = read(conn, lock=lock)
+        if lock and not rebuilds:  # another process rebuilds right after the batch's check
+            rebuilds.append(threading.Thread(target=other.rebuild, kwargs={"by": "another process"}))
+            rebuilds[0].start()
+            rebuilds[0].join(1.0)  # done at once when nothing holds it off
+        return found
+
+    live._generation = generation  # type: ignore[method-assign]
+    with contextlib.suppress(ProjectionRebuilt):  # fenced, or applied before the rebuild: both fine
+        live.apply(late, "INTAKE", 4)
+    rebuilds[0].join(30)
+    assert not rebuilds[0].is_alive()
+    assert _consultations(engine) == 0 and other.position("INTAKE") == 0
 
 
 def test_a_rebuild_is_a_replay_until_every_stream_reached_its_end_as_it_was_when_it_began(feed, projection):
