@@ -28,7 +28,7 @@ import pytest
 from libs.platform.messaging.cloudevents import Envelope
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_pipeline_faults import _consult
-from tests.fault.test_relay_order import _delete, _foreign, _on_stream
+from tests.fault.test_relay_order import _delete, _foreign, _on_stream, _window
 from tests.harness import eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
@@ -134,12 +134,7 @@ def test_a_replayed_copy_while_recent_events_are_inside_the_window_does_not_loop
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: relay.lag() == 0)
 
-    async def window(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        config.duplicate_window = 4.0
-        await js.update_stream(config)
-
-    _on_stream(nats_server.url, window)
+    _window(nats_server.url, 4.0)
     time.sleep(4.5)  # the old events leave the window (the state waited for is the clock's)
     _consult(intake, centre_id, case_id, 3)  # recent: inside the window
     eventually(lambda: relay.lag() == 0)

@@ -117,6 +117,16 @@ def _on_stream(nats_url: str, go) -> Any:
     return asyncio.run(run())
 
 
+def _window(nats_url: str, seconds: float) -> None:
+    """INTAKE's duplicate window set to `seconds` (600 in service)."""
+    async def set_window(js) -> None:
+        config = (await js.stream_info("INTAKE")).config
+        config.duplicate_window = seconds
+        await js.update_stream(config)
+
+    _on_stream(nats_url, set_window)
+
+
 def _foreign(nats_url: str, count: int) -> list[int]:
     """`count` messages without a Nats-Msg-Id put on INTAKE (a consumer dead-letters them): the
     server's last msg id is then empty; returns their stream sequences."""
@@ -201,12 +211,7 @@ def test_a_restart_after_the_duplicate_window_keeps_the_relay_publishing_in_orde
     centre_id, case_id = _setup_case(intake)
     eventually(lambda: relay.lag() == 0)
 
-    async def shorten(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        config.duplicate_window = 1.0
-        await js.update_stream(config)
-
-    _on_stream(nats_server.url, shorten)
+    _window(nats_server.url, 1.0)
     _consult(intake, centre_id, case_id, 2)
     eventually(lambda: relay.lag() == 0)
     time.sleep(2.5)  # the window passes (the state waited for is the clock's)

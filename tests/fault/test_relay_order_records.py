@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_pipeline_faults import _consult
-from tests.fault.test_relay_order import _foreign, _on_stream, _relay_messages
+from tests.fault.test_relay_order import _foreign, _relay_messages, _window
 from tests.harness import eventually, log_positions
 
 pytestmark = pytest.mark.fault
@@ -60,15 +60,6 @@ def _acks_lost_once(relay) -> tuple[threading.Event, list[int]]:
 
     relay._prepared = held
     return hold, failed
-
-
-def _window(nats_url: str, seconds: float) -> None:
-    async def shorten(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        config.duplicate_window = seconds
-        await js.update_stream(config)
-
-    _on_stream(nats_url, shorten)
 
 
 def test_a_record_behind_the_stream_past_the_duplicate_window_takes_the_streams_end(nats_server, start_service):
