@@ -3,7 +3,8 @@
 - ministry: the whole nation, less the demo tenants (a local government that registered a demo
   centre, and a demo prefecture's municipalities): `make run`'s demo never counts nationally;
 - auditor, auditor_pii: their jurisdiction, as in every service (libs/domain/audit.covers): a
-  national auditor (org 000000) the nation, a prefecture's its prefecture and the local
+  national auditor (org 000000) the nation (its nationwide figures, like the ministry's, less the
+  demo tenants; naming a demo prefecture shows its rows), a prefecture's its prefecture and the local
   governments inside it, a municipality's itself, any other org nothing;
 - prefecture_officer: a prefecture (PP000C) sees itself and every local government inside it
   (same first two digits); a designated city sees itself;
@@ -69,14 +70,14 @@ def _narrowed(visible: ColumnElement[bool] | None, filtered: ColumnElement[bool]
 
 def visible_centres(actor: Principal, prefecture: str | None = None) -> ColumnElement[bool] | None:
     """The rp_centres rows the caller may see (None: all of them), in `prefecture` if given."""
-    return _narrowed(_visible_centres(actor), in_prefecture(actor, prefecture, centres.c.tenant))
+    return _narrowed(_visible_centres(actor, prefecture), in_prefecture(actor, prefecture, centres.c.tenant))
 
 
-def _visible_centres(actor: Principal) -> ColumnElement[bool] | None:
+def _visible_centres(actor: Principal, prefecture: str | None) -> ColumnElement[bool] | None:
     if actor.has(*NATIONWIDE_ROLES):
         return not_demo(centres.c.tenant)
     if actor.has(*AUDITORS):
-        return _jurisdiction(actor, centres.c.tenant)
+        return _jurisdiction(actor, centres.c.tenant, prefecture)
     if actor.has("prefecture_officer"):
         return _region(actor, centres.c.tenant)
     if actor.has("centre_staff"):
@@ -87,14 +88,15 @@ def _visible_centres(actor: Principal) -> ColumnElement[bool] | None:
 def visible_tenants(actor: Principal, tenant: ColumnElement[str],
                     prefecture: str | None = None) -> ColumnElement[bool] | None:
     """The rows of a per-local-government table (supporters, dispatch) the caller may see."""
-    return _narrowed(_visible_tenants(actor, tenant), in_prefecture(actor, prefecture, tenant))
+    return _narrowed(_visible_tenants(actor, tenant, prefecture), in_prefecture(actor, prefecture, tenant))
 
 
-def _visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
+def _visible_tenants(actor: Principal, tenant: ColumnElement[str],
+                     prefecture: str | None) -> ColumnElement[bool] | None:
     if actor.has(*NATIONWIDE_ROLES):
         return not_demo(tenant)
     if actor.has(*AUDITORS):
-        return _jurisdiction(actor, tenant)
+        return _jurisdiction(actor, tenant, prefecture)
     if actor.has("prefecture_officer"):
         return _region(actor, tenant)
     if actor.has("municipal_officer"):
@@ -102,10 +104,12 @@ def _visible_tenants(actor: Principal, tenant: ColumnElement[str]) -> ColumnElem
     raise NotAllowed("supporter and dispatch reports are for the ministry, prefectures and municipalities")
 
 
-def _jurisdiction(actor: Principal, tenant: ColumnElement[str]) -> ColumnElement[bool] | None:
-    """The same bounds as libs/domain/audit.covers, as a clause (None: the whole nation)."""
+def _jurisdiction(actor: Principal, tenant: ColumnElement[str], prefecture: str | None) -> ColumnElement[bool] | None:
+    """The same bounds as libs/domain/audit.covers, as a clause (None: the whole nation). A national
+    auditor's figure of the whole nation leaves out the demo tenants, as the ministry's does (the two
+    must agree); with a prefecture named it sees that prefecture's rows, a demo one's included."""
     if actor.org == NATIONAL:
-        return None
+        return not_demo(tenant) if prefecture is None else None
     try:
         validate_lg_code(actor.org)
     except InvalidLgCode:
