@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -46,9 +47,9 @@ def _backlog(intake) -> threading.Event:
     return gate
 
 
-def _kill_inside_batches(relay, nats_server, how: int, at: tuple[int, ...]) -> list[threading.Event]:
-    """Kill the server once at each of these publish counts (inside a batch of 500), as when the
-    publishing loop yields mid-batch (a batch over nats-py's 2 MiB pending size flushes and waits)."""
+def _kill_inside_batches(relay, kill: Callable[[], object], at: tuple[int, ...]) -> list[threading.Event]:
+    """kill() the relay's server once at each of these publish counts (inside a batch of 500), as when
+    the publishing loop yields mid-batch (a batch over nats-py's 2 MiB pending size flushes and waits)."""
     import asyncio
 
     js = relay.bus.js
@@ -58,7 +59,7 @@ def _kill_inside_batches(relay, nats_server, how: int, at: tuple[int, ...]) -> l
     async def publishing(*args, **kwargs):
         count[0] += 1
         if count[0] in at and not kills[at.index(count[0])].is_set():
-            os.kill(nats_server.proc.pid, how)
+            kill()
             # The client's flusher writes what it holds to the dead socket (lost), the client sees the
             # connection go, and the rest of the batch waits in its buffer for the next server.
             deadline = time.monotonic() + 5
@@ -78,7 +79,7 @@ def test_nats_killed_inside_one_large_batch_again_and_again_keeps_the_stream_in_
     relay = intake.runtime.relay
     relay.batch_size, relay.ack_timeout = 500, 2.0
     gate = _backlog(intake)
-    kills = _kill_inside_batches(relay, nats_server, how, (200, 900, 1500))
+    kills = _kill_inside_batches(relay, lambda: os.kill(nats_server.proc.pid, how), (200, 900, 1500))
     gate.set()
     for killed in kills:
         eventually(lambda killed=killed: killed.is_set() or relay.lag() == 0, timeout=60)
