@@ -2,8 +2,9 @@
 deploy/nats/local (soak/nats.py), the node the relay's client is connected to killed (SIGKILL) inside
 a batch of 500 and restarted. As on one server (test_relay_order.py), what nats-py had written to
 the socket is lost with the node while what it still buffered reaches the node it reconnects to
-first; without an order check the server enforces, the later events of the batch land before the
-earlier ones' re-send."""
+first: on main's relay, which sent no order header to an R3 stream, the stream held 1-3, 203-503,
+4-202, 504-1503. Each publish now expects the stream sequence of the one before it, which the
+stream's leader checks before replicating (messaging/relay_order.py)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,6 @@ def _stream_positions(cluster: LocalCluster) -> list[int]:
     return [Envelope.from_json(m).sequence for m in asyncio.run(read_stream(cluster.reader_url(), "INTAKE"))]
 
 
-@pytest.mark.xfail(strict=True, reason="R3: the relay publishes without an order header, the buffered later "
-                   "messages of the batch overtake the earlier ones' re-send (stream 1-3, 203-503, 4-202, 504-1503)")
 def test_the_relays_node_killed_inside_batches_keeps_an_r3_stream_in_log_order(cluster, start_service):
     intake = start_service("intake", cluster.url_for("intake"))
     relay = intake.runtime.relay
