@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats.errors
 import pytest
 
 from libs.platform.messaging.cloudevents import Envelope
@@ -43,8 +44,18 @@ def _client_node(cluster: LocalCluster, relay) -> int:
     return next(n for n, node in cluster.nodes.items() if node.port == port)
 
 
-def _stream_positions(cluster: LocalCluster) -> list[int]:
-    return [Envelope.from_json(m).sequence for m in asyncio.run(read_stream(cluster.reader_url(), "INTAKE"))]
+def _stream_positions(cluster: LocalCluster, timeout: float = 60) -> list[int]:
+    """The log positions of INTAKE's messages in stream order; the read is tried again while the
+    cluster, a node just restarted, cannot yet make its consumer (a request timing out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            messages = asyncio.run(read_stream(cluster.reader_url(), "INTAKE"))
+            return [Envelope.from_json(m).sequence for m in messages]
+        except (TimeoutError, nats.errors.Error):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_the_relays_node_killed_inside_batches_keeps_an_r3_stream_in_log_order(cluster, start_service):
