@@ -154,7 +154,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             try:
                 await asyncio.wait_for(asyncio.gather(*flight.acks), timeout=self.ack_timeout)
             except BaseException as error:
-                self._refusals(batch.after, flight.acks)
+                await self._refusals(batch, flight.acks, error)
                 flight.drop(error)
                 raise
             flight.traced.end()

@@ -74,7 +74,7 @@ class RelayBatches:
 
         def _expecting(self, after: int, count: int) -> int: ...  # RelayOrder's
 
-        def _refusals(self, after: int, futures: list[Any]) -> None: ...
+        async def _refusals(self, batch: Batch, futures: list[Any], error: BaseException) -> None: ...
 
         ack_timeout: float
 
@@ -168,7 +168,7 @@ class RelayBatches:
                     # place, would be stored without the first (a probe, a copy put back).
                     await asyncio.wait_for(asyncio.shield(flight.acks[0]), self.ack_timeout)
         except BaseException as error:
-            self._refusals(batch.after, flight.acks)
+            await self._refusals(batch, flight.acks, error)
             flight.drop(error)
             raise
         if len(messages) == self.batch_size:

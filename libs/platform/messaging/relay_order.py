@@ -33,9 +33,14 @@ relay's next message expects. Put while the relay idles, it makes the next batch
 refused, and that message is sent alone, the rest only once it is stored (else the second, expecting
 the foreign message's place, was stored without the first: test_attack_relay_foreign's forged
 envelope). Put while a batch is pipelined, it makes one message refused and the next one stored:
-the stream then lacks that event (logged as an error, not repaired; xfail strict in
-test_attack_relay_foreign.py). Only holders of the service's own NATS credentials can publish on its
-stream (deploy/nats/accounts.conf); an atomic batch publish (nats-server 2.12+) would close it.
+the stream then lacks that event for good (xfail strict in test_attack_relay_foreign.py). The relay
+sees it (a refusal, then a later message of the batch acknowledged) and makes it loud: an error
+naming the log positions, `tsunagu_loop_lost_events` in /metrics, and the service unready with the
+reason until the process restarts. It does not send the event again: after a later one it would be
+out of log order, and every consumer that checks its producer's signature (all in service) takes
+an event before one it applied for a replay and dead-letters it as forged; the bus verifier
+(audit/stream.py) reports it too. Only holders of the service's own NATS credentials can publish
+on its stream (deploy/nats/accounts.conf); an atomic batch publish (nats-server 2.12+) would close it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from nats.js.errors import APIError, NotFoundError
 
+from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
 from libs.platform.messaging.relay_records import chain_rows
@@ -85,6 +91,8 @@ class RelayOrder:
     spec: StreamSpec
     bus: Bus
     reader: LogReader
+    health: LoopHealth
+    ack_timeout: float
     # Where the stream ends: its last sequence, and the log position of its last event of this log
     # there (None: not known, compare with the stream first). Set by reconcile() and by a batch's PubAcks.
     _stream_end: tuple[int, int] | None = None
@@ -128,21 +136,35 @@ class RelayOrder:
                         "them): comparing with the stream", self.spec.name, first, acks[-1].seq if acks else None)
             self._stream_end = None
 
-    def _refusals(self, after: int, futures: list[Any]) -> None:
-        """Say which messages of the batch read after `after` the stream refused for their expected
-        sequence (the stream did not end where the relay thought)."""
+    async def _refusals(self, batch: Any, futures: list[Any], error: BaseException) -> None:
+        """Say which messages of `batch` the stream refused for their expected sequence (the stream
+        did not end where the relay thought), once the PubAcks of the others came (or ack_timeout
+        passed). A refused one with a later one of the batch stored is an event the stream lacks for
+        good (see the module): an error naming its position, counted, and the relay unready."""
+        if isinstance(error, asyncio.CancelledError) or not any(
+                refused_order(f.exception()) for f in futures if f.done() and not f.cancelled()):
+            return
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.ack_timeout)
         settled = [f.exception() if f.done() and not f.cancelled() else f for f in futures]
         refused = [k for k, e in enumerate(settled) if isinstance(e, BaseException) and refused_order(e)]
-        if not refused:
-            return
         log.warning("relay %s: %d of the batch after %s refused by the stream (%s)", self.spec.name,
-                    len(refused), after, settled[refused[0]])
-        if any(e is None for e in settled[refused[0]:]):
-            # Someone else's message took a refused one's place while the batch was pipelined, and
-            # the next one of ours, expecting that place, was stored: the stream lacks an event
-            # before a later one (see the module). Not repaired here: an operator must look.
-            log.error("relay %s: the stream stored events of the batch after %s past one it refused (a message "
-                      "published by someone else during the batch): the stream lacks an event", self.spec.name, after)
+                    len(refused), batch.after, settled[refused[0]])
+        stored = [k for k, e in enumerate(settled) if e is None]
+        passed = [k for k in refused if stored and k < stored[-1]]
+        if not passed:
+            return
+        # Someone else's message took a refused one's place while the batch was pipelined, and the
+        # next one of ours, expecting that place, was stored: not repaired (a consumer that checks
+        # its producer's signature takes an event before one it applied for a replay: sent again out
+        # of log order it would be dead-lettered as forged), so loud: an operator must look.
+        positions = [Envelope.from_json(batch.messages[k][1]).sequence for k in passed]
+        reason = (f"the stream lacks the events at log positions {positions}: refused while a later one of the "
+                  f"batch was stored (a message published by someone else during the batch); an operator must "
+                  f"publish them")
+        log.error("relay %s: %s", self.spec.name, reason)
+        self.health.lost_events(len(positions), reason)
 
     async def _past_foreign(self, seq: int) -> int:
         """The stream's end (at stream sequence `seq`) is not this log's: the record moves to the
