@@ -11,7 +11,7 @@ import nats
 from sqlalchemy import inspect, text
 
 from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.messaging.relay_order import EXPECTED_LAST
+from libs.platform.messaging.relay_order import EXPECTED_LAST_SEQUENCE
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_dispatch_flow import CITY, DAY, rostered, start_dispatch
 from tests.harness import drained, eventually, stream_messages
@@ -23,8 +23,8 @@ def _republish(nats_url: str, message) -> None:
     """The same message again under another Nats-Msg-Id: outside JetStream's duplicate window."""
     async def go() -> None:
         nc = await nats.connect(nats_url)
-        # Without the relay's order header: the copy follows the stream's last message, not its original's predecessor.
-        headers = {k: v for k, v in (message.headers or {}).items() if k != EXPECTED_LAST}
+        # Without the relay's order header: the copy follows the stream's last message, wherever the stream ends.
+        headers = {k: v for k, v in (message.headers or {}).items() if k != EXPECTED_LAST_SEQUENCE}
         headers["Nats-Msg-Id"] = "redelivered-copy"
         await nc.jetstream().publish(message.subject, message.data, headers=headers)
         await nc.close()

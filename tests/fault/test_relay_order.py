@@ -2,9 +2,9 @@
 What nats-py had already written to the socket is lost with the server, what it still held in its
 pending buffer is sent after the reconnect: the later messages of the batch reached the stream and
 the relay's re-send of the earlier ones landed after them (the stream out of log order, reporting
-dead-lettering them). Every relay publish (on a stream of one replica) carries
-`Nats-Expected-Last-Msg-Id` (the id of the event before it in the log): the server refuses a
-message whose predecessor is not the stream's last, so nothing overtakes (messaging/relay_order.py)."""
+dead-lettering them). Every relay publish carries `Nats-Expected-Last-Sequence` (the stream
+sequence of the message before it): the server refuses a message that finds the stream ending
+anywhere else, so nothing overtakes (messaging/relay_order.py; R3: test_relay_order_cluster.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -46,9 +47,9 @@ def _backlog(intake) -> threading.Event:
     return gate
 
 
-def _kill_inside_batches(relay, nats_server, how: int, at: tuple[int, ...]) -> list[threading.Event]:
-    """Kill the server once at each of these publish counts (inside a batch of 500), as when the
-    publishing loop yields mid-batch (a batch over nats-py's 2 MiB pending size flushes and waits)."""
+def _kill_inside_batches(relay, kill: Callable[[], object], at: tuple[int, ...]) -> list[threading.Event]:
+    """kill() the relay's server once at each of these publish counts (inside a batch of 500), as when
+    the publishing loop yields mid-batch (a batch over nats-py's 2 MiB pending size flushes and waits)."""
     import asyncio
 
     js = relay.bus.js
@@ -58,7 +59,7 @@ def _kill_inside_batches(relay, nats_server, how: int, at: tuple[int, ...]) -> l
     async def publishing(*args, **kwargs):
         count[0] += 1
         if count[0] in at and not kills[at.index(count[0])].is_set():
-            os.kill(nats_server.proc.pid, how)
+            kill()
             # The client's flusher writes what it holds to the dead socket (lost), the client sees the
             # connection go, and the rest of the batch waits in its buffer for the next server.
             deadline = time.monotonic() + 5
@@ -78,7 +79,7 @@ def test_nats_killed_inside_one_large_batch_again_and_again_keeps_the_stream_in_
     relay = intake.runtime.relay
     relay.batch_size, relay.ack_timeout = 500, 2.0
     gate = _backlog(intake)
-    kills = _kill_inside_batches(relay, nats_server, how, (200, 900, 1500))
+    kills = _kill_inside_batches(relay, lambda: os.kill(nats_server.proc.pid, how), (200, 900, 1500))
     gate.set()
     for killed in kills:
         eventually(lambda killed=killed: killed.is_set() or relay.lag() == 0, timeout=60)
@@ -148,16 +149,21 @@ def _refusals(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if "refused by the stream" in r.getMessage()]
 
 
+def _not_following(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "does not follow the stream's last event" in r.getMessage()]
+
+
 def _relay_messages(nats_url: str) -> list[int]:
     """The log positions of the relay's messages on INTAKE, in stream order (others skipped)."""
     return [Envelope.from_json(m.data).sequence for m in stream_messages(nats_url, "INTAKE")
             if (m.headers or {}).get("Nats-Msg-Id")]
 
 
-def test_a_batch_whose_predecessor_is_not_the_streams_last_is_refused_and_sent_again_in_order(
+def test_a_batch_that_does_not_follow_the_streams_last_event_is_not_sent_and_the_log_goes_in_order(
         nats_server, start_service, caplog):
-    """A relay that would publish out of order (here: one read skips an event, as a stale lease holder
-    or a bug would) is refused by the stream; it compares again and sends from its record."""
+    """A relay that would publish out of order (here: one read skips an event, as a bug would) sends
+    nothing of that batch (it does not follow the stream's last event of this log); it compares again
+    and sends from its record."""
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
@@ -177,18 +183,17 @@ def test_a_batch_whose_predecessor_is_not_the_streams_last_is_refused_and_sent_a
     _consult(intake, centre_id, case_id, 5)
     gate.set()
     eventually(lambda: relay.lag() == 0, timeout=30)
-    assert skipped and _refusals(caplog), "the skipping batch was not refused"
+    assert skipped and _not_following(caplog), "the skipping batch was not refused"
     assert _relay_messages(nats_server.url) == log_positions(intake)
     assert_stream_is_the_log_once(intake, nats_server.url)
 
 
-def test_a_stream_whose_server_forgot_its_last_id_takes_the_next_batch_without_the_header_first(
+def test_a_message_put_after_the_relays_last_event_and_deleted_again_is_followed_after_one_refusal(
         nats_server, start_service, caplog):
-    """The trap: the server's last msg id empty while the stream's last message is the relay's last
-    event (here a message without an id put after it and deleted again; after a restart past the
-    duplicate window nats-server 2.14 rebuilds none either). Every publish carrying the header is
-    refused; the relay, finding its own event last on the stream, sends its next batch's first
-    message without the header and goes on."""
+    """The stream's last sequence past its last message (a message without an id put after the
+    relay's last event and deleted again): the relay's next publish expects the sequence it knew and
+    is refused; the relay, finding its own event the stream's last message, follows the stream's
+    last sequence and goes on."""
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
@@ -196,7 +201,7 @@ def test_a_stream_whose_server_forgot_its_last_id_takes_the_next_batch_without_t
     _delete(nats_server.url, _foreign(nats_server.url, 1))
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: relay.lag() == 0, timeout=30)
-    assert _refusals(caplog), "the header was not refused first"
+    assert _refusals(caplog), "the expected sequence was not refused first"
     assert_stream_is_the_log_once(intake, nats_server.url)
     _consult(intake, centre_id, case_id, 2)  # and then as usual
     eventually(lambda: relay.lag() == 0, timeout=30)
@@ -226,9 +231,9 @@ def test_a_restart_after_the_duplicate_window_keeps_the_relay_publishing_in_orde
 
 def test_a_relay_refused_again_and_again_is_unready_and_recovers_when_the_stream_is_repaired(
         nats_server, start_service, monkeypatch):
-    """More foreign messages at the stream's end than the relay looks past: every publish is refused,
-    /readyz names the relay and the refusal (no silent spinning); once an operator deletes them,
-    the relay goes on in order."""
+    """More foreign messages at the stream's end than the relay looks past: its publish is refused and
+    its comparison with the stream fails round after round, /readyz names the relay and why (no
+    silent spinning); once an operator deletes them, the relay goes on in order."""
     from libs.platform.messaging import relay_order
     from tests.fault.test_readiness import _ready, _unready_because
 
@@ -239,7 +244,7 @@ def test_a_relay_refused_again_and_again_is_unready_and_recovers_when_the_stream
     eventually(lambda: relay.lag() == 0)
     foreign = _foreign(nats_server.url, 3)
     _consult(intake, centre_id, case_id, 2)
-    _unready_because(intake, "relay INTAKE", "wrong last msg ID")
+    _unready_because(intake, "relay INTAKE", "none of the stream's last 2 messages is an event of this log")
     assert relay.lag() > 0
     _delete(nats_server.url, foreign)
     eventually(lambda: relay.lag() == 0, timeout=30)

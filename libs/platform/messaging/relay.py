@@ -5,23 +5,23 @@ arrived. While a backlog drains, the next batch is read while one's PubAcks come
 published once they are all in, while that batch is recorded; batches are recorded strictly in
 order, each once its own PubAcks are in. (A batch published before the PubAcks of the one before
 could overtake it on the stream when NATS restarted between the two: tests/fault/test_attack_relay_kills.py.)
-A crash between publish and record re-publishes with the same `Nats-Msg-Id`s, which
-JetStream drops as duplicates (and consumers skip by position anyway). Inside a batch too, nothing
-overtakes: each publish expects the event before it last on the stream (relay_order.py).
+A crash between publish and record leaves the stream ahead of the record, and the relay's
+comparison with the stream (below) moves the record to the stream's end: nothing stored is sent
+again. Inside a batch too, nothing overtakes: each message expects the stream sequence its
+predecessor was stored at, which the stream (on a cluster, its leader) checks (relay_order.py).
 
 What it publishes was mostly prepared when the events were saved (messaging/outbox.py): the relay
 reads those bytes and publishes them, and renders (decodes, chains, signs) only the events that
 have no usable prepared row (messaging/relay_batches.py). What it records: relay_records.py.
 
-The relay compares its recorded position with the stream's last message (`reconcile`) at start,
-after every failed publish and after every reconnect to NATS, and publishes nothing until that
-comparison has succeeded: a stream that lost its tail (JetStream acks before fsync; a power failure
-can lose acked messages; a cluster's stream leader changes while PubAcks are lost) is sent the
-missing events again, and a stream ahead of the record (a crash after the PubAcks) is not, unless
-this relay itself saw PubAcks fail after the record: then the stream's end does not prove that it
-holds everything before it, and the relay sends again from its last fully acknowledged batch.
-Until then its last round failed, so /readyz shows it `retrying` with its lag, never caught up:
-"store and stream agree" is said only once the stream itself was asked.
+The relay compares its recorded position with the stream's end (`reconcile`) at start, after every
+failed publish and after every reconnect to NATS, and publishes nothing until that comparison has
+succeeded: a stream that lost its tail (JetStream acks before fsync; a power failure can lose acked
+messages; a cluster's stream leader changes while PubAcks are lost) is sent the missing events
+again, and a stream ahead of the record (a crash after the PubAcks, PubAcks lost) is not: every
+message was stored right after its predecessor, so the stream's last event of this log proves the
+ones before it. Until then its last round failed, so /readyz shows it `retrying` with its lag,
+never caught up: "store and stream agree" is said only once the stream itself was asked.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import GENESIS, InvalidEnvelope
 from libs.platform.messaging.outbox import Outbox, metadata
 from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
-from libs.platform.messaging.relay_order import RelayOrder, refused_order, relay_envelope
+from libs.platform.messaging.relay_order import RelayOrder, relay_envelope
 from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -80,11 +80,6 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         self.reader = LogReader(spec.service, application)
         self.health = LoopHealth("relay", spec.name, stream=spec.name)
         self._flight: InFlight | None = None  # published, to be recorded next (its successor may be in flight too)
-        # PubAcks failed or were given up on after the recorded position (the stream's end then
-        # proves nothing about what comes before it), and the batch whose PubAcks all came but
-        # which was not recorded: reconcile() sends again from there (see the module).
-        self._unconfirmed = False
-        self._acked: Batch | None = None
         # The bus's reconnect count when the stream last agreed with the record (None: compare first).
         self._compared_at: int | None = None
         self._recorded: tuple[int, str] | None = None
@@ -97,53 +92,46 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
 
     # -- reconciling with the stream ------------------------------------------------------
     async def reconcile(self) -> None:
-        """Make the recorded position the log position of the stream's last message, or, when this
-        relay saw PubAcks fail after its record, at most its last fully acknowledged batch."""
-        self._tail = self._stream_last = None
+        """Make the recorded position the log position of the stream's last event of this log, and
+        the stream's last sequence the one the next batch follows (messaging/relay_order.py)."""
+        self._stream_end = None
+        js = self.bus.js
         try:
-            last = await self.bus.js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
+            last = await js.get_last_msg(self.spec.name, f"{self.spec.service}.>")
+        except NotFoundError:  # no message: everything is to be sent
+            own = await self._compared((0, GENESIS))
+        else:
+            own = await self._compared_with(last)
+        # Asked after the last message: a message someone put after it meanwhile is followed (the
+        # stream's end only grows; asked before, the next publish would be refused and compare again).
+        self._stream_end = ((await js.stream_info(self.spec.name)).state.last_seq, own)
+
+    async def _compared_with(self, last: Any) -> int:
+        """Take the stream's last message (or, when it is not an event of this log where the log
+        has it, or is a copy put back after later events, the last one before it that is)."""
+        try:
             envelope = relay_envelope(last)
-            at = (envelope.sequence, envelope.chainhash)
-            self._tail = (envelope.sequence, envelope.id)
-        except NotFoundError:  # an empty stream: everything is to be sent
-            at = (0, GENESIS)
         except InvalidEnvelope as e:
-            log.error("relay %s: the stream's last message is not ours (%s); position kept", self.spec.name, e)
-            await self._past_foreign(last.seq or 0)  # what the next batch may follow (messaging/relay_order.py)
-            return
-        self._stream_last = at[0]
-        recorded = await asyncio.to_thread(self.position)
-        if at != recorded and not await asyncio.to_thread(self._holds, at[0], envelope.id if at[0] else None):
+            log.error("relay %s: the stream's last message is not ours (%s)", self.spec.name, e)
+            return await self._past_foreign(last.seq)
+        at = (envelope.sequence, envelope.chainhash)
+        if not await asyncio.to_thread(self._holds, at[0], envelope.id):
             log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
-                      "older backup?); position %s kept, an operator must look", self.spec.name, at[0], recorded[0])
-            self._tail = None
-            await self._past_foreign(last.seq or 0)
-            return
-        if at[0] < recorded[0] and await self._a_copy(last.seq or 0, at[0]):
-            log.error("relay %s: the stream ends with a copy of event %s (after later ones); position kept",
-                      self.spec.name, at[0])
-            self._tail = None
-            await self._past_foreign(last.seq or 0)
-            return
-        acked = self._acked if self._acked is not None and self._acked.after == recorded[0] else None
-        if self._unconfirmed and not self.ordered and at[0] > recorded[0] \
-                and at[0] >= (acked.last if acked else recorded[0]):
-            # Without the order header a NATS restart loses what was in the socket while what the
-            # client buffered meanwhile arrives after it: the stream's end proves nothing about the
-            # messages before it whose PubAcks did not come. Sent again, JetStream drops those it
-            # holds (Nats-Msg-Id). With the header each message was stored right after its
-            # predecessor: the stream's end proves them all, and is taken below (sent again, they
-            # would be refused for good once outside the duplicate window).
-            self._drop_flight()
-            log.warning("relay %s: stream ends at %s, PubAcks failed after %s: sending again from there",
-                        self.spec.name, at[0], acked.last if acked else recorded[0])
-            if acked is not None:
-                await asyncio.to_thread(self._record_batch, acked)
-        elif at != recorded:
+                      "older backup?); an operator must look", self.spec.name, at[0])
+            return await self._past_foreign(last.seq)
+        if await self._a_copy(last.seq, at[0]):
+            log.error("relay %s: the stream ends with a copy of event %s (after later ones)", self.spec.name, at[0])
+            return await self._past_foreign(last.seq)
+        return await self._compared(at)
+
+    async def _compared(self, at: tuple[int, str]) -> int:
+        recorded = await asyncio.to_thread(self.position)
+        if at != recorded:
             self._drop_flight()
             log.warning("relay %s: recorded position %s, stream ends at %s: continuing from the stream",
                         self.spec.name, recorded[0], at[0])
             await asyncio.to_thread(self._take, recorded, at)
+        return at[0]
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
@@ -166,16 +154,11 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             try:
                 await asyncio.wait_for(asyncio.gather(*flight.acks), timeout=self.ack_timeout)
             except BaseException as error:
-                refused = [e for f in flight.acks
-                           if f.done() and not f.cancelled() and refused_order(e := f.exception())]
-                if refused:  # a message's predecessor was not the stream's last (relay_order.py)
-                    self._refused = True
-                    log.warning("relay %s: %d of the batch after %s refused by the stream (%s)", self.spec.name,
-                                len(refused), batch.after, refused[0])
+                await self._refusals(batch, flight.acks, error)
                 flight.drop(error)
                 raise
             flight.traced.end()
-            self._acked, self._refused = batch, False  # the stream holds it all, recorded or not
+            self._acknowledged(flight.expected, [f.result() for f in flight.acks], batch.last)  # the stream's end now
             following_failed: Exception | None = None
             if flight.ahead is not None:
                 # Published only now that every PubAck of the batch before it is in: published
@@ -194,13 +177,12 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             if self.after_publish is not None:
                 self.after_publish(batch.last)
             await asyncio.to_thread(self._record_batch, batch)
-            self._acked = None
             if following_failed is not None:
                 self.health.observe(batch.last, handled=len(batch.messages))
                 flight = None  # recorded: nothing of it to drop
                 raise following_failed
         except BaseException:
-            self._unconfirmed = True  # whatever was published after the record: see reconcile()
+            self._stream_end = None  # what the stream holds after the record is known only by asking it
             if flight is not None:
                 flight.drop()
             self._drop_flight()
@@ -212,7 +194,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         """Give up on the batch in flight: the position it was published after was not recorded."""
         flight, self._flight = self._flight, None
         if flight is not None:
-            self._unconfirmed = True
+            self._stream_end = None  # part of it may be stored: where the stream ends, only the stream says
             flight.drop()
 
     @property
@@ -233,7 +215,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             await self.reconcile()
         except Exception as e:
             raise StreamUnknown(f"cannot compare with the stream ({type(e).__name__}: {e})") from e
-        self._compared_at, self._unconfirmed, self._acked = connection, False, None
+        self._compared_at = connection
 
     async def run(self, stop: asyncio.Event) -> None:
         self._compared_at = None  # every run (a replica's every tenure) starts by asking the stream
@@ -248,7 +230,6 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         while not stop.is_set():
             try:
                 await self.bus.ensure_stream(self.spec)
-                await self._check_replicas()
                 break
             except Exception as e:  # noqa: BLE001 - NATS not ready yet: retry
                 log.warning("relay %s: cannot ensure stream (%s)", self.spec.name, e)

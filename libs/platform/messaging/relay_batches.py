@@ -16,7 +16,7 @@ from libs.platform import tracing
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.outbox import Outbox, ordered_by_index
-from libs.platform.messaging.relay_order import EXPECTED_LAST
+from libs.platform.messaging.relay_order import EXPECTED_LAST_SEQUENCE
 from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -45,6 +45,7 @@ class InFlight:
     acks: list[asyncio.Future[Any]]
     traced: tracing.Publishing
     ahead: asyncio.Future[Batch] | None  # the batch after it, being read (only after a full batch)
+    expected: int = 0  # the stream sequence its first message expected last (messaging/relay_order.py)
 
     def drop(self, error: BaseException | None = None) -> None:
         """Give up on its PubAcks and on the batch read after it."""
@@ -71,10 +72,11 @@ class RelayBatches:
         def _record(self, position: int, chainhash: str, chain: Any = (), prepared: tuple[int, int] | None = None,
                     *, forget: bool = True) -> None: ...
 
-        _tail: tuple[int, str] | None
-        ordered: bool
+        def _expecting(self, after: int, count: int) -> int: ...  # RelayOrder's
 
-        async def _expected_before(self, after: int) -> str | None: ...  # RelayOrder's
+        async def _refusals(self, batch: Batch, futures: list[Any], error: BaseException) -> None: ...
+
+        ack_timeout: float
 
     def _pending_after(self, position: int, chainhash: str,
                        limit: int | None = None) -> tuple[list[Envelope], str, int]:
@@ -152,22 +154,23 @@ class RelayBatches:
         messages = batch.messages
         if envelopes is not batch.envelopes:  # tracing turned on after the batch was read: prepared ones as they are
             messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
-        flight = InFlight(batch, [], traced, None)
-        # Each message expects the one before it last on the stream (messaging/relay_order.py).
-        ordered = self.ordered
-        previous = await self._expected_before(batch.after) if messages and ordered else None
+        # Message k of the batch expects the stream to end at `expected + k` (messaging/relay_order.py).
+        expected = self._expecting(batch.after, len(messages))
+        flight = InFlight(batch, [], traced, None, expected)
         publish = self.bus.js.publish_async
         try:
-            for subject, body, headers in messages:
-                if previous is not None:
-                    headers[EXPECTED_LAST] = previous
-                previous = headers["Nats-Msg-Id"] if ordered else None
+            for k, (subject, body, headers) in enumerate(messages):
+                headers[EXPECTED_LAST_SEQUENCE] = str(expected + k)
                 flight.acks.append(await publish(subject, body, headers=headers))
+                if k == 0 and len(messages) > 1:
+                    # The rest only once the first is stored: a message someone else put on the
+                    # stream meanwhile takes the first one's place, and the second, expecting that
+                    # place, would be stored without the first (a probe, a copy put back).
+                    await asyncio.wait_for(asyncio.shield(flight.acks[0]), self.ack_timeout)
         except BaseException as error:
+            await self._refusals(batch, flight.acks, error)
             flight.drop(error)
             raise
-        if previous is not None:
-            self._tail = (batch.last, previous)
         if len(messages) == self.batch_size:
             # The next batch is read while this one's PubAcks come back, submitted to its thread at
             # once. Submitted before the publishing instead, its thread contended for the GIL with

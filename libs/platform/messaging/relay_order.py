@@ -1,28 +1,46 @@
 """The relay's order on the stream: no message may land before the one before it in the log.
-(On a stream of one replica only: on R3 the header diverged the replicas, see _check_replicas.)
 
-Every relay publish carries `Nats-Expected-Last-Msg-Id`, the `Nats-Msg-Id` (event id) of the event
-before it in the log, and JetStream refuses (err_code 10070, "wrong last msg ID: <its last id>") a
-message whose predecessor is not the stream's last. Without it a NATS restart mid-batch lost what
-nats-py had written to the socket while what it still buffered reached the new server first: the
-later events of the batch were stored, the earlier ones re-sent after them, the stream out of log
-order (tests/fault/test_relay_order.py). With it those later messages are refused and the relay
-sends again from its record. JetStream checks the duplicate (`Nats-Msg-Id`) BEFORE the expected
-last id, so a re-send of a stored message is still acked as a duplicate (nats-server 2.15.1, and
-stream.go processJetStreamMsg; `Nats-Expected-Last-Sequence` is checked before the duplicate and
-would refuse every re-send).
+Every relay publish carries `Nats-Expected-Last-Sequence`: the stream sequence the stream must end
+at when the message arrives (the stream's last sequence before the batch, plus the message's place
+in the batch less one). JetStream refuses (err_code 10071, "wrong last sequence: <its last>") a
+message that finds the stream ending anywhere else. Without it a NATS restart mid-batch (on a
+cluster: the loss of the client's node) lost what nats-py had written to the socket while what it
+still buffered reached the server first: the later events of the batch were stored, the earlier
+ones re-sent after them, the stream out of log order (tests/fault/test_relay_order.py, R1, and
+test_relay_order_cluster.py, R3). With it those later messages are refused.
 
-The server's idea of its last id can differ from the stream's last relay message: after a restart
-it rebuilds it only from messages inside the duplicate window (stream.go rebuildDedupe, 2.14: a
-relay idle longer than 10 minutes would then be refused forever; 2.15.1 kept it in our trials),
-and a message published by someone else (a forged or probe message, which a consumer dead-letters;
-an event this log does not hold, the store restored from an older backup) makes its id, or none,
-the last. After a refusal the relay compares with the stream again (reconcile) and, when the
-stream's last message of this log (past at most FOREIGN_DEPTH others) is the very event its next
-batch follows, sends that batch's first message without the header: nothing precedes it in that
-send, and its predecessor is stored. Its followers carry the header as usual. Any other refusal
-takes the usual failure path (compare, send again from the record); a relay refused round after
-round is unready, the refusal named (LoopHealth).
+The same on a replicated stream: the stream's LEADER checks the sequence before it proposes the
+message, so every replica applies the same history. (`Nats-Expected-Last-Msg-Id`, used before, is
+checked at apply time on each replica: on nats-server 2.15.1 a replica caught up from the leader
+kept a stale last id, and killing the client's node mid-batch made every replica log "critical
+write error: last msgid mismatch" and the stream stop taking writes, 2 runs of 3; with the
+sequence, 27 rounds of step-downs, kills of the client's node and SIGTERMs kept order, no stall.)
+
+JetStream checks the expected sequence BEFORE the duplicate (`Nats-Msg-Id`), so a re-send of a
+stored message is refused, not acked as a duplicate: the relay never sends a stored message again.
+It need not: every message was stored right after its predecessor, so the stream's last event of
+this log proves every event before it is there. After any failure (and at start, and after every
+reconnect) the relay compares with the stream (messaging/relay.py reconcile): its record moves to
+the stream's last event of this log (looking past at most FOREIGN_DEPTH messages that are not: a
+probe, a copy put back, a forged envelope, an event this log does not hold), and its next batch
+expects the stream's last sequence as the stream says. A message someone else publishes meanwhile
+makes the next publish refused, and the relay compares again and goes on after it. More than
+FOREIGN_DEPTH such messages at the stream's end: the comparison fails and nothing is published, the
+relay unready with the reason (LoopHealth), until an operator looks.
+
+The sequence names a place, not a predecessor: a message someone else stores takes the place the
+relay's next message expects. Put while the relay idles, it makes the next batch's first message
+refused, and that message is sent alone, the rest only once it is stored (else the second, expecting
+the foreign message's place, was stored without the first: test_attack_relay_foreign's forged
+envelope). Put while a batch is pipelined, it makes one message refused and the next one stored:
+the stream then lacks that event for good (xfail strict in test_attack_relay_foreign.py). The relay
+sees it (a refusal, then a later message of the batch acknowledged) and makes it loud: an error
+naming the log positions, `tsunagu_loop_lost_events` in /metrics, and the service unready with the
+reason until the process restarts. It does not send the event again: after a later one it would be
+out of log order, and every consumer that checks its producer's signature (all in service) takes
+an event before one it applied for a replay and dead-letters it as forged; the bus verifier
+(audit/stream.py) reports it too. Only holders of the service's own NATS credentials can publish
+on its stream (deploy/nats/accounts.conf); an atomic batch publish (nats-server 2.12+) would close it.
 """
 
 from __future__ import annotations
@@ -33,16 +51,21 @@ from typing import TYPE_CHECKING, Any
 
 from nats.js.errors import APIError, NotFoundError
 
+from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
 from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.log import LogReader
 
-EXPECTED_LAST = "Nats-Expected-Last-Msg-Id"
-WRONG_LAST_MSG_ID = 10070  # JetStream's err_code for a refused Nats-Expected-Last-Msg-Id
+EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
+WRONG_LAST_SEQUENCE = 10071  # JetStream's err_code for a refused Nats-Expected-Last-Sequence
 log = logging.getLogger(__name__)
 FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
+
+
+class StreamEndUnknown(ConnectionError):
+    """Where the stream ends is not known (a PubAck said "duplicate"): compare with it first."""
 
 
 def relay_envelope(msg: Any) -> Envelope:
@@ -59,24 +82,20 @@ def relay_envelope(msg: Any) -> Envelope:
 
 def refused_order(error: BaseException | None) -> bool:
     """A publish JetStream refused because its predecessor was not the stream's last message."""
-    return isinstance(error, APIError) and error.err_code == WRONG_LAST_MSG_ID
+    return isinstance(error, APIError) and error.err_code == WRONG_LAST_SEQUENCE
 
 
 class RelayOrder:
-    """A mixin of `Relay` (messaging/relay.py): which id each batch's first message expects."""
+    """A mixin of `Relay` (messaging/relay.py): the stream sequence each message expects last."""
 
     spec: StreamSpec
     bus: Bus
     reader: LogReader
-    # (position, event id) of the last event this relay sent or found at the stream's end: the id the
-    # first message of a batch read after that position expects (None: ask the log).
-    _tail: tuple[int, str] | None = None
-    # The log position of the stream's last relay message as last compared (None: not known).
-    _stream_last: int | None = None
-    # A publish was refused for its expected last id since the last batch fully acknowledged.
-    _refused = False
-    # Publishes carry the header: only on a stream of one replica (see _check_replicas).
-    ordered = True
+    health: LoopHealth
+    ack_timeout: float
+    # Where the stream ends: its last sequence, and the log position of its last event of this log
+    # there (None: not known, compare with the stream first). Set by reconcile() and by a batch's PubAcks.
+    _stream_end: tuple[int, int] | None = None
 
     if TYPE_CHECKING:  # Relay's and RelayRecords's
         def position(self) -> tuple[int, str]: ...
@@ -90,56 +109,78 @@ class RelayOrder:
 
         def _drop_flight(self) -> None: ...
 
-    async def _check_replicas(self) -> None:
-        """Not on a replicated stream: a replica that caught up from the leader after a restart
-        keeps a stale last msg id (nats-server stream processCatchupMsg updates the duplicate map,
-        not lmsgId), refuses at apply the next message carrying the header while the other replicas
-        store it, and the replicas diverge (the soak's R3 phase: a consumer led from that node
-        stuck at "DISPATCH 32 of 35", 3 runs of 3; without the header 1 of 1 passed). There the
-        overtaking inside a batch stays possible (tests/fault/test_relay_order.py runs R1)."""
-        info = await self.bus.js.stream_info(self.spec.name)
-        self.ordered = (info.config.num_replicas or 1) == 1
-        if not self.ordered:
-            log.warning("relay %s: stream of %s replicas: publishing without Nats-Expected-Last-Msg-Id",
-                        self.spec.name, info.config.num_replicas)
+    def _expecting(self, after: int, count: int) -> int:
+        """The stream sequence the first of `count` messages read after log position `after` expects
+        last (the k-th expects that plus k - 1). They must follow the stream's last event of this log
+        (a relay that read past an event, or a stale one, sends nothing). Until their PubAcks say so,
+        where the stream ends is not known."""
+        end = self._stream_end
+        if end is None:
+            raise StreamEndUnknown("where the stream ends is not known: compare with it first")
+        if end[1] != after:
+            self._stream_end = None
+            raise StreamEndUnknown(f"a batch read after log position {after} does not follow the stream's last "
+                                   f"event of this log ({end[1]}): nothing sent, comparing with the stream")
+        if count:
+            self._stream_end = None
+        return end[0]
 
-    async def _expected_before(self, after: int) -> str | None:
-        """The id the first message of a batch read after `after` expects last on the stream; None
-        sends it without the header: the log's first event, or after a refusal when the stream's
-        last relay message is its predecessor (see the module)."""
-        if after == 0 or (self._refused and self._stream_last == after):
-            return None
-        tail = self._tail
-        if tail is not None and tail[0] == after:
-            return tail[1]
-        return await asyncio.to_thread(self._event_id_at, after)
+    def _acknowledged(self, first: int, acks: list[Any], last: int) -> None:
+        """Every PubAck of a batch sent expecting `first` came: the stream ends at its last message
+        (the event at log position `last`), unless one was a duplicate (stored before, the stream's
+        end not moved by it)."""
+        if acks and acks[-1].seq == first + len(acks) and not any(a.duplicate for a in acks):
+            self._stream_end = (acks[-1].seq, last)
+        else:
+            log.warning("relay %s: the PubAcks of a batch after stream sequence %s end at %s (duplicates among "
+                        "them): comparing with the stream", self.spec.name, first, acks[-1].seq if acks else None)
+            self._stream_end = None
 
-    def _event_id_at(self, position: int) -> str:
-        found = self.reader.read(position - 1, 1)
-        if not found or found[0].sequence != position:
-            raise LookupError(f"no event at log position {position}")
-        return found[0].id
-
-    async def _past_foreign(self, seq: int) -> None:
-        """The stream's end (at stream sequence `seq`) is not this log's: note where its last message
-        that is (one a relay of this log published) stands, looking back past FOREIGN_DEPTH others
-        at most (more: none noted, the relay stays refused and unready until an operator looks).
-        With the header every message of this log was stored right after its predecessor, so that
-        event proves every one before it is on the stream: the record moves to it (a record behind
-        it would send again events stored already, refused once outside the duplicate window or
-        after the foreign message, for good), and the next batch follows it."""
-        try:
-            own = await self._last_own_event(seq)
-        except InvalidEnvelope as e:
-            log.error("relay %s: %s", self.spec.name, e)
+    async def _refusals(self, batch: Any, futures: list[Any], error: BaseException) -> None:
+        """Say which messages of `batch` the stream refused for their expected sequence (the stream
+        did not end where the relay thought), once the PubAcks of the others came (or ack_timeout
+        passed). A refused one with a later one of the batch stored is an event the stream lacks for
+        good (see the module): an error naming its position, counted, and the relay unready."""
+        if isinstance(error, asyncio.CancelledError) or not any(
+                refused_order(f.exception()) for f in futures if f.done() and not f.cancelled()):
             return
-        self._stream_last = own[0]
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.ack_timeout)
+        settled = [f.exception() if f.done() and not f.cancelled() else f for f in futures]
+        refused = [k for k, e in enumerate(settled) if isinstance(e, BaseException) and refused_order(e)]
+        log.warning("relay %s: %d of the batch after %s refused by the stream (%s)", self.spec.name,
+                    len(refused), batch.after, settled[refused[0]])
+        stored = [k for k, e in enumerate(settled) if e is None]
+        passed = [k for k in refused if stored and k < stored[-1]]
+        if not passed:
+            return
+        # Someone else's message took a refused one's place while the batch was pipelined, and the
+        # next one of ours, expecting that place, was stored: not repaired (a consumer that checks
+        # its producer's signature takes an event before one it applied for a replay: sent again out
+        # of log order it would be dead-lettered as forged), so loud: an operator must look.
+        positions = [Envelope.from_json(batch.messages[k][1]).sequence for k in passed]
+        reason = (f"the stream lacks the events at log positions {positions}: refused while a later one of the "
+                  f"batch was stored (a message published by someone else during the batch); an operator must "
+                  f"publish them")
+        log.error("relay %s: %s", self.spec.name, reason)
+        self.health.lost_events(len(positions), reason)
+
+    async def _past_foreign(self, seq: int) -> int:
+        """The stream's end (at stream sequence `seq`) is not this log's: the record moves to the
+        stream's last event of this log (one a relay of this log published), looking back past
+        FOREIGN_DEPTH others at most (more: InvalidEnvelope, nothing is published until an operator
+        looks). Every message of this log was stored right after its predecessor, so that event
+        proves every one before it is on the stream (a record behind it would send again events
+        stored already, each refused: see the module)."""
+        own = await self._last_own_event(seq)
         recorded = await asyncio.to_thread(self.position)
-        if self.ordered and own != recorded:
+        if own != recorded:
             self._drop_flight()
             log.warning("relay %s: the stream's last event of this log is at %s: continuing from there",
                         self.spec.name, own[0])
             await asyncio.to_thread(self._take, recorded, own)
+        return own[0]
 
     def _take(self, recorded: tuple[int, str], at: tuple[int, str]) -> None:
         """Record `at` (an event of this log the stream holds), with the relay_chain rows of the

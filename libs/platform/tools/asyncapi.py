@@ -19,11 +19,14 @@ EVENT_HEADERS = {
     "type": "object", "required": ["Nats-Msg-Id", HEADER],
     "properties": {
         "Nats-Msg-Id": {"type": "string", "description": "the CloudEvent id (JetStream de-duplicates on it)"},
-        "Nats-Expected-Last-Msg-Id": {
-            "type": "string",
-            "description": "the id of the event before this one in the publishing service's log: JetStream "
-                           "stores the message only after that one, so the stream is in log order (absent "
-                           "on a message whose predecessor the server no longer knew by id)"},
+        "Nats-Expected-Last-Sequence": {
+            "type": "string", "pattern": "^[0-9]+$",
+            "description": "the stream sequence the stream must end at when this message arrives (that of "
+                           "the message before it, the event before it in the publishing service's log or, "
+                           "after a message someone else put on the stream, that one): JetStream (a "
+                           "cluster's stream leader) stores the message only then, so the stream is in log "
+                           "order. Messages published before it carry Nats-Expected-Last-Msg-Id instead, "
+                           "the id of the event before them"},
         HEADER: {"type": "string", "pattern": "^ed25519:[A-Za-z0-9_-]{86}$",
                  "description": "Ed25519 signature (unpadded base64url) of `tsunagu/event/v1` and a NUL byte "
                                 "followed by the message body, by the publishing service's signing key "

@@ -57,6 +57,10 @@ class LoopCollector:
         failures = CounterMetricFamily("tsunagu_loop_failures", "Failed rounds (publish, apply, job)",
                                        labels=LOOP_LABELS)
         handled = CounterMetricFamily("tsunagu_loop_handled", "Events or messages handled", labels=LOOP_LABELS)
+        lost = CounterMetricFamily("tsunagu_loop_lost_events",
+                                   "Events a relay's stream lacks for good: refused while a later one was stored "
+                                   "(a message someone else published during a batch); an operator must look",
+                                   labels=LOOP_LABELS)
         for loop in self.loops():
             labels = [self.service, loop.kind, loop.name, loop.stream]
             gauges["position"].add_metric(labels, loop.position)
@@ -69,6 +73,7 @@ class LoopCollector:
             gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
+            lost.add_metric(labels, loop.lost_total)
         leases = {
             "held": GaugeMetricFamily("tsunagu_lease_held", "1 when this replica runs the loop (holds its lease)",
                                       labels=LOOP_LABELS),
@@ -97,6 +102,7 @@ class LoopCollector:
         yield from leases.values()
         yield failures
         yield handled
+        yield lost
         dead = GaugeMetricFamily("tsunagu_dead_letters_open", "Dead letters not yet resolved", labels=["service"])
         try:
             dead.add_metric([self.service], self.open_dead_letters())
