@@ -130,14 +130,14 @@ def test_a_save_waiting_for_the_events_lock_while_another_replica_erases_its_sub
                 second.sealer.forget(str(case_id))  # another replica's erasure commits meanwhile
                 holder.rollback()  # the lock released
         else:
-            # SQLite: the erasure is the writer the save waits for (its INSERT, the first write
-            # of its transaction, waits on the database's write lock).
+            # SQLite: the erasure is the writer the save waits for (its BEGIN IMMEDIATE, which
+            # takes the database's write lock first: store/sqlite_begin.py, waits on it).
             writing = threading.Event()
             holder = sqlite3.connect(store.url.database, isolation_level=None)
             try:
                 holder.execute("BEGIN IMMEDIATE")
                 with _statements_of(store, "the save",
-                                    lambda s: writing.set() if s.startswith(f"INSERT INTO {table}") else None):
+                                    lambda s: writing.set() if s == "BEGIN IMMEDIATE" else None):
                     save = Running(run, name="the save")
                     eventually(lambda: save.done.is_set() or writing.is_set())
                     assert not save.done.is_set(), save.error
