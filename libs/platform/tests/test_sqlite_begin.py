@@ -14,13 +14,12 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, select
 
-from libs.platform.store.core import in_transaction
 from libs.platform.store.db import sqlite_engine
 from services.intake.application import IntakeApplication
 from services.intake.domain.centre import Centre
 from tests.harness import backend, stored_applications
 
-pytestmark = pytest.mark.skipif(backend() == "postgresql", reason="SQLite's transactions")
+sqlite_only = pytest.mark.skipif(backend() == "postgresql", reason="SQLite's transactions")
 
 metadata = MetaData()
 counters = Table("counters", metadata, Column("id", Integer, primary_key=True), Column("value", Integer))
@@ -54,6 +53,7 @@ def _add(engine: Engine, amount: int) -> None:
         conn.execute(counters.update().where(counters.c.id == 1).values(value=value + amount))
 
 
+@sqlite_only
 def test_a_write_transaction_that_read_a_row_loses_no_update_committed_by_another_connection_before_its_write(
         engine: Engine) -> None:
     """Read, another connection adds 1 and commits, write what was read + 10: pysqlite's BEGIN came
@@ -69,6 +69,7 @@ def test_a_write_transaction_that_read_a_row_loses_no_update_committed_by_anothe
         assert conn.execute(select(counters.c.value)).scalar_one() == 11
 
 
+@sqlite_only
 def test_a_read_waits_for_no_writer(engine: Engine) -> None:
     """Only a transaction begun to write takes the write lock first: a read (a connection's first
     statement begins it) goes on while a writer holds it."""
@@ -88,36 +89,37 @@ def test_a_read_waits_for_no_writer(engine: Engine) -> None:
 
 
 def test_a_tracked_save_and_another_process_saving_the_same_position_never_both_apply(tmp_path: Path) -> None:
-    """Two processes on one SQLite file (two applications: each its own engine and the library's
-    in-process write semaphore) save upstream position 1. The library's tracked save reads the
-    recorded position, then writes it: pysqlite sent that read before its BEGIN, so the other
-    process's save committed between the two and both were applied (two centres for one message)."""
+    """Two processes on one database (two applications: each its own engine and, on SQLite, the
+    library's in-process write semaphore) save upstream position 2, the second while the first is
+    inside its save. The library's tracked save read the recorded position, then wrote it: on
+    SQLite pysqlite sent that read before its BEGIN, on PostgreSQL nothing locked the row between
+    the two, so the other process's save committed in between and both were applied (two centres
+    for one message). Now the position is written first (LedgerRecorder._insert_tracking), and a
+    SQLite write transaction holds the write lock from its BEGIN (store/sqlite_begin.py)."""
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         first, second = application(), application()
-        read = first.recorder.max_tracking_id
+        first.save_tracked(upstream="registry", position=1)  # the row there: both update it
+        insert_tracking = first.recorder._insert_tracking
         others: list[threading.Thread] = []
         refused: list[BaseException] = []
 
         def other_process_saves() -> None:
             try:
-                second.save_tracked(_centre("second"),
-                                    upstream="registry", position=1)
+                second.save_tracked(_centre("second"), upstream="registry", position=2)
             except IntegrityError as e:
                 refused.append(e)
 
-        def position_then_the_other_process(name: str) -> Any:
-            found = read(name)
-            if in_transaction() and not others:  # the save's own read, in its transaction
+        def then_the_other_process(session: Any, tracking: Any) -> None:
+            insert_tracking(session, tracking)  # the first save's position, inside its transaction
+            if not others:
                 others.append(_meanwhile(other_process_saves))
-            return found
 
-        first.recorder.max_tracking_id = position_then_the_other_process
+        first.recorder._insert_tracking = then_the_other_process
         try:
-            first.save_tracked(_centre("first"),
-                               upstream="registry", position=1)
+            first.save_tracked(_centre("first"), upstream="registry", position=2)
         except IntegrityError as e:
             refused.append(e)
         others[0].join(30)
         assert not others[0].is_alive()
-        assert len(refused) == 1  # one of the two applied position 1, the other was refused
+        assert len(refused) == 1  # one of the two applied position 2, the other was refused
         assert first.recorder.max_notification_id() == 1
