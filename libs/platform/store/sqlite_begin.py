@@ -70,6 +70,15 @@ def event_store_writes(conn: Connection) -> bool:
         return asked_to_begin(conn)
 
 
+def event_store_begins(datastore: Any) -> None:
+    """The event store's engine (eventsourcing-sqlalchemy's own), its reads and its saves' reads in
+    their transactions. WAL first: the library sets it on its first transaction, which would then
+    run inside a BEGIN, where SQLite refuses to change the journal mode."""
+    if isinstance(datastore.engine, Engine) and datastore.engine.dialect.name == "sqlite":
+        datastore.init_sqlite_wal_mode()
+        begin_where_said(datastore.engine, event_store_writes)
+
+
 def begin_where_said(engine: Engine, writes: Writes = asked_to_begin) -> Engine:
     """Send SQLite's BEGIN from SQLAlchemy's begin: `BEGIN IMMEDIATE` when `writes(conn)`, else
     `BEGIN` (see the module). Other databases: unchanged."""

@@ -4,6 +4,8 @@ commit before it wrote (the deferred-BEGIN class)."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, select
 
+from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.db import sqlite_engine
 from services.intake.application import IntakeApplication
 from services.intake.domain.centre import Centre
@@ -123,3 +126,21 @@ def test_a_tracked_save_and_another_process_saving_the_same_position_never_both_
         assert not others[0].is_alive()
         assert len(refused) == 1  # one of the two applied position 2, the other was refused
         assert first.recorder.max_notification_id() == 1
+
+
+@sqlite_only
+def test_an_event_store_that_is_the_first_to_open_its_sqlite_file_puts_it_in_wal_and_saves(tmp_path: Path) -> None:
+    """The library sets WAL on its first transaction; begun by SQLAlchemy now, that transaction is
+    inside a BEGIN, where SQLite refuses to change the journal mode."""
+    url = f"sqlite:///{tmp_path / 'store.db'}?timeout=30"
+    env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url, "CREATE_TABLE": "y"}
+    keys = sqlite_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    app = IntakeApplication(env, Sealer(keys, os.urandom(32)))
+    try:
+        app.save(_centre("first"))
+        assert app.recorder.max_notification_id() == 1
+        with sqlite3.connect(tmp_path / "store.db") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        app.close()
+        keys.dispose()
