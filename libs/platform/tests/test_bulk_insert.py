@@ -94,8 +94,7 @@ def test_many_rows_on_sqlite_go_to_the_driver_at_once_and_are_stored_as_sqlalche
     statements: list[tuple[bool, bool]] = []  # (executemany, the driver's SQL: no SQLAlchemy compiled form)
 
     def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.startswith("BEGIN"):  # the transaction's own (store/sqlite_begin.py)
-            statements.append((executemany, context.compiled is None))
+        statements.append((executemany, context.compiled is None))
 
     event.listen(engine, "before_cursor_execute", count)
     with engine.begin() as conn:
