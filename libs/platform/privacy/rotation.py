@@ -79,7 +79,8 @@ class KeyHygiene:
         if self._engine.dialect.name != "sqlite":
             return
         for attempt in range(SCRUB_ATTEMPTS):
-            with self._engine.connect() as conn:
+            # In autocommit: a checkpoint cannot run in a transaction that has read (store/sqlite_begin.py).
+            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
                 try:
                     busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]

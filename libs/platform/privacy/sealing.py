@@ -263,7 +263,7 @@ class Sealer(KeyHygiene):
     def _stored_key(self, subject: str, *, create: bool) -> bytes | None: ...
 
     def _stored_key(self, subject: str, *, create: bool) -> bytes | None:
-        with self._engine.begin() as conn:
+        with self._engine.connect() as conn:  # a read: on SQLite it waits for no writer (sqlite_begin.py)
             row = conn.execute(
                 select(subject_keys.c.wrapped_key, subject_keys.c.forgotten_at, subject_keys.c.master).where(
                     subject_keys.c.subject == subject

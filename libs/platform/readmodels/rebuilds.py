@@ -88,16 +88,10 @@ class RebuildableProjection(SqlProjection):
 
     def _generation(self, conn: Connection, *, lock: bool = False) -> int:
         query = select(self.rebuilds.c.generation).where(self.rebuilds.c.projection == self.name)
-        if lock and conn.dialect.name == "sqlite":
-            # pysqlite sends its BEGIN before the first write, not before a read: the read alone let a
-            # rebuild commit between it and this batch's writes, which then went into the emptied
-            # tables with their position (the replay started after it: events lost, CI under load).
-            # A write first takes the database's write lock: the read sees every rebuild committed,
-            # and none commits before this batch does.
-            conn.execute(self.rebuilds.update().where(self.rebuilds.c.projection == self.name)
-                         .values(generation=self.rebuilds.c.generation))
-        elif lock:  # PostgreSQL: FOR SHARE, so a rebuild's UPDATE waits for this batch
+        if lock and conn.dialect.name == "postgresql":  # FOR SHARE: a rebuild's UPDATE waits for this batch
             query = query.with_for_update(read=True)
+        # (SQLite: the batch's transaction holds the write lock from its BEGIN IMMEDIATE on, so no
+        # rebuild commits between this read and its writes: store/sqlite_begin.py.)
         return conn.execute(query).scalar() or 0
 
     # -- rebuild and replay -------------------------------------------------------------------------

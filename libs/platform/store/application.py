@@ -53,6 +53,7 @@ from libs.platform.store.db import no_pipelines, ping_writes_only
 from libs.platform.store.erasure import Erasure
 from libs.platform.store.event_sizes import EventSizes
 from libs.platform.store.sealed import SealedCommand
+from libs.platform.store.sqlite_begin import event_store_begins
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -96,6 +97,7 @@ class ServiceApplication(Creating, EventSizes, Erasure, Application):
         if engine is not None and hasattr(engine, "pool"):
             ping_writes_only(engine)
             no_pipelines(engine)  # a save of several events: one statement (store/db.py says why)
+            event_store_begins(self.factory.datastore)  # type: ignore[attr-defined]  # SQLite: sqlite_begin.py
         self.max_event_bytes = max_event_bytes(self.env)
         # The secret that keys the digests of clients' Idempotency-Keys (contracts.idempotency_digest):
         # from settings (eventsourcing_env); an application made by hand (a unit test) gets its own.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyProcessRecorder
 from sqlalchemy import Engine, Table, select
@@ -174,6 +174,23 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
             self.check_sizes(stored_events, kwargs.get(DOMAIN_KWARG))
         insert_all(session, writes.inserts, commit=commit_rides(session))
         return ids
+
+    def _insert_tracking(self, session: Session, tracking: Tracking) -> None:
+        """The upstream position of a tracked save, written first and only forward: one UPDATE of
+        the row behind it, else a refusal when the row is at or past it, else the first row (a
+        racing first insert fails on the key). The library read the recorded position, then wrote
+        it: nothing held the row between the two (PostgreSQL: read committed, no lock), so two
+        savers of one position — a replica whose lease moved on and the new holder, or two
+        processes on one SQLite file — both applied it (test_sqlite_begin.py). Written first, the
+        second waits for the first's row lock (SQLite: its write lock), then finds the row moved."""
+        t, upstream, position = self.tracking_table, tracking.application_name, tracking.notification_id
+        conn = session.connection()  # the save's transaction
+        if conn.execute(t.update().where(t.c.application_name == upstream, t.c.notification_id < position)
+                        .values(notification_id=position)).rowcount:
+            return
+        if conn.execute(select(t.c.notification_id).where(t.c.application_name == upstream)).first() is not None:
+            raise IntegrityError(f"{upstream}: position {position} was recorded already")
+        conn.execute(t.insert().values(application_name=upstream, notification_id=position))
 
     def forget_requests(self, subject: str) -> None:
         engine = self.datastore.engine

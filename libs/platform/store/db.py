@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from libs.platform.settings import Settings
+from libs.platform.store.sqlite_begin import begin_where_said
 
 R = TypeVar("R")
 PINGED = "tsunagu_pinged"  # a connection just made: its checkout needs no ping
@@ -190,7 +191,9 @@ def no_pipelines(engine: Engine) -> Engine:
 
 
 def sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url)
+    """A SQLite file's engine: WAL, a busy timeout, and transactions whose reads are in them
+    (store/sqlite_begin.py: BEGIN IMMEDIATE for a write transaction, BEGIN for a read)."""
+    engine = begin_where_said(create_engine(url))
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record) -> None:

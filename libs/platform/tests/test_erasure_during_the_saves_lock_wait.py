@@ -21,6 +21,7 @@ from sqlalchemy import event, text
 
 from libs.domain.errors import InvalidInput
 from libs.platform.privacy.sealed_values import ERASED, INLINE_SUBJECTS, SubjectForgotten
+from libs.platform.store.sqlite_begin import event_store_writes
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
 from services.intake.application.imports import ImportItem
@@ -69,18 +70,18 @@ def _waiting_for_a_lock(engine: Any, statement: str) -> bool:
 
 
 @contextmanager
-def _statements_of(engine: Any, thread: str, seen: Callable[[str], None]) -> Iterator[None]:
-    """`seen(statement)` for each statement the thread of that name runs on the engine (named, not
-    given: the thread may run its statements before its starter could tell which it is)."""
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if threading.current_thread().name == thread:
-            seen(statement)
+def _write_begun_by(engine: Any, thread: str, begun: threading.Event) -> Iterator[None]:
+    """`begun` set when the thread of that name begins a write transaction on the engine (SQLite:
+    right before its BEGIN IMMEDIATE, which then waits for the write lock)."""
+    def begin(conn: Any) -> None:
+        if threading.current_thread().name == thread and event_store_writes(conn):
+            begun.set()
 
-    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "begin", begin)
     try:
         yield
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "begin", begin)
 
 
 def _cases(app: IntakeApplication, n: int) -> tuple[list[UUID], Principal]:
@@ -130,14 +131,13 @@ def test_a_save_waiting_for_the_events_lock_while_another_replica_erases_its_sub
                 second.sealer.forget(str(case_id))  # another replica's erasure commits meanwhile
                 holder.rollback()  # the lock released
         else:
-            # SQLite: the erasure is the writer the save waits for (its INSERT, the first write
-            # of its transaction, waits on the database's write lock).
+            # SQLite: the erasure is the writer the save waits for (its BEGIN IMMEDIATE, which
+            # takes the database's write lock first: store/sqlite_begin.py, waits on it).
             writing = threading.Event()
             holder = sqlite3.connect(store.url.database, isolation_level=None)
             try:
                 holder.execute("BEGIN IMMEDIATE")
-                with _statements_of(store, "the save",
-                                    lambda s: writing.set() if s.startswith(f"INSERT INTO {table}") else None):
+                with _write_begun_by(store, "the save", writing):
                     save = Running(run, name="the save")
                     eventually(lambda: save.done.is_set() or writing.is_set())
                     assert not save.done.is_set(), save.error

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from libs.platform.store.db import sqlite_engine
 from libs.platform.web.auth import Principal
 from services.reporting.projections import ReportingProjection
 from services.reporting.tests.feed import Feed
@@ -27,7 +28,7 @@ MINISTRY = principal("ministry", "mhlw")
 @pytest.fixture
 def engine(tmp_path):
     if os.environ.get("TSUNAGU_TEST_DB", "sqlite") != "postgresql":
-        engine = create_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
+        engine = sqlite_engine(f"sqlite:///{tmp_path / 'reporting.db'}")  # as the service makes it (db.py)
         yield engine
         engine.dispose()
         return
