@@ -205,8 +205,8 @@ class CoreEvents:
                 checked = True
                 if found := results[2]:  # after the LOCK's and the NOTIFY's
                     raise CheckFailed(found[0])
-            if after is not None:
-                heads = results[len(statements) - 1]
+            if after is not None:  # after the LOCK's, the NOTIFY's and the check's
+                heads = results[3 if query is not None else 2]
             if inline:
                 return _ids_in_order(stored_events, results[-1]), checked, heads
         if not stored_events:  # a tracked position with no new events (a message that changes nothing)
