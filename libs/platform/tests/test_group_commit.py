@@ -8,34 +8,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import event
 
 from libs.platform.store.creations import LedgerRow
+from libs.platform.tests.test_save_round_trips import _case, _consulted
 from services.intake.application import IntakeApplication
-from services.intake.domain.case import Case
 from tests.harness import backend, stored_applications
 
 pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="saves are grouped on PostgreSQL")
-
-WHEN = datetime(2016, 5, 1, 10, tzinfo=UTC)
-
-
-def _case() -> Case:
-    return Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
-                     personal_details=None)
-
-
-def _consulted(case: Case) -> Case:
-    case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person", occurred_at=WHEN,
-                             summary=None)
-    return case
-
 
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 30
