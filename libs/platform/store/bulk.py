@@ -152,22 +152,41 @@ def insert_all(conn: Connection | Session, inserts: Sequence[tuple[Table, Sequen
         for table, rows in inserts:
             insert_rows(conn, table, rows)
         return False
+    statement, params = _together_of(inserts)
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    if not rides:
+        connection.exec_driver_sql(statement, params)
+        return False
+    literal = _literal(connection, statement, params)
+    connection.exec_driver_sql(f"{literal}; COMMIT", execution_options={"no_parameters": True}).close()
+    return True
+
+
+def literal_insert(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                   returning: Sequence[str]) -> str:
+    """An INSERT of these rows (PostgreSQL, psycopg 3) as one statement of literals, quoted by the
+    driver as it would bind them, `RETURNING` those columns: to travel in a simple query of several
+    statements (the save's events with its LOCK: store/core.CoreEvents.insert_rows)."""
+    statement, params = _together_of([(table, rows)])
+    quote = connection.dialect.identifier_preparer.quote
+    return f"{_literal(connection, statement, params)} RETURNING {', '.join(quote(c) for c in returning)}"
+
+
+def _together_of(inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> tuple[str, dict[str, Any]]:
     shape = tuple((table.fullname, tuple(rows[0]), len(rows)) for table, rows in inserts)
     params = {f"p{t}_{r}_{c}": row[column] for t, (_, rows) in enumerate(inserts)
               for r, row in enumerate(rows) for c, column in enumerate(shape[t][1])}
     statement = _together.get(shape)
     if statement is None:
         statement = _together[shape] = _together_statement(shape)
-    connection = conn.connection() if isinstance(conn, Session) else conn
-    if not rides:
-        connection.exec_driver_sql(statement, params)
-        return False
+    return statement, params
+
+
+def _literal(connection: Connection, statement: str, params: dict[str, Any]) -> str:
     import psycopg  # only psycopg 3 gets here
 
     dbapi: Any = connection.connection.dbapi_connection
-    literal = psycopg.ClientCursor(dbapi).mogrify(statement, params)
-    connection.exec_driver_sql(f"{literal}; COMMIT", execution_options={"no_parameters": True}).close()
-    return True
+    return psycopg.ClientCursor(dbapi).mogrify(statement, params)
 
 
 def _together_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> str:

@@ -13,7 +13,9 @@ once (SQLAlchemy caches their compiled form) and return plain rows:
   library's transaction (its session, its SQLite write lock, its mapping of errors), after the
   same `LOCK TABLE ... IN EXCLUSIVE MODE` on PostgreSQL (ids commit in order, TECH-NOTES), sent in
   one round trip with the NOTIFY the library sends (its `subscribe()` listens to it), then, under
-  the lock, the sealed keys' erasure check and the relay chain's head read.
+  the lock, the sealed keys' erasure check and the relay chain's head read; with psycopg 3 the
+  events' INSERT (as literals) goes last in that same round trip. Concurrent saves of a process are
+  grouped into one such transaction on PostgreSQL (store/group_commit.py).
 
 Errors are the library's (`eventsourcing.persistence.IntegrityError`, ...) as before.
 """
@@ -33,7 +35,7 @@ from sqlalchemy import Engine, Integer, and_, bindparam, event, func, insert, or
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from libs.platform.store.bulk import bulk, insert_rows
+from libs.platform.store.bulk import bulk, insert_rows, literal_insert
 from libs.platform.store.db import begin_rides, checkout_unpinged, read_unpinged
 
 R = TypeVar("R")
@@ -190,25 +192,34 @@ class CoreEvents:
             psycopg3 = self.driver == "psycopg"
             query = check() if check is not None and psycopg3 else None
             after = head(self.name) if head is not None and psycopg3 else None
-            statement = "; ".join(q for q in (self.lock_and_notify, query, after) if q is not None)
-            results = self._first_statement(session, statement)
+            # The events' INSERT goes in that round trip too, last (as literals: a simple query of
+            # several statements takes no parameters): the table's lock is held one round trip and
+            # one wake-up of this thread less (issue 15: 8 clients queue on it). A bulk import's keeps
+            # its statement of arrays.
+            rows = _rows(stored_events)
+            inline = psycopg3 and bool(rows) and "id" in self.table.c and not bulk(session, rows)
+            tail = (lambda conn: literal_insert(conn, self.table, rows, _RETURNED)) if inline else None
+            statements = [q for q in (self.lock_and_notify, query, after) if q is not None]
+            results = self._first_statement(session, "; ".join(statements), tail)
             if query is not None:
                 checked = True
-                if rows := results[2]:  # after the LOCK's and the NOTIFY's
-                    raise CheckFailed(rows[0])
-            if after is not None:
-                heads = results[-1]
+                if found := results[2]:  # after the LOCK's and the NOTIFY's
+                    raise CheckFailed(found[0])
+            if after is not None:  # after the LOCK's, the NOTIFY's and the check's
+                heads = results[3 if query is not None else 2]
+            if inline:
+                return _ids_in_order(stored_events, results[-1]), checked, heads
         if not stored_events:  # a tracked position with no new events (a message that changes nothing)
             return [], checked, heads
-        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
-                 "topic": e.topic, "state": e.state} for e in stored_events]
+        rows = _rows(stored_events)
         if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
             ids = insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
             return ids, checked, heads
         result = session.execute(self.insert, rows)
         return (list(result.scalars()) if "id" in self.table.c else []), checked, heads
 
-    def _first_statement(self, session: Session, statement: str) -> list[Any]:
+    def _first_statement(self, session: Session, statement: str,
+                         tail: Callable[[Connection], str] | None = None) -> list[Any]:
         """Run the save's first statement (its LOCK) on a connection checked out without a ping
         (issue 15: the ping was a round trip of every save); the rows of each of its results. When
         the connection turns out dead (it died in the pool: a restart, a failover,
@@ -221,9 +232,9 @@ class CoreEvents:
             results: list[Any] = []
             options = {"no_parameters": True, RESULTS: results}
             rides = self.driver == "psycopg" and begin_rides(connection)  # store/db.py: no BEGIN of its own
+            sql = f"{statement}; {tail(connection)}" if tail is not None else statement
             try:
-                connection.exec_driver_sql(f"BEGIN; {statement}" if rides else statement,
-                                           execution_options=options).close()
+                connection.exec_driver_sql(f"BEGIN; {sql}" if rides else sql, execution_options=options).close()
                 return results[1:] if rides else results
             except sqlalchemy.exc.DBAPIError as e:
                 # Run again only where nothing else would be lost: rolling back the session also
@@ -234,6 +245,20 @@ class CoreEvents:
             session.rollback()  # the dead connection's transaction; the library commits the next one
             connection = session.connection()
         raise AssertionError("unreachable")
+
+
+_RETURNED = ("id", "originator_id", "originator_version")
+
+
+def _rows(stored_events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+    return [{"originator_id": e.originator_id, "originator_version": e.originator_version,
+             "topic": e.topic, "state": e.state} for e in stored_events]
+
+
+def _ids_in_order(stored_events: Sequence[StoredEvent], returned: Sequence[Any]) -> list[int]:
+    """The new ids of the stored events, in their order, from the rows `_RETURNED` names."""
+    ids = {(str(originator_id), version): id_ for id_, originator_id, version in returned}
+    return [ids[(str(e.originator_id), e.originator_version)] for e in stored_events]
 
 
 def _every_result(_conn: Any, cursor: Any, _statement: str, _parameters: Any, context: Any, _many: bool) -> None:

@@ -32,6 +32,7 @@ from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
 from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
 from libs.platform.store.db import commit_rides, read_unpinged
+from libs.platform.store.group_commit import GroupCommit
 from libs.platform.store.ledger_rows import Creation, IdempotencyKeyReused, LedgerRow, creations_table
 
 __all__ = ["DOMAIN_KWARG", "RELAY_RENDERS_KWARG", "SAVE_KWARG", "SEALED_KWARG", "Creation", "IdempotencyKeyReused",
@@ -130,6 +131,22 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         # Given the stored events and, when the save passed them, the domain events stored as them.
         self.check_sizes: Callable[[Sequence[StoredEvent], Sequence[Any] | None], None] | None = None
         self.core = CoreEvents(self)
+        # Concurrent saves in one transaction (store/group_commit.py): where a COMMIT waits for a
+        # flush under the events table's lock, PostgreSQL.
+        self.group = GroupCommit(self._insert_alone) \
+            if self.core.dialect == "postgresql" and self.core.driver == "psycopg" and self.core.usable() else None
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], *, session: Session | None = None,
+                      **kwargs: Any) -> Sequence[int] | None:
+        group = self.group
+        if group is not None and session is None and group.joins(stored_events, kwargs):
+            return group.insert(stored_events, kwargs)
+        return super().insert_events(stored_events, session=session, **kwargs)
+
+    def _insert_alone(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> Sequence[int]:
+        ids = super().insert_events(stored_events, **kwargs)
+        assert ids is not None
+        return ids
 
     def create_table(self) -> None:
         super().create_table()

@@ -7,6 +7,8 @@ the driver's autocommit (store/db.begin_rides). Its COMMIT goes with its last st
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -115,7 +117,7 @@ def test_a_save_that_fails_after_its_first_statement_stores_nothing(tmp_path) ->
         before = app.recorder.max_notification_id()
 
         def fail_after_the_insert(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if statement.lstrip().startswith("INSERT"):  # the events are inserted: the save fails now
+            if "INSERT" in statement:  # the events are inserted (with the LOCK): the save fails now
                 raise RuntimeError("cut after the events' insert")
 
         event.listen(engine, "after_cursor_execute", fail_after_the_insert)
@@ -198,21 +200,46 @@ def test_a_tracked_save_commits_its_tracking_row_with_its_events(tmp_path) -> No
         engine = app.recorder.datastore.engine
         case = _case()
         app.save(case)
-        sent: list[str] = []
-
-        def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            sent.append(statement)
-
         consulted = _consulted(case)
         stored = app.mapper.to_stored_event(consulted.collect_events()[0])
-        event.listen(engine, "before_cursor_execute", execute)
-        try:
+        with _statements(engine) as sent:
             app.recorder.insert_events([stored], tracking=Tracking("upstream", 7), creations=[_ledger_row(consulted)])
-        finally:
-            event.remove(engine, "before_cursor_execute", execute)
         tracking = app.recorder.tracking_table.name
-        committed = [k for k, s in enumerate(sent) if s.endswith("; COMMIT")]
-        assert all(tracking not in s for s in sent[committed[0]:]) if committed else True
+        assert not any(s.endswith("; COMMIT") for s in sent)
         assert any(tracking in s for s in sent)
         assert app.recorder.max_tracking_id("upstream") == 7
         assert app.ledger.of_resource(consulted.id, consulted.id) == _ledger_row(consulted)
+
+
+def test_a_save_sends_its_events_with_its_lock_in_one_round_trip_and_its_ledger_row_with_its_commit(
+        tmp_path) -> None:
+    """The events' INSERT travels in the LOCK's simple query (store/core.CoreEvents.insert_rows), so
+    a save of a consultation and its ledger row is two round trips; the ids it answers are the
+    stored ones."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case = _case()
+        app.save(case)
+        with _statements(app.recorder.datastore.engine) as sent:
+            consulted = _consulted(case)
+            [recording] = app.save(consulted, creations=[_ledger_row(consulted)])
+        assert len(sent) == 2
+        assert "LOCK TABLE" in sent[0] and "INSERT INTO" in sent[0] and sent[1].endswith("; COMMIT")
+        [stored] = [n for n in app.recorder.select_notifications(start=None, limit=10) if n.originator_version == 2]
+        assert recording.notification.id == stored.id
+        assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1, 2]
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[str]]:
+    """Every statement the engine sends while inside."""
+    sent: list[str] = []
+
+    def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", execute)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", execute)
