@@ -30,6 +30,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    case,
     func,
     literal,
     select,
@@ -39,6 +40,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
+from libs.domain import dispatch, intake
 from libs.platform.readmodels.batch import insert_row, then
 from libs.platform.store.bulk import one_of, strings
 from services.reporting.projections.registered import registered_counts
@@ -208,11 +210,61 @@ backoffice_support_rollup = _rollup(backoffice_support_counts, "backoffice_suppo
 place_session_rollup = _rollup(place_session_counts, "place_session", "place_id", "tenant")
 ROLLUPS = (referral_rollup, group_activity_rollup, backoffice_support_rollup, place_session_rollup)
 
-TALLIES: tuple[Tally, ...] = (
-    consultation_counts, outreach_visit_counts, referral_counts, support_decision_counts, dispatch_event_counts,
+
+@dataclass(frozen=True)
+class Pivot:
+    """A tally's cells of fiscal year × `unit` × codes turned into one row per fiscal year × unit,
+    with a column per known code of each of `codes`' dimensions (`wide`; its `n` counts every fact,
+    one of a code no column names included). A report that returns a row per unit with a column
+    per code, or the totals per code, reads one row per unit, not one per non-zero cell: the cells
+    fill up to units × codes as the history grows, the rows stay the units
+    (queries/common.by_unit_and_code). A unit whose `n` exceeds its known columns of a dimension
+    has that dimension's other codes read from the tally's cells."""
+
+    tally: Tally
+    unit: str
+    codes: dict[str, tuple[str, ...]]  # dimension (a key of the tally): its known codes
+    wide: Tally
+    fine_kept: bool = True  # the tally's own cells are kept too (else counted from the facts when needed)
+
+    def column(self, dimension: str, code: str) -> str:
+        return f"{dimension}_{code}"
+
+    def columns(self, dimension: str) -> list[str]:
+        return [self.column(dimension, code) for code in self.codes[dimension]]
+
+
+def _pivot(tally: Tally, name: str, unit: str, codes: dict[str, tuple[str, ...]], *, fine_kept: bool = True) -> Pivot:
+    key = {k.name: k.element for k in tally.keys}
+    columns = tuple(case((key[d] == code, 1), else_=0).label(f"{d}_{code}") for d, known in codes.items()
+                    for code in known)
+    wide = Tally(_table(f"rp_{name}_{unit}_pivot", tally.table.c[unit], sums=tuple(c.name for c in columns)),
+                 tally.facts, tally.source, (key["fy"].label("fy"), key[unit].label(unit)), columns, tally.where)
+    return Pivot(tally, unit, codes, wide, fine_kept)
+
+
+activity_pivot = _pivot(activity_counts, "activity", "tenant", {"activity_type": dispatch.ACTIVITY_TYPES})
+deployment_activity_pivot = _pivot(deployment_activity_counts, "deployment_activity", "tenant",
+                                   {"target_kind": dispatch.DEPLOYMENT_TARGETS})
+supporter_term_pivot = _pivot(supporter_term_counts, "supporter_term", "tenant", {"kind": ("registered", "renewed")})
+supporter_ending_pivot = _pivot(supporter_ending_counts, "supporter_ending", "tenant",
+                                {"reason": ("withdrawn", "revoked", "expired")})
+# 延べ相談件数: the report's per-centre totals and its three breakdowns from one row per centre. The
+# pivot replaces the centre × channel × client kind × age group cells in the projection (one
+# upsert per batch either way); those are counted from the facts when a code no column names appears.
+consultation_pivot = _pivot(consultation_counts, "consultation", "centre_id", {
+    "channel": intake.CHANNELS, "client_kind": (*intake.CLIENT_KINDS, UNKNOWN),
+    "age_group": (*intake.AGE_GROUPS, UNKNOWN)}, fine_kept=False)
+outreach_visit_pivot = _pivot(outreach_visit_counts, "outreach_visit", "centre_id",
+                              {"staff_role": intake.STAFF_ROLES}, fine_kept=False)
+PIVOTS = (activity_pivot, deployment_activity_pivot, supporter_term_pivot, supporter_ending_pivot,
+          consultation_pivot, outreach_visit_pivot)
+
+TALLIES: tuple[Tally, ...] = (  # consultations and visits: their pivots alone (fine_kept=False)
+    referral_counts, support_decision_counts, dispatch_event_counts,
     activity_counts, deployment_activity_counts, supporter_term_counts, supporter_ending_counts, roster_counts,
     place_session_counts, group_activity_counts, backoffice_support_counts, prefectural_backup_counts,
-    *(t for r in ROLLUPS for t in (r.national, r.units)))
+    *(t for r in ROLLUPS for t in (r.national, r.units)), *(p.wide for p in PIVOTS))
 OF: dict[Table, Tally] = {t.facts: t for t in reversed(TALLIES)}  # the finest tally of each fact table that has one
 KEPT: dict[Table, tuple[Tally, ...]] = {f: tuple(t for t in TALLIES if t.facts is f) for f in OF}  # every tally of it
 

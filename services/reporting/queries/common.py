@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, FromClause, func, select, union_all
 
-from services.reporting.projections.tallies import Rollup, Tally
+from services.reporting.projections.tallies import Pivot, Rollup, Tally
 
 
 def cells(tally: Tally, as_of: datetime | None, fys: Iterable[int],
@@ -69,6 +69,15 @@ def grouped(conn: Connection, source: FromClause, keys: tuple[ColumnElement, ...
     return {tuple(r)[:-1]: int(r.n) for r in conn.execute(query)}
 
 
+def of_each(conn: Connection, source: FromClause, unit: ColumnElement, *where: ColumnElement[bool],
+            value: ColumnElement | None = None) -> dict[str, int]:
+    """`value` (default: `n`) of each unit, from a source with one row per fiscal year × unit (a
+    count table keyed by them, or its cells as of an instant): `by_tenant` without the GROUP BY,
+    which over rows already unique cost a sorter step and an aggregate per row."""
+    query = select(unit, source.c.n if value is None else value).where(*where)
+    return {key: int(n) for key, n in conn.execute(query)}
+
+
 def by_tenant(conn: Connection, source: FromClause, tenant: ColumnElement, *where: ColumnElement[bool],
               value: ColumnElement | None = None) -> dict[str, int]:
     return {key[0]: n for key, n in grouped(conn, source, (tenant,), *where, value=value).items()}
@@ -89,3 +98,36 @@ def rolled_up(rollup: Rollup, fy: int, hidden: ColumnElement[bool]) -> FromClaus
         select(fine.c[rollup.code].label(rollup.code), *((-fine.c[v]).label(v) for v in values))
         .where(fine.c.fy == fy, fine.c[rollup.unit].in_(unseen)),
     ).subquery()
+
+
+def fine_cells(pivot: Pivot, as_of: datetime | None, fys: Iterable[int],
+               counted: ColumnElement[bool] | None = None) -> FromClause:
+    """The cells of the tally a pivot turns (every code, a code no column names included): its table
+    when the projection keeps it, else counted from the facts (only for a code no column names)."""
+    if pivot.fine_kept or as_of is not None:
+        return cells(pivot.tally, as_of, fys, counted)
+    return pivot.tally.cells(pivot.tally.facts.c.fy.in_(list(fys))).subquery()
+
+
+def by_unit_and_code(conn: Connection, pivot: Pivot, as_of: datetime | None, fys: Iterable[int],
+                     visible: Callable[[FromClause], ColumnElement[bool]], fy: int) -> dict[tuple[str, str], int]:
+    """What `grouped` by (unit, code) over the tally's cells of `fy` says (its non-zero cells), read
+    from the pivot (of one dimension): a row per unit, each known code's count a column of it. A
+    unit counting more than its known columns (a code no column names) has those codes read from
+    the tally's cells of that unit, so a new code is reported as before. `visible` is the scope's
+    clause over a source."""
+    years = list(fys)
+    (dimension, codes), = pivot.codes.items()
+    w = cells(pivot.wide, as_of, years)
+    found: dict[tuple[str, str], int] = {}
+    others = []
+    for unit, n, *known in conn.execute(select(w.c[pivot.unit], w.c.n, *(w.c[c] for c in pivot.columns(dimension)))
+                                        .where(visible(w), w.c.fy == fy)):
+        found |= {(unit, code): int(k) for code, k in zip(codes, known, strict=True) if k}
+        if n != sum(known):
+            others.append(unit)
+    if others:
+        t = fine_cells(pivot, as_of, years)
+        found |= grouped(conn, t, (t.c[pivot.unit], t.c[dimension]), visible(t), t.c.fy == fy,
+                         t.c[pivot.unit].in_(others), t.c[dimension].not_in(codes))
+    return found

@@ -6,34 +6,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import ColumnElement, Connection, Engine, FromClause
 
 from libs.domain import dispatch
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections.tallies import (
-    activity_counts,
-    deployment_activity_counts,
-    dispatch_event_counts,
-)
-from services.reporting.queries.common import by_tenant, cells, grouped
+from services.reporting.projections.tallies import activity_pivot, deployment_activity_pivot, dispatch_event_counts
+from services.reporting.queries.common import by_tenant, by_unit_and_code, cells, grouped, of_each
 from services.reporting.queries.scope import as_of_utc, of_visible_cells
 
 
 def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None, prefecture: str | None) -> dict:
+    """The year's counts by municipality (activities and deployments by kind: one row per municipality
+    from their pivots, tallies/Pivot) and the previous year's totals (the pivots' `n`)."""
     years = (fy - 1, fy)
     d = cells(dispatch_event_counts, as_of, years)
-    a = cells(activity_counts, as_of, years)
-    p = cells(deployment_activity_counts, as_of, years)
-    events, acts, placed = (of_visible_cells(x, actor, prefecture) for x in (d, a, p))
-    previous = by_tenant(conn, a, a.c.tenant, acts, a.c.fy == fy - 1)
-    for tenant, n in by_tenant(conn, p, p.c.tenant, placed, p.c.fy == fy - 1).items():
-        previous[tenant] = previous.get(tenant, 0) + n
+    events = of_visible_cells(d, actor, prefecture)
+
+    def visible(source: FromClause) -> ColumnElement[bool]:
+        return of_visible_cells(source, actor, prefecture)
+
+    previous: dict[str, int] = {}
+    for pivot in (activity_pivot, deployment_activity_pivot):
+        w = cells(pivot.wide, as_of, years)
+        for tenant, n in of_each(conn, w, w.c.tenant, visible(w), w.c.fy == fy - 1).items():
+            previous[tenant] = previous.get(tenant, 0) + n
     return {
         "started": by_tenant(conn, d, d.c.tenant, events, d.c.kind == "started", d.c.fy == fy),
         "ended": grouped(conn, d, (d.c.tenant, d.c.reason), events, d.c.kind == "ended", d.c.fy == fy),
-        "activities": grouped(conn, a, (a.c.tenant, a.c.activity_type), acts, a.c.fy == fy),
-        "deployed": grouped(conn, p, (p.c.tenant, p.c.target_kind), placed, p.c.fy == fy),
+        "activities": by_unit_and_code(conn, activity_pivot, as_of, years, visible, fy),
+        "deployed": by_unit_and_code(conn, deployment_activity_pivot, as_of, years, visible, fy),
         "previous": previous,
     }
 

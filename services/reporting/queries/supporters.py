@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, distinct, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, FromClause, distinct, func, select
 
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections import supporter_endings, supporter_terms
 from services.reporting.projections.registered import CANCELLING, fiscal_year_end
 from services.reporting.projections.registered import table as registered_counts
-from services.reporting.projections.tallies import roster_counts, supporter_ending_counts, supporter_term_counts
-from services.reporting.queries.common import by_tenant, cells, grouped
+from services.reporting.projections.tallies import roster_counts, supporter_ending_pivot, supporter_term_pivot
+from services.reporting.queries.common import by_unit_and_code, cells, of_each
 from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
@@ -27,7 +27,7 @@ def registered_at_fy_end(conn: Connection, actor: Principal, as_of: datetime | N
     the terms and endings recorded by `as_of` for a report as it stood then."""
     if as_of is None:
         r = registered_counts
-        return by_tenant(conn, r, r.c.tenant, of_visible_cells(r, actor, prefecture), r.c.fy == fy)
+        return of_each(conn, r, r.c.tenant, of_visible_cells(r, actor, prefecture), r.c.fy == fy)
     return registered_on(conn, actor, as_of, fiscal_year_end(fy), prefecture)
 
 
@@ -54,17 +54,17 @@ def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, da
 
 def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None,
              prefecture: str | None) -> dict[str, dict[str, int]]:
-    t = cells(supporter_term_counts, as_of, (fy,))
-    e = cells(supporter_ending_counts, as_of, (fy,))
+    def visible(source: FromClause) -> ColumnElement[bool]:
+        return of_visible_cells(source, actor, prefecture)
+
     r = cells(roster_counts, as_of, (fy,))
-    terms, endings, provided = (of_visible_cells(x, actor, prefecture) for x in (t, e, r))
-    issued = grouped(conn, t, (t.c.kind, t.c.tenant), terms, t.c.fy == fy)  # each tally's cells read once
-    ended = grouped(conn, e, (e.c.reason, e.c.tenant), endings, e.c.fy == fy)
-    rosters = conn.execute(select(r.c.tenant, func.sum(r.c.n), func.sum(r.c.entries)).where(provided, r.c.fy == fy)
-                           .group_by(r.c.tenant)).all()
+    provided = visible(r)
+    issued = by_unit_and_code(conn, supporter_term_pivot, as_of, (fy,), visible, fy)  # a row per registrar
+    ended = by_unit_and_code(conn, supporter_ending_pivot, as_of, (fy,), visible, fy)
+    rosters = conn.execute(select(r.c.tenant, r.c.n, r.c.entries).where(provided, r.c.fy == fy)).all()  # one a tenant
 
     def of(found: dict[tuple, int], code: str) -> dict[str, int]:
-        return {tenant: n for (c, tenant), n in found.items() if c == code}
+        return {tenant: n for (tenant, c), n in found.items() if c == code}
 
     return {
         "newly_registered": of(issued, "registered"),

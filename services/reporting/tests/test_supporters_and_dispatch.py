@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from services.reporting.queries import dispatch_report, supporters_report
 from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, TOKYO
 
@@ -70,3 +72,24 @@ def test_activities_of_deployed_supporters_count_by_kind_and_towards_the_yearly_
     row = dispatch_report(engine, MINISTRY, 2016)["municipalities"][0]
     assert row["activities_by_kind"] == {"person": 0, "place": 1, "programme": 2, "agency": 0}
     assert (row["activity_total"], row["previous_activity_total"], row["met"]) == (3, 2, True)
+
+
+def test_an_activity_type_no_pivot_column_names_is_reported_under_its_code_and_counted(feed, engine):
+    """The report reads one row per municipality from the activities' pivot (a column per known
+    type); a type it does not know (an event of a later version) comes from the tally's cells."""
+    chiyoda = feed.dispatch_started(CHIYODA, "2016-06-01")
+    chuo = feed.dispatch_started(CHUO, "2016-06-01")
+    feed.activity(CHIYODA, chiyoda, "2016-06-10", "interview")
+    feed.activity(CHIYODA, chiyoda, "2016-06-11", "peer_session")
+    feed.activity(CHIYODA, chiyoda, "2016-06-12", "peer_session")
+    feed.activity(CHUO, chuo, "2016-06-10", "visit")
+    feed.activity(CHUO, chuo, "2015-06-10", "peer_session")
+    report = dispatch_report(engine, MINISTRY, 2016)
+    rows = {r["tenant"]: r for r in report["municipalities"]}
+    assert rows[CHIYODA]["activities"] == {"visit": 0, "interview": 1, "accompanied_outing": 0, "case_meeting": 0,
+                                           "other": 0, "peer_session": 2}
+    assert rows[CHUO]["activities"] == {"visit": 1, "interview": 0, "accompanied_outing": 0, "case_meeting": 0,
+                                        "other": 0}
+    assert (rows[CHUO]["activity_total"], rows[CHUO]["previous_activity_total"]) == (1, 1)
+    assert report["total"]["activities"]["peer_session"] == 2 and report["total"]["activity_total"] == 4
+    assert report == dispatch_report(engine, MINISTRY, 2016, as_of=datetime(2100, 1, 1, tzinfo=UTC))

@@ -30,6 +30,6 @@ def test_recording_facts_compiles_no_upsert_after_the_first(feed, engine, monkey
     assert compiled == []
     tally = OF[consultations]
     with engine.connect() as conn:
-        cells = {tuple(r[:-1]): r[-1] for r in conn.execute(select(*(tally.table.c[c] for c in tally.columns)))}
-        derived = {tuple(r[:-1]): r[-1] for r in conn.execute(tally.cells())}
+        cells = {tuple(r): r.n for r in conn.execute(select(*(tally.table.c[c] for c in tally.columns)))}
+        derived = {tuple(r): r.n for r in conn.execute(tally.cells())}
     assert cells == derived and sum(cells.values()) == 4
