@@ -14,13 +14,19 @@ from sqlalchemy.exc import IntegrityError
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.readmodels.projection import StalePosition
 from services.reporting.projections.tables import consultations
-from services.reporting.projections.tallies import COUNTED, derive_all
+from services.reporting.projections.tallies import COUNTED, consultation_pivot, derive_all
 from services.reporting.tests.conftest import TOKYO
 
 
 def _counts(engine) -> dict:
     with engine.connect() as conn:
         return {t.table.name: sorted(tuple(r) for r in conn.execute(select(t.table))) for t in COUNTED}
+
+
+def _consultations_counted(engine) -> int:
+    """The consultations the count tables hold (their per-centre pivot's `n`)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.sum(consultation_pivot.wide.table.c.n))).scalar()
 
 
 def _derived(engine) -> dict:
@@ -51,7 +57,7 @@ def test_fact_and_its_void_in_one_batch_redelivered(feed, engine, projection):
             consultations.c.voided_at.is_(None))).scalar()
     assert live == 35 - 10
     assert before == _derived(engine)
-    assert sum(r[-1] for r in before["rp_consultation_counts"]) == 25 and again
+    assert _consultations_counted(engine) == 25 and again
 
 
 def test_poison_row_in_the_middle_of_a_large_batch_fails_it_whole(feed, engine, projection):
@@ -76,6 +82,5 @@ def test_poison_row_in_the_middle_of_a_large_batch_fails_it_whole(feed, engine, 
         projection.apply(batch[1000], "INTAKE", batch[1000].sequence)
     projection.skip("INTAKE", batch[1000].sequence, "poison")
     projection.apply_batch(batch[1001:], "INTAKE", pos + 2000)
-    counts = _counts(engine)
-    assert sum(r[-1] for r in counts["rp_consultation_counts"]) == 1999
-    assert counts == _derived(engine)
+    assert _consultations_counted(engine) == 1999
+    assert _counts(engine) == _derived(engine)
