@@ -182,6 +182,7 @@ class ConsumerRunner(Batches, Delivery):
         envelope = None
         try:
             envelope = self._envelope(msg, after=self._last_sequence)
+            self.health.transactions_total += 1
             await asyncio.to_thread(self.handler.apply, envelope, self.spec.name, seq)
         except ForgedEvent as e:
             await self._dead_letter(seq, f"forged event: {e}")

@@ -10,9 +10,11 @@ poison message, cost up to 4,000 transactions. Now a failure is proportionate:
 - any other failure: the same batch once more (a race lost to another writer, a rebuild's fence,
   which the position read after it raises), then bisection. The shortest prefix of the buffer
   known to fail is halved: half applied (one transaction, committed) moves the search past it,
-  half failed becomes the prefix known to fail. A message that fails alone is the culprit, tried
-  alone as before (its attempts counted, dead-lettered after max_deliver), and everything after
-  it goes back to whole batches. One poison message in n costs O(log n) transactions.
+  half failed becomes the prefix known to fail. A prefix of two or three is tried one message at a
+  time. A message that fails alone is the culprit, tried alone as before (its attempts counted,
+  dead-lettered after max_deliver); the rest of the prefix known to fail (two messages at most)
+  goes one at a time too (a second poison beside it is found at once), and everything after it
+  in whole batches again. One poison message in n costs O(log n) transactions.
 - a message that is not a valid, genuinely signed envelope ends the batch before it: what comes
   before is applied together, the message itself alone (dead-lettered at once).
 
@@ -50,7 +52,6 @@ class Batches:
     # transaction (None: none known); and whether the batch tried last failed once already.
     _fails_through: int | None = None
     _failed_once: bool = False
-    batch_transactions: int = 0  # batches tried (committed or not): what a failure costs shows here
 
     if TYPE_CHECKING:  # ConsumerRunner's
         def _envelope(self, msg: Any, *, after: int | None) -> Envelope: ...
@@ -95,7 +96,7 @@ class Batches:
                 break
             after = envelopes[-1].sequence if self.verifier is not None else None
         last = batch[-1].metadata.sequence.stream
-        self.batch_transactions += 1
+        self.health.transactions_total += 1
         try:
             await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
         except Exception as e:  # noqa: BLE001 - the messages stay in the buffer; see the module's docstring

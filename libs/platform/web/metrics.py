@@ -57,6 +57,11 @@ class LoopCollector:
         failures = CounterMetricFamily("tsunagu_loop_failures", "Failed rounds (publish, apply, job)",
                                        labels=LOOP_LABELS)
         handled = CounterMetricFamily("tsunagu_loop_handled", "Events or messages handled", labels=LOOP_LABELS)
+        fetches = CounterMetricFamily("tsunagu_consumer_fetches", "Non-empty fetches of a consumer from the server",
+                                      labels=LOOP_LABELS)
+        transactions = CounterMetricFamily(
+            "tsunagu_consumer_transactions", "Apply transactions a consumer tried, committed or not (a failed "
+            "batch's retry and halvings count here)", labels=LOOP_LABELS)
         for loop in self.loops():
             labels = [self.service, loop.kind, loop.name, loop.stream]
             gauges["position"].add_metric(labels, loop.position)
@@ -69,6 +74,9 @@ class LoopCollector:
             gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
+            if loop.kind == "consumer":
+                fetches.add_metric(labels, loop.fetches_total)
+                transactions.add_metric(labels, loop.transactions_total)
         leases = {
             "held": GaugeMetricFamily("tsunagu_lease_held", "1 when this replica runs the loop (holds its lease)",
                                       labels=LOOP_LABELS),
@@ -97,6 +105,8 @@ class LoopCollector:
         yield from leases.values()
         yield failures
         yield handled
+        yield fetches
+        yield transactions
         dead = GaugeMetricFamily("tsunagu_dead_letters_open", "Dead letters not yet resolved", labels=["service"])
         try:
             dead.add_metric([self.service], self.open_dead_letters())
