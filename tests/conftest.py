@@ -22,7 +22,8 @@ from tests.harness import Database, ServiceServer, backend, check_published_mess
 # `make run`, which is SQLite by definition. Everything that stores, reads or replays runs on both.
 ONCE = ("tests/contract/", "tests/clients/", "tests/e2e/test_edge.py", "tests/e2e/test_oidc_issuer.py",
         "tests/e2e/test_logs.py", "tests/e2e/test_tracing.py", "tests/e2e/test_cli_progress.py",
-        "tests/e2e/test_witness.py", "tests/e2e/test_dashboard.py", "tests/e2e/test_make_run.py")
+        "tests/e2e/test_witness.py", "tests/e2e/test_dashboard.py", "tests/e2e/test_make_run.py",
+        "tests/test_runner.py")
 
 
 # Of those, the ones the PostgreSQL pass takes when both passes run side by side (tests/runner.py
