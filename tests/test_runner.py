@@ -21,7 +21,7 @@ def test_the_slowest_tests_of_a_pass_are_listed_slowest_first_with_their_node_id
     junit = tmp_path / "junit.xml"
     junit.write_text(JUNIT)
     lines = slowest_tests(junit, count=2).splitlines()
-    assert lines[0] == "4 tests, 49 s in all; the 2 slowest:"
+    assert lines[0] == "3 tests run, 49 s in all; the 2 slowest:"  # the skipped one is not counted
     assert [line.split() for line in lines[1:]] == [
         ["41.5", "s", "tests/e2e/test_a.py::test_slow"],
         ["7.1", "s", "tests/fault/test_b.py::test_middling[sqlite]"],
@@ -30,5 +30,5 @@ def test_the_slowest_tests_of_a_pass_are_listed_slowest_first_with_their_node_id
 
 
 def test_a_pass_that_wrote_no_report_lists_no_tests(tmp_path: Path) -> None:
-    assert slowest_tests(tmp_path / "missing.xml") == "0 tests, 0 s in all; the 0 slowest:"
+    assert slowest_tests(tmp_path / "missing.xml") == "0 tests run, 0 s in all; the 0 slowest:"
     assert failed_tests(tmp_path / "missing.xml") == []
