@@ -6,9 +6,11 @@ The two passes run side by side (most of a test's time is spent waiting on serve
 processes nearly halve the wall time on two cores); each has its own var/ directory and writes its
 output to a file printed as a whole when the pass ends, so the logs do not interleave.
 TSUNAGU_TEST_SERIAL=1 runs them one after the other, printing as they go. Tests that do not depend on
-the backend run once, most in the SQLite pass, a few in the PostgreSQL pass (tests/conftest.py).
+the backend run once, in the SQLite pass unless tests/conftest.py gives some to the PostgreSQL pass.
 A test that fails is run once more on its own; if it then passes it is reported as FLAKY (and
 must be looked at), so one timing hiccup on a shared machine does not hide a whole green run.
+After each pass its slowest tests are printed (from its JUnit XML), so every CI log shows where
+the time goes.
 Extra arguments are passed to pytest.
 """
 
@@ -39,16 +41,33 @@ def postgres_answers() -> bool:
         engine.dispose()
 
 
+SLOWEST = 25
+
+
+def _cases(junit: Path) -> list[ET.Element]:
+    return list(ET.parse(junit).iter("testcase")) if junit.exists() else []
+
+
+def _node_id(case: ET.Element) -> str:
+    module = case.get("classname", "").replace(".", "/")
+    return f"{module}.py::{case.get('name')}"
+
+
 def failed_tests(junit: Path) -> list[str]:
     """Node ids of the failed or erroring tests in a JUnit XML report."""
-    if not junit.exists():
-        return []
-    failed = []
-    for case in ET.parse(junit).iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            module = case.get("classname", "").replace(".", "/")
-            failed.append(f"{module}.py::{case.get('name')}")
-    return failed
+    return [_node_id(case) for case in _cases(junit)
+            if case.find("failure") is not None or case.find("error") is not None]
+
+
+def slowest_tests(junit: Path, count: int = SLOWEST) -> str:
+    """The `count` slowest tests of a JUnit XML report (setup, call and teardown: pytest's default
+    junit_duration_report), slowest first, as lines to print."""
+    timed = sorted(((float(case.get("time") or 0), _node_id(case)) for case in _cases(junit)
+                    if case.find("skipped") is None), reverse=True)
+    total = sum(seconds for seconds, _ in timed)
+    lines = [f"{len(timed)} tests run, {total:.0f} s in all; the {min(count, len(timed))} slowest:"]
+    lines += [f"{seconds:8.1f} s  {node}" for seconds, node in timed[:count]]
+    return "\n".join(lines)
 
 
 class Pass:
@@ -77,6 +96,7 @@ class Pass:
             print(f"\n===== test suite on {self.backend} =====", flush=True)
             sys.stdout.buffer.write(self.log.read_bytes())
             sys.stdout.flush()
+        print(f"\n===== {self.backend}: {slowest_tests(self.junit)}", flush=True)
         if code != 1:  # 0: green; 2–5: interrupted, usage or collection problems, no tests
             return code
         failed = failed_tests(self.junit)

@@ -50,6 +50,10 @@ class LoopHealth:
     failures: int = 0  # consecutive
     failures_total: int = 0
     handled_total: int = 0
+    # A consumer's: non-empty fetches from the server, and apply transactions tried (committed or
+    # not). Transactions per fetch is what failures cost (messaging/consumer_batches.py).
+    fetches_total: int = 0
+    transactions_total: int = 0
     last_error: str = ""
     # Events a relay's stream lacks for good (a later one was stored past them), and why: a fault no
     # later round clears, so the service stays unready, with the reason, until an operator looks.

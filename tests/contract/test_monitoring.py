@@ -81,6 +81,11 @@ def test_every_service_serves_its_loops_and_requests_as_prometheus_metrics_that_
     assert intake_relay.value >= 2  # the centre and the case were published
     assert any(s.labels["route"] == "/v1/cases" and s.labels["status"] == "201"
                for s in scraped["intake"]["tsunagu_http_requests_total"])
+    # Consumers count their fetches and the apply transactions they tried (what failed batches cost).
+    fetches = scraped["reporting"]["tsunagu_consumer_fetches_total"]
+    assert {s.labels["kind"] for s in fetches} == {"consumer"} and any(s.value >= 1 for s in fetches)
+    tried = scraped["reporting"]["tsunagu_consumer_transactions_total"]
+    assert {s.labels["kind"] for s in tried} == {"consumer"} and any(s.value >= 1 for s in tried)
     known = {name for samples in scraped.values() for name in samples}
     known |= _lease_metrics()  # served only by replicas (PostgreSQL): tests/fault/test_web_only_replica.py
     for expr in _expressions():

@@ -34,6 +34,7 @@ from nats.js import JetStreamContext
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.messaging.consumer_batches import Batches
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.delivery import STREAM_WAIT_SECONDS, Delivery, Handler, StreamMissing
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
@@ -64,7 +65,7 @@ def is_transient(e: BaseException) -> bool:
     return False
 
 
-class ConsumerRunner(Delivery):
+class ConsumerRunner(Batches, Delivery):
     def __init__(
         self,
         *,
@@ -138,74 +139,77 @@ class ConsumerRunner(Delivery):
         return self._position
 
     async def _apply_buffer(self) -> int:
-        stream = self.spec.name
-        position = await self._position_now()
-        handled = 0
-        while self._buffer and self._buffer[0].metadata.sequence.stream <= position:
-            self._buffer.pop(0)  # applied before (a consumer made again at an older position)
-            handled += 1
-        if batch := await self._apply_in_one_go():
-            await self._report(handled + batch)
-            return handled + batch
-        while self._buffer:
-            msg = self._buffer[0]
-            seq = msg.metadata.sequence.stream
-            envelope = None
-            try:
-                envelope = self._envelope(msg, after=self._last_sequence)
-                await asyncio.to_thread(self.handler.apply, envelope, stream, seq)
-            except ForgedEvent as e:
-                await self._dead_letter(seq, f"forged event: {e}")
-            except InvalidEnvelope as e:
-                await self._dead_letter(seq, f"invalid envelope: {e}")
-            except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
-                self._position = None  # read again: the failure may be a rebuild's fence, or the database
-                await self._failed(seq, e)
-                gone = not self._buffer or self._buffer[0] is not msg  # dead-lettered after its attempts
-                if gone and envelope is not None and self.verifier is not None:
-                    self._last_sequence = envelope.sequence  # a genuine event, behind us now
+        """Apply what is buffered now (never more: _fetch_ahead) in order, in batches where the
+        handler takes them (consumer_batches.py: what a failed batch does), else one at a time."""
+        handled = await self._drop_applied()
+        end = self._buffer[-1].metadata.sequence.stream if self._buffer else 0
+        apply_batch = getattr(self.handler, "apply_batch", None)
+        while self._buffer and self._buffer[0].metadata.sequence.stream <= end:
+            n = self._batch_length(end) if apply_batch is not None else 1
+            if n >= 2 and apply_batch is not None:
+                applied = await self._apply_prefix(n, apply_batch, is_transient)
+                if applied is None:  # backed off after an infrastructure failure: the next step tries again
+                    self._position = None  # (a commit whose answer was lost may have moved it)
+                    return handled
+                if applied < 0:  # failed: the position read again (a rebuild's fence raises there)
+                    self._position = None
+                    handled += await self._drop_applied()
+                    continue
+                if applied:
+                    handled += applied
+                    continue
+            if not await self._apply_head():
                 return handled
-            else:
-                self._last_sequence = envelope.sequence if self.verifier is not None else None
-                self.applied += 1
-                self.transient_failures = 0
-                self._failures.pop(seq, None)
-                self._position = seq
-                self.health.observe(seq)  # a slow one-by-one buffer shows its progress as it goes
-                if self.after_apply is not None:
-                    self.after_apply(seq)
-            self._buffer.pop(0)
             handled += 1
         await self._report(handled)
         return handled
 
-    async def _apply_in_one_go(self) -> int:
-        """The fast path: the whole buffer in one transaction. Anything unusual (a bad envelope,
-        a failure) takes the message-by-message path instead, which finds the culprit."""
-        apply_batch = getattr(self.handler, "apply_batch", None)
-        if apply_batch is None or len(self._buffer) < 2:
-            return 0
-        # The messages there now: those fetched ahead meanwhile join the buffer behind them.
-        batch = self._buffer[:]
-        last = batch[-1].metadata.sequence.stream
+    async def _drop_applied(self) -> int:
+        """Drop from the buffer what the recorded position covers (a consumer made again at an older
+        position, a position that moved under us); how many."""
+        position = await self._position_now()
+        dropped = 0
+        while self._buffer and self._buffer[0].metadata.sequence.stream <= position:
+            self._buffer.pop(0)
+            dropped += 1
+        return dropped
+
+    async def _apply_head(self) -> bool:
+        """The buffer's head alone, in a transaction of its own: whether it is behind us (applied
+        or dead-lettered); False after a failure, which stops the buffer there."""
+        msg = self._buffer[0]
+        seq = msg.metadata.sequence.stream
+        envelope = None
         try:
-            envelopes, after = [], self._last_sequence
-            for m in batch:
-                envelopes.append(self._envelope(m, after=after))
-                after = envelopes[-1].sequence if self.verifier is not None else None
-            await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
-        except Exception as e:  # noqa: BLE001 - retried one by one
-            log.info("consumer %s: batch of %s fell back to one by one (%s)", self.durable, len(batch), e)
-            return 0
+            envelope = self._envelope(msg, after=self._last_sequence)
+            self.health.transactions_total += 1
+            await asyncio.to_thread(self.handler.apply, envelope, self.spec.name, seq)
+        except ForgedEvent as e:
+            await self._dead_letter(seq, f"forged event: {e}")
+        except InvalidEnvelope as e:
+            await self._dead_letter(seq, f"invalid envelope: {e}")
+        except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
+            self._position = None  # read again: the failure may be a rebuild's fence, or the database
+            await self._failed(seq, e)
+            gone = not self._buffer or self._buffer[0] is not msg  # dead-lettered after its attempts
+            if gone and envelope is not None and self.verifier is not None:
+                self._last_sequence = envelope.sequence  # a genuine event, behind us now
+            return False
+        else:
+            self._last_sequence = envelope.sequence if self.verifier is not None else None
+            self.applied += 1
+            self.transient_failures = 0
+            self._failures.pop(seq, None)
+            self.health.observe(seq)  # a slow one-by-one buffer shows its progress as it goes
+            self._applied(seq)
+        self._buffer.pop(0)
+        return True
+
+    def _applied(self, last: int) -> None:
+        """Committed up to `last`: the position kept (a batch's is shown when the buffer is done)."""
         self._position = last
-        applied = len(batch)
-        self._last_sequence = after
-        self.applied += applied
-        self.transient_failures = 0
-        del self._buffer[:applied]
         if self.after_apply is not None:
             self.after_apply(last)
-        return applied
 
     def _envelope(self, msg: Any, *, after: int | None) -> Envelope:
         """The message's envelope, once its producer's signature is checked, and once it is shown

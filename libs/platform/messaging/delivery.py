@@ -149,6 +149,7 @@ class Delivery:
             self._consumer_seq = msg.metadata.sequence.consumer
             self._buffer.append(msg)
         if msgs:  # the end moves now, so a handler that hangs on these shows as lag that does not shrink
+            self.health.fetches_total += 1
             self._pending_after = msgs[-1].metadata.num_pending
             self.health.observe(self.health.position, msgs[-1].metadata.sequence.stream + self._pending_after)
         return bool(self._buffer)

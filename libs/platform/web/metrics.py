@@ -61,6 +61,11 @@ class LoopCollector:
                                    "Events a relay's stream lacks for good: refused while a later one was stored "
                                    "(a message someone else published during a batch); an operator must look",
                                    labels=LOOP_LABELS)
+        fetches = CounterMetricFamily("tsunagu_consumer_fetches", "Non-empty fetches of a consumer from the server",
+                                      labels=LOOP_LABELS)
+        transactions = CounterMetricFamily(
+            "tsunagu_consumer_transactions", "Apply transactions a consumer tried, committed or not (a failed "
+            "batch's retry and halvings count here)", labels=LOOP_LABELS)
         for loop in self.loops():
             labels = [self.service, loop.kind, loop.name, loop.stream]
             gauges["position"].add_metric(labels, loop.position)
@@ -74,6 +79,9 @@ class LoopCollector:
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
             lost.add_metric(labels, loop.lost_total)
+            if loop.kind == "consumer":
+                fetches.add_metric(labels, loop.fetches_total)
+                transactions.add_metric(labels, loop.transactions_total)
         leases = {
             "held": GaugeMetricFamily("tsunagu_lease_held", "1 when this replica runs the loop (holds its lease)",
                                       labels=LOOP_LABELS),
@@ -103,6 +111,8 @@ class LoopCollector:
         yield failures
         yield handled
         yield lost
+        yield fetches
+        yield transactions
         dead = GaugeMetricFamily("tsunagu_dead_letters_open", "Dead letters not yet resolved", labels=["service"])
         try:
             dead.add_metric([self.service], self.open_dead_letters())
