@@ -11,10 +11,11 @@ stream holds the log once in order (nothing doubled or lost on NATS)."""
 from __future__ import annotations
 
 import random
-from collections import Counter
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -59,6 +60,22 @@ def _second_case(intake, centre_id: str) -> str:
 def test_group_commit_under_backend_kills_answers_every_client_right(nats_server, start_service, target):
     name = f"tsunagu-group-{uuid.uuid4().hex[:8]}"
     intake = start_service("intake", nats_server.url, database_url=f"{POSTGRES_URL}?application_name={name}")
+    stop, kills = threading.Event(), list[str]()
+    killer = threading.Thread(target=_killer, args=(name, target, stop, kills))
+    try:
+        statuses = fleet(intake, nats_server.url, killer.start)
+    finally:
+        stop.set()
+        if killer.is_alive():
+            killer.join(timeout=30)
+    groups = getattr(intake.runtime.application.recorder, "group", None)
+    print(f"kills: {Counter(kills).most_common(4)}; answers: {len(statuses)}; 503s: {statuses.count(503)}; "
+          f"statuses: {sorted(set(statuses))}; groups: {getattr(groups, 'groups', '?')}")
+
+
+def fleet(intake, nats_url: str, go: Callable[[], None]) -> list[int]:
+    """The clients' mix (the module's) sent to `intake` once `go()` has run, and every check of
+    the answers, the cases and the stream; returns every status answered."""
     centre_id, case_id = _setup_case(intake)
     cases = [case_id] + [_second_case(intake, centre_id) for _ in range(3)]
     erased = _second_case(intake, centre_id)
@@ -69,7 +86,6 @@ def test_group_commit_under_backend_kills_answers_every_client_right(nats_server
     key_case: dict[str, str] = {}
     wrong: list[tuple[str, int, str]] = []
     statuses: list[int] = []
-    stop, kills = threading.Event(), list[str]()
 
     def send(staff, path: str, body: dict, headers: dict) -> int:
         for _ in range(40):
@@ -119,18 +135,11 @@ def test_group_commit_under_backend_kills_answers_every_client_right(nats_server
                     if got not in (200, 201):
                         wrong.append((key, got, "own key"))
 
-    killer = threading.Thread(target=_killer, args=(name, target, stop, kills))
-    killer.start()
-    try:
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            for f in [pool.submit(client, c) for c in range(CLIENTS)]:
-                f.result(timeout=600)
-    finally:
-        stop.set()
-        killer.join(timeout=30)
-    groups = getattr(intake.runtime.application.recorder, "group", None)
-    print(f"kills: {Counter(kills).most_common(4)}; answers: {len(statuses)}; 503s: {statuses.count(503)}; "
-          f"statuses: {sorted(set(statuses))}; groups: {getattr(groups, 'groups', '?')}")
+    go()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        for f in [pool.submit(client, c) for c in range(CLIENTS)]:
+            f.result(timeout=600)
+    print(f"statuses: {Counter(statuses)}")
     assert 500 not in statuses, [s for s in statuses if s >= 500]
     assert not wrong, wrong[:20]
     assert all(len(ids) == 1 for ids in answered.values()), {k: v for k, v in answered.items() if len(v) > 1}
@@ -143,4 +152,5 @@ def test_group_commit_under_backend_kills_answers_every_client_right(nats_server
         ids = [c["id"] for case in cases
                for c in staff.get(f"/v1/cases/{case}/consultations", params={"limit": 200}).json()["data"]]
     assert sorted(ids) == sorted(i for v in answered.values() for i in v)
-    assert_stream_is_the_log_once(intake, nats_server.url)
+    assert_stream_is_the_log_once(intake, nats_url)
+    return statuses
