@@ -84,6 +84,12 @@ def fleet(intake, nats_url: str, go: Callable[[], None]) -> list[int]:
         assert r.status_code < 300, r.text
     answered: dict[str, set[str]] = {}
     key_case: dict[str, str] = {}
+    with intake.client(role="centre_staff", org=centre_id) as staff:
+        for n, case in enumerate(cases):  # every case past version 1: If-Match "1" is stale from the start
+            r = staff.post(f"/v1/cases/{case}/consultations", headers={"Idempotency-Key": f"first {n}"},
+                           json={"channel": "phone", "occurred_at": WHEN})
+            assert r.status_code == 201, r.text
+            answered[f"first {n}"], key_case[f"first {n}"] = {r.json()["id"]}, case
     wrong: list[tuple[str, int, str]] = []
     statuses: list[int] = []
 
