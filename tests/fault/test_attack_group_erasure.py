@@ -79,7 +79,8 @@ def _erasures_during_grouped_saves(nats_server, start_service) -> int:
 
 
 @pytest.mark.xfail(strict=True, reason="a consultation posted without If-Match that races its case's erasure is "
-                   "answered 409 'Concurrent change' (its retry gets 410): the contract says 409 only with If-Match; "
-                   "seen on merge-s28 with group commit on and off (not group commit's)")
+                   "answered 409 (its retry gets 410), with group commit on and off. Lead: the erasure event closes "
+                   "the case, so until the key is destroyed Case.require_open refuses with the case's wrong-status "
+                   "409 ('closed; reopen it first', which an erased case cannot be); one answer (410) is wanted")
 def test_erasure_race_answers_409_only_with_if_match(nats_server, start_service):
     assert _erasures_during_grouped_saves(nats_server, start_service) == 0
