@@ -41,6 +41,17 @@ class Conflict(DomainError):
     status = 409
 
 
+class DataErased(DomainError):
+    """The person's data this command would change or add to was erased (消去): nothing more may be
+    recorded of them here. The same problem type as a value refused for sealing under a destroyed
+    key (libs/platform/privacy/sealed_values.SubjectForgotten), so a client sees one answer however
+    the race with the erasure ran."""
+
+    problem = "subject-erased"
+    title = "The data subject was erased"
+    status = 410
+
+
 class VersionMismatch(DomainError):
     problem = "version-mismatch"
     title = "The resource changed since the version you sent in If-Match"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from libs.domain.errors import Conflict, InvalidInput
+from libs.domain.errors import Conflict, DataErased, InvalidInput
 from libs.domain.fiscal import add_years
 
 # Why personal data may be erased: the retention period ended, or the person's request was granted.
@@ -49,8 +49,10 @@ class PersonalData:
         return not self.erased and starts_on is not None and add_years(starts_on, years) < today
 
     def _require_not_erased(self) -> None:
+        """A command on erased data: 410, as its sealing would be once the key is destroyed (not the
+        aggregate's wrong-status 409: nothing the client can do makes it right)."""
         if self.erased:
-            raise self._wrong_status(f"{self.DATA_NAME} was erased")
+            raise DataErased(f"{self.DATA_NAME} was erased")
 
     def _retention_starts_on(self) -> date | None:
         """The day the retention period starts; None while the data is still in use."""

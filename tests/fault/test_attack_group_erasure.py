@@ -23,10 +23,6 @@ CLIENTS, PER_CLIENT = 24, 10
 
 
 def test_erasures_during_grouped_saves_fail_only_their_subjects(nats_server, start_service):
-    _erasures_during_grouped_saves(nats_server, start_service)
-
-
-def _erasures_during_grouped_saves(nats_server, start_service) -> int:
     intake = start_service("intake", nats_server.url)
     centre_id, _ = _setup_case(intake)
     cases = [_second_case(intake, centre_id) for _ in range(CLIENTS)]
@@ -64,23 +60,13 @@ def _erasures_during_grouped_saves(nats_server, start_service) -> int:
     print(f"groups: {groups}; erasures: {erasures}; answers: {answers}")
     assert all(s < 300 for s in erasures), erasures
     for c, got in answers.items():
-        # A post racing its case's erasure may get 409 (its retry gets 410): test_erasure_race_answers_409 below.
-        assert 500 not in got and set(got) <= {201, 409, 410}, (c, got)
-        assert got == sorted(got, key=[201, 409, 410].index), (c, got)  # 201s, then 409s, then 410s
+        # No If-Match: never a 409. A post racing its case's erasure got the case's wrong-status 409
+        # ("closed") until its key was destroyed, 3-6 a run (h-attack); an erased case answers 410.
+        assert set(got) <= {201, 410}, (c, got)
+        assert got == sorted(got), (c, got)  # 201s, then 410s
         if c % 2:
             assert set(got) == {201}, (c, got)  # a neighbour's erasure costs this case nothing
-    raced = sum(got.count(409) for got in answers.values())
-    print(f"posts answered 409 without If-Match: {raced}")
     with intake.client(role="centre_staff", org=centre_id) as staff:
         for c, case in enumerate(cases):
             assert staff.get(f"/v1/cases/{case}").json()["consultation_count"] == answers[c].count(201)
     assert_stream_is_the_log_once(intake, nats_server.url)
-    return raced
-
-
-@pytest.mark.xfail(strict=True, reason="a consultation posted without If-Match that races its case's erasure is "
-                   "answered 409 (its retry gets 410), with group commit on and off. Lead: the erasure event closes "
-                   "the case, so until the key is destroyed Case.require_open refuses with the case's wrong-status "
-                   "409 ('closed; reopen it first', which an erased case cannot be); one answer (410) is wanted")
-def test_erasure_race_answers_409_only_with_if_match(nats_server, start_service):
-    assert _erasures_during_grouped_saves(nats_server, start_service) == 0

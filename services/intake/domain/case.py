@@ -424,6 +424,7 @@ class Case(UseSuspension, Aggregate):
         return max(filter(None, (self.closed_on, self.last_provision_on)))
 
     def require_open(self) -> None:
+        self._require_not_erased()  # an erasure closes the case, and it cannot be reopened: 410, not 409
         if self.status != "open":
             raise WrongCaseStatus("the case is closed; reopen it first")
 

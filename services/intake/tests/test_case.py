@@ -10,7 +10,7 @@ import pytest
 
 from libs.domain import intake
 from libs.domain.contracts import ClientKey, idempotency_digest
-from libs.domain.errors import InvalidInput
+from libs.domain.errors import DataErased, InvalidInput
 from services.intake.domain.case import CLOCK_SKEW, Case
 from services.intake.domain.errors import InvalidCase, InvalidConsultation
 
@@ -248,3 +248,15 @@ def test_a_resource_is_found_by_its_get_when_its_event_is_not_the_last_of_its_sa
         made = app.create_inside(creation, lambda: app.get_case(staff, CASE), visit_then_another)
         found = app.created_event(CASE, made.resource_id, Case.OutreachVisitRecorded, "visit_id")
         assert found is not None and found.staff_role == "coordinator"
+
+
+def test_an_erased_case_refuses_a_consultation_as_erased_410_not_as_closed_409() -> None:
+    """The erasure closes the case and it can never be reopened: a consultation that raced past the
+    erasure event is told the subject was erased (410), as it is once the key is destroyed, not "the
+    case is closed; reopen it first" (409, which a client without If-Match took for a conflict)."""
+    case = _open_case()
+    case.erase(erased_on=datetime(2017, 5, 1, tzinfo=JST).date(), basis="request_granted")
+    with pytest.raises(DataErased) as refused:
+        case.record_consultation(**_consultation())
+    assert refused.value.status == 410 and refused.value.problem == "subject-erased"
+    assert case.version == 2  # opened, erased: nothing more recorded
