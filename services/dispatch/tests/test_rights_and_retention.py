@@ -8,9 +8,9 @@ from uuid import uuid4
 import pytest
 
 from libs.domain.dispatch import INCIDENT_SEVERITIES
-from libs.domain.errors import DateOutOfOrder
+from libs.domain.errors import DataErased, DateOutOfOrder
 from services.dispatch.domain.dispatch import Dispatch
-from services.dispatch.domain.errors import InvalidDispatchInput, WrongDispatchStatus
+from services.dispatch.domain.errors import InvalidDispatchInput
 from services.dispatch.tests.builders import _active, _requested, _the
 
 SEALED = {"alg": "A256GCM", "kid": "k", "iv": "i", "ct": "c"}
@@ -25,7 +25,7 @@ def test_the_persons_details_can_be_corrected_after_the_dispatch_ended_but_not_o
     with pytest.raises(InvalidDispatchInput):
         dispatch.correct_subject_details(details={}, corrected_on=date(2017, 9, 2))
     dispatch.erase(erased_on=date(2017, 9, 3), basis="request_granted")
-    with pytest.raises(WrongDispatchStatus):
+    with pytest.raises(DataErased):  # 410, the subject was erased
         dispatch.correct_subject_details(details=SEALED, corrected_on=date(2017, 9, 4))
 
 

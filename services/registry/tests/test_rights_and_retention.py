@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from libs.domain.errors import DataErased
 from services.registry.domain.errors import WrongStatus
 from services.registry.tests.builders import _applied, _expired, _registered, _withdrawn
 
@@ -32,9 +33,9 @@ def test_details_kept_after_the_registration_ended_can_still_be_corrected_but_no
     supporter = _withdrawn()
     supporter.change_details(changed_fields=["address"], changes={"sealed": "x"}, changed_on=date(2017, 2, 1))
     supporter.erase(erased_on=date(2017, 3, 1), basis="request_granted")
-    with pytest.raises(WrongStatus):
+    with pytest.raises(DataErased):  # 410, the subject was erased
         supporter.change_details(changed_fields=["address"], changes={"sealed": "y"}, changed_on=date(2017, 4, 1))
-    with pytest.raises(WrongStatus):
+    with pytest.raises(DataErased):
         supporter.suspend_use(suspended_on=date(2017, 4, 1))
 
 
