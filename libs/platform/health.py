@@ -27,6 +27,11 @@ With several replicas (libs/platform/lease.py) a loop runs only where its role's
 elsewhere it is on standby: never stuck, its lag not counted, its lease (holder, generation,
 expiry, how long no replica has held it) reported; in a web-only replica (TSUNAGU_BACKGROUND=off)
 always, with the reason.
+
+A loop can also be *superseded*: a replica of a newer release took its work over (a projection
+whose tables the newer release keeps more of, readmodels/stamps.py). It stops for good in this
+replica, gives up its lease and makes the replica unready with the reason, on standby or not,
+until the replica is replaced.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class LoopSuperseded(Exception):
+    """This replica's code may no longer run the loop: a newer release's replica took its work over.
+    The loop stops for good here (its lease released, never taken again) and says why."""
 
 
 @dataclass
@@ -67,6 +77,8 @@ class LoopHealth:
     # The lease of this loop's role, when replicas share the work: a function that reports it
     # (state active or standby, holder, generation, expires_in).
     lease: Callable[[], dict[str, Any]] | None = None
+    # Why the loop stopped for good in this replica (LoopSuperseded); unready while set.
+    superseded: str = ""
     _mark_end: int = 0
     _mark_lag: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
@@ -130,7 +142,10 @@ class LoopHealth:
         return time.monotonic() - (self._moved_at if self.replaying else self._mark_at)
 
     def problem(self, *, stall_seconds: float, max_failures: int) -> str | None:
-        """Why this loop makes the service unready, or None (never on standby: another replica runs it)."""
+        """Why this loop makes the service unready, or None (never on standby: another replica runs
+        it; unless superseded: this replica's code is too old to run it, whoever does)."""
+        if self.superseded:
+            return self.superseded
         if self.standby:
             return None
         if self.waiting_for:
@@ -172,6 +187,8 @@ class LoopHealth:
             body["lease"] = lease = self.lease()
             if lease["state"] == "standby":
                 body["state"] = "standby"
+        if self.superseded:
+            body["state"], body["superseded"] = "superseded", True
         if self.replaying:
             body["replaying"] = True
             body["replay_target"] = self.replay_target

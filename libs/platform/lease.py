@@ -49,6 +49,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 
+from libs.platform.health import LoopSuperseded
 from libs.platform.lease_rows import Fenced, Lease, Tenure, leases, metadata, replica_id, startup_lock
 from libs.platform.store.commits import sleep_or_stop
 
@@ -221,14 +222,30 @@ class Leases:
             _, pending = await asyncio.wait([task], timeout=5)
             for t in pending:
                 t.cancel()
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("role %s ended: %s", role, task.exception())
+            ended = task.exception() if task.done() and not task.cancelled() else None
+            if ended is not None:
+                log.error("role %s ended: %s", role, ended)
+            if isinstance(ended, LoopSuperseded):  # for good: another replica's code must run it
+                await self._give_up(lease, str(ended), stop, on_standby)
+                return
             if stop.is_set():
                 with contextlib.suppress(Exception):  # the database may be gone; the lease then expires
                     await asyncio.to_thread(self.release, lease)
                 return
             log.warning("lease %s: %s stood down at generation %s", role, self.me, lease.generation)
             lease.held = False
+
+
+    async def _give_up(self, lease: Lease, reason: str, stop: asyncio.Event,
+                       on_standby: Callable[[bool], None] | None) -> None:
+        """Let the lease go now and never compete for it again in this process (health says why)."""
+        lease.standby_reason = f"superseded: {reason}"
+        with contextlib.suppress(Exception):  # the database may be gone; the lease then expires
+            await asyncio.to_thread(self.release, lease)
+        lease.held = False
+        if on_standby is not None:
+            on_standby(True)
+        await stop.wait()
 
 
 def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from libs.domain.errors import DomainError
 from libs.platform import memory
 from libs.platform.audit.log import AuditLog
-from libs.platform.health import LoopHealth
+from libs.platform.health import LoopHealth, LoopSuperseded
 from libs.platform.lease import Leases, startup_lock
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.consumer import ConsumerRunner, Handler
@@ -148,7 +148,7 @@ class Runtime:
         replica holds the loop's lease (health shows which); never in a web-only replica, which
         stands by for every leased loop (`Leases.watch` shows who runs it)."""
         if self.leases is None or (health.kind == "job" and health.name in self.per_process):
-            return body(stop)
+            return _alone(body, stop)
         leases, lease = self.leases, self.leases.lease(health.role)
         health.lease = lambda: lease.report(leases.me)
         if not self.settings.background:
@@ -163,6 +163,14 @@ class Runtime:
             return []
         return sorted(role for role, lease in self.leases.roles.items()
                       if lease.unheld_seconds() > 2 * self.leases.ttl)
+
+
+async def _alone(body: Callable[[asyncio.Event], Coroutine[Any, Any, Any]], stop: asyncio.Event) -> None:
+    """A loop run without a lease: one superseded (its health says why) waits for the service's stop."""
+    try:
+        await body(stop)
+    except LoopSuperseded:
+        await stop.wait()
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,8 @@ class ServiceSpec:
     # Periodic jobs (e.g. expiring registrations): (name, seconds, function of the runtime); a
     # coroutine function runs on the event loop (it may use the bus), any other in a thread.
     jobs: Sequence[tuple[str, float, Callable[[Runtime], Any]]] = ()
+    # Those of `jobs` that run in every replica, never under a lease (a check of the replica's own).
+    per_process: frozenset[str] = frozenset()
     # Called (in a thread) when the service stops, before the database is closed.
     on_stop: Callable[[Runtime], Any] | None = None
     description: str = ""
@@ -261,6 +271,7 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     if runtime.audit is not None:
         runtime.jobs.append(LoopHealth("job", "checkpoints", period=settings.audit_interval_seconds))
     runtime.scheduled = [*spec.jobs]
+    runtime.per_process |= spec.per_process
     runtime.name_parties = lambda ids: spec.name_parties(runtime, ids)
     if settings.previous_master_keys_hex:  # a master key rotation under way: move every key
         runtime.scheduled.append(("rewrap", REWRAP_SECONDS, rewrap_keys))

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from libs.domain.errors import Conflict
 from libs.platform.readmodels.heartbeat import LIVE_SECONDS, live_instances
 from libs.platform.readmodels.rebuilds import ReplayState
+from libs.platform.readmodels.stamps import ProjectionSuperseded
 from libs.platform.settings import Settings
 from libs.platform.store.db import make_engine
 from libs.platform.web.auth import Principal
@@ -80,7 +81,7 @@ def main() -> int:
     engine = make_engine(settings)
     try:
         rebuild(engine)
-    except ReportingIsRunning as e:
+    except (ReportingIsRunning, ProjectionSuperseded) as e:  # the latter: this tool's release is older
         print(f"refused: {e}", file=sys.stderr)
         return 2
     finally:

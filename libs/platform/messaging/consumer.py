@@ -31,7 +31,7 @@ import sqlalchemy.exc
 from eventsourcing import persistence
 from nats.js import JetStreamContext
 
-from libs.platform.health import LoopHealth
+from libs.platform.health import LoopHealth, LoopSuperseded
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.consumer_batches import Batches
@@ -115,6 +115,8 @@ class ConsumerRunner(Batches, Delivery):
     async def step(self, timeout: float = 1.0) -> int:
         """Fetch a batch when the buffer is empty, then apply the buffer in order; returns how many
         messages were handled (applied, skipped as already applied, or dead-lettered)."""
+        if self.health.superseded:  # seen by a check of the service's own (reporting's stamp job)
+            raise LoopSuperseded(self.health.superseded)
         if self._sub is None:
             await self.subscribe()
         if not self._buffer and not await self._fetch(timeout):
@@ -188,6 +190,8 @@ class ConsumerRunner(Batches, Delivery):
             await self._dead_letter(seq, f"forged event: {e}")
         except InvalidEnvelope as e:
             await self._dead_letter(seq, f"invalid envelope: {e}")
+        except LoopSuperseded:
+            raise  # says nothing about the message: this replica stops the loop (_run)
         except Exception as e:  # noqa: BLE001 - the buffer stays; this message is retried first
             self._position = None  # read again: the failure may be a rebuild's fence, or the database
             await self._failed(seq, e)
@@ -282,6 +286,12 @@ class ConsumerRunner(Batches, Delivery):
             except StreamMissing:
                 # Not a failure: the producer has not created its stream yet (unready meanwhile).
                 await sleep_or_stop(stop, STREAM_WAIT_SECONDS)
+            except LoopSuperseded as e:  # a newer release's replica projects now: stop here for good
+                self.health.superseded = str(e)
+                log.error("consumer %s stopped for good: %s", self.durable, e)
+                await self._unsubscribe()
+                self._buffer = []
+                raise
             except Exception as e:  # noqa: BLE001 - bus hiccup or a crash after a commit: start again
                 log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
                 self.health.failed(e)

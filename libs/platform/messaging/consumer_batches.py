@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from libs.platform.health import LoopHealth
+from libs.platform.health import LoopHealth, LoopSuperseded
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.signing import ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
@@ -99,6 +99,8 @@ class Batches:
         self.health.transactions_total += 1
         try:
             await asyncio.to_thread(apply_batch, envelopes, self.spec.name, last)
+        except LoopSuperseded:
+            raise  # not the messages' fault: the runner stops the loop
         except Exception as e:  # noqa: BLE001 - the messages stay in the buffer; see the module's docstring
             if is_transient(e):  # the database, not the messages: the same batch after a back-off
                 await self._failed(batch[0].metadata.sequence.stream, e)

@@ -80,11 +80,16 @@ class RebuildableProjection(SqlProjection):
         return position
 
     def _advance(self, conn: Connection, stream: str, position: int) -> None:
+        self._writable(conn)
         generation = self._generation(conn, lock=True)
         read_under = self._read_under.get(stream)
         if read_under is not None and read_under != generation:
             raise ProjectionRebuilt(f"{self.name} was rebuilt while {stream} up to {position} was being applied")
         super()._advance(conn, stream, position)
+
+    def _writable(self, conn: Connection) -> None:
+        """First in every transaction that writes the read models: raises if this code may not
+        (a newer release's stamp, readmodels/stamps.py)."""
 
     def _generation(self, conn: Connection, *, lock: bool = False) -> int:
         query = select(self.rebuilds.c.generation).where(self.rebuilds.c.projection == self.name)
@@ -101,6 +106,7 @@ class RebuildableProjection(SqlProjection):
         tables = self.read_models()
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
+            self._writable(conn)
             conn.execute(self.rebuilds.update().where(self.rebuilds.c.projection == self.name).values(
                 generation=self.rebuilds.c.generation + 1, started_at=now, started_by=by, targets=None,
                 targets_at=None, finished_at=None))

@@ -51,6 +51,10 @@ class LoopCollector:
             "replaying": GaugeMetricFamily("tsunagu_loop_replaying",
                                            "1 while the loop replays its stream into rebuilt read models",
                                            labels=LOOP_LABELS),
+            "superseded": GaugeMetricFamily(
+                "tsunagu_loop_superseded", "1 when a newer release's replica took the loop's work over: it stopped "
+                "for good in this replica, which stays unready until it is replaced (/readyz says why)",
+                labels=LOOP_LABELS),
             "target": GaugeMetricFamily("tsunagu_loop_replay_target",
                                         "Position at which the replay ends (0 when not replaying)", labels=LOOP_LABELS),
         }
@@ -76,6 +80,7 @@ class LoopCollector:
             gauges["stuck"].add_metric(labels, 1 if self.stall(loop) else 0)
             gauges["replaying"].add_metric(labels, 1 if loop.replaying else 0)
             gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
+            gauges["superseded"].add_metric(labels, 1 if loop.superseded else 0)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
             lost.add_metric(labels, loop.lost_total)

@@ -45,7 +45,9 @@ TenantsScope = Annotated[str | None, Depends(_tenants_prefecture)]
 POSITIONS_HEADER = "Tsunagu-Stream-Positions"
 REPLAYING: dict[int | str, dict[str, Any]] = {503: {
     "description": "the read models are being replayed (problem type projection-replaying, with the progress "
-                   "per stream in `replay` and a Retry-After header): never partial numbers",
+                   "per stream in `replay` and a Retry-After header): never partial numbers; or this replica's "
+                   "release is older than the read models' (projection-superseded, during a rolling deploy: "
+                   "another replica answers)",
     "content": {"application/problem+json": {}}}}
 
 
@@ -70,6 +72,9 @@ class Settled:
         now = self.projection.replay_state()
         if before.replaying or now.replaying or now.generation != before.generation:
             raise ProjectionReplaying(now if now.replaying else before)
+        # After the query: a stamp not newer now was not newer while it ran, so no newer release had
+        # projected a row yet (its tables may differ from those this code reads: readmodels/stamps.py).
+        self.projection.require_current()
         self.state = before
         self._response.headers.update(self.headers)
         return result

@@ -6,15 +6,16 @@ online or offline: see services/reporting/rebuild.py and libs/platform/readmodel
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection, Engine, Table
 
 from libs.domain import audit
 from libs.domain import dispatch as dispatch_contracts
 from libs.domain import intake as intake_contracts
 from libs.domain import registry as registry_contracts
+from libs.platform.lease_rows import replica_id
 from libs.platform.messaging.handlers import EventHandlers
 from libs.platform.readmodels.projection import ProjectionHandler, Shape
-from libs.platform.readmodels.rebuilds import RebuildableProjection
+from libs.platform.readmodels.stamps import StampedProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
     activities,
@@ -80,24 +81,40 @@ HANDLERS: EventHandlers[ProjectionHandler] = intake.HANDLERS.merged(
     programmes.HANDLERS, registry.HANDLERS, dispatch.HANDLERS, ignored=IGNORED)
 
 
-class ReportingProjection(RebuildableProjection):
+# The projection generation: which tables this code keeps (libs/platform/readmodels/stamps.py). Bump
+# it in a release whose projection keeps a table more (or fewer, or one differently): its first
+# replica derives them at start and stamps the database, and replicas of older releases still
+# running stop projecting and answering (rolling deploys, deploy/README). A table it adds must be
+# derivable from the facts kept (tallies.COUNTED); one that is not needs a rebuild (a replay) instead.
+GENERATION = 1
+
+
+class ReportingProjection(StampedProjection):
     """One projection over the three streams: one name, one position per stream."""
 
     name = "reporting"
     handlers = HANDLERS  # events it does not count are only tracked
 
-    def __init__(self, engine: Engine, *, check_shape: bool = True) -> None:
+    def __init__(self, engine: Engine, *, check_shape: bool = True, generation: int | None = None) -> None:
         shape = Shape.read(engine)
-        new_tallies = tuple(t for t in COUNTED if not shape.has(t.table.name))
-        super().__init__(engine, metadata, shape=shape)
+        missing = tuple(t for t in COUNTED if not shape.has(t.table.name))
+        # GENERATION read now, not at import: a test starts an older release's replica so.
+        super().__init__(engine, metadata, generation=GENERATION if generation is None else generation, shape=shape)
+        if self.superseded() is not None:  # tables of a newer release: nothing here to check or derive
+            return
         stale = outdated_tables(engine) if check_shape else []  # read again: upgrades added columns
         if stale:  # fail at start-up, not by dead-lettering every message that touches them
             raise OutdatedReadModels(
                 f"reporting tables of an older shape: {', '.join(stale)}; "
                 "stop the service and run `python -m services.reporting.rebuild`, then start it")
-        if new_tallies:  # a database projected before its tallies existed: count what its facts hold
-            with engine.begin() as conn:
-                derive_all(conn, new_tallies)
+
+        def derive(conn: Connection, stamp: int) -> None:
+            # Taking over from an older generation: every count table again (what it lacked, and
+            # what its replicas left behind). Else (the same, or a database never stamped: today's
+            # tables then kept or made empty here) those made now: count what the facts hold.
+            derive_all(conn, COUNTED if 0 < stamp < self.code_generation else missing)
+
+        self.take_over(derive, by=replica_id())
 
     def read_models(self) -> list[Table]:
         return read_model_tables()
