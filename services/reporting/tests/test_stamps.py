@@ -89,7 +89,7 @@ def test_a_newer_replicas_take_over_waits_for_a_batch_of_an_older_one_under_way(
             assert started[0].is_alive(), "the take-over did not wait for the batch under way"
         return found
 
-    old._generation = generation  # type: ignore[method-assign]
+    old._generation = generation
     feed.flush()
     started[0].join(60)
     assert not started[0].is_alive() and old.stamp() == NEWER
