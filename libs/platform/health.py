@@ -121,10 +121,12 @@ class LoopHealth:
             self.failures = 0
             self._beat_at = time.monotonic()
 
-    def failed(self, error: BaseException | str) -> None:
+    def failed(self, error: BaseException | str, *, counted: bool = True) -> None:
+        """A round failed. Not `counted`: a further failure of work already counted as failing (a
+        bisection's halves, messaging/consumer_batches.py), only the error kept."""
         with self._lock:
-            self.failures += 1
-            self.failures_total += 1
+            self.failures += counted
+            self.failures_total += counted
             self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
             self._beat_at = time.monotonic()
 

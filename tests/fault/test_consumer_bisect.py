@@ -5,6 +5,7 @@ rest still committed in batches, in order and once; a failure of the database re
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import pytest
 from sqlalchemy import BigInteger, Column, MetaData, Table, create_engine, select
@@ -14,6 +15,7 @@ from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import ConsumerRunner
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.readmodels.projection import SqlProjection
+from libs.platform.settings import Settings
 from tests.fault.test_consumer_order import SPEC, _bus, _drain, _envelope, _publish
 
 pytestmark = pytest.mark.fault
@@ -45,15 +47,21 @@ class CountingProjection(SqlProjection):
 
     def apply_batch(self, envelopes, stream, position) -> None:
         self.batches.append(len(envelopes))
+        self.watch()
         super().apply_batch(envelopes, stream, position)
 
     def apply(self, envelope, stream, position) -> None:
         self.alone.append(envelope.sequence)
+        self.watch()
         super().apply(envelope, stream, position)
 
     def skip(self, stream, position, reason) -> None:
         self.skips += 1
+        self.watch()
         super().skip(stream, position, reason)
+
+    def watch(self) -> None:
+        """Called as each transaction begins (a test sets it to look at the runner's health then)."""
 
     def sequences(self) -> list[int]:
         with self.engine.connect() as conn:
@@ -102,3 +110,43 @@ async def test_a_failure_of_the_database_retries_the_whole_batch_and_applies_not
         assert projection.sequences() == list(range(1, 201))
         assert projection.alone == [] and runner.dead_lettered == 0
         assert projection.batches[:3] == [projection.batches[0]] * 3  # the same batch, after each back-off
+
+
+# As deployed (Settings): a consumer failing this many times in a row makes the service unready.
+MAX_FAILURES = next(f.default for f in fields(Settings) if f.name == "max_loop_failures")
+DEPLOYED_DELIVER = next(f.default for f in fields(Settings) if f.name == "consumer_max_deliver")
+
+
+async def test_two_poison_messages_in_one_large_batch_never_make_the_consumer_unready_while_it_makes_progress(
+        nats_server, tmp_path):
+    # Each failed half used to count as a failure in a row: one poison in 2,000 reached ~9 of the 10
+    # (/readyz said "N failures in a row" while halves committed), and a second poison crossed them.
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    poisons = (700, 1_400)
+    projection = CountingProjection(engine, fail=dict.fromkeys(poisons, 999))
+    async with _bus(nats_server.url) as bus:
+        await _publish(nats_server.url, [_envelope(i) for i in range(1, BATCH + 1)])
+        runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, max_deliver=DEPLOYED_DELIVER,
+                                batch_size=BATCH, dead_letters=DeadLetters(engine))
+        seen: list[tuple[int, str | None]] = []
+        projection.watch = lambda: seen.append(  # type: ignore[method-assign]
+            (runner.health.failures, runner.health.problem(stall_seconds=3600, max_failures=MAX_FAILURES)))
+        await _drain(runner, lambda: projection.position("INTAKE") == BATCH)
+        assert projection.sequences() == [s for s in range(1, BATCH + 1) if s not in poisons]
+        assert runner.dead_lettered == 2
+        assert [problem for _, problem in seen if problem] == [], max(n for n, _ in seen)
+        assert runner.health.failures == 0 and runner.health.problem(stall_seconds=3600, max_failures=1) is None
+
+
+async def test_a_consumer_whose_database_stays_down_still_goes_unready(nats_server, tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    projection = CountingProjection(engine, fail={7: 999}, error=OperationalError)  # "database is locked"
+    async with _bus(nats_server.url) as bus:
+        await _publish(nats_server.url, [_envelope(i) for i in range(1, 201)])
+        runner = ConsumerRunner(bus=bus, spec=SPEC, handler=projection, max_deliver=DEPLOYED_DELIVER,
+                                batch_size=BATCH)
+        for _ in range(MAX_FAILURES):  # each round: the batch fails, then the runner backs off
+            await runner.step(timeout=0.2)
+        problem = runner.health.problem(stall_seconds=3600, max_failures=MAX_FAILURES)
+        assert problem is not None and problem.startswith(f"{MAX_FAILURES} failures in a row"), problem
+        assert projection.sequences() == [] and runner.dead_lettered == 0

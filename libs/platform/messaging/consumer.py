@@ -96,10 +96,7 @@ class ConsumerRunner(Batches, Delivery):
         # give one, tests of delivery alone may not.
         self.verifier = verifier
         self.health = LoopHealth("consumer", self.durable, stream=spec.name)
-        self.transient_failures = 0
-        self.dead_lettered = 0
-        self.applied = 0
-        self.resubscribed = 0
+        self.transient_failures = self.dead_lettered = self.applied = self.resubscribed = 0
         self._failures: dict[int, int] = {}
         self._sub: JetStreamContext.PullSubscription | None = None
         self._buffer: list = []  # delivered, not yet applied, in order
@@ -264,6 +261,7 @@ class ConsumerRunner(Batches, Delivery):
         self._position = seq
         self._failures.pop(seq, None)
         self.dead_lettered += 1
+        self.health.succeeded()  # progress: the failures before it were this message's
         log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -290,7 +288,6 @@ class ConsumerRunner(Batches, Delivery):
                 self.health.superseded = str(e)
                 log.error("consumer %s stopped for good: %s", self.durable, e)
                 await self._unsubscribe()
-                self._buffer = []
                 raise
             except Exception as e:  # noqa: BLE001 - bus hiccup or a crash after a commit: start again
                 log.warning("consumer %s: %s: %s", self.durable, type(e).__name__, e)
