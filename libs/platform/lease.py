@@ -235,7 +235,6 @@ class Leases:
             log.warning("lease %s: %s stood down at generation %s", role, self.me, lease.generation)
             lease.held = False
 
-
     async def _give_up(self, lease: Lease, reason: str, stop: asyncio.Event,
                        on_standby: Callable[[bool], None] | None) -> None:
         """Let the lease go now and never compete for it again in this process (health says why)."""
