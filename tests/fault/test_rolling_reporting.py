@@ -75,3 +75,12 @@ def test_an_older_releases_replica_stops_projecting_and_goes_unready_once_a_newe
     assert status(r) == 503 and r.json()["type"] == SUPERSEDED and r.headers["retry-after"] == "1"
     eventually(lambda: _readyz(new).status_code == 200, timeout=30)
     assert _readyz(old).status_code == 503  # for good, until it is replaced
+
+    # An old pod restarted mid-roll starts (no crash loop on the newer tables), and stands down at once.
+    old.stop()
+    monkeypatch.setattr(projections, "GENERATION", projections.GENERATION - 1)
+    old.start()
+    eventually(superseded, timeout=30)
+    _consult(intake, centre_id, case_id, "2016-11-01")
+    eventually(lambda: _total(new) == 5, timeout=30)
+    assert sum(c.applied for c in old.runtime.consumers) == 0
