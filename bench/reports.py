@@ -29,12 +29,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from bench.goals import RESULTS_DIR, goal_row, print_goals, uptime
+from bench.work import WORK_UNIT, Work
 from libs.domain import agencies, dispatch, intake
 from libs.domain.audit import NATIONAL
 from libs.platform.store.db import make_engine
@@ -75,7 +75,6 @@ AS_OF_QUERY = "consultation_report as_of"  # after every fact: the same numbers,
 FY = 2016
 CATEGORY_CODES = tuple(agencies.BY_CODE)
 CHUNK = 20_000
-WORK_UNIT = {"sqlite": "VM steps", "postgresql": "buffers"}
 # Other facts per consultation, roughly the seeds' national proportions (a year: ~90,000
 # consultations, ~7,500 referrals, ~9,000 visits).
 RATES = {"outreach_visits": 0.1, "referrals": 0.08, "support_decisions": 0.03, "activities": 0.05,
@@ -168,52 +167,6 @@ def _timed(query: Callable[[], object], repeats: int) -> float:
     return best
 
 
-class Work:
-    """The work a report's statements do, counted by the database, not timed: on a shared machine
-    it does not move with the load. SQLite: virtual-machine steps (a progress handler called every
-    STEPS of them); PostgreSQL: buffers touched (EXPLAIN (ANALYZE, BUFFERS) of each statement it ran)."""
-
-    STEPS = 100
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine, self.steps = engine, 0
-        self.statements: list[tuple[str, Any]] = []
-        self.counting = False
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", self._on_connect)
-            engine.dispose()  # pooled connections were made without the handler
-        else:
-            event.listen(engine, "before_cursor_execute", self._on_execute)
-
-    def _on_connect(self, dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.set_progress_handler(self._step, self.STEPS)
-
-    def _step(self) -> int:
-        self.steps += self.counting
-        return 0  # go on
-
-    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                    _many: bool) -> None:
-        if self.counting:
-            self.statements.append((statement, parameters))
-
-    def of(self, query: Callable[[], object]) -> int:
-        self.steps, self.statements, self.counting = 0, [], True
-        try:
-            query()
-        finally:
-            self.counting = False
-        if self.engine.dialect.name == "sqlite":
-            return self.steps * self.STEPS
-        buffers = 0
-        with self.engine.connect() as conn:
-            for statement, parameters in self.statements:
-                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}",
-                                            parameters).scalar_one()[0]["Plan"]
-                buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
-        return buffers
-
-
 def cells_of_fy(engine: Engine) -> dict[str, int]:
     """The cells of FY and FY-1 (what the reports read: dispatch and outcome compare with the year
     before) in each count table."""
@@ -264,6 +217,10 @@ def curve(engine: Engine, sizes: list[int], repeats: int) -> tuple[dict[str, dic
             f"{k} {v[size] * 1000:.1f} ms ({work[k][size]:,} {unit})" for k, v in out.items()), flush=True)
         print(f"  cells of FY{FY - 1}–{FY}: " + ", ".join(f"{k} {n:,}" for k, n in cells_of_fy(engine).items()),
               flush=True)
+        # What the per-unit reports return grows while the year's units with data do (not the history):
+        print(f"  rows returned: supporters_report {len(supporters_report(engine, MINISTRY, FY)['registrars'])} "
+              f"registrars, dispatch_report {len(dispatch_report(engine, MINISTRY, FY)['municipalities'])} "
+              "municipalities", flush=True)
     empty_facts(engine)
     print(f"  {engine.dialect.name} {sizes[-1]:,}, the fact tables emptied (the same cells): " + ", ".join(
         f"{k} {counter.of(run):,}" for k, run in runs.items() if k != AS_OF_QUERY), flush=True)

@@ -213,7 +213,7 @@ class Outbox:
         return rows[0][1] or rows[0][2]
 
     def head_query(self, table_name: str) -> str | None:
-        """`_chained_from`'s query as literals, for the save's lock round trip (store/core.py): run
+        """`_chained_from`'s query as literals, for the save's lock round trip (store/core_inserts.py): run
         right after `LOCK TABLE` and before the insert, the last event in the table is the one before
         the save's first (saves are serialised, and every id a save draws is above every committed
         one; a failed save's ids are gaps, never in the table). None: a stream name not plain."""

@@ -64,7 +64,7 @@ class SubjectKeys:
     def inline_check(self) -> str | None:
         """`check` as one statement of literals (None: nothing to check, or subjects not all of the
         plain shape ids have, or too many): sent in the same round trip as another, after it (the
-        events' LOCK TABLE on PostgreSQL: store/core.py), a row from it names a forgotten subject.
+        events' LOCK TABLE on PostgreSQL: store/core_inserts.py), a row from it names a forgotten subject.
         FOR SHARE: the erasure log's ROW SHARE lock, held to the save's end (ERASED_AMONG_HELD)."""
         subjects = [s for s, key in self.keys.items() if key is not None]
         if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):

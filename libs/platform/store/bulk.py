@@ -166,7 +166,7 @@ def literal_insert(connection: Connection, table: Table, rows: Sequence[dict[str
                    returning: Sequence[str]) -> str:
     """An INSERT of these rows (PostgreSQL, psycopg 3) as one statement of literals, quoted by the
     driver as it would bind them, `RETURNING` those columns: to travel in a simple query of several
-    statements (the save's events with its LOCK: store/core.CoreEvents.insert_rows)."""
+    statements (the save's events with its LOCK: store/core_inserts.CoreInserts.insert_rows)."""
     statement, params = _together_of([(table, rows)])
     quote = connection.dialect.identifier_preparer.quote
     return f"{_literal(connection, statement, params)} RETURNING {', '.join(quote(c) for c in returning)}"

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from libs.platform.privacy.sealed_values import SubjectForgotten
 from libs.platform.store.bulk import insert_all
-from libs.platform.store.core import CheckFailed, CoreEvents, in_transaction
+from libs.platform.store.core import CoreEvents, in_transaction
+from libs.platform.store.core_inserts import CheckFailed
 from libs.platform.store.db import commit_rides, read_unpinged
 from libs.platform.store.group_commit import GroupCommit
 from libs.platform.store.ledger_rows import Creation, IdempotencyKeyReused, LedgerRow, creations_table
@@ -100,7 +101,7 @@ class Ledger:
 # rendered, and so measured, every event's message.
 AfterInsert = Callable[[Session, Any, Sequence[Any], Sequence[int], Sequence[Any] | None, "SaveWrites"], bool]
 # A query of literals only, given the events' table name, run right after the save's LOCK TABLE in
-# the same round trip (PostgreSQL with psycopg 3: store/core.CoreEvents.insert_rows); None: none.
+# the same round trip (PostgreSQL with psycopg 3: store/core_inserts.CoreInserts.insert_rows); None: none.
 ChainHead = Callable[[str], str | None]
 
 

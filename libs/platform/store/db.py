@@ -124,7 +124,7 @@ def checkout_unpinged(connect: Callable[[], R]) -> tuple[R, bool]:
     out unpinged (False: none was checked out, or a new one). For a write that runs its first
     statement on it at once and, when that statement finds the connection dead (a disconnect: it
     died in the pool), rolls back and runs again on another: a transaction whose first statement
-    failed on a dead connection committed nothing (store/core.py, the save's LOCK)."""
+    failed on a dead connection committed nothing (store/core_inserts.py, the save's LOCK)."""
     _unpinged.on, _unpinged.skipped = True, False
     try:
         return connect(), _unpinged.skipped

@@ -1,6 +1,6 @@
 """Group commit: saves that wait on one another go to PostgreSQL as one transaction (issue 15).
 
-Every save locks the events table (`LOCK TABLE ... IN EXCLUSIVE MODE`, store/core.py) until its
+Every save locks the events table (`LOCK TABLE ... IN EXCLUSIVE MODE`, store/core_inserts.py) until its
 COMMIT, and a COMMIT waits for the WAL's flush to disk (4-5 ms here, against 0.1-0.3 ms for a
 round trip): concurrent saves of one service flushed one after the other, each holding the lock
 through its own flush. Measured with 8 clients: the lock's holder spent 7-11 ms a save from its

@@ -1,5 +1,5 @@
 """Commits made by another process ring this one's CommitSignal (store/commits.py), through the
-NOTIFY every insert into a PostgreSQL events table already sends (store/core.py).
+NOTIFY every insert into a PostgreSQL events table already sends (store/core_inserts.py).
 
 With replicas, a worker's relay and log followers would otherwise learn of a web replica's write
 only by polling the log (every 50 ms, a few hundred statements a second from an idle worker,
@@ -37,7 +37,7 @@ RETRY_SECONDS = 1.0
 async def ring_on_notify(engine: Engine, channel: str, commits: CommitSignal, stop: asyncio.Event,
                          *, health: LoopHealth, check_seconds: float = 1.0, own: str | None = None) -> None:
     """Until `stop`: LISTEN on `channel` and ring `commits` at every notification but those whose
-    payload is `own` (this replica's writer: store/core.py `origin`; its commits rang already); when
+    payload is `own` (this replica's writer: store/core_inserts.py `origin`; its commits rang already); when
     the connection cannot be made or is lost, ring every FALLBACK_RING_SECONDS for a second, then
     connect again."""
     args, params = engine.dialect.create_connect_args(engine.url)

@@ -1,14 +1,12 @@
 """The round trips of a save on PostgreSQL (issue 15): no ping at its checkout, and its BEGIN sent
 with its first statement. A save whose pooled connection had died runs its first statement again
-on a new connection and its events are stored once (store/core.CoreEvents._first_statement); a save
-that fails after its first statement stores nothing, and a connection goes back to the pool out of
+on a new connection and its events are stored once (store/core_inserts.CoreInserts._first_statement);
+a save that fails after its first statement stores nothing, and a connection goes back to the pool out of
 the driver's autocommit (store/db.begin_rides). Its COMMIT goes with its last statement
 (store/db.commit_rides), and a save whose last statement fails stores nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -21,6 +19,7 @@ from libs.platform.store.creations import LedgerRow
 from services.intake.application import IntakeApplication
 from services.intake.domain.case import Case
 from tests.harness import backend, stored_applications, terminate_backend
+from tests.statements import sent_statements
 
 pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping is a round trip on PostgreSQL")
 
@@ -140,7 +139,6 @@ def test_a_save_sends_its_commit_with_its_last_statement(tmp_path) -> None:
         engine = app.recorder.datastore.engine
         case = _case()
         app.save(case)
-        sent: list[str] = []
         statuses: list[int] = []  # the server's transaction status when the library commits (0: idle)
         do_commit = engine.dialect.do_commit
 
@@ -148,16 +146,12 @@ def test_a_save_sends_its_commit_with_its_last_statement(tmp_path) -> None:
             statuses.append(int(dbapi_connection.driver_connection.info.transaction_status))
             do_commit(dbapi_connection)
 
-        def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            sent.append(statement)
-
         engine.dialect.do_commit = commit
-        event.listen(engine, "before_cursor_execute", execute)
         try:
-            consulted = _consulted(case)
-            app.save(consulted, creations=[_ledger_row(consulted)])
+            with sent_statements(engine) as sent:
+                consulted = _consulted(case)
+                app.save(consulted, creations=[_ledger_row(consulted)])
         finally:
-            event.remove(engine, "before_cursor_execute", execute)
             engine.dialect.do_commit = do_commit
         assert sent[-1].startswith("INSERT INTO intake_creations") and sent[-1].endswith("; COMMIT")
         assert statuses == [0]
@@ -202,7 +196,7 @@ def test_a_tracked_save_commits_its_tracking_row_with_its_events(tmp_path) -> No
         app.save(case)
         consulted = _consulted(case)
         stored = app.mapper.to_stored_event(consulted.collect_events()[0])
-        with _statements(engine) as sent:
+        with sent_statements(engine) as sent:
             app.recorder.insert_events([stored], tracking=Tracking("upstream", 7), creations=[_ledger_row(consulted)])
         tracking = app.recorder.tracking_table.name
         committed = [k for k, s in enumerate(sent) if s.endswith("; COMMIT")]
@@ -214,14 +208,14 @@ def test_a_tracked_save_commits_its_tracking_row_with_its_events(tmp_path) -> No
 
 def test_a_save_sends_its_events_with_its_lock_in_one_round_trip_and_its_ledger_row_with_its_commit(
         tmp_path) -> None:
-    """The events' INSERT travels in the LOCK's simple query (store/core.CoreEvents.insert_rows), so
+    """The events' INSERT travels in the LOCK's simple query (store/core_inserts.CoreInserts.insert_rows), so
     a save of a consultation and its ledger row is two round trips; the ids it answers are the
     stored ones."""
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         app = application()
         case = _case()
         app.save(case)
-        with _statements(app.recorder.datastore.engine) as sent:
+        with sent_statements(app.recorder.datastore.engine) as sent:
             consulted = _consulted(case)
             [recording] = app.save(consulted, creations=[_ledger_row(consulted)])
         assert len(sent) == 2
@@ -229,18 +223,3 @@ def test_a_save_sends_its_events_with_its_lock_in_one_round_trip_and_its_ledger_
         [stored] = [n for n in app.recorder.select_notifications(start=None, limit=10) if n.originator_version == 2]
         assert recording.notification.id == stored.id
         assert [e.originator_version for e in app.recorder.select_events(case.id)] == [1, 2]
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    """Every statement the engine sends while inside."""
-    sent: list[str] = []
-
-    def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", execute)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", execute)

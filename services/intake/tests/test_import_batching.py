@@ -4,13 +4,11 @@ the save checks again in its transaction, and its cases are loaded together (sto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import event
 
 from libs.domain.errors import InvalidInput
 from libs.platform.store.cache import get_many
@@ -20,6 +18,7 @@ from services.intake.domain.case import Case
 from services.intake.tests.test_concurrent_consultations import _open_case, _record
 from services.intake.tests.test_consultation_imports import _consultations, _items
 from tests.harness import stored_applications
+from tests.statements import sent_statements
 
 
 def test_a_subject_forgotten_between_the_imports_key_lookup_and_its_save_is_not_written(tmp_path) -> None:
@@ -57,22 +56,14 @@ def _cases_of_one_centre(app: IntakeApplication, n: int) -> tuple[list[UUID], Pr
     return [c.id for c in cases], Principal(sub="staff", org=str(centre), roles=frozenset({"centre_staff"}))
 
 
-@contextmanager
-def _event_selects(app: IntakeApplication) -> Iterator[list[str]]:
+def _event_selects(app: IntakeApplication) -> AbstractContextManager[list[str]]:
     """The statements the application's store runs that read its events or snapshots."""
-    engine = app.factory.datastore.engine  # type: ignore[attr-defined]
-    seen: list[str] = []
+    return sent_statements(app.factory.datastore.engine, keep=_reads_events)  # type: ignore[attr-defined]
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        first = statement.split(";")[0]  # not the save's key check sent with its LOCK TABLE (store/core.py)
-        if first.lstrip().upper().startswith("SELECT") and ("_events" in first or "_snapshots" in first):
-            seen.append(statement)
 
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def _reads_events(statement: str) -> bool:
+    first = statement.split(";")[0]  # not the save's key check sent with its LOCK TABLE (store/core_inserts.py)
+    return first.lstrip().upper().startswith("SELECT") and ("_events" in first or "_snapshots" in first)
 
 
 def test_an_imports_cases_are_loaded_in_two_statements_as_each_would_be_alone(tmp_path) -> None:

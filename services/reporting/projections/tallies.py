@@ -1,16 +1,12 @@
 """Count tables (tallies): each fact table's rows counted per fiscal year × the dimensions its
-reports break it down by, kept in the same transaction as the facts.
+reports break it down by, kept in the same transaction as the facts. A report of the present
+reads the cells of its year (O(cells)), not the year's fact rows (O(rows)); a report "as of" an
+instant still reads the facts (their envelope times are what it filters on).
 
-A report of the current state reads the cells of its fiscal year (O(cells)), not every fact row
-of that year (O(rows)): at ten years of national volume a consultation report otherwise scans a
-hundred thousand rows. A report "as of" an instant still reads the facts (their envelope times
-are what it filters on; a tally only knows the present).
-
-One SELECT … GROUP BY per tally says what its cells are; the same statement, restricted to the
-facts an event touched, is how the projection moves them (added with `+`, retracted with `-`,
-as an upsert), and unrestricted it derives the whole table (a tally created on a database that
-already holds facts, or the benchmark after its bulk insert). So the incremental cells and the
-derived ones cannot disagree about what is counted.
+One SELECT … GROUP BY per tally says what its cells are; restricted to the facts an event touched
+it is how the projection moves them (an upsert, `+` recorded, `-` retracted), unrestricted it
+derives the whole table (a tally created on a database with facts, or the benchmark's bulk
+insert): the incremental cells and the derived ones cannot disagree about what is counted.
 """
 
 from __future__ import annotations
@@ -27,6 +23,7 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Label,
+    MetaData,
     Select,
     String,
     Table,
@@ -133,16 +130,16 @@ class Tally:
         conn.execute(self.table.insert().from_select(self.columns, self.cells().order_by(*self.keys)))
 
 
-def _table(name: str, *keys: Column, sums: tuple[str, ...] = ()) -> Table:
-    return Table(name, metadata, Column("fy", Integer, primary_key=True),
+def _table(name: str, *keys: Column, sums: tuple[str, ...] = (), into: MetaData = metadata) -> Table:
+    return Table(name, into, Column("fy", Integer, primary_key=True),
                  *(Column(k.name, k.type, primary_key=True) for k in keys),
                  Column("n", BigInteger, nullable=False),
                  *(Column(s, BigInteger, nullable=False) for s in sums))
 
 
 def _tally(name: str, facts: Table, *keys: str, sums: tuple[str, ...] = (),
-           where: ColumnElement[bool] | None = None) -> Tally:
-    table = _table(name, *(facts.c[k] for k in keys), sums=sums)
+           where: ColumnElement[bool] | None = None, into: MetaData = metadata) -> Tally:
+    table = _table(name, *(facts.c[k] for k in keys), sums=sums, into=into)
     return Tally(table, facts, facts, tuple(facts.c[k].label(k) for k in ("fy", *keys)),
                  tuple(facts.c[s].label(s) for s in sums), where)
 
@@ -151,16 +148,18 @@ def _known(column: ColumnElement[str], name: str) -> Label:
     return func.coalesce(column, UNKNOWN).label(name)
 
 
+# The pivots' fine cells of consultations and visits are not kept: tables only naming their columns.
+UNKEPT = MetaData()
 # 延べ相談件数 by centre, channel and the case's client kind and age group; a void retracts one.
 consultation_counts = Tally(
     _table("rp_consultation_counts", consultations.c.centre_id, consultations.c.channel,
-           Column("client_kind", String(16)), Column("age_group", String(16))),
+           Column("client_kind", String(16)), Column("age_group", String(16)), into=UNKEPT),
     consultations, consultations.outerjoin(cases, cases.c.case_id == consultations.c.case_id),
     (consultations.c.fy.label("fy"), consultations.c.centre_id.label("centre_id"),
      consultations.c.channel.label("channel"), _known(cases.c.client_kind, "client_kind"),
      _known(cases.c.age_group, "age_group")),
     where=consultations.c.voided_at.is_(None))
-outreach_visit_counts = _tally("rp_outreach_visit_counts", outreach_visits, "centre_id", "staff_role")
+outreach_visit_counts = _tally("rp_outreach_visit_counts", outreach_visits, "centre_id", "staff_role", into=UNKEPT)
 referral_counts = _tally("rp_referral_counts", referrals, "centre_id", "agency_category")
 support_decision_counts = _tally("rp_support_decision_counts", support_decisions, "centre_id")
 dispatch_event_counts = Tally(
@@ -180,7 +179,6 @@ group_activity_counts = _tally("rp_group_activity_counts", group_activities, "te
 backoffice_support_counts = _tally("rp_backoffice_support_counts", backoffice_supports, "tenant", "kind")
 prefectural_backup_counts = _tally("rp_prefectural_backup_counts", prefectural_backups, "tenant", "municipality",
                                    "kind", sums=("staff_days",))
-
 
 
 @dataclass(frozen=True)

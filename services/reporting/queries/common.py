@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, FromClause, func, select, union_all
 
@@ -112,22 +113,34 @@ def fine_cells(pivot: Pivot, as_of: datetime | None, fys: Iterable[int],
 def by_unit_and_code(conn: Connection, pivot: Pivot, as_of: datetime | None, fys: Iterable[int],
                      visible: Callable[[FromClause], ColumnElement[bool]], fy: int) -> dict[tuple[str, str], int]:
     """What `grouped` by (unit, code) over the tally's cells of `fy` says (its non-zero cells), read
-    from the pivot (of one dimension): a row per unit, each known code's count a column of it. A
-    unit counting more than its known columns (a code no column names) has those codes read from
-    the tally's cells of that unit, so a new code is reported as before. `visible` is the scope's
-    clause over a source."""
+    from the pivot (of one dimension): a row per unit, each known code's count a column of it.
+    `visible` is the scope's clause over a source."""
     years = list(fys)
-    (dimension, codes), = pivot.codes.items()
+    (dimension, _), = pivot.codes.items()
     w = cells(pivot.wide, as_of, years)
+    rows = conn.execute(select(w.c[pivot.unit], w.c.n, *(w.c[c] for c in pivot.columns(dimension)))
+                        .where(visible(w), w.c.fy == fy))
+    return unpivoted(conn, pivot, rows, as_of, years, visible, fy)
+
+
+def unpivoted(conn: Connection, pivot: Pivot, rows: Iterable[Sequence[Any]], as_of: datetime | None,
+              fys: Iterable[int], visible: Callable[[FromClause], ColumnElement[bool]],
+              fy: int) -> dict[tuple[str, str], int]:
+    """The non-zero (unit, code) counts of a pivot's `rows` (unit, n, each known column of its one
+    dimension; a row whose n is NULL, a unit an outer join found without one, is none). A unit
+    counting more than its known columns (a code no column names) has those codes read from the
+    tally's cells of that unit, so a new code is reported as before."""
+    (dimension, codes), = pivot.codes.items()
     found: dict[tuple[str, str], int] = {}
     others = []
-    for unit, n, *known in conn.execute(select(w.c[pivot.unit], w.c.n, *(w.c[c] for c in pivot.columns(dimension)))
-                                        .where(visible(w), w.c.fy == fy)):
+    for unit, n, *known in rows:
+        if n is None:
+            continue
         found |= {(unit, code): int(k) for code, k in zip(codes, known, strict=True) if k}
         if n != sum(known):
             others.append(unit)
     if others:
-        t = fine_cells(pivot, as_of, years)
+        t = fine_cells(pivot, as_of, fys)
         found |= grouped(conn, t, (t.c[pivot.unit], t.c[dimension]), visible(t), t.c.fy == fy,
                          t.c[pivot.unit].in_(others), t.c[dimension].not_in(codes))
     return found

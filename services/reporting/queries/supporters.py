@@ -6,36 +6,48 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Connection, Engine, FromClause, distinct, func, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Connection,
+    Engine,
+    FromClause,
+    Label,
+    Select,
+    Subquery,
+    distinct,
+    func,
+    literal,
+    select,
+    union,
+)
 
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections import supporter_endings, supporter_terms
 from services.reporting.projections.registered import CANCELLING, fiscal_year_end
 from services.reporting.projections.registered import table as registered_counts
-from services.reporting.projections.tallies import roster_counts, supporter_ending_pivot, supporter_term_pivot
-from services.reporting.queries.common import by_unit_and_code, cells, of_each
+from services.reporting.projections.tallies import Pivot, roster_counts, supporter_ending_pivot, supporter_term_pivot
+from services.reporting.queries.common import cells, unpivoted
 from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
            "rosters_provided", "roster_entries")
 
 
-def registered_at_fy_end(conn: Connection, actor: Principal, as_of: datetime | None, fy: int,
-                         prefecture: str | None = None) -> dict[str, int]:
-    """年度末登録者数 per registrar: the count kept per fiscal-year end for the present, counted from
-    the terms and endings recorded by `as_of` for a report as it stood then."""
+def registered_cells(actor: Principal, as_of: datetime | None, fy: int,
+                     prefecture: str | None = None) -> FromClause:
+    """年度末登録者数 per registrar as cells (fy, tenant, n): the count kept per fiscal-year end for
+    the present, counted from the terms and endings recorded by `as_of` for a report as it stood then."""
     if as_of is None:
-        r = registered_counts
-        return of_each(conn, r, r.c.tenant, of_visible_cells(r, actor, prefecture), r.c.fy == fy)
-    return registered_on(conn, actor, as_of, fiscal_year_end(fy), prefecture)
+        return registered_counts
+    return registered_on(actor, as_of, fiscal_year_end(fy), prefecture).add_columns(literal(fy).label("fy")).subquery()
 
 
-def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, day: date,
-                  prefecture: str | None = None) -> dict[str, int]:
-    """Supporters registered on `day`, per registrar, from the facts: a term with term_starts_on ≤
-    day ≤ term_ends_on, not withdrawn or revoked on or before `day` (and after that term started);
-    the rule of projections/registered.ends_registered."""
+def registered_on(actor: Principal, as_of: datetime | None, day: date, prefecture: str | None = None) -> Select:
+    """Supporters registered on `day` (tenant, n), per registrar, from the facts: a term with
+    term_starts_on ≤ day ≤ term_ends_on, not withdrawn or revoked on or before `day` (and after that
+    term started); the rule of projections/registered.ends_registered."""
     t, e = supporter_terms, supporter_endings
     cancelled = (
         select(e.c.event_id)
@@ -43,39 +55,75 @@ def registered_on(conn: Connection, actor: Principal, as_of: datetime | None, da
                e.c.ended_on >= t.c.term_starts_on, e.c.ended_on <= day, until(e.c.time, as_of))
         .exists()
     )
-    query = (
+    return (
         select(t.c.tenant, func.count(distinct(t.c.supporter_id)).label("n"))
         .where(of_visible_tenants(t, actor, as_of, prefecture), t.c.term_starts_on <= day, t.c.term_ends_on >= day,
                ~cancelled)
         .group_by(t.c.tenant)
     )
-    return {r.tenant: r.n for r in conn.execute(query)}
+
+
+def _of_year(source: FromClause, fy: int, name: str) -> CTE:
+    """A source's cells of `fy`, as a CTE of the statement, which reads each twice (the registrars'
+    union, then the join). Materialized where that reads them once: on PostgreSQL, and cells counted
+    from the facts as of an instant (computed once). A count table on SQLite is not: its rows are
+    then found by their key (fy, tenant) for each registrar, where SQLite scanned a materialized one
+    per registrar (bench/README.md, reports)."""
+    if isinstance(source, Subquery):  # counted from the facts, of `fy` already
+        return source.element.cte(name)
+    # Named: an anonymous CTE's name comes from its id(), which prefix_with's copy may share with another.
+    return select(source).where(source.c.fy == fy).cte(name).prefix_with("NOT MATERIALIZED", dialect="sqlite")
 
 
 def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None,
              prefecture: str | None) -> dict[str, dict[str, int]]:
+    """Every figure of every registrar of `fy`, from one statement: the registrars with a row in any
+    of the four per-registrar sources (terms by kind, endings by reason, rosters, registered at the
+    year's end), each source's row joined by its key, and the scope's clause once per registrar.
+    Read one by one, each source paid the scope's demo lists once and its clause on every row of its
+    own (bench/README.md, reports)."""
     def visible(source: FromClause) -> ColumnElement[bool]:
         return of_visible_cells(source, actor, prefecture)
 
-    r = cells(roster_counts, as_of, (fy,))
-    provided = visible(r)
-    issued = by_unit_and_code(conn, supporter_term_pivot, as_of, (fy,), visible, fy)  # a row per registrar
-    ended = by_unit_and_code(conn, supporter_ending_pivot, as_of, (fy,), visible, fy)
-    rosters = conn.execute(select(r.c.tenant, r.c.n, r.c.entries).where(provided, r.c.fy == fy)).all()  # one a tenant
+    terms, ended, rosters, registered = sources = tuple(_of_year(s, fy, name) for name, s in (
+        ("terms", cells(supporter_term_pivot.wide, as_of, (fy,))),
+        ("endings", cells(supporter_ending_pivot.wide, as_of, (fy,))),
+        ("rosters", cells(roster_counts, as_of, (fy,))),
+        ("registered", registered_cells(actor, as_of, fy, prefecture))))
+    units = union(*(select(s.c.tenant) for s in sources)).subquery()
+    joined: FromClause = units
+    for s in sources:
+        joined = joined.outerjoin(s, s.c.tenant == units.c.tenant)
+    wide = {"t": (supporter_term_pivot, terms), "e": (supporter_ending_pivot, ended)}
+    columns = {name: _wide(pivot, source, name) for name, (pivot, source) in wide.items()}
+    rows = conn.execute(select(units.c.tenant, *columns["t"], *columns["e"], rosters.c.n.label("rosters"),
+                               rosters.c.entries.label("entries"), registered.c.n.label("registered"))
+                        .select_from(joined).where(visible(units))).all()
+    issued, ends = (unpivoted(conn, pivot, [(r.tenant, *(r._mapping[c.name] for c in columns[name])) for r in rows],
+                              as_of, (fy,), visible, fy) for name, (pivot, _) in wide.items())
 
     def of(found: dict[tuple, int], code: str) -> dict[str, int]:
         return {tenant: n for (tenant, c), n in found.items() if c == code}
 
+    def column(name: str) -> dict[str, int]:  # the registrars with a row in that source
+        return {r.tenant: int(r._mapping[name]) for r in rows if r._mapping[name] is not None}
+
     return {
         "newly_registered": of(issued, "registered"),
         "renewed": of(issued, "renewed"),
-        "withdrawn": of(ended, "withdrawn"),
-        "revoked": of(ended, "revoked"),
-        "expired": of(ended, "expired"),
-        "registered_at_fy_end": registered_at_fy_end(conn, actor, as_of, fy, prefecture),
-        "rosters_provided": {tenant: int(n) for tenant, n, _ in rosters},
-        "roster_entries": {tenant: int(entries) for tenant, _, entries in rosters},
+        "withdrawn": of(ends, "withdrawn"),
+        "revoked": of(ends, "revoked"),
+        "expired": of(ends, "expired"),
+        "registered_at_fy_end": column("registered"),
+        "rosters_provided": column("rosters"),
+        "roster_entries": column("entries"),
     }
+
+
+def _wide(pivot: Pivot, source: FromClause, name: str) -> list[Label]:
+    """A pivot's `n` and known columns, labelled apart (two pivots share column names)."""
+    (dimension, _), = pivot.codes.items()
+    return [source.c[c].label(f"{name}_{c}") for c in ("n", *pivot.columns(dimension))]
 
 
 def supporters_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,

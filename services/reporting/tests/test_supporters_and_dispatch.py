@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.reporting.queries import dispatch_report, supporters_report
-from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, TOKYO
+from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, OSAKA, OSAKA_CITY, TOKYO, principal
+
+DEMO = "990001"  # a demo prefecture part (libs/domain/codes.DEMO_PREFECTURE_PARTS)
 
 
 def test_registered_at_the_end_of_the_year_is_the_terms_current_on_31_march(feed, engine):
@@ -34,6 +36,48 @@ def test_a_supporter_who_withdrew_and_registered_again_counts_with_the_new_term(
     feed.registered(TOKYO, "2016-04-01", "2019-03-31", supporter_id=s)
     assert supporters_report(engine, MINISTRY, 2015)["total"]["registered_at_fy_end"] == 0
     assert supporters_report(engine, MINISTRY, 2016)["total"]["registered_at_fy_end"] == 1
+
+
+def test_each_registrar_has_its_own_figures_whichever_of_terms_endings_rosters_or_year_end_it_appears_in(
+        feed, engine):
+    """The report reads the four per-registrar sources in one statement (the registrars of any of
+    them, each source joined by registrar): a registrar found in one source alone still gets its
+    row, each figure from its own column, and the scope's filter applies to every source alike."""
+    feed.roster(TOKYO, CHIYODA, "2016-09-01", entries=4)  # TOKYO: a roster only
+    withdrew = feed.registered(CHIYODA, "2015-05-01", "2018-03-31")
+    feed.withdrawn(CHIYODA, withdrew, "2016-10-01")  # CHIYODA: a withdrawal only
+    feed.registered(CHUO, "2015-06-01", "2019-03-31")  # CHUO: registered at the year's end only
+    feed.registered(OSAKA, "2016-05-01", "2019-03-31")
+    renewed = feed.registered(OSAKA, "2013-07-01", "2016-06-30")
+    feed.renewed(OSAKA, renewed, "2016-06-01", "2016-07-01", "2019-06-30")
+    revoked = feed.registered(OSAKA, "2015-04-01", "2018-03-31")
+    feed.revoked(OSAKA, revoked, "2016-12-01")
+    feed.roster(OSAKA, OSAKA_CITY, "2016-08-01", entries=2)
+    expired = feed.registered(OSAKA_CITY, "2014-04-01", "2016-06-30")
+    feed.expired(OSAKA_CITY, expired, "2016-06-30")  # OSAKA_CITY: an expiry only
+    feed.registered(DEMO, "2016-05-01", "2019-03-31")  # a demo registrar: never in the nation's report
+    feed.roster(DEMO, DEMO, "2016-08-01", entries=9)
+    zero = dict.fromkeys(("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
+                          "rosters_provided", "roster_entries"), 0)
+    rows = {
+        TOKYO: zero | {"rosters_provided": 1, "roster_entries": 4},
+        CHIYODA: zero | {"withdrawn": 1},
+        CHUO: zero | {"registered_at_fy_end": 1},
+        OSAKA: zero | {"newly_registered": 1, "renewed": 1, "revoked": 1, "registered_at_fy_end": 2,
+                       "rosters_provided": 1, "roster_entries": 2},
+        OSAKA_CITY: zero | {"expired": 1},
+    }
+    report = supporters_report(engine, MINISTRY, 2016)
+    assert report["registrars"] == [{"tenant": tenant, **figures} for tenant, figures in rows.items()]
+    assert report["total"] == {k: sum(r[k] for r in rows.values()) for k in zero}
+    assert report == supporters_report(engine, MINISTRY, 2016, as_of=datetime(2100, 1, 1, tzinfo=UTC))
+    tokyo = supporters_report(engine, principal("prefecture_officer", TOKYO), 2016)["registrars"]
+    assert [r["tenant"] for r in tokyo] == [TOKYO, CHIYODA, CHUO]
+    osaka = supporters_report(engine, MINISTRY, 2016, prefecture=OSAKA)["registrars"]
+    assert [r["tenant"] for r in osaka] == [OSAKA, OSAKA_CITY]
+    assert supporters_report(engine, MINISTRY, 2015)["registrars"] == [  # the year before: no roster
+        {"tenant": tenant, **zero, "newly_registered": new, "registered_at_fy_end": at_end}
+        for tenant, new, at_end in ((CHIYODA, 1, 1), (CHUO, 1, 1), (OSAKA, 1, 2), (OSAKA_CITY, 0, 1))]
 
 
 def test_activity_counts_by_type_are_compared_with_the_previous_year_per_municipality_and_in_total(feed, engine):

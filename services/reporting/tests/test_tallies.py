@@ -222,3 +222,10 @@ def test_a_void_finds_its_consultation_by_an_index_added_at_start_to_a_table_mad
         conn.execute(text("DROP INDEX ix_rp_consultations_consultation_id"))
     ReportingProjection(engine)
     assert "ix_rp_consultations_consultation_id" in {i["name"] for i in inspect(engine).get_indexes("rp_consultations")}
+
+
+def test_the_reporting_schema_creates_every_count_table_the_projection_keeps_and_no_other(projection, engine):
+    """A tally no longer kept (stop 28's fine consultation and visit cells, which the pivots replaced)
+    is not created: a table nothing writes would stay empty, or stale on an upgraded database."""
+    kept = {t.table.name for t in COUNTED}
+    assert {name for name in inspect(engine).get_table_names() if name.endswith(("_counts", "_pivot"))} == kept
