@@ -36,10 +36,12 @@ IMMEDIATE` that finds the write lock taken retries in SQLite's busy handler, whi
 freed. The writers of a service (its requests' saves, the relay's records, each log follower's
 batches) are threads of one process on one file: measured with one client on intake, a third of
 the saves' BEGINs waited over 1 ms (p99 8.7 ms, max 80) and the loops' p50 1.3 ms, p90 19 ms, for
-a lock held ~1 ms at a time. So a write transaction first takes the file's lock in this process
-(`_writers`, by the file's real path; every engine of that file here), held until its COMMIT or
-ROLLBACK: the next writer starts the moment it is released. Other processes on the file still meet
-in the busy handler, as before. A writer that waits for the lock longer than the busy timeout
+a lock held ~2-3 ms at a time (its WAL sync included). So a write transaction first takes the file's
+lock in this process (`writers_lock`, by the file's real path; every engine of that file here), held
+until its COMMIT or ROLLBACK: the next writer starts the moment it is released. A connection given
+back to the pool still holding it (a Connection dropped without close: the pool rolls its
+transaction back) frees it at its checkin. Other processes on the file still meet in the busy
+handler, as before. A writer that waits for the lock longer than the busy timeout
 (`WAIT`: a transaction of this thread holding it, or a stuck one) goes on to its BEGIN as before,
 which waits in the busy handler and fails as it did.
 """
@@ -57,6 +59,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
 Writes = Callable[[Connection], bool]
+_HELD = "tsunagu_writers_held"  # the key of a pooled connection's info holding its transaction's _Held
 WAIT = 30.0  # seconds: the busy timeout of the services' SQLite engines (store/db.py)
 _writers: dict[str, threading.Lock] = {}  # a SQLite file's lock for this process's write transactions
 _writers_lock = threading.Lock()
@@ -76,7 +79,7 @@ class _Connection(Connection):
     Connection), ~70 µs of CPU per read here."""
 
     _autobegun = False
-    _writing: threading.Lock | None = None  # the file's writers' lock this transaction holds
+    _writing: _Held | None = None  # the file's writers' lock this transaction holds
 
     def _autobegin(self) -> None:
         self._autobegun = True
@@ -96,7 +99,8 @@ class _Connection(Connection):
         statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
         lock: threading.Lock | None = self.engine._tsunagu_writers if writes else None  # type: ignore[attr-defined]
         if lock is not None and lock.acquire(timeout=WAIT):
-            self._writing = lock
+            # Also on the pooled connection's record: freed at its checkin if not before (begin_where_said).
+            self._writing = self.connection.info[_HELD] = _Held(lock)
         try:
             dbapi.execute(statement)
         except sqlite3.Error as e:  # mapped as any statement's (a busy timeout: SQLAlchemy's OperationalError)
@@ -125,7 +129,20 @@ class _Connection(Connection):
             self._done_writing()
 
     def _done_writing(self) -> None:
-        lock, self._writing = self._writing, None
+        held, self._writing = self._writing, None
+        if held is not None:
+            held.release()
+
+
+class _Held:
+    """A writers' lock taken by one transaction, released once by whichever comes first: its end,
+    or its pooled connection's checkin."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock: threading.Lock | None = lock
+
+    def release(self) -> None:
+        lock, self._lock = self._lock, None
         if lock is not None:
             lock.release()
 
@@ -168,5 +185,11 @@ def begin_where_said(engine: Engine, writes: Writes = asked_to_begin) -> Engine:
     @event.listens_for(engine, "connect")  # a pool event: no cost per statement
     def _driver_autocommit(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "checkin")  # a pool event too
+    def _free_writers(_dbapi_conn: Any, record: Any) -> None:
+        held = record.info.pop(_HELD, None)
+        if held is not None:
+            held.release()
 
     return engine

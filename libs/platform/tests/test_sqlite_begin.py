@@ -4,10 +4,12 @@ commit before it wrote (the deferred-BEGIN class)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +189,27 @@ def test_a_writer_of_this_process_waits_for_another_in_the_process_not_in_sqlite
             assert conn.execute(select(counters.c.value)).scalar_one() == 6
     finally:
         other.dispose()
+
+
+@sqlite_only
+def test_a_write_transaction_dropped_without_close_frees_the_writers_lock_when_the_pool_takes_it_back(
+        engine: Engine) -> None:
+    """A Connection left in its write transaction and dropped (no commit, rollback or close): the
+    pool rolls it back when the collector finalizes it; the process's writers' lock it took is freed
+    then too, or every later writer of the file would wait out the busy timeout before its BEGIN."""
+    writers = engine._tsunagu_writers  # type: ignore[attr-defined]
+
+    def dropped() -> None:
+        conn = engine.connect()
+        conn.begin()
+        conn.execute(counters.update().values(value=7))
+        assert writers.locked()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy warns of the connection the collector cleans up
+        dropped()
+        gc.collect()
+    assert not writers.locked()
+    _add(engine, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(counters.c.value)).scalar_one() == 1  # the dropped write rolled back
