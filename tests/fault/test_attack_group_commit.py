@@ -1,12 +1,12 @@
-"""Attack (h-attack on merge-s28): group commit (store/group_commit.py) on PostgreSQL. 16 clients post
-consultations to intake at once, a mix a portal vendor's fleet would send: keys shared by four clients
-(the same body, as a retrying fleet sends it), keys of their own, a stale If-Match, a case that was
-erased, one oversize summary (an event over the store's limit, so a group holding it fails and runs
-again alone). Meanwhile a killer terminates (pg_terminate_backend) intake's active backends at random
-moments. Held when: no 500, no request hangs (each has its timeout; a group member never woken is a
-failure), a stale If-Match gets 412, the erased case 410, each key exactly one consultation whatever
-client sent it, every answer of a key names the same id, the case counts every key once, and the
-stream holds the log once in order (nothing doubled or lost on NATS)."""
+"""Attack (h-attack on merge-s28): group commit (store/group_commit.py). 16 clients post consultations to
+intake at once, a mix a portal vendor's fleet would send: keys shared by four clients (the same body, as
+a retrying fleet sends it), keys of their own, a stale If-Match, a case that was erased, one oversize
+summary (an event over the store's limit, so a group holding it fails and runs again alone). Meanwhile a
+killer terminates (pg_terminate_backend) intake's active backends at random moments (PostgreSQL; on
+SQLite, h-http3, the same fleet without a killer). Held when: no 500, no request hangs (each has its
+timeout; a group member never woken is a failure), a stale If-Match gets 412, the erased case 410, each
+key exactly one consultation whatever client sent it, every answer of a key names the same id, the case
+counts every key once, and the stream holds the log once in order (nothing doubled or lost on NATS)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from sqlalchemy import create_engine, text
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import POSTGRES_URL, assert_stream_is_the_log_once, backend
 
-pytestmark = [pytest.mark.fault,
-              pytest.mark.skipif(backend() != "postgresql", reason="group commit runs on PostgreSQL only")]
+pytestmark = pytest.mark.fault
 CLIENTS, PER_CLIENT = 16, 12
 WHEN = "2016-07-01T10:00:00+09:00"
 KILL = text("SELECT left(query, 40), pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name "
@@ -57,6 +56,7 @@ def _second_case(intake, centre_id: str) -> str:
         return r.json()["id"]
 
 
+@pytest.mark.skipif(backend() != "postgresql", reason="the killer ends PostgreSQL backends")
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_group_commit_under_backend_kills_answers_every_client_right(nats_server, start_service, target):
     name = f"tsunagu-group-{uuid.uuid4().hex[:8]}"
@@ -72,6 +72,14 @@ def test_group_commit_under_backend_kills_answers_every_client_right(nats_server
     groups = getattr(intake.runtime.application.recorder, "group", None)
     print(f"kills: {Counter(kills).most_common(4)}; answers: {len(statuses)}; 503s: {statuses.count(503)}; "
           f"statuses: {sorted(set(statuses))}; groups: {getattr(groups, 'groups', '?')}")
+
+
+@pytest.mark.skipif(backend() != "sqlite", reason="on PostgreSQL: the test above, with its killer")
+def test_group_commit_on_sqlite_answers_every_client_right(nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    statuses = fleet(intake, nats_server.url, lambda: None)
+    print(f"answers: {len(statuses)}; statuses: {sorted(set(statuses))}; "
+          f"groups: {intake.runtime.application.recorder.group.groups}")
 
 
 def fleet(intake, nats_url: str, go: Callable[[], None]) -> list[int]:

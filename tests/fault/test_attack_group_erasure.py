@@ -15,10 +15,9 @@ import pytest
 
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_attack_group_commit import WHEN, _second_case
-from tests.harness import assert_stream_is_the_log_once, backend
+from tests.harness import assert_stream_is_the_log_once
 
-pytestmark = [pytest.mark.fault,
-              pytest.mark.skipif(backend() != "postgresql", reason="group commit runs on PostgreSQL only")]
+pytestmark = pytest.mark.fault  # both backends: saves are grouped on PostgreSQL and on SQLite (h-http3)
 CLIENTS, PER_CLIENT = 24, 10
 
 

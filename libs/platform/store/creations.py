@@ -133,9 +133,10 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         self.check_sizes: Callable[[Sequence[StoredEvent], Sequence[Any] | None], None] | None = None
         self.core = CoreEvents(self)
         # Concurrent saves in one transaction (store/group_commit.py): where a COMMIT waits for a
-        # flush under the events table's lock, PostgreSQL.
-        self.group = GroupCommit(self._insert_alone) \
-            if self.core.dialect == "postgresql" and self.core.driver == "psycopg" and self.core.usable() else None
+        # flush under the events table's lock (PostgreSQL, psycopg 3), or under the database's
+        # single write lock (a SQLite file).
+        grouped = self.core.dialect == "sqlite" or (self.core.dialect == "postgresql" and self.core.driver == "psycopg")
+        self.group = GroupCommit(self._insert_alone) if grouped and self.core.usable() else None
 
     def insert_events(self, stored_events: Sequence[StoredEvent], *, session: Session | None = None,
                       **kwargs: Any) -> Sequence[int] | None:

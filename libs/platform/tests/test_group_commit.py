@@ -1,6 +1,7 @@
-"""Group commit on PostgreSQL (store/group_commit.py): saves that queue behind one under way are
-stored by the next one in one transaction, each answered with its own positions; a save of the group
-that fails (a lost race on its aggregate's version) fails alone, the others are stored."""
+"""Group commit on PostgreSQL and on a SQLite file (store/group_commit.py): saves that queue behind
+one under way are stored by the next one in one transaction, each answered with its own positions; a
+save of the group that fails (a lost race on its aggregate's version) fails alone, the others are
+stored."""
 
 from __future__ import annotations
 
@@ -10,16 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import event
 
 from libs.platform.store.creations import LedgerRow
 from libs.platform.tests.test_save_round_trips import _case, _consulted
 from services.intake.application import IntakeApplication
-from tests.harness import backend, stored_applications
+from tests.harness import stored_applications
 
-pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="saves are grouped on PostgreSQL")
 
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 30
@@ -31,13 +30,15 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
 
 @contextmanager
 def _first_save_held(app: Any) -> Iterator[threading.Event]:
-    """The next save waits at its LOCK until the yielded event is set (the saves started meanwhile
-    queue behind it)."""
+    """The next save waits at its first statement (PostgreSQL: its LOCK; SQLite: its events' INSERT,
+    the write lock taken by its BEGIN IMMEDIATE) until the yielded event is set (the saves started
+    meanwhile queue behind it)."""
     engine = app.recorder.datastore.engine
     gate, held = threading.Event(), threading.Event()
+    first = "LOCK TABLE" if engine.dialect.name == "postgresql" else f"INSERT INTO {app.recorder.events_table_name} "
 
     def hold(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "LOCK TABLE" in statement and not held.is_set():
+        if first in statement and not held.is_set():
             held.set()
             gate.wait(30)
 

@@ -4,9 +4,12 @@ commit before it wrote (the deferred-BEGIN class)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, select
 
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.db import sqlite_engine
@@ -144,3 +147,69 @@ def test_an_event_store_that_is_the_first_to_open_its_sqlite_file_puts_it_in_wal
     finally:
         app.close()
         keys.dispose()
+
+
+@sqlite_only
+def test_a_writer_of_this_process_waits_for_another_in_the_process_not_in_sqlites_busy_handler(
+        engine: Engine, tmp_path: Path) -> None:
+    """Two engines of one file (a service's event store and its read models): while one holds a
+    write transaction, the other's BEGIN IMMEDIATE is not sent before that one's COMMIT. Sent, it
+    retried in SQLite's busy handler, which sleeps up to 100 ms between tries (store/sqlite_begin.py:
+    the next writer started up to that long after the lock was freed)."""
+    other = sqlite_engine(f"sqlite:///{tmp_path / 'begin.db'}")
+    sent: list[tuple[str, str]] = []  # (thread, statement) in the order SQLite began to run them
+
+    def traced(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_trace_callback(lambda sql: sent.append((threading.current_thread().name, sql)))
+
+    for e in (engine, other):
+        event.listen(e, "connect", traced)
+    engine.dispose()  # the fixture's connection was made before the trace
+    waiting = threading.Event()
+
+    def second_writer() -> None:
+        waiting.set()
+        _add(other, 1)
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(counters.update().values(value=5))
+            thread = threading.Thread(target=second_writer, name="second")
+            thread.start()
+            waiting.wait(30)
+            # Time for the second writer's BEGIN to reach SQLite, were it sent: it would be traced.
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and ("second", "BEGIN IMMEDIATE") not in sent:
+                time.sleep(0.01)
+        thread.join(30)
+        assert not thread.is_alive()
+        first_commit = sent.index((threading.current_thread().name, "COMMIT"))
+        assert sent.index(("second", "BEGIN IMMEDIATE")) > first_commit, sent
+        with engine.connect() as conn:
+            assert conn.execute(select(counters.c.value)).scalar_one() == 6
+    finally:
+        other.dispose()
+
+
+@sqlite_only
+def test_a_write_transaction_dropped_without_close_frees_the_writers_lock_when_the_pool_takes_it_back(
+        engine: Engine) -> None:
+    """A Connection left in its write transaction and dropped (no commit, rollback or close): the
+    pool rolls it back when the collector finalizes it; the process's writers' lock it took is freed
+    then too, or every later writer of the file would wait out the busy timeout before its BEGIN."""
+    writers = engine._tsunagu_writers  # type: ignore[attr-defined]
+
+    def dropped() -> None:
+        conn = engine.connect()
+        conn.begin()
+        conn.execute(counters.update().values(value=7))
+        assert writers.locked()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy warns of the connection the collector cleans up
+        dropped()
+        gc.collect()
+    assert not writers.locked()
+    _add(engine, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(counters.c.value)).scalar_one() == 1  # the dropped write rolled back
