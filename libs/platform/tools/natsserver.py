@@ -39,10 +39,12 @@ def free_port() -> int:
 class EmbeddedNats:
     """One nats-server process with JetStream on loopback; can be stopped and started again."""
 
-    def __init__(self, store_dir: Path, port: int | None = None, max_payload: int | None = None) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, max_payload: int | None = None,
+                 max_batch: int | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.max_payload = max_payload  # None: the server's default (1 MiB)
+        self.max_batch = max_batch  # messages in an atomic batch; None: the server's default (1,000)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -53,9 +55,11 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives with the process
         command = [binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
-        if self.max_payload is not None:  # only a config file can set it
+        settings = ([f"max_payload: {self.max_payload}"] if self.max_payload is not None else []) + (
+            [f"jetstream {{ limits {{ batch {{ max_msgs: {self.max_batch} }} }} }}"] if self.max_batch else [])
+        if settings:  # only a config file can set them
             config = self.store_dir / "nats-server.conf"
-            config.write_text(f"max_payload: {self.max_payload}\n")
+            config.write_text("\n".join(settings) + "\n")
             command += ["-c", str(config)]
         self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
