@@ -10,7 +10,7 @@ from nats.js.api import StreamConfig
 
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.streams import AUDIT_STREAM, STREAMS
-from libs.platform.tools.natsserver import EmbeddedNats
+from libs.platform.tools.natsserver import MIN_VERSION, EmbeddedNats, version
 
 
 def test_rounds_of_async_publishes_leave_no_subscription_behind(tmp_path: Path):
@@ -63,3 +63,16 @@ def test_a_relays_stream_takes_atomic_batches_whether_created_now_or_before(tmp_
         assert asyncio.run(ensure()) == (True, True, True, None)
     finally:
         server.stop()
+
+
+def test_the_wheels_nats_server_announces_a_version_that_takes_atomic_batches(tmp_path: Path):
+    """`make run` uses a nats-server already answering on NATS_URL only when it is this recent
+    (libs/platform/tools/launcher.py): a distribution's older one would refuse the relays' batches."""
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    try:
+        found = version(server.url)
+    finally:
+        server.stop()
+    assert found is not None and found >= MIN_VERSION, found
+    assert version(server.url) is None  # stopped: nothing answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,23 @@ def answers(url: str, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+# The oldest nats-server the relays publish to: atomic batches (messaging/relay_order.py).
+MIN_VERSION = (2, 12)
+
+
+def version(url: str, timeout: float = 0.5) -> tuple[int, ...] | None:
+    """The version the server at `url` announces in its INFO (None: no answer or none readable)."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 4222), timeout=timeout) as s:
+            s.settimeout(timeout)
+            line = s.recv(4096).split(b"\r\n", 1)[0]
+        found = json.loads(line.removeprefix(b"INFO "))["version"]
+        return tuple(int(part) for part in found.split("-", 1)[0].split("."))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def free_port() -> int:
