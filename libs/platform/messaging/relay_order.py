@@ -12,11 +12,15 @@ batch of one is a plain publish with that header. Measured on nats-server 2.15.1
 message someone else stored between the batch's first message and its commit makes the whole batch
 refused (err_code 10071, "wrong last sequence: <its last>"), nothing of it stored; more than 1,000
 messages (the server's default jetstream.limits.batch.max_msgs; the relay's batch_size is held
-under it) refused whole (10199); a batch not committed within 10 s is dropped (a late commit: 10176,
-incomplete), as is one the server lost part of (a gap, or the leader changed: the batch is staged on
-the leader only); `Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a
-message whose `Nats-Msg-Id` the stream holds makes the batch refused (10201), not acked as a
-duplicate.
+under it; a server configured lower names its limit, and the relay takes it: _refused) refused
+whole (10199); a batch not committed within 10 s is dropped (a late commit: 10176, incomplete);
+`Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a message whose
+`Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
+acked as a duplicate. From the server's source (server/stream.go, jetstream_batching.go): a batch
+with a gap (a message lost), or whose first messages the server does not know (staged on a leader
+that since changed, or before a restart: a restarted server deletes staged batches), is refused at
+its commit as incomplete (10176); at most 50 batches per stream are staged at once (the relay has
+one in flight).
 
 So the old holes are closed. A NATS restart mid-batch (on a cluster: the loss of the client's node)
 lost what nats-py had written to the socket while what it still buffered reached the server first:
