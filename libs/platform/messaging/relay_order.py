@@ -18,9 +18,9 @@ whole (10199); a batch not committed within 10 s is dropped (a late commit: 1017
 `Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
 acked as a duplicate. From the server's source (server/stream.go, jetstream_batching.go): a batch
 with a gap (a message lost), or whose first messages the server does not know (staged on a leader
-that since changed, or before a restart: a restarted server deletes staged batches), is refused at
-its commit as incomplete (10176); at most 50 batches per stream are staged at once (the relay has
-one in flight).
+that since changed, or before a restart: a restarted server finishes writing a batch it was
+committing and deletes the others), is refused at its commit as incomplete (10176); at most 50
+batches per stream are staged at once (the relay has one in flight).
 
 So the old holes are closed. A NATS restart mid-batch (on a cluster: the loss of the client's node)
 lost what nats-py had written to the socket while what it still buffered reached the server first:
