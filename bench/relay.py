@@ -9,8 +9,9 @@ beforehand and published with `publish_async` to a stream of their own, gatherin
 (and, to show what that order header costs, the same without it: printed, not in the ratio). Measured: `Relay.run` (its
 loop as in the service, from its comparison with the stream until it has recorded the log's end)
 publishing the whole log from position 0 (read the messages prepared when the events were saved, as
-every save does — libs/platform/messaging/outbox.py, paid for in the fill —, publish pipelined,
-await PubAcks, record the position and the chain rows), a batch of 500 at a time. Baseline and relay run
+every save does — libs/platform/messaging/outbox.py, paid for in the fill —, publish each batch as
+one JetStream atomic batch and await its commit's PubAck, record the position and the chain rows),
+a batch of 500 at a time. (The baseline stays pipelined single publishes, each with its PubAck.) Baseline and relay run
 alternately, `--rounds` times each (each on a fresh stream, the relay from its position 0 with the
 prepared rows as the fill left them), and the median of the rounds' ratios is reported: one round
 on this shared machine can swing either side by 2x. Nothing is asserted; the ratio is printed beside

@@ -65,10 +65,6 @@ class LoopHealth:
     fetches_total: int = 0
     transactions_total: int = 0
     last_error: str = ""
-    # Events a relay's stream lacks for good (a later one was stored past them), and why: a fault no
-    # later round clears, so the service stays unready, with the reason, until an operator looks.
-    lost_total: int = 0
-    lost: str = ""
     replaying: bool = False
     replay_target: int = 0
     # What the loop waits for before it can start (e.g. "stream INTAKE", which only its producer
@@ -130,12 +126,6 @@ class LoopHealth:
             self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
             self._beat_at = time.monotonic()
 
-    def lost_events(self, count: int, reason: str) -> None:
-        """`count` events will never reach what this loop feeds (see `lost`)."""
-        with self._lock:
-            self.lost_total += count
-            self.lost = reason[:500]
-
     def seconds_since_progress(self) -> float:
         """0 while caught up; else how long the oldest pending work has been waiting (at least), or
         while replaying how long the position has not moved."""
@@ -152,8 +142,6 @@ class LoopHealth:
             return None
         if self.waiting_for:
             return f"waiting for {self.waiting_for}"
-        if self.lost:
-            return self.lost
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
         waited = self.seconds_since_progress()
@@ -195,8 +183,6 @@ class LoopHealth:
             body["replaying"] = True
             body["replay_target"] = self.replay_target
             body["replay_remaining"] = max(self.replay_target - self.position, 0)
-        if self.lost_total:
-            body["lost_events"] = self.lost_total
         if self.last_error and self.failures:
             body["last_error"] = self.last_error
         if problem:

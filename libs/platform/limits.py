@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # more extensions) and still far from the point where the relay stops.
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 # max_payload counts the message's headers too (Nats-Msg-Id ~60 bytes, Tsunagu-Signature ~110,
-# Nats-Expected-Last-Sequence ~50): kept apart, with margin.
+# Nats-Expected-Last-Sequence ~50, the atomic batch's Nats-Batch-* ~100): kept apart, with margin.
 PUBLISH_HEADROOM = 512
 # Four times the largest event: the largest valid request (escaped JSON of every field at its
 # maximum length) is a few hundred KiB; anything larger is refused before it is read.

@@ -16,6 +16,7 @@ import pytest
 from libs.platform.messaging.cloudevents import Envelope
 from tests.fault.test_attack_relay_kills import _runs
 from tests.fault.test_readiness import _ready, _unready_because
+from tests.fault.test_relay_in_flight import _on_each_relay_message
 from tests.fault.test_relay_order import _backlog
 from tests.harness import assert_stream_is_the_log_once, eventually, log_positions, stream_messages
 
@@ -23,19 +24,13 @@ pytestmark = pytest.mark.fault
 
 
 def _freeze_at(relay, nats_server, at: int, frozen: threading.Event) -> None:
-    js = relay.bus.js
-    publish, count = js.publish_async, [0]
-
-    async def publishing(*args, **kwargs):
-        count[0] += 1
-        if count[0] == at:
+    async def publishing(count: int) -> None:
+        if count == at:
             os.kill(nats_server.proc.pid, signal.SIGSTOP)
             frozen.set()
             await asyncio.sleep(0)
-        return await publish(*args, **kwargs)
 
-    js.publish_async = publishing
-
+    _on_each_relay_message(relay, publishing)
 
 def test_nats_frozen_inside_a_large_batch_then_thawed_keeps_the_stream_the_log_once(nats_server, start_service):
     intake = start_service("intake", nats_server.url, stall_seconds=2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -31,6 +32,22 @@ def _gated(relay) -> threading.Event:
 
     relay._prepared = held
     return gate
+
+
+def _on_each_relay_message(relay, before: Callable[[int], Awaitable[object]]) -> None:
+    """await before(n) right before the relay's n-th message (n from 1) goes to the client: every
+    message of its batches, the commit too (messaging/relay_order.py publish_atomic: the client's
+    publish carries them all, a relay message known by its Nats-Msg-Id)."""
+    client = relay.bus.client
+    publish, count = client.publish, [0]
+
+    async def publishing(subject, payload=b"", reply="", headers=None):
+        if headers and "Nats-Msg-Id" in headers:
+            count[0] += 1
+            await before(count[0])
+        return await publish(subject, payload, reply=reply, headers=headers)
+
+    client.publish = publishing
 
 
 def _chain_is_the_stream(intake, nats_url: str) -> None:

@@ -22,7 +22,7 @@ from tests.e2e.test_consultation_import import _item, _second_case
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_attack_relay_kills import _runs
 from tests.fault.test_pipeline_faults import _consult, _fy2016_total
-from tests.fault.test_relay_in_flight import _gated
+from tests.fault.test_relay_in_flight import _gated, _on_each_relay_message
 from tests.harness import assert_stream_is_the_log_once, eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
@@ -52,23 +52,19 @@ def _kill_inside_batches(relay, kill: Callable[[], object], at: tuple[int, ...])
     the publishing loop yields mid-batch (a batch over nats-py's 2 MiB pending size flushes and waits)."""
     import asyncio
 
-    js = relay.bus.js
-    publish, count = js.publish_async, [0]
     kills = [threading.Event() for _ in at]
 
-    async def publishing(*args, **kwargs):
-        count[0] += 1
-        if count[0] in at and not kills[at.index(count[0])].is_set():
+    async def publishing(count: int) -> None:
+        if count in at and not kills[at.index(count)].is_set():
             kill()
             # The client's flusher writes what it holds to the dead socket (lost), the client sees the
             # connection go, and the rest of the batch waits in its buffer for the next server.
             deadline = time.monotonic() + 5
             while relay.bus.connected and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
-            kills[at.index(count[0])].set()
-        return await publish(*args, **kwargs)
+            kills[at.index(count)].set()
 
-    js.publish_async = publishing
+    _on_each_relay_message(relay, publishing)
     return kills
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 
@@ -138,14 +139,27 @@ class Bus:
             retention=RetentionPolicy.LIMITS,
             duplicate_window=spec.duplicate_window,
             num_replicas=self.replicas,
+            allow_atomic=spec.atomic or None,
         )
-        # Create when missing; never rewrite an existing stream's settings from here (an operator's
-        # R3, limits or placement stay as they are).
+        # Create when missing; of an existing stream's settings only allow_atomic is set here (an
+        # operator's R3, limits or placement stay as they are). A relay publishes its batches as
+        # JetStream atomic batches (messaging/relay_order.py): a stream that does not take them is
+        # refused loudly (nats-server before 2.12 drops the setting; deploy/nats/accounts.conf lets
+        # no service update a stream: an operator sets it).
         try:
-            await self.js.stream_info(spec.name)
+            info = await self.js.stream_info(spec.name)
         except NotFoundError:
             with contextlib.suppress(BadRequestError):  # another service created it meanwhile
                 await self.js.add_stream(config)
+            info = await self.js.stream_info(spec.name)
+        if spec.atomic and not info.config.allow_atomic:
+            try:
+                info = await self.js.update_stream(dataclasses.replace(info.config, allow_atomic=True))
+            except Exception as e:  # noqa: BLE001 - said below, with what to do
+                log.warning("stream %s: cannot set allow_atomic (%s: %s)", spec.name, type(e).__name__, e)
+            if not info.config.allow_atomic:
+                raise RuntimeError(f"stream {spec.name} does not take atomic batches: an operator must set "
+                                   "allow_atomic: true on it (nats-server 2.12+)")
 
     async def close(self) -> None:
         # close, not drain: every publish we care about was awaited (PubAck) and every

@@ -1,14 +1,14 @@
 """The relay: follows a service's notification log (the outbox) and publishes it to JetStream.
 
-Publishes are pipelined and the position is recorded only after every PubAck of a batch has
-arrived. While a backlog drains, the next batch is read while one's PubAcks come back and is
-published once they are all in, while that batch is recorded; batches are recorded strictly in
-order, each once its own PubAcks are in. (A batch published before the PubAcks of the one before
-could overtake it on the stream when NATS restarted between the two: tests/fault/test_attack_relay_kills.py.)
+Each batch is published as one JetStream atomic batch (stored whole or not at all, its first message
+expecting the stream's last sequence: relay_order.py) and its position is recorded only after its
+PubAck has arrived. While a backlog drains, the next batch is read while one's PubAck comes back and
+is published once it is in, while that batch is recorded; batches are recorded strictly in order,
+each once its own PubAck is in. (A batch published before the PubAck of the one before could
+overtake it on the stream when NATS restarted between the two: tests/fault/test_attack_relay_kills.py.)
 A crash between publish and record leaves the stream ahead of the record, and the relay's
 comparison with the stream (below) moves the record to the stream's end: nothing stored is sent
-again. Inside a batch too, nothing overtakes: each message expects the stream sequence its
-predecessor was stored at, which the stream (on a cluster, its leader) checks (relay_order.py).
+again.
 
 What it publishes was mostly prepared when the events were saved (messaging/outbox.py): the relay
 reads those bytes and publishes them, and renders (decodes, chains, signs) only the events that
@@ -39,7 +39,7 @@ from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import GENESIS, InvalidEnvelope
 from libs.platform.messaging.outbox import Outbox, metadata
 from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
-from libs.platform.messaging.relay_order import RelayOrder, relay_envelope
+from libs.platform.messaging.relay_order import ATOMIC_BATCH_MAX, RelayOrder, relay_envelope
 from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -69,10 +69,10 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         self.app = application
         self.engine = engine
         self.bus = bus
-        self.batch_size = batch_size
+        self.batch_size = min(batch_size, ATOMIC_BATCH_MAX)  # one batch is one atomic batch on the stream
         self.poll_seconds = poll_seconds
         self.ack_timeout = ack_timeout
-        # Fault-injection hook, called after the PubAcks and before the position is recorded.
+        # Fault-injection hook, called after the PubAck and before the position is recorded.
         self.after_publish = after_publish
         self.signer = signer  # every published event signed (messaging/signing.py)
         # Rung when the application commits; `poll_seconds` is then only the fallback poll.
@@ -135,11 +135,11 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
 
     # -- publishing -----------------------------------------------------------------------
     async def publish_batch(self) -> int:
-        """Record the oldest batch in flight once its PubAcks are in (reading and publishing one
+        """Record the oldest batch in flight once its PubAck is in (reading and publishing one
         first when none is); returns how many it published.
 
-        After a full batch (a backlog) the next one is read while its PubAcks come back and is
-        published once they are in, before this batch is recorded; batches are recorded in order.
+        After a full batch (a backlog) the next one is read while its PubAck comes back and is
+        published once it is in, before this batch is recorded; batches are recorded in order.
         When a batch fails, the one after it is dropped (its position was not recorded) and the
         relay starts again from its record, after asking the stream (reconcile)."""
         flight, self._flight = self._flight, None
@@ -152,20 +152,20 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
                 flight = await self._send(batch)
             batch = flight.batch
             try:
-                await asyncio.wait_for(asyncio.gather(*flight.acks), timeout=self.ack_timeout)
+                ack = await asyncio.wait_for(flight.ack, timeout=self.ack_timeout)
             except BaseException as error:
-                await self._refusals(batch, flight.acks, error)
+                self._refused(batch, error)
                 flight.drop(error)
                 raise
             flight.traced.end()
-            self._acknowledged(flight.expected, [f.result() for f in flight.acks], batch.last)  # the stream's end now
+            self._acknowledged(flight.expected, ack, len(batch.messages), batch.last)  # the stream's end now
             following_failed: Exception | None = None
             if flight.ahead is not None:
-                # Published only now that every PubAck of the batch before it is in: published
+                # Published only now that the PubAck of the batch before it is in: published
                 # before, a batch overtook the one before when NATS restarted between them (the
                 # earlier batch lost with the socket, the later one held in the client's reconnect
                 # buffer and delivered first), and the stream was out of log order. Its read
-                # overlapped the PubAcks' wait; its publishing overlaps the record below. If it
+                # overlapped the PubAck's wait; its publishing overlaps the record below. If it
                 # fails, this batch, acknowledged, is still recorded first.
                 try:
                     following, flight.ahead = await flight.ahead, None
@@ -210,7 +210,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         # What waits meanwhile, from the store: the lag shows while the stream cannot be asked.
         self.health.observe(*await asyncio.to_thread(self._standing))
         connection = self.bus.reconnects  # before asking: a reconnect meanwhile asks again
-        self._drop_flight()  # its PubAcks may never come on this connection: sent again after the comparison
+        self._drop_flight()  # its PubAck may never come on this connection: sent again after the comparison
         try:
             await self.reconcile()
         except Exception as e:

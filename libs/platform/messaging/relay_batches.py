@@ -1,5 +1,5 @@
 """The relay's batches: read (the messages prepared at save time, and the events after them
-rendered here), sent (pipelined, with their PubAck futures) and recorded.
+rendered here), sent (one atomic batch each, with its PubAck's future) and recorded.
 
 A mixin of `Relay` (messaging/relay.py): tests and benchmarks replace these methods on a relay.
 """
@@ -16,7 +16,7 @@ from libs.platform import tracing
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
 from libs.platform.messaging.outbox import Outbox, ordered_by_index
-from libs.platform.messaging.relay_order import EXPECTED_LAST_SEQUENCE
+from libs.platform.messaging.relay_order import publish_atomic
 from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -40,17 +40,16 @@ class Batch:
 
 @dataclass
 class InFlight:
-    """A batch published, its PubAcks not all in yet."""
+    """A batch published, its PubAck (the commit's) not in yet."""
     batch: Batch
-    acks: list[asyncio.Future[Any]]
+    ack: asyncio.Future[Any]  # the PubAck of its last message (the batch's commit)
     traced: tracing.Publishing
     ahead: asyncio.Future[Batch] | None  # the batch after it, being read (only after a full batch)
     expected: int = 0  # the stream sequence its first message expected last (messaging/relay_order.py)
 
     def drop(self, error: BaseException | None = None) -> None:
-        """Give up on its PubAcks and on the batch read after it."""
-        for f in self.acks:
-            f.cancel()
+        """Give up on its PubAck and on the batch read after it."""
+        self.ack.cancel()
         self.traced.end(error or asyncio.CancelledError("dropped: an earlier batch was not recorded"))
         if self.ahead is not None:
             self.ahead.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is not ours
@@ -73,10 +72,6 @@ class RelayBatches:
                     *, forget: bool = True) -> None: ...
 
         def _expecting(self, after: int, count: int) -> int: ...  # RelayOrder's
-
-        async def _refusals(self, batch: Batch, futures: list[Any], error: BaseException) -> None: ...
-
-        ack_timeout: float
 
     def _pending_after(self, position: int, chainhash: str,
                        limit: int | None = None) -> tuple[list[Envelope], str, int]:
@@ -146,7 +141,7 @@ class RelayBatches:
         return messages
 
     async def _send(self, batch: Batch) -> InFlight:
-        """Publish a batch pipelined; after a full one (a backlog), start reading the next."""
+        """Publish a batch (one atomic batch); after a full one (a backlog), start reading the next."""
         # Traced (only when OTEL_* asks): each envelope carries its publish span's context, so its
         # messages are rendered and signed here (a batch read traced has no prepared rows, _prepared).
         envelopes, traced = tracing.publishing(self.spec.name, lambda e: nats_subject(self.spec.service, e),
@@ -154,25 +149,17 @@ class RelayBatches:
         messages = batch.messages
         if envelopes is not batch.envelopes:  # tracing turned on after the batch was read: prepared ones as they are
             messages = messages[:len(messages) - len(envelopes)] + self._messages(envelopes)
-        # Message k of the batch expects the stream to end at `expected + k` (messaging/relay_order.py).
+        # One atomic batch: stored whole or not at all, its first message expecting the stream's end
+        # (messaging/relay_order.py).
         expected = self._expecting(batch.after, len(messages))
-        flight = InFlight(batch, [], traced, None, expected)
-        publish = self.bus.js.publish_async
         try:
-            for k, (subject, body, headers) in enumerate(messages):
-                headers[EXPECTED_LAST_SEQUENCE] = str(expected + k)
-                flight.acks.append(await publish(subject, body, headers=headers))
-                if k == 0 and len(messages) > 1:
-                    # The rest only once the first is stored: a message someone else put on the
-                    # stream meanwhile takes the first one's place, and the second, expecting that
-                    # place, would be stored without the first (a probe, a copy put back).
-                    await asyncio.wait_for(asyncio.shield(flight.acks[0]), self.ack_timeout)
+            ack = await publish_atomic(self.bus, messages, expected)
         except BaseException as error:
-            await self._refusals(batch, flight.acks, error)
-            flight.drop(error)
+            traced.end(error)
             raise
+        flight = InFlight(batch, ack, traced, None, expected)
         if len(messages) == self.batch_size:
-            # The next batch is read while this one's PubAcks come back, submitted to its thread at
+            # The next batch is read while this one's PubAck comes back, submitted to its thread at
             # once. Submitted before the publishing instead, its thread contended for the GIL with
             # the publishing loop: ~2-3 µs an event more CPU on SQLite (five runs each), no faster.
             flight.ahead = asyncio.get_running_loop().run_in_executor(
@@ -180,7 +167,7 @@ class RelayBatches:
         return flight
 
     def _record_batch(self, batch: Batch) -> None:
-        """Record a batch whose every PubAck came: its position and its relay_chain rows."""
+        """Record a batch whose PubAck came: its position and its relay_chain rows."""
         self._record(batch.last, batch.chainhash, batch.chain,
                      (batch.after, batch.prepared) if batch.prepared > batch.after else None,
                      forget=len(batch.messages) < self.batch_size)

@@ -1,57 +1,60 @@
-"""The relay's order on the stream: no message may land before the one before it in the log.
+"""The relay's order on the stream: no message may land before the one before it in the log, and
+none may be missing between them.
 
-Every relay publish carries `Nats-Expected-Last-Sequence`: the stream sequence the stream must end
-at when the message arrives (the stream's last sequence before the batch, plus the message's place
-in the batch less one). JetStream refuses (err_code 10071, "wrong last sequence: <its last>") a
-message that finds the stream ending anywhere else. Without it a NATS restart mid-batch (on a
-cluster: the loss of the client's node) lost what nats-py had written to the socket while what it
-still buffered reached the server first: the later events of the batch were stored, the earlier
-ones re-sent after them, the stream out of log order (tests/fault/test_relay_order.py, R1, and
-test_relay_order_cluster.py, R3). With it those later messages are refused.
+Each relay batch is published as one JetStream atomic batch (ADR-50, nats-server 2.12+, the stream's
+`allow_atomic`: messaging/bus.py ensure_stream): every message carries `Nats-Batch-Id` and
+`Nats-Batch-Sequence` 1..n, the last `Nats-Batch-Commit: 1`; the server stages them and, at the
+commit, stores them all or none. Only the commit is answered (a PubAck naming the batch and its
+count), the others go as plain core publishes. The first message carries
+`Nats-Expected-Last-Sequence`: the stream sequence the stream must end at, checked (under the
+stream's lock; on a cluster by its leader, before it proposes the batch) when the batch commits. A
+batch of one is a plain publish with that header. Measured on nats-server 2.15.1 (R1, file): a
+message someone else stored between the batch's first message and its commit makes the whole batch
+refused (err_code 10071, "wrong last sequence: <its last>"), nothing of it stored; more than 1,000
+messages (the server's default jetstream.limits.batch.max_msgs; the relay's batch_size is held
+under it; a server configured lower names its limit, and the relay takes it: _refused) refused
+whole (10199); a batch not committed within 10 s is dropped (a late commit: 10176, incomplete);
+`Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a message whose
+`Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
+acked as a duplicate. From the server's source (server/stream.go, jetstream_batching.go): a batch
+with a gap (a message lost), or whose first messages the server does not know (staged on a leader
+that since changed, or before a restart: a restarted server finishes writing a batch it was
+committing and deletes the others), is refused at its commit as incomplete (10176); at most 50
+batches per stream are staged at once (the relay has one in flight).
 
-The same on a replicated stream: the stream's LEADER checks the sequence before it proposes the
-message, so every replica applies the same history. (`Nats-Expected-Last-Msg-Id`, used before, is
-checked at apply time on each replica: on nats-server 2.15.1 a replica caught up from the leader
-kept a stale last id, and killing the client's node mid-batch made every replica log "critical
-write error: last msgid mismatch" and the stream stop taking writes, 2 runs of 3; with the
-sequence, 27 rounds of step-downs, kills of the client's node and SIGTERMs kept order, no stall.)
+So the old holes are closed. A NATS restart mid-batch (on a cluster: the loss of the client's node)
+lost what nats-py had written to the socket while what it still buffered reached the server first:
+those later messages now arrive with a gap in their batch and are refused with it
+(tests/fault/test_relay_order.py, R1, and test_relay_order_cluster.py, R3). A message someone else
+publishes while a batch is on its way takes the place the batch's first message expects: the whole
+batch is refused (before atomic batches, the message expecting that place was refused and the next
+one stored, and the stream lacked an event for good: test_attack_relay_foreign.py).
 
-JetStream checks the expected sequence BEFORE the duplicate (`Nats-Msg-Id`), so a re-send of a
-stored message is refused, not acked as a duplicate: the relay never sends a stored message again.
-It need not: every message was stored right after its predecessor, so the stream's last event of
-this log proves every event before it is there. After any failure (and at start, and after every
-reconnect) the relay compares with the stream (messaging/relay.py reconcile): its record moves to
-the stream's last event of this log (looking past at most FOREIGN_DEPTH messages that are not: a
-probe, a copy put back, a forged envelope, an event this log does not hold), and its next batch
-expects the stream's last sequence as the stream says. A message someone else publishes meanwhile
-makes the next publish refused, and the relay compares again and goes on after it. More than
-FOREIGN_DEPTH such messages at the stream's end: the comparison fails and nothing is published, the
-relay unready with the reason (LoopHealth), until an operator looks.
-
-The sequence names a place, not a predecessor: a message someone else stores takes the place the
-relay's next message expects. Put while the relay idles, it makes the next batch's first message
-refused, and that message is sent alone, the rest only once it is stored (else the second, expecting
-the foreign message's place, was stored without the first: test_attack_relay_foreign's forged
-envelope). Put while a batch is pipelined, it makes one message refused and the next one stored:
-the stream then lacks that event for good (xfail strict in test_attack_relay_foreign.py). The relay
-sees it (a refusal, then a later message of the batch acknowledged) and makes it loud: an error
-naming the log positions, `tsunagu_loop_lost_events` in /metrics, and the service unready with the
-reason until the process restarts. It does not send the event again: after a later one it would be
-out of log order, and every consumer that checks its producer's signature (all in service) takes
-an event before one it applied for a replay and dead-letters it as forged; the bus verifier
-(audit/stream.py) reports it too. Only holders of the service's own NATS credentials can publish
-on its stream (deploy/nats/accounts.conf); an atomic batch publish (nats-server 2.12+) would close it.
+JetStream checks a batch's duplicates before its expected sequence, a plain publish's after it:
+either way a re-send of a stored message is refused, never acked as a duplicate, and the relay
+never sends a stored message again. It need not: every batch was stored right after the stream's
+end the relay knew, whole, so the stream's last event of this log proves every event before it is
+there. After any failure (and at start, and after every reconnect) the relay compares with the
+stream (messaging/relay.py reconcile): its record moves to the stream's last event of this log
+(looking past at most FOREIGN_DEPTH messages that are not: a probe, a copy put back, a forged
+envelope, an event this log does not hold), and its next batch expects the stream's last sequence
+as the stream says. A refused batch is sent again after whatever is there. More than FOREIGN_DEPTH
+such messages at the stream's end: the comparison fails and nothing is published, the relay
+unready with the reason (LoopHealth), until an operator looks. A stream that stores a batch as
+single messages (its PubAck names no batch: a server that ignores the headers) fails every round
+(NotAtomic), loud in /readyz.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from nats.js.errors import APIError, NotFoundError
 
-from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
 from libs.platform.messaging.relay_records import chain_rows
@@ -59,7 +62,9 @@ from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.log import LogReader
 
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
-WRONG_LAST_SEQUENCE = 10071  # JetStream's err_code for a refused Nats-Expected-Last-Sequence
+BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
+ATOMIC_BATCH_MAX = 1000  # the server's default limit of messages in an atomic batch (jetstream.limits.batch)
+BATCH_TOO_LARGE = 10199  # JetStream's err_code for a batch over its limit ("... too large: <limit>")
 log = logging.getLogger(__name__)
 FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
 
@@ -80,21 +85,38 @@ def relay_envelope(msg: Any) -> Envelope:
     return envelope
 
 
-def refused_order(error: BaseException | None) -> bool:
-    """A publish JetStream refused because its predecessor was not the stream's last message."""
-    return isinstance(error, APIError) and error.err_code == WRONG_LAST_SEQUENCE
+async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, str]]],
+                         expected: int) -> asyncio.Future[Any]:
+    """Publish `messages` (subject, body, headers) as one JetStream atomic batch whose first message
+    expects the stream to end at sequence `expected`; returns the future of its PubAck (the commit's:
+    the others are not answered). One message goes as a plain publish with the same expectation."""
+    last = len(messages) - 1
+    batch = {BATCH_ID: uuid.uuid4().hex} if last else {}
+    publish = bus.client.publish
+    for k, (subject, body, headers) in enumerate(messages):
+        headers = {**headers, **batch, BATCH_SEQUENCE: str(k + 1)} if last else dict(headers)
+        if k == 0:
+            headers[EXPECTED_LAST_SEQUENCE] = str(expected)
+        if k == last:
+            if last:
+                headers[BATCH_COMMIT] = "1"
+            return await bus.js.publish_async(subject, body, headers=headers)
+        await publish(subject, body, headers=headers)
+    raise ValueError("no message to publish")
+
+
+class NotAtomic(RuntimeError):
+    """The stream did not take a batch as one (see RelayOrder._acknowledged)."""
 
 
 class RelayOrder:
-    """A mixin of `Relay` (messaging/relay.py): the stream sequence each message expects last."""
+    """A mixin of `Relay` (messaging/relay.py): the stream sequence each batch expects last."""
 
     spec: StreamSpec
     bus: Bus
     reader: LogReader
-    health: LoopHealth
-    ack_timeout: float
     # Where the stream ends: its last sequence, and the log position of its last event of this log
-    # there (None: not known, compare with the stream first). Set by reconcile() and by a batch's PubAcks.
+    # there (None: not known, compare with the stream first). Set by reconcile() and by a batch's PubAck.
     _stream_end: tuple[int, int] | None = None
 
     if TYPE_CHECKING:  # Relay's and RelayRecords's
@@ -111,8 +133,8 @@ class RelayOrder:
 
     def _expecting(self, after: int, count: int) -> int:
         """The stream sequence the first of `count` messages read after log position `after` expects
-        last (the k-th expects that plus k - 1). They must follow the stream's last event of this log
-        (a relay that read past an event, or a stale one, sends nothing). Until their PubAcks say so,
+        last (the batch's: its k-th is stored at that plus k). They must follow the stream's last event of this log
+        (a relay that read past an event, or a stale one, sends nothing). Until their PubAck says so,
         where the stream ends is not known."""
         end = self._stream_end
         if end is None:
@@ -125,46 +147,33 @@ class RelayOrder:
             self._stream_end = None
         return end[0]
 
-    def _acknowledged(self, first: int, acks: list[Any], last: int) -> None:
-        """Every PubAck of a batch sent expecting `first` came: the stream ends at its last message
-        (the event at log position `last`), unless one was a duplicate (stored before, the stream's
-        end not moved by it)."""
-        if acks and acks[-1].seq == first + len(acks) and not any(a.duplicate for a in acks):
-            self._stream_end = (acks[-1].seq, last)
+    def _acknowledged(self, first: int, ack: Any, count: int, last: int) -> None:
+        """The PubAck of a batch of `count` sent expecting `first` came: the stream ends at its last
+        message (the event at log position `last`), unless it was a duplicate (stored before, the
+        stream's end not moved by it). A batch the stream stored message by message (its PubAck
+        names no batch: a server before 2.12, or one that ignores the headers) fails the round."""
+        if count > 1 and ack.batch_size != count:
+            self._stream_end = None
+            raise NotAtomic(f"the stream stored a batch of {count} as single messages (PubAck {ack}): "
+                            f"nats-server 2.12+ with allow_atomic is needed for the relay's order")
+        if ack.seq == first + count and not ack.duplicate:
+            self._stream_end = (ack.seq, last)
         else:
-            log.warning("relay %s: the PubAcks of a batch after stream sequence %s end at %s (duplicates among "
-                        "them): comparing with the stream", self.spec.name, first, acks[-1].seq if acks else None)
+            log.warning("relay %s: the PubAck of a batch after stream sequence %s is %s (a duplicate): comparing "
+                        "with the stream", self.spec.name, first, ack.seq)
             self._stream_end = None
 
-    async def _refusals(self, batch: Any, futures: list[Any], error: BaseException) -> None:
-        """Say which messages of `batch` the stream refused for their expected sequence (the stream
-        did not end where the relay thought), once the PubAcks of the others came (or ack_timeout
-        passed). A refused one with a later one of the batch stored is an event the stream lacks for
-        good (see the module): an error naming its position, counted, and the relay unready."""
-        if isinstance(error, asyncio.CancelledError) or not any(
-                refused_order(f.exception()) for f in futures if f.done() and not f.cancelled()):
+    def _refused(self, batch: Any, error: BaseException) -> None:
+        """The stream refused a batch (nothing of it stored): say why; the relay compares with the
+        stream and sends it again after what is there. A server whose batches are smaller than the
+        relay's makes the relay's smaller."""
+        if not isinstance(error, APIError):
             return
-        pending = [f for f in futures if not f.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=self.ack_timeout)
-        settled = [f.exception() if f.done() and not f.cancelled() else f for f in futures]
-        refused = [k for k, e in enumerate(settled) if isinstance(e, BaseException) and refused_order(e)]
-        log.warning("relay %s: %d of the batch after %s refused by the stream (%s)", self.spec.name,
-                    len(refused), batch.after, settled[refused[0]])
-        stored = [k for k, e in enumerate(settled) if e is None]
-        passed = [k for k in refused if stored and k < stored[-1]]
-        if not passed:
-            return
-        # Someone else's message took a refused one's place while the batch was pipelined, and the
-        # next one of ours, expecting that place, was stored: not repaired (a consumer that checks
-        # its producer's signature takes an event before one it applied for a replay: sent again out
-        # of log order it would be dead-lettered as forged), so loud: an operator must look.
-        positions = [Envelope.from_json(batch.messages[k][1]).sequence for k in passed]
-        reason = (f"the stream lacks the events at log positions {positions}: refused while a later one of the "
-                  f"batch was stored (a message published by someone else during the batch); an operator must "
-                  f"publish them")
-        log.error("relay %s: %s", self.spec.name, reason)
-        self.health.lost_events(len(positions), reason)
+        log.warning("relay %s: the batch of %d after log position %s refused by the stream (%s): nothing of it "
+                    "stored", self.spec.name, len(batch.messages), batch.after, error)
+        limit = re.fullmatch(r"atomic publish batch is too large: (\d+)", error.description or "")
+        if error.err_code == BATCH_TOO_LARGE and limit:
+            self.batch_size = min(self.batch_size, int(limit[1]))
 
     async def _past_foreign(self, seq: int) -> int:
         """The stream's end (at stream sequence `seq`) is not this log's: the record moves to the

@@ -1,5 +1,5 @@
 """What the relay records: its position (and the chain hash there) and the `relay_chain` row of each
-event it published, written together once a batch's PubAcks are in; and the reads of them (the
+event it published, written together once a batch's PubAck is in; and the reads of them (the
 audit side's view of the log as it was published, the relay's lag).
 
 A mixin of `Relay` (messaging/relay.py): tests and benchmarks replace these methods on a relay.

@@ -15,6 +15,9 @@ class StreamSpec:
     service: str
     name: str
     duplicate_window: int = DUPLICATE_WINDOW_SECONDS
+    # Takes JetStream atomic batches (allow_atomic, nats-server 2.12+): a relay's stream, whose
+    # batches are stored whole or not at all (messaging/relay_order.py).
+    atomic: bool = True
 
     @property
     def subjects(self) -> list[str]:
@@ -25,7 +28,7 @@ STREAMS = {s: StreamSpec(s, s.upper()) for s in ("intake", "registry", "dispatch
 # Every service's signed checkpoints on `audit.<service>.checkpoint`, kept forever, so that a
 # witness who connects later still reads them all. A service republishes its latest checkpoint
 # when it restarts; a day's window makes that a no-op (readers drop older repeats by tree size).
-AUDIT_STREAM = StreamSpec("audit", "AUDIT", duplicate_window=24 * 3600)
+AUDIT_STREAM = StreamSpec("audit", "AUDIT", duplicate_window=24 * 3600, atomic=False)
 
 # Every event contract published on each service's stream.
 CONTRACTS: dict[str, tuple[type[Contract], ...]] = {

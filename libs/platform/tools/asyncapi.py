@@ -21,12 +21,21 @@ EVENT_HEADERS = {
         "Nats-Msg-Id": {"type": "string", "description": "the CloudEvent id (JetStream de-duplicates on it)"},
         "Nats-Expected-Last-Sequence": {
             "type": "string", "pattern": "^[0-9]+$",
-            "description": "the stream sequence the stream must end at when this message arrives (that of "
-                           "the message before it, the event before it in the publishing service's log or, "
-                           "after a message someone else put on the stream, that one): JetStream (a "
-                           "cluster's stream leader) stores the message only then, so the stream is in log "
-                           "order. Messages published before it carry Nats-Expected-Last-Msg-Id instead, "
-                           "the id of the event before them"},
+            "description": "on the first message of each batch the relay publishes (and on each message "
+                           "published before batches were atomic): the stream sequence the stream must end "
+                           "at when the batch commits (that of the event before it in the publishing "
+                           "service's log or, after a message someone else put on the stream, that one): "
+                           "JetStream (a cluster's stream leader) stores the batch only then, so the stream "
+                           "is in log order. Messages published before it carry Nats-Expected-Last-Msg-Id "
+                           "instead, the id of the event before them"},
+        "Nats-Batch-Id": {"type": "string", "maxLength": 64,
+                          "description": "the JetStream atomic batch the message was published in (ADR-50): "
+                                         "its messages were stored together, in order, or none of them. "
+                                         "Absent on a batch of one and on messages published before"},
+        "Nats-Batch-Sequence": {"type": "string", "pattern": "^[1-9][0-9]*$",
+                                "description": "the message's place in its atomic batch, from 1"},
+        "Nats-Batch-Commit": {"type": "string", "enum": ["1"],
+                              "description": "on the last message of an atomic batch"},
         HEADER: {"type": "string", "pattern": "^ed25519:[A-Za-z0-9_-]{86}$",
                  "description": "Ed25519 signature (unpadded base64url) of `tsunagu/event/v1` and a NUL byte "
                                 "followed by the message body, by the publishing service's signing key "

@@ -24,7 +24,7 @@ import httpx
 from libs.platform.memory import ARENA_ENV
 from libs.platform.settings import port_of, var_dir
 from libs.platform.tools.control import ACTIONS, Mailbox, control_dir
-from libs.platform.tools.natsserver import EmbeddedNats, answers
+from libs.platform.tools.natsserver import MIN_VERSION, EmbeddedNats, answers, free_port, version
 from libs.platform.web.edge import UVICORN_FLAGS
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
@@ -153,6 +153,11 @@ def run_system(*, demo: bool = True) -> int:
     var = var_dir()
     nats_url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
     nats = None
+    found = version(nats_url) if answers(nats_url) else None
+    if found is not None and found < MIN_VERSION:  # e.g. a distribution's nats-server on 4222
+        print(f"the nats-server on {nats_url} is {'.'.join(map(str, found))}, the relays need "
+              f"{'.'.join(map(str, MIN_VERSION))}+ (atomic batches): not using it")
+        nats_url = f"nats://127.0.0.1:{free_port()}"
     if not answers(nats_url):
         port = int(nats_url.rsplit(":", 1)[1])
         nats = EmbeddedNats(var / "nats", port=port)

@@ -61,10 +61,6 @@ class LoopCollector:
         failures = CounterMetricFamily("tsunagu_loop_failures", "Failed rounds (publish, apply, job)",
                                        labels=LOOP_LABELS)
         handled = CounterMetricFamily("tsunagu_loop_handled", "Events or messages handled", labels=LOOP_LABELS)
-        lost = CounterMetricFamily("tsunagu_loop_lost_events",
-                                   "Events a relay's stream lacks for good: refused while a later one was stored "
-                                   "(a message someone else published during a batch); an operator must look",
-                                   labels=LOOP_LABELS)
         fetches = CounterMetricFamily("tsunagu_consumer_fetches", "Non-empty fetches of a consumer from the server",
                                       labels=LOOP_LABELS)
         transactions = CounterMetricFamily(
@@ -83,7 +79,6 @@ class LoopCollector:
             gauges["superseded"].add_metric(labels, 1 if loop.superseded else 0)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
-            lost.add_metric(labels, loop.lost_total)
             if loop.kind == "consumer":
                 fetches.add_metric(labels, loop.fetches_total)
                 transactions.add_metric(labels, loop.transactions_total)
@@ -115,7 +110,6 @@ class LoopCollector:
         yield from leases.values()
         yield failures
         yield handled
-        yield lost
         yield fetches
         yield transactions
         dead = GaugeMetricFamily("tsunagu_dead_letters_open", "Dead letters not yet resolved", labels=["service"])
