@@ -13,12 +13,13 @@ import textwrap
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from services.reporting import projections
-from services.reporting.projections import ReportingProjection, consultations
+from services.reporting.projections import ReportingProjection
 from services.reporting.queries import supporters_report
 from services.reporting.tests.conftest import MINISTRY, TOKYO
+from services.reporting.tests.test_stamps import _consultations
 
 NEWER = projections.GENERATION + 1
 # The next release's replica, its derivation slowed down so the kill finds it mid-way.
@@ -41,11 +42,6 @@ REPLICA = textwrap.dedent("""
     projections.ReportingProjection(engine, generation=generation)
     print("took over", flush=True)
 """)
-
-
-def _consultations(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(consultations)).scalar_one()
 
 
 def test_a_newer_replica_killed_mid_take_over_moves_no_stamp_and_stands_no_older_one_down(feed, engine):
