@@ -24,8 +24,9 @@ from sqlalchemy.exc import OperationalError
 
 from libs.platform.store import sqlite_begin
 from libs.platform.store.db import sqlite_engine
+from tests.harness import backend
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="SQLite's file locks")]
 BUSY = 3.0  # seconds: the engine's busy timeout here (the services': 30)
 WRITERS = 4
 
