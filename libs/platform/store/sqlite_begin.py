@@ -41,9 +41,12 @@ lock in this process (`writers_lock`, by the file's real path; every engine of t
 until its COMMIT or ROLLBACK: the next writer starts the moment it is released. A connection given
 back to the pool still holding it (a Connection dropped without close: the pool rolls its
 transaction back) frees it at its checkin. Other processes on the file still meet in the busy
-handler, as before. A writer that waits for the lock longer than the busy timeout
-(`WAIT`: a transaction of this thread holding it, or a stuck one) goes on to its BEGIN as before,
-which waits in the busy handler and fails as it did.
+handler, as before. A writer's waits on the lock and in the busy handler add up to the busy
+timeout at most (`WAIT`), as its BEGIN's wait alone did before the lock: one that waited on the lock
+for a while sends its BEGIN with what is left of it (`_begin_within`; h-attack1: a writer queued behind
+one that waited out the busy timeout on another process's write lock then waited it out again, 60 s
+instead of 30 before failing). One that waited for the lock the whole busy timeout (a transaction of
+this thread holding it, or a stuck one) tries its BEGIN once, and fails as it did.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +65,7 @@ from sqlalchemy.engine import Connection
 Writes = Callable[[Connection], bool]
 _HELD = "tsunagu_writers_held"  # the key of a pooled connection's info holding its transaction's _Held
 WAIT = 30.0  # seconds: the busy timeout of the services' SQLite engines (store/db.py)
+QUEUED = 0.05  # seconds: a wait on the writers' lock past which the BEGIN gets only what is left of WAIT
 _writers: dict[str, threading.Lock] = {}  # a SQLite file's lock for this process's write transactions
 _writers_lock = threading.Lock()
 
@@ -98,11 +103,18 @@ class _Connection(Connection):
         writes = self.engine._tsunagu_writes(self)  # type: ignore[attr-defined]
         statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
         lock: threading.Lock | None = self.engine._tsunagu_writers if writes else None  # type: ignore[attr-defined]
-        if lock is not None and lock.acquire(timeout=WAIT):
-            # Also on the pooled connection's record: freed at its checkin if not before (begin_where_said).
-            self._writing = self.connection.info[_HELD] = _Held(lock)
+        waited = 0.0
+        if lock is not None:
+            started = time.monotonic()
+            if lock.acquire(timeout=WAIT):
+                # Also on the pooled connection's record: freed at its checkin if not before (begin_where_said).
+                self._writing = self.connection.info[_HELD] = _Held(lock)
+            waited = time.monotonic() - started
         try:
-            dbapi.execute(statement)
+            if waited > QUEUED:
+                _begin_within(dbapi, statement, WAIT - waited)
+            else:
+                dbapi.execute(statement)
         except sqlite3.Error as e:  # mapped as any statement's (a busy timeout: SQLAlchemy's OperationalError)
             self._done_writing()
             self._handle_dbapi_exception(e, statement, (), None, None)
@@ -132,6 +144,17 @@ class _Connection(Connection):
         held, self._writing = self._writing, None
         if held is not None:
             held.release()
+
+
+def _begin_within(dbapi: Any, statement: str, left: float) -> None:
+    """`statement` (a BEGIN) with SQLite's busy handler waiting `left` seconds at most (none: one
+    try), the connection's busy timeout restored after it (see the module)."""
+    (timeout,), = dbapi.execute("PRAGMA busy_timeout").fetchall()
+    dbapi.execute(f"PRAGMA busy_timeout = {max(0, min(int(timeout), int(left * 1000)))}")
+    try:
+        dbapi.execute(statement)
+    finally:
+        dbapi.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
 
 class _Held:
