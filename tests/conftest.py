@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-# Services resolve var/ from here; keep a test run's dev files out of the working tree.
+# Services resolve var/ from here; keep a test run's dev files out of the working tree. Each of a
+# pass's worker processes (pytest-xdist, tests/runner.py) has its own.
 os.environ.setdefault("TSUNAGU_VAR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["TSUNAGU_VAR"] += f"-{worker}"
 
 from libs.platform.tools.natsserver import EmbeddedNats
 from tests.harness import Database, ServiceServer, backend, check_published_messages
@@ -36,6 +39,10 @@ ONCE_IN_THE_POSTGRES_PASS: tuple[str, ...] = ()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Workers take whole files in this order (tests/runner.py): the long e2e, contract and
+        # fault files first, the short unit tests of libs/ and services/ last, to even out the end.
+        items.sort(key=lambda item: not item.nodeid.startswith("tests/"))
     both = {"sqlite", "postgresql"} <= set(os.environ.get("TSUNAGU_TEST_PASSES", "").split(","))
     if backend() == "postgresql":
         once = pytest.mark.skip(reason="does not depend on the database backend: runs in the SQLite pass")
