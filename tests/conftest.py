@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.nodeid.startswith(ONCE_IN_THE_POSTGRES_PASS):
                 item.add_marker(there)
+
+
+# The files whose tests hold the most PostgreSQL connections at once (client backends seen in
+# pg_stat_activity, each file alone: the short soak 50, test_attack_riding_commit ~35, test_replicas,
+# test_attack_kill_intake and test_attack_replicas ~33, test_attack_saves ~25): a pass's workers take
+# them one after the other (~4 min on PostgreSQL), so that two of them never add up near the server's
+# max_connections (100).
+MANY_CONNECTIONS = tuple(f"tests/fault/{name}.py" for name in (
+    "test_soak", "test_attack_riding_commit", "test_replicas", "test_attack_kill_intake", "test_attack_replicas",
+    "test_attack_saves"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole files to each worker (tests/runner.py), the MANY_CONNECTIONS files as one."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-not-found, unused-ignore]
+
+    class Files(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return MANY_CONNECTIONS[0] if scope in MANY_CONNECTIONS else scope
+
+    return Files(config, log)
 
 
 @pytest.fixture
