@@ -32,10 +32,9 @@ ONCE = ("tests/contract/", "tests/clients/", "tests/e2e/test_edge.py", "tests/e2
 
 # Of those, the ones the PostgreSQL pass takes when both passes run side by side (tests/runner.py
 # says so in TSUNAGU_TEST_PASSES), to even the passes out: CI waits for the longer of the two. None
-# now: that pass is the longer one (~15.5 min against ~12; it alone has the soak), and the four
-# schemathesis runs it held took 9% of it (287 of 3,128 s at load ~18; one of them 29 s there and
-# 25 s in the SQLite pass at load ~5). The runner prints each pass's slowest tests: give some back
-# here when the SQLite pass becomes the longer.
+# now: each alone in two workers, the SQLite pass took 10:23 and the PostgreSQL pass 10:04 (load
+# ~6.4; the schemathesis runs, one file, ~3 min of one SQLite worker). The runner prints each pass's
+# slowest tests: move some here when the SQLite pass becomes the longer.
 ONCE_IN_THE_POSTGRES_PASS: tuple[str, ...] = ()
 
 
