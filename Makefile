@@ -55,8 +55,8 @@ browser:
 run: $(STAMP)
 	$(BIN)/tsunagu run
 
-# The whole suite on SQLite and, side by side, on PostgreSQL when one answers (CI requires it);
-# tests/runner.py says how.
+# The whole suite on SQLite and, side by side, on PostgreSQL when one answers (CI requires it), each
+# pass in worker processes (pytest-xdist); tests/runner.py says how.
 test: $(STAMP) $(OIDC_STAMP) $(TS_EXAMPLE_STAMP) $(TS_CLIENT_STAMP) browser
 	$(BIN)/python -m tests.runner
 

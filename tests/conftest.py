@@ -6,11 +6,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-# Services resolve var/ from here; keep a test run's dev files out of the working tree.
+# Services resolve var/ from here; keep a test run's dev files out of the working tree. Each of a
+# pass's worker processes (pytest-xdist, tests/runner.py) has its own.
 os.environ.setdefault("TSUNAGU_VAR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["TSUNAGU_VAR"] += f"-{worker}"
 
 from libs.platform.tools.natsserver import EmbeddedNats
 from tests.harness import Database, ServiceServer, backend, check_published_messages
@@ -28,14 +32,17 @@ ONCE = ("tests/contract/", "tests/clients/", "tests/e2e/test_edge.py", "tests/e2
 
 # Of those, the ones the PostgreSQL pass takes when both passes run side by side (tests/runner.py
 # says so in TSUNAGU_TEST_PASSES), to even the passes out: CI waits for the longer of the two. None
-# now: that pass is the longer one (~15.5 min against ~12; it alone has the soak), and the four
-# schemathesis runs it held took 9% of it (287 of 3,128 s at load ~18; one of them 29 s there and
-# 25 s in the SQLite pass at load ~5). The runner prints each pass's slowest tests: give some back
-# here when the SQLite pass becomes the longer.
+# now: each alone in two workers, the SQLite pass took 10:23 and the PostgreSQL pass 10:04 (load
+# ~6.4; the schemathesis runs, one file, ~3 min of one SQLite worker). The runner prints each pass's
+# slowest tests: move some here when the SQLite pass becomes the longer.
 ONCE_IN_THE_POSTGRES_PASS: tuple[str, ...] = ()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Workers take whole files in this order (tests/runner.py): the long e2e, contract and
+        # fault files first, the short unit tests of libs/ and services/ last, to even out the end.
+        items.sort(key=lambda item: not item.nodeid.startswith("tests/"))
     both = {"sqlite", "postgresql"} <= set(os.environ.get("TSUNAGU_TEST_PASSES", "").split(","))
     if backend() == "postgresql":
         once = pytest.mark.skip(reason="does not depend on the database backend: runs in the SQLite pass")
@@ -47,6 +54,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.nodeid.startswith(ONCE_IN_THE_POSTGRES_PASS):
                 item.add_marker(there)
+
+
+# The files whose tests hold the most PostgreSQL connections at once (client backends seen in
+# pg_stat_activity, each file alone: the short soak 50, test_attack_riding_commit ~35, test_replicas,
+# test_attack_kill_intake and test_attack_replicas ~33, test_attack_saves ~25): a pass's workers take
+# them one after the other (~4 min on PostgreSQL), so that two of them never add up near the server's
+# max_connections (100).
+MANY_CONNECTIONS = tuple(f"tests/fault/{name}.py" for name in (
+    "test_soak", "test_attack_riding_commit", "test_replicas", "test_attack_kill_intake", "test_attack_replicas",
+    "test_attack_saves"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole files to each worker (tests/runner.py), the MANY_CONNECTIONS files as one."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-not-found, unused-ignore]
+
+    class Files(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return MANY_CONNECTIONS[0] if scope in MANY_CONNECTIONS else scope
+
+    return Files(config, log)
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ test); with CI=true or TSUNAGU_REQUIRE_POSTGRES=1 an unreachable PostgreSQL is a
 The two passes run side by side (most of a test's time is spent waiting on servers, so two
 processes nearly halve the wall time on two cores); each has its own var/ directory and writes its
 output to a file printed as a whole when the pass ends, so the logs do not interleave.
-TSUNAGU_TEST_SERIAL=1 runs them one after the other, printing as they go. Tests that do not depend on
+TSUNAGU_TEST_SERIAL=1 runs them one after the other, printing as they go. Each pass spreads its test
+files over TSUNAGU_TEST_WORKERS processes (pytest-xdist, default 2; 0: the pass's own process): the
+passes alone left the two cores idle about half the time, waiting on their servers. A test keeps its
+own var/ directory, nats-server and PostgreSQL schemas in any process (tests/conftest.py). Tests that do not depend on
 the backend run once, in the SQLite pass unless tests/conftest.py gives some to the PostgreSQL pass.
 A test that fails is run once more on its own; if it then passes it is reported as FLAKY (and
 must be looked at), so one timing hiccup on a shared machine does not hide a whole green run.
@@ -70,6 +73,13 @@ def slowest_tests(junit: Path, count: int = SLOWEST) -> str:
     return "\n".join(lines)
 
 
+def workers() -> list[str]:
+    """pytest-xdist's options for a pass: whole files to each worker, in the order collected (the
+    slow e2e and fault files first, tests/conftest.py): none when TSUNAGU_TEST_WORKERS is 0."""
+    count = int(os.environ.get("TSUNAGU_TEST_WORKERS", "2"))
+    return ["-n", str(count), "--dist", "loadfile", "--no-loadscope-reorder"] if count > 0 else []
+
+
 class Pass:
     """One pass of the suite on one backend, in its own process."""
 
@@ -83,7 +93,7 @@ class Pass:
         out = None if stream else self.log.open("wb")
         if stream:
             print(f"\n===== test suite on {backend} =====", flush=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={self.junit}", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={self.junit}", *workers(), *args],
                                      env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.streamed = stream
         if out is not None:

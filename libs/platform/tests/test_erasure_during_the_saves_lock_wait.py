@@ -61,12 +61,14 @@ class Running:
         return self.result
 
 
-def _waiting_for_a_lock(engine: Any, statement: str) -> bool:
-    """A backend runs a statement starting so and waits for a lock (PostgreSQL)."""
+def _waiting_for_a_lock(engine: Any, table: str) -> bool:
+    """A backend runs `LOCK TABLE table` and waits for that lock (PostgreSQL): the table of this
+    test's schema (the engine's search path), not a namesake of another test's running beside it."""
     with engine.connect() as conn:
         return bool(conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"),
-            {"q": f"%{statement}%"}).scalar())
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted "
+            "AND l.relation = to_regclass(:table) AND a.query LIKE :q"),
+            {"table": table, "q": f"%LOCK TABLE {table}%"}).scalar())
 
 
 @contextmanager
@@ -126,7 +128,7 @@ def test_a_save_waiting_for_the_events_lock_while_another_replica_erases_its_sub
             with engine.connect() as holder:
                 holder.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
                 save = Running(run)
-                eventually(lambda: save.done.is_set() or _waiting_for_a_lock(engine, f"LOCK TABLE {table}"))
+                eventually(lambda: save.done.is_set() or _waiting_for_a_lock(engine, table))
                 assert not save.done.is_set(), save.error
                 second.sealer.forget(str(case_id))  # another replica's erasure commits meanwhile
                 holder.rollback()  # the lock released
@@ -187,7 +189,7 @@ def test_an_erasure_tried_after_a_saves_check_waits_until_that_save_committed(tm
             assert not save.done.is_set(), save.error
             forget = Running(lambda: second.sealer.forget(str(case_id)))
             eventually(lambda: forget.done.is_set() or
-                       _waiting_for_a_lock(engine, "LOCK TABLE subject_key_erasures"))
+                       _waiting_for_a_lock(engine, "subject_key_erasures"))
             assert not forget.done.is_set(), "the erasure committed between the save's check and its commit"
             go_on.set()
             save.join()
