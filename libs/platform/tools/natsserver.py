@@ -48,6 +48,9 @@ def version(url: str, timeout: float = 0.5) -> tuple[int, ...] | None:
         return None
 
 
+PORT_ATTEMPTS = 5
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,6 +64,8 @@ class EmbeddedNats:
                  max_batch: int | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
+        self._chosen_port = port is None  # picked here, before the server binds it: may be taken
+        self._exit_code: int | None = None
         self.max_payload = max_payload  # None: the server's default (1 MiB)
         self.max_batch = max_batch  # messages in an atomic batch; None: the server's default (1,000)
         self.proc: subprocess.Popen | None = None
@@ -70,24 +75,45 @@ class EmbeddedNats:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until it listens. It is known to listen by the ports file it
+        writes once bound (`--ports_file_dir`), not by something answering on its port: the port is
+        picked before the server binds it, so with test processes side by side another's server can
+        hold it, and a server that could not bind exits. On a port this object picked, it tries
+        again on another; on a port given to it, or once it has run, it fails with the log."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(PORT_ATTEMPTS):
+            if self._start_once(timeout):
+                return
+            if self._chosen_port and attempt + 1 < PORT_ATTEMPTS:
+                self.port = free_port()
+                continue
+            raise RuntimeError(f"nats-server exited with {self._exit_code}; see {self.store_dir / 'nats-server.log'}")
+
+    def _start_once(self, timeout: float) -> bool:
+        """True once the server listens; False if it exited first (the port was taken)."""
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives with the process
-        command = [binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        command = [binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir),
+                   "--ports_file_dir", str(self.store_dir)]
         settings = ([f"max_payload: {self.max_payload}"] if self.max_payload is not None else []) + (
             [f"jetstream {{ limits {{ batch {{ max_msgs: {self.max_batch} }} }} }}"] if self.max_batch else [])
         if settings:  # only a config file can set them
             config = self.store_dir / "nats-server.conf"
             config.write_text("\n".join(settings) + "\n")
             command += ["-c", str(config)]
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        ports_file = self.store_dir / f"{Path(command[0]).name}_{proc.pid}.ports"
         try:
             deadline = time.monotonic() + timeout
-            while not answers(self.url, 0.2):
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"nats-server exited with {self.proc.returncode}; see {log.name}")
+            while not ports_file.exists():
+                if proc.poll() is not None:
+                    self._exit_code = proc.returncode
+                    self.proc = None
+                    return False
                 if time.monotonic() > deadline:
                     raise RuntimeError("nats-server did not start in time")
                 time.sleep(0.02)
+            self._chosen_port = False  # it ran on this port: a restart takes the same one
+            return True
         except BaseException:  # not started (or interrupted while starting): not left running either
             self.stop()
             raise
