@@ -175,19 +175,15 @@ class RelayOrder:
         if error.err_code == BATCH_TOO_LARGE and limit:
             self.batch_size = min(self.batch_size, int(limit[1]))
 
-    async def _past_foreign(self, seq: int) -> int:
-        """The stream's end (at stream sequence `seq`) is not this log's: the record moves to the
-        stream's last event of this log (one a relay of this log published), looking back past
-        FOREIGN_DEPTH others at most (more: InvalidEnvelope, nothing is published until an operator
-        looks). Every message of this log was stored right after its predecessor, so that event
-        proves every one before it is on the stream (a record behind it would send again events
-        stored already, each refused: see the module)."""
-        own = await self._last_own_event(seq)
+    async def _past_foreign(self, seq: int, last: Any = None) -> int:
+        """The record moves to the stream's last event of this log in place (_last_in_place) before
+        stream sequence `seq` (`last`: the message there, read already)."""
+        own = await self._last_in_place(seq, last)
         recorded = await asyncio.to_thread(self.position)
         if own != recorded:
             self._drop_flight()
-            log.warning("relay %s: the stream's last event of this log is at %s: continuing from there",
-                        self.spec.name, own[0])
+            log.warning("relay %s: recorded position %s, the stream's last event of this log in place is at %s: "
+                        "continuing from there", self.spec.name, recorded[0], own[0])
             await asyncio.to_thread(self._take, recorded, own)
         return own[0]
 
@@ -205,29 +201,46 @@ class RelayOrder:
             position = envelopes[-1].sequence
         self._record(*at, chain=chain if (position, chainhash) == at else ())
 
-    async def _a_copy(self, seq: int, position: int) -> bool:
-        """The stream's last message (at stream sequence `seq`, the event at log `position`) is a
-        copy put there again (someone replayed it): the message before it is of a later event."""
-        if seq <= 1:
-            return False
-        try:
-            return relay_envelope(await self.bus.js.get_msg(self.spec.name, seq - 1)).sequence >= position
-        except (NotFoundError, InvalidEnvelope):
-            return False
-
-    async def _last_own_event(self, seq: int) -> tuple[int, str]:
-        """(log position, chain hash) of the last event of this log on the stream before `seq`."""
-        for _ in range(FOREIGN_DEPTH):
-            seq -= 1
-            if seq < 1:
-                return 0, GENESIS
+    async def _last_in_place(self, seq: int, last: Any = None) -> tuple[int, str]:
+        """(log position, chain hash) of the stream's last event of this log that follows its
+        predecessor of this log on the stream (at stream sequence `seq` or before; `last`: the
+        message at `seq`, read already). Only such an event proves the ones before it: a copy put
+        back after later events, or one of a staged batch's messages seen by a subscriber and
+        published alone before the batch's commit (test_attack_relay_batch_copy.py), stands ahead of
+        its predecessors, which may not be on the stream. Messages that are not this log's (a probe,
+        a forged envelope, an event this log does not hold there) are looked past, FOREIGN_DEPTH at
+        most (more: InvalidEnvelope, nothing is published until an operator looks). A deleted or
+        expired message before an event: what was there is not known, the event is taken."""
+        later: Envelope | None = None  # the last event of this log seen, its predecessor not yet
+        for _ in range(FOREIGN_DEPTH + 2):  # the event, its predecessor and FOREIGN_DEPTH others
+            if seq < 1:  # the stream's start: its first event of this log is in place if it is the log's first
+                return (later.sequence, later.chainhash) if later is not None and later.sequence == 1 else (0, GENESIS)
             try:
-                envelope = relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
-            except (NotFoundError, InvalidEnvelope):  # deleted, or not a relay's either
+                message = last if last is not None else await self.bus.js.get_msg(self.spec.name, seq)
+                last = None
+                envelope = relay_envelope(message)
+            except NotFoundError:
+                if later is not None:
+                    return later.sequence, later.chainhash
+                seq -= 1
                 continue
-            if await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
-                return envelope.sequence, envelope.chainhash
-        raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log")
+            except InvalidEnvelope as e:
+                log.error("relay %s: stream message %s is not an event of this log (%s)", self.spec.name, seq, e)
+                seq -= 1
+                continue
+            seq -= 1
+            if not await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
+                log.error("relay %s: stream message %s is an event this log does not hold there (restored from an "
+                          "older backup?); an operator must look", self.spec.name, seq + 1)
+                continue
+            if later is not None:
+                if later.sequence == envelope.sequence + 1:
+                    return later.sequence, later.chainhash
+                log.error("relay %s: event %s on the stream follows event %s, not its predecessor (a copy put there "
+                          "again?): looking past it", self.spec.name, later.sequence, envelope.sequence)
+            later = envelope
+        raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log "
+                              "that follows its predecessor")
 
     def _holds(self, position: int, event_id: str | None) -> bool:
         """The log has this event at this position (the stream and the store tell one history)."""

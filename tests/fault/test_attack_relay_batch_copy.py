@@ -1,0 +1,80 @@
+"""Attack (h-attack2 on merge-s29): someone who can subscribe to and publish on a service's subjects
+(an operator's `nats sub 'intake.>'` and a replay of what it captured; deploy/nats/accounts.conf
+grants both to no service) sees the messages of the relay's atomic batch while the server stages
+them, before the commit stores them, and publishes a copy of one of them as a plain message.
+
+The copy is a genuine event of this log (its id, position, chain hash and signature are the
+relay's), stored at the stream's end ahead of the events before it; the batch is then refused (its
+first message expected the stream's old end). BROKE on merge-s29: the relay's comparison took the
+copy for its last event on the stream ("recorded position 2, stream ends at 6: continuing from the
+stream") and never sent the events before it: the stream lacked them for good. An event proves
+the ones before it only where it follows its predecessor of this log on the stream
+(messaging/relay_order.py _last_in_place)."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.platform.messaging.relay_order import BATCH_ID
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_attack_relay_foreign import _relay_positions, _shorten_window
+from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_readiness import _ready
+from tests.fault.test_relay_in_flight import _gated
+from tests.fault.test_relay_order import _delete
+from tests.harness import eventually, log_positions, stream_messages
+
+pytestmark = pytest.mark.fault
+
+
+def _copy_ahead_of_its_batch(relay, copied: int, foreign_between: bool) -> list[int]:
+    """Before the commit of the relay's next batch of more than `copied` messages, a plain copy of its
+    `copied`-th message (its own headers, not the batch's) goes ahead of it; with `foreign_between`,
+    a message of someone else's follows the copy. Returns how many copies were put."""
+    client = relay.bus.client
+    publish, batch, put = client.publish, list[tuple[str, bytes, dict[str, str]]](), [0]
+
+    async def publishing(subject, payload=b"", reply="", headers=None):
+        if headers and BATCH_ID in headers and not put[0]:
+            batch.append((subject, payload, headers))
+            if "Nats-Batch-Commit" in headers and len(batch) > copied:
+                subject_k, body, own = batch[copied - 1]
+                plain = {k: v for k, v in own.items() if not k.startswith("Nats-Batch") and "Expected" not in k}
+                await publish(subject_k, body, headers=plain)
+                if foreign_between:
+                    await publish("intake.130001.probe.Probe", b"not a relay's")
+                put[0] += 1
+        return await publish(subject, payload, reply=reply, headers=headers)
+
+    client.publish = publishing
+    return put
+
+
+@pytest.mark.parametrize("foreign_between", [False, True])
+def test_a_copy_of_a_staged_batch_message_put_ahead_of_its_commit_loses_no_event(
+        nats_server, start_service, foreign_between):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    # The copy's id is the stream's for the duplicate window (600 s in service): until it passes,
+    # the batch holding that event again is refused (10201), the relay unready with the reason.
+    _shorten_window(nats_server.url)
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 6)  # one batch of 6 waits
+    put = _copy_ahead_of_its_batch(relay, 4, foreign_between)
+    gate.set()
+    eventually(lambda: put[0] == 1 and relay.lag() == 0, timeout=30)
+    messages = stream_messages(nats_server.url, "INTAKE")
+    probes = {m.metadata.sequence.stream for m in messages if not (m.headers or {}).get("Nats-Msg-Id")}
+    log = log_positions(intake)
+    stream = _relay_positions(nats_server.url, probes)
+    # The copy stays where it was put (a consumer drops it as a repeat); every event is on the
+    # stream, in log order, after it.
+    assert sorted(set(stream)) == log, f"events missing from the stream: {sorted(set(log) - set(stream))}"
+    copy_at = next(k for k, p in enumerate(stream) if stream.count(p) > 1)
+    assert stream[:copy_at] + stream[copy_at + 1:] == log, stream
+    try:
+        _ready(intake, "relay_lag")
+    finally:  # the teardown checks every message on the stream against the AsyncAPI document
+        _delete(nats_server.url, sorted(probes))
