@@ -1,0 +1,87 @@
+"""Attack (h-attack2 on merge-s29): a batch left uncommitted past the server's 10 s (the server drops
+it: messaging/relay_order.py), by a frozen relay or a frozen server.
+
+- The relay's process stalled (its event loop blocked, as by SIGSTOP, 12 s) between two messages of a
+  batch of 500, then going on: the server dropped the first part, the rest arrives without it and
+  the commit is refused (incomplete); the relay compares with the stream and sends the batch again.
+- nats-server frozen (SIGSTOP) 12 s inside a batch of 500, then thawed (test_attack_relay_sigstop.py
+  thawed it as soon as the relay was unready, within the 10 s).
+Held when the stream holds every event once, in log order, and the relay is ready again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from libs.platform.messaging.cloudevents import Envelope
+from tests.fault.test_attack_relay_kills import _runs
+from tests.fault.test_readiness import _ready, _unready_because
+from tests.fault.test_relay_in_flight import _on_each_relay_message
+from tests.fault.test_relay_order import _backlog
+from tests.harness import assert_stream_is_the_log_once, eventually, log_positions, stream_messages
+
+pytestmark = pytest.mark.fault
+FROZEN = 12.0  # seconds: past the server's 10 s for an uncommitted batch
+
+
+def _in_log_order(intake, nats_url: str) -> None:
+    stream = [Envelope.from_json(m.data).sequence for m in stream_messages(nats_url, "INTAKE")]
+    log = log_positions(intake)
+    assert stream == log, f"stream order {_runs(stream)} vs log {_runs(log)}"
+    assert_stream_is_the_log_once(intake, nats_url)
+
+
+def test_the_relay_stalled_past_ten_seconds_inside_a_batch_sends_it_again(nats_server, start_service, caplog):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    relay.batch_size, relay.ack_timeout = 500, 5.0
+    gate = _backlog(intake)
+    stalled = threading.Event()
+
+    async def publishing(count: int) -> None:
+        if count == 300 and not stalled.is_set():
+            await relay.bus.client.flush()  # the first 299 are with the server
+            time.sleep(FROZEN)  # the whole loop stands still, as a stopped process
+            stalled.set()
+            await asyncio.sleep(0)
+
+    _on_each_relay_message(relay, publishing)
+    gate.set()
+    assert stalled.wait(90), "the relay never reached its 300th message"
+    eventually(lambda: relay.lag() == 0, timeout=120)
+    refusals = [r.getMessage() for r in caplog.records if "refused by the stream" in r.getMessage()]
+    assert any("incomplete" in r for r in refusals), refusals
+    _in_log_order(intake, nats_server.url)
+    _ready(intake, "relay_lag")
+
+
+def test_nats_frozen_past_ten_seconds_inside_a_batch_then_thawed_loses_and_doubles_nothing(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url, stall_seconds=2)
+    relay = intake.runtime.relay
+    relay.batch_size, relay.ack_timeout = 500, 1.0
+    gate = _backlog(intake)
+    frozen = threading.Event()
+
+    async def publishing(count: int) -> None:
+        if count == 300 and not frozen.is_set():
+            await relay.bus.client.flush()
+            os.kill(nats_server.proc.pid, signal.SIGSTOP)
+            frozen.set()
+
+    _on_each_relay_message(relay, publishing)
+    gate.set()
+    try:
+        assert frozen.wait(90), "the relay never reached its 300th message"
+        _unready_because(intake, "relay INTAKE")
+        time.sleep(FROZEN)  # the state waited for is the clock's: the server's 10 s
+    finally:
+        os.kill(nats_server.proc.pid, signal.SIGCONT)
+    eventually(lambda: relay.lag() == 0, timeout=120)
+    _in_log_order(intake, nats_server.url)
+    _ready(intake, "relay_lag")
