@@ -17,6 +17,7 @@ Held, each measured on nats-server 2.15.1 (R1):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import nats
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.fault
 
 def _allow_atomic(nats_url: str, allowed: bool) -> None:
     async def go(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        config.allow_atomic = allowed
-        await js.update_stream(config)
+        await js.update_stream(dataclasses.replace((await js.stream_info("INTAKE")).config, allow_atomic=allowed))
 
     _on_stream(nats_url, go)
 

@@ -53,21 +53,27 @@ def _copy_ahead_of_its_batch(relay, copied: int, foreign_between: bool) -> list[
     return put
 
 
+def _batch_of_six_attacked(intake, nats_url: str, attack) -> None:
+    """Six events published as one batch, `attack(relay)` set on it (it returns how many it put),
+    and the relay caught up after. The duplicate window is made 1 s: a copy's id is the stream's
+    for it (600 s in service), and until it passes the batch holding that event again is refused
+    (10201), the relay unready with the reason."""
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    _shorten_window(nats_url)
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 6)  # one batch of 6 waits
+    put = attack(relay)
+    gate.set()
+    eventually(lambda: put[0] == 1 and relay.lag() == 0, timeout=30)
+
+
 @pytest.mark.parametrize("foreign_between", [False, True])
 def test_a_copy_of_a_staged_batch_message_put_ahead_of_its_commit_loses_no_event(
         nats_server, start_service, foreign_between):
     intake = start_service("intake", nats_server.url)
-    relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    # The copy's id is the stream's for the duplicate window (600 s in service): until it passes,
-    # the batch holding that event again is refused (10201), the relay unready with the reason.
-    _shorten_window(nats_server.url)
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 6)  # one batch of 6 waits
-    put = _copy_ahead_of_its_batch(relay, 4, foreign_between)
-    gate.set()
-    eventually(lambda: put[0] == 1 and relay.lag() == 0, timeout=30)
+    _batch_of_six_attacked(intake, nats_server.url, lambda relay: _copy_ahead_of_its_batch(relay, 4, foreign_between))
     messages = stream_messages(nats_server.url, "INTAKE")
     probes = {m.metadata.sequence.stream for m in messages if not (m.headers or {}).get("Nats-Msg-Id")}
     log = log_positions(intake)
@@ -115,14 +121,7 @@ def test_a_batch_committed_by_someone_else_with_an_altered_message_does_not_repl
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    _shorten_window(nats_server.url)
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 6)  # one batch of 6 waits
-    put = _commit_forged(relay, 4)
-    gate.set()
-    eventually(lambda: put[0] == 1 and relay.lag() == 0, timeout=30)
+    _batch_of_six_attacked(intake, nats_server.url, lambda relay: _commit_forged(relay, 4))
     published = {e.sequence: e for e in relay.reader.read(0, 100)}
     messages = stream_messages(nats_server.url, "INTAKE")
     altered = [m.metadata.sequence.stream for m in messages

@@ -22,7 +22,7 @@ from soak.nats import LocalCluster
 from tests.fault.test_attack_relay_kills import _runs
 from tests.fault.test_relay_in_flight import _on_each_relay_message
 from tests.fault.test_relay_order import IMPORTS, ITEMS, _backlog
-from tests.fault.test_relay_order_cluster import _stream_positions
+from tests.fault.test_relay_order_cluster import _stream_positions, running_cluster
 from tests.harness import eventually, log_positions
 
 pytestmark = pytest.mark.fault
@@ -32,18 +32,13 @@ STEPDOWN = "$JS.API.STREAM.LEADER.STEPDOWN.INTAKE"
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
     """A 3-node cluster whose intake user may also ask INTAKE's leader to step down."""
-    monkeypatch.setenv("NATS_STREAM_REPLICAS", "3")
-    nodes = LocalCluster(tmp_path)
-    accounts = nodes.tmp / "accounts.conf"
-    text = accounts.read_text()
-    assert text.count('"intake.>",') == 1
-    accounts.write_text(text.replace('"intake.>",', f'"intake.>", "{STEPDOWN}",'))
-    try:
-        nodes.start()
-        nodes.wait_ready()
-        yield nodes
-    finally:
-        nodes.stop()
+    def stepdown_allowed(nodes: LocalCluster) -> None:
+        accounts = nodes.tmp / "accounts.conf"
+        text = accounts.read_text()
+        assert text.count('"intake.>",') == 1
+        accounts.write_text(text.replace('"intake.>",', f'"intake.>", "{STEPDOWN}",'))
+
+    yield from running_cluster(tmp_path, monkeypatch, stepdown_allowed)
 
 
 def _in_log_order(cluster: LocalCluster, intake) -> None:
