@@ -35,10 +35,13 @@ either way a re-send of a stored message is refused, never acked as a duplicate,
 never sends a stored message again. It need not: every batch was stored right after the stream's
 end the relay knew, whole, so the stream's last event of this log proves every event before it is
 there. After any failure (and at start, and after every reconnect) the relay compares with the
-stream (messaging/relay.py reconcile): its record moves to the stream's last event of this log
-(looking past at most FOREIGN_DEPTH messages that are not: a probe, a copy put back, a forged
-envelope, an event this log does not hold), and its next batch expects the stream's last sequence
-as the stream says. A refused batch is sent again after whatever is there. More than FOREIGN_DEPTH
+stream (messaging/relay.py reconcile): its record moves to the stream's last event of this log that
+follows its predecessor of this log there as published (_last_in_place, _proves: a copy put back,
+a staged batch message someone saw and published alone before the commit, or an altered copy
+committed in the relay's batch by someone else proves nothing: test_attack_relay_batch_copy.py),
+looking past at most FOREIGN_DEPTH messages that are not (a probe, a forged envelope, an event this
+log does not hold), and its next batch expects the stream's last sequence as the stream says. A
+refused batch is sent again after whatever is there. More than FOREIGN_DEPTH
 such messages at the stream's end: the comparison fails and nothing is published, the relay
 unready with the reason (LoopHealth), until an operator looks. A stream that stores a batch as
 single messages (its PubAck names no batch: a server that ignores the headers) fails every round
@@ -56,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 from nats.js.errors import APIError, NotFoundError
 
 from libs.platform.messaging.bus import Bus
-from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
+from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope, canonical
 from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.log import LogReader
@@ -214,13 +217,14 @@ class RelayOrder:
         later: Envelope | None = None  # the last event of this log seen, its predecessor not yet
         for _ in range(FOREIGN_DEPTH + 2):  # the event, its predecessor and FOREIGN_DEPTH others
             if seq < 1:  # the stream's start: its first event of this log is in place if it is the log's first
-                return (later.sequence, later.chainhash) if later is not None and later.sequence == 1 else (0, GENESIS)
+                first = later is not None and later.sequence == 1 and await self._proves(later, GENESIS)
+                return (later.sequence, later.chainhash) if first and later is not None else (0, GENESIS)
             try:
                 message = last if last is not None else await self.bus.js.get_msg(self.spec.name, seq)
                 last = None
                 envelope = relay_envelope(message)
             except NotFoundError:
-                if later is not None:
+                if later is not None and await self._proves(later, None):
                     return later.sequence, later.chainhash
                 seq -= 1
                 continue
@@ -234,13 +238,26 @@ class RelayOrder:
                           "older backup?); an operator must look", self.spec.name, seq + 1)
                 continue
             if later is not None:
-                if later.sequence == envelope.sequence + 1:
+                if later.sequence == envelope.sequence + 1 and await self._proves(later, envelope.chainhash):
                     return later.sequence, later.chainhash
-                log.error("relay %s: event %s on the stream follows event %s, not its predecessor (a copy put there "
-                          "again?): looking past it", self.spec.name, later.sequence, envelope.sequence)
+                log.error("relay %s: event %s on the stream follows event %s, not as published after it (a copy put "
+                          "there again? altered?): looking past it", self.spec.name, later.sequence, envelope.sequence)
             later = envelope
         raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log "
                               "that follows its predecessor")
+
+    async def _proves(self, envelope: Envelope, previous: str | None) -> bool:
+        """The stream's `envelope` is its event as published: its fact is the log's event rendered at
+        the version it carries (what bus and store agree on, cloudevents.Envelope.fact), and its chain
+        hash follows `previous` (None: not known). An altered copy with the event's id, position and
+        chain hash (test_attack_relay_batch_copy.py) proves nothing."""
+        if previous is not None and envelope.chained(previous).chainhash != envelope.chainhash:
+            return False
+        try:
+            logged = await asyncio.to_thread(self.reader.read_at, envelope.sequence, envelope.version)
+        except (ValueError, IndexError, StopIteration):  # a type without a version; no such event
+            return False
+        return canonical(logged.fact()) == canonical(envelope.fact())
 
     def _holds(self, position: int, event_id: str | None) -> bool:
         """The log has this event at this position (the stream and the store tell one history)."""
