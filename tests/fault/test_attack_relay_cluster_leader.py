@@ -12,14 +12,22 @@ Held when every event is on the stream once, in log order, and the relay catches
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
+import nats.errors
 import pytest
 
+from libs.platform.messaging.bus import inbox_prefix
 from soak.nats import LocalCluster
+from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_attack_relay_kills import _runs
+from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_relay_in_flight import _on_each_relay_message
 from tests.fault.test_relay_order import IMPORTS, ITEMS, _backlog
 from tests.fault.test_relay_order_cluster import _stream_positions, running_cluster
@@ -106,3 +114,48 @@ def test_the_stream_leaders_node_killed_inside_batches_keeps_an_r3_stream_the_lo
     _in_log_order(cluster, intake)
     assert killed, "no leader was killed"
     assert _failed_rounds(caplog), "no batch was refused or lost: the kills came between batches"
+
+
+def test_step_downs_under_a_stream_of_commands_keep_an_r3_stream_the_log_in_order(cluster, start_service):
+    """Consultations posted one after another by two clients while an operator steps INTAKE's leader
+    down every half second, eight times: the relay's batches (small, several in flight while a
+    step-down's election lasts) are refused or lost and sent again."""
+    intake, relay = _started(cluster, start_service)
+    centre_id, case_id = _setup_case(intake)
+    stop = threading.Event()
+
+    def writing() -> None:
+        while not stop.is_set():
+            _consult(intake, centre_id, case_id, 5)
+
+    writers = [threading.Thread(target=writing) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    url = cluster.url_for("intake")
+
+    async def step_downs() -> int:
+        nc = await nats.connect(url.split(","), inbox_prefix=inbox_prefix(url))
+        done = 0
+        try:
+            for _ in range(8):
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(nats.errors.Error):  # no leader yet: the next one
+                    reply = await nc.request(STEPDOWN, b"", timeout=5)
+                    done += b'"success":true' in reply.data
+        finally:
+            await nc.close()
+        return done
+
+    try:
+        before = relay.reader.max_position()
+        done = asyncio.run(step_downs())
+        during = relay.reader.max_position() - before
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(60)
+    assert during > 50, f"{during} events recorded during the step-downs"
+    assert done >= 4, f"{done} step-downs of 8"
+    eventually(lambda: relay.lag() == 0, timeout=120)
+    stream, log = _stream_positions(cluster), log_positions(intake)
+    assert stream == log, f"stream order {_runs(stream)} vs log {_runs(log)}"
