@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Callable
 
 import nats
 import pytest
@@ -42,22 +43,34 @@ def _allow_atomic(nats_url: str, allowed: bool) -> None:
     _on_stream(nats_url, go)
 
 
-def test_allow_atomic_turned_off_at_runtime_is_loud_and_nothing_is_lost_once_on_again(
-        nats_server, start_service):
-    intake = start_service("intake", nats_server.url, stall_seconds=2)
+def _stalled_batch(start_service, nats_url: str, before: Callable[[], object], *reason: str):
+    """Intake with its relay idle, before() called, one batch of 5 sent: the relay is unready,
+    naming `reason`, with a lag; returns intake."""
+    intake = start_service("intake", nats_url, stall_seconds=2)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     eventually(lambda: relay.lag() == 0)
-    _allow_atomic(nats_server.url, False)
     gate = _gated(relay)
     _consult(intake, centre_id, case_id, 5)  # one batch of 5
+    before()
     gate.set()
-    _unready_because(intake, "relay INTAKE", "atomic publish is disabled")
+    _unready_because(intake, "relay INTAKE", *reason)
     assert relay.lag() > 0
-    _allow_atomic(nats_server.url, True)
-    eventually(lambda: relay.lag() == 0, timeout=30)
+    return intake
+
+
+def _caught_up_once(intake, nats_url: str, timeout: float) -> None:
+    eventually(lambda: intake.runtime.relay.lag() == 0, timeout=timeout)
     _ready(intake, "relay_lag")
-    assert_stream_is_the_log_once(intake, nats_server.url)
+    assert_stream_is_the_log_once(intake, nats_url)
+
+
+def test_allow_atomic_turned_off_at_runtime_is_loud_and_nothing_is_lost_once_on_again(
+        nats_server, start_service):
+    intake = _stalled_batch(start_service, nats_server.url, lambda: _allow_atomic(nats_server.url, False),
+                            "atomic publish is disabled")
+    _allow_atomic(nats_server.url, True)
+    _caught_up_once(intake, nats_server.url, 30)
 
 
 def test_a_stream_an_older_release_made_without_allow_atomic_is_upgraded_and_kept_in_order(
@@ -93,18 +106,7 @@ def _stage_foreign_batches(nats_url: str, count: int) -> None:
 
 def test_fifty_foreign_batches_left_open_stall_the_relay_loudly_until_the_server_drops_them(
         nats_server, start_service, caplog):
-    intake = start_service("intake", nats_server.url, stall_seconds=2)
-    relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 5)  # one batch of 5
-    _stage_foreign_batches(nats_server.url, 50)
-    gate.set()
-    _unready_because(intake, "relay INTAKE")
-    assert relay.lag() > 0
-    eventually(lambda: relay.lag() == 0, timeout=40)  # the server drops them 10 s after their last message
+    intake = _stalled_batch(start_service, nats_server.url, lambda: _stage_foreign_batches(nats_server.url, 50))
+    _caught_up_once(intake, nats_server.url, 40)  # the server drops them 10 s after their last message
     refusals = [r.getMessage() for r in caplog.records if "refused by the stream" in r.getMessage()]
     assert refusals, "the relay's batches were not refused"
-    _ready(intake, "relay_lag")
-    assert_stream_is_the_log_once(intake, nats_server.url)
