@@ -207,7 +207,9 @@ class RelayOrder:
     async def _last_in_place(self, seq: int, last: Any = None) -> tuple[int, str]:
         """(log position, chain hash) of the stream's last event of this log that follows its
         predecessor of this log on the stream (at stream sequence `seq` or before; `last`: the
-        message at `seq`, read already). Only such an event proves the ones before it: a copy put
+        message at `seq`, read already): its chain hash chains from that one's (_proves; not its
+        position: a log's positions have gaps on PostgreSQL, a save rolled back takes one, as seen
+        under two writers: 6 then 8). Only such an event proves the ones before it: a copy put
         back after later events, or one of a staged batch's messages seen by a subscriber and
         published alone before the batch's commit (test_attack_relay_batch_copy.py), stands ahead of
         its predecessors, which may not be on the stream. Messages that are not this log's (a probe,
@@ -216,8 +218,8 @@ class RelayOrder:
         expired message before an event: what was there is not known, the event is taken."""
         later: Envelope | None = None  # the last event of this log seen, its predecessor not yet
         for _ in range(FOREIGN_DEPTH + 2):  # the event, its predecessor and FOREIGN_DEPTH others
-            if seq < 1:  # the stream's start: its first event of this log is in place if it is the log's first
-                first = later is not None and later.sequence == 1 and await self._proves(later, GENESIS)
+            if seq < 1:  # the stream's start: its first event of this log is in place if it chains from GENESIS
+                first = later is not None and await self._proves(later, GENESIS)
                 return (later.sequence, later.chainhash) if first and later is not None else (0, GENESIS)
             try:
                 message = last if last is not None else await self.bus.js.get_msg(self.spec.name, seq)
@@ -238,7 +240,7 @@ class RelayOrder:
                           "older backup?); an operator must look", self.spec.name, seq + 1)
                 continue
             if later is not None:
-                if later.sequence == envelope.sequence + 1 and await self._proves(later, envelope.chainhash):
+                if later.sequence > envelope.sequence and await self._proves(later, envelope.chainhash):
                     return later.sequence, later.chainhash
                 log.error("relay %s: event %s on the stream follows event %s, not as published after it (a copy put "
                           "there again? altered?): looking past it", self.spec.name, later.sequence, envelope.sequence)
