@@ -16,11 +16,15 @@ under it; a server configured lower names its limit, and the relay takes it: _re
 whole (10199); a batch not committed within 10 s is dropped (a late commit: 10176, incomplete);
 `Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a message whose
 `Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
-acked as a duplicate. From the server's source (server/stream.go, jetstream_batching.go): a batch
-with a gap (a message lost), or whose first messages the server does not know (staged on a leader
-that since changed, or before a restart: a restarted server finishes writing a batch it was
-committing and deletes the others), is refused at its commit as incomplete (10176); at most 50
-batches per stream are staged at once (the relay has one in flight).
+acked as a duplicate; a batch begun while the stream stages 50 others has its first message refused
+unanswered (10210, too many inflight) and its commit refused as incomplete (10176); no byte limit
+(1,000 messages of 900 KiB on R1, of 256 KiB on R3, stored whole); a stream leader's step-down
+inside a batch: its commit unanswered (no responders), the batch not stored
+(tests/fault/test_attack_relay_*.py, h-attack2). From the server's source (server/stream.go,
+jetstream_batching.go): a batch with a gap (a message lost), or whose first messages the server
+does not know (staged on a leader that since changed, or before a restart: a restarted server
+finishes writing a batch it was committing and deletes the others), is refused at its commit as
+incomplete (10176); at most 50 batches per stream are staged at once (the relay has one in flight).
 
 So the old holes are closed. A NATS restart mid-batch (on a cluster: the loss of the client's node)
 lost what nats-py had written to the socket while what it still buffered reached the server first:
