@@ -86,3 +86,20 @@ def test_a_stored_event_edited_after_a_version_bump_is_still_detected(nats_serve
         assert auditor.get("/v1/audit/verify").json()["verified"] is False
     out = _cli(intake, nats_server.url)
     assert out.returncode == 1 and "first bad sequence: 4" in out.stdout, out.stdout
+
+
+def test_after_a_version_bump_the_relay_still_takes_the_streams_last_event_as_published(
+        nats_server, start_service, monkeypatch, caplog):
+    """The relay's comparison with the stream checks its last event against the log rendered at the
+    version the message carries (messaging/relay_order.py _proves): after the bump it renders upcast
+    now, and the stream's last event (the version before) is still taken, nothing sent again."""
+    intake, _ = _log_of_seven(nats_server, start_service)
+    _one_more_consultation(intake)
+    _bump_consultation_recorded(monkeypatch)
+    relay = intake.runtime.relay
+    failures = relay.health.failures
+    relay._compared_at = None  # the next round compares with the stream again
+    eventually(lambda: relay.compared, timeout=30)
+    assert relay.position()[0] == 8 and relay.health.failures == failures
+    assert not [r.getMessage() for r in caplog.records if "looking past" in r.getMessage()
+                or "continuing from there" in r.getMessage()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nats.errors
@@ -29,8 +29,15 @@ pytestmark = pytest.mark.fault
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
     """A 3-node cluster; the services started meanwhile make their streams R3."""
+    yield from running_cluster(tmp_path, monkeypatch)
+
+
+def running_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    prepare: Callable[[LocalCluster], object] = lambda nodes: None) -> Iterator[LocalCluster]:
+    """The cluster fixture's body; prepare(nodes) before the nodes start (e.g. edits their accounts)."""
     monkeypatch.setenv("NATS_STREAM_REPLICAS", "3")
     nodes = LocalCluster(tmp_path)
+    prepare(nodes)
     try:
         nodes.start()
         nodes.wait_ready()

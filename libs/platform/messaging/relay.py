@@ -36,10 +36,10 @@ from sqlalchemy import Engine
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
-from libs.platform.messaging.cloudevents import GENESIS, InvalidEnvelope
+from libs.platform.messaging.cloudevents import GENESIS
 from libs.platform.messaging.outbox import Outbox, metadata
 from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
-from libs.platform.messaging.relay_order import ATOMIC_BATCH_MAX, RelayOrder, relay_envelope
+from libs.platform.messaging.relay_order import ATOMIC_BATCH_MAX, RelayOrder
 from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
 from libs.platform.messaging.streams import StreamSpec
@@ -107,22 +107,9 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         self._stream_end = ((await js.stream_info(self.spec.name)).state.last_seq, own)
 
     async def _compared_with(self, last: Any) -> int:
-        """Take the stream's last message (or, when it is not an event of this log where the log
-        has it, or is a copy put back after later events, the last one before it that is)."""
-        try:
-            envelope = relay_envelope(last)
-        except InvalidEnvelope as e:
-            log.error("relay %s: the stream's last message is not ours (%s)", self.spec.name, e)
-            return await self._past_foreign(last.seq)
-        at = (envelope.sequence, envelope.chainhash)
-        if not await asyncio.to_thread(self._holds, at[0], envelope.id):
-            log.error("relay %s: the stream ends at %s with an event this log does not hold there (restored from an "
-                      "older backup?); an operator must look", self.spec.name, at[0])
-            return await self._past_foreign(last.seq)
-        if await self._a_copy(last.seq, at[0]):
-            log.error("relay %s: the stream ends with a copy of event %s (after later ones)", self.spec.name, at[0])
-            return await self._past_foreign(last.seq)
-        return await self._compared(at)
+        """Take the stream's last message if it is an event of this log that follows its predecessor
+        of this log on the stream, or else the last one that does (relay_order.py _last_in_place)."""
+        return await self._past_foreign(last.seq, last)
 
     async def _compared(self, at: tuple[int, str]) -> int:
         recorded = await asyncio.to_thread(self.position)

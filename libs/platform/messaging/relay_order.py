@@ -16,11 +16,15 @@ under it; a server configured lower names its limit, and the relay takes it: _re
 whole (10199); a batch not committed within 10 s is dropped (a late commit: 10176, incomplete);
 `Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a message whose
 `Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
-acked as a duplicate. From the server's source (server/stream.go, jetstream_batching.go): a batch
-with a gap (a message lost), or whose first messages the server does not know (staged on a leader
-that since changed, or before a restart: a restarted server finishes writing a batch it was
-committing and deletes the others), is refused at its commit as incomplete (10176); at most 50
-batches per stream are staged at once (the relay has one in flight).
+acked as a duplicate; a batch begun while the stream stages 50 others has its first message refused
+unanswered (10210, too many inflight) and its commit refused as incomplete (10176); no byte limit
+(1,000 messages of 900 KiB on R1, of 256 KiB on R3, stored whole); a stream leader's step-down
+inside a batch: its commit unanswered (no responders), the batch not stored
+(tests/fault/test_attack_relay_*.py, h-attack2). From the server's source (server/stream.go,
+jetstream_batching.go): a batch with a gap (a message lost), or whose first messages the server
+does not know (staged on a leader that since changed, or before a restart: a restarted server
+finishes writing a batch it was committing and deletes the others), is refused at its commit as
+incomplete (10176); at most 50 batches per stream are staged at once (the relay has one in flight).
 
 So the old holes are closed. A NATS restart mid-batch (on a cluster: the loss of the client's node)
 lost what nats-py had written to the socket while what it still buffered reached the server first:
@@ -35,10 +39,13 @@ either way a re-send of a stored message is refused, never acked as a duplicate,
 never sends a stored message again. It need not: every batch was stored right after the stream's
 end the relay knew, whole, so the stream's last event of this log proves every event before it is
 there. After any failure (and at start, and after every reconnect) the relay compares with the
-stream (messaging/relay.py reconcile): its record moves to the stream's last event of this log
-(looking past at most FOREIGN_DEPTH messages that are not: a probe, a copy put back, a forged
-envelope, an event this log does not hold), and its next batch expects the stream's last sequence
-as the stream says. A refused batch is sent again after whatever is there. More than FOREIGN_DEPTH
+stream (messaging/relay.py reconcile): its record moves to the stream's last event of this log that
+follows its predecessor of this log there as published (_last_in_place, _proves: a copy put back,
+a staged batch message someone saw and published alone before the commit, or an altered copy
+committed in the relay's batch by someone else proves nothing: test_attack_relay_batch_copy.py),
+looking past at most FOREIGN_DEPTH messages that are not (a probe, a forged envelope, an event this
+log does not hold), and its next batch expects the stream's last sequence as the stream says. A
+refused batch is sent again after whatever is there. More than FOREIGN_DEPTH
 such messages at the stream's end: the comparison fails and nothing is published, the relay
 unready with the reason (LoopHealth), until an operator looks. A stream that stores a batch as
 single messages (its PubAck names no batch: a server that ignores the headers) fails every round
@@ -56,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 from nats.js.errors import APIError, NotFoundError
 
 from libs.platform.messaging.bus import Bus
-from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
+from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope, canonical
 from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.log import LogReader
@@ -175,19 +182,15 @@ class RelayOrder:
         if error.err_code == BATCH_TOO_LARGE and limit:
             self.batch_size = min(self.batch_size, int(limit[1]))
 
-    async def _past_foreign(self, seq: int) -> int:
-        """The stream's end (at stream sequence `seq`) is not this log's: the record moves to the
-        stream's last event of this log (one a relay of this log published), looking back past
-        FOREIGN_DEPTH others at most (more: InvalidEnvelope, nothing is published until an operator
-        looks). Every message of this log was stored right after its predecessor, so that event
-        proves every one before it is on the stream (a record behind it would send again events
-        stored already, each refused: see the module)."""
-        own = await self._last_own_event(seq)
+    async def _past_foreign(self, seq: int, last: Any = None) -> int:
+        """The record moves to the stream's last event of this log in place (_last_in_place) before
+        stream sequence `seq` (`last`: the message there, read already)."""
+        own = await self._last_in_place(seq, last)
         recorded = await asyncio.to_thread(self.position)
         if own != recorded:
             self._drop_flight()
-            log.warning("relay %s: the stream's last event of this log is at %s: continuing from there",
-                        self.spec.name, own[0])
+            log.warning("relay %s: recorded position %s, the stream's last event of this log in place is at %s: "
+                        "continuing from there", self.spec.name, recorded[0], own[0])
             await asyncio.to_thread(self._take, recorded, own)
         return own[0]
 
@@ -205,29 +208,62 @@ class RelayOrder:
             position = envelopes[-1].sequence
         self._record(*at, chain=chain if (position, chainhash) == at else ())
 
-    async def _a_copy(self, seq: int, position: int) -> bool:
-        """The stream's last message (at stream sequence `seq`, the event at log `position`) is a
-        copy put there again (someone replayed it): the message before it is of a later event."""
-        if seq <= 1:
+    async def _last_in_place(self, seq: int, last: Any = None) -> tuple[int, str]:
+        """(log position, chain hash) of the stream's last event of this log that follows its
+        predecessor of this log on the stream (at stream sequence `seq` or before; `last`: the
+        message at `seq`, read already): its chain hash chains from that one's (_proves; not its
+        position: a log's positions have gaps on PostgreSQL, a save rolled back takes one, as seen
+        under two writers: 6 then 8). Only such an event proves the ones before it: a copy put
+        back after later events, or one of a staged batch's messages seen by a subscriber and
+        published alone before the batch's commit (test_attack_relay_batch_copy.py), stands ahead of
+        its predecessors, which may not be on the stream. Messages that are not this log's (a probe,
+        a forged envelope, an event this log does not hold there) are looked past, FOREIGN_DEPTH at
+        most (more: InvalidEnvelope, nothing is published until an operator looks). A deleted or
+        expired message before an event: what was there is not known, the event is taken."""
+        later: Envelope | None = None  # the last event of this log seen, its predecessor not yet
+        for _ in range(FOREIGN_DEPTH + 2):  # the event, its predecessor and FOREIGN_DEPTH others
+            if seq < 1:  # the stream's start: its first event of this log is in place if it chains from GENESIS
+                first = later is not None and await self._proves(later, GENESIS)
+                return (later.sequence, later.chainhash) if first and later is not None else (0, GENESIS)
+            try:
+                message = last if last is not None else await self.bus.js.get_msg(self.spec.name, seq)
+                last = None
+                envelope = relay_envelope(message)
+            except NotFoundError:
+                if later is not None and await self._proves(later, None):
+                    return later.sequence, later.chainhash
+                seq -= 1
+                continue
+            except InvalidEnvelope as e:
+                log.error("relay %s: stream message %s is not an event of this log (%s)", self.spec.name, seq, e)
+                seq -= 1
+                continue
+            seq -= 1
+            if not await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
+                log.error("relay %s: stream message %s is an event this log does not hold there (restored from an "
+                          "older backup?); an operator must look", self.spec.name, seq + 1)
+                continue
+            if later is not None:
+                if later.sequence > envelope.sequence and await self._proves(later, envelope.chainhash):
+                    return later.sequence, later.chainhash
+                log.error("relay %s: event %s on the stream follows event %s, not as published after it (a copy put "
+                          "there again? altered?): looking past it", self.spec.name, later.sequence, envelope.sequence)
+            later = envelope
+        raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log "
+                              "that follows its predecessor")
+
+    async def _proves(self, envelope: Envelope, previous: str | None) -> bool:
+        """The stream's `envelope` is its event as published: its fact is the log's event rendered at
+        the version it carries (what bus and store agree on, cloudevents.Envelope.fact), and its chain
+        hash follows `previous` (None: not known). An altered copy with the event's id, position and
+        chain hash (test_attack_relay_batch_copy.py) proves nothing."""
+        if previous is not None and envelope.chained(previous).chainhash != envelope.chainhash:
             return False
         try:
-            return relay_envelope(await self.bus.js.get_msg(self.spec.name, seq - 1)).sequence >= position
-        except (NotFoundError, InvalidEnvelope):
+            logged = await asyncio.to_thread(self.reader.read_at, envelope.sequence, envelope.version)
+        except (ValueError, IndexError, StopIteration):  # a type without a version; no such event
             return False
-
-    async def _last_own_event(self, seq: int) -> tuple[int, str]:
-        """(log position, chain hash) of the last event of this log on the stream before `seq`."""
-        for _ in range(FOREIGN_DEPTH):
-            seq -= 1
-            if seq < 1:
-                return 0, GENESIS
-            try:
-                envelope = relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
-            except (NotFoundError, InvalidEnvelope):  # deleted, or not a relay's either
-                continue
-            if await asyncio.to_thread(self._holds, envelope.sequence, envelope.id):
-                return envelope.sequence, envelope.chainhash
-        raise InvalidEnvelope(f"none of the stream's last {FOREIGN_DEPTH} messages is an event of this log")
+        return canonical(logged.fact()) == canonical(envelope.fact())
 
     def _holds(self, position: int, event_id: str | None) -> bool:
         """The log has this event at this position (the stream and the store tell one history)."""
