@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine.default import DefaultDialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 
 @contextmanager
@@ -18,8 +21,57 @@ def sent_statements(engine: Engine, keep: Callable[[str], bool] | None = None) -
         if keep is None or keep(statement):
             sent.append(statement)
 
-    event.listen(engine, "before_cursor_execute", execute)
-    try:
+    with _listening([(engine, "before_cursor_execute", execute)]):
         yield sent
+
+
+@contextmanager
+def round_trips(*engines: Engine) -> Iterator[list[str]]:
+    """Every round trip these engines make from this thread while inside, in order: each statement
+    (its first word), psycopg's own BEGIN before it, COMMIT/ROLLBACK, pings. Only this thread's: a
+    service's other threads (its lease keepers, its probes) use the same engines, and one of their
+    ROLLBACKs once fell inside the window (CI, two workers a pass)."""
+    trips: list[str] = []
+    mine = threading.get_ident()
+
+    def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.get_ident() != mine:
+            return
+        dbapi = conn.connection.dbapi_connection
+        if not dbapi.autocommit and int(dbapi.info.transaction_status) == 0:
+            trips.append("BEGIN")  # psycopg sends it before the statement
+        trips.append(statement.split()[0].upper())
+
+    def ended(what: str) -> Any:
+        def add(conn: Any) -> None:
+            if threading.get_ident() == mine and int(conn.connection.dbapi_connection.info.transaction_status) != 0:
+                trips.append(what)
+        return add
+
+    ping = DefaultDialect._do_ping_w_event
+
+    def counted_ping(dialect: DefaultDialect, dbapi_connection: DBAPIConnection) -> bool:
+        if threading.get_ident() == mine:
+            trips.append("ping")
+        return ping(dialect, dbapi_connection)
+
+    listeners = [(e, name, fn) for e in engines for name, fn in
+                 (("before_cursor_execute", execute), ("commit", ended("COMMIT")), ("rollback", ended("ROLLBACK")))]
+    DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign,assignment]  # counted, still run
+    try:
+        with _listening(listeners):
+            yield trips
     finally:
-        event.remove(engine, "before_cursor_execute", execute)
+        DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
+
+
+@contextmanager
+def _listening(listeners: list[tuple[Engine, str, Callable[..., None]]]) -> Iterator[None]:
+    """The engine events listened to while inside, and no longer after."""
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+    try:
+        yield
+    finally:
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)

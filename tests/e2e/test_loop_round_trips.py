@@ -5,64 +5,15 @@ around them, which made each of these reads four round trips or more, every roun
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import Engine, event, func, select
-from sqlalchemy.engine.default import DefaultDialect
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy import func, select
 
 from libs.platform.messaging.outbox import relay_chain, relay_outbox, relay_positions
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.harness import backend, eventually
+from tests.statements import round_trips
 
 pytestmark = pytest.mark.skipif(backend() != "postgresql", reason="a ping, BEGIN or ROLLBACK is a round trip there")
-
-
-@contextmanager
-def _round_trips(*engines: Engine) -> Iterator[list[str]]:
-    """Every round trip these engines make from this thread: statements, psycopg's own BEGIN,
-    COMMIT/ROLLBACK, pings. Only this thread's: the service's other threads (its lease keepers, its
-    probes) use the same engines, and one of their ROLLBACKs once fell inside the window (CI, two
-    workers a pass)."""
-    trips: list[str] = []
-    mine = threading.get_ident()
-
-    def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if threading.get_ident() != mine:
-            return
-        dbapi = conn.connection.dbapi_connection
-        if not dbapi.autocommit and int(dbapi.info.transaction_status) == 0:
-            trips.append("BEGIN")  # psycopg sends it before the statement
-        trips.append(statement.split()[0].upper())
-
-    def ended(what: str) -> Any:
-        def add(conn: Any) -> None:
-            if threading.get_ident() == mine and int(conn.connection.dbapi_connection.info.transaction_status) != 0:
-                trips.append(what)
-        return add
-
-    ping = DefaultDialect._do_ping_w_event
-
-    def counted_ping(dialect: DefaultDialect, dbapi_connection: DBAPIConnection) -> bool:
-        if threading.get_ident() == mine:
-            trips.append("ping")
-        return ping(dialect, dbapi_connection)
-
-    listeners = [(e, name, fn) for e in engines for name, fn in
-                 (("before_cursor_execute", execute), ("commit", ended("COMMIT")), ("rollback", ended("ROLLBACK")))]
-    for target, name, fn in listeners:
-        event.listen(target, name, fn)
-    DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign,assignment]  # counted, still run
-    try:
-        yield trips
-    finally:
-        DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
-        for target, name, fn in listeners:
-            event.remove(target, name, fn)
 
 
 def test_the_loops_reads_of_the_log_and_the_outbox_are_their_statements_alone(nats_server, start_service):
@@ -72,7 +23,7 @@ def test_the_loops_reads_of_the_log_and_the_outbox_are_their_statements_alone(na
     _setup_case(intake)
     eventually(lambda: relay.lag() == 0 and all(f.lag() == 0 for f in runtime.followers))
     end = reader.max_position()
-    with _round_trips(runtime.engine, runtime.application.recorder.datastore.engine) as trips:
+    with round_trips(runtime.engine, runtime.application.recorder.datastore.engine) as trips:
         assert len(reader.read(0, 2)) == 2
         assert trips == ["SELECT"]  # the log read: one round trip
         trips.clear()
@@ -87,14 +38,14 @@ def test_a_relay_round_whose_prepared_messages_reach_the_logs_end_reads_no_furth
     _setup_case(web)
     runtime = web.runtime
     relay, end = runtime.relay, runtime.relay.reader.max_position()
-    with _round_trips(runtime.engine, runtime.application.recorder.datastore.engine) as trips:
+    with round_trips(runtime.engine, runtime.application.recorder.datastore.engine) as trips:
         batch = relay._prepared()
     assert trips == ["SELECT", "SELECT"]  # its position, then the prepared rows with the log's end
     assert (batch.last, batch.end, batch.envelopes) == (end, end, [])  # every message prepared, none rendered
     assert len(batch.messages) == len(runtime.application.recorder.select_notifications(start=1, limit=100))
 
     # Its record once published: one query with its BEGIN, then COMMIT; what the statements one by one wrote.
-    with _round_trips(runtime.engine) as trips:
+    with round_trips(runtime.engine) as trips:
         relay._record(batch.last, batch.chainhash, batch.chain, (batch.after, batch.prepared))
     assert trips == ["BEGIN;", "COMMIT"]
     with runtime.engine.connect() as conn:

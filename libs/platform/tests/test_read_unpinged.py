@@ -84,8 +84,8 @@ def test_an_imports_key_lookup_and_ledger_read_are_their_statements_alone(tmp_pa
     from libs.domain.contracts import ClientKey
     from libs.platform.store.creations import Creation
     from services.intake.application import IntakeApplication
-    from tests.e2e.test_loop_round_trips import _round_trips
     from tests.harness import stored_applications
+    from tests.statements import round_trips
 
     with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
         app = application()
@@ -93,7 +93,7 @@ def test_an_imports_key_lookup_and_ledger_read_are_their_statements_alone(tmp_pa
         app.sealer.keys(subjects)  # made, and the pool holds a connection of each engine now
         creation = Creation.of("intake", "consultation", "scope", ClientKey("key", b"s" * 32), {"a": 1})
         app.ledger.of_key(creation)
-        with _round_trips(engine, app.recorder.datastore.engine) as trips:
+        with round_trips(engine, app.recorder.datastore.engine) as trips:
             app.sealer.keys(subjects)  # looked up, none made
             assert app.ledger.of_key(creation) is None
         assert trips and set(trips) == {"SELECT"}, trips
