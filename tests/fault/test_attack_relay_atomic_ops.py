@@ -8,8 +8,9 @@ Held, each measured on nats-server 2.15.1 (R1):
 - a stream an older release created without allow_atomic (the upgrade): the relay sets it at start
   (where its user may update the stream) and publishes in order.
 - 50 batches of someone else's left uncommitted on the stream (the server stages at most 50 a
-  stream): the relay's batches are refused ("incomplete": its first message, refused as one too
-  many, is not answered), it is unready meanwhile, and once the server drops them (10 s uncommitted)
+  stream): the relay's batches are refused (its first message as one too many, 10210, its commit
+  as "incomplete"), it is unready meanwhile, /readyz naming the cause (too many batches in flight on
+  the server: "incomplete" before h-debts), and once the server drops them (10 s uncommitted)
   it catches up, nothing lost or doubled. Someone who renews them every few seconds holds the relay
   still as long as they do: loud, not silent.
 """
@@ -46,7 +47,7 @@ def _allow_atomic(nats_url: str, allowed: bool) -> None:
 def _stalled_batch(start_service, nats_url: str, before: Callable[[], object], *reason: str):
     """Intake with its relay idle, before() called, one batch of 5 sent: the relay is unready,
     naming `reason`, with a lag; returns intake."""
-    intake = start_service("intake", nats_url, stall_seconds=2)
+    intake = start_service("intake", nats_url, stall_seconds=2, max_loop_failures=3)  # the reason soon
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     eventually(lambda: relay.lag() == 0)
@@ -106,7 +107,8 @@ def _stage_foreign_batches(nats_url: str, count: int) -> None:
 
 def test_fifty_foreign_batches_left_open_stall_the_relay_loudly_until_the_server_drops_them(
         nats_server, start_service, caplog):
-    intake = _stalled_batch(start_service, nats_server.url, lambda: _stage_foreign_batches(nats_server.url, 50))
+    intake = _stalled_batch(start_service, nats_server.url, lambda: _stage_foreign_batches(nats_server.url, 50),
+                            "too many batches in flight on the server", "10210")
     _caught_up_once(intake, nats_server.url, 40)  # the server drops them 10 s after their last message
     refusals = [r.getMessage() for r in caplog.records if "refused by the stream" in r.getMessage()]
     assert refusals, "the relay's batches were not refused"

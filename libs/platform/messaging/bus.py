@@ -36,15 +36,22 @@ def settling_errors(js: JetStreamContext) -> JetStreamContext:
     nats-py 2.16.0 (nats-io/nats.py#985, fix #994 not released): `APIError.from_error` raises, so
     the reply handler raised before `set_exception` and the future never settled (the error only
     logged as "encountered error"): a refused relay publish (messaging/relay_order.py) looked like a
-    lost PubAck and waited out the ack timeout. The handler is taken at the first publish_async."""
+    lost PubAck and waited out the ack timeout. An empty answer (a staged atomic batch message's)
+    settles its future with None (nats-py's handler fails to parse it and leaves the future
+    unsettled). The handler is taken at the first publish_async."""
     handle = js._handle_async_reply
     futures = js.__dict__  # `_publish_async_futures` is made at the first publish_async
 
     async def handled(msg: Msg) -> None:
+        # The future is the reply subject's last token's (as nats-py's).
+        future = futures.get("_publish_async_futures", {}).get(msg.subject.rsplit(".", 1)[-1])
+        if not msg.data and not msg.headers:  # a staged atomic batch message (relay_order.publish_atomic): taken
+            if future is not None and not future.done():
+                future.set_result(None)
+            return
         try:
             await handle(msg)
-        except APIError as error:  # the future is the reply subject's last token's (as nats-py's)
-            future = futures.get("_publish_async_futures", {}).get(msg.subject.rsplit(".", 1)[-1])
+        except APIError as error:
             if future is not None and not future.done():
                 future.set_exception(error)
 

@@ -141,9 +141,12 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             try:
                 ack = await asyncio.wait_for(flight.ack, timeout=self.ack_timeout)
             except BaseException as error:
-                self._refused(batch, error)
+                cause = self._refused(batch, error, flight.first)
                 flight.drop(error)
+                if cause is not None:  # what /readyz says: the server's reason, not only "incomplete"
+                    raise cause from error
                 raise
+            flight.answered()
             flight.traced.end()
             self._acknowledged(flight.expected, ack, len(batch.messages), batch.last)  # the stream's end now
             following_failed: Exception | None = None

@@ -46,10 +46,17 @@ class InFlight:
     traced: tracing.Publishing
     ahead: asyncio.Future[Batch] | None  # the batch after it, being read (only after a full batch)
     expected: int = 0  # the stream sequence its first message expected last (messaging/relay_order.py)
+    first: asyncio.Future[Any] | None = None  # the answer to its first message (None: a batch of one)
+
+    def answered(self) -> None:
+        """Its PubAck is in: its first message's answer is not waited for (nor its slot held)."""
+        if self.first is not None:
+            self.first.cancel()
 
     def drop(self, error: BaseException | None = None) -> None:
         """Give up on its PubAck and on the batch read after it."""
         self.ack.cancel()
+        self.answered()
         self.traced.end(error or asyncio.CancelledError("dropped: an earlier batch was not recorded"))
         if self.ahead is not None:
             self.ahead.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is not ours
@@ -153,11 +160,11 @@ class RelayBatches:
         # (messaging/relay_order.py).
         expected = self._expecting(batch.after, len(messages))
         try:
-            ack = await publish_atomic(self.bus, messages, expected)
+            first, ack = await publish_atomic(self.bus, messages, expected)
         except BaseException as error:
             traced.end(error)
             raise
-        flight = InFlight(batch, ack, traced, None, expected)
+        flight = InFlight(batch, ack, traced, None, expected, first)
         if len(messages) == self.batch_size:
             # The next batch is read while this one's PubAck comes back, submitted to its thread at
             # once. Submitted before the publishing instead, its thread contended for the GIL with

@@ -17,7 +17,7 @@ whole (10199); a batch not committed within 10 s is dropped (a late commit: 1017
 `Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a message whose
 `Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
 acked as a duplicate; a batch begun while the stream stages 50 others has its first message refused
-unanswered (10210, too many inflight) and its commit refused as incomplete (10176); no byte limit
+(10210, too many inflight: the relay's reason, publish_atomic) and its commit as incomplete (10176); no byte limit
 (1,000 messages of 900 KiB on R1, of 256 KiB on R3, stored whole); a stream leader's step-down
 inside a batch: its commit unanswered (no responders), the batch not stored
 (tests/fault/test_attack_relay_*.py, h-attack2). From the server's source (server/stream.go,
@@ -72,6 +72,7 @@ EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
 BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
 ATOMIC_BATCH_MAX = 1000  # the server's default limit of messages in an atomic batch (jetstream.limits.batch)
 BATCH_TOO_LARGE = 10199  # JetStream's err_code for a batch over its limit ("... too large: <limit>")
+TOO_MANY_INFLIGHT = 10210  # ... for a batch begun while the stream stages as many as it may (50)
 log = logging.getLogger(__name__)
 FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
 
@@ -93,13 +94,17 @@ def relay_envelope(msg: Any) -> Envelope:
 
 
 async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, str]]],
-                         expected: int) -> asyncio.Future[Any]:
+                         expected: int) -> tuple[asyncio.Future[Any] | None, asyncio.Future[Any]]:
     """Publish `messages` (subject, body, headers) as one JetStream atomic batch whose first message
-    expects the stream to end at sequence `expected`; returns the future of its PubAck (the commit's:
-    the others are not answered). One message goes as a plain publish with the same expectation."""
+    expects the stream to end at sequence `expected`; returns the futures of its first message's
+    answer (None for a batch of one) and of its PubAck (the commit's). The first message carries a
+    reply subject: staged, the server answers it empty; refused, with the reason (too many batches
+    staged on the stream, 10210), which the commit's refusal does not give ("incomplete", 10176).
+    The others go as plain core publishes, unanswered. One message goes as a plain publish with the
+    same expectation."""
     last = len(messages) - 1
     batch = {BATCH_ID: uuid.uuid4().hex} if last else {}
-    publish = bus.client.publish
+    publish, first = bus.client.publish, None
     for k, (subject, body, headers) in enumerate(messages):
         headers = {**headers, **batch, BATCH_SEQUENCE: str(k + 1)} if last else dict(headers)
         if k == 0:
@@ -107,9 +112,26 @@ async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, st
         if k == last:
             if last:
                 headers[BATCH_COMMIT] = "1"
-            return await bus.js.publish_async(subject, body, headers=headers)
-        await publish(subject, body, headers=headers)
+            return first, await bus.js.publish_async(subject, body, headers=headers)
+        if k == 0:
+            first = await bus.js.publish_async(subject, body, headers=headers)
+        else:
+            await publish(subject, body, headers=headers)
     raise ValueError("no message to publish")
+
+
+class BatchRefused(RuntimeError):
+    """The stream refused a batch's first message, and so the batch (RelayOrder._refused)."""
+
+
+def _first_refused(first: asyncio.Future[Any] | None) -> BatchRefused | None:
+    """The refusal of a batch's first message, when its answer came and was one."""
+    if first is None or not first.done() or first.cancelled() or not isinstance(first.exception(), APIError):
+        return None
+    error: Any = first.exception()
+    what = "too many batches in flight on the server" if error.err_code == TOO_MANY_INFLIGHT else \
+        "its first message refused by the stream"
+    return BatchRefused(f"{what} (err_code {error.err_code}: {error.description})")
 
 
 class NotAtomic(RuntimeError):
@@ -170,17 +192,20 @@ class RelayOrder:
                         "with the stream", self.spec.name, first, ack.seq)
             self._stream_end = None
 
-    def _refused(self, batch: Any, error: BaseException) -> None:
+    def _refused(self, batch: Any, error: BaseException, first: asyncio.Future[Any] | None) -> BatchRefused | None:
         """The stream refused a batch (nothing of it stored): say why; the relay compares with the
         stream and sends it again after what is there. A server whose batches are smaller than the
-        relay's makes the relay's smaller."""
-        if not isinstance(error, APIError):
-            return
+        relay's makes the relay's smaller. Where the batch's first message was refused (`first`, its
+        answer), that is the cause, returned (its commit is refused only as "incomplete")."""
+        cause = _first_refused(first)
+        if not isinstance(error, APIError) and cause is None:
+            return None
         log.warning("relay %s: the batch of %d after log position %s refused by the stream (%s): nothing of it "
-                    "stored", self.spec.name, len(batch.messages), batch.after, error)
-        limit = re.fullmatch(r"atomic publish batch is too large: (\d+)", error.description or "")
-        if error.err_code == BATCH_TOO_LARGE and limit:
+                    "stored", self.spec.name, len(batch.messages), batch.after, cause or error)
+        limit = re.fullmatch(r"atomic publish batch is too large: (\d+)", getattr(error, "description", "") or "")
+        if isinstance(error, APIError) and error.err_code == BATCH_TOO_LARGE and limit:
             self.batch_size = min(self.batch_size, int(limit[1]))
+        return cause
 
     async def _past_foreign(self, seq: int, last: Any = None) -> int:
         """The record moves to the stream's last event of this log in place (_last_in_place) before
