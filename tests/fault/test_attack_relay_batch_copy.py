@@ -25,6 +25,7 @@ incomplete, 10176, and the relay sends it again)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -35,16 +36,17 @@ from tests.fault.test_attack_relay_foreign import _relay_positions, _shorten_win
 from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_readiness import _ready
 from tests.fault.test_relay_in_flight import _gated
-from tests.fault.test_relay_order import _delete
+from tests.fault.test_relay_order import _delete, _on_stream
 from tests.harness import eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
 
 
-def _copy_ahead_of_its_batch(relay, copied: int, foreign_between: bool) -> list[int]:
+def _copy_ahead_of_its_batch(relay, copied: int, foreign_between: bool,
+                             altered: Callable[[bytes], bytes] = lambda body: body) -> list[int]:
     """Before the commit of the relay's next batch of more than `copied` messages, a plain copy of its
-    `copied`-th message (its own headers, not the batch's) goes ahead of it; with `foreign_between`,
-    a message of someone else's follows the copy. Returns how many copies were put."""
+    `copied`-th message (its own headers, not the batch's; its body `altered`) goes ahead of it; with
+    `foreign_between`, a message of someone else's follows the copy. Returns how many copies were put."""
     client = relay.bus.client
     publish, batch, put = client.publish, list[tuple[str, bytes, dict[str, str]]](), [0]
 
@@ -54,7 +56,7 @@ def _copy_ahead_of_its_batch(relay, copied: int, foreign_between: bool) -> list[
             if "Nats-Batch-Commit" in headers and len(batch) > copied:
                 subject_k, body, own = batch[copied - 1]
                 plain = {k: v for k, v in own.items() if not k.startswith("Nats-Batch") and "Expected" not in k}
-                await publish(subject_k, body, headers=plain)
+                await publish(subject_k, altered(body), headers=plain)
                 if foreign_between:
                     await publish("intake.130001.probe.Probe", b"not a relay's")
                 put[0] += 1
@@ -100,6 +102,45 @@ def test_a_copy_of_a_staged_batch_message_put_ahead_of_its_commit_loses_no_event
         _delete(nats_server.url, sorted(probes))
 
 
+def _altered(payload: bytes) -> bytes:
+    """An event's body with the last character of a string of its data changed."""
+    body = json.loads(payload)
+    key = next(k for k, v in body["data"].items() if isinstance(v, str) and k != "case_id")
+    body["data"][key] = body["data"][key][:-1] + ("X" if body["data"][key][-1:] != "X" else "Y")
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("altered", [False, True])
+def test_a_copy_of_the_first_event_put_first_on_the_stream_ahead_of_the_relays_first_batch_loses_no_event(
+        nats_server, start_service, altered):
+    """The stream's very first message is a copy of the log's first event, put there before the
+    relay's first batch commits (that batch refused: it expected an empty stream). An exact copy
+    is event 1 as published: it follows GENESIS, and the relay goes on from event 2. An altered copy
+    proves nothing: the relay sends event 1 again (refused as a duplicate of the copy's id until the
+    window passes) and every event follows the copy, in log order."""
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    eventually(lambda: _on_stream(nats_server.url, lambda js: js.stream_info("INTAKE")) is not None)
+    _shorten_window(nats_server.url)
+    gate = _gated(relay)
+    put = _copy_ahead_of_its_batch(relay, 1, False, _altered if altered else lambda body: body)
+    _setup_case(intake)  # the log's first events, one batch
+    gate.set()
+    eventually(lambda: put[0] == 1 and relay.lag() == 0, timeout=30)
+    published = {e.sequence: e for e in relay.reader.read(0, 100)}
+    messages = stream_messages(nats_server.url, "INTAKE")
+    copies = [m.metadata.sequence.stream for m in messages
+              if Envelope.from_json(m.data).data != published[Envelope.from_json(m.data).sequence].data]
+    try:
+        assert messages[0].metadata.sequence.stream == 1 and Envelope.from_json(messages[0].data).sequence == 1
+        assert copies == ([1] if altered else [])
+        genuine = [Envelope.from_json(m.data).sequence for m in messages if m.metadata.sequence.stream not in copies]
+        assert genuine == log_positions(intake)
+        _ready(intake, "relay_lag")
+    finally:  # the teardown checks every message's signature
+        _delete(nats_server.url, copies)
+
+
 def _commit_forged(relay, at: int) -> list[int]:
     """Before the relay's `at`-th message of its next batch, someone who saw the batch's messages
     commits the batch himself with his own `at`-th message: the relay's, its data altered (its
@@ -109,11 +150,7 @@ def _commit_forged(relay, at: int) -> list[int]:
 
     async def publishing(subject, payload=b"", reply="", headers=None):
         if headers and headers.get(BATCH_SEQUENCE) == str(at) and not put[0]:
-            body = json.loads(payload)
-            key = next(k for k, v in body["data"].items() if isinstance(v, str) and k != "case_id")
-            body["data"][key] = body["data"][key][:-1] + ("X" if body["data"][key][-1:] != "X" else "Y")
-            await publish(subject, json.dumps(body, ensure_ascii=False).encode(),
-                          headers={**headers, BATCH_COMMIT: "1"})
+            await publish(subject, _altered(payload), headers={**headers, BATCH_COMMIT: "1"})
             put[0] += 1
         return await publish(subject, payload, reply=reply, headers=headers)
 
