@@ -20,8 +20,9 @@ import httpx
 
 from bench.serving import Served, create_baseline_app, drain, drive, open_cases
 from libs.platform.settings import Settings
+from libs.platform.tools.natsserver import free_port
 from services.intake.bootstrap import create_app as create_intake_app
-from soak.processes import ServiceProcess, free_port
+from soak.processes import ServiceProcess
 from tests.harness import Database
 
 LEASE_SECONDS = 5.0

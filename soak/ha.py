@@ -28,9 +28,10 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from libs.platform.messaging.replay import read_stream
+from libs.platform.tools.natsserver import free_port
 from libs.platform.web.auth import mint_token
 from soak.nats import SingleNats
-from soak.processes import ServiceProcess, free_port
+from soak.processes import ServiceProcess
 
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STREAMS = {"intake": "INTAKE", "registry": "REGISTRY", "dispatch": "DISPATCH"}

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from soak.processes import NatsNode, free_port
+from libs.platform.tools.natsserver import PORT_ATTEMPTS, free_port
+from soak.processes import NatsNode, PortTaken
 
 LOCAL = Path(__file__).resolve().parent.parent / "deploy" / "nats" / "local"
 USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")
@@ -22,9 +24,28 @@ class _Nodes:
 
     nodes: dict[int, NatsNode]
 
+    def _place(self) -> None:
+        """The nodes on ports picked now (their configs written), none started."""
+        raise NotImplementedError
+
     def start(self) -> None:
-        for node in self.nodes.values():
-            node.start()
+        """Start every node on the ports placed. A port is picked before its node binds it, so
+        another process may take it meanwhile, and a node that cannot bind one exits: then every
+        node is stopped, its store emptied and all are placed on new ports and started again (a
+        cluster's nodes name each other's route ports), PORT_ATTEMPTS times at most. A node
+        started again later (a fault) keeps its ports: node.start()."""
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                for node in self.nodes.values():
+                    node.start()
+                return
+            except PortTaken:
+                self.stop()
+                if attempt + 1 == PORT_ATTEMPTS:
+                    raise
+                for node in self.nodes.values():
+                    shutil.rmtree(node.store_dir, ignore_errors=True)
+                self._place()
 
     def stop(self) -> None:
         for node in self.nodes.values():
@@ -32,16 +53,18 @@ class _Nodes:
 
 
 class SingleNats(_Nodes):
-    """One node, no accounts: every service connects to the same URL."""
+    """One node, no accounts: every service connects to the same URL (known once started)."""
 
     replicas = 1
 
     def __init__(self, tmp: Path) -> None:
-        port = free_port()
-        store = tmp / "nats-1"
+        self.tmp = tmp
+        self._place()
+
+    def _place(self) -> None:
+        port, store = free_port(), self.tmp / "nats-1"
         self.nodes = {1: NatsNode("nats-1", ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
                                   port, free_port(), store)}
-
 
     def url_for(self, user: str) -> str:
         return f"nats://127.0.0.1:{self.nodes[1].port}"
@@ -54,20 +77,24 @@ class SingleNats(_Nodes):
 
 
 class LocalCluster(_Nodes):
-    """deploy/nats/local/node-{1,2,3}.conf as committed, on free ports, each node its own store."""
+    """deploy/nats/local/node-{1,2,3}.conf as committed, on free ports, each node its own store.
+    Its URLs are known once started (a port taken meanwhile moves the whole cluster: _Nodes.start)."""
 
     replicas = 3
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp / "cluster"
         self.passwords = {u: secrets.token_hex(16) for u in USERS}
+        (self.tmp / "local").mkdir(parents=True)
+        (self.tmp / "accounts.conf").write_text((LOCAL.parent / "accounts.conf").read_text())
+        self._env = {**os.environ, **{f"{u.upper()}_NATS_PASSWORD": p for u, p in self.passwords.items()}}
+        self._place()
+
+    def _place(self) -> None:
         mapping = {}
         for n in (1, 2, 3):
             mapping[str(14220 + n)] = str(free_port())
             mapping[str(16220 + n)] = str(free_port())
-        (self.tmp / "local").mkdir(parents=True)
-        (self.tmp / "accounts.conf").write_text((LOCAL.parent / "accounts.conf").read_text())
-        env = {**os.environ, **{f"{u.upper()}_NATS_PASSWORD": p for u, p in self.passwords.items()}}
         self.nodes: dict[int, NatsNode] = {}
         for n in (1, 2, 3):
             # One pass, whole numbers only: a new port may look like an old one.
@@ -76,8 +103,7 @@ class LocalCluster(_Nodes):
             path.write_text(conf)
             store = self.tmp / f"node-{n}"
             self.nodes[n] = NatsNode(f"node-{n}", ["-c", str(path)], int(mapping[str(14220 + n)]), free_port(),
-                                     store, {**env, "NATS_STORE_DIR": str(store)})
-
+                                     store, {**self._env, "NATS_STORE_DIR": str(store)})
 
     def url_for(self, user: str) -> str:
         """Every node's URL with the user's credentials: a client fails over by itself."""

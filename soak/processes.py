@@ -6,41 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import httpx
 
-from libs.platform.tools.natsserver import binary
-from libs.platform.tools.natsserver import free_port as probe_port
-
-_given: set[int] = set()
-_given_lock = threading.Lock()
+from libs.platform.tools.natsserver import binary, wait_listening
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on, never the same twice in this process: the kernel may hand
-    out a port again once the probe socket is closed, and a soak picks twenty before binding any
-    (a service and nats-server were once given the same one)."""
-    with _given_lock:
-        while True:
-            port = probe_port()
-            if port not in _given:
-                _given.add(port)
-                return port
-
-
-def answers(port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+class PortTaken(RuntimeError):
+    """A nats-server exited at its start because a port it was given was taken meanwhile."""
 
 
 class Process:
@@ -138,15 +116,21 @@ class NatsNode(Process):
         self.env = env or dict(os.environ)
 
     def start(self, timeout: float = 20) -> None:
+        """Start it and wait until it listens: known by the ports file it writes once it has bound
+        its ports (not by an answer on its port: another process's server may hold that one).
+        PortTaken if it exited because one of its ports was taken."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self._spawn([binary(), *self.args, "-m", str(self.monitor_port)], self.env)
-        deadline = time.monotonic() + timeout
-        while not answers(self.port):
-            if not self.alive:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not listen in {timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.02)
+        self._spawn([binary(), *self.args, "-m", str(self.monitor_port), "--ports_file_dir", str(self.store_dir)],
+                    self.env)
+        try:
+            listening = wait_listening(self.proc, self.store_dir, timeout)
+        except RuntimeError as e:
+            self.kill()
+            raise RuntimeError(f"{self.name}: {e}:\n{self.log_tail()}") from e
+        if not listening:
+            taken = "address already in use" in self.log_tail()
+            raise (PortTaken if taken else RuntimeError)(
+                f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
 
     def monitor(self, path: str, timeout: float = 2) -> dict:
         """A monitoring endpoint (/jsz, /varz, /healthz?js-enabled-only=true) as JSON."""

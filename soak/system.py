@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
+from libs.platform.tools.natsserver import free_port
 from libs.platform.web.auth import mint_token
 from soak.nats import LocalCluster, SingleNats
 from soak.positions import behind
-from soak.processes import ServiceProcess, free_port
+from soak.processes import ServiceProcess
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -104,7 +105,8 @@ class System:
     def _start(self) -> None:
         self.nats.start()
         self.nats.wait_ready()
-        for service in self.services.values():
+        for name, service in self.services.items():
+            service.env["NATS_URL"] = self.nats.url_for(name)  # a port taken at the start moved the nodes
             service.start()
         for service in self.services.values():
             try:

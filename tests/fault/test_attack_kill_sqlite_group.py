@@ -20,9 +20,10 @@ import httpx
 import pytest
 
 from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.tools.natsserver import free_port
 from libs.platform.web.auth import mint_token
 from soak.nats import SingleNats
-from soak.processes import ServiceProcess, free_port
+from soak.processes import ServiceProcess
 from tests.harness import backend, eventually, stream_messages
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="a SQLite file")]
@@ -64,6 +65,7 @@ def test_kill_9_of_intake_mid_groups_on_sqlite_loses_and_doubles_nothing(tmp_pat
     try:
         nats.start()
         nats.wait_ready()
+        intake.env["NATS_URL"] = nats.url_for("intake")  # a port taken at the start moved the node
         intake.start()
         intake.wait_healthy()
         officer = {"Authorization": "Bearer " + mint_token(SECRET, sub="o", org="130001", roles=["prefecture_officer"])}

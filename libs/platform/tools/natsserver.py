@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -49,12 +50,39 @@ def version(url: str, timeout: float = 0.5) -> tuple[int, ...] | None:
 
 
 PORT_ATTEMPTS = 5
+_given: set[int] = set()
+_given_lock = threading.Lock()
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listened on when asked, never the same twice in this process: the
+    kernel may hand out a port again once the probe socket is closed, and a soak picks twenty
+    before binding any (a service and nats-server were once given the same one). Another process
+    may still take it before it is bound: a server started on it is known to listen by its ports
+    file (wait_listening), and one that could not bind it is started again on another."""
+    with _given_lock:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _given:
+                _given.add(port)
+                return port
+
+
+def wait_listening(proc: subprocess.Popen, ports_dir: Path, timeout: float) -> bool:
+    """True once the nats-server `proc` wrote its ports file in `ports_dir` (`--ports_file_dir`:
+    written once it has bound its ports, which are then its own); False if it exited first (a port
+    was taken, or another fault: its log says). Raises after `timeout`."""
+    ports_file = Path(ports_dir) / f"{Path(binary()).name}_{proc.pid}.ports"
+    deadline = time.monotonic() + timeout
+    while not ports_file.exists():
+        if proc.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nats-server did not start in {timeout:.0f} s")
+        time.sleep(0.02)
+    return True
 
 
 class EmbeddedNats:
@@ -101,17 +129,11 @@ class EmbeddedNats:
             config.write_text("\n".join(settings) + "\n")
             command += ["-c", str(config)]
         self.proc = proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        ports_file = self.store_dir / f"{Path(command[0]).name}_{proc.pid}.ports"
         try:
-            deadline = time.monotonic() + timeout
-            while not ports_file.exists():
-                if proc.poll() is not None:
-                    self._exit_code = proc.returncode
-                    self.proc = None
-                    return False
-                if time.monotonic() > deadline:
-                    raise RuntimeError("nats-server did not start in time")
-                time.sleep(0.02)
+            if not wait_listening(proc, self.store_dir, timeout):
+                self._exit_code = proc.returncode
+                self.proc = None
+                return False
             self._chosen_port = False  # it ran on this port: a restart takes the same one
             return True
         except BaseException:  # not started (or interrupted while starting): not left running either
