@@ -11,11 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +23,12 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import APIError
 
 from libs.platform.messaging.bus import inbox_prefix
+from soak.nats import USERS, LocalCluster
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 LOCAL = DEPLOY / "nats" / "local"
 SERVICES = ("intake", "registry", "dispatch", "reporting")
-NODES = {n: (f"node-{n}", 14220 + n) for n in (1, 2, 3)}  # name, client port (deploy/nats/local)
 PORTS = {"intake": 8001, "registry": 8002, "dispatch": 8003, "reporting": 8004}
-USERS = ("intake", "registry", "dispatch", "reporting", "integrator", "witness", "sys")
 
 
 # -- the files ------------------------------------------------------------------------------
@@ -198,92 +192,12 @@ def test_the_witness_may_touch_no_durable_of_another_user():
     assert "$JS.ACK." not in witness[:witness.index("deny: [")], "the witness reads without acks"
 
 
-# -- the loopback cluster -------------------------------------------------------------------
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class LocalCluster:
-    """The three processes of deploy/nats/local, each with its own store dir and log."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.passwords = {u: secrets.token_hex(16) for u in USERS}
-        self.procs: dict[int, subprocess.Popen] = {}
-        self.ports: dict[int, int] = {}
-        self.logs: list = []
-
-    def url(self, n: int, user: str) -> str:
-        return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{self.ports[n]}"
-
-    def urls(self, user: str) -> list[str]:
-        return [self.url(n, user) for n in NODES]
-
-    def start(self) -> None:
-        """The committed loopback configs, with their ports moved to free ones for this run (so that
-        two runs on one machine never collide); everything else is as committed."""
-        from libs.platform.tools.natsserver import free_port
-
-        mapping = {}
-        for n in NODES:
-            mapping[str(14220 + n)] = str(free_port())
-            mapping[str(16220 + n)] = str(free_port())
-            self.ports[n] = int(mapping[str(14220 + n)])
-        (self.tmp / "local").mkdir(parents=True)
-        (self.tmp / "accounts.conf").write_text((LOCAL.parent / "accounts.conf").read_text())
-        binary = Path(sys.prefix) / "bin" / "nats-server"
-        env = {**os.environ, **{f"{u.upper()}_NATS_PASSWORD": p for u, p in self.passwords.items()}}
-        for n in NODES:
-            # One pass, whole numbers only: a new port may look like an old one.
-            conf = re.sub(r"\b(1[46]22[123])\b", lambda m: mapping[m.group(1)], (LOCAL / f"node-{n}.conf").read_text())
-            (self.tmp / "local" / f"node-{n}.conf").write_text(conf)
-            store = self.tmp / f"node{n}"
-            store.mkdir(parents=True)
-            log = open(self.tmp / f"node{n}.log", "wb")  # noqa: SIM115 - closed in stop()
-            self.logs.append(log)
-            self.procs[n] = subprocess.Popen(
-                [str(binary), "-c", str(self.tmp / "local" / f"node-{n}.conf")],
-                stdout=log, stderr=subprocess.STDOUT, env={**env, "NATS_STORE_DIR": str(store)},
-            )
-        deadline = time.monotonic() + 10
-        while not all(_answers(port) for port in self.ports.values()):
-            for n, proc in self.procs.items():
-                if proc.poll() is not None:
-                    pytest.fail(f"node-{n} exited with {proc.returncode}:\n{self.log(n)}")
-            if time.monotonic() > deadline:
-                pytest.fail("the loopback NATS cluster did not start in 10 s")
-            time.sleep(0.05)
-
-    def log(self, n: int) -> str:
-        return (self.tmp / f"node{n}.log").read_text(errors="replace")[-4000:]
-
-    def kill(self, n: int) -> None:
-        """A crash, not a shutdown: the node gets no chance to hand over."""
-        proc = self.procs[n]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for log in self.logs:
-            log.close()
-
-
+# -- the loopback cluster ---------------------------------------------------------------------
 @pytest.fixture
 def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """The three processes of deploy/nats/local as committed, their ports moved to free ones for
+    this run (so that two runs on one machine never collide), each with its own store and log:
+    soak/nats.py's, which knows each node listens by its own ports file."""
     cluster = LocalCluster(tmp_path)
     try:
         cluster.start()
@@ -292,14 +206,18 @@ def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         cluster.stop()  # also when start() or the test failed half-way
 
 
+def _urls(cluster: LocalCluster, user: str) -> list[str]:
+    return cluster.url_for(user).split(",")
+
+
 async def _connect(cluster: LocalCluster, user: str, errors: list[str] | None = None):
     async def on_error(e: Exception) -> None:
         if errors is not None:
             errors.append(str(e))
 
     return await nats.connect(
-        servers=cluster.urls(user), name=f"test-{user}", connect_timeout=2,
-        inbox_prefix=inbox_prefix(cluster.urls(user)[0]),
+        servers=_urls(cluster, user), name=f"test-{user}", connect_timeout=2,
+        inbox_prefix=inbox_prefix(_urls(cluster, user)[0]),
         reconnect_time_wait=0.1, max_reconnect_attempts=-1, error_cb=on_error,
     )
 
@@ -382,8 +300,8 @@ async def test_the_three_node_cluster_keeps_an_r3_stream_writable_and_readable_w
 
 
         # Kill the stream's leader: the two others hold every acked message and elect a new one.
-        leader = next(n for n, (name, _) in NODES.items() if name == info.cluster.leader)
-        cluster.kill(leader)
+        leader = next(n for n, node in cluster.nodes.items() if node.name == info.cluster.leader)
+        cluster.nodes[leader].kill()
         for i in range(100, 110):
             ack = await _retry(
                 f"publishing after node-{leader} died",
@@ -475,7 +393,7 @@ async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, r
     from libs.platform.messaging.streams import AUDIT_STREAM, STREAMS
     from tests.contract.signed_log import signed_log
 
-    bus = Bus(",".join(cluster.urls("registry")), "test-registry", replicas=3)
+    bus = Bus(cluster.url_for("registry"), "test-registry", replicas=3)
     await bus.connect()
     try:
         for spec in (STREAMS["registry"], AUDIT_STREAM):
@@ -487,7 +405,7 @@ async def _a_witness_verifies_a_signed_log_from_the_bus(cluster: LocalCluster, r
     finally:
         await bus.close()
 
-    url = cluster.url(1, "witness")
+    url = cluster.reader_url()
     report = await verify_from_bus(url, "REGISTRY", "registry", key)
     assert report.ok, report.problems
     assert (report.events, report.checkpoints, report.bus_messages) == (5, 1, 5)
@@ -505,8 +423,8 @@ async def _the_compose_environment_reaches_every_node_and_makes_r3_streams(
 
     def local(service: str, environment: dict[str, str]) -> str:
         url = environment["NATS_URL"].replace(f"${{{service.upper()}_NATS_PASSWORD}}", cluster.passwords[service])
-        for n in NODES:
-            url = url.replace(f"@nats-{n}:4222", f"@127.0.0.1:{cluster.ports[n]}")
+        for n, node in cluster.nodes.items():
+            url = url.replace(f"@nats-{n}:4222", f"@127.0.0.1:{node.port}")
         return url
 
     for name in SERVICES:
