@@ -134,7 +134,7 @@ class ServiceServer:
 
         projections = {id(c.handler): c.handler for c in self.runtime.consumers
                        if isinstance(c.handler, RebuildableProjection)}.values()
-        if not projections or not answers(self.settings.nats_url):
+        if not projections or not any(answers(url.strip()) for url in self.settings.nats_url.split(",")):  # a cluster's
             return
 
         def replayed() -> bool:
