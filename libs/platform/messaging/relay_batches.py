@@ -46,7 +46,7 @@ class InFlight:
     traced: tracing.Publishing
     ahead: asyncio.Future[Batch] | None  # the batch after it, being read (only after a full batch)
     expected: int = 0  # the stream sequence its first message expected last (messaging/relay_order.py)
-    first: asyncio.Future[Any] | None = None  # the answer to its first message (None: a batch of one)
+    first: asyncio.Future[Any] | None = None  # the answer to its first message (None: not asked for)
 
     def answered(self) -> None:
         """Its PubAck is in: its first message's answer is not waited for (nor its slot held)."""
@@ -79,6 +79,8 @@ class RelayBatches:
                     *, forget: bool = True) -> None: ...
 
         def _expecting(self, after: int, count: int) -> int: ...  # RelayOrder's
+
+        _answered: bool  # RelayOrder's
 
     def _pending_after(self, position: int, chainhash: str,
                        limit: int | None = None) -> tuple[list[Envelope], str, int]:
@@ -160,7 +162,7 @@ class RelayBatches:
         # (messaging/relay_order.py).
         expected = self._expecting(batch.after, len(messages))
         try:
-            first, ack = await publish_atomic(self.bus, messages, expected)
+            first, ack = await publish_atomic(self.bus, messages, expected, self._answered)
         except BaseException as error:
             traced.end(error)
             raise

@@ -17,7 +17,7 @@ whole (10199); a batch not committed within 10 s is dropped (a late commit: 1017
 `Nats-Expected-Last-Sequence` on any message but the first is refused (10164); a message whose
 `Nats-Msg-Id` the stream holds, or that the batch holds twice, makes the batch refused (10201), not
 acked as a duplicate; a batch begun while the stream stages 50 others has its first message refused
-(10210, too many inflight: the relay's reason, publish_atomic) and its commit as incomplete (10176); no byte limit
+(10210, too many inflight; answered if the relay asks: publish_atomic), its commit as incomplete (10176); no byte limit
 (1,000 messages of 900 KiB on R1, of 256 KiB on R3, stored whole); a stream leader's step-down
 inside a batch: its commit unanswered (no responders), the batch not stored
 (tests/fault/test_attack_relay_*.py, h-attack2). From the server's source (server/stream.go,
@@ -73,6 +73,7 @@ BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence",
 ATOMIC_BATCH_MAX = 1000  # the server's default limit of messages in an atomic batch (jetstream.limits.batch)
 BATCH_TOO_LARGE = 10199  # JetStream's err_code for a batch over its limit ("... too large: <limit>")
 TOO_MANY_INFLIGHT = 10210  # ... for a batch begun while the stream stages as many as it may (50)
+INCOMPLETE = 10176  # ... for a batch not held whole at its commit (dropped, a gap, its first refused)
 log = logging.getLogger(__name__)
 FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
 
@@ -93,15 +94,13 @@ def relay_envelope(msg: Any) -> Envelope:
     return envelope
 
 
-async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, str]]],
-                         expected: int) -> tuple[asyncio.Future[Any] | None, asyncio.Future[Any]]:
+async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, str]]], expected: int,
+                         answered: bool = False) -> tuple[asyncio.Future[Any] | None, asyncio.Future[Any]]:
     """Publish `messages` (subject, body, headers) as one JetStream atomic batch whose first message
-    expects the stream to end at sequence `expected`; returns the futures of its first message's
-    answer (None for a batch of one) and of its PubAck (the commit's). The first message carries a
-    reply subject: staged, the server answers it empty; refused, with the reason (too many batches
-    staged on the stream, 10210), which the commit's refusal does not give ("incomplete", 10176).
-    The others go as plain core publishes, unanswered. One message goes as a plain publish with the
-    same expectation."""
+    expects the stream to end at sequence `expected`; returns the futures of the answer to its first
+    message (if `answered`: empty when staged, else why it was refused, e.g. 10210, which the commit's
+    "incomplete" does not say; asked after such a refusal, RelayOrder._refused) and of its PubAck (the
+    commit's; the others go unanswered). One message goes as a plain publish with that expectation."""
     last = len(messages) - 1
     batch = {BATCH_ID: uuid.uuid4().hex} if last else {}
     publish, first = bus.client.publish, None
@@ -113,7 +112,7 @@ async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, st
             if last:
                 headers[BATCH_COMMIT] = "1"
             return first, await bus.js.publish_async(subject, body, headers=headers)
-        if k == 0:
+        if k == 0 and answered:
             first = await bus.js.publish_async(subject, body, headers=headers)
         else:
             await publish(subject, body, headers=headers)
@@ -126,11 +125,10 @@ class BatchRefused(RuntimeError):
 
 def _first_refused(first: asyncio.Future[Any] | None) -> BatchRefused | None:
     """The refusal of a batch's first message, when its answer came and was one."""
-    if first is None or not first.done() or first.cancelled() or not isinstance(first.exception(), APIError):
+    error = first.exception() if first is not None and first.done() and not first.cancelled() else None
+    if not isinstance(error, APIError):
         return None
-    error: Any = first.exception()
-    what = "too many batches in flight on the server" if error.err_code == TOO_MANY_INFLIGHT else \
-        "its first message refused by the stream"
+    what = "too many batches in flight on the server" if error.err_code == TOO_MANY_INFLIGHT else "its first refused"
     return BatchRefused(f"{what} (err_code {error.err_code}: {error.description})")
 
 
@@ -147,6 +145,7 @@ class RelayOrder:
     # Where the stream ends: its last sequence, and the log position of its last event of this log
     # there (None: not known, compare with the stream first). Set by reconcile() and by a batch's PubAck.
     _stream_end: tuple[int, int] | None = None
+    _answered = False  # batches' first messages answered: after an "incomplete" refusal, until a PubAck
 
     if TYPE_CHECKING:  # Relay's and RelayRecords's
         def position(self) -> tuple[int, str]: ...
@@ -185,6 +184,7 @@ class RelayOrder:
             self._stream_end = None
             raise NotAtomic(f"the stream stored a batch of {count} as single messages (PubAck {ack}): "
                             f"nats-server 2.12+ with allow_atomic is needed for the relay's order")
+        self._answered = False
         if ack.seq == first + count and not ack.duplicate:
             self._stream_end = (ack.seq, last)
         else:
@@ -195,8 +195,7 @@ class RelayOrder:
     def _refused(self, batch: Any, error: BaseException, first: asyncio.Future[Any] | None) -> BatchRefused | None:
         """The stream refused a batch (nothing of it stored): say why; the relay compares with the
         stream and sends it again after what is there. A server whose batches are smaller than the
-        relay's makes the relay's smaller. Where the batch's first message was refused (`first`, its
-        answer), that is the cause, returned (its commit is refused only as "incomplete")."""
+        relay's makes the relay's smaller. A refusal of its first message (`first`) is returned: the cause."""
         cause = _first_refused(first)
         if not isinstance(error, APIError) and cause is None:
             return None
@@ -205,6 +204,7 @@ class RelayOrder:
         limit = re.fullmatch(r"atomic publish batch is too large: (\d+)", getattr(error, "description", "") or "")
         if isinstance(error, APIError) and error.err_code == BATCH_TOO_LARGE and limit:
             self.batch_size = min(self.batch_size, int(limit[1]))
+        self._answered |= isinstance(error, APIError) and error.err_code == INCOMPLETE  # the next says why
         return cause
 
     async def _past_foreign(self, seq: int, last: Any = None) -> int:
