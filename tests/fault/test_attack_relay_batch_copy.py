@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+from nats.js.errors import NotFoundError
 
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.relay_order import BATCH_COMMIT, BATCH_ID, BATCH_SEQUENCE
@@ -110,6 +111,15 @@ def _altered(payload: bytes) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
+def _made(nats_url: str) -> bool:
+    """The relay has made its stream (at its start)."""
+    try:
+        _on_stream(nats_url, lambda js: js.stream_info("INTAKE"))
+    except NotFoundError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("altered", [False, True])
 def test_a_copy_of_the_first_event_put_first_on_the_stream_ahead_of_the_relays_first_batch_loses_no_event(
         nats_server, start_service, altered):
@@ -120,7 +130,7 @@ def test_a_copy_of_the_first_event_put_first_on_the_stream_ahead_of_the_relays_f
     window passes) and every event follows the copy, in log order."""
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    eventually(lambda: _on_stream(nats_server.url, lambda js: js.stream_info("INTAKE")) is not None)
+    eventually(lambda: _made(nats_server.url))
     _shorten_window(nats_server.url)
     gate = _gated(relay)
     put = _copy_ahead_of_its_batch(relay, 1, False, _altered if altered else lambda body: body)
