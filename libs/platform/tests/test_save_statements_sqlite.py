@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import event
 
 from libs.platform.store.creations import LedgerRow
+from libs.platform.tests.test_save_round_trips import _case, _consulted
 from services.intake.application import IntakeApplication
-from services.intake.domain.case import Case
 from tests.harness import backend, stored_applications
 
 pytestmark = pytest.mark.skipif(backend() != "sqlite", reason="PostgreSQL's save sends its INSERTs as literals")
@@ -22,8 +20,7 @@ pytestmark = pytest.mark.skipif(backend() != "sqlite", reason="PostgreSQL's save
 def test_a_saves_inserts_on_sqlite_are_the_drivers_sql_and_store_what_they_did(tmp_path) -> None:
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         app = application()
-        case = Case.open(id=uuid4(), tenant="130001", centre_id=uuid4(), client_kind="person", age_group="adult",
-                         personal_details=None)
+        case = _case()
         app.save(case)
         inserts: list[tuple[str, bool]] = []
 
@@ -32,10 +29,8 @@ def test_a_saves_inserts_on_sqlite_are_the_drivers_sql_and_store_what_they_did(t
                 inserts.append((statement.split("(")[0].split()[-1], context.compiled is not None))
 
         event.listen(app.recorder.datastore.engine, "after_cursor_execute", sent)
-        case.record_consultation(consultation_id=uuid4(), channel="phone", consulted_by="person",
-                                 occurred_at=datetime(2016, 5, 1, 10, tzinfo=UTC), summary=None)
         row = LedgerRow("consultation-1", "consultation", str(case.id), 2, None, None)
-        [recording] = app.save(case, creations=[row])
+        [recording] = app.save(_consulted(case), creations=[row])
         event.remove(app.recorder.datastore.engine, "after_cursor_execute", sent)
         assert inserts == [("intake_events", False), ("intake_creations", False)]  # compiled by SQLAlchemy: True
         assert recording.notification.id == app.recorder.max_notification_id()
