@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, Table, any_, bindparam, func, literal_column, select
@@ -46,13 +46,13 @@ def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[st
         statement = table.insert()
         if returning is None:
             connection = conn.connection() if isinstance(conn, Session) else conn
-            driver = _sqlite_many(connection.dialect, table, tuple(rows[0])) if len(rows) > 1 else None
+            driver = sqlite_insert(connection.dialect, table, tuple(rows[0]))
             if driver is None:
                 conn.execute(statement, list(rows))
             else:
-                sql, columns = driver
-                connection.exec_driver_sql(sql, [tuple(row[c] if p is None else p(row[c]) for c, p in columns)
-                                                 for row in rows])
+                sql, values = driver
+                # One row: the driver's execute (a save's ledger row, its prepared message), else executemany.
+                connection.exec_driver_sql(sql, values(rows[0]) if len(rows) == 1 else [values(row) for row in rows])
             return []
         result = conn.execute(statement.returning(table.c[returning], sort_by_parameter_order=True), list(rows))
         return list(result.scalars())
@@ -79,26 +79,33 @@ def _defaults_left_out(table: Table, keys: tuple[str, ...]) -> bool:
 _left_out: dict[tuple[str, tuple[str, ...]], bool] = {}
 
 
-def _sqlite_many(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> tuple[str, Any] | None:
-    """SQLite's executemany of the rows as the driver takes them: the INSERT compiled once per
-    table and columns, each value through its type's bind processor (what SQLAlchemy does, less
-    its per-row, per-column bookkeeping: a sixth of a catch-up's apply, issue 15). None where
-    SQLAlchemy has more to do: another dialect, or a column left out that has a Python default."""
+def sqlite_insert(dialect: Dialect, table: Table, keys: tuple[str, ...],
+                  returning: str | None = None) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
+    """SQLite's INSERT of rows with these keys as the driver takes it: the statement compiled once
+    per table, columns and `returning`, and a row's values each through its type's bind processor
+    (what SQLAlchemy does, less its per-statement and per-row bookkeeping: a sixth of a catch-up's
+    apply, and four statements of every save, issue 15). None where SQLAlchemy has more to do:
+    another dialect, or a column left out that has a Python default."""
     if dialect.name != "sqlite":
         return None
-    key = (table.fullname, keys, "sqlite")
+    key = (table.fullname, keys, returning or "")
     driver = _sqlite_statements.get(key)
     if driver is None:
         if _defaults_left_out(table, keys) or any(k not in table.c for k in keys):
             return None
-        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+        statement = table.insert() if returning is None else table.insert().returning(table.c[returning])
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         columns = tuple((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
                         for name in compiled.positiontup or ())
-        driver = _sqlite_statements[key] = (compiled.string, columns)
+
+        def values(row: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(row[c] if p is None else p(row[c]) for c, p in columns)
+
+        driver = _sqlite_statements[key] = (compiled.string, values)
     return driver
 
 
-_sqlite_statements: dict[tuple[str, tuple[str, ...], str], tuple[str, Any]] = {}
+_sqlite_statements: dict[tuple[str, tuple[str, ...], str], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
 
 
 def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from libs.platform.store.bulk import bulk, insert_rows, literal_insert
+from libs.platform.store.bulk import bulk, insert_rows, literal_insert, sqlite_insert
 from libs.platform.store.db import begin_rides, checkout_unpinged
 
 # The execution option of a statement of several whose every result is wanted: a list, filled with
@@ -99,6 +99,10 @@ class CoreInserts:
         if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
             ids = insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
             return ids, checked, heads
+        if len(rows) == 1 and "id" in self.table.c and \
+                (driver := sqlite_insert(session.get_bind().dialect, self.table, tuple(rows[0]), "id")) is not None:
+            sql, values = driver  # a command's one event on SQLite: the driver's INSERT ... RETURNING id
+            return list(session.connection().exec_driver_sql(sql, values(rows[0])).scalars()), checked, heads
         result = session.execute(self.insert, rows)
         return (list(result.scalars()) if "id" in self.table.c else []), checked, heads
 

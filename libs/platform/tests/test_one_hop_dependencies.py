@@ -37,3 +37,37 @@ def test_a_service_route_makes_one_trip_to_the_thread_pool_dependencies_included
                 if isinstance(route, APIRoute) and len(trips := _trips(route.dependant)) > 1:
                     more[f"{spec.name} {sorted(route.methods or ())[0]} {route.path}"] = trips
     assert more == {}
+
+
+def _solved(dependant: Dependant) -> list[Any]:
+    """Every dependency FastAPI solves for a request of this route (each a recursive solve, and
+    a call), depth first."""
+    return [d for sub in dependant.dependencies for d in (sub, *_solved(sub))]
+
+
+def test_the_caller_and_the_application_are_one_dependency_each_with_nothing_beneath_them() -> None:
+    """Issue 15: the bearer scheme declared beneath the principal, and the runtime beneath the
+    application, made a command's request solve four dependencies where two do."""
+    from libs.platform.web.deps import get_principal
+    from services.dispatch.api.deps import get_application as dispatch_application
+    from services.dispatch.bootstrap import SPEC as DISPATCH
+    from services.intake.api.deps import get_application as intake_application
+    from services.intake.bootstrap import SPEC as INTAKE
+    from services.registry.api.deps import get_application as registry_application
+    from services.registry.bootstrap import SPEC as REGISTRY
+    from services.reporting.bootstrap import SPEC as REPORTING
+
+    picks = (get_principal, dispatch_application, intake_application, registry_application)
+    deeper = {}
+    for spec in (DISPATCH, INTAKE, REGISTRY, REPORTING):
+        for router in spec.routers:
+            for route in router.routes:
+                if isinstance(route, APIRoute):
+                    for d in _solved(route.dependant):
+                        if d.call in picks and d.dependencies:
+                            deeper[f"{spec.name} {sorted(route.methods or ())[0]} {route.path}"] = \
+                                [getattr(s.call, "__qualname__", repr(s.call)) for s in d.dependencies]
+    assert deeper == {}
+    consultation = next(r for router in INTAKE.routers for r in router.routes if isinstance(r, APIRoute)
+                        and r.path == "/v1/cases/{case_id}/consultations" and "POST" in (r.methods or ()))
+    assert [d.call for d in _solved(consultation.dependant)] == [get_principal, intake_application]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from libs.domain.errors import InvalidInput
@@ -24,26 +24,28 @@ async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-# Declares the bearer scheme in OpenAPI (generators learn it); the header itself is read below,
-# so that every refusal keeps its own words (a Basic header, a token too long, …).
-BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT",
-                    description="A JWT with the claims sub, org, roles, iat and exp (README: Tokens)")
+class BearerPrincipal(HTTPBearer):
+    """The caller, as one dependency that is also the bearer scheme OpenAPI declares (generators
+    learn it). Declaring the scheme as a sub-dependency of the principal's made FastAPI solve two
+    dependencies a request where one does, and parse the header for a value nobody read (issue 15).
+    The header is read here, so that every refusal keeps its own words (a Basic header, a token too
+    long, …): HTTPBearer's own parsing is not used."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]  # the principal, not the credentials
+        if (recalled := recalled_authentication(request.scope)) is not None:
+            return recalled
+        authenticator = request.app.state.runtime.authenticator
+        authorization = request.headers.get("authorization")
+        if authenticator.fetches_keys:  # the issuer's key set may be fetched: off the event loop
+            return await run_in_threadpool(authenticator.principal, authorization)
+        return authenticator.principal(authorization)  # a local key: microseconds, and cached
 
 
-async def get_principal(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
-) -> Principal:
-    if (recalled := recalled_authentication(request.scope)) is not None:
-        return recalled
-    authenticator = request.app.state.runtime.authenticator
-    authorization = request.headers.get("authorization")
-    if authenticator.fetches_keys:  # the issuer's key set may be fetched: off the event loop
-        return await run_in_threadpool(authenticator.principal, authorization)
-    return authenticator.principal(authorization)  # a local key: microseconds, and cached
-
+get_principal = BearerPrincipal(auto_error=False, scheme_name="bearer", bearerFormat="JWT",
+                                description="A JWT with the claims sub, org, roles, iat and exp (README: Tokens)")
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+PrincipalDep = Annotated[Principal, Security(get_principal)]
 
 
 async def get_operator(actor: PrincipalDep) -> Principal:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from libs.platform.web.deps import RuntimeDep
 from services.intake.application import IntakeApplication
 from services.intake.application.reads import IntakeReads
 
 
-async def get_application(runtime: RuntimeDep) -> IntakeApplication:
-    return runtime.application
+async def get_application(request: Request) -> IntakeApplication:
+    return request.app.state.runtime.application  # not through RuntimeDep: one dependency to solve, not two
 
 
-async def get_reads(runtime: RuntimeDep) -> IntakeReads:
-    return IntakeReads(runtime)
+async def get_reads(request: Request) -> IntakeReads:
+    return IntakeReads(request.app.state.runtime)
 
 
 IntakeDep = Annotated[IntakeApplication, Depends(get_application)]

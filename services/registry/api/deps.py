@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from libs.platform.web.deps import RuntimeDep
 from services.registry.application import RegistryApplication
 
 
-async def get_application(runtime: RuntimeDep) -> RegistryApplication:
-    return runtime.application
+async def get_application(request: Request) -> RegistryApplication:
+    return request.app.state.runtime.application  # not through RuntimeDep: one dependency to solve, not two
 
 
 RegistryDep = Annotated[RegistryApplication, Depends(get_application)]
