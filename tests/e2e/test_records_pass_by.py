@@ -112,3 +112,26 @@ def test_a_replica_standing_by_reads_its_writes_although_the_holder_recorded_no_
     assert r.status_code == 200, r.text
     assert r.json()["consultations"] == 3
     assert follower.handler.position(follower.stream) == before < web.runtime.relay.reader.max_position()
+
+
+def test_a_services_own_read_model_passes_by_the_events_it_has_no_handler_for(nats_server, start_service):
+    """A consent is kept by the privacy records and in no list of intake's (IGNORED in its read
+    model): the read model's follower writes no transaction for it (SqlProjection.pass_by_unhandled)."""
+    intake = start_service("intake", nats_server.url)
+    runtime = intake.runtime
+    read = next(f for f in runtime.followers if f.handler.name == "intake-read")
+    records = next(f for f in runtime.followers if f.handler.name == "privacy-records")
+    centre_id, case_id = _setup_case(intake)
+    agency = _agency(intake, "ハローワーク飯田橋", "hello_work")
+    before = runtime.relay.reader.max_position()
+    eventually(lambda: read.handler.position(read.stream) == before)
+    read.record_seconds = AN_HOUR
+    with _position_writes(runtime.engine, read.handler.name) as writes:
+        with intake.client(role="centre_staff", org=centre_id) as staff:
+            staff.post(f"/v1/cases/{case_id}/share-consents", json={
+                "agency_ids": [agency], "items": ["name"], "explained_on": "2016-06-01",
+                "consent_text_version": "v"}).raise_for_status()
+        end = runtime.relay.reader.max_position()
+        eventually(lambda: records.handler.position(records.stream) == end and read.position() == end)
+        assert writes == []
+    assert read.handler.position(read.stream) == before < end
