@@ -178,10 +178,11 @@ def open_cases(intake: Served, count: int) -> tuple[str, list[str]]:
 
 
 def drain(server: Served, timeout: float = 600.0) -> float:
-    """Seconds until the relay has published everything recorded so far."""
+    """Seconds until the relay has published everything recorded so far (a relay running here: as
+    far as it published, its rounds being recorded together later; else as recorded)."""
     started = time.perf_counter()
-    while server.app.state.runtime.relay.lag() > 0:
+    while server.app.state.runtime.relay.unpublished() > 0:
         if time.perf_counter() - started > timeout:
-            raise RuntimeError(f"relay still {server.app.state.runtime.relay.lag()} behind after {timeout}s")
+            raise RuntimeError(f"relay still {server.app.state.runtime.relay.unpublished()} behind after {timeout}s")
         time.sleep(0.01)
     return time.perf_counter() - started

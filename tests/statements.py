@@ -13,12 +13,14 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 
 
 @contextmanager
-def sent_statements(engine: Engine, keep: Callable[[str], bool] | None = None) -> Iterator[list[str]]:
-    """Every statement `engine` sends while inside (only those `keep` accepts, when given), in order."""
+def sent_statements(engine: Engine, keep: Callable[[str], bool] | None = None, *,
+                    keep_sent: Callable[[str, Any], bool] | None = None) -> Iterator[list[str]]:
+    """Every statement `engine` sends while inside (only those `keep` accepts, when given, or
+    `keep_sent` given the statement and its parameters), in order."""
     sent: list[str] = []
 
-    def execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if keep is None or keep(statement):
+    def execute(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if (keep is None or keep(statement)) and (keep_sent is None or keep_sent(statement, parameters)):
             sent.append(statement)
 
     with _listening([(engine, "before_cursor_execute", execute)]):

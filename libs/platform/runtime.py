@@ -126,7 +126,7 @@ class Runtime:
                 continue
             target = follower.reader.max_position()
             deadline = time.monotonic() + 2 * self.leases.ttl
-            while follower.handler.position(follower.stream) < target:
+            while not follower.reached(target):  # recorded there, or nothing after it changes this read model
                 if lease.unheld_seconds() > 2 * self.leases.ttl:
                     # No replica runs it (a web-only replica's workers are all gone): waiting would
                     # only hold a request thread for the whole deadline, every request.

@@ -115,6 +115,7 @@ def _d(value: str | None) -> date | None:
 class DispatchReadModel(SqlProjection):
     name = "dispatch-read"
     handlers = HANDLERS
+    pass_by_unhandled = True
 
     def __init__(self, engine) -> None:
         super().__init__(engine, metadata)

@@ -128,6 +128,7 @@ def _moment(value: str) -> datetime:
 class IntakeReadModel(SqlProjection):
     name = "intake-read"
     handlers = HANDLERS
+    pass_by_unhandled = True
 
     def __init__(self, engine) -> None:
         super().__init__(engine, metadata)

@@ -62,6 +62,7 @@ def _d(value: str) -> date:
 class RegistryReadModel(SqlProjection):
     name = "registry-read"
     handlers = HANDLERS
+    pass_by_unhandled = True
 
     def __init__(self, engine) -> None:
         super().__init__(engine, metadata)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         after_publish: Callable[[int], None] | None = None,
         signer: EventSigner | None = None,
         wakeup: Wakeup | None = None,
+        record_seconds: float = 1.0,
     ) -> None:
         self.spec = spec
         self.app = application
@@ -84,6 +86,10 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         self._compared_at: int | None = None
         self._recorded: tuple[int, str] | None = None
         self._running = False
+        self.record_seconds = record_seconds  # rounds published, recorded together (relay_records.py)
+        self._pending: tuple[int, int, str] | None = None
+        self._pending_since: float | None = None
+        self._pending_count = 0
         metadata.create_all(engine)
         # The application's saves prepare what this relay publishes (a reader of their own: the
         # writers' threads and the relay's do not share its cache of tenants).
@@ -197,6 +203,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
         started, a publish failed or the connection came back."""
         if self.compared:
             return
+        await asyncio.to_thread(self._record_pending)  # first: the comparison starts from the record
         # What waits meanwhile, from the store: the lag shows while the stream cannot be asked.
         self.health.observe(*await asyncio.to_thread(self._standing))
         connection = self.bus.reconnects  # before asking: a reconnect meanwhile asks again
@@ -210,10 +217,29 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
     async def run(self, stop: asyncio.Event) -> None:
         self._compared_at = None  # every run (a replica's every tenure) starts by asking the stream
         self._recorded, self._running = None, True  # ...and reading its position
+        self._pending, self._pending_since, self._pending_count = None, None, 0
         try:
             await self._run(stop)
+            await self._record_kept("at stop")
         finally:
             self._recorded, self._running = None, False
+            self._pending, self._pending_since, self._pending_count = None, None, 0
+
+    async def _record_kept(self, when: str) -> None:
+        """Record the rounds published and kept (relay_records.py); a failure only logs: the
+        comparison with the stream, next, moves the record where the stream ends."""
+        try:
+            await asyncio.to_thread(self._record_pending)
+        except Exception as e:  # noqa: BLE001 - the database gone, the lease lost
+            log.warning("relay %s: rounds published not recorded %s: %s: %s", self.spec.name, when,
+                        type(e).__name__, e)
+
+    def _wait_seconds(self) -> float:
+        """Until the next round: the poll, or sooner when the rounds kept are to be recorded."""
+        since = self._pending_since
+        if since is None:
+            return self.poll_seconds
+        return max(min(self.poll_seconds, since + self.record_seconds - time.monotonic()), 0.0)
 
     async def _run(self, stop: asyncio.Event) -> None:
         await self.bus.wait_connected()
@@ -230,9 +256,12 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             try:
                 await self.compare()
                 published = await self.publish_batch()
+                if self._record_due():  # failing, a round's failure: compared with the stream next
+                    await asyncio.to_thread(self._record_pending)
                 self.health.succeeded()
                 backoff = 0.1
             except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
+                await self._record_kept("after a failure")  # acknowledged before the failure
                 # Whatever failed, the stream may now hold less (or more) than the record says.
                 self._compared_at = None
                 self._recorded = None
@@ -245,9 +274,9 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
                 continue
             if published < self.batch_size:  # caught up (nothing in flight)
                 if self.wakeup is not None:
-                    await self.wakeup.wait(stop, self.poll_seconds)
+                    await self.wakeup.wait(stop, self._wait_seconds())
                 else:
-                    await sleep_or_stop(stop, self.poll_seconds)
+                    await sleep_or_stop(stop, self._wait_seconds())
         self._drop_flight()
 
 

@@ -82,6 +82,12 @@ class RelayBatches:
 
         _answered: bool  # RelayOrder's
 
+        def _record_later(self, after: int, last: int, chainhash: str, count: int) -> bool: ...
+
+        def _record_due(self) -> bool: ...
+
+        def _record_pending(self) -> None: ...
+
     def _pending_after(self, position: int, chainhash: str,
                        limit: int | None = None) -> tuple[list[Envelope], str, int]:
         envelopes, _, chainhash, end = self._rendered_after(position, chainhash, limit)
@@ -176,7 +182,15 @@ class RelayBatches:
         return flight
 
     def _record_batch(self, batch: Batch) -> None:
-        """Record a batch whose PubAck came: its position and its relay_chain rows."""
-        self._record(batch.last, batch.chainhash, batch.chain,
-                     (batch.after, batch.prepared) if batch.prepared > batch.after else None,
-                     forget=len(batch.messages) < self.batch_size)
+        """Record a batch whose PubAck came: its position and its relay_chain rows. A round of
+        prepared messages only (the usual one) is kept to be recorded with the next ones
+        (relay_records.py, `_pending`); any other record writes the rounds kept first."""
+        prepared = (batch.after, batch.prepared) if batch.prepared > batch.after else None
+        forget = len(batch.messages) < self.batch_size
+        if prepared and forget and not batch.chain and \
+                self._record_later(batch.after, batch.last, batch.chainhash, len(batch.messages)):
+            if self._record_due():
+                self._record_pending()
+            return
+        self._record_pending()
+        self._record(batch.last, batch.chainhash, batch.chain, prepared, forget=forget)

@@ -39,6 +39,11 @@ class SqlProjection:
     name = "projection"
     # Events it projects, by class; the others only advance its position.
     handlers: EventHandlers[ProjectionHandler] | None = None
+    # A service's own read model, fed by a log follower: an event it has no handler for changes
+    # nothing (`changes`), so a batch of only such events is passed by (readmodels/follower.py).
+    # (Not the consumers' projections: a rebuild's replay is done when their recorded positions
+    # reach the streams' ends, and they count every event id in `projected_events`.)
+    pass_by_unhandled = False
 
     def __init__(self, engine: Engine, metadata: MetaData, *, shape: Shape | None = None) -> None:
         self.engine = engine
@@ -87,6 +92,8 @@ class SqlProjection:
         counted in `projected_events` (applying it again changes nothing either): a round of a
         projection that most events pass by (the privacy records) then only moves its position, and
         leaves no row per event behind."""
+        if self.pass_by_unhandled and self.handlers is not None:
+            return self.handlers.handler_for(envelope) is not None
         return True
 
     def position(self, stream: str) -> int:
