@@ -117,34 +117,43 @@ class ImportUseCases(CaseUseCases):
 
     def _record_import(self, actor: Principal, items: Sequence[ImportItem], creations: list[Creation]
                        ) -> tuple[dict[UUID, Case], list[dict[str, Any]], list[Any], SubjectKeys]:
-        """Every item run on its case (all loaded at once, access checked); the refusals of all of
-        them collected into one 422 before anything is saved. The summaries are sealed with keys
-        looked up once for the whole import (Sealer.keys), which the save checks again."""
+        """Every item checked on its case (all loaded at once, access checked); the refusals of all
+        of them collected into one 422 before anything is recorded. Then each case records its
+        items at once (Case.record_consultations: the same events, without the library's per-event
+        machinery), each item's ledger row at the version its event takes. The summaries are sealed
+        with keys looked up once for the whole import (Sealer.keys), which the save checks again."""
         cases = self.get_cases(actor, [i.case_id for i in items])
         keys = self.sealer.keys(str(i.case_id) for i in items
                                 if i.summary and isinstance(cases.get(i.case_id), Case))
         refused: list[dict[str, Any]] = []
         recorded: list[dict[str, Any]] = []
         rows = []
+        of_case: dict[UUID, list[dict[str, Any]]] = {}
         for n, (item, creation) in enumerate(zip(items, creations, strict=True)):
             try:
                 case = cases[item.case_id]
                 if isinstance(case, CaseNotFound):
                     raise case
+                case.check_consultation(channel=item.channel, consulted_by=item.consulted_by,
+                                        occurred_at=item.occurred_at)
                 entry: dict[str, Any] = {"consultation_id": creation.new_id(), "channel": item.channel,
-                         "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
-                         "summary": keys.seal(item.case_id, item.summary) if item.summary else None}
-                case.record_consultation(**entry)
+                                         "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
+                                         "summary": keys.seal(item.case_id, item.summary) if item.summary else None}
             except DomainError as e:
                 refused.append({"loc": ["body", "consultations", str(n), *_field_of(e)], "msg": e.detail,
                                 "type": e.problem})
                 continue
+            entries = of_case.setdefault(case.id, [])
+            entries.append(entry)
             recorded.append(entry)
-            rows.append(creation.row(entry["consultation_id"], case.id, case.version))
+            rows.append(creation.row(entry["consultation_id"], case.id, case.version + len(entries)))
         if refused:
             raise InvalidInput(f"{len(refused)} of {len(items)} consultations refused; nothing was recorded",
                                errors=refused)
-        return {i: c for i, c in cases.items() if isinstance(c, Case)}, recorded, rows, keys
+        found = {i: c for i, c in cases.items() if isinstance(c, Case)}
+        for case_id, entries in of_case.items():
+            found[case_id].record_consultations(entries)
+        return found, recorded, rows, keys
 
 
 def _field_of(e: DomainError) -> list[str]:

@@ -103,3 +103,23 @@ def test_an_import_of_many_cases_reads_them_in_two_statements(tmp_path) -> None:
         other = application()  # the keys made together for the twenty cases are the ones stored
         opened = [other.sealer.open(e["summary"]) for c in case_ids for e in _consultations(other, actor, c)]
         assert opened == [i.summary for i in items]
+
+
+def test_an_import_leaves_its_cases_cached_as_the_store_gives_them_for_later_commands(tmp_path) -> None:
+    """An import records below the aggregate machinery (Case.record_consultations) and caches the
+    cases it saved: each as a load from the store makes it (state, version, time), so the next
+    command on it runs on the right version. Fails with the events made but not applied."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case_ids, actor = _cases_of_one_centre(app, 3)
+        app.import_consultations(actor, [i for c in case_ids for i in _items(c, 4)], "cached")
+        for case_id in case_ids:
+            cached = app.repository.cache.get(case_id)
+            stored = application().repository.get(case_id)  # another replica: from the store
+            assert _state(cached) == _state(stored) and cached.version == 5 and cached.consultation_count == 4
+        _record(app, actor, case_ids[0])  # the next command, on the cached case
+        assert application().repository.get(case_ids[0]).version == 6
+
+
+def _state(case: Case) -> dict[str, Any]:
+    return {k: v for k, v in vars(case).items() if k != "_pending_events"}
