@@ -30,6 +30,7 @@ from libs.platform.store.creations import (
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.domain.case import Case
+from services.intake.domain.consultations import latest_consultation
 from services.intake.domain.errors import CaseNotFound
 
 # Consultations one import may carry: with the request body limit (1 MiB) a bound on one
@@ -89,14 +90,21 @@ class ImportUseCases(CaseUseCases):
         header can carry, keeps these keys apart from any single consultation's). Each item's
         request digest covers the whole import, so the key sent again with any other import
         (another item anywhere, fewer or more of them) is refused, not answered."""
+        # Each instant in UTC as the digests write it (ledger_rows._canonical), once per distinct
+        # instant: equal instants written with other offsets are the same text.
+        utc: dict[datetime, str] = {}
+        at = [utc.get(i.occurred_at) or utc.setdefault(i.occurred_at, i.occurred_at.astimezone(UTC).isoformat())
+              for i in items]
         whole = hashlib.sha256(json.dumps(
-            [[str(i.case_id), i.channel, i.consulted_by, i.occurred_at.astimezone(UTC).isoformat(), i.summary]
-             for i in items],
+            [[str(i.case_id), i.channel, i.consulted_by, when, i.summary] for i, when in zip(items, at, strict=True)],
             ensure_ascii=False).encode()).hexdigest()
+        # occurred_at as that text: the request digests the same JSON as with the instant itself
+        # (but a naive one, refused later, which _canonical writes otherwise).
         return [self.creation("consultation", f"import/{actor.org}", idempotency_key and f"{idempotency_key}\x00{n}",
-                              channel=item.channel, consulted_by=item.consulted_by, occurred_at=item.occurred_at,
+                              channel=item.channel, consulted_by=item.consulted_by,
+                              occurred_at=when if item.occurred_at.tzinfo is not None else item.occurred_at,
                               summary=item.summary, of_import=whole)
-                for n, item in enumerate(items)]
+                for n, (item, when) in enumerate(zip(items, at, strict=True))]
 
     def _imported(self, actor: Principal, creations: list[Creation]) -> Imported | None:
         """What an import with these keys recorded before (all of it: it was one transaction)."""
@@ -129,13 +137,14 @@ class ImportUseCases(CaseUseCases):
         recorded: list[dict[str, Any]] = []
         rows = []
         of_case: dict[UUID, list[dict[str, Any]]] = {}
+        latest = latest_consultation()
         for n, (item, creation) in enumerate(zip(items, creations, strict=True)):
             try:
                 case = cases[item.case_id]
                 if isinstance(case, CaseNotFound):
                     raise case
                 case.check_consultation(channel=item.channel, consulted_by=item.consulted_by,
-                                        occurred_at=item.occurred_at)
+                                        occurred_at=item.occurred_at, latest=latest)
                 entry: dict[str, Any] = {"consultation_id": creation.new_id(), "channel": item.channel,
                                          "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
                                          "summary": keys.seal(item.case_id, item.summary) if item.summary else None}

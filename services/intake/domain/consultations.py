@@ -22,6 +22,11 @@ from services.intake.domain.errors import InvalidConsultation
 CLOCK_SKEW = timedelta(minutes=10)
 
 
+def latest_consultation() -> datetime:
+    """The latest instant a consultation may have taken place at: now, give or take a clock's drift."""
+    return datetime.now(UTC) + CLOCK_SKEW
+
+
 class RecordsConsultations:
     """The consultations half of Case (a mixin: Case keeps the event method, whose topic is Case's)."""
 
@@ -35,8 +40,10 @@ class RecordsConsultations:
     def require_open(self) -> None:
         raise NotImplementedError
 
-    def check_consultation(self, *, channel: str, consulted_by: str, occurred_at: datetime) -> None:
-        """Refuse a consultation this case may not record (named domain errors), changing nothing."""
+    def check_consultation(self, *, channel: str, consulted_by: str, occurred_at: datetime,
+                           latest: datetime | None = None) -> None:
+        """Refuse a consultation this case may not record (named domain errors), changing nothing.
+        `latest`: the latest instant accepted (`latest_consultation()`), taken once for many."""
         self.require_open()
         if channel not in intake.CHANNELS:
             raise InvalidConsultation(f"channel must be one of {intake.CHANNELS}")
@@ -44,7 +51,7 @@ class RecordsConsultations:
             raise InvalidConsultation(f"consulted_by must be one of {intake.CLIENT_KINDS}")
         if occurred_at.tzinfo is None:
             raise InvalidConsultation("occurred_at needs a timezone (e.g. +09:00)")
-        if occurred_at > datetime.now(UTC) + CLOCK_SKEW:
+        if occurred_at > (latest or latest_consultation()):
             raise InvalidConsultation("occurred_at is in the future")
 
     def record_consultations(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -52,9 +59,10 @@ class RecordsConsultations:
         record_consultation would, in order, or none of them when one is refused: all are checked
         before the first is recorded. The events are the ones the @event method makes (its
         class, its fields, the next versions, a timestamp each), pending to be saved."""
+        latest = latest_consultation()
         for entry in entries:
             self.check_consultation(channel=entry["channel"], consulted_by=entry["consulted_by"],
-                                    occurred_at=entry["occurred_at"])
+                                    occurred_at=entry["occurred_at"], latest=latest)
         made = self.ConsultationRecorded
         pending: list[Any] = self._pending_events  # type: ignore[attr-defined]  # the library's list
         for entry in entries:
