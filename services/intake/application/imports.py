@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from libs.domain.errors import DomainError, InvalidInput
+from libs.platform.memory import collector_paused
 from libs.platform.privacy.sealed_values import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import COMMUTING_RETRIES
 from libs.platform.store.creations import (
@@ -64,6 +65,10 @@ class ImportUseCases(CaseUseCases):
             raise InvalidInput("an import holds at least one consultation")
         if len(items) > MAX_IMPORT:
             raise InvalidInput(f"an import holds at most {MAX_IMPORT} consultations")
+        with collector_paused():  # bounded: MAX_IMPORT items (memory.collector_paused says why)
+            return self._import(actor, items, idempotency_key)
+
+    def _import(self, actor: Principal, items: Sequence[ImportItem], idempotency_key: str | None) -> Imported:
         creations = self._import_creations(actor, items, idempotency_key)
         if (done := self._imported(actor, creations)) is not None:
             return done
