@@ -54,6 +54,7 @@ from libs.platform.store.erasure import Erasure
 from libs.platform.store.event_sizes import EventSizes
 from libs.platform.store.sealed import SealedCommand
 from libs.platform.store.sqlite_begin import event_store_begins
+from libs.platform.store.transcoder import TopLevelTranscoding
 
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
@@ -76,7 +77,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ServiceApplication(Creating, EventSizes, Erasure, Application):
+class ServiceApplication(Creating, EventSizes, Erasure, TopLevelTranscoding, Application):
     """An Application with our transcodings, the service's sealer and shared command helpers."""
 
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder

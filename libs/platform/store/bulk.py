@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Table, any_, bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, Integer, Select, String, Table, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
@@ -54,6 +54,9 @@ def insert_rows(conn: Connection | Session, table: Table, rows: Sequence[dict[st
                 # One row: the driver's execute (a save's ledger row, its prepared message), else executemany.
                 connection.exec_driver_sql(sql, values(rows[0]) if len(rows) == 1 else [values(row) for row in rows])
             return []
+        connection = conn.connection() if isinstance(conn, Session) else conn
+        if (ids := _sqlite_rowids(connection, table, rows, returning)) is not None:
+            return ids
         result = conn.execute(statement.returning(table.c[returning], sort_by_parameter_order=True), list(rows))
         return list(result.scalars())
     columns = tuple(rows[0])
@@ -106,6 +109,34 @@ def sqlite_insert(dialect: Dialect, table: Table, keys: tuple[str, ...],
 
 
 _sqlite_statements: dict[tuple[str, tuple[str, ...], str], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
+
+
+def _sqlite_rowids(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                   returning: str) -> list[int] | None:
+    """SQLite: many rows by the driver's executemany (`sqlite_insert`), their new `returning` ids
+    counted back from the last one (`last_insert_rowid()`). SQLAlchemy's INSERT ... RETURNING of
+    many rows ran one statement per row there to keep their order (a bulk import's 500 events:
+    500 statements). Counting back holds for a rowid column (an INTEGER PRIMARY KEY): a new row's
+    rowid is one above the table's largest, and no other connection writes while this one holds
+    the write lock (its transaction began by its first INSERT at the latest), so the rows take
+    consecutive ids in their order. Past the largest rowid SQLite would pick random ones: refused.
+    None where this does not apply (another dialect or column, a single row)."""
+    column = table.c.get(returning)
+    if len(rows) < 2 or column is None or list(table.primary_key.columns) != [column] or \
+            type(column.type.dialect_impl(connection.dialect)) is not Integer:
+        return None
+    driver = sqlite_insert(connection.dialect, table, tuple(rows[0]))
+    if driver is None or returning in rows[0]:
+        return None
+    sql, values = driver
+    connection.exec_driver_sql(sql, [values(row) for row in rows])
+    last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    if last >= _LARGEST_ROWID:  # the next ones would be random, and might be now
+        raise RuntimeError(f"{table.name}: rowids reached {last}")
+    return list(range(last - len(rows) + 1, last + 1))
+
+
+_LARGEST_ROWID = 2**63 - 1
 
 
 def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:

@@ -96,7 +96,9 @@ class CoreInserts:
         if not stored_events:  # a tracked position with no new events (a message that changes nothing)
             return [], checked, heads
         rows = _rows(stored_events)
-        if bulk(session, rows):  # a bulk import's save: one statement of arrays (store/bulk.py)
+        if bulk(session, rows) or (self.dialect == "sqlite" and len(rows) > 1):
+            # A bulk import's save: one statement of arrays on PostgreSQL, the driver's
+            # executemany on SQLite (store/bulk.py)
             ids = insert_rows(session, self.table, rows, returning="id" if "id" in self.table.c else None)
             return ids, checked, heads
         if len(rows) == 1 and "id" in self.table.c and \

@@ -65,7 +65,7 @@ class Creation:
            request: dict[str, Any]) -> Creation:
         if key is None:
             return cls(kind, str(scope), None, None, None)
-        canonical = json.dumps(request, sort_keys=True, default=_canonical, ensure_ascii=False)
+        canonical = _REQUEST.encode(request)
         return cls(kind, str(scope), key,
                    idempotency_digest(service, f"{kind}/{scope}", key.key, key.secret),
                    idempotency_digest(service, f"request/{kind}/{scope}", canonical, key.secret))
@@ -96,3 +96,9 @@ def _canonical(value: Any) -> str:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).isoformat()
     return str(value)
+
+
+# How a request is written to be digested: json.dumps(request, sort_keys=True, default=_canonical,
+# ensure_ascii=False), with the encoder made once (dumps makes one per call with these arguments:
+# an import digests 500 requests).
+_REQUEST = json.JSONEncoder(sort_keys=True, default=_canonical, ensure_ascii=False)

@@ -65,8 +65,9 @@ def test_many_rows_are_stored_with_their_ids_in_order_by_a_statement_that_does_n
         (r["name"], r["body"], r["note"]) for r in [*_rows("few", 2), *_rows("many", 300), *_rows("more", BULK_ROWS)]]
     assert [i for i, *_ in stored][:302] == few + many  # each row's id, in the order given
     inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 3  # on SQLite too: the driver's executemany, ids counted back (not one INSERT per row)
     if backend() == "postgresql":
-        assert len(inserts) == 3 and all(len(s) < 400 for s in inserts[1:])  # not one placeholder per value
+        assert all(len(s) < 400 for s in inserts[1:])  # not one placeholder per value
 
 
 def test_a_unique_violation_among_many_rows_stores_none_of_them(engine) -> None:

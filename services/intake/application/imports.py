@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from libs.domain.errors import DomainError, InvalidInput
+from libs.platform.memory import collector_paused
 from libs.platform.privacy.sealed_values import SubjectForgotten, SubjectKeys
 from libs.platform.store.application import COMMUTING_RETRIES
 from libs.platform.store.creations import (
@@ -30,6 +31,7 @@ from libs.platform.store.creations import (
 from libs.platform.web.auth import Principal
 from services.intake.application.cases import CaseUseCases
 from services.intake.domain.case import Case
+from services.intake.domain.consultations import latest_consultation
 from services.intake.domain.errors import CaseNotFound
 
 # Consultations one import may carry: with the request body limit (1 MiB) a bound on one
@@ -63,6 +65,10 @@ class ImportUseCases(CaseUseCases):
             raise InvalidInput("an import holds at least one consultation")
         if len(items) > MAX_IMPORT:
             raise InvalidInput(f"an import holds at most {MAX_IMPORT} consultations")
+        with collector_paused():  # bounded: MAX_IMPORT items (memory.collector_paused says why)
+            return self._import(actor, items, idempotency_key)
+
+    def _import(self, actor: Principal, items: Sequence[ImportItem], idempotency_key: str | None) -> Imported:
         creations = self._import_creations(actor, items, idempotency_key)
         if (done := self._imported(actor, creations)) is not None:
             return done
@@ -89,14 +95,21 @@ class ImportUseCases(CaseUseCases):
         header can carry, keeps these keys apart from any single consultation's). Each item's
         request digest covers the whole import, so the key sent again with any other import
         (another item anywhere, fewer or more of them) is refused, not answered."""
+        # Each instant in UTC as the digests write it (ledger_rows._canonical), once per distinct
+        # instant: equal instants written with other offsets are the same text.
+        utc: dict[datetime, str] = {}
+        at = [utc.get(i.occurred_at) or utc.setdefault(i.occurred_at, i.occurred_at.astimezone(UTC).isoformat())
+              for i in items]
         whole = hashlib.sha256(json.dumps(
-            [[str(i.case_id), i.channel, i.consulted_by, i.occurred_at.astimezone(UTC).isoformat(), i.summary]
-             for i in items],
+            [[str(i.case_id), i.channel, i.consulted_by, when, i.summary] for i, when in zip(items, at, strict=True)],
             ensure_ascii=False).encode()).hexdigest()
+        # occurred_at as that text: the request digests the same JSON as with the instant itself
+        # (but a naive one, refused later, which _canonical writes otherwise).
         return [self.creation("consultation", f"import/{actor.org}", idempotency_key and f"{idempotency_key}\x00{n}",
-                              channel=item.channel, consulted_by=item.consulted_by, occurred_at=item.occurred_at,
+                              channel=item.channel, consulted_by=item.consulted_by,
+                              occurred_at=when if item.occurred_at.tzinfo is not None else item.occurred_at,
                               summary=item.summary, of_import=whole)
-                for n, item in enumerate(items)]
+                for n, (item, when) in enumerate(zip(items, at, strict=True))]
 
     def _imported(self, actor: Principal, creations: list[Creation]) -> Imported | None:
         """What an import with these keys recorded before (all of it: it was one transaction)."""
@@ -117,34 +130,44 @@ class ImportUseCases(CaseUseCases):
 
     def _record_import(self, actor: Principal, items: Sequence[ImportItem], creations: list[Creation]
                        ) -> tuple[dict[UUID, Case], list[dict[str, Any]], list[Any], SubjectKeys]:
-        """Every item run on its case (all loaded at once, access checked); the refusals of all of
-        them collected into one 422 before anything is saved. The summaries are sealed with keys
-        looked up once for the whole import (Sealer.keys), which the save checks again."""
+        """Every item checked on its case (all loaded at once, access checked); the refusals of all
+        of them collected into one 422 before anything is recorded. Then each case records its
+        items at once (Case.record_consultations: the same events, without the library's per-event
+        machinery), each item's ledger row at the version its event takes. The summaries are sealed
+        with keys looked up once for the whole import (Sealer.keys), which the save checks again."""
         cases = self.get_cases(actor, [i.case_id for i in items])
         keys = self.sealer.keys(str(i.case_id) for i in items
                                 if i.summary and isinstance(cases.get(i.case_id), Case))
         refused: list[dict[str, Any]] = []
         recorded: list[dict[str, Any]] = []
         rows = []
+        of_case: dict[UUID, list[dict[str, Any]]] = {}
+        latest = latest_consultation()
         for n, (item, creation) in enumerate(zip(items, creations, strict=True)):
             try:
                 case = cases[item.case_id]
                 if isinstance(case, CaseNotFound):
                     raise case
+                case.check_consultation(channel=item.channel, consulted_by=item.consulted_by,
+                                        occurred_at=item.occurred_at, latest=latest)
                 entry: dict[str, Any] = {"consultation_id": creation.new_id(), "channel": item.channel,
-                         "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
-                         "summary": keys.seal(item.case_id, item.summary) if item.summary else None}
-                case.record_consultation(**entry)
+                                         "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
+                                         "summary": keys.seal(item.case_id, item.summary) if item.summary else None}
             except DomainError as e:
                 refused.append({"loc": ["body", "consultations", str(n), *_field_of(e)], "msg": e.detail,
                                 "type": e.problem})
                 continue
+            entries = of_case.setdefault(case.id, [])
+            entries.append(entry)
             recorded.append(entry)
-            rows.append(creation.row(entry["consultation_id"], case.id, case.version))
+            rows.append(creation.row(entry["consultation_id"], case.id, case.version + len(entries)))
         if refused:
             raise InvalidInput(f"{len(refused)} of {len(items)} consultations refused; nothing was recorded",
                                errors=refused)
-        return {i: c for i, c in cases.items() if isinstance(c, Case)}, recorded, rows, keys
+        found = {i: c for i, c in cases.items() if isinstance(c, Case)}
+        for case_id, entries in of_case.items():
+            found[case_id].record_consultations(entries)
+        return found, recorded, rows, keys
 
 
 def _field_of(e: DomainError) -> list[str]:

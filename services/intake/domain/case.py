@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -16,6 +16,7 @@ from libs.domain.codes import validate_lg_code
 from libs.domain.contracts import ClientKey, derived_id, idempotency_digest
 from libs.domain.legal_bases import check_legal_basis
 from libs.domain.personal_data import UseSuspension
+from services.intake.domain.consultations import CLOCK_SKEW, RecordsConsultations
 from services.intake.domain.errors import (
     ConsentMissing,
     InvalidCase,
@@ -25,11 +26,8 @@ from services.intake.domain.errors import (
     WrongCaseStatus,
 )
 
-# Clocks of portals drift; a consultation "in the future" beyond this is a typo.
-CLOCK_SKEW = timedelta(minutes=10)
 
-
-class Case(UseSuspension, Aggregate):
+class Case(RecordsConsultations, UseSuspension, Aggregate):
     DATA_NAME = "the case's personal data"
     INVALID_INPUT = InvalidCase
     # v2 keeps consultations by the digest of their Idempotency-Key (v1 snapshots: by the key);
@@ -125,15 +123,7 @@ class Case(UseSuspension, Aggregate):
     def record_consultation(self, *, consultation_id: UUID, channel: str, consulted_by: str,
                             occurred_at: datetime, summary: dict | None) -> None:
         """Record one consultation (once per Idempotency-Key: ServiceApplication.create_inside)."""
-        self.require_open()
-        if channel not in intake.CHANNELS:
-            raise InvalidConsultation(f"channel must be one of {intake.CHANNELS}")
-        if consulted_by not in intake.CLIENT_KINDS:
-            raise InvalidConsultation(f"consulted_by must be one of {intake.CLIENT_KINDS}")
-        if occurred_at.tzinfo is None:
-            raise InvalidConsultation("occurred_at needs a timezone (e.g. +09:00)")
-        if occurred_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise InvalidConsultation("occurred_at is in the future")
+        self.check_consultation(channel=channel, consulted_by=consulted_by, occurred_at=occurred_at)
         self._record_consultation(
             consultation_id=consultation_id, centre_id=self.centre_id, channel=channel,
             consulted_by=consulted_by, occurred_at=occurred_at, summary=summary, idempotency_digest=None)
@@ -165,10 +155,7 @@ class Case(UseSuspension, Aggregate):
         self, consultation_id: UUID, centre_id: UUID, channel: str, consulted_by: str,
         occurred_at: datetime, summary: dict | None, idempotency_digest: str | None,
     ) -> None:
-        """`idempotency_digest`: only events recorded before the creations ledger carry one."""
-        self.consultation_count += 1
-        if idempotency_digest:
-            self.idempotency_keys[idempotency_digest] = consultation_id
+        self._count_consultation(consultation_id, idempotency_digest)
 
     def request_supporter(self, *, request_id: UUID, municipality: str, needs: list[str],
                           preferences: dict[str, str], requested_on: date, requested_by: str) -> None:

@@ -4,7 +4,10 @@ the save checks again in its transaction, and its cases are loaded together (sto
 
 from __future__ import annotations
 
+import hashlib
+import json
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -14,6 +17,7 @@ from libs.domain.errors import InvalidInput
 from libs.platform.store.cache import get_many
 from libs.platform.web.auth import Principal
 from services.intake.application import IntakeApplication
+from services.intake.application.imports import ImportItem
 from services.intake.domain.case import Case
 from services.intake.tests.test_concurrent_consultations import _open_case, _record
 from services.intake.tests.test_consultation_imports import _consultations, _items
@@ -103,3 +107,47 @@ def test_an_import_of_many_cases_reads_them_in_two_statements(tmp_path) -> None:
         other = application()  # the keys made together for the twenty cases are the ones stored
         opened = [other.sealer.open(e["summary"]) for c in case_ids for e in _consultations(other, actor, c)]
         assert opened == [i.summary for i in items]
+
+
+def test_an_import_leaves_its_cases_cached_as_the_store_gives_them_for_later_commands(tmp_path) -> None:
+    """An import records below the aggregate machinery (Case.record_consultations) and caches the
+    cases it saved: each as a load from the store makes it (state, version, time), so the next
+    command on it runs on the right version. Fails with the events made but not applied."""
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case_ids, actor = _cases_of_one_centre(app, 3)
+        app.import_consultations(actor, [i for c in case_ids for i in _items(c, 4)], "cached")
+        for case_id in case_ids:
+            cached = app.repository.cache.get(case_id)
+            stored = application().repository.get(case_id)  # another replica: from the store
+            assert _state(cached) == _state(stored) and cached.version == 5 and cached.consultation_count == 4
+        _record(app, actor, case_ids[0])  # the next command, on the cached case
+        assert application().repository.get(case_ids[0]).version == 6
+
+
+def _state(case: Case) -> dict[str, Any]:
+    return {k: v for k, v in vars(case).items() if k != "_pending_events"}
+
+
+def test_an_imports_ledger_digests_each_item_as_the_creation_of_its_fields_would(tmp_path) -> None:
+    """The request digests an import writes are Creation.of's of each item's own fields and the
+    whole import's digest (a retry of an import recorded by an earlier release is still answered),
+    whatever the offset its instants were written with and however many share one."""
+    jst = timezone(timedelta(hours=9))
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+        app = application()
+        case_ids, actor = _cases_of_one_centre(app, 2)
+        items = [ImportItem(case_id=case_ids[n % 2], channel="phone", consulted_by="person", summary=f"記録 {n}",
+                            occurred_at=datetime(2016, 7, 1 + n % 3, 10, tzinfo=jst if n % 2 else UTC))
+                 for n in range(6)]
+        imported = app.import_consultations(actor, items, "digests")
+        whole = hashlib.sha256(json.dumps(
+            [[str(i.case_id), i.channel, i.consulted_by, i.occurred_at.astimezone(UTC).isoformat(), i.summary]
+             for i in items], ensure_ascii=False).encode()).hexdigest()
+        for n, (item, (_case, entry)) in enumerate(zip(items, imported.consultations, strict=True)):
+            expected = app.creation("consultation", f"import/{actor.org}", f"digests\x00{n}", channel=item.channel,
+                                    consulted_by=item.consulted_by, occurred_at=item.occurred_at,
+                                    summary=item.summary, of_import=whole)
+            row = app.ledger.of_resource(entry["consultation_id"], item.case_id)
+            assert row is not None and (row.key_digest, row.request_digest) == \
+                (expected.key_digest, expected.request_digest)
