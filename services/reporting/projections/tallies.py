@@ -216,7 +216,7 @@ class Pivot:
     one of a code no column names included). A report that returns a row per unit with a column
     per code, or the totals per code, reads one row per unit, not one per non-zero cell: the cells
     fill up to units × codes as the history grows, the rows stay the units
-    (queries/common.by_unit_and_code). A unit whose `n` exceeds its known columns of a dimension
+    (queries/common.unpivoted). A unit whose `n` exceeds its known columns of a dimension
     has that dimension's other codes read from the tally's cells."""
 
     tally: Tally

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, FromClause, func, select, union_all
+from sqlalchemy import CTE, ColumnElement, Connection, FromClause, Label, Subquery, func, select, union, union_all
 
 from services.reporting.projections.tallies import Pivot, Rollup, Tally
 
@@ -70,20 +70,6 @@ def grouped(conn: Connection, source: FromClause, keys: tuple[ColumnElement, ...
     return {tuple(r)[:-1]: int(r.n) for r in conn.execute(query)}
 
 
-def of_each(conn: Connection, source: FromClause, unit: ColumnElement, *where: ColumnElement[bool],
-            value: ColumnElement | None = None) -> dict[str, int]:
-    """`value` (default: `n`) of each unit, from a source with one row per fiscal year × unit (a
-    count table keyed by them, or its cells as of an instant): `by_tenant` without the GROUP BY,
-    which over rows already unique cost a sorter step and an aggregate per row."""
-    query = select(unit, source.c.n if value is None else value).where(*where)
-    return {key: int(n) for key, n in conn.execute(query)}
-
-
-def by_tenant(conn: Connection, source: FromClause, tenant: ColumnElement, *where: ColumnElement[bool],
-              value: ColumnElement | None = None) -> dict[str, int]:
-    return {key[0]: n for key, n in grouped(conn, source, (tenant,), *where, value=value).items()}
-
-
 def rolled_up(rollup: Rollup, fy: int, hidden: ColumnElement[bool]) -> FromClause:
     """The cells (`code`, `n`) of fiscal year `fy` by code over the units the caller may see: the
     roll-up's national cells, and the tally's cells of every unit that holds any and is `hidden`
@@ -110,19 +96,6 @@ def fine_cells(pivot: Pivot, as_of: datetime | None, fys: Iterable[int],
     return pivot.tally.cells(pivot.tally.facts.c.fy.in_(list(fys))).subquery()
 
 
-def by_unit_and_code(conn: Connection, pivot: Pivot, as_of: datetime | None, fys: Iterable[int],
-                     visible: Callable[[FromClause], ColumnElement[bool]], fy: int) -> dict[tuple[str, str], int]:
-    """What `grouped` by (unit, code) over the tally's cells of `fy` says (its non-zero cells), read
-    from the pivot (of one dimension): a row per unit, each known code's count a column of it.
-    `visible` is the scope's clause over a source."""
-    years = list(fys)
-    (dimension, _), = pivot.codes.items()
-    w = cells(pivot.wide, as_of, years)
-    rows = conn.execute(select(w.c[pivot.unit], w.c.n, *(w.c[c] for c in pivot.columns(dimension)))
-                        .where(visible(w), w.c.fy == fy))
-    return unpivoted(conn, pivot, rows, as_of, years, visible, fy)
-
-
 def unpivoted(conn: Connection, pivot: Pivot, rows: Iterable[Sequence[Any]], as_of: datetime | None,
               fys: Iterable[int], visible: Callable[[FromClause], ColumnElement[bool]],
               fy: int) -> dict[tuple[str, str], int]:
@@ -144,3 +117,38 @@ def unpivoted(conn: Connection, pivot: Pivot, rows: Iterable[Sequence[Any]], as_
         found |= grouped(conn, t, (t.c[pivot.unit], t.c[dimension]), visible(t), t.c.fy == fy,
                          t.c[pivot.unit].in_(others), t.c[dimension].not_in(codes))
     return found
+
+
+def of_years(source: FromClause, years: Sequence[int], name: str) -> CTE:
+    """A source's cells of `years`, as a CTE of a report's one statement, which reads each at least
+    twice (the units' union, then its joins). Materialized where that reads them once: on PostgreSQL,
+    and cells counted from the facts as of an instant (computed once; `cells` counted those of
+    `years` already). A count table on SQLite is not: its rows are then found by their key (fy,
+    unit) for each unit, where SQLite scanned a materialized one per unit (bench/README.md, reports)."""
+    if isinstance(source, Subquery):
+        return source.element.cte(name)
+    fy = source.c.fy
+    # Named: an anonymous CTE's name comes from its id(), which prefix_with's copy may share with another.
+    return (select(source).where(fy == years[0] if len(years) == 1 else fy.in_(years)).cte(name)
+            .prefix_with("NOT MATERIALIZED", dialect="sqlite"))
+
+
+def each_unit(sources: Sequence[FromClause], joins: Sequence[tuple[FromClause, ColumnElement[bool] | None]],
+              unit: str = "tenant") -> tuple[Subquery, FromClause]:
+    """The units with a row in any of `sources` (a UNION), each of `joins` outer-joined to them by
+    the unit (and its own condition): a report's per-unit sources in one statement, so that the
+    scope's clause runs once per unit (on the union) and its demo lists once per statement, where
+    one statement per source paid both for each (bench/README.md, reports)."""
+    units = union(*(select(s.c[unit]) for s in sources)).subquery()
+    joined: FromClause = units
+    for source, on in joins:
+        key = source.c[unit] == units.c[unit]
+        joined = joined.outerjoin(source, key if on is None else key & on)
+    return units, joined
+
+
+def wide_columns(pivot: Pivot, source: FromClause, name: str) -> list[Label]:
+    """A pivot's `n` and known columns of `source` (its cells), labelled apart (two pivots share
+    column names): the row `unpivoted` reads, after the unit."""
+    (dimension, _), = pivot.codes.items()
+    return [source.c[c].label(f"{name}_{c}") for c in ("n", *pivot.columns(dimension))]

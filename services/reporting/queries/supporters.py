@@ -6,29 +6,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    CTE,
-    ColumnElement,
-    Connection,
-    Engine,
-    FromClause,
-    Label,
-    Select,
-    Subquery,
-    distinct,
-    func,
-    literal,
-    select,
-    union,
-)
+from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Select, distinct, func, literal, select
 
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
 from services.reporting.projections import supporter_endings, supporter_terms
 from services.reporting.projections.registered import CANCELLING, fiscal_year_end
 from services.reporting.projections.registered import table as registered_counts
-from services.reporting.projections.tallies import Pivot, roster_counts, supporter_ending_pivot, supporter_term_pivot
-from services.reporting.queries.common import cells, unpivoted
+from services.reporting.projections.tallies import roster_counts, supporter_ending_pivot, supporter_term_pivot
+from services.reporting.queries.common import cells, each_unit, of_years, unpivoted, wide_columns
 from services.reporting.queries.scope import as_of_utc, of_visible_cells, of_visible_tenants, until
 
 METRICS = ("newly_registered", "renewed", "withdrawn", "revoked", "expired", "registered_at_fy_end",
@@ -63,18 +49,6 @@ def registered_on(actor: Principal, as_of: datetime | None, day: date, prefectur
     )
 
 
-def _of_year(source: FromClause, fy: int, name: str) -> CTE:
-    """A source's cells of `fy`, as a CTE of the statement, which reads each twice (the registrars'
-    union, then the join). Materialized where that reads them once: on PostgreSQL, and cells counted
-    from the facts as of an instant (computed once). A count table on SQLite is not: its rows are
-    then found by their key (fy, tenant) for each registrar, where SQLite scanned a materialized one
-    per registrar (bench/README.md, reports)."""
-    if isinstance(source, Subquery):  # counted from the facts, of `fy` already
-        return source.element.cte(name)
-    # Named: an anonymous CTE's name comes from its id(), which prefix_with's copy may share with another.
-    return select(source).where(source.c.fy == fy).cte(name).prefix_with("NOT MATERIALIZED", dialect="sqlite")
-
-
 def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None,
              prefecture: str | None) -> dict[str, dict[str, int]]:
     """Every figure of every registrar of `fy`, from one statement: the registrars with a row in any
@@ -85,17 +59,14 @@ def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None
     def visible(source: FromClause) -> ColumnElement[bool]:
         return of_visible_cells(source, actor, prefecture)
 
-    terms, ended, rosters, registered = sources = tuple(_of_year(s, fy, name) for name, s in (
+    terms, ended, rosters, registered = sources = tuple(of_years(s, (fy,), name) for name, s in (
         ("terms", cells(supporter_term_pivot.wide, as_of, (fy,))),
         ("endings", cells(supporter_ending_pivot.wide, as_of, (fy,))),
         ("rosters", cells(roster_counts, as_of, (fy,))),
         ("registered", registered_cells(actor, as_of, fy, prefecture))))
-    units = union(*(select(s.c.tenant) for s in sources)).subquery()
-    joined: FromClause = units
-    for s in sources:
-        joined = joined.outerjoin(s, s.c.tenant == units.c.tenant)
+    units, joined = each_unit(sources, [(s, None) for s in sources])
     wide = {"t": (supporter_term_pivot, terms), "e": (supporter_ending_pivot, ended)}
-    columns = {name: _wide(pivot, source, name) for name, (pivot, source) in wide.items()}
+    columns = {name: wide_columns(pivot, source, name) for name, (pivot, source) in wide.items()}
     rows = conn.execute(select(units.c.tenant, *columns["t"], *columns["e"], rosters.c.n.label("rosters"),
                                rosters.c.entries.label("entries"), registered.c.n.label("registered"))
                         .select_from(joined).where(visible(units))).all()
@@ -118,12 +89,6 @@ def _metrics(conn: Connection, actor: Principal, fy: int, as_of: datetime | None
         "rosters_provided": column("rosters"),
         "roster_entries": column("entries"),
     }
-
-
-def _wide(pivot: Pivot, source: FromClause, name: str) -> list[Label]:
-    """A pivot's `n` and known columns, labelled apart (two pivots share column names)."""
-    (dimension, _), = pivot.codes.items()
-    return [source.c[c].label(f"{name}_{c}") for c in ("n", *pivot.columns(dimension))]
 
 
 def supporters_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetime | None = None,

@@ -137,3 +137,37 @@ def test_an_activity_type_no_pivot_column_names_is_reported_under_its_code_and_c
     assert (rows[CHUO]["activity_total"], rows[CHUO]["previous_activity_total"]) == (1, 1)
     assert report["total"]["activities"]["peer_session"] == 2 and report["total"]["activity_total"] == 4
     assert report == dispatch_report(engine, MINISTRY, 2016, as_of=datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def test_each_municipality_has_its_own_figures_whichever_of_activities_last_year_or_dispatches_it_appears_in(
+        feed, engine):
+    """The report reads its per-municipality sources in one statement (the municipalities of either
+    pivot, this year or the last, or of a dispatch started or ended this year; each joined by
+    municipality): a municipality found in one source alone still gets its row, each figure from its
+    own column, a municipality with several end reasons one row, and the scope's filter applies to
+    every source alike."""
+    earlier = feed.dispatch_started(TOKYO, "2015-05-01")
+    feed.dispatch_started(TOKYO, "2016-05-01")  # TOKYO: a dispatch started only
+    feed.dispatch_ended(CHIYODA, earlier, "2016-07-01", "plan_completed")  # CHIYODA: two end reasons only
+    feed.dispatch_ended(CHIYODA, earlier, "2016-08-01", "subject_requested_stop")
+    feed.dispatch_ended(CHIYODA, earlier, "2016-09-01", "subject_requested_stop")
+    feed.activity(CHUO, earlier, "2015-06-01", "interview")  # CHUO: last year's activity only
+    place = feed.deployed(OSAKA, "place", "2016-04-01")
+    feed.deployment_activity(OSAKA, place, "2016-05-01")  # OSAKA: a deployment's activity only
+    feed.activity(OSAKA_CITY, earlier, "2016-06-01", "visit")  # OSAKA_CITY: this year's activity only
+    feed.dispatch_started(DEMO, "2016-05-01")  # a demo municipality: never in the nation's report
+    feed.activity(DEMO, earlier, "2016-06-01")
+    report = dispatch_report(engine, MINISTRY, 2016)
+    rows = {r["tenant"]: r for r in report["municipalities"]}
+    assert list(rows) == [TOKYO, CHIYODA, CHUO, OSAKA, OSAKA_CITY]
+    figures = {t: (r["started"], r["ended"], r["ended_by_reason"]["subject_requested_stop"], r["activity_total"],
+                   r["activities_by_kind"]["place"], r["activities"]["visit"], r["previous_activity_total"])
+               for t, r in rows.items()}
+    assert figures == {TOKYO: (1, 0, 0, 0, 0, 0, 0), CHIYODA: (0, 3, 2, 0, 0, 0, 0), CHUO: (0, 0, 0, 0, 0, 0, 1),
+                       OSAKA: (0, 0, 0, 1, 1, 0, 0), OSAKA_CITY: (0, 0, 0, 1, 0, 1, 0)}
+    assert (report["total"]["started"], report["total"]["ended"], report["total"]["activity_total"]) == (1, 3, 2)
+    assert report == dispatch_report(engine, MINISTRY, 2016, as_of=datetime(2100, 1, 1, tzinfo=UTC))
+    tokyo = dispatch_report(engine, principal("prefecture_officer", TOKYO), 2016)["municipalities"]
+    assert [r["tenant"] for r in tokyo] == [TOKYO, CHIYODA, CHUO]
+    osaka = dispatch_report(engine, MINISTRY, 2016, prefecture=OSAKA)["municipalities"]
+    assert [r["tenant"] for r in osaka] == [OSAKA, OSAKA_CITY]

@@ -9,9 +9,11 @@ that prefecture (a demo prefecture's named by a national auditor) and nothing el
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
 
 from services.reporting.queries import supporters_report
 from services.reporting.tests.conftest import MINISTRY, principal
@@ -48,27 +50,42 @@ def _registry(feed: Feed, rnd: random.Random) -> None:
         feed.roster(rnd.choice(TENANTS), rnd.choice(TENANTS), _day(rnd).isoformat(), entries=rnd.randrange(0, 5))
 
 
+def agrees_across_scopes(engine: Engine, report: Callable[..., dict], fy: int, rows_key: str) -> dict[str, dict]:
+    """The invariants of a per-local-government report of `fy` (its rows under `rows_key`): the
+    nation's report of the present is the one as of a later instant and the national auditor's, it
+    holds no demo tenant, each of its rows is that local government's own report, a prefecture filter
+    keeps its rows of that prefecture, and a national auditor naming the demo prefecture sees what its
+    officer sees. The nation's rows, by tenant."""
+    nation = report(engine, MINISTRY, fy)
+    assert nation == report(engine, MINISTRY, fy, as_of=LATER)
+    assert nation == report(engine, NATIONAL_AUDITOR, fy)
+    rows = {r["tenant"]: r for r in nation[rows_key]}
+    assert not {t for t in rows if t[:2] in ("40", "99") or t == "012041"}, "a demo tenant in the nation's"
+    for tenant, row in rows.items():
+        assert report(engine, principal("municipal_officer", tenant), fy, as_of=LATER)[rows_key] == [row]
+    for prefecture in ("130001", "270008"):
+        narrowed = report(engine, MINISTRY, fy, prefecture=prefecture)[rows_key]
+        assert narrowed == [r for t, r in rows.items() if t[:2] == prefecture[:2]]
+    demo = report(engine, NATIONAL_AUDITOR, fy, prefecture="400009")[rows_key]
+    assert demo == report(engine, principal("prefecture_officer", "400009"), fy)[rows_key]
+    return rows
+
+
+def agrees_every_year(engine: Engine, report: Callable[..., dict], rows_key: str, years: range, rnd: random.Random,
+                      summed: Callable[[list[dict], str, object], object]) -> None:
+    """`agrees_across_scopes` each of `years`, and a report as of a random instant has the total of
+    its rows (`summed`: one figure over the rows, given the total's value)."""
+    seen = 0
+    for fy in years:
+        seen += len(agrees_across_scopes(engine, report, fy, rows_key))
+        then = report(engine, MINISTRY, fy, as_of=datetime.combine(_day(rnd), datetime.min.time(), UTC))
+        assert then["total"] == {k: summed(then[rows_key], k, v) for k, v in then["total"].items()}
+    assert seen > 10
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_supporters_report_on_a_random_registry_agrees_with_itself_across_scopes_and_instants(feed, engine, seed):
     rnd = random.Random(seed)
     _registry(feed, rnd)
-    seen = 0
-    for fy in range(2013, 2019):
-        nation = supporters_report(engine, MINISTRY, fy)
-        assert nation == supporters_report(engine, MINISTRY, fy, as_of=LATER)
-        assert nation == supporters_report(engine, NATIONAL_AUDITOR, fy)
-        rows = {r["tenant"]: r for r in nation["registrars"]}
-        assert not {t for t in rows if t[:2] in ("40", "99") or t == "012041"}, "a demo registrar in the nation's"
-        for tenant, row in rows.items():
-            own = supporters_report(engine, principal("municipal_officer", tenant), fy, as_of=LATER)
-            assert own["registrars"] == [row]
-            seen += 1
-        for prefecture in ("130001", "270008"):
-            narrowed = supporters_report(engine, MINISTRY, fy, prefecture=prefecture)["registrars"]
-            assert narrowed == [r for t, r in rows.items() if t[:2] == prefecture[:2]]
-        demo = supporters_report(engine, NATIONAL_AUDITOR, fy, prefecture="400009")["registrars"]
-        assert demo == supporters_report(engine, principal("prefecture_officer", "400009"), fy)["registrars"]
-        instant = datetime.combine(_day(rnd), datetime.min.time(), UTC)
-        then = supporters_report(engine, MINISTRY, fy, as_of=instant)
-        assert then["total"] == {k: sum(r[k] for r in then["registrars"]) for k in then["total"]}
-    assert seen > 10
+    agrees_every_year(engine, supporters_report, "registrars", range(2013, 2019), rnd,
+                      lambda rows, key, _: sum(r[key] for r in rows))
