@@ -76,9 +76,10 @@ def collector_paused() -> Iterator[None]:
     """No automatic garbage collection while a bounded bulk operation runs (a 500-consultation
     import, issue 15). Everything it allocates lives until it ends (its events, entries, rows), so
     each young-generation collection meanwhile traversed the whole growing batch again and freed
-    none of it: ~5 ms of a 48 ms import (CPU, SQLite). Other threads' cyclic garbage waits until the
-    last such operation ends (reference counting still frees the rest at once); the collector is
-    enabled again then, unless it was disabled before the first began."""
+    none of it: ~5 ms of a 48 ms import (CPU, SQLite). Other threads' cyclic garbage waits until
+    such an operation ends (reference counting still frees the rest at once): the last enables the
+    collector again (unless it was disabled before the first began), any other collects the young
+    generation once, so a chain of overlapping operations does not keep it for ever."""
     global _paused, _we_disabled
     with _paused_lock:
         if _paused == 0:
@@ -90,5 +91,13 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _paused_lock:
             _paused -= 1
+            others = _paused > 0 and _we_disabled
             if _paused == 0 and _we_disabled:
                 gc.enable()
+        if others:
+            # Overlapping operations (a portal's parallel imports) may never all end at once: what
+            # this one and other threads dropped meanwhile is collected now, the young generation
+            # and the older ones when their thresholds say the collector would have (it counts
+            # these collections as its own).
+            (_, young, old), (_, every_young, every_old) = gc.get_count(), gc.get_threshold()
+            gc.collect(2 if young >= every_young and old >= every_old else 1 if young >= every_young else 0)
