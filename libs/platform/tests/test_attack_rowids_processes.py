@@ -43,7 +43,7 @@ def write(engine: Any, tag: str) -> dict[int, str]:
         rows = [{"name": f"{tag}.{n}.{k}", "body": b"x", "note": tag} for k in range(2 + (n * 7) % 39)]
         with engine.begin() as conn:
             ids = insert_rows(conn, things, rows, returning="id")
-        given.update(zip(ids, (r["name"] for r in rows), strict=True))
+        given.update(zip(ids, (str(r["name"]) for r in rows), strict=True))
         time.sleep(0.002)  # the others' turn (SQLite's busy handler would let one writer run on)
     return given
 
