@@ -5,9 +5,6 @@ under the destroyed key, answered as recorded): each is refused or committed bef
 
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -16,23 +13,13 @@ import pytest
 from tests.e2e.test_attack_import_mix import WHEN
 from tests.e2e.test_consultation_import import _second_case
 from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_attack_import_two_processes import PRELUDE, ready
 from tests.harness import backend
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="SQLite's file, two processes")]
 
-SCRIPT = textwrap.dedent("""
-    import pickle, sys
-    from datetime import datetime
-    from uuid import UUID
-    from libs.platform.privacy.sealing import Sealer
-    from libs.platform.store.db import eventsourcing_env, make_engine
-    from libs.platform.web.auth import Principal
-    from services.intake.application import IntakeApplication
-    from services.intake.application.imports import ImportItem
-    settings, centre, case, other, when = pickle.loads(bytes.fromhex(sys.stdin.readline()))
-    engine = make_engine(settings)
-    app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, bytes.fromhex(settings.master_key_hex)))
-    actor = Principal("script", centre, frozenset({"centre_staff"}))
+SCRIPT = PRELUDE + textwrap.dedent("""
+    case, other, when = rest
     at = datetime.fromisoformat(when)
     def items(k):
         return [ImportItem(UUID((case, other)[j % 2]), "phone", "person", at, f"秘密 {k}.{j}") for j in range(20)]
@@ -54,12 +41,8 @@ def test_an_erasure_from_the_service_refuses_another_processs_imports_into_the_c
     intake = start_service("intake", nats_server.url)
     centre_id, case = _setup_case(intake)
     other = _second_case(intake, centre_id)
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(pickle.dumps((intake.settings, centre_id, case, other, WHEN)).hex() + "\n")
-    proc.stdin.flush()
-    assert proc.stdout.readline().strip() == "ready"
+    proc = ready(SCRIPT, intake.settings, centre_id, case, other, WHEN)
+    assert proc.stdin is not None
     with intake.client(role="centre_staff", org=centre_id) as staff:
         proc.stdin.write("go\n")
         proc.stdin.flush()

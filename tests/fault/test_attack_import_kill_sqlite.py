@@ -6,10 +6,7 @@ it; each round adds exactly 500 consultations, and the log stays verifiable (ids
 
 from __future__ import annotations
 
-import pickle
 import random
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -18,23 +15,13 @@ import pytest
 from tests.e2e.test_attack_import_mix import WHEN, _check_log, _follow_with_if_match
 from tests.e2e.test_consultation_import import _item, _second_case
 from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_attack_import_two_processes import PRELUDE, ready
 from tests.harness import backend
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="SQLite's file, kill -9")]
 
-SCRIPT = textwrap.dedent("""
-    import pickle, sys
-    from datetime import datetime
-    from uuid import UUID
-    from libs.platform.privacy.sealing import Sealer
-    from libs.platform.store.db import eventsourcing_env, make_engine
-    from libs.platform.web.auth import Principal
-    from services.intake.application import IntakeApplication
-    from services.intake.application.imports import ImportItem
-    settings, centre, cases, when, key = pickle.loads(bytes.fromhex(sys.stdin.readline()))
-    engine = make_engine(settings)
-    app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, bytes.fromhex(settings.master_key_hex)))
-    actor = Principal("script", centre, frozenset({"centre_staff"}))
+SCRIPT = PRELUDE + textwrap.dedent("""
+    cases, when, key = rest
     items = [ImportItem(UUID(cases[j % len(cases)]), "phone", "person", datetime.fromisoformat(when), f"{key} {j}")
              for j in range(500)]
     app.get_cases(actor, [UUID(c) for c in cases])  # warm: the import itself is what the kill interrupts
@@ -57,12 +44,8 @@ def test_an_import_killed_mid_way_and_sent_again_with_its_key_is_recorded_once_a
 
         for round_ in range(6):
             key = f"killed {round_}"
-            proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, text=True)
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(pickle.dumps((intake.settings, centre_id, cases, WHEN, key)).hex() + "\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline().strip() == "ready"
+            proc = ready(SCRIPT, intake.settings, centre_id, cases, WHEN, key)
+            assert proc.stdin is not None
             before = count()
             proc.stdin.write("go\n")
             proc.stdin.flush()

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ from tests.harness import backend
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="SQLite's file, two processes")]
 
-SCRIPT = textwrap.dedent("""
+# Another intake application on the service's database, as a centre's staff: its first line of
+# input is the pickled (settings, centre, *rest) of the test (the rest in `rest`).
+PRELUDE = textwrap.dedent("""
     import pickle, sys
     from datetime import datetime
     from uuid import UUID
@@ -33,10 +36,13 @@ SCRIPT = textwrap.dedent("""
     from libs.platform.web.auth import Principal
     from services.intake.application import IntakeApplication
     from services.intake.application.imports import ImportItem
-    settings, centre, cases, when = pickle.loads(bytes.fromhex(sys.stdin.readline()))
+    settings, centre, *rest = pickle.loads(bytes.fromhex(sys.stdin.readline()))
     engine = make_engine(settings)
     app = IntakeApplication(eventsourcing_env(settings), Sealer(engine, bytes.fromhex(settings.master_key_hex)))
     actor = Principal("script", centre, frozenset({"centre_staff"}))
+""")
+SCRIPT = PRELUDE + textwrap.dedent("""
+    cases, when = rest
     print("ready", flush=True)
     sys.stdin.readline()  # the HTTP clients start at the same time
     when = datetime.fromisoformat(when)
@@ -57,6 +63,17 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def ready(script: str, *args: Any) -> subprocess.Popen[str]:
+    """The script (PRELUDE + its own lines) started with these args, once it printed "ready"."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(pickle.dumps(args).hex() + "\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
 def test_imports_from_a_second_process_on_the_same_sqlite_file_keep_ids_ledger_and_chain(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     centre_id, first = _setup_case(intake)
@@ -65,12 +82,7 @@ def test_imports_from_a_second_process_on_the_same_sqlite_file_keep_ids_ledger_a
     answers: list[int] = []
 
     def script() -> tuple[int, str, str]:
-        proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(pickle.dumps((intake.settings, centre_id, cases, WHEN)).hex() + "\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "ready"
+        proc = ready(SCRIPT, intake.settings, centre_id, cases, WHEN)
         go.wait()
         out, err = proc.communicate("go\n", timeout=50)
         return proc.returncode, out, err
