@@ -8,10 +8,11 @@ Building a million rows through the projection would take far longer than the qu
 are bulk-inserted into the reporting tables with SQL (executemany), shaped as the projection
 writes them (100 centres over 47 prefectures, a case per ten consultations, FY2012–2021), and the
 other facts in proportion to the consultations (RATES: outreach visits, referrals, support
-decisions, dispatch and deployment activities, supporter terms, rosters, place sessions, group
-activities, 後方支援). After each bulk insert the count tables are derived from the facts with one
-INSERT … SELECT GROUP BY per tally (projections/tallies.py: the statement the projection's upserts
-are made of, so the cells are what projecting the same events would have left).
+decisions, dispatches started and ended (by the seeds' end reasons), dispatch and deployment
+activities, supporter terms, rosters, place sessions, group activities, 後方支援). After each bulk
+insert the count tables are derived from the facts with one INSERT … SELECT GROUP BY per tally
+(projections/tallies.py: the statement the projection's upserts are made of, so the cells are what
+projecting the same events would have left).
 
 Besides the goal rows, `consultation_report as_of` is measured (reported only): a report "as of" a
 past instant still counts fact rows (a tally knows only the present), so it grows with them.
@@ -26,7 +27,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from uuid import uuid4
@@ -44,6 +45,7 @@ from services.reporting.projections.tables import (
     activities,
     backoffice_supports,
     deployment_activities,
+    dispatch_events,
     group_activities,
     metadata,
     outreach_visits,
@@ -76,10 +78,19 @@ FY = 2016
 CATEGORY_CODES = tuple(agencies.BY_CODE)
 CHUNK = 20_000
 # Other facts per consultation, roughly the seeds' national proportions (a year: ~90,000
-# consultations, ~7,500 referrals, ~9,000 visits).
+# consultations, ~7,500 referrals, ~9,000 visits). Dispatch events: the seeds give the programme
+# no volume (its uptake is called 低調), so 2 per 100 (as many started as ended: at 1M every
+# municipality has most end reasons in FY2016, the report's widest shape).
 RATES = {"outreach_visits": 0.1, "referrals": 0.08, "support_decisions": 0.03, "activities": 0.05,
          "deployment_activities": 0.02, "supporter_terms": 0.01, "rosters": 0.002, "place_sessions": 0.03,
-         "group_activities": 0.01, "backoffice_supports": 0.01}
+         "group_activities": 0.01, "backoffice_supports": 0.01, "dispatch_events": 0.02}
+
+
+def _dispatch_event(rng: random.Random, on: date) -> dict:
+    """A dispatch started, or one ended with one of the seeds' end reasons (as many ended as started)."""
+    ended = rng.random() < 0.5
+    return {"dispatch_id": str(uuid4()), "kind": "ended" if ended else "started",
+            "reason": rng.choice(dispatch.END_REASONS) if ended else None, "happened_on": on}
 
 
 def _others(rng: random.Random, base: dict, centre: str, at: datetime) -> dict[str, dict]:
@@ -110,6 +121,7 @@ def _others(rng: random.Random, base: dict, centre: str, at: datetime) -> dict[s
                                      "participants": rng.randint(1, 30)},
         "backoffice_supports": lambda: {"centre_id": centre, "kind": rng.choice(intake.BACKOFFICE_KINDS),
                                         "recipient_kind": "municipality", "given_on": on},
+        "dispatch_events": lambda: _dispatch_event(rng, on),
     }
     return {name: {"event_id": str(uuid4()), "tenant": tenant, "fy": base["fy"], "time": at, **shape()}
             for name, shape in shapes.items() if rng.random() < RATES[name]}
@@ -117,7 +129,7 @@ def _others(rng: random.Random, base: dict, centre: str, at: datetime) -> dict[s
 
 OTHER_TABLES = {t.name.removeprefix("rp_"): t for t in (
     outreach_visits, referrals, support_decisions, activities, deployment_activities, supporter_terms, rosters,
-    place_sessions, group_activities, backoffice_supports)}
+    place_sessions, group_activities, backoffice_supports, dispatch_events)}
 
 
 def _fill(engine: Engine, total: int, have: int, centre_ids: list[str]) -> None:

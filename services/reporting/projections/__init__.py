@@ -86,7 +86,7 @@ HANDLERS: EventHandlers[ProjectionHandler] = intake.HANDLERS.merged(
 # replica derives them at start and stamps the database, and replicas of older releases still
 # running stop projecting and answering (rolling deploys, deploy/README). A table it adds must be
 # derivable from the facts kept (tallies.COUNTED); one that is not needs a rebuild (a replay) instead.
-GENERATION = 1
+GENERATION = 2  # 2: dispatch events' pivot (rp_dispatch_event_tenant_pivot)
 
 
 class ReportingProjection(StampedProjection):

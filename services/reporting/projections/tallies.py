@@ -1,13 +1,12 @@
-"""Count tables (tallies): each fact table's rows counted per fiscal year × the dimensions its
-reports break it down by, kept in the same transaction as the facts. A report of the present
-reads the cells of its year (O(cells)), not the year's fact rows (O(rows)); a report "as of" an
-instant still reads the facts (their envelope times are what it filters on).
+"""Count tables (tallies): each fact table's rows counted per fiscal year × the dimensions its reports
+break it down by, kept in the same transaction as the facts. A report of the present reads the cells
+of its year (O(cells)), not the year's fact rows (O(rows)); a report "as of" an instant still reads
+the facts (their envelope times are what it filters on).
 
-One SELECT … GROUP BY per tally says what its cells are; restricted to the facts an event touched
-it is how the projection moves them (an upsert, `+` recorded, `-` retracted), unrestricted it
-derives the whole table (a tally created on a database with facts, or the benchmark's bulk
-insert): the incremental cells and the derived ones cannot disagree about what is counted.
-"""
+One SELECT … GROUP BY per tally says what its cells are; restricted to the facts an event touched it
+is how the projection moves them (an upsert, `+` recorded, `-` retracted), unrestricted it derives
+the whole table (a tally created on a database with facts, or the benchmark's bulk insert): the
+incremental cells and the derived ones cannot disagree about what is counted."""
 
 from __future__ import annotations
 
@@ -211,13 +210,12 @@ ROLLUPS = (referral_rollup, group_activity_rollup, backoffice_support_rollup, pl
 
 @dataclass(frozen=True)
 class Pivot:
-    """A tally's cells of fiscal year × `unit` × codes turned into one row per fiscal year × unit,
-    with a column per known code of each of `codes`' dimensions (`wide`; its `n` counts every fact,
-    one of a code no column names included). A report that returns a row per unit with a column
-    per code, or the totals per code, reads one row per unit, not one per non-zero cell: the cells
-    fill up to units × codes as the history grows, the rows stay the units
-    (queries/common.unpivoted). A unit whose `n` exceeds its known columns of a dimension
-    has that dimension's other codes read from the tally's cells."""
+    """A tally's cells of fiscal year × `unit` × codes turned into one row per fiscal year × unit, with
+    a column per known code of each of `codes`' dimensions (`wide`; its `n` counts every fact, one of
+    a code no column names included). A report that returns a row per unit with a column per code, or
+    the totals per code, reads one row per unit, not one per non-zero cell: the cells fill up to
+    units × codes as the history grows, the rows stay the units (queries/common.unpivoted). A unit whose
+    `n` exceeds its known columns of a dimension has that dimension's other codes read from its cells."""
 
     tally: Tally
     unit: str
@@ -255,8 +253,10 @@ consultation_pivot = _pivot(consultation_counts, "consultation", "centre_id", {
     "age_group": (*intake.AGE_GROUPS, UNKNOWN)}, fine_kept=False)
 outreach_visit_pivot = _pivot(outreach_visit_counts, "outreach_visit", "centre_id",
                               {"staff_role": intake.STAFF_ROLES}, fine_kept=False)
+dispatch_event_pivot = _pivot(dispatch_event_counts, "dispatch_event", "tenant",  # started; ended by reason
+                              {"kind": ("started", "ended"), "reason": dispatch.END_REASONS})
 PIVOTS = (activity_pivot, deployment_activity_pivot, supporter_term_pivot, supporter_ending_pivot,
-          consultation_pivot, outreach_visit_pivot)
+          consultation_pivot, outreach_visit_pivot, dispatch_event_pivot)
 
 TALLIES: tuple[Tally, ...] = (  # consultations and visits: their pivots alone (fine_kept=False)
     referral_counts, support_decision_counts, dispatch_event_counts,

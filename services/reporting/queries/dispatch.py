@@ -4,7 +4,7 @@ kind: for a person (派遣) and, deployed, at a place, for a programme or at an 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Row, select
@@ -12,66 +12,92 @@ from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Row, selec
 from libs.domain import dispatch
 from libs.domain.fiscal import wareki_label
 from libs.platform.web.auth import Principal
-from services.reporting.projections.tallies import activity_pivot, deployment_activity_pivot, dispatch_event_counts
-from services.reporting.queries.common import cells, each_unit, of_years, unpivoted, wide_columns
+from services.reporting.projections.tallies import activity_pivot, deployment_activity_pivot, dispatch_event_pivot
+from services.reporting.queries.common import (
+    cells,
+    each_unit,
+    fine_cells,
+    grouped,
+    of_years,
+    unpivoted,
+    wide_columns,
+)
 from services.reporting.queries.scope import as_of_utc, of_visible_cells
 
 PIVOTS = {"a": activity_pivot, "d": deployment_activity_pivot}  # activities for a person; deployed, by kind
+EVENTS = dispatch_event_pivot  # started, and ended by reason: a row per municipality
+EVENT_COLUMNS = (*EVENTS.columns("kind"), *EVENTS.columns("reason"))
 
 
 def _rows(conn: Connection, actor: Principal, fy: int, as_of: datetime | None,
           prefecture: str | None) -> Sequence[Row]:
     """Every figure of every municipality of `fy` from one statement: the municipalities with a row
-    in either pivot (this year or the last) or a dispatch started or ended this year (a UNION), each
-    pivot's row of each year and the year's event cells joined by municipality, the scope's clause
-    once per municipality. One row per municipality and event cell (kind, reason) of it, the
-    pivots' columns repeated. Read one by one (six statements), each source paid the scope's demo
-    lists once and its clause on every row of its own (bench/README.md, reports)."""
-    events = of_years(cells(dispatch_event_counts, as_of, (fy,)), (fy,), "event_cells")
-    counted = events.c.kind.in_(("started", "ended"))
+    in either activity pivot (this year or the last) or in the dispatch events' pivot (this year;
+    a UNION), each pivot's row of each year joined by municipality, the scope's clause once per
+    municipality. One row per municipality: the events' cells were a row each (ended by reason, up
+    to 7 a municipality), the cost growing with them as the years filled them (bench/README.md,
+    reports). Read one by one (six statements), each source paid the scope's demo lists once and
+    its clause on every row of its own."""
     if as_of is None:  # each year's rows found by their key: on PostgreSQL an index descent per year
         now, before = ({name: of_years(p.wide.table, (year,), f"{name}_{when}") for name, p in PIVOTS.items()}
                        for when, year in (("now", fy), ("before", fy - 1)))
-        sources: list[FromClause] = [*now.values(), *before.values()]
+        events = of_years(EVENTS.wide.table, (fy,), "e_now")
+        sources: list[FromClause] = [*now.values(), *before.values(), events]
         joins: list[tuple[FromClause, ColumnElement[bool] | None]] = [(c, None) for c in sources]
     else:  # the facts of both years counted once
         years = (fy - 1, fy)
         both = {name: of_years(cells(p.wide, as_of, years), years, f"{name}_cells") for name, p in PIVOTS.items()}
         now, before = ({name: c.alias(f"{name}_{when}") for name, c in both.items()} for when in ("now", "before"))
-        sources = list(both.values())
-        joins = [*((c, c.c.fy == fy) for c in now.values()), *((c, c.c.fy == fy - 1) for c in before.values())]
-    units, joined = each_unit([*sources, select(events).where(counted).subquery()], [*joins, (events, counted)])
+        events = of_years(cells(EVENTS.wide, as_of, (fy,)), (fy,), "e_cells")
+        sources = [*both.values(), events]
+        joins = [*((c, c.c.fy == fy) for c in now.values()), *((c, c.c.fy == fy - 1) for c in before.values()),
+                 (events, None)]
+    units, joined = each_unit(sources, joins)
     return conn.execute(
         select(units.c.tenant, *(c for name, p in PIVOTS.items() for c in wide_columns(p, now[name], name)),
                *(c.c.n.label(f"{name}_before") for name, c in before.items()),
-               events.c.kind, events.c.reason, events.c.n)
+               *(events.c[c].label(f"e_{c}") for c in EVENT_COLUMNS))
         .select_from(joined).where(of_visible_cells(units, actor, prefecture))).all()
 
 
+def _events(conn: Connection, rows: Sequence[Row], fy: int, as_of: datetime | None,
+            visible: Callable[[FromClause], ColumnElement[bool]]) -> tuple[dict[str, int], dict[tuple, int]]:
+    """Dispatches started by municipality and ended by municipality and reason, from the events'
+    pivot row of each; a municipality ending more than its known reasons count (a reason no column
+    names) has those reasons read from the events' cells."""
+    started = {r.tenant: int(r.e_kind_started) for r in rows if r.e_kind_started}
+    ended: dict[tuple, int] = {}
+    others = []
+    for r in rows:
+        found = {(r.tenant, code): int(r._mapping[f"e_{EVENTS.column('reason', code)}"] or 0)
+                 for code in dispatch.END_REASONS}
+        ended |= {key: n for key, n in found.items() if n}
+        if (r.e_kind_ended or 0) != sum(found.values()):
+            others.append(r.tenant)
+    if others:
+        t = fine_cells(EVENTS, as_of, (fy,))
+        ended |= grouped(conn, t, (t.c.tenant, t.c.reason), visible(t), t.c.fy == fy, t.c.tenant.in_(others),
+                         t.c.kind == "ended", t.c.reason.not_in(dispatch.END_REASONS))
+    return started, ended
+
+
 def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None, prefecture: str | None) -> dict:
-    """The year's counts by municipality (activities and deployments by kind: one row per municipality
-    from their pivots, tallies/Pivot; dispatches started, and ended by reason) and the previous
-    year's totals (the pivots' `n`)."""
+    """The year's counts by municipality (activities and deployments by kind, dispatches started
+    and ended by reason: one row per municipality from their pivots, tallies/Pivot) and the
+    previous year's totals (the activity pivots' `n`)."""
     rows = _rows(conn, actor, fy, as_of, prefecture)
-    first = {r.tenant: r for r in reversed(rows)}  # the pivots' columns, once per municipality
 
     def visible(source: FromClause) -> ColumnElement[bool]:
         return of_visible_cells(source, actor, prefecture)
 
     def of(name: str) -> dict[tuple[str, str], int]:
         labels = [c.name for c in wide_columns(PIVOTS[name], PIVOTS[name].wide.table, name)]
-        return unpivoted(conn, PIVOTS[name], [(t, *(r._mapping[c] for c in labels)) for t, r in first.items()],
+        return unpivoted(conn, PIVOTS[name], [(r.tenant, *(r._mapping[c] for c in labels)) for r in rows],
                          as_of, (fy - 1, fy), visible, fy)
 
-    started: dict[str, int] = {}
-    ended: dict[tuple, int] = {}
-    for r in rows:
-        if r.kind == "started":
-            started[r.tenant] = started.get(r.tenant, 0) + int(r.n)
-        elif r.kind == "ended":
-            ended[(r.tenant, r.reason)] = ended.get((r.tenant, r.reason), 0) + int(r.n)
-    before = {t: [int(n) for n in (r._mapping[f"{name}_before"] for name in PIVOTS) if n is not None]
-              for t, r in first.items()}
+    started, ended = _events(conn, rows, fy, as_of, visible)
+    before = {r.tenant: [int(n) for n in (r._mapping[f"{name}_before"] for name in PIVOTS) if n is not None]
+              for r in rows}
     return {
         "started": started,
         "ended": ended,
@@ -81,12 +107,23 @@ def _facts(conn: Connection, actor: Principal, fy: int, as_of: datetime | None, 
     }
 
 
-def _codes(found: dict[tuple, int], tenant: str | None, known: tuple[str, ...]) -> dict[str, int]:
+def _by_tenant(found: dict[tuple, int]) -> dict[str | None, list[tuple[str, int]]]:
+    """(tenant, code) counts as each tenant's codes and counts (None: every tenant's), in the order
+    of the sorted keys; sorted once, where sorting them again for each tenant's row made the report's
+    Python quadratic in the cells (bench/README.md, reports)."""
+    out: dict[str | None, list[tuple[str, int]]] = {None: []}
+    for (t, code), n in sorted(found.items()):
+        out.setdefault(t, []).append((code, n))
+        out[None].append((code, n))
+    return out
+
+
+def _codes(found: dict[str | None, list[tuple[str, int]]], tenant: str | None,
+           known: tuple[str, ...]) -> dict[str, int]:
     """Counts by code of one tenant (None: all tenants), every known code first."""
     out = dict.fromkeys(known, 0)
-    for (t, code), n in sorted(found.items()):
-        if tenant is None or t == tenant:
-            out[code] = out.get(code, 0) + n
+    for code, n in found.get(tenant, ()):
+        out[code] = out.get(code, 0) + n
     return out
 
 
@@ -121,6 +158,7 @@ def dispatch_report(engine: Engine, actor: Principal, fy: int, *, as_of: datetim
     tenants = sorted(set(facts["started"]) | set(facts["previous"])
                      | {key[0] for key in facts["ended"]} | {key[0] for key in facts["activities"]}
                      | {key[0] for key in facts["deployed"]})
+    facts |= {name: _by_tenant(facts[name]) for name in ("activities", "deployed", "ended")}
     return {
         "fy": fy,
         "label": wareki_label(fy),

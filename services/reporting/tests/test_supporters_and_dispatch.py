@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select, update
+
+from libs.domain.dispatch import END_REASONS
+from services.reporting.projections import ReportingProjection
+from services.reporting.projections.tallies import dispatch_event_pivot
 from services.reporting.queries import dispatch_report, supporters_report
 from services.reporting.tests.conftest import CHIYODA, CHUO, MINISTRY, OSAKA, OSAKA_CITY, TOKYO, principal
 
@@ -171,3 +176,30 @@ def test_each_municipality_has_its_own_figures_whichever_of_activities_last_year
     assert [r["tenant"] for r in tokyo] == [TOKYO, CHIYODA, CHUO]
     osaka = dispatch_report(engine, MINISTRY, 2016, prefecture=OSAKA)["municipalities"]
     assert [r["tenant"] for r in osaka] == [OSAKA, OSAKA_CITY]
+
+
+def test_a_database_of_generation_1_gets_the_dispatch_events_pivot_derived_by_the_first_replica_of_generation_2(
+        feed, engine):
+    """Generation 2 keeps the dispatches started and ended by reason in one row per municipality
+    (tallies.dispatch_event_pivot), which the report reads. On a database projected by generation 1
+    (stamped 1, no such table) the first replica of generation 2 makes it and counts it from the
+    dispatch events kept: the report counts what was projected before, a reason no column names too."""
+    one = feed.dispatch_started(TOKYO, "2016-05-01")
+    two = feed.dispatch_started(TOKYO, "2016-06-01")
+    feed.dispatch_ended(TOKYO, one, "2016-07-01", reason="supporter_withdrew")
+    feed.dispatch_ended(TOKYO, two, "2016-08-01", reason="moved_away")
+    feed.dispatch_ended(CHIYODA, feed.dispatch_started(CHIYODA, "2015-05-01"), "2016-09-01")
+    projected = dispatch_report(engine, MINISTRY, 2016)
+    pivot = dispatch_event_pivot.wide.table
+    with engine.begin() as conn:
+        pivot.drop(conn)
+        conn.execute(update(feed.projection.stamps).values(generation=1))
+    ReportingProjection(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(pivot.c.n))).scalar_one() == 6
+    report = dispatch_report(engine, MINISTRY, 2016)
+    assert report == projected == dispatch_report(engine, MINISTRY, 2016, as_of=datetime(2100, 1, 1, tzinfo=UTC))
+    ended = dict.fromkeys(END_REASONS, 0)
+    assert [(r["tenant"], r["started"], r["ended"], r["ended_by_reason"]) for r in report["municipalities"]] == [
+        (TOKYO, 2, 2, ended | {"supporter_withdrew": 1, "moved_away": 1}),
+        (CHIYODA, 0, 1, ended | {"plan_completed": 1})]
