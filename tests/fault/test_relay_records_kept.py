@@ -65,14 +65,14 @@ def test_a_relay_that_dies_with_rounds_kept_loses_nothing_and_sends_nothing_twic
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     eventually(lambda: relay.lag() == 0)
+    relay.record_seconds = AN_HOUR  # then where it stands: a background event may be recorded meanwhile
     before = relay.position()[0]
-    relay.record_seconds = AN_HOUR
     _consult(intake, centre_id, case_id, 5)
     eventually(lambda: _published_to_the_end(intake))
     # The process dies here: what it kept in memory is gone, its record is behind the stream.
     relay._pending, relay._pending_since, relay._pending_count = None, None, 0
     intake.stop()
-    assert relay.position()[0] == before < log_positions(intake)[-1]
+    assert before <= relay.position()[0] < log_positions(intake)[-1]
 
     intake.start()  # a new relay compares with the stream: the record moves to the stream's end
     eventually(lambda: intake.runtime.relay.lag() == 0)
