@@ -32,6 +32,11 @@ A loop can also be *superseded*: a replica of a newer release took its work over
 whose tables the newer release keeps more of, readmodels/stamps.py). It stops for good in this
 replica, gives up its lease and makes the replica unready with the reason, on standby or not,
 until the replica is replaced.
+
+A loop can also find that what it follows *lost* messages (`missing`): our streams keep every
+event forever (DESIGN §2), so a message deleted or purged from one is never normal. The loop goes
+on (the pipeline does not stop for it) but makes the service unready with the reason (which
+stream, how many, what to run) until the stream holds no hole (messaging/stream_gaps.py).
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ class LoopHealth:
     lease: Callable[[], dict[str, Any]] | None = None
     # Why the loop stopped for good in this replica (LoopSuperseded); unready while set.
     superseded: str = ""
+    # Messages missing from the stream it follows, and why that makes the service unready (0, "":
+    # none); set by the loop at every look at the stream (messaging/stream_gaps.py).
+    missing: int = 0
+    missing_reason: str = ""
     _mark_end: int = 0
     _mark_lag: int = 0
     _mark_at: float = field(default_factory=time.monotonic)
@@ -142,6 +151,8 @@ class LoopHealth:
             return None
         if self.waiting_for:
             return f"waiting for {self.waiting_for}"
+        if self.missing:
+            return self.missing_reason
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
         waited = self.seconds_since_progress()
@@ -179,6 +190,8 @@ class LoopHealth:
                 body["state"] = "standby"
         if self.superseded:
             body["state"], body["superseded"] = "superseded", True
+        if self.missing:
+            body["missing"] = self.missing
         if self.replaying:
             body["replaying"] = True
             body["replay_target"] = self.replay_target

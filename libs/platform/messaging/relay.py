@@ -21,7 +21,9 @@ messages; a cluster's stream leader changes while PubAcks are lost) is sent the 
 again, and a stream ahead of the record (a crash after the PubAcks, PubAcks lost) is not: every
 message was stored right after its predecessor, so the stream's last event of this log proves the
 ones before it. Until then its last round failed, so /readyz shows it `retrying` with its lag,
-never caught up: "store and stream agree" is said only once the stream itself was asked.
+never caught up: "store and stream agree" is said only once the stream itself was asked. At each
+comparison, and every few seconds while it runs, it also asks whether the stream lost messages
+(deleted, purged): unready with the reason if so, publishing on (messaging/stream_gaps.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
 from libs.platform.messaging.relay_order import ATOMIC_BATCH_MAX, RelayOrder
 from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
+from libs.platform.messaging.stream_gaps import StreamGaps
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader
@@ -51,7 +54,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Batch", "Relay", "StreamUnknown"]
 
 
-class Relay(RelayRecords, RelayBatches, RelayOrder):
+class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
     def __init__(
         self,
         *,
@@ -110,7 +113,9 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             own = await self._compared_with(last)
         # Asked after the last message: a message someone put after it meanwhile is followed (the
         # stream's end only grows; asked before, the next publish would be refused and compare again).
-        self._stream_end = ((await js.stream_info(self.spec.name)).state.last_seq, own)
+        state = (await js.stream_info(self.spec.name)).state
+        self._stream_end = (state.last_seq, own)
+        self._gaps_seen(state)
 
     async def _compared_with(self, last: Any) -> int:
         """Take the stream's last message if it is an event of this log that follows its predecessor
@@ -155,6 +160,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
             flight.answered()
             flight.traced.end()
             self._acknowledged(flight.expected, ack, len(batch.messages), batch.last)  # the stream's end now
+            self._acknowledged_up_to(ack.seq)
             following_failed: Exception | None = None
             if flight.ahead is not None:
                 # Published only now that the PubAck of the batch before it is in: published
@@ -260,6 +266,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder):
                     await asyncio.to_thread(self._record_pending)
                 self.health.succeeded()
                 backoff = 0.1
+                await self.watch_gaps()
             except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
                 await self._record_kept("after a failure")  # acknowledged before the failure
                 # Whatever failed, the stream may now hold less (or more) than the record says.

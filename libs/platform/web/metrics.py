@@ -55,6 +55,10 @@ class LoopCollector:
                 "tsunagu_loop_superseded", "1 when a newer release's replica took the loop's work over: it stopped "
                 "for good in this replica, which stays unready until it is replaced (/readyz says why)",
                 labels=LOOP_LABELS),
+            "missing": GaugeMetricFamily(
+                "tsunagu_loop_missing_messages", "Messages missing from the stream the loop follows (deleted or "
+                "purged: our streams keep every event, so any is a loss; /readyz says which stream)",
+                labels=LOOP_LABELS),
             "target": GaugeMetricFamily("tsunagu_loop_replay_target",
                                         "Position at which the replay ends (0 when not replaying)", labels=LOOP_LABELS),
         }
@@ -77,6 +81,7 @@ class LoopCollector:
             gauges["replaying"].add_metric(labels, 1 if loop.replaying else 0)
             gauges["target"].add_metric(labels, loop.replay_target if loop.replaying else 0)
             gauges["superseded"].add_metric(labels, 1 if loop.superseded else 0)
+            gauges["missing"].add_metric(labels, loop.missing)
             failures.add_metric(labels, loop.failures_total)
             handled.add_metric(labels, loop.handled_total)
             if loop.kind == "consumer":

@@ -1,0 +1,93 @@
+"""Messages lost from a relay's stream: flagged, never taken as normal.
+
+Our streams keep every event forever (DESIGN §2: audit) and have no limits that drop messages, so
+every stream sequence from 1 to the stream's last holds a message. A sequence that holds none was
+deleted (`js.delete_msg`), purged (`js.purge_stream`) or lost by the server: JetStream's
+`stream_info().state` counts them at no cost (`last_seq - messages`: deleted ones inside the
+stream, and the purged or deleted ones before its `first_seq`), and a stream whose `last_seq` went
+below a sequence the relay had a PubAck for lost its tail (a server or cluster leader without what
+it acknowledged). The relay looks at comparison with the stream (relay.py reconcile: at start,
+after every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and
+its health says so (health.LoopHealth.missing): unready with the stream, the count and what to
+run; /metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline does not stop
+for a hole.
+
+It does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
+hole whatever is sent after it; and JetStream keeps a deleted or purged message's `Nats-Msg-Id` in
+its duplicate window (measured, nats-server 2.15.1: the re-publish is acknowledged as a duplicate
+with the deleted sequence and nothing is stored), so within the window a re-publish stores
+nothing, and after it the event lands behind later ones (out of log order for consumers) unless
+the loss was the stream's tail. A tail the stream lost below the relay's record is already sent
+again by the comparison at start (relay_order.py _past_foreign), as before. What an operator
+does: `tsunagu audit verify --nats` says which events; the stream is rebuilt from the store
+(deleted, so that the relay sends the whole log again in order) once that is decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from libs.platform.health import LoopHealth
+from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.streams import StreamSpec
+
+GAP_SECONDS = 5.0  # how often a running relay asks the stream for holes
+log = logging.getLogger(__name__)
+
+
+def missing_messages(state: Any, acknowledged: int = 0) -> int:
+    """Messages missing from a stream whose `stream_info().state` is `state`: sequences up to its
+    last that hold none, and those a PubAck gave (up to `acknowledged`) that it no longer reaches."""
+    return max(state.last_seq - state.messages, 0) + max(acknowledged - state.last_seq, 0)
+
+
+def missing_reason(stream: str, missing: int) -> str:
+    """What /readyz says of a stream with `missing` messages lost."""
+    return (f"stream {stream} is missing {missing} message{'s' if missing != 1 else ''} (deleted, purged or lost "
+            f"by the server: our streams keep every event); run `tsunagu audit verify --nats <url> --stream "
+            f"{stream}` to see which")
+
+
+class StreamGaps:
+    """A mixin of `Relay` (messaging/relay.py): the stream's holes, in its health."""
+
+    spec: StreamSpec
+    bus: Bus
+    health: LoopHealth
+    gap_seconds: float = GAP_SECONDS
+    _acknowledged_seq = 0  # the highest stream sequence a PubAck gave in this process
+    _gaps_at: float | None = None  # when the stream was last asked for holes (None: ask at once)
+
+    def _acknowledged_up_to(self, seq: int) -> None:
+        self._acknowledged_seq = max(self._acknowledged_seq, seq)
+
+    def _gaps_seen(self, state: Any) -> None:
+        """Take the stream's state (asked now) into the relay's health."""
+        self._gaps_at = time.monotonic()
+        missing = missing_messages(state, self._acknowledged_seq)
+        if missing != self.health.missing:
+            if missing:
+                log.error("relay %s: the stream is missing %d messages (last_seq %d, messages %d, first_seq %d, "
+                          "acknowledged up to %d)", self.spec.name, missing, state.last_seq, state.messages,
+                          state.first_seq, self._acknowledged_seq)
+            else:
+                log.warning("relay %s: the stream is missing no message any more", self.spec.name)
+        self.health.missing_reason = missing_reason(self.spec.name, missing) if missing else ""
+        self.health.missing = missing
+
+    async def watch_gaps(self) -> None:
+        """Ask the stream for holes when `gap_seconds` have passed since it was last asked. A
+        failure to ask is not the round's: the next publish or comparison meets it if it lasts."""
+        at = self._gaps_at
+        if at is not None and time.monotonic() - at < self.gap_seconds:
+            return
+        try:
+            info = await asyncio.wait_for(self.bus.js.stream_info(self.spec.name), timeout=self.gap_seconds)
+        except Exception as e:  # noqa: BLE001 - the bus away: asked again next period
+            self._gaps_at = time.monotonic()
+            log.warning("relay %s: cannot ask the stream for holes (%s: %s)", self.spec.name, type(e).__name__, e)
+            return
+        self._gaps_seen(info.state)
