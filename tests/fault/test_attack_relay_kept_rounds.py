@@ -3,7 +3,8 @@
 commands go on, and an operator who deletes the stream's last message or purges the stream while
 rounds are kept. After the server's restart the stream must end as the log once (in order,
 chained), the record at its end, and the relay ready again; after the operator's deletion, the
-auditor's comparison of the bus with the store must say where."""
+relay must be unready naming the loss, and the auditor's comparison of the bus with the store must
+say where."""
 
 from __future__ import annotations
 
@@ -71,13 +72,15 @@ async def _operator(nats_url: str, what: str) -> None:
 
 
 @pytest.mark.parametrize("what", ["delete", "purge"])
-def test_an_operator_who_deletes_from_the_stream_while_rounds_are_kept_is_caught_by_the_audit_not_the_relay(
+def test_an_operator_who_deletes_from_the_stream_while_rounds_are_kept_is_caught_by_the_relay_and_the_audit(
         nats_server, start_service, what):
     """The relay takes an event of its log after a deleted message as in place (relay_order.py
     _last_in_place: what was there is not known; sent again within the duplicate window, the server
-    would drop it as a duplicate anyway): the stream keeps the hole and /readyz stays ready, with
-    rounds kept or not (as on main). What notices is the auditor's comparison of the bus with the
-    store (`tsunagu audit verify --nats`, audit/verify.compare_bus): the chain breaks after the hole."""
+    would drop it as a duplicate anyway), so the stream keeps the hole; but the hole is never "ready":
+    /readyz is unready naming the stream and how many messages it lost (messaging/stream_gaps.py),
+    with rounds kept or not, and the relay publishes on. Which events: the auditor's comparison of
+    the bus with the store (`tsunagu audit verify --nats`, audit/verify.compare_bus): the chain
+    breaks after the hole."""
     intake = start_service("intake", nats_server.url)
     centre_id, case_id = _setup_case(intake)
     _kept(intake)
@@ -88,9 +91,10 @@ def test_an_operator_who_deletes_from_the_stream_while_rounds_are_kept_is_caught
     _consult(intake, centre_id, case_id, 2)  # published after the deletion, the rounds still kept
     eventually(lambda: _published_to_the_end(intake))
     intake.stop()
-    intake.start()  # compares with the stream: the events after the hole are in place
+    intake.start()  # compares with the stream: the events after the hole are in place, the hole flagged
     _consult(intake, centre_id, case_id, 1)
-    _ready(intake, "relay_lag")
+    missing = len(lost) if what == "purge" else 1
+    _unready_because(intake, "relay INTAKE", f"stream INTAKE is missing {missing} message", "audit verify --nats")
     eventually(lambda: _published_to_the_end(intake))
     intake.stop()
     assert intake.runtime.relay.position()[0] == log_positions(intake)[-1]

@@ -115,7 +115,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         # stream's end only grows; asked before, the next publish would be refused and compare again).
         state = (await js.stream_info(self.spec.name)).state
         self._stream_end = (state.last_seq, own)
-        self._gaps_seen(state)
+        await self._gaps_seen(state)
 
     async def _compared_with(self, last: Any) -> int:
         """Take the stream's last message if it is an event of this log that follows its predecessor

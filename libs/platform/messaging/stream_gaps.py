@@ -1,40 +1,50 @@
-"""Messages lost from a relay's stream: flagged, never taken as normal.
+"""Events lost from a relay's stream: flagged, never taken as normal.
 
 Our streams keep every event forever (DESIGN §2: audit) and have no limits that drop messages, so
 every stream sequence from 1 to the stream's last holds a message. A sequence that holds none was
-deleted (`js.delete_msg`), purged (`js.purge_stream`) or lost by the server: JetStream's
-`stream_info().state` counts them at no cost (`last_seq - messages`: deleted ones inside the
-stream, and the purged or deleted ones before its `first_seq`), and a stream whose `last_seq` went
-below a sequence the relay had a PubAck for lost its tail (a server or cluster leader without what
-it acknowledged). The relay looks at comparison with the stream (relay.py reconcile: at start,
-after every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and
-its health says so (health.LoopHealth.missing): unready with the stream, the count and what to
-run; /metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline does not stop
-for a hole.
+deleted (`js.delete_msg`), purged (`js.purge_stream`) or lost by the server. JetStream's
+`stream_info().state` says so at no cost (`last_seq - messages`: the holes inside the stream and
+those purged or deleted before its `first_seq`), and a stream whose `last_seq` went below a
+sequence the relay had a PubAck for lost its tail (a server or cluster leader without what it
+acknowledged). Only then (rarely) is each hole judged, once: it lost events of this log when the
+relay's event after it does not chain from its event before it (an operator who deleted foreign
+messages, the documented way out of relay_order.FOREIGN_DEPTH, or a tail lost and sent again by
+the relay, lost none), or, with no event after it, when the relay had published past the one
+before it. The relay looks at each comparison with the stream (relay.py reconcile: at start, after
+every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and its
+health says so (health.LoopHealth.missing): unready with the stream, the count and what to run;
+/metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline does not stop for
+a hole.
 
 It does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
 hole whatever is sent after it; and JetStream keeps a deleted or purged message's `Nats-Msg-Id` in
 its duplicate window (measured, nats-server 2.15.1: the re-publish is acknowledged as a duplicate
 with the deleted sequence and nothing is stored), so within the window a re-publish stores
 nothing, and after it the event lands behind later ones (out of log order for consumers) unless
-the loss was the stream's tail. A tail the stream lost below the relay's record is already sent
-again by the comparison at start (relay_order.py _past_foreign), as before. What an operator
-does: `tsunagu audit verify --nats` says which events; the stream is rebuilt from the store
-(deleted, so that the relay sends the whole log again in order) once that is decided.
+the loss was the stream's tail. A tail the stream lost below the relay's record is sent again by
+the comparison at start (relay_order.py _past_foreign), as before. What an operator does: `tsunagu
+audit verify --nats` says which events; the stream is rebuilt from the store (deleted, so that the
+relay sends the whole log again in order) once that is decided.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
 
+from nats.js.errors import NotFoundError
+
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
+from libs.platform.messaging.cloudevents import GENESIS, Envelope, InvalidEnvelope
+from libs.platform.messaging.relay_order import FOREIGN_DEPTH, relay_envelope
 from libs.platform.messaging.streams import StreamSpec
 
 GAP_SECONDS = 5.0  # how often a running relay asks the stream for holes
+MAX_HOLES = 100  # holes judged one by one; beyond that each counts as lost (an operator must look anyway)
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +62,7 @@ def missing_reason(stream: str, missing: int) -> str:
 
 
 class StreamGaps:
-    """A mixin of `Relay` (messaging/relay.py): the stream's holes, in its health."""
+    """A mixin of `Relay` (messaging/relay.py): the events lost in the stream's holes, in its health."""
 
     spec: StreamSpec
     bus: Bus
@@ -60,14 +70,22 @@ class StreamGaps:
     gap_seconds: float = GAP_SECONDS
     _acknowledged_seq = 0  # the highest stream sequence a PubAck gave in this process
     _gaps_at: float | None = None  # when the stream was last asked for holes (None: ask at once)
+    _judged: dict[tuple[int, int], int] | None = None  # hole (first, last sequence) -> messages lost in it
 
     def _acknowledged_up_to(self, seq: int) -> None:
         self._acknowledged_seq = max(self._acknowledged_seq, seq)
 
-    def _gaps_seen(self, state: Any) -> None:
-        """Take the stream's state (asked now) into the relay's health."""
+    async def _gaps_seen(self, state: Any) -> None:
+        """Take the stream's state (asked now) into the relay's health. A failure to judge its holes
+        leaves the health as it was: asked again next period."""
         self._gaps_at = time.monotonic()
-        missing = missing_messages(state, self._acknowledged_seq)
+        try:
+            missing = max(self._acknowledged_seq - state.last_seq, 0)
+            if state.last_seq > state.messages:
+                missing += await self._lost_in_holes(state)
+        except Exception as e:  # noqa: BLE001 - the bus away or slow: the next period asks again
+            log.warning("relay %s: cannot judge the stream's holes (%s: %s)", self.spec.name, type(e).__name__, e)
+            return
         if missing != self.health.missing:
             if missing:
                 log.error("relay %s: the stream is missing %d messages (last_seq %d, messages %d, first_seq %d, "
@@ -90,4 +108,55 @@ class StreamGaps:
             self._gaps_at = time.monotonic()
             log.warning("relay %s: cannot ask the stream for holes (%s: %s)", self.spec.name, type(e).__name__, e)
             return
-        self._gaps_seen(info.state)
+        await self._gaps_seen(info.state)
+
+    async def _lost_in_holes(self, state: Any) -> int:
+        """Messages in the stream's holes that held events of this log."""
+        reply = await self.bus.client.request(f"$JS.API.STREAM.INFO.{self.spec.name}",
+                                              json.dumps({"deleted_details": True}).encode(), timeout=5)
+        answer = json.loads(reply.data)
+        if "error" in answer:
+            raise RuntimeError(f"stream info: {answer['error']}")
+        deleted = sorted(answer.get("state", {}).get("deleted") or [])
+        holes = [[1, min(state.first_seq, state.last_seq + 1) - 1]] if state.first_seq > 1 else []
+        for seq in deleted:
+            if holes and holes[-1][1] + 1 == seq:
+                holes[-1][1] = seq
+            else:
+                holes.append([seq, seq])
+        judged, self._judged = self._judged or {}, {}
+        lost = 0
+        for first, last in holes[:MAX_HOLES]:
+            count = judged.get((first, last))
+            if count is None:
+                count = await self._lost_in(first, last, state.last_seq)
+            else:
+                self._judged[(first, last)] = count
+            lost += count
+        return lost + sum(last - first + 1 for first, last in holes[MAX_HOLES:])  # not judged: counted
+
+    async def _lost_in(self, first: int, last: int, last_seq: int) -> int:
+        """The hole's size if it held events of this log, else 0 (see the module's docstring)."""
+        before = await self._relay_event(first - 1, -1, last_seq)
+        after = await self._relay_event(last + 1, 1, last_seq)
+        if after is not None:
+            previous = before.chainhash if isinstance(before, Envelope) else GENESIS
+            lost = not isinstance(after, Envelope) or after.chained(previous).chainhash != after.chainhash
+        else:  # the stream's tail: lost if the relay had published past the event before it
+            lost = not isinstance(before, Envelope | None) or (before.sequence if before else 0) < self.health.position
+        count = last - first + 1 if lost else 0
+        if after is not None and self._judged is not None:  # a hole with an event after it is judged for good
+            self._judged[(first, last)] = count
+        return count
+
+    async def _relay_event(self, seq: int, step: int, last_seq: int) -> Envelope | bool | None:
+        """The first event of this log from stream sequence `seq` on, going by `step` (None: the
+        stream's start or end reached first; False: none within FOREIGN_DEPTH messages)."""
+        for _ in range(FOREIGN_DEPTH + 1):
+            if seq < 1 or seq > last_seq:
+                return None
+            try:
+                return relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
+            except (NotFoundError, InvalidEnvelope):  # deleted too; a foreign message
+                seq += step
+        return False
