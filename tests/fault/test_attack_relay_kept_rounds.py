@@ -65,8 +65,8 @@ async def _operator(nats_url: str, what: str) -> None:
         if what == "purge":
             await js.purge_stream("INTAKE")
         else:
-            info = await js.stream_info("INTAKE")
-            await js.delete_msg("INTAKE", info.state.last_seq)
+            info = await js.stream_info("INTAKE")  # its last message, or the one two before it
+            await js.delete_msg("INTAKE", info.state.last_seq - (2 if what == "delete a middle" else 0))
     finally:
         await nc.close()
 

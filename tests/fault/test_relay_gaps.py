@@ -16,25 +16,13 @@ from nats.js.api import StorageType, StreamConfig
 
 from libs.platform.messaging.stream_gaps import missing_messages
 from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_attack_relay_kept_rounds import _operator
 from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_readiness import _ready, _unready_because
 from tests.harness import eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
 GAUGE = 'tsunagu_loop_missing_messages{kind="relay",name="INTAKE",service="intake",stream="INTAKE"}'
-
-
-async def _operator(nats_url: str, what: str) -> None:
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        if what == "purge":
-            await js.purge_stream("INTAKE")
-            return
-        state = (await js.stream_info("INTAKE")).state
-        await js.delete_msg("INTAKE", state.last_seq if what == "delete the last" else state.last_seq - 2)
-    finally:
-        await nc.close()
 
 
 def _gauge(intake) -> float | None:
