@@ -28,6 +28,7 @@ from soak.nats import LocalCluster
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_attack_relay_kills import _runs
 from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_relay_gaps import _checked_again
 from tests.fault.test_relay_in_flight import _on_each_relay_message
 from tests.fault.test_relay_order import IMPORTS, ITEMS, _backlog
 from tests.fault.test_relay_order_cluster import _stream_positions, running_cluster
@@ -35,6 +36,14 @@ from tests.harness import eventually, log_positions
 
 pytestmark = pytest.mark.fault
 STEPDOWN = "$JS.API.STREAM.LEADER.STEPDOWN.INTAKE"
+
+
+def _no_hole_flagged(intake) -> None:
+    """Leader changes leave no message lost for good: the relay's look for holes finds none."""
+    relay = intake.runtime.relay
+    relay.gap_seconds = 0.2
+    _checked_again(relay)
+    assert relay.health.missing == 0, relay.health.missing_reason
 
 
 @pytest.fixture
@@ -55,6 +64,7 @@ def _in_log_order(cluster: LocalCluster, intake) -> None:
     log = log_positions(intake)
     assert len(log) >= IMPORTS * ITEMS
     assert stream == log, f"stream order {_runs(stream)} vs log {_runs(log)}"
+    _no_hole_flagged(intake)
 
 
 def _failed_rounds(caplog) -> list[str]:
@@ -159,3 +169,4 @@ def test_step_downs_under_a_stream_of_commands_keep_an_r3_stream_the_log_in_orde
     eventually(lambda: relay.lag() == 0, timeout=120)
     stream, log = _stream_positions(cluster), log_positions(intake)
     assert stream == log, f"stream order {_runs(stream)} vs log {_runs(log)}"
+    _no_hole_flagged(intake)
