@@ -72,6 +72,28 @@ def test_a_stream_that_lost_messages_makes_the_relay_unready_naming_it_and_the_r
     assert eventually(lambda: _gauge(intake) == lost)
 
 
+def test_a_relay_restarted_after_the_stream_lost_its_tail_names_the_loss_while_the_window_refuses_it_again(
+        nats_server, start_service):
+    """The comparison at start sends the lost tail again, but the server still holds its
+    Nats-Msg-Id (the duplicate window, 600 s) and refuses the batch (10201) round after round:
+    /readyz names the missing message first, not only the failures (as on main)."""
+    intake = start_service("intake", nats_server.url, max_loop_failures=3)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 3)
+    eventually(lambda: relay.lag() == 0)
+    asyncio.run(_operator(nats_server.url, "delete the last"))
+    intake.stop()
+    intake.start()
+    _consult(intake, centre_id, case_id, 1)
+    _unready_because(intake, "relay INTAKE", "stream INTAKE is missing 1 message", "tsunagu audit verify --nats")
+    relay = intake.runtime.relay
+    eventually(lambda: relay.health.failures >= 3)
+    _checked_again(relay)
+    _unready_because(intake, "stream INTAKE is missing 1 message")
+    assert _gauge(intake) == 1
+
+
 def test_a_relay_that_crashed_between_pubacks_and_records_and_a_nats_restart_are_no_false_alarm(
         nats_server, start_service):
     """The relay's re-sends after a crash are refused or dropped as duplicates, never stored

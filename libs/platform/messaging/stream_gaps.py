@@ -71,6 +71,9 @@ class StreamGaps:
     _acknowledged_seq = 0  # the highest stream sequence a PubAck gave in this process
     _gaps_at: float | None = None  # when the stream was last asked for holes (None: ask at once)
     _judged: dict[tuple[int, int], int] | None = None  # hole (first, last sequence) -> messages lost in it
+    # The furthest log position this process saw published (recorded or acknowledged): not moved back
+    # when the comparison with a stream that lost its tail moves the record back to send it again.
+    _published_max = 0
 
     def _acknowledged_up_to(self, seq: int) -> None:
         self._acknowledged_seq = max(self._acknowledged_seq, seq)
@@ -79,6 +82,7 @@ class StreamGaps:
         """Take the stream's state (asked now) into the relay's health. A failure to judge its holes
         leaves the health as it was: asked again next period."""
         self._gaps_at = time.monotonic()
+        self._published_max = max(self._published_max, self.health.position)
         try:
             missing = max(self._acknowledged_seq - state.last_seq, 0)
             if state.last_seq > state.messages:
@@ -143,7 +147,7 @@ class StreamGaps:
             previous = before.chainhash if isinstance(before, Envelope) else GENESIS
             lost = not isinstance(after, Envelope) or after.chained(previous).chainhash != after.chainhash
         else:  # the stream's tail: lost if the relay had published past the event before it
-            lost = not isinstance(before, Envelope | None) or (before.sequence if before else 0) < self.health.position
+            lost = not isinstance(before, Envelope | None) or (before.sequence if before else 0) < self._published_max
         count = last - first + 1 if lost else 0
         if after is not None and self._judged is not None:  # a hole with an event after it is judged for good
             self._judged[(first, last)] = count
