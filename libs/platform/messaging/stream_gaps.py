@@ -22,7 +22,9 @@ its duplicate window (measured, nats-server 2.15.1: the re-publish is acknowledg
 with the deleted sequence and nothing is stored), so within the window a re-publish stores
 nothing, and after it the event lands behind later ones (out of log order for consumers) unless
 the loss was the stream's tail. A tail the stream lost below the relay's record is sent again by
-the comparison at start (relay_order.py _past_foreign), as before. What an operator does: `tsunagu
+the comparison with the stream (relay_order.py _past_foreign), as before: a deleted tail is refused
+(10201, its ids still in the window) round after round for up to the window's 600 s, then stored
+after the hole, whose chain then holds (tests/fault/test_relay_gaps.py). What an operator does: `tsunagu
 audit verify --nats` says which events; the stream is rebuilt from the store (deleted, so that the
 relay sends the whole log again in order) once that is decided.
 """
