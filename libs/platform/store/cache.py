@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from copy import deepcopy
 from datetime import date, datetime
 from typing import Any
@@ -70,6 +70,7 @@ class CachingRepository(Repository):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._trusts = threading.local()  # this repository's trusted load on each thread
+        self._held = threading.local()  # the saves of a transaction of the caller's on each thread (holding)
 
     def trusted(self, load: Callable[[], Any]) -> tuple[Any, bool]:
         """`load()`, its first get answered from the cache without a read when the aggregate is
@@ -123,9 +124,30 @@ class CachingRepository(Repository):
         self.cache.put(aggregate_id, current)
         return current
 
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Inside, this thread's saves write in a transaction that commits at the end (a locked
+        attempt: store/commuting.py): the aggregates they saved are cached once it committed, and
+        evicted if it did not. Cached when each save returned, a rolled-back one's would be served
+        at a version the store never had."""
+        held: list[Any] = []
+        self._held.saves = held
+        try:
+            yield
+        except BaseException:
+            for aggregate in held:
+                self.evict(aggregate.id)
+            raise
+        finally:
+            self._held.saves = None
+        self.saved(held)
+
     def saved(self, aggregates: Iterable[Any]) -> None:
         """The aggregates of a save that committed: cached (copied) unless a newer version is."""
         if self.cache is None:
+            return
+        if (held := getattr(self._held, "saves", None)) is not None:  # not committed yet (holding)
+            held.extend(aggregates)
             return
         for aggregate in aggregates:
             lock = self._use_fastforward_lock(aggregate.id)
