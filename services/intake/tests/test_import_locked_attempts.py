@@ -106,7 +106,7 @@ def test_a_locked_import_attempt_is_refused_for_a_case_erased_since_its_keys_wer
                 replica.sealer.forget(str(case_id))
             return save(*objs, **kwargs)
 
-        app.save = lose_then_erase  # type: ignore[method-assign]
+        app.save = lose_then_erase
         # The locked attempt sealed with the first's keys and its save refused them (SubjectForgotten);
         # the next looked them up and refused the items (422), as an import that looked first does.
         with pytest.raises(DomainError) as refused:
