@@ -43,8 +43,6 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
 
-from libs.platform.store.core import in_transaction
-
 CACHE_SIZE = 1000
 
 # Every load and every save copies an aggregate, and aggregates are mostly ids and dates (a course's
@@ -174,13 +172,14 @@ def get_many(repository: CachingRepository, aggregate_ids: Iterable[UUID],
              projector_func: Any = project_aggregate) -> dict[UUID, Any]:
     """Many aggregates at once (a bulk import's cases), each as `get` gives it; those not found are
     left out. The snapshots of those not cached are read in one statement, then the events after
-    each one's cached (or snapshot) version in one more: another replica's writes are seen, as by
+    each one's cached (or snapshot) version in one more (in the library's transaction when one is
+    open: a write-locked attempt's, store/commuting.py): another replica's writes are seen, as by
     `get`, and the cache is left as `get` leaves it (copies, never changed in place)."""
     ids = list(dict.fromkeys(aggregate_ids))
     snapshots = repository.snapshot_store
     core = getattr(repository.event_store.recorder, "core", None)
     snapshot_core = getattr(snapshots.recorder, "core", None) if snapshots is not None else None
-    if (repository.cache is None or not ids or core is None or not core.usable() or in_transaction()
+    if (repository.cache is None or not ids or core is None or not core.usable()
             or (snapshots is not None and (snapshot_core is None or not snapshot_core.usable()))):
         return _one_by_one(repository, ids, projector_func)
     cached: dict[UUID, Any] = {}
