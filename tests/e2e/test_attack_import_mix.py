@@ -81,8 +81,8 @@ def test_imports_and_single_consultations_on_the_same_cases_at_once_keep_ledger_
             for k in range(6):
                 items = [_item(cases[(j + n) % 3], WHEN, f"移行 {n}.{k}.{j}") for j in range(40)]
                 headers = {"Idempotency-Key": f"mix {n} {k}"} if k % 2 else {}
-                # Under this load an import can lose its optimistic save COMMUTING_RETRIES times in a
-                # row (409, nothing recorded: "re-read and retry"); the portal sends it again.
+                # No 409 without If-Match (issue 15): 2-3 of these 18 lost every optimistic attempt
+                # before the last ones held the write lock (store/commuting.py); sent again if one does.
                 while (r := staff.post("/v1/consultation-imports", json={"consultations": items},
                                        headers=headers)).status_code == 409:
                     conflicts.append(n)
@@ -107,8 +107,9 @@ def test_imports_and_single_consultations_on_the_same_cases_at_once_keep_ledger_
     with ThreadPoolExecutor(6) as pool:
         for f in [*(pool.submit(importer, n) for n in range(3)), *(pool.submit(single, n) for n in range(3))]:
             f.result()
-    assert set(answers) == {201}, answers
     print(f"imports refused 409 and sent again: {len(conflicts)}")
+    assert set(answers) == {201}, answers
+    assert conflicts == []
     _check_log(intake, nats_server.url, cases)
     _follow_with_if_match(intake, centre_id, cases)
 

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import random
 import threading
-import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -19,7 +15,6 @@ from eventsourcing.application import (
 )
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import (
-    IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
     Recording,
@@ -30,7 +25,7 @@ from eventsourcing.popo import POPOFactory
 
 from libs.domain.audit import NATIONAL
 from libs.domain.contracts import ClientKey
-from libs.domain.errors import InvalidInput, VersionMismatch
+from libs.domain.errors import InvalidInput
 from libs.platform import tracing
 from libs.platform.limits import max_event_bytes
 from libs.platform.messaging.cloudevents import envelope_of
@@ -38,15 +33,14 @@ from libs.platform.privacy.sealed_values import SubjectKeys, is_sealed
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.cache import CACHE_SIZE, CachingRepository
 from libs.platform.store.commits import CommitSignal
+from libs.platform.store.commuting import Commuting
 from libs.platform.store.core import CoreSnapshotRecorder
 from libs.platform.store.creating import Creating
 from libs.platform.store.creations import (
     DOMAIN_KWARG,
-    SAVE_KWARG,
     SEALED_KWARG,
     Ledger,
     LedgerRecorder,
-    LedgerRow,
     MemoryLedgerRecorder,
 )
 from libs.platform.store.db import no_pipelines, ping_writes_only
@@ -59,11 +53,6 @@ from libs.platform.store.transcoder import TopLevelTranscoding
 # The name under which eventsourcing_env passes <SERVICE>_IDEMPOTENCY_KEY to the application.
 IDEMPOTENCY_KEY_ENV = "TSUNAGU_IDEMPOTENCY_KEY"
 
-A = TypeVar("A", bound=MutableOrImmutableAggregate[Any])
-R = TypeVar("R")
-# Re-runs of a commuting command whose save lost a race (ServiceApplication.change); each loses
-# only to a save that succeeded, so the service as a whole always progresses.
-COMMUTING_RETRIES = 16
 
 
 class DateAsISO(Transcoding):
@@ -77,7 +66,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ServiceApplication(Creating, EventSizes, Erasure, TopLevelTranscoding, Application):
+class ServiceApplication(Commuting, Creating, EventSizes, Erasure, TopLevelTranscoding, Application):
     """An Application with our transcodings, the service's sealer and shared command helpers."""
 
     recorder: ProcessRecorder  # construct_recorder() below makes a process recorder
@@ -205,58 +194,6 @@ class ServiceApplication(Creating, EventSizes, Erasure, TopLevelTranscoding, App
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
-
-    def change(self, aggregate: A, command: Callable[[A], R], *, expected_version: int | None = None,
-               also: Sequence[Any] = (), reload: Callable[[], A] | None = None,
-               creations: Callable[[A], Sequence[LedgerRow]] | None = None) -> R:
-        """The one way a use case changes an aggregate it has loaded and checked access to: refuse
-        when If-Match named another version, run the aggregate `command`, save it (with `also`,
-        in the same transaction) and return what the command returned.
-
-        `reload` marks a command that commutes with concurrent ones (appending a consultation, an
-        activity report): when its save loses a race to another request and the caller named no
-        version (no If-Match), the aggregate is loaded again with `reload` (which checks access
-        again) and the command re-run on it, up to COMMUTING_RETRIES times, so the caller sees 409
-        only when it asked for a version. The command must then be safe to re-run: it seals again
-        and returns what a re-run returns (e.g. the aggregate it ran on).
-
-        `creations` gives the ledger rows of what the command created (creations.py), saved in the
-        events' transaction."""
-
-        def save(changed: A) -> None:
-            kwargs: dict[str, Any] = {SAVE_KWARG: creations(changed)} if creations else {}
-            self.save(changed, *also, **kwargs)
-
-        if expected_version is not None and expected_version != aggregate.version:
-            kind = type(aggregate).__name__.lower()
-            raise VersionMismatch(f"the {kind} is at version {aggregate.version}, not {expected_version}")
-        commuting = reload is not None and expected_version is None and not also
-        # Commuting changes of one aggregate in this process go one at a time (they would wait for
-        # each other at the database anyway): a request that lost a race re-runs on the aggregate
-        # reloaded under the same lock, so only other replicas' requests can race it again. (Only
-        # the re-runs took the lock before: under load, 8 threads' first attempts kept winning over
-        # a re-run until it ran out of retries.)
-        with self._retry_locks[hash(aggregate.id) % len(self._retry_locks)] if commuting else nullcontext():
-            try:
-                with tracing.span(f"change {type(aggregate).__name__}", {"tsunagu.service": self.name}):
-                    result = command(aggregate)
-                    save(aggregate)
-                return result
-            except IntegrityError:
-                if not commuting:
-                    raise
-            assert reload is not None
-            for attempt in range(COMMUTING_RETRIES):
-                aggregate = reload()
-                result = command(aggregate)
-                try:
-                    save(aggregate)
-                    return result
-                except IntegrityError:
-                    if attempt == COMMUTING_RETRIES - 1:
-                        raise
-                    time.sleep(random.uniform(0, 0.002))
-        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def existing(self, kind: type, aggregate_id: UUID) -> Any:
         """The aggregate of that type with that id, or None."""

@@ -35,15 +35,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from copy import deepcopy
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
-
-from libs.platform.store.core import in_transaction
 
 CACHE_SIZE = 1000
 
@@ -70,6 +68,7 @@ class CachingRepository(Repository):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._trusts = threading.local()  # this repository's trusted load on each thread
+        self._held = threading.local()  # the saves of a transaction of the caller's on each thread (holding)
 
     def trusted(self, load: Callable[[], Any]) -> tuple[Any, bool]:
         """`load()`, its first get answered from the cache without a read when the aggregate is
@@ -123,9 +122,30 @@ class CachingRepository(Repository):
         self.cache.put(aggregate_id, current)
         return current
 
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Inside, this thread's saves write in a transaction that commits at the end (a locked
+        attempt: store/commuting.py): the aggregates they saved are cached once it committed, and
+        evicted if it did not. Cached when each save returned, a rolled-back one's would be served
+        at a version the store never had."""
+        held: list[Any] = []
+        self._held.saves = held
+        try:
+            yield
+        except BaseException:
+            for aggregate in held:
+                self.evict(aggregate.id)
+            raise
+        finally:
+            self._held.saves = None
+        self.saved(held)
+
     def saved(self, aggregates: Iterable[Any]) -> None:
         """The aggregates of a save that committed: cached (copied) unless a newer version is."""
         if self.cache is None:
+            return
+        if (held := getattr(self._held, "saves", None)) is not None:  # not committed yet (holding)
+            held.extend(aggregates)
             return
         for aggregate in aggregates:
             lock = self._use_fastforward_lock(aggregate.id)
@@ -152,13 +172,14 @@ def get_many(repository: CachingRepository, aggregate_ids: Iterable[UUID],
              projector_func: Any = project_aggregate) -> dict[UUID, Any]:
     """Many aggregates at once (a bulk import's cases), each as `get` gives it; those not found are
     left out. The snapshots of those not cached are read in one statement, then the events after
-    each one's cached (or snapshot) version in one more: another replica's writes are seen, as by
+    each one's cached (or snapshot) version in one more (in the library's transaction when one is
+    open: a write-locked attempt's, store/commuting.py): another replica's writes are seen, as by
     `get`, and the cache is left as `get` leaves it (copies, never changed in place)."""
     ids = list(dict.fromkeys(aggregate_ids))
     snapshots = repository.snapshot_store
     core = getattr(repository.event_store.recorder, "core", None)
     snapshot_core = getattr(snapshots.recorder, "core", None) if snapshots is not None else None
-    if (repository.cache is None or not ids or core is None or not core.usable() or in_transaction()
+    if (repository.cache is None or not ids or core is None or not core.usable()
             or (snapshots is not None and (snapshot_core is None or not snapshot_core.usable()))):
         return _one_by_one(repository, ids, projector_func)
     cached: dict[UUID, Any] = {}

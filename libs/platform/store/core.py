@@ -138,13 +138,24 @@ class CoreEvents(CoreInserts):
 
     def _read(self, read: Callable[[Connection], R]) -> R:
         """`read` on a connection of its own, in autocommit on PostgreSQL, not pinged first (run
-        again when the connection is dead: store/db.read_unpinged)."""
+        again when the connection is dead: store/db.read_unpinged); inside a transaction of the
+        library's (a write-locked attempt: store/commuting.py), in it, which sees its own writes."""
         engine = self.recorder.datastore.engine
         assert isinstance(engine, Engine)
         try:
+            if (session := _transaction_session()) is not None and session.bind is engine:
+                return read(session.connection())
             return read_unpinged(engine, read)
         except sqlalchemy.exc.SQLAlchemyError as e:  # as the library's transactions map them
             raise exception_classes.get(type(e).__name__, PersistenceError)(e) from e
+
+def _transaction_session() -> Any:
+    """The session of the library's transaction open in this context, if any."""
+    try:
+        return transactions.get().session
+    except LookupError:
+        return None
+
 
 def in_transaction() -> bool:
     """Whether a transaction of the library is open in this context (a read inside a save)."""

@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError
 from libs.domain.errors import DomainError, InvalidInput
 from libs.platform.memory import collector_paused
 from libs.platform.privacy.sealed_values import SubjectForgotten, SubjectKeys
-from libs.platform.store.application import COMMUTING_RETRIES
+from libs.platform.store.commuting import COMMUTING_RETRIES
 from libs.platform.store.creations import (
     RELAY_RENDERS_KWARG,
     SAVE_KWARG,
@@ -72,13 +72,26 @@ class ImportUseCases(CaseUseCases):
         creations = self._import_creations(actor, items, idempotency_key)
         if (done := self._imported(actor, creations)) is not None:
             return done
-        for attempt in range(COMMUTING_RETRIES):
-            cases, recorded, rows, keys = self._record_import(actor, items, creations)
+        keys: SubjectKeys | None = None  # the keys of the last attempt
+        attempt = -1
+        while (attempt := attempt + 1) < COMMUTING_RETRIES:
+            # The last attempts hold the write lock from loading the cases to saving them
+            # (store/commuting.py): a single command can no longer land in between. They seal with
+            # the keys an earlier attempt looked up (checked by the save as any), as nothing inside
+            # may make a key: on SQLite that would wait for the lock it holds.
+            locked = keys is not None and self.locks(attempt)
             try:
-                # The relay renders and signs the messages (outbox.py): not 500 of each in the request.
-                self.save(*cases.values(), **{SAVE_KWARG: rows, SEALED_KWARG: keys, RELAY_RENDERS_KWARG: True})
+                with self.write_locked(locked):
+                    cases, recorded, rows, keys = self._record_import(actor, items, creations,
+                                                                      keys if locked else None)
+                    # The relay renders and signs the messages (outbox.py): not 500 of each in the request.
+                    self.save(*cases.values(), **{SAVE_KWARG: rows, SEALED_KWARG: keys, RELAY_RENDERS_KWARG: True})
                 return Imported(True, [(cases[i.case_id], entry) for i, entry in zip(items, recorded, strict=True)])
+            except _KeysToMake as missing:  # a case seen for the first time under the lock: keys made
+                keys = self.sealer.keys(missing.subjects)  # outside it, and the attempt run again (as
+                attempt -= 1  # often as new cases appear at most: the import names finitely many)
             except SubjectForgotten:  # a case erased since its key was looked up: run again, it is refused
+                keys = None
                 if attempt == COMMUTING_RETRIES - 1:
                     raise
             except IntegrityError:  # another import with the key won, or a case moved on meanwhile
@@ -128,16 +141,20 @@ class ImportUseCases(CaseUseCases):
             out.append((case, self.consultation(case, UUID(row.resource_id)) or {}))
         return Imported(False, out)
 
-    def _record_import(self, actor: Principal, items: Sequence[ImportItem], creations: list[Creation]
+    def _record_import(self, actor: Principal, items: Sequence[ImportItem], creations: list[Creation],
+                       known: SubjectKeys | None = None,
                        ) -> tuple[dict[UUID, Case], list[dict[str, Any]], list[Any], SubjectKeys]:
         """Every item checked on its case (all loaded at once, access checked); the refusals of all
         of them collected into one 422 before anything is recorded. Then each case records its
         items at once (Case.record_consultations: the same events, without the library's per-event
         machinery), each item's ledger row at the version its event takes. The summaries are sealed
-        with keys looked up once for the whole import (Sealer.keys), which the save checks again."""
+        with keys looked up once for the whole import (Sealer.keys), which the save checks again;
+        or with the `known` keys, when they hold every one (else _KeysToMake)."""
         cases = self.get_cases(actor, [i.case_id for i in items])
-        keys = self.sealer.keys(str(i.case_id) for i in items
-                                if i.summary and isinstance(cases.get(i.case_id), Case))
+        subjects = {str(i.case_id) for i in items if i.summary and isinstance(cases.get(i.case_id), Case)}
+        if known is not None and not subjects <= known.keys.keys():
+            raise _KeysToMake(subjects | known.keys.keys())
+        keys = known if known is not None else self.sealer.keys(subjects)
         refused: list[dict[str, Any]] = []
         recorded: list[dict[str, Any]] = []
         rows = []
@@ -168,6 +185,14 @@ class ImportUseCases(CaseUseCases):
         for case_id, entries in of_case.items():
             found[case_id].record_consultations(entries)
         return found, recorded, rows, keys
+
+
+class _KeysToMake(Exception):
+    """A locked attempt (ImportUseCases._import) needs a key no earlier attempt looked up."""
+
+    def __init__(self, subjects: set[str]) -> None:
+        super().__init__(f"{len(subjects)} subjects")
+        self.subjects = subjects
 
 
 def _field_of(e: DomainError) -> list[str]:
