@@ -70,7 +70,7 @@ def test_a_relay_that_dies_with_rounds_kept_loses_nothing_and_sends_nothing_twic
     _consult(intake, centre_id, case_id, 5)
     eventually(lambda: _published_to_the_end(intake))
     # The process dies here: what it kept in memory is gone, its record is behind the stream.
-    relay._pending, relay._pending_since, relay._pending_count = None, None, 0
+    relay._kept.clear()
     intake.stop()
     assert before <= relay.position()[0] < log_positions(intake)[-1]
 
