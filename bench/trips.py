@@ -25,16 +25,15 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, event
-from sqlalchemy.engine.default import DefaultDialect
+from sqlalchemy import Engine
 
 from bench.goals import uptime
 from bench.serving import Served, drain, drive, open_cases
 from libs.platform.tools.natsserver import EmbeddedNats
 from services.intake.bootstrap import create_app as create_intake_app
 from tests.harness import Database
+from tests.statements import counted_round_trips
 
 # The commands this bench can drive: the path under a case, and the body (None: bench.serving's
 # consultation).
@@ -77,39 +76,13 @@ class Trips:
 
     @contextmanager
     def counting(self) -> Iterator[Trips]:
-        def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            dbapi = conn.connection.dbapi_connection
-            info = getattr(dbapi, "info", None)  # psycopg 3: the connection's transaction status
-            if info is not None and not dbapi.autocommit and int(info.transaction_status) == 0:
-                self.add("BEGIN")  # psycopg sends it before the statement, a round trip of its own
-            # Statements sent together (no parameters: psycopg's simple query) are one round trip.
-            self.add(" + ".join(kind_of(part) for part in statement.split(";") if part.strip()))
+        # Statements sent together (no parameters: psycopg's simple query) are one round trip.
+        def statement(sql: str) -> None:
+            self.add(" + ".join(kind_of(part) for part in sql.split(";") if part.strip()))
 
-        def ended(what: str) -> Any:
-            def count(conn: Any) -> None:
-                info = getattr(conn.connection.dbapi_connection, "info", None)
-                if info is None or int(info.transaction_status) != 0:
-                    self.add(what)
-            return count
-
-        ping = DefaultDialect._do_ping_w_event  # what pool_pre_ping and store/db.ping_writes_only call
-
-        def counted_ping(dialect: Any, dbapi_connection: Any) -> bool:
-            self.add("ping (pre-ping)")
-            return ping(dialect, dbapi_connection)
-
-        commit, rollback = ended("COMMIT"), ended("ROLLBACK")
-        listeners = [(Engine, "before_cursor_execute", execute), (Engine, "commit", commit),
-                     (Engine, "rollback", rollback)]
-        for target, name, fn in listeners:
-            event.listen(target, name, fn)
-        DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign]
-        try:
+        with counted_round_trips([Engine], lambda what: self.add("ping (pre-ping)" if what == "ping" else what),
+                                 statement):
             yield self
-        finally:
-            DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
-            for target, name, fn in listeners:
-                event.remove(target, name, fn)
 
     def table(self, commands: int) -> str:
         lines = []
