@@ -3,7 +3,11 @@ service (or /outreach-visits: --command visit), sequential, counted by kind and 
 made them, per command.
 
 Run from the repository root:  .venv/bin/python -m bench.trips [--n 200] [--backends postgresql]
-[--command consultation|visit]
+[--command consultation|visit] [--dispatch]
+
+With --dispatch, the dispatch service runs in the same process and consumes INTAKE: its consumers'
+round trips are background ones too (it does nothing with a consultation: what it writes for one is
+only a position).
 
 Counted with SQLAlchemy's events on every engine and pool of the process: each statement
 (`before_cursor_execute`, named by its verb and table), each BEGIN the driver will send (the first
@@ -21,6 +25,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +36,7 @@ from sqlalchemy import Engine
 from bench.goals import uptime
 from bench.serving import Served, drain, drive, open_cases
 from libs.platform.tools.natsserver import EmbeddedNats
+from services.dispatch.bootstrap import create_app as create_dispatch_app
 from services.intake.bootstrap import create_app as create_intake_app
 from tests.harness import Database
 from tests.statements import counted_round_trips
@@ -94,7 +100,7 @@ class Trips:
         return "\n".join(lines)
 
 
-def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation") -> str:
+def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation", dispatch: bool = False) -> str:
     os.environ["TSUNAGU_TEST_DB"] = backend_name  # read by tests.harness.Database
     (tmp / backend_name).mkdir(parents=True, exist_ok=True)
     db = Database(tmp / backend_name)
@@ -102,23 +108,41 @@ def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation")
     try:
         nats.start()
         intake = Served(create_intake_app(db.settings("intake", nats.url))).start()
+        consumer = Served(create_dispatch_app(db.settings("dispatch", nats.url))).start() if dispatch else None
         try:
             centre, ids = open_cases(intake, 8)
             resource, body = COMMANDS[command]
             paths = [f"/v1/cases/{i}/{resource}" for i in ids]
             drive(lambda: intake.client("centre_staff", centre), paths, 40, 1, body)  # warm: keys and cases cached
             drain(intake)
+            consumed(consumer)
             trips = Trips()
             with trips.counting():
                 run = drive(lambda: intake.client("centre_staff", centre), paths, n, 1, body)
                 drain(intake)
-            return f"{backend_name}, {n} sequential {command} commands, statuses {dict(run.statuses)}, " \
-                   f"load {uptime()}\n{trips.table(n)}"
+                consumed(consumer)
+            return f"{backend_name}, {n} sequential {command} commands{' (and dispatch)' if dispatch else ''}, " \
+                   f"statuses {dict(run.statuses)}, load {uptime()}\n{trips.table(n)}"
         finally:
+            if consumer is not None:
+                consumer.stop()
             intake.stop()
     finally:
         nats.stop()
         db.drop()
+
+
+def consumed(server: Served | None, timeout: float = 600.0) -> None:
+    """Wait until the consumers of `server` (None: none) are at the end of what intake published: the
+    end as the server says it, asked every second (their end check), so wait that long first."""
+    if server is None:
+        return
+    time.sleep(1.2)
+    deadline = time.monotonic() + timeout
+    while any(c.health.lag for c in server.app.state.runtime.consumers):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"consumers of {server.app.title} still behind after {timeout}s")
+        time.sleep(0.01)
 
 
 def main() -> None:
@@ -126,11 +150,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--backends", default="postgresql")
     parser.add_argument("--command", choices=sorted(COMMANDS), default="consultation")
+    parser.add_argument("--dispatch", action="store_true", help="dispatch consumes INTAKE in the same process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tsunagu-trips-") as tmp:
         os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
         for name in args.backends.split(","):
-            print(measure(name, args.n, Path(tmp), args.command))
+            print(measure(name, args.n, Path(tmp), args.command, args.dispatch))
 
 
 if __name__ == "__main__":
