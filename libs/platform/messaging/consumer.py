@@ -15,7 +15,8 @@ connection and its queries). While subscribed, the runner keeps the handler's po
 commits left it, as the relay and the log followers do: it is read when the consumer is (re)made
 and again after any failed apply, so a rebuild's fence (an apply that fails, then a position read
 that raises ProjectionRebuilt, readmodels/rebuilds.py) and a database that moved under us are still
-seen. A position kept is never ahead of the recorded one: it is set only after the commit.
+seen. A position kept is ahead of the recorded one only past messages that change nothing, passed
+by unapplied and recorded later (consumer_passby.py).
 """
 
 from __future__ import annotations
