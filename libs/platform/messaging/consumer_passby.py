@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
-from libs.platform.messaging.deferred import DeferredRecord
+from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.messaging.signing import ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
 
@@ -63,13 +63,7 @@ class PassBy:
         changes = getattr(self.handler, "changes", None)
         self._changes = changes if hasattr(self.handler, "record_position") else None  # taken once
 
-    @property
-    def record_seconds(self) -> float:
-        return self._passing.seconds
-
-    @record_seconds.setter
-    def record_seconds(self, seconds: float) -> None:
-        self._passing.seconds = seconds
+    record_seconds = RecordSeconds("_passing")
 
     def position(self) -> int:
         """Where the consumer is in its stream: the position kept while it runs (ahead of the

@@ -12,7 +12,7 @@ then fails owes nothing more here, and the owner falls back to what its database
 from __future__ import annotations
 
 import time
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -56,3 +56,17 @@ class DeferredRecord(Generic[T]):
 
     def clear(self) -> None:
         self.value, self._since, self._items = None, None, 0
+
+
+class RecordSeconds:
+    """A loop's `record_seconds`, kept by its DeferredRecord in attribute `clock` (tests change them
+    on a running loop)."""
+
+    def __init__(self, clock: str) -> None:
+        self.clock = clock
+
+    def __get__(self, owner: Any, kind: Any = None) -> float:
+        return float(getattr(owner, self.clock).seconds)
+
+    def __set__(self, owner: Any, seconds: float) -> None:
+        getattr(owner, self.clock).seconds = seconds

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
-from libs.platform.messaging.deferred import DeferredRecord
+from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.messaging.outbox import (
     CHAIN_OF_PREPARED,
     PLAIN_NAME,
@@ -70,13 +70,7 @@ class RelayRecords:
     _kept: DeferredRecord[tuple[int, int, str]]
     batch_size: int
 
-    @property
-    def record_seconds(self) -> float:
-        return self._kept.seconds
-
-    @record_seconds.setter
-    def record_seconds(self, seconds: float) -> None:
-        self._kept.seconds = seconds
+    record_seconds = RecordSeconds("_kept")
 
     def position(self, conn: Connection | None = None) -> tuple[int, str]:
         if conn is None:

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import Handler
-from libs.platform.messaging.deferred import DeferredRecord
+from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.readmodels.projection import StalePosition
 from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
@@ -69,13 +69,7 @@ class LogFollower:
         self._changes: Callable[[Envelope], bool] | None = getattr(handler, "changes", None)
         self.health = LoopHealth("follower", f"{handler.name}", stream=self.stream)
 
-    @property
-    def record_seconds(self) -> float:
-        return self._unrecorded.seconds
-
-    @record_seconds.setter
-    def record_seconds(self, seconds: float) -> None:
-        self._unrecorded.seconds = seconds
+    record_seconds = RecordSeconds("_unrecorded")
 
     def position(self) -> int:
         """Where it is in the log: the position it keeps while it runs (ahead of the recorded one
