@@ -3,7 +3,11 @@ service (or /outreach-visits: --command visit), sequential, counted by kind and 
 made them, per command.
 
 Run from the repository root:  .venv/bin/python -m bench.trips [--n 200] [--backends postgresql]
-[--command consultation|visit]
+[--command consultation|visit] [--dispatch]
+
+With --dispatch, the dispatch service runs in the same process and consumes INTAKE: its consumers'
+round trips are background ones too (it does nothing with a consultation: what it writes for one is
+only a position).
 
 Counted with SQLAlchemy's events on every engine and pool of the process: each statement
 (`before_cursor_execute`, named by its verb and table), each BEGIN the driver will send (the first
@@ -21,20 +25,21 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, event
-from sqlalchemy.engine.default import DefaultDialect
+from sqlalchemy import Engine
 
 from bench.goals import uptime
 from bench.serving import Served, drain, drive, open_cases
 from libs.platform.tools.natsserver import EmbeddedNats
+from services.dispatch.bootstrap import create_app as create_dispatch_app
 from services.intake.bootstrap import create_app as create_intake_app
 from tests.harness import Database
+from tests.statements import counted_round_trips
 
 # The commands this bench can drive: the path under a case, and the body (None: bench.serving's
 # consultation).
@@ -77,39 +82,13 @@ class Trips:
 
     @contextmanager
     def counting(self) -> Iterator[Trips]:
-        def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            dbapi = conn.connection.dbapi_connection
-            info = getattr(dbapi, "info", None)  # psycopg 3: the connection's transaction status
-            if info is not None and not dbapi.autocommit and int(info.transaction_status) == 0:
-                self.add("BEGIN")  # psycopg sends it before the statement, a round trip of its own
-            # Statements sent together (no parameters: psycopg's simple query) are one round trip.
-            self.add(" + ".join(kind_of(part) for part in statement.split(";") if part.strip()))
+        # Statements sent together (no parameters: psycopg's simple query) are one round trip.
+        def statement(sql: str) -> None:
+            self.add(" + ".join(kind_of(part) for part in sql.split(";") if part.strip()))
 
-        def ended(what: str) -> Any:
-            def count(conn: Any) -> None:
-                info = getattr(conn.connection.dbapi_connection, "info", None)
-                if info is None or int(info.transaction_status) != 0:
-                    self.add(what)
-            return count
-
-        ping = DefaultDialect._do_ping_w_event  # what pool_pre_ping and store/db.ping_writes_only call
-
-        def counted_ping(dialect: Any, dbapi_connection: Any) -> bool:
-            self.add("ping (pre-ping)")
-            return ping(dialect, dbapi_connection)
-
-        commit, rollback = ended("COMMIT"), ended("ROLLBACK")
-        listeners = [(Engine, "before_cursor_execute", execute), (Engine, "commit", commit),
-                     (Engine, "rollback", rollback)]
-        for target, name, fn in listeners:
-            event.listen(target, name, fn)
-        DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign]
-        try:
+        with counted_round_trips([Engine], lambda what: self.add("ping (pre-ping)" if what == "ping" else what),
+                                 statement):
             yield self
-        finally:
-            DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
-            for target, name, fn in listeners:
-                event.remove(target, name, fn)
 
     def table(self, commands: int) -> str:
         lines = []
@@ -121,7 +100,7 @@ class Trips:
         return "\n".join(lines)
 
 
-def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation") -> str:
+def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation", dispatch: bool = False) -> str:
     os.environ["TSUNAGU_TEST_DB"] = backend_name  # read by tests.harness.Database
     (tmp / backend_name).mkdir(parents=True, exist_ok=True)
     db = Database(tmp / backend_name)
@@ -129,23 +108,41 @@ def measure(backend_name: str, n: int, tmp: Path, command: str = "consultation")
     try:
         nats.start()
         intake = Served(create_intake_app(db.settings("intake", nats.url))).start()
+        consumer = Served(create_dispatch_app(db.settings("dispatch", nats.url))).start() if dispatch else None
         try:
             centre, ids = open_cases(intake, 8)
             resource, body = COMMANDS[command]
             paths = [f"/v1/cases/{i}/{resource}" for i in ids]
             drive(lambda: intake.client("centre_staff", centre), paths, 40, 1, body)  # warm: keys and cases cached
             drain(intake)
+            consumed(consumer)
             trips = Trips()
             with trips.counting():
                 run = drive(lambda: intake.client("centre_staff", centre), paths, n, 1, body)
                 drain(intake)
-            return f"{backend_name}, {n} sequential {command} commands, statuses {dict(run.statuses)}, " \
-                   f"load {uptime()}\n{trips.table(n)}"
+                consumed(consumer)
+            return f"{backend_name}, {n} sequential {command} commands{' (and dispatch)' if dispatch else ''}, " \
+                   f"statuses {dict(run.statuses)}, load {uptime()}\n{trips.table(n)}"
         finally:
+            if consumer is not None:
+                consumer.stop()
             intake.stop()
     finally:
         nats.stop()
         db.drop()
+
+
+def consumed(server: Served | None, timeout: float = 600.0) -> None:
+    """Wait until the consumers of `server` (None: none) are at the end of what intake published: the
+    end as the server says it, asked every second (their end check), so wait that long first."""
+    if server is None:
+        return
+    time.sleep(1.2)
+    deadline = time.monotonic() + timeout
+    while any(c.health.lag for c in server.app.state.runtime.consumers):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"consumers of {server.app.title} still behind after {timeout}s")
+        time.sleep(0.01)
 
 
 def main() -> None:
@@ -153,11 +150,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--backends", default="postgresql")
     parser.add_argument("--command", choices=sorted(COMMANDS), default="consultation")
+    parser.add_argument("--dispatch", action="store_true", help="dispatch consumes INTAKE in the same process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tsunagu-trips-") as tmp:
         os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
         for name in args.backends.split(","):
-            print(measure(name, args.n, Path(tmp), args.command))
+            print(measure(name, args.n, Path(tmp), args.command, args.dispatch))
 
 
 if __name__ == "__main__":

@@ -273,7 +273,8 @@ def published(service: ServiceServer, nats_url: str, timeout: float = 15.0) -> l
 
 def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, timeout: float = 15.0) -> list[Any]:
     """Wait until `producer` has published its whole log and every consumer of its stream in
-    `consumers` has applied that stream to its last message; returns the stream's messages.
+    `consumers` has applied that stream to its last message (or passed it by: it changes nothing
+    there, and its position is recorded later); returns the stream's messages.
 
     Waiting for one effect (a report total) says nothing about events recorded after the one
     that caused it: assert on a read model only once the events it shows are all applied."""
@@ -282,7 +283,7 @@ def drained(nats_url: str, producer: ServiceServer, *consumers: ServiceServer, t
     last = messages[-1].metadata.sequence.stream if messages else 0
     runners = [c for s in consumers for c in s.runtime.consumers if c.spec.name == stream]
     assert runners, f"none of the services consumes {stream}"
-    eventually(lambda: all(c.handler.position(stream) >= last for c in runners), timeout=timeout)
+    eventually(lambda: all(c.position() >= last for c in runners), timeout=timeout)
     return messages
 
 

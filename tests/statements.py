@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,39 +36,54 @@ def round_trips(*engines: Engine) -> Iterator[list[str]]:
     trips: list[str] = []
     mine = threading.get_ident()
 
-    def execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if threading.get_ident() != mine:
-            return
+    def trip(what: str) -> None:
+        if threading.get_ident() == mine:
+            trips.append(what)
+
+    with counted_round_trips(engines, trip, lambda statement: trip(statement.split()[0].upper())):
+        yield trips
+
+
+@contextmanager
+def counted_round_trips(targets: Sequence[Any], trip: Callable[[str], None],
+                        statement: Callable[[str], None]) -> Iterator[None]:
+    """While inside, every round trip of `targets` (engines, or the Engine class: all of them), from
+    any thread (the callbacks choose): `statement(sql)` for each statement sent, `trip(what)` for
+    the BEGIN psycopg sends before the first statement of a transaction ("BEGIN"), a COMMIT or
+    ROLLBACK that ends an open transaction, and a pool's ping at checkout ("ping": pool_pre_ping,
+    store/db.ping_writes_only). One listener for the tests and bench.trips."""
+    def execute(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         dbapi = conn.connection.dbapi_connection
-        if not dbapi.autocommit and int(dbapi.info.transaction_status) == 0:
-            trips.append("BEGIN")  # psycopg sends it before the statement
-        trips.append(statement.split()[0].upper())
+        info = getattr(dbapi, "info", None)  # psycopg 3: the connection's transaction status
+        if info is not None and not dbapi.autocommit and int(info.transaction_status) == 0:
+            trip("BEGIN")  # psycopg sends it before the statement, a round trip of its own
+        statement(sql)
 
     def ended(what: str) -> Any:
         def add(conn: Any) -> None:
-            if threading.get_ident() == mine and int(conn.connection.dbapi_connection.info.transaction_status) != 0:
-                trips.append(what)
+            info = getattr(conn.connection.dbapi_connection, "info", None)
+            if info is None or int(info.transaction_status) != 0:
+                trip(what)
         return add
 
     ping = DefaultDialect._do_ping_w_event
 
     def counted_ping(dialect: DefaultDialect, dbapi_connection: DBAPIConnection) -> bool:
-        if threading.get_ident() == mine:
-            trips.append("ping")
+        trip("ping")
         return ping(dialect, dbapi_connection)
 
-    listeners = [(e, name, fn) for e in engines for name, fn in
+    listeners = [(t, name, fn) for t in targets for name, fn in
                  (("before_cursor_execute", execute), ("commit", ended("COMMIT")), ("rollback", ended("ROLLBACK")))]
     DefaultDialect._do_ping_w_event = counted_ping  # type: ignore[method-assign,assignment]  # counted, still run
     try:
         with _listening(listeners):
-            yield trips
+            yield
     finally:
         DefaultDialect._do_ping_w_event = ping  # type: ignore[method-assign]
 
 
 @contextmanager
-def _listening(listeners: list[tuple[Engine, str, Callable[..., None]]]) -> Iterator[None]:
+def _listening(listeners: list[tuple[Any, str, Callable[..., None]]]) -> Iterator[None]:
     """The engine events listened to while inside, and no longer after."""
     for target, name, fn in listeners:
         event.listen(target, name, fn)

@@ -236,6 +236,7 @@ TARGETS: EventHandlers[ProjectionHandler] = EventHandlers("intake", ignored={
 class DeploymentTargets(SqlProjection):
     name = "dispatch-targets"
     handlers = TARGETS
+    pass_by_unhandled = True  # most of INTAKE (case work) is no target's: passed by, not a transaction each
 
     def __init__(self, engine) -> None:
         super().__init__(engine, targets_metadata)
@@ -289,7 +290,9 @@ for _registry_event, _how in ENDINGS.items():
 def make_consumers(runtime: Runtime) -> list[tuple[StreamSpec, Handler]]:
     policies = Policies(runtime)
     return [
-        (STREAMS["registry"], ProcessHandler("dispatch", runtime.application, policies.after_registry_event)),
-        (STREAMS["intake"], ProcessHandler("dispatch", runtime.application, policies.after_intake_event)),
+        (STREAMS["registry"], ProcessHandler("dispatch", runtime.application, policies.after_registry_event,
+                                             changes=FROM_REGISTRY.handles)),
+        (STREAMS["intake"], ProcessHandler("dispatch", runtime.application, policies.after_intake_event,
+                                           changes=FROM_INTAKE.handles)),
         (STREAMS["intake"], DeploymentTargets(runtime.engine)),
     ]

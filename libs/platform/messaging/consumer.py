@@ -15,7 +15,8 @@ connection and its queries). While subscribed, the runner keeps the handler's po
 commits left it, as the relay and the log followers do: it is read when the consumer is (re)made
 and again after any failed apply, so a rebuild's fence (an apply that fails, then a position read
 that raises ProjectionRebuilt, readmodels/rebuilds.py) and a database that moved under us are still
-seen. A position kept is never ahead of the recorded one: it is set only after the commit.
+seen. A position kept is ahead of the recorded one only past messages that change nothing, passed
+by unapplied and recorded later (consumer_passby.py).
 """
 
 from __future__ import annotations
@@ -27,45 +28,25 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy.exc
-from eventsourcing import persistence
 from nats.js import JetStreamContext
 
 from libs.platform.health import LoopHealth, LoopSuperseded
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.consumer_batches import Batches
+from libs.platform.messaging.consumer_passby import PassBy
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.delivery import STREAM_WAIT_SECONDS, Delivery, Handler, StreamMissing
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
+from libs.platform.messaging.transient import is_transient
 from libs.platform.store.commits import sleep_or_stop
 
 __all__ = ["ConsumerRunner", "Handler", "StreamMissing", "is_transient"]
 
 log = logging.getLogger(__name__)
 
-# Failures of the infrastructure rather than of the message. An OperationalError is one only when
-# it says so: SQLite also raises it for "no such column", which retrying would never cure.
-TRANSIENT = (
-    persistence.InterfaceError, persistence.ConnectionUnavailableError, sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError, ConnectionError, TimeoutError,
-)
-OPERATIONAL = (persistence.OperationalError, sqlalchemy.exc.OperationalError)
-TRANSIENT_WORDS = ("database is locked", "connection", "could not connect", "server closed", "timeout",
-                   "terminating", "the database system is", "could not serialize", "deadlock")
-
-
-def is_transient(e: BaseException) -> bool:
-    for error in (e, e.__cause__):
-        if isinstance(error, TRANSIENT):
-            return True
-        if isinstance(error, OPERATIONAL) and any(w in str(error).lower() for w in TRANSIENT_WORDS):
-            return True
-    return False
-
-
-class ConsumerRunner(Batches, Delivery):
+class ConsumerRunner(PassBy, Batches, Delivery):
     def __init__(
         self,
         *,
@@ -80,6 +61,7 @@ class ConsumerRunner(Batches, Delivery):
         after_apply: Callable[[int], None] | None = None,
         dead_letters: DeadLetters | None = None,
         verifier: EventVerifier | None = None,
+        record_seconds: float = 1.0,  # messages passed by, recorded at most this late (consumer_passby.py)
     ) -> None:
         self.bus = bus
         self.spec = spec
@@ -105,8 +87,9 @@ class ConsumerRunner(Batches, Delivery):
         self._idle_since: float | None = None
         self._idle_suspect = 0
         self._last_sequence: int | None = None  # log position of the last genuine event applied
-        # While subscribed: the handler's recorded position as this runner's commits left it (None: ask it).
+        # While subscribed: the handler's position as this runner's commits and passing by left it (None: ask it).
         self._position: int | None = None
+        self._init_pass_by(record_seconds)
 
     # -- one round --------------------------------------------------------------------------
     async def step(self, timeout: float = 1.0) -> int:
@@ -116,7 +99,8 @@ class ConsumerRunner(Batches, Delivery):
             raise LoopSuperseded(self.health.superseded)
         if self._sub is None:
             await self.subscribe()
-        if not self._buffer and not await self._fetch(timeout):
+        if not self._buffer and not await self._fetch(max(self._passing.wait(timeout), 0.05)):
+            await self._record_passed()
             return 0
         ahead = self._fetch_ahead(timeout)
         try:
@@ -129,12 +113,14 @@ class ConsumerRunner(Batches, Delivery):
             raise
         if ahead is not None:
             await ahead
+        await self._record_passed()
         return handled
 
     async def _position_now(self) -> int:
-        """The handler's recorded position: as this runner's last commit left it, else read."""
+        """The handler's position: as this runner's last commit or pass-by left it, else read (and
+        taken as far as the messages passed by go)."""
         if self._position is None:
-            self._position = await asyncio.to_thread(self.handler.position, self.spec.name)
+            self._position = self._shown(await asyncio.to_thread(self.handler.position, self.spec.name))
         return self._position
 
     async def _apply_buffer(self) -> int:
@@ -144,6 +130,9 @@ class ConsumerRunner(Batches, Delivery):
         end = self._buffer[-1].metadata.sequence.stream if self._buffer else 0
         apply_batch = getattr(self.handler, "apply_batch", None)
         while self._buffer and self._buffer[0].metadata.sequence.stream <= end:
+            if passed := self._pass_by(end):  # changes nothing: not applied (consumer_passby.py)
+                handled += passed
+                continue
             n = self._batch_length(end) if apply_batch is not None else 1
             if n >= 2 and apply_batch is not None:
                 applied = await self._apply_prefix(n, apply_batch, is_transient)
@@ -207,8 +196,10 @@ class ConsumerRunner(Batches, Delivery):
         return True
 
     def _applied(self, last: int) -> None:
-        """Committed up to `last`: the position kept (a batch's is shown when the buffer is done)."""
+        """Committed up to `last`: the position kept (a batch's is shown when the buffer is done),
+        and what was passed by before it recorded with it."""
         self._position = last
+        self._passing.clear()
         if self.after_apply is not None:
             self.after_apply(last)
 
@@ -259,6 +250,7 @@ class ConsumerRunner(Batches, Delivery):
         self._position = None  # unknown until the skip has committed
         await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
         self._position = seq
+        self._passing.clear()  # recorded past it
         self._failures.pop(seq, None)
         self.dead_lettered += 1
         self.health.succeeded()  # progress: the failures before it were this message's
@@ -268,11 +260,14 @@ class ConsumerRunner(Batches, Delivery):
         # Each run reads its position afresh: a run after a lost and retaken lease (another
         # replica applied meanwhile) must not start from the one this replica last knew.
         self._position = None
+        self._passing.clear()
         await self.bus.wait_connected()
         watch = asyncio.create_task(self._watch_end(stop))
         try:
             await self._run(stop)
+            await self._record_at_stop()
         finally:
+            self._passing.clear()
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watch

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -67,6 +67,9 @@ class Handler(Protocol):
 
     # Optional: `apply_batch(envelopes, stream, last_position)` applies consecutive messages in
     # one transaction; the runner uses it for every batch and falls back to one by one on failure.
+    # Optional, together: `changes(envelope)` (False: applying it would change nothing) and
+    # `record_position(stream, position)` (the position alone, nothing if recorded as far): the
+    # runner passes by what changes nothing and records its position later (consumer_passby.py).
 
 
 class Delivery:
@@ -91,6 +94,9 @@ class Delivery:
     _idle_suspect: int
     _last_sequence: int | None  # log position of the last genuine event applied
     _position: int | None  # while subscribed: the handler's recorded position as our commits left it
+
+    if TYPE_CHECKING:  # PassBy's (consumer_passby.py)
+        def _shown(self, position: int) -> int: ...
 
     # -- the server-side consumer ---------------------------------------------------------
     async def subscribe(self) -> None:
@@ -176,7 +182,7 @@ class Delivery:
         if now - self._idle_since < self.idle_check_seconds:
             return
         self._idle_since = now
-        position = await asyncio.to_thread(self.handler.position, self.spec.name)
+        position = self._shown(await asyncio.to_thread(self.handler.position, self.spec.name))
         try:
             info = await self.bus.js.consumer_info(self.spec.name, self.durable)
         except NotFoundError:

@@ -63,6 +63,10 @@ class EventHandlers(Generic[H]):
         contract = contract_of_envelope(envelope)
         return None if contract is None else self.handlers.get(contract)
 
+    def handles(self, envelope: Envelope) -> bool:
+        """Whether a handler acts on this event (the rest are passed by: consumer_passby.py)."""
+        return self.handler_for(envelope) is not None
+
     def merged(self, *others: EventHandlers[H],
                ignored: Mapping[str, Iterable[type[Contract]]] | None = None) -> EventHandlers[H]:
         """One table of this one's and the others' handlers (e.g. one module per source of facts),

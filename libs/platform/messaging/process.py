@@ -7,8 +7,11 @@ redelivered message can never apply twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
+
+from eventsourcing.persistence import IntegrityError
 
 from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
@@ -16,11 +19,14 @@ from libs.platform.store.application import ServiceApplication
 
 
 class ProcessHandler:
-    def __init__(self, name: str, application: ServiceApplication,
-                 policy: Callable[[Envelope], list[Any]]) -> None:
+    def __init__(self, name: str, application: ServiceApplication, policy: Callable[[Envelope], list[Any]],
+                 changes: Callable[[Envelope], bool] | None = None) -> None:
         self.name = name
         self.app = application
         self.policy = policy
+        # Whether the policy may act on an event (its table handles it): the consumer runner passes
+        # by the rest without a tracking row each (messaging/consumer_passby.py).
+        self.changes = changes or (lambda envelope: True)
 
     def position(self, stream: str) -> int:
         return self.app.tracked_position(stream)
@@ -31,3 +37,8 @@ class ProcessHandler:
 
     def skip(self, stream: str, position: int, reason: str) -> None:
         self.app.save_tracked(upstream=stream, position=position)
+
+    def record_position(self, stream: str, position: int) -> None:
+        """The position alone, past events passed by; nothing when it is recorded as far already."""
+        with contextlib.suppress(IntegrityError):  # at or below the recorded one: written already
+            self.app.save_tracked(upstream=stream, position=position)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +39,7 @@ from sqlalchemy import Engine
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import GENESIS
+from libs.platform.messaging.deferred import DeferredRecord
 from libs.platform.messaging.outbox import Outbox, metadata
 from libs.platform.messaging.relay_batches import Batch, InFlight, RelayBatches
 from libs.platform.messaging.relay_order import ATOMIC_BATCH_MAX, RelayOrder
@@ -89,10 +89,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         self._compared_at: int | None = None
         self._recorded: tuple[int, str] | None = None
         self._running = False
-        self.record_seconds = record_seconds  # rounds published, recorded together (relay_records.py)
-        self._pending: tuple[int, int, str] | None = None
-        self._pending_since: float | None = None
-        self._pending_count = 0
+        self._kept = DeferredRecord(record_seconds)  # rounds published, recorded together (relay_records.py)
         metadata.create_all(engine)
         # The application's saves prepare what this relay publishes (a reader of their own: the
         # writers' threads and the relay's do not share its cache of tenants).
@@ -223,13 +220,13 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
     async def run(self, stop: asyncio.Event) -> None:
         self._compared_at = None  # every run (a replica's every tenure) starts by asking the stream
         self._recorded, self._running = None, True  # ...and reading its position
-        self._pending, self._pending_since, self._pending_count = None, None, 0
+        self._kept.clear()
         try:
             await self._run(stop)
             await self._record_kept("at stop")
         finally:
             self._recorded, self._running = None, False
-            self._pending, self._pending_since, self._pending_count = None, None, 0
+            self._kept.clear()
 
     async def _record_kept(self, when: str) -> None:
         """Record the rounds published and kept (relay_records.py); a failure only logs: the
@@ -242,10 +239,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
 
     def _wait_seconds(self) -> float:
         """Until the next round: the poll, or sooner when the rounds kept are to be recorded."""
-        since = self._pending_since
-        if since is None:
-            return self.poll_seconds
-        return max(min(self.poll_seconds, since + self.record_seconds - time.monotonic()), 0.0)
+        return self._kept.wait(self.poll_seconds)
 
     async def _run(self, stop: asyncio.Event) -> None:
         await self.bus.wait_connected()

@@ -8,7 +8,6 @@ A mixin of `Relay` (messaging/relay.py): tests and benchmarks replace these meth
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
+from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.messaging.outbox import (
     CHAIN_OF_PREPARED,
     PLAIN_NAME,
@@ -54,24 +54,23 @@ class RelayRecords:
     engine: Engine
     reader: LogReader
     # While a run lasts, the position and chain hash this relay is at: as it last recorded them, or
-    # published after that and to be recorded (`_pending`) (None: ask the database). Only this
+    # published after that and to be recorded (`_kept`) (None: ask the database). Only this
     # relay's records move it while it runs (with replicas, a take-over ends its run first); each
     # run, and each failed round, reads it again.
     _recorded: tuple[int, str] | None
     _running: bool
     # Rounds of prepared messages published and acknowledged but not recorded yet (issue 15: a
     # record every round was a write transaction for every second command): (the position the
-    # first was read after, the last one's position, its chain hash), since when, how many. They
-    # are recorded together once `record_seconds` have passed or a batch's worth is waiting, before
-    # any other record, before the relay compares with the stream, after a failure and at stop. A
-    # crash before that loses no event and sends none twice: the relay's comparison with the stream
-    # at start moves the record to the stream's end (relay.py), as after a crash between any PubAck
-    # and its record.
-    record_seconds: float
+    # first was read after, the last one's position, its chain hash), owed on the loops' deferred
+    # clock (messaging/deferred.py). They are recorded together once `record_seconds` have passed or
+    # a batch's worth is waiting, before any other record, before the relay compares with the
+    # stream, after a failure and at stop. A crash before that loses no event and sends none twice:
+    # the relay's comparison with the stream at start moves the record to the stream's end
+    # (relay.py), as after a crash between any PubAck and its record.
+    _kept: DeferredRecord[tuple[int, int, str]]
     batch_size: int
-    _pending: tuple[int, int, str] | None
-    _pending_since: float | None
-    _pending_count: int
+
+    record_seconds = RecordSeconds("_kept")
 
     def position(self, conn: Connection | None = None) -> tuple[int, str]:
         if conn is None:
@@ -117,27 +116,22 @@ class RelayRecords:
         """Keep a round of prepared messages only, published after `after` and acknowledged, to be
         recorded with the rounds after it; False: record it now (the relay is not running, or it
         does not follow the rounds kept)."""
-        pending = self._pending
-        if not self._running or self.record_seconds <= 0 or (pending is not None and pending[1] != after):
+        kept = self._kept.value
+        if not self._running or self.record_seconds <= 0 or (kept is not None and kept[1] != after):
             return False
-        self._pending = (pending[0] if pending is not None else after, last, chainhash)
-        self._pending_count += count
-        if self._pending_since is None:
-            self._pending_since = time.monotonic()
+        self._kept.keep((kept[0] if kept is not None else after, last, chainhash), count)
         self._recorded = (last, chainhash)  # where the next round reads from
         return True
 
     def _record_due(self) -> bool:
-        since = self._pending_since
-        return since is not None and (time.monotonic() - since >= self.record_seconds
-                                      or self._pending_count >= self.batch_size)
+        return self._kept.due(self.batch_size)
 
     def _record_pending(self) -> None:
         """Record the rounds kept (one transaction); taken out first, so a failure drops them (the
         comparison with the stream after it moves the record to where the stream ends)."""
-        pending, self._pending, self._pending_since, self._pending_count = self._pending, None, None, 0
-        if pending is not None:
-            after, last, chainhash = pending
+        kept = self._kept.take()
+        if kept is not None:
+            after, last, chainhash = kept
             self._record(last, chainhash, (), (after, last))
 
     @staticmethod

@@ -37,11 +37,12 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
+from collections.abc import Callable
 
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import Handler
+from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.readmodels.projection import StalePosition
 from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
@@ -61,12 +62,14 @@ class LogFollower:
         self._lock = threading.Lock()  # the loop and read-your-writes callers take turns
         self._runs = 0  # runs of the loop under way (a position is kept only while one is)
         self._position: int | None = None  # while running: the handler's position, kept (None: ask it)
-        # Batches that changed nothing are not applied (see the module) while a run lasts: since when
-        # the kept position is ahead of the recorded one (None: it is not), and by how many events.
-        self.record_seconds = record_seconds
-        self._unrecorded_since: float | None = None
-        self._passed_by = 0
+        # Batches that changed nothing are not applied (see the module) while a run lasts: the kept
+        # position owed to the database while it is ahead of the recorded one (messaging/deferred.py).
+        self._unrecorded: DeferredRecord[int] = DeferredRecord(record_seconds)
+        # Taken once: whether an event changes the handler's rows (None: every event may).
+        self._changes: Callable[[Envelope], bool] | None = getattr(handler, "changes", None)
         self.health = LoopHealth("follower", f"{handler.name}", stream=self.stream)
+
+    record_seconds = RecordSeconds("_unrecorded")
 
     def position(self) -> int:
         """Where it is in the log: the position it keeps while it runs (ahead of the recorded one
@@ -84,7 +87,7 @@ class LogFollower:
         recorded = self.handler.position(self.stream)
         if recorded >= target:
             return True
-        changes = getattr(self.handler, "changes", None)
+        changes = self._changes
         if changes is None:
             return False
         envelopes = self.reader.read(recorded, self.batch_size)
@@ -103,7 +106,7 @@ class LogFollower:
 
     def _catch_up(self, *, shared: bool) -> int:
         applied = 0
-        apply_batch = getattr(self.handler, "apply_batch", None)
+        apply_batch = getattr(self.handler, "apply_batch", None)  # (tests replace it on a running one)
         try:
             while True:
                 position = self._position if self._position is not None else self.handler.position(self.stream)
@@ -112,12 +115,10 @@ class LogFollower:
                 self.health.observe(position, end)
                 if apply_batch is not None and envelopes:
                     if self._passes_by(envelopes):
-                        self._passed_by += len(envelopes)
-                        if self._unrecorded_since is None:
-                            self._unrecorded_since = time.monotonic()
+                        self._unrecorded.keep(envelopes[-1].sequence, len(envelopes))
                     else:
                         apply_batch(envelopes, self.stream, envelopes[-1].sequence)  # one transaction
-                        self._unrecorded_since, self._passed_by = None, 0
+                        self._unrecorded.clear()
                 else:
                     for envelope in envelopes:
                         self.handler.apply(envelope, self.stream, envelope.sequence)
@@ -129,32 +130,26 @@ class LogFollower:
                 if self._running:
                     self._position = envelopes[-1].sequence if envelopes else position
                 if len(envelopes) < self.batch_size:
-                    if self._record_due():
+                    if self._unrecorded.due(self.batch_size):
                         self._record_kept()
                     self.health.succeeded()
                     return applied
         except BaseException:
             self._position = None  # what the failure left recorded is not known: read it again
-            self._unrecorded_since, self._passed_by = None, 0
+            self._unrecorded.clear()  # (and the events passed by are read again after it)
             raise
 
     def _passes_by(self, envelopes: list[Envelope]) -> bool:
         """A batch of a running follower whose events change nothing in the handler's rows."""
-        changes = getattr(self.handler, "changes", None)
+        changes = self._changes
         return self._running and changes is not None and not any(changes(e) for e in envelopes)
-
-    def _record_due(self) -> bool:
-        since = self._unrecorded_since
-        return since is not None and (time.monotonic() - since >= self.record_seconds
-                                      or self._passed_by >= self.batch_size)
 
     def _record_kept(self) -> None:
         """Record the kept position (a transaction with no effect: the batches passed by)."""
-        position, apply_batch = self._position, getattr(self.handler, "apply_batch", None)
-        if position is not None and self._unrecorded_since is not None and apply_batch is not None:
+        position, apply_batch = self._unrecorded.take(), getattr(self.handler, "apply_batch", None)
+        if position is not None and apply_batch is not None:
             with contextlib.suppress(StalePosition):  # recorded as far already
                 apply_batch([], self.stream, position)
-        self._unrecorded_since, self._passed_by = None, 0
 
     def _stopping(self) -> None:
         with self._lock:
@@ -162,10 +157,7 @@ class LogFollower:
 
     def _wait_seconds(self) -> float:
         """Until the next round: the poll, or sooner when the kept position is to be recorded."""
-        since = self._unrecorded_since
-        if since is None:
-            return self.poll_seconds
-        return max(min(self.poll_seconds, since + self.record_seconds - time.monotonic()), 0.0)
+        return self._unrecorded.wait(self.poll_seconds)
 
     @property
     def _running(self) -> bool:
@@ -176,7 +168,7 @@ class LogFollower:
         # loop); a position is only ever set after its commit, so a round ending meanwhile is right.
         self._runs += 1
         self._position = None  # a new run (a replica's new tenure) reads where the last holder left it
-        self._unrecorded_since, self._passed_by = None, 0
+        self._unrecorded.clear()
         try:
             await self._run(stop)
             try:  # what it passed by, recorded as it stops (else the next run reads those events again)
@@ -187,7 +179,7 @@ class LogFollower:
         finally:
             self._runs -= 1
             self._position = None  # a standby's read-your-writes callers ask the database
-            self._unrecorded_since, self._passed_by = None, 0
+            self._unrecorded.clear()
 
     async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

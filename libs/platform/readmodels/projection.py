@@ -8,6 +8,7 @@ JetStream's duplicate window still counts once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,10 +40,11 @@ class SqlProjection:
     name = "projection"
     # Events it projects, by class; the others only advance its position.
     handlers: EventHandlers[ProjectionHandler] | None = None
-    # A service's own read model, fed by a log follower: an event it has no handler for changes
-    # nothing (`changes`), so a batch of only such events is passed by (readmodels/follower.py).
-    # (Not the consumers' projections: a rebuild's replay is done when their recorded positions
-    # reach the streams' ends, and they count every event id in `projected_events`.)
+    # An event it has no handler for changes nothing (`changes`), so a batch of only such events is
+    # passed by: a service's own read models (readmodels/follower.py), and consumers' projections
+    # nothing rebuilds (messaging/consumer_passby.py: dispatch's targets). (Not reporting's: a
+    # rebuild's replay is done when their recorded positions reach the streams' ends, and they
+    # count every event id in `projected_events`.)
     pass_by_unhandled = False
 
     def __init__(self, engine: Engine, metadata: MetaData, *, shape: Shape | None = None) -> None:
@@ -136,6 +138,12 @@ class SqlProjection:
                     with tracing.applying(self.name, stream, envelope):
                         self.project(conn, envelope)
             insert_rows(conn, self.seen, new)  # one statement for the batch
+
+    def record_position(self, stream: str, position: int) -> None:
+        """The position alone, past events that change nothing (a consumer or a follower passed them
+        by); nothing when it is recorded as far already. Through apply_batch: a rebuild's fence holds."""
+        with contextlib.suppress(StalePosition):
+            self.apply_batch([], stream, position)
 
     def skip(self, stream: str, position: int, reason: str) -> None:
         with self.engine.begin() as conn:

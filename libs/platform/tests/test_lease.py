@@ -143,11 +143,12 @@ class _BehindFollower:
         self.health = LoopHealth(kind="follower", name="intake-cases")
         self.reader = type("Reader", (), {"max_position": staticmethod(lambda: 7)})()
         self.handler = type("Handler", (), {"position": staticmethod(lambda stream: 3)})()
+        self._changes = None  # a handler without `changes` (LogFollower takes it once, in __init__)
 
     def reached(self, target: int) -> bool:
         from libs.platform.readmodels.follower import LogFollower
 
-        return LogFollower.reached(self, target)  # type: ignore[arg-type]  # a handler without `changes`
+        return LogFollower.reached(self, target)  # type: ignore[arg-type]
 
 
 @postgres
