@@ -230,10 +230,13 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL only (--backends postgresql)")
     args = parser.parse_args()
     measured, goals = [], []
+    given_var = os.environ.get("TSUNAGU_VAR")
     for backend in ["postgresql"] if args.postgres else args.backends.split(","):
         os.environ["TSUNAGU_TEST_DB"] = backend  # read by tests.harness.Database
         with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as tmp:
-            os.environ.setdefault("TSUNAGU_VAR", str(Path(tmp) / "var"))
+            # Each backend's own (setdefault kept the first backend's, removed with its directory:
+            # the second backend's nats-server could not create its stream there, 10049).
+            os.environ["TSUNAGU_VAR"] = given_var or str(Path(tmp) / "var")
             r = run(args.n, args.rounds, Path(tmp))
         load = os.getloadavg()[0]
         print(f"relay, {backend}, {r['events']} events, batch 500, {args.rounds} rounds, load avg {load:.1f}")

@@ -45,6 +45,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
     bindparam,
     select,
     text,
@@ -132,9 +133,7 @@ class Outbox:
         # Also when no row is prepared (a row of NULLs beside the end): a round that found nothing
         # then read the log, found an event committed in between and rendered it itself, a round
         # recorded at once instead of kept (test_relay_records_kept: a flaky CI failure's cause).
-        log = recorder.events_record_cls.__table__.fullname
-        self._read = text(f"SELECT o.*, e.log_end FROM (SELECT max(id) AS log_end FROM {log}) AS e "
-                          f"LEFT JOIN ({_READ_SQL}) AS o ON 1 = 1 ORDER BY o.position")
+        self._read = read_with_end(recorder.events_record_cls.__table__.fullname)
         return True
 
     # -- the writer's side ----------------------------------------------------------------
@@ -251,6 +250,7 @@ class Outbox:
         end = rows[0][10] if rows and self._read is not _READ else None
         if rows and rows[0][0] is None:  # nothing prepared: the row that carries the end alone
             rows = []
+        rows.sort(key=_position)  # read_with_end: in order here, not by the statement
         messages: list[tuple[str, bytes, dict[str, str]]] = []
         signed = self.signer is not None
         key_id = self.signer.key_id if self.signer is not None else None
@@ -290,6 +290,20 @@ _READ_SQL = ("SELECT position, previous, chainhash, event_id, type, topic, subje
              "FROM relay_outbox "
              "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")
 _READ = text(_READ_SQL)
+
+
+def read_with_end(log: str) -> TextClause:
+    """`_READ` with the log's end beside its rows, in the same statement (one snapshot), and one row
+    of NULLs beside the end when nothing is prepared. No ORDER BY around the join (`read` sorts the
+    rows): under ordered_by_index a sort there is costed as disabled (10^10), which is above
+    PostgreSQL's jit_above_cost, so every read of a backlog was JIT-compiled first: 50-110 ms a
+    batch, bench.relay on PostgreSQL 0.69 -> 0.21 (test_outbox_read_plan)."""
+    return text(f"SELECT o.*, e.log_end FROM (SELECT max(id) AS log_end FROM {log}) AS e "
+                f"LEFT JOIN ({_READ_SQL}) AS o ON 1 = 1")
+
+
+def _position(row: Any) -> int:
+    return row[0]
 # The relay_chain rows of prepared messages the relay published, copied in the database.
 CHAIN_OF_PREPARED = text("INSERT INTO relay_chain (stream, position, event_id, type, chainhash) "
                          "SELECT stream, position, event_id, type, chainhash FROM relay_outbox "
