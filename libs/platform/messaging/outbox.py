@@ -246,7 +246,7 @@ class Outbox:
         log): the events and their rows commit together, so an end at the last message's position
         (or at `after`) means no event after the prepared ones had committed then."""
         # Plain text SQL and tuples: SQLAlchemy's typed rows cost more than the rest of the read.
-        rows = conn.execute(self._read, {"stream": self.stream, "after": after, "limit": limit}).all()
+        rows = list(conn.execute(self._read, {"stream": self.stream, "after": after, "limit": limit}).all())
         end = rows[0][10] if rows and self._read is not _READ else None
         if rows and rows[0][0] is None:  # nothing prepared: the row that carries the end alone
             rows = []
