@@ -9,7 +9,8 @@ deletes and purges go through the JetStream API as `nats stream rmm/purge` would
 - a message deleted in the middle while commands keep coming;
 - a deleted message, then nats-server restarted (its duplicate window forgotten) and unreachable
   for a while: the flag stays all along, and comes back at once in a new relay.
-Held on merge-s31 (no missed loss found)."""
+Held on merge-s31, but for one: an event deleted from a stream created anew under the running
+relay where the old stream's deleted foreign message had been (the last test: fixed)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_readiness import _unready_because
 from tests.fault.test_relay_gaps import _checked_again
-from tests.fault.test_relay_order import _delete, _on_stream
-from tests.harness import eventually, stream_messages
+from tests.fault.test_relay_order import _delete, _foreign, _on_stream
+from tests.harness import eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
 
@@ -128,4 +129,31 @@ def test_a_deleted_event_stays_flagged_through_a_nats_restart_an_unreachable_str
     _missing(intake, 1)
     intake.stop()
     intake.start()
+    _missing(intake, 1)
+
+
+def test_an_event_deleted_from_a_stream_created_anew_where_a_foreign_message_was_deleted_is_flagged(
+        nats_server, start_service):
+    """BROKE on merge-s31 (fixed, stream_gaps.py): the relay remembers each judged hole by its
+    sequences, and a stream deleted and created again under it (its rebuild) reuses them: an event
+    deleted where the old stream's foreign message had been was taken for the foreign one, and
+    /readyz stayed ready."""
+    intake, centre_id, case_id = _started(nats_server, start_service, 3)
+    [seq] = _foreign(nats_server.url, 1)
+    _consult(intake, centre_id, case_id, 2)
+    eventually(lambda: intake.runtime.relay.lag() == 0)
+    _delete(nats_server.url, [seq])  # the operator's way out of a foreign message: no loss
+    relay = intake.runtime.relay
+    _checked_again(relay)
+    assert relay.health.missing == 0
+
+    async def rebuild(js) -> None:
+        config = (await js.stream_info("INTAKE")).config
+        await js.delete_stream("INTAKE")
+        await js.add_stream(config)
+
+    _on_stream(nats_server.url, rebuild)
+    _consult(intake, centre_id, case_id, 1)
+    eventually(lambda: len(stream_messages(nats_server.url, "INTAKE")) == len(log_positions(intake)), timeout=30)
+    _delete(nats_server.url, [seq])  # now an event of the log
     _missing(intake, 1)
