@@ -157,3 +157,26 @@ def test_an_event_deleted_from_a_stream_created_anew_where_a_foreign_message_was
     eventually(lambda: len(stream_messages(nats_server.url, "INTAKE")) == len(log_positions(intake)), timeout=30)
     _delete(nats_server.url, [seq])  # now an event of the log
     _missing(intake, 1)
+
+
+@pytest.mark.parametrize("event_hole", ["among the first MAX_HOLES", "past MAX_HOLES"])
+def test_a_lost_event_among_more_holes_than_are_judged_one_by_one_is_flagged(nats_server, start_service, event_hole):
+    """160 holes that held only foreign messages (deleted one by one) and one that held an event:
+    the first MAX_HOLES (100) holes are judged, the others counted as lost (an operator must look
+    anyway): the lost event is flagged wherever it lies."""
+    intake, centre_id, case_id = _started(nats_server, start_service, 2)
+    if event_hole == "among the first MAX_HOLES":
+        _consult(intake, centre_id, case_id, 2)
+        eventually(lambda: intake.runtime.relay.lag() == 0)
+        event = _last_seq(nats_server.url) - 1
+    foreign: list[int] = []
+    for _ in range(8):  # an event and the one before it within FOREIGN_DEPTH (100): the relay looks past them
+        foreign += _foreign(nats_server.url, 40)
+        _consult(intake, centre_id, case_id, 1)
+        eventually(lambda: intake.runtime.relay.lag() == 0)
+    if event_hole == "past MAX_HOLES":
+        event = _last_seq(nats_server.url) - 1
+    _delete(nats_server.url, [*foreign[::2], event])
+    # 160 foreign holes and the event's: those past the first 100 counted (61 with the event's, or
+    # 61 foreign ones after the event's judged lost among the first 100).
+    _missing(intake, 61 if event_hole == "past MAX_HOLES" else 62)
