@@ -10,9 +10,9 @@ acknowledged; PubAcks and judged holes are the stream's: one deleted and created
 `stream_info().created` another, starts with none). Only then (rarely) is each hole judged, once:
 it lost events of this log when the relay's event after it does not chain from its event before
 it (an operator who deleted foreign messages, the documented way out of relay_order.FOREIGN_DEPTH,
-or a tail lost and sent again by the relay, lost none), or, with no event after it, when the relay had published past the one
-before it. The relay looks at each comparison with the stream (relay.py reconcile: at start, after
-every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and its
+or a tail lost and sent again by the relay, lost none), or, with no event after it, when the
+relay had published past the one before it. The relay looks at each comparison with the stream
+(relay.py reconcile: at start, after every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and its
 health says so (health.LoopHealth.missing): unready with the stream, the count and what to run;
 /metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline does not stop for
 a hole.
