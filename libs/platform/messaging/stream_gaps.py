@@ -4,18 +4,18 @@ Our streams keep every event forever (DESIGN §2: audit) and have no limits that
 every stream sequence from 1 to the stream's last holds a message. A sequence that holds none was
 deleted (`js.delete_msg`), purged (`js.purge_stream`) or lost by the server. JetStream's
 `stream_info().state` says so at no cost (`last_seq - messages`: the holes inside the stream and
-those purged or deleted before its `first_seq`), and a stream whose `last_seq` went below a
-sequence the relay had a PubAck for lost its tail (a server or cluster leader without what it
-acknowledged; PubAcks and judged holes are the stream's: one deleted and created again, its
-`stream_info().created` another, starts with none). Only then (rarely) is each hole judged, once:
-it lost events of this log when the relay's event after it does not chain from its event before
-it (an operator who deleted foreign messages, the documented way out of relay_order.FOREIGN_DEPTH,
-or a tail lost and sent again by the relay, lost none), or, with no event after it, when the
-relay had published past the one before it. The relay looks at each comparison with the stream
-(relay.py reconcile: at start, after every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and its
-health says so (health.LoopHealth.missing): unready with the stream, the count and what to run;
-/metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline does not stop for
-a hole.
+those purged or deleted before its `first_seq`), and a stream whose `last_seq` went below a sequence
+the relay had a PubAck for lost its tail (a server or cluster leader without what it acknowledged;
+PubAcks and judged holes are the stream's: one deleted and created again, its
+`stream_info().created` another, starts with none). Only then (rarely) is each hole judged, once: it
+lost events of this log when the relay's event after it does not chain from its event before it (an
+operator who deleted foreign messages, the documented way out of relay_order.FOREIGN_DEPTH, or a
+tail lost and sent again by the relay, lost none), or, with no event after it, when the relay had
+published past the one before it. The relay looks at each comparison with the stream (relay.py
+reconcile: at start, after every failure and reconnect) and every `GAP_SECONDS` while it runs (not
+per publish), and its health says so (health.LoopHealth.missing): unready with the stream, the count
+and what to run; /metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline
+does not stop for a hole.
 
 It does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
 hole whatever is sent after it; and JetStream keeps a deleted or purged message's `Nats-Msg-Id` in
