@@ -55,6 +55,17 @@ def _purge(nats_url: str, **options) -> None:
     _on_stream(nats_url, go)
 
 
+def _rebuilt(nats_url: str) -> None:
+    """INTAKE deleted and created again with its settings, as an operator (or another replica's
+    relay, which creates it) would, while this relay runs."""
+    async def go(js) -> None:
+        config = (await js.stream_info("INTAKE")).config
+        await js.delete_stream("INTAKE")
+        await js.add_stream(config)
+
+    _on_stream(nats_url, go)
+
+
 def _last_seq(nats_url: str) -> int:
     async def go(js) -> int:
         return (await js.stream_info("INTAKE")).state.last_seq
@@ -146,13 +157,7 @@ def test_an_event_deleted_from_a_stream_created_anew_where_a_foreign_message_was
     relay = intake.runtime.relay
     _checked_again(relay)
     assert relay.health.missing == 0
-
-    async def rebuild(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        await js.delete_stream("INTAKE")
-        await js.add_stream(config)
-
-    _on_stream(nats_server.url, rebuild)
+    _rebuilt(nats_server.url)
     _consult(intake, centre_id, case_id, 1)
     eventually(lambda: len(stream_messages(nats_server.url, "INTAKE")) == len(log_positions(intake)), timeout=30)
     _delete(nats_server.url, [seq])  # now an event of the log

@@ -18,7 +18,6 @@ one, stream_gaps.py). The rest held."""
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -28,14 +27,11 @@ from contextlib import contextmanager
 import pytest
 
 from libs.platform.messaging.cloudevents import Envelope
-from tests.e2e.test_consultation_import import _item, _second_case
-from tests.e2e.test_consultation_slice import _setup_case
-from tests.fault.test_attack_relay_kills import WHEN, _kill_and_restart
-from tests.fault.test_attack_stream_gaps import _last_seq, _missing, _started
+from tests.fault.test_attack_relay_kills import _kill_and_restart, _killed_with_two_batches_in_flight
+from tests.fault.test_attack_stream_gaps import _last_seq, _missing, _rebuilt, _started
 from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_readiness import _ready
 from tests.fault.test_relay_gaps import _checked_again
-from tests.fault.test_relay_in_flight import _gated
 from tests.fault.test_relay_order import _delete, _foreign, _on_stream
 from tests.harness import assert_stream_is_the_log_once, eventually, log_positions, stream_messages
 
@@ -152,13 +148,7 @@ def test_a_stream_deleted_and_created_again_under_a_running_relay_raises_no_alar
     _foreign(nats_server.url, 5)  # the old stream reaches further than the log
     _consult(intake, centre_id, case_id, 2)
     eventually(lambda: intake.runtime.relay.lag() == 0)
-
-    async def rebuild(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        await js.delete_stream("INTAKE")
-        await js.add_stream(config)
-
-    _on_stream(nats_server.url, rebuild)
+    _rebuilt(nats_server.url)
     _consult(intake, centre_id, case_id, 1)
     eventually(lambda: _relay_positions(nats_server.url) == log_positions(intake), timeout=30)
     _no_alarm(intake)
@@ -170,35 +160,8 @@ def test_nats_server_killed_again_and_again_while_the_relay_drains_a_backlog_rai
     the relay holds may reach past the restarted stream's end): the re-sent tail fills it again."""
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    centre_id, case_a = _setup_case(intake)
-    case_b = _second_case(intake, centre_id)
-    eventually(lambda: relay.lag() == 0)
-    relay.batch_size, relay.ack_timeout, relay.gap_seconds = 40, 1.0, 0.2
-    gate = _gated(relay)  # the backlog held until it is all in the store
-    with intake.client(role="centre_staff", org=centre_id) as staff:
-        for batch in range(3):
-            items = [_item(case_a if n % 2 else case_b, WHEN, f"穴 {batch}.{n} " + "あ" * 200) for n in range(150)]
-            r = staff.post("/v1/consultation-imports", json={"consultations": items},
-                           headers={"Idempotency-Key": f"gaps {batch}"})
-            assert r.status_code == 201, r.text
-    sent: list[int] = []
-    send, fired = relay._send, threading.Event()
-
-    async def sending(batch):
-        flight = await send(batch)
-        sent.append(batch.after)
-        if len(sent) == 2 and not fired.is_set():  # the second batch is out, the first not recorded
-            fired.set()
-            os.kill(nats_server.proc.pid, signal.SIGKILL)
-        return flight
-
-    relay._send = sending
-    gate.set()
-    eventually(fired.is_set)
-    nats_server.proc.wait()
-    nats_server.proc = None
-    time.sleep(0.3)
-    nats_server.start()
+    relay.gap_seconds = 0.2
+    _killed_with_two_batches_in_flight(nats_server, intake, "穴", "gaps")
     _kill_and_restart(nats_server, 3, 0.1)
     _no_alarm(intake)
     envelopes = assert_stream_is_the_log_once(intake, nats_server.url)
