@@ -110,9 +110,10 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
             own = await self._compared_with(last)
         # Asked after the last message: a message someone put after it meanwhile is followed (the
         # stream's end only grows; asked before, the next publish would be refused and compare again).
-        state = (await js.stream_info(self.spec.name)).state
+        info = await js.stream_info(self.spec.name)
+        state = info.state
         self._stream_end = (state.last_seq, own)
-        await self._gaps_seen(state)
+        await self._gaps_seen(state, info.created)
 
     async def _compared_with(self, last: Any) -> int:
         """Take the stream's last message if it is an event of this log that follows its predecessor

@@ -4,17 +4,18 @@ Our streams keep every event forever (DESIGN §2: audit) and have no limits that
 every stream sequence from 1 to the stream's last holds a message. A sequence that holds none was
 deleted (`js.delete_msg`), purged (`js.purge_stream`) or lost by the server. JetStream's
 `stream_info().state` says so at no cost (`last_seq - messages`: the holes inside the stream and
-those purged or deleted before its `first_seq`), and a stream whose `last_seq` went below a
-sequence the relay had a PubAck for lost its tail (a server or cluster leader without what it
-acknowledged). Only then (rarely) is each hole judged, once: it lost events of this log when the
-relay's event after it does not chain from its event before it (an operator who deleted foreign
-messages, the documented way out of relay_order.FOREIGN_DEPTH, or a tail lost and sent again by
-the relay, lost none), or, with no event after it, when the relay had published past the one
-before it. The relay looks at each comparison with the stream (relay.py reconcile: at start, after
-every failure and reconnect) and every `GAP_SECONDS` while it runs (not per publish), and its
-health says so (health.LoopHealth.missing): unready with the stream, the count and what to run;
-/metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline does not stop for
-a hole.
+those purged or deleted before its `first_seq`), and a stream whose `last_seq` went below a sequence
+the relay had a PubAck for lost its tail (a server or cluster leader without what it acknowledged;
+PubAcks and judged holes are the stream's: one deleted and created again, its
+`stream_info().created` another, starts with none). Only then (rarely) is each hole judged, once: it
+lost events of this log when the relay's event after it does not chain from its event before it (an
+operator who deleted foreign messages, the documented way out of relay_order.FOREIGN_DEPTH, or a
+tail lost and sent again by the relay, lost none), or, with no event after it, when the relay had
+published past the one before it. The relay looks at each comparison with the stream (relay.py
+reconcile: at start, after every failure and reconnect) and every `GAP_SECONDS` while it runs (not
+per publish), and its health says so (health.LoopHealth.missing): unready with the stream, the count
+and what to run; /metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline
+does not stop for a hole.
 
 It does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
 hole whatever is sent after it; and JetStream keeps a deleted or purged message's `Nats-Msg-Id` in
@@ -73,6 +74,7 @@ class StreamGaps:
     _acknowledged_seq = 0  # the highest stream sequence a PubAck gave in this process
     _gaps_at: float | None = None  # when the stream was last asked for holes (None: ask at once)
     _judged: dict[tuple[int, int], int] | None = None  # hole (first, last sequence) -> messages lost in it
+    _stream_created: Any = None  # the stream's `created` when last asked: another one is a stream made anew
     # The furthest log position this process saw published (recorded or acknowledged): not moved back
     # when the comparison with a stream that lost its tail moves the record back to send it again.
     _published_max = 0
@@ -80,10 +82,19 @@ class StreamGaps:
     def _acknowledged_up_to(self, seq: int) -> None:
         self._acknowledged_seq = max(self._acknowledged_seq, seq)
 
-    async def _gaps_seen(self, state: Any) -> None:
-        """Take the stream's state (asked now) into the relay's health. A failure to judge its holes
-        leaves the health as it was: asked again next period."""
+    async def _gaps_seen(self, state: Any, created: Any = None) -> None:
+        """Take the stream's state (asked now; `created`: its `stream_info().created`) into the relay's
+        health. A failure to judge its holes leaves the health as it was: asked again next period."""
         self._gaps_at = time.monotonic()
+        if created is not None and created != self._stream_created:
+            if self._stream_created is not None:
+                # The stream was deleted and made again (its rebuild, deploy/README.md) under this
+                # process: the old one's PubAcks and holes say nothing of it (held foreign messages,
+                # its sequences reached past the log: a false alarm for good).
+                log.warning("relay %s: the stream was created anew: its old PubAcks and holes forgotten",
+                            self.spec.name)
+                self._acknowledged_seq, self._judged = 0, None
+            self._stream_created = created
         self._published_max = max(self._published_max, self.health.position)
         try:
             missing = max(self._acknowledged_seq - state.last_seq, 0)
@@ -114,7 +125,7 @@ class StreamGaps:
             self._gaps_at = time.monotonic()
             log.warning("relay %s: cannot ask the stream for holes (%s: %s)", self.spec.name, type(e).__name__, e)
             return
-        await self._gaps_seen(info.state)
+        await self._gaps_seen(info.state, info.created)
 
     async def _lost_in_holes(self, state: Any) -> int:
         """Messages in the stream's holes that held events of this log."""
