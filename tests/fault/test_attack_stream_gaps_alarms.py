@@ -29,7 +29,7 @@ import pytest
 from libs.platform.messaging.cloudevents import Envelope
 from tests.fault.test_attack_relay_kills import _kill_and_restart, _killed_with_two_batches_in_flight
 from tests.fault.test_attack_stream_gaps import _last_seq, _missing, _rebuilt, _started
-from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_pipeline_faults import _consult, relay_killed_after_publish
 from tests.fault.test_readiness import _ready
 from tests.fault.test_relay_gaps import _checked_again
 from tests.fault.test_relay_order import _delete, _foreign, _on_stream
@@ -90,14 +90,7 @@ def test_nats_server_stopped_and_killed_under_load_raises_no_alarm(nats_server, 
 def test_a_relay_killed_between_puback_and_record_ten_times_under_load_raises_no_alarm(nats_server, start_service):
     intake, centre_id, case_id = _started(nats_server, start_service, 2)
     relay = intake.runtime.relay
-    crashes: list[int] = []
-
-    def killed(last: int) -> None:
-        if len(crashes) < 10:
-            crashes.append(last)
-            raise RuntimeError("relay killed before recording its position")
-
-    relay.after_publish = killed
+    crashes = relay_killed_after_publish(relay, times=10)
     with _steady_load(intake, centre_id, case_id):
         eventually(lambda: len(crashes) == 10, timeout=60)
     _no_alarm(intake)

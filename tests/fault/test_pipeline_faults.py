@@ -22,6 +22,20 @@ def _consult(intake, centre_id: str, case_id: str, n: int, **headers) -> list[st
     return ids
 
 
+def relay_killed_after_publish(relay, times: int | None = None) -> list[int]:
+    """The relay's rounds fail after their PubAcks came and before their record (a process killed
+    between the two), the first `times` rounds or every round; the rounds' last positions."""
+    kills: list[int] = []
+
+    def killed(last: int) -> None:
+        if times is None or len(kills) < times:
+            kills.append(last)
+            raise RuntimeError("relay killed before recording its position")
+
+    relay.after_publish = killed
+    return kills
+
+
 def _fy2016_total(reporting) -> int:
     with reporting.client(role="prefecture_officer", org=PREF) as pref:
         r = pref.get("/v1/reports/consultations", params={"fy": 2016})
@@ -39,13 +53,7 @@ def test_a_relay_killed_between_publish_and_position_save_loses_and_duplicates_n
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
-    published_but_unrecorded = []
-
-    def killed(last: int) -> None:
-        published_but_unrecorded.append(last)
-        raise RuntimeError("relay killed before recording its position")
-
-    intake.runtime.relay.after_publish = killed
+    published_but_unrecorded = relay_killed_after_publish(intake.runtime.relay)
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 5)
     eventually(lambda: published_but_unrecorded and published_but_unrecorded[-1] == 7)

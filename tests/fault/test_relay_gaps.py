@@ -17,7 +17,7 @@ from nats.js.api import StorageType, StreamConfig
 from libs.platform.messaging.stream_gaps import missing_messages
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_attack_relay_kept_rounds import _operator
-from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_pipeline_faults import _consult, relay_killed_after_publish
 from tests.fault.test_readiness import _ready, _unready_because
 from tests.harness import eventually, log_positions, stream_messages
 
@@ -101,14 +101,7 @@ def test_a_relay_that_crashed_between_pubacks_and_records_and_a_nats_restart_are
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     relay.gap_seconds = 0.2
-    crashes: list[int] = []
-
-    def killed(last: int) -> None:
-        if len(crashes) < 2:
-            crashes.append(last)
-            raise RuntimeError("relay killed before recording its position")
-
-    relay.after_publish = killed
+    crashes = relay_killed_after_publish(relay, times=2)
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: len(crashes) == 2 and relay.lag() == 0)

@@ -8,7 +8,12 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.fault.test_pipeline_faults import _assert_stream_is_the_log_once, _consult, _fy2016_total
+from tests.fault.test_pipeline_faults import (
+    _assert_stream_is_the_log_once,
+    _consult,
+    _fy2016_total,
+    relay_killed_after_publish,
+)
 from tests.harness import eventually
 
 pytestmark = pytest.mark.fault
@@ -20,13 +25,7 @@ def test_a_relay_killed_with_a_batch_read_ahead_resends_from_its_position_and_du
     reporting = start_service("reporting", nats_server.url)
     relay = intake.runtime.relay
     relay.batch_size = 3  # a backlog of several full batches: each is followed by one read ahead
-    kills = []
-
-    def killed(last: int) -> None:
-        kills.append(last)
-        raise RuntimeError("relay killed before recording its position")
-
-    relay.after_publish = killed
+    kills = relay_killed_after_publish(relay)
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 10)  # 12 events in the log
     eventually(lambda: len(kills) >= 3)  # killed again and again with batches read ahead

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.fault.test_pipeline_faults import _assert_stream_is_the_log_once, _consult
+from tests.fault.test_pipeline_faults import _assert_stream_is_the_log_once, _consult, relay_killed_after_publish
 from tests.harness import eventually
 
 pytestmark = pytest.mark.fault
@@ -43,14 +43,7 @@ def test_a_running_relay_reads_its_position_only_after_a_failure(nats_server, st
     eventually(lambda: relay.lag() == 0)
     assert reads == []  # kept in memory: no round read it
 
-    failures = []
-
-    def killed(last: int) -> None:
-        failures.append(last)
-        relay.after_publish = None
-        raise RuntimeError("relay killed before recording its position")
-
-    relay.after_publish = killed
+    failures = relay_killed_after_publish(relay, times=1)
     _consult(intake, centre_id, case_id, 2)
     eventually(lambda: relay.lag() == 0 and failures)
     # After the failure the relay asked the stream (reconcile) and recorded where it ends: what

@@ -25,8 +25,9 @@ class ProcessHandler:
         self.app = application
         self.policy = policy
         # Whether the policy may act on an event (its table handles it): the consumer runner passes
-        # by the rest without a tracking row each (messaging/consumer_passby.py).
-        self.changes = changes or (lambda envelope: True)
+        # by the rest without a tracking row each (messaging/consumer_passby.py). None: every event
+        # may change something, and the runner does not look ahead for events to pass by.
+        self.changes = changes
 
     def position(self, stream: str) -> int:
         return self.app.tracked_position(stream)

@@ -149,6 +149,7 @@ class CoreEvents(CoreInserts):
         except sqlalchemy.exc.SQLAlchemyError as e:  # as the library's transactions map them
             raise exception_classes.get(type(e).__name__, PersistenceError)(e) from e
 
+
 def _transaction_session() -> Any:
     """The session of the library's transaction open in this context, if any."""
     try:

@@ -45,8 +45,13 @@ handler, as before. A writer's waits on the lock and in the busy handler add up 
 timeout at most (`WAIT`), as its BEGIN's wait alone did before the lock: one that waited on the lock
 for a while sends its BEGIN with what is left of it (`_begin_within`; h-attack1: a writer queued behind
 one that waited out the busy timeout on another process's write lock then waited it out again, 60 s
-instead of 30 before failing). One that waited for the lock the whole busy timeout (a transaction of
-this thread holding it, or a stuck one) tries its BEGIN once, and fails as it did.
+instead of 30 before failing). One that waited for the lock the whole busy timeout (a stuck
+transaction) tries its BEGIN once, and fails as it did.
+
+**A write transaction begun by the thread that holds the lock fails at once** (`WriteWithinWrite`):
+it would wait for itself — the whole busy timeout, then fail — since the lock is freed only by the
+outer transaction's end, on this thread. A programming error (e.g. making a subject's key inside a
+locked attempt, store/commuting.py), named where it happens instead of after 30 s.
 """
 
 from __future__ import annotations
@@ -66,15 +71,45 @@ Writes = Callable[[Connection], bool]
 _HELD = "tsunagu_writers_held"  # the key of a pooled connection's info holding its transaction's _Held
 WAIT = 30.0  # seconds: the busy timeout of the services' SQLite engines (store/db.py)
 QUEUED = 0.05  # seconds: a wait on the writers' lock past which the BEGIN gets only what is left of WAIT
-_writers: dict[str, threading.Lock] = {}  # a SQLite file's lock for this process's write transactions
+
+
+class WriteWithinWrite(RuntimeError):
+    """A write transaction begun on a SQLite file by the thread whose write transaction on it is open."""
+
+
+class WritersLock:
+    """A SQLite file's lock for this process's write transactions, knowing the thread that took it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        if self._owner == threading.get_ident():
+            raise WriteWithinWrite("a write transaction begun inside one of this thread on the same SQLite "
+                                   "file: it would wait for itself (see store/sqlite_begin.py)")
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._owner = threading.get_ident()
+        return True
+
+    def release(self) -> None:  # by whichever thread ends the transaction (or the pool's checkin)
+        self._owner = None
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
+_writers: dict[str, WritersLock] = {}  # a SQLite file's lock for this process's write transactions
 _writers_lock = threading.Lock()
 
 
-def writers_lock(path: str) -> threading.Lock:
+def writers_lock(path: str) -> WritersLock:
     """The lock of this process's write transactions on the SQLite file at `path` (see the module)."""
     key = os.path.realpath(path)
     with _writers_lock:
-        return _writers.setdefault(key, threading.Lock())
+        return _writers.setdefault(key, WritersLock())
 
 
 class _Connection(Connection):
@@ -102,7 +137,7 @@ class _Connection(Connection):
             dbapi.isolation_level = None
         writes = self.engine._tsunagu_writes(self)  # type: ignore[attr-defined]
         statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
-        lock: threading.Lock | None = self.engine._tsunagu_writers if writes else None  # type: ignore[attr-defined]
+        lock: WritersLock | None = self.engine._tsunagu_writers if writes else None  # type: ignore[attr-defined]
         waited = 0.0
         if lock is not None:
             started = time.monotonic()
@@ -161,8 +196,8 @@ class _Held:
     """A writers' lock taken by one transaction, released once by whichever comes first: its end,
     or its pooled connection's checkin."""
 
-    def __init__(self, lock: threading.Lock) -> None:
-        self._lock: threading.Lock | None = lock
+    def __init__(self, lock: WritersLock) -> None:
+        self._lock: WritersLock | None = lock
 
     def release(self) -> None:
         lock, self._lock = self._lock, None

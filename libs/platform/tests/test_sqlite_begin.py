@@ -21,6 +21,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, select
 
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.db import sqlite_engine
+from libs.platform.store.sqlite_begin import WAIT, WriteWithinWrite
 from services.intake.application import IntakeApplication
 from services.intake.domain.centre import Centre
 from tests.harness import backend, stored_applications
@@ -213,3 +214,26 @@ def test_a_write_transaction_dropped_without_close_frees_the_writers_lock_when_t
     _add(engine, 1)
     with engine.connect() as conn:
         assert conn.execute(select(counters.c.value)).scalar_one() == 1  # the dropped write rolled back
+
+
+@sqlite_only
+def test_a_write_transaction_begun_inside_one_of_the_same_thread_fails_at_once_not_after_the_busy_timeout(
+        engine: Engine, tmp_path: Path) -> None:
+    """Another engine of the same file (another store of the service) begun to write by the thread
+    whose write transaction is open would wait for itself, the busy timeout long, then fail: it fails
+    at once, named; other threads still queue on the lock, and the outer transaction commits."""
+    other = sqlite_engine(f"sqlite:///{tmp_path / 'begin.db'}")
+    try:
+        with engine.begin() as outer:
+            outer.execute(counters.update().values(value=1))
+            started = time.monotonic()
+            with pytest.raises(WriteWithinWrite), other.begin() as inner:
+                inner.execute(counters.update().values(value=2))
+            assert time.monotonic() - started < WAIT / 2
+            queued = threading.Thread(target=_add, args=(other, 10))
+            queued.start()  # another thread's writer waits for the outer transaction's end
+        queued.join(WAIT)
+        with other.connect() as conn:
+            assert conn.execute(select(counters.c.value)).scalar_one() == 11
+    finally:
+        other.dispose()
