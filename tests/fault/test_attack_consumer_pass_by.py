@@ -10,8 +10,9 @@ a service runs it (`run`, its own retries), its position owed for an hour, while
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats
@@ -86,20 +87,32 @@ def _runner(bus, projection, **kwargs: Any) -> ConsumerRunner:
                           record_seconds=AN_HOUR, **kwargs)
 
 
+@contextlib.asynccontextmanager
+async def _running(url: str, tmp_path, **kwargs: Any) -> AsyncIterator[tuple[PassingProjection, ConsumerRunner, Any]]:
+    """A passing projection on a SQLite file and its runner, run as a service runs it, then stopped
+    (which records what it owes)."""
+    projection = PassingProjection(create_engine(f"sqlite:///{tmp_path / 'p.db'}"))
+    async with _bus(url) as bus:
+        runner = _runner(bus, projection, **kwargs)
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        try:
+            yield projection, runner, bus
+        finally:
+            stop.set()
+            await task
+
+
 async def test_forged_replayed_and_invalid_messages_among_those_passed_by_are_dead_lettered_once(
         nats_server, tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    projection = PassingProjection(engine)
     seed = os.urandom(32).hex()
     signer = EventSigner(seed)
     genuine = _signed(signer, range(1, 4))
     forged = _body(4)
     stranger = _body(5)
-    async with _bus(nats_server.url) as bus:
-        runner = _runner(bus, projection, verifier=EventVerifier({"intake": public_key_hex(seed)}),
-                         dead_letters=DeadLetters(engine))
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
+    async with _running(nats_server.url, tmp_path, verifier=EventVerifier({"intake": public_key_hex(seed)}),
+                        dead_letters=DeadLetters(create_engine(f"sqlite:///{tmp_path / 'p.db'}"))) as (
+            projection, runner, _):
         await _publish(nats_server.url, [
             *genuine,                                                   # 1-3 passed by
             (forged, {HEADER: EventSigner("11" * 32).header(forged)}),  # 4: another key's signature
@@ -111,22 +124,15 @@ async def test_forged_replayed_and_invalid_messages_among_those_passed_by_are_de
         later = [_body(seq - 4, matters=seq == 11) for seq in range(8, 12)]
         await _publish(nats_server.url, [(b, {HEADER: signer.header(b)}) for b in later])
         await _until(lambda: projection.position("INTAKE") == 11)
-        stop.set()
-        await task
     assert projection.order() == [7]  # only the one that mattered, once
     assert projection.skipped_positions() == [4, 5, 6, 7]
-    assert runner.dead_lettered == 4 and DeadLetters(engine).open_count() == 4
+    assert runner.dead_lettered == 4 and DeadLetters(projection.engine).open_count() == 4
     assert projection.offered == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}  # none passed by twice
 
 
 async def test_a_consumer_deleted_on_the_server_while_positions_are_owed_is_made_again_after_them(
         nats_server, tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    projection = PassingProjection(engine)
-    async with _bus(nats_server.url) as bus:
-        runner = _runner(bus, projection)
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
+    async with _running(nats_server.url, tmp_path) as (projection, runner, bus):
         await _publish(nats_server.url, _signed(None, range(1, 21)))
         await _until(lambda: runner.position() == 20)
         assert projection.position("INTAKE") == 0  # owed, not recorded
@@ -134,8 +140,6 @@ async def test_a_consumer_deleted_on_the_server_while_positions_are_owed_is_made
         await _until(lambda: runner.resubscribed >= 2)
         await _publish(nats_server.url, _signed(None, range(21, 23), matters=21))
         await _until(lambda: runner.position() == 22)
-        stop.set()
-        await task
     assert projection.order() == [21]
     assert projection.position("INTAKE") == 22  # recorded at the stop
     assert all(n == 1 for n in projection.offered.values()), projection.offered  # made again after 20
@@ -143,20 +147,13 @@ async def test_a_consumer_deleted_on_the_server_while_positions_are_owed_is_made
 
 async def test_a_nats_restart_while_positions_are_owed_loses_nothing_and_applies_nothing_twice(
         nats_server, tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    projection = PassingProjection(engine)
-    async with _bus(nats_server.url) as bus:
-        runner = _runner(bus, projection)
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
+    async with _running(nats_server.url, tmp_path) as (projection, runner, _):
         await _publish(nats_server.url, _signed(None, range(1, 31), matters=10))
         await _until(lambda: runner.position() == 30)
         nats_server.stop()
         nats_server.start()
         await _publish(nats_server.url, _signed(None, range(31, 41), matters=35))
         await _until(lambda: runner.position() == 40)
-        stop.set()
-        await task
     assert projection.order() == [10, 35]
     assert projection.position("INTAKE") == 40
 
