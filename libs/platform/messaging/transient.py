@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlalchemy.exc
 from eventsourcing import persistence
 
+from libs.platform.store.connection_lost import connection_lost
+
 # Failures of the infrastructure rather than of the message. An OperationalError is one only when
 # it says so: SQLite also raises it for "no such column", which retrying would never cure.
 TRANSIENT = (
@@ -18,6 +20,8 @@ TRANSIENT_WORDS = ("database is locked", "connection", "could not connect", "ser
 
 
 def is_transient(e: BaseException) -> bool:
+    if connection_lost(e):  # the server ended the session, whatever the error's class
+        return True
     for error in (e, e.__cause__):
         if isinstance(error, TRANSIENT):
             return True

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as SqlInterfaceError
 from sqlalchemy.exc import OperationalError as SqlOperationalError
 from starlette.exceptions import HTTPException
@@ -18,6 +19,7 @@ from starlette.routing import Match
 
 from libs.domain.errors import DomainError
 from libs.platform.limits import install_limits
+from libs.platform.store.connection_lost import connection_lost
 
 log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://tsunagu.jp/problems/"
@@ -94,6 +96,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error: %s", type(exc).__name__)
         return problem(500, "internal", "Internal error")
+
+    # Other database errors are the database gone too when they left the connection unusable (a
+    # session the server ended for idling in a transaction is an InternalError: connection_lost.py).
+    @app.exception_handler(PersistenceError)
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if connection_lost(exc):
+            return await _database_unavailable(request, exc)
+        return await _unexpected(request, exc)
 
 
 def allowed_methods(request: Request) -> list[str]:
