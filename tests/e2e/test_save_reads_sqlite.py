@@ -32,8 +32,8 @@ def test_a_saves_erasure_check_and_chain_head_on_sqlite_are_the_drivers_sql(nats
     event.listen(engine, "after_cursor_execute", sent)
     try:
         with intake.client(role="centre_staff", org=centre_id) as staff:
-            r = staff.post(f"/v1/cases/{case_id}/consultations",
-                           json={"channel": "phone", "occurred_at": "2016-05-01T10:00:00+09:00", "summary": "母親から電話相談"})
+            r = staff.post(f"/v1/cases/{case_id}/consultations", json={
+                "channel": "phone", "occurred_at": "2016-05-01T10:00:00+09:00", "summary": "母親から電話相談"})
             assert r.status_code == 201, r.text
     finally:
         event.remove(engine, "after_cursor_execute", sent)
