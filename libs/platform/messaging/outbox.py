@@ -61,6 +61,7 @@ from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envel
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.store.bulk import insert_rows
 from libs.platform.store.creations import LedgerRecorder, SaveWrites
+from libs.platform.store.driver_sql import run_select
 from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,8 @@ class Outbox:
             prepared = select(relay_outbox.c.chainhash).where(
                 relay_outbox.c.stream == bindparam("stream"), relay_outbox.c.position == before.c.id).scalar_subquery()
             query = self._queries[table.name] = select(before.c.id, published, prepared)
-        return self._chain_head(session.execute(query, {"first": first, "stream": self.stream}).all())
+        return self._chain_head(run_select(session, (Outbox, table.name), lambda: query,
+                                           {"first": first, "stream": self.stream}))
 
     @staticmethod
     def _chain_head(rows: Sequence[Any]) -> str | None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
     bindparam,
@@ -61,6 +63,16 @@ ERASED_AMONG = select(key_erasures.c.subject).where(
 # EXCLUSIVE lock waits for, so no erasure commits between the check and the save's commit (the
 # save, checked, comes first; one committed before the check is seen). No row is locked unless found.
 ERASED_AMONG_HELD = ERASED_AMONG.with_for_update(read=True)
+
+
+def erased_among_held(count: int) -> Select[Any]:
+    """ERASED_AMONG_HELD naming `count` subjects as parameters s0, s1, … (no expanding list): a
+    statement compiled once per count (store/driver_sql.py, SQLite's saves)."""
+    return select(key_erasures.c.subject).where(
+        key_erasures.c.position > bindparam("after"),
+        key_erasures.c.subject.in_([bindparam(f"s{k}") for k in range(count)])).with_for_update(read=True)
+
+
 KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -16,7 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
-from libs.platform.privacy.keystore import ERASED_AMONG_HELD, KEYS_PER_SELECT, key_erasures
+from libs.platform.privacy.keystore import ERASED_AMONG_HELD, KEYS_PER_SELECT, erased_among_held, key_erasures
+from libs.platform.store.driver_sql import sqlite_select
 
 ALG = "A256GCM"
 ERASED = "[erased]"
@@ -75,9 +77,18 @@ class SubjectKeys:
 
     def check(self, conn: Connection | Session) -> None:
         subjects = [s for s, key in self.keys.items() if key is not None]
+        connection = conn.connection() if isinstance(conn, Session) else conn
         for chunk in range(0, len(subjects), KEYS_PER_SELECT):
-            erased = conn.execute(ERASED_AMONG_HELD, {"after": self.valid_to,
-                                                 "subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}).first()
+            part = subjects[chunk:chunk + KEYS_PER_SELECT]
+            # SQLite (every save's check): the driver's SQL of a statement per count of subjects.
+            driver = sqlite_select(connection.dialect, (ERASED_AMONG_HELD, len(part)),
+                                   partial(erased_among_held, len(part)))
+            if driver is None:
+                erased = connection.execute(ERASED_AMONG_HELD, {"after": self.valid_to, "subjects": part}).first()
+            else:
+                sql, values = driver
+                erased = connection.exec_driver_sql(
+                    sql, values({"after": self.valid_to, **{f"s{k}": s for k, s in enumerate(part)}})).first()
             if erased is not None:
                 raise SubjectForgotten(f"subject {erased[0]} was erased")
 
