@@ -68,7 +68,8 @@ class Commuting:
         and none can come between them and the save. The aggregate cache takes the saved
         aggregates when it commits (CachingRepository.holding). Nothing inside may write with
         another connection of this database (make a subject's key: Sealer.keys): on SQLite it would
-        wait for this very lock, and fails at once instead (sqlite_begin.WriteWithinWrite). Without a store of pooled connections (in memory): no lock."""
+        wait for this very lock, and fails at once instead (sqlite_begin.WriteWithinWrite).
+        Without a store of pooled connections (in memory): no lock."""
         recorder = self.recorder
         if not locked or not isinstance(recorder, LedgerRecorder) or not recorder.core.usable() or in_transaction():
             return nullcontext()
