@@ -8,7 +8,7 @@ import base64
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,8 +34,12 @@ def is_sealed(value: Any) -> bool:
 
 
 def seal_with(key: bytes, subject: str, value: Any) -> dict[str, str]:
+    return _seal(AESGCM(key), subject, value)
+
+
+def _seal(cipher: AESGCM, subject: str, value: Any) -> dict[str, str]:
     iv = os.urandom(12)
-    ct = AESGCM(key).encrypt(iv, json.dumps(value, ensure_ascii=False).encode(), subject.encode())
+    ct = cipher.encrypt(iv, json.dumps(value, ensure_ascii=False).encode(), subject.encode())
     return {"alg": ALG, "kid": subject, "iv": _b64(iv), "ct": _b64(ct)}
 
 
@@ -54,12 +58,17 @@ class SubjectKeys:
 
     keys: dict[str, bytes | None]  # None: the subject was forgotten
     valid_to: int
+    # Each subject's cipher, made at its first seal: an import seals ten values or so per subject,
+    # and making the cipher was a third of a seal (issue 15).
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def seal(self, subject: Any, value: Any) -> dict[str, str]:
-        key = self.keys[str(subject)]
-        if key is None:
-            raise SubjectForgotten(f"subject {subject} was erased")
-        return seal_with(key, str(subject), value)
+        subject = subject if type(subject) is str else str(subject)
+        if (cipher := self._ciphers.get(subject)) is None:
+            if (key := self.keys[subject]) is None:
+                raise SubjectForgotten(f"subject {subject} was erased")
+            cipher = self._ciphers[subject] = AESGCM(key)
+        return _seal(cipher, subject, value)
 
     def inline_check(self) -> str | None:
         """`check` as one statement of literals (None: nothing to check, or subjects not all of the

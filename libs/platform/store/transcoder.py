@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoder, Transcoding
 
 # What the json module writes without calling `default` (bool is an int).
@@ -37,7 +38,35 @@ class TopLevelTranscoder(JSONTranscoder):
             ahead = self._ahead
             obj = {k: v if (t := ahead.get(type(v))) is None else {"_type_": t.name, "_data_": t.encode(v)}
                    for k, v in obj.items()}
+            if _plain(obj, 0):
+                try:
+                    return orjson.dumps(obj)
+                except orjson.JSONEncodeError:
+                    pass  # the json module's error (or its output), as before
         return self.encoder.encode(obj).encode("utf8")
+
+
+_ATOMS = frozenset({str, bool, type(None)})
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Whether orjson writes `value` exactly as the json module does (module docstring); not past
+    a few levels (a circular state is the json module's ValueError, as before)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64
+    if depth > _DEEPEST:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v, depth + 1) for v in value)
+    return False
+
+
+_DEEPEST = 16
 
 
 class TopLevelTranscoding:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import uuid4
 
+import orjson
+import pytest
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from libs.platform.store.application import DateAsISO
@@ -57,3 +60,43 @@ def test_a_registered_type_that_json_writes_itself_is_left_to_json_as_by_the_lib
     state = {"pair": (1, 2), "on": date(2016, 7, 1), "id": uuid4()}
     assert ours.encode(state) == library.encode(state)
     assert b"never" not in ours.encode(state)
+
+
+class Colour(Enum):
+    RED = "red"
+
+
+def test_a_plain_state_is_written_by_orjson_byte_for_byte_as_the_library_writes_it(monkeypatch: Any) -> None:
+    library, ours = _both()
+    written: list[Any] = []
+    dumps = orjson.dumps
+    monkeypatch.setattr(orjson, "dumps", lambda obj: written.append(obj) or dumps(obj))
+    every_char = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    plain: list[Any] = [
+        {"text": every_char, "id": uuid4(), "at": datetime.now(UTC), "none": None, "yes": True, "no": False,
+         "ints": [0, -1, 2**63 - 1, -(2**63), 2**64 - 1], "sealed": {"alg": "A256GCM", "ct": "a/b+c="},
+         "nested": [[{"k\x00\n\"\\": ["\u2028\u2029\x7f\ufeff"]}]], "empty": {}, "none_list": []},
+        {},
+    ]
+    for state in plain:
+        assert ours.encode(state) == library.encode(state)
+    assert len(written) == len(plain)
+
+
+def test_a_state_orjson_would_write_otherwise_is_left_to_the_json_module(monkeypatch: Any) -> None:
+    library, ours = _both()
+    for refused in ({"colour": Colour.RED}, {"lone": "\ud800"}):  # orjson refuses the second: json's error
+        with pytest.raises((TypeError, UnicodeEncodeError)) as by_library:
+            library.encode(refused)
+        with pytest.raises(by_library.type):
+            ours.encode(refused)
+    monkeypatch.setattr(orjson, "dumps", lambda obj: pytest.fail(f"orjson wrote {obj!r}"))
+    others: list[Any] = [{"x": 1e16}, {"x": float("nan")}, {"n": 2**64}, {"n": -(2**63) - 1}, {"ids": [uuid4()]},
+                         {"nested": {"at": datetime.now(UTC)}}, {"pair": (1, 2)}, {1: "int key"},
+                         {"deep": [[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]}]
+    for state in others:
+        assert ours.encode(state) == library.encode(state)
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    with pytest.raises(ValueError, match="Circular"):
+        ours.encode(circular)

@@ -158,7 +158,7 @@ class ImportUseCases(CaseUseCases):
         refused: list[dict[str, Any]] = []
         recorded: list[dict[str, Any]] = []
         rows = []
-        of_case: dict[UUID, list[dict[str, Any]]] = {}
+        of_case: dict[UUID, tuple[str, list[dict[str, Any]]]] = {}  # each case's id as text, its entries
         latest = latest_consultation()
         for n, (item, creation) in enumerate(zip(items, creations, strict=True)):
             try:
@@ -167,22 +167,24 @@ class ImportUseCases(CaseUseCases):
                     raise case
                 case.check_consultation(channel=item.channel, consulted_by=item.consulted_by,
                                         occurred_at=item.occurred_at, latest=latest)
+                # The case's id as text once per case, not for each item's seal and ledger row.
+                if (of := of_case.get(case.id)) is None:
+                    of = of_case[case.id] = (str(case.id), [])
                 entry: dict[str, Any] = {"consultation_id": creation.new_id(), "channel": item.channel,
                                          "consulted_by": item.consulted_by, "occurred_at": item.occurred_at,
-                                         "summary": keys.seal(item.case_id, item.summary) if item.summary else None}
+                                         "summary": keys.seal(of[0], item.summary) if item.summary else None}
             except DomainError as e:
                 refused.append({"loc": ["body", "consultations", str(n), *_field_of(e)], "msg": e.detail,
                                 "type": e.problem})
                 continue
-            entries = of_case.setdefault(case.id, [])
-            entries.append(entry)
+            of[1].append(entry)
             recorded.append(entry)
-            rows.append(creation.row(entry["consultation_id"], case.id, case.version + len(entries)))
+            rows.append(creation.row(entry["consultation_id"], of[0], case.version + len(of[1])))
         if refused:
             raise InvalidInput(f"{len(refused)} of {len(items)} consultations refused; nothing was recorded",
                                errors=refused)
         found = {i: c for i, c in cases.items() if isinstance(c, Case)}
-        for case_id, entries in of_case.items():
+        for case_id, (_, entries) in of_case.items():
             found[case_id].record_consultations(entries)
         return found, recorded, rows, keys
 
