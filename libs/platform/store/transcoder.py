@@ -36,13 +36,22 @@ class TopLevelTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         if type(obj) is dict:
             ahead = self._ahead
-            obj = {k: v if (t := ahead.get(type(v))) is None else {"_type_": t.name, "_data_": t.encode(v)}
-                   for k, v in obj.items()}
-            if _plain(obj, 0):
+            state: dict[Any, Any] = {}
+            plain = True  # so far, whether orjson writes it as json does (module docstring)
+            for k, v in obj.items():
+                if (t := ahead.get(type(v))) is not None:
+                    v = {"_type_": t.name, "_data_": t.encode(v)}
+                    plain = plain and _plain(v["_data_"], 1)
+                else:
+                    plain = plain and _plain(v, 1)
+                plain = plain and type(k) is str
+                state[k] = v
+            if plain:
                 try:
-                    return orjson.dumps(obj)
+                    return orjson.dumps(state)
                 except orjson.JSONEncodeError:
                     pass  # the json module's error (or its output), as before
+            obj = state
         return self.encoder.encode(obj).encode("utf8")
 
 
@@ -51,7 +60,8 @@ _ATOMS = frozenset({str, bool, type(None)})
 
 def _plain(value: Any, depth: int) -> bool:
     """Whether orjson writes `value` exactly as the json module does (module docstring); not past
-    a few levels (a circular state is the json module's ValueError, as before)."""
+    a few levels (a circular state is the json module's ValueError, as before). Loops, not all():
+    called for every value of every event saved."""
     kind = type(value)
     if kind in _ATOMS:
         return True
@@ -60,9 +70,15 @@ def _plain(value: Any, depth: int) -> bool:
     if depth > _DEEPEST:
         return False
     if kind is dict:
-        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _ATOMS and not _plain(v, depth + 1)):
+                return False
+        return True
     if kind is list:
-        return all(_plain(v, depth + 1) for v in value)
+        for v in value:  # noqa: SIM110 - not all(generator): called for every value of every event saved
+            if type(v) not in _ATOMS and not _plain(v, depth + 1):
+                return False
+        return True
     return False
 
 
