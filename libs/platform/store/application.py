@@ -196,7 +196,7 @@ class ServiceApplication(Commuting, Creating, EventSizes, Erasure, TopLevelTrans
             recordings = self._record(processing)
             self._take_snapshots(processing)
             self._notify(recordings)
-            self.notify(processing.events)  # type: ignore[arg-type]  # the library's (deprecated) hook
+            self.notify(processing.events)  # the library's (deprecated) hook
         if scope is not None:
             scope.saved = True
         return recordings

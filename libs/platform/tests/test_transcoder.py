@@ -70,7 +70,12 @@ def test_a_plain_state_is_written_by_orjson_byte_for_byte_as_the_library_writes_
     library, ours = _both()
     written: list[Any] = []
     dumps = orjson.dumps
-    monkeypatch.setattr(orjson, "dumps", lambda obj: written.append(obj) or dumps(obj))
+
+    def counted(obj: Any) -> bytes:
+        written.append(obj)
+        return dumps(obj)
+
+    monkeypatch.setattr(orjson, "dumps", counted)
     every_char = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     plain: list[Any] = [
         {"text": every_char, "id": uuid4(), "at": datetime.now(UTC), "none": None, "yes": True, "no": False,
