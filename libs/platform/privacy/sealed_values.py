@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -39,8 +40,19 @@ def seal_with(key: bytes, subject: str, value: Any) -> dict[str, str]:
 
 def _seal(cipher: AESGCM, subject: str, value: Any) -> dict[str, str]:
     iv = os.urandom(12)
-    ct = cipher.encrypt(iv, json.dumps(value, ensure_ascii=False).encode(), subject.encode())
+    ct = cipher.encrypt(iv, _json(value), subject.encode())
     return {"alg": ALG, "kid": subject, "iv": _b64(iv), "ct": _b64(ct)}
+
+
+def _json(value: Any) -> bytes:
+    """json.dumps(value, ensure_ascii=False) in UTF-8; a string (a summary, a name) by orjson, which
+    writes one byte for byte the same, faster (one per item of an import, issue 15)."""
+    if type(value) is str:
+        try:
+            return orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            pass  # a lone surrogate: the json module's error, as before
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
