@@ -12,10 +12,11 @@ ahead, since the encoder would not have called back for it.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, Transcoder, Transcoding
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Transcoder, Transcoding
 
 # What the json module writes without calling `default` (bool is an int).
 _NATIVE = (str, int, float, list, tuple, dict, type(None))
@@ -40,7 +41,12 @@ class TopLevelTranscoder(JSONTranscoder):
             plain = True  # so far, whether orjson writes it as json does (module docstring)
             for k, v in obj.items():
                 if (t := ahead.get(type(v))) is not None:
-                    v = {"_type_": t.name, "_data_": t.encode(v)}
+                    if type(t) is DatetimeAsISO and ((zone := v.tzinfo) is None or zone is UTC):
+                        # v.isoformat(), by orjson: the same text for UTC or no zone (not for an
+                        # offset in seconds), in a fifth of the time (two instants in every event).
+                        v = {"_type_": t.name, "_data_": orjson.dumps(v)[1:-1].decode()}
+                    else:
+                        v = {"_type_": t.name, "_data_": t.encode(v)}
                     plain = plain and _plain(v["_data_"], 1)
                 else:
                     plain = plain and _plain(v, 1)
