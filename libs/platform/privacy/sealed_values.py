@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
-from libs.platform.privacy.keystore import ERASED_AMONG_HELD, KEYS_PER_SELECT, key_erasures
+from libs.platform.privacy.keystore import KEYS_PER_SELECT, erased_among_held, key_erasures
+from libs.platform.store.bulk import strings
 
 ALG = "A256GCM"
 ERASED = "[erased]"
@@ -86,7 +87,7 @@ class SubjectKeys:
         """`check` as one statement of literals (None: nothing to check, or subjects not all of the
         plain shape ids have, or too many): sent in the same round trip as another, after it (the
         events' LOCK TABLE on PostgreSQL: store/core_inserts.py), a row from it names a forgotten subject.
-        FOR SHARE: the erasure log's ROW SHARE lock, held to the save's end (ERASED_AMONG_HELD)."""
+        FOR SHARE: the erasure log's ROW SHARE lock, held to the save's end (keystore.erased_among_held)."""
         subjects = [s for s, key in self.keys.items() if key is not None]
         if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):
             return None
@@ -96,9 +97,11 @@ class SubjectKeys:
 
     def check(self, conn: Connection | Session) -> None:
         subjects = [s for s, key in self.keys.items() if key is not None]
+        dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
+        statement = erased_among_held(dialect)
         for chunk in range(0, len(subjects), KEYS_PER_SELECT):
-            erased = conn.execute(ERASED_AMONG_HELD, {"after": self.valid_to,
-                                                 "subjects": subjects[chunk:chunk + KEYS_PER_SELECT]}).first()
+            named = strings(subjects[chunk:chunk + KEYS_PER_SELECT], dialect)
+            erased = conn.execute(statement, {"after": self.valid_to, "subjects": named}).first()
             if erased is not None:
                 raise SubjectForgotten(f"subject {erased[0]} was erased")
 
