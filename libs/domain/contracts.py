@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, SafeUUID, uuid5
 
 TYPE_PREFIX = "jp.tsunagu"
 # Namespace of derived ids (CloudEvents ids, idempotent aggregate ids).
@@ -115,9 +115,18 @@ class ClientKey:
 
 def derived_id(*parts: Any) -> UUID:
     """A deterministic aggregate id, e.g. from a tenant and an Idempotency-Key."""
-    # uuid5(TSUNAGU_NS, name), without making the namespace's bytes again for each (an import derives one per item)
+    # uuid5(TSUNAGU_NS, name): the same UUID, without making the namespace's bytes again and without
+    # UUID.__init__'s checks of its five ways to be called (an import derives one per item, issue 15):
+    # the digest's first 16 bytes with the version and variant bits set as uuid5 sets them.
     name = "/".join(str(p) for p in parts)
-    return UUID(bytes=hashlib.sha1(_TSUNAGU_NS_BYTES + name.encode()).digest()[:16], version=5)
+    digest = int.from_bytes(hashlib.sha1(_TSUNAGU_NS_BYTES + name.encode()).digest()[:16])
+    made = _new(UUID)
+    _set(made, "int", (digest & _VERSION_5_CLEARS) | _VERSION_5_SETS)
+    _set(made, "is_safe", SafeUUID.unknown)
+    return made
 
 
 _TSUNAGU_NS_BYTES = TSUNAGU_NS.bytes
+_new, _set = object.__new__, object.__setattr__
+_VERSION_5_CLEARS = ~((0xC000 << 48) | (0xF000 << 64))  # the variant's and the version's bits
+_VERSION_5_SETS = (0x8000 << 48) | (5 << 76)  # RFC 4122's variant, version 5
