@@ -302,18 +302,3 @@ def test_opening_a_value_of_a_subject_with_no_key_row_reads_as_erased(
     # A row deleted behind the sealers' back is no erasure (forget() is): a sealer that cached the
     # key keeps it; one started afterwards (a restart, another replica) finds none.
     assert Sealer(engine, master_key).open(sealed) == ERASED
-
-
-def test_a_value_is_sealed_as_its_json_whoever_writes_it() -> None:
-    """Strings are written by orjson (sealed_values._json), anything else by json: the same bytes."""
-    from libs.platform.privacy.sealed_values import SubjectKeys
-
-    key = AESGCM.generate_key(bit_length=256)
-    keys = SubjectKeys({CASE_A: key}, 0)
-    every_char = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
-    for value in (NAME, every_char, "", DETAILS, None, 1.5, ["a", 2]):
-        sealed = keys.seal(CASE_A, value)
-        plain = AESGCM(key).decrypt(base64.b64decode(sealed["iv"]), base64.b64decode(sealed["ct"]), CASE_A.encode())
-        assert plain == json.dumps(value, ensure_ascii=False).encode()
-    with pytest.raises(UnicodeEncodeError):  # as json.dumps(...).encode() refuses it
-        keys.seal(CASE_A, "\ud800")
