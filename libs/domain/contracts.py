@@ -9,11 +9,10 @@ services re-use the event classes with `@event(...)`, so producer and consumers 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, SafeUUID, uuid5
 
 TYPE_PREFIX = "jp.tsunagu"
 # Namespace of derived ids (CloudEvents ids, idempotent aggregate ids).
@@ -76,17 +75,28 @@ def idempotency_digest(service: str, scope: str, key: str, secret: bytes | None)
     message = "\x1f".join((service, scope, key)).encode()
     if secret is None:
         return hashlib.sha256(message).hexdigest()
-    keyed = _keyed(secret).copy()
+    inner, outer = _keyed(secret)
+    keyed = inner.copy()
     keyed.update(message)
-    return keyed.hexdigest()
+    done = outer.copy()
+    done.update(keyed.digest())
+    return done.hexdigest()
 
 
 @lru_cache(maxsize=8)  # a service's secret, and the earlier ones a test or a rotation made
-def _keyed(secret: bytes) -> hmac.HMAC:
-    """HMAC-SHA-256 keyed with `secret`, copied for each digest: the same digest as hmac.new(secret,
-    message), without hashing the key's two blocks again for each (issue 15: an import digests two
-    messages per consultation)."""
-    return hmac.new(secret, digestmod=hashlib.sha256)
+def _keyed(secret: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA-256 keyed with `secret` (RFC 2104) as its two SHA-256 states, each copied for every
+    digest: the same digest as hmac.new(secret, message), without hashing the key's two blocks again
+    for each, and a third cheaper than copying an hmac.HMAC (whose copy and hexdigest allocate
+    OpenSSL HMAC contexts: issue 15, an import digests two messages per consultation)."""
+    block = hashlib.sha256().block_size
+    key = hashlib.sha256(secret).digest() if len(secret) > block else secret
+    key = key.ljust(block, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # RFC 2104's pads, as translation tables
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 @dataclass(frozen=True)
@@ -105,4 +115,18 @@ class ClientKey:
 
 def derived_id(*parts: Any) -> UUID:
     """A deterministic aggregate id, e.g. from a tenant and an Idempotency-Key."""
-    return uuid5(TSUNAGU_NS, "/".join(str(p) for p in parts))
+    # uuid5(TSUNAGU_NS, name): the same UUID, without making the namespace's bytes again and without
+    # UUID.__init__'s checks of its five ways to be called (an import derives one per item, issue 15):
+    # the digest's first 16 bytes with the version and variant bits set as uuid5 sets them.
+    name = "/".join(str(p) for p in parts)
+    digest = int.from_bytes(hashlib.sha1(_TSUNAGU_NS_BYTES + name.encode()).digest()[:16])
+    made = _new(UUID)
+    _set(made, "int", (digest & _VERSION_5_CLEARS) | _VERSION_5_SETS)
+    _set(made, "is_safe", SafeUUID.unknown)
+    return made
+
+
+_TSUNAGU_NS_BYTES = TSUNAGU_NS.bytes
+_new, _set = object.__new__, object.__setattr__
+_VERSION_5_CLEARS = ~((0xC000 << 48) | (0xF000 << 64))  # the variant's and the version's bits
+_VERSION_5_SETS = (0x8000 << 48) | (5 << 76)  # RFC 4122's variant, version 5

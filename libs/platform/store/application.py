@@ -13,7 +13,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
 )
-from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.domain import BaseAggregate, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     JSONTranscoder,
     ProcessRecorder,
@@ -67,6 +67,24 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class Collected(ProcessingEvent[UUID]):
+    """The library's ProcessingEvent, whose collect_events asks of every object saved whether it is
+    a DomainEventProtocol, then a CollectEventsProtocol: runtime Protocol checks, which Python 3.11
+    makes by looking at every member (4% of a bulk import's time for its 50 cases, issue 15). An
+    aggregate of the library's (BaseAggregate, an ordinary class) is collected here as the library
+    collects it (its pending events, in order, and the aggregate by id); anything else is left to
+    the library's method, in the same order."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            else:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
 
 
 class ServiceApplication(Commuting, Creating, EventSizes, Erasure, TopLevelTranscoding, Application):
@@ -178,7 +196,13 @@ class ServiceApplication(Commuting, Creating, EventSizes, Erasure, TopLevelTrans
                 keys = SubjectKeys({**given.keys, **keys.keys}, min(given.valid_to, keys.valid_to))
             kwargs[SEALED_KWARG] = keys
         with tracing.span("save", {"tsunagu.service": self.name}):
-            recordings = super().save(*objs, **kwargs)
+            # The library's Application.save, with a ProcessingEvent that collects faster (Collected).
+            processing = Collected()
+            processing.collect_events(*objs, **kwargs)
+            recordings = self._record(processing)
+            self._take_snapshots(processing)
+            self._notify(recordings)
+            self.notify(processing.events)  # the library's (deprecated) hook
         if scope is not None:
             scope.saved = True
         return recordings
@@ -194,8 +218,7 @@ class ServiceApplication(Commuting, Creating, EventSizes, Erasure, TopLevelTrans
     def save_tracked(self, *aggregates: Any, upstream: str, position: int) -> None:
         """Save the aggregates' new events and the upstream position in one transaction.
         A position at or below the recorded one raises IntegrityError and writes nothing."""
-        processing: ProcessingEvent[UUID] = ProcessingEvent(
-            tracking=Tracking(notification_id=position, application_name=upstream))
+        processing = Collected(tracking=Tracking(notification_id=position, application_name=upstream))
         processing.collect_events(*aggregates)
         recordings = self._record(processing)
         self._take_snapshots(processing)

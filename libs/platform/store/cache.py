@@ -55,6 +55,44 @@ for _immutable in (UUID, date, datetime):
     copy._deepcopy_dispatch[_immutable] = copy._deepcopy_atomic  # type: ignore[attr-defined]
 
 
+def copied(aggregate: Any) -> Any:
+    """deepcopy(aggregate), the same copy made faster for an ordinary object (the attributes of its
+    __dict__, nothing of its own in how it is copied or pickled): a new object of its class given
+    each attribute deep-copied, where deepcopy goes through __reduce_ex__, a copy of the __dict__ and a
+    call per attribute, most of them ids, dates, strings and numbers, returned as they are (issue 15:
+    an import's 50 cases were copied twice each, 7% of its time). Anything else: deepcopy."""
+    kind: Any = type(aggregate)
+    plain = _plain_kinds.get(kind)
+    if plain is None:
+        plain = _plain_kinds[kind] = _copied_plainly(kind)
+    if not plain:
+        return deepcopy(aggregate)
+    new = kind.__new__(kind)
+    memo: dict[int, Any] = {id(aggregate): new}
+    dispatch, atomic = _DISPATCH, copy._deepcopy_atomic  # type: ignore[attr-defined]
+    new.__dict__.update({k: v if dispatch.get(type(v)) is atomic else deepcopy(v, memo)
+                         for k, v in aggregate.__dict__.items()})
+    return new
+
+
+_DISPATCH: dict[type, Any] = copy._deepcopy_dispatch  # type: ignore[attr-defined]
+_plain_kinds: dict[type, bool] = {}
+
+
+def _copied_plainly(kind: type) -> bool:
+    """Whether deepcopy copies an object of this class as `copied` does: by object.__reduce_ex__,
+    which makes `kind.__new__(kind)` and sets the __dict__ deep-copied (no slot to copy)."""
+    import copyreg
+
+    return (kind not in _DISPATCH and kind not in copyreg.dispatch_table and not issubclass(kind, type)
+            and getattr(kind, "__deepcopy__", None) is None
+            and kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is object.__reduce__
+            and getattr(kind, "__getstate__", None) is object.__getstate__
+            and not any(hasattr(kind, name) for name in ("__setstate__", "__getnewargs_ex__", "__getnewargs__"))
+            and not any(c.__dict__.get("__slots__") for c in kind.__mro__)
+            and "__dict__" in dir(kind))
+
+
 class Trust:
     """One trusted load in progress on this thread: the id of the aggregate it took from the cache
     unread (None: none yet, or it was not cached); `open` until its first get."""
@@ -94,7 +132,7 @@ class CachingRepository(Repository):
                 with contextlib.suppress(KeyError):
                     cached = self.cache.get(aggregate_id)
                     trust.id = aggregate_id
-                    return deepcopy(cached)  # never changed once cached
+                    return copied(cached)  # never changed once cached
         if self.cache is None or version is not None:
             return super().get(aggregate_id, version=version, projector_func=projector_func)
         lock = self._use_fastforward_lock(aggregate_id)
@@ -103,7 +141,7 @@ class CachingRepository(Repository):
                 current = self._current(aggregate_id, projector_func)
         finally:
             self._disuse_fastforward_lock(aggregate_id)
-        return deepcopy(current)  # never changed once cached: copied outside the lock
+        return copied(current)  # never changed once cached: copied outside the lock
 
     def _current(self, aggregate_id: UUID, projector_func: Any) -> Any:
         assert self.cache is not None
@@ -115,7 +153,7 @@ class CachingRepository(Repository):
             new = list(self.event_store.get(originator_id=aggregate_id, gt=cached.version))
             if not new:
                 return cached
-            current = projector_func(deepcopy(cached), new)
+            current = projector_func(copied(cached), new)
             if current is None:
                 self.evict(aggregate_id)
                 raise AggregateNotFoundError(aggregate_id)
@@ -156,7 +194,7 @@ class CachingRepository(Repository):
                     except KeyError:
                         cached = None
                     if cached is None or cached.version < aggregate.version:
-                        self.cache.put(aggregate.id, deepcopy(aggregate))
+                        self.cache.put(aggregate.id, copied(aggregate))
             finally:
                 self._disuse_fastforward_lock(aggregate.id)
 
@@ -195,7 +233,7 @@ def get_many(repository: CachingRepository, aggregate_ids: Iterable[UUID],
     for aggregate_id in ids:
         events = [repository.event_store.mapper.to_domain_event(e) for e in stored[aggregate_id]]
         if aggregate_id in cached:
-            current = projector_func(deepcopy(cached[aggregate_id]), events) if events else cached[aggregate_id]
+            current = projector_func(copied(cached[aggregate_id]), events) if events else cached[aggregate_id]
         else:
             begin = [snapshot[aggregate_id]] if aggregate_id in snapshot else []
             current = projector_func(None, [*begin, *events]) if begin or events else None
@@ -204,7 +242,7 @@ def get_many(repository: CachingRepository, aggregate_ids: Iterable[UUID],
             continue
         if current is not cached.get(aggregate_id):
             repository.saved([current])  # cached (copied) unless a newer version is
-        found[aggregate_id] = deepcopy(current)
+        found[aggregate_id] = copied(current)
     return found
 
 

@@ -86,7 +86,7 @@ class Creation:
         the same; the key itself cannot be confirmed from the id), random without a key."""
         return derived_id(self.kind, self.key_digest) if self.key_digest else uuid4()
 
-    def row(self, resource_id: UUID, aggregate_id: UUID, version: int) -> LedgerRow:
+    def row(self, resource_id: UUID | str, aggregate_id: UUID | str, version: int) -> LedgerRow:
         return LedgerRow(str(resource_id), self.kind, str(aggregate_id), version, self.key_digest, self.request_digest)
 
 
