@@ -50,6 +50,30 @@ def _on_each_relay_message(relay, before: Callable[[int], Awaitable[object]]) ->
     client.publish = publishing
 
 
+def _watched(relay, held: threading.Event | None = None) -> tuple[list[int], list[int], list[bool]]:
+    """The positions the relay records, in order; the position each batch it publishes was read
+    after; and for each record, whether the batch after it was published already. `held`: the first
+    record waits for it."""
+    recorded: list[int] = []
+    published_after: list[int] = []
+    next_published: list[bool] = []
+    record, send = relay._record, relay._send
+
+    async def sending(batch):
+        published_after.append(batch.after)
+        return await send(batch)
+
+    def recording(position, *args, **kwargs):
+        recorded.append(position)
+        next_published.append(position in published_after)
+        if held is not None and len(recorded) == 1:
+            held.wait(30)
+        record(position, *args, **kwargs)
+
+    relay._record, relay._send = recording, sending
+    return recorded, published_after, next_published
+
+
 def _chain_is_the_stream(intake, nats_url: str) -> None:
     """The stream is the log once, and there is a relay_chain row for each published position, with
     the chain hash the stream carries."""
@@ -68,19 +92,7 @@ def test_a_backlog_drains_with_each_batch_published_before_the_one_before_is_rec
     relay.batch_size = 3
     gate = _gated(relay)
     _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
-    recorded, published_after, next_published = [], [], []
-    record, send = relay._record, relay._send
-
-    async def sending(batch):
-        published_after.append(batch.after)
-        return await send(batch)
-
-    def recording(position, *args, **kwargs):
-        recorded.append(position)
-        next_published.append(position in published_after)  # the batch after this one is out already
-        record(position, *args, **kwargs)
-
-    relay._record, relay._send = recording, sending
+    recorded, _, next_published = _watched(relay)
     gate.set()
     eventually(lambda: relay.lag() == 0)
     positions = log_positions(intake)
@@ -143,20 +155,7 @@ def test_a_backlogs_batch_is_recorded_while_the_relay_publishes_the_batches_afte
     relay.batch_size = 3
     gate, held = _gated(relay), threading.Event()
     _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
-    recorded, published_after = [], []
-    record, send = relay._record, relay._send
-
-    async def sending(batch):
-        published_after.append(batch.after)
-        return await send(batch)
-
-    def recording(position, *args, **kwargs):
-        recorded.append(position)
-        if len(recorded) == 1:
-            held.wait(30)
-        record(position, *args, **kwargs)
-
-    relay._record, relay._send = recording, sending
+    recorded, published_after, _ = _watched(relay, held)
     gate.set()
     positions = log_positions(intake)
     try:
