@@ -102,11 +102,13 @@ class RelayRecords:
         self._recorded = None  # unknown until this commits
         with self.engine.begin() as conn:
             # A record of prepared messages only (the usual round's, a backlog's batch): one round
-            # trip, its BEGIN in it.
+            # trip, its BEGIN and COMMIT in it (psycopg's commit then finds the server idle and sends
+            # nothing, as for a save's: store/db.commit_rides; failed, the query stops there and the
+            # transaction is rolled back as before).
             query = record_query(self.spec.name, position, chainhash, prepared, now, forget=forget) \
                 if prepared and not chain and conn.dialect.driver == "psycopg" else None
             if query is not None:
-                conn.exec_driver_sql(f"BEGIN; {query}" if begin_rides(conn) else query,
+                conn.exec_driver_sql(f"BEGIN; {query}; COMMIT" if begin_rides(conn) else query,
                                      execution_options={"no_parameters": True}).close()
             else:
                 self._record_statements(conn, values, chain, prepared, forget=forget)
