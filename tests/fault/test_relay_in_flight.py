@@ -7,6 +7,7 @@ published position, in order."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -165,4 +166,31 @@ def test_a_backlogs_batch_is_recorded_while_the_relay_publishes_the_batches_afte
         held.set()
     eventually(lambda: relay.lag() == 0)
     assert recorded == positions[4::3]
+    _chain_is_the_stream(intake, nats_server.url)
+
+
+def test_a_batchs_messages_go_to_the_server_while_the_rest_of_it_is_published(
+        nats_server, start_service, monkeypatch):
+    """The client writes to its socket only when the loop yields: a batch went out whole once every
+    message was encoded, and the server staged none of it before (issue 15). Every FLUSH_EVERY
+    messages the relay yields, so what the client holds drops within a batch."""
+    from libs.platform.messaging import relay_order
+
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 5
+    monkeypatch.setattr(relay_order, "FLUSH_EVERY", 2)
+    gate, held = _gated(relay), []
+    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog, its first batch of five
+
+    async def before(n: int) -> None:
+        held.append(relay.bus.client.pending_data_size)
+
+    _on_each_relay_message(relay, before)
+    gate.set()
+    eventually(lambda: relay.lag() == 0)
+    first = held[:5]
+    assert any(later < earlier for earlier, later in itertools.pairwise(first)), held
     _chain_is_the_stream(intake, nats_server.url)
