@@ -46,10 +46,22 @@ def test_a_relay_round_whose_prepared_messages_reach_the_logs_end_reads_no_furth
     assert (batch.last, batch.end, batch.envelopes) == (end, end, [])  # every message prepared, none rendered
     assert len(batch.messages) == len(runtime.application.recorder.select_notifications(start=1, limit=100))
 
-    # Its record once published: one query with its BEGIN, then COMMIT; what the statements one by one wrote.
+    # Read ahead (a backlog's next batch, in its no-sort transaction): BEGIN with the SET, the read, ROLLBACK.
+    at = relay.position()
+    with round_trips(runtime.engine) as trips:
+        ahead = relay._prepared(at)
+    assert trips == ["BEGIN;", "SELECT", "ROLLBACK"]
+    assert ahead.messages == batch.messages
+    # A backlog's batch recorded (its prepared rows kept): one query with its BEGIN and COMMIT.
+    with round_trips(runtime.engine) as trips:
+        relay._record(batch.last, batch.chainhash, batch.chain, (batch.after, batch.prepared), forget=False)
+    assert trips == ["BEGIN;"]
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(relay_outbox)).scalar_one() == len(batch.messages)
+    # Its record once published: one query with its BEGIN and COMMIT; what the statements one by one wrote.
     with round_trips(runtime.engine) as trips:
         relay._record(batch.last, batch.chainhash, batch.chain, (batch.after, batch.prepared))
-    assert trips == ["BEGIN;", "COMMIT"]
+    assert trips == ["BEGIN;"]
     with runtime.engine.connect() as conn:
         assert conn.execute(select(relay_positions.c.position, relay_positions.c.chainhash)).all() == \
             [(end, batch.chainhash)]

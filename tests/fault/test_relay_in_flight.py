@@ -7,6 +7,7 @@ published position, in order."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -50,6 +51,30 @@ def _on_each_relay_message(relay, before: Callable[[int], Awaitable[object]]) ->
     client.publish = publishing
 
 
+def _watched(relay, held: threading.Event | None = None) -> tuple[list[int], list[int], list[bool]]:
+    """The positions the relay records, in order; the position each batch it publishes was read
+    after; and for each record, whether the batch after it was published already. `held`: the first
+    record waits for it."""
+    recorded: list[int] = []
+    published_after: list[int] = []
+    next_published: list[bool] = []
+    record, send = relay._record, relay._send
+
+    async def sending(batch):
+        published_after.append(batch.after)
+        return await send(batch)
+
+    def recording(position, *args, **kwargs):
+        recorded.append(position)
+        next_published.append(position in published_after)
+        if held is not None and len(recorded) == 1:
+            held.wait(30)
+        record(position, *args, **kwargs)
+
+    relay._record, relay._send = recording, sending
+    return recorded, published_after, next_published
+
+
 def _chain_is_the_stream(intake, nats_url: str) -> None:
     """The stream is the log once, and there is a relay_chain row for each published position, with
     the chain hash the stream carries."""
@@ -68,22 +93,13 @@ def test_a_backlog_drains_with_each_batch_published_before_the_one_before_is_rec
     relay.batch_size = 3
     gate = _gated(relay)
     _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
-    recorded, in_flight = [], []
-    record = relay._record
-
-    def recording(position, *args, **kwargs):
-        recorded.append(position)
-        flight = relay._flight  # what is published and not recorded yet, beside this batch
-        in_flight.append(flight.batch.after if flight is not None else None)
-        record(position, *args, **kwargs)
-
-    relay._record = recording
+    recorded, _, next_published = _watched(relay)
     gate.set()
     eventually(lambda: relay.lag() == 0)
     positions = log_positions(intake)
     assert recorded == positions[4::3]  # each batch once, in order
     # When each full batch was recorded the next one was already published (none after the last).
-    assert in_flight == [positions[4], positions[7], None]
+    assert next_published == [True, True, False]
     _chain_is_the_stream(intake, nats_server.url)
 
 
@@ -126,4 +142,55 @@ def test_pubacks_stalled_with_a_backlog_in_flight_make_the_relay_unready_and_it_
     # The server stored the batch once it woke; the relay did not take the stream's end for its
     # own (its PubAcks had failed): it sent it again, dropped as duplicates, and recorded each
     # position with its chain row.
+    _chain_is_the_stream(intake, nats_server.url)
+
+
+def test_a_backlogs_batch_is_recorded_while_the_relay_publishes_the_batches_after_it(nats_server, start_service):
+    """The record of a backlog's batch runs behind the loop (issue 15: awaited, records were a third
+    of a backlog's wall time on PostgreSQL): while the first batch's record is held, the next batch's
+    PubAck is taken and the one after it published; records still come once each, in order."""
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 3
+    gate, held = _gated(relay), threading.Event()
+    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
+    recorded, published_after, _ = _watched(relay, held)
+    gate.set()
+    positions = log_positions(intake)
+    try:
+        eventually(lambda: positions[7] in published_after)  # the third batch out, the first's record held
+        assert recorded == [positions[4]]
+    finally:
+        held.set()
+    eventually(lambda: relay.lag() == 0)
+    assert recorded == positions[4::3]
+    _chain_is_the_stream(intake, nats_server.url)
+
+
+def test_a_batchs_messages_go_to_the_server_while_the_rest_of_it_is_published(
+        nats_server, start_service, monkeypatch):
+    """The client writes to its socket only when the loop yields: a batch went out whole once every
+    message was encoded, and the server staged none of it before (issue 15). Every FLUSH_EVERY
+    messages the relay yields, so what the client holds drops within a batch."""
+    from libs.platform.messaging import relay_order
+
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 5
+    monkeypatch.setattr(relay_order, "FLUSH_EVERY", 2)
+    gate, held = _gated(relay), []
+    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog, its first batch of five
+
+    async def before(n: int) -> None:
+        held.append(relay.bus.client.pending_data_size)
+
+    _on_each_relay_message(relay, before)
+    gate.set()
+    eventually(lambda: relay.lag() == 0)
+    first = held[:5]
+    assert any(later < earlier for earlier, later in itertools.pairwise(first)), held
     _chain_is_the_stream(intake, nats_server.url)

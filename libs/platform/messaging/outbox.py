@@ -61,6 +61,7 @@ from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envel
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.store.bulk import insert_rows
 from libs.platform.store.creations import LedgerRecorder, SaveWrites
+from libs.platform.store.db import begin_rides
 from libs.platform.store.driver_sql import run_select
 from libs.platform.store.log import LogReader
 
@@ -274,7 +275,7 @@ class Outbox:
         return current
 
 
-def ordered_by_index(conn: Connection) -> None:
+def ordered_by_index(conn: Connection, *, ride: bool = False) -> None:
     """Have PostgreSQL read `_READ` along the primary key for the rest of this transaction (the
     relay calls it where a backlog drains: relay_batches.RelayBatches._prepared).
 
@@ -282,8 +283,11 @@ def ordered_by_index(conn: Connection) -> None:
     stale whenever a backlog forms: planned for "a few rows", the read fetched every row after the
     position (a bitmap scan) and sorted them to keep 500: 10-23 ms a batch for a backlog of 4,000
     rows instead of 0.3-0.4 ms, more the longer the backlog (quadratic to drain). Without a sort
-    the only plan left is the ordered index scan that stops at the limit."""
-    if conn.dialect.name == "postgresql":
+    the only plan left is the ordered index scan that stops at the limit. `ride`: BEGIN goes with it
+    (store/db.begin_rides: only on make_engine's engines), a round trip fewer per batch read ahead."""
+    if ride and conn.dialect.driver == "psycopg" and begin_rides(conn):
+        conn.exec_driver_sql(f"BEGIN; {_NO_SORT.text}", execution_options={"no_parameters": True}).close()
+    elif conn.dialect.name == "postgresql":
         conn.execute(_NO_SORT)
 
 

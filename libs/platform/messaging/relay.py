@@ -135,7 +135,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         first when none is); returns how many it published.
 
         After a full batch (a backlog) the next one is read while its PubAck comes back and is
-        published once it is in, before this batch is recorded; batches are recorded in order.
+        published once it is in, then this batch recorded behind the loop; records stay in order.
         When a batch fails, the one after it is dropped (its position was not recorded) and the
         relay starts again from its record, after asking the stream (reconcile)."""
         flight, self._flight = self._flight, None
@@ -176,6 +176,10 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
                     flight.ahead, following_failed = None, error
             if self.after_publish is not None:
                 self.after_publish(batch.last)
+            await self._recorded_behind()  # the batch before it first: records stay in order
+            if self._flight is not None:  # the next one in flight: recorded behind it (relay_batches.py)
+                self._record_behind(batch)
+                return len(batch.messages)
             await asyncio.to_thread(self._record_batch, batch)
             if following_failed is not None:
                 self.health.observe(batch.last, handled=len(batch.messages))
@@ -207,6 +211,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         started, a publish failed or the connection came back."""
         if self.compared:
             return
+        await self._recorded_behind(quiet=True)
         await asyncio.to_thread(self._record_pending)  # first: the comparison starts from the record
         # What waits meanwhile, from the store: the lag shows while the stream cannot be asked.
         self.health.observe(*await asyncio.to_thread(self._standing))
@@ -226,6 +231,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
             await self._run(stop)
             await self._record_kept("at stop")
         finally:
+            await self._recorded_behind(quiet=True)
             self._recorded, self._running = None, False
             self._kept.clear()
 
@@ -233,6 +239,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         """Record the rounds published and kept (relay_records.py); a failure only logs: the
         comparison with the stream, next, moves the record where the stream ends."""
         try:
+            await self._recorded_behind(quiet=True)
             await asyncio.to_thread(self._record_pending)
         except Exception as e:  # noqa: BLE001 - the database gone, the lease lost
             log.warning("relay %s: rounds published not recorded %s: %s: %s", self.spec.name, when,
@@ -258,6 +265,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
                 await self.compare()
                 published = await self.publish_batch()
                 if self._record_due():  # failing, a round's failure: compared with the stream next
+                    await self._recorded_behind()
                     await asyncio.to_thread(self._record_pending)
                 self.health.succeeded()
                 backoff = 0.1

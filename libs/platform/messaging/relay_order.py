@@ -45,11 +45,10 @@ a staged batch message someone saw and published alone before the commit, or an 
 committed in the relay's batch by someone else proves nothing: test_attack_relay_batch_copy.py),
 looking past at most FOREIGN_DEPTH messages that are not (a probe, a forged envelope, an event this
 log does not hold), and its next batch expects the stream's last sequence as the stream says. A
-refused batch is sent again after whatever is there. More than FOREIGN_DEPTH
-such messages at the stream's end: the comparison fails and nothing is published, the relay
-unready with the reason (LoopHealth), until an operator looks. A stream that stores a batch as
-single messages (its PubAck names no batch: a server that ignores the headers) fails every round
-(NotAtomic), loud in /readyz.
+refused batch is sent again after whatever is there. More than FOREIGN_DEPTH such messages at the
+stream's end: the comparison fails and nothing is published, the relay unready with the reason
+(LoopHealth), until an operator looks. A stream that stores a batch as single messages (its PubAck
+names no batch: a server that ignores the headers) fails every round (NotAtomic), loud in /readyz.
 """
 
 from __future__ import annotations
@@ -75,6 +74,7 @@ BATCH_TOO_LARGE = 10199  # JetStream's err_code for a batch over its limit ("...
 TOO_MANY_INFLIGHT = 10210  # ... for a batch begun while the stream stages as many as it may (50)
 INCOMPLETE = 10176  # ... for a batch not held whole at its commit (dropped, a gap, its first refused)
 log = logging.getLogger(__name__)
+FLUSH_EVERY = 100  # a batch's messages after which the loop yields: the client writes only then (issue 15)
 FOREIGN_DEPTH = 100  # messages not a relay's looked past at the stream's end; more: an operator must look
 
 
@@ -96,11 +96,10 @@ def relay_envelope(msg: Any) -> Envelope:
 
 async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, str]]], expected: int,
                          answered: bool = False) -> tuple[asyncio.Future[Any] | None, asyncio.Future[Any]]:
-    """Publish `messages` (subject, body, headers) as one JetStream atomic batch whose first message
-    expects the stream to end at sequence `expected`; returns the futures of the answer to its first
-    message (if `answered`: empty when staged, else why it was refused, e.g. 10210, which the commit's
-    "incomplete" does not say; asked after such a refusal, RelayOrder._refused) and of its PubAck (the
-    commit's; the others go unanswered). One message goes as a plain publish with that expectation."""
+    """Publish `messages` (subject, body, headers) as one JetStream atomic batch whose first message expects
+    the stream to end at sequence `expected`; returns the futures of the answer to its first message (if
+    `answered`, after a refusal, RelayOrder._refused: empty when staged, else why, e.g. 10210, which the
+    commit's "incomplete" does not say) and of its PubAck (the commit's). One message: a plain publish."""
     last = len(messages) - 1
     batch = {BATCH_ID: uuid.uuid4().hex} if last else {}
     publish, first = bus.client.publish, None
@@ -116,6 +115,8 @@ async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, st
             first = await bus.js.publish_async(subject, body, headers=headers)
         else:
             await publish(subject, body, headers=headers)
+        if k % FLUSH_EVERY == FLUSH_EVERY - 1:  # else written whole once encoded, and staged only then
+            await asyncio.sleep(0)  # the client's flusher writes what it holds: the server stages it meanwhile
     raise ValueError("no message to publish")
 
 

@@ -101,11 +101,14 @@ class RelayRecords:
         values = {"b_stream": self.spec.name, "b_position": position, "b_chainhash": chainhash, "b_updated_at": now}
         self._recorded = None  # unknown until this commits
         with self.engine.begin() as conn:
-            # The usual round's record (prepared messages only): one round trip, its BEGIN in it.
-            query = record_query(self.spec.name, position, chainhash, prepared, now) \
-                if prepared and forget and not chain and conn.dialect.driver == "psycopg" else None
+            # A record of prepared messages only (the usual round's, a backlog's batch): one round
+            # trip, its BEGIN and COMMIT in it (psycopg's commit then finds the server idle and sends
+            # nothing, as for a save's: store/db.commit_rides; failed, the query stops there and the
+            # transaction is rolled back as before).
+            query = record_query(self.spec.name, position, chainhash, prepared, now, forget=forget) \
+                if prepared and not chain and conn.dialect.driver == "psycopg" else None
             if query is not None:
-                conn.exec_driver_sql(f"BEGIN; {query}" if begin_rides(conn) else query,
+                conn.exec_driver_sql(f"BEGIN; {query}; COMMIT" if begin_rides(conn) else query,
                                      execution_options={"no_parameters": True}).close()
             else:
                 self._record_statements(conn, values, chain, prepared, forget=forget)
@@ -200,11 +203,12 @@ HEX = re.compile(r"[0-9a-f]{64}")  # a chain hash, written into a query as it is
 
 
 def record_query(stream: str, position: int, chainhash: str, prepared: tuple[int, int],
-                 updated_at: datetime) -> str | None:
-    """The relay's record of a batch of prepared messages, forgotten as published (the statements
-    of RelayRecords._record_statements, same order) as one query of literals, for one round trip
-    with its BEGIN (issue 15: four statements, four round trips). None: a stream name or hash not
-    plain (only plain names, a hex hash and integers are written into it)."""
+                 updated_at: datetime, *, forget: bool = True) -> str | None:
+    """The relay's record of a batch of prepared messages, with `forget` forgotten as published (the
+    statements of RelayRecords._record_statements, same order) as one query of literals, for one
+    round trip with its BEGIN (issue 15: four statements, four round trips; a backlog's batches,
+    not forgotten, were three and a BEGIN each). None: a stream name or hash not plain (only plain
+    names, a hex hash and integers are written into it)."""
     if not PLAIN_NAME.fullmatch(stream) or not HEX.fullmatch(chainhash):
         return None
     name, after, last, position = f"'{stream}'", int(prepared[0]), int(prepared[1]), int(position)
@@ -213,8 +217,8 @@ def record_query(stream: str, position: int, chainhash: str, prepared: tuple[int
             f"INSERT INTO {chain} (stream, position, event_id, type, chainhash) "
             f"SELECT stream, position, event_id, type, chainhash FROM {outbox} "
             f"WHERE stream = {name} AND position > {after} AND position <= {last}; "
-            f"DELETE FROM {outbox} WHERE stream = {name} AND position <= {position}; "
-            f"INSERT INTO {positions} (stream, position, chainhash, updated_at) "
+            + (f"DELETE FROM {outbox} WHERE stream = {name} AND position <= {position}; " if forget else "")
+            + f"INSERT INTO {positions} (stream, position, chainhash, updated_at) "
             f"VALUES ({name}, {position}, '{chainhash}', '{updated_at.isoformat()}') "
             "ON CONFLICT (stream) DO UPDATE "
             "SET position = excluded.position, chainhash = excluded.chainhash, updated_at = excluded.updated_at")
