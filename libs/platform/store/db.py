@@ -203,6 +203,10 @@ def sqlite_engine(url: str) -> Engine:
         # What a write frees is overwritten with zeros, not left in the file: an erased subject's
         # key row leaves no copy in free space (the WAL is truncated after an erasure: sealing.py).
         cur.execute("PRAGMA secure_delete=ON")
+        # A page cache of 32 MiB (the default is 2 MiB), filled only as pages are read: a read model's
+        # indexes of random ids (event ids) outgrow 2 MiB at ~50k rows, and past that every insert
+        # read its index pages from the file again (issue 15: a 100k-event rebuild ~20% faster).
+        cur.execute("PRAGMA cache_size=-32768")
         cur.close()
 
     return engine
