@@ -160,6 +160,8 @@ class Delivery:
                 await self._idle()
             return False
         self._idle_since, self._idle_suspect = None, 0
+        if ahead:  # before they join the buffer: there, the batch being applied may look at them
+            decode_ahead(msgs)
         for msg in msgs:
             if msg.metadata.sequence.consumer != self._consumer_seq + 1:
                 log.warning("consumer %s: delivery %s after %s: a message was lost on the way; starting again "
@@ -169,8 +171,6 @@ class Delivery:
                 return False
             self._consumer_seq = msg.metadata.sequence.consumer
             self._buffer.append(msg)
-        if ahead:
-            decode_ahead(msgs)
         if msgs:  # the end moves now, so a handler that hangs on these shows as lag that does not shrink
             self.health.fetches_total += 1
             self._pending_after = msgs[-1].metadata.num_pending
