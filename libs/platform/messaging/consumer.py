@@ -36,7 +36,7 @@ from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.consumer_batches import Batches
 from libs.platform.messaging.consumer_passby import PassBy
 from libs.platform.messaging.deadletters import DeadLetters
-from libs.platform.messaging.delivery import STREAM_WAIT_SECONDS, Delivery, Handler, StreamMissing
+from libs.platform.messaging.delivery import DECODED, STREAM_WAIT_SECONDS, Delivery, Handler, StreamMissing
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.messaging.transient import is_transient
@@ -207,10 +207,11 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         """The message's envelope, once its producer's signature is checked, and once it is shown
         to be new: from this stream's producer, and later in its log than the last one applied
         (`after`). A signed message copied onto the stream again (a replay) fails the second."""
+        decoded = vars(msg).pop(DECODED, None)  # decoded ahead (delivery.decode_ahead), or now
         if self.verifier is None:
-            return Envelope.from_json(msg.data)
+            return decoded or Envelope.from_json(msg.data)
         self.verifier.check(self.spec.service, msg.data, msg.headers)
-        envelope = Envelope.from_json(msg.data)
+        envelope = decoded or Envelope.from_json(msg.data)
         if envelope.source != f"/tsunagu/{self.spec.service}":
             raise ForgedEvent(f"an event of {envelope.source} on {self.spec.name}")
         if after is not None and envelope.sequence <= after:

@@ -178,10 +178,12 @@ class Shape:
 
 
 def upgrade_table(engine: Engine, table: Table, shape: Shape | None = None) -> None:
-    """A table made by an earlier release gets the nullable columns and the indexes added since."""
+    """A table made by an earlier release gets the nullable columns and the indexes added since,
+    and loses the indexes retired since."""
     shape = shape or Shape.read(engine)
     _add_missing_columns(engine, table, shape.columns.get(table.name, set()))
     _add_missing_indexes(engine, table, shape.indexes.get(table.name, set()))
+    _drop_retired_indexes(engine, table, shape.indexes.get(table.name, set()))
 
 
 def _add_missing_columns(engine: Engine, table: Table, present: set[str]) -> None:
@@ -205,6 +207,19 @@ def _add_missing_indexes(engine: Engine, table: Table, present: set[str]) -> Non
         with engine.begin() as conn:
             for index in missing:
                 index.create(conn, checkfirst=True)  # replicas starting together: the second skips it
+
+
+def _drop_retired_indexes(engine: Engine, table: Table, present: set[str]) -> None:
+    """Indexes an earlier release declared (`index=True` names them ix_<table>_<column>) and this one
+    does not: every insert still paid for them (issue 15). Only those so named: an index made
+    otherwise is not the read model's to drop. An older replica starting later makes them again
+    (harmless: what it reads is the same), and this release's next start drops them again."""
+    declared = {i.name for i in table.indexes}
+    retired = sorted(n for n in present if n.startswith(f"ix_{table.name}_") and n not in declared)
+    if retired:
+        with engine.begin() as conn:
+            for name in retired:  # replicas starting together: the second finds it gone
+                conn.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
 
 
 def _table(metadata: MetaData, name: str, *columns: Column) -> Table:

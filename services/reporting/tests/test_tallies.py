@@ -224,6 +224,19 @@ def test_a_void_finds_its_consultation_by_an_index_added_at_start_to_a_table_mad
     assert "ix_rp_consultations_consultation_id" in {i["name"] for i in inspect(engine).get_indexes("rp_consultations")}
 
 
+def test_a_consultation_index_no_read_uses_is_dropped_at_start_from_a_table_an_older_release_made(feed, engine):
+    """An older release indexed rp_consultations by tenant, case and centre; nothing reads by them,
+    and every insert paid for them (issue 15). Its database loses them at the next start; an index
+    the read model does not name so is left alone."""
+    with engine.begin() as conn:
+        for column in ("tenant", "case_id", "centre_id"):
+            conn.execute(text(f"CREATE INDEX ix_rp_consultations_{column} ON rp_consultations ({column})"))
+        conn.execute(text("CREATE INDEX by_hand ON rp_consultations (channel)"))
+    ReportingProjection(engine)
+    left = {i["name"] for i in inspect(engine).get_indexes("rp_consultations")}
+    assert left == {"ix_rp_consultations_consultation_id", "ix_rp_consultations_fy", "by_hand"}
+
+
 def test_the_reporting_schema_creates_every_count_table_the_projection_keeps_and_no_other(projection, engine):
     """A tally no longer kept (stop 28's fine consultation and visit cells, which the pivots replaced)
     is not created: a table nothing writes would stay empty, or stale on an upgraded database."""
