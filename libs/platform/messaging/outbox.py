@@ -45,10 +45,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TextClause,
     bindparam,
     select,
-    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,10 +56,10 @@ from libs.domain.contracts import contract_of, event_type
 from libs.domain.errors import EventTooLarge
 from libs.platform.limits import PUBLISH_HEADROOM
 from libs.platform.messaging.cloudevents import GENESIS, LARGEST_SEQUENCE, Envelope, nats_subject
+from libs.platform.messaging.outbox_reads import READ, read_with_end
 from libs.platform.messaging.signing import HEADER, EventSigner
 from libs.platform.store.bulk import insert_rows
 from libs.platform.store.creations import LedgerRecorder, SaveWrites
-from libs.platform.store.db import begin_rides
 from libs.platform.store.driver_sql import run_select
 from libs.platform.store.log import LogReader
 
@@ -117,7 +115,7 @@ class Outbox:
         self._types: dict[str, str] = {}
         self._queries: dict[str, Any] = {}
         self.max_event_bytes: int | None = None  # the application's limit, once installed
-        self._read = _READ  # installed: also the log's end (`read`)
+        self._read = READ  # installed: also the log's end (`read`)
 
     def install(self, application: Any) -> bool:
         """Have every save of the application's events also prepare their rows, in its transaction
@@ -250,7 +248,7 @@ class Outbox:
         (or at `after`) means no event after the prepared ones had committed then."""
         # Plain text SQL and tuples: SQLAlchemy's typed rows cost more than the rest of the read.
         rows = list(conn.execute(self._read, {"stream": self.stream, "after": after, "limit": limit}).all())
-        end = rows[0][10] if rows and self._read is not _READ else None
+        end = rows[0][10] if rows and self._read is not READ else None
         if rows and rows[0][0] is None:  # nothing prepared: the row that carries the end alone
             rows = []
         rows.sort(key=_position)  # read_with_end: in order here, not by the statement
@@ -275,42 +273,5 @@ class Outbox:
         return current
 
 
-def ordered_by_index(conn: Connection, *, ride: bool = False) -> None:
-    """Have PostgreSQL read `_READ` along the primary key for the rest of this transaction (the
-    relay calls it where a backlog drains: relay_batches.RelayBatches._prepared).
-
-    relay_outbox is a queue (rows come with saves and go once published), so its statistics are
-    stale whenever a backlog forms: planned for "a few rows", the read fetched every row after the
-    position (a bitmap scan) and sorted them to keep 500: 10-23 ms a batch for a backlog of 4,000
-    rows instead of 0.3-0.4 ms, more the longer the backlog (quadratic to drain). Without a sort
-    the only plan left is the ordered index scan that stops at the limit. `ride`: BEGIN goes with it
-    (store/db.begin_rides: only on make_engine's engines), a round trip fewer per batch read ahead."""
-    if ride and conn.dialect.driver == "psycopg" and begin_rides(conn):
-        conn.exec_driver_sql(f"BEGIN; {_NO_SORT.text}", execution_options={"no_parameters": True}).close()
-    elif conn.dialect.name == "postgresql":
-        conn.execute(_NO_SORT)
-
-
-_NO_SORT = text("SET LOCAL enable_sort = off")  # this transaction only: the pool rolls it back
-_READ_SQL = ("SELECT position, previous, chainhash, event_id, type, topic, subject, body, signature, signed_by "
-             "FROM relay_outbox "
-             "WHERE stream = :stream AND position > :after ORDER BY position LIMIT :limit")
-_READ = text(_READ_SQL)
-
-
-def read_with_end(log: str) -> TextClause:
-    """`_READ` with the log's end beside its rows, in the same statement (one snapshot), and one row
-    of NULLs beside the end when nothing is prepared. No ORDER BY around the join (`read` sorts the
-    rows): under ordered_by_index a sort there is costed as disabled (10^10), which is above
-    PostgreSQL's jit_above_cost, so every read of a backlog was JIT-compiled first: 50-110 ms a
-    batch, bench.relay on PostgreSQL 0.69 -> 0.21 (test_outbox_read_plan)."""
-    return text(f"SELECT o.*, e.log_end FROM (SELECT max(id) AS log_end FROM {log}) AS e "
-                f"LEFT JOIN ({_READ_SQL}) AS o ON 1 = 1")
-
-
 def _position(row: Any) -> int:
     return row[0]
-# The relay_chain rows of prepared messages the relay published, copied in the database.
-CHAIN_OF_PREPARED = text("INSERT INTO relay_chain (stream, position, event_id, type, chainhash) "
-                         "SELECT stream, position, event_id, type, chainhash FROM relay_outbox "
-                         "WHERE stream = :stream AND position > :after AND position <= :last")

@@ -17,7 +17,8 @@ from libs.platform import tracing
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, nats_subject
-from libs.platform.messaging.outbox import Outbox, ordered_by_index
+from libs.platform.messaging.outbox import Outbox
+from libs.platform.messaging.outbox_reads import ordered_by_index
 from libs.platform.messaging.relay_order import publish_atomic
 from libs.platform.messaging.relay_records import chain_rows
 from libs.platform.messaging.signing import HEADER, EventSigner
@@ -131,7 +132,7 @@ class RelayBatches:
             position, messages, prepared, last_hash, log_end = read_unpinged(self.engine, read)
         else:
             # Read ahead while a backlog drains: in a transaction that forbids PostgreSQL's sort
-            # (outbox.ordered_by_index: with the queue's stale statistics it sorted the whole
+            # (outbox_reads.ordered_by_index: with the queue's stale statistics it sorted the whole
             # backlog for every batch). The backlog's first batch is read as usual, sorted once.
             with self.engine.connect() as conn:
                 ordered_by_index(conn, ride=True)

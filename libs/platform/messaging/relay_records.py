@@ -16,13 +16,8 @@ from sqlalchemy import Connection, Engine, bindparam, select
 
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
-from libs.platform.messaging.outbox import (
-    CHAIN_OF_PREPARED,
-    PLAIN_NAME,
-    relay_chain,
-    relay_outbox,
-    relay_positions,
-)
+from libs.platform.messaging.outbox import PLAIN_NAME, relay_chain, relay_outbox, relay_positions
+from libs.platform.messaging.outbox_reads import CHAIN_OF_PREPARED
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.db import begin_rides
 from libs.platform.store.log import LogReader

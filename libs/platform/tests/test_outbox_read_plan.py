@@ -10,7 +10,8 @@ import json
 import pytest
 from sqlalchemy import text
 
-from libs.platform.messaging.outbox import _READ, metadata, ordered_by_index, read_with_end, relay_outbox
+from libs.platform.messaging.outbox import metadata, relay_outbox
+from libs.platform.messaging.outbox_reads import READ, ordered_by_index, read_with_end
 from services.intake.application import IntakeApplication
 from tests.harness import backend, stored_applications
 
@@ -27,7 +28,7 @@ def test_a_backlog_of_prepared_messages_is_read_along_the_index_with_no_sort(tmp
                 for p in range(1, 5001)])
         with engine.connect() as conn:
             ordered_by_index(conn)
-            plan = conn.execute(text(f"EXPLAIN {_READ.text}"),
+            plan = conn.execute(text(f"EXPLAIN {READ.text}"),
                                 {"stream": "INTAKE", "after": 1000, "limit": 500}).scalars().all()
         assert "Index Scan using relay_outbox_pkey" in plan[1] and not any("Sort" in line for line in plan), plan
 
