@@ -27,8 +27,12 @@ SHARED_READ_SECONDS = 0.05
 
 def _stored(n: Notification) -> tuple[Any, ...]:
     """What a stored event's envelope is made of, to tell the row a save rendered from another at its
-    position (SQLite may give a rolled-back save's rowid to the next)."""
-    return (str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
+    position (SQLite may give a rolled-back save's rowid to the next), and the versions its class has
+    now: decoded after an upgrade gave its type a new version, it renders upcast, under the new type
+    (test_version_bump), not as the save rendered it."""
+    cls = resolve_topic(n.topic)
+    return (str(n.originator_id), n.originator_version, n.topic, bytes(n.state),
+            getattr(cls, "class_version", 1), getattr(cls, "SCHEMA_VERSION", None))
 
 
 class LogReader:
