@@ -58,8 +58,3 @@ def run_select(conn: Connection | Session, key: Hashable, build: Callable[[], Se
         return list(connection.execute(build(), params).all())
     sql, values = driver
     return list(connection.exec_driver_sql(sql, values(params)).all())
-
-
-def in_list(count: int) -> str:
-    """`?, ?, …` for an IN list of `count` values (SQLite's placeholders)."""
-    return ", ".join("?" * count)
