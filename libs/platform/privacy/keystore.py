@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from libs.platform.store.bulk import one_of
@@ -78,6 +80,22 @@ def erased_among_held(dialect: Dialect) -> Any:
 
 
 _erased_among_held: dict[str, Any] = {}
+
+
+def erased_among_held_literal(after: int, subjects: Sequence[str]) -> str:
+    """`erased_among_held` on PostgreSQL with its parameters written in as literals, for a save
+    that sends it in one round trip with another statement (SubjectKeys.inline_check). Only for
+    subjects with nothing to escape (the caller checks their shape): the same statement, one
+    spelling of the check."""
+    global _erased_among_literal
+    if _erased_among_literal is None:
+        dialect = postgresql.psycopg.dialect()
+        _erased_among_literal = erased_among_held(dialect).compile(dialect=dialect).string
+    named = ", ".join(f"'{s}'" for s in subjects)
+    return _erased_among_literal % {"after": int(after), "subjects": f"ARRAY[{named}]"}
+
+
+_erased_among_literal: str | None = None
 KEYS_PER_SELECT = 500  # subjects named in one statement (well under SQLite's bound parameters)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from libs.domain.errors import DomainError
-from libs.platform.privacy.keystore import KEYS_PER_SELECT, erased_among_held, key_erasures
+from libs.platform.privacy.keystore import KEYS_PER_SELECT, erased_among_held, erased_among_held_literal
 from libs.platform.store.bulk import strings
 from libs.platform.store.driver_sql import run_select
 
@@ -92,9 +92,7 @@ class SubjectKeys:
         subjects = [s for s, key in self.keys.items() if key is not None]
         if not subjects or len(subjects) > INLINE_SUBJECTS or not all(PLAIN_SUBJECT.fullmatch(s) for s in subjects):
             return None
-        named = ", ".join(f"'{s}'" for s in subjects)  # safe: PLAIN_SUBJECT has no quote or backslash
-        return (f"SELECT subject FROM {key_erasures.name} WHERE position > {int(self.valid_to)} "
-                f"AND subject IN ({named}) LIMIT 1 FOR SHARE")
+        return erased_among_held_literal(self.valid_to, subjects)  # safe: PLAIN_SUBJECT has no quote or backslash
 
     def check(self, conn: Connection | Session) -> None:
         subjects = [s for s, key in self.keys.items() if key is not None]
@@ -103,10 +101,10 @@ class SubjectKeys:
             named = strings(subjects[chunk:chunk + KEYS_PER_SELECT], dialect)
             # One statement whatever the count (the subjects one parameter), on SQLite the driver's
             # SQL compiled once (store/driver_sql.py): every save checks.
-            erased = next(iter(run_select(conn, "erased_among_held", lambda: erased_among_held(dialect),
-                                          {"after": self.valid_to, "subjects": named})), None)
-            if erased is not None:
-                raise SubjectForgotten(f"subject {erased[0]} was erased")
+            erased = run_select(conn, "erased_among_held", lambda: erased_among_held(dialect),
+                                {"after": self.valid_to, "subjects": named})
+            if erased:
+                raise SubjectForgotten(f"subject {erased[0][0]} was erased")
 
 
 class SubjectForgotten(DomainError):

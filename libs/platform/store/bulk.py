@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, String, Table, any_, bindparam, func, literal_column, select
@@ -23,6 +22,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
+
+from libs.platform.store.driver_sql import driver_values
 
 # From this many rows on, PostgreSQL gets the arrays; below, the ordinary statement.
 BULK_ROWS = 16
@@ -99,34 +100,11 @@ def sqlite_insert(dialect: Dialect, table: Table, keys: tuple[str, ...],
             return None
         statement = table.insert() if returning is None else table.insert().returning(table.c[returning])
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        names = tuple(compiled.positiontup or ())
-        processors = tuple((k, p) for k, name in enumerate(names)
-                           if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None)
-        driver = _sqlite_statements[key] = (compiled.string, _values_of(names, processors))
+        driver = _sqlite_statements[key] = (compiled.string, driver_values(compiled, dialect))
     return driver
 
 
 _sqlite_statements: dict[tuple[str, tuple[str, ...], str], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
-
-
-def _values_of(names: tuple[str, ...], processors: tuple[tuple[int, Any], ...]
-               ) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """A row's values in the statement's order, each through its type's bind processor (if any):
-    taken by one itemgetter, not a generator per row (issue 15: an import's 1,000 rows)."""
-    if len(names) == 1:
-        only = names[0]
-        return lambda row: (row[only],) if not processors else (processors[0][1](row[only]),)
-    get = itemgetter(*names)
-    if not processors:
-        return get  # a tuple of the values, in order
-
-    def values(row: dict[str, Any]) -> tuple[Any, ...]:
-        got = list(get(row))
-        for k, process in processors:
-            got[k] = process(got[k])
-        return tuple(got)
-
-    return values
 
 
 def _sqlite_rowids(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],

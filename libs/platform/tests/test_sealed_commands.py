@@ -80,8 +80,10 @@ def test_a_value_sealed_with_a_cached_key_and_stored_by_no_save_is_refused_as_a_
 def test_a_saves_check_is_sent_as_literals_only_for_plain_ids_and_a_few_of_them() -> None:
     key = b"k" * 32
     plain = SubjectKeys({"3f2b8c1e-0000-4000-8000-000000000001": key, "gone": None}, 7)
-    assert plain.inline_check() == ("SELECT subject FROM subject_key_erasures WHERE position > 7 "
-                                    "AND subject IN ('3f2b8c1e-0000-4000-8000-000000000001') LIMIT 1 FOR SHARE")
+    assert " ".join(plain.inline_check().split()) == (  # type: ignore[union-attr]
+        "SELECT subject_key_erasures.subject FROM subject_key_erasures WHERE subject_key_erasures.position > "
+        "7::BIGINT AND subject_key_erasures.subject = ANY (ARRAY['3f2b8c1e-0000-4000-8000-000000000001']::VARCHAR[]) "
+        "FOR SHARE")
     assert SubjectKeys({"o'brien": key}, 0).inline_check() is None  # checked with parameters instead
     assert SubjectKeys({"a\\b": key}, 0).inline_check() is None
     assert SubjectKeys({str(i): key for i in range(INLINE_SUBJECTS + 1)}, 0).inline_check() is None
