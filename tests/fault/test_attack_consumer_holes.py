@@ -13,6 +13,9 @@ does not forget it): reporting is unready naming it until an operator resolves i
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import threading
 
 import nats
 import pytest
@@ -71,10 +74,6 @@ def test_nats_killed_while_a_consumer_applies_a_batch_counts_failures_and_nothin
         nats_server, start_service):
     """Held: the consumer's round after its apply meets the dead server and counts it (the failure
     in /metrics, 'retrying' in /readyz); started again, the rest is applied once each."""
-    import os
-    import signal
-    import threading
-
     intake = start_service("intake", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
     runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
@@ -103,7 +102,7 @@ def test_nats_killed_while_a_consumer_applies_a_batch_counts_failures_and_nothin
     eventually(lambda: runner.health.failures_total > failed_before, timeout=30)
     with reporting.operator() as operator:
         body = eventually(lambda: (r := operator.get("/readyz")).status_code == 503 and r.json())
-        looped = next(loop for loop in body["checks"]["loops"] if loop["kind"] == "consumer" and loop["stream"] == "INTAKE")
+        looped = next(loop for loop in body["checks"]["loops"] if loop.get("name") == runner.durable)
         assert looped["state"] in ("retrying", "stuck") and looped["consecutive_failures"] >= 1, looped
         assert "NATS unreachable" in body["detail"], body
         metric = f'tsunagu_loop_failures_total{{kind="consumer",name="{runner.durable}"'

@@ -1,0 +1,51 @@
+"""Attack (h-attack7) on the relay's record behind the loop (messaging/relay_batches.py
+`_record_behind`): a backlog's batch is recorded in a thread while the next batch's PubAck comes
+back. Here that record's PostgreSQL backend is terminated (pg_terminate_backend, as a failover or an
+operator would) while it waits inside its statement: the record fails after its batch was
+acknowledged and the next one published. Held when the failure is counted, the relay compares with
+the stream and records where it ends, the stream is the log once in order, and relay_chain has a row
+for every published position with the stream's chain hash."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_relay_in_flight import _chain_is_the_stream, _gated, _watched
+from tests.harness import backend, eventually, log_positions
+
+pytestmark = [pytest.mark.fault,
+              pytest.mark.skipif(backend() != "postgresql", reason="a PostgreSQL backend terminated")]
+
+
+def test_a_record_behind_whose_backend_is_terminated_leaves_the_stream_and_the_chain_whole(
+        nats_server, start_service):
+    intake = start_service("intake", nats_server.url)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 3
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
+    recorded, published_after, _ = _watched(relay)
+    failed_before = relay.health.failures_total
+    positions = log_positions(intake)
+    with relay.engine.connect() as admin:
+        admin.execute(text("SELECT * FROM relay_positions WHERE stream = 'INTAKE' FOR UPDATE"))
+        gate.set()
+        # The first batch's record waits on the row, behind the loop, while the second is published.
+        eventually(lambda: positions[4] in published_after and recorded == [positions[4]])
+
+        def waiting() -> list[int]:
+            return list(admin.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")).scalars())
+
+        blocked = eventually(waiting)
+        assert len(blocked) == 1, blocked
+        assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": blocked[0]}).scalar()
+        eventually(lambda: relay.health.failures_total > failed_before)
+        admin.rollback()
+    eventually(lambda: relay.lag() == 0 and relay.position()[0] == positions[-1])
+    _chain_is_the_stream(intake, nats_server.url)
