@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from tests.e2e.test_consultation_slice import _setup_case
 from tests.fault.test_pipeline_faults import _consult
+from tests.fault.test_readiness import _ready, _unready_because
 from tests.fault.test_relay_in_flight import _chain_is_the_stream, _gated, _watched
 from tests.harness import backend, eventually, log_positions
 
@@ -48,4 +49,31 @@ def test_a_record_behind_whose_backend_is_terminated_leaves_the_stream_and_the_c
         eventually(lambda: relay.health.failures_total > failed_before)
         admin.rollback()
     eventually(lambda: relay.lag() == 0 and relay.position()[0] == positions[-1])
+    _chain_is_the_stream(intake, nats_server.url)
+
+
+def test_a_record_behind_waiting_on_an_operators_open_transaction_makes_the_relay_unready_until_it_ends(
+        nats_server, start_service):
+    """An operator's session left open holding the relay's position row (`SELECT ... FOR UPDATE` in
+    psql, no idle timeout of ours): the record behind waits on it, and the loop with it."""
+    intake = start_service("intake", nats_server.url, stall_seconds=2)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 3
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 9)
+    positions = log_positions(intake)
+    with relay.engine.connect() as admin:
+        admin.execute(text("SELECT * FROM relay_positions WHERE stream = 'INTAKE' FOR UPDATE"))
+        gate.set()
+        body = _unready_because(intake, "relay INTAKE", "has not shrunk")
+        looped = next(loop for loop in body["checks"]["loops"] if loop["kind"] == "relay")
+        assert looped["state"] == "stuck" and looped["lag"] > 0, looped
+        with intake.operator() as operator:
+            assert 'tsunagu_loop_stuck{kind="relay",name="INTAKE",service="intake",stream="INTAKE"} 1.0' in \
+                operator.get("/metrics").text
+        admin.rollback()
+    _ready(intake, "relay_lag")
+    eventually(lambda: relay.position()[0] == positions[-1])
     _chain_is_the_stream(intake, nats_server.url)
