@@ -4,7 +4,9 @@ back. Here that record's PostgreSQL backend is terminated (pg_terminate_backend,
 operator would) while it waits inside its statement: the record fails after its batch was
 acknowledged and the next one published. Held when the failure is counted, the relay compares with
 the stream and records where it ends, the stream is the log once in order, and relay_chain has a row
-for every published position with the stream's chain hash."""
+for every published position with the stream's chain hash. Also: the record waiting on an
+operator's open transaction (PostgreSQL) or another process's SQLite write lock makes the relay
+unready while it waits, and it catches up after."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from tests.fault.test_readiness import _ready, _unready_because
 from tests.fault.test_relay_in_flight import _chain_is_the_stream, _gated, _watched
 from tests.harness import backend, eventually, log_positions
 
-pytestmark = [pytest.mark.fault,
-              pytest.mark.skipif(backend() != "postgresql", reason="a PostgreSQL backend terminated")]
+pytestmark = pytest.mark.fault
+on_postgresql = pytest.mark.skipif(backend() != "postgresql", reason="a PostgreSQL backend and its locks")
 
 
+@on_postgresql
 def test_a_record_behind_whose_backend_is_terminated_leaves_the_stream_and_the_chain_whole(
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
@@ -52,6 +55,7 @@ def test_a_record_behind_whose_backend_is_terminated_leaves_the_stream_and_the_c
     _chain_is_the_stream(intake, nats_server.url)
 
 
+@on_postgresql
 def test_a_record_behind_waiting_on_an_operators_open_transaction_makes_the_relay_unready_until_it_ends(
         nats_server, start_service):
     """An operator's session left open holding the relay's position row (`SELECT ... FOR UPDATE` in
@@ -74,6 +78,39 @@ def test_a_record_behind_waiting_on_an_operators_open_transaction_makes_the_rela
             assert 'tsunagu_loop_stuck{kind="relay",name="INTAKE",service="intake",stream="INTAKE"} 1.0' in \
                 operator.get("/metrics").text
         admin.rollback()
+    _ready(intake, "relay_lag")
+    eventually(lambda: relay.position()[0] == positions[-1])
+    _chain_is_the_stream(intake, nats_server.url)
+
+
+@pytest.mark.skipif(backend() != "sqlite", reason="a SQLite file")
+def test_a_record_behind_waiting_on_another_process_holding_the_sqlite_write_lock(nats_server, start_service):
+    """Another process on the file (a backup, an operator's sqlite3 shell) holds its write lock while
+    the relay drains a backlog: the record behind waits in the busy handler, and the loop with it,
+    unready; the lock released within the busy timeout, the relay catches up, the stream whole."""
+    import sqlite3
+
+    intake = start_service("intake", nats_server.url, stall_seconds=2)
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 3
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 9)
+    recorded, published_after, _ = _watched(relay)
+    positions = log_positions(intake)
+    other = sqlite3.connect(relay.engine.url.database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        gate.set()
+        eventually(lambda: positions[4] in published_after and recorded == [positions[4]])
+        body = _unready_because(intake, "relay INTAKE", "has not shrunk")
+        looped = next(loop for loop in body["checks"]["loops"] if loop["kind"] == "relay")
+        assert looped["state"] == "stuck" and looped["lag"] > 0, looped
+        assert relay.position()[0] == positions[1]  # nothing recorded past the lock
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
     _ready(intake, "relay_lag")
     eventually(lambda: relay.position()[0] == positions[-1])
     _chain_is_the_stream(intake, nats_server.url)
