@@ -21,7 +21,7 @@ A consumer of another service that is handed a message after a hole judges it th
 (`lost_before`, messaging/delivery.py): one that lost events is an open dead letter there, kept in
 its database before its position moves past the hole (its read model lacks them for good).
 
-It does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
+The relay does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
 hole whatever is sent after it; and JetStream keeps a deleted or purged message's `Nats-Msg-Id` in
 its duplicate window (measured, nats-server 2.15.1: the re-publish is acknowledged as a duplicate
 with the deleted sequence and nothing is stored), so within the window a re-publish stores
