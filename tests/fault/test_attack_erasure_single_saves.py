@@ -8,12 +8,12 @@ committed before."""
 from __future__ import annotations
 
 import textwrap
-import time
 
 import pytest
 
 from tests.e2e.test_attack_import_mix import WHEN
 from tests.e2e.test_consultation_slice import _setup_case
+from tests.fault.test_attack_import_erasure_processes import erased_while
 from tests.fault.test_attack_import_two_processes import PRELUDE, ready
 from tests.harness import backend
 
@@ -43,17 +43,7 @@ def test_an_erasure_from_the_service_refuses_another_processs_single_consultatio
     intake = start_service("intake", nats_server.url)
     centre_id, case = _setup_case(intake)
     proc = ready(SCRIPT, intake.settings, centre_id, case, WHEN)
-    assert proc.stdin is not None
-    with intake.client(role="centre_staff", org=centre_id) as staff:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        time.sleep(delay)
-        while (r := staff.post(f"/v1/cases/{case}/erasure", json={"on": "2016-06-01", "basis": "request_granted"})
-               ).status_code == 409:
-            pass
-        assert r.status_code in (200, 201, 202), r.text
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-2000:]
+    out = erased_while(proc, intake, centre_id, case, delay)
     results = [line for line in out.split("\n") if line]
     recorded = sum(line == "recorded" for line in results)
     events = list(intake.runtime.application.events.get(case))

@@ -18,9 +18,9 @@ import pytest
 
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.tools.natsserver import free_port
-from libs.platform.web.auth import mint_token
 from soak.nats import SingleNats
 from soak.processes import ServiceProcess
+from tests.fault.test_attack_kill_sqlite_group import staff_and_case
 from tests.harness import backend, eventually, stream_messages
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="a SQLite file")]
@@ -53,12 +53,7 @@ def test_intake_killed_while_its_relay_drains_a_backlog_leaves_the_stream_the_lo
         nats.wait_ready()
         intake.start()
         intake.wait_healthy()
-        officer = {"Authorization": "Bearer " + mint_token(SECRET, sub="o", org="130001", roles=["prefecture_officer"])}
-        centre = httpx.post(f"{intake.url}/v1/centres", headers=officer, timeout=30, json={
-            "name": "攻撃検証", "kind": "adult", "prefecture": "130001"}).json()["id"]
-        staff = {"Authorization": "Bearer " + mint_token(SECRET, sub="s", org=centre, roles=["centre_staff"])}
-        case = httpx.post(f"{intake.url}/v1/cases", headers=staff, timeout=30, json={
-            "centre_id": centre, "client_kind": "person", "age_group": "adult"}).json()["id"]
+        staff, case = staff_and_case(intake, SECRET)
         for n in range(IMPORTS):
             r = httpx.post(f"{intake.url}/v1/consultation-imports", headers={**staff, "Idempotency-Key": f"k{n}"},
                            timeout=120, json={"consultations": [

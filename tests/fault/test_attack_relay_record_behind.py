@@ -13,10 +13,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.test_consultation_slice import _setup_case
-from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_readiness import _ready, _unready_because
-from tests.fault.test_relay_in_flight import _chain_is_the_stream, _gated, _watched
+from tests.fault.test_relay_in_flight import _chain_is_the_stream, _gated_backlog, _watched
 from tests.harness import backend, eventually, log_positions
 
 pytestmark = pytest.mark.fault
@@ -28,11 +26,7 @@ def test_a_record_behind_whose_backend_is_terminated_leaves_the_stream_and_the_c
         nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    relay.batch_size = 3
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
+    gate = _gated_backlog(intake)
     recorded, published_after, _ = _watched(relay)
     failed_before = relay.health.failures_total
     positions = log_positions(intake)
@@ -62,11 +56,7 @@ def test_a_record_behind_waiting_on_an_operators_open_transaction_makes_the_rela
     psql, no idle timeout of ours): the record behind waits on it, and the loop with it."""
     intake = start_service("intake", nats_server.url, stall_seconds=2)
     relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    relay.batch_size = 3
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 9)
+    gate = _gated_backlog(intake)
     positions = log_positions(intake)
     with relay.engine.connect() as admin:
         admin.execute(text("SELECT * FROM relay_positions WHERE stream = 'INTAKE' FOR UPDATE"))
@@ -92,11 +82,7 @@ def test_a_record_behind_waiting_on_another_process_holding_the_sqlite_write_loc
 
     intake = start_service("intake", nats_server.url, stall_seconds=2)
     relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    relay.batch_size = 3
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 9)
+    gate = _gated_backlog(intake)
     recorded, published_after, _ = _watched(relay)
     positions = log_positions(intake)
     other = sqlite3.connect(relay.engine.url.database, isolation_level=None)
