@@ -8,7 +8,8 @@ Here reporting is stopped, four consultations are recorded and published, and an
 (as `nats stream rmm` does) the first of them, right after reporting's position, and the third, in
 the middle of what reporting then fetches. Started again, reporting applies the other two, and each
 hole that held events of intake's log is an open dead letter (kept in its database, so a restart
-does not forget it): reporting is unready naming it until an operator resolves it."""
+does not forget it): reporting is unready naming it until an operator resolves it. No false alarm
+for a tail the stream lost and the relay sent again after the hole (it chains from the event before)."""
 
 from __future__ import annotations
 
@@ -111,3 +112,31 @@ def test_nats_killed_while_a_consumer_applies_a_batch_counts_failures_and_nothin
     nats_server.start()
     drained(nats_server.url, intake, reporting, timeout=30)
     assert _fy2016_total(reporting) == 6
+
+
+def test_a_tail_the_stream_lost_and_the_relay_sent_again_is_no_dead_letter_for_a_consumer_behind_it(
+        nats_server, start_service):
+    """No false alarm: the stream lost its last three messages (a power failure before fsync) and the
+    relay sent them again after the hole; a consumer that had not read them is handed the copies
+    across the hole, which chain from the event before it (stream_gaps.lost_before): applied once
+    each, no dead letter."""
+    intake = start_service("intake", nats_server.url)
+    reporting = start_service("reporting", nats_server.url)
+    centre_id, case_id = _setup_case(intake)
+    _consult(intake, centre_id, case_id, 2)
+    before = drained(nats_server.url, intake, reporting)[-1].metadata.sequence.stream
+    reporting.stop()
+    _consult(intake, centre_id, case_id, 3)
+    published(intake, nats_server.url)
+    intake.stop()
+    _delete(nats_server.url, "INTAKE", before + 1, before + 2, before + 3)
+    nats_server.stop()
+    nats_server.start()
+    intake.start()
+    sent_again = eventually(lambda: len(m := published(intake, nats_server.url)) == before + 3 and m)
+    assert sent_again[-3].metadata.sequence.stream > before + 3  # after the hole
+    reporting.start()
+    runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
+    eventually(lambda: runner.position() == sent_again[-1].metadata.sequence.stream)
+    assert _fy2016_total(reporting) == 5
+    assert runner.dead_lettered == 0 and reporting.runtime.open_dead_letters() == 0
