@@ -1,6 +1,6 @@
 """Attack (h-attack7) on the relay's record behind the loop (messaging/relay_batches.py
 `_record_behind`) in a process killed on SQLite: intake (a process of its own, on a SQLite file)
-comes back to a backlog of 3,000 imported consultations and drains it in batches of 500, each
+comes back to a backlog of 2,000 imported consultations and drains it in batches of 500, each
 batch's record in a thread while the next is published; kill -9 lands while the drain is under way
 (the relay's recorded position past its start and short of the log's end), twice. Held when the
 stream ends as the log once, in log order, each message chaining from the one before it."""
@@ -26,7 +26,7 @@ from tests.harness import backend, eventually, stream_messages
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="a SQLite file")]
 WHEN = "2016-07-01T10:00:00+09:00"
 SECRET = "attack7-" + uuid.uuid4().hex * 2
-IMPORTS, ITEMS, KILLS = 6, 500, 2
+IMPORTS, ITEMS, KILLS = 4, 500, 2
 
 
 def _recorded(database: Path) -> int:
