@@ -35,13 +35,9 @@ SCRIPT = PRELUDE + textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15])
-def test_an_erasure_from_the_service_refuses_another_processs_imports_into_the_case(
-        nats_server, start_service, delay: float):
-    intake = start_service("intake", nats_server.url)
-    centre_id, case = _setup_case(intake)
-    other = _second_case(intake, centre_id)
-    proc = ready(SCRIPT, intake.settings, centre_id, case, other, WHEN)
+def erased_while(proc, intake, centre_id: str, case: str, delay: float) -> str:
+    """Let the waiting script `proc` go, erase `case` through the service `delay` seconds later
+    (sent again while a save holds it: 409), and return what the script printed once it ended."""
     assert proc.stdin is not None
     with intake.client(role="centre_staff", org=centre_id) as staff:
         proc.stdin.write("go\n")
@@ -51,8 +47,20 @@ def test_an_erasure_from_the_service_refuses_another_processs_imports_into_the_c
                ).status_code == 409:
             pass
         assert r.status_code in (200, 201, 202), r.text
-        out, err = proc.communicate(timeout=50)
-        assert proc.returncode == 0, err[-2000:]
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    return out
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15])
+def test_an_erasure_from_the_service_refuses_another_processs_imports_into_the_case(
+        nats_server, start_service, delay: float):
+    intake = start_service("intake", nats_server.url)
+    centre_id, case = _setup_case(intake)
+    other = _second_case(intake, centre_id)
+    proc = ready(SCRIPT, intake.settings, centre_id, case, other, WHEN)
+    out = erased_while(proc, intake, centre_id, case, delay)
+    with intake.client(role="centre_staff", org=centre_id) as staff:
         results = out.split("\n")
         recorded = sum(line == "recorded" for line in results)
         assert all(line in ("recorded", "refused SubjectForgotten", "") or line.startswith("refused ")

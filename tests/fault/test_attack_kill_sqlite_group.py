@@ -39,6 +39,17 @@ def _ready(intake: ServiceProcess) -> bool:
         return False
 
 
+def staff_and_case(intake: ServiceProcess, secret: str) -> tuple[dict[str, str], str]:
+    """A centre and a case made through the running process; the centre staff's headers and the case."""
+    officer = {"Authorization": "Bearer " + mint_token(secret, sub="o", org="130001", roles=["prefecture_officer"])}
+    centre = httpx.post(f"{intake.url}/v1/centres", headers=officer, timeout=30, json={
+        "name": "攻撃検証", "kind": "adult", "prefecture": "130001"}).json()["id"]
+    staff = {"Authorization": "Bearer " + mint_token(secret, sub="s", org=centre, roles=["centre_staff"])}
+    case = httpx.post(f"{intake.url}/v1/cases", headers=staff, timeout=30, json={
+        "centre_id": centre, "client_kind": "person", "age_group": "adult"}).json()["id"]
+    return staff, case
+
+
 def _answered(http: httpx.Client, url: str, key: str, lost: list[str]) -> httpx.Response:
     """The answer to the key's consultation: sent again while the process is down (the kill took the
     answer: `lost`), the key's first request is under way (409) or the service is unready (503)."""
@@ -68,12 +79,7 @@ def test_kill_9_of_intake_mid_groups_on_sqlite_loses_and_doubles_nothing(tmp_pat
         intake.env["NATS_URL"] = nats.url_for("intake")  # a port taken at the start moved the node
         intake.start()
         intake.wait_healthy()
-        officer = {"Authorization": "Bearer " + mint_token(SECRET, sub="o", org="130001", roles=["prefecture_officer"])}
-        centre = httpx.post(f"{intake.url}/v1/centres", headers=officer, timeout=10, json={
-            "name": "攻撃検証", "kind": "adult", "prefecture": "130001"}).json()["id"]
-        staff = {"Authorization": "Bearer " + mint_token(SECRET, sub="s", org=centre, roles=["centre_staff"])}
-        case = httpx.post(f"{intake.url}/v1/cases", headers=staff, timeout=10, json={
-            "centre_id": centre, "client_kind": "person", "age_group": "adult"}).json()["id"]
+        staff, case = staff_and_case(intake, SECRET)
         stop = threading.Event()
         answers: dict[str, set[str]] = {}
         failures: list[str] = []

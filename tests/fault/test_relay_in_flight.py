@@ -35,6 +35,18 @@ def _gated(relay) -> threading.Event:
     return gate
 
 
+def _gated_backlog(intake) -> threading.Event:
+    """The relay caught up, then held at its next read (`_gated`) in batches of three while nine
+    consultations are recorded: 11 events, a backlog of three full batches once the gate opens."""
+    relay = intake.runtime.relay
+    centre_id, case_id = _setup_case(intake)
+    eventually(lambda: relay.lag() == 0)
+    relay.batch_size = 3
+    gate = _gated(relay)
+    _consult(intake, centre_id, case_id, 9)
+    return gate
+
+
 def _on_each_relay_message(relay, before: Callable[[int], Awaitable[object]]) -> None:
     """await before(n) right before the relay's n-th message (n from 1) goes to the client: every
     message of its batches, the commit too (messaging/relay_order.py publish_atomic: the client's
@@ -88,11 +100,7 @@ def _chain_is_the_stream(intake, nats_url: str) -> None:
 def test_a_backlog_drains_with_each_batch_published_before_the_one_before_is_recorded(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    relay.batch_size = 3
-    gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
+    gate = _gated_backlog(intake)
     recorded, _, next_published = _watched(relay)
     gate.set()
     eventually(lambda: relay.lag() == 0)
@@ -151,11 +159,7 @@ def test_a_backlogs_batch_is_recorded_while_the_relay_publishes_the_batches_afte
     PubAck is taken and the one after it published; records still come once each, in order."""
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    centre_id, case_id = _setup_case(intake)
-    eventually(lambda: relay.lag() == 0)
-    relay.batch_size = 3
-    gate, held = _gated(relay), threading.Event()
-    _consult(intake, centre_id, case_id, 9)  # 11 events: a backlog of three full batches
+    gate, held = _gated_backlog(intake), threading.Event()
     recorded, published_after, _ = _watched(relay, held)
     gate.set()
     positions = log_positions(intake)

@@ -83,6 +83,7 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         self._sub: JetStreamContext.PullSubscription | None = None
         self._buffer: list = []  # delivered, not yet applied, in order
         self._consumer_seq = 0  # consumer sequence of the last message taken from the server
+        self._received = 0  # stream sequence of the last message taken from the server
         self._pending_after = 0  # what the server still holds after the last message taken
         self._idle_since: float | None = None
         self._idle_suspect = 0
@@ -240,14 +241,19 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         log.error("consumer %s: seq %s failed (%s); retrying it before anything after it", self.durable, seq, e)
         await asyncio.sleep(min(0.2 * failures, 2.0))
 
-    async def _dead_letter(self, seq: int, reason: str) -> None:
+    async def _lettered(self, seq: int, reason: str) -> None:
+        """Say that the message at `seq` is dead (published and kept): before the position moves past it."""
         body = json.dumps({"consumer": self.durable, "stream_sequence": seq, "reason": reason})
         await self.bus.client.publish(
             f"deadletter.{self.durable}", body.encode(), headers={"Tsunagu-Reason": reason[:200]}
         )
-        if self.dead_letters is not None:  # kept before the position moves past it
+        if self.dead_letters is not None:
             await asyncio.to_thread(self.dead_letters.record, consumer=self.durable, stream=self.spec.name,
                                     position=seq, reason=reason)
+        log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
+
+    async def _dead_letter(self, seq: int, reason: str) -> None:
+        await self._lettered(seq, reason)
         self._position = None  # unknown until the skip has committed
         await asyncio.to_thread(self.handler.skip, self.spec.name, seq, reason)
         self._position = seq
@@ -255,7 +261,6 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         self._failures.pop(seq, None)
         self.dead_lettered += 1
         self.health.succeeded()  # progress: the failures before it were this message's
-        log.error("consumer %s: seq %s dead-lettered: %s", self.durable, seq, reason)
 
     async def run(self, stop: asyncio.Event) -> None:
         # Each run reads its position afresh: a run after a lost and retaken lease (another

@@ -37,6 +37,7 @@ from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
+from libs.platform.messaging.stream_gaps import lost_before
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.commits import sleep_or_stop
 
@@ -104,6 +105,7 @@ class Delivery:
     _sub: JetStreamContext.PullSubscription | None
     _buffer: list[Any]  # delivered, not yet applied, in order
     _consumer_seq: int  # consumer sequence of the last message taken from the server
+    _received: int  # stream sequence of the last message taken from the server
     _pending_after: int  # what the server still holds after the last message taken
     _idle_since: float | None
     _idle_suspect: int
@@ -112,6 +114,8 @@ class Delivery:
 
     if TYPE_CHECKING:  # PassBy's (consumer_passby.py)
         def _shown(self, position: int) -> int: ...
+
+        async def _lettered(self, seq: int, reason: str) -> None: ...  # ConsumerRunner's
 
     # -- the server-side consumer ---------------------------------------------------------
     async def subscribe(self) -> None:
@@ -139,6 +143,7 @@ class Delivery:
         ))
         self._sub = await js.pull_subscribe_bind(self.durable, stream=stream)
         self._buffer, self._consumer_seq, self._idle_since, self._idle_suspect = [], 0, None, 0
+        self._received = position
         self._last_sequence = await self._last_genuine_sequence(position)
         self._position = position
         self.health.observe(position)
@@ -170,12 +175,24 @@ class Delivery:
                 await self._unsubscribe()
                 return False
             self._consumer_seq = msg.metadata.sequence.consumer
+            if (seq := msg.metadata.sequence.stream) > self._received + 1:
+                await self._across_hole(self._received + 1, seq - 1, seq + msg.metadata.num_pending)
+            self._received = seq
             self._buffer.append(msg)
         if msgs:  # the end moves now, so a handler that hangs on these shows as lag that does not shrink
             self.health.fetches_total += 1
             self._pending_after = msgs[-1].metadata.num_pending
             self.health.observe(self.health.position, msgs[-1].metadata.sequence.stream + self._pending_after)
         return bool(self._buffer)
+
+    async def _across_hole(self, first: int, last: int, last_seq: int) -> None:
+        """Handed a message after sequences that hold none (deleted, purged or lost by the server): when
+        they held events of the log (stream_gaps.lost_before), their effect is missing for good here, a
+        dead letter kept before the position moves past them, open until an operator resolves it."""
+        if await lost_before(self.bus.js, self.spec.name, first, last, last_seq):
+            await self._lettered(first, f"stream sequences {first}..{last} missing (deleted, purged or lost by "
+                                        f"the server) held events of the log: their effect is missing here; "
+                                        f"restore the stream from the store, then rebuild")
 
     def _fetch_ahead(self, timeout: float) -> asyncio.Task[bool] | None:
         """The next batch, fetched while this one is applied (issue 15: fetch and apply took turns,

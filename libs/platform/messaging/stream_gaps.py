@@ -17,7 +17,11 @@ per publish), and its health says so (health.LoopHealth.missing): unready with t
 and what to run; /metrics has `tsunagu_loop_missing_messages`. It keeps publishing: the pipeline
 does not stop for a hole.
 
-It does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
+A consumer of another service that is handed a message after a hole judges it the same way
+(`lost_before`, messaging/delivery.py): one that lost events is an open dead letter there, kept in
+its database before its position moves past the hole (its read model lacks them for good).
+
+The relay does not re-publish what is missing. A deleted sequence is never used again, so a hole stays a
 hole whatever is sent after it; and JetStream keeps a deleted or purged message's `Nats-Msg-Id` in
 its duplicate window (measured, nats-server 2.15.1: the re-publish is acknowledged as a duplicate
 with the deleted sequence and nothing is stored), so within the window a re-publish stores
@@ -154,11 +158,10 @@ class StreamGaps:
 
     async def _lost_in(self, first: int, last: int, last_seq: int) -> int:
         """The hole's size if it held events of this log, else 0 (see the module's docstring)."""
-        before = await self._relay_event(first - 1, -1, last_seq)
-        after = await self._relay_event(last + 1, 1, last_seq)
+        before = await relay_event_near(self.bus.js, self.spec.name, first - 1, -1, last_seq)
+        after = await relay_event_near(self.bus.js, self.spec.name, last + 1, 1, last_seq)
         if after is not None:
-            previous = before.chainhash if isinstance(before, Envelope) else GENESIS
-            lost = not isinstance(after, Envelope) or after.chained(previous).chainhash != after.chainhash
+            lost = chain_broken(before, after)
         else:  # the stream's tail: lost if the relay had published past the event before it
             lost = not isinstance(before, Envelope | None) or (before.sequence if before else 0) < self._published_max
         count = last - first + 1 if lost else 0
@@ -166,14 +169,29 @@ class StreamGaps:
             self._judged[(first, last)] = count
         return count
 
-    async def _relay_event(self, seq: int, step: int, last_seq: int) -> Envelope | bool | None:
-        """The first event of this log from stream sequence `seq` on, going by `step` (None: the
-        stream's start or end reached first; False: none within FOREIGN_DEPTH messages)."""
-        for _ in range(FOREIGN_DEPTH + 1):
-            if seq < 1 or seq > last_seq:
-                return None
-            try:
-                return relay_envelope(await self.bus.js.get_msg(self.spec.name, seq))
-            except (NotFoundError, InvalidEnvelope):  # deleted too; a foreign message
-                seq += step
-        return False
+
+def chain_broken(before: Envelope | bool | None, after: Envelope | bool) -> bool:
+    """Whether events of the log were lost between the relay's events `before` and `after` (as
+    relay_event_near finds them): `after` does not chain from `before` (from GENESIS at the start)."""
+    previous = before.chainhash if isinstance(before, Envelope) else GENESIS
+    return not isinstance(after, Envelope) or after.chained(previous).chainhash != after.chainhash
+
+
+async def relay_event_near(js: Any, stream: str, seq: int, step: int, last_seq: int) -> Envelope | bool | None:
+    """The first event of a relay's log in `stream` from sequence `seq` on, going by `step` (None:
+    the stream's start or end reached first; False: none within FOREIGN_DEPTH messages)."""
+    for _ in range(FOREIGN_DEPTH + 1):
+        if seq < 1 or seq > last_seq:
+            return None
+        try:
+            return relay_envelope(await js.get_msg(stream, seq))
+        except (NotFoundError, InvalidEnvelope):  # deleted too; a foreign message
+            seq += step
+    return False
+
+
+async def lost_before(js: Any, stream: str, first: int, last: int, last_seq: int) -> bool:
+    """Whether the hole of sequences `first`..`last` in `stream`, with messages after it (up to
+    `last_seq`), held events of the relay's log (a consumer's check of a hole it was handed across)."""
+    before = await relay_event_near(js, stream, first - 1, -1, last_seq)
+    return chain_broken(before, await relay_event_near(js, stream, last + 1, 1, last_seq) or False)
