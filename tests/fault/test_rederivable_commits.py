@@ -12,16 +12,20 @@ read models and the relay's chain as they were, the stream with every event once
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, Table, event, select
 
 from libs.platform.messaging.outbox import relay_chain, relay_positions
-from libs.platform.store.rederivable import NO_FLUSH_WAIT
+from libs.platform.store.db import make_engine
+from libs.platform.store.rederivable import NO_FLUSH_WAIT, begin, rederivable
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.harness import eventually, stream_messages
+from tests.harness import backend, eventually, stream_messages
+from tests.statements import round_trips
 
 WHEN = "2016-05-01T10:00:00+09:00"
 
@@ -145,3 +149,20 @@ def test_the_loops_last_commits_lost_are_re_derived_once(nats_server, start_serv
     ids = [json.loads(m.data)["id"] for m in stream_messages(nats_server.url, runtime.relay.spec.name)]
     events = runtime.application.recorder.select_notifications(start=1, limit=1000)
     assert len(ids) == len(set(ids)) == len(events)  # every event once on the stream
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="psycopg's BEGIN is a round trip there")
+def test_a_rederivable_transaction_makes_no_round_trip_more_on_postgresql(database):
+    engine = make_engine(database.settings("rederivable", "nats://127.0.0.1:1"))
+    try:
+        for relaxed, setting in ((False, "on"), (True, "off")):
+            with round_trips(engine) as trips, contextlib.ExitStack() as stack:
+                if relaxed:
+                    stack.enter_context(rederivable())
+                with begin(engine) as conn:
+                    assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == setting
+            assert len(trips) == 3, trips  # BEGIN (with the SET when relaxed), the statement, COMMIT
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False  # back at checkin
+    finally:
+        engine.dispose()
