@@ -19,6 +19,7 @@ from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.messaging.outbox import PLAIN_NAME, relay_chain, relay_outbox, relay_positions
 from libs.platform.messaging.outbox_reads import CHAIN_OF_PREPARED
 from libs.platform.messaging.streams import StreamSpec
+from libs.platform.store import rederivable
 from libs.platform.store.db import begin_rides
 from libs.platform.store.log import LogReader
 
@@ -95,7 +96,9 @@ class RelayRecords:
         now = datetime.now(UTC)
         values = {"b_stream": self.spec.name, "b_position": position, "b_chainhash": chainhash, "b_updated_at": now}
         self._recorded = None  # unknown until this commits
-        with self.engine.begin() as conn:
+        # Its commit does not wait for the disk: the comparison with the stream re-derives a record
+        # a crash lost (store/rederivable.py).
+        with rederivable.connect(self.engine) as conn, conn.begin():
             # A record of prepared messages only (the usual round's, a backlog's batch): one round
             # trip, its BEGIN and COMMIT in it (psycopg's commit then finds the server idle and sends
             # nothing, as for a save's: store/db.commit_rides; failed, the query stops there and the
@@ -103,9 +106,11 @@ class RelayRecords:
             query = record_query(self.spec.name, position, chainhash, prepared, now, forget=forget) \
                 if prepared and not chain and conn.dialect.driver == "psycopg" else None
             if query is not None:
+                query = f"{rederivable.NO_FLUSH_WAIT}; {query}"
                 conn.exec_driver_sql(f"BEGIN; {query}; COMMIT" if begin_rides(conn) else query,
                                      execution_options={"no_parameters": True}).close()
             else:
+                rederivable.no_flush_wait(conn)
                 self._record_statements(conn, values, chain, prepared, forget=forget)
         if self._running:
             self._recorded = (position, chainhash)

@@ -46,6 +46,7 @@ from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
 from libs.platform.readmodels.projection import StalePosition
 from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
+from libs.platform.store.rederivable import rederivable
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,10 @@ class LogFollower:
             return self._catch_up(shared=True)
 
     def _catch_up(self, *, shared: bool) -> int:
+        with rederivable():  # its batches' commits do not wait for the disk (store/rederivable.py)
+            return self._apply_log(shared=shared)
+
+    def _apply_log(self, *, shared: bool) -> int:
         applied = 0
         apply_batch = getattr(self.handler, "apply_batch", None)  # (tests replace it on a running one)
         try:
@@ -152,7 +157,7 @@ class LogFollower:
                 apply_batch([], self.stream, position)
 
     def _stopping(self) -> None:
-        with self._lock:
+        with self._lock, rederivable():
             self._record_kept()
 
     def _wait_seconds(self) -> float:

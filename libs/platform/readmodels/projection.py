@@ -31,6 +31,7 @@ from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.handlers import EventHandlers
 from libs.platform.readmodels.batch import held
+from libs.platform.store import rederivable
 from libs.platform.store.bulk import insert_rows, one_of, strings
 
 ProjectionHandler = Callable[[Connection, Envelope], None]
@@ -120,8 +121,9 @@ class SqlProjection:
 
     def apply_batch(self, envelopes: list[Envelope], stream: str, position: int) -> None:
         """Apply consecutive messages ending at `position` in one transaction (rebuilds and
-        catch-ups go fast); all or nothing."""
-        with self.engine.begin() as conn:
+        catch-ups go fast); all or nothing. A log follower's commit does not wait for the disk (its
+        batches are re-derived from the log: store/rederivable.py)."""
+        with rederivable.begin(self.engine) as conn:
             self._advance(conn, stream, position)
             # Only the events it changes something for are counted once; the rest only move the position.
             envelopes = [e for e in envelopes if self.changes(e)]

@@ -171,6 +171,10 @@ def begin_rides_back(engine: Engine) -> Engine:
     pool (after its commit or rollback); one that cannot (broken) is closed, never reused so."""
     import psycopg  # only psycopg 3 connections ride (core.CoreEvents installs this for them)
 
+    if rides_back(engine):
+        return engine
+    engine._tsunagu_rides_back = True  # type: ignore[attr-defined]
+
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_conn: Any, record: Any) -> None:
         if record.info.pop(RIDES, False) and dbapi_conn is not None:
@@ -180,6 +184,11 @@ def begin_rides_back(engine: Engine) -> Engine:
                 record.invalidate(e)
 
     return engine
+
+
+def rides_back(engine: Engine) -> bool:
+    """Whether `begin_rides_back` was installed on this engine (a connection of it may ride)."""
+    return getattr(engine, "_tsunagu_rides_back", False)
 
 
 def no_pipelines(engine: Engine) -> Engine:

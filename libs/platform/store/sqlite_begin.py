@@ -52,6 +52,11 @@ transaction) tries its BEGIN once, and fails as it did.
 it would wait for itself — the whole busy timeout, then fail — since the lock is freed only by the
 outer transaction's end, on this thread. A programming error (e.g. making a subject's key inside a
 locked attempt, store/commuting.py), named where it happens instead of after 30 s.
+
+**A write transaction of the loops skips its WAL sync** (store/rederivable.py): given the NO_SYNC
+execution option, its connection is put in `synchronous = NORMAL` before its BEGIN (SQLite refuses
+the change inside a transaction: "Safety level may not be changed inside a transaction") and back
+to the level it had at checkin.
 """
 
 from __future__ import annotations
@@ -69,6 +74,10 @@ from sqlalchemy.engine import Connection
 
 Writes = Callable[[Connection], bool]
 _HELD = "tsunagu_writers_held"  # the key of a pooled connection's info holding its transaction's _Held
+# An execution option: this connection's write transaction commits without its WAL sync (synchronous
+# = NORMAL, store/rederivable.py); the level it had is kept under _SYNC and put back at checkin.
+NO_SYNC = "tsunagu_no_sync"
+_SYNC = "tsunagu_synchronous"
 WAIT = 30.0  # seconds: the busy timeout of the services' SQLite engines (store/db.py)
 QUEUED = 0.05  # seconds: a wait on the writers' lock past which the BEGIN gets only what is left of WAIT
 
@@ -138,6 +147,10 @@ class _Connection(Connection):
         writes = self.engine._tsunagu_writes(self)  # type: ignore[attr-defined]
         statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
         lock: WritersLock | None = self.engine._tsunagu_writers if writes else None  # type: ignore[attr-defined]
+        if writes and self._execution_options.get(NO_SYNC) and _SYNC not in self.connection.info:
+            (level,), = dbapi.execute("PRAGMA synchronous").fetchall()  # refused inside a transaction
+            dbapi.execute("PRAGMA synchronous = NORMAL")
+            self.connection.info[_SYNC] = int(level)
         waited = 0.0
         if lock is not None:
             started = time.monotonic()
@@ -245,9 +258,15 @@ def begin_where_said(engine: Engine, writes: Writes = asked_to_begin) -> Engine:
         dbapi_conn.isolation_level = None
 
     @event.listens_for(engine, "checkin")  # a pool event too
-    def _free_writers(_dbapi_conn: Any, record: Any) -> None:
+    def _free_writers(dbapi_conn: Any, record: Any) -> None:
         held = record.info.pop(_HELD, None)
         if held is not None:
             held.release()
+        level = record.info.pop(_SYNC, None)
+        if level is not None and dbapi_conn is not None:  # the next user's commits sync again
+            try:
+                dbapi_conn.execute(f"PRAGMA synchronous = {int(level)}")
+            except sqlite3.Error as e:  # not known to sync: never handed out again
+                record.invalidate(e)
 
     return engine
