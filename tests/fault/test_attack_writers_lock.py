@@ -3,13 +3,20 @@
 transaction of a commuting retry (store/commuting.py), then the next write on the same worker
 thread; and the coroutine awaiting a worker thread cancelled (a client gone) while that thread holds
 the lock. No lock left held, no `WriteWithinWrite` where nothing nests, no writer waiting out the
-busy timeout. On PostgreSQL the same runs hold `LOCK TABLE … IN EXCLUSIVE MODE` instead."""
+busy timeout. On PostgreSQL the same runs hold `LOCK TABLE … IN EXCLUSIVE MODE` instead.
+
+Broken, and fixed: a write transaction dropped without close (a Connection left in its transaction:
+it is in a reference cycle with it, so only the collector finalizes it) kept the lock, owned by its
+thread, until the collector ran; that thread's next write raised WriteWithinWrite though nothing
+nested. The thread now runs the collector once before it says so."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +24,9 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from sqlalchemy import Column, Integer, MetaData, Table, select
 
+from libs.platform.store.db import sqlite_engine
 from libs.platform.store.sqlite_begin import WAIT
 from services.intake.application import IntakeApplication
 from services.intake.domain.centre import Centre
@@ -95,3 +104,34 @@ async def test_a_worker_thread_holding_the_write_lock_when_its_awaiting_coroutin
         assert not _writers_locked(app)
         assert app.recorder.max_notification_id() in (3, 4)  # PostgreSQL: a sequence value may be skipped
         assert len(app.recorder.select_notifications(start=1, limit=10)) == 3
+
+
+@pytest.mark.skipif(backend() == "postgresql", reason="SQLite's writers' lock")
+def test_a_write_transaction_dropped_without_close_does_not_make_its_threads_next_write_a_nested_one(
+        tmp_path: Path) -> None:
+    engine = sqlite_engine(f"sqlite:///{tmp_path / 'dropped.db'}")
+    rows = Table("rows", MetaData(), Column("id", Integer, primary_key=True))
+    rows.metadata.create_all(engine)
+    writers = engine._tsunagu_writers  # type: ignore[attr-defined]
+
+    def dropped() -> None:  # a programming error: a write begun and left, neither committed nor closed
+        conn = engine.connect()
+        conn.begin()
+        conn.execute(rows.insert().values(id=1))
+
+    collecting = gc.isenabled()
+    gc.disable()  # the collector runs when this test allocates enough: not before the next write, here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SQLAlchemy warns of the connection the collector cleans up
+            dropped()
+            assert writers.locked()  # garbage holds it, owned by this thread
+            with engine.begin() as conn:  # WriteWithinWrite before the fix
+                conn.execute(rows.insert().values(id=2))
+        with engine.connect() as conn:
+            assert [r.id for r in conn.execute(select(rows.c.id))] == [2]  # the dropped write rolled back
+        assert not writers.locked()
+    finally:
+        if collecting:
+            gc.enable()
+        engine.dispose()
