@@ -51,7 +51,9 @@ transaction) tries its BEGIN once, and fails as it did.
 **A write transaction begun by the thread that holds the lock fails at once** (`WriteWithinWrite`):
 it would wait for itself — the whole busy timeout, then fail — since the lock is freed only by the
 outer transaction's end, on this thread. A programming error (e.g. making a subject's key inside a
-locked attempt, store/commuting.py), named where it happens instead of after 30 s.
+locked attempt, store/commuting.py), named where it happens instead of after 30 s. A transaction of the
+thread dropped without close holds the lock until the collector finalizes its Connection (a
+reference cycle): the thread runs the collector once before it calls a begin nested (h-attack8).
 
 **A write transaction of the loops skips its WAL sync** (store/rederivable.py): given the NO_SYNC
 execution option, its connection is put in `synchronous = NORMAL` before its BEGIN (SQLite refuses
@@ -61,6 +63,7 @@ to the level it had at checkin.
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -94,6 +97,11 @@ class WritersLock:
         self._owner: int | None = None
 
     def acquire(self, timeout: float) -> bool:
+        if self._owner == threading.get_ident():
+            # Or a transaction of this thread dropped without close: its Connection is in a reference
+            # cycle (with its transaction), so only the collector finalizes it (a rollback, then the
+            # pool's checkin frees the lock). Collected now, once, on this rare path; else a nesting.
+            gc.collect()
         if self._owner == threading.get_ident():
             raise WriteWithinWrite("a write transaction begun inside one of this thread on the same SQLite "
                                    "file: it would wait for itself (see store/sqlite_begin.py)")
