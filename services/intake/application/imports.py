@@ -73,8 +73,13 @@ class ImportUseCases(CaseUseCases):
         # name it: 500 UUID.__str__ a use, 7% of an import, issue 15).
         made: dict[UUID, str] = {}
         texts = [made.get(i.case_id) or made.setdefault(i.case_id, str(i.case_id)) for i in items]
-        creations = self._import_creations(actor, items, texts, idempotency_key)
+        # One creation per item, under the import's key (Creating.creations: the import's ledger
+        # rows lie together in the ledger's unique indexes, issue 15).
+        requests = self._import_requests(items, texts)
+        creations = self.creations("consultation", f"import/{actor.org}", idempotency_key, requests)
         if (done := self._imported(actor, creations)) is not None:
+            return done
+        if idempotency_key is not None and (done := self._imported_before(actor, requests, idempotency_key)):
             return done
         keys: SubjectKeys | None = None  # the keys of the last attempt
         attempt = -1
@@ -106,12 +111,10 @@ class ImportUseCases(CaseUseCases):
                 time.sleep(random.uniform(0, 0.002))  # appending commutes: run it again on the cases reloaded
         raise AssertionError("unreachable")
 
-    def _import_creations(self, actor: Principal, items: Sequence[ImportItem], texts: Sequence[str],
-                          idempotency_key: str | None) -> list[Creation]:
-        """One creation per item, keyed by the import's key and the item's place (a NUL, which no
-        header can carry, keeps these keys apart from any single consultation's). Each item's
-        request digest covers the whole import, so the key sent again with any other import
-        (another item anywhere, fewer or more of them) is refused, not answered."""
+    def _import_requests(self, items: Sequence[ImportItem], texts: Sequence[str]) -> list[dict[str, Any]]:
+        """What each item's request digest digests: its fields and the whole import's digest. So
+        the key sent again with any other import (another item anywhere, fewer or more of them) is
+        refused, not answered."""
         # Each instant in UTC as the digests write it (ledger_rows._canonical), once per distinct
         # instant: equal instants written with other offsets are the same text.
         utc: dict[datetime, str] = {}
@@ -123,11 +126,22 @@ class ImportUseCases(CaseUseCases):
             ensure_ascii=False).encode()).hexdigest()
         # occurred_at as that text: the request digests the same JSON as with the instant itself
         # (but a naive one, refused later, which _canonical writes otherwise).
-        return [self.creation("consultation", f"import/{actor.org}", idempotency_key and f"{idempotency_key}\x00{n}",
-                              channel=item.channel, consulted_by=item.consulted_by,
-                              occurred_at=when if item.occurred_at.tzinfo is not None else item.occurred_at,
-                              summary=item.summary, of_import=whole)
-                for n, (item, when) in enumerate(zip(items, at, strict=True))]
+        return [{"channel": item.channel, "consulted_by": item.consulted_by,
+                 "occurred_at": when if item.occurred_at.tzinfo is not None else item.occurred_at,
+                 "summary": item.summary, "of_import": whole}
+                for item, when in zip(items, at, strict=True)]
+
+    def _imported_before(self, actor: Principal, requests: list[dict[str, Any]],
+                         idempotency_key: str) -> Imported | None:
+        """What an import with this key recorded before its items' ledger rows were made to lie
+        together: each item's key was then the import's key, a NUL and the item's place, digested
+        apart (Creation.of). A retry of such an import is answered as any."""
+        def before(n: int, request: dict[str, Any]) -> Creation:
+            return self.creation("consultation", f"import/{actor.org}", f"{idempotency_key}\x00{n}", **request)
+
+        if self.ledger.of_key(before(0, requests[0])) is None:
+            return None
+        return self._imported(actor, [before(n, r) for n, r in enumerate(requests)])
 
     def _imported(self, actor: Principal, creations: list[Creation]) -> Imported | None:
         """What an import with these keys recorded before (all of it: it was one transaction)."""
