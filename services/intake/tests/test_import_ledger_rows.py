@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from libs.platform.store.creations import Creation
 from services.intake.application import IntakeApplication
+from services.intake.application.imports import ImportItem
 from services.intake.tests.test_concurrent_consultations import _open_case, _record
 from services.intake.tests.test_consultation_imports import _consultations, _items
 from services.intake.tests.test_import_batching import _cases_of_one_centre
@@ -51,13 +52,17 @@ def test_each_imports_ledger_rows_lie_together_in_both_unique_indexes(tmp_path) 
         assert _runs(by_key) == len(set(by_key)) == 2 + 6
 
 
-def _as_an_earlier_release(app: IntakeApplication) -> None:
-    """Imports as an earlier release did: each item's key the import's key, a NUL and its place,
-    digested apart (Creation.of), and each new id derived from that digest alone."""
-    def creations(kind: str, scope: UUID | str, idempotency_key: str | None,
-                  requests: Sequence[dict[str, Any]], /) -> list[Creation]:
-        return [app.creation(kind, scope, idempotency_key and f"{idempotency_key}\x00{n}", **request)
-                for n, request in enumerate(requests)]
+def _as_an_earlier_release(app: IntakeApplication, items: Sequence[ImportItem]) -> None:
+    """`app` imports these items as an earlier release did: each item's key the import's key, a NUL
+    and its place, and its request its own fields and the whole import's digest, digested apart
+    (Creation.of); each new id derived from its key digest alone."""
+    def creations(kind: str, scope: UUID | str, idempotency_key: str | None, count: int, /,
+                  **request: Any) -> list[Creation]:
+        assert count == len(items)
+        return [app.creation(kind, scope, idempotency_key and f"{idempotency_key}\x00{n}", channel=i.channel,
+                             consulted_by=i.consulted_by, occurred_at=i.occurred_at, summary=i.summary,
+                             of_import=request["of_import"])
+                for n, i in enumerate(items)]
 
     app.creations = creations  # type: ignore[method-assign]
 
@@ -66,8 +71,8 @@ def test_a_retry_of_an_import_recorded_before_its_rows_lay_together_is_answered_
         tmp_path) -> None:
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         earlier, upgraded = application(), application()  # the same database, before and after an upgrade
-        _as_an_earlier_release(earlier)
         case_id, actor = _open_case(earlier)
+        _as_an_earlier_release(earlier, _items(case_id, 5))
         first = earlier.import_consultations(actor, _items(case_id, 5), "before-the-upgrade")
         retry = upgraded.import_consultations(actor, _items(case_id, 5), "before-the-upgrade")
         assert not retry.created
