@@ -5,7 +5,6 @@ keyed digests of its Idempotency-Key and of the request)."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,8 +59,8 @@ class Creation:
     key: ClientKey | None
     key_digest: str | None
     request_digest: str | None
-    # The first 32 bits of the new resource's id, shared by a batch's items (`of_batch`); None: its own.
-    id_prefix: int | None = None
+    # The new resource's id, made with its batch's (`of_batch`); None: made by `new_id` alone.
+    made_id: UUID | None = None
 
     @classmethod
     def of(cls, service: str, kind: str, scope: UUID | str, key: ClientKey | None,
@@ -81,21 +80,23 @@ class Creation:
         is refused for each item), digested once. Each has its own key digest and its own new id,
         made so that one batch's ledger rows lie together in the table's two unique indexes
         (key_digest and the resource's id): item n's key digest is the key's digest's first 56 hex
-        digits and n (8 hex digits); every item's new id begins with the same 32 bits (the digest's
-        last 8 hex digits; random without a key). Digests and ids drawn apart put each of a batch's
-        500 rows on an index page of its own once the ledger is larger than a few hundred pages, and
-        the commit wrote every page it touched to the WAL: 2 × ~300 pages an import at 30,000 rows,
-        growing with the ledger; and digesting each item's request apart was a tenth of an import
-        (issue 15). Still unique: the 56 digits are a keyed digest of this key alone (224 bits), n
-        tells the items apart, and the resource's id stays unique on its index as before (a clash
-        is refused by the save, never overwritten)."""
+        digits and n (8 hex digits), and its new id the id `new_id` derives from the key's digest
+        with n in its last 32 bits (a random id's without a key). Digests and ids drawn apart put
+        each of a batch's 500 rows on an index page of its own once the ledger is larger than a few
+        hundred pages, and the commit wrote every page it touched to the WAL: 2 × ~300 pages an
+        import at 30,000 rows, growing with the ledger; and digesting each item's request and
+        deriving each id apart was a tenth of an import (issue 15). Still unique: the 56 digits are
+        a keyed digest of this key alone (224 bits), the id's other 90 bits derived from it too
+        (or random), and n tells the items apart; a clash would be refused by the save, never
+        overwritten (both indexes are unique)."""
         if key is None:
-            ids = secrets.randbits(32)  # one draw for the batch
-            return [cls(kind, str(scope), None, None, None, ids) for _ in range(count)]
+            ids = uuid4().int  # one draw for the batch
+            return [cls(kind, str(scope), None, None, None, _nth(ids, n)) for n in range(count)]
         batch = cls.of(service, kind, scope, ClientKey(f"{key.key}\x00batch", key.secret), request)
         assert batch.key_digest is not None
-        prefix, ids = batch.key_digest[:56], int(batch.key_digest[56:], 16)
-        return [cls(kind, str(scope), key, f"{prefix}{n:08x}", batch.request_digest, ids) for n in range(count)]
+        prefix, ids = batch.key_digest[:56], batch.new_id().int
+        return [cls(kind, str(scope), key, f"{prefix}{n:08x}", batch.request_digest, _nth(ids, n))
+                for n in range(count)]
 
     @property
     def legacy_id(self) -> UUID | None:
@@ -110,18 +111,22 @@ class Creation:
 
     def new_id(self) -> UUID:
         """The new resource's id: derived from the keyed digest (a retry that lost no race derives
-        the same; the key itself cannot be confirmed from the id), random without a key; a batch's
-        item's begins with the batch's 32 bits (`of_batch`)."""
-        made = derived_id(self.kind, self.key_digest) if self.key_digest else uuid4()
-        if self.id_prefix is None:
-            return made
-        return UUID(int=(made.int & _BELOW_PREFIX) | (self.id_prefix << 96))  # version and variant bits kept
+        the same; the key itself cannot be confirmed from the id), random without a key; made with
+        its batch's when it is one of a batch (`of_batch`)."""
+        if self.made_id is not None:
+            return self.made_id
+        return derived_id(self.kind, self.key_digest) if self.key_digest else uuid4()
 
     def row(self, resource_id: UUID | str, aggregate_id: UUID | str, version: int) -> LedgerRow:
         return LedgerRow(str(resource_id), self.kind, str(aggregate_id), version, self.key_digest, self.request_digest)
 
 
-_BELOW_PREFIX = (1 << 96) - 1
+def _nth(ids: int, n: int) -> UUID:
+    """A batch's id with n in its last 32 bits (the node's: its version and variant bits kept)."""
+    return UUID(int=(ids & _ABOVE_PLACE) | n)
+
+
+_ABOVE_PLACE = ~((1 << 32) - 1) & ((1 << 128) - 1)
 
 
 def _canonical(value: Any) -> str:
