@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reaso
 # Another intake application on the service's database, as a centre's staff: its first line of
 # input is the pickled (settings, centre, *rest) of the test (the rest in `rest`).
 PRELUDE = textwrap.dedent("""
-    import pickle, sys
+    import pickle, sys, time
     from datetime import datetime
     from uuid import UUID
     from libs.platform.privacy.sealing import Sealer
@@ -58,6 +58,10 @@ SCRIPT = PRELUDE + textwrap.dedent("""
         else:
             raise SystemExit(f"import {k} never recorded")
         print(k, flush=True)
+        if k == 0:  # the rest once the service wrote after it: interleaved, however fast the imports ran
+            mine, deadline = app.recorder.max_notification_id(), time.monotonic() + 20
+            while app.recorder.max_notification_id() == mine and time.monotonic() < deadline:
+                time.sleep(0.005)
     app.close()
     engine.dispose()
 """)

@@ -65,6 +65,12 @@ class Creating:
         request's fields, digested under this service's secret."""
         return Creation.of(self.name, kind, scope, self.client_key(idempotency_key), request)
 
+    def creations(self: Service, kind: str, scope: UUID | str, idempotency_key: str | None, count: int, /,
+                  **request: Any) -> list[Creation]:
+        """The creations of one request's `count` items, under its one key: each item's own, and
+        one batch's ledger rows together in the ledger's indexes (Creation.of_batch)."""
+        return Creation.of_batch(self.name, kind, scope, self.client_key(idempotency_key), request, count)
+
     def create_once(self: Service, kind: type, aggregate_id: UUID, make: Callable[[], Any],
                     creation: Creation | None = None) -> tuple[Any, bool]:
         """The aggregate with this id if it exists (a retry with the same Idempotency-Key), else

@@ -25,7 +25,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyProcessRecorder
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from libs.platform.privacy.sealed_values import SubjectForgotten
@@ -126,6 +126,7 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
         super().__init__(datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name,
                          schema_name=schema_name)
         self.creations = creations_table(events_table_name.removesuffix("_events"))
+        self._reads: dict[tuple[str, bool, bool], Select[Any]] = {}  # ledger_row's statements
         self.after_insert: AfterInsert | None = None
         self.head_query: ChainHead | None = None  # read under the lock for after_insert (the outbox)
         # The size check of what after_insert did not render (ServiceApplication sets it).
@@ -223,13 +224,19 @@ class LedgerRecorder(SQLAlchemyProcessRecorder):
                    kind: str | None = None) -> LedgerRow | None:
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
-        query = select(self.creations).where(self.creations.c[column] == value)
-        if aggregate_id is not None:
-            query = query.where(self.creations.c.aggregate_id == aggregate_id)
-        if kind is not None:
-            query = query.where(self.creations.c.kind == kind)
+        shape = (column, aggregate_id is not None, kind is not None)
+        if (query := self._reads.get(shape)) is None:
+            # Built once per shape, its values bound: building the statement was most of the read's
+            # Python time (an import reads two rows, every keyed creation one: issue 15).
+            query = select(self.creations).where(self.creations.c[column] == bindparam("value"))
+            if aggregate_id is not None:
+                query = query.where(self.creations.c.aggregate_id == bindparam("aggregate_id"))
+            if kind is not None:
+                query = query.where(self.creations.c.kind == bindparam("kind"))
+            self._reads[shape] = query
+        values = {"value": value, "aggregate_id": aggregate_id, "kind": kind}
         # No ping first (a dead connection is replaced and the read run again), in autocommit.
-        found = read_unpinged(engine, lambda conn: conn.execute(query).mappings().first())
+        found = read_unpinged(engine, lambda conn: conn.execute(query, values).mappings().first())
         return LedgerRow(**found) if found else None
 
 

@@ -73,8 +73,16 @@ class ImportUseCases(CaseUseCases):
         # name it: 500 UUID.__str__ a use, 7% of an import, issue 15).
         made: dict[UUID, str] = {}
         texts = [made.get(i.case_id) or made.setdefault(i.case_id, str(i.case_id)) for i in items]
-        creations = self._import_creations(actor, items, texts, idempotency_key)
+        # One creation per item, under the import's key and its one request: the whole import's
+        # digest (Creating.creations: the import's ledger rows lie together in the ledger's unique
+        # indexes, and its request is digested once, issue 15).
+        at, whole = _whole_digest(items, texts)
+        creations = self.creations("consultation", f"import/{actor.org}", idempotency_key, len(items),
+                                   of_import=whole)
         if (done := self._imported(actor, creations)) is not None:
+            return done
+        if idempotency_key is not None and \
+                (done := self._imported_before(actor, items, at, whole, idempotency_key)) is not None:
             return done
         keys: SubjectKeys | None = None  # the keys of the last attempt
         attempt = -1
@@ -106,28 +114,24 @@ class ImportUseCases(CaseUseCases):
                 time.sleep(random.uniform(0, 0.002))  # appending commutes: run it again on the cases reloaded
         raise AssertionError("unreachable")
 
-    def _import_creations(self, actor: Principal, items: Sequence[ImportItem], texts: Sequence[str],
-                          idempotency_key: str | None) -> list[Creation]:
-        """One creation per item, keyed by the import's key and the item's place (a NUL, which no
-        header can carry, keeps these keys apart from any single consultation's). Each item's
-        request digest covers the whole import, so the key sent again with any other import
-        (another item anywhere, fewer or more of them) is refused, not answered."""
-        # Each instant in UTC as the digests write it (ledger_rows._canonical), once per distinct
-        # instant: equal instants written with other offsets are the same text.
-        utc: dict[datetime, str] = {}
-        at = [utc.get(i.occurred_at) or utc.setdefault(i.occurred_at, i.occurred_at.astimezone(UTC).isoformat())
-              for i in items]
-        whole = hashlib.sha256(json.dumps(
-            [[case, i.channel, i.consulted_by, when, i.summary]
-             for i, case, when in zip(items, texts, at, strict=True)],
-            ensure_ascii=False).encode()).hexdigest()
-        # occurred_at as that text: the request digests the same JSON as with the instant itself
-        # (but a naive one, refused later, which _canonical writes otherwise).
-        return [self.creation("consultation", f"import/{actor.org}", idempotency_key and f"{idempotency_key}\x00{n}",
-                              channel=item.channel, consulted_by=item.consulted_by,
-                              occurred_at=when if item.occurred_at.tzinfo is not None else item.occurred_at,
-                              summary=item.summary, of_import=whole)
-                for n, (item, when) in enumerate(zip(items, at, strict=True))]
+    def _imported_before(self, actor: Principal, items: Sequence[ImportItem], at: Sequence[str], whole: str,
+                         idempotency_key: str) -> Imported | None:
+        """What an import with this key recorded before its items' ledger rows were made to lie
+        together: each item's key was then the import's key, a NUL and the item's place, and each
+        item's request its own fields and the whole import's digest, digested apart (Creation.of).
+        A retry of such an import is answered as any."""
+        def before(n: int) -> Creation:
+            item = items[n]
+            # occurred_at as its text in UTC: the request digested the same JSON as with the instant
+            # itself (but a naive one, refused later, which _canonical writes otherwise).
+            return self.creation("consultation", f"import/{actor.org}", f"{idempotency_key}\x00{n}",
+                                 channel=item.channel, consulted_by=item.consulted_by,
+                                 occurred_at=at[n] if item.occurred_at.tzinfo is not None else item.occurred_at,
+                                 summary=item.summary, of_import=whole)
+
+        if self.ledger.of_key(before(0)) is None:
+            return None
+        return self._imported(actor, [before(n) for n in range(len(items))])
 
     def _imported(self, actor: Principal, creations: list[Creation]) -> Imported | None:
         """What an import with these keys recorded before (all of it: it was one transaction)."""
@@ -191,6 +195,18 @@ class ImportUseCases(CaseUseCases):
         for case_id, entries in of_case.items():
             found[case_id].record_consultations(entries)
         return found, recorded, rows, keys
+
+
+def _whole_digest(items: Sequence[ImportItem], texts: Sequence[str]) -> tuple[list[str], str]:
+    """Each item's instant in UTC as the digests write it (ledger_rows._canonical), and the digest
+    of the whole import: every item's case, fields and instant. Each instant written once per
+    distinct instant: equal instants written with other offsets are the same text."""
+    utc: dict[datetime, str] = {}
+    at = [utc.get(i.occurred_at) or utc.setdefault(i.occurred_at, i.occurred_at.astimezone(UTC).isoformat())
+          for i in items]
+    return at, hashlib.sha256(json.dumps(
+        [[case, i.channel, i.consulted_by, when, i.summary] for i, case, when in zip(items, texts, at, strict=True)],
+        ensure_ascii=False).encode()).hexdigest()
 
 
 class _KeysToMake(Exception):

@@ -129,10 +129,11 @@ def _state(case: Case) -> dict[str, Any]:
     return {k: v for k, v in vars(case).items() if k != "_pending_events"}
 
 
-def test_an_imports_ledger_digests_each_item_as_the_creation_of_its_fields_would(tmp_path) -> None:
-    """The request digests an import writes are Creation.of's of each item's own fields and the
-    whole import's digest (a retry of an import recorded by an earlier release is still answered),
-    whatever the offset its instants were written with and however many share one."""
+def test_an_imports_ledger_digests_its_request_once_and_each_items_key_apart(tmp_path) -> None:
+    """The request digest of every item an import writes is Creation.of's of the whole import's
+    digest (each item's case and fields, its instant in UTC whatever the offset it was written with,
+    however many share one); the key digests are the import's key's (Creation.of_batch): its first
+    56 hex digits, then the item's place."""
     jst = timezone(timedelta(hours=9))
     with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
         app = application()
@@ -144,10 +145,9 @@ def test_an_imports_ledger_digests_each_item_as_the_creation_of_its_fields_would
         whole = hashlib.sha256(json.dumps(
             [[str(i.case_id), i.channel, i.consulted_by, i.occurred_at.astimezone(UTC).isoformat(), i.summary]
              for i in items], ensure_ascii=False).encode()).hexdigest()
+        expected = app.creation("consultation", f"import/{actor.org}", "digests\x00batch", of_import=whole)
+        assert expected.key_digest is not None
         for n, (item, (_case, entry)) in enumerate(zip(items, imported.consultations, strict=True)):
-            expected = app.creation("consultation", f"import/{actor.org}", f"digests\x00{n}", channel=item.channel,
-                                    consulted_by=item.consulted_by, occurred_at=item.occurred_at,
-                                    summary=item.summary, of_import=whole)
             row = app.ledger.of_resource(entry["consultation_id"], item.case_id)
             assert row is not None and (row.key_digest, row.request_digest) == \
-                (expected.key_digest, expected.request_digest)
+                (f"{expected.key_digest[:56]}{n:08x}", expected.request_digest)
