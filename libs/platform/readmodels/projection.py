@@ -46,7 +46,7 @@ class SqlProjection:
     # passed by: a service's own read models (readmodels/follower.py), and consumers' projections
     # nothing rebuilds (messaging/consumer_passby.py: dispatch's targets). (Not reporting's: a
     # rebuild's replay is done when their recorded positions reach the streams' ends, and they
-    # count every event id in `projected_events`.)
+    # guard every event id: by its fact row (`recorded_in`) or in `projected_events`.)
     pass_by_unhandled = False
     # Events whose handler always inserts exactly one row into a table whose primary key is the event
     # id (a fact table), by class: that row already says the event was applied, so it is the guard
