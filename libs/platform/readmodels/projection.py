@@ -2,14 +2,15 @@
 
 Subclasses define their tables on `metadata` and either a table of `handlers(conn, envelope)`
 keyed by event class (libs/platform/messaging/handlers) or their own `project`. Each event id is
-applied once per projection (`projected_events`), so a duplicate stored again outside
-JetStream's duplicate window still counts once.
+applied once per projection, so a duplicate stored again outside JetStream's duplicate window
+still counts once: an event whose handler always inserts one row keyed by its id (`recorded_in`) is
+guarded by that row, any other by a row of `projected_events`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -27,9 +28,10 @@ from sqlalchemy import (
     text,
 )
 
+from libs.domain.contracts import Contract
 from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
-from libs.platform.messaging.handlers import EventHandlers
+from libs.platform.messaging.handlers import EventHandlers, contract_of_envelope
 from libs.platform.readmodels.batch import held
 from libs.platform.store import rederivable
 from libs.platform.store.bulk import insert_rows, one_of, strings
@@ -45,8 +47,14 @@ class SqlProjection:
     # passed by: a service's own read models (readmodels/follower.py), and consumers' projections
     # nothing rebuilds (messaging/consumer_passby.py: dispatch's targets). (Not reporting's: a
     # rebuild's replay is done when their recorded positions reach the streams' ends, and they
-    # count every event id in `projected_events`.)
+    # guard every event id: by its fact row (`recorded_in`) or in `projected_events`.)
     pass_by_unhandled = False
+    # Events whose handler always inserts exactly one row into a table whose primary key is the event
+    # id (a fact table), by class: that row already says the event was applied, so it is the guard
+    # (looked up there, in the same transaction as the insert it guards) and `projected_events` gets
+    # no row for them. A rebuild empties both together. (Issue 15: a second random-key B-tree per
+    # fact was a sixth of a rebuild's apply.) A handler that may insert no row must not be listed.
+    recorded_in: Mapping[type[Contract], Table] = {}
 
     def __init__(self, engine: Engine, metadata: MetaData, *, shape: Shape | None = None) -> None:
         self.engine = engine
@@ -82,6 +90,9 @@ class SqlProjection:
             projection=name, stream=bindparam("b_stream"), position=bindparam("b_new"))
         self._select_seen = select(self.seen.c.event_id).where(
             self.seen.c.projection == name, one_of(self.seen.c.event_id, "b_ids", engine.dialect))
+        self._select_recorded = {
+            table: select(table.c.event_id).where(one_of(table.c.event_id, "b_ids", engine.dialect))
+            for table in _keyed_by_event_id(self.recorded_in.values())}
 
     def project(self, conn: Connection, envelope: Envelope) -> None:
         if self.handlers is None:
@@ -127,19 +138,37 @@ class SqlProjection:
             self._advance(conn, stream, position)
             # Only the events it changes something for are counted once; the rest only move the position.
             envelopes = [e for e in envelopes if self.changes(e)]
-            ids = [e.id for e in envelopes]
-            seen = {r.event_id for r in conn.execute(self._select_seen, {"b_ids": strings(ids, conn.dialect)})} \
-                if ids else set()
+            guards = [self._guard(e) for e in envelopes]
+            seen = self._applied(conn, envelopes, guards)
             new = []
             with held(conn):  # the batch's inserts together, one statement per table (batch.py)
-                for envelope in envelopes:
+                for envelope, guard in zip(envelopes, guards, strict=True):
                     if envelope.id in seen:
                         continue
                     seen.add(envelope.id)
-                    new.append({"projection": self.name, "event_id": envelope.id})
+                    if guard is None:  # else the row its handler inserts is its guard
+                        new.append({"projection": self.name, "event_id": envelope.id})
                     with tracing.applying(self.name, stream, envelope):
                         self.project(conn, envelope)
             insert_rows(conn, self.seen, new)  # one statement for the batch
+
+    def _guard(self, envelope: Envelope) -> Table | None:
+        """The fact table whose row keyed by this event's id guards it; None: `projected_events`."""
+        if not self.recorded_in:
+            return None
+        contract = contract_of_envelope(envelope)
+        return None if contract is None else self.recorded_in.get(contract)
+
+    def _applied(self, conn: Connection, envelopes: list[Envelope], guards: list[Table | None]) -> set[str]:
+        """The ids of these events applied before: one lookup per guard the batch has."""
+        ids: dict[Table | None, list[str]] = {}
+        for envelope, guard in zip(envelopes, guards, strict=True):
+            ids.setdefault(guard, []).append(envelope.id)
+        seen: set[str] = set()
+        for guard, batch in ids.items():
+            query = self._select_seen if guard is None else self._select_recorded[guard]
+            seen.update(conn.execute(query, {"b_ids": strings(batch, conn.dialect)}).scalars())
+        return seen
 
     def record_position(self, stream: str, position: int) -> None:
         """The position alone, past events that change nothing (a consumer or a follower passed them
@@ -222,6 +251,15 @@ def _drop_retired_indexes(engine: Engine, table: Table, present: set[str]) -> No
         with engine.begin() as conn:
             for name in retired:  # replicas starting together: the second finds it gone
                 conn.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
+
+
+def _keyed_by_event_id(tables: Iterable[Table]) -> list[Table]:
+    """The guards of `recorded_in`, each checked to be keyed by the event id alone."""
+    guards = list(dict.fromkeys(tables))
+    for table in guards:
+        if [c.name for c in table.primary_key.columns] != ["event_id"]:
+            raise TypeError(f"{table.name} is not keyed by the event id alone: it cannot guard an event")
+    return guards
 
 
 def _table(metadata: MetaData, name: str, *columns: Column) -> Table:

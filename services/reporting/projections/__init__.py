@@ -12,6 +12,7 @@ from libs.domain import audit
 from libs.domain import dispatch as dispatch_contracts
 from libs.domain import intake as intake_contracts
 from libs.domain import registry as registry_contracts
+from libs.domain.contracts import Contract
 from libs.platform.lease_rows import replica_id
 from libs.platform.messaging.handlers import EventHandlers
 from libs.platform.readmodels.projection import ProjectionHandler, Shape
@@ -19,6 +20,7 @@ from libs.platform.readmodels.stamps import StampedProjection
 from services.reporting.projections import dispatch, intake, programmes, registry
 from services.reporting.projections.tables import (  # noqa: F401 - the tables, for the queries
     activities,
+    backoffice_supports,
     cases,
     centre_dates,
     centre_profiles,
@@ -26,8 +28,11 @@ from services.reporting.projections.tables import (  # noqa: F401 - the tables, 
     consultations,
     deployment_activities,
     dispatch_events,
+    group_activities,
     metadata,
     outreach_visits,
+    place_sessions,
+    prefectural_backups,
     referrals,
     rosters,
     support_decisions,
@@ -80,6 +85,26 @@ IGNORED = {
 HANDLERS: EventHandlers[ProjectionHandler] = intake.HANDLERS.merged(
     programmes.HANDLERS, registry.HANDLERS, dispatch.HANDLERS, ignored=IGNORED)
 
+# The events whose handler always inserts one fact row keyed by the event id (`record` of a `fact`,
+# or the row of a change): that row is their duplicate guard (readmodels/projection.py). Facts are
+# never deleted but by a rebuild, which empties projected_events with them.
+RECORDED_IN: dict[type[Contract], Table] = {
+    intake_contracts.CentreDatesChanged: centre_dates, intake_contracts.CentreProfileSet: centre_profiles,
+    intake_contracts.ConsultationRecorded: consultations, intake_contracts.OutreachVisitRecorded: outreach_visits,
+    intake_contracts.ReferralMade: referrals, intake_contracts.SupportDecided: support_decisions,
+    intake_contracts.PlaceSessionHeld: place_sessions, intake_contracts.GroupActivityHeld: group_activities,
+    intake_contracts.BackOfficeSupportGiven: backoffice_supports,
+    intake_contracts.PrefecturalBackupGiven: prefectural_backups,
+    registry_contracts.RosterProvided: rosters,
+    registry_contracts.SupporterRegistered: supporter_terms, registry_contracts.RegistrationRenewed: supporter_terms,
+    registry_contracts.RegistrationWithdrawn: supporter_endings,
+    registry_contracts.RegistrationRevoked: supporter_endings,
+    registry_contracts.RegistrationExpired: supporter_endings,
+    dispatch_contracts.DispatchStarted: dispatch_events, dispatch_contracts.DispatchEnded: dispatch_events,
+    dispatch_contracts.ActivityReported: activities,
+    dispatch_contracts.DeploymentActivityReported: deployment_activities,
+}
+
 
 # The projection generation: which tables this code keeps (libs/platform/readmodels/stamps.py). Bump
 # it in a release whose projection keeps a table more (or fewer, or one differently): its first
@@ -94,6 +119,7 @@ class ReportingProjection(StampedProjection):
 
     name = "reporting"
     handlers = HANDLERS  # events it does not count are only tracked
+    recorded_in = RECORDED_IN
 
     def __init__(self, engine: Engine, *, check_shape: bool = True, generation: int | None = None) -> None:
         shape = Shape.read(engine)
