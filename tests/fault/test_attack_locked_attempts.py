@@ -129,12 +129,14 @@ def test_a_replica_paused_inside_its_locked_attempt_loses_its_session_after_a_le
 
 @pytest.mark.skipif(backend() != "postgresql", reason="a PostgreSQL backend")
 def test_a_locked_attempt_whose_backend_is_terminated_stores_nothing_and_leaves_the_cache_right(tmp_path) -> None:
-    with stored_applications(tmp_path, "intake", IntakeApplication) as (_engine, application):
+    with stored_applications(tmp_path, "intake", IntakeApplication) as (engine, application):
         app, replica = application(), application()
         case_id, actor = _open(app)
         cases = [case_id, *(_open(app, actor)[0] for _ in range(2))]
         taken = _locked_runs(app)
         save, inside, attempts = app.save, threading.Event(), []
+        with engine.connect() as conn:  # this test's schema: other tests' intake_events are locked too
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
 
         def held(*objs: Any, **kwargs: Any) -> Any:
             attempts.append(1)
@@ -142,7 +144,7 @@ def test_a_locked_attempt_whose_backend_is_terminated_stores_nothing_and_leaves_
                 _record(replica, actor, cases[0])
             elif len(attempts) == 2:  # the locked one: its backend is terminated here
                 inside.set()
-                _terminate_the_holder()
+                _terminate_the_holder(schema)
             return save(*objs, **kwargs)
 
         app.save = held  # type: ignore[method-assign]
@@ -165,14 +167,15 @@ def _open(app: IntakeApplication, actor: Principal | None = None) -> tuple[UUID,
     return case.id, actor or Principal(sub="staff", org=str(centre), roles=frozenset({"centre_staff"}))
 
 
-def _terminate_the_holder() -> None:
-    """The backend holding the events' EXCLUSIVE lock ended, as a failover would end it."""
+def _terminate_the_holder(schema: str) -> None:
+    """The backend holding the EXCLUSIVE lock of `schema`'s events ended, as a failover would end it."""
     admin = create_engine(POSTGRES_URL)
     try:
         with admin.connect() as conn:
             pids = [r.pid for r in conn.execute(text(
                 "SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE l.mode = 'ExclusiveLock' AND l.granted AND c.relname = 'intake_events'"))]
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.mode = 'ExclusiveLock' AND l.granted "
+                "AND c.relname = 'intake_events' AND n.nspname = :schema"), {"schema": schema})]
     finally:
         admin.dispose()
     assert len(pids) == 1, pids

@@ -94,20 +94,21 @@ def test_a_consumer_that_crashes_after_a_commit_starts_again_from_its_database_p
     intake = start_service("intake", nats_server.url)
     reporting = start_service("reporting", nats_server.url)
     runner = next(c for c in reporting.runtime.consumers if c.spec.name == "INTAKE")
-    crashed = []
+    crashed: list[int] = []  # the runner's subscriptions when it crashed
 
     def crash_after_commit(seq: int) -> None:
         if seq >= 4 and not crashed:
-            crashed.append(seq)
+            crashed.append(runner.resubscribed)
             raise RuntimeError("consumer crashed after its commit")
 
     runner.after_apply = crash_after_commit
-    subscribed = runner.resubscribed
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 4)
     assert eventually(lambda: _fy2016_total(reporting) == 4)
-    eventually(lambda: runner.health.position == 6 and runner.health.lag == 0)
-    assert crashed and runner.resubscribed > subscribed  # it started again after the crash
+    # It started again after the crash (subscribed anew), at its database position: waited for, the
+    # position is committed before the crash is handled.
+    assert eventually(lambda: crashed and runner.resubscribed > crashed[0]
+                      and runner.health.position == 6 and runner.health.lag == 0)
     assert _fy2016_total(reporting) == 4
     assert runner.applied == 6
 
