@@ -159,6 +159,11 @@ class SqlProjection:
         contract = contract_of_envelope(envelope)
         return None if contract is None else self.recorded_in.get(contract)
 
+    def applied(self, conn: Connection, envelopes: list[Envelope]) -> set[str]:
+        """The ids of these events this projection applied (guarded by their fact rows or in
+        `projected_events`): what an audit of "counted once" reads."""
+        return self._applied(conn, envelopes, [self._guard(e) for e in envelopes])
+
     def _applied(self, conn: Connection, envelopes: list[Envelope], guards: list[Table | None]) -> set[str]:
         """The ids of these events applied before: one lookup per guard the batch has."""
         ids: dict[Table | None, list[str]] = {}
