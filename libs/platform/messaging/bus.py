@@ -1,4 +1,5 @@
-"""The NATS connection of a service: connects in the background, reconnects forever."""
+"""The NATS connection of a service: connects in the background, reconnects forever, and connects
+anew when the server closes it for good."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError, NotFoundError
@@ -19,6 +21,8 @@ from libs.platform.limits import PUBLISH_HEADROOM, max_event_bytes
 from libs.platform.messaging.streams import StreamSpec
 
 log = logging.getLogger(__name__)
+
+NATS_HEADER_LINE = b"NATS/1.0\r\n"  # what a message's headers start with on the wire (nats-py's HPUB)
 
 
 def inbox_prefix(url: str) -> str:
@@ -71,6 +75,8 @@ class Bus:
         # Connections lost so far: what a loop saw before one may not hold after it (the relay
         # compares its position with the stream again, messaging/relay.py).
         self.reconnects = 0
+        self._closing = False
+        self._replacing: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -109,6 +115,7 @@ class Bus:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    closed_cb=self._on_closed,
                 )
             except Exception as e:  # noqa: BLE001 - any failure to connect is retried
                 log.info("NATS at %s not reachable yet (%s); retrying", self.url, type(e).__name__)
@@ -125,6 +132,14 @@ class Bus:
             log.error("NATS %s: the server's max_payload (%d bytes) is below TSUNAGU_MAX_EVENT_BYTES plus headers "
                       "(%d): lower the one or raise the other", self.name, self.nc.max_payload, allowed)
 
+    def check_fits(self, body: bytes, headers: dict[str, str]) -> None:
+        """Raise MaxPayloadError, as nats-py does for the body alone, when the message with its headers
+        is larger than the server takes: the server counts both, and answers one larger with an error
+        that closes the connection (`_on_closed`) instead of refusing the one message."""
+        size = len(body) + len(NATS_HEADER_LINE) + 2 + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items())
+        if size > self.client.max_payload:
+            raise MaxPayloadError  # what nats-py raises for a body larger than max_payload
+
     async def _on_error(self, e: Exception) -> None:
         log.info("NATS %s: %s: %s", self.name, type(e).__name__, e)
 
@@ -134,6 +149,21 @@ class Bus:
 
     async def _on_reconnected(self) -> None:
         log.warning("NATS %s: reconnected", self.name)
+
+    async def _on_closed(self) -> None:
+        """nats-py closes its client for good, without reconnecting, on any error the server sends
+        (`-ERR`: a message over max_payload counted with its headers, which nats-py does not check;
+        an authorization violation; too many connections). Every loop would then fail with
+        ConnectionClosedError until the process restarts, even once the operator fixed the cause: a
+        new connection is made instead, in the background, as at start."""
+        closed = self.nc
+        if self._closing or closed is None:
+            return
+        log.error("NATS %s: the connection was closed (%s); connecting anew", self.name, closed.last_error)
+        self.nc, self._js = None, None
+        self._ready.clear()
+        self.reconnects += 1
+        self._replacing = asyncio.create_task(self.connect())
 
     async def wait_connected(self) -> None:
         await self._ready.wait()
@@ -171,5 +201,10 @@ class Bus:
     async def close(self) -> None:
         # close, not drain: every publish we care about was awaited (PubAck) and every
         # unacked message is redelivered, so draining would only wait for in-flight fetches.
+        self._closing = True
+        if self._replacing is not None:
+            self._replacing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replacing
         if self.nc is not None:
             await self.nc.close()

@@ -107,9 +107,10 @@ async def publish_atomic(bus: Bus, messages: list[tuple[str, bytes, dict[str, st
         headers = {**headers, **batch, BATCH_SEQUENCE: str(k + 1)} if last else dict(headers)
         if k == 0:
             headers[EXPECTED_LAST_SEQUENCE] = str(expected)
+        if k == last and last:
+            headers[BATCH_COMMIT] = "1"
+        bus.check_fits(body, headers)
         if k == last:
-            if last:
-                headers[BATCH_COMMIT] = "1"
             return first, await bus.js.publish_async(subject, body, headers=headers)
         if k == 0 and answered:
             first = await bus.js.publish_async(subject, body, headers=headers)

@@ -76,3 +76,67 @@ def test_the_wheels_nats_server_announces_a_version_that_takes_atomic_batches(tm
         server.stop()
     assert found is not None and found >= MIN_VERSION, found
     assert version(server.url) is None  # stopped: nothing answers
+
+
+def test_a_message_whose_headers_take_it_over_max_payload_is_refused_here_and_the_connection_stays(tmp_path: Path):
+    """nats-py checks the body alone against max_payload; the server counts the headers too and
+    answers a larger message with an error that closes the connection. The relay's publish checks both
+    (as the server does): the one message is refused, the connection stays."""
+    from nats.errors import MaxPayloadError
+
+    from libs.platform.messaging.relay_order import publish_atomic
+
+    server = EmbeddedNats(tmp_path / "nats", max_payload=512)
+    server.start()
+
+    async def publish() -> tuple[str, int, bool]:
+        bus = Bus(server.url, name="tsunagu-test")
+        await bus.connect()
+        try:
+            await bus.js.add_stream(StreamConfig(name="SIZES", subjects=["sizes.>"]))
+            _, ack = await publish_atomic(bus, [("sizes.a", b"x" * 300, {"Nats-Msg-Id": "a"})], 0)
+            await ack  # fits with its headers
+            try:
+                await publish_atomic(bus, [("sizes.b", b"x" * 480, {"Nats-Msg-Id": "b"})], 1)
+                refused = "published"
+            except MaxPayloadError:
+                refused = "MaxPayloadError"
+            await asyncio.sleep(0.5)  # what the server's error would have closed by now
+            return refused, (await bus.js.stream_info("SIZES")).state.messages, bus.client.is_connected
+        finally:
+            await bus.close()
+
+    try:
+        refused, messages, connected = asyncio.run(publish())
+    finally:
+        server.stop()
+    assert (refused, messages, connected) == ("MaxPayloadError", 1, True)
+
+
+def test_a_connection_the_server_closes_for_good_is_made_anew(tmp_path: Path):
+    """Any `-ERR` from the server makes nats-py close its client for good (no reconnect): the bus
+    connects anew, so every loop that asks it for its client or context carries on."""
+    server = EmbeddedNats(tmp_path / "nats", max_payload=512)
+    server.start()
+
+    async def closed_and_back() -> tuple[bool, int, int]:
+        bus = Bus(server.url, name="tsunagu-test")
+        await bus.connect()
+        try:
+            first = bus.client
+            await bus.js.add_stream(StreamConfig(name="AGAIN", subjects=["again.>"]))
+            await first.publish("again.x", b"x" * 450, headers={"Big": "y" * 100})  # past the server's check
+            for _ in range(200):
+                if bus.connected and bus.client is not first:
+                    break
+                await asyncio.sleep(0.05)
+            ack = await bus.js.publish("again.y", b"after")
+            return first.is_closed, ack.seq, bus.reconnects
+        finally:
+            await bus.close()
+
+    try:
+        closed, seq, reconnects = asyncio.run(closed_and_back())
+    finally:
+        server.stop()
+    assert closed and seq == 1 and reconnects >= 1
