@@ -243,6 +243,7 @@ def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[An
     import nats
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import ServiceUnavailableError
 
     async def read() -> list[Any]:
         nc = await nats.connect(nats_url)
@@ -252,9 +253,15 @@ def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[An
             sub = await js.pull_subscribe("", stream=stream, config=ConsumerConfig(
                 ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
             out: list[Any] = []
+            unavailable = 0
             while len(out) < info.state.messages:
                 try:
                     out += await sub.fetch(500, timeout=timeout)
+                except ServiceUnavailableError:  # a pull answered 503 on a busy server (seen on CI): asked again
+                    unavailable += 1
+                    if unavailable > 50:
+                        raise
+                    await asyncio.sleep(0.1)
                 except NatsTimeout:
                     break
             return out
