@@ -207,4 +207,11 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replacing
         if self.nc is not None:
-            await self.nc.close()
+            try:
+                await self.nc.close()
+            except Exception as e:  # noqa: BLE001 - closed all the same (see below)
+                # nats-py writes what it buffered while the server was away into the lost socket and
+                # raises (ConnectionResetError) after its client is closed: what it held is sent again
+                # anyway (the relay from its record, consumers' messages redelivered), and a raise here
+                # skipped the rest of the service's stop (its heartbeat row, its database).
+                log.warning("NATS %s: closed without sending what it held (%s: %s)", self.name, type(e).__name__, e)

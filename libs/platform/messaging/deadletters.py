@@ -31,6 +31,14 @@ dead_letters = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=True),
     Column("resolved_by", String(200), nullable=True),
 )
+# The stream each consumer's positions are sequences of: its `stream_info().created` when the
+# consumer last subscribed (messaging/stream_renewed.py).
+consumer_streams = Table(
+    "consumer_streams", metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("created", String(64), nullable=False),
+)
 
 
 class DeadLetters:
@@ -66,3 +74,20 @@ class DeadLetters:
         with self.engine.begin() as conn:
             done = conn.execute(dead_letters.update().where(this).values(resolved_at=datetime.now(UTC), resolved_by=by))
             return done.rowcount == 1
+
+    def stream_created(self, *, consumer: str, stream: str) -> str | None:
+        """The `created` of the stream this consumer's positions were taken from (None: not known)."""
+        this = (consumer_streams.c.consumer == consumer) & (consumer_streams.c.stream == stream)
+        with self.engine.connect() as conn:
+            return conn.execute(select(consumer_streams.c.created).where(this)).scalar()
+
+    def keep_stream_created(self, *, consumer: str, stream: str, created: str) -> None:
+        this = (consumer_streams.c.consumer == consumer) & (consumer_streams.c.stream == stream)
+        with self.engine.begin() as conn:
+            if not conn.execute(consumer_streams.update().where(this).values(created=created)).rowcount:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(consumer_streams.insert().values(consumer=consumer, stream=stream,
+                                                                      created=created))
+                except IntegrityError:  # another replica's, just now: the same stream
+                    pass

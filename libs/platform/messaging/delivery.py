@@ -36,8 +36,10 @@ from nats.js.errors import NotFoundError
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
+from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.stream_gaps import lost_before
+from libs.platform.messaging.stream_renewed import check_same_stream
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.commits import sleep_or_stop
 
@@ -98,6 +100,7 @@ class Delivery:
     durable: str
     batch_size: int
     health: LoopHealth
+    dead_letters: DeadLetters | None
     verifier: EventVerifier | None
     idle_check_seconds: float
     end_check_seconds: float
@@ -130,6 +133,7 @@ class Delivery:
             raise StreamMissing(stream) from None
         self.health.waiting_for = ""
         position = await asyncio.to_thread(self.handler.position, stream)
+        await check_same_stream(self.dead_letters, self.durable, stream, info.created, position, self._lettered)
         # The end as the stream says now: a consumer that cannot be made again shows its lag.
         self.health.observe(position, info.state.last_seq)
         with contextlib.suppress(NotFoundError):

@@ -57,13 +57,23 @@ def _in_window(value: date) -> date:
     return value
 
 
+def _utc_day(value: datetime) -> date:
+    """The instant's day in UTC. An offset can carry an instant of year 1 or 9999 past what datetime
+    holds (0001-01-01T00:00:00+14:00 is in year 0 in UTC): OverflowError, a 500 (h-attack9); such an
+    instant is outside any window."""
+    try:
+        return value.astimezone(UTC).date()
+    except OverflowError:
+        raise ValueError(f"a time between {EARLIEST} and {LATEST} is expected") from None
+
+
 def _instant_in_window(value: datetime) -> datetime:
-    _in_window(value.astimezone(UTC).date())
+    _in_window(_utc_day(value))
     return value
 
 
 def _when_in_window(value: datetime) -> datetime:
-    _in_window((value.astimezone(UTC) if value.tzinfo else value).date())
+    _in_window(_utc_day(value) if value.tzinfo else value.date())
     return value
 
 
