@@ -63,6 +63,18 @@ def settling_errors(js: JetStreamContext) -> JetStreamContext:
     return js
 
 
+async def close_quietly(nc: Client, name: str) -> None:
+    """`nc.close()`, which nats-py 2.16 ends by writing what it buffered while the server was away
+    into the lost socket, raising (ConnectionResetError) after its client is closed. What it held is
+    sent again anyway (the relay from its record, consumers' messages redelivered, a replay's read
+    already done), and a raise here skipped the rest of a service's stop (its heartbeat row, its
+    database) or failed a replay that had read everything."""
+    try:
+        await nc.close()
+    except Exception as e:  # noqa: BLE001 - closed all the same
+        log.warning("NATS %s: closed without sending what it held (%s: %s)", name, type(e).__name__, e)
+
+
 class Bus:
     def __init__(self, url: str, name: str, replicas: int | None = None) -> None:
         self.url = url
@@ -207,11 +219,4 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replacing
         if self.nc is not None:
-            try:
-                await self.nc.close()
-            except Exception as e:  # noqa: BLE001 - closed all the same (see below)
-                # nats-py writes what it buffered while the server was away into the lost socket and
-                # raises (ConnectionResetError) after its client is closed: what it held is sent again
-                # anyway (the relay from its record, consumers' messages redelivered), and a raise here
-                # skipped the rest of the service's stop (its heartbeat row, its database).
-                log.warning("NATS %s: closed without sending what it held (%s: %s)", self.name, type(e).__name__, e)
+            await close_quietly(self.nc, self.name)

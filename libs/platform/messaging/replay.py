@@ -19,7 +19,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
 
-from libs.platform.messaging.bus import inbox_prefix
+from libs.platform.messaging.bus import close_quietly, inbox_prefix
 
 
 async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None, since: datetime | None = None,
@@ -54,7 +54,7 @@ async def read_stream(nats_url: str, stream: str, *, from_seq: int | None = None
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
                 await js.delete_consumer(stream, name)
     finally:
-        await nc.close()
+        await close_quietly(nc, "replay")
 
 
 class IncompleteRead(Exception):

@@ -91,9 +91,11 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             if spec.on_stop is not None:
                 with contextlib.suppress(Exception):  # the database may be gone; stopping goes on
                     await asyncio.to_thread(spec.on_stop, runtime)
-            if runtime.application is not None:
-                runtime.application.close()
-            runtime.engine.dispose()
+            try:
+                if runtime.application is not None:
+                    runtime.application.close()
+            finally:
+                runtime.engine.dispose()
 
     app = FastAPI(
         title=spec.title, version="1.0.0", description=spec.description, lifespan=lifespan,
