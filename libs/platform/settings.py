@@ -99,14 +99,9 @@ class Settings:
     # service's lag (issue 15: at 30 commits/s the 50 ms spacing was half the median lag). Not 0:
     # a round per commit (read, publish, record) cost a sequential command a third of its CPU; 20 ms
     # halves the rounds at 70 commits/s for a few ms of median lag (a commit after a quiet spell
-    # still wakes it at once: the spacing counts from the previous round's start). The followers'
-    # 200 ms (was 50): under load a round's fixed cost (its hop, the shared read, BEGIN, position,
-    # COMMIT: ~1.5 ms of CPU for both followers on SQLite) was paid every 50 ms, ~0.1 ms of every
-    # command at 8 clients. A read in the process that runs them catches them up itself
-    # (Runtime.catch_up); a standby replica's read waits for the holder's next round instead, so
-    # under sustained writes that wait may now be up to 200 ms.
+    # still wakes it at once: the spacing counts from the previous round's start).
     relay_poll_seconds: float = 0.5
-    loop_min_interval_seconds: float = 0.2
+    loop_min_interval_seconds: float = 0.05
     relay_min_interval_seconds: float = 0.02
     consumer_max_deliver: int = 5
     # A background loop with work pending that made no progress for this long, or that failed

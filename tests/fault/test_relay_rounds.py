@@ -59,13 +59,10 @@ def test_the_relay_s_rounds_are_spaced_less_than_the_followers_but_spaced(nats_s
     shorter than the log followers' `loop_min_interval_seconds` (issue 15: the 50 ms spacing was ~22 ms
     of the median end-to-end lag at 30 commits/s). Not none: a round per commit was a third of a
     sequential command's CPU spent beside the request (issue 15's profile; 20 ms halved the relay's
-    rounds at 70 commits/s, and its statements per command went from 6.9 to 4.9). The followers'
-    at least ten times the relay's: a read in their process catches them up itself, and a round's
-    fixed cost (hop, shared read, BEGIN, position, COMMIT) paid every 50 ms was ~0.1 ms of every
-    command at 8 clients (bench/README.md, h-http stop 34)."""
+    rounds at 70 commits/s, and its statements per command went from 6.9 to 4.9)."""
     intake = start_service("intake", nats_server.url)
     settings, runtime = intake.runtime.settings, intake.runtime
     assert runtime.relay.wakeup.min_interval == settings.relay_min_interval_seconds
-    assert 0 < settings.relay_min_interval_seconds * 10 <= settings.loop_min_interval_seconds
+    assert 0 < settings.relay_min_interval_seconds < settings.loop_min_interval_seconds
     assert runtime.followers and all(f.wakeup.min_interval == settings.loop_min_interval_seconds > 0
                                      for f in runtime.followers)
