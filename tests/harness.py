@@ -250,18 +250,28 @@ def stream_messages(nats_url: str, stream: str, timeout: float = 1.0) -> list[An
         try:
             js = nc.jetstream()
             info = await js.stream_info(stream)
-            sub = await js.pull_subscribe("", stream=stream, config=ConsumerConfig(
-                ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+
+            async def subscribe(start: int) -> Any:
+                # An ephemeral consumer of our own, kept a minute when idle (the server's default, 5 s,
+                # lost it under CI's load: every pull after that was answered 503, no responders).
+                return await js.pull_subscribe("", stream=stream, config=ConsumerConfig(
+                    ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+                    inactive_threshold=60.0))
+
+            sub = await subscribe(1)
             out: list[Any] = []
             unavailable = 0
             while len(out) < info.state.messages:
                 try:
                     out += await sub.fetch(500, timeout=timeout)
-                except ServiceUnavailableError:  # a pull answered 503 on a busy server (seen on CI): asked again
+                except ServiceUnavailableError:  # the consumer is gone (or not there yet): made again after the last
                     unavailable += 1
                     if unavailable > 50:
                         raise
                     await asyncio.sleep(0.1)
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                    sub = await subscribe(out[-1].metadata.sequence.stream + 1 if out else 1)
                 except NatsTimeout:
                     break
             return out
