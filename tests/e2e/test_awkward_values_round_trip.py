@@ -1,8 +1,9 @@
 """Awkward values through a service's normal paths (h-attack3; on SQLite a save's INSERTs are the
 driver's SQL, store/bulk.sqlite_insert): consultations recorded one by one and imported, with times
 in zones other than Tokyo's, summaries of the longest length taken with characters beyond the BMP, a
-NUL and a line separator, and none at all. Read back through the API they are what was sent (the
-same instants), and the auditor's verification of the log, its checkpoints and the bus copy is ok."""
+control character and a line separator, and none at all (a NUL is bad input: test_attack_nul.py).
+Read back through the API they are what was sent (the same instants), and the auditor's verification
+of the log, its checkpoints and the bus copy is ok."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.e2e.test_consultation_slice import _setup_case
 from tests.e2e.test_tamper_evidence import AUDITOR, _bus
 from tests.harness import eventually
 
-LONG = ("相談🎌\U0001f9d1\u200d\u2028\u0000é" * 1000)[:8000]
+LONG = ("相談🎌\U0001f9d1\u200d\u2028\u0001é" * 1000)[:8000]
 SENT = [("2016-07-01T10:00:00-05:30", LONG), ("2016-07-01T23:59:59.999999+14:00", None),
         ("2016-07-01T00:00:00Z", "\U0010ffff" + " " * 10 + "\\'\"%_;--"), ("2016-07-02T01:02:03+09:00", "")]
 

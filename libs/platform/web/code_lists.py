@@ -22,6 +22,7 @@ from pydantic_core import core_schema
 
 from libs.domain.code_lists import CODE_LISTS, CodeList, code_list, served_by
 from libs.domain.errors import NotFound
+from libs.platform.web.conditional import none_match
 from libs.platform.web.routing import OneHopRoute
 
 EXTENSION = "x-code-list"
@@ -88,7 +89,7 @@ def _not_modified(request: Request, response: Response, lists: tuple[CodeList, .
     etag = f'W/"{digest.hexdigest()[:32]}"'
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "public, max-age=3600"
-    return request.headers.get("if-none-match") == etag
+    return none_match(request.headers.get("if-none-match"), etag)
 
 
 def code_lists_router(service: str) -> APIRouter:

@@ -135,6 +135,14 @@ class Edge:
                 counted = False  # not in /metrics: no route was reached
                 await refusal(scope, receive, sending)
                 return
+            if b"%00" in scope["query_string"] or "\x00" in scope["path"]:
+                # A parameter with U+0000 (NUL), which PostgreSQL's text refuses: every query naming
+                # one was a 500 there (a cursor, a category, an audit subject, a note); as a body's
+                # text is (inputs.refuse_nul), it is bad input wherever it is.
+                counted = False
+                await problem(422, "invalid-input", "Invalid input",
+                              "a parameter may not contain U+0000 (NUL)")(scope, receive, sending)
+                return
             await self.app(scope, receive, sending)
         except Exception:
             # What no handler answered (Starlette renders it outside every middleware, so without

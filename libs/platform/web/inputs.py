@@ -131,3 +131,25 @@ class RequestBody(Ordered):
     (tests/contract/test_request_types.py holds every body to that)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        refuse_nul(data)
+        return data
+
+
+def refuse_nul(value: object) -> None:
+    """No text of a request carries U+0000 (NUL): PostgreSQL's text refuses it, so a centre named
+    with one was stored as an event (201) and then stopped intake's read models there, and every
+    query naming one was a 500 (SQLite took them). One rule for every string, on both backends."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain U+0000 (NUL)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key)
+            refuse_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_nul(item)

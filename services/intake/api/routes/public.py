@@ -11,6 +11,7 @@ import hashlib
 from fastapi import APIRouter, Query, Request, Response
 
 from libs.domain import agencies
+from libs.platform.web.conditional import none_match
 from libs.platform.web.routing import OneHopRoute
 from services.intake.api.deps import IntakeReadsDep
 from services.intake.api.schemas import DirectoryAgencies, DirectoryCentres, DirectoryPlaces
@@ -27,7 +28,7 @@ def _etag(position: int, request: Request) -> str:
 def _not_modified(request: Request, response: Response, etag: str) -> bool:
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "public, max-age=60"
-    if request.headers.get("if-none-match") == etag:
+    if none_match(request.headers.get("if-none-match"), etag):
         response.status_code = 304
         return True
     return False
