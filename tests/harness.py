@@ -7,7 +7,6 @@ import contextlib
 import functools
 import os
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -15,12 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import certifi
 import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from libs.platform.http import tls
 from libs.platform.messaging.signing import public_key_hex
 from libs.platform.runtime import Runtime
 from libs.platform.settings import SIGNING_SERVICES, Settings
@@ -29,10 +28,9 @@ from libs.platform.web.edge import UVICORN_OPTIONS
 
 JWT_SECRET = "test-only-secret-" + "x" * 32
 POSTGRES_URL = os.environ.get("TSUNAGU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-# httpx builds an SSL context for every Client it makes (and every httpx.get), loading certifi's
-# bundle: ~80 ms of CPU each on this machine, though every test URL is plain http on loopback. The
-# 499 cases of one import test alone spent ~40 s in it. The suite's clients share this one.
-TLS = ssl.create_default_context(cafile=certifi.where())
+# The suite's httpx clients share one SSL context (libs/platform/http.py: ~80 ms of CPU per client
+# otherwise).
+TLS = tls()
 
 
 def backend() -> str:
