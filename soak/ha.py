@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
+from libs.platform.http import tls
 from libs.platform.messaging.replay import read_stream
 from libs.platform.tools.natsserver import free_port
 from libs.platform.web.auth import mint_token
@@ -100,7 +101,7 @@ class Replicas:
     def loops(self, i: int) -> list[dict]:
         """The loops of replica i as its /readyz lists them ([] when it does not answer)."""
         try:
-            r = httpx.get(f"{self.running()[i].url}/readyz", headers=self.operator(), timeout=1)
+            r = httpx.get(f"{self.running()[i].url}/readyz", headers=self.operator(), timeout=1, verify=tls())
             return list(r.json().get("checks", {}).get("loops", []))
         except (httpx.HTTPError, ValueError):
             return []
@@ -181,7 +182,7 @@ class Load:
         return self.tally
 
     def _client(self, n: int) -> None:
-        with httpx.Client(timeout=5, headers=self._headers) as http:
+        with httpx.Client(timeout=5, verify=tls(), headers=self._headers) as http:
             while not self._stop.is_set():
                 self._one(http, f"ha-{self.replicas.run}-{n}-{uuid.uuid4().hex[:8]}")
                 time.sleep(self.pause)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from libs.platform.http import tls
 from libs.platform.tools.natsserver import binary, wait_listening
 
 
@@ -95,7 +96,7 @@ class ServiceProcess(Process):
             if not self.alive:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=2, verify=tls()).status_code == 200:
                     return time.monotonic() - started
             except httpx.HTTPError:
                 pass

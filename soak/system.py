@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
+from libs.platform.http import tls
 from libs.platform.tools.natsserver import free_port
 from libs.platform.web.auth import mint_token
 from soak.nats import LocalCluster, SingleNats
@@ -148,7 +149,7 @@ class System:
         return mint_token(self.secret, sub=sub, org=org, roles=[role])
 
     def client(self, service: str, role: str, org: str, sub: str = "soak", timeout: float = 10) -> httpx.Client:
-        return httpx.Client(base_url=self.services[service].url, timeout=timeout,
+        return httpx.Client(base_url=self.services[service].url, timeout=timeout, verify=tls(),
                             headers={"Authorization": f"Bearer {self.token(role, org, sub)}"})
 
     def readiness(self) -> Readiness:
@@ -157,7 +158,7 @@ class System:
         operator = {"Authorization": f"Bearer {self.token('operator', 'operations', 'soak-operator')}"}
         for name, service in self.services.items():
             try:
-                r = httpx.get(f"{service.url}/readyz", timeout=3, headers=operator)
+                r = httpx.get(f"{service.url}/readyz", timeout=3, headers=operator, verify=tls())
                 body = r.json()
             except (httpx.HTTPError, ValueError) as e:
                 seen.ready[name], seen.reasons[name] = False, f"no answer ({type(e).__name__})"

@@ -9,7 +9,7 @@ import re
 import httpx
 
 from libs.platform.web.auth import mint_token
-from tests.harness import JWT_SECRET
+from tests.harness import JWT_SECRET, TLS
 
 
 def _secured(r: httpx.Response) -> None:
@@ -29,7 +29,7 @@ def _series(text: str) -> set[str]:
 def test_every_error_path_carries_the_headers_and_made_up_requests_make_no_new_series(nats_server, start_service):
     intake = start_service("intake", nats_server.url, rate_auth_failures=5)
     good = "Bearer " + mint_token(JWT_SECRET, sub="s", org="o", roles=["centre_staff"])
-    with httpx.Client(base_url=intake.url, timeout=30) as c:
+    with httpx.Client(base_url=intake.url, timeout=30, verify=TLS) as c:
         def probe() -> list[int]:
             answers = [
                 c.get("/v1/cases"),  # 401, no token

@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from libs.platform.web.auth import mint_token
-from tests.harness import JWT_SECRET, eventually
+from tests.harness import JWT_SECRET, TLS, eventually
 
 PROBLEM = "application/problem+json"
 DECODER_WORDS = ("codec", "decode", "padding", "Traceback", "Exception", "utf-8", "segments", "byte", "JSON")
@@ -155,7 +155,7 @@ def _signed(**claims) -> dict[str, str]:
 
 def test_every_error_is_a_problem_without_internals(nats_server, start_service):
     intake = start_service("intake", nats_server.url)
-    with httpx.Client(base_url=intake.url, timeout=30) as raw:
+    with httpx.Client(base_url=intake.url, timeout=30, verify=TLS) as raw:
         answers = [raw.get("/v1/rights-requests", headers={"Authorization": b"Bearer " + t}) for t in GARBAGE_TOKENS]
         answers += [raw.get("/v1/rights-requests", headers={"Authorization": "Basic eDp5"}),
                     raw.delete("/healthz"), raw.get("/v1/nothing-here"),

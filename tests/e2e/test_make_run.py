@@ -13,9 +13,14 @@ import httpx
 
 from libs.platform.tools.natsserver import answers, free_port
 from libs.platform.web.auth import mint_token
-from tests.harness import eventually
+from tests.harness import TLS, eventually
 
 SERVICES = ("intake", "registry", "dispatch", "reporting")
+
+
+def _get(url: str, **kwargs) -> httpx.Response:
+    """httpx.get with the suite's SSL context (tests/harness.py): the reports are polled every 50 ms."""
+    return httpx.get(url, verify=TLS, **kwargs)
 
 
 def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(tmp_path):
@@ -46,7 +51,7 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
 
         def consultations(headers: dict) -> int | None:  # None while reporting replays (503) or is down
             try:
-                r = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/consultations",
+                r = _get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/consultations",
                               params={"fy": 2016}, headers=headers)
             except httpx.HTTPError:
                 return None
@@ -62,21 +67,21 @@ def test_the_launcher_runs_the_whole_system_with_demo_data_and_stops_everything(
         wait_for_15()
         # The national tables are unchanged by the demo: its tenants are demo tenants.
         assert consultations(ministry) == 0
-        national = httpx.get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/centres", params={"fy": 2016},
+        national = _get(f"http://127.0.0.1:{ports['reporting']}/v1/reports/centres", params={"fy": 2016},
                              headers=ministry).json()
         assert (national["centres"], national["local_governments"]) == (0, 0)
 
         def statuses() -> list[str]:  # the requested one comes from intake's SupporterRequested, over NATS
-            dispatches = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/dispatches", headers=city).json()["data"]
+            dispatches = _get(f"http://127.0.0.1:{ports['dispatch']}/v1/dispatches", headers=city).json()["data"]
             return sorted(d["status"] for d in dispatches)
 
         eventually(lambda: statuses() == ["active", "ended", "requested"], timeout=30)
         assert (tmp_path / "var" / "intake.db").exists()
-        places = httpx.get(f"http://127.0.0.1:{ports['intake']}/public/v1/places").json()["data"]
+        places = _get(f"http://127.0.0.1:{ports['intake']}/public/v1/places").json()["data"]
         assert [p["name"] for p in places] == ["居場所ひだまり（デモ）"]
-        deployed = httpx.get(f"http://127.0.0.1:{ports['dispatch']}/v1/deployments", headers=city).json()["data"]
+        deployed = _get(f"http://127.0.0.1:{ports['dispatch']}/v1/deployments", headers=city).json()["data"]
         assert [(d["target_name"], d["status"]) for d in deployed] == [("居場所ひだまり（デモ）", "active")]
-        backups = httpx.get(f"http://127.0.0.1:{ports['intake']}/v1/backups", headers=city).json()["data"]
+        backups = _get(f"http://127.0.0.1:{ports['intake']}/v1/backups", headers=city).json()["data"]
         assert [b["kind"] for b in backups] == ["staff_dispatched"]
         _operate_one_service(env, ports, wait_for_15)
     finally:

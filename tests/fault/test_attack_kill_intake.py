@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from soak.system import System
-from tests.harness import backend, eventually
+from tests.harness import TLS, backend, eventually
 
 pytestmark = [pytest.mark.fault,
               pytest.mark.skipif(backend() != "postgresql", reason="the process system runs on PostgreSQL")]
@@ -37,7 +37,7 @@ def test_kill_9_mid_imports_and_burst_loses_and_doubles_nothing(tmp_path: Path) 
         token = system.token("centre_staff", centre)
 
         def writer(n: int) -> None:
-            with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+            with httpx.Client(timeout=10, verify=TLS, headers={"Authorization": f"Bearer {token}"}) as http:
                 while not stop.is_set():
                     key = f"w{n}-{uuid.uuid4().hex[:8]}"
                     size = 10 if n % 2 else 1

@@ -24,7 +24,7 @@ from libs.platform.tools.natsserver import free_port
 from libs.platform.web.auth import mint_token
 from soak.nats import SingleNats
 from soak.processes import ServiceProcess
-from tests.harness import backend, eventually, stream_messages
+from tests.harness import TLS, backend, eventually, stream_messages
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="a SQLite file")]
 CLIENTS, KILLS = 8, 3
@@ -34,7 +34,7 @@ SECRET = "attack1-" + uuid.uuid4().hex * 2
 
 def _ready(intake: ServiceProcess) -> bool:
     try:
-        return httpx.get(f"{intake.url}/readyz", timeout=5).status_code == 200
+        return httpx.get(f"{intake.url}/readyz", timeout=5, verify=TLS).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -42,10 +42,10 @@ def _ready(intake: ServiceProcess) -> bool:
 def staff_and_case(intake: ServiceProcess, secret: str) -> tuple[dict[str, str], str]:
     """A centre and a case made through the running process; the centre staff's headers and the case."""
     officer = {"Authorization": "Bearer " + mint_token(secret, sub="o", org="130001", roles=["prefecture_officer"])}
-    centre = httpx.post(f"{intake.url}/v1/centres", headers=officer, timeout=30, json={
+    centre = httpx.post(f"{intake.url}/v1/centres", headers=officer, timeout=30, verify=TLS, json={
         "name": "攻撃検証", "kind": "adult", "prefecture": "130001"}).json()["id"]
     staff = {"Authorization": "Bearer " + mint_token(secret, sub="s", org=centre, roles=["centre_staff"])}
-    case = httpx.post(f"{intake.url}/v1/cases", headers=staff, timeout=30, json={
+    case = httpx.post(f"{intake.url}/v1/cases", headers=staff, timeout=30, verify=TLS, json={
         "centre_id": centre, "client_kind": "person", "age_group": "adult"}).json()["id"]
     return staff, case
 
@@ -87,7 +87,7 @@ def test_kill_9_of_intake_mid_groups_on_sqlite_loses_and_doubles_nothing(tmp_pat
         lock = threading.Lock()
 
         def client(n: int) -> None:
-            with httpx.Client(timeout=30, headers=staff) as http:
+            with httpx.Client(timeout=30, verify=TLS, headers=staff) as http:
                 i = 0
                 while not stop.is_set():
                     i += 1
@@ -119,7 +119,7 @@ def test_kill_9_of_intake_mid_groups_on_sqlite_loses_and_doubles_nothing(tmp_pat
         assert not any(t.is_alive() for t in threads), "a client still waits for an answer"
         assert failures == []
         assert {k: ids for k, ids in answers.items() if len(ids) > 1} == {}, "a key answered with two ids"
-        listed = httpx.get(f"{intake.url}/v1/cases/{case}/consultations", headers=staff, timeout=30).json()
+        listed = httpx.get(f"{intake.url}/v1/cases/{case}/consultations", headers=staff, timeout=30, verify=TLS).json()
         assert listed["count"] == len(answers)
         eventually(lambda: _ready(intake), timeout=60)
         with sqlite3.connect(database) as db:

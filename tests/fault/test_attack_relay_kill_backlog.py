@@ -21,7 +21,7 @@ from libs.platform.tools.natsserver import free_port
 from soak.nats import SingleNats
 from soak.processes import ServiceProcess
 from tests.fault.test_attack_kill_sqlite_group import staff_and_case
-from tests.harness import backend, eventually, stream_messages
+from tests.harness import TLS, backend, eventually, stream_messages
 
 pytestmark = [pytest.mark.fault, pytest.mark.skipif(backend() != "sqlite", reason="a SQLite file")]
 WHEN = "2016-07-01T10:00:00+09:00"
@@ -56,7 +56,7 @@ def test_intake_killed_while_its_relay_drains_a_backlog_leaves_the_stream_the_lo
         staff, case = staff_and_case(intake, SECRET)
         for n in range(IMPORTS):
             r = httpx.post(f"{intake.url}/v1/consultation-imports", headers={**staff, "Idempotency-Key": f"k{n}"},
-                           timeout=120, json={"consultations": [
+                           timeout=120, verify=TLS, json={"consultations": [
                                {"case_id": case, "channel": "phone", "occurred_at": WHEN, "summary": f"{n}.{i}"}
                                for i in range(ITEMS)]})
             assert r.status_code == 201, r.text[:300]

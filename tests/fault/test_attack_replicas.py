@@ -14,7 +14,7 @@ import pytest
 
 from libs.platform.web.auth import mint_token
 from soak.ha import Replicas, Tally, check, intake_pair
-from tests.harness import backend, eventually
+from tests.harness import TLS, backend, eventually
 
 pytestmark = [pytest.mark.fault,
               pytest.mark.skipif(backend() != "postgresql", reason="replicas need PostgreSQL")]
@@ -30,7 +30,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, s
 
 def _client(replicas: Replicas, i: int, role: str, org: str) -> httpx.Client:
     token = mint_token(replicas.secret, sub="attack", org=org, roles=[role])
-    return httpx.Client(base_url=replicas.procs[i].url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+    return httpx.Client(base_url=replicas.procs[i].url, timeout=30, verify=TLS,
+                        headers={"Authorization": f"Bearer {token}"})
 
 
 def _centre_and_case(replicas: Replicas) -> tuple[str, str]:
@@ -97,7 +98,7 @@ def test_kill_9_of_a_replica_mid_imports_loses_and_duplicates_nothing(pair):
 
     def importer(n: int) -> None:
         token = mint_token(replicas.secret, sub="attack", org=centre, roles=["centre_staff"])
-        with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(timeout=10, verify=TLS, headers={"Authorization": f"Bearer {token}"}) as http:
             while not stop.is_set():
                 key = f"imp-{n}-{uuid.uuid4().hex[:8]}"
                 body = {"consultations": [{"case_id": case, "channel": "phone", "occurred_at": WHEN,

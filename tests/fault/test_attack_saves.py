@@ -18,7 +18,7 @@ from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.messaging.replay import read_stream
 from libs.platform.web.auth import mint_token
 from soak.ha import POSTGRES_URL, STREAMS, Load, Tally, check, intake_pair
-from tests.harness import backend
+from tests.harness import TLS, backend
 
 pytestmark = [pytest.mark.fault,
               pytest.mark.skipif(backend() != "postgresql", reason="replicas need PostgreSQL")]
@@ -31,7 +31,7 @@ def _race(replicas, answers: list, key: str) -> None:
     gate = threading.Barrier(2)
 
     def post(url: str) -> None:
-        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(timeout=30, verify=TLS, headers={"Authorization": f"Bearer {token}"}) as http:
             gate.wait()
             r = http.post(f"{url}/v1/centres", json=body, headers={"Idempotency-Key": key})
             answers.append((key, r.status_code, r.json().get("id") if r.is_success else r.text[:200]))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from soak.ha import Load, Replicas, Tally, check, intake_pair
-from tests.harness import backend, eventually
+from tests.harness import TLS, backend, eventually
 
 pytestmark = [pytest.mark.fault,
               pytest.mark.skipif(backend() != "postgresql", reason="replicas need PostgreSQL")]
@@ -34,7 +34,7 @@ def _roles_once(replicas: Replicas) -> None:
     for role in replicas.roles():
         assert len(eventually(lambda r=role: replicas.holders(r), timeout=20)) == 1, role
     def held() -> list[int] | None:  # per replica, the roles whose tsunagu_lease_held is 1
-        counts = [sum(1 for line in httpx.get(f"{p.url}/metrics", timeout=5).text.splitlines()
+        counts = [sum(1 for line in httpx.get(f"{p.url}/metrics", timeout=5, verify=TLS).text.splitlines()
                       if line.startswith("tsunagu_lease_held{") and float(line.rsplit(" ", 1)[1]) == 1.0)
                   for p in replicas.procs]
         return counts if sum(counts) == len(replicas.roles()) else None

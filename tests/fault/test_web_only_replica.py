@@ -14,7 +14,7 @@ import pytest
 
 from libs.platform.web.auth import mint_token
 from soak.ha import Replicas, Tally, check, intake_pair
-from tests.harness import backend, eventually
+from tests.harness import TLS, backend, eventually
 
 pytestmark = [pytest.mark.fault,
               pytest.mark.skipif(backend() != "postgresql", reason="replicas need PostgreSQL")]
@@ -31,17 +31,18 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, 
 
 def _client(replicas: Replicas, i: int, role: str, org: str) -> httpx.Client:
     token = mint_token(replicas.secret, sub="split", org=org, roles=[role])
-    return httpx.Client(base_url=replicas.procs[i].url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+    return httpx.Client(base_url=replicas.procs[i].url, timeout=30, verify=TLS,
+                        headers={"Authorization": f"Bearer {token}"})
 
 
 def _readyz(replicas: Replicas, i: int) -> httpx.Response:
-    return httpx.get(f"{replicas.procs[i].url}/readyz", headers=replicas.operator(), timeout=5)
+    return httpx.get(f"{replicas.procs[i].url}/readyz", headers=replicas.operator(), timeout=5, verify=TLS)
 
 
 def _lease_samples(replicas: Replicas, i: int, name: str) -> dict[str, float]:
     """role → value of the metric `name` on replica i's /metrics."""
     out = {}
-    for line in httpx.get(f"{replicas.procs[i].url}/metrics", timeout=5).text.splitlines():
+    for line in httpx.get(f"{replicas.procs[i].url}/metrics", timeout=5, verify=TLS).text.splitlines():
         if line.startswith(name + "{"):
             labels = dict(part.split("=", 1) for part in line[len(name) + 1:line.index("}")].split(","))
             out[f"{labels['kind'].strip(chr(34))}:{labels['name'].strip(chr(34))}"] = float(line.rsplit(" ", 1)[1])

@@ -28,6 +28,7 @@ import httpx
 from libs.platform.audit import merkle
 from libs.platform.audit.leaves import leaf_of
 from libs.platform.audit.log import verify_signature
+from libs.platform.http import tls
 from libs.platform.messaging.cloudevents import GENESIS, Envelope
 from libs.platform.privacy.records import current_data
 
@@ -139,7 +140,7 @@ class AuditClient:
     """Reads a service's audit API with an auditor's token."""
 
     def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60, verify=tls())
 
     def _pages(self, path: str, progress: Callable[[int], None] | None = None, **params: int) -> list[dict]:
         rows, after = [], 0

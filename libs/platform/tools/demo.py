@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import httpx
 
+from libs.platform.http import tls
 from libs.platform.settings import Settings, port_of, var_dir
 from libs.platform.web.auth import mint_token
 
@@ -41,7 +42,7 @@ class Portal:
 
     def client(self, service: str, role: str, org: str, sub: str = "demo") -> httpx.Client:
         token = mint_token(self.secret, sub=sub, org=org, roles=[role])
-        return httpx.Client(base_url=f"http://127.0.0.1:{port_of(service)}", timeout=30,
+        return httpx.Client(base_url=f"http://127.0.0.1:{port_of(service)}", timeout=30, verify=tls(),
                             headers={"Authorization": f"Bearer {token}"})
 
 

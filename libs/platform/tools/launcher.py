@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from libs.platform.http import tls
 from libs.platform.memory import ARENA_ENV
 from libs.platform.settings import port_of, var_dir
 from libs.platform.tools.control import ACTIONS, Mailbox, control_dir
@@ -36,7 +37,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
         if proc.poll() is not None:
             raise RuntimeError(f"{url}: the service exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1, verify=tls()).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
