@@ -68,7 +68,8 @@ async def _count(js, stream: str) -> int:
 
 async def _push_into_others(cluster: LocalCluster) -> None:
     owners = {u: await _connect(cluster, u) for u in ("intake", "registry")}
-    intake, registry = (owners[u][0].jetstream() for u in ("intake", "registry"))
+    # A stream's creation waits on the cluster's meta leader: past nats-py's 5 s on a busy CI machine.
+    intake, registry = (owners[u][0].jetstream(timeout=30) for u in ("intake", "registry"))
     await intake.add_stream(StreamConfig(name="INTAKE", subjects=["intake.>"], num_replicas=1))
     await registry.add_stream(StreamConfig(name="REGISTRY", subjects=["registry.>"], num_replicas=1))
     await intake.publish("intake.130001.case.CaseOpened", b"an intake event")
