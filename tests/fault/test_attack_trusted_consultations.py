@@ -91,8 +91,11 @@ def _check_log(replicas, case: str) -> None:
 
 
 def _case_topics(conn, text, schema, case: str) -> list[tuple[int, str]]:
-    tables = conn.execute(text("SELECT table_schema, table_name FROM information_schema.tables "
-                               "WHERE table_name LIKE '%events' AND table_schema LIKE :s"),
+    # The stored events' table: the one with originator_version (the read models' projected_events
+    # matches '%events' too, and information_schema lists tables in no set order).
+    tables = conn.execute(text("SELECT table_schema, table_name FROM information_schema.columns "
+                               "WHERE column_name = 'originator_version' AND table_name LIKE '%events' "
+                               "AND table_schema LIKE :s"),
                           {"s": schema}).all()
     for table_schema, table_name in tables:
         found = conn.execute(text(f'SELECT originator_version, topic FROM "{table_schema}"."{table_name}" '
