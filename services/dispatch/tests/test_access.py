@@ -148,11 +148,11 @@ def test_a_deployment_use_case_is_open_to_its_parties_only_and_hidden_from_those
 OF_A_MUNICIPALITY: dict[str, tuple[set[str], Callable[[Any], tuple], Call]] = {
     "list_dispatches": ({"municipal_officer"}, lambda a: ("dispatches", {"tenant": a.org}),
                         lambda w, a: w.app.list_dispatches(a, status=None, after=None, limit=50)),
-    "my_dispatches": ({"supporter"}, lambda a: ("supporter_dispatches", {"supporter_id": a.sub}),
+    "my_dispatches": ({"supporter"}, lambda a: ("supporter_dispatches", {"supporter_id": a.sub, "registrar": a.org}),
                       lambda w, a: w.app.my_dispatches(a)),
     "list_deployments": ({"municipal_officer", "supporter"},
-                         lambda a: ("deployments", {"supporter_id": a.sub, "tenant": None} if a.has("supporter")
-                                    else {"tenant": a.org, "supporter_id": None}),
+                         lambda a: ("deployments", {"supporter": (a.sub, a.org), "tenant": None}
+                                    if a.has("supporter") else {"tenant": a.org, "supporter": None}),
                          lambda w, a: w.app.list_deployments(a, status=None, target_id=None, after=None, limit=50)),
     "roster": ({"municipal_officer"}, lambda a: ("roster", {"tenant": a.org}), lambda w, a: w.app.roster(a)),
     "open_tasks": ({"municipal_officer"}, lambda a: ("open_tasks", {"tenant": a.org}),
