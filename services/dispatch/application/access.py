@@ -31,9 +31,13 @@ class DispatchAccess(DispatchBase):
         return dispatch
 
     def _dispatch_for_supporter(self, actor: Principal, dispatch_id: UUID) -> Dispatch:
-        """Seen by a supporter: the assigned one (the aggregate checks the id again)."""
+        """Seen, and the caller is the assigned supporter (id and registrar): a token that sees the
+        dispatch as its municipality's officer or its centre's staff and also says supporter,
+        bearing their id, is not them (the aggregate checks the id alone)."""
         dispatch = self.get_dispatch(actor, dispatch_id)
         actor.require(SUPPORTER)
+        if not self._is_the_supporter(actor, dispatch.tenant, dispatch.supporter_id):
+            raise NotAllowed("only the assigned supporter may do this")
         return dispatch
 
     def _dispatch_for_officer_or_supporter(self, actor: Principal, dispatch_id: UUID) -> Dispatch:

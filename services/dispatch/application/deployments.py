@@ -37,9 +37,12 @@ class DeploymentUseCases(DispatchBase):
         return deployment
 
     def _deployment_for_supporter(self, actor: Principal, deployment_id: UUID) -> Deployment:
-        """Seen by a supporter: the deployed one (the aggregate checks the id again)."""
+        """Seen, and the caller is the deployed supporter (id and registrar), not an officer whose
+        token also says supporter and bears their id (the aggregate checks the id alone)."""
         deployment = self.get_deployment(actor, deployment_id)
         actor.require(SUPPORTER)
+        if not self._is_the_supporter(actor, deployment.tenant, deployment.supporter_id):
+            raise NotAllowed("only the deployed supporter may do this")
         return deployment
 
     # -- use cases -----------------------------------------------------------------------------
