@@ -25,8 +25,16 @@ def list_dispatches(engine: Engine, tenant: str, *, status: str | None, after: s
     return _rows(engine, query.order_by(dispatches.c.dispatch_id).limit(limit))
 
 
-def supporter_dispatches(engine: Engine, supporter_id: str) -> list[dict]:
-    query = select(dispatches).where(dispatches.c.supporter_id == supporter_id)
+def _the_supporters(table, supporter_id: str, registrar: str):
+    """Rows of this supporter, provided to the row's municipality by this registrar (a token of
+    another registrar bearing the same id sees none: libs/platform/web/supporters.py)."""
+    return and_(table.c.supporter_id == supporter_id, select(roster.c.entry_id).where(
+        roster.c.tenant == table.c.tenant, roster.c.supporter_id == supporter_id,
+        roster.c.registrar == registrar).exists())
+
+
+def supporter_dispatches(engine: Engine, supporter_id: str, *, registrar: str) -> list[dict]:
+    query = select(dispatches).where(_the_supporters(dispatches, supporter_id, registrar))
     return _rows(engine, query.order_by(dispatches.c.requested_on, dispatches.c.dispatch_id))
 
 
@@ -75,13 +83,14 @@ def running_deployments_of_supporter(engine: Engine, supporter_id: str) -> list[
     return [UUID(r["deployment_id"]) for r in _rows(engine, query)]
 
 
-def list_deployments(engine: Engine, *, tenant: str | None = None, supporter_id: str | None = None,
+def list_deployments(engine: Engine, *, tenant: str | None = None, supporter: tuple[str, str] | None = None,
                      status: str | None, target_id: str | None, after: str | None, limit: int) -> list[dict]:
+    """A municipality's deployments, or a supporter's own: (supporter id, registrar)."""
     query = select(deployments)
     if tenant is not None:
         query = query.where(deployments.c.tenant == tenant)
-    if supporter_id is not None:
-        query = query.where(deployments.c.supporter_id == supporter_id)
+    if supporter is not None:
+        query = query.where(_the_supporters(deployments, *supporter))
     if status:
         query = query.where(deployments.c.status == status)
     if target_id:

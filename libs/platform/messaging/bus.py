@@ -12,7 +12,7 @@ import os
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import MaxPayloadError
+from nats.errors import ConnectionClosedError, MaxPayloadError
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError, NotFoundError
@@ -61,6 +61,18 @@ def settling_errors(js: JetStreamContext) -> JetStreamContext:
 
     js._handle_async_reply = handled  # type: ignore[method-assign]
     return js
+
+
+def fail_pending_acks(js: JetStreamContext | None) -> None:
+    """Settle at once, with ConnectionClosedError, the `publish_async` futures of a connection closed
+    for good: their PubAcks can no longer come (a reply goes to the connection that asked), and nats-py
+    leaves the futures waiting, so the relay waited out its ack timeout (5 s) before it published
+    again on the new connection."""
+    futures = js.__dict__.get("_publish_async_futures", {}) if js is not None else {}
+    for future in list(futures.values()):
+        if not future.done():
+            future.set_exception(ConnectionClosedError())
+            future.exception()  # whoever waits on it is told; one nobody waits on (a batch's first) is not logged
 
 
 async def close_quietly(nc: Client, name: str) -> None:
@@ -172,6 +184,7 @@ class Bus:
         if self._closing or closed is None:
             return
         log.error("NATS %s: the connection was closed (%s); connecting anew", self.name, closed.last_error)
+        fail_pending_acks(self._js)
         self.nc, self._js = None, None
         self._ready.clear()
         self.reconnects += 1

@@ -38,6 +38,7 @@ from libs.platform.messaging.consumer_passby import PassBy
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.delivery import DECODED, STREAM_WAIT_SECONDS, Delivery, Handler, StreamMissing
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
+from libs.platform.messaging.stream_renewed import StreamOrigin
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.messaging.transient import is_transient
 from libs.platform.store.commits import sleep_or_stop
@@ -74,6 +75,7 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         self.end_check_seconds = end_check_seconds
         self.after_apply = after_apply  # fault-injection hook: after a commit
         self.dead_letters = dead_letters
+        self._origin = StreamOrigin(dead_letters, self.durable, spec.name)
         # The producer's signature on every message (messaging/signing.py); the services always
         # give one, tests of delivery alone may not.
         self.verifier = verifier
@@ -263,9 +265,7 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         self.health.succeeded()  # progress: the failures before it were this message's
 
     async def run(self, stop: asyncio.Event) -> None:
-        # Each run reads its position afresh: a run after a lost and retaken lease (another
-        # replica applied meanwhile) must not start from the one this replica last knew.
-        self._position = None
+        self._new_run()
         self._passing.clear()
         await self.bus.wait_connected()
         watch = asyncio.create_task(self._watch_end(stop))

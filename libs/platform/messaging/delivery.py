@@ -39,7 +39,7 @@ from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.stream_gaps import lost_before
-from libs.platform.messaging.stream_renewed import check_same_stream
+from libs.platform.messaging.stream_renewed import StreamOrigin
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.store.commits import sleep_or_stop
 
@@ -114,6 +114,7 @@ class Delivery:
     _idle_suspect: int
     _last_sequence: int | None  # log position of the last genuine event applied
     _position: int | None  # while subscribed: the handler's recorded position as our commits left it
+    _origin: StreamOrigin  # the stream the positions were recorded in (stream_renewed.py)
 
     if TYPE_CHECKING:  # PassBy's (consumer_passby.py)
         def _shown(self, position: int) -> int: ...
@@ -133,7 +134,7 @@ class Delivery:
             raise StreamMissing(stream) from None
         self.health.waiting_for = ""
         position = await asyncio.to_thread(self.handler.position, stream)
-        await check_same_stream(self.dead_letters, self.durable, stream, info.created, position, self._lettered)
+        await self._origin.check(info.created, position, self._lettered)
         # The end as the stream says now: a consumer that cannot be made again shows its lag.
         self.health.observe(position, info.state.last_seq)
         with contextlib.suppress(NotFoundError):
@@ -152,6 +153,12 @@ class Delivery:
         self._position = position
         self.health.observe(position)
         self.resubscribed += 1
+
+    def _new_run(self) -> None:
+        """A run reads its position, and the stream it was recorded in, afresh: a run after a lost and
+        retaken lease (another replica applied meanwhile) must not start from what this replica knew."""
+        self._position = None
+        self._origin.forget()
 
     async def _unsubscribe(self) -> None:
         sub, self._sub, self._position = self._sub, None, None

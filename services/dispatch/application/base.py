@@ -1,5 +1,6 @@
-"""What every dispatch use case shares: who is an officer of which municipality, whether a
-supporter may act for it, and the read models a use case reads from."""
+"""What every dispatch use case shares: who is an officer of which municipality, who is the
+supporter of a dispatch or deployment, whether a supporter may act for it, and the read models a
+use case reads from."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from libs.domain.fiscal import JST
 from libs.platform.privacy.sealing import Sealer
 from libs.platform.store.application import ServiceApplication
 from libs.platform.web.auth import Principal
+from libs.platform.web.supporters import is_the_supporter
 from services.dispatch.application.reads import DispatchReads
 from services.dispatch.domain.dispatch import Dispatch
 from services.dispatch.domain.errors import SupporterNotEligible
 from services.dispatch.domain.roster_entry import RosterEntry
 
 OFFICER = "municipal_officer"
-SUPPORTER = "supporter"
 CENTRE_STAFF = "centre_staff"
 
 
@@ -42,6 +43,14 @@ class DispatchBase(ServiceApplication):
         """The municipality the caller is an officer of (403 for any other role)."""
         actor.require(OFFICER)
         return validate_lg_code(actor.org)
+
+    def _is_the_supporter(self, actor: Principal, tenant: str, supporter_id: UUID | None) -> bool:
+        """The caller is this supporter, registered with the registrar their token names (the one
+        that provided them to the municipality: the roster entry it was given)."""
+        def registrar() -> str | None:
+            entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id)) if supporter_id else None
+            return entry.registrar if entry is not None else None
+        return is_the_supporter(actor, supporter_id, registrar)
 
     def _eligible_entry(self, tenant: str, supporter_id: UUID, on: date) -> RosterEntry:
         entry = self.existing(RosterEntry, RosterEntry.id_for(tenant, supporter_id))

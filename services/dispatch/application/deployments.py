@@ -11,7 +11,8 @@ from uuid import UUID
 from libs.platform.store.creating import Created
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import NotAllowed, Principal
-from services.dispatch.application.base import OFFICER, SUPPORTER, DispatchBase
+from libs.platform.web.supporters import SUPPORTER
+from services.dispatch.application.base import OFFICER, DispatchBase
 from services.dispatch.domain.deployment import Deployment
 from services.dispatch.domain.errors import DeploymentNotFound, InvalidDispatchInput, UnknownDeploymentTarget
 
@@ -20,9 +21,14 @@ class DeploymentUseCases(DispatchBase):
     # -- who may see and act -------------------------------------------------------------------
     def get_deployment(self, actor: Principal, deployment_id: UUID) -> Deployment:
         deployment = self.existing(Deployment, deployment_id)
-        if deployment is None or not _sees_deployment(actor, deployment):
+        if deployment is None or not self._sees_deployment(actor, deployment):
             raise DeploymentNotFound(f"no deployment {deployment_id} visible to you")
         return deployment
+
+    def _sees_deployment(self, actor: Principal, deployment: Deployment) -> bool:
+        if actor.has(OFFICER) and actor.org == deployment.tenant:
+            return True
+        return self._is_the_supporter(actor, deployment.tenant, deployment.supporter_id)
 
     def _deployment_for_officer(self, actor: Principal, deployment_id: UUID) -> Deployment:
         deployment = self.get_deployment(actor, deployment_id)
@@ -31,9 +37,12 @@ class DeploymentUseCases(DispatchBase):
         return deployment
 
     def _deployment_for_supporter(self, actor: Principal, deployment_id: UUID) -> Deployment:
-        """Seen by a supporter: the deployed one (the aggregate checks the id again)."""
+        """Seen, and the caller is the deployed supporter (id and registrar), not an officer whose
+        token also says supporter and bears their id (the aggregate checks the id alone)."""
         deployment = self.get_deployment(actor, deployment_id)
         actor.require(SUPPORTER)
+        if not self._is_the_supporter(actor, deployment.tenant, deployment.supporter_id):
+            raise NotAllowed("only the deployed supporter may do this")
         return deployment
 
     # -- use cases -----------------------------------------------------------------------------
@@ -66,12 +75,13 @@ class DeploymentUseCases(DispatchBase):
     def list_deployments(self, actor: Principal, *, status: str | None, target_id: UUID | None, after: str | None,
                          limit: int) -> list[dict]:
         """The municipality's deployments; for a supporter, their own."""
+        supporter, tenant = None, None
         if actor.has(SUPPORTER) and not actor.has(OFFICER):
-            scope = {"supporter_id": actor.sub}
+            supporter = (actor.sub, actor.org)  # theirs, of the registrar the token names
         else:
-            scope = {"tenant": self._officer_tenant(actor)}
-        return self.reads.deployments(**scope, status=status, target_id=str(target_id) if target_id else None,
-                                      after=after, limit=limit)
+            tenant = self._officer_tenant(actor)
+        return self.reads.deployments(tenant=tenant, supporter=supporter, status=status,
+                                      target_id=str(target_id) if target_id else None, after=after, limit=limit)
 
     def accept_deployment(self, actor: Principal, deployment_id: UUID, *, accepted_on: date) -> Deployment:
         """Eligibility is checked again on the day the supporter accepts."""
@@ -101,8 +111,3 @@ class DeploymentUseCases(DispatchBase):
         self.change(deployment, lambda d: d.end(reason=reason, ended_on=ended_on))
         return deployment
 
-
-def _sees_deployment(actor: Principal, deployment: Deployment) -> bool:
-    if actor.has(OFFICER) and actor.org == deployment.tenant:
-        return True
-    return actor.has(SUPPORTER) and actor.sub == str(deployment.supporter_id)

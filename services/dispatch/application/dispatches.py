@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 
 from libs.platform.store.sealed import sealing
 from libs.platform.web.auth import Principal
+from libs.platform.web.supporters import SUPPORTER
 from services.dispatch.application.access import DispatchAccess
-from services.dispatch.application.base import SUPPORTER
 from services.dispatch.domain.dispatch import Dispatch
 
 
@@ -42,9 +42,10 @@ class DispatchUseCases(DispatchAccess):
         return self.reads.dispatches(self._officer_tenant(actor), status=status, after=after, limit=limit)
 
     def my_dispatches(self, actor: Principal) -> list[dict]:
-        """A supporter's own assignments."""
+        """A supporter's own assignments (those whose roster entry came from the registrar the token
+        names, as for one dispatch: libs/platform/web/supporters.py)."""
         actor.require(SUPPORTER)
-        return self.reads.supporter_dispatches(actor.sub)
+        return self.reads.supporter_dispatches(actor.sub, registrar=actor.org)
 
     def timeline(self, actor: Principal, dispatch_id: UUID) -> list[dict[str, Any]]:
         """Every event of the dispatch, sealed fields left sealed."""

@@ -36,12 +36,12 @@ class DispatchReads:
     def dispatches(self, tenant: str, *, status: str | None, after: str | None, limit: int) -> list[dict]:
         return list_dispatches(self._current(), tenant, status=status, after=after, limit=limit)
 
-    def supporter_dispatches(self, supporter_id: str) -> list[dict]:
-        return supporter_dispatches(self._current(), supporter_id)
+    def supporter_dispatches(self, supporter_id: str, *, registrar: str) -> list[dict]:
+        return supporter_dispatches(self._current(), supporter_id, registrar=registrar)
 
-    def deployments(self, *, tenant: str | None = None, supporter_id: str | None = None, status: str | None,
-                    target_id: str | None, after: str | None, limit: int) -> list[dict]:
-        return list_deployments(self._current(), tenant=tenant, supporter_id=supporter_id, status=status,
+    def deployments(self, *, tenant: str | None = None, supporter: tuple[str, str] | None = None,
+                    status: str | None, target_id: str | None, after: str | None, limit: int) -> list[dict]:
+        return list_deployments(self._current(), tenant=tenant, supporter=supporter, status=status,
                                 target_id=target_id, after=after, limit=limit)
 
     def deployment_target(self, target_id: UUID) -> dict | None:

@@ -24,6 +24,7 @@ from services.dispatch.domain.roster_entry import RosterEntry
 
 CHIYODA = "131016"  # the municipality that owns everything below
 MINATO = "131032"  # another municipality
+REGISTRAR = "130001"  # 東京都: registered the supporters and provided them to CHIYODA
 SUPPORTER = UUID("00000000-0000-4000-8000-000000000001")
 OTHER_SUPPORTER = UUID("00000000-0000-4000-8000-000000000002")
 CENTRE = UUID("00000000-0000-4000-8000-0000000000c1")  # referred the person, follows under consent
@@ -40,7 +41,7 @@ def caller(role: str, own: bool) -> Principal:
     """Someone in `role`, on the side of CHIYODA's dispatch (own) or not: the assigned supporter
     or another one, the referring centre or another centre, CHIYODA's staff or MINATO's."""
     if role == "supporter":
-        return Principal(sub=str(SUPPORTER if own else OTHER_SUPPORTER), org="supporters", roles=frozenset({role}))
+        return Principal(sub=str(SUPPORTER if own else OTHER_SUPPORTER), org=REGISTRAR, roles=frozenset({role}))
     if role == "centre_staff":
         return Principal(sub="staff-1", org=str(CENTRE if own else OTHER_CENTRE), roles=frozenset({role}))
     return Principal(sub="person-1", org=CHIYODA if own else MINATO, roles=frozenset({role}))
@@ -60,11 +61,12 @@ class FakeReads(DispatchReads):
     def dispatches(self, tenant: str, **_: Any) -> list[dict]:
         return self._ask("dispatches", tenant=tenant)
 
-    def supporter_dispatches(self, supporter_id: str) -> list[dict]:
-        return self._ask("supporter_dispatches", supporter_id=supporter_id)
+    def supporter_dispatches(self, supporter_id: str, *, registrar: str) -> list[dict]:
+        return self._ask("supporter_dispatches", supporter_id=supporter_id, registrar=registrar)
 
-    def deployments(self, *, tenant: str | None = None, supporter_id: str | None = None, **_: Any) -> list[dict]:
-        return self._ask("deployments", tenant=tenant, supporter_id=supporter_id)
+    def deployments(self, *, tenant: str | None = None, supporter: tuple[str, str] | None = None,
+                    **_: Any) -> list[dict]:
+        return self._ask("deployments", tenant=tenant, supporter=supporter)
 
     def roster(self, tenant: str) -> list[dict]:
         return self._ask("roster", tenant=tenant)
@@ -102,7 +104,7 @@ def world(stage: str) -> World:
     deployment is planned until the dispatch is active, then accepted."""
     reads = FakeReads()
     app = DispatchApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"}, _SEALER, reads)
-    entry = RosterEntry.receive(tenant=CHIYODA, supporter_id=SUPPORTER, registrar="130001", roster_id=uuid4(),
+    entry = RosterEntry.receive(tenant=CHIYODA, supporter_id=SUPPORTER, registrar=REGISTRAR, roster_id=uuid4(),
                                 registration_number="2024-001", term_ends_on=date(2099, 3, 31),
                                 consent_id=uuid4(), received_on=DAY)
     entry.reconfirm_intent(confirmed_on=DAY)

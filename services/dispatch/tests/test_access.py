@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from libs.platform.web.auth import ROLES, NotAllowed
+from libs.platform.web.auth import ROLES, NotAllowed, Principal
 from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.errors import (
     DeploymentNotFound,
@@ -22,7 +22,7 @@ from services.dispatch.domain.errors import (
     RosterEntryNotFound,
     UnknownDeploymentTarget,
 )
-from services.dispatch.tests.access_world import LATER, SUPPORTER, TARGET, World, caller, world
+from services.dispatch.tests.access_world import CENTRE, CHIYODA, LATER, SUPPORTER, TARGET, World, caller, world
 
 OFFICER = ("municipal_officer", True)
 THE_SUPPORTER = ("supporter", True)
@@ -144,15 +144,42 @@ def test_a_deployment_use_case_is_open_to_its_parties_only_and_hidden_from_those
         allowed, SEES_DEPLOYMENT, "DeploymentNotFound", changes=changes)
 
 
+# Who acts as the supporter is their id and their registrar (libs/platform/web/supporters.py), whatever
+# else the token lets its holder see: an officer of the municipality, or the referring centre's
+# staff, whose token also says supporter and bears the supporter's id (no secret) is not them.
+BEARING_THE_ID = {
+    "officer and supporter": Principal(sub=str(SUPPORTER), org=CHIYODA,
+                                       roles=frozenset({"municipal_officer", "supporter"})),
+    "centre staff and supporter": Principal(sub=str(SUPPORTER), org=str(CENTRE),
+                                            roles=frozenset({"centre_staff", "supporter"})),
+}
+AS_THE_SUPPORTER = {name: ON_A_DISPATCH[name] for name in ("accept_dispatch", "disclose", "report_activity")}
+
+
+@pytest.mark.parametrize("who", BEARING_THE_ID)
+def test_a_token_of_another_org_bearing_the_supporters_id_does_not_act_as_the_supporter_whatever_else_it_sees(
+        who: str) -> None:
+    actor, refused = BEARING_THE_ID[who], {"NotAllowed", "DispatchNotFound", "DeploymentNotFound"}
+    for use_case, (stage, _, _, call) in AS_THE_SUPPORTER.items():
+        w = world(stage)
+        before = w.versions()
+        assert _outcome(partial(call, w, actor)) in refused and w.versions() == before, use_case
+    for use_case in ("accept_deployment", "report_deployment_activity"):
+        stage, _, call = ON_A_DEPLOYMENT[use_case]
+        w = world(stage)
+        before = w.versions()
+        assert _outcome(partial(call, w, actor)) in refused and w.versions() == before, use_case
+
+
 # use case: (who may, what the read side is asked for on the caller's behalf, the call)
 OF_A_MUNICIPALITY: dict[str, tuple[set[str], Callable[[Any], tuple], Call]] = {
     "list_dispatches": ({"municipal_officer"}, lambda a: ("dispatches", {"tenant": a.org}),
                         lambda w, a: w.app.list_dispatches(a, status=None, after=None, limit=50)),
-    "my_dispatches": ({"supporter"}, lambda a: ("supporter_dispatches", {"supporter_id": a.sub}),
+    "my_dispatches": ({"supporter"}, lambda a: ("supporter_dispatches", {"supporter_id": a.sub, "registrar": a.org}),
                       lambda w, a: w.app.my_dispatches(a)),
     "list_deployments": ({"municipal_officer", "supporter"},
-                         lambda a: ("deployments", {"supporter_id": a.sub, "tenant": None} if a.has("supporter")
-                                    else {"tenant": a.org, "supporter_id": None}),
+                         lambda a: ("deployments", {"supporter": (a.sub, a.org), "tenant": None}
+                                    if a.has("supporter") else {"tenant": a.org, "supporter": None}),
                          lambda w, a: w.app.list_deployments(a, status=None, target_id=None, after=None, limit=50)),
     "roster": ({"municipal_officer"}, lambda a: ("roster", {"tenant": a.org}), lambda w, a: w.app.roster(a)),
     "open_tasks": ({"municipal_officer"}, lambda a: ("open_tasks", {"tenant": a.org}),

@@ -3,12 +3,14 @@ If-Match) is re-run on the dispatch reloaded, not refused with 409."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from libs.platform.web.auth import Principal
 from services.dispatch.application import DispatchApplication
 from services.dispatch.domain.dispatch import Dispatch
+from services.dispatch.domain.roster_entry import RosterEntry
 from services.dispatch.tests.builders import ACTIVITY_DAY, _active
 from tests.harness import stored_applications
 
@@ -33,8 +35,13 @@ def test_a_report_that_lost_a_race_to_another_report_is_filed_on_the_dispatch_re
         monkeypatch.setattr(Dispatch, "collect_events", keep)
         dispatch, supporter_id = _active()
         monkeypatch.undo()
+        # The roster entry the supporter was assigned from: it names their registrar, whose org
+        # their token carries (libs/platform/web/supporters.py).
+        built.append(RosterEntry.receive(tenant=dispatch.tenant, supporter_id=supporter_id, registrar="130001",
+                                         roster_id=uuid4(), registration_number="2024-001",
+                                         term_ends_on=date(2099, 3, 31), consent_id=uuid4(), received_on=ACTIVITY_DAY))
         first.save(*built)
-        supporter = Principal(sub=str(supporter_id), org=dispatch.tenant, roles=frozenset({"supporter"}))
+        supporter = Principal(sub=str(supporter_id), org="130001", roles=frozenset({"supporter"}))
         seal = first.seal_required
         raced: list[Any] = []
 

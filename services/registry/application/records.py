@@ -20,12 +20,12 @@ class RecordUseCases(RegistryBase):
     def read_supporter(self, actor: Principal, supporter_id: UUID) -> tuple[Supporter, dict | str | None]:
         """The supporter's record and, unless the actor is an auditor, their details."""
         supporter = self.get_supporter(actor, supporter_id)
-        return supporter, self.details(supporter) if sees_details(actor) else None
+        return supporter, self.details(supporter) if sees_details(actor, supporter) else None
 
     def registration_card(self, actor: Principal, supporter_id: UUID) -> tuple[Supporter, dict[str, Any]]:
         """The 登録証 of a registered supporter and the details printed on it."""
         supporter = self.get_supporter(actor, supporter_id)
-        may_hold_card(actor)
+        may_hold_card(actor, supporter)
         if supporter.status != "registered":
             raise WrongStatus(f"no 登録証: the supporter is {supporter.status}", current_status=supporter.status)
         details = self.details(supporter)
