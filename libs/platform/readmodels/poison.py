@@ -4,8 +4,9 @@ read model for good. The follower (follower.py) does what the consumer runner do
 message, with the same code:
 
 - a batch that fails for the infrastructure (messaging/transient.py: the database gone or locked, a
-  lease lost) says nothing about its events: the round fails and the next one tries it again, as
-  long as it takes; nothing is ever dead-lettered for it;
+  lease lost), or because another writer recorded the position further, says nothing about its
+  events: the round fails and the next one tries it again, as long as it takes; nothing is ever
+  dead-lettered for it;
 - any other failure: the bisection of messaging/bisection.py (once more as it is, then halves)
   finds the event that fails alone; that one is tried alone, one attempt per round, and after
   `max_attempts` (TSUNAGU_CONSUMER_MAX_DELIVER) it is dead-lettered: an open dead letter in the
@@ -42,10 +43,17 @@ from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.deadletters import DeadLetters, plain
 from libs.platform.messaging.delivery import Handler
 from libs.platform.messaging.transient import is_transient
+from libs.platform.readmodels.projection import StalePosition
 
 log = logging.getLogger("libs.platform.readmodels.follower")  # one logger for the follower
 
 ApplyBatch = Callable[[list[Envelope], str, int], None]
+
+
+def not_the_events(e: Exception) -> bool:
+    """A failure that says nothing about the events: the infrastructure's, or a position recorded
+    further by another writer (StalePosition: the round ends and the position is read again)."""
+    return is_transient(e) or isinstance(e, StalePosition)
 
 
 class Poison:
@@ -72,7 +80,7 @@ class Poison:
         try:
             apply_batch(envelopes, self.stream, envelopes[-1].sequence)
         except Exception as e:
-            if is_transient(e):
+            if not_the_events(e):
                 raise
             self.bisection.failed(self.health, e, size=len(envelopes), last=envelopes[-1].sequence, who=self.who,
                                   log=log)
@@ -87,7 +95,7 @@ class Poison:
         try:
             self.handler.apply(envelope, self.stream, envelope.sequence)
         except Exception as e:
-            if is_transient(e) or self.dead_letters is None:
+            if not_the_events(e) or self.dead_letters is None:
                 raise
             position, attempts = self._attempts
             attempts = attempts + 1 if position == envelope.sequence else 1
