@@ -110,8 +110,17 @@ def test_a_read_after_a_write_neither_raises_nor_waits_on_an_event_that_fails_al
         follower.catch_up()  # the third attempt: dead-lettered, and the rest applied
         assert model.sequences() == [p for p in positions if p != poison]
         assert _letters(dead) == [("refusing", "intake-log", poison)]
-        dead.resolve(consumer="refusing", stream="intake-log", position=poison, by="operator")
+        assert dead.resolve(consumer="refusing", stream="intake-log", position=poison, by="operator")
         assert dead.open_count() == 0
+        # Rebuilt as deploy/README says (rows and position gone, the log replayed), the cause not
+        # fixed: the same dead letter is open again, not hidden by the resolved record.
+        with engine.begin() as conn:
+            for table in (model.rows, model.positions, model.seen, model.skipped):
+                conn.execute(table.delete())
+        for _ in range(3):
+            follower.catch_up()
+        assert model.sequences() == [p for p in positions if p != poison]
+        assert _letters(dead) == [("refusing", "intake-log", poison)]
 
 
 @contextlib.contextmanager
