@@ -103,7 +103,8 @@ REASON_CHARS = 2000
 
 
 def plain(reason: str) -> str:
-    """A reason a text column takes: no NUL (PostgreSQL's text refuses it, and a database error's
-    message quotes the parameters that had one), and not the whole of a long statement."""
+    """A reason a text column takes: no NUL (PostgreSQL's text refuses it, and an error's message may
+    quote the value that had one; SQLAlchemy's quotes parameters escaped), and not the whole of a
+    long statement."""
     reason = reason.replace("\x00", "\\x00")
     return reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "…"
