@@ -251,13 +251,14 @@ def _build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         reader = LogReader(spec.name, runtime.application, shared=True)  # one read of the log per round for all
         records = PrivacyRecords(engine, CONTRACTS[spec.name])
         runtime.provide(records)
+        runtime.dead_letters = DeadLetters(engine)  # an event a follower can never apply (readmodels/poison.py)
         runtime.followers = [
-            LogFollower(reader, handler, poll_seconds=poll,
-                        wakeup=commits.wakeup(min_interval=spacing))
+            LogFollower(reader, handler, poll_seconds=poll, wakeup=commits.wakeup(min_interval=spacing),
+                        dead_letters=runtime.dead_letters, max_attempts=settings.consumer_max_deliver)
             for handler in [*spec.make_read_models(runtime), records]
         ]
     consumers = spec.make_consumers(runtime)
-    if consumers:
+    if consumers and runtime.dead_letters is None:
         runtime.dead_letters = DeadLetters(engine)
     verifier = EventVerifier(settings.public_keys)
     for stream, handler in consumers:

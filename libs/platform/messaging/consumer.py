@@ -1,13 +1,11 @@
-"""The consumer runner: applies one stream strictly in order from the position in our database. The
-server-side consumer and the buffer of what it delivered are delivery.py's (ConsumerRunner is a
-Delivery); this module applies the buffer.
+"""The consumer runner: applies one stream strictly in order from the position in our database (the
+server-side consumer and its buffer: delivery.py; ConsumerRunner is a Delivery).
 
 Holes in *stream* sequences (deleted or purged messages) are not holes in the consumer sequence:
 the server skips them. A message that keeps failing (max_deliver attempts) or is not a CloudEvent
-goes to `deadletter.<consumer>` with the reason, is kept in the service's dead-letter table
-(readiness counts it until it is resolved), and its position is recorded as skipped. An
-infrastructure failure (the database unreachable or locked, a dropped connection) says nothing
-about the message: it is retried without limit, with back-off, and never dead-lettered.
+goes to `deadletter.<consumer>` with the reason, is kept in the service's dead-letter table (readiness
+counts it until it is resolved), and its position is recorded as skipped. An infrastructure failure
+(the database unreachable or locked, a lost connection) is retried with back-off, never dead-lettered.
 
 Cheap batches (issue 15: a batch of one or two messages, the usual size when a consumer keeps up,
 cost three trips to a worker thread, two of them only to read the position back, each a pooled
@@ -31,6 +29,7 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from libs.platform.health import LoopHealth, LoopSuperseded
+from libs.platform.messaging.bisection import Bisection
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.consumer_batches import Batches
@@ -82,6 +81,7 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         self.health = LoopHealth("consumer", self.durable, stream=spec.name)
         self.transient_failures = self.dead_lettered = self.applied = self.resubscribed = 0
         self._failures: dict[int, int] = {}
+        self._bisection = Bisection()
         self._sub: JetStreamContext.PullSubscription | None = None
         self._buffer: list = []  # delivered, not yet applied, in order
         self._consumer_seq = 0  # consumer sequence of the last message taken from the server

@@ -7,21 +7,17 @@ poison message, cost up to 4,000 transactions. Now a failure is proportionate:
 
 - an infrastructure failure (consumer.is_transient) says nothing about the messages: the same
   batch again after a back-off, as long as it takes;
-- any other failure: the same batch once more (a race lost to another writer, a rebuild's fence,
-  which the position read after it raises), then bisection. The shortest prefix of the buffer
-  known to fail is halved: half applied (one transaction, committed) moves the search past it,
-  half failed becomes the prefix known to fail. A prefix of two or three is tried one message at a
-  time. A message that fails alone is the culprit, tried alone as before (its attempts counted,
-  dead-lettered after max_deliver); the rest of the prefix known to fail (two messages at most)
-  goes one at a time too (a second poison beside it is found at once), and everything after it
-  in whole batches again. One poison message in n costs O(log n) transactions.
+- any other failure: the bisection of messaging/bisection.py (shared with the log followers): the
+  same batch once more, then halves of the prefix known to fail, down to the message that fails
+  alone, tried alone as before (its attempts counted, dead-lettered after max_deliver); the rest
+  of the prefix known to fail (two messages at most) goes one at a time too (a second poison
+  beside it is found at once), and everything after it in whole batches again.
 - a message that is not a valid, genuinely signed envelope ends the batch before it: what comes
   before is applied together, the message itself alone (dead-lettered at once).
 
-Failures in a row (health, /readyz: unready at TSUNAGU_MAX_LOOP_FAILURES): a bisection counts as
-one, however many halves fail; the culprit's attempts alone count each; a dead letter is progress
-and ends the run. So poisons in one batch, each found and dead-lettered, never make the consumer
-unready (the open dead letters do, as they should); a failure that lasts (the database down) does.
+Failures in a row: a bisection counts as one (bisection.py); a dead letter is progress and ends the
+run. So poisons in one batch, each found and dead-lettered, never make the consumer unready (the
+open dead letters do, as they should); a failure that lasts (the database down) does.
 
 A batch is always a prefix of the buffer, applied in order and committed with its last position:
 nothing after a failed message is applied before it.
@@ -35,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from libs.platform.health import LoopHealth, LoopSuperseded
+from libs.platform.messaging.bisection import Bisection
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.signing import ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
@@ -53,10 +50,7 @@ class Batches:
     _buffer: list[Any]
     _last_sequence: int | None
     verifier: Any
-    # Stream position of the last message of the shortest prefix of the buffer known to fail in one
-    # transaction (None: none known); and whether the batch tried last failed once already.
-    _fails_through: int | None = None
-    _failed_once: bool = False
+    _bisection: Bisection  # the search for the message that fails alone (set up by ConsumerRunner)
 
     if TYPE_CHECKING:  # ConsumerRunner's
         def _envelope(self, msg: Any, *, after: int | None) -> Envelope: ...
@@ -68,19 +62,13 @@ class Batches:
     async def subscribe(self) -> None:
         """Made again (delivery.py), at a position that may be another's (a rebuild): what was known
         to fail is forgotten; the next batch is whole."""
-        self._fails_through, self._failed_once = None, False
+        self._bisection.reset()
         await super().subscribe()  # type: ignore[misc]  # Delivery's, after this in ConsumerRunner's bases
 
     def _batch_length(self, end: int) -> int:
         """How many messages from the buffer's head the next transaction applies, up to stream
         position `end`: all of them, or half the prefix known to fail (1: the head alone)."""
-        upto = [m for m in self._buffer if m.metadata.sequence.stream <= end]
-        if self._fails_through is not None:
-            failing = sum(1 for m in upto if m.metadata.sequence.stream <= self._fails_through)
-            if failing:
-                return max(failing // 2, 1)
-            self._fails_through = None  # the culprit is behind us (applied or dead-lettered)
-        return len(upto)
+        return self._bisection.length([s for m in self._buffer if (s := m.metadata.sequence.stream) <= end])
 
     async def _apply_prefix(self, n: int, apply_batch: Callable[[list[Envelope], str, int], None],
                             is_transient: Callable[[BaseException], bool]) -> int | None:
@@ -112,7 +100,7 @@ class Batches:
                 return None
             self._batch_failed(batch, e)
             return -1
-        self._failed_once = False
+        self._bisection.applied()
         self._last_sequence = after
         self.applied += len(batch)
         self.transient_failures = 0
@@ -121,16 +109,5 @@ class Batches:
         return len(batch)
 
     def _batch_failed(self, batch: list[Any], e: Exception) -> None:
-        last = batch[-1].metadata.sequence.stream
-        # One failure for the whole bisection: its halves failing say nothing new, and half of them
-        # do (one poison in 2,000: ~9 in a row, near the limit of 10, while halves committed).
-        starting = self._fails_through is None and not self._failed_once
-        self.health.failed(e, counted=starting)
-        if starting:
-            self._failed_once = True  # once more as it is
-            log.info("consumer %s: batch of %s up to %s failed (%s); trying it once more", self.durable,
-                     len(batch), last, e)
-            return
-        self._failed_once = False
-        self._fails_through = last  # bisect: half of it next
-        log.info("consumer %s: batch of %s up to %s failed (%s); halving it", self.durable, len(batch), last, e)
+        self._bisection.failed(self.health, e, size=len(batch), last=batch[-1].metadata.sequence.stream,
+                               who=f"consumer {self.durable}", log=log)

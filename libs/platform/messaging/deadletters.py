@@ -47,13 +47,19 @@ class DeadLetters:
         metadata.create_all(engine)
 
     def record(self, *, consumer: str, stream: str, position: int, reason: str) -> None:
-        """Idempotent: the same message dead-lettered again (a crash before its ack) is one row."""
+        """Idempotent: the same message dead-lettered again (a crash before its ack) is one row. One
+        resolved before is open again: it failed again (a rebuild replayed it, the cause not gone)."""
+        reason = plain(reason)
         try:
             with self.engine.begin() as conn:
                 conn.execute(dead_letters.insert().values(consumer=consumer, stream=stream, position=position,
                                                           reason=reason, recorded_at=datetime.now(UTC)))
         except IntegrityError:
-            pass
+            this = ((dead_letters.c.consumer == consumer) & (dead_letters.c.stream == stream)
+                    & (dead_letters.c.position == position) & dead_letters.c.resolved_at.is_not(None))
+            with self.engine.begin() as conn:
+                conn.execute(dead_letters.update().where(this).values(
+                    reason=reason, recorded_at=datetime.now(UTC), resolved_at=None, resolved_by=None))
 
     def open_count(self) -> int:
         with self.engine.connect() as conn:
@@ -91,3 +97,14 @@ class DeadLetters:
                                                                       created=created))
                 except IntegrityError:  # another replica's, just now: the same stream
                     pass
+
+
+REASON_CHARS = 2000
+
+
+def plain(reason: str) -> str:
+    """A reason a text column takes: no NUL (PostgreSQL's text refuses it, and an error's message may
+    quote the value that had one; SQLAlchemy's quotes parameters escaped), and not the whole of a
+    long statement."""
+    reason = reason.replace("\x00", "\\x00")
+    return reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "…"

@@ -5,6 +5,10 @@ with the same Handler interface the consumer runner uses (effect + position in o
 a whole batch at a time when the handler can), so list and search endpoints work even while NATS
 is down. Its position, the log's end and its failures are in `health` (readiness, metrics).
 
+An event it can never apply does not stop it: a failed batch is bisected, the event that fails
+alone is dead-lettered after its attempts and the follower goes on (poison.py: the consumer
+runner's mechanism, shared; infrastructure failures are retried, never dead-lettered).
+
 It wakes when the application commits (store/commits.py) and polls every `poll_seconds` only as a
 fallback for writes this process did not make.
 
@@ -42,7 +46,9 @@ from collections.abc import Callable
 from libs.platform.health import LoopHealth
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.consumer import Handler
+from libs.platform.messaging.deadletters import DeadLetters
 from libs.platform.messaging.deferred import DeferredRecord, RecordSeconds
+from libs.platform.readmodels.poison import ApplyBatch, Poison
 from libs.platform.readmodels.projection import StalePosition
 from libs.platform.store.commits import Wakeup, sleep_or_stop
 from libs.platform.store.log import LogReader, end_of
@@ -53,7 +59,8 @@ log = logging.getLogger(__name__)
 
 class LogFollower:
     def __init__(self, reader: LogReader, handler: Handler, *, batch_size: int = 500,
-                 poll_seconds: float = 0.05, wakeup: Wakeup | None = None, record_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 0.05, wakeup: Wakeup | None = None, record_seconds: float = 1.0,
+                 dead_letters: DeadLetters | None = None, max_attempts: int = 5) -> None:
         self.reader = reader
         self.handler = handler
         self.stream = f"{reader.service}-log"
@@ -69,6 +76,8 @@ class LogFollower:
         # Taken once: whether an event changes the handler's rows (None: every event may).
         self._changes: Callable[[Envelope], bool] | None = getattr(handler, "changes", None)
         self.health = LoopHealth("follower", f"{handler.name}", stream=self.stream)
+        # A batch that fails, and the event that fails alone: bisected and dead-lettered (poison.py).
+        self.poison = Poison(handler, self.stream, self.health, dead_letters, max_attempts)
 
     record_seconds = RecordSeconds("_unrecorded")
 
@@ -118,20 +127,16 @@ class LogFollower:
                 envelopes = self.reader.read(position, self.batch_size, shared=shared)
                 end = end_of(self.reader, envelopes, position, self.batch_size)
                 self.health.observe(position, end)
-                if apply_batch is not None and envelopes:
-                    if self._passes_by(envelopes):
-                        self._unrecorded.keep(envelopes[-1].sequence, len(envelopes))
-                    else:
-                        apply_batch(envelopes, self.stream, envelopes[-1].sequence)  # one transaction
-                        self._unrecorded.clear()
-                else:
-                    for envelope in envelopes:
-                        self.handler.apply(envelope, self.stream, envelope.sequence)
-                        if self._running:
-                            self._position = envelope.sequence
-                applied += len(envelopes)
-                if envelopes:
-                    self.health.observe(envelopes[-1].sequence, end, handled=len(envelopes))
+                done = self._apply(envelopes, apply_batch, waiting=not shared)
+                if done is None:  # a read after a write met an event that fails: it reads what is there
+                    return applied
+                applied += done
+                if done:
+                    self.health.observe(envelopes[done - 1].sequence, end, handled=done)
+                if done < len(envelopes):  # half a batch applied, or none (poison.py: the position is read again)
+                    if done and self._running:
+                        self._position = envelopes[done - 1].sequence
+                    continue
                 if self._running:
                     self._position = envelopes[-1].sequence if envelopes else position
                 if len(envelopes) < self.batch_size:
@@ -143,6 +148,37 @@ class LogFollower:
             self._position = None  # what the failure left recorded is not known: read it again
             self._unrecorded.clear()  # (and the events passed by are read again after it)
             raise
+
+    def _apply(self, envelopes: list[Envelope], apply_batch: ApplyBatch | None, *, waiting: bool) -> int | None:
+        """How many of `envelopes`, from the first, are behind us now (applied, passed by or
+        dead-lettered): all of them, a part (a bisection's half), or none (the batch failed, to be
+        tried again or halved: the position is read again first). None: the event that fails alone
+        was met by a read-your-writes call (`waiting`), which gives up there (poison.py)."""
+        if not envelopes:
+            return 0
+        if apply_batch is None:
+            for envelope in envelopes:
+                if not self.poison.alone(envelope, waiting=waiting):
+                    return None
+                if self._running:
+                    self._position = envelope.sequence
+            return len(envelopes)
+        n = self.poison.bisection.length([e.sequence for e in envelopes])
+        if n == len(envelopes) and self._passes_by(envelopes):
+            self._unrecorded.keep(envelopes[-1].sequence, len(envelopes))
+            return n
+        if n == 1:
+            if not self.poison.alone(envelopes[0], waiting=waiting):
+                return None
+            self._unrecorded.clear()  # recorded past what was passed by before it
+            return 1
+        batch = envelopes[:n]
+        if not self.poison.batch(apply_batch, batch):
+            self._position = None  # read again: a failure may have moved it (another writer)
+            self._unrecorded.clear()
+            return 0
+        self._unrecorded.clear()
+        return n
 
     def _passes_by(self, envelopes: list[Envelope]) -> bool:
         """A batch of a running follower whose events change nothing in the handler's rows."""

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from libs.domain.contracts import Contract
 from libs.platform import tracing
 from libs.platform.messaging.cloudevents import Envelope
+from libs.platform.messaging.deadletters import plain
 from libs.platform.messaging.handlers import EventHandlers, contract_of_envelope
 from libs.platform.readmodels.batch import held
 from libs.platform.store import rederivable
@@ -185,7 +186,7 @@ class SqlProjection:
         with self.engine.begin() as conn:
             self._advance(conn, stream, position)
             conn.execute(self.skipped.insert().values(
-                projection=self.name, stream=stream, position=position, reason=reason))
+                projection=self.name, stream=stream, position=position, reason=plain(reason)))
 
 
 class StalePosition(Exception):

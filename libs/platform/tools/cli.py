@@ -1,5 +1,5 @@
 """The `tsunagu` command: dev tokens, the local system (and one service of it), demo data, OpenAPI
-documents, audits and rebuilds."""
+documents, audits, rebuilds and dead letters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from libs.domain.audit import AUDITOR_PURPOSES, NATIONAL
 from libs.platform.settings import Settings, port_of
-from libs.platform.tools import keys
+from libs.platform.tools import deadletters, keys
 from libs.platform.tools.progress import Progress, each
 from libs.platform.web.auth import ROLES, mint_token
 
@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_replay)
 
     keys.add_parser(sub)
+    deadletters.add_parser(sub)
 
     p = sub.add_parser("disclose", help="everything held about a person across the services (開示請求)")
     p.add_argument("--subject", required=True, help="the person's pseudonymous id (case id, supporter id)")

@@ -38,7 +38,7 @@ class NoSuchDeadLetter(NotFound):
 
 @router.get("/dead-letters", response_model=DeadLettersPublic)
 def list_dead_letters(actor: OperatorDep, runtime: RuntimeDep, open_only: bool = True) -> DeadLettersPublic:
-    if runtime.dead_letters is None:  # this service consumes no stream
+    if runtime.dead_letters is None:  # this service has neither a log nor a stream it consumes
         return DeadLettersPublic(data=[])
     return DeadLettersPublic.model_validate({"data": runtime.dead_letters.listed(open_only=open_only)})
 
