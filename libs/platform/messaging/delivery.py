@@ -37,6 +37,7 @@ from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.deadletters import DeadLetters
+from libs.platform.messaging.pull import pull
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.stream_gaps import lost_before
 from libs.platform.messaging.stream_renewed import StreamOrigin
@@ -170,7 +171,10 @@ class Delivery:
         if self._sub is None:
             raise RuntimeError(f"consumer {self.durable} is not subscribed")
         try:
-            msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
+            # Messages known to wait (a catch-up): taken as they come (pull.py); else, or when none
+            # came after all, nats-py's fetch and its lingering request.
+            msgs = await pull(self._sub, self.batch_size, timeout) if self._pending_after > 0 else []
+            msgs = msgs or await self._sub.fetch(self.batch_size, timeout=timeout)
         except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
             if not ahead:  # ahead of an apply, the idle check's position read could race it (_fetch_ahead)
                 await self._idle()
