@@ -265,7 +265,7 @@ class ConsumerRunner(PassBy, Batches, Delivery):
     async def run(self, stop: asyncio.Event) -> None:
         # Each run reads its position afresh: a run after a lost and retaken lease (another
         # replica applied meanwhile) must not start from the one this replica last knew.
-        self._position = None
+        self._position, self._stop = None, stop
         self._passing.clear()
         await self.bus.wait_connected()
         watch = asyncio.create_task(self._watch_end(stop))

@@ -41,7 +41,7 @@ from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.stream_gaps import lost_before
 from libs.platform.messaging.stream_renewed import check_same_stream
 from libs.platform.messaging.streams import StreamSpec
-from libs.platform.store.commits import sleep_or_stop
+from libs.platform.store.commits import sleep_or_stop, unless_stopped
 
 log = logging.getLogger("libs.platform.messaging.consumer")  # one logger for the whole runner
 # How far back a restarted consumer looks for the last genuine message (past dead letters).
@@ -114,6 +114,7 @@ class Delivery:
     _idle_suspect: int
     _last_sequence: int | None  # log position of the last genuine event applied
     _position: int | None  # while subscribed: the handler's recorded position as our commits left it
+    _stop: asyncio.Event | None = None  # the stop of the run (ConsumerRunner.run): a waiting fetch ends with it
 
     if TYPE_CHECKING:  # PassBy's (consumer_passby.py)
         def _shown(self, position: int) -> int: ...
@@ -163,10 +164,15 @@ class Delivery:
         if self._sub is None:
             raise RuntimeError(f"consumer {self.durable} is not subscribed")
         try:
-            msgs = await self._sub.fetch(self.batch_size, timeout=timeout)
+            # Given up on when the run stops (a service's stop waited for its consumers' fetches to
+            # expire: most of a test's teardown). Nothing is acked: what the server was handing it is
+            # handed to the next run, made at our database position + 1.
+            msgs = await unless_stopped(self._sub.fetch(self.batch_size, timeout=timeout), self._stop)
         except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
             if not ahead:  # ahead of an apply, the idle check's position read could race it (_fetch_ahead)
                 await self._idle()
+            return False
+        if msgs is None:  # the run stopped while the fetch waited
             return False
         self._idle_since, self._idle_suspect = None, 0
         if ahead:  # before they join the buffer: there, the batch being applied may look at them
