@@ -40,7 +40,7 @@ from libs.platform.messaging.delivery import DECODED, STREAM_WAIT_SECONDS, Deliv
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.messaging.transient import is_transient
-from libs.platform.store.commits import sleep_or_stop
+from libs.platform.store.commits import sleep_or_stop, unless_stopped
 
 __all__ = ["ConsumerRunner", "Handler", "StreamMissing", "is_transient"]
 
@@ -267,7 +267,7 @@ class ConsumerRunner(PassBy, Batches, Delivery):
         # replica applied meanwhile) must not start from the one this replica last knew.
         self._position, self._stop = None, stop
         self._passing.clear()
-        await self.bus.wait_connected()
+        await unless_stopped(self.bus.wait_connected(), stop)  # NATS may never come
         watch = asyncio.create_task(self._watch_end(stop))
         try:
             await self._run(stop)
