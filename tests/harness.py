@@ -148,10 +148,16 @@ class ServiceServer:
         eventually(replayed, timeout=30)
 
     def stop(self) -> None:
+        self.stopping()
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
             self._thread.join(timeout=30)
         self._server = None
+
+    def stopping(self) -> None:
+        """Tell the service to stop, not waiting for it (stop() waits): uvicorn sees it at its next
+        tick (0.1 s), then the service's loops end."""
+        if self._server is not None:
+            self._server.should_exit = True
 
     def client(self, *, role: str | None = None, org: str = "", sub: str = "tester") -> httpx.Client:
         headers = {}
