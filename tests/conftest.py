@@ -114,6 +114,8 @@ def start_service(database: Database) -> Iterator:
         return server
 
     yield start
+    for server in started:  # all at once: each stop waits for uvicorn's tick and its loops' ends
+        server.stopping()
     for server in reversed(started):
         server.stop()
 

@@ -148,10 +148,16 @@ class ServiceServer:
         eventually(replayed, timeout=30)
 
     def stop(self) -> None:
+        self.stopping()
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
             self._thread.join(timeout=30)
         self._server = None
+
+    def stopping(self) -> None:
+        """Tell the service to stop, not waiting for it (stop() waits): uvicorn sees it at its next
+        tick (0.1 s), then the service's loops end."""
+        if self._server is not None:
+            self._server.should_exit = True
 
     def client(self, *, role: str | None = None, org: str = "", sub: str = "tester") -> httpx.Client:
         headers = {}
@@ -218,12 +224,13 @@ def terminate_backend(pid: int) -> None:
         admin.dispose()
 
 
-def provision_streams(nats_url: str, *services: str) -> None:
+def provision_streams(nats_url: str, *services: str, duplicate_window: int | None = None) -> None:
     """Create the streams of these services (all three by default) as their owners would, for a
     test that runs a consumer without its producers: a consumer waits for a stream only its owner
     creates (libs/platform/messaging/consumer.py), unready until then. (An operator may provision
-    the streams so too, before any service starts.)"""
+    the streams so too, before any service starts; a relay keeps the `duplicate_window` it finds.)"""
     import asyncio
+    import dataclasses
 
     from libs.platform.messaging.bus import Bus
     from libs.platform.messaging.streams import STREAMS
@@ -233,7 +240,10 @@ def provision_streams(nats_url: str, *services: str) -> None:
         await bus.connect()
         try:
             for service in services or tuple(STREAMS):
-                await bus.ensure_stream(STREAMS[service])
+                spec = STREAMS[service]
+                if duplicate_window is not None:
+                    spec = dataclasses.replace(spec, duplicate_window=duplicate_window)
+                await bus.ensure_stream(spec)
         finally:
             await bus.close()
 

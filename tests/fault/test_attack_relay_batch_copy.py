@@ -28,16 +28,15 @@ import json
 from collections.abc import Callable
 
 import pytest
-from nats.js.errors import NotFoundError
 
 from libs.platform.messaging.cloudevents import Envelope
 from libs.platform.messaging.relay_order import BATCH_COMMIT, BATCH_ID, BATCH_SEQUENCE
 from tests.e2e.test_consultation_slice import _setup_case
-from tests.fault.test_attack_relay_foreign import _relay_positions, _shorten_window
+from tests.fault.test_attack_relay_foreign import _relay_positions
 from tests.fault.test_pipeline_faults import _consult
 from tests.fault.test_readiness import _ready
 from tests.fault.test_relay_in_flight import _gated
-from tests.fault.test_relay_order import _delete, _on_stream
+from tests.fault.test_relay_order import _delete, _window
 from tests.harness import eventually, log_positions, stream_messages
 
 pytestmark = pytest.mark.fault
@@ -67,27 +66,29 @@ def _copy_ahead_of_its_batch(relay, copied: int, foreign_between: bool,
     return put
 
 
-def _batch_of_six_attacked(intake, nats_url: str, attack) -> None:
-    """Six events published as one batch, `attack(relay)` set on it (it returns how many it put),
-    and the relay caught up after. The duplicate window is made 1 s: a copy's id is the stream's
-    for it (600 s in service), and until it passes the batch holding that event again is refused
-    (10201), the relay unready with the reason."""
+def _batch_attacked(start_service, nats_url: str, attack, events: int = 6):
+    """Intake (returned) with `events` events published as one batch, `attack(relay)` set on it (it
+    returns how many it put), and the relay caught up after. The duplicate window is 1 s: a copy's id
+    is the stream's for it (600 s in service), and until it passes the batch holding that event again
+    is refused (10201), the relay unready with the reason."""
+    _window(nats_url, 1)
+    intake = start_service("intake", nats_url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     eventually(lambda: relay.lag() == 0)
-    _shorten_window(nats_url)
     gate = _gated(relay)
-    _consult(intake, centre_id, case_id, 6)  # one batch of 6 waits
+    _consult(intake, centre_id, case_id, events)  # one batch waits
     put = attack(relay)
     gate.set()
     eventually(lambda: put[0] == 1 and relay.lag() == 0, timeout=30)
+    return intake
 
 
 @pytest.mark.parametrize("foreign_between", [False, True])
 def test_a_copy_of_a_staged_batch_message_put_ahead_of_its_commit_loses_no_event(
         nats_server, start_service, foreign_between):
-    intake = start_service("intake", nats_server.url)
-    _batch_of_six_attacked(intake, nats_server.url, lambda relay: _copy_ahead_of_its_batch(relay, 4, foreign_between))
+    intake = _batch_attacked(start_service, nats_server.url,
+                             lambda relay: _copy_ahead_of_its_batch(relay, 4, foreign_between))
     messages = stream_messages(nats_server.url, "INTAKE")
     probes = {m.metadata.sequence.stream for m in messages if not (m.headers or {}).get("Nats-Msg-Id")}
     log = log_positions(intake)
@@ -111,15 +112,6 @@ def _altered(payload: bytes) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-def _made(nats_url: str) -> bool:
-    """The relay has made its stream (at its start)."""
-    try:
-        _on_stream(nats_url, lambda js: js.stream_info("INTAKE"))
-    except NotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("altered", [False, True])
 def test_a_copy_of_the_first_event_put_first_on_the_stream_ahead_of_the_relays_first_batch_loses_no_event(
         nats_server, start_service, altered):
@@ -128,10 +120,9 @@ def test_a_copy_of_the_first_event_put_first_on_the_stream_ahead_of_the_relays_f
     is event 1 as published: it follows GENESIS, and the relay goes on from event 2. An altered copy
     proves nothing: the relay sends event 1 again (refused as a duplicate of the copy's id until the
     window passes) and every event follows the copy, in log order."""
+    _window(nats_server.url, 1)
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
-    eventually(lambda: _made(nats_server.url))
-    _shorten_window(nats_server.url)
     gate = _gated(relay)
     put = _copy_ahead_of_its_batch(relay, 1, False, _altered if altered else lambda body: body)
     _setup_case(intake)  # the log's first events, one batch
@@ -168,11 +159,17 @@ def _commit_forged(relay, at: int) -> list[int]:
     return put
 
 
+@pytest.mark.parametrize("events", [6, 4], ids=["inside", "last"])
 def test_a_batch_committed_by_someone_else_with_an_altered_message_does_not_replace_the_event(
-        nats_server, start_service):
-    intake = start_service("intake", nats_server.url)
+        nats_server, start_service, events):
+    """`last`: the altered message is the batch's last, event n. The relay sends it again alone, a
+    plain publish expecting the stream's end, where the copy is: JetStream acks it as a duplicate of
+    the copy's id (a batch's duplicate is refused, 10201). BROKE on merge-s34 (seen when a relay's
+    round read two of six events before the gate): the relay took that PubAck for event n stored,
+    recorded it, and said lag 0 while the stream held only the altered copy (dead-lettered by every
+    consumer) until the next event was saved."""
+    intake = _batch_attacked(start_service, nats_server.url, lambda relay: _commit_forged(relay, 4), events)
     relay = intake.runtime.relay
-    _batch_of_six_attacked(intake, nats_server.url, lambda relay: _commit_forged(relay, 4))
     published = {e.sequence: e for e in relay.reader.read(0, 100)}
     messages = stream_messages(nats_server.url, "INTAKE")
     altered = [m.metadata.sequence.stream for m in messages
@@ -202,8 +199,7 @@ def _foreign_in_the_batch(relay, at: int) -> list[int]:
 
 
 def test_a_foreign_message_taking_a_place_in_the_relays_batch_loses_no_event(nats_server, start_service):
-    intake = start_service("intake", nats_server.url)
-    _batch_of_six_attacked(intake, nats_server.url, lambda relay: _foreign_in_the_batch(relay, 4))
+    intake = _batch_attacked(start_service, nats_server.url, lambda relay: _foreign_in_the_batch(relay, 4))
     messages = stream_messages(nats_server.url, "INTAKE")
     probes = [m.metadata.sequence.stream for m in messages if not (m.headers or {}).get("Nats-Msg-Id")]
     try:

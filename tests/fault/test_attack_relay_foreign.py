@@ -36,15 +36,6 @@ from tests.harness import eventually, log_positions, stream_messages
 pytestmark = pytest.mark.fault
 
 
-def _shorten_window(nats_url: str) -> None:
-    async def go(js) -> None:
-        config = (await js.stream_info("INTAKE")).config
-        config.duplicate_window = 1.0
-        await js.update_stream(config)
-
-    _on_stream(nats_url, go)
-
-
 def _put(nats_url: str, subject: str, body: bytes, headers: dict[str, str]) -> int:
     async def go(js) -> int:
         return (await js.publish(subject, body, headers=headers)).seq
@@ -60,12 +51,12 @@ def _relay_positions(nats_url: str, skip: set[int]) -> list[int]:
 
 
 def test_a_replayed_copy_of_an_old_relay_message_neither_stalls_nor_rewinds_the_relay(nats_server, start_service):
+    _window(nats_server.url, 1)
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 4)
     eventually(lambda: relay.lag() == 0)
-    _shorten_window(nats_server.url)
     time.sleep(2.5)  # the window passes (the state waited for is the clock's)
     old = stream_messages(nats_server.url, "INTAKE")[1]  # an early event of the log, as published
     headers = {k: v for k, v in (old.headers or {}).items() if k.startswith(("Nats-Msg-Id", "Tsunagu"))}
@@ -101,12 +92,12 @@ def test_a_foreign_message_last_past_the_duplicate_window_and_a_restart_keep_the
     """Held: a message without a Nats-Msg-Id at the stream's end (an integrator's probe), the window
     passed while the relay idled, nats-server restarted: the relay looks past the probe, sends its next
     event without the header, and every event lands once, in log order."""
+    _window(nats_server.url, 1)
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: relay.lag() == 0)
-    _shorten_window(nats_server.url)
     probe = _foreign(nats_server.url, 1)
     time.sleep(2.5)  # the window passes (the state waited for is the clock's)
     os.kill(nats_server.proc.pid, how)
@@ -130,13 +121,13 @@ def test_a_replayed_copy_while_recent_events_are_inside_the_window_does_not_loop
     every refused round), and once the re-sent events leave the window the first of them expects event
     2 last while the stream ends at 9: refused for good. Held would be: caught up, refused once at
     most."""
+    _window(nats_server.url, 4)
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: relay.lag() == 0)
 
-    _window(nats_server.url, 4.0)
     time.sleep(4.5)  # the old events leave the window (the state waited for is the clock's)
     _consult(intake, centre_id, case_id, 3)  # recent: inside the window
     eventually(lambda: relay.lag() == 0)

@@ -37,3 +37,21 @@ def test_a_service_stopped_while_nats_is_away_stops_whole(tmp_path, start_servic
         assert _beating(engine) == []
     finally:
         nats.stop()
+
+
+def test_a_service_whose_nats_never_answered_stops_without_waiting_out_its_loops(database, monkeypatch):
+    """A service started while NATS is away and stopped before it answers: its relay and consumers
+    waited for the bus without looking at their stop, and the bus's connect kept trying, so the stop
+    took the lifespan's whole wait for its loops (8 s, then they were cancelled: CI teardowns of 8.2 s).
+    Here that wait is an hour: the service must stop because its loops end, not because the wait ran out."""
+    from libs.platform.tools.natsserver import free_port
+    from libs.platform.web import service
+    from services.dispatch.bootstrap import create_app
+    from tests.harness import ServiceServer
+
+    monkeypatch.setattr(service, "STOP_SECONDS", 3600)
+    dispatch = ServiceServer("dispatch", create_app, database.settings("dispatch", f"nats://127.0.0.1:{free_port()}"))
+    dispatch.start()
+    thread = dispatch._thread
+    dispatch.stop()  # waits 30 s at most
+    assert thread is not None and not thread.is_alive(), "the service is still stopping"

@@ -91,12 +91,12 @@ def _check_log(replicas, case: str) -> None:
 
 
 def _case_topics(conn, text, schema, case: str) -> list[tuple[int, str]]:
-    # The stored events' table: the one with originator_version (the read models' projected_events
-    # matches '%events' too, and information_schema lists tables in no set order).
+    """The case's (version, topic) from the stored events table that holds it. An events table has an
+    originator_version (not `projected_events`, a projection's, also ending in "events": taken first
+    in the catalog's order, FLAKY in CI: column "originator_version" does not exist)."""
     tables = conn.execute(text("SELECT table_schema, table_name FROM information_schema.columns "
-                               "WHERE column_name = 'originator_version' AND table_name LIKE '%events' "
-                               "AND table_schema LIKE :s"),
-                          {"s": schema}).all()
+                               "WHERE table_name LIKE '%events' AND column_name = 'originator_version' "
+                               "AND table_schema LIKE :s"), {"s": schema}).all()
     for table_schema, table_name in tables:
         found = conn.execute(text(f'SELECT originator_version, topic FROM "{table_schema}"."{table_name}" '
                                   "WHERE originator_id = :c ORDER BY originator_version"), {"c": case}).all()

@@ -24,14 +24,19 @@ pytestmark = pytest.mark.fault
 
 
 def _gated(relay) -> threading.Event:
-    """Hold the relay's next read until the gate opens, so that it finds a backlog then."""
-    gate, read = threading.Event(), relay._prepared
+    """Hold the relay's next read until the gate opens, so that it finds a backlog then. Returns once
+    a round waits at the gate: a round already reading when the gate came (the relay polls every
+    20 ms here) read on, and under load it read the first events written after: of six events, two
+    were published before the gate opened and four in the batch."""
+    gate, read, waiting = threading.Event(), relay._prepared, threading.Event()
 
     def held(*args):
+        waiting.set()
         gate.wait(30)
         return read(*args)
 
     relay._prepared = held
+    eventually(waiting.is_set)
     return gate
 
 

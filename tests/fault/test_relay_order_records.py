@@ -63,11 +63,11 @@ def _acks_lost_once(relay) -> tuple[threading.Event, list[int]]:
 
 
 def test_a_record_behind_the_stream_past_the_duplicate_window_takes_the_streams_end(nats_server, start_service):
+    _window(nats_server.url, 1)
     intake = start_service("intake", nats_server.url)
     relay = intake.runtime.relay
     centre_id, case_id = _setup_case(intake)
     eventually(lambda: relay.lag() == 0)
-    _window(nats_server.url, 1.0)
     hold, failed = _acks_lost_once(relay)
     _consult(intake, centre_id, case_id, 3)
     eventually(lambda: failed and relay.ack_timeout > 1e-6)  # given up on, and reading to send again

@@ -191,7 +191,14 @@ class Bus:
         self._replacing = asyncio.create_task(self.connect())
 
     async def wait_connected(self) -> None:
+        """Until connected, or the service stops (`stopping`: `connected` says which)."""
         await self._ready.wait()
+
+    def stopping(self) -> None:
+        """The service stops: it connects no more, and no one waits for a connection any longer (a
+        job that waited for NATS held the stop of a service whose NATS was away)."""
+        self._closing = True
+        self._ready.set()
 
     async def ensure_stream(self, spec: StreamSpec) -> None:
         config = StreamConfig(

@@ -40,7 +40,7 @@ from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.stream_renewed import StreamOrigin
 from libs.platform.messaging.streams import StreamSpec
 from libs.platform.messaging.transient import is_transient
-from libs.platform.store.commits import sleep_or_stop
+from libs.platform.store.commits import sleep_or_stop, unless_stopped
 
 __all__ = ["ConsumerRunner", "Handler", "StreamMissing", "is_transient"]
 
@@ -266,8 +266,9 @@ class ConsumerRunner(PassBy, Batches, Delivery):
 
     async def run(self, stop: asyncio.Event) -> None:
         self._new_run()
+        self._stop = stop
         self._passing.clear()
-        await self.bus.wait_connected()
+        await unless_stopped(self.bus.wait_connected(), stop)  # NATS may never come
         watch = asyncio.create_task(self._watch_end(stop))
         try:
             await self._run(stop)

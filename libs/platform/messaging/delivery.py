@@ -37,12 +37,12 @@ from libs.platform.health import LoopHealth
 from libs.platform.messaging.bus import Bus
 from libs.platform.messaging.cloudevents import Envelope, InvalidEnvelope
 from libs.platform.messaging.deadletters import DeadLetters
-from libs.platform.messaging.pull import pull
+from libs.platform.messaging.pull import take
 from libs.platform.messaging.signing import EventVerifier, ForgedEvent
 from libs.platform.messaging.stream_gaps import lost_before
 from libs.platform.messaging.stream_renewed import StreamOrigin
 from libs.platform.messaging.streams import StreamSpec
-from libs.platform.store.commits import sleep_or_stop
+from libs.platform.store.commits import sleep_or_stop, unless_stopped
 
 log = logging.getLogger("libs.platform.messaging.consumer")  # one logger for the whole runner
 # How far back a restarted consumer looks for the last genuine message (past dead letters).
@@ -116,6 +116,7 @@ class Delivery:
     _last_sequence: int | None  # log position of the last genuine event applied
     _position: int | None  # while subscribed: the handler's recorded position as our commits left it
     _origin: StreamOrigin  # the stream the positions were recorded in (stream_renewed.py)
+    _stop: asyncio.Event | None = None  # the stop of the run (ConsumerRunner.run): a waiting fetch ends with it
 
     if TYPE_CHECKING:  # PassBy's (consumer_passby.py)
         def _shown(self, position: int) -> int: ...
@@ -171,13 +172,16 @@ class Delivery:
         if self._sub is None:
             raise RuntimeError(f"consumer {self.durable} is not subscribed")
         try:
-            # Messages known to wait (a catch-up): taken as they come (pull.py); else, or when none
-            # came after all, nats-py's fetch and its lingering request.
-            msgs = await pull(self._sub, self.batch_size, timeout) if self._pending_after > 0 else []
-            msgs = msgs or await self._sub.fetch(self.batch_size, timeout=timeout)
+            # Given up on when the run stops (a service's stop waited for its consumers' fetches to
+            # expire: most of a test's teardown). Nothing is acked: what the server was handing it is
+            # handed to the next run, made at our database position + 1.
+            msgs = await unless_stopped(take(self._sub, self.batch_size, timeout, waiting=self._pending_after > 0),
+                                        self._stop)
         except (TimeoutError, NatsTimeout):  # nats-py raises either when nothing came
             if not ahead:  # ahead of an apply, the idle check's position read could race it (_fetch_ahead)
                 await self._idle()
+            return False
+        if msgs is None:  # the run stopped while the fetch waited
             return False
         self._idle_since, self._idle_suspect = None, 0
         if ahead:  # before they join the buffer: there, the batch being applied may look at them

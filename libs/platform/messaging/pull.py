@@ -28,6 +28,13 @@ from nats.js import JetStreamContext, api
 _ENDS = (api.StatusCode.NO_MESSAGES, api.StatusCode.REQUEST_TIMEOUT)
 
 
+async def take(sub: JetStreamContext.PullSubscription, batch: int, timeout: float, *, waiting: bool) -> list[Any]:
+    """A batch: when messages are known to `wait` (a catch-up), taken as they come (`pull`); else, or
+    when none came after all, nats-py's fetch and its lingering request."""
+    msgs = await pull(sub, batch, timeout) if waiting else []
+    return msgs or await sub.fetch(batch, timeout=timeout)
+
+
 async def pull(sub: JetStreamContext.PullSubscription, batch: int, timeout: float) -> list[Any]:
     """Up to `batch` messages waiting on the consumer now; [] when the server says none waits;
     NatsTimeout when none came in `timeout`."""

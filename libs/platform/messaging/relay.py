@@ -47,7 +47,7 @@ from libs.platform.messaging.relay_records import RelayRecords
 from libs.platform.messaging.signing import EventSigner
 from libs.platform.messaging.stream_gaps import StreamGaps
 from libs.platform.messaging.streams import StreamSpec
-from libs.platform.store.commits import Wakeup, sleep_or_stop
+from libs.platform.store.commits import Wakeup, sleep_or_stop, unless_stopped
 from libs.platform.store.log import LogReader
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         return self._kept.wait(self.poll_seconds)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        await self.bus.wait_connected()
+        await unless_stopped(self.bus.wait_connected(), stop)
         while not stop.is_set():
             try:
                 await self.bus.ensure_stream(self.spec)

@@ -34,9 +34,10 @@ publishes while a batch is on its way takes the place the batch's first message 
 batch is refused (before atomic batches, the message expecting that place was refused and the next
 one stored, and the stream lacked an event for good: test_attack_relay_foreign.py).
 
-JetStream checks a batch's duplicates before its expected sequence, a plain publish's after it:
-either way a re-send of a stored message is refused, never acked as a duplicate, and the relay
-never sends a stored message again. It need not: every batch was stored right after the stream's
+JetStream checks a batch's duplicates before its expected sequence, a plain publish's after it: a
+re-send of a stored message is refused, but a batch of one whose id is the stream's last message's
+is acked as a duplicate, and the relay compares with the stream (_acknowledged). The relay never
+sends a stored message again. It need not: every batch was stored right after the stream's
 end the relay knew, whole, so the stream's last event of this log proves every event before it is
 there. After any failure (and at start, and after every reconnect) the relay compares with the
 stream (messaging/relay.py reconcile): its record moves to the stream's last event of this log that
@@ -179,20 +180,19 @@ class RelayOrder:
 
     def _acknowledged(self, first: int, ack: Any, count: int, last: int) -> None:
         """The PubAck of a batch of `count` sent expecting `first` came: the stream ends at its last
-        message (the event at log position `last`), unless it was a duplicate (stored before, the
-        stream's end not moved by it). A batch the stream stored message by message (its PubAck
-        names no batch: a server before 2.12, or one that ignores the headers) fails the round."""
+        message (the event at log position `last`). The round fails on a duplicate (nothing stored:
+        the stream's message of that id may be an altered copy) and on a batch stored message by
+        message (its PubAck names no batch: a server before 2.12, or one that ignores the headers)."""
         if count > 1 and ack.batch_size != count:
             self._stream_end = None
             raise NotAtomic(f"the stream stored a batch of {count} as single messages (PubAck {ack}): "
                             f"nats-server 2.12+ with allow_atomic is needed for the relay's order")
         self._answered = False
-        if ack.seq == first + count and not ack.duplicate:
-            self._stream_end = (ack.seq, last)
-        else:
-            log.warning("relay %s: the PubAck of a batch after stream sequence %s is %s (a duplicate): comparing "
-                        "with the stream", self.spec.name, first, ack.seq)
+        if ack.seq != first + count or ack.duplicate:
             self._stream_end = None
+            raise StreamEndUnknown(f"the PubAck of a batch after stream sequence {first} is {ack.seq} (a "
+                                   "duplicate): nothing of it stored, comparing with the stream")
+        self._stream_end = (ack.seq, last)
 
     def _refused(self, batch: Any, error: BaseException, first: asyncio.Future[Any] | None) -> BatchRefused | None:
         """The stream refused a batch (nothing of it stored): say why; the relay compares with the

@@ -18,6 +18,10 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class CommitSignal:
@@ -129,3 +133,19 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float, also: asyncio.Event
     finally:
         for w in waits:
             w.cancel()
+
+
+async def unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event | None) -> T | None:
+    """What `awaitable` gives, or None when `stop` is set first (it is then cancelled)."""
+    task = asyncio.ensure_future(awaitable)
+    if stop is None:
+        return await task
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+    await asyncio.wait([task])
+    return None if task.cancelled() else task.result()

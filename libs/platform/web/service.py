@@ -39,6 +39,7 @@ from libs.platform.web.ops import router as ops_router
 from libs.platform.web.problems import install_problem_handlers, problem
 
 log = logging.getLogger(__name__)
+STOP_SECONDS = 8  # a stopping service's loops that are still running then are cancelled
 
 
 def operation_id(route: APIRoute) -> str:
@@ -84,7 +85,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
                 yield
         finally:
             stop.set()  # every loop stops, and a lease holder lets its leases go (lease.py)
-            _, pending = await asyncio.wait(tasks, timeout=8)
+            runtime.bus.stopping()
+            tasks[0].cancel()  # the bus's first connect, retried until NATS answers: nothing waits for it now
+            _, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS)
             for t in pending:
                 t.cancel()
             await runtime.bus.close()
