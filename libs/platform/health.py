@@ -33,6 +33,12 @@ whose tables the newer release keeps more of, readmodels/stamps.py). It stops fo
 replica, gives up its lease and makes the replica unready with the reason, on standby or not,
 until the replica is replaced.
 
+A loop can also block *inside* a round: a statement waiting on a table lock, a driver call that
+never returns. It then neither observes nor fails, and the lag it last saw may be 0, so the tests
+above would call it fine for ever. Each loop therefore wraps the work of a round (not its idle wait
+for messages) in `round()`: a round that has run for `stall_seconds` without the position moving is
+stuck (`seconds_in_round`, in /readyz and `tsunagu_loop_round_seconds`).
+
 A loop can also find that what it follows *lost* messages (`missing`): our streams keep every
 event forever (DESIGN §2), so a message deleted or purged from one is never normal. The loop goes
 on (the pipeline does not stop for it) but makes the service unready with the reason (which
@@ -41,9 +47,10 @@ stream, how many, what to run) until the stream holds no hole (messaging/stream_
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +96,7 @@ class LoopHealth:
     _mark_at: float = field(default_factory=time.monotonic)
     _beat_at: float = field(default_factory=time.monotonic)
     _moved_at: float = field(default_factory=time.monotonic)
+    _round_at: float | None = None  # when the round under way started (None: between rounds)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -135,6 +143,24 @@ class LoopHealth:
             self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
             self._beat_at = time.monotonic()
 
+    @contextlib.contextmanager
+    def round(self) -> Iterator[None]:
+        """The work of one round (not the wait for work): stuck if it runs for `stall_seconds`
+        without the position moving."""
+        self._round_at = time.monotonic()
+        try:
+            yield
+        finally:
+            self._round_at = None
+
+    def seconds_in_round(self) -> float:
+        """How long the round under way has run since it started or the position last moved,
+        whichever is later (0 between rounds)."""
+        started = self._round_at
+        if started is None:
+            return 0.0
+        return max(time.monotonic() - max(started, self._moved_at), 0.0)
+
     def seconds_since_progress(self) -> float:
         """0 while caught up; else how long the oldest pending work has been waiting (at least), or
         while replaying how long the position has not moved."""
@@ -155,6 +181,9 @@ class LoopHealth:
             return self.missing_reason
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
+        in_round = self.seconds_in_round()
+        if in_round > stall_seconds:
+            return f"a round has run for {in_round:.0f} s without progress (at position {self.position})"
         waited = self.seconds_since_progress()
         if waited > stall_seconds:
             return f"lag {self.lag} has not shrunk for {waited:.0f} s (at position {self.position})"
@@ -178,6 +207,7 @@ class LoopHealth:
         body = {
             "kind": self.kind, "name": self.name, "position": self.position, "end": self.end, "lag": self.lag,
             "seconds_since_progress": round(self.seconds_since_progress(), 1),
+            "seconds_in_round": round(self.seconds_in_round(), 1),
             "consecutive_failures": self.failures, "state": self.state(problem),
         }
         if self.stream:

@@ -30,7 +30,7 @@ def startup_lock(url: str, schema: str) -> Iterator[None]:
     """Replicas starting at once create the same schema and tables (CREATE ... IF NOT EXISTS races
     in PostgreSQL: a unique violation in pg_type); one at a time, under a session advisory lock
     held while the service builds its runtime."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"tsunagu-startup:{schema}"})

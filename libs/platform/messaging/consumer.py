@@ -102,21 +102,20 @@ class ConsumerRunner(PassBy, Batches, Delivery):
             raise LoopSuperseded(self.health.superseded)
         if self._sub is None:
             await self.subscribe()
-        if not self._buffer and not await self._fetch(max(self._passing.wait(timeout), 0.05)):
+        fetched = bool(self._buffer) or await self._fetch(max(self._passing.wait(timeout), 0.05))
+        with self.health.round():  # the fetch above is the wait for work; from here on, the work
+            ahead = self._fetch_ahead(timeout) if fetched else None
+            try:
+                handled = await self._apply_buffer() if fetched else 0
+            except BaseException:
+                if ahead is not None:  # what it was handed in flight is taken by the next fetch (or the gap seen)
+                    ahead.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await ahead
+                raise
+            if ahead is not None:
+                await ahead
             await self._record_passed()
-            return 0
-        ahead = self._fetch_ahead(timeout)
-        try:
-            handled = await self._apply_buffer()
-        except BaseException:
-            if ahead is not None:  # what it was handed in flight is taken by the next fetch (or the gap seen)
-                ahead.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ahead
-            raise
-        if ahead is not None:
-            await ahead
-        await self._record_passed()
         return handled
 
     async def _position_now(self) -> int:

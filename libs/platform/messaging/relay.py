@@ -262,14 +262,15 @@ class Relay(RelayRecords, RelayBatches, RelayOrder, StreamGaps):
         backoff = 0.1
         while not stop.is_set():
             try:
-                await self.compare()
-                published = await self.publish_batch()
-                if self._record_due():  # failing, a round's failure: compared with the stream next
-                    await self._recorded_behind()
-                    await asyncio.to_thread(self._record_pending)
-                self.health.succeeded()
-                backoff = 0.1
-                await self.watch_gaps()
+                with self.health.round():
+                    await self.compare()
+                    published = await self.publish_batch()
+                    if self._record_due():  # failing, a round's failure: compared with the stream next
+                        await self._recorded_behind()
+                        await asyncio.to_thread(self._record_pending)
+                    self.health.succeeded()
+                    backoff = 0.1
+                    await self.watch_gaps()
             except Exception as e:  # noqa: BLE001 - bus down or slow: retry from the recorded position
                 await self._record_kept("after a failure")  # acknowledged before the failure
                 # Whatever failed, the stream may now hold less (or more) than the record says.

@@ -225,7 +225,8 @@ class LogFollower:
     async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await asyncio.to_thread(self._round)
+                with self.health.round():
+                    await asyncio.to_thread(self._round)
             except Exception as e:  # noqa: BLE001 - a failing event is retried, in order
                 log.error("follower %s/%s: %s: %s", self.stream, self.handler.name, type(e).__name__, e)
                 self.health.failed(e)

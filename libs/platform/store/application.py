@@ -44,7 +44,7 @@ from libs.platform.store.creations import (
     LedgerRecorder,
     MemoryLedgerRecorder,
 )
-from libs.platform.store.db import no_pipelines, ping_writes_only
+from libs.platform.store.db import no_pipelines, ping_writes_only, quiet_errors
 from libs.platform.store.erasure import Erasure
 from libs.platform.store.event_sizes import EventSizes
 from libs.platform.store.sealed import SealedCommand
@@ -109,6 +109,7 @@ class ServiceApplication(Commuting, Creating, EventSizes, Erasure, TopLevelTrans
         # a read, which is run again instead when its connection was dead (store/db.py).
         engine = getattr(getattr(self.factory, "datastore", None), "engine", None)
         if engine is not None and hasattr(engine, "pool"):
+            quiet_errors(engine)  # its errors' text (logs, /readyz) never holds a statement's values
             ping_writes_only(engine)
             no_pipelines(engine)  # a save of several events: one statement (store/db.py says why)
             event_store_begins(self.factory.datastore)  # type: ignore[attr-defined]  # SQLite: sqlite_begin.py

@@ -41,14 +41,37 @@ _unpinged = threading.local()  # set while read_unpinged checks a connection out
 def make_engine(settings: Settings) -> Engine:
     if settings.is_postgres:
         _create_schema(settings.database_url, settings.db_schema)
-        return ping_writes_only(no_pipelines(create_engine(
+        return quiet_errors(ping_writes_only(no_pipelines(create_engine(
             settings.database_url,
             connect_args={"options": session_options(settings)},
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=5,
-        )))
+        ))))
     return sqlite_engine(settings.database_url)
+
+
+def quiet_errors(engine: Engine) -> Engine:
+    """An error of the engine says which statement failed and why, never with what values: a loop
+    logs its failures and shows them in /readyz, and a statement's values (a subject's sealed
+    details, a name) or the row PostgreSQL quotes back (`DETAIL: Key (k)=(…) already exists`,
+    `Failing row contains (…)`) must reach neither. The parameters are hidden (SQLAlchemy's
+    hide_parameters) and a driver's message keeps its first line; the detail stays on the driver's
+    exception (`e.orig.diag`) for code that needs it."""
+    engine.hide_parameters = True
+    if not event.contains(engine, "handle_error", _terse):
+        event.listen(engine, "handle_error", _terse)
+    return engine
+
+
+def _terse(context: Any) -> None:
+    wrapped, orig = context.sqlalchemy_exception, context.original_exception
+    text_ = str(orig)
+    if wrapped is None or "\n" not in text_:
+        return
+    first = text_.split("\n", 1)[0]
+    orig.args = (first,)
+    wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {first}",)
 
 
 def ping_writes_only(engine: Engine) -> Engine:
@@ -202,7 +225,7 @@ def no_pipelines(engine: Engine) -> Engine:
 def sqlite_engine(url: str) -> Engine:
     """A SQLite file's engine: WAL, a busy timeout, and transactions whose reads are in them
     (store/sqlite_begin.py: BEGIN IMMEDIATE for a write transaction, BEGIN for a read)."""
-    engine = begin_where_said(create_engine(url))
+    engine = quiet_errors(begin_where_said(create_engine(url)))
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -44,16 +44,19 @@ async def ring_on_notify(engine: Engine, channel: str, commits: CommitSignal, st
     heard = 0
     while not stop.is_set():
         try:
-            conn = await psycopg.AsyncConnection.connect(*args, **{**params, "autocommit": True})
+            with health.round():  # a connection that never comes, a LISTEN that never returns
+                conn = await psycopg.AsyncConnection.connect(*args, **{**params, "autocommit": True})
             async with conn:
-                await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+                with health.round():
+                    await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
                 commits.ring()  # what was committed before LISTEN: one round finds it
                 health.succeeded()
                 while not stop.is_set():
-                    async for notification in conn.notifies(timeout=check_seconds, stop_after=1):
-                        heard += 1  # its position: every notification heard, its own writer's too
-                        if own is None or notification.payload != own:
-                            commits.ring()
+                    with health.round():  # at most check_seconds, unless the connection hangs
+                        async for notification in conn.notifies(timeout=check_seconds, stop_after=1):
+                            heard += 1  # its position: every notification heard, its own writer's too
+                            if own is None or notification.payload != own:
+                                commits.ring()
                     health.observe(heard, heard)
                     health.succeeded()
         except Exception as e:  # noqa: BLE001 - the database is away or refuses LISTEN: ring meanwhile

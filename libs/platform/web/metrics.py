@@ -44,6 +44,9 @@ class LoopCollector:
             "since": GaugeMetricFamily("tsunagu_loop_seconds_since_progress",
                                        "Seconds the oldest pending work has waited (0 when caught up)",
                                        labels=LOOP_LABELS),
+            "round": GaugeMetricFamily("tsunagu_loop_round_seconds",
+                                       "Seconds the round under way has run without the position moving (0 "
+                                       "between rounds)", labels=LOOP_LABELS),
             "failing": GaugeMetricFamily("tsunagu_loop_consecutive_failures", "Failures in a row",
                                          labels=LOOP_LABELS),
             "stuck": GaugeMetricFamily("tsunagu_loop_stuck", "1 when the loop makes the service unready",
@@ -76,6 +79,7 @@ class LoopCollector:
             gauges["end"].add_metric(labels, loop.end)
             gauges["lag"].add_metric(labels, loop.lag)
             gauges["since"].add_metric(labels, loop.seconds_since_progress())
+            gauges["round"].add_metric(labels, loop.seconds_in_round())
             gauges["failing"].add_metric(labels, loop.failures)
             gauges["stuck"].add_metric(labels, 1 if self.stall(loop) else 0)
             gauges["replaying"].add_metric(labels, 1 if loop.replaying else 0)

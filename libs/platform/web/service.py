@@ -136,15 +136,16 @@ async def _checkpoints(runtime: Runtime, audit: AuditLog, stop: asyncio.Event, h
     made_at, published = None, None  # published: the largest tree size AUDIT holds (None: ask it)
     while not stop.is_set():
         try:
-            if made_at is None or time.monotonic() - made_at >= interval:
-                await asyncio.to_thread(audit.checkpoint)
-                made_at = time.monotonic()
-            if runtime.bus.connected and (published is None or audit.latest_size > published):
-                if published is None:
-                    published = await last_published(runtime.bus, service)
-                for cp in await asyncio.to_thread(audit.checkpoints, published):
-                    await publish_checkpoint(runtime.bus.js, service, audit.public_key_hex, cp)
-                    published = cp["tree_size"]
+            with health.round():
+                if made_at is None or time.monotonic() - made_at >= interval:
+                    await asyncio.to_thread(audit.checkpoint)
+                    made_at = time.monotonic()
+                if runtime.bus.connected and (published is None or audit.latest_size > published):
+                    if published is None:
+                        published = await last_published(runtime.bus, service)
+                    for cp in await asyncio.to_thread(audit.checkpoints, published):
+                        await publish_checkpoint(runtime.bus.js, service, audit.public_key_hex, cp)
+                        published = cp["tree_size"]
             health.observe(published or 0, audit.latest_size)
             health.succeeded()
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
@@ -158,10 +159,11 @@ async def _every(seconds: float, job: Callable[[Runtime], Any], runtime: Runtime
                  stop: asyncio.Event, health: LoopHealth) -> None:
     while not stop.is_set():
         try:
-            if inspect.iscoroutinefunction(job):
-                await job(runtime)
-            else:
-                await asyncio.to_thread(job, runtime)
+            with health.round():
+                if inspect.iscoroutinefunction(job):
+                    await job(runtime)
+                else:
+                    await asyncio.to_thread(job, runtime)
             health.observe(health.position + 1, handled=1)  # position: rounds completed
             health.succeeded()
         except Exception as e:  # noqa: BLE001 - logged; the next round tries again
