@@ -64,10 +64,12 @@ def settling_errors(js: JetStreamContext) -> JetStreamContext:
 
 
 def fail_pending_acks(js: JetStreamContext | None) -> None:
-    """Settle at once, with ConnectionClosedError, the `publish_async` futures of a connection closed
-    for good: their PubAcks can no longer come (a reply goes to the connection that asked), and nats-py
-    leaves the futures waiting, so the relay waited out its ack timeout (5 s) before it published
-    again on the new connection."""
+    """Settle at once, with ConnectionClosedError, the `publish_async` futures of a connection lost
+    or closed for good: their PubAcks can no longer come (a reply goes to the connection that asked),
+    and nats-py leaves the futures waiting (for ever, for a caller without a timeout of its own; the
+    relay waited out its ack timeout before it published again on the new connection). Of a message
+    nats-py still held when the connection was lost and sends after it reconnects, the PubAck comes
+    to a settled future: the publisher has been told it failed and asks the stream (relay.compare)."""
     futures = js.__dict__.get("_publish_async_futures", {}) if js is not None else {}
     for future in list(futures.values()):
         if not future.done():
@@ -168,7 +170,10 @@ class Bus:
         log.info("NATS %s: %s: %s", self.name, type(e).__name__, e)
 
     async def _on_disconnected(self) -> None:
+        """nats-py reconnects the same client by itself, and drops the PubAcks of what it had
+        written: they are failed here (fail_pending_acks)."""
         self.reconnects += 1
+        fail_pending_acks(self._js)
         log.warning("NATS %s: disconnected", self.name)
 
     async def _on_reconnected(self) -> None:
@@ -190,9 +195,10 @@ class Bus:
         self.reconnects += 1
         self._replacing = asyncio.create_task(self.connect())
 
-    async def wait_connected(self) -> None:
-        """Until connected, or the service stops (`stopping`: `connected` says which)."""
+    async def wait_connected(self) -> bool:
+        """Until connected, or the service stops: whether connected."""
         await self._ready.wait()
+        return self.connected
 
     def stopping(self) -> None:
         """The service stops: it connects no more, and no one waits for a connection any longer (a
