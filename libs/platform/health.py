@@ -37,7 +37,8 @@ A loop can also block *inside* a round: a statement waiting on a table lock, a d
 never returns. It then neither observes nor fails, and the lag it last saw may be 0, so the tests
 above would call it fine for ever. Each loop therefore wraps the work of a round (not its idle wait
 for messages) in `round()`: a round that has run for `stall_seconds` without the position moving is
-stuck (`seconds_in_round`, in /readyz and `tsunagu_loop_round_seconds`).
+stuck (`seconds_in_round`, in /readyz and `tsunagu_loop_round_seconds`). A job's round may sweep for
+long (a year's retention ends at once): it is stuck when no round ended for its period plus the stall time.
 
 A loop can also find that what it follows *lost* messages (`missing`): our streams keep every
 event forever (DESIGN §2), so a message deleted or purged from one is never normal. The loop goes
@@ -182,7 +183,7 @@ class LoopHealth:
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
         in_round = self.seconds_in_round()
-        if in_round > stall_seconds:
+        if in_round > stall_seconds and self.period is None:  # a job: judged by its period, below
             return f"a round has run for {in_round:.0f} s without progress (at position {self.position})"
         waited = self.seconds_since_progress()
         if waited > stall_seconds:

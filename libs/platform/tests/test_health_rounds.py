@@ -69,6 +69,18 @@ def test_a_round_that_fails_ends_and_the_metrics_show_how_long_the_round_under_w
         assert samples["tsunagu_loop_round_seconds"] == 7
 
 
+def test_a_jobs_long_round_is_judged_by_its_period(clock):
+    loop = LoopHealth("job", "end-retention", period=3600)
+    loop.observe(1, handled=1)  # a round ended
+    loop.succeeded()
+    with loop.round():
+        clock[0] += 600  # a long sweep
+        assert loop.problem(stall_seconds=60, max_failures=10) is None
+        assert loop.seconds_in_round() == 600
+        clock[0] += 3100
+        assert "no round ended for 3700 s" in (loop.problem(stall_seconds=60, max_failures=10) or "")
+
+
 def _failed_insert(engine) -> StatementError:
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE IF NOT EXISTS t_hidden (k TEXT PRIMARY KEY)"))
