@@ -182,12 +182,12 @@ class LoopHealth:
             return self.missing_reason
         if self.failures >= max_failures:
             return f"{self.failures} failures in a row at position {self.position}: {self.last_error}"
-        in_round = self.seconds_in_round()
-        if in_round > stall_seconds and self.period is None:  # a job: judged by its period, below
-            return f"a round has run for {in_round:.0f} s without progress (at position {self.position})"
         waited = self.seconds_since_progress()
         if waited > stall_seconds:
             return f"lag {self.lag} has not shrunk for {waited:.0f} s (at position {self.position})"
+        in_round = self.seconds_in_round()  # with nothing pending known, the round under way tells
+        if in_round > stall_seconds and self.period is None:  # a job: judged by its period, below
+            return f"a round has run for {in_round:.0f} s without progress (at position {self.position})"
         if self.period is not None and time.monotonic() - self._beat_at > self.period + stall_seconds:
             return f"no round ended for {time.monotonic() - self._beat_at:.0f} s"
         return None

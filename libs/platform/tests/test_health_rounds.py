@@ -49,7 +49,7 @@ def test_a_long_round_whose_position_moves_is_not_stuck(clock):
     with loop.round():
         for position in range(100, 1000, 100):  # a one-by-one buffer shows its progress as it goes
             clock[0] += 30
-            loop.observe(position, 1000)
+            loop.observe(position, position)
             assert loop.problem(stall_seconds=60, max_failures=10) is None
         clock[0] += 61
         assert "a round has run for 61 s" in (loop.problem(stall_seconds=60, max_failures=10) or "")
